@@ -1,0 +1,1 @@
+"""The `xmempp` command line (typer)."""

@@ -1,0 +1,179 @@
+"""The XMem network: key encoder, key projection, value encoder and decoder.
+
+`XMemNetwork.state_dict()` has exactly the keys and shapes of an official XMem
+checkpoint, so `XMem.pth` and `XMem-s012.pth` load strictly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbone import BasicBlock, Bottleneck, make_stage
+from .modules import FeatureFusionBlock, HiddenReinforcer, HiddenUpdater, UpsampleBlock, group_conv
+
+
+@dataclass(frozen=True)
+class NetworkDims:
+    """Widths that vary between checkpoints; `hidden_dim=0` means no hidden state."""
+
+    key_dim: int = 64
+    value_dim: int = 512
+    hidden_dim: int = 64
+
+
+@dataclass
+class KeyFeatures:
+    """Key-encoder output for a batch of frames.
+
+    key (B, Ck, h, w), shrinkage (B, 1, h, w), selection (B, Ck, h, w) at 1/16;
+    f16 (B, 1024, h, w), f8 (B, 512, 2h, 2w), f4 (B, 256, 4h, 4w) skip features.
+    """
+
+    key: torch.Tensor
+    shrinkage: torch.Tensor
+    selection: torch.Tensor
+    f16: torch.Tensor
+    f8: torch.Tensor
+    f4: torch.Tensor
+
+
+class KeyEncoder(nn.Module):
+    """ResNet-50 up to layer3; returns features at strides 16, 8 and 4."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.res2 = make_stage(Bottleneck, 64, 64, 3, stride=1)
+        self.layer2 = make_stage(Bottleneck, 256, 128, 4, stride=2)
+        self.layer3 = make_stage(Bottleneck, 512, 256, 6, stride=2)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.maxpool(torch.relu(self.bn1(self.conv1(image))))
+        f4 = self.res2(x)
+        f8 = self.layer2(f4)
+        f16 = self.layer3(f8)
+        return f16, f8, f4
+
+
+class KeyProjection(nn.Module):
+    """Project 1/16 features to key, shrinkage (d^2 + 1) and selection (sigmoid)."""
+
+    def __init__(self, in_ch: int, key_dim: int) -> None:
+        super().__init__()
+        self.key_proj = nn.Conv2d(in_ch, key_dim, 3, padding=1)
+        self.d_proj = nn.Conv2d(in_ch, 1, 3, padding=1)
+        self.e_proj = nn.Conv2d(in_ch, key_dim, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.key_proj(x), self.d_proj(x) ** 2 + 1, torch.sigmoid(self.e_proj(x))
+
+
+class ValueEncoder(nn.Module):
+    """ResNet-18 to layer3 on image + own mask + others' mask, fused with key features."""
+
+    def __init__(self, value_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(5, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.layer1 = make_stage(BasicBlock, 64, 64, 2, stride=1)
+        self.layer2 = make_stage(BasicBlock, 64, 128, 2, stride=2)
+        self.layer3 = make_stage(BasicBlock, 128, 256, 2, stride=2)
+        self.fuser = FeatureFusionBlock(1024, 256, value_dim, value_dim)
+        self.hidden_reinforce = HiddenReinforcer(value_dim, hidden_dim) if hidden_dim > 0 else None
+
+    def forward(self, image: torch.Tensor, f16: torch.Tensor, hidden: torch.Tensor | None, masks: torch.Tensor,
+                deep_update: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch, objects = masks.shape[:2]
+        if objects > 1:
+            others = masks.sum(dim=1, keepdim=True) - masks
+        else:
+            others = torch.zeros_like(masks)
+        g = torch.cat([image.unsqueeze(1).expand(-1, objects, -1, -1, -1), masks.unsqueeze(2), others.unsqueeze(2)],
+                      dim=2).flatten(0, 1)
+        g = self.maxpool(torch.relu(self.bn1(self.conv1(g))))
+        g = self.layer3(self.layer2(self.layer1(g)))
+        g = g.view(batch, objects, *g.shape[1:])
+        g = self.fuser(f16, g)
+        if deep_update and self.hidden_reinforce is not None and hidden is not None:
+            hidden = self.hidden_reinforce(g, hidden)
+        return g, hidden
+
+
+class Decoder(nn.Module):
+    """Decode memory readout (+ hidden state) to per-object logits at full resolution."""
+
+    def __init__(self, value_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.fuser = FeatureFusionBlock(1024, value_dim + hidden_dim, 512, 512)
+        self.hidden_update = HiddenUpdater((512, 256, 256 + 1), 256, hidden_dim) if hidden_dim > 0 else None
+        self.up_16_8 = UpsampleBlock(512, 512, 256)
+        self.up_8_4 = UpsampleBlock(256, 256, 256)
+        self.pred = nn.Conv2d(256, 1, 3, padding=1)
+
+    def forward(self, f16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor, hidden: torch.Tensor | None,
+                readout: torch.Tensor, update_hidden: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
+        if self.hidden_update is not None and hidden is not None:
+            g16 = self.fuser(f16, torch.cat([readout, hidden], dim=2))
+        else:
+            g16 = self.fuser(f16, readout)
+        g8 = self.up_16_8(f8, g16)
+        g4 = self.up_8_4(f4, g8)
+        logits = group_conv(self.pred, F.relu(g4))
+        if update_hidden and self.hidden_update is not None and hidden is not None:
+            hidden = self.hidden_update(g16, g8, torch.cat([g4, logits], dim=2), hidden)
+        batch, objects = logits.shape[:2]
+        logits = F.interpolate(logits.flatten(0, 1), scale_factor=4, mode="bilinear", align_corners=False)
+        return hidden, logits.view(batch, objects, *logits.shape[-2:])
+
+
+def aggregate_objects(probs: torch.Tensor, dim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft aggregation of independent object probabilities into a distribution.
+
+    Arguments:
+        probs: per-object probabilities, objects along `dim`.
+    Returns:
+        (logits, probabilities) with the background inserted first along `dim`.
+    """
+    with_bg = torch.cat([torch.prod(1 - probs, dim=dim, keepdim=True), probs], dim).clamp(1e-7, 1 - 1e-7)
+    logits = torch.log(with_bg / (1 - with_bg))
+    return logits, torch.softmax(logits, dim=dim)
+
+
+class XMemNetwork(nn.Module):
+    """XMem with its three parts as separate methods: encode_key, encode_value, segment."""
+
+    def __init__(self, dims: NetworkDims = NetworkDims()) -> None:
+        super().__init__()
+        self.dims = dims
+        self.key_encoder = KeyEncoder()
+        self.value_encoder = ValueEncoder(dims.value_dim, dims.hidden_dim)
+        self.key_proj = KeyProjection(1024, dims.key_dim)
+        self.decoder = Decoder(dims.value_dim, dims.hidden_dim)
+
+    def encode_key(self, image: torch.Tensor) -> KeyFeatures:
+        """Encode normalised frames (B, 3, H, W) into key features (see KeyFeatures)."""
+        f16, f8, f4 = self.key_encoder(image)
+        key, shrinkage, selection = self.key_proj(f16)
+        return KeyFeatures(key, shrinkage, selection, f16, f8, f4)
+
+    def encode_value(self, image: torch.Tensor, f16: torch.Tensor, hidden: torch.Tensor | None,
+                     masks: torch.Tensor, deep_update: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Encode object masks (B, K, H, W) into values (B, K, Cv, h, w) and optionally update the hidden state."""
+        return self.value_encoder(image, f16, hidden, masks, deep_update)
+
+    def segment(self, features: KeyFeatures, readout: torch.Tensor, hidden: torch.Tensor | None,
+                update_hidden: bool = True) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Decode a memory readout (B, K, Cv, h, w).
+
+        Returns:
+            (new hidden state, aggregated logits (B, 1+K, H, W), probabilities (B, 1+K, H, W)).
+        """
+        hidden, logits = self.decoder(features.f16, features.f8, features.f4, hidden, readout, update_hidden)
+        agg_logits, probs = aggregate_objects(torch.sigmoid(logits), dim=1)
+        return hidden, agg_logits, probs
