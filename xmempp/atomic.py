@@ -1,0 +1,210 @@
+"""Atomic file writes: a file either appears complete under its final name or not at all.
+
+Every output xmempp writes goes through here: the bytes are written to a hidden temporary file in
+the destination folder, flushed and fsynced, then moved over the final name with `os.replace`
+(atomic on POSIX and Windows when source and destination share a file system). An interrupted or
+failed write leaves no partial file behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator, Optional, Union
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .errors import OutputError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+__all__ = [
+    "atomic_write_bytes", "atomic_write_text", "atomic_open", "encode_png", "encode_jpeg",
+    "encode_image", "atomic_write_image", "TEMP_PREFIX",
+]
+
+#: Temporary files start with this prefix (hidden on POSIX) so that folder listings skip them.
+TEMP_PREFIX = ".xmempp-tmp-"
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable by syncing its folder (POSIX only; a no-op elsewhere)."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _output_error(path: Path, exc: BaseException) -> OutputError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return OutputError(f"cannot write {path}: {reason}; check that the folder is writable and the disk "
+                       f"has free space")
+
+
+@contextlib.contextmanager
+def atomic_open(path: PathLike, mode: str = "wb", fsync: bool = True) -> Iterator[IO]:
+    """Open a temporary file that replaces `path` when the `with` block ends without an error.
+
+    Arguments:
+        path: final file name; its folder is created if missing.
+        mode: "wb" (bytes) or "w" (UTF-8 text).
+        fsync: flush the data to disk before the rename (durable across power loss).
+    Returns:
+        A context manager yielding the open temporary file. On an exception the temporary file is
+        removed and the exception propagates; an OSError becomes an `OutputError` naming `path`.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_open supports modes 'wb' and 'w', not {mode!r}")
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX + path.name + ".", suffix=".tmp")
+    except OSError as exc:
+        raise _output_error(path, exc) from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": ""} if mode == "w" else {})) as f:
+            yield f
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            raise _output_error(path, exc) from exc
+        raise
+    if fsync:
+        _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: PathLike, data: bytes, fsync: bool = True) -> None:
+    """Write `data` to `path` atomically (temporary file in the same folder, fsync, rename).
+
+    Arguments:
+        path: destination file; an existing file is replaced only once the new one is complete.
+        data: the complete file content.
+        fsync: flush to disk before the rename.
+    Returns:
+        None. Raises `OutputError` naming `path` when it cannot be written.
+    """
+    with atomic_open(path, "wb", fsync=fsync) as f:
+        f.write(data)
+
+
+def atomic_write_text(path: PathLike, text: str, fsync: bool = True) -> None:
+    """Write UTF-8 `text` to `path` atomically.
+
+    Arguments:
+        path: destination file.
+        text: the complete content.
+        fsync: flush to disk before the rename.
+    Returns:
+        None. Raises `OutputError` naming `path` when it cannot be written.
+    """
+    atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
+
+
+def encode_png(array: np.ndarray, palette: Optional[np.ndarray] = None, compress_level: int = 3) -> bytes:
+    """Encode an image array as PNG bytes without any colour conversion.
+
+    Arguments:
+        array: HxW uint8 (grayscale, or indices when `palette` is given), HxW uint16 (16-bit
+            grayscale), or HxWx3 uint8 RGB.
+        palette: optional (N,3) uint8 palette (N <= 256); the result is a palette ("P") PNG.
+        compress_level: zlib level 0-9 (low is fast; PNG is lossless at every level).
+    Returns:
+        The PNG file content.
+    """
+    array = np.ascontiguousarray(array)
+    if palette is not None:
+        if array.dtype != np.uint8 or array.ndim != 2:
+            raise ValueError("a palette PNG needs an HxW uint8 index array")
+        image = Image.frombytes("P", (array.shape[1], array.shape[0]), array.tobytes())
+        pal = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+        image.putpalette(pal.tobytes(), rawmode="RGB")
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", compress_level=compress_level)
+        return buf.getvalue()
+    if array.ndim == 3:
+        if array.shape[2] != 3 or array.dtype != np.uint8:
+            raise ValueError("a colour PNG needs an HxWx3 uint8 RGB array")
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    elif array.ndim != 2 or array.dtype not in (np.uint8, np.uint16):
+        raise ValueError("a grayscale PNG needs an HxW uint8 or uint16 array")
+    ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, int(compress_level)])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    """Encode an HxWx3 uint8 RGB (or HxW grayscale) array as JPEG bytes.
+
+    Arguments:
+        rgb: the image.
+        quality: JPEG quality 1-100.
+    Returns:
+        The JPEG file content.
+    """
+    rgb = np.ascontiguousarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim not in (2, 3):
+        raise ValueError("JPEG encoding needs an HxW or HxWx3 uint8 array")
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def encode_image(suffix: str, array: np.ndarray, palette: Optional[np.ndarray] = None,
+                 jpeg_quality: int = 90) -> bytes:
+    """Encode `array` in the format named by a file suffix (".png", ".jpg"/".jpeg").
+
+    Arguments:
+        suffix: file suffix choosing the encoder.
+        array: see `encode_png` / `encode_jpeg`.
+        palette: palette for an index PNG.
+        jpeg_quality: JPEG quality.
+    Returns:
+        The encoded file content.
+    """
+    suffix = suffix.lower()
+    if suffix == ".png":
+        return encode_png(array, palette=palette)
+    if suffix in (".jpg", ".jpeg"):
+        if palette is not None:
+            raise ValueError("palette images must be saved as PNG")
+        return encode_jpeg(array, quality=jpeg_quality)
+    raise ValueError(f"unsupported image format {suffix!r}; use .png or .jpg")
+
+
+def atomic_write_image(path: PathLike, array: np.ndarray, palette: Optional[np.ndarray] = None,
+                       jpeg_quality: int = 90, fsync: bool = True) -> None:
+    """Encode an image by its file suffix and write it atomically.
+
+    Arguments:
+        path: destination ending in .png, .jpg or .jpeg.
+        array: RGB uint8, grayscale uint8/uint16 (PNG only), or indices with `palette`.
+        palette: (N,3) uint8 palette for an index PNG.
+        jpeg_quality: JPEG quality.
+        fsync: flush to disk before the rename.
+    Returns:
+        None. Raises `OutputError` naming `path` when it cannot be written.
+    """
+    path = Path(path)
+    data = encode_image(path.suffix, array, palette=palette, jpeg_quality=jpeg_quality)
+    atomic_write_bytes(path, data, fsync=fsync)

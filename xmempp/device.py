@@ -1,0 +1,42 @@
+"""Device selection and autocast policy (never assumes CUDA)."""
+from __future__ import annotations
+
+import contextlib
+from typing import ContextManager
+
+import torch
+
+from .errors import ConfigError
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Pick a torch device: "auto" prefers cuda, then mps, then cpu.
+
+    Raises ConfigError when an explicitly requested device is not available.
+    """
+    if isinstance(device, torch.device):
+        return device
+    name = device.strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        chosen = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available; use --device cpu or auto")
+    if chosen.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"device {device!r} requested but MPS is not available; use --device cpu or auto")
+    return chosen
+
+
+def autocast_for(device: torch.device, enabled: bool = True) -> ContextManager:
+    """Autocast on GPU only: bf16 where supported, else fp16. CPU runs in fp32."""
+    if not enabled or device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type="cuda", dtype=dtype)

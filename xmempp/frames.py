@@ -1,0 +1,479 @@
+"""Lazy frame sources: a folder of images or a video file, read one frame at a time.
+
+`open_frames(path)` returns a `FrameSource`, a read-only sequence of HxWx3 uint8 RGB frames:
+
+* a folder of frames (JPEG, PNG 8/16-bit, TIFF, BMP, WebP), ordered naturally by file stem so that
+  `shot_a_999` comes before `shot_a_1000`; hidden files are ignored; each frame is decoded when
+  asked for, 16-bit images are scaled to 8 bits;
+* a video file (mp4, mov, mkv, avi, ...) decoded as a stream with PyAV: never extracted to disk and
+  never held in memory as a whole. Frame stems are the 0-based frame index, zero-padded (`000000`).
+
+`prefetch(iterable)` reads ahead on a background thread.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional, Union, overload
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import InputError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+__all__ = [
+    "FrameSource", "FolderFrames", "VideoFrames", "open_frames", "prefetch", "natural_key",
+    "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "is_hidden", "decode_image_file",
+]
+
+#: File suffixes read as frames in a frame folder.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
+#: File suffixes known to be videos (others are still tried with PyAV).
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf", ".mpg", ".mpeg"})
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders embedded numbers by value: `a_2` < `a_10`, `shot_999` < `shot_1000`.
+
+    Arguments:
+        name: a file name or stem.
+    Returns:
+        A tuple usable as a `sorted` key (ties broken by the exact name).
+    """
+    parts = _DIGITS.split(name)
+    key = tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts))
+    return key + (name,)
+
+
+def is_hidden(path: Path) -> bool:
+    """True for names starting with "." (dot files, macOS `._` resource forks) and `Thumbs.db`."""
+    return path.name.startswith(".") or path.name.lower() in ("thumbs.db", "desktop.ini")
+
+
+def _to_rgb8(image: Image.Image) -> np.ndarray:
+    """Convert a decoded PIL image of any common mode to an HxWx3 uint8 RGB array."""
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(image).astype(np.float32)
+        gray = np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode == "F":
+        arr = np.asarray(image, dtype=np.float32)
+        gray = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image, dtype=np.uint8).copy()
+
+
+def decode_image_file(path: Path, what: str = "frame") -> np.ndarray:
+    """Decode one image file to HxWx3 uint8 RGB, turning every failure into an `InputError`.
+
+    Arguments:
+        path: the image file.
+        what: word used in error messages ("frame", "image").
+    Returns:
+        The image as an HxWx3 uint8 RGB array (16-bit data scaled to 8 bits).
+    """
+    try:
+        with Image.open(path) as image:
+            image.load()  # decodes fully; raises on truncated or corrupt data
+            return _to_rgb8(image)
+    except FileNotFoundError as exc:
+        raise InputError(f"{what} file disappeared while reading: {path}; do not move frames during a run") from exc
+    except UnidentifiedImageError as exc:
+        raise InputError(f"cannot read {what} {path}: not an image or corrupt; re-export it or remove it "
+                         f"from the folder") from exc
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"cannot read {what} {path}: image is too large ({exc})") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(f"cannot read {what} {path}: file is corrupt or truncated ({exc}); re-export it") from exc
+
+
+class FrameSource(Sequence, ABC):
+    """A read-only, lazily decoded sequence of frames (HxWx3 uint8 RGB).
+
+    Attributes:
+        path: the folder or video file the frames come from.
+        names: frame stems, in frame order (file stems, or zero-padded indices for a video).
+        is_video: True for a video file.
+        fps: frame rate of a video (None for a frame folder).
+    """
+
+    path: Path
+    names: list[str]
+    is_video: bool = False
+    fps: Optional[float] = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @overload
+    def __getitem__(self, index: int) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[np.ndarray]: ...
+
+    def __getitem__(self, index):
+        """Return frame `index` (negative indices count from the end) as HxWx3 uint8 RGB."""
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = len(self)
+        i = int(index)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"frame index {index} out of range for {n} frames")
+        return self._read(i)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Yield every frame in order."""
+        for i in range(len(self)):
+            yield self._read(i)
+
+    @property
+    @abstractmethod
+    def size(self) -> tuple[int, int]:
+        """Frame size as (height, width)."""
+
+    @abstractmethod
+    def _read(self, index: int) -> np.ndarray:
+        """Decode frame `index` (already range-checked)."""
+
+    def index_of(self, stem: str) -> int:
+        """Frame index of a stem.
+
+        Arguments:
+            stem: a frame name from `names`.
+        Returns:
+            Its 0-based index; raises KeyError if absent.
+        """
+        if not hasattr(self, "_index_cache"):
+            self._index_cache = {name: i for i, name in enumerate(self.names)}
+        return self._index_cache[stem]
+
+    def close(self) -> None:
+        """Release open files and decoders (the source can still be read afterwards)."""
+
+    def __enter__(self) -> "FrameSource":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, {len(self)} frames)"
+
+
+class FolderFrames(FrameSource):
+    """Frames stored as image files in one folder, decoded on access."""
+
+    def __init__(self, folder: PathLike) -> None:
+        """Scan `folder` for frames.
+
+        Arguments:
+            folder: a folder of image files.
+        Returns:
+            None. Raises `InputError` if the folder holds no frames or two frames share a stem.
+        """
+        self.path = Path(folder)
+        try:
+            entries = [p for p in self.path.iterdir() if not is_hidden(p)]
+        except OSError as exc:
+            raise InputError(f"cannot list frame folder {self.path}: {exc.strerror or exc}") from exc
+        files = [p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+        if not files:
+            others = sorted({p.suffix.lower() or p.name for p in entries if p.is_file()})
+            hint = (f" (found only {', '.join(others[:5])} files; supported frames are "
+                    f"{', '.join(sorted(IMAGE_EXTENSIONS))})") if others else ""
+            raise InputError(f"no frames found in {self.path}{hint}; give a folder of images or a video file")
+        files.sort(key=lambda p: natural_key(p.stem))
+        seen: dict[str, Path] = {}
+        for p in files:
+            if p.stem in seen:
+                raise InputError(f"two frames share the name {p.stem!r} in {self.path}: {seen[p.stem].name} and "
+                                 f"{p.name}; keep one of them")
+            seen[p.stem] = p
+        self.files: list[Path] = files
+        self.names = [p.stem for p in files]
+        self._size: Optional[tuple[int, int]] = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the first frame (every frame must match it)."""
+        if self._size is None:
+            first = self.files[0]
+            try:
+                with Image.open(first) as image:
+                    w, h = image.size
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise InputError(f"cannot read frame {first}: not an image or corrupt ({exc}); re-export it") from exc
+            self._size = (h, w)
+        return self._size
+
+    def _read(self, index: int) -> np.ndarray:
+        path = self.files[index]
+        rgb = decode_image_file(path, "frame")
+        if rgb.shape[:2] != self.size:
+            h, w = self.size
+            raise InputError(f"frame {path} is {rgb.shape[1]}x{rgb.shape[0]} but the first frame "
+                             f"{self.files[0].name} is {w}x{h}; all frames of a shot must have the same size")
+        return rgb
+
+
+def _av():
+    try:
+        import av  # noqa: PLC0415 - optional dependency, imported when a video is opened
+    except ImportError as exc:  # pragma: no cover - av is a declared dependency of the CLI extra
+        raise InputError("reading video files needs PyAV: pip install av (or give a folder of frames)") from exc
+    return av
+
+
+class VideoFrames(FrameSource):
+    """Frames of a video file, decoded as a stream with PyAV.
+
+    Random access keeps one sequential decoder: reading forward decodes onward, reading backwards
+    seeks to the nearest key frame already seen (or restarts from the beginning). Iteration uses
+    its own decoder, so it can run on a prefetch thread while the main thread reads single frames.
+    """
+
+    is_video = True
+
+    def __init__(self, path: PathLike) -> None:
+        """Open `path` and count its frames.
+
+        Arguments:
+            path: a video file.
+        Returns:
+            None. Raises `InputError` if it cannot be opened, has no video stream or no frames.
+        """
+        self.path = Path(path)
+        av = _av()
+        container = self._open()
+        try:
+            stream = container.streams.video[0]
+            count = int(stream.frames or 0)
+            if count <= 0:
+                count = self._count_packets(container, stream)
+            self._height = int(stream.codec_context.height)
+            self._width = int(stream.codec_context.width)
+            rate = stream.average_rate or stream.guessed_rate
+            self.fps = float(rate) if rate else None
+        except av.error.FFmpegError as exc:
+            raise InputError(f"cannot read video {self.path}: {exc}; the file may be corrupt") from exc
+        finally:
+            container.close()
+        if count <= 0 or self._width <= 0 or self._height <= 0:
+            raise InputError(f"video {self.path} has no frames")
+        width = max(6, len(str(count - 1)))
+        self.names = [f"{i:0{width}d}" for i in range(count)]
+        self._lock = threading.Lock()
+        self._container = None
+        self._decoder: Optional[Iterator] = None
+        self._pending = None                  # a frame decoded by a seek check, not yet consumed
+        self._next = 0                        # index of the frame the decoder yields next
+        self._keyframes: dict[int, int] = {}  # frame index -> pts of key frames seen so far
+        self._last: Optional[tuple[int, np.ndarray]] = None
+
+    def _open(self):
+        av = _av()
+        try:
+            container = av.open(str(self.path), mode="r")
+        except (av.error.FFmpegError, OSError) as exc:
+            raise InputError(f"cannot open video {self.path}: {exc}; is it a video file?") from exc
+        if not container.streams.video:
+            container.close()
+            raise InputError(f"{self.path} has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        return container
+
+    @staticmethod
+    def _count_packets(container, stream) -> int:
+        """Count frames by a demux pass (no decoding) when the container does not say."""
+        count = 0
+        for packet in container.demux(stream):
+            if packet.size:
+                count += 1
+        return count
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the video."""
+        return (self._height, self._width)
+
+    def _frames(self, container, start_index: int = 0) -> Iterator[tuple[int, Any]]:
+        """Decode frames from the current container position, numbering them from `start_index`."""
+        av = _av()
+        stream = container.streams.video[0]
+        index = start_index
+        try:
+            for frame in container.decode(stream):
+                yield index, frame
+                index += 1
+        except av.error.FFmpegError as exc:
+            raise InputError(f"cannot decode frame {index} of video {self.path}: {exc}; the file is corrupt "
+                             f"or truncated") from exc
+
+    def _to_array(self, frame) -> np.ndarray:
+        rgb = frame.to_ndarray(format="rgb24")
+        if rgb.shape[:2] != self.size:
+            raise InputError(f"video {self.path} changes resolution mid-stream ({rgb.shape[1]}x{rgb.shape[0]} "
+                             f"instead of {self._width}x{self._height}); re-encode it")
+        return rgb
+
+    def _short(self, got: int) -> InputError:
+        return InputError(f"video {self.path} ended after {got} frames but its header says {len(self)}; "
+                          f"the file is truncated or corrupt")
+
+    def _restart(self, index: int) -> None:
+        """Position the decoder so that it yields frame `index` or an earlier one next.
+
+        Seeks to the last key frame seen at or before `index` (checking that the decoder lands
+        exactly on it); otherwise reopens the file and decodes from frame 0.
+        """
+        known = [k for k in self._keyframes if 0 < k <= index]
+        if known and self._container is not None:
+            k = max(known)
+            stream = self._container.streams.video[0]
+            try:
+                self._container.seek(self._keyframes[k], stream=stream, backward=True, any_frame=False)
+                decoder = self._frames(self._container, k)
+                _, frame = next(decoder)
+                if frame.pts == self._keyframes[k]:
+                    self._decoder, self._next, self._pending = decoder, k, frame
+                    return
+            except Exception:  # noqa: BLE001 - any seek trouble falls back to a restart from 0
+                pass
+        if self._container is not None:
+            self._container.close()
+        self._container = self._open()
+        self._decoder, self._next, self._pending = self._frames(self._container, 0), 0, None
+
+    def _read(self, index: int) -> np.ndarray:
+        with self._lock:
+            if self._last is not None and self._last[0] == index:
+                return self._last[1].copy()
+            if self._decoder is None or index < self._next:
+                self._restart(index)
+            elif index - self._next > 64 and any(self._next < k <= index for k in self._keyframes):
+                self._restart(index)
+            while True:
+                if self._pending is not None:
+                    i, frame, self._pending = self._next, self._pending, None
+                else:
+                    try:
+                        i, frame = next(self._decoder)
+                    except StopIteration:
+                        self._decoder = None
+                        raise self._short(self._next) from None
+                if frame.key_frame and frame.pts is not None:
+                    self._keyframes.setdefault(i, frame.pts)
+                self._next = i + 1
+                if i == index:
+                    rgb = self._to_array(frame)
+                    self._last = (index, rgb)
+                    return rgb.copy()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Decode every frame in order with a decoder of its own."""
+        container = self._open()
+        try:
+            n = len(self)
+            got = 0
+            for i, frame in self._frames(container, 0):
+                if i >= n:
+                    break
+                got = i + 1
+                yield self._to_array(frame)
+            if got < n:
+                raise self._short(got)
+        finally:
+            container.close()
+
+    def close(self) -> None:
+        """Close the random-access decoder."""
+        with self._lock:
+            if self._container is not None:
+                self._container.close()
+            self._container, self._decoder, self._pending, self._last = None, None, None, None
+            self._next = 0
+
+
+def open_frames(path: PathLike) -> FrameSource:
+    """Open a folder of frames or a video file as a lazily decoded `FrameSource`.
+
+    Arguments:
+        path: a folder of images (JPEG, PNG 8/16-bit, TIFF, ...) or a video file (mp4/mov/mkv/avi).
+    Returns:
+        A `FolderFrames` or `VideoFrames`. Raises `InputError` when the path is missing, empty,
+        a single image, or not readable as a video.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"video or frame folder not found: {p}")
+    if p.is_dir():
+        return FolderFrames(p)
+    if p.suffix.lower() in IMAGE_EXTENSIONS:
+        raise InputError(f"{p} is a single image; give the folder that holds all the frames of the shot")
+    return VideoFrames(p)
+
+
+_END = object()
+
+
+def prefetch(iterable: Iterable[Any], depth: int = 4) -> Iterator[Any]:
+    """Iterate `iterable` on a background thread, keeping up to `depth` items ready.
+
+    Errors raised by the reader are re-raised in the consumer at the point where the failing item
+    would have arrived. Leaving the loop early stops the reader.
+
+    Arguments:
+        iterable: anything iterable (e.g. a `FrameSource`); it is consumed on another thread.
+        depth: how many items to read ahead (at least 1).
+    Returns:
+        A generator yielding the items of `iterable` in order.
+    """
+    q: "queue.Queue[tuple[bool, Any]]" = queue.Queue(maxsize=max(1, int(depth)))
+    stop = threading.Event()
+
+    def put(item: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            for item in iterable:
+                if not put((True, item)):
+                    return
+            put((True, _END))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put((False, exc))
+
+    thread = threading.Thread(target=reader, name="xmempp-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=10)

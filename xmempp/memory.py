@@ -1,0 +1,214 @@
+"""XMem++ memory: permanent, temporary (working) and long-term stores plus the hidden state.
+
+Reading concatenates long-term, temporary and permanent keys (in that order),
+computes one anisotropic L2 similarity and a top-k softmax per object group.
+Permanent memory holds the user's references: never consolidated, never
+evicted, never usage-counted. Temporary memory is consolidated into long-term
+prototypes when it holds `max_mid_term_frames` frames; long-term memory evicts
+its least used elements (LFU) to stay under `max_long_term_elements`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .config import InferenceConfig
+from .memory_store import KeyValueStore
+from .similarity import anisotropic_similarity, topk_softmax
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    """Sizes of the memories (elements are key positions at 1/16 resolution)."""
+
+    temporary_frames: int
+    temporary_elements: int
+    long_term_elements: int
+    permanent_frames: int
+    permanent_elements: int
+    device_bytes: int
+
+
+class MemoryManager:
+    """Owns the three stores, the object groups and the per-object hidden state."""
+
+    def __init__(self, config: InferenceConfig, hidden_dim: int) -> None:
+        self.config = config
+        self.hidden_dim = hidden_dim
+        self.permanent = KeyValueStore(count_usage=False)
+        self.temporary = KeyValueStore(count_usage=config.enable_long_term)
+        self.long_term = KeyValueStore(count_usage=config.enable_long_term_count_usage)
+        self.groups: list[list[int]] = []
+        self.hidden: torch.Tensor | None = None
+        self.elements_per_frame = 0
+
+    # ----------------------------------------------------------------- objects
+    @property
+    def num_objects(self) -> int:
+        """Number of objects known to memory."""
+        return sum(len(group) for group in self.groups)
+
+    def ensure_objects(self, count: int, like: torch.Tensor) -> None:
+        """Make `count` objects known: new ones form a new group with a zero hidden state.
+
+        Arguments:
+            count: total number of objects after the call.
+            like: a key tensor (1, Ck, h, w) giving device and spatial size.
+        """
+        known = self.num_objects
+        if count <= known:
+            return
+        self.groups.append(list(range(known, count)))
+        if self.hidden_dim > 0:
+            zeros = torch.zeros(1, count - known, self.hidden_dim, *like.shape[-2:], device=like.device,
+                                dtype=like.dtype)
+            self.hidden = zeros if self.hidden is None else torch.cat([self.hidden, zeros], dim=1)
+
+    def split_groups(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """Split per-object values (K, Cv, n) into per-group tensors."""
+        return [values[group[0]:group[-1] + 1] for group in self.groups]
+
+    # ----------------------------------------------------------------- reading
+    def _stores(self) -> list[KeyValueStore]:
+        stores = [self.temporary, self.permanent]
+        if self.config.enable_long_term:
+            stores.insert(0, self.long_term)
+        return [store for store in stores if store.size > 0]
+
+    def read(self, query_key: torch.Tensor, query_selection: torch.Tensor) -> torch.Tensor:
+        """Read memory for one frame.
+
+        Arguments:
+            query_key: (1, Ck, h, w); query_selection: (1, Ck, h, w).
+        Returns:
+            readout (1, K, Cv, h, w) for every known object.
+        """
+        h, w = query_key.shape[-2:]
+        stores = self._stores()
+        mem_key = torch.cat([s.key for s in stores], -1)
+        mem_shrinkage = torch.cat([s.shrinkage for s in stores], -1)
+        similarity = anisotropic_similarity(mem_key, mem_shrinkage, query_key.flatten(2), query_selection.flatten(2))
+        offsets, start = [], 0
+        for store in stores:
+            offsets.append(start)
+            start += store.size
+        readouts = []
+        for group_index, group in enumerate(self.groups):
+            parts, values = [], []
+            for store, offset in zip(stores, offsets):
+                size = store.group_size(group_index)
+                if size == 0:
+                    continue
+                end = offset + store.size
+                parts.append(similarity[:, end - size:end])
+                values.append(store.values[group_index])
+            if not parts:
+                readouts.append(torch.zeros(len(group), self._value_dim(), h * w, device=query_key.device,
+                                            dtype=query_key.dtype))
+                continue
+            affinity = topk_softmax(torch.cat(parts, 1), self.config.top_k)
+            if group_index == 0:
+                self._count_usage(affinity[0].sum(dim=1), stores)
+            readouts.append(torch.cat(values, -1) @ affinity[0])
+        readout = torch.cat(readouts, 0)
+        return readout.view(1, readout.shape[0], readout.shape[1], h, w)
+
+    def _value_dim(self) -> int:
+        for store in (self.permanent, self.temporary, self.long_term):
+            if store.values:
+                return store.values[0].shape[1]
+        raise RuntimeError("memory holds no values")
+
+    def _count_usage(self, usage: torch.Tensor, stores: list[KeyValueStore]) -> None:
+        """Split group 0's usage among the stores; only temporary and long-term count."""
+        start = 0
+        for store in stores:
+            part = usage[start:start + store.size]
+            start += store.size
+            if store is not self.permanent:
+                store.update_usage(part)
+
+    # ----------------------------------------------------------------- writing
+    def _write(self, store: KeyValueStore, key: torch.Tensor, shrinkage: torch.Tensor,
+               selection: torch.Tensor | None, values: torch.Tensor, frame: int) -> None:
+        self.elements_per_frame = key.shape[-2] * key.shape[-1]
+        store.add(key.flatten(2), shrinkage.flatten(2), None if selection is None else selection.flatten(2),
+                  self.split_groups(values[0].flatten(2)), frame)
+
+    def add_permanent(self, key: torch.Tensor, shrinkage: torch.Tensor, values: torch.Tensor, frame: int) -> None:
+        """Store a reference frame (values (1, K, Cv, h, w)) in permanent memory."""
+        self._write(self.permanent, key, shrinkage, None, values, frame)
+
+    def remove_permanent(self, frame: int) -> int:
+        """Remove one reference frame's elements; the others stay addressable."""
+        return self.permanent.remove_frame(frame)
+
+    def add_temporary(self, key: torch.Tensor, shrinkage: torch.Tensor, selection: torch.Tensor,
+                      values: torch.Tensor, frame: int) -> None:
+        """Write a memory frame to temporary memory, consolidating into long-term memory when full."""
+        self._write(self.temporary, key, shrinkage, selection if self.config.enable_long_term else None, values,
+                    frame)
+        if not self.config.enable_long_term:
+            return
+        if self.temporary.size >= self.config.max_mid_term_frames * self.elements_per_frame:
+            limit = self.config.max_long_term_elements - self.config.num_prototypes
+            if self.long_term.size >= limit:
+                self.long_term.evict_least_used(limit)
+            self._consolidate()
+
+    def _consolidate(self) -> None:
+        """Turn all but the newest `min_mid_term_frames` temporary frames into long-term prototypes."""
+        store = self.temporary
+        keep_newest = self.config.min_mid_term_frames * self.elements_per_frame
+        n_candidates = store.size - keep_newest
+        if n_candidates <= 0:
+            return
+        cand_key = store.key[:, :, :n_candidates]
+        cand_shrinkage = store.shrinkage[:, :, :n_candidates]
+        cand_selection = store.selection[:, :, :n_candidates]
+        usage = store.usage()[:, :, :n_candidates]
+        k = min(self.config.num_prototypes, n_candidates)
+        indices = torch.topk(usage, k=k, dim=-1, sorted=True).indices.flatten()
+        proto_key = cand_key[:, :, indices]
+        similarity = anisotropic_similarity(cand_key, cand_shrinkage, proto_key, cand_selection[:, :, indices])
+        proto_values: list[torch.Tensor | None] = []
+        proto_shrinkage = None
+        for group_index, values in enumerate(store.values):
+            in_group = values.shape[-1] - keep_newest
+            valid = indices >= (n_candidates - in_group)
+            if in_group <= 0 or not bool(valid.any()):
+                proto_values.append(None)
+                continue
+            affinity = torch.softmax(similarity[:, -in_group:, valid], dim=1)
+            proto_values.append(values[:, :, :in_group] @ affinity[0])
+            if group_index == 0:
+                proto_shrinkage = cand_shrinkage @ affinity
+        keep = torch.ones(store.size, dtype=torch.bool, device=store.key.device)
+        keep[:n_candidates] = False
+        store.keep(keep)
+        self.long_term.add(proto_key, proto_shrinkage, None, proto_values, frame=-1)
+
+    # ----------------------------------------------------------------- control
+    def clear_working(self) -> None:
+        """Forget temporary and long-term memory and the hidden state; keep permanent memory."""
+        self.temporary.clear()
+        self.long_term.clear()
+        if self.hidden is not None:
+            self.hidden = torch.zeros_like(self.hidden)
+
+    def stats(self) -> MemoryStats:
+        """Current memory sizes."""
+        per_frame = max(self.elements_per_frame, 1)
+        stores = (self.permanent, self.temporary, self.long_term)
+        tensors = [t for s in stores for t in (s.key, s.shrinkage, s.selection, *s.values) if t is not None]
+        if self.hidden is not None:
+            tensors.append(self.hidden)
+        return MemoryStats(
+            temporary_frames=self.temporary.size // per_frame,
+            temporary_elements=self.temporary.size,
+            long_term_elements=self.long_term.size,
+            permanent_frames=int(torch.unique(self.permanent.frames).numel()),
+            permanent_elements=self.permanent.size,
+            device_bytes=sum(t.numel() * t.element_size() for t in tensors),
+        )

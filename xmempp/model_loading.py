@@ -1,0 +1,82 @@
+"""Build an XMemNetwork from an official-format checkpoint or state dict."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import torch
+
+from .device import resolve_device
+from .errors import WeightsError
+from .network import NetworkDims, XMemNetwork
+
+_VALUE_CONV = "value_encoder.conv1.weight"
+
+
+def infer_dims(state: Mapping[str, torch.Tensor]) -> NetworkDims:
+    """Read key, value and hidden widths off the checkpoint tensors."""
+    try:
+        key_dim = state["key_proj.key_proj.weight"].shape[0]
+        value_dim = state["value_encoder.fuser.block2.conv2.weight"].shape[0]
+    except KeyError as exc:
+        raise WeightsError(f"not an XMem checkpoint: it has no {exc.args[0]!r} tensor") from None
+    transform = state.get("decoder.hidden_update.transform.weight")
+    hidden_dim = 0 if transform is None else transform.shape[0] // 3
+    return NetworkDims(key_dim=key_dim, value_dim=value_dim, hidden_dim=hidden_dim)
+
+
+def _read_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}; run `xmempp weights download` or pass --model PATH")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise WeightsError(f"cannot read weights file {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path} does not hold a state dict of tensors; is it an XMem checkpoint?")
+    return state
+
+
+def _pad_value_conv(state: dict[str, torch.Tensor]) -> None:
+    """Old single-object checkpoints have 4 input channels; pad to 5 with zeros."""
+    weight = state.get(_VALUE_CONV)
+    if weight is not None and weight.shape[1] == 4:
+        pad = torch.zeros(weight.shape[0], 1, *weight.shape[2:], dtype=weight.dtype)
+        state[_VALUE_CONV] = torch.cat([weight, pad], dim=1)
+
+
+def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | torch.device = "auto") -> XMemNetwork:
+    """Load XMem weights strictly and return the network in eval mode.
+
+    Arguments:
+        source: path to an official XMem checkpoint (.pth) or its state dict.
+        device: "auto" (cuda, then mps, then cpu), or an explicit torch device string.
+    Returns:
+        The XMemNetwork on `device`, in eval mode, dims inferred from the weights.
+    """
+    target = resolve_device(device)
+    state = dict(source) if isinstance(source, Mapping) else dict(_read_checkpoint(Path(source)))
+    _pad_value_conv(state)
+    network = XMemNetwork(infer_dims(state))
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise WeightsError("not an XMem checkpoint: " + "; ".join(
+            part for part in (_describe("missing", missing), _describe("unexpected", unexpected)) if part))
+    wrong = [k for k in expected if tuple(expected[k].shape) != tuple(state[k].shape)]
+    if wrong:
+        raise WeightsError("XMem checkpoint has tensors of the wrong shape: " + ", ".join(
+            f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})" for k in wrong[:5]))
+    network.load_state_dict(state, strict=True)
+    return network.to(target).eval()
+
+
+def _describe(kind: str, keys: list[str]) -> str:
+    if not keys:
+        return ""
+    shown = ", ".join(keys[:5])
+    more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+    return f"{len(keys)} {kind} key(s): {shown}{more}"
