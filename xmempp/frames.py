@@ -39,6 +39,8 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf", ".mpg", ".mpeg"})
 
 _DIGITS = re.compile(r"(\d+)")
+#: Videos up to this size are counted by a demux pass instead of trusting the header's frame count.
+_DEMUX_COUNT_MAX_BYTES = 2 << 30
 
 
 def natural_key(name: str) -> tuple:
@@ -51,7 +53,7 @@ def natural_key(name: str) -> tuple:
     """
     parts = _DIGITS.split(name)
     key = tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts))
-    return key + (name,)
+    return (key, name)
 
 
 def is_hidden(path: Path) -> bool:
@@ -193,8 +195,13 @@ class FolderFrames(FrameSource):
         files = [p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
         if not files:
             others = sorted({p.suffix.lower() or p.name for p in entries if p.is_file()})
-            hint = (f" (found only {', '.join(others[:5])} files; supported frames are "
-                    f"{', '.join(sorted(IMAGE_EXTENSIONS))})") if others else ""
+            folders = sorted(p.name for p in entries if p.is_dir())
+            hint = ""
+            if others:
+                hint = (f" (found only {', '.join(others[:5])} files; supported frames are "
+                        f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+            elif folders:
+                hint = f" (it only has sub-folders: {', '.join(folders[:5])}; give the folder that holds the frames)"
             raise InputError(f"no frames found in {self.path}{hint}; give a folder of images or a video file")
         files.sort(key=lambda p: natural_key(p.stem))
         seen: dict[str, Path] = {}
@@ -262,7 +269,13 @@ class VideoFrames(FrameSource):
         try:
             stream = container.streams.video[0]
             count = int(stream.frames or 0)
-            if count <= 0:
+            try:
+                small = self.path.stat().st_size <= _DEMUX_COUNT_MAX_BYTES
+            except OSError:
+                small = False
+            if count <= 0 or small:
+                # a demux pass reads packets without decoding them; it also sees packets an edit
+                # list discards, which the header count includes but the decoder never outputs
                 count = self._count_packets(container, stream)
             self._height = int(stream.codec_context.height)
             self._width = int(stream.codec_context.width)
@@ -302,7 +315,7 @@ class VideoFrames(FrameSource):
         """Count frames by a demux pass (no decoding) when the container does not say."""
         count = 0
         for packet in container.demux(stream):
-            if packet.size:
+            if packet.size and not packet.is_discard:
                 count += 1
         return count
 
@@ -342,7 +355,9 @@ class VideoFrames(FrameSource):
         exactly on it); otherwise reopens the file and decodes from frame 0.
         """
         known = [k for k in self._keyframes if 0 < k <= index]
-        if known and self._container is not None:
+        if known:
+            if self._container is None:
+                self._container = self._open()
             k = max(known)
             stream = self._container.streams.video[0]
             try:

@@ -142,12 +142,19 @@ class InferenceSession:
         with autocast_for(self.device, self.autocast):
             features = self.model.encode_key(x)
             if frame in self._masks:
-                probs = self._step_reference(frame, x, features, geometry, end)
-            else:
-                probs = self._step_propagate(frame, x, features, end)
+                self._step_reference(frame, x, features, geometry, end)
+                return self._reference_probs(frame)
+            probs = self._step_propagate(frame, x, features, end)
         return geometry.to_source(probs[0].float()).cpu()
 
-    def _step_reference(self, frame: int, x: torch.Tensor, features, geometry: Geometry, end: bool) -> torch.Tensor:
+    def _reference_probs(self, frame: int) -> torch.Tensor:
+        """The user's mask as probabilities at its own resolution (no resampling of the annotation)."""
+        mask = self._masks[frame]
+        source = Geometry(mask.shape, mask.shape, (0, 0, 0, 0))
+        onehot = mask_to_onehot(mask, self._object_ids, source, torch.device("cpu"))
+        return aggregate_objects(onehot.unsqueeze(0), dim=1)[1][0]
+
+    def _step_reference(self, frame: int, x: torch.Tensor, features, geometry: Geometry, end: bool) -> None:
         mask = self._masks[frame]
         self._register_objects(mask, features.key)
         onehot = mask_to_onehot(mask, self._object_ids, geometry, self.device).unsqueeze(0)
@@ -164,7 +171,6 @@ class InferenceSession:
         if deep:
             self.memory.hidden = hidden
             self._last_deep_update_step = self._step_index
-        return probs
 
     def _step_propagate(self, frame: int, x: torch.Tensor, features, end: bool) -> torch.Tensor:
         if self.memory.num_objects == 0:

@@ -157,8 +157,8 @@ def check_recorded_sha256(path: str | Path) -> str | None:
     actual = sha256_file(path)
     if actual != expected:
         raise WeightsError(
-            f"{path}: file changed since download (SHA-256 {actual[:12]}..., recorded {expected[:12]}...); "
-            "delete it and run `xmempp weights download`")
+            f"{path}: file changed since download; delete it and run `xmempp weights download` "
+            f"(SHA-256 {actual[:12]}..., recorded {expected[:12]}...)")
     return actual
 
 
@@ -304,7 +304,7 @@ def _stream(url: str, part: Path, dest: Path, progress: ProgressCallback | None,
         else:
             offset = 0  # a 200 answer to a Range request: the server ignored it, start over
             length = response.headers.get("Content-Length")
-            total = offset + int(length) if length and length.isdigit() else None
+            total = int(length) if length and length.isdigit() else None
             mode = "wb"
         done = offset
         if progress:
@@ -328,6 +328,11 @@ def _stream(url: str, part: Path, dest: Path, progress: ProgressCallback | None,
                 done += len(block)
                 if progress:
                     progress(done, total)
+            try:
+                handle.flush()
+                os.fsync(handle.fileno())  # the bytes are on disk before the rename makes them "the" file
+            except OSError as exc:
+                raise WeightsError(f"cannot write {part}: {exc.strerror or exc}") from None
     if total is not None and done != total:
         raise _interrupted(url, done, f"expected {total} bytes", dest)
 

@@ -1,0 +1,214 @@
+"""From a model, frames and reference masks to the frames worth annotating next.
+
+Two passes over the frames (each in order, so lazily decoded videos stream):
+the key encoder gives every frame's key, shrinkage and selection (kept in
+float16 on the CPU, so long shots fit in memory), and the target's soft mask
+comes from the given predicted masks or from a propagation of the references.
+Mask coverage is counted at the masks' own resolution and each mask is shrunk
+to key resolution right away; then `select_candidates` picks the frames.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Mapping, Sequence
+import logging
+import warnings
+
+import numpy as np
+import torch
+
+from xmempp.errors import InputError
+
+from .selector import CandidateResult, FewerCandidatesWarning, select_candidates, summarise_masks
+
+__all__ = ["CandidateFeatures", "extract_candidate_features", "suggest_candidates", "suggest_frames"]
+
+logger = logging.getLogger(__name__)
+
+#: Above this many bytes of float32 features, they are stored in float16.
+FLOAT32_FEATURE_LIMIT = 1 << 30
+
+#: progress(stage, done, total); stages: "features", "masks", "selection".
+PipelineProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class CandidateFeatures:
+    """Key-encoder features of every frame of a shot.
+
+    Attributes:
+        keys: (T, C, h, w) keys.
+        shrinkages: (T, 1, h, w) shrinkage terms.
+        selections: (T, C, h, w) selection terms.
+    """
+
+    keys: torch.Tensor
+    shrinkages: torch.Tensor
+    selections: torch.Tensor
+
+    @property
+    def key_size(self) -> tuple[int, int]:
+        """(h, w) of the key grid."""
+        return tuple(self.keys.shape[-2:])  # type: ignore[return-value]
+
+
+def _report(progress: PipelineProgress | None, stage: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(stage, done, total)
+
+
+def extract_candidate_features(model: torch.nn.Module, frames: Sequence[np.ndarray], config=None, *,
+                               dtype: torch.dtype | None = None,
+                               progress: PipelineProgress | None = None) -> CandidateFeatures:
+    """Run the key encoder over every frame.
+
+    Arguments:
+        model: a loaded XMem network (`xmempp.load_model`).
+        frames: sequence of HxWx3 uint8 RGB frames (decoded lazily is fine).
+        config: `InferenceConfig` (its `size` sets the processing resolution).
+        dtype: storage dtype of the features on the CPU. None: float32, or
+            float16 (half the memory) when float32 would exceed
+            `FLOAT32_FEATURE_LIMIT` bytes, as for long shots.
+        progress: called as progress("features", done, total).
+    Returns:
+        `CandidateFeatures` on the CPU in `dtype`.
+    """
+    from xmempp import InferenceSession  # the engine; imported here so this module loads on its own
+
+    total = len(frames)
+    if total == 0:
+        raise InputError("the shot has no frames")
+    session = InferenceSession(model, config)
+    keys = shrinkages = selections = None
+    for index in range(total):
+        key, shrinkage, selection = session.encode_key(frames[index])
+        key, shrinkage, selection = (t.reshape(-1, *t.shape[-2:]) for t in (key, shrinkage, selection))
+        if keys is None:
+            if dtype is None:
+                per_frame = 4 * (key.numel() + shrinkage.numel() + selection.numel())
+                dtype = torch.float32 if per_frame * total <= FLOAT32_FEATURE_LIMIT else torch.float16
+            keys = torch.empty((total, *key.shape), dtype=dtype)
+            shrinkages = torch.empty((total, *shrinkage.shape), dtype=dtype)
+            selections = torch.empty((total, *selection.shape), dtype=dtype)
+        keys[index] = key
+        shrinkages[index] = shrinkage
+        selections[index] = selection
+        _report(progress, "features", index + 1, total)
+    return CandidateFeatures(keys, shrinkages, selections)
+
+
+def _check_predicted(predicted: Mapping[int, np.ndarray], references: Mapping[int, np.ndarray], total: int) -> None:
+    missing = [i for i in range(total) if i not in predicted and i not in references]
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        raise InputError(f"no predicted mask for {len(missing)} frame(s) ({shown}); give a mask for every "
+                         "frame, or leave the predicted masks out to run a propagation first")
+
+
+def _predicted_soft_masks(predicted: Mapping[int, np.ndarray], references: Mapping[int, np.ndarray],
+                          total: int) -> Iterator[tuple[int, torch.Tensor]]:
+    for index in range(total):
+        mask = predicted[index] if index in predicted else references[index]
+        mask = np.asarray(mask)
+        if mask.ndim != 2:
+            raise InputError(f"predicted mask of frame {index} must be HxW object ids, got shape {mask.shape}")
+        yield index, torch.from_numpy(mask > 0)
+
+
+def _propagated_soft_masks(model, frames, references, config, mode: str) -> Iterator[tuple[int, torch.Tensor]]:
+    from xmempp import propagate
+
+    for index, probs in propagate(model, frames, references, config, mode=mode):
+        probs = torch.as_tensor(probs)
+        if probs.shape[0] < 2:
+            yield index, torch.zeros(probs.shape[1:], dtype=torch.float32)
+        else:
+            yield index, probs[1:].amax(dim=0).float().clamp_(0.0, 1.0)
+
+
+def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
+                       k: int, alpha: float = 0.5, predicted_masks: Mapping[int, np.ndarray] | None = None,
+                       config=None, progress: PipelineProgress | None = None, *,
+                       min_mask_presence_percent: float = 0.25, epsilon: float = 0.5, mode: str = "xmempp",
+                       features: CandidateFeatures | None = None,
+                       device: str | torch.device | None = None) -> CandidateResult:
+    """Suggest frames to annotate next, with the details as a `CandidateResult`.
+
+    Arguments:
+        model: a loaded XMem network.
+        frames: sequence of HxWx3 uint8 RGB frames.
+        references: frame index -> HxW index mask the user annotated; these frames
+            count as already chosen and are never suggested.
+        k: how many frames to suggest.
+        alpha: weight of the target mask in the comparison (0..1).
+        predicted_masks: frame index -> HxW index mask from an earlier run; the
+            target is every non-zero pixel. Without it the references are
+            propagated first and the soft mask is the max over objects.
+        config: `InferenceConfig` for the key encoder and the propagation.
+        progress: called as progress(stage, done, total).
+        min_mask_presence_percent: frames whose target covers less than this
+            percentage of the frame are never suggested.
+        epsilon: foreground threshold of the soft masks.
+        mode: propagation mode ("xmempp" or "xmem") when no masks are given.
+        features: precomputed key features (skips the key-encoder pass).
+        device: where the pair comparisons run (default: the model's device).
+    Returns:
+        A `CandidateResult` (`chosen` in pick order; `reason` when fewer than k).
+    """
+    total = len(frames)
+    if not references:
+        raise InputError("no reference masks given: annotate at least one frame")
+    outside = sorted(f for f in references if not 0 <= int(f) < total)
+    if outside:
+        raise InputError(f"reference frame(s) {outside} outside the clip of {total} frames")
+    if predicted_masks is not None:
+        _check_predicted(predicted_masks, references, total)
+    if features is None:
+        features = extract_candidate_features(model, frames, config, progress=progress)
+    if features.keys.shape[0] != total:
+        raise InputError(f"features cover {features.keys.shape[0]} frames but the shot has {total}")
+    key_hw = features.key_size
+
+    if predicted_masks is not None:
+        soft_masks = _predicted_soft_masks(predicted_masks, references, total)
+    else:
+        soft_masks = _propagated_soft_masks(model, frames, references, config, mode)
+    presence = torch.empty(total, dtype=torch.float32)
+    weights = torch.empty((total, 1, *key_hw), dtype=torch.float32)
+    seen = 0
+    for index, soft in soft_masks:
+        frame_presence, frame_weight = summarise_masks([soft], key_hw, epsilon)
+        presence[index] = frame_presence[0]
+        weights[index] = frame_weight[0]
+        seen += 1
+        _report(progress, "masks", seen, total)
+
+    if device is None:
+        parameter = next(iter(model.parameters()), None)
+        device = parameter.device if parameter is not None else None
+
+    def selection_progress(done: int, wanted: int) -> None:
+        _report(progress, "selection", done, wanted)
+
+    return select_candidates(features.keys, features.shrinkages, features.selections, weights, k,
+                             previously_chosen=sorted(int(f) for f in references), alpha=alpha,
+                             min_mask_presence_percent=min_mask_presence_percent, epsilon=epsilon,
+                             presence_percent=presence, device=device, progress=selection_progress)
+
+
+def suggest_frames(model: torch.nn.Module, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
+                   k: int, alpha: float = 0.5, predicted_masks: Mapping[int, np.ndarray] | None = None,
+                   config=None, progress: PipelineProgress | None = None, **options) -> list[int]:
+    """Indices of up to `k` frames to annotate next.
+
+    Arguments are those of `suggest_candidates` (options: min_mask_presence_percent,
+    epsilon, mode, features, device).
+    Returns:
+        Frame indices in pick order; fewer than `k` (with a `FewerCandidatesWarning`)
+        when not enough frames show the target.
+    """
+    result = suggest_candidates(model, frames, references, k, alpha, predicted_masks, config, progress, **options)
+    if result.reason is not None:
+        logger.warning(result.reason)
+        warnings.warn(result.reason, FewerCandidatesWarning, stacklevel=2)
+    return list(result.chosen)

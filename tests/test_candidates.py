@@ -1,0 +1,335 @@
+"""Annotation-candidate selection: golden equivalence, published semantics, edge cases, pipeline."""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xmempp.candidate_selection import (
+    CandidateResult,
+    FewerCandidatesWarning,
+    mask_presence_percent,
+    select_candidates,
+    select_next_candidates,
+    suggest_candidates,
+    suggest_frames,
+)
+from xmempp.errors import ConfigError, InputError
+
+GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
+
+
+def _golden():
+    npz, spec = GOLDEN / "candidates_chair.npz", GOLDEN / "golden.json"
+    if not npz.exists() or not spec.exists():
+        pytest.skip(f"golden fixtures absent: {GOLDEN} (expected ../shared/golden beside the checkout)")
+    import json
+
+    with np.load(npz) as data:
+        arrays = {key: data[key] for key in data.files}
+    return arrays, json.loads(spec.read_text())["candidates_chair"]
+
+
+def _golden_call(arrays, params, keys=None, **extra):
+    return select_next_candidates(
+        arrays["keys"] if keys is None else keys, arrays["shrinkages"], arrays["selections"], arrays["masks"],
+        params["k"], previously_chosen=params["previously_chosen"], alpha=params["alpha"],
+        min_mask_presence_percent=params["min_mask_presence_percent"], epsilon=params["epsilon"], **extra)
+
+
+# ------------------------------------------------------------------ golden
+
+
+def test_golden_chair_exact():
+    arrays, params = _golden()
+    assert _golden_call(arrays, params) == params["chosen"]
+
+
+def test_golden_chair_float16_keys_same_answer():
+    arrays, params = _golden()
+    keys16 = torch.from_numpy(arrays["keys"]).to(torch.float16)
+    assert _golden_call(arrays, params, keys=keys16) == params["chosen"]
+
+
+@pytest.mark.parametrize("cache", [0, 1 << 30], ids=["recompute", "cached"])
+def test_golden_chair_small_chunks_same_answer(cache):
+    arrays, params = _golden()
+    result = select_candidates(arrays["keys"], arrays["shrinkages"], arrays["selections"], arrays["masks"],
+                               params["k"], params["previously_chosen"], params["alpha"],
+                               params["min_mask_presence_percent"], params["epsilon"], max_chunk_bytes=1,
+                               max_cache_bytes=cache)
+    assert list(result.chosen) == params["chosen"]
+    assert result.complete and result.reason is None
+    # frames whose mask is empty are reported as invalid and never chosen
+    empty = [i for i in range(len(arrays["masks"])) if arrays["masks"][i].max() <= params["epsilon"]]
+    assert empty and set(empty) <= set(result.invalid)
+
+
+# ------------------------------------------------- reference semantics, brute force
+
+
+def _nearest(mask: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Nearest-neighbour resize (integer down-scaling factors only)."""
+    H, W = mask.shape[-2:]
+    rows = (np.arange(h) * H) // h
+    cols = (np.arange(w) * W) // w
+    return mask[..., rows[:, None], cols[None, :]]
+
+
+def _similarity(mem_key, mem_shrink, query_key, query_select):
+    """S(mem -> query)[i, j] = -sum_c sel_q[c, j] (k_m[c, i] - k_q[c, j])^2 * s_m[i] / sqrt(C), float64."""
+    channels = mem_key.shape[0]
+    diff = mem_key[:, :, None] - query_key[:, None, :]
+    distance = (query_select[:, None, :] * diff ** 2).sum(0)
+    return -distance * mem_shrink[0][:, None] / math.sqrt(channels)
+
+
+def brute_force_select(keys, shrinkages, selections, masks, k, previously_chosen=(0,), alpha=0.5,
+                       min_mask_presence_percent=0.25, epsilon=0.5, with_scores=False):
+    """The published selector, all pairs every round, written from its description.
+
+    Frames with too little mask are invalid (dissimilarity 0) unless already chosen;
+    keys are weighted by 1 - alpha + alpha * mask (mask at key resolution, nearest);
+    dissimilarity(c, j) = mean ReLU(S(c->j) - S(j->c)); each round takes the frame with
+    the largest minimum dissimilarity to the chosen ones (first index on ties). Stops
+    where the published code would pick an already chosen or invalid frame.
+    """
+    keys = np.asarray(keys, np.float64)
+    shrinkages = np.asarray(shrinkages, np.float64)
+    selections = np.asarray(selections, np.float64)
+    masks = np.asarray(masks, np.float64)
+    if masks.ndim == 3:
+        masks = masks[:, None]
+    T, C, h, w = keys.shape
+    merged = masks.max(axis=1)
+    valid = [(merged[i] > epsilon).mean() * 100 >= min_mask_presence_percent or i in previously_chosen
+             for i in range(T)]
+    weights = _nearest(merged, h, w)
+    flat = [(keys[i] * (1 - alpha + alpha * weights[i])).reshape(C, -1) for i in range(T)]
+    shr = [shrinkages[i].reshape(1, -1) for i in range(T)]
+    sel = [selections[i].reshape(C, -1) for i in range(T)]
+
+    def dissimilarity(c, j):
+        forward = _similarity(flat[c], shr[c], flat[j], sel[j])
+        backward = _similarity(flat[j], shr[j], flat[c], sel[c])
+        return np.maximum(forward - backward, 0).mean()
+
+    chosen = list(previously_chosen)
+    picked, picked_scores = [], []
+    for _ in range(k):
+        scores = [min(dissimilarity(c, j) for c in chosen) if valid[j] else 0.0 for j in range(T)]
+        best = int(np.argmax(scores))  # first maximum
+        if best in chosen or not valid[best]:
+            break
+        chosen.append(best)
+        picked.append(best)
+        picked_scores.append(scores[best])
+    return (picked, picked_scores) if with_scores else picked
+
+
+def _random_inputs(seed, frames=14, channels=8, h=5, w=6, scale=4, objects=2):
+    rng = np.random.default_rng(seed)
+    keys = rng.normal(size=(frames, channels, h, w)).astype(np.float32)
+    # slow drift plus noise, so that frames differ by different amounts
+    keys += np.cumsum(rng.normal(scale=0.6, size=(frames, channels, 1, 1)), axis=0).astype(np.float32)
+    shrinkages = (1 + rng.random((frames, 1, h, w)) * 2).astype(np.float32)
+    selections = rng.random((frames, channels, h, w)).astype(np.float32)
+    masks = np.zeros((frames, objects, h * scale, w * scale), np.float32)
+    for i in range(frames):
+        for o in range(objects):
+            coverage = rng.choice([0.0, 0.002, 0.05, 0.3, 0.7])
+            masks[i, o] = (rng.random((h * scale, w * scale)) < coverage) * rng.uniform(0.3, 1.0)
+    # duplicated frames make exact ties; the lowest index must win
+    for a, b in ((2, 3), (8, 9)):
+        keys[b], shrinkages[b], selections[b], masks[b] = keys[a], shrinkages[a], selections[a], masks[a]
+    return keys, shrinkages, selections, masks
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 1.0])
+def test_matches_brute_force_reference(seed, alpha):
+    keys, shrinkages, selections, masks = _random_inputs(seed)
+    previous = (0,) if seed % 2 == 0 else (5, 1)
+    params = dict(previously_chosen=previous, alpha=alpha, min_mask_presence_percent=1.0, epsilon=0.5)
+    expected = brute_force_select(keys, shrinkages, selections, masks, 6, **params)
+    assert expected, "the random inputs should leave frames to choose"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewerCandidatesWarning)
+        got = select_next_candidates(keys, shrinkages, selections, masks, len(expected), **params)
+    assert got == expected
+
+
+def test_scores_are_the_mean_cycle_dissimilarity():
+    keys, shrinkages, selections, masks = _random_inputs(21)
+    expected, expected_scores = brute_force_select(keys, shrinkages, selections, masks, 4, with_scores=True)
+    result = select_candidates(keys, shrinkages, selections, masks, 4)
+    assert list(result.chosen) == expected
+    np.testing.assert_allclose(result.dissimilarities, expected_scores, rtol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_matches_brute_force_with_key_resolution_masks_and_other_thresholds(seed):
+    keys, shrinkages, selections, masks = _random_inputs(seed, frames=12, scale=1, objects=1)
+    params = dict(previously_chosen=(3,), alpha=0.7, min_mask_presence_percent=3.0, epsilon=0.2)
+    expected = brute_force_select(keys, shrinkages, selections, masks, 5, **params)
+    assert expected
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewerCandidatesWarning)
+        assert select_next_candidates(keys, shrinkages, selections, masks, len(expected), **params) == expected
+
+
+def test_float64_and_tensor_inputs_agree():
+    keys, shrinkages, selections, masks = _random_inputs(3)
+    first = select_next_candidates(keys, shrinkages, selections, masks, 4)
+    tensors = [torch.from_numpy(a) for a in (keys, shrinkages, selections, masks)]
+    assert select_next_candidates(*tensors, 4) == first
+    assert select_next_candidates(*tensors, 4) == first  # deterministic
+    per_frame = [m for m in masks]  # a sequence of (K, H, W) masks works too
+    assert select_next_candidates(keys, shrinkages, selections, per_frame, 4) == first
+
+
+# -------------------------------------------------------------- edge cases
+
+
+def _distinct_inputs(frames=8, h=4, w=4, channels=4, seed=0):
+    rng = np.random.default_rng(seed)
+    keys = rng.normal(size=(frames, channels, h, w)).astype(np.float32)
+    shrinkages = np.ones((frames, 1, h, w), np.float32)
+    selections = np.full((frames, channels, h, w), 0.5, np.float32)
+    masks = np.ones((frames, 1, h, w), np.float32)
+    return keys, shrinkages, selections, masks
+
+
+def test_invalid_frames_are_never_returned():
+    keys, shrinkages, selections, masks = _distinct_inputs()
+    keys[4] *= 25  # by far the most different frame ...
+    masks[4] = 0   # ... but its mask is empty
+    masks[6, 0] = 0
+    masks[6, 0, 0, 0] = 1.0  # 1 of 16 pixels = 6.25 %: invalid at a 10 % minimum
+    result = select_candidates(keys, shrinkages, selections, masks, 3, min_mask_presence_percent=10.0)
+    assert 4 not in result.chosen and 6 not in result.chosen
+    assert result.invalid == (4, 6)
+    # the same frame is chosen first once its mask is valid
+    masks[4] = 1
+    assert select_next_candidates(keys, shrinkages, selections, masks, 1)[0] == 4
+
+
+def test_presence_is_a_percentage_not_a_fraction():
+    mask = np.zeros((40, 100), np.float32)
+    mask.flat[:12] = 1.0  # 12 / 4000 pixels = 0.3 %
+    assert mask_presence_percent(mask) == pytest.approx(0.3)
+    keys, shrinkages, selections, _ = _distinct_inputs(frames=3, h=40, w=100, channels=2)
+    masks = np.ones((3, 1, 40, 100), np.float32)
+    masks[1] = mask
+    masks[2, 0] = 0
+    masks[2, 0].flat[:8] = 1.0  # 0.2 %
+    result = select_candidates(keys, shrinkages, selections, masks, 2, min_mask_presence_percent=0.25)
+    assert result.invalid == (2,) and result.chosen == (1,)
+
+
+def test_k_larger_than_valid_frames_returns_fewer_with_warning():
+    keys, shrinkages, selections, masks = _distinct_inputs(frames=6)
+    masks[2] = 0
+    with pytest.warns(FewerCandidatesWarning, match="only 4 of the 10 requested"):
+        chosen = select_next_candidates(keys, shrinkages, selections, masks, 10)
+    assert sorted(chosen) == [1, 3, 4, 5]
+    result = select_candidates(keys, shrinkages, selections, masks, 10)
+    assert isinstance(result, CandidateResult)
+    assert not result.complete and result.reason and result.chosen == tuple(chosen)
+    assert result.eligible_count == 4 and result.invalid == (2,)
+
+
+def test_previously_chosen_are_never_returned():
+    keys, shrinkages, selections, masks = _distinct_inputs(frames=9)
+    keys[3] *= 30   # most different, but already annotated
+    masks[7] = 0    # an already-chosen frame may have an empty mask: it still counts as chosen
+    previous = [3, 7, 0, 3]
+    with pytest.warns(FewerCandidatesWarning):
+        chosen = select_next_candidates(keys, shrinkages, selections, masks, 9, previously_chosen=previous)
+    assert sorted(chosen) == [1, 2, 4, 5, 6, 8]
+    assert len(set(chosen)) == len(chosen)
+    result = select_candidates(keys, shrinkages, selections, masks, 2, previously_chosen=previous)
+    assert result.previously_chosen == (3, 7, 0) and result.invalid == ()
+
+
+def test_duplicate_of_chosen_frame_is_least_wanted():
+    keys, shrinkages, selections, masks = _distinct_inputs(frames=5)
+    keys[2] = keys[0]
+    chosen = select_next_candidates(keys, shrinkages, selections, masks, 4)
+    assert chosen[-1] == 2
+
+
+def test_k_zero_and_progress():
+    keys, shrinkages, selections, masks = _distinct_inputs(frames=5)
+    assert select_next_candidates(keys, shrinkages, selections, masks, 0) == []
+    calls = []
+    select_next_candidates(keys, shrinkages, selections, masks, 2, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 2), (2, 2)]
+
+
+@pytest.mark.parametrize("change, error", [
+    (dict(alpha=1.5), ConfigError),
+    (dict(k=-1), ConfigError),
+    (dict(min_mask_presence_percent=-1), ConfigError),
+    (dict(previously_chosen=()), ConfigError),
+    (dict(previously_chosen=(8,)), InputError),
+    (dict(shrinkages=np.ones((5, 1, 3, 4), np.float32)), InputError),
+    (dict(selections=np.ones((5, 3, 4, 4), np.float32)), InputError),
+    (dict(masks=np.ones((4, 1, 4, 4), np.float32)), InputError),
+    (dict(masks=np.full((5, 1, 4, 4), 255, np.uint8)), InputError),
+    (dict(keys=np.full((5, 4, 4, 4), np.nan, np.float32)), InputError),
+])
+def test_bad_arguments_raise_clear_errors(change, error):
+    keys, shrinkages, selections, masks = _distinct_inputs(frames=5)
+    args = dict(keys=keys, shrinkages=shrinkages, selections=selections, masks=masks, k=2)
+    args.update(change)
+    with pytest.raises(error):
+        select_next_candidates(**args)
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+@pytest.fixture(scope="module")
+def clip():
+    from synthetic import MovingDiscs
+
+    return MovingDiscs(10, height=48, width=80, objects=1, seed=3)
+
+
+def test_suggest_frames_with_predicted_masks_matches_selector(model, clip):
+    from xmempp import InferenceConfig, InferenceSession
+
+    config = InferenceConfig(size=-1)
+    predicted = {i: clip.mask(i) for i in range(len(clip))}
+    predicted[6] = np.zeros_like(predicted[6])  # the target left the frame: never suggested
+    references = {0: clip.mask(0)}
+    got = suggest_frames(model, clip, references, 3, predicted_masks=predicted, config=config)
+
+    session = InferenceSession(model, config)
+    feats = [session.encode_key(clip[i]) for i in range(len(clip))]
+    keys, shrinkages, selections = (torch.cat([f[n] for f in feats]) for n in range(3))
+    masks = np.stack([(predicted[i] > 0)[None] for i in range(len(clip))]).astype(np.float32)
+    assert got == select_next_candidates(keys, shrinkages, selections, masks, 3, previously_chosen=[0])
+    assert 0 not in got and 6 not in got and len(got) == 3
+
+
+def test_suggest_candidates_after_propagation(model, clip):
+    from xmempp import InferenceConfig
+
+    stages = set()
+    result = suggest_candidates(model, clip, {0: clip.mask(0), 5: clip.mask(5)}, 2,
+                                config=InferenceConfig(size=-1), progress=lambda s, d, t: stages.add(s))
+    assert len(result.chosen) == 2 and not {0, 5} & set(result.chosen)
+    assert result.previously_chosen == (0, 5)
+    assert stages == {"features", "masks", "selection"}
+
+
+def test_suggest_frames_missing_predicted_mask_is_an_input_error(model, clip):
+    predicted = {i: clip.mask(i) for i in range(len(clip)) if i != 4}
+    with pytest.raises(InputError, match="no predicted mask"):
+        suggest_frames(model, clip, {0: clip.mask(0)}, 2, predicted_masks=predicted)

@@ -1,0 +1,198 @@
+"""Frame sources: folders of images and streamed videos, natural order, bad frames, prefetch."""
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from iohelpers import colour_frame, shared_data, write_video
+from xmempp.errors import InputError
+from xmempp.frames import FolderFrames, VideoFrames, natural_key, open_frames, prefetch
+
+
+def test_natural_order_keeps_vfx_numbering(tmp_path):
+    stems = [f"shot_a_{n}" for n in (1010, 999, 1001, 1000, 1002)]
+    for s in stems:
+        Image.fromarray(colour_frame(0)).save(tmp_path / f"{s}.png")
+    frames = open_frames(tmp_path)
+    assert frames.names == ["shot_a_999", "shot_a_1000", "shot_a_1001", "shot_a_1002", "shot_a_1010"]
+    assert sorted(["a_10", "a_2", "a_1"], key=natural_key) == ["a_1", "a_2", "a_10"]
+    assert sorted(["a1", "a", "1a", "A2", "a01"], key=natural_key) == ["1a", "a", "a01", "a1", "A2"]
+
+
+def test_folder_formats_are_read_as_rgb8(tmp_path):
+    rgb = colour_frame(3)
+    Image.fromarray(rgb).save(tmp_path / "f_0001.png")
+    Image.fromarray(rgb).save(tmp_path / "f_0002.jpg", quality=95)
+    cv2.imwrite(str(tmp_path / "f_0003.png"), (rgb[..., ::-1].astype(np.uint16) * 257))  # 16-bit RGB PNG
+    cv2.imwrite(str(tmp_path / "f_0004.tif"), rgb[..., ::-1])
+    cv2.imwrite(str(tmp_path / "f_0005.png"), rgb[..., 0].astype(np.uint16) * 257)       # 16-bit grayscale
+    Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])).save(tmp_path / "f_0006.png")
+    (tmp_path / ".DS_Store").write_bytes(b"junk")
+    (tmp_path / "._f_0001.png").write_bytes(b"junk")
+    frames = open_frames(tmp_path)
+    assert isinstance(frames, FolderFrames) and not frames.is_video
+    assert frames.names == [f"f_000{i}" for i in range(1, 7)]
+    assert frames.size == (48, 64) and len(frames) == 6
+    for frame in frames:
+        assert frame.dtype == np.uint8 and frame.shape == (48, 64, 3)
+    np.testing.assert_array_equal(frames[0], rgb)
+    assert np.abs(frames[1].astype(int) - rgb).mean() < 3
+    np.testing.assert_array_equal(frames[2], rgb)
+    np.testing.assert_array_equal(frames[3], rgb)
+    np.testing.assert_array_equal(frames[4], np.repeat(rgb[..., :1], 3, axis=2))
+    np.testing.assert_array_equal(frames[-1], rgb)
+
+
+def test_missing_path_names_it(tmp_path):
+    with pytest.raises(InputError, match="video or frame folder not found: .*nope.mp4"):
+        open_frames(tmp_path / "nope.mp4")
+
+
+def test_empty_folder_and_folder_without_frames(tmp_path):
+    with pytest.raises(InputError, match="no frames found"):
+        open_frames(tmp_path)
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(InputError, match=r"no frames found.*\.txt"):
+        open_frames(tmp_path)
+
+
+def test_single_image_is_refused(tmp_path):
+    Image.fromarray(colour_frame(0)).save(tmp_path / "one.png")
+    with pytest.raises(InputError, match="single image"):
+        open_frames(tmp_path / "one.png")
+
+
+def test_corrupt_frame_names_the_file(tmp_path):
+    for i in range(3):
+        Image.fromarray(colour_frame(i)).save(tmp_path / f"f_{i}.jpg")
+    (tmp_path / "f_1.jpg").write_bytes(b"this is not a jpeg at all")
+    frames = open_frames(tmp_path)
+    frames[0]
+    with pytest.raises(InputError, match=r"f_1\.jpg"):
+        frames[1]
+    with pytest.raises(InputError, match=r"f_1\.jpg"):
+        list(frames)
+
+
+def test_truncated_frame_names_the_file(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / f"f_{i}.jpg")
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / f"g_{i}.png")
+    for name in ("f_1.jpg", "g_1.png"):
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / name).write_bytes(data[: len(data) // 2])
+    frames = open_frames(tmp_path)
+    with pytest.raises(InputError, match=r"f_1\.jpg.*truncated"):
+        frames[frames.index_of("f_1")]
+    with pytest.raises(InputError, match=r"g_1\.png"):
+        frames[frames.index_of("g_1")]
+
+
+def test_frame_of_another_size_is_refused(tmp_path):
+    Image.fromarray(colour_frame(0)).save(tmp_path / "f_0.png")
+    Image.fromarray(colour_frame(1, 40, 64)).save(tmp_path / "f_1.png")
+    frames = open_frames(tmp_path)
+    with pytest.raises(InputError, match=r"f_1\.png is 64x40 but the first frame"):
+        frames[1]
+
+
+def test_duplicate_stems_are_refused(tmp_path):
+    Image.fromarray(colour_frame(0)).save(tmp_path / "f_0.png")
+    Image.fromarray(colour_frame(0)).save(tmp_path / "f_0.jpg")
+    with pytest.raises(InputError, match="share the name"):
+        open_frames(tmp_path)
+
+
+@pytest.mark.parametrize("suffix,codec", [(".mp4", "libx264"), (".mkv", "libx264"), (".avi", "mpeg4")])
+def test_video_is_streamed_with_random_access(tmp_path, suffix, codec):
+    source = [colour_frame(i) for i in range(40)]
+    path = write_video(tmp_path / f"clip{suffix}", source, codec=codec, gop=6)
+    frames = open_frames(path)
+    assert isinstance(frames, VideoFrames) and frames.is_video
+    assert len(frames) == 40 and frames.size == (48, 64) and frames.fps == pytest.approx(25)
+    assert frames.names[:2] == ["000000", "000001"] and frames.names[-1] == "000039"
+    sequential = list(frames)
+    assert len(sequential) == 40
+    for i, frame in enumerate(sequential):
+        assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8
+        assert np.abs(frame.astype(int) - source[i]).mean() < 8, i
+    opened = []
+    real_open = frames._open
+    frames._open = lambda: opened.append(1) or real_open()
+    for i in [0, 1, 2, 39, 20, 21, 5, 30, 3, 3, 38, -1]:
+        np.testing.assert_array_equal(frames[i], sequential[i])
+    # going backwards seeks to a key frame already seen instead of decoding from the start each time
+    assert len(opened) <= 3
+    frames.close()
+    np.testing.assert_array_equal(frames[7], sequential[7])
+
+
+def test_video_frame_count_without_header_uses_a_demux_pass(tmp_path):
+    av = pytest.importorskip("av")
+    path = write_video(tmp_path / "clip.mkv", [colour_frame(i) for i in range(17)])
+    with av.open(str(path)) as container:
+        assert not container.streams.video[0].frames  # Matroska headers carry no frame count
+    assert len(open_frames(path)) == 17
+
+
+def test_garbage_and_truncated_video_are_refused(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 1000 + b"definitely not a video")
+    with pytest.raises(InputError, match=r"bad\.mp4"):
+        open_frames(bad)
+    good = write_video(tmp_path / "cut.mp4", [colour_frame(i) for i in range(30)])
+    data = good.read_bytes()
+    good.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"cut\.mp4"):
+        frames = open_frames(good)
+        list(frames)
+
+
+def test_prefetch_keeps_order_and_reraises_reader_errors():
+    assert list(prefetch(range(50), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        yield 2
+        raise InputError("frame 3 is broken")
+
+    got = []
+    with pytest.raises(InputError, match="frame 3 is broken"):
+        for item in prefetch(failing()):
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_prefetch_reads_ahead_and_stops_when_left_early():
+    produced = []
+
+    def slow():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    gen = prefetch(slow(), depth=4)
+    assert next(gen) == 0
+    time.sleep(0.2)
+    assert 2 <= len(produced) <= 7  # read ahead, but bounded
+    gen.close()
+    time.sleep(0.1)
+    assert len(produced) < 20
+    assert not any(t.name == "xmempp-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_real_clips_folder_and_video():
+    caps = open_frames(shared_data("caps", "JPEGImages"))
+    assert len(caps) == 87 and caps.names[0] == "frame_000000" and caps.names[-1] == "frame_000086"
+    assert caps[0].shape == caps.size + (3,)
+    video = open_frames(shared_data("chair", "chair.mp4"))
+    folder = open_frames(shared_data("chair", "JPEGImages"))
+    assert len(video) == len(folder) == 60 and video.size == folder.size
+    for i in (0, 31, 59, 10):
+        assert np.abs(video[i].astype(int) - folder[i]).mean() < 6

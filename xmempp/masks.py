@@ -1,0 +1,440 @@
+"""Annotation masks: read index, grayscale and RGB PNGs exactly, pair them with frames.
+
+A mask becomes a `LabeledMask`: an HxW uint8 array of object ids (0 = background) plus the palette
+to restore on output. Conversions are exact lookups, never dithering or colour quantisation:
+
+* palette ("P") PNG: the pixel indices are the ids, the file's palette is kept;
+* grayscale ("L", 16-bit "I;16", 1-bit) PNG: the values are the ids (16-bit files holding 8-bit
+  values scaled by 257 are scaled back); no palette (outputs are grayscale too);
+* RGB/RGBA PNG: every exact colour is one id: black (and fully transparent pixels) is 0, a DAVIS
+  palette colour is its palette index, any other colour gets the next id after the highest one in
+  use, in order of first appearance (row-major; files in frame order). The palette restores the
+  exact colours.
+
+A mask with more than `MAX_OBJECTS` distinct ids is rejected: that is what anti-aliased or soft
+edges look like, and such a mask would turn every edge shade into an object.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import InputError
+from .frames import is_hidden
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+__all__ = [
+    "MAX_OBJECTS", "LabeledMask", "ColorTable", "IdMap", "davis_palette", "read_mask", "read_mask_folder",
+    "contiguous_ids", "output_palette", "mask_frame_index", "present_ids",
+]
+
+#: Most distinct object ids one mask may hold; more means anti-aliased / soft edges.
+MAX_OBJECTS = 64
+
+_LOSSY = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".webp"})
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
+
+
+def davis_palette() -> np.ndarray:
+    """The DAVIS / PASCAL VOC palette: index bits interleaved into the high bits of R, G, B.
+
+    Returns:
+        A (256, 3) uint8 array; index 0 = (0,0,0), 1 = (128,0,0), 2 = (0,128,0), 3 = (128,128,0),
+        4 = (0,0,128), ..., 255 = (224,224,192).
+    """
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    for index in range(256):
+        value, r, g, b = index, 0, 0, 0
+        for shift in range(7, -1, -1):
+            r |= (value & 1) << shift
+            g |= ((value >> 1) & 1) << shift
+            b |= ((value >> 2) & 1) << shift
+            value >>= 3
+            if not value:
+                break
+        palette[index] = (r, g, b)
+    return palette
+
+
+_DAVIS = davis_palette()
+_DAVIS_CODES = {int(r) << 16 | int(g) << 8 | int(b): i for i, (r, g, b) in enumerate(_DAVIS) if i > 0}
+
+
+def present_ids(ids: np.ndarray) -> list[int]:
+    """Sorted non-zero values of a uint8 id array (fast: a histogram, not a sort).
+
+    Arguments:
+        ids: array of uint8 object ids.
+    Returns:
+        The ids present, ascending, without 0.
+    """
+    counts = np.bincount(np.asarray(ids, dtype=np.uint8).ravel(), minlength=256)
+    return [int(i) for i in np.flatnonzero(counts) if i != 0]
+
+
+def _pack(rgb: np.ndarray) -> np.ndarray:
+    """Pack HxWx3 uint8 colours into one uint32 code per pixel."""
+    rgb = rgb.astype(np.uint32)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+
+
+def _unpack(code: int) -> tuple[int, int, int]:
+    return (code >> 16) & 255, (code >> 8) & 255, code & 255
+
+
+@dataclass
+class LabeledMask:
+    """An annotation mask as object ids.
+
+    Attributes:
+        ids: HxW uint8 array of object ids (0 = background).
+        palette: (256, 3) uint8 palette to write outputs with, or None for a grayscale source
+            (outputs are then written as grayscale index PNGs).
+        path: the file it was read from, if any.
+    """
+
+    ids: np.ndarray
+    palette: Optional[np.ndarray] = None
+    path: Optional[Path] = None
+
+    @property
+    def object_ids(self) -> list[int]:
+        """Sorted non-zero ids present in the mask."""
+        return present_ids(self.ids)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return (int(self.ids.shape[0]), int(self.ids.shape[1]))
+
+
+class ColorTable:
+    """Exact colour -> id assignment for RGB masks, shared across the masks of one folder.
+
+    Black is 0; a DAVIS palette colour is its palette index; every other colour gets the next id
+    after the highest id assigned so far. Adding colours in order of first appearance gives the
+    numbering documented in this module.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[int, int] = {0: 0}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, code: int) -> bool:
+        return code in self._ids
+
+    def add(self, codes: Iterable[int], culprit: Optional[Path] = None) -> None:
+        """Register colours (packed as 0xRRGGBB) in order of first appearance.
+
+        Arguments:
+            codes: packed colours; ones already known are skipped.
+            culprit: file named in the error raised when ids run out.
+        Returns:
+            None.
+        """
+        new = [int(c) for c in dict.fromkeys(int(c) for c in codes) if int(c) not in self._ids]
+        used = set(self._ids.values())
+        rest = []
+        for code in new:
+            index = _DAVIS_CODES.get(code)
+            if index is not None and index not in used:
+                self._ids[code] = index
+                used.add(index)
+            else:
+                rest.append(code)
+        for code in rest:
+            next_id = max(used) + 1
+            if next_id > 255:
+                where = f" (in {culprit})" if culprit else ""
+                raise InputError(f"too many mask colours{where}: object ids ran past 255; use at most "
+                                 f"{MAX_OBJECTS} flat colours")
+            self._ids[code] = next_id
+            used.add(next_id)
+
+    def lookup(self, codes: np.ndarray) -> np.ndarray:
+        """Map an array of packed colours (all registered) to uint8 ids."""
+        uniq, inverse = np.unique(codes.ravel(), return_inverse=True)
+        lut = np.array([self._ids[int(c)] for c in uniq], dtype=np.uint8)
+        return lut[inverse].reshape(codes.shape)
+
+    def palette(self) -> np.ndarray:
+        """(256, 3) uint8 palette: DAVIS colours, overridden by every registered colour at its id."""
+        palette = _DAVIS.copy()
+        for code, index in self._ids.items():
+            palette[index] = _unpack(code)
+        return palette
+
+
+def _ordered_colours(codes: np.ndarray) -> np.ndarray:
+    """Distinct codes in order of first appearance (row-major)."""
+    uniq, first = np.unique(codes.ravel(), return_index=True)
+    return uniq[np.argsort(first, kind="stable")]
+
+
+def _too_many(path: Path, count: int, kind: str) -> InputError:
+    return InputError(
+        f"mask {path} has {count} distinct {kind}, more than the {MAX_OBJECTS} objects a mask may hold: it looks "
+        f"anti-aliased (soft or blended edges). Masks must use one flat colour or value per object with hard "
+        f"edges (no anti-aliasing, no resampling, no JPEG); re-export it that way")
+
+
+@dataclass
+class _RawMask:
+    """A decoded mask before RGB colours are turned into ids."""
+
+    path: Path
+    kind: str                      # "index" (ids ready) or "rgb" (packed colours)
+    data: np.ndarray               # HxW uint8 ids, or HxW uint32 packed colours
+    palette: Optional[np.ndarray]  # for "index" masks from palette PNGs
+    colours: Optional[np.ndarray] = None  # "rgb": distinct codes in order of first appearance
+
+
+def _check_count(path: Path, ids: np.ndarray, kind: str) -> None:
+    count = int(np.count_nonzero(np.bincount(ids.ravel(), minlength=256)[1:]))
+    if count > MAX_OBJECTS:
+        raise _too_many(path, count, kind)
+
+
+def _load_raw(path: Path, expected_size: Optional[tuple[int, int]] = None, frame_hint: str = "") -> _RawMask:
+    """Decode a mask file without any lossy conversion."""
+    if path.suffix.lower() in _LOSSY:
+        raise InputError(f"mask {path} is a {path.suffix} file: lossy compression changes mask colours; save "
+                         f"masks as PNG (palette, grayscale or flat RGB)")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode = image.mode
+            size = (image.height, image.width)
+            if expected_size is not None and size != tuple(expected_size):
+                eh, ew = expected_size
+                raise InputError(f"mask {path} is {size[1]}x{size[0]} but {frame_hint or 'the frames are'} "
+                                 f"{ew}x{eh}; masks must have the resolution of their frames")
+            if mode == "P":
+                ids = np.asarray(image, dtype=np.uint8).copy()
+                raw_palette = image.getpalette() or []
+                palette = _DAVIS.copy()
+                pal = np.asarray(raw_palette[: 256 * 3], dtype=np.uint8).reshape(-1, 3)
+                palette[: len(pal)] = pal
+                _check_count(path, ids, "palette indices")
+                return _RawMask(path, "index", ids, palette)
+            if mode in ("L", "1"):
+                ids = np.asarray(image).astype(np.uint8)
+                _check_count(path, ids, "gray levels")
+                return _RawMask(path, "index", ids, None)
+            if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+                values = np.asarray(image).astype(np.int64)
+                if values.min() < 0:
+                    raise InputError(f"mask {path} has negative values; use 8-bit ids 0..255")
+                if values.max() > 255:
+                    if np.all(values % 257 == 0):
+                        values = values // 257  # 8-bit ids stored in a 16-bit file
+                    else:
+                        distinct = len(np.unique(values))
+                        if distinct - 1 > MAX_OBJECTS:
+                            raise _too_many(path, distinct - 1, "gray levels")
+                        raise InputError(f"mask {path} holds 16-bit values above 255; object ids must be 0..255 "
+                                         f"(save it as an 8-bit grayscale or palette PNG)")
+                ids = values.astype(np.uint8)
+                _check_count(path, ids, "gray levels")
+                return _RawMask(path, "index", ids, None)
+            if mode == "LA":
+                la = np.asarray(image)
+                ids = np.where(la[..., 1] > 0, la[..., 0], 0).astype(np.uint8)
+                _check_count(path, ids, "gray levels")
+                return _RawMask(path, "index", ids, None)
+            if mode not in ("RGB", "RGBA"):
+                image = image.convert("RGBA" if "A" in mode else "RGB")
+            arr = np.asarray(image)
+    except InputError:
+        raise
+    except FileNotFoundError as exc:
+        raise InputError(f"mask file not found: {path}") from exc
+    except UnidentifiedImageError as exc:
+        raise InputError(f"{path} in the mask folder is not an image; remove it from the folder or move it "
+                         f"elsewhere") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(f"cannot read mask {path}: file is corrupt or truncated ({exc}); re-export it") from exc
+    codes = _pack(arr[..., :3])
+    if arr.shape[2] == 4:
+        codes[arr[..., 3] == 0] = 0  # fully transparent = background
+    colours = _ordered_colours(codes)
+    nonzero = int(np.count_nonzero(colours))
+    if nonzero > MAX_OBJECTS:
+        raise _too_many(path, nonzero, "colours")
+    return _RawMask(path, "rgb", codes, None, colours)
+
+
+def _finish(raw: _RawMask, table: Optional[ColorTable]) -> LabeledMask:
+    if raw.kind == "index":
+        return LabeledMask(raw.data, raw.palette, raw.path)
+    assert table is not None
+    return LabeledMask(table.lookup(raw.data), table.palette(), raw.path)
+
+
+def read_mask(path: PathLike, color_table: Optional[ColorTable] = None,
+              expected_size: Optional[tuple[int, int]] = None) -> LabeledMask:
+    """Read one annotation mask as object ids.
+
+    Arguments:
+        path: a PNG (palette, grayscale 8/16-bit, or flat-colour RGB/RGBA).
+        color_table: colour numbering shared with other RGB masks of the same shot (a new table
+            is used when None, i.e. this mask is numbered on its own).
+        expected_size: (height, width) the mask must have, e.g. its frame's size.
+    Returns:
+        A `LabeledMask`. Raises `InputError` naming the file when it is not an image, is lossy,
+        corrupt, of the wrong size, or has more than `MAX_OBJECTS` distinct ids.
+    """
+    raw = _load_raw(Path(path), expected_size)
+    if raw.kind == "rgb":
+        color_table = color_table if color_table is not None else ColorTable()
+        color_table.add(raw.colours, culprit=raw.path)
+    return _finish(raw, color_table)
+
+
+def mask_frame_index(stem: str) -> Optional[int]:
+    """The trailing number of a mask stem (`12`, `0012`, `frame_000012` -> 12), or None."""
+    match = _TRAILING_NUMBER.search(stem)
+    return int(match.group(1)) if match else None
+
+
+def read_mask_folder(folder: PathLike, frame_names: Sequence[str],
+                     frame_size: Optional[tuple[int, int]] = None, *, by_index: bool = False
+                     ) -> dict[int, LabeledMask]:
+    """Read every mask of a folder and pair each with its frame.
+
+    Masks pair with frames by file stem (`shot_a_1022.png` <-> frame `shot_a_1022.jpg`). With
+    `by_index` (frames of a video file) the mask's trailing number is the 0-based frame index
+    (`12.png`, `000012.png` and `frame_000012.png` all annotate frame 12). RGB masks share one
+    colour numbering, assigned in frame order.
+
+    Arguments:
+        folder: the mask folder (hidden files are ignored).
+        frame_names: the frame stems, in frame order (`FrameSource.names`).
+        frame_size: (height, width) every mask must have; not checked when None.
+        by_index: pair by trailing number instead of by stem.
+    Returns:
+        {frame index: LabeledMask}, ordered by frame index. Raises `InputError` for a missing or
+        empty folder, a file that is not an image, a mask matching no frame, two masks for one
+        frame, a size mismatch, or an anti-aliased mask.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputError(f"mask folder not found: {folder}")
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder; give the folder that holds the annotation masks")
+    files = sorted((p for p in folder.iterdir() if p.is_file() and not is_hidden(p)), key=lambda p: p.name)
+    if not files:
+        raise InputError(f"mask folder {folder} is empty; add at least one annotation PNG named after its frame "
+                         f"(e.g. {frame_names[0] if frame_names else 'frame_0001'}.png)")
+    lookup = {name: i for i, name in enumerate(frame_names)}
+    paired: dict[int, Path] = {}
+    for path in files:
+        if path.suffix.lower() not in _LOSSY:
+            try:
+                with Image.open(path):
+                    pass
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+                raise InputError(f"{path} in the mask folder is not an image; remove it from the folder or move "
+                                 f"it elsewhere") from exc
+        if by_index:
+            index = mask_frame_index(path.stem)
+            if index is None:
+                raise InputError(f"mask {path} has no frame number in its name; for a video, name each mask by "
+                                 f"its 0-based frame index (e.g. {frame_names[0] if frame_names else '000000'}.png)")
+            if index >= len(frame_names):
+                raise InputError(f"mask {path} is for frame {index} but the video has {len(frame_names)} frames "
+                                 f"(0..{len(frame_names) - 1}); frame numbers of a video start at 0")
+        else:
+            found = lookup.get(path.stem)
+            if found is None:
+                example = (f"'{frame_names[0]}' ... '{frame_names[-1]}'" if frame_names else "nothing")
+                raise InputError(f"mask {path} matches no frame: no frame is named '{path.stem}' (frames are named "
+                                 f"{example}); name each mask after its frame")
+            index = found
+        if index in paired:
+            raise InputError(f"two masks for frame {frame_names[index]}: {paired[index].name} and {path.name}; "
+                             f"keep one of them")
+        paired[index] = path
+    raws: dict[int, _RawMask] = {}
+    for index in sorted(paired):
+        hint = f"its frame {frame_names[index]} is" if index < len(frame_names) else ""
+        raws[index] = _load_raw(paired[index], frame_size, hint)
+    table: Optional[ColorTable] = None
+    if any(r.kind == "rgb" for r in raws.values()):
+        table = ColorTable()
+        all_colours = [int(c) for r in raws.values() if r.kind == "rgb" for c in r.colours]
+        table.add(all_colours, culprit=folder)
+    return {index: _finish(raws[index], table) for index in sorted(raws)}
+
+
+@dataclass(frozen=True)
+class IdMap:
+    """Mapping between original object ids and contiguous ids 1..K.
+
+    Attributes:
+        object_ids: original ids in order of first appearance; contiguous id k is `object_ids[k-1]`.
+    """
+
+    object_ids: tuple[int, ...]
+
+    @property
+    def num_objects(self) -> int:
+        """K, the number of objects."""
+        return len(self.object_ids)
+
+    def to_contiguous(self, ids: np.ndarray) -> np.ndarray:
+        """Map an array of original ids to 0..K (ids not in the map become 0)."""
+        lut = np.zeros(256, dtype=np.uint8)
+        for k, original in enumerate(self.object_ids, start=1):
+            lut[original] = k
+        return lut[np.asarray(ids, dtype=np.uint8)]
+
+    def to_original(self, ids: np.ndarray) -> np.ndarray:
+        """Map an array of contiguous ids 0..K back to the original ids."""
+        lut = np.zeros(256, dtype=np.uint8)
+        lut[1: self.num_objects + 1] = self.object_ids
+        return lut[np.asarray(ids, dtype=np.uint8)]
+
+
+def contiguous_ids(masks: Mapping[int, Union[LabeledMask, np.ndarray]]) -> IdMap:
+    """Number the objects of a set of reference masks 1..K in order of first appearance.
+
+    Arguments:
+        masks: {frame index: LabeledMask or HxW uint8 id array}.
+    Returns:
+        An `IdMap`: objects ordered by the first frame they appear in (frames ascending), then by
+        id within that frame — the object order of the engine's probability channels.
+    """
+    order: list[int] = []
+    seen: set[int] = set()
+    for index in sorted(masks):
+        mask = masks[index]
+        ids = mask.ids if isinstance(mask, LabeledMask) else np.asarray(mask)
+        for value in present_ids(ids):
+            if value not in seen:
+                seen.add(int(value))
+                order.append(int(value))
+    return IdMap(tuple(order))
+
+
+def output_palette(masks: Mapping[int, LabeledMask]) -> Optional[np.ndarray]:
+    """The palette outputs should use: that of the first mask (frame order) that has one.
+
+    Arguments:
+        masks: {frame index: LabeledMask}.
+    Returns:
+        A (256, 3) uint8 palette, or None when every mask is grayscale (outputs stay grayscale).
+    """
+    for index in sorted(masks):
+        if masks[index].palette is not None:
+            return masks[index].palette
+    return None

@@ -1,0 +1,294 @@
+"""DAVIS-style evaluation: region similarity J, boundary accuracy F, and J&F.
+
+* J is the intersection over union of the predicted and ground-truth object regions (1 when both
+  are empty).
+* F is the F-measure of boundary pixels: each boundary is the DAVIS one-pixel boundary map, and a
+  boundary pixel counts as matched when the other boundary lies within a disk of radius
+  `ceil(bound_th * image diagonal)` pixels (bound_th = 0.008, as in the DAVIS benchmark).
+
+Scores are computed per object and frame, averaged over frames per object, then over objects.
+J&F is the mean of J and F.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Union
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+from .frames import IMAGE_EXTENSIONS, is_hidden, natural_key
+from .masks import ColorTable, present_ids, read_mask
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+__all__ = [
+    "BOUND_TH", "boundary_map", "disk", "region_similarity", "boundary_f_measure", "ObjectScore", "EvalResult",
+    "evaluate_masks", "evaluate_folders",
+]
+
+#: DAVIS boundary tolerance, as a fraction of the image diagonal.
+BOUND_TH = 0.008
+
+
+def boundary_map(mask: np.ndarray) -> np.ndarray:
+    """One-pixel-wide boundary of a binary mask, as the DAVIS benchmark defines it.
+
+    A pixel is on the boundary when it differs from its east, south or south-east neighbour
+    (outside the image counts as background); on the last row only the east neighbour is compared,
+    on the last column only the south one, and the bottom-right corner is never a boundary.
+
+    Arguments:
+        mask: HxW array, non-zero = object.
+    Returns:
+        HxW bool boundary map.
+    """
+    seg = np.asarray(mask) != 0
+    east = np.zeros_like(seg)
+    south = np.zeros_like(seg)
+    south_east = np.zeros_like(seg)
+    east[:, :-1] = seg[:, 1:]
+    south[:-1, :] = seg[1:, :]
+    south_east[:-1, :-1] = seg[1:, 1:]
+    bmap = (seg ^ east) | (seg ^ south) | (seg ^ south_east)
+    bmap[-1, :] = seg[-1, :] ^ east[-1, :]
+    bmap[:, -1] = seg[:, -1] ^ south[:, -1]
+    bmap[-1, -1] = False
+    return bmap
+
+
+def disk(radius: int) -> np.ndarray:
+    """Disk-shaped structuring element: pixels with x^2 + y^2 <= radius^2.
+
+    Arguments:
+        radius: disk radius in pixels (>= 0).
+    Returns:
+        (2r+1)x(2r+1) uint8 array of 0/1.
+    """
+    r = int(radius)
+    y, x = np.mgrid[-r: r + 1, -r: r + 1]
+    return ((x * x + y * y) <= r * r).astype(np.uint8)
+
+
+def region_similarity(pred: np.ndarray, gt: np.ndarray) -> float:
+    """J: intersection over union of two binary masks (1.0 when both are empty).
+
+    Arguments:
+        pred: HxW predicted mask (non-zero = object).
+        gt: HxW ground-truth mask.
+    Returns:
+        J in [0, 1].
+    """
+    p = np.asarray(pred) != 0
+    g = np.asarray(gt) != 0
+    union = np.count_nonzero(p | g)
+    if union == 0:
+        return 1.0
+    return float(np.count_nonzero(p & g)) / float(union)
+
+
+def boundary_f_measure(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND_TH) -> float:
+    """F: boundary F-measure of two binary masks with the DAVIS tolerance.
+
+    Arguments:
+        pred: HxW predicted mask (non-zero = object).
+        gt: HxW ground-truth mask.
+        bound_th: tolerance as a fraction of the image diagonal (< 1) or in pixels (>= 1).
+    Returns:
+        F in [0, 1] (1.0 when neither mask has a boundary).
+    """
+    pred = np.asarray(pred)
+    gt = np.asarray(gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f"mask shapes differ: {pred.shape} vs {gt.shape}")
+    radius = bound_th if bound_th >= 1 else math.ceil(bound_th * math.hypot(*gt.shape[:2]))
+    pred_b = boundary_map(pred)
+    gt_b = boundary_map(gt)
+    n_pred = int(np.count_nonzero(pred_b))
+    n_gt = int(np.count_nonzero(gt_b))
+    if n_pred == 0 and n_gt == 0:
+        return 1.0
+    if n_pred == 0 or n_gt == 0:
+        return 0.0  # precision or recall is 0
+    kernel = disk(int(radius))
+    pred_dil = cv2.dilate(pred_b.astype(np.uint8), kernel) != 0
+    gt_dil = cv2.dilate(gt_b.astype(np.uint8), kernel) != 0
+    precision = np.count_nonzero(pred_b & gt_dil) / n_pred
+    recall = np.count_nonzero(gt_b & pred_dil) / n_gt
+    if precision + recall == 0:
+        return 0.0
+    return float(2.0 * precision * recall / (precision + recall))
+
+
+@dataclass
+class ObjectScore:
+    """Scores of one object, averaged over the evaluated frames.
+
+    Attributes:
+        object_id: the object's id in the ground truth.
+        J: mean region similarity.
+        F: mean boundary F-measure.
+        JF: (J + F) / 2.
+        frames: number of frames averaged.
+    """
+
+    object_id: int
+    J: float
+    F: float
+    JF: float
+    frames: int
+
+
+@dataclass
+class EvalResult:
+    """Result of an evaluation.
+
+    Attributes:
+        objects: per-object scores, by id.
+        J: mean of the objects' J.
+        F: mean of the objects' F.
+        JF: (J + F) / 2.
+        frames: number of ground-truth frames evaluated.
+        stems: the evaluated frame stems.
+        extra_ids: ids found in predictions but not in the ground truth (ignored).
+    """
+
+    objects: list[ObjectScore]
+    J: float
+    F: float
+    JF: float
+    frames: int
+    stems: list[str] = field(default_factory=list)
+    extra_ids: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dictionary (`J&F` spelled as in DAVIS)."""
+        return {
+            "frames": self.frames,
+            "J": self.J,
+            "F": self.F,
+            "J&F": self.JF,
+            "objects": [{"id": o.object_id, "J": o.J, "F": o.F, "J&F": o.JF, "frames": o.frames}
+                        for o in self.objects],
+            "extra_ids": list(self.extra_ids),
+        }
+
+
+def _frame_scores(pred: np.ndarray, gt: np.ndarray, bound_th: float) -> tuple[dict[int, tuple[float, float]], set[int]]:
+    """(J, F) of every id present in `pred` or `gt` on one frame, and the ids present in `gt`."""
+    pred = np.asarray(pred)
+    gt = np.asarray(gt)
+    gt_ids = set(present_ids(gt))
+    ids = gt_ids | set(present_ids(pred))
+    scores = {}
+    for o in sorted(ids):
+        p, g = pred == o, gt == o
+        scores[o] = (region_similarity(p, g), boundary_f_measure(p, g, bound_th))
+    return scores, gt_ids
+
+
+def _summarise(frames: list[tuple[str, dict[int, tuple[float, float]], set[int]]]) -> EvalResult:
+    """Average per-frame scores: an object absent from both masks of a frame scores J = F = 1."""
+    if not frames:
+        raise InputError("no ground-truth masks to evaluate")
+    object_ids = sorted(set().union(*(g for _, _, g in frames)))
+    all_ids = set().union(*(set(sc) for _, sc, _ in frames))
+    n = len(frames)
+    objects = []
+    for o in object_ids:
+        j = sum(sc.get(o, (1.0, 1.0))[0] for _, sc, _ in frames) / n
+        f = sum(sc.get(o, (1.0, 1.0))[1] for _, sc, _ in frames) / n
+        objects.append(ObjectScore(o, j, f, (j + f) / 2.0, n))
+    if objects:
+        j_mean = float(np.mean([o.J for o in objects]))
+        f_mean = float(np.mean([o.F for o in objects]))
+    else:  # the ground truth is all background: any predicted object is wrong
+        j_mean = float(np.mean([min((v[0] for v in sc.values()), default=1.0) for _, sc, _ in frames]))
+        f_mean = float(np.mean([min((v[1] for v in sc.values()), default=1.0) for _, sc, _ in frames]))
+    stems = [s for s, _, _ in frames]
+    return EvalResult(objects, j_mean, f_mean, (j_mean + f_mean) / 2.0, n, stems, sorted(all_ids - set(object_ids)))
+
+
+def evaluate_masks(pred: Mapping[str, np.ndarray], gt: Mapping[str, np.ndarray],
+                   bound_th: float = BOUND_TH) -> EvalResult:
+    """Evaluate predicted id masks against ground-truth id masks, paired by key.
+
+    Arguments:
+        pred: {stem: HxW uint8 ids}; must hold every key of `gt`.
+        gt: {stem: HxW uint8 ids} (0 = background); the objects are the ids found here.
+        bound_th: boundary tolerance (see `boundary_f_measure`).
+    Returns:
+        An `EvalResult`. Objects are scored on every frame (J = F = 1 where an object is absent
+        from both masks), averaged over frames, then over objects.
+    """
+    frames = []
+    for stem in sorted(gt, key=natural_key):
+        if stem not in pred:
+            raise InputError(f"no prediction for ground-truth frame {stem}")
+        p, g = np.asarray(pred[stem]), np.asarray(gt[stem])
+        if p.shape != g.shape:
+            raise InputError(f"prediction {stem} is {p.shape[1]}x{p.shape[0]} but its ground truth is "
+                             f"{g.shape[1]}x{g.shape[0]}; evaluate at the ground truth's resolution")
+        frames.append((stem, *_frame_scores(p, g, bound_th)))
+    return _summarise(frames)
+
+
+def _mask_files(folder: Path, what: str) -> dict[str, Path]:
+    if not folder.exists():
+        raise InputError(f"{what} folder not found: {folder}")
+    if not folder.is_dir():
+        raise InputError(f"{what} path {folder} is not a folder of masks")
+    files: dict[str, Path] = {}
+    for p in sorted(folder.iterdir(), key=lambda q: q.name):
+        if not p.is_file() or is_hidden(p):
+            continue
+        if p.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise InputError(f"{p} in the {what} folder is not an image; remove it or move it elsewhere")
+        if p.stem in files:
+            raise InputError(f"two {what} masks share the name {p.stem!r}: {files[p.stem].name} and {p.name}")
+        files[p.stem] = p
+    return files
+
+
+def evaluate_folders(pred_dir: PathLike, gt_dir: PathLike, bound_th: float = BOUND_TH) -> EvalResult:
+    """Evaluate a folder of predicted masks against a folder of ground-truth masks.
+
+    Masks pair by file stem; every ground-truth mask needs a prediction (predictions without
+    ground truth are ignored). `pred_dir` may also be an xmempp output folder (its `masks/` is
+    used). Masks are read like annotations (palette, grayscale or flat RGB PNGs).
+
+    Arguments:
+        pred_dir: folder of predicted index masks.
+        gt_dir: folder of ground-truth index masks.
+        bound_th: boundary tolerance (see `boundary_f_measure`).
+    Returns:
+        An `EvalResult`. Raises `InputError` for missing/empty folders, missing predictions,
+        unreadable masks, or size mismatches.
+    """
+    pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
+    if (pred_dir / "masks").is_dir() and not any(
+            p.suffix.lower() in IMAGE_EXTENSIONS for p in pred_dir.iterdir() if p.is_file()):
+        pred_dir = pred_dir / "masks"
+    gt_files = _mask_files(gt_dir, "ground-truth")
+    if not gt_files:
+        raise InputError(f"ground-truth folder {gt_dir} holds no masks")
+    pred_files = _mask_files(pred_dir, "prediction")
+    missing = [s for s in sorted(gt_files, key=natural_key) if s not in pred_files]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise InputError(f"no prediction for ground-truth frame {missing[0]}{more} in {pred_dir}; predictions "
+                         f"must be named like the ground-truth masks ({gt_files[missing[0]].name})")
+    gt_table, pred_table = ColorTable(), ColorTable()
+    frames = []
+    for stem in sorted(gt_files, key=natural_key):
+        g = read_mask(gt_files[stem], color_table=gt_table)
+        p = read_mask(pred_files[stem], color_table=pred_table)
+        if p.size != g.size:
+            raise InputError(f"prediction {pred_files[stem]} is {p.size[1]}x{p.size[0]} but ground truth "
+                             f"{gt_files[stem]} is {g.size[1]}x{g.size[0]}; they must have the same resolution")
+        frames.append((stem, *_frame_scores(p.ids, g.ids, bound_th)))
+    return _summarise(frames)
