@@ -30,9 +30,11 @@ def _root(version: Optional[bool] = typer.Option(None, "--version", callback=_pr
 
 # Commands register themselves on `app` when their module is imported.
 # (one import line per command module below)
-from . import weights_cmd  # noqa: E402,F401
-from . import import_cmd  # noqa: E402,F401
+from . import candidates_cmd  # noqa: E402,F401
 from . import eval_cmd  # noqa: E402,F401
+from . import import_cmd  # noqa: E402,F401
+from . import process_cmd  # noqa: E402,F401
+from . import weights_cmd  # noqa: E402,F401
 
 
 def main() -> None:

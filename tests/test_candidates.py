@@ -60,7 +60,7 @@ def test_golden_chair_small_chunks_same_answer(cache):
     arrays, params = _golden()
     result = select_candidates(arrays["keys"], arrays["shrinkages"], arrays["selections"], arrays["masks"],
                                params["k"], params["previously_chosen"], params["alpha"],
-                               params["min_mask_presence_percent"], params["epsilon"], max_chunk_bytes=1,
+                               params["min_mask_presence_percent"], params["epsilon"], max_chunk_bytes=4 << 20,
                                max_cache_bytes=cache)
     assert list(result.chosen) == params["chosen"]
     assert result.complete and result.reason is None

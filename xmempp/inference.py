@@ -9,6 +9,7 @@ import torch
 from .config import InferenceConfig
 from .device import autocast_for
 from .errors import ConfigError, InputError, MemoryStateError
+from .frames import prefetch
 from .memory import MemoryManager, MemoryStats
 from .network import XMemNetwork, aggregate_objects
 from .preprocess import Geometry, image_to_tensor, mask_to_onehot
@@ -245,6 +246,18 @@ def propagate(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapp
         resolution: background first, objects in order of first appearance. In "xmem"
         mode an object's channel is zero before its first reference frame.
     """
+    for index, _image, probs in propagate_frames(model, frames, references, config, mode):
+        yield index, probs
+
+
+def propagate_frames(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
+                     config: InferenceConfig | None = None, mode: str = "xmempp",
+                     prefetch_depth: int = 4) -> Iterator[tuple[int, np.ndarray, torch.Tensor]]:
+    """Like `propagate`, but also yields each decoded frame: (frame_index, image, probs).
+
+    Frames are read sequentially on a background thread (`prefetch_depth` ahead), so a
+    video is decoded once, as a stream, overlapped with the network.
+    """
     total = len(frames)
     if not references:
         raise InputError("no reference masks given: annotate at least one frame")
@@ -257,9 +270,9 @@ def propagate(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapp
         raise InputError("the reference masks contain no objects (every pixel is 0)")
     for frame in sorted(references):
         session.add_reference(frame, frames[frame], references[frame])
-    for index in range(total):
-        probs = session.step(index, frames[index], end=index == total - 1)
-        yield index, _expand_channels(probs, session.object_ids, all_ids)
+    for index, image in enumerate(prefetch(frames, depth=prefetch_depth)):
+        probs = session.step(index, image, end=index == total - 1)
+        yield index, image, _expand_channels(probs, session.object_ids, all_ids)
 
 
 def _expand_channels(probs: torch.Tensor, known: list[int], all_ids: list[int]) -> torch.Tensor:

@@ -1,0 +1,116 @@
+"""`xmempp candidates`: which frames to annotate next (XMem++'s candidate selector)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from xmempp.config import InferenceConfig
+from xmempp.errors import InputError
+from xmempp.frames import open_frames
+from xmempp.masks import read_mask_folder
+
+from .app import app
+from .errors import reports_errors
+
+_STAGES = {"features": "encoding frames", "masks": "reading masks", "selection": "choosing frames"}
+
+
+def _predicted_folder(path: Path) -> Path:
+    """Accept an output folder of `xmempp process` (OUT) as well as OUT/masks."""
+    if path.is_dir() and (path / "masks").is_dir():
+        return path / "masks"
+    return path
+
+
+@app.command("candidates")
+@reports_errors
+def candidates_command(
+    video: Annotated[Path, typer.Option("--video", "-v", help="Video file or folder of frames.")],
+    masks: Annotated[Path, typer.Option(
+        "--masks", "-m", help="Folder of the annotated masks (named after their frames; for a video, by frame "
+                              "number). These frames count as chosen and are never suggested.")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, help="How many frames to suggest.")] = 5,
+    alpha: Annotated[float, typer.Option(
+        "--alpha", min=0.0, max=1.0,
+        help="Weight of the target mask when comparing frames: 0 ignores the masks, 1 compares only the target.")] = 0.5,
+    predicted: Annotated[Optional[Path], typer.Option(
+        "--predicted", help="Masks predicted earlier for every frame (OUT/masks of `xmempp process`); "
+                            "without it the annotations are propagated first.")] = None,
+    min_mask_percent: Annotated[float, typer.Option(
+        "--min-mask-percent", min=0.0, max=100.0,
+        help="Never suggest frames where the target covers less than this percentage of the frame.")] = 0.25,
+    model_path: Annotated[Optional[Path], typer.Option(
+        "--model", help="XMem checkpoint (default: `xmempp weights path`, downloaded when missing).")] = None,
+    size: Annotated[int, typer.Option(
+        "--size", help="Processing size: shorter side in pixels; -1 keeps the source resolution.")] = 480,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Suggest the frames whose annotation would help the propagation most (XMem++'s diverse-frame selector).
+
+    Example: xmempp candidates -v plates/shot_a -m roto/shot_a -k 5 --predicted out/shot_a/masks
+    """
+    from xmempp import load_model
+    from xmempp.candidate_selection import suggest_candidates
+    from xmempp.weights import resolve_weights
+
+    config = InferenceConfig(size=size)
+    frames = open_frames(video)
+    try:
+        names = list(frames.names)
+        annotated = read_mask_folder(masks, names, frames.size, by_index=frames.is_video)
+        references = {index: mask.ids for index, mask in annotated.items()}
+        if not any(ids.any() for ids in references.values()):
+            raise InputError(f"the masks in {masks} contain no objects (every pixel is 0); annotate the target first")
+        predicted_masks = None
+        if predicted is not None:
+            folder = _predicted_folder(predicted)
+            predicted_masks = {index: mask.ids for index, mask in
+                               read_mask_folder(folder, names, frames.size, by_index=frames.is_video).items()}
+        model = load_model(resolve_weights(model_path), device=device)
+
+        console = Console(stderr=True)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, transient=True, disable=quiet) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(_STAGES.get(stage, stage), total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            result = suggest_candidates(model, frames, references, k, alpha=alpha, predicted_masks=predicted_masks,
+                                        config=config, progress=progress,
+                                        min_mask_presence_percent=min_mask_percent)
+    finally:
+        frames.close()
+
+    chosen = [{"rank": rank, "index": index, "name": names[index], "dissimilarity": score}
+              for rank, (index, score) in enumerate(zip(result.chosen, result.dissimilarities), start=1)]
+    if as_json:
+        typer.echo(json.dumps({
+            "video": str(video),
+            "references": [{"index": i, "name": names[i]} for i in result.previously_chosen],
+            "requested": result.requested,
+            "candidates": chosen,
+            "invalid": [{"index": i, "name": names[i]} for i in result.invalid],
+            "reason": result.reason,
+        }, indent=2))
+        return
+    out = Console(highlight=False, soft_wrap=True, markup=False)
+    if chosen:
+        out.print(f"Annotate next ({len(chosen)} of {len(names)} frames, most useful first):")
+        width = max(len(item["name"]) for item in chosen)
+        for item in chosen:
+            out.print(f"{item['rank']:>3}. {item['name']:<{width}}  frame {item['index']}")
+    else:
+        out.print("No frame to suggest.")
+    if result.reason is not None:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]note:[/yellow] {escape(result.reason)}")
