@@ -260,7 +260,6 @@ class _Features:
                 shrinkage.reshape(batch, 1, self.pixels),
                 selection.reshape(batch, self.channels, self.pixels))
 
-
     def operands(self, frames: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Factors X (B, 2C+1, N) and Y (B, 2C+1, N) with S(a->b) = X_a^T Y_b.
 
@@ -470,7 +469,7 @@ def select_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayL
     for round_index in range(k):
         if not remaining:
             break
-        frame, score = _pick(running, remaining, chosen_all, features, compute_dtype)
+        frame, score = _pick(running, remaining, chosen_all, features)
         picked.append(frame)
         picked_scores.append(score)
         chosen_all.append(frame)
@@ -502,8 +501,8 @@ def _pair_score_exact(features: _Features, chosen: int, frame: int) -> float:
         return float(torch.relu(difference).sum() / difference.numel())
 
 
-def _pick(running: torch.Tensor, remaining: list[int], chosen_all: list[int], features: _Features,
-          dtype: torch.dtype) -> tuple[int, float]:
+def _pick(running: torch.Tensor, remaining: list[int], chosen_all: list[int],
+          features: _Features) -> tuple[int, float]:
     """The remaining frame with the largest running minimum; near-ties re-scored exactly."""
     values = running[torch.as_tensor(remaining, dtype=torch.long)]
     best = float(values.max())

@@ -112,5 +112,9 @@ def candidates_command(
             out.print(f"{item['rank']:>3}. {item['name']:<{width}}  frame {item['index']}")
     else:
         out.print("No frame to suggest.")
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     if result.reason is not None:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]note:[/yellow] {escape(result.reason)}")
+        err.print(f"[yellow]note:[/yellow] {escape(result.reason)}")
+    elif result.invalid and not quiet:
+        err.print(f"[dim]skipped {len(result.invalid)} frame(s) where the target covers less than "
+                  f"{min_mask_percent:g}% of the frame[/dim]")

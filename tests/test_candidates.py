@@ -60,7 +60,7 @@ def test_golden_chair_small_chunks_same_answer(cache):
     arrays, params = _golden()
     result = select_candidates(arrays["keys"], arrays["shrinkages"], arrays["selections"], arrays["masks"],
                                params["k"], params["previously_chosen"], params["alpha"],
-                               params["min_mask_presence_percent"], params["epsilon"], max_chunk_bytes=4 << 20,
+                               params["min_mask_presence_percent"], params["epsilon"], max_chunk_bytes=20 << 20,
                                max_cache_bytes=cache)
     assert list(result.chosen) == params["chosen"]
     assert result.complete and result.reason is None
@@ -333,3 +333,83 @@ def test_suggest_frames_missing_predicted_mask_is_an_input_error(model, clip):
     predicted = {i: clip.mask(i) for i in range(len(clip)) if i != 4}
     with pytest.raises(InputError, match="no predicted mask"):
         suggest_frames(model, clip, {0: clip.mask(0)}, 2, predicted_masks=predicted)
+
+
+# --------------------------------------------------------------------- CLI
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _chair() -> Path:
+    folder = DATA / "chair"
+    if not (folder / "JPEGImages").is_dir() or not (folder / "Annotations").is_dir():
+        pytest.skip(f"shared clip absent: {folder} (expected ../shared/data beside the checkout)")
+    return folder
+
+
+def _run_cli(*args: str):
+    from typer.testing import CliRunner
+
+    from xmempp.cli.app import app
+
+    return CliRunner().invoke(app, ["candidates", *args])
+
+
+def test_cli_candidates_on_real_clip_with_predicted_masks(checkpoint_path, tmp_path):
+    import json
+    import shutil
+
+    chair = _chair()
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    shutil.copy(chair / "Annotations" / "frame_000000.png", refs)
+    common = ["-v", str(chair / "JPEGImages"), "-m", str(refs), "-k", "3", "--predicted", str(chair / "Annotations"),
+              "--model", str(checkpoint_path), "--size", "96", "--device", "cpu", "-q"]
+    result = _run_cli(*common, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    picked = [c["index"] for c in data["candidates"]]
+    assert len(picked) == 3 and 0 not in picked
+    assert [c["name"] for c in data["candidates"]] == [f"frame_{i:06d}" for i in picked]
+    assert data["references"] == [{"index": 0, "name": "frame_000000"}]
+    # frames where the chair is absent from the ground truth are never suggested
+    empty = {i for i in range(60) if _empty_mask(chair / "Annotations" / f"frame_{i:06d}.png")}
+    assert not empty & set(picked) and empty <= {item["index"] for item in data["invalid"]}
+
+
+def _empty_mask(path: Path) -> bool:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        ids = np.asarray(image)
+    return (ids > 0).mean() * 100 < 0.25
+
+
+def test_cli_candidates_propagates_when_no_predictions(checkpoint_path, tmp_path):
+    import shutil
+
+    chair = _chair()
+    frames, refs = tmp_path / "frames", tmp_path / "refs"
+    frames.mkdir()
+    refs.mkdir()
+    for i in range(10):
+        shutil.copy(chair / "JPEGImages" / f"frame_{i:06d}.jpg", frames)
+    shutil.copy(chair / "Annotations" / "frame_000000.png", refs)
+    shutil.copy(chair / "Annotations" / "frame_000005.png", refs)
+    result = _run_cli("-v", str(frames), "-m", str(refs), "-k", "20", "--model", str(checkpoint_path),
+                      "--size", "96", "--device", "cpu", "-q")
+    assert result.exit_code == 0, result.output
+    listed = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
+    # "  1. frame_000003  frame 3": rank, frame name (source stem), index
+    assert [row[0] for row in listed] == [f"{rank}." for rank in range(1, 9)]
+    assert all(row[1] == f"frame_{int(row[3]):06d}" and row[2] == "frame" for row in listed)
+    assert sorted(int(row[3]) for row in listed) == [1, 2, 3, 4, 6, 7, 8, 9]
+    assert "only 8 of the 20 requested" in " ".join(result.stderr.split())
+
+
+def test_cli_candidates_reports_bad_input_in_one_line(checkpoint_path, tmp_path):
+    chair = _chair()
+    result = _run_cli("-v", str(chair / "JPEGImages"), "-m", str(tmp_path / "missing"),
+                      "--model", str(checkpoint_path), "--device", "cpu", "-q")
+    assert result.exit_code == 1
+    assert "mask folder not found" in result.stderr and "Traceback" not in result.output

@@ -178,3 +178,32 @@ def test_eval_errors_are_one_line(runner, tmp_path):
     write_palette_png(gt / "f_1.png", square_mask(10, 10, {1: (0, 0, 5, 5)}), davis_palette())
     assert_one_line_error(runner.invoke(app, ["eval", str(pred), str(gt)]), "no prediction", "f_1")
     assert_one_line_error(runner.invoke(app, ["eval", str(tmp_path / "nope"), str(gt)]), "not found", "nope")
+
+
+def test_error_helper_prints_one_escaped_line_and_handles_ctrl_c(capsys):
+    import typer
+
+    from xmempp.cli.errors import EXIT_INTERRUPTED, reports_errors, user_errors
+    from xmempp.errors import OutputError
+
+    with pytest.raises(typer.Exit) as info:
+        with user_errors():
+            raise OutputError("cannot write [red]/tmp/x[/red]:\nno space")
+    assert info.value.exit_code == 1
+    err = capsys.readouterr().err
+    assert err == "error: cannot write [red]/tmp/x[/red]: no space\n"
+
+    @reports_errors
+    def command(flag: bool = False) -> None:
+        """Doc."""
+        raise KeyboardInterrupt
+
+    assert command.__doc__ == "Doc." and command.__wrapped__ is not None
+    with pytest.raises(typer.Exit) as info:
+        command()
+    assert info.value.exit_code == EXIT_INTERRUPTED
+    assert capsys.readouterr().err.startswith("error: interrupted")
+
+    with pytest.raises(ZeroDivisionError):  # bugs are not hidden
+        with user_errors():
+            1 / 0

@@ -151,3 +151,15 @@ def test_workspace_folder_gets_normal_permissions(tmp_path):
     path = create_workspace(tmp_path, "p", frame_folder(tmp_path / "src", ["f_1"]))
     assert path.stat().st_mode & 0o777 == 0o777 & ~umask
     assert (path / "info.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_interrupted_import_leaves_nothing(tmp_path):
+    frames = frame_folder(tmp_path / "src", [f"f_{i}" for i in range(5)])
+
+    def ctrl_c(done, total):
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        create_workspace(tmp_path / "ws", "p", frames, progress=ctrl_c)
+    assert list((tmp_path / "ws").iterdir()) == []

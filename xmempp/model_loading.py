@@ -71,7 +71,8 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
         raise WeightsError("XMem checkpoint has tensors of the wrong shape: " + ", ".join(
             f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})" for k in wrong[:5]))
     network.load_state_dict(state, strict=True)
-    return network.to(target).eval()
+    # Channels-last convolutions are markedly faster on CPU (oneDNN) and on tensor-core GPUs.
+    return network.to(target, memory_format=torch.channels_last).eval()
 
 
 def _describe(kind: str, keys: list[str]) -> str:

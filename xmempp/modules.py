@@ -1,7 +1,8 @@
-"""Building blocks of the XMem network that work on per-object groups.
+"""Building blocks of the XMem network that work on per-object features.
 
-Group tensors have shape (B, K, C, H, W): batch, objects, channels, height, width.
-Convolutions run on the flattened (B*K, C, H, W) view.
+Per-object ("group") features are kept as 4-D (B*K, C, H, W) tensors, objects of
+one frame next to each other, so every convolution sees one contiguous batch and
+channels-last layout survives from layer to layer (no 5-D reshapes in the hot path).
 """
 from __future__ import annotations
 
@@ -10,20 +11,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def group_conv(conv: nn.Conv2d, g: torch.Tensor) -> torch.Tensor:
-    """Apply a 2-D convolution to every object of a (B, K, C, H, W) group tensor."""
-    out = conv(g.flatten(0, 1))
-    return out.view(g.shape[0], g.shape[1], *out.shape[1:])
+def repeat_per_object(x: torch.Tensor, objects: int) -> torch.Tensor:
+    """Repeat per-frame features (B, C, H, W) for each of `objects` objects -> (B*K, C, H, W)."""
+    return x if objects == 1 else x.repeat_interleave(objects, dim=0)
 
 
-def resize_groups(g: torch.Tensor, scale: float, mode: str) -> torch.Tensor:
-    """Resize a (B, K, C, H, W) tensor by `scale` (bilinear up, area down)."""
-    flat = g.flatten(0, 1)
+def resize(x: torch.Tensor, scale: float, mode: str) -> torch.Tensor:
+    """Resize (N, C, H, W) by `scale`: bilinear (align_corners=False) or area."""
     if mode == "bilinear":
-        out = F.interpolate(flat, scale_factor=scale, mode="bilinear", align_corners=False)
-    else:
-        out = F.interpolate(flat, scale_factor=scale, mode=mode)
-    return out.view(g.shape[0], g.shape[1], *out.shape[1:])
+        return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+    return F.interpolate(x, scale_factor=scale, mode=mode)
 
 
 class GroupResBlock(nn.Module):
@@ -36,9 +33,8 @@ class GroupResBlock(nn.Module):
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
 
     def forward(self, g: torch.Tensor) -> torch.Tensor:
-        out = group_conv(self.conv1, F.relu(g))
-        out = group_conv(self.conv2, F.relu(out))
-        shortcut = g if self.downsample is None else group_conv(self.downsample, g)
+        out = self.conv2(F.relu(self.conv1(F.relu(g))))
+        shortcut = g if self.downsample is None else self.downsample(g)
         return out + shortcut
 
 
@@ -89,7 +85,7 @@ class CBAM(nn.Module):
 
 
 class FeatureFusionBlock(nn.Module):
-    """Fuse per-frame features `x` (B, C, H, W) into every object's group features `g`."""
+    """Fuse per-frame features `x` (B, C, H, W) into every object's features `g` (B*K, Cg, H, W)."""
 
     def __init__(self, x_ch: int, g_ch: int, mid_ch: int, out_ch: int) -> None:
         super().__init__()
@@ -98,19 +94,17 @@ class FeatureFusionBlock(nn.Module):
         self.block2 = GroupResBlock(mid_ch, out_ch)
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        batch, objects = g.shape[:2]
-        g = torch.cat([x.unsqueeze(1).expand(-1, objects, -1, -1, -1), g], dim=2)
+        g = torch.cat([repeat_per_object(x, g.shape[0] // x.shape[0]), g], dim=1)
         g = self.block1(g)
-        r = self.attention(g.flatten(0, 1)).view_as(g)
-        return self.block2(g + r)
+        return self.block2(g + self.attention(g))
 
 
 def gated_hidden_update(values: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
     """GRU-style update: split `values` into forget, update and candidate parts."""
-    dim = hidden.shape[2]
-    forget = torch.sigmoid(values[:, :, :dim])
-    update = torch.sigmoid(values[:, :, dim:2 * dim])
-    candidate = torch.tanh(values[:, :, 2 * dim:])
+    dim = hidden.shape[1]
+    forget = torch.sigmoid(values[:, :dim])
+    update = torch.sigmoid(values[:, dim:2 * dim])
+    candidate = torch.tanh(values[:, 2 * dim:])
     return forget * hidden * (1 - update) + update * candidate
 
 
@@ -122,8 +116,7 @@ class HiddenReinforcer(nn.Module):
         self.transform = nn.Conv2d(g_ch + hidden_dim, hidden_dim * 3, 3, padding=1)
 
     def forward(self, g: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        values = group_conv(self.transform, torch.cat([g, hidden], dim=2))
-        return gated_hidden_update(values, hidden)
+        return gated_hidden_update(self.transform(torch.cat([g, hidden], dim=1)), hidden)
 
 
 class HiddenUpdater(nn.Module):
@@ -137,10 +130,8 @@ class HiddenUpdater(nn.Module):
         self.transform = nn.Conv2d(mid_ch + hidden_dim, hidden_dim * 3, 3, padding=1)
 
     def forward(self, g16: torch.Tensor, g8: torch.Tensor, g4: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        g = (group_conv(self.g16_conv, g16) + group_conv(self.g8_conv, resize_groups(g8, 0.5, "area"))
-             + group_conv(self.g4_conv, resize_groups(g4, 0.25, "area")))
-        values = group_conv(self.transform, torch.cat([g, hidden], dim=2))
-        return gated_hidden_update(values, hidden)
+        g = self.g16_conv(g16) + self.g8_conv(resize(g8, 0.5, "area")) + self.g4_conv(resize(g4, 0.25, "area"))
+        return gated_hidden_update(self.transform(torch.cat([g, hidden], dim=1)), hidden)
 
 
 class UpsampleBlock(nn.Module):
@@ -152,5 +143,5 @@ class UpsampleBlock(nn.Module):
         self.out_conv = GroupResBlock(up_ch, out_ch)
 
     def forward(self, skip: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        g = resize_groups(g, 2.0, "bilinear") + self.skip_conv(skip).unsqueeze(1)
-        return self.out_conv(g)
+        skip = repeat_per_object(self.skip_conv(skip), g.shape[0] // skip.shape[0])
+        return self.out_conv(resize(g, 2.0, "bilinear") + skip)

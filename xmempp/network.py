@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbone import BasicBlock, Bottleneck, make_stage
-from .modules import FeatureFusionBlock, HiddenReinforcer, HiddenUpdater, UpsampleBlock, group_conv
+from .modules import FeatureFusionBlock, HiddenReinforcer, HiddenUpdater, UpsampleBlock, repeat_per_object
 
 
 @dataclass(frozen=True)
@@ -89,17 +89,13 @@ class ValueEncoder(nn.Module):
 
     def forward(self, image: torch.Tensor, f16: torch.Tensor, hidden: torch.Tensor | None, masks: torch.Tensor,
                 deep_update: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        batch, objects = masks.shape[:2]
-        if objects > 1:
-            others = masks.sum(dim=1, keepdim=True) - masks
-        else:
-            others = torch.zeros_like(masks)
-        g = torch.cat([image.unsqueeze(1).expand(-1, objects, -1, -1, -1), masks.unsqueeze(2), others.unsqueeze(2)],
-                      dim=2).flatten(0, 1)
+        """image (B, 3, H, W), f16 (B, 1024, h, w), hidden and result (B*K, C, h, w), masks (B, K, H, W)."""
+        objects = masks.shape[1]
+        others = masks.sum(dim=1, keepdim=True) - masks if objects > 1 else torch.zeros_like(masks)
+        g = torch.cat([repeat_per_object(image, objects), masks.flatten(0, 1).unsqueeze(1),
+                       others.flatten(0, 1).unsqueeze(1)], dim=1)
         g = self.maxpool(torch.relu(self.bn1(self.conv1(g))))
-        g = self.layer3(self.layer2(self.layer1(g)))
-        g = g.view(batch, objects, *g.shape[1:])
-        g = self.fuser(f16, g)
+        g = self.fuser(f16, self.layer3(self.layer2(self.layer1(g))))
         if deep_update and self.hidden_reinforce is not None and hidden is not None:
             hidden = self.hidden_reinforce(g, hidden)
         return g, hidden
@@ -118,18 +114,17 @@ class Decoder(nn.Module):
 
     def forward(self, f16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor, hidden: torch.Tensor | None,
                 readout: torch.Tensor, update_hidden: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Per-frame features (B, C, H, W); readout, hidden and results per object (B*K, C, H, W)."""
         if self.hidden_update is not None and hidden is not None:
-            g16 = self.fuser(f16, torch.cat([readout, hidden], dim=2))
+            g16 = self.fuser(f16, torch.cat([readout, hidden], dim=1))
         else:
             g16 = self.fuser(f16, readout)
         g8 = self.up_16_8(f8, g16)
         g4 = self.up_8_4(f4, g8)
-        logits = group_conv(self.pred, F.relu(g4))
+        logits = self.pred(F.relu(g4))
         if update_hidden and self.hidden_update is not None and hidden is not None:
-            hidden = self.hidden_update(g16, g8, torch.cat([g4, logits], dim=2), hidden)
-        batch, objects = logits.shape[:2]
-        logits = F.interpolate(logits.flatten(0, 1), scale_factor=4, mode="bilinear", align_corners=False)
-        return hidden, logits.view(batch, objects, *logits.shape[-2:])
+            hidden = self.hidden_update(g16, g8, torch.cat([g4, logits], dim=1), hidden)
+        return hidden, F.interpolate(logits, scale_factor=4, mode="bilinear", align_corners=False)
 
 
 def aggregate_objects(probs: torch.Tensor, dim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,16 +159,32 @@ class XMemNetwork(nn.Module):
 
     def encode_value(self, image: torch.Tensor, f16: torch.Tensor, hidden: torch.Tensor | None,
                      masks: torch.Tensor, deep_update: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Encode object masks (B, K, H, W) into values (B, K, Cv, h, w) and optionally update the hidden state."""
-        return self.value_encoder(image, f16, hidden, masks, deep_update)
+        """Encode object masks (B, K, H, W) into values (B, K, Cv, h, w), optionally updating the hidden state.
+
+        `hidden` and the returned hidden state are (B, K, Ch, h, w) (or None without a hidden state).
+        """
+        batch, objects = masks.shape[:2]
+        value, hidden = self.value_encoder(image, f16, _flat(hidden), masks, deep_update)
+        return _grouped(value, batch, objects), _grouped(hidden, batch, objects)
 
     def segment(self, features: KeyFeatures, readout: torch.Tensor, hidden: torch.Tensor | None,
                 update_hidden: bool = True) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
-        """Decode a memory readout (B, K, Cv, h, w).
+        """Decode a memory readout (B, K, Cv, h, w) with the hidden state (B, K, Ch, h, w).
 
         Returns:
             (new hidden state, aggregated logits (B, 1+K, H, W), probabilities (B, 1+K, H, W)).
         """
-        hidden, logits = self.decoder(features.f16, features.f8, features.f4, hidden, readout, update_hidden)
+        batch, objects = readout.shape[:2]
+        hidden, logits = self.decoder(features.f16, features.f8, features.f4, _flat(hidden), _flat(readout),
+                                      update_hidden)
+        logits = logits.view(batch, objects, *logits.shape[-2:])
         agg_logits, probs = aggregate_objects(torch.sigmoid(logits), dim=1)
-        return hidden, agg_logits, probs
+        return _grouped(hidden, batch, objects), agg_logits, probs
+
+
+def _flat(x: torch.Tensor | None) -> torch.Tensor | None:
+    return None if x is None else x.flatten(0, 1)
+
+
+def _grouped(x: torch.Tensor | None, batch: int, objects: int) -> torch.Tensor | None:
+    return None if x is None else x.view(batch, objects, *x.shape[1:])

@@ -67,7 +67,7 @@ def image_to_tensor(image: np.ndarray, geometry: Geometry, device: torch.device)
     if geometry.resized != geometry.source:
         x = F.interpolate(x, size=geometry.resized, mode="bilinear", align_corners=False, antialias=True)
     x = (x - _MEAN.to(device)) / _STD.to(device)
-    return F.pad(x, geometry.pad)
+    return F.pad(x, geometry.pad).contiguous(memory_format=torch.channels_last)
 
 
 def mask_to_onehot(mask: np.ndarray, object_ids: list[int], geometry: Geometry,

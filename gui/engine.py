@@ -1,0 +1,172 @@
+"""The GUI's handle on the engine: lazy model loading and one InferenceSession kept in sync.
+
+No Qt here. The model is loaded on first use (the first propagation or suggestion), in the worker
+thread that needs it; a missing or unreadable weights file raises `WeightsError` with a message that
+names the path and `xmempp weights download`, and annotation goes on without it.
+
+References are re-encoded into the session only when they changed: the project gives every
+reference mask a version number, and `session_for` adds, replaces or removes exactly the
+references whose version differs from what the session holds.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+from typing import Callable, Mapping, Optional
+
+import numpy as np
+
+from xmempp.config import InferenceConfig
+from xmempp.errors import WeightsError
+from xmempp.weights import DEFAULT_WEIGHTS, weights_path
+
+__all__ = ["Engine", "weights_message"]
+
+
+def weights_message(path: Path, reason: str) -> str:
+    """The text shown when propagation or suggestion needs weights it cannot load.
+
+    Arguments:
+        path: the weights file that was looked for.
+        reason: what is wrong with it ("it does not exist", or the loader's message).
+    Returns:
+        A message naming the path and how to get the weights.
+    """
+    return (f"Propagation and frame suggestions need the XMem weights, but {reason}.\n\n"
+            f"Weights file: {path}\n\n"
+            f"Download the official weights with:\n    xmempp weights download\n"
+            f"or start the GUI with --model PATH to use another checkpoint.\n\n"
+            f"Annotation keeps working without weights, and everything you paint is saved.")
+
+
+class Engine:
+    """Owns the network and the inference session of one GUI window.
+
+    Attributes:
+        model_path: an explicit checkpoint (--model), or None for the default weights file.
+        device: "auto", "cpu", "cuda", "cuda:N" or "mps".
+        model: the loaded network, or None until first needed.
+        session: the current `InferenceSession`, or None.
+    """
+
+    def __init__(self, model_path: Optional[Path] = None, device: str = "auto") -> None:
+        self.model_path = Path(model_path).expanduser() if model_path is not None else None
+        self.device = device
+        self.model = None
+        self.session = None
+        self._session_key: Optional[tuple] = None
+        self._encoded: dict[int, int] = {}
+        self._features = None
+        self._features_key: Optional[tuple] = None
+        self.lock = threading.RLock()
+
+    # ------------------------------------------------------------------ weights and model
+    @property
+    def weights_file(self) -> Path:
+        """The weights file that will be loaded."""
+        return self.model_path if self.model_path is not None else weights_path(DEFAULT_WEIGHTS)
+
+    def check_weights(self) -> None:
+        """Cheap check (no hashing, no loading) that the weights file exists.
+
+        Returns:
+            None. Raises `WeightsError` with the GUI message when the file is missing.
+        """
+        if self.model is not None:
+            return
+        path = self.weights_file
+        if not path.is_file():
+            reason = "that path is not a file" if path.exists() else "that file does not exist"
+            raise WeightsError(weights_message(path, reason))
+
+    def ensure_model(self):
+        """Load the network on first use (call from a worker thread: it can take seconds).
+
+        Returns:
+            The loaded `XMemNetwork`. Raises `WeightsError` (GUI message) when the file is
+            missing, unreadable, changed since download, or not an XMem checkpoint.
+        """
+        from xmempp.model_loading import load_model
+        from xmempp.weights import resolve_weights
+
+        with self.lock:
+            if self.model is None:
+                self.check_weights()
+                path = self.weights_file
+                try:
+                    resolved = resolve_weights(self.model_path, download=False)
+                    self.model = load_model(resolved, device=self.device)
+                except WeightsError as exc:
+                    raise WeightsError(weights_message(path, f"it cannot be used: {exc}")) from exc
+            return self.model
+
+    @property
+    def status(self) -> str:
+        """One line for the status bar."""
+        if self.model is None:
+            return f"model: not loaded ({self.weights_file.name})"
+        device = next(self.model.parameters()).device
+        return f"model: {self.weights_file.name} on {device}"
+
+    # ------------------------------------------------------------------ session
+    def invalidate(self) -> None:
+        """Forget the session (settings changed); it is rebuilt, references re-encoded, when next needed."""
+        with self.lock:
+            self.session = None
+            self._session_key = None
+            self._encoded = {}
+
+    def session_for(self, config: InferenceConfig, mode: str, references: Mapping[int, tuple[int, np.ndarray]],
+                    image: Callable[[int], np.ndarray]):
+        """The session for `config`, holding exactly `references` (worker thread).
+
+        Arguments:
+            config: inference settings; a different config builds a fresh session.
+            mode: "xmempp" or "xmem".
+            references: frame index -> (mask version, HxW uint8 ids); empty masks are skipped.
+            image: frame index -> HxWx3 uint8 RGB image (read only for references to encode).
+        Returns:
+            An `InferenceSession` whose references match `references`.
+        """
+        from xmempp.inference import InferenceSession
+
+        model = self.ensure_model()
+        with self.lock:
+            key = (dataclasses.astuple(config), mode)
+            if self.session is None or self._session_key != key:
+                self.session = InferenceSession(model, dataclasses.replace(config), mode=mode)
+                self._session_key = key
+                self._encoded = {}
+            wanted = {f: v for f, v in references.items() if np.any(v[1])}
+            for frame in sorted(set(self._encoded) - set(wanted)):
+                self.session.remove_reference(frame)
+                del self._encoded[frame]
+            for frame in sorted(wanted):
+                version, mask = wanted[frame]
+                if frame not in self._encoded:
+                    self.session.add_reference(frame, image(frame), mask)
+                elif self._encoded[frame] != version:
+                    self.session.replace_reference(frame, image(frame), mask)
+                self._encoded[frame] = version
+            return self.session
+
+    def memory_stats(self):
+        """The session's `MemoryStats`, or None without a session."""
+        session = self.session
+        return session.memory_stats() if session is not None else None
+
+    def clear_memory(self) -> None:
+        """Drop temporary and long-term memory (references stay)."""
+        with self.lock:
+            if self.session is not None:
+                self.session.clear_memory()
+
+    # ------------------------------------------------------------------ candidate features
+    def cached_features(self, key: tuple):
+        """Key-encoder features computed earlier for `key` (frame count, size), or None."""
+        return self._features if self._features_key == key else None
+
+    def store_features(self, key: tuple, features) -> None:
+        """Keep candidate features for reuse by the next suggestion with the same `key`."""
+        self._features, self._features_key = features, key

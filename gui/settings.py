@@ -1,0 +1,131 @@
+"""GUI settings kept in the workspace's info.json (key "xmempp_gui"), so reopening restores them.
+
+Inference settings are stored under "config" with the `InferenceConfig` field names; unknown or
+invalid values are dropped on load (with the default used instead) rather than refusing to open
+the workspace.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from xmempp.config import InferenceConfig
+from xmempp.errors import ConfigError
+
+from .overlay import OVERLAY_MODES
+
+__all__ = ["INFO_KEY", "TOOLS", "GuiSettings"]
+
+#: Key of the GUI settings in info.json.
+INFO_KEY = "xmempp_gui"
+#: Tool names, in toolbar order.
+TOOLS = ("brush", "eraser", "polygon", "lasso", "segment")
+
+
+def _config_dict(config: InferenceConfig) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _int_list(value: Any) -> list[int]:
+    if not isinstance(value, list):
+        return []
+    return sorted({v for v in value if _is_int(v) and v >= 0})
+
+
+@dataclass
+class GuiSettings:
+    """Everything the GUI remembers per workspace.
+
+    Attributes:
+        config: inference settings (memory sizes, processing size).
+        mode: propagation mode, "xmempp" or "xmem".
+        overlay_mode, opacity, show_mask: how masks are drawn.
+        tool, brush_size, segment_mode: annotation tool state.
+        current_frame, current_object: where the user was.
+        k, alpha, min_mask_percent: candidate-selection controls.
+        suggestions: the last suggested frames, in pick order.
+        edited: frames the user edited that are not references (propagation asks before
+            overwriting them).
+    """
+
+    config: InferenceConfig = field(default_factory=InferenceConfig)
+    mode: str = "xmempp"
+    overlay_mode: str = "blend"
+    opacity: float = 0.5
+    show_mask: bool = True
+    tool: str = "brush"
+    brush_size: int = 12
+    segment_mode: str = "box"
+    current_frame: int = 0
+    current_object: int = 1
+    k: int = 5
+    alpha: float = 0.5
+    min_mask_percent: float = 0.25
+    suggestions: list[int] = field(default_factory=list)
+    edited: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        data = dataclasses.asdict(self)
+        data["config"] = _config_dict(self.config)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> "GuiSettings":
+        """Settings from info.json's "xmempp_gui" value; bad or missing entries take their defaults."""
+        settings = cls()
+        if not isinstance(data, Mapping):
+            return settings
+        config = data.get("config")
+        if isinstance(config, Mapping):
+            settings.config = _load_config(config)
+        checks = {
+            "mode": lambda v: v in ("xmempp", "xmem"),
+            "overlay_mode": lambda v: v in OVERLAY_MODES,
+            "opacity": lambda v: _is_number(v) and 0.0 <= v <= 1.0,
+            "show_mask": lambda v: isinstance(v, bool),
+            "tool": lambda v: v in TOOLS,
+            "brush_size": lambda v: _is_int(v) and 1 <= v <= 500,
+            "segment_mode": lambda v: v in ("box", "strokes", "points"),
+            "current_frame": lambda v: _is_int(v) and v >= 0,
+            "current_object": lambda v: _is_int(v) and 1 <= v <= 255,
+            "k": lambda v: _is_int(v) and 1 <= v <= 1000,
+            "alpha": lambda v: _is_number(v) and 0.0 <= v <= 1.0,
+            "min_mask_percent": lambda v: _is_number(v) and 0.0 <= v <= 100.0,
+        }
+        for name, ok in checks.items():
+            value = data.get(name)
+            if value is not None and isinstance(value, (str, int, float, bool)) and ok(value):
+                setattr(settings, name, value)
+        suggestions = data.get("suggestions")
+        if isinstance(suggestions, list):
+            settings.suggestions = [v for v in suggestions if _is_int(v) and v >= 0]
+        settings.edited = _int_list(data.get("edited"))
+        return settings
+
+
+def _load_config(values: Mapping[str, Any]) -> InferenceConfig:
+    """Build a config field by field so that one bad value does not lose the others."""
+    known = {f.name for f in dataclasses.fields(InferenceConfig)}
+    try:
+        return InferenceConfig(**{k: v for k, v in values.items() if k in known})
+    except (ConfigError, TypeError):
+        pass
+    config = InferenceConfig()
+    for name, value in values.items():
+        if name not in known:
+            continue
+        try:
+            config = config.replace(**{name: value})
+        except (ConfigError, TypeError):
+            continue
+    return config

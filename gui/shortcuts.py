@@ -1,0 +1,208 @@
+"""The one table of keyboard shortcuts and mouse gestures.
+
+`SHORTCUTS` is the single source: `create_actions` makes the window's QActions from it, the key
+filter of the main window reads the keys it handles itself (Space) from it, and the help dialog and
+`shortcut_markdown()` (docs/gui.md) render it. A shortcut cannot be documented one way and bound
+another.
+
+Kinds:
+    "action": a QAction with these keys (window-wide).
+    "key":    a key the main window handles itself, because it needs press *and* release
+              (Space: tap = pause/play, hold + drag = pan).
+    "mouse":  a mouse gesture handled by the canvas; listed for help only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PyQt5.QtWidgets import QAction, QWidget
+
+__all__ = ["Shortcut", "SHORTCUTS", "GROUPS", "shortcut", "shortcut_rows", "shortcut_markdown", "create_actions"]
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """One row of the shortcut table.
+
+    Attributes:
+        action: identifier used by the window to attach a handler ("undo", "tool_brush", ...).
+        keys: QKeySequence strings ("Ctrl+Z"); for `indexed` rows one key per index.
+        text: menu text.
+        help: what it does (help dialog, docs).
+        group: heading it is listed under.
+        kind: "action", "key" or "mouse" (see the module docstring).
+        checkable: the QAction is a toggle.
+        indexed: the handler takes the 1-based position of the key pressed (keys 1-9).
+        label: how the keys are shown in help (defaults to the keys joined by " / ").
+    """
+
+    action: str
+    keys: tuple[str, ...]
+    text: str
+    help: str
+    group: str
+    kind: str = "action"
+    checkable: bool = False
+    indexed: bool = False
+    label: str = ""
+
+    @property
+    def key_label(self) -> str:
+        """Keys as shown to the user."""
+        return self.label or " / ".join(self.keys)
+
+
+GROUPS = ("Frames", "Annotate", "Propagate", "View", "Project", "Mouse")
+
+SHORTCUTS: tuple[Shortcut, ...] = (
+    # Frames
+    Shortcut("prev_frame", ("Left",), "Previous frame", "Go to the previous frame", "Frames"),
+    Shortcut("next_frame", ("Right",), "Next frame", "Go to the next frame", "Frames"),
+    Shortcut("back_10", ("Shift+Left",), "Back 10 frames", "Go 10 frames back", "Frames"),
+    Shortcut("forward_10", ("Shift+Right",), "Forward 10 frames", "Go 10 frames forward", "Frames"),
+    Shortcut("first_frame", ("Home",), "First frame", "Go to the first frame", "Frames"),
+    Shortcut("last_frame", ("End",), "Last frame", "Go to the last frame", "Frames"),
+    Shortcut("prev_reference", ("PgUp",), "Previous reference", "Jump to the previous reference frame", "Frames"),
+    Shortcut("next_reference", ("PgDown",), "Next reference", "Jump to the next reference frame", "Frames"),
+    Shortcut("next_suggestion", ("N",), "Next suggested frame", "Jump to the next suggested frame", "Frames"),
+    Shortcut("prev_suggestion", ("Shift+N",), "Previous suggested frame", "Jump to the previous suggested frame",
+             "Frames"),
+    Shortcut("toggle_pause", ("Space",), "Pause / play",
+             "Tap: pause or resume a running propagation; otherwise play or stop playback", "Frames", kind="key"),
+    # Annotate
+    Shortcut("tool_brush", ("B",), "Brush", "Brush tool: paint the current object (right button erases)",
+             "Annotate", checkable=True),
+    Shortcut("tool_eraser", ("E",), "Eraser", "Eraser tool: paint background", "Annotate", checkable=True),
+    Shortcut("tool_polygon", ("P",), "Polygon", "Polygon fill: click corners, Enter or double-click fills "
+             "(Shift: erase the area)", "Annotate", checkable=True),
+    Shortcut("tool_lasso", ("L",), "Lasso", "Lasso fill: drag an outline, release fills (Shift: erase the area)",
+             "Annotate", checkable=True),
+    Shortcut("tool_segment", ("S",), "Click to segment",
+             "Click-to-segment: drag a box, or draw strokes (left = object, right = background); "
+             "with Segment Anything also clicks", "Annotate", checkable=True),
+    Shortcut("brush_smaller", ("[",), "Smaller brush", "Make the brush / eraser smaller", "Annotate"),
+    Shortcut("brush_larger", ("]",), "Larger brush", "Make the brush / eraser larger", "Annotate"),
+    Shortcut("select_object", tuple(str(i) for i in range(1, 10)), "Select object",
+             "Select object 1-9 (the object list reaches more)", "Annotate", indexed=True, label="1 … 9"),
+    Shortcut("undo", ("Ctrl+Z",), "Undo", "Undo the last edit (strokes, fills, references, propagation)", "Annotate"),
+    Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "Redo the edit undone last", "Annotate"),
+    Shortcut("clear_object", ("Delete",), "Clear object on frame", "Remove the current object from this frame",
+             "Annotate"),
+    Shortcut("accept", ("Return",), "Finish shape", "Close the polygon / keep the segmentation", "Annotate",
+             label="Enter"),
+    Shortcut("remove_point", ("Backspace",), "Remove last point", "Remove the last polygon corner or "
+             "segmentation click", "Annotate"),
+    Shortcut("cancel", ("Esc",), "Cancel / stop", "Cancel the shape being drawn; otherwise stop the running "
+             "job", "Annotate"),
+    Shortcut("save_reference", ("R",), "Save / update reference",
+             "Save this frame's mask as a reference (permanent memory)", "Annotate"),
+    Shortcut("delete_reference", ("Ctrl+Delete",), "Delete reference",
+             "Stop using this frame as a reference (asks first; the mask stays)", "Annotate"),
+    # Propagate
+    Shortcut("propagate_forward", ("F",), "Propagate forward", "Propagate from this frame to the last one",
+             "Propagate"),
+    Shortcut("propagate_backward", ("Shift+F",), "Propagate backward", "Propagate from this frame to the first one",
+             "Propagate"),
+    Shortcut("propagate_full", ("Ctrl+F",), "Propagate whole shot",
+             "Propagate from the first reference to both ends of the shot", "Propagate"),
+    Shortcut("suggest", ("Ctrl+G",), "Suggest frames", "Suggest the frames to annotate next", "Propagate"),
+    # View
+    Shortcut("cycle_overlay", ("O",), "Cycle overlay mode", "Colour blend → fade background → object only",
+             "View"),
+    Shortcut("toggle_mask", ("H",), "Show / hide mask", "Show or hide the mask overlay", "View", checkable=True),
+    Shortcut("zoom_fit", ("Ctrl+0",), "Fit to window", "Fit the frame to the window", "View"),
+    Shortcut("zoom_actual", ("Ctrl+1",), "Actual size", "Show the frame at 100 %", "View"),
+    Shortcut("zoom_in", ("Ctrl+=", "Ctrl++"), "Zoom in", "Zoom in", "View"),
+    Shortcut("zoom_out", ("Ctrl+-",), "Zoom out", "Zoom out", "View"),
+    Shortcut("help", ("F1", "?"), "Keyboard shortcuts", "Show this list", "View"),
+    # Project
+    Shortcut("save", ("Ctrl+S",), "Save", "Everything is saved as you work; this writes the view settings too",
+             "Project"),
+    Shortcut("export", ("Ctrl+E",), "Export…", "Export index masks, mattes, binary masks or an overlay video",
+             "Project"),
+    Shortcut("quit", ("Ctrl+Q",), "Quit", "Close the window (work is already saved)", "Project"),
+    # Mouse
+    Shortcut("mouse_zoom", (), "Zoom", "Zoom around the pointer", "Mouse", kind="mouse", label="Wheel"),
+    Shortcut("mouse_pan", (), "Pan", "Pan the view", "Mouse", kind="mouse", label="Middle drag / Space + drag"),
+    Shortcut("mouse_paint", (), "Paint", "Paint with the current tool", "Mouse", kind="mouse", label="Left drag"),
+    Shortcut("mouse_erase", (), "Erase", "Brush: erase; click-to-segment: background strokes or clicks", "Mouse",
+             kind="mouse", label="Right drag"),
+    Shortcut("mouse_pick", (), "Pick object", "Select the object under the pointer", "Mouse", kind="mouse",
+             label="Alt + click"),
+)
+
+
+def shortcut(action: str) -> Shortcut:
+    """The table row of `action` (KeyError if absent)."""
+    for row in SHORTCUTS:
+        if row.action == action:
+            return row
+    raise KeyError(action)
+
+
+def shortcut_rows() -> list[tuple[str, str, str]]:
+    """(group, keys, description) rows in table order, for the help dialog."""
+    rows = []
+    for group in GROUPS:
+        for row in SHORTCUTS:
+            if row.group == group:
+                rows.append((group, row.key_label, row.help))
+    return rows
+
+
+def shortcut_markdown() -> str:
+    """The shortcut table as Markdown (used for docs/gui.md).
+
+    Returns:
+        A Markdown table with the columns Keys, Action and Group.
+    """
+    lines = ["| Keys | Action | Group |", "| --- | --- | --- |"]
+    for group, keys, text in shortcut_rows():
+        shown = keys.replace("|", "\\|")
+        lines.append(f"| `{shown}` | {text} | {group} |")
+    return "\n".join(lines) + "\n"
+
+
+def create_actions(parent: "QWidget", handlers: Mapping[str, Callable]) -> dict[str, "QAction"]:
+    """Create the window's QActions from the table.
+
+    Arguments:
+        parent: the widget that owns the actions (they are added to it, window-wide shortcuts).
+        handlers: action id -> callable; `indexed` rows call it with the 1-based key position,
+            checkable rows with the new checked state.
+    Returns:
+        Action id -> QAction; indexed rows add "<id>_<n>" entries (one QAction per key).
+    """
+    from PyQt5.QtGui import QKeySequence
+    from PyQt5.QtWidgets import QAction
+
+    actions: dict[str, QAction] = {}
+    for row in SHORTCUTS:
+        if row.kind != "action":
+            continue
+        handler = handlers.get(row.action)
+        if row.indexed:
+            for number, key in enumerate(row.keys, start=1):
+                action = QAction(f"{row.text} {number}", parent)
+                action.setShortcut(QKeySequence(key))
+                action.setToolTip(f"{row.help} ({key})")
+                if handler is not None:
+                    action.triggered.connect(lambda _checked=False, n=number, h=handler: h(n))
+                parent.addAction(action)
+                actions[f"{row.action}_{number}"] = action
+            continue
+        action = QAction(row.text, parent)
+        action.setShortcuts([QKeySequence(k) for k in row.keys])
+        action.setCheckable(row.checkable)
+        action.setToolTip(f"{row.help} ({row.key_label})")
+        action.setStatusTip(row.help)
+        if handler is not None:
+            if row.checkable:
+                action.triggered.connect(lambda checked, h=handler: h(checked))
+            else:
+                action.triggered.connect(lambda _checked=False, h=handler: h())
+        parent.addAction(action)
+        actions[row.action] = action
+    return actions
