@@ -33,6 +33,7 @@ returns fewer and says so.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import numbers
@@ -260,6 +261,19 @@ class _Features:
                 shrinkage.reshape(batch, 1, self.pixels),
                 selection.reshape(batch, self.channels, self.pixels))
 
+    def fingerprints(self, frames: Sequence[int], chunk: int) -> dict[int, bytes]:
+        """Digest of each frame's weighted key, shrinkage and selection (equal digests: identical frames)."""
+        result: dict[int, bytes] = {}
+        for start in range(0, len(frames), chunk):
+            batch = list(frames[start:start + chunk])
+            parts = [(t + 0.0).cpu().numpy() for t in self.get(batch)]  # + 0.0 turns -0.0 into 0.0
+            for row, frame in enumerate(batch):
+                digest = hashlib.blake2b(digest_size=16)
+                for part in parts:
+                    digest.update(np.ascontiguousarray(part[row]).tobytes())
+                result[frame] = digest.digest()
+        return result
+
     def operands(self, frames: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Factors X (B, 2C+1, N) and Y (B, 2C+1, N) with S(a->b) = X_a^T Y_b.
 
@@ -429,6 +443,7 @@ def select_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayL
 
     running = torch.full((frames,), math.inf, dtype=torch.float32)
     eligible = list(remaining)
+    fingerprints = features.fingerprints(list(chosen_before) + eligible, chunk) if k > 0 else {}
     operand_bytes = len(eligible) * 2 * (2 * features.channels + 1) * features.pixels * (
         torch.finfo(compute_dtype).bits // 8)
     cached: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -459,6 +474,10 @@ def select_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayL
                 scores = _cycle_scores(reference, (left, right)).cpu()
                 index = torch.as_tensor(batch, dtype=torch.long)
                 running[index] = torch.minimum(running[index], scores)
+        # A frame identical to a chosen one scores exactly 0 in the reference; make sure it does here too.
+        twins = [j for j in remaining if fingerprints.get(j) == fingerprints[new_chosen]]
+        if twins:
+            running[torch.as_tensor(twins, dtype=torch.long)] = 0.0
 
     chosen_all = list(chosen_before)
     picked: list[int] = []
@@ -506,6 +525,8 @@ def _pick(running: torch.Tensor, remaining: list[int], chosen_all: list[int],
     """The remaining frame with the largest running minimum; near-ties re-scored exactly."""
     values = running[torch.as_tensor(remaining, dtype=torch.long)]
     best = float(values.max())
+    if best <= 0.0:  # every remaining frame duplicates a chosen one: the reference takes the first index
+        return min(remaining), 0.0
     tolerance = NEAR_TIE_RTOL * abs(best) + 1e-12
     near = [(float(v), f) for v, f in zip(values.tolist(), remaining) if float(v) >= best - tolerance]
     if len(near) == 1:

@@ -30,6 +30,7 @@ def _root(version: Optional[bool] = typer.Option(None, "--version", callback=_pr
 
 # Commands register themselves on `app` when their module is imported.
 # (one import line per command module below)
+from . import bench_cmd  # noqa: E402,F401
 from . import candidates_cmd  # noqa: E402,F401
 from . import eval_cmd  # noqa: E402,F401
 from . import import_cmd  # noqa: E402,F401

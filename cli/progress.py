@@ -18,11 +18,11 @@ class FpsColumn(ProgressColumn):
         return Text("-- fps" if speed is None else f"{speed:.2f} fps", style="cyan")
 
 
-def frame_progress(console: Console, quiet: bool) -> Progress:
+def frame_progress(console: Console, quiet: bool, transient: bool = False) -> Progress:
     """A progress bar for frame loops: frames done / total, FPS, elapsed and ETA."""
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), FpsColumn(),
                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                    disable=quiet, transient=False)
+                    disable=quiet, transient=transient)
 
 
 @contextmanager

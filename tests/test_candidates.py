@@ -296,7 +296,7 @@ def test_bad_arguments_raise_clear_errors(change, error):
 
 @pytest.fixture(scope="module")
 def clip():
-    from synthetic import MovingDiscs
+    from xmempp.synthetic import MovingDiscs
 
     return MovingDiscs(10, height=48, width=80, objects=1, seed=3)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from synthetic import MovingDiscs
+from xmempp.synthetic import MovingDiscs
 from xmempp import ConfigError, InferenceConfig, InferenceSession, InputError, MemoryStateError, propagate
 from xmempp.preprocess import Geometry
 

@@ -6,7 +6,7 @@ import os
 import psutil
 import pytest
 
-from synthetic import MovingDiscs
+from xmempp.synthetic import MovingDiscs
 from xmempp import InferenceConfig, InferenceSession
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from golden import load_npz
-from synthetic import MovingDiscs
+from xmempp.synthetic import MovingDiscs
 from xmempp import InferenceConfig, InferenceSession, propagate
 from xmempp.memory_store import KeyValueStore
 from xmempp.similarity import topk_softmax

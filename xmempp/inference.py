@@ -1,7 +1,8 @@
 """Inference session (explicit memory controls) and the streaming `propagate` generator."""
 from __future__ import annotations
 
-from typing import Iterator, Mapping, Sequence
+import contextlib
+from typing import ContextManager, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -13,6 +14,7 @@ from .frames import prefetch
 from .memory import MemoryManager, MemoryStats
 from .network import XMemNetwork, aggregate_objects
 from .preprocess import Geometry, image_to_tensor, mask_to_onehot
+from .timing import StageTimer
 
 MODES = ("xmempp", "xmem")
 
@@ -36,7 +38,7 @@ class InferenceSession:
     """
 
     def __init__(self, model: XMemNetwork, config: InferenceConfig | None = None, mode: str = "xmempp",
-                 autocast: bool = True) -> None:
+                 autocast: bool = True, timer: StageTimer | None = None) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         self.model = model
@@ -45,6 +47,7 @@ class InferenceSession:
         self.mode = mode
         self.device = next(model.parameters()).device
         self.autocast = autocast
+        self.timer = timer
         self.memory = MemoryManager(self.config, model.dims.hidden_dim)
         self._masks: dict[int, np.ndarray] = {}
         self._permanent: set[int] = set()
@@ -138,15 +141,20 @@ class InferenceSession:
             background first, objects in `object_ids` order.
         """
         geometry = self._frame_geometry(image)
-        x = image_to_tensor(image, geometry, self.device)
         self._step_index += 1
         with autocast_for(self.device, self.autocast):
-            features = self.model.encode_key(x)
+            with self._stage("key_encoder"):
+                x = image_to_tensor(image, geometry, self.device)
+                features = self.model.encode_key(x)
             if frame in self._masks:
                 self._step_reference(frame, x, features, geometry, end)
                 return self._reference_probs(frame)
             probs = self._step_propagate(frame, x, features, end)
-        return geometry.to_source(probs[0].float()).cpu()
+        with self._stage("upsample"):
+            return geometry.to_source(probs[0].float()).cpu()
+
+    def _stage(self, name: str) -> ContextManager:
+        return self.timer.stage(name) if self.timer is not None else contextlib.nullcontext()
 
     def _reference_probs(self, frame: int) -> torch.Tensor:
         """The user's mask as probabilities at its own resolution (no resampling of the annotation)."""
@@ -164,7 +172,9 @@ class InferenceSession:
         # in "xmem" mode the others are written to temporary memory, except on a pass's first frame.
         write = frame not in self._permanent and self._step_index != 0 and not end
         deep = self._deep_update_due(is_memory_frame=True) and not end
-        value, hidden = self.model.encode_value(x, features.f16, self.memory.hidden, probs[:, 1:], deep_update=deep)
+        with self._stage("value_encoder"):
+            value, hidden = self.model.encode_value(x, features.f16, self.memory.hidden, probs[:, 1:],
+                                                    deep_update=deep)
         if write:
             self.memory.add_temporary(features.key, features.shrinkage, features.selection, value, frame)
         if not end:
@@ -179,14 +189,17 @@ class InferenceSession:
         memory_frame = self._step_index - self._last_memory_step >= self.config.mem_every and not end
         deep = self._deep_update_due(memory_frame) and not end
         normal_update = (self.config.deep_update_every != -1 or not deep) and not end
-        readout = self.memory.read(features.key, features.selection)
-        hidden, _, probs = self.model.segment(features, readout, self.memory.hidden, update_hidden=normal_update)
+        with self._stage("memory_read"):
+            readout = self.memory.read(features.key, features.selection)
+        with self._stage("decoder"):
+            hidden, _, probs = self.model.segment(features, readout, self.memory.hidden, update_hidden=normal_update)
         if normal_update:
             self.memory.hidden = hidden
         if memory_frame:
-            value, hidden = self.model.encode_value(x, features.f16, self.memory.hidden, probs[:, 1:],
-                                                    deep_update=deep)
-            self.memory.add_temporary(features.key, features.shrinkage, features.selection, value, frame)
+            with self._stage("value_encoder"):
+                value, hidden = self.model.encode_value(x, features.f16, self.memory.hidden, probs[:, 1:],
+                                                        deep_update=deep)
+                self.memory.add_temporary(features.key, features.shrinkage, features.selection, value, frame)
             self._last_memory_step = self._step_index
             if deep:
                 self.memory.hidden = hidden

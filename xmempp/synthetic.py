@@ -1,4 +1,4 @@
-"""Synthetic clips generated on the fly (never held in memory as a whole)."""
+"""Synthetic clips generated on the fly (never held in memory as a whole), for benchmarks, demos and tests."""
 from __future__ import annotations
 
 from collections.abc import Sequence

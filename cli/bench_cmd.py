@@ -1,0 +1,113 @@
+"""`xmempp bench`: frames per second, milliseconds per stage and peak memory."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from xmempp.benchmark import run_benchmark
+from xmempp.frames import open_frames
+from xmempp.masks import read_mask_folder
+from xmempp.model_loading import load_model
+from xmempp.network import XMemNetwork
+from xmempp.synthetic import MovingDiscs
+
+from .app import app
+from .engine_options import build_config, load_network
+from .errors import reports_errors
+from .progress import frame_progress
+
+_STAGES = ("decode", "key_encoder", "memory_read", "decoder", "value_encoder", "upsample", "write")
+
+
+def _boxes_mask(height: int, width: int, objects: int) -> np.ndarray:
+    """A reference with `objects` side-by-side boxes, for clips benchmarked without masks."""
+    mask = np.zeros((height, width), np.uint8)
+    step = width // (objects + 1)
+    for k in range(objects):
+        mask[height // 4: 3 * height // 4, step * k + step // 4: step * (k + 1)] = k + 1
+    return mask
+
+
+@app.command("bench")
+@reports_errors
+def bench_command(
+    clip: Optional[Path] = typer.Option(None, "--video", "-v", help="Folder of frames or a video; default: a "
+                                                                    "synthetic clip."),
+    masks: Optional[Path] = typer.Option(None, "--masks", "-m", help="Masks of the clip (frame 0's is used)."),
+    size: int = typer.Option(480, "--size", help="Processing size (shorter side); -1 = native."),
+    objects: int = typer.Option(1, "--objects", help="Objects to track (synthetic clip or clip without masks)."),
+    frames: int = typer.Option(20, "--frames", help="Frames to process (after the reference)."),
+    warmup: int = typer.Option(2, "--warmup", help="Frames not counted at the start."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    model: Optional[Path] = typer.Option(None, "--model", help="XMem checkpoint (default: official XMem.pth)."),
+    random_weights: bool = typer.Option(False, "--random-weights", help="Skip the weights: time a randomly "
+                                                                        "initialised network (speed only)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="JSON file of InferenceConfig fields."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Measure propagation speed (FPS, ms per stage) and peak memory on this machine."""
+    console = Console(stderr=True)
+    if threads:
+        torch.set_num_threads(threads)
+    config = build_config(config_file, size=size)
+    total = frames + warmup + 1
+    if clip is None:
+        height = size if size > 0 else 480
+        source = MovingDiscs(total, height, int(round(height * 16 / 9)), objects=objects)
+        reference = source.mask(0)
+    else:
+        source = open_frames(clip)
+        if masks is not None:
+            found = read_mask_folder(masks, source.names, source.size, by_index=source.is_video)
+            if 0 not in found:
+                raise typer.BadParameter("the mask folder has no mask for the first frame", param_hint="--masks")
+            reference = found[0].ids
+        else:
+            reference = _boxes_mask(*source.size, objects)
+        total = min(total, len(source))
+    if random_weights:
+        network = load_model(XMemNetwork().state_dict(), device=device)
+    else:
+        network = load_network(model, device, console)
+    subset = [source[i] for i in range(total)] if clip is None else source
+    with frame_progress(console, quiet=as_json, transient=True) as progress:
+        task = progress.add_task("benchmarking", total=total)
+        result = run_benchmark(network, _Prefix(subset, total), reference, config, warmup,
+                               on_frame=lambda: progress.advance(task))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    table = Table(title=f"xmempp bench: {result.hardware}, {result.device}, {result.frame_size[1]}x"
+                        f"{result.frame_size[0]} at size {result.processing_size}, {result.objects} object(s)")
+    table.add_column("stage")
+    table.add_column("ms / frame", justify="right")
+    for name in _STAGES:
+        if name in result.stages:
+            table.add_row(name.replace("_", " "), f"{result.stages[name]:.1f}")
+    table.add_row("[bold]total", f"[bold]{result.ms_per_frame:.1f}")
+    Console().print(table)
+    gpu = f", GPU peak {result.peak_gpu_gib:.2f} GiB" if result.peak_gpu_gib is not None else ""
+    Console().print(f"{result.fps:.2f} FPS over {result.frames} frames; peak RSS {result.peak_rss_gib:.2f} GiB{gpu}")
+
+
+class _Prefix:
+    """The first `length` frames of a sequence."""
+
+    def __init__(self, frames, length: int) -> None:
+        self.frames, self.length = frames, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        return self.frames[index]

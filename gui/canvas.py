@@ -1,0 +1,353 @@
+"""The canvas: the frame with its mask overlay, zoom (wheel), pan (middle drag, Space + drag), tools.
+
+The canvas keeps a working copy of the current frame's mask that tools draw into; a finished edit
+is handed to the project (`Project.edit_mask`), which records the undo step and saves the file.
+Only the part of the overlay a stroke touched is re-rendered, so painting stays smooth on large
+frames.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from PyQt5.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
+from PyQt5.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen, QTransform
+from PyQt5.QtWidgets import QSizePolicy, QWidget
+
+from .overlay import composite_into
+from .project import Project
+from .segment_backends import SegmentBackend
+from .tools import Tool, make_tools
+
+__all__ = ["Canvas"]
+
+_MIN_ZOOM, _MAX_ZOOM = 0.05, 40.0
+_BACKGROUND = QColor(24, 25, 28)
+
+
+class Canvas(QWidget):
+    """Shows one frame with its mask and forwards mouse input to the active tool.
+
+    Signals:
+        cursorMoved(object): (x, y, object id under the pointer) in image pixels, or None outside.
+        zoomChanged(float): the new zoom factor.
+        objectPicked(int): Alt+click on an object.
+        message(str): a short note for the status bar.
+    """
+
+    cursorMoved = pyqtSignal(object)
+    zoomChanged = pyqtSignal(float)
+    objectPicked = pyqtSignal(int)
+    message = pyqtSignal(str)
+
+    def __init__(self, project: Project, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.setAttribute(Qt.WA_OpaquePaintEvent)
+        self.frame_index = -1
+        self.image = np.zeros((*project.size, 3), np.uint8)
+        self.work_mask = np.zeros(project.size, np.uint8)
+        self.object_id = 1
+        self.brush_size = 12
+        self.segment_backend: Optional[SegmentBackend] = None
+        self.segment_mode = "box"
+        self.overlay_mode = "blend"
+        self.opacity = 0.5
+        self.show_mask = True
+        self.editable = True
+        self.badge = ""
+        self._zoom = 1.0
+        self._offset = QPointF(0, 0)
+        self._fit = True
+        self._pan_from: Optional[QPointF] = None
+        self._space_held = False
+        self._space_used = False
+        self._buffer = np.zeros((*project.size, 3), np.uint8)
+        self._qimage = self._wrap(self._buffer)
+        self.tools = make_tools(self)
+        self.tool: Tool = self.tools["brush"]
+        self.setCursor(self.tool.cursor)
+
+    # ------------------------------------------------------------------ content
+    def show_frame(self, index: int) -> None:
+        """Display frame `index` with its mask (any unfinished shape is dropped)."""
+        self.tool.reset()
+        self.frame_index = index
+        self.image = self.project.image(index)
+        self.work_mask = self.project.mask(index).copy()
+        if self._buffer.shape != self.image.shape:
+            self._buffer = np.zeros_like(self.image)
+            self._qimage = self._wrap(self._buffer)
+        self._render(None)
+        self.update()
+
+    def reload_mask(self) -> None:
+        """The project's mask of the shown frame changed (undo, propagation): show it."""
+        if self.frame_index < 0:
+            return
+        mask = self.project.mask(self.frame_index)
+        if self.tool.pending and self.editable:
+            return  # mid-stroke; the commit brings the two back in line
+        if not np.array_equal(mask, self.work_mask):
+            self.work_mask = mask.copy()
+            self._render(None)
+            self.update()
+
+    def set_overlay(self, mode: Optional[str] = None, opacity: Optional[float] = None,
+                    visible: Optional[bool] = None) -> None:
+        """Change how the mask is drawn."""
+        if mode is not None:
+            self.overlay_mode = mode
+        if opacity is not None:
+            self.opacity = float(opacity)
+        if visible is not None:
+            self.show_mask = bool(visible)
+        self._render(None)
+        self.update()
+
+    def set_tool(self, name: str) -> None:
+        """Activate tool `name` ("brush", "eraser", "polygon", "lasso", "segment")."""
+        self.tool.reset()
+        self.tool = self.tools[name]
+        self.setCursor(self.tool.cursor)
+        self.update()
+
+    def set_editable(self, editable: bool) -> None:
+        """Allow or block edits (blocked while a propagation writes masks)."""
+        if not editable:
+            self.tool.cancel()
+        self.editable = editable
+        self.update()
+
+    @staticmethod
+    def _wrap(buffer: np.ndarray) -> QImage:
+        h, w = buffer.shape[:2]
+        return QImage(buffer.data, w, h, 3 * w, QImage.Format_RGB888)
+
+    def _render(self, rect: Optional[tuple[int, int, int, int]]) -> None:
+        ids = self.work_mask if self.show_mask else None
+        composite_into(self._buffer, self.image, ids, rect, self.overlay_mode, self.opacity, self.project.palette)
+
+    def grab_rgb(self) -> np.ndarray:
+        """The rendered frame + overlay as HxWx3 RGB (tests, thumbnails)."""
+        return self._buffer.copy()
+
+    # ------------------------------------------------------------------ ToolHost
+    @property
+    def zoom(self) -> float:
+        """Screen pixels per image pixel."""
+        return self._zoom
+
+    def mask_touched(self, rect: Optional[tuple[int, int, int, int]] = None) -> None:
+        """A tool changed the working mask inside `rect` (None: anywhere)."""
+        self._render(rect)
+        self.update()
+
+    def commit(self, text: str) -> bool:
+        """Hand the working mask to the project as one undo step (saved at once)."""
+        if self.frame_index < 0:
+            return False
+        changed = self.project.edit_mask(self.frame_index, self.work_mask, text)
+        self.update()
+        return changed
+
+    def revert(self) -> None:
+        """Throw away uncommitted changes of the working mask."""
+        self.work_mask = self.project.mask(self.frame_index).copy()
+        self._render(None)
+        self.update()
+
+    def notify(self, text: str) -> None:
+        """Show a short note in the status bar."""
+        self.message.emit(text)
+
+    def object_qcolor(self, object_id: Optional[int] = None) -> QColor:
+        """Display colour of an object (the current one by default)."""
+        r, g, b = self.project.object_colour(object_id or self.object_id)
+        return QColor(r, g, b)
+
+    # ------------------------------------------------------------------ view transform
+    def transform(self) -> QTransform:
+        """Image -> widget coordinates."""
+        return QTransform(self._zoom, 0, 0, self._zoom, self._offset.x(), self._offset.y())
+
+    def to_image(self, p: QPointF) -> QPointF:
+        """Widget -> image coordinates."""
+        return QPointF((p.x() - self._offset.x()) / self._zoom, (p.y() - self._offset.y()) / self._zoom)
+
+    def fit(self) -> None:
+        """Fit the frame into the widget (and keep fitting on resize)."""
+        h, w = self.image.shape[:2]
+        margin = 16
+        avail_w, avail_h = max(1, self.width() - 2 * margin), max(1, self.height() - 2 * margin)
+        zoom = max(_MIN_ZOOM, min(avail_w / w, avail_h / h))
+        self._zoom = zoom
+        self._offset = QPointF((self.width() - w * zoom) / 2, (self.height() - h * zoom) / 2)
+        self._fit = True
+        self.zoomChanged.emit(self._zoom)
+        self.update()
+
+    def set_zoom(self, zoom: float, anchor: Optional[QPointF] = None) -> None:
+        """Zoom to `zoom`, keeping the image point under `anchor` (widget point) in place."""
+        zoom = float(min(_MAX_ZOOM, max(_MIN_ZOOM, zoom)))
+        if anchor is None:
+            anchor = QPointF(self.width() / 2, self.height() / 2)
+        fixed = self.to_image(anchor)
+        self._zoom = zoom
+        self._offset = QPointF(anchor.x() - fixed.x() * zoom, anchor.y() - fixed.y() * zoom)
+        self._fit = False
+        self.zoomChanged.emit(self._zoom)
+        self.update()
+
+    def zoom_by(self, factor: float, anchor: Optional[QPointF] = None) -> None:
+        """Multiply the zoom by `factor`."""
+        self.set_zoom(self._zoom * factor, anchor)
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        """Move the view by (dx, dy) widget pixels."""
+        self._offset += QPointF(dx, dy)
+        self._fit = False
+        self.update()
+
+    # ------------------------------------------------------------------ Space (called by the window)
+    def space_down(self) -> None:
+        """Space pressed: a left drag now pans."""
+        self._space_held = True
+        self._space_used = False
+        self.setCursor(Qt.OpenHandCursor)
+
+    def space_up(self) -> bool:
+        """Space released. Returns True when it was used to pan (so it was not a tap)."""
+        self._space_held = False
+        self._pan_from = None
+        self.setCursor(self.tool.cursor)
+        return self._space_used
+
+    # ------------------------------------------------------------------ events
+    def sizeHint(self) -> QSize:
+        return QSize(960, 560)
+
+    def resizeEvent(self, event) -> None:
+        if self._fit:
+            self.fit()
+        super().resizeEvent(event)
+
+    def showEvent(self, event) -> None:
+        if self._fit:
+            self.fit()
+        super().showEvent(event)
+
+    def wheelEvent(self, event) -> None:
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.zoom_by(1.15 ** steps, QPointF(event.pos()))
+        event.accept()
+
+    def _event_pos(self, event) -> QPointF:
+        return QPointF(event.localPos()) if hasattr(event, "localPos") else QPointF(event.pos())
+
+    def mousePressEvent(self, event) -> None:
+        pos = self._event_pos(event)
+        if event.button() == Qt.MiddleButton or (event.button() == Qt.LeftButton and self._space_held):
+            self._pan_from = pos
+            self._space_used = self._space_used or self._space_held
+            self.setCursor(Qt.ClosedHandCursor)
+            return
+        p = self.to_image(pos)
+        if event.button() == Qt.LeftButton and event.modifiers() & Qt.AltModifier:
+            picked = self._id_at(p)
+            if picked:
+                self.objectPicked.emit(picked)
+            return
+        if not self.editable:
+            self.message.emit("editing is paused while the propagation writes masks (Esc stops it)")
+            return
+        self.tool.press(p, event.button(), int(event.modifiers()))
+
+    def mouseMoveEvent(self, event) -> None:
+        pos = self._event_pos(event)
+        if self._pan_from is not None:
+            delta = pos - self._pan_from
+            self._pan_from = pos
+            self.pan_by(delta.x(), delta.y())
+            return
+        p = self.to_image(pos)
+        self.cursorMoved.emit(self._cursor_info(p))
+        if self.editable:
+            self.tool.move(p, int(event.buttons()), int(event.modifiers()))
+        else:
+            self.tool.hover_pos = p
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._pan_from is not None and (event.button() in (Qt.MiddleButton, Qt.LeftButton)):
+            self._pan_from = None
+            self.setCursor(Qt.OpenHandCursor if self._space_held else self.tool.cursor)
+            return
+        if self.editable:
+            self.tool.release(self.to_image(self._event_pos(event)), event.button(), int(event.modifiers()))
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        if self.editable and not self._space_held:
+            self.tool.double_click(self.to_image(self._event_pos(event)), event.button(), int(event.modifiers()))
+
+    def leaveEvent(self, event) -> None:
+        self.tool.hover_pos = None
+        self.cursorMoved.emit(None)
+        self.update()
+        super().leaveEvent(event)
+
+    def _id_at(self, p: QPointF) -> int:
+        x, y = int(p.x()), int(p.y())
+        h, w = self.work_mask.shape
+        if 0 <= x < w and 0 <= y < h:
+            return int(self.work_mask[y, x])
+        return 0
+
+    def _cursor_info(self, p: QPointF):
+        x, y = int(p.x()), int(p.y())
+        h, w = self.work_mask.shape
+        if 0 <= x < w and 0 <= y < h and p.x() >= 0 and p.y() >= 0:
+            return x, y, int(self.work_mask[y, x])
+        return None
+
+    # ------------------------------------------------------------------ painting
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), _BACKGROUND)
+        h, w = self.image.shape[:2]
+        to_widget = self.transform()
+        target = to_widget.mapRect(QRectF(0, 0, w, h))
+        # a soft shadow frames the plate
+        painter.fillRect(target.adjusted(-1, -1, 1, 1), QColor(0, 0, 0, 200))
+        painter.setRenderHint(QPainter.SmoothPixmapTransform, self._zoom < 2.0)
+        painter.drawImage(target, self._qimage, QRectF(0, 0, w, h))
+        painter.setRenderHint(QPainter.Antialiasing, True)
+        if self.editable or self.tool.pending:
+            self.tool.paint(painter, to_widget)
+        self._paint_badge(painter)
+        painter.end()
+
+    def _paint_badge(self, painter: QPainter) -> None:
+        texts = []
+        if self.badge:
+            texts.append((self.badge, QColor(226, 160, 40)))
+        if not self.editable:
+            texts.append(("PROPAGATING", QColor(70, 140, 230)))
+        x = 12.0
+        font = QFont(self.font())
+        font.setPointSizeF(max(7.5, font.pointSizeF() * 0.85))
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        for text, colour in texts:
+            width = metrics.horizontalAdvance(text) + 16
+            rect = QRectF(x, 12, width, metrics.height() + 6)
+            path = QPainterPath()
+            path.addRoundedRect(rect, 4, 4)
+            painter.fillPath(path, colour)
+            painter.setPen(QPen(QColor(20, 20, 20)))
+            painter.drawText(rect, Qt.AlignCenter, text)
+            x += width + 8

@@ -1,0 +1,247 @@
+"""The timeline: a scrubbable track with reference and suggested frames marked, play / step buttons,
+and a counter that shows the source frame name."""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from PyQt5.QtCore import QPointF, QRectF, QSize, Qt, QTimer, pyqtSignal
+from PyQt5.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
+from PyQt5.QtWidgets import QHBoxLayout, QLabel, QStyle, QToolButton, QVBoxLayout, QWidget
+
+__all__ = ["TimelineTrack", "Timeline", "REFERENCE_COLOUR", "SUGGESTION_COLOUR"]
+
+REFERENCE_COLOUR = QColor(236, 170, 45)
+SUGGESTION_COLOUR = QColor(80, 200, 220)
+_MASKED_COLOUR = QColor(72, 110, 170)
+_TRACK = QColor(46, 48, 54)
+_CURSOR = QColor(240, 240, 240)
+
+
+class TimelineTrack(QWidget):
+    """The frame track: masked frames as a band, references as amber ticks, suggestions as cyan dots.
+
+    Signals:
+        frameRequested(int): the user clicked or dragged to a frame.
+    """
+
+    frameRequested = pyqtSignal(int)
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.count = 1
+        self.current = 0
+        self.references: list[int] = []
+        self.suggestions: list[int] = []
+        self.masked: set[int] = set()
+        self.running: Optional[tuple[int, int]] = None
+        self.names: list[str] = []
+        self.setMinimumHeight(38)
+        self.setMouseTracking(True)
+        self.setCursor(Qt.PointingHandCursor)
+
+    def sizeHint(self) -> QSize:
+        return QSize(600, 40)
+
+    def _x(self, frame: float) -> float:
+        left, width = 8.0, max(1.0, self.width() - 16.0)
+        return left + (frame + 0.5) * width / max(1, self.count)
+
+    def frame_at(self, x: float) -> int:
+        """The frame under widget x."""
+        left, width = 8.0, max(1.0, self.width() - 16.0)
+        return int(min(self.count - 1, max(0, (x - left) * self.count / width)))
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.LeftButton:
+            self.frameRequested.emit(self.frame_at(event.pos().x()))
+
+    def mouseMoveEvent(self, event) -> None:
+        frame = self.frame_at(event.pos().x())
+        name = self.names[frame] if frame < len(self.names) else str(frame)
+        tags = []
+        if frame in self.references:
+            tags.append("reference")
+        if frame in self.suggestions:
+            tags.append(f"suggestion #{self.suggestions.index(frame) + 1}")
+        self.setToolTip(f"{name} (frame {frame + 1})" + (f" — {', '.join(tags)}" if tags else ""))
+        if event.buttons() & Qt.LeftButton:
+            self.frameRequested.emit(frame)
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.Antialiasing)
+        h = self.height()
+        track = QRectF(8, h / 2 - 5, self.width() - 16, 10)
+        path = QPainterPath()
+        path.addRoundedRect(track, 4, 4)
+        painter.fillPath(path, _TRACK)
+        unit = track.width() / max(1, self.count)
+        # frames with a mask, drawn as runs
+        if self.masked:
+            painter.save()
+            painter.setClipPath(path)
+            for start, end in _runs(sorted(self.masked)):
+                painter.fillRect(QRectF(track.left() + start * unit, track.top(), (end - start + 1) * unit,
+                                        track.height()), _MASKED_COLOUR)
+            painter.restore()
+        if self.running is not None:
+            a, b = sorted(self.running)
+            painter.fillRect(QRectF(track.left() + a * unit, track.bottom() + 2, (b - a + 1) * unit, 2),
+                             QColor(90, 160, 250))
+        for frame in self.suggestions:
+            x = self._x(frame)
+            painter.setPen(QPen(QColor(10, 10, 10), 1))
+            painter.setBrush(SUGGESTION_COLOUR)
+            painter.drawEllipse(QPointF(x, track.top() - 6), 3.5, 3.5)
+        for frame in self.references:
+            x = self._x(frame)
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(REFERENCE_COLOUR)
+            painter.drawRect(QRectF(x - 1.5, track.top() - 2, 3, track.height() + 4))
+            tri = QPolygonF([QPointF(x - 5, track.bottom() + 9), QPointF(x + 5, track.bottom() + 9),
+                             QPointF(x, track.bottom() + 3)])
+            painter.drawPolygon(tri)
+        x = self._x(self.current)
+        painter.setPen(QPen(QColor(0, 0, 0, 160), 4))
+        painter.drawLine(QPointF(x, 3), QPointF(x, h - 3))
+        painter.setPen(QPen(_CURSOR, 2))
+        painter.drawLine(QPointF(x, 3), QPointF(x, h - 3))
+        painter.end()
+
+
+def _runs(frames: list[int]) -> Iterable[tuple[int, int]]:
+    if not frames:
+        return
+    start = prev = frames[0]
+    for f in frames[1:]:
+        if f != prev + 1:
+            yield start, prev
+            start = f
+        prev = f
+    yield start, prev
+
+
+class Timeline(QWidget):
+    """Track, transport buttons and the frame counter.
+
+    Signals:
+        frameRequested(int): go to this frame.
+    """
+
+    frameRequested = pyqtSignal(int)
+
+    def __init__(self, names: list[str], fps: Optional[float] = None, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.names = list(names)
+        self.track = TimelineTrack(self)
+        self.track.count = len(self.names)
+        self.track.names = self.names
+        self.track.frameRequested.connect(self.frameRequested)
+        style = self.style()
+        self.first_button = self._button(style.standardIcon(QStyle.SP_MediaSkipBackward), "First frame (Home)")
+        self.prev_button = self._button(style.standardIcon(QStyle.SP_MediaSeekBackward), "Previous frame (Left)")
+        self.play_button = self._button(style.standardIcon(QStyle.SP_MediaPlay), "Play / stop (Space)")
+        self.next_button = self._button(style.standardIcon(QStyle.SP_MediaSeekForward), "Next frame (Right)")
+        self.last_button = self._button(style.standardIcon(QStyle.SP_MediaSkipForward), "Last frame (End)")
+        self.play_button.setCheckable(True)
+        self.counter = QLabel()
+        self.counter.setObjectName("frameCounter")
+        self.counter.setMinimumWidth(230)
+        self.counter.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.counter.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.first_button.clicked.connect(lambda: self.frameRequested.emit(0))
+        self.prev_button.clicked.connect(lambda: self.frameRequested.emit(max(0, self.track.current - 1)))
+        self.next_button.clicked.connect(lambda: self.frameRequested.emit(min(len(self.names) - 1,
+                                                                               self.track.current + 1)))
+        self.last_button.clicked.connect(lambda: self.frameRequested.emit(len(self.names) - 1))
+        self.play_button.toggled.connect(self._toggled)
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / max(1.0, min(60.0, fps or 24.0))))
+        self._timer.timeout.connect(self._tick)
+
+        buttons = QHBoxLayout()
+        buttons.setSpacing(2)
+        for b in (self.first_button, self.prev_button, self.play_button, self.next_button, self.last_button):
+            buttons.addWidget(b)
+        row = QHBoxLayout()
+        row.setContentsMargins(8, 2, 8, 4)
+        row.addLayout(buttons)
+        row.addWidget(self.track, 1)
+        row.addWidget(self.counter)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(row)
+        self.set_current(0)
+
+    def _button(self, icon, tip: str) -> QToolButton:
+        button = QToolButton(self)
+        button.setIcon(icon)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        button.setIconSize(QSize(16, 16))
+        return button
+
+    # ------------------------------------------------------------------ state
+    def set_current(self, index: int) -> None:
+        """Show `index` as the current frame."""
+        self.track.current = index
+        n = len(self.names)
+        name = self.names[index] if 0 <= index < n else ""
+        width = len(str(n))
+        self.counter.setText(f"<b>{name}</b>&nbsp;&nbsp;<span style='color:#9aa0a6'>{index + 1:>{width}} / {n}</span>")
+        self.track.update()
+
+    def set_references(self, frames: Iterable[int]) -> None:
+        """Mark the reference frames."""
+        self.track.references = sorted(frames)
+        self.track.update()
+
+    def set_suggestions(self, frames: Iterable[int]) -> None:
+        """Mark the suggested frames."""
+        self.track.suggestions = list(frames)
+        self.track.update()
+
+    def set_masked(self, frames: Iterable[int]) -> None:
+        """Frames that have a mask."""
+        self.track.masked = set(frames)
+        self.track.update()
+
+    def add_masked(self, frame: int) -> None:
+        """One more frame has a mask."""
+        if frame not in self.track.masked:
+            self.track.masked.add(frame)
+            self.track.update()
+
+    def set_running(self, span: Optional[tuple[int, int]]) -> None:
+        """Show the span a running job covers (None: no job)."""
+        self.track.running = span
+        self.track.update()
+
+    # ------------------------------------------------------------------ playback
+    @property
+    def playing(self) -> bool:
+        """True during playback."""
+        return self._timer.isActive()
+
+    def toggle_play(self) -> None:
+        """Start or stop playback."""
+        self.play_button.setChecked(not self.play_button.isChecked())
+
+    def stop(self) -> None:
+        """Stop playback."""
+        self.play_button.setChecked(False)
+
+    def _toggled(self, on: bool) -> None:
+        style = self.style()
+        self.play_button.setIcon(style.standardIcon(QStyle.SP_MediaStop if on else QStyle.SP_MediaPlay))
+        if on:
+            self._timer.start()
+        else:
+            self._timer.stop()
+
+    def _tick(self) -> None:
+        nxt = self.track.current + 1
+        if nxt >= len(self.names):
+            self.stop()
+            return
+        self.frameRequested.emit(nxt)

@@ -1,0 +1,92 @@
+"""Speed and memory measurement of a propagation, stage by stage (used by `xmempp bench`)."""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .atomic import encode_png
+from .config import InferenceConfig
+from .inference import InferenceSession
+from .network import XMemNetwork
+from .resources import peak_rss_bytes
+from .timing import StageTimer
+from .writers import probs_to_ids
+
+
+@dataclass
+class BenchResult:
+    """What one benchmark run measured (times in milliseconds per frame, amortised)."""
+
+    hardware: str
+    device: str
+    frame_size: tuple[int, int]
+    processing_size: int
+    objects: int
+    frames: int
+    fps: float
+    ms_per_frame: float
+    stages: dict[str, float] = field(default_factory=dict)
+    peak_rss_gib: float = 0.0
+    peak_gpu_gib: Optional[float] = None
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def hardware_name(device: torch.device) -> str:
+    """Name of the processor the benchmark runs on."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu} ({torch.get_num_threads()} threads)"
+
+
+def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
+                  warmup: int = 2, on_frame: Callable[[], None] | None = None) -> BenchResult:
+    """Propagate `reference` (mask of frame 0) through `frames`, timing every stage.
+
+    Decoding is timed by reading each frame; writing by encoding the index PNG as
+    the CLI's writer does. The first `warmup` frames after the reference are not counted.
+    """
+    device = next(model.parameters()).device
+    timer = StageTimer(device)
+    session = InferenceSession(model, config, timer=timer)
+    session.add_reference(0, frames[0], reference)
+    object_ids = session.object_ids
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    counted, started = 0, None
+    for index in range(len(frames)):
+        if index == warmup + 1:
+            timer.reset()
+            started, counted = time.perf_counter(), 0
+        with timer.stage("decode"):
+            image = frames[index]
+        probs = session.step(index, image, end=index == len(frames) - 1)
+        with timer.stage("write"):
+            encode_png(probs_to_ids(probs.numpy(), object_ids))
+        counted += 1
+        if on_frame is not None:
+            on_frame()
+    if started is None:
+        raise ValueError(f"need more than {warmup + 1} frames to benchmark")
+    seconds = time.perf_counter() - started
+    gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    return BenchResult(hardware=hardware_name(device), device=str(device), frame_size=tuple(frames[0].shape[:2]),
+                       processing_size=config.size, objects=len(object_ids), frames=counted,
+                       fps=counted / seconds, ms_per_frame=1000 * seconds / counted,
+                       stages=timer.ms_per_frame(counted), peak_rss_gib=peak_rss_bytes() / 2**30, peak_gpu_gib=gpu)
