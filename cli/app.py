@@ -32,6 +32,7 @@ def _root(version: Optional[bool] = typer.Option(None, "--version", callback=_pr
 # (one import line per command module below)
 from . import bench_cmd  # noqa: E402,F401
 from . import candidates_cmd  # noqa: E402,F401
+from . import demo_cmd  # noqa: E402,F401
 from . import eval_cmd  # noqa: E402,F401
 from . import import_cmd  # noqa: E402,F401
 from . import process_cmd  # noqa: E402,F401

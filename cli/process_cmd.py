@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from xmempp import InferenceConfig
 from xmempp.frames import open_frames
 from xmempp.inference import propagate_frames
 from xmempp.masks import contiguous_ids, output_palette, read_mask_folder
@@ -55,19 +56,33 @@ def process_command(
     console = Console(stderr=True, quiet=quiet)
     if alpha_bits not in (8, 16):
         raise typer.BadParameter("must be 8 or 16", param_hint="--alpha-bits")
+    options = WriterOptions(alpha=alpha, alpha_bits=alpha_bits, binary=binary, overlay=overlay, preview=preview)
+    run_process(video, masks, out, model, device, build_config(config_file, size, mem_every, top_k), mode.value,
+                options, overwrite, console)
+
+
+def run_process(video: Path, masks: Path, out: Path, model: Optional[Path], device: str, config: InferenceConfig,
+                mode: str, options: WriterOptions, overwrite: bool, console: Console) -> None:
+    """Check inputs and outputs, load the network, propagate and write every frame's results.
+
+    Arguments:
+        video, masks, out: frames (folder or video), annotation folder, output folder.
+        model, device: checkpoint (None = official XMem.pth) and device name.
+        config, mode: inference settings and memory mechanism ("xmempp" or "xmem").
+        options: which results to write; overwrite: allow replacing earlier results.
+        console: where progress and the summary go (a quiet console prints nothing).
+    """
     frames = open_frames(video)
     references = read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video)
-    config = build_config(config_file, size, mem_every, top_k)
-    check_output_dir(out, overwrite=overwrite, preview=preview)
+    check_output_dir(out, overwrite=overwrite, preview=options.preview)
     network = load_network(model, device, console)
     object_ids = list(contiguous_ids(references).object_ids)
-    options = WriterOptions(alpha=alpha, alpha_bits=alpha_bits, binary=binary, overlay=overlay, preview=preview,
-                            preview_fps=frames.fps or 24.0)
+    options.preview_fps = frames.fps or options.preview_fps
     started = time.perf_counter()
-    with frame_progress(console, quiet) as progress, \
+    with frame_progress(console, console.quiet) as progress, \
             ResultWriter(out, output_palette(references), object_ids, options) as writer:
         task = progress.add_task("propagating", total=len(frames))
-        results = propagate_frames(network, frames, {i: m.ids for i, m in references.items()}, config, mode.value)
+        results = propagate_frames(network, frames, {i: m.ids for i, m in references.items()}, config, mode)
         for index, image, probs in results:
             writer.submit(frames.names[index], image, probs)
             progress.advance(task)

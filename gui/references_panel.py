@@ -1,0 +1,128 @@
+"""The References tab: a thumbnail per reference (permanent memory), jump on click, delete with
+confirmation, and "Save / update reference" for the current frame."""
+from __future__ import annotations
+
+from typing import Optional
+
+from PyQt5.QtCore import QSize, Qt, pyqtSignal
+from PyQt5.QtWidgets import (QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QMessageBox,
+                             QPushButton, QVBoxLayout, QWidget)
+
+from .project import Project
+from .thumbnails import ThumbnailCache
+
+__all__ = ["ReferencesPanel"]
+
+
+class ReferencesPanel(QWidget):
+    """Reference frames as thumbnails.
+
+    Signals:
+        jumpRequested(int): a thumbnail was clicked.
+        saveRequested(): "Save / update reference" was clicked.
+        deleteRequested(int): the user confirmed deleting a reference.
+    """
+
+    jumpRequested = pyqtSignal(int)
+    saveRequested = pyqtSignal()
+    deleteRequested = pyqtSignal(int)
+
+    def __init__(self, project: Project, thumbnails: ThumbnailCache, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.thumbnails = thumbnails
+        self.list = QListWidget(self)
+        self.list.setViewMode(QListView.IconMode)
+        self.list.setIconSize(QSize(thumbnails.width, int(thumbnails.width * 0.6)))
+        self.list.setResizeMode(QListView.Adjust)
+        self.list.setMovement(QListView.Static)
+        self.list.setSpacing(6)
+        self.list.setWordWrap(True)
+        self.list.setSelectionMode(QListWidget.SingleSelection)
+        self.list.itemClicked.connect(lambda item: self.jumpRequested.emit(int(item.data(Qt.UserRole))))
+        self.list.itemSelectionChanged.connect(self._selection_changed)
+        self.save_button = QPushButton("Save / update reference", self)
+        self.save_button.setObjectName("primaryButton")
+        self.save_button.setToolTip("Use the current frame's mask as a reference (R)")
+        self.save_button.clicked.connect(self.saveRequested)
+        self.delete_button = QPushButton("Delete", self)
+        self.delete_button.setToolTip("Stop using the selected frame as a reference (its mask stays)")
+        self.delete_button.setEnabled(False)
+        self.delete_button.clicked.connect(self._delete_clicked)
+        self.summary = QLabel(self)
+        self.summary.setObjectName("hint")
+        self.summary.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.save_button, 1)
+        buttons.addWidget(self.delete_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(buttons)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.list, 1)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the thumbnails from the project's references."""
+        selected = self.selected
+        self.list.clear()
+        refs = self.project.references
+        for frame in refs:
+            item = QListWidgetItem(self.thumbnails.icon(frame), self.project.names[frame])
+            item.setData(Qt.UserRole, frame)
+            item.setToolTip(f"{self.project.names[frame]} (frame {frame + 1}) — click to jump")
+            item.setTextAlignment(Qt.AlignHCenter)
+            self.list.addItem(item)
+            if frame == selected:
+                item.setSelected(True)
+        if refs:
+            self.summary.setText(f"{len(refs)} reference frame{'s' if len(refs) != 1 else ''} in permanent memory.")
+        else:
+            self.summary.setText("No references yet: paint an object and press R to save the frame as a reference.")
+        self._selection_changed()
+
+    def update_frame(self, frame: int) -> None:
+        """A frame's mask changed: refresh its thumbnail if it is a reference."""
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if int(item.data(Qt.UserRole)) == frame:
+                item.setIcon(self.thumbnails.icon(frame))
+
+    def select_frame(self, frame: int) -> None:
+        """Highlight the thumbnail of `frame` (if it is a reference)."""
+        self.list.blockSignals(True)
+        self.list.clearSelection()
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if int(item.data(Qt.UserRole)) == frame:
+                item.setSelected(True)
+                self.list.scrollToItem(item)
+        self.list.blockSignals(False)
+        self._selection_changed()
+
+    @property
+    def selected(self) -> Optional[int]:
+        """The selected reference frame, or None."""
+        items = self.list.selectedItems()
+        return int(items[0].data(Qt.UserRole)) if items else None
+
+    def _selection_changed(self) -> None:
+        self.delete_button.setEnabled(self.selected is not None)
+
+    def _delete_clicked(self) -> None:
+        frame = self.selected
+        if frame is not None:
+            self.confirm_delete(frame)
+
+    def confirm_delete(self, frame: int) -> bool:
+        """Ask before deleting the reference of `frame`; emits `deleteRequested` on yes."""
+        name = self.project.names[frame]
+        answer = QMessageBox.question(
+            self, "Delete reference",
+            f"Stop using {name} as a reference?\n\nIts mask stays in the workspace; the next propagation no "
+            f"longer keeps it in permanent memory. You can undo this (Ctrl+Z).",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        if answer == QMessageBox.Yes:
+            self.deleteRequested.emit(frame)
+            return True
+        return False
