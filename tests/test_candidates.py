@@ -263,6 +263,17 @@ def test_duplicate_of_chosen_frame_is_least_wanted():
     assert chosen[-1] == 2
 
 
+def test_all_remaining_duplicates_of_chosen_tie_at_zero_lowest_index_first():
+    keys, shrinkages, selections, masks = _distinct_inputs(frames=5, seed=4)
+    for twin in (0, 1):  # frames 0 and 1 repeat the annotated frame 3
+        keys[twin], shrinkages[twin], selections[twin] = keys[3], shrinkages[3], selections[3]
+    result = select_candidates(keys, shrinkages, selections, masks, 3, previously_chosen=(3,))
+    expected = brute_force_select(keys, shrinkages, selections, masks, 3, previously_chosen=(3,))
+    # the reference's third round: every score is 0, the first index (frame 0) wins
+    assert list(result.chosen) == expected and sorted(expected[:2]) == [2, 4] and expected[2] == 0
+    assert result.dissimilarities[2] == 0.0
+
+
 def test_k_zero_and_progress():
     keys, shrinkages, selections, masks = _distinct_inputs(frames=5)
     assert select_next_candidates(keys, shrinkages, selections, masks, 0) == []

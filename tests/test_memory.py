@@ -9,7 +9,7 @@ from golden import load_npz
 from xmempp.synthetic import MovingDiscs
 from xmempp import InferenceConfig, InferenceSession, propagate
 from xmempp.memory_store import KeyValueStore
-from xmempp.similarity import topk_softmax
+from xmempp.similarity import TopKAffinity
 
 
 def store_with_two_groups() -> KeyValueStore:
@@ -42,9 +42,19 @@ def test_eviction_exactly_at_the_limit_is_a_no_op():
 
 
 def test_topk_with_fewer_elements_than_k():
-    similarity = torch.randn(1, 5, 7)
-    affinity = topk_softmax(similarity, top_k=30)
-    assert torch.allclose(affinity.sum(1), torch.ones(1, 7))
+    affinity = TopKAffinity.from_similarity(torch.randn(7, 5), top_k=30)
+    assert affinity.indices.shape == (7, 5)
+    assert torch.allclose(affinity.weights.sum(1), torch.ones(7))
+    assert torch.allclose(affinity.usage().sum(), torch.tensor(7.0))
+
+
+def test_sparse_readout_equals_dense_softmax_readout():
+    similarity, values = torch.randn(50, 200), torch.randn(2, 16, 200)
+    affinity = TopKAffinity.from_similarity(similarity, top_k=10)
+    top = torch.topk(similarity, 10, dim=1)
+    dense = torch.zeros_like(similarity).scatter_(1, top.indices, torch.softmax(top.values, dim=1))
+    assert torch.allclose(affinity.readout(values), values @ dense.t(), atol=1e-5)
+    assert torch.allclose(affinity.usage(), dense.sum(0), atol=1e-5)
 
 
 def test_small_frames_with_memory_below_top_k(model):

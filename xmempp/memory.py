@@ -15,7 +15,7 @@ import torch
 
 from .config import InferenceConfig
 from .memory_store import KeyValueStore
-from .similarity import anisotropic_similarity, topk_softmax
+from .similarity import TopKAffinity, anisotropic_similarity, query_major_similarity
 
 
 @dataclass(frozen=True)
@@ -86,31 +86,24 @@ class MemoryManager:
         """
         h, w = query_key.shape[-2:]
         stores = self._stores()
-        mem_key = torch.cat([s.key for s in stores], -1)
-        mem_shrinkage = torch.cat([s.shrinkage for s in stores], -1)
-        similarity = anisotropic_similarity(mem_key, mem_shrinkage, query_key.flatten(2), query_selection.flatten(2))
-        offsets, start = [], 0
+        similarity = query_major_similarity(torch.cat([s.key for s in stores], -1).float(),
+                                            torch.cat([s.shrinkage for s in stores], -1).float(),
+                                            query_key.flatten(2).float(), query_selection.flatten(2).float())
+        ends, end = [], 0
         for store in stores:
-            offsets.append(start)
-            start += store.size
+            end += store.size
+            ends.append(end)
         readouts = []
         for group_index, group in enumerate(self.groups):
-            parts, values = [], []
-            for store, offset in zip(stores, offsets):
-                size = store.group_size(group_index)
-                if size == 0:
-                    continue
-                end = offset + store.size
-                parts.append(similarity[:, end - size:end])
-                values.append(store.values[group_index])
-            if not parts:
-                readouts.append(torch.zeros(len(group), self._value_dim(), h * w, device=query_key.device,
-                                            dtype=query_key.dtype))
+            members = [(store, end) for store, end in zip(stores, ends) if store.group_size(group_index) > 0]
+            if not members:
+                readouts.append(torch.zeros(len(group), self._value_dim(), h * w, device=query_key.device))
                 continue
-            affinity = topk_softmax(torch.cat(parts, 1), self.config.top_k)
+            parts = [similarity[:, end - store.group_size(group_index):end] for store, end in members]
+            affinity = TopKAffinity.from_similarity(torch.cat(parts, 1), self.config.top_k)
             if group_index == 0:
-                self._count_usage(affinity[0].sum(dim=1), stores)
-            readouts.append(torch.cat(values, -1) @ affinity[0])
+                self._count_usage(affinity.usage(), stores)
+            readouts.append(affinity.readout(torch.cat([store.values[group_index] for store, _ in members], -1)))
         readout = torch.cat(readouts, 0)
         return readout.view(1, readout.shape[0], readout.shape[1], h, w)
 

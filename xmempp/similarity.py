@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import warnings
+from dataclasses import dataclass
 
 import torch
 
@@ -34,16 +36,57 @@ def anisotropic_similarity(mem_key: torch.Tensor, mem_shrinkage: torch.Tensor | 
     return similarity / math.sqrt(channels)
 
 
-def topk_softmax(similarity: torch.Tensor, top_k: int | None) -> torch.Tensor:
-    """Softmax over the memory axis (dim 1) keeping only the top-k entries per query.
+def query_major_similarity(mem_key: torch.Tensor, mem_shrinkage: torch.Tensor, query_key: torch.Tensor,
+                           query_selection: torch.Tensor) -> torch.Tensor:
+    """`anisotropic_similarity` laid out query-major: (M, N) for one frame, rows contiguous for top-k.
 
-    As in XMem, the exponent is taken without subtracting the maximum. When the
-    memory holds fewer than `top_k` elements, all of them are kept.
+    Arguments:
+        mem_key (1, C, N), mem_shrinkage (1, 1, N), query_key (1, C, M), query_selection (1, C, M).
+    Returns:
+        (M, N) similarity of every query position to every memory element.
     """
-    if top_k is None:
-        return torch.softmax(similarity, dim=1)
-    k = min(top_k, similarity.shape[1])
-    values, indices = torch.topk(similarity, k=k, dim=1)
-    weights = values.exp()
-    weights = weights / weights.sum(dim=1, keepdim=True)
-    return torch.zeros_like(similarity).scatter_(1, indices, weights)
+    channels = mem_key.shape[1]
+    mk, qk, qe = mem_key[0], query_key[0], query_selection[0]
+    a_sq = qe.t() @ mk.pow(2)
+    two_ab = 2 * ((qk * qe).t() @ mk)
+    b_sq = (qe * qk.pow(2)).sum(0).unsqueeze(1)
+    return (-a_sq + two_ab - b_sq) * (mem_shrinkage[0] / math.sqrt(channels))
+
+
+@dataclass
+class TopKAffinity:
+    """Sparse top-k softmax weights: each query row keeps `indices` (M, k) with `weights` (M, k)."""
+
+    weights: torch.Tensor
+    indices: torch.Tensor
+    size: int
+
+    @classmethod
+    def from_similarity(cls, similarity: torch.Tensor, top_k: int) -> "TopKAffinity":
+        """Top-k softmax over the memory axis of a query-major (M, N) similarity (no max subtraction, as XMem)."""
+        k = min(top_k, similarity.shape[1])
+        values, indices = torch.topk(similarity, k=k, dim=1)
+        weights = values.exp()
+        return cls(weights / weights.sum(dim=1, keepdim=True), indices, similarity.shape[1])
+
+    def usage(self) -> torch.Tensor:
+        """Total weight each memory element received over all queries, (N,)."""
+        usage = torch.zeros(self.size, device=self.weights.device, dtype=self.weights.dtype)
+        return usage.index_add_(0, self.indices.flatten(), self.weights.flatten())
+
+    def readout(self, values: torch.Tensor) -> torch.Tensor:
+        """Weighted sum of memory values (K, Cv, N) for every query -> (K, Cv, M)."""
+        objects, channels, size = values.shape
+        flat = values.reshape(objects * channels, size).to(self.weights.dtype)
+        queries, k = self.indices.shape
+        if self.weights.device.type == "cpu":
+            rows = torch.arange(0, queries * k + 1, k, device=self.indices.device)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+                sparse = torch.sparse_csr_tensor(rows, self.indices.flatten(), self.weights.flatten(),
+                                                 size=(queries, size), check_invariants=False)
+            out = (sparse @ flat.t()).t()
+        else:
+            dense = torch.zeros(queries, size, device=flat.device, dtype=flat.dtype)
+            out = flat @ dense.scatter_(1, self.indices, self.weights).t()
+        return out.reshape(objects, channels, queries)

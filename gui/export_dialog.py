@@ -1,0 +1,191 @@
+"""The export dialog: index masks, soft mattes (8/16-bit), binary masks per object, overlay images and
+an overlay video, written by the same writers as `xmempp process` (`xmempp.writers.ResultWriter`)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
+                             QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QProgressBar,
+                             QPushButton, QRadioButton, QVBoxLayout, QWidget)
+
+from .project import Project
+from .workers import ExportRequest, ExportWorker, start_worker
+
+__all__ = ["ExportDialog"]
+
+
+class ExportDialog(QDialog):
+    """Choose what to write and where; runs the export in a worker thread with a progress bar."""
+
+    def __init__(self, project: Project, parent: Optional[QWidget] = None,
+                 on_weights_error=None) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.on_weights_error = on_weights_error
+        self.setWindowTitle("Export")
+        self.setMinimumWidth(520)
+        self.worker: Optional[ExportWorker] = None
+        self.thread = None
+        self.result_frames: Optional[int] = None
+
+        ws = project.workspace
+        default = ws.path / "export"
+        self.folder = QLineEdit(str(default), self)
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._browse)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+
+        what = QGroupBox("Write", self)
+        form = QVBoxLayout(what)
+        self.masks = QCheckBox("Index masks  (masks/<frame>.png, original ids and colours)", self)
+        self.masks.setChecked(True)
+        self.alpha = QCheckBox("Soft mattes per object  (alpha/<id>/<frame>.png)", self)
+        self.alpha_bits = QComboBox(self)
+        self.alpha_bits.addItem("8-bit", 8)
+        self.alpha_bits.addItem("16-bit", 16)
+        alpha_row = QHBoxLayout()
+        alpha_row.addWidget(self.alpha, 1)
+        alpha_row.addWidget(self.alpha_bits)
+        self.binary = QCheckBox("Binary masks per object  (binary/<id>/<frame>.png, 0/255)", self)
+        self.overlay = QCheckBox("Overlay images  (overlay/<frame>.jpg)", self)
+        self.video = QCheckBox("Overlay video  (overlay.mp4)", self)
+        form.addWidget(self.masks)
+        form.addLayout(alpha_row)
+        form.addWidget(self.binary)
+        form.addWidget(self.overlay)
+        form.addWidget(self.video)
+
+        source_box = QGroupBox("Masks from", self)
+        source = QVBoxLayout(source_box)
+        self.from_saved = QRadioButton("The masks in the workspace (as shown; hard edges)", self)
+        self.from_propagation = QRadioButton("A fresh propagation from the references (soft edges; needs the "
+                                             "weights)", self)
+        self.from_saved.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.from_saved)
+        group.addButton(self.from_propagation)
+        source.addWidget(self.from_saved)
+        source.addWidget(self.from_propagation)
+
+        options = QFormLayout()
+        self.upscale = QCheckBox(self)
+        src = ws.info.get("source_size")
+        h, w = project.size
+        if isinstance(src, list) and len(src) == 2 and tuple(src) != (h, w):
+            self.upscale.setText(f"Write at the source size {src[1]}x{src[0]} (workspace is {w}x{h})")
+            self.upscale.setChecked(True)
+        else:
+            self.upscale.setText(f"Source size ({w}x{h})")
+            self.upscale.setEnabled(False)
+        self.overwrite = QCheckBox("Replace earlier results in that folder", self)
+        options.addRow(self.upscale)
+        options.addRow(self.overwrite)
+
+        self.progress = QProgressBar(self)
+        self.progress.setVisible(False)
+        self.status = QLabel(self)
+        self.status.setObjectName("hint")
+        self.status.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Cancel, self)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.AcceptRole)
+        self.export_button.setObjectName("primaryButton")
+        self.buttons.accepted.connect(self.start)
+        self.buttons.rejected.connect(self._cancel)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Output folder", self))
+        layout.addLayout(folder_row)
+        layout.addWidget(what)
+        layout.addWidget(source_box)
+        layout.addLayout(options)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.buttons)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export to", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    def request(self) -> ExportRequest:
+        """The export the dialog describes."""
+        out = Path(self.folder.text()).expanduser()
+        return ExportRequest(
+            out_dir=out, masks=self.masks.isChecked(), alpha=self.alpha.isChecked(),
+            alpha_bits=int(self.alpha_bits.currentData()), binary=self.binary.isChecked(),
+            overlay=self.overlay.isChecked(), video=(out / "overlay.mp4") if self.video.isChecked() else None,
+            source="propagate" if self.from_propagation.isChecked() else "saved",
+            upscale=self.upscale.isEnabled() and self.upscale.isChecked(), overwrite=self.overwrite.isChecked(),
+            opacity=float(self.project.settings.opacity))
+
+    def start(self) -> None:
+        """Start writing (the dialog stays open with a progress bar)."""
+        if self.worker is not None:
+            return
+        request = self.request()
+        if not (request.masks or request.alpha or request.binary or request.overlay or request.video):
+            self.status.setText("Choose at least one kind of output.")
+            return
+        p = self.project
+        references = {f: p.mask(f).copy() for f in p.references}
+        self.worker = ExportWorker(request, p.engine, p.workspace, p.num_objects, p.object_ids, p.output_palette(),
+                                   references, p.config, p.settings.mode)
+        self.worker.progress.connect(self._progress)
+        self.worker.failed.connect(self._failed)
+        self.worker.finished.connect(self._finished)
+        self.progress.setVisible(True)
+        self.progress.setRange(0, len(p))
+        self.progress.setValue(0)
+        self.export_button.setEnabled(False)
+        self.status.setText(f"Writing to {request.out_dir} …")
+        self.thread = start_worker(self.worker, self)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+
+    def _failed(self, message: str, weights: bool) -> None:
+        if weights and self.on_weights_error is not None:
+            self.on_weights_error(message)
+        else:
+            QMessageBox.warning(self, "Export failed", message)
+        self.status.setText("Export failed: " + message.splitlines()[0])
+
+    def _finished(self, written) -> None:
+        self.worker = None
+        self.thread = None
+        self.export_button.setEnabled(True)
+        self.result_frames = written
+        if written is not None:
+            self.status.setText(f"Wrote {written} frames to {self.request().out_dir}.")
+            self.progress.setValue(self.progress.maximum())
+            self.buttons.button(QDialogButtonBox.Cancel).setText("Close")
+
+    def _cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.status.setText("Stopping… (files already written are complete)")
+            return
+        self.reject()
+
+    def wait(self, timeout_ms: int = 60000) -> None:
+        """Block until a running export ends (tests, closing the window)."""
+        thread = self.thread
+        if thread is not None:
+            thread.wait(timeout_ms)
+
+    def closeEvent(self, event) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.wait()
+        super().closeEvent(event)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key_Escape and self.worker is not None:
+            self._cancel()
+            return
+        super().keyPressEvent(event)
