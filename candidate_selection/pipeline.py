@@ -26,7 +26,7 @@ __all__ = ["CandidateFeatures", "extract_candidate_features", "suggest_candidate
 logger = logging.getLogger(__name__)
 
 #: Above this many bytes of float32 features, they are stored in float16.
-FLOAT32_FEATURE_LIMIT = 1 << 30
+FLOAT32_FEATURE_LIMIT = 512 << 20
 
 #: progress(stage, done, total); stages: "features", "masks", "selection".
 PipelineProgress = Callable[[str, int, int], None]

@@ -34,6 +34,7 @@ from . import bench_cmd  # noqa: E402,F401
 from . import candidates_cmd  # noqa: E402,F401
 from . import demo_cmd  # noqa: E402,F401
 from . import eval_cmd  # noqa: E402,F401
+from . import gui_cmd  # noqa: E402,F401
 from . import import_cmd  # noqa: E402,F401
 from . import process_cmd  # noqa: E402,F401
 from . import weights_cmd  # noqa: E402,F401

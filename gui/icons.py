@@ -107,6 +107,26 @@ def _draw(name: str, p: QPainter) -> None:
         p.drawLine(QPointF(8, 11), QPointF(12, 15))
         p.drawLine(QPointF(16, 11), QPointF(12, 15))
         p.drawLine(QPointF(5, 19), QPointF(19, 19))
+    elif name in ("first", "last"):
+        if name == "last":
+            p.translate(24, 0)
+            p.scale(-1, 1)
+        p.setBrush(_FG)
+        p.setPen(Qt.NoPen)
+        p.drawRect(QRectF(5, 6, 2.2, 12))
+        _triangle(p, 8, flip=True)
+    elif name in ("prev", "next"):
+        if name == "prev":
+            p.translate(24, 0)
+            p.scale(-1, 1)
+        p.setBrush(_FG)
+        p.setPen(Qt.NoPen)
+        p.drawRect(QRectF(15, 6, 2.2, 12))
+        _triangle(p, 6)
+    elif name == "play":
+        p.setBrush(_FG)
+        p.setPen(Qt.NoPen)
+        p.drawPolygon(QPolygonF([QPointF(7, 5), QPointF(7, 19), QPointF(19, 12)]))
     elif name == "fit":
         for a, b, c in (((4, 9), (4, 4), (9, 4)), ((15, 4), (20, 4), (20, 9)), ((20, 15), (20, 20), (15, 20)),
                         ((9, 20), (4, 20), (4, 15))):

@@ -44,7 +44,6 @@ class ObjectsPanel(QWidget):
         self.list.setIconSize(QSize(14, 14))
         self.list.setUniformItemSizes(True)
         self.list.currentRowChanged.connect(self._row_changed)
-        self.list.setMaximumHeight(150)
         self.add_button = QPushButton("Add object", self)
         self.add_button.setToolTip("Add a new object to annotate")
         self.add_button.clicked.connect(self.addRequested)
@@ -73,6 +72,8 @@ class ObjectsPanel(QWidget):
             item.setData(Qt.UserRole, object_id)
             self.list.addItem(item)
         self.list.blockSignals(False)
+        rows = max(2, self.list.count())
+        self.list.setFixedHeight(min(170, rows * self.list.sizeHintForRow(0) + 2 * self.list.frameWidth() + 6))
         self.set_current(current or 1)
 
     def _label(self, object_id: int) -> str:

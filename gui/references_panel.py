@@ -33,7 +33,7 @@ class ReferencesPanel(QWidget):
         self.thumbnails = thumbnails
         self.list = QListWidget(self)
         self.list.setViewMode(QListView.IconMode)
-        self.list.setIconSize(QSize(thumbnails.width, int(thumbnails.width * 0.6)))
+        self.list.setIconSize(QSize(thumbnails.width, thumbnails.height))
         self.list.setResizeMode(QListView.Adjust)
         self.list.setMovement(QListView.Static)
         self.list.setSpacing(6)

@@ -16,9 +16,10 @@ __all__ = ["ThumbnailCache"]
 class ThumbnailCache:
     """Thumbnails of frames with their masks, rebuilt only when a mask changes."""
 
-    def __init__(self, project: Project, width: int = 168, capacity: int = 256) -> None:
+    def __init__(self, project: Project, width: int = 150, height: int = 96, capacity: int = 256) -> None:
         self.project = project
         self.width = width
+        self.height = height
         self.capacity = capacity
         self._cache: "OrderedDict[tuple[int, int, bool], QPixmap]" = OrderedDict()
 
@@ -31,8 +32,8 @@ class ThumbnailCache:
             return cached
         image = self.project.image(index)
         h, w = image.shape[:2]
-        tw = self.width
-        th = max(1, int(round(h * tw / w)))
+        scale = min(self.width / w, self.height / h)
+        tw, th = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
         small = cv2.resize(np.asarray(image), (tw, th), interpolation=cv2.INTER_AREA)
         if with_mask:
             mask = cv2.resize(np.asarray(self.project.mask(index)), (tw, th), interpolation=cv2.INTER_NEAREST)

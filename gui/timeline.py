@@ -6,7 +6,9 @@ from typing import Iterable, Optional
 
 from PyQt5.QtCore import QPointF, QRectF, QSize, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
-from PyQt5.QtWidgets import QHBoxLayout, QLabel, QStyle, QToolButton, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+
+from .icons import icon
 
 __all__ = ["TimelineTrack", "Timeline", "REFERENCE_COLOUR", "SUGGESTION_COLOUR"]
 
@@ -137,17 +139,15 @@ class Timeline(QWidget):
         self.track.count = len(self.names)
         self.track.names = self.names
         self.track.frameRequested.connect(self.frameRequested)
-        style = self.style()
-        self.first_button = self._button(style.standardIcon(QStyle.SP_MediaSkipBackward), "First frame (Home)")
-        self.prev_button = self._button(style.standardIcon(QStyle.SP_MediaSeekBackward), "Previous frame (Left)")
-        self.play_button = self._button(style.standardIcon(QStyle.SP_MediaPlay), "Play / stop (Space)")
-        self.next_button = self._button(style.standardIcon(QStyle.SP_MediaSeekForward), "Next frame (Right)")
-        self.last_button = self._button(style.standardIcon(QStyle.SP_MediaSkipForward), "Last frame (End)")
+        self.first_button = self._button(icon("first"), "First frame (Home)")
+        self.prev_button = self._button(icon("prev"), "Previous frame (Left)")
+        self.play_button = self._button(icon("play"), "Play / stop (Space)")
+        self.next_button = self._button(icon("next"), "Next frame (Right)")
+        self.last_button = self._button(icon("last"), "Last frame (End)")
         self.play_button.setCheckable(True)
         self.counter = QLabel()
         self.counter.setObjectName("frameCounter")
-        self.counter.setMinimumWidth(230)
-        self.counter.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.counter.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)
         self.counter.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.first_button.clicked.connect(lambda: self.frameRequested.emit(0))
         self.prev_button.clicked.connect(lambda: self.frameRequested.emit(max(0, self.track.current - 1)))
@@ -163,15 +163,42 @@ class Timeline(QWidget):
         buttons.setSpacing(2)
         for b in (self.first_button, self.prev_button, self.play_button, self.next_button, self.last_button):
             buttons.addWidget(b)
-        row = QHBoxLayout()
-        row.setContentsMargins(8, 2, 8, 4)
-        row.addLayout(buttons)
-        row.addWidget(self.track, 1)
-        row.addWidget(self.counter)
+        controls = QHBoxLayout()
+        controls.setContentsMargins(8, 0, 8, 4)
+        controls.addLayout(buttons)
+        controls.addSpacing(12)
+        controls.addWidget(self.counter)
+        controls.addStretch(1)
+        self._extra = QHBoxLayout()
+        self._extra.setSpacing(2)
+        controls.addLayout(self._extra)
+        track_row = QHBoxLayout()
+        track_row.setContentsMargins(4, 4, 4, 0)
+        track_row.addWidget(self.track)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addLayout(row)
+        outer.setSpacing(0)
+        outer.addLayout(track_row)
+        outer.addLayout(controls)
         self.set_current(0)
+
+    def add_actions(self, actions, icon_only=()) -> None:
+        """Put buttons for `actions` at the right end of the control row (propagation controls).
+
+        Arguments:
+            actions: QActions (None adds a gap).
+            icon_only: actions shown without their text.
+        """
+        for action in actions:
+            if action is None:
+                self._extra.addSpacing(8)
+                continue
+            button = QToolButton(self)
+            button.setDefaultAction(action)
+            button.setAutoRaise(True)
+            button.setIconSize(QSize(16, 16))
+            button.setToolButtonStyle(Qt.ToolButtonIconOnly if action in icon_only else Qt.ToolButtonTextBesideIcon)
+            self._extra.addWidget(button)
 
     def _button(self, icon, tip: str) -> QToolButton:
         button = QToolButton(self)
@@ -232,8 +259,7 @@ class Timeline(QWidget):
         self.play_button.setChecked(False)
 
     def _toggled(self, on: bool) -> None:
-        style = self.style()
-        self.play_button.setIcon(style.standardIcon(QStyle.SP_MediaStop if on else QStyle.SP_MediaPlay))
+        self.play_button.setIcon(icon("stop" if on else "play"))
         if on:
             self._timer.start()
         else:

@@ -89,14 +89,32 @@ class FeatureFusionBlock(nn.Module):
 
     def __init__(self, x_ch: int, g_ch: int, mid_ch: int, out_ch: int) -> None:
         super().__init__()
+        self.x_ch = x_ch
         self.block1 = GroupResBlock(x_ch + g_ch, mid_ch)
         self.attention = CBAM(mid_ch)
         self.block2 = GroupResBlock(mid_ch, out_ch)
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        g = torch.cat([repeat_per_object(x, g.shape[0] // x.shape[0]), g], dim=1)
-        g = self.block1(g)
+        objects = g.shape[0] // x.shape[0]
+        if objects == 1:
+            g = self.block1(torch.cat([x, g], dim=1))
+        else:
+            g = self._block1_shared(x, g, objects)
         return self.block2(g + self.attention(g))
+
+    def _block1_shared(self, x: torch.Tensor, g: torch.Tensor, objects: int) -> torch.Tensor:
+        """block1 on cat(x, g) without repeating x: the x part of its two input convolutions
+        (a linear map) is computed once per frame and added to every object's g part."""
+        block = self.block1
+
+        def split_conv(conv: nn.Conv2d, x_in: torch.Tensor, g_in: torch.Tensor) -> torch.Tensor:
+            shared = F.conv2d(x_in, conv.weight[:, :self.x_ch], conv.bias, padding=conv.padding)
+            own = F.conv2d(g_in, conv.weight[:, self.x_ch:], None, padding=conv.padding)
+            return own + repeat_per_object(shared, objects)
+
+        out = split_conv(block.conv1, F.relu(x), F.relu(g))
+        out = block.conv2(F.relu(out))
+        return out + split_conv(block.downsample, x, g)
 
 
 def gated_hidden_update(values: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,71 @@
+"""`xmempp gui`: the annotation GUI (PyQt5), on a workspace or on a video / frame folder."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from xmempp.errors import InputError
+
+from .app import app
+from .errors import reports_errors
+
+
+@app.command("gui")
+@reports_errors
+def gui_command(
+    video: Annotated[Optional[Path], typer.Option(
+        "--video", help="Video file: a workspace ./workspace/<name> is created from it first (as `xmempp import`).")] = None,
+    images: Annotated[Optional[Path], typer.Option(
+        "--images", help="Folder of frames: a workspace ./workspace/<name> is created from it first.")] = None,
+    workspace: Annotated[Optional[Path], typer.Option(
+        "--workspace", help="An existing workspace folder (made by `xmempp import` or XMem++).")] = None,
+    masks: Annotated[Optional[Path], typer.Option(
+        "--masks", help="With --video/--images: annotation masks to import as references.")] = None,
+    name: Annotated[Optional[str], typer.Option(
+        "--name", help="With --video/--images: workspace name (default: the video / folder name).")] = None,
+    root: Annotated[Path, typer.Option(
+        "--root", help="With --video/--images: folder the workspace is created in.")] = Path("workspace"),
+    model: Annotated[Optional[Path], typer.Option(
+        "--model", help="XMem checkpoint (default: `xmempp weights path`); loaded on the first propagation.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    size: Annotated[Optional[int], typer.Option(
+        "--size", help="Processing size (shorter side, -1 native), remembered in the workspace; with "
+                       "--video/--images the frames are also imported at this size.")] = None,
+    screenshot: Annotated[Optional[Path], typer.Option(
+        "--screenshot", help="Render the window to this PNG once the first frame is shown, then exit.")] = None,
+) -> None:
+    """Open the annotation GUI: paint keyframes, save references, propagate, get suggestions, export.
+
+    Example: xmempp gui --workspace workspace/shot_a
+    """
+    given = [flag for flag, value in (("--video", video), ("--images", images), ("--workspace", workspace))
+             if value is not None]
+    if len(given) != 1:
+        raise InputError("give exactly one of --video FILE, --images DIR or --workspace DIR")
+    if masks is not None and workspace is not None:
+        raise InputError("--masks is for --video/--images; a workspace keeps its masks in masks/")
+    if size is not None and size != -1 and size < 16:
+        raise InputError(f"--size must be -1 (native) or at least 16 pixels, got {size}")
+    try:
+        from xmempp.gui.app import run_gui
+        from xmempp.gui.launch import workspace_from_source
+    except ImportError as exc:
+        raise InputError(f"the GUI needs PyQt5: pip install 'xmempp[gui]' ({exc})") from exc
+
+    if workspace is None:
+        source = video if video is not None else images
+        assert source is not None
+        if video is not None and video.is_dir():
+            raise InputError(f"--video expects a video file but {video} is a folder; use --images")
+        if images is not None and images.exists() and not images.is_dir():
+            raise InputError(f"--images expects a folder of frames but {images} is a file; use --video")
+        path, created = workspace_from_source(source, root, name, masks, size)
+        typer.echo(f"{'Created' if created else 'Opening'} workspace {path}", err=True)
+        workspace = path
+    code = run_gui(workspace, model=model, device=device, size=size, screenshot=screenshot)
+    if screenshot is not None and code == 0:
+        typer.echo(f"Wrote {screenshot}", err=True)
+    if code:
+        raise typer.Exit(code)

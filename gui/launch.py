@@ -1,0 +1,69 @@
+"""Find or create the workspace the GUI opens (no Qt): `--video` / `--images` go through
+`xmempp.workspace.create_workspace`, the code path of `xmempp import`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+from xmempp.errors import InputError, OutputError
+
+__all__ = ["workspace_from_source", "default_name"]
+
+
+def default_name(source: Path) -> str:
+    """Workspace name for a video or frame folder: its file stem / folder name."""
+    source = Path(source)
+    name = source.stem if source.is_file() else source.resolve().name
+    name = name.lstrip(".") or "shot"
+    return name
+
+
+def _made_from(path: Path, source: Path) -> bool:
+    try:
+        info = json.loads((path / "info.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and info.get("source") == str(source.resolve())
+
+
+def workspace_from_source(source: Path, root: Path = Path("workspace"), name: Optional[str] = None,
+                          masks: Optional[Path] = None, size: Optional[int] = None,
+                          progress: Optional[Callable[[int, int], None]] = None) -> tuple[Path, bool]:
+    """The workspace for a video file or frame folder, created on first use.
+
+    Arguments:
+        source: a video file or a folder of frames.
+        root: workspace root folder (`./workspace` by default, as XMem++).
+        name: workspace name (default: the video stem / folder name).
+        masks: optional folder of annotation masks to import as references.
+        size: shorter side of the workspace images; None or <= 0 keeps the source size.
+        progress: called as progress(done, total) while frames are imported.
+    Returns:
+        (workspace path, created). An existing workspace made from the same source is reopened
+        (nothing is overwritten); one made from something else raises `OutputError`.
+    """
+    from xmempp.frames import open_frames
+    from xmempp.masks import read_mask_folder
+    from xmempp.workspace import create_workspace
+
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise InputError(f"{source} does not exist; give a video file or a folder of frames")
+    name = name or default_name(source)
+    dest = Path(root) / name
+    if dest.is_dir() and any(dest.iterdir()):
+        if _made_from(dest, source):
+            return dest, False
+        raise OutputError(f"workspace {dest} already exists and was not made from {source}; open it with "
+                          f"--workspace {dest}, or choose another --name")
+    frames = open_frames(source)
+    try:
+        mask_set = None
+        if masks is not None:
+            mask_set = read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video)
+        path = create_workspace(root, name, frames, mask_set, size if size and size > 0 else None,
+                                progress=progress)
+    finally:
+        frames.close()
+    return path, True
