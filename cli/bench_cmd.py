@@ -14,7 +14,7 @@ from rich.table import Table
 from xmempp.benchmark import run_benchmark
 from xmempp.frames import open_frames
 from xmempp.masks import read_mask_folder
-from xmempp.model_loading import load_model
+from xmempp.model_loading import compile_network, load_model
 from xmempp.network import XMemNetwork
 from xmempp.synthetic import MovingDiscs
 
@@ -52,6 +52,7 @@ def bench_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON file of InferenceConfig fields."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the network first."),
 ) -> None:
     """Measure propagation speed (FPS, ms per stage) and peak memory on this machine."""
     console = Console(stderr=True)
@@ -75,8 +76,9 @@ def bench_command(
         total = min(total, len(source))
     if random_weights:
         network = load_model(XMemNetwork().state_dict(), device=device)
+        network = compile_network(network) if compile_model else network
     else:
-        network = load_network(model, device, console)
+        network = load_network(model, device, console, compile_model)
     subset = [source[i] for i in range(total)] if clip is None else source
     with frame_progress(console, quiet=as_json, transient=True) as progress:
         task = progress.add_task("benchmarking", total=total)

@@ -7,6 +7,7 @@ from typing import Optional
 from rich.console import Console
 
 from xmempp import InferenceConfig, XMemNetwork, load_model
+from xmempp.model_loading import compile_network
 from xmempp.weights import resolve_weights
 
 from .progress import download_progress
@@ -27,16 +28,18 @@ def build_config(config_file: Optional[Path], size: Optional[int] = None, mem_ev
     return config.replace(**overrides) if overrides else config
 
 
-def load_network(model: Optional[Path], device: str, console: Console) -> XMemNetwork:
+def load_network(model: Optional[Path], device: str, console: Console, compile: bool = False) -> XMemNetwork:
     """Resolve the weights (downloading the official ones on first use) and load the network.
 
     Arguments:
         model: an explicit checkpoint path, or None for the default XMem.pth.
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
         console: where the download progress bar goes.
+        compile: wrap the network parts in `torch.compile`.
     Returns:
         The network in eval mode on the chosen device.
     """
     with download_progress(console) as progress:
         path = resolve_weights(model, progress=progress)
-    return load_model(path, device=device)
+    network = load_model(path, device=device)
+    return compile_network(network) if compile else network

@@ -51,6 +51,8 @@ def process_command(
     preview: Optional[Path] = typer.Option(None, "--preview", help="Write an overlay preview video (e.g. out.mp4)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in the output folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the network (slow start; "
+                                                                "for long shots on GPU)."),
 ) -> None:
     """Propagate the masks in MASKS through every frame of VIDEO and write the results to OUT."""
     console = Console(stderr=True, quiet=quiet)
@@ -58,11 +60,11 @@ def process_command(
         raise typer.BadParameter("must be 8 or 16", param_hint="--alpha-bits")
     options = WriterOptions(alpha=alpha, alpha_bits=alpha_bits, binary=binary, overlay=overlay, preview=preview)
     run_process(video, masks, out, model, device, build_config(config_file, size, mem_every, top_k), mode.value,
-                options, overwrite, console)
+                options, overwrite, console, compile_model)
 
 
 def run_process(video: Path, masks: Path, out: Path, model: Optional[Path], device: str, config: InferenceConfig,
-                mode: str, options: WriterOptions, overwrite: bool, console: Console) -> None:
+                mode: str, options: WriterOptions, overwrite: bool, console: Console, compile_model: bool = False) -> None:
     """Check inputs and outputs, load the network, propagate and write every frame's results.
 
     Arguments:
@@ -71,11 +73,12 @@ def run_process(video: Path, masks: Path, out: Path, model: Optional[Path], devi
         config, mode: inference settings and memory mechanism ("xmempp" or "xmem").
         options: which results to write; overwrite: allow replacing earlier results.
         console: where progress and the summary go (a quiet console prints nothing).
+        compile_model: wrap the network in `torch.compile`.
     """
     frames = open_frames(video)
     references = read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video)
     check_output_dir(out, overwrite=overwrite, preview=options.preview)
-    network = load_network(model, device, console)
+    network = load_network(model, device, console, compile_model)
     object_ids = list(contiguous_ids(references).object_ids)
     options.preview_fps = frames.fps or options.preview_fps
     started = time.perf_counter()

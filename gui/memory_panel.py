@@ -30,15 +30,15 @@ def human_bytes(n: int) -> str:
 _INT_FIELDS = (
     ("size", "Processing size", -1, 8192, "Shorter side frames are resized to before the network (-1: native)"),
     ("mem_every", "Memory every", 1, 1000, "Write a frame to working memory every N frames (mem_every)"),
-    ("max_mid_term_frames", "Working memory, max frames", 2, 1000,
+    ("max_mid_term_frames", "Working frames, max", 2, 1000,
      "When working memory holds this many frames, the oldest move to long-term memory"),
-    ("min_mid_term_frames", "Working memory, min frames", 1, 999,
+    ("min_mid_term_frames", "Working frames, min", 1, 999,
      "Frames that stay in working memory after consolidation"),
-    ("max_long_term_elements", "Long-term cap (elements)", 2, 1_000_000,
-     "Most elements long-term memory keeps (least used ones are dropped)"),
-    ("num_prototypes", "Prototypes per consolidation", 1, 10_000,
+    ("max_long_term_elements", "Long-term cap", 2, 1_000_000,
+     "Most elements long-term memory keeps, in key positions (least used ones are dropped)"),
+    ("num_prototypes", "Prototypes", 1, 10_000,
      "Elements each consolidation turns the oldest working memory into"),
-    ("top_k", "Top-k matches", 1, 1000, "Memory elements each query pixel reads from"),
+    ("top_k", "Top-k", 1, 1000, "Memory elements each query pixel reads from"),
 )
 
 
@@ -56,20 +56,23 @@ class MemoryPanel(QWidget):
         self.project = project
         stats_box = QGroupBox("Memory in use", self)
         stats = QFormLayout(stats_box)
+        stats.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         self.temporary = QLabel("—")
         self.temporary_bar = QProgressBar()
         self.long_term = QLabel("—")
         self.long_term_bar = QProgressBar()
         self.permanent = QLabel("—")
         self.device = QLabel("—")
+        for label in (self.temporary, self.long_term, self.permanent, self.device):
+            label.setWordWrap(True)
         for bar in (self.temporary_bar, self.long_term_bar):
             bar.setMaximumHeight(6)
             bar.setTextVisible(False)
-        stats.addRow("Temporary (working)", self.temporary)
+        stats.addRow("Temporary", self.temporary)
         stats.addRow("", self.temporary_bar)
         stats.addRow("Long-term", self.long_term)
         stats.addRow("", self.long_term_bar)
-        stats.addRow("Permanent (references)", self.permanent)
+        stats.addRow("Permanent", self.permanent)
         stats.addRow("Device memory", self.device)
         self.clear_button = QPushButton("Clear working memory", self)
         self.clear_button.setToolTip("Forget temporary and long-term memory; references stay")
@@ -80,8 +83,10 @@ class MemoryPanel(QWidget):
         form = QFormLayout(settings_box)
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         self.mode = QComboBox(self)
-        self.mode.addItem("XMem++ (all references permanent)", "xmempp")
+        self.mode.addItem("XMem++", "xmempp")
         self.mode.addItem("XMem (original)", "xmem")
+        self.mode.setToolTip("XMem++: every reference stays in permanent memory. XMem: the original mechanism "
+                             "(only the first reference is permanent)")
         self.mode.setCurrentIndex(0 if project.settings.mode == "xmempp" else 1)
         self.mode.currentIndexChanged.connect(lambda _i: project.update_settings(mode=self.mode.currentData()))
         form.addRow("Mode", self.mode)
@@ -137,7 +142,7 @@ class MemoryPanel(QWidget):
         config = self.project.config
         if stats is None:
             for label in (self.temporary, self.long_term, self.permanent):
-                label.setText("—  (filled by the first propagation)")
+                label.setText("— (after the first propagation)")
             self.device.setText("—")
             self.temporary_bar.setValue(0)
             self.long_term_bar.setValue(0)

@@ -6,7 +6,7 @@ from typing import Iterable, Optional
 
 from PyQt5.QtCore import QPointF, QRectF, QSize, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
-from PyQt5.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from .icons import icon
 
@@ -148,6 +148,8 @@ class Timeline(QWidget):
         self.counter = QLabel()
         self.counter.setObjectName("frameCounter")
         self.counter.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)
+        self.counter.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.counter.setMinimumWidth(110)
         self.counter.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.first_button.clicked.connect(lambda: self.frameRequested.emit(0))
         self.prev_button.clicked.connect(lambda: self.frameRequested.emit(max(0, self.track.current - 1)))
@@ -167,8 +169,7 @@ class Timeline(QWidget):
         controls.setContentsMargins(8, 0, 8, 4)
         controls.addLayout(buttons)
         controls.addSpacing(12)
-        controls.addWidget(self.counter)
-        controls.addStretch(1)
+        controls.addWidget(self.counter, 1)
         self._extra = QHBoxLayout()
         self._extra.setSpacing(2)
         controls.addLayout(self._extra)

@@ -81,3 +81,14 @@ def _describe(kind: str, keys: list[str]) -> str:
     shown = ", ".join(keys[:5])
     more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
     return f"{len(keys)} {kind} key(s): {shown}{more}"
+
+
+def compile_network(network: XMemNetwork) -> XMemNetwork:
+    """Compile the key encoder, value encoder and decoder with `torch.compile` (in place).
+
+    Opt-in (`--compile`): the first frames are slow while kernels compile; on this
+    project's CPU machine it did not pay off, on GPUs it usually does.
+    """
+    for name in ("key_encoder", "key_proj", "value_encoder", "decoder"):
+        setattr(network, name, torch.compile(getattr(network, name), dynamic=False))
+    return network
