@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from xmempp.benchmark import run_benchmark
+from xmempp.benchmark import flatness_summary, run_benchmark
 from xmempp.frames import open_frames
 from xmempp.masks import read_mask_folder
 from xmempp.model_loading import compile_network, load_model
@@ -53,6 +53,9 @@ def bench_command(
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON file of InferenceConfig fields."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     compile_model: bool = typer.Option(False, "--compile", help="torch.compile the network first."),
+    width: Optional[int] = typer.Option(None, "--width", help="Width of the synthetic clip (default 16:9)."),
+    timeline: int = typer.Option(0, "--timeline", help="Every N frames record time, RSS and memory sizes, and "
+                                                       "report flatness after the long-term cap (long clips)."),
 ) -> None:
     """Measure propagation speed (FPS, ms per stage) and peak memory on this machine."""
     console = Console(stderr=True)
@@ -62,7 +65,7 @@ def bench_command(
     total = frames + warmup + 1
     if clip is None:
         height = size if size > 0 else 480
-        source = MovingDiscs(total, height, int(round(height * 16 / 9)), objects=objects)
+        source = MovingDiscs(total, height, width or int(round(height * 16 / 9)), objects=objects)
         reference = source.mask(0)
     else:
         source = open_frames(clip)
@@ -79,11 +82,10 @@ def bench_command(
         network = compile_network(network) if compile_model else network
     else:
         network = load_network(model, device, console, compile_model)
-    subset = [source[i] for i in range(total)] if clip is None else source
     with frame_progress(console, quiet=as_json, transient=True) as progress:
         task = progress.add_task("benchmarking", total=total)
-        result = run_benchmark(network, _Prefix(subset, total), reference, config, warmup,
-                               on_frame=lambda: progress.advance(task))
+        result = run_benchmark(network, _Prefix(source, total), reference, config, warmup,
+                               on_frame=lambda: progress.advance(task), sample_every=timeline)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
@@ -98,6 +100,8 @@ def bench_command(
     Console().print(table)
     gpu = f", GPU peak {result.peak_gpu_gib:.2f} GiB" if result.peak_gpu_gib is not None else ""
     Console().print(f"{result.fps:.2f} FPS over {result.frames} frames; peak RSS {result.peak_rss_gib:.2f} GiB{gpu}")
+    if timeline:
+        Console().print(flatness_summary(result, config))
 
 
 class _Prefix:

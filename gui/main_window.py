@@ -8,6 +8,7 @@ from typing import Callable, Optional
 
 import numpy as np
 from PyQt5.QtCore import QEvent, QObject, QSize, Qt
+from PyQt5 import sip
 from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import (QAbstractSpinBox, QAction, QActionGroup, QApplication, QComboBox, QDockWidget,
                              QLabel, QLineEdit, QMainWindow, QMessageBox, QProgressBar, QSizePolicy, QSlider,
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self._build_statusbar()
         self._connect()
         self._restore()
+        self._filtering = True
         QApplication.instance().installEventFilter(self)
 
     # ------------------------------------------------------------------ construction
@@ -292,9 +294,9 @@ class MainWindow(QMainWindow):
         p.settingsChanged.connect(self._settings_changed)
         p.frameRequested.connect(self.goto)
         p.problem.connect(self.report_problem)
-        p.undo_stack.canUndoChanged.connect(lambda _v: self._update_enabled())
-        p.undo_stack.canRedoChanged.connect(lambda _v: self._update_enabled())
-        p.undo_stack.indexChanged.connect(lambda _i: self._update_undo_text())
+        p.undo_stack.canUndoChanged.connect(self._undo_state_changed)
+        p.undo_stack.canRedoChanged.connect(self._undo_state_changed)
+        p.undo_stack.indexChanged.connect(self._undo_state_changed)
         self.timeline.frameRequested.connect(self.goto)
         self.canvas.cursorMoved.connect(self._cursor_moved)
         self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
@@ -304,7 +306,7 @@ class MainWindow(QMainWindow):
         self.objects.addRequested.connect(self.add_object)
         self.references_panel.jumpRequested.connect(self.goto)
         self.references_panel.saveRequested.connect(self.save_reference)
-        self.references_panel.deleteRequested.connect(self.project.delete_reference)
+        self.references_panel.deleteRequested.connect(self._delete_reference_confirmed)
         self.candidates_panel.suggestRequested.connect(self.suggest)
         self.candidates_panel.cancelRequested.connect(self.stop_job)
         self.candidates_panel.jumpRequested.connect(self.goto)
@@ -502,14 +504,14 @@ class MainWindow(QMainWindow):
         if self.job == "propagation":
             self.statusBar().showMessage("undo is paused while the propagation runs", 3000)
             return
-        self.canvas.tool.cancel()
+        self.canvas.tool.reset()
         self.project.undo_stack.undo()
 
     def redo(self) -> None:
         """Redo the edit undone last."""
         if self.job == "propagation":
             return
-        self.canvas.tool.cancel()
+        self.canvas.tool.reset()
         self.project.undo_stack.redo()
 
     def clear_object(self) -> None:
@@ -553,6 +555,13 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("this frame is not a reference", 3000)
             return
         self.references_panel.confirm_delete(self.current)
+
+    def _delete_reference_confirmed(self, frame: int) -> None:
+        if self.job == "propagation":
+            self.statusBar().showMessage("references can be changed when the propagation has finished", 4000)
+            return
+        self.project.delete_reference(frame)
+        self.statusBar().showMessage(f"{self.project.names[frame]} is no longer a reference (Ctrl+Z undoes)", 4000)
 
     # ------------------------------------------------------------------ project signals
     def _mask_changed(self, index: int) -> None:
@@ -606,6 +615,12 @@ class MainWindow(QMainWindow):
         x, y, object_id = info
         self.cursor_label.setText(f"x {x}  y {y}" + (f"  ·  object {object_id}" if object_id else ""))
 
+    def _undo_state_changed(self, *_args) -> None:
+        if sip.isdeleted(self) or sip.isdeleted(self.project.undo_stack):
+            return  # the window or the project is being torn down
+        self._update_enabled()
+        self._update_undo_text()
+
     def _update_undo_text(self) -> None:
         stack = self.project.undo_stack
         self.actions["undo"].setToolTip(f"Undo {stack.undoText()} (Ctrl+Z)" if stack.canUndo() else "Nothing to undo")
@@ -625,7 +640,8 @@ class MainWindow(QMainWindow):
         self.pause_action.setEnabled(propagating)
         self.stop_action.setEnabled(running)
         self.references_panel.save_button.setEnabled(not propagating)
-        self.memory_panel.setEnabled(not propagating)
+        self.memory_panel.settings_box.setEnabled(not propagating)
+        self.memory_panel.clear_button.setEnabled(not running)
         self.canvas.set_editable(not propagating)
 
     # ------------------------------------------------------------------ weights
@@ -874,6 +890,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ Space key and closing
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if not getattr(self, "_filtering", False):
+            return False
         kind = event.type()
         if kind in (QEvent.KeyPress, QEvent.KeyRelease) and event.key() == _SPACE_KEY:
             if event.isAutoRepeat() or not self._owns(obj):
@@ -908,6 +926,7 @@ class MainWindow(QMainWindow):
             self.worker.stop()
             self.wait_for_job(60000)
         self.project.save_settings()
+        self._filtering = False
         QApplication.instance().removeEventFilter(self)
         super().closeEvent(event)
 

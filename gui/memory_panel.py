@@ -80,6 +80,7 @@ class MemoryPanel(QWidget):
         stats.addRow(self.clear_button)
 
         settings_box = QGroupBox("Settings", self)
+        self.settings_box = settings_box
         form = QFormLayout(settings_box)
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         self.mode = QComboBox(self)

@@ -19,8 +19,9 @@ import pytest  # noqa: E402
 pytest.importorskip("PyQt5")
 pytest.importorskip("pytestqt")
 
-from PyQt5.QtCore import QPoint, QPointF, Qt  # noqa: E402
-from PyQt5.QtWidgets import QMessageBox  # noqa: E402
+from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
+from PyQt5.QtGui import QMouseEvent  # noqa: E402
+from PyQt5.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from xmempp.frames import FolderFrames  # noqa: E402
 from xmempp.masks import read_mask  # noqa: E402
@@ -50,12 +51,17 @@ def image_point(canvas, x: float, y: float) -> QPoint:
     return canvas.transform().map(QPointF(x + 0.5, y + 0.5)).toPoint()
 
 
+def drag_to(canvas, point: QPoint, button=Qt.LeftButton) -> None:
+    """A mouse move with `button` held (QTest's mouseMove carries no buttons)."""
+    event = QMouseEvent(QEvent.MouseMove, QPointF(point), Qt.NoButton, button, Qt.NoModifier)
+    QApplication.sendEvent(canvas, event)
+
+
 def stroke(qtbot, canvas, points, button=Qt.LeftButton) -> None:
     """Drag through image points with a mouse button held."""
-    first = image_point(canvas, *points[0])
-    qtbot.mousePress(canvas, button, pos=first)
+    qtbot.mousePress(canvas, button, pos=image_point(canvas, *points[0]))
     for x, y in points[1:]:
-        qtbot.mouseMove(canvas, image_point(canvas, x, y))
+        drag_to(canvas, image_point(canvas, x, y), button)
     qtbot.mouseRelease(canvas, button, pos=image_point(canvas, *points[-1]))
 
 
@@ -69,6 +75,8 @@ def open_window(qtbot, workspace: Path, model=None):
     window.resize(1300, 800)
     window.show()
     qtbot.waitExposed(window)
+    QApplication.setActiveWindow(window)  # offscreen windows are not activated by themselves; shortcuts need it
+    window.canvas.setFocus()
     return window
 
 
@@ -125,7 +133,6 @@ def test_annotate_propagate_suggest_and_reopen(qtbot, tmp_path, checkpoint_path,
     assert mask_file.exists() and np.array_equal(read_mask(mask_file).ids, painted)
 
     # keyboard: R saves the frame as a reference
-    window.activateWindow()
     qtbot.keyClick(canvas, Qt.Key_R)
     assert project.references == [0, 5]
     assert json.loads((workspace / "info.json").read_text())["references"] == [0, 5]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import platform
+import resource
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional, Sequence
@@ -33,6 +34,7 @@ class BenchResult:
     stages: dict[str, float] = field(default_factory=dict)
     peak_rss_gib: float = 0.0
     peak_gpu_gib: Optional[float] = None
+    timeline: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -55,12 +57,24 @@ def hardware_name(device: torch.device) -> str:
     return f"{cpu} ({torch.get_num_threads()} threads)"
 
 
+def current_rss_bytes() -> int:
+    """Resident set size of this process now (Linux /proc; falls back to the peak elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize()
+    except OSError:
+        return peak_rss_bytes()
+
+
 def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
-                  warmup: int = 2, on_frame: Callable[[], None] | None = None) -> BenchResult:
+                  warmup: int = 2, on_frame: Callable[[], None] | None = None,
+                  sample_every: int = 0) -> BenchResult:
     """Propagate `reference` (mask of frame 0) through `frames`, timing every stage.
 
     Decoding is timed by reading each frame; writing by encoding the index PNG as
     the CLI's writer does. The first `warmup` frames after the reference are not counted.
+    With `sample_every` > 0, every that many frames the frame time, current RSS and
+    memory sizes are recorded in `timeline` (for long-clip flatness checks).
     """
     device = next(model.parameters()).device
     timer = StageTimer(device)
@@ -70,16 +84,23 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     counted, started = 0, None
+    timeline: list[dict] = []
     for index in range(len(frames)):
         if index == warmup + 1:
             timer.reset()
             started, counted = time.perf_counter(), 0
+        frame_start = time.perf_counter()
         with timer.stage("decode"):
             image = frames[index]
         probs = session.step(index, image, end=index == len(frames) - 1)
         with timer.stage("write"):
             encode_png(probs_to_ids(probs.numpy(), object_ids))
         counted += 1
+        if sample_every and index % sample_every == 0:
+            stats = session.memory_stats()
+            timeline.append({"frame": index, "ms": 1000 * (time.perf_counter() - frame_start),
+                             "rss_mib": current_rss_bytes() / 2**20, "long_term": stats.long_term_elements,
+                             "temporary": stats.temporary_elements})
         if on_frame is not None:
             on_frame()
     if started is None:
@@ -89,4 +110,21 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
     return BenchResult(hardware=hardware_name(device), device=str(device), frame_size=tuple(frames[0].shape[:2]),
                        processing_size=config.size, objects=len(object_ids), frames=counted,
                        fps=counted / seconds, ms_per_frame=1000 * seconds / counted,
-                       stages=timer.ms_per_frame(counted), peak_rss_gib=peak_rss_bytes() / 2**30, peak_gpu_gib=gpu)
+                       stages=timer.ms_per_frame(counted), peak_rss_gib=peak_rss_bytes() / 2**30, peak_gpu_gib=gpu,
+                       timeline=timeline)
+
+
+def flatness_summary(result: BenchResult, config: InferenceConfig) -> str:
+    """How memory and frame time behave after the long-term cap is reached, from `timeline`."""
+    cap = config.max_long_term_elements - config.num_prototypes
+    after = [p for p in result.timeline if p["long_term"] >= cap]
+    if len(after) < 2:
+        return "long-term memory cap not reached: use more frames or a smaller max_long_term_elements"
+    first, rest = after[0], after[1:]
+    peak = max(p["rss_mib"] for p in rest)
+    half = max(1, len(after) // 2)
+    early = float(np.mean([p["ms"] for p in after[:half]]))
+    late = float(np.mean([p["ms"] for p in after[half:]]))
+    return (f"long-term cap ({cap} elements) reached by frame {first['frame']}: RSS {first['rss_mib']:.0f} MiB "
+            f"then at most {peak:.0f} MiB ({100 * (peak / first['rss_mib'] - 1):+.1f} %); frame time "
+            f"{early:.1f} ms in the first half after the cap, {late:.1f} ms in the second half")
