@@ -76,6 +76,7 @@ class InferenceSession:
         return self.memory.stats()
 
     # ------------------------------------------------------------ references
+    @torch.inference_mode()
     def add_reference(self, frame: int, image: np.ndarray, mask: np.ndarray, permanent: bool | None = None) -> None:
         """Add a user mask for `frame`.
 
@@ -97,6 +98,7 @@ class InferenceSession:
         if permanent:
             self._encode_permanent(frame, image, mask)
 
+    @torch.inference_mode()
     def replace_reference(self, frame: int, image: np.ndarray, mask: np.ndarray) -> None:
         """Replace the reference of `frame`; only that frame's memory elements change."""
         if frame not in self._masks:
@@ -105,6 +107,7 @@ class InferenceSession:
         self.remove_reference(frame)
         self.add_reference(frame, image, mask, permanent=was_permanent or None)
 
+    @torch.inference_mode()
     def remove_reference(self, frame: int) -> None:
         """Remove the reference of `frame` and its permanent-memory elements."""
         if frame not in self._masks:
@@ -114,6 +117,7 @@ class InferenceSession:
             self._permanent.discard(frame)
             self.memory.remove_permanent(frame)
 
+    @torch.inference_mode()
     def clear_memory(self) -> None:
         """Drop temporary and long-term memory and the hidden state; references stay."""
         self.memory.clear_working()

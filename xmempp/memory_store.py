@@ -4,10 +4,54 @@ Keys are shared by all objects. Objects that first appear later form later
 *groups*; a group's values cover only the newest elements of the store, so
 group g's values always align with the last `group_size(g)` keys (the layout of
 the published XMem code, which the numbers depend on).
+
+Every tensor grows into preallocated capacity (`GrowingBuffer`), so a memory
+write copies only the new elements instead of concatenating the whole store.
 """
 from __future__ import annotations
 
 import torch
+
+
+class GrowingBuffer:
+    """A tensor that grows along its last axis into spare capacity (amortised O(1) appends)."""
+
+    def __init__(self, first: torch.Tensor) -> None:
+        self.length = first.shape[-1]
+        self._buffer = first.new_empty(*first.shape[:-1], max(2 * self.length, 16))
+        self._buffer[..., :self.length] = first
+
+    @property
+    def data(self) -> torch.Tensor:
+        """The filled part, a view of the buffer."""
+        return self._buffer[..., :self.length]
+
+    def append(self, x: torch.Tensor) -> None:
+        """Append `x` along the last axis, doubling the capacity when it is full."""
+        end = self.length + x.shape[-1]
+        if end > self._buffer.shape[-1]:
+            grown = self._buffer.new_empty(*self._buffer.shape[:-1], max(2 * end, 16))
+            grown[..., :self.length] = self.data
+            self._buffer = grown
+        self._buffer[..., self.length:end] = x
+        self.length = end
+
+    def keep(self, mask: torch.Tensor) -> None:
+        """Keep the elements where `mask` (length,) is True, in order, compacting in place."""
+        kept = self.data[..., mask]
+        self.length = kept.shape[-1]
+        self._buffer[..., :self.length] = kept
+
+
+def _data(buffer: GrowingBuffer | None) -> torch.Tensor | None:
+    return None if buffer is None else buffer.data
+
+
+def _append(buffer: GrowingBuffer | None, x: torch.Tensor) -> GrowingBuffer:
+    if buffer is None:
+        return GrowingBuffer(x)
+    buffer.append(x)
+    return buffer
 
 
 class KeyValueStore:
@@ -19,74 +63,86 @@ class KeyValueStore:
 
     def __init__(self, count_usage: bool) -> None:
         self.count_usage = count_usage
-        self.key: torch.Tensor | None = None
-        self.shrinkage: torch.Tensor | None = None
-        self.selection: torch.Tensor | None = None
-        self.values: list[torch.Tensor] = []
-        self.frames: torch.Tensor = torch.empty(0, dtype=torch.long)
-        self.use_count: torch.Tensor | None = None
-        self.life_count: torch.Tensor | None = None
+        self._key: GrowingBuffer | None = None
+        self._shrinkage: GrowingBuffer | None = None
+        self._selection: GrowingBuffer | None = None
+        self._values: list[GrowingBuffer] = []
+        self._frames: GrowingBuffer | None = None
+        self._use_count: GrowingBuffer | None = None
+        self._life_count: GrowingBuffer | None = None
+
+    key = property(lambda self: _data(self._key), doc="Keys (1, Ck, N).")
+    shrinkage = property(lambda self: _data(self._shrinkage), doc="Shrinkage (1, 1, N).")
+    selection = property(lambda self: _data(self._selection), doc="Selection (1, Ck, N), or None.")
+    use_count = property(lambda self: _data(self._use_count), doc="Summed usage (1, 1, N).")
+    life_count = property(lambda self: _data(self._life_count), doc="Reads survived (1, 1, N).")
+
+    @property
+    def values(self) -> list[torch.Tensor]:
+        """Per-group values (Kg, Cv, Ng), aligned with the last Ng keys."""
+        return [buffer.data for buffer in self._values]
+
+    @property
+    def frames(self) -> torch.Tensor:
+        """Frame index of every element (N,), -1 for prototypes."""
+        return self._frames.data if self._frames is not None else torch.empty(0, dtype=torch.long)
 
     @property
     def size(self) -> int:
         """Number of key elements."""
-        return 0 if self.key is None else self.key.shape[-1]
+        return 0 if self._key is None else self._key.length
 
     @property
     def num_groups(self) -> int:
         """Number of object groups that have values here."""
-        return len(self.values)
+        return len(self._values)
 
     def group_size(self, group: int) -> int:
         """Number of elements that carry values of `group` (the newest ones)."""
-        return self.values[group].shape[-1] if group < len(self.values) else 0
+        return self._values[group].length if group < len(self._values) else 0
 
     def add(self, key: torch.Tensor, shrinkage: torch.Tensor, selection: torch.Tensor | None,
             group_values: list[torch.Tensor | None], frame: int) -> None:
         """Append elements; `group_values[g]` is (Kg, Cv, n) or None when group g has no values for them."""
         n = key.shape[-1]
-        self.key = key if self.key is None else torch.cat([self.key, key], -1)
-        self.shrinkage = shrinkage if self.shrinkage is None else torch.cat([self.shrinkage, shrinkage], -1)
+        self._key = _append(self._key, key)
+        self._shrinkage = _append(self._shrinkage, shrinkage)
         if selection is not None:
-            self.selection = selection if self.selection is None else torch.cat([self.selection, selection], -1)
+            self._selection = _append(self._selection, selection)
         if self.count_usage:
             zeros = torch.zeros(1, 1, n, device=key.device, dtype=torch.float32)
-            self.use_count = zeros if self.use_count is None else torch.cat([self.use_count, zeros], -1)
-            life = zeros + 1e-7
-            self.life_count = life if self.life_count is None else torch.cat([self.life_count, life], -1)
-        self.frames = torch.cat([self.frames, torch.full((n,), frame, dtype=torch.long)])
+            self._use_count = _append(self._use_count, zeros)
+            self._life_count = _append(self._life_count, zeros + 1e-7)
+        self._frames = _append(self._frames, torch.full((n,), frame, dtype=torch.long))
         for group, values in enumerate(group_values):
             if values is None:
                 continue
-            if group < len(self.values):
-                self.values[group] = torch.cat([self.values[group], values], -1)
+            if group < len(self._values):
+                self._values[group].append(values)
             else:
-                self.values.append(values)
+                self._values.append(GrowingBuffer(values))
 
     def update_usage(self, usage: torch.Tensor) -> None:
         """Add one read's usage (N,) and age every element by one read."""
-        if not self.count_usage or self.use_count is None:
+        if not self.count_usage or self._use_count is None:
             return
-        self.use_count += usage.view_as(self.use_count)
-        self.life_count += 1
+        self.use_count.add_(usage.view(1, 1, -1))
+        self.life_count.add_(1)
 
     def usage(self) -> torch.Tensor:
         """Usage normalised by life, (1, 1, N)."""
-        assert self.use_count is not None and self.life_count is not None
+        assert self._use_count is not None and self._life_count is not None
         return self.use_count / self.life_count
 
     def keep(self, mask: torch.Tensor) -> None:
         """Keep only the elements where `mask` (N,) is True, values of every group included."""
         n = self.size
-        self.key = self.key[:, :, mask]
-        self.shrinkage = self.shrinkage[:, :, mask]
-        if self.selection is not None:
-            self.selection = self.selection[:, :, mask]
-        if self.use_count is not None:
-            self.use_count = self.use_count[:, :, mask]
-            self.life_count = self.life_count[:, :, mask]
-        self.frames = self.frames[mask.cpu()]
-        self.values = [values[:, :, mask[n - values.shape[-1]:]] for values in self.values]
+        for buffer in (self._key, self._shrinkage, self._selection, self._use_count, self._life_count):
+            if buffer is not None:
+                buffer.keep(mask)
+        self._frames.keep(mask.cpu())
+        for buffer in self._values:
+            buffer.keep(mask[n - buffer.length:])
         if self.size == 0:
             self.clear()
 
@@ -106,12 +162,13 @@ class KeyValueStore:
 
     def remove_frame(self, frame: int) -> int:
         """Remove every element written for `frame`; returns how many were removed."""
-        mask = (self.frames != frame).to(self.key.device) if self.size else None
-        if mask is None or bool(mask.all()):
+        if self.size == 0:
             return 0
-        removed = int((~mask).sum())
-        self.keep(mask)
-        return removed
+        mask = self.frames != frame
+        if bool(mask.all()):
+            return 0
+        self.keep(mask.to(self.key.device))
+        return int((~mask).sum())
 
     def clear(self) -> None:
         """Forget everything."""
