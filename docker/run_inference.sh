@@ -30,44 +30,12 @@ examples:
 EOF
 }
 
-die() {
-    echo "run_inference.sh: $*" >&2
-    echo "run 'docker/run_inference.sh --help' for usage" >&2
-    exit 2
-}
+script_name=run_inference.sh
+# shellcheck source-path=SCRIPTDIR/.. source=docker/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-abs_path() {  # absolute path of an existing file or folder, without realpath (macOS has none)
-    if [[ -d "$1" ]]; then
-        (cd "$1" && pwd -P)
-    else
-        echo "$(cd "$(dirname "$1")" && pwd -P)/$(basename "$1")"
-    fi
-}
-
-image="${XMEMPP_IMAGE:-xmempp:inference}"
-input=""
-output=""
-weights="${XMEMPP_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/xmempp}"
-gpus="${XMEMPP_GPUS:-auto}"
-
-while [[ $# -gt 0 ]]; do
-    case "$1" in
-        -i|--input|-o|--output|-w|--weights|--image|--gpus)
-            [[ $# -ge 2 ]] || die "$1 needs a value"
-            case "$1" in
-                -i|--input) input="$2" ;;
-                -o|--output) output="$2" ;;
-                -w|--weights) weights="$2" ;;
-                --image) image="$2" ;;
-                --gpus) gpus="$2" ;;
-            esac
-            shift 2 ;;
-        -h|--help) usage; exit 0 ;;
-        --) shift; break ;;
-        -*) die "unknown option $1 (put xmempp's own options after --)" ;;
-        *) break ;;
-    esac
-done
+parse_options "${XMEMPP_IMAGE:-xmempp:inference}" "xmempp's" "$@"
+shift "$parsed_count"
 [[ $# -gt 0 ]] || { usage >&2; exit 2; }
 
 docker_args=(--rm --user "$(id -u):$(id -g)" -e HOME=/tmp -e XMEMPP_HOME=/weights)
@@ -75,29 +43,7 @@ if [[ -t 0 && -t 1 ]]; then
     docker_args+=(-it)
 fi
 
-if [[ -n "$input" ]]; then
-    [[ -e "$input" ]] || die "input $input does not exist"
-    docker_args+=(-v "$(abs_path "$input"):/input:ro")
-fi
-if [[ -n "$output" ]]; then
-    mkdir -p "$output"
-    docker_args+=(-v "$(abs_path "$output"):/output")
-fi
-if [[ "$weights" == */* || "$weights" == .* || "$weights" == "~"* ]]; then
-    weights="${weights/#\~/$HOME}"
-    mkdir -p "$weights"
-    docker_args+=(-v "$(abs_path "$weights"):/weights")
-else
-    docker_args+=(-v "$weights:/weights")  # a named docker volume
-fi
-
-case "$gpus" in
-    auto)
-        if docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q nvidia; then
-            docker_args+=(--gpus all)
-        fi ;;
-    none|"") ;;
-    *) docker_args+=(--gpus "$gpus") ;;
-esac
+add_mount_args
+add_gpu_args
 
 exec docker run "${docker_args[@]}" "$image" "$@"

@@ -18,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]  # the build context: docker build -f docker/Dockerfile .
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 SCRIPTS = [ROOT / "docker" / "run_inference.sh", ROOT / "docker" / "run_gui.sh"]
+COMMON = ROOT / "docker" / "common.sh"  # sourced by both scripts
 
 
 # ----------------------------------------------------------------------------------- parser
@@ -253,8 +254,22 @@ def test_run_scripts_parse(script):
     assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
     subprocess.run(["bash", "-n", str(script)], check=True)
     if shutil.which("shellcheck"):
-        result = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
+        result = subprocess.run(["shellcheck", "-x", str(script)], capture_output=True, text=True)
         assert result.returncode == 0, result.stdout
+
+
+def test_common_script_parses_and_only_defines_functions():
+    text = COMMON.read_text()
+    assert text.startswith("# shellcheck shell=bash\n")
+    subprocess.run(["bash", "-n", str(COMMON)], check=True)
+    if shutil.which("shellcheck"):
+        result = subprocess.run(["shellcheck", str(COMMON)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout
+    # sourcing it prints nothing, runs nothing, and leaves the positional parameters alone
+    script = ('set -euo pipefail; common=$1; set -- a b; source "$common" >&2; echo "$# $*"; '
+              'declare -F die abs_path parse_options add_mount_args add_gpu_args >/dev/null')
+    result = subprocess.run(["bash", "-c", script, "bash", str(COMMON)], capture_output=True, text=True, timeout=10)
+    assert result.returncode == 0 and result.stderr == "" and result.stdout == "2 a b\n"
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
@@ -266,23 +281,54 @@ def test_run_scripts_usage(script):
     assert result.returncode == 2 and "unknown option --bogus" in result.stderr
 
 
-def test_run_scripts_build_the_docker_command(tmp_path):
-    """With a fake `docker` on PATH, check the mounts and arguments the script passes."""
+@pytest.fixture
+def fake_docker(tmp_path):
+    """Runs a script with a fake `docker` first on PATH; returns the arguments of its `docker run`."""
     fake = tmp_path / "bin" / "docker"
     fake.parent.mkdir()
     fake.write_text('#!/usr/bin/env bash\nif [[ "$1" == info ]]; then echo \'{"nvidia":{}}\'; exit 0; fi\n'
                     'printf "%s\\n" "$@" > "$DOCKER_ARGS_FILE"\n')
     fake.chmod(0o755)
+
+    def run(script: Path, *args: str, **extra_env: str) -> list[str]:
+        env = {"PATH": f"{fake.parent}:/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
+               "DOCKER_ARGS_FILE": str(tmp_path / "a"), **extra_env}
+        subprocess.run(["bash", str(script), *args], check=True, env=env, timeout=10)
+        return (tmp_path / "a").read_text().splitlines()
+
+    return run
+
+
+def _mounts(args: list[str]) -> list[str]:
+    return [args[i + 1] for i, a in enumerate(args) if a == "-v"]
+
+
+def test_run_scripts_build_the_docker_command(tmp_path, fake_docker):
+    """With a fake `docker` on PATH, check the mounts and arguments the script passes."""
     shot = tmp_path / "shot"
     shot.mkdir()
-    env = {"PATH": f"{fake.parent}:/usr/bin:/bin", "HOME": str(tmp_path), "DOCKER_ARGS_FILE": str(tmp_path / "a")}
-    subprocess.run(["bash", str(SCRIPTS[0]), "-i", str(shot), "-o", str(tmp_path / "out"), "-w", str(tmp_path / "w"),
-                    "--", "process", "-v", "/input", "-m", "/input/masks", "-o", "/output"],
-                   check=True, env=env, timeout=10)
-    args = (tmp_path / "a").read_text().splitlines()
+    args = fake_docker(SCRIPTS[0], "-i", str(shot), "-o", str(tmp_path / "out"), "-w", str(tmp_path / "w"),
+                       "--", "process", "-v", "/input", "-m", "/input/masks", "-o", "/output")
     assert args[0] == "run" and "--rm" in args
     assert f"{shot.resolve()}:/input:ro" in args
     assert f"{(tmp_path / 'out').resolve()}:/output" in args and (tmp_path / "out").is_dir()
     assert f"{(tmp_path / 'w').resolve()}:/weights" in args
     assert args[args.index("--gpus") + 1] == "all"
     assert args[-8:] == ["xmempp:inference", "process", "-v", "/input", "-m", "/input/masks", "-o", "/output"]
+
+
+def test_gui_script_mounts_like_the_inference_script(tmp_path, fake_docker):
+    """run_gui.sh shares run_inference.sh's options, mounts and GPU choice (docker/common.sh)."""
+    shot = tmp_path / "shot"
+    shot.mkdir()
+    options = ["-i", str(shot), "-o", str(tmp_path / "out"), "-w", str(tmp_path / "w")]
+    inference = fake_docker(SCRIPTS[0], *options, "--", "weights", "check")
+    gui = fake_docker(SCRIPTS[1], *options, "--", "/output/shot", DISPLAY=":99")
+    x11 = {"/tmp/.X11-unix:/tmp/.X11-unix:ro"} | {m for m in _mounts(gui) if m.endswith(":/tmp/.xauth:ro")}
+    expected = [f"{shot.resolve()}:/input:ro", f"{(tmp_path / 'out').resolve()}:/output",
+                f"{(tmp_path / 'w').resolve()}:/weights"]
+    assert [m for m in _mounts(gui) if m not in x11] == _mounts(inference) == expected
+    assert gui[0] == "run" and "--rm" in gui and "DISPLAY=:99" in gui and "--network" not in gui
+    assert gui[gui.index("--gpus") + 1] == inference[inference.index("--gpus") + 1] == "all"
+    assert gui[-2:] == ["xmempp:gui", "/output/shot"]
+    assert not list(tmp_path.glob("xmempp-xauth.*")), "the X authority copy must be removed on exit"
