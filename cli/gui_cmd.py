@@ -16,7 +16,8 @@ from .errors import reports_errors
 @reports_errors
 def gui_command(
     video: Annotated[Optional[Path], typer.Option(
-        "--video", help="Video file: a workspace ./workspace/<name> is created from it first (as `xmempp import`).")] = None,
+        "--video",
+        help="Video file: a workspace ./workspace/<name> is created from it first (as `xmempp import`).")] = None,
     images: Annotated[Optional[Path], typer.Option(
         "--images", help="Folder of frames: a workspace ./workspace/<name> is created from it first.")] = None,
     workspace: Annotated[Optional[Path], typer.Option(
@@ -26,7 +27,8 @@ def gui_command(
     name: Annotated[Optional[str], typer.Option(
         "--name", help="With --video/--images: workspace name (default: the video / folder name).")] = None,
     root: Annotated[Path, typer.Option(
-        "--root", help="With --video/--images: folder the workspace is created in.")] = Path("workspace"),
+        "--root", envvar="XMEMPP_WORKSPACES",
+        help="With --video/--images: folder the workspace is created in.")] = Path("workspace"),
     model: Annotated[Optional[Path], typer.Option(
         "--model", help="XMem checkpoint (default: `xmempp weights path`); loaded on the first propagation.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",

@@ -74,7 +74,7 @@ def run_gui(workspace: os.PathLike | str, model: Optional[os.PathLike | str] = N
     project.cleanup_temp_files()
     if size is not None:
         project.update_config(size=int(size))
-    window = MainWindow(project)
+    window = MainWindow(project, interactive=screenshot is None)
     if screenshot is None:
         window.show()
         return int(app.exec_())

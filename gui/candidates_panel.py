@@ -125,10 +125,10 @@ class CandidatesPanel(QWidget):
         """Show the project's suggestions as thumbnails."""
         self.list.clear()
         for rank, frame in enumerate(self.project.settings.suggestions, start=1):
-            label = f"#{rank}  {self.project.names[frame]}"
+            label = f"#{rank}  {self.project.labels[frame]}"
             item = QListWidgetItem(self.thumbnails.icon(frame, with_mask=True), label)
             item.setData(Qt.UserRole, frame)
-            item.setToolTip(f"Suggestion {rank}: {self.project.names[frame]} (frame {frame + 1}) — click to jump")
+            item.setToolTip(f"Suggestion {rank}: {self.project.labels[frame]} (frame {frame + 1}) — click to jump")
             self.list.addItem(item)
         if not self.project.settings.suggestions and not self.note.text():
             self.note.setText("Suggestions use the references and, when every frame has a mask, the propagated "

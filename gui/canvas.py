@@ -327,16 +327,17 @@ class Canvas(QWidget):
         painter.setRenderHint(QPainter.Antialiasing, True)
         if self.editable or self.tool.pending:
             self.tool.paint(painter, to_widget)
-        self._paint_badge(painter)
+        self._paint_badge(painter, target)
         painter.end()
 
-    def _paint_badge(self, painter: QPainter) -> None:
+    def _paint_badge(self, painter: QPainter, target: QRectF) -> None:
         texts = []
         if self.badge:
             texts.append((self.badge, QColor(226, 160, 40)))
         if not self.editable:
             texts.append(("PROPAGATING", QColor(70, 140, 230)))
-        x = 12.0
+        x = max(12.0, target.left() + 10)
+        y = max(12.0, target.top() + 10)
         font = QFont(self.font())
         font.setPointSizeF(max(7.5, font.pointSizeF() * 0.85))
         font.setBold(True)
@@ -344,7 +345,7 @@ class Canvas(QWidget):
         metrics = painter.fontMetrics()
         for text, colour in texts:
             width = metrics.horizontalAdvance(text) + 16
-            rect = QRectF(x, 12, width, metrics.height() + 6)
+            rect = QRectF(x, y, width, metrics.height() + 6)
             path = QPainterPath()
             path.addRoundedRect(rect, 4, 4)
             painter.fillPath(path, colour)

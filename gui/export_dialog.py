@@ -7,8 +7,8 @@ from typing import Optional
 
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-                             QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QProgressBar,
-                             QPushButton, QRadioButton, QVBoxLayout, QWidget)
+                             QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+                             QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget)
 
 from .project import Project
 from .workers import ExportRequest, ExportWorker, start_worker
@@ -25,7 +25,7 @@ class ExportDialog(QDialog):
         self.project = project
         self.on_weights_error = on_weights_error
         self.setWindowTitle("Export")
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(640)
         self.worker: Optional[ExportWorker] = None
         self.thread = None
         self.result_frames: Optional[int] = None
@@ -40,30 +40,39 @@ class ExportDialog(QDialog):
         folder_row.addWidget(browse)
 
         what = QGroupBox("Write", self)
-        form = QVBoxLayout(what)
-        self.masks = QCheckBox("Index masks  (masks/<frame>.png, original ids and colours)", self)
+        grid = QGridLayout(what)
+        grid.setColumnStretch(1, 1)
+        self.masks = QCheckBox("Index masks", self)
         self.masks.setChecked(True)
-        self.alpha = QCheckBox("Soft mattes per object  (alpha/<id>/<frame>.png)", self)
+        self.alpha = QCheckBox("Soft mattes", self)
         self.alpha_bits = QComboBox(self)
         self.alpha_bits.addItem("8-bit", 8)
         self.alpha_bits.addItem("16-bit", 16)
-        alpha_row = QHBoxLayout()
-        alpha_row.addWidget(self.alpha, 1)
-        alpha_row.addWidget(self.alpha_bits)
-        self.binary = QCheckBox("Binary masks per object  (binary/<id>/<frame>.png, 0/255)", self)
-        self.overlay = QCheckBox("Overlay images  (overlay/<frame>.jpg)", self)
-        self.video = QCheckBox("Overlay video  (overlay.mp4)", self)
-        form.addWidget(self.masks)
-        form.addLayout(alpha_row)
-        form.addWidget(self.binary)
-        form.addWidget(self.overlay)
-        form.addWidget(self.video)
+        self.binary = QCheckBox("Binary masks", self)
+        self.overlay = QCheckBox("Overlay images", self)
+        self.video = QCheckBox("Overlay video", self)
+        rows = ((self.masks, "masks/<frame>.png", "Index PNGs with the original object ids and colours"),
+                (self.alpha, "alpha/<id>/<frame>.png", "One soft matte per object"),
+                (self.binary, "binary/<id>/<frame>.png", "One 0 / 255 mask per object"),
+                (self.overlay, "overlay/<frame>.jpg", "Each frame with the masks blended in"),
+                (self.video, "overlay.mp4", "The overlay images as a video"))
+        for row, (box, hint, tip) in enumerate(rows):
+            label = QLabel(hint, self)
+            label.setObjectName("hint")
+            box.setToolTip(tip)
+            label.setToolTip(tip)
+            grid.addWidget(box, row, 0)
+            grid.addWidget(label, row, 1)
+        grid.addWidget(self.alpha_bits, 1, 2)
+        self.alpha_bits.setEnabled(False)
+        self.alpha.toggled.connect(self.alpha_bits.setEnabled)
 
         source_box = QGroupBox("Masks from", self)
         source = QVBoxLayout(source_box)
-        self.from_saved = QRadioButton("The masks in the workspace (as shown; hard edges)", self)
-        self.from_propagation = QRadioButton("A fresh propagation from the references (soft edges; needs the "
-                                             "weights)", self)
+        self.from_saved = QRadioButton("The masks in the workspace, as shown (hard edges)", self)
+        self.from_propagation = QRadioButton("A new propagation from the references (soft edges)", self)
+        self.from_propagation.setToolTip("Propagates the references again with the current settings to get soft "
+                                         "mattes; needs the XMem weights")
         self.from_saved.setChecked(True)
         group = QButtonGroup(self)
         group.addButton(self.from_saved)
@@ -79,8 +88,8 @@ class ExportDialog(QDialog):
             self.upscale.setText(f"Write at the source size {src[1]}x{src[0]} (workspace is {w}x{h})")
             self.upscale.setChecked(True)
         else:
-            self.upscale.setText(f"Source size ({w}x{h})")
             self.upscale.setEnabled(False)
+            self.upscale.setVisible(False)
         self.overwrite = QCheckBox("Replace earlier results in that folder", self)
         options.addRow(self.upscale)
         options.addRow(self.overwrite)

@@ -1,16 +1,30 @@
 """The keyboard shortcut list, rendered from the same table that creates the actions."""
 from __future__ import annotations
 
+from html import escape
 from typing import Optional
 
-from PyQt5.QtCore import Qt
-from PyQt5.QtGui import QFont
-from PyQt5.QtWidgets import QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QTableWidget, \
-    QTableWidgetItem, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from .shortcuts import shortcut_rows
 
-__all__ = ["HelpDialog"]
+__all__ = ["HelpDialog", "shortcut_html"]
+
+
+def shortcut_html() -> str:
+    """The shortcut table as HTML, grouped, for the help dialog."""
+    parts = ["<table width='100%' cellspacing='0' cellpadding='5'>"]
+    group = None
+    for row_group, keys, text in shortcut_rows():
+        if row_group != group:
+            group = row_group
+            parts.append(f"<tr><td colspan='2' style='padding-top:12px'><b style='color:#8ab4f8'>{escape(group)}"
+                         f"</b></td></tr>")
+        chips = " ".join(f"<code style='background:#3a3e45;color:#ffffff'>&nbsp;{escape(k.strip())}&nbsp;</code>"
+                         for k in keys.split(" / "))
+        parts.append(f"<tr><td width='34%' valign='top'>{chips}</td><td valign='top'>{escape(text)}</td></tr>")
+    parts.append("</table>")
+    return "".join(parts)
 
 
 class HelpDialog(QDialog):
@@ -19,38 +33,13 @@ class HelpDialog(QDialog):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        self.resize(640, 720)
-        rows = shortcut_rows()
-        table = QTableWidget(0, 2, self)
-        table.setHorizontalHeaderLabels(["Keys", "Action"])
-        table.verticalHeader().setVisible(False)
-        table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        table.setSelectionMode(QAbstractItemView.NoSelection)
-        table.setShowGrid(False)
-        table.setAlternatingRowColors(True)
-        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        table.horizontalHeader().setStretchLastSection(True)
-        bold = QFont(self.font())
-        bold.setBold(True)
-        group = None
-        for row_group, keys, text in rows:
-            if row_group != group:
-                group = row_group
-                r = table.rowCount()
-                table.insertRow(r)
-                heading = QTableWidgetItem(group)
-                heading.setFont(bold)
-                table.setItem(r, 0, heading)
-                table.setSpan(r, 0, 1, 2)
-            r = table.rowCount()
-            table.insertRow(r)
-            key_item = QTableWidgetItem(keys)
-            key_item.setTextAlignment(Qt.AlignLeft | Qt.AlignVCenter)
-            table.setItem(r, 0, key_item)
-            table.setItem(r, 1, QTableWidgetItem(text))
-        self.table = table
+        self.resize(720, 760)
+        self.rows = shortcut_rows()
+        self.browser = QTextBrowser(self)
+        self.browser.setOpenLinks(False)
+        self.browser.setHtml(shortcut_html())
         buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(table)
+        layout.addWidget(self.browser)
         layout.addWidget(buttons)

@@ -7,7 +7,7 @@ import time
 from typing import Callable, Optional
 
 import numpy as np
-from PyQt5.QtCore import QEvent, QObject, QSize, Qt
+from PyQt5.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PyQt5 import sip
 from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import (QAbstractSpinBox, QAction, QActionGroup, QApplication, QComboBox, QDockWidget,
@@ -31,7 +31,7 @@ from .settings import TOOLS
 from .shortcuts import create_actions, shortcut
 from .thumbnails import ThumbnailCache
 from .timeline import Timeline
-from .workers import PropagationWorker, SuggestWorker, plan_propagation, start_worker
+from .workers import PropagationWorker, SavedMasks, SuggestWorker, plan_propagation, start_worker
 
 __all__ = ["MainWindow"]
 
@@ -43,22 +43,30 @@ _SEGMENT_MODES = {"box": "Box", "strokes": "Strokes", "points": "Clicks"}
 class MainWindow(QMainWindow):
     """The xmempp annotation window for one project."""
 
-    def __init__(self, project: Project, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, project: Project, parent: Optional[QWidget] = None, interactive: bool = True) -> None:
+        """Arguments:
+            project: the opened workspace.
+            parent: parent widget.
+            interactive: show message boxes for problems (False for --screenshot: status bar only).
+        """
         super().__init__(parent)
         self.project = project
+        self.interactive = interactive
         self.setWindowTitle(f"xmempp — {project.workspace.path.name}")
         self.resize(1560, 940)
         self.job: Optional[str] = None
         self.worker: Optional[QObject] = None
         self.thread = None
         self._following = True
+        self._last_follow = 0.0
+        self._last_propagated: Optional[int] = None
         self._last_problem = ("", 0.0)
         self.last_suggestion_result = None
         self.thumbnails = ThumbnailCache(project)
         self.backends: list[SegmentBackend] = available_backends()
 
         self.canvas = Canvas(project, self)
-        self.timeline = Timeline(project.names, project.workspace.info.get("fps"), self)
+        self.timeline = Timeline(project.labels, project.workspace.info.get("fps"), self)
         central = QWidget(self)
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
@@ -336,6 +344,8 @@ class MainWindow(QMainWindow):
         self._update_undo_text()
         self.statusBar().showMessage("Paint with the brush (B), save the frame as a reference (R), propagate (F); "
                                      "F1 lists every shortcut.", 15000)
+        if self.project.problems:
+            QTimer.singleShot(0, lambda: self.report_problem(self.project.problems[-1]))
 
     # ------------------------------------------------------------------ frames
     @property
@@ -561,7 +571,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("references can be changed when the propagation has finished", 4000)
             return
         self.project.delete_reference(frame)
-        self.statusBar().showMessage(f"{self.project.names[frame]} is no longer a reference (Ctrl+Z undoes)", 4000)
+        self.statusBar().showMessage(f"{self.project.labels[frame]} is no longer a reference (Ctrl+Z undoes)", 4000)
 
     # ------------------------------------------------------------------ project signals
     def _mask_changed(self, index: int) -> None:
@@ -595,16 +605,24 @@ class MainWindow(QMainWindow):
         self._mark_saved()
 
     def _mark_saved(self) -> None:
-        self.saved_label.setText("✓ saved")
-        self.saved_label.setStyleSheet("")
+        unsaved = sorted(self.project.unsaved)
+        if unsaved:
+            self.saved_label.setText("⚠ not saved")
+            self.saved_label.setStyleSheet("color: #ff7b72;")
+            self.saved_label.setToolTip("The last write failed for: " + ", ".join(unsaved[:10]) +
+                                        (" …" if len(unsaved) > 10 else "") + ". They are kept in memory; the next "
+                                        "edit of each writes it again.")
+        else:
+            self.saved_label.setText("✓ saved")
+            self.saved_label.setStyleSheet("")
+            self.saved_label.setToolTip(f"Every edit is written to {self.project.workspace.path} as you work")
 
     def report_problem(self, message: str) -> None:
         """Something could not be saved or read: tell the user (a dialog at most every few seconds)."""
-        self.saved_label.setText("⚠ not saved")
-        self.saved_label.setStyleSheet("color: #ff7b72;")
+        self._mark_saved()
         self.statusBar().showMessage(message, 10000)
         last, when = self._last_problem
-        if message != last or time.monotonic() - when > 10:
+        if self.interactive and (message != last or time.monotonic() - when > 10):
             self._last_problem = (message, time.monotonic())
             QMessageBox.warning(self, "xmempp", message)
 
@@ -702,12 +720,14 @@ class MainWindow(QMainWindow):
         worker.failed.connect(lambda message, weights: self._job_failed("Propagation", message, weights))
         worker.finished.connect(lambda outcome, p=plan: self._propagation_finished(outcome, p))
         self._following = True
+        self._last_follow = 0.0
+        self._last_propagated = None
         self.timeline.set_running(plan.span)
         self._start_job("propagation", worker, plan.total)
         return True
 
     def _confirm_overwrite(self, frames: list[int]) -> bool:
-        names = ", ".join(self.project.names[f] for f in frames[:6]) + (" …" if len(frames) > 6 else "")
+        names = ", ".join(self.project.labels[f] for f in frames[:6]) + (" …" if len(frames) > 6 else "")
         box = QMessageBox(QMessageBox.Question, "Edited frames",
                           f"You edited {len(frames)} frame(s) that are not references ({names}). The propagation "
                           f"would replace their masks.\n\nSave them as references first?", parent=self)
@@ -724,12 +744,17 @@ class MainWindow(QMainWindow):
                 self.project.save_reference(frame)
         return True
 
-    def _propagated_frame(self, index: int, ids) -> None:
-        self.project.accept_propagated(index, ids)
-        if self._following:
+    def _propagated_frame(self, index: int) -> None:
+        self.project.accept_propagated(index)
+        now = time.monotonic()
+        if self._following and now - self._last_follow >= 0.08:  # at most ~12 redraws a second
+            self._last_follow = now
             self._show(index)
+        self._last_propagated = index
 
     def _propagation_finished(self, outcome, plan) -> None:
+        if self._following and self._last_propagated is not None:
+            self._show(self._last_propagated)
         self.project.finish_propagation(outcome.changes, plan.text)
         self.timeline.set_running(None)
         self._end_job()
@@ -787,21 +812,11 @@ class MainWindow(QMainWindow):
         project = self.project
         s = project.settings
         references = {f: project.mask(f).copy() for f in refs}
-        all_masked = len(project.masked_frames) == len(project)
-        workspace = project.workspace
+        masked = project.masked_frames
+        # with a mask on every frame the selector uses them; otherwise it propagates the references first
+        predicted = SavedMasks(project.workspace, masked) if len(masked) == len(project) else None
 
-        def predicted():
-            if not all_masked:
-                return None
-            masks = {}
-            for i in range(len(workspace)):
-                mask = workspace.mask(i)
-                if mask is None:
-                    return None
-                masks[i] = mask
-            return masks
-
-        worker = SuggestWorker(project.engine, workspace, references, s.k, s.alpha, s.min_mask_percent,
+        worker = SuggestWorker(project.engine, project.workspace, references, s.k, s.alpha, s.min_mask_percent,
                                project.config, s.mode, predicted)
         worker.progress.connect(self.candidates_panel.set_progress)
         worker.progress.connect(lambda stage, done, total: self._job_progress(done, total))
@@ -821,7 +836,7 @@ class MainWindow(QMainWindow):
                                            self.candidates_panel.note.text())
             return
         self.project.set_suggestions(list(result.chosen))
-        names = ", ".join(self.project.names[f] for f in result.chosen) or "none"
+        names = ", ".join(self.project.labels[f] for f in result.chosen) or "none"
         note = f"Annotate next: {names}."
         if result.reason:
             note += f"\n{result.reason}"

@@ -42,6 +42,19 @@ _INT_FIELDS = (
 )
 
 
+class SizeSpinBox(QSpinBox):
+    """Processing size: -1 ("native") or at least 16 pixels; the arrows skip the invalid 0..15."""
+
+    def stepBy(self, steps: int) -> None:
+        value = self.value()
+        if value == -1 and steps > 0:
+            self.setValue(480)
+        elif 0 <= value + steps * self.singleStep() < 16:
+            self.setValue(-1 if steps < 0 else 16)
+        else:
+            super().stepBy(steps)
+
+
 class MemoryPanel(QWidget):
     """Memory statistics and settings.
 
@@ -93,7 +106,7 @@ class MemoryPanel(QWidget):
         form.addRow("Mode", self.mode)
         self.fields: dict[str, QSpinBox] = {}
         for name, label, low, high, tip in _INT_FIELDS:
-            box = QSpinBox(self)
+            box = SizeSpinBox(self) if name == "size" else QSpinBox(self)
             box.setRange(low, high)
             box.setToolTip(tip)
             box.setKeyboardTracking(False)

@@ -91,5 +91,6 @@ def composite_into(out: np.ndarray, frame: np.ndarray, ids: Optional[np.ndarray]
         blended = cv2.addWeighted(src, 1.0 - a, colours, a, 0.0)
         result = np.where(fg[..., None], blended, src)
     if edge is not None and mode != "popup":
-        result[edge] = colours[edge]
+        # lighter than the fill, so edges read on dark plates
+        result[edge] = np.clip(colours[edge].astype(np.float32) * 1.5 + 60, 0, 255).astype(np.uint8)
     out[y0:y1, x0:x1] = result

@@ -65,11 +65,15 @@ class Project(QObject):
         self.settings = GuiSettings.from_json(workspace.info.get(INFO_KEY))
         self.palette = davis_palette()
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.setUndoLimit(200)
+        self.undo_stack.setUndoLimit(100)
         self._masks: "OrderedDict[int, np.ndarray]" = OrderedDict()
         self._images: "OrderedDict[int, np.ndarray]" = OrderedDict()
         self._versions: dict[int, int] = {}
         self._size: Optional[tuple[int, int]] = None
+        self._labels: Optional[list[str]] = None
+        self.problems: list[str] = []  # reported before a window listened (shown when it opens)
+        self.unsaved: set[str] = set()  # files whose last write failed (frame names, "info.json")
+        self.problem.connect(self._remember_problem)
         self._has_mask = self._scan_masks()
         n = len(workspace)
         self.settings.current_frame = min(self.settings.current_frame, n - 1)
@@ -95,6 +99,9 @@ class Project(QObject):
         """
         return cls(Workspace.open(path), Engine(model_path, device), parent)
 
+    def _remember_problem(self, message: str) -> None:
+        self.problems = [*self.problems[-9:], message]
+
     # ------------------------------------------------------------------ frames
     def __len__(self) -> int:
         return len(self.workspace)
@@ -103,6 +110,16 @@ class Project(QObject):
     def names(self) -> list[str]:
         """Frame stems in frame order."""
         return self.workspace.names
+
+    @property
+    def labels(self) -> list[str]:
+        """Frame names to show: the source frame names (a workspace may have renamed its files)."""
+        if self._labels is None:
+            source = self.workspace.info.get("source_names")
+            ok = isinstance(source, list) and len(source) == len(self.workspace) and all(isinstance(n, str)
+                                                                                         for n in source)
+            self._labels = list(source) if ok else list(self.workspace.names)
+        return self._labels
 
     @property
     def size(self) -> tuple[int, int]:
@@ -200,8 +217,10 @@ class Project(QObject):
         try:
             self.workspace.save_mask(index, mask)
             self._has_mask.add(index)
+            self.unsaved.discard(self.names[index])
         except XMemppError as exc:
             ok = False
+            self.unsaved.add(self.names[index])
             self.problem.emit(f"could not save the mask of {self.names[index]}: {exc}")
         if edited and index not in self.references and index not in self.settings.edited:
             self.settings.edited = sorted({*self.settings.edited, index})
@@ -228,11 +247,9 @@ class Project(QObject):
         zeros.flags.writeable = False
         return zeros
 
-    def accept_propagated(self, index: int, ids: np.ndarray) -> None:
-        """Take a mask the propagation worker has already saved (updates caches, no write)."""
-        mask = np.array(ids, dtype=np.uint8, copy=True)
-        mask.flags.writeable = False
-        self._cache(index, mask)
+    def accept_propagated(self, index: int) -> None:
+        """A mask the propagation worker has saved: forget the cached one (it is read when needed)."""
+        self._masks.pop(index, None)
         self._bump(index)
         self._has_mask.add(index)
         self.maskChanged.emit(index)
@@ -313,6 +330,7 @@ class Project(QObject):
             else:
                 self.workspace.remove_reference(index)
         except XMemppError as exc:
+            self.unsaved.add("info.json")
             self.problem.emit(f"could not save the references to {self.workspace.path / 'info.json'}: {exc}")
         self._bump(index)
         self.referencesChanged.emit()
@@ -324,13 +342,13 @@ class Project(QObject):
             A message for the status bar. Raises `InputError` when the mask is empty.
         """
         if not self.mask(index).any():
-            raise InputError(f"frame {self.names[index]} has no mask yet: paint the object, then save it as a "
+            raise InputError(f"frame {self.labels[index]} has no mask yet: paint the object, then save it as a "
                              f"reference")
         if self.is_reference(index):
             self._bump(index)  # re-encode it at the next propagation
-            return f"reference {self.names[index]} is up to date (it is saved with every edit)"
+            return f"reference {self.labels[index]} is up to date (it is saved with every edit)"
         self.undo_stack.push(ReferenceCommand(self, index, add=True))
-        return f"saved {self.names[index]} as a reference"
+        return f"saved {self.labels[index]} as a reference"
 
     def delete_reference(self, index: int) -> None:
         """Stop using frame `index` as a reference (undoable; its mask stays)."""
@@ -440,8 +458,10 @@ class Project(QObject):
         try:
             self.workspace.save_info()
         except XMemppError as exc:
+            self.unsaved.add("info.json")
             self.problem.emit(f"could not save {self.workspace.path / 'info.json'}: {exc}")
             return False
+        self.unsaved.discard("info.json")
         return True
 
     def cleanup_temp_files(self) -> None:

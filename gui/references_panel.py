@@ -68,9 +68,9 @@ class ReferencesPanel(QWidget):
         self.list.clear()
         refs = self.project.references
         for frame in refs:
-            item = QListWidgetItem(self.thumbnails.icon(frame), self.project.names[frame])
+            item = QListWidgetItem(self.thumbnails.icon(frame), self.project.labels[frame])
             item.setData(Qt.UserRole, frame)
-            item.setToolTip(f"{self.project.names[frame]} (frame {frame + 1}) — click to jump")
+            item.setToolTip(f"{self.project.labels[frame]} (frame {frame + 1}) — click to jump")
             item.setTextAlignment(Qt.AlignHCenter)
             self.list.addItem(item)
             if frame == selected:
@@ -116,7 +116,7 @@ class ReferencesPanel(QWidget):
 
     def confirm_delete(self, frame: int) -> bool:
         """Ask before deleting the reference of `frame`; emits `deleteRequested` on yes."""
-        name = self.project.names[frame]
+        name = self.project.labels[frame]
         answer = QMessageBox.question(
             self, "Delete reference",
             f"Stop using {name} as a reference?\n\nIts mask stays in the workspace; the next propagation no "

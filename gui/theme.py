@@ -49,6 +49,15 @@ QSlider::handle:horizontal {{ background: #cfd2d6; width: 12px; margin: -5px 0; 
 QSlider::sub-page:horizontal {{ background: {ACCENT}; border-radius: 2px; }}
 QHeaderView::section {{ background: #2d3035; color: #cfd2d6; border: none; padding: 4px; }}
 QTableWidget {{ background: #1f2124; alternate-background-color: #24272b; color: #dfe1e5; border: none; }}
+QCheckBox::indicator, QGroupBox::indicator {{ width: 12px; height: 12px; border: 1px solid #8a9099;
+              border-radius: 3px; background: #1f2124; }}
+QCheckBox::indicator:checked, QGroupBox::indicator:checked {{ background: {ACCENT}; border: 1px solid #9cc3f5;
+              image: none; }}
+QCheckBox::indicator:disabled {{ border-color: #555a61; }}
+QRadioButton::indicator {{ width: 12px; height: 12px; border: 1px solid #8a9099; border-radius: 7px;
+              background: #1f2124; }}
+QRadioButton::indicator:checked {{ background: qradialgradient(cx:0.5, cy:0.5, radius:0.5, fx:0.5, fy:0.5,
+              stop:0 white, stop:0.45 white, stop:0.55 {ACCENT}, stop:1 {ACCENT}); border: 1px solid #9cc3f5; }}
 QMenu {{ background: #2d3035; color: #e8eaed; border: 1px solid #1b1c1f; }}
 QMenu::item:selected {{ background: #24518a; }}
 QMenuBar {{ background: #2d3035; color: #dfe1e5; }}

@@ -17,6 +17,7 @@ SUGGESTION_COLOUR = QColor(80, 200, 220)
 _MASKED_COLOUR = QColor(72, 110, 170)
 _TRACK = QColor(46, 48, 54)
 _CURSOR = QColor(240, 240, 240)
+_TICK = QColor(130, 136, 144)
 
 
 class TimelineTrack(QWidget):
@@ -37,12 +38,12 @@ class TimelineTrack(QWidget):
         self.masked: set[int] = set()
         self.running: Optional[tuple[int, int]] = None
         self.names: list[str] = []
-        self.setMinimumHeight(38)
+        self.setMinimumHeight(46)
         self.setMouseTracking(True)
         self.setCursor(Qt.PointingHandCursor)
 
     def sizeHint(self) -> QSize:
-        return QSize(600, 40)
+        return QSize(600, 46)
 
     def _x(self, frame: float) -> float:
         left, width = 8.0, max(1.0, self.width() - 16.0)
@@ -72,8 +73,8 @@ class TimelineTrack(QWidget):
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.Antialiasing)
-        h = self.height()
-        track = QRectF(8, h / 2 - 5, self.width() - 16, 10)
+        track = QRectF(8, 9, self.width() - 16, 9)
+        self._paint_ticks(painter, track)
         path = QPainterPath()
         path.addRoundedRect(track, 4, 4)
         painter.fillPath(path, _TRACK)
@@ -94,7 +95,7 @@ class TimelineTrack(QWidget):
             x = self._x(frame)
             painter.setPen(QPen(QColor(10, 10, 10), 1))
             painter.setBrush(SUGGESTION_COLOUR)
-            painter.drawEllipse(QPointF(x, track.top() - 6), 3.5, 3.5)
+            painter.drawEllipse(QPointF(x, track.top() - 4.5), 3.5, 3.5)
         for frame in self.references:
             x = self._x(frame)
             painter.setPen(Qt.NoPen)
@@ -105,10 +106,24 @@ class TimelineTrack(QWidget):
             painter.drawPolygon(tri)
         x = self._x(self.current)
         painter.setPen(QPen(QColor(0, 0, 0, 160), 4))
-        painter.drawLine(QPointF(x, 3), QPointF(x, h - 3))
+        painter.drawLine(QPointF(x, 2), QPointF(x, track.bottom() + 10))
         painter.setPen(QPen(_CURSOR, 2))
-        painter.drawLine(QPointF(x, 3), QPointF(x, h - 3))
+        painter.drawLine(QPointF(x, 2), QPointF(x, track.bottom() + 10))
         painter.end()
+
+    def _paint_ticks(self, painter: QPainter, track: QRectF) -> None:
+        """Frame numbers (1-based, as the counter) under the track at a readable spacing."""
+        unit = track.width() / max(1, self.count)
+        step = next((s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000)
+                     if s * unit >= 64), 20000)
+        font = painter.font()
+        font.setPointSizeF(max(6.5, font.pointSizeF() * 0.78))
+        painter.setFont(font)
+        painter.setPen(QPen(_TICK, 1))
+        y = track.bottom() + 11
+        for number in range(step, self.count + 1, step):
+            x = self._x(number - 1)
+            painter.drawText(QRectF(x - 30, y, 60, 14), Qt.AlignHCenter | Qt.AlignTop, str(number))
 
 
 def _runs(frames: list[int]) -> Iterable[tuple[int, int]]:

@@ -83,7 +83,7 @@ class ReferenceCommand(QUndoCommand):
     """Saving a frame as a reference, or deleting a reference (the mask itself stays)."""
 
     def __init__(self, project: "Project", frame: int, add: bool) -> None:
-        name = project.workspace.names[frame]
+        name = project.labels[frame]
         super().__init__(f"{'Save' if add else 'Delete'} reference {name}")
         self.project = project
         self.frame = frame

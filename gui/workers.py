@@ -16,14 +16,14 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import cv2
 import numpy as np
-from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+from PyQt5.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
 
 from xmempp.atomic import atomic_write_bytes, encode_png
 from xmempp.config import InferenceConfig
@@ -35,7 +35,7 @@ from xmempp.writers import probs_to_ids
 from .engine import Engine
 
 __all__ = ["PropagationPlan", "plan_propagation", "PropagationOutcome", "PropagationWorker", "SuggestWorker",
-           "ExportRequest", "ExportWorker", "WorkspaceFrames", "start_worker"]
+           "ExportRequest", "ExportWorker", "WorkspaceFrames", "SavedMasks", "start_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,32 @@ class WorkspaceFrames(Sequence):
         return self.workspace.image(index)
 
 
+class SavedMasks(Mapping):
+    """The workspace's saved masks as a read-on-access mapping (frame -> HxW ids), so that the
+    candidate selector can walk a long shot without holding every mask in memory."""
+
+    def __init__(self, workspace: Workspace, frames: Iterable[int]) -> None:
+        self.workspace = workspace
+        self._frames = frozenset(int(f) for f in frames)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if index not in self._frames:
+            raise KeyError(index)
+        mask = self.workspace.mask(index)
+        if mask is None:
+            raise KeyError(index)
+        return mask
+
+    def __contains__(self, index: object) -> bool:
+        return index in self._frames
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted(self._frames))
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
 def start_worker(worker: QObject, parent: QObject) -> QThread:
     """Run `worker.run` on a new QThread; the thread ends when the worker emits `finished`.
 
@@ -75,7 +101,7 @@ def start_worker(worker: QObject, parent: QObject) -> QThread:
     thread = QThread(parent)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
-    worker.finished.connect(thread.quit)
+    worker.finished.connect(thread.quit, Qt.DirectConnection)  # thread-safe; the UI thread may be waiting
     thread.finished.connect(thread.deleteLater)
     thread.start()
     return thread
@@ -163,7 +189,7 @@ class PropagationWorker(QObject):
     """Steps an `InferenceSession` through the plan and saves each predicted mask at once.
 
     Signals:
-        frameDone(int, object): a frame's new mask (HxW uint8 workspace ids), already saved.
+        frameDone(int): a frame's new mask has been saved (the UI reads it when it shows it).
         progress(int, int): frames done, frames total.
         memoryStats(object): `MemoryStats` after each frame.
         status(str): "loading the model…", "paused", ...
@@ -171,7 +197,7 @@ class PropagationWorker(QObject):
         finished(object): the `PropagationOutcome` (always emitted, also after a stop or error).
     """
 
-    frameDone = pyqtSignal(int, object)
+    frameDone = pyqtSignal(int)
     progress = pyqtSignal(int, int)
     memoryStats = pyqtSignal(object)
     status = pyqtSignal(str)
@@ -267,7 +293,7 @@ class PropagationWorker(QObject):
         data = encode_png(ids, palette=self.palette)
         atomic_write_bytes(path, data)
         outcome.changes[index] = (old, data)
-        self.frameDone.emit(index, ids)
+        self.frameDone.emit(index)
 
 
 # ---------------------------------------------------------------------------------------- suggestions
@@ -287,7 +313,7 @@ class SuggestWorker(QObject):
 
     def __init__(self, engine: Engine, workspace: Workspace, references: dict[int, np.ndarray], k: int, alpha: float,
                  min_mask_percent: float, config: InferenceConfig, mode: str,
-                 predicted: Optional[Callable[[], Optional[dict[int, np.ndarray]]]] = None) -> None:
+                 predicted: Optional[Mapping[int, np.ndarray]] = None) -> None:
         super().__init__()
         self.engine = engine
         self.workspace = workspace
@@ -318,7 +344,7 @@ class SuggestWorker(QObject):
             self._report("model", 0, 0)
             model = self.engine.ensure_model()
             frames = WorkspaceFrames(self.workspace)
-            predicted = self.predicted() if self.predicted is not None else None
+            predicted = self.predicted
             key = (str(self.workspace.path), len(frames), self.config.size, str(self.engine.weights_file))
             features = self.engine.cached_features(key)
             if features is None:
