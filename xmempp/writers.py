@@ -186,7 +186,21 @@ def _av():
     return av
 
 
-class PreviewVideoWriter:
+class _FinishOnExit:
+    """Context manager protocol for writers: `close()` on success, `abort()` on any exception
+    (subclasses define both)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *rest: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class PreviewVideoWriter(_FinishOnExit):
     """Writes RGB frames to a video file (H.264 when available), atomically.
 
     Frames go to a hidden temporary file in the destination folder that replaces the final name on
@@ -286,20 +300,12 @@ class PreviewVideoWriter:
                 self._tmp.unlink()
             self._tmp = None
 
-    def __enter__(self) -> "PreviewVideoWriter":
-        return self
-
-    def __exit__(self, exc_type, *rest: Any) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 _STOP = object()
 
 
-class ResultWriter:
+class ResultWriter(_FinishOnExit):
     """Writes per-frame results on background threads.
 
     Usage::
@@ -512,11 +518,3 @@ class ResultWriter:
         if self._preview is not None:
             self._preview.abort()
 
-    def __enter__(self) -> "ResultWriter":
-        return self
-
-    def __exit__(self, exc_type, *rest: Any) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
