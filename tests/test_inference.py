@@ -53,6 +53,9 @@ def test_errors_are_specific(model):
         session.step(1, np.zeros((32, 32, 3), np.uint8))
     with pytest.raises(InputError, match="mask size"):
         session.add_reference(1, clip[1], np.zeros((10, 10), np.uint8))
+    session.remove_reference(0)
+    with pytest.raises(MemoryStateError, match="memory is empty"):
+        session.step(1, clip[1])
 
 
 @pytest.mark.parametrize("values,match", [({"mem_every": 0}, "mem_every"), ({"size": 8}, "size"),

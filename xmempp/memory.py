@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import InferenceConfig
+from .errors import MemoryStateError
 from .memory_store import KeyValueStore
 from .similarity import TopKAffinity, anisotropic_similarity, query_major_similarity
 
@@ -86,6 +87,8 @@ class MemoryManager:
         """
         h, w = query_key.shape[-2:]
         stores = self._stores()
+        if not stores:
+            raise MemoryStateError("memory is empty: add a reference mask before propagating")
         similarity = query_major_similarity(torch.cat([s.key for s in stores], -1).float(),
                                             torch.cat([s.shrinkage for s in stores], -1).float(),
                                             query_key.flatten(2).float(), query_selection.flatten(2).float())
