@@ -51,8 +51,9 @@ def test_errors_are_specific(model):
     session.add_reference(0, clip[0], clip.mask(0))
     with pytest.raises(InputError, match="differs from the session"):
         session.step(1, np.zeros((32, 32, 3), np.uint8))
-    with pytest.raises(InputError, match="mask size"):
+    with pytest.raises(InputError, match="must match its frame"):
         session.add_reference(1, clip[1], np.zeros((10, 10), np.uint8))
+    assert session.references == [0]
     session.remove_reference(0)
     with pytest.raises(MemoryStateError, match="memory is empty"):
         session.step(1, clip[1])

@@ -90,13 +90,15 @@ class InferenceSession:
         if frame in self._masks:
             raise MemoryStateError(f"frame {frame} already has a reference; use replace_reference")
         mask = np.asarray(mask)
-        if mask.ndim != 2:
-            raise InputError(f"reference mask for frame {frame} must be HxW, got shape {mask.shape}")
-        self._masks[frame] = mask
+        geometry = self._frame_geometry(image)
+        if mask.shape != geometry.source:
+            raise InputError(f"reference mask for frame {frame} has size {mask.shape[::-1]}, its frame "
+                             f"{geometry.source[::-1]}; a mask must match its frame")
         if permanent is None:
             permanent = self.mode == "xmempp" or not self._permanent
         if permanent:
             self._encode_permanent(frame, image, mask)
+        self._masks[frame] = mask
 
     @torch.inference_mode()
     def replace_reference(self, frame: int, image: np.ndarray, mask: np.ndarray) -> None:
