@@ -10,6 +10,7 @@ its least used elements (LFU) to stay under `max_long_term_elements`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -43,6 +44,8 @@ class MemoryManager:
         self.groups: list[list[int]] = []
         self.hidden: torch.Tensor | None = None
         self.elements_per_frame = 0
+        self._version = 0
+        self._layout: _ReadLayout | None = None
 
     # ----------------------------------------------------------------- objects
     @property
@@ -86,29 +89,34 @@ class MemoryManager:
             readout (1, K, Cv, h, w) for every known object.
         """
         h, w = query_key.shape[-2:]
-        stores = self._stores()
-        if not stores:
-            raise MemoryStateError("memory is empty: add a reference mask before propagating")
-        similarity = query_major_similarity(torch.cat([s.key for s in stores], -1).float(),
-                                            torch.cat([s.shrinkage for s in stores], -1).float(),
-                                            query_key.flatten(2).float(), query_selection.flatten(2).float())
-        ends, end = [], 0
-        for store in stores:
-            end += store.size
-            ends.append(end)
+        layout = self._read_layout()
+        similarity = query_major_similarity(layout.key, layout.shrinkage, query_key.flatten(2).float(),
+                                            query_selection.flatten(2).float())
         readouts = []
         for group_index, group in enumerate(self.groups):
-            members = [(store, end) for store, end in zip(stores, ends) if store.group_size(group_index) > 0]
-            if not members:
+            columns, values = layout.groups[group_index]
+            if values is None:
                 readouts.append(torch.zeros(len(group), self._value_dim(), h * w, device=query_key.device))
                 continue
-            parts = [similarity[:, end - store.group_size(group_index):end] for store, end in members]
-            affinity = TopKAffinity.from_similarity(torch.cat(parts, 1), self.config.top_k)
+            group_similarity = similarity if columns is None else similarity.index_select(1, columns)
+            affinity = TopKAffinity.from_similarity(group_similarity, self.config.top_k)
             if group_index == 0:
-                self._count_usage(affinity.usage(), stores)
-            readouts.append(affinity.readout(torch.cat([store.values[group_index] for store, _ in members], -1)))
+                self._count_usage(affinity.usage(), layout.stores)
+            readouts.append(affinity.readout(values))
         readout = torch.cat(readouts, 0)
         return readout.view(1, readout.shape[0], readout.shape[1], h, w)
+
+    def _read_layout(self) -> "_ReadLayout":
+        """Concatenated keys and per-group values of all stores, rebuilt only after memory changed."""
+        if self._layout is None or self._layout.version != self._version:
+            stores = self._stores()
+            if not stores:
+                raise MemoryStateError("memory is empty: add a reference mask before propagating")
+            self._layout = _ReadLayout.build(stores, len(self.groups), self._version)
+        return self._layout
+
+    def _changed(self) -> None:
+        self._version += 1
 
     def _value_dim(self) -> int:
         for store in (self.permanent, self.temporary, self.long_term):
@@ -134,15 +142,18 @@ class MemoryManager:
 
     def add_permanent(self, key: torch.Tensor, shrinkage: torch.Tensor, values: torch.Tensor, frame: int) -> None:
         """Store a reference frame (values (1, K, Cv, h, w)) in permanent memory."""
+        self._changed()
         self._write(self.permanent, key, shrinkage, None, values, frame)
 
     def remove_permanent(self, frame: int) -> int:
         """Remove one reference frame's elements; the others stay addressable."""
+        self._changed()
         return self.permanent.remove_frame(frame)
 
     def add_temporary(self, key: torch.Tensor, shrinkage: torch.Tensor, selection: torch.Tensor,
                       values: torch.Tensor, frame: int) -> None:
         """Write a memory frame to temporary memory, consolidating into long-term memory when full."""
+        self._changed()
         self._write(self.temporary, key, shrinkage, selection if self.config.enable_long_term else None, values,
                     frame)
         if not self.config.enable_long_term:
@@ -188,6 +199,7 @@ class MemoryManager:
     # ----------------------------------------------------------------- control
     def clear_working(self) -> None:
         """Forget temporary and long-term memory and the hidden state; keep permanent memory."""
+        self._changed()
         self.temporary.clear()
         self.long_term.clear()
         if self.hidden is not None:
@@ -208,3 +220,39 @@ class MemoryManager:
             permanent_elements=self.permanent.size,
             device_bytes=sum(t.numel() * t.element_size() for t in tensors),
         )
+
+
+@dataclass
+class _ReadLayout:
+    """What a memory read needs from the stores, concatenated once per memory change.
+
+    `groups[g]` is (columns, values): the similarity columns of group g's elements
+    (None when they are all of them) and its values in the same order (None when
+    no store holds values of that group).
+    """
+
+    version: int
+    stores: list[KeyValueStore]
+    key: torch.Tensor
+    shrinkage: torch.Tensor
+    groups: list[tuple[Optional[torch.Tensor], Optional[torch.Tensor]]]
+
+    @classmethod
+    def build(cls, stores: list[KeyValueStore], num_groups: int, version: int) -> "_ReadLayout":
+        key = torch.cat([s.key for s in stores], -1).float()
+        shrinkage = torch.cat([s.shrinkage for s in stores], -1).float()
+        total, groups = key.shape[-1], []
+        for group in range(num_groups):
+            spans, values, end = [], [], 0
+            for store in stores:
+                end += store.size
+                size = store.group_size(group)
+                if size:
+                    spans.append(torch.arange(end - size, end, device=key.device))
+                    values.append(store.values[group])
+            if not values:
+                groups.append((None, None))
+                continue
+            columns = torch.cat(spans)
+            groups.append((None if columns.numel() == total else columns, torch.cat(values, -1)))
+        return cls(version, stores, key, shrinkage, groups)
