@@ -57,6 +57,39 @@ def _report(progress: PipelineProgress | None, stage: str, done: int, total: int
         progress(stage, done, total)
 
 
+class _FeatureCollector:
+    """Stores each frame's key features as they arrive, in a dtype chosen from the first frame."""
+
+    def __init__(self, total: int, dtype: torch.dtype | None, progress: PipelineProgress | None) -> None:
+        self.total, self.dtype, self.progress = total, dtype, progress
+        self.tensors: list[torch.Tensor] | None = None
+        self.done = 0
+
+    def add(self, index: int, key: torch.Tensor, shrinkage: torch.Tensor, selection: torch.Tensor) -> None:
+        """Keep frame `index`'s (1, C, h, w) key, shrinkage and selection."""
+        parts = [t.detach().float().cpu().reshape(-1, *t.shape[-2:]) for t in (key, shrinkage, selection)]
+        if self.tensors is None:
+            if self.dtype is None:
+                per_frame = 4 * sum(t.numel() for t in parts)
+                self.dtype = torch.float32 if per_frame * self.total <= FLOAT32_FEATURE_LIMIT else torch.float16
+            self.tensors = [torch.empty((self.total, *t.shape), dtype=self.dtype) for t in parts]
+        for store, part in zip(self.tensors, parts):
+            store[index] = part
+        self.done += 1
+        _report(self.progress, "features", self.done, self.total)
+
+    @property
+    def key_size(self) -> tuple[int, int]:
+        """(h, w) of the key grid (known once a frame was added)."""
+        return tuple(self.tensors[0].shape[-2:])  # type: ignore[index,return-value]
+
+    def result(self) -> CandidateFeatures:
+        """The features of every frame (all must have been added)."""
+        if self.tensors is None or self.done != self.total:
+            raise InputError(f"key features were computed for {self.done} of {self.total} frames")
+        return CandidateFeatures(*self.tensors)
+
+
 def extract_candidate_features(model: torch.nn.Module, frames: Sequence[np.ndarray], config=None, *,
                                dtype: torch.dtype | None = None,
                                progress: PipelineProgress | None = None) -> CandidateFeatures:
@@ -79,22 +112,10 @@ def extract_candidate_features(model: torch.nn.Module, frames: Sequence[np.ndarr
     if total == 0:
         raise InputError("the shot has no frames")
     session = InferenceSession(model, config)
-    keys = shrinkages = selections = None
+    collector = _FeatureCollector(total, dtype, progress)
     for index in range(total):
-        key, shrinkage, selection = session.encode_key(frames[index])
-        key, shrinkage, selection = (t.reshape(-1, *t.shape[-2:]) for t in (key, shrinkage, selection))
-        if keys is None:
-            if dtype is None:
-                per_frame = 4 * (key.numel() + shrinkage.numel() + selection.numel())
-                dtype = torch.float32 if per_frame * total <= FLOAT32_FEATURE_LIMIT else torch.float16
-            keys = torch.empty((total, *key.shape), dtype=dtype)
-            shrinkages = torch.empty((total, *shrinkage.shape), dtype=dtype)
-            selections = torch.empty((total, *selection.shape), dtype=dtype)
-        keys[index] = key
-        shrinkages[index] = shrinkage
-        selections[index] = selection
-        _report(progress, "features", index + 1, total)
-    return CandidateFeatures(keys, shrinkages, selections)
+        collector.add(index, *session.encode_key(frames[index]))
+    return collector.result()
 
 
 def _check_predicted(predicted: Mapping[int, np.ndarray], references: Mapping[int, np.ndarray], total: int) -> None:
@@ -115,10 +136,13 @@ def _predicted_soft_masks(predicted: Mapping[int, np.ndarray], references: Mappi
         yield index, torch.from_numpy(mask > 0)
 
 
-def _propagated_soft_masks(model, frames, references, config, mode: str) -> Iterator[tuple[int, torch.Tensor]]:
-    from xmempp import propagate
+def _propagated_soft_masks(model, frames, references, config, mode: str,
+                           collector: _FeatureCollector | None) -> Iterator[tuple[int, torch.Tensor]]:
+    from xmempp.inference import propagate_frames
 
-    for index, probs in propagate(model, frames, references, config, mode=mode):
+    listener = collector.add if collector is not None else None
+    for index, _image, probs in propagate_frames(model, frames, references, config, mode=mode,
+                                                 on_key_features=listener):
         probs = torch.as_tensor(probs)
         if probs.shape[0] < 2:
             yield index, torch.zeros(probs.shape[1:], dtype=torch.float32)
@@ -163,25 +187,29 @@ def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], ref
         raise InputError(f"reference frame(s) {outside} outside the clip of {total} frames")
     if predicted_masks is not None:
         _check_predicted(predicted_masks, references, total)
-    if features is None:
-        features = extract_candidate_features(model, frames, config, progress=progress)
-    if features.keys.shape[0] != total:
-        raise InputError(f"features cover {features.keys.shape[0]} frames but the shot has {total}")
-    key_hw = features.key_size
-
+    collector = None
     if predicted_masks is not None:
+        if features is None:
+            features = extract_candidate_features(model, frames, config, progress=progress)
         soft_masks = _predicted_soft_masks(predicted_masks, references, total)
     else:
-        soft_masks = _propagated_soft_masks(model, frames, references, config, mode)
+        # One pass: the propagation's own key-encoder output doubles as the candidates' features.
+        collector = _FeatureCollector(total, None, progress) if features is None else None
+        soft_masks = _propagated_soft_masks(model, frames, references, config, mode, collector)
     presence = torch.empty(total, dtype=torch.float32)
-    weights = torch.empty((total, 1, *key_hw), dtype=torch.float32)
-    seen = 0
-    for index, soft in soft_masks:
+    weights = None
+    for seen, (index, soft) in enumerate(soft_masks, start=1):
+        key_hw = features.key_size if features is not None else collector.key_size
+        if weights is None:
+            weights = torch.empty((total, 1, *key_hw), dtype=torch.float32)
         frame_presence, frame_weight = summarise_masks([soft], key_hw, epsilon)
         presence[index] = frame_presence[0]
         weights[index] = frame_weight[0]
-        seen += 1
         _report(progress, "masks", seen, total)
+    if collector is not None:
+        features = collector.result()
+    if features.keys.shape[0] != total:
+        raise InputError(f"features cover {features.keys.shape[0]} frames but the shot has {total}")
 
     if device is None:
         parameter = next(iter(model.parameters()), None)

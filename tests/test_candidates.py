@@ -424,3 +424,17 @@ def test_cli_candidates_reports_bad_input_in_one_line(checkpoint_path, tmp_path)
                       "--model", str(checkpoint_path), "--device", "cpu", "-q")
     assert result.exit_code == 1
     assert "mask folder not found" in result.stderr and "Traceback" not in result.output
+
+
+def test_propagation_features_equal_a_separate_key_pass(model):
+    """Without predicted masks the propagation's own key features are used; they equal a separate pass."""
+    from xmempp import InferenceConfig
+    from xmempp.candidate_selection import extract_candidate_features, suggest_candidates
+    from xmempp.synthetic import MovingDiscs
+
+    clip = MovingDiscs(6, 64, 112)
+    config = InferenceConfig(size=-1)
+    separate = extract_candidate_features(model, clip, config)
+    one_pass = suggest_candidates(model, clip, {0: clip.mask(0)}, k=2, config=config)
+    two_pass = suggest_candidates(model, clip, {0: clip.mask(0)}, k=2, config=config, features=separate)
+    assert one_pass.chosen == two_pass.chosen and len(one_pass.chosen) == 2

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager, Iterator, Mapping, Sequence
+from typing import Callable, ContextManager, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -17,6 +17,9 @@ from .preprocess import Geometry, image_to_tensor, mask_to_onehot
 from .timing import StageTimer
 
 MODES = ("xmempp", "xmem")
+
+#: Called with (frame index, key, shrinkage, selection) each time `step` encodes a frame.
+KeyListener = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 
 def object_ids_in_order(references: Mapping[int, np.ndarray]) -> list[int]:
@@ -48,6 +51,7 @@ class InferenceSession:
         self.device = next(model.parameters()).device
         self.autocast = autocast
         self.timer = timer
+        self.on_key_features: KeyListener | None = None
         self.memory = MemoryManager(self.config, model.dims.hidden_dim)
         self._masks: dict[int, np.ndarray] = {}
         self._permanent: set[int] = set()
@@ -152,6 +156,8 @@ class InferenceSession:
             with self._stage("key_encoder"):
                 x = image_to_tensor(image, geometry, self.device)
                 features = self.model.encode_key(x)
+            if self.on_key_features is not None:
+                self.on_key_features(frame, features.key, features.shrinkage, features.selection)
             if frame in self._masks:
                 self._step_reference(frame, x, features, geometry, end)
                 return self._reference_probs(frame)
@@ -270,12 +276,13 @@ def propagate(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapp
 
 
 def propagate_frames(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
-                     config: InferenceConfig | None = None, mode: str = "xmempp",
-                     prefetch_depth: int = 4) -> Iterator[tuple[int, np.ndarray, torch.Tensor]]:
+                     config: InferenceConfig | None = None, mode: str = "xmempp", prefetch_depth: int = 4,
+                     on_key_features: KeyListener | None = None) -> Iterator[tuple[int, np.ndarray, torch.Tensor]]:
     """Like `propagate`, but also yields each decoded frame: (frame_index, image, probs).
 
     Frames are read sequentially on a background thread (`prefetch_depth` ahead), so a
-    video is decoded once, as a stream, overlapped with the network.
+    video is decoded once, as a stream, overlapped with the network. `on_key_features`
+    receives every stepped frame's key features (e.g. for candidate selection).
     """
     total = len(frames)
     if not references:
@@ -289,6 +296,7 @@ def propagate_frames(model: XMemNetwork, frames: Sequence[np.ndarray], reference
         raise InputError("the reference masks contain no objects (every pixel is 0)")
     for frame in sorted(references):
         session.add_reference(frame, frames[frame], references[frame])
+    session.on_key_features = on_key_features
     for index, image in enumerate(prefetch(frames, depth=prefetch_depth)):
         probs = session.step(index, image, end=index == total - 1)
         yield index, image, _expand_channels(probs, session.object_ids, all_ids)
