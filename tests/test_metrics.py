@@ -115,3 +115,15 @@ def test_output_folder_with_masks_subfolder_is_accepted(tmp_path):
     write_palette_png(gt / "f.png", ids, davis_palette())
     write_palette_png(tmp_path / "out" / "masks" / "f.png", ids, davis_palette())
     assert evaluate_folders(tmp_path / "out", gt).JF == 1.0
+
+
+def test_video_outputs_pair_with_ground_truth_by_frame_number(tmp_path):
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir(), pred.mkdir()
+    mask = np.zeros((20, 30), np.uint8)
+    mask[5:15, 5:20] = 1
+    for index in range(3):
+        write_palette_png(gt / f"frame_{index:06d}.png", mask, davis_palette())
+        write_palette_png(pred / f"{index:06d}.png", mask, davis_palette())
+    result = evaluate_folders(pred, gt)
+    assert len(result.stems) == 3 and result.JF == 1.0

@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import InputError
 from .frames import IMAGE_EXTENSIONS, is_hidden, natural_key
-from .masks import ColorTable, present_ids, read_mask
+from .masks import ColorTable, mask_frame_index, present_ids, read_mask
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -254,11 +254,21 @@ def _mask_files(folder: Path, what: str) -> dict[str, Path]:
     return files
 
 
+def _by_frame_number_if_needed(pred_files: dict[str, Path], gt_files: dict[str, Path]) -> dict[str, Path]:
+    """Re-key predictions by the ground-truth stem with the same trailing number, if no stem matches."""
+    if set(pred_files) & set(gt_files):
+        return pred_files
+    by_number = {mask_frame_index(stem): path for stem, path in pred_files.items()}
+    return {stem: by_number[mask_frame_index(stem)] for stem in gt_files
+            if mask_frame_index(stem) is not None and mask_frame_index(stem) in by_number}
+
+
 def evaluate_folders(pred_dir: PathLike, gt_dir: PathLike, bound_th: float = BOUND_TH) -> EvalResult:
     """Evaluate a folder of predicted masks against a folder of ground-truth masks.
 
-    Masks pair by file stem; every ground-truth mask needs a prediction (predictions without
-    ground truth are ignored). `pred_dir` may also be an xmempp output folder (its `masks/` is
+    Masks pair by file stem; when no stem matches at all, they pair by the stems' trailing frame
+    numbers (a video's `000012.png` with `frame_000012.png`). Every ground-truth mask needs a
+    prediction (predictions without ground truth are ignored). `pred_dir` may also be an xmempp output folder (its `masks/` is
     used). Masks are read like annotations (palette, grayscale or flat RGB PNGs).
 
     Arguments:
@@ -276,7 +286,7 @@ def evaluate_folders(pred_dir: PathLike, gt_dir: PathLike, bound_th: float = BOU
     gt_files = _mask_files(gt_dir, "ground-truth")
     if not gt_files:
         raise InputError(f"ground-truth folder {gt_dir} holds no masks")
-    pred_files = _mask_files(pred_dir, "prediction")
+    pred_files = _by_frame_number_if_needed(_mask_files(pred_dir, "prediction"), gt_files)
     missing = [s for s in sorted(gt_files, key=natural_key) if s not in pred_files]
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
