@@ -138,7 +138,7 @@ def _predicted_soft_masks(predicted: Mapping[int, np.ndarray], references: Mappi
 
 def _propagated_soft_masks(model, frames, references, config, mode: str,
                            collector: _FeatureCollector | None) -> Iterator[tuple[int, torch.Tensor]]:
-    from xmempp.inference import propagate_frames
+    from xmempp.inference.session import propagate_frames
 
     listener = collector.add if collector is not None else None
     for index, _image, probs in propagate_frames(model, frames, references, config, mode=mode,

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from xmempp.errors import ConfigError, InputError
-from xmempp.similarity import anisotropic_similarity
+from xmempp.memory.similarity import anisotropic_similarity
 
 __all__ = [
     "CandidateResult",

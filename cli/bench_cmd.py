@@ -11,12 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from xmempp.benchmark import flatness_summary, run_benchmark
-from xmempp.frames import open_frames
-from xmempp.masks import read_mask_folder
-from xmempp.model_loading import compile_network, load_model
-from xmempp.network import XMemNetwork
-from xmempp.synthetic import MovingDiscs
+from xmempp.evaluation.benchmark import flatness_summary, run_benchmark
+from xmempp.io.frames import open_frames
+from xmempp.io.masks import read_mask_folder
+from xmempp.model.loading import compile_network, load_model
+from xmempp.model.network import XMemNetwork
+from xmempp.io.synthetic import MovingDiscs
 
 from .app import app
 from .engine_options import build_config, load_network

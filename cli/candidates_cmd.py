@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from xmempp.config import InferenceConfig
+from xmempp.inference.config import InferenceConfig
 from xmempp.errors import InputError
-from xmempp.frames import open_frames
-from xmempp.masks import read_mask_folder
+from xmempp.io.frames import open_frames
+from xmempp.io.masks import read_mask_folder
 
 from .app import app
 from .errors import reports_errors
@@ -59,7 +59,7 @@ def candidates_command(
     """
     from xmempp import load_model
     from xmempp.candidate_selection import suggest_candidates
-    from xmempp.weights import resolve_weights
+    from xmempp.model.weights import resolve_weights
 
     config = InferenceConfig(size=size)
     frames = open_frames(video)

@@ -9,10 +9,10 @@ import typer
 from rich.console import Console
 
 from xmempp import InferenceConfig
-from xmempp.atomic import atomic_write_image
-from xmempp.masks import davis_palette
-from xmempp.synthetic import MovingDiscs
-from xmempp.writers import WriterOptions
+from xmempp.io.atomic import atomic_write_image
+from xmempp.io.masks import davis_palette
+from xmempp.io.synthetic import MovingDiscs
+from xmempp.io.writers import WriterOptions
 
 from .app import app
 from .errors import reports_errors

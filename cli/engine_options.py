@@ -7,8 +7,8 @@ from typing import Optional
 from rich.console import Console
 
 from xmempp import InferenceConfig, XMemNetwork, load_model
-from xmempp.model_loading import compile_network
-from xmempp.weights import resolve_weights
+from xmempp.model.loading import compile_network
+from xmempp.model.weights import resolve_weights
 
 from .progress import download_progress
 

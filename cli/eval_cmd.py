@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 
-from xmempp.metrics import evaluate_folders
+from xmempp.evaluation.metrics import evaluate_folders
 
 from .app import app
 from .errors import reports_errors

@@ -10,9 +10,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 from xmempp.errors import InputError
-from xmempp.frames import open_frames
-from xmempp.masks import read_mask_folder
-from xmempp.workspace import Workspace, check_workspace_target, create_workspace
+from xmempp.io.frames import open_frames
+from xmempp.io.masks import read_mask_folder
+from xmempp.io.workspace import Workspace, check_workspace_target, create_workspace
 
 from .app import app
 from .errors import reports_errors

@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 
 from xmempp import InferenceConfig
-from xmempp.frames import open_frames
-from xmempp.inference import propagate_frames
-from xmempp.masks import contiguous_ids, output_palette, read_mask_folder
+from xmempp.io.frames import open_frames
+from xmempp.inference.session import propagate_frames
+from xmempp.io.masks import contiguous_ids, output_palette, read_mask_folder
 from xmempp.resources import peak_memory_text
-from xmempp.writers import ResultWriter, WriterOptions, check_output_dir
+from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
 
 from .app import app
 from .engine_options import build_config, load_network

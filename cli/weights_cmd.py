@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                            TransferSpeedColumn)
 
-from xmempp import weights as W
+from xmempp.model import weights as W
 
 from .app import app
 from .errors import reports_errors

@@ -17,9 +17,9 @@ from typing import Callable, Mapping, Optional
 
 import numpy as np
 
-from xmempp.config import InferenceConfig
+from xmempp.inference.config import InferenceConfig
 from xmempp.errors import WeightsError
-from xmempp.weights import DEFAULT_WEIGHTS, weights_path
+from xmempp.model.weights import DEFAULT_WEIGHTS, weights_path
 
 __all__ = ["Engine", "weights_message"]
 
@@ -87,8 +87,8 @@ class Engine:
             The loaded `XMemNetwork`. Raises `WeightsError` (GUI message) when the file is
             missing, unreadable, changed since download, or not an XMem checkpoint.
         """
-        from xmempp.model_loading import load_model
-        from xmempp.weights import resolve_weights
+        from xmempp.model.loading import load_model
+        from xmempp.model.weights import resolve_weights
 
         with self.lock:
             if self.model is None:
@@ -129,7 +129,7 @@ class Engine:
         Returns:
             An `InferenceSession` whose references match `references`.
         """
-        from xmempp.inference import InferenceSession
+        from xmempp.inference.session import InferenceSession
 
         model = self.ensure_model()
         with self.lock:

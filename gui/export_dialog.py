@@ -1,5 +1,5 @@
 """The export dialog: index masks, soft mattes (8/16-bit), binary masks per object, overlay images and
-an overlay video, written by the same writers as `xmempp process` (`xmempp.writers.ResultWriter`)."""
+an overlay video, written by the same writers as `xmempp process` (`xmempp.io.writers.ResultWriter`)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,5 @@
 """Find or create the workspace the GUI opens (no Qt): `--video` / `--images` go through
-`xmempp.workspace.create_workspace`, the code path of `xmempp import`."""
+`xmempp.io.workspace.create_workspace`, the code path of `xmempp import`."""
 from __future__ import annotations
 
 import json
@@ -43,9 +43,9 @@ def workspace_from_source(source: Path, root: Path = Path("workspace"), name: Op
         (workspace path, created). An existing workspace made from the same source is reopened
         (nothing is overwritten); one made from something else raises `OutputError`.
     """
-    from xmempp.frames import open_frames
-    from xmempp.masks import read_mask_folder
-    from xmempp.workspace import create_workspace
+    from xmempp.io.frames import open_frames
+    from xmempp.io.masks import read_mask_folder
+    from xmempp.io.workspace import create_workspace
 
     source = Path(source).expanduser()
     if not source.exists():

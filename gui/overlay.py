@@ -12,7 +12,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from xmempp.masks import davis_palette
+from xmempp.io.masks import davis_palette
 
 __all__ = ["OVERLAY_MODES", "OVERLAY_LABELS", "composite", "composite_into", "object_outline"]
 

@@ -17,11 +17,11 @@ import numpy as np
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 from PyQt5.QtWidgets import QUndoStack
 
-from xmempp.atomic import TEMP_PREFIX, atomic_write_bytes
-from xmempp.config import InferenceConfig
+from xmempp.io.atomic import TEMP_PREFIX, atomic_write_bytes
+from xmempp.inference.config import InferenceConfig
 from xmempp.errors import InputError, XMemppError
-from xmempp.masks import davis_palette, read_mask
-from xmempp.workspace import Workspace
+from xmempp.io.masks import davis_palette, read_mask
+from xmempp.io.workspace import Workspace
 
 from .engine import Engine
 from .settings import INFO_KEY, GuiSettings

@@ -203,7 +203,7 @@ def find_sam_checkpoint() -> Optional[Path]:
         path = Path(explicit).expanduser()
         return path if path.is_file() else None
     try:
-        from xmempp.weights import weights_dir
+        from xmempp.model.weights import weights_dir
 
         folder = weights_dir()
         found = sorted(folder.glob("sam_vit_*.pth")) if folder.is_dir() else []

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from xmempp.config import InferenceConfig
+from xmempp.inference.config import InferenceConfig
 from xmempp.errors import ConfigError
 
 from .overlay import OVERLAY_MODES

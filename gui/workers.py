@@ -25,12 +25,12 @@ import cv2
 import numpy as np
 from PyQt5.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
 
-from xmempp.atomic import atomic_write_bytes, encode_png
-from xmempp.config import InferenceConfig
+from xmempp.io.atomic import atomic_write_bytes, encode_png
+from xmempp.inference.config import InferenceConfig
 from xmempp.errors import WeightsError, XMemppError
-from xmempp.frames import prefetch
-from xmempp.workspace import Workspace
-from xmempp.writers import probs_to_ids
+from xmempp.io.frames import prefetch
+from xmempp.io.workspace import Workspace
+from xmempp.io.writers import probs_to_ids
 
 from .engine import Engine
 
@@ -399,7 +399,7 @@ class ExportRequest:
 
 
 class ExportWorker(QObject):
-    """Writes results with `xmempp.writers.ResultWriter`, the writers of `xmempp process`.
+    """Writes results with `xmempp.io.writers.ResultWriter`, the writers of `xmempp process`.
 
     Signals:
         progress(int, int): frames done, total.
@@ -444,8 +444,8 @@ class ExportWorker(QObject):
 
     @pyqtSlot()
     def run(self) -> None:
-        from xmempp.inference import object_ids_in_order, propagate_frames
-        from xmempp.writers import ResultWriter, WriterOptions, check_output_dir
+        from xmempp.inference.session import object_ids_in_order, propagate_frames
+        from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
 
         written = None
         try:
@@ -492,7 +492,7 @@ class ExportWorker(QObject):
             self.finished.emit(written)
 
     def _saved_results(self, frames: WorkspaceFrames, needs_frame: bool):
-        from xmempp.masks import read_mask
+        from xmempp.io.masks import read_mask
 
         k = self.num_objects
         for index in range(len(frames)):

@@ -307,7 +307,7 @@ def test_bad_arguments_raise_clear_errors(change, error):
 
 @pytest.fixture(scope="module")
 def clip():
-    from xmempp.synthetic import MovingDiscs
+    from xmempp.io.synthetic import MovingDiscs
 
     return MovingDiscs(10, height=48, width=80, objects=1, seed=3)
 
@@ -430,7 +430,7 @@ def test_propagation_features_equal_a_separate_key_pass(model):
     """Without predicted masks the propagation's own key features are used; they equal a separate pass."""
     from xmempp import InferenceConfig
     from xmempp.candidate_selection import extract_candidate_features, suggest_candidates
-    from xmempp.synthetic import MovingDiscs
+    from xmempp.io.synthetic import MovingDiscs
 
     clip = MovingDiscs(6, 64, 112)
     config = InferenceConfig(size=-1)

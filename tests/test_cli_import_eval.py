@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from iohelpers import colour_frame, shared_data, square_mask, write_palette_png, write_video
 from xmempp.cli.app import app
-from xmempp.masks import davis_palette, read_mask
+from xmempp.io.masks import davis_palette, read_mask
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from golden import load_npz
 from iohelpers import write_palette_png
-from xmempp.masks import davis_palette
+from xmempp.io.masks import davis_palette
 from cli.app import app
 
 runner = CliRunner()
@@ -154,7 +154,7 @@ def test_existing_results_are_refused_unless_overwrite(small_clip, tmp_path, che
 
 def test_ctrl_c_leaves_only_complete_files(small_clip, tmp_path, checkpoint_path, monkeypatch):
     frames_dir, masks_dir, _ = small_clip
-    from xmempp import inference
+    from xmempp.inference import session as inference
 
     original = inference.InferenceSession.step
 

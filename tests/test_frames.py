@@ -11,7 +11,7 @@ from PIL import Image
 
 from iohelpers import colour_frame, shared_data, write_video
 from xmempp.errors import InputError
-from xmempp.frames import FolderFrames, VideoFrames, natural_key, open_frames, prefetch
+from xmempp.io.frames import FolderFrames, VideoFrames, natural_key, open_frames, prefetch
 
 
 def test_natural_order_keeps_vfx_numbering(tmp_path):

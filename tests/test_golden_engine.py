@@ -7,7 +7,7 @@ import torch
 
 from golden import golden_json, load_npz, manifest
 from xmempp import InferenceConfig, propagate
-from xmempp.network import KeyFeatures, XMemNetwork
+from xmempp.model.network import KeyFeatures, XMemNetwork
 
 
 def close(ours: torch.Tensor, ref: np.ndarray) -> bool:

@@ -24,9 +24,9 @@ from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
 from PyQt5.QtGui import QKeyEvent, QMouseEvent  # noqa: E402
 from PyQt5.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
-from xmempp.frames import FolderFrames  # noqa: E402
-from xmempp.masks import davis_palette, read_mask  # noqa: E402
-from xmempp.workspace import create_workspace  # noqa: E402
+from xmempp.io.frames import FolderFrames  # noqa: E402
+from xmempp.io.masks import davis_palette, read_mask  # noqa: E402
+from xmempp.io.workspace import create_workspace  # noqa: E402
 
 H, W, N = 72, 96, 6
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from xmempp.synthetic import MovingDiscs
+from xmempp.io.synthetic import MovingDiscs
 from xmempp import ConfigError, InferenceConfig, InferenceSession, InputError, MemoryStateError, propagate
-from xmempp.preprocess import Geometry
+from xmempp.inference.preprocess import Geometry
 
 
 def test_geometry_resizes_shorter_side_and_pads_to_16():

@@ -6,7 +6,7 @@ import os
 import psutil
 import pytest
 
-from xmempp.synthetic import MovingDiscs
+from xmempp.io.synthetic import MovingDiscs
 from xmempp import InferenceConfig, InferenceSession
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from iohelpers import shared_data, square_mask, write_palette_png
 from xmempp.errors import InputError
-from xmempp.masks import (
+from xmempp.io.masks import (
     MAX_OBJECTS, ColorTable, LabeledMask, contiguous_ids, davis_palette, mask_frame_index, output_palette, read_mask,
     read_mask_folder,
 )
@@ -205,7 +205,7 @@ def test_output_palette_prefers_a_palette_mask():
 
 
 def test_real_caps_annotations():
-    from xmempp.frames import open_frames
+    from xmempp.io.frames import open_frames
 
     frames = open_frames(shared_data("caps", "JPEGImages"))
     masks = read_mask_folder(shared_data("caps", "Annotations"), frames.names, frames.size)

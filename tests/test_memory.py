@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from golden import load_npz
-from xmempp.synthetic import MovingDiscs
+from xmempp.io.synthetic import MovingDiscs
 from xmempp import InferenceConfig, InferenceSession, propagate
-from xmempp.memory_store import KeyValueStore
-from xmempp.similarity import TopKAffinity
+from xmempp.memory.store import KeyValueStore
+from xmempp.memory.similarity import TopKAffinity
 
 
 def store_with_two_groups() -> KeyValueStore:

@@ -9,8 +9,8 @@ import pytest
 
 from iohelpers import shared_data, square_mask, write_palette_png
 from xmempp.errors import InputError
-from xmempp.masks import davis_palette, read_mask
-from xmempp.metrics import (
+from xmempp.io.masks import davis_palette, read_mask
+from xmempp.evaluation.metrics import (
     boundary_f_measure, boundary_map, disk, evaluate_folders, evaluate_masks, region_similarity,
 )
 

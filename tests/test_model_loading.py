@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from xmempp import WeightsError, load_model
-from xmempp.network import NetworkDims, XMemNetwork
+from xmempp.model.network import NetworkDims, XMemNetwork
 
 
 def test_loads_checkpoint_file_strictly(checkpoint_path, stand_in_state):

@@ -1,4 +1,4 @@
-"""xmempp.weights and `xmempp weights`: locations, resumable download, checks (no internet needed).
+"""xmempp.model.weights and `xmempp weights`: locations, resumable download, checks (no internet needed).
 
 A tiny HTTP server in a thread serves a fake XMem state dict and supports Range requests; the
 official URLs are monkeypatched to point at it.
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from xmempp import weights as W
+from xmempp.model import weights as W
 from xmempp.errors import WeightsError
 
 

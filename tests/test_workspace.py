@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 
 from iohelpers import colour_frame, shared_data, square_mask, write_palette_png, write_video
-from xmempp.atomic import TEMP_PREFIX
+from xmempp.io.atomic import TEMP_PREFIX
 from xmempp.errors import InputError, OutputError
-from xmempp.frames import open_frames
-from xmempp.masks import LabeledMask, davis_palette, read_mask, read_mask_folder
-from xmempp.workspace import Workspace, create_workspace, workspace_size
+from xmempp.io.frames import open_frames
+from xmempp.io.masks import LabeledMask, davis_palette, read_mask, read_mask_folder
+from xmempp.io.workspace import Workspace, create_workspace, workspace_size
 
 
 def frame_folder(folder, stems, h=40, w=60, ext=".png"):

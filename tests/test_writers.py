@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 
 from iohelpers import colour_frame
-from xmempp.atomic import TEMP_PREFIX, atomic_open, atomic_write_bytes, atomic_write_image
+from xmempp.io.atomic import TEMP_PREFIX, atomic_open, atomic_write_bytes, atomic_write_image
 from xmempp.errors import OutputError
-from xmempp.frames import open_frames
-from xmempp.masks import davis_palette, read_mask
-from xmempp.writers import ResultWriter, WriterOptions, check_output_dir, overlay_image, probs_to_ids
+from xmempp.io.frames import open_frames
+from xmempp.io.masks import davis_palette, read_mask
+from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir, overlay_image, probs_to_ids
 
 H, W = 24, 32
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .config import InferenceConfig
-from .errors import ConfigError, InputError, MemoryStateError, OutputError, WeightsError, XMemppError
-from .inference import InferenceSession, propagate
-from .memory import MemoryStats
-from .model_loading import load_model
-from .network import XMemNetwork
+from xmempp.inference.config import InferenceConfig
+from xmempp.errors import ConfigError, InputError, MemoryStateError, OutputError, WeightsError, XMemppError
+from xmempp.inference.session import InferenceSession, propagate
+from xmempp.memory.manager import MemoryStats
+from xmempp.model.loading import load_model
+from xmempp.model.network import XMemNetwork
 
 __all__ = [
     "__version__", "InferenceConfig", "InferenceSession", "MemoryStats", "XMemNetwork", "load_model", "propagate",

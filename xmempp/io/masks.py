@@ -25,8 +25,8 @@ from typing import Iterable, Mapping, Optional, Sequence, Union
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import InputError
-from .frames import is_hidden
+from xmempp.errors import InputError
+from xmempp.io.frames import is_hidden
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -6,7 +6,7 @@ from typing import ContextManager
 
 import torch
 
-from .errors import ConfigError
+from xmempp.errors import ConfigError
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -14,10 +14,10 @@ from typing import Optional
 
 import torch
 
-from .config import InferenceConfig
-from .errors import MemoryStateError
-from .memory_store import KeyValueStore
-from .similarity import TopKAffinity, anisotropic_similarity, query_major_similarity
+from xmempp.inference.config import InferenceConfig
+from xmempp.errors import MemoryStateError
+from xmempp.memory.store import KeyValueStore
+from xmempp.memory.similarity import TopKAffinity, anisotropic_similarity, query_major_similarity
 
 
 @dataclass(frozen=True)

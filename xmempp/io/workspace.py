@@ -25,10 +25,10 @@ from typing import Any, Callable, Mapping, Optional, Union
 import cv2
 import numpy as np
 
-from .atomic import TEMP_PREFIX, atomic_write_image, atomic_write_text, default_dir_mode
-from .errors import InputError, OutputError
-from .frames import FolderFrames, FrameSource, decode_image_file, prefetch
-from .masks import IdMap, LabeledMask, contiguous_ids, davis_palette, read_mask
+from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, atomic_write_text, default_dir_mode
+from xmempp.errors import InputError, OutputError
+from xmempp.io.frames import FolderFrames, FrameSource, decode_image_file, prefetch
+from xmempp.io.masks import IdMap, LabeledMask, contiguous_ids, davis_palette, read_mask
 
 PathLike = Union[str, "os.PathLike[str]"]
 

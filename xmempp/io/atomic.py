@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .errors import OutputError
+from xmempp.errors import OutputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -10,13 +10,13 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from .atomic import encode_png
-from .config import InferenceConfig
-from .inference import InferenceSession
-from .network import XMemNetwork
-from .resources import peak_rss_bytes
-from .timing import StageTimer
-from .writers import probs_to_ids
+from xmempp.io.atomic import encode_png
+from xmempp.inference.config import InferenceConfig
+from xmempp.inference.session import InferenceSession
+from xmempp.model.network import XMemNetwork
+from xmempp.resources import peak_rss_bytes
+from xmempp.timing import StageTimer
+from xmempp.io.writers import probs_to_ids
 
 
 @dataclass

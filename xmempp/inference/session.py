@@ -7,14 +7,14 @@ from typing import Callable, ContextManager, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from .config import InferenceConfig
-from .device import autocast_for
-from .errors import ConfigError, InputError, MemoryStateError
-from .frames import prefetch
-from .memory import MemoryManager, MemoryStats
-from .network import XMemNetwork, aggregate_objects
-from .preprocess import Geometry, image_to_tensor, mask_to_onehot
-from .timing import StageTimer
+from xmempp.inference.config import InferenceConfig
+from xmempp.model.device import autocast_for
+from xmempp.errors import ConfigError, InputError, MemoryStateError
+from xmempp.io.frames import prefetch
+from xmempp.memory.manager import MemoryManager, MemoryStats
+from xmempp.model.network import XMemNetwork, aggregate_objects
+from xmempp.inference.preprocess import Geometry, image_to_tensor, mask_to_onehot
+from xmempp.timing import StageTimer
 
 MODES = ("xmempp", "xmem")
 

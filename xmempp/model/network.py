@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import BasicBlock, Bottleneck, make_stage
-from .modules import FeatureFusionBlock, HiddenReinforcer, HiddenUpdater, UpsampleBlock, repeat_per_object
+from xmempp.model.backbone import BasicBlock, Bottleneck, make_stage
+from xmempp.model.modules import FeatureFusionBlock, HiddenReinforcer, HiddenUpdater, UpsampleBlock, repeat_per_object
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .errors import WeightsError
+from xmempp.errors import WeightsError
 
 __all__ = [
     "WEIGHT_URLS", "DEFAULT_WEIGHTS", "XMEM_KEY_GROUPS", "ProgressCallback", "weights_dir", "weights_path",
@@ -246,7 +246,7 @@ def _unreachable(url: str, reason: object, dest: Path) -> WeightsError:
 
 
 def _open(url: str, offset: int, timeout: float):
-    from . import __version__
+    from xmempp import __version__
 
     request = urllib.request.Request(url, headers={"User-Agent": f"xmempp/{__version__}"})
     if offset:

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator, Optional, Union, overload
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import InputError
+from xmempp.errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 

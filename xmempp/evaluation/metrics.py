@@ -20,9 +20,9 @@ from typing import Mapping, Union
 import cv2
 import numpy as np
 
-from .errors import InputError
-from .frames import IMAGE_EXTENSIONS, is_hidden, natural_key
-from .masks import ColorTable, mask_frame_index, present_ids, read_mask
+from xmempp.errors import InputError
+from xmempp.io.frames import IMAGE_EXTENSIONS, is_hidden, natural_key
+from xmempp.io.masks import ColorTable, mask_frame_index, present_ids, read_mask
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -27,9 +27,9 @@ from typing import Any, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from .atomic import TEMP_PREFIX, atomic_write_bytes, default_file_mode, encode_jpeg, encode_png
-from .errors import OutputError, XMemppError
-from .masks import davis_palette
+from xmempp.io.atomic import TEMP_PREFIX, atomic_write_bytes, default_file_mode, encode_jpeg, encode_png
+from xmempp.errors import OutputError, XMemppError
+from xmempp.io.masks import davis_palette
 
 PathLike = Union[str, "os.PathLike[str]"]
 

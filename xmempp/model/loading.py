@@ -6,9 +6,9 @@ from typing import Mapping
 
 import torch
 
-from .device import resolve_device
-from .errors import WeightsError
-from .network import NetworkDims, XMemNetwork
+from xmempp.model.device import resolve_device
+from xmempp.errors import WeightsError
+from xmempp.model.network import NetworkDims, XMemNetwork
 
 _VALUE_CONV = "value_encoder.conv1.weight"
 

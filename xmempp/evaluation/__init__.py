@@ -1,0 +1,1 @@
+"""Evaluation: J&F metrics and the speed benchmark."""

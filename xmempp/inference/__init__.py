@@ -1,0 +1,1 @@
+"""Inference: settings, preprocessing, the session with explicit memory controls, and shot jobs."""

@@ -1,0 +1,1 @@
+"""Input and output: frame sources, masks, writers, atomic files, workspaces."""

@@ -1,0 +1,1 @@
+"""Key-value memory stores, similarity, and the XMem++ memory manager."""

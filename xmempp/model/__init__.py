@@ -1,0 +1,1 @@
+"""The XMem network: its blocks, checkpoint loading, weights download and verification, devices."""
