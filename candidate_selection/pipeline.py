@@ -138,12 +138,13 @@ def _predicted_soft_masks(predicted: Mapping[int, np.ndarray], references: Mappi
 
 def _propagated_soft_masks(model, frames, references, config, mode: str,
                            collector: _FeatureCollector | None) -> Iterator[tuple[int, torch.Tensor]]:
-    from xmempp.inference.session import propagate_frames
+    from xmempp.inference.config import InferenceConfig
+    from xmempp.inference.jobs import ShotJob, iter_job
 
     listener = collector.add if collector is not None else None
-    for index, _image, probs in propagate_frames(model, frames, references, config, mode=mode,
-                                                 on_key_features=listener):
-        probs = torch.as_tensor(probs)
+    job = ShotJob(frames, references, config or InferenceConfig(), mode)
+    for result in iter_job(model, job, on_key_features=listener):
+        index, probs = result.index, result.probs
         if probs.shape[0] < 2:
             yield index, torch.zeros(probs.shape[1:], dtype=torch.float32)
         else:

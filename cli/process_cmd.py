@@ -1,7 +1,6 @@
 """`xmempp process`: propagate keyframe masks through a shot and write mattes."""
 from __future__ import annotations
 
-import time
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -11,10 +10,10 @@ from rich.console import Console
 
 from xmempp import InferenceConfig
 from xmempp.io.frames import open_frames
-from xmempp.inference.session import propagate_frames
-from xmempp.io.masks import contiguous_ids, output_palette, read_mask_folder
+from xmempp.inference.jobs import JobOutputs, ShotJob, run_job
+from xmempp.io.masks import output_palette, read_mask_folder
 from xmempp.resources import peak_memory_text
-from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
+from xmempp.io.writers import WriterOptions, check_output_dir
 
 from .app import app
 from .engine_options import build_config, load_network
@@ -79,16 +78,10 @@ def run_process(video: Path, masks: Path, out: Path, model: Optional[Path], devi
     references = read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video)
     check_output_dir(out, overwrite=overwrite, preview=options.preview)
     network = load_network(model, device, console, compile_model)
-    object_ids = list(contiguous_ids(references).object_ids)
-    options.preview_fps = frames.fps or options.preview_fps
-    started = time.perf_counter()
-    with frame_progress(console, console.quiet) as progress, \
-            ResultWriter(out, output_palette(references), object_ids, options) as writer:
+    job = ShotJob(frames, {i: m.ids for i, m in references.items()}, config, mode,
+                  outputs=JobOutputs(out, options, output_palette(references), overwrite))
+    with frame_progress(console, console.quiet) as progress:
         task = progress.add_task("propagating", total=len(frames))
-        results = propagate_frames(network, frames, {i: m.ids for i, m in references.items()}, config, mode)
-        for index, image, probs in results:
-            writer.submit(frames.names[index], image, probs)
-            progress.advance(task)
-    seconds = time.perf_counter() - started
-    console.print(f"[green]done[/green]: {len(frames)} frames in {seconds:.1f} s "
-                  f"({len(frames) / seconds:.2f} FPS), peak memory {peak_memory_text(network)}; results in {out}")
+        report = run_job(network, job, progress=lambda done, _total: progress.update(task, completed=done))
+    console.print(f"[green]done[/green]: {report.frames} frames in {report.seconds:.1f} s "
+                  f"({report.fps:.2f} FPS), peak memory {peak_memory_text(network)}; results in {out}")

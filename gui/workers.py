@@ -444,7 +444,7 @@ class ExportWorker(QObject):
 
     @pyqtSlot()
     def run(self) -> None:
-        from xmempp.inference.session import object_ids_in_order, propagate_frames
+        from xmempp.inference.jobs import ShotJob, iter_job
         from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
 
         written = None
@@ -463,11 +463,10 @@ class ExportWorker(QObject):
                 refs = {f: m for f, m in self.references.items() if m.any()}
                 if not refs:
                     raise XMemppError("there are no references to propagate: save at least one reference first")
-                order = object_ids_in_order(refs)
-                channel_ids = [self.object_ids[w - 1] for w in order]
+                job = ShotJob(frames, refs, self.config, self.mode)
+                channel_ids = [self.object_ids[w - 1] for w in job.objects]
                 model = self.engine.ensure_model()
-                results = ((i, img, p.numpy()) for i, img, p in
-                           propagate_frames(model, frames, refs, self.config, self.mode))
+                results = ((r.index, r.image, r.probs.numpy()) for r in iter_job(model, job))
             else:
                 channel_ids = list(self.object_ids)
                 results = self._saved_results(frames, needs_frame)

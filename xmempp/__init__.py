@@ -5,7 +5,8 @@ __version__ = "0.1.0"
 
 from xmempp.inference.config import InferenceConfig
 from xmempp.errors import ConfigError, InputError, MemoryStateError, OutputError, WeightsError, XMemppError
-from xmempp.inference.session import InferenceSession, propagate
+from xmempp.inference.jobs import propagate
+from xmempp.inference.session import InferenceSession
 from xmempp.memory.manager import MemoryStats
 from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork

@@ -1,8 +1,8 @@
-"""Inference session (explicit memory controls) and the streaming `propagate` generator."""
+"""Inference session: one shot's memory, stepped frame by frame, with explicit memory controls."""
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, ContextManager, Iterator, Mapping, Sequence
+from typing import Callable, ContextManager
 
 import numpy as np
 import torch
@@ -10,7 +10,6 @@ import torch
 from xmempp.inference.config import InferenceConfig
 from xmempp.model.device import autocast_for
 from xmempp.errors import ConfigError, InputError, MemoryStateError
-from xmempp.io.frames import prefetch
 from xmempp.memory.manager import MemoryManager, MemoryStats
 from xmempp.model.network import XMemNetwork, aggregate_objects
 from xmempp.inference.preprocess import Geometry, image_to_tensor, mask_to_onehot
@@ -20,16 +19,6 @@ MODES = ("xmempp", "xmem")
 
 #: Called with (frame index, key, shrinkage, selection) each time `step` encodes a frame.
 KeyListener = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
-
-
-def object_ids_in_order(references: Mapping[int, np.ndarray]) -> list[int]:
-    """Object ids in order of first appearance: reference frames ascending, ids ascending."""
-    ids: list[int] = []
-    for frame in sorted(references):
-        for value in np.unique(references[frame]).tolist():
-            if value != 0 and value not in ids:
-                ids.append(int(value))
-    return ids
 
 
 class InferenceSession:
@@ -254,60 +243,3 @@ class InferenceSession:
                              f"{self._geometry.source[1]}x{self._geometry.source[0]}; all frames of a shot "
                              "must have one size")
         return geometry
-
-
-def propagate(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
-              config: InferenceConfig | None = None, mode: str = "xmempp") -> Iterator[tuple[int, torch.Tensor]]:
-    """Propagate reference masks through every frame, yielding results as they are ready.
-
-    Arguments:
-        model: a loaded XMemNetwork.
-        frames: sequence of HxWx3 uint8 RGB frames (len and indexing; may decode lazily).
-        references: frame index -> HxW uint8 index mask (0 = background).
-        config: inference settings (XMem++ defaults when None).
-        mode: "xmempp" (all references in permanent memory) or "xmem" (original mechanism).
-    Returns:
-        A generator of (frame_index, probs) with probs (1+K, H, W) float32 at the input
-        resolution: background first, objects in order of first appearance. In "xmem"
-        mode an object's channel is zero before its first reference frame.
-    """
-    for index, _image, probs in propagate_frames(model, frames, references, config, mode):
-        yield index, probs
-
-
-def propagate_frames(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
-                     config: InferenceConfig | None = None, mode: str = "xmempp", prefetch_depth: int = 4,
-                     on_key_features: KeyListener | None = None) -> Iterator[tuple[int, np.ndarray, torch.Tensor]]:
-    """Like `propagate`, but also yields each decoded frame: (frame_index, image, probs).
-
-    Frames are read sequentially on a background thread (`prefetch_depth` ahead), so a
-    video is decoded once, as a stream, overlapped with the network. `on_key_features`
-    receives every stepped frame's key features (e.g. for candidate selection).
-    """
-    total = len(frames)
-    if not references:
-        raise InputError("no reference masks given: annotate at least one frame")
-    outside = [f for f in references if not 0 <= f < total]
-    if outside:
-        raise InputError(f"reference frame(s) {outside} outside the clip of {total} frames")
-    session = InferenceSession(model, config, mode)
-    all_ids = object_ids_in_order(references)
-    if not all_ids:
-        raise InputError("the reference masks contain no objects (every pixel is 0)")
-    for frame in sorted(references):
-        session.add_reference(frame, frames[frame], references[frame])
-    session.on_key_features = on_key_features
-    for index, image in enumerate(prefetch(frames, depth=prefetch_depth)):
-        probs = session.step(index, image, end=index == total - 1)
-        yield index, image, _expand_channels(probs, session.object_ids, all_ids)
-
-
-def _expand_channels(probs: torch.Tensor, known: list[int], all_ids: list[int]) -> torch.Tensor:
-    """Place the session's channels into the full object order, zero for objects not yet known."""
-    if known == all_ids:
-        return probs
-    full = torch.zeros(1 + len(all_ids), *probs.shape[1:], dtype=probs.dtype)
-    full[0] = probs[0]
-    for channel, object_id in enumerate(known, start=1):
-        full[1 + all_ids.index(object_id)] = probs[channel]
-    return full
