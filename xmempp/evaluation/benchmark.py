@@ -10,6 +10,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
+from xmempp.errors import InputError
 from xmempp.io.atomic import encode_png
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.session import InferenceSession
@@ -104,7 +105,7 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
         if on_frame is not None:
             on_frame()
     if started is None:
-        raise ValueError(f"need more than {warmup + 1} frames to benchmark")
+        raise InputError(f"need more than {warmup + 1} frames to benchmark")
     seconds = time.perf_counter() - started
     gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return BenchResult(hardware=hardware_name(device), device=str(device), frame_size=tuple(frames[0].shape[:2]),
