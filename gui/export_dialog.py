@@ -24,13 +24,20 @@ class ExportDialog(QDialog):
     """Choose what to write and where; runs the export in a worker thread with a progress bar."""
 
     def __init__(self, project: Project, parent: Optional[QWidget] = None,
-                 on_weights_error=None) -> None:
+                 on_weights_error=None, runner: Optional[JobRunner] = None) -> None:
+        """Arguments:
+            project: the opened workspace.
+            parent: parent widget.
+            on_weights_error: shows a weights error (default: a warning box).
+            runner: the window's job runner, so the window shows the export as its state (default: the
+                dialog's own).
+        """
         super().__init__(parent)
         self.project = project
         self.on_weights_error = on_weights_error
         self.setWindowTitle("Export")
         self.setMinimumWidth(640)
-        self.runner = JobRunner(self)
+        self.runner = runner if runner is not None else JobRunner(self)
         self.result_frames: Optional[int] = None
 
         ws = project.workspace

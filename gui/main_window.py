@@ -482,7 +482,7 @@ class MainWindow(QMainWindow):
         """The export dialog."""
         if self.jobs.busy_message(" before exporting"):
             return
-        dialog = ExportDialog(self.project, self, on_weights_error=self.show_weights_error)
+        dialog = ExportDialog(self.project, self, on_weights_error=self.show_weights_error, runner=self.jobs.runner)
         dialog.exec_()
 
     def save_all(self) -> None:
