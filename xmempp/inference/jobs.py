@@ -212,7 +212,8 @@ def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSes
         session: a session already holding the job's references (default: `open_session`).
         cancel: set it to stop before the next frame.
         on_key_features: receives every stepped frame's key features.
-        prefetch_depth: frames decoded ahead on a background thread.
+        prefetch_depth: frames decoded ahead on a background thread (0: decode in this thread, e.g.
+            to time decoding with the session's stage timer).
     Returns:
         A generator of `FrameResult`, frames in plan order.
     """
@@ -222,7 +223,8 @@ def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSes
     session.on_key_features = on_key_features
     for frames in plan.passes:
         session.clear_memory()
-        images = prefetch((job.frames[i] for i in frames), depth=prefetch_depth)
+        reads = (job.frames[i] for i in frames)
+        images = prefetch(reads, depth=prefetch_depth) if prefetch_depth > 0 else reads
         try:
             for position, (index, image) in enumerate(zip(frames, images)):
                 if cancel is not None and cancel.is_set():
