@@ -98,24 +98,27 @@ class JobController(QObject):
             return False
         return True
 
-    def usable_references(self) -> list[int]:
-        """Reference frames whose mask is not empty."""
+    def _references_to_run(self, none_message: str) -> list[int]:
+        """The non-empty reference frames when a job can start (idle, references, weights), else [] after
+        telling the user why (`none_message` when there is no usable reference)."""
+        if self.busy_message():
+            return []
         project = self.window.project
-        return [f for f in project.references if project.mask(f).any()]
+        refs = [f for f in project.references if project.mask(f).any()]
+        if not refs:
+            QMessageBox.information(self.window, "No reference yet", none_message)
+            return []
+        return refs if self.weights_ready() else []
 
     # ------------------------------------------------------------------ propagation
     def propagate(self, direction: str, limit: Optional[int] = None) -> bool:
         """Start a propagation ("forward", "backward", "full") from the current frame. Returns True when it started."""
         w = self.window
-        if self.busy_message():
-            return False
-        w.canvas.tool.accept()
-        refs = self.usable_references()
+        if not self.runner.busy:
+            w.canvas.tool.accept()
+        refs = self._references_to_run("Paint the object on a frame and save it as a reference (R) before "
+                                       "propagating.")
         if not refs:
-            QMessageBox.information(w, "No reference yet", "Paint the object on a frame and save it as a reference "
-                                                           "(R) before propagating.")
-            return False
-        if not self.weights_ready():
             return False
         project = w.project
         plan = plan_propagation(direction, w.current, len(project), refs, limit)
@@ -200,18 +203,20 @@ class JobController(QObject):
             self.runner.stop()
             self.window.job_label.setText("stopping…")
 
+    def clear_memory(self) -> None:
+        """Drop the session's working memory (references stay), unless a job runs."""
+        if self.runner.busy:
+            return
+        engine = self.window.project.engine
+        engine.clear_memory()
+        self.window.memory_panel.show_stats(engine.memory_stats())
+
     # ------------------------------------------------------------------ suggestions
     def suggest(self) -> bool:
         """Run the candidate selector. Returns True when it started."""
         w = self.window
-        if self.busy_message():
-            return False
-        refs = self.usable_references()
+        refs = self._references_to_run("Save at least one reference (paint, then R) before asking for suggestions.")
         if not refs:
-            QMessageBox.information(w, "No reference yet",
-                                    "Save at least one reference (paint, then R) before asking for suggestions.")
-            return False
-        if not self.weights_ready():
             return False
         project = w.project
         s = project.settings

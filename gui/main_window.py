@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
         self.candidates_panel.suggestRequested.connect(self.suggest)
         self.candidates_panel.cancelRequested.connect(self.stop_job)
         self.candidates_panel.jumpRequested.connect(self.goto)
-        self.memory_panel.clearRequested.connect(self._clear_memory)
+        self.memory_panel.clearRequested.connect(self.jobs.clear_memory)
 
     def _restore(self) -> None:
         s = self.project.settings
@@ -461,12 +461,6 @@ class MainWindow(QMainWindow):
     def stop_job(self) -> None:
         """Stop the running job after its current frame."""
         self.jobs.stop()
-
-    def _clear_memory(self) -> None:
-        if self.jobs.runner.busy:
-            return
-        self.project.engine.clear_memory()
-        self.memory_panel.show_stats(self.project.engine.memory_stats())
 
     def wait_for_job(self, timeout_ms: int = 120000) -> None:
         """Block until the running job's thread ends (tests, closing)."""
