@@ -148,9 +148,10 @@ class PropagationWorker(Worker):
         self.engine = engine
         self.workspace = workspace
         self.references = references
-        job_direction, job_start = _job_direction(direction, start, sorted(references))
-        self.job = ShotJob(workspace, {f: mask for f, (_v, mask) in references.items() if mask.any()}, config, mode,
-                           direction=job_direction, start=job_start, count=limit)
+        usable = {f: mask for f, (_version, mask) in references.items() if mask.any()}
+        job_direction, job_start = _job_direction(direction, start, sorted(usable))
+        self.job = ShotJob(workspace, usable, config, mode, direction=job_direction, start=job_start,
+                           count=None if limit is None else max(1, limit))
         self.palette = palette
         self.outcome = PropagationOutcome()
         self._paused = threading.Event()
