@@ -208,7 +208,8 @@ def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSes
         session: a session already holding the job's references (default: `open_session`).
         cancel: set it to stop before the next frame.
         on_key_features: receives every stepped frame's key features.
-        prefetch_depth: frames decoded ahead on a background thread.
+        prefetch_depth: frames decoded ahead on a background thread (0: each frame is read on the
+            caller's thread when it is due, for frames that arrive one by one, e.g. a live tracker).
     Returns:
         A generator of `FrameResult`, frames in plan order.
     """
@@ -218,7 +219,8 @@ def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSes
     session.on_key_features = on_key_features
     for frames in plan.passes:
         session.clear_memory()
-        images = prefetch((job.frames[i] for i in frames), depth=prefetch_depth)
+        wanted = (job.frames[i] for i in frames)
+        images = prefetch(wanted, depth=prefetch_depth) if prefetch_depth > 0 else wanted
         try:
             for position, (index, image) in enumerate(zip(frames, images)):
                 if cancel is not None and cancel.is_set():
