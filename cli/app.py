@@ -37,6 +37,7 @@ from . import eval_cmd  # noqa: E402,F401
 from . import gui_cmd  # noqa: E402,F401
 from . import import_cmd  # noqa: E402,F401
 from . import process_cmd  # noqa: E402,F401
+from . import serve_cmd  # noqa: E402,F401
 from . import weights_cmd  # noqa: E402,F401
 
 
