@@ -79,7 +79,7 @@ class XMemppTrackingFunction:
 
     def preprocess_image(self, context: cvataa.TrackingFunctionContext, image: PIL.Image.Image) -> np.ndarray:
         """The image as HxWx3 uint8 RGB."""
-        return np.asarray(image.convert("RGB"))
+        return np.array(image.convert("RGB"))
 
     def init_tracking_state(self, context: cvataa.TrackingFunctionShapeContext, pp_image: np.ndarray,
                             shape: cvataa.TrackableShape) -> TrackingState:

@@ -46,6 +46,15 @@ def png_bytes(ids: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def png_bytes_rgb(frame: np.ndarray) -> bytes:
+    """An RGB frame as PNG bytes."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nobody listens on right now."""
     with socket.socket() as s:

@@ -5,6 +5,7 @@ Masks from the service must equal `xmempp process` / `run_job` on the same input
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -13,18 +14,20 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from servicehelpers import collect_track, free_port, png_bytes, running_server, write_clip, write_masks
+from servicehelpers import (collect_track, free_port, png_bytes, png_bytes_rgb, running_server, write_clip,
+                            write_masks)
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import ShotJob, run_job
 from xmempp.io.frames import open_frames
 from xmempp.io.masks import read_mask
+from xmempp.io.synthetic import MovingDiscs
 from xmempp.io.writers import probs_to_ids
 from xmempp.service import ServiceSettings, create_app
 from xmempp.service.rle import decode_rle, encode_rle
 
 TOKEN = "s3cret-test-token"
 CONFIG = {"size": -1, "mem_every": 3}
-LENGTH = 12
+LENGTH = 8
 
 
 @pytest.fixture(scope="module")
@@ -114,16 +117,16 @@ def test_backward_track_streamed_equals_run_job(media, client, model):
     last = LENGTH - 1
     reply = client.put(f"/v1/sessions/{sid}/references/{last}", json=encode_rle(clip.mask(last)))
     assert reply.status_code == 201, reply.text
-    track = client.post(f"/v1/sessions/{sid}/tracks", json={"start": last, "direction": "backward", "count": 8}).json()
+    track = client.post(f"/v1/sessions/{sid}/tracks", json={"start": last, "direction": "backward", "count": 6}).json()
     lines = []
     with client.stream("GET", f"/v1/sessions/{sid}/tracks/{track['id']}/stream") as stream:
         assert stream.headers["content-type"].startswith("application/x-ndjson")
         for line in stream.iter_lines():
-            lines.append(__import__("json").loads(line))
+            lines.append(json.loads(line))
     *results, final = lines
-    assert final["status"] == "done" and final["done"] == 8
-    assert [r["frame"] for r in results] == list(range(last, last - 8, -1))
-    want = expected(model, open_frames(root / "shot"), {last: clip.mask(last)}, "backward", last, 8)
+    assert final["status"] == "done" and final["done"] == 6
+    assert [r["frame"] for r in results] == list(range(last, last - 6, -1))
+    want = expected(model, open_frames(root / "shot"), {last: clip.mask(last)}, "backward", last, 6)
     for item in results:
         np.testing.assert_array_equal(decode_rle(item["mask"]), want[item["frame"]], err_msg=str(item["frame"]))
     client.delete(f"/v1/sessions/{sid}")
@@ -162,9 +165,8 @@ def test_candidates_match_the_selector(media, client, model):
 
 
 def test_cancel_mid_track(media, client):
-    _, _, _ = media
     sid = open_session(client, video="long")
-    first = MovingDiscsMask(150, seed=1)
+    first = MovingDiscs(150, objects=2, seed=1).mask(0)
     client.put(f"/v1/sessions/{sid}/references/0", json=encode_rle(first))
     rid = client.post(f"/v1/sessions/{sid}/tracks", json={"start": 0}).json()["id"]
     reply = client.get(f"/v1/sessions/{sid}/tracks/{rid}", params={"after": 0, "wait": 30}).json()
@@ -178,12 +180,6 @@ def test_cancel_mid_track(media, client):
     rid2 = client.post(f"/v1/sessions/{sid}/tracks", json={"start": 0, "count": 3}).json()["id"]
     assert collect_track(client, sid, rid2)[0]["status"] == "done"
     client.delete(f"/v1/sessions/{sid}")
-
-
-def MovingDiscsMask(length: int, seed: int) -> np.ndarray:
-    from xmempp.io.synthetic import MovingDiscs
-
-    return MovingDiscs(length, objects=2, seed=seed).mask(0)
 
 
 def test_four_clients_at_once(media, server, model):
@@ -231,16 +227,6 @@ def test_four_clients_at_once(media, server, model):
             np.testing.assert_array_equal(got[index], want[index], err_msg=f"client {number} frame {index}")
     growth = max(peak) - rss_before
     assert growth < 512 << 20, f"serving 4 clients grew the process by {growth / 2**20:.0f} MiB"
-
-
-def png_bytes_rgb(frame: np.ndarray) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(frame).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def test_bad_requests_get_clear_4xx(media, server, client):
@@ -294,4 +280,6 @@ def test_session_limit(client):
     finally:
         for sid in opened:
             client.delete(f"/v1/sessions/{sid}")
-    assert client.post("/v1/sessions", json={"frames": 2}).status_code == 201
+    reply = client.post("/v1/sessions", json={"frames": 2})
+    assert reply.status_code == 201
+    client.delete(f"/v1/sessions/{reply.json()['id']}")
