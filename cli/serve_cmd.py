@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from xmempp.errors import ConfigError
+
 from .app import app
 from .engine_options import load_network
 from .errors import reports_errors
@@ -38,9 +40,13 @@ def serve_command(
 
     Example: xmempp serve --media-root /mnt/plates --token "$(openssl rand -hex 16)"
     """
-    from xmempp.service.engine import Engine
-    from xmempp.service.server import serve
-    from xmempp.service.settings import ServiceSettings
+    try:
+        from xmempp.service.engine import Engine
+        from xmempp.service.server import serve
+        from xmempp.service.settings import ServiceSettings
+    except ImportError as exc:
+        raise ConfigError(f"the tracking service needs its extra packages ({exc.name} is missing); "
+                          "install them with: pip install 'xmempp[service]'") from None
 
     settings = ServiceSettings(host=host, port=port, token=token, media_roots=list(media_root or []),
                                state_dir=state_dir, model=model, device=device,
