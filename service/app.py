@@ -207,7 +207,6 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
     def cancel_track(sid: str, rid: str) -> dict[str, Any]:
         run = store.track(store.get(sid), rid)
         run.cancel.set()
-        run.wait(run.done, 0.0)
         return run.describe()
 
     @api.get("/sessions/{sid}/masks/{frame}", summary="The newest result of a frame as an index PNG",

@@ -5,6 +5,7 @@ worker; this module only keeps state and checks requests.
 """
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import shutil
 import threading
@@ -17,6 +18,7 @@ import numpy as np
 from xmempp.errors import InputError, XMemppError
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import ShotJob, plan_frames, run_job
+from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.session import MODES, InferenceSession
 from xmempp.io.atomic import atomic_write_bytes, atomic_write_image
 from xmempp.io.frames import FrameSource, decode_image_file, open_frames
@@ -90,7 +92,7 @@ class ShotSession:
         return {"id": self.id, "frames": self.expected, "uploaded": len(self.uploaded) if self.source is None else None,
                 "ready": self.frames is not None, "source": str(self.source) if self.source else None,
                 "height": size[0] if size else None, "width": size[1] if size else None,
-                "mode": self.mode, "config": self.config.__dict__.copy(), "references": sorted(self.references),
+                "mode": self.mode, "config": dataclasses.asdict(self.config), "references": sorted(self.references),
                 "tracks": [run.describe() for run in self.tracks.values()]}
 
     def check_frame(self, frame: int) -> None:
@@ -127,16 +129,19 @@ class ShotSession:
     # ------------------------------------------------------------------ references
     def decode_png_reference(self, frame: int, data: bytes) -> np.ndarray:
         """Object ids of a PNG reference mask (palette, grayscale or flat-colour RGB) for `frame`."""
-        path = self.folder / "references" / f"{frame:06d}.png"
-        atomic_write_bytes(path, data, fsync=False)
+        staging = self.folder / "references" / f".{frame:06d}.upload.png"
+        atomic_write_bytes(staging, data, fsync=False)
         try:
-            mask = read_mask(path, self.colours, expected_size=self.size)
-        except XMemppError:
-            path.unlink(missing_ok=True)
-            raise
+            mask = read_mask(staging, self.colours, expected_size=self.size)
+        finally:
+            staging.unlink(missing_ok=True)
         if mask.palette is not None and self.palette is None:
             self.palette = mask.palette
         return mask.ids
+
+    def reference_path(self, frame: int) -> Path:
+        """Where the reference of `frame` is kept on disk (an index PNG)."""
+        return self.folder / "references" / f"{frame:06d}.png"
 
     def output_palette(self) -> np.ndarray:
         """Palette of result PNGs: the references' own, else the DAVIS palette."""
@@ -275,9 +280,23 @@ class SessionStore:
             else:
                 session.inference.add_reference(frame, frames[frame], ids)
             session.references[frame] = ids
+            self._keep_object_order(session)
+            atomic_write_image(session.reference_path(frame), ids, session.output_palette(), fsync=False)
             return replaced
 
         return self.engine.call(apply)
+
+    def _keep_object_order(self, session: ShotSession) -> None:
+        """Rebuild the session's memory from its references when edits left objects it no longer has
+        (or another order than a fresh session would have), so runs match a job opened from scratch."""
+        wanted = list(ObjectOrder.from_masks(session.references).ids)
+        if session.inference is None or session.inference.object_ids == wanted:
+            return
+        frames = session.ready_frames()
+        rebuilt = InferenceSession(self.engine.model, session.config, session.mode)
+        for index in sorted(session.references):
+            rebuilt.add_reference(index, frames[index], session.references[index])
+        session.inference = rebuilt
 
     def delete_reference(self, session: ShotSession, frame: int) -> None:
         """Remove the reference of `frame` and its permanent-memory elements."""
@@ -287,7 +306,8 @@ class SessionStore:
         def apply() -> None:
             session.inference.remove_reference(frame)  # type: ignore[union-attr]
             session.references.pop(frame, None)
-            (session.folder / "references" / f"{frame:06d}.png").unlink(missing_ok=True)
+            self._keep_object_order(session)
+            session.reference_path(frame).unlink(missing_ok=True)
 
         self.engine.call(apply)
 

@@ -132,13 +132,15 @@ def test_backward_track_streamed_equals_run_job(media, client, model):
     client.delete(f"/v1/sessions/{sid}")
 
 
-def test_references_replace_and_delete(media, client):
-    _, clip, _ = media
+def test_references_replace_and_delete(media, client, model):
+    """Edited references give the masks of a job opened on the final references."""
+    root, clip, _ = media
     sid = open_session(client, video="shot")
     url = f"/v1/sessions/{sid}/references"
     assert client.put(f"{url}/3", json=encode_rle(clip.mask(3))).status_code == 201
     assert client.put(f"{url}/7", json=encode_rle(clip.mask(7))).status_code == 201
-    replaced = client.put(f"{url}/3", json=encode_rle(np.where(clip.mask(3) == 2, 0, clip.mask(3))))
+    only_one = np.where(clip.mask(3) == 2, 0, clip.mask(3)).astype(np.uint8)
+    replaced = client.put(f"{url}/3", json=encode_rle(only_one))
     assert replaced.status_code == 200 and replaced.json()["replaced"] and replaced.json()["objects"] == [1]
     assert client.get(url).json() == {"references": [3, 7]}
     np.testing.assert_array_equal(decode_rle(client.get(f"{url}/7").json()["mask"]), clip.mask(7))
@@ -146,6 +148,12 @@ def test_references_replace_and_delete(media, client):
     assert client.get(url).json() == {"references": [3]}
     missing = client.delete(f"{url}/7")
     assert missing.status_code == 404 and "no reference" in missing.json()["detail"]
+    rid = client.post(f"/v1/sessions/{sid}/tracks", json={"start": 3, "count": 4}).json()["id"]
+    state, got = collect_track(client, sid, rid)
+    assert state["status"] == "done", state
+    want = expected(model, open_frames(root / "shot"), {3: only_one}, "forward", 3, 4)
+    for index in range(3, 7):
+        np.testing.assert_array_equal(got[index], want[index], err_msg=f"frame {index}")
     client.delete(f"/v1/sessions/{sid}")
 
 
