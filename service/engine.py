@@ -6,6 +6,7 @@ the device at once and memory stays that of a single propagation.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
@@ -72,8 +73,12 @@ class Engine:
         return self.submit(task).result()
 
     def memory(self) -> dict[str, int]:
-        """Memory in use: peak RSS of the process, and on CUDA the allocator's current and peak bytes."""
+        """Memory in use: RSS (current where the OS tells it, and peak) of the process, and on CUDA the
+        allocator's current and peak bytes."""
         info = {"peak_rss_bytes": peak_rss_bytes()}
+        current = _current_rss_bytes()
+        if current is not None:
+            info["rss_bytes"] = current
         device = self.device
         if device.type == "cuda":
             info["device_allocated_bytes"] = int(torch.cuda.memory_allocated(device))
@@ -83,3 +88,12 @@ class Engine:
     def close(self) -> None:
         """Stop the worker after the running task; queued tasks are dropped."""
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _current_rss_bytes() -> Optional[int]:
+    """Resident set size now (Linux: /proc/self/statm), or None where it cannot be read."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")

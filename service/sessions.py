@@ -70,7 +70,7 @@ class ShotSession:
     @property
     def busy(self) -> bool:
         """True while a track run is queued or running."""
-        return any(not run.final for run in self.tracks.values())
+        return any(not run.final for run in self.runs())
 
     @property
     def size(self) -> Optional[tuple[int, int]]:
@@ -93,7 +93,11 @@ class ShotSession:
                 "ready": self.frames is not None, "source": str(self.source) if self.source else None,
                 "height": size[0] if size else None, "width": size[1] if size else None,
                 "mode": self.mode, "config": dataclasses.asdict(self.config), "references": sorted(self.references),
-                "tracks": [run.describe() for run in self.tracks.values()]}
+                "tracks": [run.describe() for run in self.runs()]}
+
+    def runs(self) -> list[TrackRun]:
+        """The session's track runs, oldest first."""
+        return list(self.tracks.values())
 
     def check_frame(self, frame: int) -> None:
         """Raise `InputError` for a frame index outside the shot."""
@@ -108,6 +112,9 @@ class ShotSession:
         """Store an uploaded frame (any image format PIL reads), checked against the other frames' size."""
         if self.source is not None:
             raise NotReady(f"session {self.id} reads its frames from {self.source}; it takes no uploads")
+        if self.frames is not None:
+            raise NotReady(f"all {self.expected} frames of session {self.id} are uploaded; they cannot change "
+                           "(open a new session for other frames)")
         self.check_frame(index)
         staging = self.folder / "frames" / f".{index:06d}.upload"
         atomic_write_bytes(staging, data, fsync=False)
@@ -227,7 +234,7 @@ class SessionStore:
         session = self.get(sid)
         with self._lock:
             self._sessions.pop(sid, None)
-        for run in session.tracks.values():
+        for run in session.runs():
             run.cancel.set()
         # Files go once queued work of the session is over (the worker runs tasks in order).
         self.engine.submit(lambda: self._remove(session))
@@ -254,7 +261,7 @@ class SessionStore:
     def shutdown(self) -> None:
         """Cancel every run (used when the server stops)."""
         for session in self.all():
-            for run in session.tracks.values():
+            for run in session.runs():
                 run.cancel.set()
 
     def memory_bytes(self) -> int:
