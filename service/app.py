@@ -66,6 +66,7 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
     Returns:
         The FastAPI application (serve it with uvicorn).
     """
+    owns_engine = engine is None
     engine = engine or Engine.load(settings.model, settings.device)
     store = SessionStore(settings, engine)
 
@@ -77,6 +78,8 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
         finally:
             reaper.cancel()
             store.shutdown()
+            if owns_engine:
+                await run_in_threadpool(engine.close)
 
     app = FastAPI(title="xmempp tracking service", version=__version__, lifespan=lifespan,
                   description="XMem++ mask tracking for annotation tools: sessions on a shot, reference masks "

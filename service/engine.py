@@ -86,8 +86,8 @@ class Engine:
         return info
 
     def close(self) -> None:
-        """Stop the worker after the running task; queued tasks are dropped."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Run the tasks already queued, then stop the worker (no new tasks are accepted)."""
+        self._executor.shutdown(wait=True)
 
 
 def _current_rss_bytes() -> Optional[int]:

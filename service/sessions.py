@@ -259,10 +259,13 @@ class SessionStore:
         return stale
 
     def shutdown(self) -> None:
-        """Cancel every run (used when the server stops)."""
+        """Close every session (runs cancelled, files removed once the worker reaches them); used when the
+        server stops, since sessions do not outlive the process."""
         for session in self.all():
-            for run in session.runs():
-                run.cancel.set()
+            try:
+                self.close(session.id)
+            except NotFound:
+                pass
 
     def memory_bytes(self) -> int:
         """Device bytes held by the sessions' memories (permanent references mostly)."""
