@@ -193,3 +193,12 @@ def test_serve_command_reports_bad_settings_in_one_line(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "is not a folder" in result.stderr
+
+
+def test_shutdown_closes_every_session(model, tmp_path):
+    engine = Engine(model)
+    store = SessionStore(ServiceSettings(state_dir=tmp_path), engine)
+    folders = [store.create(None, 1, {}, "xmempp").folder for _ in range(2)]
+    store.shutdown()
+    engine.close()
+    assert len(store) == 0 and not any(folder.exists() for folder in folders)
