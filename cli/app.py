@@ -22,6 +22,7 @@ from .eval_cmd import eval_command
 from .gui_cmd import gui_command
 from .import_cmd import import_command
 from .process_cmd import process_command
+from .serve_cmd import serve_command
 from .weights_cmd import download_cmd, path_cmd, verify_cmd
 
 #: Top-level commands in help order: name -> function.
@@ -33,6 +34,7 @@ _COMMANDS: dict[str, Callable[..., None]] = {
     "eval": eval_command,
     "bench": bench_command,
     "demo": demo_command,
+    "serve": serve_command,
 }
 
 #: `xmempp weights ...` sub-commands.

@@ -332,3 +332,14 @@ def test_gui_script_mounts_like_the_inference_script(tmp_path, fake_docker):
     assert gui[gui.index("--gpus") + 1] == inference[inference.index("--gpus") + 1] == "all"
     assert gui[-2:] == ["xmempp:gui", "/output/shot"]
     assert not list(tmp_path.glob("xmempp-xauth.*")), "the X authority copy must be removed on exit"
+
+
+def test_inference_image_can_serve(stages):
+    """`xmempp serve` runs in the inference image: service sources copied, its extra installed, port exposed."""
+    inference = stages["inference"]
+    copied = [i.flags_and_words()[1][:-1] for i in inference.all("COPY")]
+    assert any("service" in sources for sources in copied), "the service package must be copied"
+    assert any("pip install" in i.args and ".[service]" in i.args for i in inference.all("RUN"))
+    exposed = " ".join(i.args for i in inference.all("EXPOSE")).split()
+    assert "8000" in exposed or "8000/tcp" in exposed
+    assert inference.all("ENTRYPOINT")[-1].flags_and_words()[1] == ["xmempp"], "`docker run IMAGE serve ...` works"

@@ -212,8 +212,9 @@ def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSes
         session: a session already holding the job's references (default: `open_session`).
         cancel: set it to stop before the next frame.
         on_key_features: receives every stepped frame's key features.
-        prefetch_depth: frames decoded ahead on a background thread (0: decode in this thread, e.g.
-            to time decoding with the session's stage timer).
+        prefetch_depth: frames decoded ahead on a background thread (0: each frame is read on the
+            caller's thread when it is due: to time decoding with the session's stage timer, or for
+            frames that arrive one by one, e.g. a live tracker).
     Returns:
         A generator of `FrameResult`, frames in plan order.
     """

@@ -1,0 +1,55 @@
+"""`xmempp serve`: XMem++ as an HTTP tracking service for annotation tools."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from xmempp.errors import ConfigError
+
+from .engine_options import load_network
+
+
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 exposes the service to "
+                                                     "the network (set --token then).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+    token: Annotated[Optional[str], typer.Option("--token", envvar="XMEMPP_TOKEN",
+                                                 help="Bearer token every request must carry (or XMEMPP_TOKEN).")] = None,
+    media_root: Annotated[Optional[list[Path]], typer.Option(
+        "--media-root", help="Folder whose videos and frame folders sessions may open (repeatable); "
+                             "without one, clients upload frames.")] = None,
+    state_dir: Annotated[Optional[Path], typer.Option(
+        "--state-dir", help="Where session frames, references and results are kept (default: a temp folder).")] = None,
+    model: Annotated[Optional[Path], typer.Option(
+        "--model", help="XMem checkpoint; default: the official XMem.pth (downloaded on first use).")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    max_body_mb: Annotated[float, typer.Option("--max-body-mb", min=0.01, help="Largest request body in MiB.")] = 64.0,
+    max_frames: Annotated[int, typer.Option("--max-frames", min=1, help="Most frames per session.")] = 10_000,
+    max_sessions: Annotated[int, typer.Option("--max-sessions", min=1, help="Most sessions open at once.")] = 8,
+    session_ttl: Annotated[float, typer.Option("--session-ttl", min=1.0,
+                                               help="Seconds after which an idle session is closed.")] = 3600.0,
+) -> None:
+    """Serve XMem++ tracking over HTTP (API under /v1, docs at /docs).
+
+    Example: xmempp serve --media-root /mnt/plates --token "$(openssl rand -hex 16)"
+    """
+    try:
+        from xmempp.service.engine import Engine
+        from xmempp.service.server import serve
+        from xmempp.service.settings import ServiceSettings
+    except ImportError as exc:
+        raise ConfigError(f"the tracking service needs its extra packages ({exc.name} is missing); "
+                          "install them with: pip install 'xmempp[service]'") from None
+
+    settings = ServiceSettings(host=host, port=port, token=token, media_roots=list(media_root or []),
+                               state_dir=state_dir, model=model, device=device,
+                               max_body_bytes=int(max_body_mb * (1 << 20)), max_frames=max_frames,
+                               max_sessions=max_sessions, session_ttl_s=session_ttl)
+    console = Console(stderr=True)
+    network = load_network(model, device, console)
+    console.print(f"serving on http://{host}:{port} (docs at /docs); state in {settings.state_dir}"
+                  + ("" if token else "; no token: anyone who can reach this address may use it"))
+    serve(settings, Engine(network, str(model or "official XMem.pth")))

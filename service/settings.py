@@ -1,0 +1,59 @@
+"""What an `xmempp serve` instance is allowed to do: address, token, media roots and limits."""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from xmempp.errors import ConfigError
+
+
+@dataclass
+class ServiceSettings:
+    """Settings of the tracking service.
+
+    Attributes:
+        host, port: where to listen (localhost unless told otherwise).
+        token: bearer token every /v1 request except /v1/health must carry, or None for none.
+        media_roots: folders whose videos and frame folders sessions may open.
+        state_dir: where session frames, references and results are kept (default: a new temp folder).
+        model: checkpoint path, or None for the official XMem.pth (downloaded on first use).
+        device: "auto", "cpu", "cuda", "cuda:N" or "mps".
+        max_body_bytes: largest request body accepted.
+        max_frames: most frames a session may have.
+        max_sessions: most sessions open at once.
+        session_ttl_s: a session nobody used for this long is closed and its files removed.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: Optional[str] = None
+    media_roots: list[Path] = field(default_factory=list)
+    state_dir: Optional[Path] = None
+    model: Optional[Path] = None
+    device: str = "auto"
+    max_body_bytes: int = 64 << 20
+    max_frames: int = 10_000
+    max_sessions: int = 8
+    session_ttl_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_frames", "max_sessions"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.session_ttl_s <= 0:
+            raise ConfigError(f"session_ttl_s must be positive, got {self.session_ttl_s}")
+        if self.token is not None and not self.token.strip():
+            raise ConfigError("the token must not be empty")
+        roots = []
+        for root in self.media_roots:
+            real = Path(root).expanduser().resolve()
+            if not real.is_dir():
+                raise ConfigError(f"media root {root} is not a folder")
+            roots.append(real)
+        self.media_roots = roots
+        if self.state_dir is None:
+            self.state_dir = Path(tempfile.mkdtemp(prefix="xmempp-serve-"))
+        self.state_dir = Path(self.state_dir).expanduser().resolve()
+        self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,85 @@
+"""A Supervisely-compatible mask tracker: ``predict(frames, input_mask) -> masks``.
+
+Supervisely serves video object segmentation models as `sly.nn.inference.MaskTracking` apps whose
+``predict(frames, input_mask)`` gets the frames of a "Track" request (the first one annotated) and a
+multilabel mask of the first frame (0 = background, 1..N = objects), and returns one multilabel
+mask per frame. `XMemppMaskTracker` implements that method (and ``load_on_device``) on the engine
+of `xmempp serve`, so a Supervisely app is::
+
+    import supervisely as sly
+    from xmempp.service.supervisely import XMemppMaskTracker
+
+    class XMemppTracking(XMemppMaskTracker, sly.nn.inference.MaskTracking):
+        pass
+
+    XMemppTracking().serve()
+
+Without Supervisely, `track_masks` is the same computation as a plain function.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from xmempp.errors import InputError
+from xmempp.inference.config import InferenceConfig
+from xmempp.inference.jobs import ShotJob, run_job
+from xmempp.io.writers import probs_to_ids
+
+from .engine import Engine
+
+
+def track_masks(engine: Engine, frames: Sequence[np.ndarray], input_mask: np.ndarray,
+                config: Optional[InferenceConfig] = None, mode: str = "xmempp") -> list[np.ndarray]:
+    """Propagate the first frame's multilabel mask through `frames`.
+
+    Arguments:
+        engine: the network and its work queue.
+        frames: HxWx3 uint8 RGB frames; the first is the annotated one.
+        input_mask: HxW integer mask of the first frame, 0 = background, other values = objects.
+        config: inference settings (XMem++ defaults when None).
+        mode: "xmempp" or "xmem".
+    Returns:
+        One HxW uint8 mask per frame with the input's object values (the first is the input mask).
+    """
+    if len(frames) == 0:
+        raise InputError("no frames to track")
+    mask = np.asarray(input_mask)
+    if mask.ndim != 2 or mask.min() < 0 or mask.max() > 255:
+        raise InputError(f"input_mask must be an HxW array of object values 0..255, got shape {mask.shape}")
+    job = ShotJob(frames, {0: mask.astype(np.uint8)}, config or InferenceConfig(), mode, direction="forward", start=0)
+    masks: list[np.ndarray] = []
+    objects = job.objects.ids
+
+    def keep(result) -> None:
+        masks.append(probs_to_ids(result.probs.numpy(), objects))
+
+    engine.call(lambda: run_job(engine.model, job, on_result=keep))
+    return masks
+
+
+class XMemppMaskTracker:
+    """The two methods of Supervisely's `MaskTracking` model interface, on xmempp's engine.
+
+    Attributes:
+        config: inference settings used by `predict` (XMem++ defaults, processing size 480).
+        weights: checkpoint path; None means `model_dir/XMem.pth` if present, else the official file.
+    """
+
+    config: InferenceConfig = InferenceConfig()
+    weights: Optional[Path] = None
+    engine: Optional[Engine] = None
+
+    def load_on_device(self, model_dir: str, device: str = "cpu") -> None:
+        """Load the network on `device` (Supervisely calls this once before serving)."""
+        candidate = Path(model_dir) / "XMem.pth"
+        weights = self.weights or (candidate if candidate.is_file() else None)
+        self.engine = Engine.load(weights, device)
+
+    def predict(self, frames: list[np.ndarray], input_mask: np.ndarray) -> list[np.ndarray]:
+        """One multilabel mask per frame, tracking the objects of `input_mask` (the first frame's mask)."""
+        if self.engine is None:
+            raise InputError("the model is not loaded; call load_on_device first")
+        return track_masks(self.engine, frames, input_mask, self.config)

@@ -1,0 +1,91 @@
+"""A track run: one job of a session, its state, and its results as they become ready.
+
+Results are index-mask PNGs in the run's folder (under the service's state dir), so a client that
+dropped can fetch them again; memory holds only the list of finished frames.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+#: Track states; the last three are final.
+STATES = ("queued", "running", "done", "cancelled", "failed")
+FINAL = ("done", "cancelled", "failed")
+
+
+@dataclass
+class TrackRun:
+    """One track request of a session.
+
+    Attributes:
+        id: the run's id within its session.
+        direction, start, count: which frames (see `xmempp.inference.jobs.plan_frames`).
+        total: frames the run steps through.
+        folder: where its masks are written, one `<frame>.png` each.
+    """
+
+    id: str
+    direction: str
+    start: int
+    count: Optional[int]
+    total: int
+    folder: Path
+    status: str = "queued"
+    error: Optional[str] = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    created: float = field(default_factory=time.time)
+    _frames: list[int] = field(default_factory=list)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def mask_path(self, frame: int) -> Path:
+        """Where the mask of `frame` is (or will be) stored."""
+        return self.folder / f"{frame:06d}.png"
+
+    @property
+    def done(self) -> int:
+        """Frames finished so far."""
+        with self._changed:
+            return len(self._frames)
+
+    @property
+    def final(self) -> bool:
+        """True once the run finished, was cancelled or failed."""
+        return self.status in FINAL
+
+    def set_running(self) -> None:
+        """Mark the run as started."""
+        with self._changed:
+            self.status = "running"
+            self._changed.notify_all()
+
+    def publish(self, frame: int) -> None:
+        """Announce that the mask of `frame` is on disk."""
+        with self._changed:
+            self._frames.append(frame)
+            self._changed.notify_all()
+
+    def finish(self, status: str, error: Optional[str] = None) -> None:
+        """Mark the run final ("done", "cancelled" or "failed")."""
+        with self._changed:
+            self.status, self.error = status, error
+            self._changed.notify_all()
+
+    def results_after(self, after: int, limit: int) -> list[tuple[int, int]]:
+        """(sequence number, frame) of up to `limit` results numbered above `after` (numbers start at 1)."""
+        with self._changed:
+            chosen = self._frames[max(0, after): max(0, after) + limit]
+        return [(after + 1 + i, frame) for i, frame in enumerate(chosen)]
+
+    def wait(self, after: int, timeout: float) -> None:
+        """Block until there is a result numbered above `after`, the run is final, or `timeout` passed."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self._frames) > after or self.final, timeout=timeout)
+
+    def describe(self) -> dict:
+        """The run's state as JSON-ready values."""
+        with self._changed:
+            return {"id": self.id, "status": self.status, "direction": self.direction, "start": self.start,
+                    "count": self.count, "done": len(self._frames), "total": self.total, "error": self.error}

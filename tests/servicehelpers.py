@@ -1,0 +1,99 @@
+"""Helpers for the tracking-service tests: a small clip on disk and a real uvicorn server in a thread."""
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import numpy as np
+import uvicorn
+from PIL import Image
+
+from iohelpers import write_palette_png
+from xmempp.io.masks import davis_palette
+from xmempp.io.synthetic import MovingDiscs
+
+
+def write_clip(folder: Path, length: int, objects: int = 2, seed: int = 0) -> MovingDiscs:
+    """Frames of a 64x112 `MovingDiscs` clip as PNGs `folder/00000.png`, ...; returns the clip."""
+    clip = MovingDiscs(length, objects=objects, seed=seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(length):
+        Image.fromarray(clip[index]).save(folder / f"{index:05d}.png")
+    return clip
+
+
+def write_masks(folder: Path, clip: MovingDiscs, frames: list[int]) -> Path:
+    """The clip's true masks of `frames` as palette PNGs named like the frames."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in frames:
+        write_palette_png(folder / f"{index:05d}.png", clip.mask(index), davis_palette())
+    return folder
+
+
+def png_bytes(ids: np.ndarray) -> bytes:
+    """A palette PNG of `ids` as bytes."""
+    import io
+
+    image = Image.frombytes("P", (ids.shape[1], ids.shape[0]), np.ascontiguousarray(ids, dtype=np.uint8).tobytes())
+    image.putpalette(davis_palette().tobytes())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def png_bytes_rgb(frame: np.ndarray) -> bytes:
+    """An RGB frame as PNG bytes."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(app, port: int) -> Iterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1:`port` in a thread; yields the base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def collect_track(client: httpx.Client, sid: str, rid: str, timeout: float = 120.0) -> tuple[dict, dict[int, np.ndarray]]:
+    """Poll a track run with `after=N` until it is final; returns (final state, {frame: ids})."""
+    from xmempp.service.rle import decode_rle
+
+    masks: dict[int, np.ndarray] = {}
+    after, deadline = 0, time.monotonic() + timeout
+    while True:
+        reply = client.get(f"/v1/sessions/{sid}/tracks/{rid}", params={"after": after, "wait": 2})
+        assert reply.status_code == 200, reply.text
+        state = reply.json()
+        for item in state["results"]:
+            assert item["seq"] == after + 1
+            masks[item["frame"]] = decode_rle(item["mask"])
+            after = item["seq"]
+        if state["status"] in ("done", "cancelled", "failed") and state["next"] == state["done"]:
+            return state, masks
+        assert time.monotonic() < deadline, f"track {rid} did not finish: {state}"

@@ -1,0 +1,204 @@
+"""Units of the tracking service: RLE masks, media-root checks, settings, track runs, the work queue,
+idle-session expiry, and the `xmempp serve` command in a subprocess."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from servicehelpers import free_port, write_clip
+from xmempp.errors import ConfigError, InputError
+from xmempp.service.engine import Engine
+from xmempp.service.errors import LimitExceeded, NotFound, NotReady, status_for
+from xmempp.service.media import PathRefused, resolve_media
+from xmempp.service.rle import decode_rle, encode_rle
+from xmempp.service.sessions import SessionStore
+from xmempp.service.settings import ServiceSettings
+from xmempp.service.tracks import TrackRun
+
+
+def test_rle_round_trip_and_numpy_decoding():
+    rng = np.random.default_rng(0)
+    ids = (rng.random((17, 23)) > 0.7).astype(np.uint8) * rng.integers(1, 255, size=(17, 23)).astype(np.uint8)
+    encoded = encode_rle(ids)
+    assert encoded["size"] == [17, 23] and sum(encoded["counts"]) == 17 * 23
+    np.testing.assert_array_equal(decode_rle(encoded), ids)
+    np.testing.assert_array_equal(np.repeat(encoded["values"], encoded["counts"]).reshape(17, 23), ids)
+    np.testing.assert_array_equal(decode_rle(encode_rle(np.zeros((3, 4), np.uint8))), np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"size": [2, 2], "values": [0], "counts": [3]}, "add up to 3"),
+    ({"size": [2, 2], "values": [0, 1], "counts": [4]}, "equal length"),
+    ({"size": [2, 2], "values": [300], "counts": [4]}, "0..255"),
+    ({"size": [2, 2], "values": [0, 1], "counts": [-1, 5]}, "negative"),
+    ({"size": [0, 2], "values": [], "counts": []}, "positive"),
+    ({"values": [0], "counts": [4]}, '"size"'),
+    ({"size": "big", "values": [0], "counts": [4]}, '"size"'),
+])
+def test_rle_errors_say_what_is_wrong(bad, words):
+    with pytest.raises(InputError, match=words):
+        decode_rle(bad)
+
+
+def test_media_paths_stay_inside_the_roots(tmp_path):
+    root = (tmp_path / "root").resolve()
+    (root / "shot").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    (root / "inner").symlink_to(root / "shot", target_is_directory=True)
+    assert resolve_media("shot", [root]) == root / "shot"
+    assert resolve_media(str(root / "shot"), [root]) == root / "shot"
+    assert resolve_media("inner", [root]) == root / "shot"  # a link that stays inside is fine
+    for path in ("../outside", str(outside), "link", "shot/../../outside", "/etc/passwd", "shot/\x00"):
+        with pytest.raises(PathRefused):
+            resolve_media(path, [root])
+    with pytest.raises(InputError, match="does not exist"):
+        resolve_media("nothing", [root])
+    with pytest.raises(PathRefused, match="no media roots"):
+        resolve_media("shot", [])
+
+
+def test_settings_check_their_values(tmp_path):
+    settings = ServiceSettings(media_roots=[tmp_path], state_dir=tmp_path / "state")
+    assert settings.host == "127.0.0.1" and settings.state_dir.is_dir() and settings.media_roots == [tmp_path.resolve()]
+    with pytest.raises(ConfigError, match="not a folder"):
+        ServiceSettings(media_roots=[tmp_path / "missing"], state_dir=tmp_path / "s")
+    with pytest.raises(ConfigError, match="max_sessions"):
+        ServiceSettings(max_sessions=0, state_dir=tmp_path / "s")
+    with pytest.raises(ConfigError, match="token"):
+        ServiceSettings(token=" ", state_dir=tmp_path / "s")
+
+
+def test_error_statuses():
+    assert status_for(PathRefused("x")) == 403
+    assert status_for(NotFound("x")) == 404
+    assert status_for(NotReady("x")) == 409
+    assert status_for(LimitExceeded("x")) == 429
+    assert status_for(ConfigError("x")) == 422
+    assert status_for(InputError("x")) == 400
+
+
+def test_track_run_results_after_and_wait(tmp_path):
+    run = TrackRun("r", "forward", 0, None, 3, tmp_path)
+    assert run.results_after(0, 10) == [] and not run.final
+    run.set_running()
+    threading.Timer(0.05, run.publish, args=(5,)).start()
+    run.wait(0, 5.0)
+    assert run.results_after(0, 10) == [(1, 5)]
+    run.publish(6)
+    run.publish(7)
+    assert run.results_after(1, 1) == [(2, 6)] and run.results_after(1, 10) == [(2, 6), (3, 7)]
+    run.finish("done")
+    run.wait(3, 5.0)  # returns at once: the run is final
+    assert run.describe()["status"] == "done" and run.describe()["done"] == 3
+
+
+def test_engine_runs_one_task_at_a_time(model):
+    engine = Engine(model)
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def task() -> int:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        return 1
+
+    futures = [engine.submit(task) for _ in range(8)]
+    assert sum(f.result() for f in futures) == 8 and most[0] == 1 and engine.pending == 0
+    with pytest.raises(ZeroDivisionError):
+        engine.call(lambda: 1 / 0)
+    engine.close()
+
+
+def test_idle_sessions_expire_and_their_files_go(model, tmp_path):
+    engine = Engine(model)
+    store = SessionStore(ServiceSettings(state_dir=tmp_path, session_ttl_s=0.05), engine)
+    session = store.create(None, 2, {}, "xmempp")
+    assert session.folder.is_dir() and len(store) == 1
+    time.sleep(0.1)
+    assert store.expire_idle() == [session.id] and len(store) == 0
+    engine.close()  # waits for the queued removal
+    assert not session.folder.exists()
+    with pytest.raises(NotFound, match="expired"):
+        store.get(session.id)
+
+
+def test_uploads_must_share_one_size(model, tmp_path):
+    from servicehelpers import png_bytes_rgb
+
+    engine = Engine(model)
+    store = SessionStore(ServiceSettings(state_dir=tmp_path, max_frames=3), engine)
+    with pytest.raises(LimitExceeded, match="at most 3"):
+        store.create(None, 4, {}, "xmempp")
+    session = store.create(None, 2, {}, "xmempp")
+    session.add_upload(0, png_bytes_rgb(np.zeros((8, 10, 3), np.uint8)))
+    with pytest.raises(InputError, match="one size"):
+        session.add_upload(1, png_bytes_rgb(np.zeros((9, 10, 3), np.uint8)))
+    with pytest.raises(InputError):
+        session.add_upload(1, b"not an image")
+    with pytest.raises(NotReady, match="1 of 2"):
+        session.ready_frames()
+    session.add_upload(1, png_bytes_rgb(np.ones((8, 10, 3), np.uint8)))
+    assert len(session.ready_frames()) == 2
+    engine.close()
+
+
+def test_serve_command_in_a_subprocess(checkpoint_path, tmp_path):
+    """`xmempp serve` starts, answers /v1/health without and /v1/info only with the token, and stops."""
+    write_clip(tmp_path / "media" / "shot", 2)
+    port = free_port()
+    command = [sys.executable, "-c", "from xmempp.cli.app import main; main()", "serve", "--port", str(port),
+               "--model", str(checkpoint_path), "--device", "cpu", "--token", "tok",
+               "--media-root", str(tmp_path / "media"), "--state-dir", str(tmp_path / "state")]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "NO_COLOR": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "xmempp serve did not come up"
+            time.sleep(0.3)
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/info").status_code == 401
+        info = httpx.get(f"http://127.0.0.1:{port}/v1/info", headers={"Authorization": "Bearer tok"}).json()
+        assert info["device"] == "cpu"
+        created = httpx.post(f"http://127.0.0.1:{port}/v1/sessions", json={"video": "shot"},
+                             headers={"Authorization": "Bearer tok"})
+        assert created.status_code == 201 and created.json()["frames"] == 2
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert "serving on http://127.0.0.1:" in output
+
+
+def test_serve_command_reports_bad_settings_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-c", "from xmempp.cli.app import main; main()", "serve",
+                             "--media-root", str(tmp_path / "missing"), "--model", str(tmp_path / "x.pth")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "is not a folder" in result.stderr
+
+
+def test_shutdown_closes_every_session(model, tmp_path):
+    engine = Engine(model)
+    store = SessionStore(ServiceSettings(state_dir=tmp_path), engine)
+    folders = [store.create(None, 1, {}, "xmempp").folder for _ in range(2)]
+    store.shutdown()
+    engine.close()
+    assert len(store) == 0 and not any(folder.exists() for folder in folders)
