@@ -35,5 +35,6 @@ def test_saved_masks_give_soft_targets_until_repainted(tmp_path):
     soft = saved[1]
     assert soft.dtype == np.float32 and np.abs(soft - probs[1]).max() <= 1 / 65535
     assert saved[0].dtype == np.uint8  # never propagated: the saved ids
-    atomic_write_bytes(workspace.mask_path(1), encode_png(mask))  # repainted: soft target is stale
-    assert saved[1].dtype == np.uint8 and np.array_equal(saved[1], mask)
+    repainted = np.roll(mask, 3, axis=1)
+    atomic_write_bytes(workspace.mask_path(1), encode_png(repainted))  # repainted: soft target is stale
+    assert saved[1].dtype == np.uint8 and np.array_equal(saved[1], repainted)
