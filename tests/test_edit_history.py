@@ -66,6 +66,8 @@ def check_random_edits(model, mode: str, seed: int) -> None:
         session.add_reference(5, clip[5], refs[5])
     job = ShotJob(clip, refs, TIGHT, mode, "both", start=int(rng.integers(0, FRAMES)))
     fresh = open_session(model, job)
+    for each in (session, fresh):  # the state every pass starts from (objects met while stepping go)
+        each.clear_memory()
     assert session.references == fresh.references and session.object_ids == fresh.object_ids
     assert session.permanent_frames == fresh.permanent_frames
     for ours, theirs in zip(state(session), state(fresh)):
