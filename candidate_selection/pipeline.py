@@ -9,6 +9,7 @@ to key resolution right away; then `select_candidates` picks the frames.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Sequence
 import logging
@@ -126,14 +127,33 @@ def _check_predicted(predicted: Mapping[int, np.ndarray], references: Mapping[in
                          "frame, or leave the predicted masks out to run a propagation first")
 
 
+class _TargetKinds:
+    """Counts which kind of target mask each non-reference frame had."""
+
+    def __init__(self) -> None:
+        self.soft = self.binary = 0
+
+    @property
+    def name(self) -> str:
+        """"soft", "binary" or "mixed"."""
+        if self.binary == 0:
+            return "soft"
+        return "binary" if self.soft == 0 else "mixed"
+
+
 def _predicted_soft_masks(predicted: Mapping[int, np.ndarray], references: Mapping[int, np.ndarray],
-                          total: int) -> Iterator[tuple[int, torch.Tensor]]:
+                          total: int, kinds: _TargetKinds) -> Iterator[tuple[int, torch.Tensor]]:
     for index in range(total):
-        mask = predicted[index] if index in predicted else references[index]
-        mask = np.asarray(mask)
+        mask = np.asarray(references[index] if index in references else predicted[index])
         if mask.ndim != 2:
-            raise InputError(f"predicted mask of frame {index} must be HxW object ids, got shape {mask.shape}")
-        yield index, torch.from_numpy(mask > 0)
+            raise InputError(f"predicted mask of frame {index} must be HxW object ids or a soft target, "
+                             f"got shape {mask.shape}")
+        if np.issubdtype(mask.dtype, np.floating):
+            kinds.soft += index not in references
+            yield index, torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32)).clamp_(0.0, 1.0)
+        else:
+            kinds.binary += index not in references
+            yield index, torch.from_numpy(mask > 0)
 
 
 def _propagated_soft_masks(model, frames, references, config, mode: str,
@@ -166,9 +186,12 @@ def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], ref
             count as already chosen and are never suggested.
         k: how many frames to suggest.
         alpha: weight of the target mask in the comparison (0..1).
-        predicted_masks: frame index -> HxW index mask from an earlier run; the
-            target is every non-zero pixel. Without it the references are
-            propagated first and the soft mask is the max over objects.
+        predicted_masks: frame index -> the target of an earlier run: an HxW float
+            soft target in [0, 1] (the max over objects of their probabilities,
+            what XMem++ feeds its selector), or an HxW integer index mask, whose
+            non-zero pixels become a binary target. Reference frames use the
+            references. Without it the references are propagated first and the
+            soft target is the max over objects of the probabilities.
         config: `InferenceConfig` for the key encoder and the propagation.
         progress: called as progress(stage, done, total).
         min_mask_presence_percent: frames whose target covers less than this
@@ -178,7 +201,8 @@ def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], ref
         features: precomputed key features (skips the key-encoder pass).
         device: where the pair comparisons run (default: the model's device).
     Returns:
-        A `CandidateResult` (`chosen` in pick order; `reason` when fewer than k).
+        A `CandidateResult` (`chosen` in pick order; `reason` when fewer than k; `target`
+        says whether the targets were soft or binary).
     """
     total = len(frames)
     if not references:
@@ -189,10 +213,11 @@ def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], ref
     if predicted_masks is not None:
         _check_predicted(predicted_masks, references, total)
     collector = None
+    kinds = _TargetKinds()
     if predicted_masks is not None:
         if features is None:
             features = extract_candidate_features(model, frames, config, progress=progress)
-        soft_masks = _predicted_soft_masks(predicted_masks, references, total)
+        soft_masks = _predicted_soft_masks(predicted_masks, references, total, kinds)
     else:
         # One pass: the propagation's own key-encoder output doubles as the candidates' features.
         collector = _FeatureCollector(total, None, progress) if features is None else None
@@ -219,10 +244,11 @@ def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], ref
     def selection_progress(done: int, wanted: int) -> None:
         _report(progress, "selection", done, wanted)
 
-    return select_candidates(features.keys, features.shrinkages, features.selections, weights, k,
-                             previously_chosen=sorted(int(f) for f in references), alpha=alpha,
-                             min_mask_presence_percent=min_mask_presence_percent, epsilon=epsilon,
-                             presence_percent=presence, device=device, progress=selection_progress)
+    result = select_candidates(features.keys, features.shrinkages, features.selections, weights, k,
+                               previously_chosen=sorted(int(f) for f in references), alpha=alpha,
+                               min_mask_presence_percent=min_mask_presence_percent, epsilon=epsilon,
+                               presence_percent=presence, device=device, progress=selection_progress)
+    return dataclasses.replace(result, target=kinds.name)
 
 
 def suggest_frames(model: torch.nn.Module, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],

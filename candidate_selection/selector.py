@@ -93,6 +93,8 @@ class CandidateResult:
             (previously chosen frames are never listed here).
         presence_percent: per frame, the percentage of mask pixels above `epsilon`.
         reason: why fewer than `requested` frames were returned, else None.
+        target: what the target masks outside the references were: "soft" (probabilities, as
+            XMem++ feeds its selector), "binary" (only index masks were given) or "mixed".
     """
 
     chosen: tuple[int, ...]
@@ -102,6 +104,7 @@ class CandidateResult:
     invalid: tuple[int, ...]
     presence_percent: tuple[float, ...] = field(repr=False, default=())
     reason: str | None = None
+    target: str = "soft"
 
     @property
     def complete(self) -> bool:

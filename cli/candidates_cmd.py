@@ -20,11 +20,15 @@ from .progress import frame_progress, stage_callback
 _STAGES = {"features": "encoding frames", "masks": "reading masks", "selection": "choosing frames"}
 
 
-def _predicted_folder(path: Path) -> Path:
-    """Accept an output folder of `xmempp process` (OUT) as well as OUT/masks."""
-    if path.is_dir() and (path / "masks").is_dir():
-        return path / "masks"
-    return path
+def _predicted_targets(path: Path, names: list[str], size: tuple[int, int], is_video: bool):
+    """Targets from an earlier run: soft from alpha mattes (OUT or OUT/alpha), else binary from OUT/masks."""
+    from xmempp.candidate_selection.targets import AlphaTargets, is_alpha_folder
+
+    for folder in (path / "alpha", path):
+        if is_alpha_folder(folder):
+            return AlphaTargets(folder, names, size)
+    folder = path / "masks" if (path / "masks").is_dir() else path
+    return {index: mask.ids for index, mask in read_mask_folder(folder, names, size, by_index=is_video).items()}
 
 
 def candidates_command(
@@ -38,7 +42,8 @@ def candidates_command(
         help="Weight of the target mask when comparing frames: 0 ignores the masks, 1 compares only the "
              "target.")] = 0.5,
     predicted: Annotated[Optional[Path], typer.Option(
-        "--predicted", help="Masks predicted earlier for every frame (OUT/masks of `xmempp process`); "
+        "--predicted", help="Results of an earlier `xmempp process` for every frame: OUT or OUT/alpha "
+                            "(soft mattes, as XMem++ uses), or OUT/masks (index masks: binary targets); "
                             "without it the annotations are propagated first.")] = None,
     min_mask_percent: Annotated[float, typer.Option(
         "--min-mask-percent", min=0.0, max=100.0,
@@ -68,9 +73,7 @@ def candidates_command(
             raise InputError(f"the masks in {masks} contain no objects (every pixel is 0); annotate the target first")
         predicted_masks = None
         if predicted is not None:
-            folder = _predicted_folder(predicted)
-            predicted_masks = {index: mask.ids for index, mask in
-                               read_mask_folder(folder, names, frames.size, by_index=frames.is_video).items()}
+            predicted_masks = _predicted_targets(predicted, names, frames.size, frames.is_video)
         network = load_network(model, device, console)
         with frame_progress(console, quiet, transient=True) as bar:
             result = suggest_candidates(network, frames, references, k, alpha=alpha, predicted_masks=predicted_masks,
@@ -89,6 +92,7 @@ def candidates_command(
             "candidates": chosen,
             "invalid": [{"index": i, "name": names[i]} for i in result.invalid],
             "reason": result.reason,
+            "target": result.target,
         }, indent=2))
         return
     out = Console(highlight=False, soft_wrap=True, markup=False)
@@ -100,6 +104,11 @@ def candidates_command(
     else:
         out.print("No frame to suggest.")
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if result.target != "soft":
+        err.print(f"[yellow]note:[/yellow] {result.target} targets: only index masks were given for "
+                  f"{'some' if result.target == 'mixed' else 'the'} frames, so the selector compared binary "
+                  "masks; pass OUT/alpha of `xmempp process --alpha` (or leave --predicted out) for soft "
+                  "probabilities, as XMem++ uses")
     if result.reason is not None:
         err.print(f"[yellow]note:[/yellow] {escape(result.reason)}")
     elif result.invalid and not quiet:

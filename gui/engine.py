@@ -59,6 +59,7 @@ class Engine:
         self._encoded: dict[int, int] = {}
         self._features = None
         self._features_key: Optional[tuple] = None
+        self._soft: dict[int, tuple[bytes, bytes]] = {}
         self.lock = threading.RLock()
 
     # ------------------------------------------------------------------ weights and model
@@ -161,6 +162,37 @@ class Engine:
         with self.lock:
             if self.session is not None:
                 self.session.clear_memory()
+
+    # ------------------------------------------------------------------ soft targets
+    def record_soft_target(self, frame: int, saved: bytes, probs: np.ndarray) -> None:
+        """Keep a propagated frame's soft target (max over objects) for the candidate selector.
+
+        Arguments:
+            frame: frame index.
+            saved: the index-mask PNG saved for the frame from the same probabilities.
+            probs: (1+K, H, W) probabilities, background first.
+        """
+        from xmempp.io.atomic import encode_png
+
+        target = probs[1:].max(0) if probs.shape[0] > 1 else np.zeros(probs.shape[1:], np.float32)
+        matte = np.round(np.clip(target, 0.0, 1.0) * 65535).astype(np.uint16)
+        with self.lock:
+            self._soft[frame] = (saved, encode_png(matte))
+
+    def soft_target(self, frame: int, saved: bytes) -> Optional[np.ndarray]:
+        """The soft target recorded with the mask `saved`, or None (none recorded, or repainted since).
+
+        Returns:
+            HxW float32 in [0, 1], or None.
+        """
+        import cv2
+
+        with self.lock:
+            entry = self._soft.get(frame)
+        if entry is None or entry[0] != saved:
+            return None
+        matte = cv2.imdecode(np.frombuffer(entry[1], np.uint8), cv2.IMREAD_UNCHANGED)
+        return matte.astype(np.float32) / 65535
 
     # ------------------------------------------------------------------ candidate features
     def cached_features(self, key: tuple):

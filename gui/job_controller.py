@@ -223,7 +223,7 @@ class JobController(QObject):
         references = {f: project.mask(f).copy() for f in refs}
         masked = project.masked_frames
         # with a mask on every frame the selector uses them; otherwise it propagates the references first
-        predicted = SavedMasks(project.workspace, masked) if len(masked) == len(project) else None
+        predicted = SavedMasks(project.workspace, masked, project.engine) if len(masked) == len(project) else None
         worker = SuggestWorker(project.engine, project.workspace, references, s.k, s.alpha, s.min_mask_percent,
                                project.config, s.mode, predicted)
         worker.stageProgress.connect(w.candidates_panel.set_progress)

@@ -162,15 +162,19 @@ class MemoryPanel(QWidget):
             self.long_term_bar.setValue(0)
             return
         s = dataclasses.asdict(stats) if dataclasses.is_dataclass(stats) else dict(stats)
-        self.temporary.setText(f"{s['temporary_frames']} frames · {s['temporary_elements']:,} elements")
+        self.temporary.setText(f"{s['temporary_frames']} frames · {s['temporary_elements']:,} elements"
+                               f" ({s.get('temporary_capacity', 0):,} allocated)")
         self.temporary_bar.setRange(0, config.max_mid_term_frames)
         self.temporary_bar.setValue(min(config.max_mid_term_frames, s["temporary_frames"]))
         self.long_term.setText(f"{s['long_term_elements']:,} / {config.max_long_term_elements:,} elements"
                                if config.enable_long_term else "off")
         self.long_term_bar.setRange(0, config.max_long_term_elements)
         self.long_term_bar.setValue(min(config.max_long_term_elements, s["long_term_elements"]))
-        self.permanent.setText(f"{s['permanent_frames']} frames · {s['permanent_elements']:,} elements")
-        device = human_bytes(s["device_bytes"])
+        self.permanent.setText(f"{s['permanent_frames']} frames · {s['permanent_elements']:,} elements"
+                               f" ({s.get('permanent_capacity', 0):,} allocated)")
+        device = (f"{human_bytes(s['device_bytes'])} allocated: stores {human_bytes(s.get('store_bytes', 0))} "
+                  f"(spare room included), read cache {human_bytes(s.get('layout_bytes', 0))}, "
+                  f"hidden state {human_bytes(s.get('hidden_bytes', 0))}")
         allocated = _cuda_allocated(self.project)
         self.device.setText(device + (f"  (GPU total {allocated})" if allocated else ""))
         self.device.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)

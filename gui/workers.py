@@ -38,16 +38,26 @@ __all__ = ["PropagationPlan", "plan_propagation", "PropagationOutcome", "Propaga
 
 
 class SavedMasks(Mapping):
-    """The workspace's saved masks as a read-on-access mapping (frame -> HxW ids), so that the
-    candidate selector can walk a long shot without holding every mask in memory."""
+    """The workspace's saved masks as a read-on-access mapping, so that the candidate selector can
+    walk a long shot without holding every mask in memory: a frame still holding what a propagation
+    saved gives that propagation's soft target (HxW float, as XMem++ feeds its selector), any other
+    frame its HxW ids (a binary target)."""
 
-    def __init__(self, workspace: Workspace, frames: Iterable[int]) -> None:
+    def __init__(self, workspace: Workspace, frames: Iterable[int], engine: Optional[Engine] = None) -> None:
         self.workspace = workspace
+        self.engine = engine
         self._frames = frozenset(int(f) for f in frames)
 
     def __getitem__(self, index: int) -> np.ndarray:
         if index not in self._frames:
             raise KeyError(index)
+        if self.engine is not None:
+            try:
+                soft = self.engine.soft_target(index, self.workspace.mask_path(index).read_bytes())
+            except OSError:
+                soft = None
+            if soft is not None:
+                return soft
         mask = self.workspace.mask(index)
         if mask is None:
             raise KeyError(index)
@@ -217,6 +227,7 @@ class PropagationWorker(Worker):
                 old = None
         data = encode_png(ids, palette=self.palette)
         atomic_write_bytes(path, data)
+        self.engine.record_soft_target(index, data, np.asarray(probs))
         changes[index] = (old, data)
         self.frameDone.emit(index)
 

@@ -438,3 +438,64 @@ def test_propagation_features_equal_a_separate_key_pass(model):
     one_pass = suggest_candidates(model, clip, {0: clip.mask(0)}, k=2, config=config)
     two_pass = suggest_candidates(model, clip, {0: clip.mask(0)}, k=2, config=config, features=separate)
     assert one_pass.chosen == two_pass.chosen and len(one_pass.chosen) == 2
+
+
+# ------------------------------------------------------- soft or binary targets
+
+
+def test_soft_predicted_targets_are_used_as_given(model, clip):
+    from xmempp import InferenceConfig, InferenceSession
+
+    config = InferenceConfig(size=-1)
+    rng = np.random.default_rng(0)
+    soft = {i: (clip.mask(i) > 0) * rng.uniform(0.3, 1.0, clip.mask(i).shape).astype(np.float32)
+            for i in range(len(clip))}
+    references = {0: clip.mask(0)}
+    result = suggest_candidates(model, clip, references, 3, predicted_masks=soft, config=config)
+    session = InferenceSession(model, config)
+    feats = [session.encode_key(clip[i]) for i in range(len(clip))]
+    keys, shrinkages, selections = (torch.cat([f[n] for f in feats]) for n in range(3))
+    masks = np.stack([((clip.mask(0) > 0) if i == 0 else soft[i])[None] for i in range(len(clip))])
+    assert list(result.chosen) == select_next_candidates(keys, shrinkages, selections, masks.astype(np.float32), 3,
+                                                         previously_chosen=[0])
+    assert result.target == "soft"
+    binary = suggest_candidates(model, clip, references, 3, predicted_masks={i: clip.mask(i) for i in range(10)},
+                                config=config)
+    assert binary.target == "binary"
+    mixed = suggest_candidates(model, clip, references, 3, config=config,
+                               predicted_masks={**soft, 3: clip.mask(3)})
+    assert mixed.target == "mixed"
+
+
+def _write_alpha_run(folder: Path, clip, soft: dict[int, np.ndarray]) -> None:
+    """What `xmempp process --alpha` leaves: frames, masks/ (index PNGs) and alpha/1/ (16-bit mattes)."""
+    import cv2
+    from PIL import Image
+
+    for sub in ("frames", "refs", "out/masks", "out/alpha/1"):
+        (folder / sub).mkdir(parents=True)
+    for i in range(len(clip)):
+        Image.fromarray(clip[i]).save(folder / "frames" / f"f_{i:03d}.png")
+        Image.fromarray((soft[i] >= 0.5).astype(np.uint8)).save(folder / "out" / "masks" / f"f_{i:03d}.png")
+        cv2.imwrite(str(folder / "out" / "alpha" / "1" / f"f_{i:03d}.png"), np.round(soft[i] * 65535).astype(np.uint16))
+    Image.fromarray(clip.mask(0)).save(folder / "refs" / "f_000.png")
+
+
+def test_cli_candidates_reads_alpha_mattes_as_soft_targets(checkpoint_path, tmp_path, clip):
+    import json
+
+    from xmempp.candidate_selection.targets import AlphaTargets
+
+    rng = np.random.default_rng(1)
+    soft = {i: (clip.mask(i) > 0) * rng.uniform(0.2, 1.0, clip.mask(i).shape) for i in range(len(clip))}
+    _write_alpha_run(tmp_path, clip, soft)
+    targets = AlphaTargets(tmp_path / "out" / "alpha", [f"f_{i:03d}" for i in range(len(clip))], (48, 80))
+    assert len(targets) == len(clip) and np.abs(targets[4] - soft[4]).max() <= 1 / 65535
+    common = ["-v", str(tmp_path / "frames"), "-m", str(tmp_path / "refs"), "-k", "3",
+              "--model", str(checkpoint_path), "--size", "-1", "--device", "cpu", "-q"]
+    for given, target in (("out", "soft"), ("out/alpha", "soft"), ("out/masks", "binary")):
+        result = _run_cli(*common, "--predicted", str(tmp_path / given), "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["target"] == target
+    result = _run_cli(*common, "--predicted", str(tmp_path / "out" / "masks"))
+    assert "binary targets" in " ".join(result.stderr.split())

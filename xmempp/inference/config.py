@@ -17,6 +17,12 @@ class InferenceConfig:
     `size` is the shorter side frames are resized to before processing
     (-1 keeps the native resolution). `deep_update_every=-1` runs the deep
     hidden-state update together with every memory write.
+
+    `antialias` (not an XMem++ key, default False) low-pass filters frames while
+    downscaling them to `size`. The reference resizes without it, so True gives
+    other masks than the reference on any frame larger than the processing size
+    (smoother, less aliased input on fine detail such as hair); it changes nothing
+    when frames are not downscaled. Masks are always resized nearest.
     """
 
     mem_every: int = 10
@@ -29,6 +35,7 @@ class InferenceConfig:
     num_prototypes: int = 128
     max_long_term_elements: int = 10000
     size: int = 480
+    antialias: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -41,7 +48,7 @@ class InferenceConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("enable_long_term", "enable_long_term_count_usage"):
+        for name in ("enable_long_term", "enable_long_term_count_usage", "antialias"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.deep_update_every, int) or self.deep_update_every == 0 or self.deep_update_every < -1:

@@ -159,6 +159,31 @@ class ShotJob:
         if not len(self.objects):
             raise InputError("the reference masks contain no objects (every pixel is 0)")
         self.config.validate()
+        check_usage_counting(self.config, total)
+
+
+def check_usage_counting(config: InferenceConfig, frames: int) -> None:
+    """Reject `enable_long_term_count_usage=False` where long-term memory can fill.
+
+    Without usage counts long-term memory cannot evict (the reference fails there too); the
+    reference turns counting off only when `frames / (max_mid_term_frames - min_mid_term_frames)
+    * num_prototypes < max_long_term_elements`, which guarantees it never fills.
+
+    Arguments:
+        config: inference settings.
+        frames: frames per pass (at most the shot's length).
+    Returns:
+        None. Raises `ConfigError` when counting is off and memory could fill.
+    """
+    if not config.enable_long_term or config.enable_long_term_count_usage:
+        return
+    consolidations = frames / (config.max_mid_term_frames - config.min_mid_term_frames)
+    if consolidations * config.num_prototypes >= config.max_long_term_elements:
+        raise ConfigError(
+            f"enable_long_term_count_usage is false, but on {frames} frames long-term memory can reach "
+            f"max_long_term_elements ({config.max_long_term_elements}) and must then evict its least used "
+            "elements, which needs usage counts: set enable_long_term_count_usage to true (or raise "
+            "max_long_term_elements)")
 
 
 @dataclass
@@ -314,7 +339,11 @@ def propagate(model: XMemNetwork, frames: Frames, references: Mapping[int, np.nd
         mode: "xmempp" (all references in permanent memory) or "xmem" (original mechanism).
     Returns:
         A generator of (frame_index, probs) with probs (1+K, H, W) float32 at the input
-        resolution: background first, objects in order of first appearance.
+        resolution, K = every object in `references`: background first, then the objects in order
+        of first appearance (reference frames ascending, ids ascending within a frame). Every
+        frame has all 1+K channels. In "xmem" mode an object is known only from the frame where
+        its first reference is met, so its channel is all zeros on the frames stepped before
+        that (the background and known objects sum to 1 there).
     """
     job = ShotJob(frames, references, config or InferenceConfig(), mode)
     for result in iter_job(model, job):

@@ -27,7 +27,10 @@ class Geometry:
 
     @classmethod
     def for_frame(cls, height: int, width: int, size: int) -> "Geometry":
-        """Geometry for a frame resized so its shorter side is `size` (-1 keeps it)."""
+        """Geometry for a frame resized so its shorter side is `size` (-1 keeps it).
+
+        The longer side is `int(size * long / short)`, as torchvision's `Resize(size)` computes it.
+        """
         if size > 0 and min(height, width) != size:
             if height < width:
                 resized = (size, int(width * size / height))
@@ -60,13 +63,26 @@ def check_image(image: np.ndarray) -> None:
         raise InputError(f"frames must be HxWx3 uint8 RGB arrays, got shape {shape} dtype {dtype}")
 
 
-def image_to_tensor(image: np.ndarray, geometry: Geometry, device: torch.device) -> torch.Tensor:
-    """Normalise an RGB uint8 image, resize it bilinearly and pad it; returns (1, 3, H', W')."""
+def image_to_tensor(image: np.ndarray, geometry: Geometry, device: torch.device,
+                    antialias: bool = False) -> torch.Tensor:
+    """Normalise an RGB uint8 image, resize it bilinearly and pad it, in the reference's order.
+
+    As in XMem++ (torchvision 0.13 `Resize` on the normalised tensor): x/255, ImageNet
+    normalisation, then a bilinear resize with `align_corners=False` and no antialiasing.
+
+    Arguments:
+        image: HxWx3 uint8 RGB frame.
+        geometry: where the frame goes on the processing grid.
+        device: device of the returned tensor.
+        antialias: low-pass filter while downscaling (departs from the reference).
+    Returns:
+        (1, 3, H', W') float32 tensor, channels-last.
+    """
     check_image(image)
     x = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1).unsqueeze(0).float() / 255
-    if geometry.resized != geometry.source:
-        x = F.interpolate(x, size=geometry.resized, mode="bilinear", align_corners=False, antialias=True)
     x = (x - _MEAN.to(device)) / _STD.to(device)
+    if geometry.resized != geometry.source:
+        x = F.interpolate(x, size=geometry.resized, mode="bilinear", align_corners=False, antialias=antialias)
     return F.pad(x, geometry.pad).contiguous(memory_format=torch.channels_last)
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from xmempp.inference.config import InferenceConfig
-from xmempp.inference.objects import ObjectOrder
 from xmempp.model.device import autocast_for
 from xmempp.errors import ConfigError, InputError, MemoryStateError
 from xmempp.memory.manager import MemoryManager, MemoryStats
@@ -25,9 +24,19 @@ KeyListener = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
 class InferenceSession:
     """Propagates masks frame by frame with XMem++ memory and explicit memory controls.
 
-    In mode "xmempp" every reference goes into permanent memory when added. In
-    mode "xmem" (the original mechanism) only the first reference is permanent;
+    In mode "xmempp" every reference goes into permanent memory. In mode "xmem"
+    (the original mechanism) only the first reference (lowest frame) is permanent;
     later ones are met while stepping and written to temporary memory.
+
+    Results depend only on the set of references and the settings, never on the
+    order of edits: permanent memory always holds what a fresh session builds
+    from the references in ascending frame order (objects in order of first
+    appearance, each object group covering the permanent frames from its first
+    appearance on). Edits that keep that layout are applied in place (appending a
+    later reference, replacing a mask without changing where objects first
+    appear, removing a reference that introduces no object); any other edit
+    re-encodes permanent memory in ascending order, which also clears temporary
+    and long-term memory and the hidden state.
     """
 
     def __init__(self, model: XMemNetwork, config: InferenceConfig | None = None, mode: str = "xmempp",
@@ -42,11 +51,18 @@ class InferenceSession:
         self.autocast = autocast
         self.timer = timer
         self.on_key_features: KeyListener | None = None
-        self.memory = MemoryManager(self.config, model.dims.hidden_dim)
         self._masks: dict[int, np.ndarray] = {}
-        self._permanent: set[int] = set()
-        self._objects = ObjectOrder()
+        self._mask_objects: dict[int, list[int]] = {}
+        self._inputs: dict[int, torch.Tensor] = {}
         self._geometry: Geometry | None = None
+        self._reset_memory()
+
+    def _reset_memory(self) -> None:
+        """Empty memory: no permanent frames, no objects, counters at the start of a pass."""
+        self.memory = MemoryManager(self.config, self.model.dims.hidden_dim)
+        self._permanent: list[int] = []
+        self._known_after: dict[int, int] = {}
+        self._object_ids: list[int] = []
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -61,69 +77,92 @@ class InferenceSession:
         return sorted(self._masks)
 
     @property
+    def permanent_frames(self) -> list[int]:
+        """Frame indices held in permanent memory, ascending."""
+        return list(self._permanent)
+
+    @property
     def object_ids(self) -> list[int]:
         """Original object ids known to memory, in the order of the output channels."""
-        return list(self._objects.ids)
+        return list(self._object_ids)
 
     def memory_stats(self) -> MemoryStats:
-        """Sizes of temporary, long-term and permanent memory."""
+        """Sizes of temporary, long-term and permanent memory, and what is allocated for them."""
         return self.memory.stats()
 
     # ------------------------------------------------------------ references
     @torch.inference_mode()
-    def add_reference(self, frame: int, image: np.ndarray, mask: np.ndarray, permanent: bool | None = None) -> None:
+    def add_reference(self, frame: int, image: np.ndarray, mask: np.ndarray) -> None:
         """Add a user mask for `frame`.
 
         Arguments:
             frame: frame index.
             image: HxWx3 uint8 RGB frame.
             mask: HxW integer mask, 0 = background, other values = object ids.
-            permanent: store in permanent memory now; default True in "xmempp" mode,
-                and in "xmem" mode only for the first reference.
         """
         if frame in self._masks:
             raise MemoryStateError(f"frame {frame} already has a reference; use replace_reference")
-        mask = np.asarray(mask)
-        geometry = self._frame_geometry(image)
-        if mask.shape != geometry.source:
-            raise InputError(f"reference mask for frame {frame} has size {mask.shape[::-1]}, its frame "
-                             f"{geometry.source[::-1]}; a mask must match its frame")
-        if permanent is None:
-            permanent = self.mode == "xmempp" or not self._permanent
-        if permanent:
-            self._encode_permanent(frame, image, mask)
-        self._masks[frame] = mask
+        self._store_reference(frame, image, mask)
+        if frame not in self._canonical_permanent():
+            return
+        if not self._permanent or frame > self._permanent[-1]:
+            self._encode_permanent(frame)
+        else:
+            self._rebuild()
 
     @torch.inference_mode()
     def replace_reference(self, frame: int, image: np.ndarray, mask: np.ndarray) -> None:
-        """Replace the reference of `frame`; only that frame's memory elements change."""
+        """Replace the reference of `frame`.
+
+        Only that frame's memory elements change when objects still first appear on the
+        same frames; otherwise permanent memory is rebuilt in ascending frame order.
+        """
         if frame not in self._masks:
             raise MemoryStateError(f"frame {frame} has no reference to replace")
-        was_permanent = frame in self._permanent
-        self.remove_reference(frame)
-        self.add_reference(frame, image, mask, permanent=was_permanent or None)
+        before = self._registration(self._permanent)
+        self._store_reference(frame, image, mask)
+        if frame not in self._permanent:
+            self.memory.remove_temporary(frame)
+        elif self._registration(self._permanent) == before:
+            self._encode_permanent(frame, in_place=True)
+        else:
+            self._rebuild()
 
     @torch.inference_mode()
     def remove_reference(self, frame: int) -> None:
-        """Remove the reference of `frame` and its permanent-memory elements."""
+        """Remove the reference of `frame` and its memory elements (permanent or temporary)."""
         if frame not in self._masks:
             raise MemoryStateError(f"frame {frame} has no reference to remove")
-        del self._masks[frame]
-        if frame in self._permanent:
-            self._permanent.discard(frame)
+        introduced = dict(self._registration(self._permanent)).get(frame, ())
+        del self._masks[frame], self._mask_objects[frame], self._inputs[frame]
+        if frame not in self._permanent:
+            self.memory.remove_temporary(frame)
+        elif self.mode == "xmempp" and not introduced:
             self.memory.remove_permanent(frame)
+            self._permanent.remove(frame)
+            del self._known_after[frame]
+        else:
+            self._rebuild()
 
     @torch.inference_mode()
     def clear_memory(self) -> None:
-        """Drop temporary and long-term memory and the hidden state; references stay."""
+        """Drop temporary and long-term memory and the hidden state; references stay.
+
+        Objects met only while stepping (non-permanent references in "xmem" mode)
+        are forgotten too, so every pass starts from the same state.
+        """
         self.memory.clear_working()
+        known = self._known_after[self._permanent[-1]] if self._permanent else 0
+        if len(self._object_ids) > known:
+            del self._object_ids[known:]
+            self.memory.truncate_objects(known)
         self._reset_counters()
 
     # ------------------------------------------------------------ stepping
     @torch.inference_mode()
     def encode_key(self, image: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Key, shrinkage and selection (each (1, C, h, w), float32 on the CPU) for one frame."""
-        x = image_to_tensor(image, self._frame_geometry(image), self.device)
+        x = self._to_tensor(image, self._frame_geometry(image))
         with autocast_for(self.device, self.autocast):
             features = self.model.encode_key(x)
         return tuple(t.float().cpu() for t in (features.key, features.shrinkage, features.selection))
@@ -144,7 +183,7 @@ class InferenceSession:
         self._step_index += 1
         with autocast_for(self.device, self.autocast):
             with self._stage("key_encoder"):
-                x = image_to_tensor(image, geometry, self.device)
+                x = self._to_tensor(image, geometry)
                 features = self.model.encode_key(x)
             if self.on_key_features is not None:
                 self.on_key_features(frame, features.key, features.shrinkage, features.selection)
@@ -162,17 +201,17 @@ class InferenceSession:
         """The user's mask as probabilities at its own resolution (no resampling of the annotation)."""
         mask = self._masks[frame]
         source = Geometry(mask.shape, mask.shape, (0, 0, 0, 0))
-        onehot = mask_to_onehot(mask, list(self._objects), source, torch.device("cpu"))
+        onehot = mask_to_onehot(mask, self._object_ids, source, torch.device("cpu"))
         return aggregate_objects(onehot.unsqueeze(0), dim=1)[1][0]
 
     def _step_reference(self, frame: int, x: torch.Tensor, features, geometry: Geometry, end: bool) -> None:
         mask = self._masks[frame]
-        self._register_objects(mask, features.key)
-        onehot = mask_to_onehot(mask, list(self._objects), geometry, self.device).unsqueeze(0)
+        self._register_objects(self._mask_objects[frame], features.key)
+        onehot = mask_to_onehot(mask, self._object_ids, geometry, self.device).unsqueeze(0)
         _, probs = aggregate_objects(onehot, dim=1)
-        # As in XMem++: references already in permanent memory are not written again;
-        # in "xmem" mode the others are written to temporary memory, except on a pass's first frame.
-        write = frame not in self._permanent and self._step_index != 0 and not end
+        # As in XMem++: references already in permanent memory are not written again; in "xmem"
+        # mode the others are written to temporary memory (on a pass's first frame too, as XMem does).
+        write = frame not in self._permanent and not end
         deep = self._deep_update_due(is_memory_frame=True) and not end
         with self._stage("value_encoder"):
             value, hidden = self.model.encode_value(x, features.f16, self.memory.hidden, probs[:, 1:],
@@ -214,22 +253,68 @@ class InferenceSession:
         return self._step_index - self._last_deep_update_step >= self.config.deep_update_every
 
     # ------------------------------------------------------------ helpers
-    @torch.inference_mode()
-    def _encode_permanent(self, frame: int, image: np.ndarray, mask: np.ndarray) -> None:
+    def _canonical_permanent(self) -> list[int]:
+        """Frames that belong in permanent memory: every reference, or in "xmem" mode the first."""
+        frames = sorted(self._masks)
+        return frames if self.mode == "xmempp" else frames[:1]
+
+    def _registration(self, frames: list[int]) -> list[tuple[int, tuple[int, ...]]]:
+        """For each of `frames` in order, the object ids it introduces (ids ascending within a frame)."""
+        seen: set[int] = set()
+        layout = []
+        for frame in frames:
+            new = tuple(v for v in self._mask_objects[frame] if v not in seen)
+            seen.update(new)
+            layout.append((frame, new))
+        return layout
+
+    def _store_reference(self, frame: int, image: np.ndarray, mask: np.ndarray) -> None:
+        """Check and keep a reference's mask, its object ids and its processed frame (for re-encoding)."""
+        mask = np.asarray(mask)
         geometry = self._frame_geometry(image)
-        x = image_to_tensor(image, geometry, self.device)
+        if mask.shape != geometry.source:
+            raise InputError(f"reference mask for frame {frame} has size {mask.shape[::-1]}, its frame "
+                             f"{geometry.source[::-1]}; a mask must match its frame")
+        self._inputs[frame] = self._to_tensor(image, geometry)
+        self._masks[frame] = mask
+        self._mask_objects[frame] = [int(v) for v in np.unique(mask).tolist() if v != 0]
+
+    def _rebuild(self) -> None:
+        """Re-encode permanent memory as a fresh session would: permanent frames in ascending order."""
+        self._reset_memory()
+        for frame in self._canonical_permanent():
+            self._encode_permanent(frame)
+
+    def _to_tensor(self, image: np.ndarray, geometry: Geometry) -> torch.Tensor:
+        return image_to_tensor(image, geometry, self.device, antialias=self.config.antialias)
+
+    @torch.inference_mode()
+    def _encode_permanent(self, frame: int, in_place: bool = False) -> None:
+        """Encode a reference into permanent memory (appended, or over its own elements when `in_place`)."""
+        x = self._inputs[frame]
+        geometry = self._geometry
         with autocast_for(self.device, self.autocast):
             features = self.model.encode_key(x)
-            self._register_objects(mask, features.key)
-            onehot = mask_to_onehot(mask, list(self._objects), geometry, self.device).unsqueeze(0)
+            if in_place:
+                objects = self._object_ids[:self._known_after[frame]]
+            else:
+                self._register_objects(self._mask_objects[frame], features.key)
+                objects = self.object_ids
+            onehot = mask_to_onehot(self._masks[frame], objects, geometry, self.device).unsqueeze(0)
             _, probs = aggregate_objects(onehot, dim=1)
             value, _ = self.model.encode_value(x, features.f16, None, probs[:, 1:], deep_update=False)
+        if in_place:
+            self.memory.replace_permanent(features.key, features.shrinkage, value, frame)
+            return
         self.memory.add_permanent(features.key, features.shrinkage, value, frame)
-        self._permanent.add(frame)
+        self._permanent.append(frame)
+        self._known_after[frame] = len(self._object_ids)
 
-    def _register_objects(self, mask: np.ndarray, key: torch.Tensor) -> None:
-        self._objects = self._objects.extended(mask)
-        self.memory.ensure_objects(len(self._objects), key)
+    def _register_objects(self, objects: list[int], key: torch.Tensor) -> None:
+        for value in objects:
+            if value not in self._object_ids:
+                self._object_ids.append(value)
+        self.memory.ensure_objects(len(self._object_ids), key)
 
     def _frame_geometry(self, image: np.ndarray) -> Geometry:
         if not isinstance(image, np.ndarray) or image.ndim != 3:

@@ -15,14 +15,20 @@ from typing import Optional
 import torch
 
 from xmempp.inference.config import InferenceConfig
-from xmempp.errors import MemoryStateError
+from xmempp.errors import ConfigError, MemoryStateError
 from xmempp.memory.store import KeyValueStore
 from xmempp.memory.similarity import TopKAffinity, anisotropic_similarity, query_major_similarity
 
 
 @dataclass(frozen=True)
 class MemoryStats:
-    """Sizes of the memories (elements are key positions at 1/16 resolution)."""
+    """Sizes of the memories (elements are key positions at 1/16 resolution) and what they allocate.
+
+    `*_capacity` counts the elements each store has allocated (filled plus spare room it grows
+    into). `store_bytes` is what the three stores allocate, spare room included; `layout_bytes`
+    the read layout cached for the next memory read (keys and values of all stores
+    concatenated); `hidden_bytes` the hidden state; `device_bytes` their sum.
+    """
 
     temporary_frames: int
     temporary_elements: int
@@ -30,6 +36,12 @@ class MemoryStats:
     permanent_frames: int
     permanent_elements: int
     device_bytes: int
+    temporary_capacity: int = 0
+    long_term_capacity: int = 0
+    permanent_capacity: int = 0
+    store_bytes: int = 0
+    layout_bytes: int = 0
+    hidden_bytes: int = 0
 
 
 class MemoryManager:
@@ -68,6 +80,15 @@ class MemoryManager:
             zeros = torch.zeros(1, count - known, self.hidden_dim, *like.shape[-2:], device=like.device,
                                 dtype=like.dtype)
             self.hidden = zeros if self.hidden is None else torch.cat([self.hidden, zeros], dim=1)
+
+    def truncate_objects(self, count: int) -> None:
+        """Forget every object from `count` on (whole groups; temporary and long-term memory must be empty)."""
+        if self.temporary.size or self.long_term.size:
+            raise MemoryStateError("objects can only be dropped while working memory is empty")
+        self._changed()
+        self.groups = [group for group in self.groups if group[-1] < count]
+        if self.hidden is not None:
+            self.hidden = self.hidden[:, :count].clone() if count else None
 
     def split_groups(self, values: torch.Tensor) -> list[torch.Tensor]:
         """Split per-object values (K, Cv, n) into per-group tensors."""
@@ -150,6 +171,18 @@ class MemoryManager:
         self._changed()
         return self.permanent.remove_frame(frame)
 
+    def replace_permanent(self, key: torch.Tensor, shrinkage: torch.Tensor, values: torch.Tensor,
+                          frame: int) -> None:
+        """Overwrite one reference frame's permanent elements in place (values (1, K, Cv, h, w))."""
+        self._changed()
+        groups = [v if v.shape[0] else None for v in self.split_groups(values[0].flatten(2))]
+        self.permanent.replace_frame(key.flatten(2), shrinkage.flatten(2), groups, frame)
+
+    def remove_temporary(self, frame: int) -> int:
+        """Remove one frame's elements from temporary memory (those consolidated already stay)."""
+        self._changed()
+        return self.temporary.remove_frame(frame)
+
     def add_temporary(self, key: torch.Tensor, shrinkage: torch.Tensor, selection: torch.Tensor,
                       values: torch.Tensor, frame: int) -> None:
         """Write a memory frame to temporary memory, consolidating into long-term memory when full."""
@@ -161,6 +194,11 @@ class MemoryManager:
         if self.temporary.size >= self.config.max_mid_term_frames * self.elements_per_frame:
             limit = self.config.max_long_term_elements - self.config.num_prototypes
             if self.long_term.size >= limit:
+                if not self.long_term.count_usage:
+                    raise ConfigError(
+                        f"long-term memory is full ({self.long_term.size} elements) but "
+                        "enable_long_term_count_usage is false: eviction keeps the most used elements and "
+                        "needs usage counts; set it to true or raise max_long_term_elements")
                 self.long_term.evict_least_used(limit)
             self._consolidate()
 
@@ -206,19 +244,25 @@ class MemoryManager:
             self.hidden = torch.zeros_like(self.hidden)
 
     def stats(self) -> MemoryStats:
-        """Current memory sizes."""
+        """Current memory sizes and allocations."""
         per_frame = max(self.elements_per_frame, 1)
         stores = (self.permanent, self.temporary, self.long_term)
-        tensors = [t for s in stores for t in (s.key, s.shrinkage, s.selection, *s.values) if t is not None]
-        if self.hidden is not None:
-            tensors.append(self.hidden)
+        store_bytes = sum(store.nbytes for store in stores)
+        layout_bytes = self._layout.nbytes if self._layout is not None else 0
+        hidden_bytes = self.hidden.numel() * self.hidden.element_size() if self.hidden is not None else 0
         return MemoryStats(
             temporary_frames=self.temporary.size // per_frame,
             temporary_elements=self.temporary.size,
             long_term_elements=self.long_term.size,
             permanent_frames=int(torch.unique(self.permanent.frames).numel()),
             permanent_elements=self.permanent.size,
-            device_bytes=sum(t.numel() * t.element_size() for t in tensors),
+            device_bytes=store_bytes + layout_bytes + hidden_bytes,
+            temporary_capacity=self.temporary.capacity,
+            long_term_capacity=self.long_term.capacity,
+            permanent_capacity=self.permanent.capacity,
+            store_bytes=store_bytes,
+            layout_bytes=layout_bytes,
+            hidden_bytes=hidden_bytes,
         )
 
 
@@ -256,3 +300,16 @@ class _ReadLayout:
             columns = torch.cat(spans)
             groups.append((None if columns.numel() == total else columns, torch.cat(values, -1)))
         return cls(version, stores, key, shrinkage, groups)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the layout's own tensors (not views of the stores)."""
+        tensors = [self.key, self.shrinkage]
+        tensors += [t for pair in self.groups for t in pair if t is not None]
+        seen, total = set(), 0
+        for t in tensors:
+            ptr = t.untyped_storage().data_ptr()
+            if ptr not in seen:
+                seen.add(ptr)
+                total += t.untyped_storage().nbytes()
+        return total

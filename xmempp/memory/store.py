@@ -28,6 +28,16 @@ class GrowingBuffer:
         """The filled part, a view of the buffer."""
         return self._buffer[..., :self.length]
 
+    @property
+    def capacity(self) -> int:
+        """Elements allocated along the last axis, spare room included."""
+        return self._buffer.shape[-1]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes allocated, spare room included."""
+        return self._buffer.numel() * self._buffer.element_size()
+
     def append(self, x: torch.Tensor) -> None:
         """Append `x` along the last axis, doubling the capacity when it is full."""
         end = self.length + x.shape[-1]
@@ -99,6 +109,18 @@ class KeyValueStore:
         """Number of object groups that have values here."""
         return len(self._values)
 
+    @property
+    def capacity(self) -> int:
+        """Key elements allocated (filled and spare)."""
+        return 0 if self._key is None else self._key.capacity
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes allocated for keys, shrinkage, selection, values, usage and frame numbers, spare room included."""
+        buffers = (self._key, self._shrinkage, self._selection, self._frames, self._use_count, self._life_count,
+                   *self._values)
+        return sum(buffer.nbytes for buffer in buffers if buffer is not None)
+
     def group_size(self, group: int) -> int:
         """Number of elements that carry values of `group` (the newest ones)."""
         return self._values[group].length if group < len(self._values) else 0
@@ -123,6 +145,19 @@ class KeyValueStore:
                 self._values[group].append(values)
             else:
                 self._values.append(GrowingBuffer(values))
+
+    def replace_frame(self, key: torch.Tensor, shrinkage: torch.Tensor,
+                      group_values: list[torch.Tensor | None], frame: int) -> None:
+        """Overwrite the elements of `frame` in place (same count and groups as when it was added)."""
+        columns = torch.nonzero(self.frames == frame).flatten()
+        if columns.numel() != key.shape[-1]:
+            raise ValueError(f"frame {frame} holds {columns.numel()} elements, not {key.shape[-1]}")
+        columns = columns.to(key.device)
+        self.key[..., columns] = key
+        self.shrinkage[..., columns] = shrinkage
+        for group, values in enumerate(group_values):
+            if values is not None:
+                self._values[group].data[..., columns - (self.size - self._values[group].length)] = values
 
     def update_usage(self, usage: torch.Tensor) -> None:
         """Add one read's usage (N,) and age every element by one read."""
