@@ -192,6 +192,28 @@ def _object_colors(masks: Mapping[int, Any], idmap: IdMap) -> Optional[list[list
     return None
 
 
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _check_info(info: dict, info_file: Path, n_frames: int) -> None:
+    """Raise `InputError` naming the first info.json field a `Workspace` reads that has a wrong type or value."""
+    checks = {
+        "references": (lambda v: isinstance(v, list) and all(_is_int(i, 0, n_frames - 1) for i in v),
+                       f"a list of frame indices 0..{n_frames - 1}"),
+        "num_objects": (lambda v: _is_int(v, 0, 255), "a number of objects 0..255"),
+        "object_ids": (lambda v: isinstance(v, list) and all(_is_int(i, 1, 255) for i in v), "a list of ids 1..255"),
+        "size": (lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(i, 1, 2 ** 31 - 1) for i in v),
+                 "[height, width] in pixels"),
+    }
+    for key, (valid, what) in checks.items():
+        value = info.get(key)
+        if value is not None and not valid(value):
+            shown = json.dumps(value)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise InputError(f"{info_file}: {key!r} must be {what}, not {shown}; fix or delete it")
+
+
 class Workspace:
     """An opened workspace (created by xmempp or by XMem++).
 
@@ -227,7 +249,7 @@ class Workspace:
         if info_file.exists():
             try:
                 info = json.loads(info_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nesting too deep to parse
                 raise InputError(f"cannot read {info_file}: {exc}; fix or delete it") from exc
             if not isinstance(info, dict):
                 raise InputError(f"{info_file} is not a JSON object; fix or delete it")
@@ -235,8 +257,10 @@ class Workspace:
                  if p.is_file() and not p.name.startswith(".")}
         if not files:
             raise InputError(f"workspace {path} has no images in {image_dir}")
+        _check_info(info, info_file, len(files))
         names = info.get("frames")
-        if not (isinstance(names, list) and len(names) == len(files) and all(n in files for n in names)):
+        if not (isinstance(names, list) and len(names) == len(files)
+                and all(isinstance(n, str) and n in files for n in names)):
             names = [p.stem for p in sorted(files.values(), key=lambda p: p.name)]  # XMem++ order
         return cls(path, list(names), files, info)
 
@@ -256,7 +280,7 @@ class Workspace:
     @property
     def references(self) -> list[int]:
         """Annotated (reference) frame indices, ascending."""
-        return sorted(int(i) for i in self.info.get("references", []))
+        return sorted(int(i) for i in self.info.get("references") or [])
 
     @property
     def num_objects(self) -> int:
