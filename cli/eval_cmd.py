@@ -53,8 +53,8 @@ def eval_command(
 ) -> None:
     """Score predicted masks against ground truth: J (region IoU), F (boundary) and J&F per object.
 
-    As in the DAVIS 2017 semi-supervised evaluation, the first and last ground-truth
-    frames and the annotated frames (-m / --annotated) are not scored.
+    As in the DAVIS 2017 semi-supervised evaluation, the first and last
+    ground-truth frames and the annotated frames (-m, --annotated) are not scored.
     Masks pair by file stem; every scored ground-truth frame needs a prediction.
 
     Example: xmempp eval out/shot_a gt/shot_a -m roto/shot_a
