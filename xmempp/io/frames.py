@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import struct
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -42,8 +43,10 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", "
 #: Most pixels an image file may declare: Pillow's own decompression-bomb limit (about 13400 x 13400),
 #: checked by xmempp from the header before decoding whatever Pillow's global setting is.
 MAX_IMAGE_PIXELS = 2 * 89_478_485
-#: What Pillow raises on a file it cannot decode (corrupt, truncated or forged data).
-DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
+#: What Pillow raises on a file it cannot decode: corrupt, truncated or forged data (broken TIFF tags, for one,
+#: surface as TypeError, IndexError, KeyError, struct.error or arithmetic errors from inside Pillow).
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError, struct.error,
+                 ArithmeticError)
 
 _DIGITS = re.compile(r"(\d+)")
 #: Videos up to this size are counted by a demux pass instead of trusting the header's frame count.
