@@ -212,6 +212,29 @@ def test_bmp_headers_declaring_huge_sizes_are_refused(tmp_path, width, height, b
         read_mask(path)
 
 
+def tiff_with_bad_strip_offsets(field_type: int) -> bytes:
+    """A 1x1 grayscale TIFF whose StripOffsets tag has an ASCII (2) or RATIONAL (5) value, not an offset."""
+    entries = [(256, 1), (257, 1), (258, 8), (259, 1), (262, 1), (277, 1), (278, 1)]
+    ifd = b"".join(struct.pack("<HHIHH", tag, 3, 1, value, 0) for tag, value in entries)
+    ifd += struct.pack("<HHII", 279, 4, 1, 1)
+    rational_at = 8 + 2 + 12 * (len(entries) + 2) + 4
+    ifd += (struct.pack("<HHI", 273, 2, 3) + b"ab\0\0" if field_type == 2
+            else struct.pack("<HHII", 273, 5, 1, rational_at))
+    body = struct.pack("<H", len(entries) + 2) + ifd + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8) + body + (struct.pack("<II", 1, 3) if field_type == 5 else b"") + b"\x80"
+
+
+@pytest.mark.parametrize("field_type", [2, 5])
+def test_tiff_with_broken_strip_offsets(tmp_path, field_type):
+    """Pillow raises TypeError on these (found by the fuzz tests): they must be InputErrors."""
+    path = tmp_path / "f0.tif"
+    path.write_bytes(tiff_with_bad_strip_offsets(field_type))
+    with pytest.raises(InputError, match="corrupt"):
+        decode_image_file(path)
+    with pytest.raises(InputError, match="corrupt"):
+        read_mask(path)
+
+
 def test_the_pixel_limit_does_not_depend_on_pillows_global(tmp_path, monkeypatch):
     """A library that switches Pillow's own bomb check off (MAX_IMAGE_PIXELS = None) does not disarm ours."""
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
