@@ -3,28 +3,60 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 
+from xmempp.errors import InputError
 from xmempp.evaluation.metrics import evaluate_folders
+from xmempp.io.frames import is_hidden
 
+
+
+def annotated_names(masks: Optional[Path], annotated: Optional[str]) -> list[str]:
+    """Names of the annotated frames: the file stems in `masks` and the comma-separated `annotated`.
+
+    Arguments:
+        masks: the annotation folder given to `xmempp process -m`, or None.
+        annotated: comma-separated frame names or numbers (`0,30` or `shot_a_1001`), or None.
+    Returns:
+        The names, as `evaluate_folders(annotated=...)` takes them.
+    """
+    names = [n.strip() for n in (annotated or "").split(",") if n.strip()]
+    if masks is not None:
+        if not masks.is_dir():
+            raise InputError(f"annotation folder not found: {masks}; give the folder of masks the shot was "
+                             f"processed with (-m)")
+        names += [p.stem for p in sorted(masks.iterdir()) if p.is_file() and not is_hidden(p)]
+    return names
 
 
 def eval_command(
     pred_dir: Annotated[Path, typer.Argument(help="Predicted masks (or an xmempp output folder with masks/).")],
     gt_dir: Annotated[Path, typer.Argument(help="Ground-truth masks, named like the predictions.")],
+    masks: Annotated[Optional[Path], typer.Option(
+        "--masks", "-m", help="The annotation masks the shot was processed with: their frames are not scored.")] = None,
+    annotated: Annotated[Optional[str], typer.Option(
+        "--annotated", help="Annotated frames not to score, by name or number: '0,30' or 'shot_a_1001'.")] = None,
+    include_annotated: Annotated[bool, typer.Option(
+        "--include-annotated", help="Score the annotated frames too (DAVIS does not).")] = False,
+    include_ends: Annotated[bool, typer.Option(
+        "--include-ends", help="Score the first and last ground-truth frames too (DAVIS does not).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
     """Score predicted masks against ground truth: J (region IoU), F (boundary) and J&F per object.
 
-    Masks pair by file stem; every ground-truth frame needs a prediction.
-    Example: xmempp eval out/shot_a gt/shot_a
+    As in the DAVIS 2017 semi-supervised evaluation, the first and last
+    ground-truth frames and the annotated frames (-m, --annotated) are not scored.
+    Masks pair by file stem; every scored ground-truth frame needs a prediction.
+
+    Example: xmempp eval out/shot_a gt/shot_a -m roto/shot_a
     """
-    result = evaluate_folders(pred_dir, gt_dir)
+    names = [] if include_annotated else annotated_names(masks, annotated)
+    result = evaluate_folders(pred_dir, gt_dir, annotated=names, include_ends=include_ends)
     if as_json:
         data = result.to_dict()
         data.update(pred_dir=str(pred_dir), gt_dir=str(gt_dir))
@@ -41,6 +73,9 @@ def eval_command(
     table.add_row("mean", f"{result.J:.4f}", f"{result.F:.4f}", f"{result.JF:.4f}", style="bold")
     console = Console()
     console.print(table)
+    if result.excluded:
+        listed = ", ".join(f"{stem} ({why})" for stem, why in result.excluded.items())
+        console.print(f"not scored (DAVIS protocol): {listed}", highlight=False)
     if result.extra_ids:
         console.print(f"ignored ids found only in predictions: {', '.join(map(str, result.extra_ids))}",
                       style="yellow", highlight=False)

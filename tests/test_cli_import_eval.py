@@ -150,7 +150,8 @@ def test_eval_table_and_json(runner, tmp_path):
     result = runner.invoke(app, ["eval", str(gt), str(gt), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["J&F"] == 1.0 and data["frames"] == 60 and data["objects"][0]["id"] == 1
+    assert data["J&F"] == 1.0 and data["frames"] == 58 and data["objects"][0]["id"] == 1
+    assert data["excluded"] == {"frame_000000": "first", "frame_000059": "last"}
 
 
 def test_eval_eroded_is_lower(runner, tmp_path):
@@ -176,8 +177,40 @@ def test_eval_errors_are_one_line(runner, tmp_path):
     gt.mkdir()
     pred.mkdir()
     write_palette_png(gt / "f_1.png", square_mask(10, 10, {1: (0, 0, 5, 5)}), davis_palette())
-    assert_one_line_error(runner.invoke(app, ["eval", str(pred), str(gt)]), "no prediction", "f_1")
+    assert_one_line_error(runner.invoke(app, ["eval", str(pred), str(gt), "--include-ends"]), "no prediction", "f_1")
+    assert_one_line_error(runner.invoke(app, ["eval", str(pred), str(gt)]), "no ground-truth frame left", "--include-ends")
     assert_one_line_error(runner.invoke(app, ["eval", str(tmp_path / "nope"), str(gt)]), "not found", "nope")
+    assert_one_line_error(runner.invoke(app, ["eval", str(pred), str(gt), "-m", str(tmp_path / "roto")]),
+                          "annotation folder not found", "roto")
+
+
+def test_eval_excludes_annotated_frames_unless_asked(runner, tmp_path):
+    gt, pred, roto = tmp_path / "gt", tmp_path / "pred", tmp_path / "roto"
+    for folder in (gt, pred, roto):
+        folder.mkdir()
+    good = square_mask(20, 30, {1: (5, 5, 15, 20)})
+    for index in range(6):
+        write_palette_png(gt / f"shot_{1001 + index}.png", good, davis_palette())
+        # the prediction is wrong on frames 1003 and 1004 only
+        wrong = index in (2, 3)
+        write_palette_png(pred / f"shot_{1001 + index}.png", np.zeros_like(good) if wrong else good, davis_palette())
+    write_palette_png(roto / "shot_1003.png", good, davis_palette())
+
+    def scores(*extra):
+        result = runner.invoke(app, ["eval", str(pred), str(gt), "--json", *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    davis = scores("-m", str(roto))
+    assert davis["frames"] == 3 and davis["J"] == pytest.approx(2 / 3)
+    assert davis["excluded"] == {"shot_1001": "first", "shot_1003": "annotated", "shot_1006": "last"}
+    both = scores("-m", str(roto), "--annotated", "1004")
+    assert both["frames"] == 2 and both["J"] == 1.0
+    assert scores("-m", str(roto), "--include-annotated")["frames"] == 4
+    every = scores("-m", str(roto), "--include-annotated", "--include-ends")
+    assert every["frames"] == 6 and every["excluded"] == {} and every["J"] == pytest.approx(4 / 6)
+    table = runner.invoke(app, ["eval", str(pred), str(gt), "-m", str(roto)])
+    assert table.exit_code == 0 and "not scored (DAVIS protocol): shot_1001 (first), shot_1003 (annotated)" in table.stdout
 
 
 def test_error_helper_prints_one_escaped_line_and_handles_ctrl_c(capsys):

@@ -7,11 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
+from davis_oracle import oracle_boundary, oracle_jf, oracle_sequence, perturbed_prediction
 from iohelpers import shared_data, square_mask, write_palette_png
 from xmempp.errors import InputError
 from xmempp.io.masks import davis_palette, read_mask
 from xmempp.evaluation.metrics import (
-    boundary_f_measure, boundary_map, disk, evaluate_folders, evaluate_masks, region_similarity,
+    boundary_f_measure, boundary_map, disk, evaluate_folders, evaluate_masks, excluded_frames, region_similarity,
 )
 
 
@@ -59,7 +60,7 @@ def test_evaluate_masks_per_object_and_absent_objects():
     gt = {"a": square_mask(20, 20, {1: (0, 0, 10, 10)}),
           "b": square_mask(20, 20, {1: (0, 0, 10, 10), 2: (12, 12, 18, 18)})}
     pred = {"a": gt["a"].copy(), "b": square_mask(20, 20, {1: (0, 0, 10, 10), 9: (12, 12, 18, 18)})}
-    result = evaluate_masks(pred, gt)
+    result = evaluate_masks(pred, gt, include_ends=True)
     scores = {o.object_id: o for o in result.objects}
     assert scores[1].J == 1.0 and scores[1].F == 1.0
     # object 2: absent from both masks of frame a (J = F = 1), missed on frame b (0)
@@ -72,7 +73,9 @@ def test_evaluate_masks_per_object_and_absent_objects():
 def test_chair_ground_truth_against_itself_and_an_eroded_copy(tmp_path):
     gt_dir = shared_data("chair", "Annotations")
     perfect = evaluate_folders(gt_dir, gt_dir)
-    assert perfect.frames == 60 and [o.object_id for o in perfect.objects] == [1]
+    assert perfect.frames == 58 and [o.object_id for o in perfect.objects] == [1]
+    assert perfect.excluded == {"frame_000000": "first", "frame_000059": "last"}
+    assert evaluate_folders(gt_dir, gt_dir, include_ends=True).frames == 60
     assert perfect.J == 1.0 and perfect.F == 1.0 and perfect.JF == 1.0
     scores = []
     for size in (3, 9):
@@ -98,11 +101,13 @@ def test_evaluate_folders_errors(tmp_path):
     write_palette_png(gt / "f_1.png", square_mask(10, 10, {1: (0, 0, 5, 5)}), davis_palette())
     write_palette_png(gt / "f_2.png", square_mask(10, 10, {1: (0, 0, 5, 5)}), davis_palette())
     write_palette_png(pred / "f_1.png", square_mask(10, 10, {1: (0, 0, 5, 5)}), davis_palette())
-    with pytest.raises(InputError, match="no prediction for ground-truth frame f_2"):
+    with pytest.raises(InputError, match=r"no ground-truth frame left to score.*f_1 \(first\), f_2 \(last\)"):
         evaluate_folders(pred, gt)
+    with pytest.raises(InputError, match="no prediction for ground-truth frame f_2"):
+        evaluate_folders(pred, gt, include_ends=True)
     write_palette_png(pred / "f_2.png", square_mask(12, 10, {1: (0, 0, 5, 5)}), davis_palette())
     with pytest.raises(InputError, match=r"f_2\.png is 10x12 but ground truth"):
-        evaluate_folders(pred, gt)
+        evaluate_folders(pred, gt, include_ends=True)
     with pytest.raises(InputError, match="not found"):
         evaluate_folders(tmp_path / "nope", gt)
 
@@ -114,7 +119,7 @@ def test_output_folder_with_masks_subfolder_is_accepted(tmp_path):
     ids = square_mask(10, 10, {1: (0, 0, 5, 5)})
     write_palette_png(gt / "f.png", ids, davis_palette())
     write_palette_png(tmp_path / "out" / "masks" / "f.png", ids, davis_palette())
-    assert evaluate_folders(tmp_path / "out", gt).JF == 1.0
+    assert evaluate_folders(tmp_path / "out", gt, include_ends=True).JF == 1.0
 
 
 def test_video_outputs_pair_with_ground_truth_by_frame_number(tmp_path):
@@ -126,4 +131,98 @@ def test_video_outputs_pair_with_ground_truth_by_frame_number(tmp_path):
         write_palette_png(gt / f"frame_{index:06d}.png", mask, davis_palette())
         write_palette_png(pred / f"{index:06d}.png", mask, davis_palette())
     result = evaluate_folders(pred, gt)
-    assert len(result.stems) == 3 and result.JF == 1.0
+    assert result.stems == ["frame_000001"] and result.JF == 1.0
+
+
+def test_excluded_frames_follow_the_davis_protocol():
+    stems = ["shot_10", "shot_2", "shot_1", "shot_30", "other_7"]
+    # natural order: other_7, shot_1, shot_2, shot_10, shot_30
+    assert excluded_frames(stems) == {"other_7": "first", "shot_30": "last"}
+    assert excluded_frames(stems, include_ends=True) == {}
+    # an annotated name matches its stem, else every stem ending in its number; unknown names are ignored
+    assert excluded_frames(stems, ["shot_2", "10", "frame_000007", "nope", "99"], include_ends=True) == {
+        "other_7": "annotated", "shot_2": "annotated", "shot_10": "annotated"}
+    assert excluded_frames(stems, ["shot_30", "1"]) == {
+        "other_7": "first", "shot_1": "annotated", "shot_30": "last"}
+    assert excluded_frames(["only"]) == {"only": "first"}
+
+
+def test_annotated_frames_are_not_scored_and_need_no_prediction(tmp_path):
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir(), pred.mkdir()
+    box = square_mask(20, 30, {1: (5, 5, 15, 20)})
+    for index in range(6):
+        write_palette_png(gt / f"f_{index}.png", box, davis_palette())
+    # object 2 appears only on the annotated frame f_2: it is still an object, scored J = F = 1 where absent
+    write_palette_png(gt / "f_2.png", square_mask(20, 30, {1: (5, 5, 15, 20), 2: (0, 25, 4, 29)}), davis_palette())
+    for index in (1, 3, 4):
+        write_palette_png(pred / f"f_{index}.png", box if index != 4 else np.zeros_like(box), davis_palette())
+    result = evaluate_folders(pred, gt, annotated=["f_2"])
+    assert result.stems == ["f_1", "f_3", "f_4"]
+    assert result.excluded == {"f_0": "first", "f_2": "annotated", "f_5": "last"}
+    scores = {o.object_id: o for o in result.objects}
+    assert scores[1].J == pytest.approx(2 / 3) and scores[1].F == pytest.approx(2 / 3)
+    assert scores[2].J == 1.0 and scores[2].F == 1.0
+    with pytest.raises(InputError, match="no prediction for ground-truth frame f_2"):
+        evaluate_folders(pred, gt)
+    with pytest.raises(InputError, match="no prediction for ground-truth frame f_0"):
+        evaluate_folders(pred, gt, annotated=["f_2"], include_ends=True)
+
+
+def random_blobs(rng: np.random.Generator, h: int, w: int, n_objects: int) -> np.ndarray:
+    """An id mask of overlapping random ellipses (later ids on top)."""
+    ids = np.zeros((h, w), np.uint8)
+    for oid in range(1, n_objects + 1):
+        for _ in range(rng.integers(0, 3)):
+            centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            axes = (int(rng.integers(1, w // 3 + 2)), int(rng.integers(1, h // 3 + 2)))
+            cv2.ellipse(ids, centre, axes, float(rng.uniform(0, 180)), 0, 360, oid, -1)
+    return ids
+
+
+def test_per_frame_scores_match_the_independent_oracle():
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        h, w = int(rng.integers(2, 90)), int(rng.integers(2, 120))
+        a, b = random_blobs(rng, h, w, 1) != 0, random_blobs(rng, h, w, 1) != 0
+        if trial % 4 == 0:
+            b = np.roll(a, int(rng.integers(-4, 5)), axis=int(rng.integers(0, 2)))
+        assert np.array_equal(boundary_map(a), oracle_boundary(a))
+        j, f = oracle_jf(a, b)
+        assert region_similarity(a, b) == pytest.approx(j, abs=1e-12)
+        assert boundary_f_measure(a, b) == pytest.approx(f, abs=1e-12)
+
+
+def test_multi_object_sequence_matches_the_independent_oracle(tmp_path):
+    rng = np.random.default_rng(3)
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir(), pred.mkdir()
+    for index in range(12):
+        ids = random_blobs(rng, 64, 96, 3)
+        if index == 0:
+            ids[:4, :4], ids[-4:, -4:], ids[:4, -4:] = 1, 2, 3  # every object on the first frame, as DAVIS needs
+        write_palette_png(gt / f"{index:05d}.png", ids, davis_palette())
+        write_palette_png(pred / f"{index:05d}.png", perturbed_prediction(ids, index) if index % 3 else
+                          random_blobs(rng, 64, 96, 3), davis_palette())
+    expected = oracle_sequence(pred, gt)
+    result = evaluate_folders(pred, gt)
+    assert result.frames == 10 and sorted(expected) == [o.object_id for o in result.objects]
+    for obj in result.objects:
+        assert obj.J == pytest.approx(expected[obj.object_id][0], abs=1e-9)
+        assert obj.F == pytest.approx(expected[obj.object_id][1], abs=1e-9)
+
+
+def test_chair_with_a_perturbed_prediction_matches_the_davis_2017_protocol(tmp_path):
+    """xmempp eval against the independent DAVIS 2017 oracle on the chair clip: per object, within 1e-3."""
+    gt_dir = shared_data("chair", "Annotations")
+    pred_dir = tmp_path / "pred"
+    pred_dir.mkdir()
+    for index, path in enumerate(sorted(gt_dir.glob("*.png"))):
+        write_palette_png(pred_dir / path.name, perturbed_prediction(read_mask(path).ids, index), davis_palette())
+    expected = oracle_sequence(pred_dir, gt_dir)
+    result = evaluate_folders(pred_dir, gt_dir)
+    assert result.frames == 58 and [o.object_id for o in result.objects] == sorted(expected)
+    for obj in result.objects:
+        j, f = expected[obj.object_id]
+        assert abs(obj.J - j) < 1e-3 and abs(obj.F - f) < 1e-3
+        assert 0.2 < obj.J < 0.95 and 0.1 < obj.F < 0.95  # the perturbation is neither trivial nor total

@@ -8,6 +8,13 @@
 
 Scores are computed per object and frame, averaged over frames per object, then over objects.
 J&F is the mean of J and F.
+
+Which frames are scored follows the DAVIS 2017 semi-supervised protocol: the first and the last
+ground-truth frame (in natural frame order) are not scored, nor are the annotated frames (the masks
+the propagation started from); `include_ends=True` and an empty `annotated` score them too. The
+objects are every id found in any ground-truth mask, scored frames or not (an object absent from
+both masks of a frame scores J = F = 1 there), so an object seen only on an annotated frame still
+counts, as in DAVIS.
 """
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Union
+from typing import Iterable, Mapping, Sequence, Union
 
 import cv2
 import numpy as np
@@ -28,7 +35,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = [
     "BOUND_TH", "boundary_map", "disk", "region_similarity", "boundary_f_measure", "ObjectScore", "EvalResult",
-    "evaluate_masks", "evaluate_folders",
+    "excluded_frames", "evaluate_masks", "evaluate_folders",
 ]
 
 #: DAVIS boundary tolerance, as a fraction of the image diagonal.
@@ -155,6 +162,7 @@ class EvalResult:
         frames: number of ground-truth frames evaluated.
         stems: the evaluated frame stems.
         extra_ids: ids found in predictions but not in the ground truth (ignored).
+        excluded: ground-truth frames not scored, stem -> why ("first", "last" or "annotated").
     """
 
     objects: list[ObjectScore]
@@ -164,6 +172,7 @@ class EvalResult:
     frames: int
     stems: list[str] = field(default_factory=list)
     extra_ids: list[int] = field(default_factory=list)
+    excluded: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary (`J&F` spelled as in DAVIS)."""
@@ -175,66 +184,116 @@ class EvalResult:
             "objects": [{"id": o.object_id, "J": o.J, "F": o.F, "J&F": o.JF, "frames": o.frames}
                         for o in self.objects],
             "extra_ids": list(self.extra_ids),
+            "excluded": dict(self.excluded),
         }
 
 
-def _frame_scores(pred: np.ndarray, gt: np.ndarray, bound_th: float) -> tuple[dict[int, tuple[float, float]], set[int]]:
-    """(J, F) of every id present in `pred` or `gt` on one frame, and the ids present in `gt`."""
+def _frame_scores(pred: np.ndarray, gt: np.ndarray, bound_th: float) -> dict[int, tuple[float, float]]:
+    """(J, F) of every id present in `pred` or `gt` on one frame."""
     pred = np.asarray(pred)
     gt = np.asarray(gt)
-    gt_ids = set(present_ids(gt))
-    ids = gt_ids | set(present_ids(pred))
     scores = {}
-    for o in sorted(ids):
+    for o in sorted(set(present_ids(gt)) | set(present_ids(pred))):
         p, g = pred == o, gt == o
         scores[o] = (region_similarity(p, g), boundary_f_measure(p, g, bound_th))
-    return scores, gt_ids
+    return scores
 
 
-def _summarise(frames: list[tuple[str, dict[int, tuple[float, float]], set[int]]]) -> EvalResult:
-    """Average per-frame scores: an object absent from both masks of a frame scores J = F = 1."""
-    if not frames:
-        raise InputError("no ground-truth masks to evaluate")
-    object_ids = sorted(set().union(*(g for _, _, g in frames)))
-    all_ids = set().union(*(set(sc) for _, sc, _ in frames))
+def _summarise(frames: list[tuple[str, dict[int, tuple[float, float]]]], object_ids: Sequence[int],
+               excluded: dict[str, str]) -> EvalResult:
+    """Average per-frame scores of `object_ids`: an object absent from both masks of a frame scores J = F = 1."""
     n = len(frames)
+    all_ids = set().union(*(set(sc) for _, sc in frames))
     objects = []
     for o in object_ids:
-        j = sum(sc.get(o, (1.0, 1.0))[0] for _, sc, _ in frames) / n
-        f = sum(sc.get(o, (1.0, 1.0))[1] for _, sc, _ in frames) / n
+        j = sum(sc.get(o, (1.0, 1.0))[0] for _, sc in frames) / n
+        f = sum(sc.get(o, (1.0, 1.0))[1] for _, sc in frames) / n
         objects.append(ObjectScore(o, j, f, (j + f) / 2.0, n))
     if objects:
         j_mean = float(np.mean([o.J for o in objects]))
         f_mean = float(np.mean([o.F for o in objects]))
     else:  # the ground truth is all background: any predicted object is wrong
-        j_mean = float(np.mean([min((v[0] for v in sc.values()), default=1.0) for _, sc, _ in frames]))
-        f_mean = float(np.mean([min((v[1] for v in sc.values()), default=1.0) for _, sc, _ in frames]))
-    stems = [s for s, _, _ in frames]
-    return EvalResult(objects, j_mean, f_mean, (j_mean + f_mean) / 2.0, n, stems, sorted(all_ids - set(object_ids)))
+        j_mean = float(np.mean([min((v[0] for v in sc.values()), default=1.0) for _, sc in frames]))
+        f_mean = float(np.mean([min((v[1] for v in sc.values()), default=1.0) for _, sc in frames]))
+    stems = [s for s, _ in frames]
+    return EvalResult(objects, j_mean, f_mean, (j_mean + f_mean) / 2.0, n, stems,
+                      sorted(all_ids - set(object_ids)), excluded)
 
 
-def evaluate_masks(pred: Mapping[str, np.ndarray], gt: Mapping[str, np.ndarray],
-                   bound_th: float = BOUND_TH) -> EvalResult:
-    """Evaluate predicted id masks against ground-truth id masks, paired by key.
+def excluded_frames(gt_stems: Iterable[str], annotated: Iterable[str] = (), include_ends: bool = False
+                    ) -> dict[str, str]:
+    """Ground-truth frames the DAVIS protocol does not score, and why.
 
     Arguments:
-        pred: {stem: HxW uint8 ids}; must hold every key of `gt`.
+        gt_stems: stems of the ground-truth masks.
+        annotated: names of the annotated frames (mask file stems such as `shot_a_1001`, or frame
+            numbers such as `12`). Each one excludes the ground-truth frames with the same stem or,
+            when none has it, those whose stem ends in the same frame number (`000012`,
+            `frame_000012`). Names matching no ground-truth frame are ignored.
+        include_ends: score the first and the last ground-truth frame too.
+    Returns:
+        {stem: "first" | "last" | "annotated"} in frame order.
+    """
+    ordered = sorted(set(gt_stems), key=natural_key)
+    reasons: dict[str, str] = {}
+    if ordered and not include_ends:
+        reasons[ordered[0]] = "first"
+        reasons.setdefault(ordered[-1], "last")
+    by_number: dict[int, list[str]] = {}
+    for stem in ordered:
+        number = mask_frame_index(stem)
+        if number is not None:
+            by_number.setdefault(number, []).append(stem)
+    stems = set(ordered)
+    for name in annotated:
+        name = str(name).strip()
+        number = mask_frame_index(name)
+        matches = [name] if name in stems else by_number.get(number, []) if number is not None else []
+        for stem in matches:
+            reasons.setdefault(stem, "annotated")
+    return {stem: reasons[stem] for stem in ordered if stem in reasons}
+
+
+def _scored(gt_stems: Iterable[str], annotated: Iterable[str], include_ends: bool) -> tuple[list[str], dict[str, str]]:
+    """The ground-truth stems to score (frame order) and the excluded ones; raises when none is left."""
+    ordered = sorted(gt_stems, key=natural_key)
+    if not ordered:
+        raise InputError("no ground-truth masks to evaluate")
+    excluded = excluded_frames(ordered, annotated, include_ends)
+    scored = [s for s in ordered if s not in excluded]
+    if not scored:
+        listed = ", ".join(f"{s} ({why})" for s, why in excluded.items())
+        raise InputError(f"no ground-truth frame left to score: the DAVIS protocol excludes {listed}; add ground "
+                         f"truth for other frames, or score these with --include-ends / --include-annotated")
+    return scored, excluded
+
+
+def evaluate_masks(pred: Mapping[str, np.ndarray], gt: Mapping[str, np.ndarray], bound_th: float = BOUND_TH,
+                   *, annotated: Iterable[str] = (), include_ends: bool = False) -> EvalResult:
+    """Evaluate predicted id masks against ground-truth id masks, paired by key (DAVIS protocol).
+
+    Arguments:
+        pred: {stem: HxW uint8 ids}; must hold every scored key of `gt`.
         gt: {stem: HxW uint8 ids} (0 = background); the objects are the ids found here.
         bound_th: boundary tolerance (see `boundary_f_measure`).
+        annotated: annotated frames, not scored (see `excluded_frames`).
+        include_ends: score the first and last ground-truth frames too.
     Returns:
-        An `EvalResult`. Objects are scored on every frame (J = F = 1 where an object is absent
-        from both masks), averaged over frames, then over objects.
+        An `EvalResult`. Objects are scored on every scored frame (J = F = 1 where an object is
+        absent from both masks), averaged over frames, then over objects.
     """
+    scored, excluded = _scored(gt, annotated, include_ends)
     frames = []
-    for stem in sorted(gt, key=natural_key):
+    for stem in scored:
         if stem not in pred:
             raise InputError(f"no prediction for ground-truth frame {stem}")
         p, g = np.asarray(pred[stem]), np.asarray(gt[stem])
         if p.shape != g.shape:
             raise InputError(f"prediction {stem} is {p.shape[1]}x{p.shape[0]} but its ground truth is "
                              f"{g.shape[1]}x{g.shape[0]}; evaluate at the ground truth's resolution")
-        frames.append((stem, *_frame_scores(p, g, bound_th)))
-    return _summarise(frames)
+        frames.append((stem, _frame_scores(p, g, bound_th)))
+    object_ids = sorted(set().union(*(present_ids(g) for g in gt.values())))
+    return _summarise(frames, object_ids, excluded)
 
 
 def _mask_files(folder: Path, what: str) -> dict[str, Path]:
@@ -263,21 +322,25 @@ def _by_frame_number_if_needed(pred_files: dict[str, Path], gt_files: dict[str, 
             if mask_frame_index(stem) is not None and mask_frame_index(stem) in by_number}
 
 
-def evaluate_folders(pred_dir: PathLike, gt_dir: PathLike, bound_th: float = BOUND_TH) -> EvalResult:
-    """Evaluate a folder of predicted masks against a folder of ground-truth masks.
+def evaluate_folders(pred_dir: PathLike, gt_dir: PathLike, bound_th: float = BOUND_TH, *,
+                     annotated: Iterable[str] = (), include_ends: bool = False) -> EvalResult:
+    """Evaluate a folder of predicted masks against a folder of ground-truth masks (DAVIS protocol).
 
     Masks pair by file stem; when no stem matches at all, they pair by the stems' trailing frame
-    numbers (a video's `000012.png` with `frame_000012.png`). Every ground-truth mask needs a
-    prediction (predictions without ground truth are ignored). `pred_dir` may also be an xmempp output folder (its `masks/` is
-    used). Masks are read like annotations (palette, grayscale or flat RGB PNGs).
+    numbers (a video's `000012.png` with `frame_000012.png`). Every scored ground-truth mask needs
+    a prediction (predictions without ground truth are ignored). `pred_dir` may also be an xmempp
+    output folder (its `masks/` is used). Masks are read like annotations (palette, grayscale or
+    flat RGB PNGs).
 
     Arguments:
         pred_dir: folder of predicted index masks.
         gt_dir: folder of ground-truth index masks.
         bound_th: boundary tolerance (see `boundary_f_measure`).
+        annotated: annotated frames, not scored (see `excluded_frames`).
+        include_ends: score the first and last ground-truth frames too.
     Returns:
         An `EvalResult`. Raises `InputError` for missing/empty folders, missing predictions,
-        unreadable masks, or size mismatches.
+        unreadable masks, size mismatches, or when every ground-truth frame is excluded.
     """
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     if (pred_dir / "masks").is_dir() and not any(
@@ -287,18 +350,24 @@ def evaluate_folders(pred_dir: PathLike, gt_dir: PathLike, bound_th: float = BOU
     if not gt_files:
         raise InputError(f"ground-truth folder {gt_dir} holds no masks")
     pred_files = _by_frame_number_if_needed(_mask_files(pred_dir, "prediction"), gt_files)
-    missing = [s for s in sorted(gt_files, key=natural_key) if s not in pred_files]
+    scored, excluded = _scored(gt_files, annotated, include_ends)
+    missing = [s for s in scored if s not in pred_files]
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise InputError(f"no prediction for ground-truth frame {missing[0]}{more} in {pred_dir}; predictions "
                          f"must be named like the ground-truth masks ({gt_files[missing[0]].name})")
     gt_table, pred_table = ColorTable(), ColorTable()
+    object_ids: set[int] = set()
     frames = []
-    for stem in sorted(gt_files, key=natural_key):
+    for stem in sorted(gt_files, key=natural_key):  # one pass: ground truth of every frame, predictions in frame order
         g = read_mask(gt_files[stem], color_table=gt_table)
+        object_ids.update(g.object_ids)
+        if stem not in pred_files:
+            continue  # an excluded frame without prediction
         p = read_mask(pred_files[stem], color_table=pred_table)
         if p.size != g.size:
             raise InputError(f"prediction {pred_files[stem]} is {p.size[1]}x{p.size[0]} but ground truth "
                              f"{gt_files[stem]} is {g.size[1]}x{g.size[0]}; they must have the same resolution")
-        frames.append((stem, *_frame_scores(p.ids, g.ids, bound_th)))
-    return _summarise(frames)
+        if stem not in excluded:
+            frames.append((stem, _frame_scores(p.ids, g.ids, bound_th)))
+    return _summarise(frames, sorted(object_ids), excluded)

@@ -9,13 +9,16 @@ from typing import Any, Mapping
 
 from xmempp.errors import ConfigError
 
+#: Largest processing size (shorter side, pixels) a config may ask for.
+MAX_SIZE = 16384
+
 
 @dataclass
 class InferenceConfig:
     """Settings of one propagation; field names are the XMem++ config keys.
 
     `size` is the shorter side frames are resized to before processing
-    (-1 keeps the native resolution). `deep_update_every=-1` runs the deep
+    (-1 keeps the native resolution; at most `MAX_SIZE`). `deep_update_every=-1` runs the deep
     hidden-state update together with every memory write.
 
     `antialias` (not an XMem++ key, default False) low-pass filters frames while
@@ -51,11 +54,13 @@ class InferenceConfig:
         for name in ("enable_long_term", "enable_long_term_count_usage", "antialias"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if not isinstance(self.deep_update_every, int) or self.deep_update_every == 0 or self.deep_update_every < -1:
+        if (not isinstance(self.deep_update_every, int) or isinstance(self.deep_update_every, bool)
+                or self.deep_update_every == 0 or self.deep_update_every < -1):
             raise ConfigError(f"deep_update_every must be -1 (with every memory write) or a positive integer, "
                               f"got {self.deep_update_every!r}")
-        if not isinstance(self.size, int) or isinstance(self.size, bool) or (self.size != -1 and self.size < 16):
-            raise ConfigError(f"size must be -1 (native resolution) or at least 16 pixels, got {self.size!r}")
+        if (not isinstance(self.size, int) or isinstance(self.size, bool)
+                or (self.size != -1 and not 16 <= self.size <= MAX_SIZE)):
+            raise ConfigError(f"size must be -1 (native resolution) or 16..{MAX_SIZE} pixels, got {self.size!r}")
         if self.min_mid_term_frames >= self.max_mid_term_frames:
             raise ConfigError(f"min_mid_term_frames ({self.min_mid_term_frames}) must be smaller than "
                               f"max_mid_term_frames ({self.max_mid_term_frames})")
@@ -81,10 +86,16 @@ class InferenceConfig:
     def from_json(cls, path: str | Path) -> "InferenceConfig":
         """Read a JSON object of config fields from `path`."""
         try:
-            data = json.loads(Path(path).read_text())
+            text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
-        except (OSError, json.JSONDecodeError) as exc:
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {path} is not UTF-8 text ({exc.reason}); save it as a JSON file") from None
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, or nesting too deep to parse
             raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path} must hold a JSON object of settings")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import struct
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -36,13 +37,22 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = [
     "FrameSource", "FolderFrames", "VideoFrames", "open_frames", "prefetch", "natural_key",
-    "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "is_hidden", "decode_image_file",
+    "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "is_hidden", "decode_image_file", "open_image", "MAX_IMAGE_PIXELS",
+    "DECODE_ERRORS",
 ]
 
 #: File suffixes read as frames in a frame folder.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
 #: File suffixes known to be videos (others are still tried with PyAV).
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf", ".mpg", ".mpeg"})
+
+#: Most pixels an image file may declare: Pillow's own decompression-bomb limit (about 13400 x 13400),
+#: checked by xmempp from the header before decoding whatever Pillow's global setting is.
+MAX_IMAGE_PIXELS = 2 * 89_478_485
+#: What Pillow raises on a file it cannot decode: corrupt, truncated or forged data (broken TIFF tags, for one,
+#: surface as TypeError, IndexError, KeyError, struct.error or arithmetic errors from inside Pillow).
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError, struct.error,
+                 ArithmeticError)
 
 _DIGITS = re.compile(r"(\d+)")
 #: Videos up to this size are counted by a demux pass instead of trusting the header's frame count.
@@ -83,6 +93,47 @@ def _to_rgb8(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8).copy()
 
 
+def open_image(path: Path, what: str = "image", decode: bool = True) -> Image.Image:
+    """Open an image file, refusing a forged or oversized header before any pixel is decoded.
+
+    Arguments:
+        path: the image file.
+        what: word used in error messages ("frame", "mask", ...).
+        decode: decode the pixels now (False reads the header only).
+    Returns:
+        The opened (and, with `decode`, fully decoded) PIL image; the caller closes it. Raises
+        `InputError` when the file is missing, not an image, corrupt, truncated, or declares more
+        than `MAX_IMAGE_PIXELS` pixels (the error's cause is Pillow's exception, if any).
+    """
+    try:
+        image = Image.open(path)
+    except FileNotFoundError as exc:
+        raise InputError(f"{what} file not found: {path}") from exc
+    except UnidentifiedImageError as exc:
+        raise InputError(f"cannot read {what} {path}: not an image or corrupt; re-export it or remove it "
+                         f"from the folder") from exc
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"cannot read {what} {path}: image is too large ({exc})") from exc
+    except DECODE_ERRORS as exc:
+        raise InputError(f"cannot read {what} {path}: file is corrupt or truncated ({exc}); re-export it") from exc
+    try:
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise InputError(f"cannot read {what} {path}: image is too large ({width}x{height} pixels, more than "
+                             f"{MAX_IMAGE_PIXELS}); the file is corrupt or not a plate xmempp can process")
+        if width <= 0 or height <= 0:
+            raise InputError(f"cannot read {what} {path}: the image is empty ({width}x{height}); re-export it")
+        if decode:
+            image.load()  # decodes fully; raises on truncated or corrupt data
+    except InputError:
+        image.close()
+        raise
+    except DECODE_ERRORS as exc:
+        image.close()
+        raise InputError(f"cannot read {what} {path}: file is corrupt or truncated ({exc}); re-export it") from exc
+    return image
+
+
 def decode_image_file(path: Path, what: str = "frame") -> np.ndarray:
     """Decode one image file to HxWx3 uint8 RGB, turning every failure into an `InputError`.
 
@@ -92,19 +143,12 @@ def decode_image_file(path: Path, what: str = "frame") -> np.ndarray:
     Returns:
         The image as an HxWx3 uint8 RGB array (16-bit data scaled to 8 bits).
     """
-    try:
-        with Image.open(path) as image:
-            image.load()  # decodes fully; raises on truncated or corrupt data
+    with open_image(path, what) as image:
+        try:
             return _to_rgb8(image)
-    except FileNotFoundError as exc:
-        raise InputError(f"{what} file disappeared while reading: {path}; do not move frames during a run") from exc
-    except UnidentifiedImageError as exc:
-        raise InputError(f"cannot read {what} {path}: not an image or corrupt; re-export it or remove it "
-                         f"from the folder") from exc
-    except Image.DecompressionBombError as exc:
-        raise InputError(f"cannot read {what} {path}: image is too large ({exc})") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(f"cannot read {what} {path}: file is corrupt or truncated ({exc}); re-export it") from exc
+        except DECODE_ERRORS as exc:
+            raise InputError(f"cannot read {what} {path}: unsupported image data ({exc}); re-export it as 8 or "
+                             f"16-bit RGB") from exc
 
 
 @runtime_checkable
@@ -240,12 +284,8 @@ class FolderFrames(FrameSource):
     def size(self) -> tuple[int, int]:
         """(height, width) of the first frame (every frame must match it)."""
         if self._size is None:
-            first = self.files[0]
-            try:
-                with Image.open(first) as image:
-                    w, h = image.size
-            except (OSError, SyntaxError, ValueError) as exc:
-                raise InputError(f"cannot read frame {first}: not an image or corrupt ({exc}); re-export it") from exc
+            with open_image(self.files[0], "frame", decode=False) as image:
+                w, h = image.size
             self._size = (h, w)
         return self._size
 

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from xmempp.errors import InputError
-from xmempp.io.frames import is_hidden
+from xmempp.io.frames import DECODE_ERRORS, is_hidden, open_image
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -210,8 +210,7 @@ def _load_raw(path: Path, expected_size: Optional[tuple[int, int]] = None, frame
         raise InputError(f"mask {path} is a {path.suffix} file: lossy compression changes mask colours; save "
                          f"masks as PNG (palette, grayscale or flat RGB)")
     try:
-        with Image.open(path) as image:
-            image.load()
+        with open_image(path, "mask") as image:
             mode = image.mode
             size = (image.height, image.width)
             if expected_size is not None and size != tuple(expected_size):
@@ -254,15 +253,8 @@ def _load_raw(path: Path, expected_size: Optional[tuple[int, int]] = None, frame
             if mode not in ("RGB", "RGBA"):
                 image = image.convert("RGBA" if "A" in mode else "RGB")
             arr = np.asarray(image)
-    except InputError:
-        raise
-    except FileNotFoundError as exc:
-        raise InputError(f"mask file not found: {path}") from exc
-    except UnidentifiedImageError as exc:
-        raise InputError(f"{path} in the mask folder is not an image; remove it from the folder or move it "
-                         f"elsewhere") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(f"cannot read mask {path}: file is corrupt or truncated ({exc}); re-export it") from exc
+    except DECODE_ERRORS as exc:
+        raise InputError(f"cannot read mask {path}: unsupported image data ({exc}); re-export it") from exc
     codes = _pack(arr[..., :3])
     if arr.shape[2] == 4:
         codes[arr[..., 3] == 0] = 0  # fully transparent = background
@@ -341,11 +333,12 @@ def read_mask_folder(folder: PathLike, frame_names: Sequence[str],
     for path in files:
         if path.suffix.lower() not in _LOSSY:
             try:
-                with Image.open(path):
-                    pass
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-                raise InputError(f"{path} in the mask folder is not an image; remove it from the folder or move "
-                                 f"it elsewhere") from exc
+                open_image(path, "mask", decode=False).close()
+            except InputError as exc:
+                if isinstance(exc.__cause__, UnidentifiedImageError):
+                    raise InputError(f"{path} in the mask folder is not an image; remove it from the folder or "
+                                     f"move it elsewhere") from exc
+                raise
         if by_index:
             index = mask_frame_index(path.stem)
             if index is None:

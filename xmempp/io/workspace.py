@@ -243,8 +243,8 @@ class Workspace(FrameSource):
 
     @property
     def references(self) -> list[int]:
-        """Annotated (reference) frame indices, ascending."""
-        return list(self.info.references)
+        """Annotated (reference) frame indices, ascending (indices past the last frame are ignored)."""
+        return [i for i in self.info.references if i < len(self.names)]
 
     @property
     def num_objects(self) -> int:

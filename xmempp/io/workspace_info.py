@@ -75,10 +75,10 @@ class WorkspaceInfo:
         num = data.get("num_objects")
         return cls(
             references=sorted({int(i) for i in refs if _is_int(i)}) if isinstance(refs, list) else [],
-            num_objects=int(num) if _is_int(num) and int(num) >= 1 else 1,
+            num_objects=int(num) if _is_int(num, 1, 255) else 1,
             frames=_str_list(data.get("frames")),
             source_names=_str_list(data.get("source_names")),
-            object_ids=[int(i) for i in data["object_ids"]] if _int_list(data.get("object_ids")) else None,
+            object_ids=[int(i) for i in data["object_ids"]] if _int_list(data.get("object_ids"), 1, 255) else None,
             object_colors=_colours(data.get("object_colors")),
             source=data.get("source") if isinstance(data.get("source"), str) else None,
             source_size=_pair(data.get("source_size")),
@@ -103,7 +103,7 @@ class WorkspaceInfo:
             return cls()
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nesting too deep to parse
             raise InputError(f"cannot read {path}: {exc}; fix or delete it") from exc
         if not isinstance(data, dict):
             raise InputError(f"{path} is not a JSON object; fix or delete it")
@@ -130,25 +130,25 @@ class WorkspaceInfo:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=4) + "\n")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _is_int(value: Any, low: int = 0, high: int = 2 ** 31 - 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _str_list(value: Any) -> Optional[list[str]]:
     return list(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
 
 
-def _int_list(value: Any) -> bool:
-    return isinstance(value, list) and all(_is_int(v) for v in value)
+def _int_list(value: Any, low: int = 0, high: int = 2 ** 31 - 1) -> bool:
+    return isinstance(value, list) and all(_is_int(v, low, high) for v in value)
 
 
 def _pair(value: Any) -> Optional[tuple[int, int]]:
-    if isinstance(value, list) and len(value) == 2 and all(_is_int(v) and v > 0 for v in value):
+    if isinstance(value, list) and len(value) == 2 and all(_is_int(v, 1) for v in value):
         return int(value[0]), int(value[1])
     return None
 
 
 def _colours(value: Any) -> Optional[list[list[int]]]:
-    if isinstance(value, list) and all(isinstance(c, list) and len(c) == 3 and _int_list(c) for c in value):
+    if isinstance(value, list) and all(isinstance(c, list) and len(c) == 3 and _int_list(c, 0, 255) for c in value):
         return [[int(x) for x in c] for c in value]
     return None
