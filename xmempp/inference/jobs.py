@@ -23,6 +23,7 @@ from xmempp.inference.config import InferenceConfig
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.session import InferenceSession, KeyListener
 from xmempp.io.frames import prefetch
+from xmempp.io.sequences import frame_info
 from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
 from xmempp.model.network import XMemNetwork
 
@@ -95,13 +96,15 @@ class JobOutputs:
         folder: output folder (`masks/`, `alpha/`, ...).
         options: which results to write.
         palette: palette of the index PNGs (the input masks'), or None for grayscale.
-        overwrite: allow replacing results already in `folder`.
+        overwrite: allow replacing results xmempp wrote earlier in `folder`.
+        inputs: input folders (frames, masks) that `folder` must not overlap.
     """
 
     folder: Path
     options: WriterOptions = field(default_factory=WriterOptions)
     palette: Optional[np.ndarray] = None
     overwrite: bool = False
+    inputs: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -253,7 +256,7 @@ def run_job(model: XMemNetwork, job: ShotJob, *, progress: Optional[ProgressCall
     with writer if writer is not None else contextlib.nullcontext():
         for result in iter_job(model, job, session=session, cancel=cancel, on_key_features=on_key_features):
             if writer is not None:
-                writer.submit(stems[result.index], result.image, result.probs)
+                writer.submit(stems[result.index], result.image, result.probs, frame_info(job.frames, result.index))
             if on_result is not None:
                 on_result(result)
             done += 1
@@ -285,7 +288,7 @@ def _open_writer(job: ShotJob) -> Optional[ResultWriter]:
     out = job.outputs
     if out is None:
         return None
-    check_output_dir(out.folder, overwrite=out.overwrite, preview=out.options.preview)
+    check_output_dir(out.folder, overwrite=out.overwrite, preview=out.options.preview, inputs=out.inputs)
     fps = getattr(job.frames, "fps", None)
     if fps:
         out.options.preview_fps = fps

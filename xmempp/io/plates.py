@@ -22,11 +22,11 @@ import numpy as np
 from xmempp.errors import InputError
 from xmempp.io.colour import ColourConverter, ColourOptions, converter_for
 from xmempp.io.frames import FrameSource
-from xmempp.io.sequences import FrameSequence, find_sequence
+from xmempp.io.sequences import FrameInfo, FrameSequence, find_sequence
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["PlateFrames", "PlateInfo", "open_plates", "PLATE_EXTENSIONS", "read_image_channels"]
+__all__ = ["PlateFrames", "open_plates", "PLATE_EXTENSIONS", "read_image_channels"]
 
 #: Formats that need OpenImageIO (a folder holding them is read as a plate sequence).
 PLATE_EXTENSIONS = frozenset({".exr", ".sxr", ".mxr", ".dpx", ".cin", ".hdr"})
@@ -44,23 +44,6 @@ def _oiio():
         raise InputError("reading EXR/DPX plates and frame patterns needs OpenImageIO: "
                          "pip install 'xmempp[vfx]'") from exc
     return oiio
-
-
-@dataclass(frozen=True)
-class PlateInfo:
-    """Geometry of one plate frame, kept by matte writers.
-
-    Attributes:
-        number: the frame number (e.g. 1001).
-        padding: digits of the plate's frame numbers (0 = unpadded).
-        data_window: (x, y, width, height) of the pixels stored (the frame's pixels).
-        display_window: (x, y, width, height) of the image's full extent.
-    """
-
-    number: int
-    padding: int
-    data_window: tuple[int, int, int, int]
-    display_window: tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -242,10 +225,10 @@ class PlateFrames(FrameSource):
         _x, _y, w, h = self._windows[0][0]
         return (h, w)
 
-    def info(self, index: int) -> PlateInfo:
+    def info(self, index: int) -> FrameInfo:
         """Frame number and windows of frame `index`."""
         data, full = self._windows[index]
-        return PlateInfo(self.frame_numbers[index], self.sequence.padding, data, full)
+        return FrameInfo(self.frame_numbers[index], self.sequence.padding, data, full)
 
     def _read(self, index: int) -> np.ndarray:
         data = read_image_channels(self.files[index], self.channels, self._dtype)

@@ -16,18 +16,58 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from xmempp.errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["FrameSequence", "is_pattern", "parse_frame_range", "find_sequence", "scan_sequences"]
+__all__ = ["FrameInfo", "frame_info", "FrameSequence", "is_pattern", "parse_frame_range", "find_sequence",
+           "scan_sequences"]
 
 _PRINTF = re.compile(r"%(0?)(\d*)d")
 _HASHES = re.compile(r"#+|@+")
 #: `<head><digits><tail>` where the digits are the last run of digits before the extension(s).
 _NUMBERED = re.compile(r"^(?P<head>.*?)(?P<num>\d+)(?P<tail>(?:\.[A-Za-z][A-Za-z0-9]*)+)$")
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """What outputs keep of a source frame: its number and padding, and (EXR plates) its windows.
+
+    Attributes:
+        number: frame number (e.g. 1001).
+        padding: digits of the source's frame numbers (0 = unpadded).
+        data_window, display_window: (x, y, width, height), or None for the frame's own extent.
+    """
+
+    number: int
+    padding: int = 0
+    data_window: Optional[tuple[int, int, int, int]] = None
+    display_window: Optional[tuple[int, int, int, int]] = None
+
+    def numbered(self, name: str, suffix: str) -> str:
+        """`name` + the padded frame number + `suffix`, e.g. `matte.1001.exr`."""
+        digits = f"{self.number:0{self.padding}d}" if self.padding > 1 else str(self.number)
+        return f"{name}.{digits}{suffix}"
+
+
+def frame_info(frames: Any, index: int) -> Optional[FrameInfo]:
+    """The `FrameInfo` of frame `index` of a frame source, or None when its frames have no numbers.
+
+    Arguments:
+        frames: a frame source (`info(index)` for plates, else `frame_numbers` and `names`).
+        index: the frame index.
+    Returns:
+        Number, padding and (for plates) windows of the frame.
+    """
+    if hasattr(frames, "info"):
+        return frames.info(index)
+    numbers = getattr(frames, "frame_numbers", None)
+    if numbers is None:
+        return None
+    name = str(frames.names[index])
+    return FrameInfo(int(numbers[index]), len(name) if name.isdigit() else 0)
 
 
 def is_pattern(path: PathLike) -> bool:
