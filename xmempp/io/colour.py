@@ -77,7 +77,7 @@ def load_config():
         if source not in _configs:
             try:
                 config = ocio.Config.CreateFromFile(source)
-            except ocio.Exception as exc:
+            except (ocio.Exception, ocio.ExceptionMissingFile) as exc:
                 raise ConfigError(f"cannot load the OCIO config {source} ($OCIO): {exc}; fix $OCIO or unset it to "
                                   f"use the built-in ACES config") from exc
             if source == BUILTIN_CONFIG:
@@ -158,7 +158,7 @@ class ColourConverter:
             processor = config.getProcessor(transform)
             self._cpu = processor.getOptimizedCPUProcessor(ocio.OPTIMIZATION_DEFAULT)
             self.mixes_channels = bool(self._cpu.hasChannelCrosstalk())
-        except ocio.Exception as exc:
+        except (ocio.Exception, ocio.ExceptionMissingFile) as exc:
             raise ConfigError(f"cannot convert {self.source} for display: {exc}") from exc
 
     def _lut(self, dtype: np.dtype) -> np.ndarray:

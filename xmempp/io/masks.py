@@ -523,7 +523,7 @@ def read_mask_folder(folder: PathLike, frame_names: Sequence[str],
                                  f"with its frame number (e.g. {frame_names[0] if frame_names else '000000'}.png)")
             found = by_number.get(number)
             if found is None:
-                if by_index and frame_numbers is None:
+                if by_index and numbers and numbers[0] == 0:
                     raise InputError(f"mask {path} is for frame {number} but the video has {len(frame_names)} "
                                      f"frames (0..{len(frame_names) - 1}); frame numbers of a video start at 0 (or "
                                      f"number them with --start-frame)")
