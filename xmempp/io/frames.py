@@ -215,6 +215,9 @@ class FolderFrames(FrameSource):
             seen[p.stem] = p
         self.files: list[Path] = files
         self.names = [p.stem for p in files]
+        numbers = [re.search(r"(\d+)$", name) for name in self.names]
+        if all(numbers) and len({int(m.group(1)) for m in numbers}) == len(numbers):
+            self.frame_numbers = [int(m.group(1)) for m in numbers]  # a numbered sequence: roto pairs by number
         self._size: Optional[tuple[int, int]] = None
 
     @property
