@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from xmempp.errors import InputError
-from xmempp.io.frames import open_frames
-from xmempp.io.masks import read_mask_folder
 
+from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
+                            PlateOptions, StartFrameOption, ViewOption)
 from .engine_options import (ConfigOption, DeviceOption, Mode, ModelOption, ModeOption, QuietOption, SizeOption,
                              build_config, load_network)
 from .progress import frame_progress, stage_callback
@@ -49,6 +49,13 @@ def candidates_command(
     device: DeviceOption = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     quiet: QuietOption = False,
+    frame_range: FramesOption = None,
+    colorspace: ColorspaceOption = None,
+    display: DisplayOption = None,
+    view: ViewOption = None,
+    layer: LayerOption = None,
+    start_frame: StartFrameOption = None,
+    mask_threshold: MaskThresholdOption = 0.5,
 ) -> None:
     """Suggest the frames whose annotation would help the propagation most (XMem++'s diverse-frame selector).
 
@@ -58,18 +65,18 @@ def candidates_command(
 
     config = build_config(config_file, size)
     console = Console(stderr=True, quiet=quiet)
-    frames = open_frames(video)
+    plates = PlateOptions(frame_range, colorspace, display, view, layer, start_frame, mask_threshold)
+    frames = plates.open_frames(video)
     try:
         names = list(frames.names)
-        annotated = read_mask_folder(masks, names, frames.size, by_index=frames.is_video)
+        annotated = plates.read_masks(masks, frames)
         references = {index: mask.ids for index, mask in annotated.items()}
         if not any(ids.any() for ids in references.values()):
             raise InputError(f"the masks in {masks} contain no objects (every pixel is 0); annotate the target first")
         predicted_masks = None
         if predicted is not None:
             folder = _predicted_folder(predicted)
-            predicted_masks = {index: mask.ids for index, mask in
-                               read_mask_folder(folder, names, frames.size, by_index=frames.is_video).items()}
+            predicted_masks = {index: mask.ids for index, mask in plates.read_masks(folder, frames).items()}
         network = load_network(model, device, console)
         with frame_progress(console, quiet, transient=True) as bar:
             result = suggest_candidates(network, frames, references, k, alpha=alpha, predicted_masks=predicted_masks,

@@ -116,8 +116,11 @@ def _png16(folder, frames):
     return folder / "p.%04d.png", ()
 
 
-@pytest.mark.parametrize("make", [_rgba_window, _float, _multipart, _dpx, _png16],
-                         ids=["half-rgba-window", "float", "multipart-layer", "dpx10-cineon", "png16"])
+@pytest.mark.parametrize("make", [
+    _rgba_window, _dpx,                                     # the readers of the others have fast unit tests
+    pytest.param(_float, marks=pytest.mark.slow), pytest.param(_multipart, marks=pytest.mark.slow),
+    pytest.param(_png16, marks=pytest.mark.slow),
+], ids=["half-rgba-window", "dpx10-cineon", "float", "multipart-layer", "png16"])
 def test_plate_formats_end_to_end(chair, reference, checkpoint_path, tmp_path, make):
     root, frames = chair
     (tmp_path / "plates").mkdir()
