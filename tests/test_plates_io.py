@@ -146,7 +146,7 @@ def test_roto_pairs_with_plates_by_frame_number(tmp_path):
     names = [f"sh010_plate_v001.{n}" for n in range(1001, 1011)]
     ids = np.zeros((8, 8), np.uint8)
     ids[2:6, 2:6] = 1
-    for stem in ("sh010_roto_v002.1003", "sh010_plate_v001.1007"):
+    for stem in ("sh010_roto_v002.1003", "sh010_roto_v002.1007"):
         Image.fromarray(ids).save(tmp_path / f"{stem}.png")
     masks = read_mask_folder(tmp_path, names, (8, 8), frame_numbers=range(1001, 1011))
     assert sorted(masks) == [2, 6]
@@ -156,6 +156,10 @@ def test_roto_pairs_with_plates_by_frame_number(tmp_path):
     (tmp_path / "sh010_roto_v002.1020.png").unlink()
     Image.fromarray(ids).save(tmp_path / "roto.1007.png")
     with pytest.raises(InputError, match="two masks for frame sh010_plate_v001.1007"):
+        read_mask_folder(tmp_path, names, (8, 8), frame_numbers=range(1001, 1011))
+    (tmp_path / "roto.1007.png").unlink()
+    Image.fromarray(ids).save(tmp_path / "sh010_plate_v001.1005.png")   # one stem matches: pairing is by stem
+    with pytest.raises(InputError, match=r"sh010_roto_v002\.1003\.png matches no frame"):
         read_mask_folder(tmp_path, names, (8, 8), frame_numbers=range(1001, 1011))
 
 

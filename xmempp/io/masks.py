@@ -471,8 +471,8 @@ def read_mask_folder(folder: PathLike, frame_names: Sequence[str],
     """Read every mask of a folder and pair each with its frame.
 
     Masks pair with frames by file stem (`shot_a_1022.png` <-> frame `shot_a_1022.jpg`). When no
-    stem matches and the frames have numbers (a plate sequence), the mask's trailing number is the
-    frame number (`sh010_roto_v002.1001.png` annotates `sh010_plate_v001.1001.exr`). With
+    mask's stem matches a frame and the frames have numbers (a numbered sequence), each mask's
+    trailing number is its frame number (`sh010_roto_v002.1001.png` annotates `sh010_plate_v001.1001.exr`). With
     `by_index` (frames of a video file) only the trailing number counts: the frame number, or the
     0-based frame index when `frame_numbers` is None (`12.png`, `000012.png` and
     `frame_000012.png` all annotate frame 12). RGB masks share one colour numbering, assigned in
@@ -505,6 +505,7 @@ def read_mask_folder(folder: PathLike, frame_names: Sequence[str],
     if by_index and numbers is None:
         numbers = list(range(len(frame_names)))
     by_number = {n: i for i, n in enumerate(numbers or [])}
+    by_stem = not by_index and any(p.stem in lookup for p in files)  # numbers only when no stem matches
     paired: dict[int, Path] = {}
     for path in files:
         if path.suffix.lower() not in _LOSSY:
@@ -515,7 +516,7 @@ def read_mask_folder(folder: PathLike, frame_names: Sequence[str],
                 raise InputError(f"{path} in the mask folder is not an image; remove it from the folder or move "
                                  f"it elsewhere") from exc
         found = None if by_index else lookup.get(path.stem)
-        if found is None and numbers is not None:
+        if found is None and numbers is not None and not by_stem:
             number = mask_frame_index(path.stem)
             what = "a video" if by_index else "a numbered sequence"
             if number is None:
