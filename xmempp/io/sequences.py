@@ -66,8 +66,8 @@ def frame_info(frames: Any, index: int) -> Optional[FrameInfo]:
     numbers = getattr(frames, "frame_numbers", None)
     if numbers is None:
         return None
-    name = str(frames.names[index])
-    return FrameInfo(int(numbers[index]), len(name) if name.isdigit() else 0)
+    digits = re.search(r"(\d+)$", str(frames.names[index]))
+    return FrameInfo(int(numbers[index]), len(digits.group(1)) if digits else 0)
 
 
 def is_pattern(path: PathLike) -> bool:
