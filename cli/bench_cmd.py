@@ -35,7 +35,8 @@ def _boxes_mask(height: int, width: int, objects: int) -> np.ndarray:
 def bench_command(
     clip: Annotated[Optional[Path], typer.Option(
         "--video", "-v", help="Folder of frames or a video; default: a synthetic clip.")] = None,
-    masks: Annotated[Optional[Path], typer.Option("--masks", "-m", help="Masks of the clip (frame 0's is used).")] = None,
+    masks: Annotated[Optional[Path], typer.Option(
+        "--masks", "-m", help="Masks of the clip (frame 0's is used).")] = None,
     size: SizeOption = None,
     objects: Annotated[int, typer.Option(
         "--objects", min=1, help="Objects to track (synthetic clip or clip without masks).")] = 1,

@@ -35,7 +35,8 @@ def candidates_command(
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="How many frames to suggest.")] = 5,
     alpha: Annotated[float, typer.Option(
         "--alpha", min=0.0, max=1.0,
-        help="Weight of the target mask when comparing frames: 0 ignores the masks, 1 compares only the target.")] = 0.5,
+        help="Weight of the target mask when comparing frames: 0 ignores the masks, 1 compares only the "
+             "target.")] = 0.5,
     predicted: Annotated[Optional[Path], typer.Option(
         "--predicted", help="Masks predicted earlier for every frame (OUT/masks of `xmempp process`); "
                             "without it the annotations are propagated first.")] = None,

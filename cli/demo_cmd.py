@@ -30,7 +30,8 @@ def make_demo_clip(folder: Path, frames: int) -> tuple[Path, Path]:
 
 
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo clip and results.")] = Path("xmempp-demo"),
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Folder for the demo clip and results.")] = Path("xmempp-demo"),
     frames: Annotated[int, typer.Option("--frames", min=1, help="Length of the generated clip.")] = 24,
     model: ModelOption = None,
     device: DeviceOption = "auto",
@@ -42,6 +43,7 @@ def demo_command(
     config = build_config(config_file)
     frame_dir, mask_dir = make_demo_clip(out / "clip", frames)
     console.print(f"demo clip: {frame_dir} ({frames} frames), annotation: {mask_dir}")
-    run_process(ProcessRun(frame_dir, mask_dir, out / "result", config, mode.value, WriterOptions(alpha=True, overlay=True),
-                           model=model, device=device, overwrite=True), console)
+    run = ProcessRun(frame_dir, mask_dir, out / "result", config, mode.value, WriterOptions(alpha=True, overlay=True),
+                     model=model, device=device, overwrite=True)
+    run_process(run, console)
     console.print(f"open {out / 'result' / 'overlay'} to see the propagated masks")

@@ -66,5 +66,5 @@ def import_command(
     ws = Workspace.open(path)
     h, w = ws.size
     refs = ", ".join(str(i) for i in ws.references) or "none"
-    objects = len(ws.info.get("object_ids") or [])
+    objects = len(ws.info.object_ids or [])
     typer.echo(f"Created workspace {path}: {len(ws)} frames at {w}x{h}, {objects} objects, references: {refs}")

@@ -72,7 +72,8 @@ def process_command(
     model: ModelOption = None,
     config_file: ConfigOption = None,
     size: SizeOption = None,
-    mem_every: Annotated[Optional[int], typer.Option("--mem-every", help="Write temporary memory every N frames.")] = None,
+    mem_every: Annotated[Optional[int], typer.Option(
+        "--mem-every", help="Write temporary memory every N frames.")] = None,
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="Memory elements kept per query pixel.")] = None,
     mode: ModeOption = Mode.xmempp,
     device: DeviceOption = "auto",
@@ -91,7 +92,8 @@ def process_command(
     overlay: Annotated[bool, typer.Option("--overlay", help="Write preview JPEGs overlay/<stem>.jpg.")] = False,
     preview: Annotated[Optional[Path], typer.Option(
         "--preview", help="Write an overlay preview video (e.g. out.mp4).")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace results already in the output folder.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace results already in the output folder.")] = False,
     quiet: QuietOption = False,
     compile_model: CompileOption = False,
     frames: FramesOption = None,

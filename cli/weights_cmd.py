@@ -29,7 +29,8 @@ def download_cmd(
     dest_dir: Annotated[Optional[Path], typer.Option(
         "--dir", "-d", file_okay=False,
         help="Folder to download into (default: `xmempp weights path`'s folder).")] = None,
-    url: Annotated[Optional[str], typer.Option("--url", help="Download from this mirror URL instead of GitHub.")] = None,
+    url: Annotated[Optional[str], typer.Option(
+        "--url", help="Download from this mirror URL instead of GitHub.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Download again even if the file is already there.")] = False,
 ) -> None:
     """Download an XMem checkpoint (resumable), check it and record its SHA-256."""

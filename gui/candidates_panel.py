@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from PyQt5.QtCore import QSize, Qt, pyqtSignal
-from PyQt5.QtWidgets import (QDoubleSpinBox, QFormLayout, QLabel, QListView, QListWidget, QListWidgetItem,
-                             QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtWidgets import (QDoubleSpinBox, QFormLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout,
+                             QWidget)
 
 from .project import Project
-from .thumbnails import ThumbnailCache
+from .thumbnails import ThumbnailCache, ThumbnailList
 
 __all__ = ["CandidatesPanel"]
 
@@ -33,7 +33,6 @@ class CandidatesPanel(QWidget):
     def __init__(self, project: Project, thumbnails: ThumbnailCache, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.project = project
-        self.thumbnails = thumbnails
         s = project.settings
         self.k = QSpinBox(self)
         self.k.setRange(1, 100)
@@ -71,13 +70,8 @@ class CandidatesPanel(QWidget):
         self.note = QLabel(self)
         self.note.setObjectName("hint")
         self.note.setWordWrap(True)
-        self.list = QListWidget(self)
-        self.list.setViewMode(QListView.IconMode)
-        self.list.setIconSize(QSize(thumbnails.width, thumbnails.height))
-        self.list.setResizeMode(QListView.Adjust)
-        self.list.setMovement(QListView.Static)
-        self.list.setSpacing(6)
-        self.list.itemClicked.connect(lambda item: self.jumpRequested.emit(int(item.data(Qt.UserRole))))
+        self.list = ThumbnailList(thumbnails, self)
+        self.list.frameClicked.connect(self.jumpRequested)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addLayout(form)
@@ -123,13 +117,10 @@ class CandidatesPanel(QWidget):
 
     def refresh(self) -> None:
         """Show the project's suggestions as thumbnails."""
-        self.list.clear()
-        for rank, frame in enumerate(self.project.settings.suggestions, start=1):
-            label = f"#{rank}  {self.project.labels[frame]}"
-            item = QListWidgetItem(self.thumbnails.icon(frame, with_mask=True), label)
-            item.setData(Qt.UserRole, frame)
-            item.setToolTip(f"Suggestion {rank}: {self.project.labels[frame]} (frame {frame + 1}) — click to jump")
-            self.list.addItem(item)
+        labels = self.project.labels
+        self.list.set_frames([(frame, f"#{rank}  {labels[frame]}",
+                               f"Suggestion {rank}: {labels[frame]} (frame {frame + 1}) — click to jump")
+                              for rank, frame in enumerate(self.project.settings.suggestions, start=1)])
         if not self.project.settings.suggestions and not self.note.text():
             self.note.setText("Suggestions use the references and, when every frame has a mask, the propagated "
                               "masks; otherwise the references are propagated first.")

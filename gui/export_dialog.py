@@ -10,8 +10,12 @@ from PyQt5.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialo
                              QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
                              QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget)
 
+from xmempp.errors import XMemppError
+from xmempp.io.writers import WriterOptions
+
+from .job_runner import JobRunner, JobState
 from .project import Project
-from .workers import ExportRequest, ExportWorker, start_worker
+from .workers import ExportRequest, ExportWorker
 
 __all__ = ["ExportDialog"]
 
@@ -20,14 +24,20 @@ class ExportDialog(QDialog):
     """Choose what to write and where; runs the export in a worker thread with a progress bar."""
 
     def __init__(self, project: Project, parent: Optional[QWidget] = None,
-                 on_weights_error=None) -> None:
+                 on_weights_error=None, runner: Optional[JobRunner] = None) -> None:
+        """Arguments:
+            project: the opened workspace.
+            parent: parent widget.
+            on_weights_error: shows a weights error (default: a warning box).
+            runner: the window's job runner, so the window shows the export as its state (default: the
+                dialog's own).
+        """
         super().__init__(parent)
         self.project = project
         self.on_weights_error = on_weights_error
         self.setWindowTitle("Export")
         self.setMinimumWidth(640)
-        self.worker: Optional[ExportWorker] = None
-        self.thread = None
+        self.runner = runner if runner is not None else JobRunner(self)
         self.result_frames: Optional[int] = None
 
         ws = project.workspace
@@ -82,9 +92,9 @@ class ExportDialog(QDialog):
 
         options = QFormLayout()
         self.upscale = QCheckBox(self)
-        src = ws.info.get("source_size")
+        src = ws.info.source_size
         h, w = project.size
-        if isinstance(src, list) and len(src) == 2 and tuple(src) != (h, w):
+        if src is not None and src != (h, w):
             self.upscale.setText(f"Write at the source size {src[1]}x{src[0]} (workspace is {w}x{h})")
             self.upscale.setChecked(True)
         else:
@@ -120,38 +130,49 @@ class ExportDialog(QDialog):
         if folder:
             self.folder.setText(folder)
 
+    @property
+    def worker(self) -> Optional[ExportWorker]:
+        """The running export, or None."""
+        return self.runner.worker  # type: ignore[return-value]
+
     def request(self) -> ExportRequest:
-        """The export the dialog describes."""
+        """The export the dialog describes (`XMemppError` for impossible options)."""
         out = Path(self.folder.text()).expanduser()
-        return ExportRequest(
-            out_dir=out, masks=self.masks.isChecked(), alpha=self.alpha.isChecked(),
-            alpha_bits=int(self.alpha_bits.currentData()), binary=self.binary.isChecked(),
-            overlay=self.overlay.isChecked(), video=(out / "overlay.mp4") if self.video.isChecked() else None,
-            source="propagate" if self.from_propagation.isChecked() else "saved",
-            upscale=self.upscale.isEnabled() and self.upscale.isChecked(), overwrite=self.overwrite.isChecked(),
-            opacity=float(self.project.settings.opacity))
+        options = WriterOptions(
+            masks=self.masks.isChecked(), alpha=self.alpha.isChecked(), alpha_bits=int(self.alpha_bits.currentData()),
+            binary=self.binary.isChecked(), overlay=self.overlay.isChecked(),
+            preview=(out / "overlay.mp4") if self.video.isChecked() else None,
+            overlay_opacity=float(self.project.settings.opacity))
+        return ExportRequest(out, options, source="propagate" if self.from_propagation.isChecked() else "saved",
+                             upscale=self.upscale.isEnabled() and self.upscale.isChecked(),
+                             overwrite=self.overwrite.isChecked())
 
     def start(self) -> None:
         """Start writing (the dialog stays open with a progress bar)."""
-        if self.worker is not None:
+        if self.runner.busy:
             return
-        request = self.request()
-        if not (request.masks or request.alpha or request.binary or request.overlay or request.video):
+        try:
+            request = self.request()
+        except XMemppError as exc:
+            self.status.setText(str(exc))
+            return
+        o = request.options
+        if not (o.masks or o.alpha or o.binary or o.overlay or o.preview):
             self.status.setText("Choose at least one kind of output.")
             return
         p = self.project
         references = {f: p.mask(f).copy() for f in p.references}
-        self.worker = ExportWorker(request, p.engine, p.workspace, p.num_objects, p.object_ids, p.output_palette(),
-                                   references, p.config, p.settings.mode)
-        self.worker.progress.connect(self._progress)
-        self.worker.failed.connect(self._failed)
-        self.worker.finished.connect(self._finished)
+        worker = ExportWorker(request, p.engine, p.workspace, p.object_ids, p.output_palette(), references,
+                              p.config, p.settings.mode)
+        worker.progress.connect(self._progress)
+        worker.failed.connect(self._failed)
+        worker.finished.connect(self._finished)
         self.progress.setVisible(True)
         self.progress.setRange(0, len(p))
         self.progress.setValue(0)
         self.export_button.setEnabled(False)
         self.status.setText(f"Writing to {request.out_dir} …")
-        self.thread = start_worker(self.worker, self)
+        self.runner.start(JobState.exporting, worker)
 
     def _progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, total)
@@ -165,8 +186,6 @@ class ExportDialog(QDialog):
         self.status.setText("Export failed: " + message.splitlines()[0])
 
     def _finished(self, written) -> None:
-        self.worker = None
-        self.thread = None
         self.export_button.setEnabled(True)
         self.result_frames = written
         if written is not None:
@@ -175,26 +194,24 @@ class ExportDialog(QDialog):
             self.buttons.button(QDialogButtonBox.Cancel).setText("Close")
 
     def _cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
+        if self.runner.busy:
+            self.runner.stop()
             self.status.setText("Stopping… (files already written are complete)")
             return
         self.reject()
 
     def wait(self, timeout_ms: int = 60000) -> None:
         """Block until a running export ends (tests, closing the window)."""
-        thread = self.thread
-        if thread is not None:
-            thread.wait(timeout_ms)
+        self.runner.wait(timeout_ms)
 
     def closeEvent(self, event) -> None:
-        if self.worker is not None:
-            self.worker.stop()
+        if self.runner.busy:
+            self.runner.stop()
             self.wait()
         super().closeEvent(event)
 
     def keyPressEvent(self, event) -> None:
-        if event.key() == Qt.Key_Escape and self.worker is not None:
+        if event.key() == Qt.Key_Escape and self.runner.busy:
             self._cancel()
             return
         super().keyPressEvent(event)

@@ -2,11 +2,11 @@
 `xmempp.io.workspace.create_workspace`, the code path of `xmempp import`."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable, Optional
 
 from xmempp.errors import InputError, OutputError
+from xmempp.io.workspace_info import WorkspaceInfo
 
 __all__ = ["workspace_from_source", "default_name"]
 
@@ -21,10 +21,10 @@ def default_name(source: Path) -> str:
 
 def _made_from(path: Path, source: Path) -> bool:
     try:
-        info = json.loads((path / "info.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        info = WorkspaceInfo.read(path / "info.json")
+    except InputError:
         return False
-    return isinstance(info, dict) and info.get("source") == str(source.resolve())
+    return info.source == str(source.resolve())
 
 
 def workspace_from_source(source: Path, root: Path = Path("workspace"), name: Optional[str] = None,

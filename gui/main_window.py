@@ -4,41 +4,31 @@ and runs the workers; it holds no model code."""
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
-from PyQt5.QtCore import QEvent, QObject, QSize, Qt, QTimer
+from PyQt5.QtCore import Qt, QTimer
 from PyQt5 import sip
 from PyQt5.QtGui import QKeySequence
-from PyQt5.QtWidgets import (QAbstractSpinBox, QAction, QActionGroup, QApplication, QComboBox, QDockWidget,
-                             QLabel, QLineEdit, QMainWindow, QMessageBox, QProgressBar, QSizePolicy, QSlider,
-                             QSpinBox, QTabWidget, QToolBar, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import QApplication, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
-from xmempp.errors import InputError, WeightsError
+from xmempp.errors import InputError
 
-from .candidates_panel import CandidatesPanel
 from .canvas import Canvas
 from .export_dialog import ExportDialog
 from .help_dialog import HelpDialog
-from .icons import icon
-from .memory_panel import MemoryPanel
-from .objects import ObjectsPanel
+from .job_controller import JobController
 from .overlay import OVERLAY_LABELS, OVERLAY_MODES
 from .project import Project
-from .references_panel import ReferencesPanel
 from .segment_backends import SegmentBackend, available_backends
-from .settings import TOOLS
+from .space_key import SpaceKeyFilter
 from .shortcuts import create_actions, shortcut
 from .thumbnails import ThumbnailCache
 from .timeline import Timeline
-from .workers import PropagationWorker, SavedMasks, SuggestWorker, plan_propagation, start_worker
+from .window_bars import (action_handlers, build_menus, build_side_dock, build_statusbar, build_toolbar,
+                          fill_segment_modes)
 
 __all__ = ["MainWindow"]
-
-_TOOL_ICONS = {"brush": "brush", "eraser": "eraser", "polygon": "polygon", "lasso": "lasso", "segment": "segment"}
-_TOOL_TEXT = {"brush": "Brush", "eraser": "Eraser", "polygon": "Polygon", "lasso": "Lasso", "segment": "Segment"}
-_SEGMENT_MODES = {"box": "Box", "strokes": "Strokes", "points": "Clicks"}
-
 
 class MainWindow(QMainWindow):
     """The xmempp annotation window for one project."""
@@ -54,19 +44,12 @@ class MainWindow(QMainWindow):
         self.interactive = interactive
         self.setWindowTitle(f"xmempp — {project.workspace.path.name}")
         self.resize(1560, 940)
-        self.job: Optional[str] = None
-        self.worker: Optional[QObject] = None
-        self.thread = None
-        self._following = True
-        self._last_follow = 0.0
-        self._last_propagated: Optional[int] = None
         self._last_problem = ("", 0.0)
-        self.last_suggestion_result = None
         self.thumbnails = ThumbnailCache(project)
         self.backends: list[SegmentBackend] = available_backends()
 
         self.canvas = Canvas(project, self)
-        self.timeline = Timeline(project.labels, project.workspace.info.get("fps"), self)
+        self.timeline = Timeline(project.labels, project.workspace.fps, self)
         central = QWidget(self)
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
@@ -75,224 +58,19 @@ class MainWindow(QMainWindow):
         column.addWidget(self.timeline)
         self.setCentralWidget(central)
 
-        self.objects = ObjectsPanel(project, self)
-        self.references_panel = ReferencesPanel(project, self.thumbnails, self)
-        self.candidates_panel = CandidatesPanel(project, self.thumbnails, self)
-        self.memory_panel = MemoryPanel(project, self)
-        self.tabs = QTabWidget(self)
-        self.tabs.addTab(self.references_panel, "References")
-        self.tabs.addTab(self.candidates_panel, "Candidates")
-        self.tabs.addTab(self.memory_panel, "Memory")
-        side = QWidget(self)
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 0, 0)
-        side_layout.addWidget(self.objects)
-        side_layout.addWidget(self.tabs, 1)
-        dock = QDockWidget("Project", self)
-        dock.setObjectName("projectDock")
-        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
-        dock.setWidget(side)
-        dock.setTitleBarWidget(QWidget(dock))
-        dock.setMinimumWidth(370)
-        self.addDockWidget(Qt.RightDockWidgetArea, dock)
-        self.dock = dock
+        build_side_dock(self)
 
-        self.actions = create_actions(self, self._handlers())
-        self._build_toolbar()
-        self._build_menus()
-        self._build_statusbar()
+        self.actions = create_actions(self, action_handlers(self))
+        build_toolbar(self)
+        build_menus(self)
+        build_statusbar(self)
+        self.jobs = JobController(self)
         self._connect()
         self._restore()
-        self._filtering = True
-        QApplication.instance().installEventFilter(self)
+        self.space_key = SpaceKeyFilter(self)
+        QApplication.instance().installEventFilter(self.space_key)
 
     # ------------------------------------------------------------------ construction
-    def _handlers(self) -> dict[str, Callable]:
-        return {
-            "prev_frame": lambda: self.goto(self.current - 1),
-            "next_frame": lambda: self.goto(self.current + 1),
-            "back_10": lambda: self.goto(self.current - 10),
-            "forward_10": lambda: self.goto(self.current + 10),
-            "first_frame": lambda: self.goto(0),
-            "last_frame": lambda: self.goto(len(self.project) - 1),
-            "prev_reference": lambda: self._jump_in(self.project.references, -1),
-            "next_reference": lambda: self._jump_in(self.project.references, +1),
-            "next_suggestion": lambda: self._jump_suggestion(+1),
-            "prev_suggestion": lambda: self._jump_suggestion(-1),
-            "toggle_pause": self.toggle_pause,
-            "tool_brush": lambda on: on and self.set_tool("brush"),
-            "tool_eraser": lambda on: on and self.set_tool("eraser"),
-            "tool_polygon": lambda on: on and self.set_tool("polygon"),
-            "tool_lasso": lambda on: on and self.set_tool("lasso"),
-            "tool_segment": lambda on: on and self.set_tool("segment"),
-            "brush_smaller": lambda: self.set_brush_size(max(1, int(round(self.canvas.brush_size / 1.25)))),
-            "brush_larger": lambda: self.set_brush_size(max(self.canvas.brush_size + 1,
-                                                             int(round(self.canvas.brush_size * 1.25)))),
-            "select_object": self.select_object,
-            "undo": self.undo,
-            "redo": self.redo,
-            "clear_object": self.clear_object,
-            "accept": self.accept_shape,
-            "remove_point": lambda: self.canvas.tool.remove_point(),
-            "cancel": self.cancel,
-            "save_reference": self.save_reference,
-            "delete_reference": self.delete_reference,
-            "propagate_forward": lambda: self.propagate("forward"),
-            "propagate_backward": lambda: self.propagate("backward"),
-            "propagate_full": lambda: self.propagate("full"),
-            "suggest": self.suggest,
-            "cycle_overlay": self.cycle_overlay,
-            "toggle_mask": lambda on: self.set_mask_visible(on),
-            "zoom_fit": self.canvas.fit,
-            "zoom_actual": lambda: self.canvas.set_zoom(1.0),
-            "zoom_in": lambda: self.canvas.zoom_by(1.25),
-            "zoom_out": lambda: self.canvas.zoom_by(1 / 1.25),
-            "help": self.show_help,
-            "save": self.save_all,
-            "export": self.export,
-            "quit": self.close,
-        }
-
-    def _build_toolbar(self) -> None:
-        tools = QToolBar("Tools", self)
-        tools.setObjectName("toolsBar")
-        tools.setMovable(False)
-        tools.setToolButtonStyle(Qt.ToolButtonTextUnderIcon)
-        tools.setIconSize(QSize(22, 22))
-        self.addToolBar(Qt.LeftToolBarArea, tools)
-        group = QActionGroup(self)
-        group.setExclusive(True)
-        for name in TOOLS:
-            action = self.actions[f"tool_{name}"]
-            action.setIcon(icon(_TOOL_ICONS[name]))
-            action.setIconText(_TOOL_TEXT[name])
-            group.addAction(action)
-            tools.addAction(action)
-        self.tool_group = group
-
-        bar = QToolBar("Options", self)
-        bar.setObjectName("optionsBar")
-        bar.setMovable(False)
-        bar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        self.addToolBar(Qt.TopToolBarArea, bar)
-        for name in ("undo", "redo"):
-            self.actions[name].setIcon(icon(name))
-            bar.addAction(self.actions[name])
-            bar.widgetForAction(self.actions[name]).setToolButtonStyle(Qt.ToolButtonIconOnly)
-        bar.addSeparator()
-        self.size_label = QLabel(" Size ", self)
-        bar.addWidget(self.size_label)
-        self.size_slider = QSlider(Qt.Horizontal, self)
-        self.size_slider.setRange(1, 150)
-        self.size_slider.setFixedWidth(110)
-        self.size_slider.setToolTip("Brush / eraser size in image pixels ([ and ])")
-        self.size_box = QSpinBox(self)
-        self.size_box.setRange(1, 500)
-        self.size_box.setSuffix(" px")
-        self.size_box.setToolTip(self.size_slider.toolTip())
-        self.size_slider.valueChanged.connect(self.set_brush_size)
-        self.size_box.valueChanged.connect(self.set_brush_size)
-        bar.addWidget(self.size_slider)
-        bar.addWidget(self.size_box)
-        self.backend_box = QComboBox(self)
-        for backend in self.backends:
-            self.backend_box.addItem(backend.name)
-        self.backend_box.setToolTip("Click-to-segment method (Segment Anything when installed with a checkpoint)")
-        self.backend_box.currentIndexChanged.connect(self._backend_changed)
-        self.segment_mode_box = QComboBox(self)
-        self.segment_mode_box.setToolTip("Box: drag a box around the object. Strokes: left = object, right = "
-                                         "background. Clicks: left = object, right = background.")
-        self.segment_mode_box.currentIndexChanged.connect(self._segment_mode_changed)
-        self.backend_action = bar.addWidget(self.backend_box)
-        self.segment_mode_action = bar.addWidget(self.segment_mode_box)
-        bar.addSeparator()
-        self.overlay_box = QComboBox(self)
-        for mode in OVERLAY_MODES:
-            self.overlay_box.addItem(OVERLAY_LABELS[mode], mode)
-        self.overlay_box.setToolTip(f"How the mask is drawn ({shortcut('cycle_overlay').key_label} cycles)")
-        self.overlay_box.currentIndexChanged.connect(lambda i: self.set_overlay_mode(self.overlay_box.itemData(i)))
-        self.opacity_slider = QSlider(Qt.Horizontal, self)
-        self.opacity_slider.setRange(5, 95)
-        self.opacity_slider.setFixedWidth(80)
-        self.opacity_slider.setToolTip("Overlay opacity")
-        self.opacity_slider.valueChanged.connect(lambda v: self.set_opacity(v / 100.0))
-        bar.addWidget(self.overlay_box)
-        bar.addWidget(self.opacity_slider)
-        self.actions["toggle_mask"].setIconText("Mask")
-        bar.addAction(self.actions["toggle_mask"])
-        spacer = QWidget(self)
-        spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
-        bar.addWidget(spacer)
-        for name, glyph, text in (("propagate_backward", "backward", "Backward"),
-                                  ("propagate_forward", "forward", "Forward"),
-                                  ("propagate_full", "full", "Whole shot")):
-            action = self.actions[name]
-            action.setIcon(icon(glyph))
-            action.setIconText(text)
-        self.pause_action = QAction(icon("pause"), "Pause", self)
-        self.pause_action.setCheckable(True)
-        self.pause_action.setToolTip("Pause / resume the propagation (Space)")
-        self.pause_action.triggered.connect(lambda _c: self.toggle_pause())
-        self.stop_action = QAction(icon("stop"), "Stop", self)
-        self.stop_action.setToolTip("Stop the running job (Esc); finished frames are kept")
-        self.stop_action.triggered.connect(self.stop_job)
-        self.timeline.add_actions([self.actions["propagate_backward"], self.actions["propagate_forward"],
-                                   self.actions["propagate_full"], None, self.pause_action, self.stop_action],
-                                  icon_only=(self.pause_action, self.stop_action))
-        self.actions["save_reference"].setIcon(icon("reference"))
-        self.actions["save_reference"].setIconText("Save reference")
-        bar.addAction(self.actions["save_reference"])
-        bar.addSeparator()
-        self.actions["suggest"].setIcon(icon("suggest"))
-        self.actions["suggest"].setIconText("Suggest frames")
-        bar.addAction(self.actions["suggest"])
-        self.actions["export"].setIcon(icon("export"))
-        self.actions["export"].setIconText("Export")
-        bar.addAction(self.actions["export"])
-
-    def _build_menus(self) -> None:
-        menus = {
-            "&File": ["save", "export", None, "quit"],
-            "&Edit": ["undo", "redo", None, "save_reference", "delete_reference", "clear_object", None,
-                      "tool_brush", "tool_eraser", "tool_polygon", "tool_lasso", "tool_segment", None,
-                      "brush_smaller", "brush_larger"],
-            "&Frame": ["prev_frame", "next_frame", "back_10", "forward_10", "first_frame", "last_frame", None,
-                       "prev_reference", "next_reference", "prev_suggestion", "next_suggestion"],
-            "&Propagate": ["propagate_forward", "propagate_backward", "propagate_full", None, "suggest"],
-            "&View": ["cycle_overlay", "toggle_mask", None, "zoom_fit", "zoom_actual", "zoom_in", "zoom_out"],
-            "&Help": ["help"],
-        }
-        bar = self.menuBar()
-        for title, names in menus.items():
-            menu = bar.addMenu(title)
-            for name in names:
-                if name is None:
-                    menu.addSeparator()
-                else:
-                    menu.addAction(self.actions[name])
-            if title == "&Propagate":
-                menu.insertAction(self.actions["suggest"], self.pause_action)
-                menu.insertAction(self.actions["suggest"], self.stop_action)
-
-    def _build_statusbar(self) -> None:
-        status = self.statusBar()
-        self.job_label = QLabel(self)
-        self.progress = QProgressBar(self)
-        self.progress.setFixedWidth(220)
-        self.progress.setVisible(False)
-        self.cursor_label = QLabel(self)
-        self.cursor_label.setMinimumWidth(190)
-        self.zoom_label = QLabel(self)
-        self.model_label = QLabel(self)
-        self.saved_label = QLabel("✓ saved", self)
-        self.saved_label.setToolTip(f"Every edit is written to {self.project.workspace.path} as you work")
-        status.addPermanentWidget(self.job_label)
-        status.addPermanentWidget(self.progress)
-        status.addPermanentWidget(self.cursor_label)
-        status.addPermanentWidget(self.zoom_label)
-        status.addPermanentWidget(self.model_label)
-        status.addPermanentWidget(self.saved_label)
-
     def _connect(self) -> None:
         p = self.project
         p.maskChanged.connect(self._mask_changed)
@@ -318,12 +96,12 @@ class MainWindow(QMainWindow):
         self.candidates_panel.suggestRequested.connect(self.suggest)
         self.candidates_panel.cancelRequested.connect(self.stop_job)
         self.candidates_panel.jumpRequested.connect(self.goto)
-        self.memory_panel.clearRequested.connect(self._clear_memory)
+        self.memory_panel.clearRequested.connect(self.jobs.clear_memory)
 
     def _restore(self) -> None:
         s = self.project.settings
         self.canvas.segment_backend = self.backends[0] if self.backends else None
-        self._fill_segment_modes()
+        fill_segment_modes(self)
         mode_index = self.segment_mode_box.findData(s.segment_mode)
         if mode_index >= 0:
             self.segment_mode_box.setCurrentIndex(mode_index)
@@ -339,8 +117,8 @@ class MainWindow(QMainWindow):
         self.timeline.set_suggestions(s.suggestions)
         self.timeline.set_masked(self.project.masked_frames)
         self.model_label.setText(self.project.engine.status)
-        self._show(s.current_frame)
-        self._update_enabled()
+        self.show_frame(s.current_frame)
+        self.update_enabled()
         self._update_undo_text()
         self.statusBar().showMessage("Paint with the brush (B), save the frame as a reference (R), propagate (F); "
                                      "F1 lists every shortcut.", 15000)
@@ -355,11 +133,12 @@ class MainWindow(QMainWindow):
 
     def goto(self, index: int) -> None:
         """Show frame `index` (clamped); a manual jump during a propagation stops following it."""
-        if self.job == "propagation":
-            self._following = False
-        self._show(index)
+        if self.jobs.propagating:
+            self.jobs.following = False
+        self.show_frame(index)
 
-    def _show(self, index: int) -> None:
+    def show_frame(self, index: int) -> None:
+        """Show frame `index` (clamped) without touching the propagation's following."""
         index = max(0, min(len(self.project) - 1, int(index)))
         if index == self.current:
             return
@@ -384,7 +163,8 @@ class MainWindow(QMainWindow):
         total = float(mask.size)
         self.objects.set_areas({k: 100.0 * counts[k] / total for k in range(1, len(counts)) if counts[k]})
 
-    def _jump_in(self, frames: list[int], step: int) -> None:
+    def jump_in(self, frames: list[int], step: int) -> None:
+        """Go to the next (step +1) or previous (-1) of `frames` in frame order, wrapping around."""
         frames = sorted(frames)
         if not frames:
             self.statusBar().showMessage("no frames to jump to", 3000)
@@ -396,7 +176,8 @@ class MainWindow(QMainWindow):
             before = [f for f in frames if f < self.current]
             self.goto(before[-1] if before else frames[-1])
 
-    def _jump_suggestion(self, step: int) -> None:
+    def jump_suggestion(self, step: int) -> None:
+        """Go to the next (+1) or previous (-1) suggested frame in rank order, wrapping around."""
         suggestions = self.project.settings.suggestions
         if not suggestions:
             self.statusBar().showMessage("no suggested frames yet (Ctrl+G suggests some)", 4000)
@@ -419,31 +200,6 @@ class MainWindow(QMainWindow):
         if segment and self.canvas.segment_backend is not None:
             self.statusBar().showMessage(f"{self.canvas.segment_backend.name}: "
                                          f"{self.segment_mode_box.toolTip()}", 6000)
-
-    def _fill_segment_modes(self) -> None:
-        backend = self.canvas.segment_backend
-        current = self.segment_mode_box.currentData() or self.project.settings.segment_mode
-        self.segment_mode_box.blockSignals(True)
-        self.segment_mode_box.clear()
-        for mode in (backend.modes if backend is not None else ()):
-            self.segment_mode_box.addItem(_SEGMENT_MODES[mode], mode)
-        index = self.segment_mode_box.findData(current)
-        self.segment_mode_box.setCurrentIndex(max(0, index))
-        self.segment_mode_box.blockSignals(False)
-        self.canvas.segment_mode = self.segment_mode_box.currentData() or "box"
-
-    def _backend_changed(self, index: int) -> None:
-        if 0 <= index < len(self.backends):
-            self.canvas.tool.reset()
-            self.canvas.segment_backend = self.backends[index]
-            self._fill_segment_modes()
-
-    def _segment_mode_changed(self, _index: int) -> None:
-        mode = self.segment_mode_box.currentData()
-        if mode:
-            self.canvas.tool.reset()
-            self.canvas.segment_mode = mode
-            self.project.update_view(segment_mode=mode)
 
     def set_brush_size(self, size: int) -> None:
         """Brush / eraser diameter in image pixels."""
@@ -511,7 +267,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ edits
     def undo(self) -> None:
         """Undo the last edit."""
-        if self.job == "propagation":
+        if self.jobs.propagating:
             self.statusBar().showMessage("undo is paused while the propagation runs", 3000)
             return
         self.canvas.tool.reset()
@@ -519,14 +275,14 @@ class MainWindow(QMainWindow):
 
     def redo(self) -> None:
         """Redo the edit undone last."""
-        if self.job == "propagation":
+        if self.jobs.propagating:
             return
         self.canvas.tool.reset()
         self.project.undo_stack.redo()
 
     def clear_object(self) -> None:
         """Remove the current object from the current frame."""
-        if self.job == "propagation":
+        if self.jobs.propagating:
             return
         if not self.project.clear_object(self.current, self.canvas.object_id):
             self.statusBar().showMessage(f"object {self.canvas.object_id} is not on this frame", 3000)
@@ -539,14 +295,14 @@ class MainWindow(QMainWindow):
         """Esc: cancel the shape being drawn, else stop the running job, else stop playback."""
         if self.canvas.tool.cancel():
             return
-        if self.job is not None:
+        if self.jobs.runner.busy:
             self.stop_job()
         elif self.timeline.playing:
             self.timeline.stop()
 
     def save_reference(self) -> None:
         """Save the current frame as a reference."""
-        if self.job == "propagation":
+        if self.jobs.propagating:
             self.statusBar().showMessage("references can be changed when the propagation has finished", 4000)
             return
         self.canvas.tool.accept()
@@ -559,7 +315,7 @@ class MainWindow(QMainWindow):
 
     def delete_reference(self) -> None:
         """Delete the current frame's reference (asks first)."""
-        if self.job == "propagation":
+        if self.jobs.propagating:
             return
         if not self.project.is_reference(self.current):
             self.statusBar().showMessage("this frame is not a reference", 3000)
@@ -567,7 +323,7 @@ class MainWindow(QMainWindow):
         self.references_panel.confirm_delete(self.current)
 
     def _delete_reference_confirmed(self, frame: int) -> None:
-        if self.job == "propagation":
+        if self.jobs.propagating:
             self.statusBar().showMessage("references can be changed when the propagation has finished", 4000)
             return
         self.project.delete_reference(frame)
@@ -636,7 +392,7 @@ class MainWindow(QMainWindow):
     def _undo_state_changed(self, *_args) -> None:
         if sip.isdeleted(self) or sip.isdeleted(self.project.undo_stack):
             return  # the window or the project is being torn down
-        self._update_enabled()
+        self.update_enabled()
         self._update_undo_text()
 
     def _update_undo_text(self) -> None:
@@ -645,9 +401,10 @@ class MainWindow(QMainWindow):
         self.actions["redo"].setToolTip(f"Redo {stack.redoText()} (Ctrl+Shift+Z)" if stack.canRedo()
                                         else "Nothing to redo")
 
-    def _update_enabled(self) -> None:
-        running = self.job is not None
-        propagating = self.job == "propagation"
+    def update_enabled(self) -> None:
+        """Enable what the running job (if any) allows."""
+        running = self.jobs.runner.busy
+        propagating = self.jobs.propagating
         stack = self.project.undo_stack
         self.actions["undo"].setEnabled(stack.canUndo() and not propagating)
         self.actions["redo"].setEnabled(stack.canRedo() and not propagating)
@@ -662,227 +419,52 @@ class MainWindow(QMainWindow):
         self.memory_panel.clear_button.setEnabled(not running)
         self.canvas.set_editable(not propagating)
 
-    # ------------------------------------------------------------------ weights
+    # ------------------------------------------------------------------ weights and jobs (see JobController)
     def show_weights_error(self, message: str) -> None:
         """The clear message about missing / unusable weights."""
         QMessageBox.critical(self, "XMem weights needed", message)
         self.model_label.setText(self.project.engine.status)
 
-    def _weights_ready(self) -> bool:
-        try:
-            self.project.engine.check_weights()
-        except WeightsError as exc:
-            self.show_weights_error(str(exc))
-            return False
-        return True
+    @property
+    def job(self) -> Optional[str]:
+        """The running job ("propagation", "suggestion"), or None."""
+        return self.jobs.state.job
 
-    def _usable_references(self) -> list[int]:
-        return [f for f in self.project.references if self.project.mask(f).any()]
+    @property
+    def worker(self):
+        """The running job's worker, or None."""
+        return self.jobs.runner.worker
 
-    # ------------------------------------------------------------------ propagation
+    @property
+    def thread(self):
+        """The running job's thread, or None."""
+        return self.jobs.runner.thread
+
+    @property
+    def last_suggestion_result(self):
+        """The last `CandidateResult` (None after a stop or error)."""
+        return self.jobs.last_suggestion_result
+
     def propagate(self, direction: str, limit: Optional[int] = None) -> bool:
-        """Start a propagation ("forward", "backward", "full") in a worker thread.
+        """Start a propagation ("forward", "backward", "full"; at most `limit` frames per pass). True if started."""
+        return self.jobs.propagate(direction, limit)
 
-        Arguments:
-            direction: which way.
-            limit: step at most this many frames per pass (None: to the end of the shot).
-        Returns:
-            True when it started.
-        """
-        if self.job is not None:
-            self.statusBar().showMessage(f"wait for the {self.job} to finish (Esc stops it)", 4000)
-            return False
-        self.canvas.tool.accept()
-        refs = self._usable_references()
-        if not refs:
-            QMessageBox.information(self, "No reference yet",
-                                    "Paint the object on a frame and save it as a reference (R) before "
-                                    "propagating.")
-            return False
-        if not self._weights_ready():
-            return False
-        plan = plan_propagation(direction, self.current, len(self.project), refs, limit)
-        if not plan.passes:
-            self.statusBar().showMessage("nothing to propagate from here", 4000)
-            return False
-        touched = {f for frames in plan.passes for f in frames}
-        edited = sorted(f for f in self.project.settings.edited if f in touched and not self.project.is_reference(f)
-                        and self.project.mask(f).any())
-        if edited and not self._confirm_overwrite(edited):
-            return False
-        project = self.project
-        worker = PropagationWorker(project.engine, project.workspace, plan, project.reference_snapshot(),
-                                   project.config, project.settings.mode, project.palette)
-        worker.frameDone.connect(self._propagated_frame)
-        worker.progress.connect(self._job_progress)
-        worker.memoryStats.connect(self.memory_panel.show_stats)
-        worker.status.connect(self._job_status)
-        worker.failed.connect(lambda message, weights: self._job_failed("Propagation", message, weights))
-        worker.finished.connect(lambda outcome, p=plan: self._propagation_finished(outcome, p))
-        self._following = True
-        self._last_follow = 0.0
-        self._last_propagated = None
-        self.timeline.set_running(plan.span)
-        self._start_job("propagation", worker, plan.total)
-        return True
-
-    def _confirm_overwrite(self, frames: list[int]) -> bool:
-        names = ", ".join(self.project.labels[f] for f in frames[:6]) + (" …" if len(frames) > 6 else "")
-        box = QMessageBox(QMessageBox.Question, "Edited frames",
-                          f"You edited {len(frames)} frame(s) that are not references ({names}). The propagation "
-                          f"would replace their masks.\n\nSave them as references first?", parent=self)
-        save = box.addButton("Save as references", QMessageBox.AcceptRole)
-        box.addButton("Replace them", QMessageBox.DestructiveRole)
-        cancel = box.addButton(QMessageBox.Cancel)
-        box.setDefaultButton(save)
-        box.exec_()
-        clicked = box.clickedButton()
-        if clicked is cancel:
-            return False
-        if clicked is save:
-            for frame in frames:
-                self.project.save_reference(frame)
-        return True
-
-    def _propagated_frame(self, index: int) -> None:
-        self.project.accept_propagated(index)
-        now = time.monotonic()
-        if self._following and now - self._last_follow >= 0.08:  # at most ~12 redraws a second
-            self._last_follow = now
-            self._show(index)
-        self._last_propagated = index
-
-    def _propagation_finished(self, outcome, plan) -> None:
-        if self._following and self._last_propagated is not None:
-            self._show(self._last_propagated)
-        self.project.finish_propagation(outcome.changes, plan.text)
-        self.timeline.set_running(None)
-        self._end_job()
-        if outcome.completed:
-            self.statusBar().showMessage(f"{plan.text.lower()}: {len(outcome.changes)} masks written and saved", 6000)
-        elif outcome.frames:
-            self.statusBar().showMessage(f"stopped after {outcome.frames} frames; their masks are saved "
-                                         f"(Ctrl+Z undoes them)", 6000)
-        self.memory_panel.show_stats(self.project.engine.memory_stats())
-        self.references_panel.refresh()
+    def suggest(self) -> bool:
+        """Run the candidate selector in a worker thread. Returns True when it started."""
+        return self.jobs.suggest()
 
     def toggle_pause(self) -> None:
         """Space: pause / resume a propagation, or play / stop playback."""
-        worker = self.worker
-        if self.job == "propagation" and isinstance(worker, PropagationWorker):
-            if worker.paused:
-                worker.resume()
-                self.pause_action.setChecked(False)
-                self.job_label.setText("propagating…")
-            else:
-                worker.pause()
-                self.pause_action.setChecked(True)
-                self.job_label.setText("paused — Space continues")
-            return
-        self.pause_action.setChecked(False)
-        if self.job is None:
+        if not self.jobs.toggle_pause() and not self.jobs.runner.busy:
             self.timeline.toggle_play()
 
     def stop_job(self) -> None:
         """Stop the running job after its current frame."""
-        worker = self.worker
-        if worker is not None and hasattr(worker, "stop"):
-            worker.stop()
-            self.job_label.setText("stopping…")
-
-    def _clear_memory(self) -> None:
-        if self.job is not None:
-            return
-        self.project.engine.clear_memory()
-        self.memory_panel.show_stats(self.project.engine.memory_stats())
-
-    # ------------------------------------------------------------------ suggestions
-    def suggest(self) -> bool:
-        """Run the candidate selector in a worker thread. Returns True when it started."""
-        if self.job is not None:
-            self.statusBar().showMessage(f"wait for the {self.job} to finish (Esc stops it)", 4000)
-            return False
-        refs = self._usable_references()
-        if not refs:
-            QMessageBox.information(self, "No reference yet",
-                                    "Save at least one reference (paint, then R) before asking for suggestions.")
-            return False
-        if not self._weights_ready():
-            return False
-        project = self.project
-        s = project.settings
-        references = {f: project.mask(f).copy() for f in refs}
-        masked = project.masked_frames
-        # with a mask on every frame the selector uses them; otherwise it propagates the references first
-        predicted = SavedMasks(project.workspace, masked) if len(masked) == len(project) else None
-
-        worker = SuggestWorker(project.engine, project.workspace, references, s.k, s.alpha, s.min_mask_percent,
-                               project.config, s.mode, predicted)
-        worker.progress.connect(self.candidates_panel.set_progress)
-        worker.progress.connect(lambda stage, done, total: self._job_progress(done, total))
-        worker.failed.connect(lambda message, weights: self._job_failed("Suggestion", message, weights))
-        worker.finished.connect(self._suggestion_finished)
-        self.tabs.setCurrentWidget(self.candidates_panel)
-        self.candidates_panel.set_running(True)
-        self._start_job("suggestion", worker, 0)
-        return True
-
-    def _suggestion_finished(self, result) -> None:
-        self.candidates_panel.set_running(False)
-        self._end_job()
-        self.last_suggestion_result = result
-        if result is None:
-            self.candidates_panel.set_note("Stopped." if not self.candidates_panel.note.text() else
-                                           self.candidates_panel.note.text())
-            return
-        self.project.set_suggestions(list(result.chosen))
-        names = ", ".join(self.project.labels[f] for f in result.chosen) or "none"
-        note = f"Annotate next: {names}."
-        if result.reason:
-            note += f"\n{result.reason}"
-        self.candidates_panel.set_note(note)
-        self.statusBar().showMessage(f"suggested {len(result.chosen)} frame(s); N jumps to them", 6000)
-
-    # ------------------------------------------------------------------ jobs
-    def _start_job(self, job: str, worker: QObject, total: int) -> None:
-        self.job = job
-        self.worker = worker
-        self.progress.setVisible(True)
-        self.progress.setRange(0, max(0, total))
-        self.progress.setValue(0)
-        self.job_label.setText(f"{job}…")
-        self._update_enabled()
-        self.thread = start_worker(worker, self)
-
-    def _end_job(self) -> None:
-        self.job = None
-        self.worker = None
-        self.thread = None
-        self.progress.setVisible(False)
-        self.job_label.setText("")
-        self.pause_action.setChecked(False)
-        self.model_label.setText(self.project.engine.status)
-        self._update_enabled()
-
-    def _job_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(done)
-
-    def _job_status(self, text: str) -> None:
-        self.job_label.setText(text)
-        self.model_label.setText(self.project.engine.status)
-
-    def _job_failed(self, what: str, message: str, weights: bool) -> None:
-        if weights:
-            self.show_weights_error(message)
-        else:
-            QMessageBox.warning(self, f"{what} failed", message)
+        self.jobs.stop()
 
     def wait_for_job(self, timeout_ms: int = 120000) -> None:
         """Block until the running job's thread ends (tests, closing)."""
-        thread = self.thread
-        if thread is not None:
-            thread.wait(timeout_ms)
+        self.jobs.runner.wait(timeout_ms)
         QApplication.processEvents()
 
     # ------------------------------------------------------------------ dialogs
@@ -892,10 +474,9 @@ class MainWindow(QMainWindow):
 
     def export(self) -> None:
         """The export dialog."""
-        if self.job is not None:
-            self.statusBar().showMessage(f"wait for the {self.job} to finish before exporting", 4000)
+        if self.jobs.busy_message(" before exporting"):
             return
-        dialog = ExportDialog(self.project, self, on_weights_error=self.show_weights_error)
+        dialog = ExportDialog(self.project, self, on_weights_error=self.show_weights_error, runner=self.jobs.runner)
         dialog.exec_()
 
     def save_all(self) -> None:
@@ -903,33 +484,7 @@ class MainWindow(QMainWindow):
         if self.project.save_settings():
             self.statusBar().showMessage(f"everything is saved in {self.project.workspace.path}", 4000)
 
-    # ------------------------------------------------------------------ Space key and closing
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        if not getattr(self, "_filtering", False):
-            return False
-        kind = event.type()
-        if kind in (QEvent.KeyPress, QEvent.KeyRelease) and event.key() == _SPACE_KEY:
-            if event.isAutoRepeat() or not self._owns(obj):
-                return event.isAutoRepeat() and self._owns(obj) and not self._typing()
-            if self._typing():
-                return False
-            if kind == QEvent.KeyPress:
-                self.canvas.space_down()
-            elif not self.canvas.space_up():
-                self.toggle_pause()
-            return True
-        return super().eventFilter(obj, event)
-
-    def _owns(self, obj: QObject) -> bool:
-        if QApplication.activeModalWidget() is not None:
-            return False
-        return isinstance(obj, QWidget) and obj.window() is self
-
-    @staticmethod
-    def _typing() -> bool:
-        focus = QApplication.focusWidget()
-        return isinstance(focus, (QLineEdit, QAbstractSpinBox))
-
+    # ------------------------------------------------------------------ closing
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if not getattr(self, "_docks_sized", False):
@@ -937,12 +492,11 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.dock], [400], Qt.Horizontal)
 
     def closeEvent(self, event) -> None:
-        if self.worker is not None and hasattr(self.worker, "stop"):
-            self.worker.stop()
+        if self.jobs.runner.busy:
+            self.jobs.stop()
             self.wait_for_job(60000)
         self.project.save_settings()
-        self._filtering = False
-        QApplication.instance().removeEventFilter(self)
+        QApplication.instance().removeEventFilter(self.space_key)
         super().closeEvent(event)
 
 

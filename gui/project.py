@@ -24,7 +24,7 @@ from xmempp.io.masks import davis_palette, read_mask
 from xmempp.io.workspace import Workspace
 
 from .engine import Engine
-from .settings import INFO_KEY, GuiSettings
+from .settings import GuiSettings
 from .undo import MaskPatchCommand, PropagationCommand, ReferenceCommand
 
 __all__ = ["Project", "MAX_OBJECTS"]
@@ -62,7 +62,7 @@ class Project(QObject):
         super().__init__(parent)
         self.workspace = workspace
         self.engine = engine or Engine()
-        self.settings = GuiSettings.from_json(workspace.info.get(INFO_KEY))
+        self.settings = GuiSettings.from_json(workspace.info.gui_settings)
         self.palette = davis_palette()
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(100)
@@ -115,10 +115,7 @@ class Project(QObject):
     def labels(self) -> list[str]:
         """Frame names to show: the source frame names (a workspace may have renamed its files)."""
         if self._labels is None:
-            source = self.workspace.info.get("source_names")
-            ok = isinstance(source, list) and len(source) == len(self.workspace) and all(isinstance(n, str)
-                                                                                         for n in source)
-            self._labels = list(source) if ok else list(self.workspace.names)
+            self._labels = list(self.workspace.info.source_names or self.workspace.names)
         return self._labels
 
     @property
@@ -381,14 +378,14 @@ class Project(QObject):
         if k >= MAX_OBJECTS:
             raise InputError(f"a workspace holds at most {MAX_OBJECTS} objects")
         info = self.workspace.info
-        ids = info.get("object_ids")
-        if isinstance(ids, list) and len(ids) == k:
+        ids = info.object_ids
+        if ids is not None and len(ids) == k:
             free = next(i for i in range(1, 256) if i not in ids)
-            info["object_ids"] = [*ids, free]
-            colours = info.get("object_colors")
-            if isinstance(colours, list) and len(colours) == k:
-                info["object_colors"] = [*colours, [int(c) for c in self.palette[free]]]
-        info["num_objects"] = k + 1
+            info.object_ids = [*ids, free]
+            colours = info.object_colors
+            if colours is not None and len(colours) == k:
+                info.object_colors = [*colours, [int(c) for c in self.palette[free]]]
+        info.num_objects = k + 1
         self._save_info()
         self.objectsChanged.emit()
         return k + 1
@@ -396,11 +393,10 @@ class Project(QObject):
     def output_palette(self) -> np.ndarray:
         """Palette for exported index masks: the original colours when known, else DAVIS."""
         palette = davis_palette()
-        colours = self.workspace.info.get("object_colors")
-        if isinstance(colours, list) and len(colours) == self.num_objects:
+        colours = self.workspace.info.object_colors
+        if colours is not None and len(colours) == self.num_objects:
             for original, colour in zip(self.object_ids, colours):
-                if isinstance(colour, list) and len(colour) == 3:
-                    palette[original] = colour
+                palette[original] = colour
         return palette
 
     # ------------------------------------------------------------------ settings
@@ -451,7 +447,7 @@ class Project(QObject):
     def save_settings(self) -> bool:
         """Write the settings to info.json now. Returns False (and emits `problem`) on failure."""
         self._view_timer.stop()
-        self.workspace.info[INFO_KEY] = self.settings.to_json()
+        self.workspace.info.gui_settings = self.settings.to_json()
         return self._save_info()
 
     def _save_info(self) -> bool:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-from PyQt5.QtCore import QSize, Qt, pyqtSignal
-from PyQt5.QtWidgets import (QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QMessageBox,
-                             QPushButton, QVBoxLayout, QWidget)
+from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QVBoxLayout, QWidget
 
 from .project import Project
-from .thumbnails import ThumbnailCache
+from .thumbnails import ThumbnailCache, ThumbnailList
 
 __all__ = ["ReferencesPanel"]
 
@@ -30,16 +29,8 @@ class ReferencesPanel(QWidget):
     def __init__(self, project: Project, thumbnails: ThumbnailCache, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.project = project
-        self.thumbnails = thumbnails
-        self.list = QListWidget(self)
-        self.list.setViewMode(QListView.IconMode)
-        self.list.setIconSize(QSize(thumbnails.width, thumbnails.height))
-        self.list.setResizeMode(QListView.Adjust)
-        self.list.setMovement(QListView.Static)
-        self.list.setSpacing(6)
-        self.list.setWordWrap(True)
-        self.list.setSelectionMode(QListWidget.SingleSelection)
-        self.list.itemClicked.connect(lambda item: self.jumpRequested.emit(int(item.data(Qt.UserRole))))
+        self.list = ThumbnailList(thumbnails, self)
+        self.list.frameClicked.connect(self.jumpRequested)
         self.list.itemSelectionChanged.connect(self._selection_changed)
         self.save_button = QPushButton("Save / update reference", self)
         self.save_button.setObjectName("primaryButton")
@@ -64,17 +55,9 @@ class ReferencesPanel(QWidget):
 
     def refresh(self) -> None:
         """Rebuild the thumbnails from the project's references."""
-        selected = self.selected
-        self.list.clear()
         refs = self.project.references
-        for frame in refs:
-            item = QListWidgetItem(self.thumbnails.icon(frame), self.project.labels[frame])
-            item.setData(Qt.UserRole, frame)
-            item.setToolTip(f"{self.project.labels[frame]} (frame {frame + 1}) — click to jump")
-            item.setTextAlignment(Qt.AlignHCenter)
-            self.list.addItem(item)
-            if frame == selected:
-                item.setSelected(True)
+        labels = self.project.labels
+        self.list.set_frames([(f, labels[f], f"{labels[f]} (frame {f + 1}) — click to jump") for f in refs])
         if refs:
             self.summary.setText(f"{len(refs)} reference frame{'s' if len(refs) != 1 else ''} in permanent memory.")
         else:
@@ -83,28 +66,17 @@ class ReferencesPanel(QWidget):
 
     def update_frame(self, frame: int) -> None:
         """A frame's mask changed: refresh its thumbnail if it is a reference."""
-        for row in range(self.list.count()):
-            item = self.list.item(row)
-            if int(item.data(Qt.UserRole)) == frame:
-                item.setIcon(self.thumbnails.icon(frame))
+        self.list.update_frame(frame)
 
     def select_frame(self, frame: int) -> None:
         """Highlight the thumbnail of `frame` (if it is a reference)."""
-        self.list.blockSignals(True)
-        self.list.clearSelection()
-        for row in range(self.list.count()):
-            item = self.list.item(row)
-            if int(item.data(Qt.UserRole)) == frame:
-                item.setSelected(True)
-                self.list.scrollToItem(item)
-        self.list.blockSignals(False)
+        self.list.select_frame(frame)
         self._selection_changed()
 
     @property
     def selected(self) -> Optional[int]:
         """The selected reference frame, or None."""
-        items = self.list.selectedItems()
-        return int(items[0].data(Qt.UserRole)) if items else None
+        return self.list.selected
 
     def _selection_changed(self) -> None:
         self.delete_button.setEnabled(self.selected is not None)

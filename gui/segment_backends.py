@@ -22,6 +22,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from xmempp.errors import WeightsError
+
 __all__ = ["Prompt", "SegmentBackend", "GrabCutBackend", "SamBackend", "available_backends", "find_sam_checkpoint",
            "SCRIBBLE_FG", "SCRIBBLE_BG"]
 
@@ -245,7 +247,7 @@ class SamBackend(SegmentBackend):
             import torch
 
             if self.checkpoint is None:
-                raise RuntimeError("no SAM checkpoint found; set XMEMPP_SAM_CHECKPOINT")
+                raise WeightsError("no Segment Anything checkpoint found: set XMEMPP_SAM_CHECKPOINT to a SAM .pth file")
             model = sam.sam_model_registry[_sam_type(self.checkpoint)](checkpoint=str(self.checkpoint))
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
             model.to(device)

@@ -15,10 +15,8 @@ from xmempp.errors import ConfigError
 
 from .overlay import OVERLAY_MODES
 
-__all__ = ["INFO_KEY", "TOOLS", "GuiSettings"]
+__all__ = ["TOOLS", "GuiSettings"]
 
-#: Key of the GUI settings in info.json.
-INFO_KEY = "xmempp_gui"
 #: Tool names, in toolbar order.
 TOOLS = ("brush", "eraser", "polygon", "lasso", "segment")
 

@@ -1,16 +1,19 @@
-"""Small frame + mask previews for the references and candidates panels (cached by mask version)."""
+"""Small frame + mask previews (cached by mask version) and the thumbnail list that the References and
+Candidates tabs both show."""
 from __future__ import annotations
 
 from collections import OrderedDict
 
 import cv2
 import numpy as np
+from PyQt5.QtCore import QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QIcon, QImage, QPixmap
+from PyQt5.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
 from .overlay import composite
 from .project import Project
 
-__all__ = ["ThumbnailCache"]
+__all__ = ["ThumbnailCache", "ThumbnailList"]
 
 
 class ThumbnailCache:
@@ -49,3 +52,68 @@ class ThumbnailCache:
     def icon(self, index: int, with_mask: bool = True) -> QIcon:
         """The thumbnail as an icon."""
         return QIcon(self.pixmap(index, with_mask))
+
+
+class ThumbnailList(QListWidget):
+    """Frames as a grid of thumbnails; a click asks to jump to the frame.
+
+    Signals:
+        frameClicked(int): a thumbnail was clicked.
+    """
+
+    frameClicked = pyqtSignal(int)
+
+    def __init__(self, thumbnails: ThumbnailCache, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        self.setViewMode(QListView.IconMode)
+        self.setIconSize(QSize(thumbnails.width, thumbnails.height))
+        self.setResizeMode(QListView.Adjust)
+        self.setMovement(QListView.Static)
+        self.setSpacing(6)
+        self.setWordWrap(True)
+        self.setSelectionMode(QListWidget.SingleSelection)
+        self.itemClicked.connect(lambda item: self.frameClicked.emit(self.frame_of(item)))
+
+    @staticmethod
+    def frame_of(item: QListWidgetItem) -> int:
+        """The frame a thumbnail shows."""
+        return int(item.data(Qt.UserRole))
+
+    def set_frames(self, frames: list[tuple[int, str, str]], with_mask: bool = True) -> None:
+        """Show these frames, each as (frame, label, tooltip), keeping the selected one selected."""
+        selected = self.selected
+        self.clear()
+        for frame, label, tip in frames:
+            item = QListWidgetItem(self.thumbnails.icon(frame, with_mask=with_mask), label)
+            item.setData(Qt.UserRole, frame)
+            item.setToolTip(tip)
+            item.setTextAlignment(Qt.AlignHCenter)
+            self.addItem(item)
+            if frame == selected:
+                item.setSelected(True)
+
+    def _items(self):
+        return (self.item(row) for row in range(self.count()))
+
+    def update_frame(self, frame: int) -> None:
+        """A frame's mask changed: redraw its thumbnail if it is listed."""
+        for item in self._items():
+            if self.frame_of(item) == frame:
+                item.setIcon(self.thumbnails.icon(frame))
+
+    def select_frame(self, frame: int) -> None:
+        """Select the thumbnail of `frame` (none if it is not listed), without emitting signals."""
+        self.blockSignals(True)
+        self.clearSelection()
+        for item in self._items():
+            if self.frame_of(item) == frame:
+                item.setSelected(True)
+                self.scrollToItem(item)
+        self.blockSignals(False)
+
+    @property
+    def selected(self):
+        """The selected frame, or None."""
+        items = self.selectedItems()
+        return self.frame_of(items[0]) if items else None

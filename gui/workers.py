@@ -1,66 +1,40 @@
-"""Background jobs (QObject workers on QThreads): propagation, frame suggestion, export.
+"""Background jobs (`Worker`s run by a `JobRunner`): propagation, frame suggestion, export.
 
-The UI thread never runs the network. Workers report through signals (queued into the UI thread)
-and can be paused (propagation) or stopped; a stopped propagation keeps every mask it finished, and
-all of them can be undone as one step.
+Propagation and export run shots through the job API (`xmempp.inference.jobs`): a `ShotJob`
+with a direction, a start and a frame count, `run_job` with the worker's cancel event, and an
+`on_result` callback that saves each mask at once (and holds the job while it is paused). A
+stopped propagation keeps every mask it finished, and all of them can be undone as one step.
 
-Propagation passes: "forward" (current frame to the last), "backward" (current frame to the first)
-and "full" (first reference to the last frame, then first reference back to the first frame). Each
-pass starts with empty working memory; references sit in permanent memory. At a reference frame
-the session returns the stored reference, never the previous prediction, and reference masks are
-never overwritten.
+Propagation directions: "forward" (current frame to the last), "backward" (current frame to the
+first) and "full" (the job API's "both": first reference to the last frame, then back to the
+first frame). Each pass starts with empty working memory; references sit in permanent memory. At
+a reference frame the session returns the stored reference, and reference masks are never
+overwritten.
 """
 from __future__ import annotations
 
-import logging
 import threading
-import time
-import traceback
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import cv2
 import numpy as np
-from PyQt5.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
+from PyQt5.QtCore import pyqtSignal
 
-from xmempp.io.atomic import atomic_write_bytes, encode_png
+from xmempp.errors import InputError
 from xmempp.inference.config import InferenceConfig
-from xmempp.errors import WeightsError, XMemppError
-from xmempp.io.frames import prefetch
+from xmempp.inference.jobs import FrameResult, JobOutputs, ShotJob, plan_frames, run_job, write_results
+from xmempp.inference.objects import ObjectOrder
+from xmempp.io.atomic import atomic_write_bytes, encode_png
 from xmempp.io.workspace import Workspace
-from xmempp.io.writers import probs_to_ids
+from xmempp.io.writers import WriterOptions, probs_to_ids
 
 from .engine import Engine
+from .job_runner import Worker
 
 __all__ = ["PropagationPlan", "plan_propagation", "PropagationOutcome", "PropagationWorker", "SuggestWorker",
-           "ExportRequest", "ExportWorker", "WorkspaceFrames", "SavedMasks", "start_worker"]
-
-logger = logging.getLogger(__name__)
-
-
-class _Stopped(Exception):
-    """Raised inside a worker's progress callback to abandon the job."""
-
-
-class WorkspaceFrames(Sequence):
-    """The workspace images as a lazily decoded sequence in the workspace's frame order."""
-
-    def __init__(self, workspace: Workspace) -> None:
-        self.workspace = workspace
-
-    def __len__(self) -> int:
-        return len(self.workspace)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        return self.workspace.image(index)
+           "ExportRequest", "ExportWorker", "SavedMasks"]
 
 
 class SavedMasks(Mapping):
@@ -89,33 +63,6 @@ class SavedMasks(Mapping):
         return len(self._frames)
 
 
-def start_worker(worker: QObject, parent: QObject) -> QThread:
-    """Run `worker.run` on a new QThread; the thread ends when the worker emits `finished`.
-
-    Arguments:
-        worker: a QObject with a `run` slot and a `finished` signal.
-        parent: owner of the thread (keeps it alive).
-    Returns:
-        The started QThread.
-    """
-    thread = QThread(parent)
-    worker.moveToThread(thread)
-    thread.started.connect(worker.run)
-    worker.finished.connect(thread.quit, Qt.DirectConnection)  # thread-safe; the UI thread may be waiting
-    thread.finished.connect(thread.deleteLater)
-    thread.start()
-    return thread
-
-
-def _describe(exc: BaseException) -> tuple[str, bool]:
-    if isinstance(exc, WeightsError):
-        return str(exc), True
-    if isinstance(exc, XMemppError):
-        return str(exc), False
-    logger.error("worker failed:\n%s", "".join(traceback.format_exception(exc)))
-    return f"unexpected error: {type(exc).__name__}: {exc}", False
-
-
 # ---------------------------------------------------------------------------------------- propagation
 
 @dataclass
@@ -142,9 +89,9 @@ class PropagationPlan:
         return (min(frames), max(frames)) if frames else (0, 0)
 
 
-def plan_propagation(direction: str, current: int, count: int, references: Sequence[int],
+def plan_propagation(direction: str, current: int, count: int, references: list[int],
                      limit: Optional[int] = None) -> PropagationPlan:
-    """Which frames a propagation visits.
+    """Which frames a propagation visits (the job API's `plan_frames`, in the GUI's words).
 
     Arguments:
         direction: "forward", "backward" or "full".
@@ -155,19 +102,17 @@ def plan_propagation(direction: str, current: int, count: int, references: Seque
     Returns:
         A `PropagationPlan`.
     """
-    if direction == "forward":
-        passes = [list(range(current, count))]
-    elif direction == "backward":
-        passes = [list(range(current, -1, -1))]
-    elif direction == "full":
-        start = references[0] if references else current
-        passes = [list(range(start, count)), list(range(start, -1, -1))]
-    else:
-        raise ValueError(f"unknown direction {direction!r}")
-    if limit is not None:
-        passes = [p[: max(1, limit)] for p in passes]
-    passes = [p for p in passes if len(p) > 1 or (len(p) == 1 and p[0] not in references)]
-    return PropagationPlan(passes, f"Propagate {'whole shot' if direction == 'full' else direction}")
+    job_direction, start = _job_direction(direction, current, references)
+    plan = plan_frames(count, references, job_direction, start, None if limit is None else max(1, limit))
+    return PropagationPlan([list(p) for p in plan.passes],
+                           f"Propagate {'whole shot' if direction == 'full' else direction}")
+
+
+def _job_direction(direction: str, current: int, references: list[int]) -> tuple[str, int]:
+    """The job API's direction and start frame for a GUI direction."""
+    if direction == "full":
+        return "both", references[0] if references else current
+    return direction, current
 
 
 @dataclass
@@ -185,43 +130,36 @@ class PropagationOutcome:
     frames: int = 0
 
 
-class PropagationWorker(QObject):
-    """Steps an `InferenceSession` through the plan and saves each predicted mask at once.
+class PropagationWorker(Worker):
+    """Runs a propagation job and saves each predicted mask at once.
 
-    Signals:
+    Signals (besides `Worker`'s; `finished` carries the `PropagationOutcome`, also after a stop or error):
         frameDone(int): a frame's new mask has been saved (the UI reads it when it shows it).
-        progress(int, int): frames done, frames total.
         memoryStats(object): `MemoryStats` after each frame.
-        status(str): "loading the model…", "paused", ...
-        failed(str, bool): an error message, and whether it is about the weights.
-        finished(object): the `PropagationOutcome` (always emitted, also after a stop or error).
     """
 
     frameDone = pyqtSignal(int)
-    progress = pyqtSignal(int, int)
     memoryStats = pyqtSignal(object)
-    status = pyqtSignal(str)
-    failed = pyqtSignal(str, bool)
-    finished = pyqtSignal(object)
 
-    def __init__(self, engine: Engine, workspace: Workspace, plan: PropagationPlan,
+    def __init__(self, engine: Engine, workspace: Workspace, direction: str, start: int, limit: Optional[int],
                  references: dict[int, tuple[int, np.ndarray]], config: InferenceConfig, mode: str,
                  palette: np.ndarray) -> None:
         super().__init__()
         self.engine = engine
         self.workspace = workspace
-        self.plan = plan
         self.references = references
-        self.config = config
-        self.mode = mode
+        usable = {f: mask for f, (_version, mask) in references.items() if mask.any()}
+        job_direction, job_start = _job_direction(direction, start, sorted(usable))
+        self.job = ShotJob(workspace, usable, config, mode, direction=job_direction, start=job_start,
+                           count=None if limit is None else max(1, limit))
         self.palette = palette
-        self._stop = threading.Event()
+        self.outcome = PropagationOutcome()
         self._paused = threading.Event()
 
     # control (any thread)
     def stop(self) -> None:
         """Stop after the current frame."""
-        self._stop.set()
+        super().stop()
         self._paused.clear()
 
     def pause(self) -> None:
@@ -237,54 +175,41 @@ class PropagationWorker(QObject):
         """True while paused."""
         return self._paused.is_set()
 
-    def _wait_if_paused(self) -> None:
-        if self._paused.is_set():
+    def stopped_result(self) -> PropagationOutcome:
+        return self.outcome
+
+    def work(self) -> PropagationOutcome:
+        if self.engine.model is None:
+            self.status.emit("loading the model…")
+        session = self.engine.session_for(self.job.config, self.job.mode, self.references, self.workspace.image)
+        self.status.emit("propagating…")
+        report = run_job(self.engine.ensure_model(), self.job, session=session, cancel=self.cancel,
+                         on_result=self._on_result, progress=self._progress)
+        self.outcome.completed = report.completed and not self.cancel.is_set()
+        return self.outcome
+
+    def _progress(self, done: int, total: int) -> None:
+        self.outcome.frames = done
+        self.progress.emit(done, total)
+
+    def _on_result(self, result: FrameResult) -> None:
+        if result.index not in self.references:
+            self._save(result.index, result.probs)
+        self.memoryStats.emit(self.engine.memory_stats())
+        if self._paused.is_set():  # hold the job before its next frame
             self.status.emit("paused — press Space to continue")
-            while self._paused.is_set() and not self._stop.is_set():
-                time.sleep(0.03)
-            if not self._stop.is_set():
+            while self._paused.is_set() and not self.cancel.is_set():
+                self.cancel.wait(0.03)
+            if not self.cancel.is_set():
                 self.status.emit("propagating…")
 
-    @pyqtSlot()
-    def run(self) -> None:
-        outcome = PropagationOutcome()
-        try:
-            if self.engine.model is None:
-                self.status.emit("loading the model…")
-            session = self.engine.session_for(self.config, self.mode, self.references, self.workspace.image)
-            self.status.emit("propagating…")
-            total = self.plan.total
-            for frames in self.plan.passes:
-                if self._stop.is_set():
-                    break
-                session.clear_memory()
-                images = prefetch((self.workspace.image(i) for i in frames), depth=3)
-                try:
-                    for position, (index, image) in enumerate(zip(frames, images)):
-                        self._wait_if_paused()
-                        if self._stop.is_set():
-                            break
-                        probs = session.step(index, image, end=position == len(frames) - 1)
-                        outcome.frames += 1
-                        if index not in self.references:
-                            self._save(index, probs, session.object_ids, outcome)
-                        self.progress.emit(outcome.frames, total)
-                        self.memoryStats.emit(session.memory_stats())
-                finally:
-                    images.close()
-            outcome.completed = not self._stop.is_set()
-        except BaseException as exc:  # noqa: BLE001 - reported to the UI thread
-            message, weights = _describe(exc)
-            self.failed.emit(message, weights)
-        finally:
-            self.finished.emit(outcome)
-
-    def _save(self, index: int, probs, object_ids: list[int], outcome: PropagationOutcome) -> None:
-        ids = probs_to_ids(np.asarray(probs), object_ids) if object_ids else np.zeros(probs.shape[1:], np.uint8)
+    def _save(self, index: int, probs) -> None:
+        ids = probs_to_ids(np.asarray(probs), list(self.job.objects.ids))
         path = self.workspace.mask_path(index)
+        changes = self.outcome.changes
         old: Optional[bytes] = None
-        if index in outcome.changes:
-            old = outcome.changes[index][0]
+        if index in changes:
+            old = changes[index][0]
         elif path.exists():
             try:
                 old = path.read_bytes()
@@ -292,24 +217,20 @@ class PropagationWorker(QObject):
                 old = None
         data = encode_png(ids, palette=self.palette)
         atomic_write_bytes(path, data)
-        outcome.changes[index] = (old, data)
+        changes[index] = (old, data)
         self.frameDone.emit(index)
 
 
 # ---------------------------------------------------------------------------------------- suggestions
 
-class SuggestWorker(QObject):
+class SuggestWorker(Worker):
     """Runs the candidate selector on the workspace.
 
-    Signals:
-        progress(str, int, int): stage, done, total.
-        failed(str, bool): error message, and whether it is about the weights.
-        finished(object): a `CandidateResult`, or None after a stop or an error.
+    Signals (besides `Worker`'s; `finished` carries a `CandidateResult`, or None after a stop or an error):
+        stageProgress(str, int, int): stage, done, total.
     """
 
-    progress = pyqtSignal(str, int, int)
-    failed = pyqtSignal(str, bool)
-    finished = pyqtSignal(object)
+    stageProgress = pyqtSignal(str, int, int)
 
     def __init__(self, engine: Engine, workspace: Workspace, references: dict[int, np.ndarray], k: int, alpha: float,
                  min_mask_percent: float, config: InferenceConfig, mode: str,
@@ -324,46 +245,29 @@ class SuggestWorker(QObject):
         self.config = config
         self.mode = mode
         self.predicted = predicted
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        """Abandon the selection at the next progress report."""
-        self._stop.set()
 
     def _report(self, stage: str, done: int, total: int) -> None:
-        if self._stop.is_set():
-            raise _Stopped()
-        self.progress.emit(stage, done, total)
+        self.check_stop()
+        self.stageProgress.emit(stage, done, total)
+        self.progress.emit(done, total)
 
-    @pyqtSlot()
-    def run(self) -> None:
+    def work(self):
         from xmempp.candidate_selection import extract_candidate_features, suggest_candidates
 
-        result = None
-        try:
-            self._report("model", 0, 0)
-            model = self.engine.ensure_model()
-            frames = WorkspaceFrames(self.workspace)
-            predicted = self.predicted
-            key = (str(self.workspace.path), len(frames), self.config.size, str(self.engine.weights_file))
-            features = self.engine.cached_features(key)
-            if features is None:
-                features = extract_candidate_features(model, frames, self.config, progress=self._report)
-                self.engine.store_features(key, features)
-            if predicted is None:
-                self._report("propagation", 0, len(frames))
-            result = suggest_candidates(model, frames, self.references, self.k, alpha=self.alpha,
-                                        predicted_masks=predicted, config=self.config, progress=self._report,
-                                        min_mask_presence_percent=self.min_mask_percent, mode=self.mode,
-                                        features=features)
-        except _Stopped:
-            result = None
-        except BaseException as exc:  # noqa: BLE001 - reported to the UI thread
-            message, weights = _describe(exc)
-            self.failed.emit(message, weights)
-            result = None
-        finally:
-            self.finished.emit(result)
+        self._report("model", 0, 0)
+        model = self.engine.ensure_model()
+        frames = self.workspace
+        key = (str(self.workspace.path), len(frames), self.config.size, str(self.engine.weights_file))
+        features = self.engine.cached_features(key)
+        if features is None:
+            features = extract_candidate_features(model, frames, self.config, progress=self._report)
+            self.engine.store_features(key, features)
+        if self.predicted is None:
+            self._report("propagation", 0, len(frames))
+        return suggest_candidates(model, frames, self.references, self.k, alpha=self.alpha,
+                                  predicted_masks=self.predicted, config=self.config, progress=self._report,
+                                  min_mask_presence_percent=self.min_mask_percent, mode=self.mode,
+                                  features=features)
 
 
 # ---------------------------------------------------------------------------------------- export
@@ -374,145 +278,68 @@ class ExportRequest:
 
     Attributes:
         out_dir: output folder.
-        masks: index PNGs (original ids and colours).
-        alpha: soft mattes per object; alpha_bits 8 or 16.
-        binary: 0/255 mattes per object.
-        overlay: overlay JPEGs.
-        video: overlay video path, or None.
+        options: which results to write (`WriterOptions`: masks, alpha + alpha_bits, binary,
+            overlay, preview video, overlay opacity).
         source: "saved" (the workspace masks) or "propagate" (a fresh propagation: soft edges).
         upscale: write at the source resolution when the workspace was imported smaller.
         overwrite: replace earlier results in `out_dir`.
-        opacity: overlay opacity.
     """
 
     out_dir: Path
-    masks: bool = True
-    alpha: bool = False
-    alpha_bits: int = 8
-    binary: bool = False
-    overlay: bool = False
-    video: Optional[Path] = None
+    options: WriterOptions = field(default_factory=WriterOptions)
     source: str = "saved"
     upscale: bool = False
     overwrite: bool = False
-    opacity: float = 0.5
 
 
-class ExportWorker(QObject):
-    """Writes results with `xmempp.io.writers.ResultWriter`, the writers of `xmempp process`.
+class ExportWorker(Worker):
+    """Writes results through the job API (`run_job` / `write_results`), the writers of `xmempp process`.
 
-    Signals:
-        progress(int, int): frames done, total.
-        failed(str, bool): error message, and whether it is about the weights.
-        finished(object): number of frames written, or None after a stop or error.
+    `finished` carries the number of frames written, or None after a stop or error.
     """
 
-    progress = pyqtSignal(int, int)
-    failed = pyqtSignal(str, bool)
-    finished = pyqtSignal(object)
-
-    def __init__(self, request: ExportRequest, engine: Engine, workspace: Workspace, num_objects: int,
-                 object_ids: list[int], palette: np.ndarray, references: dict[int, np.ndarray],
-                 config: InferenceConfig, mode: str) -> None:
+    def __init__(self, request: ExportRequest, engine: Engine, workspace: Workspace, object_ids: list[int],
+                 palette: np.ndarray, references: dict[int, np.ndarray], config: InferenceConfig, mode: str) -> None:
         super().__init__()
         self.request = request
         self.engine = engine
         self.workspace = workspace
-        self.num_objects = num_objects
-        self.object_ids = object_ids
+        self.objects = ObjectOrder(tuple(object_ids))
         self.palette = palette
         self.references = references
         self.config = config
         self.mode = mode
-        self._stop = threading.Event()
 
-    def stop(self) -> None:
-        """Stop after the current frame (files written so far stay, each complete)."""
-        self._stop.set()
+    def work(self) -> Optional[int]:
+        r = self.request
+        info = self.workspace.info
+        size = info.source_size if r.upscale else None
+        outputs = JobOutputs(r.out_dir, r.options, self.palette, r.overwrite, size=size)
+        stems = info.source_names or self.workspace.names
+        if r.source == "propagate":
+            # workspace ids 1..K become the original ids, so the job's objects are what the files need
+            refs = {f: self.objects.to_ids(m) for f, m in self.references.items() if m.any()}
+            if not refs:
+                raise InputError("there are no references to propagate: save at least one reference first")
+            job = ShotJob(self.workspace, refs, self.config, self.mode, names=stems, outputs=outputs)
+            report = run_job(self.engine.ensure_model(), job, progress=self.progress.emit, cancel=self.cancel)
+            done, completed = report.frames, report.completed
+        else:
+            done = write_results(self._saved_results(), outputs, self.objects, stems, fps=self.workspace.fps,
+                                 progress=self.progress.emit, cancel=self.cancel)
+            completed = done == len(self.workspace)
+        self.check_stop()
+        return done if completed else None
 
-    def _stems(self) -> list[str]:
-        names = self.workspace.info.get("source_names")
-        if isinstance(names, list) and len(names) == len(self.workspace) and all(isinstance(n, str) for n in names):
-            return names
-        return list(self.workspace.names)
-
-    def _target_size(self) -> Optional[tuple[int, int]]:
-        size = self.workspace.info.get("source_size")
-        if not self.request.upscale or not (isinstance(size, list) and len(size) == 2):
-            return None
-        return int(size[0]), int(size[1])
-
-    @pyqtSlot()
-    def run(self) -> None:
-        from xmempp.inference.jobs import ShotJob, iter_job
-        from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
-
-        written = None
-        try:
-            r = self.request
-            out = check_output_dir(r.out_dir, overwrite=r.overwrite, preview=r.video)
-            fps = float(self.workspace.info.get("fps") or 24.0)
-            options = WriterOptions(masks=r.masks, alpha=r.alpha, alpha_bits=r.alpha_bits, binary=r.binary,
-                                    overlay=r.overlay, preview=r.video, preview_fps=fps, overlay_opacity=r.opacity)
-            stems = self._stems()
-            frames = WorkspaceFrames(self.workspace)
-            total = len(frames)
-            target = self._target_size()
-            needs_frame = r.overlay or r.video is not None
-            if r.source == "propagate":
-                refs = {f: m for f, m in self.references.items() if m.any()}
-                if not refs:
-                    raise XMemppError("there are no references to propagate: save at least one reference first")
-                job = ShotJob(frames, refs, self.config, self.mode)
-                channel_ids = [self.object_ids[w - 1] for w in job.objects]
-                model = self.engine.ensure_model()
-                results = ((r.index, r.image, r.probs.numpy()) for r in iter_job(model, job))
-            else:
-                channel_ids = list(self.object_ids)
-                results = self._saved_results(frames, needs_frame)
-            done = 0
-            with ResultWriter(out, self.palette, channel_ids, options) as writer:
-                for index, image, probs in results:
-                    if self._stop.is_set():
-                        raise _Stopped()
-                    if target is not None and tuple(probs.shape[1:]) != target:
-                        probs, image = _upscale(probs, image if needs_frame else None, target)
-                    writer.submit(stems[index], image if needs_frame else None, probs)
-                    done += 1
-                    self.progress.emit(done, total)
-            written = done
-        except _Stopped:
-            written = None
-        except BaseException as exc:  # noqa: BLE001 - reported to the UI thread
-            message, weights = _describe(exc)
-            self.failed.emit(message, weights)
-            written = None
-        finally:
-            self.finished.emit(written)
-
-    def _saved_results(self, frames: WorkspaceFrames, needs_frame: bool):
-        from xmempp.io.masks import read_mask
-
-        k = self.num_objects
-        for index in range(len(frames)):
-            image = frames[index] if needs_frame else None
-            path = self.workspace.mask_path(index)
-            if path.exists():
-                ids = read_mask(path).ids
-            else:
-                h, w = (image.shape[:2] if image is not None else self.workspace.size)
-                ids = np.zeros((h, w), np.uint8)
-            probs = np.zeros((k + 1, *ids.shape), np.float32)
-            for channel in range(k + 1):
-                probs[channel] = ids == channel
-            yield index, image, probs
-
-
-def _upscale(probs: np.ndarray, image: Optional[np.ndarray], size: tuple[int, int]):
-    h, w = size
-    channels = [cv2.resize(np.ascontiguousarray(c, dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-                for c in probs]
-    big = np.stack(channels)
-    if image is not None:
-        image = cv2.resize(np.ascontiguousarray(image), (w, h), interpolation=cv2.INTER_LINEAR)
-    return big, image
+    def _saved_results(self) -> Iterator[FrameResult]:
+        """Every frame's saved mask as one-hot probabilities (channel k = workspace id k)."""
+        options = self.request.options
+        needs_frame = options.overlay or options.preview is not None
+        k = len(self.objects)
+        for index in range(len(self.workspace)):
+            image = self.workspace[index] if needs_frame else None
+            ids = self.workspace.mask(index)
+            if ids is None:
+                ids = np.zeros(image.shape[:2] if image is not None else self.workspace.size, np.uint8)
+            probs = (ids[None] == np.arange(k + 1, dtype=np.uint8)[:, None, None]).astype(np.float32)
+            yield FrameResult(index, image, probs)

@@ -8,8 +8,9 @@ from PIL import Image
 
 from iohelpers import shared_data, square_mask, write_palette_png
 from xmempp.errors import InputError
+from xmempp.inference.objects import ObjectOrder
 from xmempp.io.masks import (
-    MAX_OBJECTS, ColorTable, LabeledMask, contiguous_ids, davis_palette, mask_frame_index, output_palette, read_mask,
+    MAX_OBJECTS, ColorTable, LabeledMask, davis_palette, mask_frame_index, output_palette, read_mask,
     read_mask_folder,
 )
 
@@ -196,17 +197,17 @@ def test_colour_table_runs_out_politely():
     assert MAX_OBJECTS < 255
 
 
-def test_contiguous_ids_follow_first_appearance():
+def test_object_order_follows_first_appearance():
     masks = {
         14: square_mask(8, 8, {9: (0, 0, 2, 2), 2: (4, 4, 6, 6)}),
         0: square_mask(8, 8, {5: (0, 0, 2, 2)}),
         30: square_mask(8, 8, {7: (0, 0, 2, 2), 5: (4, 4, 6, 6)}),
     }
-    idmap = contiguous_ids(masks)
-    assert idmap.object_ids == (5, 2, 9, 7) and idmap.num_objects == 4
-    small = idmap.to_contiguous(masks[14])
+    order = ObjectOrder.from_masks(masks)
+    assert order.ids == (5, 2, 9, 7) and len(order) == 4
+    small = order.to_channels(masks[14])
     assert set(np.unique(small)) == {0, 2, 3}
-    np.testing.assert_array_equal(idmap.to_original(small), masks[14])
+    np.testing.assert_array_equal(order.to_ids(small), masks[14])
 
 
 def test_output_palette_prefers_a_palette_mask():
@@ -223,4 +224,4 @@ def test_real_caps_annotations():
     masks = read_mask_folder(shared_data("caps", "Annotations"), frames.names, frames.size)
     assert sorted(masks) == [0, 14, 33, 43, 66]
     assert masks[0].object_ids == [1] and masks[33].object_ids == [1, 2]
-    assert contiguous_ids(masks).object_ids == (1, 2)
+    assert ObjectOrder.from_masks({i: m.ids for i, m in masks.items()}).ids == (1, 2)

@@ -18,8 +18,11 @@ class WeightsError(XMemppError):
     """A checkpoint is missing, unreadable, or not an XMem checkpoint."""
 
 
-class InputError(XMemppError):
-    """A frame, mask or folder given by the user cannot be used."""
+class InputError(XMemppError, ValueError):
+    """A frame, mask, array or folder given by the user (or a front end) cannot be used.
+
+    Like `ConfigError` it is also a `ValueError`, as Python's conventions expect for a bad argument.
+    """
 
 
 class OutputError(XMemppError):

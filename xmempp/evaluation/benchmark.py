@@ -10,8 +10,10 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
+from xmempp.errors import InputError
 from xmempp.io.atomic import encode_png
 from xmempp.inference.config import InferenceConfig
+from xmempp.inference.jobs import ShotJob, iter_job
 from xmempp.inference.session import InferenceSession
 from xmempp.model.network import XMemNetwork
 from xmempp.resources import peak_rss_bytes
@@ -79,22 +81,18 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
     device = next(model.parameters()).device
     timer = StageTimer(device)
     session = InferenceSession(model, config, timer=timer)
+    job = ShotJob(_TimedDecode(frames, timer), {0: reference}, config)
     session.add_reference(0, frames[0], reference)
     object_ids = session.object_ids
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     counted, started = 0, None
     timeline: list[dict] = []
-    for index in range(len(frames)):
-        if index == warmup + 1:
-            timer.reset()
-            started, counted = time.perf_counter(), 0
-        frame_start = time.perf_counter()
-        with timer.stage("decode"):
-            image = frames[index]
-        probs = session.step(index, image, end=index == len(frames) - 1)
+    frame_start = time.perf_counter()
+    for result in iter_job(model, job, session=session, prefetch_depth=0):  # decode, step
+        index = result.index
         with timer.stage("write"):
-            encode_png(probs_to_ids(probs.numpy(), object_ids))
+            encode_png(probs_to_ids(result.probs.numpy(), object_ids))
         counted += 1
         if sample_every and index % sample_every == 0:
             stats = session.memory_stats()
@@ -103,8 +101,12 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
                              "temporary": stats.temporary_elements})
         if on_frame is not None:
             on_frame()
-    if started is None:
-        raise ValueError(f"need more than {warmup + 1} frames to benchmark")
+        if index == warmup:  # count from the next frame on
+            timer.reset()
+            started, counted = time.perf_counter(), 0
+        frame_start = time.perf_counter()
+    if started is None or counted == 0:
+        raise InputError(f"need more than {warmup + 1} frames to benchmark")
     seconds = time.perf_counter() - started
     gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return BenchResult(hardware=hardware_name(device), device=str(device), frame_size=tuple(frames[0].shape[:2]),
@@ -112,6 +114,20 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
                        fps=counted / seconds, ms_per_frame=1000 * seconds / counted,
                        stages=timer.ms_per_frame(counted), peak_rss_gib=peak_rss_bytes() / 2**30, peak_gpu_gib=gpu,
                        timeline=timeline)
+
+
+class _TimedDecode:
+    """Frames whose reading is timed as the "decode" stage."""
+
+    def __init__(self, frames: Sequence[np.ndarray], timer: StageTimer) -> None:
+        self.frames, self.timer = frames, timer
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        with self.timer.stage("decode"):
+            return self.frames[index]
 
 
 def flatness_summary(result: BenchResult, config: InferenceConfig) -> str:

@@ -104,7 +104,7 @@ def boundary_f_measure(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND
     pred = np.asarray(pred)
     gt = np.asarray(gt)
     if pred.shape != gt.shape:
-        raise ValueError(f"mask shapes differ: {pred.shape} vs {gt.shape}")
+        raise InputError(f"mask shapes differ: {pred.shape} vs {gt.shape}")
     radius = bound_th if bound_th >= 1 else math.ceil(bound_th * math.hypot(*gt.shape[:2]))
     pred_b = boundary_map(pred)
     gt_b = boundary_map(gt)

@@ -9,12 +9,14 @@ writers itself.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
+import cv2
 import numpy as np
 import torch
 
@@ -22,7 +24,7 @@ from xmempp.errors import ConfigError, InputError
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.session import InferenceSession, KeyListener
-from xmempp.io.frames import prefetch
+from xmempp.io.frames import Frames, prefetch
 from xmempp.io.sequences import frame_info
 from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
 from xmempp.model.network import XMemNetwork
@@ -63,8 +65,9 @@ def plan_frames(total: int, references: Sequence[int], direction: str = "shot", 
             "backward", the first reference for "both").
         count: frames per pass including `start` (default: to the end of the shot).
     Returns:
-        A `FramePlan`. Raises `ConfigError` for an unknown direction and `InputError` for a start
-        outside the shot or a count below 1.
+        A `FramePlan` (empty when "forward"/"backward"/"both" would step only a reference frame).
+        Raises `ConfigError` for an unknown direction and `InputError` for a start outside the shot
+        or a count below 1.
     """
     if direction not in DIRECTIONS:
         raise ConfigError(f"unknown direction {direction!r}; use one of {', '.join(DIRECTIONS)}")
@@ -79,13 +82,11 @@ def plan_frames(total: int, references: Sequence[int], direction: str = "shot", 
     limit = total if count is None else count
     forward = tuple(range(start, min(total, start + limit)))
     backward = tuple(range(start, max(-1, start - limit), -1))
-    if direction in ("shot", "forward"):
-        passes = (forward,)
-    elif direction == "backward":
-        passes = (backward,)
-    else:
-        passes = tuple(p for p in (forward, backward) if len(p) > 1 or p[0] not in references)
-    return FramePlan(passes)
+    if direction == "shot":
+        return FramePlan((forward,))
+    candidates = {"forward": (forward,), "backward": (backward,), "both": (forward, backward)}[direction]
+    # a pass of one reference frame only would re-output the user's mask: nothing to propagate
+    return FramePlan(tuple(p for p in candidates if len(p) > 1 or p[0] not in references))
 
 
 @dataclass
@@ -97,6 +98,8 @@ class JobOutputs:
         options: which results to write.
         palette: palette of the index PNGs (the input masks'), or None for grayscale.
         overwrite: allow replacing results xmempp wrote earlier in `folder`.
+        size: (height, width) results are resized to before writing (e.g. the source size of a
+            workspace imported smaller), or None to write them at the frames' size.
         inputs: input folders (frames, masks) that `folder` must not overlap.
     """
 
@@ -104,6 +107,7 @@ class JobOutputs:
     options: WriterOptions = field(default_factory=WriterOptions)
     palette: Optional[np.ndarray] = None
     overwrite: bool = False
+    size: Optional[tuple[int, int]] = None
     inputs: tuple[Path, ...] = ()
 
 
@@ -121,7 +125,7 @@ class ShotJob:
         outputs: where results are written by `run_job`, or None to write nothing.
     """
 
-    frames: Sequence[np.ndarray]
+    frames: Frames
     references: Mapping[int, np.ndarray]
     config: InferenceConfig = field(default_factory=InferenceConfig)
     mode: str = "xmempp"
@@ -166,14 +170,14 @@ class FrameResult:
 
     Attributes:
         index: frame index in the shot.
-        image: the HxWx3 uint8 RGB frame.
+        image: the HxWx3 uint8 RGB frame (None where a caller of `write_results` writes no overlays).
         probs: (1+K)xHxW float32 probabilities at the frame's resolution, background first, objects
             in the job's `objects` order (zero for an object not yet met in "xmem" mode).
     """
 
     index: int
-    image: np.ndarray
-    probs: torch.Tensor
+    image: Optional[np.ndarray]
+    probs: torch.Tensor | np.ndarray
 
 
 @dataclass
@@ -211,7 +215,8 @@ def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSes
         session: a session already holding the job's references (default: `open_session`).
         cancel: set it to stop before the next frame.
         on_key_features: receives every stepped frame's key features.
-        prefetch_depth: frames decoded ahead on a background thread.
+        prefetch_depth: frames decoded ahead on a background thread (0: decode in this thread, e.g.
+            to time decoding with the session's stage timer).
     Returns:
         A generator of `FrameResult`, frames in plan order.
     """
@@ -221,7 +226,8 @@ def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSes
     session.on_key_features = on_key_features
     for frames in plan.passes:
         session.clear_memory()
-        images = prefetch((job.frames[i] for i in frames), depth=prefetch_depth)
+        reads = (job.frames[i] for i in frames)
+        images = prefetch(reads, depth=prefetch_depth) if prefetch_depth > 0 else reads
         try:
             for position, (index, image) in enumerate(zip(frames, images)):
                 if cancel is not None and cancel.is_set():
@@ -249,23 +255,59 @@ def run_job(model: XMemNetwork, job: ShotJob, *, progress: Optional[ProgressCall
     """
     job.validate()
     total = job.plan().total
-    stems = job.stems()
-    writer = _open_writer(job)
-    done = 0
     started = time.perf_counter()
+    results = iter_job(model, job, session=session, cancel=cancel, on_key_features=on_key_features)
+    done = write_results(results, job.outputs, job.objects, job.stems(), fps=getattr(job.frames, "fps", None),
+                         total=total, progress=progress, on_result=on_result, cancel=cancel, frames=job.frames)
+    return JobReport(done, time.perf_counter() - started, done == total, job.objects)
+
+
+def write_results(results: Iterable[FrameResult], outputs: Optional[JobOutputs], objects: ObjectOrder,
+                  stems: Sequence[str], *, fps: Optional[float] = None, total: Optional[int] = None,
+                  progress: Optional[ProgressCallback] = None,
+                  on_result: Optional[Callable[[FrameResult], None]] = None, cancel: Optional[threading.Event] = None,
+                  frames: Optional[Frames] = None) -> int:
+    """Write a stream of frame results: the one writer set-up of every front end.
+
+    `run_job` calls it with a propagation's results; a front end that already holds the masks
+    (the GUI exporting saved masks) calls it with its own `FrameResult`s.
+
+    Arguments:
+        results: frame results, probs channels in `objects` order.
+        outputs: where and what to write (checked before the first frame), or None to write nothing.
+        objects: the original object id of every probability channel.
+        stems: output file stem per frame index.
+        fps: frame rate of the preview video (default: that of `outputs.options`).
+        total: frames expected, for `progress` (default: len(stems)).
+        progress: called after each frame with (done, total).
+        on_result: called with each result after it is queued for writing.
+        cancel: set it to stop before the next frame; files written so far stay, each complete.
+        frames: the source, whose frame numbers (and plate windows) outputs keep, if any.
+    Returns:
+        Frames written (or passed through when `outputs` is None).
+    """
+    total = len(stems) if total is None else total
+    writer = _open_writer(outputs, objects, fps) if outputs is not None else None
+    done = 0
     with writer if writer is not None else contextlib.nullcontext():
-        for result in iter_job(model, job, session=session, cancel=cancel, on_key_features=on_key_features):
+        for result in results:
+            if cancel is not None and cancel.is_set():
+                break
             if writer is not None:
-                writer.submit(stems[result.index], result.image, result.probs, frame_info(job.frames, result.index))
+                probs, image = result.probs, result.image
+                if outputs.size is not None and tuple(probs.shape[1:]) != tuple(outputs.size):
+                    probs, image = _resize(probs, image, outputs.size)
+                info = frame_info(frames, result.index) if frames is not None else None
+                writer.submit(stems[result.index], image, probs, info)
             if on_result is not None:
                 on_result(result)
             done += 1
             if progress is not None:
                 progress(done, total)
-    return JobReport(done, time.perf_counter() - started, done == total, job.objects)
+    return done
 
 
-def propagate(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
+def propagate(model: XMemNetwork, frames: Frames, references: Mapping[int, np.ndarray],
               config: InferenceConfig | None = None, mode: str = "xmempp") -> Iterator[tuple[int, torch.Tensor]]:
     """Propagate reference masks through every frame, yielding results as they are ready.
 
@@ -284,15 +326,21 @@ def propagate(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapp
         yield result.index, result.probs
 
 
-def _open_writer(job: ShotJob) -> Optional[ResultWriter]:
-    out = job.outputs
-    if out is None:
-        return None
+def _open_writer(out: JobOutputs, objects: ObjectOrder, fps: Optional[float]) -> ResultWriter:
     check_output_dir(out.folder, overwrite=out.overwrite, preview=out.options.preview, inputs=out.inputs)
-    fps = getattr(job.frames, "fps", None)
-    if fps:
-        out.options.preview_fps = fps
-    return ResultWriter(out.folder, out.palette, list(job.objects.ids), out.options)
+    options = dataclasses.replace(out.options, preview_fps=fps) if fps else out.options
+    return ResultWriter(out.folder, out.palette, list(objects.ids), options)
+
+
+def _resize(probs, image: Optional[np.ndarray], size: tuple[int, int]):
+    """Probabilities (bilinear, per channel) and the frame resized to (height, width) `size`."""
+    h, w = size
+    probs = probs.numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
+    big = np.stack([cv2.resize(np.ascontiguousarray(c, dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+                    for c in probs])
+    if image is not None:
+        image = cv2.resize(np.ascontiguousarray(image), (w, h), interpolation=cv2.INTER_LINEAR)
+    return big, image
 
 
 def _expand_channels(probs: torch.Tensor, known: Sequence[int], all_ids: Sequence[int]) -> torch.Tensor:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from xmempp.inference.config import InferenceConfig
+from xmempp.inference.objects import ObjectOrder
 from xmempp.model.device import autocast_for
 from xmempp.errors import ConfigError, InputError, MemoryStateError
 from xmempp.memory.manager import MemoryManager, MemoryStats
@@ -44,7 +45,7 @@ class InferenceSession:
         self.memory = MemoryManager(self.config, model.dims.hidden_dim)
         self._masks: dict[int, np.ndarray] = {}
         self._permanent: set[int] = set()
-        self._object_ids: list[int] = []
+        self._objects = ObjectOrder()
         self._geometry: Geometry | None = None
         self._reset_counters()
 
@@ -62,7 +63,7 @@ class InferenceSession:
     @property
     def object_ids(self) -> list[int]:
         """Original object ids known to memory, in the order of the output channels."""
-        return list(self._object_ids)
+        return list(self._objects.ids)
 
     def memory_stats(self) -> MemoryStats:
         """Sizes of temporary, long-term and permanent memory."""
@@ -161,13 +162,13 @@ class InferenceSession:
         """The user's mask as probabilities at its own resolution (no resampling of the annotation)."""
         mask = self._masks[frame]
         source = Geometry(mask.shape, mask.shape, (0, 0, 0, 0))
-        onehot = mask_to_onehot(mask, self._object_ids, source, torch.device("cpu"))
+        onehot = mask_to_onehot(mask, list(self._objects), source, torch.device("cpu"))
         return aggregate_objects(onehot.unsqueeze(0), dim=1)[1][0]
 
     def _step_reference(self, frame: int, x: torch.Tensor, features, geometry: Geometry, end: bool) -> None:
         mask = self._masks[frame]
         self._register_objects(mask, features.key)
-        onehot = mask_to_onehot(mask, self._object_ids, geometry, self.device).unsqueeze(0)
+        onehot = mask_to_onehot(mask, list(self._objects), geometry, self.device).unsqueeze(0)
         _, probs = aggregate_objects(onehot, dim=1)
         # As in XMem++: references already in permanent memory are not written again;
         # in "xmem" mode the others are written to temporary memory, except on a pass's first frame.
@@ -220,17 +221,15 @@ class InferenceSession:
         with autocast_for(self.device, self.autocast):
             features = self.model.encode_key(x)
             self._register_objects(mask, features.key)
-            onehot = mask_to_onehot(mask, self._object_ids, geometry, self.device).unsqueeze(0)
+            onehot = mask_to_onehot(mask, list(self._objects), geometry, self.device).unsqueeze(0)
             _, probs = aggregate_objects(onehot, dim=1)
             value, _ = self.model.encode_value(x, features.f16, None, probs[:, 1:], deep_update=False)
         self.memory.add_permanent(features.key, features.shrinkage, value, frame)
         self._permanent.add(frame)
 
     def _register_objects(self, mask: np.ndarray, key: torch.Tensor) -> None:
-        for value in np.unique(mask).tolist():
-            if value != 0 and value not in self._object_ids:
-                self._object_ids.append(int(value))
-        self.memory.ensure_objects(len(self._object_ids), key)
+        self._objects = self._objects.extended(mask)
+        self.memory.ensure_objects(len(self._objects), key)
 
     def _frame_geometry(self, image: np.ndarray) -> Geometry:
         if not isinstance(image, np.ndarray) or image.ndim != 3:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from xmempp.errors import OutputError
+from xmempp.errors import ConfigError, InputError, OutputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -89,7 +89,7 @@ def atomic_open(path: PathLike, mode: str = "wb", fsync: bool = True) -> Iterato
         removed and the exception propagates; an OSError becomes an `OutputError` naming `path`.
     """
     if mode not in ("wb", "w"):
-        raise ValueError(f"atomic_open supports modes 'wb' and 'w', not {mode!r}")
+        raise ConfigError(f"atomic_open supports modes 'wb' and 'w', not {mode!r}")
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,7 +189,7 @@ def encode_png(array: np.ndarray, palette: Optional[np.ndarray] = None, compress
     array = np.ascontiguousarray(array)
     if palette is not None:
         if array.dtype != np.uint8 or array.ndim != 2:
-            raise ValueError("a palette PNG needs an HxW uint8 index array")
+            raise InputError("a palette PNG needs an HxW uint8 index array")
         image = Image.frombytes("P", (array.shape[1], array.shape[0]), array.tobytes())
         pal = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
         image.putpalette(pal.tobytes(), rawmode="RGB")
@@ -198,13 +198,13 @@ def encode_png(array: np.ndarray, palette: Optional[np.ndarray] = None, compress
         return buf.getvalue()
     if array.ndim == 3:
         if array.shape[2] != 3 or array.dtype != np.uint8:
-            raise ValueError("a colour PNG needs an HxWx3 uint8 RGB array")
+            raise InputError("a colour PNG needs an HxWx3 uint8 RGB array")
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     elif array.ndim != 2 or array.dtype not in (np.uint8, np.uint16):
-        raise ValueError("a grayscale PNG needs an HxW uint8 or uint16 array")
+        raise InputError("a grayscale PNG needs an HxW uint8 or uint16 array")
     ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, int(compress_level)])
     if not ok:
-        raise ValueError("PNG encoding failed")
+        raise OutputError(f"PNG encoding failed for a {array.dtype} array of shape {array.shape}")
     return buf.tobytes()
 
 
@@ -219,11 +219,11 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     """
     rgb = np.ascontiguousarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim not in (2, 3):
-        raise ValueError("JPEG encoding needs an HxW or HxWx3 uint8 array")
+        raise InputError("JPEG encoding needs an HxW or HxWx3 uint8 array")
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
     ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
-        raise ValueError("JPEG encoding failed")
+        raise OutputError(f"JPEG encoding failed for an array of shape {rgb.shape}")
     return buf.tobytes()
 
 
@@ -244,9 +244,9 @@ def encode_image(suffix: str, array: np.ndarray, palette: Optional[np.ndarray] =
         return encode_png(array, palette=palette)
     if suffix in (".jpg", ".jpeg"):
         if palette is not None:
-            raise ValueError("palette images must be saved as PNG")
+            raise OutputError("palette images must be saved as PNG, not JPEG")
         return encode_jpeg(array, quality=jpeg_quality)
-    raise ValueError(f"unsupported image format {suffix!r}; use .png or .jpg")
+    raise OutputError(f"unsupported image format {suffix!r}; use .png or .jpg")
 
 
 def atomic_write_image(path: PathLike, array: np.ndarray, palette: Optional[np.ndarray] = None,

@@ -8,6 +8,12 @@
 * a video file (mp4, mov, mkv, avi, ...) decoded as a stream with PyAV: never extracted to disk and
   never held in memory as a whole. Frame stems are the 0-based frame index, zero-padded (`000000`).
 
+Every frame source satisfies one protocol, `Frames`: `len(frames)` and `frames[i]` for
+0 <= i < len (HxWx3 uint8 RGB), optionally `names`, `size`, `frame_numbers` and `fps`. Folders,
+videos and workspaces (`xmempp.io.workspace.Workspace`) implement it through `FrameSource`; a
+user's own sequence (a list of arrays, a lazy loader) needs only `len` and indexing. Consumers read
+by index within `len` and never rely on iteration stopping at an IndexError.
+
 `prefetch(iterable)` reads ahead on a background thread.
 """
 from __future__ import annotations
@@ -19,7 +25,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Union, overload
+from typing import Any, Iterable, Iterator, Optional, Protocol, Union, overload, runtime_checkable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -101,11 +107,25 @@ def decode_image_file(path: Path, what: str = "frame") -> np.ndarray:
         raise InputError(f"cannot read {what} {path}: file is corrupt or truncated ({exc}); re-export it") from exc
 
 
+@runtime_checkable
+class Frames(Protocol):
+    """What the engine and the job API read frames from: a length and frames by index within it.
+
+    Optional attributes a source may also have (read with `getattr(frames, name, None)`):
+    `names` (frame stems, in frame order), `size` ((height, width)), `frame_numbers` (the shot's
+    frame number of each index, e.g. 1001...) and `fps` (frame rate of a video).
+    """
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> np.ndarray: ...
+
+
 class FrameSource(Sequence, ABC):
-    """A read-only, lazily decoded sequence of frames (HxWx3 uint8 RGB).
+    """A read-only, lazily decoded sequence of frames (HxWx3 uint8 RGB): the full `Frames` protocol.
 
     Attributes:
-        path: the folder or video file the frames come from.
+        path: the folder, video file or workspace the frames come from.
         names: frame stems, in frame order (file stems, or zero-padded indices for a video).
         is_video: True for a video file.
         fps: frame rate of a video (None for a frame folder).

@@ -37,8 +37,8 @@ from xmempp.io.frames import is_hidden
 PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = [
-    "MAX_OBJECTS", "LabeledMask", "ColorTable", "IdMap", "davis_palette", "read_mask", "read_mask_folder",
-    "contiguous_ids", "output_palette", "mask_frame_index", "present_ids",
+    "MAX_OBJECTS", "LabeledMask", "ColorTable", "davis_palette", "read_mask", "read_mask_folder",
+    "output_palette", "mask_frame_index", "present_ids",
 ]
 
 #: Most distinct object ids one mask may hold; more means anti-aliased / soft edges.
@@ -433,7 +433,8 @@ def _load_raw(path: Path, expected_size: Optional[tuple[int, int]] = None, frame
 def _finish(raw: _RawMask, table: Optional[ColorTable]) -> LabeledMask:
     if raw.kind == "index":
         return LabeledMask(raw.data, raw.palette, raw.path)
-    assert table is not None
+    if table is None:
+        raise InputError(f"{raw.path} is a colour mask: read it with a ColorTable to number its colours")
     return LabeledMask(table.lookup(raw.data), table.palette(), raw.path)
 
 
@@ -549,56 +550,6 @@ def read_mask_folder(folder: PathLike, frame_names: Sequence[str],
         all_colours = [int(c) for r in raws.values() if r.kind == "rgb" for c in r.colours]
         table.add(all_colours, culprit=folder)
     return {index: _finish(raws[index], table) for index in sorted(raws)}
-
-
-@dataclass(frozen=True)
-class IdMap:
-    """Mapping between original object ids and contiguous ids 1..K.
-
-    Attributes:
-        object_ids: original ids in order of first appearance; contiguous id k is `object_ids[k-1]`.
-    """
-
-    object_ids: tuple[int, ...]
-
-    @property
-    def num_objects(self) -> int:
-        """K, the number of objects."""
-        return len(self.object_ids)
-
-    def to_contiguous(self, ids: np.ndarray) -> np.ndarray:
-        """Map an array of original ids to 0..K (ids not in the map become 0)."""
-        lut = np.zeros(256, dtype=np.uint8)
-        for k, original in enumerate(self.object_ids, start=1):
-            lut[original] = k
-        return lut[np.asarray(ids, dtype=np.uint8)]
-
-    def to_original(self, ids: np.ndarray) -> np.ndarray:
-        """Map an array of contiguous ids 0..K back to the original ids."""
-        lut = np.zeros(256, dtype=np.uint8)
-        lut[1: self.num_objects + 1] = self.object_ids
-        return lut[np.asarray(ids, dtype=np.uint8)]
-
-
-def contiguous_ids(masks: Mapping[int, Union[LabeledMask, np.ndarray]]) -> IdMap:
-    """Number the objects of a set of reference masks 1..K in order of first appearance.
-
-    Arguments:
-        masks: {frame index: LabeledMask or HxW uint8 id array}.
-    Returns:
-        An `IdMap`: objects ordered by the first frame they appear in (frames ascending), then by
-        id within that frame — the object order of the engine's probability channels.
-    """
-    order: list[int] = []
-    seen: set[int] = set()
-    for index in sorted(masks):
-        mask = masks[index]
-        ids = mask.ids if isinstance(mask, LabeledMask) else np.asarray(mask)
-        for value in present_ids(ids):
-            if value not in seen:
-                seen.add(int(value))
-                order.append(int(value))
-    return IdMap(tuple(order))
 
 
 def output_palette(masks: Mapping[int, LabeledMask]) -> Optional[np.ndarray]:

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from xmempp.errors import OutputError
+from xmempp.errors import ConfigError, OutputError
 from xmempp.io.atomic import atomic_write_bytes, atomic_write_with, encode_png
 
 __all__ = ["MATTE_FORMATS", "EXR_COMPRESSIONS", "TIFF_COMPRESSIONS", "check_compression", "write_matte",
@@ -24,7 +24,7 @@ TIFF_COMPRESSIONS = {"lzw": 5, "zip": 8, "none": 1}
 
 
 def check_compression(fmt: str, compression: Optional[str]) -> None:
-    """Raise `ValueError` when `compression` does not apply to matte format `fmt`.
+    """Raise `ConfigError` when `compression` does not apply to matte format `fmt`.
 
     Arguments:
         fmt: "png", "tiff" or "exr".
@@ -33,12 +33,12 @@ def check_compression(fmt: str, compression: Optional[str]) -> None:
         None.
     """
     if fmt not in MATTE_FORMATS:
-        raise ValueError(f"matte format must be one of {', '.join(MATTE_FORMATS)}, not {fmt!r}")
+        raise ConfigError(f"matte format must be one of {', '.join(MATTE_FORMATS)}, not {fmt!r}")
     if compression is None:
         return
     allowed = {"exr": EXR_COMPRESSIONS, "tiff": tuple(TIFF_COMPRESSIONS), "png": ()}[fmt]
     if compression not in allowed:
-        raise ValueError(f"compression {compression!r} does not apply to {fmt} mattes; use one of "
+        raise ConfigError(f"compression {compression!r} does not apply to {fmt} mattes; use one of "
                          f"{', '.join(allowed) or 'none (PNG is always zlib-compressed)'}")
 
 

@@ -6,16 +6,16 @@
 
 XMem++ reads `references` (annotated frame indices) and `num_objects` from info.json and lists
 `images/` in sorted order; xmempp adds the frame order, the original object ids and colours, and
-where the frames came from. Frame stems are kept unless their sorted order differs from the frame
-order, in which case frames are renamed `frame_000000`... (the original stems are kept in
-`source_names`).
+where the frames came from (the schema: `xmempp.io.workspace_info.WorkspaceInfo`). An opened
+`Workspace` is a frame source in that one frame order. Frame stems are kept unless their sorted
+order differs from the frame order, in which case frames are renamed `frame_000000`... (the
+original stems are kept in `source_names`).
 
 `create_workspace` builds the folder under a hidden temporary name and renames it into place, so
 an interrupted import leaves no half-made workspace.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -25,17 +25,18 @@ from typing import Any, Callable, Mapping, Optional, Union
 import cv2
 import numpy as np
 
-from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, atomic_write_text, default_dir_mode
+from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, default_dir_mode
 from xmempp.errors import InputError, OutputError
-from xmempp.io.frames import FolderFrames, FrameSource, decode_image_file, prefetch
-from xmempp.io.masks import IdMap, LabeledMask, contiguous_ids, davis_palette, read_mask
+from xmempp.io.frames import FrameSource, decode_image_file, prefetch
+from xmempp.inference.objects import ObjectOrder
+from xmempp.io.masks import LabeledMask, davis_palette, read_mask
+from xmempp.io.workspace_info import WORKSPACE_VERSION, WorkspaceInfo
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["WORKSPACE_VERSION", "Workspace", "create_workspace", "check_workspace_target", "workspace_size"]
+__all__ = ["WORKSPACE_VERSION", "Workspace", "WorkspaceInfo", "create_workspace", "check_workspace_target",
+           "workspace_size"]
 
-#: Version of the xmempp fields in info.json.
-WORKSPACE_VERSION = 1
 _JPEG = frozenset({".jpg", ".jpeg"})
 
 
@@ -113,7 +114,7 @@ def create_workspace(root: PathLike, name: str, frames: FrameSource,
     names = source_names
     if [f"{s}{ext}" for s in names] != sorted(f"{s}{ext}" for s in names):
         names = [f"frame_{i:06d}" for i in range(n)]  # XMem++ lists images in sorted order
-    idmap: IdMap = contiguous_ids(masks)
+    objects = ObjectOrder.from_masks({i: _ids(m) for i, m in masks.items()})
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f"{TEMP_PREFIX}{name}."))
@@ -132,30 +133,21 @@ def create_workspace(root: PathLike, name: str, frames: FrameSource,
         palette = davis_palette()
         for index in sorted(masks):
             mask = masks[index]
-            ids = mask.ids if isinstance(mask, LabeledMask) else np.asarray(mask, dtype=np.uint8)
+            ids = _ids(mask)
             if ids.shape != (src_h, src_w):
                 culprit = mask.path if isinstance(mask, LabeledMask) and mask.path else f"for frame {index}"
                 raise InputError(f"mask {culprit} is {ids.shape[1]}x{ids.shape[0]} but the frames are "
                                  f"{src_w}x{src_h}; masks must have the resolution of their frames")
-            small = idmap.to_contiguous(ids)
+            small = objects.to_channels(ids)
             if small.shape != (out_h, out_w):
                 small = cv2.resize(small, (out_w, out_h), interpolation=cv2.INTER_NEAREST)
             atomic_write_image(tmp / "masks" / f"{names[index]}.png", small, palette=palette, fsync=False)
-        info = {
-            "references": sorted(masks),
-            "num_objects": max(1, idmap.num_objects),
-            "frames": names,
-            "source_names": source_names,
-            "object_ids": list(idmap.object_ids),
-            "object_colors": _object_colors(masks, idmap),
-            "source": str(Path(frames.path).resolve()),
-            "source_size": [src_h, src_w],
-            "size": [out_h, out_w],
-            "image_extension": ext,
-            "fps": frames.fps,
-            "xmempp_workspace_version": WORKSPACE_VERSION,
-        }
-        atomic_write_text(tmp / "info.json", json.dumps(info, indent=4) + "\n")
+        WorkspaceInfo(
+            references=sorted(masks), num_objects=max(1, len(objects)), frames=names, source_names=source_names,
+            object_ids=list(objects.ids), object_colors=_object_colors(masks, objects),
+            source=str(Path(frames.path).resolve()), source_size=(src_h, src_w), size=(out_h, out_w),
+            image_extension=ext, fps=frames.fps, version=WORKSPACE_VERSION,
+        ).write(tmp / "info.json")
         for folder in (tmp, tmp / "images", tmp / "masks"):
             os.chmod(folder, default_dir_mode())  # mkdtemp makes a private folder
         if dest.is_dir():
@@ -183,25 +175,30 @@ def _image_extension(frames: FrameSource, image_format: Optional[str]) -> str:
     return ".png"
 
 
-def _object_colors(masks: Mapping[int, Any], idmap: IdMap) -> Optional[list[list[int]]]:
+def _ids(mask: Union[LabeledMask, np.ndarray]) -> np.ndarray:
+    return mask.ids if isinstance(mask, LabeledMask) else np.asarray(mask, dtype=np.uint8)
+
+
+def _object_colors(masks: Mapping[int, Any], objects: ObjectOrder) -> Optional[list[list[int]]]:
     """Original colour of each object (from the first mask with a palette), or None."""
     for index in sorted(masks):
         mask = masks[index]
         if isinstance(mask, LabeledMask) and mask.palette is not None:
-            return [[int(c) for c in mask.palette[oid]] for oid in idmap.object_ids]
+            return [[int(c) for c in mask.palette[oid]] for oid in objects.ids]
     return None
 
 
-class Workspace:
-    """An opened workspace (created by xmempp or by XMem++).
+class Workspace(FrameSource):
+    """An opened workspace (created by xmempp or by XMem++); it is itself the frame source of its images.
 
     Attributes:
         path: the workspace folder.
-        names: frame stems in frame order.
-        info: the parsed info.json (empty when absent).
+        names: frame stems in frame order (the order of `info.frames`, else XMem++'s sorted order);
+            frame `i` everywhere (indexing, masks, references) is `names[i]`.
+        info: the typed info.json (`WorkspaceInfo`).
     """
 
-    def __init__(self, path: Path, names: list[str], files: dict[str, Path], info: dict) -> None:
+    def __init__(self, path: Path, names: list[str], files: dict[str, Path], info: WorkspaceInfo) -> None:
         self.path = path
         self.names = names
         self._files = files
@@ -222,26 +219,17 @@ class Workspace:
         image_dir = path / "images"
         if not image_dir.is_dir():
             raise InputError(f"{path} is not a workspace: it has no images/ folder; create one with `xmempp import`")
-        info: dict = {}
-        info_file = path / "info.json"
-        if info_file.exists():
-            try:
-                info = json.loads(info_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise InputError(f"cannot read {info_file}: {exc}; fix or delete it") from exc
-            if not isinstance(info, dict):
-                raise InputError(f"{info_file} is not a JSON object; fix or delete it")
+        info = WorkspaceInfo.read(path / "info.json")
         files = {p.stem: p for p in image_dir.iterdir()
                  if p.is_file() and not p.name.startswith(".")}
         if not files:
             raise InputError(f"workspace {path} has no images in {image_dir}")
-        names = info.get("frames")
-        if not (isinstance(names, list) and len(names) == len(files) and all(n in files for n in names)):
+        names = info.frames
+        if not (names is not None and len(names) == len(files) and all(n in files for n in names)):
             names = [p.stem for p in sorted(files.values(), key=lambda p: p.name)]  # XMem++ order
+        if info.source_names is not None and len(info.source_names) != len(names):
+            info.source_names = None
         return cls(path, list(names), files, info)
-
-    def __len__(self) -> int:
-        return len(self.names)
 
     @property
     def image_dir(self) -> Path:
@@ -256,28 +244,32 @@ class Workspace:
     @property
     def references(self) -> list[int]:
         """Annotated (reference) frame indices, ascending."""
-        return sorted(int(i) for i in self.info.get("references", []))
+        return list(self.info.references)
 
     @property
     def num_objects(self) -> int:
         """Number of objects K (ids 1..K)."""
-        return int(self.info.get("num_objects") or 1)
+        return self.info.num_objects
 
     @property
     def object_ids(self) -> list[int]:
         """Original object id of each workspace id 1..K (1..K when unknown)."""
-        ids = self.info.get("object_ids")
-        if isinstance(ids, list) and len(ids) == self.num_objects:
-            return [int(i) for i in ids]
+        ids = self.info.object_ids
+        if ids is not None and len(ids) == self.num_objects:
+            return list(ids)
         return list(range(1, self.num_objects + 1))
+
+    @property
+    def fps(self) -> Optional[float]:  # type: ignore[override]
+        """Frame rate of the video the frames came from, or None."""
+        return self.info.fps
 
     @property
     def size(self) -> tuple[int, int]:
         """(height, width) of the workspace images."""
-        size = self.info.get("size")
-        if isinstance(size, list) and len(size) == 2:
-            return int(size[0]), int(size[1])
-        return self.frames().size
+        if self.info.size is not None:
+            return self.info.size
+        return tuple(self._read(0).shape[:2])  # type: ignore[return-value]
 
     def image_path(self, index: int) -> Path:
         """Path of frame `index`'s image."""
@@ -288,7 +280,10 @@ class Workspace:
         return self.mask_dir / f"{self.names[index]}.png"
 
     def image(self, index: int) -> np.ndarray:
-        """Frame `index` as HxWx3 uint8 RGB."""
+        """Frame `index` as HxWx3 uint8 RGB (the same as `workspace[index]`)."""
+        return self[index]
+
+    def _read(self, index: int) -> np.ndarray:
         return decode_image_file(self.image_path(index), "workspace image")
 
     def mask(self, index: int) -> Optional[np.ndarray]:
@@ -297,10 +292,6 @@ class Workspace:
         if not path.exists():
             return None
         return read_mask(path).ids
-
-    def frames(self) -> FrameSource:
-        """The workspace images as a `FrameSource`."""
-        return FolderFrames(self.image_dir)
 
     def save_mask(self, index: int, ids: np.ndarray) -> Path:
         """Write frame `index`'s mask atomically as a DAVIS-palette PNG.
@@ -317,21 +308,17 @@ class Workspace:
 
     def add_reference(self, index: int) -> None:
         """Mark frame `index` as a reference and save info.json."""
-        refs = set(self.references)
-        refs.add(int(index))
-        self.info["references"] = sorted(refs)
+        self.info.references = sorted({*self.info.references, int(index)})
         self.save_info()
 
     def remove_reference(self, index: int) -> None:
         """Unmark frame `index` as a reference and save info.json."""
-        self.info["references"] = [i for i in self.references if i != int(index)]
+        self.info.references = [i for i in self.info.references if i != int(index)]
         self.save_info()
 
     def save_info(self) -> None:
         """Write info.json atomically (keeps fields this version does not know)."""
-        self.info.setdefault("references", [])
-        self.info.setdefault("num_objects", self.num_objects)
-        atomic_write_text(self.path / "info.json", json.dumps(self.info, indent=4) + "\n")
+        self.info.write(self.path / "info.json")
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.path)!r}, {len(self)} frames, {self.num_objects} objects)"

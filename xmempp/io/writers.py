@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from xmempp.io.atomic import TEMP_PREFIX, atomic_write_bytes, default_file_mode, encode_jpeg, encode_png
-from xmempp.errors import OutputError, XMemppError
+from xmempp.errors import ConfigError, InputError, OutputError, XMemppError
 from xmempp.io.manifest import Manifest, written_by_xmempp
 from xmempp.io.masks import davis_palette
 from xmempp.io.mattes import check_compression, write_exr_channels, write_matte
@@ -94,11 +94,11 @@ class WriterOptions:
         check_compression("exr" if self.exr_layers and self.matte_format == "png" else self.matte_format,
                           self.compression)
         if self.alpha_bits not in (8, 16):
-            raise ValueError(f"alpha_bits must be 8 or 16, not {self.alpha_bits}")
+            raise ConfigError(f"alpha_bits must be 8 or 16, not {self.alpha_bits}")
         if not 0.0 <= self.overlay_opacity <= 1.0:
-            raise ValueError("overlay_opacity must be between 0 and 1")
+            raise ConfigError(f"overlay_opacity must be between 0 and 1, not {self.overlay_opacity}")
         if self.queue_size < 1:
-            raise ValueError("queue_size must be at least 1")
+            raise ConfigError(f"queue_size must be at least 1, not {self.queue_size}")
 
 
 def _has_results(folder: Path) -> bool:
@@ -392,7 +392,7 @@ class ResultWriter(_FinishOnExit):
         self.options = options or WriterOptions()
         ids = [int(i) for i in object_ids]
         if any(not 1 <= i <= 255 for i in ids) or len(set(ids)) != len(ids):
-            raise ValueError(f"object ids must be distinct values in 1..255, got {ids}")
+            raise InputError(f"object ids must be distinct values in 1..255, got {ids}")
         self.object_ids = ids
         if palette is not None:
             pal = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
@@ -434,18 +434,18 @@ class ResultWriter(_FinishOnExit):
             None. Raises the first writing error (an `OutputError`) if one happened.
         """
         if self._closed:
-            raise RuntimeError("ResultWriter is closed")
+            raise OutputError(f"the result writer for {self.out_dir} is closed; open a new one to write more frames")
         self._raise_if_failed()
         if hasattr(probs, "detach"):
             probs = probs.detach().to("cpu").float().numpy()
         probs = np.asarray(probs)
         if probs.ndim != 3 or probs.shape[0] != len(self.object_ids) + 1:
-            raise ValueError(f"probs must be (1+K)xHxW with K={len(self.object_ids)}, got shape {probs.shape}")
+            raise InputError(f"probs must be (1+K)xHxW with K={len(self.object_ids)}, got shape {probs.shape}")
         if self._needs_overlay:
             if frame_rgb is None:
-                raise ValueError("overlays need the source frame")
+                raise InputError(f"overlays need the source frame of {stem}")
             if tuple(frame_rgb.shape[:2]) != tuple(probs.shape[1:]):
-                raise ValueError(f"frame {stem} is {frame_rgb.shape[:2]} but probs are {probs.shape[1:]}")
+                raise InputError(f"frame {stem} is {frame_rgb.shape[:2]} but probs are {probs.shape[1:]}")
         else:
             frame_rgb = None
         self._put((str(stem), frame_rgb, probs, info))

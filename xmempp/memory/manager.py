@@ -122,7 +122,7 @@ class MemoryManager:
         for store in (self.permanent, self.temporary, self.long_term):
             if store.values:
                 return store.values[0].shape[1]
-        raise RuntimeError("memory holds no values")
+        raise MemoryStateError("memory holds no values yet: add a reference or step a frame first")
 
     def _count_usage(self, usage: torch.Tensor, stores: list[KeyValueStore]) -> None:
         """Split group 0's usage among the stores; only temporary and long-term count."""

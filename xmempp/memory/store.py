@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from xmempp.errors import MemoryStateError
+
 
 class GrowingBuffer:
     """A tensor that grows along its last axis into spare capacity (amortised O(1) appends)."""
@@ -131,7 +133,8 @@ class KeyValueStore:
 
     def usage(self) -> torch.Tensor:
         """Usage normalised by life, (1, 1, N)."""
-        assert self._use_count is not None and self._life_count is not None
+        if self._use_count is None or self._life_count is None:
+            raise MemoryStateError("this store does not count usage (count_usage=False or no elements yet)")
         return self.use_count / self.life_count
 
     def keep(self, mask: torch.Tensor) -> None:

@@ -1,0 +1,51 @@
+"""The Space key of the main window: hold it to pan the canvas, tap it to pause / resume a
+propagation (or play / stop playback). An application-wide event filter, so it works whatever
+widget of the window has the focus, except while typing in a text or number field."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PyQt5.QtCore import QEvent, QObject
+from PyQt5.QtGui import QKeySequence
+from PyQt5.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit, QWidget
+
+from .shortcuts import shortcut
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+__all__ = ["SpaceKeyFilter"]
+
+_SPACE_KEY = QKeySequence(shortcut("toggle_pause").keys[0])[0]
+
+
+class SpaceKeyFilter(QObject):
+    """Install on the application with `installEventFilter`; remove it when the window closes."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.KeyPress, QEvent.KeyRelease) and event.key() == _SPACE_KEY:
+            if event.isAutoRepeat() or not self._owns(obj):
+                return event.isAutoRepeat() and self._owns(obj) and not self._typing()
+            if self._typing():
+                return False
+            if kind == QEvent.KeyPress:
+                self.window.canvas.space_down()
+            elif not self.window.canvas.space_up():
+                self.window.toggle_pause()
+            return True
+        return False
+
+    def _owns(self, obj: QObject) -> bool:
+        if QApplication.activeModalWidget() is not None:
+            return False
+        return isinstance(obj, QWidget) and obj.window() is self.window
+
+    @staticmethod
+    def _typing() -> bool:
+        focus = QApplication.focusWidget()
+        return isinstance(focus, (QLineEdit, QAbstractSpinBox))
