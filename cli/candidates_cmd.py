@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from xmempp.errors import InputError
-from xmempp.io.frames import open_frames
-from xmempp.io.masks import read_mask_folder
+from xmempp.io.frames import FrameSource
 
+from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
+                            PlateOptions, StartFrameOption, ViewOption)
 from .engine_options import (ConfigOption, DeviceOption, Mode, ModelOption, ModeOption, QuietOption, SizeOption,
                              build_config, load_network)
 from .progress import frame_progress, stage_callback
@@ -20,15 +21,15 @@ from .progress import frame_progress, stage_callback
 _STAGES = {"features": "encoding frames", "masks": "reading masks", "selection": "choosing frames"}
 
 
-def _predicted_targets(path: Path, names: list[str], size: tuple[int, int], is_video: bool):
+def _predicted_targets(path: Path, frames: FrameSource, plates: PlateOptions):
     """Targets from an earlier run: soft from alpha mattes (OUT or OUT/alpha), else binary from OUT/masks."""
     from xmempp.candidate_selection.targets import AlphaTargets, is_alpha_folder
 
     for folder in (path / "alpha", path):
         if is_alpha_folder(folder):
-            return AlphaTargets(folder, names, size)
+            return AlphaTargets(folder, list(frames.names), frames.size)
     folder = path / "masks" if (path / "masks").is_dir() else path
-    return {index: mask.ids for index, mask in read_mask_folder(folder, names, size, by_index=is_video).items()}
+    return {index: mask.ids for index, mask in plates.read_masks(folder, frames).items()}
 
 
 def candidates_command(
@@ -55,6 +56,13 @@ def candidates_command(
     device: DeviceOption = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     quiet: QuietOption = False,
+    frame_range: FramesOption = None,
+    colorspace: ColorspaceOption = None,
+    display: DisplayOption = None,
+    view: ViewOption = None,
+    layer: LayerOption = None,
+    start_frame: StartFrameOption = None,
+    mask_threshold: MaskThresholdOption = 0.5,
 ) -> None:
     """Suggest the frames whose annotation would help the propagation most (XMem++'s diverse-frame selector).
 
@@ -64,16 +72,17 @@ def candidates_command(
 
     config = build_config(config_file, size)
     console = Console(stderr=True, quiet=quiet)
-    frames = open_frames(video)
+    plates = PlateOptions(frame_range, colorspace, display, view, layer, start_frame, mask_threshold)
+    frames = plates.open_frames(video)
     try:
         names = list(frames.names)
-        annotated = read_mask_folder(masks, names, frames.size, by_index=frames.is_video)
+        annotated = plates.read_masks(masks, frames)
         references = {index: mask.ids for index, mask in annotated.items()}
         if not any(ids.any() for ids in references.values()):
             raise InputError(f"the masks in {masks} contain no objects (every pixel is 0); annotate the target first")
         predicted_masks = None
         if predicted is not None:
-            predicted_masks = _predicted_targets(predicted, names, frames.size, frames.is_video)
+            predicted_masks = _predicted_targets(predicted, frames, plates)
         network = load_network(model, device, console)
         with frame_progress(console, quiet, transient=True) as bar:
             result = suggest_candidates(network, frames, references, k, alpha=alpha, predicted_masks=predicted_masks,

@@ -8,17 +8,18 @@ import typer
 from rich.console import Console
 
 from xmempp.errors import InputError
-from xmempp.io.frames import open_frames
-from xmempp.io.masks import read_mask_folder
 from xmempp.io.workspace import Workspace, check_workspace_target, create_workspace
 
 from .engine_options import QuietOption
+from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
+                            PlateOptions, StartFrameOption, ViewOption)
 from .progress import frame_progress
 
 
 def import_command(
     name: Annotated[str, typer.Option("--name", help="Project name: the workspace folder ROOT/NAME to create.")],
-    images: Annotated[Optional[Path], typer.Option("--images", help="Folder of frames (JPEG, PNG, TIFF).")] = None,
+    images: Annotated[Optional[Path], typer.Option(
+        "--images", help="Folder of frames (JPEG, PNG, TIFF, EXR, DPX) or a pattern (plate.####.exr).")] = None,
     video: Annotated[Optional[Path], typer.Option("--video", help="Video file (mp4, mov, mkv, avi).")] = None,
     masks: Annotated[Optional[Path], typer.Option(
         "--masks", help="Folder of annotation masks named after their frames (for a video: by frame number).")] = None,
@@ -26,6 +27,13 @@ def import_command(
         "--size", help="Resize frames so the shorter side is N pixels; -1 keeps the source size.")] = -1,
     workspace: Annotated[Path, typer.Option("--workspace", help="Workspace root folder.")] = Path("workspace"),
     quiet: QuietOption = False,
+    frame_range: FramesOption = None,
+    colorspace: ColorspaceOption = None,
+    display: DisplayOption = None,
+    view: ViewOption = None,
+    layer: LayerOption = None,
+    start_frame: StartFrameOption = None,
+    mask_threshold: MaskThresholdOption = 0.5,
 ) -> None:
     """Create a workspace ROOT/NAME (images/, masks/, info.json) that the GUI opens, as XMem++ does.
 
@@ -42,11 +50,12 @@ def import_command(
         if video.is_dir():
             raise InputError(f"--video expects a video file but {video} is a folder; use --images for frame folders")
         source = video
-    frames = open_frames(source)
+    plates = PlateOptions(frame_range, colorspace, display, view, layer, start_frame, mask_threshold)
+    frames = plates.open_frames(source)
     try:
         mask_set = None
         if masks is not None:
-            mask_set = read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video)
+            mask_set = plates.read_masks(masks, frames)
         console = Console(stderr=True)
         with frame_progress(console, quiet, transient=True) as bar:
             task = bar.add_task("importing", total=len(frames))

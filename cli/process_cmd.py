@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,14 +16,24 @@ from rich.console import Console
 
 from xmempp import InferenceConfig
 from xmempp.inference.jobs import JobOutputs, ShotJob, run_job
-from xmempp.io.frames import open_frames
-from xmempp.io.masks import output_palette, read_mask_folder
+from xmempp.io.masks import output_palette
+from xmempp.io.mattes import EXR_COMPRESSIONS, TIFF_COMPRESSIONS
 from xmempp.io.writers import WriterOptions, check_output_dir
 from xmempp.resources import peak_memory_text
 
 from .engine_options import (CompileOption, ConfigOption, DeviceOption, Mode, ModelOption, ModeOption, QuietOption,
                              SizeOption, build_config, load_network)
+from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
+                            PlateOptions, StartFrameOption, ViewOption)
 from .progress import frame_progress
+
+
+class MatteFormat(str, Enum):
+    """File format of the soft mattes."""
+
+    png = "png"
+    tiff = "tiff"
+    exr = "exr"
 
 
 @dataclass
@@ -34,8 +45,9 @@ class ProcessRun:
         config, mode: inference settings and memory mechanism ("xmempp" or "xmem").
         options: which results to write.
         model, device: checkpoint (None = official XMem.pth) and device name.
-        overwrite: allow replacing earlier results.
+        overwrite: allow replacing results xmempp wrote earlier.
         compile: wrap the network in `torch.compile`.
+        plates: frame range, colour, layer, start frame and mask threshold.
     """
 
     video: Path
@@ -48,11 +60,14 @@ class ProcessRun:
     device: str = "auto"
     overwrite: bool = False
     compile: bool = False
+    plates: PlateOptions = field(default_factory=PlateOptions)
 
 
 def process_command(
-    video: Annotated[Path, typer.Option("--video", "-v", help="Folder of frames or a video file (mp4/mov/mkv/avi).")],
-    masks: Annotated[Path, typer.Option("--masks", "-m", help="Folder of annotation PNGs named after their frames.")],
+    video: Annotated[Path, typer.Option("--video", "-v", help="Folder of frames, a frame pattern (plate.%04d.exr, "
+                                                              "plate.####.exr) or a video file (mp4/mov/mkv/avi).")],
+    masks: Annotated[Path, typer.Option("--masks", "-m", help="Folder of keyframe masks named after their frames "
+                                                              "(or ending in their frame number).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (masks/, alpha/, binary/, overlay/).")],
     model: ModelOption = None,
     config_file: ConfigOption = None,
@@ -62,8 +77,17 @@ def process_command(
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="Memory elements kept per query pixel.")] = None,
     mode: ModeOption = Mode.xmempp,
     device: DeviceOption = "auto",
-    alpha: Annotated[bool, typer.Option("--alpha", help="Write soft mattes alpha/<id>/<stem>.png.")] = False,
-    alpha_bits: Annotated[int, typer.Option("--alpha-bits", help="Bits per matte pixel: 8 or 16.")] = 8,
+    alpha: Annotated[bool, typer.Option("--alpha", help="Write soft mattes alpha/<id>/<stem>.<ext>.")] = False,
+    alpha_bits: Annotated[int, typer.Option("--alpha-bits", help="Bits per PNG/TIFF matte pixel: 8 or 16.")] = 8,
+    matte_format: Annotated[MatteFormat, typer.Option(
+        "--matte-format", help="Soft matte files: png, tiff (8/16-bit) or exr (half float); implies --alpha.")
+    ] = MatteFormat.png,
+    exr_layers: Annotated[bool, typer.Option(
+        "--exr-layers", help="Write layers/matte.<frame>.exr: one EXR per frame, a channel obj<id>.A per object.")
+    ] = False,
+    compression: Annotated[Optional[str], typer.Option(
+        "--compression", help=f"EXR ({', '.join(EXR_COMPRESSIONS)}; default zip) or TIFF "
+                              f"({', '.join(TIFF_COMPRESSIONS)}; default lzw) compression.")] = None,
     binary: Annotated[bool, typer.Option("--binary", help="Write 0/255 mattes binary/<id>/<stem>.png.")] = False,
     overlay: Annotated[bool, typer.Option("--overlay", help="Write preview JPEGs overlay/<stem>.jpg.")] = False,
     preview: Annotated[Optional[Path], typer.Option(
@@ -72,16 +96,29 @@ def process_command(
         "--overwrite", help="Replace results already in the output folder.")] = False,
     quiet: QuietOption = False,
     compile_model: CompileOption = False,
+    frames: FramesOption = None,
+    colorspace: ColorspaceOption = None,
+    display: DisplayOption = None,
+    view: ViewOption = None,
+    layer: LayerOption = None,
+    start_frame: StartFrameOption = None,
+    mask_threshold: MaskThresholdOption = 0.5,
 ) -> None:
     """Propagate the masks in MASKS through every frame of VIDEO and write the results to OUT."""
     if alpha_bits not in (8, 16):
         raise typer.BadParameter("must be 8 or 16", param_hint="--alpha-bits")
+    try:
+        options = WriterOptions(alpha=alpha or matte_format != MatteFormat.png, alpha_bits=alpha_bits, binary=binary,
+                                overlay=overlay, preview=preview, matte_format=matte_format.value,
+                                exr_layers=exr_layers, compression=compression)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--compression") from exc
     run = ProcessRun(
         video, masks, out,
         config=build_config(config_file, size, mem_every, top_k),
         mode=mode.value,
-        options=WriterOptions(alpha=alpha, alpha_bits=alpha_bits, binary=binary, overlay=overlay, preview=preview),
-        model=model, device=device, overwrite=overwrite, compile=compile_model,
+        options=options, model=model, device=device, overwrite=overwrite, compile=compile_model,
+        plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
     )
     run_process(run, Console(stderr=True, quiet=quiet))
 
@@ -95,13 +132,15 @@ def run_process(run: ProcessRun, console: Console) -> None:
     Returns:
         None; raises the `XMemppError` of the first bad input, output or setting.
     """
-    frames = open_frames(run.video)
+    frames = run.plates.open_frames(run.video)
     try:
-        references = read_mask_folder(run.masks, frames.names, frames.size, by_index=frames.is_video)
-        check_output_dir(run.out, overwrite=run.overwrite, preview=run.options.preview)
+        references = run.plates.read_masks(run.masks, frames)
+        inputs = (run.masks,) if frames.is_video else (run.masks, frames.path if frames.path.is_dir() else
+                                                       frames.path.parent)
+        check_output_dir(run.out, overwrite=run.overwrite, preview=run.options.preview, inputs=inputs)
         network = load_network(run.model, run.device, console, run.compile)
         job = ShotJob(frames, {i: m.ids for i, m in references.items()}, run.config, run.mode,
-                      outputs=JobOutputs(run.out, run.options, output_palette(references), run.overwrite))
+                      outputs=JobOutputs(run.out, run.options, output_palette(references), run.overwrite, inputs))
         with frame_progress(console, console.quiet) as progress:
             task = progress.add_task("propagating", total=len(frames))
             report = run_job(network, job, progress=lambda done, _total: progress.update(task, completed=done))

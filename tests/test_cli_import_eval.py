@@ -106,15 +106,15 @@ def test_import_corrupt_frame(runner, tmp_path):
     assert [p.name for p in (tmp_path / "ws").iterdir()] == []
 
 
-@pytest.mark.parametrize("case", ["empty", "no_frame", "not_image", "size", "anti_aliased"])
+@pytest.mark.parametrize("case", ["empty", "no_frame", "not_image", "size", "ambiguous"])
 def test_import_bad_masks(runner, tmp_path, case):
     frames, masks = small_shot(tmp_path)
     if case == "empty":
         (masks / "shot_a_1002.png").unlink()
         expected = ["is empty", str(masks)]
     elif case == "no_frame":
-        (masks / "shot_a_1002.png").rename(masks / "shot_b_1002.png")
-        expected = ["shot_b_1002.png", "matches no frame"]
+        (masks / "shot_a_1002.png").rename(masks / "shot_b_2002.png")   # no stem matches: paired by number
+        expected = ["shot_b_2002.png", "is for frame 2002", "numbered 1001..1004"]
     elif case == "not_image":
         (masks / "readme.txt").write_text("notes")
         expected = ["readme.txt", "not an image"]
@@ -124,9 +124,11 @@ def test_import_bad_masks(runner, tmp_path, case):
     else:
         ids = np.zeros((48, 64), np.uint8)
         cv2.circle(ids, (32, 24), 15, 255, -1)
-        soft = cv2.GaussianBlur(ids, (11, 11), 4)
-        Image.fromarray(np.dstack([soft, soft, soft // 3])).save(masks / "shot_a_1002.png")
-        expected = ["shot_a_1002.png", "anti-aliased"]
+        rgb = np.dstack([ids, ids, ids // 3])
+        edge = (cv2.dilate(ids, np.ones((3, 3), np.uint8)) > 0) & (ids == 0)
+        rgb[edge] = (20, 240, 200)   # soft edge colours that are no blend of the object and black
+        Image.fromarray(rgb).save(masks / "shot_a_1002.png")
+        expected = ["shot_a_1002.png", "ambiguous"]
     result = runner.invoke(app, ["import", "--name", "x", "--images", str(frames), "--masks", str(masks),
                                  "--workspace", str(tmp_path / "ws")])
     assert_one_line_error(result, *expected)

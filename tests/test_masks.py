@@ -81,17 +81,29 @@ def test_rgba_transparent_pixels_are_background(tmp_path):
     assert mask.object_ids == [1] and int(mask.ids.sum()) == 9
 
 
-def test_anti_aliased_rgb_mask_is_refused(tmp_path):
+def test_anti_aliased_masks_are_binarised_at_the_threshold(tmp_path):
     ids = np.zeros((64, 64), np.uint8)
     cv2.circle(ids, (32, 32), 20, 255, -1)
     soft = cv2.GaussianBlur(ids, (9, 9), 3)
     rgb = np.dstack([soft, soft // 2, np.zeros_like(soft)])
     Image.fromarray(rgb).save(tmp_path / "soft.png")
-    with pytest.raises(InputError, match=r"soft\.png.*anti-aliased"):
-        read_mask(tmp_path / "soft.png")
+    mask = read_mask(tmp_path / "soft.png")
+    assert mask.object_ids == [1]
+    np.testing.assert_array_equal(mask.ids > 0, soft >= 128)
     Image.fromarray(soft).save(tmp_path / "soft_gray.png")
-    with pytest.raises(InputError, match="anti-aliased"):
-        read_mask(tmp_path / "soft_gray.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "soft_gray.png", threshold=0.9).ids > 0, soft >= 0.9 * 255)
+
+
+def test_edge_noise_that_is_no_blend_is_refused(tmp_path):
+    ids = np.zeros((64, 64), np.uint8)
+    cv2.circle(ids, (32, 32), 20, 255, -1)
+    rgb = np.dstack([ids, ids, np.zeros_like(ids)])
+    edge = (cv2.dilate(ids, np.ones((3, 3), np.uint8)) > 0) & (ids == 0)
+    rgb[edge] = (10, 200, 250)   # a colour between the object and black that is no mix of them
+    rgb[edge & (np.arange(64)[None, :] % 2 == 0)] = (250, 3, 90)
+    Image.fromarray(rgb).save(tmp_path / "noisy.png")
+    with pytest.raises(InputError, match=r"noisy\.png is ambiguous.*flat colour per object"):
+        read_mask(tmp_path / "noisy.png")
 
 
 def test_jpeg_mask_is_refused(tmp_path):

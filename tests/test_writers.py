@@ -166,7 +166,8 @@ def test_check_output_dir_refuses_existing_results(tmp_path):
     (out / "alpha" / "1" / "f.png").write_bytes(b"x")
     with pytest.raises(OutputError, match=r"already holds results \(alpha/\).*--overwrite"):
         check_output_dir(out)
-    check_output_dir(out, overwrite=True)
+    with pytest.raises(OutputError, match=r"files xmempp did not write \(alpha/1/f\.png\)"):
+        check_output_dir(out, overwrite=True)  # not written by xmempp: --overwrite leaves it alone
     (out / "p.mp4").write_bytes(b"x")
     with pytest.raises(OutputError, match=r"p\.mp4 already exists"):
         check_output_dir(tmp_path / "other", preview=out / "p.mp4")
@@ -175,18 +176,34 @@ def test_check_output_dir_refuses_existing_results(tmp_path):
         check_output_dir(tmp_path / "file")
 
 
-def test_overwrite_replaces_results_and_keeps_unrelated_files(tmp_path):
+def test_overwrite_replaces_only_files_xmempp_wrote(tmp_path):
     out = tmp_path / "out"
-    (out / "masks").mkdir(parents=True)
-    (out / "masks" / "f.png").write_bytes(b"stale")
-    (out / "masks" / "other_shot.png").write_bytes(b"keep me")
-    (out / "notes.txt").write_text("keep me too")
-    check_output_dir(out, overwrite=True)
     with ResultWriter(out, davis_palette(), [1]) as writer:
         writer.submit("f", None, make_probs(0)[:2])
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputError, match="already holds results"):
+        check_output_dir(out)
+    check_output_dir(out, overwrite=True)
+    with ResultWriter(out, davis_palette(), [1]) as writer:
+        writer.submit("f", None, make_probs(3)[:2])
     assert read_mask(out / "masks" / "f.png").ids.shape == (H, W)
-    assert (out / "masks" / "other_shot.png").read_bytes() == b"keep me"
-    assert (out / "notes.txt").read_text() == "keep me too"
+    assert (out / "notes.txt").read_text() == "keep me"
+    (out / "masks" / "roto_v002.png").write_bytes(b"the user's roto")
+    with pytest.raises(OutputError, match=r"did not write \(masks/roto_v002\.png\)"):
+        check_output_dir(out, overwrite=True)
+    with pytest.raises(OutputError, match=r"roto_v002\.png exists and was not written by xmempp"):
+        with ResultWriter(out, davis_palette(), [1]) as writer:   # the writer refuses too
+            writer.submit("roto_v002", None, make_probs(0)[:2])
+    assert (out / "masks" / "roto_v002.png").read_bytes() == b"the user's roto"
+
+
+def test_output_folder_overlapping_an_input_is_refused(tmp_path):
+    masks = tmp_path / "shot" / "masks"
+    masks.mkdir(parents=True)
+    for out, word in ((tmp_path / "shot", "contains"), (masks, "is"), (masks / "out", "is inside")):
+        with pytest.raises(OutputError, match=f"{word} the input folder"):
+            check_output_dir(out, inputs=[masks])
+    assert check_output_dir(tmp_path / "results", inputs=[masks]).is_dir()
 
 
 def test_backpressure_bounds_the_queue(tmp_path):

@@ -25,6 +25,7 @@ from xmempp.inference.config import InferenceConfig
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.session import InferenceSession, KeyListener
 from xmempp.io.frames import Frames, prefetch
+from xmempp.io.sequences import frame_info
 from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
 from xmempp.model.network import XMemNetwork
 
@@ -96,9 +97,10 @@ class JobOutputs:
         folder: output folder (`masks/`, `alpha/`, ...).
         options: which results to write.
         palette: palette of the index PNGs (the input masks'), or None for grayscale.
-        overwrite: allow replacing results already in `folder`.
+        overwrite: allow replacing results xmempp wrote earlier in `folder`.
         size: (height, width) results are resized to before writing (e.g. the source size of a
             workspace imported smaller), or None to write them at the frames' size.
+        inputs: input folders (frames, masks) that `folder` must not overlap.
     """
 
     folder: Path
@@ -106,6 +108,7 @@ class JobOutputs:
     palette: Optional[np.ndarray] = None
     overwrite: bool = False
     size: Optional[tuple[int, int]] = None
+    inputs: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -281,14 +284,15 @@ def run_job(model: XMemNetwork, job: ShotJob, *, progress: Optional[ProgressCall
     started = time.perf_counter()
     results = iter_job(model, job, session=session, cancel=cancel, on_key_features=on_key_features)
     done = write_results(results, job.outputs, job.objects, job.stems(), fps=getattr(job.frames, "fps", None),
-                         total=total, progress=progress, on_result=on_result, cancel=cancel)
+                         total=total, progress=progress, on_result=on_result, cancel=cancel, frames=job.frames)
     return JobReport(done, time.perf_counter() - started, done == total, job.objects)
 
 
 def write_results(results: Iterable[FrameResult], outputs: Optional[JobOutputs], objects: ObjectOrder,
                   stems: Sequence[str], *, fps: Optional[float] = None, total: Optional[int] = None,
                   progress: Optional[ProgressCallback] = None,
-                  on_result: Optional[Callable[[FrameResult], None]] = None, cancel: Optional[threading.Event] = None) -> int:
+                  on_result: Optional[Callable[[FrameResult], None]] = None, cancel: Optional[threading.Event] = None,
+                  frames: Optional[Frames] = None) -> int:
     """Write a stream of frame results: the one writer set-up of every front end.
 
     `run_job` calls it with a propagation's results; a front end that already holds the masks
@@ -304,6 +308,7 @@ def write_results(results: Iterable[FrameResult], outputs: Optional[JobOutputs],
         progress: called after each frame with (done, total).
         on_result: called with each result after it is queued for writing.
         cancel: set it to stop before the next frame; files written so far stay, each complete.
+        frames: the source, whose frame numbers (and plate windows) outputs keep, if any.
     Returns:
         Frames written (or passed through when `outputs` is None).
     """
@@ -318,7 +323,8 @@ def write_results(results: Iterable[FrameResult], outputs: Optional[JobOutputs],
                 probs, image = result.probs, result.image
                 if outputs.size is not None and tuple(probs.shape[1:]) != tuple(outputs.size):
                     probs, image = _resize(probs, image, outputs.size)
-                writer.submit(stems[result.index], image, probs)
+                info = frame_info(frames, result.index) if frames is not None else None
+                writer.submit(stems[result.index], image, probs, info)
             if on_result is not None:
                 on_result(result)
             done += 1
@@ -351,7 +357,7 @@ def propagate(model: XMemNetwork, frames: Frames, references: Mapping[int, np.nd
 
 
 def _open_writer(out: JobOutputs, objects: ObjectOrder, fps: Optional[float]) -> ResultWriter:
-    check_output_dir(out.folder, overwrite=out.overwrite, preview=out.options.preview)
+    check_output_dir(out.folder, overwrite=out.overwrite, preview=out.options.preview, inputs=out.inputs)
     options = dataclasses.replace(out.options, preview_fps=fps) if fps else out.options
     return ResultWriter(out.folder, out.palette, list(objects.ids), options)
 

@@ -14,7 +14,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import IO, Iterator, Optional, Union
+from typing import IO, Callable, Iterator, Optional, Union
 
 import cv2
 import numpy as np
@@ -25,7 +25,7 @@ from xmempp.errors import ConfigError, InputError, OutputError
 PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = [
-    "atomic_write_bytes", "atomic_write_text", "atomic_open", "encode_png", "encode_jpeg",
+    "atomic_write_bytes", "atomic_write_text", "atomic_open", "atomic_write_with", "encode_png", "encode_jpeg",
     "encode_image", "atomic_write_image", "TEMP_PREFIX", "default_file_mode", "default_dir_mode",
 ]
 
@@ -105,6 +105,40 @@ def atomic_open(path: PathLike, mode: str = "wb", fsync: bool = True) -> Iterato
                 os.fsync(f.fileno())
         with contextlib.suppress(OSError):
             os.chmod(tmp, default_file_mode())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            raise _output_error(path, exc) from exc
+        raise
+
+
+def atomic_write_with(path: PathLike, write: Callable[[Path], None], fsync: bool = True) -> None:
+    """Atomically create `path` with a library that writes to a file name itself (e.g. an EXR writer).
+
+    Arguments:
+        path: final file name; the temporary file beside it keeps its suffix, so libraries that
+            choose the format by extension work.
+        write: called with the temporary path; must write the whole file there.
+        fsync: flush the file to disk before renaming it into place.
+    Returns:
+        None. Raises `OutputError` on failure, leaving no partial file.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX + path.name + ".", suffix=path.suffix)
+        os.close(fd)
+    except OSError as exc:
+        raise _output_error(path, exc) from exc
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        if fsync:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):

@@ -173,7 +173,8 @@ class FrameSource(Sequence, ABC):
         names: frame stems, in frame order (file stems, or zero-padded indices for a video).
         is_video: True for a video file.
         fps: frame rate of a video (None for a frame folder).
-        frame_numbers: the shot's frame number of each index, or None when the source has none.
+        frame_numbers: the frame number of each frame (a plate's numbers, a video's numbers from
+            its start frame), or None when frames are known by name only.
     """
 
     path: Path
@@ -278,6 +279,9 @@ class FolderFrames(FrameSource):
             seen[p.stem] = p
         self.files: list[Path] = files
         self.names = [p.stem for p in files]
+        numbers = [re.search(r"(\d+)$", name) for name in self.names]
+        if all(numbers) and len({int(m.group(1)) for m in numbers}) == len(numbers):
+            self.frame_numbers = [int(m.group(1)) for m in numbers]  # a numbered sequence: roto pairs by number
         self._size: Optional[tuple[int, int]] = None
 
     @property
@@ -317,11 +321,13 @@ class VideoFrames(FrameSource):
 
     is_video = True
 
-    def __init__(self, path: PathLike) -> None:
+    def __init__(self, path: PathLike, start_frame: Optional[int] = None) -> None:
         """Open `path` and count its frames.
 
         Arguments:
             path: a video file.
+            start_frame: number of the first frame (e.g. 1001): frames are then named by their
+                number padded to at least 4 digits; default: 0-based indices padded to 6 digits.
         Returns:
             None. Raises `InputError` if it cannot be opened, has no video stream or no frames.
         """
@@ -349,8 +355,10 @@ class VideoFrames(FrameSource):
             container.close()
         if count <= 0 or self._width <= 0 or self._height <= 0:
             raise InputError(f"video {self.path} has no frames")
-        width = max(6, len(str(count - 1)))
-        self.names = [f"{i:0{width}d}" for i in range(count)]
+        first = 0 if start_frame is None else int(start_frame)
+        width = max(6 if start_frame is None else 4, len(str(first + count - 1)))
+        self.frame_numbers = list(range(first, first + count))
+        self.names = [f"{n:0{width}d}" for n in self.frame_numbers]
         self._lock = threading.Lock()
         self._container = None
         self._decoder: Optional[Iterator] = None
@@ -486,23 +494,47 @@ class VideoFrames(FrameSource):
             self._next = 0
 
 
-def open_frames(path: PathLike) -> FrameSource:
-    """Open a folder of frames or a video file as a lazily decoded `FrameSource`.
+def open_frames(path: PathLike, *, frames: Optional[tuple[int, int]] = None, colour: Optional[Any] = None,
+                layer: Optional[str] = None, start_frame: Optional[int] = None) -> FrameSource:
+    """Open a folder of frames, a frame pattern or a video file as a lazily decoded `FrameSource`.
 
     Arguments:
-        path: a folder of images (JPEG, PNG 8/16-bit, TIFF, ...) or a video file (mp4/mov/mkv/avi).
+        path: a folder of images (JPEG, PNG 8/16-bit, TIFF, ...), a folder holding one EXR/DPX
+            sequence, a pattern (`plate.%04d.exr`, `plate.####.exr`, `plate.@@@@.exr`), or a video.
+        frames: (first, last) frame numbers to keep (sequences only).
+        colour: `xmempp.io.colour.ColourOptions` for plates (sequences only).
+        layer: EXR layer or part to read.
+        start_frame: number of a video's first frame.
     Returns:
-        A `FolderFrames` or `VideoFrames`. Raises `InputError` when the path is missing, empty,
-        a single image, or not readable as a video.
+        A `FolderFrames`, `PlateFrames` (see `xmempp.io.plates`) or `VideoFrames`. Raises
+        `InputError` when the path is missing, empty, a single image, or not readable.
     """
+    from xmempp.io import plates  # noqa: PLC0415 - plates builds on this module
+    from xmempp.io.sequences import is_pattern  # noqa: PLC0415
+
     p = Path(path)
+    sequence_options = frames is not None or colour is not None or layer is not None
+    if is_pattern(p):
+        if not p.parent.is_dir():
+            raise InputError(f"folder of the pattern {p} not found: {p.parent}")
+        return plates.open_plates(p, frames, colour or plates.ColourOptions(), layer)
     if not p.exists():
         raise InputError(f"video or frame folder not found: {p}")
     if p.is_dir():
+        try:
+            has_plates = any(c.suffix.lower() in plates.PLATE_EXTENSIONS for c in p.iterdir() if not is_hidden(c))
+        except OSError as exc:
+            raise InputError(f"cannot list frame folder {p}: {exc.strerror or exc}") from exc
+        if has_plates or sequence_options:
+            return plates.open_plates(p, frames, colour or plates.ColourOptions(), layer)
         return FolderFrames(p)
-    if p.suffix.lower() in IMAGE_EXTENSIONS:
-        raise InputError(f"{p} is a single image; give the folder that holds all the frames of the shot")
-    return VideoFrames(p)
+    if p.suffix.lower() in IMAGE_EXTENSIONS | plates.PLATE_EXTENSIONS:
+        raise InputError(f"{p} is a single image; give the folder that holds all the frames of the shot, or a "
+                         f"pattern such as {p.parent / 'plate.%04d.exr'}")
+    if sequence_options:
+        raise InputError(f"{p} is a video: --frames, --colorspace and --layer apply to image sequences; use "
+                         f"--start-frame to number its frames")
+    return VideoFrames(p, start_frame)
 
 
 _END = object()

@@ -11,8 +11,14 @@ to restore on output. Conversions are exact lookups, never dithering or colour q
   use, in order of first appearance (row-major; files in frame order). The palette restores the
   exact colours.
 
-A mask with more than `MAX_OBJECTS` distinct ids is rejected: that is what anti-aliased or soft
-edges look like, and such a mask would turn every edge shade into an object.
+Soft keyframes (the normal output of Nuke, Silhouette, After Effects) are read as soft and binarised
+at `threshold` (default 0.5), each object's matte separately: a single-channel matte (8/16-bit), the
+alpha of an RGBA or gray+alpha PNG, and anti-aliased or feathered flat colours. A mask is soft when
+some of its values have no interior (no pixel whose 8 neighbours share it) and sit between two other
+values: those are edge shades. Each shade is explained as a blend of two object colours (or of one
+colour and black) and goes to the object whose share is at least the threshold; flat colours keep
+their objects, so one object is never split into several. A shade that is no such blend is an error
+naming the file and the fix. A hard mask (no shades) is read exactly as above.
 """
 from __future__ import annotations
 
@@ -180,6 +186,138 @@ def _ordered_colours(codes: np.ndarray) -> np.ndarray:
     return uniq[np.argsort(first, kind="stable")]
 
 
+#: Largest distance (per channel, 0..1 scale) of an edge shade from the blend of two object colours.
+_BLEND_TOLERANCE = 2.5 / 255.0
+_NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+
+
+def _neighbourhood(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: does it have an interior (8 equal neighbours), and does it touch two other values?
+
+    Border pixels count as having no interior; the image is padded by edge replication.
+    """
+    padded = np.pad(codes, 1, mode="edge")
+    h, w = codes.shape
+    interior = np.ones(codes.shape, dtype=bool)
+    lowest = np.full(codes.shape, np.iinfo(np.int64).max, dtype=np.int64)
+    highest = np.full(codes.shape, -1, dtype=np.int64)
+    centre = codes.astype(np.int64)
+    for dy, dx in _NEIGHBOURS:
+        other = padded[1 + dy: 1 + dy + h, 1 + dx: 1 + dx + w].astype(np.int64)
+        same = other == centre
+        interior &= same
+        np.minimum(lowest, np.where(same, lowest, other), out=lowest)
+        np.maximum(highest, np.where(same, highest, other), out=highest)
+    interior[[0, -1], :] = False
+    interior[:, [0, -1]] = False
+    between = (highest >= 0) & (lowest < highest)
+    return interior, between
+
+
+def _blend(colours: np.ndarray, flats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Explain each colour as a mix of black and at most two flat colours.
+
+    Tries every segment black-flat and flat-flat, and every triangle black-flat-flat (colour images).
+
+    Arguments:
+        colours: N x C colours (0..1).
+        flats: K x C object colours (K >= 1).
+    Returns:
+        (distance, object, share) per colour: the largest per-channel error of the best mix, the
+        flat (index) with the largest share in it, and that share.
+    """
+    n, k = len(colours), len(flats)
+    dists, objects, shares = [], [], []
+
+    def segment(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = q - p
+        t = np.clip(((colours - p) @ d) / max(float(d @ d), 1e-12), 0.0, 1.0)
+        return np.abs(p + t[:, None] * d - colours).max(axis=1), t
+
+    zero = np.zeros(colours.shape[1])
+    for i in range(k):
+        dist, t = segment(zero, flats[i])
+        dists.append(dist), objects.append(np.full(n, i)), shares.append(t)
+        for j in range(i + 1, k):
+            dist, t = segment(flats[i], flats[j])
+            dists.append(dist), objects.append(np.where(t >= 0.5, j, i)), shares.append(np.maximum(t, 1 - t))
+            if colours.shape[1] > 1:
+                basis = np.stack([flats[i], flats[j]], axis=1)                   # C x 2
+                mix, *_ = np.linalg.lstsq(basis, colours.T, rcond=None)          # 2 x N
+                ok = (mix >= -1e-6).all(axis=0) & (mix.sum(axis=0) <= 1 + 1e-6)
+                dist = np.where(ok, np.abs(basis @ mix - colours.T).max(axis=0), np.inf)
+                dists.append(dist), objects.append(np.where(mix[1] > mix[0], j, i)), shares.append(mix.max(axis=0))
+    dist, obj, share = np.stack(dists), np.stack(objects), np.stack(shares)
+    best = dist.argmin(axis=0)
+    cols = np.arange(n)
+    return dist[best, cols], obj[best, cols], share[best, cols]
+
+
+def _resolve_soft(codes: np.ndarray, scale: float, channels: int, threshold: float, path: Path) -> Optional[np.ndarray]:
+    """Binarise a soft mask: every pixel takes its object's flat code (0 = background).
+
+    Arguments:
+        codes: HxW integer codes (gray values, or RGB packed as 0xRRGGBB when `channels` is 3).
+        scale: full-scale value of one channel (255 or 65535).
+        channels: 1 (gray) or 3 (packed RGB).
+        threshold: an object's share a pixel needs to belong to it.
+        path: the file, for error messages.
+    Returns:
+        The hard codes, or None when the mask has no edge shades (it is read exactly instead).
+    """
+    uniq, inverse = np.unique(codes.ravel(), return_inverse=True)
+    if len(uniq) < 2:
+        return None
+    interior, between = _neighbourhood(codes)
+    n = len(uniq)
+    counts = np.bincount(inverse, minlength=n)
+    has_interior = np.bincount(inverse, weights=interior.ravel(), minlength=n) > 0
+    shade_share = np.bincount(inverse, weights=between.ravel(), minlength=n) / counts
+    shades = ~has_interior & (shade_share >= 0.5) & (uniq != 0)
+    if not shades.any():
+        return None
+    if channels == 3:
+        colours = np.stack([(uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255], axis=1) / scale
+    else:
+        colours = uniq[:, None] / scale
+    norms = np.abs(colours).sum(axis=1)
+    black = int(np.flatnonzero(uniq == 0)[0]) if (uniq == 0).any() else None
+    flats: list[int] = []
+
+    def explained(i: int) -> bool:
+        return bool(flats) and _blend(colours[i:i + 1], colours[flats])[0][0] <= _BLEND_TOLERANCE
+
+    solid = [i for i in np.argsort(-norms, kind="stable") if has_interior[i] and i != black]
+    for i in solid:                      # flat colours, brightest first; feather bands are blends
+        if not explained(i):
+            flats.append(int(i))
+    flats += [int(i) for i in range(n) if not has_interior[i] and not shades[i] and i != black]  # thin objects
+    if len(flats) > MAX_OBJECTS:
+        raise _too_many(path, len(flats), "colours" if channels == 3 else "gray levels")
+    if not flats:
+        raise InputError(f"mask {path} has only soft edges and no solid object colour; export a matte whose objects "
+                         f"are solid inside (value 1.0 / full colour)")
+    dist, obj, share = _blend(colours, colours[flats])
+    unexplained = np.flatnonzero(shades & (dist > _BLEND_TOLERANCE))
+    if len(unexplained):
+        i = unexplained[np.argmax(counts[unexplained])]
+        value = tuple(int(v) for v in np.rint(colours[i] * scale))
+        raise InputError(f"mask {path} is ambiguous: its edge value {value[0] if channels == 1 else value} "
+                         f"({int(counts[i])} pixels) is neither an object colour nor a blend of object colours; "
+                         f"export one flat colour per object (soft edges are fine) or one matte per object")
+    lut = np.where(share >= threshold, uniq[flats][obj], 0).astype(uniq.dtype)
+    lut[flats] = uniq[flats]
+    if black is not None:
+        lut[black] = 0
+    return lut[inverse].reshape(codes.shape)
+
+
+def _check_threshold(threshold: float) -> float:
+    if not 0.0 < float(threshold) <= 1.0:
+        raise InputError(f"mask threshold must be in (0, 1], not {threshold}; use e.g. --mask-threshold 0.5")
+    return float(threshold)
+
+
 def _too_many(path: Path, count: int, kind: str) -> InputError:
     return InputError(
         f"mask {path} has {count} distinct {kind}, more than the {MAX_OBJECTS} objects a mask may hold: it looks "
@@ -204,8 +342,43 @@ def _check_count(path: Path, ids: np.ndarray, kind: str) -> None:
         raise _too_many(path, count, kind)
 
 
-def _load_raw(path: Path, expected_size: Optional[tuple[int, int]] = None, frame_hint: str = "") -> _RawMask:
-    """Decode a mask file without any lossy conversion."""
+def _gray_ids(path: Path, values: np.ndarray, threshold: float) -> np.ndarray:
+    """Ids of a single-channel mask: exact values, or a soft matte binarised per object."""
+    values = values.astype(np.int64)
+    if values.min() < 0:
+        raise InputError(f"mask {path} has negative values; use 8-bit ids 0..255")
+    if values.max() > 255 and np.all(values % 257 == 0):
+        values = values // 257  # 8-bit ids stored in a 16-bit file
+    sixteen = values.max() > 255
+    hard = _resolve_soft(values.astype(np.uint16 if sixteen else np.uint8), 65535.0 if sixteen else 255.0, 1,
+                         threshold, path)
+    if hard is None:
+        if sixteen:
+            distinct = len(np.unique(values))
+            if distinct - 1 > MAX_OBJECTS:
+                raise _too_many(path, distinct - 1, "gray levels")
+            raise InputError(f"mask {path} holds 16-bit values above 255; object ids must be 0..255 "
+                             f"(save it as an 8-bit grayscale or palette PNG)")
+        ids = values.astype(np.uint8)
+    elif sixteen:
+        levels = [int(v) for v in np.unique(hard) if v]
+        ids_of = {v: int(round(v / 257.0)) for v in levels}
+        if len(set(ids_of.values())) != len(levels) or 0 in ids_of.values():
+            raise InputError(f"mask {path} is a 16-bit matte whose object levels {levels[:6]} do not map to distinct "
+                             f"8-bit ids; use one level per object, far apart (e.g. 65535 for a single object)")
+        lut = np.zeros(65536, dtype=np.uint8)
+        for v, i in ids_of.items():
+            lut[v] = i
+        ids = lut[hard]
+    else:
+        ids = hard.astype(np.uint8)
+    _check_count(path, ids, "gray levels")
+    return ids
+
+
+def _load_raw(path: Path, expected_size: Optional[tuple[int, int]] = None, frame_hint: str = "",
+              threshold: float = 0.5) -> _RawMask:
+    """Decode a mask file without any lossy conversion (soft masks binarised at `threshold`)."""
     if path.suffix.lower() in _LOSSY:
         raise InputError(f"mask {path} is a {path.suffix} file: lossy compression changes mask colours; save "
                          f"masks as PNG (palette, grayscale or flat RGB)")
@@ -225,31 +398,12 @@ def _load_raw(path: Path, expected_size: Optional[tuple[int, int]] = None, frame
                 palette[: len(pal)] = pal
                 _check_count(path, ids, "palette indices")
                 return _RawMask(path, "index", ids, palette)
-            if mode in ("L", "1"):
-                ids = np.asarray(image).astype(np.uint8)
-                _check_count(path, ids, "gray levels")
-                return _RawMask(path, "index", ids, None)
-            if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-                values = np.asarray(image).astype(np.int64)
-                if values.min() < 0:
-                    raise InputError(f"mask {path} has negative values; use 8-bit ids 0..255")
-                if values.max() > 255:
-                    if np.all(values % 257 == 0):
-                        values = values // 257  # 8-bit ids stored in a 16-bit file
-                    else:
-                        distinct = len(np.unique(values))
-                        if distinct - 1 > MAX_OBJECTS:
-                            raise _too_many(path, distinct - 1, "gray levels")
-                        raise InputError(f"mask {path} holds 16-bit values above 255; object ids must be 0..255 "
-                                         f"(save it as an 8-bit grayscale or palette PNG)")
-                ids = values.astype(np.uint8)
-                _check_count(path, ids, "gray levels")
-                return _RawMask(path, "index", ids, None)
+            if mode in ("L", "1", "I;16", "I;16B", "I;16L", "I;16N", "I"):
+                return _RawMask(path, "index", _gray_ids(path, np.asarray(image), threshold), None)
             if mode == "LA":
                 la = np.asarray(image)
-                ids = np.where(la[..., 1] > 0, la[..., 0], 0).astype(np.uint8)
-                _check_count(path, ids, "gray levels")
-                return _RawMask(path, "index", ids, None)
+                gray = np.where(la[..., 1] >= threshold * 255.0, la[..., 0], 0)
+                return _RawMask(path, "index", _gray_ids(path, gray, threshold), None)
             if mode not in ("RGB", "RGBA"):
                 image = image.convert("RGBA" if "A" in mode else "RGB")
             arr = np.asarray(image)
@@ -257,7 +411,10 @@ def _load_raw(path: Path, expected_size: Optional[tuple[int, int]] = None, frame
         raise InputError(f"cannot read mask {path}: unsupported image data ({exc}); re-export it") from exc
     codes = _pack(arr[..., :3])
     if arr.shape[2] == 4:
-        codes[arr[..., 3] == 0] = 0  # fully transparent = background
+        codes[arr[..., 3] < max(1.0, threshold * 255.0)] = 0  # transparent (below the threshold) = background
+    hard = _resolve_soft(codes, 255.0, 3, threshold, path)
+    if hard is not None:
+        codes = hard
     colours = _ordered_colours(codes)
     nonzero = int(np.count_nonzero(colours))
     if nonzero > MAX_OBJECTS:
@@ -274,7 +431,7 @@ def _finish(raw: _RawMask, table: Optional[ColorTable]) -> LabeledMask:
 
 
 def read_mask(path: PathLike, color_table: Optional[ColorTable] = None,
-              expected_size: Optional[tuple[int, int]] = None) -> LabeledMask:
+              expected_size: Optional[tuple[int, int]] = None, threshold: float = 0.5) -> LabeledMask:
     """Read one annotation mask as object ids.
 
     Arguments:
@@ -282,11 +439,12 @@ def read_mask(path: PathLike, color_table: Optional[ColorTable] = None,
         color_table: colour numbering shared with other RGB masks of the same shot (a new table
             is used when None, i.e. this mask is numbered on its own).
         expected_size: (height, width) the mask must have, e.g. its frame's size.
+        threshold: share of an object a soft-mask pixel needs to belong to it (0 < t <= 1).
     Returns:
         A `LabeledMask`. Raises `InputError` naming the file when it is not an image, is lossy,
-        corrupt, of the wrong size, or has more than `MAX_OBJECTS` distinct ids.
+        corrupt, of the wrong size, ambiguous, or has more than `MAX_OBJECTS` objects.
     """
-    raw = _load_raw(Path(path), expected_size)
+    raw = _load_raw(Path(path), expected_size, threshold=_check_threshold(threshold))
     if raw.kind == "rgb":
         color_table = color_table if color_table is not None else ColorTable()
         color_table.add(raw.colours, culprit=raw.path)
@@ -300,20 +458,26 @@ def mask_frame_index(stem: str) -> Optional[int]:
 
 
 def read_mask_folder(folder: PathLike, frame_names: Sequence[str],
-                     frame_size: Optional[tuple[int, int]] = None, *, by_index: bool = False
+                     frame_size: Optional[tuple[int, int]] = None, *, by_index: bool = False,
+                     frame_numbers: Optional[Sequence[int]] = None, threshold: float = 0.5
                      ) -> dict[int, LabeledMask]:
     """Read every mask of a folder and pair each with its frame.
 
-    Masks pair with frames by file stem (`shot_a_1022.png` <-> frame `shot_a_1022.jpg`). With
-    `by_index` (frames of a video file) the mask's trailing number is the 0-based frame index
-    (`12.png`, `000012.png` and `frame_000012.png` all annotate frame 12). RGB masks share one
-    colour numbering, assigned in frame order.
+    Masks pair with frames by file stem (`shot_a_1022.png` <-> frame `shot_a_1022.jpg`). When no
+    mask's stem matches a frame and the frames have numbers (a numbered sequence), each mask's
+    trailing number is its frame number (`sh010_roto_v002.1001.png` annotates `sh010_plate_v001.1001.exr`). With
+    `by_index` (frames of a video file) only the trailing number counts: the frame number, or the
+    0-based frame index when `frame_numbers` is None (`12.png`, `000012.png` and
+    `frame_000012.png` all annotate frame 12). RGB masks share one colour numbering, assigned in
+    frame order.
 
     Arguments:
         folder: the mask folder (hidden files are ignored).
         frame_names: the frame stems, in frame order (`FrameSource.names`).
         frame_size: (height, width) every mask must have; not checked when None.
         by_index: pair by trailing number instead of by stem.
+        frame_numbers: the number of each frame (`FrameSource.frame_numbers`), if any.
+        threshold: share of an object a soft-mask pixel needs to belong to it.
     Returns:
         {frame index: LabeledMask}, ordered by frame index. Raises `InputError` for a missing or
         empty folder, a file that is not an image, a mask matching no frame, two masks for one
@@ -328,7 +492,13 @@ def read_mask_folder(folder: PathLike, frame_names: Sequence[str],
     if not files:
         raise InputError(f"mask folder {folder} is empty; add at least one annotation PNG named after its frame "
                          f"(e.g. {frame_names[0] if frame_names else 'frame_0001'}.png)")
+    threshold = _check_threshold(threshold)
     lookup = {name: i for i, name in enumerate(frame_names)}
+    numbers = list(frame_numbers) if frame_numbers is not None else None
+    if by_index and numbers is None:
+        numbers = list(range(len(frame_names)))
+    by_number = {n: i for i, n in enumerate(numbers or [])}
+    by_stem = not by_index and any(p.stem in lookup for p in files)  # numbers only when no stem matches
     paired: dict[int, Path] = {}
     for path in files:
         if path.suffix.lower() not in _LOSSY:
@@ -339,21 +509,26 @@ def read_mask_folder(folder: PathLike, frame_names: Sequence[str],
                     raise InputError(f"{path} in the mask folder is not an image; remove it from the folder or "
                                      f"move it elsewhere") from exc
                 raise
-        if by_index:
-            index = mask_frame_index(path.stem)
-            if index is None:
-                raise InputError(f"mask {path} has no frame number in its name; for a video, name each mask by "
-                                 f"its 0-based frame index (e.g. {frame_names[0] if frame_names else '000000'}.png)")
-            if index >= len(frame_names):
-                raise InputError(f"mask {path} is for frame {index} but the video has {len(frame_names)} frames "
-                                 f"(0..{len(frame_names) - 1}); frame numbers of a video start at 0")
-        else:
-            found = lookup.get(path.stem)
+        found = None if by_index else lookup.get(path.stem)
+        if found is None and numbers is not None and not by_stem:
+            number = mask_frame_index(path.stem)
+            what = "a video" if by_index else "a numbered sequence"
+            if number is None:
+                raise InputError(f"mask {path} has no frame number in its name; for {what}, end each mask's name "
+                                 f"with its frame number (e.g. {frame_names[0] if frame_names else '000000'}.png)")
+            found = by_number.get(number)
             if found is None:
-                example = (f"'{frame_names[0]}' ... '{frame_names[-1]}'" if frame_names else "nothing")
-                raise InputError(f"mask {path} matches no frame: no frame is named '{path.stem}' (frames are named "
-                                 f"{example}); name each mask after its frame")
-            index = found
+                if by_index and numbers and numbers[0] == 0:
+                    raise InputError(f"mask {path} is for frame {number} but the video has {len(frame_names)} "
+                                     f"frames (0..{len(frame_names) - 1}); frame numbers of a video start at 0 (or "
+                                     f"number them with --start-frame)")
+                raise InputError(f"mask {path} is for frame {number} but the frames are numbered {numbers[0]}.."
+                                 f"{numbers[-1]}; check the mask's frame number (or --start-frame / --frames)")
+        elif found is None:
+            example = (f"'{frame_names[0]}' ... '{frame_names[-1]}'" if frame_names else "nothing")
+            raise InputError(f"mask {path} matches no frame: no frame is named '{path.stem}' (frames are named "
+                             f"{example}); name each mask after its frame")
+        index = found
         if index in paired:
             raise InputError(f"two masks for frame {frame_names[index]}: {paired[index].name} and {path.name}; "
                              f"keep one of them")
@@ -361,7 +536,7 @@ def read_mask_folder(folder: PathLike, frame_names: Sequence[str],
     raws: dict[int, _RawMask] = {}
     for index in sorted(paired):
         hint = f"its frame {frame_names[index]} is" if index < len(frame_names) else ""
-        raws[index] = _load_raw(paired[index], frame_size, hint)
+        raws[index] = _load_raw(paired[index], frame_size, hint, threshold)
     table: Optional[ColorTable] = None
     if any(r.kind == "rgb" for r in raws.values()):
         table = ColorTable()

@@ -4,12 +4,16 @@ Output layout (see DESIGN.md), `<stem>` being the frame's stem and `<id>` an ori
 
     OUT/masks/<stem>.png          index PNG at source resolution, original ids and palette
     OUT/alpha/<id>/<stem>.png     soft matte: the object's probability, 8- or 16-bit grayscale
+                                  (.tif 8/16-bit or .exr half float with `matte_format`)
+    OUT/layers/matte.<n>.exr      with `exr_layers`: one EXR per frame, a channel `obj<id>.A` per object,
+                                  numbered and padded like the plate (`<stem>.exr` without numbers)
     OUT/binary/<id>/<stem>.png    0/255: pixels where the object wins the argmax
     OUT/overlay/<stem>.jpg        preview: the frame blended with the object colours
     PREVIEW.mp4                   the overlays as a video (optional)
 
 `ResultWriter` does the encoding and writing on background threads behind a bounded queue, so a
-fast producer is slowed down instead of filling memory. Every file is written atomically.
+fast producer is slowed down instead of filling memory. Every file is written atomically and
+recorded in the folder's manifest (`xmempp.io.manifest`): `--overwrite` replaces only recorded files.
 """
 from __future__ import annotations
 
@@ -29,7 +33,10 @@ import numpy as np
 
 from xmempp.io.atomic import TEMP_PREFIX, atomic_write_bytes, default_file_mode, encode_jpeg, encode_png
 from xmempp.errors import ConfigError, InputError, OutputError, XMemppError
+from xmempp.io.manifest import Manifest, written_by_xmempp
 from xmempp.io.masks import davis_palette
+from xmempp.io.mattes import check_compression, write_exr_channels, write_matte
+from xmempp.io.sequences import FrameInfo
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -39,7 +46,7 @@ __all__ = [
 ]
 
 #: Sub-folders of an output folder that hold results.
-RESULT_DIRS = ("masks", "alpha", "binary", "overlay")
+RESULT_DIRS = ("masks", "alpha", "binary", "overlay", "layers")
 
 
 @dataclass
@@ -59,6 +66,11 @@ class WriterOptions:
         workers: encoding threads (0 = automatic: half the CPU cores, 2 to 8).
         queue_size: frames that may wait to be written before `submit` blocks.
         fsync: flush each file to disk before renaming it into place.
+        matte_format: file format of the soft mattes: "png", "tiff" (8/16-bit as `alpha_bits`)
+            or "exr" (half float).
+        exr_layers: write `layers/matte.<n>.exr`, one channel `obj<id>.A` per object.
+        compression: EXR or TIFF compression name (None = zip for EXR, lzw for TIFF).
+        layers_name: file name of the layered EXRs before the frame number.
     """
 
     masks: bool = True
@@ -73,8 +85,14 @@ class WriterOptions:
     workers: int = 0
     queue_size: int = 4
     fsync: bool = True
+    matte_format: str = "png"
+    exr_layers: bool = False
+    compression: Optional[str] = None
+    layers_name: str = "matte"
 
     def __post_init__(self) -> None:
+        check_compression("exr" if self.exr_layers and self.matte_format == "png" else self.matte_format,
+                          self.compression)
         if self.alpha_bits not in (8, 16):
             raise ConfigError(f"alpha_bits must be 8 or 16, not {self.alpha_bits}")
         if not 0.0 <= self.overlay_opacity <= 1.0:
@@ -92,21 +110,51 @@ def _has_results(folder: Path) -> bool:
     return False
 
 
-def check_output_dir(out_dir: PathLike, overwrite: bool = False, preview: Optional[PathLike] = None) -> Path:
-    """Make sure results can be written to `out_dir` without destroying earlier ones by accident.
+def _inside(inner: Path, outer: Path) -> bool:
+    inner, outer = inner.resolve(), outer.resolve()
+    return inner == outer or outer in inner.parents
+
+
+def _foreign_results(out: Path) -> list[str]:
+    """Result files in `out` that xmempp did not record as written (relative paths)."""
+    ours = written_by_xmempp(out)
+    foreign = []
+    for name in RESULT_DIRS:
+        for root, _dirs, files in os.walk(out / name):
+            for f in files:
+                rel = (Path(root) / f).relative_to(out).as_posix()
+                if not f.startswith(".") and rel not in ours:
+                    foreign.append(rel)
+    return sorted(foreign)
+
+
+def check_output_dir(out_dir: PathLike, overwrite: bool = False, preview: Optional[PathLike] = None,
+                     inputs: Sequence[PathLike] = ()) -> Path:
+    """Make sure results can be written to `out_dir` without destroying anything by accident.
 
     Arguments:
         out_dir: the output folder (created if missing).
-        overwrite: allow replacing existing results; files are replaced one by one as new ones are
-            written, nothing is deleted (unrelated files stay untouched).
+        overwrite: allow replacing results xmempp wrote earlier (recorded in the folder's
+            manifest); files are replaced one by one as new ones are written, nothing is deleted.
         preview: optional preview-video path, refused too if it exists and `overwrite` is False.
+        inputs: input folders (frames, masks): the output folder may neither be inside one nor
+            contain one.
     Returns:
-        The output folder as a Path. Raises `OutputError` when it already holds results (any of
-        masks/ alpha/ binary/ overlay/ non-empty) and `overwrite` is False, or is not writable.
+        The output folder as a Path. Raises `OutputError` when it overlaps an input, already holds
+        results (any of the result folders non-empty) and `overwrite` is False, holds result files
+        xmempp did not write and `overwrite` is True, or is not writable.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OutputError(f"output path {out} is a file, not a folder; choose a folder for the results")
+    for given in inputs:
+        folder = Path(given)
+        if not folder.is_dir():
+            continue
+        if _inside(folder, out) or _inside(out, folder):
+            relation = "is" if folder.resolve() == out.resolve() else "contains" if _inside(folder, out) else "is inside"
+            raise OutputError(f"output folder {out} {relation} the input folder {folder}; choose an output folder "
+                              f"outside the inputs so results never mix with frames or masks")
     if not overwrite:
         taken = [f"{name}/" for name in RESULT_DIRS if _has_results(out / name)]
         if taken:
@@ -115,6 +163,14 @@ def check_output_dir(out_dir: PathLike, overwrite: bool = False, preview: Option
         if preview is not None and Path(preview).exists():
             raise OutputError(f"preview video {preview} already exists; pass --overwrite to replace it, or "
                               f"choose another name")
+    elif out.is_dir():
+        foreign = _foreign_results(out)
+        if preview is not None and Path(preview).exists() and not Manifest(out).owns(preview):
+            foreign.append(str(preview))
+        if foreign:
+            listed = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise OutputError(f"output folder {out} holds files xmempp did not write ({listed}); --overwrite only "
+                              f"replaces xmempp's own results: move those files away or choose another folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -347,6 +403,10 @@ class ResultWriter(_FinishOnExit):
         self._lut = np.zeros(len(ids) + 1, dtype=np.uint8)
         self._lut[1:] = ids
         opts = self.options
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._manifest = Manifest(self.out_dir)
+        if opts.preview:
+            self._claim(Path(opts.preview))
         self._preview = PreviewVideoWriter(opts.preview, opts.preview_fps) if opts.preview else None
         self._needs_overlay = opts.overlay or self._preview is not None
         workers = opts.workers or max(2, min(8, (os.cpu_count() or 2) // 2))
@@ -361,11 +421,12 @@ class ResultWriter(_FinishOnExit):
         self._thread.start()
 
     # ------------------------------------------------------------------ producer side
-    def submit(self, stem: str, frame_rgb: Optional[np.ndarray], probs: Any) -> None:
+    def submit(self, stem: str, frame_rgb: Optional[np.ndarray], probs: Any, info: Optional[FrameInfo] = None) -> None:
         """Queue one frame's results (blocks while the queue is full).
 
         Arguments:
             stem: the frame's stem; files are named `<stem>.png` / `<stem>.jpg`.
+            info: the frame's number and windows (names the layered EXRs, kept in EXR mattes).
             frame_rgb: the HxWx3 uint8 RGB source frame (needed for overlays; may be None otherwise).
             probs: (1+K)xHxW float probabilities at source resolution (numpy array or torch tensor),
                 background first, objects in `object_ids` order.
@@ -387,7 +448,7 @@ class ResultWriter(_FinishOnExit):
                 raise InputError(f"frame {stem} is {frame_rgb.shape[:2]} but probs are {probs.shape[1:]}")
         else:
             frame_rgb = None
-        self._put((str(stem), frame_rgb, probs))
+        self._put((str(stem), frame_rgb, probs, info))
 
     def _put(self, item: Any) -> None:
         while True:
@@ -439,10 +500,19 @@ class ResultWriter(_FinishOnExit):
             self._preview.write(overlay)
         self.written += 1
 
-    def _write(self, path: Path, data: bytes) -> None:
-        atomic_write_bytes(path, data, fsync=self.options.fsync)
+    def _claim(self, path: Path) -> Path:
+        """Record `path` as xmempp's before writing it; refuse to replace a file xmempp did not write."""
+        if path.exists() and not self._manifest.owns(path):
+            raise OutputError(f"{path} exists and was not written by xmempp; it is left untouched: move it away or "
+                              f"choose another output folder")
+        self._manifest.add(path)
+        return path
 
-    def _write_frame(self, stem: str, frame_rgb: Optional[np.ndarray], probs: np.ndarray) -> Optional[np.ndarray]:
+    def _write(self, path: Path, data: bytes) -> None:
+        atomic_write_bytes(self._claim(path), data, fsync=self.options.fsync)
+
+    def _write_frame(self, stem: str, frame_rgb: Optional[np.ndarray], probs: np.ndarray,
+                     info: Optional[FrameInfo]) -> Optional[np.ndarray]:
         if self._abort.is_set():
             return None
         opts = self.options
@@ -451,14 +521,21 @@ class ResultWriter(_FinishOnExit):
             ids = self._lut[winner]
             if opts.masks:
                 self._write(self.out_dir / "masks" / f"{stem}.png", encode_png(ids, palette=self.palette))
+            windows = (info.data_window, info.display_window) if info is not None else (None, None)
             if opts.alpha:
-                scale = 255.0 if opts.alpha_bits == 8 else 65535.0
-                dtype = np.uint8 if opts.alpha_bits == 8 else np.uint16
+                suffix = {"png": ".png", "tiff": ".tif", "exr": ".exr"}[opts.matte_format]
                 for k, oid in enumerate(self.object_ids, start=1):
                     if self._abort.is_set():
                         return None
-                    matte = np.clip(np.rint(probs[k].astype(np.float32) * scale), 0, scale).astype(dtype)
-                    self._write(self.out_dir / "alpha" / str(oid) / f"{stem}.png", encode_png(matte))
+                    path = self._claim(self.out_dir / "alpha" / str(oid) / f"{stem}{suffix}")
+                    write_matte(path, probs[k], opts.matte_format, opts.alpha_bits, opts.compression, windows,
+                                opts.fsync)
+            if opts.exr_layers:
+                name = info.numbered(opts.layers_name, ".exr") if info is not None else f"{stem}.exr"
+                path = self._claim(self.out_dir / "layers" / name)
+                write_exr_channels(path, [probs[k] for k in range(1, len(self.object_ids) + 1)],
+                                   [f"obj{oid}.A" for oid in self.object_ids], windows[0], windows[1],
+                                   opts.compression if opts.matte_format != "tiff" else None, opts.fsync)
             if opts.binary:
                 for k, oid in enumerate(self.object_ids, start=1):
                     if self._abort.is_set():
