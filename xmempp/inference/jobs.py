@@ -24,6 +24,7 @@ from xmempp.inference.checkpoint import (Checkpoint, Checkpointer, CheckpointPol
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.session import InferenceSession, KeyListener
+from xmempp.io.atomic import remove_leftovers
 from xmempp.io.frames import prefetch
 from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
 from xmempp.model.network import XMemNetwork
@@ -336,6 +337,10 @@ def _open_writer(job: ShotJob, resuming: bool = False) -> Optional[ResultWriter]
     if out is None:
         return None
     check_output_dir(out.folder, overwrite=out.overwrite or resuming, preview=out.options.preview)
+    remove_leftovers(out.folder)
+    if out.options.preview:
+        preview = Path(out.options.preview)
+        remove_leftovers(preview.parent, recursive=False, name=preview.name)
     fps = getattr(job.frames, "fps", None)
     if fps:
         out.options.preview_fps = fps

@@ -93,14 +93,17 @@ def _has_results(folder: Path) -> bool:
     return False
 
 
-def check_output_dir(out_dir: PathLike, overwrite: bool = False, preview: Optional[PathLike] = None) -> Path:
+def check_output_dir(out_dir: PathLike, overwrite: bool = False, preview: Optional[PathLike] = None,
+                     create: bool = True) -> Path:
     """Make sure results can be written to `out_dir` without destroying earlier ones by accident.
 
     Arguments:
-        out_dir: the output folder (created if missing).
+        out_dir: the output folder.
         overwrite: allow replacing existing results; files are replaced one by one as new ones are
             written, nothing is deleted (unrelated files stay untouched).
         preview: optional preview-video path, refused too if it exists and `overwrite` is False.
+        create: create the folder now; with False only check that it could be created (so that a
+            run failing before its first frame leaves no empty folder behind).
     Returns:
         The output folder as a Path. Raises `OutputError` when it already holds results (any of
         masks/ alpha/ binary/ overlay/ non-empty) and `overwrite` is False, or is not writable.
@@ -116,6 +119,12 @@ def check_output_dir(out_dir: PathLike, overwrite: bool = False, preview: Option
         if preview is not None and Path(preview).exists():
             raise OutputError(f"preview video {preview} already exists; pass --overwrite to replace it, or "
                               f"choose another name")
+    if not create:
+        existing = next((p for p in (out, *out.absolute().parents) if p.exists()), None)
+        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot create output folder {out}: {existing} is not a writable folder; check its "
+                              f"permissions or choose another folder")
+        return out
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
