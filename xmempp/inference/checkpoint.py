@@ -41,7 +41,8 @@ class CheckpointPolicy:
     Attributes:
         every_writes: after every N-th memory change (memory writes, new passes); None: not by count.
         every_seconds: when this many seconds passed since the last checkpoint; None: not by time.
-    Either or both may be set; a checkpoint is saved after a frame when one of them is due.
+    Either or both may be set; a checkpoint is saved after a frame when one of them is due. With
+    neither, checkpoints are saved only at the start, when cancelled and at the end.
     """
 
     every_writes: Optional[int] = 1
