@@ -167,3 +167,27 @@ def test_policy_validates():
         CheckpointPolicy(every_seconds=-1)
     assert CheckpointPolicy(None, 10).due(100, 9.9) is False
     assert CheckpointPolicy(2, None).due(2, 0) is True
+
+
+def test_video_job_resumes_to_identical_files(model, tmp_path):
+    """A video source is read by index: the resumed run decodes forward to its position."""
+    from iohelpers import write_video
+    from xmempp.io.frames import open_frames
+
+    clip = MovingDiscs(10, 64, 112, objects=1, seed=2)
+    path = write_video(tmp_path / "shot.mp4", [clip[i] for i in range(10)], gop=4)
+
+    def video_job(out):
+        frames = open_frames(path)
+        return ShotJob(frames, {0: clip.mask(0)}, SMALL_MEMORY, outputs=JobOutputs(out, WriterOptions(alpha=True)))
+
+    reference = tmp_path / "reference"
+    assert run_job(model, video_job(reference)).completed
+    out = tmp_path / "out"
+    cancel = threading.Event()
+    run_job(model, video_job(out), cancel=cancel, on_result=lambda r: cancel.set() if r.index == 5 else None,
+            checkpoint=CheckpointPolicy())
+    assert load_checkpoint(checkpoint_path(out)).done == 6
+    resumed = run_job(model, video_job(out), resume=True)
+    assert resumed.completed and resumed.resumed_from == 6
+    assert files_of(out) == files_of(reference)

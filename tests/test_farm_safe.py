@@ -171,7 +171,7 @@ def test_error_before_the_first_frame_leaves_no_folder(problem, clip, checkpoint
     assert not (tmp_path / "new").exists()
 
 
-def test_memory_guard_refuses_then_forced_run_warns(checkpoint_path, tmp_path, monkeypatch):
+def test_memory_guard_refuses_before_creating_anything(checkpoint_path, tmp_path, monkeypatch):
     from xmempp.inference import memory_estimate
 
     height, width = 1080, 1920
@@ -183,7 +183,7 @@ def test_memory_guard_refuses_then_forced_run_warns(checkpoint_path, tmp_path, m
     mask = np.zeros((height, width), np.uint8)
     mask[100:400, 200:900] = 1
     write_palette_png(folder / "masks" / "f0.png", mask, davis_palette())
-    monkeypatch.setattr(memory_estimate, "available_memory", lambda: 2 * 2**30)
+    monkeypatch.setattr(memory_estimate, "available_memory", lambda: 2**29)
     out = tmp_path / "out"
     args = ["process", "-v", folder / "frames", "-m", folder / "masks", "-o", out, "--model", checkpoint_path,
             "--size", -1, "-q"]
