@@ -262,8 +262,9 @@ def run_job(model: XMemNetwork, job: ShotJob, *, progress: Optional[ProgressCall
             `outputs`): at the start, when the policy says, when cancelled, and a small "completed"
             record at the end.
         resume: continue from the checkpoint in the output folder when there is one (refused with
-            an `InputError` naming what changed when the job's inputs or settings differ; a finished
-            job is not run again); without one, start from the beginning. Implies checkpoints
+            an `InputError` naming what changed when the job's inputs or settings differ, unless
+            `outputs.overwrite`, which starts again; a finished job is not run again); without one,
+            start from the beginning. Implies checkpoints
             (`CheckpointPolicy()` when `checkpoint` is None).
     Returns:
         A `JobReport`; `resumed_from` says how many frames the checkpoint had done already.
@@ -359,8 +360,10 @@ def _prepare_checkpoints(model: XMemNetwork, job: ShotJob, policy: Optional[Chec
     restored = load_checkpoint(path) if resume else None
     if restored is not None:
         changes = fingerprint_changes(restored.fingerprint, fingerprint)
+        if changes and job.outputs.overwrite:
+            return Checkpointer(path, policy or CheckpointPolicy(), fingerprint), None  # start again
         if changes:
-            raise InputError(f"cannot resume the run in {job.outputs.folder}: since it was interrupted, "
+            raise InputError(f"cannot resume the run in {job.outputs.folder}: since its checkpoint was saved, "
                              f"{'; '.join(changes)} changed; resume with the same inputs and settings, or start "
                              f"again with --overwrite")
         if not restored.completed and restored.session is None:
