@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -15,7 +16,11 @@ import typer
 from rich.console import Console
 
 from xmempp import InferenceConfig
+from xmempp.errors import ConfigError
+from xmempp.inference.checkpoint import CheckpointPolicy, checkpoint_path
 from xmempp.inference.jobs import JobOutputs, ShotJob, run_job
+from xmempp.inference.memory_estimate import check_job_memory
+from xmempp.interrupts import stop_on_signals
 from xmempp.io.masks import output_palette
 from xmempp.io.mattes import EXR_COMPRESSIONS, TIFF_COMPRESSIONS
 from xmempp.io.writers import WriterOptions, check_output_dir
@@ -23,6 +28,7 @@ from xmempp.resources import peak_memory_text
 
 from .engine_options import (CompileOption, ConfigOption, DeviceOption, Mode, ModelOption, ModeOption, QuietOption,
                              SizeOption, build_config, load_network)
+from .errors import print_error
 from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
                             PlateOptions, StartFrameOption, ViewOption)
 from .progress import frame_progress
@@ -48,6 +54,8 @@ class ProcessRun:
         overwrite: allow replacing results xmempp wrote earlier.
         compile: wrap the network in `torch.compile`.
         plates: frame range, colour, layer, start frame and mask threshold.
+        checkpoint: when to save checkpoints; resume: continue from the checkpoint.
+        force: run even when the memory estimate exceeds what the machine has (with a warning).
     """
 
     video: Path
@@ -61,6 +69,31 @@ class ProcessRun:
     overwrite: bool = False
     compile: bool = False
     plates: PlateOptions = field(default_factory=PlateOptions)
+    checkpoint: CheckpointPolicy = field(default_factory=lambda: CheckpointPolicy(None, 60.0))
+    resume: bool = False
+    force: bool = False
+
+
+def parse_checkpoint_every(text: str) -> CheckpointPolicy:
+    """`--checkpoint-every`: "N" memory writes, "Ns" / "Nm" seconds / minutes, or "off".
+
+    Arguments:
+        text: the option's value.
+    Returns:
+        The policy ("off": checkpoints only at the start and when stopped by a signal). Raises
+        `ConfigError` for anything else.
+    """
+    value = text.strip().lower()
+    if value == "off":
+        return CheckpointPolicy(every_writes=None, every_seconds=None)
+    scale = {"s": 1.0, "m": 60.0}.get(value[-1:], None)
+    try:
+        if scale is None:
+            return CheckpointPolicy(every_writes=int(value))
+        return CheckpointPolicy(every_writes=None, every_seconds=float(value[:-1]) * scale)
+    except ValueError:
+        raise ConfigError(f"--checkpoint-every takes a number of memory writes (e.g. 1), seconds (30s), "
+                          f"minutes (5m) or off, not {text!r}") from None
 
 
 def process_command(
@@ -103,6 +136,14 @@ def process_command(
     layer: LayerOption = None,
     start_frame: StartFrameOption = None,
     mask_threshold: MaskThresholdOption = 0.5,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue an interrupted run from its checkpoint in OUT (same inputs and settings); "
+                         "without one, start from the beginning.")] = False,
+    checkpoint_every: Annotated[str, typer.Option(
+        "--checkpoint-every", help="Save a checkpoint in OUT/.xmempp after N memory writes (e.g. 1), every "
+                                   "N seconds (30s) or minutes (5m); off: only when stopped by SIGTERM/SIGINT.")] = "60s",
+    force: Annotated[bool, typer.Option(
+        "--force", help="Run even when the memory estimate exceeds what the machine has (warns).")] = False,
 ) -> None:
     """Propagate the masks in MASKS through every frame of VIDEO and write the results to OUT."""
     if alpha_bits not in (8, 16):
@@ -119,6 +160,7 @@ def process_command(
         mode=mode.value,
         options=options, model=model, device=device, overwrite=overwrite, compile=compile_model,
         plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
+        checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force,
     )
     run_process(run, Console(stderr=True, quiet=quiet))
 
@@ -133,19 +175,33 @@ def run_process(run: ProcessRun, console: Console) -> None:
         None; raises the `XMemppError` of the first bad input, output or setting.
     """
     frames = run.plates.open_frames(run.video)
+    cancel = threading.Event()
     try:
         references = run.plates.read_masks(run.masks, frames)
         inputs = (run.masks,) if frames.is_video else (run.masks, frames.path if frames.path.is_dir() else
                                                        frames.path.parent)
-        check_output_dir(run.out, overwrite=run.overwrite, preview=run.options.preview, inputs=inputs)
+        check_output_dir(run.out, overwrite=run.overwrite or run.resume, preview=run.options.preview,
+                         inputs=inputs, create=False)
         network = load_network(run.model, run.device, console, run.compile)
         job = ShotJob(frames, {i: m.ids for i, m in references.items()}, run.config, run.mode,
                       outputs=JobOutputs(run.out, run.options, output_palette(references), run.overwrite,
                                          inputs=inputs))
-        with frame_progress(console, console.quiet) as progress:
-            task = progress.add_task("propagating", total=len(frames))
-            report = run_job(network, job, progress=lambda done, _total: progress.update(task, completed=done))
+        warning = check_job_memory(network, job, force=run.force)
+        if warning:
+            Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {warning}",
+                                                       markup=True, highlight=False)
+        with stop_on_signals(cancel) as stop, frame_progress(console, console.quiet) as progress:
+            task = progress.add_task("propagating", total=job.plan().total)
+            report = run_job(network, job, progress=lambda done, _total: progress.update(task, completed=done),
+                             cancel=cancel, checkpoint=run.checkpoint, resume=run.resume)
     finally:
         frames.close()
-    console.print(f"[green]done[/green]: {report.frames} frames in {report.seconds:.1f} s "
+    done = report.resumed_from + report.frames
+    if stop.signal is not None and not report.completed:
+        print_error(f"stopped by {stop.name} after {done} of {job.plan().total} frames; files written are "
+                    f"complete and a checkpoint is in {checkpoint_path(run.out).parent}; run the same command "
+                    f"with --resume to continue")
+        raise typer.Exit(stop.exit_code)
+    resumed = f" (resumed after frame {report.resumed_from})" if report.resumed_from else ""
+    console.print(f"[green]done[/green]: {report.frames} frames{resumed} in {report.seconds:.1f} s "
                   f"({report.fps:.2f} FPS), peak memory {peak_memory_text(network)}; results in {run.out}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from xmempp.inference.config import InferenceConfig
-from xmempp.errors import ConfigError, InputError, MemoryStateError, OutputError, WeightsError, XMemppError
+from xmempp.errors import (ConfigError, InputError, MemoryStateError, OutputError, ResourceError, WeightsError,
+                           XMemppError)
 from xmempp.inference.jobs import propagate
 from xmempp.inference.session import InferenceSession
 from xmempp.memory.manager import MemoryStats
@@ -13,5 +14,5 @@ from xmempp.model.network import XMemNetwork
 
 __all__ = [
     "__version__", "InferenceConfig", "InferenceSession", "MemoryStats", "XMemNetwork", "load_model", "propagate",
-    "XMemppError", "ConfigError", "InputError", "MemoryStateError", "OutputError", "WeightsError",
+    "XMemppError", "ConfigError", "InputError", "MemoryStateError", "OutputError", "ResourceError", "WeightsError",
 ]

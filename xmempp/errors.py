@@ -31,3 +31,7 @@ class OutputError(XMemppError):
 
 class MemoryStateError(XMemppError):
     """A memory operation was asked for that the current state cannot satisfy."""
+
+
+class ResourceError(XMemppError):
+    """The machine lacks the memory (or other resources) a run needs."""
