@@ -1,0 +1,146 @@
+"""One shot's run inside a worker (a local worker process or a Ray task), through the job API.
+
+`run_shot` opens the shot (`open_shot_job`), loads the network once per worker process, runs the
+job with `run_job`, reports progress as `ShotEvent`s and writes the completion marker when the last
+frame is written. A user error (bad plate, bad masks, output folder taken) becomes a failed
+`ShotResult`; anything else propagates to the runner, which records it against this shot only.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from xmempp.errors import XMemppError
+from xmempp.inference.jobs import run_job
+from xmempp.inference.shots import open_shot_job
+from xmempp.model.loading import load_model
+from xmempp.model.network import XMemNetwork
+
+from .marker import clear_done, write_done
+from .shotlist import ShotSpec
+
+__all__ = ["ShotTask", "ShotEvent", "ShotResult", "EventSink", "run_shot", "set_threads", "describe_failure"]
+
+#: Seconds between two progress events of a shot (the last frame is always reported).
+PROGRESS_INTERVAL = 0.2
+
+
+@dataclass(frozen=True)
+class ShotTask:
+    """A shot the runner decided to run, with the fingerprint its completion marker will carry."""
+
+    shot: ShotSpec
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class ShotEvent:
+    """What a shot is doing, sent from its worker to the batch's display.
+
+    Attributes:
+        shot: the shot's name.
+        state: "queued", "running", "skipped", "done" or "failed".
+        frames: frames written so far (by this run).
+        total: frames this run steps (0 until known).
+        pid, host: the worker process running it (0 and "" before it starts).
+    """
+
+    shot: str
+    state: str
+    frames: int = 0
+    total: int = 0
+    pid: int = 0
+    host: str = ""
+
+
+@dataclass(frozen=True)
+class ShotResult:
+    """How a shot ended.
+
+    Attributes:
+        shot: the shot's name.
+        status: "done", "skipped" (already finished by an earlier run) or "failed".
+        frames: frames written by this run (for "skipped", by the run that finished it).
+        seconds: time of the propagation.
+        error: why it failed ("" otherwise).
+    """
+
+    shot: str
+    status: str
+    frames: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def fps(self) -> float:
+        """Frames per second of the run."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+#: Receives a shot's events as they happen.
+EventSink = Callable[[ShotEvent], None]
+
+_networks: dict[tuple[str, str], XMemNetwork] = {}
+
+
+def set_threads(threads: int) -> None:
+    """Give torch `threads` intra-op threads in this process (workers share the cores)."""
+    torch.set_num_threads(max(1, threads))
+
+
+def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink) -> ShotResult:
+    """Run one shot to its last frame and mark it done.
+
+    Arguments:
+        task: the shot and its fingerprint.
+        weights: the checkpoint file (the same path on every machine of a cluster).
+        device: torch device name for this worker ("cpu", "cuda:0", ...).
+        emit: receives "running" events with the frames written so far.
+    Returns:
+        A `ShotResult` with status "done", or "failed" with the message of the user error.
+    """
+    shot = task.shot
+    pid, host = os.getpid(), socket.gethostname()
+    try:
+        clear_done(shot.output)
+        job = open_shot_job(shot.plate, shot.masks, shot.output, shot.config, shot.mode, shot.writer, shot.overwrite)
+        network = _network(weights, device)
+        total = job.plan().total
+        emit(ShotEvent(shot.name, "running", 0, total, pid, host))
+        last = [0.0]
+
+        def progress(done: int, all_frames: int) -> None:
+            now = time.monotonic()
+            if done == all_frames or now - last[0] >= PROGRESS_INTERVAL:
+                last[0] = now
+                emit(ShotEvent(shot.name, "running", done, all_frames, pid, host))
+
+        report = run_job(network, job, progress=progress)
+    except XMemppError as exc:
+        return ShotResult(shot.name, "failed", error=str(exc))
+    if not report.completed:
+        return ShotResult(shot.name, "failed", report.frames, report.seconds, "stopped before the last frame")
+    write_done(shot.output, task.fingerprint, report.frames, report.seconds)
+    return ShotResult(shot.name, "done", report.frames, report.seconds)
+
+
+def _network(weights: Path, device: str) -> XMemNetwork:
+    """The network of this worker process, loaded on first use."""
+    key = (str(weights), device)
+    if key not in _networks:
+        _networks.clear()
+        _networks[key] = load_model(Path(weights), device=device)
+    return _networks[key]
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line about an exception that ended a shot outside the user-error tree."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
