@@ -1,0 +1,152 @@
+"""Batch runs on this machine: shot lists, worker planning, completion markers, and a real batch."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from batchhelpers import read_masks, write_csv, write_shot
+from xmempp.batch import BatchDefaults, LocalBackend, plan_slots, read_shot_list, run_batch
+from xmempp.batch.marker import done_marker_path, read_done, shot_fingerprint
+from xmempp.errors import ConfigError, InputError
+from xmempp.inference.jobs import run_job
+from xmempp.inference.shots import open_shot_job
+from xmempp.io.writers import WriterOptions
+
+
+def test_csv_shot_list_with_per_shot_settings(tmp_path):
+    path = write_csv(tmp_path / "shots.csv", [
+        {"name": "sh010", "plate": "plates/sh010", "masks": "roto/sh010", "output": "out/sh010", "size": "240",
+         "mode": "xmem", "alpha": "yes", "alpha_bits": "16", "enable_long_term": "false"},
+        {"name": "sh020", "plate": "/abs/sh020.mov", "masks": "roto/sh020", "output": "out/sh020"},
+    ])
+    defaults = BatchDefaults(writer=WriterOptions(overlay=True), overwrite=True)
+    first, second = read_shot_list(path, defaults)
+    assert first.plate == (tmp_path / "plates/sh010").resolve() and first.output == (tmp_path / "out/sh010").resolve()
+    assert (first.config.size, first.config.enable_long_term, first.mode) == (240, False, "xmem")
+    assert (first.writer.alpha, first.writer.alpha_bits, first.writer.overlay, first.overwrite) == (True, 16, True, True)
+    assert str(second.plate) == "/abs/sh020.mov"
+    assert (second.config.size, second.mode, second.writer.alpha) == (480, "xmempp", False)
+    assert first.where == "shots.csv line 2"
+
+
+def test_json_shot_list_takes_native_values(tmp_path):
+    path = tmp_path / "shots.json"
+    path.write_text(json.dumps([{"name": "a", "plate": "p", "masks": "m", "output": "o", "top_k": 20,
+                                 "binary": True, "preview": "a.mp4"}]))
+    (shot,) = read_shot_list(path)
+    assert (shot.config.top_k, shot.writer.binary, shot.writer.preview) == (20, True, (tmp_path / "a.mp4").resolve())
+
+
+def test_shot_list_errors_name_every_bad_row(tmp_path):
+    path = write_csv(tmp_path / "shots.csv", [
+        {"name": "ok", "plate": "p", "masks": "m", "output": "o1"},
+        {"name": "big", "plate": "p", "masks": "m", "output": "o2", "size": "huge"},
+        {"name": "ok", "plate": "p", "masks": "m", "output": "o3"},
+        {"name": "same_out", "plate": "p", "masks": "m", "output": "o1"},
+        {"name": "nomask", "plate": "p", "masks": "", "output": "o5"},
+        {"name": "oddmode", "plate": "p", "masks": "m", "output": "o6", "mode": "sam"},
+        {"name": "badk", "plate": "p", "masks": "m", "output": "o7", "top_k": "0"},
+    ])
+    with pytest.raises(InputError) as info:
+        read_shot_list(path)
+    message = str(info.value)
+    for expected in ("line 3 (shot 'big'): size must be a whole number", "line 4: name 'ok' is already used by "
+                     "shots.csv line 2", "line 5: output", "line 6 (shot 'nomask'): missing masks",
+                     "line 7 (shot 'oddmode'): mode must be one of xmempp, xmem", "line 8 (shot 'badk'): top_k"):
+        assert expected in message, message
+
+
+def test_shot_list_unknown_column_and_bad_files(tmp_path):
+    path = write_csv(tmp_path / "shots.csv", [{"name": "a", "plate": "p", "masks": "m", "output": "o", "szie": "1"}])
+    with pytest.raises(InputError, match="line 2 .*unknown setting.*szie"):
+        read_shot_list(path)
+    with pytest.raises(InputError, match="not found"):
+        read_shot_list(tmp_path / "missing.csv")
+    (tmp_path / "shots.txt").write_text("name,plate\n")
+    with pytest.raises(InputError, match=r"\.csv or \.json"):
+        read_shot_list(tmp_path / "shots.txt")
+    (tmp_path / "shots.json").write_text('{"name": "a"}')
+    with pytest.raises(InputError, match="JSON list"):
+        read_shot_list(tmp_path / "shots.json")
+    (tmp_path / "empty.csv").write_text("name,plate,masks,output\n")
+    with pytest.raises(InputError, match="holds no shots"):
+        read_shot_list(tmp_path / "empty.csv")
+
+
+def test_worker_plan_shares_cores_and_checks_devices():
+    slots = plan_slots("cpu", 2, shots=5, cores=16)
+    assert [(s.device, s.threads) for s in slots] == [("cpu", 8), ("cpu", 8)]
+    assert len(plan_slots("cpu", 8, shots=3, cores=16)) == 3
+    assert [s.threads for s in plan_slots("cpu", None, shots=10, cores=16)] == [4] * 4
+    assert len(plan_slots("cpu", None, shots=10, cores=2)) == 1
+    with pytest.raises(ConfigError, match="unknown device"):
+        plan_slots("gpu0", 1, shots=1)
+    with pytest.raises(ConfigError, match="at least 1"):
+        plan_slots("cpu", 0, shots=1)
+    if not __import__("torch").cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            plan_slots("cuda:0,cuda:1", None, shots=2)
+
+
+def test_fingerprint_follows_inputs_and_settings(tmp_path):
+    plate, masks = write_shot(tmp_path / "a", frames=3)
+    path = write_csv(tmp_path / "s.csv", [{"name": "a", "plate": plate, "masks": masks, "output": "o"}])
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"x")
+    (shot,) = read_shot_list(path)
+    base = shot_fingerprint(shot, weights)
+    assert shot_fingerprint(shot, weights) == base
+    assert shot_fingerprint(__import__("dataclasses").replace(shot, overwrite=True), weights) == base
+    assert shot_fingerprint(shot.__class__(**{**shot.__dict__, "config": shot.config.replace(top_k=5)}), weights) != base
+    mask_file = next(masks.iterdir())
+    mask_file.write_bytes(mask_file.read_bytes() + b"\0")
+    assert shot_fingerprint(shot, weights) != base
+
+
+@pytest.fixture(scope="module")
+def small_batch(tmp_path_factory):
+    """Three good shots (10 frames, 64x112) and one whose mask does not fit its frames."""
+    root = tmp_path_factory.mktemp("batch")
+    rows = []
+    for index, name in enumerate(("sh010", "sh020", "sh030")):
+        plate, masks = write_shot(root / name, frames=10, seed=index)
+        rows.append({"name": name, "plate": plate, "masks": masks, "output": f"out/{name}", "size": -1})
+    plate, masks = write_shot(root / "sh040", frames=4, seed=9)
+    mask = next(masks.iterdir())
+    from PIL import Image
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(mask)
+    rows.insert(1, {"name": "sh040", "plate": plate, "masks": masks, "output": "out/sh040", "size": -1})
+    return root, write_csv(root / "shots.csv", rows)
+
+
+def test_local_batch_bad_shot_fails_alone_and_rerun_skips(small_batch, checkpoint_path, model):
+    root, shot_list = small_batch
+    shots = read_shot_list(shot_list)
+    events = []
+    report = run_batch(shots, checkpoint_path, LocalBackend(plan_slots("cpu", 2, len(shots))), events.append)
+    status = {r.shot: r for r in report.results}
+    assert [r.shot for r in report.results] == ["sh010", "sh040", "sh020", "sh030"]
+    assert status["sh040"].status == "failed" and "sh040_1001" in status["sh040"].error
+    assert "resolution" in status["sh040"].error
+    for name in ("sh010", "sh020", "sh030"):
+        assert (status[name].status, status[name].frames) == ("done", 10)
+        assert read_done(root / "out" / name)["frames"] == 10
+    assert {e.pid for e in events if e.state == "running"} - {0}, "progress events carry the worker's pid"
+    assert {e.shot for e in events if e.state == "running" and e.frames == 10} == {"sh010", "sh020", "sh030"}
+    # the batch's results are those of the job API run in this process
+    shot = shots[0]
+    direct = root / "direct"
+    run_job(model, open_shot_job(shot.plate, shot.masks, direct, shot.config, shot.mode))
+    ours, theirs = read_masks(root / "out" / "sh010"), read_masks(direct)
+    assert ours.keys() == theirs.keys() and len(ours) == 10
+    agree = np.mean([np.mean(ours[k] == theirs[k]) for k in ours])
+    assert agree >= 0.999
+
+    stamp = done_marker_path(root / "out" / "sh020").stat().st_mtime_ns
+    rerun = run_batch(shots, checkpoint_path, LocalBackend(plan_slots("cpu", 2, len(shots))))
+    assert [r.status for r in rerun.results] == ["skipped", "failed", "skipped", "skipped"]
+    assert done_marker_path(root / "out" / "sh020").stat().st_mtime_ns == stamp
+    json.dumps(rerun.to_json())
+    assert rerun.to_json()["summary"] == {"shots": 4, "done": 0, "skipped": 3, "failed": 1, "frames": 0, "fps": 0.0}
