@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import numpy as np
 import torch
@@ -14,13 +14,10 @@ from rich.table import Table
 from xmempp.evaluation.benchmark import flatness_summary, run_benchmark
 from xmempp.io.frames import open_frames
 from xmempp.io.masks import read_mask_folder
-from xmempp.model.loading import compile_network, load_model
-from xmempp.model.network import XMemNetwork
 from xmempp.io.synthetic import MovingDiscs
 
-from .app import app
-from .engine_options import build_config, load_network
-from .errors import reports_errors
+from .engine_options import (CompileOption, ConfigOption, DeviceOption, ModelOption, SizeOption, build_config,
+                             load_network)
 from .progress import frame_progress
 
 _STAGES = ("decode", "key_encoder", "memory_read", "decoder", "value_encoder", "upsample", "write")
@@ -35,27 +32,27 @@ def _boxes_mask(height: int, width: int, objects: int) -> np.ndarray:
     return mask
 
 
-@app.command("bench")
-@reports_errors
 def bench_command(
-    clip: Optional[Path] = typer.Option(None, "--video", "-v", help="Folder of frames or a video; default: a "
-                                                                    "synthetic clip."),
-    masks: Optional[Path] = typer.Option(None, "--masks", "-m", help="Masks of the clip (frame 0's is used)."),
-    size: int = typer.Option(480, "--size", help="Processing size (shorter side); -1 = native."),
-    objects: int = typer.Option(1, "--objects", help="Objects to track (synthetic clip or clip without masks)."),
-    frames: int = typer.Option(20, "--frames", help="Frames to process (after the reference)."),
-    warmup: int = typer.Option(2, "--warmup", help="Frames not counted at the start."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    model: Optional[Path] = typer.Option(None, "--model", help="XMem checkpoint (default: official XMem.pth)."),
-    random_weights: bool = typer.Option(False, "--random-weights", help="Skip the weights: time a randomly "
-                                                                        "initialised network (speed only)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="JSON file of InferenceConfig fields."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the network first."),
-    width: Optional[int] = typer.Option(None, "--width", help="Width of the synthetic clip (default 16:9)."),
-    timeline: int = typer.Option(0, "--timeline", help="Every N frames record time, RSS and memory sizes, and "
-                                                       "report flatness after the long-term cap (long clips)."),
+    clip: Annotated[Optional[Path], typer.Option(
+        "--video", "-v", help="Folder of frames or a video; default: a synthetic clip.")] = None,
+    masks: Annotated[Optional[Path], typer.Option("--masks", "-m", help="Masks of the clip (frame 0's is used).")] = None,
+    size: SizeOption = None,
+    objects: Annotated[int, typer.Option(
+        "--objects", min=1, help="Objects to track (synthetic clip or clip without masks).")] = 1,
+    frames: Annotated[int, typer.Option("--frames", min=1, help="Frames to process (after the reference).")] = 20,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Frames not counted at the start.")] = 2,
+    device: DeviceOption = "auto",
+    model: ModelOption = None,
+    random_weights: Annotated[bool, typer.Option(
+        "--random-weights", help="Skip the weights: time a randomly initialised network (speed only).")] = False,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
+    config_file: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    compile_model: CompileOption = False,
+    width: Annotated[Optional[int], typer.Option("--width", help="Width of the synthetic clip (default 16:9).")] = None,
+    timeline: Annotated[int, typer.Option(
+        "--timeline", min=0, help="Every N frames record time, RSS and memory sizes, and report flatness after the "
+                                  "long-term cap (long clips).")] = 0,
 ) -> None:
     """Measure propagation speed (FPS, ms per stage) and peak memory on this machine."""
     console = Console(stderr=True)
@@ -64,7 +61,7 @@ def bench_command(
     config = build_config(config_file, size=size)
     total = frames + warmup + 1
     if clip is None:
-        height = size if size > 0 else 480
+        height = config.size if config.size > 0 else 480
         source = MovingDiscs(total, height, width or int(round(height * 16 / 9)), objects=objects)
         reference = source.mask(0)
     else:
@@ -77,11 +74,7 @@ def bench_command(
         else:
             reference = _boxes_mask(*source.size, objects)
         total = min(total, len(source))
-    if random_weights:
-        network = load_model(XMemNetwork().state_dict(), device=device)
-        network = compile_network(network) if compile_model else network
-    else:
-        network = load_network(model, device, console, compile_model)
+    network = load_network(model, device, console, compile_model, random_weights=random_weights)
     with frame_progress(console, quiet=as_json, transient=True) as progress:
         task = progress.add_task("benchmarking", total=total)
         result = run_benchmark(network, _Prefix(source, total), reference, config, warmup,

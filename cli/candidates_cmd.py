@@ -8,15 +8,14 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from xmempp.inference.config import InferenceConfig
 from xmempp.errors import InputError
 from xmempp.io.frames import open_frames
 from xmempp.io.masks import read_mask_folder
 
-from .app import app
-from .errors import reports_errors
+from .engine_options import (ConfigOption, DeviceOption, Mode, ModelOption, ModeOption, QuietOption, SizeOption,
+                             build_config, load_network)
+from .progress import frame_progress, stage_callback
 
 _STAGES = {"features": "encoding frames", "masks": "reading masks", "selection": "choosing frames"}
 
@@ -28,8 +27,6 @@ def _predicted_folder(path: Path) -> Path:
     return path
 
 
-@app.command("candidates")
-@reports_errors
 def candidates_command(
     video: Annotated[Path, typer.Option("--video", "-v", help="Video file or folder of frames.")],
     masks: Annotated[Path, typer.Option(
@@ -45,23 +42,22 @@ def candidates_command(
     min_mask_percent: Annotated[float, typer.Option(
         "--min-mask-percent", min=0.0, max=100.0,
         help="Never suggest frames where the target covers less than this percentage of the frame.")] = 0.25,
-    model_path: Annotated[Optional[Path], typer.Option(
-        "--model", help="XMem checkpoint (default: `xmempp weights path`, downloaded when missing).")] = None,
-    size: Annotated[int, typer.Option(
-        "--size", help="Processing size: shorter side in pixels; -1 keeps the source resolution.")] = 480,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    model: ModelOption = None,
+    config_file: ConfigOption = None,
+    size: SizeOption = None,
+    mode: ModeOption = Mode.xmempp,
+    device: DeviceOption = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Suggest the frames whose annotation would help the propagation most (XMem++'s diverse-frame selector).
 
     Example: xmempp candidates -v plates/shot_a -m roto/shot_a -k 5 --predicted out/shot_a/masks
     """
-    from xmempp import load_model
     from xmempp.candidate_selection import suggest_candidates
-    from xmempp.model.weights import resolve_weights
 
-    config = InferenceConfig(size=size)
+    config = build_config(config_file, size)
+    console = Console(stderr=True, quiet=quiet)
     frames = open_frames(video)
     try:
         names = list(frames.names)
@@ -74,20 +70,10 @@ def candidates_command(
             folder = _predicted_folder(predicted)
             predicted_masks = {index: mask.ids for index, mask in
                                read_mask_folder(folder, names, frames.size, by_index=frames.is_video).items()}
-        model = load_model(resolve_weights(model_path), device=device)
-
-        console = Console(stderr=True)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console, transient=True, disable=quiet) as bar:
-            tasks: dict[str, int] = {}
-
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(_STAGES.get(stage, stage), total=total)
-                bar.update(tasks[stage], completed=done, total=total)
-
-            result = suggest_candidates(model, frames, references, k, alpha=alpha, predicted_masks=predicted_masks,
-                                        config=config, progress=progress,
+        network = load_network(model, device, console)
+        with frame_progress(console, quiet, transient=True) as bar:
+            result = suggest_candidates(network, frames, references, k, alpha=alpha, predicted_masks=predicted_masks,
+                                        config=config, progress=stage_callback(bar, _STAGES), mode=mode.value,
                                         min_mask_presence_percent=min_mask_percent)
     finally:
         frames.close()

@@ -2,21 +2,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import numpy as np
 import typer
 from rich.console import Console
 
-from xmempp import InferenceConfig
 from xmempp.io.atomic import atomic_write_image
 from xmempp.io.masks import davis_palette
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.io.writers import WriterOptions
 
-from .app import app
-from .errors import reports_errors
-from .process_cmd import run_process
+from .engine_options import ConfigOption, DeviceOption, Mode, ModelOption, ModeOption, build_config
+from .process_cmd import ProcessRun, run_process
 
 
 def make_demo_clip(folder: Path, frames: int) -> tuple[Path, Path]:
@@ -31,19 +29,19 @@ def make_demo_clip(folder: Path, frames: int) -> tuple[Path, Path]:
     return frame_dir, mask_dir
 
 
-@app.command("demo")
-@reports_errors
 def demo_command(
-    out: Path = typer.Option(Path("xmempp-demo"), "--out", "-o", help="Folder for the demo clip and results."),
-    frames: int = typer.Option(24, "--frames", help="Length of the generated clip."),
-    model: Optional[Path] = typer.Option(None, "--model", help="XMem checkpoint (default: official XMem.pth, "
-                                                               "downloaded on first use)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo clip and results.")] = Path("xmempp-demo"),
+    frames: Annotated[int, typer.Option("--frames", min=1, help="Length of the generated clip.")] = 24,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    config_file: ConfigOption = None,
+    mode: ModeOption = Mode.xmempp,
 ) -> None:
     """Generate a small clip with one annotated frame and process it end to end."""
     console = Console(stderr=True)
+    config = build_config(config_file)
     frame_dir, mask_dir = make_demo_clip(out / "clip", frames)
     console.print(f"demo clip: {frame_dir} ({frames} frames), annotation: {mask_dir}")
-    run_process(frame_dir, mask_dir, out / "result", model, device, InferenceConfig(), "xmempp",
-                WriterOptions(alpha=True, overlay=True), overwrite=True, console=console)
+    run_process(ProcessRun(frame_dir, mask_dir, out / "result", config, mode.value, WriterOptions(alpha=True, overlay=True),
+                           model=model, device=device, overwrite=True), console)
     console.print(f"open {out / 'result' / 'overlay'} to see the propagated masks")

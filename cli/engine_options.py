@@ -1,9 +1,17 @@
-"""Options shared by the commands that run the network: weights, device and inference settings."""
+"""The one path from command-line options to a network and its settings.
+
+Every command that runs the network (`process`, `demo`, `candidates`, `bench`) declares its weights,
+device and inference options with the `Annotated` aliases below and turns them into a network with
+`load_network` and into an `InferenceConfig` with `build_config`, so they share flags, help texts,
+the weights download bar and the config-file handling.
+"""
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
+import typer
 from rich.console import Console
 
 from xmempp import InferenceConfig, XMemNetwork, load_model
@@ -11,6 +19,27 @@ from xmempp.model.loading import compile_network
 from xmempp.model.weights import resolve_weights
 
 from .progress import download_progress
+
+
+class Mode(str, Enum):
+    """Memory mechanism."""
+
+    xmempp = "xmempp"
+    xmem = "xmem"
+
+
+ModelOption = Annotated[Optional[Path], typer.Option(
+    "--model", help="XMem checkpoint; default: the official XMem.pth (`xmempp weights path`, downloaded on "
+                    "first use).")]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="JSON file of InferenceConfig fields.")]
+SizeOption = Annotated[Optional[int], typer.Option(
+    "--size", help="Processing size: shorter side in pixels; -1 keeps the source resolution (default 480).")]
+ModeOption = Annotated[Mode, typer.Option(
+    "--mode", help="xmempp: every annotation in permanent memory; xmem: the original mechanism.")]
+CompileOption = Annotated[bool, typer.Option(
+    "--compile", help="torch.compile the network (slow start; for long shots on GPU).")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
 
 
 def build_config(config_file: Optional[Path], size: Optional[int] = None, mem_every: Optional[int] = None,
@@ -21,25 +50,30 @@ def build_config(config_file: Optional[Path], size: Optional[int] = None, mem_ev
         config_file: JSON object of InferenceConfig fields, or None for the XMem++ defaults.
         size, mem_every, top_k: flags that override the file when given.
     Returns:
-        A validated InferenceConfig.
+        A validated InferenceConfig (`ConfigError` for a bad file or value).
     """
     config = InferenceConfig.from_json(config_file) if config_file else InferenceConfig()
     overrides = {k: v for k, v in {"size": size, "mem_every": mem_every, "top_k": top_k}.items() if v is not None}
     return config.replace(**overrides) if overrides else config
 
 
-def load_network(model: Optional[Path], device: str, console: Console, compile: bool = False) -> XMemNetwork:
-    """Resolve the weights (downloading the official ones on first use) and load the network.
+def load_network(model: Optional[Path], device: str, console: Console, compile: bool = False,
+                 random_weights: bool = False) -> XMemNetwork:
+    """Resolve the weights (downloading the official ones on first use, with a progress bar) and load the network.
 
     Arguments:
         model: an explicit checkpoint path, or None for the default XMem.pth.
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
         console: where the download progress bar goes.
         compile: wrap the network parts in `torch.compile`.
+        random_weights: skip the weights and use a randomly initialised network (speed checks only).
     Returns:
         The network in eval mode on the chosen device.
     """
-    with download_progress(console) as progress:
-        path = resolve_weights(model, progress=progress)
-    network = load_model(path, device=device)
+    if random_weights:
+        network = load_model(XMemNetwork().state_dict(), device=device)
+    else:
+        with download_progress(console) as progress:
+            path = resolve_weights(model, progress=progress)
+        network = load_model(path, device=device)
     return compile_network(network) if compile else network

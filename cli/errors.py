@@ -1,10 +1,7 @@
 """Turn xmempp errors into one red line on stderr and a non-zero exit, never a traceback.
 
-Use the decorator on a command (below `@app.command`), or the context manager around a block::
-
-    @app.command("eval")
-    @reports_errors
-    def eval_command(...): ...
+`cli/app.py` wraps every command in the decorator when it registers it; use the context manager
+around a block elsewhere::
 
     with user_errors():
         ...

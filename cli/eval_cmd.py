@@ -12,12 +12,8 @@ from rich.table import Table
 
 from xmempp.evaluation.metrics import evaluate_folders
 
-from .app import app
-from .errors import reports_errors
 
 
-@app.command("eval")
-@reports_errors
 def eval_command(
     pred_dir: Annotated[Path, typer.Argument(help="Predicted masks (or an xmempp output folder with masks/).")],
     gt_dir: Annotated[Path, typer.Argument(help="Ground-truth masks, named like the predictions.")],

@@ -8,12 +8,8 @@ import typer
 
 from xmempp.errors import InputError
 
-from .app import app
-from .errors import reports_errors
 
 
-@app.command("gui")
-@reports_errors
 def gui_command(
     video: Annotated[Optional[Path], typer.Option(
         "--video",
@@ -57,8 +53,7 @@ def gui_command(
         raise InputError(f"the GUI needs PyQt5: pip install 'xmempp[gui]' ({exc})") from exc
 
     if workspace is None:
-        source = video if video is not None else images
-        assert source is not None
+        source = video or images
         if video is not None and video.is_dir():
             raise InputError(f"--video expects a video file but {video} is a folder; use --images")
         if images is not None and images.exists() and not images.is_dir():

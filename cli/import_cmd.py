@@ -6,20 +6,16 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 
 from xmempp.errors import InputError
 from xmempp.io.frames import open_frames
 from xmempp.io.masks import read_mask_folder
 from xmempp.io.workspace import Workspace, check_workspace_target, create_workspace
 
-from .app import app
-from .errors import reports_errors
+from .engine_options import QuietOption
+from .progress import frame_progress
 
 
-@app.command("import")
-@reports_errors
 def import_command(
     name: Annotated[str, typer.Option("--name", help="Project name: the workspace folder ROOT/NAME to create.")],
     images: Annotated[Optional[Path], typer.Option("--images", help="Folder of frames (JPEG, PNG, TIFF).")] = None,
@@ -29,7 +25,7 @@ def import_command(
     size: Annotated[int, typer.Option(
         "--size", help="Resize frames so the shorter side is N pixels; -1 keeps the source size.")] = -1,
     workspace: Annotated[Path, typer.Option("--workspace", help="Workspace root folder.")] = Path("workspace"),
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Create a workspace ROOT/NAME (images/, masks/, info.json) that the GUI opens, as XMem++ does.
 
@@ -43,7 +39,6 @@ def import_command(
             raise InputError(f"--images expects a folder of frames but {images} is a file; use --video for videos")
         source = images
     else:
-        assert video is not None
         if video.is_dir():
             raise InputError(f"--video expects a video file but {video} is a folder; use --images for frame folders")
         source = video
@@ -53,9 +48,8 @@ def import_command(
         if masks is not None:
             mask_set = read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video)
         console = Console(stderr=True)
-        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console, transient=True, disable=quiet) as bar:
-            task = bar.add_task("frames", total=len(frames))
+        with frame_progress(console, quiet, transient=True) as bar:
+            task = bar.add_task("importing", total=len(frames))
             path = create_workspace(workspace, name, frames, mask_set, size if size > 0 else None,
                                     progress=lambda done, total: bar.update(task, completed=done))
     finally:

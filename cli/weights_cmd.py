@@ -4,27 +4,14 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                           TransferSpeedColumn)
 
 from xmempp.model import weights as W
 
-from .app import app
-from .errors import reports_errors
-
-weights_app = typer.Typer(
-    help="Download, locate and verify the XMem weights (official v1.0 release files).",
-    no_args_is_help=True,
-)
-app.add_typer(weights_app, name="weights")
-
-
-def _stderr() -> Console:
-    return Console(stderr=True)
+from .progress import download_progress
 
 
 class WeightsName(str, Enum):
@@ -34,40 +21,29 @@ class WeightsName(str, Enum):
     xmem_s012 = "XMem-s012.pth"
 
 
-@weights_app.command("download")
-@reports_errors
+NameOption = Annotated[WeightsName, typer.Option("--name", "-n", help="Which release file.")]
+
+
 def download_cmd(
-    name: WeightsName = typer.Option(WeightsName.xmem, "--name", "-n", help="Which release file."),
-    dest_dir: Optional[Path] = typer.Option(None, "--dir", "-d", file_okay=False,
-                                            help="Folder to download into (default: `xmempp weights path`'s folder)."),
-    url: Optional[str] = typer.Option(None, "--url", help="Download from this mirror URL instead of GitHub."),
-    force: bool = typer.Option(False, "--force", help="Download again even if the file is already there."),
+    name: NameOption = WeightsName.xmem,
+    dest_dir: Annotated[Optional[Path], typer.Option(
+        "--dir", "-d", file_okay=False,
+        help="Folder to download into (default: `xmempp weights path`'s folder).")] = None,
+    url: Annotated[Optional[str], typer.Option("--url", help="Download from this mirror URL instead of GitHub.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download again even if the file is already there.")] = False,
 ) -> None:
     """Download an XMem checkpoint (resumable), check it and record its SHA-256."""
     target = (dest_dir.expanduser().absolute() if dest_dir else W.weights_dir()) / name.value
     if target.is_file() and not force:
         typer.echo(f"{target} is already there (use --force to download again, `xmempp weights verify` to check it)")
         return
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   TimeRemainingColumn(), console=_stderr())
-    task = bar.add_task(name.value, total=None)
-
-    def progress(done: int, total: Optional[int]) -> None:
-        if not bar.live.is_started:  # start on the first byte count, so a failed connection prints no bar
-            bar.start()
-        bar.update(task, completed=done, total=total)
-
-    try:
+    with download_progress(Console(stderr=True), name.value) as progress:
         path = W.download_weights(name.value, dest_dir, progress, url=url, force=force)
-    finally:
-        bar.stop()
     sha = W.recorded_sha256(path)
     typer.echo(f"{path}\nSHA-256 {sha} (recorded in {path.name}.sha256)")
 
 
-@weights_app.command("path")
-@reports_errors
-def path_cmd(name: WeightsName = typer.Option(WeightsName.xmem, "--name", "-n", help="Which release file.")) -> None:
+def path_cmd(name: NameOption = WeightsName.xmem) -> None:
     """Print where the weights file is looked for (XMEMPP_HOME, ./saves in a checkout, or the user cache)."""
     target = W.weights_path(name.value)
     typer.echo(str(target))
@@ -75,9 +51,8 @@ def path_cmd(name: WeightsName = typer.Option(WeightsName.xmem, "--name", "-n", 
         print(f"(not there yet: run `xmempp weights download --name {name.value}`)", file=sys.stderr)
 
 
-@weights_app.command("verify")
-@reports_errors
-def verify_cmd(path: Optional[Path] = typer.Argument(None, help="Weights file (default: `xmempp weights path`).")) -> None:
+def verify_cmd(path: Annotated[Optional[Path], typer.Argument(
+        help="Weights file (default: `xmempp weights path`).")] = None) -> None:
     """Check a weights file: SHA-256 against the one recorded at download, and the XMem structure."""
     target = path if path is not None else W.weights_path()
     recorded = W.recorded_sha256(target) if target.is_file() else None
