@@ -48,7 +48,7 @@ def shot_fingerprint(shot: ShotSpec, weights: Path) -> str:
         "mode": shot.mode,
         "writer": writer,
         "output": str(shot.output),
-        "weights": _stat(Path(weights)),
+        "weights": _stat(Path(weights).resolve()),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -109,6 +109,7 @@ def run_batch(shots: Sequence[ShotSpec], weights: Path, backend: Backend,
     """
     emit = on_event or (lambda event: None)
     started = time.perf_counter()
+    weights = Path(weights).resolve()
     tasks, skipped = plan_batch(shots, weights)
     results: dict[str, ShotResult] = {}
     for result in skipped:

@@ -110,18 +110,21 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink) -> Sho
     try:
         clear_done(shot.output)
         job = open_shot_job(shot.plate, shot.masks, shot.output, shot.config, shot.mode, shot.writer, shot.overwrite)
-        network = _network(weights, device)
-        total = job.plan().total
-        emit(ShotEvent(shot.name, "running", 0, total, pid, host))
-        last = [0.0]
+        try:
+            network = _network(weights, device)
+            total = job.plan().total
+            emit(ShotEvent(shot.name, "running", 0, total, pid, host))
+            last = [0.0]
 
-        def progress(done: int, all_frames: int) -> None:
-            now = time.monotonic()
-            if done == all_frames or now - last[0] >= PROGRESS_INTERVAL:
-                last[0] = now
-                emit(ShotEvent(shot.name, "running", done, all_frames, pid, host))
+            def progress(done: int, all_frames: int) -> None:
+                now = time.monotonic()
+                if done == all_frames or now - last[0] >= PROGRESS_INTERVAL:
+                    last[0] = now
+                    emit(ShotEvent(shot.name, "running", done, all_frames, pid, host))
 
-        report = run_job(network, job, progress=progress)
+            report = run_job(network, job, progress=progress)
+        finally:
+            job.frames.close()
     except XMemppError as exc:
         return ShotResult(shot.name, "failed", error=str(exc))
     if not report.completed:

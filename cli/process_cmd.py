@@ -14,10 +14,9 @@ import typer
 from rich.console import Console
 
 from xmempp import InferenceConfig
-from xmempp.inference.jobs import JobOutputs, ShotJob, run_job
-from xmempp.io.frames import open_frames
-from xmempp.io.masks import output_palette, read_mask_folder
-from xmempp.io.writers import WriterOptions, check_output_dir
+from xmempp.inference.jobs import run_job
+from xmempp.inference.shots import open_shot_job
+from xmempp.io.writers import WriterOptions
 from xmempp.resources import peak_memory_text
 
 from .engine_options import (CompileOption, ConfigOption, DeviceOption, Mode, ModelOption, ModeOption, QuietOption,
@@ -93,17 +92,13 @@ def run_process(run: ProcessRun, console: Console) -> None:
     Returns:
         None; raises the `XMemppError` of the first bad input, output or setting.
     """
-    frames = open_frames(run.video)
+    job = open_shot_job(run.video, run.masks, run.out, run.config, run.mode, run.options, run.overwrite)
     try:
-        references = read_mask_folder(run.masks, frames.names, frames.size, by_index=frames.is_video)
-        check_output_dir(run.out, overwrite=run.overwrite, preview=run.options.preview)
         network = load_network(run.model, run.device, console, run.compile)
-        job = ShotJob(frames, {i: m.ids for i, m in references.items()}, run.config, run.mode,
-                      outputs=JobOutputs(run.out, run.options, output_palette(references), run.overwrite))
         with frame_progress(console, console.quiet) as progress:
-            task = progress.add_task("propagating", total=len(frames))
+            task = progress.add_task("propagating", total=len(job.frames))
             report = run_job(network, job, progress=lambda done, _total: progress.update(task, completed=done))
     finally:
-        frames.close()
+        job.frames.close()
     console.print(f"[green]done[/green]: {report.frames} frames in {report.seconds:.1f} s "
                   f"({report.fps:.2f} FPS), peak memory {peak_memory_text(network)}; results in {run.out}")

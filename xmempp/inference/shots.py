@@ -33,12 +33,16 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
         options: which results to write (default: index PNGs only).
         overwrite: allow replacing results already in `out`.
     Returns:
-        A `ShotJob` over every frame, writing to `out`. Raises `InputError` for unreadable frames
+        A `ShotJob` over every frame, writing to `out`; close its `frames` when done. Raises `InputError` for unreadable frames
         or masks and `OutputError` when `out` cannot take the results.
     """
     options = options or WriterOptions()
     frames = open_frames(plate)
-    references = read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video)
-    check_output_dir(out, overwrite=overwrite, preview=options.preview)
+    try:
+        references = read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video)
+        check_output_dir(out, overwrite=overwrite, preview=options.preview)
+    except BaseException:
+        frames.close()
+        raise
     return ShotJob(frames, {i: m.ids for i, m in references.items()}, config, mode,
                    outputs=JobOutputs(Path(out), options, output_palette(references), overwrite))
