@@ -1,8 +1,10 @@
-"""Completion markers: `OUTPUT/.xmempp/done.json`, written when a shot's run reaches its last frame.
+"""Batch markers in a shot's output folder: `.xmempp/started.json` when its run starts writing,
+`.xmempp/done.json` when it reaches the last frame.
 
-The marker holds a fingerprint of everything that decides the shot's results (plate files, mask
-contents, settings, weights); a rerun of the batch skips a shot whose marker matches and reruns one
-whose inputs or settings changed since.
+Both hold a fingerprint of everything that decides the shot's results (plate files, mask contents,
+settings, weights). A rerun of the batch skips a shot whose done marker matches and reruns one whose
+inputs or settings changed since; a started marker that matches says the results in the folder are
+from an interrupted run of the same shot, which its next run may replace.
 """
 from __future__ import annotations
 
@@ -18,15 +20,15 @@ from xmempp.io.atomic import atomic_write_text
 
 from .shotlist import ShotSpec
 
-__all__ = ["MARKER_DIR", "done_marker_path", "shot_fingerprint", "read_done", "write_done", "clear_done"]
+__all__ = ["MARKER_DIR", "marker_path", "shot_fingerprint", "read_marker", "write_marker", "clear_marker"]
 
 #: Hidden folder of batch bookkeeping inside a shot's output folder.
 MARKER_DIR = ".xmempp"
 
 
-def done_marker_path(output: Path) -> Path:
-    """Path of the completion marker of an output folder."""
-    return Path(output) / MARKER_DIR / "done.json"
+def marker_path(output: Path, kind: str = "done") -> Path:
+    """Path of an output folder's "started" or "done" marker."""
+    return Path(output) / MARKER_DIR / f"{kind}.json"
 
 
 def shot_fingerprint(shot: ShotSpec, weights: Path) -> str:
@@ -53,33 +55,34 @@ def shot_fingerprint(shot: ShotSpec, weights: Path) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def read_done(output: Path) -> Optional[dict[str, Any]]:
-    """The completion marker of an output folder, or None when absent or unreadable."""
+def read_marker(output: Path, kind: str = "done") -> Optional[dict[str, Any]]:
+    """An output folder's "started" or "done" marker, or None when absent or unreadable."""
     try:
-        data = json.loads(done_marker_path(output).read_text(encoding="utf-8"))
+        data = json.loads(marker_path(output, kind).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def write_done(output: Path, fingerprint: str, frames: int, seconds: float) -> None:
-    """Write the completion marker atomically.
+def write_marker(output: Path, kind: str, fingerprint: str, **details: Any) -> None:
+    """Write a marker atomically, with the time and the machine that wrote it.
 
     Arguments:
         output: the shot's output folder.
+        kind: "started" or "done".
         fingerprint: `shot_fingerprint` of the shot.
-        frames, seconds: frames stepped and time taken by the run that finished it.
+        details: more JSON-ready fields (e.g. frames and seconds of the run that finished it).
     Returns:
         None.
     """
-    record = {"fingerprint": fingerprint, "frames": frames, "seconds": round(seconds, 3),
-              "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": os.uname().nodename}
-    atomic_write_text(done_marker_path(output), json.dumps(record, indent=2) + "\n")
+    record = {"fingerprint": fingerprint, **details, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "host": os.uname().nodename, "pid": os.getpid()}
+    atomic_write_text(marker_path(output, kind), json.dumps(record, indent=2) + "\n")
 
 
-def clear_done(output: Path) -> None:
-    """Remove an output folder's completion marker, if any (before its shot runs again)."""
-    done_marker_path(output).unlink(missing_ok=True)
+def clear_marker(output: Path, kind: str = "done") -> None:
+    """Remove an output folder's marker, if any."""
+    marker_path(output, kind).unlink(missing_ok=True)
 
 
 def _stat(path: Path) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 from xmempp.io.atomic import atomic_write_text
 
-from .marker import read_done, shot_fingerprint
+from .marker import read_marker, shot_fingerprint
 from .shotlist import ShotSpec
 from .worker import EventSink, ShotEvent, ShotResult, ShotTask
 
@@ -85,7 +85,7 @@ def plan_batch(shots: Sequence[ShotSpec], weights: Path) -> tuple[list[ShotTask]
     tasks, skipped = [], []
     for shot in shots:
         fingerprint = shot_fingerprint(shot, weights)
-        done = read_done(shot.output)
+        done = read_marker(shot.output, "done")
         if done is not None and done.get("fingerprint") == fingerprint:
             skipped.append(ShotResult(shot.name, "skipped", int(done.get("frames", 0)), float(done.get("seconds", 0))))
         else:

@@ -1,8 +1,9 @@
 """One shot's run inside a worker (a local worker process or a Ray task), through the job API.
 
-`run_shot` opens the shot (`open_shot_job`), loads the network once per worker process, runs the
-job with `run_job`, reports progress as `ShotEvent`s and writes the completion marker when the last
-frame is written. A user error (bad plate, bad masks, output folder taken) becomes a failed
+`run_shot` opens the shot (`open_shot_job`), marks it started, loads the network once per worker
+process, runs the job with `run_job`, reports progress as `ShotEvent`s and writes the done marker
+when the last frame is written. Results left by an interrupted run of the same shot (same
+fingerprint) may be replaced; anybody else's need the shot's `overwrite`. A user error (bad plate, bad masks, output folder taken) becomes a failed
 `ShotResult`; anything else propagates to the runner, which records it against this shot only.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from xmempp.inference.shots import open_shot_job
 from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork
 
-from .marker import clear_done, write_done
+from .marker import clear_marker, read_marker, write_marker
 from .shotlist import ShotSpec
 
 __all__ = ["ShotTask", "ShotEvent", "ShotResult", "EventSink", "run_shot", "set_threads", "describe_failure"]
@@ -108,9 +109,13 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink) -> Sho
     shot = task.shot
     pid, host = os.getpid(), socket.gethostname()
     try:
-        clear_done(shot.output)
-        job = open_shot_job(shot.plate, shot.masks, shot.output, shot.config, shot.mode, shot.writer, shot.overwrite)
+        clear_marker(shot.output, "done")
+        started = read_marker(shot.output, "started")
+        ours = started is not None and started.get("fingerprint") == task.fingerprint
+        job = open_shot_job(shot.plate, shot.masks, shot.output, shot.config, shot.mode, shot.writer,
+                            shot.overwrite or ours)
         try:
+            write_marker(shot.output, "started", task.fingerprint)
             network = _network(weights, device)
             total = job.plan().total
             emit(ShotEvent(shot.name, "running", 0, total, pid, host))
@@ -129,7 +134,7 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink) -> Sho
         return ShotResult(shot.name, "failed", error=str(exc))
     if not report.completed:
         return ShotResult(shot.name, "failed", report.frames, report.seconds, "stopped before the last frame")
-    write_done(shot.output, task.fingerprint, report.frames, report.seconds)
+    write_marker(shot.output, "done", task.fingerprint, frames=report.frames, seconds=round(report.seconds, 3))
     return ShotResult(shot.name, "done", report.frames, report.seconds)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from batchhelpers import read_masks, write_csv, write_shot
 from xmempp.batch import BatchDefaults, LocalBackend, plan_slots, read_shot_list, run_batch
-from xmempp.batch.marker import done_marker_path, read_done, shot_fingerprint
+from xmempp.batch.marker import marker_path, read_marker, shot_fingerprint
 from xmempp.errors import ConfigError, InputError
 from xmempp.inference.jobs import run_job
 from xmempp.inference.shots import open_shot_job
@@ -132,7 +132,7 @@ def test_local_batch_bad_shot_fails_alone_and_rerun_skips(small_batch, checkpoin
     assert "resolution" in status["sh040"].error
     for name in ("sh010", "sh020", "sh030"):
         assert (status[name].status, status[name].frames) == ("done", 10)
-        assert read_done(root / "out" / name)["frames"] == 10
+        assert read_marker(root / "out" / name)["frames"] == 10
     assert {e.pid for e in events if e.state == "running"} - {0}, "progress events carry the worker's pid"
     assert {e.shot for e in events if e.state == "running" and e.frames == 10} == {"sh010", "sh020", "sh030"}
     # the batch's results are those of the job API run in this process
@@ -144,9 +144,9 @@ def test_local_batch_bad_shot_fails_alone_and_rerun_skips(small_batch, checkpoin
     agree = np.mean([np.mean(ours[k] == theirs[k]) for k in ours])
     assert agree >= 0.999
 
-    stamp = done_marker_path(root / "out" / "sh020").stat().st_mtime_ns
+    stamp = marker_path(root / "out" / "sh020").stat().st_mtime_ns
     rerun = run_batch(shots, checkpoint_path, LocalBackend(plan_slots("cpu", 2, len(shots))))
     assert [r.status for r in rerun.results] == ["skipped", "failed", "skipped", "skipped"]
-    assert done_marker_path(root / "out" / "sh020").stat().st_mtime_ns == stamp
+    assert marker_path(root / "out" / "sh020").stat().st_mtime_ns == stamp
     json.dumps(rerun.to_json())
     assert rerun.to_json()["summary"] == {"shots": 4, "done": 0, "skipped": 3, "failed": 1, "frames": 0, "fps": 0.0}
