@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from batchhelpers import read_masks, write_csv, write_shot
 from xmempp.batch import BatchDefaults, LocalBackend, plan_slots, read_shot_list, run_batch
 from xmempp.batch.marker import marker_path, read_marker, shot_fingerprint
+from xmempp.cli.app import create_app
 from xmempp.errors import ConfigError, InputError
 from xmempp.inference.jobs import run_job
 from xmempp.inference.shots import open_shot_job
@@ -121,11 +125,19 @@ def small_batch(tmp_path_factory):
     return root, write_csv(root / "shots.csv", rows)
 
 
-def test_local_batch_bad_shot_fails_alone_and_rerun_skips(small_batch, checkpoint_path, model):
+@pytest.fixture(scope="module")
+def first_run(small_batch, checkpoint_path):
+    """The small batch run once with 2 local workers: (shots, report, events)."""
     root, shot_list = small_batch
     shots = read_shot_list(shot_list)
     events = []
     report = run_batch(shots, checkpoint_path, LocalBackend(plan_slots("cpu", 2, len(shots))), events.append)
+    return shots, report, events
+
+
+def test_local_batch_bad_shot_fails_alone(small_batch, first_run, model):
+    root, _ = small_batch
+    shots, report, events = first_run
     status = {r.shot: r for r in report.results}
     assert [r.shot for r in report.results] == ["sh010", "sh040", "sh020", "sh030"]
     assert status["sh040"].status == "failed" and "sh040_1001" in status["sh040"].error
@@ -133,20 +145,69 @@ def test_local_batch_bad_shot_fails_alone_and_rerun_skips(small_batch, checkpoin
     for name in ("sh010", "sh020", "sh030"):
         assert (status[name].status, status[name].frames) == ("done", 10)
         assert read_marker(root / "out" / name)["frames"] == 10
-    assert {e.pid for e in events if e.state == "running"} - {0}, "progress events carry the worker's pid"
+    assert len({e.pid for e in events if e.state == "running"}) >= 2, "two worker processes ran the shots"
     assert {e.shot for e in events if e.state == "running" and e.frames == 10} == {"sh010", "sh020", "sh030"}
+    assert report.to_json()["summary"]["done"] == 3
     # the batch's results are those of the job API run in this process
     shot = shots[0]
     direct = root / "direct"
     run_job(model, open_shot_job(shot.plate, shot.masks, direct, shot.config, shot.mode))
     ours, theirs = read_masks(root / "out" / "sh010"), read_masks(direct)
     assert ours.keys() == theirs.keys() and len(ours) == 10
-    agree = np.mean([np.mean(ours[k] == theirs[k]) for k in ours])
-    assert agree >= 0.999
+    assert np.mean([np.mean(ours[k] == theirs[k]) for k in ours]) >= 0.999
 
+
+def test_cli_rerun_skips_finished_shots(small_batch, first_run, checkpoint_path, tmp_path):
+    root, shot_list = small_batch
     stamp = marker_path(root / "out" / "sh020").stat().st_mtime_ns
-    rerun = run_batch(shots, checkpoint_path, LocalBackend(plan_slots("cpu", 2, len(shots))))
-    assert [r.status for r in rerun.results] == ["skipped", "failed", "skipped", "skipped"]
+    report_path = tmp_path / "report.json"
+    result = CliRunner().invoke(create_app(), ["batch", str(shot_list), "--model", str(checkpoint_path), "--workers",
+                                               "2", "--devices", "cpu", "--report", str(report_path)])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "sh040:" in " ".join(result.output.split()) and "resolution" in result.output
     assert marker_path(root / "out" / "sh020").stat().st_mtime_ns == stamp
-    json.dumps(rerun.to_json())
-    assert rerun.to_json()["summary"] == {"shots": 4, "done": 0, "skipped": 3, "failed": 1, "frames": 0, "fps": 0.0}
+    report = json.loads(report_path.read_text())
+    assert [s["status"] for s in report["shots"]] == ["skipped", "failed", "skipped", "skipped"]
+    assert report["summary"] == {"shots": 4, "done": 0, "skipped": 3, "failed": 1, "frames": 0, "fps": 0.0}
+    assert report["shots"][0]["frames"] == 10 and report["shots"][0]["output"] == str(root / "out" / "sh010")
+
+
+def test_cli_bad_shot_list_is_one_red_line(tmp_path):
+    path = write_csv(tmp_path / "shots.csv", [{"name": "a", "plate": "p", "masks": "m", "output": "o", "mode": "x"}])
+    result = CliRunner().invoke(create_app(), ["batch", str(path)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "shots.csv line 2 (shot 'a'): mode must be one of" in " ".join(result.output.split())
+
+
+@pytest.mark.slow
+def test_killed_local_worker_fails_its_shot_alone_and_a_rerun_finishes_it(tmp_path, checkpoint_path):
+    rows = []
+    plate, masks = write_shot(tmp_path / "sh010", frames=6, seed=1)
+    rows.append({"name": "sh010", "plate": plate, "masks": masks, "output": "out/sh010", "size": -1})
+    plate, masks = write_shot(tmp_path / "sh020", frames=20, seed=2, objects=2)
+    rows.append({"name": "sh020", "plate": plate, "masks": masks, "output": "out/sh020", "size": -1})
+    rows.append({"name": "sh020_again", "plate": plate, "masks": masks, "output": "out/sh020_again", "size": -1})
+    shots = read_shot_list(write_csv(tmp_path / "shots.csv", rows))
+    killed: list[int] = []
+
+    def kill_once(event):
+        if event.shot == "sh020" and event.state == "running" and event.frames >= 3 and not killed:
+            os.kill(event.pid, signal.SIGKILL)
+            killed.append(event.pid)
+
+    backend = LocalBackend(plan_slots("cpu", 2, len(shots)))
+    report = run_batch(shots, checkpoint_path, backend, kill_once)
+    assert killed, "the shot ran to its end before the test could kill its worker"
+    assert [r.status for r in report.results] == ["done", "failed", "done"]
+    assert "worker process died" in report.results[1].error
+    assert read_marker(tmp_path / "out/sh020", "started") is not None
+    assert read_marker(tmp_path / "out/sh020") is None
+
+    rerun = run_batch(shots, checkpoint_path, backend)
+    assert [r.status for r in rerun.results] == ["skipped", "done", "skipped"]
+    finished, uninterrupted = read_masks(tmp_path / "out/sh020"), read_masks(tmp_path / "out/sh020_again")
+    assert len(finished) == 20 and finished.keys() == uninterrupted.keys()
+    for name in finished:
+        np.testing.assert_array_equal(finished[name], uninterrupted[name], err_msg=name)
