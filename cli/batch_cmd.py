@@ -97,17 +97,18 @@ class ShotRow:
     total: int = 0
     worker: str = ""
     started: float = 0.0
+    first_frames: int = 0
     rate: Optional[float] = None
 
     def update(self, event: ShotEvent, now: float) -> None:
-        """Take in an event (a new worker, e.g. a retry, restarts the FPS clock)."""
+        """Take in an event (a new worker, e.g. a retry resuming the shot, restarts the FPS clock)."""
         worker = f"{event.host}:{event.pid}" if event.pid else self.worker
         if event.state == "running" and worker != self.worker:
-            self.started, self.worker = now, worker
+            self.started, self.first_frames, self.worker = now, event.frames, worker
         self.state, self.frames = event.state, event.frames
         self.total = event.total or self.total
-        if event.state == "running" and event.frames and now > self.started:
-            self.rate = event.frames / (now - self.started)
+        if event.state == "running" and event.frames > self.first_frames and now > self.started:
+            self.rate = (event.frames - self.first_frames) / (now - self.started)
 
     def eta(self) -> str:
         """Time left at the current rate."""

@@ -211,3 +211,19 @@ def test_killed_local_worker_fails_its_shot_alone_and_a_rerun_finishes_it(tmp_pa
     assert len(finished) == 20 and finished.keys() == uninterrupted.keys()
     for name in finished:
         np.testing.assert_array_equal(finished[name], uninterrupted[name], err_msg=name)
+
+
+def test_live_table_rows_follow_events_and_restart_the_clock_on_a_retry():
+    from xmempp.batch import ShotEvent
+    from xmempp.cli.batch_cmd import ShotRow
+
+    row = ShotRow()
+    row.update(ShotEvent("a", "running", 0, 100, 11, "n1"), now=10.0)
+    row.update(ShotEvent("a", "running", 20, 100, 11, "n1"), now=20.0)
+    assert (row.frames, row.rate, row.eta()) == (20, 2.0, "0:00:40")
+    row.update(ShotEvent("a", "running", 5, 80, 12, "n2"), now=30.0)  # retried on another worker
+    assert (row.worker, row.started, row.total) == ("n2:12", 30.0, 80)
+    row.update(ShotEvent("a", "running", 25, 80, 12, "n2"), now=35.0)
+    assert row.rate == 4.0
+    row.update(ShotEvent("a", "done", 80), now=40.0)
+    assert (row.state, row.total, row.eta()) == ("done", 80, "")
