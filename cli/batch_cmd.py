@@ -66,6 +66,9 @@ def batch_command(
                              WriterOptions(alpha=alpha, binary=binary, overlay=overlay), overwrite)
     shot_list = read_shot_list(shots, defaults)
     if ray is not None:
+        if workers is not None or devices is not None:
+            raise typer.BadParameter("--workers and --devices are for local runs; on Ray, the cluster places "
+                                     "the shots (see --cpus-per-shot)", param_hint="--ray")
         backend = RayBackend(ray, cpus_per_shot=cpus_per_shot)
     else:
         backend = LocalBackend(plan_slots(devices, workers, len(shot_list)))
