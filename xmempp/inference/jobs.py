@@ -18,10 +18,13 @@ from typing import Callable, Iterator, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from xmempp.errors import ConfigError, InputError
+from xmempp.errors import ConfigError, InputError, OutputError
+from xmempp.inference.checkpoint import (Checkpoint, Checkpointer, CheckpointPolicy, checkpoint_path,
+                                         fingerprint_changes, job_fingerprint, load_checkpoint)
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.session import InferenceSession, KeyListener
+from xmempp.io.atomic import remove_leftovers
 from xmempp.io.frames import prefetch
 from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
 from xmempp.model.network import XMemNetwork
@@ -175,12 +178,18 @@ class FrameResult:
 
 @dataclass
 class JobReport:
-    """What a job did: frames stepped, seconds, and whether it ran to the end (not cancelled)."""
+    """What a job did: frames stepped, seconds, and whether it ran to the end (not cancelled).
+
+    `resumed_from`: frames a checkpoint had done before this run; `checkpoints`: the run's
+    checkpointer (saves, seconds, last_bytes), None without checkpoints.
+    """
 
     frames: int
     seconds: float
     completed: bool
     objects: ObjectOrder
+    resumed_from: int = 0
+    checkpoints: Optional[Checkpointer] = None
 
     @property
     def fps(self) -> float:
@@ -199,7 +208,7 @@ def open_session(model: XMemNetwork, job: ShotJob) -> InferenceSession:
 
 def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSession] = None,
              cancel: Optional[threading.Event] = None, on_key_features: Optional[KeyListener] = None,
-             prefetch_depth: int = 4) -> Iterator[FrameResult]:
+             prefetch_depth: int = 4, start_at: int = 0) -> Iterator[FrameResult]:
     """Step the engine through the job's frames and yield each result as it is ready.
 
     Arguments:
@@ -209,6 +218,8 @@ def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSes
         cancel: set it to stop before the next frame.
         on_key_features: receives every stepped frame's key features.
         prefetch_depth: frames decoded ahead on a background thread.
+        start_at: frames of the plan to skip: `session` holds the state after stepping them
+            (a session restored from a checkpoint).
     Returns:
         A generator of `FrameResult`, frames in plan order.
     """
@@ -217,10 +228,14 @@ def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSes
     objects = job.objects
     session.on_key_features = on_key_features
     for frames in plan.passes:
-        session.clear_memory()
-        images = prefetch((job.frames[i] for i in frames), depth=prefetch_depth)
+        skip, start_at = min(start_at, len(frames)), max(0, start_at - len(frames))
+        if skip == len(frames):
+            continue
+        if skip == 0:
+            session.clear_memory()
+        images = prefetch((job.frames[i] for i in frames[skip:]), depth=prefetch_depth)
         try:
-            for position, (index, image) in enumerate(zip(frames, images)):
+            for position, (index, image) in enumerate(zip(frames[skip:], images), start=skip):
                 if cancel is not None and cancel.is_set():
                     return
                 probs = session.step(index, image, end=position == len(frames) - 1)
@@ -231,7 +246,8 @@ def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSes
 
 def run_job(model: XMemNetwork, job: ShotJob, *, progress: Optional[ProgressCallback] = None,
             on_result: Optional[Callable[[FrameResult], None]] = None, cancel: Optional[threading.Event] = None,
-            session: Optional[InferenceSession] = None, on_key_features: Optional[KeyListener] = None) -> JobReport:
+            session: Optional[InferenceSession] = None, on_key_features: Optional[KeyListener] = None,
+            checkpoint: Optional[CheckpointPolicy] = None, resume: bool = False) -> JobReport:
     """Run a job to the end (or until `cancel` is set), writing its outputs.
 
     Arguments:
@@ -239,27 +255,62 @@ def run_job(model: XMemNetwork, job: ShotJob, *, progress: Optional[ProgressCall
         job: the shot; its `outputs` (if any) are checked before the first frame.
         progress: called after each frame with (done, total).
         on_result: called with each `FrameResult` (e.g. to save it in a workspace or stream it).
-        cancel: set it to stop after the current frame; files written so far stay, each complete.
+        cancel: set it to stop after the current frame; files written so far stay, each complete
+            (and with `checkpoint`, a checkpoint is saved to resume from).
         session, on_key_features: as for `iter_job`.
+        checkpoint: save checkpoints under `job.outputs.folder/.xmempp/` by this policy (needs
+            `outputs`): at the start, when the policy says, when cancelled, and a small "completed"
+            record at the end.
+        resume: continue from the checkpoint in the output folder when there is one (refused with
+            an `InputError` naming what changed when the job's inputs or settings differ; a finished
+            job is not run again); without one, start from the beginning. Implies checkpoints
+            (`CheckpointPolicy()` when `checkpoint` is None).
     Returns:
-        A `JobReport`.
+        A `JobReport`; `resumed_from` says how many frames the checkpoint had done already.
     """
     job.validate()
     total = job.plan().total
     stems = job.stems()
-    writer = _open_writer(job)
-    done = 0
+    checkpointer, restored = _prepare_checkpoints(model, job, checkpoint, resume)
+    if restored is not None and restored.completed:
+        return JobReport(0, 0.0, True, job.objects, resumed_from=total)
+    start = 0 if restored is None else restored.done
     started = time.perf_counter()
+    if checkpointer is not None:
+        if session is None:
+            session = InferenceSession(model, job.config, job.mode) if restored else open_session(model, job)
+        if restored is not None:
+            session.load_state_dict(restored.session)
+    writer = _open_writer(job, resuming=restored is not None)
+    done = 0
     with writer if writer is not None else contextlib.nullcontext():
-        for result in iter_job(model, job, session=session, cancel=cancel, on_key_features=on_key_features):
+        if checkpointer is not None:
+            if restored is None:
+                checkpointer.save(0, session.state_dict())
+            if writer is not None and job.outputs.options.preview and start:
+                _replay_preview(job, writer, start)
+            checkpointer.observe(session.memory.version)
+        if start and progress is not None:
+            progress(start, total)
+        for result in iter_job(model, job, session=session, cancel=cancel, on_key_features=on_key_features,
+                               start_at=start):
             if writer is not None:
                 writer.submit(stems[result.index], result.image, result.probs)
             if on_result is not None:
                 on_result(result)
             done += 1
+            if checkpointer is not None:
+                checkpointer.observe(session.memory.version)
+                if checkpointer.due() and start + done < total:
+                    _save_checkpoint(checkpointer, writer, start + done, session)
             if progress is not None:
-                progress(done, total)
-    return JobReport(done, time.perf_counter() - started, done == total, job.objects)
+                progress(start + done, total)
+        if checkpointer is not None and start + done < total:
+            _save_checkpoint(checkpointer, writer, start + done, session)
+    if checkpointer is not None and start + done == total:
+        checkpointer.save(total, None, completed=True)
+    return JobReport(done, time.perf_counter() - started, start + done == total, job.objects, resumed_from=start,
+                     checkpoints=checkpointer)
 
 
 def propagate(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
@@ -281,15 +332,56 @@ def propagate(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapp
         yield result.index, result.probs
 
 
-def _open_writer(job: ShotJob) -> Optional[ResultWriter]:
+def _open_writer(job: ShotJob, resuming: bool = False) -> Optional[ResultWriter]:
     out = job.outputs
     if out is None:
         return None
-    check_output_dir(out.folder, overwrite=out.overwrite, preview=out.options.preview)
+    check_output_dir(out.folder, overwrite=out.overwrite or resuming, preview=out.options.preview)
+    remove_leftovers(out.folder)
+    if out.options.preview:
+        preview = Path(out.options.preview)
+        remove_leftovers(preview.parent, recursive=False, name=preview.name)
     fps = getattr(job.frames, "fps", None)
     if fps:
         out.options.preview_fps = fps
     return ResultWriter(out.folder, out.palette, list(job.objects.ids), out.options)
+
+
+def _prepare_checkpoints(model: XMemNetwork, job: ShotJob, policy: Optional[CheckpointPolicy],
+                         resume: bool) -> tuple[Optional[Checkpointer], Optional[Checkpoint]]:
+    """The checkpointer of a run (None without checkpoints) and the checkpoint it resumes from (or None)."""
+    if policy is None and not resume:
+        return None, None
+    if job.outputs is None:
+        raise ConfigError("checkpoints and --resume need an output folder (the checkpoint is kept there)")
+    path = checkpoint_path(job.outputs.folder)
+    fingerprint = job_fingerprint(model, job)
+    restored = load_checkpoint(path) if resume else None
+    if restored is not None:
+        changes = fingerprint_changes(restored.fingerprint, fingerprint)
+        if changes:
+            raise InputError(f"cannot resume the run in {job.outputs.folder}: since it was interrupted, "
+                             f"{'; '.join(changes)} changed; resume with the same inputs and settings, or start "
+                             f"again with --overwrite")
+        if not restored.completed and restored.session is None:
+            raise OutputError(f"checkpoint {path} holds no state; start again with --overwrite")
+    return Checkpointer(path, policy or CheckpointPolicy(), fingerprint), restored
+
+
+def _save_checkpoint(checkpointer: Checkpointer, writer: Optional[ResultWriter], done: int,
+                     session: InferenceSession) -> None:
+    """Flush the writer (so the checkpoint never counts a file not yet on disk), then save."""
+    if writer is not None:
+        writer.flush()
+    checkpointer.save(done, session.state_dict())
+
+
+def _replay_preview(job: ShotJob, writer: ResultWriter, done: int) -> None:
+    """Feed the preview video the overlays of the frames a resumed run had written already."""
+    order = [index for frames in job.plan().passes for index in frames][:done]
+    stems = job.stems()
+    for index in order:
+        writer.submit_written(stems[index], job.frames[index])
 
 
 def _expand_channels(probs: torch.Tensor, known: Sequence[int], all_ids: Sequence[int]) -> torch.Tensor:

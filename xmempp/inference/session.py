@@ -10,7 +10,7 @@ import torch
 from xmempp.inference.config import InferenceConfig
 from xmempp.model.device import autocast_for
 from xmempp.errors import ConfigError, InputError, MemoryStateError
-from xmempp.memory.manager import MemoryManager, MemoryStats
+from xmempp.memory.manager import MemoryManager, MemoryStats, state_to_device
 from xmempp.model.network import XMemNetwork, aggregate_objects
 from xmempp.inference.preprocess import Geometry, image_to_tensor, mask_to_onehot
 from xmempp.timing import StageTimer
@@ -243,3 +243,45 @@ class InferenceSession:
                              f"{self._geometry.source[1]}x{self._geometry.source[0]}; all frames of a shot "
                              "must have one size")
         return geometry
+
+    # ------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        """The session's complete inference state, for checkpoints.
+
+        Returns:
+            A dict of CPU tensors and plain values (`torch.save`-able with `weights_only=True`):
+            memory (every store, usage and life counters, object groups, hidden state), reference
+            masks, which references are permanent, object order, frame geometry and step counters.
+            The network and the config are not included: the caller keeps them.
+        """
+        geometry = self._geometry
+        return {
+            "mode": self.mode,
+            "memory": state_to_device(self.memory.state_dict(), "cpu"),
+            "masks": {int(frame): torch.from_numpy(np.ascontiguousarray(mask)).clone()
+                      for frame, mask in self._masks.items()},
+            "permanent": sorted(self._permanent),
+            "object_ids": list(self._object_ids),
+            "geometry": None if geometry is None else [list(geometry.source), list(geometry.resized),
+                                                       list(geometry.pad)],
+            "counters": [self._step_index, self._last_memory_step, self._last_deep_update_step],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a `state_dict` taken from a session with the same network, config and mode.
+
+        Arguments:
+            state: from `state_dict` (possibly via `torch.load`); tensors go to the session's device.
+        Returns:
+            None. Raises `MemoryStateError` when the state was taken in another mode.
+        """
+        if state["mode"] != self.mode:
+            raise MemoryStateError(f"this state was saved in mode {state['mode']!r}, the session runs {self.mode!r}")
+        self.memory.load_state_dict(state["memory"], self.device)
+        self._masks = {int(frame): mask.numpy() for frame, mask in state["masks"].items()}
+        self._permanent = set(state["permanent"])
+        self._object_ids = [int(i) for i in state["object_ids"]]
+        geometry = state["geometry"]
+        self._geometry = None if geometry is None else Geometry(*(tuple(part) for part in geometry))
+        self._step_index, self._last_memory_step, self._last_deep_update_step = (int(c) for c in state["counters"])
+

@@ -26,7 +26,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = [
     "atomic_write_bytes", "atomic_write_text", "atomic_open", "encode_png", "encode_jpeg",
-    "encode_image", "atomic_write_image", "TEMP_PREFIX", "default_file_mode", "default_dir_mode",
+    "encode_image", "atomic_write_image", "TEMP_PREFIX", "default_file_mode", "default_dir_mode", "remove_leftovers",
 ]
 
 #: Temporary files start with this prefix (hidden on POSIX) so that folder listings skip them.
@@ -231,3 +231,27 @@ def atomic_write_image(path: PathLike, array: np.ndarray, palette: Optional[np.n
     path = Path(path)
     data = encode_image(path.suffix, array, palette=palette, jpeg_quality=jpeg_quality)
     atomic_write_bytes(path, data, fsync=fsync)
+
+
+def remove_leftovers(folder: PathLike, recursive: bool = True, name: Optional[str] = None) -> list[Path]:
+    """Delete temporary files a killed run left behind (`TEMP_PREFIX...`); nothing else is touched.
+
+    Arguments:
+        folder: where to look (a missing folder holds nothing).
+        recursive: look in sub-folders too.
+        name: only the temporary files of this final file name (e.g. "preview.mp4"), for folders
+            shared with other jobs.
+    Returns:
+        The paths removed.
+    """
+    pattern = TEMP_PREFIX + (f"{name}." if name else "") + "*"
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    removed = []
+    for path in (root.rglob(pattern) if recursive else root.glob(pattern)):
+        if path.is_file() and not path.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed

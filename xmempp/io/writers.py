@@ -26,6 +26,7 @@ from typing import Any, Optional, Sequence, Union
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from xmempp.io.atomic import TEMP_PREFIX, atomic_write_bytes, default_file_mode, encode_jpeg, encode_png
 from xmempp.errors import OutputError, XMemppError
@@ -92,14 +93,17 @@ def _has_results(folder: Path) -> bool:
     return False
 
 
-def check_output_dir(out_dir: PathLike, overwrite: bool = False, preview: Optional[PathLike] = None) -> Path:
+def check_output_dir(out_dir: PathLike, overwrite: bool = False, preview: Optional[PathLike] = None,
+                     create: bool = True) -> Path:
     """Make sure results can be written to `out_dir` without destroying earlier ones by accident.
 
     Arguments:
-        out_dir: the output folder (created if missing).
+        out_dir: the output folder.
         overwrite: allow replacing existing results; files are replaced one by one as new ones are
             written, nothing is deleted (unrelated files stay untouched).
         preview: optional preview-video path, refused too if it exists and `overwrite` is False.
+        create: create the folder now; with False only check that it could be created (so that a
+            run failing before its first frame leaves no empty folder behind).
     Returns:
         The output folder as a Path. Raises `OutputError` when it already holds results (any of
         masks/ alpha/ binary/ overlay/ non-empty) and `overwrite` is False, or is not writable.
@@ -115,6 +119,12 @@ def check_output_dir(out_dir: PathLike, overwrite: bool = False, preview: Option
         if preview is not None and Path(preview).exists():
             raise OutputError(f"preview video {preview} already exists; pass --overwrite to replace it, or "
                               f"choose another name")
+    if not create:
+        existing = next((p for p in (out, *out.absolute().parents) if p.exists()), None)
+        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot create output folder {out}: {existing} is not a writable folder; check its "
+                              f"permissions or choose another folder")
+        return out
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -305,6 +315,13 @@ class PreviewVideoWriter(_FinishOnExit):
 _STOP = object()
 
 
+class _Flush:
+    """Queue marker: finish every frame queued before it, then set `done`."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
 class ResultWriter(_FinishOnExit):
     """Writes per-frame results on background threads.
 
@@ -389,6 +406,36 @@ class ResultWriter(_FinishOnExit):
             frame_rgb = None
         self._put((str(stem), frame_rgb, probs))
 
+    def submit_written(self, stem: str, frame_rgb: np.ndarray) -> None:
+        """Queue a frame whose files an earlier (interrupted) run wrote: only its overlay goes to the
+        preview video, made from `masks/<stem>.png` (nothing is written when there is no preview).
+
+        Arguments:
+            stem: the frame's stem.
+            frame_rgb: the HxWx3 uint8 RGB source frame.
+        Returns:
+            None. Raises `OutputError` when the index PNG is missing or unreadable.
+        """
+        if self._preview is None:
+            return
+        if not self.options.masks:
+            raise OutputError("resuming a preview video needs the index PNGs (masks) of the frames already done")
+        self._put((str(stem), frame_rgb, None))
+
+    def flush(self) -> None:
+        """Wait until every frame submitted so far has all its files on disk (the writer stays open).
+
+        Returns:
+            None. Raises the first writing error (an `OutputError`) if one happened.
+        """
+        if self._closed:
+            raise RuntimeError("ResultWriter is closed")
+        marker = _Flush()
+        self._put(marker)
+        while not marker.done.wait(0.1):
+            self._raise_if_failed()
+        self._raise_if_failed()
+
     def _put(self, item: Any) -> None:
         while True:
             try:
@@ -409,6 +456,11 @@ class ResultWriter(_FinishOnExit):
                 item = self._queue.get()
                 if item is _STOP or self._abort.is_set():
                     break
+                if isinstance(item, _Flush):
+                    while inflight:
+                        self._finish(inflight.popleft())
+                    item.done.set()
+                    continue
                 inflight.append(self._pool.submit(self._write_frame, *item))
                 while inflight and (len(inflight) >= self._max_inflight or inflight[0].done()):
                     self._finish(inflight.popleft())
@@ -446,6 +498,8 @@ class ResultWriter(_FinishOnExit):
         if self._abort.is_set():
             return None
         opts = self.options
+        if probs is None:
+            return overlay_image(frame_rgb, self._read_ids(stem), self.palette, opts.overlay_opacity)
         try:
             winner = _argmax0(probs)
             ids = self._lut[winner]
@@ -475,6 +529,15 @@ class ResultWriter(_FinishOnExit):
             raise
         except Exception as exc:
             raise OutputError(f"cannot write the results of frame {stem} to {self.out_dir}: {exc}") from exc
+
+    def _read_ids(self, stem: str) -> np.ndarray:
+        path = self.out_dir / "masks" / f"{stem}.png"
+        try:
+            with Image.open(path) as image:
+                return np.asarray(image, dtype=np.uint8)
+        except OSError as exc:
+            raise OutputError(f"cannot read {path} to resume the preview video: {exc}; start again with "
+                              f"--overwrite") from exc
 
     # ------------------------------------------------------------------ shutdown
     def close(self) -> None:

@@ -221,6 +221,63 @@ class MemoryManager:
             device_bytes=sum(t.numel() * t.element_size() for t in tensors),
         )
 
+    # ----------------------------------------------------------------- checkpoints
+    @property
+    def version(self) -> int:
+        """Counter that changes with every memory write or removal (for checkpoint policies)."""
+        return self._version
+
+    def state_dict(self) -> dict:
+        """The whole memory: the three stores, the object groups and the hidden state (copies).
+
+        Returns:
+            A dict for `torch.save`; `load_state_dict` restores it exactly.
+        """
+        return {
+            "permanent": self.permanent.state_dict(),
+            "temporary": self.temporary.state_dict(),
+            "long_term": self.long_term.state_dict(),
+            "groups": [list(group) for group in self.groups],
+            "hidden": None if self.hidden is None else self.hidden.clone(),
+            "elements_per_frame": self.elements_per_frame,
+        }
+
+    def load_state_dict(self, state: dict, device: torch.device | None = None) -> None:
+        """Replace the memory with a `state_dict`.
+
+        Arguments:
+            state: from `state_dict` (possibly via `torch.load`).
+            device: where the tensors go (default: where they were saved from).
+        """
+        if device is not None:
+            state = state_to_device(state, device)
+        self.permanent.load_state_dict(state["permanent"])
+        self.temporary.load_state_dict(state["temporary"])
+        self.long_term.load_state_dict(state["long_term"])
+        self.groups = [list(group) for group in state["groups"]]
+        self.hidden = state["hidden"]
+        self.elements_per_frame = int(state["elements_per_frame"])
+        self._layout = None
+        self._changed()
+
+
+def state_to_device(state, device: torch.device | str):
+    """A copy of a nested state (dicts, lists, tensors, plain values) with every tensor on `device`.
+
+    Arguments:
+        state: e.g. a `state_dict`.
+        device: target device.
+    Returns:
+        The same structure; tensors already there are not copied.
+    """
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    if isinstance(state, dict):
+        return {key: state_to_device(value, device) for key, value in state.items()}
+    if isinstance(state, list):
+        return [state_to_device(value, device) for value in state]
+    return state
+
 
 @dataclass
 class _ReadLayout:

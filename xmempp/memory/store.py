@@ -42,6 +42,21 @@ class GrowingBuffer:
         self.length = kept.shape[-1]
         self._buffer[..., :self.length] = kept
 
+    # ------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        """The filled part (a copy) and the capacity, enough to rebuild an identical buffer."""
+        return {"data": self.data.clone(), "capacity": self._buffer.shape[-1]}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "GrowingBuffer":
+        """A buffer equal to the one `state_dict` came from, capacity (and so strides) included."""
+        data = state["data"]
+        buffer = cls.__new__(cls)
+        buffer.length = data.shape[-1]
+        buffer._buffer = data.new_empty(*data.shape[:-1], int(state["capacity"]))
+        buffer._buffer[..., :buffer.length] = data
+        return buffer
+
 
 def _data(buffer: GrowingBuffer | None) -> torch.Tensor | None:
     return None if buffer is None else buffer.data
@@ -173,3 +188,28 @@ class KeyValueStore:
     def clear(self) -> None:
         """Forget everything."""
         self.__init__(self.count_usage)
+
+    # ------------------------------------------------------------ checkpoints
+    _BUFFERS = ("_key", "_shrinkage", "_selection", "_frames", "_use_count", "_life_count")
+
+    def state_dict(self) -> dict:
+        """Every element of the store (keys, values of each group, frames, usage and life counters), copied.
+
+        Returns:
+            A dict of tensors and plain values for `torch.save`; `load_state_dict` restores the store
+            exactly, buffer capacities included.
+        """
+        state = {name: None if getattr(self, name) is None else getattr(self, name).state_dict()
+                 for name in self._BUFFERS}
+        state["values"] = [buffer.state_dict() for buffer in self._values]
+        state["count_usage"] = self.count_usage
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Replace the store's content with a `state_dict` (tensors stay on the device they come on)."""
+        self.count_usage = bool(state["count_usage"])
+        for name in self._BUFFERS:
+            setattr(self, name, None if state[name] is None else GrowingBuffer.from_state(state[name]))
+        if self._frames is not None:  # frame numbers always live on the CPU
+            self._frames = GrowingBuffer.from_state({**state["_frames"], "data": state["_frames"]["data"].cpu()})
+        self._values = [GrowingBuffer.from_state(values) for values in state["values"]]

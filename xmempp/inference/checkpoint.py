@@ -1,0 +1,271 @@
+"""Checkpoints of a running job, so that an interrupted run resumes with identical results.
+
+A checkpoint holds the job's complete inference state (`InferenceSession.state_dict`), how many
+frames of the frame plan are stepped *and written*, and a fingerprint of everything the results
+depend on (frames, reference masks, settings, mode, frame plan, weights, device, writer options).
+It lives in `<output folder>/.xmempp/checkpoint.pt`, one file replaced atomically each time
+(`torch.save` to a temporary file, fsync, rename). When the job ends the state is dropped and only
+the fingerprint and a "completed" flag stay, so resuming a finished run does nothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from xmempp.errors import ConfigError, OutputError
+from xmempp.io.atomic import atomic_open
+
+#: Hidden folder inside the output folder that holds the checkpoint.
+CHECKPOINT_DIR = ".xmempp"
+#: File name of the checkpoint in `CHECKPOINT_DIR`.
+CHECKPOINT_FILE = "checkpoint.pt"
+_FORMAT = 1
+
+__all__ = ["CheckpointPolicy", "Checkpoint", "checkpoint_path", "job_fingerprint", "fingerprint_changes",
+           "save_checkpoint", "load_checkpoint", "CHECKPOINT_DIR", "CHECKPOINT_FILE"]
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """When a running job saves its checkpoint (besides at the start, on cancellation and at the end).
+
+    Attributes:
+        every_writes: after every N-th memory change (memory writes, new passes); None: not by count.
+        every_seconds: when this many seconds passed since the last checkpoint; None: not by time.
+    Either or both may be set; a checkpoint is saved after a frame when one of them is due.
+    """
+
+    every_writes: Optional[int] = 1
+    every_seconds: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        if self.every_writes is not None and (isinstance(self.every_writes, bool) or self.every_writes < 1):
+            raise ConfigError(f"checkpoint every_writes must be a positive integer or None, not {self.every_writes!r}")
+        if self.every_seconds is not None and not (self.every_seconds > 0 and math.isfinite(self.every_seconds)):
+            raise ConfigError(f"checkpoint every_seconds must be a positive number or None, not {self.every_seconds!r}")
+
+    def due(self, writes: int, seconds: float) -> bool:
+        """Whether to save now, after `writes` memory changes and `seconds` since the last checkpoint."""
+        return ((self.every_writes is not None and writes >= self.every_writes)
+                or (self.every_seconds is not None and seconds >= self.every_seconds))
+
+
+@dataclass
+class Checkpoint:
+    """What `save_checkpoint` stores.
+
+    Attributes:
+        fingerprint: `job_fingerprint` of the job that wrote it.
+        done: frames of the frame plan stepped and with every file on disk.
+        completed: the job ran to its end.
+        session: `InferenceSession.state_dict()` after `done` frames (None once completed).
+    """
+
+    fingerprint: dict[str, Any]
+    done: int
+    completed: bool = False
+    session: Optional[dict] = None
+
+
+def checkpoint_path(folder: os.PathLike | str) -> Path:
+    """Where the checkpoint of the job writing to output folder `folder` lives."""
+    return Path(folder) / CHECKPOINT_DIR / CHECKPOINT_FILE
+
+
+def save_checkpoint(path: os.PathLike | str, checkpoint: Checkpoint) -> int:
+    """Write `checkpoint` to `path` atomically (temporary file, fsync, rename), replacing the old one.
+
+    Arguments:
+        path: usually `checkpoint_path(output folder)`.
+        checkpoint: what to store.
+    Returns:
+        Bytes written. Raises `OutputError` when it cannot be written.
+    """
+    payload = {"format": _FORMAT, **dataclasses.asdict(checkpoint)}
+    with atomic_open(path, "wb") as f:
+        torch.save(payload, f)
+        size = f.tell()
+    return size
+
+
+def load_checkpoint(path: os.PathLike | str) -> Optional[Checkpoint]:
+    """Read a checkpoint written by `save_checkpoint`.
+
+    Arguments:
+        path: the checkpoint file.
+    Returns:
+        The `Checkpoint`, or None when there is none. Raises `OutputError` when the file is
+        unreadable or from another xmempp version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing here
+        raise OutputError(f"checkpoint {path} is unreadable ({exc}); start again without --resume (with "
+                          f"--overwrite)") from exc
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        raise OutputError(f"checkpoint {path} was written by another xmempp version; start again without "
+                          f"--resume (with --overwrite)")
+    return Checkpoint(payload["fingerprint"], int(payload["done"]), bool(payload["completed"]), payload["session"])
+
+
+# ----------------------------------------------------------------------------- fingerprint
+def _digest(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(repr((part.shape, part.dtype.str)).encode())
+            h.update(np.ascontiguousarray(part).tobytes())
+        elif isinstance(part, torch.Tensor):
+            h.update(repr((tuple(part.shape), str(part.dtype))).encode())
+            h.update(part.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        else:
+            h.update(repr(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _frames_fingerprint(frames) -> str:
+    """Names, sizes and modification times of frame files, or of the video file; else frame content."""
+    files = getattr(frames, "files", None)
+    if files is not None:
+        stats = [(p.name, *_stat(p)) for p in files]
+        return _digest("files", stats)
+    path = getattr(frames, "path", None)
+    if getattr(frames, "is_video", False) and path is not None:
+        return _digest("video", Path(path).name, *_stat(Path(path)), len(frames))
+    return _digest("arrays", *(np.asarray(frames[i]) for i in range(len(frames))))
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise OutputError(f"cannot read {path} to fingerprint the job: {exc.strerror or exc}") from exc
+    return st.st_size, st.st_mtime_ns
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of the network's parameters and buffers (names, shapes, dtypes, bytes)."""
+    cached = getattr(model, "_xmempp_weights_digest", None)
+    if cached is not None:
+        return cached
+    state = model.state_dict()
+    digest = _digest(*(part for name in sorted(state) for part in (name, state[name])))
+    model._xmempp_weights_digest = digest  # parameters of an inference network do not change
+    return digest
+
+
+def job_fingerprint(model: torch.nn.Module, job) -> dict[str, Any]:
+    """Everything a job's results depend on, by part, so that a change can be named.
+
+    Arguments:
+        model: the network the job runs with.
+        job: a `ShotJob`.
+    Returns:
+        {part: value}: "frames" (file names, sizes and mtimes, or content), "references"
+        ({frame: content digest}), "settings" (the config fields), "mode", "frame plan",
+        "weights", "device", "outputs" (writer options, palette, file stems).
+    """
+    outputs = job.outputs
+    writer = None
+    if outputs is not None:
+        options = dataclasses.asdict(outputs.options)
+        for name in ("workers", "queue_size", "fsync", "preview_fps"):
+            options.pop(name)
+        options["preview"] = None if options["preview"] is None else str(options["preview"])
+        writer = _digest(sorted(options.items()), None if outputs.palette is None else np.asarray(outputs.palette),
+                         list(job.stems()))
+    return {
+        "frames": _frames_fingerprint(job.frames),
+        "references": {int(f): _digest(np.asarray(m)) for f, m in sorted(job.references.items())},
+        "settings": dataclasses.asdict(job.config),
+        "mode": job.mode,
+        "frame plan": [job.direction, job.start, job.count],
+        "weights": weights_digest(model),
+        "device": next(model.parameters()).device.type,
+        "outputs": writer,
+    }
+
+
+def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What differs between two fingerprints, in words (empty when they match).
+
+    Arguments:
+        saved: the fingerprint in the checkpoint.
+        current: the fingerprint of the job about to run.
+    Returns:
+        One phrase per changed part, e.g. "reference mask of frame 3", "setting mem_every (5 -> 10)".
+    """
+    changes = []
+    for part in current:
+        old, new = saved.get(part), current[part]
+        if old == new:
+            continue
+        if part == "references" and isinstance(old, dict):
+            frames = sorted(set(old) | set(new))
+            changed = [f for f in frames if old.get(f) != new.get(f)]
+            changes.append("reference mask" + ("s" if len(changed) > 1 else "") + " of frame"
+                           + ("s " if len(changed) > 1 else " ") + ", ".join(map(str, changed)))
+        elif part == "settings" and isinstance(old, dict):
+            changes += [f"setting {name} ({old.get(name)!r} -> {new.get(name)!r})"
+                        for name in new if old.get(name) != new.get(name)]
+        elif part in ("mode", "device", "frame plan"):
+            changes.append(f"{part} ({old!r} -> {new!r})")
+        elif part == "frames":
+            changes.append("the frames (file names, sizes or modification times)")
+        elif part == "outputs":
+            changes.append("the output options (alpha, binary, overlay, preview, palette or file names)")
+        else:
+            changes.append(f"the {part}")
+    return changes
+
+
+class Checkpointer:
+    """Saves a running job's checkpoints according to a `CheckpointPolicy` (used by `run_job`).
+
+    Attributes:
+        path: the checkpoint file.
+        saves: checkpoints written; seconds: time spent writing them; last_bytes: size of the last one.
+    """
+
+    def __init__(self, path: Path, policy: CheckpointPolicy, fingerprint: dict[str, Any]) -> None:
+        self.path = path
+        self.policy = policy
+        self.fingerprint = fingerprint
+        self.saves = 0
+        self.seconds = 0.0
+        self.last_bytes = 0
+        self._version: Optional[int] = None
+        self._writes = 0
+        self._last = time.monotonic()
+
+    def observe(self, memory_version: int) -> None:
+        """Count a memory change when the memory's version moved since the last call."""
+        if self._version is not None and memory_version != self._version:
+            self._writes += 1
+        self._version = memory_version
+
+    def due(self) -> bool:
+        """Whether the policy asks for a checkpoint now."""
+        return self.policy.due(self._writes, time.monotonic() - self._last)
+
+    def save(self, done: int, session_state: Optional[dict], completed: bool = False) -> None:
+        """Write the checkpoint for `done` frames (the caller has flushed the writers first)."""
+        started = time.perf_counter()
+        self.last_bytes = save_checkpoint(self.path, Checkpoint(self.fingerprint, done, completed, session_state))
+        self.seconds += time.perf_counter() - started
+        self.saves += 1
+        self._writes = 0
+        self._last = time.monotonic()
