@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from .cluster import RayBackend
 from .local import LocalBackend, WorkerSlot, plan_slots
-from .runner import BatchReport, plan_batch, run_batch, write_report
+from .runner import DEFAULT_CHECKPOINTS, BatchReport, plan_batch, run_batch, write_report
 from .shotlist import BatchDefaults, ShotSpec, read_shot_list
 from .worker import ShotEvent, ShotResult
 
 __all__ = [
     "BatchDefaults", "ShotSpec", "read_shot_list", "LocalBackend", "WorkerSlot", "plan_slots", "RayBackend",
-    "BatchReport", "plan_batch", "run_batch", "write_report", "ShotEvent", "ShotResult",
+    "BatchReport", "DEFAULT_CHECKPOINTS", "plan_batch", "run_batch", "write_report", "ShotEvent", "ShotResult",
 ]

@@ -16,14 +16,15 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from xmempp.inference.checkpoint import CHECKPOINT_DIR
 from xmempp.io.atomic import atomic_write_text
 
 from .shotlist import ShotSpec
 
 __all__ = ["MARKER_DIR", "marker_path", "shot_fingerprint", "read_marker", "write_marker", "clear_marker"]
 
-#: Hidden folder of batch bookkeeping inside a shot's output folder.
-MARKER_DIR = ".xmempp"
+#: Hidden folder of bookkeeping inside a shot's output folder (the job's checkpoint lives there too).
+MARKER_DIR = CHECKPOINT_DIR
 
 
 def marker_path(output: Path, kind: str = "done") -> Path:

@@ -5,20 +5,23 @@ both run each shot with `run_shot` and report the same events and results.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Sequence
 
+from xmempp.inference.checkpoint import CheckpointPolicy
 from xmempp.io.atomic import atomic_write_text
 
 from .marker import read_marker, shot_fingerprint
 from .shotlist import ShotSpec
 from .worker import EventSink, ShotEvent, ShotResult, ShotTask
 
-__all__ = ["Backend", "BatchReport", "plan_batch", "run_batch", "write_report"]
+__all__ = ["Backend", "BatchReport", "DEFAULT_CHECKPOINTS", "plan_batch", "run_batch", "write_report"]
+
+#: Checkpoints of batch shots: once a minute, so a lost worker costs at most a minute of its shot.
+DEFAULT_CHECKPOINTS = CheckpointPolicy(every_writes=None, every_seconds=60.0)
 
 
 class Backend(Protocol):
@@ -67,20 +70,23 @@ class BatchReport:
                         "failed": self.count("failed"), "frames": frames,
                         "fps": round(frames / self.seconds, 3) if self.seconds > 0 else 0.0},
             "shots": [{"name": r.shot, "status": r.status, "frames": r.frames, "seconds": round(r.seconds, 3),
-                       "fps": round(r.fps, 3), "error": r.error, "output": str(self.outputs[r.shot])}
+                       "fps": round(r.fps, 3), "resumed_from": r.resumed_from, "error": r.error,
+                       "output": str(self.outputs[r.shot])}
                       for r in self.results],
         }
 
 
-def plan_batch(shots: Sequence[ShotSpec], weights: Path) -> tuple[list[ShotTask], list[ShotResult]]:
+def plan_batch(shots: Sequence[ShotSpec], weights: Path, checkpoint: CheckpointPolicy = DEFAULT_CHECKPOINTS
+               ) -> tuple[list[ShotTask], list[ShotResult]]:
     """Split shots into those to run and those an earlier run already finished.
 
     Arguments:
         shots: the batch.
         weights: the checkpoint file (part of each shot's fingerprint).
+        checkpoint: when running shots save the checkpoints they resume from.
     Returns:
-        (tasks to run, "skipped" results). A shot whose completion marker belongs to other inputs
-        or settings runs again, replacing its earlier results.
+        (tasks to run, "skipped" results). A shot whose done marker belongs to other inputs or
+        settings runs again, replacing its earlier results.
     """
     tasks, skipped = [], []
     for shot in shots:
@@ -89,13 +95,12 @@ def plan_batch(shots: Sequence[ShotSpec], weights: Path) -> tuple[list[ShotTask]
         if done is not None and done.get("fingerprint") == fingerprint:
             skipped.append(ShotResult(shot.name, "skipped", int(done.get("frames", 0)), float(done.get("seconds", 0))))
         else:
-            shot = dataclasses.replace(shot, overwrite=True) if done is not None else shot
-            tasks.append(ShotTask(shot, fingerprint))
+            tasks.append(ShotTask(shot, fingerprint, checkpoint))
     return tasks, skipped
 
 
-def run_batch(shots: Sequence[ShotSpec], weights: Path, backend: Backend,
-              on_event: Optional[EventSink] = None) -> BatchReport:
+def run_batch(shots: Sequence[ShotSpec], weights: Path, backend: Backend, on_event: Optional[EventSink] = None,
+              checkpoint: CheckpointPolicy = DEFAULT_CHECKPOINTS) -> BatchReport:
     """Run a batch: finished shots are skipped, the others run on `backend`; one failure stops nothing.
 
     Arguments:
@@ -104,13 +109,15 @@ def run_batch(shots: Sequence[ShotSpec], weights: Path, backend: Backend,
         backend: `LocalBackend` or `RayBackend`.
         on_event: receives every shot's events ("queued", "skipped", "running" with frames,
             "done", "failed").
+        checkpoint: when running shots save checkpoints; an interrupted shot (Ctrl-C, a killed
+            worker, a lost Ray node) resumes from its last one.
     Returns:
         A `BatchReport` with one result per shot in shot-list order.
     """
     emit = on_event or (lambda event: None)
     started = time.perf_counter()
     weights = Path(weights).resolve()
-    tasks, skipped = plan_batch(shots, weights)
+    tasks, skipped = plan_batch(shots, weights, checkpoint)
     results: dict[str, ShotResult] = {}
     for result in skipped:
         results[result.shot] = result

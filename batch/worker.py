@@ -1,24 +1,28 @@
 """One shot's run inside a worker (a local worker process or a Ray task), through the job API.
 
 `run_shot` opens the shot (`open_shot_job`), marks it started, loads the network once per worker
-process, runs the job with `run_job`, reports progress as `ShotEvent`s and writes the done marker
-when the last frame is written. Results left by an interrupted run of the same shot (same
-fingerprint) may be replaced; anybody else's need the shot's `overwrite`. A user error (bad plate, bad masks, output folder taken) becomes a failed
-`ShotResult`; anything else propagates to the runner, which records it against this shot only.
+process, runs the job with `run_job` (saving checkpoints, and resuming from the checkpoint of an
+interrupted run of the same job), reports progress as `ShotEvent`s and writes the done marker when
+the last frame is written. Results in the output folder from an earlier batch run of the shot may be
+replaced; anybody else's need the shot's `overwrite`. A user error (bad plate, bad masks, output
+folder taken) becomes a failed `ShotResult`; anything else propagates to the runner, which records
+it against this shot only.
 """
 from __future__ import annotations
 
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from xmempp.errors import XMemppError
-from xmempp.inference.jobs import run_job
+from xmempp.inference.checkpoint import (CheckpointPolicy, checkpoint_path, fingerprint_changes, job_fingerprint,
+                                         load_checkpoint)
+from xmempp.inference.jobs import ShotJob, run_job
 from xmempp.inference.shots import open_shot_job
 from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork
@@ -34,10 +38,17 @@ PROGRESS_INTERVAL = 0.2
 
 @dataclass(frozen=True)
 class ShotTask:
-    """A shot the runner decided to run, with the fingerprint its completion marker will carry."""
+    """A shot the runner decided to run.
+
+    Attributes:
+        shot: the shot.
+        fingerprint: `shot_fingerprint`, carried by its markers.
+        checkpoint: when the run saves its checkpoint (resumed from by the next run or a retry).
+    """
 
     shot: ShotSpec
     fingerprint: str
+    checkpoint: CheckpointPolicy = field(default_factory=CheckpointPolicy)
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,7 @@ class ShotResult:
         frames: frames written by this run (for "skipped", by the run that finished it).
         seconds: time of the propagation.
         error: why it failed ("" otherwise).
+        resumed_from: frames an interrupted earlier run had done (this run started after them).
     """
 
     shot: str
@@ -77,6 +89,7 @@ class ShotResult:
     frames: int = 0
     seconds: float = 0.0
     error: str = ""
+    resumed_from: int = 0
 
     @property
     def fps(self) -> float:
@@ -109,16 +122,15 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink) -> Sho
     shot = task.shot
     pid, host = os.getpid(), socket.gethostname()
     try:
+        ours = read_marker(shot.output, "started") is not None or read_marker(shot.output, "done") is not None
         clear_marker(shot.output, "done")
-        started = read_marker(shot.output, "started")
-        ours = started is not None and started.get("fingerprint") == task.fingerprint
         job = open_shot_job(shot.plate, shot.masks, shot.output, shot.config, shot.mode, shot.writer,
                             shot.overwrite or ours)
         try:
             write_marker(shot.output, "started", task.fingerprint)
             network = _network(weights, device)
-            total = job.plan().total
-            emit(ShotEvent(shot.name, "running", 0, total, pid, host))
+            resume = _resumable(network, job)
+            emit(ShotEvent(shot.name, "running", 0, job.plan().total, pid, host))
             last = [0.0]
 
             def progress(done: int, all_frames: int) -> None:
@@ -127,15 +139,24 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink) -> Sho
                     last[0] = now
                     emit(ShotEvent(shot.name, "running", done, all_frames, pid, host))
 
-            report = run_job(network, job, progress=progress)
+            report = run_job(network, job, progress=progress, checkpoint=task.checkpoint, resume=resume)
         finally:
             job.frames.close()
     except XMemppError as exc:
         return ShotResult(shot.name, "failed", error=str(exc))
     if not report.completed:
-        return ShotResult(shot.name, "failed", report.frames, report.seconds, "stopped before the last frame")
-    write_marker(shot.output, "done", task.fingerprint, frames=report.frames, seconds=round(report.seconds, 3))
-    return ShotResult(shot.name, "done", report.frames, report.seconds)
+        return ShotResult(shot.name, "failed", report.frames, report.seconds, "stopped before the last frame",
+                          report.resumed_from)
+    write_marker(shot.output, "done", task.fingerprint, frames=report.resumed_from + report.frames,
+                 seconds=round(report.seconds, 3))
+    return ShotResult(shot.name, "done", report.frames, report.seconds, resumed_from=report.resumed_from)
+
+
+def _resumable(network: XMemNetwork, job: ShotJob) -> bool:
+    """Whether the job's output folder holds no checkpoint or one this very job can resume from
+    (one from other inputs, settings, weights or device is replaced by a fresh run)."""
+    saved = load_checkpoint(checkpoint_path(job.outputs.folder))
+    return saved is None or not fingerprint_changes(saved.fingerprint, job_fingerprint(network, job))
 
 
 def _network(weights: Path, device: str) -> XMemNetwork:

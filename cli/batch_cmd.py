@@ -18,8 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from xmempp.batch import (BatchDefaults, BatchReport, LocalBackend, RayBackend, ShotEvent, plan_slots, read_shot_list,
-                          run_batch, write_report)
+from xmempp.batch import (DEFAULT_CHECKPOINTS, BatchDefaults, BatchReport, LocalBackend, RayBackend, ShotEvent,
+                          plan_slots, read_shot_list, run_batch, write_report)
+from xmempp.inference.checkpoint import CheckpointPolicy
 from xmempp.io.writers import WriterOptions
 from xmempp.model.weights import resolve_weights
 
@@ -46,6 +47,9 @@ def batch_command(
     cpus_per_shot: Annotated[int, typer.Option(
         "--cpus-per-shot", help="CPUs each Ray task reserves (its torch threads).")] = 1,
     report_path: Annotated[Optional[Path], typer.Option("--report", help="Write the report to this JSON file.")] = None,
+    checkpoint_every: Annotated[float, typer.Option(
+        "--checkpoint-every", help="Seconds between a shot's checkpoints (an interrupted shot resumes from its "
+                                   "last one).")] = DEFAULT_CHECKPOINTS.every_seconds,
     model: ModelOption = None,
     config_file: ConfigOption = None,
     size: SizeOption = None,
@@ -81,7 +85,7 @@ def batch_command(
             board.update(event)
             live.update(board.render())
 
-        report = run_batch(shot_list, weights, backend, update)
+        report = run_batch(shot_list, weights, backend, update, CheckpointPolicy(None, checkpoint_every))
     if report_path is not None:
         write_report(report_path, report)
     print_summary(console, board, report, report_path)
@@ -99,18 +103,23 @@ class ShotRow:
     frames: int = 0
     total: int = 0
     worker: str = ""
-    started: float = 0.0
+    started: Optional[float] = None
     first_frames: int = 0
     rate: Optional[float] = None
 
     def update(self, event: ShotEvent, now: float) -> None:
-        """Take in an event (a new worker, e.g. a retry resuming the shot, restarts the FPS clock)."""
+        """Take in an event. FPS counts from the first frame a worker reports, so that neither the
+        network loading nor the frames of a resumed checkpoint count; a new worker (a retry) restarts it."""
         worker = f"{event.host}:{event.pid}" if event.pid else self.worker
         if event.state == "running" and worker != self.worker:
-            self.started, self.first_frames, self.worker = now, event.frames, worker
+            self.started, self.worker, self.rate = None, worker, None
         self.state, self.frames = event.state, event.frames
         self.total = event.total or self.total
-        if event.state == "running" and event.frames > self.first_frames and now > self.started:
+        if event.state != "running" or not event.frames:
+            return
+        if self.started is None:
+            self.started, self.first_frames = now, event.frames
+        elif event.frames > self.first_frames and now > self.started:
             self.rate = (event.frames - self.first_frames) / (now - self.started)
 
     def eta(self) -> str:

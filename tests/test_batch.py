@@ -14,6 +14,7 @@ from xmempp.batch import BatchDefaults, LocalBackend, plan_slots, read_shot_list
 from xmempp.batch.marker import marker_path, read_marker, shot_fingerprint
 from xmempp.cli.app import create_app
 from xmempp.errors import ConfigError, InputError
+from xmempp.inference.checkpoint import CheckpointPolicy
 from xmempp.inference.jobs import run_job
 from xmempp.inference.shots import open_shot_job
 from xmempp.io.writers import WriterOptions
@@ -182,31 +183,35 @@ def test_cli_bad_shot_list_is_one_red_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_local_worker_fails_its_shot_alone_and_a_rerun_finishes_it(tmp_path, checkpoint_path):
+def test_killed_local_worker_fails_its_shot_alone_and_a_rerun_resumes_it(tmp_path, checkpoint_path):
     rows = []
     plate, masks = write_shot(tmp_path / "sh010", frames=6, seed=1)
     rows.append({"name": "sh010", "plate": plate, "masks": masks, "output": "out/sh010", "size": -1})
     plate, masks = write_shot(tmp_path / "sh020", frames=20, seed=2, objects=2)
-    rows.append({"name": "sh020", "plate": plate, "masks": masks, "output": "out/sh020", "size": -1})
-    rows.append({"name": "sh020_again", "plate": plate, "masks": masks, "output": "out/sh020_again", "size": -1})
+    for name in ("sh020", "sh020_again"):  # the same shot twice: killed once, and uninterrupted
+        rows.append({"name": name, "plate": plate, "masks": masks, "output": f"out/{name}", "size": -1,
+                     "mem_every": 3})
     shots = read_shot_list(write_csv(tmp_path / "shots.csv", rows))
     killed: list[int] = []
 
     def kill_once(event):
-        if event.shot == "sh020" and event.state == "running" and event.frames >= 3 and not killed:
+        if event.shot == "sh020" and event.state == "running" and event.frames >= 8 and not killed:
             os.kill(event.pid, signal.SIGKILL)
             killed.append(event.pid)
 
     backend = LocalBackend(plan_slots("cpu", 2, len(shots)))
-    report = run_batch(shots, checkpoint_path, backend, kill_once)
+    every_write = CheckpointPolicy(every_writes=1)
+    report = run_batch(shots, checkpoint_path, backend, kill_once, checkpoint=every_write)
     assert killed, "the shot ran to its end before the test could kill its worker"
     assert [r.status for r in report.results] == ["done", "failed", "done"]
     assert "worker process died" in report.results[1].error
     assert read_marker(tmp_path / "out/sh020", "started") is not None
     assert read_marker(tmp_path / "out/sh020") is None
 
-    rerun = run_batch(shots, checkpoint_path, backend)
+    rerun = run_batch(shots, checkpoint_path, backend, checkpoint=every_write)
     assert [r.status for r in rerun.results] == ["skipped", "done", "skipped"]
+    assert 6 <= rerun.results[1].resumed_from < 20, "the rerun resumed from the last checkpoint"
+    assert rerun.results[1].resumed_from + rerun.results[1].frames == 20
     finished, uninterrupted = read_masks(tmp_path / "out/sh020"), read_masks(tmp_path / "out/sh020_again")
     assert len(finished) == 20 and finished.keys() == uninterrupted.keys()
     for name in finished:
@@ -218,12 +223,14 @@ def test_live_table_rows_follow_events_and_restart_the_clock_on_a_retry():
     from xmempp.cli.batch_cmd import ShotRow
 
     row = ShotRow()
-    row.update(ShotEvent("a", "running", 0, 100, 11, "n1"), now=10.0)
-    row.update(ShotEvent("a", "running", 20, 100, 11, "n1"), now=20.0)
-    assert (row.frames, row.rate, row.eta()) == (20, 2.0, "0:00:40")
-    row.update(ShotEvent("a", "running", 5, 80, 12, "n2"), now=30.0)  # retried on another worker
-    assert (row.worker, row.started, row.total) == ("n2:12", 30.0, 80)
-    row.update(ShotEvent("a", "running", 25, 80, 12, "n2"), now=35.0)
+    row.update(ShotEvent("a", "running", 0, 100, 11, "n1"), now=5.0)       # network loading
+    row.update(ShotEvent("a", "running", 1, 100, 11, "n1"), now=10.0)
+    row.update(ShotEvent("a", "running", 21, 100, 11, "n1"), now=20.0)
+    assert (row.frames, row.rate, row.eta()) == (21, 2.0, "0:00:40")
+    row.update(ShotEvent("a", "running", 0, 80, 12, "n2"), now=30.0)      # retried on another worker
+    assert (row.worker, row.rate, row.total) == ("n2:12", None, 80)
+    row.update(ShotEvent("a", "running", 40, 80, 12, "n2"), now=40.0)     # resumed from a checkpoint
+    row.update(ShotEvent("a", "running", 60, 80, 12, "n2"), now=45.0)
     assert row.rate == 4.0
-    row.update(ShotEvent("a", "done", 80), now=40.0)
+    row.update(ShotEvent("a", "done", 80), now=50.0)
     assert (row.state, row.total, row.eta()) == ("done", 80, "")
