@@ -234,3 +234,10 @@ def test_live_table_rows_follow_events_and_restart_the_clock_on_a_retry():
     assert row.rate == 4.0
     row.update(ShotEvent("a", "done", 80), now=50.0)
     assert (row.state, row.total, row.eta()) == ("done", 80, "")
+
+
+def test_cli_local_options_are_refused_with_ray(tmp_path):
+    path = write_csv(tmp_path / "shots.csv", [{"name": "a", "plate": "p", "masks": "m", "output": "o"}])
+    result = CliRunner().invoke(create_app(), ["batch", str(path), "--ray", "auto", "--workers", "2"])
+    assert result.exit_code == 2
+    assert "--workers and --devices are for local runs" in " ".join(result.output.split())
