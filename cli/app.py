@@ -14,6 +14,7 @@ import typer
 
 from xmempp import __version__
 
+from .batch_cmd import batch_command
 from .bench_cmd import bench_command
 from .candidates_cmd import candidates_command
 from .demo_cmd import demo_command
@@ -28,6 +29,7 @@ from .weights_cmd import download_cmd, path_cmd, verify_cmd
 #: Top-level commands in help order: name -> function.
 _COMMANDS: dict[str, Callable[..., None]] = {
     "process": process_command,
+    "batch": batch_command,
     "candidates": candidates_command,
     "import": import_command,
     "gui": gui_command,

@@ -18,12 +18,12 @@ from rich.console import Console
 from xmempp import InferenceConfig
 from xmempp.errors import ConfigError
 from xmempp.inference.checkpoint import CheckpointPolicy, checkpoint_path
-from xmempp.inference.jobs import JobOutputs, ShotJob, run_job
+from xmempp.inference.jobs import run_job
 from xmempp.inference.memory_estimate import check_job_memory
+from xmempp.inference.shots import open_shot_job
 from xmempp.interrupts import stop_on_signals
-from xmempp.io.masks import output_palette
 from xmempp.io.mattes import EXR_COMPRESSIONS, TIFF_COMPRESSIONS
-from xmempp.io.writers import WriterOptions, check_output_dir
+from xmempp.io.writers import WriterOptions
 from xmempp.resources import peak_memory_text
 
 from .engine_options import (CompileOption, ConfigOption, DeviceOption, Mode, ModelOption, ModeOption, QuietOption,
@@ -174,18 +174,11 @@ def run_process(run: ProcessRun, console: Console) -> None:
     Returns:
         None; raises the `XMemppError` of the first bad input, output or setting.
     """
-    frames = run.plates.open_frames(run.video)
+    job = open_shot_job(run.video, run.masks, run.out, run.config, run.mode, run.options, run.overwrite,
+                        run.plates, run.resume)
     cancel = threading.Event()
     try:
-        references = run.plates.read_masks(run.masks, frames)
-        inputs = (run.masks,) if frames.is_video else (run.masks, frames.path if frames.path.is_dir() else
-                                                       frames.path.parent)
-        check_output_dir(run.out, overwrite=run.overwrite or run.resume, preview=run.options.preview,
-                         inputs=inputs, create=False)
         network = load_network(run.model, run.device, console, run.compile)
-        job = ShotJob(frames, {i: m.ids for i, m in references.items()}, run.config, run.mode,
-                      outputs=JobOutputs(run.out, run.options, output_palette(references), run.overwrite,
-                                         inputs=inputs))
         warning = check_job_memory(network, job, force=run.force)
         if warning:
             Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {warning}",
@@ -195,7 +188,7 @@ def run_process(run: ProcessRun, console: Console) -> None:
             report = run_job(network, job, progress=lambda done, _total: progress.update(task, completed=done),
                              cancel=cancel, checkpoint=run.checkpoint, resume=run.resume)
     finally:
-        frames.close()
+        job.frames.close()
     done = report.resumed_from + report.frames
     if stop.signal is not None and not report.completed:
         print_error(f"stopped by {stop.name} after {done} of {job.plan().total} frames; files written are "

@@ -1,0 +1,147 @@
+"""A batch from start to report: skip finished shots, run the rest on a backend, collect results.
+
+The backend is `LocalBackend` (worker processes on this machine) or `RayBackend` (a Ray cluster);
+both run each shot with `run_shot` and report the same events and results.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Protocol, Sequence
+
+from xmempp.inference.checkpoint import CheckpointPolicy
+from xmempp.io.atomic import atomic_write_text
+
+from .marker import read_marker, shot_fingerprint
+from .shotlist import ShotSpec
+from .worker import EventSink, ShotEvent, ShotResult, ShotTask
+
+__all__ = ["Backend", "BatchReport", "DEFAULT_CHECKPOINTS", "plan_batch", "run_batch", "write_report"]
+
+#: Checkpoints of batch shots: once a minute, so a lost worker costs at most a minute of its shot.
+DEFAULT_CHECKPOINTS = CheckpointPolicy(every_writes=None, every_seconds=60.0)
+
+
+class Backend(Protocol):
+    """Where shots run."""
+
+    def describe(self) -> str:
+        """One line about where the shots run."""
+
+    def run(self, tasks: Sequence[ShotTask], weights: Path, on_event: EventSink,
+            on_result: Callable[[ShotResult], None]) -> None:
+        """Run every task, delivering events and results on the calling thread."""
+
+
+@dataclass
+class BatchReport:
+    """What a batch did.
+
+    Attributes:
+        results: one per shot, in shot-list order.
+        outputs: each shot's output folder, by name.
+        seconds: wall-clock time of the batch.
+        backend: where the shots ran.
+    """
+
+    results: list[ShotResult]
+    outputs: dict[str, Path]
+    seconds: float
+    backend: str
+
+    @property
+    def failed(self) -> list[ShotResult]:
+        """The shots that failed."""
+        return [r for r in self.results if r.status == "failed"]
+
+    def count(self, status: str) -> int:
+        """How many shots ended with `status`."""
+        return sum(r.status == status for r in self.results)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready data (per shot status, frames, seconds, FPS, error)."""
+        frames = sum(r.frames for r in self.results if r.status == "done")
+        return {
+            "backend": self.backend,
+            "seconds": round(self.seconds, 3),
+            "summary": {"shots": len(self.results), "done": self.count("done"), "skipped": self.count("skipped"),
+                        "failed": self.count("failed"), "frames": frames,
+                        "fps": round(frames / self.seconds, 3) if self.seconds > 0 else 0.0},
+            "shots": [{"name": r.shot, "status": r.status, "frames": r.frames, "seconds": round(r.seconds, 3),
+                       "fps": round(r.fps, 3), "resumed_from": r.resumed_from, "error": r.error,
+                       "output": str(self.outputs[r.shot])}
+                      for r in self.results],
+        }
+
+
+def plan_batch(shots: Sequence[ShotSpec], weights: Path, checkpoint: CheckpointPolicy = DEFAULT_CHECKPOINTS
+               ) -> tuple[list[ShotTask], list[ShotResult]]:
+    """Split shots into those to run and those an earlier run already finished.
+
+    Arguments:
+        shots: the batch.
+        weights: the checkpoint file (part of each shot's fingerprint).
+        checkpoint: when running shots save the checkpoints they resume from.
+    Returns:
+        (tasks to run, "skipped" results). A shot whose done marker belongs to other inputs or
+        settings runs again, replacing its earlier results.
+    """
+    tasks, skipped = [], []
+    for shot in shots:
+        fingerprint = shot_fingerprint(shot, weights)
+        done = read_marker(shot.output, "done")
+        if done is not None and done.get("fingerprint") == fingerprint:
+            skipped.append(ShotResult(shot.name, "skipped", int(done.get("frames", 0)), float(done.get("seconds", 0))))
+        else:
+            tasks.append(ShotTask(shot, fingerprint, checkpoint))
+    return tasks, skipped
+
+
+def run_batch(shots: Sequence[ShotSpec], weights: Path, backend: Backend, on_event: Optional[EventSink] = None,
+              checkpoint: CheckpointPolicy = DEFAULT_CHECKPOINTS) -> BatchReport:
+    """Run a batch: finished shots are skipped, the others run on `backend`; one failure stops nothing.
+
+    Arguments:
+        shots: the batch, from `read_shot_list`.
+        weights: the checkpoint file.
+        backend: `LocalBackend` or `RayBackend`.
+        on_event: receives every shot's events ("queued", "skipped", "running" with frames,
+            "done", "failed").
+        checkpoint: when running shots save checkpoints; an interrupted shot (Ctrl-C, a killed
+            worker, a lost Ray node) resumes from its last one.
+    Returns:
+        A `BatchReport` with one result per shot in shot-list order.
+    """
+    emit = on_event or (lambda event: None)
+    started = time.perf_counter()
+    weights = Path(weights).resolve()
+    tasks, skipped = plan_batch(shots, weights, checkpoint)
+    results: dict[str, ShotResult] = {}
+    for result in skipped:
+        results[result.shot] = result
+        emit(ShotEvent(result.shot, "skipped", result.frames, result.frames))
+    for task in tasks:
+        emit(ShotEvent(task.shot.name, "queued"))
+
+    def finished(result: ShotResult) -> None:
+        results[result.shot] = result
+        emit(ShotEvent(result.shot, result.status, result.frames))
+
+    if tasks:
+        backend.run(tasks, weights, emit, finished)
+    return BatchReport([results[s.name] for s in shots], {s.name: s.output for s in shots},
+                       time.perf_counter() - started, backend.describe())
+
+
+def write_report(path: Path, report: BatchReport) -> None:
+    """Write the report as JSON, atomically.
+
+    Arguments:
+        path: destination file.
+        report: the batch's report.
+    Returns:
+        None. Raises `OutputError` when it cannot be written.
+    """
+    atomic_write_text(path, json.dumps(report.to_json(), indent=2) + "\n")

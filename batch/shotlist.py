@@ -1,0 +1,225 @@
+"""Shot lists: which shots a batch runs, read from CSV or JSON and checked before anything runs.
+
+A shot list names, per shot, `name`, `plate` (folder of frames or a video file), `masks` (annotation
+folder) and `output` (results folder), and optionally settings that override the batch defaults:
+any `InferenceConfig` field (`size`, `mem_every`, `top_k`, ...), `mode` (xmempp or xmem), the writer
+options `alpha`, `alpha_bits`, `binary`, `overlay`, `preview`, `overlay_opacity`,
+`jpeg_quality`, and `overwrite`. A CSV file has these as columns (an empty cell keeps the default);
+a JSON file holds a list of objects with these keys. Relative paths are relative to the shot list's
+folder.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+from xmempp.errors import ConfigError, InputError
+from xmempp.inference.config import InferenceConfig
+from xmempp.io.writers import WriterOptions
+
+__all__ = ["ShotSpec", "BatchDefaults", "REQUIRED", "MODES", "WRITER_SETTINGS", "read_shot_list", "parse_shots"]
+
+#: Columns / keys every shot must have.
+REQUIRED = ("name", "plate", "masks", "output")
+#: Memory mechanisms a shot may ask for.
+MODES = ("xmempp", "xmem")
+#: Writer options a shot may set (see `WriterOptions`).
+WRITER_SETTINGS = ("alpha", "alpha_bits", "binary", "overlay", "preview", "overlay_opacity", "jpeg_quality")
+
+_CONFIG_TYPES = typing.get_type_hints(InferenceConfig)
+_WRITER_TYPES = {"alpha": bool, "alpha_bits": int, "binary": bool, "overlay": bool, "preview": Path,
+                 "overlay_opacity": float, "jpeg_quality": int}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class BatchDefaults:
+    """Settings of every shot that does not set its own.
+
+    Attributes:
+        config: inference settings.
+        mode: "xmempp" or "xmem".
+        writer: which results to write.
+        overwrite: allow replacing results already in an output folder.
+    """
+
+    config: InferenceConfig = field(default_factory=InferenceConfig)
+    mode: str = "xmempp"
+    writer: WriterOptions = field(default_factory=WriterOptions)
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class ShotSpec:
+    """One shot of a batch, with absolute paths and its complete settings.
+
+    Attributes:
+        name: unique name in the batch (shown in the table and the report).
+        plate: folder of frames or a video file.
+        masks: annotation folder.
+        output: results folder (unique in the batch).
+        config, mode, writer, overwrite: as in `BatchDefaults`.
+        where: where the shot was defined, for messages (e.g. "shots.csv line 3").
+    """
+
+    name: str
+    plate: Path
+    masks: Path
+    output: Path
+    config: InferenceConfig = field(default_factory=InferenceConfig)
+    mode: str = "xmempp"
+    writer: WriterOptions = field(default_factory=WriterOptions)
+    overwrite: bool = False
+    where: str = ""
+
+
+def read_shot_list(path: str | Path, defaults: Optional[BatchDefaults] = None) -> list[ShotSpec]:
+    """Read and check a CSV or JSON shot list.
+
+    Arguments:
+        path: a `.csv` or `.json` file.
+        defaults: settings of shots that do not set their own (default: `BatchDefaults()`).
+    Returns:
+        The shots in file order. Raises `InputError` naming every bad row (unknown or missing
+        columns, bad values, repeated names or output folders) before any shot runs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"shot list not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        rows = list(_csv_rows(path))
+    elif suffix == ".json":
+        rows = list(_json_rows(path))
+    else:
+        raise InputError(f"shot list {path} must be a .csv or .json file")
+    if not rows:
+        raise InputError(f"shot list {path} holds no shots")
+    return parse_shots(rows, path.parent, defaults or BatchDefaults())
+
+
+def parse_shots(rows: Sequence[tuple[str, Mapping[str, Any]]], base: Path, defaults: BatchDefaults) -> list[ShotSpec]:
+    """Turn raw rows into checked shots.
+
+    Arguments:
+        rows: (where, {key: value}) per shot; values are strings (CSV) or JSON values.
+        base: folder relative paths are resolved against.
+        defaults: settings of shots that do not set their own.
+    Returns:
+        The shots. Raises `InputError` listing every problem, each with its row.
+    """
+    shots: list[ShotSpec] = []
+    problems: list[str] = []
+    for where, row in rows:
+        label = f"{where} (shot {row.get('name')!r})" if row.get("name") else where
+        try:
+            shots.append(_parse_row(where, row, base, defaults))
+        except (InputError, ConfigError) as exc:
+            problems.append(f"{label}: {exc}")
+    problems += _repeats(shots, "name", lambda s: s.name) + _repeats(shots, "output", lambda s: str(s.output))
+    if problems:
+        raise InputError("bad shot list: " + "; ".join(problems))
+    return shots
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            for row in reader:
+                if None in row:
+                    raise InputError(f"shot list {path} line {reader.line_num} has more cells than the header")
+                cells = {k.strip(): v.strip() for k, v in row.items() if k is not None and v is not None}
+                if any(cells.values()):
+                    yield f"{path.name} line {reader.line_num}", {k: v for k, v in cells.items() if v != ""}
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"cannot read shot list {path}: {exc}") from None
+
+
+def _json_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"shot list {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, list):
+        raise InputError(f"shot list {path} must hold a JSON list of shots (objects with name, plate, masks, output)")
+    for number, row in enumerate(data, start=1):
+        if not isinstance(row, dict):
+            raise InputError(f"shot list {path} entry {number} is not a JSON object")
+        yield f"{path.name} entry {number}", {k: v for k, v in row.items() if v is not None}
+
+
+def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDefaults) -> ShotSpec:
+    known = set(REQUIRED) | set(_CONFIG_TYPES) | set(WRITER_SETTINGS) | {"mode", "overwrite"}
+    unknown = sorted(set(row) - known)
+    if unknown:
+        raise InputError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    missing = [key for key in REQUIRED if not str(row.get(key, "")).strip()]
+    if missing:
+        raise InputError(f"missing {', '.join(missing)}")
+    config_changes = {k: _convert(k, row[k], _CONFIG_TYPES[k], base) for k in _CONFIG_TYPES if k in row}
+    config = defaults.config.replace(**config_changes) if config_changes else defaults.config
+    writer_changes = {k: _convert(k, row[k], _WRITER_TYPES[k], base) for k in WRITER_SETTINGS if k in row}
+    try:
+        writer = dataclasses.replace(defaults.writer, **writer_changes)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    mode = str(row.get("mode", defaults.mode))
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    overwrite = _convert("overwrite", row["overwrite"], bool, base) if "overwrite" in row else defaults.overwrite
+    return ShotSpec(str(row["name"]).strip(), _path(row["plate"], base), _path(row["masks"], base),
+                    _path(row["output"], base), config, mode, writer, overwrite, where)
+
+
+def _convert(key: str, value: Any, kind: Any, base: Path) -> Any:
+    """A cell or JSON value as `kind` (bool, int, float or Path), or `InputError` naming `key`."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise InputError(f"{key} must be true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise InputError(f"{key} must be a whole number, got {value!r}")
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise InputError(f"{key} must be a number, got {value!r}")
+    return _path(value, base)
+
+
+def _path(value: Any, base: Path) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"a path must be a non-empty string, got {value!r}")
+    path = Path(value.strip()).expanduser()
+    return (path if path.is_absolute() else base / path).resolve()
+
+
+def _repeats(shots: Sequence[ShotSpec], what: str, key) -> list[str]:
+    seen: dict[str, ShotSpec] = {}
+    problems = []
+    for shot in shots:
+        first = seen.setdefault(key(shot), shot)
+        if first is not shot:
+            problems.append(f"{shot.where}: {what} {key(shot)!r} is already used by {first.where}; "
+                            f"every shot needs its own {what}")
+    return problems

@@ -1,0 +1,70 @@
+"""The same batch as Ray tasks on a local Ray instance: a failing shot fails alone, a worker killed
+mid-shot is retried by Ray, resumes from its checkpoint and completes with the output of an
+uninterrupted run."""
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from batchhelpers import read_masks, write_csv, write_shot
+from xmempp.batch import RayBackend, read_shot_list, run_batch
+from xmempp.inference.checkpoint import CheckpointPolicy
+
+ray = pytest.importorskip("ray")
+
+pytestmark = pytest.mark.slow
+
+#: The killed shot's worker dies once this many frames are written.
+KILL_AT = 10
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+def test_ray_batch_survives_a_killed_worker(local_ray, tmp_path, checkpoint_path):
+    rows = []
+    plate, masks = write_shot(tmp_path / "sh010", frames=8, seed=1)
+    rows.append({"name": "sh010", "plate": plate, "masks": masks, "output": "out/sh010", "size": -1})
+    plate, masks = write_shot(tmp_path / "sh020", frames=24, seed=2, objects=2)
+    for name in ("sh020", "sh020_again"):  # the same shot twice: killed once, and uninterrupted
+        rows.append({"name": name, "plate": plate, "masks": masks, "output": f"out/{name}", "size": -1,
+                     "mem_every": 3})
+    rows.append({"name": "sh030", "plate": tmp_path / "missing", "masks": masks, "output": "out/sh030"})
+    shots = read_shot_list(write_csv(tmp_path / "shots.csv", rows))
+
+    killed: list[int] = []
+    seen: list = []
+
+    def kill_once(event):
+        seen.append(event)
+        if event.shot == "sh020" and event.state == "running" and event.frames >= KILL_AT and not killed:
+            os.kill(event.pid, signal.SIGKILL)
+            killed.append(event.pid)
+
+    every_write = CheckpointPolicy(every_writes=1)
+    report = run_batch(shots, checkpoint_path, RayBackend(), kill_once, checkpoint=every_write)
+    status = {r.shot: r for r in report.results}
+    assert killed, "the shot ran to its end before the test could kill its worker"
+    assert status["sh030"].status == "failed" and "not found" in status["sh030"].error
+    for name in ("sh010", "sh020", "sh020_again"):
+        assert status[name].status == "done", status[name]
+    after = [e for e in seen[seen.index(next(e for e in seen if e.pid == killed[0] and e.frames >= KILL_AT)) + 1:]
+             if e.shot == "sh020" and e.state == "running"]
+    assert after and all(e.pid != killed[0] for e in after), "a new worker finished the killed shot"
+    assert 0 < status["sh020"].resumed_from <= KILL_AT + 2, "the retry resumed from a checkpoint"
+    assert status["sh020"].resumed_from + status["sh020"].frames == 24
+    assert status["sh020_again"].resumed_from == 0
+    retried, uninterrupted = read_masks(tmp_path / "out/sh020"), read_masks(tmp_path / "out/sh020_again")
+    assert len(retried) == 24 and retried.keys() == uninterrupted.keys()
+    for name in retried:
+        np.testing.assert_array_equal(retried[name], uninterrupted[name], err_msg=name)
+
+    rerun = run_batch(shots, checkpoint_path, RayBackend(), checkpoint=every_write)
+    assert [r.status for r in rerun.results] == ["skipped", "skipped", "skipped", "failed"]
