@@ -13,6 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.utils.flop_counter import conv_flop_count, register_flop_formula
+
+_POINTWISE = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
 
 
 def fold_batchnorms(module: nn.Module) -> int:
@@ -47,8 +50,19 @@ def fold_batchnorms(module: nn.Module) -> int:
 
 
 def _onednn(x: torch.Tensor) -> bool:
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled()
-            and torch.backends.mkldnn.is_available())
+    return _POINTWISE is not None and x.device.type == "cpu" and x.dtype == torch.float32 \
+        and not torch.is_grad_enabled()
+
+
+if _POINTWISE is not None:
+    @register_flop_formula([_POINTWISE])
+    def _pointwise_flop(x_shape, *args, out_shape=None, **kwargs) -> int:
+        """FLOPs of a fused oneDNN convolution (its post-ops, like other element-wise work, are not counted).
+
+        The plain overload is (x, weight, bias, ...), the binary one (x, other, weight, bias, ...).
+        """
+        weight_shape = args[1] if len(args) >= 12 else args[0]
+        return conv_flop_count(x_shape, weight_shape, out_shape, transposed=False)
 
 
 def conv_act(conv: nn.Conv2d, x: torch.Tensor, bn: nn.Module | None = None, add: torch.Tensor | None = None,
@@ -68,10 +82,9 @@ def conv_act(conv: nn.Conv2d, x: torch.Tensor, bn: nn.Module | None = None, add:
         x = x.contiguous(memory_format=torch.channels_last)
         args = (conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
         if add is None:
-            return torch.ops.mkldnn._convolution_pointwise(x, *args, "relu" if relu else "none", [], None)
+            return _POINTWISE(x, *args, "relu" if relu else "none", [], None)
         add = add.contiguous(memory_format=torch.channels_last)
-        return torch.ops.mkldnn._convolution_pointwise.binary(x, add, *args, "add", None, "relu" if relu else None,
-                                                              [], None)
+        return _POINTWISE.binary(x, add, *args, "add", None, "relu" if relu else None, [], None)
     out = conv(x) if bn is None else bn(conv(x))
     if add is not None:
         out = out + add

@@ -71,7 +71,7 @@ class KeyProjection(nn.Module):
         self.e_proj = nn.Conv2d(in_ch, key_dim, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.key_proj(x), self.d_proj(x) ** 2 + 1, torch.sigmoid(self.e_proj(x))
+        return conv_act(self.key_proj, x), conv_act(self.d_proj, x) ** 2 + 1, torch.sigmoid(conv_act(self.e_proj, x))
 
 
 class ValueEncoder(nn.Module):
