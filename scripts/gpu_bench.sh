@@ -12,8 +12,10 @@ python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_devic
 
 bench() {  # label, seconds allowed, then bench arguments
     local label=$1 limit=$2; shift 2
-    local started=$SECONDS
-    if timeout "$limit" xmempp bench --random-weights --device cuda --frames "$frames" --warmup 5 --json "$@" \
+    local started=$SECONDS warmup=5
+    # compiled runs: every variant (memory frames, deep updates) must compile within the warm-up frames
+    case "$label" in *compile*) warmup=12 ;; esac
+    if timeout "$limit" xmempp bench --random-weights --device cuda --frames "$frames" --warmup $warmup --json "$@" \
         >"$out/run.json" 2>>"$out/bench.log"; then
         python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r.pop('timeline'); r['label']=sys.argv[2]; print(json.dumps(r))" \
             "$out/run.json" "$label" >>"$out/bench.jsonl"
