@@ -68,17 +68,14 @@ class SpatialGate(nn.Module):
         super().__init__()
         self.spatial = _SpatialConv()
 
-    def gate(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The (N, 1, H, W) attention map that multiplies `x`."""
         pooled = torch.cat([x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1)
         return torch.sigmoid(conv_act(self.spatial.conv, pooled))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
-
 
 class CBAM(nn.Module):
-    """Convolutional block attention: channel gate, then spatial gate."""
+    """Convolutional block attention (channel gate, then spatial gate) with its residual sum."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -86,12 +83,10 @@ class CBAM(nn.Module):
         self.SpatialGate = SpatialGate()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.SpatialGate(self.ChannelGate(x))
-
-    def add_to(self, x: torch.Tensor) -> torch.Tensor:
-        """x + CBAM(x), the spatial gate's product and the sum in one pass."""
+        """x plus its attended self (as XMem's fusion block uses it): the spatial gate's product and the
+        sum in one pass."""
         channel = self.ChannelGate(x)
-        return torch.addcmul(x, channel, self.SpatialGate.gate(channel))
+        return torch.addcmul(x, channel, self.SpatialGate(channel))
 
 
 class FeatureFusionBlock(nn.Module):
@@ -110,7 +105,7 @@ class FeatureFusionBlock(nn.Module):
             g = self.block1(torch.cat([x, g], dim=1))
         else:
             g = self._block1_shared(x, g, objects)
-        return self.block2(self.attention.add_to(g))
+        return self.block2(self.attention(g))
 
     def _block1_shared(self, x: torch.Tensor, g: torch.Tensor, objects: int) -> torch.Tensor:
         """block1 on cat(x, g) without repeating x: the x part of its two input convolutions
