@@ -54,6 +54,13 @@ def bench_command(
     timeline: Annotated[int, typer.Option(
         "--timeline", min=0, help="Every N frames record time, RSS and memory sizes, and report flatness after the "
                                   "long-term cap (long clips).")] = 0,
+    count_flops: Annotated[bool, typer.Option(
+        "--flops/--no-flops", help="Count every stage's FLOPs in a second, untimed pass (for GFLOP/s and % of "
+                                   "peak).")] = True,
+    autocast: Annotated[bool, typer.Option(
+        "--autocast/--no-autocast", help="Mixed precision on GPU (CPU: fp32).")] = True,
+    peak_runs: Annotated[int, typer.Option(
+        "--peak-runs", min=1, help="Runs of the peak convolution before and after the frames (the best counts).")] = 3,
 ) -> None:
     """Measure propagation speed (FPS, ms per stage) and peak memory on this machine."""
     console = Console(stderr=True)
@@ -63,8 +70,9 @@ def bench_command(
     total = frames + warmup + 1
     if clip is None:
         height = config.size if config.size > 0 else 480
-        source = MovingDiscs(total, height, width or int(round(height * 16 / 9)), objects=objects)
-        reference = source.mask(0)
+        discs = MovingDiscs(total, height, width or int(round(height * 16 / 9)), objects=objects)
+        # made before timing: drawing the discs is no part of the engine (the "decode" stage then reads memory)
+        source, reference = [discs[i] for i in range(total)], discs.mask(0)
     else:
         source = open_frames(clip)
         if masks is not None:
@@ -75,27 +83,44 @@ def bench_command(
         else:
             reference = _boxes_mask(*source.size, objects)
         total = min(total, len(source))
-    network = load_network(model, device, console, compile_model, random_weights=random_weights)
+    # compiled inside run_benchmark, after the (eager) FLOP count
+    network = load_network(model, device, console, random_weights=random_weights)
     with frame_progress(console, quiet=as_json, transient=True) as progress:
-        task = progress.add_task("benchmarking", total=total)
+        task = progress.add_task("benchmarking", total=total * (2 if count_flops else 1))
         result = run_benchmark(network, _Prefix(source, total), reference, config, warmup,
-                               on_frame=lambda: progress.advance(task), sample_every=timeline)
+                               on_frame=lambda: progress.advance(task), sample_every=timeline,
+                               count_flops=count_flops, compile=compile_model, autocast=autocast,
+                               peak_repeats=peak_runs)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
     table = Table(title=f"xmempp bench: {result.hardware}, {result.device}, {result.frame_size[1]}x"
                         f"{result.frame_size[0]} at size {result.processing_size}, {result.objects} object(s)")
-    table.add_column("stage")
-    table.add_column("ms / frame", justify="right")
+    for column in ("stage", "ms / frame", "GFLOP / frame", "GFLOP/s", "of peak"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
     for name in _STAGES:
         if name in result.stages:
-            table.add_row(name.replace("_", " "), f"{result.stages[name]:.1f}")
-    table.add_row("[bold]total", f"[bold]{result.ms_per_frame:.1f}")
+            table.add_row(name.replace("_", " "), f"{result.stages[name]:.1f}", *_rate_cells(result, name))
+    table.add_row("[bold]total", f"[bold]{result.ms_per_frame:.1f}", *_rate_cells(result, "frame"))
     Console().print(table)
     gpu = f", GPU peak {result.peak_gpu_gib:.2f} GiB" if result.peak_gpu_gib is not None else ""
     Console().print(f"{result.fps:.2f} FPS over {result.frames} frames; peak RSS {result.peak_rss_gib:.2f} GiB{gpu}")
+    Console().print(f"peak: {result.peak_kernel} reaches {result.peak_gflops:.0f} GFLOP/s here (best of the runs "
+                    "before and after the frames)")
+    if "frame" in result.fraction_of_peak:
+        Console().print(f"whole frame at {result.fraction_of_peak['frame']:.2f} of that peak on average, "
+                        f"{result.best_frame_fraction:.2f} for the fastest frame (FLOPs: convolutions and "
+                        "matrix products, counted by torch.utils.flop_counter)")
     if timeline:
         Console().print(flatness_summary(result, config))
+
+
+def _rate_cells(result, name: str) -> tuple[str, str, str]:
+    """GFLOP per frame, GFLOP/s and fraction of peak of one stage (blank where nothing was counted)."""
+    if name not in result.gflop_per_frame:
+        return "", "", ""
+    return (f"{result.gflop_per_frame[name]:.1f}", f"{result.gflops[name]:.0f}",
+            f"{result.fraction_of_peak[name]:.2f}")
 
 
 class _Prefix:

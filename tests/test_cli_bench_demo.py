@@ -20,7 +20,7 @@ def test_version():
 
 def test_bench_reports_stages_and_memory():
     result = runner.invoke(app, ["bench", "--random-weights", "--size", "64", "--frames", "3", "--warmup", "1",
-                                 "--objects", "2", "--device", "cpu", "--json"])
+                                 "--objects", "2", "--device", "cpu", "--json", "--peak-runs", "1"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout[result.stdout.index("{"):])
     assert report["frames"] == 3 and report["objects"] == 2 and report["frame_size"] == [64, 114]
@@ -28,6 +28,38 @@ def test_bench_reports_stages_and_memory():
     for stage in ("decode", "key_encoder", "memory_read", "decoder", "write"):
         assert report["stages"][stage] >= 0
     assert report["ms_per_frame"] >= report["stages"]["decoder"]
+    # the machine's own limit, measured in the same run, and the processor named with its extensions
+    assert report["peak_gflops"] > 0 and "conv 3x3" in report["peak_kernel"]
+    assert all(ext.lower() in report["hardware"].lower() for ext in report["extensions"])
+    # FLOPs counted per stage: the key encoder and decoder are convolutions, the whole frame sums the stages
+    flops = report["gflop_per_frame"]
+    assert flops["key_encoder"] > 0 and flops["decoder"] > 0
+    assert abs(flops["frame"] - sum(v for k, v in flops.items() if k != "frame")) < 1e-6
+    for stage in ("key_encoder", "decoder", "frame"):
+        assert report["fraction_of_peak"][stage] == report["gflops"][stage] / report["peak_gflops"]
+    assert 0 < report["best_frame_fraction"]
+
+
+def test_bench_flops_scale_with_objects_and_size():
+    def flops(*args):
+        result = runner.invoke(app, ["bench", "--random-weights", "--frames", "2", "--warmup", "0", "--device",
+                                     "cpu", "--json", "--peak-runs", "1", *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout[result.stdout.index("{"):])["gflop_per_frame"]
+
+    small, wide, two = flops("--size", "32"), flops("--size", "64"), flops("--size", "32", "--objects", "2")
+    # the key encoder runs once per frame: 4x the pixels, ~4x the FLOPs; objects do not change it
+    assert 3.5 < wide["key_encoder"] / small["key_encoder"] < 4.5
+    assert two["key_encoder"] == small["key_encoder"]
+    assert two["decoder"] > small["decoder"]
+
+
+def test_bench_no_flops_skips_the_count():
+    result = runner.invoke(app, ["bench", "--random-weights", "--size", "32", "--frames", "2", "--warmup", "0",
+                                 "--device", "cpu", "--json", "--no-flops", "--peak-runs", "1"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    assert report["gflop_per_frame"] == {} and report["best_frame_fraction"] is None and report["peak_gflops"] > 0
 
 
 def test_demo_processes_a_generated_clip(tmp_path, checkpoint_path):

@@ -1,4 +1,4 @@
-"""Per-stage wall-clock timing of inference, for `xmempp bench`."""
+"""Per-stage measurement of inference for `xmempp bench`: wall-clock time, or counted FLOPs."""
 from __future__ import annotations
 
 import time
@@ -7,14 +7,22 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 
 class StageTimer:
-    """Accumulates seconds per named stage; synchronises the GPU so times are real."""
+    """Accumulates seconds per named stage; synchronises the GPU so times are real.
 
-    def __init__(self, device: torch.device) -> None:
+    With `count_flops=True` every stage body also runs under torch's `FlopCounterMode`
+    and its FLOPs (convolutions and matrix products) are added to `flops`; counting
+    slows every operation down, so times from such a pass are not meaningful.
+    """
+
+    def __init__(self, device: torch.device, count_flops: bool = False) -> None:
         self.device = device
+        self.count_flops = count_flops
         self.seconds: dict[str, list[float]] = defaultdict(list)
+        self.flops: dict[str, int] = defaultdict(int)
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -22,18 +30,30 @@ class StageTimer:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time the body as one occurrence of stage `name`."""
+        """Time (and optionally count the FLOPs of) the body as one occurrence of stage `name`."""
         self._sync()
         start = time.perf_counter()
+        counter = FlopCounterMode(display=False) if self.count_flops else None
         try:
-            yield
+            if counter is None:
+                yield
+            else:
+                with counter:
+                    yield
         finally:
             self._sync()
             self.seconds[name].append(time.perf_counter() - start)
+            if counter is not None:
+                self.flops[name] += counter.get_total_flops()
 
     def reset(self) -> None:
         """Forget every measurement (e.g. after warm-up frames)."""
         self.seconds.clear()
+        self.flops.clear()
+
+    def total_flops(self) -> int:
+        """FLOPs counted so far over all stages (0 unless `count_flops`)."""
+        return sum(self.flops.values())
 
     def ms_per_frame(self, frames: int) -> dict[str, float]:
         """Total milliseconds of each stage divided by `frames` (amortised over all frames)."""

@@ -1,7 +1,12 @@
-"""Speed and memory measurement of a propagation, stage by stage (used by `xmempp bench`)."""
+"""Speed and memory measurement of a propagation, stage by stage (used by `xmempp bench`).
+
+Every run also measures the machine's own limit (`conv_peak_gflops`, one large
+convolution, best of several, before and after the frames) and counts the FLOPs
+of every stage in a second, untimed pass over the same frames, so that each stage
+is reported as achieved GFLOP/s and as a fraction of that peak.
+"""
 from __future__ import annotations
 
-import platform
 import resource
 import time
 from dataclasses import asdict, dataclass, field
@@ -11,19 +16,26 @@ import numpy as np
 import torch
 
 from xmempp.errors import InputError
-from xmempp.io.atomic import encode_png
+from xmempp.evaluation.peak import PEAK_CONV, conv_peak_gflops, processor
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import ShotJob, iter_job
 from xmempp.inference.session import InferenceSession
+from xmempp.io.atomic import encode_png
+from xmempp.io.writers import probs_to_ids
+from xmempp.model.loading import compile_network
 from xmempp.model.network import XMemNetwork
 from xmempp.resources import peak_rss_bytes
 from xmempp.timing import StageTimer
-from xmempp.io.writers import probs_to_ids
 
 
 @dataclass
 class BenchResult:
-    """What one benchmark run measured (times in milliseconds per frame, amortised)."""
+    """What one benchmark run measured (times in milliseconds per frame, amortised).
+
+    `gflop_per_frame`, `gflops` and `fraction_of_peak` are per stage, plus "frame" for
+    the whole frame; they are empty when FLOPs were not counted. `best_frame_fraction`
+    is the fastest single counted frame's rate over the peak.
+    """
 
     hardware: str
     device: str
@@ -37,26 +49,27 @@ class BenchResult:
     peak_rss_gib: float = 0.0
     peak_gpu_gib: Optional[float] = None
     timeline: list[dict] = field(default_factory=list)
+    extensions: list[str] = field(default_factory=list)
+    peak_kernel: str = ""
+    peak_gflops: float = 0.0
+    gflop_per_frame: dict[str, float] = field(default_factory=dict)
+    gflops: dict[str, float] = field(default_factory=dict)
+    fraction_of_peak: dict[str, float] = field(default_factory=dict)
+    best_frame_fraction: Optional[float] = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
         return asdict(self)
 
 
-def hardware_name(device: torch.device) -> str:
-    """Name of the processor the benchmark runs on."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu} ({torch.get_num_threads()} threads)"
+@dataclass
+class _Pass:
+    timer: StageTimer
+    frame_seconds: list[float]
+    frame_flops: list[int]
+    seconds: float
+    objects: int
+    timeline: list[dict]
 
 
 def current_rss_bytes() -> int:
@@ -68,32 +81,28 @@ def current_rss_bytes() -> int:
         return peak_rss_bytes()
 
 
-def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
-                  warmup: int = 2, on_frame: Callable[[], None] | None = None,
-                  sample_every: int = 0) -> BenchResult:
-    """Propagate `reference` (mask of frame 0) through `frames`, timing every stage.
-
-    Decoding is timed by reading each frame; writing by encoding the index PNG as
-    the CLI's writer does. The first `warmup` frames after the reference are not counted.
-    With `sample_every` > 0, every that many frames the frame time, current RSS and
-    memory sizes are recorded in `timeline` (for long-clip flatness checks).
-    """
+def _propagate(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
+               warmup: int, count_flops: bool, autocast: bool, on_frame: Callable[[], None] | None,
+               sample_every: int) -> _Pass:
+    """One pass over `frames`: timed, or (count_flops) counting FLOPs per stage and per frame."""
     device = next(model.parameters()).device
-    timer = StageTimer(device)
-    session = InferenceSession(model, config, timer=timer)
-    job = ShotJob(_TimedDecode(frames, timer), {0: reference}, config)
+    timer = StageTimer(device, count_flops=count_flops)
+    session = InferenceSession(model, config, autocast=autocast, timer=timer)
     session.add_reference(0, frames[0], reference)
     object_ids = session.object_ids
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    counted, started = 0, None
+    job = ShotJob(_TimedDecode(frames, timer), {0: reference}, config)
+    started = None
+    frame_seconds: list[float] = []
+    frame_flops: list[int] = []
     timeline: list[dict] = []
-    frame_start = time.perf_counter()
-    for result in iter_job(model, job, session=session, prefetch_depth=0):  # decode, step
+    frame_start, flops_before = time.perf_counter(), timer.total_flops()
+    for result in iter_job(model, job, session=session, prefetch_depth=0):  # decode (timed), step
         index = result.index
         with timer.stage("write"):
             encode_png(probs_to_ids(result.probs.numpy(), object_ids))
-        counted += 1
+        if started is not None:
+            frame_seconds.append(time.perf_counter() - frame_start)
+            frame_flops.append(timer.total_flops() - flops_before)
         if sample_every and index % sample_every == 0:
             stats = session.memory_stats()
             timeline.append({"frame": index, "ms": 1000 * (time.perf_counter() - frame_start),
@@ -103,17 +112,11 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
             on_frame()
         if index == warmup:  # count from the next frame on
             timer.reset()
-            started, counted = time.perf_counter(), 0
-        frame_start = time.perf_counter()
-    if started is None or counted == 0:
+            started = time.perf_counter()
+        frame_start, flops_before = time.perf_counter(), timer.total_flops()
+    if started is None:
         raise InputError(f"need more than {warmup + 1} frames to benchmark")
-    seconds = time.perf_counter() - started
-    gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-    return BenchResult(hardware=hardware_name(device), device=str(device), frame_size=tuple(frames[0].shape[:2]),
-                       processing_size=config.size, objects=len(object_ids), frames=counted,
-                       fps=counted / seconds, ms_per_frame=1000 * seconds / counted,
-                       stages=timer.ms_per_frame(counted), peak_rss_gib=peak_rss_bytes() / 2**30, peak_gpu_gib=gpu,
-                       timeline=timeline)
+    return _Pass(timer, frame_seconds, frame_flops, time.perf_counter() - started, len(object_ids), timeline)
 
 
 class _TimedDecode:
@@ -128,6 +131,72 @@ class _TimedDecode:
     def __getitem__(self, index: int) -> np.ndarray:
         with self.timer.stage("decode"):
             return self.frames[index]
+
+
+def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
+                  warmup: int = 2, on_frame: Callable[[], None] | None = None, sample_every: int = 0,
+                  count_flops: bool = True, compile: bool = False, autocast: bool = True,
+                  peak_repeats: int = 3) -> BenchResult:
+    """Propagate `reference` (mask of frame 0) through `frames`, timing every stage.
+
+    Decoding is timed by reading each frame; writing by encoding the index PNG as
+    the CLI's writer does. The first `warmup` frames after the reference are not counted.
+
+    Arguments:
+        model: the network (eval mode) on the device to measure.
+        frames, reference: the clip and the mask of its first frame.
+        config: inference settings.
+        warmup: frames after the reference that are not counted.
+        on_frame: called after every processed frame (both passes).
+        sample_every: > 0 records, every that many frames, the frame time, current RSS
+            and memory sizes in `timeline` (long-clip flatness checks).
+        count_flops: count every stage's FLOPs in a second, untimed pass over the same frames.
+        compile: `torch.compile` the network (after the FLOP count, which runs eagerly).
+        autocast: the session's autocast policy (GPU only).
+        peak_repeats: runs of the peak convolution before and after the frames (best counts).
+    Returns:
+        The measurements (see BenchResult).
+    """
+    device = next(model.parameters()).device
+    counting = None
+    if count_flops:
+        counting = _propagate(model, frames, reference, config, warmup, True, autocast, on_frame, 0)
+    if compile:
+        model = compile_network(model)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    peak = conv_peak_gflops(device, peak_repeats, autocast)
+    timed = _propagate(model, frames, reference, config, warmup, False, autocast, on_frame, sample_every)
+    peak = max(peak, conv_peak_gflops(device, peak_repeats, autocast))
+    counted = len(timed.frame_seconds)
+    stages = timed.timer.ms_per_frame(counted)
+    gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    cpu = processor(device)
+    channels, height, width = PEAK_CONV
+    result = BenchResult(hardware=cpu.describe(), device=str(device), frame_size=tuple(frames[0].shape[:2]),
+                         processing_size=config.size, objects=timed.objects, frames=counted,
+                         fps=counted / timed.seconds, ms_per_frame=1000 * timed.seconds / counted, stages=stages,
+                         peak_rss_gib=peak_rss_bytes() / 2**30, peak_gpu_gib=gpu, timeline=timed.timeline,
+                         extensions=list(cpu.extensions), peak_gflops=peak,
+                         peak_kernel=f"conv 3x3 {channels}->{channels} at {height}x{width}, channels-last")
+    if counting is not None:
+        _add_rates(result, counting, timed, peak)
+    return result
+
+
+def _add_rates(result: BenchResult, counting: _Pass, timed: _Pass, peak: float) -> None:
+    """FLOPs per frame, achieved GFLOP/s and fraction of the peak, per stage and for the whole frame."""
+    counted = len(timed.frame_seconds)
+    flops = {name: total / counted for name, total in counting.timer.flops.items() if total}
+    flops["frame"] = sum(flops.values())
+    times = {**result.stages, "frame": result.ms_per_frame}
+    for name, per_frame in flops.items():
+        rate = per_frame / (times[name] / 1000) / 1e9 if times.get(name) else 0.0
+        result.gflop_per_frame[name] = per_frame / 1e9
+        result.gflops[name] = rate
+        result.fraction_of_peak[name] = rate / peak
+    rates = [f / s / 1e9 for f, s in zip(counting.frame_flops, timed.frame_seconds) if s > 0]
+    result.best_frame_fraction = max(rates) / peak if rates else None
 
 
 def flatness_summary(result: BenchResult, config: InferenceConfig) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from xmempp.model.fused import conv_act
+
 
 def _downsample(in_ch: int, out_ch: int, stride: int) -> nn.Sequential | None:
     if stride == 1 and in_ch == out_ch:
@@ -29,10 +31,8 @@ class BasicBlock(nn.Module):
         self.downsample = _downsample(in_ch, planes, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        shortcut = x if self.downsample is None else self.downsample(x)
-        return torch.relu(out + shortcut)
+        out = conv_act(self.conv1, x, self.bn1, relu=True)
+        return conv_act(self.conv2, out, self.bn2, add=_shortcut(self.downsample, x), relu=True)
 
 
 class Bottleneck(nn.Module):
@@ -52,11 +52,14 @@ class Bottleneck(nn.Module):
         self.downsample = _downsample(in_ch, out_ch, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = torch.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        shortcut = x if self.downsample is None else self.downsample(x)
-        return torch.relu(out + shortcut)
+        out = conv_act(self.conv1, x, self.bn1, relu=True)
+        out = conv_act(self.conv2, out, self.bn2, relu=True)
+        return conv_act(self.conv3, out, self.bn3, add=_shortcut(self.downsample, x), relu=True)
+
+
+def _shortcut(downsample: nn.Sequential | None, x: torch.Tensor) -> torch.Tensor:
+    """The residual branch: `x` itself, or its 1x1 projection (convolution + batch norm)."""
+    return x if downsample is None else conv_act(downsample[0], x, downsample[1])
 
 
 def make_stage(block: type[BasicBlock] | type[Bottleneck], in_ch: int, planes: int, blocks: int,

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xmempp.model.fused import conv_act
+
 
 def repeat_per_object(x: torch.Tensor, objects: int) -> torch.Tensor:
     """Repeat per-frame features (B, C, H, W) for each of `objects` objects -> (B*K, C, H, W)."""
@@ -33,9 +35,8 @@ class GroupResBlock(nn.Module):
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
 
     def forward(self, g: torch.Tensor) -> torch.Tensor:
-        out = self.conv2(F.relu(self.conv1(F.relu(g))))
-        shortcut = g if self.downsample is None else self.downsample(g)
-        return out + shortcut
+        shortcut = g if self.downsample is None else conv_act(self.downsample, g)
+        return conv_act(self.conv2, conv_act(self.conv1, F.relu(g), relu=True), add=shortcut)
 
 
 class ChannelGate(nn.Module):
@@ -68,12 +69,13 @@ class SpatialGate(nn.Module):
         self.spatial = _SpatialConv()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The (N, 1, H, W) attention map that multiplies `x`."""
         pooled = torch.cat([x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1)
-        return x * torch.sigmoid(self.spatial(pooled))
+        return torch.sigmoid(conv_act(self.spatial.conv, pooled))
 
 
 class CBAM(nn.Module):
-    """Convolutional block attention: channel gate, then spatial gate."""
+    """Convolutional block attention (channel gate, then spatial gate) with its residual sum."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -81,7 +83,10 @@ class CBAM(nn.Module):
         self.SpatialGate = SpatialGate()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.SpatialGate(self.ChannelGate(x))
+        """x plus its attended self (as XMem's fusion block uses it): the spatial gate's product and the
+        sum in one pass."""
+        channel = self.ChannelGate(x)
+        return torch.addcmul(x, channel, self.SpatialGate(channel))
 
 
 class FeatureFusionBlock(nn.Module):
@@ -100,7 +105,7 @@ class FeatureFusionBlock(nn.Module):
             g = self.block1(torch.cat([x, g], dim=1))
         else:
             g = self._block1_shared(x, g, objects)
-        return self.block2(g + self.attention(g))
+        return self.block2(self.attention(g))
 
     def _block1_shared(self, x: torch.Tensor, g: torch.Tensor, objects: int) -> torch.Tensor:
         """block1 on cat(x, g) without repeating x: the x part of its two input convolutions
@@ -113,8 +118,7 @@ class FeatureFusionBlock(nn.Module):
             return own + repeat_per_object(shared, objects)
 
         out = split_conv(block.conv1, F.relu(x), F.relu(g))
-        out = block.conv2(F.relu(out))
-        return out + split_conv(block.downsample, x, g)
+        return conv_act(block.conv2, F.relu(out), add=split_conv(block.downsample, x, g))
 
 
 def gated_hidden_update(values: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
@@ -134,7 +138,7 @@ class HiddenReinforcer(nn.Module):
         self.transform = nn.Conv2d(g_ch + hidden_dim, hidden_dim * 3, 3, padding=1)
 
     def forward(self, g: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        return gated_hidden_update(self.transform(torch.cat([g, hidden], dim=1)), hidden)
+        return gated_hidden_update(conv_act(self.transform, torch.cat([g, hidden], dim=1)), hidden)
 
 
 class HiddenUpdater(nn.Module):
@@ -147,9 +151,14 @@ class HiddenUpdater(nn.Module):
         self.g4_conv = nn.Conv2d(g_dims[2], mid_ch, 1)
         self.transform = nn.Conv2d(mid_ch + hidden_dim, hidden_dim * 3, 3, padding=1)
 
-    def forward(self, g16: torch.Tensor, g8: torch.Tensor, g4: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        g = self.g16_conv(g16) + self.g8_conv(resize(g8, 0.5, "area")) + self.g4_conv(resize(g4, 0.25, "area"))
-        return gated_hidden_update(self.transform(torch.cat([g, hidden], dim=1)), hidden)
+    def forward(self, g16: torch.Tensor, g8: torch.Tensor, g4: torch.Tensor, logits: torch.Tensor,
+                hidden: torch.Tensor) -> torch.Tensor:
+        """g4 and logits (the decoder's last features and output, at 1/4) are pooled before they are
+        concatenated: the same numbers as pooling their concatenation, at 1/16 of the copy."""
+        g4 = torch.cat([resize(g4, 0.25, "area"), resize(logits, 0.25, "area")], dim=1)
+        g = conv_act(self.g8_conv, resize(g8, 0.5, "area"), add=conv_act(self.g16_conv, g16))
+        g = conv_act(self.g4_conv, g4, add=g)
+        return gated_hidden_update(conv_act(self.transform, torch.cat([g, hidden], dim=1)), hidden)
 
 
 class UpsampleBlock(nn.Module):
@@ -161,5 +170,8 @@ class UpsampleBlock(nn.Module):
         self.out_conv = GroupResBlock(up_ch, out_ch)
 
     def forward(self, skip: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        skip = repeat_per_object(self.skip_conv(skip), g.shape[0] // skip.shape[0])
-        return self.out_conv(resize(g, 2.0, "bilinear") + skip)
+        objects = g.shape[0] // skip.shape[0]
+        g = resize(g, 2.0, "bilinear")
+        if objects == 1:
+            return self.out_conv(conv_act(self.skip_conv, skip, add=g))
+        return self.out_conv(g + repeat_per_object(conv_act(self.skip_conv, skip), objects))

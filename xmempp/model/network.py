@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xmempp.model.backbone import BasicBlock, Bottleneck, make_stage
+from xmempp.model.fused import conv_act
 from xmempp.model.modules import FeatureFusionBlock, HiddenReinforcer, HiddenUpdater, UpsampleBlock, repeat_per_object
 
 
@@ -53,7 +54,7 @@ class KeyEncoder(nn.Module):
         self.layer3 = make_stage(Bottleneck, 512, 256, 6, stride=2)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.maxpool(torch.relu(self.bn1(self.conv1(image))))
+        x = self.maxpool(conv_act(self.conv1, image, self.bn1, relu=True))
         f4 = self.res2(x)
         f8 = self.layer2(f4)
         f16 = self.layer3(f8)
@@ -70,7 +71,7 @@ class KeyProjection(nn.Module):
         self.e_proj = nn.Conv2d(in_ch, key_dim, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.key_proj(x), self.d_proj(x) ** 2 + 1, torch.sigmoid(self.e_proj(x))
+        return conv_act(self.key_proj, x), conv_act(self.d_proj, x) ** 2 + 1, torch.sigmoid(conv_act(self.e_proj, x))
 
 
 class ValueEncoder(nn.Module):
@@ -94,7 +95,7 @@ class ValueEncoder(nn.Module):
         others = masks.sum(dim=1, keepdim=True) - masks if objects > 1 else torch.zeros_like(masks)
         g = torch.cat([repeat_per_object(image, objects), masks.flatten(0, 1).unsqueeze(1),
                        others.flatten(0, 1).unsqueeze(1)], dim=1)
-        g = self.maxpool(torch.relu(self.bn1(self.conv1(g))))
+        g = self.maxpool(conv_act(self.conv1, g, self.bn1, relu=True))
         g = self.fuser(f16, self.layer3(self.layer2(self.layer1(g))))
         if deep_update and self.hidden_reinforce is not None and hidden is not None:
             hidden = self.hidden_reinforce(g, hidden)
@@ -121,9 +122,9 @@ class Decoder(nn.Module):
             g16 = self.fuser(f16, readout)
         g8 = self.up_16_8(f8, g16)
         g4 = self.up_8_4(f4, g8)
-        logits = self.pred(F.relu(g4))
+        logits = conv_act(self.pred, F.relu(g4))
         if update_hidden and self.hidden_update is not None and hidden is not None:
-            hidden = self.hidden_update(g16, g8, torch.cat([g4, logits], dim=1), hidden)
+            hidden = self.hidden_update(g16, g8, g4, logits, hidden)
         return hidden, F.interpolate(logits, scale_factor=4, mode="bilinear", align_corners=False)
 
 
@@ -175,8 +176,8 @@ class XMemNetwork(nn.Module):
             (new hidden state, aggregated logits (B, 1+K, H, W), probabilities (B, 1+K, H, W)).
         """
         batch, objects = readout.shape[:2]
-        hidden, logits = self.decoder(features.f16, features.f8, features.f4, _flat(hidden), _flat(readout),
-                                      update_hidden)
+        readout = readout.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+        hidden, logits = self.decoder(features.f16, features.f8, features.f4, _flat(hidden), readout, update_hidden)
         logits = logits.view(batch, objects, *logits.shape[-2:])
         agg_logits, probs = aggregate_objects(torch.sigmoid(logits), dim=1)
         return _grouped(hidden, batch, objects), agg_logits, probs

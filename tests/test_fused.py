@@ -1,0 +1,73 @@
+"""Batch norms folded at load time and fused oneDNN convolutions give the unfused network's numbers."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from xmempp.model.fused import conv_act, fold_batchnorms
+from xmempp.model.loading import load_model
+from xmempp.model.network import XMemNetwork
+
+
+def _random_state() -> dict:
+    torch.manual_seed(0)
+    state = XMemNetwork().state_dict()
+    for key, value in state.items():
+        if key.endswith("running_var"):
+            value.uniform_(0.5, 2.0)
+        elif key.endswith("running_mean") or key.endswith("bn1.bias"):
+            value.normal_()
+    return state
+
+
+def test_loaded_network_has_no_batch_norm_left():
+    network = load_model(_random_state(), device="cpu")
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in network.modules())
+
+
+@torch.inference_mode()
+def test_folded_network_encodes_like_the_unfolded_one():
+    state = _random_state()
+    plain = XMemNetwork().eval()
+    plain.load_state_dict(state)
+    folded = load_model(state, device="cpu")
+    image = torch.randn(1, 3, 64, 96)
+    ours, ref = folded.encode_key(image), plain.encode_key(image)
+    for name in ("key", "shrinkage", "selection", "f16", "f8", "f4"):
+        a, b = getattr(ours, name), getattr(ref, name)
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item()), name
+    masks = torch.rand(1, 2, 64, 96)
+    value, _ = folded.encode_value(image, ours.f16, None, masks, deep_update=False)
+    value_ref, _ = plain.encode_value(image, ref.f16, None, masks, deep_update=False)
+    assert torch.allclose(value, value_ref, rtol=1e-4, atol=1e-4 * value_ref.abs().max().item())
+
+
+@pytest.mark.parametrize("add, relu", [(False, False), (False, True), (True, False), (True, True)])
+def test_fused_conv_matches_separate_operations(add, relu):
+    torch.manual_seed(1)
+    conv = nn.Conv2d(16, 8, 3, padding=1)
+    x = torch.randn(2, 16, 9, 11)
+    other = torch.randn(2, 8, 9, 11) if add else None
+    expected = conv(x) + (other if add else 0)
+    expected = torch.relu(expected) if relu else expected
+    with torch.inference_mode():
+        got = conv_act(conv, x, add=other, relu=relu)
+    assert torch.allclose(got, expected.detach(), atol=1e-5)
+
+
+def test_fused_convolutions_are_counted_like_plain_ones():
+    conv = nn.Conv2d(16, 8, 3, padding=1)
+    x, other = torch.randn(1, 16, 9, 11), torch.randn(1, 8, 9, 11)
+    with torch.inference_mode(), FlopCounterMode(display=False) as fused:
+        conv_act(conv, x, relu=True)
+        conv_act(conv, x, add=other)
+    with FlopCounterMode(display=False) as plain:
+        conv(x)
+    assert fused.get_total_flops() == 2 * plain.get_total_flops() == 2 * 2 * 16 * 8 * 9 * 9 * 11
+
+
+def test_folding_needs_eval_mode():
+    with pytest.raises(ValueError, match="eval"):
+        fold_batchnorms(XMemNetwork().train())

@@ -1,0 +1,91 @@
+"""Convolutions with batch norm folded in and the following ReLU / residual add fused (inference).
+
+`fold_batchnorms` folds every eval-mode BatchNorm into the convolution before it once,
+at load time. `conv_act` then runs "convolution, + residual, ReLU" as one oneDNN call on
+CPU (`torch.ops.mkldnn._convolution_pointwise`, the kernels Inductor uses), always on the
+oneDNN path whatever the frame size (PyTorch's own dispatch sends small batch-1 frames to
+its slow non-oneDNN fallback); elsewhere, and where gradients are needed, it runs the same
+arithmetic as separate operations.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.utils.flop_counter import conv_flop_count, register_flop_formula
+
+_POINTWISE = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
+
+
+def fold_batchnorms(module: nn.Module) -> int:
+    """Fold every eval-mode BatchNorm2d into the convolution it follows, in place.
+
+    A pair is a `convX` / `bnX` attribute pair of one module (torchvision's naming), or a
+    two-layer `Sequential(conv, bn)`. The batch norm is replaced by `nn.Identity`, the
+    convolution by one with the folded weight and bias, so the state dict loses the
+    batch-norm tensors and gains the convolutions' biases (an inference-only network).
+
+    Arguments:
+        module: a network in eval mode.
+    Returns:
+        The number of batch norms folded.
+    """
+    if module.training:
+        raise ValueError("fold_batchnorms needs a network in eval mode")
+    folded = 0
+    for parent in list(module.modules()):
+        children = dict(parent.named_children())
+        if isinstance(parent, nn.Sequential) and len(parent) == 2:
+            pairs = [("0", "1")]
+        else:
+            pairs = [("conv" + name[2:], name) for name in children if name.startswith("bn")]
+        for conv_name, bn_name in pairs:
+            conv, bn = children.get(conv_name), children.get(bn_name)
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(parent, conv_name, fuse_conv_bn_eval(conv, bn))
+                setattr(parent, bn_name, nn.Identity())
+                folded += 1
+    return folded
+
+
+def _onednn(x: torch.Tensor) -> bool:
+    return _POINTWISE is not None and x.device.type == "cpu" and x.dtype == torch.float32 \
+        and not torch.is_grad_enabled()
+
+
+if _POINTWISE is not None:
+    @register_flop_formula([_POINTWISE])
+    def _pointwise_flop(x_shape, *args, out_shape=None, **kwargs) -> int:
+        """FLOPs of a fused oneDNN convolution (its post-ops, like other element-wise work, are not counted).
+
+        The plain overload is (x, weight, bias, ...), the binary one (x, other, weight, bias, ...).
+        """
+        weight_shape = args[1] if len(args) >= 12 else args[0]
+        return conv_flop_count(x_shape, weight_shape, out_shape, transposed=False)
+
+
+def conv_act(conv: nn.Conv2d, x: torch.Tensor, bn: nn.Module | None = None, add: torch.Tensor | None = None,
+             relu: bool = False) -> torch.Tensor:
+    """relu?(bn(conv(x)) + add): one fused oneDNN call on CPU once `bn` is folded (an Identity).
+
+    Arguments:
+        conv: the convolution.
+        x: its (N, C, H, W) input; made channels-last on the oneDNN path.
+        bn: the batch norm after it, if any (unfolded batch norms run unfused).
+        add: a tensor of the output's shape added after the convolution (residual).
+        relu: apply ReLU last.
+    Returns:
+        The (N, C', H', W') result.
+    """
+    if (bn is None or isinstance(bn, nn.Identity)) and _onednn(x):
+        x = x.contiguous(memory_format=torch.channels_last)
+        args = (conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
+        if add is None:
+            return _POINTWISE(x, *args, "relu" if relu else "none", [], None)
+        add = add.contiguous(memory_format=torch.channels_last)
+        return _POINTWISE.binary(x, add, *args, "add", None, "relu" if relu else None, [], None)
+    out = conv(x) if bn is None else bn(conv(x))
+    if add is not None:
+        out = out + add
+    return F.relu(out) if relu else out
