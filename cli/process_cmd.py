@@ -140,7 +140,8 @@ def run_process(run: ProcessRun, console: Console) -> None:
         check_output_dir(run.out, overwrite=run.overwrite, preview=run.options.preview, inputs=inputs)
         network = load_network(run.model, run.device, console, run.compile)
         job = ShotJob(frames, {i: m.ids for i, m in references.items()}, run.config, run.mode,
-                      outputs=JobOutputs(run.out, run.options, output_palette(references), run.overwrite, inputs))
+                      outputs=JobOutputs(run.out, run.options, output_palette(references), run.overwrite,
+                                         inputs=inputs))
         with frame_progress(console, console.quiet) as progress:
             task = progress.add_task("propagating", total=len(frames))
             report = run_job(network, job, progress=lambda done, _total: progress.update(task, completed=done))
