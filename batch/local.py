@@ -169,6 +169,9 @@ def _init_worker(threads: int, events: Any) -> None:
     """Start-up of a worker process: its torch threads and the queue its events go to."""
     global _events
     _events = events
+    # Progress events are best-effort: a worker that exits must not wait for the batch to read its
+    # last ones (the batch stops reading before it shuts the pools down; the result comes back anyway).
+    events.cancel_join_thread()
     set_threads(threads)
 
 
