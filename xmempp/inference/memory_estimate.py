@@ -22,9 +22,11 @@ from xmempp.inference.preprocess import Geometry
 
 __all__ = ["MemoryEstimate", "estimate_job_memory", "available_memory", "check_job_memory"]
 
-# Calibrated on the CPU (bytes per unit, see README "Farm-safe runs"):
-_ACTIVATION_PER_PIXEL = 120         # key encoder + decoder, per processing pixel
-_ACTIVATION_PER_OBJECT_PIXEL = 40   # value encoder + decoder, per object and processing pixel
+# Calibrated on the CPU (bytes per unit, see README "Farm-safe runs"). The activation figures come from
+# peak RSS over 3 native-size frames of 1280x720 with 1, 2 and 4 objects (508, 847, 1607 MB: about 366 MB
+# per extra object) and of 854x480 with one object (147 MB); the estimate is 1.07-1.6x those.
+_ACTIVATION_PER_PIXEL = 60          # key encoder + decoder, per processing pixel
+_ACTIVATION_PER_OBJECT_PIXEL = 330  # value encoder, readout and decoder, per object and processing pixel
 _SIMILARITY_COPIES = 4.2            # (query x memory) float32 matrices alive during a memory read
 _STORE_COPIES = 3                   # stores' spare capacity + the read layout's concatenated copy
 _OUTPUT_COPIES = 5                  # full-resolution (1+K) float32 probabilities in flight to the writers
