@@ -200,6 +200,19 @@ def test_every_copy_source_exists_in_the_build_context(dockerfile):
                 f"line {instruction.line}: COPY source {source!r} is excluded by .dockerignore"
 
 
+def test_every_package_folder_is_copied(stages):
+    """`pip install .` in the image needs every folder pyproject maps into the xmempp package."""
+    import tomllib
+
+    folders = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values())
+    copied = set()
+    for instruction in stages["inference"].all("COPY"):
+        flags, words = instruction.flags_and_words()
+        if "from" not in flags:
+            copied.update(source.strip("/") for source in words[:-1])
+    assert folders <= copied, f"the inference image does not copy {sorted(folders - copied)}"
+
+
 def test_no_weights_are_copied(dockerfile):
     for stage in dockerfile[1]:
         for instruction in stage.all("COPY") + stage.all("ADD"):
