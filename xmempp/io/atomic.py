@@ -90,28 +90,12 @@ def atomic_open(path: PathLike, mode: str = "wb", fsync: bool = True) -> Iterato
     """
     if mode not in ("wb", "w"):
         raise ConfigError(f"atomic_open supports modes 'wb' and 'w', not {mode!r}")
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX + path.name + ".", suffix=".tmp")
-    except OSError as exc:
-        raise _output_error(path, exc) from exc
-    tmp = Path(tmp_name)
-    try:
+    with _replacing(Path(path), ".tmp") as (fd, _tmp):
         with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": ""} if mode == "w" else {})) as f:
             yield f
             f.flush()
             if fsync:
                 os.fsync(f.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError):
-            raise _output_error(path, exc) from exc
-        raise
 
 
 def atomic_write_with(path: PathLike, write: Callable[[Path], None], fsync: bool = True) -> None:
@@ -126,19 +110,29 @@ def atomic_write_with(path: PathLike, write: Callable[[Path], None], fsync: bool
         None. Raises `OutputError` on failure, leaving no partial file.
     """
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX + path.name + ".", suffix=path.suffix)
+    with _replacing(path, path.suffix) as (fd, tmp):
         os.close(fd)
-    except OSError as exc:
-        raise _output_error(path, exc) from exc
-    tmp = Path(tmp_name)
-    try:
         write(tmp)
         if fsync:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
-        os.chmod(tmp, default_file_mode())
+
+
+@contextlib.contextmanager
+def _replacing(path: Path, suffix: str) -> Iterator[tuple[int, Path]]:
+    """A temporary file beside `path` (its folder created if missing) that replaces `path` when the
+    block ends without an error and is removed otherwise; an OSError becomes an `OutputError` naming
+    `path`. Yields the open descriptor and the temporary path."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX + path.name + ".", suffix=suffix)
+    except OSError as exc:
+        raise _output_error(path, exc) from exc
+    tmp = Path(tmp_name)
+    try:
+        yield fd, tmp
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
