@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from xmempp.model.fused import conv_act, fold_batchnorms
+from xmempp.model.fused import conv_act, fold_batchnorms, pack_weights
 from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork
 
@@ -71,3 +71,17 @@ def test_fused_convolutions_are_counted_like_plain_ones():
 def test_folding_needs_eval_mode():
     with pytest.raises(ValueError, match="eval"):
         fold_batchnorms(XMemNetwork().train())
+
+
+def test_packed_weights_give_the_plain_weights_numbers_and_follow_new_weights():
+    torch.manual_seed(2)
+    conv = nn.Conv2d(16, 8, 3, padding=1)
+    x = torch.randn(1, 16, 9, 11)
+    with torch.inference_mode():
+        plain = conv_act(conv, x, relu=True)
+        assert pack_weights(conv) == (1 if torch.backends.mkldnn.is_available() else 0)
+        assert torch.equal(conv_act(conv, x, relu=True), plain)
+    with torch.no_grad():
+        conv.weight.mul_(2)  # weights changed in place: the packed copy must not be used any more
+    with torch.inference_mode():
+        assert torch.allclose(conv_act(conv, x), conv(x), atol=1e-5)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from xmempp.evaluation.peak import conv_peak_gflops, cpu_extensions, processor
+from xmempp.evaluation.peak import PeakConvolution, cpu_extensions, processor
 
 XEON = """processor\t: 0
 model name\t: Intel(R) Xeon(R) Processor @ 2.50GHz
@@ -32,5 +32,9 @@ def test_processor_names_this_cpu():
     assert cpu.name in cpu.describe()
 
 
-def test_peak_is_a_positive_rate():
-    assert conv_peak_gflops(torch.device("cpu"), repeats=1) > 0
+def test_peak_counts_the_reference_convolution_and_is_a_positive_rate():
+    peak = PeakConvolution(torch.device("cpu"))
+    assert peak.flops == 2 * 256 * 256 * 9 * 120 * 216
+    rates = [peak.gflops() for _ in range(2)]
+    assert all(rate > 0 for rate in rates)
+    assert peak.best(2) > 0

@@ -1,13 +1,17 @@
 """Speed and memory measurement of a propagation, stage by stage (used by `xmempp bench`).
 
-Every run also measures the machine's own limit (`conv_peak_gflops`, one large
-convolution, best of several, before and after the frames) and counts the FLOPs
-of every stage in a second, untimed pass over the same frames, so that each stage
-is reported as achieved GFLOP/s and as a fraction of that peak.
+Every run also measures the machine's own limit (`PeakConvolution`, one large
+convolution: best of several runs before and after the frames, and one run after
+every counted frame) and counts the FLOPs of every stage in a second, untimed pass
+over the same frames, so that each stage is reported as achieved GFLOP/s and as a
+fraction of that peak. The run after every frame pairs each frame with the speed the
+machine had just then: on a shared machine, whose speed drifts by tens of per cent
+within a minute, that paired fraction is the one to compare between runs.
 """
 from __future__ import annotations
 
 import resource
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional, Sequence
@@ -16,7 +20,7 @@ import numpy as np
 import torch
 
 from xmempp.errors import InputError
-from xmempp.evaluation.peak import PEAK_CONV, conv_peak_gflops, processor
+from xmempp.evaluation.peak import PEAK_CONV, PeakConvolution, processor
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import ShotJob, iter_job
 from xmempp.inference.session import InferenceSession
@@ -33,8 +37,9 @@ class BenchResult:
     """What one benchmark run measured (times in milliseconds per frame, amortised).
 
     `gflop_per_frame`, `gflops` and `fraction_of_peak` are per stage, plus "frame" for
-    the whole frame; they are empty when FLOPs were not counted. `best_frame_fraction`
-    is the fastest single counted frame's rate over the peak.
+    the whole frame, against the best peak of the run; they are empty when FLOPs were not
+    counted. `paired_frame_fraction` is the median over counted frames of each frame's
+    rate over the peak convolution's rate measured just before and just after that frame.
     """
 
     hardware: str
@@ -55,7 +60,7 @@ class BenchResult:
     gflop_per_frame: dict[str, float] = field(default_factory=dict)
     gflops: dict[str, float] = field(default_factory=dict)
     fraction_of_peak: dict[str, float] = field(default_factory=dict)
-    best_frame_fraction: Optional[float] = None
+    paired_frame_fraction: Optional[float] = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -67,9 +72,13 @@ class _Pass:
     timer: StageTimer
     frame_seconds: list[float]
     frame_flops: list[int]
-    seconds: float
     objects: int
     timeline: list[dict]
+    probes: list[float]  # the peak convolution's GFLOP/s before the first counted frame and after each
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.frame_seconds)
 
 
 def current_rss_bytes() -> int:
@@ -83,24 +92,29 @@ def current_rss_bytes() -> int:
 
 def _propagate(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
                warmup: int, count_flops: bool, autocast: bool, on_frame: Callable[[], None] | None,
-               sample_every: int) -> _Pass:
-    """One pass over `frames`: timed, or (count_flops) counting FLOPs per stage and per frame."""
+               sample_every: int, probe: PeakConvolution | None = None) -> _Pass:
+    """One pass over `frames`: timed, or (count_flops) counting FLOPs per stage and per frame.
+
+    With `probe`, the peak convolution runs once before the first counted frame and once
+    after every counted frame, outside the frame times.
+    """
     device = next(model.parameters()).device
     timer = StageTimer(device, count_flops=count_flops)
     session = InferenceSession(model, config, autocast=autocast, timer=timer)
     session.add_reference(0, frames[0], reference)
     object_ids = session.object_ids
     job = ShotJob(_TimedDecode(frames, timer), {0: reference}, config)
-    started = None
+    started = False
     frame_seconds: list[float] = []
     frame_flops: list[int] = []
     timeline: list[dict] = []
+    probes: list[float] = []
     frame_start, flops_before = time.perf_counter(), timer.total_flops()
     for result in iter_job(model, job, session=session, prefetch_depth=0):  # decode (timed), step
         index = result.index
         with timer.stage("write"):
             encode_png(probs_to_ids(result.probs.numpy(), object_ids))
-        if started is not None:
+        if started:
             frame_seconds.append(time.perf_counter() - frame_start)
             frame_flops.append(timer.total_flops() - flops_before)
         if sample_every and index % sample_every == 0:
@@ -112,11 +126,13 @@ def _propagate(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.n
             on_frame()
         if index == warmup:  # count from the next frame on
             timer.reset()
-            started = time.perf_counter()
+            started = True
+        if started and probe is not None:
+            probes.append(probe.gflops())
         frame_start, flops_before = time.perf_counter(), timer.total_flops()
-    if started is None:
+    if not started:
         raise InputError(f"need more than {warmup + 1} frames to benchmark")
-    return _Pass(timer, frame_seconds, frame_flops, time.perf_counter() - started, len(object_ids), timeline)
+    return _Pass(timer, frame_seconds, frame_flops, len(object_ids), timeline, probes)
 
 
 class _TimedDecode:
@@ -153,7 +169,8 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
         count_flops: count every stage's FLOPs in a second, untimed pass over the same frames.
         compile: `torch.compile` the network (after the FLOP count, which runs eagerly).
         autocast: the session's autocast policy (GPU only).
-        peak_repeats: runs of the peak convolution before and after the frames (best counts).
+        peak_repeats: runs of the peak convolution before and after the frames (best counts);
+            with `count_flops` it also runs once after every counted frame (`paired_frame_fraction`).
     Returns:
         The measurements (see BenchResult).
     """
@@ -165,9 +182,11 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
         model = compile_network(model)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    peak = conv_peak_gflops(device, peak_repeats, autocast)
-    timed = _propagate(model, frames, reference, config, warmup, False, autocast, on_frame, sample_every)
-    peak = max(peak, conv_peak_gflops(device, peak_repeats, autocast))
+    probe = PeakConvolution(device, autocast)
+    peak = probe.best(peak_repeats)
+    timed = _propagate(model, frames, reference, config, warmup, False, autocast, on_frame, sample_every,
+                       probe if count_flops else None)
+    peak = max(peak, probe.best(peak_repeats), *timed.probes)
     counted = len(timed.frame_seconds)
     stages = timed.timer.ms_per_frame(counted)
     gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
@@ -195,8 +214,10 @@ def _add_rates(result: BenchResult, counting: _Pass, timed: _Pass, peak: float) 
         result.gflop_per_frame[name] = per_frame / 1e9
         result.gflops[name] = rate
         result.fraction_of_peak[name] = rate / peak
-    rates = [f / s / 1e9 for f, s in zip(counting.frame_flops, timed.frame_seconds) if s > 0]
-    result.best_frame_fraction = max(rates) / peak if rates else None
+    probes = timed.probes
+    paired = [flops / seconds / 1e9 / ((probes[i] + probes[i + 1]) / 2)
+              for i, (flops, seconds) in enumerate(zip(counting.frame_flops, timed.frame_seconds))]
+    result.paired_frame_fraction = statistics.median(paired) if paired else None
 
 
 def flatness_summary(result: BenchResult, config: InferenceConfig) -> str:

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 from xmempp.model.device import autocast_for
+from xmempp.model.fused import conv_act, pack_weights
 
 #: Vector / matrix extensions worth naming, as /proc/cpuinfo spells them (x86 "flags", Arm "Features").
 _EXTENSIONS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
@@ -65,26 +66,37 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-@torch.inference_mode()
-def conv_peak_gflops(device: torch.device, repeats: int = 5, autocast: bool = True) -> float:
-    """GFLOP/s of the best of `repeats` runs of the reference convolution (see PEAK_CONV).
+class PeakConvolution:
+    """The reference convolution (see PEAK_CONV), set up once, to be timed any number of times.
 
-    Channels-last fp32 on CPU (batch 1, as a frame); on a GPU a batch of 8 under the
-    same autocast policy as inference, so the kernel can fill the device.
+    On the CPU it runs as the network's convolutions do (`conv_act`: channels-last fp32,
+    oneDNN with the weight in its own layout, batch 1 as a frame); on a GPU a batch of 8
+    under the same autocast policy as inference, so the kernel can fill the device.
     """
-    channels, height, width = PEAK_CONV
-    batch = 8 if device.type == "cuda" else 1
-    x = torch.randn(batch, channels, height, width, device=device).contiguous(memory_format=torch.channels_last)
-    weight = torch.randn(channels, channels, 3, 3, device=device).contiguous(memory_format=torch.channels_last)
-    bias = torch.randn(channels, device=device)
-    flops = 2 * batch * channels * channels * 9 * height * width
-    best = float("inf")
-    with autocast_for(device, autocast):
-        for attempt in range(repeats + 1):
-            _sync(device)
+
+    def __init__(self, device: torch.device, autocast: bool = True) -> None:
+        channels, height, width = PEAK_CONV
+        self.device, self.autocast = device, autocast
+        batch = 8 if device.type == "cuda" else 1
+        self.flops = 2 * batch * channels * channels * 9 * height * width
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1).to(device, memory_format=torch.channels_last)
+        if device.type == "cpu":
+            pack_weights(self.conv)
+        self.x = torch.randn(batch, channels, height, width, device=device).contiguous(
+            memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def gflops(self) -> float:
+        """GFLOP/s of one run."""
+        with autocast_for(self.device, self.autocast):
+            _sync(self.device)
             start = time.perf_counter()
-            F.conv2d(x, weight, bias, padding=1)
-            _sync(device)
-            if attempt:  # the first run warms up
-                best = min(best, time.perf_counter() - start)
-    return flops / best / 1e9
+            conv_act(self.conv, self.x)
+            _sync(self.device)
+        return self.flops / (time.perf_counter() - start) / 1e9
+
+    def best(self, repeats: int) -> float:
+        """The best GFLOP/s of `repeats` runs after one warm-up run."""
+        self.gflops()
+        return max(self.gflops() for _ in range(repeats))
+

@@ -40,6 +40,11 @@ def query_major_similarity(mem_key: torch.Tensor, mem_shrinkage: torch.Tensor, q
                            query_selection: torch.Tensor) -> torch.Tensor:
     """`anisotropic_similarity` laid out query-major: (M, N) for one frame, rows contiguous for top-k.
 
+    The whole expression, (2ab - a^2 - b^2) * shrinkage / sqrt(C) summed over channels with the
+    selection weights, is one matrix product of (2C+1)-row factors: [e; 2ek; -sum(e k^2)] for the
+    query and [-m^2 s; m s; s] for the memory (s = shrinkage / sqrt(C)), so no (M, N) element-wise
+    pass follows it.
+
     Arguments:
         mem_key (1, C, N), mem_shrinkage (1, 1, N), query_key (1, C, M), query_selection (1, C, M).
     Returns:
@@ -47,10 +52,10 @@ def query_major_similarity(mem_key: torch.Tensor, mem_shrinkage: torch.Tensor, q
     """
     channels = mem_key.shape[1]
     mk, qk, qe = mem_key[0], query_key[0], query_selection[0]
-    a_sq = qe.t() @ mk.pow(2)
-    two_ab = 2 * ((qk * qe).t() @ mk)
-    b_sq = (qe * qk.pow(2)).sum(0).unsqueeze(1)
-    return (-a_sq + two_ab - b_sq) * (mem_shrinkage[0] / math.sqrt(channels))
+    scale = mem_shrinkage[0] / math.sqrt(channels)
+    query = torch.cat([qe, 2 * qk * qe, -(qe * qk.pow(2)).sum(0, keepdim=True)])
+    memory = torch.cat([-mk.pow(2) * scale, mk * scale, scale])
+    return query.t() @ memory
 
 
 @dataclass

@@ -8,7 +8,7 @@ import torch
 
 from xmempp.model.device import resolve_device
 from xmempp.errors import WeightsError
-from xmempp.model.fused import fold_batchnorms
+from xmempp.model.fused import fold_batchnorms, pack_weights
 from xmempp.model.network import NetworkDims, XMemNetwork
 
 _VALUE_CONV = "value_encoder.conv1.weight"
@@ -56,7 +56,8 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
         device: "auto" (cuda, then mps, then cpu), or an explicit torch device string.
     Returns:
         The XMemNetwork on `device`, in eval mode, dims inferred from the weights, its batch
-        norms folded into the convolutions (inference only; see `fold_batchnorms`).
+        norms folded into the convolutions and, on the CPU, the convolution weights also kept in
+        oneDNN's layout (inference only; see `fold_batchnorms` and `pack_weights`).
     """
     target = resolve_device(device)
     state = dict(source) if isinstance(source, Mapping) else dict(_read_checkpoint(Path(source)))
@@ -75,7 +76,10 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
     network.load_state_dict(state, strict=True)
     fold_batchnorms(network.eval())
     # Channels-last convolutions are markedly faster on CPU (oneDNN) and on tensor-core GPUs.
-    return network.to(target, memory_format=torch.channels_last)
+    network = network.to(target, memory_format=torch.channels_last)
+    if target.type == "cpu":
+        pack_weights(network)
+    return network
 
 
 def _describe(kind: str, keys: list[str]) -> str:

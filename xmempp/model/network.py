@@ -184,7 +184,13 @@ class XMemNetwork(nn.Module):
 
 
 def _flat(x: torch.Tensor | None) -> torch.Tensor | None:
-    return None if x is None else x.flatten(0, 1)
+    """A hidden state (B, K, C, h, w) as a fresh channels-last (B*K, C, h, w) tensor (small).
+
+    Like the features it is concatenated with: a concatenation of mixed layouts comes out NCHW and
+    every convolution reading it copies it back. A fresh copy, since views of it can carry strides
+    that `contiguous` accepts as channels-last but the concatenation does not.
+    """
+    return None if x is None else x.flatten(0, 1).clone(memory_format=torch.channels_last)
 
 
 def _grouped(x: torch.Tensor | None, batch: int, objects: int) -> torch.Tensor | None:
