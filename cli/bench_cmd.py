@@ -16,8 +16,8 @@ from xmempp.io.frames import open_frames
 from xmempp.io.masks import read_mask_folder
 from xmempp.io.synthetic import MovingDiscs
 
-from .engine_options import (CompileOption, ConfigOption, DeviceOption, ModelOption, SizeOption, build_config,
-                             load_network)
+from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, ModelOption, SizeOption,
+                             build_config, load_network)
 from .progress import frame_progress
 
 _STAGES = ("decode", "key_encoder", "memory_read", "decoder", "value_encoder", "upsample", "write")
@@ -50,6 +50,7 @@ def bench_command(
     config_file: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     compile_model: CompileOption = False,
+    cuda_graphs: CudaGraphsOption = True,
     width: Annotated[Optional[int], typer.Option("--width", help="Width of the synthetic clip (default 16:9).")] = None,
     timeline: Annotated[int, typer.Option(
         "--timeline", min=0, help="Every N frames record time, RSS and memory sizes, and report flatness after the "
@@ -60,8 +61,8 @@ def bench_command(
     autocast: Annotated[bool, typer.Option(
         "--autocast/--no-autocast", help="Mixed precision on GPU (CPU: fp32).")] = True,
     peak_runs: Annotated[int, typer.Option(
-        "--peak-runs", min=1, help="Runs of the peak convolution before and after the frames (the best counts); it also runs once "
-             "after every frame.")] = 3,
+        "--peak-runs", min=1, help="Runs of the peak convolution before and after the frames (the best counts); it is also "
+             "measured after every frame.")] = 3,
 ) -> None:
     """Measure propagation speed (FPS, ms per stage) and peak memory on this machine."""
     console = Console(stderr=True)
@@ -90,7 +91,8 @@ def bench_command(
         task = progress.add_task("benchmarking", total=total * (2 if count_flops else 1))
         result = run_benchmark(network, _Prefix(source, total), reference, config, warmup,
                                on_frame=lambda: progress.advance(task), sample_every=timeline,
-                               count_flops=count_flops, compile=compile_model, autocast=autocast,
+                               count_flops=count_flops, compile=compile_model, cuda_graphs=cuda_graphs,
+                               autocast=autocast,
                                peak_repeats=peak_runs)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from xmempp import InferenceConfig, XMemNetwork, load_model
+from xmempp.model.cuda_graphs import use_cuda_graphs
 from xmempp.model.loading import compile_network
 from xmempp.model.weights import resolve_weights
 
@@ -39,6 +40,9 @@ ModeOption = Annotated[Mode, typer.Option(
     "--mode", help="xmempp: every annotation in permanent memory; xmem: the original mechanism.")]
 CompileOption = Annotated[bool, typer.Option(
     "--compile", help="torch.compile the network (slow start; for long shots on GPU).")]
+CudaGraphsOption = Annotated[bool, typer.Option(
+    "--cuda-graphs/--no-cuda-graphs", help="On CUDA, replay each frame's network calls as CUDA graphs (no "
+                                           "per-kernel launch cost); ignored on other devices.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
 
 
@@ -58,7 +62,7 @@ def build_config(config_file: Optional[Path], size: Optional[int] = None, mem_ev
 
 
 def load_network(model: Optional[Path], device: str, console: Console, compile: bool = False,
-                 random_weights: bool = False) -> XMemNetwork:
+                 random_weights: bool = False, cuda_graphs: bool = False) -> XMemNetwork:
     """Resolve the weights (downloading the official ones on first use, with a progress bar) and load the network.
 
     Arguments:
@@ -67,6 +71,7 @@ def load_network(model: Optional[Path], device: str, console: Console, compile: 
         console: where the download progress bar goes.
         compile: wrap the network parts in `torch.compile`.
         random_weights: skip the weights and use a randomly initialised network (speed checks only).
+        cuda_graphs: on CUDA, replay the per-frame calls as CUDA graphs (`use_cuda_graphs`).
     Returns:
         The network in eval mode on the chosen device.
     """
@@ -76,4 +81,6 @@ def load_network(model: Optional[Path], device: str, console: Console, compile: 
         with download_progress(console) as progress:
             path = resolve_weights(model, progress=progress)
         network = load_model(path, device=device)
-    return compile_network(network) if compile else network
+    if compile:
+        network = compile_network(network)
+    return use_cuda_graphs(network) if cuda_graphs else network

@@ -26,8 +26,8 @@ from xmempp.io.mattes import EXR_COMPRESSIONS, TIFF_COMPRESSIONS
 from xmempp.io.writers import WriterOptions
 from xmempp.resources import peak_memory_text
 
-from .engine_options import (CompileOption, ConfigOption, DeviceOption, Mode, ModelOption, ModeOption, QuietOption,
-                             SizeOption, build_config, load_network)
+from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, Mode, ModelOption,
+                             ModeOption, QuietOption, SizeOption, build_config, load_network)
 from .errors import print_error
 from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
                             PlateOptions, StartFrameOption, ViewOption)
@@ -53,6 +53,7 @@ class ProcessRun:
         model, device: checkpoint (None = official XMem.pth) and device name.
         overwrite: allow replacing results xmempp wrote earlier.
         compile: wrap the network in `torch.compile`.
+        cuda_graphs: on CUDA, replay the network's per-frame calls as CUDA graphs.
         plates: frame range, colour, layer, start frame and mask threshold.
         checkpoint: when to save checkpoints; resume: continue from the checkpoint.
         force: run even when the memory estimate exceeds what the machine has (with a warning).
@@ -68,6 +69,7 @@ class ProcessRun:
     device: str = "auto"
     overwrite: bool = False
     compile: bool = False
+    cuda_graphs: bool = True
     plates: PlateOptions = field(default_factory=PlateOptions)
     checkpoint: CheckpointPolicy = field(default_factory=lambda: CheckpointPolicy(None, 60.0))
     resume: bool = False
@@ -129,6 +131,7 @@ def process_command(
         "--overwrite", help="Replace results already in the output folder.")] = False,
     quiet: QuietOption = False,
     compile_model: CompileOption = False,
+    cuda_graphs: CudaGraphsOption = True,
     frames: FramesOption = None,
     colorspace: ColorspaceOption = None,
     display: DisplayOption = None,
@@ -159,7 +162,7 @@ def process_command(
         config=build_config(config_file, size, mem_every, top_k),
         mode=mode.value,
         options=options, model=model, device=device, overwrite=overwrite, compile=compile_model,
-        plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
+        cuda_graphs=cuda_graphs, plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
         checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force,
     )
     run_process(run, Console(stderr=True, quiet=quiet))
@@ -178,7 +181,7 @@ def run_process(run: ProcessRun, console: Console) -> None:
                         run.plates, run.resume)
     cancel = threading.Event()
     try:
-        network = load_network(run.model, run.device, console, run.compile)
+        network = load_network(run.model, run.device, console, run.compile, cuda_graphs=run.cuda_graphs)
         warning = check_job_memory(network, job, force=run.force)
         if warning:
             Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {warning}",

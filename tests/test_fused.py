@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from xmempp.model.fused import conv_act, fold_batchnorms, pack_weights
+from xmempp.model.fused import conv_act, fold_batchnorms, pack_weights, split_input_channels
 from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork
 
@@ -85,3 +85,19 @@ def test_packed_weights_give_the_plain_weights_numbers_and_follow_new_weights():
         conv.weight.mul_(2)  # weights changed in place: the packed copy must not be used any more
     with torch.inference_mode():
         assert torch.allclose(conv_act(conv, x), conv(x), atol=1e-5)
+
+
+def test_a_convolution_split_by_input_channels_adds_up_to_it_and_follows_new_weights():
+    torch.manual_seed(3)
+    conv = nn.Conv2d(12, 8, 3, padding=1)
+    x = torch.randn(1, 12, 9, 11)
+    with torch.inference_mode():
+        first, second = split_input_channels(conv, 5)
+        assert (first.in_channels, second.in_channels) == (5, 7) and second.bias is None
+        assert torch.allclose(conv_act(first, x[:, :5]) + conv_act(second, x[:, 5:]), conv(x), atol=1e-5)
+        assert split_input_channels(conv, 5)[0] is first  # kept, not rebuilt per call
+    with torch.no_grad():
+        conv.weight.mul_(2)
+    with torch.inference_mode():
+        first, second = split_input_channels(conv, 5)
+        assert torch.allclose(conv_act(first, x[:, :5]) + conv_act(second, x[:, 5:]), conv(x), atol=1e-5)

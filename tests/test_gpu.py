@@ -7,6 +7,7 @@ import torch
 
 from golden import golden_json, load_npz
 from xmempp import InferenceConfig, InferenceSession, load_model
+from xmempp.model.cuda_graphs import use_cuda_graphs
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -43,3 +44,14 @@ def test_cuda_fp32_matches_reference(stand_in_state):
     ours = probs(model, "video_caps", autocast=False).argmax(1)
     ref = clip["probs_xmempp"].astype(np.float32)
     assert (ours == ref.argmax(1))[decisive(ref)].mean() >= 0.999
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_cuda_graphs_give_the_eager_results(stand_in_state, autocast):
+    eager = probs(load_model(stand_in_state, device="cuda"), "video_caps_evict", autocast)
+    graphed_model = use_cuda_graphs(load_model(stand_in_state, device="cuda"))
+    assert graphed_model.segment.graphs == {}
+    graphed = probs(graphed_model, "video_caps_evict", autocast)
+    assert graphed_model.segment.graphs and graphed_model.encode_key.graphs  # captured and replayed
+    assert (eager.argmax(1) == graphed.argmax(1))[decisive(eager)].mean() >= 0.999
+    assert np.abs(eager - graphed).max() <= 1e-3

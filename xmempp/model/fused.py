@@ -89,6 +89,31 @@ def pack_weights(module: nn.Module) -> int:
     return packed
 
 
+def split_input_channels(conv: nn.Conv2d, at: int) -> tuple[nn.Conv2d, nn.Conv2d]:
+    """`conv` as two convolutions, over its input channels [:at] (with the bias) and [at:].
+
+    Their outputs add up to `conv`'s. Made once and kept (on the CPU with packed weights)
+    while `conv`'s weight is the same, unchanged tensor; they belong to no state dict.
+    """
+    key = (at, conv.weight.device, conv.weight.data_ptr(), _version(conv.weight))
+    cached = getattr(conv, "input_split", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    parts = []
+    for weight, bias in ((conv.weight[:, :at], conv.bias), (conv.weight[:, at:], None)):
+        part = nn.Conv2d(weight.shape[1], conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                         conv.dilation, conv.groups, bias=bias is not None, device=weight.device, dtype=weight.dtype)
+        with torch.no_grad():
+            part.weight.copy_(weight)
+            if bias is not None:
+                part.bias.copy_(bias)
+        part = part.to(memory_format=torch.channels_last).eval().requires_grad_(False)
+        pack_weights(part)
+        parts.append(part)
+    conv.input_split = (key, (parts[0], parts[1]))
+    return parts[0], parts[1]
+
+
 def _weight(conv: nn.Conv2d) -> torch.Tensor:
     """The convolution's weight, in oneDNN's layout where a valid packed copy exists."""
     packed = getattr(conv, "onednn_weight", None)

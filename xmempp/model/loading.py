@@ -57,7 +57,8 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
     Returns:
         The XMemNetwork on `device`, in eval mode, dims inferred from the weights, its batch
         norms folded into the convolutions and, on the CPU, the convolution weights also kept in
-        oneDNN's layout (inference only; see `fold_batchnorms` and `pack_weights`).
+        oneDNN's layout (inference only; see `fold_batchnorms` and `pack_weights`). On CUDA
+        this turns on `torch.backends.cudnn.benchmark` (fastest algorithm per shape).
     """
     target = resolve_device(device)
     state = dict(source) if isinstance(source, Mapping) else dict(_read_checkpoint(Path(source)))
@@ -79,6 +80,9 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
     network = network.to(target, memory_format=torch.channels_last)
     if target.type == "cpu":
         pack_weights(network)
+    if target.type == "cuda":
+        # a shot's frames all have one shape: let cuDNN time its algorithms once per shape and keep the fastest
+        torch.backends.cudnn.benchmark = True
     return network
 
 
