@@ -50,7 +50,7 @@ def bench_command(
     config_file: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     compile_model: CompileOption = False,
-    cuda_graphs: CudaGraphsOption = True,
+    cuda_graphs: CudaGraphsOption = False,
     width: Annotated[Optional[int], typer.Option("--width", help="Width of the synthetic clip (default 16:9).")] = None,
     timeline: Annotated[int, typer.Option(
         "--timeline", min=0, help="Every N frames record time, RSS and memory sizes, and report flatness after the "

@@ -69,7 +69,7 @@ class ProcessRun:
     device: str = "auto"
     overwrite: bool = False
     compile: bool = False
-    cuda_graphs: bool = True
+    cuda_graphs: bool = False
     plates: PlateOptions = field(default_factory=PlateOptions)
     checkpoint: CheckpointPolicy = field(default_factory=lambda: CheckpointPolicy(None, 60.0))
     resume: bool = False
@@ -131,7 +131,7 @@ def process_command(
         "--overwrite", help="Replace results already in the output folder.")] = False,
     quiet: QuietOption = False,
     compile_model: CompileOption = False,
-    cuda_graphs: CudaGraphsOption = True,
+    cuda_graphs: CudaGraphsOption = False,
     frames: FramesOption = None,
     colorspace: ColorspaceOption = None,
     display: DisplayOption = None,
