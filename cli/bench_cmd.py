@@ -61,8 +61,7 @@ def bench_command(
     autocast: Annotated[bool, typer.Option(
         "--autocast/--no-autocast", help="Mixed precision on GPU (CPU: fp32).")] = True,
     peak_runs: Annotated[int, typer.Option(
-        "--peak-runs", min=1, help="Runs of the peak convolution before and after the frames (the best counts); it is also "
-             "measured after every frame.")] = 3,
+        "--peak-runs", min=1, help="Runs of the peak convolution before and after the frames (the best counts).")] = 3,
 ) -> None:
     """Measure propagation speed (FPS, ms per stage) and peak memory on this machine."""
     console = Console(stderr=True)
@@ -109,12 +108,11 @@ def bench_command(
     gpu = f", GPU peak {result.peak_gpu_gib:.2f} GiB" if result.peak_gpu_gib is not None else ""
     Console().print(f"{result.fps:.2f} FPS over {result.frames} frames; peak RSS {result.peak_rss_gib:.2f} GiB{gpu}")
     Console().print(f"peak: {result.peak_kernel} reaches {result.peak_gflops:.0f} GFLOP/s here (best of the runs "
-                    "before, between and after the frames)")
+                    "before and after the frames)")
     if "frame" in result.fraction_of_peak:
-        Console().print(f"whole frame at {result.fraction_of_peak['frame']:.2f} of that peak on average; paired with "
-                        f"the peak convolution run just before and after each frame: {result.paired_frame_fraction:.2f}"
-                        " (median over frames). FLOPs: convolutions and matrix products, counted by "
-                        "torch.utils.flop_counter")
+        Console().print(f"whole frame at {result.fraction_of_peak['frame']:.2f} of that peak on average, "
+                        f"{result.best_frame_fraction:.2f} for the fastest frame (FLOPs: convolutions and "
+                        "matrix products, counted by torch.utils.flop_counter)")
     if timeline:
         Console().print(flatness_summary(result, config))
 

@@ -1,17 +1,13 @@
 """Speed and memory measurement of a propagation, stage by stage (used by `xmempp bench`).
 
 Every run also measures the machine's own limit (`PeakConvolution`, one large
-convolution: best of several runs before and after the frames, and two runs after
-every counted frame) and counts the FLOPs of every stage in a second, untimed pass
-over the same frames, so that each stage is reported as achieved GFLOP/s and as a
-fraction of that peak. The run after every frame pairs each frame with the speed the
-machine had just then: on a shared machine, whose speed drifts by tens of per cent
-within a minute, that paired fraction is the one to compare between runs.
+convolution, best of several runs before and after the frames) and counts the FLOPs
+of every stage in a second, untimed pass over the same frames, so that each stage
+is reported as achieved GFLOP/s and as a fraction of that peak.
 """
 from __future__ import annotations
 
 import resource
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional, Sequence
@@ -39,8 +35,7 @@ class BenchResult:
 
     `gflop_per_frame`, `gflops` and `fraction_of_peak` are per stage, plus "frame" for
     the whole frame, against the best peak of the run; they are empty when FLOPs were not
-    counted. `paired_frame_fraction` is the median over counted frames of each frame's
-    rate over the peak convolution's rate measured just before and just after that frame.
+    counted. `best_frame_fraction` is the fastest single counted frame's rate over the peak.
     """
 
     hardware: str
@@ -61,7 +56,7 @@ class BenchResult:
     gflop_per_frame: dict[str, float] = field(default_factory=dict)
     gflops: dict[str, float] = field(default_factory=dict)
     fraction_of_peak: dict[str, float] = field(default_factory=dict)
-    paired_frame_fraction: Optional[float] = None
+    best_frame_fraction: Optional[float] = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -75,7 +70,6 @@ class _Pass:
     frame_flops: list[int]
     objects: int
     timeline: list[dict]
-    probes: list[float]  # the peak convolution's GFLOP/s before the first counted frame and after each
 
     @property
     def seconds(self) -> float:
@@ -93,12 +87,8 @@ def current_rss_bytes() -> int:
 
 def _propagate(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
                warmup: int, count_flops: bool, autocast: bool, on_frame: Callable[[], None] | None,
-               sample_every: int, probe: PeakConvolution | None = None) -> _Pass:
-    """One pass over `frames`: timed, or (count_flops) counting FLOPs per stage and per frame.
-
-    With `probe`, the peak convolution is measured before the first counted frame and after
-    every counted frame (the second of two runs), outside the frame times.
-    """
+               sample_every: int) -> _Pass:
+    """One pass over `frames`: timed, or (count_flops) counting FLOPs per stage and per frame."""
     device = next(model.parameters()).device
     timer = StageTimer(device, count_flops=count_flops)
     session = InferenceSession(model, config, autocast=autocast, timer=timer)
@@ -109,7 +99,6 @@ def _propagate(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.n
     frame_seconds: list[float] = []
     frame_flops: list[int] = []
     timeline: list[dict] = []
-    probes: list[float] = []
     frame_start, flops_before = time.perf_counter(), timer.total_flops()
     for result in iter_job(model, job, session=session, prefetch_depth=0):  # decode (timed), step
         index = result.index
@@ -128,12 +117,10 @@ def _propagate(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.n
         if index == warmup:  # count from the next frame on
             timer.reset()
             started = True
-        if started and probe is not None:
-            probes.append(probe.best(1))  # its second run: the frame has just evicted it from the caches
         frame_start, flops_before = time.perf_counter(), timer.total_flops()
     if not started:
         raise InputError(f"need more than {warmup + 1} frames to benchmark")
-    return _Pass(timer, frame_seconds, frame_flops, len(object_ids), timeline, probes)
+    return _Pass(timer, frame_seconds, frame_flops, len(object_ids), timeline)
 
 
 class _TimedDecode:
@@ -171,8 +158,7 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
         compile: `torch.compile` the network (after the FLOP count, which runs eagerly).
         cuda_graphs: on CUDA, replay the per-frame calls as CUDA graphs (after the FLOP count).
         autocast: the session's autocast policy (GPU only).
-        peak_repeats: runs of the peak convolution before and after the frames (best counts);
-            with `count_flops` it also runs once after every counted frame (`paired_frame_fraction`).
+        peak_repeats: runs of the peak convolution before and after the frames (best counts).
     Returns:
         The measurements (see BenchResult).
     """
@@ -188,9 +174,8 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
         torch.cuda.reset_peak_memory_stats(device)
     probe = PeakConvolution(device, autocast)
     peak = probe.best(peak_repeats)
-    timed = _propagate(model, frames, reference, config, warmup, False, autocast, on_frame, sample_every,
-                       probe if count_flops else None)
-    peak = max(peak, probe.best(peak_repeats), *timed.probes)
+    timed = _propagate(model, frames, reference, config, warmup, False, autocast, on_frame, sample_every)
+    peak = max(peak, probe.best(peak_repeats))
     counted = len(timed.frame_seconds)
     stages = timed.timer.ms_per_frame(counted)
     gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
@@ -218,10 +203,8 @@ def _add_rates(result: BenchResult, counting: _Pass, timed: _Pass, peak: float) 
         result.gflop_per_frame[name] = per_frame / 1e9
         result.gflops[name] = rate
         result.fraction_of_peak[name] = rate / peak
-    probes = timed.probes
-    paired = [flops / seconds / 1e9 / ((probes[i] + probes[i + 1]) / 2)
-              for i, (flops, seconds) in enumerate(zip(counting.frame_flops, timed.frame_seconds))]
-    result.paired_frame_fraction = statistics.median(paired) if paired else None
+    rates = [flops / seconds / 1e9 for flops, seconds in zip(counting.frame_flops, timed.frame_seconds) if seconds > 0]
+    result.best_frame_fraction = max(rates) / peak if rates else None
 
 
 def flatness_summary(result: BenchResult, config: InferenceConfig) -> str:
