@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
 from xmempp import InferenceConfig
 from xmempp.errors import ResourceError
@@ -71,3 +72,9 @@ def test_estimate_is_near_the_measured_peak(checkpoint_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=1800, check=True)
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert 0.6 * figures["measured"] <= figures["estimate"] <= 2.0 * figures["measured"], figures
+
+
+def test_the_cpu_estimate_counts_the_packed_weight_copies(model):
+    weights = sum(m.weight.numel() * 4 for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert estimate_job_memory(model, job(480, 854)).parts["packed weights"] == weights
+    assert estimate_job_memory(model, job(480, 854, objects=2)).parts["packed weights"] == 2 * weights

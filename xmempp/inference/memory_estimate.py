@@ -3,8 +3,9 @@
 The estimate adds what a run allocates on top of what the process holds already (the network, the
 runtime): the networks' activations at the processing size, the memory stores at their largest
 (permanent + temporary + long-term elements, as the memory settings allow), the memory read's
-similarity matrix (query positions x memory elements, the usual culprit at native 4K), and the
-full-resolution probabilities and frames queued for the writers. The coefficients were calibrated
+similarity matrix (query positions x memory elements, the usual culprit at native 4K), the
+full-resolution probabilities and frames queued for the writers, and on the CPU the copies of the
+convolution weights in oneDNN's layout (one per input shape: `xmempp.model.fused.pack_weights`). The coefficients were calibrated
 by measuring peak RSS on the CPU (see README, "Farm-safe runs").
 """
 from __future__ import annotations
@@ -170,6 +171,9 @@ def estimate_job_memory(model: torch.nn.Module, job) -> MemoryEstimate:
     }
     device = next(model.parameters()).device
     on_device = device.type == "cuda"
+    packed = [m for m in model.modules() if getattr(m, "onednn_weight", None) is not None]
+    if packed:  # the per-frame convolutions meet one input shape, the per-object ones a second with objects
+        parts["packed weights"] = (2 if objects > 1 else 1) * sum(m.weight.numel() * 4 for m in packed)
     return MemoryEstimate(
         parts=parts,
         device=str(device),
