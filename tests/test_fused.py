@@ -101,3 +101,14 @@ def test_a_convolution_split_by_input_channels_adds_up_to_it_and_follows_new_wei
     with torch.inference_mode():
         first, second = split_input_channels(conv, 5)
         assert torch.allclose(conv_act(first, x[:, :5]) + conv_act(second, x[:, 5:]), conv(x), atol=1e-5)
+
+
+def test_packed_weights_are_kept_for_the_latest_input_shapes_only():
+    conv = nn.Conv2d(4, 4, 3, padding=1)
+    pack_weights(conv)
+    with torch.inference_mode():
+        for width in range(5, 11):
+            x = torch.randn(1, 4, 6, width)
+            assert torch.allclose(conv_act(conv, x), conv(x), atol=1e-5)
+    if torch.backends.mkldnn.is_available():
+        assert [shape[-1] for shape in conv.onednn_weight.by_shape] == [7, 8, 9, 10]

@@ -125,8 +125,8 @@ def _weight(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     shape = tuple(x.shape)
     weight = packed.by_shape.get(shape)
     if weight is None:
-        if len(packed.by_shape) >= _SHAPES_KEPT:
-            packed.by_shape.pop(next(iter(packed.by_shape)))
+        if len(packed.by_shape) >= _SHAPES_KEPT:  # the oldest goes (list(): safe while other threads insert)
+            packed.by_shape.pop(list(packed.by_shape)[0], None)
         weight = _REORDER(conv.weight.detach(), list(conv.padding), list(conv.stride), list(conv.dilation),
                           conv.groups, list(shape))
         packed.by_shape[shape] = weight
