@@ -162,7 +162,8 @@ def process_command(
         config=build_config(config_file, size, mem_every, top_k),
         mode=mode.value,
         options=options, model=model, device=device, overwrite=overwrite, compile=compile_model,
-        cuda_graphs=cuda_graphs, plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
+        cuda_graphs=cuda_graphs,
+        plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
         checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force,
     )
     run_process(run, Console(stderr=True, quiet=quiet))

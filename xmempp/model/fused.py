@@ -3,11 +3,12 @@
 `fold_batchnorms` folds every eval-mode BatchNorm into the convolution before it once,
 at load time, and `pack_weights` has every convolution keep its weight in oneDNN's blocked
 layout for the input shapes it meets (plain weights are reordered again on every call:
-10-25 % of a convolution at 1/16 scale). `conv_act` then runs "convolution, + residual, ReLU" as one oneDNN call on
-CPU (`torch.ops.mkldnn._convolution_pointwise`, the kernels Inductor uses), always on the
-oneDNN path whatever the frame size (PyTorch's own dispatch sends small batch-1 frames to
-its slow non-oneDNN fallback); elsewhere, where gradients are needed and inside
-`torch.compile` (which does its own fusion), it runs the same arithmetic as separate operations.
+10-25 % of a convolution at 1/16 scale). `conv_act` then runs "convolution, + residual,
+ReLU" as one oneDNN call on CPU (`torch.ops.mkldnn._convolution_pointwise`, the kernels
+Inductor uses), always on the oneDNN path whatever the frame size (PyTorch's own dispatch
+sends small batch-1 frames to its slow non-oneDNN fallback); elsewhere, where gradients are
+needed and inside `torch.compile` (which does its own fusion), it runs the same arithmetic as
+separate operations.
 """
 from __future__ import annotations
 
@@ -118,14 +119,14 @@ def split_input_channels(conv: nn.Conv2d, at: int) -> tuple[nn.Conv2d, nn.Conv2d
 
 
 def _weight(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """The convolution's weight for input `x`: in oneDNN's layout for that shape where `pack_weights` asked for it."""
+    """The weight for input `x`: in oneDNN's layout for that shape where `pack_weights` asked for it."""
     packed = getattr(conv, "onednn_weight", None)
     if packed is None or packed.data_ptr != conv.weight.data_ptr() or packed.version != _version(conv.weight):
         return conv.weight
     shape = tuple(x.shape)
     weight = packed.by_shape.get(shape)
     if weight is None:
-        if len(packed.by_shape) >= _SHAPES_KEPT:  # the oldest goes (list(): safe while other threads insert)
+        if len(packed.by_shape) >= _SHAPES_KEPT:  # the oldest goes (list(): safe beside inserting threads)
             packed.by_shape.pop(list(packed.by_shape)[0], None)
         weight = _REORDER(conv.weight.detach(), list(conv.padding), list(conv.stride), list(conv.dilation),
                           conv.groups, list(shape))
