@@ -14,8 +14,16 @@ from xmempp.model.fused import conv_act, split_input_channels
 
 
 def repeat_per_object(x: torch.Tensor, objects: int) -> torch.Tensor:
-    """Repeat per-frame features (B, C, H, W) for each of `objects` objects -> (B*K, C, H, W)."""
-    return x if objects == 1 else x.repeat_interleave(objects, dim=0)
+    """Repeat per-frame features (B, C, H, W) for each of `objects` objects -> (B*K, C, H, W), channels-last.
+
+    One broadcast copy into a channels-last tensor (`repeat_interleave` gives NCHW through a slow
+    strided copy, which every convolution then copied back)."""
+    if objects == 1:
+        return x
+    out = torch.empty((x.shape[0] * objects, *x.shape[1:]), dtype=x.dtype, device=x.device,
+                      memory_format=torch.channels_last)
+    out.unflatten(0, (x.shape[0], objects)).copy_(x.unsqueeze(1))
+    return out
 
 
 def add_per_object(g: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
