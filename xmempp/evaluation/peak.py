@@ -99,4 +99,3 @@ class PeakConvolution:
         """The best GFLOP/s of `repeats` runs after one warm-up run."""
         self.gflops()
         return max(self.gflops() for _ in range(repeats))
-

@@ -20,6 +20,7 @@ import torch
 
 from xmempp.errors import ResourceError
 from xmempp.inference.preprocess import Geometry
+from xmempp.model.fused import packed_weight_bytes
 
 __all__ = ["MemoryEstimate", "estimate_job_memory", "available_memory", "check_job_memory"]
 
@@ -171,9 +172,9 @@ def estimate_job_memory(model: torch.nn.Module, job) -> MemoryEstimate:
     }
     device = next(model.parameters()).device
     on_device = device.type == "cuda"
-    packed = [m for m in model.modules() if getattr(m, "onednn_weight", None) is not None]
+    packed = packed_weight_bytes(model)
     if packed:  # the per-frame convolutions meet one input shape, the per-object ones a second with objects
-        parts["packed weights"] = (2 if objects > 1 else 1) * sum(m.weight.numel() * 4 for m in packed)
+        parts["packed weights"] = (2 if objects > 1 else 1) * packed
     return MemoryEstimate(
         parts=parts,
         device=str(device),

@@ -61,10 +61,9 @@ _SHAPES_KEPT = 4
 
 @dataclass
 class _Packed:
-    """Weights in oneDNN's layout per input shape, valid while the plain weight is the same tensor, unchanged."""
+    """Weights in oneDNN's layout per input shape, valid while the plain weight is `source` (see `_identity`)."""
 
-    data_ptr: int
-    version: int
+    source: tuple
     by_shape: dict[tuple[int, ...], torch.Tensor] = field(default_factory=dict)
 
 
@@ -88,9 +87,15 @@ def pack_weights(module: nn.Module) -> int:
     for conv in module.modules():
         weight = getattr(conv, "weight", None)
         if isinstance(conv, nn.Conv2d) and weight.device.type == "cpu" and weight.dtype == torch.float32:
-            conv.onednn_weight = _Packed(weight.data_ptr(), _version(weight))
+            conv.onednn_weight = _Packed(_identity(weight))
             packed += 1
     return packed
+
+
+def packed_weight_bytes(module: nn.Module) -> int:
+    """Bytes one input shape's oneDNN copies of `module`'s convolution weights take (0 without `pack_weights`)."""
+    return sum(conv.weight.numel() * conv.weight.element_size() for conv in module.modules()
+               if getattr(conv, "onednn_weight", None) is not None)
 
 
 def split_input_channels(conv: nn.Conv2d, at: int) -> tuple[nn.Conv2d, nn.Conv2d]:
@@ -99,7 +104,7 @@ def split_input_channels(conv: nn.Conv2d, at: int) -> tuple[nn.Conv2d, nn.Conv2d
     Their outputs add up to `conv`'s. Made once and kept (on the CPU with packed weights)
     while `conv`'s weight is the same, unchanged tensor; they belong to no state dict.
     """
-    key = (at, conv.weight.device, conv.weight.data_ptr(), _version(conv.weight))
+    key = (at, _identity(conv.weight))
     cached = getattr(conv, "input_split", None)
     if cached is not None and cached[0] == key:
         return cached[1]
@@ -121,7 +126,7 @@ def split_input_channels(conv: nn.Conv2d, at: int) -> tuple[nn.Conv2d, nn.Conv2d
 def _weight(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """The weight for input `x`: in oneDNN's layout for that shape where `pack_weights` asked for it."""
     packed = getattr(conv, "onednn_weight", None)
-    if packed is None or packed.data_ptr != conv.weight.data_ptr() or packed.version != _version(conv.weight):
+    if packed is None or packed.source != _identity(conv.weight):
         return conv.weight
     shape = tuple(x.shape)
     weight = packed.by_shape.get(shape)
@@ -134,9 +139,10 @@ def _weight(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return weight
 
 
-def _version(weight: torch.Tensor) -> int:
-    """The in-place modification counter (inference tensors, made under inference mode, have none)."""
-    return -1 if weight.is_inference() else weight._version
+def _identity(weight: torch.Tensor) -> tuple:
+    """What a copy derived from `weight` stays valid for: its device, storage and in-place modification
+    counter (inference tensors, made under inference mode, have no counter)."""
+    return weight.device, weight.data_ptr(), -1 if weight.is_inference() else weight._version
 
 
 def _onednn(x: torch.Tensor) -> bool:
