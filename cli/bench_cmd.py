@@ -62,6 +62,9 @@ def bench_command(
         "--autocast/--no-autocast", help="Mixed precision on GPU (CPU: fp32).")] = True,
     peak_runs: Annotated[int, typer.Option(
         "--peak-runs", min=1, help="Runs of the peak convolution before and after the frames (the best counts).")] = 3,
+    peak_between: Annotated[bool, typer.Option(
+        "--peak-between/--no-peak-between", help="Also run the peak convolution between frames (untimed), to compare "
+                                                 "each frame with the peak measured next to it.")] = True,
 ) -> None:
     """Measure propagation speed (FPS, ms per stage) and peak memory on this machine."""
     console = Console(stderr=True)
@@ -91,8 +94,7 @@ def bench_command(
         result = run_benchmark(network, _Prefix(source, total), reference, config, warmup,
                                on_frame=lambda: progress.advance(task), sample_every=timeline,
                                count_flops=count_flops, compile=compile_model, cuda_graphs=cuda_graphs,
-                               autocast=autocast,
-                               peak_repeats=peak_runs)
+                               autocast=autocast, peak_repeats=peak_runs, peak_between=peak_between)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
@@ -107,11 +109,14 @@ def bench_command(
     Console().print(table)
     gpu = f", GPU peak {result.peak_gpu_gib:.2f} GiB" if result.peak_gpu_gib is not None else ""
     Console().print(f"{result.fps:.2f} FPS over {result.frames} frames; peak RSS {result.peak_rss_gib:.2f} GiB{gpu}")
-    Console().print(f"peak: {result.peak_kernel} reaches {result.peak_gflops:.0f} GFLOP/s here (best of the runs "
-                    "before and after the frames)")
+    low, high = result.peak_range
+    Console().print(f"peak: {result.peak_kernel} reaches {high:.0f} GFLOP/s here (best of the runs in this "
+                    f"benchmark; lowest {low:.0f})")
     if "frame" in result.fraction_of_peak:
+        beside = "" if result.local_frame_fraction is None else (
+            f"; {result.local_frame_fraction:.2f} (median) of the peak measured just before or after each frame")
         Console().print(f"whole frame at {result.fraction_of_peak['frame']:.2f} of that peak on average, "
-                        f"{result.best_frame_fraction:.2f} for the fastest frame (FLOPs: convolutions and "
+                        f"{result.best_frame_fraction:.2f} for the fastest frame{beside} (FLOPs: convolutions and "
                         "matrix products, counted by torch.utils.flop_counter)")
     if timeline:
         Console().print(flatness_summary(result, config))

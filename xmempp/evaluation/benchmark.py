@@ -1,9 +1,11 @@
 """Speed and memory measurement of a propagation, stage by stage (used by `xmempp bench`).
 
 Every run also measures the machine's own limit (`PeakConvolution`, one large
-convolution, best of several runs before and after the frames) and counts the FLOPs
-of every stage in a second, untimed pass over the same frames, so that each stage
-is reported as achieved GFLOP/s and as a fraction of that peak.
+convolution, run before and after the frames and, by default, between every two) and
+counts the FLOPs of every stage in a second, untimed pass over the same frames, so that
+each stage is reported as achieved GFLOP/s and as a fraction of that peak. On machines
+whose speed drifts (shared VMs), each frame is also compared with the peak measured
+next to it.
 """
 from __future__ import annotations
 
@@ -35,7 +37,10 @@ class BenchResult:
 
     `gflop_per_frame`, `gflops` and `fraction_of_peak` are per stage, plus "frame" for
     the whole frame, against the best peak of the run; they are empty when FLOPs were not
-    counted. `best_frame_fraction` is the fastest single counted frame's rate over the peak.
+    counted. `best_frame_fraction` is the fastest single counted frame's rate over that peak,
+    `local_frame_fraction` the median over frames of each frame's rate over the better of the
+    peaks measured just before and just after it (None without FLOPs or between-frame runs).
+    `peak_range` is the lowest and highest peak measured in the run.
     """
 
     hardware: str
@@ -53,10 +58,12 @@ class BenchResult:
     extensions: list[str] = field(default_factory=list)
     peak_kernel: str = ""
     peak_gflops: float = 0.0
+    peak_range: tuple[float, float] = (0.0, 0.0)
     gflop_per_frame: dict[str, float] = field(default_factory=dict)
     gflops: dict[str, float] = field(default_factory=dict)
     fraction_of_peak: dict[str, float] = field(default_factory=dict)
     best_frame_fraction: Optional[float] = None
+    local_frame_fraction: Optional[float] = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -87,8 +94,10 @@ def current_rss_bytes() -> int:
 
 def _propagate(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
                warmup: int, count_flops: bool, autocast: bool, on_frame: Callable[[], None] | None,
-               sample_every: int) -> _Pass:
-    """One pass over `frames`: timed, or (count_flops) counting FLOPs per stage and per frame."""
+               sample_every: int, between: Callable[[], None] | None = None) -> _Pass:
+    """One pass over `frames`: timed, or (count_flops) counting FLOPs per stage and per frame.
+
+    `between` runs, untimed, before the first counted frame and after every counted one."""
     device = next(model.parameters()).device
     timer = StageTimer(device, count_flops=count_flops)
     session = InferenceSession(model, config, autocast=autocast, timer=timer)
@@ -117,6 +126,8 @@ def _propagate(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.n
         if index == warmup:  # count from the next frame on
             timer.reset()
             started = True
+        if started and between is not None:
+            between()
         frame_start, flops_before = time.perf_counter(), timer.total_flops()
     if not started:
         raise InputError(f"need more than {warmup + 1} frames to benchmark")
@@ -140,7 +151,7 @@ class _TimedDecode:
 def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
                   warmup: int = 2, on_frame: Callable[[], None] | None = None, sample_every: int = 0,
                   count_flops: bool = True, compile: bool = False, cuda_graphs: bool = False, autocast: bool = True,
-                  peak_repeats: int = 3) -> BenchResult:
+                  peak_repeats: int = 3, peak_between: bool = True) -> BenchResult:
     """Propagate `reference` (mask of frame 0) through `frames`, timing every stage.
 
     Decoding is timed by reading each frame; writing by encoding the index PNG as
@@ -159,6 +170,8 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
         cuda_graphs: on CUDA, replay the per-frame calls as CUDA graphs (after the FLOP count).
         autocast: the session's autocast policy (GPU only).
         peak_repeats: runs of the peak convolution before and after the frames (best counts).
+        peak_between: also run it between frames (a warm-up and a timed run each time, untimed
+            for the frames), for `local_frame_fraction`.
     Returns:
         The measurements (see BenchResult).
     """
@@ -173,9 +186,12 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     probe = PeakConvolution(device, autocast)
-    peak = probe.best(peak_repeats)
-    timed = _propagate(model, frames, reference, config, warmup, False, autocast, on_frame, sample_every)
-    peak = max(peak, probe.best(peak_repeats))
+    edges = [probe.best(peak_repeats)]
+    beside: list[float] = []  # before the first counted frame, then after every counted frame
+    timed = _propagate(model, frames, reference, config, warmup, False, autocast, on_frame, sample_every,
+                       between=(lambda: beside.append(probe.best(1))) if peak_between else None)
+    edges.append(probe.best(peak_repeats))
+    peak = max(edges + beside)
     counted = len(timed.frame_seconds)
     stages = timed.timer.ms_per_frame(counted)
     gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
@@ -186,13 +202,14 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
                          fps=counted / timed.seconds, ms_per_frame=1000 * timed.seconds / counted, stages=stages,
                          peak_rss_gib=peak_rss_bytes() / 2**30, peak_gpu_gib=gpu, timeline=timed.timeline,
                          extensions=list(cpu.extensions), peak_gflops=peak,
+                         peak_range=(min(edges + beside), peak),
                          peak_kernel=f"conv 3x3 {channels}->{channels} at {height}x{width}, channels-last")
     if counting is not None:
-        _add_rates(result, counting, timed, peak)
+        _add_rates(result, counting, timed, peak, beside)
     return result
 
 
-def _add_rates(result: BenchResult, counting: _Pass, timed: _Pass, peak: float) -> None:
+def _add_rates(result: BenchResult, counting: _Pass, timed: _Pass, peak: float, beside: list[float]) -> None:
     """FLOPs per frame, achieved GFLOP/s and fraction of the peak, per stage and for the whole frame."""
     counted = len(timed.frame_seconds)
     flops = {name: total / counted for name, total in counting.timer.flops.items() if total}
@@ -203,8 +220,11 @@ def _add_rates(result: BenchResult, counting: _Pass, timed: _Pass, peak: float) 
         result.gflop_per_frame[name] = per_frame / 1e9
         result.gflops[name] = rate
         result.fraction_of_peak[name] = rate / peak
-    rates = [flops / seconds / 1e9 for flops, seconds in zip(counting.frame_flops, timed.frame_seconds) if seconds > 0]
+    rates = [flops / seconds / 1e9 for flops, seconds in zip(counting.frame_flops, timed.frame_seconds)]
     result.best_frame_fraction = max(rates) / peak if rates else None
+    if beside:
+        result.local_frame_fraction = float(np.median(
+            [rate / max(before, after) for rate, before, after in zip(rates, beside, beside[1:])]))
 
 
 def flatness_summary(result: BenchResult, config: InferenceConfig) -> str:

@@ -10,6 +10,7 @@ from xmempp.model.device import resolve_device
 from xmempp.errors import WeightsError
 from xmempp.model.fused import fold_batchnorms, pack_weights
 from xmempp.model.network import NetworkDims, XMemNetwork
+from xmempp.resources import reuse_freed_memory
 
 _VALUE_CONV = "value_encoder.conv1.weight"
 
@@ -57,7 +58,8 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
     Returns:
         The XMemNetwork on `device`, in eval mode, dims inferred from the weights, its batch
         norms folded into the convolutions and, on the CPU, the convolution weights also kept in
-        oneDNN's layout (inference only; see `fold_batchnorms` and `pack_weights`). On CUDA
+        oneDNN's layout (inference only; see `fold_batchnorms` and `pack_weights`) and freed
+        memory kept for the next frame (`reuse_freed_memory`). On CUDA
         this turns on `torch.backends.cudnn.benchmark` (fastest algorithm per shape).
     """
     target = resolve_device(device)
@@ -80,6 +82,7 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
     network = network.to(target, memory_format=torch.channels_last)
     if target.type == "cpu":
         pack_weights(network)
+        reuse_freed_memory()
     if target.type == "cuda":
         # a shot's frames all have one shape: let cuDNN time its algorithms once per shape and keep the fastest
         torch.backends.cudnn.benchmark = True
