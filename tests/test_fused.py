@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from xmempp.model.fused import conv_act, fold_batchnorms, pack_weights, split_input_channels
+from xmempp.model.fused import _one_output_same_size, conv_act, fold_batchnorms, pack_weights, split_input_channels
 from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork
 
@@ -55,6 +55,25 @@ def test_fused_conv_matches_separate_operations(add, relu):
     with torch.inference_mode():
         got = conv_act(conv, x, add=other, relu=relu)
     assert torch.allclose(got, expected.detach(), atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel, bias, add, relu", [(3, True, False, False), (7, True, False, True),
+                                                   (1, False, True, False), (5, False, True, True)])
+def test_one_output_convolution_matches_the_plain_one(kernel, bias, add, relu):
+    """Convolutions to one channel (the mask prediction, the shrinkage term) take the matrix-product path."""
+    torch.manual_seed(2)
+    conv = nn.Conv2d(64, 1, kernel, padding=kernel // 2, bias=bias)
+    x = torch.randn(3, 64, 13, 17).contiguous(memory_format=torch.channels_last)
+    other = torch.randn(3, 1, 13, 17) if add else None
+    expected = conv(x) + (other if add else 0)
+    expected = torch.relu(expected) if relu else expected
+    with torch.inference_mode():
+        got = conv_act(conv, x, add=other, relu=relu)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected.detach(), atol=1e-5)
+    assert _one_output_same_size(conv)
+    # too few input channels for the kernel: the plain oneDNN path
+    assert not _one_output_same_size(nn.Conv2d(2, 1, 7, padding=3))
 
 
 def test_fused_convolutions_are_counted_like_plain_ones():
