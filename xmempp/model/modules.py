@@ -160,6 +160,12 @@ class HiddenReinforcer(nn.Module):
         return gated_hidden_update(conv_act(self.transform, torch.cat([g, hidden], dim=1)), hidden)
 
 
+def pool_quarter(g4: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The decoder's 1/4 features and logits pooled to 1/16 and concatenated, for `HiddenUpdater`: the
+    same numbers as pooling their concatenation, at 1/16 of the copy."""
+    return torch.cat([resize(g4, 0.25, "area"), resize(logits, 0.25, "area")], dim=1)
+
+
 class HiddenUpdater(nn.Module):
     """Update the hidden state from the decoder's 1/16, 1/8 and 1/4 features."""
 
@@ -170,11 +176,8 @@ class HiddenUpdater(nn.Module):
         self.g4_conv = nn.Conv2d(g_dims[2], mid_ch, 1)
         self.transform = nn.Conv2d(mid_ch + hidden_dim, hidden_dim * 3, 3, padding=1)
 
-    def forward(self, g16: torch.Tensor, g8: torch.Tensor, g4: torch.Tensor, logits: torch.Tensor,
-                hidden: torch.Tensor) -> torch.Tensor:
-        """g4 and logits (the decoder's last features and output, at 1/4) are pooled before they are
-        concatenated: the same numbers as pooling their concatenation, at 1/16 of the copy."""
-        g4 = torch.cat([resize(g4, 0.25, "area"), resize(logits, 0.25, "area")], dim=1)
+    def forward(self, g16: torch.Tensor, g8: torch.Tensor, g4: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """g4: the decoder's last features and its logits, each pooled from 1/4 to 1/16 (`pool_quarter`)."""
         g = conv_act(self.g8_conv, resize(g8, 0.5, "area"), add=conv_act(self.g16_conv, g16))
         g = conv_act(self.g4_conv, g4, add=g)
         return gated_hidden_update(conv_act(self.transform, torch.cat([g, hidden], dim=1)), hidden)
@@ -189,8 +192,12 @@ class UpsampleBlock(nn.Module):
         self.out_conv = GroupResBlock(up_ch, out_ch)
 
     def forward(self, skip: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        objects = g.shape[0] // skip.shape[0]
-        g = resize(g, 2.0, "bilinear")
-        if objects == 1:
-            return self.out_conv(conv_act(self.skip_conv, skip, add=g))
-        return self.out_conv(add_per_object(g, conv_act(self.skip_conv, skip)))
+        """skip (B, C, 2h, 2w) per frame, g (B*K, C', h, w) per object."""
+        if g.shape[0] == skip.shape[0]:
+            return self.out_conv(conv_act(self.skip_conv, skip, add=resize(g, 2.0, "bilinear")))
+        return self.with_projected_skip(conv_act(self.skip_conv, skip), g)
+
+    def with_projected_skip(self, projected: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """The block for objects `g` (B*K, C', h, w) given the frames' skip features already through
+        `skip_conv` (B, C, 2h, 2w), so that they can be projected once for objects run in parts."""
+        return self.out_conv(add_per_object(resize(g, 2.0, "bilinear"), projected))
