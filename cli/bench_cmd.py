@@ -64,7 +64,7 @@ def bench_command(
         "--peak-runs", min=1, help="Runs of the peak convolution before and after the frames (the best counts).")] = 3,
     peak_between: Annotated[bool, typer.Option(
         "--peak-between/--no-peak-between", help="Also run the peak convolution between frames (untimed), to compare "
-                                                 "each frame with the peak measured next to it.")] = True,
+                                                 "the frames with its rate over the same period.")] = True,
 ) -> None:
     """Measure propagation speed (FPS, ms per stage) and peak memory on this machine."""
     console = Console(stderr=True)
@@ -113,8 +113,9 @@ def bench_command(
     Console().print(f"peak: {result.peak_kernel} reaches {high:.0f} GFLOP/s here (best of the runs in this "
                     f"benchmark; lowest {low:.0f})")
     if "frame" in result.fraction_of_peak:
-        beside = "" if result.local_frame_fraction is None else (
-            f"; {result.local_frame_fraction:.2f} (median) of the peak measured just before or after each frame")
+        beside = "" if result.fraction_of_peak_between is None else (
+            f"; {result.fraction_of_peak_between:.2f} of the peak convolution's rate between frames "
+            f"({result.peak_between_gflops:.0f} GFLOP/s, its FLOPs over its time, as for the frames)")
         Console().print(f"whole frame at {result.fraction_of_peak['frame']:.2f} of that peak on average, "
                         f"{result.best_frame_fraction:.2f} for the fastest frame{beside} (FLOPs: convolutions and "
                         "matrix products, counted by torch.utils.flop_counter)")

@@ -4,8 +4,8 @@ Every run also measures the machine's own limit (`PeakConvolution`, one large
 convolution, run before and after the frames and, by default, between every two) and
 counts the FLOPs of every stage in a second, untimed pass over the same frames, so that
 each stage is reported as achieved GFLOP/s and as a fraction of that peak. On machines
-whose speed drifts (shared VMs), each frame is also compared with the peak measured
-next to it.
+whose speed drifts (shared VMs), the frames are also compared with the peak convolution's
+average rate over the runs between them, both averaged alike (work over time).
 """
 from __future__ import annotations
 
@@ -37,10 +37,11 @@ class BenchResult:
 
     `gflop_per_frame`, `gflops` and `fraction_of_peak` are per stage, plus "frame" for
     the whole frame, against the best peak of the run; they are empty when FLOPs were not
-    counted. `best_frame_fraction` is the fastest single counted frame's rate over that peak,
-    `local_frame_fraction` the median over frames of each frame's rate over the better of the
-    peaks measured just before and just after it (None without FLOPs or between-frame runs).
-    `peak_range` is the lowest and highest peak measured in the run.
+    counted. `best_frame_fraction` is the fastest single counted frame's rate over that peak.
+    `peak_between_gflops` is the peak convolution's rate over its runs between frames (their
+    FLOPs over their time), `fraction_of_peak_between` the frames' rate (FLOPs over time) over it
+    (None without FLOPs or between-frame runs). `peak_range` is the lowest and highest peak
+    measured in the run.
     """
 
     hardware: str
@@ -63,7 +64,8 @@ class BenchResult:
     gflops: dict[str, float] = field(default_factory=dict)
     fraction_of_peak: dict[str, float] = field(default_factory=dict)
     best_frame_fraction: Optional[float] = None
-    local_frame_fraction: Optional[float] = None
+    peak_between_gflops: Optional[float] = None
+    fraction_of_peak_between: Optional[float] = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -171,7 +173,7 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
         autocast: the session's autocast policy (GPU only).
         peak_repeats: runs of the peak convolution before and after the frames (best counts).
         peak_between: also run it between frames (a warm-up and a timed run each time, untimed
-            for the frames), for `local_frame_fraction`.
+            for the frames), for `fraction_of_peak_between`.
     Returns:
         The measurements (see BenchResult).
     """
@@ -187,7 +189,7 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
         torch.cuda.reset_peak_memory_stats(device)
     probe = PeakConvolution(device, autocast)
     edges = [probe.best(peak_repeats)]
-    beside: list[float] = []  # before the first counted frame, then after every counted frame
+    beside: list[float] = []  # GFLOP/s before the first counted frame, then after every counted frame
     timed = _propagate(model, frames, reference, config, warmup, False, autocast, on_frame, sample_every,
                        between=(lambda: beside.append(probe.best(1))) if peak_between else None)
     edges.append(probe.best(peak_repeats))
@@ -203,13 +205,14 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
                          peak_rss_gib=peak_rss_bytes() / 2**30, peak_gpu_gib=gpu, timeline=timed.timeline,
                          extensions=list(cpu.extensions), peak_gflops=peak,
                          peak_range=(min(edges + beside), peak),
+                         peak_between_gflops=len(beside) / sum(1 / rate for rate in beside) if beside else None,
                          peak_kernel=f"conv 3x3 {channels}->{channels} at {height}x{width}, channels-last")
     if counting is not None:
-        _add_rates(result, counting, timed, peak, beside)
+        _add_rates(result, counting, timed, peak)
     return result
 
 
-def _add_rates(result: BenchResult, counting: _Pass, timed: _Pass, peak: float, beside: list[float]) -> None:
+def _add_rates(result: BenchResult, counting: _Pass, timed: _Pass, peak: float) -> None:
     """FLOPs per frame, achieved GFLOP/s and fraction of the peak, per stage and for the whole frame."""
     counted = len(timed.frame_seconds)
     flops = {name: total / counted for name, total in counting.timer.flops.items() if total}
@@ -222,9 +225,8 @@ def _add_rates(result: BenchResult, counting: _Pass, timed: _Pass, peak: float, 
         result.fraction_of_peak[name] = rate / peak
     rates = [flops / seconds / 1e9 for flops, seconds in zip(counting.frame_flops, timed.frame_seconds)]
     result.best_frame_fraction = max(rates) / peak if rates else None
-    if beside:
-        result.local_frame_fraction = float(np.median(
-            [rate / max(before, after) for rate, before, after in zip(rates, beside, beside[1:])]))
+    if result.peak_between_gflops:
+        result.fraction_of_peak_between = result.gflops["frame"] / result.peak_between_gflops
 
 
 def flatness_summary(result: BenchResult, config: InferenceConfig) -> str:
