@@ -133,8 +133,9 @@ def test_packed_weights_are_kept_for_the_latest_input_shapes_only():
         assert [shape[-1] for shape in conv.onednn_weight.by_shape] == [7, 8, 9, 10]
 
 
+@pytest.mark.parametrize("update_hidden", [True, False])
 @torch.inference_mode()
-def test_decoder_gives_each_object_what_it_gives_that_object_alone():
+def test_decoder_gives_each_object_what_it_gives_that_object_alone(update_hidden):
     """Several objects (on the CPU: the 1/4-scale part one object at a time) decode like one object each,
     in frame-major order, hidden state included."""
     network = load_model(_random_state(), device="cpu")
@@ -143,9 +144,10 @@ def test_decoder_gives_each_object_what_it_gives_that_object_alone():
     f = network.encode_key(torch.randn(frames, 3, 64, 96))
     readout = torch.randn(frames * objects, network.dims.value_dim, 4, 6).contiguous(memory_format=torch.channels_last)
     hidden = torch.randn(frames * objects, network.dims.hidden_dim, 4, 6).contiguous(memory_format=torch.channels_last)
-    together = network.decoder(f.f16, f.f8, f.f4, hidden, readout, True)
+    together = network.decoder(f.f16, f.f8, f.f4, hidden, readout, update_hidden)
     for index in range(frames * objects):
         b, one = index // objects, slice(index, index + 1)
-        alone = network.decoder(f.f16[b:b + 1], f.f8[b:b + 1], f.f4[b:b + 1], hidden[one], readout[one], True)
+        alone = network.decoder(f.f16[b:b + 1], f.f8[b:b + 1], f.f4[b:b + 1], hidden[one], readout[one],
+                                update_hidden)
         for got, expected in zip(together, alone):
             assert torch.allclose(got[one], expected, atol=1e-4 * expected.abs().max().item())

@@ -122,31 +122,33 @@ class Decoder(nn.Module):
         else:
             g16 = self.fuser(f16, readout)
         g8 = self.up_16_8(f8, g16)
+        updating = update_hidden and self.hidden_update is not None and hidden is not None
         objects = g8.shape[0] // f4.shape[0]
         if objects > 1 and g8.device.type == "cpu":
-            logits, pooled = self._quarter_per_object(f4, g8, objects)
+            logits, pooled = self._quarter_per_object(f4, g8, objects, updating)
         else:
             g4 = self.up_8_4(f4, g8)
             logits = conv_act(self.pred, F.relu(g4))
-            pooled = pool_quarter(g4, logits)
-        if update_hidden and self.hidden_update is not None and hidden is not None:
+            pooled = pool_quarter(g4, logits) if updating else None
+        if updating:
             hidden = self.hidden_update(g16, g8, pooled, hidden)
         return hidden, F.interpolate(logits, scale_factor=4, mode="bilinear", align_corners=False)
 
-    def _quarter_per_object(self, f4: torch.Tensor, g8: torch.Tensor,
-                            objects: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _quarter_per_object(self, f4: torch.Tensor, g8: torch.Tensor, objects: int,
+                            pool: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The 1/4-scale part (the largest tensors) one object at a time, on the CPU: an object's tensors
         (27 MB each at 480p) are then reused from the heap frame after frame, where several objects'
         together get fresh pages every frame (see `reuse_freed_memory`: 164,000 page faults a 480p
-        frame with five objects). Returns the logits and `pool_quarter`'s result for all objects."""
+        frame with five objects). Returns the logits and, if `pool`, `pool_quarter`'s result."""
         projected = conv_act(self.up_8_4.skip_conv, f4)
         logits, pooled = [], []
         for index in range(g8.shape[0]):
             frame = index // objects
             g4 = self.up_8_4.with_projected_skip(projected[frame:frame + 1], g8[index:index + 1])
             logits.append(conv_act(self.pred, F.relu(g4)))
-            pooled.append(pool_quarter(g4, logits[-1]))
-        return torch.cat(logits), torch.cat(pooled)
+            if pool:
+                pooled.append(pool_quarter(g4, logits[-1]))
+        return torch.cat(logits), torch.cat(pooled) if pool else None
 
 
 def aggregate_objects(probs: torch.Tensor, dim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
