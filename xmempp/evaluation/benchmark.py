@@ -193,7 +193,8 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
     timed = _propagate(model, frames, reference, config, warmup, False, autocast, on_frame, sample_every,
                        between=(lambda: beside.append(probe.best(1))) if peak_between else None)
     edges.append(probe.best(peak_repeats))
-    peak = max(edges + beside)
+    runs = edges + beside
+    peak = max(runs)
     counted = len(timed.frame_seconds)
     stages = timed.timer.ms_per_frame(counted)
     gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
@@ -204,7 +205,7 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
                          fps=counted / timed.seconds, ms_per_frame=1000 * timed.seconds / counted, stages=stages,
                          peak_rss_gib=peak_rss_bytes() / 2**30, peak_gpu_gib=gpu, timeline=timed.timeline,
                          extensions=list(cpu.extensions), peak_gflops=peak,
-                         peak_range=(min(edges + beside), peak),
+                         peak_range=(min(runs), peak),
                          peak_between_gflops=len(beside) / sum(1 / rate for rate in beside) if beside else None,
                          peak_kernel=f"conv 3x3 {channels}->{channels} at {height}x{width}, channels-last")
     if counting is not None:

@@ -176,15 +176,15 @@ def conv_act(conv: nn.Conv2d, x: torch.Tensor, bn: nn.Module | None = None, add:
     """
     if (bn is None or isinstance(bn, nn.Identity)) and _onednn(x):
         x = x.contiguous(memory_format=torch.channels_last)
-        if _one_output_same_size(conv):
-            out = _one_output_conv(conv, x) if add is None else _one_output_conv(conv, x) + add
-            return F.relu(out) if relu else out
-        args = (_weight(conv, x), conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
-        if add is None:
-            return _POINTWISE(x, *args, "relu" if relu else "none", [], None)
-        add = add.contiguous(memory_format=torch.channels_last)
-        return _POINTWISE.binary(x, add, *args, "add", None, "relu" if relu else None, [], None)
-    out = conv(x) if bn is None else bn(conv(x))
+        if not _one_output_same_size(conv):
+            args = (_weight(conv, x), conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
+            if add is None:
+                return _POINTWISE(x, *args, "relu" if relu else "none", [], None)
+            add = add.contiguous(memory_format=torch.channels_last)
+            return _POINTWISE.binary(x, add, *args, "add", None, "relu" if relu else None, [], None)
+        out = _one_output_conv(conv, x)
+    else:
+        out = conv(x) if bn is None else bn(conv(x))
     if add is not None:
         out = out + add
     return F.relu(out) if relu else out

@@ -127,9 +127,7 @@ class Decoder(nn.Module):
         if objects > 1 and g8.device.type == "cpu":
             logits, pooled = self._quarter_per_object(f4, g8, objects, updating)
         else:
-            g4 = self.up_8_4(f4, g8)
-            logits = conv_act(self.pred, F.relu(g4))
-            pooled = pool_quarter(g4, logits) if updating else None
+            logits, pooled = self._predict(self.up_8_4(f4, g8), updating)
         if updating:
             hidden = self.hidden_update(g16, g8, pooled, hidden)
         return hidden, F.interpolate(logits, scale_factor=4, mode="bilinear", align_corners=False)
@@ -145,10 +143,15 @@ class Decoder(nn.Module):
         for index in range(g8.shape[0]):
             frame = index // objects
             g4 = self.up_8_4.with_projected_skip(projected[frame:frame + 1], g8[index:index + 1])
-            logits.append(conv_act(self.pred, F.relu(g4)))
-            if pool:
-                pooled.append(pool_quarter(g4, logits[-1]))
+            one_logits, one_pooled = self._predict(g4, pool)
+            logits.append(one_logits)
+            pooled.append(one_pooled)
         return torch.cat(logits), torch.cat(pooled) if pool else None
+
+    def _predict(self, g4: torch.Tensor, pool: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits at 1/4 from the last features and, if `pool`, both pooled for the hidden update."""
+        logits = conv_act(self.pred, F.relu(g4))
+        return logits, pool_quarter(g4, logits) if pool else None
 
 
 def aggregate_objects(probs: torch.Tensor, dim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
