@@ -1,10 +1,11 @@
-"""Freed memory kept for reuse: a frame's large tensors stop costing page faults."""
+"""This process's memory: freed memory kept for reuse (no page faults for a frame's large tensors), its own peak."""
 from __future__ import annotations
 
 import platform
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 # Allocates four 24 MiB tensors and frees them, 10 times, printing the minor page faults of the last 6 (in a
@@ -36,3 +37,11 @@ def test_freed_large_blocks_are_reused_instead_of_faulted_in_again():
     assert _faults(1 << 20) > pages // 2
     # blocks up to 32 MiB from the heap, kept when freed (at most a block's growth of the heap faults)
     assert _faults(32 << 20) < pages // 10
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM is Linux's")
+def test_a_started_process_reports_its_own_peak_not_its_parents():
+    held = np.ones(512 << 20, np.uint8)  # this process now peaks above 512 MiB
+    done = subprocess.run([sys.executable, "-c", "from xmempp.resources import peak_rss_bytes; print(peak_rss_bytes())"],
+                          capture_output=True, text=True, check=True)
+    assert int(done.stdout) < held.nbytes // 2  # ru_maxrss would report at least the parent's peak here
