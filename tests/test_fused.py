@@ -76,15 +76,52 @@ def test_one_output_convolution_matches_the_plain_one(kernel, bias, add, relu):
     assert not _one_output_same_size(nn.Conv2d(2, 1, 7, padding=3))
 
 
+@pytest.mark.parametrize("relu", [False, True])
+@torch.inference_mode()
+def test_a_given_up_residual_receives_the_result_and_nothing_else_changes(relu):
+    torch.manual_seed(3)
+    conv = nn.Conv2d(16, 8, 3, padding=1)
+    x = torch.randn(2, 16, 9, 11).contiguous(memory_format=torch.channels_last)
+    other = torch.randn(2, 8, 9, 11).contiguous(memory_format=torch.channels_last)
+    x_before, expected = x.clone(), conv_act(conv, x, add=other.clone(), relu=relu)
+    got = conv_act(conv, x, add=other, relu=relu, reuse_add=True)
+    assert torch.equal(got, expected)
+    assert torch.equal(x, x_before)
+    if torch.backends.mkldnn.is_available():
+        assert got.data_ptr() == other.data_ptr()  # written in place: no new output
+    # a residual that shares memory with the input is never overwritten
+    square = nn.Conv2d(8, 8, 1)
+    y = torch.randn(1, 8, 5, 5).contiguous(memory_format=torch.channels_last)
+    y_before = y.clone()
+    assert torch.allclose(conv_act(square, y, add=y, reuse_add=True), square(y_before) + y_before, atol=1e-5)
+    assert torch.equal(y, y_before)
+
+
+@torch.inference_mode()
+def test_residual_stages_leave_their_input_alone_and_match_plain_blocks():
+    """Blocks after the first write their sum over the previous block's output; the stage's own input,
+    which a caller may still hold (ResNet-18's layer1 starts without a downsampling shortcut), is kept."""
+    network = load_model(_random_state(), device="cpu")
+    for stage in (network.value_encoder.layer1, network.key_encoder.res2):
+        x = torch.randn(1, stage[0].conv1.in_channels, 16, 24).contiguous(memory_format=torch.channels_last)
+        x_before = x.clone()
+        expected = x.clone()
+        for block in stage:
+            expected = block(expected.clone())  # nothing owned: the plain residual sum
+        assert torch.equal(stage(x), expected)
+        assert torch.equal(x, x_before)
+
+
 def test_fused_convolutions_are_counted_like_plain_ones():
     conv = nn.Conv2d(16, 8, 3, padding=1)
     x, other = torch.randn(1, 16, 9, 11), torch.randn(1, 8, 9, 11)
     with torch.inference_mode(), FlopCounterMode(display=False) as fused:
         conv_act(conv, x, relu=True)
         conv_act(conv, x, add=other)
+        conv_act(conv, x, add=other.clone(), reuse_add=True)
     with FlopCounterMode(display=False) as plain:
         conv(x)
-    assert fused.get_total_flops() == 2 * plain.get_total_flops() == 2 * 2 * 16 * 8 * 9 * 9 * 11
+    assert fused.get_total_flops() == 3 * plain.get_total_flops() == 3 * 2 * 16 * 8 * 9 * 9 * 11
 
 
 def test_folding_needs_eval_mode():

@@ -30,9 +30,11 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = _downsample(in_ch, planes, stride)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, owns_input: bool = False) -> torch.Tensor:
+        """owns_input: nothing else uses `x` afterwards, so the result may overwrite it."""
         out = conv_act(self.conv1, x, self.bn1, relu=True)
-        return conv_act(self.conv2, out, self.bn2, add=_shortcut(self.downsample, x), relu=True)
+        return conv_act(self.conv2, out, self.bn2, add=_shortcut(self.downsample, x), relu=True,
+                        reuse_add=owns_input or self.downsample is not None)
 
 
 class Bottleneck(nn.Module):
@@ -51,10 +53,12 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(out_ch)
         self.downsample = _downsample(in_ch, out_ch, stride)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, owns_input: bool = False) -> torch.Tensor:
+        """owns_input: nothing else uses `x` afterwards, so the result may overwrite it."""
         out = conv_act(self.conv1, x, self.bn1, relu=True)
         out = conv_act(self.conv2, out, self.bn2, relu=True)
-        return conv_act(self.conv3, out, self.bn3, add=_shortcut(self.downsample, x), relu=True)
+        return conv_act(self.conv3, out, self.bn3, add=_shortcut(self.downsample, x), relu=True,
+                        reuse_add=owns_input or self.downsample is not None)
 
 
 def _shortcut(downsample: nn.Sequential | None, x: torch.Tensor) -> torch.Tensor:
@@ -62,9 +66,20 @@ def _shortcut(downsample: nn.Sequential | None, x: torch.Tensor) -> torch.Tensor
     return x if downsample is None else conv_act(downsample[0], x, downsample[1])
 
 
+class ResidualStage(nn.Sequential):
+    """Residual blocks in sequence (parameter names as nn.Sequential's). Every block after the first
+    owns its input, the previous block's output, which nothing else holds: its residual sum is written
+    there instead of into a new tensor."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for index, block in enumerate(self):
+            x = block(x, owns_input=index > 0)
+        return x
+
+
 def make_stage(block: type[BasicBlock] | type[Bottleneck], in_ch: int, planes: int, blocks: int,
-               stride: int) -> nn.Sequential:
+               stride: int) -> ResidualStage:
     """A ResNet stage of `blocks` blocks; the first one may downsample."""
     layers = [block(in_ch, planes, stride)]
     layers += [block(planes * block.expansion, planes) for _ in range(blocks - 1)]
-    return nn.Sequential(*layers)
+    return ResidualStage(*layers)

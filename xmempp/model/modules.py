@@ -49,9 +49,11 @@ class GroupResBlock(nn.Module):
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
 
-    def forward(self, g: torch.Tensor) -> torch.Tensor:
+    def forward(self, g: torch.Tensor, owns_input: bool = False) -> torch.Tensor:
+        """owns_input: nothing else uses `g` afterwards, so the result may overwrite it."""
         shortcut = g if self.downsample is None else conv_act(self.downsample, g)
-        return conv_act(self.conv2, conv_act(self.conv1, F.relu(g), relu=True), add=shortcut)
+        return conv_act(self.conv2, conv_act(self.conv1, F.relu(g), relu=True), add=shortcut,
+                        reuse_add=owns_input or self.downsample is not None)
 
 
 class ChannelGate(nn.Module):
@@ -120,7 +122,7 @@ class FeatureFusionBlock(nn.Module):
             g = self.block1(torch.cat([x, g], dim=1))
         else:
             g = self._block1_shared(x, g, objects)
-        return self.block2(self.attention(g))
+        return self.block2(self.attention(g), owns_input=True)
 
     def _block1_shared(self, x: torch.Tensor, g: torch.Tensor, objects: int) -> torch.Tensor:
         """block1 on cat(x, g) without repeating x: the x part of its two input convolutions
@@ -134,10 +136,11 @@ class FeatureFusionBlock(nn.Module):
                 out = add_per_object(out, shared)
                 return F.relu(out) if relu else out
             on_x, on_g = split_input_channels(conv, self.x_ch)
-            return conv_act(on_g, g_in, add=repeat_per_object(conv_act(on_x, x_in), objects), relu=relu)
+            return conv_act(on_g, g_in, add=repeat_per_object(conv_act(on_x, x_in), objects), relu=relu,
+                            reuse_add=True)
 
         out = split_conv(block.conv1, F.relu(x), F.relu(g), relu=True)
-        return conv_act(block.conv2, out, add=split_conv(block.downsample, x, g))
+        return conv_act(block.conv2, out, add=split_conv(block.downsample, x, g), reuse_add=True)
 
 
 def gated_hidden_update(values: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
@@ -178,8 +181,8 @@ class HiddenUpdater(nn.Module):
 
     def forward(self, g16: torch.Tensor, g8: torch.Tensor, g4: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """g4: the decoder's last features and its logits, each pooled from 1/4 to 1/16 (`pool_quarter`)."""
-        g = conv_act(self.g8_conv, resize(g8, 0.5, "area"), add=conv_act(self.g16_conv, g16))
-        g = conv_act(self.g4_conv, g4, add=g)
+        g = conv_act(self.g8_conv, resize(g8, 0.5, "area"), add=conv_act(self.g16_conv, g16), reuse_add=True)
+        g = conv_act(self.g4_conv, g4, add=g, reuse_add=True)
         return gated_hidden_update(conv_act(self.transform, torch.cat([g, hidden], dim=1)), hidden)
 
 
@@ -194,10 +197,11 @@ class UpsampleBlock(nn.Module):
     def forward(self, skip: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """skip (B, C, 2h, 2w) per frame, g (B*K, C', h, w) per object."""
         if g.shape[0] == skip.shape[0]:
-            return self.out_conv(conv_act(self.skip_conv, skip, add=resize(g, 2.0, "bilinear")))
+            return self.out_conv(conv_act(self.skip_conv, skip, add=resize(g, 2.0, "bilinear"), reuse_add=True),
+                                 owns_input=True)
         return self.with_projected_skip(conv_act(self.skip_conv, skip), g)
 
     def with_projected_skip(self, projected: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """The block for objects `g` (B*K, C', h, w) given the frames' skip features already through
         `skip_conv` (B, C, 2h, 2w), so that they can be projected once for objects run in parts."""
-        return self.out_conv(add_per_object(resize(g, 2.0, "bilinear"), projected))
+        return self.out_conv(add_per_object(resize(g, 2.0, "bilinear"), projected), owns_input=True)
