@@ -136,8 +136,8 @@ class Decoder(nn.Module):
                             pool: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The 1/4-scale part (the largest tensors) one object at a time, on the CPU: an object's tensors
         (27 MB each at 480p) are then reused from the heap frame after frame, where several objects'
-        together get fresh pages every frame (see `reuse_freed_memory`: 164,000 page faults a 480p
-        frame with five objects). Returns the logits and, if `pool`, `pool_quarter`'s result."""
+        together get fresh pages every frame (see `reuse_freed_memory`; five objects at 480p: about 203,000
+        page faults a frame batched, 2,000 this way). Returns the logits and, if `pool`, `pool_quarter`'s result."""
         projected = conv_act(self.up_8_4.skip_conv, f4)
         logits, pooled = [], []
         for index in range(g8.shape[0]):
