@@ -124,6 +124,26 @@ def test_fused_convolutions_are_counted_like_plain_ones():
     assert fused.get_total_flops() == 3 * plain.get_total_flops() == 3 * 2 * 16 * 8 * 9 * 9 * 11
 
 
+def test_under_autocast_the_cast_weights_are_kept_and_give_autocasts_numbers():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 16, 3, padding=1).eval()
+    x = torch.randn(1, 8, 12, 20, dtype=torch.bfloat16)  # not float32: the plain (non-oneDNN) path
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = conv(x)
+        first = conv_act(conv, x)
+        weight = conv.autocast_weights[1][0]
+        second = conv_act(conv, x)
+    assert weight.dtype == torch.bfloat16 and conv.autocast_weights[1][0] is weight  # cast once, then reused
+    assert torch.equal(first, expected) and torch.equal(second, expected)
+    with torch.no_grad():
+        conv.weight.mul_(2)  # a changed weight is cast again
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(conv_act(conv, x), conv(x))
+    assert conv.autocast_weights[1][0] is not weight
+    with torch.inference_mode():
+        assert conv_act(conv, x.float()).dtype == torch.float32  # autocast off: the module's own weights
+
+
 def test_folding_needs_eval_mode():
     with pytest.raises(ValueError, match="eval"):
         fold_batchnorms(XMemNetwork().train())

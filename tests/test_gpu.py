@@ -8,6 +8,8 @@ import torch
 from golden import golden_json, load_npz
 from xmempp import InferenceConfig, InferenceSession, load_model
 from xmempp.model.cuda_graphs import use_cuda_graphs
+from xmempp.model.device import to_host
+from xmempp.model.fused import conv_act
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -55,3 +57,25 @@ def test_cuda_graphs_give_the_eager_results(stand_in_state, autocast):
     assert graphed_model.segment.graphs and graphed_model.encode_key.graphs  # captured and replayed
     assert (eager.argmax(1) == graphed.argmax(1))[decisive(eager)].mean() >= 0.999
     assert np.abs(eager - graphed).max() <= 1e-3
+
+
+@torch.inference_mode()
+def test_cuda_autocast_convolutions_cast_each_weight_once_with_autocasts_numbers():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(64, 128, 3, padding=1).cuda().to(memory_format=torch.channels_last)
+    x = torch.randn(2, 64, 60, 108, device="cuda").contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cuda", dtype=torch.float16):
+        ours, theirs = conv_act(conv, x, relu=True), torch.relu(conv(x))
+        kept = conv.autocast_weights[1][0]
+        conv_act(conv, x)
+    assert kept.dtype == torch.float16 and conv.autocast_weights[1][0] is kept
+    assert torch.equal(ours, theirs)
+
+
+def test_probabilities_come_back_in_reusable_page_locked_memory():
+    probs = torch.rand(6, 1080, 1920, device="cuda")
+    first = to_host(probs)
+    assert first.is_pinned() and torch.equal(first, probs.cpu())
+    address = first.data_ptr()
+    del first
+    assert to_host(probs).data_ptr() == address  # the freed block is reused, not mapped anew

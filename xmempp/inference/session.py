@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from xmempp.inference.config import InferenceConfig
-from xmempp.model.device import autocast_for
+from xmempp.model.device import autocast_for, to_host
 from xmempp.errors import ConfigError, InputError, MemoryStateError
 from xmempp.memory.manager import MemoryManager, MemoryStats, state_to_device
 from xmempp.model.network import XMemNetwork, aggregate_objects
@@ -192,7 +192,7 @@ class InferenceSession:
                 return self._reference_probs(frame)
             probs = self._step_propagate(frame, x, features, end)
         with self._stage("upsample"):
-            return geometry.to_source(probs[0].float()).cpu()
+            return to_host(geometry.to_source(probs[0].float()))
 
     def _stage(self, name: str) -> ContextManager:
         return self.timer.stage(name) if self.timer is not None else contextlib.nullcontext()
