@@ -4,10 +4,12 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from xmempp.model.fused import _one_output_same_size, conv_act, fold_batchnorms, pack_weights, split_input_channels
 from xmempp.model.loading import load_model
+from xmempp.model.modules import add_per_object
 from xmempp.model.network import XMemNetwork
 
 
@@ -208,3 +210,16 @@ def test_decoder_gives_each_object_what_it_gives_that_object_alone(update_hidden
                                 update_hidden)
         for got, expected in zip(together, alone):
             assert torch.allclose(got[one], expected, atol=1e-4 * expected.abs().max().item())
+
+
+@pytest.mark.parametrize("objects", [1, 3])
+def test_per_object_sums_keep_the_channels_last_layout_pytorch_recognises(objects):
+    g = torch.randn(2 * objects, 16, 12, 20).contiguous(memory_format=torch.channels_last)
+    shared = torch.randn(2, 16, 12, 20).contiguous(memory_format=torch.channels_last)
+    one = add_per_object(g[:objects], shared[:1])  # one frame, as the per-object 1/4-scale decoder calls it
+    assert torch.equal(one, g[:objects] + shared[:1])
+    assert one.stride() == torch.empty(one.shape, memory_format=torch.channels_last).stride()
+    # what the layout decides: pooling and upsampling keep channels-last (a generic path returns NCHW)
+    assert F.avg_pool2d(one, 4).is_contiguous(memory_format=torch.channels_last)
+    both = add_per_object(g, shared)
+    assert torch.equal(both, g + shared.repeat_interleave(objects, 0))

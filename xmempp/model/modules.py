@@ -28,8 +28,14 @@ def repeat_per_object(x: torch.Tensor, objects: int) -> torch.Tensor:
 
 def add_per_object(g: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
     """Every object's features g (B*K, C, H, W) plus its frame's `shared` (B, C, H, W), broadcast:
-    the repeated copy of `shared` is never made (one pass instead of three at 1/4 scale)."""
+    the repeated copy of `shared` is never made (one pass instead of three at 1/4 scale).
+
+    One object per frame is a plain sum: the broadcast sum's result then has a batch stride with which
+    PyTorch no longer takes it for channels-last, and pooling and upsampling took their slow generic
+    paths (pooling one object's 1/4 features at 480p: 43 instead of 2 ms, with a copy of them first)."""
     frames = shared.shape[0]
+    if g.shape[0] == frames:
+        return g + shared
     return (g.unflatten(0, (frames, g.shape[0] // frames)) + shared.unsqueeze(1)).flatten(0, 1)
 
 
