@@ -13,6 +13,7 @@ separate operations.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -105,23 +106,33 @@ def split_input_channels(conv: nn.Conv2d, at: int) -> tuple[nn.Conv2d, nn.Conv2d
     Their outputs add up to `conv`'s. Made once and kept (on the CPU with packed weights)
     while `conv`'s weight is the same, unchanged tensor; they belong to no state dict.
     """
-    key = (at, _identity(conv.weight))
-    cached = getattr(conv, "input_split", None)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    parts = []
-    for weight, bias in ((conv.weight[:, :at], conv.bias), (conv.weight[:, at:], None)):
-        part = nn.Conv2d(weight.shape[1], conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                         conv.dilation, conv.groups, bias=bias is not None, device=weight.device, dtype=weight.dtype)
-        with torch.no_grad():
-            part.weight.copy_(weight)
-            if bias is not None:
-                part.bias.copy_(bias)
-        part = part.to(memory_format=torch.channels_last).eval().requires_grad_(False)
-        pack_weights(part)
-        parts.append(part)
-    conv.input_split = (key, (parts[0], parts[1]))
-    return parts[0], parts[1]
+    def make() -> tuple[nn.Conv2d, nn.Conv2d]:
+        parts = []
+        for weight, bias in ((conv.weight[:, :at], conv.bias), (conv.weight[:, at:], None)):
+            part = nn.Conv2d(weight.shape[1], conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                             conv.dilation, conv.groups, bias=bias is not None, device=weight.device,
+                             dtype=weight.dtype)
+            with torch.no_grad():
+                part.weight.copy_(weight)
+                if bias is not None:
+                    part.bias.copy_(bias)
+            part = part.to(memory_format=torch.channels_last).eval().requires_grad_(False)
+            pack_weights(part)
+            parts.append(part)
+        return parts[0], parts[1]
+
+    return _kept(conv, "input_split", at, make)
+
+
+def _kept(conv: nn.Conv2d, name: str, variant: Any, make: Callable[[], Any]) -> Any:
+    """What `make()` derives from `conv`'s weight, kept on `conv` as attribute `name` and made again when
+    `variant` or the weight (another tensor, or changed in place) differs from when it was made."""
+    key = (variant, _identity(conv.weight))
+    cached = getattr(conv, name, None)
+    if cached is None or cached[0] != key:
+        cached = (key, make())
+        setattr(conv, name, cached)
+    return cached[1]
 
 
 def _weight(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -208,13 +219,8 @@ def _autocast_weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, t
     if not torch.is_autocast_enabled(device) or torch.is_grad_enabled() or torch.compiler.is_compiling():
         return None
     dtype = torch.get_autocast_dtype(device)
-    key = (dtype, _identity(conv.weight))
-    cached = getattr(conv, "autocast_weights", None)
-    if cached is None or cached[0] != key:
-        bias = None if conv.bias is None else conv.bias.detach().to(dtype)
-        cached = (key, (conv.weight.detach().to(dtype), bias))
-        conv.autocast_weights = cached
-    return cached[1]
+    return _kept(conv, "autocast_weights", dtype, lambda: (
+        conv.weight.detach().to(dtype), None if conv.bias is None else conv.bias.detach().to(dtype)))
 
 
 def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
