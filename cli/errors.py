@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from xmempp.cli.remedies import cli_message
 from xmempp.errors import XMemppError
 
 __all__ = ["print_error", "user_errors", "reports_errors", "EXIT_ERROR", "EXIT_INTERRUPTED"]
@@ -51,7 +52,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except XMemppError as exc:
-        print_error(str(exc))
+        print_error(cli_message(exc))
         raise typer.Exit(EXIT_ERROR) from None
     except KeyboardInterrupt:
         print_error("interrupted; files already written are complete, nothing half-written was left")

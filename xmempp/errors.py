@@ -1,13 +1,85 @@
 """One exception hierarchy for everything xmempp reports to a user.
 
-Every message says what was wrong and, where possible, what to do about it.
-The CLI prints these as a single red line; the GUI shows them in a dialog.
+Every error says what was wrong. Where the user can do something about it, the error carries a
+structured `Remedy` (what to change, in the settings' own names) instead of advice worded for one
+front end: the CLI words it as a flag, the GUI as a control, the service as a request field. The core
+never names a CLI flag or a server path in a message; `str(error)` gives the message with the remedy in
+neutral words, for Python callers.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import Enum
+from typing import Optional
+
+
+class RemedyKind(str, Enum):
+    """What a remedy asks the user to do."""
+
+    SET = "set"  # give `setting` a value (`value` when one is known, else one of `choices`)
+    ENABLE = "enable"  # turn the `setting` switch on (e.g. overwrite, force)
+    DISABLE = "disable"  # turn the `setting` switch off (e.g. resume)
+    DOWNLOAD_WEIGHTS = "download_weights"  # fetch the checkpoint named by `value`
+    FIX_INPUT = "fix_input"  # the file or folder itself must change (re-export, render missing frames)
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """A structured way out of an error, in the vocabulary of the job settings.
+
+    `setting` is a settings name shared by every front end (`overwrite`, `size`, `force`, `device`,
+    `model`, `layer`, `colorspace`, `frames`, `start_frame`, `mask_threshold`, `resume`, ...).
+    """
+
+    kind: RemedyKind
+    setting: Optional[str] = None
+    value: object = None
+    choices: tuple[object, ...] = ()
+    note: str = ""  # extra neutral advice ("or delete that folder first")
+
+    def describe(self) -> str:
+        """The remedy in neutral words (no front end's syntax)."""
+        name = (self.setting or "").replace("_", " ")
+        if self.kind is RemedyKind.SET:
+            if self.value is not None:
+                text = f"set {name} to {self.value}"
+            elif self.choices:
+                text = f"set {name} to one of {', '.join(map(str, self.choices))}"
+            else:
+                text = f"set {name}"
+        elif self.kind is RemedyKind.ENABLE:
+            text = f"allow {name}"
+        elif self.kind is RemedyKind.DISABLE:
+            text = f"turn off {name}"
+        elif self.kind is RemedyKind.DOWNLOAD_WEIGHTS:
+            text = f"download the weights {self.value}" if self.value else "download the weights"
+        else:
+            text = "fix the input"
+        return f"{text} {self.note}".strip() if self.note else text
+
 
 class XMemppError(Exception):
-    """Base class of every error xmempp raises on purpose."""
+    """Base class of every error xmempp raises on purpose.
+
+    Arguments:
+        message: what was wrong, without front-end advice.
+        remedy: optional structured way out, worded by each front end.
+    """
+
+    def __init__(self, message: str = "", *, remedy: Optional[Remedy] = None, remedies: tuple[Remedy, ...] = ()):
+        super().__init__(message)
+        self.message = message
+        self.remedies: tuple[Remedy, ...] = ((remedy,) if remedy is not None else ()) + tuple(remedies)
+
+    @property
+    def remedy(self) -> Optional[Remedy]:
+        """The first remedy, if any."""
+        return self.remedies[0] if self.remedies else None
+
+    def __str__(self) -> str:
+        if not self.remedies:
+            return self.message
+        return f"{self.message}; " + ", or ".join(r.describe() for r in self.remedies)
 
 
 class ConfigError(XMemppError, ValueError):
@@ -35,3 +107,4 @@ class MemoryStateError(XMemppError):
 
 class ResourceError(XMemppError):
     """The machine lacks the memory (or other resources) a run needs."""
+
