@@ -31,7 +31,8 @@ from typing import Any, Iterable, Iterator, Optional, Protocol, Union, overload,
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from xmempp.errors import InputError
+from xmempp.errors import InputError, Remedy, RemedyKind
+from xmempp.io.sequences import check_links, check_numbering, is_pattern
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -259,6 +260,7 @@ class FolderFrames(FrameSource):
             entries = [p for p in self.path.iterdir() if not is_hidden(p)]
         except OSError as exc:
             raise InputError(f"cannot list frame folder {self.path}: {exc.strerror or exc}") from exc
+        check_links(p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS)
         files = [p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
         if not files:
             others = sorted({p.suffix.lower() or p.name for p in entries if p.is_file()})
@@ -280,9 +282,24 @@ class FolderFrames(FrameSource):
         self.files: list[Path] = files
         self.names = [p.stem for p in files]
         numbers = [re.search(r"(\d+)$", name) for name in self.names]
-        if all(numbers) and len({int(m.group(1)) for m in numbers}) == len(numbers):
+        if all(numbers):
+            check_numbering(self.path, files)  # one gap-free sequence with one file per number
             self.frame_numbers = [int(m.group(1)) for m in numbers]  # a numbered sequence: roto pairs by number
         self._size: Optional[tuple[int, int]] = None
+        self._check_headers()
+
+    def _check_headers(self) -> None:
+        """Open every frame's header (no pixels decoded): readable, not a bomb, and all of one size."""
+        for path in self.files:
+            with open_image(path, "frame", decode=False) as image:
+                w, h = image.size
+            if self._size is None:
+                self._size = (h, w)
+            elif (h, w) != self._size:
+                first_h, first_w = self._size
+                raise InputError(f"frame {path} is {w}x{h} but the first frame {self.files[0].name} is "
+                                 f"{first_w}x{first_h}; all frames of a shot must have the same size",
+                                 remedy=Remedy(RemedyKind.FIX_INPUT))
 
     @property
     def size(self) -> tuple[int, int]:
@@ -510,7 +527,6 @@ def open_frames(path: PathLike, *, frames: Optional[tuple[int, int]] = None, col
         `InputError` when the path is missing, empty, a single image, or not readable.
     """
     from xmempp.io import plates  # noqa: PLC0415 - plates builds on this module
-    from xmempp.io.sequences import is_pattern  # noqa: PLC0415
 
     p = Path(path)
     sequence_options = frames is not None or colour is not None or layer is not None
