@@ -130,7 +130,7 @@ def test_zero_byte_or_one_pixel_frame_is_refused_up_front(tmp_path, bad):
         (tmp_path / "f_2.png").write_bytes(b"")
     else:
         Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "f_2.png")
-    with pytest.raises(InputError, match=r"f_2\.png (is 1x1|.*not an image)"):
+    with pytest.raises(InputError, match=r"f_2\.png(: not an image| is 1x1)"):
         open_frames(tmp_path)
 
 
