@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 import time
 
 import cv2
@@ -228,3 +229,49 @@ def test_real_clips_folder_and_video():
     assert len(video) == len(folder) == 60 and video.size == folder.size
     for i in (0, 31, 59, 10):
         assert np.abs(video[i].astype(int) - folder[i]).mean() < 6
+
+
+def _encode(path, stamps):
+    import av
+    from fractions import Fraction
+
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+    stream.codec_context.time_base = Fraction(1, 1000)
+    for i, pts in enumerate(stamps):
+        frame = av.VideoFrame.from_ndarray(colour_frame(i, 96, 128), format="rgb24")
+        frame.pts, frame.time_base = pts, Fraction(1, 1000)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+
+
+def test_variable_frame_rate_video_is_reported(tmp_path):
+    from xmempp.errors import InputWarning
+
+    _encode(tmp_path / "cfr.mp4", [40 * i for i in range(12)])
+    _encode(tmp_path / "vfr.mp4", [0, 40, 80, 200, 240, 400, 440, 480, 600, 640, 680, 800])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputWarning)
+        assert len(open_frames(tmp_path / "cfr.mp4")) == 12
+    with pytest.warns(InputWarning, match="variable frame rate"):
+        assert len(open_frames(tmp_path / "vfr.mp4")) == 12
+
+
+def test_damaged_video_stops_with_an_error_instead_of_garbage_frames(tmp_path):
+    import random
+
+    _encode(tmp_path / "v.mp4", [40 * i for i in range(40)])
+    data = bytearray((tmp_path / "v.mp4").read_bytes())
+    start, end = data.find(b"mdat") + 200, data.find(b"moov") - 50
+    rng = random.Random(0)
+    for _ in range(20):
+        data[rng.randrange(start, end)] ^= 0xFF
+    (tmp_path / "bad.mp4").write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"bad\.mp4.*corrupt"):
+        frames = open_frames(tmp_path / "bad.mp4")
+        for i in range(len(frames)):
+            frames[i]

@@ -108,3 +108,10 @@ class MemoryStateError(XMemppError):
 class ResourceError(XMemppError):
     """The machine lacks the memory (or other resources) a run needs."""
 
+
+
+class InputWarning(UserWarning):
+    """An input can be used but something about it may surprise (e.g. a variable frame rate).
+
+    Front ends show it like an error's message (one yellow line, a JSON "warning" record, a dialog).
+    """

@@ -23,6 +23,7 @@ import queue
 import re
 import struct
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any, Iterable, Iterator, Optional, Protocol, Union, overload,
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from xmempp.errors import InputError, Remedy, RemedyKind
+from xmempp.errors import InputError, InputWarning, Remedy, RemedyKind
 from xmempp.io.sequences import check_links, check_numbering, is_pattern
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -395,15 +396,29 @@ class VideoFrames(FrameSource):
             raise InputError(f"{self.path} has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        # damaged data stops decoding with an error (which names the frame) instead of concealed garbage frames
+        stream.codec_context.options = {"err_detect": "explode"}
         return container
 
-    @staticmethod
-    def _count_packets(container, stream) -> int:
-        """Count frames by a demux pass (no decoding) when the container does not say."""
-        count = 0
+    def _count_packets(self, container, stream) -> int:
+        """Count frames by a demux pass (no decoding); warn about corrupt packets and a variable frame rate."""
+        count, corrupt, stamps = 0, 0, []
         for packet in container.demux(stream):
             if packet.size and not packet.is_discard:
                 count += 1
+                corrupt += bool(packet.is_corrupt)
+                if packet.pts is not None:
+                    stamps.append(int(packet.pts))
+        if corrupt:
+            raise InputError(f"video {self.path} has {corrupt} corrupt packet(s); the file is damaged, re-encode or "
+                             f"re-transfer it", remedy=Remedy(RemedyKind.FIX_INPUT))
+        steps = np.diff(np.unique(stamps)) if len(stamps) > 2 else np.array([])
+        if steps.size and steps.max() > 1.5 * steps.min():
+            warnings.warn(InputWarning(
+                f"video {self.path} has a variable frame rate (frame durations from {steps.min() * stream.time_base}"
+                f" to {steps.max() * stream.time_base} s): frames are processed in decoding order, one per decoded "
+                f"frame, and a preview video is written at the average rate; convert it to a constant rate (or an "
+                f"image sequence) to keep timings"), stacklevel=2)
         return count
 
     @property
