@@ -17,11 +17,10 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Optional, Sequence
 
 from xmempp.errors import InputError, Remedy, RemedyKind
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = ["FrameInfo", "frame_info", "FrameSequence", "is_pattern", "parse_frame_range", "find_sequence",
            "scan_sequences", "check_links", "check_numbering"]
