@@ -25,7 +25,8 @@ from xmempp.io.writers import WriterOptions
 from xmempp.model.weights import resolve_weights
 
 from .engine_options import ConfigOption, Mode, ModelOption, ModeOption, QuietOption, SizeOption, build_config
-from .errors import EXIT_ERROR, print_error
+from .errors import print_error
+from .exit_codes import ExitCode
 from .progress import download_progress
 
 #: Shots listed one per row in the live table; longer batches show only the unfinished ones.
@@ -92,7 +93,7 @@ def batch_command(
     for result in report.failed:
         print_error(f"{result.shot}: {result.error}")
     if report.failed:
-        raise typer.Exit(EXIT_ERROR)
+        raise typer.Exit(ExitCode.SHOTS_FAILED)
 
 
 @dataclass

@@ -422,7 +422,7 @@ def test_cli_candidates_reports_bad_input_in_one_line(checkpoint_path, tmp_path)
     chair = _chair()
     result = _run_cli("-v", str(chair / "JPEGImages"), "-m", str(tmp_path / "missing"),
                       "--model", str(checkpoint_path), "--device", "cpu", "-q")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "mask folder not found" in result.stderr and "Traceback" not in result.output
 
 

@@ -191,7 +191,7 @@ def test_serve_command_reports_bad_settings_in_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-c", "from xmempp.cli.app import main; main()", "serve",
                              "--media-root", str(tmp_path / "missing"), "--model", str(tmp_path / "x.pth")],
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is not a folder" in result.stderr
 
 

@@ -92,9 +92,14 @@ def save_checkpoint(path: os.PathLike | str, checkpoint: Checkpoint) -> int:
         Bytes written. Raises `OutputError` when it cannot be written.
     """
     payload = {"format": _FORMAT, **dataclasses.asdict(checkpoint)}
-    with atomic_open(path, "wb") as f:
-        torch.save(payload, f)
-        size = f.tell()
+    try:
+        with atomic_open(path, "wb") as f:
+            torch.save(payload, f)
+            size = f.tell()
+    except RuntimeError as exc:  # torch.save reports a failed write (no space left, I/O error) as RuntimeError
+        detail = " ".join(str(exc).split())[:200]
+        raise OutputError(f"cannot write the checkpoint {path} ({detail}); the disk is probably full: free space "
+                          f"and resume the run") from exc
     return size
 
 
