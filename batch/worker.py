@@ -22,6 +22,7 @@ import torch
 from xmempp.errors import XMemppError
 from xmempp.inference.checkpoint import (CheckpointPolicy, checkpoint_path, fingerprint_changes, job_fingerprint,
                                          load_checkpoint)
+from xmempp.inference.guards import written_range
 from xmempp.inference.jobs import ShotJob, run_job
 from xmempp.inference.shots import open_shot_job
 from xmempp.model.loading import load_model
@@ -155,7 +156,7 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink) -> Sho
 def _resumable(network: XMemNetwork, job: ShotJob) -> bool:
     """Whether the job's output folder holds no checkpoint or one this very job can resume from
     (one from other inputs, settings, weights or device is replaced by a fresh run)."""
-    saved = load_checkpoint(checkpoint_path(job.outputs.folder))
+    saved = load_checkpoint(checkpoint_path(job.outputs.folder, written_range(job)))
     return saved is None or not fingerprint_changes(saved.fingerprint, job_fingerprint(network, job))
 
 

@@ -45,6 +45,8 @@ CudaGraphsOption = Annotated[bool, typer.Option(
                                            "per-kernel launch cost: the 480p network 1.5x faster on an H200); "
                                            "ignored on other devices.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
+ForceUnlockOption = Annotated[bool, typer.Option(
+    "--force-unlock", help="Take over the output folder's lock from another run (one on a lost host).")]
 
 
 def build_config(config_file: Optional[Path], size: Optional[int] = None, mem_every: Optional[int] = None,

@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from xmempp.errors import InputWarning
+from xmempp.errors import XMemppWarning
 
 from .progress import frame_progress
 
@@ -156,11 +156,11 @@ class RunLog:
 
     @contextlib.contextmanager
     def activate(self) -> Iterator["RunLog"]:
-        """Make this the active log (errors and `InputWarning`s of the run go to it)."""
+        """Make this the active log (errors and `XMemppWarning`s of the run go to it)."""
         _active.append(self)
 
         def show(message, category, filename, lineno, file=None, line=None) -> None:
-            if issubclass(category, InputWarning):
+            if issubclass(category, XMemppWarning):
                 self.warning(str(message))
             else:
                 shown(message, category, filename, lineno, file, line)
@@ -168,7 +168,7 @@ class RunLog:
         try:
             with warnings.catch_warnings():
                 shown = warnings.showwarning
-                warnings.simplefilter("always", InputWarning)
+                warnings.simplefilter("always", XMemppWarning)
                 warnings.showwarning = show
                 yield self
         finally:

@@ -13,25 +13,25 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
 from xmempp import InferenceConfig
 from xmempp.errors import ConfigError
 from xmempp.inference.checkpoint import CheckpointPolicy, checkpoint_path
 from xmempp.inference.jobs import run_job
-from xmempp.inference.memory_estimate import check_job_memory
+from xmempp.inference.guards import written_range
 from xmempp.inference.shots import open_shot_job
 from xmempp.interrupts import stop_on_signals
 from xmempp.io.mattes import EXR_COMPRESSIONS, TIFF_COMPRESSIONS
 from xmempp.io.writers import WriterOptions
 from xmempp.resources import peak_memory_text
 
-from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, Mode, ModelOption,
-                             ModeOption, QuietOption, SizeOption, build_config, load_network)
+from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, ForceUnlockOption, Mode,
+                             ModelOption, ModeOption, QuietOption, SizeOption, build_config, load_network)
 from .errors import print_error
+from .logs import LogFormat, LogFormatOption, RunLog
 from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
                             PlateOptions, StartFrameOption, ViewOption)
-from .progress import frame_progress
 
 
 class MatteFormat(str, Enum):
@@ -57,6 +57,7 @@ class ProcessRun:
         plates: frame range, colour, layer, start frame and mask threshold.
         checkpoint: when to save checkpoints; resume: continue from the checkpoint.
         force: run even when the memory estimate exceeds what the machine has (with a warning).
+        force_unlock: take over the output folder's lock from another run.
     """
 
     video: Path
@@ -74,6 +75,7 @@ class ProcessRun:
     checkpoint: CheckpointPolicy = field(default_factory=lambda: CheckpointPolicy(None, 60.0))
     resume: bool = False
     force: bool = False
+    force_unlock: bool = False
 
 
 def parse_checkpoint_every(text: str) -> CheckpointPolicy:
@@ -147,6 +149,8 @@ def process_command(
                                    "N seconds (30s) or minutes (5m); off: only when stopped by SIGTERM/SIGINT.")] = "60s",
     force: Annotated[bool, typer.Option(
         "--force", help="Run even when the memory estimate exceeds what the machine has (warns).")] = False,
+    force_unlock: ForceUnlockOption = False,
+    log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Propagate the masks in MASKS through every frame of VIDEO and write the results to OUT."""
     if alpha_bits not in (8, 16):
@@ -164,41 +168,50 @@ def process_command(
         options=options, model=model, device=device, overwrite=overwrite, compile=compile_model,
         cuda_graphs=cuda_graphs,
         plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
-        checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force,
+        checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force, force_unlock=force_unlock,
     )
-    run_process(run, Console(stderr=True, quiet=quiet))
+    run_process(run, RunLog(log_format, quiet))
 
 
-def run_process(run: ProcessRun, console: Console) -> None:
+def run_process(run: ProcessRun, log: RunLog) -> None:
     """Check inputs and outputs, load the network, propagate and write every frame's results.
 
     Arguments:
         run: what to process and how.
-        console: where progress and the summary go (a quiet console prints nothing).
+        log: where progress, warnings and the summary go (`--log-format`, `--quiet`).
     Returns:
         None; raises the `XMemppError` of the first bad input, output or setting.
     """
+    with log.activate():
+        _run_process(run, log)
+
+
+def _run_process(run: ProcessRun, log: RunLog) -> None:
     job = open_shot_job(run.video, run.masks, run.out, run.config, run.mode, run.options, run.overwrite,
-                        run.plates, run.resume)
+                        run.plates, run.resume, force_unlock=run.force_unlock)
+    total = job.plan().total
     cancel = threading.Event()
     try:
-        network = load_network(run.model, run.device, console, run.compile, cuda_graphs=run.cuda_graphs)
-        warning = check_job_memory(network, job, force=run.force)
-        if warning:
-            Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {warning}",
-                                                       markup=True, highlight=False)
-        with stop_on_signals(cancel) as stop, frame_progress(console, console.quiet) as progress:
-            task = progress.add_task("propagating", total=job.plan().total)
-            report = run_job(network, job, progress=lambda done, _total: progress.update(task, completed=done),
-                             cancel=cancel, checkpoint=run.checkpoint, resume=run.resume)
+        network = load_network(run.model, run.device, log.console, run.compile, cuda_graphs=run.cuda_graphs)
+        log.start(f"propagating {total} frames of {run.video} into {run.out}", video=run.video, masks=run.masks,
+                  out=run.out, frames=total, chunk=run.plates.frames)
+        chunk = written_range(job)
+        saved_in = checkpoint_path(run.out, chunk)
+        with stop_on_signals(cancel) as stop, log.progress("propagating", total) as progress:
+            report = run_job(network, job, progress=progress, cancel=cancel, checkpoint=run.checkpoint,
+                             resume=run.resume, force_memory=run.force,
+                             on_checkpoint=lambda done, all_frames: log.checkpoint(done, all_frames, saved_in))
     finally:
         job.frames.close()
     done = report.resumed_from + report.frames
     if stop.signal is not None and not report.completed:
-        print_error(f"stopped by {stop.name} after {done} of {job.plan().total} frames; files written are "
-                    f"complete and a checkpoint is in {checkpoint_path(run.out).parent}; run the same command "
+        print_error(f"stopped by {stop.name} after {done} of {total} frames; files written are "
+                    f"complete and a checkpoint is in {saved_in.parent}; run the same command "
                     f"with --resume to continue")
         raise typer.Exit(stop.exit_code)
     resumed = f" (resumed after frame {report.resumed_from})" if report.resumed_from else ""
-    console.print(f"[green]done[/green]: {report.frames} frames{resumed} in {report.seconds:.1f} s "
-                  f"({report.fps:.2f} FPS), peak memory {peak_memory_text(network)}; results in {run.out}")
+    peak = peak_memory_text(network)
+    log.summary(f"[green]done[/green]: {report.frames} frames{resumed} in {report.seconds:.1f} s "
+                f"({report.fps:.2f} FPS), peak memory {peak}; results in {escape(str(run.out))}",
+                frames=report.frames, resumed_from=report.resumed_from, seconds=round(report.seconds, 3),
+                fps=round(report.fps, 3), peak_memory=peak, out=run.out)

@@ -250,14 +250,14 @@ def _encode(path, stamps):
 
 
 def test_variable_frame_rate_video_is_reported(tmp_path):
-    from xmempp.errors import InputWarning
+    from xmempp.errors import XMemppWarning
 
     _encode(tmp_path / "cfr.mp4", [40 * i for i in range(12)])
     _encode(tmp_path / "vfr.mp4", [0, 40, 80, 200, 240, 400, 440, 480, 600, 640, 680, 800])
     with warnings.catch_warnings():
-        warnings.simplefilter("error", InputWarning)
+        warnings.simplefilter("error", XMemppWarning)
         assert len(open_frames(tmp_path / "cfr.mp4")) == 12
-    with pytest.warns(InputWarning, match="variable frame rate"):
+    with pytest.warns(XMemppWarning, match="variable frame rate"):
         assert len(open_frames(tmp_path / "vfr.mp4")) == 12
 
 

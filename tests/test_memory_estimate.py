@@ -38,10 +38,14 @@ def test_estimate_grows_with_size_objects_and_memory(model):
 def test_refused_with_a_size_that_fits_or_warned_with_force(model, monkeypatch):
     monkeypatch.setattr(memory_estimate, "available_memory", lambda: 3 * 2**30)
     uhd = job(2160, 3840)
-    with pytest.raises(ResourceError, match=r"3840x2160.*--size 1080.*--force"):
+    with pytest.raises(ResourceError, match=r"3840x2160") as refused:
         check_job_memory(model, uhd)
+    from xmempp.cli.remedies import cli_message
+
+    assert "--size 1080" in cli_message(refused.value) and "--force" in cli_message(refused.value)
+    assert "--" not in refused.value.message  # the core names no flag
     warning = check_job_memory(model, uhd, force=True)
-    assert "3.0 GiB is available" in warning and "--size" in warning
+    assert "3.0 GiB is available" in warning and "set size to 1080" in warning
     assert check_job_memory(model, job(480, 854, size=480)) is None
 
 

@@ -110,8 +110,8 @@ class ResourceError(XMemppError):
 
 
 
-class InputWarning(UserWarning):
-    """An input can be used but something about it may surprise (e.g. a variable frame rate).
+class XMemppWarning(UserWarning):
+    """Something the operator should know; the run goes on (a variable frame rate, a forced memory estimate).
 
     Front ends show it like an error's message (one yellow line, a JSON "warning" record, a dialog).
     """

@@ -77,9 +77,13 @@ class Checkpoint:
     session: Optional[dict] = None
 
 
-def checkpoint_path(folder: os.PathLike | str) -> Path:
-    """Where the checkpoint of the job writing to output folder `folder` lives."""
-    return Path(folder) / CHECKPOINT_DIR / CHECKPOINT_FILE
+def checkpoint_path(folder: os.PathLike | str, frames: Optional[tuple[int, int]] = None) -> Path:
+    """Where the checkpoint of the job writing to output folder `folder` lives (a chunk writing the
+    frames (first, last) keeps its own, `checkpoint.<first>-<last>.pt`)."""
+    if frames is None:
+        return Path(folder) / CHECKPOINT_DIR / CHECKPOINT_FILE
+    stem, suffix = os.path.splitext(CHECKPOINT_FILE)
+    return Path(folder) / CHECKPOINT_DIR / f"{stem}.{frames[0]}-{frames[1]}{suffix}"
 
 
 def save_checkpoint(path: os.PathLike | str, checkpoint: Checkpoint) -> int:

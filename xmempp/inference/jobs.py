@@ -24,10 +24,12 @@ from xmempp.errors import ConfigError, InputError, OutputError
 from xmempp.inference.checkpoint import (Checkpoint, Checkpointer, CheckpointPolicy, checkpoint_path,
                                          fingerprint_changes, job_fingerprint, load_checkpoint)
 from xmempp.inference.config import InferenceConfig
+from xmempp.inference.guards import guard_job, written_range
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.session import InferenceSession, KeyListener
 from xmempp.io.atomic import remove_leftovers
 from xmempp.io.frames import Frames, prefetch
+from xmempp.io.lock import folder_lock, others_running
 from xmempp.io.sequences import frame_info
 from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
 from xmempp.model.network import XMemNetwork
@@ -104,6 +106,7 @@ class JobOutputs:
         size: (height, width) results are resized to before writing (e.g. the source size of a
             workspace imported smaller), or None to write them at the frames' size.
         inputs: input folders (frames, masks) that `folder` must not overlap.
+        force_unlock: take over the folder's lock even when another run (maybe on a lost host) holds it.
     """
 
     folder: Path
@@ -112,6 +115,7 @@ class JobOutputs:
     overwrite: bool = False
     size: Optional[tuple[int, int]] = None
     inputs: tuple[Path, ...] = ()
+    force_unlock: bool = False
 
 
 @dataclass
@@ -282,8 +286,13 @@ def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSes
 def run_job(model: XMemNetwork, job: ShotJob, *, progress: Optional[ProgressCallback] = None,
             on_result: Optional[Callable[[FrameResult], None]] = None, cancel: Optional[threading.Event] = None,
             session: Optional[InferenceSession] = None, on_key_features: Optional[KeyListener] = None,
-            checkpoint: Optional[CheckpointPolicy] = None, resume: bool = False) -> JobReport:
+            checkpoint: Optional[CheckpointPolicy] = None, resume: bool = False, force_memory: bool = False,
+            on_checkpoint: Optional[ProgressCallback] = None) -> JobReport:
     """Run a job to the end (or until `cancel` is set), writing its outputs.
+
+    Before the first frame the job's memory estimate is checked (`ResourceError` when the machine
+    cannot hold it) and the output folder's lock is taken (`LockedError` naming the run holding it);
+    see `xmempp.inference.guards`.
 
     Arguments:
         model: a loaded network.
@@ -301,10 +310,20 @@ def run_job(model: XMemNetwork, job: ShotJob, *, progress: Optional[ProgressCall
             `outputs.overwrite`, which starts again; a finished job is not run again); without one,
             start from the beginning. Implies checkpoints
             (`CheckpointPolicy()` when `checkpoint` is None).
+        force_memory: run (with an `XMemppWarning`) even when the memory estimate does not fit.
+        on_checkpoint: called with (done, total) after each checkpoint saved mid-run.
     Returns:
         A `JobReport`; `resumed_from` says how many frames the checkpoint had done already.
     """
     job.validate()
+    with guard_job(model, job, force_memory):
+        return _run_job(model, job, progress, on_result, cancel, session, on_key_features, checkpoint, resume,
+                        on_checkpoint)
+
+
+def _run_job(model, job, progress, on_result, cancel, session, on_key_features, checkpoint, resume,
+             on_checkpoint) -> JobReport:
+    """`run_job` once the job holds its output folder."""
     total = job.plan().total
     stems = job.stems()
     checkpointer, restored = _prepare_checkpoints(model, job, checkpoint, resume)
@@ -339,10 +358,14 @@ def run_job(model: XMemNetwork, job: ShotJob, *, progress: Optional[ProgressCall
                 checkpointer.observe(session.memory.version)
                 if checkpointer.due() and start + done < total:
                     _save_checkpoint(checkpointer, writer, start + done, session)
+                    if on_checkpoint is not None:
+                        on_checkpoint(start + done, total)
             if progress is not None:
                 progress(start + done, total)
         if checkpointer is not None and start + done < total:
             _save_checkpoint(checkpointer, writer, start + done, session)
+            if on_checkpoint is not None:
+                on_checkpoint(start + done, total)
     if checkpointer is not None and start + done == total:
         checkpointer.save(total, None, completed=True)
     return JobReport(done, time.perf_counter() - started, start + done == total, job.objects, resumed_from=start,
@@ -373,6 +396,13 @@ def write_results(results: Iterable[FrameResult], outputs: Optional[JobOutputs],
         Frames written (or passed through when `outputs` is None).
     """
     total = len(stems) if total is None else total
+    lock = folder_lock(outputs.folder, force=outputs.force_unlock) if outputs is not None else contextlib.nullcontext()
+    with lock:
+        return _write_results(results, outputs, objects, stems, fps, total, progress, on_result, cancel, frames)
+
+
+def _write_results(results, outputs, objects, stems, fps, total, progress, on_result, cancel, frames) -> int:
+    """`write_results` once it holds the output folder."""
     writer = _open_writer(outputs, objects, fps) if outputs is not None else None
     done = 0
     with writer if writer is not None else contextlib.nullcontext():
@@ -427,7 +457,8 @@ def _open_writer(out: JobOutputs, objects: ObjectOrder, fps: Optional[float], re
     """Check the output folder (a resumed run may replace its own results), clear a killed run's
     leftovers, and start the writer."""
     check_output_dir(out.folder, overwrite=out.overwrite or resuming, preview=out.options.preview, inputs=out.inputs)
-    remove_leftovers(out.folder)
+    if not others_running(out.folder):  # a chunk running beside this one may have files in flight
+        remove_leftovers(out.folder)
     if out.options.preview:
         preview = Path(out.options.preview)
         remove_leftovers(preview.parent, recursive=False, name=preview.name)
@@ -453,7 +484,7 @@ def _prepare_checkpoints(model: XMemNetwork, job: ShotJob, policy: Optional[Chec
         return None, None
     if job.outputs is None:
         raise ConfigError("checkpoints and --resume need an output folder (the checkpoint is kept there)")
-    path = checkpoint_path(job.outputs.folder)
+    path = checkpoint_path(job.outputs.folder, written_range(job))
     fingerprint = job_fingerprint(model, job)
     restored = load_checkpoint(path) if resume else None
     if restored is not None:

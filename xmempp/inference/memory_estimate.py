@@ -18,7 +18,7 @@ from typing import Optional
 
 import torch
 
-from xmempp.errors import ResourceError
+from xmempp.errors import Remedy, RemedyKind, ResourceError
 from xmempp.inference.preprocess import Geometry
 from xmempp.model.fused import packed_weight_bytes
 
@@ -213,10 +213,11 @@ def check_job_memory(model: torch.nn.Module, job, force: bool = False) -> Option
     message = (f"this run {shortfall} (frames processed at {w}x{h}, {len(job.objects)} object(s), up to "
                f"{estimate.memory_elements} memory elements: {estimate.breakdown()})")
     fitting = _fitting_size(model, job)
-    hint = f"; try --size {fitting}" if fitting else "; lower --size or --mem-every settings"
+    size = (Remedy(RemedyKind.SET, "size", value=fitting) if fitting
+            else Remedy(RemedyKind.SET, "size", note="lower, or lower mem_every"))
     if force:
-        return message + hint
-    raise ResourceError(message + hint + ", or pass --force to run anyway")
+        return f"{message}; {size.describe()}"
+    raise ResourceError(message, remedies=(size, Remedy(RemedyKind.ENABLE, "force", note="to run anyway")))
 
 
 def _fitting_size(model: torch.nn.Module, job) -> Optional[int]:

@@ -39,7 +39,7 @@ from typing import (
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from xmempp.errors import InputError, InputWarning, Remedy, RemedyKind
+from xmempp.errors import InputError, XMemppWarning, Remedy, RemedyKind
 from xmempp.io.pyav import require_av
 from xmempp.io.sequences import check_links, check_numbering, is_pattern
 from xmempp.types import PathLike
@@ -413,7 +413,7 @@ class VideoFrames(FrameSource):
                              f"re-transfer it", remedy=Remedy(RemedyKind.FIX_INPUT))
         steps = np.diff(np.unique(stamps)) if len(stamps) > 2 else np.array([])
         if steps.size and steps.max() > 1.5 * steps.min():
-            warnings.warn(InputWarning(
+            warnings.warn(XMemppWarning(
                 f"video {self.path} has a variable frame rate (frame durations from {steps.min() * stream.time_base}"
                 f" to {steps.max() * stream.time_base} s): frames are processed in decoding order, one per decoded "
                 f"frame, and a preview video is written at the average rate; convert it to a constant rate (or an "

@@ -20,7 +20,7 @@ from typing import Iterator, Optional
 
 from xmempp.errors import OutputError, Remedy, RemedyKind
 
-__all__ = ["LockInfo", "FolderLock", "LockedError", "check_unlocked", "take_lock", "folder_lock", "LOCK_DIR"]
+__all__ = ["LockInfo", "FolderLock", "LockedError", "check_unlocked", "others_running", "take_lock", "folder_lock", "LOCK_DIR"]
 
 #: Hidden folder inside the output folder holding locks (and checkpoints).
 LOCK_DIR = ".xmempp"
@@ -121,6 +121,13 @@ def check_unlocked(folder: os.PathLike | str, frames: Optional[tuple[int, int]] 
     for _path, info in _holders(Path(folder), frames):
         if info.alive() is not False:
             raise _refusal(Path(folder), info)
+
+
+def others_running(folder: os.PathLike | str) -> bool:
+    """Whether a run other than this process (a chunk with other frames) may be writing into `folder` now."""
+    me = (socket.gethostname(), os.getpid())
+    return any((info.host, info.pid) != me and info.alive() is not False
+               for _path, info in _holders(Path(folder), None))
 
 
 class FolderLock:
