@@ -21,6 +21,7 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from xmempp.errors import XMemppWarning
 
@@ -68,7 +69,8 @@ class RunLog:
         self.format = LogFormat(format)
         self.stream = stream or sys.stderr
         self.quiet = quiet and self.format is LogFormat.text
-        self.console = Console(file=self.stream, quiet=self.quiet, soft_wrap=True, highlight=False)
+        # JSON lines only: bars and notes for people (e.g. a weights download) are not drawn
+        self.console = Console(file=self.stream, quiet=self.quiet or self.json, soft_wrap=True, highlight=False)
         self.interactive = self.console.is_terminal
         self.interval = _interval(2.0 if self.format is LogFormat.json else 10.0)
 
@@ -116,9 +118,9 @@ class RunLog:
             self.emit("checkpoint", done=done, total=total, path=path)
 
     def summary(self, message: str, **fields: Any) -> None:
-        """How the run ended."""
+        """How the run ended (`message` may hold rich markup, dropped in JSON)."""
         if self.json:
-            self.emit("summary", message=message, **fields)
+            self.emit("summary", message=Text.from_markup(message).plain, **fields)
         else:
             self.console.print(message)
 

@@ -28,7 +28,7 @@ from xmempp.resources import peak_memory_text
 
 from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, ForceUnlockOption, Mode,
                              ModelOption, ModeOption, QuietOption, SizeOption, build_config, load_network)
-from .errors import print_error
+from .errors import print_error, user_errors
 from .logs import LogFormat, LogFormatOption, RunLog
 from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
                             PlateOptions, StartFrameOption, ViewOption)
@@ -182,7 +182,7 @@ def run_process(run: ProcessRun, log: RunLog) -> None:
     Returns:
         None; raises the `XMemppError` of the first bad input, output or setting.
     """
-    with log.activate():
+    with log.activate(), user_errors():  # errors reported while the log is active (JSON records with --log-format json)
         _run_process(run, log)
 
 
