@@ -127,6 +127,10 @@ def process_command(
                               f"({', '.join(TIFF_COMPRESSIONS)}; default lzw) compression.")] = None,
     binary: Annotated[bool, typer.Option("--binary", help="Write 0/255 mattes binary/<id>/<stem>.png.")] = False,
     overlay: Annotated[bool, typer.Option("--overlay", help="Write preview JPEGs overlay/<stem>.jpg.")] = False,
+    overlay_opacity: Annotated[float, typer.Option(
+        "--overlay-opacity", min=0.0, max=1.0, help="Weight of the object colours in overlays.")] = 0.5,
+    jpeg_quality: Annotated[int, typer.Option(
+        "--jpeg-quality", min=1, max=100, help="JPEG quality of the overlays.")] = 90,
     preview: Annotated[Optional[Path], typer.Option(
         "--preview", help="Write an overlay preview video (e.g. out.mp4).")] = None,
     overwrite: Annotated[bool, typer.Option(
@@ -158,6 +162,7 @@ def process_command(
     try:
         options = WriterOptions(alpha=alpha or matte_format != MatteFormat.png, alpha_bits=alpha_bits, binary=binary,
                                 overlay=overlay, preview=preview, matte_format=matte_format.value,
+                                overlay_opacity=overlay_opacity, jpeg_quality=jpeg_quality,
                                 exr_layers=exr_layers, compression=compression)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--compression") from exc

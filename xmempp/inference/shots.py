@@ -22,7 +22,7 @@ from xmempp.io.sequences import parse_frame_range
 from xmempp.io.writers import WriterOptions, check_output_dir
 from xmempp.types import PathLike
 
-__all__ = ["PlateOptions", "open_shot_job"]
+__all__ = ["PlateOptions", "check_plate_options", "open_shot_job"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,20 @@ class PlateOptions:
         """Read and pair the keyframe masks of `frames`."""
         return read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video,
                                 frame_numbers=frames.frame_numbers, threshold=self.mask_threshold)
+
+
+def check_plate_options(plates: PlateOptions) -> None:
+    """Check what can be checked without the files: the frame range and the mask threshold.
+
+    Arguments:
+        plates: the options.
+    Returns:
+        None. Raises `InputError` for a malformed range and `ConfigError` for a threshold outside 0..1.
+    """
+    if plates.frames is not None:
+        parse_frame_range(plates.frames)
+    if not 0.0 <= plates.mask_threshold <= 1.0:
+        raise ConfigError(f"mask_threshold must be between 0 and 1, not {plates.mask_threshold}")
 
 
 def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: InferenceConfig, mode: str = "xmempp",
