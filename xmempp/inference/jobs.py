@@ -337,7 +337,9 @@ def _run_job(model, job, progress, on_result, cancel, session, on_key_features, 
         if restored is not None:
             session.load_state_dict(restored.session)
     fps = getattr(job.frames, "fps", None)
-    writer = _open_writer(job.outputs, job.objects, fps, resuming=restored is not None) if job.outputs else None
+    # a resumed run replaces its own results; a chunk shares the folder with the shot's other chunks
+    shared = restored is not None or written_range(job) is not None
+    writer = _open_writer(job.outputs, job.objects, fps, resuming=shared) if job.outputs else None
     done = 0
     with writer if writer is not None else contextlib.nullcontext():
         if checkpointer is not None:
