@@ -21,7 +21,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
-from xmempp.errors import ConfigError, OutputError
+from xmempp.errors import ConfigError, OutputError, Remedy, RemedyKind
 from xmempp.inference.plan import Direction, Mode
 from xmempp.inference.shot_job import JobRun, ShotJob, prepare_job
 from xmempp.io.atomic import atomic_open
@@ -31,6 +31,8 @@ CHECKPOINT_DIR = ".xmempp"
 #: File name of the checkpoint in `CHECKPOINT_DIR`.
 CHECKPOINT_FILE = "checkpoint.pt"
 _FORMAT = 1
+#: Resuming cannot continue from this folder: start the run again, replacing its results.
+START_AGAIN = Remedy(RemedyKind.ENABLE, "overwrite", note="(start again)")
 
 __all__ = ["CheckpointPolicy", "Checkpoint", "checkpoint_path", "job_fingerprint", "fingerprint_changes",
            "save_checkpoint", "load_checkpoint", "CHECKPOINT_DIR", "CHECKPOINT_FILE"]
@@ -115,11 +117,9 @@ def load_checkpoint(path: os.PathLike | str) -> Optional[Checkpoint]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing here
-        raise OutputError(f"checkpoint {path} is unreadable ({exc}); start again without --resume (with "
-                          f"--overwrite)") from exc
+        raise OutputError(f"checkpoint {path} is unreadable ({exc})", remedy=START_AGAIN) from exc
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise OutputError(f"checkpoint {path} was written by another xmempp version; start again without "
-                          f"--resume (with --overwrite)")
+        raise OutputError(f"checkpoint {path} was written by another xmempp version", remedy=START_AGAIN)
     return Checkpoint(payload["fingerprint"], int(payload["done"]), bool(payload["completed"]), payload["session"])
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 import cv2
 import numpy as np
 
-from xmempp.errors import InputError, OutputError
+from xmempp.errors import InputError, OutputError, Remedy, RemedyKind
 from xmempp.inference.objects import ObjectOrder
 from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, default_dir_mode
 from xmempp.io.frames import FrameSource, decode_image_file, prefetch
@@ -75,7 +75,8 @@ def check_workspace_target(root: PathLike, name: str) -> Path:
     _check_name(name)
     dest = Path(root) / name
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise OutputError(f"workspace {dest} already exists; choose another --name or delete that folder first")
+        raise OutputError(f"workspace {dest} already exists",
+                          remedy=Remedy(RemedyKind.SET, "name", note="(another one, or delete that folder first)"))
     return dest
 
 
@@ -217,7 +218,8 @@ class Workspace(FrameSource):
             raise InputError(f"workspace not found: {path}")
         image_dir = path / "images"
         if not image_dir.is_dir():
-            raise InputError(f"{path} is not a workspace: it has no images/ folder; create one with `xmempp import`")
+            raise InputError(f"{path} is not a workspace: it has no images/ folder",
+                             remedy=Remedy(RemedyKind.CREATE_WORKSPACE))
         info = WorkspaceInfo.read(path / "info.json")
         files = {p.stem: p for p in image_dir.iterdir()
                  if p.is_file() and not p.name.startswith(".")}
