@@ -21,6 +21,8 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
+from xmempp.io.frame_capabilities import files_of, video_path_of
+from xmempp.io.frames import Frames
 from xmempp.errors import ConfigError, OutputError, Remedy, RemedyKind
 from xmempp.inference.plan import Direction, Mode
 from xmempp.inference.shot_job import JobRun, ShotJob, prepare_job
@@ -139,14 +141,14 @@ def _digest(*parts: Any) -> str:
     return h.hexdigest()
 
 
-def _frames_fingerprint(frames) -> str:
+def _frames_fingerprint(frames: Frames) -> str:
     """Names, sizes and modification times of frame files, or of the video file; else frame content."""
-    files = getattr(frames, "files", None)
+    files = files_of(frames)
     if files is not None:
-        stats = [(p.name, *_stat(p)) for p in files]
+        stats = [(Path(p).name, *_stat(Path(p))) for p in files]
         return _digest("files", stats)
-    path = getattr(frames, "path", None)
-    if getattr(frames, "is_video", False) and path is not None:
+    path = video_path_of(frames)
+    if path is not None:
         return _digest("video", Path(path).name, *_stat(Path(path)), len(frames))
     return _digest("arrays", *(np.asarray(frames[i]) for i in range(len(frames))))
 

@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 import cv2
 import numpy as np
 
+from xmempp.io.frame_capabilities import files_of
 from xmempp.errors import InputError, OutputError, Remedy, RemedyKind
 from xmempp.inference.objects import ObjectOrder
 from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, default_dir_mode
@@ -169,7 +170,7 @@ def _image_extension(frames: FrameSource, image_format: Optional[str]) -> str:
         return ".png" if fmt == "png" else ".jpg"
     if frames.is_video:
         return ".jpg"
-    files = getattr(frames, "files", None)
+    files = files_of(frames)
     if files and all(Path(f).suffix.lower() in _JPEG for f in files):
         return ".jpg"
     return ".png"
