@@ -82,7 +82,8 @@ def _chunks(shot: ShotSpec, chunk_size: int) -> list[str]:
     finally:
         source.close()
     numbers = numbers[start or 0:(start or 0) + count] if count else numbers
-    return [f"{numbers[i]}-{numbers[min(i + chunk_size, len(numbers)) - 1]}" for i in range(0, len(numbers), chunk_size)]
+    starts = range(0, len(numbers), chunk_size)
+    return [f"{numbers[i]}-{numbers[min(i + chunk_size, len(numbers)) - 1]}" for i in starts]
 
 
 def _step_name(shot: ShotSpec, taken: set[str]) -> str:

@@ -6,7 +6,8 @@ any `InferenceConfig` field (`size`, `mem_every`, `top_k`, ...), `mode` (xmempp 
 options (`alpha`, `alpha_bits`, `binary`, `overlay`, `preview`, `overlay_opacity`, `jpeg_quality`,
 `matte_format`, `exr_layers`, `compression`), the plate options (`frames`, `colorspace`, `display`,
 `view`, `layer`, `start_frame`, `mask_threshold`), and `overwrite`. The names and types are those of
-`InferenceConfig`, `WriterOptions` and `PlateOptions`, the settings `xmempp process` takes. A CSV file has these as columns (an empty cell keeps the default);
+`InferenceConfig`, `WriterOptions` and `PlateOptions`, the settings `xmempp process` takes. A CSV file has these as columns (an empty cell keeps the
+default);
 a JSON file holds a list of objects with these keys. Relative paths are relative to the shot list's
 folder.
 """

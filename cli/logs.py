@@ -26,6 +26,7 @@ from rich.text import Text
 from xmempp.errors import XMemppWarning
 
 from .progress import frame_progress
+from .remedies import cli_message
 
 __all__ = ["LogFormat", "LogFormatOption", "RunLog", "active_log"]
 
@@ -83,7 +84,8 @@ class RunLog:
         """Write one JSON record (json format only)."""
         if not self.json:
             return
-        record = {"event": event, "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+        now = datetime.datetime.now(datetime.timezone.utc)
+        record = {"event": event, "time": now.isoformat(timespec="milliseconds"),
                   **{k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in fields.items()}}
         self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()
@@ -163,7 +165,8 @@ class RunLog:
 
         def show(message, category, filename, lineno, file=None, line=None) -> None:
             if issubclass(category, XMemppWarning):
-                self.warning(str(message))
+                error = getattr(message, "error", None)
+                self.warning(cli_message(error) if error is not None else str(message))
             else:
                 shown(message, category, filename, lineno, file, line)
 

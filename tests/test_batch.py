@@ -170,7 +170,8 @@ def test_cli_rerun_skips_finished_shots(small_batch, first_run, checkpoint_path,
     assert marker_path(root / "out" / "sh020").stat().st_mtime_ns == stamp
     report = json.loads(report_path.read_text())
     assert [s["status"] for s in report["shots"]] == ["skipped", "failed", "skipped", "skipped"]
-    assert report["summary"] == {"shots": 4, "done": 0, "skipped": 3, "failed": 1, "stopped": 0, "frames": 0, "fps": 0.0}
+    assert report["summary"] == {"shots": 4, "done": 0, "skipped": 3, "failed": 1, "stopped": 0, "frames": 0,
+                                 "fps": 0.0}
     assert report["shots"][0]["frames"] == 10 and report["shots"][0]["output"] == str(root / "out" / "sh010")
 
 

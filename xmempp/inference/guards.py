@@ -12,6 +12,8 @@ from typing import Iterator, Optional
 
 from xmempp.errors import XMemppWarning
 from xmempp.inference.memory_estimate import check_job_memory
+from xmempp.inference.plan import Direction
+from xmempp.io.frame_capabilities import frame_numbers_of
 from xmempp.io.lock import FolderLock, take_lock
 
 __all__ = ["written_range", "guard_job"]
@@ -25,12 +27,12 @@ def written_range(job) -> Optional[tuple[int, int]]:
     Returns:
         (first, last) by the source's frame numbers (0-based indices when it has none).
     """
-    if job.direction != "shot" or (job.start is None and job.count is None):
+    if job.direction != Direction.SHOT or (job.start is None and job.count is None):
         return None
     frames = job.plan().passes[0]
     if frames[0] == 0 and frames[-1] == len(job.frames) - 1:
         return None
-    numbers = getattr(job.frames, "frame_numbers", None) or range(len(job.frames))
+    numbers = frame_numbers_of(job.frames) or range(len(job.frames))
     return int(numbers[frames[0]]), int(numbers[frames[-1]])
 
 
@@ -47,8 +49,8 @@ def guard_job(model, job, force_memory: bool = False) -> Iterator[Optional[Folde
         job does not fit and `LockedError` naming the run that holds the folder.
     """
     warning = check_job_memory(model, job, force=force_memory)
-    if warning:
-        warnings.warn(XMemppWarning(warning), stacklevel=3)
+    if warning is not None:
+        warnings.warn(XMemppWarning(str(warning), error=warning), stacklevel=3)
     if job.outputs is None:
         yield None
         return

@@ -55,8 +55,8 @@ class PlateOptions:
                              start_frame=self.start_frame)
         if self.start_frame is not None and not source.is_video:
             source.close()
-            raise InputError("--start-frame numbers the frames of a video; a sequence keeps its own numbers "
-                             "(use --frames to pick a range)")
+            raise InputError("a start frame numbers the frames of a video; a sequence keeps its own numbers",
+                             remedy=Remedy(RemedyKind.SET, "frames", note="(to pick a range of the sequence)"))
         return source
 
     def chunk_of(self, source: FrameSource) -> tuple[Optional[int], Optional[int]]:
@@ -147,14 +147,16 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
 def _check_chunk_outputs(job: ShotJob, replace: bool) -> None:
     """A chunk refuses a preview video (it belongs to a whole shot) and, unless it may replace them,
     index masks of its own frames already in the folder (other chunks' frames are theirs)."""
-    if job.outputs.options.preview:
+    outputs = job.outputs
+    assert outputs is not None
+    if outputs.options.preview:
         raise ConfigError("a preview video covers a whole shot; a frame range (a chunk) cannot write one",
                           remedy=Remedy(RemedyKind.SET, "preview", note="off for chunks"))
     if replace:
         return
     stems = job.stems()
-    taken = [stems[i] for i in job.plan().passes[0] if (job.outputs.folder / "masks" / f"{stems[i]}.png").exists()]
+    taken = [stems[i] for i in job.plan().passes[0] if (outputs.folder / "masks" / f"{stems[i]}.png").exists()]
     if taken:
-        raise OutputError(f"output folder {job.outputs.folder} already holds results of frames in this range "
+        raise OutputError(f"output folder {outputs.folder} already holds results of frames in this range "
                           f"({', '.join(taken[:3])}{' ...' if len(taken) > 3 else ''})",
                           remedy=Remedy(RemedyKind.ENABLE, "overwrite"))

@@ -292,7 +292,7 @@ class FolderFrames(FrameSource):
         numbers = [re.search(r"(\d+)$", name) for name in self.names]
         if all(numbers):
             check_numbering(self.path, files)  # one gap-free sequence with one file per number
-            self.frame_numbers = [int(m.group(1)) for m in numbers]  # a numbered sequence: roto pairs by number
+            self.frame_numbers = [int(m.group(1)) for m in numbers if m]  # a numbered sequence: roto pairs by number
         self._size: Optional[tuple[int, int]] = None
         self._check_headers()
 

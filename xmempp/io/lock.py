@@ -20,7 +20,8 @@ from typing import Iterator, Optional
 
 from xmempp.errors import OutputError, Remedy, RemedyKind
 
-__all__ = ["LockInfo", "FolderLock", "LockedError", "check_unlocked", "others_running", "take_lock", "folder_lock", "LOCK_DIR"]
+__all__ = ["LockInfo", "FolderLock", "LockedError", "check_unlocked", "others_running", "take_lock", "folder_lock",
+           "LOCK_DIR"]
 
 #: Hidden folder inside the output folder holding locks (and checkpoints).
 LOCK_DIR = ".xmempp"
@@ -84,7 +85,7 @@ def _read(path: Path) -> Optional[LockInfo]:
 def _holders(folder: Path, frames: Optional[tuple[int, int]], own: Optional[Path] = None
              ) -> list[tuple[Path, LockInfo]]:
     """Locks in `folder` whose frames overlap `frames` (except `own`)."""
-    found = []
+    found: list[tuple[Path, LockInfo]] = []
     directory = folder / LOCK_DIR
     if not directory.is_dir():
         return found
