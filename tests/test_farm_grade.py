@@ -190,3 +190,16 @@ def test_disk_full_while_saving_a_checkpoint_is_an_output_error(tmp_path, monkey
         save_checkpoint(tmp_path / "c.pt", Checkpoint({}, 0))
     assert exit_code_for(info.value) == ExitCode.OUTPUT
     assert not list(tmp_path.iterdir())
+
+
+def test_resume_refusals_name_frame_files_and_options():
+    from xmempp.inference.checkpoint import fingerprint_changes
+
+    saved = {"frames": {"sh010.1003.png": [10, 1], "sh010.1004.png": [10, 1]},
+             "references": {"sh010.1014": "a"}, "outputs": {"alpha": "False", "palette": "p"}}
+    current = {"frames": {"sh010.1003.png": [11, 2], "sh010.1005.png": [10, 1]},
+               "references": {"sh010.1014": "b", "sh010.1020": "c"}, "outputs": {"alpha": "True", "palette": "p"}}
+    assert fingerprint_changes(saved, current) == [
+        "frame file sh010.1003.png (modified)", "frame file sh010.1004.png (removed)",
+        "frame file sh010.1005.png (added)", "reference mask of frame sh010.1014 (edited)",
+        "reference mask of frame sh010.1020 (added)", "output option alpha (False -> True)"]

@@ -132,7 +132,7 @@ def test_resume_refused_when_a_reference_mask_changed(clip, checkpoint_path, tmp
     result = runner.invoke(app, process_args(folder, out, checkpoint_path, "--resume"))
     assert result.exit_code == 2  # bad input: no retry
     line = " ".join(result.output.split())
-    assert "cannot resume" in line and "reference mask of frame 6" in line, line
+    assert "cannot resume" in line and f"reference mask of frame {stems[6]} (edited)" in line, line
     assert result_files(out) == before
 
 
