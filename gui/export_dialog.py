@@ -1,5 +1,6 @@
 """The export dialog: index masks, soft mattes (8/16-bit), binary masks per object, overlay images and
-an overlay video, written by the same writers as `xmempp process` (`xmempp.io.writers.ResultWriter`)."""
+an overlay video, written by the same writers as `xmempp process` (`xmempp.io.writers.ResultWriter`).
+Its choices are remembered per workspace (the GUI settings' "export" entry)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,6 +16,7 @@ from xmempp.io.writers import WriterOptions
 
 from .job_runner import JobRunner, JobState
 from .project import Project
+from .remedies import CONTROLS, gui_message
 from .workers import ExportRequest, ExportWorker
 
 __all__ = ["ExportDialog"]
@@ -100,7 +102,8 @@ class ExportDialog(QDialog):
         else:
             self.upscale.setEnabled(False)
             self.upscale.setVisible(False)
-        self.overwrite = QCheckBox("Replace earlier results in that folder", self)
+        self.overwrite = QCheckBox(CONTROLS["overwrite"][0], self)
+        self.overwrite.setToolTip("Replace results xmempp wrote earlier in that folder")
         options.addRow(self.upscale)
         options.addRow(self.overwrite)
 
@@ -124,6 +127,35 @@ class ExportDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
+        self._load_choices()
+
+    # ------------------------------------------------------------------ remembered choices
+    def _boxes(self) -> dict[str, QCheckBox]:
+        return {"masks": self.masks, "alpha": self.alpha, "binary": self.binary, "overlay": self.overlay,
+                "video": self.video, "overwrite": self.overwrite, "upscale": self.upscale}
+
+    def choices(self) -> dict:
+        """The dialog's choices as saved in the workspace."""
+        data = {name: box.isChecked() for name, box in self._boxes().items()}
+        data.update(folder=self.folder.text(), alpha_bits=int(self.alpha_bits.currentData()),
+                    source="propagate" if self.from_propagation.isChecked() else "saved")
+        return data
+
+    def _load_choices(self) -> None:
+        saved = self.project.settings.export
+        for name, box in self._boxes().items():
+            if isinstance(saved.get(name), bool) and box.isEnabled():
+                box.setChecked(saved[name])
+        if isinstance(saved.get("folder"), str) and saved["folder"]:
+            self.folder.setText(saved["folder"])
+        index = self.alpha_bits.findData(saved.get("alpha_bits"))
+        if index >= 0:
+            self.alpha_bits.setCurrentIndex(index)
+        (self.from_propagation if saved.get("source") == "propagate" else self.from_saved).setChecked(True)
+
+    def _save_choices(self) -> None:
+        self.project.settings.export = self.choices()
+        self.project.save_settings()
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export to", self.folder.text())
@@ -151,10 +183,11 @@ class ExportDialog(QDialog):
         """Start writing (the dialog stays open with a progress bar)."""
         if self.runner.busy:
             return
+        self._save_choices()
         try:
             request = self.request()
         except XMemppError as exc:
-            self.status.setText(str(exc))
+            self.status.setText(gui_message(exc))
             return
         o = request.options
         if not (o.masks or o.alpha or o.binary or o.overlay or o.preview):
