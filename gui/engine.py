@@ -99,7 +99,7 @@ class Engine:
                     resolved = resolve_weights(self.model_path, download=False)
                     self.model = load_model(resolved, device=self.device)
                 except WeightsError as exc:
-                    raise WeightsError(weights_message(path, f"it cannot be used: {exc}")) from exc
+                    raise WeightsError(weights_message(path, f"it cannot be used: {exc.message}")) from exc
             return self.model
 
     @property

@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.resize(*WINDOW_SIZE)
         self._last_problem = ("", 0.0)
         self._history: Optional[QDialog] = None
+        self._options_text_width: Optional[int] = None
         self.thumbnails = ThumbnailCache(project)
         self.backends: list[SegmentBackend] = available_backends()
         self.refined = RefinedMattes(project)
@@ -679,7 +680,16 @@ class MainWindow(QMainWindow):
         if self.project.save_settings():
             self.statusBar().showMessage(f"everything is saved in {self.project.workspace.path}", MESSAGE_MS)
 
-    # ------------------------------------------------------------------ closing
+    # ------------------------------------------------------------------ layout and closing
+    def resizeEvent(self, event) -> None:
+        """On a narrow window the options bar shows icons only (tooltips name them), so Export stays in reach."""
+        bar = self.ui.options_bar
+        if self._options_text_width is None:
+            self._options_text_width = bar.sizeHint().width()
+        narrow = self.width() < self._options_text_width
+        bar.setToolButtonStyle(Qt.ToolButtonIconOnly if narrow else Qt.ToolButtonTextBesideIcon)
+        super().resizeEvent(event)
+
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if not getattr(self, "_docks_sized", False):

@@ -25,10 +25,10 @@ __all__ = ["MATTE_MODES", "VIEW_MODES", "VIEW_LABELS", "COMPARE_MODES", "COMPARE
 
 MATTE_MODES = ("outline", "alpha", "black", "checker")
 VIEW_MODES = OVERLAY_MODES + MATTE_MODES
-VIEW_LABELS = {**OVERLAY_LABELS, "outline": "Outline only", "alpha": "Alpha (matte)", "black": "Matte over black",
-               "checker": "Matte over checkerboard"}
+VIEW_LABELS = {**OVERLAY_LABELS, "outline": "Outline only", "alpha": "Alpha", "black": "Over black",
+               "checker": "Over checker"}
 COMPARE_MODES = ("raw", "refined", "split")
-COMPARE_LABELS = {"raw": "Raw matte", "refined": "Refined matte", "split": "Split: raw | refined"}
+COMPARE_LABELS = {"raw": "Raw", "refined": "Refined", "split": "Raw | refined"}
 
 #: Onion-skin outline colours: the previous frame's (warm) and the next frame's (cool).
 ONION_PREVIOUS = (255, 96, 64)

@@ -42,9 +42,11 @@ ZOOM_STEP = 1.25
 #: Overlay opacity slider range in percent.
 _OPACITY_RANGE = (5, 95)
 _TOOL_ICON_SIZE = QSize(22, 22)
-_SLIDER_WIDTH, _OPACITY_WIDTH, _PROGRESS_WIDTH, _CURSOR_WIDTH = 110, 80, 220, 170
+_SLIDER_WIDTH, _OPACITY_WIDTH, _PROGRESS_WIDTH, _CURSOR_WIDTH = 110, 80, 160, 130
+#: Least width of the job line and of the model line on the status bar (they elide beyond).
+_JOB_MIN_WIDTH, _MODEL_MIN_WIDTH = 120, 120
 #: Width of the right dock: at least, and when the window opens.
-DOCK_MIN_WIDTH, DOCK_WIDTH = 300, 400
+DOCK_MIN_WIDTH, DOCK_WIDTH = 300, 360
 
 
 @dataclass
@@ -176,7 +178,8 @@ def build_widgets(window: "MainWindow") -> WindowWidgets:
     view_box = QComboBox(window)
     for mode in VIEW_MODES:
         view_box.addItem(VIEW_LABELS[mode], mode)
-    view_box.setToolTip(f"How the mask is drawn: overlays and matte views ({shortcut('cycle_overlay').key_label} "
+    view_box.setToolTip(f"How the mask is drawn: colour blend, fade background, object only, outline only; matte "
+                        f"views: alpha, matte over black, over a checkerboard ({shortcut('cycle_overlay').key_label} "
                         f"cycles)")
     view_box.currentIndexChanged.connect(lambda i: window.set_overlay_mode(view_box.itemData(i)))
     opacity_slider = QSlider(Qt.Horizontal, window)
@@ -200,7 +203,7 @@ def build_widgets(window: "MainWindow") -> WindowWidgets:
     spacer = QWidget(window)
     spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
     bar.addWidget(spacer)
-    for name, glyph, text in (("save_reference", "reference", "Save reference"), ("suggest", "suggest", "Suggest"),
+    for name, glyph, text in (("save_reference", "reference", "Reference"), ("suggest", "suggest", "Suggest"),
                               ("export", "export", "Export")):
         window.actions[name].setIcon(icon(glyph))
         window.actions[name].setIconText(text)
@@ -286,6 +289,8 @@ def _status_bar(window: "MainWindow") -> tuple[QLabel, QProgressBar, QLabel, QLa
     a label and keeps its place while hidden, so starting a job does not change the bar's height."""
     status: QStatusBar = window.statusBar()
     job_label = QLabel(window)
+    job_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+    job_label.setMinimumWidth(_JOB_MIN_WIDTH)
     progress = QProgressBar(window)
     progress.setFixedWidth(_PROGRESS_WIDTH)
     progress.setFixedHeight(job_label.sizeHint().height())
@@ -298,9 +303,13 @@ def _status_bar(window: "MainWindow") -> tuple[QLabel, QProgressBar, QLabel, QLa
     cursor_label.setMinimumWidth(_CURSOR_WIDTH)
     zoom_label = QLabel(window)
     model_label = QLabel(window)
+    model_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+    model_label.setMinimumWidth(_MODEL_MIN_WIDTH)
+    model_label.setMaximumWidth(2 * _PROGRESS_WIDTH)
     saved_label = QLabel("✓ saved", window)
     saved_label.setToolTip(f"Every edit is written to {window.project.workspace.path} as you work")
-    for widget in (job_label, progress, cursor_label, zoom_label, model_label, saved_label):
+    status.addPermanentWidget(job_label, 1)
+    for widget in (progress, cursor_label, zoom_label, model_label, saved_label):
         status.addPermanentWidget(widget)
     return job_label, progress, cursor_label, zoom_label, model_label, saved_label
 
