@@ -66,9 +66,11 @@ class JobProgress:
         self.clock = clock
         self.started = clock()
         self._totals = {p.key: (frames if p.frames else _UNKNOWN_STEPS) for p in self.phases}
+        # each phase's share of the bar is fixed up front (a phase's own size may only be known later)
+        self._shares = {p.key: p.weight * max(1, frames) for p in self.phases}
         self._done = {p.key: 0 for p in self.phases}
         self.current = 0
-        self._phase_started = self.started
+        self._phase_started = self._last_report = self.started
         self.frames = 0  # frame steps done in all phases
 
     def update(self, key: str, done: int, total: int) -> None:
@@ -76,10 +78,12 @@ class JobProgress:
         index = next((i for i, p in enumerate(self.phases) if p.key == key), None)
         if index is None:
             return
-        if index != self.current:
+        now = self.clock()
+        if index != self.current:  # the new phase began when the one before last reported
             for earlier in self.phases[:index]:
                 self._done[earlier.key] = self._totals[earlier.key]
-            self.current, self._phase_started = index, self.clock()
+            self.current, self._phase_started = index, self._last_report
+        self._last_report = now
         if total > 0:
             self._totals[key] = total
         before = self._done[key]
@@ -95,10 +99,11 @@ class JobProgress:
     @property
     def fraction(self) -> float:
         """Overall progress in [0, 1]."""
-        total = sum(p.weight * self._totals[p.key] for p in self.phases)
+        total = sum(self._shares.values())
         if total <= 0:
             return 0.0
-        return min(1.0, sum(p.weight * self._done[p.key] for p in self.phases) / total)
+        done = sum(self._shares[p.key] * self._done[p.key] / max(1, self._totals[p.key]) for p in self.phases)
+        return min(1.0, done / total)
 
     @property
     def elapsed(self) -> float:

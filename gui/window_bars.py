@@ -15,6 +15,7 @@ from PyQt5.QtWidgets import (QAction, QActionGroup, QComboBox, QDockWidget, QFra
                              QVBoxLayout, QWidget)
 
 from .candidates_panel import CandidatesPanel
+from .elided_label import ElidedLabel
 from .icons import icon
 from .matte_view import COMPARE_LABELS, COMPARE_MODES, VIEW_LABELS, VIEW_MODES
 from .memory_panel import MemoryPanel
@@ -45,6 +46,8 @@ _TOOL_ICON_SIZE = QSize(22, 22)
 _SLIDER_WIDTH, _OPACITY_WIDTH, _PROGRESS_WIDTH, _CURSOR_WIDTH = 110, 80, 160, 130
 #: Least width of the job line and of the model line on the status bar (they elide beyond).
 _JOB_MIN_WIDTH, _MODEL_MIN_WIDTH = 120, 120
+#: Most width of the job line (the left of the bar keeps room for messages).
+_JOB_MAX_WIDTH = 420
 #: Width of the right dock: at least, and when the window opens.
 DOCK_MIN_WIDTH, DOCK_WIDTH = 300, 360
 
@@ -68,11 +71,11 @@ class WindowWidgets:
     pause_action: QAction
     stop_action: QAction
     recent_menu: QMenu
-    job_label: QLabel
+    job_label: ElidedLabel
     progress: QProgressBar
     cursor_label: QLabel
     zoom_label: QLabel
-    model_label: QLabel
+    model_label: ElidedLabel
     saved_label: QLabel
     objects: ObjectsPanel
     references_panel: ReferencesPanel
@@ -284,13 +287,12 @@ def _menus(window: "MainWindow", pause_action: QAction, stop_action: QAction) ->
     return recent
 
 
-def _status_bar(window: "MainWindow") -> tuple[QLabel, QProgressBar, QLabel, QLabel, QLabel, QLabel]:
+def _status_bar(window: "MainWindow") -> tuple[ElidedLabel, QProgressBar, QLabel, QLabel, ElidedLabel, QLabel]:
     """The status bar: job, progress, cursor, zoom, model and saved state. The progress bar is as tall as
     a label and keeps its place while hidden, so starting a job does not change the bar's height."""
     status: QStatusBar = window.statusBar()
-    job_label = QLabel(window)
-    job_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-    job_label.setMinimumWidth(_JOB_MIN_WIDTH)
+    job_label = ElidedLabel(_JOB_MIN_WIDTH, window)
+    job_label.setMaximumWidth(_JOB_MAX_WIDTH)
     progress = QProgressBar(window)
     progress.setFixedWidth(_PROGRESS_WIDTH)
     progress.setFixedHeight(job_label.sizeHint().height())
@@ -302,14 +304,11 @@ def _status_bar(window: "MainWindow") -> tuple[QLabel, QProgressBar, QLabel, QLa
     cursor_label = QLabel(window)
     cursor_label.setMinimumWidth(_CURSOR_WIDTH)
     zoom_label = QLabel(window)
-    model_label = QLabel(window)
-    model_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-    model_label.setMinimumWidth(_MODEL_MIN_WIDTH)
+    model_label = ElidedLabel(_MODEL_MIN_WIDTH, window)
     model_label.setMaximumWidth(2 * _PROGRESS_WIDTH)
     saved_label = QLabel("✓ saved", window)
     saved_label.setToolTip(f"Every edit is written to {window.project.workspace.path} as you work")
-    status.addPermanentWidget(job_label, 1)
-    for widget in (progress, cursor_label, zoom_label, model_label, saved_label):
+    for widget in (job_label, progress, cursor_label, zoom_label, model_label, saved_label):
         status.addPermanentWidget(widget)
     return job_label, progress, cursor_label, zoom_label, model_label, saved_label
 
