@@ -296,3 +296,214 @@ def test_window_laid_out_without_clipping_at_1280x720_and_1024x600(qtbot, tmp_pa
     assert export.isVisible() and window.ui.options_bar.rect().contains(export.geometry())
     assert window.timeline.compact and "4 / 4" not in counter.text() and "1 / 4" in counter.text()
     window.close()
+
+
+# ------------------------------------------------------------------------------------------ matte views
+
+def test_matte_view_modes_render_the_matte():
+    from xmempp.gui.matte_view import CHECKER_GREYS, ONION_NEXT, render_view
+
+    frame = np.full((H, W, 3), 200, np.uint8)
+    ids = disc_mask(0, value=1)
+    inside, outside = (36, 30), (5, 5)
+    out = np.zeros_like(frame)
+    render_view(out, frame, ids, "alpha")
+    assert (out[inside] == 255).all() and (out[outside] == 0).all()
+    render_view(out, frame, ids, "black")
+    assert (out[inside] == 200).all() and (out[outside] == 0).all()
+    render_view(out, frame, ids, "checker")
+    assert (out[inside] == 200).all() and out[outside][0] in CHECKER_GREYS
+    render_view(out, frame, ids, "outline", palette=np.full((256, 3), 10, np.uint8))
+    assert (out[inside] == 200).all() and (out[outside] == 200).all() and (out[36, 16] != 200).any()  # edge only
+    soft = np.full((H, W), 0.5, np.float32)
+    render_view(out, frame, ids, "alpha", soft=soft)
+    assert (out[outside] == 128).all()
+    render_view(out, frame, ids, "alpha", object_id=2)  # another object's matte: empty
+    assert not out.any()
+    edges = np.zeros((H, W), bool)
+    edges[10, 10] = True
+    render_view(out, frame, ids, "black", onion=[(edges, ONION_NEXT)])
+    assert tuple(out[10, 10]) == ONION_NEXT
+
+
+def test_canvas_alpha_view_refined_split_and_onion_skin(qtbot, tmp_path):
+    from xmempp.gui.matte_view import ONION_PREVIOUS
+
+    window = open_window(qtbot, make_workspace(tmp_path))
+    canvas, project = window.canvas, window.project
+    window.set_overlay_mode("alpha")
+    shown = canvas.grab_rgb()
+    assert (shown[36, 30] == 255).all() and (shown[5, 5] == 0).all() and window.ui.compare_action.isVisible()
+
+    # a refined matte plugs in: the split shows raw on the left half and refined on the right
+    calls = []
+
+    def refiner(frame, image, ids, object_id):
+        calls.append((frame, object_id))
+        return np.where(ids == object_id, 0.75, 0.25).astype(np.float32)
+
+    canvas.refiner = refiner
+    window.set_compare("split")
+    shown = canvas.grab_rgb()
+    assert calls and (shown[5, 5] == 0).all() and (shown[5, W - 5] == 64).all() and (shown[36, 40] == 255).all()
+    window.set_compare("refined")
+    assert (canvas.grab_rgb()[5, 5] == 64).all()
+    saved = json.loads((project.workspace.path / "info.json").read_text())
+    window.project.save_settings()
+    assert json.loads((project.workspace.path / "info.json").read_text())["xmempp_gui"]["compare"] == "refined"
+    del saved
+
+    # onion skin: the previous frame's outline is drawn on this one
+    window.set_overlay_mode("blend")
+    window.goto(1)
+    qtbot.keyClick(canvas, Qt.Key_O, Qt.ShiftModifier)
+    assert canvas.onion_skin and project.settings.onion_skin
+    shown = canvas.grab_rgb()
+    edge = (disc_mask(0) > 0) & ~(np.roll(disc_mask(0), 1, axis=1) > 0)
+    ys, xs = np.nonzero(edge)
+    assert any(tuple(shown[y, x]) == ONION_PREVIOUS for y, x in zip(ys, xs))
+    window.close()
+
+
+# ------------------------------------------------------------------------------------------ objects
+
+def test_objects_rename_recolour_hide_lock_and_names_in_exports(qtbot, tmp_path, captured):
+    pytest.importorskip("OpenImageIO")
+    import OpenImageIO as oiio
+
+    from xmempp.gui.export_dialog import ExportDialog
+
+    path = make_workspace(tmp_path)
+    window = open_window(qtbot, path)
+    project, canvas, panel = window.project, window.canvas, window.ui.objects
+    window.add_object()
+    assert project.num_objects == 2 and canvas.object_id == 2
+
+    # rename: saved in info.json, shown in the list; a bad name is refused with the reason
+    assert panel.rename(1, "  hero   cap ")
+    assert json.loads((path / "info.json").read_text())["object_names"][0] == "hero cap"
+    assert panel.list.item(0).text().startswith("Hero cap")
+    assert not panel.rename(1, "a/b") and "/" in captured[-1][1]
+    captured.clear()
+
+    # recolour the display (the mask files keep the DAVIS palette)
+    window.select_object(1)
+    project.recolour_object(1, (10, 200, 30))
+    assert tuple(canvas.grab_rgb()[36, 30]) != tuple(project.image(0)[36, 30])
+    window.set_overlay_mode("popup")
+    assert tuple(canvas.grab_rgb()[36, 30]) == tuple(project.image(0)[36, 30])
+    window.set_overlay_mode("blend")
+    blended = canvas.grab_rgb()[36, 30].astype(int)
+    assert blended[1] > blended[0]  # green now
+    assert read_mask(project.workspace.mask_path(0)).palette[1].tolist() != [10, 200, 30]
+
+    # hide: the canvas shows the plate where the object is
+    panel.buttons["hide"].click()
+    assert project.styles.is_hidden(1) and np.array_equal(canvas.grab_rgb()[36, 30], project.image(0)[36, 30])
+    panel.buttons["hide"].click()
+    assert not project.styles.is_hidden(1)
+
+    # lock: painting object 2 over object 1 leaves object 1 alone; painting a locked object is refused
+    panel.buttons["lock"].click()
+    assert project.styles.is_locked(1) and "locked" in panel.list.item(0).text()
+    window.select_object(2)
+    window.set_tool("brush")
+    window.set_brush_size(9)
+    drag(qtbot, canvas, [(10, 36), (60, 36)])
+    mask = project.mask(0)
+    assert mask[36, 30] == 1 and mask[36, 10] == 2  # the disc kept, the free pixels painted
+    window.select_object(1)
+    drag(qtbot, canvas, [(80, 10), (90, 10)])
+    assert project.mask(0)[10, 85] == 0 and "locked" in window.statusBar().currentMessage()
+    window.close()
+    reopened = open_window(qtbot, path)
+    assert reopened.project.object_name(1) == "hero cap" and reopened.project.styles.is_locked(1)
+    assert reopened.project.object_colour(1) == (10, 200, 30)
+
+    # exports name the EXR layers after the objects
+    dialog = ExportDialog(reopened.project, reopened)
+    dialog.folder.setText(str(tmp_path / "out"))
+    dialog.masks.setChecked(False)
+    dialog.exr.setChecked(True)
+    dialog.start()
+    dialog.wait()
+    qtbot.waitUntil(lambda: dialog.result_frames == N, timeout=20_000)
+    exr = sorted((tmp_path / "out" / "layers").glob("*.exr"))[0]
+    spec = oiio.ImageInput.open(str(exr)).spec()
+    assert list(spec.channelnames) == ["hero_cap.A", "obj1.A"]  # the added object took the free original id 1
+    reopened.close()
+
+
+def test_layer_names_are_safe_and_unique():
+    from xmempp.io.sinks import layer_names
+
+    assert layer_names([7, 9, 3], ["hero cap", "", "hero cap"]) == ["hero_cap", "obj9", "hero_cap_3"]
+    assert layer_names([1, 2]) == ["obj1", "obj2"]
+
+
+# ------------------------------------------------------------------------------------------ File menu, frames
+
+def test_file_menu_new_open_recent_and_go_to_frame(qtbot, tmp_path, monkeypatch, captured):
+    from xmempp.gui.file_actions import NewWorkspaceDialog, parse_frame
+
+    window = open_window(qtbot, make_workspace(tmp_path))
+    first = window.project.workspace.path
+
+    # New from a frame pattern, at a size: the workspace is made and opened in place of this window
+    frames = write_frames(tmp_path / "plates", 4, stem="plate.")
+    dialog = NewWorkspaceDialog(tmp_path / "workspace", window)
+    dialog.source.setText(str(frames / "plate.####.png"))
+    assert dialog.name.placeholderText() == "plate"
+    dialog.size.setValue(48)
+    dialog.create()
+    assert dialog.result() and dialog.path == tmp_path / "workspace" / "plate"
+    second = window.open_path(dialog.path)
+    qtbot.addWidget(second)
+    assert second.project.config.size == 48 and len(second.project) == 4
+    assert not window.isVisible()
+
+    # a source that does not exist: the dialog says so and stays open
+    bad = NewWorkspaceDialog(tmp_path / "workspace", second)
+    bad.source.setText(str(tmp_path / "nothing"))
+    bad.create()
+    assert not bad.result() and "does not exist" in bad.error.text()
+
+    # Open Recent lists the first workspace; choosing it opens it
+    entries = [a.text() for a in second.ui.recent_menu.actions()]
+    assert any(first.name in text and str(first.parent) in text for text in entries)
+    second.ui.recent_menu.actions()[0].trigger()
+    QApplication.processEvents()
+    assert not second.isVisible()
+
+    # Go to frame: a number or a name
+    assert parse_frame("3", ["a", "b", "c"]) == 2 and parse_frame("b", ["a", "b", "c"]) == 1
+    assert parse_frame("9", ["a"]) is None and parse_frame("x", ["a"]) is None
+    third = open_window(qtbot, first)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: ("plate_0004", True))
+    third.actions["goto_frame"].trigger()
+    assert third.current == 4
+    third.close()
+
+
+def test_n_steps_through_suggestions_in_time_order_and_history_names_edits(qtbot, tmp_path):
+    window = open_window(qtbot, make_workspace(tmp_path))
+    project, canvas = window.project, window.canvas
+    project.set_suggestions([4, 1, 3])  # pick order, not time order
+    for expected in (1, 3, 4, 1):
+        qtbot.keyClick(canvas, Qt.Key_N)
+        assert window.current == expected
+    qtbot.keyClick(canvas, Qt.Key_N, Qt.ShiftModifier)
+    assert window.current == 4
+
+    window.set_tool("brush")
+    drag(qtbot, canvas, [(10, 10), (20, 10)])
+    qtbot.keyClick(canvas, Qt.Key_R)
+    window.actions["history"].trigger()
+    view = window._history.findChild(__import__("PyQt5.QtWidgets", fromlist=["QUndoView"]).QUndoView)
+    model = view.model()
+    rows = [model.index(i, 0).data() for i in range(model.rowCount())]
+    assert rows == ["Opened workspace", "Brush stroke · plate_0004", "Save reference plate_0004"]
+    assert window.actions["undo"].text() == "Undo Save reference plate_0004"
+    view.setCurrentIndex(model.index(0, 0))  # clicking the first row goes back to the opened state
+    assert project.undo_stack.index() == 0 and not project.has_mask(4) and project.references == [0]
+    window.close()

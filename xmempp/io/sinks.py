@@ -29,7 +29,7 @@ from xmempp.io.sequences import FrameInfo
 
 __all__ = [
     "FrameOutput", "OutputTarget", "Sink", "IndexMaskSink", "AlphaMatteSink", "LayeredExrSink", "BinaryMatteSink",
-    "OverlaySink", "MATTE_SUFFIXES",
+    "OverlaySink", "MATTE_SUFFIXES", "layer_names",
 ]
 
 #: File suffix of a soft matte per matte format.
@@ -124,19 +124,32 @@ class AlphaMatteSink:
                         target.fsync)
 
 
+def layer_names(object_ids: Sequence[int], names: Optional[Sequence[str]] = None) -> list[str]:
+    """EXR layer name per object: its name (letters, digits and `_` kept, others become `_`), else `obj<id>`;
+    a name taken twice gets `_<id>` appended."""
+    layers: list[str] = []
+    for k, oid in enumerate(object_ids):
+        given = names[k] if names is not None and k < len(names) else ""
+        layer = "".join(c if c.isalnum() or c == "_" else "_" for c in given.strip()) or f"obj{oid}"
+        layers.append(f"{layer}_{oid}" if layer in layers else layer)
+    return layers
+
+
 @dataclass
 class LayeredExrSink:
-    """`layers/<name>.<n>.exr`: one EXR per frame with a channel `obj<id>.A` per object."""
+    """`layers/<name>.<n>.exr`: one EXR per frame with a channel `<layer>.A` per object (`layer_names`)."""
 
     name: str = "matte"
     compression: Optional[str] = None
+    object_names: Optional[tuple[str, ...]] = None
 
     def write(self, frame: FrameOutput, target: OutputTarget) -> None:
         file = frame.info.numbered(self.name, ".exr") if frame.info is not None else f"{frame.stem}.exr"
         path = target.claim(target.folder / "layers" / file)
         data, display = frame.windows
         write_exr_channels(path, [frame.probs[k] for k in range(1, len(frame.object_ids) + 1)],
-                           [f"obj{oid}.A" for oid in frame.object_ids], data, display, self.compression, target.fsync)
+                           [f"{layer}.A" for layer in layer_names(frame.object_ids, self.object_names)], data, display,
+                           self.compression, target.fsync)
 
 
 class BinaryMatteSink:

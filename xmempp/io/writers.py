@@ -77,6 +77,7 @@ class WriterOptions:
         exr_layers: write `layers/matte.<n>.exr`, one channel `obj<id>.A` per object.
         compression: EXR or TIFF compression name (None = zip for EXR, lzw for TIFF).
         layers_name: file name of the layered EXRs before the frame number.
+        object_names: each object's name, in channel order, for the EXR layer names (None: `obj<id>`).
     """
 
     masks: bool = True
@@ -95,6 +96,7 @@ class WriterOptions:
     exr_layers: bool = False
     compression: Optional[str] = None
     layers_name: str = "matte"
+    object_names: Optional[tuple[str, ...]] = None
 
     def __post_init__(self) -> None:
         check_compression("exr" if self.exr_layers and self.matte_format == "png" else self.matte_format,
@@ -125,7 +127,7 @@ def sinks_for(options: WriterOptions, palette: Optional[np.ndarray], needs_overl
         sinks.append(AlphaMatteSink(options.matte_format, options.alpha_bits, options.compression))
     if options.exr_layers:
         compression = options.compression if options.matte_format != "tiff" else None
-        sinks.append(LayeredExrSink(options.layers_name, compression))
+        sinks.append(LayeredExrSink(options.layers_name, compression, options.object_names))
     if options.binary:
         sinks.append(BinaryMatteSink())
     if needs_overlay:
