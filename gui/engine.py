@@ -48,6 +48,7 @@ class Engine:
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
         model: the loaded network, or None until first needed.
         session: the current `InferenceSession`, or None.
+        force_memory: run jobs the memory guard would refuse (it then only warns), as `--force`.
     """
 
     def __init__(self, model_path: Optional[Path] = None, device: str = "auto") -> None:
@@ -60,6 +61,7 @@ class Engine:
         self._features = None
         self._features_key: Optional[tuple] = None
         self._soft: dict[int, tuple[bytes, bytes]] = {}
+        self.force_memory = False
         self.lock = threading.RLock()
 
     # ------------------------------------------------------------------ weights and model
@@ -109,6 +111,21 @@ class Engine:
             return f"model: not loaded ({self.weights_file.name})"
         device = next(self.model.parameters()).device
         return f"model: {self.weights_file.name} on {device}"
+
+    def guard_memory(self, job) -> Optional[str]:
+        """The memory guard of `xmempp process`: refuse a job the machine cannot hold, before its first frame.
+
+        Arguments:
+            job: the `ShotJob` about to run (worker thread; the model is loaded).
+        Returns:
+            None when it fits; with `force_memory`, the warning to show. Raises `ResourceError` otherwise.
+        """
+        from xmempp.inference.memory_estimate import check_job_memory
+
+        from .remedies import gui_message
+
+        warning = check_job_memory(self.ensure_model(), job, force=self.force_memory)
+        return gui_message(warning) if warning is not None else None
 
     # ------------------------------------------------------------------ session
     def invalidate(self) -> None:

@@ -68,6 +68,7 @@ class Project(QObject):
             self.settings.config = self.settings.config.replace(size=workspace.processing_size)
         self.palette = davis_palette()  # the mask files' palette (XMem++ reads it); display colours: `styles`
         self.styles = ObjectStyles(workspace, self.settings)
+        self.engine.force_memory = self.settings.force_memory
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(100)
         self._masks: "OrderedDict[int, np.ndarray]" = OrderedDict()
@@ -472,6 +473,7 @@ class Project(QObject):
         if changed:
             if "mode" in changes:
                 self.engine.invalidate()
+            self.engine.force_memory = self.settings.force_memory
             self.save_settings()
             self.settingsChanged.emit()
 

@@ -20,6 +20,7 @@ CONTROLS: dict[str, tuple[str, str]] = {
     "enable_long_term": ("Use long-term memory", "in the Memory tab"),
     "upscale": ("Write at the source size", "in the export dialog"),
     "k": ("Frames to suggest (k)", "in the Candidates tab"),
+    "force": ("Run even if memory looks short", "in the Memory tab"),
     "alpha_bits": ("Soft mattes bit depth", "in the export dialog"),
     "output": ("Output folder", "in the export dialog"),
     "out_dir": ("Output folder", "in the export dialog"),

@@ -59,6 +59,7 @@ class GuiSettings:
         onion_skin: outline the previous and next frames' masks.
         compare: how the refined matte is compared with the raw one ("raw", "refined", "split").
         export: the export dialog's last choices (its own keys).
+        force_memory: run jobs the memory guard would refuse (it only warns then).
     """
 
     config: InferenceConfig = field(default_factory=InferenceConfig)
@@ -83,6 +84,7 @@ class GuiSettings:
     onion_skin: bool = False
     compare: str = "raw"
     export: dict[str, Any] = field(default_factory=dict)
+    force_memory: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -114,6 +116,7 @@ class GuiSettings:
             "min_mask_percent": lambda v: _is_number(v) and 0.0 <= v <= 100.0,
             "size_chosen": lambda v: isinstance(v, bool),
             "onion_skin": lambda v: isinstance(v, bool),
+            "force_memory": lambda v: isinstance(v, bool),
             "compare": lambda v: v in COMPARE_MODES,
         }
         for name, ok in checks.items():

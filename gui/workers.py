@@ -191,8 +191,9 @@ class PropagationWorker(Worker):
     def work(self) -> PropagationOutcome:
         if self.engine.model is None:
             self.status.emit("loading the model…")
+        warning = self.engine.guard_memory(self.job)  # loads the model; refuses what the machine cannot hold
         session = self.engine.session_for(self.job.config, self.job.mode, self.references, self.workspace.image)
-        self.status.emit("propagating…")
+        self.status.emit(f"propagating… ({warning})" if warning else "propagating…")
         report = run_job(self.engine.ensure_model(), self.job, session=session, cancel=self.cancel,
                          on_result=self._on_result, progress=self._progress)
         self.outcome.completed = report.completed and not self.cancel.is_set()
@@ -298,6 +299,9 @@ class SuggestWorker(Worker):
         """Soft targets (max over objects, float16) of every frame from a propagation of the references."""
         usable = {f: mask for f, (_version, mask) in self.references.items()}
         job = ShotJob(self.workspace, usable, self.config, self.mode)
+        warning = self.engine.guard_memory(job)
+        if warning:
+            self.status.emit(warning)
         session = self.engine.session_for(self.config, self.mode, self.references, self.workspace.image)
         targets: dict[int, np.ndarray] = {}
         total = len(self.workspace)
@@ -367,6 +371,9 @@ class ExportWorker(Worker):
             if not refs:
                 raise InputError("there are no references to propagate: save at least one reference first")
             job = ShotJob(self.workspace, refs, self.config, self.mode, names=stems, outputs=outputs)
+            warning = self.engine.guard_memory(job)
+            if warning:
+                self.status.emit(warning)
             report = run_job(self.engine.ensure_model(), job, progress=self.progress.emit, cancel=self.cancel)
             done, completed = report.frames, report.completed
         else:

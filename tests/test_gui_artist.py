@@ -507,3 +507,23 @@ def test_n_steps_through_suggestions_in_time_order_and_history_names_edits(qtbot
     view.setCurrentIndex(model.index(0, 0))  # clicking the first row goes back to the opened state
     assert project.undo_stack.index() == 0 and not project.has_mask(4) and project.references == [0]
     window.close()
+
+
+def test_jobs_go_through_the_memory_guard(qtbot, tmp_path, checkpoint_path, captured, monkeypatch):
+    import xmempp.inference.memory_estimate as estimate
+
+    window = open_window(qtbot, make_workspace(tmp_path), checkpoint_path)
+    monkeypatch.setattr(estimate, "available_memory", lambda: 1024)  # a machine with 1 KiB free
+    assert window.propagate("forward")
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: bool(captured), timeout=10_000)
+    text = captured[-1][1]
+    assert "more memory" in text and "“Run even if memory looks short” in the Memory tab" in text, text
+    assert "--" not in text and not window.project.has_mask(3)
+    captured.clear()
+    window.ui.memory_panel.force_memory.setChecked(True)
+    assert window.project.engine.force_memory
+    assert window.propagate("forward")
+    wait_idle(qtbot, window)
+    assert not captured and window.project.has_mask(3)
+    window.close()
