@@ -60,7 +60,6 @@ class MainWindow(QMainWindow):
         self.resize(*WINDOW_SIZE)
         self._last_problem = ("", 0.0)
         self._history: Optional[QDialog] = None
-        self._options_text_width: Optional[int] = None
         self.thumbnails = ThumbnailCache(project)
         self.backends: list[SegmentBackend] = available_backends()
         self.refined = RefinedMattes(project)
@@ -163,8 +162,8 @@ class MainWindow(QMainWindow):
         self.show_frame(s.current_frame)
         self.update_enabled()
         self._update_undo_text()
-        self.statusBar().showMessage("Paint with the brush (B), save the frame as a reference (R), propagate (F); "
-                                     "F1 lists every shortcut.", _HINT_MS)
+        self.statusBar().showMessage("B paints, R saves a reference, F propagates; F1 lists every shortcut",
+                                     _HINT_MS)
         if self.project.problems:
             QTimer.singleShot(0, lambda: self.report_problem(self.project.problems[-1]))
 
@@ -320,6 +319,7 @@ class MainWindow(QMainWindow):
 
     def _update_compare_visible(self) -> None:
         self.ui.compare_action.setVisible(self.canvas.overlay_mode in MATTE_MODES[1:])
+        self._fit_options_bar()
 
     def set_onion_skin(self, on: bool) -> None:
         """Outline the previous and next frames' masks."""
@@ -682,13 +682,15 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ layout and closing
     def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_options_bar()
+
+    def _fit_options_bar(self) -> None:
         """On a narrow window the options bar shows icons only (tooltips name them), so Export stays in reach."""
         bar = self.ui.options_bar
-        if self._options_text_width is None:
-            self._options_text_width = bar.sizeHint().width()
-        narrow = self.width() < self._options_text_width
-        bar.setToolButtonStyle(Qt.ToolButtonIconOnly if narrow else Qt.ToolButtonTextBesideIcon)
-        super().resizeEvent(event)
+        bar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        if bar.sizeHint().width() > self.width():
+            bar.setToolButtonStyle(Qt.ToolButtonIconOnly)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -527,3 +527,14 @@ def test_jobs_go_through_the_memory_guard(qtbot, tmp_path, checkpoint_path, capt
     wait_idle(qtbot, window)
     assert not captured and window.project.has_mask(3)
     window.close()
+
+
+def test_export_stays_in_reach_in_matte_views_at_1280(qtbot, tmp_path):
+    window = open_window(qtbot, make_workspace(tmp_path), size=(1280, 720))
+    bar = window.ui.options_bar
+    for mode in ("blend", "checker", "alpha", "outline"):
+        window.set_overlay_mode(mode)
+        QApplication.processEvents()
+        export = bar.widgetForAction(window.actions["export"])
+        assert export.isVisible() and bar.rect().contains(export.geometry()), mode
+    window.close()
