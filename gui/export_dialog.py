@@ -133,8 +133,8 @@ class ExportDialog(QDialog):
 
     # ------------------------------------------------------------------ remembered choices
     def _boxes(self) -> dict[str, QCheckBox]:
-        return {"masks": self.masks, "alpha": self.alpha, "exr": self.exr, "binary": self.binary, "overlay": self.overlay,
-                "video": self.video, "overwrite": self.overwrite, "upscale": self.upscale}
+        return {"masks": self.masks, "alpha": self.alpha, "exr": self.exr, "binary": self.binary,
+                "overlay": self.overlay, "video": self.video, "overwrite": self.overwrite, "upscale": self.upscale}
 
     def choices(self) -> dict:
         """The dialog's choices as saved in the workspace."""
