@@ -23,6 +23,8 @@ CONTROLS: dict[str, tuple[str, str]] = {
     "force": ("Run even if memory looks short", "in the Memory tab"),
     "alpha_bits": ("Soft mattes bit depth", "in the export dialog"),
     "output": ("Output folder", "in the export dialog"),
+    "name": ("Name", "in the New workspace dialog"),
+    "device": ("--device", "when starting the GUI"),
     "out_dir": ("Output folder", "in the export dialog"),
 }
 
@@ -55,6 +57,10 @@ def gui_remedy(remedy: Remedy) -> str:
     if remedy.kind is RemedyKind.DOWNLOAD_WEIGHTS:
         name = f" --name {remedy.value}" if remedy.value else ""
         return f"run `xmempp weights download{name}` in a terminal, or start the GUI with --model PATH{note}"
+    if remedy.kind is RemedyKind.VERIFY_WEIGHTS:
+        return f"run `xmempp weights verify` in a terminal{note}"
+    if remedy.kind is RemedyKind.CREATE_WORKSPACE:
+        return f"make one with File > New…{note}"
     return remedy.describe()
 
 

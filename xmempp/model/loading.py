@@ -8,7 +8,7 @@ from typing import Mapping
 import torch
 
 from xmempp.model.device import resolve_device
-from xmempp.errors import Remedy, RemedyKind, WeightsError
+from xmempp.errors import WeightsError, Remedy, RemedyKind
 from xmempp.model.fused import fold_batchnorms, pack_weights
 from xmempp.model.network import NetworkDims, XMemNetwork
 from xmempp.resources import reuse_freed_memory
@@ -30,16 +30,16 @@ def infer_dims(state: Mapping[str, torch.Tensor]) -> NetworkDims:
 
 def _read_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
     if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}", remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS))
+        raise WeightsError(f"weights file not found: {path}", remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model"))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # torch's text advises weights_only=False (running the file's code): not ours
         raise WeightsError(f"cannot read weights file {path}: it is damaged, or it is not a checkpoint of plain "
                            f"tensors (other Python objects are never loaded, for safety)",
-                           remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS)) from None
+                           remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model")) from None
     except Exception as exc:  # torch raises many types for a bad file
         raise WeightsError(f"cannot read weights file {path}: it is damaged or incomplete ({type(exc).__name__})",
-                           remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS)) from None
+                           remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model")) from None
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
