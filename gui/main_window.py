@@ -57,7 +57,7 @@ class MainWindow(QMainWindow):
         self.project = project
         self.interactive = interactive
         self.setWindowTitle(f"xmempp — {project.workspace.path.name}")
-        self.resize(*WINDOW_SIZE)
+        self._fit_to_screen()
         self._last_problem = ("", 0.0)
         self._history: Optional[QDialog] = None
         self.thumbnails = ThumbnailCache(project)
@@ -681,6 +681,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"everything is saved in {self.project.workspace.path}", MESSAGE_MS)
 
     # ------------------------------------------------------------------ layout and closing
+    def _fit_to_screen(self) -> None:
+        """Open at `WINDOW_SIZE`, or at the screen's free area when that is smaller (a 1280x720 laptop)."""
+        width, height = WINDOW_SIZE
+        screen = QApplication.primaryScreen()
+        if screen is not None:
+            free = screen.availableGeometry()
+            width, height = min(width, free.width()), min(height, free.height())
+        self.resize(width, height)
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit_options_bar()
