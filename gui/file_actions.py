@@ -13,6 +13,7 @@ from xmempp.errors import XMemppError
 from xmempp.io.workspace import DEFAULT_PROCESSING_SIZE
 
 from .launch import default_name, workspace_from_source
+from .remedies import gui_message
 
 __all__ = ["RecentWorkspaces", "NewWorkspaceDialog", "parse_frame", "ask_frame", "MAX_RECENT"]
 
@@ -119,8 +120,6 @@ class NewWorkspaceDialog(QDialog):
                                                         self.name.text().strip() or None,
                                                         Path(masks).expanduser() if masks else None, size)
         except XMemppError as exc:
-            from .remedies import gui_message
-
             self.error.setText(gui_message(exc))
             return
         self.accept()

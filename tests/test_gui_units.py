@@ -21,64 +21,14 @@ pytest.importorskip("pytestqt")
 
 from PIL import Image  # noqa: E402
 from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
-from PyQt5.QtGui import QKeyEvent, QMouseEvent  # noqa: E402
+from PyQt5.QtGui import QKeyEvent  # noqa: E402
 from PyQt5.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from xmempp.io.frames import FolderFrames  # noqa: E402
 from xmempp.io.masks import davis_palette, read_mask  # noqa: E402
 from xmempp.io.workspace import create_workspace  # noqa: E402
 
-H, W, N = 72, 96, 6
-
-
-def synthetic_frame(i: int) -> np.ndarray:
-    """A textured background with a red disc moving right."""
-    rng = np.random.default_rng(i)
-    frame = np.full((H, W, 3), 90, np.uint8)
-    frame += rng.integers(0, 25, (H, W, 3), dtype=np.uint8)
-    yy, xx = np.mgrid[:H, :W]
-    disc = (yy - 36) ** 2 + (xx - (30 + 4 * i)) ** 2 <= 14 ** 2
-    frame[disc] = (220, 40, 40)
-    return frame
-
-
-def disc_mask(i: int, value: int = 7) -> np.ndarray:
-    yy, xx = np.mgrid[:H, :W]
-    return np.where((yy - 36) ** 2 + (xx - (30 + 4 * i)) ** 2 <= 14 ** 2, value, 0).astype(np.uint8)
-
-
-def make_workspace(tmp_path: Path, name: str = "shot", size=None) -> Path:
-    src = tmp_path / f"src_{name}"
-    src.mkdir()
-    for i in range(N):
-        Image.fromarray(synthetic_frame(i)).save(src / f"plate_{i:04d}.png")
-    return create_workspace(tmp_path / "workspace", name, FolderFrames(src), {0: disc_mask(0)}, size=size)
-
-
-def open_window(qtbot, workspace: Path, model=None):
-    from xmempp.gui.main_window import MainWindow
-    from xmempp.gui.project import Project
-
-    window = MainWindow(Project.open(workspace, model, "cpu"))
-    qtbot.addWidget(window)
-    window.resize(1300, 800)
-    window.show()
-    qtbot.waitExposed(window)
-    QApplication.setActiveWindow(window)
-    window.canvas.setFocus()
-    return window
-
-
-def at(canvas, x: float, y: float) -> QPoint:
-    return canvas.transform().map(QPointF(x + 0.5, y + 0.5)).toPoint()
-
-
-def drag(qtbot, canvas, points, button=Qt.LeftButton, modifiers=Qt.NoModifier) -> None:
-    qtbot.mousePress(canvas, button, modifiers, at(canvas, *points[0]))
-    for x, y in points[1:]:
-        QApplication.sendEvent(canvas, QMouseEvent(QEvent.MouseMove, QPointF(at(canvas, x, y)), Qt.NoButton, button,
-                                                   modifiers))
-    qtbot.mouseRelease(canvas, button, modifiers, at(canvas, *points[-1]))
+from guihelpers import H, N, W, at, disc_mask, drag, make_workspace, open_window, synthetic_frame  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
