@@ -45,7 +45,6 @@ class JobController(QObject):
         runningSpan(object): (first, last) frame a propagation covers, or None when it ends.
         propagationFinished(): a propagation ended (its masks are saved).
         suggestionStarted(): the selector started.
-        suggestionStage(str, int, int): a selector stage (stage, done, total).
         suggestionFinished(object, str): the `CandidateResult` (None: stopped or failed) and a note.
         weightsError(str): the weights are missing or unusable (the clear message).
         failed(str, str): a job failed: title and message.
@@ -62,7 +61,6 @@ class JobController(QObject):
     runningSpan = pyqtSignal(object)
     propagationFinished = pyqtSignal()
     suggestionStarted = pyqtSignal()
-    suggestionStage = pyqtSignal(str, int, int)
     suggestionFinished = pyqtSignal(object, str)
     weightsError = pyqtSignal(str)
     failed = pyqtSignal(str, str)
@@ -288,7 +286,6 @@ class JobController(QObject):
 
     def _suggestion_stage(self, stage: str, done: int, total: int) -> None:
         self._stage(stage, done, total)
-        self.suggestionStage.emit(stage, done, total)
         if stage != "model":
             self.modelChanged.emit(self._model_line())
 

@@ -20,6 +20,7 @@ from .export_dialog import ExportDialog
 from .file_actions import NewWorkspaceDialog, RecentWorkspaces, ask_frame
 from .help_dialog import HelpDialog
 from .job_controller import MESSAGE_MS, JobController
+from .job_runner import JobState
 from .matte_view import COMPARE_LABELS, COMPARE_MODES, MATTE_MODES, VIEW_LABELS, VIEW_MODES
 from .project import Project
 from .refined import RefinedMattes
@@ -127,7 +128,7 @@ class MainWindow(QMainWindow):
         jobs.runningSpan.connect(self.timeline.set_running)
         jobs.propagationFinished.connect(ui.references_panel.refresh)
         jobs.suggestionStarted.connect(self._suggestion_started)
-        jobs.suggestionStage.connect(ui.candidates_panel.set_progress)
+        jobs.progressChanged.connect(self._suggestion_progress)
         jobs.suggestionFinished.connect(self._suggestion_finished)
         jobs.weightsError.connect(self.show_weights_error)
         jobs.failed.connect(lambda title, message: QMessageBox.warning(self, title, message))
@@ -568,6 +569,10 @@ class MainWindow(QMainWindow):
     def _suggestion_started(self) -> None:
         self.ui.tabs.setCurrentWidget(self.ui.candidates_panel)
         self.ui.candidates_panel.set_running(True)
+
+    def _suggestion_progress(self, done: int, total: int, text: str) -> None:
+        if self.jobs.state is JobState.suggesting:
+            self.ui.candidates_panel.set_progress(done, total, text)
 
     def _suggestion_finished(self, result, note: str) -> None:
         panel = self.ui.candidates_panel

@@ -215,6 +215,8 @@ def test_suggestion_reports_phases_model_memory_and_a_finished_message(qtbot, tm
     jobs.progressChanged.connect(lambda done, total, text: lines.append((done, text)))
     jobs.modelChanged.connect(models.append)
     jobs.memoryStats.connect(stats.append)
+    panel_values = []
+    jobs.progressChanged.connect(lambda *_: panel_values.append(window.ui.candidates_panel.progress.value()))
     window.ui.candidates_panel.k.setValue(2)
     assert window.suggest()
     assert "not loaded" not in window.ui.model_label.text()
@@ -222,6 +224,7 @@ def test_suggestion_reports_phases_model_memory_and_a_finished_message(qtbot, tm
     assert not captured, captured
     fractions = [done for done, _text in lines]
     assert fractions == sorted(fractions) and fractions[-1] == 1000
+    assert panel_values == sorted(panel_values)  # the Candidates tab's bar never restarts either
     texts = " ".join(text for _done, text in lines)
     order = [texts.index(label) for label in ("encoding frames", "propagating the references", "choosing frames")]
     assert order == sorted(order)
