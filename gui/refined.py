@@ -1,6 +1,6 @@
-"""The refined matte for the canvas's A/B view: the core's refine stage (`xmempp.refine`) run on the
-shown frame, cached per frame, mask version and object. Without the refine stage the view modes stay
-and the raw / refined control says why it is off."""
+"""The refined matte for the canvas's A/B view: the core's refine stage (`xmempp.refine.refine_frame`,
+guided filter) run on the shown frame's plate and mask, cached per frame, mask version and object.
+Without the refine stage the view modes stay and the raw / refined control says why it is off."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -16,12 +16,18 @@ __all__ = ["RefinedMattes"]
 _CACHE = 8
 
 
+#: The refine mode the A/B view shows (the refine stage's fast guided filter).
+VIEW_MODE = "guided"
+
+
 def _refine_function():
+    """`probs -> refined probs` for one frame with the view's settings, or None without the refine stage."""
     try:
-        from xmempp.refine import refine_frame  # type: ignore[import-not-found]
+        from xmempp.refine import RefineSettings, refine_frame  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
-    return refine_frame
+    settings = RefineSettings(mode=VIEW_MODE)
+    return lambda plate, probs: refine_frame(plate, probs, settings)
 
 
 class RefinedMattes:
@@ -53,8 +59,8 @@ class RefinedMattes:
             return cached
         k = self.project.num_objects
         probs = (ids[None] == np.arange(k + 1, dtype=np.uint8)[:, None, None]).astype(np.float32)
-        refined = np.asarray(self._refine(image, probs, None), dtype=np.float32)
-        matte = refined[object_id] if refined.ndim == 3 else refined
+        refined = np.asarray(self._refine(image, probs), dtype=np.float32)
+        matte = refined[object_id]
         self._cache[key] = matte
         while len(self._cache) > _CACHE:
             self._cache.popitem(last=False)
