@@ -10,8 +10,8 @@ from typing import Optional
 import numpy as np
 from PyQt5.QtCore import Qt, QTimer
 from PyQt5 import sip
-from PyQt5.QtWidgets import (QApplication, QDialog, QFileDialog, QMainWindow, QMessageBox, QUndoView, QVBoxLayout,
-                             QWidget)
+from PyQt5.QtWidgets import (QAbstractSpinBox, QApplication, QDialog, QFileDialog, QMainWindow, QMessageBox,
+                             QUndoView, QVBoxLayout, QWidget)
 
 from xmempp.errors import InputError, XMemppError
 
@@ -599,14 +599,23 @@ class MainWindow(QMainWindow):
         """The last `CandidateResult` (None after a stop or error)."""
         return self.jobs.last_suggestion_result
 
+    @staticmethod
+    def _commit_typed_value() -> None:
+        """A number typed into a field but not yet confirmed counts (a job must not run with the old value)."""
+        focus = QApplication.focusWidget()
+        if isinstance(focus, QAbstractSpinBox):
+            focus.interpretText()
+
     def propagate(self, direction: str, limit: Optional[int] = None) -> bool:
         """Start a propagation ("forward", "backward", "full"; at most `limit` frames per pass). True if started."""
+        self._commit_typed_value()
         if not self.jobs.runner.busy:
             self.canvas.tool.accept()
         return self.jobs.propagate(direction, self.current, limit)
 
     def suggest(self) -> bool:
         """Run the candidate selector in a worker thread. Returns True when it started."""
+        self._commit_typed_value()
         return self.jobs.suggest()
 
     def toggle_pause(self) -> None:

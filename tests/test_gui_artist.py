@@ -83,7 +83,7 @@ def test_imported_workspace_keeps_its_processing_size(qtbot, tmp_path):
     assert Project.open(path).config.size == 96
 
 
-def test_enter_saves_number_fields_and_shift_enter_erases(qtbot, tmp_path):
+def test_enter_saves_number_fields_and_shift_enter_erases(qtbot, tmp_path, captured):
     window = open_window(qtbot, make_workspace(tmp_path))
     canvas, project = window.canvas, window.project
     window.set_tool("polygon")
@@ -106,6 +106,13 @@ def test_enter_saves_number_fields_and_shift_enter_erases(qtbot, tmp_path):
     qtbot.keyClicks(size, "64")
     qtbot.keyClick(size, Qt.Key_Enter)  # keypad Enter too
     assert project.config.size == 64 and canvas.tool.pending
+
+    # a value typed but not confirmed still counts when a job starts (here Ctrl+G, without weights)
+    k.setFocus()
+    k.lineEdit().selectAll()
+    qtbot.keyClicks(k, "4")
+    window.actions["suggest"].trigger()
+    assert project.settings.k == 4
 
     # Shift+Enter closes the polygon as an erase: the disc pixels inside become background
     assert project.mask(0)[36, 36] == 1
