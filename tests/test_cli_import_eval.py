@@ -114,7 +114,7 @@ def test_import_bad_masks(runner, tmp_path, case):
         expected = ["is empty", str(masks)]
     elif case == "no_frame":
         (masks / "shot_a_1002.png").rename(masks / "shot_b_2002.png")   # no stem matches: paired by number
-        expected = ["shot_b_2002.png", "is for frame 2002", "numbered 1001..1004"]
+        expected = ["no roto file is for a frame in 1001..1004", "shot_b_2002.png is for frame 2002"]
     elif case == "not_image":
         (masks / "readme.txt").write_text("notes")
         expected = ["readme.txt", "not an image"]

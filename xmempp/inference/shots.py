@@ -34,6 +34,7 @@ class PlateOptions:
         layer: EXR layer or part.
         start_frame: a video's first frame number.
         mask_threshold: soft-mask threshold.
+        mask_channel: the EXR channel holding the roto (default: the only one, else A / mask).
     """
 
     frames: Optional[str] = None
@@ -43,6 +44,7 @@ class PlateOptions:
     layer: Optional[str] = None
     start_frame: Optional[int] = None
     mask_threshold: float = 0.5
+    mask_channel: Optional[str] = None
 
     def open_frames(self, video: Path) -> FrameSource:
         """Open the frames (folder, pattern or video) with these options."""
@@ -58,15 +60,23 @@ class PlateOptions:
                              "(use --frames to pick a range)")
         return source
 
-    def read_masks(self, masks: Path, frames: FrameSource) -> dict[int, LabeledMask]:
-        """Read and pair the keyframe masks of `frames`."""
+    def read_masks(self, masks: Path, frames: FrameSource,
+                   notices: Optional[list[str]] = None) -> dict[int, LabeledMask]:
+        """Read and pair the keyframe masks of `frames` (notices: roto scaled or not used)."""
+        windows = None
+        if hasattr(frames, "info"):
+            infos = [frames.info(i) for i in range(len(frames))]
+            if any(info.data_window != info.display_window for info in infos):
+                windows = [(info.data_window, info.display_window) for info in infos]
         return read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video,
-                                frame_numbers=frames.frame_numbers, threshold=self.mask_threshold)
+                                frame_numbers=frames.frame_numbers, threshold=self.mask_threshold,
+                                channel=self.mask_channel, windows=windows, notices=notices)
 
 
 def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: InferenceConfig, mode: str = "xmempp",
                   options: WriterOptions | None = None, overwrite: bool = False,
-                  plates: Optional[PlateOptions] = None, resume: bool = False) -> ShotJob:
+                  plates: Optional[PlateOptions] = None, resume: bool = False,
+                  notices: Optional[list[str]] = None) -> ShotJob:
     """Open a shot's frames and masks, check its output folder, and describe the whole-shot job.
 
     Arguments:
@@ -80,6 +90,7 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
         overwrite: allow replacing results xmempp wrote earlier in `out`.
         plates: how frames and masks are read (range, colour, layer, start frame, threshold).
         resume: the run continues from a checkpoint in `out` (its own results are not refused).
+        notices: receives a line for roto that was scaled or not used.
     Returns:
         A `ShotJob` over every frame, writing to `out`; close its `frames` when done. Raises `InputError` for
         unreadable frames or masks and `OutputError` when `out` cannot take the results.
@@ -88,7 +99,7 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
     plates = plates or PlateOptions()
     frames = plates.open_frames(Path(plate))
     try:
-        references = plates.read_masks(Path(masks), frames)
+        references = plates.read_masks(Path(masks), frames, notices)
         source = Path(plate)
         inputs = (Path(masks),) if frames.is_video else (Path(masks), source if source.is_dir() else source.parent)
         check_output_dir(out, overwrite=overwrite or resume, preview=options.preview, inputs=inputs, create=False)

@@ -57,7 +57,7 @@ def _pair(files: list[Path], frame_names: Sequence[str], by_index: bool, frame_n
     by_number = {n: i for i, n in enumerate(numbers or [])}
     by_stem = not by_index and any(p.stem in lookup for p in files)  # numbers only when no stem matches
     paired: dict[int, Path] = {}
-    outside: list[int] = []
+    outside: list[tuple[int, Path]] = []
     for path in files:
         _check_image(path)
         found = None if by_index else lookup.get(path.stem)
@@ -70,7 +70,7 @@ def _pair(files: list[Path], frame_names: Sequence[str], by_index: bool, frame_n
                                  remedy=Remedy(RemedyKind.FIX_INPUT, note="by renaming the mask"))
             found = by_number.get(number)
             if found is None:
-                outside.append(number)
+                outside.append((number, path))
                 continue
         elif found is None:
             example = f"'{frame_names[0]}' ... '{frame_names[-1]}'" if frame_names else "nothing"
@@ -81,13 +81,14 @@ def _pair(files: list[Path], frame_names: Sequence[str], by_index: bool, frame_n
                              remedy=Remedy(RemedyKind.FIX_INPUT, note="by keeping one of them"))
         paired[found] = path
     if outside and numbers:
-        listed = ", ".join(map(str, sorted(outside)[:6])) + (" ..." if len(outside) > 6 else "")
+        outside.sort()
+        listed = ", ".join(str(n) for n, _ in outside[:6]) + (" ..." if len(outside) > 6 else "")
+        if not paired:
+            raise InputError(f"no roto file is for a frame in {numbers[0]}..{numbers[-1]}: {outside[0][1].name} is for "
+                             f"frame {outside[0][0]} (roto for frames {listed})",
+                             remedy=Remedy(RemedyKind.SET, "frames", note="to a range with roto, or check the numbering"))
         notices.append(f"{len(outside)} roto file(s) for frames outside {numbers[0]}..{numbers[-1]} not used "
                        f"(frames {listed})")
-    if files and not paired and outside:
-        raise InputError(f"no roto file is for a frame in {numbers[0]}..{numbers[-1]} (they are for frames "
-                         f"{', '.join(map(str, sorted(outside)[:6]))})",
-                         remedy=Remedy(RemedyKind.SET, "frames", note="to a range with roto, or check the numbering"))
     return dict(sorted(paired.items()))
 
 
