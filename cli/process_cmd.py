@@ -19,6 +19,7 @@ from xmempp import InferenceConfig
 from xmempp.errors import ConfigError
 from xmempp.inference.checkpoint import CheckpointPolicy, checkpoint_path
 from xmempp.inference.jobs import run_job
+from xmempp.cli.remedies import cli_message
 from xmempp.inference.memory_estimate import check_job_memory
 from xmempp.inference.shots import open_shot_job
 from xmempp.interrupts import stop_on_signals
@@ -185,7 +186,7 @@ def run_process(run: ProcessRun, console: Console) -> None:
         network = load_network(run.model, run.device, console, run.compile, cuda_graphs=run.cuda_graphs)
         warning = check_job_memory(network, job, force=run.force)
         if warning:
-            Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {warning}",
+            Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {cli_message(warning)}",
                                                        markup=True, highlight=False)
         with stop_on_signals(cancel) as stop, frame_progress(console, console.quiet) as progress:
             task = progress.add_task("propagating", total=job.plan().total)

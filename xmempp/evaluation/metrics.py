@@ -19,10 +19,9 @@ counts, as in DAVIS.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence, Union
+from typing import Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -30,8 +29,7 @@ import numpy as np
 from xmempp.errors import InputError
 from xmempp.io.frames import IMAGE_EXTENSIONS, is_hidden, natural_key
 from xmempp.io.masks import ColorTable, mask_frame_index, present_ids, read_mask
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = [
     "BOUND_TH", "boundary_map", "disk", "region_similarity", "boundary_f_measure", "ObjectScore", "EvalResult",

@@ -16,12 +16,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
 
 from xmempp.errors import ConfigError, OutputError
+from xmempp.inference.plan import Direction, Mode
+from xmempp.inference.shot_job import JobRun, ShotJob, prepare_job
 from xmempp.io.atomic import atomic_open
 
 #: Hidden folder inside the output folder that holds the checkpoint.
@@ -168,17 +170,19 @@ def weights_digest(model: torch.nn.Module) -> str:
     return digest
 
 
-def job_fingerprint(model: torch.nn.Module, job) -> dict[str, Any]:
+def job_fingerprint(model: torch.nn.Module, job: Union[ShotJob, JobRun]) -> dict[str, Any]:
     """Everything a job's results depend on, by part, so that a change can be named.
 
     Arguments:
         model: the network the job runs with.
-        job: a `ShotJob`.
+        job: a `ShotJob` or its `JobRun`.
     Returns:
         {part: value}: "frames" (file names, sizes and mtimes, or content), "references"
         ({frame: content digest}), "settings" (the config fields), "mode", "frame plan",
         "weights", "device", "outputs" (writer options, palette, file stems).
     """
+    run = prepare_job(job)
+    job = run.job
     outputs = job.outputs
     writer = None
     if outputs is not None:
@@ -187,13 +191,13 @@ def job_fingerprint(model: torch.nn.Module, job) -> dict[str, Any]:
             options.pop(name)
         options["preview"] = None if options["preview"] is None else str(options["preview"])
         writer = _digest(sorted(options.items()), None if outputs.palette is None else np.asarray(outputs.palette),
-                         list(job.stems()))
+                         list(run.stems))
     return {
         "frames": _frames_fingerprint(job.frames),
         "references": {int(f): _digest(np.asarray(m)) for f, m in sorted(job.references.items())},
         "settings": dataclasses.asdict(job.config),
-        "mode": job.mode,
-        "frame plan": [job.direction, job.start, job.count],
+        "mode": Mode(job.mode).value,
+        "frame plan": [Direction(job.direction).value, job.start, job.count],
         "weights": weights_digest(model),
         "device": next(model.parameters()).device.type,
         "outputs": writer,

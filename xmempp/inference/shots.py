@@ -5,10 +5,9 @@ opened and checked the same way for one shot or for hundreds.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
 from xmempp.errors import InputError
 from xmempp.inference.config import InferenceConfig
@@ -18,8 +17,7 @@ from xmempp.io.frames import FrameSource, open_frames
 from xmempp.io.masks import LabeledMask, output_palette, read_mask_folder
 from xmempp.io.sequences import parse_frame_range
 from xmempp.io.writers import WriterOptions, check_output_dir
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = ["PlateOptions", "open_shot_job"]
 

@@ -12,21 +12,19 @@ is background (a notice says so).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import numpy as np
 from PIL import UnidentifiedImageError
 
 from xmempp.errors import InputError, Remedy, RemedyKind
+from xmempp.types import PathLike
 from xmempp.io.frames import is_hidden, natural_key, open_image
 from xmempp.io.mask_files import EXR_SUFFIXES, LOSSY, decode_mask, read_matte
 from xmempp.io.mask_fit import Window, fit_to_frame
 from xmempp.io.mask_labels import LabeledMask, check_threshold, finish_mask, mask_frame_index
 from xmempp.io.mask_palette import MAX_OBJECTS, ColorTable
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["read_mask_folder"]
 

@@ -1,19 +1,17 @@
 """Roto as object ids: `LabeledMask`, reading one file onto its frame (see `xmempp.io.masks`)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Mapping, Optional
 
 import numpy as np
 
 from xmempp.errors import InputError, Remedy, RemedyKind
+from xmempp.types import PathLike
 from xmempp.io.mask_files import RawMask, decode_mask
 from xmempp.io.mask_fit import Window, fit_to_frame
 from xmempp.io.mask_palette import ColorTable, present_ids
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["LabeledMask", "read_mask", "output_palette", "object_names", "mask_frame_index", "check_threshold",
            "finish_mask"]

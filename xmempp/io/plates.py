@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 
@@ -23,8 +23,7 @@ from xmempp.errors import InputError
 from xmempp.io.colour import ColourConverter, ColourOptions, converter_for
 from xmempp.io.frames import FrameSource
 from xmempp.io.sequences import FrameInfo, FrameSequence, find_sequence
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = ["PlateFrames", "open_plates", "PLATE_EXTENSIONS", "read_image_channels"]
 

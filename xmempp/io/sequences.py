@@ -12,15 +12,13 @@ in one folder are an error naming both patterns; `frames` (e.g. "1001-1100") pic
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from xmempp.errors import InputError
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = ["FrameInfo", "frame_info", "FrameSequence", "is_pattern", "parse_frame_range", "find_sequence",
            "scan_sequences"]

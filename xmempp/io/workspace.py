@@ -25,14 +25,13 @@ from typing import Any, Callable, Mapping, Optional, Union
 import cv2
 import numpy as np
 
-from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, default_dir_mode
 from xmempp.errors import InputError, OutputError
-from xmempp.io.frames import FrameSource, decode_image_file, prefetch
 from xmempp.inference.objects import ObjectOrder
+from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, default_dir_mode
+from xmempp.io.frames import FrameSource, decode_image_file, prefetch
 from xmempp.io.masks import LabeledMask, davis_palette, read_mask
 from xmempp.io.workspace_info import WORKSPACE_VERSION, WorkspaceInfo
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = ["WORKSPACE_VERSION", "Workspace", "WorkspaceInfo", "create_workspace", "check_workspace_target",
            "workspace_size"]
