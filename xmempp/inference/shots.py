@@ -5,6 +5,7 @@ opened and checked the same way for one shot or for hundreds.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -14,7 +15,7 @@ from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import JobOutputs, ShotJob
 from xmempp.io.colour import ColourOptions
 from xmempp.io.frames import FrameSource, open_frames
-from xmempp.io.masks import LabeledMask, output_palette, read_mask_folder
+from xmempp.io.masks import LabeledMask, object_names, output_palette, read_mask_folder
 from xmempp.io.sequences import parse_frame_range
 from xmempp.io.writers import WriterOptions, check_output_dir
 from xmempp.types import PathLike
@@ -104,5 +105,9 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
     except BaseException:
         frames.close()
         raise
+    names = {**object_names(references), **options.object_names}
+    if names != dict(options.object_names):
+        options = dataclasses.replace(options, object_names=names)
     return ShotJob(frames, {i: m.ids for i, m in references.items()}, config, mode,
-                   outputs=JobOutputs(Path(out), options, output_palette(references), overwrite, inputs=inputs))
+                   outputs=JobOutputs(Path(out), options, output_palette(references), overwrite, inputs=inputs),
+                   soft_references={i: m.soft for i, m in references.items() if m.soft is not None})

@@ -16,7 +16,7 @@ import numpy as np
 from xmempp.errors import InputError, Remedy, RemedyKind
 from xmempp.io.frames import DECODE_ERRORS, open_image
 from xmempp.io.mask_palette import MAX_OBJECTS, davis_palette, pack_rgb
-from xmempp.io.mask_soft import resolve_soft, too_many_objects
+from xmempp.io.mask_soft import SoftMask, resolve_soft, too_many_objects
 
 __all__ = ["LOSSY", "EXR_SUFFIXES", "RawMask", "decode_mask", "read_matte", "exr_channels"]
 
@@ -158,8 +158,11 @@ def _check_count(path: Path, ids: np.ndarray, kind: str) -> None:
         raise too_many_objects(path, count, kind)
 
 
-def _gray(path: Path, values: np.ndarray, threshold: float) -> RawMask:
-    """Ids of a single-channel mask: exact values (ids), or a soft matte resolved into objects."""
+def _gray(path: Path, values: np.ndarray, threshold: float, matte: bool = False) -> RawMask:
+    """Ids of a single-channel mask: exact values (ids), or a soft matte resolved into objects.
+
+    `matte`: the values are 16-bit coverage (EXR, float TIFF): hard levels are objects too.
+    """
     values = values.astype(np.int64)
     if values.min() < 0:
         raise InputError(f"mask {path} has negative values; use 8-bit ids 0..255")
@@ -168,6 +171,9 @@ def _gray(path: Path, values: np.ndarray, threshold: float) -> RawMask:
     sixteen = values.max() > 255
     scale = 65535.0 if sixteen else 255.0
     soft = resolve_soft(values.astype(np.uint16 if sixteen else np.uint8), scale, 1, threshold, path)
+    if soft is None and sixteen and matte:
+        soft = SoftMask(values.astype(np.uint16), {int(v): (values == v).astype(np.float32)
+                                                   for v in np.unique(values) if v})
     if soft is None:
         if sixteen:
             raise InputError(f"mask {path} holds 16-bit values above 255 but no soft edges; object ids must be "
@@ -201,7 +207,7 @@ def decode_mask(path: Path, threshold: float = 0.5, channel: Optional[str] = Non
     """
     if path.suffix.lower() in EXR_SUFFIXES:
         values = np.clip(_read_exr(path, channel), 0.0, 1.0)
-        return _gray(path, np.rint(values * 65535.0).astype(np.int64), threshold)
+        return _gray(path, np.rint(values * 65535.0).astype(np.int64), threshold, matte=True)
     _refuse_lossy(path)
     try:
         with open_image(path, "mask") as image:
@@ -218,7 +224,7 @@ def decode_mask(path: Path, threshold: float = 0.5, channel: Optional[str] = Non
                 return _gray(path, np.asarray(image), threshold)
             if mode == "F":
                 values = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
-                return _gray(path, np.rint(values * 65535.0).astype(np.int64), threshold)
+                return _gray(path, np.rint(values * 65535.0).astype(np.int64), threshold, matte=True)
             if mode == "LA":
                 la = np.asarray(image)
                 if len(np.unique(la[..., 0][la[..., 1] > 0])) <= 1:   # a white matte in alpha: the alpha is the matte

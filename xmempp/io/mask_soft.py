@@ -15,9 +15,9 @@ an object of its own.
   then says the share of each: the object with the larger share gets the pixel when that share is
   at least the threshold (an object on background: when the object's share is). Three-way mixes
   with black are tried too for colour masks.
-* A matte is refused as ambiguous when a value is about as flat as the plateaus without being a
-  peak (is it an object, or a feather?), or a shade is no blend of object colours; the message names
-  the values seen.
+* A matte is refused as ambiguous when a plateau is only a thin band (a few pixels) lying between
+  two plateaus whose blend it is (a thin object, or a step of a soft edge?), or a shade is no blend
+  of object colours; the message names the values seen.
 
 The shares are kept as each object's soft matte (the artist's edge, used for the keyframe outputs).
 """
@@ -42,8 +42,10 @@ _PEAK_SPAN = 4.5 / 255.0
 #: A plateau has at least this many flat pixels, and this many times more than any neighbouring value.
 _MIN_FLAT = 6
 _PEAK_RATIO = 4.0
-#: A value this many times flatter than its neighbours, and as flat as a plateau, is ambiguous.
-_DOUBT_RATIO = 2.0
+#: A plateau at most this thick (inscribed radius, pixels) lying between two plateaus it blends is ambiguous:
+#: a thin object, or a step of a feathered edge? Refused when this share of its pixels touch both.
+_BAND_RADIUS = 3.0
+_BAND_SHARE = 0.8
 #: Plateaus searched per pixel (nearest first) for the pair it blends.
 _NEAREST = 4
 _NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
@@ -170,9 +172,8 @@ def _describe(colours: np.ndarray, indices, scale: float) -> str:
     return ", ".join(str(v[0]) if len(v) == 1 else str(v) for v in values)
 
 
-def _plateaus(colours: np.ndarray, flat: np.ndarray, thin: np.ndarray, black: Optional[int], scale: float,
-              path: Path) -> list[int]:
-    """Indices of the object values (see the module notes); raises `InputError` for an ambiguous matte."""
+def _plateaus(colours: np.ndarray, flat: np.ndarray, thin: np.ndarray, black: Optional[int]) -> list[int]:
+    """Indices of the object values (see the module notes)."""
     rival = _neighbour_flatness(colours, flat)
     candidate = (flat >= _MIN_FLAT)
     if black is not None:
@@ -184,15 +185,6 @@ def _plateaus(colours: np.ndarray, flat: np.ndarray, thin: np.ndarray, black: Op
         if flat[i] and i != black and i not in flats:
             if not flats or _blend(colours[i:i + 1], colours[flats])[0][0] > _BLEND_TOLERANCE:
                 flats.append(int(i))
-    if peaks:
-        least = min(flat[i] for i in peaks)
-        doubtful = [int(i) for i in np.flatnonzero(candidate & (flat >= _DOUBT_RATIO * rival) & (flat >= least / 2))
-                    if i not in flats]
-        if doubtful:
-            raise InputError(f"mask {path} is ambiguous: besides its object values {_describe(colours, flats, scale)} "
-                             f"it has large flat areas at {_describe(colours, doubtful[:6], scale)} that could be "
-                             f"objects or part of a feathered edge; export one matte per object, or objects with "
-                             f"hard-edged flat values")
     flats += [int(i) for i in np.flatnonzero((flat == 0) & thin) if i != black]   # thin objects
     return flats
 
@@ -228,7 +220,7 @@ def resolve_soft(codes: np.ndarray, scale: float, channels: int, threshold: floa
     else:
         colours = uniq[:, None] / scale
     black = int(np.flatnonzero(uniq == 0)[0]) if uniq[0] == 0 else None
-    flats = _plateaus(colours, flat, ~shades & hard_edged, black, scale, path)
+    flats = _plateaus(colours, flat, ~shades & hard_edged, black)
     if len(flats) > MAX_OBJECTS:
         raise too_many_objects(path, len(flats), "colours" if channels == 3 else "gray levels")
     if not flats:
@@ -242,7 +234,7 @@ def resolve_soft(codes: np.ndarray, scale: float, channels: int, threshold: floa
                          f"({int(counts[i])} pixels) is neither an object value ({_describe(colours, flats, scale)}) "
                          f"nor a blend of them; export one flat colour per object (soft edges are fine) or one "
                          f"matte per object")
-    return _assign(codes, uniq, colours, flats, is_flat, flat, threshold)
+    return _assign(codes, uniq, colours, flats, is_flat, flat, threshold, scale, path)
 
 
 def _cores(codes: np.ndarray, code: int, is_flat: np.ndarray, thin: bool) -> np.ndarray:
@@ -259,8 +251,43 @@ def _cores(codes: np.ndarray, code: int, is_flat: np.ndarray, thin: bool) -> np.
     return keep[labels]
 
 
+def _refuse_bands(slots: np.ndarray, plateaus: np.ndarray, scale: float, path: Path) -> None:
+    """Raise `InputError` when a plateau is a thin band between two plateaus whose blend it is."""
+    distances: dict[int, np.ndarray] = {}
+
+    def distance(slot: int) -> np.ndarray:
+        if slot not in distances:
+            distances[slot] = cv2.distanceTransform((slots != slot).view(np.uint8), cv2.DIST_L2, 3)
+        return distances[slot]
+
+    k = len(plateaus)
+    for p in range(1, k):
+        core = slots == p
+        if not core.any():
+            continue
+        radius = float(cv2.distanceTransform(np.pad(core, 1).view(np.uint8), cv2.DIST_L2, 3).max())
+        if radius > _BAND_RADIUS:
+            continue
+        reach = 2.0 * radius + 2.0
+        for q in range(k):
+            for r in range(q + 1, k):
+                if p in (q, r) or not (slots == q).any() or not (slots == r).any():
+                    continue
+                err, t = _segment(plateaus[p:p + 1], plateaus[q], plateaus[r])
+                if err[0] > _BLEND_TOLERANCE or not 0.0 < t[0] < 1.0:
+                    continue
+                touching = (distance(q)[core] <= reach) & (distance(r)[core] <= reach)
+                if touching.mean() >= _BAND_SHARE:
+                    seen = _describe(plateaus, range(1, k), scale)
+                    raise InputError(f"mask {path} is ambiguous: the value {_describe(plateaus, [p], scale)} is a thin "
+                                     f"band between {_describe(plateaus, [q], scale)} and "
+                                     f"{_describe(plateaus, [r], scale)}, a thin object or a step of a soft edge "
+                                     f"(object values seen: {seen}); export one matte per object, or soft edges "
+                                     f"without flat steps")
+
+
 def _assign(codes: np.ndarray, uniq: np.ndarray, colours: np.ndarray, flats: list[int], is_flat: np.ndarray,
-            flat_counts: np.ndarray, threshold: float) -> SoftMask:
+            flat_counts: np.ndarray, threshold: float, scale: float, path: Path) -> SoftMask:
     """Give every pixel that is no plateau to the closest pair of plateaus whose blend it is."""
     plateau_codes = [0] + [int(uniq[i]) for i in flats]                 # slot 0: background
     plateau_colours = np.concatenate([np.zeros((1, colours.shape[1])), colours[flats]])
@@ -268,6 +295,7 @@ def _assign(codes: np.ndarray, uniq: np.ndarray, colours: np.ndarray, flats: lis
     for slot, code in enumerate(plateau_codes):
         thin = slot > 0 and flat_counts[flats[slot - 1]] == 0
         slots[_cores(codes, code, is_flat, thin)] = slot
+    _refuse_bands(slots, plateau_colours, scale, path)
     shares = {c: (slots == k).astype(np.float32) for k, c in enumerate(plateau_codes) if k}
     hard = np.asarray(plateau_codes, dtype=codes.dtype)[np.maximum(slots, 0)]
     ty, tx = np.nonzero(slots < 0)
