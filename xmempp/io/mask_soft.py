@@ -72,12 +72,6 @@ def too_many_objects(path: Path, count: int, kind: str) -> InputError:
         f"filter, dithered, or JPEG); re-export it with one flat colour or value per object")
 
 
-def _channels(codes: np.ndarray, packed: bool) -> list[np.ndarray]:
-    if not packed:
-        return [codes.astype(np.int64)]
-    return [((codes.astype(np.int64) >> shift) & 255) for shift in (16, 8, 0)]
-
-
 def _neighbourhood(codes: np.ndarray, packed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per pixel: is it flat (8 equal neighbours), does it touch two other values, and its smallest step.
 
@@ -86,28 +80,35 @@ def _neighbourhood(codes: np.ndarray, packed: bool) -> tuple[np.ndarray, np.ndar
     image is padded by edge replication.
     """
     h, w = codes.shape
-    planes = _channels(codes, packed)
-    padded = np.pad(codes, 1, mode="edge")
-    padded_planes = [np.pad(p, 1, mode="edge") for p in planes]
+    centre = codes.astype(np.int32)
+    padded = np.pad(centre, 1, mode="edge")
+    if packed:
+        planes = [(centre >> s) & 255 for s in (16, 8, 0)]
+        padded_planes = [(padded >> s) & 255 for s in (16, 8, 0)]
     flat = np.ones(codes.shape, dtype=bool)
-    lowest = np.full(codes.shape, np.iinfo(np.int64).max, dtype=np.int64)
-    highest = np.full(codes.shape, -1, dtype=np.int64)
-    step = np.full(codes.shape, np.iinfo(np.int64).max, dtype=np.int64)
-    centre = codes.astype(np.int64)
+    big = np.iinfo(np.int32).max
+    lowest = np.full(codes.shape, big, dtype=np.int32)
+    highest = np.full(codes.shape, -1, dtype=np.int32)
+    step = np.full(codes.shape, big, dtype=np.int32)
     for dy, dx in _NEIGHBOURS:
-        other = padded[1 + dy: 1 + dy + h, 1 + dx: 1 + dx + w].astype(np.int64)
+        window = (slice(1 + dy, 1 + dy + h), slice(1 + dx, 1 + dx + w))
+        other = padded[window]
         same = other == centre
         flat &= same
-        np.minimum(lowest, np.where(same, lowest, other), out=lowest)
-        np.maximum(highest, np.where(same, highest, other), out=highest)
-        diff = np.zeros(codes.shape, dtype=np.int64)
-        for plane, pad in zip(planes, padded_planes):
-            np.maximum(diff, np.abs(pad[1 + dy: 1 + dy + h, 1 + dx: 1 + dx + w] - plane), out=diff)
-        np.minimum(step, np.where(same, step, diff), out=step)
+        differ = ~same
+        np.minimum(lowest, other, out=lowest, where=differ)
+        np.maximum(highest, other, out=highest, where=differ)
+        if packed:
+            diff = np.abs(padded_planes[0][window] - planes[0])
+            for plane, pad in zip(planes[1:], padded_planes[1:]):
+                np.maximum(diff, np.abs(pad[window] - plane), out=diff)
+        else:
+            diff = np.abs(other - centre)
+        np.minimum(step, diff, out=step, where=differ)
     flat[[0, -1], :] = False
     flat[:, [0, -1]] = False
     between = (highest >= 0) & (lowest < highest)
-    step[step == np.iinfo(np.int64).max] = 0
+    step[step == big] = 0
     return flat, between, step
 
 
@@ -202,8 +203,14 @@ def resolve_soft(codes: np.ndarray, scale: float, channels: int, threshold: floa
         A `SoftMask`, or None when the mask has no edge shades (it is read exactly instead).
         Raises `InputError` for an ambiguous mask.
     """
-    uniq, inverse = np.unique(codes.ravel(), return_inverse=True)
-    inverse = inverse.reshape(codes.shape)
+    if channels == 1:                                   # 8/16-bit values: a histogram, not a sort
+        present = np.bincount(codes.ravel(), minlength=1) > 0
+        uniq = np.flatnonzero(present).astype(codes.dtype)
+        lut = np.cumsum(present) - 1
+        inverse = lut[codes]
+    else:
+        uniq, inverse = np.unique(codes.ravel(), return_inverse=True)
+        inverse = inverse.reshape(codes.shape)
     if len(uniq) < 2:
         return None
     is_flat, between, step = _neighbourhood(codes, channels == 3)
