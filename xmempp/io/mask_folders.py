@@ -70,6 +70,9 @@ def _pair(files: list[Path], frame_names: Sequence[str], by_index: bool, frame_n
             if found is None:
                 outside.append((number, path))
                 continue
+        elif found is None and _beyond(path.stem, frame_names, numbers):
+            outside.append((mask_frame_index(path.stem), path))
+            continue
         elif found is None:
             example = f"'{frame_names[0]}' ... '{frame_names[-1]}'" if frame_names else "nothing"
             raise InputError(f"mask {path} matches no frame: no frame is named '{path.stem}' (frames are named "
@@ -78,6 +81,7 @@ def _pair(files: list[Path], frame_names: Sequence[str], by_index: bool, frame_n
             raise InputError(f"two masks for frame {frame_names[found]}: {paired[found].name} and {path.name}",
                              remedy=Remedy(RemedyKind.FIX_INPUT, note="by keeping one of them"))
         paired[found] = path
+    numbers = numbers or _trailing_numbers(frame_names)
     if outside and numbers:
         outside.sort()
         listed = ", ".join(str(n) for n, _ in outside[:6]) + (" ..." if len(outside) > 6 else "")
@@ -88,6 +92,21 @@ def _pair(files: list[Path], frame_names: Sequence[str], by_index: bool, frame_n
         notices.append(f"{len(outside)} roto file(s) for frames outside {numbers[0]}..{numbers[-1]} not used "
                        f"(frames {listed})")
     return dict(sorted(paired.items()))
+
+
+def _trailing_numbers(frame_names: Sequence[str]) -> Optional[list[int]]:
+    numbers = [mask_frame_index(name) for name in frame_names]
+    return None if not numbers or None in numbers else numbers  # type: ignore[return-value]
+
+
+def _beyond(stem: str, frame_names: Sequence[str], numbers: Optional[Sequence[int]]) -> bool:
+    """True for a stem named like the frames (`chair.1090` beside `chair.1001`...) with a number none of them has."""
+    number = mask_frame_index(stem)
+    known = numbers or _trailing_numbers(frame_names)
+    if number is None or not known or number in known:
+        return False
+    prefix = stem.rstrip("0123456789")
+    return any(name.rstrip("0123456789") == prefix for name in frame_names)
 
 
 def _object_ids(folders: list[Path], culprit: Path) -> dict[int, Path]:
@@ -116,7 +135,9 @@ def _read_object_folders(folder: Path, folders: list[Path], frame_names: Sequenc
         raise InputError(f"mask folder {folder} has {len(folders)} object folders, more than {MAX_OBJECTS}")
     objects = _object_ids(sorted(folders, key=lambda p: natural_key(p.name)), folder)
     names = {i: f.name for i, f in objects.items()}
-    pairs = {i: _pair(_files(f), frame_names, by_index, frame_numbers, notices) for i, f in objects.items()}
+    found: list[str] = []
+    pairs = {i: _pair(_files(f), frame_names, by_index, frame_numbers, found) for i, f in objects.items()}
+    scaled: list[str] = []
     keyframes = sorted({index for paired in pairs.values() for index in paired})
     result: dict[int, LabeledMask] = {}
     for index in keyframes:
@@ -132,7 +153,7 @@ def _read_object_folders(folder: Path, folders: list[Path], frame_names: Sequenc
                                                   frame_size, window, threshold, paired[index])
                 matte = soft[oid] if soft and oid in soft else np.zeros(frame_size, np.float32)
                 if notice:
-                    notices.append(notice)
+                    scaled.append(notice)
             mattes[oid] = matte
         sizes = {m.shape for m in mattes.values()}
         if len(sizes) > 1:
@@ -144,6 +165,9 @@ def _read_object_folders(folder: Path, folders: list[Path], frame_names: Sequenc
         lut = np.asarray(order, dtype=np.uint8)
         ids = np.where(stack.max(axis=0) >= threshold, lut[stack.argmax(axis=0)], 0).astype(np.uint8)
         result[index] = LabeledMask(ids, None, folder, mattes, dict(names))
+    notices += list(dict.fromkeys(found))
+    if scaled:
+        notices.append(scaled[0] if len(scaled) == 1 else f"{scaled[0]} (and {len(scaled) - 1} more mattes)")
     return result
 
 
