@@ -112,8 +112,11 @@ def process_command(
     config_file: ConfigOption = None,
     size: SizeOption = None,
     mem_every: Annotated[Optional[int], typer.Option(
-        "--mem-every", help="Write temporary memory every N frames.")] = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", help="Memory elements kept per query pixel.")] = None,
+        "--mem-every", help=f"Write temporary memory every N frames (default {InferenceConfig().mem_every}, or the "
+                            f"--config file's).")] = None,
+    top_k: Annotated[Optional[int], typer.Option(
+        "--top-k", help=f"Memory elements kept per query pixel (default {InferenceConfig().top_k}, or the --config "
+                        f"file's).")] = None,
     mode: ModeOption = Mode.xmempp,
     device: DeviceOption = "auto",
     alpha: Annotated[bool, typer.Option("--alpha", help="Write soft mattes alpha/<id>/<stem>.<ext>.")] = False,

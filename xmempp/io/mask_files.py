@@ -88,8 +88,8 @@ def _pick_channel(path: Path, names: list[str], channel: Optional[str]) -> str:
                      remedy=Remedy(RemedyKind.SET, "mask_channel", choices=tuple(names)))
 
 
-def _read_exr(path: Path, channel: Optional[str]) -> np.ndarray:
-    """One channel of an EXR as float32 on its display window (0 outside the data window)."""
+def _read_exr(path: Path, channel: Optional[str], on_display: bool = True) -> np.ndarray:
+    """One channel of an EXR as float32 on its display window (0 outside the data window), or as stored."""
     oiio = _oiio()
     names = exr_channels(path)
     wanted = _pick_channel(path, names, channel)
@@ -109,6 +109,8 @@ def _read_exr(path: Path, channel: Optional[str]) -> np.ndarray:
     finally:
         inp.close()
     plane = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width)
+    if not on_display:
+        return np.nan_to_num(plane, nan=0.0, posinf=1.0, neginf=0.0)
     full = np.zeros((spec.full_height, spec.full_width), np.float32)
     x0, y0 = spec.x - spec.full_x, spec.y - spec.full_y
     ys, xs = slice(max(0, y0), min(full.shape[0], y0 + spec.height)), slice(max(0, x0), min(full.shape[1], x0 + spec.width))
@@ -116,18 +118,19 @@ def _read_exr(path: Path, channel: Optional[str]) -> np.ndarray:
     return np.nan_to_num(full, nan=0.0, posinf=1.0, neginf=0.0)
 
 
-def read_matte(path: Path, channel: Optional[str] = None) -> np.ndarray:
+def read_matte(path: Path, channel: Optional[str] = None, on_display: bool = True) -> np.ndarray:
     """Read one soft matte as coverage 0..1.
 
     Arguments:
         path: PNG/TIFF (8/16-bit gray: the value; with alpha: the alpha; RGB: the largest channel;
             float TIFF as is) or EXR (`channel`, default: the only channel, else A / mask).
         channel: the EXR channel to read.
+        on_display: place an EXR on its display window (False: its data window, as stored).
     Returns:
         HxW float32 array in 0..1. Raises `InputError` for a lossy, unreadable or unsuitable file.
     """
     if path.suffix.lower() in EXR_SUFFIXES:
-        return np.clip(_read_exr(path, channel), 0.0, 1.0)
+        return np.clip(_read_exr(path, channel, on_display), 0.0, 1.0)
     _refuse_lossy(path)
     try:
         with open_image(path, "matte") as image:
