@@ -57,7 +57,7 @@ class AlphaTargets(Mapping):
 
     def __init__(self, folder: Path, names: Sequence[str], size: tuple[int, int]) -> None:
         self.folder = Path(folder)
-        self.size = tuple(size)
+        self.size = (int(size[0]), int(size[1]))
         self._objects = _object_folders(self.folder)
         if not self._objects:
             raise InputError(f"{self.folder} holds no alpha mattes (expected <object id>/<frame>.png, .tif or .exr)")
@@ -97,7 +97,7 @@ class LayerTargets(Mapping):
     def __init__(self, folder: Path, numbers: Optional[Sequence[int]], names: Sequence[str],
                  size: tuple[int, int]) -> None:
         self.folder = Path(folder)
-        self.size = tuple(size)
+        self.size = (int(size[0]), int(size[1]))
         by_number = {mask_frame_index(p.stem): p for p in self.folder.iterdir()
                      if p.is_file() and p.suffix.lower() in EXR_SUFFIXES}
         keys = list(numbers) if numbers is not None else [mask_frame_index(n) for n in names]

@@ -121,7 +121,7 @@ def test_per_object_folders_of_soft_mattes(tmp_path):
     prop[0:5, 30:40] = 1.0
     for name, matte in (("hair", hair), ("jacket_7", jacket), ("prop", prop)):
         (roto / name).mkdir(parents=True)
-        cv2.imwrite(str(roto / name / f"roto.1001.png"), np.rint(matte * 65535).astype(np.uint16))
+        cv2.imwrite(str(roto / name / "roto.1001.png"), np.rint(matte * 65535).astype(np.uint16))
     write_exr_channels(roto / "prop" / "roto.1003.exr", {"A": prop})
     masks = read_mask_folder(roto, ["p.1001", "p.1002", "p.1003"], (30, 40), frame_numbers=[1001, 1002, 1003],
                              notices=(notices := []))

@@ -77,7 +77,8 @@ def fit_to_frame(ids: np.ndarray, soft: Optional[dict[int, np.ndarray]], size: t
         Raises `InputError` for roto of another aspect ratio.
     """
     have = (int(ids.shape[0]), int(ids.shape[1]))
-    if have == tuple(size):
+    size = (int(size[0]), int(size[1]))
+    if have == size:
         return ids, soft, None
     notice = None
     if windows is not None and windows[0] != windows[1]:
@@ -91,9 +92,9 @@ def fit_to_frame(ids: np.ndarray, soft: Optional[dict[int, np.ndarray]], size: t
         ids = _place(ids, data, display)
         soft = {i: _place(p, data, display) for i, p in soft.items()} if soft is not None else None
         return ids, soft, notice
-    if not _same_aspect(have, tuple(size)):
+    if not _same_aspect(have, size):
         raise _mismatch(path, have, size, None)
-    ids, soft = _scale(ids, soft, tuple(size), threshold)
+    ids, soft = _scale(ids, soft, size, threshold)
     return ids, soft, f"{path.name} is {have[1]}x{have[0]}: scaled to the plate's {size[1]}x{size[0]}"
 
 

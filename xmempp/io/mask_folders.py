@@ -71,7 +71,7 @@ def _pair(files: list[Path], frame_names: Sequence[str], by_index: bool, frame_n
                 outside.append((number, path))
                 continue
         elif found is None and _beyond(path.stem, frame_names, numbers):
-            outside.append((mask_frame_index(path.stem), path))
+            outside.append((mask_frame_index(path.stem) or 0, path))
             continue
         elif found is None:
             example = f"'{frame_names[0]}' ... '{frame_names[-1]}'" if frame_names else "nothing"
@@ -215,7 +215,7 @@ def read_mask_folder(folder: PathLike, frame_names: Sequence[str],
     table: Optional[ColorTable] = None
     if any(r.kind == "rgb" for r in raws.values()):
         table = ColorTable()
-        table.add([int(c) for r in raws.values() if r.kind == "rgb" for c in r.colours], culprit=folder)
+        table.add([int(c) for r in raws.values() if r.colours is not None for c in r.colours], culprit=folder)
     scaled: list[str] = []
     masks = {index: finish_mask(raw, table, frame_size, windows[index] if windows is not None else None, threshold,
                                 scaled) for index, raw in raws.items()}

@@ -114,7 +114,7 @@ def read_mask(path: PathLike, color_table: Optional[ColorTable] = None,
     raw = decode_mask(Path(path), threshold, channel)
     if raw.kind == "rgb":
         color_table = color_table if color_table is not None else ColorTable()
-        color_table.add(raw.colours, culprit=raw.path)
+        color_table.add(raw.colours if raw.colours is not None else (), culprit=raw.path)
     return finish_mask(raw, color_table, expected_size, windows, threshold, notices)
 
 

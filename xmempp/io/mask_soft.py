@@ -136,18 +136,18 @@ def _blend(colours: np.ndarray, flats: np.ndarray) -> tuple[np.ndarray, np.ndarr
         flat (index) with the largest share in it, and that share.
     """
     n, k = len(colours), len(flats)
-    dists, objects, shares = [], [], []
+    mixes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []    # (distance, object, share) per blend
     zero = np.zeros(colours.shape[1])
     for i in range(k):
         dist, t = _segment(colours, zero, flats[i])
-        dists.append(dist), objects.append(np.full(n, i)), shares.append(t)
+        mixes.append((dist, np.full(n, i), t))
         for j in range(i + 1, k):
             dist, t = _segment(colours, flats[i], flats[j])
-            dists.append(dist), objects.append(np.where(t >= 0.5, j, i)), shares.append(np.maximum(t, 1 - t))
+            mixes.append((dist, np.where(t >= 0.5, j, i), np.maximum(t, 1 - t)))
             if colours.shape[1] > 1:
                 dist, mix = _triangle(colours, flats[i], flats[j])
-                dists.append(dist), objects.append(np.where(mix[1] > mix[0], j, i)), shares.append(mix.max(axis=0))
-    dist, obj, share = np.stack(dists), np.stack(objects), np.stack(shares)
+                mixes.append((dist, np.where(mix[1] > mix[0], j, i), mix.max(axis=0)))
+    dist, obj, share = (np.stack([m[part] for m in mixes]) for part in range(3))
     best = dist.argmin(axis=0)
     cols = np.arange(n)
     return dist[best, cols], obj[best, cols], share[best, cols]
