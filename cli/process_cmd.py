@@ -117,7 +117,7 @@ def process_command(
     top_k: Annotated[Optional[int], typer.Option(
         "--top-k", help=f"Memory elements kept per query pixel (default {InferenceConfig().top_k}, or the --config "
                         f"file's).")] = None,
-    mode: ModeOption = Mode.xmempp,
+    mode: ModeOption = Mode.XMEMPP,
     device: DeviceOption = "auto",
     alpha: Annotated[bool, typer.Option("--alpha", help="Write soft mattes alpha/<id>/<stem>.<ext>.")] = False,
     alpha_bits: Annotated[int, typer.Option("--alpha-bits", help="Bits per PNG/TIFF matte pixel: 8 or 16.")] = 8,

@@ -21,7 +21,9 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
-from xmempp.errors import ConfigError, OutputError
+from xmempp.io.frame_capabilities import files_of, video_path_of
+from xmempp.io.frames import Frames
+from xmempp.errors import ConfigError, OutputError, Remedy, RemedyKind
 from xmempp.inference.plan import Direction, Mode
 from xmempp.inference.shot_job import JobRun, ShotJob, prepare_job
 from xmempp.io.atomic import atomic_open
@@ -31,6 +33,8 @@ CHECKPOINT_DIR = ".xmempp"
 #: File name of the checkpoint in `CHECKPOINT_DIR`.
 CHECKPOINT_FILE = "checkpoint.pt"
 _FORMAT = 1
+#: Resuming cannot continue from this folder: start the run again, replacing its results.
+START_AGAIN = Remedy(RemedyKind.ENABLE, "overwrite", note="(start again)")
 
 __all__ = ["CheckpointPolicy", "Checkpoint", "checkpoint_path", "job_fingerprint", "fingerprint_changes",
            "save_checkpoint", "load_checkpoint", "CHECKPOINT_DIR", "CHECKPOINT_FILE"]
@@ -115,11 +119,9 @@ def load_checkpoint(path: os.PathLike | str) -> Optional[Checkpoint]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing here
-        raise OutputError(f"checkpoint {path} is unreadable ({exc}); start again without --resume (with "
-                          f"--overwrite)") from exc
+        raise OutputError(f"checkpoint {path} is unreadable ({exc})", remedy=START_AGAIN) from exc
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise OutputError(f"checkpoint {path} was written by another xmempp version; start again without "
-                          f"--resume (with --overwrite)")
+        raise OutputError(f"checkpoint {path} was written by another xmempp version", remedy=START_AGAIN)
     return Checkpoint(payload["fingerprint"], int(payload["done"]), bool(payload["completed"]), payload["session"])
 
 
@@ -139,14 +141,14 @@ def _digest(*parts: Any) -> str:
     return h.hexdigest()
 
 
-def _frames_fingerprint(frames) -> str:
+def _frames_fingerprint(frames: Frames) -> str:
     """Names, sizes and modification times of frame files, or of the video file; else frame content."""
-    files = getattr(frames, "files", None)
+    files = files_of(frames)
     if files is not None:
-        stats = [(p.name, *_stat(p)) for p in files]
+        stats = [(Path(p).name, *_stat(Path(p))) for p in files]
         return _digest("files", stats)
-    path = getattr(frames, "path", None)
-    if getattr(frames, "is_video", False) and path is not None:
+    path = video_path_of(frames)
+    if path is not None:
         return _digest("video", Path(path).name, *_stat(Path(path)), len(frames))
     return _digest("arrays", *(np.asarray(frames[i]) for i in range(len(frames))))
 

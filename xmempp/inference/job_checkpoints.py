@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from xmempp.errors import ConfigError, InputError, OutputError, Remedy, RemedyKind
-from xmempp.inference.checkpoint import (Checkpoint, Checkpointer, CheckpointPolicy, checkpoint_path,
+from xmempp.errors import ConfigError, InputError, OutputError
+from xmempp.inference.checkpoint import (START_AGAIN, Checkpoint, Checkpointer, CheckpointPolicy, checkpoint_path,
                                          fingerprint_changes, job_fingerprint, load_checkpoint)
 from xmempp.inference.session import InferenceSession
 from xmempp.inference.shot_job import JobRun, open_session
@@ -13,8 +13,6 @@ from xmempp.io.writers import ResultWriter
 from xmempp.model.network import XMemNetwork
 
 __all__ = ["RunCheckpoints"]
-
-_START_AGAIN = Remedy(RemedyKind.ENABLE, "overwrite", note="(start again)")
 
 
 class RunCheckpoints:
@@ -55,9 +53,9 @@ class RunCheckpoints:
             if changes:
                 raise InputError(f"cannot resume the run in {job.outputs.folder}: since its checkpoint was saved, "
                                  f"{'; '.join(changes)} changed; resume with the same inputs and settings",
-                                 remedy=_START_AGAIN)
+                                 remedy=START_AGAIN)
             if not restored.completed and restored.session is None:
-                raise OutputError(f"checkpoint {path} holds no state", remedy=_START_AGAIN)
+                raise OutputError(f"checkpoint {path} holds no state", remedy=START_AGAIN)
         return cls(checkpointer, restored)
 
     @property

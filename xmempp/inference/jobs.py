@@ -18,6 +18,7 @@ from typing import Iterator, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from xmempp.io.frame_capabilities import fps_of
 from xmempp.inference.checkpoint import Checkpointer, CheckpointPolicy
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.job_checkpoints import RunCheckpoints
@@ -134,7 +135,7 @@ def run_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, progress: Option
     if checkpoints is not None:
         session = checkpoints.session(model, run, session)
     outputs = run.job.outputs
-    fps = getattr(run.job.frames, "fps", None)
+    fps = fps_of(run.job.frames)
     resuming = checkpoints is not None and checkpoints.restored is not None
     writer = open_writer(outputs, run.objects, fps, resuming=resuming) if outputs is not None else None
     done = 0

@@ -18,6 +18,8 @@ from typing import Optional
 
 import torch
 
+from xmempp.io.frame_capabilities import size_of
+from xmempp.io.frames import Frames
 from xmempp.errors import Remedy, RemedyKind, ResourceError
 from xmempp.inference.preprocess import Geometry
 from xmempp.inference.shot_job import ShotJob
@@ -187,8 +189,8 @@ def estimate_job_memory(model: torch.nn.Module, job: ShotJob) -> MemoryEstimate:
     )
 
 
-def _frame_size(frames) -> tuple[int, int]:
-    size = getattr(frames, "size", None)
+def _frame_size(frames: Frames) -> tuple[int, int]:
+    size = size_of(frames)
     if isinstance(size, tuple) and len(size) == 2:
         return int(size[0]), int(size[1])
     first = frames[0]

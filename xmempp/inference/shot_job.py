@@ -8,6 +8,7 @@ from typing import Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from xmempp.io.frame_capabilities import names_of
 from xmempp.errors import ConfigError, InputError
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.objects import ObjectOrder
@@ -82,7 +83,7 @@ class ShotJob:
         """Output file stem of every frame."""
         if self.names is not None:
             return self.names
-        names = getattr(self.frames, "names", None)
+        names = names_of(self.frames)
         return names if names is not None else [f"{i:05d}" for i in range(len(self.frames))]
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from xmempp.errors import InputError
+from xmempp.errors import InputError, Remedy, RemedyKind
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import JobOutputs, ShotJob
 from xmempp.io.colour import ColourOptions
@@ -55,8 +55,8 @@ class PlateOptions:
                              start_frame=self.start_frame)
         if self.start_frame is not None and not source.is_video:
             source.close()
-            raise InputError("--start-frame numbers the frames of a video; a sequence keeps its own numbers "
-                             "(use --frames to pick a range)")
+            raise InputError("a start frame numbers the frames of a video; a sequence keeps its own numbers",
+                             remedy=Remedy(RemedyKind.SET, "frames", note="(to pick a range of the sequence)"))
         return source
 
     def read_masks(self, masks: Path, frames: FrameSource,

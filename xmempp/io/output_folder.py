@@ -71,7 +71,8 @@ def check_output_dir(out_dir: PathLike, overwrite: bool = False, preview: Option
         if not folder.is_dir():
             continue
         if _inside(folder, out) or _inside(out, folder):
-            relation = "is" if folder.resolve() == out.resolve() else "contains" if _inside(folder, out) else "is inside"
+            relation = ("is" if folder.resolve() == out.resolve()
+                        else "contains" if _inside(folder, out) else "is inside")
             raise OutputError(f"output folder {out} {relation} the input folder {folder}; choose an output folder "
                               f"outside the inputs so results never mix with frames or masks")
     if not overwrite:

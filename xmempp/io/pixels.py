@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from xmempp.inference.objects import ObjectOrder
 from xmempp.io.masks import davis_palette
 
 __all__ = ["argmax_channels", "probs_to_ids", "overlay_image"]
@@ -36,9 +37,7 @@ def probs_to_ids(probs: np.ndarray, object_ids: Sequence[int]) -> np.ndarray:
     Returns:
         HxW uint8 array of original ids (0 = background).
     """
-    lut = np.zeros(len(object_ids) + 1, dtype=np.uint8)
-    lut[1:] = np.asarray(object_ids, dtype=np.uint8)
-    return lut[argmax_channels(np.asarray(probs))]
+    return ObjectOrder(tuple(int(i) for i in object_ids)).to_ids(argmax_channels(np.asarray(probs)))
 
 
 def overlay_image(frame_rgb: np.ndarray, ids: np.ndarray, palette: Optional[np.ndarray] = None,

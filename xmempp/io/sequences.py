@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from xmempp.io.frame_capabilities import frame_numbers_of
 from xmempp.errors import InputError
 from xmempp.types import PathLike
 
@@ -61,7 +62,7 @@ def frame_info(frames: Any, index: int) -> Optional[FrameInfo]:
     """
     if hasattr(frames, "info"):
         return frames.info(index)
-    numbers = getattr(frames, "frame_numbers", None)
+    numbers = frame_numbers_of(frames)
     if numbers is None:
         return None
     digits = re.search(r"(\d+)$", str(frames.names[index]))

@@ -31,6 +31,7 @@ from xmempp.errors import (
     RemedyKind,
     XMemppError,
 )
+from xmempp.inference.objects import ObjectOrder
 from xmempp.io.cryptomatte import LOSSLESS_EXR, CryptomatteSink
 from xmempp.io.masks import davis_palette
 from xmempp.io.mattes import check_compression
@@ -192,8 +193,7 @@ class ResultWriter(FinishOnExit):
             full[: min(256, len(pal))] = pal[:256]
             palette = full
         self.palette = palette
-        self._lut = np.zeros(len(ids) + 1, dtype=np.uint8)
-        self._lut[1:] = ids
+        self._objects = ObjectOrder(tuple(ids))
         opts = self.options
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._target = OutputTarget(self.out_dir, opts.fsync)
@@ -336,7 +336,7 @@ class ResultWriter(FinishOnExit):
             return overlay_image(frame_rgb, self._read_ids(stem), self.palette, self.options.overlay_opacity)
         try:
             winner = argmax_channels(probs)
-            frame = FrameOutput(stem, frame_rgb, probs, winner, self._lut[winner], self.object_ids, info)
+            frame = FrameOutput(stem, frame_rgb, probs, winner, self._objects.to_ids(winner), self.object_ids, info)
             for sink in self.sinks:
                 if self._abort.is_set():
                     return None
