@@ -41,8 +41,8 @@ def parse_names(text: Optional[str]) -> dict[int, str]:
     Arguments:
         text: comma-separated `id=name` pairs.
     Returns:
-        Object id -> name. Raises `typer.BadParameter` for a malformed pair, an id outside 1..255 or
-        a name that is empty or holds a character EXR channel names cannot.
+        Object id -> name. Raises `typer.BadParameter` for a malformed pair, an id outside 1..255, a
+        name given twice, or a name that is empty or holds a character EXR channel names cannot.
     """
     names: dict[int, str] = {}
     for item in (text or "").split(","):
@@ -55,6 +55,9 @@ def parse_names(text: Optional[str]) -> dict[int, str]:
                                      param_hint="--names")
         if not name or any(c in name for c in ".,= \t"):
             raise typer.BadParameter(f"object name {name!r} must be non-empty, without dots, commas or spaces",
+                                     param_hint="--names")
+        if name in names.values():
+            raise typer.BadParameter(f"object name {name!r} given twice: every object needs its own name",
                                      param_hint="--names")
         names[int(key)] = name
     return names

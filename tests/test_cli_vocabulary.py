@@ -8,6 +8,7 @@ stands for different long names in two commands. Usage errors are one red line.
 from __future__ import annotations
 
 import pytest
+import typer
 import typer.main
 from typer.testing import CliRunner
 
@@ -194,3 +195,13 @@ def test_usage_errors_are_one_red_line():
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert "Missing option '--masks'" in runner.invoke(app, ["process", "-v", "x"]).output
+
+
+def test_names_are_parsed_and_checked():
+    from cli.plate_options import parse_names
+
+    assert parse_names("1=hair, 2=jacket") == {1: "hair", 2: "jacket"}
+    assert parse_names(None) == {}
+    for bad in ("hair", "0=x", "256=x", "1=a.b", "1=", "1=a,2=a"):
+        with pytest.raises(typer.BadParameter):
+            parse_names(bad)
