@@ -179,3 +179,13 @@ def test_exr_roto_with_its_own_data_window_is_placed_on_its_display_window(tmp_p
     mask = read_mask(tmp_path / "r.exr")
     assert mask.size == (32, 64)
     assert mask.ids[5:15, 30:50].all() and mask.ids.sum() == 255 * 200
+
+
+@pytest.mark.parametrize("low", [64, 128, 200])
+def test_soft_colour_matte_with_a_darker_shade_of_the_same_colour_keeps_both(tmp_path, low):
+    grey, truth, _ = two_objects(low)
+    Image.fromarray(np.dstack([grey, grey // 2, np.zeros_like(grey)])).save(tmp_path / "c.png")
+    mask = read_mask(tmp_path / "c.png")
+    assert len(mask.object_ids) == 2
+    dark, bright = (mask.ids == i for i in sorted(mask.object_ids, key=lambda i: mask.palette[i][0]))
+    assert np.mean(dark != (truth == low)) < 0.005 and np.mean(bright != (truth == 255)) < 0.005
