@@ -61,12 +61,14 @@ class ExportDialog(QDialog):
         self.alpha_bits.addItem("8-bit", 8)
         self.alpha_bits.addItem("16-bit", 16)
         self.exr = QCheckBox("EXR layers", self)
+        self.cryptomatte = QCheckBox("Cryptomatte", self)
         self.binary = QCheckBox("Binary masks", self)
         self.overlay = QCheckBox("Overlay images", self)
         self.video = QCheckBox("Overlay video", self)
         rows = ((self.masks, "masks/<frame>.png", "Index PNGs with the original object ids and colours"),
                 (self.alpha, "alpha/<id>/<frame>.png", "One soft matte per object"),
                 (self.exr, "layers/matte.<n>.exr", "One EXR per frame, a channel <object name>.A per object"),
+                (self.cryptomatte, "cryptomatte/cryptomatte.<n>.exr", "The objects as a Cryptomatte layer, by name"),
                 (self.binary, "binary/<id>/<frame>.png", "One 0 / 255 mask per object"),
                 (self.overlay, "overlay/<frame>.jpg", "Each frame with the masks blended in"),
                 (self.video, "overlay.mp4", "The overlay images as a video"))
@@ -133,7 +135,8 @@ class ExportDialog(QDialog):
 
     # ------------------------------------------------------------------ remembered choices
     def _boxes(self) -> dict[str, QCheckBox]:
-        return {"masks": self.masks, "alpha": self.alpha, "exr": self.exr, "binary": self.binary,
+        return {"masks": self.masks, "alpha": self.alpha, "exr": self.exr, "cryptomatte": self.cryptomatte,
+                "binary": self.binary,
                 "overlay": self.overlay, "video": self.video, "overwrite": self.overwrite, "upscale": self.upscale}
 
     def choices(self) -> dict:
@@ -175,17 +178,17 @@ class ExportDialog(QDialog):
         options = WriterOptions(
             masks=self.masks.isChecked(), alpha=self.alpha.isChecked(), alpha_bits=int(self.alpha_bits.currentData()),
             binary=self.binary.isChecked(), overlay=self.overlay.isChecked(), exr_layers=self.exr.isChecked(),
-            object_names=self._object_names(),
+            cryptomatte=self.cryptomatte.isChecked(), object_names=self._object_names(),
             preview=(out / "overlay.mp4") if self.video.isChecked() else None,
             overlay_opacity=float(self.project.settings.opacity))
         return ExportRequest(out, options, source="propagate" if self.from_propagation.isChecked() else "saved",
                              upscale=self.upscale.isEnabled() and self.upscale.isChecked(),
                              overwrite=self.overwrite.isChecked())
 
-    def _object_names(self) -> tuple[str, ...]:
-        """The artist's object names in channel order ("" where unnamed)."""
-        names = list(self.project.workspace.info.object_names or [])
-        return tuple((names + [""] * self.project.num_objects)[:self.project.num_objects])
+    def _object_names(self) -> dict[int, str]:
+        """Original object id -> the artist's name, for the EXR layers and Cryptomatte (unnamed ones left out)."""
+        names = self.project.workspace.info.object_names or []
+        return {oid: name for oid, name in zip(self.project.object_ids, names) if name}
 
     def start(self) -> None:
         """Start writing (the dialog stays open with a progress bar)."""
@@ -198,7 +201,7 @@ class ExportDialog(QDialog):
             self.status.setText(gui_message(exc))
             return
         o = request.options
-        if not (o.masks or o.alpha or o.exr_layers or o.binary or o.overlay or o.preview):
+        if not (o.masks or o.alpha or o.exr_layers or o.cryptomatte or o.binary or o.overlay or o.preview):
             self.status.setText("Choose at least one kind of output.")
             return
         p = self.project

@@ -435,20 +435,16 @@ def test_objects_rename_recolour_hide_lock_and_names_in_exports(qtbot, tmp_path,
     dialog.folder.setText(str(tmp_path / "out"))
     dialog.masks.setChecked(False)
     dialog.exr.setChecked(True)
+    dialog.cryptomatte.setChecked(True)
     dialog.start()
     dialog.wait()
     qtbot.waitUntil(lambda: dialog.result_frames == N, timeout=20_000)
     exr = sorted((tmp_path / "out" / "layers").glob("*.exr"))[0]
     spec = oiio.ImageInput.open(str(exr)).spec()
-    assert list(spec.channelnames) == ["hero_cap.A", "obj1.A"]  # the added object took the free original id 1
+    assert list(spec.channelnames) == ["hero cap.A", "obj1.A"]  # the added object took the free original id 1
+    crypto = sorted((tmp_path / "out" / "cryptomatte").glob("*.exr"))
+    assert len(crypto) == N and b"hero cap" in crypto[0].read_bytes()  # the manifest names the object
     reopened.close()
-
-
-def test_layer_names_are_safe_and_unique():
-    from xmempp.io.sinks import layer_names
-
-    assert layer_names([7, 9, 3], ["hero cap", "", "hero cap"]) == ["hero_cap", "obj9", "hero_cap_3"]
-    assert layer_names([1, 2]) == ["obj1", "obj2"]
 
 
 # ------------------------------------------------------------------------------------------ File menu, frames

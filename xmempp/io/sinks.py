@@ -14,9 +14,9 @@ windows) and an `OutputTarget` (the folder, atomic writes recorded in the manife
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Protocol, Sequence
+from typing import Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from xmempp.io.sequences import FrameInfo
 
 __all__ = [
     "FrameOutput", "OutputTarget", "Sink", "IndexMaskSink", "AlphaMatteSink", "LayeredExrSink", "BinaryMatteSink",
-    "OverlaySink", "MATTE_SUFFIXES", "layer_names",
+    "OverlaySink", "MATTE_SUFFIXES",
 ]
 
 #: File suffix of a soft matte per matte format.
@@ -124,32 +124,20 @@ class AlphaMatteSink:
                         target.fsync)
 
 
-def layer_names(object_ids: Sequence[int], names: Optional[Sequence[str]] = None) -> list[str]:
-    """EXR layer name per object: its name (letters, digits and `_` kept, others become `_`), else `obj<id>`;
-    a name taken twice gets `_<id>` appended."""
-    layers: list[str] = []
-    for k, oid in enumerate(object_ids):
-        given = names[k] if names is not None and k < len(names) else ""
-        layer = "".join(c if c.isalnum() or c == "_" else "_" for c in given.strip()) or f"obj{oid}"
-        layers.append(f"{layer}_{oid}" if layer in layers else layer)
-    return layers
-
-
 @dataclass
 class LayeredExrSink:
-    """`layers/<name>.<n>.exr`: one EXR per frame with a channel `<layer>.A` per object (`layer_names`)."""
+    """`layers/<name>.<n>.exr`: one EXR per frame with a channel `<object name>.A` (default `obj<id>.A`) per object."""
 
     name: str = "matte"
     compression: Optional[str] = None
-    object_names: Optional[tuple[str, ...]] = None
+    names: Mapping[int, str] = field(default_factory=dict)
 
     def write(self, frame: FrameOutput, target: OutputTarget) -> None:
         file = frame.info.numbered(self.name, ".exr") if frame.info is not None else f"{frame.stem}.exr"
         path = target.claim(target.folder / "layers" / file)
         data, display = frame.windows
         write_exr_channels(path, [frame.probs[k] for k in range(1, len(frame.object_ids) + 1)],
-                           [f"{layer}.A" for layer in layer_names(frame.object_ids, self.object_names)], data, display,
-                           self.compression, target.fsync)
+                           [f"{self.names.get(oid, f'obj{oid}')}.A" for oid in frame.object_ids], data, display, self.compression, target.fsync)
 
 
 class BinaryMatteSink:
