@@ -52,8 +52,9 @@ def batch_command(
     workers: Annotated[Optional[int], typer.Option(
         "--workers", "-w", help="Shots run at once on this machine (default: one per GPU; on the CPU one per 4 "
                                 "cores).")] = None,
-    devices: Annotated[Optional[str], typer.Option(
-        "--devices", help="Devices of the local workers: cuda:0,cuda:1 or cpu (default: every GPU, else cpu).")] = None,
+    device: Annotated[Optional[list[str]], typer.Option(
+        "--device", help="Device of the local workers, repeatable: --device cuda:0 --device cuda:1, or cpu "
+                         "(default: every GPU, else cpu).")] = None,
     ray: Annotated[Optional[str], typer.Option(
         "--ray", help="Run the shots as tasks on a Ray cluster: auto (this machine's cluster) or its address.")] = None,
     cpus_per_shot: Annotated[int, typer.Option(
@@ -102,6 +103,7 @@ def batch_command(
     Settings in the shot list override the options given here. SIGTERM or SIGINT stops every shot
     after its current frame with a checkpoint, writes the report and exits 143 or 130.
     """
+    devices = ",".join(device) if device else None
     log = RunLog(log_format, quiet)
     with log.activate(), user_errors():
         _batch(shots, workers, devices, ray, cpus_per_shot, report_path, checkpoint_every,
@@ -140,7 +142,7 @@ def _batch(shots: Path, workers: Optional[int], devices: Optional[str], ray: Opt
         raise typer.BadParameter("--chunk-size splits the tasks of an --openjd template", param_hint="--chunk-size")
     if ray is not None:
         if workers is not None or devices is not None:
-            raise typer.BadParameter("--workers and --devices are for local runs; on Ray, the cluster places "
+            raise typer.BadParameter("--workers and --device are for local runs; on Ray, the cluster places "
                                      "the shots (see --cpus-per-shot)", param_hint="--ray")
         backend = RayBackend(ray, cpus_per_shot=cpus_per_shot)
     else:

@@ -104,7 +104,7 @@ def test_sigterm_to_a_local_batch_leaves_no_process_and_shots_resume_identically
     assert [r.status for r in reference.results] == ["done", "done"]
     shutil.move(tmp_path / "out", tmp_path / "reference")
 
-    args = [*COMMAND, "batch", str(shot_list), "--model", str(checkpoint_path), "--workers", "2", "--devices", "cpu",
+    args = [*COMMAND, "batch", str(shot_list), "--model", str(checkpoint_path), "--workers", "2", "--device", "cpu",
             "--checkpoint-every", "1", "--report", str(tmp_path / "report.json")]
     batch = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300

@@ -17,7 +17,7 @@ from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import JobOutputs, ShotJob
 from xmempp.io.colour import ColourOptions
 from xmempp.io.frames import FrameSource, open_frames
-from xmempp.io.masks import LabeledMask, output_palette, read_mask_folder
+from xmempp.io.masks import LabeledMask, object_names, output_palette, read_mask_folder
 from xmempp.io.sequences import parse_frame_range
 from xmempp.io.writers import WriterOptions, check_output_dir
 from xmempp.types import PathLike
@@ -35,6 +35,7 @@ class PlateOptions:
         layer: EXR layer or part.
         start_frame: a video's first frame number.
         mask_threshold: soft-mask threshold.
+        mask_channel: the EXR channel holding the roto (default: the only one, else A / mask).
     """
 
     frames: Optional[str] = None
@@ -44,6 +45,7 @@ class PlateOptions:
     layer: Optional[str] = None
     start_frame: Optional[int] = None
     mask_threshold: float = 0.5
+    mask_channel: Optional[str] = None
 
     def open_frames(self, video: Path) -> FrameSource:
         """Open the frames (folder, pattern or video) with these options."""
@@ -75,10 +77,17 @@ class PlateOptions:
                                                                            note=f"within {numbers[0]}-{numbers[-1]}"))
         return numbers.index(first), last - first + 1
 
-    def read_masks(self, masks: Path, frames: FrameSource) -> dict[int, LabeledMask]:
-        """Read and pair the keyframe masks of `frames`."""
+    def read_masks(self, masks: Path, frames: FrameSource,
+                   notices: Optional[list[str]] = None) -> dict[int, LabeledMask]:
+        """Read and pair the keyframe masks of `frames` (notices: roto scaled or not used)."""
+        windows = None
+        if hasattr(frames, "info"):
+            infos = [frames.info(i) for i in range(len(frames))]
+            if any(info.data_window != info.display_window for info in infos):
+                windows = [(info.data_window, info.display_window) for info in infos]
         return read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video,
-                                frame_numbers=frames.frame_numbers, threshold=self.mask_threshold)
+                                frame_numbers=frames.frame_numbers, threshold=self.mask_threshold,
+                                channel=self.mask_channel, windows=windows, notices=notices)
 
 
 def check_plate_options(plates: PlateOptions) -> None:
@@ -97,7 +106,8 @@ def check_plate_options(plates: PlateOptions) -> None:
 
 def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: InferenceConfig, mode: str = "xmempp",
                   options: WriterOptions | None = None, overwrite: bool = False,
-                  plates: Optional[PlateOptions] = None, resume: bool = False, force_unlock: bool = False) -> ShotJob:
+                  plates: Optional[PlateOptions] = None, resume: bool = False,
+                  notices: Optional[list[str]] = None, force_unlock: bool = False) -> ShotJob:
     """Open a shot's frames and masks, check its output folder, and describe the job.
 
     With a frame range (`plates.frames`) the job is a chunk: the whole sequence is opened, every
@@ -116,6 +126,7 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
         overwrite: allow replacing results xmempp wrote earlier in `out`.
         plates: how frames and masks are read (range, colour, layer, start frame, threshold).
         resume: the run continues from a checkpoint in `out` (its own results are not refused).
+        notices: receives a line for roto that was scaled or not used.
         force_unlock: take over the output folder's lock from another run.
     Returns:
         A `ShotJob` over every frame, writing to `out`; close its `frames` when done. Raises `InputError` for
@@ -126,12 +137,16 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
     frames = dataclasses.replace(plates, frames=None).open_frames(Path(plate))
     try:
         start, count = plates.chunk_of(frames)
-        references = plates.read_masks(Path(masks), frames)
+        references = plates.read_masks(Path(masks), frames, notices)
+        names = {**object_names(references), **options.object_names}
+        if names != dict(options.object_names):
+            options = dataclasses.replace(options, object_names=names)
         source = Path(plate)
         inputs = (Path(masks),) if frames.is_video else (Path(masks), source if source.is_dir() else source.parent)
         job = ShotJob(frames, {i: m.ids for i, m in references.items()}, config, mode, start=start, count=count,
                       outputs=JobOutputs(Path(out), options, output_palette(references), overwrite, inputs=inputs,
-                                         force_unlock=force_unlock))
+                                         force_unlock=force_unlock),
+                      soft_references={i: m.soft for i, m in references.items() if m.soft is not None})
         chunk = written_range(job)
         check_unlocked(out, chunk, force=force_unlock)
         if chunk is not None:
