@@ -1,19 +1,36 @@
 """The clamp band: where a refined matte may differ from the coarse one.
 
 A pixel is uncertain where the coarse matte is between `low` and `high`; the band is that zone dilated by
-`band` pixels, fading to zero over `feather` more. Dilation and feathering run on a grid a few pixels
-coarse (the band is a smooth weight, not an edge), so their cost does not grow with the band's width.
+`band` pixels, fading to zero over `feather` more. The band is built on a grid a few plate pixels
+coarse (it is a smooth weight, not an edge), so its cost does not grow with the band's width, and it
+is upsampled only inside the box that holds it.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-from xmempp.refine.guided import box_mean
+from xmempp.refine.guided import box_mean, upsample_crop
 
-__all__ = ["band_weight"]
+__all__ = ["Band", "edge_band"]
+
+
+@dataclass
+class Band:
+    """The band of K objects on a grid of `step` plate pixels per cell, and the plate box holding it."""
+
+    grid: torch.Tensor  # Kx1xhxw weights 0..1
+    step: int
+    box: Optional[tuple[int, int, int, int]]  # (y0, y1, x0, x1) in plate pixels; None: empty band
+
+    def weight(self) -> torch.Tensor:
+        """Kx(y1-y0)x(x1-x0) plate-resolution weights inside `box` (call only when `box` is set)."""
+        assert self.box is not None
+        return upsample_crop(self.grid, self.step, self.box)[:, 0].clamp_(0, 1)
 
 
 def _dilate(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -25,26 +42,34 @@ def _dilate(x: torch.Tensor, radius: int) -> torch.Tensor:
     return F.max_pool2d(x, (k, 1), stride=1, padding=(radius, 0))
 
 
-def band_weight(coarse: torch.Tensor, band: float, feather: float, low: float = 0.05,
-                high: float = 0.95) -> torch.Tensor:
-    """Weight of the refined matte per pixel: 1 within `band` of the uncertain zone, 0 beyond the feather.
+def edge_band(coarse: torch.Tensor, band: float, feather: float, step: int, low: float = 0.05,
+              high: float = 0.95) -> Band:
+    """Weight of the refined matte: 1 within `band` pixels of the uncertain zone, 0 beyond the feather.
 
     Arguments:
         coarse: KxHxW coarse mattes (0..1).
-        band: dilation in pixels.
-        feather: width of the fade in pixels.
+        band: dilation in plate pixels.
+        feather: width of the fade in plate pixels.
+        step: plate pixels per grid cell (the cell is uncertain when its values straddle the range).
         low, high: the uncertain range of the coarse matte.
     Returns:
-        KxHxW weights in 0..1.
+        The `Band`.
     """
     h, w = coarse.shape[-2:]
-    step = max(1, int(min(band + feather, max(h, w)) // 8))
-    unsure = ((coarse > low) & (coarse < high)).to(coarse.dtype).unsqueeze(1)
-    grid = F.max_pool2d(unsure, step, stride=step, ceil_mode=True) if step > 1 else unsure
-    ramp = feather / step
-    grid = _dilate(grid, int(math.ceil((band + feather / 2) / step)))
-    if ramp >= 1:
-        grid = box_mean(grid, int(round(ramp / 2)))
+    c = coarse.unsqueeze(1)
     if step > 1:
-        grid = F.interpolate(grid, size=(h, w), mode="bilinear", align_corners=False)
-    return grid[:, 0].clamp_(0, 1)
+        top = F.max_pool2d(c, step, stride=step, ceil_mode=True)
+        bottom = -F.max_pool2d(-c, step, stride=step, ceil_mode=True)
+    else:
+        top = bottom = c
+    grid = ((top > low) & (bottom < high)).to(coarse.dtype)
+    grid = _dilate(grid, int(math.ceil((band + feather / 2) / step)))
+    ramp = feather / step
+    if ramp >= 2:
+        grid = box_mean(grid, int(round(ramp / 2)))
+    cells = torch.nonzero(grid.amax(dim=(0, 1)) > 0)
+    if cells.numel() == 0:
+        return Band(grid, step, None)
+    (gy0, gx0), (gy1, gx1) = cells.min(0).values.tolist(), cells.max(0).values.tolist()
+    box = (max(0, (gy0 - 1) * step), min(h, (gy1 + 2) * step), max(0, (gx0 - 1) * step), min(w, (gx1 + 2) * step))
+    return Band(grid, step, box)

@@ -94,16 +94,43 @@ def fit_coefficients(guide: torch.Tensor, target: torch.Tensor, radius: int, eps
     return GuidedCoefficients(box_mean(a, radius), box_mean(b, radius))
 
 
-def apply_coefficients(coeffs: GuidedCoefficients, plate: torch.Tensor) -> torch.Tensor:
-    """Upsample the coefficients bilinearly to the plate and evaluate `a . I + b`.
+def upsample_crop(grid: torch.Tensor, factor: int, box: tuple[int, int, int, int]) -> torch.Tensor:
+    """Bilinearly upsample a coarse NxCxhxw grid by an integer `factor`, evaluated only inside `box`.
+
+    Grid cell i covers plate pixels [i*factor, (i+1)*factor); the result equals the crop of the whole
+    grid upsampled (align_corners=False), computed from the cells the box needs plus one on each side.
 
     Arguments:
-        coeffs: from `fit_coefficients`.
-        plate: 3xHxW full-resolution plate, values about 0..1.
+        grid: the coarse tensor.
+        factor: plate pixels per cell.
+        box: (y0, y1, x0, x1) in plate pixels.
     Returns:
-        KxHxW refined mattes (not clamped).
+        NxCx(y1-y0)x(x1-x0) tensor.
     """
-    size = plate.shape[-2:]
-    a = F.interpolate(coeffs.a, size=size, mode="bilinear", align_corners=False)
-    b = F.interpolate(coeffs.b, size=size, mode="bilinear", align_corners=False)
-    return torch.addcmul(b[:, 0], a[:, 0], plate[0]).addcmul_(a[:, 1], plate[1]).addcmul_(a[:, 2], plate[2])
+    y0, y1, x0, x1 = box
+    h, w = grid.shape[-2:]
+    cy0, cx0 = max(0, y0 // factor - 1), max(0, x0 // factor - 1)
+    cy1, cx1 = min(h, -(-y1 // factor) + 1), min(w, -(-x1 // factor) + 1)
+    part = grid[..., cy0:cy1, cx0:cx1]
+    if factor > 1:
+        part = F.interpolate(part, scale_factor=factor, mode="bilinear", align_corners=False)
+    return part[..., y0 - cy0 * factor:y1 - cy0 * factor, x0 - cx0 * factor:x1 - cx0 * factor]
+
+
+def apply_coefficients(coeffs: GuidedCoefficients, plate: torch.Tensor, factor: int,
+                       box: tuple[int, int, int, int]) -> torch.Tensor:
+    """Upsample the coefficients bilinearly to the plate and evaluate `a . I + b` inside `box`.
+
+    Arguments:
+        coeffs: from `fit_coefficients`, fitted on the plate pooled by `factor`.
+        plate: 3xHxW full-resolution plate, values about 0..1.
+        factor: plate pixels per coefficient cell.
+        box: (y0, y1, x0, x1) in plate pixels.
+    Returns:
+        Kx(y1-y0)x(x1-x0) refined mattes (not clamped).
+    """
+    y0, y1, x0, x1 = box
+    a = upsample_crop(coeffs.a, factor, box)
+    b = upsample_crop(coeffs.b, factor, box)
+    crop = plate[:, y0:y1, x0:x1]
+    return torch.addcmul(b[:, 0], a[:, 0], crop[0]).addcmul_(a[:, 1], crop[1]).addcmul_(a[:, 2], crop[2])

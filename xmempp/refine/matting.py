@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from xmempp.errors import ConfigError
-from xmempp.refine.settings import ResolvedSettings
 
 __all__ = ["solve_band", "TILE", "DEFINITE"]
 
@@ -34,20 +33,20 @@ def _tiles(n: int, tile: int) -> list[int]:
     return list(range(0, max(n, 1), tile))
 
 
-def solve_band(plate: torch.Tensor, mattes: torch.Tensor, weight: torch.Tensor, rs: ResolvedSettings) -> torch.Tensor:
+def solve_band(plate: torch.Tensor, mattes: torch.Tensor, weight: torch.Tensor, scale: float) -> torch.Tensor:
     """Replace the band of each matte with the trimap solver's alpha where a tile allows it.
 
     Arguments:
         plate: 3xHxW plate (0..1).
         mattes: KxHxW guided mattes.
         weight: KxHxW band weights.
-        rs: the resolved settings (the plate height scales tiles).
+        scale: the plate height / 1080 (scales the tiles).
     Returns:
         KxHxW mattes (a new tensor).
     """
     pm = _pymatting()
     h, w = plate.shape[-2:]
-    scale = max(h / 1080, 0.25)
+    scale = max(scale, 0.25)
     tile, margin = max(32, int(TILE * scale)), max(8, int(MARGIN * scale))
     image = plate.permute(1, 2, 0).double().cpu().numpy()
     out = mattes.clone()

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from xmempp.errors import InputError
-from xmempp.refine.band import band_weight
+from xmempp.refine.band import edge_band
 from xmempp.refine.guided import GuidedCoefficients, apply_coefficients, fit_coefficients
-from xmempp.refine.settings import RefineSettings, ResolvedSettings
+from xmempp.refine.settings import REFERENCE_HEIGHT, RefineSettings, ResolvedSettings
 
 __all__ = ["Refiner", "refine_frame", "plate_tensor", "renormalise"]
 
@@ -85,27 +85,35 @@ class Refiner:
         if not self.settings.enabled or objects.shape[0] == 0:
             return objects
         rs = self.settings.resolve(plate.shape[-2])
-        refined = self._guided(plate, objects, rs)
-        weight = band_weight(objects, rs.band, rs.feather, rs.low, rs.high)
-        out = torch.lerp(objects, refined, weight)
+        h = plate.shape[-2]
+        factor = max(1, int(round(h / rs.fit_height)))
+        band = edge_band(objects, rs.band, rs.feather, max(1, factor // 4), rs.low, rs.high)
+        coeffs = self._fit(plate, objects, factor, rs)
+        if band.box is None:
+            return renormalise(objects.clone())
+        y0, y1, x0, x1 = band.box
+        weight = band.weight()
+        refined = apply_coefficients(coeffs, plate, factor, band.box).clamp_(0, 1)
+        out = objects.clone()
+        out[:, y0:y1, x0:x1] = torch.lerp(objects[:, y0:y1, x0:x1], refined, weight)
         if rs.mode == "matting":
             from xmempp.refine.matting import solve_band  # noqa: PLC0415 - pymatting only when asked for
 
-            out = solve_band(plate, out, weight, rs)
+            out[:, y0:y1, x0:x1] = solve_band(plate[:, y0:y1, x0:x1], out[:, y0:y1, x0:x1], weight,
+                                                 h / REFERENCE_HEIGHT)
         return renormalise(out.clamp_(0, 1))
 
-    def _guided(self, plate: torch.Tensor, objects: torch.Tensor, rs: ResolvedSettings) -> torch.Tensor:
-        h, w = plate.shape[-2:]
-        fit_h = rs.fit_height
-        fit_w = max(1, int(round(w * fit_h / h)))
-        small = F.interpolate(torch.cat([plate, objects]).unsqueeze(0), size=(fit_h, fit_w), mode="area")[0]
-        radius = max(1, int(round(rs.radius * fit_h / h)))
+    def _fit(self, plate: torch.Tensor, objects: torch.Tensor, factor: int, rs: ResolvedSettings) -> GuidedCoefficients:
+        """Coefficients fitted on the plate and mattes area-averaged over `factor` x `factor` blocks."""
+        stack = torch.cat([plate, objects]).unsqueeze(0)
+        small = F.avg_pool2d(stack, factor, stride=factor, ceil_mode=True)[0] if factor > 1 else stack[0]
+        radius = max(1, int(round(rs.radius / factor)))
         coeffs = fit_coefficients(small[:3], small[3:], radius, rs.eps)
         prev = self._previous
         if rs.temporal > 0 and prev is not None and prev.a.shape == coeffs.a.shape:
             coeffs = coeffs.blend(prev, rs.temporal)
         self._previous = coeffs if rs.temporal > 0 else None
-        return apply_coefficients(coeffs, plate).clamp_(0, 1)
+        return coeffs
 
     def __call__(self, plate: Array, probs: Array) -> Array:
         """Refine one frame's (1+K)xHxW probabilities (background first) against its plate.
