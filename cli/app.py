@@ -23,6 +23,7 @@ from .eval_cmd import eval_command
 from .gui_cmd import gui_command
 from .import_cmd import import_command
 from .process_cmd import process_command
+from .refine_bench_cmd import refine_bench_command
 from .refine_cmd import refine_command
 from .serve_cmd import serve_command
 from .weights_cmd import download_cmd, path_cmd, verify_cmd
@@ -37,6 +38,7 @@ _COMMANDS: dict[str, Callable[..., None]] = {
     "gui": gui_command,
     "eval": eval_command,
     "bench": bench_command,
+    "refine-bench": refine_bench_command,
     "demo": demo_command,
     "serve": serve_command,
 }

@@ -42,9 +42,20 @@ def _dilate(x: torch.Tensor, radius: int) -> torch.Tensor:
     return F.max_pool2d(x, (k, 1), stride=1, padding=(radius, 0))
 
 
+#: Share of uncertain pixels around a pixel above which the coarse matte counts as soft there (hair,
+#: fur, sheer cloth: the network was unsure over a wide area), and the span over which that ramps to 1.
+SOFT_SHARE, SOFT_RAMP = 0.55, 0.3
+
+
 def edge_band(coarse: torch.Tensor, band: float, feather: float, step: int, low: float = 0.05,
-              high: float = 0.95) -> Band:
-    """Weight of the refined matte: 1 within `band` pixels of the uncertain zone, 0 beyond the feather.
+              high: float = 0.95, adaptive: bool = True) -> Band:
+    """Weight of the refined matte: 1 on the uncertain zone and within `band` pixels of it, 0 beyond the
+    feather.
+
+    With `adaptive`, the `band` dilation applies only where the coarse matte is soft over a wide area
+    (the share of uncertain pixels within 3 `band` of a pixel is high: hair, fur, frayed or sheer cloth);
+    along a narrow, confident edge (a hard or motion-blurred object) the band is the uncertain zone
+    itself, so background texture beside a correct edge is never carved into the matte.
 
     Arguments:
         coarse: KxHxW coarse mattes (0..1).
@@ -52,6 +63,7 @@ def edge_band(coarse: torch.Tensor, band: float, feather: float, step: int, low:
         feather: width of the fade in plate pixels.
         step: plate pixels per grid cell (the cell is uncertain when its values straddle the range).
         low, high: the uncertain range of the coarse matte.
+        adaptive: widen the band only where the coarse matte is soft over a wide area.
     Returns:
         The `Band`.
     """
@@ -62,8 +74,14 @@ def edge_band(coarse: torch.Tensor, band: float, feather: float, step: int, low:
         bottom = -F.max_pool2d(-c, step, stride=step, ceil_mode=True)
     else:
         top = bottom = c
-    grid = ((top > low) & (bottom < high)).to(coarse.dtype)
-    grid = _dilate(grid, int(math.ceil((band + feather / 2) / step)))
+    unsure = ((top > low) & (bottom < high)).to(coarse.dtype)
+    reach = int(math.ceil(band / step))
+    grid = _dilate(unsure, reach)
+    if adaptive and reach > 0:
+        share = box_mean(unsure, 3 * reach)
+        soft = ((share - SOFT_SHARE) / SOFT_RAMP).clamp_(0, 1)
+        grid = torch.maximum(unsure, grid * _dilate(soft, reach))
+    grid = _dilate(grid, int(math.ceil(feather / 2 / step)))
     ramp = feather / step
     if ramp >= 2:
         grid = box_mean(grid, int(round(ramp / 2)))

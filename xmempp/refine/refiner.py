@@ -87,7 +87,7 @@ class Refiner:
         rs = self.settings.resolve(plate.shape[-2])
         h = plate.shape[-2]
         factor = max(1, int(round(h / rs.fit_height)))
-        band = edge_band(objects, rs.band, rs.feather, max(1, factor // 4), rs.low, rs.high)
+        band = edge_band(objects, rs.band, rs.feather, max(1, factor // 4), rs.low, rs.high, rs.adaptive)
         coeffs = self._fit(plate, objects, factor, rs)
         if band.box is None:
             return renormalise(objects.clone())

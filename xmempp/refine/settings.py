@@ -32,6 +32,7 @@ class ResolvedSettings:
     temporal: float
     low: float
     high: float
+    adaptive: bool
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class RefineSettings:
         temporal: weight of the previous frames in an exponential average of the coefficients
             (0 = off; 0.5-0.8 for locked-off shots, where it calms grain-driven flicker).
         low, high: the coarse matte's values between which a pixel is uncertain.
+        adaptive: apply `band` only where the coarse matte is soft over a wide area (hair, fur, sheer
+            cloth); along a narrow confident edge the band is the uncertain zone itself.
     """
 
     mode: str = "off"
@@ -62,6 +65,7 @@ class RefineSettings:
     temporal: float = 0.0
     low: float = 0.05
     high: float = 0.95
+    adaptive: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in REFINE_MODES:
@@ -108,4 +112,5 @@ class RefineSettings:
         band = 16.0 * scale if self.band is None else float(self.band)
         feather = 16.0 * scale if self.feather is None else float(self.feather)
         return ResolvedSettings(self.mode, band, feather, self.eps, self.radius * height,
-                                min(self.fit_height, height), self.temporal, self.low, self.high)
+                                min(self.fit_height, height), self.temporal, self.low, self.high,
+                                self.adaptive)
