@@ -19,6 +19,7 @@ from xmempp import InferenceConfig
 from xmempp.errors import ConfigError
 from xmempp.inference.checkpoint import CheckpointPolicy, checkpoint_path
 from xmempp.inference.jobs import run_job
+from xmempp.cli.remedies import cli_message
 from xmempp.inference.memory_estimate import check_job_memory
 from xmempp.inference.shots import open_shot_job
 from xmempp.interrupts import stop_on_signals
@@ -110,7 +111,7 @@ def process_command(
     mem_every: Annotated[Optional[int], typer.Option(
         "--mem-every", help="Write temporary memory every N frames.")] = None,
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="Memory elements kept per query pixel.")] = None,
-    mode: ModeOption = Mode.xmempp,
+    mode: ModeOption = Mode.XMEMPP,
     device: DeviceOption = "auto",
     alpha: Annotated[bool, typer.Option("--alpha", help="Write soft mattes alpha/<id>/<stem>.<ext>.")] = False,
     alpha_bits: Annotated[int, typer.Option("--alpha-bits", help="Bits per PNG/TIFF matte pixel: 8 or 16.")] = 8,
@@ -185,7 +186,7 @@ def run_process(run: ProcessRun, console: Console) -> None:
         network = load_network(run.model, run.device, console, run.compile, cuda_graphs=run.cuda_graphs)
         warning = check_job_memory(network, job, force=run.force)
         if warning:
-            Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {warning}",
+            Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {cli_message(warning)}",
                                                        markup=True, highlight=False)
         with stop_on_signals(cancel) as stop, frame_progress(console, console.quiet) as progress:
             task = progress.add_task("propagating", total=job.plan().total)

@@ -12,10 +12,9 @@ from xmempp.model.device import autocast_for, to_host
 from xmempp.errors import ConfigError, InputError, MemoryStateError
 from xmempp.memory.manager import MemoryManager, MemoryStats, state_to_device
 from xmempp.model.network import XMemNetwork, aggregate_objects
+from xmempp.inference.plan import MODES, Mode
 from xmempp.inference.preprocess import Geometry, image_to_tensor, mask_to_onehot
 from xmempp.timing import StageTimer
-
-MODES = ("xmempp", "xmem")
 
 #: Called with (frame index, key, shrinkage, selection) each time `step` encodes a frame.
 KeyListener = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
@@ -46,7 +45,7 @@ class InferenceSession:
         self.model = model
         self.config = config or InferenceConfig()
         self.config.validate()
-        self.mode = mode
+        self.mode = Mode(mode).value  # a plain string: it goes into checkpoints
         self.device = next(model.parameters()).device
         self.autocast = autocast
         self.timer = timer
