@@ -22,6 +22,7 @@ from xmempp.inference.jobs import run_job
 from xmempp.cli.remedies import cli_message
 from xmempp.inference.memory_estimate import check_job_memory
 from xmempp.inference.shots import open_shot_job
+from xmempp.refine import RefineSettings
 from xmempp.interrupts import stop_on_signals
 from xmempp.io.mattes import EXR_COMPRESSIONS, TIFF_COMPRESSIONS
 from xmempp.io.writers import WriterOptions
@@ -33,6 +34,8 @@ from .errors import print_error
 from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
                             PlateOptions, StartFrameOption, ViewOption)
 from .progress import frame_progress
+from .refine_options import (BandOption, DetailOption, FeatherOption, RefineMode, RefineOption, TemporalOption,
+                             refine_settings)
 
 
 class MatteFormat(str, Enum):
@@ -58,6 +61,7 @@ class ProcessRun:
         plates: frame range, colour, layer, start frame and mask threshold.
         checkpoint: when to save checkpoints; resume: continue from the checkpoint.
         force: run even when the memory estimate exceeds what the machine has (with a warning).
+        refine: refinement of the mattes against the plate (`xmempp.refine`; off by default).
     """
 
     video: Path
@@ -72,6 +76,7 @@ class ProcessRun:
     compile: bool = False
     cuda_graphs: bool = False
     plates: PlateOptions = field(default_factory=PlateOptions)
+    refine: RefineSettings = field(default_factory=RefineSettings)
     checkpoint: CheckpointPolicy = field(default_factory=lambda: CheckpointPolicy(None, 60.0))
     resume: bool = False
     force: bool = False
@@ -148,6 +153,11 @@ def process_command(
                                    "N seconds (30s) or minutes (5m); off: only when stopped by SIGTERM/SIGINT.")] = "60s",
     force: Annotated[bool, typer.Option(
         "--force", help="Run even when the memory estimate exceeds what the machine has (warns).")] = False,
+    refine: RefineOption = RefineMode.off,
+    refine_band: BandOption = None,
+    refine_feather: FeatherOption = None,
+    refine_detail: DetailOption = 1e-5,
+    refine_temporal: TemporalOption = 0.0,
 ) -> None:
     """Propagate the masks in MASKS through every frame of VIDEO and write the results to OUT."""
     if alpha_bits not in (8, 16):
@@ -166,6 +176,7 @@ def process_command(
         cuda_graphs=cuda_graphs,
         plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
         checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force,
+        refine=refine_settings(refine, refine_band, refine_feather, refine_detail, refine_temporal),
     )
     run_process(run, Console(stderr=True, quiet=quiet))
 
@@ -180,7 +191,7 @@ def run_process(run: ProcessRun, console: Console) -> None:
         None; raises the `XMemppError` of the first bad input, output or setting.
     """
     job = open_shot_job(run.video, run.masks, run.out, run.config, run.mode, run.options, run.overwrite,
-                        run.plates, run.resume)
+                        run.plates, run.resume, refine=run.refine)
     cancel = threading.Event()
     try:
         network = load_network(run.model, run.device, console, run.compile, cuda_graphs=run.cuda_graphs)

@@ -15,8 +15,10 @@ from xmempp.inference.jobs import JobOutputs, ShotJob
 from xmempp.io.colour import ColourOptions
 from xmempp.io.frames import FrameSource, open_frames
 from xmempp.io.masks import LabeledMask, output_palette, read_mask_folder
+from xmempp.io.soft_keyframes import soft_keyframes
 from xmempp.io.sequences import parse_frame_range
 from xmempp.io.writers import WriterOptions, check_output_dir
+from xmempp.refine.settings import RefineSettings
 from xmempp.types import PathLike
 
 __all__ = ["PlateOptions", "open_shot_job"]
@@ -64,7 +66,8 @@ class PlateOptions:
 
 def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: InferenceConfig, mode: str = "xmempp",
                   options: WriterOptions | None = None, overwrite: bool = False,
-                  plates: Optional[PlateOptions] = None, resume: bool = False) -> ShotJob:
+                  plates: Optional[PlateOptions] = None, resume: bool = False,
+                  refine: Optional[RefineSettings] = None) -> ShotJob:
     """Open a shot's frames and masks, check its output folder, and describe the whole-shot job.
 
     Arguments:
@@ -78,6 +81,8 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
         overwrite: allow replacing results xmempp wrote earlier in `out`.
         plates: how frames and masks are read (range, colour, layer, start frame, threshold).
         resume: the run continues from a checkpoint in `out` (its own results are not refused).
+        refine: refinement of the mattes against the plate (default off); soft keyframes are written as
+            the artist's mattes either way.
     Returns:
         A `ShotJob` over every frame, writing to `out`; close its `frames` when done. Raises `InputError` for
         unreadable frames or masks and `OutputError` when `out` cannot take the results.
@@ -94,4 +99,5 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
         frames.close()
         raise
     return ShotJob(frames, {i: m.ids for i, m in references.items()}, config, mode,
-                   outputs=JobOutputs(Path(out), options, output_palette(references), overwrite, inputs=inputs))
+                   outputs=JobOutputs(Path(out), options, output_palette(references), overwrite, inputs=inputs,
+                                      refine=refine or RefineSettings(), keyframe_mattes=soft_keyframes(references)))
