@@ -156,7 +156,7 @@ def process_command(
     refine: RefineOption = RefineMode.off,
     refine_band: BandOption = None,
     refine_feather: FeatherOption = None,
-    refine_detail: DetailOption = 1e-5,
+    refine_detail: DetailOption = RefineSettings().eps,
     refine_temporal: TemporalOption = 0.0,
 ) -> None:
     """Propagate the masks in MASKS through every frame of VIDEO and write the results to OUT."""

@@ -49,7 +49,7 @@ def refine_bench_command(
         "--matting/--no-matting", help="Also score the (slow) matting refiner.")] = False,
     band: BandOption = None,
     feather: FeatherOption = None,
-    detail: DetailOption = 1e-5,
+    detail: DetailOption = RefineSettings().eps,
     temporal: TemporalOption = 0.0,
     timing: Annotated[bool, typer.Option(
         "--timing/--no-timing", help="Time the refiner at 2K and 4K and the network's own frame.")] = True,

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from xmempp.model.device import resolve_device
+from xmempp.refine import RefineSettings
 from xmempp.refine.folders import refine_folders
 
 from .engine_options import DeviceOption, QuietOption
@@ -26,7 +27,7 @@ def refine_command(
     refine: RefineOption = RefineMode.guided,
     band: BandOption = None,
     feather: FeatherOption = None,
-    detail: DetailOption = 1e-5,
+    detail: DetailOption = RefineSettings().eps,
     temporal: TemporalOption = 0.0,
     matte_format: Annotated[MatteFormat, typer.Option(
         "--matte-format", help="Refined matte files: png or tiff (16-bit) or exr (half float).")] = MatteFormat.png,

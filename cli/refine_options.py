@@ -25,10 +25,11 @@ RefineOption = Annotated[RefineMode, typer.Option(
                      "matting (adds a trimap solver on the edge band; slow, for hero shots).")]
 BandOption = Annotated[Optional[float], typer.Option(
     "--refine-band", min=0, help="How far (plate pixels) the refined edge may reach beyond the network's uncertain "
-                                 "zone; default scales with the plate (0 at 2K).")]
+                                 "zone; default scales with the plate (16 at 2K, only where the network's "
+                                 "matte is soft over a wide area).")]
 FeatherOption = Annotated[Optional[float], typer.Option(
-    "--refine-feather", min=0, help="Width (plate pixels) of the fade into the network's matte; default scales with "
-                                    "the plate (8 at 2K).")]
+    "--refine-feather", min=0, help="Width (plate pixels) of the fade into the network's matte beyond "
+                                    "the band; default 0 (a hard clamp).")]
 DetailOption = Annotated[float, typer.Option(
     "--refine-detail", min=1e-9, max=1.0, help="The guided filter's eps: smaller keeps finer strands (and more "
                                                "noise), larger stays closer to the network's matte.")]
