@@ -83,7 +83,7 @@ def refine_bench_command(
         typer.echo(json.dumps({"scores": [asdict(s) for s in scores], "timings_s": timings,
                                "threads": torch.get_num_threads()}, indent=2))
         return
-    out = Console()
+    out = Console(width=max(Console().width, 150))
     for name in refiners:
         table = Table(title=f"{name}: error / bilinear, worst of {seeds} scenes (mean), {width}x{height}")
         for column in ("scene", *RATIO_METRICS, "foreground gain"):

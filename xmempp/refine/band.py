@@ -81,7 +81,8 @@ def edge_band(coarse: torch.Tensor, band: float, feather: float, step: int, low:
         share = box_mean(unsure, 3 * reach)
         soft = ((share - SOFT_SHARE) / SOFT_RAMP).clamp_(0, 1)
         grid = torch.maximum(unsure, grid * _dilate(soft, reach))
-    grid = _dilate(grid, int(math.ceil(feather / 2 / step)))
+    # one more cell: the bilinear upsampling ramps over a cell, and the uncertain zone itself gets full weight
+    grid = _dilate(grid, int(math.ceil(feather / 2 / step)) + (1 if step > 1 else 0))
     ramp = feather / step
     if ramp >= 2:
         grid = box_mean(grid, int(round(ramp / 2)))
