@@ -23,7 +23,8 @@ def refine_command(
     mattes: Annotated[Path, typer.Option(
         "--mattes", "-m", help="Soft mattes named after the plate's frames: one per frame (one object) or one "
                                "sub-folder per object id (alpha/<id>/<stem>.png); PNG 8/16-bit, TIFF, EXR.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (alpha/<id>/<stem>.png, foreground/, rgba/).")],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Output folder (alpha/<id>/<stem>.png, foreground/, rgba/).")],
     refine: RefineOption = RefineMode.guided,
     band: BandOption = None,
     feather: FeatherOption = None,
@@ -36,7 +37,8 @@ def refine_command(
                              "un-premultiplied) and rgba/<id>/<stem>.exr (half float).")] = False,
     premultiplied: Annotated[bool, typer.Option(
         "--premultiplied/--straight", help="Colour of the RGBA EXR premultiplied by alpha, or straight.")] = True,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace results already in the output folder.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace results already in the output folder.")] = False,
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
 ) -> None:

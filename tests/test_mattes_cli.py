@@ -88,7 +88,6 @@ def test_refine_round_trip_keeps_names_objects_and_16_bits(shot):
     assert total.max() <= 1 + 2 / 65535  # renormalised
     before = invoke("eval", shot / "alpha", shot / "gt", "--matting", "--json")
     after = invoke("eval", out, shot / "gt", "--matting", "--json")
-    import json
 
     # object 1 (object 2 overlaps it, so their true mattes sum above 1 there: renormalising differs)
     b, a = json.loads(before.output)["objects"][0], json.loads(after.output)["objects"][0]

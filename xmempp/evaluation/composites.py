@@ -68,7 +68,9 @@ def _noise(rng: np.random.Generator, h: int, w: int, cells: float) -> np.ndarray
 
 def _texture(rng: np.random.Generator, h: int, w: int, colour: np.ndarray, contrast: float) -> np.ndarray:
     """A colour texture: `colour` modulated by noise at several scales."""
-    n = sum(_noise(rng, h, w, c) * wt for c, wt in ((4, 0.5), (24, 0.3), (min(h, w) / 6, 0.2)))
+    n = np.zeros((h, w), np.float32)
+    for cells, weight in ((4, 0.5), (24, 0.3), (min(h, w) / 6, 0.2)):
+        n += _noise(rng, h, w, cells) * weight
     tint = _noise(rng, h, w, 3)[..., None] * 0.2 - 0.1
     return np.clip(colour[None, None] * (1 + contrast * (n[..., None] - 0.5)) + tint * contrast, 0, 1)
 
@@ -253,7 +255,7 @@ def make_scene(kind: str, height: int, width: int, frames: int = 1, seed: int = 
     for i in range(frames):
         t = 0.0 if locked_off else float(i)
         dx, dy = (0.0, 0.0) if locked_off else (drift * i)
-        m = np.float32([[1, 0, -(pad + dx)], [0, 1, -(pad + dy)]])
+        m = np.array([[1, 0, -(pad + dx)], [0, 1, -(pad + dy)]], np.float32)
         bg = cv2.warpAffine(big_bg, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         alpha, fg = scene.frame(t)
         plate = alpha[..., None] * fg + (1 - alpha[..., None]) * bg

@@ -108,5 +108,5 @@ def edge_region(gt: np.ndarray, width: int) -> np.ndarray:
     unknown region made from the ground truth, as Composition-1k's trimaps are)."""
     unknown = ((gt > 1e-3) & (gt < 1 - 1e-3)).astype(np.uint8)
     if width > 0:
-        unknown = cv2.dilate(unknown, np.ones((2 * width + 1, 2 * width + 1), np.uint8))
+        return cv2.dilate(unknown, np.ones((2 * width + 1, 2 * width + 1), np.uint8)).astype(bool)
     return unknown.astype(bool)

@@ -78,11 +78,12 @@ def score_scene(scene: Sequence[Composite], coarse: Sequence[np.ndarray], refine
     out = []
     for name, settings in refiners.items():
         refiner = Refiner(settings)
-        refined = [refiner(c.plate, np.stack([1 - p, p]))[1] for c, p in zip(scene, coarse)]
+        refined = [np.asarray(refiner(c.plate, np.stack([1 - p, p])))[1] for c, p in zip(scene, coarse)]
         ratios = {"sad": np.mean([sad(o, g) for o, g in zip(refined, gts)]) / max(np.mean(base["sad"]), 1e-12),
                   "mse": np.mean([mse(o, g, r) for o, g, r in zip(refined, gts, regions)])
                   / max(np.mean(base["mse"]), 1e-12),
-                  "grad": np.mean([gradient_error(o, g) for o, g in zip(refined, gts)]) / max(np.mean(base["grad"]), 1e-12),
+                  "grad": np.mean([gradient_error(o, g) for o, g in zip(refined, gts)])
+                  / max(np.mean(base["grad"]), 1e-12),
                   "dtssd": dtssd(refined, gts) / max(base_dt, 1e-12) if len(scene) > 1 else float("nan")}
         score = SceneScore(kind, seed, name, {k: float(v) for k, v in ratios.items()})
         if foreground:

@@ -17,10 +17,12 @@ from xmempp.io.mattes import write_exr_channels
 
 __all__ = ["write_foreground"]
 
+Window = tuple[int, int, int, int]
+
 
 def write_foreground(out_dir: Path, object_id: int, stem: str, foreground: np.ndarray, alpha: np.ndarray,
                      premultiplied: bool = True,
-                     windows: tuple[Optional[tuple[int, int, int, int]], Optional[tuple[int, int, int, int]]] = (None, None),
+                     windows: tuple[Optional[Window], Optional[Window]] = (None, None),
                      fsync: bool = True) -> list[Path]:
     """Write an object's foreground colour (16-bit PNG) and its RGBA EXR.
 

@@ -56,7 +56,8 @@ def _frame_probs(mattes: dict[int, dict[str, Path]], stem: str, size: tuple[int,
 
 def refine_folders(plate: Path, matte_dir: Path, out: Path, settings: RefineSettings, *, matte_format: str = "png",
                    foreground: bool = False, premultiplied: bool = True, overwrite: bool = False,
-                   device: Optional[Union[str, torch.device]] = None, progress: Optional[Callable[[int, int], None]] = None) -> RefineReport:
+                   device: Optional[Union[str, torch.device]] = None,
+                   progress: Optional[Callable[[int, int], None]] = None) -> RefineReport:
     """Refine every matte in `matte_dir` against the frames of `plate` and write the results to `out`.
 
     Arguments:
@@ -91,7 +92,7 @@ def refine_folders(plate: Path, matte_dir: Path, out: Path, settings: RefineSett
                 rgb = frames[index]
                 stem = names[index]
                 probs = _frame_probs(mattes, stem, rgb.shape[:2])
-                refined = refiner(rgb, probs)
+                refined = np.asarray(refiner(rgb, probs))
                 info = frames.info(index) if hasattr(frames, "info") else None
                 writer.submit(stem, None, refined, info)
                 if foreground:

@@ -129,12 +129,11 @@ class Refiner:
             raise InputError(f"probabilities must be (1+K)xHxW, got shape {tuple(probs.shape)}")
         if not self.settings.enabled or probs.shape[0] == 1:
             return probs
-        as_numpy = not isinstance(probs, torch.Tensor)
-        t = torch.from_numpy(np.asarray(probs, dtype=np.float32)) if as_numpy else probs
+        t = probs if isinstance(probs, torch.Tensor) else torch.from_numpy(np.asarray(probs, dtype=np.float32))
         device = self.device or t.device
         objects = self.refine_objects(plate_tensor(plate, device), t[1:].to(device=device, dtype=torch.float32))
         out = torch.cat([(1 - objects.sum(dim=0, keepdim=True)).clamp_(0, 1), objects])
-        return out.cpu().numpy() if as_numpy else out.to(t.device)
+        return out.to(t.device) if isinstance(probs, torch.Tensor) else out.cpu().numpy()
 
 
 def refine_frame(plate: Array, probs: Array, settings: RefineSettings) -> Array:

@@ -43,8 +43,8 @@ class RefineSettings:
     Attributes:
         mode: one of `REFINE_MODES`.
         band: how far (plate pixels) the refined edge may reach beyond the coarse matte's uncertain zone
-            (0.05 < p < 0.95); None: 16 px at 2K, scaled with the plate height (only where the coarse matte is soft over a wide area,
-            see `adaptive`).
+            (0.05 < p < 0.95); None: 16 px at 2K, scaled with the plate height (only where the coarse
+            matte is soft over a wide area, see `adaptive`).
         feather: width (plate pixels) over which the refined matte fades into the coarse one outside the
             band; None: 0 (a hard clamp), scaled.
         eps: the guided filter's regularisation ("detail": smaller keeps finer strands and more noise).
