@@ -96,7 +96,7 @@ def refine_folders(plate: Path, matte_dir: Path, out: Path, settings: RefineSett
                 info = frames.info(index) if hasattr(frames, "info") else None
                 writer.submit(stem, None, refined, info)
                 if foreground:
-                    _write_foregrounds(out, ids, stem, rgb, refined, settings, premultiplied, info)
+                    _write_foregrounds(out, ids, stem, rgb, refined, premultiplied, info)
                 if progress is not None:
                     progress(done + 1, len(wanted))
         return RefineReport(len(wanted), len(names) - len(wanted), ids, time.perf_counter() - start)
@@ -105,12 +105,10 @@ def refine_folders(plate: Path, matte_dir: Path, out: Path, settings: RefineSett
 
 
 def _write_foregrounds(out: Path, ids: list[int], stem: str, rgb: np.ndarray, probs: np.ndarray,
-                       settings: RefineSettings, premultiplied: bool, info) -> None:
+                       premultiplied: bool, info) -> None:
     plate = plate_tensor(rgb)
     windows = (info.data_window, info.display_window) if info is not None else (None, None)
-    rs = settings.resolve(rgb.shape[0])
     for k, oid in enumerate(ids, start=1):
         alpha = torch.from_numpy(np.ascontiguousarray(probs[k], dtype=np.float32))
-        band = ((alpha > rs.low / 5) & (alpha < 1 - rs.low / 5)).float()
-        fg = estimate_foreground(plate, alpha, band).permute(1, 2, 0).numpy()
+        fg = estimate_foreground(plate, alpha).permute(1, 2, 0).numpy()
         write_foreground(out, oid, stem, fg, probs[k], premultiplied, windows)
