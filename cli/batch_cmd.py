@@ -22,9 +22,11 @@ from xmempp.batch import (DEFAULT_CHECKPOINTS, BatchDefaults, BatchReport, Local
                           plan_slots, read_shot_list, run_batch, write_report)
 from xmempp.inference.checkpoint import CheckpointPolicy
 from xmempp.io.writers import WriterOptions
+from xmempp.model.precision import Precision
 from xmempp.model.weights import resolve_weights
 
-from .engine_options import ConfigOption, Mode, ModelOption, ModeOption, QuietOption, SizeOption, build_config
+from .engine_options import (ConfigOption, Mode, ModelOption, ModeOption, PrecisionOption, QuietOption, SizeOption,
+                             build_config)
 from .errors import EXIT_ERROR, print_error
 from .progress import download_progress
 
@@ -60,6 +62,7 @@ def batch_command(
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace results that are not from an earlier run of this batch.")] = False,
     quiet: QuietOption = False,
+    precision: PrecisionOption = Precision.auto,
 ) -> None:
     """Run every shot of SHOTS; finished shots are skipped, interrupted ones resume.
 
@@ -67,7 +70,7 @@ def batch_command(
     """
     console = Console(stderr=True, quiet=quiet)
     defaults = BatchDefaults(build_config(config_file, size), mode.value,
-                             WriterOptions(alpha=alpha, binary=binary, overlay=overlay), overwrite)
+                             WriterOptions(alpha=alpha, binary=binary, overlay=overlay), overwrite, precision.value)
     shot_list = read_shot_list(shots, defaults)
     if ray is not None:
         if workers is not None or devices is not None:

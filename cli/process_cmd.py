@@ -24,10 +24,12 @@ from xmempp.inference.shots import open_shot_job
 from xmempp.interrupts import stop_on_signals
 from xmempp.io.mattes import EXR_COMPRESSIONS, TIFF_COMPRESSIONS
 from xmempp.io.writers import WriterOptions
+from xmempp.model.precision import Precision
 from xmempp.resources import peak_memory_text
 
 from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, Mode, ModelOption,
-                             ModeOption, QuietOption, SizeOption, build_config, load_network)
+                             ModeOption, PrecisionOption, QuietOption, SizeOption, ThreadsOption, build_config,
+                             load_network, set_threads)
 from .errors import print_error
 from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
                             PlateOptions, StartFrameOption, ViewOption)
@@ -51,6 +53,8 @@ class ProcessRun:
         config, mode: inference settings and memory mechanism ("xmempp" or "xmem").
         options: which results to write.
         model, device: checkpoint (None = official XMem.pth) and device name.
+        precision: the network's number format ("auto", "fp32", "bf16", "fp16").
+        threads: torch's CPU threads (None: torch's default).
         overwrite: allow replacing results xmempp wrote earlier.
         compile: wrap the network in `torch.compile`.
         cuda_graphs: on CUDA, replay the network's per-frame calls as CUDA graphs.
@@ -67,6 +71,8 @@ class ProcessRun:
     options: WriterOptions = field(default_factory=WriterOptions)
     model: Optional[Path] = None
     device: str = "auto"
+    precision: Precision = Precision.auto
+    threads: Optional[int] = None
     overwrite: bool = False
     compile: bool = False
     cuda_graphs: bool = False
@@ -112,6 +118,8 @@ def process_command(
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="Memory elements kept per query pixel.")] = None,
     mode: ModeOption = Mode.xmempp,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = Precision.auto,
+    threads: ThreadsOption = None,
     alpha: Annotated[bool, typer.Option("--alpha", help="Write soft mattes alpha/<id>/<stem>.<ext>.")] = False,
     alpha_bits: Annotated[int, typer.Option("--alpha-bits", help="Bits per PNG/TIFF matte pixel: 8 or 16.")] = 8,
     matte_format: Annotated[MatteFormat, typer.Option(
@@ -161,7 +169,7 @@ def process_command(
         video, masks, out,
         config=build_config(config_file, size, mem_every, top_k),
         mode=mode.value,
-        options=options, model=model, device=device, overwrite=overwrite, compile=compile_model,
+        options=options, model=model, device=device, precision=precision, threads=threads, overwrite=overwrite, compile=compile_model,
         cuda_graphs=cuda_graphs,
         plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
         checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force,
@@ -182,7 +190,9 @@ def run_process(run: ProcessRun, console: Console) -> None:
                         run.plates, run.resume)
     cancel = threading.Event()
     try:
-        network = load_network(run.model, run.device, console, run.compile, cuda_graphs=run.cuda_graphs)
+        set_threads(run.threads)
+        network = load_network(run.model, run.device, console, run.compile, cuda_graphs=run.cuda_graphs,
+                               precision=run.precision)
         warning = check_job_memory(network, job, force=run.force)
         if warning:
             Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {warning}",

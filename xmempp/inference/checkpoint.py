@@ -177,9 +177,12 @@ def job_fingerprint(model: torch.nn.Module, job) -> dict[str, Any]:
     Returns:
         {part: value}: "frames" (file names, sizes and mtimes, or content), "references"
         ({frame: content digest}), "settings" (the config fields), "mode", "frame plan",
-        "weights", "device", "outputs" (writer options, palette, file stems).
+        "weights", "device", "precision" (the network's number format), "threads" (torch's CPU
+        threads on the CPU, None elsewhere: the CPU kernels' results depend on how work is split
+        between threads), "outputs" (writer options, palette, file stems).
     """
     outputs = job.outputs
+    device = next(model.parameters()).device.type
     writer = None
     if outputs is not None:
         options = dataclasses.asdict(outputs.options)
@@ -195,7 +198,9 @@ def job_fingerprint(model: torch.nn.Module, job) -> dict[str, Any]:
         "mode": job.mode,
         "frame plan": [job.direction, job.start, job.count],
         "weights": weights_digest(model),
-        "device": next(model.parameters()).device.type,
+        "device": device,
+        "precision": model.precision.value,
+        "threads": torch.get_num_threads() if device == "cpu" else None,
         "outputs": writer,
     }
 
@@ -222,7 +227,7 @@ def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[
         elif part == "settings" and isinstance(old, dict):
             changes += [f"setting {name} ({old.get(name)!r} -> {new.get(name)!r})"
                         for name in new if old.get(name) != new.get(name)]
-        elif part in ("mode", "device", "frame plan"):
+        elif part in ("mode", "device", "precision", "threads", "frame plan"):
             changes.append(f"{part} ({old!r} -> {new!r})")
         elif part == "frames":
             changes.append("the frames (file names, sizes or modification times)")
