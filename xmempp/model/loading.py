@@ -8,7 +8,7 @@ import torch
 
 from xmempp.model.device import resolve_device
 from xmempp.errors import WeightsError
-from xmempp.model.fused import fold_batchnorms, fuse_convolutions
+from xmempp.model.fused import fold_batchnorms
 from xmempp.model.network import NetworkDims, XMemNetwork
 from xmempp.model.precision import Precision, activation_dtype, resolve_precision
 from xmempp.resources import reuse_freed_memory
@@ -62,7 +62,7 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
     Returns:
         The XMemNetwork on `device`, in eval mode, dims inferred from the weights, its `precision`
         resolved, its batch norms folded into the convolutions and every convolution a `FusedConv2d`
-        (inference only; see `fold_batchnorms` and `fuse_convolutions`: on the CPU their weights
+        (inference only; see `fold_batchnorms` and `XMemNetwork.set_precision`: on the CPU their weights
         also kept in oneDNN's layout, in bf16 for the bf16 path) and, on the CPU, freed memory kept for
         the next frame (`reuse_freed_memory`). On CUDA this turns on `torch.backends.cudnn.benchmark`
         (fastest algorithm per shape).
@@ -86,8 +86,7 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
     fold_batchnorms(network.eval())
     # Channels-last convolutions are markedly faster on CPU (oneDNN) and on tensor-core GPUs.
     network = network.to(target, memory_format=torch.channels_last)
-    network.precision, network.activation_dtype = chosen, activation_dtype(chosen, target)
-    fuse_convolutions(network, network.activation_dtype)
+    network.set_precision(chosen, activation_dtype(chosen, target))
     if target.type == "cpu":
         reuse_freed_memory()
     if target.type == "cuda":
