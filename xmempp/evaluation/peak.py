@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from xmempp.model.fused import FusedConv2d, conv_act
 from xmempp.model.precision import Precision, activation_dtype, autocast_for
