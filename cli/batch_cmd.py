@@ -55,7 +55,7 @@ def batch_command(
     model: ModelOption = None,
     config_file: ConfigOption = None,
     size: SizeOption = None,
-    mode: ModeOption = Mode.xmempp,
+    mode: ModeOption = Mode.XMEMPP,
     alpha: Annotated[bool, typer.Option("--alpha", help="Write soft mattes (shots may set alpha).")] = False,
     binary: Annotated[bool, typer.Option("--binary", help="Write 0/255 mattes (shots may set binary).")] = False,
     overlay: Annotated[bool, typer.Option("--overlay", help="Write preview JPEGs (shots may set overlay).")] = False,

@@ -52,7 +52,7 @@ def candidates_command(
     model: ModelOption = None,
     config_file: ConfigOption = None,
     size: SizeOption = None,
-    mode: ModeOption = Mode.xmempp,
+    mode: ModeOption = Mode.XMEMPP,
     device: DeviceOption = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     quiet: QuietOption = False,

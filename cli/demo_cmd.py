@@ -36,7 +36,7 @@ def demo_command(
     model: ModelOption = None,
     device: DeviceOption = "auto",
     config_file: ConfigOption = None,
-    mode: ModeOption = Mode.xmempp,
+    mode: ModeOption = Mode.XMEMPP,
 ) -> None:
     """Generate a small clip with one annotated frame and process it end to end."""
     console = Console(stderr=True)

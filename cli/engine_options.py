@@ -7,7 +7,6 @@ the weights download bar and the config-file handling.
 """
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,19 +15,13 @@ import typer
 from rich.console import Console
 
 from xmempp import InferenceConfig, XMemNetwork, load_model
+from xmempp.inference.plan import Mode
 from xmempp.model.cuda_graphs import use_cuda_graphs
 from xmempp.model.loading import compile_network
 from xmempp.model.precision import Precision
 from xmempp.model.weights import resolve_weights
 
 from .progress import download_progress
-
-
-class Mode(str, Enum):
-    """Memory mechanism."""
-
-    xmempp = "xmempp"
-    xmem = "xmem"
 
 
 ModelOption = Annotated[Optional[Path], typer.Option(

@@ -19,6 +19,7 @@ from xmempp import InferenceConfig
 from xmempp.errors import ConfigError
 from xmempp.inference.checkpoint import CheckpointPolicy, checkpoint_path
 from xmempp.inference.jobs import run_job
+from xmempp.cli.remedies import cli_message
 from xmempp.inference.memory_estimate import check_job_memory
 from xmempp.inference.shots import open_shot_job
 from xmempp.interrupts import stop_on_signals
@@ -116,7 +117,7 @@ def process_command(
     mem_every: Annotated[Optional[int], typer.Option(
         "--mem-every", help="Write temporary memory every N frames.")] = None,
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="Memory elements kept per query pixel.")] = None,
-    mode: ModeOption = Mode.xmempp,
+    mode: ModeOption = Mode.XMEMPP,
     device: DeviceOption = "auto",
     precision: PrecisionOption = Precision.auto,
     threads: ThreadsOption = None,
@@ -195,7 +196,7 @@ def run_process(run: ProcessRun, console: Console) -> None:
                                precision=run.precision)
         warning = check_job_memory(network, job, force=run.force)
         if warning:
-            Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {warning}",
+            Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {cli_message(warning)}",
                                                        markup=True, highlight=False)
         with stop_on_signals(cancel) as stop, frame_progress(console, console.quiet) as progress:
             task = progress.add_task("propagating", total=job.plan().total)

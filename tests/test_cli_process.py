@@ -41,10 +41,10 @@ def caps_clip(tmp_path_factory):
     return clip, stems, frames_dir, masks_dir, ids_map
 
 
-def test_process_matches_golden_with_vfx_names(caps_clip, checkpoint_path, tmp_path):
+def test_process_matches_golden_with_vfx_names(caps_clip, golden_checkpoint_path, tmp_path):
     clip, stems, frames_dir, masks_dir, ids_map = caps_clip
     out = tmp_path / "out"
-    result = invoke("-v", frames_dir, "-m", masks_dir, "-o", out, "--model", checkpoint_path, "--size", -1,
+    result = invoke("-v", frames_dir, "-m", masks_dir, "-o", out, "--model", golden_checkpoint_path, "--size", -1,
                     "--mem-every", 3, "--alpha", "--alpha-bits", 16, "--binary", "--overlay", "--quiet",
                     "--config", write_config(tmp_path))
     assert result.exit_code == 0, result.output

@@ -13,10 +13,9 @@ from xmempp.errors import ConfigError, InputError, MemoryStateError
 from xmempp.memory.manager import MemoryManager, MemoryStats, state_to_device
 from xmempp.model.network import XMemNetwork, aggregate_objects
 from xmempp.model.precision import autocast_for
+from xmempp.inference.plan import MODES, Mode
 from xmempp.inference.preprocess import Geometry, image_to_tensor, mask_to_onehot
 from xmempp.timing import StageTimer
-
-MODES = ("xmempp", "xmem")
 
 #: Called with (frame index, key, shrinkage, selection) each time `step` encodes a frame.
 KeyListener = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
@@ -47,7 +46,7 @@ class InferenceSession:
         self.model = model
         self.config = config or InferenceConfig()
         self.config.validate()
-        self.mode = mode
+        self.mode = Mode(mode).value  # a plain string: it goes into checkpoints
         self.device = next(model.parameters()).device
         self.timer = timer
         self.on_key_features: KeyListener | None = None

@@ -5,12 +5,11 @@ opened and checked the same way for one shot or for hundreds.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
-from xmempp.errors import InputError
+from xmempp.errors import InputError, Remedy, RemedyKind
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import JobOutputs, ShotJob
 from xmempp.io.colour import ColourOptions
@@ -18,8 +17,7 @@ from xmempp.io.frames import FrameSource, open_frames
 from xmempp.io.masks import LabeledMask, output_palette, read_mask_folder
 from xmempp.io.sequences import parse_frame_range
 from xmempp.io.writers import WriterOptions, check_output_dir
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = ["PlateOptions", "open_shot_job"]
 
@@ -54,8 +52,8 @@ class PlateOptions:
                              start_frame=self.start_frame)
         if self.start_frame is not None and not source.is_video:
             source.close()
-            raise InputError("--start-frame numbers the frames of a video; a sequence keeps its own numbers "
-                             "(use --frames to pick a range)")
+            raise InputError("a start frame numbers the frames of a video; a sequence keeps its own numbers",
+                             remedy=Remedy(RemedyKind.SET, "frames", note="(to pick a range of the sequence)"))
         return source
 
     def read_masks(self, masks: Path, frames: FrameSource) -> dict[int, LabeledMask]:

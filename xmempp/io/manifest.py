@@ -9,11 +9,9 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Union
 
 from xmempp.errors import OutputError
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = ["MANIFEST_NAME", "Manifest", "written_by_xmempp"]
 

@@ -22,19 +22,17 @@ naming the file and the fix. A hard mask (no shades) is read exactly as above.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence, Union
+from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from xmempp.errors import InputError
 from xmempp.io.frames import DECODE_ERRORS, is_hidden, open_image
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = [
     "MAX_OBJECTS", "LabeledMask", "ColorTable", "davis_palette", "read_mask", "read_mask_folder",

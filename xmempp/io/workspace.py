@@ -25,14 +25,14 @@ from typing import Any, Callable, Mapping, Optional, Union
 import cv2
 import numpy as np
 
-from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, default_dir_mode
-from xmempp.errors import InputError, OutputError
-from xmempp.io.frames import FrameSource, decode_image_file, prefetch
+from xmempp.io.frame_capabilities import files_of
+from xmempp.errors import InputError, OutputError, Remedy, RemedyKind
 from xmempp.inference.objects import ObjectOrder
+from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, default_dir_mode
+from xmempp.io.frames import FrameSource, decode_image_file, prefetch
 from xmempp.io.masks import LabeledMask, davis_palette, read_mask
 from xmempp.io.workspace_info import WORKSPACE_VERSION, WorkspaceInfo
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = ["WORKSPACE_VERSION", "Workspace", "WorkspaceInfo", "create_workspace", "check_workspace_target",
            "workspace_size"]
@@ -76,7 +76,8 @@ def check_workspace_target(root: PathLike, name: str) -> Path:
     _check_name(name)
     dest = Path(root) / name
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise OutputError(f"workspace {dest} already exists; choose another --name or delete that folder first")
+        raise OutputError(f"workspace {dest} already exists",
+                          remedy=Remedy(RemedyKind.SET, "name", note="(another one, or delete that folder first)"))
     return dest
 
 
@@ -169,7 +170,7 @@ def _image_extension(frames: FrameSource, image_format: Optional[str]) -> str:
         return ".png" if fmt == "png" else ".jpg"
     if frames.is_video:
         return ".jpg"
-    files = getattr(frames, "files", None)
+    files = files_of(frames)
     if files and all(Path(f).suffix.lower() in _JPEG for f in files):
         return ".jpg"
     return ".png"
@@ -218,7 +219,8 @@ class Workspace(FrameSource):
             raise InputError(f"workspace not found: {path}")
         image_dir = path / "images"
         if not image_dir.is_dir():
-            raise InputError(f"{path} is not a workspace: it has no images/ folder; create one with `xmempp import`")
+            raise InputError(f"{path} is not a workspace: it has no images/ folder",
+                             remedy=Remedy(RemedyKind.CREATE_WORKSPACE))
         info = WorkspaceInfo.read(path / "info.json")
         files = {p.stem: p for p in image_dir.iterdir()
                  if p.is_file() and not p.name.startswith(".")}

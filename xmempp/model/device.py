@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from xmempp.errors import ConfigError
+from xmempp.errors import ConfigError, Remedy, RemedyKind
+
+_CPU_OR_AUTO = Remedy(RemedyKind.SET, "device", choices=("cpu", "auto"))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -25,9 +27,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     except RuntimeError:
         raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available; use --device cpu or auto")
+        raise ConfigError(f"device {device!r} requested but CUDA is not available", remedy=_CPU_OR_AUTO)
     if chosen.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError(f"device {device!r} requested but MPS is not available; use --device cpu or auto")
+        raise ConfigError(f"device {device!r} requested but MPS is not available", remedy=_CPU_OR_AUTO)
     return chosen
 
 

@@ -7,7 +7,7 @@ from typing import Mapping
 import torch
 
 from xmempp.model.device import resolve_device
-from xmempp.errors import WeightsError
+from xmempp.errors import WeightsError, Remedy, RemedyKind
 from xmempp.model.fused import fold_batchnorms
 from xmempp.model.network import NetworkDims, XMemNetwork
 from xmempp.model.precision import Precision, activation_dtype, resolve_precision
@@ -30,7 +30,7 @@ def infer_dims(state: Mapping[str, torch.Tensor]) -> NetworkDims:
 
 def _read_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
     if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}; run `xmempp weights download` or pass --model PATH")
+        raise WeightsError(f"weights file not found: {path}", remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model"))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
