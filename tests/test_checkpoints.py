@@ -140,7 +140,7 @@ def test_resume_refused_when_a_reference_changed(model, tmp_path):
         run_job(model, changed, resume=True)
 
 
-def test_resume_refused_with_another_thread_count_or_precision(model, stand_in_state, tmp_path):
+def test_resume_refused_with_another_thread_count_or_precision(model, state, tmp_path):
     """CPU results depend on the torch thread count and the precision: a resume with either changed is refused."""
     out = tmp_path / "out"
     frames = MovingDiscs(LENGTH, 64, 112, objects=2, seed=3)
@@ -157,7 +157,7 @@ def test_resume_refused_with_another_thread_count_or_precision(model, stand_in_s
         torch.set_num_threads(threads)
     if native_cpu_bf16():
         with pytest.raises(InputError, match=r"precision \('fp32' -> 'bf16'\)"):
-            run_job(load_model(stand_in_state, device="cpu", precision="bf16"), make_job(out, frames), resume=True)
+            run_job(load_model(state, device="cpu", precision="bf16"), make_job(out, frames), resume=True)
     assert load_checkpoint(checkpoint_path(out)).done == 4  # refused runs leave the checkpoint as it was
     assert run_job(model, make_job(out, frames), resume=True).resumed_from == 4
 

@@ -95,10 +95,10 @@ def test_bf16_networks_run_their_convolutions_in_bf16_and_return_fp32(bf16_model
 @needs_bf16
 @pytest.mark.parametrize("name,mode", [("video_caps", "xmempp"), ("video_caps", "xmem"),
                                        ("video_caps_evict", "xmempp")])
-def test_bf16_agrees_with_fp32_on_the_golden_clips(model, bf16_model, name, mode):
+def test_bf16_agrees_with_fp32_on_the_golden_clips(golden_model, bf16_model, name, mode):
     """The agreement bar: argmax on >= 99.9 % of the pixels where fp32 is decisive, and probabilities close."""
     reference = load_npz(name)[f"probs_{mode}"].astype(np.float32)
-    fp32, bf16 = _probs(model, name, mode), _probs(bf16_model, name, mode)
+    fp32, bf16 = _probs(golden_model, name, mode), _probs(bf16_model, name, mode)
     for base in (fp32, reference):
         decisive = _decisive(base)
         assert (bf16.argmax(1) == base.argmax(1))[decisive].mean() >= 0.999
