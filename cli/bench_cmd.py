@@ -40,7 +40,7 @@ def bench_command(
     size: SizeOption = None,
     objects: Annotated[int, typer.Option(
         "--objects", min=1, help="Objects to track (synthetic clip or clip without masks).")] = 1,
-    frames: Annotated[int, typer.Option("--frames", min=1, help="Frames to process (after the reference).")] = 20,
+    frames: Annotated[int, typer.Option("--count", min=1, help="Number of frames to process (after the reference).")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Frames not counted at the start.")] = 2,
     device: DeviceOption = "auto",
     model: ModelOption = None,

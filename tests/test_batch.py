@@ -165,7 +165,7 @@ def test_cli_rerun_skips_finished_shots(small_batch, first_run, checkpoint_path,
     stamp = marker_path(root / "out" / "sh020").stat().st_mtime_ns
     report_path = tmp_path / "report.json"
     result = CliRunner().invoke(create_app(), ["batch", str(shot_list), "--model", str(checkpoint_path), "--workers",
-                                               "2", "--devices", "cpu", "--report", str(report_path)])
+                                               "2", "--device", "cpu", "--report", str(report_path)])
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     assert "sh040:" in " ".join(result.output.split()) and "resolution" in result.output
@@ -242,4 +242,4 @@ def test_cli_local_options_are_refused_with_ray(tmp_path):
     path = write_csv(tmp_path / "shots.csv", [{"name": "a", "plate": "p", "masks": "m", "output": "o"}])
     result = CliRunner().invoke(create_app(), ["batch", str(path), "--ray", "auto", "--workers", "2"])
     assert result.exit_code == 2
-    assert "--workers and --devices are for local runs" in " ".join(result.output.split())
+    assert "--workers and --device are for local runs" in " ".join(result.output.split())

@@ -1,6 +1,7 @@
 """Build an XMemNetwork from an official-format checkpoint or state dict."""
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Mapping
 
@@ -33,8 +34,13 @@ def _read_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
         raise WeightsError(f"weights file not found: {path}", remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model"))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's text advises weights_only=False (running the file's code): not ours
+        raise WeightsError(f"cannot read weights file {path}: it is damaged, or it is not a checkpoint of plain "
+                           f"tensors (other Python objects are never loaded, for safety)",
+                           remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model")) from None
     except Exception as exc:  # torch raises many types for a bad file
-        raise WeightsError(f"cannot read weights file {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        raise WeightsError(f"cannot read weights file {path}: it is damaged or incomplete ({type(exc).__name__})",
+                           remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model")) from None
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
