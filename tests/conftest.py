@@ -9,6 +9,11 @@ import torch
 from golden import stand_in_state_dict
 from random_weights import random_state_dict
 
+#: Seed of the tests' own weights. A random network's propagated masks can shrink to nothing on some
+#: seeds (seed 0: objects at 0.06 % and 0.2 % of a frame), which leaves the selector, trackers and
+#: exports nothing to work on; with this seed both objects of a two-disc clip stay at about 20 %.
+RANDOM_WEIGHTS_SEED = 4
+
 
 def _load(state: dict):
     from xmempp import load_model
@@ -20,7 +25,7 @@ def _load(state: dict):
 @pytest.fixture(scope="session")
 def state():
     """The tests' own weights: an official-layout state dict with seeded random values (no ../shared needed)."""
-    return random_state_dict(seed=0)
+    return random_state_dict(seed=RANDOM_WEIGHTS_SEED)
 
 
 @pytest.fixture(scope="session")

@@ -121,9 +121,10 @@ def test_mask_size_differs_from_frame(small_clip, tmp_path, checkpoint_path):
 
 def test_mask_matching_no_frame(small_clip, tmp_path, checkpoint_path):
     frames_dir, masks_dir, _ = small_clip
-    write_palette_png(masks_dir / "shot_b_0999.png", np.zeros((64, 112), np.uint8), davis_palette())
+    write_palette_png(masks_dir / "roto_b_0999.png", np.zeros((64, 112), np.uint8), davis_palette())
     fails_with(invoke("-v", frames_dir, "-m", masks_dir, "-o", tmp_path / "o", "--model", checkpoint_path),
-               "shot_b_0999", "matches no frame")
+               "roto_b_0999", "matches no frame")   # named like no frame: an error (roto for frame 999 of
+    # this shot, shot_b_0999.png, is not used, with a note: tests/test_cli_roto.py)
 
 
 def test_empty_mask_folder(small_clip, tmp_path, checkpoint_path):

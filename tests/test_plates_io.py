@@ -153,8 +153,9 @@ def test_roto_pairs_with_plates_by_frame_number(tmp_path):
     masks = read_mask_folder(tmp_path, names, (8, 8), frame_numbers=range(1001, 1011))
     assert sorted(masks) == [2, 6]
     Image.fromarray(ids).save(tmp_path / "sh010_roto_v002.1020.png")
-    with pytest.raises(InputError, match=r"1020\.png is for frame 1020 but the frames are numbered 1001\.\.1010"):
-        read_mask_folder(tmp_path, names, (8, 8), frame_numbers=range(1001, 1011))
+    notices: list[str] = []
+    assert sorted(read_mask_folder(tmp_path, names, (8, 8), frame_numbers=range(1001, 1011), notices=notices)) == [2, 6]
+    assert notices == ["1 roto file(s) for frames outside 1001..1010 not used (frames 1020)"]
     (tmp_path / "sh010_roto_v002.1020.png").unlink()
     Image.fromarray(ids).save(tmp_path / "roto.1007.png")
     with pytest.raises(InputError, match="two masks for frame sh010_plate_v001.1007"):

@@ -61,6 +61,8 @@ class ShotJob:
         direction, start, count: which frames, see `plan_frames`.
         names: output file stem per frame (default: the source's `names`, else the index).
         outputs: where results are written by `run_job`, or None to write nothing.
+        soft_references: frame index -> object id -> HxW float32 coverage of a soft roto (the
+            artist's edge, for the outputs at keyframes); frames with hard roto are absent.
     """
 
     frames: Frames
@@ -72,6 +74,7 @@ class ShotJob:
     count: Optional[int] = None
     names: Optional[Sequence[str]] = None
     outputs: Optional[JobOutputs] = None
+    soft_references: Mapping[int, Mapping[int, np.ndarray]] = field(default_factory=dict)
 
     @property
     def objects(self) -> ObjectOrder:

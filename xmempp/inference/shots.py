@@ -5,6 +5,7 @@ opened and checked the same way for one shot or for hundreds.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -14,8 +15,7 @@ from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import JobOutputs, ShotJob
 from xmempp.io.colour import ColourOptions
 from xmempp.io.frames import FrameSource, open_frames
-from xmempp.io.masks import LabeledMask, output_palette, read_mask_folder
-from xmempp.io.soft_keyframes import soft_keyframes
+from xmempp.io.masks import LabeledMask, object_names, output_palette, read_mask_folder
 from xmempp.io.sequences import parse_frame_range
 from xmempp.io.writers import WriterOptions, check_output_dir
 from xmempp.refine.settings import RefineSettings
@@ -34,6 +34,7 @@ class PlateOptions:
         layer: EXR layer or part.
         start_frame: a video's first frame number.
         mask_threshold: soft-mask threshold.
+        mask_channel: the EXR channel holding the roto (default: the only one, else A / mask).
     """
 
     frames: Optional[str] = None
@@ -43,6 +44,7 @@ class PlateOptions:
     layer: Optional[str] = None
     start_frame: Optional[int] = None
     mask_threshold: float = 0.5
+    mask_channel: Optional[str] = None
 
     def open_frames(self, video: Path) -> FrameSource:
         """Open the frames (folder, pattern or video) with these options."""
@@ -58,16 +60,23 @@ class PlateOptions:
                              remedy=Remedy(RemedyKind.SET, "frames", note="(to pick a range of the sequence)"))
         return source
 
-    def read_masks(self, masks: Path, frames: FrameSource) -> dict[int, LabeledMask]:
-        """Read and pair the keyframe masks of `frames`."""
+    def read_masks(self, masks: Path, frames: FrameSource,
+                   notices: Optional[list[str]] = None) -> dict[int, LabeledMask]:
+        """Read and pair the keyframe masks of `frames` (notices: roto scaled or not used)."""
+        windows = None
+        if hasattr(frames, "info"):
+            infos = [frames.info(i) for i in range(len(frames))]
+            if any(info.data_window != info.display_window for info in infos):
+                windows = [(info.data_window, info.display_window) for info in infos]
         return read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video,
-                                frame_numbers=frames.frame_numbers, threshold=self.mask_threshold)
+                                frame_numbers=frames.frame_numbers, threshold=self.mask_threshold,
+                                channel=self.mask_channel, windows=windows, notices=notices)
 
 
 def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: InferenceConfig, mode: str = "xmempp",
                   options: WriterOptions | None = None, overwrite: bool = False,
                   plates: Optional[PlateOptions] = None, resume: bool = False,
-                  refine: Optional[RefineSettings] = None) -> ShotJob:
+                  notices: Optional[list[str]] = None, refine: Optional[RefineSettings] = None) -> ShotJob:
     """Open a shot's frames and masks, check its output folder, and describe the whole-shot job.
 
     Arguments:
@@ -81,6 +90,7 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
         overwrite: allow replacing results xmempp wrote earlier in `out`.
         plates: how frames and masks are read (range, colour, layer, start frame, threshold).
         resume: the run continues from a checkpoint in `out` (its own results are not refused).
+        notices: receives a line for roto that was scaled or not used.
         refine: refinement of the mattes against the plate (default off); soft keyframes are written as
             the artist's mattes either way.
     Returns:
@@ -91,13 +101,18 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
     plates = plates or PlateOptions()
     frames = plates.open_frames(Path(plate))
     try:
-        references = plates.read_masks(Path(masks), frames)
+        references = plates.read_masks(Path(masks), frames, notices)
         source = Path(plate)
         inputs = (Path(masks),) if frames.is_video else (Path(masks), source if source.is_dir() else source.parent)
         check_output_dir(out, overwrite=overwrite or resume, preview=options.preview, inputs=inputs, create=False)
     except BaseException:
         frames.close()
         raise
+    names = {**object_names(references), **options.object_names}
+    if names != dict(options.object_names):
+        options = dataclasses.replace(options, object_names=names)
+    soft = {i: m.soft for i, m in references.items() if m.soft is not None}
     return ShotJob(frames, {i: m.ids for i, m in references.items()}, config, mode,
                    outputs=JobOutputs(Path(out), options, output_palette(references), overwrite, inputs=inputs,
-                                      refine=refine or RefineSettings(), keyframe_mattes=soft_keyframes(references)))
+                                      refine=refine or RefineSettings(), keyframe_mattes=soft),
+                   soft_references=soft)

@@ -14,9 +14,9 @@ windows) and an `OutputTarget` (the folder, atomic writes recorded in the manife
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Protocol, Sequence
+from typing import Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -126,17 +126,18 @@ class AlphaMatteSink:
 
 @dataclass
 class LayeredExrSink:
-    """`layers/<name>.<n>.exr`: one EXR per frame with a channel `obj<id>.A` per object."""
+    """`layers/<name>.<n>.exr`: one EXR per frame with a channel `<object name>.A` (default `obj<id>.A`) per object."""
 
     name: str = "matte"
     compression: Optional[str] = None
+    names: Mapping[int, str] = field(default_factory=dict)
 
     def write(self, frame: FrameOutput, target: OutputTarget) -> None:
         file = frame.info.numbered(self.name, ".exr") if frame.info is not None else f"{frame.stem}.exr"
         path = target.claim(target.folder / "layers" / file)
         data, display = frame.windows
         write_exr_channels(path, [frame.probs[k] for k in range(1, len(frame.object_ids) + 1)],
-                           [f"obj{oid}.A" for oid in frame.object_ids], data, display, self.compression, target.fsync)
+                           [f"{self.names.get(oid, f'obj{oid}')}.A" for oid in frame.object_ids], data, display, self.compression, target.fsync)
 
 
 class BinaryMatteSink:

@@ -27,6 +27,7 @@ import numpy as np
 
 from xmempp.io.frame_capabilities import files_of
 from xmempp.errors import InputError, OutputError, Remedy, RemedyKind
+from xmempp.inference.config import InferenceConfig
 from xmempp.inference.objects import ObjectOrder
 from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, default_dir_mode
 from xmempp.io.frames import FrameSource, decode_image_file, prefetch
@@ -38,6 +39,9 @@ __all__ = ["WORKSPACE_VERSION", "Workspace", "WorkspaceInfo", "create_workspace"
            "workspace_size"]
 
 _JPEG = frozenset({".jpg", ".jpeg"})
+
+#: The processing size of a workspace not imported at a size of its own (never more than its frames).
+DEFAULT_PROCESSING_SIZE = InferenceConfig().size
 
 
 def workspace_size(height: int, width: int, size: Optional[int]) -> tuple[int, int]:
@@ -147,7 +151,8 @@ def create_workspace(root: PathLike, name: str, frames: FrameSource,
             references=sorted(masks), num_objects=max(1, len(objects)), frames=names, source_names=source_names,
             object_ids=list(objects.ids), object_colors=_object_colors(masks, objects),
             source=str(Path(frames.path).resolve()), source_size=(src_h, src_w), size=(out_h, out_w),
-            image_extension=ext, fps=frames.fps, version=WORKSPACE_VERSION,
+            processing_size=min(out_h, out_w) if size else None, image_extension=ext, fps=frames.fps,
+            version=WORKSPACE_VERSION,
         ).write(tmp / "info.json")
         for folder in (tmp, tmp / "images", tmp / "masks"):
             os.chmod(folder, default_dir_mode())  # mkdtemp makes a private folder
@@ -272,6 +277,22 @@ class Workspace(FrameSource):
         if self.info.size is not None:
             return self.info.size
         return tuple(self._read(0).shape[:2])  # type: ignore[return-value]
+
+    @property
+    def processing_size(self) -> int:
+        """The processing size (shorter side) jobs on this workspace use unless asked otherwise: the size it
+        was imported at, else the default processing size capped at the frames' shorter side (a workspace
+        is never upscaled past its frames)."""
+        if self.info.processing_size is not None:
+            return self.info.processing_size
+        return min(DEFAULT_PROCESSING_SIZE, min(self.size))
+
+    @property
+    def object_names(self) -> list[str]:
+        """The name of each object 1..K: the artist's name, else "object <original id>"."""
+        names = self.info.object_names or []
+        return [names[k] if k < len(names) and names[k] else f"object {oid}"
+                for k, oid in enumerate(self.object_ids)]
 
     def image_path(self, index: int) -> Path:
         """Path of frame `index`'s image."""

@@ -16,9 +16,9 @@ import queue
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -32,6 +32,7 @@ from xmempp.errors import (
     XMemppError,
 )
 from xmempp.inference.objects import ObjectOrder
+from xmempp.io.cryptomatte import LOSSLESS_EXR, CryptomatteSink
 from xmempp.io.masks import davis_palette
 from xmempp.io.mattes import check_compression
 from xmempp.io.output_folder import RESULT_DIRS, check_output_dir
@@ -78,6 +79,9 @@ class WriterOptions:
         exr_layers: write `layers/matte.<n>.exr`, one channel `obj<id>.A` per object.
         compression: EXR or TIFF compression name (None = zip for EXR, lzw for TIFF).
         layers_name: file name of the layered EXRs before the frame number.
+        cryptomatte: write `cryptomatte/cryptomatte.<n>.exr`, the objects as a Cryptomatte layer.
+        object_names: object id -> name, for EXR layer channels (`<name>.A`, default `obj<id>.A`) and
+            Cryptomatte (default `object<id>`).
     """
 
     masks: bool = True
@@ -96,6 +100,8 @@ class WriterOptions:
     exr_layers: bool = False
     compression: Optional[str] = None
     layers_name: str = "matte"
+    cryptomatte: bool = False
+    object_names: Mapping[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_compression("exr" if self.exr_layers and self.matte_format == "png" else self.matte_format,
@@ -126,9 +132,12 @@ def sinks_for(options: WriterOptions, palette: Optional[np.ndarray], needs_overl
         sinks.append(AlphaMatteSink(options.matte_format, options.alpha_bits, options.compression))
     if options.exr_layers:
         compression = options.compression if options.matte_format != "tiff" else None
-        sinks.append(LayeredExrSink(options.layers_name, compression))
+        sinks.append(LayeredExrSink(options.layers_name, compression, options.object_names))
     if options.binary:
         sinks.append(BinaryMatteSink())
+    if options.cryptomatte:
+        lossless = options.compression if options.compression in LOSSLESS_EXR else None
+        sinks.append(CryptomatteSink(options.object_names, compression=lossless))
     if needs_overlay:
         sinks.append(OverlaySink(palette, options.overlay_opacity, options.jpeg_quality, options.overlay))
     return sinks

@@ -214,8 +214,9 @@ def _load_and_check(path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types (UnpicklingError, RuntimeError, EOFError...) for a bad file
-        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({first})") from None
+        # not torch's own text: it advises weights_only=False, which would run code from the file
+        raise WeightsError(f"{path} is not a readable PyTorch checkpoint of plain tensors: it is damaged, or holds "
+                           f"other Python objects, which are never loaded ({type(exc).__name__})") from None
     check_xmem_state_dict(state, source=str(path))
 
 
