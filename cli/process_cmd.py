@@ -215,14 +215,10 @@ def run_process(run: ProcessRun, console: Console) -> None:
     """
     notices: list[str] = []
     job = open_shot_job(run.video, run.masks, run.out, run.config, run.mode, run.options, run.overwrite,
-<<<<<<< HEAD
-                        run.plates, run.resume, refine=run.refine)
-=======
-                        run.plates, run.resume, notices)
+                        run.plates, run.resume, notices, refine=run.refine)
     for notice in notices:
         console.print(f"[yellow]note:[/yellow] {escape(notice)}", highlight=False)
     started = time.time()
->>>>>>> main
     cancel = threading.Event()
     try:
         set_threads(run.threads)
