@@ -27,10 +27,11 @@ from xmempp.batch.preflight import preflight
 from xmempp.inference.shots import PlateOptions
 from xmempp.interrupts import stop_on_signals
 from xmempp.io.writers import WriterOptions
+from xmempp.model.precision import Precision
 from xmempp.model.weights import resolve_weights
 
-from .engine_options import (ConfigOption, ForceUnlockOption, Mode, ModelOption, ModeOption, QuietOption, SizeOption,
-                             build_config)
+from .engine_options import (ConfigOption, ForceUnlockOption, Mode, ModelOption, ModeOption, PrecisionOption,
+                             QuietOption, SizeOption, build_config)
 from .errors import print_error, user_errors
 from .exit_codes import ExitCode
 from .logs import LogFormat, LogFormatOption, RunLog
@@ -97,6 +98,7 @@ def batch_command(
     ] = None,
     quiet: QuietOption = False,
     log_format: LogFormatOption = LogFormat.text,
+    precision: PrecisionOption = Precision.auto,
 ) -> None:
     """Run every shot of SHOTS; finished shots are skipped, interrupted ones resume.
 
@@ -111,7 +113,7 @@ def batch_command(
                BatchDefaults(build_config(config_file, size), mode.value,
                              _writer(alpha or matte_format != MatteFormat.png, binary, overlay, matte_format.value,
                                      exr_layers, compression),
-                             overwrite,
+                             overwrite, precision.value,
                              PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
                              force_unlock))
 

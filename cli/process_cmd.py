@@ -22,18 +22,23 @@ from xmempp.inference.checkpoint import CheckpointPolicy, checkpoint_path
 from xmempp.inference.jobs import run_job
 from xmempp.inference.guards import written_range
 from xmempp.inference.shots import open_shot_job
+from xmempp.refine import RefineSettings
 from xmempp.interrupts import stop_on_signals
 from xmempp.io.mattes import EXR_COMPRESSIONS, TIFF_COMPRESSIONS
 from xmempp.io.manifest import remove_stale
 from xmempp.io.writers import WriterOptions
+from xmempp.model.precision import Precision
 from xmempp.resources import peak_memory_text
 
 from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, ForceUnlockOption, Mode,
-                             ModelOption, ModeOption, QuietOption, SizeOption, build_config, load_network)
+                             ModelOption, ModeOption, PrecisionOption, QuietOption, SizeOption, ThreadsOption,
+                             build_config, load_network, set_threads)
 from .errors import print_error, user_errors
 from .logs import LogFormat, LogFormatOption, RunLog
 from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskChannelOption,
                             MaskThresholdOption, PlateOptions, StartFrameOption, ViewOption, parse_names)
+from .refine_options import (BandOption, DetailOption, FeatherOption, RefineMode, RefineOption, TemporalOption,
+                             refine_settings)
 
 
 class MatteFormat(str, Enum):
@@ -53,6 +58,8 @@ class ProcessRun:
         config, mode: inference settings and memory mechanism ("xmempp" or "xmem").
         options: which results to write.
         model, device: checkpoint (None = official XMem.pth) and device name.
+        precision: the network's number format ("auto", "fp32", "bf16", "fp16").
+        threads: torch's CPU threads (None: torch's default).
         overwrite: allow replacing results xmempp wrote earlier.
         compile: wrap the network in `torch.compile`.
         cuda_graphs: on CUDA, replay the network's per-frame calls as CUDA graphs.
@@ -60,6 +67,7 @@ class ProcessRun:
         checkpoint: when to save checkpoints; resume: continue from the checkpoint.
         force: run even when the memory estimate exceeds what the machine has (with a warning).
         force_unlock: take over the output folder's lock from another run.
+        refine: refinement of the mattes against the plate (`xmempp.refine`; off by default).
     """
 
     video: Path
@@ -70,10 +78,13 @@ class ProcessRun:
     options: WriterOptions = field(default_factory=WriterOptions)
     model: Optional[Path] = None
     device: str = "auto"
+    precision: Precision = Precision.auto
+    threads: Optional[int] = None
     overwrite: bool = False
     compile: bool = False
     cuda_graphs: bool = False
     plates: PlateOptions = field(default_factory=PlateOptions)
+    refine: RefineSettings = field(default_factory=RefineSettings)
     checkpoint: CheckpointPolicy = field(default_factory=lambda: CheckpointPolicy(None, 60.0))
     resume: bool = False
     force: bool = False
@@ -119,6 +130,8 @@ def process_command(
                         f"file's).")] = None,
     mode: ModeOption = Mode.XMEMPP,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = Precision.auto,
+    threads: ThreadsOption = None,
     alpha: Annotated[bool, typer.Option("--alpha", help="Write soft mattes alpha/<id>/<stem>.<ext>.")] = False,
     alpha_bits: Annotated[int, typer.Option("--alpha-bits", help="Bits per PNG/TIFF matte pixel: 8 or 16.")] = 8,
     matte_format: Annotated[MatteFormat, typer.Option(
@@ -168,6 +181,11 @@ def process_command(
         "--force", help="Run even when the memory estimate exceeds what the machine has (warns).")] = False,
     force_unlock: ForceUnlockOption = False,
     log_format: LogFormatOption = LogFormat.text,
+    refine: RefineOption = RefineMode.off,
+    refine_band: BandOption = None,
+    refine_feather: FeatherOption = None,
+    refine_detail: DetailOption = RefineSettings().eps,
+    refine_temporal: TemporalOption = 0.0,
 ) -> None:
     """Propagate the masks in MASKS through every frame of VIDEO and write the results to OUT."""
     if alpha_bits not in (8, 16):
@@ -184,10 +202,11 @@ def process_command(
         video, masks, out,
         config=build_config(config_file, size, mem_every, top_k),
         mode=mode.value,
-        options=options, model=model, device=device, overwrite=overwrite, compile=compile_model,
+        options=options, model=model, device=device, precision=precision, threads=threads, overwrite=overwrite, compile=compile_model,
         cuda_graphs=cuda_graphs,
         plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold, mask_channel),
         checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force, force_unlock=force_unlock,
+        refine=refine_settings(refine, refine_band, refine_feather, refine_detail, refine_temporal),
     )
     run_process(run, RunLog(log_format, quiet))
 
@@ -208,14 +227,16 @@ def run_process(run: ProcessRun, log: RunLog) -> None:
 def _run_process(run: ProcessRun, log: RunLog) -> None:
     notices: list[str] = []
     job = open_shot_job(run.video, run.masks, run.out, run.config, run.mode, run.options, run.overwrite,
-                        run.plates, run.resume, notices, force_unlock=run.force_unlock)
+                        run.plates, run.resume, notices, refine=run.refine, force_unlock=run.force_unlock)
     for notice in notices:
         log.warning(notice)
     total = job.plan().total
     started = time.time()
     cancel = threading.Event()
     try:
-        network = load_network(run.model, run.device, log.console, run.compile, cuda_graphs=run.cuda_graphs)
+        set_threads(run.threads)
+        network = load_network(run.model, run.device, log.console, run.compile, cuda_graphs=run.cuda_graphs,
+                               precision=run.precision)
         log.start(f"propagating {total} frames of {run.video} into {run.out}", video=run.video, masks=run.masks,
                   out=run.out, frames=total, chunk=run.plates.frames)
         chunk = written_range(job)

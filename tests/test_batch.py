@@ -23,10 +23,10 @@ from xmempp.io.writers import WriterOptions
 def test_csv_shot_list_with_per_shot_settings(tmp_path):
     path = write_csv(tmp_path / "shots.csv", [
         {"name": "sh010", "plate": "plates/sh010", "masks": "roto/sh010", "output": "out/sh010", "size": "240",
-         "mode": "xmem", "alpha": "yes", "alpha_bits": "16", "enable_long_term": "false"},
+         "mode": "xmem", "alpha": "yes", "alpha_bits": "16", "enable_long_term": "false", "precision": "BF16"},
         {"name": "sh020", "plate": "/abs/sh020.mov", "masks": "roto/sh020", "output": "out/sh020"},
     ])
-    defaults = BatchDefaults(writer=WriterOptions(overlay=True), overwrite=True)
+    defaults = BatchDefaults(writer=WriterOptions(overlay=True), overwrite=True, precision="fp32")
     first, second = read_shot_list(path, defaults)
     assert first.plate == (tmp_path / "plates/sh010").resolve() and first.output == (tmp_path / "out/sh010").resolve()
     assert (first.config.size, first.config.enable_long_term, first.mode) == (240, False, "xmem")
@@ -34,6 +34,7 @@ def test_csv_shot_list_with_per_shot_settings(tmp_path):
     assert str(second.plate) == "/abs/sh020.mov"
     assert (second.config.size, second.mode, second.writer.alpha) == (480, "xmempp", False)
     assert first.where == "shots.csv line 2"
+    assert (first.precision, second.precision) == ("bf16", "fp32")  # per shot, else the batch default
 
 
 def test_json_shot_list_takes_native_values(tmp_path):
@@ -105,6 +106,7 @@ def test_fingerprint_follows_inputs_and_settings(tmp_path):
     assert shot_fingerprint(shot, weights) == base
     assert shot_fingerprint(__import__("dataclasses").replace(shot, overwrite=True), weights) == base
     assert shot_fingerprint(shot.__class__(**{**shot.__dict__, "config": shot.config.replace(top_k=5)}), weights) != base
+    assert shot_fingerprint(__import__("dataclasses").replace(shot, precision="bf16"), weights) != base
     mask_file = next(masks.iterdir())
     mask_file.write_bytes(mask_file.read_bytes() + b"\0")
     assert shot_fingerprint(shot, weights) != base

@@ -190,11 +190,14 @@ def job_fingerprint(model: torch.nn.Module, job: Union[ShotJob, JobRun]) -> dict
     Returns:
         {part: value}: "frames" (file names, sizes and mtimes, or content), "references"
         ({frame: content digest}), "settings" (the config fields), "mode", "frame plan",
-        "weights", "device", "outputs" (writer options, palette, file stems).
+        "weights", "device", "precision" (the network's number format), "threads" (torch's CPU
+        threads on the CPU, None elsewhere: the CPU kernels' results depend on how work is split
+        between threads), "outputs" (writer options, palette, file stems).
     """
     run = prepare_job(job)
     job = run.job
     outputs = job.outputs
+    device = next(model.parameters()).device.type
     writer = None
     if outputs is not None:
         options = dataclasses.asdict(outputs.options)
@@ -211,7 +214,9 @@ def job_fingerprint(model: torch.nn.Module, job: Union[ShotJob, JobRun]) -> dict
         "mode": Mode(job.mode).value,
         "frame plan": [Direction(job.direction).value, job.start, job.count],
         "weights": weights_digest(model),
-        "device": next(model.parameters()).device.type,
+        "device": device,
+        "precision": model.precision.value,
+        "threads": torch.get_num_threads() if device == "cpu" else None,
         "outputs": writer,
     }
 
@@ -238,7 +243,7 @@ def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[
         elif part == "settings" and isinstance(old, dict):
             changes += [f"setting {name} ({old.get(name)!r} -> {new.get(name)!r})"
                         for name in new if old.get(name) != new.get(name)]
-        elif part in ("mode", "device", "frame plan"):
+        elif part in ("mode", "device", "precision", "threads", "frame plan"):
             changes.append(f"{part} ({old!r} -> {new!r})")
         elif part == "frames" and isinstance(old, dict) and isinstance(new, dict):
             named = [f"frame file {f} ({_what(old, new, f, 'modified')})" for f in sorted(set(old) | set(new))

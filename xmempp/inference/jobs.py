@@ -23,7 +23,7 @@ from xmempp.inference.checkpoint import Checkpointer, CheckpointPolicy
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.guards import guard_job, written_range
 from xmempp.inference.job_checkpoints import RunCheckpoints
-from xmempp.inference.job_output import ResultCallback, open_writer, submit_result, write_results
+from xmempp.inference.job_output import ResultCallback, open_writer, refine_stage_for, submit_result, write_results
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.plan import DIRECTIONS, Direction, FramePlan, Mode, ProgressCallback, plan_frames
 from xmempp.inference.session import InferenceSession, KeyListener
@@ -157,6 +157,7 @@ def _run(model: XMemNetwork, run: JobRun, progress: Optional[ProgressCallback], 
     # a resumed run replaces its own results; a chunk shares its folder with the shot's other chunks
     resuming = (checkpoints is not None and checkpoints.restored is not None) or written_range(run.job) is not None
     writer = open_writer(outputs, run.objects, fps, resuming=resuming) if outputs is not None else None
+    stage = refine_stage_for(outputs, run.objects)
     done = 0
     with writer if writer is not None else contextlib.nullcontext():
         if checkpoints is not None and session is not None:
@@ -169,7 +170,7 @@ def _run(model: XMemNetwork, run: JobRun, progress: Optional[ProgressCallback], 
         for result in iter_job(model, run, session=session, cancel=cancel, on_key_features=on_key_features,
                                start_at=start):
             if writer is not None and outputs is not None:
-                submit_result(writer, outputs, result, run.stems, run.job.frames)
+                submit_result(writer, outputs, result, run.stems, run.job.frames, stage)
             if on_result is not None:
                 on_result(result)
             done += 1

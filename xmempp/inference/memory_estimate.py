@@ -5,7 +5,7 @@ runtime): the networks' activations at the processing size, the memory stores at
 (permanent + temporary + long-term elements, as the memory settings allow), the memory read's
 similarity matrix (query positions x memory elements, the usual culprit at native 4K), the
 full-resolution probabilities and frames queued for the writers, and on the CPU the copies of the
-convolution weights in oneDNN's layout (one per input shape: `xmempp.model.fused.pack_weights`).
+convolution weights in oneDNN's layout (one per input shape: `xmempp.model.fused.FusedConv2d`).
 The coefficients were calibrated by measuring peak RSS on the CPU (see README, "Farm-safe runs").
 """
 from __future__ import annotations

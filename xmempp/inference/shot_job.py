@@ -17,6 +17,7 @@ from xmempp.inference.session import InferenceSession
 from xmempp.io.frames import Frames
 from xmempp.io.writers import WriterOptions
 from xmempp.model.network import XMemNetwork
+from xmempp.refine.settings import RefineSettings
 
 __all__ = ["JobOutputs", "ShotJob", "JobRun", "FrameResult", "prepare_job", "open_session", "check_usage_counting"]
 
@@ -34,6 +35,9 @@ class JobOutputs:
             workspace imported smaller), or None to write them at the frames' size.
         inputs: input folders (frames, masks) that `folder` must not overlap.
         force_unlock: take over the folder's lock even when another run (maybe on a lost host) holds it.
+        refine: refinement of the mattes against the full-resolution frame (`xmempp.refine`; off by default).
+        keyframe_mattes: frame index -> {object id: HxW soft matte}: the artist's soft keyframes, written
+            as they are on their frames (`xmempp.io.soft_keyframes`).
     """
 
     folder: Path
@@ -43,6 +47,8 @@ class JobOutputs:
     size: Optional[tuple[int, int]] = None
     inputs: tuple[Path, ...] = ()
     force_unlock: bool = False
+    refine: RefineSettings = field(default_factory=RefineSettings)
+    keyframe_mattes: Mapping[int, Mapping[int, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from xmempp.io.frames import FrameSource, open_frames
 from xmempp.io.masks import LabeledMask, object_names, output_palette, read_mask_folder
 from xmempp.io.sequences import parse_frame_range
 from xmempp.io.writers import WriterOptions, check_output_dir
+from xmempp.refine.settings import RefineSettings
 from xmempp.types import PathLike
 
 __all__ = ["PlateOptions", "check_plate_options", "open_shot_job"]
@@ -107,7 +108,8 @@ def check_plate_options(plates: PlateOptions) -> None:
 def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: InferenceConfig, mode: str = "xmempp",
                   options: WriterOptions | None = None, overwrite: bool = False,
                   plates: Optional[PlateOptions] = None, resume: bool = False,
-                  notices: Optional[list[str]] = None, force_unlock: bool = False) -> ShotJob:
+                  notices: Optional[list[str]] = None, refine: Optional[RefineSettings] = None,
+                  force_unlock: bool = False) -> ShotJob:
     """Open a shot's frames and masks, check its output folder, and describe the job.
 
     With a frame range (`plates.frames`) the job is a chunk: the whole sequence is opened, every
@@ -127,6 +129,8 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
         plates: how frames and masks are read (range, colour, layer, start frame, threshold).
         resume: the run continues from a checkpoint in `out` (its own results are not refused).
         notices: receives a line for roto that was scaled or not used.
+        refine: refinement of the mattes against the plate (default off); soft keyframes are written as
+            the artist's mattes either way.
         force_unlock: take over the output folder's lock from another run.
     Returns:
         A `ShotJob` over every frame, writing to `out`; close its `frames` when done. Raises `InputError` for
@@ -143,10 +147,12 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
             options = dataclasses.replace(options, object_names=names)
         source = Path(plate)
         inputs = (Path(masks),) if frames.is_video else (Path(masks), source if source.is_dir() else source.parent)
+        soft = {i: m.soft for i, m in references.items() if m.soft is not None}
         job = ShotJob(frames, {i: m.ids for i, m in references.items()}, config, mode, start=start, count=count,
                       outputs=JobOutputs(Path(out), options, output_palette(references), overwrite, inputs=inputs,
-                                         force_unlock=force_unlock),
-                      soft_references={i: m.soft for i, m in references.items() if m.soft is not None})
+                                         force_unlock=force_unlock, refine=refine or RefineSettings(),
+                                         keyframe_mattes=soft),
+                      soft_references=soft)
         chunk = written_range(job)
         check_unlocked(out, chunk, force=force_unlock)
         if chunk is not None:

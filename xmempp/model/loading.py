@@ -9,8 +9,9 @@ import torch
 
 from xmempp.model.device import resolve_device
 from xmempp.errors import WeightsError, Remedy, RemedyKind
-from xmempp.model.fused import fold_batchnorms, pack_weights
+from xmempp.model.fused import fold_batchnorms
 from xmempp.model.network import NetworkDims, XMemNetwork
+from xmempp.model.precision import Precision, activation_dtype, resolve_precision
 from xmempp.resources import reuse_freed_memory
 
 _VALUE_CONV = "value_encoder.conv1.weight"
@@ -55,20 +56,25 @@ def _pad_value_conv(state: dict[str, torch.Tensor]) -> None:
         state[_VALUE_CONV] = torch.cat([weight, pad], dim=1)
 
 
-def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | torch.device = "auto") -> XMemNetwork:
+def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | torch.device = "auto",
+               precision: str | Precision = "auto") -> XMemNetwork:
     """Load XMem weights strictly and return the network in eval mode.
 
     Arguments:
         source: path to an official XMem checkpoint (.pth) or its state dict.
         device: "auto" (cuda, then mps, then cpu), or an explicit torch device string.
+        precision: "auto", "fp32", "bf16" or "fp16" (see `xmempp.model.precision`; `ConfigError` where
+            the device cannot run it).
     Returns:
-        The XMemNetwork on `device`, in eval mode, dims inferred from the weights, its batch
-        norms folded into the convolutions and, on the CPU, the convolution weights also kept in
-        oneDNN's layout (inference only; see `fold_batchnorms` and `pack_weights`) and freed
-        memory kept for the next frame (`reuse_freed_memory`). On CUDA
-        this turns on `torch.backends.cudnn.benchmark` (fastest algorithm per shape).
+        The XMemNetwork on `device`, in eval mode, dims inferred from the weights, its `precision`
+        resolved, its batch norms folded into the convolutions and every convolution a `FusedConv2d`
+        (inference only; see `fold_batchnorms` and `XMemNetwork.set_precision`: on the CPU their weights
+        also kept in oneDNN's layout, in bf16 for the bf16 path) and, on the CPU, freed memory kept for
+        the next frame (`reuse_freed_memory`). On CUDA this turns on `torch.backends.cudnn.benchmark`
+        (fastest algorithm per shape).
     """
     target = resolve_device(device)
+    chosen = resolve_precision(precision, target)
     state = dict(source) if isinstance(source, Mapping) else dict(_read_checkpoint(Path(source)))
     _pad_value_conv(state)
     network = XMemNetwork(infer_dims(state))
@@ -86,8 +92,8 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
     fold_batchnorms(network.eval())
     # Channels-last convolutions are markedly faster on CPU (oneDNN) and on tensor-core GPUs.
     network = network.to(target, memory_format=torch.channels_last)
+    network.set_precision(chosen, activation_dtype(chosen, target))
     if target.type == "cpu":
-        pack_weights(network)
         reuse_freed_memory()
     if target.type == "cuda":
         # a shot's frames all have one shape: let cuDNN time its algorithms once per shape and keep the fastest
