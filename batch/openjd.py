@@ -51,6 +51,8 @@ def process_args(shot: ShotSpec, model: Optional[Path] = None, checkpoint_every:
         args += ["--config", config_file]
     if model is not None:
         args += ["--model", str(model)]
+    if shot.precision != "auto":
+        args += ["--precision", shot.precision]
     writer = shot.writer
     for name in ("alpha", "binary", "overlay", "exr_layers"):
         if getattr(writer, name):
