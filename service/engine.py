@@ -79,7 +79,7 @@ class Engine:
     def pending(self) -> int:
         """Tasks queued or running."""
         with self._cond:
-            return sum(len(lane) for lane in self._lanes.values())
+            return sum(not task.future.done() for lane in self._lanes.values() for task in lane)
 
     # ------------------------------------------------------------------ submitting
     def submit(self, task: Callable[[], T], *, lane: Hashable = None,
@@ -117,14 +117,14 @@ class Engine:
         return task.future
 
     # ------------------------------------------------------------------ worker
-    def _next_lane(self) -> Optional[Hashable]:
+    def _next_lane(self) -> Hashable:
         """The lane to serve next (called with the lock held): the oldest interactive head first,
         else the next lane in round-robin order."""
         interactive = [(self._lanes[k][0].queued_at, i) for i, k in enumerate(self._order)
                        if self._lanes[k][0].interactive]
         if interactive:
             return self._order[min(interactive)[1]]
-        return self._order[0] if self._order else None
+        return self._order[0]
 
     def _others_waiting(self, lane: Hashable) -> tuple[bool, bool]:
         """(another lane has work, another lane's head is interactive)."""
@@ -137,9 +137,9 @@ class Engine:
             with self._cond:
                 while not self._order and not self._closed:
                     self._cond.wait()
-                lane = self._next_lane()
-                if lane is None:
+                if not self._order:
                     return  # closed and nothing left
+                lane = self._next_lane()
                 task = self._lanes[lane][0]
             finished = self._serve(lane, task)
             with self._cond:

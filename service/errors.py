@@ -6,6 +6,7 @@ roots are shown relative to their root, files in the state folder by their name 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Optional, Sequence
@@ -76,17 +77,20 @@ def service_remedy(remedy: Remedy) -> str:
     """One core remedy in the service's terms: the request field to send."""
     note = f" {remedy.note}" if remedy.note else ""
     setting = remedy.setting or ""
-    where = (f'"config": {{"{setting}": ...}} when opening the session' if setting in _CONFIG_FIELDS
-             else f'"{setting}" in the request')
+
+    def field(value: str) -> str:
+        if setting in _CONFIG_FIELDS:
+            return f'"config": {{"{setting}": {value}}} when opening the session'
+        return f'"{setting}": {value} in the request'
+
     if remedy.kind is RemedyKind.SET and setting:
         if remedy.value is not None:
-            return f"set {where.replace('...', repr(remedy.value).replace(chr(39), chr(34)))}{note}"
+            return f"set {field(json.dumps(remedy.value, default=str))}{note}"
         if remedy.choices:
-            return f"set {where} to one of {', '.join(map(str, remedy.choices))}{note}"
-        return f"set {where}{note}"
+            return f"set {field('...')} to one of {', '.join(map(str, remedy.choices))}{note}"
+        return f"set {field('...')}{note}"
     if remedy.kind in (RemedyKind.ENABLE, RemedyKind.DISABLE) and setting:
-        value = "true" if remedy.kind is RemedyKind.ENABLE else "false"
-        return f"set {where.replace('...', value)}{note}"
+        return f"set {field('true' if remedy.kind is RemedyKind.ENABLE else 'false')}{note}"
     if remedy.kind is RemedyKind.DOWNLOAD_WEIGHTS:
         return "the server has no usable weights; its administrator must install them"
     return remedy.describe()

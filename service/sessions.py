@@ -49,7 +49,9 @@ def image_header(data: bytes, what: str) -> tuple[str, int, int]:
         with Image.open(io.BytesIO(data)) as image:
             return str(image.format), int(image.size[0]), int(image.size[1])
     except Image.DecompressionBombError as exc:
-        raise TooLarge(f"the {what} declares too many pixels ({exc})") from None
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise TooLarge(f"the {what} declares more than {limit} pixels, larger than any image this server "
+                       "reads") from exc
     except Exception as exc:  # noqa: BLE001 - any header Pillow cannot parse is a bad body
         raise InputError(f"the {what} is not an image Pillow can read ({type(exc).__name__}); send a PNG or JPEG "
                          "file") from None
