@@ -260,7 +260,21 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
 
     app.include_router(public)
     app.include_router(api)
+    _describe_stream_lines(app)
     return app
+
+
+def _describe_stream_lines(app: FastAPI) -> None:
+    """FastAPI declares every non-JSON answer as `{"type": "string"}`; an NDJSON line is one of two objects."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        stream = document["paths"]["/v1/sessions/{sid}/tracks/{rid}/stream"]["get"]["responses"]["200"]
+        stream["content"]["application/x-ndjson"]["schema"].pop("type", None)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _decode_reference(session: ShotSession, frame: int, data: bytes, content_type: str):
