@@ -51,6 +51,8 @@ def track_masks(engine: Engine, frames: Sequence[np.ndarray], input_mask: np.nda
         raise InputError(f"input_mask must be an HxW array of object values 0..255, got shape {mask.shape}")
     if not mask.any():  # nothing to track: every frame is background
         return [np.zeros(mask.shape, dtype=np.uint8) for _ in frames]
+    if len(frames) == 1:  # only the annotated frame: its mask is the user's (a job plans no step for it)
+        return [mask.astype(np.uint8)]
     job = ShotJob(frames, {0: mask.astype(np.uint8)}, config or InferenceConfig(), mode, direction="forward", start=0)
     masks: list[np.ndarray] = []
     objects = job.objects.ids
