@@ -37,7 +37,7 @@ def shot_fingerprint(shot: ShotSpec, weights: Path) -> str:
 
     Arguments:
         shot: the shot (plate files by name, size and modification time; mask files by content;
-            inference settings, mode and writer options; `overwrite` and the name do not count).
+            inference settings, mode, precision and writer options; `overwrite` and the name do not count).
         weights: the checkpoint file (by path, size and modification time).
     Returns:
         A hex digest. Missing files count as missing, so the shot's own run reports them.
@@ -49,6 +49,7 @@ def shot_fingerprint(shot: ShotSpec, weights: Path) -> str:
         "masks": _files(shot.masks, content=True),
         "config": dataclasses.asdict(shot.config),
         "mode": shot.mode,
+        "precision": shot.precision,
         "writer": writer,
         "output": str(shot.output),
         "weights": _stat(Path(weights).resolve()),

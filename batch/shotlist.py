@@ -2,7 +2,8 @@
 
 A shot list names, per shot, `name`, `plate` (folder of frames or a video file), `masks` (annotation
 folder) and `output` (results folder), and optionally settings that override the batch defaults:
-any `InferenceConfig` field (`size`, `mem_every`, `top_k`, ...), `mode` (xmempp or xmem), the writer
+any `InferenceConfig` field (`size`, `mem_every`, `top_k`, ...), `mode` (xmempp or xmem), `precision`
+(auto, fp32, bf16 or fp16: the network's number format), the writer
 options `alpha`, `alpha_bits`, `binary`, `overlay`, `preview`, `overlay_opacity`,
 `jpeg_quality`, and `overwrite`. A CSV file has these as columns (an empty cell keeps the default);
 a JSON file holds a list of objects with these keys. Relative paths are relative to the shot list's
@@ -21,6 +22,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence
 from xmempp.errors import ConfigError, InputError
 from xmempp.inference.config import InferenceConfig
 from xmempp.io.writers import WriterOptions
+from xmempp.model.precision import PRECISIONS
 
 __all__ = ["ShotSpec", "BatchDefaults", "REQUIRED", "MODES", "WRITER_SETTINGS", "read_shot_list", "parse_shots"]
 
@@ -47,12 +49,15 @@ class BatchDefaults:
         mode: "xmempp" or "xmem".
         writer: which results to write.
         overwrite: allow replacing results already in an output folder.
+        precision: the network's number format, one of `PRECISIONS` (checked against the worker's device
+            when the shot runs).
     """
 
     config: InferenceConfig = field(default_factory=InferenceConfig)
     mode: str = "xmempp"
     writer: WriterOptions = field(default_factory=WriterOptions)
     overwrite: bool = False
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ class ShotSpec:
         plate: folder of frames or a video file.
         masks: annotation folder.
         output: results folder (unique in the batch).
-        config, mode, writer, overwrite: as in `BatchDefaults`.
+        config, mode, writer, overwrite, precision: as in `BatchDefaults`.
         where: where the shot was defined, for messages (e.g. "shots.csv line 3").
     """
 
@@ -77,6 +82,7 @@ class ShotSpec:
     writer: WriterOptions = field(default_factory=WriterOptions)
     overwrite: bool = False
     where: str = ""
+    precision: str = "auto"
 
 
 def read_shot_list(path: str | Path, defaults: Optional[BatchDefaults] = None) -> list[ShotSpec]:
@@ -156,7 +162,7 @@ def _json_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDefaults) -> ShotSpec:
-    known = set(REQUIRED) | set(_CONFIG_TYPES) | set(WRITER_SETTINGS) | {"mode", "overwrite"}
+    known = set(REQUIRED) | set(_CONFIG_TYPES) | set(WRITER_SETTINGS) | {"mode", "overwrite", "precision"}
     unknown = sorted(set(row) - known)
     if unknown:
         raise InputError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -173,9 +179,12 @@ def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDe
     mode = str(row.get("mode", defaults.mode))
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    precision = str(row.get("precision", defaults.precision)).strip().lower()
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     overwrite = _convert("overwrite", row["overwrite"], bool, base) if "overwrite" in row else defaults.overwrite
     return ShotSpec(str(row["name"]).strip(), _path(row["plate"], base), _path(row["masks"], base),
-                    _path(row["output"], base), config, mode, writer, overwrite, where)
+                    _path(row["output"], base), config, mode, writer, overwrite, where, precision)
 
 
 def _convert(key: str, value: Any, kind: Any, base: Path) -> Any:

@@ -100,7 +100,7 @@ class ShotResult:
 #: Receives a shot's events as they happen.
 EventSink = Callable[[ShotEvent], None]
 
-_networks: dict[tuple[str, str], XMemNetwork] = {}
+_networks: dict[tuple[str, str, str], XMemNetwork] = {}
 
 
 def set_threads(threads: int) -> None:
@@ -128,7 +128,7 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink) -> Sho
                             shot.overwrite or ours)
         try:
             write_marker(shot.output, "started", task.fingerprint)
-            network = _network(weights, device)
+            network = _network(weights, device, shot.precision)
             resume = _resumable(network, job)
             emit(ShotEvent(shot.name, "running", 0, job.plan().total, pid, host))
             last = [0.0]
@@ -159,12 +159,12 @@ def _resumable(network: XMemNetwork, job: ShotJob) -> bool:
     return saved is None or not fingerprint_changes(saved.fingerprint, job_fingerprint(network, job))
 
 
-def _network(weights: Path, device: str) -> XMemNetwork:
-    """The network of this worker process, loaded on first use."""
-    key = (str(weights), device)
+def _network(weights: Path, device: str, precision: str) -> XMemNetwork:
+    """The network of this worker process in `precision`, loaded on first use."""
+    key = (str(weights), device, precision)
     if key not in _networks:
         _networks.clear()
-        _networks[key] = load_model(Path(weights), device=device)
+        _networks[key] = load_model(Path(weights), device=device, precision=precision)
     return _networks[key]
 
 

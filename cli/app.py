@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Any, Callable, Optional, Sequence
 
 import typer
+from typer.core import TyperGroup
 
 from xmempp import __version__
 
@@ -58,6 +59,45 @@ def _root(version: Annotated[Optional[bool], typer.Option(
     """xmempp: propagate keyframe masks through a shot and suggest frames to annotate."""
 
 
+#: Click's exception classes, reached through typer's public names (typer vendors click in newer releases).
+UsageError = typer.BadParameter.__mro__[1]
+ClickException = UsageError.__mro__[1]
+Abort = typer.Abort
+
+
+class OneLineErrors(TyperGroup):
+    """The command group whose usage errors (unknown option, missing or bad value) are one red line.
+
+    Click and typer print usage errors as a box or several lines; the README promises one red line
+    and a non-zero exit for every error, so they are worded here like every other error.
+    """
+
+    def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
+             complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        """Run the application; usage errors become one line on stderr and exit status 2."""
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except UsageError as exc:
+            if not standalone_mode:
+                raise
+            where = exc.ctx.command_path if exc.ctx is not None else "xmempp"
+            print_error(f"{where}: {exc.format_message()} (`{where} --help` lists the options)")
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            if not standalone_mode:
+                raise
+            print_error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except Abort:
+            if not standalone_mode:
+                raise
+            print_error("aborted")
+            sys.exit(EXIT_ERROR)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 def create_app() -> typer.Typer:
     """Build the `xmempp` application with every command registered.
 
@@ -70,6 +110,7 @@ def create_app() -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        cls=OneLineErrors,
     )
     app.callback()(_root)
     for name, func in _COMMANDS.items():

@@ -22,9 +22,11 @@ from xmempp.batch import (DEFAULT_CHECKPOINTS, BatchDefaults, BatchReport, Local
                           plan_slots, read_shot_list, run_batch, write_report)
 from xmempp.inference.checkpoint import CheckpointPolicy
 from xmempp.io.writers import WriterOptions
+from xmempp.model.precision import Precision
 from xmempp.model.weights import resolve_weights
 
-from .engine_options import ConfigOption, Mode, ModelOption, ModeOption, QuietOption, SizeOption, build_config
+from .engine_options import (ConfigOption, Mode, ModelOption, ModeOption, PrecisionOption, QuietOption, SizeOption,
+                             build_config)
 from .errors import EXIT_ERROR, print_error
 from .progress import download_progress
 
@@ -40,8 +42,9 @@ def batch_command(
     workers: Annotated[Optional[int], typer.Option(
         "--workers", "-w", help="Shots run at once on this machine (default: one per GPU; on the CPU one per 4 "
                                 "cores).")] = None,
-    devices: Annotated[Optional[str], typer.Option(
-        "--devices", help="Devices of the local workers: cuda:0,cuda:1 or cpu (default: every GPU, else cpu).")] = None,
+    device: Annotated[Optional[list[str]], typer.Option(
+        "--device", help="Device of the local workers, repeatable: --device cuda:0 --device cuda:1, or cpu "
+                         "(default: every GPU, else cpu).")] = None,
     ray: Annotated[Optional[str], typer.Option(
         "--ray", help="Run the shots as tasks on a Ray cluster: auto (this machine's cluster) or its address.")] = None,
     cpus_per_shot: Annotated[int, typer.Option(
@@ -53,25 +56,27 @@ def batch_command(
     model: ModelOption = None,
     config_file: ConfigOption = None,
     size: SizeOption = None,
-    mode: ModeOption = Mode.xmempp,
+    mode: ModeOption = Mode.XMEMPP,
     alpha: Annotated[bool, typer.Option("--alpha", help="Write soft mattes (shots may set alpha).")] = False,
     binary: Annotated[bool, typer.Option("--binary", help="Write 0/255 mattes (shots may set binary).")] = False,
     overlay: Annotated[bool, typer.Option("--overlay", help="Write preview JPEGs (shots may set overlay).")] = False,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace results that are not from an earlier run of this batch.")] = False,
     quiet: QuietOption = False,
+    precision: PrecisionOption = Precision.auto,
 ) -> None:
     """Run every shot of SHOTS; finished shots are skipped, interrupted ones resume.
 
     Settings in the shot list override the options given here.
     """
+    devices = ",".join(device) if device else None
     console = Console(stderr=True, quiet=quiet)
     defaults = BatchDefaults(build_config(config_file, size), mode.value,
-                             WriterOptions(alpha=alpha, binary=binary, overlay=overlay), overwrite)
+                             WriterOptions(alpha=alpha, binary=binary, overlay=overlay), overwrite, precision.value)
     shot_list = read_shot_list(shots, defaults)
     if ray is not None:
         if workers is not None or devices is not None:
-            raise typer.BadParameter("--workers and --devices are for local runs; on Ray, the cluster places "
+            raise typer.BadParameter("--workers and --device are for local runs; on Ray, the cluster places "
                                      "the shots (see --cpus-per-shot)", param_hint="--ray")
         backend = RayBackend(ray, cpus_per_shot=cpus_per_shot)
     else:

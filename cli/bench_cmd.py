@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import numpy as np
-import torch
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -15,9 +14,10 @@ from xmempp.evaluation.benchmark import flatness_summary, run_benchmark
 from xmempp.io.frames import open_frames
 from xmempp.io.masks import read_mask_folder
 from xmempp.io.synthetic import MovingDiscs
+from xmempp.model.precision import Precision
 
-from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, ModelOption, SizeOption,
-                             build_config, load_network)
+from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, ModelOption,
+                             PrecisionOption, SizeOption, ThreadsOption, build_config, load_network, set_threads)
 from .progress import frame_progress
 
 _STAGES = ("decode", "key_encoder", "memory_read", "decoder", "value_encoder", "upsample", "write")
@@ -40,13 +40,14 @@ def bench_command(
     size: SizeOption = None,
     objects: Annotated[int, typer.Option(
         "--objects", min=1, help="Objects to track (synthetic clip or clip without masks).")] = 1,
-    frames: Annotated[int, typer.Option("--frames", min=1, help="Frames to process (after the reference).")] = 20,
+    frames: Annotated[int, typer.Option("--count", min=1, help="Number of frames to process (after the reference).")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Frames not counted at the start.")] = 2,
     device: DeviceOption = "auto",
     model: ModelOption = None,
     random_weights: Annotated[bool, typer.Option(
         "--random-weights", help="Skip the weights: time a randomly initialised network (speed only).")] = False,
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
+    threads: ThreadsOption = None,
+    precision: PrecisionOption = Precision.auto,
     config_file: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     compile_model: CompileOption = False,
@@ -58,8 +59,6 @@ def bench_command(
     count_flops: Annotated[bool, typer.Option(
         "--flops/--no-flops", help="Count every stage's FLOPs in a second, untimed pass (for GFLOP/s and % of "
                                    "peak).")] = True,
-    autocast: Annotated[bool, typer.Option(
-        "--autocast/--no-autocast", help="Mixed precision on GPU (CPU: fp32).")] = True,
     peak_runs: Annotated[int, typer.Option(
         "--peak-runs", min=1, help="Runs of the peak convolution before and after the frames (the best counts).")] = 3,
     peak_between: Annotated[bool, typer.Option(
@@ -68,8 +67,7 @@ def bench_command(
 ) -> None:
     """Measure propagation speed (FPS, ms per stage) and peak memory on this machine."""
     console = Console(stderr=True)
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     config = build_config(config_file, size=size)
     total = frames + warmup + 1
     if clip is None:
@@ -88,17 +86,17 @@ def bench_command(
             reference = _boxes_mask(*source.size, objects)
         total = min(total, len(source))
     # compiled inside run_benchmark, after the (eager) FLOP count
-    network = load_network(model, device, console, random_weights=random_weights)
+    network = load_network(model, device, console, random_weights=random_weights, precision=precision)
     with frame_progress(console, quiet=as_json, transient=True) as progress:
         task = progress.add_task("benchmarking", total=total * (2 if count_flops else 1))
         result = run_benchmark(network, _Prefix(source, total), reference, config, warmup,
                                on_frame=lambda: progress.advance(task), sample_every=timeline,
                                count_flops=count_flops, compile=compile_model, cuda_graphs=cuda_graphs,
-                               autocast=autocast, peak_repeats=peak_runs, peak_between=peak_between)
+                               peak_repeats=peak_runs, peak_between=peak_between)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
-    table = Table(title=f"xmempp bench: {result.hardware}, {result.device}, {result.frame_size[1]}x"
+    table = Table(title=f"xmempp bench: {result.hardware}, {result.device} in {result.precision}, {result.frame_size[1]}x"
                         f"{result.frame_size[0]} at size {result.processing_size}, {result.objects} object(s)")
     for column in ("stage", "ms / frame", "GFLOP / frame", "GFLOP/s", "of peak"):
         table.add_column(column, justify="left" if column == "stage" else "right")

@@ -11,9 +11,10 @@ from rich.markup import escape
 
 from xmempp.errors import InputError
 from xmempp.io.frames import FrameSource
+from xmempp.io.masks import mask_frame_index
 
-from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
-                            PlateOptions, StartFrameOption, ViewOption)
+from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskChannelOption,
+                            MaskThresholdOption, PlateOptions, StartFrameOption, ViewOption)
 from .engine_options import (ConfigOption, DeviceOption, Mode, ModelOption, ModeOption, QuietOption, SizeOption,
                              build_config, load_network)
 from .progress import frame_progress, stage_callback
@@ -22,14 +23,26 @@ _STAGES = {"features": "encoding frames", "masks": "reading masks", "selection":
 
 
 def _predicted_targets(path: Path, frames: FrameSource, plates: PlateOptions):
-    """Targets from an earlier run: soft from alpha mattes (OUT or OUT/alpha), else binary from OUT/masks."""
-    from xmempp.candidate_selection.targets import AlphaTargets, is_alpha_folder
+    """Targets from an earlier run: soft from its mattes (OUT/alpha: PNG, TIFF or EXR; OUT/layers: layered EXRs),
+    else binary from OUT/masks."""
+    from xmempp.candidate_selection.targets import AlphaTargets, LayerTargets, is_alpha_folder, is_layers_folder
 
     for folder in (path / "alpha", path):
         if is_alpha_folder(folder):
             return AlphaTargets(folder, list(frames.names), frames.size)
+    for folder in (path / "layers", path):
+        if is_layers_folder(folder):
+            return LayerTargets(folder, frames.frame_numbers, list(frames.names), frames.size)
     folder = path / "masks" if (path / "masks").is_dir() else path
     return {index: mask.ids for index, mask in plates.read_masks(folder, frames).items()}
+
+
+def _frame_number(frames: FrameSource, index: int) -> int:
+    """The number users know a frame by: the plate's or video's frame number, else its name's trailing number."""
+    if frames.frame_numbers is not None:
+        return int(frames.frame_numbers[index])
+    number = mask_frame_index(frames.names[index])
+    return index if number is None else number
 
 
 def candidates_command(
@@ -37,22 +50,23 @@ def candidates_command(
     masks: Annotated[Path, typer.Option(
         "--masks", "-m", help="Folder of the annotated masks (named after their frames; for a video, by frame "
                               "number). These frames count as chosen and are never suggested.")],
-    k: Annotated[int, typer.Option("--k", "-k", min=1, help="How many frames to suggest.")] = 5,
-    alpha: Annotated[float, typer.Option(
-        "--alpha", min=0.0, max=1.0,
+    k: Annotated[int, typer.Option("-k", "--count", min=1, help="Number of frames to suggest.")] = 5,
+    balance: Annotated[float, typer.Option(
+        "--balance", min=0.0, max=1.0,
         help="Weight of the target mask when comparing frames: 0 ignores the masks, 1 compares only the "
              "target.")] = 0.5,
     predicted: Annotated[Optional[Path], typer.Option(
-        "--predicted", help="Results of an earlier `xmempp process` for every frame: OUT or OUT/alpha "
-                            "(soft mattes, as XMem++ uses), or OUT/masks (index masks: binary targets); "
-                            "without it the annotations are propagated first.")] = None,
+        "--predicted", help="Results of an earlier `xmempp process` for every frame: OUT, OUT/alpha (soft mattes: "
+                            "PNG 8/16-bit, TIFF, EXR, as XMem++ uses), OUT/layers (layered EXRs) or OUT/masks "
+                            "(index masks: binary targets); without it the annotations are propagated first.")
+    ] = None,
     min_mask_percent: Annotated[float, typer.Option(
         "--min-mask-percent", min=0.0, max=100.0,
         help="Never suggest frames where the target covers less than this percentage of the frame.")] = 0.25,
     model: ModelOption = None,
     config_file: ConfigOption = None,
     size: SizeOption = None,
-    mode: ModeOption = Mode.xmempp,
+    mode: ModeOption = Mode.XMEMPP,
     device: DeviceOption = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     quiet: QuietOption = False,
@@ -63,6 +77,7 @@ def candidates_command(
     layer: LayerOption = None,
     start_frame: StartFrameOption = None,
     mask_threshold: MaskThresholdOption = 0.5,
+    mask_channel: MaskChannelOption = None,
 ) -> None:
     """Suggest the frames whose annotation would help the propagation most (XMem++'s diverse-frame selector).
 
@@ -72,7 +87,7 @@ def candidates_command(
 
     config = build_config(config_file, size)
     console = Console(stderr=True, quiet=quiet)
-    plates = PlateOptions(frame_range, colorspace, display, view, layer, start_frame, mask_threshold)
+    plates = PlateOptions(frame_range, colorspace, display, view, layer, start_frame, mask_threshold, mask_channel)
     frames = plates.open_frames(video)
     try:
         names = list(frames.names)
@@ -85,21 +100,22 @@ def candidates_command(
             predicted_masks = _predicted_targets(predicted, frames, plates)
         network = load_network(model, device, console)
         with frame_progress(console, quiet, transient=True) as bar:
-            result = suggest_candidates(network, frames, references, k, alpha=alpha, predicted_masks=predicted_masks,
+            result = suggest_candidates(network, frames, references, k, alpha=balance, predicted_masks=predicted_masks,
                                         config=config, progress=stage_callback(bar, _STAGES), mode=mode.value,
                                         min_mask_presence_percent=min_mask_percent)
+        numbers = [_frame_number(frames, i) for i in range(len(frames))]
     finally:
         frames.close()
 
-    chosen = [{"rank": rank, "index": index, "name": names[index], "dissimilarity": score}
+    chosen = [{"rank": rank, "frame": numbers[index], "name": names[index], "index": index, "dissimilarity": score}
               for rank, (index, score) in enumerate(zip(result.chosen, result.dissimilarities), start=1)]
     if as_json:
         typer.echo(json.dumps({
             "video": str(video),
-            "references": [{"index": i, "name": names[i]} for i in result.previously_chosen],
+            "references": [{"frame": numbers[i], "name": names[i], "index": i} for i in result.previously_chosen],
             "requested": result.requested,
             "candidates": chosen,
-            "invalid": [{"index": i, "name": names[i]} for i in result.invalid],
+            "invalid": [{"frame": numbers[i], "name": names[i], "index": i} for i in result.invalid],
             "reason": result.reason,
             "target": result.target,
         }, indent=2))
@@ -109,7 +125,7 @@ def candidates_command(
         out.print(f"Annotate next ({len(chosen)} of {len(names)} frames, most useful first):")
         width = max(len(item["name"]) for item in chosen)
         for item in chosen:
-            out.print(f"{item['rank']:>3}. {item['name']:<{width}}  frame {item['index']}")
+            out.print(f"{item['rank']:>3}. {item['name']:<{width}}  frame {item['frame']}")
     else:
         out.print("No frame to suggest.")
     err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -32,11 +32,11 @@ def make_demo_clip(folder: Path, frames: int) -> tuple[Path, Path]:
 def demo_command(
     out: Annotated[Path, typer.Option(
         "--out", "-o", help="Folder for the demo clip and results.")] = Path("xmempp-demo"),
-    frames: Annotated[int, typer.Option("--frames", min=1, help="Length of the generated clip.")] = 24,
+    frames: Annotated[int, typer.Option("--count", min=1, help="Number of frames of the generated clip.")] = 24,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     config_file: ConfigOption = None,
-    mode: ModeOption = Mode.xmempp,
+    mode: ModeOption = Mode.XMEMPP,
 ) -> None:
     """Generate a small clip with one annotated frame and process it end to end."""
     console = Console(stderr=True)

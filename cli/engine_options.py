@@ -1,32 +1,27 @@
 """The one path from command-line options to a network and its settings.
 
 Every command that runs the network (`process`, `demo`, `candidates`, `bench`) declares its weights,
-device and inference options with the `Annotated` aliases below and turns them into a network with
+device, precision, threads and inference options with the `Annotated` aliases below and turns them into a network with
 `load_network` and into an `InferenceConfig` with `build_config`, so they share flags, help texts,
 the weights download bar and the config-file handling.
 """
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
+import torch
 import typer
 from rich.console import Console
 
 from xmempp import InferenceConfig, XMemNetwork, load_model
+from xmempp.inference.plan import Mode
 from xmempp.model.cuda_graphs import use_cuda_graphs
 from xmempp.model.loading import compile_network
+from xmempp.model.precision import Precision
 from xmempp.model.weights import resolve_weights
 
 from .progress import download_progress
-
-
-class Mode(str, Enum):
-    """Memory mechanism."""
-
-    xmempp = "xmempp"
-    xmem = "xmem"
 
 
 ModelOption = Annotated[Optional[Path], typer.Option(
@@ -45,6 +40,18 @@ CudaGraphsOption = Annotated[bool, typer.Option(
                                            "per-kernel launch cost: the 480p network 1.5x faster on an H200); "
                                            "ignored on other devices.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
+PrecisionOption = Annotated[Precision, typer.Option(
+    "--precision", help="Number format of the network: auto (fp32 on CPU, fp16 on CUDA), fp32, bf16 (CUDA, or CPUs "
+                        "with AVX512-BF16 / AMX: memory read stays fp32) or fp16 (CUDA only).")]
+ThreadsOption = Annotated[Optional[int], typer.Option(
+    "--threads", min=1, help="CPU threads for torch (default: torch's own choice). CPU results depend on it: "
+                             "a checkpoint resumes only with the same count.")]
+
+
+def set_threads(threads: Optional[int]) -> None:
+    """Give torch `threads` intra-op CPU threads (None keeps torch's default)."""
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def build_config(config_file: Optional[Path], size: Optional[int] = None, mem_every: Optional[int] = None,
@@ -63,7 +70,8 @@ def build_config(config_file: Optional[Path], size: Optional[int] = None, mem_ev
 
 
 def load_network(model: Optional[Path], device: str, console: Console, compile: bool = False,
-                 random_weights: bool = False, cuda_graphs: bool = False) -> XMemNetwork:
+                 random_weights: bool = False, cuda_graphs: bool = False,
+                 precision: Precision = Precision.auto) -> XMemNetwork:
     """Resolve the weights (downloading the official ones on first use, with a progress bar) and load the network.
 
     Arguments:
@@ -73,15 +81,16 @@ def load_network(model: Optional[Path], device: str, console: Console, compile: 
         compile: wrap the network parts in `torch.compile`.
         random_weights: skip the weights and use a randomly initialised network (speed checks only).
         cuda_graphs: on CUDA, replay the per-frame calls as CUDA graphs (`use_cuda_graphs`).
+        precision: the network's number format (`ConfigError` where the device cannot run it).
     Returns:
         The network in eval mode on the chosen device.
     """
     if random_weights:
-        network = load_model(XMemNetwork().state_dict(), device=device)
+        network = load_model(XMemNetwork().state_dict(), device=device, precision=precision)
     else:
         with download_progress(console) as progress:
             path = resolve_weights(model, progress=progress)
-        network = load_model(path, device=device)
+        network = load_model(path, device=device, precision=precision)
     if compile:
         network = compile_network(network)
     return use_cuda_graphs(network) if cuda_graphs else network

@@ -12,19 +12,22 @@ from xmempp.errors import InputError
 
 def gui_command(
     video: Annotated[Optional[Path], typer.Option(
-        "--video",
-        help="Video file: a workspace ./workspace/<name> is created from it first (as `xmempp import`).")] = None,
+        "--video", "-v", help="Frames: a video file, a folder or a frame pattern; a workspace INTO/<name> is "
+                              "created from it first (as `xmempp import`).")] = None,
     images: Annotated[Optional[Path], typer.Option(
-        "--images", help="Folder of frames: a workspace ./workspace/<name> is created from it first.")] = None,
+        "--images", help="Frames: a folder or a pattern; a workspace INTO/<name> is created from it first.")] = None,
     workspace: Annotated[Optional[Path], typer.Option(
         "--workspace", help="An existing workspace folder (made by `xmempp import` or XMem++).")] = None,
     masks: Annotated[Optional[Path], typer.Option(
-        "--masks", help="With --video/--images: annotation masks to import as references.")] = None,
+        "--masks", "-m", help="With --video/--images: folder of keyframe masks named after their frames (or ending "
+                              "in their frame number), imported as references.")] = None,
     name: Annotated[Optional[str], typer.Option(
-        "--name", help="With --video/--images: workspace name (default: the video / folder name).")] = None,
-    root: Annotated[Path, typer.Option(
-        "--root", envvar="XMEMPP_WORKSPACES",
-        help="With --video/--images: folder the workspace is created in.")] = Path("workspace"),
+        "--name", help="With --video/--images: name of the workspace to create (default: the video / folder "
+                       "name).")] = None,
+    into: Annotated[Path, typer.Option(
+        "--into", envvar="XMEMPP_WORKSPACES",
+        help="With --video/--images: folder that holds the workspaces (the new one is INTO/NAME).")
+    ] = Path("workspace"),
     model: Annotated[Optional[Path], typer.Option(
         "--model", help="XMem checkpoint (default: `xmempp weights path`); loaded on the first propagation.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
@@ -54,11 +57,9 @@ def gui_command(
 
     if workspace is None:
         source = video or images
-        if video is not None and video.is_dir():
-            raise InputError(f"--video expects a video file but {video} is a folder; use --images")
         if images is not None and images.exists() and not images.is_dir():
             raise InputError(f"--images expects a folder of frames but {images} is a file; use --video")
-        path, created = workspace_from_source(source, root, name, masks, size)
+        path, created = workspace_from_source(source, into, name, masks, size)
         typer.echo(f"{'Created' if created else 'Opening'} workspace {path}", err=True)
         workspace = path
     code = run_gui(workspace, model=model, device=device, size=size, screenshot=screenshot)

@@ -12,7 +12,7 @@ import typer
 from xmempp.inference.shots import PlateOptions
 
 __all__ = ["PlateOptions", "FramesOption", "ColorspaceOption", "DisplayOption", "ViewOption", "LayerOption",
-           "StartFrameOption", "MaskThresholdOption"]
+           "StartFrameOption", "MaskThresholdOption", "MaskChannelOption", "parse_names"]
 
 FramesOption = Annotated[Optional[str], typer.Option(
     "--frames", help="Frame range of a sequence, e.g. 1001-1100 (every frame in it must exist).")]
@@ -30,3 +30,34 @@ StartFrameOption = Annotated[Optional[int], typer.Option(
 MaskThresholdOption = Annotated[float, typer.Option(
     "--mask-threshold", min=0.0, max=1.0, help="Soft keyframes (mattes, soft alpha, anti-aliased colours) are "
                                                "binarised per object at this value.")]
+MaskChannelOption = Annotated[Optional[str], typer.Option(
+    "--mask-channel", help="EXR channel holding the roto, e.g. A or chair.mask (default: the only channel, else "
+                           "A / mask).")]
+
+
+def parse_names(text: Optional[str]) -> dict[int, str]:
+    """`--names 1=hair,2=jacket` as {1: "hair", 2: "jacket"} (empty for None).
+
+    Arguments:
+        text: comma-separated `id=name` pairs.
+    Returns:
+        Object id -> name. Raises `typer.BadParameter` for a malformed pair, an id outside 1..255, a
+        name given twice, or a name that is empty or holds a character EXR channel names cannot.
+    """
+    names: dict[int, str] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        key, sep, name = item.partition("=")
+        name = name.strip()
+        if not sep or not key.strip().isdigit() or not 1 <= int(key) <= 255:
+            raise typer.BadParameter(f"{item.strip()!r} is not id=name with an id in 1..255 (e.g. 1=hair,2=jacket)",
+                                     param_hint="--names")
+        if not name or any(c in name for c in ".,= \t"):
+            raise typer.BadParameter(f"object name {name!r} must be non-empty, without dots, commas or spaces",
+                                     param_hint="--names")
+        if name in names.values():
+            raise typer.BadParameter(f"object name {name!r} given twice: every object needs its own name",
+                                     param_hint="--names")
+        names[int(key)] = name
+    return names

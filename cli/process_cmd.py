@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -14,23 +15,28 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from xmempp import InferenceConfig
 from xmempp.errors import ConfigError
 from xmempp.inference.checkpoint import CheckpointPolicy, checkpoint_path
 from xmempp.inference.jobs import run_job
+from xmempp.cli.remedies import cli_message
 from xmempp.inference.memory_estimate import check_job_memory
 from xmempp.inference.shots import open_shot_job
 from xmempp.interrupts import stop_on_signals
 from xmempp.io.mattes import EXR_COMPRESSIONS, TIFF_COMPRESSIONS
+from xmempp.io.manifest import remove_stale
 from xmempp.io.writers import WriterOptions
+from xmempp.model.precision import Precision
 from xmempp.resources import peak_memory_text
 
 from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, Mode, ModelOption,
-                             ModeOption, QuietOption, SizeOption, build_config, load_network)
+                             ModeOption, PrecisionOption, QuietOption, SizeOption, ThreadsOption, build_config,
+                             load_network, set_threads)
 from .errors import print_error
-from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
-                            PlateOptions, StartFrameOption, ViewOption)
+from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskChannelOption,
+                            MaskThresholdOption, PlateOptions, StartFrameOption, ViewOption, parse_names)
 from .progress import frame_progress
 
 
@@ -51,6 +57,8 @@ class ProcessRun:
         config, mode: inference settings and memory mechanism ("xmempp" or "xmem").
         options: which results to write.
         model, device: checkpoint (None = official XMem.pth) and device name.
+        precision: the network's number format ("auto", "fp32", "bf16", "fp16").
+        threads: torch's CPU threads (None: torch's default).
         overwrite: allow replacing results xmempp wrote earlier.
         compile: wrap the network in `torch.compile`.
         cuda_graphs: on CUDA, replay the network's per-frame calls as CUDA graphs.
@@ -67,6 +75,8 @@ class ProcessRun:
     options: WriterOptions = field(default_factory=WriterOptions)
     model: Optional[Path] = None
     device: str = "auto"
+    precision: Precision = Precision.auto
+    threads: Optional[int] = None
     overwrite: bool = False
     compile: bool = False
     cuda_graphs: bool = False
@@ -108,18 +118,30 @@ def process_command(
     config_file: ConfigOption = None,
     size: SizeOption = None,
     mem_every: Annotated[Optional[int], typer.Option(
-        "--mem-every", help="Write temporary memory every N frames.")] = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", help="Memory elements kept per query pixel.")] = None,
-    mode: ModeOption = Mode.xmempp,
+        "--mem-every", help=f"Write temporary memory every N frames (default {InferenceConfig().mem_every}, or the "
+                            f"--config file's).")] = None,
+    top_k: Annotated[Optional[int], typer.Option(
+        "--top-k", help=f"Memory elements kept per query pixel (default {InferenceConfig().top_k}, or the --config "
+                        f"file's).")] = None,
+    mode: ModeOption = Mode.XMEMPP,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = Precision.auto,
+    threads: ThreadsOption = None,
     alpha: Annotated[bool, typer.Option("--alpha", help="Write soft mattes alpha/<id>/<stem>.<ext>.")] = False,
     alpha_bits: Annotated[int, typer.Option("--alpha-bits", help="Bits per PNG/TIFF matte pixel: 8 or 16.")] = 8,
     matte_format: Annotated[MatteFormat, typer.Option(
         "--matte-format", help="Soft matte files: png, tiff (8/16-bit) or exr (half float); implies --alpha.")
     ] = MatteFormat.png,
     exr_layers: Annotated[bool, typer.Option(
-        "--exr-layers", help="Write layers/matte.<frame>.exr: one EXR per frame, a channel obj<id>.A per object.")
+        "--exr-layers", help="Write layers/matte.<frame>.exr: one EXR per frame, a channel <name>.A per object "
+                             "(obj<id>.A when unnamed).")
     ] = False,
+    cryptomatte: Annotated[bool, typer.Option(
+        "--cryptomatte", help="Write cryptomatte/cryptomatte.<frame>.exr: the objects as a Cryptomatte layer "
+                              "(CryptoObject) for Nuke, Silhouette, Fusion.")] = False,
+    names: Annotated[Optional[str], typer.Option(
+        "--names", help="Object names, e.g. 1=hair,2=jacket (EXR layers, Cryptomatte); default: the roto's "
+                        "object folder names, else object<id>.")] = None,
     compression: Annotated[Optional[str], typer.Option(
         "--compression", help=f"EXR ({', '.join(EXR_COMPRESSIONS)}; default zip) or TIFF "
                               f"({', '.join(TIFF_COMPRESSIONS)}; default lzw) compression.")] = None,
@@ -139,6 +161,7 @@ def process_command(
     layer: LayerOption = None,
     start_frame: StartFrameOption = None,
     mask_threshold: MaskThresholdOption = 0.5,
+    mask_channel: MaskChannelOption = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted run from its checkpoint in OUT (same inputs and settings); "
                          "without one, start from the beginning.")] = False,
@@ -154,16 +177,17 @@ def process_command(
     try:
         options = WriterOptions(alpha=alpha or matte_format != MatteFormat.png, alpha_bits=alpha_bits, binary=binary,
                                 overlay=overlay, preview=preview, matte_format=matte_format.value,
-                                exr_layers=exr_layers, compression=compression)
+                                exr_layers=exr_layers, compression=compression, cryptomatte=cryptomatte,
+                                object_names=parse_names(names))
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--compression") from exc
     run = ProcessRun(
         video, masks, out,
         config=build_config(config_file, size, mem_every, top_k),
         mode=mode.value,
-        options=options, model=model, device=device, overwrite=overwrite, compile=compile_model,
+        options=options, model=model, device=device, precision=precision, threads=threads, overwrite=overwrite, compile=compile_model,
         cuda_graphs=cuda_graphs,
-        plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
+        plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold, mask_channel),
         checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force,
     )
     run_process(run, Console(stderr=True, quiet=quiet))
@@ -178,14 +202,20 @@ def run_process(run: ProcessRun, console: Console) -> None:
     Returns:
         None; raises the `XMemppError` of the first bad input, output or setting.
     """
+    notices: list[str] = []
     job = open_shot_job(run.video, run.masks, run.out, run.config, run.mode, run.options, run.overwrite,
-                        run.plates, run.resume)
+                        run.plates, run.resume, notices)
+    for notice in notices:
+        console.print(f"[yellow]note:[/yellow] {escape(notice)}", highlight=False)
+    started = time.time()
     cancel = threading.Event()
     try:
-        network = load_network(run.model, run.device, console, run.compile, cuda_graphs=run.cuda_graphs)
+        set_threads(run.threads)
+        network = load_network(run.model, run.device, console, run.compile, cuda_graphs=run.cuda_graphs,
+                               precision=run.precision)
         warning = check_job_memory(network, job, force=run.force)
         if warning:
-            Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {warning}",
+            Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {cli_message(warning)}",
                                                        markup=True, highlight=False)
         with stop_on_signals(cancel) as stop, frame_progress(console, console.quiet) as progress:
             task = progress.add_task("propagating", total=job.plan().total)
@@ -199,6 +229,12 @@ def run_process(run: ProcessRun, console: Console) -> None:
                     f"complete and a checkpoint is in {checkpoint_path(run.out).parent}; run the same command "
                     f"with --resume to continue")
         raise typer.Exit(stop.exit_code)
+    if run.overwrite and not run.resume and report.completed:
+        removed = remove_stale(run.out, started)
+        if removed:
+            listed = ", ".join(removed[:3]) + (f" and {len(removed) - 3} more" if len(removed) > 3 else "")
+            console.print(f"[yellow]note:[/yellow] removed {len(removed)} file(s) of the earlier run that this run "
+                          f"did not write ({escape(listed)})", highlight=False)
     resumed = f" (resumed after frame {report.resumed_from})" if report.resumed_from else ""
     console.print(f"[green]done[/green]: {report.frames} frames{resumed} in {report.seconds:.1f} s "
                   f"({report.fps:.2f} FPS), peak memory {peak_memory_text(network)}; results in {run.out}")

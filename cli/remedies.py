@@ -32,6 +32,10 @@ def cli_remedy(remedy: Remedy) -> str:
     if remedy.kind is RemedyKind.DOWNLOAD_WEIGHTS:
         name = f" --name {remedy.value}" if remedy.value else ""
         return f"run `xmempp weights download{name}` or pass --model PATH{note}"
+    if remedy.kind is RemedyKind.VERIFY_WEIGHTS:
+        return f"run `xmempp weights verify`{note}"
+    if remedy.kind is RemedyKind.CREATE_WORKSPACE:
+        return f"create one with `xmempp import`{note}"
     return remedy.describe()
 
 

@@ -9,7 +9,9 @@ from rich.console import Console
 
 from xmempp.errors import ConfigError
 
-from .engine_options import load_network
+from xmempp.model.precision import Precision
+
+from .engine_options import PrecisionOption, load_network
 
 
 def serve_command(
@@ -26,6 +28,7 @@ def serve_command(
     model: Annotated[Optional[Path], typer.Option(
         "--model", help="XMem checkpoint; default: the official XMem.pth (downloaded on first use).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    precision: PrecisionOption = Precision.auto,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", min=0.01, help="Largest request body in MiB.")] = 64.0,
     max_frames: Annotated[int, typer.Option("--max-frames", min=1, help="Most frames per session.")] = 10_000,
     max_frame_pixels: Annotated[int, typer.Option("--max-frame-pixels", min=1,
@@ -54,7 +57,7 @@ def serve_command(
                                max_frame_pixels=max_frame_pixels, max_sessions=max_sessions,
                                max_polls_per_client=max_polls, session_ttl_s=session_ttl)
     console = Console(stderr=True)
-    network = load_network(model, device, console)
+    network = load_network(model, device, console, precision=precision)
     console.print(f"serving on http://{host}:{port} (docs at /docs); state in {settings.state_dir}"
                   + ("" if token else "; no token: anyone who can reach this address may use it"))
     serve(settings, Engine(network, str(model or "official XMem.pth")))

@@ -21,7 +21,7 @@ class WeightsName(str, Enum):
     xmem_s012 = "XMem-s012.pth"
 
 
-NameOption = Annotated[WeightsName, typer.Option("--name", "-n", help="Which release file.")]
+NameOption = Annotated[WeightsName, typer.Option("--name", "-n", help="Name of the release file.")]
 
 
 def download_cmd(

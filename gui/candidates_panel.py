@@ -13,8 +13,6 @@ from .thumbnails import ThumbnailCache, ThumbnailList
 
 __all__ = ["CandidatesPanel"]
 
-_STAGES = {"model": "loading the model", "features": "encoding frames", "masks": "reading masks",
-           "propagation": "propagating references", "selection": "choosing frames"}
 
 
 class CandidatesPanel(QWidget):
@@ -105,11 +103,12 @@ class CandidatesPanel(QWidget):
         for box in (self.k, self.alpha, self.min_mask):
             box.setEnabled(not running)
 
-    def set_progress(self, stage: str, done: int, total: int) -> None:
-        """Progress of one stage of the selector."""
+    def set_progress(self, done: int, total: int, text: str) -> None:
+        """The selector's overall progress (all phases on one bar) and its phase line."""
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(done)
-        self.progress.setFormat(f"{_STAGES.get(stage, stage)}  %v / %m")
+        self.progress.setFormat("%p %")
+        self.note.setText(text)
 
     def set_note(self, text: str) -> None:
         """A line under the progress bar (e.g. why fewer frames came back)."""

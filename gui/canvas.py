@@ -7,14 +7,14 @@ frames.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 from PyQt5.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen, QTransform
 from PyQt5.QtWidgets import QSizePolicy, QWidget
 
-from .overlay import composite_into
+from .matte_view import MATTE_MODES, ONION_NEXT, ONION_PREVIOUS, onion_edges, render_view
 from .project import Project
 from .segment_backends import SegmentBackend
 from .tools import Tool, make_tools
@@ -23,6 +23,14 @@ __all__ = ["Canvas"]
 
 _MIN_ZOOM, _MAX_ZOOM = 0.05, 40.0
 _BACKGROUND = QColor(24, 25, 28)
+#: Empty space kept around the frame when it is fitted to the window, in screen pixels.
+_FIT_MARGIN = 16
+#: Zoom below which the plate is drawn with smooth scaling.
+_SMOOTH_BELOW = 2.0
+_SPLIT_LINE = QColor(255, 255, 255, 200)
+
+#: (frame index, HxWx3 plate, HxW ids, object id) -> HxW float32 refined matte of that object.
+Refiner = Callable[[int, np.ndarray, np.ndarray, int], np.ndarray]
 
 
 class Canvas(QWidget):
@@ -59,6 +67,10 @@ class Canvas(QWidget):
         self.show_mask = True
         self.editable = True
         self.badge = ""
+        self.onion_skin = False
+        self.compare = "raw"
+        self.refiner: Optional[Refiner] = None
+        self._onion: list[tuple[np.ndarray, tuple[int, int, int]]] = []
         self._zoom = 1.0
         self._offset = QPointF(0, 0)
         self._fit = True
@@ -81,8 +93,39 @@ class Canvas(QWidget):
         if self._buffer.shape != self.image.shape:
             self._buffer = np.zeros_like(self.image)
             self._qimage = self._wrap(self._buffer)
+        self._load_onion()
         self._render(None)
         self.update()
+
+    def _load_onion(self) -> None:
+        self._onion = []
+        if not self.onion_skin:
+            return
+        for neighbour, colour in ((self.frame_index - 1, ONION_PREVIOUS), (self.frame_index + 1, ONION_NEXT)):
+            if 0 <= neighbour < len(self.project) and self.project.has_mask(neighbour):
+                edges = onion_edges(self.project.styles.visible_ids(self.project.mask(neighbour)))
+                if edges is not None:
+                    self._onion.append((edges, colour))
+
+    def set_onion_skin(self, on: bool) -> None:
+        """Outline the previous and next frames' masks."""
+        self.onion_skin = bool(on)
+        self._load_onion()
+        self._render(None)
+        self.update()
+
+    def set_compare(self, compare: str) -> None:
+        """Show the raw matte, the refined one, or a split ("raw", "refined", "split"; matte views only)."""
+        self.compare = compare
+        self._render(None)
+        self.update()
+
+    def refresh(self) -> None:
+        """Redraw everything (object colours, hidden objects or neighbours changed)."""
+        if self.frame_index >= 0:
+            self._load_onion()
+            self._render(None)
+            self.update()
 
     def reload_mask(self) -> None:
         """The project's mask of the shown frame changed (undo, propagation): show it."""
@@ -128,8 +171,27 @@ class Canvas(QWidget):
         return QImage(buffer.data, w, h, 3 * w, QImage.Format_RGB888)
 
     def _render(self, rect: Optional[tuple[int, int, int, int]]) -> None:
-        ids = self.work_mask if self.show_mask else None
-        composite_into(self._buffer, self.image, ids, rect, self.overlay_mode, self.opacity, self.project.palette)
+        ids = self.project.styles.visible_ids(self.work_mask) if self.show_mask else None
+        h, w = self.image.shape[:2]
+        x0, y0, x1, y1 = (0, 0, w, h) if rect is None else rect
+        soft = self._refined() if ids is not None else None
+        options = dict(object_id=self.object_id, opacity=self.opacity, palette=self.project.display_palette,
+                       onion=self._onion)
+        if soft is not None and self.compare == "split":
+            middle = w // 2
+            render_view(self._buffer, self.image, ids, self.overlay_mode, rect=(x0, y0, min(x1, middle), y1),
+                        **options)
+            render_view(self._buffer, self.image, ids, self.overlay_mode, rect=(max(x0, middle), y0, x1, y1),
+                        soft=soft, **options)
+        else:
+            render_view(self._buffer, self.image, ids, self.overlay_mode, rect=(x0, y0, x1, y1), soft=soft,
+                        **options)
+
+    def _refined(self) -> Optional[np.ndarray]:
+        """The current object's refined matte when a matte view compares it, else None."""
+        if self.refiner is None or self.compare == "raw" or self.overlay_mode not in MATTE_MODES[1:]:
+            return None
+        return self.refiner(self.frame_index, self.image, self.work_mask, self.object_id)
 
     def grab_rgb(self) -> np.ndarray:
         """The rendered frame + overlay as HxWx3 RGB (tests, thumbnails)."""
@@ -142,7 +204,13 @@ class Canvas(QWidget):
         return self._zoom
 
     def mask_touched(self, rect: Optional[tuple[int, int, int, int]] = None) -> None:
-        """A tool changed the working mask inside `rect` (None: anywhere)."""
+        """A tool changed the working mask inside `rect` (None: anywhere); locked objects are put back."""
+        if self.project.settings.locked and self.frame_index >= 0:
+            h, w = self.work_mask.shape
+            x0, y0, x1, y1 = (0, 0, w, h) if rect is None else (max(0, rect[0]), max(0, rect[1]),
+                                                                 min(w, rect[2]), min(h, rect[3]))
+            before = self.project.mask(self.frame_index)[y0:y1, x0:x1]
+            self.project.styles.protect(before, self.work_mask[y0:y1, x0:x1])
         self._render(rect)
         self.update()
 
@@ -181,7 +249,7 @@ class Canvas(QWidget):
     def fit(self) -> None:
         """Fit the frame into the widget (and keep fitting on resize)."""
         h, w = self.image.shape[:2]
-        margin = 16
+        margin = _FIT_MARGIN
         avail_w, avail_h = max(1, self.width() - 2 * margin), max(1, self.height() - 2 * margin)
         zoom = max(_MIN_ZOOM, min(avail_w / w, avail_h / h))
         self._zoom = zoom
@@ -265,6 +333,11 @@ class Canvas(QWidget):
         if not self.editable:
             self.message.emit("editing is paused while the propagation writes masks (Esc stops it)")
             return
+        if self.project.styles.is_locked(self.object_id) and event.button() == Qt.LeftButton \
+                and self.tool.name != "eraser":
+            self.message.emit(f"{self.project.object_name(self.object_id)} is locked: unlock it in the object "
+                              f"list to paint it")
+            return
         self.tool.press(p, event.button(), int(event.modifiers()))
 
     def mouseMoveEvent(self, event) -> None:
@@ -322,8 +395,12 @@ class Canvas(QWidget):
         target = to_widget.mapRect(QRectF(0, 0, w, h))
         # a soft shadow frames the plate
         painter.fillRect(target.adjusted(-1, -1, 1, 1), QColor(0, 0, 0, 200))
-        painter.setRenderHint(QPainter.SmoothPixmapTransform, self._zoom < 2.0)
+        painter.setRenderHint(QPainter.SmoothPixmapTransform, self._zoom < _SMOOTH_BELOW)
         painter.drawImage(target, self._qimage, QRectF(0, 0, w, h))
+        if self.compare == "split" and self._refined() is not None:
+            x = to_widget.map(QPointF(w // 2, 0)).x()
+            painter.setPen(QPen(_SPLIT_LINE, 1, Qt.DashLine))
+            painter.drawLine(QPointF(x, target.top()), QPointF(x, target.bottom()))
         painter.setRenderHint(QPainter.Antialiasing, True)
         if self.editable or self.tool.pending:
             self.tool.paint(painter, to_widget)

@@ -5,8 +5,8 @@ thread that needs it; a missing or unreadable weights file raises `WeightsError`
 names the path and `xmempp weights download`, and annotation goes on without it.
 
 References are re-encoded into the session only when they changed: the project gives every
-reference mask a version number, and `session_for` adds, replaces or removes exactly the
-references whose version differs from what the session holds.
+reference mask a version number, and `session_for` hands them to the core's `ReferenceSync`, which
+adds, replaces or removes exactly the references whose version differs from what the session holds.
 """
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ class Engine:
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
         model: the loaded network, or None until first needed.
         session: the current `InferenceSession`, or None.
+        force_memory: run jobs the memory guard would refuse (it then only warns), as `--force`.
     """
 
     def __init__(self, model_path: Optional[Path] = None, device: str = "auto") -> None:
@@ -56,10 +57,11 @@ class Engine:
         self.model = None
         self.session = None
         self._session_key: Optional[tuple] = None
-        self._encoded: dict[int, int] = {}
+        self._sync = None  # the core's ReferenceSync of the current config and mode
         self._features = None
         self._features_key: Optional[tuple] = None
         self._soft: dict[int, tuple[bytes, bytes]] = {}
+        self.force_memory = False
         self.lock = threading.RLock()
 
     # ------------------------------------------------------------------ weights and model
@@ -99,7 +101,7 @@ class Engine:
                     resolved = resolve_weights(self.model_path, download=False)
                     self.model = load_model(resolved, device=self.device)
                 except WeightsError as exc:
-                    raise WeightsError(weights_message(path, f"it cannot be used: {exc}")) from exc
+                    raise WeightsError(weights_message(path, f"it cannot be used: {exc.message}")) from exc
             return self.model
 
     @property
@@ -110,17 +112,33 @@ class Engine:
         device = next(self.model.parameters()).device
         return f"model: {self.weights_file.name} on {device}"
 
+    def guard_memory(self, job) -> Optional[str]:
+        """The memory guard of `xmempp process`: refuse a job the machine cannot hold, before its first frame.
+
+        Arguments:
+            job: the `ShotJob` about to run (worker thread; the model is loaded).
+        Returns:
+            None when it fits; with `force_memory`, the warning to show. Raises `ResourceError` otherwise.
+        """
+        from xmempp.inference.memory_estimate import check_job_memory
+
+        from .remedies import gui_message
+
+        warning = check_job_memory(self.ensure_model(), job, force=self.force_memory)
+        return gui_message(warning) if warning is not None else None
+
     # ------------------------------------------------------------------ session
     def invalidate(self) -> None:
         """Forget the session (settings changed); it is rebuilt, references re-encoded, when next needed."""
         with self.lock:
             self.session = None
             self._session_key = None
-            self._encoded = {}
+            self._sync = None
 
     def session_for(self, config: InferenceConfig, mode: str, references: Mapping[int, tuple[int, np.ndarray]],
                     image: Callable[[int], np.ndarray]):
-        """The session for `config`, holding exactly `references` (worker thread).
+        """The session for `config`, holding exactly `references` (worker thread), kept by the core's
+        `ReferenceSync` (only changed references are encoded again; results never depend on edit history).
 
         Arguments:
             config: inference settings; a different config builds a fresh session.
@@ -130,26 +148,15 @@ class Engine:
         Returns:
             An `InferenceSession` whose references match `references`.
         """
-        from xmempp.inference.session import InferenceSession
+        from xmempp.inference.reference_sync import ReferenceSync
 
         model = self.ensure_model()
         with self.lock:
             key = (dataclasses.astuple(config), mode)
-            if self.session is None or self._session_key != key:
-                self.session = InferenceSession(model, dataclasses.replace(config), mode=mode)
+            if self._sync is None or self._session_key != key:
+                self._sync = ReferenceSync(model, dataclasses.replace(config), mode)
                 self._session_key = key
-                self._encoded = {}
-            wanted = {f: v for f, v in references.items() if np.any(v[1])}
-            for frame in sorted(set(self._encoded) - set(wanted)):
-                self.session.remove_reference(frame)
-                del self._encoded[frame]
-            for frame in sorted(wanted):
-                version, mask = wanted[frame]
-                if frame not in self._encoded:
-                    self.session.add_reference(frame, image(frame), mask)
-                elif self._encoded[frame] != version:
-                    self.session.replace_reference(frame, image(frame), mask)
-                self._encoded[frame] = version
+            self.session = self._sync.sync(references, image)
             return self.session
 
     def memory_stats(self):

@@ -1,5 +1,6 @@
 """The export dialog: index masks, soft mattes (8/16-bit), binary masks per object, overlay images and
-an overlay video, written by the same writers as `xmempp process` (`xmempp.io.writers.ResultWriter`)."""
+an overlay video, written by the same writers as `xmempp process` (`xmempp.io.writers.ResultWriter`).
+Its choices are remembered per workspace (the GUI settings' "export" entry)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,6 +16,7 @@ from xmempp.io.writers import WriterOptions
 
 from .job_runner import JobRunner, JobState
 from .project import Project
+from .remedies import CONTROLS, gui_message
 from .workers import ExportRequest, ExportWorker
 
 __all__ = ["ExportDialog"]
@@ -58,11 +60,15 @@ class ExportDialog(QDialog):
         self.alpha_bits = QComboBox(self)
         self.alpha_bits.addItem("8-bit", 8)
         self.alpha_bits.addItem("16-bit", 16)
+        self.exr = QCheckBox("EXR layers", self)
+        self.cryptomatte = QCheckBox("Cryptomatte", self)
         self.binary = QCheckBox("Binary masks", self)
         self.overlay = QCheckBox("Overlay images", self)
         self.video = QCheckBox("Overlay video", self)
         rows = ((self.masks, "masks/<frame>.png", "Index PNGs with the original object ids and colours"),
                 (self.alpha, "alpha/<id>/<frame>.png", "One soft matte per object"),
+                (self.exr, "layers/matte.<n>.exr", "One EXR per frame, a channel <object name>.A per object"),
+                (self.cryptomatte, "cryptomatte/cryptomatte.<n>.exr", "The objects as a Cryptomatte layer, by name"),
                 (self.binary, "binary/<id>/<frame>.png", "One 0 / 255 mask per object"),
                 (self.overlay, "overlay/<frame>.jpg", "Each frame with the masks blended in"),
                 (self.video, "overlay.mp4", "The overlay images as a video"))
@@ -100,7 +106,8 @@ class ExportDialog(QDialog):
         else:
             self.upscale.setEnabled(False)
             self.upscale.setVisible(False)
-        self.overwrite = QCheckBox("Replace earlier results in that folder", self)
+        self.overwrite = QCheckBox(CONTROLS["overwrite"][0], self)
+        self.overwrite.setToolTip("Replace results xmempp wrote earlier in that folder")
         options.addRow(self.upscale)
         options.addRow(self.overwrite)
 
@@ -124,6 +131,36 @@ class ExportDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
+        self._load_choices()
+
+    # ------------------------------------------------------------------ remembered choices
+    def _boxes(self) -> dict[str, QCheckBox]:
+        return {"masks": self.masks, "alpha": self.alpha, "exr": self.exr, "cryptomatte": self.cryptomatte,
+                "binary": self.binary,
+                "overlay": self.overlay, "video": self.video, "overwrite": self.overwrite, "upscale": self.upscale}
+
+    def choices(self) -> dict:
+        """The dialog's choices as saved in the workspace."""
+        data = {name: box.isChecked() for name, box in self._boxes().items()}
+        data.update(folder=self.folder.text(), alpha_bits=int(self.alpha_bits.currentData()),
+                    source="propagate" if self.from_propagation.isChecked() else "saved")
+        return data
+
+    def _load_choices(self) -> None:
+        saved = self.project.settings.export
+        for name, box in self._boxes().items():
+            if isinstance(saved.get(name), bool) and box.isEnabled():
+                box.setChecked(saved[name])
+        if isinstance(saved.get("folder"), str) and saved["folder"]:
+            self.folder.setText(saved["folder"])
+        index = self.alpha_bits.findData(saved.get("alpha_bits"))
+        if index >= 0:
+            self.alpha_bits.setCurrentIndex(index)
+        (self.from_propagation if saved.get("source") == "propagate" else self.from_saved).setChecked(True)
+
+    def _save_choices(self) -> None:
+        self.project.settings.export = self.choices()
+        self.project.save_settings()
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export to", self.folder.text())
@@ -140,24 +177,31 @@ class ExportDialog(QDialog):
         out = Path(self.folder.text()).expanduser()
         options = WriterOptions(
             masks=self.masks.isChecked(), alpha=self.alpha.isChecked(), alpha_bits=int(self.alpha_bits.currentData()),
-            binary=self.binary.isChecked(), overlay=self.overlay.isChecked(),
+            binary=self.binary.isChecked(), overlay=self.overlay.isChecked(), exr_layers=self.exr.isChecked(),
+            cryptomatte=self.cryptomatte.isChecked(), object_names=self._object_names(),
             preview=(out / "overlay.mp4") if self.video.isChecked() else None,
             overlay_opacity=float(self.project.settings.opacity))
         return ExportRequest(out, options, source="propagate" if self.from_propagation.isChecked() else "saved",
                              upscale=self.upscale.isEnabled() and self.upscale.isChecked(),
                              overwrite=self.overwrite.isChecked())
 
+    def _object_names(self) -> dict[int, str]:
+        """Original object id -> the artist's name, for the EXR layers and Cryptomatte (unnamed ones left out)."""
+        names = self.project.workspace.info.object_names or []
+        return {oid: name for oid, name in zip(self.project.object_ids, names) if name}
+
     def start(self) -> None:
         """Start writing (the dialog stays open with a progress bar)."""
         if self.runner.busy:
             return
+        self._save_choices()
         try:
             request = self.request()
         except XMemppError as exc:
-            self.status.setText(str(exc))
+            self.status.setText(gui_message(exc))
             return
         o = request.options
-        if not (o.masks or o.alpha or o.binary or o.overlay or o.preview):
+        if not (o.masks or o.alpha or o.exr_layers or o.cryptomatte or o.binary or o.overlay or o.preview):
             self.status.setText("Choose at least one kind of output.")
             return
         p = self.project

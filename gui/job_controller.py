@@ -1,41 +1,81 @@
 """The main window's background jobs: start a propagation or a suggestion, follow it, finish it.
 
 A `JobController` owns the window's `JobRunner` (states idle / propagating / suggesting /
-exporting), builds the workers from the project, and turns their signals into what the window
-shows (progress bar, followed frame, undo step, candidates). The window asks it whether a job
-runs and which, and never tracks jobs itself.
+exporting), builds the workers from the project, tracks their phases (`JobProgress`) and says
+what happens through signals that the window connects to its widgets; it never touches a widget
+itself (it only parents its question dialogs on the window).
 """
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
-from PyQt5.QtCore import QObject
-from PyQt5.QtWidgets import QMessageBox
+from PyQt5.QtCore import QObject, pyqtSignal
+from PyQt5.QtWidgets import QMessageBox, QWidget
 
 from xmempp.errors import WeightsError
 
+from .job_progress import PROPAGATION_PHASES, SUGGESTION_PHASES, JobProgress
 from .job_runner import JobRunner, JobState, Worker
-from .workers import PropagationOutcome, PropagationWorker, SavedMasks, SuggestWorker, plan_propagation
-
-if TYPE_CHECKING:
-    from .main_window import MainWindow
+from .project import Project
+from .workers import PropagationOutcome, PropagationPlan, PropagationWorker, SavedMasks, SuggestWorker, \
+    plan_propagation
 
 __all__ = ["JobController"]
 
+#: A followed propagation redraws the view at most this often (seconds).
+FOLLOW_INTERVAL = 0.08
+#: How long status-bar messages stay (milliseconds).
+MESSAGE_MS, FINISHED_MS = 4000, 10000
+
 
 class JobController(QObject):
-    """Starts and follows the jobs of one main window."""
+    """Starts and follows the jobs of one main window.
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window = window
+    Signals:
+        busyChanged(bool): a job started / ended (`state` says which).
+        progressChanged(int, int, str): overall progress in per mille (done, 1000) and the job's line
+            (phase, frames/s, time left).
+        statusChanged(str): a short state line ("paused — Space continues").
+        pausedChanged(bool): the propagation was paused or resumed.
+        modelChanged(str): the model status line changed (loaded, device).
+        memoryStats(object): `MemoryStats` while a job fills the memory (None: no session).
+        message(str, int): a status-bar message and how long it stays (ms).
+        showFrame(int): a followed propagation reached this frame.
+        runningSpan(object): (first, last) frame a propagation covers, or None when it ends.
+        propagationFinished(): a propagation ended (its masks are saved).
+        suggestionStarted(): the selector started.
+        suggestionFinished(object, str): the `CandidateResult` (None: stopped or failed) and a note.
+        weightsError(str): the weights are missing or unusable (the clear message).
+        failed(str, str): a job failed: title and message.
+    """
+
+    busyChanged = pyqtSignal(bool)
+    progressChanged = pyqtSignal(int, int, str)
+    statusChanged = pyqtSignal(str)
+    pausedChanged = pyqtSignal(bool)
+    modelChanged = pyqtSignal(str)
+    memoryStats = pyqtSignal(object)
+    message = pyqtSignal(str, int)
+    showFrame = pyqtSignal(int)
+    runningSpan = pyqtSignal(object)
+    propagationFinished = pyqtSignal()
+    suggestionStarted = pyqtSignal()
+    suggestionFinished = pyqtSignal(object, str)
+    weightsError = pyqtSignal(str)
+    failed = pyqtSignal(str, str)
+
+    def __init__(self, project: Project, dialog_parent: QWidget) -> None:
+        super().__init__(dialog_parent)
+        self.project = project
+        self.dialog_parent = dialog_parent
         self.runner = JobRunner(self)
         self.runner.stateChanged.connect(self._state_changed)
         self.following = True
         self._last_follow = 0.0
         self._last_propagated: Optional[int] = None
         self.last_suggestion_result = None
+        self.job_progress: Optional[JobProgress] = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -52,49 +92,60 @@ class JobController(QObject):
         """Say on the status bar that a job runs (returns True), or return False when idle."""
         if not self.runner.busy:
             return False
-        self.window.statusBar().showMessage(f"wait for the {self.state.job} to finish{what} (Esc stops it)", 4000)
+        self.message.emit(f"wait for the {self.state.job} to finish{what} (Esc stops it)", MESSAGE_MS)
         return True
 
     def _state_changed(self, _state: str) -> None:
-        w = self.window
         busy = self.runner.busy
-        w.progress.setVisible(busy)
         if not busy:
-            w.job_label.setText("")
-            w.pause_action.setChecked(False)
-            w.model_label.setText(w.project.engine.status)
-        w.update_enabled()
+            self.job_progress = None
+            self.statusChanged.emit("")
+            self.pausedChanged.emit(False)
+            self.modelChanged.emit(self.project.engine.status)
+        self.busyChanged.emit(busy)
 
-    def _start(self, state: JobState, worker: Worker, total: int, what: str) -> None:
-        worker.progress.connect(self._progress)
+    def _start(self, state: JobState, worker: Worker, progress: JobProgress, what: str) -> None:
+        worker.progress.connect(lambda done, total: self._stage(progress.phases[0].key if len(progress.phases) == 1
+                                                                else None, done, total))
         worker.status.connect(self._status)
         worker.failed.connect(lambda message, weights: self._failed(what, message, weights))
-        w = self.window
-        w.progress.setRange(0, max(0, total))
-        w.progress.setValue(0)
-        w.job_label.setText(f"{state.job}…")
+        self.job_progress = progress
         self.runner.start(state, worker)
+        self.statusChanged.emit(f"{progress.title}…")
+        self.modelChanged.emit(self._model_line())
+        self._emit_progress()
 
-    def _progress(self, done: int, total: int) -> None:
-        self.window.progress.setRange(0, max(1, total))
-        self.window.progress.setValue(done)
+    def _model_line(self) -> str:
+        engine = self.project.engine
+        return engine.status if engine.model is not None else f"model: loading {engine.weights_file.name}…"
+
+    def _stage(self, stage: Optional[str], done: int, total: int) -> None:
+        progress = self.job_progress
+        if progress is None or stage is None:
+            return
+        progress.update(stage, done, total)
+        self._emit_progress()
+
+    def _emit_progress(self) -> None:
+        if self.job_progress is not None:
+            self.progressChanged.emit(int(round(self.job_progress.fraction * 1000)), 1000, self.job_progress.text())
 
     def _status(self, text: str) -> None:
-        self.window.job_label.setText(text)
-        self.window.model_label.setText(self.window.project.engine.status)
+        self.statusChanged.emit(text)
+        self.modelChanged.emit(self._model_line())
 
     def _failed(self, what: str, message: str, weights: bool) -> None:
         if weights:
-            self.window.show_weights_error(message)
+            self.weightsError.emit(message)
         else:
-            QMessageBox.warning(self.window, f"{what} failed", message)
+            self.failed.emit(f"{what} failed", message)
 
     def weights_ready(self) -> bool:
-        """The weights file exists; otherwise the weights message is shown."""
+        """The weights file exists; otherwise the weights message is sent."""
         try:
-            self.window.project.engine.check_weights()
+            self.project.engine.check_weights()
         except WeightsError as exc:
-            self.window.show_weights_error(str(exc))
+            self.weightsError.emit(str(exc))
             return False
         return True
 
@@ -103,50 +154,48 @@ class JobController(QObject):
         telling the user why (`none_message` when there is no usable reference)."""
         if self.busy_message():
             return []
-        project = self.window.project
+        project = self.project
         refs = [f for f in project.references if project.mask(f).any()]
         if not refs:
-            QMessageBox.information(self.window, "No reference yet", none_message)
+            QMessageBox.information(self.dialog_parent, "No reference yet", none_message)
             return []
         return refs if self.weights_ready() else []
 
     # ------------------------------------------------------------------ propagation
-    def propagate(self, direction: str, limit: Optional[int] = None) -> bool:
-        """Start a propagation ("forward", "backward", "full") from the current frame. Returns True when it started."""
-        w = self.window
-        if not self.runner.busy:
-            w.canvas.tool.accept()
+    def propagate(self, direction: str, start: int, limit: Optional[int] = None) -> bool:
+        """Start a propagation ("forward", "backward", "full") from frame `start`. Returns True when it started."""
         refs = self._references_to_run("Paint the object on a frame and save it as a reference (R) before "
                                        "propagating.")
         if not refs:
             return False
-        project = w.project
-        plan = plan_propagation(direction, w.current, len(project), refs, limit)
+        project = self.project
+        plan = plan_propagation(direction, start, len(project), refs, limit)
         if not plan.passes:
-            w.statusBar().showMessage("nothing to propagate from here", 4000)
+            self.message.emit("nothing to propagate from here", MESSAGE_MS)
             return False
         touched = {f for frames in plan.passes for f in frames}
         edited = sorted(f for f in project.settings.edited if f in touched and not project.is_reference(f)
                         and project.mask(f).any())
         if edited and not self._confirm_overwrite(edited):
             return False
-        worker = PropagationWorker(project.engine, project.workspace, direction, w.current, limit,
+        worker = PropagationWorker(project.engine, project.workspace, direction, start, limit,
                                    project.reference_snapshot(), project.config, project.settings.mode,
                                    project.palette)
         worker.frameDone.connect(self._propagated_frame)
-        worker.memoryStats.connect(w.memory_panel.show_stats)
+        worker.memoryStats.connect(self.memoryStats)
         worker.finished.connect(lambda outcome, p=plan: self._propagation_finished(outcome, p))
         self.following, self._last_follow, self._last_propagated = True, 0.0, None
-        w.timeline.set_running(plan.span)
-        self._start(JobState.propagating, worker, plan.total, "Propagation")
+        self.runningSpan.emit(plan.span)
+        self._start(JobState.propagating, worker, JobProgress(plan.text, PROPAGATION_PHASES, plan.total),
+                    "Propagation")
         return True
 
     def _confirm_overwrite(self, frames: list[int]) -> bool:
-        project = self.window.project
+        project = self.project
         names = ", ".join(project.labels[f] for f in frames[:6]) + (" …" if len(frames) > 6 else "")
         box = QMessageBox(QMessageBox.Question, "Edited frames",
                           f"You edited {len(frames)} frame(s) that are not references ({names}). The propagation "
-                          f"would replace their masks.\n\nSave them as references first?", parent=self.window)
+                          f"would replace their masks.\n\nSave them as references first?", parent=self.dialog_parent)
         save = box.addButton("Save as references", QMessageBox.AcceptRole)
         box.addButton("Replace them", QMessageBox.DestructiveRole)
         cancel = box.addButton(QMessageBox.Cancel)
@@ -161,89 +210,98 @@ class JobController(QObject):
         return True
 
     def _propagated_frame(self, index: int) -> None:
-        self.window.project.accept_propagated(index)
+        self.project.accept_propagated(index)
         now = time.monotonic()
-        if self.following and now - self._last_follow >= 0.08:  # at most ~12 redraws a second
+        if self.following and now - self._last_follow >= FOLLOW_INTERVAL:
             self._last_follow = now
-            self.window.show_frame(index)
+            self.showFrame.emit(index)
         self._last_propagated = index
 
-    def _propagation_finished(self, outcome: PropagationOutcome, plan) -> None:
-        w = self.window
+    def _propagation_finished(self, outcome: PropagationOutcome, plan: PropagationPlan) -> None:
         if self.following and self._last_propagated is not None:
-            w.show_frame(self._last_propagated)
-        w.project.finish_propagation(outcome.changes, plan.text)
-        w.timeline.set_running(None)
+            self.showFrame.emit(self._last_propagated)
+        self.project.finish_propagation(outcome.changes, f"{plan.text} · {len(outcome.changes)} frames")
+        self.runningSpan.emit(None)
+        progress = self.job_progress
+        summary = progress.summary(f"{outcome.frames} frames") if progress is not None else f"{outcome.frames} frames"
         if outcome.completed:
-            w.statusBar().showMessage(f"{plan.text.lower()}: {len(outcome.changes)} masks written and saved", 6000)
+            self.message.emit(f"{plan.text} finished: {summary}; {len(outcome.changes)} masks saved", FINISHED_MS)
         elif outcome.frames:
-            w.statusBar().showMessage(f"stopped after {outcome.frames} frames; their masks are saved "
-                                      f"(Ctrl+Z undoes them)", 6000)
-        w.memory_panel.show_stats(w.project.engine.memory_stats())
-        w.references_panel.refresh()
+            self.message.emit(f"{plan.text} stopped after {summary}; their masks are saved (Ctrl+Z undoes them)",
+                              FINISHED_MS)
+        self.memoryStats.emit(self.project.engine.memory_stats())
+        self.propagationFinished.emit()
 
     def toggle_pause(self) -> bool:
         """Pause / resume a running propagation. Returns False when none runs."""
         worker = self.runner.worker
         if not (self.propagating and isinstance(worker, PropagationWorker)):
-            self.window.pause_action.setChecked(False)
+            self.pausedChanged.emit(False)
             return False
         if worker.paused:
             worker.resume()
-            self.window.job_label.setText("propagating…")
+            self.statusChanged.emit("propagating…")
         else:
             worker.pause()
-            self.window.job_label.setText("paused — Space continues")
-        self.window.pause_action.setChecked(worker.paused)
+            self.statusChanged.emit("paused — Space continues")
+        self.pausedChanged.emit(worker.paused)
         return True
 
     def stop(self) -> None:
         """Stop the running job after its current frame."""
         if self.runner.busy:
             self.runner.stop()
-            self.window.job_label.setText("stopping…")
+            self.statusChanged.emit("stopping…")
 
     def clear_memory(self) -> None:
         """Drop the session's working memory (references stay), unless a job runs."""
         if self.runner.busy:
             return
-        engine = self.window.project.engine
+        engine = self.project.engine
         engine.clear_memory()
-        self.window.memory_panel.show_stats(engine.memory_stats())
+        self.memoryStats.emit(engine.memory_stats())
 
     # ------------------------------------------------------------------ suggestions
     def suggest(self) -> bool:
         """Run the candidate selector. Returns True when it started."""
-        w = self.window
         refs = self._references_to_run("Save at least one reference (paint, then R) before asking for suggestions.")
         if not refs:
             return False
-        project = w.project
+        project = self.project
         s = project.settings
-        references = {f: project.mask(f).copy() for f in refs}
+        references = {f: v for f, v in project.reference_snapshot().items() if f in refs}
         masked = project.masked_frames
         # with a mask on every frame the selector uses them; otherwise it propagates the references first
         predicted = SavedMasks(project.workspace, masked, project.engine) if len(masked) == len(project) else None
         worker = SuggestWorker(project.engine, project.workspace, references, s.k, s.alpha, s.min_mask_percent,
                                project.config, s.mode, predicted)
-        worker.stageProgress.connect(w.candidates_panel.set_progress)
+        phases = tuple(p for p in SUGGESTION_PHASES if predicted is None or p.key != "propagation")
+        progress = JobProgress("Suggest frames", phases, len(project))
+        worker.stageProgress.connect(self._suggestion_stage)
+        worker.memoryStats.connect(self.memoryStats)
         worker.finished.connect(self._suggestion_finished)
-        w.tabs.setCurrentWidget(w.candidates_panel)
-        w.candidates_panel.set_running(True)
-        self._start(JobState.suggesting, worker, 0, "Suggestion")
+        self.suggestionStarted.emit()
+        self._start(JobState.suggesting, worker, progress, "Suggestion")
         return True
 
+    def _suggestion_stage(self, stage: str, done: int, total: int) -> None:
+        self._stage(stage, done, total)
+        if stage != "model":
+            self.modelChanged.emit(self._model_line())
+
     def _suggestion_finished(self, result) -> None:
-        w = self.window
-        w.candidates_panel.set_running(False)
         self.last_suggestion_result = result
+        progress = self.job_progress
         if result is None:
-            w.candidates_panel.set_note(w.candidates_panel.note.text() or "Stopped.")
+            self.suggestionFinished.emit(None, "Stopped.")
             return
-        w.project.set_suggestions(list(result.chosen))
-        names = ", ".join(w.project.labels[f] for f in result.chosen) or "none"
+        self.project.set_suggestions(list(result.chosen))
+        names = ", ".join(self.project.labels[f] for f in sorted(result.chosen)) or "none"
         note = f"Annotate next: {names}."
         if result.reason:
             note += f"\n{result.reason}"
-        w.candidates_panel.set_note(note)
-        w.statusBar().showMessage(f"suggested {len(result.chosen)} frame(s); N jumps to them", 6000)
+        frames = f"{len(self.project)} frames"
+        summary = progress.summary(frames) if progress is not None else frames
+        self.suggestionFinished.emit(result, note)
+        self.message.emit(f"Suggest frames finished: {len(result.chosen)} frame(s) from {summary}; N jumps to them",
+                          FINISHED_MS)

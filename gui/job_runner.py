@@ -17,6 +17,8 @@ from PyQt5.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
 
 from xmempp.errors import WeightsError, XMemppError
 
+from .remedies import gui_message
+
 __all__ = ["JobState", "Worker", "JobRunner", "Stopped"]
 
 logger = logging.getLogger(__name__)
@@ -94,9 +96,9 @@ class Worker(QObject):
 def describe_error(exc: BaseException) -> tuple[str, bool]:
     """The message shown for a worker's error, and whether it is about the weights (bugs are logged)."""
     if isinstance(exc, WeightsError):
-        return str(exc), True
+        return gui_message(exc), True
     if isinstance(exc, XMemppError):
-        return str(exc), False
+        return gui_message(exc), False
     logger.error("worker failed:\n%s", "".join(traceback.format_exception(exc)))
     return f"unexpected error: {type(exc).__name__}: {exc}", False
 

@@ -12,9 +12,15 @@ __all__ = ["workspace_from_source", "default_name"]
 
 
 def default_name(source: Path) -> str:
-    """Workspace name for a video or frame folder: its file stem / folder name."""
+    """Workspace name for a video, frame folder or frame pattern: its file stem / folder name / the
+    pattern's name before the frame number."""
+    from xmempp.io.sequences import is_pattern
+
     source = Path(source)
-    name = source.stem if source.is_file() else source.resolve().name
+    if is_pattern(source):
+        name = source.name.split("%")[0].split("#")[0].split("@")[0].rstrip("._-") or source.parent.resolve().name
+    else:
+        name = source.stem if source.is_file() else source.resolve().name
     name = name.lstrip(".") or "shot"
     return name
 
@@ -33,7 +39,7 @@ def workspace_from_source(source: Path, root: Path = Path("workspace"), name: Op
     """The workspace for a video file or frame folder, created on first use.
 
     Arguments:
-        source: a video file or a folder of frames.
+        source: a video file, a folder of frames or a frame pattern (`plate.%04d.exr`, `plate.####.exr`).
         root: workspace root folder (`./workspace` by default, as XMem++).
         name: workspace name (default: the video stem / folder name).
         masks: optional folder of annotation masks to import as references.
@@ -47,9 +53,11 @@ def workspace_from_source(source: Path, root: Path = Path("workspace"), name: Op
     from xmempp.io.masks import read_mask_folder
     from xmempp.io.workspace import create_workspace
 
+    from xmempp.io.sequences import is_pattern
+
     source = Path(source).expanduser()
-    if not source.exists():
-        raise InputError(f"{source} does not exist; give a video file or a folder of frames")
+    if not source.exists() and not is_pattern(source):
+        raise InputError(f"{source} does not exist; give a video file, a folder of frames or a frame pattern")
     name = name or default_name(source)
     dest = Path(root) / name
     if dest.is_dir() and any(dest.iterdir()):

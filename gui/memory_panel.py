@@ -12,6 +12,7 @@ from PyQt5.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabe
 from xmempp.errors import ConfigError
 
 from .project import Project
+from .remedies import CONTROLS
 
 __all__ = ["MemoryPanel", "human_bytes"]
 
@@ -119,6 +120,12 @@ class MemoryPanel(QWidget):
         self.long_term_enabled = QCheckBox("Use long-term memory", self)
         self.long_term_enabled.toggled.connect(lambda on: self._changed("enable_long_term", bool(on)))
         form.addRow(self.long_term_enabled)
+        self.force_memory = QCheckBox(CONTROLS["force"][0], self)
+        self.force_memory.setToolTip("Jobs the machine may not hold are refused before their first frame (as "
+                                     "`xmempp process` does); tick to run them anyway, with a warning")
+        self.force_memory.setChecked(project.settings.force_memory)
+        self.force_memory.toggled.connect(lambda on: project.update_settings(force_memory=bool(on)))
+        form.addRow(self.force_memory)
         self.error = QLabel(self)
         self.error.setObjectName("error")
         self.error.setWordWrap(True)

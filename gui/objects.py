@@ -1,16 +1,21 @@
-"""The object list: a colour swatch per object, keys 1-9 select, the list reaches any number."""
+"""The object list: a colour swatch per object, keys 1-9 select, the list reaches any number; rename,
+recolour, hide and lock the selected object (buttons, or the right-click menu)."""
 from __future__ import annotations
 
 from typing import Optional
 
 from PyQt5.QtCore import QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QColor, QIcon, QPainter, QPixmap
-from PyQt5.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout,
-                             QWidget)
+from PyQt5.QtWidgets import (QColorDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem, QMenu,
+                             QPushButton, QToolButton, QVBoxLayout, QWidget)
+
+from xmempp.errors import InputError
 
 from .project import Project
 
 __all__ = ["ObjectsPanel", "swatch"]
+
+_LIST_MAX_HEIGHT = 170
 
 
 def swatch(colour: QColor, size: int = 14) -> QIcon:
@@ -32,10 +37,12 @@ class ObjectsPanel(QWidget):
     Signals:
         objectSelected(int): the user picked an object (workspace id 1..K).
         addRequested(): "Add object" was clicked.
+        problem(str): a rename was refused (the reason).
     """
 
     objectSelected = pyqtSignal(int)
     addRequested = pyqtSignal()
+    problem = pyqtSignal(str)
 
     def __init__(self, project: Project, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -44,6 +51,27 @@ class ObjectsPanel(QWidget):
         self.list.setIconSize(QSize(14, 14))
         self.list.setUniformItemSizes(True)
         self.list.currentRowChanged.connect(self._row_changed)
+        self.list.itemDoubleClicked.connect(lambda _item: self.ask_rename())
+        self.list.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        self.buttons: dict[str, QToolButton] = {}
+        row = QHBoxLayout()
+        row.setSpacing(2)
+        for key, text, tip in (("rename", "Rename", "Rename the selected object (double-click)"),
+                               ("colour", "Colour", "Show the selected object in another colour"),
+                               ("hide", "Hide", "Hide the selected object on the canvas"),
+                               ("lock", "Lock", "Lock the selected object: edits leave its pixels alone")):
+            button = QToolButton(self)
+            button.setText(text)
+            button.setToolTip(tip)
+            button.setCheckable(key in ("hide", "lock"))
+            row.addWidget(button)
+            self.buttons[key] = button
+        row.addStretch(1)
+        self.buttons["rename"].clicked.connect(lambda: self.ask_rename())
+        self.buttons["colour"].clicked.connect(lambda: self.ask_colour())
+        self.buttons["hide"].clicked.connect(lambda on: self._set_hidden(on))
+        self.buttons["lock"].clicked.connect(lambda on: self._set_locked(on))
         self.add_button = QPushButton("Add object", self)
         self.add_button.setToolTip("Add a new object to annotate")
         self.add_button.clicked.connect(self.addRequested)
@@ -57,6 +85,7 @@ class ObjectsPanel(QWidget):
         layout.setContentsMargins(8, 8, 8, 4)
         layout.addLayout(header)
         layout.addWidget(self.list)
+        layout.addLayout(row)
         self._areas: dict[int, float] = {}
         self.rebuild()
 
@@ -73,7 +102,8 @@ class ObjectsPanel(QWidget):
             self.list.addItem(item)
         self.list.blockSignals(False)
         rows = max(2, self.list.count())
-        self.list.setFixedHeight(min(170, rows * self.list.sizeHintForRow(0) + 2 * self.list.frameWidth() + 6))
+        self.list.setFixedHeight(min(_LIST_MAX_HEIGHT, rows * self.list.sizeHintForRow(0)
+                                     + 2 * self.list.frameWidth() + 6))
         self.set_current(current or 1)
 
     def _label(self, object_id: int) -> str:
@@ -81,8 +111,14 @@ class ObjectsPanel(QWidget):
         key = f"  [{object_id}]" if object_id <= 9 else ""
         area = self._areas.get(object_id)
         share = f"   {area:.1f} %" if area else ""
-        name = f"Object {object_id}" + (f" (id {original})" if original != object_id else "")
-        return f"{name}{key}{share}"
+        styles = self.project.styles
+        marks = "".join(mark for on, mark in ((styles.is_hidden(object_id), "  · hidden"),
+                                              (styles.is_locked(object_id), "  · locked")) if on)
+        name = self.project.object_name(object_id)
+        name = name[:1].upper() + name[1:]
+        if original != object_id and name.lower() == f"object {original}":
+            name = f"Object {object_id} (id {original})"
+        return f"{name}{key}{share}{marks}"
 
     @property
     def current(self) -> int:
@@ -96,6 +132,71 @@ class ObjectsPanel(QWidget):
         self.list.blockSignals(True)
         self.list.setCurrentRow(row)
         self.list.blockSignals(False)
+        self._sync_buttons()
+
+    def _sync_buttons(self) -> None:
+        current = self.current
+        for key, on in (("hide", self.project.styles.is_hidden(current)),
+                        ("lock", self.project.styles.is_locked(current))):
+            button = self.buttons[key]
+            button.blockSignals(True)
+            button.setChecked(bool(current) and on)
+            button.setText(("Show" if on else "Hide") if key == "hide" else ("Unlock" if on else "Lock"))
+            button.blockSignals(False)
+
+    # ------------------------------------------------------------------ object actions
+    def rename(self, object_id: int, name: str) -> bool:
+        """Rename an object (saved in the workspace). Returns False (and emits `problem`) for a bad name."""
+        try:
+            self.project.rename_object(object_id, name)
+        except InputError as exc:
+            self.problem.emit(str(exc))
+            return False
+        return True
+
+    def ask_rename(self) -> None:
+        """Ask for the selected object's new name."""
+        current = self.current
+        if not current:
+            return
+        name, ok = QInputDialog.getText(self, "Rename object", "Name (used in exports):",
+                                        text=self.project.object_name(current))
+        if ok:
+            self.rename(current, name)
+
+    def ask_colour(self) -> None:
+        """Pick the selected object's display colour."""
+        current = self.current
+        if not current:
+            return
+        colour = QColorDialog.getColor(QColor(*self.project.object_colour(current)), self, "Object colour")
+        if colour.isValid():
+            self.project.recolour_object(current, (colour.red(), colour.green(), colour.blue()))
+
+    def _set_hidden(self, on: bool) -> None:
+        if self.current:
+            self.project.set_object_hidden(self.current, bool(on))
+
+    def _set_locked(self, on: bool) -> None:
+        if self.current:
+            self.project.set_object_locked(self.current, bool(on))
+
+    def _context_menu(self, pos) -> None:
+        item = self.list.itemAt(pos)
+        if item is None:
+            return
+        self.list.setCurrentItem(item)
+        object_id = int(item.data(Qt.UserRole))
+        styles = self.project.styles
+        menu = QMenu(self)
+        menu.addAction("Rename…", self.ask_rename)
+        menu.addAction("Colour…", self.ask_colour)
+        menu.addAction("Default colour", lambda: self.project.recolour_object(object_id, None))
+        menu.addAction("Show" if styles.is_hidden(object_id) else "Hide",
+                       lambda: self.project.set_object_hidden(object_id, not styles.is_hidden(object_id)))
+        menu.addAction("Unlock" if styles.is_locked(object_id) else "Lock",
+                       lambda: self.project.set_object_locked(object_id, not styles.is_locked(object_id)))
+        menu.exec_(self.list.viewport().mapToGlobal(pos))
 
     def set_areas(self, areas: dict[int, float]) -> None:
         """Show each object's share of the current frame in percent."""
@@ -106,4 +207,5 @@ class ObjectsPanel(QWidget):
 
     def _row_changed(self, row: int) -> None:
         if row >= 0:
+            self._sync_buttons()
             self.objectSelected.emit(row + 1)

@@ -24,6 +24,7 @@ from xmempp.io.masks import davis_palette, read_mask
 from xmempp.io.workspace import Workspace
 
 from .engine import Engine
+from .object_styles import ObjectStyles
 from .settings import GuiSettings
 from .undo import MaskPatchCommand, PropagationCommand, ReferenceCommand
 
@@ -63,7 +64,11 @@ class Project(QObject):
         self.workspace = workspace
         self.engine = engine or Engine()
         self.settings = GuiSettings.from_json(workspace.info.gui_settings)
-        self.palette = davis_palette()
+        if not self.settings.size_chosen:  # the workspace's own size: never upscale its frames unless asked
+            self.settings.config = self.settings.config.replace(size=workspace.processing_size)
+        self.palette = davis_palette()  # the mask files' palette (XMem++ reads it); display colours: `styles`
+        self.styles = ObjectStyles(workspace, self.settings)
+        self.engine.force_memory = self.settings.force_memory
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(100)
         self._masks: "OrderedDict[int, np.ndarray]" = OrderedDict()
@@ -287,7 +292,9 @@ class Project(QObject):
             False when nothing changed.
         """
         before = self.mask(index)
-        command = MaskPatchCommand(self, index, before, np.asarray(ids, np.uint8), text, self.has_mask(index))
+        after = self.styles.protect(before, np.array(ids, np.uint8, copy=True))
+        command = MaskPatchCommand(self, index, before, after, f"{text} · {self.labels[index]}",
+                                   self.has_mask(index))
         if command.empty:
             return False
         self.undo_stack.push(command)
@@ -297,7 +304,7 @@ class Project(QObject):
         """Remove one object from a frame (undoable)."""
         mask = self.mask(index).copy()
         mask[mask == object_id] = 0
-        return self.edit_mask(index, mask, f"Clear object {object_id}")
+        return self.edit_mask(index, mask, f"Clear {self.object_name(object_id)}")
 
     def goto_frame(self, index: int) -> None:
         """Ask the window to show frame `index` (used by undo/redo)."""
@@ -368,9 +375,41 @@ class Project(QObject):
         return self.workspace.object_ids
 
     def object_colour(self, object_id: int) -> tuple[int, int, int]:
-        """Display colour of workspace object `object_id` (the colour its mask files use)."""
-        r, g, b = self.palette[object_id]
-        return int(r), int(g), int(b)
+        """Display colour of workspace object `object_id`."""
+        return self.styles.colour(object_id)
+
+    @property
+    def display_palette(self) -> np.ndarray:
+        """(256, 3) display colours by workspace id (recoloured objects included)."""
+        return self.styles.palette()
+
+    def object_name(self, object_id: int) -> str:
+        """The object's name."""
+        return self.styles.name(object_id)
+
+    def rename_object(self, object_id: int, name: str) -> None:
+        """Name an object (saved in info.json, used by exports). Raises `InputError` for a bad name."""
+        if self.styles.rename(object_id, name):
+            self._save_info()
+            self.objectsChanged.emit()
+
+    def recolour_object(self, object_id: int, rgb: Optional[tuple[int, int, int]]) -> None:
+        """Show an object in another colour (None: its default one); saved with the view settings."""
+        self.styles.recolour(object_id, rgb)
+        self.save_settings()
+        self.objectsChanged.emit()
+
+    def set_object_hidden(self, object_id: int, hidden: bool) -> None:
+        """Hide or show an object on the canvas and the thumbnails."""
+        self.styles.set_hidden(object_id, hidden)
+        self.save_settings()
+        self.objectsChanged.emit()
+
+    def set_object_locked(self, object_id: int, locked: bool) -> None:
+        """Lock an object: no edit changes its pixels."""
+        self.styles.set_locked(object_id, locked)
+        self.save_settings()
+        self.objectsChanged.emit()
 
     def add_object(self) -> int:
         """Add object K+1 and save info.json. Returns its id (raises `InputError` past 255)."""
@@ -412,11 +451,16 @@ class Project(QObject):
             The new config. Raises `ConfigError` naming a bad value (nothing is changed then).
         """
         config = self.settings.config.replace(**changes)
+        chosen = "size" in changes and not self.settings.size_chosen
+        if chosen:
+            self.settings.size_chosen = True
         if config != self.settings.config:
             self.settings.config = config
             self.engine.invalidate()
             self.save_settings()
             self.settingsChanged.emit()
+        elif chosen:
+            self.save_settings()
         return config
 
     def update_settings(self, **changes) -> None:
@@ -429,6 +473,7 @@ class Project(QObject):
         if changed:
             if "mode" in changes:
                 self.engine.invalidate()
+            self.engine.force_memory = self.settings.force_memory
             self.save_settings()
             self.settingsChanged.emit()
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from xmempp.inference.config import InferenceConfig
 from xmempp.errors import ConfigError
 
-from .overlay import OVERLAY_MODES
+from .matte_view import COMPARE_MODES, VIEW_MODES
 
 __all__ = ["TOOLS", "GuiSettings"]
 
@@ -53,6 +53,13 @@ class GuiSettings:
         suggestions: the last suggested frames, in pick order.
         edited: frames the user edited that are not references (propagation asks before
             overwriting them).
+        size_chosen: the processing size was set by the user (else the workspace's own size is used).
+        object_colours: display colour override per object id ("3": [r, g, b]).
+        hidden, locked: object ids not drawn / not painted over.
+        onion_skin: outline the previous and next frames' masks.
+        compare: how the refined matte is compared with the raw one ("raw", "refined", "split").
+        export: the export dialog's last choices (its own keys).
+        force_memory: run jobs the memory guard would refuse (it only warns then).
     """
 
     config: InferenceConfig = field(default_factory=InferenceConfig)
@@ -70,6 +77,14 @@ class GuiSettings:
     min_mask_percent: float = 0.25
     suggestions: list[int] = field(default_factory=list)
     edited: list[int] = field(default_factory=list)
+    size_chosen: bool = False
+    object_colours: dict[str, list[int]] = field(default_factory=dict)
+    hidden: list[int] = field(default_factory=list)
+    locked: list[int] = field(default_factory=list)
+    onion_skin: bool = False
+    compare: str = "raw"
+    export: dict[str, Any] = field(default_factory=dict)
+    force_memory: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -88,7 +103,7 @@ class GuiSettings:
             settings.config = _load_config(config)
         checks = {
             "mode": lambda v: v in ("xmempp", "xmem"),
-            "overlay_mode": lambda v: v in OVERLAY_MODES,
+            "overlay_mode": lambda v: v in VIEW_MODES,
             "opacity": lambda v: _is_number(v) and 0.0 <= v <= 1.0,
             "show_mask": lambda v: isinstance(v, bool),
             "tool": lambda v: v in TOOLS,
@@ -99,6 +114,10 @@ class GuiSettings:
             "k": lambda v: _is_int(v) and 1 <= v <= 1000,
             "alpha": lambda v: _is_number(v) and 0.0 <= v <= 1.0,
             "min_mask_percent": lambda v: _is_number(v) and 0.0 <= v <= 100.0,
+            "size_chosen": lambda v: isinstance(v, bool),
+            "onion_skin": lambda v: isinstance(v, bool),
+            "force_memory": lambda v: isinstance(v, bool),
+            "compare": lambda v: v in COMPARE_MODES,
         }
         for name, ok in checks.items():
             value = data.get(name)
@@ -108,6 +127,16 @@ class GuiSettings:
         if isinstance(suggestions, list):
             settings.suggestions = [v for v in suggestions if _is_int(v) and v >= 0]
         settings.edited = _int_list(data.get("edited"))
+        settings.hidden = _int_list(data.get("hidden"))
+        settings.locked = _int_list(data.get("locked"))
+        colours = data.get("object_colours")
+        if isinstance(colours, Mapping):
+            settings.object_colours = {str(k): [int(c) for c in v] for k, v in colours.items()
+                                       if str(k).isdigit() and isinstance(v, list) and len(v) == 3
+                                       and all(_is_int(c) and 0 <= c <= 255 for c in v)}
+        export = data.get("export")
+        if isinstance(export, Mapping):
+            settings.export = dict(export)
         return settings
 
 

@@ -66,9 +66,11 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("last_frame", ("End",), "Last frame", "Go to the last frame", "Frames"),
     Shortcut("prev_reference", ("PgUp",), "Previous reference", "Jump to the previous reference frame", "Frames"),
     Shortcut("next_reference", ("PgDown",), "Next reference", "Jump to the next reference frame", "Frames"),
-    Shortcut("next_suggestion", ("N",), "Next suggested frame", "Jump to the next suggested frame", "Frames"),
-    Shortcut("prev_suggestion", ("Shift+N",), "Previous suggested frame", "Jump to the previous suggested frame",
+    Shortcut("next_suggestion", ("N",), "Next suggested frame", "Jump to the next suggested frame in time order",
              "Frames"),
+    Shortcut("prev_suggestion", ("Shift+N",), "Previous suggested frame",
+             "Jump to the previous suggested frame in time order", "Frames"),
+    Shortcut("goto_frame", ("Ctrl+J",), "Go to frame…", "Go to frame N (number or frame name)", "Frames"),
     Shortcut("toggle_pause", ("Space",), "Pause / play",
              "Tap: pause or resume a running propagation; otherwise play or stop playback", "Frames", kind="key"),
     # Annotate
@@ -88,10 +90,13 @@ SHORTCUTS: tuple[Shortcut, ...] = (
              "Select object 1-9 (the object list reaches more)", "Annotate", indexed=True, label="1 … 9"),
     Shortcut("undo", ("Ctrl+Z",), "Undo", "Undo the last edit (strokes, fills, references, propagation)", "Annotate"),
     Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "Redo the edit undone last", "Annotate"),
+    Shortcut("history", ("Ctrl+Shift+H",), "History…", "List every edit; click one to go back to it", "Annotate"),
     Shortcut("clear_object", ("Delete",), "Clear object on frame", "Remove the current object from this frame",
              "Annotate"),
-    Shortcut("accept", ("Return",), "Finish shape", "Close the polygon / keep the segmentation", "Annotate",
-             label="Enter"),
+    Shortcut("accept", ("Return", "Enter"), "Finish shape", "Close the polygon / keep the segmentation",
+             "Annotate", label="Enter"),
+    Shortcut("accept_erase", ("Shift+Return", "Shift+Enter"), "Finish shape as erase",
+             "Close the polygon as an erase (fills with background)", "Annotate", label="Shift+Enter"),
     Shortcut("remove_point", ("Backspace",), "Remove last point", "Remove the last polygon corner or "
              "segmentation click", "Annotate"),
     Shortcut("cancel", ("Esc",), "Cancel / stop", "Cancel the shape being drawn; otherwise stop the running "
@@ -109,8 +114,12 @@ SHORTCUTS: tuple[Shortcut, ...] = (
              "Propagate from the first reference to both ends of the shot", "Propagate"),
     Shortcut("suggest", ("Ctrl+G",), "Suggest frames", "Suggest the frames to annotate next", "Propagate"),
     # View
-    Shortcut("cycle_overlay", ("O",), "Cycle overlay mode", "Colour blend → fade background → object only",
-             "View"),
+    Shortcut("cycle_overlay", ("O",), "Cycle view mode", "Colour blend → fade background → object only → "
+             "outline only → alpha → matte over black → matte over checkerboard", "View"),
+    Shortcut("cycle_compare", ("A",), "Raw / refined matte", "Matte views: raw → refined → split (A/B of the "
+             "refine stage)", "View"),
+    Shortcut("toggle_onion", ("Shift+O",), "Onion skin", "Outline the previous (orange) and next (blue) "
+             "frames' masks", "View", checkable=True),
     Shortcut("toggle_mask", ("H",), "Show / hide mask", "Show or hide the mask overlay", "View", checkable=True),
     Shortcut("zoom_fit", ("Ctrl+0",), "Fit to window", "Fit the frame to the window", "View"),
     Shortcut("zoom_actual", ("Ctrl+1",), "Actual size", "Show the frame at 100 %", "View"),
@@ -118,6 +127,9 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("zoom_out", ("Ctrl+-",), "Zoom out", "Zoom out", "View"),
     Shortcut("help", ("F1", "?"), "Keyboard shortcuts", "Show this list", "View"),
     # Project
+    Shortcut("new_workspace", ("Ctrl+N",), "New…", "New workspace from frames, a frame pattern or a video",
+             "Project"),
+    Shortcut("open_workspace", ("Ctrl+O",), "Open workspace…", "Open another workspace", "Project"),
     Shortcut("save", ("Ctrl+S",), "Save", "Everything is saved as you work; this writes the view settings too",
              "Project"),
     Shortcut("export", ("Ctrl+E",), "Export…", "Export index masks, mattes, binary masks or an overlay video",

@@ -1,11 +1,14 @@
 """The Space key of the main window: hold it to pan the canvas, tap it to pause / resume a
 propagation (or play / stop playback). An application-wide event filter, so it works whatever
-widget of the window has the focus, except while typing in a text or number field."""
+widget of the window has the focus, except while typing in a text or number field.
+
+It also keeps Enter for text and number fields: there Enter saves the value (k, processing size)
+instead of triggering the window's "finish shape" shortcut."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PyQt5.QtCore import QEvent, QObject
+from PyQt5.QtCore import QEvent, QObject, Qt
 from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit, QWidget
 
@@ -17,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["SpaceKeyFilter"]
 
 _SPACE_KEY = QKeySequence(shortcut("toggle_pause").keys[0])[0]
+_ENTER_KEYS = (Qt.Key_Return, Qt.Key_Enter)
 
 
 class SpaceKeyFilter(QObject):
@@ -28,6 +32,9 @@ class SpaceKeyFilter(QObject):
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         kind = event.type()
+        if kind == QEvent.ShortcutOverride and event.key() in _ENTER_KEYS and self._typing():
+            event.accept()  # the field gets the key press (editingFinished saves the value)
+            return False
         if kind in (QEvent.KeyPress, QEvent.KeyRelease) and event.key() == _SPACE_KEY:
             if event.isAutoRepeat() or not self._owns(obj):
                 return event.isAutoRepeat() and self._owns(obj) and not self._typing()

@@ -40,7 +40,8 @@ class ThumbnailCache:
         small = cv2.resize(np.asarray(image), (tw, th), interpolation=cv2.INTER_AREA)
         if with_mask:
             mask = cv2.resize(np.asarray(self.project.mask(index)), (tw, th), interpolation=cv2.INTER_NEAREST)
-            small = composite(small, mask, "blend", 0.55, self.project.palette, outline=True)
+            mask = self.project.styles.visible_ids(mask)
+            small = composite(small, mask, "blend", 0.55, self.project.display_palette, outline=True)
         small = np.ascontiguousarray(small)
         qimage = QImage(small.data, tw, th, 3 * tw, QImage.Format_RGB888).copy()
         pixmap = QPixmap.fromImage(qimage)
@@ -48,6 +49,10 @@ class ThumbnailCache:
         while len(self._cache) > self.capacity:
             self._cache.popitem(last=False)
         return pixmap
+
+    def clear(self) -> None:
+        """Forget every thumbnail (object colours or visibility changed)."""
+        self._cache.clear()
 
     def icon(self, index: int, with_mask: bool = True) -> QIcon:
         """The thumbnail as an icon."""

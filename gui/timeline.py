@@ -1,11 +1,16 @@
 """The timeline: a scrubbable track with reference and suggested frames marked, play / step buttons,
-and a counter that shows the source frame name."""
+and a counter that shows the source frame name.
+
+On a narrow window the propagation buttons drop their text (icons with tooltips) before the counter
+is squeezed, and a frame name too long for the room left is elided in the middle; the frame number
+is always shown whole."""
 from __future__ import annotations
 
+from html import escape
 from typing import Iterable, Optional
 
 from PyQt5.QtCore import QPointF, QRectF, QSize, Qt, QTimer, pyqtSignal
-from PyQt5.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
+from PyQt5.QtGui import QColor, QFontMetrics, QPainter, QPainterPath, QPen, QPolygonF
 from PyQt5.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from .icons import icon
@@ -18,6 +23,13 @@ _MASKED_COLOUR = QColor(72, 110, 170)
 _TRACK = QColor(46, 48, 54)
 _CURSOR = QColor(240, 240, 240)
 _TICK = QColor(130, 136, 144)
+_NUMBER_COLOUR = "#9aa0a6"
+#: Gap between the frame name and its number in the counter, in pixels.
+_COUNTER_GAP = 12
+#: Margins, spacing and gaps of the control row, in pixels.
+_ROW_SPACING = 60
+#: A tool button's width beyond its icon, in pixels.
+_ICON_PADDING = 10
 
 
 class TimelineTrack(QWidget):
@@ -138,6 +150,64 @@ def _runs(frames: list[int]) -> Iterable[tuple[int, int]]:
     yield start, prev
 
 
+def _text_width(button: QToolButton) -> int:
+    """A tool button's width with its text beside the icon."""
+    return button.iconSize().width() + button.fontMetrics().horizontalAdvance(button.text()) + 2 * _ICON_PADDING + 4
+
+
+class FrameCounter(QLabel):
+    """The current frame's name and number ("plate.1001   1 / 87"); a long name is elided in the middle."""
+
+    def __init__(self, count: int, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("frameCounter")
+        self.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        self.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.count = count
+        self.name = ""
+        self.index = 0
+        digits = len(str(count))
+        self._number_width = self.fontMetrics().horizontalAdvance(f"{'8' * digits} / {'8' * digits}")
+        self.setMinimumWidth(self._number_width + _COUNTER_GAP + self.fontMetrics().horizontalAdvance("M" * 6))
+        self.setToolTip("Current frame: source name and number")
+
+    def show_frame(self, name: str, index: int) -> None:
+        """Show frame `index` called `name`."""
+        self.name, self.index = name, index
+        self._render()
+
+    def full_width(self) -> int:
+        """Width that shows the whole name."""
+        bold = self.font()
+        bold.setBold(True)
+        return QFontMetrics(bold).horizontalAdvance(self.name) + _COUNTER_GAP + self._number_width + 8
+
+    @property
+    def elided(self) -> bool:
+        """The name is cut (shown with "…")."""
+        return "…" in self.text() and "…" not in self.name
+
+    def _render(self) -> None:
+        bold = self.font()
+        bold.setBold(True)
+        room = max(0, self.width() - self._number_width - _COUNTER_GAP - 8)
+        name = QFontMetrics(bold).elidedText(self.name, Qt.ElideMiddle, room)
+        digits = len(str(self.count))
+        self.setText(f"<b>{escape(name)}</b>&nbsp;&nbsp;<span style='color:{_NUMBER_COLOUR}'>"
+                     f"{self.index + 1:>{digits}} / {self.count}</span>")
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._render()
+
+    def sizeHint(self) -> QSize:
+        return QSize(self.full_width(), super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.minimumWidth(), super().minimumSizeHint().height())
+
+
 class Timeline(QWidget):
     """Track, transport buttons and the frame counter.
 
@@ -160,12 +230,7 @@ class Timeline(QWidget):
         self.next_button = self._button(icon("next"), "Next frame (Right)")
         self.last_button = self._button(icon("last"), "Last frame (End)")
         self.play_button.setCheckable(True)
-        self.counter = QLabel()
-        self.counter.setObjectName("frameCounter")
-        self.counter.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)
-        self.counter.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.counter.setMinimumWidth(110)
-        self.counter.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.counter = FrameCounter(len(self.names), self)
         self.first_button.clicked.connect(lambda: self.frameRequested.emit(0))
         self.prev_button.clicked.connect(lambda: self.frameRequested.emit(max(0, self.track.current - 1)))
         self.next_button.clicked.connect(lambda: self.frameRequested.emit(min(len(self.names) - 1,
@@ -187,6 +252,8 @@ class Timeline(QWidget):
         controls.addWidget(self.counter, 1)
         self._extra = QHBoxLayout()
         self._extra.setSpacing(2)
+        self._extra_buttons: list[tuple[QToolButton, bool]] = []
+        self._compact = False
         controls.addLayout(self._extra)
         track_row = QHBoxLayout()
         track_row.setContentsMargins(4, 4, 4, 0)
@@ -214,7 +281,31 @@ class Timeline(QWidget):
             button.setAutoRaise(True)
             button.setIconSize(QSize(16, 16))
             button.setToolButtonStyle(Qt.ToolButtonIconOnly if action in icon_only else Qt.ToolButtonTextBesideIcon)
+            if action not in icon_only:  # the layout may squeeze it to its icon; `resizeEvent` then drops the text
+                button.setMinimumWidth(button.iconSize().width() + _ICON_PADDING)
             self._extra.addWidget(button)
+            self._extra_buttons.append((button, action not in icon_only))
+
+    @property
+    def compact(self) -> bool:
+        """The propagation buttons show icons only (the window is narrow)."""
+        return self._compact
+
+    def _full_width(self) -> int:
+        """Width the control row needs with the buttons' text and the whole frame name."""
+        extras = sum(_text_width(b) if has_text else b.sizeHint().width() for b, has_text in self._extra_buttons)
+        transport = sum(b.sizeHint().width() for b in (self.first_button, self.prev_button, self.play_button,
+                                                       self.next_button, self.last_button))
+        return transport + extras + self.counter.full_width() + _ROW_SPACING
+
+    def resizeEvent(self, event) -> None:
+        compact = self.width() < self._full_width()
+        if compact != self._compact:
+            self._compact = compact
+            for button, has_text in self._extra_buttons:
+                if has_text:
+                    button.setToolButtonStyle(Qt.ToolButtonIconOnly if compact else Qt.ToolButtonTextBesideIcon)
+        super().resizeEvent(event)
 
     def _button(self, icon, tip: str) -> QToolButton:
         button = QToolButton(self)
@@ -229,9 +320,7 @@ class Timeline(QWidget):
         """Show `index` as the current frame."""
         self.track.current = index
         n = len(self.names)
-        name = self.names[index] if 0 <= index < n else ""
-        width = len(str(n))
-        self.counter.setText(f"<b>{name}</b>&nbsp;&nbsp;<span style='color:#9aa0a6'>{index + 1:>{width}} / {n}</span>")
+        self.counter.show_frame(self.names[index] if 0 <= index < n else "", index)
         self.track.update()
 
     def set_references(self, frames: Iterable[int]) -> None:

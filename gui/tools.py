@@ -84,8 +84,8 @@ class Tool:
     def double_click(self, p: QPointF, button: int, modifiers: int) -> None:
         """Double click."""
 
-    def accept(self) -> bool:
-        """Enter: finish the current shape. Returns True when handled."""
+    def accept(self, erase: bool = False) -> bool:
+        """Enter: finish the current shape (Shift+Enter: `erase`, for the fill tools). Returns True when handled."""
         return False
 
     def remove_point(self) -> bool:
@@ -248,12 +248,10 @@ class PolygonTool(_FillTool):
         if button == Qt.LeftButton and len(self.points) >= 3:
             self._close(bool(modifiers & Qt.ShiftModifier))
 
-    def accept(self) -> bool:
+    def accept(self, erase: bool = False) -> bool:
         if len(self.points) < 3:
             return False
-        from PyQt5.QtWidgets import QApplication
-
-        self._close(bool(QApplication.keyboardModifiers() & Qt.ShiftModifier))
+        self._close(erase)
         return True
 
     def _close(self, erase: bool) -> None:
@@ -434,7 +432,7 @@ class SegmentTool(Tool):
             self.host.notify(f"{backend.name} found nothing there; add a box or more strokes")
         self.host.commit(f"Segment ({backend.name})")
 
-    def accept(self) -> bool:
+    def accept(self, erase: bool = False) -> bool:
         if self._base is None:
             return False
         self._clear()

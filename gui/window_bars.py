@@ -1,22 +1,25 @@
 """The main window's actions, bars and dock: what each shortcut does, tools, options and
 propagation buttons, menus, status bar, the side panels.
 
-Each function builds its part on the window and stores the widgets the window updates later
-(`size_slider`, `pause_action`, `job_label`, ...) as attributes; the window only wires them.
+`build_widgets` builds them on the window and returns them as one typed `WindowWidgets` object;
+the window keeps it as `window.ui` and wires the signals.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from PyQt5.QtCore import QSize, Qt
-from PyQt5.QtWidgets import (QAction, QActionGroup, QComboBox, QDockWidget, QLabel, QProgressBar, QSizePolicy, QSlider,
-                             QSpinBox, QTabWidget, QToolBar, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (QAction, QActionGroup, QComboBox, QDockWidget, QFrame, QLabel, QMenu, QProgressBar,
+                             QScrollArea, QSizePolicy, QSlider, QSpinBox, QStatusBar, QTabWidget, QToolBar,
+                             QVBoxLayout, QWidget)
 
 from .candidates_panel import CandidatesPanel
+from .elided_label import ElidedLabel
 from .icons import icon
+from .matte_view import COMPARE_LABELS, COMPARE_MODES, VIEW_LABELS, VIEW_MODES
 from .memory_panel import MemoryPanel
 from .objects import ObjectsPanel
-from .overlay import OVERLAY_LABELS, OVERLAY_MODES
 from .references_panel import ReferencesPanel
 from .settings import TOOLS
 from .shortcuts import shortcut
@@ -24,12 +27,62 @@ from .shortcuts import shortcut
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
-__all__ = ["action_handlers", "build_side_dock", "build_toolbar", "build_menus", "build_statusbar",
-           "fill_segment_modes"]
+__all__ = ["WindowWidgets", "action_handlers", "build_widgets", "SEGMENT_MODES", "BRUSH_RANGE", "BRUSH_STEP"]
 
 _TOOL_ICONS = {"brush": "brush", "eraser": "eraser", "polygon": "polygon", "lasso": "lasso", "segment": "segment"}
 _TOOL_TEXT = {"brush": "Brush", "eraser": "Eraser", "polygon": "Polygon", "lasso": "Lasso", "segment": "Segment"}
-_SEGMENT_MODES = {"box": "Box", "strokes": "Strokes", "points": "Clicks"}
+SEGMENT_MODES = {"box": "Box", "strokes": "Strokes", "points": "Clicks"}
+
+#: Brush diameter limits in image pixels (the spin box reaches further than the slider).
+BRUSH_RANGE = (1, 500)
+_BRUSH_SLIDER_MAX = 150
+#: Factor of one `[` / `]` step.
+BRUSH_STEP = 1.25
+#: Zoom factor of one zoom-in / zoom-out step.
+ZOOM_STEP = 1.25
+#: Overlay opacity slider range in percent.
+_OPACITY_RANGE = (5, 95)
+_TOOL_ICON_SIZE = QSize(22, 22)
+_SLIDER_WIDTH, _OPACITY_WIDTH, _PROGRESS_WIDTH, _CURSOR_WIDTH = 110, 80, 160, 130
+#: Least width of the job line and of the model line on the status bar (they elide beyond).
+_JOB_MIN_WIDTH, _MODEL_MIN_WIDTH = 120, 120
+#: Most width of the job line (the left of the bar keeps room for messages).
+_JOB_MAX_WIDTH = 420
+#: Width of the right dock: at least, and when the window opens.
+DOCK_MIN_WIDTH, DOCK_WIDTH = 300, 360
+
+
+@dataclass
+class WindowWidgets:
+    """The widgets of the main window's bars and dock that the window updates after building them."""
+
+    tool_group: QActionGroup
+    options_bar: QToolBar
+    size_slider: QSlider
+    size_box: QSpinBox
+    backend_box: QComboBox
+    segment_mode_box: QComboBox
+    backend_action: QAction
+    segment_mode_action: QAction
+    view_box: QComboBox
+    opacity_slider: QSlider
+    compare_box: QComboBox
+    compare_action: QAction
+    pause_action: QAction
+    stop_action: QAction
+    recent_menu: QMenu
+    job_label: ElidedLabel
+    progress: QProgressBar
+    cursor_label: QLabel
+    zoom_label: QLabel
+    model_label: ElidedLabel
+    saved_label: QLabel
+    objects: ObjectsPanel
+    references_panel: ReferencesPanel
+    candidates_panel: CandidatesPanel
+    memory_panel: MemoryPanel
+    tabs: QTabWidget
+    dock: QDockWidget
 
 
 def action_handlers(window: "MainWindow") -> dict[str, Callable]:
@@ -45,20 +98,23 @@ def action_handlers(window: "MainWindow") -> dict[str, Callable]:
         "next_reference": lambda: window.jump_in(window.project.references, +1),
         "next_suggestion": lambda: window.jump_suggestion(+1),
         "prev_suggestion": lambda: window.jump_suggestion(-1),
+        "goto_frame": window.ask_frame,
         "toggle_pause": window.toggle_pause,
         "tool_brush": lambda on: on and window.set_tool("brush"),
         "tool_eraser": lambda on: on and window.set_tool("eraser"),
         "tool_polygon": lambda on: on and window.set_tool("polygon"),
         "tool_lasso": lambda on: on and window.set_tool("lasso"),
         "tool_segment": lambda on: on and window.set_tool("segment"),
-        "brush_smaller": lambda: window.set_brush_size(max(1, int(round(window.canvas.brush_size / 1.25)))),
+        "brush_smaller": lambda: window.set_brush_size(max(1, int(round(window.canvas.brush_size / BRUSH_STEP)))),
         "brush_larger": lambda: window.set_brush_size(max(window.canvas.brush_size + 1,
-                                                         int(round(window.canvas.brush_size * 1.25)))),
+                                                         int(round(window.canvas.brush_size * BRUSH_STEP)))),
         "select_object": window.select_object,
         "undo": window.undo,
         "redo": window.redo,
+        "history": window.show_history,
         "clear_object": window.clear_object,
         "accept": window.accept_shape,
+        "accept_erase": lambda: window.accept_shape(erase=True),
         "remove_point": lambda: window.canvas.tool.remove_point(),
         "cancel": window.cancel,
         "save_reference": window.save_reference,
@@ -68,36 +124,25 @@ def action_handlers(window: "MainWindow") -> dict[str, Callable]:
         "propagate_full": lambda: window.propagate("full"),
         "suggest": window.suggest,
         "cycle_overlay": window.cycle_overlay,
+        "cycle_compare": window.cycle_compare,
+        "toggle_onion": lambda on: window.set_onion_skin(on),
         "toggle_mask": lambda on: window.set_mask_visible(on),
         "zoom_fit": window.canvas.fit,
         "zoom_actual": lambda: window.canvas.set_zoom(1.0),
-        "zoom_in": lambda: window.canvas.zoom_by(1.25),
-        "zoom_out": lambda: window.canvas.zoom_by(1 / 1.25),
+        "zoom_in": lambda: window.canvas.zoom_by(ZOOM_STEP),
+        "zoom_out": lambda: window.canvas.zoom_by(1 / ZOOM_STEP),
         "help": window.show_help,
+        "new_workspace": window.new_workspace,
+        "open_workspace": window.open_workspace,
         "save": window.save_all,
         "export": window.export,
         "quit": window.close,
     }
 
 
-def build_toolbar(window: "MainWindow") -> None:
-    """The tools bar (left), the options bar (top) and the propagation buttons under the timeline."""
-    tools = QToolBar("Tools", window)
-    tools.setObjectName("toolsBar")
-    tools.setMovable(False)
-    tools.setToolButtonStyle(Qt.ToolButtonTextUnderIcon)
-    tools.setIconSize(QSize(22, 22))
-    window.addToolBar(Qt.LeftToolBarArea, tools)
-    group = QActionGroup(window)
-    group.setExclusive(True)
-    for name in TOOLS:
-        action = window.actions[f"tool_{name}"]
-        action.setIcon(icon(_TOOL_ICONS[name]))
-        action.setIconText(_TOOL_TEXT[name])
-        group.addAction(action)
-        tools.addAction(action)
-    window.tool_group = group
-
+def build_widgets(window: "MainWindow") -> WindowWidgets:
+    """Build the tools and options bars, the propagation buttons, the menus, the status bar and the dock."""
+    tool_group = _tools_bar(window)
     bar = QToolBar("Options", window)
     bar.setObjectName("optionsBar")
     bar.setMovable(False)
@@ -108,169 +153,197 @@ def build_toolbar(window: "MainWindow") -> None:
         bar.addAction(window.actions[name])
         bar.widgetForAction(window.actions[name]).setToolButtonStyle(Qt.ToolButtonIconOnly)
     bar.addSeparator()
-    window.size_label = QLabel(" Size ", window)
-    bar.addWidget(window.size_label)
-    window.size_slider = QSlider(Qt.Horizontal, window)
-    window.size_slider.setRange(1, 150)
-    window.size_slider.setFixedWidth(110)
-    window.size_slider.setToolTip("Brush / eraser size in image pixels ([ and ])")
-    window.size_box = QSpinBox(window)
-    window.size_box.setRange(1, 500)
-    window.size_box.setSuffix(" px")
-    window.size_box.setToolTip(window.size_slider.toolTip())
-    window.size_slider.valueChanged.connect(window.set_brush_size)
-    window.size_box.valueChanged.connect(window.set_brush_size)
-    bar.addWidget(window.size_slider)
-    bar.addWidget(window.size_box)
-    window.backend_box = QComboBox(window)
+    bar.addWidget(QLabel(" Size ", window))
+    size_slider = QSlider(Qt.Horizontal, window)
+    size_slider.setRange(BRUSH_RANGE[0], _BRUSH_SLIDER_MAX)
+    size_slider.setFixedWidth(_SLIDER_WIDTH)
+    size_slider.setToolTip("Brush / eraser size in image pixels ([ and ])")
+    size_box = QSpinBox(window)
+    size_box.setRange(*BRUSH_RANGE)
+    size_box.setSuffix(" px")
+    size_box.setToolTip(size_slider.toolTip())
+    size_slider.valueChanged.connect(window.set_brush_size)
+    size_box.valueChanged.connect(window.set_brush_size)
+    bar.addWidget(size_slider)
+    bar.addWidget(size_box)
+    backend_box = QComboBox(window)
     for backend in window.backends:
-        window.backend_box.addItem(backend.name)
-    window.backend_box.setToolTip("Click-to-segment method (Segment Anything when installed with a checkpoint)")
-    window.backend_box.currentIndexChanged.connect(lambda i: _backend_changed(window, i))
-    window.segment_mode_box = QComboBox(window)
-    window.segment_mode_box.setToolTip("Box: drag a box around the object. Strokes: left = object, right = "
-                                     "background. Clicks: left = object, right = background.")
-    window.segment_mode_box.currentIndexChanged.connect(lambda i: _segment_mode_changed(window, i))
-    window.backend_action = bar.addWidget(window.backend_box)
-    window.segment_mode_action = bar.addWidget(window.segment_mode_box)
+        backend_box.addItem(backend.name)
+    backend_box.setToolTip("Click-to-segment method (Segment Anything when installed with a checkpoint)")
+    backend_box.currentIndexChanged.connect(window.set_segment_backend)
+    segment_mode_box = QComboBox(window)
+    segment_mode_box.setToolTip("Box: drag a box around the object. Strokes: left = object, right = "
+                                "background. Clicks: left = object, right = background.")
+    segment_mode_box.currentIndexChanged.connect(lambda _i: window.set_segment_mode(segment_mode_box.currentData()))
+    backend_action = bar.addWidget(backend_box)
+    segment_mode_action = bar.addWidget(segment_mode_box)
     bar.addSeparator()
-    window.overlay_box = QComboBox(window)
-    for mode in OVERLAY_MODES:
-        window.overlay_box.addItem(OVERLAY_LABELS[mode], mode)
-    window.overlay_box.setToolTip(f"How the mask is drawn ({shortcut('cycle_overlay').key_label} cycles)")
-    window.overlay_box.currentIndexChanged.connect(lambda i: window.set_overlay_mode(window.overlay_box.itemData(i)))
-    window.opacity_slider = QSlider(Qt.Horizontal, window)
-    window.opacity_slider.setRange(5, 95)
-    window.opacity_slider.setFixedWidth(80)
-    window.opacity_slider.setToolTip("Overlay opacity")
-    window.opacity_slider.valueChanged.connect(lambda v: window.set_opacity(v / 100.0))
-    bar.addWidget(window.overlay_box)
-    bar.addWidget(window.opacity_slider)
+    view_box = QComboBox(window)
+    for mode in VIEW_MODES:
+        view_box.addItem(VIEW_LABELS[mode], mode)
+    view_box.setToolTip(f"How the mask is drawn: colour blend, fade background, object only, outline only; matte "
+                        f"views: alpha, matte over black, over a checkerboard ({shortcut('cycle_overlay').key_label} "
+                        f"cycles)")
+    view_box.currentIndexChanged.connect(lambda i: window.set_overlay_mode(view_box.itemData(i)))
+    opacity_slider = QSlider(Qt.Horizontal, window)
+    opacity_slider.setRange(*_OPACITY_RANGE)
+    opacity_slider.setFixedWidth(_OPACITY_WIDTH)
+    opacity_slider.setToolTip("Overlay opacity")
+    opacity_slider.valueChanged.connect(lambda v: window.set_opacity(v / 100.0))
+    compare_box = QComboBox(window)
+    for mode in COMPARE_MODES:
+        compare_box.addItem(COMPARE_LABELS[mode], mode)
+    compare_box.setToolTip(f"Matte views: the raw matte, the refined one, or both split ("
+                           f"{shortcut('cycle_compare').key_label})")
+    compare_box.currentIndexChanged.connect(lambda i: window.set_compare(compare_box.itemData(i)))
+    bar.addWidget(view_box)
+    bar.addWidget(opacity_slider)
+    compare_action = bar.addWidget(compare_box)
     window.actions["toggle_mask"].setIconText("Mask")
     bar.addAction(window.actions["toggle_mask"])
+    window.actions["toggle_onion"].setIconText("Onion")
+    bar.addAction(window.actions["toggle_onion"])
     spacer = QWidget(window)
     spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
     bar.addWidget(spacer)
+    for name, glyph, text in (("save_reference", "reference", "Reference"), ("suggest", "suggest", "Suggest"),
+                              ("export", "export", "Export")):
+        window.actions[name].setIcon(icon(glyph))
+        window.actions[name].setIconText(text)
+        bar.addAction(window.actions[name])
+    pause_action, stop_action = _propagation_buttons(window)
+    recent_menu = _menus(window, pause_action, stop_action)
+    status = _status_bar(window)
+    side = _side_dock(window)
+    return WindowWidgets(tool_group, bar, size_slider, size_box, backend_box, segment_mode_box, backend_action,
+                         segment_mode_action, view_box, opacity_slider, compare_box, compare_action, pause_action,
+                         stop_action, recent_menu, *status, *side)
+
+
+def _tools_bar(window: "MainWindow") -> QActionGroup:
+    tools = QToolBar("Tools", window)
+    tools.setObjectName("toolsBar")
+    tools.setMovable(False)
+    tools.setToolButtonStyle(Qt.ToolButtonTextUnderIcon)
+    tools.setIconSize(_TOOL_ICON_SIZE)
+    window.addToolBar(Qt.LeftToolBarArea, tools)
+    group = QActionGroup(window)
+    group.setExclusive(True)
+    for name in TOOLS:
+        action = window.actions[f"tool_{name}"]
+        action.setIcon(icon(_TOOL_ICONS[name]))
+        action.setIconText(_TOOL_TEXT[name])
+        group.addAction(action)
+        tools.addAction(action)
+    return group
+
+
+def _propagation_buttons(window: "MainWindow") -> tuple[QAction, QAction]:
     for name, glyph, text in (("propagate_backward", "backward", "Backward"),
                               ("propagate_forward", "forward", "Forward"),
                               ("propagate_full", "full", "Whole shot")):
         action = window.actions[name]
         action.setIcon(icon(glyph))
         action.setIconText(text)
-    window.pause_action = QAction(icon("pause"), "Pause", window)
-    window.pause_action.setCheckable(True)
-    window.pause_action.setToolTip("Pause / resume the propagation (Space)")
-    window.pause_action.triggered.connect(lambda _c: window.toggle_pause())
-    window.stop_action = QAction(icon("stop"), "Stop", window)
-    window.stop_action.setToolTip("Stop the running job (Esc); finished frames are kept")
-    window.stop_action.triggered.connect(window.stop_job)
+    pause_action = QAction(icon("pause"), "Pause", window)
+    pause_action.setCheckable(True)
+    pause_action.setToolTip("Pause / resume the propagation (Space)")
+    pause_action.triggered.connect(lambda _c: window.toggle_pause())
+    stop_action = QAction(icon("stop"), "Stop", window)
+    stop_action.setToolTip("Stop the running job (Esc); finished frames are kept")
+    stop_action.triggered.connect(window.stop_job)
     window.timeline.add_actions([window.actions["propagate_backward"], window.actions["propagate_forward"],
-                               window.actions["propagate_full"], None, window.pause_action, window.stop_action],
-                              icon_only=(window.pause_action, window.stop_action))
-    window.actions["save_reference"].setIcon(icon("reference"))
-    window.actions["save_reference"].setIconText("Save reference")
-    bar.addAction(window.actions["save_reference"])
-    bar.addSeparator()
-    window.actions["suggest"].setIcon(icon("suggest"))
-    window.actions["suggest"].setIconText("Suggest frames")
-    bar.addAction(window.actions["suggest"])
-    window.actions["export"].setIcon(icon("export"))
-    window.actions["export"].setIconText("Export")
-    bar.addAction(window.actions["export"])
-
-def fill_segment_modes(window: "MainWindow") -> None:
-    """Offer the modes of the current click-to-segment backend (keeping the chosen one if it has it)."""
-    backend = window.canvas.segment_backend
-    current = window.segment_mode_box.currentData() or window.project.settings.segment_mode
-    window.segment_mode_box.blockSignals(True)
-    window.segment_mode_box.clear()
-    for mode in (backend.modes if backend is not None else ()):
-        window.segment_mode_box.addItem(_SEGMENT_MODES[mode], mode)
-    index = window.segment_mode_box.findData(current)
-    window.segment_mode_box.setCurrentIndex(max(0, index))
-    window.segment_mode_box.blockSignals(False)
-    window.canvas.segment_mode = window.segment_mode_box.currentData() or "box"
-
-def _backend_changed(window: "MainWindow", index: int) -> None:
-    if 0 <= index < len(window.backends):
-        window.canvas.tool.reset()
-        window.canvas.segment_backend = window.backends[index]
-        fill_segment_modes(window)
-
-def _segment_mode_changed(window: "MainWindow", _index: int) -> None:
-    mode = window.segment_mode_box.currentData()
-    if mode:
-        window.canvas.tool.reset()
-        window.canvas.segment_mode = mode
-        window.project.update_view(segment_mode=mode)
+                                 window.actions["propagate_full"], None, pause_action, stop_action],
+                                icon_only=(pause_action, stop_action))
+    return pause_action, stop_action
 
 
-def build_menus(window: "MainWindow") -> None:
-    """The menu bar: every action, grouped."""
+def _menus(window: "MainWindow", pause_action: QAction, stop_action: QAction) -> QMenu:
+    """The menu bar: every action, grouped. Returns the File > Open Recent menu (filled by the window)."""
     menus = {
-        "&File": ["save", "export", None, "quit"],
-        "&Edit": ["undo", "redo", None, "save_reference", "delete_reference", "clear_object", None,
+        "&File": ["new_workspace", "open_workspace", "recent", None, "save", "export", None, "quit"],
+        "&Edit": ["undo", "redo", "history", None, "save_reference", "delete_reference", "clear_object", None,
                   "tool_brush", "tool_eraser", "tool_polygon", "tool_lasso", "tool_segment", None,
                   "brush_smaller", "brush_larger"],
-        "&Frame": ["prev_frame", "next_frame", "back_10", "forward_10", "first_frame", "last_frame", None,
-                   "prev_reference", "next_reference", "prev_suggestion", "next_suggestion"],
-        "&Propagate": ["propagate_forward", "propagate_backward", "propagate_full", None, "suggest"],
-        "&View": ["cycle_overlay", "toggle_mask", None, "zoom_fit", "zoom_actual", "zoom_in", "zoom_out"],
+        "&Frame": ["goto_frame", None, "prev_frame", "next_frame", "back_10", "forward_10", "first_frame",
+                   "last_frame", None, "prev_reference", "next_reference", "prev_suggestion", "next_suggestion"],
+        "&Propagate": ["propagate_forward", "propagate_backward", "propagate_full", None, "pause", "stop", None,
+                       "suggest"],
+        "&View": ["cycle_overlay", "cycle_compare", "toggle_onion", "toggle_mask", None, "zoom_fit", "zoom_actual",
+                  "zoom_in", "zoom_out"],
         "&Help": ["help"],
     }
-    bar = window.menuBar()
+    extra = {"pause": pause_action, "stop": stop_action}
+    recent = QMenu("Open &Recent", window)
     for title, names in menus.items():
-        menu = bar.addMenu(title)
+        menu = window.menuBar().addMenu(title)
         for name in names:
             if name is None:
                 menu.addSeparator()
+            elif name == "recent":
+                menu.addMenu(recent)
             else:
-                menu.addAction(window.actions[name])
-        if title == "&Propagate":
-            menu.insertAction(window.actions["suggest"], window.pause_action)
-            menu.insertAction(window.actions["suggest"], window.stop_action)
-
-def build_statusbar(window: "MainWindow") -> None:
-    """The status bar: job, progress, cursor, zoom, model and saved state."""
-    status = window.statusBar()
-    window.job_label = QLabel(window)
-    window.progress = QProgressBar(window)
-    window.progress.setFixedWidth(220)
-    window.progress.setVisible(False)
-    window.cursor_label = QLabel(window)
-    window.cursor_label.setMinimumWidth(190)
-    window.zoom_label = QLabel(window)
-    window.model_label = QLabel(window)
-    window.saved_label = QLabel("✓ saved", window)
-    window.saved_label.setToolTip(f"Every edit is written to {window.project.workspace.path} as you work")
-    status.addPermanentWidget(window.job_label)
-    status.addPermanentWidget(window.progress)
-    status.addPermanentWidget(window.cursor_label)
-    status.addPermanentWidget(window.zoom_label)
-    status.addPermanentWidget(window.model_label)
-    status.addPermanentWidget(window.saved_label)
+                menu.addAction(extra.get(name) or window.actions[name])
+    return recent
 
 
-def build_side_dock(window: "MainWindow") -> None:
+def _status_bar(window: "MainWindow") -> tuple[ElidedLabel, QProgressBar, QLabel, QLabel, ElidedLabel, QLabel]:
+    """The status bar: job, progress, cursor, zoom, model and saved state. The progress bar is as tall as
+    a label and keeps its place while hidden, so starting a job does not change the bar's height."""
+    status: QStatusBar = window.statusBar()
+    job_label = ElidedLabel(_JOB_MIN_WIDTH, window)
+    job_label.setMaximumWidth(_JOB_MAX_WIDTH)
+    progress = QProgressBar(window)
+    progress.setFixedWidth(_PROGRESS_WIDTH)
+    progress.setFixedHeight(job_label.sizeHint().height())
+    progress.setTextVisible(True)
+    policy = progress.sizePolicy()
+    policy.setRetainSizeWhenHidden(True)
+    progress.setSizePolicy(policy)
+    progress.setVisible(False)
+    cursor_label = QLabel(window)
+    cursor_label.setMinimumWidth(_CURSOR_WIDTH)
+    zoom_label = QLabel(window)
+    model_label = ElidedLabel(_MODEL_MIN_WIDTH, window)
+    model_label.setMaximumWidth(2 * _PROGRESS_WIDTH)
+    saved_label = QLabel("✓ saved", window)
+    saved_label.setToolTip(f"Every edit is written to {window.project.workspace.path} as you work")
+    for widget in (job_label, progress, cursor_label, zoom_label, model_label, saved_label):
+        status.addPermanentWidget(widget)
+    return job_label, progress, cursor_label, zoom_label, model_label, saved_label
+
+
+def _scrolling(page: QWidget) -> QScrollArea:
+    """`page` in a scroll area, so that a small window shows all of it."""
+    area = QScrollArea()
+    area.setWidget(page)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    return area
+
+
+def _side_dock(window: "MainWindow") -> tuple[ObjectsPanel, ReferencesPanel, CandidatesPanel, MemoryPanel,
+                                               QTabWidget, QDockWidget]:
     """The right dock: objects above the References / Candidates / Memory tabs."""
-    window.objects = ObjectsPanel(window.project, window)
-    window.references_panel = ReferencesPanel(window.project, window.thumbnails, window)
-    window.candidates_panel = CandidatesPanel(window.project, window.thumbnails, window)
-    window.memory_panel = MemoryPanel(window.project, window)
-    window.tabs = QTabWidget(window)
-    window.tabs.addTab(window.references_panel, "References")
-    window.tabs.addTab(window.candidates_panel, "Candidates")
-    window.tabs.addTab(window.memory_panel, "Memory")
+    objects = ObjectsPanel(window.project, window)
+    references_panel = ReferencesPanel(window.project, window.thumbnails, window)
+    candidates_panel = CandidatesPanel(window.project, window.thumbnails, window)
+    memory_panel = MemoryPanel(window.project, window)
+    tabs = QTabWidget(window)
+    tabs.addTab(references_panel, "References")
+    tabs.addTab(candidates_panel, "Candidates")
+    tabs.addTab(_scrolling(memory_panel), "Memory")
     side = QWidget(window)
     side_layout = QVBoxLayout(side)
     side_layout.setContentsMargins(0, 0, 0, 0)
-    side_layout.addWidget(window.objects)
-    side_layout.addWidget(window.tabs, 1)
+    side_layout.addWidget(objects)
+    side_layout.addWidget(tabs, 1)
     dock = QDockWidget("Project", window)
     dock.setObjectName("projectDock")
     dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
     dock.setWidget(side)
     dock.setTitleBarWidget(QWidget(dock))
-    dock.setMinimumWidth(370)
+    dock.setMinimumWidth(DOCK_MIN_WIDTH)
     window.addDockWidget(Qt.RightDockWidgetArea, dock)
-    window.dock = dock
+    return objects, references_panel, candidates_panel, memory_panel, tabs, dock

@@ -191,8 +191,9 @@ class PropagationWorker(Worker):
     def work(self) -> PropagationOutcome:
         if self.engine.model is None:
             self.status.emit("loading the model…")
+        warning = self.engine.guard_memory(self.job)  # loads the model; refuses what the machine cannot hold
         session = self.engine.session_for(self.job.config, self.job.mode, self.references, self.workspace.image)
-        self.status.emit("propagating…")
+        self.status.emit(f"propagating… ({warning})" if warning else "propagating…")
         report = run_job(self.engine.ensure_model(), self.job, session=session, cancel=self.cancel,
                          on_result=self._on_result, progress=self._progress)
         self.outcome.completed = report.completed and not self.cancel.is_set()
@@ -237,15 +238,25 @@ class PropagationWorker(Worker):
 class SuggestWorker(Worker):
     """Runs the candidate selector on the workspace.
 
+    Without a mask on every frame it first propagates the references (the whole shot, as
+    `xmempp candidates` does) through the window's engine session, keeping each frame's soft target in
+    memory (the workspace's masks are not touched) and reporting the memory as it fills.
+
     Signals (besides `Worker`'s; `finished` carries a `CandidateResult`, or None after a stop or an error):
-        stageProgress(str, int, int): stage, done, total.
+        stageProgress(str, int, int): stage ("model", "features", "propagation", "selection"), done, total.
+        memoryStats(object): `MemoryStats` after each propagated frame.
     """
 
     stageProgress = pyqtSignal(str, int, int)
+    memoryStats = pyqtSignal(object)
 
-    def __init__(self, engine: Engine, workspace: Workspace, references: dict[int, np.ndarray], k: int, alpha: float,
-                 min_mask_percent: float, config: InferenceConfig, mode: str,
+    def __init__(self, engine: Engine, workspace: Workspace, references: dict[int, tuple[int, np.ndarray]], k: int,
+                 alpha: float, min_mask_percent: float, config: InferenceConfig, mode: str,
                  predicted: Optional[Mapping[int, np.ndarray]] = None) -> None:
+        """Arguments:
+            references: frame -> (mask version, HxW ids) of the non-empty references (`reference_snapshot`).
+            predicted: a mask per frame to select with (`SavedMasks`), or None to propagate first.
+        """
         super().__init__()
         self.engine = engine
         self.workspace = workspace
@@ -265,20 +276,47 @@ class SuggestWorker(Worker):
     def work(self):
         from xmempp.candidate_selection import extract_candidate_features, suggest_candidates
 
-        self._report("model", 0, 0)
+        self._report("model", 0, 1)
         model = self.engine.ensure_model()
+        self.status.emit("model loaded")
         frames = self.workspace
         key = (str(self.workspace.path), len(frames), self.config.size, str(self.engine.weights_file))
         features = self.engine.cached_features(key)
         if features is None:
             features = extract_candidate_features(model, frames, self.config, progress=self._report)
             self.engine.store_features(key, features)
-        if self.predicted is None:
-            self._report("propagation", 0, len(frames))
-        return suggest_candidates(model, frames, self.references, self.k, alpha=self.alpha,
-                                  predicted_masks=self.predicted, config=self.config, progress=self._report,
-                                  min_mask_presence_percent=self.min_mask_percent, mode=self.mode,
-                                  features=features)
+        predicted = self.predicted if self.predicted is not None else self._propagate(model)
+        masks = {f: mask for f, (_version, mask) in self.references.items()}
+
+        def selecting(stage: str, done: int, total: int) -> None:
+            self._report("selection", done if stage == "selection" else 0, total if stage == "selection" else 0)
+
+        return suggest_candidates(model, frames, masks, self.k, alpha=self.alpha, predicted_masks=predicted,
+                                  config=self.config, progress=selecting,
+                                  min_mask_presence_percent=self.min_mask_percent, mode=self.mode, features=features)
+
+    def _propagate(self, model) -> dict[int, np.ndarray]:
+        """Soft targets (max over objects, float16) of every frame from a propagation of the references."""
+        usable = {f: mask for f, (_version, mask) in self.references.items()}
+        job = ShotJob(self.workspace, usable, self.config, self.mode)
+        warning = self.engine.guard_memory(job)
+        if warning:
+            self.status.emit(warning)
+        session = self.engine.session_for(self.config, self.mode, self.references, self.workspace.image)
+        targets: dict[int, np.ndarray] = {}
+        total = len(self.workspace)
+        self._report("propagation", 0, total)
+
+        def keep(result: FrameResult) -> None:
+            probs = np.asarray(result.probs)
+            soft = probs[1:].max(0) if probs.shape[0] > 1 else np.zeros(probs.shape[1:], np.float32)
+            targets[result.index] = soft.astype(np.float16)
+            self.memoryStats.emit(self.engine.memory_stats())
+            self._report("propagation", len(targets), total)
+
+        run_job(model, job, session=session, cancel=self.cancel, on_result=keep)
+        self.check_stop()
+        return targets  # float16: the selector reads each as float32
 
 
 # ---------------------------------------------------------------------------------------- export
@@ -333,6 +371,9 @@ class ExportWorker(Worker):
             if not refs:
                 raise InputError("there are no references to propagate: save at least one reference first")
             job = ShotJob(self.workspace, refs, self.config, self.mode, names=stems, outputs=outputs)
+            warning = self.engine.guard_memory(job)
+            if warning:
+                self.status.emit(warning)
             report = run_job(self.engine.ensure_model(), job, progress=self.progress.emit, cancel=self.cancel)
             done, completed = report.frames, report.completed
         else:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,10 +15,18 @@ GOLDEN = SHARED / "golden"
 DATA = SHARED / "data"
 
 
+#: Set (CI does) to make a missing shared fixture a failure instead of a skip.
+REQUIRE_ENV = "XMEMPP_REQUIRE_GOLDEN"
+
+
 def require(path: Path) -> Path:
-    """Return `path`, or skip the test with the reason that the shared fixtures are absent."""
+    """Return `path`, or skip the test with the reason that the shared fixtures are absent (fail when
+    `XMEMPP_REQUIRE_GOLDEN=1`, as in CI, so equivalence tests can never silently not run)."""
     if not path.exists():
-        pytest.skip(f"shared fixture {path} is absent (tests expect ../shared beside the checkout)")
+        reason = f"shared fixture {path} is absent (tests expect ../shared beside the checkout)"
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(reason + f"; {REQUIRE_ENV}=1 requires it")
+        pytest.skip(reason)
     return path
 
 

@@ -23,10 +23,10 @@ from xmempp.io.writers import WriterOptions
 def test_csv_shot_list_with_per_shot_settings(tmp_path):
     path = write_csv(tmp_path / "shots.csv", [
         {"name": "sh010", "plate": "plates/sh010", "masks": "roto/sh010", "output": "out/sh010", "size": "240",
-         "mode": "xmem", "alpha": "yes", "alpha_bits": "16", "enable_long_term": "false"},
+         "mode": "xmem", "alpha": "yes", "alpha_bits": "16", "enable_long_term": "false", "precision": "BF16"},
         {"name": "sh020", "plate": "/abs/sh020.mov", "masks": "roto/sh020", "output": "out/sh020"},
     ])
-    defaults = BatchDefaults(writer=WriterOptions(overlay=True), overwrite=True)
+    defaults = BatchDefaults(writer=WriterOptions(overlay=True), overwrite=True, precision="fp32")
     first, second = read_shot_list(path, defaults)
     assert first.plate == (tmp_path / "plates/sh010").resolve() and first.output == (tmp_path / "out/sh010").resolve()
     assert (first.config.size, first.config.enable_long_term, first.mode) == (240, False, "xmem")
@@ -34,6 +34,7 @@ def test_csv_shot_list_with_per_shot_settings(tmp_path):
     assert str(second.plate) == "/abs/sh020.mov"
     assert (second.config.size, second.mode, second.writer.alpha) == (480, "xmempp", False)
     assert first.where == "shots.csv line 2"
+    assert (first.precision, second.precision) == ("bf16", "fp32")  # per shot, else the batch default
 
 
 def test_json_shot_list_takes_native_values(tmp_path):
@@ -105,6 +106,7 @@ def test_fingerprint_follows_inputs_and_settings(tmp_path):
     assert shot_fingerprint(shot, weights) == base
     assert shot_fingerprint(__import__("dataclasses").replace(shot, overwrite=True), weights) == base
     assert shot_fingerprint(shot.__class__(**{**shot.__dict__, "config": shot.config.replace(top_k=5)}), weights) != base
+    assert shot_fingerprint(__import__("dataclasses").replace(shot, precision="bf16"), weights) != base
     mask_file = next(masks.iterdir())
     mask_file.write_bytes(mask_file.read_bytes() + b"\0")
     assert shot_fingerprint(shot, weights) != base
@@ -163,7 +165,7 @@ def test_cli_rerun_skips_finished_shots(small_batch, first_run, checkpoint_path,
     stamp = marker_path(root / "out" / "sh020").stat().st_mtime_ns
     report_path = tmp_path / "report.json"
     result = CliRunner().invoke(create_app(), ["batch", str(shot_list), "--model", str(checkpoint_path), "--workers",
-                                               "2", "--devices", "cpu", "--report", str(report_path)])
+                                               "2", "--device", "cpu", "--report", str(report_path)])
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     assert "sh040:" in " ".join(result.output.split()) and "resolution" in result.output
@@ -240,4 +242,4 @@ def test_cli_local_options_are_refused_with_ray(tmp_path):
     path = write_csv(tmp_path / "shots.csv", [{"name": "a", "plate": "p", "masks": "m", "output": "o"}])
     result = CliRunner().invoke(create_app(), ["batch", str(path), "--ray", "auto", "--workers", "2"])
     assert result.exit_code == 2
-    assert "--workers and --devices are for local runs" in " ".join(result.output.split())
+    assert "--workers and --device are for local runs" in " ".join(result.output.split())

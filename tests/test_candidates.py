@@ -382,7 +382,8 @@ def test_cli_candidates_on_real_clip_with_predicted_masks(checkpoint_path, tmp_p
     picked = [c["index"] for c in data["candidates"]]
     assert len(picked) == 3 and 0 not in picked
     assert [c["name"] for c in data["candidates"]] == [f"frame_{i:06d}" for i in picked]
-    assert data["references"] == [{"index": 0, "name": "frame_000000"}]
+    assert data["references"] == [{"frame": 0, "name": "frame_000000", "index": 0}]
+    assert [c["frame"] for c in data["candidates"]] == picked   # frame_<n>.jpg: the frame number is n
     # frames where the chair is absent from the ground truth are never suggested
     empty = {i for i in range(60) if _empty_mask(chair / "Annotations" / f"frame_{i:06d}.png")}
     assert not empty & set(picked) and empty <= {item["index"] for item in data["invalid"]}
@@ -396,7 +397,9 @@ def _empty_mask(path: Path) -> bool:
     return (ids > 0).mean() * 100 < 0.25
 
 
-def test_cli_candidates_propagates_when_no_predictions(checkpoint_path, tmp_path):
+def test_cli_candidates_propagates_when_no_predictions(golden_checkpoint_path, tmp_path):
+    # the real chair clip is in ../shared anyway; the stand-in weights give masks large enough to rank
+    checkpoint_path = golden_checkpoint_path
     import shutil
 
     chair = _chair()
@@ -499,3 +502,41 @@ def test_cli_candidates_reads_alpha_mattes_as_soft_targets(checkpoint_path, tmp_
         assert json.loads(result.stdout)["target"] == target
     result = _run_cli(*common, "--predicted", str(tmp_path / "out" / "masks"))
     assert "binary targets" in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize("options, folder, tolerance", [
+    (dict(alpha=True), "alpha", 1 / 255), (dict(alpha=True, alpha_bits=16), "alpha", 1 / 65535),
+    (dict(alpha=True, matte_format="tiff", alpha_bits=16), "alpha", 1 / 65535),
+    (dict(alpha=True, matte_format="exr"), "alpha", 1e-3), (dict(exr_layers=True), "layers", 1e-3),
+    (dict(exr_layers=True, matte_format="tiff", alpha_bits=16, alpha=True), ".", 1 / 65535),
+], ids=["png8", "png16", "tiff16", "exr", "exr-layers", "out-folder"])
+def test_predicted_targets_read_every_matte_process_writes(tmp_path, clip, options, folder, tolerance):
+    """`candidates --predicted` reads back what `process` wrote: PNG 8/16, TIFF, EXR, layered EXRs."""
+    from PIL import Image
+
+    from xmempp.cli.candidates_cmd import _predicted_targets
+    from xmempp.inference.shots import PlateOptions
+    from xmempp.io.frames import open_frames
+    from xmempp.io.sequences import FrameInfo
+    from xmempp.io.writers import ResultWriter, WriterOptions
+
+    (tmp_path / "frames").mkdir()
+    rng = np.random.default_rng(2)
+    names = [f"shot.{1001 + i}" for i in range(4)]
+    h, w = clip[0].shape[:2]
+    wanted = {}
+    with ResultWriter(tmp_path / "out", None, [2, 5], WriterOptions(masks=False, fsync=False, **options)) as writer:
+        for i, name in enumerate(names):
+            Image.fromarray(clip[i]).save(tmp_path / "frames" / f"{name}.png")
+            objects = rng.uniform(0, 0.5, (2, h, w)).astype(np.float32)
+            probs = np.concatenate([1 - objects.sum(0, keepdims=True), objects])
+            writer.submit(name, None, probs, FrameInfo(1001 + i, 4))
+            wanted[i] = objects.max(0)
+    frames = open_frames(tmp_path / "frames")
+    try:
+        targets = _predicted_targets(tmp_path / "out" / folder, frames, PlateOptions())
+        assert sorted(targets) == [0, 1, 2, 3]
+        for i in range(4):
+            assert np.abs(targets[i] - wanted[i]).max() <= tolerance + 1e-6
+    finally:
+        frames.close()

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from xmempp import InferenceConfig, InferenceSession
+from xmempp import InferenceConfig, InferenceSession, load_model
 from xmempp.errors import ConfigError, InputError
 from xmempp.inference.checkpoint import (CheckpointPolicy, checkpoint_path, fingerprint_changes, job_fingerprint,
                                          load_checkpoint)
 from xmempp.inference.jobs import JobOutputs, ShotJob, open_session, run_job
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.io.writers import WriterOptions
+from xmempp.model.precision import native_cpu_bf16
 
 #: Small memory limits so that a short clip goes through consolidation and long-term eviction.
 SMALL_MEMORY = InferenceConfig(mem_every=2, max_mid_term_frames=3, min_mid_term_frames=1, num_prototypes=8,
@@ -137,6 +138,28 @@ def test_resume_refused_when_a_reference_changed(model, tmp_path):
     changed.config = SMALL_MEMORY.replace(mem_every=3)
     with pytest.raises(InputError, match=r"setting mem_every \(2 -> 3\)"):
         run_job(model, changed, resume=True)
+
+
+def test_resume_refused_with_another_thread_count_or_precision(model, state, tmp_path):
+    """CPU results depend on the torch thread count and the precision: a resume with either changed is refused."""
+    out = tmp_path / "out"
+    frames = MovingDiscs(LENGTH, 64, 112, objects=2, seed=3)
+    threads = torch.get_num_threads()
+    cancel = threading.Event()
+    run_job(model, make_job(out, frames), cancel=cancel, on_result=lambda r: cancel.set() if r.index == 3 else None,
+            checkpoint=CheckpointPolicy())
+    other = 1 if threads > 1 else 2
+    torch.set_num_threads(other)
+    try:
+        with pytest.raises(InputError, match=rf"threads \({threads} -> {other}\)"):
+            run_job(model, make_job(out, frames), resume=True)
+    finally:
+        torch.set_num_threads(threads)
+    if native_cpu_bf16():
+        with pytest.raises(InputError, match=r"precision \('fp32' -> 'bf16'\)"):
+            run_job(load_model(state, device="cpu", precision="bf16"), make_job(out, frames), resume=True)
+    assert load_checkpoint(checkpoint_path(out)).done == 4  # refused runs leave the checkpoint as it was
+    assert run_job(model, make_job(out, frames), resume=True).resumed_from == 4
 
 
 def test_fingerprint_names_each_part(model, tmp_path):

@@ -20,7 +20,7 @@ def test_version():
 
 
 def test_bench_reports_stages_and_memory():
-    result = runner.invoke(app, ["bench", "--random-weights", "--size", "64", "--frames", "3", "--warmup", "1",
+    result = runner.invoke(app, ["bench", "--random-weights", "--size", "64", "--count", "3", "--warmup", "1",
                                  "--objects", "2", "--device", "cpu", "--json", "--peak-runs", "1"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout[result.stdout.index("{"):])
@@ -48,7 +48,7 @@ def test_bench_reports_stages_and_memory():
 
 def test_bench_flops_scale_with_objects_and_size():
     def flops(*args):
-        result = runner.invoke(app, ["bench", "--random-weights", "--frames", "2", "--warmup", "0", "--device",
+        result = runner.invoke(app, ["bench", "--random-weights", "--count", "2", "--warmup", "0", "--device",
                                      "cpu", "--json", "--peak-runs", "1", *args])
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout[result.stdout.index("{"):])["gflop_per_frame"]
@@ -61,7 +61,7 @@ def test_bench_flops_scale_with_objects_and_size():
 
 
 def test_bench_no_flops_skips_the_count():
-    result = runner.invoke(app, ["bench", "--random-weights", "--size", "32", "--frames", "2", "--warmup", "0",
+    result = runner.invoke(app, ["bench", "--random-weights", "--size", "32", "--count", "2", "--warmup", "0",
                                  "--device", "cpu", "--json", "--no-flops", "--peak-runs", "1"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout[result.stdout.index("{"):])
@@ -70,7 +70,7 @@ def test_bench_no_flops_skips_the_count():
 
 
 def test_demo_processes_a_generated_clip(tmp_path, checkpoint_path):
-    result = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo"), "--frames", "3", "--model",
+    result = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo"), "--count", "3", "--model",
                                  str(checkpoint_path), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     masks = sorted((tmp_path / "demo" / "result" / "masks").iterdir())

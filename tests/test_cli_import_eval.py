@@ -44,9 +44,9 @@ def small_shot(tmp_path, n=4):
 def test_import_images_with_masks(runner, tmp_path):
     frames, masks = small_shot(tmp_path)
     result = runner.invoke(app, ["import", "--name", "shot_a", "--images", str(frames), "--masks", str(masks),
-                                 "--workspace", str(tmp_path / "ws"), "--size", "24"])
+                                 "--into", str(tmp_path / "ws"), "--size", "24"])
     assert result.exit_code == 0, result.output
-    assert "Created workspace" in result.stdout and "references: 1" in result.stdout
+    assert "Created workspace" in result.stdout and "1 object, references at frames 1002" in result.stdout
     info = json.loads((tmp_path / "ws" / "shot_a" / "info.json").read_text())
     assert info["references"] == [1] and info["num_objects"] == 1 and info["object_ids"] == [3]
     assert info["size"] == [24, 32]
@@ -67,7 +67,7 @@ def test_import_video_with_masks_by_frame_number(runner, tmp_path):
     masks.mkdir()
     write_palette_png(masks / "frame_000007.png", square_mask(48, 64, {1: (0, 0, 9, 9)}), davis_palette())
     result = runner.invoke(app, ["import", "--name", "clip", "--video", str(video), "--masks", str(masks),
-                                 "--workspace", str(tmp_path / "ws")])
+                                 "--into", str(tmp_path / "ws")])
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / "ws" / "clip" / "info.json").read_text())
     assert info["references"] == [7] and len(info["frames"]) == 10
@@ -76,7 +76,7 @@ def test_import_video_with_masks_by_frame_number(runner, tmp_path):
 def test_import_real_chair_video_with_dense_masks(runner, tmp_path):
     result = runner.invoke(app, ["import", "--name", "chair", "--video", str(shared_data("chair", "chair.mp4")),
                                  "--masks", str(shared_data("chair", "Annotations")), "--size", "120",
-                                 "--workspace", str(tmp_path)])
+                                 "--into", str(tmp_path)])
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / "chair" / "info.json").read_text())
     assert info["references"] == list(range(60)) and info["size"] == [120, 180]
@@ -84,7 +84,7 @@ def test_import_real_chair_video_with_dense_masks(runner, tmp_path):
 
 def test_import_missing_video(runner, tmp_path):
     result = runner.invoke(app, ["import", "--name", "x", "--video", str(tmp_path / "missing.mp4"),
-                                 "--workspace", str(tmp_path / "ws")])
+                                 "--into", str(tmp_path / "ws")])
     assert_one_line_error(result, "video or frame folder not found", "missing.mp4")
     assert not (tmp_path / "ws").exists()
 
@@ -101,7 +101,7 @@ def test_import_corrupt_frame(runner, tmp_path):
     frames, _ = small_shot(tmp_path)
     data = (frames / "shot_a_1003.png").read_bytes()
     (frames / "shot_a_1003.png").write_bytes(data[: len(data) // 3])
-    result = runner.invoke(app, ["import", "--name", "x", "--images", str(frames), "--workspace", str(tmp_path / "ws")])
+    result = runner.invoke(app, ["import", "--name", "x", "--images", str(frames), "--into", str(tmp_path / "ws")])
     assert_one_line_error(result, "shot_a_1003.png")
     assert [p.name for p in (tmp_path / "ws").iterdir()] == []
 
@@ -114,7 +114,7 @@ def test_import_bad_masks(runner, tmp_path, case):
         expected = ["is empty", str(masks)]
     elif case == "no_frame":
         (masks / "shot_a_1002.png").rename(masks / "shot_b_2002.png")   # no stem matches: paired by number
-        expected = ["shot_b_2002.png", "is for frame 2002", "numbered 1001..1004"]
+        expected = ["no roto file is for a frame in 1001..1004", "shot_b_2002.png is for frame 2002"]
     elif case == "not_image":
         (masks / "readme.txt").write_text("notes")
         expected = ["readme.txt", "not an image"]
@@ -130,14 +130,14 @@ def test_import_bad_masks(runner, tmp_path, case):
         Image.fromarray(rgb).save(masks / "shot_a_1002.png")
         expected = ["shot_a_1002.png", "ambiguous"]
     result = runner.invoke(app, ["import", "--name", "x", "--images", str(frames), "--masks", str(masks),
-                                 "--workspace", str(tmp_path / "ws")])
+                                 "--into", str(tmp_path / "ws")])
     assert_one_line_error(result, *expected)
     assert not (tmp_path / "ws" / "x").exists()
 
 
 def test_import_refuses_existing_workspace(runner, tmp_path):
     frames, _ = small_shot(tmp_path)
-    args = ["import", "--name", "x", "--images", str(frames), "--workspace", str(tmp_path / "ws")]
+    args = ["import", "--name", "x", "--images", str(frames), "--into", str(tmp_path / "ws")]
     assert runner.invoke(app, args).exit_code == 0
     before = sorted(p.name for p in (tmp_path / "ws" / "x" / "images").iterdir())
     assert_one_line_error(runner.invoke(app, args), "already exists")

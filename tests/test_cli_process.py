@@ -41,10 +41,10 @@ def caps_clip(tmp_path_factory):
     return clip, stems, frames_dir, masks_dir, ids_map
 
 
-def test_process_matches_golden_with_vfx_names(caps_clip, checkpoint_path, tmp_path):
+def test_process_matches_golden_with_vfx_names(caps_clip, golden_checkpoint_path, tmp_path):
     clip, stems, frames_dir, masks_dir, ids_map = caps_clip
     out = tmp_path / "out"
-    result = invoke("-v", frames_dir, "-m", masks_dir, "-o", out, "--model", checkpoint_path, "--size", -1,
+    result = invoke("-v", frames_dir, "-m", masks_dir, "-o", out, "--model", golden_checkpoint_path, "--size", -1,
                     "--mem-every", 3, "--alpha", "--alpha-bits", 16, "--binary", "--overlay", "--quiet",
                     "--config", write_config(tmp_path))
     assert result.exit_code == 0, result.output
@@ -121,9 +121,10 @@ def test_mask_size_differs_from_frame(small_clip, tmp_path, checkpoint_path):
 
 def test_mask_matching_no_frame(small_clip, tmp_path, checkpoint_path):
     frames_dir, masks_dir, _ = small_clip
-    write_palette_png(masks_dir / "shot_b_0999.png", np.zeros((64, 112), np.uint8), davis_palette())
+    write_palette_png(masks_dir / "roto_b_0999.png", np.zeros((64, 112), np.uint8), davis_palette())
     fails_with(invoke("-v", frames_dir, "-m", masks_dir, "-o", tmp_path / "o", "--model", checkpoint_path),
-               "shot_b_0999", "matches no frame")
+               "roto_b_0999", "matches no frame")   # named like no frame: an error (roto for frame 999 of
+    # this shot, shot_b_0999.png, is not used, with a note: tests/test_cli_roto.py)
 
 
 def test_empty_mask_folder(small_clip, tmp_path, checkpoint_path):

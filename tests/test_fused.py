@@ -7,7 +7,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from xmempp.model.fused import _one_output_same_size, conv_act, fold_batchnorms, pack_weights, split_input_channels
+from xmempp.model.fused import (FusedConv2d, _one_output_same_size, conv_act, fold_batchnorms, fuse_convolutions,
+                                packed_weight_bytes, split_input_channels)
 from xmempp.model.loading import load_model
 from xmempp.model.modules import add_per_object
 from xmempp.model.network import XMemNetwork
@@ -128,20 +129,20 @@ def test_fused_convolutions_are_counted_like_plain_ones():
 
 def test_under_autocast_the_cast_weights_are_kept_and_give_autocasts_numbers():
     torch.manual_seed(0)
-    conv = nn.Conv2d(8, 16, 3, padding=1).eval()
-    x = torch.randn(1, 8, 12, 20, dtype=torch.bfloat16)  # not float32: the plain (non-oneDNN) path
+    conv = FusedConv2d(8, 16, 3, padding=1).eval()
+    x = torch.randn(1, 8, 12, 20, dtype=torch.bfloat16)  # not its compute dtype: the plain (non-oneDNN) path
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         expected = conv(x)
         first = conv_act(conv, x)
-        weight = conv.autocast_weights[1][0]
+        weight = conv.cast_weights(torch.bfloat16)[0]
         second = conv_act(conv, x)
-    assert weight.dtype == torch.bfloat16 and conv.autocast_weights[1][0] is weight  # cast once, then reused
+    assert weight.dtype == torch.bfloat16 and conv.cast_weights(torch.bfloat16)[0] is weight  # cast once, reused
     assert torch.equal(first, expected) and torch.equal(second, expected)
     with torch.no_grad():
         conv.weight.mul_(2)  # a changed weight is cast again
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.equal(conv_act(conv, x), conv(x))
-    assert conv.autocast_weights[1][0] is not weight
+    assert conv.cast_weights(torch.bfloat16)[0] is not weight
     with torch.inference_mode():
         assert conv_act(conv, x.float()).dtype == torch.float32  # autocast off: the module's own weights
 
@@ -157,17 +158,22 @@ def test_packed_weights_give_the_plain_weights_numbers_and_follow_new_weights():
     x = torch.randn(1, 16, 9, 11)
     with torch.inference_mode():
         plain = conv_act(conv, x, relu=True)
-        assert pack_weights(conv) == (1 if torch.backends.mkldnn.is_available() else 0)
-        assert torch.equal(conv_act(conv, x, relu=True), plain)
+        holder = nn.Sequential(conv)
+        assert fuse_convolutions(holder) == 1
+        fused = holder[0]
+        assert isinstance(fused, FusedConv2d) and fused.weight is conv.weight  # parameters shared, not copied
+        assert list(holder.state_dict()) == ["0.weight", "0.bias"]  # the packed copies are no part of it
+        assert torch.equal(conv_act(fused, x, relu=True), plain)
+        assert packed_weight_bytes(holder) == (conv.weight.numel() * 4 if torch.backends.mkldnn.is_available() else 0)
     with torch.no_grad():
         conv.weight.mul_(2)  # weights changed in place: the packed copy must not be used any more
     with torch.inference_mode():
-        assert torch.allclose(conv_act(conv, x), conv(x), atol=1e-5)
+        assert torch.allclose(conv_act(fused, x), conv(x), atol=1e-5)
 
 
 def test_a_convolution_split_by_input_channels_adds_up_to_it_and_follows_new_weights():
     torch.manual_seed(3)
-    conv = nn.Conv2d(12, 8, 3, padding=1)
+    conv = FusedConv2d(12, 8, 3, padding=1)
     x = torch.randn(1, 12, 9, 11)
     with torch.inference_mode():
         first, second = split_input_channels(conv, 5)
@@ -182,14 +188,13 @@ def test_a_convolution_split_by_input_channels_adds_up_to_it_and_follows_new_wei
 
 
 def test_packed_weights_are_kept_for_the_latest_input_shapes_only():
-    conv = nn.Conv2d(4, 4, 3, padding=1)
-    pack_weights(conv)
+    conv = FusedConv2d(4, 4, 3, padding=1)
     with torch.inference_mode():
         for width in range(5, 11):
             x = torch.randn(1, 4, 6, width)
             assert torch.allclose(conv_act(conv, x), conv(x), atol=1e-5)
     if torch.backends.mkldnn.is_available():
-        assert [shape[-1] for shape in conv.onednn_weight.by_shape] == [7, 8, 9, 10]
+        assert [shape[-1] for shape in conv._by_shape] == [7, 8, 9, 10]
 
 
 @pytest.mark.parametrize("update_hidden", [True, False])
@@ -223,3 +228,57 @@ def test_per_object_sums_keep_the_channels_last_layout_pytorch_recognises(object
     assert F.avg_pool2d(one, 4).is_contiguous(memory_format=torch.channels_last)
     both = add_per_object(g, shared)
     assert torch.equal(both, g + shared.repeat_interleave(objects, 0))
+
+
+#: The private oneDNN operators `xmempp.model.fused` calls, with the schemas it was written against. A PyTorch
+#: upgrade that renames or changes them fails here by name, instead of silently falling back to slow paths.
+PRIVATE_OPS = {
+    "_convolution_pointwise.default": "mkldnn::_convolution_pointwise(Tensor X, Tensor W, Tensor? B, int[] padding, "
+    "int[] stride, int[] dilation, int groups, str attr, Scalar?[] scalars, str? algorithm) -> Tensor Y",
+    "_convolution_pointwise.binary": "mkldnn::_convolution_pointwise.binary(Tensor X, Tensor other, Tensor W, "
+    "Tensor? B, int[] padding, int[] stride, int[] dilation, int groups, str binary_attr, Scalar? alpha, "
+    "str? unary_attr, Scalar?[] unary_scalars, str? unary_algorithm) -> Tensor Y",
+    "_convolution_pointwise_.binary": "mkldnn::_convolution_pointwise_.binary(Tensor(a!) other, Tensor X, Tensor W, "
+    "Tensor? B, int[] padding, int[] stride, int[] dilation, int groups, str binary_attr, Scalar? alpha, "
+    "str? unary_attr, Scalar?[] unary_scalars, str? unary_algorithm) -> Tensor(a!) Y",
+    "_reorder_convolution_weight.default": "mkldnn::_reorder_convolution_weight(Tensor self, int[2] padding=0, "
+    "int[2] stride=1, int[2] dilation=1, int groups=1, int[]? input_size=None) -> Tensor Y",
+}
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")
+@pytest.mark.parametrize("name", sorted(PRIVATE_OPS))
+def test_the_private_onednn_operators_keep_their_schemas(name):
+    packet, overload = name.split(".")
+    op = getattr(getattr(torch.ops.mkldnn, packet, None), overload, None)
+    assert op is not None, f"torch.ops.mkldnn.{name} is gone: xmempp/model/fused.py needs updating"
+    assert str(op._schema) == PRIVATE_OPS[name], f"torch.ops.mkldnn.{name} changed: update xmempp/model/fused.py"
+
+
+def test_the_private_cpu_feature_probes_exist():
+    """`xmempp.model.precision.native_cpu_bf16` uses these private torch.cpu probes."""
+    assert isinstance(torch.cpu._is_avx512_bf16_supported(), bool)
+    assert isinstance(torch.cpu._is_amx_tile_supported(), bool)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("add, reuse_add, relu", [(False, False, True), (True, False, False), (True, True, True)])
+@torch.inference_mode()
+def test_fused_convolutions_compute_what_the_plain_ones_do_in_their_dtype(dtype, add, reuse_add, relu):
+    """Each oneDNN path (plain, binary add, in-place add) in fp32 and bf16 (emulated where the CPU lacks it)."""
+    torch.manual_seed(4)
+    conv = FusedConv2d(32, 16, 3, padding=1, compute_dtype=dtype).eval()
+    x = torch.randn(1, 32, 10, 14).to(dtype)
+    other = torch.randn(1, 16, 10, 14).to(dtype) if add else None
+    expected = F.conv2d(x.float(), conv.weight, conv.bias, padding=1) + (other.float() if add else 0)
+    expected = torch.relu(expected) if relu else expected
+    got = conv_act(conv, x, add=None if other is None else other.clone(), relu=relu, reuse_add=reuse_add)
+    assert got.dtype == dtype and conv._by_shape  # the oneDNN path, with its packed weight
+    tolerance = 1e-4 if dtype == torch.float32 else 0.05 * expected.abs().max().item()
+    assert (got.float() - expected).abs().max().item() <= tolerance
+
+
+def test_a_fused_convolution_needs_a_compute_dtype_onednn_runs():
+    with pytest.raises(ValueError, match="computes in"):
+        FusedConv2d(4, 4, 3, compute_dtype=torch.float16)

@@ -21,17 +21,17 @@ def test_state_dict_matches_official_layout():
     assert ours == expected
 
 
-def test_network_parts_match_reference(model):
+def test_network_parts_match_reference(golden_model):
     io = load_npz("network_io")
     t = {k: torch.from_numpy(v) for k, v in io.items()}
     with torch.no_grad():
-        features = model.encode_key(t["frames"])
+        features = golden_model.encode_key(t["frames"])
         for name in ("key", "shrinkage", "selection", "f16", "f8", "f4"):
             assert close(getattr(features, name), io[name]), name
-        value, hidden = model.encode_value(t["frames"], t["f16"], t["hidden"], t["mask"], deep_update=True)
+        value, hidden = golden_model.encode_value(t["frames"], t["f16"], t["hidden"], t["mask"], deep_update=True)
         assert close(value, io["value"]) and close(hidden, io["value_hidden"])
         skip = KeyFeatures(None, None, None, t["f16"], t["f8"], t["f4"])
-        hidden, logits, probs = model.segment(skip, t["readout"], t["hidden"])
+        hidden, logits, probs = golden_model.segment(skip, t["readout"], t["hidden"])
         assert close(hidden, io["seg_hidden"])
         assert close(logits, io["seg_logits"])
         assert close(probs, io["seg_prob"])
@@ -61,7 +61,7 @@ def run_fixture(model, name: str, mode: str) -> tuple[float, float]:
 
 @pytest.mark.parametrize("name,mode", [("video_caps", "xmempp"), ("video_caps", "xmem"),
                                        ("video_caps_evict", "xmempp")])
-def test_propagation_matches_reference(model, name, mode):
-    error, agreement = run_fixture(model, name, mode)
+def test_propagation_matches_reference(golden_model, name, mode):
+    error, agreement = run_fixture(golden_model, name, mode)
     assert error <= 5e-3
     assert agreement >= 0.999

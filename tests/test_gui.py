@@ -83,6 +83,15 @@ def wait_idle(qtbot, window, timeout: int = 120_000) -> None:
     qtbot.waitUntil(lambda: window.job is None, timeout=timeout)
 
 
+@pytest.fixture(autouse=True)
+def private_qt_settings(tmp_path_factory):
+    """Recent workspaces and other Qt settings go to a temporary folder, not the user's."""
+    from PyQt5.QtCore import QSettings
+
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path_factory.mktemp("qt_settings")))
+    QSettings.setDefaultFormat(QSettings.IniFormat)
+
+
 @pytest.fixture
 def captured(monkeypatch):
     """Message boxes record their text instead of blocking."""
@@ -108,8 +117,8 @@ def test_annotate_propagate_suggest_and_reopen(qtbot, tmp_path, checkpoint_path,
     assert project.references == [0] and len(project) == FRAMES
 
     # settings through the Memory tab: processing size and mem_every (saved at once)
-    window.memory_panel.fields["size"].setValue(SIZE)
-    window.memory_panel.fields["mem_every"].setValue(3)
+    window.ui.memory_panel.fields["size"].setValue(SIZE)
+    window.ui.memory_panel.fields["mem_every"].setValue(3)
     saved = json.loads((workspace / "info.json").read_text())["xmempp_gui"]["config"]
     assert saved["size"] == SIZE and saved["mem_every"] == 3
 
@@ -135,7 +144,7 @@ def test_annotate_propagate_suggest_and_reopen(qtbot, tmp_path, checkpoint_path,
     qtbot.keyClick(canvas, Qt.Key_R)
     assert project.references == [0, 5]
     assert json.loads((workspace / "info.json").read_text())["references"] == [0, 5]
-    assert window.references_panel.list.count() == 2
+    assert window.ui.references_panel.list.count() == 2
 
     # propagate forward from frame 3 in the worker; pause and resume on the way
     reference_bytes = mask_file.read_bytes()
@@ -153,7 +162,7 @@ def test_annotate_propagate_suggest_and_reopen(qtbot, tmp_path, checkpoint_path,
         assert project.workspace.mask_path(frame).exists()
     assert mask_file.read_bytes() == reference_bytes  # the stored reference is used, never overwritten
     assert not project.has_mask(1) and not project.has_mask(2)
-    assert project.undo_stack.undoText() == "Propagate forward"
+    assert project.undo_stack.undoText().startswith("Propagate forward · ")
     stats = project.engine.memory_stats()
     assert stats.permanent_frames == 2 and stats.temporary_frames >= 1
     assert canvas.editable
@@ -165,7 +174,8 @@ def test_annotate_propagate_suggest_and_reopen(qtbot, tmp_path, checkpoint_path,
     assert project.masked_frames == set(range(FRAMES))
 
     # suggest two frames (worker thread, progress bar), shown as thumbnails and on the timeline
-    window.candidates_panel.k.setValue(2)
+    window.ui.candidates_panel.k.setValue(2)
+    window.ui.candidates_panel.min_mask.setValue(0.0)  # the tests' random weights propagate empty masks
     assert window.suggest()
     wait_idle(qtbot, window)
     assert not captured, captured
@@ -173,7 +183,7 @@ def test_annotate_propagate_suggest_and_reopen(qtbot, tmp_path, checkpoint_path,
     assert result is not None and 1 <= len(result.chosen) <= 2
     suggestions = project.settings.suggestions
     assert suggestions == list(result.chosen) and not set(suggestions) & {0, 5}
-    assert window.candidates_panel.list.count() == len(suggestions)
+    assert window.ui.candidates_panel.list.count() == len(suggestions)
     assert window.timeline.track.suggestions == suggestions
 
     masks_before = {i: project.mask(i).copy() for i in range(FRAMES)}
@@ -187,8 +197,8 @@ def test_annotate_propagate_suggest_and_reopen(qtbot, tmp_path, checkpoint_path,
         assert np.array_equal(p2.mask(i), masks_before[i]), i
     assert p2.config.size == SIZE and p2.config.mem_every == 3
     assert p2.settings.k == 2 and p2.settings.suggestions == suggestions
-    assert window2.memory_panel.fields["mem_every"].value() == 3
-    assert window2.candidates_panel.k.value() == 2
+    assert window2.ui.memory_panel.fields["mem_every"].value() == 3
+    assert window2.ui.candidates_panel.k.value() == 2
     assert p2.engine.session is None
     window2.goto(9)
     assert window2.propagate("forward", limit=2)

@@ -21,64 +21,23 @@ pytest.importorskip("pytestqt")
 
 from PIL import Image  # noqa: E402
 from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
-from PyQt5.QtGui import QKeyEvent, QMouseEvent  # noqa: E402
+from PyQt5.QtGui import QKeyEvent  # noqa: E402
 from PyQt5.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from xmempp.io.frames import FolderFrames  # noqa: E402
 from xmempp.io.masks import davis_palette, read_mask  # noqa: E402
 from xmempp.io.workspace import create_workspace  # noqa: E402
 
-H, W, N = 72, 96, 6
+from guihelpers import H, N, W, at, disc_mask, drag, make_workspace, open_window, synthetic_frame  # noqa: E402
 
 
-def synthetic_frame(i: int) -> np.ndarray:
-    """A textured background with a red disc moving right."""
-    rng = np.random.default_rng(i)
-    frame = np.full((H, W, 3), 90, np.uint8)
-    frame += rng.integers(0, 25, (H, W, 3), dtype=np.uint8)
-    yy, xx = np.mgrid[:H, :W]
-    disc = (yy - 36) ** 2 + (xx - (30 + 4 * i)) ** 2 <= 14 ** 2
-    frame[disc] = (220, 40, 40)
-    return frame
+@pytest.fixture(autouse=True)
+def private_qt_settings(tmp_path_factory):
+    """Recent workspaces and other Qt settings go to a temporary folder, not the user's."""
+    from PyQt5.QtCore import QSettings
 
-
-def disc_mask(i: int, value: int = 7) -> np.ndarray:
-    yy, xx = np.mgrid[:H, :W]
-    return np.where((yy - 36) ** 2 + (xx - (30 + 4 * i)) ** 2 <= 14 ** 2, value, 0).astype(np.uint8)
-
-
-def make_workspace(tmp_path: Path, name: str = "shot", size=None) -> Path:
-    src = tmp_path / f"src_{name}"
-    src.mkdir()
-    for i in range(N):
-        Image.fromarray(synthetic_frame(i)).save(src / f"plate_{i:04d}.png")
-    return create_workspace(tmp_path / "workspace", name, FolderFrames(src), {0: disc_mask(0)}, size=size)
-
-
-def open_window(qtbot, workspace: Path, model=None):
-    from xmempp.gui.main_window import MainWindow
-    from xmempp.gui.project import Project
-
-    window = MainWindow(Project.open(workspace, model, "cpu"))
-    qtbot.addWidget(window)
-    window.resize(1300, 800)
-    window.show()
-    qtbot.waitExposed(window)
-    QApplication.setActiveWindow(window)
-    window.canvas.setFocus()
-    return window
-
-
-def at(canvas, x: float, y: float) -> QPoint:
-    return canvas.transform().map(QPointF(x + 0.5, y + 0.5)).toPoint()
-
-
-def drag(qtbot, canvas, points, button=Qt.LeftButton, modifiers=Qt.NoModifier) -> None:
-    qtbot.mousePress(canvas, button, modifiers, at(canvas, *points[0]))
-    for x, y in points[1:]:
-        QApplication.sendEvent(canvas, QMouseEvent(QEvent.MouseMove, QPointF(at(canvas, x, y)), Qt.NoButton, button,
-                                                   modifiers))
-    qtbot.mouseRelease(canvas, button, modifiers, at(canvas, *points[-1]))
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path_factory.mktemp("qt_settings")))
+    QSettings.setDefaultFormat(QSettings.IniFormat)
 
 
 @pytest.fixture
@@ -267,7 +226,8 @@ def test_polygon_lasso_eraser_objects_and_undo(qtbot, tmp_path):
 
     # every step undoes, in order, and is saved
     texts = [project.undo_stack.text(i) for i in range(project.undo_stack.count())]
-    assert texts == ["Polygon fill", "Lasso fill", "Lasso erase", "Eraser stroke", "Clear object 1"]
+    assert texts == [f"{t} · plate_0002" for t in ("Polygon fill", "Lasso fill", "Lasso erase", "Eraser stroke",
+                                                    "Clear object 7")]
     for _ in texts:
         window.actions["undo"].trigger()
     assert not project.has_mask(2) and not project.workspace.mask_path(2).exists()
@@ -284,15 +244,15 @@ def test_segment_tool_with_grabcut(qtbot, tmp_path):
     project, canvas = window.project, window.canvas
     window.goto(3)
     window.set_tool("segment")
-    assert window.backend_box.currentText() == "GrabCut"
-    window.segment_mode_box.setCurrentIndex(window.segment_mode_box.findData("box"))
+    assert window.ui.backend_box.currentText() == "GrabCut"
+    window.ui.segment_mode_box.setCurrentIndex(window.ui.segment_mode_box.findData("box"))
     drag(qtbot, canvas, [(26, 18), (46, 30), (66, 54)])
     truth = disc_mask(3) > 0
     found = project.mask(3) == 1
     assert (found & truth).sum() / (found | truth).sum() > 0.8
     qtbot.keyClick(canvas, Qt.Key_Escape)  # cancel: back to the mask before the segmentation
     assert not project.mask(3).any()
-    window.segment_mode_box.setCurrentIndex(window.segment_mode_box.findData("strokes"))
+    window.ui.segment_mode_box.setCurrentIndex(window.ui.segment_mode_box.findData("strokes"))
     drag(qtbot, canvas, [(40, 34), (46, 36), (50, 38)])
     drag(qtbot, canvas, [(3, 3), (90, 3)], button=Qt.RightButton)
     assert (project.mask(3)[truth] == 1).mean() > 0.6
@@ -315,13 +275,13 @@ def test_references_delete_with_confirmation(qtbot, tmp_path, monkeypatch):
     window.goto(0)
     window.actions["delete_reference"].trigger()
     assert project.references == [0] and asked
-    window.references_panel.list.item(0).setSelected(True)
-    window.references_panel.delete_button.click()
+    window.ui.references_panel.list.item(0).setSelected(True)
+    window.ui.references_panel.delete_button.click()
     assert project.references == [] and len(asked) == 2
     assert json.loads((project.workspace.path / "info.json").read_text())["references"] == []
     assert project.has_mask(0)  # the mask stays
     window.actions["undo"].trigger()
-    assert project.references == [0] and window.references_panel.list.count() == 1
+    assert project.references == [0] and window.ui.references_panel.list.count() == 1
     # an empty frame cannot become a reference
     window.goto(4)
     window.actions["save_reference"].trigger()
@@ -367,7 +327,7 @@ def test_edited_frames_and_space_pause_and_undo_propagation(qtbot, tmp_path, che
                                                             captured):
     window = open_window(qtbot, make_workspace(tmp_path), checkpoint_path)
     project, canvas = window.project, window.canvas
-    window.memory_panel.fields["size"].setValue(64)
+    window.ui.memory_panel.fields["size"].setValue(64)
     window.goto(3)
     window.set_brush_size(5)
     drag(qtbot, canvas, [(80, 10), (85, 12)])
@@ -471,9 +431,9 @@ def test_zoom_pan_and_timeline(qtbot, tmp_path):
     assert window.current == 4 and "6" in window.timeline.counter.text()
     qtbot.keyClick(canvas, Qt.Key_PageUp)
     assert window.current == 0  # the previous reference
-    window.set_overlay_mode("popup")
+    window.set_overlay_mode("checker")
     qtbot.keyClick(canvas, Qt.Key_O)
-    assert canvas.overlay_mode == "blend"
+    assert canvas.overlay_mode == "blend"  # O cycles the overlays and the matte views, wrapping round
     qtbot.keyClick(canvas, Qt.Key_H)
     assert not canvas.show_mask and np.array_equal(canvas.grab_rgb(), window.project.image(0))
     window.close()
@@ -483,11 +443,11 @@ def test_zoom_pan_and_timeline(qtbot, tmp_path):
 
 def test_closing_during_propagation_keeps_finished_frames(qtbot, tmp_path, checkpoint_path):
     window = open_window(qtbot, make_workspace(tmp_path), checkpoint_path)
-    window.memory_panel.fields["size"].setValue(64)
+    window.ui.memory_panel.fields["size"].setValue(64)
     assert window.propagate("forward")
     qtbot.waitUntil(lambda: window.project.has_mask(1), timeout=60_000)
     window.close()
-    assert window.job is None and window.thread is None
+    assert window.job is None and window.jobs.runner.thread is None
     project = window.project
     done = [i for i in range(1, N) if project.workspace.mask_path(i).exists()]
     assert done and all(read_mask(project.workspace.mask_path(i)).ids.shape == (H, W) for i in done)
@@ -530,7 +490,7 @@ def test_a_failed_save_is_reported_and_the_edit_kept(qtbot, tmp_path, captured, 
     window.set_tool("lasso")
     drag(qtbot, window.canvas, [(10, 10), (30, 10), (30, 30), (10, 30)])
     assert captured and "could not save the mask of plate_0002" in captured[-1][1]
-    assert "No space left" in captured[-1][1] and window.saved_label.text() == "⚠ not saved"
+    assert "No space left" in captured[-1][1] and window.ui.saved_label.text() == "⚠ not saved"
     assert project.mask(2)[20, 20] == 1  # still on screen, nothing lost in memory
     monkeypatch.undo()
     drag(qtbot, window.canvas, [(40, 40), (60, 40), (60, 60), (40, 60)])

@@ -120,7 +120,7 @@ def test_folder_pairs_by_stem_and_checks_size(tmp_path):
     masks = read_mask_folder(tmp_path, NAMES, (20, 30))
     assert list(masks) == [2, 7]
     assert all(isinstance(m, LabeledMask) for m in masks.values())
-    with pytest.raises(InputError, match=r"shot_a_1003\.png is 30x20 but its frame shot_a_1003 is 40x20"):
+    with pytest.raises(InputError, match=r"shot_a_1003\.png is 30x20 but its frame is 40x20: another aspect ratio"):
         read_mask_folder(tmp_path, NAMES, (20, 40))
 
 
@@ -164,8 +164,9 @@ def test_video_masks_pair_by_trailing_number(tmp_path):
     assert list(read_mask_folder(tmp_path, names, (8, 8), by_index=True)) == [3, 12, 20]
     assert mask_frame_index("frame_000012") == 12 and mask_frame_index("mask") is None
     write_palette_png(tmp_path / "frame_30.png", square_mask(8, 8, {1: (0, 0, 2, 2)}), pal)
-    with pytest.raises(InputError, match=r"frame_30\.png is for frame 30 but the video has 30 frames"):
-        read_mask_folder(tmp_path, names, by_index=True)
+    notices: list[str] = []
+    assert list(read_mask_folder(tmp_path, names, by_index=True, notices=notices)) == [3, 12, 20]
+    assert notices == ["1 roto file(s) for frames outside 0..29 not used (frames 30)"]
     (tmp_path / "frame_30.png").unlink()
     write_palette_png(tmp_path / "12.png", square_mask(8, 8, {1: (0, 0, 2, 2)}), pal)
     with pytest.raises(InputError, match="two masks for frame 000012"):

@@ -77,13 +77,13 @@ def test_long_term_memory_disabled(model):
     assert stats.long_term_elements == 0 and stats.temporary_frames == 14  # never consolidated
 
 
-def test_eviction_with_an_object_that_appears_later(model):
+def test_eviction_with_an_object_that_appears_later(golden_model):
     """xmem mode: object 2 joins at frame 8 and long-term memory must evict with two groups."""
     clip = MovingDiscs(60, 64, 112, objects=2)
     first = np.where(clip.mask(0) == 2, 0, clip.mask(0)).astype(np.uint8)
     config = InferenceConfig(size=-1, mem_every=1, max_mid_term_frames=3, min_mid_term_frames=1,
                              num_prototypes=8, max_long_term_elements=20)
-    session = InferenceSession(model, config, mode="xmem")
+    session = InferenceSession(golden_model, config, mode="xmem")
     session.add_reference(0, clip[0], first)
     session.add_reference(8, clip[8], clip.mask(8))
     for index in range(len(clip)):

@@ -12,6 +12,7 @@ import torch
 
 from xmempp import InferenceConfig
 from xmempp.errors import ResourceError
+from xmempp.cli.remedies import cli_message
 from xmempp.inference import memory_estimate
 from xmempp.inference.jobs import ShotJob
 from xmempp.inference.memory_estimate import available_memory, check_job_memory, estimate_job_memory
@@ -38,10 +39,12 @@ def test_estimate_grows_with_size_objects_and_memory(model):
 def test_refused_with_a_size_that_fits_or_warned_with_force(model, monkeypatch):
     monkeypatch.setattr(memory_estimate, "available_memory", lambda: 3 * 2**30)
     uhd = job(2160, 3840)
-    with pytest.raises(ResourceError, match=r"3840x2160.*--size 1080.*--force"):
+    with pytest.raises(ResourceError, match=r"3840x2160") as refused:
         check_job_memory(model, uhd)
+    assert [(r.setting, r.value) for r in refused.value.remedies] == [("size", 1080), ("force", None)]
+    assert "--size 1080" in cli_message(refused.value) and "--force" in cli_message(refused.value)
     warning = check_job_memory(model, uhd, force=True)
-    assert "3.0 GiB is available" in warning and "--size" in warning
+    assert warning is not None and "3.0 GiB is available" in str(warning) and warning.remedy.setting == "size"
     assert check_job_memory(model, job(480, 854, size=480)) is None
 
 

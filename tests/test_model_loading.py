@@ -8,11 +8,11 @@ from xmempp import WeightsError, load_model
 from xmempp.model.network import NetworkDims, XMemNetwork
 
 
-def test_loads_checkpoint_file_strictly(checkpoint_path, stand_in_state):
+def test_loads_checkpoint_file_strictly(checkpoint_path, state):
     model = load_model(checkpoint_path, device="cpu")
     assert not model.training
     assert model.dims == NetworkDims(64, 512, 64)
-    assert torch.equal(model.state_dict()["decoder.pred.weight"], stand_in_state["decoder.pred.weight"])
+    assert torch.equal(model.state_dict()["decoder.pred.weight"], state["decoder.pred.weight"])
 
 
 def test_dims_are_inferred_and_hidden_dim_zero_means_no_hidden_state():
@@ -22,16 +22,16 @@ def test_dims_are_inferred_and_hidden_dim_zero_means_no_hidden_state():
     assert model.decoder.hidden_update is None and model.value_encoder.hidden_reinforce is None
 
 
-def test_four_channel_value_encoder_is_padded_with_zeros(stand_in_state):
-    state = dict(stand_in_state)
+def test_four_channel_value_encoder_is_padded_with_zeros(state):
+    state = dict(state)
     state["value_encoder.conv1.weight"] = state["value_encoder.conv1.weight"][:, :4].clone()
     model = load_model(state, device="cpu")
     weight = model.state_dict()["value_encoder.conv1.weight"]
     assert weight.shape[1] == 5 and torch.count_nonzero(weight[:, 4]) == 0
 
 
-def test_missing_and_unexpected_keys_are_named(stand_in_state):
-    state = dict(stand_in_state)
+def test_missing_and_unexpected_keys_are_named(state):
+    state = dict(state)
     del state["decoder.pred.bias"]
     state["extra.weight"] = torch.zeros(1)
     with pytest.raises(WeightsError, match=r"missing key\(s\): decoder.pred.bias.*unexpected key\(s\): extra.weight"):

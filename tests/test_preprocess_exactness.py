@@ -80,13 +80,13 @@ def agreement_with_golden(expected: np.ndarray, ours: torch.Tensor, source: tupl
     return error, agreement
 
 
-def test_downscaled_plate_matches_golden(model):
+def test_downscaled_plate_matches_golden(golden_model):
     """First 12 frames of the 2x caps plate at --size 96 reproduce the golden run within its tolerances."""
     clip, frames, masks = upscaled_caps()
     config = InferenceConfig.from_mapping({**golden_json()["video_caps"]["config"], "size": 96})
     job = ShotJob(list(frames), masks, config, "xmempp", direction="forward", count=12)
     expected = clip["probs_xmempp"].astype(np.float32)
-    for result in iter_job(model, job):
+    for result in iter_job(golden_model, job):
         if result.index in masks:  # a reference frame returns the user's mask at its own resolution
             assert np.array_equal(result.probs.argmax(0).numpy(), masks[result.index])
             continue
@@ -96,7 +96,7 @@ def test_downscaled_plate_matches_golden(model):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["xmempp", "xmem"])
-def test_process_on_downscaled_plate_matches_golden(model, checkpoint_path, tmp_path, mode):
+def test_process_on_downscaled_plate_matches_golden(golden_model, golden_checkpoint_path, tmp_path, mode):
     """`xmempp process` on the whole 2x caps plate with --size 96 agrees with the golden fixture."""
     from cli.app import app
 
@@ -111,7 +111,7 @@ def test_process_on_downscaled_plate_matches_golden(model, checkpoint_path, tmp_
     config.write_text(json.dumps(golden_json()["video_caps"]["config"]))
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["process", "-v", str(tmp_path / "frames"), "-m", str(tmp_path / "masks"),
-                                      "-o", str(out), "--model", str(checkpoint_path), "--config", str(config),
+                                      "-o", str(out), "--model", str(golden_checkpoint_path), "--config", str(config),
                                       "--size", "96", "--mode", mode, "--alpha", "--alpha-bits", "16", "--quiet"])
     assert result.exit_code == 0, result.output
     expected = clip[f"probs_{mode}"].astype(np.float32)

@@ -76,7 +76,7 @@ def test_health_info_and_docs(server, client):
     url = server[0]
     assert httpx.get(f"{url}/v1/health").json() == {"status": "ok"}
     info = client.get("/v1/info").json()
-    assert info["device"] == "cpu" and info["model"].endswith("XMem-standin.pth")
+    assert info["device"] == "cpu" and info["model"].endswith("XMem-random.pth")
     assert info["memory"]["peak_rss_bytes"] > 0 and info["memory"]["rss_bytes"] > 0 and info["limits"]["max_sessions"] == 6
     assert httpx.get(f"{url}/docs").status_code == 200
     paths = httpx.get(f"{url}/openapi.json").json()["paths"]

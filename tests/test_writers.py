@@ -164,8 +164,9 @@ def test_check_output_dir_refuses_existing_results(tmp_path):
     check_output_dir(out)  # unrelated files and empty result folders are fine
     (out / "alpha" / "1").mkdir(parents=True)
     (out / "alpha" / "1" / "f.png").write_bytes(b"x")
-    with pytest.raises(OutputError, match=r"already holds results \(alpha/\).*--overwrite"):
+    with pytest.raises(OutputError, match=r"already holds results \(alpha/\)") as refused:
         check_output_dir(out)
+    assert refused.value.remedy is not None and refused.value.remedy.setting == "overwrite"
     with pytest.raises(OutputError, match=r"files xmempp did not write \(alpha/1/f\.png\)"):
         check_output_dir(out, overwrite=True)  # not written by xmempp: --overwrite leaves it alone
     (out / "p.mp4").write_bytes(b"x")

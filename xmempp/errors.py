@@ -20,6 +20,8 @@ class RemedyKind(str, Enum):
     ENABLE = "enable"  # turn the `setting` switch on (e.g. overwrite, force)
     DISABLE = "disable"  # turn the `setting` switch off (e.g. resume)
     DOWNLOAD_WEIGHTS = "download_weights"  # fetch the checkpoint named by `value`
+    VERIFY_WEIGHTS = "verify_weights"  # check the checkpoint again and record its checksum
+    CREATE_WORKSPACE = "create_workspace"  # make a workspace from the frames first
     FIX_INPUT = "fix_input"  # the file or folder itself must change (re-export, render missing frames)
 
 
@@ -53,6 +55,10 @@ class Remedy:
             text = f"turn off {name}"
         elif self.kind is RemedyKind.DOWNLOAD_WEIGHTS:
             text = f"download the weights {self.value}" if self.value else "download the weights"
+        elif self.kind is RemedyKind.VERIFY_WEIGHTS:
+            text = "verify the weights"
+        elif self.kind is RemedyKind.CREATE_WORKSPACE:
+            text = "create a workspace from the frames first"
         else:
             text = "fix the input"
         return f"{text} {self.note}".strip() if self.note else text

@@ -35,6 +35,7 @@ from xmempp.timing import StageTimer
 class BenchResult:
     """What one benchmark run measured (times in milliseconds per frame, amortised).
 
+    `precision` is the number format the network ran in; the peak convolution runs in it too.
     `gflop_per_frame`, `gflops` and `fraction_of_peak` are per stage, plus "frame" for
     the whole frame, against the best peak of the run; they are empty when FLOPs were not
     counted. `best_frame_fraction` is the fastest single counted frame's rate over that peak.
@@ -46,6 +47,7 @@ class BenchResult:
 
     hardware: str
     device: str
+    precision: str
     frame_size: tuple[int, int]
     processing_size: int
     objects: int
@@ -95,14 +97,14 @@ def current_rss_bytes() -> int:
 
 
 def _propagate(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
-               warmup: int, count_flops: bool, autocast: bool, on_frame: Callable[[], None] | None,
+               warmup: int, count_flops: bool, on_frame: Callable[[], None] | None,
                sample_every: int, between: Callable[[], None] | None = None) -> _Pass:
     """One pass over `frames`: timed, or (count_flops) counting FLOPs per stage and per frame.
 
     `between` runs, untimed, before the first counted frame and after every counted one."""
     device = next(model.parameters()).device
     timer = StageTimer(device, count_flops=count_flops)
-    session = InferenceSession(model, config, autocast=autocast, timer=timer)
+    session = InferenceSession(model, config, timer=timer)
     session.add_reference(0, frames[0], reference)
     object_ids = session.object_ids
     job = ShotJob(_TimedDecode(frames, timer), {0: reference}, config)
@@ -170,7 +172,7 @@ class _TimedDecode:
 
 def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
                   warmup: int = 2, on_frame: Callable[[], None] | None = None, sample_every: int = 0,
-                  count_flops: bool = True, compile: bool = False, cuda_graphs: bool = False, autocast: bool = True,
+                  count_flops: bool = True, compile: bool = False, cuda_graphs: bool = False,
                   peak_repeats: int = 3, peak_between: bool = True) -> BenchResult:
     """Propagate `reference` (mask of frame 0) through `frames`, timing every stage.
 
@@ -188,7 +190,6 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
         count_flops: count every stage's FLOPs in a second, untimed pass over the same frames.
         compile: `torch.compile` the network (after the FLOP count, which runs eagerly).
         cuda_graphs: on CUDA, replay the per-frame calls as CUDA graphs (after the FLOP count).
-        autocast: the session's autocast policy (GPU only).
         peak_repeats: runs of the peak convolution before and after the frames (best counts).
         peak_between: also run it between frames (a warm-up and a timed run each time, untimed
             for the frames), for `fraction_of_peak_between`.
@@ -198,12 +199,12 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
     device = next(model.parameters()).device
     counting = None
     if count_flops:
-        counting = _propagate(model, frames, reference, config, warmup, True, autocast, on_frame, 0)
+        counting = _propagate(model, frames, reference, config, warmup, True, on_frame, 0)
     if compile:
         model = compile_network(model)
     if cuda_graphs:
         model = use_cuda_graphs(model)
-    probe = PeakConvolution(device, autocast)
+    probe = PeakConvolution(device, model.precision)  # the peak of the precision the network runs in
     edges = [probe.best(peak_repeats)]
     beside: list[float] = []  # GFLOP/s before the first counted frame, then after every counted frame
     memory = _GpuPeak(device)
@@ -214,7 +215,7 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
         memory.resume()
 
     memory.resume()
-    timed = _propagate(model, frames, reference, config, warmup, False, autocast, on_frame, sample_every,
+    timed = _propagate(model, frames, reference, config, warmup, False, on_frame, sample_every,
                        between=between if peak_between else None)
     memory.pause()
     edges.append(probe.best(peak_repeats))
@@ -225,14 +226,16 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
     gpu = memory.bytes / 2**30 if device.type == "cuda" else None
     cpu = processor(device)
     channels, height, width = PEAK_CONV
-    result = BenchResult(hardware=cpu.describe(), device=str(device), frame_size=tuple(frames[0].shape[:2]),
+    result = BenchResult(hardware=cpu.describe(), device=str(device), precision=model.precision.value,
+                         frame_size=tuple(frames[0].shape[:2]),
                          processing_size=config.size, objects=timed.objects, frames=counted,
                          fps=counted / timed.seconds, ms_per_frame=1000 * timed.seconds / counted, stages=stages,
                          peak_rss_gib=peak_rss_bytes() / 2**30, peak_gpu_gib=gpu, timeline=timed.timeline,
                          extensions=list(cpu.extensions), peak_gflops=peak,
                          peak_range=(min(runs), peak),
                          peak_between_gflops=len(beside) / sum(1 / rate for rate in beside) if beside else None,
-                         peak_kernel=f"conv 3x3 {channels}->{channels} at {height}x{width}, channels-last")
+                         peak_kernel=f"conv 3x3 {channels}->{channels} at {height}x{width}, channels-last, "
+                                     f"{model.precision.value}")
     if counting is not None:
         _add_rates(result, counting, timed, peak)
     return result

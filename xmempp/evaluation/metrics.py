@@ -19,19 +19,17 @@ counts, as in DAVIS.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence, Union
+from typing import Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
 
-from xmempp.errors import InputError
+from xmempp.errors import InputError, Remedy, RemedyKind
 from xmempp.io.frames import IMAGE_EXTENSIONS, is_hidden, natural_key
 from xmempp.io.masks import ColorTable, mask_frame_index, present_ids, read_mask
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = [
     "BOUND_TH", "boundary_map", "disk", "region_similarity", "boundary_f_measure", "ObjectScore", "EvalResult",
@@ -264,7 +262,9 @@ def _scored(gt_stems: Iterable[str], annotated: Iterable[str], include_ends: boo
     if not scored:
         listed = ", ".join(f"{s} ({why})" for s, why in excluded.items())
         raise InputError(f"no ground-truth frame left to score: the DAVIS protocol excludes {listed}; add ground "
-                         f"truth for other frames, or score these with --include-ends / --include-annotated")
+                         f"truth for other frames",
+                         remedies=(Remedy(RemedyKind.ENABLE, "include_ends"),
+                                   Remedy(RemedyKind.ENABLE, "include_annotated")))
     return scored, excluded
 
 

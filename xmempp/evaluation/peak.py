@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from xmempp.model.device import autocast_for
-from xmempp.model.fused import conv_act, pack_weights
+from xmempp.model.fused import FusedConv2d, conv_act
+from xmempp.model.precision import Precision, activation_dtype, autocast_for
 
 #: Vector / matrix extensions worth naming, as /proc/cpuinfo spells them (x86 "flags", Arm "Features").
 _EXTENSIONS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
@@ -67,28 +66,28 @@ def _sync(device: torch.device) -> None:
 
 
 class PeakConvolution:
-    """The reference convolution (see PEAK_CONV), set up once, to be timed any number of times.
+    """The reference convolution (see PEAK_CONV) in a given precision, set up once, to be timed any number of times.
 
-    On the CPU it runs as the network's convolutions do (`conv_act`: channels-last fp32,
-    oneDNN with the weight in its own layout, batch 1 as a frame); on a GPU a batch of 8
-    under the same autocast policy as inference, so the kernel can fill the device.
+    On the CPU it runs as the network's convolutions do (`conv_act` on a `FusedConv2d`: channels-last,
+    oneDNN with the weight in its own layout, fp32 or bf16 activations and weights, batch 1 as a frame);
+    on a GPU a batch of 8 under the precision's autocast, so the kernel can fill the device.
     """
 
-    def __init__(self, device: torch.device, autocast: bool = True) -> None:
+    def __init__(self, device: torch.device, precision: Precision = Precision.fp32) -> None:
         channels, height, width = PEAK_CONV
-        self.device, self.autocast = device, autocast
+        self.device, self.precision = device, precision
         batch = 8 if device.type == "cuda" else 1
         self.flops = 2 * batch * channels * channels * 9 * height * width
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1).to(device, memory_format=torch.channels_last)
-        if device.type == "cpu":
-            pack_weights(self.conv)
-        self.x = torch.randn(batch, channels, height, width, device=device).contiguous(
+        dtype = activation_dtype(precision, device)
+        self.conv = FusedConv2d(channels, channels, 3, padding=1, compute_dtype=dtype).to(
+            device, memory_format=torch.channels_last).eval()
+        self.x = torch.randn(batch, channels, height, width, device=device).to(dtype).contiguous(
             memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def gflops(self) -> float:
         """GFLOP/s of one run."""
-        with autocast_for(self.device, self.autocast):
+        with autocast_for(self.device, self.precision):
             _sync(self.device)
             start = time.perf_counter()
             conv_act(self.conv, self.x)

@@ -16,12 +16,16 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
 
-from xmempp.errors import ConfigError, OutputError
+from xmempp.io.frame_capabilities import files_of, video_path_of
+from xmempp.io.frames import Frames
+from xmempp.errors import ConfigError, OutputError, Remedy, RemedyKind
+from xmempp.inference.plan import Direction, Mode
+from xmempp.inference.shot_job import JobRun, ShotJob, prepare_job
 from xmempp.io.atomic import atomic_open
 
 #: Hidden folder inside the output folder that holds the checkpoint.
@@ -29,6 +33,8 @@ CHECKPOINT_DIR = ".xmempp"
 #: File name of the checkpoint in `CHECKPOINT_DIR`.
 CHECKPOINT_FILE = "checkpoint.pt"
 _FORMAT = 1
+#: Resuming cannot continue from this folder: start the run again, replacing its results.
+START_AGAIN = Remedy(RemedyKind.ENABLE, "overwrite", note="(start again)")
 
 __all__ = ["CheckpointPolicy", "Checkpoint", "checkpoint_path", "job_fingerprint", "fingerprint_changes",
            "save_checkpoint", "load_checkpoint", "CHECKPOINT_DIR", "CHECKPOINT_FILE"]
@@ -113,11 +119,9 @@ def load_checkpoint(path: os.PathLike | str) -> Optional[Checkpoint]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing here
-        raise OutputError(f"checkpoint {path} is unreadable ({exc}); start again without --resume (with "
-                          f"--overwrite)") from exc
+        raise OutputError(f"checkpoint {path} is unreadable ({exc})", remedy=START_AGAIN) from exc
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise OutputError(f"checkpoint {path} was written by another xmempp version; start again without "
-                          f"--resume (with --overwrite)")
+        raise OutputError(f"checkpoint {path} was written by another xmempp version", remedy=START_AGAIN)
     return Checkpoint(payload["fingerprint"], int(payload["done"]), bool(payload["completed"]), payload["session"])
 
 
@@ -137,14 +141,14 @@ def _digest(*parts: Any) -> str:
     return h.hexdigest()
 
 
-def _frames_fingerprint(frames) -> str:
+def _frames_fingerprint(frames: Frames) -> str:
     """Names, sizes and modification times of frame files, or of the video file; else frame content."""
-    files = getattr(frames, "files", None)
+    files = files_of(frames)
     if files is not None:
-        stats = [(p.name, *_stat(p)) for p in files]
+        stats = [(Path(p).name, *_stat(Path(p))) for p in files]
         return _digest("files", stats)
-    path = getattr(frames, "path", None)
-    if getattr(frames, "is_video", False) and path is not None:
+    path = video_path_of(frames)
+    if path is not None:
         return _digest("video", Path(path).name, *_stat(Path(path)), len(frames))
     return _digest("arrays", *(np.asarray(frames[i]) for i in range(len(frames))))
 
@@ -168,18 +172,23 @@ def weights_digest(model: torch.nn.Module) -> str:
     return digest
 
 
-def job_fingerprint(model: torch.nn.Module, job) -> dict[str, Any]:
+def job_fingerprint(model: torch.nn.Module, job: Union[ShotJob, JobRun]) -> dict[str, Any]:
     """Everything a job's results depend on, by part, so that a change can be named.
 
     Arguments:
         model: the network the job runs with.
-        job: a `ShotJob`.
+        job: a `ShotJob` or its `JobRun`.
     Returns:
         {part: value}: "frames" (file names, sizes and mtimes, or content), "references"
         ({frame: content digest}), "settings" (the config fields), "mode", "frame plan",
-        "weights", "device", "outputs" (writer options, palette, file stems).
+        "weights", "device", "precision" (the network's number format), "threads" (torch's CPU
+        threads on the CPU, None elsewhere: the CPU kernels' results depend on how work is split
+        between threads), "outputs" (writer options, palette, file stems).
     """
+    run = prepare_job(job)
+    job = run.job
     outputs = job.outputs
+    device = next(model.parameters()).device.type
     writer = None
     if outputs is not None:
         options = dataclasses.asdict(outputs.options)
@@ -187,15 +196,17 @@ def job_fingerprint(model: torch.nn.Module, job) -> dict[str, Any]:
             options.pop(name)
         options["preview"] = None if options["preview"] is None else str(options["preview"])
         writer = _digest(sorted(options.items()), None if outputs.palette is None else np.asarray(outputs.palette),
-                         list(job.stems()))
+                         list(run.stems))
     return {
         "frames": _frames_fingerprint(job.frames),
         "references": {int(f): _digest(np.asarray(m)) for f, m in sorted(job.references.items())},
         "settings": dataclasses.asdict(job.config),
-        "mode": job.mode,
-        "frame plan": [job.direction, job.start, job.count],
+        "mode": Mode(job.mode).value,
+        "frame plan": [Direction(job.direction).value, job.start, job.count],
         "weights": weights_digest(model),
-        "device": next(model.parameters()).device.type,
+        "device": device,
+        "precision": model.precision.value,
+        "threads": torch.get_num_threads() if device == "cpu" else None,
         "outputs": writer,
     }
 
@@ -222,7 +233,7 @@ def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[
         elif part == "settings" and isinstance(old, dict):
             changes += [f"setting {name} ({old.get(name)!r} -> {new.get(name)!r})"
                         for name in new if old.get(name) != new.get(name)]
-        elif part in ("mode", "device", "frame plan"):
+        elif part in ("mode", "device", "precision", "threads", "frame plan"):
             changes.append(f"{part} ({old!r} -> {new!r})")
         elif part == "frames":
             changes.append("the frames (file names, sizes or modification times)")

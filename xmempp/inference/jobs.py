@@ -1,211 +1,41 @@
 """Shot jobs: the one propagation pipeline under every front end.
 
 A `ShotJob` says what to run (frames, references, settings, which frames in which direction, where
-results go); `iter_job` steps the engine through it and yields each frame's result; `run_job`
-does the same and writes the results, reporting progress and honouring cancellation. The CLI, the
-GUI, the tracking service and batch runs all call these; none owns a propagation loop or sets up
-writers itself.
+results go); `prepare_job` checks it once and gives the `JobRun` (plan, objects, stems) a run
+reads; `iter_job` steps the engine through it and yields each frame's result; `run_job` is
+`iter_job` plus writing (`xmempp.inference.job_output`), with checkpoints as a wrapper around it
+(`xmempp.inference.job_checkpoints`). The CLI, the GUI, the tracking service and batch runs all
+call these; none owns a propagation loop or sets up writers itself.
 """
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence
+from dataclasses import dataclass
+from typing import Iterator, Mapping, Optional, Sequence, Union
 
-import cv2
 import numpy as np
 import torch
 
-from xmempp.errors import ConfigError, InputError, OutputError
-from xmempp.inference.checkpoint import (Checkpoint, Checkpointer, CheckpointPolicy, checkpoint_path,
-                                         fingerprint_changes, job_fingerprint, load_checkpoint)
+from xmempp.io.frame_capabilities import fps_of
+from xmempp.inference.checkpoint import Checkpointer, CheckpointPolicy
 from xmempp.inference.config import InferenceConfig
+from xmempp.inference.job_checkpoints import RunCheckpoints
+from xmempp.inference.job_output import ResultCallback, open_writer, submit_result, write_results
 from xmempp.inference.objects import ObjectOrder
+from xmempp.inference.plan import DIRECTIONS, Direction, FramePlan, Mode, ProgressCallback, plan_frames
 from xmempp.inference.session import InferenceSession, KeyListener
-from xmempp.io.atomic import remove_leftovers
+from xmempp.inference.shot_job import (FrameResult, JobOutputs, JobRun, ShotJob, check_usage_counting, open_session,
+                                       prepare_job)
 from xmempp.io.frames import Frames, prefetch
-from xmempp.io.sequences import frame_info
-from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
 from xmempp.model.network import XMemNetwork
 
-#: "shot": every frame, first to last, in one pass (what `xmempp process` and the golden fixtures do);
-#: "forward" / "backward": from `start`, `count` frames; "both": forward from `start`, then backward.
-DIRECTIONS = ("shot", "forward", "backward", "both")
-
-#: Called with (frames done, frames total).
-ProgressCallback = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class FramePlan:
-    """The frames a job steps through: one or more passes, each in stepping order.
-
-    Memory is cleared (references kept) at the start of every pass; a pass's last frame is
-    never written to memory.
-    """
-
-    passes: tuple[tuple[int, ...], ...]
-
-    @property
-    def total(self) -> int:
-        """Frames stepped in all passes."""
-        return sum(len(p) for p in self.passes)
-
-
-def plan_frames(total: int, references: Sequence[int], direction: str = "shot", start: Optional[int] = None,
-                count: Optional[int] = None) -> FramePlan:
-    """Which frames a job visits, in which order.
-
-    Arguments:
-        total: frames in the shot.
-        references: frames that have a reference mask.
-        direction: one of `DIRECTIONS`.
-        start: first frame stepped (default: 0 for "shot"/"forward", the last frame for
-            "backward", the first reference for "both").
-        count: frames per pass including `start` (default: to the end of the shot).
-    Returns:
-        A `FramePlan` (empty when "forward"/"backward"/"both" would step only a reference frame).
-        Raises `ConfigError` for an unknown direction and `InputError` for a start outside the shot
-        or a count below 1.
-    """
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"unknown direction {direction!r}; use one of {', '.join(DIRECTIONS)}")
-    if total < 1:
-        raise InputError("the shot has no frames")
-    if start is None:
-        start = {"shot": 0, "forward": 0, "backward": total - 1}.get(direction, min(references, default=0))
-    if not 0 <= start < total:
-        raise InputError(f"start frame {start} is outside the shot of {total} frames (0..{total - 1})")
-    if count is not None and count < 1:
-        raise InputError(f"frame count must be at least 1, not {count}")
-    limit = total if count is None else count
-    forward = tuple(range(start, min(total, start + limit)))
-    backward = tuple(range(start, max(-1, start - limit), -1))
-    if direction == "shot":
-        return FramePlan((forward,))
-    candidates = {"forward": (forward,), "backward": (backward,), "both": (forward, backward)}[direction]
-    # a pass of one reference frame only would re-output the user's mask: nothing to propagate
-    return FramePlan(tuple(p for p in candidates if len(p) > 1 or p[0] not in references))
-
-
-@dataclass
-class JobOutputs:
-    """Where and what a job writes (see `xmempp.io.writers`).
-
-    Attributes:
-        folder: output folder (`masks/`, `alpha/`, ...).
-        options: which results to write.
-        palette: palette of the index PNGs (the input masks'), or None for grayscale.
-        overwrite: allow replacing results xmempp wrote earlier in `folder`.
-        size: (height, width) results are resized to before writing (e.g. the source size of a
-            workspace imported smaller), or None to write them at the frames' size.
-        inputs: input folders (frames, masks) that `folder` must not overlap.
-    """
-
-    folder: Path
-    options: WriterOptions = field(default_factory=WriterOptions)
-    palette: Optional[np.ndarray] = None
-    overwrite: bool = False
-    size: Optional[tuple[int, int]] = None
-    inputs: tuple[Path, ...] = ()
-
-
-@dataclass
-class ShotJob:
-    """One shot to propagate.
-
-    Attributes:
-        frames: the shot's frames, HxWx3 uint8 RGB, read by index within `len` (a frame source).
-        references: frame index -> HxW uint8 mask of original object ids (0 = background).
-        config: inference settings.
-        mode: "xmempp" (every reference in permanent memory) or "xmem" (the original mechanism).
-        direction, start, count: which frames, see `plan_frames`.
-        names: output file stem per frame (default: the source's `names`, else the index).
-        outputs: where results are written by `run_job`, or None to write nothing.
-    """
-
-    frames: Frames
-    references: Mapping[int, np.ndarray]
-    config: InferenceConfig = field(default_factory=InferenceConfig)
-    mode: str = "xmempp"
-    direction: str = "shot"
-    start: Optional[int] = None
-    count: Optional[int] = None
-    names: Optional[Sequence[str]] = None
-    outputs: Optional[JobOutputs] = None
-
-    @property
-    def objects(self) -> ObjectOrder:
-        """The shot's objects in channel order."""
-        return ObjectOrder.from_masks(self.references)
-
-    def plan(self) -> FramePlan:
-        """The frames this job steps through."""
-        return plan_frames(len(self.frames), sorted(self.references), self.direction, self.start, self.count)
-
-    def stems(self) -> Sequence[str]:
-        """Output file stem of every frame."""
-        if self.names is not None:
-            return self.names
-        names = getattr(self.frames, "names", None)
-        return names if names is not None else [f"{i:05d}" for i in range(len(self.frames))]
-
-    def validate(self) -> None:
-        """Raise `InputError` when the references cannot drive a propagation of these frames."""
-        total = len(self.frames)
-        if not self.references:
-            raise InputError("no reference masks given: annotate at least one frame")
-        outside = sorted(f for f in self.references if not 0 <= f < total)
-        if outside:
-            raise InputError(f"reference frame(s) {outside} outside the clip of {total} frames")
-        if not len(self.objects):
-            raise InputError("the reference masks contain no objects (every pixel is 0)")
-        self.config.validate()
-        check_usage_counting(self.config, total)
-
-
-def check_usage_counting(config: InferenceConfig, frames: int) -> None:
-    """Reject `enable_long_term_count_usage=False` where long-term memory can fill.
-
-    Without usage counts long-term memory cannot evict (the reference fails there too); the
-    reference turns counting off only when `frames / (max_mid_term_frames - min_mid_term_frames)
-    * num_prototypes < max_long_term_elements`, which guarantees it never fills.
-
-    Arguments:
-        config: inference settings.
-        frames: frames per pass (at most the shot's length).
-    Returns:
-        None. Raises `ConfigError` when counting is off and memory could fill.
-    """
-    if not config.enable_long_term or config.enable_long_term_count_usage:
-        return
-    consolidations = frames / (config.max_mid_term_frames - config.min_mid_term_frames)
-    if consolidations * config.num_prototypes >= config.max_long_term_elements:
-        raise ConfigError(
-            f"enable_long_term_count_usage is false, but on {frames} frames long-term memory can reach "
-            f"max_long_term_elements ({config.max_long_term_elements}) and must then evict its least used "
-            "elements, which needs usage counts: set enable_long_term_count_usage to true (or raise "
-            "max_long_term_elements)")
-
-
-@dataclass
-class FrameResult:
-    """One stepped frame.
-
-    Attributes:
-        index: frame index in the shot.
-        image: the HxWx3 uint8 RGB frame (None where a caller of `write_results` writes no overlays).
-        probs: (1+K)xHxW float32 probabilities at the frame's resolution, background first, objects
-            in the job's `objects` order (zero for an object not yet met in "xmem" mode).
-    """
-
-    index: int
-    image: Optional[np.ndarray]
-    probs: torch.Tensor | np.ndarray
+__all__ = [
+    "ShotJob", "JobOutputs", "JobRun", "FrameResult", "JobReport", "FramePlan", "Direction", "Mode", "DIRECTIONS",
+    "ProgressCallback", "prepare_job", "plan_frames", "open_session", "iter_job", "run_job", "write_results",
+    "propagate", "check_usage_counting",
+]
 
 
 @dataclass
@@ -229,23 +59,14 @@ class JobReport:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def open_session(model: XMemNetwork, job: ShotJob) -> InferenceSession:
-    """A session with the job's references added in ascending frame order (the canonical state)."""
-    job.validate()
-    session = InferenceSession(model, job.config, job.mode)
-    for frame in sorted(job.references):
-        session.add_reference(frame, job.frames[frame], job.references[frame])
-    return session
-
-
-def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSession] = None,
+def iter_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, session: Optional[InferenceSession] = None,
              cancel: Optional[threading.Event] = None, on_key_features: Optional[KeyListener] = None,
              prefetch_depth: int = 4, start_at: int = 0) -> Iterator[FrameResult]:
     """Step the engine through the job's frames and yield each result as it is ready.
 
     Arguments:
         model: a loaded network.
-        job: the shot.
+        job: the shot (or the `JobRun` prepared from it).
         session: a session already holding the job's references (default: `open_session`).
         cancel: set it to stop before the next frame.
         on_key_features: receives every stepped frame's key features.
@@ -257,37 +78,37 @@ def iter_job(model: XMemNetwork, job: ShotJob, *, session: Optional[InferenceSes
     Returns:
         A generator of `FrameResult`, frames in plan order.
     """
-    plan = job.plan()
-    session = session or open_session(model, job)
-    objects = job.objects
+    run = prepare_job(job)
+    session = session or open_session(model, run)
+    ids = run.objects.ids
     session.on_key_features = on_key_features
-    for frames in plan.passes:
+    for frames in run.plan.passes:
         skip, start_at = min(start_at, len(frames)), max(0, start_at - len(frames))
         if skip == len(frames):
             continue
         if skip == 0:
             session.clear_memory()
-        reads = (job.frames[i] for i in frames[skip:])
+        reads = (run.job.frames[i] for i in frames[skip:])
         images = prefetch(reads, depth=prefetch_depth) if prefetch_depth > 0 else reads
         try:
             for position, (index, image) in enumerate(zip(frames[skip:], images), start=skip):
                 if cancel is not None and cancel.is_set():
                     return
                 probs = session.step(index, image, end=position == len(frames) - 1)
-                yield FrameResult(index, image, _expand_channels(probs, session.object_ids, objects.ids))
+                yield FrameResult(index, image, _expand_channels(probs, session.object_ids, ids))
         finally:
             images.close()
 
 
-def run_job(model: XMemNetwork, job: ShotJob, *, progress: Optional[ProgressCallback] = None,
-            on_result: Optional[Callable[[FrameResult], None]] = None, cancel: Optional[threading.Event] = None,
+def run_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, progress: Optional[ProgressCallback] = None,
+            on_result: Optional[ResultCallback] = None, cancel: Optional[threading.Event] = None,
             session: Optional[InferenceSession] = None, on_key_features: Optional[KeyListener] = None,
             checkpoint: Optional[CheckpointPolicy] = None, resume: bool = False) -> JobReport:
     """Run a job to the end (or until `cancel` is set), writing its outputs.
 
     Arguments:
         model: a loaded network.
-        job: the shot; its `outputs` (if any) are checked before the first frame.
+        job: the shot (or its `JobRun`); its `outputs` (if any) are checked before the first frame.
         progress: called after each frame with (done, total).
         on_result: called with each `FrameResult` (e.g. to save it in a workspace or stream it).
         cancel: set it to stop after the current frame; files written so far stay, each complete
@@ -304,100 +125,45 @@ def run_job(model: XMemNetwork, job: ShotJob, *, progress: Optional[ProgressCall
     Returns:
         A `JobReport`; `resumed_from` says how many frames the checkpoint had done already.
     """
-    job.validate()
-    total = job.plan().total
-    stems = job.stems()
-    checkpointer, restored = _prepare_checkpoints(model, job, checkpoint, resume)
-    if restored is not None and restored.completed:
-        return JobReport(0, 0.0, True, job.objects, resumed_from=total)
-    start = 0 if restored is None else restored.done
+    run = prepare_job(job)
+    total = run.total
+    checkpoints = RunCheckpoints.open(model, run, checkpoint, resume)
+    if checkpoints is not None and checkpoints.finished:
+        return JobReport(0, 0.0, True, run.objects, resumed_from=total)
+    start = checkpoints.start if checkpoints is not None else 0
     started = time.perf_counter()
-    if checkpointer is not None:
-        if session is None:
-            session = InferenceSession(model, job.config, job.mode) if restored else open_session(model, job)
-        if restored is not None:
-            session.load_state_dict(restored.session)
-    fps = getattr(job.frames, "fps", None)
-    writer = _open_writer(job.outputs, job.objects, fps, resuming=restored is not None) if job.outputs else None
+    if checkpoints is not None:
+        session = checkpoints.session(model, run, session)
+    outputs = run.job.outputs
+    fps = fps_of(run.job.frames)
+    resuming = checkpoints is not None and checkpoints.restored is not None
+    writer = open_writer(outputs, run.objects, fps, resuming=resuming) if outputs is not None else None
     done = 0
     with writer if writer is not None else contextlib.nullcontext():
-        if checkpointer is not None:
-            if restored is None:
-                checkpointer.save(0, session.state_dict())
-            if writer is not None and job.outputs.options.preview and start:
-                _replay_preview(job, writer, start)
-            checkpointer.observe(session.memory.version)
+        if checkpoints is not None and session is not None:
+            checkpoints.begin(session)
+            if writer is not None and outputs is not None and outputs.options.preview and start:
+                for index in run.plan.order()[:start]:
+                    writer.submit_written(run.stems[index], run.job.frames[index])
         if start and progress is not None:
             progress(start, total)
-        for result in iter_job(model, job, session=session, cancel=cancel, on_key_features=on_key_features,
+        for result in iter_job(model, run, session=session, cancel=cancel, on_key_features=on_key_features,
                                start_at=start):
-            _submit(writer, job.outputs, result, stems, job.frames)
+            if writer is not None and outputs is not None:
+                submit_result(writer, outputs, result, run.stems, run.job.frames)
             if on_result is not None:
                 on_result(result)
             done += 1
-            if checkpointer is not None:
-                checkpointer.observe(session.memory.version)
-                if checkpointer.due() and start + done < total:
-                    _save_checkpoint(checkpointer, writer, start + done, session)
+            if checkpoints is not None and session is not None:
+                checkpoints.after_frame(writer, session, start + done, total)
             if progress is not None:
                 progress(start + done, total)
-        if checkpointer is not None and start + done < total:
-            _save_checkpoint(checkpointer, writer, start + done, session)
-    if checkpointer is not None and start + done == total:
-        checkpointer.save(total, None, completed=True)
-    return JobReport(done, time.perf_counter() - started, start + done == total, job.objects, resumed_from=start,
-                     checkpoints=checkpointer)
-
-
-def write_results(results: Iterable[FrameResult], outputs: Optional[JobOutputs], objects: ObjectOrder,
-                  stems: Sequence[str], *, fps: Optional[float] = None, total: Optional[int] = None,
-                  progress: Optional[ProgressCallback] = None,
-                  on_result: Optional[Callable[[FrameResult], None]] = None, cancel: Optional[threading.Event] = None,
-                  frames: Optional[Frames] = None) -> int:
-    """Write a stream of frame results that a front end already holds (the GUI exporting saved masks).
-
-    Uses the writer set-up of `run_job`.
-
-    Arguments:
-        results: frame results, probs channels in `objects` order.
-        outputs: where and what to write (checked before the first frame), or None to write nothing.
-        objects: the original object id of every probability channel.
-        stems: output file stem per frame index.
-        fps: frame rate of the preview video (default: that of `outputs.options`).
-        total: frames expected, for `progress` (default: len(stems)).
-        progress: called after each frame with (done, total).
-        on_result: called with each result after it is queued for writing.
-        cancel: set it to stop before the next frame; files written so far stay, each complete.
-        frames: the source, whose frame numbers (and plate windows) outputs keep, if any.
-    Returns:
-        Frames written (or passed through when `outputs` is None).
-    """
-    total = len(stems) if total is None else total
-    writer = _open_writer(outputs, objects, fps) if outputs is not None else None
-    done = 0
-    with writer if writer is not None else contextlib.nullcontext():
-        for result in results:
-            if cancel is not None and cancel.is_set():
-                break
-            _submit(writer, outputs, result, stems, frames)
-            if on_result is not None:
-                on_result(result)
-            done += 1
-            if progress is not None:
-                progress(done, total)
-    return done
-
-
-def _submit(writer: Optional[ResultWriter], outputs: Optional[JobOutputs], result: FrameResult,
-            stems: Sequence[str], frames: Optional[Frames]) -> None:
-    """Queue one result for writing: resized to `outputs.size` if set, named and numbered like its frame."""
-    if writer is None:
-        return
-    probs, image = result.probs, result.image
-    if outputs.size is not None and tuple(probs.shape[1:]) != tuple(outputs.size):
-        probs, image = _resize(probs, image, outputs.size)
-    info = frame_info(frames, result.index) if frames is not None else None
-    writer.submit(stems[result.index], image, probs, info)
+        if checkpoints is not None and session is not None and start + done < total:
+            checkpoints.save(writer, session, start + done)
+    if checkpoints is not None and start + done == total:
+        checkpoints.complete(total)
+    return JobReport(done, time.perf_counter() - started, start + done == total, run.objects, resumed_from=start,
+                     checkpoints=checkpoints.checkpointer if checkpoints is not None else None)
 
 
 def propagate(model: XMemNetwork, frames: Frames, references: Mapping[int, np.ndarray],
@@ -421,68 +187,6 @@ def propagate(model: XMemNetwork, frames: Frames, references: Mapping[int, np.nd
     job = ShotJob(frames, references, config or InferenceConfig(), mode)
     for result in iter_job(model, job):
         yield result.index, result.probs
-
-
-def _open_writer(out: JobOutputs, objects: ObjectOrder, fps: Optional[float], resuming: bool = False) -> ResultWriter:
-    """Check the output folder (a resumed run may replace its own results), clear a killed run's
-    leftovers, and start the writer."""
-    check_output_dir(out.folder, overwrite=out.overwrite or resuming, preview=out.options.preview, inputs=out.inputs)
-    remove_leftovers(out.folder)
-    if out.options.preview:
-        preview = Path(out.options.preview)
-        remove_leftovers(preview.parent, recursive=False, name=preview.name)
-    options = dataclasses.replace(out.options, preview_fps=fps) if fps else out.options
-    return ResultWriter(out.folder, out.palette, list(objects.ids), options)
-
-
-def _resize(probs, image: Optional[np.ndarray], size: tuple[int, int]):
-    """Probabilities (bilinear, per channel) and the frame resized to (height, width) `size`."""
-    h, w = size
-    probs = probs.numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
-    big = np.stack([cv2.resize(np.ascontiguousarray(c, dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-                    for c in probs])
-    if image is not None:
-        image = cv2.resize(np.ascontiguousarray(image), (w, h), interpolation=cv2.INTER_LINEAR)
-    return big, image
-
-
-def _prepare_checkpoints(model: XMemNetwork, job: ShotJob, policy: Optional[CheckpointPolicy],
-                         resume: bool) -> tuple[Optional[Checkpointer], Optional[Checkpoint]]:
-    """The checkpointer of a run (None without checkpoints) and the checkpoint it resumes from (or None)."""
-    if policy is None and not resume:
-        return None, None
-    if job.outputs is None:
-        raise ConfigError("checkpoints and --resume need an output folder (the checkpoint is kept there)")
-    path = checkpoint_path(job.outputs.folder)
-    fingerprint = job_fingerprint(model, job)
-    restored = load_checkpoint(path) if resume else None
-    if restored is not None:
-        changes = fingerprint_changes(restored.fingerprint, fingerprint)
-        if changes and job.outputs.overwrite:
-            return Checkpointer(path, policy or CheckpointPolicy(), fingerprint), None  # start again
-        if changes:
-            raise InputError(f"cannot resume the run in {job.outputs.folder}: since its checkpoint was saved, "
-                             f"{'; '.join(changes)} changed; resume with the same inputs and settings, or start "
-                             f"again with --overwrite")
-        if not restored.completed and restored.session is None:
-            raise OutputError(f"checkpoint {path} holds no state; start again with --overwrite")
-    return Checkpointer(path, policy or CheckpointPolicy(), fingerprint), restored
-
-
-def _save_checkpoint(checkpointer: Checkpointer, writer: Optional[ResultWriter], done: int,
-                     session: InferenceSession) -> None:
-    """Flush the writer (so the checkpoint never counts a file not yet on disk), then save."""
-    if writer is not None:
-        writer.flush()
-    checkpointer.save(done, session.state_dict())
-
-
-def _replay_preview(job: ShotJob, writer: ResultWriter, done: int) -> None:
-    """Feed the preview video the overlays of the frames a resumed run had written already."""
-    order = [index for frames in job.plan().passes for index in frames][:done]
-    stems = job.stems()
-    for index in order:
-        writer.submit_written(stems[index], job.frames[index])
 
 
 def _expand_channels(probs: torch.Tensor, known: Sequence[int], all_ids: Sequence[int]) -> torch.Tensor:

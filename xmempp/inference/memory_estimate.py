@@ -5,7 +5,7 @@ runtime): the networks' activations at the processing size, the memory stores at
 (permanent + temporary + long-term elements, as the memory settings allow), the memory read's
 similarity matrix (query positions x memory elements, the usual culprit at native 4K), the
 full-resolution probabilities and frames queued for the writers, and on the CPU the copies of the
-convolution weights in oneDNN's layout (one per input shape: `xmempp.model.fused.pack_weights`).
+convolution weights in oneDNN's layout (one per input shape: `xmempp.model.fused.FusedConv2d`).
 The coefficients were calibrated by measuring peak RSS on the CPU (see README, "Farm-safe runs").
 """
 from __future__ import annotations
@@ -18,8 +18,11 @@ from typing import Optional
 
 import torch
 
-from xmempp.errors import ResourceError
+from xmempp.io.frame_capabilities import size_of
+from xmempp.io.frames import Frames
+from xmempp.errors import Remedy, RemedyKind, ResourceError
 from xmempp.inference.preprocess import Geometry
+from xmempp.inference.shot_job import ShotJob
 from xmempp.model.fused import packed_weight_bytes
 
 __all__ = ["MemoryEstimate", "estimate_job_memory", "available_memory", "check_job_memory"]
@@ -90,7 +93,7 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
 
 
-def _memory_elements(job, per_frame: int) -> int:
+def _memory_elements(job: ShotJob, per_frame: int) -> int:
     """Largest number of memory elements one read sees (permanent + temporary + long-term)."""
     config = job.config
     total = len(job.frames)
@@ -144,7 +147,7 @@ def _cgroup_headroom() -> Optional[int]:
     return None
 
 
-def estimate_job_memory(model: torch.nn.Module, job) -> MemoryEstimate:
+def estimate_job_memory(model: torch.nn.Module, job: ShotJob) -> MemoryEstimate:
     """Estimate the memory a job adds at its peak (on top of the loaded network).
 
     Arguments:
@@ -186,15 +189,15 @@ def estimate_job_memory(model: torch.nn.Module, job) -> MemoryEstimate:
     )
 
 
-def _frame_size(frames) -> tuple[int, int]:
-    size = getattr(frames, "size", None)
+def _frame_size(frames: Frames) -> tuple[int, int]:
+    size = size_of(frames)
     if isinstance(size, tuple) and len(size) == 2:
         return int(size[0]), int(size[1])
     first = frames[0]
     return int(first.shape[0]), int(first.shape[1])
 
 
-def check_job_memory(model: torch.nn.Module, job, force: bool = False) -> Optional[str]:
+def check_job_memory(model: torch.nn.Module, job: ShotJob, force: bool = False) -> Optional[ResourceError]:
     """Refuse a job the machine cannot hold, before its first frame.
 
     Arguments:
@@ -202,8 +205,9 @@ def check_job_memory(model: torch.nn.Module, job, force: bool = False) -> Option
         job: the `ShotJob` about to run.
         force: warn instead of refusing.
     Returns:
-        None when the job fits; with `force`, the warning text when it does not. Raises
-        `ResourceError` (what it needs, what is there, which `--size` would fit) otherwise.
+        None when the job fits; with `force`, the error it would have raised (for the front end to
+        show as a warning). Raises `ResourceError` (what it needs, what is there, with remedies: a
+        processing size that would fit, or forcing the run) otherwise.
     """
     estimate = estimate_job_memory(model, job)
     shortfall = estimate.shortfall()
@@ -213,13 +217,14 @@ def check_job_memory(model: torch.nn.Module, job, force: bool = False) -> Option
     message = (f"this run {shortfall} (frames processed at {w}x{h}, {len(job.objects)} object(s), up to "
                f"{estimate.memory_elements} memory elements: {estimate.breakdown()})")
     fitting = _fitting_size(model, job)
-    hint = f"; try --size {fitting}" if fitting else "; lower --size or --mem-every settings"
+    smaller = (Remedy(RemedyKind.SET, "size", fitting) if fitting
+               else Remedy(RemedyKind.SET, "size", note="lower (or lower the mem every setting)"))
     if force:
-        return message + hint
-    raise ResourceError(message + hint + ", or pass --force to run anyway")
+        return ResourceError(message, remedy=smaller)
+    raise ResourceError(message, remedies=(smaller, Remedy(RemedyKind.ENABLE, "force", note="to run anyway")))
 
 
-def _fitting_size(model: torch.nn.Module, job) -> Optional[int]:
+def _fitting_size(model: torch.nn.Module, job: ShotJob) -> Optional[int]:
     """The largest common processing size below the job's that fits, or None."""
     height, width = _frame_size(job.frames)
     current = min(height, width) if job.config.size == -1 else job.config.size

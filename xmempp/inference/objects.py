@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import numpy as np
 
@@ -57,8 +57,3 @@ class ObjectOrder:
         lut = np.zeros(256, dtype=np.uint8)
         lut[1: len(self.ids) + 1] = self.ids
         return lut[np.asarray(channels, dtype=np.uint8)]
-
-    def subset(self, ids: Iterable[int]) -> "ObjectOrder":
-        """Those of `ids` that are in this order, in this order."""
-        wanted = {int(i) for i in ids}
-        return ObjectOrder(tuple(i for i in self.ids if i in wanted))

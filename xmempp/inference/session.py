@@ -8,14 +8,14 @@ import numpy as np
 import torch
 
 from xmempp.inference.config import InferenceConfig
-from xmempp.model.device import autocast_for, to_host
+from xmempp.model.device import to_host
 from xmempp.errors import ConfigError, InputError, MemoryStateError
 from xmempp.memory.manager import MemoryManager, MemoryStats, state_to_device
 from xmempp.model.network import XMemNetwork, aggregate_objects
+from xmempp.model.precision import autocast_for
+from xmempp.inference.plan import MODES, Mode
 from xmempp.inference.preprocess import Geometry, image_to_tensor, mask_to_onehot
 from xmempp.timing import StageTimer
-
-MODES = ("xmempp", "xmem")
 
 #: Called with (frame index, key, shrinkage, selection) each time `step` encodes a frame.
 KeyListener = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
@@ -40,15 +40,14 @@ class InferenceSession:
     """
 
     def __init__(self, model: XMemNetwork, config: InferenceConfig | None = None, mode: str = "xmempp",
-                 autocast: bool = True, timer: StageTimer | None = None) -> None:
+                 timer: StageTimer | None = None) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         self.model = model
         self.config = config or InferenceConfig()
         self.config.validate()
-        self.mode = mode
+        self.mode = Mode(mode).value  # a plain string: it goes into checkpoints
         self.device = next(model.parameters()).device
-        self.autocast = autocast
         self.timer = timer
         self.on_key_features: KeyListener | None = None
         self._masks: dict[int, np.ndarray] = {}
@@ -163,7 +162,7 @@ class InferenceSession:
     def encode_key(self, image: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Key, shrinkage and selection (each (1, C, h, w), float32 on the CPU) for one frame."""
         x = self._to_tensor(image, self._frame_geometry(image))
-        with autocast_for(self.device, self.autocast):
+        with autocast_for(self.device, self.model.precision):
             features = self.model.encode_key(x)
         return tuple(t.float().cpu() for t in (features.key, features.shrinkage, features.selection))
 
@@ -181,7 +180,7 @@ class InferenceSession:
         """
         geometry = self._frame_geometry(image)
         self._step_index += 1
-        with autocast_for(self.device, self.autocast):
+        with autocast_for(self.device, self.model.precision):
             with self._stage("key_encoder"):
                 x = self._to_tensor(image, geometry)
                 features = self.model.encode_key(x)
@@ -293,7 +292,7 @@ class InferenceSession:
         """Encode a reference into permanent memory (appended, or over its own elements when `in_place`)."""
         x = self._inputs[frame]
         geometry = self._geometry
-        with autocast_for(self.device, self.autocast):
+        with autocast_for(self.device, self.model.precision):
             features = self.model.encode_key(x)
             if in_place:
                 objects = self._object_ids[:self._known_after[frame]]

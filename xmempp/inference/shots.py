@@ -5,21 +5,20 @@ opened and checked the same way for one shot or for hundreds.
 """
 from __future__ import annotations
 
-import os
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
-from xmempp.errors import InputError
+from xmempp.errors import InputError, Remedy, RemedyKind
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import JobOutputs, ShotJob
 from xmempp.io.colour import ColourOptions
 from xmempp.io.frames import FrameSource, open_frames
-from xmempp.io.masks import LabeledMask, output_palette, read_mask_folder
+from xmempp.io.masks import LabeledMask, object_names, output_palette, read_mask_folder
 from xmempp.io.sequences import parse_frame_range
 from xmempp.io.writers import WriterOptions, check_output_dir
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = ["PlateOptions", "open_shot_job"]
 
@@ -34,6 +33,7 @@ class PlateOptions:
         layer: EXR layer or part.
         start_frame: a video's first frame number.
         mask_threshold: soft-mask threshold.
+        mask_channel: the EXR channel holding the roto (default: the only one, else A / mask).
     """
 
     frames: Optional[str] = None
@@ -43,6 +43,7 @@ class PlateOptions:
     layer: Optional[str] = None
     start_frame: Optional[int] = None
     mask_threshold: float = 0.5
+    mask_channel: Optional[str] = None
 
     def open_frames(self, video: Path) -> FrameSource:
         """Open the frames (folder, pattern or video) with these options."""
@@ -54,19 +55,27 @@ class PlateOptions:
                              start_frame=self.start_frame)
         if self.start_frame is not None and not source.is_video:
             source.close()
-            raise InputError("--start-frame numbers the frames of a video; a sequence keeps its own numbers "
-                             "(use --frames to pick a range)")
+            raise InputError("a start frame numbers the frames of a video; a sequence keeps its own numbers",
+                             remedy=Remedy(RemedyKind.SET, "frames", note="(to pick a range of the sequence)"))
         return source
 
-    def read_masks(self, masks: Path, frames: FrameSource) -> dict[int, LabeledMask]:
-        """Read and pair the keyframe masks of `frames`."""
+    def read_masks(self, masks: Path, frames: FrameSource,
+                   notices: Optional[list[str]] = None) -> dict[int, LabeledMask]:
+        """Read and pair the keyframe masks of `frames` (notices: roto scaled or not used)."""
+        windows = None
+        if hasattr(frames, "info"):
+            infos = [frames.info(i) for i in range(len(frames))]
+            if any(info.data_window != info.display_window for info in infos):
+                windows = [(info.data_window, info.display_window) for info in infos]
         return read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video,
-                                frame_numbers=frames.frame_numbers, threshold=self.mask_threshold)
+                                frame_numbers=frames.frame_numbers, threshold=self.mask_threshold,
+                                channel=self.mask_channel, windows=windows, notices=notices)
 
 
 def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: InferenceConfig, mode: str = "xmempp",
                   options: WriterOptions | None = None, overwrite: bool = False,
-                  plates: Optional[PlateOptions] = None, resume: bool = False) -> ShotJob:
+                  plates: Optional[PlateOptions] = None, resume: bool = False,
+                  notices: Optional[list[str]] = None) -> ShotJob:
     """Open a shot's frames and masks, check its output folder, and describe the whole-shot job.
 
     Arguments:
@@ -80,6 +89,7 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
         overwrite: allow replacing results xmempp wrote earlier in `out`.
         plates: how frames and masks are read (range, colour, layer, start frame, threshold).
         resume: the run continues from a checkpoint in `out` (its own results are not refused).
+        notices: receives a line for roto that was scaled or not used.
     Returns:
         A `ShotJob` over every frame, writing to `out`; close its `frames` when done. Raises `InputError` for
         unreadable frames or masks and `OutputError` when `out` cannot take the results.
@@ -88,12 +98,16 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
     plates = plates or PlateOptions()
     frames = plates.open_frames(Path(plate))
     try:
-        references = plates.read_masks(Path(masks), frames)
+        references = plates.read_masks(Path(masks), frames, notices)
         source = Path(plate)
         inputs = (Path(masks),) if frames.is_video else (Path(masks), source if source.is_dir() else source.parent)
         check_output_dir(out, overwrite=overwrite or resume, preview=options.preview, inputs=inputs, create=False)
     except BaseException:
         frames.close()
         raise
+    names = {**object_names(references), **options.object_names}
+    if names != dict(options.object_names):
+        options = dataclasses.replace(options, object_names=names)
     return ShotJob(frames, {i: m.ids for i, m in references.items()}, config, mode,
-                   outputs=JobOutputs(Path(out), options, output_palette(references), overwrite, inputs=inputs))
+                   outputs=JobOutputs(Path(out), options, output_palette(references), overwrite, inputs=inputs),
+                   soft_references={i: m.soft for i, m in references.items() if m.soft is not None})

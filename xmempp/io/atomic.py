@@ -14,15 +14,14 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import IO, Callable, Iterator, Optional, Union
+from typing import IO, Callable, Iterator, Optional
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from xmempp.errors import ConfigError, InputError, OutputError
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = [
     "atomic_write_bytes", "atomic_write_text", "atomic_open", "atomic_write_with", "encode_png", "encode_jpeg",

@@ -23,7 +23,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from xmempp.errors import ConfigError, InputError
+from xmempp.errors import ConfigError, InputError, Remedy, RemedyKind
 
 __all__ = ["ColourOptions", "ColourConverter", "load_config", "converter_for", "SRGB", "LINEAR", "CINEON",
            "BUILTIN_CONFIG"]
@@ -107,7 +107,8 @@ def _find_space(config, name: str, what: str):
         names = list(config.getColorSpaceNames())
         close = [n for n in names if name.casefold() in n.casefold()][:5] or names[:8]
         raise ConfigError(f"unknown colour space {name!r} for {what}; the OCIO config "
-                          f"({os.environ.get('OCIO') or 'built-in'}) has e.g. {', '.join(close)}; fix --colorspace")
+                          f"({os.environ.get('OCIO') or 'built-in'}) has e.g. {', '.join(close)}",
+                          remedy=Remedy(RemedyKind.SET, "colorspace", choices=tuple(close)))
     return space
 
 
@@ -149,8 +150,8 @@ class ColourConverter:
         else:
             target = next((n for n in _SRGB_NAMES if config.getColorSpace(n) is not None), None)
             if target is None:
-                raise ConfigError("the OCIO config ($OCIO) has no sRGB-encoded colour space; choose an output with "
-                                  "--display and --view")
+                raise ConfigError("the OCIO config ($OCIO) has no sRGB-encoded colour space",
+                                  remedies=(Remedy(RemedyKind.SET, "display"), Remedy(RemedyKind.SET, "view")))
             target = config.getColorSpace(target).getName()
             self.identity = target == self.source
             transform = ocio.ColorSpaceTransform(src=self.source, dst=target)
@@ -240,6 +241,6 @@ def converter_for(kind: str, options: ColourOptions = ColourOptions()) -> Colour
         elif config.getColorSpace(default) is not None:
             name = default
         else:
-            raise ConfigError(f"the OCIO config ($OCIO) has no {role or default!r} colour space for these plates; "
-                              f"name theirs with --colorspace")
+            raise ConfigError(f"the OCIO config ($OCIO) has no {role or default!r} colour space for these plates",
+                              remedy=Remedy(RemedyKind.SET, "colorspace"))
     return ColourConverter(name, config, options)

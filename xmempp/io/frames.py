@@ -18,7 +18,6 @@ by index within `len` and never rely on iteration stopping at an IndexError.
 """
 from __future__ import annotations
 
-import os
 import queue
 import re
 import struct
@@ -26,14 +25,22 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Protocol, Union, overload, runtime_checkable
+from typing import (
+    Any,
+    Iterable,
+    Iterator,
+    Optional,
+    Protocol,
+    overload,
+    runtime_checkable,
+)
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from xmempp.errors import InputError
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.io.pyav import require_av
+from xmempp.types import PathLike
 
 __all__ = [
     "FrameSource", "FolderFrames", "VideoFrames", "open_frames", "prefetch", "natural_key",
@@ -303,14 +310,6 @@ class FolderFrames(FrameSource):
         return rgb
 
 
-def _av():
-    try:
-        import av  # noqa: PLC0415 - optional dependency, imported when a video is opened
-    except ImportError as exc:  # pragma: no cover - av is a declared dependency of the CLI extra
-        raise InputError("reading video files needs PyAV: pip install av (or give a folder of frames)") from exc
-    return av
-
-
 class VideoFrames(FrameSource):
     """Frames of a video file, decoded as a stream with PyAV.
 
@@ -332,7 +331,7 @@ class VideoFrames(FrameSource):
             None. Raises `InputError` if it cannot be opened, has no video stream or no frames.
         """
         self.path = Path(path)
-        av = _av()
+        av = require_av("reading video files", InputError)
         container = self._open()
         try:
             stream = container.streams.video[0]
@@ -368,7 +367,7 @@ class VideoFrames(FrameSource):
         self._last: Optional[tuple[int, np.ndarray]] = None
 
     def _open(self):
-        av = _av()
+        av = require_av("reading video files", InputError)
         try:
             container = av.open(str(self.path), mode="r")
         except (av.error.FFmpegError, OSError) as exc:
@@ -396,7 +395,7 @@ class VideoFrames(FrameSource):
 
     def _frames(self, container, start_index: int = 0) -> Iterator[tuple[int, Any]]:
         """Decode frames from the current container position, numbering them from `start_index`."""
-        av = _av()
+        av = require_av("reading video files", InputError)
         stream = container.streams.video[0]
         index = start_index
         try:

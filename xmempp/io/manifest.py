@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Union
 
 from xmempp.errors import OutputError
+from xmempp.io.atomic import atomic_write_bytes
+from xmempp.types import PathLike
 
-PathLike = Union[str, "os.PathLike[str]"]
-
-__all__ = ["MANIFEST_NAME", "Manifest", "written_by_xmempp"]
+__all__ = ["MANIFEST_NAME", "Manifest", "written_by_xmempp", "remove_stale"]
 
 MANIFEST_NAME = ".xmempp-written"
 
@@ -79,3 +78,37 @@ class Manifest:
                 raise OutputError(f"cannot record written files in {self.folder / MANIFEST_NAME}: "
                                   f"{exc.strerror or exc}") from exc
             self._known.add(key)
+
+
+def remove_stale(folder: PathLike, since: float) -> list[str]:
+    """Delete the files an earlier run recorded in `folder` that the run started at `since` did not write.
+
+    Only recorded files inside the folder are touched, and only those last modified before `since`
+    (a file the new run wrote is newer); the record is rewritten without them.
+
+    Arguments:
+        folder: the output folder.
+        since: the new run's start (`time.time()`), before its first file was written.
+    Returns:
+        The removed paths (relative, sorted). Raises `OutputError` when one cannot be removed.
+    """
+    folder = Path(folder)
+    recorded = written_by_xmempp(folder)
+    removed: list[str] = []
+    for key in sorted(recorded):
+        path = folder / key
+        if key.startswith("../") or not path.is_file() or path.stat().st_mtime >= since:
+            continue
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot remove {path}, left from an earlier run: {exc.strerror or exc}") from exc
+        removed.append(key)
+        parent = path.parent
+        while parent != folder and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    if removed:
+        kept = sorted(recorded - set(removed))
+        atomic_write_bytes(folder / MANIFEST_NAME, "".join(k + "\n" for k in kept).encode("utf-8"), fsync=False)
+    return removed

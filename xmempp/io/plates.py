@@ -15,16 +15,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 
-from xmempp.errors import InputError
+from xmempp.errors import InputError, Remedy, RemedyKind
 from xmempp.io.colour import ColourConverter, ColourOptions, converter_for
 from xmempp.io.frames import FrameSource
 from xmempp.io.sequences import FrameInfo, FrameSequence, find_sequence
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = ["PlateFrames", "open_plates", "PLATE_EXTENSIONS", "read_image_channels"]
 
@@ -118,15 +117,15 @@ def _find_channels(specs: list, layer: Optional[str], path: Path) -> _Channels:
             found = pick(index, layer + ".")
             if found:
                 return found
-        raise InputError(f"{path} has no colour channels in layer {layer!r} (layers: {', '.join(layers) or 'none'}); "
-                         f"fix --layer")
+        raise InputError(f"{path} has no colour channels in layer {layer!r} (layers: {', '.join(layers) or 'none'})",
+                         remedy=Remedy(RemedyKind.SET, "layer", choices=tuple(layers)))
     found = pick(0, "")
     if found:
         return found
     channels = ", ".join(specs[0].channelnames)
-    hint = (f"choose a layer with --layer (layers: {', '.join(layers)})" if layers
-            else "re-render it with R, G, B channels")
-    raise InputError(f"{path} has no colour channels (R, G, B) in its first part (channels: {channels}); {hint}")
+    remedy = (Remedy(RemedyKind.SET, "layer", choices=tuple(layers)) if layers
+              else Remedy(RemedyKind.FIX_INPUT, note="(re-render it with R, G, B channels)"))
+    raise InputError(f"{path} has no colour channels (R, G, B) in its first part (channels: {channels})", remedy=remedy)
 
 
 def read_image_channels(path: Path, channels: _Channels, dtype: str) -> np.ndarray:

@@ -12,15 +12,14 @@ in one folder are an error naming both patterns; `frames` (e.g. "1001-1100") pic
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
+from xmempp.io.frame_capabilities import frame_numbers_of
 from xmempp.errors import InputError
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = ["FrameInfo", "frame_info", "FrameSequence", "is_pattern", "parse_frame_range", "find_sequence",
            "scan_sequences"]
@@ -63,7 +62,7 @@ def frame_info(frames: Any, index: int) -> Optional[FrameInfo]:
     """
     if hasattr(frames, "info"):
         return frames.info(index)
-    numbers = getattr(frames, "frame_numbers", None)
+    numbers = frame_numbers_of(frames)
     if numbers is None:
         return None
     digits = re.search(r"(\d+)$", str(frames.names[index]))

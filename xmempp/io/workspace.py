@@ -25,19 +25,23 @@ from typing import Any, Callable, Mapping, Optional, Union
 import cv2
 import numpy as np
 
-from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, default_dir_mode
-from xmempp.errors import InputError, OutputError
-from xmempp.io.frames import FrameSource, decode_image_file, prefetch
+from xmempp.io.frame_capabilities import files_of
+from xmempp.errors import InputError, OutputError, Remedy, RemedyKind
+from xmempp.inference.config import InferenceConfig
 from xmempp.inference.objects import ObjectOrder
+from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, default_dir_mode
+from xmempp.io.frames import FrameSource, decode_image_file, prefetch
 from xmempp.io.masks import LabeledMask, davis_palette, read_mask
 from xmempp.io.workspace_info import WORKSPACE_VERSION, WorkspaceInfo
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.types import PathLike
 
 __all__ = ["WORKSPACE_VERSION", "Workspace", "WorkspaceInfo", "create_workspace", "check_workspace_target",
            "workspace_size"]
 
 _JPEG = frozenset({".jpg", ".jpeg"})
+
+#: The processing size of a workspace not imported at a size of its own (never more than its frames).
+DEFAULT_PROCESSING_SIZE = InferenceConfig().size
 
 
 def workspace_size(height: int, width: int, size: Optional[int]) -> tuple[int, int]:
@@ -76,7 +80,8 @@ def check_workspace_target(root: PathLike, name: str) -> Path:
     _check_name(name)
     dest = Path(root) / name
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise OutputError(f"workspace {dest} already exists; choose another --name or delete that folder first")
+        raise OutputError(f"workspace {dest} already exists",
+                          remedy=Remedy(RemedyKind.SET, "name", note="(another one, or delete that folder first)"))
     return dest
 
 
@@ -146,7 +151,8 @@ def create_workspace(root: PathLike, name: str, frames: FrameSource,
             references=sorted(masks), num_objects=max(1, len(objects)), frames=names, source_names=source_names,
             object_ids=list(objects.ids), object_colors=_object_colors(masks, objects),
             source=str(Path(frames.path).resolve()), source_size=(src_h, src_w), size=(out_h, out_w),
-            image_extension=ext, fps=frames.fps, version=WORKSPACE_VERSION,
+            processing_size=min(out_h, out_w) if size else None, image_extension=ext, fps=frames.fps,
+            version=WORKSPACE_VERSION,
         ).write(tmp / "info.json")
         for folder in (tmp, tmp / "images", tmp / "masks"):
             os.chmod(folder, default_dir_mode())  # mkdtemp makes a private folder
@@ -169,7 +175,7 @@ def _image_extension(frames: FrameSource, image_format: Optional[str]) -> str:
         return ".png" if fmt == "png" else ".jpg"
     if frames.is_video:
         return ".jpg"
-    files = getattr(frames, "files", None)
+    files = files_of(frames)
     if files and all(Path(f).suffix.lower() in _JPEG for f in files):
         return ".jpg"
     return ".png"
@@ -218,7 +224,8 @@ class Workspace(FrameSource):
             raise InputError(f"workspace not found: {path}")
         image_dir = path / "images"
         if not image_dir.is_dir():
-            raise InputError(f"{path} is not a workspace: it has no images/ folder; create one with `xmempp import`")
+            raise InputError(f"{path} is not a workspace: it has no images/ folder",
+                             remedy=Remedy(RemedyKind.CREATE_WORKSPACE))
         info = WorkspaceInfo.read(path / "info.json")
         files = {p.stem: p for p in image_dir.iterdir()
                  if p.is_file() and not p.name.startswith(".")}
@@ -270,6 +277,22 @@ class Workspace(FrameSource):
         if self.info.size is not None:
             return self.info.size
         return tuple(self._read(0).shape[:2])  # type: ignore[return-value]
+
+    @property
+    def processing_size(self) -> int:
+        """The processing size (shorter side) jobs on this workspace use unless asked otherwise: the size it
+        was imported at, else the default processing size capped at the frames' shorter side (a workspace
+        is never upscaled past its frames)."""
+        if self.info.processing_size is not None:
+            return self.info.processing_size
+        return min(DEFAULT_PROCESSING_SIZE, min(self.size))
+
+    @property
+    def object_names(self) -> list[str]:
+        """The name of each object 1..K: the artist's name, else "object <original id>"."""
+        names = self.info.object_names or []
+        return [names[k] if k < len(names) and names[k] else f"object {oid}"
+                for k, oid in enumerate(self.object_ids)]
 
     def image_path(self, index: int) -> Path:
         """Path of frame `index`'s image."""

@@ -36,9 +36,11 @@ class WorkspaceInfo:
         source_names: the source's frame stems (the images may have been renamed), or None.
         object_ids: original object id of each workspace id 1..K, or None (ids kept as they are).
         object_colors: original RGB colour of each object, or None.
+        object_names: the artist's name of each object 1..K ("" where unnamed), or None.
         source: the frames' source path, or None.
         source_size: (height, width) of the source frames, or None.
         size: (height, width) of the workspace images, or None.
+        processing_size: the processing size (shorter side) the workspace was imported for, or None.
         image_extension: ".jpg" or ".png", or None.
         fps: frame rate of a video source, or None.
         version: `WORKSPACE_VERSION` of the xmempp fields, or None (an XMem++ workspace).
@@ -52,9 +54,11 @@ class WorkspaceInfo:
     source_names: Optional[list[str]] = None
     object_ids: Optional[list[int]] = None
     object_colors: Optional[list[list[int]]] = None
+    object_names: Optional[list[str]] = None
     source: Optional[str] = None
     source_size: Optional[tuple[int, int]] = None
     size: Optional[tuple[int, int]] = None
+    processing_size: Optional[int] = None
     image_extension: Optional[str] = None
     fps: Optional[float] = None
     version: Optional[int] = None
@@ -80,9 +84,11 @@ class WorkspaceInfo:
             source_names=_str_list(data.get("source_names")),
             object_ids=[int(i) for i in data["object_ids"]] if _int_list(data.get("object_ids"), 1, 255) else None,
             object_colors=_colours(data.get("object_colors")),
+            object_names=_str_list(data.get("object_names")),
             source=data.get("source") if isinstance(data.get("source"), str) else None,
             source_size=_pair(data.get("source_size")),
             size=_pair(data.get("size")),
+            processing_size=int(data["processing_size"]) if _is_int(data.get("processing_size"), 16) else None,
             image_extension=data.get("image_extension") if isinstance(data.get("image_extension"), str) else None,
             fps=float(data["fps"]) if isinstance(data.get("fps"), (int, float)) and data["fps"] > 0 else None,
             version=int(data["xmempp_workspace_version"]) if _is_int(data.get("xmempp_workspace_version")) else None,

@@ -1,53 +1,60 @@
-"""Result writers shared by the CLI and the GUI.
+"""The threaded result writer shared by every front end.
 
-Output layout (see DESIGN.md), `<stem>` being the frame's stem and `<id>` an original object id:
-
-    OUT/masks/<stem>.png          index PNG at source resolution, original ids and palette
-    OUT/alpha/<id>/<stem>.png     soft matte: the object's probability, 8- or 16-bit grayscale
-                                  (.tif 8/16-bit or .exr half float with `matte_format`)
-    OUT/layers/matte.<n>.exr      with `exr_layers`: one EXR per frame, a channel `obj<id>.A` per object,
-                                  numbered and padded like the plate (`<stem>.exr` without numbers)
-    OUT/binary/<id>/<stem>.png    0/255: pixels where the object wins the argmax
-    OUT/overlay/<stem>.jpg        preview: the frame blended with the object colours
-    PREVIEW.mp4                   the overlays as a video (optional)
-
-`ResultWriter` does the encoding and writing on background threads behind a bounded queue, so a
-fast producer is slowed down instead of filling memory. Every file is written atomically and
-recorded in the folder's manifest (`xmempp.io.manifest`): `--overwrite` replaces only recorded files.
+`ResultWriter` runs the frame's output sinks (`xmempp.io.sinks`: index PNGs, soft mattes, layered
+EXRs, binary mattes, overlays, and any extra sink a front end adds) on background threads behind a
+bounded queue, so a fast producer is slowed down instead of filling memory, and feeds the overlays to
+an optional preview video. Every file is written atomically and recorded in the folder's manifest
+(`xmempp.io.manifest`): overwriting replaces only recorded files. Folder policy is in
+`xmempp.io.output_folder`, pixel operations in `xmempp.io.pixels`, the preview encoder in
+`xmempp.io.preview_video`.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import queue
-import tempfile
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence
 
-import cv2
 import numpy as np
 from PIL import Image
 
-from xmempp.io.atomic import TEMP_PREFIX, atomic_write_bytes, default_file_mode, encode_jpeg, encode_png
-from xmempp.errors import ConfigError, InputError, OutputError, XMemppError
-from xmempp.io.manifest import Manifest, written_by_xmempp
+from xmempp.errors import (
+    ConfigError,
+    InputError,
+    OutputError,
+    Remedy,
+    RemedyKind,
+    XMemppError,
+)
+from xmempp.inference.objects import ObjectOrder
+from xmempp.io.cryptomatte import LOSSLESS_EXR, CryptomatteSink
 from xmempp.io.masks import davis_palette
-from xmempp.io.mattes import check_compression, write_exr_channels, write_matte
+from xmempp.io.mattes import check_compression
+from xmempp.io.output_folder import RESULT_DIRS, check_output_dir
+from xmempp.io.pixels import argmax_channels, overlay_image, probs_to_ids
+from xmempp.io.preview_video import FinishOnExit, PreviewVideoWriter
 from xmempp.io.sequences import FrameInfo
-
-PathLike = Union[str, "os.PathLike[str]"]
+from xmempp.io.sinks import (
+    AlphaMatteSink,
+    BinaryMatteSink,
+    FrameOutput,
+    IndexMaskSink,
+    LayeredExrSink,
+    OutputTarget,
+    OverlaySink,
+    Sink,
+)
+from xmempp.types import PathLike
 
 __all__ = [
     "RESULT_DIRS", "WriterOptions", "ResultWriter", "PreviewVideoWriter", "check_output_dir", "overlay_image",
-    "probs_to_ids",
+    "probs_to_ids", "sinks_for",
 ]
-
-#: Sub-folders of an output folder that hold results.
-RESULT_DIRS = ("masks", "alpha", "binary", "overlay", "layers")
 
 
 @dataclass
@@ -72,6 +79,9 @@ class WriterOptions:
         exr_layers: write `layers/matte.<n>.exr`, one channel `obj<id>.A` per object.
         compression: EXR or TIFF compression name (None = zip for EXR, lzw for TIFF).
         layers_name: file name of the layered EXRs before the frame number.
+        cryptomatte: write `cryptomatte/cryptomatte.<n>.exr`, the objects as a Cryptomatte layer.
+        object_names: object id -> name, for EXR layer channels (`<name>.A`, default `obj<id>.A`) and
+            Cryptomatte (default `object<id>`).
     """
 
     masks: bool = True
@@ -90,6 +100,8 @@ class WriterOptions:
     exr_layers: bool = False
     compression: Optional[str] = None
     layers_name: str = "matte"
+    cryptomatte: bool = False
+    object_names: Mapping[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_compression("exr" if self.exr_layers and self.matte_format == "png" else self.matte_format,
@@ -102,269 +114,33 @@ class WriterOptions:
             raise ConfigError(f"queue_size must be at least 1, not {self.queue_size}")
 
 
-def _has_results(folder: Path) -> bool:
-    if not folder.is_dir():
-        return False
-    for _root, _dirs, files in os.walk(folder):
-        if any(not f.startswith(".") for f in files):
-            return True
-    return False
 
-
-def _inside(inner: Path, outer: Path) -> bool:
-    inner, outer = inner.resolve(), outer.resolve()
-    return inner == outer or outer in inner.parents
-
-
-def _foreign_results(out: Path) -> list[str]:
-    """Result files in `out` that xmempp did not record as written (relative paths)."""
-    ours = written_by_xmempp(out)
-    foreign = []
-    for name in RESULT_DIRS:
-        for root, _dirs, files in os.walk(out / name):
-            for f in files:
-                rel = (Path(root) / f).relative_to(out).as_posix()
-                if not f.startswith(".") and rel not in ours:
-                    foreign.append(rel)
-    return sorted(foreign)
-
-
-def check_output_dir(out_dir: PathLike, overwrite: bool = False, preview: Optional[PathLike] = None,
-                     inputs: Sequence[PathLike] = (), create: bool = True) -> Path:
-    """Make sure results can be written to `out_dir` without destroying anything by accident.
+def sinks_for(options: WriterOptions, palette: Optional[np.ndarray], needs_overlay: bool) -> list[Sink]:
+    """The sinks that write what `options` asks for, in the order files are written.
 
     Arguments:
-        out_dir: the output folder (created if missing and `create` is True).
-        overwrite: allow replacing results xmempp wrote earlier (recorded in the folder's
-            manifest); files are replaced one by one as new ones are written, nothing is deleted.
-        preview: optional preview-video path, refused too if it exists and `overwrite` is False.
-        inputs: input folders (frames, masks): the output folder may neither be inside one nor
-            contain one.
-        create: create the folder now; with False only check that it could be created (so that a
-            run failing before its first frame leaves no empty folder behind).
+        options: what to write.
+        palette: full 256-colour palette of the index PNGs and overlays, or None for grayscale PNGs.
+        needs_overlay: compute overlays (for overlay files or the preview video).
     Returns:
-        The output folder as a Path. Raises `OutputError` when it overlaps an input, already holds
-        results (any of the result folders non-empty) and `overwrite` is False, holds result files
-        xmempp did not write and `overwrite` is True, or is not writable.
+        The list of sinks.
     """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output path {out} is a file, not a folder; choose a folder for the results")
-    for given in inputs:
-        folder = Path(given)
-        if not folder.is_dir():
-            continue
-        if _inside(folder, out) or _inside(out, folder):
-            relation = "is" if folder.resolve() == out.resolve() else "contains" if _inside(folder, out) else "is inside"
-            raise OutputError(f"output folder {out} {relation} the input folder {folder}; choose an output folder "
-                              f"outside the inputs so results never mix with frames or masks")
-    if not overwrite:
-        taken = [f"{name}/" for name in RESULT_DIRS if _has_results(out / name)]
-        if taken:
-            raise OutputError(f"output folder {out} already holds results ({', '.join(taken)}); pass --overwrite "
-                              f"to replace them, or choose another folder")
-        if preview is not None and Path(preview).exists():
-            raise OutputError(f"preview video {preview} already exists; pass --overwrite to replace it, or "
-                              f"choose another name")
-    elif out.is_dir():
-        foreign = _foreign_results(out)
-        if preview is not None and Path(preview).exists() and not Manifest(out).owns(preview):
-            foreign.append(str(preview))
-        if foreign:
-            listed = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-            raise OutputError(f"output folder {out} holds files xmempp did not write ({listed}); --overwrite only "
-                              f"replaces xmempp's own results: move those files away or choose another folder")
-    if not create:
-        existing = next((p for p in (out, *out.absolute().parents) if p.exists()), None)
-        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            raise OutputError(f"cannot create output folder {out}: {existing} is not a writable folder; check its "
-                              f"permissions or choose another folder")
-        return out
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder {out}: {exc.strerror or exc}") from exc
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder {out} is not writable; check its permissions or choose another folder")
-    return out
-
-
-def _argmax0(probs: np.ndarray) -> np.ndarray:
-    """Index of the largest channel per pixel (first one on ties, like `np.argmax`), as uint8.
-
-    Walks the channels with whole-image operations, which is several times faster than
-    `np.argmax(axis=0)` on a channel-first array.
-    """
-    best = np.array(probs[0], dtype=np.float32, copy=True)
-    winner = np.zeros(best.shape, dtype=np.uint8)
-    for k in range(1, probs.shape[0]):
-        channel = probs[k]
-        better = channel > best
-        winner[better] = k
-        np.maximum(best, channel, out=best)
-    return winner
-
-
-def probs_to_ids(probs: np.ndarray, object_ids: Sequence[int]) -> np.ndarray:
-    """Per-pixel argmax of (1+K)xHxW probabilities, as original object ids.
-
-    Arguments:
-        probs: background first, then the objects in `object_ids` order.
-        object_ids: original id of each object channel.
-    Returns:
-        HxW uint8 array of original ids (0 = background).
-    """
-    lut = np.zeros(len(object_ids) + 1, dtype=np.uint8)
-    lut[1:] = np.asarray(object_ids, dtype=np.uint8)
-    return lut[_argmax0(np.asarray(probs))]
-
-
-def overlay_image(frame_rgb: np.ndarray, ids: np.ndarray, palette: Optional[np.ndarray] = None,
-                  opacity: float = 0.5) -> np.ndarray:
-    """Blend object colours over a frame.
-
-    Arguments:
-        frame_rgb: HxWx3 uint8 RGB frame.
-        ids: HxW uint8 object ids (0 = background, left untouched).
-        palette: (256,3) uint8 colours per id (DAVIS palette when None).
-        opacity: weight of the colour in object pixels.
-    Returns:
-        HxWx3 uint8 RGB image.
-    """
-    palette = davis_palette() if palette is None else np.asarray(palette, dtype=np.uint8)
-    lut = np.zeros((256, 1, 3), dtype=np.uint8)
-    lut[: len(palette), 0] = palette[:256]
-    ids = np.ascontiguousarray(ids, dtype=np.uint8)
-    colours = cv2.LUT(cv2.merge([ids, ids, ids]), lut)
-    frame_rgb = np.ascontiguousarray(frame_rgb)
-    out = cv2.addWeighted(frame_rgb, 1.0 - opacity, colours, opacity, 0.0)
-    background = (ids == 0).view(np.uint8)
-    cv2.copyTo(frame_rgb, background, out)
-    return out
-
-
-def _av():
-    try:
-        import av  # noqa: PLC0415 - optional dependency, needed only for preview videos
-    except ImportError as exc:  # pragma: no cover
-        raise OutputError("writing a preview video needs PyAV: pip install av") from exc
-    return av
-
-
-class _FinishOnExit:
-    """Context manager protocol for writers: `close()` on success, `abort()` on any exception
-    (subclasses define both)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, *rest: Any) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-
-class PreviewVideoWriter(_FinishOnExit):
-    """Writes RGB frames to a video file (H.264 when available), atomically.
-
-    Frames go to a hidden temporary file in the destination folder that replaces the final name on
-    `close()`; `abort()` (or an error) removes it.
-    """
-
-    def __init__(self, path: PathLike, fps: float = 24.0, crf: int = 20) -> None:
-        """Prepare the writer (the file is opened on the first frame).
-
-        Arguments:
-            path: destination (.mp4, .mov, .mkv or .avi).
-            fps: frame rate.
-            crf: H.264 quality (lower is better).
-        Returns:
-            None.
-        """
-        self.path = Path(path)
-        self.fps = float(fps) if fps and fps > 0 else 24.0
-        self.crf = int(crf)
-        self._container = None
-        self._stream = None
-        self._tmp: Optional[Path] = None
-        self._size: Optional[tuple[int, int]] = None
-        self.frames = 0
-
-    def _start(self, height: int, width: int) -> None:
-        av = _av()
-        from fractions import Fraction  # noqa: PLC0415
-
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=TEMP_PREFIX + self.path.name + ".",
-                                       suffix=self.path.suffix or ".mp4")
-            os.close(fd)
-        except OSError as exc:
-            raise OutputError(f"cannot write preview video {self.path}: {exc.strerror or exc}") from exc
-        self._tmp = Path(tmp)
-        try:
-            self._container = av.open(str(self._tmp), mode="w")
-            codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-            rate = Fraction(self.fps).limit_denominator(1001)
-            stream = self._container.add_stream(codec, rate=rate)
-            stream.width, stream.height = width + width % 2, height + height % 2
-            stream.pix_fmt = "yuv420p"
-            if codec == "libx264":
-                stream.options = {"crf": str(self.crf), "preset": "veryfast"}
-            self._stream = stream
-        except Exception as exc:
-            self.abort()
-            raise OutputError(f"cannot write preview video {self.path}: {exc}") from exc
-        self._size = (height, width)
-
-    def write(self, frame_rgb: np.ndarray) -> None:
-        """Append one HxWx3 uint8 RGB frame (odd sizes are padded by one pixel for the encoder)."""
-        av = _av()
-        h, w = frame_rgb.shape[:2]
-        if self._container is None:
-            self._start(h, w)
-        if (h, w) != self._size:
-            raise OutputError(f"preview video {self.path}: frame size {w}x{h} differs from the first frame's")
-        if h % 2 or w % 2:
-            frame_rgb = cv2.copyMakeBorder(frame_rgb, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
-        try:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
-        except Exception as exc:
-            self.abort()
-            raise OutputError(f"cannot write preview video {self.path}: {exc}") from exc
-        self.frames += 1
-
-    def close(self) -> None:
-        """Finish the video and move it into place (nothing is written if no frame came)."""
-        if self._container is None:
-            return
-        try:
-            for packet in self._stream.encode():
-                self._container.mux(packet)
-            self._container.close()
-            self._container = None
-            with contextlib.suppress(OSError):
-                os.chmod(self._tmp, default_file_mode())
-            os.replace(self._tmp, self.path)
-            self._tmp = None
-        except Exception as exc:
-            self.abort()
-            raise OutputError(f"cannot write preview video {self.path}: {exc}") from exc
-
-    def abort(self) -> None:
-        """Drop the video being written, leaving nothing behind."""
-        if self._container is not None:
-            with contextlib.suppress(Exception):
-                self._container.close()
-            self._container = None
-        if self._tmp is not None:
-            with contextlib.suppress(OSError):
-                self._tmp.unlink()
-            self._tmp = None
-
+    sinks: list[Sink] = []
+    if options.masks:
+        sinks.append(IndexMaskSink(palette))
+    if options.alpha:
+        sinks.append(AlphaMatteSink(options.matte_format, options.alpha_bits, options.compression))
+    if options.exr_layers:
+        compression = options.compression if options.matte_format != "tiff" else None
+        sinks.append(LayeredExrSink(options.layers_name, compression, options.object_names))
+    if options.binary:
+        sinks.append(BinaryMatteSink())
+    if options.cryptomatte:
+        lossless = options.compression if options.compression in LOSSLESS_EXR else None
+        sinks.append(CryptomatteSink(options.object_names, compression=lossless))
+    if needs_overlay:
+        sinks.append(OverlaySink(palette, options.overlay_opacity, options.jpeg_quality, options.overlay))
+    return sinks
 
 
 _STOP = object()
@@ -377,7 +153,7 @@ class _Flush:
         self.done = threading.Event()
 
 
-class ResultWriter(_FinishOnExit):
+class ResultWriter(FinishOnExit):
     """Writes per-frame results on background threads.
 
     Usage::
@@ -392,7 +168,7 @@ class ResultWriter(_FinishOnExit):
     """
 
     def __init__(self, out_dir: PathLike, palette: Optional[np.ndarray], object_ids: Sequence[int],
-                 options: Optional[WriterOptions] = None) -> None:
+                 options: Optional[WriterOptions] = None, extra_sinks: Sequence[Sink] = ()) -> None:
         """Start the writer threads.
 
         Arguments:
@@ -401,6 +177,7 @@ class ResultWriter(_FinishOnExit):
                 write grayscale index PNGs.
             object_ids: original id of each object channel, in channel order.
             options: what to write (`WriterOptions()` when None).
+            extra_sinks: further outputs run after the standard ones (e.g. Cryptomatte).
         Returns:
             None.
         """
@@ -416,21 +193,21 @@ class ResultWriter(_FinishOnExit):
             full[: min(256, len(pal))] = pal[:256]
             palette = full
         self.palette = palette
-        self._lut = np.zeros(len(ids) + 1, dtype=np.uint8)
-        self._lut[1:] = ids
+        self._objects = ObjectOrder(tuple(ids))
         opts = self.options
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._manifest = Manifest(self.out_dir)
+        self._target = OutputTarget(self.out_dir, opts.fsync)
         if opts.preview:
-            self._claim(Path(opts.preview))
+            self._target.claim(Path(opts.preview))
         self._preview = PreviewVideoWriter(opts.preview, opts.preview_fps) if opts.preview else None
         self._needs_overlay = opts.overlay or self._preview is not None
+        self.sinks: list[Sink] = sinks_for(opts, palette, self._needs_overlay) + list(extra_sinks)
         workers = opts.workers or max(2, min(8, (os.cpu_count() or 2) // 2))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xmempp-writer")
         self._max_inflight = workers + 1  # frames being encoded; with the queue this bounds memory
         self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=opts.queue_size)
         self._error: Optional[BaseException] = None
-        self._abort = threading.Event()
+        self._abort = self._target.aborted
         self._closed = False
         self.written = 0
         self._thread = threading.Thread(target=self._run, name="xmempp-result-writer", daemon=True)
@@ -551,56 +328,20 @@ class ResultWriter(_FinishOnExit):
             self._preview.write(overlay)
         self.written += 1
 
-    def _claim(self, path: Path) -> Path:
-        """Record `path` as xmempp's before writing it; refuse to replace a file xmempp did not write."""
-        if path.exists() and not self._manifest.owns(path):
-            raise OutputError(f"{path} exists and was not written by xmempp; it is left untouched: move it away or "
-                              f"choose another output folder")
-        self._manifest.add(path)
-        return path
-
-    def _write(self, path: Path, data: bytes) -> None:
-        atomic_write_bytes(self._claim(path), data, fsync=self.options.fsync)
-
-    def _write_frame(self, stem: str, frame_rgb: Optional[np.ndarray], probs: np.ndarray,
+    def _write_frame(self, stem: str, frame_rgb: Optional[np.ndarray], probs: Optional[np.ndarray],
                      info: Optional[FrameInfo]) -> Optional[np.ndarray]:
         if self._abort.is_set():
             return None
-        opts = self.options
         if probs is None:
-            return overlay_image(frame_rgb, self._read_ids(stem), self.palette, opts.overlay_opacity)
+            return overlay_image(frame_rgb, self._read_ids(stem), self.palette, self.options.overlay_opacity)
         try:
-            winner = _argmax0(probs)
-            ids = self._lut[winner]
-            if opts.masks:
-                self._write(self.out_dir / "masks" / f"{stem}.png", encode_png(ids, palette=self.palette))
-            windows = (info.data_window, info.display_window) if info is not None else (None, None)
-            if opts.alpha:
-                suffix = {"png": ".png", "tiff": ".tif", "exr": ".exr"}[opts.matte_format]
-                for k, oid in enumerate(self.object_ids, start=1):
-                    if self._abort.is_set():
-                        return None
-                    path = self._claim(self.out_dir / "alpha" / str(oid) / f"{stem}{suffix}")
-                    write_matte(path, probs[k], opts.matte_format, opts.alpha_bits, opts.compression, windows,
-                                opts.fsync)
-            if opts.exr_layers:
-                name = info.numbered(opts.layers_name, ".exr") if info is not None else f"{stem}.exr"
-                path = self._claim(self.out_dir / "layers" / name)
-                write_exr_channels(path, [probs[k] for k in range(1, len(self.object_ids) + 1)],
-                                   [f"obj{oid}.A" for oid in self.object_ids], windows[0], windows[1],
-                                   opts.compression if opts.matte_format != "tiff" else None, opts.fsync)
-            if opts.binary:
-                for k, oid in enumerate(self.object_ids, start=1):
-                    if self._abort.is_set():
-                        return None
-                    binary = np.where(winner == k, np.uint8(255), np.uint8(0))
-                    self._write(self.out_dir / "binary" / str(oid) / f"{stem}.png", encode_png(binary))
-            if self._needs_overlay and frame_rgb is not None:
-                over = overlay_image(frame_rgb, ids, self.palette, opts.overlay_opacity)
-                if opts.overlay:
-                    self._write(self.out_dir / "overlay" / f"{stem}.jpg", encode_jpeg(over, opts.jpeg_quality))
-                return over if self._preview is not None else None
-            return None
+            winner = argmax_channels(probs)
+            frame = FrameOutput(stem, frame_rgb, probs, winner, self._objects.to_ids(winner), self.object_ids, info)
+            for sink in self.sinks:
+                if self._abort.is_set():
+                    return None
+                sink.write(frame, self._target)
+            return frame.overlay if self._preview is not None else None
         except XMemppError:
             raise
         except Exception as exc:
@@ -612,8 +353,8 @@ class ResultWriter(_FinishOnExit):
             with Image.open(path) as image:
                 return np.asarray(image, dtype=np.uint8)
         except OSError as exc:
-            raise OutputError(f"cannot read {path} to resume the preview video: {exc}; start again with "
-                              f"--overwrite") from exc
+            raise OutputError(f"cannot read {path} to resume the preview video: {exc}",
+                              remedy=Remedy(RemedyKind.ENABLE, "overwrite", note="(start again)")) from exc
 
     # ------------------------------------------------------------------ shutdown
     def close(self) -> None:

@@ -1,12 +1,11 @@
-"""Device selection and autocast policy (never assumes CUDA)."""
+"""Device selection and host transfers (never assumes CUDA); the number formats are in `precision`."""
 from __future__ import annotations
-
-import contextlib
-from typing import ContextManager
 
 import torch
 
-from xmempp.errors import ConfigError
+from xmempp.errors import ConfigError, Remedy, RemedyKind
+
+_CPU_OR_AUTO = Remedy(RemedyKind.SET, "device", choices=("cpu", "auto"))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -28,21 +27,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     except RuntimeError:
         raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available; use --device cpu or auto")
+        raise ConfigError(f"device {device!r} requested but CUDA is not available", remedy=_CPU_OR_AUTO)
     if chosen.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError(f"device {device!r} requested but MPS is not available; use --device cpu or auto")
+        raise ConfigError(f"device {device!r} requested but MPS is not available", remedy=_CPU_OR_AUTO)
     return chosen
-
-
-def autocast_for(device: torch.device, enabled: bool = True) -> ContextManager:
-    """Autocast on GPU only, in fp16 as the reference XMem's `torch.cuda.amp.autocast`. CPU runs in fp32.
-
-    fp16 rather than bf16: measured on an H200 with the golden clips, fp16 agrees with fp32 on every
-    decisive pixel (max |dp| 0.009), bf16 only on 99.4 % of them (max |dp| 0.030).
-    """
-    if not enabled or device.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=torch.float16)
 
 
 def to_host(tensor: torch.Tensor) -> torch.Tensor:

@@ -1,15 +1,17 @@
 """Build an XMemNetwork from an official-format checkpoint or state dict."""
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Mapping
 
 import torch
 
 from xmempp.model.device import resolve_device
-from xmempp.errors import WeightsError
-from xmempp.model.fused import fold_batchnorms, pack_weights
+from xmempp.errors import WeightsError, Remedy, RemedyKind
+from xmempp.model.fused import fold_batchnorms
 from xmempp.model.network import NetworkDims, XMemNetwork
+from xmempp.model.precision import Precision, activation_dtype, resolve_precision
 from xmempp.resources import reuse_freed_memory
 
 _VALUE_CONV = "value_encoder.conv1.weight"
@@ -29,11 +31,16 @@ def infer_dims(state: Mapping[str, torch.Tensor]) -> NetworkDims:
 
 def _read_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
     if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}; run `xmempp weights download` or pass --model PATH")
+        raise WeightsError(f"weights file not found: {path}", remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model"))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's text advises weights_only=False (running the file's code): not ours
+        raise WeightsError(f"cannot read weights file {path}: it is damaged, or it is not a checkpoint of plain "
+                           f"tensors (other Python objects are never loaded, for safety)",
+                           remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model")) from None
     except Exception as exc:  # torch raises many types for a bad file
-        raise WeightsError(f"cannot read weights file {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        raise WeightsError(f"cannot read weights file {path}: it is damaged or incomplete ({type(exc).__name__})",
+                           remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model")) from None
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -49,20 +56,25 @@ def _pad_value_conv(state: dict[str, torch.Tensor]) -> None:
         state[_VALUE_CONV] = torch.cat([weight, pad], dim=1)
 
 
-def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | torch.device = "auto") -> XMemNetwork:
+def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | torch.device = "auto",
+               precision: str | Precision = "auto") -> XMemNetwork:
     """Load XMem weights strictly and return the network in eval mode.
 
     Arguments:
         source: path to an official XMem checkpoint (.pth) or its state dict.
         device: "auto" (cuda, then mps, then cpu), or an explicit torch device string.
+        precision: "auto", "fp32", "bf16" or "fp16" (see `xmempp.model.precision`; `ConfigError` where
+            the device cannot run it).
     Returns:
-        The XMemNetwork on `device`, in eval mode, dims inferred from the weights, its batch
-        norms folded into the convolutions and, on the CPU, the convolution weights also kept in
-        oneDNN's layout (inference only; see `fold_batchnorms` and `pack_weights`) and freed
-        memory kept for the next frame (`reuse_freed_memory`). On CUDA
-        this turns on `torch.backends.cudnn.benchmark` (fastest algorithm per shape).
+        The XMemNetwork on `device`, in eval mode, dims inferred from the weights, its `precision`
+        resolved, its batch norms folded into the convolutions and every convolution a `FusedConv2d`
+        (inference only; see `fold_batchnorms` and `XMemNetwork.set_precision`: on the CPU their weights
+        also kept in oneDNN's layout, in bf16 for the bf16 path) and, on the CPU, freed memory kept for
+        the next frame (`reuse_freed_memory`). On CUDA this turns on `torch.backends.cudnn.benchmark`
+        (fastest algorithm per shape).
     """
     target = resolve_device(device)
+    chosen = resolve_precision(precision, target)
     state = dict(source) if isinstance(source, Mapping) else dict(_read_checkpoint(Path(source)))
     _pad_value_conv(state)
     network = XMemNetwork(infer_dims(state))
@@ -80,8 +92,8 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
     fold_batchnorms(network.eval())
     # Channels-last convolutions are markedly faster on CPU (oneDNN) and on tensor-core GPUs.
     network = network.to(target, memory_format=torch.channels_last)
+    network.set_precision(chosen, activation_dtype(chosen, target))
     if target.type == "cpu":
-        pack_weights(network)
         reuse_freed_memory()
     if target.type == "cuda":
         # a shot's frames all have one shape: let cuDNN time its algorithms once per shape and keep the fastest

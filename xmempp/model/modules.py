@@ -71,8 +71,9 @@ class ChannelGate(nn.Module):
                                  nn.Linear(channels // reduction, channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        attention = self.mlp(x.mean(dim=(2, 3))) + self.mlp(x.amax(dim=(2, 3)))
-        return x * torch.sigmoid(attention)[:, :, None, None]
+        dtype = self.mlp[1].weight.dtype  # the MLP in its weights' dtype (tiny): bf16 activations too
+        attention = self.mlp(x.mean(dim=(2, 3)).to(dtype)) + self.mlp(x.amax(dim=(2, 3)).to(dtype))
+        return x * torch.sigmoid(attention).to(x.dtype)[:, :, None, None]
 
 
 class _SpatialConv(nn.Module):
@@ -150,8 +151,10 @@ class FeatureFusionBlock(nn.Module):
 
 
 def gated_hidden_update(values: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-    """GRU-style update: split `values` into forget, update and candidate parts."""
+    """GRU-style update: split `values` into forget, update and candidate parts, in the hidden state's dtype
+    (fp32 also where the convolutions run in bf16: the state carries over from frame to frame)."""
     dim = hidden.shape[1]
+    values = values.to(hidden.dtype)
     forget = torch.sigmoid(values[:, :dim])
     update = torch.sigmoid(values[:, dim:2 * dim])
     candidate = torch.tanh(values[:, 2 * dim:])
@@ -166,7 +169,7 @@ class HiddenReinforcer(nn.Module):
         self.transform = nn.Conv2d(g_ch + hidden_dim, hidden_dim * 3, 3, padding=1)
 
     def forward(self, g: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        return gated_hidden_update(conv_act(self.transform, torch.cat([g, hidden], dim=1)), hidden)
+        return gated_hidden_update(conv_act(self.transform, torch.cat([g, hidden.to(g.dtype)], dim=1)), hidden)
 
 
 def pool_quarter(g4: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -189,7 +192,7 @@ class HiddenUpdater(nn.Module):
         """g4: the decoder's last features and its logits, each pooled from 1/4 to 1/16 (`pool_quarter`)."""
         g = conv_act(self.g8_conv, resize(g8, 0.5, "area"), add=conv_act(self.g16_conv, g16), reuse_add=True)
         g = conv_act(self.g4_conv, g4, add=g, reuse_add=True)
-        return gated_hidden_update(conv_act(self.transform, torch.cat([g, hidden], dim=1)), hidden)
+        return gated_hidden_update(conv_act(self.transform, torch.cat([g, hidden.to(g.dtype)], dim=1)), hidden)
 
 
 class UpsampleBlock(nn.Module):

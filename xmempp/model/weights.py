@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from xmempp.errors import WeightsError
+from xmempp.errors import WeightsError, Remedy, RemedyKind
 
 __all__ = [
     "WEIGHT_URLS", "DEFAULT_WEIGHTS", "XMEM_KEY_GROUPS", "ProgressCallback", "weights_dir", "weights_path",
@@ -131,7 +131,8 @@ def recorded_sha256(path: str | Path) -> str | None:
         raise WeightsError(f"cannot read checksum record {record}: {exc}") from None
     match = re.match(r"^([0-9a-fA-F]{64})\b", text)
     if match is None:
-        raise WeightsError(f"checksum record {record} is malformed; delete it and run `xmempp weights verify`")
+        raise WeightsError(f"checksum record {record} is malformed",
+                           remedy=Remedy(RemedyKind.VERIFY_WEIGHTS, note="(after deleting the record)"))
     return match.group(1).lower()
 
 
@@ -157,8 +158,8 @@ def check_recorded_sha256(path: str | Path) -> str | None:
     actual = sha256_file(path)
     if actual != expected:
         raise WeightsError(
-            f"{path}: file changed since download; delete it and run `xmempp weights download` "
-            f"(SHA-256 {actual[:12]}..., recorded {expected[:12]}...)")
+            f"{path}: file changed since download (SHA-256 {actual[:12]}..., recorded {expected[:12]}...)",
+            remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, note="(after deleting the file)"))
     return actual
 
 
@@ -213,8 +214,9 @@ def _load_and_check(path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types (UnpicklingError, RuntimeError, EOFError...) for a bad file
-        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({first})") from None
+        # not torch's own text: it advises weights_only=False, which would run code from the file
+        raise WeightsError(f"{path} is not a readable PyTorch checkpoint of plain tensors: it is damaged, or holds "
+                           f"other Python objects, which are never loaded ({type(exc).__name__})") from None
     check_xmem_state_dict(state, source=str(path))
 
 
@@ -230,7 +232,7 @@ def verify_weights(path: str | Path) -> str:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}; run `xmempp weights download` or pass its path")
+        raise WeightsError(f"weights file not found: {path}", remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model"))
     digest = check_recorded_sha256(path) or sha256_file(path)
     _load_and_check(path)
     return digest
@@ -297,8 +299,8 @@ def _stream(url: str, part: Path, dest: Path, progress: ProgressCallback | None,
         if offset and status == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", "") or "")
             if match is None or int(match.group(1)) != offset:
-                raise WeightsError(f"{url}: the server answered the resume request with a bad Content-Range; "
-                                   f"delete {part} and run `xmempp weights download` again")
+                raise WeightsError(f"{url}: the server answered the resume request with a bad Content-Range",
+                                   remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, note=f"(after deleting {part})"))
             total = int(match.group(3)) if match.group(3) != "*" else None
             mode = "ab"
         else:
@@ -409,7 +411,8 @@ def resolve_weights(explicit: str | Path | None = None, name: str = DEFAULT_WEIG
             if not download:
                 url = WEIGHT_URLS.get(name)
                 where = f"download it from {url} and put it at {path}" if url else f"put it at {path}"
-                raise WeightsError(f"no weights at {path}; run `xmempp weights download --name {name}` or {where}")
+                raise WeightsError(f"no weights at {path}",
+                                   remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model", name, note=f"(or {where})"))
             path = download_weights(name, path.parent, progress)
     check_recorded_sha256(path)
     return path
