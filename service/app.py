@@ -199,7 +199,7 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
                 await _unless_disconnected(request, run.wait_async(after, wait))
         state = run.describe()
         results = run.results_after(after, limit)
-        items = await run_in_threadpool(lambda: [_result(run, seq, frame) for seq, frame in results])
+        items = await run_in_threadpool(_results, run, results)
         return TrackPoll(**state, results=items, next=results[-1][0] if results else after)
 
     @api.get("/sessions/{sid}/tracks/{rid}/stream", summary="A track run's results as NDJSON, as they are made",
@@ -223,7 +223,7 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
                     final = run.final
                     batch = run.results_after(seen, MAX_POLL_RESULTS)
                     if batch:
-                        items = await run_in_threadpool(lambda: [_result(run, seq, frame) for seq, frame in batch])
+                        items = await run_in_threadpool(_results, run, batch)
                         for item in items:
                             yield (item.model_dump_json() + "\n").encode()
                         seen = batch[-1][0]
@@ -292,8 +292,10 @@ def _decode_reference(session: ShotSession, frame: int, data: bytes, content_typ
     return session.decode_png_reference(frame, data)
 
 
-def _result(run, seq: int, frame: int) -> TrackResult:
-    return TrackResult(seq=seq, frame=frame, mask=RLEMask(**encode_rle(read_mask(run.mask_path(frame)).ids)))
+def _results(run, numbered: list[tuple[int, int]]) -> list[TrackResult]:
+    """The masks of (sequence number, frame) pairs of a run, read from disk and run-length encoded."""
+    return [TrackResult(seq=seq, frame=frame, mask=RLEMask(**encode_rle(read_mask(run.mask_path(frame)).ids)))
+            for seq, frame in numbered]
 
 
 def _model_name(source: str) -> str:

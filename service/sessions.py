@@ -518,7 +518,8 @@ def _lock_state_dir(state_dir: Path):
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise ConfigError(f"another xmempp server uses the state folder {state_dir}; give each server its own") from None
+        raise ConfigError(f"another xmempp server uses the state folder {state_dir}; give each server its "
+                          "own") from None
     return handle
 
 

@@ -85,7 +85,8 @@ def test_clean_stop_leaves_no_session_file_and_restart_sweeps_a_killed_one(check
         sid, rid = busy_session(url)
         assert (state / "sessions" / sid / "frames" / "000000.jpg").is_file()
         # a long poll is open while the server is asked to stop
-        poll = subprocess.Popen([sys.executable, "-c", f"import httpx; httpx.get('{url}/v1/sessions/{sid}/tracks/{rid}', "
+        poll = subprocess.Popen([sys.executable, "-c", "import httpx; "
+                                 f"httpx.get('{url}/v1/sessions/{sid}/tracks/{rid}', "
                                  f"params={{'wait': 30, 'after': 1000000}}, headers={AUTH!r}, timeout=60)"])
         deadline = time.monotonic() + 30
         while httpx.get(f"{url}/v1/info", headers=AUTH).json()["polls"] < 1 and poll.poll() is None:
