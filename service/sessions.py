@@ -24,6 +24,7 @@ from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import FrameResult, ShotJob, iter_job, plan_frames
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.session import MODES, InferenceSession
+from xmempp.inference.shot_job import prepare_job
 from xmempp.io.atomic import atomic_write_bytes, atomic_write_image
 from xmempp.io.frames import FrameSource, decode_image_file, open_frames
 from xmempp.io.masks import ColorTable, davis_palette, read_mask
@@ -436,10 +437,10 @@ class SessionStore:
                     run.set_running()
                     job = ShotJob(session.ready_frames(), dict(session.references), session.config, session.mode,
                                   direction=run.direction, start=run.start, count=run.count)
-                    job.validate()
-                    objects.append(tuple(job.objects.ids))
-                    results.append(iter_job(self.engine.model, job, session=session.inference, cancel=run.cancel,
-                                            prefetch_depth=0))
+                    prepared = prepare_job(job)
+                    objects.append(tuple(prepared.objects.ids))
+                    results.append(iter_job(self.engine.model, prepared, session=session.inference,
+                                            cancel=run.cancel, prefetch_depth=0))
                     return False
                 result = next(results[0], None)
                 if result is None:
