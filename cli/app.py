@@ -24,18 +24,22 @@ from .eval_cmd import eval_command
 from .gui_cmd import gui_command
 from .import_cmd import import_command
 from .process_cmd import process_command
+from .refine_bench_cmd import refine_bench_command
+from .refine_cmd import refine_command
 from .serve_cmd import serve_command
 from .weights_cmd import download_cmd, path_cmd, verify_cmd
 
 #: Top-level commands in help order: name -> function.
 _COMMANDS: dict[str, Callable[..., None]] = {
     "process": process_command,
+    "refine": refine_command,
     "batch": batch_command,
     "candidates": candidates_command,
     "import": import_command,
     "gui": gui_command,
     "eval": eval_command,
     "bench": bench_command,
+    "refine-bench": refine_bench_command,
     "demo": demo_command,
     "serve": serve_command,
 }

@@ -11,6 +11,7 @@ from rich.table import Table
 
 
 from xmempp.errors import InputError
+from xmempp.evaluation.matting_folders import MATTING_METRICS, MattingResult, evaluate_matte_folders
 from xmempp.evaluation.metrics import evaluate_folders
 from xmempp.io.frames import is_hidden
 
@@ -34,6 +35,22 @@ def annotated_names(masks: Optional[Path], annotated: Optional[str]) -> list[str
     return names
 
 
+def _print_matting(result: MattingResult, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    table = Table(title="matting errors (lower is better)")
+    table.add_column("object", justify="right")
+    table.add_column("frames", justify="right")
+    for name in MATTING_METRICS:
+        table.add_column(name, justify="right")
+    for obj in result.objects:
+        table.add_row(str(obj.object_id), str(obj.frames), *(f"{getattr(obj, m):.4g}" for m in MATTING_METRICS))
+    table.add_section()
+    table.add_row("mean", "", *(f"{result.mean(m):.4g}" for m in MATTING_METRICS), style="bold")
+    Console().print(table)
+
+
 def eval_command(
     pred_dir: Annotated[Path, typer.Argument(help="Predicted masks (or an xmempp output folder with masks/).")],
     gt_dir: Annotated[Path, typer.Argument(help="Ground-truth masks, named like the predictions.")],
@@ -46,6 +63,12 @@ def eval_command(
     include_ends: Annotated[bool, typer.Option(
         "--include-ends", help="Score the first and last ground-truth frames too (DAVIS does not).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+    matting: Annotated[bool, typer.Option(
+        "--matting", help="Score soft mattes against ground-truth alpha instead (folders of mattes, or one "
+                          "sub-folder per object id): SAD, MSE, gradient and connectivity errors, dtSSD.")] = False,
+    band: Annotated[int, typer.Option(
+        "--band", min=0, help="With --matting: pixels the ground truth's edge band is dilated by (MSE, gradient, "
+                              "connectivity are scored in it).")] = 8,
 ) -> None:
     """Score predicted masks against ground truth: J (region IoU), F (boundary) and J&F per object.
 
@@ -53,8 +76,14 @@ def eval_command(
     ground-truth frames and the annotated frames (-m, --annotated) are not scored.
     Masks pair by file stem; every scored ground-truth frame needs a prediction.
 
+    With --matting, soft mattes are scored against ground-truth alpha (lower is better; SAD, gradient
+    and connectivity errors / 1000 as in Composition-1k, dtSSD x 100).
+
     Example: xmempp eval out/shot_a gt/shot_a -m roto/shot_a
     """
+    if matting:
+        _print_matting(evaluate_matte_folders(pred_dir, gt_dir, band=band), as_json)
+        return
     names = [] if include_annotated else annotated_names(masks, annotated)
     result = evaluate_folders(pred_dir, gt_dir, annotated=names, include_ends=include_ends)
     if as_json:

@@ -24,6 +24,7 @@ from xmempp.inference.jobs import run_job
 from xmempp.cli.remedies import cli_message
 from xmempp.inference.memory_estimate import check_job_memory
 from xmempp.inference.shots import open_shot_job
+from xmempp.refine import RefineSettings
 from xmempp.interrupts import stop_on_signals
 from xmempp.io.mattes import EXR_COMPRESSIONS, TIFF_COMPRESSIONS
 from xmempp.io.manifest import remove_stale
@@ -38,6 +39,8 @@ from .errors import print_error
 from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskChannelOption,
                             MaskThresholdOption, PlateOptions, StartFrameOption, ViewOption, parse_names)
 from .progress import frame_progress
+from .refine_options import (BandOption, DetailOption, FeatherOption, RefineMode, RefineOption, TemporalOption,
+                             refine_settings)
 
 
 class MatteFormat(str, Enum):
@@ -65,6 +68,7 @@ class ProcessRun:
         plates: frame range, colour, layer, start frame and mask threshold.
         checkpoint: when to save checkpoints; resume: continue from the checkpoint.
         force: run even when the memory estimate exceeds what the machine has (with a warning).
+        refine: refinement of the mattes against the plate (`xmempp.refine`; off by default).
     """
 
     video: Path
@@ -81,6 +85,7 @@ class ProcessRun:
     compile: bool = False
     cuda_graphs: bool = False
     plates: PlateOptions = field(default_factory=PlateOptions)
+    refine: RefineSettings = field(default_factory=RefineSettings)
     checkpoint: CheckpointPolicy = field(default_factory=lambda: CheckpointPolicy(None, 60.0))
     resume: bool = False
     force: bool = False
@@ -170,6 +175,11 @@ def process_command(
                                    "N seconds (30s) or minutes (5m); off: only when stopped by SIGTERM/SIGINT.")] = "60s",
     force: Annotated[bool, typer.Option(
         "--force", help="Run even when the memory estimate exceeds what the machine has (warns).")] = False,
+    refine: RefineOption = RefineMode.off,
+    refine_band: BandOption = None,
+    refine_feather: FeatherOption = None,
+    refine_detail: DetailOption = RefineSettings().eps,
+    refine_temporal: TemporalOption = 0.0,
 ) -> None:
     """Propagate the masks in MASKS through every frame of VIDEO and write the results to OUT."""
     if alpha_bits not in (8, 16):
@@ -189,6 +199,7 @@ def process_command(
         cuda_graphs=cuda_graphs,
         plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold, mask_channel),
         checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force,
+        refine=refine_settings(refine, refine_band, refine_feather, refine_detail, refine_temporal),
     )
     run_process(run, Console(stderr=True, quiet=quiet))
 
@@ -204,7 +215,7 @@ def run_process(run: ProcessRun, console: Console) -> None:
     """
     notices: list[str] = []
     job = open_shot_job(run.video, run.masks, run.out, run.config, run.mode, run.options, run.overwrite,
-                        run.plates, run.resume, notices)
+                        run.plates, run.resume, notices, refine=run.refine)
     for notice in notices:
         console.print(f"[yellow]note:[/yellow] {escape(notice)}", highlight=False)
     started = time.time()

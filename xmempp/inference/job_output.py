@@ -14,6 +14,7 @@ import torch
 
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.plan import ProgressCallback
+from xmempp.inference.refine_stage import RefineStage
 from xmempp.inference.shot_job import FrameResult, JobOutputs
 from xmempp.io.atomic import remove_leftovers
 from xmempp.io.frames import Frames
@@ -21,7 +22,7 @@ from xmempp.io.sequences import frame_info
 from xmempp.io.sinks import Sink
 from xmempp.io.writers import ResultWriter, check_output_dir
 
-__all__ = ["open_writer", "submit_result", "write_results", "ResultCallback"]
+__all__ = ["open_writer", "submit_result", "write_results", "ResultCallback", "refine_stage_for"]
 
 #: Called with each frame's result.
 ResultCallback = Callable[[FrameResult], None]
@@ -50,12 +51,23 @@ def open_writer(out: JobOutputs, objects: ObjectOrder, fps: Optional[float], res
     return ResultWriter(out.folder, out.palette, list(objects.ids), options, extra_sinks)
 
 
+def refine_stage_for(outputs: Optional[JobOutputs], objects: ObjectOrder) -> Optional[RefineStage]:
+    """The job's refine stage (refinement, soft keyframes), or None when it would change nothing."""
+    if outputs is None:
+        return None
+    stage = RefineStage(outputs.refine, list(objects.ids), outputs.keyframe_mattes)
+    return stage if stage.active else None
+
+
 def submit_result(writer: ResultWriter, outputs: JobOutputs, result: FrameResult, stems: Sequence[str],
-                  frames: Optional[Frames]) -> None:
-    """Queue one result for writing: resized to `outputs.size` if set, named and numbered like its frame."""
+                  frames: Optional[Frames], stage: Optional[RefineStage] = None) -> None:
+    """Queue one result for writing: resized to `outputs.size` if set, through the refine `stage` if any,
+    named and numbered like its frame."""
     probs, image = result.probs, result.image
     if outputs.size is not None and tuple(probs.shape[1:]) != tuple(outputs.size):
         probs, image = _resize(probs, image, outputs.size)
+    if stage is not None:
+        probs = stage(result.index, image, probs)
     info = frame_info(frames, result.index) if frames is not None else None
     writer.submit(stems[result.index], image, probs, info)
 
@@ -82,11 +94,12 @@ def write_results(results: Iterable[FrameResult], outputs: Optional[JobOutputs],
     """
     total = len(stems) if total is None else total
     writer = open_writer(outputs, objects, fps) if outputs is not None else None
+    stage = refine_stage_for(outputs, objects)
     done = 0
     with writer if writer is not None else contextlib.nullcontext():
         for result in _until_cancelled(results, cancel):
             if writer is not None and outputs is not None:
-                submit_result(writer, outputs, result, stems, frames)
+                submit_result(writer, outputs, result, stems, frames, stage)
             if on_result is not None:
                 on_result(result)
             done += 1

@@ -22,7 +22,7 @@ from xmempp.io.frame_capabilities import fps_of
 from xmempp.inference.checkpoint import Checkpointer, CheckpointPolicy
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.job_checkpoints import RunCheckpoints
-from xmempp.inference.job_output import ResultCallback, open_writer, submit_result, write_results
+from xmempp.inference.job_output import ResultCallback, open_writer, refine_stage_for, submit_result, write_results
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.plan import DIRECTIONS, Direction, FramePlan, Mode, ProgressCallback, plan_frames
 from xmempp.inference.session import InferenceSession, KeyListener
@@ -138,6 +138,7 @@ def run_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, progress: Option
     fps = fps_of(run.job.frames)
     resuming = checkpoints is not None and checkpoints.restored is not None
     writer = open_writer(outputs, run.objects, fps, resuming=resuming) if outputs is not None else None
+    stage = refine_stage_for(outputs, run.objects)
     done = 0
     with writer if writer is not None else contextlib.nullcontext():
         if checkpoints is not None and session is not None:
@@ -150,7 +151,7 @@ def run_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, progress: Option
         for result in iter_job(model, run, session=session, cancel=cancel, on_key_features=on_key_features,
                                start_at=start):
             if writer is not None and outputs is not None:
-                submit_result(writer, outputs, result, run.stems, run.job.frames)
+                submit_result(writer, outputs, result, run.stems, run.job.frames, stage)
             if on_result is not None:
                 on_result(result)
             done += 1

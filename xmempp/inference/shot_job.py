@@ -17,6 +17,7 @@ from xmempp.inference.session import InferenceSession
 from xmempp.io.frames import Frames
 from xmempp.io.writers import WriterOptions
 from xmempp.model.network import XMemNetwork
+from xmempp.refine.settings import RefineSettings
 
 __all__ = ["JobOutputs", "ShotJob", "JobRun", "FrameResult", "prepare_job", "open_session", "check_usage_counting"]
 
@@ -33,6 +34,9 @@ class JobOutputs:
         size: (height, width) results are resized to before writing (e.g. the source size of a
             workspace imported smaller), or None to write them at the frames' size.
         inputs: input folders (frames, masks) that `folder` must not overlap.
+        refine: refinement of the mattes against the full-resolution frame (`xmempp.refine`; off by default).
+        keyframe_mattes: frame index -> {object id: HxW soft matte}: the artist's soft keyframes, written
+            as they are on their frames (`xmempp.io.soft_keyframes`).
     """
 
     folder: Path
@@ -41,6 +45,8 @@ class JobOutputs:
     overwrite: bool = False
     size: Optional[tuple[int, int]] = None
     inputs: tuple[Path, ...] = ()
+    refine: RefineSettings = field(default_factory=RefineSettings)
+    keyframe_mattes: Mapping[int, Mapping[int, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from xmempp.io.frames import FrameSource, open_frames
 from xmempp.io.masks import LabeledMask, object_names, output_palette, read_mask_folder
 from xmempp.io.sequences import parse_frame_range
 from xmempp.io.writers import WriterOptions, check_output_dir
+from xmempp.refine.settings import RefineSettings
 from xmempp.types import PathLike
 
 __all__ = ["PlateOptions", "open_shot_job"]
@@ -75,7 +76,7 @@ class PlateOptions:
 def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: InferenceConfig, mode: str = "xmempp",
                   options: WriterOptions | None = None, overwrite: bool = False,
                   plates: Optional[PlateOptions] = None, resume: bool = False,
-                  notices: Optional[list[str]] = None) -> ShotJob:
+                  notices: Optional[list[str]] = None, refine: Optional[RefineSettings] = None) -> ShotJob:
     """Open a shot's frames and masks, check its output folder, and describe the whole-shot job.
 
     Arguments:
@@ -90,6 +91,8 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
         plates: how frames and masks are read (range, colour, layer, start frame, threshold).
         resume: the run continues from a checkpoint in `out` (its own results are not refused).
         notices: receives a line for roto that was scaled or not used.
+        refine: refinement of the mattes against the plate (default off); soft keyframes are written as
+            the artist's mattes either way.
     Returns:
         A `ShotJob` over every frame, writing to `out`; close its `frames` when done. Raises `InputError` for
         unreadable frames or masks and `OutputError` when `out` cannot take the results.
@@ -108,6 +111,8 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
     names = {**object_names(references), **options.object_names}
     if names != dict(options.object_names):
         options = dataclasses.replace(options, object_names=names)
+    soft = {i: m.soft for i, m in references.items() if m.soft is not None}
     return ShotJob(frames, {i: m.ids for i, m in references.items()}, config, mode,
-                   outputs=JobOutputs(Path(out), options, output_palette(references), overwrite, inputs=inputs),
-                   soft_references={i: m.soft for i, m in references.items() if m.soft is not None})
+                   outputs=JobOutputs(Path(out), options, output_palette(references), overwrite, inputs=inputs,
+                                      refine=refine or RefineSettings(), keyframe_mattes=soft),
+                   soft_references=soft)

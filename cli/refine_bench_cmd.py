@@ -1,0 +1,108 @@
+"""`xmempp refine-bench`: matte refiners against bilinear on generated composites, and their speed."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import torch
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from xmempp.evaluation.benchmark import run_benchmark
+from xmempp.evaluation.coarse import DisplacementField, network_matte
+from xmempp.evaluation.composites import SCENE_KINDS, load_backgrounds, make_scene
+from xmempp.evaluation.refine_bench import RATIO_METRICS, TARGETS, scaled, score_scenes, time_refine, worst
+from xmempp.inference.config import InferenceConfig
+from xmempp.io.synthetic import MovingDiscs
+from xmempp.refine import RefineSettings
+
+from .engine_options import DeviceOption, load_network
+from .progress import frame_progress
+from .refine_options import BandOption, DetailOption, FeatherOption, TemporalOption
+
+
+def _network_seconds(device: str, console: Console, width: int) -> float:
+    """Seconds per frame of the network at size 480 (random weights: the same cost), one object."""
+    network = load_network(None, device, console, random_weights=True)
+    discs = MovingDiscs(6, 480, width, objects=1)
+    frames = [discs[i] for i in range(6)]
+    result = run_benchmark(network, frames, discs.mask(0), InferenceConfig(size=480), warmup=2, count_flops=False,
+                           peak_repeats=1, peak_between=False)
+    return result.ms_per_frame / 1000.0
+
+
+def refine_bench_command(
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Scenes per kind (seeds 0..N-1).")] = 4,
+    kinds: Annotated[str, typer.Option("--kinds", help=f"Comma-separated scene kinds ({', '.join(SCENE_KINDS)}).")]
+    = ",".join(SCENE_KINDS),
+    height: Annotated[int, typer.Option("--height", min=64, help="Plate height of the scored scenes.")] = 1080,
+    width: Annotated[int, typer.Option("--width", min=64, help="Plate width of the scored scenes.")] = 2048,
+    frames: Annotated[int, typer.Option("--frames", min=2, help="Frames per scene (dtSSD needs two).")] = 3,
+    backgrounds: Annotated[Optional[Path], typer.Option(
+        "--backgrounds", help="Folder of real frames to crop backgrounds from (even seeds); default: procedural.")]
+    = None,
+    matting: Annotated[bool, typer.Option(
+        "--matting/--no-matting", help="Also score the (slow) matting refiner.")] = False,
+    band: BandOption = None,
+    feather: FeatherOption = None,
+    detail: DetailOption = RefineSettings().eps,
+    temporal: TemporalOption = 0.0,
+    timing: Annotated[bool, typer.Option(
+        "--timing/--no-timing", help="Time the refiner at 2K and 4K and the network's own frame.")] = True,
+    device: DeviceOption = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Score the refiners against today's bilinear matte on generated composites (worst scene per kind) and
+    time them per 2K and 4K frame."""
+    console = Console(stderr=True)
+    chosen = [k.strip() for k in kinds.split(",") if k.strip()]
+    bad = [k for k in chosen if k not in SCENE_KINDS]
+    if bad:
+        raise typer.BadParameter(f"unknown scene kind {bad[0]!r}; use {', '.join(SCENE_KINDS)}", param_hint="--kinds")
+    guided = RefineSettings(mode="guided", band=band, feather=feather, eps=detail, temporal=temporal)
+    refiners = {"guided": guided} | ({"matting": guided.with_mode("matting")} if matting else {})
+    bgs = load_backgrounds(backgrounds) if backgrounds is not None else []
+    with frame_progress(console, quiet=as_json, transient=True) as progress:
+        task = progress.add_task("scenes", total=len(chosen) * seeds)
+        scores = score_scenes(chosen, range(seeds), height, width, frames, refiners, bgs,
+                              on_scene=lambda: progress.advance(task))
+    timings: dict[str, float] = {}
+    if timing:
+        scene = make_scene("hair", 1080, 2048, 1, seed=0, backgrounds=bgs)[0]
+        coarse = network_matte(scene.alpha, 480, DisplacementField(0))
+        plate = np.clip(np.rint(scene.plate * 255), 0, 255).astype(np.uint8)
+        dev = None if device in ("auto", "cpu") else device
+        timings["2K"] = time_refine(guided, plate, coarse, device=dev)
+        timings["4K"] = time_refine(guided, *scaled(plate, coarse, 2160), device=dev)
+        timings["network"] = _network_seconds(device, console, 912)
+    if as_json:
+        typer.echo(json.dumps({"scores": [asdict(s) for s in scores], "timings_s": timings,
+                               "threads": torch.get_num_threads()}, indent=2))
+        return
+    out = Console(width=max(Console().width, 150))
+    for name in refiners:
+        table = Table(title=f"{name}: error / bilinear, worst of {seeds} scenes (mean), {width}x{height}")
+        for column in ("scene", *RATIO_METRICS, "foreground gain"):
+            table.add_column(column, justify="right")
+        for kind in chosen:
+            rows = [s for s in scores if s.refiner == name and s.kind == kind]
+            cells = []
+            for metric in RATIO_METRICS:
+                limit = TARGETS.get((kind, metric))
+                value = worst(scores, name, kind, metric)
+                mean = float(np.mean([s.ratios[metric] for s in rows]))
+                mark = "" if limit is None else (" [green]ok[/green]" if value <= limit else f" [red]> {limit}[/red]")
+                cells.append(f"{value:.3f} ({mean:.3f}){mark}")
+            gain = worst(scores, name, kind, "foreground")
+            cells.append(f"{gain:.2f}x" + (" [green]ok[/green]" if gain >= 2 else " [red]< 2[/red]"))
+            table.add_row(kind, *cells)
+        out.print(table)
+    if timings:
+        net = timings["network"]
+        out.print(f"guided refine, one object, {torch.get_num_threads()} threads: 2K {timings['2K']:.3f} s/frame "
+                  f"({timings['2K'] / net:.2f} of the network's frame), 4K {timings['4K']:.3f} s/frame "
+                  f"({timings['4K'] / net:.2f}); network at size 480: {net:.3f} s/frame")

@@ -1,0 +1,161 @@
+"""The refine stage: guided filter, band, renormalisation, settings, and its gain over bilinear on
+generated composites (thresholds from issue 27, judged on the worst of the seeds)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from xmempp.errors import ConfigError, InputError
+from xmempp.evaluation.coarse import DisplacementField, network_matte
+from xmempp.evaluation.composites import make_scene
+from xmempp.evaluation.matting import edge_region
+from xmempp.evaluation.refine_bench import score_scene
+from xmempp.refine import RefineSettings, Refiner, refine_frame, renormalise
+from xmempp.refine.band import edge_band
+from xmempp.refine.guided import box_mean, fit_coefficients, upsample_crop
+
+GUIDED = {"guided": RefineSettings(mode="guided")}
+
+
+def _scene_scores(kind: str, seeds, height: int, width: int, frames: int = 2):
+    scores = []
+    for seed in seeds:
+        scene = make_scene(kind, height, width, frames, seed=seed)
+        field = DisplacementField(seed)
+        coarse = [network_matte(c.alpha, 480, field, i) for i, c in enumerate(scene)]
+        scores += score_scene(scene, coarse, GUIDED, kind, seed, band=max(2, height // 100))
+    return scores
+
+
+def test_box_mean_matches_brute_force_at_borders_for_pooling_and_running_sums():
+    x = torch.rand(1, 2, 17, 23, dtype=torch.float64)
+    for r in (2, 7):  # 2: pooling, 7: running sums
+        got = box_mean(x, r)
+        for y, xx in ((0, 0), (8, 11), (16, 22), (3, 20)):
+            want = x[0, :, max(0, y - r):y + r + 1, max(0, xx - r):xx + r + 1].mean(dim=(-2, -1))
+            assert torch.allclose(got[0, :, y, xx], want)
+
+
+def test_guided_filter_reproduces_a_matte_that_is_a_linear_function_of_the_colour():
+    guide = torch.rand(3, 32, 40, dtype=torch.float64)
+    target = (0.2 + 0.5 * guide[0] - 0.3 * guide[2]).unsqueeze(0)
+    c = fit_coefficients(guide, target, 3, 1e-9)
+    out = (c.a[0] * guide).sum(0) + c.b[0, 0]
+    assert torch.allclose(out, target[0], atol=1e-5)
+
+
+def test_upsample_crop_equals_the_crop_of_the_whole_upsampled_grid():
+    grid = torch.rand(1, 3, 9, 12)
+    full = torch.nn.functional.interpolate(grid, scale_factor=8, mode="bilinear", align_corners=False)
+    for box in ((0, 72, 0, 96), (13, 40, 5, 91), (50, 72, 64, 96)):
+        y0, y1, x0, x1 = box
+        assert torch.allclose(upsample_crop(grid, 8, box), full[..., y0:y1, x0:x1], atol=1e-6)
+
+
+def test_band_is_empty_on_a_confident_matte_and_covers_the_uncertain_zone():
+    hard = torch.zeros(1, 64, 64)
+    hard[:, 16:48, 16:48] = 1
+    assert edge_band(hard * 0, 4, 0, 2).box is None
+    soft = torch.nn.functional.avg_pool2d(hard[None], 9, 1, 4)[0]
+    band = edge_band(soft, 0, 0, 2)
+    y0, y1, x0, x1 = band.box
+    weight = torch.zeros_like(soft)
+    weight[:, y0:y1, x0:x1] = band.weight()
+    unsure = (soft > 0.05) & (soft < 0.95)
+    assert bool((weight[unsure] > 0.999).all())
+    assert float(weight[0, 32, 32]) == 0 and float(weight[0, 0, 0]) == 0
+
+
+def test_renormalise_keeps_object_sums_at_most_one():
+    objects = torch.tensor([[[0.8, 0.2]], [[0.6, 0.3]]])
+    out = renormalise(objects.clone())
+    assert torch.allclose(out.sum(0), torch.tensor([[1.0, 0.5]]))
+    assert torch.allclose(out[:, 0, 0], torch.tensor([0.8, 0.6]) / 1.4)
+
+
+def test_refine_frame_two_touching_objects_never_sum_above_one_and_background_is_the_rest():
+    scene = make_scene("hair", 96, 128, 1, seed=2)[0]
+    p = network_matte(scene.alpha, 96)
+    probs = np.stack([1 - p, p * 0.7, np.roll(p, 5, axis=1) * 0.7]).astype(np.float32)
+    out = refine_frame(scene.plate, probs, RefineSettings(mode="guided"))
+    assert isinstance(out, np.ndarray) and out.shape == probs.shape
+    assert out[1:].sum(0).max() <= 1 + 1e-5
+    np.testing.assert_allclose(out[0], 1 - out[1:].sum(0), atol=1e-5)
+    assert not np.allclose(out, probs)
+
+
+def test_mode_off_returns_the_probabilities_unchanged():
+    probs = torch.rand(2, 16, 16)
+    assert refine_frame(np.zeros((16, 16, 3), np.uint8), probs, RefineSettings()) is probs
+
+
+def test_temporal_smoothing_averages_coefficients_between_frames():
+    scene = make_scene("hair", 96, 128, 2, seed=1, locked_off=True)
+    probs = [np.stack([1 - p, p]) for p in (network_matte(c.alpha, 96) for c in scene)]
+    still = Refiner(RefineSettings(mode="guided"))
+    smooth = Refiner(RefineSettings(mode="guided", temporal=0.8))
+    a = [still(c.plate, p)[1] for c, p in zip(scene, probs)]
+    b = [smooth(c.plate, p)[1] for c, p in zip(scene, probs)]
+    np.testing.assert_allclose(a[0], b[0])
+    assert np.abs(b[1] - b[0]).mean() < np.abs(a[1] - a[0]).mean()
+
+
+@pytest.mark.parametrize("kwargs", [dict(mode="fast"), dict(eps=0), dict(band=-1), dict(temporal=1.0),
+                                    dict(radius=0.9), dict(low=0.9, high=0.1), dict(fit_height=2)])
+def test_settings_refuse_bad_values(kwargs):
+    with pytest.raises(ConfigError):
+        RefineSettings(**kwargs)
+
+
+def test_defaults_scale_with_the_plate_height():
+    small, big = RefineSettings(mode="guided").resolve(540), RefineSettings(mode="guided").resolve(2160)
+    assert big.band == 4 * small.band == 32 and big.radius == 4 * small.radius
+
+
+def test_plate_and_mattes_of_different_sizes_are_refused():
+    with pytest.raises(InputError):
+        refine_frame(np.zeros((8, 8, 3), np.uint8), np.zeros((2, 9, 8), np.float32), RefineSettings(mode="guided"))
+
+
+def test_guided_beats_bilinear_on_generated_hair_fabric_and_motion_blur():
+    hair = _scene_scores("hair", (0, 2), 540, 960)
+    for s in hair:
+        assert s.ratios["sad"] <= 0.5 and s.ratios["grad"] <= 0.2, s
+        assert s.ratios["mse"] <= 0.25 and s.ratios["dtssd"] <= 0.5, s
+        assert s.foreground_ratio >= 2, s
+    for s in _scene_scores("fabric", (0,), 540, 960):
+        assert s.ratios["sad"] <= 0.75, s
+    for s in _scene_scores("motion", (0,), 540, 960):
+        assert s.ratios["sad"] <= 1.05, s
+
+
+def test_guided_still_beats_bilinear_where_hair_and_head_share_the_background_colour():
+    (s,) = _scene_scores("hair", (1,), 540, 960)  # seed 1: green hair and head over green texture
+    assert s.ratios["sad"] <= 0.7 and s.ratios["mse"] <= 0.45 and s.foreground_ratio >= 1.4, s
+
+
+def test_matting_refiner_keeps_the_guided_matte_where_a_tile_has_no_definite_background():
+    pytest.importorskip("pymatting")
+    scene = make_scene("fabric", 135, 240, 1, seed=4)[0]
+    p = network_matte(scene.alpha, 135)
+    probs = np.stack([1 - p, p])
+    guided = refine_frame(scene.plate, probs, RefineSettings(mode="guided"))
+    matting = refine_frame(scene.plate, probs, RefineSettings(mode="matting"))
+    region = edge_region(scene.alpha, 2)
+    err = lambda m: np.abs(m[1] - scene.alpha)[region].mean()  # noqa: E731
+    assert err(matting) < err(p)
+    flat = np.full_like(p, 0.5)  # no definite foreground or background anywhere: nothing to solve
+    kept = refine_frame(scene.plate, np.stack([1 - flat, flat]), RefineSettings(mode="matting"))
+    same = refine_frame(scene.plate, np.stack([1 - flat, flat]), RefineSettings(mode="guided"))
+    np.testing.assert_allclose(kept, same, atol=1e-6)
+    assert guided.shape == matting.shape
+
+
+@pytest.mark.slow
+def test_guided_meets_the_issue_targets_at_2k_on_the_worst_of_several_scenes():
+    for kind, limits in (("hair", {"sad": 0.5, "grad": 0.2, "mse": 0.25, "dtssd": 0.5}), ("fabric", {"sad": 0.75}),
+                         ("motion", {"sad": 1.05})):
+        for s in _scene_scores(kind, (0, 1, 2), 1080, 2048, frames=3):
+            for metric, limit in limits.items():
+                assert s.ratios[metric] <= limit, s

@@ -1,0 +1,157 @@
+"""Benchmark of matte refinement on generated composites: error ratios against bilinear, and speed.
+
+Each scene (kind x seed) is a short generated sequence (`composites.make_scene`) with the network-like
+coarse matte (`coarse.network_matte`). Every refiner is scored by its error divided by the coarse
+(bilinear) matte's on the same scene: SAD over the frame, MSE in the ground truth's edge band,
+gradient error, dtSSD, and for the decontaminated foreground the colour RMSE of a composite over a new
+background (in the edge band), against compositing the plate with the coarse matte. Defaults are judged
+by the worst scene, not the mean.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from xmempp.evaluation.coarse import DisplacementField, network_matte
+from xmempp.evaluation.composites import Composite, make_scene
+from xmempp.evaluation.matting import dtssd, edge_region, gradient_error, mse, sad
+from xmempp.refine.foreground import estimate_foreground
+from xmempp.refine.refiner import Refiner, plate_tensor
+from xmempp.refine.settings import RefineSettings
+
+__all__ = ["SceneScore", "RATIO_METRICS", "TARGETS", "score_scene", "score_scenes", "time_refine", "worst",
+           "composite_rmse", "scaled"]
+
+RATIO_METRICS = ("sad", "mse", "grad", "dtssd")
+#: The issue's targets: (kind, metric) -> highest ratio to bilinear allowed, judged on the worst scene.
+TARGETS = {("hair", "sad"): 0.5, ("hair", "grad"): 0.2, ("hair", "mse"): 0.25, ("hair", "dtssd"): 0.5,
+           ("fabric", "sad"): 0.75, ("motion", "sad"): 1.05}
+
+
+@dataclass
+class SceneScore:
+    """One refiner on one scene: ratios of its errors to the coarse matte's (lower is better)."""
+
+    kind: str
+    seed: int
+    refiner: str
+    ratios: dict[str, float] = field(default_factory=dict)
+    foreground_ratio: Optional[float] = None  # coarse-matte composite RMSE / decontaminated composite RMSE
+
+
+def composite_rmse(alpha: np.ndarray, colour: np.ndarray, truth: Composite, background: np.ndarray,
+                   region: np.ndarray) -> float:
+    """RMSE, in `region`, of `alpha * colour + (1 - alpha) * background` against the true composite."""
+    a, g = alpha[..., None], truth.alpha[..., None]
+    ours = a * colour + (1 - a) * background
+    true = g * truth.foreground + (1 - g) * background
+    return float(np.sqrt(((ours - true) ** 2)[region].mean()))
+
+
+def score_scene(scene: Sequence[Composite], coarse: Sequence[np.ndarray], refiners: dict[str, RefineSettings],
+                kind: str, seed: int, band: int, foreground: bool = True) -> list[SceneScore]:
+    """Score every refiner on one generated sequence.
+
+    Arguments:
+        scene: the composites.
+        coarse: the coarse matte of each frame.
+        refiners: name -> settings.
+        kind, seed: recorded in the scores.
+        band: edge-band dilation (pixels) of the MSE and the foreground RMSE.
+        foreground: also score the decontaminated foreground (on the first frame).
+    Returns:
+        One `SceneScore` per refiner.
+    """
+    gts = [c.alpha for c in scene]
+    regions = [edge_region(g, band) for g in gts]
+    base = {"sad": [sad(c, g) for c, g in zip(coarse, gts)],
+            "mse": [mse(c, g, r) for c, g, r in zip(coarse, gts, regions)],
+            "grad": [gradient_error(c, g) for c, g in zip(coarse, gts)]}
+    base_dt = dtssd(coarse, gts)
+    rng = np.random.default_rng(seed + 991)
+    new_bg = np.broadcast_to(rng.uniform(0, 1, 3).astype(np.float32), scene[0].plate.shape)
+    out = []
+    for name, settings in refiners.items():
+        refiner = Refiner(settings)
+        refined = [np.asarray(refiner(c.plate, np.stack([1 - p, p])))[1] for c, p in zip(scene, coarse)]
+        ratios = {"sad": np.mean([sad(o, g) for o, g in zip(refined, gts)]) / max(np.mean(base["sad"]), 1e-12),
+                  "mse": np.mean([mse(o, g, r) for o, g, r in zip(refined, gts, regions)])
+                  / max(np.mean(base["mse"]), 1e-12),
+                  "grad": np.mean([gradient_error(o, g) for o, g in zip(refined, gts)])
+                  / max(np.mean(base["grad"]), 1e-12),
+                  "dtssd": dtssd(refined, gts) / max(base_dt, 1e-12) if len(scene) > 1 else float("nan")}
+        score = SceneScore(kind, seed, name, {k: float(v) for k, v in ratios.items()})
+        if foreground:
+            alpha = torch.from_numpy(refined[0])
+            fg = estimate_foreground(plate_tensor(scene[0].plate), alpha).permute(1, 2, 0).numpy()
+            today = composite_rmse(coarse[0], scene[0].plate, scene[0], new_bg, regions[0])
+            ours = composite_rmse(refined[0], fg, scene[0], new_bg, regions[0])
+            score.foreground_ratio = today / max(ours, 1e-12)
+        out.append(score)
+    return out
+
+
+def score_scenes(kinds: Sequence[str], seeds: Sequence[int], height: int, width: int, frames: int,
+                 refiners: dict[str, RefineSettings], backgrounds: Sequence[np.ndarray] = (), processing: int = 480,
+                 on_scene: Optional[Callable[[], None]] = None) -> list[SceneScore]:
+    """Generate and score every (kind, seed) scene; odd seeds use procedural backgrounds.
+
+    Returns:
+        The scores, refiner by refiner within each scene.
+    """
+    scores: list[SceneScore] = []
+    for kind in kinds:
+        for seed in seeds:
+            scene = make_scene(kind, height, width, frames, seed, backgrounds if seed % 2 == 0 else ())
+            field_ = DisplacementField(seed)
+            coarse = [network_matte(c.alpha, min(processing, height), field_, i) for i, c in enumerate(scene)]
+            scores += score_scene(scene, coarse, refiners, kind, seed, band=max(2, height // 100))
+            if on_scene is not None:
+                on_scene()
+    return scores
+
+
+def worst(scores: Sequence[SceneScore], refiner: str, kind: str, metric: str) -> float:
+    """The highest ratio of `metric` over the scenes of `kind` (the foreground's: the lowest gain)."""
+    rows = [s for s in scores if s.refiner == refiner and s.kind == kind]
+    if metric == "foreground":
+        return min(s.foreground_ratio for s in rows if s.foreground_ratio is not None)
+    return max(s.ratios[metric] for s in rows)
+
+
+def time_refine(settings: RefineSettings, plate: np.ndarray, coarse: np.ndarray, repeats: int = 5,
+                device: Optional[str] = None) -> float:
+    """Median seconds to refine one frame (one object) of `plate` from `coarse`, after a warm-up.
+
+    Arguments:
+        settings: the refiner.
+        plate: HxWx3 uint8 plate.
+        coarse: HxW coarse matte.
+        repeats: timed runs.
+        device: torch device.
+    Returns:
+        Seconds per frame (includes moving the frame to the device and the result back).
+    """
+    refiner = Refiner(settings, device)
+    probs = np.stack([1 - coarse, coarse]).astype(np.float32)
+    refiner(plate, probs)
+    times = []
+    for _ in range(repeats):
+        if device is not None and str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        refiner(plate, probs)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def scaled(plate: np.ndarray, coarse: np.ndarray, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """A plate and coarse matte resized to `height` lines (for timing at 4K from a 2K scene)."""
+    w = int(round(plate.shape[1] * height / plate.shape[0]))
+    return (cv2.resize(plate, (w, height), interpolation=cv2.INTER_LINEAR),
+            cv2.resize(coarse, (w, height), interpolation=cv2.INTER_LINEAR))

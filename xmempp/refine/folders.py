@@ -1,0 +1,114 @@
+"""Refining soft mattes that already exist, against their plate: folders in, folders out.
+
+The mattes are named after the plate's frames (see `xmempp.io.soft_mattes`); frames without a matte
+are skipped, an object without a matte on a frame that has others counts as empty there. Mattes
+of another size than the plate are upsampled bilinearly first. Results go to
+`OUT/alpha/<id>/<stem>.png` (16-bit, or TIFF/EXR) through the shared result writer, and with
+`foreground` to `OUT/foreground/<id>/<stem>.png` and `OUT/rgba/<id>/<stem>.exr`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import cv2
+import numpy as np
+import torch
+
+from xmempp.errors import InputError, Remedy, RemedyKind
+from xmempp.io.foreground_files import write_foreground
+from xmempp.io.frames import open_frames
+from xmempp.io.soft_mattes import find_matte_folders, read_soft_matte
+from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
+from xmempp.refine.foreground import estimate_foreground
+from xmempp.refine.refiner import Refiner, plate_tensor
+from xmempp.refine.settings import RefineSettings
+
+__all__ = ["RefineReport", "refine_folders"]
+
+
+@dataclass
+class RefineReport:
+    """What `refine_folders` did."""
+
+    frames: int
+    skipped: int
+    objects: list[int]
+    seconds: float
+
+
+def _frame_probs(mattes: dict[int, dict[str, Path]], stem: str, size: tuple[int, int]) -> np.ndarray:
+    h, w = size
+    planes = []
+    for per_stem in mattes.values():
+        if stem not in per_stem:
+            planes.append(np.zeros((h, w), np.float32))
+            continue
+        m = read_soft_matte(per_stem[stem])
+        if m.shape != (h, w):
+            m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+        planes.append(m)
+    objects = np.stack(planes)
+    return np.concatenate([np.clip(1 - objects.sum(0, keepdims=True), 0, 1), objects])
+
+
+def refine_folders(plate: Path, matte_dir: Path, out: Path, settings: RefineSettings, *, matte_format: str = "png",
+                   foreground: bool = False, premultiplied: bool = True, overwrite: bool = False,
+                   device: Optional[Union[str, torch.device]] = None,
+                   progress: Optional[Callable[[int, int], None]] = None) -> RefineReport:
+    """Refine every matte in `matte_dir` against the frames of `plate` and write the results to `out`.
+
+    Arguments:
+        plate: a frame folder, pattern or video (as `open_frames` takes it).
+        matte_dir: one object's mattes, or one sub-folder per object id.
+        out: output folder (checked like every result folder).
+        settings: the refinement (mode `off` writes the mattes as read, resized to the plate).
+        matte_format: "png" (16-bit), "tiff" (16-bit) or "exr" (half float).
+        foreground: also write the decontaminated foreground and an RGBA EXR per object.
+        premultiplied: the RGBA EXR's colour is premultiplied by alpha.
+        overwrite: replace results written earlier.
+        device: torch device (default: CPU).
+        progress: called with (frames done, frames to do).
+    Returns:
+        A `RefineReport`. Raises `InputError` when no matte matches a frame of the plate.
+    """
+    mattes = find_matte_folders(matte_dir)
+    frames = open_frames(plate)
+    try:
+        names = list(getattr(frames, "names", [str(i) for i in range(len(frames))]))
+        wanted = [i for i, stem in enumerate(names) if any(stem in m for m in mattes.values())]
+        if not wanted:
+            raise InputError(f"no matte in {matte_dir} is named after a frame of {plate} (first frame: {names[0]})",
+                             remedy=Remedy(RemedyKind.FIX_INPUT, note="name each matte after its frame's file stem"))
+        check_output_dir(out, overwrite, inputs=(plate, matte_dir))
+        ids = list(mattes)
+        options = WriterOptions(masks=False, alpha=True, alpha_bits=16, matte_format=matte_format)
+        refiner = Refiner(settings, device)
+        start = time.perf_counter()
+        with ResultWriter(out, None, ids, options) as writer:
+            for done, index in enumerate(wanted):
+                rgb = frames[index]
+                stem = names[index]
+                probs = _frame_probs(mattes, stem, rgb.shape[:2])
+                refined = np.asarray(refiner(rgb, probs))
+                info = frames.info(index) if hasattr(frames, "info") else None
+                writer.submit(stem, None, refined, info)
+                if foreground:
+                    _write_foregrounds(out, ids, stem, rgb, refined, premultiplied, info)
+                if progress is not None:
+                    progress(done + 1, len(wanted))
+        return RefineReport(len(wanted), len(names) - len(wanted), ids, time.perf_counter() - start)
+    finally:
+        frames.close()
+
+
+def _write_foregrounds(out: Path, ids: list[int], stem: str, rgb: np.ndarray, probs: np.ndarray,
+                       premultiplied: bool, info) -> None:
+    plate = plate_tensor(rgb)
+    windows = (info.data_window, info.display_window) if info is not None else (None, None)
+    for k, oid in enumerate(ids, start=1):
+        alpha = torch.from_numpy(np.ascontiguousarray(probs[k], dtype=np.float32))
+        fg = estimate_foreground(plate, alpha).permute(1, 2, 0).numpy()
+        write_foreground(out, oid, stem, fg, probs[k], premultiplied, windows)

@@ -1,0 +1,149 @@
+"""The refine stage: coarse per-object probabilities in, plate-resolution mattes out.
+
+`Refiner` holds what carries from frame to frame (the averaged coefficients for temporal smoothing);
+`refine_frame` refines one frame on its own. Both take the pipeline's layout: (1+K)xHxW probabilities,
+background first, and return the same layout with the objects renormalised so they never sum above 1
+and the background the rest.
+"""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from xmempp.errors import InputError
+from xmempp.refine.band import edge_band
+from xmempp.refine.guided import GuidedCoefficients, apply_coefficients, fit_coefficients
+from xmempp.refine.settings import REFERENCE_HEIGHT, RefineSettings, ResolvedSettings
+
+__all__ = ["Refiner", "refine_frame", "plate_tensor", "renormalise"]
+
+Array = Union[np.ndarray, torch.Tensor]
+
+
+def plate_tensor(plate: Array, device: Optional[torch.device] = None) -> torch.Tensor:
+    """A plate as a 3xHxW float32 tensor in 0..1.
+
+    Arguments:
+        plate: HxWx3 RGB (uint8, uint16, or float 0..1) array, or a 3xHxW float tensor.
+        device: where the tensor goes (default: where it is, CPU for arrays).
+    Returns:
+        The tensor.
+    """
+    if isinstance(plate, torch.Tensor):
+        t = plate.to(device=device, dtype=torch.float32) if device is not None else plate.float()
+        if t.dim() != 3 or t.shape[0] != 3:
+            raise InputError(f"a plate tensor must be 3xHxW, got shape {tuple(t.shape)}")
+        return t
+    arr = np.asarray(plate)
+    if arr.ndim != 3 or arr.shape[2] < 3:
+        raise InputError(f"a plate must be HxWx3 RGB, got shape {arr.shape}")
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(arr.dtype, 1.0)
+    t = torch.from_numpy(np.ascontiguousarray(arr[:, :, :3])).to(device=device or "cpu")
+    return t.permute(2, 0, 1).float().div_(scale)
+
+
+def renormalise(objects: torch.Tensor) -> torch.Tensor:
+    """Scale per-pixel object mattes down where they sum above 1 (in place).
+
+    Arguments:
+        objects: KxHxW mattes in 0..1.
+    Returns:
+        `objects`, with every pixel's sum at most 1.
+    """
+    total = objects.sum(dim=0, keepdim=True)
+    return objects.div_(total.clamp_(min=1.0))
+
+
+class Refiner:
+    """Refines the frames of one shot in order (temporal smoothing needs the previous frame).
+
+    Arguments:
+        settings: the `RefineSettings`.
+        device: torch device to compute on (default: the probabilities' own, CPU for arrays).
+    """
+
+    def __init__(self, settings: RefineSettings, device: Optional[Union[str, torch.device]] = None) -> None:
+        self.settings = settings
+        self.device = torch.device(device) if device is not None else None
+        self._previous: Optional[GuidedCoefficients] = None
+
+    def reset(self) -> None:
+        """Forget the previous frames (a cut, or a new shot)."""
+        self._previous = None
+
+    def refine_objects(self, plate: torch.Tensor, objects: torch.Tensor) -> torch.Tensor:
+        """Refine KxHxW object mattes against a 3xHxW plate (both float, same device).
+
+        Returns:
+            KxHxW refined mattes, renormalised.
+        """
+        if tuple(plate.shape[-2:]) != tuple(objects.shape[-2:]):
+            raise InputError(f"plate is {tuple(plate.shape[-2:])} but mattes are {tuple(objects.shape[-2:])}")
+        if not self.settings.enabled or objects.shape[0] == 0:
+            return objects
+        rs = self.settings.resolve(plate.shape[-2])
+        h = plate.shape[-2]
+        factor = max(1, int(round(h / rs.fit_height)))
+        band = edge_band(objects, rs.band, rs.feather, max(1, factor // 4), rs.low, rs.high, rs.adaptive)
+        coeffs = self._fit(plate, objects, factor, rs)
+        if band.box is None:
+            return renormalise(objects.clone())
+        y0, y1, x0, x1 = band.box
+        weight = band.weight()
+        refined = apply_coefficients(coeffs, plate, factor, band.box).clamp_(0, 1)
+        out = objects.clone()
+        out[:, y0:y1, x0:x1] = torch.lerp(objects[:, y0:y1, x0:x1], refined, weight)
+        if rs.mode == "matting":
+            from xmempp.refine.matting import solve_band  # noqa: PLC0415 - pymatting only when asked for
+
+            out[:, y0:y1, x0:x1] = solve_band(plate[:, y0:y1, x0:x1], out[:, y0:y1, x0:x1], weight,
+                                                 h / REFERENCE_HEIGHT)
+        return renormalise(out.clamp_(0, 1))
+
+    def _fit(self, plate: torch.Tensor, objects: torch.Tensor, factor: int, rs: ResolvedSettings) -> GuidedCoefficients:
+        """Coefficients fitted on the plate and mattes area-averaged over `factor` x `factor` blocks."""
+        stack = torch.cat([plate, objects]).unsqueeze(0)
+        small = F.avg_pool2d(stack, factor, stride=factor, ceil_mode=True)[0] if factor > 1 else stack[0]
+        radius = max(1, int(round(rs.radius / factor)))
+        coeffs = fit_coefficients(small[:3], small[3:], radius, rs.eps)
+        prev = self._previous
+        if rs.temporal > 0 and prev is not None and prev.a.shape == coeffs.a.shape:
+            coeffs = coeffs.blend(prev, rs.temporal)
+        self._previous = coeffs if rs.temporal > 0 else None
+        return coeffs
+
+    def __call__(self, plate: Array, probs: Array) -> Array:
+        """Refine one frame's (1+K)xHxW probabilities (background first) against its plate.
+
+        Arguments:
+            plate: HxWx3 RGB array (uint8/uint16/float) or 3xHxW tensor, at the probabilities' size.
+            probs: (1+K)xHxW probabilities, numpy or torch.
+        Returns:
+            The refined probabilities in the same layout and kind (numpy in, numpy out); the background
+            channel is 1 minus the objects' sum.
+        """
+        if probs.ndim != 3 or probs.shape[0] < 1:
+            raise InputError(f"probabilities must be (1+K)xHxW, got shape {tuple(probs.shape)}")
+        if not self.settings.enabled or probs.shape[0] == 1:
+            return probs
+        t = probs if isinstance(probs, torch.Tensor) else torch.from_numpy(np.asarray(probs, dtype=np.float32))
+        device = self.device or t.device
+        objects = self.refine_objects(plate_tensor(plate, device), t[1:].to(device=device, dtype=torch.float32))
+        out = torch.cat([(1 - objects.sum(dim=0, keepdim=True)).clamp_(0, 1), objects])
+        return out.to(t.device) if isinstance(probs, torch.Tensor) else out.cpu().numpy()
+
+
+def refine_frame(plate: Array, probs: Array, settings: RefineSettings) -> Array:
+    """Refine one frame's probabilities against its plate, with no state from other frames.
+
+    Arguments:
+        plate: HxWx3 RGB array (uint8/uint16/float 0..1) or 3xHxW tensor at the probabilities' size.
+        probs: (1+K)xHxW probabilities, background first (numpy or torch).
+        settings: the `RefineSettings` (mode `off` returns `probs` unchanged).
+    Returns:
+        The refined probabilities, same layout and kind.
+    """
+    return Refiner(settings)(plate, probs)
