@@ -26,7 +26,9 @@ from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.session import MODES, InferenceSession
 from xmempp.inference.shot_job import prepare_job
 from xmempp.io.atomic import atomic_write_bytes, atomic_write_image
-from xmempp.io.frames import FrameSource, decode_image_file, open_frames
+from xmempp.io.frames import FrameSource
+from xmempp.io.images import decode_image_file
+from xmempp.io.sources import open_frames
 from xmempp.io.masks import ColorTable, davis_palette, read_mask
 from xmempp.io.writers import probs_to_ids
 

@@ -516,7 +516,7 @@ def test_predicted_targets_read_every_matte_process_writes(tmp_path, clip, optio
 
     from xmempp.cli.candidates_cmd import _predicted_targets
     from xmempp.inference.shots import PlateOptions
-    from xmempp.io.frames import open_frames
+    from xmempp.io.sources import open_frames
     from xmempp.io.sequences import FrameInfo
     from xmempp.io.writers import ResultWriter, WriterOptions
 

@@ -194,7 +194,7 @@ def test_policy_validates():
 def test_video_job_resumes_to_identical_files(model, tmp_path):
     """A video source is read by index: the resumed run decodes forward to its position."""
     from iohelpers import write_video
-    from xmempp.io.frames import open_frames
+    from xmempp.io.sources import open_frames
 
     clip = MovingDiscs(10, 64, 112, objects=1, seed=2)
     path = write_video(tmp_path / "shot.mp4", [clip[i] for i in range(10)], gop=4)

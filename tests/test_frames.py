@@ -12,7 +12,10 @@ from PIL import Image
 
 from iohelpers import colour_frame, shared_data, write_video
 from xmempp.errors import InputError
-from xmempp.io.frames import FolderFrames, VideoFrames, natural_key, open_frames, prefetch
+from xmempp.io.frames import FolderFrames, prefetch
+from xmempp.io.images import natural_key
+from xmempp.io.sources import open_frames
+from xmempp.io.video_frames import VideoFrames
 
 
 def test_natural_order_keeps_vfx_numbering(tmp_path):

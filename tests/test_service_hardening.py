@@ -16,7 +16,7 @@ from servicehelpers import (collect_track, free_port, peak_rss_during, png_bytes
                             write_clip)
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import ShotJob, run_job
-from xmempp.io.frames import open_frames
+from xmempp.io.sources import open_frames
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.io.writers import probs_to_ids
 from xmempp.service import Engine, ServiceSettings, create_app

@@ -16,7 +16,8 @@ from xmempp.io.lock import check_unlocked
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import JobOutputs, ShotJob
 from xmempp.io.colour import ColourOptions
-from xmempp.io.frames import FrameSource, open_frames
+from xmempp.io.frames import FrameSource
+from xmempp.io.sources import open_frames
 from xmempp.io.masks import LabeledMask, object_names, output_palette, read_mask_folder
 from xmempp.io.sequences import parse_frame_range
 from xmempp.io.writers import WriterOptions, check_output_dir

@@ -182,17 +182,20 @@ def _build(folder: Path, head: str, tail: str, padding: int, found: dict[int, st
         available = f"{min(found)}-{max(found)}"
         found = {n: f for n, f in found.items() if first <= n <= last}
         if not found:
-            raise InputError(f"{label} has no frames in {first}-{last} (it has {available}); fix --frames")
+            raise InputError(f"{label} has no frames in {first}-{last} (it has {available})",
+                             remedy=Remedy(RemedyKind.SET, "frames", available))
         missing = [n for n in range(first, last + 1) if n not in found]
         if missing:
             raise InputError(f"{label} lacks frames {_ranges(missing)} of the requested {first}-{last} (it has "
-                             f"{available}); render the missing frames or narrow --frames")
+                             f"{available}); render the missing frames",
+                             remedy=Remedy(RemedyKind.SET, "frames", note="(a narrower range)"))
     else:
         lo, hi = min(found), max(found)
         missing = [n for n in range(lo, hi + 1) if n not in found]
         if missing:
             raise InputError(f"{label} has a gap: frame(s) {_ranges(missing)} missing between {lo} and {hi}; "
-                             f"render the missing frames or process a gap-free part with --frames")
+                             f"render the missing frames",
+                             remedy=Remedy(RemedyKind.SET, "frames", note="(a gap-free part)"))
     numbers = tuple(sorted(found))
     return FrameSequence(folder, head, tail, padding, numbers, tuple(folder / found[n] for n in numbers))
 
