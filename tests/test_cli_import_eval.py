@@ -241,4 +241,4 @@ def test_error_helper_prints_one_escaped_line_and_handles_ctrl_c(capsys):
 
     with pytest.raises(ZeroDivisionError):  # bugs are not hidden
         with user_errors():
-            1 / 0
+            _ = 1 / 0

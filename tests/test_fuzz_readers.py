@@ -196,7 +196,7 @@ def test_png_headers_declaring_huge_sizes_are_refused_before_decoding(scratch, d
     with pytest.raises(InputError, match="too large"):
         read_mask(path)
     with pytest.raises(InputError, match="too large"):
-        FolderFrames(path.parent).size
+        _ = FolderFrames(path.parent).size
     with pytest.raises(InputError, match="too large"):
         read_mask_folder(path.parent, ["f0"])
 
