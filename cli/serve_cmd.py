@@ -19,7 +19,8 @@ def serve_command(
                                                      "the network (set --token then).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
     token: Annotated[Optional[str], typer.Option("--token", envvar="XMEMPP_TOKEN",
-                                                 help="Bearer token every request must carry (or XMEMPP_TOKEN).")] = None,
+                                                 help="Bearer token every request must carry "
+                                                      "(or XMEMPP_TOKEN).")] = None,
     media_root: Annotated[Optional[list[Path]], typer.Option(
         "--media-root", help="Folder whose videos and frame folders sessions may open (repeatable); "
                              "without one, clients upload frames.")] = None,

@@ -80,7 +80,8 @@ def running_server(app, port: int) -> Iterator[str]:
         thread.join(timeout=30)
 
 
-def collect_track(client: httpx.Client, sid: str, rid: str, timeout: float = 120.0) -> tuple[dict, dict[int, np.ndarray]]:
+def collect_track(client: httpx.Client, sid: str, rid: str,
+                  timeout: float = 120.0) -> tuple[dict, dict[int, np.ndarray]]:
     """Poll a track run with `after=N` until it is final; returns (final state, {frame: ids})."""
     from xmempp.service.rle import decode_rle
 

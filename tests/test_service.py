@@ -77,7 +77,8 @@ def test_health_info_and_docs(server, client):
     assert httpx.get(f"{url}/v1/health").json() == {"status": "ok"}
     info = client.get("/v1/info").json()
     assert info["device"] == "cpu" and info["model"].endswith("XMem-random.pth")
-    assert info["memory"]["peak_rss_bytes"] > 0 and info["memory"]["rss_bytes"] > 0 and info["limits"]["max_sessions"] == 6
+    assert info["memory"]["peak_rss_bytes"] > 0 and info["memory"]["rss_bytes"] > 0
+    assert info["limits"]["max_sessions"] == 6
     assert httpx.get(f"{url}/docs").status_code == 200
     paths = httpx.get(f"{url}/openapi.json").json()["paths"]
     assert "/v1/sessions/{sid}/tracks/{rid}" in paths and "/v1/sessions/{sid}/candidates" in paths
@@ -260,7 +261,8 @@ def test_bad_requests_get_clear_4xx(media, server, client):
     check(client.put(f"/v1/sessions/{sid}/frames/0", content=b"x" * (2 << 20)), 413, "exceeds")
     check(client.post("/v1/sessions", content=b'{"video": "shot",', headers={"Content-Type": "application/json"}),
           400, "malformed JSON")
-    check(client.put(f"/v1/sessions/{sid}/references/0", content=b"{nope", headers={"Content-Type": "application/json"}),
+    check(client.put(f"/v1/sessions/{sid}/references/0", content=b"{nope",
+                     headers={"Content-Type": "application/json"}),
           400, "malformed JSON")
     check(client.post("/v1/sessions", json={"video": "shot", "config": {"top_k": 0}}), 422, "top_k")
     check(client.post("/v1/sessions", json={"video": "shot", "bogus": 1}), 422, "bogus")
