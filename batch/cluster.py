@@ -9,9 +9,12 @@ are retried, up to `max_retries` times.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from xmempp.errors import ConfigError, InputError
 
@@ -41,7 +44,7 @@ class RayBackend:
         return f"ray: cluster {self.address}, {self.cpus_per_shot} CPU(s) per shot"
 
     def run(self, tasks: Sequence[ShotTask], weights: Path, on_event: EventSink,
-            on_result: Callable[[ShotResult], None]) -> None:
+            on_result: Callable[[ShotResult], None], stop: Optional[threading.Event] = None) -> None:
         """Submit every task to the cluster and wait for them; events and results arrive here.
 
         Arguments:
@@ -49,29 +52,42 @@ class RayBackend:
             weights: the checkpoint file (same path on every node).
             on_event: receives progress events.
             on_result: receives each shot's result as it ends.
+            stop: set it to stop: every task checkpoints its shot after its current frame and
+                returns "stopped" (tasks not started yet stop before their first frame).
         Returns:
             None. Raises `ConfigError` without Ray and `InputError` when no cluster answers.
         """
         ray = _import_ray()
         from ray.util.queue import Queue
 
+        stop = stop or threading.Event()
         started_here = not ray.is_initialized()
         if started_here:
+            handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
             try:
                 ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise InputError(f"cannot connect to a Ray cluster at {self.address!r}: {' '.join(str(exc).split())}; "
                                  f"start one with `ray start --head` or give its address with --ray") from None
+            finally:
+                for signum, handler in handlers.items():  # the batch's own stop handling, not Ray's exit
+                    if handler is not None:
+                        signal.signal(signum, handler)
         try:
             gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
             events = Queue(actor_options={"num_cpus": 0})
+            flag = ray.remote(_StopFlag).options(num_cpus=0).remote()
+            signalled = False
             remote = ray.remote(_ray_shot).options(num_cpus=self.cpus_per_shot, num_gpus=gpus,
                                                    max_retries=self.max_retries, retry_exceptions=False)
             names = {}
             for task in tasks:
-                names[remote.remote(task, str(weights), events)] = task.shot.name
+                names[remote.remote(task, str(weights), events, flag)] = task.shot.name
             pending = list(names)
             while pending:
+                if stop.is_set() and not signalled:
+                    signalled = True
+                    flag.set.remote()
                 ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.2)
                 _drain(events, on_event)
                 for ref in ready:
@@ -82,6 +98,7 @@ class RayBackend:
                     on_result(result)
             _drain(events, on_event)
             ray.kill(events.actor)
+            ray.kill(flag)
         finally:
             if started_here:
                 ray.shutdown()
@@ -102,7 +119,37 @@ def _drain(events: Any, on_event: EventSink) -> None:
             on_event(event)
 
 
-def _ray_shot(task: ShotTask, weights: str, events: Any) -> ShotResult:
+class _StopFlag:
+    """A Ray actor the driver sets when the batch is asked to stop; tasks poll it."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def set(self) -> None:
+        """Ask every task to stop."""
+        self.stopped = True
+
+    def is_set(self) -> bool:
+        """Whether the batch was asked to stop."""
+        return self.stopped
+
+
+def _poll_flag(flag: Any, stop: threading.Event) -> None:
+    """Set `stop` once the driver sets its flag (or is gone)."""
+    import ray
+
+    while not stop.is_set():
+        try:
+            if ray.get(flag.is_set.remote(), timeout=10):
+                stop.set()
+        except ray.exceptions.RayError:
+            stop.set()  # the driver and its flag are gone: checkpoint and end the shot
+        except Exception:  # noqa: BLE001 - a slow answer: ask again
+            pass
+        time.sleep(0.5)
+
+
+def _ray_shot(task: ShotTask, weights: str, events: Any, flag: Any) -> ShotResult:
     """A Ray task: one shot on the GPU Ray gave it, else on its CPUs."""
     import ray
 
@@ -115,4 +162,9 @@ def _ray_shot(task: ShotTask, weights: str, events: Any) -> ShotResult:
         except ray.exceptions.RayError:
             pass  # the display is gone (driver stopped); the shot's results are what matters
 
-    return run_shot(task, Path(weights), device, emit)
+    stop = threading.Event()
+    threading.Thread(target=_poll_flag, args=(flag, stop), name="xmempp-stop-flag", daemon=True).start()
+    try:
+        return run_shot(task, Path(weights), device, emit, stop=stop)
+    finally:
+        stop.set()  # ends the polling thread

@@ -4,13 +4,22 @@ Each slot owns a one-process `ProcessPoolExecutor` (spawn start method) that kee
 loaded between shots; a `ThreadPoolExecutor` hands shots to free slots. A worker that crashes or is
 killed fails only the shot it was running: its slot gets a fresh process for the next shot. CPU
 slots share the cores (torch threads = cores / workers); GPU slots take one device each.
+
+Stopping: when the batch's `stop` is set (SIGTERM/SIGINT to `xmempp batch`), every worker gets
+SIGTERM, finishes its current frame, saves a checkpoint and reports its shot "stopped"; queued shots
+do not start. A worker also handles SIGTERM/SIGINT sent to it directly (Ctrl-C reaches the whole
+process group), a second one stops it at once, and a watchdog thread stops it the same way when its
+parent process is gone (the batch was killed), so no worker outlives its batch.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
+import signal
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -20,6 +29,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 
 from xmempp.errors import ConfigError
+from xmempp.interrupts import StopSignal
 from xmempp.model.device import resolve_device
 
 from .worker import EventSink, ShotEvent, ShotResult, ShotTask, describe_failure, run_shot, set_threads
@@ -85,7 +95,7 @@ class LocalBackend:
                 f"{self.slots[0].threads} torch thread(s) each")
 
     def run(self, tasks: Sequence[ShotTask], weights: Path, on_event: EventSink,
-            on_result: Callable[[ShotResult], None]) -> None:
+            on_result: Callable[[ShotResult], None], stop: Optional[threading.Event] = None) -> None:
         """Run every task; events and results are delivered on the calling thread.
 
         Arguments:
@@ -93,9 +103,11 @@ class LocalBackend:
             weights: the checkpoint file.
             on_event: receives progress events.
             on_result: receives each shot's result as it ends.
+            stop: set it to stop the workers (each checkpoints its shot); queued shots do not start.
         Returns:
             None. A crashed worker fails its own shot only.
         """
+        stop = stop or threading.Event()
         context = multiprocessing.get_context("spawn")
         events = context.Queue()
         free: queue.Queue[int] = queue.Queue()
@@ -114,6 +126,8 @@ class LocalBackend:
         def run_one(task: ShotTask) -> ShotResult:
             index = free.get()
             try:
+                if stop.is_set():
+                    return ShotResult(task.shot.name, "stopped", error="not started: the batch was stopped")
                 future = pool_of(index).submit(_work, task, weights, self.slots[index].device)
                 try:
                     return future.result()
@@ -130,9 +144,13 @@ class LocalBackend:
         threads = ThreadPoolExecutor(len(self.slots), thread_name_prefix="xmempp-batch")
         futures: list[Future] = [threads.submit(run_one, task) for task in tasks]
         finished_cleanly = False
+        signalled = False
         try:
             pending = list(futures)
             while pending:
+                if stop.is_set() and not signalled:
+                    signalled = True
+                    _signal_workers(pools, lock)
                 _drain(events, on_event, timeout=0.1)
                 for future in [f for f in pending if f.done()]:
                     _drain(events, on_event)
@@ -141,11 +159,22 @@ class LocalBackend:
             _drain(events, on_event)
             finished_cleanly = True
         finally:
-            # On Ctrl-C the workers (same process group) stop too; their checkpoints stay for a rerun.
+            if not finished_cleanly:  # a second signal: stop the workers now (their checkpoints stay)
+                _signal_workers(pools, lock)
             threads.shutdown(wait=finished_cleanly, cancel_futures=True)
             for pool in list(pools.values()):
                 pool.shutdown(wait=finished_cleanly, cancel_futures=True)
             events.close()
+
+
+def _signal_workers(pools: dict[int, ProcessPoolExecutor], lock: threading.Lock) -> None:
+    """Send SIGTERM to every live worker process."""
+    with lock:
+        processes = [p for pool in pools.values() for p in list((getattr(pool, "_processes", None) or {}).values())]
+    for process in processes:
+        if process.is_alive() and process.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
 
 
 def _drain(events: Any, on_event: EventSink, timeout: float = 0.0) -> None:
@@ -163,10 +192,17 @@ def _drain(events: Any, on_event: EventSink, timeout: float = 0.0) -> None:
 
 
 _events: Any = None
+#: Set in a worker process by SIGTERM/SIGINT or by the watchdog: the running shot checkpoints and stops.
+_stop = threading.Event()
+#: Set while a worker process runs a shot.
+_busy = threading.Event()
+#: Seconds an orphaned worker may take to checkpoint its shot before it exits anyway.
+ORPHAN_GRACE = 120.0
 
 
 def _init_worker(threads: int, events: Any) -> None:
-    """Start-up of a worker process: its torch threads and the queue its events go to."""
+    """Start-up of a worker process: its torch threads, the queue its events go to, its stop signals
+    and the watchdog that ends it when the batch process is gone."""
     global _events
     _events = events
     # Progress events are best-effort: a worker that exits must not wait for the batch to read its
@@ -174,10 +210,34 @@ def _init_worker(threads: int, events: Any) -> None:
     events.cancel_join_thread()
     set_threads(threads)
 
+    def handle(signum, _frame) -> None:
+        if _stop.is_set():
+            raise StopSignal(signum)
+        _stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handle)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="xmempp-watchdog", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    """Stop this worker when its parent (the batch) is gone: checkpoint the running shot, then exit."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    _stop.set()
+    deadline = time.monotonic() + ORPHAN_GRACE
+    while _busy.is_set() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os._exit(128 + signal.SIGTERM)
+
 
 def _work(task: ShotTask, weights: Path, device: str) -> ShotResult:
     """Run one shot in a worker process, sending its events to the batch."""
-    return run_shot(task, weights, device, _send)
+    _busy.set()
+    try:
+        return run_shot(task, weights, device, _send, stop=_stop)
+    finally:
+        _busy.clear()
 
 
 def _send(event: ShotEvent) -> None:

@@ -6,6 +6,7 @@ both run each shot with `run_shot` and report the same events and results.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from xmempp.inference.checkpoint import CheckpointPolicy
 from xmempp.io.atomic import atomic_write_text
 
 from .marker import read_marker, shot_fingerprint
+from .preflight import preflight, refused_results
 from .shotlist import ShotSpec
 from .worker import EventSink, ShotEvent, ShotResult, ShotTask
 
@@ -31,8 +33,9 @@ class Backend(Protocol):
         """One line about where the shots run."""
 
     def run(self, tasks: Sequence[ShotTask], weights: Path, on_event: EventSink,
-            on_result: Callable[[ShotResult], None]) -> None:
-        """Run every task, delivering events and results on the calling thread."""
+            on_result: Callable[[ShotResult], None], stop: Optional[threading.Event] = None) -> None:
+        """Run every task, delivering events and results on the calling thread; when `stop` is set,
+        running shots stop after their current frame with a checkpoint and queued ones do not start."""
 
 
 @dataclass
@@ -56,6 +59,11 @@ class BatchReport:
         """The shots that failed."""
         return [r for r in self.results if r.status == "failed"]
 
+    @property
+    def stopped(self) -> list[ShotResult]:
+        """The shots a stop request interrupted or kept from starting (a rerun resumes them)."""
+        return [r for r in self.results if r.status == "stopped"]
+
     def count(self, status: str) -> int:
         """How many shots ended with `status`."""
         return sum(r.status == status for r in self.results)
@@ -67,7 +75,7 @@ class BatchReport:
             "backend": self.backend,
             "seconds": round(self.seconds, 3),
             "summary": {"shots": len(self.results), "done": self.count("done"), "skipped": self.count("skipped"),
-                        "failed": self.count("failed"), "frames": frames,
+                        "failed": self.count("failed"), "stopped": self.count("stopped"), "frames": frames,
                         "fps": round(frames / self.seconds, 3) if self.seconds > 0 else 0.0},
             "shots": [{"name": r.shot, "status": r.status, "frames": r.frames, "seconds": round(r.seconds, 3),
                        "fps": round(r.fps, 3), "resumed_from": r.resumed_from, "error": r.error,
@@ -100,7 +108,8 @@ def plan_batch(shots: Sequence[ShotSpec], weights: Path, checkpoint: CheckpointP
 
 
 def run_batch(shots: Sequence[ShotSpec], weights: Path, backend: Backend, on_event: Optional[EventSink] = None,
-              checkpoint: CheckpointPolicy = DEFAULT_CHECKPOINTS) -> BatchReport:
+              checkpoint: CheckpointPolicy = DEFAULT_CHECKPOINTS, stop: Optional[threading.Event] = None,
+              check: bool = True) -> BatchReport:
     """Run a batch: finished shots are skipped, the others run on `backend`; one failure stops nothing.
 
     Arguments:
@@ -111,6 +120,10 @@ def run_batch(shots: Sequence[ShotSpec], weights: Path, backend: Backend, on_eve
             "done", "failed").
         checkpoint: when running shots save checkpoints; an interrupted shot (Ctrl-C, a killed
             worker, a lost Ray node) resumes from its last one.
+        stop: set it (e.g. on SIGTERM) to stop: running shots checkpoint and end "stopped", queued
+            shots are reported "stopped" without starting.
+        check: refuse shots before any worker starts when their inputs, output folder or memory
+            estimate fail (`xmempp.batch.preflight`).
     Returns:
         A `BatchReport` with one result per shot in shot-list order.
     """
@@ -129,8 +142,15 @@ def run_batch(shots: Sequence[ShotSpec], weights: Path, backend: Backend, on_eve
         results[result.shot] = result
         emit(ShotEvent(result.shot, result.status, result.frames))
 
-    if tasks:
-        backend.run(tasks, weights, emit, finished)
+    if check and tasks:
+        for result in refused_results(preflight(tasks, weights)):
+            finished(result)
+        tasks = [t for t in tasks if t.shot.name not in results]
+    if tasks and not (stop is not None and stop.is_set()):
+        backend.run(tasks, weights, emit, finished, stop)
+    for task in tasks:
+        if task.shot.name not in results:
+            finished(ShotResult(task.shot.name, "stopped", error="not started: the batch was stopped"))
     return BatchReport([results[s.name] for s in shots], {s.name: s.output for s in shots},
                        time.perf_counter() - started, backend.describe())
 

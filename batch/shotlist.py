@@ -3,9 +3,12 @@
 A shot list names, per shot, `name`, `plate` (folder of frames or a video file), `masks` (annotation
 folder) and `output` (results folder), and optionally settings that override the batch defaults:
 any `InferenceConfig` field (`size`, `mem_every`, `top_k`, ...), `mode` (xmempp or xmem), `precision`
-(auto, fp32, bf16 or fp16: the network's number format), the writer
-options `alpha`, `alpha_bits`, `binary`, `overlay`, `preview`, `overlay_opacity`,
-`jpeg_quality`, and `overwrite`. A CSV file has these as columns (an empty cell keeps the default);
+(auto, fp32, bf16 or fp16: the network's number format), the writer options (`alpha`, `alpha_bits`,
+`binary`, `overlay`, `preview`, `overlay_opacity`, `jpeg_quality`, `matte_format`, `exr_layers`,
+`compression`), the plate options (`frames`, `colorspace`, `display`, `view`, `layer`, `start_frame`,
+`mask_threshold`), and `overwrite`. The names and types are those of `InferenceConfig`, `WriterOptions`
+and `PlateOptions`, the settings `xmempp process` takes. A CSV file has these as columns (an empty cell
+keeps the default);
 a JSON file holds a list of objects with these keys. Relative paths are relative to the shot list's
 folder.
 """
@@ -21,21 +24,39 @@ from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from xmempp.errors import ConfigError, InputError
 from xmempp.inference.config import InferenceConfig
+from xmempp.inference.shots import PlateOptions, check_plate_options
 from xmempp.io.writers import WriterOptions
 from xmempp.model.precision import PRECISIONS
 
-__all__ = ["ShotSpec", "BatchDefaults", "REQUIRED", "MODES", "WRITER_SETTINGS", "read_shot_list", "parse_shots"]
+__all__ = ["ShotSpec", "BatchDefaults", "REQUIRED", "MODES", "WRITER_SETTINGS", "PLATE_SETTINGS", "read_shot_list",
+           "parse_shots"]
 
 #: Columns / keys every shot must have.
 REQUIRED = ("name", "plate", "masks", "output")
 #: Memory mechanisms a shot may ask for.
 MODES = ("xmempp", "xmem")
-#: Writer options a shot may set (see `WriterOptions`).
-WRITER_SETTINGS = ("alpha", "alpha_bits", "binary", "overlay", "preview", "overlay_opacity", "jpeg_quality")
+#: Writer options a shot may set (every `WriterOptions` field but the writer's own machinery).
+WRITER_SETTINGS = tuple(f.name for f in dataclasses.fields(WriterOptions)
+                        if f.name not in ("masks", "workers", "queue_size", "fsync", "preview_fps", "layers_name"))
+#: How a shot's frames and masks are read (every `PlateOptions` field).
+PLATE_SETTINGS = tuple(f.name for f in dataclasses.fields(PlateOptions))
+
+
+def _kinds(cls: type, names: Sequence[str]) -> dict[str, Any]:
+    """The value type of each field: bool, int, float, str, or Path (Optional unwrapped)."""
+    hints = typing.get_type_hints(cls)
+    kinds = {}
+    for name in names:
+        hint = hints[name]
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = args[0] if len(args) == 1 and typing.get_origin(hint) is typing.Union else hint
+        kinds[name] = hint if hint in (bool, int, float, str) else Path
+    return kinds
+
 
 _CONFIG_TYPES = typing.get_type_hints(InferenceConfig)
-_WRITER_TYPES = {"alpha": bool, "alpha_bits": int, "binary": bool, "overlay": bool, "preview": Path,
-                 "overlay_opacity": float, "jpeg_quality": int}
+_WRITER_TYPES = _kinds(WriterOptions, WRITER_SETTINGS)
+_PLATE_TYPES = _kinds(PlateOptions, PLATE_SETTINGS)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -49,6 +70,8 @@ class BatchDefaults:
         mode: "xmempp" or "xmem".
         writer: which results to write.
         overwrite: allow replacing results already in an output folder.
+        plates: how frames and masks are read.
+        force_unlock: take over output folders locked by another run.
         precision: the network's number format, one of `PRECISIONS` (checked against the worker's device
             when the shot runs).
     """
@@ -58,6 +81,8 @@ class BatchDefaults:
     writer: WriterOptions = field(default_factory=WriterOptions)
     overwrite: bool = False
     precision: str = "auto"
+    plates: PlateOptions = field(default_factory=PlateOptions)
+    force_unlock: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +94,7 @@ class ShotSpec:
         plate: folder of frames or a video file.
         masks: annotation folder.
         output: results folder (unique in the batch).
+        config, mode, writer, overwrite, plates, force_unlock: as in `BatchDefaults`.
         config, mode, writer, overwrite, precision: as in `BatchDefaults`.
         where: where the shot was defined, for messages (e.g. "shots.csv line 3").
     """
@@ -83,6 +109,8 @@ class ShotSpec:
     overwrite: bool = False
     where: str = ""
     precision: str = "auto"
+    plates: PlateOptions = field(default_factory=PlateOptions)
+    force_unlock: bool = False
 
 
 def read_shot_list(path: str | Path, defaults: Optional[BatchDefaults] = None) -> list[ShotSpec]:
@@ -162,7 +190,8 @@ def _json_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDefaults) -> ShotSpec:
-    known = set(REQUIRED) | set(_CONFIG_TYPES) | set(WRITER_SETTINGS) | {"mode", "overwrite", "precision"}
+    known = (set(REQUIRED) | set(_CONFIG_TYPES) | set(WRITER_SETTINGS) | set(PLATE_SETTINGS)
+             | {"mode", "overwrite", "precision"})
     unknown = sorted(set(row) - known)
     if unknown:
         raise InputError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -172,10 +201,15 @@ def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDe
     config_changes = {k: _convert(k, row[k], _CONFIG_TYPES[k], base) for k in _CONFIG_TYPES if k in row}
     config = defaults.config.replace(**config_changes) if config_changes else defaults.config
     writer_changes = {k: _convert(k, row[k], _WRITER_TYPES[k], base) for k in WRITER_SETTINGS if k in row}
+    if writer_changes.get("matte_format", "png") != "png":
+        writer_changes.setdefault("alpha", True)  # as `xmempp process --matte-format`: a matte format implies mattes
     try:
         writer = dataclasses.replace(defaults.writer, **writer_changes)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    plates = dataclasses.replace(defaults.plates, **{k: _convert(k, row[k], _PLATE_TYPES[k], base)
+                                                      for k in PLATE_SETTINGS if k in row})
+    check_plate_options(plates)
     mode = str(row.get("mode", defaults.mode))
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -184,7 +218,8 @@ def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDe
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     overwrite = _convert("overwrite", row["overwrite"], bool, base) if "overwrite" in row else defaults.overwrite
     return ShotSpec(str(row["name"]).strip(), _path(row["plate"], base), _path(row["masks"], base),
-                    _path(row["output"], base), config, mode, writer, overwrite, where, precision)
+                    _path(row["output"], base), config, mode, writer, overwrite, where, precision, plates,
+                    defaults.force_unlock)
 
 
 def _convert(key: str, value: Any, kind: Any, base: Path) -> Any:
@@ -213,6 +248,10 @@ def _convert(key: str, value: Any, kind: Any, base: Path) -> Any:
             except ValueError:
                 pass
         raise InputError(f"{key} must be a number, got {value!r}")
+    if kind is str:
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+        raise InputError(f"{key} must be a non-empty text, got {value!r}")
     return _path(value, base)
 
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 
 from xmempp.errors import XMemppError
 from xmempp.inference.checkpoint import (CheckpointPolicy, checkpoint_path, fingerprint_changes, job_fingerprint,
                                          load_checkpoint)
+from xmempp.inference.guards import written_range
 from xmempp.inference.jobs import ShotJob, run_job
 from xmempp.inference.shots import open_shot_job
 from xmempp.model.loading import load_model
@@ -30,7 +32,8 @@ from xmempp.model.network import XMemNetwork
 from .marker import clear_marker, read_marker, write_marker
 from .shotlist import ShotSpec
 
-__all__ = ["ShotTask", "ShotEvent", "ShotResult", "EventSink", "run_shot", "set_threads", "describe_failure"]
+__all__ = ["ShotTask", "ShotEvent", "ShotResult", "EventSink", "open_shot", "run_shot", "set_threads",
+           "describe_failure"]
 
 #: Seconds between two progress events of a shot (the last frame is always reported).
 PROGRESS_INTERVAL = 0.2
@@ -57,7 +60,7 @@ class ShotEvent:
 
     Attributes:
         shot: the shot's name.
-        state: "queued", "running", "skipped", "done" or "failed".
+        state: "queued", "running", "skipped", "done", "stopped" or "failed".
         frames: frames written so far (by this run).
         total: frames this run steps (0 until known).
         pid, host: the worker process running it (0 and "" before it starts).
@@ -77,7 +80,8 @@ class ShotResult:
 
     Attributes:
         shot: the shot's name.
-        status: "done", "skipped" (already finished by an earlier run) or "failed".
+        status: "done", "skipped" (already finished by an earlier run), "stopped" (the batch was
+            stopped: resumed by a rerun) or "failed".
         frames: frames written by this run (for "skipped", by the run that finished it).
         seconds: time of the propagation.
         error: why it failed ("" otherwise).
@@ -108,7 +112,21 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
 
 
-def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink) -> ShotResult:
+def open_shot(shot: ShotSpec) -> ShotJob:
+    """Open a batch shot as a job (results of an earlier run of this batch may be replaced).
+
+    Arguments:
+        shot: the shot.
+    Returns:
+        The `ShotJob`; close its frames when done. Raises the `XMemppError` of a bad input or output.
+    """
+    ours = read_marker(shot.output, "started") is not None or read_marker(shot.output, "done") is not None
+    return open_shot_job(shot.plate, shot.masks, shot.output, shot.config, shot.mode, shot.writer,
+                         shot.overwrite or ours, shot.plates, force_unlock=shot.force_unlock)
+
+
+def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink,
+             stop: Optional[threading.Event] = None) -> ShotResult:
     """Run one shot to its last frame and mark it done.
 
     Arguments:
@@ -116,17 +134,17 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink) -> Sho
         weights: the checkpoint file (the same path on every machine of a cluster).
         device: torch device name for this worker ("cpu", "cuda:0", ...).
         emit: receives "running" events with the frames written so far.
+        stop: set it to stop the shot after the current frame, with a checkpoint to resume from.
     Returns:
-        A `ShotResult` with status "done", or "failed" with the message of the user error.
+        A `ShotResult` with status "done", "stopped" (by `stop`), or "failed" with the message of
+        the user error.
     """
     shot = task.shot
     pid, host = os.getpid(), socket.gethostname()
     try:
-        ours = read_marker(shot.output, "started") is not None or read_marker(shot.output, "done") is not None
-        clear_marker(shot.output, "done")
-        job = open_shot_job(shot.plate, shot.masks, shot.output, shot.config, shot.mode, shot.writer,
-                            shot.overwrite or ours)
+        job = open_shot(shot)
         try:
+            clear_marker(shot.output, "done")
             write_marker(shot.output, "started", task.fingerprint)
             network = _network(weights, device, shot.precision)
             resume = _resumable(network, job)
@@ -139,14 +157,15 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink) -> Sho
                     last[0] = now
                     emit(ShotEvent(shot.name, "running", done, all_frames, pid, host))
 
-            report = run_job(network, job, progress=progress, checkpoint=task.checkpoint, resume=resume)
+            report = run_job(network, job, progress=progress, checkpoint=task.checkpoint, resume=resume, cancel=stop)
         finally:
             job.frames.close()
     except XMemppError as exc:
         return ShotResult(shot.name, "failed", error=str(exc))
     if not report.completed:
-        return ShotResult(shot.name, "failed", report.frames, report.seconds, "stopped before the last frame",
-                          report.resumed_from)
+        status, why = ("stopped", "stopped with a checkpoint; rerun the batch to resume it") if stop is not None \
+            and stop.is_set() else ("failed", "stopped before the last frame")
+        return ShotResult(shot.name, status, report.frames, report.seconds, why, report.resumed_from)
     write_marker(shot.output, "done", task.fingerprint, frames=report.resumed_from + report.frames,
                  seconds=round(report.seconds, 3))
     return ShotResult(shot.name, "done", report.frames, report.seconds, resumed_from=report.resumed_from)
@@ -155,7 +174,7 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink) -> Sho
 def _resumable(network: XMemNetwork, job: ShotJob) -> bool:
     """Whether the job's output folder holds no checkpoint or one this very job can resume from
     (one from other inputs, settings, weights or device is replaced by a fresh run)."""
-    saved = load_checkpoint(checkpoint_path(job.outputs.folder))
+    saved = load_checkpoint(checkpoint_path(job.outputs.folder, written_range(job)))
     return saved is None or not fingerprint_changes(saved.fingerprint, job_fingerprint(network, job))
 
 

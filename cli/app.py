@@ -19,7 +19,8 @@ from .batch_cmd import batch_command
 from .bench_cmd import bench_command
 from .candidates_cmd import candidates_command
 from .demo_cmd import demo_command
-from .errors import EXIT_ERROR, print_error, reports_errors
+from .errors import print_error, reports_errors
+from .exit_codes import ExitCode, exit_code_for
 from .eval_cmd import eval_command
 from .gui_cmd import gui_command
 from .import_cmd import import_command
@@ -96,7 +97,7 @@ class OneLineErrors(TyperGroup):
             if not standalone_mode:
                 raise
             print_error("aborted")
-            sys.exit(EXIT_ERROR)
+            sys.exit(ExitCode.INTERRUPTED)
         if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)
@@ -141,9 +142,14 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the last guard between a bug and a traceback on the user's screen
         if os.environ.get("XMEMPP_DEBUG"):
             raise
-        print_error(f"unexpected {type(exc).__name__}: {exc} (this is a bug in xmempp; please report it, "
-                    "XMEMPP_DEBUG=1 shows the traceback)")
-        sys.exit(EXIT_ERROR)
+        code = exit_code_for(exc)
+        if code is ExitCode.OUTPUT:  # an OSError from the storage (disk full, read-only, I/O error)
+            print_error(f"cannot write the results: {exc}; free disk space or fix the storage, then run the same "
+                        f"command with --resume")
+        else:
+            print_error(f"unexpected {type(exc).__name__}: {exc} (this is a bug in xmempp; please report it, "
+                        "XMEMPP_DEBUG=1 shows the traceback)")
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -2,38 +2,49 @@
 
 The shot list is read and checked first; then the shots run (`xmempp.batch`) while a live table
 shows each one's state, frames, FPS and ETA; at the end a summary is printed, the JSON report is
-written (`--report`), and the exit status is 1 when any shot failed.
+written (`--report`), and the exit status is 6 when any shot failed (see `cli/exit_codes.py`).
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from xmempp.batch import (DEFAULT_CHECKPOINTS, BatchDefaults, BatchReport, LocalBackend, RayBackend, ShotEvent,
-                          plan_slots, read_shot_list, run_batch, write_report)
-from xmempp.inference.checkpoint import CheckpointPolicy
+                          plan_batch, plan_slots, read_shot_list, run_batch, write_report)
+from xmempp.batch.openjd import write_template
+from xmempp.batch.preflight import preflight
+from xmempp.inference.shots import PlateOptions
+from xmempp.interrupts import stop_on_signals
 from xmempp.io.writers import WriterOptions
 from xmempp.model.precision import Precision
 from xmempp.model.weights import resolve_weights
 
-from .engine_options import (ConfigOption, Mode, ModelOption, ModeOption, PrecisionOption, QuietOption, SizeOption,
-                             build_config)
-from .errors import EXIT_ERROR, print_error
+from .engine_options import (ConfigOption, ForceUnlockOption, Mode, ModelOption, ModeOption, PrecisionOption,
+                             QuietOption, SizeOption, build_config)
+from .errors import print_error, user_errors
+from .exit_codes import ExitCode
+from .logs import LogFormat, LogFormatOption, RunLog
+from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
+                            StartFrameOption, ViewOption)
+from .process_cmd import MatteFormat, parse_checkpoint_every
 from .progress import download_progress
 
 #: Shots listed one per row in the live table; longer batches show only the unfinished ones.
 TABLE_ROWS = 30
 
-_STYLES = {"queued": "dim", "running": "cyan", "skipped": "blue", "done": "green", "failed": "red"}
+_STYLES = {"queued": "dim", "running": "cyan", "skipped": "blue", "done": "green", "stopped": "yellow",
+           "failed": "red"}
 
 
 def batch_command(
@@ -50,9 +61,10 @@ def batch_command(
     cpus_per_shot: Annotated[int, typer.Option(
         "--cpus-per-shot", help="CPUs each Ray task reserves (its torch threads).")] = 1,
     report_path: Annotated[Optional[Path], typer.Option("--report", help="Write the report to this JSON file.")] = None,
-    checkpoint_every: Annotated[float, typer.Option(
-        "--checkpoint-every", help="Seconds between a shot's checkpoints (an interrupted shot resumes from its "
-                                   "last one).")] = DEFAULT_CHECKPOINTS.every_seconds,
+    checkpoint_every: Annotated[str, typer.Option(
+        "--checkpoint-every", help="A shot's checkpoints (an interrupted shot resumes from its last one): after N "
+                                   "memory writes (e.g. 1), every N seconds (30s) or minutes (5m), or off (only "
+                                   "when stopped).")] = f"{DEFAULT_CHECKPOINTS.every_seconds:g}s",
     model: ModelOption = None,
     config_file: ConfigOption = None,
     size: SizeOption = None,
@@ -60,20 +72,76 @@ def batch_command(
     alpha: Annotated[bool, typer.Option("--alpha", help="Write soft mattes (shots may set alpha).")] = False,
     binary: Annotated[bool, typer.Option("--binary", help="Write 0/255 mattes (shots may set binary).")] = False,
     overlay: Annotated[bool, typer.Option("--overlay", help="Write preview JPEGs (shots may set overlay).")] = False,
+    matte_format: Annotated[MatteFormat, typer.Option(
+        "--matte-format", help="Soft matte files: png, tiff or exr; implies --alpha (shots may set matte_format).")
+    ] = MatteFormat.png,
+    exr_layers: Annotated[bool, typer.Option("--exr-layers", help="Write layers/matte.<frame>.exr.")] = False,
+    compression: Annotated[Optional[str], typer.Option("--compression", help="EXR or TIFF compression.")] = None,
+    frames: FramesOption = None,
+    colorspace: ColorspaceOption = None,
+    display: DisplayOption = None,
+    view: ViewOption = None,
+    layer: LayerOption = None,
+    start_frame: StartFrameOption = None,
+    mask_threshold: MaskThresholdOption = 0.5,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace results that are not from an earlier run of this batch.")] = False,
+    force_unlock: ForceUnlockOption = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Check every shot (inputs, output folder, memory estimate) and show what would run; "
+                          "run nothing.")] = False,
+    openjd: Annotated[Optional[Path], typer.Option(
+        "--openjd", help="Write an Open Job Description template (one task per shot, or per chunk with "
+                         "--chunk-size) to this file instead of running.")] = None,
+    chunk_size: Annotated[Optional[int], typer.Option(
+        "--chunk-size", min=1, help="With --openjd: frames per task (chunks use every keyframe of their shot).")
+    ] = None,
     quiet: QuietOption = False,
+    log_format: LogFormatOption = LogFormat.text,
     precision: PrecisionOption = Precision.auto,
 ) -> None:
     """Run every shot of SHOTS; finished shots are skipped, interrupted ones resume.
 
-    Settings in the shot list override the options given here.
+    Settings in the shot list override the options given here. SIGTERM or SIGINT stops every shot
+    after its current frame with a checkpoint, writes the report and exits 143 or 130.
     """
     devices = ",".join(device) if device else None
-    console = Console(stderr=True, quiet=quiet)
-    defaults = BatchDefaults(build_config(config_file, size), mode.value,
-                             WriterOptions(alpha=alpha, binary=binary, overlay=overlay), overwrite, precision.value)
+    log = RunLog(log_format, quiet)
+    with log.activate(), user_errors():
+        _batch(shots, workers, devices, ray, cpus_per_shot, report_path, checkpoint_every,
+               model, dry_run, openjd, chunk_size, log,
+               BatchDefaults(build_config(config_file, size), mode.value,
+                             _writer(alpha or matte_format != MatteFormat.png, binary, overlay, matte_format.value,
+                                     exr_layers, compression),
+                             overwrite, precision.value,
+                             PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
+                             force_unlock))
+
+
+def _writer(alpha: bool, binary: bool, overlay: bool, matte_format: str, exr_layers: bool,
+            compression: Optional[str]) -> WriterOptions:
+    try:
+        return WriterOptions(alpha=alpha, binary=binary, overlay=overlay, matte_format=matte_format,
+                             exr_layers=exr_layers, compression=compression)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--compression") from exc
+
+
+def _batch(shots: Path, workers: Optional[int], devices: Optional[str], ray: Optional[str], cpus_per_shot: int,
+           report_path: Optional[Path], checkpoint_every: str, model: Optional[Path], dry_run: bool,
+           openjd: Optional[Path], chunk_size: Optional[int], log: RunLog, defaults: BatchDefaults) -> None:
+    """`xmempp batch` once its options are parsed."""
+    console = log.console
+    checkpoint = parse_checkpoint_every(checkpoint_every)
     shot_list = read_shot_list(shots, defaults)
+    if openjd is not None:
+        write_template(openjd, shot_list, shots, model=model.resolve() if model else None, chunk_size=chunk_size,
+                       checkpoint_every=checkpoint_every)
+        log.summary(f"wrote an Open Job Description template for {len(shot_list)} shot(s) to {escape(str(openjd))}",
+                    template=openjd, shots=len(shot_list))
+        return
+    if chunk_size is not None:
+        raise typer.BadParameter("--chunk-size splits the tasks of an --openjd template", param_hint="--chunk-size")
     if ray is not None:
         if workers is not None or devices is not None:
             raise typer.BadParameter("--workers and --device are for local runs; on Ray, the cluster places "
@@ -83,21 +151,61 @@ def batch_command(
         backend = LocalBackend(plan_slots(devices, workers, len(shot_list)))
     with download_progress(console) as progress:
         weights = resolve_weights(model, progress=progress)
+    if dry_run:
+        dry_run_report(log, shot_list, weights)
+        return
     board = ShotBoard([shot.name for shot in shot_list])
-    console.print(f"{len(shot_list)} shot(s) from {escape(str(shots))}; {escape(backend.describe())}")
-    with Live(board.render(), console=console, refresh_per_second=4, transient=True) as live:
+    log.start(f"{len(shot_list)} shot(s) from {shots}; {backend.describe()}", shots=len(shot_list),
+              backend=backend.describe())
+    stop_event = threading.Event()
+    live = Live(board.render(), console=console, refresh_per_second=4, transient=True) if not log.json \
+        else contextlib.nullcontext()
+    with stop_on_signals(stop_event) as stop, live:
         def update(event: ShotEvent) -> None:
             board.update(event)
-            live.update(board.render())
+            if isinstance(live, Live):
+                live.update(board.render())
+            elif event.state != "running" or board.due(event.shot, log.interval):
+                log.emit("shot" if event.state != "running" else "progress", shot=event.shot, state=event.state,
+                         done=event.frames, total=event.total or board.rows[event.shot].total)
 
-        report = run_batch(shot_list, weights, backend, update, CheckpointPolicy(None, checkpoint_every))
+        report = run_batch(shot_list, weights, backend, update, checkpoint, stop=stop_event)
     if report_path is not None:
         write_report(report_path, report)
-    print_summary(console, board, report, report_path)
+    print_summary(log, board, report, report_path)
     for result in report.failed:
         print_error(f"{result.shot}: {result.error}")
+    if stop.signal is not None:
+        print_error(f"stopped by {stop.name}: {len(report.stopped)} shot(s) stopped with a checkpoint or not started; "
+                    f"run the same command again to resume them")
+        raise typer.Exit(stop.exit_code)
     if report.failed:
-        raise typer.Exit(EXIT_ERROR)
+        raise typer.Exit(ExitCode.SHOTS_FAILED)
+
+
+def dry_run_report(log: RunLog, shot_list: list, weights: Path) -> None:
+    """Show what a batch would do (skip, run, refuse) per shot; exit 2 when a shot would be refused."""
+    tasks, skipped = plan_batch(shot_list, weights)
+    checks = {c.shot: c for c in preflight(tasks, weights)}
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("shot", "action", "frames", "why"):
+        table.add_column(column)
+    rows = []
+    for shot in shot_list:
+        check = checks.get(shot.name)
+        if check is None:
+            action, frames, why = "skip", next(r.frames for r in skipped if r.shot == shot.name), "already done"
+        else:
+            action, frames, why = ("run", check.frames, "") if check.ok else ("refuse", 0, check.error)
+        rows.append({"shot": shot.name, "action": action, "frames": frames, "why": why})
+        table.add_row(escape(shot.name), action, str(frames), escape(why))
+    refused = [r for r in rows if r["action"] == "refuse"]
+    if log.json:
+        log.emit("summary", dry_run=True, shots=rows)
+    else:
+        log.console.print(table)
+    if refused:
+        raise typer.Exit(ExitCode.BAD_INPUT)
 
 
 @dataclass
@@ -139,10 +247,19 @@ class ShotBoard:
 
     def __init__(self, names: list[str]) -> None:
         self.rows = {name: ShotRow() for name in names}
+        self._reported: dict[str, float] = {}
 
     def update(self, event: ShotEvent) -> None:
         """Take in one event."""
         self.rows[event.shot].update(event, time.monotonic())
+
+    def due(self, shot: str, interval: float) -> bool:
+        """Whether a progress line of `shot` is due (at most one per `interval` seconds per shot)."""
+        now = time.monotonic()
+        if now - self._reported.get(shot, -1e9) < interval:
+            return False
+        self._reported[shot] = now
+        return True
 
     def counts(self) -> str:
         """"3 done, 1 running, ..." over every shot."""
@@ -166,8 +283,12 @@ class ShotBoard:
         return Group(table, Text(self.counts(), style="bold"))
 
 
-def print_summary(console: Console, board: ShotBoard, report: BatchReport, report_path: Optional[Path]) -> None:
-    """Print every shot's status, frames, seconds and FPS, then the totals."""
+def print_summary(log: RunLog, board: ShotBoard, report: BatchReport, report_path: Optional[Path]) -> None:
+    """Print every shot's status, frames, seconds and FPS, then the totals (json: one summary record)."""
+    if log.json:
+        log.emit("summary", **report.to_json(), report=report_path)
+        return
+    console = log.console
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column, justify in (("shot", "left"), ("status", "left"), ("frames", "right"), ("seconds", "right"),
                             ("fps", "right")):

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from xmempp.evaluation.benchmark import flatness_summary, run_benchmark
-from xmempp.io.frames import open_frames
+from xmempp.io.sources import open_frames
 from xmempp.io.masks import read_mask_folder
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.model.precision import Precision

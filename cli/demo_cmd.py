@@ -14,6 +14,7 @@ from xmempp.io.synthetic import MovingDiscs
 from xmempp.io.writers import WriterOptions
 
 from .engine_options import ConfigOption, DeviceOption, Mode, ModelOption, ModeOption, build_config
+from .logs import RunLog
 from .process_cmd import ProcessRun, run_process
 
 
@@ -45,5 +46,5 @@ def demo_command(
     console.print(f"demo clip: {frame_dir} ({frames} frames), annotation: {mask_dir}")
     run = ProcessRun(frame_dir, mask_dir, out / "result", config, mode.value, WriterOptions(alpha=True, overlay=True),
                      model=model, device=device, overwrite=True)
-    run_process(run, console)
+    run_process(run, RunLog())
     console.print(f"open {out / 'result' / 'overlay'} to see the propagated masks")

@@ -40,6 +40,8 @@ CudaGraphsOption = Annotated[bool, typer.Option(
                                            "per-kernel launch cost: the 480p network 1.5x faster on an H200); "
                                            "ignored on other devices.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
+ForceUnlockOption = Annotated[bool, typer.Option(
+    "--force-unlock", help="Take over the output folder's lock from another run (one on a lost host).")]
 PrecisionOption = Annotated[Precision, typer.Option(
     "--precision", help="Number format of the network: auto (fp32 on CPU, fp16 on CUDA), fp32, bf16 (CUDA, or CPUs "
                         "with AVX512-BF16 / AMX: memory read stays fp32) or fp16 (CUDA only).")]

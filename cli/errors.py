@@ -9,22 +9,21 @@ around a block elsewhere::
 from __future__ import annotations
 
 import functools
+import signal
 from contextlib import contextmanager
 from typing import Callable, Iterator, TypeVar
 
+import torch
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from xmempp.cli.exit_codes import ExitCode, exit_code_for
+from xmempp.cli.logs import active_log
 from xmempp.cli.remedies import cli_message
 from xmempp.errors import XMemppError
 
-__all__ = ["print_error", "user_errors", "reports_errors", "EXIT_ERROR", "EXIT_INTERRUPTED"]
-
-#: Exit status of a command that failed on a reported error.
-EXIT_ERROR = 1
-#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
-EXIT_INTERRUPTED = 130
+__all__ = ["print_error", "user_errors", "reports_errors"]
 
 F = TypeVar("F", bound=Callable)
 
@@ -38,13 +37,18 @@ def print_error(message: str) -> None:
         None.
     """
     line = " ".join(str(message).split())
+    log = active_log()
+    if log is not None and log.json:
+        log.error(line)
+        return
     console = Console(stderr=True, soft_wrap=True, highlight=False)
     console.print(f"[bold red]error:[/bold red] [red]{escape(line)}[/red]")
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Report `XMemppError` as one red line and exit 1; Ctrl-C as "interrupted" and exit 130.
+    """Report `XMemppError` (and running out of memory) as one red line and exit with the code of its
+    cause (`cli.exit_codes`); Ctrl-C or a second SIGTERM as "interrupted" and exit 130 or 143.
 
     Returns:
         A context manager; other exceptions (bugs) propagate unchanged.
@@ -53,10 +57,14 @@ def user_errors() -> Iterator[None]:
         yield
     except XMemppError as exc:
         print_error(cli_message(exc))
-        raise typer.Exit(EXIT_ERROR) from None
-    except KeyboardInterrupt:
+        raise typer.Exit(exit_code_for(exc)) from None
+    except (MemoryError, torch.OutOfMemoryError) as exc:
+        print_error(f"out of memory: {' '.join(str(exc).split()) or type(exc).__name__}; lower --size or run on a "
+                    f"machine with more memory")
+        raise typer.Exit(ExitCode.OUT_OF_MEMORY) from None
+    except KeyboardInterrupt as exc:
         print_error("interrupted; files already written are complete, nothing half-written was left")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(128 + getattr(exc, "signal", signal.SIGINT)) from None
 
 
 def reports_errors(func: F) -> F:

@@ -13,7 +13,7 @@ from rich.table import Table
 from xmempp.errors import InputError
 from xmempp.evaluation.matting_folders import MATTING_METRICS, MattingResult, evaluate_matte_folders
 from xmempp.evaluation.metrics import evaluate_folders
-from xmempp.io.frames import is_hidden
+from xmempp.io.images import is_hidden
 
 
 

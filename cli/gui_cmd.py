@@ -7,6 +7,9 @@ from typing import Annotated, Optional
 import typer
 
 from xmempp.errors import InputError
+from xmempp.model.precision import Precision
+
+from .engine_options import PrecisionOption
 
 
 
@@ -31,6 +34,7 @@ def gui_command(
     model: Annotated[Optional[Path], typer.Option(
         "--model", help="XMem checkpoint (default: `xmempp weights path`); loaded on the first propagation.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    precision: PrecisionOption = Precision.auto,
     size: Annotated[Optional[int], typer.Option(
         "--size", help="Processing size (shorter side, -1 native), remembered in the workspace; with "
                        "--video/--images the frames are also imported at this size.")] = None,
@@ -62,7 +66,8 @@ def gui_command(
         path, created = workspace_from_source(source, into, name, masks, size)
         typer.echo(f"{'Created' if created else 'Opening'} workspace {path}", err=True)
         workspace = path
-    code = run_gui(workspace, model=model, device=device, size=size, screenshot=screenshot)
+    code = run_gui(workspace, model=model, device=device, size=size, screenshot=screenshot,
+                   precision=Precision(precision).value)
     if screenshot is not None and code == 0:
         typer.echo(f"Wrote {screenshot}", err=True)
     if code:

@@ -14,15 +14,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from xmempp import InferenceConfig
 from xmempp.errors import ConfigError
 from xmempp.inference.checkpoint import CheckpointPolicy, checkpoint_path
 from xmempp.inference.jobs import run_job
-from xmempp.cli.remedies import cli_message
-from xmempp.inference.memory_estimate import check_job_memory
+from xmempp.inference.guards import written_range
 from xmempp.inference.shots import open_shot_job
 from xmempp.refine import RefineSettings
 from xmempp.interrupts import stop_on_signals
@@ -32,13 +30,13 @@ from xmempp.io.writers import WriterOptions
 from xmempp.model.precision import Precision
 from xmempp.resources import peak_memory_text
 
-from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, Mode, ModelOption,
-                             ModeOption, PrecisionOption, QuietOption, SizeOption, ThreadsOption, build_config,
-                             load_network, set_threads)
-from .errors import print_error
+from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, ForceUnlockOption, Mode,
+                             ModelOption, ModeOption, PrecisionOption, QuietOption, SizeOption, ThreadsOption,
+                             build_config, load_network, set_threads)
+from .errors import print_error, user_errors
+from .logs import LogFormat, LogFormatOption, RunLog
 from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskChannelOption,
                             MaskThresholdOption, PlateOptions, StartFrameOption, ViewOption, parse_names)
-from .progress import frame_progress
 from .refine_options import (BandOption, DetailOption, FeatherOption, RefineMode, RefineOption, TemporalOption,
                              refine_settings)
 
@@ -68,6 +66,7 @@ class ProcessRun:
         plates: frame range, colour, layer, start frame and mask threshold.
         checkpoint: when to save checkpoints; resume: continue from the checkpoint.
         force: run even when the memory estimate exceeds what the machine has (with a warning).
+        force_unlock: take over the output folder's lock from another run.
         refine: refinement of the mattes against the plate (`xmempp.refine`; off by default).
     """
 
@@ -89,6 +88,7 @@ class ProcessRun:
     checkpoint: CheckpointPolicy = field(default_factory=lambda: CheckpointPolicy(None, 60.0))
     resume: bool = False
     force: bool = False
+    force_unlock: bool = False
 
 
 def parse_checkpoint_every(text: str) -> CheckpointPolicy:
@@ -152,6 +152,10 @@ def process_command(
                               f"({', '.join(TIFF_COMPRESSIONS)}; default lzw) compression.")] = None,
     binary: Annotated[bool, typer.Option("--binary", help="Write 0/255 mattes binary/<id>/<stem>.png.")] = False,
     overlay: Annotated[bool, typer.Option("--overlay", help="Write preview JPEGs overlay/<stem>.jpg.")] = False,
+    overlay_opacity: Annotated[float, typer.Option(
+        "--overlay-opacity", min=0.0, max=1.0, help="Weight of the object colours in overlays.")] = 0.5,
+    jpeg_quality: Annotated[int, typer.Option(
+        "--jpeg-quality", min=1, max=100, help="JPEG quality of the overlays.")] = 90,
     preview: Annotated[Optional[Path], typer.Option(
         "--preview", help="Write an overlay preview video (e.g. out.mp4).")] = None,
     overwrite: Annotated[bool, typer.Option(
@@ -175,6 +179,8 @@ def process_command(
                                    "N seconds (30s) or minutes (5m); off: only when stopped by SIGTERM/SIGINT.")] = "60s",
     force: Annotated[bool, typer.Option(
         "--force", help="Run even when the memory estimate exceeds what the machine has (warns).")] = False,
+    force_unlock: ForceUnlockOption = False,
+    log_format: LogFormatOption = LogFormat.text,
     refine: RefineOption = RefineMode.off,
     refine_band: BandOption = None,
     refine_feather: FeatherOption = None,
@@ -187,6 +193,7 @@ def process_command(
     try:
         options = WriterOptions(alpha=alpha or matte_format != MatteFormat.png, alpha_bits=alpha_bits, binary=binary,
                                 overlay=overlay, preview=preview, matte_format=matte_format.value,
+                                overlay_opacity=overlay_opacity, jpeg_quality=jpeg_quality,
                                 exr_layers=exr_layers, compression=compression, cryptomatte=cryptomatte,
                                 object_names=parse_names(names))
     except ValueError as exc:
@@ -198,54 +205,62 @@ def process_command(
         options=options, model=model, device=device, precision=precision, threads=threads, overwrite=overwrite, compile=compile_model,
         cuda_graphs=cuda_graphs,
         plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold, mask_channel),
-        checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force,
+        checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force, force_unlock=force_unlock,
         refine=refine_settings(refine, refine_band, refine_feather, refine_detail, refine_temporal),
     )
-    run_process(run, Console(stderr=True, quiet=quiet))
+    run_process(run, RunLog(log_format, quiet))
 
 
-def run_process(run: ProcessRun, console: Console) -> None:
+def run_process(run: ProcessRun, log: RunLog) -> None:
     """Check inputs and outputs, load the network, propagate and write every frame's results.
 
     Arguments:
         run: what to process and how.
-        console: where progress and the summary go (a quiet console prints nothing).
+        log: where progress, warnings and the summary go (`--log-format`, `--quiet`).
     Returns:
         None; raises the `XMemppError` of the first bad input, output or setting.
     """
+    with log.activate(), user_errors():  # errors reported while the log is active (JSON records with --log-format json)
+        _run_process(run, log)
+
+
+def _run_process(run: ProcessRun, log: RunLog) -> None:
     notices: list[str] = []
     job = open_shot_job(run.video, run.masks, run.out, run.config, run.mode, run.options, run.overwrite,
-                        run.plates, run.resume, notices, refine=run.refine)
+                        run.plates, run.resume, notices, refine=run.refine, force_unlock=run.force_unlock)
     for notice in notices:
-        console.print(f"[yellow]note:[/yellow] {escape(notice)}", highlight=False)
+        log.warning(notice)
+    total = job.plan().total
     started = time.time()
     cancel = threading.Event()
     try:
         set_threads(run.threads)
-        network = load_network(run.model, run.device, console, run.compile, cuda_graphs=run.cuda_graphs,
+        network = load_network(run.model, run.device, log.console, run.compile, cuda_graphs=run.cuda_graphs,
                                precision=run.precision)
-        warning = check_job_memory(network, job, force=run.force)
-        if warning:
-            Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {cli_message(warning)}",
-                                                       markup=True, highlight=False)
-        with stop_on_signals(cancel) as stop, frame_progress(console, console.quiet) as progress:
-            task = progress.add_task("propagating", total=job.plan().total)
-            report = run_job(network, job, progress=lambda done, _total: progress.update(task, completed=done),
-                             cancel=cancel, checkpoint=run.checkpoint, resume=run.resume)
+        log.start(f"propagating {total} frames of {run.video} into {run.out}", video=run.video, masks=run.masks,
+                  out=run.out, frames=total, chunk=run.plates.frames)
+        chunk = written_range(job)
+        saved_in = checkpoint_path(run.out, chunk)
+        with stop_on_signals(cancel) as stop, log.progress("propagating", total) as progress:
+            report = run_job(network, job, progress=progress, cancel=cancel, checkpoint=run.checkpoint,
+                             resume=run.resume, force_memory=run.force,
+                             on_checkpoint=lambda done, all_frames: log.checkpoint(done, all_frames, saved_in))
     finally:
         job.frames.close()
     done = report.resumed_from + report.frames
     if stop.signal is not None and not report.completed:
-        print_error(f"stopped by {stop.name} after {done} of {job.plan().total} frames; files written are "
-                    f"complete and a checkpoint is in {checkpoint_path(run.out).parent}; run the same command "
+        print_error(f"stopped by {stop.name} after {done} of {total} frames; files written are "
+                    f"complete and a checkpoint is in {saved_in.parent}; run the same command "
                     f"with --resume to continue")
         raise typer.Exit(stop.exit_code)
-    if run.overwrite and not run.resume and report.completed:
+    if run.overwrite and not run.resume and report.completed and chunk is None:  # a chunk shares the folder
         removed = remove_stale(run.out, started)
         if removed:
             listed = ", ".join(removed[:3]) + (f" and {len(removed) - 3} more" if len(removed) > 3 else "")
-            console.print(f"[yellow]note:[/yellow] removed {len(removed)} file(s) of the earlier run that this run "
-                          f"did not write ({escape(listed)})", highlight=False)
+            log.warning(f"removed {len(removed)} file(s) of the earlier run that this run did not write ({listed})")
     resumed = f" (resumed after frame {report.resumed_from})" if report.resumed_from else ""
-    console.print(f"[green]done[/green]: {report.frames} frames{resumed} in {report.seconds:.1f} s "
-                  f"({report.fps:.2f} FPS), peak memory {peak_memory_text(network)}; results in {run.out}")
+    peak = peak_memory_text(network)
+    log.summary(f"[green]done[/green]: {report.frames} frames{resumed} in {report.seconds:.1f} s "
+                f"({report.fps:.2f} FPS), peak memory {peak}; results in {escape(str(run.out))}",
+                frames=report.frames, resumed_from=report.resumed_from, seconds=round(report.seconds, 3),
+                fps=round(report.fps, 3), peak_memory=peak, out=run.out)

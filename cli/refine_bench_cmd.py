@@ -41,12 +41,13 @@ def refine_bench_command(
     = ",".join(SCENE_KINDS),
     height: Annotated[int, typer.Option("--height", min=64, help="Plate height of the scored scenes.")] = 1080,
     width: Annotated[int, typer.Option("--width", min=64, help="Plate width of the scored scenes.")] = 2048,
-    frames: Annotated[int, typer.Option("--frames", min=2, help="Frames per scene (dtSSD needs two).")] = 3,
+    frames: Annotated[int, typer.Option("--count", min=2,
+                                        help="Number of frames per scene (dtSSD needs two).")] = 3,
     backgrounds: Annotated[Optional[Path], typer.Option(
         "--backgrounds", help="Folder of real frames to crop backgrounds from (even seeds); default: procedural.")]
     = None,
     matting: Annotated[bool, typer.Option(
-        "--matting/--no-matting", help="Also score the (slow) matting refiner.")] = False,
+        "--score-matting/--no-score-matting", help="Also score the (slow) matting refiner.")] = False,
     band: BandOption = None,
     feather: FeatherOption = None,
     detail: DetailOption = RefineSettings().eps,

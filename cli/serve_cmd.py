@@ -32,7 +32,11 @@ def serve_command(
     precision: PrecisionOption = Precision.auto,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", min=0.01, help="Largest request body in MiB.")] = 64.0,
     max_frames: Annotated[int, typer.Option("--max-frames", min=1, help="Most frames per session.")] = 10_000,
+    max_frame_pixels: Annotated[int, typer.Option("--max-frame-pixels", min=1,
+                                                  help="Largest uploaded frame, width x height.")] = 4096 * 4096,
     max_sessions: Annotated[int, typer.Option("--max-sessions", min=1, help="Most sessions open at once.")] = 8,
+    max_polls: Annotated[int, typer.Option("--max-polls-per-client", min=1,
+                                           help="Long polls and streams one client address may hold open.")] = 16,
     session_ttl: Annotated[float, typer.Option("--session-ttl", min=1.0,
                                                help="Seconds after which an idle session is closed.")] = 3600.0,
 ) -> None:
@@ -51,7 +55,8 @@ def serve_command(
     settings = ServiceSettings(host=host, port=port, token=token, media_roots=list(media_root or []),
                                state_dir=state_dir, model=model, device=device,
                                max_body_bytes=int(max_body_mb * (1 << 20)), max_frames=max_frames,
-                               max_sessions=max_sessions, session_ttl_s=session_ttl)
+                               max_frame_pixels=max_frame_pixels, max_sessions=max_sessions,
+                               max_polls_per_client=max_polls, session_ttl_s=session_ttl)
     console = Console(stderr=True)
     network = load_network(model, device, console, precision=precision)
     console.print(f"serving on http://{host}:{port} (docs at /docs); state in {settings.state_dir}"

@@ -51,13 +51,14 @@ def application():
 
 
 def run_gui(workspace: os.PathLike | str, model: Optional[os.PathLike | str] = None, device: str = "auto",
-            size: Optional[int] = None, screenshot: Optional[os.PathLike | str] = None) -> int:
+            size: Optional[int] = None, screenshot: Optional[os.PathLike | str] = None, precision: str = "auto") -> int:
     """Open `workspace` in the main window and run until it is closed.
 
     Arguments:
         workspace: a workspace folder (`xmempp import` or XMem++ layout).
         model: weights file (default: the standard XMem.pth, loaded on the first propagation).
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
+        precision: "auto", "fp32", "bf16" or "fp16" (as `xmempp process --precision`).
         size: processing size to use and remember (shorter side; -1 native); None keeps the saved one.
         screenshot: render the window to this PNG once the first frame is shown, then exit.
     Returns:
@@ -70,7 +71,7 @@ def run_gui(workspace: os.PathLike | str, model: Optional[os.PathLike | str] = N
     from .main_window import MainWindow
     from .project import Project
 
-    project = Project.open(workspace, Path(model) if model is not None else None, device)
+    project = Project.open(workspace, Path(model) if model is not None else None, device, precision=precision)
     project.cleanup_temp_files()
     if size is not None:
         project.update_config(size=int(size))

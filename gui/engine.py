@@ -46,14 +46,16 @@ class Engine:
     Attributes:
         model_path: an explicit checkpoint (--model), or None for the default weights file.
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
+        precision: "auto", "fp32", "bf16" or "fp16" (as `load_model`; checked when the network loads).
         model: the loaded network, or None until first needed.
         session: the current `InferenceSession`, or None.
         force_memory: run jobs the memory guard would refuse (it then only warns), as `--force`.
     """
 
-    def __init__(self, model_path: Optional[Path] = None, device: str = "auto") -> None:
+    def __init__(self, model_path: Optional[Path] = None, device: str = "auto", precision: str = "auto") -> None:
         self.model_path = Path(model_path).expanduser() if model_path is not None else None
         self.device = device
+        self.precision = precision
         self.model = None
         self.session = None
         self._session_key: Optional[tuple] = None
@@ -99,7 +101,7 @@ class Engine:
                 path = self.weights_file
                 try:
                     resolved = resolve_weights(self.model_path, download=False)
-                    self.model = load_model(resolved, device=self.device)
+                    self.model = load_model(resolved, device=self.device, precision=self.precision)
                 except WeightsError as exc:
                     raise WeightsError(weights_message(path, f"it cannot be used: {exc.message}")) from exc
             return self.model

@@ -49,7 +49,7 @@ def workspace_from_source(source: Path, root: Path = Path("workspace"), name: Op
         (workspace path, created). An existing workspace made from the same source is reopened
         (nothing is overwritten); one made from something else raises `OutputError`.
     """
-    from xmempp.io.frames import open_frames
+    from xmempp.io.sources import open_frames
     from xmempp.io.masks import read_mask_folder
     from xmempp.io.workspace import create_workspace
 

@@ -92,17 +92,18 @@ class Project(QObject):
 
     @classmethod
     def open(cls, path: os.PathLike | str, model_path: Optional[Path] = None, device: str = "auto",
-             parent: Optional[QObject] = None) -> "Project":
+             parent: Optional[QObject] = None, precision: str = "auto") -> "Project":
         """Open a workspace folder for editing.
 
         Arguments:
             path: the workspace (`ROOT/NAME`, made by `xmempp import` or XMem++).
             model_path: explicit weights file, or None for the default one.
             device: device for the network ("auto", "cpu", "cuda", ...).
+            precision: number format of the network ("auto", "fp32", "bf16", "fp16").
         Returns:
             A `Project`. Raises `InputError` when the folder is not a workspace.
         """
-        return cls(Workspace.open(path), Engine(model_path, device), parent)
+        return cls(Workspace.open(path), Engine(model_path, device, precision), parent)
 
     def _remember_problem(self, message: str) -> None:
         self.problems = [*self.problems[-9:], message]

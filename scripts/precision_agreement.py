@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from xmempp import InferenceConfig, load_model, propagate
-from xmempp.io.frames import open_frames
+from xmempp.io.sources import open_frames
 from xmempp.io.masks import read_mask_folder
 
 

@@ -1,60 +1,60 @@
-"""The HTTP API of `xmempp serve` (FastAPI; OpenAPI docs at /docs), versioned under /v1."""
+"""The HTTP API of `xmempp serve` (FastAPI; OpenAPI docs at /docs), versioned under /v1.
+
+Long polls and streams wait on the event loop (`TrackRun.wait_async`), not on worker threads, and
+model work is awaited as futures of the engine; threads are only borrowed for short file work.
+"""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-import secrets
-from typing import Any, AsyncIterator, Literal, Optional
+from typing import Any, AsyncIterator, Awaitable, Optional
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from xmempp import __version__
 from xmempp.errors import InputError, XMemppError
 from xmempp.io.masks import read_mask
 
 from .engine import Engine
-from .errors import LimitExceeded, NotFound, status_for
+from .errors import LimitExceeded, NotFound, Unauthorized, service_message, status_for
+from .polls import PollSlots
 from .rle import decode_rle, encode_rle
+from .schemas import (BINARY, Candidates, CandidatesRequest, ErrorBody, Health, Info, Reference, ReferenceList,
+                      ReferenceSet, RLEMask, Session, SessionCreate, TrackPoll, TrackRequest, TrackResult, TrackState,
+                      UploadState)
 from .sessions import SessionStore, ShotSession
 from .settings import ServiceSettings
 
 #: Results per poll response at most.
 MAX_POLL_RESULTS = 500
+#: Longest wait of one stream line before it checks again (seconds).
+STREAM_WAIT_S = 15.0
+
+_ERROR_WORDS = {400: "Bad input", 401: "Missing or wrong bearer token", 403: "Path outside the media roots",
+                404: "Unknown session, run, reference or result", 409: "Not possible in the session's state",
+                411: "Body without Content-Length", 413: "Body, frame or shot larger than this server accepts",
+                422: "Bad setting or field", 429: "Too many sessions or polls now; retry after Retry-After seconds"}
 
 
-class SessionCreate(BaseModel):
-    """A new session: a server-side shot (`video`) or a number of frames to upload (`frames`)."""
-
-    model_config = ConfigDict(extra="forbid")
-    video: Optional[str] = Field(None, description="Video file or frame folder inside a media root "
-                                                   "(relative paths are taken relative to the roots).")
-    frames: Optional[int] = Field(None, ge=1, description="How many frames will be uploaded with "
-                                                          "PUT /v1/sessions/{id}/frames/{index}.")
-    config: dict[str, Any] = Field(default_factory=dict, description="InferenceConfig fields, e.g. "
-                                                                     '{"size": 480, "mem_every": 5}.')
-    mode: Literal["xmempp", "xmem"] = "xmempp"
+def _errors(*codes: int, json_route: bool = True) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error answers (always JSON `{"detail": str}`)."""
+    if json_route:
+        return {code: {"model": ErrorBody, "description": _ERROR_WORDS[code]} for code in codes}
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return {code: {"content": ref, "description": _ERROR_WORDS[code]} for code in codes}
 
 
-class TrackRequest(BaseModel):
-    """Track from `start`, `count` frames (default: to the end of the shot) in `direction`."""
-
-    model_config = ConfigDict(extra="forbid")
-    start: int = Field(..., ge=0)
-    direction: Literal["forward", "backward"] = "forward"
-    count: Optional[int] = Field(None, ge=1)
+class NDJSONResponse(StreamingResponse):
+    media_type = "application/x-ndjson"
 
 
-class CandidatesRequest(BaseModel):
-    """How many frames to suggest, and the weight of the target mask in the comparison."""
-
-    model_config = ConfigDict(extra="forbid")
-    k: int = Field(5, ge=1, le=1000)
-    alpha: float = Field(0.5, ge=0.0, le=1.0)
+class PNGResponse(FileResponse):
+    media_type = "image/png"
 
 
 def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> FastAPI:
@@ -69,6 +69,7 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
     owns_engine = engine is None
     engine = engine or Engine.load(settings.model, settings.device)
     store = SessionStore(settings, engine)
+    polls = PollSlots(settings.max_polls_per_client)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -77,158 +78,207 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
             yield
         finally:
             reaper.cancel()
-            store.shutdown()
+            await run_in_threadpool(store.shutdown)
             if owns_engine:
                 await run_in_threadpool(engine.close)
 
     app = FastAPI(title="xmempp tracking service", version=__version__, lifespan=lifespan,
                   description="XMem++ mask tracking for annotation tools: sessions on a shot, reference masks "
                               "kept in permanent memory, forward/backward track runs with results per frame, "
-                              "and suggestions of frames to annotate next.")
-    app.state.store = store
-    app.state.engine = engine
+                              "and suggestions of frames to annotate next. Every error is JSON "
+                              '`{"detail": "..."}`.')
+    app.state.store, app.state.engine, app.state.polls = store, engine, polls
     _install_limits_and_errors(app, settings)
 
     public = APIRouter(prefix="/v1")
-    api = APIRouter(prefix="/v1", dependencies=[Depends(_token_check(settings.token))])
+    api = APIRouter(prefix="/v1", dependencies=[Depends(_token_check(settings.token))],
+                    responses=_errors(401))
+    session_errors = _errors(404, 422)
 
     @public.get("/health", summary="Liveness check (no token needed)")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health() -> Health:
+        return Health(status="ok")
 
     @api.get("/info", summary="Model, device, memory in use, sessions and limits")
-    def info() -> dict[str, Any]:
+    async def info() -> Info:
         dims = engine.model.dims
-        return {"version": __version__, "model": engine.source, "device": str(engine.device),
-                "dims": {"key": dims.key_dim, "value": dims.value_dim, "hidden": dims.hidden_dim},
-                "memory": {**engine.memory(), "session_memory_bytes": store.memory_bytes()},
-                "sessions": len(store), "queued_tasks": engine.pending,
-                "limits": {"max_body_bytes": settings.max_body_bytes, "max_frames": settings.max_frames,
-                           "max_sessions": settings.max_sessions, "session_ttl_s": settings.session_ttl_s}}
+        return Info(version=__version__, model=_model_name(engine.source), device=str(engine.device),
+                    dims={"key": dims.key_dim, "value": dims.value_dim, "hidden": dims.hidden_dim},
+                    memory={**engine.memory(), "session_memory_bytes": store.memory_bytes()},
+                    sessions=len(store), queued_tasks=engine.pending, polls=polls.total,
+                    limits={"max_body_bytes": settings.max_body_bytes, "max_frames": settings.max_frames,
+                            "max_frame_pixels": settings.max_frame_pixels, "max_sessions": settings.max_sessions,
+                            "max_polls_per_client": settings.max_polls_per_client,
+                            "session_ttl_s": settings.session_ttl_s})
 
-    @api.post("/sessions", status_code=201, summary="Open a session on a shot")
-    def create_session(body: SessionCreate) -> dict[str, Any]:
-        return store.create(body.video, body.frames, body.config, body.mode).describe()
+    @api.post("/sessions", status_code=201, summary="Open a session on a shot",
+              responses=_errors(400, 403, 409, 411, 413, 422, 429))
+    def create_session(body: SessionCreate) -> Session:
+        return Session(**store.create(body.video, body.frames, body.config, body.mode).describe())
 
     @api.get("/sessions", summary="Open sessions")
-    def list_sessions() -> list[dict[str, Any]]:
-        return [s.describe() for s in store.all()]
+    def list_sessions() -> list[Session]:
+        return [Session(**s.describe()) for s in store.all()]
 
-    @api.get("/sessions/{sid}", summary="One session")
-    def get_session(sid: str) -> dict[str, Any]:
-        return store.get(sid).describe()
+    @api.get("/sessions/{sid}", summary="One session", responses=session_errors)
+    def get_session(sid: str) -> Session:
+        return Session(**store.get(sid).describe())
 
-    @api.delete("/sessions/{sid}", status_code=204, summary="Close a session and remove its files")
+    @api.delete("/sessions/{sid}", status_code=204, summary="Close a session and remove its files",
+                response_class=Response, responses=session_errors)
     def delete_session(sid: str) -> Response:
         store.close(sid)
         return Response(status_code=204)
 
-    @api.put("/sessions/{sid}/frames/{index}", summary="Upload one frame (request body: a PNG or JPEG file)")
-    async def put_frame(sid: str, index: int, request: Request) -> dict[str, Any]:
+    @api.put("/sessions/{sid}/frames/{index}", summary="Upload one frame (a PNG or JPEG file, kept as sent)",
+             responses=_errors(400, 404, 409, 411, 413, 422),
+             openapi_extra={"requestBody": {"required": True, "content": {"image/png": BINARY,
+                                                                          "image/jpeg": BINARY}}})
+    async def put_frame(sid: str, index: int, request: Request) -> UploadState:
         session = store.get(sid)
         data = await request.body()
-        await run_in_threadpool(session.add_upload, index, data)
-        return {"uploaded": len(session.uploaded), "frames": session.expected, "ready": session.frames is not None}
+        await run_in_threadpool(session.add_upload, index, data, settings.max_frame_pixels)
+        return UploadState(uploaded=len(session.uploaded), frames=session.expected, ready=session.frames is not None)
 
-    @api.get("/sessions/{sid}/references", summary="Frames that have a reference mask")
-    def list_references(sid: str) -> dict[str, Any]:
-        return {"references": sorted(store.get(sid).references)}
+    @api.get("/sessions/{sid}/references", summary="Frames that have a reference mask", responses=session_errors)
+    def list_references(sid: str) -> ReferenceList:
+        return ReferenceList(references=sorted(store.get(sid).references))
 
     @api.put("/sessions/{sid}/references/{frame}", summary="Add or replace the reference mask of a frame",
              description="Body: an index PNG (`Content-Type: image/png`; palette, grayscale or flat-colour RGB) "
                          'or JSON `{"size": [H, W], "values": [...], "counts": [...]}` (run-length encoded '
-                         "object ids, row-major). The mask goes into permanent memory.")
-    async def put_reference(sid: str, frame: int, request: Request, response: Response) -> dict[str, Any]:
+                         "object ids, row-major). The mask goes into permanent memory. 201 when the frame had "
+                         "no reference, 200 when it replaced one.",
+             status_code=201, responses={200: {"model": ReferenceSet, "description": "Replaced a reference"},
+                                         **_errors(400, 403, 404, 409, 411, 413, 422)},
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "image/png": BINARY, "application/json": {"schema": RLEMask.model_json_schema()}}}})
+    async def put_reference(sid: str, frame: int, request: Request, response: Response) -> ReferenceSet:
         session = store.get(sid)
         session.check_frame(frame)
+        session.ready_frames()
         data = await request.body()
         ids = await run_in_threadpool(_decode_reference, session, frame, data,
                                       request.headers.get("content-type", ""))
-        replaced = await run_in_threadpool(store.set_reference, session, frame, ids)
+        replaced = await asyncio.wrap_future(store.set_reference(session, frame, ids))
         response.status_code = 200 if replaced else 201
-        return {"frame": frame, "replaced": replaced, "objects": sorted(int(v) for v in set(ids.ravel()) - {0}),
-                "references": sorted(session.references)}
+        return ReferenceSet(frame=frame, replaced=replaced, objects=sorted(int(v) for v in set(ids.ravel()) - {0}),
+                            references=sorted(session.references))
 
-    @api.get("/sessions/{sid}/references/{frame}", summary="A reference mask as run-length encoded ids")
-    def get_reference(sid: str, frame: int) -> dict[str, Any]:
+    @api.get("/sessions/{sid}/references/{frame}", summary="A reference mask as run-length encoded ids",
+             responses=session_errors)
+    def get_reference(sid: str, frame: int) -> Reference:
         session = store.get(sid)
         if frame not in session.references:
             raise NotFound(f"frame {frame} of session {session.id} has no reference")
-        return {"frame": frame, "mask": encode_rle(session.references[frame])}
+        return Reference(frame=frame, mask=RLEMask(**encode_rle(session.references[frame])))
 
-    @api.delete("/sessions/{sid}/references/{frame}", status_code=204, summary="Remove a reference mask")
-    def delete_reference(sid: str, frame: int) -> Response:
-        store.delete_reference(store.get(sid), frame)
+    @api.delete("/sessions/{sid}/references/{frame}", status_code=204, summary="Remove a reference mask",
+                response_class=Response, responses=session_errors)
+    async def delete_reference(sid: str, frame: int) -> Response:
+        await asyncio.wrap_future(store.delete_reference(store.get(sid), frame))
         return Response(status_code=204)
 
-    @api.post("/sessions/{sid}/tracks", status_code=202, summary="Start a track run")
-    def start_track(sid: str, body: TrackRequest) -> dict[str, Any]:
-        return store.start_track(store.get(sid), body.direction, body.start, body.count).describe()
+    @api.post("/sessions/{sid}/tracks", status_code=202, summary="Start a track run",
+              responses=_errors(400, 404, 409, 411, 413, 422))
+    def start_track(sid: str, body: TrackRequest) -> TrackState:
+        return TrackState(**store.start_track(store.get(sid), body.direction, body.start, body.count).describe())
 
     @api.get("/sessions/{sid}/tracks/{rid}", summary="A track run's progress and its results after number N",
              description="Results are numbered from 1 in the order they were made; pass the last number you "
                          "have as `after` to get only newer ones. `wait` (seconds) holds the request until "
-                         "there is something new.")
-    def poll_track(sid: str, rid: str, after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=MAX_POLL_RESULTS),
-                   wait: float = Query(0.0, ge=0.0, le=30.0)) -> dict[str, Any]:
+                         "there is something new (one client may hold a limited number of such polls).",
+             responses=_errors(404, 422, 429))
+    async def poll_track(sid: str, rid: str, request: Request, after: int = Query(0, ge=0),
+                         limit: int = Query(100, ge=1, le=MAX_POLL_RESULTS),
+                         wait: float = Query(0.0, ge=0.0, le=30.0)) -> TrackPoll:
         session = store.get(sid)
         run = store.track(session, rid)
         if wait > 0:
-            run.wait(after, wait)
+            with polls.slot(_client(request)):
+                await _unless_disconnected(request, run.wait_async(after, wait))
         state = run.describe()
         results = run.results_after(after, limit)
-        state["results"] = [_result_json(run, seq, frame) for seq, frame in results]
-        state["next"] = results[-1][0] if results else after
-        return state
+        items = await run_in_threadpool(_results, run, results)
+        return TrackPoll(**state, results=items, next=results[-1][0] if results else after)
 
     @api.get("/sessions/{sid}/tracks/{rid}/stream", summary="A track run's results as NDJSON, as they are made",
-             description="One JSON object per line: `{\"seq\", \"frame\", \"mask\"}` for each result, then a last "
-                         "line with the run's final state.")
-    def stream_track(sid: str, rid: str, after: int = Query(0, ge=0)) -> StreamingResponse:
+             description="One JSON object per line: a result `{\"seq\", \"frame\", \"mask\"}` each, then a last "
+                         "line with the run's final state. Counts as one of the client's polls.",
+             response_class=NDJSONResponse,
+             responses={200: {"content": {"application/x-ndjson": {"schema": {"oneOf": [
+                 {"$ref": "#/components/schemas/TrackResult"}, {"$ref": "#/components/schemas/TrackState"}]}}},
+                 "description": "NDJSON lines: results, then the final state"},
+                 **_errors(404, 422, 429, json_route=False)})
+    async def stream_track(sid: str, rid: str, request: Request, after: int = Query(0, ge=0)) -> NDJSONResponse:
         session = store.get(sid)
         run = store.track(session, rid)
+        client = _client(request)
+        polls.check(client)
 
         async def lines() -> AsyncIterator[bytes]:
             seen = after
-            while True:
-                final = run.final
-                batch = run.results_after(seen, MAX_POLL_RESULTS)
-                for seq, frame in batch:
-                    yield (json.dumps(_result_json(run, seq, frame)) + "\n").encode()
-                    seen = seq
-                if batch:
-                    session.touch()
-                    continue
-                if final:
-                    yield (json.dumps(run.describe()) + "\n").encode()
-                    return
-                await run_in_threadpool(run.wait, seen, 1.0)
+            with polls.slot(client):
+                while True:
+                    final = run.final
+                    batch = run.results_after(seen, MAX_POLL_RESULTS)
+                    if batch:
+                        items = await run_in_threadpool(_results, run, batch)
+                        for item in items:
+                            yield (item.model_dump_json() + "\n").encode()
+                        seen = batch[-1][0]
+                        session.touch()
+                        continue
+                    if final:
+                        yield (json.dumps(run.describe()) + "\n").encode()
+                        return
+                    if await _unless_disconnected(request, run.wait_async(seen, STREAM_WAIT_S)):
+                        return
 
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        return NDJSONResponse(lines())
 
-    @api.post("/sessions/{sid}/tracks/{rid}/cancel", summary="Cancel a track run (results so far stay)")
-    def cancel_track(sid: str, rid: str) -> dict[str, Any]:
+    @api.post("/sessions/{sid}/tracks/{rid}/cancel", summary="Cancel a track run (results so far stay)",
+              responses=session_errors)
+    def cancel_track(sid: str, rid: str) -> TrackState:
         run = store.track(store.get(sid), rid)
         run.cancel.set()
-        return run.describe()
+        return TrackState(**run.describe())
 
     @api.get("/sessions/{sid}/masks/{frame}", summary="The newest result of a frame as an index PNG",
-             response_class=FileResponse)
-    def get_mask(sid: str, frame: int) -> FileResponse:
+             response_class=PNGResponse,
+             responses={200: {"content": {"image/png": BINARY}, "description": "An index PNG"},
+                        **_errors(400, 404, 422, json_route=False)})
+    def get_mask(sid: str, frame: int) -> PNGResponse:
         session = store.get(sid)
-        return FileResponse(store.latest_mask_path(session, frame), media_type="image/png")
+        return PNGResponse(store.latest_mask_path(session, frame))
 
-    @api.post("/sessions/{sid}/candidates", summary="Frames to annotate next (XMem++ candidate selection)")
-    def candidates(sid: str, body: CandidatesRequest) -> dict[str, Any]:
-        return store.candidates(store.get(sid), body.k, body.alpha)
+    @api.post("/sessions/{sid}/candidates", summary="Frames to annotate next (XMem++ candidate selection)",
+              responses=_errors(400, 403, 404, 409, 411, 413, 422))
+    async def candidates(sid: str, body: CandidatesRequest) -> Candidates:
+        session = store.get(sid)
+        return Candidates(**await asyncio.wrap_future(store.candidates(session, body.k, body.alpha)))
 
     app.include_router(public)
     app.include_router(api)
+    _describe_stream_lines(app)
     return app
 
 
+def _describe_stream_lines(app: FastAPI) -> None:
+    """FastAPI declares every non-JSON answer as `{"type": "string"}`; an NDJSON line is one of two objects."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        stream = document["paths"]["/v1/sessions/{sid}/tracks/{rid}/stream"]["get"]["responses"]["200"]
+        stream["content"]["application/x-ndjson"]["schema"].pop("type", None)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _decode_reference(session: ShotSession, frame: int, data: bytes, content_type: str):
-    """Object ids from a reference body: a PNG file or run-length encoded JSON."""
+    """Object ids from a reference body: a PNG file or run-length encoded JSON (sizes checked first)."""
     if not data:
         raise InputError("the request has no body; send an index PNG or RLE JSON mask")
     if content_type.split(";")[0].strip() == "application/json":
@@ -238,29 +288,56 @@ def _decode_reference(session: ShotSession, frame: int, data: bytes, content_typ
             raise InputError(f"malformed JSON: {exc}") from None
         if not isinstance(encoded, dict):
             raise InputError('the JSON body must be an object {"size": [H, W], "values": [...], "counts": [...]}')
-        return decode_rle(encoded)
+        return decode_rle(encoded, expected_size=session.ready_frames().size)
     return session.decode_png_reference(frame, data)
 
 
-def _result_json(run, seq: int, frame: int) -> dict[str, Any]:
-    return {"seq": seq, "frame": frame, "mask": encode_rle(read_mask(run.mask_path(frame)).ids)}
+def _results(run, numbered: list[tuple[int, int]]) -> list[TrackResult]:
+    """The masks of (sequence number, frame) pairs of a run, read from disk and run-length encoded."""
+    return [TrackResult(seq=seq, frame=frame, mask=RLEMask(**encode_rle(read_mask(run.mask_path(frame)).ids)))
+            for seq, frame in numbered]
+
+
+def _model_name(source: str) -> str:
+    """The weights' file name (not the server's path to it)."""
+    return source.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def _unless_disconnected(request: Request, waiting: Awaitable[None]) -> bool:
+    """Await `waiting`, or stop early when the client disconnects; True when it disconnected."""
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    wait_task, gone_task = asyncio.ensure_future(waiting), asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({wait_task, gone_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (wait_task, gone_task):
+            task.cancel()
+    return gone_task.done() and not gone_task.cancelled()
 
 
 def _token_check(token: Optional[str]):
-    """A dependency that requires `Authorization: Bearer <token>` when a token is set."""
+    """A dependency that requires `Authorization: Bearer <token>` when a token is set (declared in OpenAPI
+    as the bearer security scheme)."""
+    import secrets
 
-    def check(request: Request) -> None:
+    bearer = HTTPBearer(auto_error=False, description="The server's token (`--token` / XMEMPP_TOKEN)")
+
+    def check(credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
         if token is None:
             return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
-            raise _Unauthorized()
+        given = credentials.credentials.strip() if credentials is not None else ""
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise Unauthorized("missing or wrong bearer token (send Authorization: Bearer <token>)")
 
     return check
-
-
-class _Unauthorized(XMemppError):
-    """Missing or wrong bearer token."""
 
 
 async def _expire_idle_sessions(store: SessionStore, ttl: float) -> None:
@@ -271,6 +348,7 @@ async def _expire_idle_sessions(store: SessionStore, ttl: float) -> None:
 
 def _install_limits_and_errors(app: FastAPI, settings: ServiceSettings) -> None:
     """Request-size limit, and every error as a 4xx/5xx JSON `{"detail": message}`."""
+    roots, state_dir = settings.media_roots, settings.state_dir
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
@@ -287,16 +365,14 @@ def _install_limits_and_errors(app: FastAPI, settings: ServiceSettings) -> None:
                                                    f"limit of {settings.max_body_bytes} bytes"}, status_code=413)
         return await call_next(request)
 
-    @app.exception_handler(_Unauthorized)
-    async def unauthorized(_: Request, exc: _Unauthorized) -> JSONResponse:
-        return JSONResponse({"detail": "missing or wrong bearer token (send Authorization: Bearer <token>)"},
-                            status_code=401, headers={"WWW-Authenticate": "Bearer"})
-
     @app.exception_handler(XMemppError)
     async def xmempp_error(_: Request, exc: XMemppError) -> JSONResponse:
         status = status_for(exc)
-        headers = {"Retry-After": "30"} if isinstance(exc, LimitExceeded) else None
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, LimitExceeded) else {}
+        if status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse({"detail": service_message(exc, roots, state_dir)}, status_code=status,
+                            headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -308,3 +384,7 @@ def _install_limits_and_errors(app: FastAPI, settings: ServiceSettings) -> None:
         parts = [f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
                  for e in errors]
         return JSONResponse({"detail": "invalid request: " + "; ".join(parts)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}); the server goes on"}, status_code=500)

@@ -20,7 +20,7 @@ import numpy as np
 import PIL.Image
 from cvat_sdk.masks import decode_mask, encode_mask
 
-from xmempp.errors import InputError
+from xmempp.errors import InputError, XMemppError
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import FrameResult, ShotJob, iter_job
 from xmempp.io.writers import probs_to_ids
@@ -29,6 +29,18 @@ from .engine import Engine
 
 #: Frames one tracked shape may be followed through.
 MAX_TRACK_FRAMES = 50_000
+
+
+class CvatTrackingError(cvataa.BadFunctionError, InputError):
+    """An error of the tracking function in a type the CVAT agent forwards with its message (any other
+    exception reaches CVAT as "Unknown error"). It pickles by its message, across the agent's worker pool."""
+
+
+def _forwarded(exc: XMemppError) -> CvatTrackingError:
+    """`exc` as an error CVAT shows: its message and remedies in neutral words, no server path."""
+    from .errors import scrub_paths
+
+    return CvatTrackingError(scrub_paths(str(exc)))
 
 
 class _LiveFrames:
@@ -84,21 +96,29 @@ class XMemppTrackingFunction:
     def init_tracking_state(self, context: cvataa.TrackingFunctionShapeContext, pp_image: np.ndarray,
                             shape: cvataa.TrackableShape) -> TrackingState:
         """Put the shape's mask into a new memory and step its frame."""
-        height, width = pp_image.shape[:2]
-        mask = shape_to_mask(shape, height, width)
-        if not mask.any():
-            raise InputError("the shape covers no pixel of the image")
-        frames = _LiveFrames(pp_image)
-        job = ShotJob(frames, {0: mask.astype(np.uint8)}, self.config, direction="forward", start=0)
-        results = iter_job(self.engine.model, job, prefetch_depth=0)
-        self.engine.call(lambda: next(results))  # the reference frame: initialises memory as a job does
+        try:
+            height, width = pp_image.shape[:2]
+            mask = shape_to_mask(shape, height, width)
+            if not mask.any():
+                raise InputError("the shape covers no pixel of the image")
+            frames = _LiveFrames(pp_image)
+            job = ShotJob(frames, {0: mask.astype(np.uint8)}, self.config, direction="forward", start=0)
+            results = iter_job(self.engine.model, job, prefetch_depth=0)
+            self.engine.call(lambda: next(results))  # the reference frame: initialises memory as a job does
+        except CvatTrackingError:
+            raise
+        except XMemppError as exc:
+            raise _forwarded(exc) from exc
         return TrackingState(frames, results, shape.type)
 
     def track(self, context: cvataa.TrackingFunctionShapeContext, pp_image: np.ndarray,
               state: TrackingState) -> Optional[cvataa.TrackableShape]:
         """The shape on the next image, or None where the object is not found."""
-        state.frames.push(pp_image)
-        result = self.engine.call(lambda: next(state.results))
+        try:
+            state.frames.push(pp_image)
+            result = self.engine.call(lambda: next(state.results))
+        except XMemppError as exc:
+            raise _forwarded(exc) from exc
         found = probs_to_ids(result.probs.numpy(), (1,)) == 1
         if not found.any():
             return None

@@ -1,15 +1,21 @@
 """One network and one worker thread: every model call of the service runs here, one at a time.
 
-Requests from any number of clients become tasks in one queue, so two propagations never run on
-the device at once and memory stays that of a single propagation.
+Requests from any number of clients become tasks on one worker, so two propagations never run on
+the device at once and memory stays that of a single propagation. The worker is fair between
+sessions: each session (a *lane*) keeps its own tasks in order; interactive tasks (a reference edit,
+an adapter's step) run before the next frame of any other lane's track, and long tasks (tracks,
+stepped frame by frame) take turns round-robin, a chunk of frames each.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import os
 import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Hashable, Optional, TypeVar
 
 import torch
 
@@ -20,21 +26,43 @@ from xmempp.resources import peak_rss_bytes
 
 T = TypeVar("T")
 
+#: A stepped task: each call does one step (one frame) and returns True once the task is finished.
+Step = Callable[[], bool]
+
+
+@dataclass
+class _Task:
+    run: Callable[[], object]
+    future: concurrent.futures.Future
+    interactive: bool
+    stepped: bool
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+class EngineClosed(RuntimeError):
+    """The engine was closed; it accepts no new tasks."""
+
 
 class Engine:
-    """A loaded network with a single-thread work queue.
+    """A loaded network with a fair single-thread work queue.
 
     Arguments:
         model: the network.
         source: where the weights came from (shown by /v1/info).
+        chunk_frames: steps a long task runs per turn when other lanes wait.
+        chunk_seconds: a turn also ends after this long (at least one step is made).
     """
 
-    def __init__(self, model: XMemNetwork, source: str = "") -> None:
+    def __init__(self, model: XMemNetwork, source: str = "", chunk_frames: int = 8, chunk_seconds: float = 0.5) -> None:
         self.model = model
         self.source = source
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="xmempp-engine")
-        self._lock = threading.Lock()
-        self._pending = 0
+        self.chunk_frames, self.chunk_seconds = max(1, chunk_frames), chunk_seconds
+        self._cond = threading.Condition()
+        self._lanes: dict[Hashable, deque[_Task]] = {}
+        self._order: deque[Hashable] = deque()  # lanes with work, in round-robin order
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="xmempp-engine", daemon=True)
+        self._thread.start()
 
     @classmethod
     def load(cls, model: Optional[Path] = None, device: str = "auto") -> "Engine":
@@ -50,28 +78,104 @@ class Engine:
     @property
     def pending(self) -> int:
         """Tasks queued or running."""
-        with self._lock:
-            return self._pending
+        with self._cond:
+            return sum(not task.future.done() for lane in self._lanes.values() for task in lane)
 
-    def submit(self, task: Callable[[], T]) -> "concurrent.futures.Future[T]":
-        """Queue `task` (a function of no arguments that may use the network); returns its future."""
-        with self._lock:
-            self._pending += 1
+    # ------------------------------------------------------------------ submitting
+    def submit(self, task: Callable[[], T], *, lane: Hashable = None,
+               interactive: bool = True) -> "concurrent.futures.Future[T]":
+        """Queue `task` (a function of no arguments that may use the network); returns its future.
 
-        def run() -> T:
-            try:
-                with torch.inference_mode():
-                    return task()
-            finally:
-                with self._lock:
-                    self._pending -= 1
+        Arguments:
+            task: the work; it runs whole, on the worker thread, under `torch.inference_mode`.
+            lane: tasks of one lane (a session) run in the order submitted; None is a shared lane.
+            interactive: run it before other lanes' long tasks (False: it takes its round-robin turn).
+        """
+        return self._enqueue(_Task(task, concurrent.futures.Future(), interactive, stepped=False), lane)
 
-        return self._executor.submit(run)
+    def submit_steps(self, step: Step, *, lane: Hashable = None) -> "concurrent.futures.Future[None]":
+        """Queue a long task made of steps (e.g. one frame each); its turns alternate with other lanes'.
 
-    def call(self, task: Callable[[], T]) -> T:
-        """Run `task` on the worker and wait for its result (its exception is re-raised here)."""
-        return self.submit(task).result()
+        `step()` is called repeatedly on the worker until it returns True; between calls the worker
+        may run other lanes' tasks. The future is done once the task is finished (or raised).
+        """
+        return self._enqueue(_Task(step, concurrent.futures.Future(), interactive=False, stepped=True), lane)
 
+    def call(self, task: Callable[[], T], *, lane: Hashable = None) -> T:
+        """Run `task` on the worker as an interactive task and wait for its result (its exception is re-raised)."""
+        return self.submit(task, lane=lane).result()
+
+    def _enqueue(self, task: _Task, lane: Hashable) -> concurrent.futures.Future:
+        with self._cond:
+            if self._closed:
+                raise EngineClosed("the model worker is shutting down")
+            queue = self._lanes.setdefault(lane, deque())
+            queue.append(task)
+            if len(queue) == 1:
+                self._order.append(lane)
+            self._cond.notify_all()
+        return task.future
+
+    # ------------------------------------------------------------------ worker
+    def _next_lane(self) -> Hashable:
+        """The lane to serve next (called with the lock held): the oldest interactive head first,
+        else the next lane in round-robin order."""
+        interactive = [(self._lanes[k][0].queued_at, i) for i, k in enumerate(self._order)
+                       if self._lanes[k][0].interactive]
+        if interactive:
+            return self._order[min(interactive)[1]]
+        return self._order[0]
+
+    def _others_waiting(self, lane: Hashable) -> tuple[bool, bool]:
+        """(another lane has work, another lane's head is interactive)."""
+        with self._cond:
+            others = [k for k in self._order if k != lane]
+            return bool(others), any(self._lanes[k][0].interactive for k in others)
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._order and not self._closed:
+                    self._cond.wait()
+                if not self._order:
+                    return  # closed and nothing left
+                lane = self._next_lane()
+                task = self._lanes[lane][0]
+            finished = self._serve(lane, task)
+            with self._cond:
+                queue = self._lanes[lane]
+                self._order.remove(lane)
+                if finished:
+                    queue.popleft()
+                if queue:
+                    self._order.append(lane)  # the end of the round
+                else:
+                    del self._lanes[lane]
+
+    def _serve(self, lane: Hashable, task: _Task) -> bool:
+        """Run a task, or one turn of a stepped task; True when the task is finished."""
+        if not task.future.running() and not task.future.set_running_or_notify_cancel():
+            return True  # cancelled before it started
+        try:
+            with torch.inference_mode():
+                if not task.stepped:
+                    task.future.set_result(task.run())
+                    return True
+                started, steps = time.monotonic(), 0
+                while True:
+                    if task.run():
+                        task.future.set_result(None)
+                        return True
+                    steps += 1
+                    others, urgent = self._others_waiting(lane)
+                    if urgent or (others and (steps >= self.chunk_frames
+                                              or time.monotonic() - started >= self.chunk_seconds)):
+                        return False
+        except BaseException as exc:  # noqa: BLE001 - the task's caller gets it through the future
+            task.future.set_exception(exc)
+            return True
+
+    # ------------------------------------------------------------------ info and stop
     def memory(self) -> dict[str, int]:
         """Memory in use: RSS (current where the OS tells it, and peak) of the process, and on CUDA the
         allocator's current and peak bytes."""
@@ -87,7 +191,11 @@ class Engine:
 
     def close(self) -> None:
         """Run the tasks already queued, then stop the worker (no new tasks are accepted)."""
-        self._executor.shutdown(wait=True)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
 
 
 def _current_rss_bytes() -> Optional[int]:

@@ -6,11 +6,14 @@ mask's pixels in row-major order are `n0` pixels of object id `v0`, then `n1` of
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
 from xmempp.errors import InputError
+
+#: Largest mask an RLE body may declare (height x width), whatever the session: 16384 x 16384.
+MAX_RLE_PIXELS = 1 << 28
 
 
 def encode_rle(ids: np.ndarray) -> dict[str, list[int]]:
@@ -31,30 +34,52 @@ def encode_rle(ids: np.ndarray) -> dict[str, list[int]]:
             "counts": counts.astype(int).tolist()}
 
 
-def decode_rle(encoded: Mapping[str, Any]) -> np.ndarray:
+def decode_rle(encoded: Mapping[str, Any], expected_size: Optional[tuple[int, int]] = None,
+               max_pixels: int = MAX_RLE_PIXELS) -> np.ndarray:
     """Decode a mask made by `encode_rle` (or any client following the same form).
 
+    Every declared size is checked before any pixel is allocated: the mask's size against
+    `max_pixels` and `expected_size`, the lists' lengths and values, and the counts' sum.
+
     Arguments:
-        encoded: mapping with "size" [H, W], "values" and "counts" of equal length.
+        encoded: mapping with "size" [H, W], "values" and "counts" of equal length (integers only).
+        expected_size: (height, width) the mask must have, when known.
+        max_pixels: largest mask accepted (height x width).
     Returns:
         HxW uint8 index mask. Raises `InputError` saying what is wrong with a malformed encoding.
     """
-    try:
-        height, width = (int(v) for v in encoded["size"])
-        values = np.asarray(encoded["values"], dtype=np.int64)
-        counts = np.asarray(encoded["counts"], dtype=np.int64)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError('an RLE mask needs "size": [H, W] and integer lists "values" and "counts" '
-                         f"({type(exc).__name__}: {exc})") from None
+    size, values, counts = (encoded.get(key) for key in ("size", "values", "counts"))
+    if not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) for v in size)):
+        raise InputError('an RLE mask needs "size": [H, W] (two integers), "values" and "counts" (lists of integers)')
+    height, width = size
     if height < 1 or width < 1:
         raise InputError(f"RLE mask size must be positive, got {height}x{width}")
-    if values.ndim != 1 or values.shape != counts.shape:
-        raise InputError(f'RLE "values" ({values.size}) and "counts" ({counts.size}) must be lists of equal length')
-    if values.size and (values.min() < 0 or values.max() > 255):
+    if height * width > max_pixels:
+        raise InputError(f"the RLE mask declares {width}x{height} pixels, more than the {max_pixels} this server "
+                         "accepts")
+    if expected_size is not None and (height, width) != tuple(expected_size):
+        raise InputError(f"the mask is {width}x{height}, the frames are {expected_size[1]}x{expected_size[0]}; a mask "
+                         "must match its frame")
+    if not isinstance(values, list) or not isinstance(counts, list):
+        raise InputError('RLE "values" and "counts" must be lists of integers')
+    if len(values) != len(counts):
+        raise InputError(f'RLE "values" ({len(values)}) and "counts" ({len(counts)}) must be lists of equal length')
+    if len(counts) > height * width:
+        raise InputError(f"the RLE mask has {len(counts)} runs, more than its {height * width} pixels")
+    for name, items in (("values", values), ("counts", counts)):
+        bad = next((v for v in items if not _is_int(v)), None)
+        if bad is not None:
+            raise InputError(f'RLE "{name}" must hold integers only, got {bad!r}')
+    if values and (min(values) < 0 or max(values) > 255):
         raise InputError("RLE values must be object ids 0..255")
-    if counts.size and counts.min() < 0:
+    if counts and min(counts) < 0:
         raise InputError("RLE counts must not be negative")
-    if int(counts.sum()) != height * width:
-        raise InputError(f"RLE counts add up to {int(counts.sum())} pixels, but a {width}x{height} mask has "
+    if sum(counts) != height * width:
+        raise InputError(f"RLE counts add up to {sum(counts)} pixels, but a {width}x{height} mask has "
                          f"{height * width}")
-    return np.repeat(values.astype(np.uint8), counts).reshape(height, width)
+    return np.repeat(np.asarray(values, dtype=np.uint8), np.asarray(counts, dtype=np.int64)).reshape(height, width)
+
+
+def _is_int(value: Any) -> bool:
+    """A JSON integer (not a bool, not a float such as 1.5 or 2.0)."""
+    return isinstance(value, int) and not isinstance(value, bool)

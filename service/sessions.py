@@ -5,34 +5,59 @@ worker; this module only keeps state and checks requests.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import io
+import os
 import secrets
 import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
+from PIL import Image
 
-from xmempp.errors import InputError, XMemppError
+from xmempp.errors import ConfigError, InputError, XMemppError
 from xmempp.inference.config import InferenceConfig
-from xmempp.inference.jobs import ShotJob, plan_frames, run_job
+from xmempp.inference.jobs import FrameResult, ShotJob, iter_job, plan_frames
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.session import MODES, InferenceSession
+from xmempp.inference.shot_job import prepare_job
 from xmempp.io.atomic import atomic_write_bytes, atomic_write_image
-from xmempp.io.frames import FrameSource, decode_image_file, open_frames
+from xmempp.io.frames import FrameSource
+from xmempp.io.images import decode_image_file
+from xmempp.io.sources import open_frames
 from xmempp.io.masks import ColorTable, davis_palette, read_mask
 from xmempp.io.writers import probs_to_ids
 
-from .engine import Engine
-from .errors import LimitExceeded, NotFound, NotReady
-from .media import resolve_media
+from .engine import Engine, EngineClosed
+from .errors import LimitExceeded, NotFound, NotReady, TooLarge, scrub_paths, service_message
+from .media import ConfinedFrames, resolve_media, shown_path
 from .settings import ServiceSettings
 from .tracks import TrackRun
 
 #: Track directions a client may ask for.
 TRACK_DIRECTIONS = ("forward", "backward")
+#: Upload formats kept as sent (Pillow's format name -> file suffix).
+UPLOAD_FORMATS = {"PNG": ".png", "JPEG": ".jpg"}
+#: Seconds a stopping server waits for the sessions' queued work before removing their files anyway.
+SHUTDOWN_WAIT_S = 30.0
+
+
+def image_header(data: bytes, what: str) -> tuple[str, int, int]:
+    """(Pillow format, width, height) of an encoded image, read from its header only (no pixel is decoded)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return str(image.format), int(image.size[0]), int(image.size[1])
+    except Image.DecompressionBombError as exc:
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise TooLarge(f"the {what} declares more than {limit} pixels, larger than any image this server "
+                       "reads") from exc
+    except Exception as exc:  # noqa: BLE001 - any header Pillow cannot parse is a bad body
+        raise InputError(f"the {what} is not an image Pillow can read ({type(exc).__name__}); send a PNG or JPEG "
+                         "file") from None
 
 
 class ShotSession:
@@ -50,6 +75,7 @@ class ShotSession:
                  frames: Optional[FrameSource] = None, source: Optional[Path] = None) -> None:
         self.id, self.folder, self.config, self.mode = sid, folder, config, mode
         self.expected, self.source = expected, source
+        self.shown_source: Optional[str] = None  # the source as the client may see it
         self.frames = frames
         self.references: dict[int, np.ndarray] = {}
         self.palette: Optional[np.ndarray] = None
@@ -90,7 +116,7 @@ class ShotSession:
         """The session as JSON-ready values."""
         size = self.size
         return {"id": self.id, "frames": self.expected, "uploaded": len(self.uploaded) if self.source is None else None,
-                "ready": self.frames is not None, "source": str(self.source) if self.source else None,
+                "ready": self.frames is not None, "source": self.shown_source,
                 "height": size[0] if size else None, "width": size[1] if size else None,
                 "mode": self.mode, "config": dataclasses.asdict(self.config), "references": sorted(self.references),
                 "tracks": [run.describe() for run in self.runs()]}
@@ -105,37 +131,60 @@ class ShotSession:
             raise InputError(f"frame {frame} is outside the shot of {self.expected} frames (0..{self.expected - 1})")
 
     # ------------------------------------------------------------------ frames
-    def _upload_path(self, index: int) -> Path:
-        return self.folder / "frames" / f"{index:06d}.png"
-
-    def add_upload(self, index: int, data: bytes) -> None:
-        """Store an uploaded frame (any image format PIL reads), checked against the other frames' size."""
+    def add_upload(self, index: int, data: bytes, max_pixels: int) -> None:
+        """Store an uploaded frame as sent (PNG or JPEG), after checking its header (format, size against
+        `max_pixels` and the other frames) and that it decodes."""
         if self.source is not None:
-            raise NotReady(f"session {self.id} reads its frames from {self.source}; it takes no uploads")
+            raise NotReady(f"session {self.id} reads its frames from the media roots; it takes no uploads")
         if self.frames is not None:
             raise NotReady(f"all {self.expected} frames of session {self.id} are uploaded; they cannot change "
                            "(open a new session for other frames)")
         self.check_frame(index)
-        staging = self.folder / "frames" / f".{index:06d}.upload"
-        atomic_write_bytes(staging, data, fsync=False)
-        try:
-            image = decode_image_file(staging)
-        finally:
-            staging.unlink(missing_ok=True)
+        if not data:
+            raise InputError("the request has no body; send the frame as a PNG or JPEG file")
+        kind, width, height = image_header(data, f"frame {index}")
+        if kind not in UPLOAD_FORMATS:
+            raise InputError(f"frame {index} is a {kind} image; send PNG or JPEG frames")
+        if width * height > max_pixels:
+            raise TooLarge(f"frame {index} is {width}x{height}, more than the {max_pixels} pixels a frame may have on "
+                           "this server")
         with self.lock:
             size = self._upload_size
-            if size is not None and image.shape[:2] != size:
-                raise InputError(f"frame {index} is {image.shape[1]}x{image.shape[0]}, the session's frames are "
-                                 f"{size[1]}x{size[0]}; all frames of a shot must have one size")
-            atomic_write_image(self._upload_path(index), image, fsync=False)
-            self._upload_size = image.shape[:2]
-            self.uploaded.add(index)
-            if len(self.uploaded) == self.expected and self.frames is None:
-                self.frames = open_frames(self.folder / "frames")
+        if size is not None and (height, width) != size:
+            raise InputError(f"frame {index} is {width}x{height}, the session's frames are {size[1]}x{size[0]}; all "
+                             "frames of a shot must have one size")
+        suffix = UPLOAD_FORMATS[kind]
+        staging = self.folder / "frames" / f".{index:06d}.upload{suffix}"
+        atomic_write_bytes(staging, data, fsync=False)
+        try:
+            decode_image_file(staging, f"frame {index}")  # the reader the session will use: it must decode
+            with self.lock:
+                if self._upload_size not in (None, (height, width)):
+                    raise InputError(f"frame {index} is {width}x{height}, another frame uploaded meanwhile is "
+                                     f"{self._upload_size[1]}x{self._upload_size[0]}; all frames of a shot must have "
+                                     "one size")
+                for other in UPLOAD_FORMATS.values():
+                    (self.folder / "frames" / f"{index:06d}{other}").unlink(missing_ok=True)
+                os.replace(staging, self.folder / "frames" / f"{index:06d}{suffix}")
+                self._upload_size = (height, width)
+                self.uploaded.add(index)
+                if len(self.uploaded) == self.expected and self.frames is None:
+                    self.frames = open_frames(self.folder / "frames")
+        finally:
+            staging.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ references
     def decode_png_reference(self, frame: int, data: bytes) -> np.ndarray:
-        """Object ids of a PNG reference mask (palette, grayscale or flat-colour RGB) for `frame`."""
+        """Object ids of a PNG reference mask (palette, grayscale or flat-colour RGB) for `frame`; its size is
+        checked from the header before any pixel is decoded."""
+        kind, width, height = image_header(data, f"mask of frame {frame}")
+        size = self.ready_frames().size
+        if kind != "PNG":
+            raise InputError(f"the mask of frame {frame} is a {kind} image; send an index PNG (lossy formats "
+                             "change object ids) or RLE JSON")
+        if (height, width) != tuple(size):
+            raise InputError(f"the mask for frame {frame} is {width}x{height}, the frames are {size[1]}x{size[0]}; a "
+                             "mask must match its frame")
         staging = self.folder / "references" / f".{frame:06d}.upload.png"
         atomic_write_bytes(staging, data, fsync=False)
         try:
@@ -158,6 +207,10 @@ class ShotSession:
 class SessionStore:
     """All open sessions, their limits, and the operations the HTTP layer calls.
 
+    The state folder belongs to one server at a time (a lock file): whatever a previous server left
+    in it (after a crash or SIGKILL) is removed when the store opens, and `shutdown` removes the
+    sessions' files again.
+
     Arguments:
         settings: limits, media roots and the state folder.
         engine: the shared network and work queue.
@@ -165,10 +218,14 @@ class SessionStore:
 
     def __init__(self, settings: ServiceSettings, engine: Engine) -> None:
         self.settings, self.engine = settings, engine
-        self.root = Path(settings.state_dir) / "sessions"
+        self.state_dir = Path(settings.state_dir)  # type: ignore[arg-type]
+        self._lock_file = _lock_state_dir(self.state_dir)
+        self.root = self.state_dir / "sessions"
+        self.swept = _sweep(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._sessions: dict[str, ShotSession] = {}
         self._lock = threading.Lock()
+        self._removals: list[concurrent.futures.Future] = []
 
     # ------------------------------------------------------------------ lifecycle
     def __len__(self) -> int:
@@ -180,7 +237,7 @@ class SessionStore:
         """Open a session on a server-side shot (`video`) or for `frames` uploaded frames.
 
         Returns:
-            The new session. Raises `LimitExceeded`, `PathRefused`, `ConfigError` or `InputError`.
+            The new session. Raises `LimitExceeded`, `TooLarge`, `PathRefused`, `ConfigError` or `InputError`.
         """
         if (video is None) == (frames is None):
             raise InputError('give either "video" (a path inside a media root) or "frames" (how many frames '
@@ -189,15 +246,22 @@ class SessionStore:
             raise InputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         settings = InferenceConfig.from_mapping(dict(config))
         self.expire_idle()
-        source = resolve_media(video, self.settings.media_roots) if video is not None else None
-        opened = open_frames(source) if source is not None else None
-        count = len(opened) if opened is not None else int(frames)  # type: ignore[arg-type]
+        if frames is not None and frames > self.settings.max_frames:
+            raise TooLarge(f"{frames} frames asked for; this server takes at most {self.settings.max_frames} per "
+                           "session")
+        roots = self.settings.media_roots
+        source = resolve_media(video, roots) if video is not None else None
+        opened: Optional[FrameSource] = None
         try:
+            if source is not None:
+                opened = open_frames(source)
+                opened = ConfinedFrames(opened, roots)
+            count = len(opened) if opened is not None else int(frames)  # type: ignore[arg-type]
             if count < 1:
                 raise InputError(f"a session needs at least one frame, got {count}")
             if count > self.settings.max_frames:
-                raise LimitExceeded(f"the shot has {count} frames; this server takes at most "
-                                    f"{self.settings.max_frames} per session")
+                raise TooLarge(f"the shot has {count} frames; this server takes at most {self.settings.max_frames} "
+                               "per session")
             with self._lock:
                 if len(self._sessions) >= self.settings.max_sessions:
                     raise LimitExceeded(f"{len(self._sessions)} sessions are open, the most this server allows; "
@@ -207,6 +271,7 @@ class SessionStore:
                 for sub in ("frames", "references", "tracks"):
                     (folder / sub).mkdir(parents=True)
                 session = ShotSession(sid, folder, settings, mode, count, opened, source)
+                session.shown_source = shown_path(source, roots) if source is not None else None
                 self._sessions[sid] = session
         except BaseException:
             if opened is not None:
@@ -229,15 +294,23 @@ class SessionStore:
         session.touch()
         return session
 
-    def close(self, sid: str) -> None:
-        """Cancel the session's runs, forget it and remove its files."""
+    def close(self, sid: str) -> concurrent.futures.Future:
+        """Cancel the session's runs, forget it and remove its files (once its queued work is over);
+        returns the removal's future."""
         session = self.get(sid)
         with self._lock:
             self._sessions.pop(sid, None)
         for run in session.runs():
             run.cancel.set()
-        # Files go once queued work of the session is over (the worker runs tasks in order).
-        self.engine.submit(lambda: self._remove(session))
+        try:
+            removal = self.engine.submit(lambda: self._remove(session), lane=session.id)
+        except EngineClosed:
+            removal = concurrent.futures.Future()
+            self._remove(session)
+            removal.set_result(None)
+        with self._lock:
+            self._removals = [f for f in self._removals if not f.done()] + [removal]
+        return removal
 
     @staticmethod
     def _remove(session: ShotSession) -> None:
@@ -258,28 +331,42 @@ class SessionStore:
                 pass
         return stale
 
-    def shutdown(self) -> None:
-        """Close every session (runs cancelled, files removed once the worker reaches them); used when the
-        server stops, since sessions do not outlive the process."""
+    def shutdown(self, wait_s: float = SHUTDOWN_WAIT_S) -> None:
+        """Close every session and wait for the removals (runs are cancelled first, so each stops before its
+        next frame); then remove what is left of the sessions' files, and the state folder itself when the
+        server made it. Sessions do not outlive the server process."""
         for session in self.all():
             try:
                 self.close(session.id)
             except NotFound:
                 pass
+        with self._lock:
+            removals = list(self._removals)
+        concurrent.futures.wait(removals, timeout=wait_s)
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.settings.owns_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        else:
+            (self.state_dir / _LOCK_NAME).unlink(missing_ok=True)
+        self._lock_file.close()
 
     def memory_bytes(self) -> int:
         """Device bytes held by the sessions' memories (permanent references mostly)."""
         return sum(s.inference.memory_stats().device_bytes for s in self.all() if s.inference is not None)
 
     # ------------------------------------------------------------------ references
-    def set_reference(self, session: ShotSession, frame: int, ids: np.ndarray) -> bool:
-        """Add or replace the reference of `frame` (in permanent memory); True when it replaced one."""
+    def set_reference(self, session: ShotSession, frame: int, ids: np.ndarray) -> concurrent.futures.Future:
+        """Add or replace the reference of `frame` (in permanent memory); the future's result is True when
+        it replaced one. The encoding runs on the worker as an interactive task of the session."""
         session.check_frame(frame)
         frames = session.ready_frames()
         ids = np.ascontiguousarray(ids, dtype=np.uint8)
         if ids.shape != tuple(frames.size):
             raise InputError(f"the mask for frame {frame} is {ids.shape[1]}x{ids.shape[0]}, the frames are "
                              f"{frames.size[1]}x{frames.size[0]}; a mask must match its frame")
+        if not ids.any() and not any(m.any() for f, m in session.references.items() if f != frame):
+            raise InputError(f"the mask for frame {frame} marks no object (every pixel is 0) and no other reference "
+                             "does; a session's references need at least one object")
 
         def apply() -> bool:
             if session.inference is None:
@@ -294,7 +381,7 @@ class SessionStore:
             atomic_write_image(session.reference_path(frame), ids, session.output_palette(), fsync=False)
             return replaced
 
-        return self.engine.call(apply)
+        return self.engine.submit(apply, lane=session.id)
 
     def _keep_object_order(self, session: ShotSession) -> None:
         """Rebuild the session's memory from its references when edits left objects it no longer has
@@ -308,8 +395,8 @@ class SessionStore:
             rebuilt.add_reference(index, frames[index], session.references[index])
         session.inference = rebuilt
 
-    def delete_reference(self, session: ShotSession, frame: int) -> None:
-        """Remove the reference of `frame` and its permanent-memory elements."""
+    def delete_reference(self, session: ShotSession, frame: int) -> concurrent.futures.Future:
+        """Remove the reference of `frame` and its permanent-memory elements (on the worker)."""
         if frame not in session.references:
             raise NotFound(f"frame {frame} of session {session.id} has no reference")
 
@@ -319,46 +406,63 @@ class SessionStore:
             self._keep_object_order(session)
             session.reference_path(frame).unlink(missing_ok=True)
 
-        self.engine.call(apply)
+        return self.engine.submit(apply, lane=session.id)
 
     # ------------------------------------------------------------------ tracks
     def start_track(self, session: ShotSession, direction: str, start: int, count: Optional[int]) -> TrackRun:
-        """Queue a track run from `start`, `count` frames (default: to the shot's end) in `direction`."""
+        """Queue a track run from `start`, `count` frames (default: to the shot's end) in `direction`.
+        It runs frame by frame, taking turns with other sessions' runs."""
         if direction not in TRACK_DIRECTIONS:
             raise InputError(f"unknown direction {direction!r}; use one of {', '.join(TRACK_DIRECTIONS)}")
         frames = session.ready_frames()
-        if not session.references:
-            raise NotReady(f"session {session.id} has no reference mask; add one before tracking")
+        if not any(mask.any() for mask in session.references.values()):
+            raise NotReady(f"session {session.id} has no reference mask with an object; add one before tracking")
         plan = plan_frames(len(frames), sorted(session.references), direction, start, count)
         rid = secrets.token_urlsafe(6)
         run = TrackRun(rid, direction, start, count, plan.total, session.folder / "tracks" / rid)
         run.folder.mkdir(parents=True)
         session.tracks[rid] = run
-        self.engine.submit(lambda: self._run_track(session, run))
+        self.engine.submit_steps(self._track_steps(session, run), lane=session.id)
         return run
 
-    def _run_track(self, session: ShotSession, run: TrackRun) -> None:
-        if run.cancel.is_set():
-            run.finish("cancelled")
-            return
-        run.set_running()
-        try:
-            job = ShotJob(session.ready_frames(), dict(session.references), session.config, session.mode,
-                          direction=run.direction, start=run.start, count=run.count)
-            objects, palette = job.objects, session.output_palette()
+    def _track_steps(self, session: ShotSession, run: TrackRun):
+        """The run as a stepped task: the first step opens the job, each later one makes one frame."""
+        results: list[Iterator[FrameResult]] = []
+        objects: list[tuple[int, ...]] = []
 
-            def save(result) -> None:
-                ids = probs_to_ids(result.probs.numpy(), objects.ids)
-                atomic_write_image(run.mask_path(result.index), ids, palette, fsync=False)
+        def step() -> bool:
+            try:
+                if not results:
+                    if run.cancel.is_set():
+                        run.finish("cancelled")
+                        return True
+                    run.set_running()
+                    job = ShotJob(session.ready_frames(), dict(session.references), session.config, session.mode,
+                                  direction=run.direction, start=run.start, count=run.count)
+                    prepared = prepare_job(job)
+                    objects.append(tuple(prepared.objects.ids))
+                    results.append(iter_job(self.engine.model, prepared, session=session.inference,
+                                            cancel=run.cancel, prefetch_depth=0))
+                    return False
+                result = next(results[0], None)
+                if result is None:
+                    run.finish("done" if run.done == run.total else "cancelled")
+                    return True
+                ids = probs_to_ids(result.probs.numpy(), objects[0])
+                atomic_write_image(run.mask_path(result.index), ids, session.output_palette(), fsync=False)
                 session.latest[result.index] = run.id
                 run.publish(result.index)
+                return False
+            except XMemppError as exc:
+                run.finish("failed", service_message(exc, self.settings.media_roots, self.state_dir))
+            except Exception as exc:  # noqa: BLE001 - reported to the client, the worker goes on
+                run.finish("failed", scrub_paths(f"internal error: {type(exc).__name__}: {exc}",
+                                                 self.settings.media_roots, self.state_dir))
+            if results:
+                results[0].close()
+            return True
 
-            report = run_job(self.engine.model, job, on_result=save, cancel=run.cancel, session=session.inference)
-            run.finish("done" if report.completed else "cancelled")
-        except XMemppError as exc:
-            run.finish("failed", str(exc))
-        except Exception as exc:  # noqa: BLE001 - reported to the client, the worker goes on
-            run.finish("failed", f"internal error: {type(exc).__name__}: {exc}")
+        return step
 
     def track(self, session: ShotSession, rid: str) -> TrackRun:
         """The run `rid` of `session`; raises `NotFound`."""
@@ -376,26 +480,60 @@ class SessionStore:
         return session.tracks[rid].mask_path(frame)
 
     # ------------------------------------------------------------------ candidates
-    def candidates(self, session: ShotSession, k: int, alpha: float) -> dict[str, Any]:
-        """Frames to annotate next (XMem++'s selector), using the session's results when every frame has one."""
+    def candidates(self, session: ShotSession, k: int, alpha: float) -> concurrent.futures.Future:
+        """Frames to annotate next (XMem++'s selector), using the session's results when every frame has one.
+
+        With results for every frame it is an interactive task; otherwise it propagates the references
+        first and takes its turn like a track. The future's result is the JSON answer."""
         from xmempp.candidate_selection import suggest_candidates
 
         frames = session.ready_frames()
-        if not session.references:
-            raise NotReady(f"session {session.id} has no reference mask; add one first")
+        if not any(mask.any() for mask in session.references.values()):
+            raise NotReady(f"session {session.id} has no reference mask with an object; add one first")
+        covered = all(i in session.latest or i in session.references for i in range(len(frames)))
 
-        def run() -> Any:
+        def run() -> dict[str, Any]:
             references = dict(session.references)
             predicted = None
             if all(i in session.latest or i in references for i in range(len(frames))):
                 predicted = {i: read_mask(self.latest_mask_path(session, i)).ids
                              for i in range(len(frames)) if i not in references}
-            return suggest_candidates(self.engine.model, frames, references, k, alpha=alpha,
-                                      predicted_masks=predicted, config=session.config, mode=session.mode)
+            result = suggest_candidates(self.engine.model, frames, references, k, alpha=alpha,
+                                        predicted_masks=predicted, config=session.config, mode=session.mode)
+            return {"candidates": [{"rank": rank, "frame": int(index), "dissimilarity": float(score)}
+                                   for rank, (index, score) in enumerate(zip(result.chosen, result.dissimilarities),
+                                                                         start=1)],
+                    "references": sorted(references), "invalid": [int(i) for i in result.invalid],
+                    "reason": result.reason}
 
-        result = self.engine.call(run)
-        return {"candidates": [{"rank": rank, "frame": int(index), "dissimilarity": float(score)}
-                               for rank, (index, score) in enumerate(zip(result.chosen, result.dissimilarities),
-                                                                     start=1)],
-                "references": sorted(session.references), "invalid": [int(i) for i in result.invalid],
-                "reason": result.reason}
+        return self.engine.submit(run, lane=session.id, interactive=covered)
+
+
+_LOCK_NAME = ".xmempp-serve.lock"
+
+
+def _lock_state_dir(state_dir: Path):
+    """Hold an exclusive lock on the state folder for this process (two servers must not share one)."""
+    import fcntl
+
+    handle = open(state_dir / _LOCK_NAME, "a+")  # noqa: SIM115 - held until shutdown
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ConfigError(f"another xmempp server uses the state folder {state_dir}; give each server its "
+                          "own") from None
+    return handle
+
+
+def _sweep(root: Path) -> int:
+    """Remove sessions a previous server left behind (it was killed before it could); returns how many."""
+    if not root.is_dir():
+        return 0
+    leftovers = list(root.iterdir())
+    for entry in leftovers:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    return len(leftovers)

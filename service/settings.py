@@ -22,8 +22,11 @@ class ServiceSettings:
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
         max_body_bytes: largest request body accepted.
         max_frames: most frames a session may have.
+        max_frame_pixels: largest uploaded frame (width x height); larger ones are refused from their header.
         max_sessions: most sessions open at once.
+        max_polls_per_client: long polls and streams one client address may hold open at once.
         session_ttl_s: a session nobody used for this long is closed and its files removed.
+        owns_state_dir: True when `state_dir` was made for this server (it is removed when the server stops).
     """
 
     host: str = "127.0.0.1"
@@ -35,11 +38,14 @@ class ServiceSettings:
     device: str = "auto"
     max_body_bytes: int = 64 << 20
     max_frames: int = 10_000
+    max_frame_pixels: int = 4096 * 4096
     max_sessions: int = 8
+    max_polls_per_client: int = 16
     session_ttl_s: float = 3600.0
+    owns_state_dir: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_frames", "max_sessions"):
+        for name in ("max_body_bytes", "max_frames", "max_frame_pixels", "max_sessions", "max_polls_per_client"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.session_ttl_s <= 0:
@@ -55,5 +61,6 @@ class ServiceSettings:
         self.media_roots = roots
         if self.state_dir is None:
             self.state_dir = Path(tempfile.mkdtemp(prefix="xmempp-serve-"))
+            self.owns_state_dir = True
         self.state_dir = Path(self.state_dir).expanduser().resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)

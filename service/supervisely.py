@@ -49,6 +49,10 @@ def track_masks(engine: Engine, frames: Sequence[np.ndarray], input_mask: np.nda
     mask = np.asarray(input_mask)
     if mask.ndim != 2 or mask.min() < 0 or mask.max() > 255:
         raise InputError(f"input_mask must be an HxW array of object values 0..255, got shape {mask.shape}")
+    if not mask.any():  # nothing to track: every frame is background
+        return [np.zeros(mask.shape, dtype=np.uint8) for _ in frames]
+    if len(frames) == 1:  # only the annotated frame: its mask is the user's (a job plans no step for it)
+        return [mask.astype(np.uint8)]
     job = ShotJob(frames, {0: mask.astype(np.uint8)}, config or InferenceConfig(), mode, direction="forward", start=0)
     masks: list[np.ndarray] = []
     objects = job.objects.ids
@@ -56,7 +60,7 @@ def track_masks(engine: Engine, frames: Sequence[np.ndarray], input_mask: np.nda
     def keep(result) -> None:
         masks.append(probs_to_ids(result.probs.numpy(), objects))
 
-    engine.call(lambda: run_job(engine.model, job, on_result=keep))
+    engine.submit(lambda: run_job(engine.model, job, on_result=keep), interactive=False).result()
     return masks
 
 
@@ -72,10 +76,22 @@ class XMemppMaskTracker:
     weights: Optional[Path] = None
     engine: Optional[Engine] = None
 
-    def load_on_device(self, model_dir: str, device: str = "cpu") -> None:
-        """Load the network on `device` (Supervisely calls this once before serving)."""
-        candidate = Path(model_dir) / "XMem.pth"
-        weights = self.weights or (candidate if candidate.is_file() else None)
+    def load_on_device(self, model_dir: Optional[str] = None, device: str = "cpu") -> None:
+        """Load the network on `device` (Supervisely's `BaseTracking.__init__` calls it with "cuda" and, on a
+        `RuntimeError`, again with "cpu").
+
+        Arguments:
+            model_dir: folder that may hold `XMem.pth` (None: `weights`, else the official file).
+            device: "cpu", "cuda", "cuda:N" or "mps"; a device this host lacks raises `RuntimeError`.
+        """
+        import torch
+
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"device {device!r} asked for, but this host has no CUDA device")
+        if device == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError("device 'mps' asked for, but this host has no MPS device")
+        candidate = Path(model_dir) / "XMem.pth" if model_dir else None
+        weights = self.weights or (candidate if candidate is not None and candidate.is_file() else None)
         self.engine = Engine.load(weights, device)
 
     def predict(self, frames: list[np.ndarray], input_mask: np.ndarray) -> list[np.ndarray]:

@@ -5,6 +5,7 @@ dropped can fetch them again; memory holds only the list of finished frames.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class TrackRun:
     created: float = field(default_factory=time.time)
     _frames: list[int] = field(default_factory=list)
     _changed: threading.Condition = field(default_factory=threading.Condition)
+    _waiters: set = field(default_factory=set)  # (event loop, asyncio.Event) of async waiters
 
     def mask_path(self, frame: int) -> Path:
         """Where the mask of `frame` is (or will be) stored."""
@@ -59,19 +61,19 @@ class TrackRun:
         """Mark the run as started."""
         with self._changed:
             self.status = "running"
-            self._changed.notify_all()
+            self._notify()
 
     def publish(self, frame: int) -> None:
         """Announce that the mask of `frame` is on disk."""
         with self._changed:
             self._frames.append(frame)
-            self._changed.notify_all()
+            self._notify()
 
     def finish(self, status: str, error: Optional[str] = None) -> None:
         """Mark the run final ("done", "cancelled" or "failed")."""
         with self._changed:
             self.status, self.error = status, error
-            self._changed.notify_all()
+            self._notify()
 
     def results_after(self, after: int, limit: int) -> list[tuple[int, int]]:
         """(sequence number, frame) of up to `limit` results numbered above `after` (numbers start at 1)."""
@@ -83,6 +85,31 @@ class TrackRun:
         """Block until there is a result numbered above `after`, the run is final, or `timeout` passed."""
         with self._changed:
             self._changed.wait_for(lambda: len(self._frames) > after or self.final, timeout=timeout)
+
+    async def wait_async(self, after: int, timeout: float) -> None:
+        """Like `wait`, without holding a thread: the worker thread wakes the waiting event loop."""
+        loop, event = asyncio.get_running_loop(), asyncio.Event()
+        waiter = (loop, event)
+        with self._changed:
+            if len(self._frames) > after or self.final:
+                return
+            self._waiters.add(waiter)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            with self._changed:
+                self._waiters.discard(waiter)
+
+    def _notify(self) -> None:
+        """Wake every waiter (called with `_changed` held, from any thread)."""
+        self._changed.notify_all()
+        for loop, event in self._waiters:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # that loop is closed: its waiter is gone
+                pass
 
     def describe(self) -> dict:
         """The run's state as JSON-ready values."""

@@ -65,7 +65,8 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_server(app, port: int) -> Iterator[str]:
     """Serve `app` with uvicorn on 127.0.0.1:`port` in a thread; yields the base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                            timeout_graceful_shutdown=5))
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -98,3 +99,41 @@ def collect_track(client: httpx.Client, sid: str, rid: str,
         if state["status"] in ("done", "cancelled", "failed") and state["next"] == state["done"]:
             return state, masks
         assert time.monotonic() < deadline, f"track {rid} did not finish: {state}"
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares `width` x `height` (8-bit RGB); its pixel data is a stub, so only a
+    reader that trusts the header before checking it would allocate the declared size."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
+
+
+def peak_rss_during(action) -> tuple[object, int]:
+    """Run `action()` while sampling this process's RSS every millisecond; returns (its result, the peak
+    growth in bytes over the RSS before)."""
+    import psutil
+
+    process = psutil.Process()
+    before = process.memory_info().rss
+    peak, done = [before], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak.append(process.memory_info().rss)
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = action()
+    finally:
+        done.set()
+        sampler.join()
+    return result, max(peak) - before

@@ -166,20 +166,21 @@ def test_cli_rerun_skips_finished_shots(small_batch, first_run, checkpoint_path,
     report_path = tmp_path / "report.json"
     result = CliRunner().invoke(create_app(), ["batch", str(shot_list), "--model", str(checkpoint_path), "--workers",
                                                "2", "--device", "cpu", "--report", str(report_path)])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 6, result.output
     assert "Traceback" not in result.output
     assert "sh040:" in " ".join(result.output.split()) and "resolution" in result.output
     assert marker_path(root / "out" / "sh020").stat().st_mtime_ns == stamp
     report = json.loads(report_path.read_text())
     assert [s["status"] for s in report["shots"]] == ["skipped", "failed", "skipped", "skipped"]
-    assert report["summary"] == {"shots": 4, "done": 0, "skipped": 3, "failed": 1, "frames": 0, "fps": 0.0}
+    assert report["summary"] == {"shots": 4, "done": 0, "skipped": 3, "failed": 1, "stopped": 0, "frames": 0,
+                                 "fps": 0.0}
     assert report["shots"][0]["frames"] == 10 and report["shots"][0]["output"] == str(root / "out" / "sh010")
 
 
 def test_cli_bad_shot_list_is_one_red_line(tmp_path):
     path = write_csv(tmp_path / "shots.csv", [{"name": "a", "plate": "p", "masks": "m", "output": "o", "mode": "x"}])
     result = CliRunner().invoke(create_app(), ["batch", str(path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "shots.csv line 2 (shot 'a'): mode must be one of" in " ".join(result.output.split())
 

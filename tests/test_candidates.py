@@ -426,7 +426,7 @@ def test_cli_candidates_reports_bad_input_in_one_line(checkpoint_path, tmp_path)
     chair = _chair()
     result = _run_cli("-v", str(chair / "JPEGImages"), "-m", str(tmp_path / "missing"),
                       "--model", str(checkpoint_path), "--device", "cpu", "-q")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "mask folder not found" in result.stderr and "Traceback" not in result.output
 
 
@@ -517,7 +517,7 @@ def test_predicted_targets_read_every_matte_process_writes(tmp_path, clip, optio
 
     from xmempp.cli.candidates_cmd import _predicted_targets
     from xmempp.inference.shots import PlateOptions
-    from xmempp.io.frames import open_frames
+    from xmempp.io.sources import open_frames
     from xmempp.io.sequences import FrameInfo
     from xmempp.io.writers import ResultWriter, WriterOptions
 

@@ -130,9 +130,9 @@ def test_resume_refused_when_a_reference_mask_changed(clip, checkpoint_path, tmp
     write_palette_png(folder / "masks" / f"{stems[6]}.png", mask, davis_palette())
     before = result_files(out)
     result = runner.invoke(app, process_args(folder, out, checkpoint_path, "--resume"))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input: no retry
     line = " ".join(result.output.split())
-    assert "cannot resume" in line and "reference mask of frame 6" in line, line
+    assert "cannot resume" in line and f"reference mask of frame {stems[6]} (edited)" in line, line
     assert result_files(out) == before
 
 
@@ -167,7 +167,7 @@ def test_error_before_the_first_frame_leaves_no_folder(problem, clip, checkpoint
     else:
         extra = ["--device", "cuda:7"]
     result = runner.invoke(app, process_args(folder, out, weights, *extra))
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert not (tmp_path / "new").exists()
 
 
@@ -188,7 +188,7 @@ def test_memory_guard_refuses_before_creating_anything(checkpoint_path, tmp_path
     args = ["process", "-v", folder / "frames", "-m", folder / "masks", "-o", out, "--model", checkpoint_path,
             "--size", -1, "-q"]
     result = runner.invoke(app, list(map(str, args)))
-    assert result.exit_code == 1
+    assert result.exit_code == 4  # out of memory
     line = " ".join(result.output.split())
     assert "GiB" in line and "1920x1080" in line and "--size" in line and "--force" in line, line
     assert not out.exists()

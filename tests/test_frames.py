@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 import time
 
 import cv2
@@ -11,15 +12,18 @@ from PIL import Image
 
 from iohelpers import colour_frame, shared_data, write_video
 from xmempp.errors import InputError
-from xmempp.io.frames import FolderFrames, VideoFrames, natural_key, open_frames, prefetch
+from xmempp.io.frames import FolderFrames, prefetch
+from xmempp.io.images import natural_key
+from xmempp.io.sources import open_frames
+from xmempp.io.video_frames import VideoFrames
 
 
 def test_natural_order_keeps_vfx_numbering(tmp_path):
-    stems = [f"shot_a_{n}" for n in (1010, 999, 1001, 1000, 1002)]
+    stems = [f"shot_a_{n}" for n in (1003, 999, 1001, 1000, 1002)]
     for s in stems:
         Image.fromarray(colour_frame(0)).save(tmp_path / f"{s}.png")
     frames = open_frames(tmp_path)
-    assert frames.names == ["shot_a_999", "shot_a_1000", "shot_a_1001", "shot_a_1002", "shot_a_1010"]
+    assert frames.names == ["shot_a_999", "shot_a_1000", "shot_a_1001", "shot_a_1002", "shot_a_1003"]
     assert sorted(["a_10", "a_2", "a_1"], key=natural_key) == ["a_1", "a_2", "a_10"]
     assert sorted(["a1", "a", "1a", "A2", "a01"], key=natural_key) == ["1a", "a", "a01", "a1", "A2"]
 
@@ -71,35 +75,67 @@ def test_corrupt_frame_names_the_file(tmp_path):
     for i in range(3):
         Image.fromarray(colour_frame(i)).save(tmp_path / f"f_{i}.jpg")
     (tmp_path / "f_1.jpg").write_bytes(b"this is not a jpeg at all")
-    frames = open_frames(tmp_path)
-    frames[0]
-    with pytest.raises(InputError, match=r"f_1\.jpg"):
-        frames[1]
-    with pytest.raises(InputError, match=r"f_1\.jpg"):
-        list(frames)
+    with pytest.raises(InputError, match=r"f_1\.jpg"):  # every header is read up front
+        open_frames(tmp_path)
 
 
 def test_truncated_frame_names_the_file(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(2):
-        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / f"f_{i}.jpg")
-        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / f"g_{i}.png")
-    for name in ("f_1.jpg", "g_1.png"):
+        for name in (f"f_{i}.jpg", f"g_{i}.png"):
+            (tmp_path / name[0]).mkdir(exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / name[0] / name)
+    for name in ("f/f_1.jpg", "g/g_1.png"):
         data = (tmp_path / name).read_bytes()
         (tmp_path / name).write_bytes(data[: len(data) // 2])
-    frames = open_frames(tmp_path)
     with pytest.raises(InputError, match=r"f_1\.jpg.*truncated"):
-        frames[frames.index_of("f_1")]
+        open_frames(tmp_path / "f")[1]
     with pytest.raises(InputError, match=r"g_1\.png"):
-        frames[frames.index_of("g_1")]
+        open_frames(tmp_path / "g")[1]
 
 
 def test_frame_of_another_size_is_refused(tmp_path):
     Image.fromarray(colour_frame(0)).save(tmp_path / "f_0.png")
     Image.fromarray(colour_frame(1, 40, 64)).save(tmp_path / "f_1.png")
-    frames = open_frames(tmp_path)
-    with pytest.raises(InputError, match=r"f_1\.png is 64x40 but the first frame"):
-        frames[1]
+    with pytest.raises(InputError, match=r"f_1\.png is 64x40 but the first frame f_0\.png is 64x48"):
+        open_frames(tmp_path)  # before any frame is decoded
+
+
+def test_gap_in_a_jpeg_folder_is_refused_before_the_first_frame(tmp_path):
+    for n in (1003, 1004, 1006, 1007):
+        Image.fromarray(colour_frame(0)).save(tmp_path / f"sh030.{n}.jpg")
+    with pytest.raises(InputError, match=r"gap: frame\(s\) 1005 \(sh030\.1005\.jpg\) missing between 1003 and 1007"):
+        open_frames(tmp_path)
+
+
+@pytest.mark.parametrize("link", ["dangling", "loop"])
+def test_broken_or_looping_link_is_a_missing_frame(tmp_path, link):
+    for n in (1004, 1006):
+        Image.fromarray(colour_frame(0)).save(tmp_path / f"sh030.{n}.jpg")
+    target = tmp_path / "sh030.1005.jpg" if link == "loop" else tmp_path / "gone.jpg"
+    (tmp_path / "sh030.1005.jpg").symlink_to(target)
+    with pytest.raises(InputError, match="sh030.1005.jpg is " + ("a link loop" if link == "loop" else "a broken link")):
+        open_frames(tmp_path)
+
+
+def test_two_sequences_in_one_folder_are_refused(tmp_path):
+    for head in ("sh010.", "sh020."):
+        for n in (1001, 1002):
+            Image.fromarray(colour_frame(0)).save(tmp_path / f"{head}{n}.png")
+    with pytest.raises(InputError, match=r"holds 2 sequences: sh010\.#### \(2 frames, 1001-1002\), sh020\.####"):
+        open_frames(tmp_path)
+
+
+@pytest.mark.parametrize("bad", ["empty", "tiny"])
+def test_zero_byte_or_one_pixel_frame_is_refused_up_front(tmp_path, bad):
+    for n in range(3):
+        Image.fromarray(colour_frame(0)).save(tmp_path / f"f_{n}.png")
+    if bad == "empty":
+        (tmp_path / "f_2.png").write_bytes(b"")
+    else:
+        Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "f_2.png")
+    with pytest.raises(InputError, match=r"f_2\.png(: not an image| is 1x1)"):
+        open_frames(tmp_path)
 
 
 def test_duplicate_stems_are_refused(tmp_path):
@@ -196,3 +232,49 @@ def test_real_clips_folder_and_video():
     assert len(video) == len(folder) == 60 and video.size == folder.size
     for i in (0, 31, 59, 10):
         assert np.abs(video[i].astype(int) - folder[i]).mean() < 6
+
+
+def _encode(path, stamps):
+    import av
+    from fractions import Fraction
+
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+    stream.codec_context.time_base = Fraction(1, 1000)
+    for i, pts in enumerate(stamps):
+        frame = av.VideoFrame.from_ndarray(colour_frame(i, 96, 128), format="rgb24")
+        frame.pts, frame.time_base = pts, Fraction(1, 1000)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+
+
+def test_variable_frame_rate_video_is_reported(tmp_path):
+    from xmempp.errors import XMemppWarning
+
+    _encode(tmp_path / "cfr.mp4", [40 * i for i in range(12)])
+    _encode(tmp_path / "vfr.mp4", [0, 40, 80, 200, 240, 400, 440, 480, 600, 640, 680, 800])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", XMemppWarning)
+        assert len(open_frames(tmp_path / "cfr.mp4")) == 12
+    with pytest.warns(XMemppWarning, match="variable frame rate"):
+        assert len(open_frames(tmp_path / "vfr.mp4")) == 12
+
+
+def test_damaged_video_stops_with_an_error_instead_of_garbage_frames(tmp_path):
+    import random
+
+    _encode(tmp_path / "v.mp4", [40 * i for i in range(40)])
+    data = bytearray((tmp_path / "v.mp4").read_bytes())
+    start, end = data.find(b"mdat") + 200, data.find(b"moov") - 50
+    rng = random.Random(0)
+    for _ in range(20):
+        data[rng.randrange(start, end)] ^= 0xFF
+    (tmp_path / "bad.mp4").write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"bad\.mp4.*corrupt"):
+        frames = open_frames(tmp_path / "bad.mp4")
+        for i in range(len(frames)):
+            frames[i]

@@ -21,7 +21,8 @@ from PIL import Image
 
 from xmempp.errors import ConfigError, InputError
 from xmempp.inference.config import InferenceConfig
-from xmempp.io.frames import MAX_IMAGE_PIXELS, FolderFrames, decode_image_file
+from xmempp.io.frames import FolderFrames
+from xmempp.io.images import MAX_IMAGE_PIXELS, decode_image_file
 from xmempp.io.masks import read_mask, read_mask_folder
 from xmempp.io.workspace import Workspace
 

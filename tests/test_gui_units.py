@@ -381,7 +381,7 @@ def test_gui_command_creates_workspace_from_images(tmp_path):
     assert (tmp_path / "workspace" / "plates" / "info.json").exists() and shot.exists()
     proc = subprocess.run([sys.executable, "-c", code, "gui", "--images", str(src), "--workspace", "x"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1 and "exactly one of" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "exactly one of" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_opens_an_xmempp_style_workspace(qtbot, tmp_path):

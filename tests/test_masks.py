@@ -219,7 +219,7 @@ def test_output_palette_prefers_a_palette_mask():
 
 
 def test_real_caps_annotations():
-    from xmempp.io.frames import open_frames
+    from xmempp.io.sources import open_frames
 
     frames = open_frames(shared_data("caps", "JPEGImages"))
     masks = read_mask_folder(shared_data("caps", "Annotations"), frames.names, frames.size)

@@ -172,7 +172,7 @@ def test_bad_plates_fail_with_one_line_and_write_nothing(chair, checkpoint_path,
     pattern, extra = _bad_plates(tmp_path, frames, case)
     out = tmp_path / "out"
     result = invoke("-v", pattern, "-m", root / "roto", "-o", out, "--model", checkpoint_path, "-q", *extra)
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), result.output
     for word in words:
@@ -183,5 +183,5 @@ def test_bad_plates_fail_with_one_line_and_write_nothing(chair, checkpoint_path,
 def test_output_folder_around_the_roto_is_refused(chair, checkpoint_path, tmp_path):
     root, _ = chair
     result = invoke("-v", root / "srgb", "-m", root / "roto", "-o", root, "--model", checkpoint_path, "-q")
-    assert result.exit_code == 1 and "contains the input folder" in " ".join(result.output.split())
+    assert result.exit_code == 3 and "contains the input folder" in " ".join(result.output.split())
     assert not (root / "masks").exists()

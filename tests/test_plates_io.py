@@ -10,7 +10,7 @@ from platehelpers import OpenEXR, cineon_codes, srgb_to_linear, write_exr, write
 from xmempp.errors import ConfigError, InputError, OutputError
 from xmempp.io import colour
 from xmempp.io.colour import ColourOptions, converter_for
-from xmempp.io.frames import open_frames
+from xmempp.io.sources import open_frames
 from xmempp.io.manifest import MANIFEST_NAME
 from xmempp.io.masks import read_mask_folder
 from xmempp.io.sequences import FrameInfo, find_sequence, parse_frame_range

@@ -18,7 +18,7 @@ from servicehelpers import (collect_track, free_port, png_bytes, png_bytes_rgb, 
                             write_masks)
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import ShotJob, run_job
-from xmempp.io.frames import open_frames
+from xmempp.io.sources import open_frames
 from xmempp.io.masks import read_mask
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.io.writers import probs_to_ids

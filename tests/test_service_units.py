@@ -15,7 +15,7 @@ import pytest
 from servicehelpers import free_port, write_clip
 from xmempp.errors import ConfigError, InputError
 from xmempp.service.engine import Engine
-from xmempp.service.errors import LimitExceeded, NotFound, NotReady, status_for
+from xmempp.service.errors import LimitExceeded, NotFound, NotReady, TooLarge, status_for
 from xmempp.service.media import PathRefused, resolve_media
 from xmempp.service.rle import decode_rle, encode_rle
 from xmempp.service.sessions import SessionStore
@@ -41,10 +41,36 @@ def test_rle_round_trip_and_numpy_decoding():
     ({"size": [0, 2], "values": [], "counts": []}, "positive"),
     ({"values": [0], "counts": [4]}, '"size"'),
     ({"size": "big", "values": [0], "counts": [4]}, '"size"'),
+    ({"size": [2, 2], "values": [0], "counts": [4.5]}, "integers only"),
+    ({"size": [2, 2], "values": [0], "counts": [4.0]}, "integers only"),
+    ({"size": [2, 2], "values": [True], "counts": [4]}, "integers only"),
+    ({"size": [2.0, 2], "values": [0], "counts": [4]}, '"size"'),
+    ({"size": [20000, 20000], "values": [0], "counts": [400_000_000]}, "more than"),
+    ({"size": [2, 2], "values": [0] * 5, "counts": [1] * 5}, "runs"),
 ])
 def test_rle_errors_say_what_is_wrong(bad, words):
     with pytest.raises(InputError, match=words):
         decode_rle(bad)
+
+
+def test_rle_declared_size_checked_against_the_frame():
+    with pytest.raises(InputError, match="must match its frame"):
+        decode_rle({"size": [4000, 4000], "values": [0], "counts": [16_000_000]}, expected_size=(2, 2))
+
+
+def test_error_details_in_request_terms_without_server_paths(tmp_path):
+    from xmempp.errors import OutputError, Remedy, RemedyKind
+    from xmempp.service.errors import service_message
+
+    root, state = tmp_path / "media", tmp_path / "state"
+    exc = ConfigError(f"cannot read frame {root}/shot/0001.png or {state}/sessions/abc_D-1/frames/000001.png",
+                      remedy=Remedy(RemedyKind.SET, "size", 480))
+    text = service_message(exc, [root], state)
+    assert str(tmp_path) not in text and "--" not in text, text
+    assert "shot/0001.png" in text and "frames/000001.png" in text and '"config": {"size": 480}' in text, text
+    text = service_message(OutputError("/usr/lib/x/weights.pth is bad", remedy=Remedy(RemedyKind.ENABLE, "overwrite")))
+    assert text == 'weights.pth is bad; set "overwrite": true in the request', text
+    assert "DELETE /v1/sessions/ID" in service_message(LimitExceeded("close one (DELETE /v1/sessions/ID)"))
 
 
 def test_media_paths_stay_inside_the_roots(tmp_path):
@@ -82,6 +108,7 @@ def test_error_statuses():
     assert status_for(NotFound("x")) == 404
     assert status_for(NotReady("x")) == 409
     assert status_for(LimitExceeded("x")) == 429
+    assert status_for(TooLarge("x")) == 413
     assert status_for(ConfigError("x")) == 422
     assert status_for(InputError("x")) == 400
 
@@ -122,6 +149,41 @@ def test_engine_runs_one_task_at_a_time(model):
     engine.close()
 
 
+def test_engine_is_fair_between_lanes(model):
+    """An interactive task of lane B runs after at most one step of lane A's long task; two long tasks
+    alternate in chunks; a lane's own tasks keep their order."""
+    engine = Engine(model, chunk_frames=3, chunk_seconds=10.0)
+    log: list[str] = []
+    gate = threading.Event()
+
+    def stepper(name: str, steps: int):
+        left = [steps]
+
+        def step() -> bool:
+            gate.wait()
+            log.append(name)
+            time.sleep(0.01)
+            left[0] -= 1
+            return left[0] == 0
+
+        return step
+
+    a = engine.submit_steps(stepper("a", 9), lane="A")
+    b = engine.submit_steps(stepper("b", 6), lane="B")
+    after_a = engine.submit(lambda: log.append("A-edit"), lane="A")  # waits for A's own track
+    gate.set()
+    time.sleep(0.05)
+    submitted_at = len(log)
+    edit = engine.submit(lambda: log.append("C-edit"), lane="C")
+    edit.result(timeout=10)
+    a.result(timeout=10), b.result(timeout=10), after_a.result(timeout=10)
+    assert log.index("C-edit") - submitted_at <= 1, log  # at most the step under way before it
+    tracks = [x for x in log if x in "ab"]
+    assert tracks[:3] == ["a"] * 3 and tracks[3] == "b", log  # a chunk of 3, then the other lane's turn
+    assert log.index("A-edit") > max(i for i, x in enumerate(log) if x == "a"), log  # after A's own track
+    engine.close()
+
+
 def test_idle_sessions_expire_and_their_files_go(model, tmp_path):
     engine = Engine(model)
     store = SessionStore(ServiceSettings(state_dir=tmp_path, session_ttl_s=0.05), engine)
@@ -140,17 +202,17 @@ def test_uploads_must_share_one_size(model, tmp_path):
 
     engine = Engine(model)
     store = SessionStore(ServiceSettings(state_dir=tmp_path, max_frames=3), engine)
-    with pytest.raises(LimitExceeded, match="at most 3"):
+    with pytest.raises(TooLarge, match="at most 3"):
         store.create(None, 4, {}, "xmempp")
     session = store.create(None, 2, {}, "xmempp")
-    session.add_upload(0, png_bytes_rgb(np.zeros((8, 10, 3), np.uint8)))
+    session.add_upload(0, png_bytes_rgb(np.zeros((8, 10, 3), np.uint8)), 1000)
     with pytest.raises(InputError, match="one size"):
-        session.add_upload(1, png_bytes_rgb(np.zeros((9, 10, 3), np.uint8)))
+        session.add_upload(1, png_bytes_rgb(np.zeros((9, 10, 3), np.uint8)), 1000)
     with pytest.raises(InputError):
-        session.add_upload(1, b"not an image")
+        session.add_upload(1, b"not an image", 1000)
     with pytest.raises(NotReady, match="1 of 2"):
         session.ready_frames()
-    session.add_upload(1, png_bytes_rgb(np.ones((8, 10, 3), np.uint8)))
+    session.add_upload(1, png_bytes_rgb(np.ones((8, 10, 3), np.uint8)), 1000)
     assert len(session.ready_frames()) == 2
     engine.close()
 
@@ -191,7 +253,7 @@ def test_serve_command_reports_bad_settings_in_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-c", "from xmempp.cli.app import main; main()", "serve",
                              "--media-root", str(tmp_path / "missing"), "--model", str(tmp_path / "x.pth")],
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is not a folder" in result.stderr
 
 

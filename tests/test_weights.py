@@ -413,13 +413,13 @@ def test_cli_verify(cli, home, tmp_path):
     bad = tmp_path / "bad.pth"
     torch.save({"something.else": torch.zeros(1)}, bad)
     result = cli("verify", str(bad))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Traceback" not in result.output and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "missing key groups" in lines[0]
 
     result = cli("verify")  # default path, absent
-    assert result.exit_code == 1 and str(home / "XMem.pth") in result.stderr
+    assert result.exit_code == 2 and str(home / "XMem.pth") in result.stderr
 
 
 def test_cli_download(cli, home, official):
@@ -435,7 +435,7 @@ def test_cli_download(cli, home, official):
 def test_cli_download_offline_is_one_red_line(cli, home, monkeypatch):
     monkeypatch.setitem(W.WEIGHT_URLS, "XMem.pth", _closed_port_url())
     result = cli("download")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "could not reach" in lines[0] and str(home / "XMem.pth") in lines[0]

@@ -10,7 +10,7 @@ from PIL import Image
 from iohelpers import colour_frame, shared_data, square_mask, write_palette_png, write_video
 from xmempp.io.atomic import TEMP_PREFIX
 from xmempp.errors import InputError, OutputError
-from xmempp.io.frames import open_frames
+from xmempp.io.sources import open_frames
 from xmempp.io.masks import LabeledMask, davis_palette, read_mask, read_mask_folder
 from xmempp.io.workspace import Workspace, create_workspace, workspace_size
 

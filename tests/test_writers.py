@@ -11,7 +11,7 @@ from PIL import Image
 from iohelpers import colour_frame
 from xmempp.io.atomic import TEMP_PREFIX, atomic_open, atomic_write_bytes, atomic_write_image
 from xmempp.errors import OutputError
-from xmempp.io.frames import open_frames
+from xmempp.io.sources import open_frames
 from xmempp.io.masks import davis_palette, read_mask
 from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir, overlay_image, probs_to_ids
 

@@ -114,3 +114,15 @@ class MemoryStateError(XMemppError):
 class ResourceError(XMemppError):
     """The machine lacks the memory (or other resources) a run needs."""
 
+
+
+class XMemppWarning(UserWarning):
+    """Something the operator should know; the run goes on (a variable frame rate, a forced memory estimate).
+
+    Front ends show it like an error's message (one yellow line, a JSON "warning" record, a dialog);
+    `error` is the `XMemppError` it stands for, if any (its remedies worded by the front end).
+    """
+
+    def __init__(self, message: str, error: Optional[XMemppError] = None) -> None:
+        super().__init__(message)
+        self.error = error

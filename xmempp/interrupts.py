@@ -2,7 +2,8 @@
 
 Inside `stop_on_signals(cancel)`, the first SIGTERM or SIGINT sets `cancel`, which `run_job` reads
 before each frame: the current frame is finished, the writers are flushed and a checkpoint is saved.
-A second signal raises `KeyboardInterrupt` at once (files already written stay complete).
+A second signal raises `StopSignal` (a `KeyboardInterrupt` carrying the signal) at once (files already
+written stay complete), so the process still exits with 128 + that signal (143 for SIGTERM).
 """
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-__all__ = ["StopRequest", "stop_on_signals"]
+__all__ = ["StopRequest", "StopSignal", "stop_on_signals"]
+
+
+class StopSignal(KeyboardInterrupt):
+    """A second stop signal: stop now. `signal` is its number (SIGINT, SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signal = int(signum)
 
 
 @dataclass
@@ -35,7 +44,7 @@ class StopRequest:
 @contextlib.contextmanager
 def stop_on_signals(cancel: threading.Event,
                     signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[StopRequest]:
-    """Turn the first of `signals` into `cancel.set()`, and a second one into `KeyboardInterrupt`.
+    """Turn the first of `signals` into `cancel.set()`, and a second one into `StopSignal`.
 
     Arguments:
         cancel: the event the run checks before each frame.
@@ -52,7 +61,7 @@ def stop_on_signals(cancel: threading.Event,
 
     def handle(signum, _frame) -> None:
         if request.signal is not None:
-            raise KeyboardInterrupt
+            raise StopSignal(signum)
         request.signal = signum
         cancel.set()
 

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from xmempp.errors import InputError, Remedy, RemedyKind
-from xmempp.io.frames import IMAGE_EXTENSIONS, is_hidden, natural_key
+from xmempp.io.images import IMAGE_EXTENSIONS, is_hidden, natural_key
 from xmempp.io.masks import ColorTable, mask_frame_index, present_ids, read_mask
 from xmempp.types import PathLike
 

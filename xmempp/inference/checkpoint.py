@@ -83,9 +83,13 @@ class Checkpoint:
     session: Optional[dict] = None
 
 
-def checkpoint_path(folder: os.PathLike | str) -> Path:
-    """Where the checkpoint of the job writing to output folder `folder` lives."""
-    return Path(folder) / CHECKPOINT_DIR / CHECKPOINT_FILE
+def checkpoint_path(folder: os.PathLike | str, frames: Optional[tuple[int, int]] = None) -> Path:
+    """Where the checkpoint of the job writing to output folder `folder` lives (a chunk writing the
+    frames (first, last) keeps its own, `checkpoint.<first>-<last>.pt`)."""
+    if frames is None:
+        return Path(folder) / CHECKPOINT_DIR / CHECKPOINT_FILE
+    stem, suffix = os.path.splitext(CHECKPOINT_FILE)
+    return Path(folder) / CHECKPOINT_DIR / f"{stem}.{frames[0]}-{frames[1]}{suffix}"
 
 
 def save_checkpoint(path: os.PathLike | str, checkpoint: Checkpoint) -> int:
@@ -98,9 +102,14 @@ def save_checkpoint(path: os.PathLike | str, checkpoint: Checkpoint) -> int:
         Bytes written. Raises `OutputError` when it cannot be written.
     """
     payload = {"format": _FORMAT, **dataclasses.asdict(checkpoint)}
-    with atomic_open(path, "wb") as f:
-        torch.save(payload, f)
-        size = f.tell()
+    try:
+        with atomic_open(path, "wb") as f:
+            torch.save(payload, f)
+            size = f.tell()
+    except RuntimeError as exc:  # torch.save reports a failed write (no space left, I/O error) as RuntimeError
+        detail = " ".join(str(exc).split())[:200]
+        raise OutputError(f"cannot write the checkpoint {path} ({detail}); the disk is probably full: free space "
+                          f"and resume the run") from exc
     return size
 
 
@@ -141,12 +150,12 @@ def _digest(*parts: Any) -> str:
     return h.hexdigest()
 
 
-def _frames_fingerprint(frames: Frames) -> str:
-    """Names, sizes and modification times of frame files, or of the video file; else frame content."""
+def _frames_fingerprint(frames: Frames) -> Any:
+    """{file name: [size, mtime]} of frame files (so a change is named by file), a digest of the video
+    file's name, size and mtime, else of the frames' content."""
     files = files_of(frames)
     if files is not None:
-        stats = [(Path(p).name, *_stat(Path(p))) for p in files]
-        return _digest("files", stats)
+        return {Path(p).name: list(_stat(Path(p))) for p in files}
     path = video_path_of(frames)
     if path is not None:
         return _digest("video", Path(path).name, *_stat(Path(path)), len(frames))
@@ -195,11 +204,12 @@ def job_fingerprint(model: torch.nn.Module, job: Union[ShotJob, JobRun]) -> dict
         for name in ("workers", "queue_size", "fsync", "preview_fps"):
             options.pop(name)
         options["preview"] = None if options["preview"] is None else str(options["preview"])
-        writer = _digest(sorted(options.items()), None if outputs.palette is None else np.asarray(outputs.palette),
-                         list(run.stems))
+        writer = {**{k: repr(v) for k, v in sorted(options.items())},
+                  "palette": _digest(None if outputs.palette is None else np.asarray(outputs.palette)),
+                  "file names": _digest(list(run.stems))}
     return {
         "frames": _frames_fingerprint(job.frames),
-        "references": {int(f): _digest(np.asarray(m)) for f, m in sorted(job.references.items())},
+        "references": {str(run.stems[f]): _digest(np.asarray(m)) for f, m in sorted(job.references.items())},
         "settings": dataclasses.asdict(job.config),
         "mode": Mode(job.mode).value,
         "frame plan": [Direction(job.direction).value, job.start, job.count],
@@ -218,7 +228,9 @@ def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[
         saved: the fingerprint in the checkpoint.
         current: the fingerprint of the job about to run.
     Returns:
-        One phrase per changed part, e.g. "reference mask of frame 3", "setting mem_every (5 -> 10)".
+        One phrase per changed part, naming frames by file stem and options by name, e.g. "reference
+        mask of frame sh010.1014 (edited)", "frame file sh010.1003.png (modified)", "setting mem_every
+        (5 -> 10)", "output option alpha (False -> True)".
     """
     changes = []
     for part in current:
@@ -226,22 +238,30 @@ def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[
         if old == new:
             continue
         if part == "references" and isinstance(old, dict):
-            frames = sorted(set(old) | set(new))
-            changed = [f for f in frames if old.get(f) != new.get(f)]
-            changes.append("reference mask" + ("s" if len(changed) > 1 else "") + " of frame"
-                           + ("s " if len(changed) > 1 else " ") + ", ".join(map(str, changed)))
+            changes += [f"reference mask of frame {f} ({_what(old, new, f, 'edited')})"
+                        for f in sorted(set(old) | set(new), key=str) if old.get(f) != new.get(f)]
         elif part == "settings" and isinstance(old, dict):
             changes += [f"setting {name} ({old.get(name)!r} -> {new.get(name)!r})"
                         for name in new if old.get(name) != new.get(name)]
         elif part in ("mode", "device", "precision", "threads", "frame plan"):
             changes.append(f"{part} ({old!r} -> {new!r})")
+        elif part == "frames" and isinstance(old, dict) and isinstance(new, dict):
+            named = [f"frame file {f} ({_what(old, new, f, 'modified')})" for f in sorted(set(old) | set(new))
+                     if old.get(f) != new.get(f)]
+            changes += named[:5] + ([f"and {len(named) - 5} more frame files"] if len(named) > 5 else [])
         elif part == "frames":
-            changes.append("the frames (file names, sizes or modification times)")
-        elif part == "outputs":
-            changes.append("the output options (alpha, binary, overlay, preview, palette or file names)")
+            changes.append("the frames (the video file, or the frames' content)")
+        elif part == "outputs" and isinstance(old, dict) and isinstance(new, dict):
+            changes += [f"output option {name} ({old.get(name)} -> {new.get(name)})" if name not in
+                        ("palette", "file names") else f"the output {name}"
+                        for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)]
         else:
             changes.append(f"the {part}")
     return changes
+
+
+def _what(old: dict, new: dict, key: Any, changed: str) -> str:
+    return "added" if key not in old else "removed" if key not in new else changed
 
 
 class Checkpointer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from xmempp.errors import ConfigError, InputError, OutputError
+from xmempp.inference.guards import written_range
 from xmempp.inference.checkpoint import (START_AGAIN, Checkpoint, Checkpointer, CheckpointPolicy, checkpoint_path,
                                          fingerprint_changes, job_fingerprint, load_checkpoint)
 from xmempp.inference.session import InferenceSession
@@ -42,7 +43,7 @@ class RunCheckpoints:
         job = run.job
         if job.outputs is None:
             raise ConfigError("checkpoints and resuming need an output folder (the checkpoint is kept there)")
-        path = checkpoint_path(job.outputs.folder)
+        path = checkpoint_path(job.outputs.folder, written_range(job))
         fingerprint = job_fingerprint(model, run)
         checkpointer = Checkpointer(path, policy or CheckpointPolicy(), fingerprint)
         restored = load_checkpoint(path) if resume else None

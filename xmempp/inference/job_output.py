@@ -17,6 +17,7 @@ from xmempp.inference.plan import ProgressCallback
 from xmempp.inference.refine_stage import RefineStage
 from xmempp.inference.shot_job import FrameResult, JobOutputs
 from xmempp.io.atomic import remove_leftovers
+from xmempp.io.lock import folder_lock, others_running
 from xmempp.io.frames import Frames
 from xmempp.io.sequences import frame_info
 from xmempp.io.sinks import Sink
@@ -43,7 +44,8 @@ def open_writer(out: JobOutputs, objects: ObjectOrder, fps: Optional[float], res
         The started `ResultWriter` (use it as a context manager).
     """
     check_output_dir(out.folder, overwrite=out.overwrite or resuming, preview=out.options.preview, inputs=out.inputs)
-    remove_leftovers(out.folder)
+    if not others_running(out.folder):  # a chunk running beside this one may have files in flight
+        remove_leftovers(out.folder)
     if out.options.preview:
         preview = Path(out.options.preview)
         remove_leftovers(preview.parent, recursive=False, name=preview.name)
@@ -93,6 +95,13 @@ def write_results(results: Iterable[FrameResult], outputs: Optional[JobOutputs],
         Frames written (or passed through when `outputs` is None).
     """
     total = len(stems) if total is None else total
+    lock = folder_lock(outputs.folder, force=outputs.force_unlock) if outputs is not None else contextlib.nullcontext()
+    with lock:
+        return _write_all(results, outputs, objects, stems, fps, total, progress, on_result, cancel, frames)
+
+
+def _write_all(results, outputs, objects, stems, fps, total, progress, on_result, cancel, frames) -> int:
+    """`write_results` once it holds the output folder."""
     writer = open_writer(outputs, objects, fps) if outputs is not None else None
     stage = refine_stage_for(outputs, objects)
     done = 0

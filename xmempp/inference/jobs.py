@@ -21,6 +21,7 @@ import torch
 from xmempp.io.frame_capabilities import fps_of
 from xmempp.inference.checkpoint import Checkpointer, CheckpointPolicy
 from xmempp.inference.config import InferenceConfig
+from xmempp.inference.guards import guard_job, written_range
 from xmempp.inference.job_checkpoints import RunCheckpoints
 from xmempp.inference.job_output import ResultCallback, open_writer, refine_stage_for, submit_result, write_results
 from xmempp.inference.objects import ObjectOrder
@@ -103,8 +104,13 @@ def iter_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, session: Option
 def run_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, progress: Optional[ProgressCallback] = None,
             on_result: Optional[ResultCallback] = None, cancel: Optional[threading.Event] = None,
             session: Optional[InferenceSession] = None, on_key_features: Optional[KeyListener] = None,
-            checkpoint: Optional[CheckpointPolicy] = None, resume: bool = False) -> JobReport:
+            checkpoint: Optional[CheckpointPolicy] = None, resume: bool = False, force_memory: bool = False,
+            on_checkpoint: Optional[ProgressCallback] = None) -> JobReport:
     """Run a job to the end (or until `cancel` is set), writing its outputs.
+
+    Before the first frame the job's memory estimate is checked (`ResourceError` when the machine
+    cannot hold it) and the output folder's lock is taken (`LockedError` naming the run holding it;
+    a chunk locks its frames only); see `xmempp.inference.guards`.
 
     Arguments:
         model: a loaded network.
@@ -122,10 +128,22 @@ def run_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, progress: Option
             `outputs.overwrite`, which starts again; a finished job is not run again); without one,
             start from the beginning. Implies checkpoints
             (`CheckpointPolicy()` when `checkpoint` is None).
+        force_memory: run (with an `XMemppWarning`) even when the memory estimate does not fit.
+        on_checkpoint: called with (done, total) after each checkpoint saved mid-run.
     Returns:
         A `JobReport`; `resumed_from` says how many frames the checkpoint had done already.
     """
     run = prepare_job(job)
+    with guard_job(model, run.job, force_memory):
+        return _run(model, run, progress, on_result, cancel, session, on_key_features, checkpoint, resume,
+                    on_checkpoint)
+
+
+def _run(model: XMemNetwork, run: JobRun, progress: Optional[ProgressCallback], on_result: Optional[ResultCallback],
+         cancel: Optional[threading.Event], session: Optional[InferenceSession],
+         on_key_features: Optional[KeyListener], checkpoint: Optional[CheckpointPolicy], resume: bool,
+         on_checkpoint: Optional[ProgressCallback]) -> JobReport:
+    """`run_job` once the job holds its output folder."""
     total = run.total
     checkpoints = RunCheckpoints.open(model, run, checkpoint, resume)
     if checkpoints is not None and checkpoints.finished:
@@ -136,7 +154,8 @@ def run_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, progress: Option
         session = checkpoints.session(model, run, session)
     outputs = run.job.outputs
     fps = fps_of(run.job.frames)
-    resuming = checkpoints is not None and checkpoints.restored is not None
+    # a resumed run replaces its own results; a chunk shares its folder with the shot's other chunks
+    resuming = (checkpoints is not None and checkpoints.restored is not None) or written_range(run.job) is not None
     writer = open_writer(outputs, run.objects, fps, resuming=resuming) if outputs is not None else None
     stage = refine_stage_for(outputs, run.objects)
     done = 0
@@ -156,11 +175,16 @@ def run_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, progress: Option
                 on_result(result)
             done += 1
             if checkpoints is not None and session is not None:
+                saves = checkpoints.checkpointer.saves
                 checkpoints.after_frame(writer, session, start + done, total)
+                if on_checkpoint is not None and checkpoints.checkpointer.saves > saves:
+                    on_checkpoint(start + done, total)
             if progress is not None:
                 progress(start + done, total)
         if checkpoints is not None and session is not None and start + done < total:
             checkpoints.save(writer, session, start + done)
+            if on_checkpoint is not None:
+                on_checkpoint(start + done, total)
     if checkpoints is not None and start + done == total:
         checkpoints.complete(total)
     return JobReport(done, time.perf_counter() - started, start + done == total, run.objects, resumed_from=start,

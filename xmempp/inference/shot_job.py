@@ -34,6 +34,7 @@ class JobOutputs:
         size: (height, width) results are resized to before writing (e.g. the source size of a
             workspace imported smaller), or None to write them at the frames' size.
         inputs: input folders (frames, masks) that `folder` must not overlap.
+        force_unlock: take over the folder's lock even when another run (maybe on a lost host) holds it.
         refine: refinement of the mattes against the full-resolution frame (`xmempp.refine`; off by default).
         keyframe_mattes: frame index -> {object id: HxW soft matte}: the artist's soft keyframes, written
             as they are on their frames (`xmempp.io.soft_keyframes`).
@@ -45,6 +46,7 @@ class JobOutputs:
     overwrite: bool = False
     size: Optional[tuple[int, int]] = None
     inputs: tuple[Path, ...] = ()
+    force_unlock: bool = False
     refine: RefineSettings = field(default_factory=RefineSettings)
     keyframe_mattes: Mapping[int, Mapping[int, np.ndarray]] = field(default_factory=dict)
 

@@ -21,7 +21,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from xmempp.errors import OutputError
-from xmempp.io.atomic import atomic_write_with
+from xmempp.io.mattes import write_image_spec
 
 __all__ = ["DEFAULT_LAYER", "LOSSLESS_EXR", "MIN_RANKS", "murmurhash3_32", "object_id_float", "default_object_name",
            "cryptomatte_channels", "cryptomatte_metadata", "write_cryptomatte", "CryptomatteSink"]
@@ -178,18 +178,7 @@ def write_cryptomatte(path: Path, coverage: np.ndarray, names: Sequence[str], la
     spec.attribute("compression", compression or "zip")
     for key, value in cryptomatte_metadata(layer, names).items():
         spec.attribute(key, value)
-
-    def write(tmp: Path) -> None:
-        out = oiio.ImageOutput.create(str(tmp))
-        if out is None or not out.open(str(tmp), spec):
-            raise OutputError(f"cannot write {path}: {oiio.geterror() or 'EXR output unavailable'}")
-        try:
-            if not out.write_image(pixels):
-                raise OutputError(f"cannot write {path}: {out.geterror()}")
-        finally:
-            out.close()
-
-    atomic_write_with(path, write, fsync=fsync)
+    write_image_spec(path, spec, pixels, fsync)
 
 
 @dataclass

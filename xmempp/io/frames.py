@@ -1,6 +1,6 @@
 """Lazy frame sources: a folder of images or a video file, read one frame at a time.
 
-`open_frames(path)` returns a `FrameSource`, a read-only sequence of HxWx3 uint8 RGB frames:
+`xmempp.io.sources.open_frames(path)` returns a `FrameSource`, a read-only sequence of HxWx3 uint8 RGB frames:
 
 * a folder of frames (JPEG, PNG 8/16-bit, TIFF, BMP, WebP), ordered naturally by file stem so that
   `shot_a_999` comes before `shot_a_1000`; hidden files are ignored; each frame is decoded when
@@ -9,8 +9,8 @@
   never held in memory as a whole. Frame stems are the 0-based frame index, zero-padded (`000000`).
 
 Every frame source satisfies one protocol, `Frames`: `len(frames)` and `frames[i]` for
-0 <= i < len (HxWx3 uint8 RGB), optionally `names`, `size`, `frame_numbers` and `fps`. Folders,
-videos and workspaces (`xmempp.io.workspace.Workspace`) implement it through `FrameSource`; a
+0 <= i < len (HxWx3 uint8 RGB), optionally the capabilities of `xmempp.io.frame_capabilities`. Folders,
+videos (`xmempp.io.video_frames`) and workspaces (`xmempp.io.workspace.Workspace`) implement it through `FrameSource`; a
 user's own sequence (a list of arrays, a lazy loader) needs only `len` and indexing. Consumers read
 by index within `len` and never rely on iteration stopping at an IndexError.
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import queue
 import re
-import struct
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -36,126 +35,16 @@ from typing import (
 )
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from xmempp.errors import InputError
-from xmempp.io.pyav import require_av
+from xmempp.errors import InputError, Remedy, RemedyKind
+from xmempp.io.sequences import check_links, check_numbering
 from xmempp.types import PathLike
 
-__all__ = [
-    "FrameSource", "FolderFrames", "VideoFrames", "open_frames", "prefetch", "natural_key",
-    "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "is_hidden", "decode_image_file", "open_image", "MAX_IMAGE_PIXELS",
-    "DECODE_ERRORS",
-]
 
 #: File suffixes read as frames in a frame folder.
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
-#: File suffixes known to be videos (others are still tried with PyAV).
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf", ".mpg", ".mpeg"})
+from xmempp.io.images import IMAGE_EXTENSIONS, decode_image_file, is_hidden, natural_key, open_image
 
-#: Most pixels an image file may declare: Pillow's own decompression-bomb limit (about 13400 x 13400),
-#: checked by xmempp from the header before decoding whatever Pillow's global setting is.
-MAX_IMAGE_PIXELS = 2 * 89_478_485
-#: What Pillow raises on a file it cannot decode: corrupt, truncated or forged data (broken TIFF tags, for one,
-#: surface as TypeError, IndexError, KeyError, struct.error or arithmetic errors from inside Pillow).
-DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError, struct.error,
-                 ArithmeticError)
-
-_DIGITS = re.compile(r"(\d+)")
-#: Videos up to this size are counted by a demux pass instead of trusting the header's frame count.
-_DEMUX_COUNT_MAX_BYTES = 2 << 30
-
-
-def natural_key(name: str) -> tuple:
-    """Sort key that orders embedded numbers by value: `a_2` < `a_10`, `shot_999` < `shot_1000`.
-
-    Arguments:
-        name: a file name or stem.
-    Returns:
-        A tuple usable as a `sorted` key (ties broken by the exact name).
-    """
-    parts = _DIGITS.split(name)
-    key = tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts))
-    return (key, name)
-
-
-def is_hidden(path: Path) -> bool:
-    """True for names starting with "." (dot files, macOS `._` resource forks) and `Thumbs.db`."""
-    return path.name.startswith(".") or path.name.lower() in ("thumbs.db", "desktop.ini")
-
-
-def _to_rgb8(image: Image.Image) -> np.ndarray:
-    """Convert a decoded PIL image of any common mode to an HxWx3 uint8 RGB array."""
-    mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(image).astype(np.float32)
-        gray = np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if mode == "F":
-        arr = np.asarray(image, dtype=np.float32)
-        gray = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if mode != "RGB":
-        image = image.convert("RGB")
-    return np.asarray(image, dtype=np.uint8).copy()
-
-
-def open_image(path: Path, what: str = "image", decode: bool = True) -> Image.Image:
-    """Open an image file, refusing a forged or oversized header before any pixel is decoded.
-
-    Arguments:
-        path: the image file.
-        what: word used in error messages ("frame", "mask", ...).
-        decode: decode the pixels now (False reads the header only).
-    Returns:
-        The opened (and, with `decode`, fully decoded) PIL image; the caller closes it. Raises
-        `InputError` when the file is missing, not an image, corrupt, truncated, or declares more
-        than `MAX_IMAGE_PIXELS` pixels (the error's cause is Pillow's exception, if any).
-    """
-    try:
-        image = Image.open(path)
-    except FileNotFoundError as exc:
-        raise InputError(f"{what} file not found: {path}") from exc
-    except UnidentifiedImageError as exc:
-        raise InputError(f"cannot read {what} {path}: not an image or corrupt; re-export it or remove it "
-                         f"from the folder") from exc
-    except Image.DecompressionBombError as exc:
-        raise InputError(f"cannot read {what} {path}: image is too large ({exc})") from exc
-    except DECODE_ERRORS as exc:
-        raise InputError(f"cannot read {what} {path}: file is corrupt or truncated ({exc}); re-export it") from exc
-    try:
-        width, height = image.size
-        if width * height > MAX_IMAGE_PIXELS:
-            raise InputError(f"cannot read {what} {path}: image is too large ({width}x{height} pixels, more than "
-                             f"{MAX_IMAGE_PIXELS}); the file is corrupt or not a plate xmempp can process")
-        if width <= 0 or height <= 0:
-            raise InputError(f"cannot read {what} {path}: the image is empty ({width}x{height}); re-export it")
-        if decode:
-            image.load()  # decodes fully; raises on truncated or corrupt data
-    except InputError:
-        image.close()
-        raise
-    except DECODE_ERRORS as exc:
-        image.close()
-        raise InputError(f"cannot read {what} {path}: file is corrupt or truncated ({exc}); re-export it") from exc
-    return image
-
-
-def decode_image_file(path: Path, what: str = "frame") -> np.ndarray:
-    """Decode one image file to HxWx3 uint8 RGB, turning every failure into an `InputError`.
-
-    Arguments:
-        path: the image file.
-        what: word used in error messages ("frame", "image").
-    Returns:
-        The image as an HxWx3 uint8 RGB array (16-bit data scaled to 8 bits).
-    """
-    with open_image(path, what) as image:
-        try:
-            return _to_rgb8(image)
-        except DECODE_ERRORS as exc:
-            raise InputError(f"cannot read {what} {path}: unsupported image data ({exc}); re-export it as 8 or "
-                             f"16-bit RGB") from exc
+__all__ = ["Frames", "FrameSource", "FolderFrames", "prefetch"]
 
 
 @runtime_checkable
@@ -266,6 +155,7 @@ class FolderFrames(FrameSource):
             entries = [p for p in self.path.iterdir() if not is_hidden(p)]
         except OSError as exc:
             raise InputError(f"cannot list frame folder {self.path}: {exc.strerror or exc}") from exc
+        check_links(p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS)
         files = [p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
         if not files:
             others = sorted({p.suffix.lower() or p.name for p in entries if p.is_file()})
@@ -287,9 +177,24 @@ class FolderFrames(FrameSource):
         self.files: list[Path] = files
         self.names = [p.stem for p in files]
         numbers = [re.search(r"(\d+)$", name) for name in self.names]
-        if all(numbers) and len({int(m.group(1)) for m in numbers}) == len(numbers):
-            self.frame_numbers = [int(m.group(1)) for m in numbers]  # a numbered sequence: roto pairs by number
+        if all(numbers):
+            check_numbering(self.path, files)  # one gap-free sequence with one file per number
+            self.frame_numbers = [int(m.group(1)) for m in numbers if m]  # a numbered sequence: roto pairs by number
         self._size: Optional[tuple[int, int]] = None
+        self._check_headers()
+
+    def _check_headers(self) -> None:
+        """Open every frame's header (no pixels decoded): readable, not a bomb, and all of one size."""
+        for path in self.files:
+            with open_image(path, "frame", decode=False) as image:
+                w, h = image.size
+            if self._size is None:
+                self._size = (h, w)
+            elif (h, w) != self._size:
+                first_h, first_w = self._size
+                raise InputError(f"frame {path} is {w}x{h} but the first frame {self.files[0].name} is "
+                                 f"{first_w}x{first_h}; all frames of a shot must have the same size",
+                                 remedy=Remedy(RemedyKind.FIX_INPUT))
 
     @property
     def size(self) -> tuple[int, int]:
@@ -309,231 +214,6 @@ class FolderFrames(FrameSource):
                              f"{self.files[0].name} is {w}x{h}; all frames of a shot must have the same size")
         return rgb
 
-
-class VideoFrames(FrameSource):
-    """Frames of a video file, decoded as a stream with PyAV.
-
-    Random access keeps one sequential decoder: reading forward decodes onward, reading backwards
-    seeks to the nearest key frame already seen (or restarts from the beginning). Iteration uses
-    its own decoder, so it can run on a prefetch thread while the main thread reads single frames.
-    """
-
-    is_video = True
-
-    def __init__(self, path: PathLike, start_frame: Optional[int] = None) -> None:
-        """Open `path` and count its frames.
-
-        Arguments:
-            path: a video file.
-            start_frame: number of the first frame (e.g. 1001): frames are then named by their
-                number padded to at least 4 digits; default: 0-based indices padded to 6 digits.
-        Returns:
-            None. Raises `InputError` if it cannot be opened, has no video stream or no frames.
-        """
-        self.path = Path(path)
-        av = require_av("reading video files", InputError)
-        container = self._open()
-        try:
-            stream = container.streams.video[0]
-            count = int(stream.frames or 0)
-            try:
-                small = self.path.stat().st_size <= _DEMUX_COUNT_MAX_BYTES
-            except OSError:
-                small = False
-            if count <= 0 or small:
-                # a demux pass reads packets without decoding them; it also sees packets an edit
-                # list discards, which the header count includes but the decoder never outputs
-                count = self._count_packets(container, stream)
-            self._height = int(stream.codec_context.height)
-            self._width = int(stream.codec_context.width)
-            rate = stream.average_rate or stream.guessed_rate
-            self.fps = float(rate) if rate else None
-        except av.error.FFmpegError as exc:
-            raise InputError(f"cannot read video {self.path}: {exc}; the file may be corrupt") from exc
-        finally:
-            container.close()
-        if count <= 0 or self._width <= 0 or self._height <= 0:
-            raise InputError(f"video {self.path} has no frames")
-        first = 0 if start_frame is None else int(start_frame)
-        width = max(6 if start_frame is None else 4, len(str(first + count - 1)))
-        self.frame_numbers = list(range(first, first + count))
-        self.names = [f"{n:0{width}d}" for n in self.frame_numbers]
-        self._lock = threading.Lock()
-        self._container = None
-        self._decoder: Optional[Iterator] = None
-        self._pending = None                  # a frame decoded by a seek check, not yet consumed
-        self._next = 0                        # index of the frame the decoder yields next
-        self._keyframes: dict[int, int] = {}  # frame index -> pts of key frames seen so far
-        self._last: Optional[tuple[int, np.ndarray]] = None
-
-    def _open(self):
-        av = require_av("reading video files", InputError)
-        try:
-            container = av.open(str(self.path), mode="r")
-        except (av.error.FFmpegError, OSError) as exc:
-            raise InputError(f"cannot open video {self.path}: {exc}; is it a video file?") from exc
-        if not container.streams.video:
-            container.close()
-            raise InputError(f"{self.path} has no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        return container
-
-    @staticmethod
-    def _count_packets(container, stream) -> int:
-        """Count frames by a demux pass (no decoding) when the container does not say."""
-        count = 0
-        for packet in container.demux(stream):
-            if packet.size and not packet.is_discard:
-                count += 1
-        return count
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(height, width) of the video."""
-        return (self._height, self._width)
-
-    def _frames(self, container, start_index: int = 0) -> Iterator[tuple[int, Any]]:
-        """Decode frames from the current container position, numbering them from `start_index`."""
-        av = require_av("reading video files", InputError)
-        stream = container.streams.video[0]
-        index = start_index
-        try:
-            for frame in container.decode(stream):
-                yield index, frame
-                index += 1
-        except av.error.FFmpegError as exc:
-            raise InputError(f"cannot decode frame {index} of video {self.path}: {exc}; the file is corrupt "
-                             f"or truncated") from exc
-
-    def _to_array(self, frame) -> np.ndarray:
-        rgb = frame.to_ndarray(format="rgb24")
-        if rgb.shape[:2] != self.size:
-            raise InputError(f"video {self.path} changes resolution mid-stream ({rgb.shape[1]}x{rgb.shape[0]} "
-                             f"instead of {self._width}x{self._height}); re-encode it")
-        return rgb
-
-    def _short(self, got: int) -> InputError:
-        return InputError(f"video {self.path} ended after {got} frames but its header says {len(self)}; "
-                          f"the file is truncated or corrupt")
-
-    def _restart(self, index: int) -> None:
-        """Position the decoder so that it yields frame `index` or an earlier one next.
-
-        Seeks to the last key frame seen at or before `index` (checking that the decoder lands
-        exactly on it); otherwise reopens the file and decodes from frame 0.
-        """
-        known = [k for k in self._keyframes if 0 < k <= index]
-        if known:
-            if self._container is None:
-                self._container = self._open()
-            k = max(known)
-            stream = self._container.streams.video[0]
-            try:
-                self._container.seek(self._keyframes[k], stream=stream, backward=True, any_frame=False)
-                decoder = self._frames(self._container, k)
-                _, frame = next(decoder)
-                if frame.pts == self._keyframes[k]:
-                    self._decoder, self._next, self._pending = decoder, k, frame
-                    return
-            except Exception:  # noqa: BLE001 - any seek trouble falls back to a restart from 0
-                pass
-        if self._container is not None:
-            self._container.close()
-        self._container = self._open()
-        self._decoder, self._next, self._pending = self._frames(self._container, 0), 0, None
-
-    def _read(self, index: int) -> np.ndarray:
-        with self._lock:
-            if self._last is not None and self._last[0] == index:
-                return self._last[1].copy()
-            if self._decoder is None or index < self._next:
-                self._restart(index)
-            elif index - self._next > 64 and any(self._next < k <= index for k in self._keyframes):
-                self._restart(index)
-            while True:
-                if self._pending is not None:
-                    i, frame, self._pending = self._next, self._pending, None
-                else:
-                    try:
-                        i, frame = next(self._decoder)
-                    except StopIteration:
-                        self._decoder = None
-                        raise self._short(self._next) from None
-                if frame.key_frame and frame.pts is not None:
-                    self._keyframes.setdefault(i, frame.pts)
-                self._next = i + 1
-                if i == index:
-                    rgb = self._to_array(frame)
-                    self._last = (index, rgb)
-                    return rgb.copy()
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        """Decode every frame in order with a decoder of its own."""
-        container = self._open()
-        try:
-            n = len(self)
-            got = 0
-            for i, frame in self._frames(container, 0):
-                if i >= n:
-                    break
-                got = i + 1
-                yield self._to_array(frame)
-            if got < n:
-                raise self._short(got)
-        finally:
-            container.close()
-
-    def close(self) -> None:
-        """Close the random-access decoder."""
-        with self._lock:
-            if self._container is not None:
-                self._container.close()
-            self._container, self._decoder, self._pending, self._last = None, None, None, None
-            self._next = 0
-
-
-def open_frames(path: PathLike, *, frames: Optional[tuple[int, int]] = None, colour: Optional[Any] = None,
-                layer: Optional[str] = None, start_frame: Optional[int] = None) -> FrameSource:
-    """Open a folder of frames, a frame pattern or a video file as a lazily decoded `FrameSource`.
-
-    Arguments:
-        path: a folder of images (JPEG, PNG 8/16-bit, TIFF, ...), a folder holding one EXR/DPX
-            sequence, a pattern (`plate.%04d.exr`, `plate.####.exr`, `plate.@@@@.exr`), or a video.
-        frames: (first, last) frame numbers to keep (sequences only).
-        colour: `xmempp.io.colour.ColourOptions` for plates (sequences only).
-        layer: EXR layer or part to read.
-        start_frame: number of a video's first frame.
-    Returns:
-        A `FolderFrames`, `PlateFrames` (see `xmempp.io.plates`) or `VideoFrames`. Raises
-        `InputError` when the path is missing, empty, a single image, or not readable.
-    """
-    from xmempp.io import plates  # noqa: PLC0415 - plates builds on this module
-    from xmempp.io.sequences import is_pattern  # noqa: PLC0415
-
-    p = Path(path)
-    sequence_options = frames is not None or colour is not None or layer is not None
-    if is_pattern(p):
-        if not p.parent.is_dir():
-            raise InputError(f"folder of the pattern {p} not found: {p.parent}")
-        return plates.open_plates(p, frames, colour or plates.ColourOptions(), layer)
-    if not p.exists():
-        raise InputError(f"video or frame folder not found: {p}")
-    if p.is_dir():
-        try:
-            has_plates = any(c.suffix.lower() in plates.PLATE_EXTENSIONS for c in p.iterdir() if not is_hidden(c))
-        except OSError as exc:
-            raise InputError(f"cannot list frame folder {p}: {exc.strerror or exc}") from exc
-        if has_plates or sequence_options:
-            return plates.open_plates(p, frames, colour or plates.ColourOptions(), layer)
-        return FolderFrames(p)
-    if p.suffix.lower() in IMAGE_EXTENSIONS | plates.PLATE_EXTENSIONS:
-        raise InputError(f"{p} is a single image; give the folder that holds all the frames of the shot, or a "
-                         f"pattern such as {p.parent / 'plate.%04d.exr'}")
-    if sequence_options:
-        raise InputError(f"{p} is a video: --frames, --colorspace and --layer apply to image sequences; use "
-                         f"--start-frame to number its frames")
-    return VideoFrames(p, start_frame)
 
 
 _END = object()

@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from xmempp.errors import InputError, Remedy, RemedyKind
-from xmempp.io.frames import DECODE_ERRORS, open_image
+from xmempp.io.images import DECODE_ERRORS, open_image
 from xmempp.io.mask_palette import MAX_OBJECTS, davis_palette, pack_rgb
 from xmempp.io.mask_soft import SoftMask, resolve_soft, too_many_objects
 

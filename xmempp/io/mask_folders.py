@@ -20,7 +20,7 @@ from PIL import UnidentifiedImageError
 
 from xmempp.errors import InputError, Remedy, RemedyKind
 from xmempp.types import PathLike
-from xmempp.io.frames import is_hidden, natural_key, open_image
+from xmempp.io.images import is_hidden, natural_key, open_image
 from xmempp.io.mask_files import EXR_SUFFIXES, LOSSY, decode_mask, read_matte
 from xmempp.io.mask_fit import Window, fit_to_frame
 from xmempp.io.mask_labels import LabeledMask, check_threshold, finish_mask, mask_frame_index

@@ -50,6 +50,32 @@ def _oiio():
     return oiio
 
 
+def write_image_spec(path: Path, spec: object, pixels: np.ndarray, fsync: bool = True) -> None:
+    """Write `pixels` with an OpenImageIO `ImageSpec` to `path`, atomically.
+
+    Arguments:
+        path: destination file (its suffix picks the format).
+        spec: the `oiio.ImageSpec` (size, channels, attributes).
+        pixels: HxWxC array matching `spec`.
+        fsync: flush the file before renaming it into place.
+    Returns:
+        None. Raises `OutputError` when OpenImageIO cannot write it.
+    """
+    oiio = _oiio()
+
+    def write(tmp: Path) -> None:
+        out = oiio.ImageOutput.create(str(tmp))
+        if out is None or not out.open(str(tmp), spec):
+            raise OutputError(f"cannot write {path}: {oiio.geterror() or 'EXR output unavailable'}")
+        try:
+            if not out.write_image(pixels):
+                raise OutputError(f"cannot write {path}: {out.geterror()}")
+        finally:
+            out.close()
+
+    atomic_write_with(path, write, fsync=fsync)
+
+
 def write_exr_channels(path: Path, planes: Sequence[np.ndarray], names: Sequence[str],
                        data_window: Optional[tuple[int, int, int, int]] = None,
                        display_window: Optional[tuple[int, int, int, int]] = None,
@@ -79,18 +105,7 @@ def write_exr_channels(path: Path, planes: Sequence[np.ndarray], names: Sequence
     else:
         spec.full_x, spec.full_y, spec.full_width, spec.full_height = spec.x, spec.y, w, h
     spec.attribute("compression", compression or "zip")
-
-    def write(tmp: Path) -> None:
-        out = oiio.ImageOutput.create(str(tmp))
-        if out is None or not out.open(str(tmp), spec):
-            raise OutputError(f"cannot write {path}: {oiio.geterror() or 'EXR output unavailable'}")
-        try:
-            if not out.write_image(pixels):
-                raise OutputError(f"cannot write {path}: {out.geterror()}")
-        finally:
-            out.close()
-
-    atomic_write_with(path, write, fsync=fsync)
+    write_image_spec(path, spec, pixels, fsync)
 
 
 def write_matte(path: Path, matte: np.ndarray, fmt: str, bits: int = 16, compression: Optional[str] = None,

@@ -12,17 +12,19 @@ in one folder are an error naming both patterns; `frames` (e.g. "1001-1100") pic
 """
 from __future__ import annotations
 
+import errno
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 from xmempp.io.frame_capabilities import frame_numbers_of
-from xmempp.errors import InputError
+from xmempp.errors import InputError, Remedy, RemedyKind
 from xmempp.types import PathLike
 
 __all__ = ["FrameInfo", "frame_info", "FrameSequence", "is_pattern", "parse_frame_range", "find_sequence",
-           "scan_sequences"]
+           "scan_sequences", "check_links", "check_numbering"]
 
 _PRINTF = re.compile(r"%(0?)(\d*)d")
 _HASHES = re.compile(r"#+|@+")
@@ -180,17 +182,20 @@ def _build(folder: Path, head: str, tail: str, padding: int, found: dict[int, st
         available = f"{min(found)}-{max(found)}"
         found = {n: f for n, f in found.items() if first <= n <= last}
         if not found:
-            raise InputError(f"{label} has no frames in {first}-{last} (it has {available}); fix --frames")
+            raise InputError(f"{label} has no frames in {first}-{last} (it has {available})",
+                             remedy=Remedy(RemedyKind.SET, "frames", available))
         missing = [n for n in range(first, last + 1) if n not in found]
         if missing:
             raise InputError(f"{label} lacks frames {_ranges(missing)} of the requested {first}-{last} (it has "
-                             f"{available}); render the missing frames or narrow --frames")
+                             f"{available}); render the missing frames",
+                             remedy=Remedy(RemedyKind.SET, "frames", note="(a narrower range)"))
     else:
         lo, hi = min(found), max(found)
         missing = [n for n in range(lo, hi + 1) if n not in found]
         if missing:
             raise InputError(f"{label} has a gap: frame(s) {_ranges(missing)} missing between {lo} and {hi}; "
-                             f"render the missing frames or process a gap-free part with --frames")
+                             f"render the missing frames",
+                             remedy=Remedy(RemedyKind.SET, "frames", note="(a gap-free part)"))
     numbers = tuple(sorted(found))
     return FrameSequence(folder, head, tail, padding, numbers, tuple(folder / found[n] for n in numbers))
 
@@ -264,3 +269,61 @@ def find_sequence(path: PathLike, frames: Optional[tuple[int, int]] = None,
     seq = sequences[0]
     found = dict(zip(seq.numbers, (f.name for f in seq.files)))
     return _build(path, seq.head, seq.tail, seq.padding, found, frames, f"sequence {seq.pattern}")
+
+
+def check_links(paths: Iterable[Path]) -> None:
+    """Refuse a frame that is a dangling or looping symbolic link (it would be skipped silently).
+
+    Arguments:
+        paths: candidate frame files of a folder.
+    Returns:
+        None. Raises `InputError` naming the link and where it points.
+    """
+    for path in paths:
+        if not path.is_symlink():
+            continue
+        try:
+            path.stat()
+        except OSError as exc:
+            target = os.readlink(path)
+            why = "a link loop" if exc.errno == errno.ELOOP else f"a broken link to {target}"
+            raise InputError(f"frame {path} is {why}; the frame is missing", remedy=Remedy(RemedyKind.FIX_INPUT)
+                             ) from None
+
+
+def check_numbering(folder: Path, files: Sequence[Path]) -> None:
+    """Refuse a numbered frame folder that holds several sequences or has gaps in its numbers.
+
+    Arguments:
+        folder: the folder.
+        files: its frame files, every stem ending in a frame number.
+    Returns:
+        None. Raises `InputError` naming the sequences (by pattern) or the missing frames (by number and
+        file name).
+    """
+    groups: dict[str, dict[int, Path]] = {}
+    for path in files:
+        m = re.match(r"^(.*?)(\d+)$", path.stem)
+        assert m is not None
+        found = groups.setdefault(m.group(1), {})
+        if int(m.group(2)) in found:
+            raise InputError(f"two files for frame {int(m.group(2))} in {folder}: {found[int(m.group(2))].name} and "
+                             f"{path.name}; keep one", remedy=Remedy(RemedyKind.FIX_INPUT))
+        found[int(m.group(2))] = path
+    if len(groups) > 1:
+        listed = ", ".join(f"{head}#### ({len(found)} frames, {min(found)}-{max(found)})"
+                           for head, found in sorted(groups.items(), key=lambda g: -len(g[1]))[:4])
+        raise InputError(f"frame folder {folder} holds {len(groups)} sequences: {listed}; put each shot in its own "
+                         f"folder, or give one sequence as a pattern", remedy=Remedy(RemedyKind.FIX_INPUT))
+    (head, found), = groups.items()
+    lo, hi = min(found), max(found)
+    missing = [n for n in range(lo, hi + 1) if n not in found]
+    if missing:
+        sample = found[lo]
+        digits = len(sample.stem) - len(head)
+        padded = digits if sample.stem[len(head)] == "0" or len({len(p.stem) for p in found.values()}) == 1 else 0
+        names = ", ".join(f"{head}{n:0{padded}d}{sample.suffix}" for n in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise InputError(f"frame folder {folder} has a gap: frame(s) {_ranges(missing)} ({names}{more}) missing "
+                         f"between {lo} and {hi}; render the missing frames, or process a gap-free part",
+                         remedy=Remedy(RemedyKind.SET, "frames", note="to a gap-free range"))

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from xmempp.errors import InputError, Remedy, RemedyKind
-from xmempp.io.frames import is_hidden, natural_key
+from xmempp.io.images import is_hidden, natural_key
 
 __all__ = ["MATTE_EXTENSIONS", "read_soft_matte", "find_matte_folders"]
 

@@ -30,7 +30,8 @@ from xmempp.errors import InputError, OutputError, Remedy, RemedyKind
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.objects import ObjectOrder
 from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, default_dir_mode
-from xmempp.io.frames import FrameSource, decode_image_file, prefetch
+from xmempp.io.frames import FrameSource, prefetch
+from xmempp.io.images import decode_image_file
 from xmempp.io.masks import LabeledMask, davis_palette, read_mask
 from xmempp.io.workspace_info import WORKSPACE_VERSION, WorkspaceInfo
 from xmempp.types import PathLike

@@ -108,6 +108,8 @@ class WriterOptions:
                           self.compression)
         if self.alpha_bits not in (8, 16):
             raise ConfigError(f"alpha_bits must be 8 or 16, not {self.alpha_bits}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ConfigError(f"jpeg_quality must be between 1 and 100, not {self.jpeg_quality}")
         if not 0.0 <= self.overlay_opacity <= 1.0:
             raise ConfigError(f"overlay_opacity must be between 0 and 1, not {self.overlay_opacity}")
         if self.queue_size < 1:

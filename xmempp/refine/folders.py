@@ -19,7 +19,7 @@ import torch
 
 from xmempp.errors import InputError, Remedy, RemedyKind
 from xmempp.io.foreground_files import write_foreground
-from xmempp.io.frames import open_frames
+from xmempp.io.sources import open_frames
 from xmempp.io.soft_mattes import find_matte_folders, read_soft_matte
 from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
 from xmempp.refine.foreground import estimate_foreground

@@ -1,0 +1,154 @@
+"""A shot list as an Open Job Description job template (jobtemplate-2023-09), for AWS Deadline Cloud and
+other OpenJD schedulers.
+
+One step per shot; without chunks a step has one task, with `chunk_size` one task per range of
+frames (`--frames FIRST-LAST`: every keyframe of the shot is in permanent memory, only the range is
+written, so the tasks of a shot run on any hosts at once). Each task runs the `xmempp process`
+command line a farm would run by hand: the shot's settings as flags (its inference settings in an
+embedded JSON file given to `--config`), `--resume` so a retried task continues from its checkpoint,
+and `--log-format json` for the farm's log. The template is written as JSON, which is YAML too.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from xmempp.errors import ConfigError
+from xmempp.io.atomic import atomic_write_text
+from xmempp.io.writers import WriterOptions
+
+from .shotlist import ShotSpec
+
+__all__ = ["job_template", "write_template", "process_args"]
+
+#: The job parameter naming the xmempp executable on the worker hosts.
+COMMAND_PARAMETER = "Xmempp"
+_WRITER_DEFAULTS = WriterOptions()
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def process_args(shot: ShotSpec, model: Optional[Path] = None, checkpoint_every: Optional[str] = None,
+                 frames: Optional[str] = None, config_file: str = "") -> list[str]:
+    """The arguments of `xmempp process` that run `shot` with every one of its settings.
+
+    Arguments:
+        shot: the shot.
+        model: the weights file (None: the default on the host).
+        checkpoint_every: `--checkpoint-every` value, or None for the default.
+        frames: the frame range of this task (default: the shot's own range, if any).
+        config_file: path (or template reference) of a JSON file with the shot's inference settings.
+    Returns:
+        The argument list, beginning with "process".
+    """
+    args = ["process", "-v", str(shot.plate), "-m", str(shot.masks), "-o", str(shot.output), "--mode", shot.mode]
+    if config_file:
+        args += ["--config", config_file]
+    if model is not None:
+        args += ["--model", str(model)]
+    if shot.precision != "auto":
+        args += ["--precision", shot.precision]
+    writer = shot.writer
+    for name in ("alpha", "binary", "overlay", "exr_layers"):
+        if getattr(writer, name):
+            args.append(_flag(name))
+    for name in ("alpha_bits", "matte_format", "compression", "preview", "overlay_opacity", "jpeg_quality"):
+        value = getattr(writer, name)
+        if value is not None and value != getattr(_WRITER_DEFAULTS, name):
+            args += [_flag(name), str(value)]
+    plates = dataclasses.replace(shot.plates, frames=frames or shot.plates.frames)
+    for field in dataclasses.fields(plates):
+        value = getattr(plates, field.name)
+        if value is not None and value != field.default:
+            args += [_flag(field.name), str(value)]
+    if shot.overwrite:
+        args.append("--overwrite")
+    if shot.force_unlock:
+        args.append("--force-unlock")
+    if checkpoint_every is not None:
+        args += ["--checkpoint-every", checkpoint_every]
+    return args + ["--resume", "--log-format", "json"]
+
+
+def _chunks(shot: ShotSpec, chunk_size: int) -> list[str]:
+    """The shot's frames as "FIRST-LAST" ranges of `chunk_size` frames."""
+    source = dataclasses.replace(shot.plates, frames=None).open_frames(shot.plate)
+    try:
+        start, count = shot.plates.chunk_of(source)
+        numbers = list(source.frame_numbers or range(len(source)))
+    finally:
+        source.close()
+    numbers = numbers[start or 0:(start or 0) + count] if count else numbers
+    starts = range(0, len(numbers), chunk_size)
+    return [f"{numbers[i]}-{numbers[min(i + chunk_size, len(numbers)) - 1]}" for i in starts]
+
+
+def _step_name(shot: ShotSpec, taken: set[str]) -> str:
+    name = re.sub(r"[\x00-\x1f]", "_", shot.name)[:64] or "shot"
+    base, n = name, 2
+    while name in taken:
+        name = f"{base[:60]}-{n}"
+        n += 1
+    taken.add(name)
+    return name
+
+
+def job_template(shots: Sequence[ShotSpec], name: str, model: Optional[Path] = None,
+                 chunk_size: Optional[int] = None, checkpoint_every: Optional[str] = None) -> dict[str, Any]:
+    """The job template of a batch.
+
+    Arguments:
+        shots: the shots (from `read_shot_list`).
+        name: the job's name.
+        model: the weights file on the hosts (None: their default).
+        chunk_size: frames per task, or None for one task per shot.
+        checkpoint_every: `--checkpoint-every` of every task.
+    Returns:
+        The template as JSON-ready data. Raises `ConfigError` for a chunked shot that writes a preview
+        video (a preview belongs to a whole shot), and `InputError` for unreadable frames.
+    """
+    steps, taken = [], set()
+    for shot in shots:
+        config = json.dumps(dataclasses.asdict(shot.config), sort_keys=True)
+        embedded = [{"name": "Config", "type": "TEXT", "filename": "config.json", "data": config}]
+        step: dict[str, Any] = {"name": _step_name(shot, taken)}
+        frames = None
+        if chunk_size is not None:
+            if shot.writer.preview:
+                raise ConfigError(f"shot {shot.name!r} writes a preview video, which covers a whole shot; it cannot "
+                                  f"be split into chunks (set no preview for it, or no chunk size)")
+            step["parameterSpace"] = {"taskParameterDefinitions": [
+                {"name": "Frames", "type": "STRING", "range": _chunks(shot, chunk_size)}]}
+            frames = "{{Task.Param.Frames}}"
+        args = process_args(shot, model, checkpoint_every, frames, "{{Task.File.Config}}")
+        step["script"] = {"embeddedFiles": embedded,
+                          "actions": {"onRun": {"command": "{{Param.%s}}" % COMMAND_PARAMETER, "args": args}}}
+        steps.append(step)
+    return {
+        "specificationVersion": "jobtemplate-2023-09",
+        "name": name[:128] or "xmempp batch",
+        "parameterDefinitions": [{"name": COMMAND_PARAMETER, "type": "STRING", "default": "xmempp",
+                                  "description": "The xmempp executable on the worker hosts."}],
+        "steps": steps,
+    }
+
+
+def write_template(path: Path, shots: Sequence[ShotSpec], shot_list: Path, model: Optional[Path] = None,
+                   chunk_size: Optional[int] = None, checkpoint_every: Optional[str] = None) -> None:
+    """Write the job template of a batch to `path` (atomically).
+
+    Arguments:
+        path: the template file (.yaml or .json; the content is JSON, valid as both).
+        shots: the shots.
+        shot_list: the shot list file (names the job).
+        model, chunk_size, checkpoint_every: as for `job_template`.
+    Returns:
+        None. Raises `OutputError` when the file cannot be written.
+    """
+    template = job_template(shots, f"xmempp {Path(shot_list).stem}", model, chunk_size, checkpoint_every)
+    atomic_write_text(Path(path), json.dumps(template, indent=2) + "\n")

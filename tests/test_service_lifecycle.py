@@ -1,0 +1,130 @@
+"""`xmempp serve` as a process: a clean stop (SIGTERM) leaves no session file, with or without a state
+folder of its own, and a restart sweeps what a killed server (SIGKILL) left behind."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import httpx
+import pytest
+
+from servicehelpers import free_port, png_bytes, write_clip
+from xmempp.io.synthetic import MovingDiscs
+from xmempp.service.rle import encode_rle
+
+AUTH = {"Authorization": "Bearer tok"}
+
+
+def start_server(checkpoint: Path, media: Path, state: Optional[Path]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = [sys.executable, "-c", "from xmempp.cli.app import main; main()", "serve", "--port", str(port),
+               "--model", str(checkpoint), "--device", "cpu", "--token", "tok", "--media-root", str(media)]
+    if state is not None:
+        command += ["--state-dir", str(state)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "NO_COLOR": "1", "COLUMNS": "400"})
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+    while True:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "xmempp serve did not come up"
+        time.sleep(0.2)
+
+
+def busy_session(url: str, frames: int = 150) -> tuple[str, str]:
+    """An uploaded session with frames (JPEG), two references and a running track."""
+    clip = MovingDiscs(frames, objects=2)
+    with httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
+        sid = client.post("/v1/sessions", json={"frames": frames, "config": {"size": -1}}).json()["id"]
+        for index in range(frames):
+            import io
+
+            from PIL import Image
+
+            buffer = io.BytesIO()
+            Image.fromarray(clip[index]).save(buffer, format="JPEG")
+            assert client.put(f"/v1/sessions/{sid}/frames/{index}", content=buffer.getvalue()).status_code == 200
+        reply = client.put(f"/v1/sessions/{sid}/references/0", content=png_bytes(clip.mask(0)),
+                           headers={"Content-Type": "image/png"})
+        assert reply.status_code == 201, reply.text
+        client.put(f"/v1/sessions/{sid}/references/{frames - 1}", json=encode_rle(clip.mask(frames - 1)))
+        rid = client.post(f"/v1/sessions/{sid}/tracks", json={"start": 0}).json()["id"]
+        assert client.get(f"/v1/sessions/{sid}/tracks/{rid}", params={"wait": 20}).json()["results"]
+    return sid, rid
+
+
+def files_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+@pytest.mark.slow
+def test_clean_stop_leaves_no_session_file_and_restart_sweeps_a_killed_one(checkpoint_path, tmp_path):
+    media, state = tmp_path / "media", tmp_path / "state"
+    write_clip(media / "shot", 2)
+    # killed: the files stay, and the next server on that folder sweeps them at start
+    server, url = start_server(checkpoint_path, media, state)
+    try:
+        busy_session(url)
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.communicate(timeout=30)
+    assert len(files_under(state / "sessions")) >= 150
+    server, url = start_server(checkpoint_path, media, state)
+    try:
+        assert files_under(state / "sessions") == []
+        sid, rid = busy_session(url)
+        assert (state / "sessions" / sid / "frames" / "000000.jpg").is_file()
+        # a long poll is open while the server is asked to stop
+        poll = subprocess.Popen([sys.executable, "-c", "import httpx; "
+                                 f"httpx.get('{url}/v1/sessions/{sid}/tracks/{rid}', "
+                                 f"params={{'wait': 30, 'after': 1000000}}, headers={AUTH!r}, timeout=60)"])
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{url}/v1/info", headers=AUTH).json()["polls"] < 1 and poll.poll() is None:
+            assert time.monotonic() < deadline, "the long poll did not open"
+            time.sleep(0.1)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=60)[0]
+    poll.wait(timeout=60)
+    assert server.returncode in (0, -signal.SIGTERM), output  # uvicorn ends by re-raising the signal
+    assert "Application shutdown complete" in output, output
+    assert files_under(state) == [], files_under(state)
+
+
+def test_clean_stop_removes_its_own_temp_state_folder(checkpoint_path, tmp_path):
+    media = tmp_path / "media"
+    write_clip(media / "shot", 2)
+    server, url = start_server(checkpoint_path, media, None)
+    try:
+        busy_session(url, 30)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=60)[0]
+    match = re.search(r"state in (\S+?)(;|\s|$)", output)
+    assert match, output
+    assert not Path(match.group(1)).exists(), f"{match.group(1)} left behind: {files_under(Path(match.group(1)))}"
+
+
+@pytest.mark.slow
+def test_two_servers_cannot_share_a_state_folder(checkpoint_path, tmp_path):
+    media, state = tmp_path / "media", tmp_path / "state"
+    write_clip(media / "shot", 2)
+    server, _ = start_server(checkpoint_path, media, state)
+    try:
+        other = subprocess.run([sys.executable, "-c", "from xmempp.cli.app import main; main()", "serve", "--port",
+                                str(free_port()), "--model", str(checkpoint_path), "--device", "cpu",
+                                "--state-dir", str(state)], capture_output=True, text=True, timeout=120)
+        assert other.returncode != 0 and "another xmempp server uses the state folder" in other.stderr, other.stderr
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=60)
