@@ -40,7 +40,8 @@ def bench_command(
     size: SizeOption = None,
     objects: Annotated[int, typer.Option(
         "--objects", min=1, help="Objects to track (synthetic clip or clip without masks).")] = 1,
-    frames: Annotated[int, typer.Option("--count", min=1, help="Number of frames to process (after the reference).")] = 20,
+    frames: Annotated[int, typer.Option("--count", min=1,
+                                               help="Number of frames to process (after the reference).")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Frames not counted at the start.")] = 2,
     device: DeviceOption = "auto",
     model: ModelOption = None,
@@ -96,7 +97,8 @@ def bench_command(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
-    table = Table(title=f"xmempp bench: {result.hardware}, {result.device} in {result.precision}, {result.frame_size[1]}x"
+    table = Table(title=f"xmempp bench: {result.hardware}, {result.device} in {result.precision}, "
+                        f"{result.frame_size[1]}x"
                         f"{result.frame_size[0]} at size {result.processing_size}, {result.objects} object(s)")
     for column in ("stage", "ms / frame", "GFLOP / frame", "GFLOP/s", "of peak"):
         table.add_column(column, justify="left" if column == "stage" else "right")

@@ -57,6 +57,6 @@ def write_palette_png(path: Path, ids: np.ndarray, palette: np.ndarray) -> Path:
 def square_mask(height: int, width: int, boxes: dict[int, tuple[int, int, int, int]]) -> np.ndarray:
     """HxW uint8 ids with rectangles: {id: (top, left, bottom, right)}."""
     ids = np.zeros((height, width), dtype=np.uint8)
-    for oid, (t, l, b, r) in boxes.items():
-        ids[t:b, l:r] = oid
+    for oid, (t, left, b, r) in boxes.items():
+        ids[t:b, left:r] = oid
     return ids

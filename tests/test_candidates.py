@@ -278,7 +278,8 @@ def test_k_zero_and_progress():
     keys, shrinkages, selections, masks = _distinct_inputs(frames=5)
     assert select_next_candidates(keys, shrinkages, selections, masks, 0) == []
     calls = []
-    select_next_candidates(keys, shrinkages, selections, masks, 2, progress=lambda done, total: calls.append((done, total)))
+    select_next_candidates(keys, shrinkages, selections, masks, 2,
+                           progress=lambda done, total: calls.append((done, total)))
     assert calls == [(1, 2), (2, 2)]
 
 

@@ -180,7 +180,8 @@ def test_eval_errors_are_one_line(runner, tmp_path):
     pred.mkdir()
     write_palette_png(gt / "f_1.png", square_mask(10, 10, {1: (0, 0, 5, 5)}), davis_palette())
     assert_one_line_error(runner.invoke(app, ["eval", str(pred), str(gt), "--include-ends"]), "no prediction", "f_1")
-    assert_one_line_error(runner.invoke(app, ["eval", str(pred), str(gt)]), "no ground-truth frame left", "--include-ends")
+    assert_one_line_error(runner.invoke(app, ["eval", str(pred), str(gt)]), "no ground-truth frame left",
+                          "--include-ends")
     assert_one_line_error(runner.invoke(app, ["eval", str(tmp_path / "nope"), str(gt)]), "not found", "nope")
     assert_one_line_error(runner.invoke(app, ["eval", str(pred), str(gt), "-m", str(tmp_path / "roto")]),
                           "annotation folder not found", "roto")
@@ -212,7 +213,8 @@ def test_eval_excludes_annotated_frames_unless_asked(runner, tmp_path):
     every = scores("-m", str(roto), "--include-annotated", "--include-ends")
     assert every["frames"] == 6 and every["excluded"] == {} and every["J"] == pytest.approx(4 / 6)
     table = runner.invoke(app, ["eval", str(pred), str(gt), "-m", str(roto)])
-    assert table.exit_code == 0 and "not scored (DAVIS protocol): shot_1001 (first), shot_1003 (annotated)" in table.stdout
+    assert table.exit_code == 0
+    assert "not scored (DAVIS protocol): shot_1001 (first), shot_1003 (annotated)" in table.stdout
 
 
 def test_error_helper_prints_one_escaped_line_and_handles_ctrl_c(capsys):
@@ -242,4 +244,4 @@ def test_error_helper_prints_one_escaped_line_and_handles_ctrl_c(capsys):
 
     with pytest.raises(ZeroDivisionError):  # bugs are not hidden
         with user_errors():
-            1 / 0
+            _ = 1 / 0

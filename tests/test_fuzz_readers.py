@@ -197,7 +197,7 @@ def test_png_headers_declaring_huge_sizes_are_refused_before_decoding(scratch, d
     with pytest.raises(InputError, match="too large"):
         read_mask(path)
     with pytest.raises(InputError, match="too large"):
-        FolderFrames(path.parent).size
+        _ = FolderFrames(path.parent).size
     with pytest.raises(InputError, match="too large"):
         read_mask_folder(path.parent, ["f0"])
 
@@ -240,7 +240,8 @@ def test_the_pixel_limit_does_not_depend_on_pillows_global(tmp_path, monkeypatch
     """A library that switches Pillow's own bomb check off (MAX_IMAGE_PIXELS = None) does not disarm ours."""
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
     path = tmp_path / "f0.png"
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0))
                      + _png_chunk(b"IDAT", zlib.compress(b"")) + _png_chunk(b"IEND", b""))
     with pytest.raises(InputError, match="too large"):
         decode_image_file(path)

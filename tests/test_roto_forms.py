@@ -51,7 +51,8 @@ def test_soft_grey_levels_other_than_255_and_16_bit(tmp_path):
     grey, truth, _ = two_objects(80, 170)
     Image.fromarray(grey).save(tmp_path / "m.png")
     assert read_mask(tmp_path / "m.png").object_ids == [80, 170]
-    cv2.imwrite(str(tmp_path / "m16.png"), (grey.astype(np.uint16) * 257 + (grey > 0) * 3).astype(np.uint16))   # not 8-bit x 257
+    grey16 = (grey.astype(np.uint16) * 257 + (grey > 0) * 3).astype(np.uint16)  # not 8-bit x 257
+    cv2.imwrite(str(tmp_path / "m16.png"), grey16)
     assert read_mask(tmp_path / "m16.png").object_ids == [80, 170]
 
 

@@ -79,8 +79,8 @@ class PeakConvolution:
         batch = 8 if device.type == "cuda" else 1
         self.flops = 2 * batch * channels * channels * 9 * height * width
         dtype = activation_dtype(precision, device)
-        self.conv = FusedConv2d(channels, channels, 3, padding=1, compute_dtype=dtype).to(
-            device, memory_format=torch.channels_last).eval()
+        self.conv = FusedConv2d(channels, channels, 3, padding=1, compute_dtype=dtype).to(  # type: ignore[call-overload]
+            device, memory_format=torch.channels_last).eval()  # torch stubs lack Module.to(memory_format=)
         self.x = torch.randn(batch, channels, height, width, device=device).to(dtype).contiguous(
             memory_format=torch.channels_last)
 

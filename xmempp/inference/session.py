@@ -164,7 +164,7 @@ class InferenceSession:
         x = self._to_tensor(image, self._frame_geometry(image))
         with autocast_for(self.device, self.model.precision):
             features = self.model.encode_key(x)
-        return tuple(t.float().cpu() for t in (features.key, features.shrinkage, features.selection))
+        return features.key.float().cpu(), features.shrinkage.float().cpu(), features.selection.float().cpu()
 
     @torch.inference_mode()
     def step(self, frame: int, image: np.ndarray, end: bool = False) -> torch.Tensor:
@@ -292,6 +292,7 @@ class InferenceSession:
         """Encode a reference into permanent memory (appended, or over its own elements when `in_place`)."""
         x = self._inputs[frame]
         geometry = self._geometry
+        assert geometry is not None, "a reference is encoded only after the first frame set the geometry"
         with autocast_for(self.device, self.model.precision):
             features = self.model.encode_key(x)
             if in_place:

@@ -90,7 +90,8 @@ def atomic_open(path: PathLike, mode: str = "wb", fsync: bool = True) -> Iterato
     if mode not in ("wb", "w"):
         raise ConfigError(f"atomic_open supports modes 'wb' and 'w', not {mode!r}")
     with _replacing(Path(path), ".tmp") as (fd, _tmp):
-        with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": ""} if mode == "w" else {})) as f:
+        text = mode == "w"
+        with os.fdopen(fd, mode, encoding="utf-8" if text else None, newline="" if text else None) as f:
             yield f
             f.flush()
             if fsync:
@@ -186,9 +187,9 @@ def encode_png(array: np.ndarray, palette: Optional[np.ndarray] = None, compress
         image = Image.frombytes("P", (array.shape[1], array.shape[0]), array.tobytes())
         pal = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
         image.putpalette(pal.tobytes(), rawmode="RGB")
-        buf = io.BytesIO()
-        image.save(buf, format="PNG", compress_level=compress_level)
-        return buf.getvalue()
+        stream = io.BytesIO()
+        image.save(stream, format="PNG", compress_level=compress_level)
+        return stream.getvalue()
     if array.ndim == 3:
         if array.shape[2] != 3 or array.dtype != np.uint8:
             raise InputError("a colour PNG needs an HxWx3 uint8 RGB array")

@@ -113,7 +113,8 @@ def _read_exr(path: Path, channel: Optional[str], on_display: bool = True) -> np
         return np.nan_to_num(plane, nan=0.0, posinf=1.0, neginf=0.0)
     full = np.zeros((spec.full_height, spec.full_width), np.float32)
     x0, y0 = spec.x - spec.full_x, spec.y - spec.full_y
-    ys, xs = slice(max(0, y0), min(full.shape[0], y0 + spec.height)), slice(max(0, x0), min(full.shape[1], x0 + spec.width))
+    ys = slice(max(0, y0), min(full.shape[0], y0 + spec.height))
+    xs = slice(max(0, x0), min(full.shape[1], x0 + spec.width))
     full[ys, xs] = plane[ys.start - y0: ys.stop - y0, xs.start - x0: xs.stop - x0]
     return np.nan_to_num(full, nan=0.0, posinf=1.0, neginf=0.0)
 
@@ -189,7 +190,8 @@ def _gray(path: Path, values: np.ndarray, threshold: float, matte: bool = False)
     ids_of = {v: int(round(v / 257.0)) if sixteen else int(v) for v in levels}
     if len(set(ids_of.values())) != len(levels) or 0 in ids_of.values():
         raise InputError(f"mask {path} is a 16-bit matte whose object levels {levels[:6]} do not map to distinct "
-                         f"8-bit ids", remedy=Remedy(RemedyKind.FIX_INPUT, note="by using one level per object, far apart"))
+                         f"8-bit ids",
+                         remedy=Remedy(RemedyKind.FIX_INPUT, note="by using one level per object, far apart"))
     lut = np.zeros(int(scale) + 1, dtype=np.uint8)
     for v, i in ids_of.items():
         lut[v] = i

@@ -76,7 +76,8 @@ def _pair(files: list[Path], frame_names: Sequence[str], by_index: bool, frame_n
         elif found is None:
             example = f"'{frame_names[0]}' ... '{frame_names[-1]}'" if frame_names else "nothing"
             raise InputError(f"mask {path} matches no frame: no frame is named '{path.stem}' (frames are named "
-                             f"{example})", remedy=Remedy(RemedyKind.FIX_INPUT, note="by naming each mask after its frame"))
+                             f"{example})",
+                             remedy=Remedy(RemedyKind.FIX_INPUT, note="by naming each mask after its frame"))
         if found in paired:
             raise InputError(f"two masks for frame {frame_names[found]}: {paired[found].name} and {path.name}",
                              remedy=Remedy(RemedyKind.FIX_INPUT, note="by keeping one of them"))
@@ -88,7 +89,8 @@ def _pair(files: list[Path], frame_names: Sequence[str], by_index: bool, frame_n
         if not paired:
             raise InputError(f"no roto file is for a frame in {numbers[0]}..{numbers[-1]}: {outside[0][1].name} is for "
                              f"frame {outside[0][0]} (roto for frames {listed})",
-                             remedy=Remedy(RemedyKind.SET, "frames", note="to a range with roto, or check the numbering"))
+                             remedy=Remedy(RemedyKind.SET, "frames",
+                                           note="to a range with roto, or check the numbering"))
         notices.append(f"{len(outside)} roto file(s) for frames outside {numbers[0]}..{numbers[-1]} not used "
                        f"(frames {listed})")
     return dict(sorted(paired.items()))

@@ -22,6 +22,14 @@ class FinishOnExit:
     """Context manager protocol for writers: `close()` on success, `abort()` on any exception
     (subclasses define both)."""
 
+    def close(self) -> None:
+        """Finish the output (subclasses implement)."""
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Discard the partial output (subclasses implement)."""
+        raise NotImplementedError
+
     def __enter__(self):
         return self
 
@@ -52,8 +60,8 @@ class PreviewVideoWriter(FinishOnExit):
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else 24.0
         self.crf = int(crf)
-        self._container = None
-        self._stream = None
+        self._container: Optional[Any] = None  # av.container.OutputContainer once started
+        self._stream: Optional[Any] = None  # its video stream
         self._tmp: Optional[Path] = None
         self._size: Optional[tuple[int, int]] = None
         self.frames = 0
@@ -71,10 +79,11 @@ class PreviewVideoWriter(FinishOnExit):
             raise OutputError(f"cannot write preview video {self.path}: {exc.strerror or exc}") from exc
         self._tmp = Path(tmp)
         try:
-            self._container = av.open(str(self._tmp), mode="w")
+            container = av.open(str(self._tmp), mode="w")
+            self._container = container
             codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
             rate = Fraction(self.fps).limit_denominator(1001)
-            stream = self._container.add_stream(codec, rate=rate)
+            stream = container.add_stream(codec, rate=rate)
             stream.width, stream.height = width + width % 2, height + height % 2
             stream.pix_fmt = "yuv420p"
             if codec == "libx264":
@@ -97,6 +106,7 @@ class PreviewVideoWriter(FinishOnExit):
             frame_rgb = cv2.copyMakeBorder(frame_rgb, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
         try:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
+            assert self._container is not None and self._stream is not None  # set by _start
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         except Exception as exc:
@@ -108,14 +118,16 @@ class PreviewVideoWriter(FinishOnExit):
         """Finish the video and move it into place (nothing is written if no frame came)."""
         if self._container is None:
             return
+        assert self._stream is not None and self._tmp is not None  # set together with the container
+        tmp = self._tmp
         try:
             for packet in self._stream.encode():
                 self._container.mux(packet)
             self._container.close()
             self._container = None
             with contextlib.suppress(OSError):
-                os.chmod(self._tmp, default_file_mode())
-            os.replace(self._tmp, self.path)
+                os.chmod(tmp, default_file_mode())
+            os.replace(tmp, self.path)
             self._tmp = None
         except Exception as exc:
             self.abort()

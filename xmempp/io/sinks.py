@@ -137,7 +137,8 @@ class LayeredExrSink:
         path = target.claim(target.folder / "layers" / file)
         data, display = frame.windows
         write_exr_channels(path, [frame.probs[k] for k in range(1, len(frame.object_ids) + 1)],
-                           [f"{self.names.get(oid, f'obj{oid}')}.A" for oid in frame.object_ids], data, display, self.compression, target.fsync)
+                           [f"{self.names.get(oid, f'obj{oid}')}.A" for oid in frame.object_ids], data, display,
+                           self.compression, target.fsync)
 
 
 class BinaryMatteSink:

@@ -277,7 +277,7 @@ class Workspace(FrameSource):
         """(height, width) of the workspace images."""
         if self.info.size is not None:
             return self.info.size
-        return tuple(self._read(0).shape[:2])  # type: ignore[return-value]
+        return tuple(self._read(0).shape[:2])
 
     @property
     def processing_size(self) -> int:

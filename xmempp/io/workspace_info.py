@@ -11,7 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TypeGuard
 
 from xmempp.errors import InputError
 from xmempp.io.atomic import atomic_write_text
@@ -136,7 +136,7 @@ class WorkspaceInfo:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=4) + "\n")
 
 
-def _is_int(value: Any, low: int = 0, high: int = 2 ** 31 - 1) -> bool:
+def _is_int(value: Any, low: int = 0, high: int = 2 ** 31 - 1) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 

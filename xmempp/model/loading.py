@@ -91,7 +91,7 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
     network.load_state_dict(state, strict=True)
     fold_batchnorms(network.eval())
     # Channels-last convolutions are markedly faster on CPU (oneDNN) and on tensor-core GPUs.
-    network = network.to(target, memory_format=torch.channels_last)
+    network = network.to(target, memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stubs lack memory_format
     network.set_precision(chosen, activation_dtype(chosen, target))
     if target.type == "cpu":
         reuse_freed_memory()

@@ -71,7 +71,9 @@ class ChannelGate(nn.Module):
                                  nn.Linear(channels // reduction, channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = self.mlp[1].weight.dtype  # the MLP in its weights' dtype (tiny): bf16 activations too
+        linear = self.mlp[1]
+        assert isinstance(linear, nn.Linear)
+        dtype = linear.weight.dtype  # the MLP in its weights' dtype (tiny): bf16 activations too
         attention = self.mlp(x.mean(dim=(2, 3)).to(dtype)) + self.mlp(x.amax(dim=(2, 3)).to(dtype))
         return x * torch.sigmoid(attention).to(x.dtype)[:, :, None, None]
 
