@@ -176,7 +176,8 @@ def process_command(
                          "without one, start from the beginning.")] = False,
     checkpoint_every: Annotated[str, typer.Option(
         "--checkpoint-every", help="Save a checkpoint in OUT/.xmempp after N memory writes (e.g. 1), every "
-                                   "N seconds (30s) or minutes (5m); off: only when stopped by SIGTERM/SIGINT.")] = "60s",
+                                   "N seconds (30s) or minutes (5m); off: only when stopped by SIGTERM/SIGINT."
+                                   )] = "60s",
     force: Annotated[bool, typer.Option(
         "--force", help="Run even when the memory estimate exceeds what the machine has (warns).")] = False,
     force_unlock: ForceUnlockOption = False,
@@ -202,7 +203,8 @@ def process_command(
         video, masks, out,
         config=build_config(config_file, size, mem_every, top_k),
         mode=mode.value,
-        options=options, model=model, device=device, precision=precision, threads=threads, overwrite=overwrite, compile=compile_model,
+        options=options, model=model, device=device, precision=precision, threads=threads, overwrite=overwrite,
+        compile=compile_model,
         cuda_graphs=cuda_graphs,
         plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold, mask_channel),
         checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force, force_unlock=force_unlock,

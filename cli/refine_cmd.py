@@ -21,8 +21,9 @@ from .refine_options import (BandOption, DetailOption, FeatherOption, RefineMode
 def refine_command(
     video: Annotated[Path, typer.Option("--video", "-v", help="The plate: folder of frames, pattern or video.")],
     mattes: Annotated[Path, typer.Option(
-        "--masks", "-m", help="The soft masks (mattes) to refine, named after the plate's frames: one per frame (one object) or one "
-                               "sub-folder per object id (alpha/<id>/<stem>.png); PNG 8/16-bit, TIFF, EXR.")],
+        "--masks", "-m", help="The soft masks (mattes) to refine, named after the plate's frames: one per frame "
+                              "(one object) or one sub-folder per object id (alpha/<id>/<stem>.png); "
+                              "PNG 8/16-bit, TIFF, EXR.")],
     out: Annotated[Path, typer.Option(
         "--out", "-o", help="Output folder (alpha/<id>/<stem>.png, foreground/, rgba/).")],
     refine: RefineOption = RefineMode.guided,

@@ -30,7 +30,8 @@ def test_csv_shot_list_with_per_shot_settings(tmp_path):
     first, second = read_shot_list(path, defaults)
     assert first.plate == (tmp_path / "plates/sh010").resolve() and first.output == (tmp_path / "out/sh010").resolve()
     assert (first.config.size, first.config.enable_long_term, first.mode) == (240, False, "xmem")
-    assert (first.writer.alpha, first.writer.alpha_bits, first.writer.overlay, first.overwrite) == (True, 16, True, True)
+    written = (first.writer.alpha, first.writer.alpha_bits, first.writer.overlay, first.overwrite)
+    assert written == (True, 16, True, True)
     assert str(second.plate) == "/abs/sh020.mov"
     assert (second.config.size, second.mode, second.writer.alpha) == (480, "xmempp", False)
     assert first.where == "shots.csv line 2"
@@ -105,7 +106,8 @@ def test_fingerprint_follows_inputs_and_settings(tmp_path):
     base = shot_fingerprint(shot, weights)
     assert shot_fingerprint(shot, weights) == base
     assert shot_fingerprint(__import__("dataclasses").replace(shot, overwrite=True), weights) == base
-    assert shot_fingerprint(shot.__class__(**{**shot.__dict__, "config": shot.config.replace(top_k=5)}), weights) != base
+    changed = shot.__class__(**{**shot.__dict__, "config": shot.config.replace(top_k=5)})
+    assert shot_fingerprint(changed, weights) != base
     assert shot_fingerprint(__import__("dataclasses").replace(shot, precision="bf16"), weights) != base
     mask_file = next(masks.iterdir())
     mask_file.write_bytes(mask_file.read_bytes() + b"\0")

@@ -106,7 +106,7 @@ def test_cancelled_job_resumes_to_identical_files(model, uninterrupted, tmp_path
         out = tmp_path / f"stopped_{stop_after}"
         cancel = threading.Event()
 
-        def stop(result, stop_after=stop_after):
+        def stop(result, stop_after=stop_after, cancel=cancel):
             if result.index == stop_after:
                 cancel.set()
 

@@ -116,7 +116,7 @@ def _propagate(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.n
     for result in iter_job(model, job, session=session, prefetch_depth=0):  # decode (timed), step
         index = result.index
         with timer.stage("write"):
-            encode_png(probs_to_ids(result.probs.numpy(), object_ids))
+            encode_png(probs_to_ids(np.asarray(result.probs), object_ids))
         if started:
             frame_seconds.append(time.perf_counter() - frame_start)
             frame_flops.append(timer.total_flops() - flops_before)

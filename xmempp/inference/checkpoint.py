@@ -14,6 +14,7 @@ import hashlib
 import math
 import os
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -25,6 +26,7 @@ from xmempp.io.frame_capabilities import files_of, video_path_of
 from xmempp.io.frames import Frames
 from xmempp.errors import ConfigError, OutputError, Remedy, RemedyKind
 from xmempp.inference.plan import Direction, Mode
+from xmempp.model.network import XMemNetwork
 from xmempp.inference.shot_job import JobRun, ShotJob, prepare_job
 from xmempp.io.atomic import atomic_open
 
@@ -170,18 +172,22 @@ def _stat(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def weights_digest(model: torch.nn.Module) -> str:
+#: Each loaded network's weights digest, computed once (kept only as long as the network lives).
+_WEIGHT_DIGESTS: "weakref.WeakKeyDictionary[XMemNetwork, str]" = weakref.WeakKeyDictionary()
+
+
+def weights_digest(model: XMemNetwork) -> str:
     """SHA-256 of the network's parameters and buffers (names, shapes, dtypes, bytes)."""
-    cached = getattr(model, "_xmempp_weights_digest", None)
+    cached = _WEIGHT_DIGESTS.get(model)
     if cached is not None:
         return cached
     state = model.state_dict()
     digest = _digest(*(part for name in sorted(state) for part in (name, state[name])))
-    model._xmempp_weights_digest = digest  # parameters of an inference network do not change
+    _WEIGHT_DIGESTS[model] = digest  # parameters of an inference network do not change
     return digest
 
 
-def job_fingerprint(model: torch.nn.Module, job: Union[ShotJob, JobRun]) -> dict[str, Any]:
+def job_fingerprint(model: XMemNetwork, job: Union[ShotJob, JobRun]) -> dict[str, Any]:
     """Everything a job's results depend on, by part, so that a change can be named.
 
     Arguments:

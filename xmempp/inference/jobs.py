@@ -13,7 +13,7 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Optional, Sequence, Union
+from typing import Generator, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -90,7 +90,8 @@ def iter_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, session: Option
         if skip == 0:
             session.clear_memory()
         reads = (run.job.frames[i] for i in frames[skip:])
-        images = prefetch(reads, depth=prefetch_depth) if prefetch_depth > 0 else reads
+        images: Generator[np.ndarray, None, None] = (prefetch(reads, depth=prefetch_depth) if prefetch_depth > 0
+                                                     else reads)
         try:
             for position, (index, image) in enumerate(zip(frames[skip:], images), start=skip):
                 if cancel is not None and cancel.is_set():
@@ -192,7 +193,8 @@ def _run(model: XMemNetwork, run: JobRun, progress: Optional[ProgressCallback], 
 
 
 def propagate(model: XMemNetwork, frames: Frames, references: Mapping[int, np.ndarray],
-              config: InferenceConfig | None = None, mode: str = "xmempp") -> Iterator[tuple[int, torch.Tensor]]:
+              config: InferenceConfig | None = None,
+              mode: str = "xmempp") -> Iterator[tuple[int, torch.Tensor | np.ndarray]]:
     """Propagate reference masks through every frame, yielding results as they are ready.
 
     Arguments:

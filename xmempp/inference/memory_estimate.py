@@ -24,6 +24,7 @@ from xmempp.errors import Remedy, RemedyKind, ResourceError
 from xmempp.inference.preprocess import Geometry
 from xmempp.inference.shot_job import ShotJob
 from xmempp.model.fused import packed_weight_bytes
+from xmempp.model.network import XMemNetwork
 
 __all__ = ["MemoryEstimate", "estimate_job_memory", "available_memory", "check_job_memory"]
 
@@ -147,7 +148,7 @@ def _cgroup_headroom() -> Optional[int]:
     return None
 
 
-def estimate_job_memory(model: torch.nn.Module, job: ShotJob) -> MemoryEstimate:
+def estimate_job_memory(model: XMemNetwork, job: ShotJob) -> MemoryEstimate:
     """Estimate the memory a job adds at its peak (on top of the loaded network).
 
     Arguments:
@@ -197,7 +198,7 @@ def _frame_size(frames: Frames) -> tuple[int, int]:
     return int(first.shape[0]), int(first.shape[1])
 
 
-def check_job_memory(model: torch.nn.Module, job: ShotJob, force: bool = False) -> Optional[ResourceError]:
+def check_job_memory(model: XMemNetwork, job: ShotJob, force: bool = False) -> Optional[ResourceError]:
     """Refuse a job the machine cannot hold, before its first frame.
 
     Arguments:
@@ -224,7 +225,7 @@ def check_job_memory(model: torch.nn.Module, job: ShotJob, force: bool = False) 
     raise ResourceError(message, remedies=(smaller, Remedy(RemedyKind.ENABLE, "force", note="to run anyway")))
 
 
-def _fitting_size(model: torch.nn.Module, job: ShotJob) -> Optional[int]:
+def _fitting_size(model: XMemNetwork, job: ShotJob) -> Optional[int]:
     """The largest common processing size below the job's that fits, or None."""
     height, width = _frame_size(job.frames)
     current = min(height, width) if job.config.size == -1 else job.config.size

@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import (
+    Generator,
     Any,
     Iterable,
     Iterator,
@@ -219,7 +220,7 @@ class FolderFrames(FrameSource):
 _END = object()
 
 
-def prefetch(iterable: Iterable[Any], depth: int = 4) -> Iterator[Any]:
+def prefetch(iterable: Iterable[Any], depth: int = 4) -> Generator[Any, None, None]:
     """Iterate `iterable` on a background thread, keeping up to `depth` items ready.
 
     Errors raised by the reader are re-raised in the consumer at the point where the failing item

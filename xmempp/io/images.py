@@ -15,7 +15,10 @@ from xmempp.errors import InputError
 
 #: File suffixes read as frames in a frame folder.
 
-__all__ = ["IMAGE_EXTENSIONS", "MAX_IMAGE_PIXELS", "DECODE_ERRORS", "natural_key", "is_hidden", "open_image", "decode_image_file"]
+__all__ = [
+    "IMAGE_EXTENSIONS", "MAX_IMAGE_PIXELS", "DECODE_ERRORS", "natural_key", "is_hidden", "open_image",
+    "decode_image_file",
+]
 
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})

@@ -227,7 +227,9 @@ class PlateFrames(FrameSource):
     def info(self, index: int) -> FrameInfo:
         """Frame number and windows of frame `index`."""
         data, full = self._windows[index]
-        return FrameInfo(self.frame_numbers[index], self.sequence.padding, data, full)
+        numbers = self.frame_numbers
+        assert numbers is not None  # a plate sequence always has its frame numbers
+        return FrameInfo(numbers[index], self.sequence.padding, data, full)
 
     def _read(self, index: int) -> np.ndarray:
         data = read_image_channels(self.files[index], self.channels, self._dtype)

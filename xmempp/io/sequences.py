@@ -162,7 +162,7 @@ def _ranges(numbers: list[int]) -> str:
     """`[1004, 1005, 1006, 1010]` -> "1004-1006, 1010"."""
     parts: list[str] = []
     start = prev = numbers[0]
-    for n in numbers[1:] + [None]:  # type: ignore[list-item]
+    for n in numbers[1:] + [None]:
         if n is not None and n == prev + 1:
             prev = n
             continue

@@ -61,7 +61,7 @@ class FrameOutput:
     overlay: Optional[np.ndarray] = None
 
     @property
-    def windows(self) -> tuple[object, object]:
+    def windows(self) -> tuple[Optional[tuple[int, int, int, int]], Optional[tuple[int, int, int, int]]]:
         """(data window, display window) of the plate, (None, None) when unknown."""
         return (self.info.data_window, self.info.display_window) if self.info is not None else (None, None)
 

@@ -32,7 +32,7 @@ class MovingDiscs(Sequence):
             mask[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2] = k + 1
         return mask
 
-    def __getitem__(self, index: int) -> np.ndarray:
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]  # no slices: frames by index
         if not 0 <= index < self.length:
             raise IndexError(index)
         frame = np.roll(self.background, index % self.width, axis=1).copy()

@@ -79,7 +79,7 @@ class VideoFrames(FrameSource):
         self.frame_numbers = list(range(first, first + count))
         self.names = [f"{n:0{width}d}" for n in self.frame_numbers]
         self._lock = threading.Lock()
-        self._container = None
+        self._container: Any = None  # the open PyAV container (untyped library), None until first read
         self._decoder: Optional[Iterator] = None
         self._pending = None                  # a frame decoded by a seek check, not yet consumed
         self._next = 0                        # index of the frame the decoder yields next
@@ -162,9 +162,10 @@ class VideoFrames(FrameSource):
             if self._container is None:
                 self._container = self._open()
             k = max(known)
-            stream = self._container.streams.video[0]
+            container = self._container
+            stream = container.streams.video[0]
             try:
-                self._container.seek(self._keyframes[k], stream=stream, backward=True, any_frame=False)
+                container.seek(self._keyframes[k], stream=stream, backward=True, any_frame=False)
                 decoder = self._frames(self._container, k)
                 _, frame = next(decoder)
                 if frame.pts == self._keyframes[k]:
@@ -190,6 +191,7 @@ class VideoFrames(FrameSource):
                     i, frame, self._pending = self._next, self._pending, None
                 else:
                     try:
+                        assert self._decoder is not None  # set up above
                         i, frame = next(self._decoder)
                     except StopIteration:
                         self._decoder = None

@@ -335,6 +335,7 @@ class ResultWriter(FinishOnExit):
         if self._abort.is_set():
             return None
         if probs is None:
+            assert frame_rgb is not None  # submit_written always gives the frame
             return overlay_image(frame_rgb, self._read_ids(stem), self.palette, self.options.overlay_opacity)
         try:
             winner = argmax_channels(probs)
