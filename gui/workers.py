@@ -195,7 +195,7 @@ class PropagationWorker(Worker):
         session = self.engine.session_for(self.job.config, self.job.mode, self.references, self.workspace.image)
         self.status.emit(f"propagating… ({warning})" if warning else "propagating…")
         report = run_job(self.engine.ensure_model(), self.job, session=session, cancel=self.cancel,
-                         on_result=self._on_result, progress=self._progress)
+                         on_result=self._on_result, progress=self._progress, force_memory=self.engine.force_memory)
         self.outcome.completed = report.completed and not self.cancel.is_set()
         return self.outcome
 
@@ -314,7 +314,7 @@ class SuggestWorker(Worker):
             self.memoryStats.emit(self.engine.memory_stats())
             self._report("propagation", len(targets), total)
 
-        run_job(model, job, session=session, cancel=self.cancel, on_result=keep)
+        run_job(model, job, session=session, cancel=self.cancel, on_result=keep, force_memory=self.engine.force_memory)
         self.check_stop()
         return targets  # float16: the selector reads each as float32
 
@@ -374,7 +374,8 @@ class ExportWorker(Worker):
             warning = self.engine.guard_memory(job)
             if warning:
                 self.status.emit(warning)
-            report = run_job(self.engine.ensure_model(), job, progress=self.progress.emit, cancel=self.cancel)
+            report = run_job(self.engine.ensure_model(), job, progress=self.progress.emit, cancel=self.cancel,
+                             force_memory=self.engine.force_memory)
             done, completed = report.frames, report.completed
         else:
             done = write_results(self._saved_results(), outputs, self.objects, stems, fps=self.workspace.fps,

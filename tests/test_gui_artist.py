@@ -550,8 +550,8 @@ def test_export_stays_in_reach_in_matte_views_at_1280(qtbot, tmp_path):
 def test_refined_matte_comes_from_the_refine_stage(qtbot, tmp_path):
     pytest.importorskip("xmempp.refine")
     window = open_window(qtbot, make_workspace(tmp_path))
+    window.set_overlay_mode("alpha")  # the raw/refined switch shows in the matte views
     assert window.refined.available and window.ui.compare_box.isEnabled()
-    window.set_overlay_mode("alpha")
     window.set_compare("split")
     matte = window.refined.matte(0, window.project.image(0), window.project.mask(0), 1)
     assert matte.shape == (H, W) and 0.0 <= matte.min() and matte.max() <= 1.0 and matte[36, 30] > 0.5
