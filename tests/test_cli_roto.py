@@ -97,4 +97,4 @@ def test_object_folders_half_res_roto_outside_frames_and_overwrite(chair, checkp
     assert sorted(p.name for p in (out / "masks").iterdir()) == [f"chair.{n}.png" for n in (1001, 1002, 1003)]
     assert (out / "keep.txt").exists()
     listed = (out / MANIFEST_NAME).read_text().split()
-    assert sorted(listed) == ["masks/chair.1001.png", "masks/chair.1002.png"]
+    assert sorted(listed) == [f"masks/chair.{n}.png" for n in (1001, 1002, 1003)]
