@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -46,7 +46,22 @@ def _check(path: Path, matte: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return matte
 
 
-class AlphaTargets(Mapping):
+class _FileTargets(Mapping):
+    """Soft targets read from files on demand: frame index -> the file(s) holding its matte (`_files`)."""
+
+    _files: Mapping[int, Any]
+
+    def __contains__(self, index: object) -> bool:
+        return index in self._files
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
+class AlphaTargets(_FileTargets):
     """frame index -> HxW float32 soft target (max over objects of their mattes), read when asked for.
 
     Arguments:
@@ -73,17 +88,9 @@ class AlphaTargets(Mapping):
             np.maximum(target, _check(path, read_matte(path, on_display=False), self.size), out=target)
         return target
 
-    def __contains__(self, index: object) -> bool:
-        return index in self._files
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._files)
-
-    def __len__(self) -> int:
-        return len(self._files)
 
 
-class LayerTargets(Mapping):
+class LayerTargets(_FileTargets):
     """frame index -> HxW float32 soft target from layered EXRs (max over their `.A` channels).
 
     Arguments:
@@ -115,11 +122,3 @@ class LayerTargets(Mapping):
             np.maximum(target, _check(path, read_matte(path, channel, on_display=False), self.size), out=target)
         return target
 
-    def __contains__(self, index: object) -> bool:
-        return index in self._files
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._files)
-
-    def __len__(self) -> int:
-        return len(self._files)
