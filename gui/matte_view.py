@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .overlay import OVERLAY_LABELS, OVERLAY_MODES, composite_into, object_outline
+from .overlay import OVERLAY_LABELS, OVERLAY_MODES, clip_rect, composite_into, object_outline
 
 __all__ = ["MATTE_MODES", "VIEW_MODES", "VIEW_LABELS", "COMPARE_MODES", "COMPARE_LABELS", "ONION_PREVIOUS",
            "ONION_NEXT", "checkerboard", "render_view", "onion_edges"]
@@ -73,10 +73,10 @@ def render_view(out: np.ndarray, frame: np.ndarray, ids: Optional[np.ndarray], m
         None.
     """
     h, w = frame.shape[:2]
-    x0, y0, x1, y1 = (0, 0, w, h) if rect is None else rect
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
-    if x0 >= x1 or y0 >= y1:
+    region = clip_rect(rect, (h, w))
+    if region is None:
         return
+    x0, y0, x1, y1 = region
     if mode in OVERLAY_MODES or ids is None:
         composite_into(out, frame, ids, (x0, y0, x1, y1), mode if mode in OVERLAY_MODES else "blend", opacity,
                        palette)

@@ -51,6 +51,15 @@ def composite(frame: np.ndarray, ids: Optional[np.ndarray], mode: str = "blend",
     return out
 
 
+def clip_rect(rect: Optional[tuple[int, int, int, int]], shape: tuple[int, ...]) -> Optional[tuple[int, int, int, int]]:
+    """`rect` (x0, y0, x1, y1; exclusive ends; None = the whole image) clipped to an image of `shape` (h, w),
+    or None when nothing of it is inside."""
+    h, w = shape[:2]
+    x0, y0, x1, y1 = (0, 0, w, h) if rect is None else rect
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
+
+
 def composite_into(out: np.ndarray, frame: np.ndarray, ids: Optional[np.ndarray],
                    rect: Optional[tuple[int, int, int, int]] = None, mode: str = "blend", opacity: float = 0.5,
                    palette: Optional[np.ndarray] = None, outline: bool = True) -> None:
@@ -64,10 +73,10 @@ def composite_into(out: np.ndarray, frame: np.ndarray, ids: Optional[np.ndarray]
         None.
     """
     h, w = frame.shape[:2]
-    x0, y0, x1, y1 = (0, 0, w, h) if rect is None else rect
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
-    if x0 >= x1 or y0 >= y1:
+    region = clip_rect(rect, (h, w))
+    if region is None:
         return
+    x0, y0, x1, y1 = region
     src = frame[y0:y1, x0:x1]
     if ids is None:
         out[y0:y1, x0:x1] = src
