@@ -62,9 +62,8 @@ class ShotJob:
         mode: a `Mode` (or its name): "xmempp" (every reference in permanent memory) or "xmem".
         direction, start, count: which frames, see `plan_frames`.
         names: output file stem per frame (default: the source's `names`, else the index).
-        outputs: where results are written by `run_job`, or None to write nothing.
-        soft_references: frame index -> object id -> HxW float32 coverage of a soft roto (the
-            artist's edge, for the outputs at keyframes); frames with hard roto are absent.
+        outputs: where results are written by `run_job`, or None to write nothing (the artist's soft
+            keyframe mattes, written as they are at their frames, are `outputs.keyframe_mattes`).
     """
 
     frames: Frames
@@ -76,7 +75,6 @@ class ShotJob:
     count: Optional[int] = None
     names: Optional[Sequence[str]] = None
     outputs: Optional[JobOutputs] = None
-    soft_references: Mapping[int, Mapping[int, np.ndarray]] = field(default_factory=dict)
 
     @property
     def objects(self) -> ObjectOrder:

@@ -152,8 +152,7 @@ def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: Infer
         job = ShotJob(frames, {i: m.ids for i, m in references.items()}, config, mode, start=start, count=count,
                       outputs=JobOutputs(Path(out), options, output_palette(references), overwrite, inputs=inputs,
                                          force_unlock=force_unlock, refine=refine or RefineSettings(),
-                                         keyframe_mattes=soft),
-                      soft_references=soft)
+                                         keyframe_mattes=soft))
         chunk = written_range(job)
         check_unlocked(out, chunk, force=force_unlock)
         if chunk is not None:
