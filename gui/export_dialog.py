@@ -1,5 +1,6 @@
 """The export dialog: index masks, soft mattes (8/16-bit), binary masks per object, overlay images and
-an overlay video, written by the same writers as `xmempp process` (`xmempp.io.writers.ResultWriter`).
+an overlay video, written by the same writers as `xmempp process` (`xmempp.io.writers.ResultWriter`),
+the soft ones refined against the frames when asked (`RefineControls`: the core's refine stage).
 Its choices are remembered per workspace (the GUI settings' "export" entry)."""
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from xmempp.io.writers import WriterOptions
 
 from .job_runner import JobRunner, JobState
 from .project import Project
+from .refine_controls import RefineControls
 from .remedies import CONTROLS, gui_message
 from .workers import ExportRequest, ExportWorker
 
@@ -82,6 +84,10 @@ class ExportDialog(QDialog):
         grid.addWidget(self.alpha_bits, 1, 2)
         self.alpha_bits.setEnabled(False)
         self.alpha.toggled.connect(self.alpha_bits.setEnabled)
+        self.refine = RefineControls(self)
+        for soft in (self.alpha, self.exr, self.cryptomatte):
+            soft.toggled.connect(self._soft_outputs_changed)
+        self._soft_outputs_changed()
 
         source_box = QGroupBox("Masks from", self)
         source = QVBoxLayout(source_box)
@@ -126,12 +132,17 @@ class ExportDialog(QDialog):
         layout.addWidget(QLabel("Output folder", self))
         layout.addLayout(folder_row)
         layout.addWidget(what)
+        layout.addWidget(self.refine)
         layout.addWidget(source_box)
         layout.addLayout(options)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
         self._load_choices()
+
+    def _soft_outputs_changed(self) -> None:
+        """The refine controls are on while a soft output (mattes, EXR layers, Cryptomatte) is ticked."""
+        self.refine.set_soft_outputs(self.alpha.isChecked() or self.exr.isChecked() or self.cryptomatte.isChecked())
 
     # ------------------------------------------------------------------ remembered choices
     def _boxes(self) -> dict[str, QCheckBox]:
@@ -144,6 +155,7 @@ class ExportDialog(QDialog):
         data = {name: box.isChecked() for name, box in self._boxes().items()}
         data.update(folder=self.folder.text(), alpha_bits=int(self.alpha_bits.currentData()),
                     source="propagate" if self.from_propagation.isChecked() else "saved")
+        data.update(self.refine.choices())
         return data
 
     def _load_choices(self) -> None:
@@ -157,6 +169,7 @@ class ExportDialog(QDialog):
         if index >= 0:
             self.alpha_bits.setCurrentIndex(index)
         (self.from_propagation if saved.get("source") == "propagate" else self.from_saved).setChecked(True)
+        self.refine.load(saved)
 
     def _save_choices(self) -> None:
         self.project.settings.export = self.choices()
@@ -183,7 +196,7 @@ class ExportDialog(QDialog):
             overlay_opacity=float(self.project.settings.opacity))
         return ExportRequest(out, options, source="propagate" if self.from_propagation.isChecked() else "saved",
                              upscale=self.upscale.isEnabled() and self.upscale.isChecked(),
-                             overwrite=self.overwrite.isChecked())
+                             overwrite=self.overwrite.isChecked(), refine=self.refine.settings())
 
     def _object_names(self) -> dict[int, str]:
         """Original object id -> the artist's name, for the EXR layers and Cryptomatte (unnamed ones left out)."""

@@ -26,6 +26,11 @@ CONTROLS: dict[str, tuple[str, str]] = {
     "name": ("Name", "in the New workspace dialog"),
     "device": ("--device", "when starting the GUI"),
     "out_dir": ("Output folder", "in the export dialog"),
+    "refine": ("Refine", "in the export dialog"),
+    "refine_band": ("Band", "under Refine > Advanced in the export dialog"),
+    "refine_feather": ("Feather", "under Refine > Advanced in the export dialog"),
+    "refine_detail": ("Detail (eps)", "under Refine > Advanced in the export dialog"),
+    "refine_temporal": ("Temporal smoothing", "under Refine > Advanced in the export dialog"),
 }
 
 

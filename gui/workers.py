@@ -29,6 +29,7 @@ from xmempp.inference.objects import ObjectOrder
 from xmempp.io.atomic import atomic_write_bytes, encode_png
 from xmempp.io.workspace import Workspace
 from xmempp.io.writers import WriterOptions, probs_to_ids
+from xmempp.refine import RefineSettings
 
 from .engine import Engine
 from .job_runner import Worker
@@ -332,6 +333,8 @@ class ExportRequest:
         source: "saved" (the workspace masks) or "propagate" (a fresh propagation: soft edges).
         upscale: write at the source resolution when the workspace was imported smaller.
         overwrite: replace earlier results in `out_dir`.
+        refine: refinement of the results against the frames they are written with (the refine stage of
+            `xmempp process`; off by default).
     """
 
     out_dir: Path
@@ -339,6 +342,7 @@ class ExportRequest:
     source: str = "saved"
     upscale: bool = False
     overwrite: bool = False
+    refine: RefineSettings = field(default_factory=RefineSettings)
 
 
 class ExportWorker(Worker):
@@ -363,7 +367,7 @@ class ExportWorker(Worker):
         r = self.request
         info = self.workspace.info
         size = info.source_size if r.upscale else None
-        outputs = JobOutputs(r.out_dir, r.options, self.palette, r.overwrite, size=size)
+        outputs = JobOutputs(r.out_dir, r.options, self.palette, r.overwrite, size=size, refine=r.refine)
         stems = info.source_names or self.workspace.names
         if r.source == "propagate":
             # workspace ids 1..K become the original ids, so the job's objects are what the files need
@@ -385,9 +389,10 @@ class ExportWorker(Worker):
         return done if completed else None
 
     def _saved_results(self) -> Iterator[FrameResult]:
-        """Every frame's saved mask as one-hot probabilities (channel k = workspace id k)."""
+        """Every frame's saved mask as one-hot probabilities (channel k = workspace id k), with its frame where
+        overlays or the refine stage need it."""
         options = self.request.options
-        needs_frame = options.overlay or options.preview is not None
+        needs_frame = options.overlay or options.preview is not None or self.request.refine.enabled
         k = len(self.objects)
         for index in range(len(self.workspace)):
             image = self.workspace[index] if needs_frame else None

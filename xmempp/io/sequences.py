@@ -57,13 +57,15 @@ def frame_info(frames: Any, index: int) -> Optional[FrameInfo]:
     """The `FrameInfo` of frame `index` of a frame source, or None when its frames have no numbers.
 
     Arguments:
-        frames: a frame source (`info(index)` for plates, else `frame_numbers` and `names`).
+        frames: a frame source (an `info(index)` method for plates, else `frame_numbers` and `names`; a
+            workspace's `info` is its info.json, not that method).
         index: the frame index.
     Returns:
         Number, padding and (for plates) windows of the frame.
     """
-    if hasattr(frames, "info"):
-        return frames.info(index)
+    per_frame = getattr(frames, "info", None)
+    if callable(per_frame):
+        return per_frame(index)
     numbers = frame_numbers_of(frames)
     if numbers is None:
         return None
