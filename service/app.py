@@ -182,7 +182,9 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
     @api.post("/sessions/{sid}/tracks", status_code=202, summary="Start a track run",
               responses=_errors(400, 404, 409, 411, 413, 422))
     def start_track(sid: str, body: TrackRequest) -> TrackState:
-        return TrackState(**store.start_track(store.get(sid), body.direction, body.start, body.count).describe())
+        run = store.start_track(store.get(sid), body.direction, body.start, body.count, body.mattes,
+                                body.refine_settings())
+        return TrackState(**run.describe())
 
     @api.get("/sessions/{sid}/tracks/{rid}", summary="A track run's progress and its results after number N",
              description="Results are numbered from 1 in the order they were made; pass the last number you "
@@ -251,6 +253,16 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
     def get_mask(sid: str, frame: int) -> PNGResponse:
         session = store.get(sid)
         return PNGResponse(store.latest_mask_path(session, frame))
+
+    @api.get("/sessions/{sid}/tracks/{rid}/mattes/{frame}/{object_id}",
+             summary="One object's soft matte of a frame, made by a run started with mattes",
+             description="A 16-bit grayscale PNG (65535 = the object), refined when the run asked for it.",
+             response_class=PNGResponse,
+             responses={200: {"content": {"image/png": BINARY}, "description": "A 16-bit grayscale PNG"},
+                        **_errors(400, 404, 422, json_route=False)})
+    def get_matte(sid: str, rid: str, frame: int, object_id: int) -> PNGResponse:
+        session = store.get(sid)
+        return PNGResponse(store.matte_path(session, store.track(session, rid), frame, object_id))
 
     @api.post("/sessions/{sid}/candidates", summary="Frames to annotate next (XMem++ candidate selection)",
               responses=_errors(400, 403, 404, 409, 411, 413, 422))

@@ -5,7 +5,11 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from xmempp.refine import RefineSettings
+
 RunStatus = Literal["queued", "running", "done", "cancelled", "failed"]
+#: The core's refine defaults (`xmempp.refine.RefineSettings`).
+_REFINE = RefineSettings()
 
 
 class SessionCreate(BaseModel):
@@ -21,7 +25,36 @@ class SessionCreate(BaseModel):
     mode: Literal["xmempp", "xmem"] = "xmempp"
 
 
-class TrackRequest(BaseModel):
+class MatteFields(BaseModel):
+    """A run's soft mattes, and their refinement against the full-resolution frame (the refine stage of
+    `xmempp process --refine`, `xmempp.refine.RefineSettings`, with its defaults)."""
+
+    mattes: bool = Field(False, description="Also keep each object's soft matte per frame, a 16-bit grayscale "
+                                            "PNG: GET /v1/sessions/{sid}/tracks/{rid}/mattes/{frame}/{object_id}.")
+    refine: Literal["off", "guided", "matting"] = Field(
+        _REFINE.mode, description='Refine the soft mattes against the frame: "off", "guided" (fast guided filter) or '
+                                  '"matting" (adds a trimap solver on the edge band; slow). Needs "mattes": true; the '
+                                  "masks are then the refined mattes' argmax, as in xmempp process.")
+    refine_band: Optional[float] = Field(
+        _REFINE.band, ge=0, le=4096, description="How far (frame pixels) the refined edge may reach beyond the "
+                                                 "network's uncertain zone; null: 16 at 2K, scaled with the frame "
+                                                 "height (only where the matte is soft over a wide area).")
+    refine_feather: Optional[float] = Field(
+        _REFINE.feather, ge=0, le=4096, description="Width (frame pixels) of the fade into the network's matte "
+                                                    "beyond the band; null: 0 (a hard clamp).")
+    refine_detail: float = Field(_REFINE.eps, gt=0, le=1, description="The guided filter's eps: smaller keeps finer "
+                                                                      "strands (and more noise).")
+    refine_temporal: float = Field(_REFINE.temporal, ge=0, lt=1, description="Weight of the past frames in an average "
+                                                                             "of the filter (0 = off; 0.5-0.8 calms "
+                                                                             "grain flicker on locked-off shots).")
+
+    def refine_settings(self) -> RefineSettings:
+        """The core's `RefineSettings` of these fields."""
+        return RefineSettings(mode=self.refine, band=self.refine_band, feather=self.refine_feather,
+                              eps=self.refine_detail, temporal=self.refine_temporal)
+
+
+class TrackRequest(MatteFields):
     """Track from `start`, `count` frames (default: to the end of the shot) in `direction`."""
 
     model_config = ConfigDict(extra="forbid")
@@ -56,8 +89,8 @@ class RLEMask(BaseModel):
     counts: list[int] = Field(..., description="run lengths, adding up to height x width")
 
 
-class TrackState(BaseModel):
-    """A track run's state."""
+class TrackState(MatteFields):
+    """A track run's state (with the matte settings it was started with)."""
 
     id: str
     status: RunStatus

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
+import torch
 from PIL import Image
 
-from xmempp.errors import ConfigError, InputError, XMemppError
+from xmempp.errors import ConfigError, InputError, Remedy, RemedyKind, XMemppError
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import FrameResult, ShotJob, iter_job, plan_frames
 from xmempp.inference.objects import ObjectOrder
+from xmempp.inference.refine_stage import RefineStage
 from xmempp.inference.session import MODES, InferenceSession
 from xmempp.inference.shot_job import prepare_job
 from xmempp.io.atomic import atomic_write_bytes, atomic_write_image
@@ -30,7 +32,9 @@ from xmempp.io.frames import FrameSource
 from xmempp.io.images import decode_image_file
 from xmempp.io.sources import open_frames
 from xmempp.io.masks import ColorTable, davis_palette, read_mask
+from xmempp.io.mattes import write_matte
 from xmempp.io.writers import probs_to_ids
+from xmempp.refine import RefineSettings
 
 from .engine import Engine, EngineClosed
 from .errors import LimitExceeded, NotFound, NotReady, TooLarge, scrub_paths, service_message
@@ -409,17 +413,23 @@ class SessionStore:
         return self.engine.submit(apply, lane=session.id)
 
     # ------------------------------------------------------------------ tracks
-    def start_track(self, session: ShotSession, direction: str, start: int, count: Optional[int]) -> TrackRun:
-        """Queue a track run from `start`, `count` frames (default: to the shot's end) in `direction`.
+    def start_track(self, session: ShotSession, direction: str, start: int, count: Optional[int],
+                    mattes: bool = False, refine: Optional[RefineSettings] = None) -> TrackRun:
+        """Queue a track run from `start`, `count` frames (default: to the shot's end) in `direction`,
+        keeping each object's soft matte when `mattes` is set, refined against the frames by `refine`.
         It runs frame by frame, taking turns with other sessions' runs."""
         if direction not in TRACK_DIRECTIONS:
             raise InputError(f"unknown direction {direction!r}; use one of {', '.join(TRACK_DIRECTIONS)}")
+        refine = refine or RefineSettings()
+        if refine.enabled and not mattes:
+            raise ConfigError(f"refine {refine.mode!r} acts on the soft mattes, which this run would not keep",
+                              remedy=Remedy(RemedyKind.ENABLE, "mattes"))
         frames = session.ready_frames()
         if not any(mask.any() for mask in session.references.values()):
             raise NotReady(f"session {session.id} has no reference mask with an object; add one before tracking")
         plan = plan_frames(len(frames), sorted(session.references), direction, start, count)
         rid = secrets.token_urlsafe(6)
-        run = TrackRun(rid, direction, start, count, plan.total, session.folder / "tracks" / rid)
+        run = TrackRun(rid, direction, start, count, plan.total, session.folder / "tracks" / rid, mattes, refine)
         run.folder.mkdir(parents=True)
         session.tracks[rid] = run
         self.engine.submit_steps(self._track_steps(session, run), lane=session.id)
@@ -428,7 +438,7 @@ class SessionStore:
     def _track_steps(self, session: ShotSession, run: TrackRun):
         """The run as a stepped task: the first step opens the job, each later one makes one frame."""
         results: list[Iterator[FrameResult]] = []
-        objects: list[tuple[int, ...]] = []
+        stages: list[RefineStage] = []
 
         def step() -> bool:
             try:
@@ -440,7 +450,9 @@ class SessionStore:
                     job = ShotJob(session.ready_frames(), dict(session.references), session.config, session.mode,
                                   direction=run.direction, start=run.start, count=run.count)
                     prepared = prepare_job(job)
-                    objects.append(tuple(prepared.objects.ids))
+                    run.objects = tuple(prepared.objects.ids)
+                    if run.refine.enabled:
+                        stages.append(RefineStage(run.refine, run.objects))
                     results.append(iter_job(self.engine.model, prepared, session=session.inference,
                                             cancel=run.cancel, prefetch_depth=0))
                     return False
@@ -448,8 +460,7 @@ class SessionStore:
                 if result is None:
                     run.finish("done" if run.done == run.total else "cancelled")
                     return True
-                ids = probs_to_ids(result.probs.numpy(), objects[0])
-                atomic_write_image(run.mask_path(result.index), ids, session.output_palette(), fsync=False)
+                self._write_result(session, run, result, stages[0] if stages else None)
                 session.latest[result.index] = run.id
                 run.publish(result.index)
                 return False
@@ -463,6 +474,18 @@ class SessionStore:
             return True
 
         return step
+
+    @staticmethod
+    def _write_result(session: ShotSession, run: TrackRun, result: FrameResult, stage: Optional[RefineStage]) -> None:
+        """A frame's mask, and with `run.mattes` its objects' soft mattes (refined by `stage` if any: the masks
+        are then the refined mattes' argmax, as in `xmempp process`)."""
+        probs = stage(result.index, result.image, result.probs) if stage is not None else result.probs
+        probs = probs.numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
+        if run.mattes:
+            for k, oid in enumerate(run.objects, start=1):
+                write_matte(run.matte_path(result.index, oid), probs[k], "png", 16, fsync=False)
+        ids = probs_to_ids(probs, run.objects)
+        atomic_write_image(run.mask_path(result.index), ids, session.output_palette(), fsync=False)
 
     def track(self, session: ShotSession, rid: str) -> TrackRun:
         """The run `rid` of `session`; raises `NotFound`."""
@@ -478,6 +501,18 @@ class SessionStore:
         if rid is None:
             raise NotFound(f"frame {frame} of session {session.id} has no result yet; track through it first")
         return session.tracks[rid].mask_path(frame)
+
+    def matte_path(self, session: ShotSession, run: TrackRun, frame: int, object_id: int) -> Path:
+        """The soft matte of `object_id` on `frame` made by `run`; raises `NotFound` when the run keeps no
+        mattes, has not reached the frame, or has no such object."""
+        session.check_frame(frame)
+        if not run.mattes:
+            raise NotFound(f'track {run.id} keeps no soft mattes; start a run with "mattes": true')
+        if not run.reached(frame):
+            raise NotFound(f"track {run.id} has no result for frame {frame} (yet)")
+        if object_id not in run.objects:
+            raise NotFound(f"track {run.id} has no object {object_id}; its objects are {list(run.objects)}")
+        return run.matte_path(frame, object_id)
 
     # ------------------------------------------------------------------ candidates
     def candidates(self, session: ShotSession, k: int, alpha: float) -> concurrent.futures.Future:

@@ -1,7 +1,8 @@
 """A track run: one job of a session, its state, and its results as they become ready.
 
-Results are index-mask PNGs in the run's folder (under the service's state dir), so a client that
-dropped can fetch them again; memory holds only the list of finished frames.
+Results are index-mask PNGs in the run's folder (under the service's state dir), with the objects'
+16-bit soft mattes beside them when the run keeps mattes, so a client that dropped can fetch them again;
+memory holds only the list of finished frames.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
+
+from xmempp.refine import RefineSettings
 
 #: Track states; the last three are final.
 STATES = ("queued", "running", "done", "cancelled", "failed")
@@ -26,6 +29,9 @@ class TrackRun:
         direction, start, count: which frames (see `xmempp.inference.jobs.plan_frames`).
         total: frames the run steps through.
         folder: where its masks are written, one `<frame>.png` each.
+        mattes: the run also keeps each object's soft matte, `mattes/<object id>/<frame>.png`.
+        refine: refinement of the mattes against the frames (mode off: the network's own).
+        objects: the original object id of each probability channel, once the run has started.
     """
 
     id: str
@@ -34,6 +40,9 @@ class TrackRun:
     count: Optional[int]
     total: int
     folder: Path
+    mattes: bool = False
+    refine: RefineSettings = field(default_factory=RefineSettings)
+    objects: tuple[int, ...] = ()
     status: str = "queued"
     error: Optional[str] = None
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -45,6 +54,15 @@ class TrackRun:
     def mask_path(self, frame: int) -> Path:
         """Where the mask of `frame` is (or will be) stored."""
         return self.folder / f"{frame:06d}.png"
+
+    def matte_path(self, frame: int, object_id: int) -> Path:
+        """Where the soft matte of `object_id` on `frame` is (or will be) stored."""
+        return self.folder / "mattes" / str(object_id) / f"{frame:06d}.png"
+
+    def reached(self, frame: int) -> bool:
+        """True once the results of `frame` are on disk."""
+        with self._changed:
+            return frame in self._frames
 
     @property
     def done(self) -> int:
@@ -113,6 +131,9 @@ class TrackRun:
 
     def describe(self) -> dict:
         """The run's state as JSON-ready values."""
+        r = self.refine
         with self._changed:
             return {"id": self.id, "status": self.status, "direction": self.direction, "start": self.start,
-                    "count": self.count, "done": len(self._frames), "total": self.total, "error": self.error}
+                    "count": self.count, "done": len(self._frames), "total": self.total, "error": self.error,
+                    "mattes": self.mattes, "refine": r.mode, "refine_band": r.band, "refine_feather": r.feather,
+                    "refine_detail": r.eps, "refine_temporal": r.temporal}

@@ -133,6 +133,74 @@ def test_backward_track_streamed_equals_run_job(media, client, model):
     client.delete(f"/v1/sessions/{sid}")
 
 
+def _run_mattes(client, sid: str, body: dict) -> tuple[dict, dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """A track run with mattes: (final state, {frame: ids}, {frame: K x H x W mattes 0..1 in object order})."""
+    import io
+
+    from PIL import Image
+
+    reply = client.post(f"/v1/sessions/{sid}/tracks", json={"start": 0, "mattes": True, **body})
+    assert reply.status_code == 202, reply.text
+    state, masks = collect_track(client, sid, reply.json()["id"])
+    assert state["status"] == "done", state
+    mattes = {}
+    for frame in masks:
+        planes = []
+        for oid in (1, 2):
+            png = client.get(f"/v1/sessions/{sid}/tracks/{state['id']}/mattes/{frame}/{oid}")
+            assert png.status_code == 200 and png.headers["content-type"] == "image/png", png.text
+            with Image.open(io.BytesIO(png.content)) as image:
+                planes.append(np.asarray(image, dtype=np.float32) / 65535)
+        mattes[frame] = np.stack(planes)
+    return state, masks, mattes
+
+
+def test_refined_mattes_equal_refine_frame_on_the_unrefined_ones(media, client):
+    from xmempp.refine import RefineSettings, refine_frame
+
+    root, clip, _ = media
+    sid = open_session(client, video="shot")
+    assert client.put(f"/v1/sessions/{sid}/references/0", json=encode_rle(clip.mask(0))).status_code == 201
+    off_state, off_masks, off = _run_mattes(client, sid, {})
+    guided_state, guided_masks, guided = _run_mattes(client, sid, {"refine": "guided"})
+    defaults = RefineSettings()
+    assert off_state["mattes"] and off_state["refine"] == "off"
+    assert guided_state["refine"] == "guided" and guided_state["refine_detail"] == defaults.eps
+    assert guided_state["refine_band"] is None and guided_state["refine_temporal"] == defaults.temporal
+    settings = RefineSettings(mode="guided")
+    frames = open_frames(root / "shot")
+    changed = 0.0
+    for index in range(LENGTH):
+        # the network's mattes are what the masks are the argmax of
+        probs = np.concatenate([np.clip(1 - off[index].sum(0, keepdims=True), 0, 1), off[index]])
+        assert np.mean(probs_to_ids(probs, (1, 2)) == off_masks[index]) > 0.999, index
+        want = np.asarray(refine_frame(frames[index], probs, settings))
+        # the same up to the 16-bit mattes the refinement was given here
+        np.testing.assert_allclose(guided[index], want[1:], atol=1e-3, err_msg=str(index))
+        assert np.mean(guided_masks[index] == probs_to_ids(want, (1, 2))) > 0.999, index
+        changed = max(changed, float(np.abs(guided[index] - off[index]).max()))
+    assert changed > 0.05  # refining changed the mattes by far more than the tolerance
+    frames.close()
+    rid = off_state["id"]
+
+    def check(reply, status, words):
+        assert reply.status_code == status, (reply.status_code, reply.text)
+        assert words in reply.json()["detail"], reply.json()
+
+    tracks = f"/v1/sessions/{sid}/tracks"
+    check(client.post(tracks, json={"start": 0, "refine": "guided"}), 422, '"mattes": true')
+    check(client.post(tracks, json={"start": 0, "mattes": True, "refine": "sharp"}), 422, "refine")
+    check(client.post(tracks, json={"start": 0, "mattes": True, "refine_detail": 0}), 422, "refine_detail")
+    check(client.post(tracks, json={"start": 0, "mattes": True, "refine_band": -1}), 422, "refine_band")
+    check(client.post(tracks, json={"start": 0, "mattes": True, "refine_temporal": 1}), 422, "refine_temporal")
+    check(client.get(f"{tracks}/{rid}/mattes/0/9"), 404, "its objects are [1, 2]")
+    check(client.get(f"{tracks}/{rid}/mattes/99/1"), 400, "outside the shot")
+    plain = client.post(tracks, json={"start": 0, "count": 2}).json()["id"]
+    collect_track(client, sid, plain)
+    check(client.get(f"{tracks}/{plain}/mattes/0/1"), 404, '"mattes": true')
+    client.delete(f"/v1/sessions/{sid}")
+
+
 def test_references_replace_and_delete(media, client, model):
     """Edited references give the masks of a job opened on the final references."""
     root, clip, _ = media

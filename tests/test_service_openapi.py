@@ -116,6 +116,18 @@ def test_documented_flow_through_the_generated_client(live):
     assert len(lines) == 5 and lines[-1]["status"] == "done"
     mask = call("GET", "/v1/sessions/{sid}/masks/{frame}", 200, path_parameters={"sid": sid, "frame": 2})
     assert mask.content.startswith(b"\x89PNG")
+    matte = {"sid": sid, "rid": run["id"], "frame": 2, "object_id": 1}
+    call("GET", "/v1/sessions/{sid}/tracks/{rid}/mattes/{frame}/{object_id}", 404, path_parameters=matte)
+    call("POST", "/v1/sessions/{sid}/tracks", 422, path_parameters={"sid": sid}, body={"start": 0, "refine": "guided"})
+    refined = call("POST", "/v1/sessions/{sid}/tracks", 202, path_parameters={"sid": sid},
+                   body={"start": 0, "count": 3, "mattes": True, "refine": "guided", "refine_band": 4}).json()
+    assert refined["mattes"] and refined["refine"] == "guided" and refined["refine_band"] == 4
+    matte["rid"] = refined["id"]
+    while call("GET", "/v1/sessions/{sid}/tracks/{rid}", 200, path_parameters={"sid": sid, "rid": refined["id"]},
+               query={"after": 0, "wait": 5}).json()["status"] in ("queued", "running"):
+        pass
+    png = call("GET", "/v1/sessions/{sid}/tracks/{rid}/mattes/{frame}/{object_id}", 200, path_parameters=matte)
+    assert png.content.startswith(b"\x89PNG")
     call("POST", "/v1/sessions/{sid}/candidates", 200, path_parameters={"sid": sid}, body={"k": 2, "alpha": 0.5})
     call("POST", "/v1/sessions/{sid}/tracks/{rid}/cancel", 200, path_parameters=track)
     call("DELETE", "/v1/sessions/{sid}/references/{frame}", 204, path_parameters=ref)

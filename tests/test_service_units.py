@@ -73,6 +73,29 @@ def test_error_details_in_request_terms_without_server_paths(tmp_path):
     assert "DELETE /v1/sessions/ID" in service_message(LimitExceeded("close one (DELETE /v1/sessions/ID)"))
 
 
+def test_track_matte_fields_are_the_core_refine_settings():
+    from typing import get_args
+
+    from pydantic import ValidationError
+
+    from xmempp.refine import REFINE_MODES, RefineSettings
+    from xmempp.service.errors import service_message
+    from xmempp.service.schemas import TrackRequest
+
+    assert get_args(TrackRequest.model_fields["refine"].annotation) == REFINE_MODES
+    assert TrackRequest(start=0).refine_settings() == RefineSettings()  # the core's defaults
+    body = TrackRequest(start=0, mattes=True, refine="matting", refine_band=8, refine_feather=2, refine_detail=1e-4,
+                        refine_temporal=0.5)
+    assert body.refine_settings() == RefineSettings(mode="matting", band=8, feather=2, eps=1e-4, temporal=0.5)
+    with pytest.raises(ValidationError, match="refine_feather"):
+        TrackRequest(start=0, refine_feather=5000)
+    # the core's own checks, in the request's terms
+    with pytest.raises(ConfigError) as raised:
+        RefineSettings(eps=2.0)
+    text = service_message(raised.value)
+    assert text.endswith('set "refine_detail": 3e-06 in the request'), text
+
+
 def test_media_paths_stay_inside_the_roots(tmp_path):
     root = (tmp_path / "root").resolve()
     (root / "shot").mkdir(parents=True)
