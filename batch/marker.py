@@ -37,7 +37,8 @@ def shot_fingerprint(shot: ShotSpec, weights: Path) -> str:
 
     Arguments:
         shot: the shot (plate files by name, size and modification time; mask files by content;
-            inference settings, mode, precision, writer and plate options; `overwrite` and the name do not count).
+            inference settings, mode, precision, writer, refine and plate options; `overwrite` and the name do
+            not count).
         weights: the checkpoint file (by path, size and modification time).
     Returns:
         A hex digest. Missing files count as missing, so the shot's own run reports them.
@@ -51,6 +52,7 @@ def shot_fingerprint(shot: ShotSpec, weights: Path) -> str:
         "mode": shot.mode,
         "precision": shot.precision,
         "writer": writer,
+        "refine": dataclasses.asdict(shot.refine),
         "plates": dataclasses.asdict(shot.plates),
         "output": str(shot.output),
         "weights": _stat(Path(weights).resolve()),

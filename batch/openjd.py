@@ -19,14 +19,16 @@ from typing import Any, Optional, Sequence
 from xmempp.errors import ConfigError
 from xmempp.io.atomic import atomic_write_text
 from xmempp.io.writers import WriterOptions
+from xmempp.refine.settings import RefineSettings
 
-from .shotlist import ShotSpec
+from .shotlist import REFINE_SETTINGS, ShotSpec
 
 __all__ = ["job_template", "write_template", "process_args"]
 
 #: The job parameter naming the xmempp executable on the worker hosts.
 COMMAND_PARAMETER = "Xmempp"
 _WRITER_DEFAULTS = WriterOptions()
+_REFINE_DEFAULTS = RefineSettings()
 
 
 def _flag(name: str) -> str:
@@ -54,13 +56,19 @@ def process_args(shot: ShotSpec, model: Optional[Path] = None, checkpoint_every:
     if shot.precision != "auto":
         args += ["--precision", shot.precision]
     writer = shot.writer
-    for name in ("alpha", "binary", "overlay", "exr_layers"):
+    for name in ("alpha", "binary", "overlay", "exr_layers", "cryptomatte", "foreground"):
         if getattr(writer, name):
             args.append(_flag(name))
+    if writer.foreground and not writer.premultiplied:
+        args.append("--straight")
     for name in ("alpha_bits", "matte_format", "compression", "preview", "overlay_opacity", "jpeg_quality"):
         value = getattr(writer, name)
         if value is not None and value != getattr(_WRITER_DEFAULTS, name):
             args += [_flag(name), str(value)]
+    for column, name in REFINE_SETTINGS.items():
+        value = getattr(shot.refine, name)
+        if value is not None and value != getattr(_REFINE_DEFAULTS, name):
+            args += [_flag(column), str(value)]
     plates = dataclasses.replace(shot.plates, frames=frames or shot.plates.frames)
     for field in dataclasses.fields(plates):
         value = getattr(plates, field.name)

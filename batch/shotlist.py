@@ -5,12 +5,13 @@ folder) and `output` (results folder), and optionally settings that override the
 any `InferenceConfig` field (`size`, `mem_every`, `top_k`, ...), `mode` (xmempp or xmem), `precision`
 (auto, fp32, bf16 or fp16: the network's number format), the writer options (`alpha`, `alpha_bits`,
 `binary`, `overlay`, `preview`, `overlay_opacity`, `jpeg_quality`, `matte_format`, `exr_layers`,
-`compression`), the plate options (`frames`, `colorspace`, `display`, `view`, `layer`, `start_frame`,
-`mask_threshold`), and `overwrite`. The names and types are those of `InferenceConfig`, `WriterOptions`
-and `PlateOptions`, the settings `xmempp process` takes. A CSV file has these as columns (an empty cell
-keeps the default);
-a JSON file holds a list of objects with these keys. Relative paths are relative to the shot list's
-folder.
+`compression`, `cryptomatte`, `foreground`, `premultiplied`), the refine settings (`refine`, `refine_band`,
+`refine_feather`, `refine_detail`, `refine_temporal`: `RefineSettings`' mode, band, feather, eps and
+temporal), the plate options (`frames`, `colorspace`, `display`, `view`, `layer`, `start_frame`,
+`mask_threshold`), and `overwrite`. The names and types are those of `InferenceConfig`, `WriterOptions`,
+`RefineSettings` and `PlateOptions`, the settings `xmempp process` takes (named as its options). A CSV
+file has these as columns (an empty cell keeps the default); a JSON file holds a list of objects with
+these keys. Relative paths are relative to the shot list's folder.
 """
 from __future__ import annotations
 
@@ -27,9 +28,10 @@ from xmempp.inference.config import InferenceConfig
 from xmempp.inference.shots import PlateOptions, check_plate_options
 from xmempp.io.writers import WriterOptions
 from xmempp.model.precision import PRECISIONS
+from xmempp.refine.settings import RefineSettings
 
-__all__ = ["ShotSpec", "BatchDefaults", "REQUIRED", "MODES", "WRITER_SETTINGS", "PLATE_SETTINGS", "read_shot_list",
-           "parse_shots"]
+__all__ = ["ShotSpec", "BatchDefaults", "REQUIRED", "MODES", "WRITER_SETTINGS", "PLATE_SETTINGS", "REFINE_SETTINGS",
+           "read_shot_list", "parse_shots"]
 
 #: Columns / keys every shot must have.
 REQUIRED = ("name", "plate", "masks", "output")
@@ -40,6 +42,9 @@ WRITER_SETTINGS = tuple(f.name for f in dataclasses.fields(WriterOptions)
                         if f.name not in ("masks", "workers", "queue_size", "fsync", "preview_fps", "layers_name"))
 #: How a shot's frames and masks are read (every `PlateOptions` field).
 PLATE_SETTINGS = tuple(f.name for f in dataclasses.fields(PlateOptions))
+#: The refine settings a shot may set: column (the `xmempp process` option's name) -> `RefineSettings` field.
+REFINE_SETTINGS = {"refine": "mode", "refine_band": "band", "refine_feather": "feather", "refine_detail": "eps",
+                   "refine_temporal": "temporal"}
 
 
 def _kinds(cls: type, names: Sequence[str]) -> dict[str, Any]:
@@ -57,6 +62,7 @@ def _kinds(cls: type, names: Sequence[str]) -> dict[str, Any]:
 _CONFIG_TYPES = typing.get_type_hints(InferenceConfig)
 _WRITER_TYPES = _kinds(WriterOptions, WRITER_SETTINGS)
 _PLATE_TYPES = _kinds(PlateOptions, PLATE_SETTINGS)
+_REFINE_TYPES = _kinds(RefineSettings, tuple(REFINE_SETTINGS.values()))
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -74,6 +80,7 @@ class BatchDefaults:
         force_unlock: take over output folders locked by another run.
         precision: the network's number format, one of `PRECISIONS` (checked against the worker's device
             when the shot runs).
+        refine: refinement of the mattes against the plate (off by default).
     """
 
     config: InferenceConfig = field(default_factory=InferenceConfig)
@@ -83,6 +90,7 @@ class BatchDefaults:
     precision: str = "auto"
     plates: PlateOptions = field(default_factory=PlateOptions)
     force_unlock: bool = False
+    refine: RefineSettings = field(default_factory=RefineSettings)
 
 
 @dataclass(frozen=True)
@@ -94,8 +102,7 @@ class ShotSpec:
         plate: folder of frames or a video file.
         masks: annotation folder.
         output: results folder (unique in the batch).
-        config, mode, writer, overwrite, plates, force_unlock: as in `BatchDefaults`.
-        config, mode, writer, overwrite, precision: as in `BatchDefaults`.
+        config, mode, writer, overwrite, precision, plates, force_unlock, refine: as in `BatchDefaults`.
         where: where the shot was defined, for messages (e.g. "shots.csv line 3").
     """
 
@@ -111,6 +118,7 @@ class ShotSpec:
     precision: str = "auto"
     plates: PlateOptions = field(default_factory=PlateOptions)
     force_unlock: bool = False
+    refine: RefineSettings = field(default_factory=RefineSettings)
 
 
 def read_shot_list(path: str | Path, defaults: Optional[BatchDefaults] = None) -> list[ShotSpec]:
@@ -190,7 +198,7 @@ def _json_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDefaults) -> ShotSpec:
-    known = (set(REQUIRED) | set(_CONFIG_TYPES) | set(WRITER_SETTINGS) | set(PLATE_SETTINGS)
+    known = (set(REQUIRED) | set(_CONFIG_TYPES) | set(WRITER_SETTINGS) | set(PLATE_SETTINGS) | set(REFINE_SETTINGS)
              | {"mode", "overwrite", "precision"})
     unknown = sorted(set(row) - known)
     if unknown:
@@ -201,8 +209,8 @@ def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDe
     config_changes = {k: _convert(k, row[k], _CONFIG_TYPES[k], base) for k in _CONFIG_TYPES if k in row}
     config = defaults.config.replace(**config_changes) if config_changes else defaults.config
     writer_changes = {k: _convert(k, row[k], _WRITER_TYPES[k], base) for k in WRITER_SETTINGS if k in row}
-    if writer_changes.get("matte_format", "png") != "png":
-        writer_changes.setdefault("alpha", True)  # as `xmempp process --matte-format`: a matte format implies mattes
+    if writer_changes.get("matte_format", "png") != "png" or writer_changes.get("foreground"):
+        writer_changes.setdefault("alpha", True)  # as `xmempp process`: a matte format or foreground implies mattes
     try:
         writer = dataclasses.replace(defaults.writer, **writer_changes)
     except ValueError as exc:
@@ -210,6 +218,9 @@ def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDe
     plates = dataclasses.replace(defaults.plates, **{k: _convert(k, row[k], _PLATE_TYPES[k], base)
                                                       for k in PLATE_SETTINGS if k in row})
     check_plate_options(plates)
+    refine_changes = {field: _convert(column, row[column], _REFINE_TYPES[field], base)
+                      for column, field in REFINE_SETTINGS.items() if column in row}
+    refine = dataclasses.replace(defaults.refine, **refine_changes) if refine_changes else defaults.refine
     mode = str(row.get("mode", defaults.mode))
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -219,7 +230,7 @@ def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDe
     overwrite = _convert("overwrite", row["overwrite"], bool, base) if "overwrite" in row else defaults.overwrite
     return ShotSpec(str(row["name"]).strip(), _path(row["plate"], base), _path(row["masks"], base),
                     _path(row["output"], base), config, mode, writer, overwrite, where, precision, plates,
-                    defaults.force_unlock)
+                    defaults.force_unlock, refine)
 
 
 def _convert(key: str, value: Any, kind: Any, base: Path) -> Any:

@@ -122,7 +122,7 @@ def open_shot(shot: ShotSpec) -> ShotJob:
     """
     ours = read_marker(shot.output, "started") is not None or read_marker(shot.output, "done") is not None
     return open_shot_job(shot.plate, shot.masks, shot.output, shot.config, shot.mode, shot.writer,
-                         shot.overwrite or ours, shot.plates, force_unlock=shot.force_unlock)
+                         shot.overwrite or ours, shot.plates, refine=shot.refine, force_unlock=shot.force_unlock)
 
 
 def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink,

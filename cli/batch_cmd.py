@@ -29,6 +29,7 @@ from xmempp.interrupts import stop_on_signals
 from xmempp.io.writers import WriterOptions
 from xmempp.model.precision import Precision
 from xmempp.model.weights import resolve_weights
+from xmempp.refine import RefineSettings
 
 from .engine_options import (ConfigOption, ForceUnlockOption, Mode, ModelOption, ModeOption, PrecisionOption,
                              QuietOption, SizeOption, build_config)
@@ -39,6 +40,8 @@ from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, Layer
                             StartFrameOption, ViewOption)
 from .process_cmd import MatteFormat, parse_checkpoint_every
 from .progress import download_progress
+from .refine_options import (BandOption, DetailOption, FeatherOption, ForegroundOption, PremultipliedOption,
+                             RefineMode, RefineOption, TemporalOption, refine_settings)
 
 #: Shots listed one per row in the live table; longer batches show only the unfinished ones.
 TABLE_ROWS = 30
@@ -99,6 +102,13 @@ def batch_command(
     quiet: QuietOption = False,
     log_format: LogFormatOption = LogFormat.text,
     precision: PrecisionOption = Precision.auto,
+    refine: RefineOption = RefineMode.off,
+    refine_band: BandOption = None,
+    refine_feather: FeatherOption = None,
+    refine_detail: DetailOption = RefineSettings().eps,
+    refine_temporal: TemporalOption = 0.0,
+    foreground: ForegroundOption = False,
+    premultiplied: PremultipliedOption = True,
 ) -> None:
     """Run every shot of SHOTS; finished shots are skipped, interrupted ones resume.
 
@@ -111,20 +121,14 @@ def batch_command(
         _batch(shots, workers, devices, ray, cpus_per_shot, report_path, checkpoint_every,
                model, dry_run, openjd, chunk_size, log,
                BatchDefaults(build_config(config_file, size), mode.value,
-                             _writer(alpha or matte_format != MatteFormat.png, binary, overlay, matte_format.value,
-                                     exr_layers, compression),
+                             WriterOptions(alpha=alpha or matte_format != MatteFormat.png or foreground, binary=binary,
+                                           overlay=overlay, matte_format=matte_format.value, exr_layers=exr_layers,
+                                           compression=compression, foreground=foreground,
+                                           premultiplied=premultiplied),
                              overwrite, precision.value,
                              PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
-                             force_unlock))
-
-
-def _writer(alpha: bool, binary: bool, overlay: bool, matte_format: str, exr_layers: bool,
-            compression: Optional[str]) -> WriterOptions:
-    try:
-        return WriterOptions(alpha=alpha, binary=binary, overlay=overlay, matte_format=matte_format,
-                             exr_layers=exr_layers, compression=compression)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--compression") from exc
+                             force_unlock,
+                             refine_settings(refine, refine_band, refine_feather, refine_detail, refine_temporal)))
 
 
 def _batch(shots: Path, workers: Optional[int], devices: Optional[str], ray: Optional[str], cpus_per_shot: int,

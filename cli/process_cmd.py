@@ -37,8 +37,8 @@ from .errors import print_error, user_errors
 from .logs import LogFormat, LogFormatOption, RunLog
 from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskChannelOption,
                             MaskThresholdOption, PlateOptions, StartFrameOption, ViewOption, parse_names)
-from .refine_options import (BandOption, DetailOption, FeatherOption, RefineMode, RefineOption, TemporalOption,
-                             refine_settings)
+from .refine_options import (BandOption, DetailOption, FeatherOption, ForegroundOption, PremultipliedOption,
+                             RefineMode, RefineOption, TemporalOption, refine_settings)
 
 
 class MatteFormat(str, Enum):
@@ -187,18 +187,17 @@ def process_command(
     refine_feather: FeatherOption = None,
     refine_detail: DetailOption = RefineSettings().eps,
     refine_temporal: TemporalOption = 0.0,
+    foreground: ForegroundOption = False,
+    premultiplied: PremultipliedOption = True,
 ) -> None:
     """Propagate the masks in MASKS through every frame of VIDEO and write the results to OUT."""
     if alpha_bits not in (8, 16):
         raise typer.BadParameter("must be 8 or 16", param_hint="--alpha-bits")
-    try:
-        options = WriterOptions(alpha=alpha or matte_format != MatteFormat.png, alpha_bits=alpha_bits, binary=binary,
-                                overlay=overlay, preview=preview, matte_format=matte_format.value,
-                                overlay_opacity=overlay_opacity, jpeg_quality=jpeg_quality,
-                                exr_layers=exr_layers, compression=compression, cryptomatte=cryptomatte,
-                                object_names=parse_names(names))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--compression") from exc
+    options = WriterOptions(alpha=alpha or matte_format != MatteFormat.png or foreground, alpha_bits=alpha_bits,
+                            binary=binary, overlay=overlay, preview=preview, matte_format=matte_format.value,
+                            overlay_opacity=overlay_opacity, jpeg_quality=jpeg_quality,
+                            exr_layers=exr_layers, compression=compression, cryptomatte=cryptomatte,
+                            object_names=parse_names(names), foreground=foreground, premultiplied=premultiplied)
     run = ProcessRun(
         video, masks, out,
         config=build_config(config_file, size, mem_every, top_k),

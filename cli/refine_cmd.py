@@ -14,8 +14,8 @@ from xmempp.refine.folders import refine_folders
 from .engine_options import DeviceOption, QuietOption
 from .process_cmd import MatteFormat
 from .progress import frame_progress
-from .refine_options import (BandOption, DetailOption, FeatherOption, RefineMode, RefineOption, TemporalOption,
-                             refine_settings)
+from .refine_options import (BandOption, DetailOption, FeatherOption, ForegroundOption, PremultipliedOption,
+                             RefineMode, RefineOption, TemporalOption, refine_settings)
 
 
 def refine_command(
@@ -33,11 +33,8 @@ def refine_command(
     temporal: TemporalOption = 0.0,
     matte_format: Annotated[MatteFormat, typer.Option(
         "--matte-format", help="Refined matte files: png or tiff (16-bit) or exr (half float).")] = MatteFormat.png,
-    foreground: Annotated[bool, typer.Option(
-        "--foreground", help="Also write the decontaminated foreground colour foreground/<id>/<stem>.png (16-bit, "
-                             "un-premultiplied) and rgba/<id>/<stem>.exr (half float).")] = False,
-    premultiplied: Annotated[bool, typer.Option(
-        "--premultiplied/--straight", help="Colour of the RGBA EXR premultiplied by alpha, or straight.")] = True,
+    foreground: ForegroundOption = False,
+    premultiplied: PremultipliedOption = True,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace results already in the output folder.")] = False,
     device: DeviceOption = "auto",

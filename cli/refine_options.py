@@ -1,4 +1,4 @@
-"""Options of the refine stage, shared by `refine`, `process` and `refine-bench`."""
+"""Options of the refine stage, shared by `refine`, `process`, `batch` and `refine-bench`."""
 from __future__ import annotations
 
 from enum import Enum
@@ -9,7 +9,7 @@ import typer
 from xmempp.refine import RefineSettings
 
 __all__ = ["RefineMode", "RefineOption", "BandOption", "FeatherOption", "DetailOption", "TemporalOption",
-           "refine_settings"]
+           "ForegroundOption", "PremultipliedOption", "refine_settings"]
 
 
 class RefineMode(str, Enum):
@@ -36,6 +36,14 @@ DetailOption = Annotated[float, typer.Option(
 TemporalOption = Annotated[float, typer.Option(
     "--refine-temporal", min=0.0, max=0.99, help="Average the filter over frames with this weight of the past "
                                                  "(0 = off; 0.5-0.8 calms grain flicker on locked-off shots).")]
+
+ForegroundOption = Annotated[bool, typer.Option(
+    "--foreground", help="Also write each object's decontaminated foreground colour foreground/<id>/<stem>.png "
+                         "(16-bit, un-premultiplied) and rgba/<id>/<stem>.exr (half float) from the plate and the "
+                         "output matte; the soft mattes alpha/<id>/ are written with it (process, batch: implies "
+                         "--alpha). Needs pymatting.")]
+PremultipliedOption = Annotated[bool, typer.Option(
+    "--premultiplied/--straight", help="Colour of the RGBA EXR premultiplied by alpha, or straight.")]
 
 
 def refine_settings(mode: RefineMode, band: Optional[float], feather: Optional[float], detail: float,

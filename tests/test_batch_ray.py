@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import signal
 
+import cv2
 import numpy as np
 import pytest
 
 from batchhelpers import read_masks, write_csv, write_shot
-from xmempp.batch import RayBackend, read_shot_list, run_batch
+from xmempp.batch import LocalBackend, RayBackend, plan_slots, read_shot_list, run_batch
 from xmempp.inference.checkpoint import CheckpointPolicy
 
 ray = pytest.importorskip("ray")
@@ -68,3 +69,31 @@ def test_ray_batch_survives_a_killed_worker(local_ray, tmp_path, checkpoint_path
 
     rerun = run_batch(shots, checkpoint_path, RayBackend(), checkpoint=every_write)
     assert [r.status for r in rerun.results] == ["skipped", "skipped", "skipped", "failed"]
+
+
+
+def test_ray_tasks_take_the_rows_refine_settings_and_foreground(local_ray, tmp_path, checkpoint_path):
+    """A refined row with foreground colour writes on Ray what it writes on a local worker (one thread each)."""
+    pytest.importorskip("pymatting")
+    pytest.importorskip("OpenImageIO")
+    plate, masks = write_shot(tmp_path / "sh010", frames=4, seed=1)
+    row = {"plate": plate, "masks": masks, "size": -1, "refine": "guided", "refine_band": "3", "foreground": "true",
+           "alpha_bits": "16"}
+    shots = read_shot_list(write_csv(tmp_path / "shots.csv", [
+        {"name": "ray", "output": "out/ray", **row},
+        {"name": "plain", "output": "out/plain", **row, "refine": "off", "foreground": "false"}]))
+    local = read_shot_list(write_csv(tmp_path / "local.csv", [{"name": "local", "output": "out/local", **row}]))
+    report = run_batch(shots, checkpoint_path, RayBackend(cpus_per_shot=1))
+    assert [r.status for r in report.results] == ["done", "done"], report.results
+    assert run_batch(local, checkpoint_path, LocalBackend(plan_slots("cpu", 1, 1, cores=1))).results[0].status == "done"
+    ray_out, local_out, plain = tmp_path / "out/ray", tmp_path / "out/local", tmp_path / "out/plain"
+    for folder in ("alpha", "foreground"):
+        names = sorted(p.name for p in (ray_out / folder / "1").iterdir())
+        assert names == [f"sh010_{1001 + i}.png" for i in range(4)]
+        for name in names:
+            np.testing.assert_array_equal(cv2.imread(str(ray_out / folder / "1" / name), cv2.IMREAD_UNCHANGED),
+                                          cv2.imread(str(local_out / folder / "1" / name), cv2.IMREAD_UNCHANGED))
+    assert not (plain / "foreground").exists()
+    last = "alpha/1/sh010_1004.png"
+    assert not np.array_equal(cv2.imread(str(ray_out / last), cv2.IMREAD_UNCHANGED),
+                              cv2.imread(str(plain / last), cv2.IMREAD_UNCHANGED)), "the task refined the matte"

@@ -3,7 +3,8 @@
 The test walks every command of the `xmempp` application (typer's click command tree) and fails when an
 option name is not declared, when one of its uses is of another kind than declared (a flag, a number, a
 range, a path, a choice), when its help text does not say the declared meaning, or when a short flag
-stands for different long names in two commands. Usage errors are one red line.
+stands for different long names in two commands. A batch shot list's columns are `xmempp process`'s
+options under the same names (`refine_band` is `--refine-band`). Usage errors are one red line.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import typer.main
 from typer.testing import CliRunner
 
 from cli.app import app
+from xmempp.batch.shotlist import PLATE_SETTINGS, REFINE_SETTINGS, WRITER_SETTINGS
+from xmempp.inference.config import InferenceConfig
 
 #: name -> (kind, words its help must contain (lower case), or None, what it means)
 MEANINGS: dict[str, tuple[str, str | None, str]] = {
@@ -103,8 +106,8 @@ MEANINGS: dict[str, tuple[str, str | None, str]] = {
     "--refine-feather": ("float", "fade", "refinement feather"),
     "--refine-detail": ("float", "eps", "guided filter eps"),
     "--refine-temporal": ("float", "over frames", "temporal smoothing of the refinement"),
-    "--foreground": ("flag", "foreground", "write decontaminated foreground colour"),
-    "--premultiplied": ("flag", "premultiplied", "RGBA premultiplied or straight"),
+    "--foreground": ("flag", "foreground", "write decontaminated foreground colour (process, batch: implies --alpha)"),
+    "--premultiplied": ("flag", "premultiplied", "RGBA EXR colour premultiplied or straight (--straight)"),
     "--matting": ("flag", "ground-truth alpha", "eval: score mattes against ground-truth alpha"),
     "--score-matting": ("flag", "matting refiner", "refine-bench: also score the matting refiner"),
     "--band": ("int", "band", "eval: edge band dilation"),
@@ -182,6 +185,21 @@ def _problems(pending: bool) -> list[str]:
 def test_every_option_name_has_one_declared_meaning():
     problems = _problems(pending=False)
     assert not problems, "\n".join(problems)
+
+
+#: Shot-list columns that are no `xmempp process` option of the same name: column -> how `process` takes it.
+COLUMNS_ELSEWHERE = {"object_names": "--names"}
+
+
+def test_shot_list_columns_are_process_options_of_the_same_name():
+    process = {name: kind for command, name, _shorts, kind, _help in _options() if command == "xmempp process"}
+    config = {f for f in InferenceConfig.__dataclass_fields__ if f"--{f.replace('_', '-')}" not in process}
+    columns = set(WRITER_SETTINGS) | set(PLATE_SETTINGS) | set(REFINE_SETTINGS) | {"mode", "precision", "overwrite"}
+    missing = sorted(c for c in columns - config - set(COLUMNS_ELSEWHERE) if f"--{c.replace('_', '-')}" not in process)
+    assert not missing, f"shot-list columns with no `process` option of that name: {missing}"
+    assert {"refine", "refine_band", "refine_feather", "refine_detail", "refine_temporal", "foreground",
+            "premultiplied"} <= columns
+    assert process["--foreground"] == process["--premultiplied"] == "flag"
 
 
 def test_the_walk_sees_every_command():

@@ -198,7 +198,7 @@ def job_fingerprint(model: XMemNetwork, job: Union[ShotJob, JobRun]) -> dict[str
         ({frame: content digest}), "settings" (the config fields), "mode", "frame plan",
         "weights", "device", "precision" (the network's number format), "threads" (torch's CPU
         threads on the CPU, None elsewhere: the CPU kernels' results depend on how work is split
-        between threads), "outputs" (writer options, palette, file stems).
+        between threads), "outputs" (writer options, refine settings, palette, file stems).
     """
     run = prepare_job(job)
     job = run.job
@@ -210,7 +210,7 @@ def job_fingerprint(model: XMemNetwork, job: Union[ShotJob, JobRun]) -> dict[str
         for name in ("workers", "queue_size", "fsync", "preview_fps"):
             options.pop(name)
         options["preview"] = None if options["preview"] is None else str(options["preview"])
-        writer = {**{k: repr(v) for k, v in sorted(options.items())},
+        writer = {**{k: repr(v) for k, v in sorted(options.items())}, "refine": repr(outputs.refine),
                   "palette": _digest(None if outputs.palette is None else np.asarray(outputs.palette)),
                   "file names": _digest(list(run.stems))}
     return {

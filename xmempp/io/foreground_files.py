@@ -1,52 +1,63 @@
-"""Decontaminated foreground files of one object and frame.
+"""Decontaminated foreground files: a sink (`xmempp.io.sinks`) that writes, per object and frame,
 
     OUT/foreground/<id>/<stem>.png   un-premultiplied foreground colour, 16-bit RGB
     OUT/rgba/<id>/<stem>.exr         RGBA half float, premultiplied (or straight) colour and alpha
+
+from the frame and the object's output matte (`xmempp.refine.foreground`), each file atomic and recorded
+in the folder's manifest like every other result. `xmempp process` and `xmempp refine` both write them
+through the `ResultWriter` (`WriterOptions.foreground`).
 """
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Optional
 
 import cv2
 import numpy as np
+import torch
 
 from xmempp.errors import OutputError
-from xmempp.io.atomic import atomic_write_bytes
 from xmempp.io.mattes import write_exr_channels
+from xmempp.io.sinks import FrameOutput, OutputTarget
+from xmempp.refine.foreground import estimate_foreground
+from xmempp.refine.refiner import plate_tensor
 
-__all__ = ["write_foreground"]
-
-Window = tuple[int, int, int, int]
+__all__ = ["ForegroundSink"]
 
 
-def write_foreground(out_dir: Path, object_id: int, stem: str, foreground: np.ndarray, alpha: np.ndarray,
-                     premultiplied: bool = True,
-                     windows: tuple[Optional[Window], Optional[Window]] = (None, None),
-                     fsync: bool = True) -> list[Path]:
-    """Write an object's foreground colour (16-bit PNG) and its RGBA EXR.
+@dataclass
+class ForegroundSink:
+    """`foreground/<id>/<stem>.png` and `rgba/<id>/<stem>.exr` of every object (needs the frame).
 
-    Arguments:
-        out_dir: the output folder.
-        object_id: the object's id (names the sub-folders).
-        stem: the frame's stem.
-        foreground: HxWx3 un-premultiplied colour (0..1).
-        alpha: HxW matte (0..1).
+    Attributes:
         premultiplied: store colour x alpha in the EXR (else straight colour).
-        windows: EXR data and display windows.
-        fsync: flush before renaming into place.
-    Returns:
-        The two paths written.
+        compression: EXR compression name (None = zip).
     """
-    colour = np.clip(foreground, 0, 1)
-    png = out_dir / "foreground" / str(object_id) / f"{stem}.png"
-    values = np.rint(colour * 65535).astype(np.uint16)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(values, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    if not ok:
-        raise OutputError(f"cannot encode the foreground PNG {png}")
-    atomic_write_bytes(png, buf.tobytes(), fsync=fsync)
-    exr = out_dir / "rgba" / str(object_id) / f"{stem}.exr"
-    rgb = colour * alpha[..., None] if premultiplied else colour
-    write_exr_channels(exr, [rgb[..., 0], rgb[..., 1], rgb[..., 2], alpha], ["R", "G", "B", "A"],
-                       windows[0], windows[1], fsync=fsync)
-    return [png, exr]
+
+    premultiplied: bool = True
+    compression: Optional[str] = None
+
+    def write(self, frame: FrameOutput, target: OutputTarget) -> None:
+        if frame.frame_rgb is None:
+            raise OutputError(f"the foreground colour of frame {frame.stem} needs the frame itself")
+        plate = plate_tensor(frame.frame_rgb)
+        for k, oid in enumerate(frame.object_ids, start=1):
+            if target.aborted.is_set():
+                return
+            alpha = np.ascontiguousarray(frame.probs[k], dtype=np.float32)
+            colour = estimate_foreground(plate, torch.from_numpy(alpha)).permute(1, 2, 0).clamp_(0, 1).numpy()
+            self._write_object(target, oid, frame, colour, alpha)
+
+    def _write_object(self, target: OutputTarget, oid: int, frame: FrameOutput, colour: np.ndarray,
+                      alpha: np.ndarray) -> None:
+        png = target.folder / "foreground" / str(oid) / f"{frame.stem}.png"
+        values = np.rint(colour * 65535).astype(np.uint16)
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(values, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if not ok:
+            raise OutputError(f"cannot encode the foreground PNG {png}")
+        target.write(png, buf.tobytes())
+        exr = target.claim(target.folder / "rgba" / str(oid) / f"{frame.stem}.exr")
+        rgb = colour * alpha[..., None] if self.premultiplied else colour
+        data, display = frame.windows
+        write_exr_channels(exr, [rgb[..., 0], rgb[..., 1], rgb[..., 2], alpha], ["R", "G", "B", "A"], data, display,
+                           self.compression, target.fsync)

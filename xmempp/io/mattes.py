@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from xmempp.errors import ConfigError, OutputError
+from xmempp.errors import ConfigError, OutputError, Remedy, RemedyKind
 from xmempp.io.atomic import atomic_write_bytes, atomic_write_with, encode_png
 
 __all__ = ["MATTE_FORMATS", "EXR_COMPRESSIONS", "TIFF_COMPRESSIONS", "check_compression", "write_matte",
@@ -38,8 +38,9 @@ def check_compression(fmt: str, compression: Optional[str]) -> None:
         return
     allowed = {"exr": EXR_COMPRESSIONS, "tiff": tuple(TIFF_COMPRESSIONS), "png": ()}[fmt]
     if compression not in allowed:
-        raise ConfigError(f"compression {compression!r} does not apply to {fmt} mattes; use one of "
-                         f"{', '.join(allowed) or 'none (PNG is always zlib-compressed)'}")
+        remedy = (Remedy(RemedyKind.SET, "compression", choices=tuple(allowed)) if allowed else
+                  Remedy(RemedyKind.DISABLE, "compression", note="(PNG is always zlib-compressed)"))
+        raise ConfigError(f"compression {compression!r} does not apply to {fmt} mattes", remedy=remedy)
 
 
 def _oiio():

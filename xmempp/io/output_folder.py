@@ -16,7 +16,7 @@ from xmempp.types import PathLike
 __all__ = ["RESULT_DIRS", "check_output_dir"]
 
 #: Sub-folders of an output folder that hold results.
-RESULT_DIRS = ("masks", "alpha", "binary", "overlay", "layers", "cryptomatte")
+RESULT_DIRS = ("masks", "alpha", "binary", "overlay", "layers", "cryptomatte", "foreground", "rgba")
 
 def _has_results(folder: Path) -> bool:
     if not folder.is_dir():

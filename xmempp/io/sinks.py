@@ -10,6 +10,9 @@ windows) and an `OutputTarget` (the folder, atomic writes recorded in the manife
     OUT/layers/matte.<n>.exr      one EXR per frame, a channel `obj<id>.A` per object
     OUT/binary/<id>/<stem>.png    0/255: pixels where the object wins the argmax
     OUT/overlay/<stem>.jpg        preview: the frame blended with the object colours
+
+Elsewhere: `CryptomatteSink` (xmempp.io.cryptomatte), `ForegroundSink` (xmempp.io.foreground_files:
+`foreground/<id>/<stem>.png` and `rgba/<id>/<stem>.exr`).
 """
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """The threaded result writer shared by every front end.
 
 `ResultWriter` runs the frame's output sinks (`xmempp.io.sinks`: index PNGs, soft mattes, layered
-EXRs, binary mattes, overlays, and any extra sink a front end adds) on background threads behind a
-bounded queue, so a fast producer is slowed down instead of filling memory, and feeds the overlays to
-an optional preview video. Every file is written atomically and recorded in the folder's manifest
-(`xmempp.io.manifest`): overwriting replaces only recorded files. Folder policy is in
-`xmempp.io.output_folder`, pixel operations in `xmempp.io.pixels`, the preview encoder in
-`xmempp.io.preview_video`.
+EXRs, binary mattes, Cryptomatte, foreground colour, overlays, and any extra sink a front end adds)
+on background threads behind a bounded queue, so a fast producer is slowed down instead of filling
+memory, and feeds the overlays to an optional preview video. Every file is written atomically and
+recorded in the folder's manifest (`xmempp.io.manifest`): overwriting replaces only recorded files.
+Folder policy is in `xmempp.io.output_folder`, pixel operations in `xmempp.io.pixels`, the preview
+encoder in `xmempp.io.preview_video`.
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from xmempp.errors import (
 )
 from xmempp.inference.objects import ObjectOrder
 from xmempp.io.cryptomatte import LOSSLESS_EXR, CryptomatteSink
+from xmempp.io.foreground_files import ForegroundSink
 from xmempp.io.masks import davis_palette
 from xmempp.io.mattes import check_compression
 from xmempp.io.output_folder import RESULT_DIRS, check_output_dir
@@ -49,6 +50,7 @@ from xmempp.io.sinks import (
     OverlaySink,
     Sink,
 )
+from xmempp.refine.foreground import check_foreground_available
 from xmempp.types import PathLike
 
 __all__ = [
@@ -82,6 +84,9 @@ class WriterOptions:
         cryptomatte: write `cryptomatte/cryptomatte.<n>.exr`, the objects as a Cryptomatte layer.
         object_names: object id -> name, for EXR layer channels (`<name>.A`, default `obj<id>.A`) and
             Cryptomatte (default `object<id>`).
+        foreground: write each object's decontaminated colour `foreground/<id>/<stem>.png` and its
+            `rgba/<id>/<stem>.exr` from the frame and the output matte (needs pymatting, checked here).
+        premultiplied: the RGBA EXR's colour is premultiplied by alpha (else straight).
     """
 
     masks: bool = True
@@ -102,6 +107,8 @@ class WriterOptions:
     layers_name: str = "matte"
     cryptomatte: bool = False
     object_names: Mapping[int, str] = field(default_factory=dict)
+    foreground: bool = False
+    premultiplied: bool = True
 
     def __post_init__(self) -> None:
         check_compression("exr" if self.exr_layers and self.matte_format == "png" else self.matte_format,
@@ -114,6 +121,8 @@ class WriterOptions:
             raise ConfigError(f"overlay_opacity must be between 0 and 1, not {self.overlay_opacity}")
         if self.queue_size < 1:
             raise ConfigError(f"queue_size must be at least 1, not {self.queue_size}")
+        if self.foreground:
+            check_foreground_available()
 
 
 
@@ -140,6 +149,9 @@ def sinks_for(options: WriterOptions, palette: Optional[np.ndarray], needs_overl
     if options.cryptomatte:
         lossless = options.compression if options.compression in LOSSLESS_EXR else None
         sinks.append(CryptomatteSink(options.object_names, compression=lossless))
+    if options.foreground:
+        sinks.append(ForegroundSink(options.premultiplied, options.compression if options.matte_format != "tiff"
+                                    else None))
     if needs_overlay:
         sinks.append(OverlaySink(palette, options.overlay_opacity, options.jpeg_quality, options.overlay))
     return sinks
@@ -203,6 +215,7 @@ class ResultWriter(FinishOnExit):
             self._target.claim(Path(opts.preview))
         self._preview = PreviewVideoWriter(opts.preview, opts.preview_fps) if opts.preview else None
         self._needs_overlay = opts.overlay or self._preview is not None
+        self._needs_frame = self._needs_overlay or opts.foreground
         self.sinks: list[Sink] = sinks_for(opts, palette, self._needs_overlay) + list(extra_sinks)
         workers = opts.workers or max(2, min(8, (os.cpu_count() or 2) // 2))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xmempp-writer")
@@ -222,7 +235,8 @@ class ResultWriter(FinishOnExit):
         Arguments:
             stem: the frame's stem; files are named `<stem>.png` / `<stem>.jpg`.
             info: the frame's number and windows (names the layered EXRs, kept in EXR mattes).
-            frame_rgb: the HxWx3 uint8 RGB source frame (needed for overlays; may be None otherwise).
+            frame_rgb: the HxWx3 uint8 RGB source frame (needed for overlays and foreground colour; may be
+                None otherwise).
             probs: (1+K)xHxW float probabilities at source resolution (numpy array or torch tensor),
                 background first, objects in `object_ids` order.
         Returns:
@@ -236,9 +250,9 @@ class ResultWriter(FinishOnExit):
         probs = np.asarray(probs)
         if probs.ndim != 3 or probs.shape[0] != len(self.object_ids) + 1:
             raise InputError(f"probs must be (1+K)xHxW with K={len(self.object_ids)}, got shape {probs.shape}")
-        if self._needs_overlay:
+        if self._needs_frame:
             if frame_rgb is None:
-                raise InputError(f"overlays need the source frame of {stem}")
+                raise InputError(f"overlays and foreground colour need the source frame of {stem}")
             if tuple(frame_rgb.shape[:2]) != tuple(probs.shape[1:]):
                 raise InputError(f"frame {stem} is {frame_rgb.shape[:2]} but probs are {probs.shape[1:]}")
         else:

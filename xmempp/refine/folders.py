@@ -4,7 +4,8 @@ The mattes are named after the plate's frames (see `xmempp.io.soft_mattes`); fra
 are skipped, an object without a matte on a frame that has others counts as empty there. Mattes
 of another size than the plate are upsampled bilinearly first. Results go to
 `OUT/alpha/<id>/<stem>.png` (16-bit, or TIFF/EXR) through the shared result writer, and with
-`foreground` to `OUT/foreground/<id>/<stem>.png` and `OUT/rgba/<id>/<stem>.exr`.
+`foreground` to `OUT/foreground/<id>/<stem>.png` and `OUT/rgba/<id>/<stem>.exr` (its foreground
+sink, `xmempp.io.foreground_files`, as `xmempp process` writes them).
 """
 from __future__ import annotations
 
@@ -18,12 +19,10 @@ import numpy as np
 import torch
 
 from xmempp.errors import InputError, Remedy, RemedyKind
-from xmempp.io.foreground_files import write_foreground
 from xmempp.io.sources import open_frames
 from xmempp.io.soft_mattes import find_matte_folders, read_soft_matte
 from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
-from xmempp.refine.foreground import estimate_foreground
-from xmempp.refine.refiner import Refiner, plate_tensor
+from xmempp.refine.refiner import Refiner
 from xmempp.refine.settings import RefineSettings
 
 __all__ = ["RefineReport", "refine_folders"]
@@ -74,6 +73,8 @@ def refine_folders(plate: Path, matte_dir: Path, out: Path, settings: RefineSett
     Returns:
         A `RefineReport`. Raises `InputError` when no matte matches a frame of the plate.
     """
+    options = WriterOptions(masks=False, alpha=True, alpha_bits=16, matte_format=matte_format, foreground=foreground,
+                            premultiplied=premultiplied)
     mattes = find_matte_folders(matte_dir)
     frames = open_frames(plate)
     try:
@@ -84,7 +85,6 @@ def refine_folders(plate: Path, matte_dir: Path, out: Path, settings: RefineSett
                              remedy=Remedy(RemedyKind.FIX_INPUT, note="name each matte after its frame's file stem"))
         check_output_dir(out, overwrite, inputs=(plate, matte_dir))
         ids = list(mattes)
-        options = WriterOptions(masks=False, alpha=True, alpha_bits=16, matte_format=matte_format)
         refiner = Refiner(settings, device)
         start = time.perf_counter()
         with ResultWriter(out, None, ids, options) as writer:
@@ -94,21 +94,10 @@ def refine_folders(plate: Path, matte_dir: Path, out: Path, settings: RefineSett
                 probs = _frame_probs(mattes, stem, rgb.shape[:2])
                 refined = np.asarray(refiner(rgb, probs))
                 info = frames.info(index) if hasattr(frames, "info") else None
-                writer.submit(stem, None, refined, info)
-                if foreground:
-                    _write_foregrounds(out, ids, stem, rgb, refined, premultiplied, info)
+                writer.submit(stem, rgb, refined, info)
                 if progress is not None:
                     progress(done + 1, len(wanted))
         return RefineReport(len(wanted), len(names) - len(wanted), ids, time.perf_counter() - start)
     finally:
         frames.close()
 
-
-def _write_foregrounds(out: Path, ids: list[int], stem: str, rgb: np.ndarray, probs: np.ndarray,
-                       premultiplied: bool, info) -> None:
-    plate = plate_tensor(rgb)
-    windows = (info.data_window, info.display_window) if info is not None else (None, None)
-    for k, oid in enumerate(ids, start=1):
-        alpha = torch.from_numpy(np.ascontiguousarray(probs[k], dtype=np.float32))
-        fg = estimate_foreground(plate, alpha).permute(1, 2, 0).numpy()
-        write_foreground(out, oid, stem, fg, probs[k], premultiplied, windows)

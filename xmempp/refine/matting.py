@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from xmempp.errors import ConfigError
+from xmempp.refine.foreground import PYMATTING_LOCK
 
 __all__ = ["solve_band", "TILE", "DEFINITE"]
 
@@ -67,7 +68,8 @@ def solve_band(plate: torch.Tensor, mattes: torch.Tensor, weight: torch.Tensor, 
                 tri = trimap[ys, xs]
                 if (tri == 1).mean() < MIN_SHARE or (tri == 0).mean() < MIN_SHARE:
                     continue  # no definite foreground or background to propagate from: keep the guided matte
-                result = pm.estimate_alpha_cf(image[ys, xs], tri)
+                with PYMATTING_LOCK:
+                    result = pm.estimate_alpha_cf(image[ys, xs], tri)
                 solved[core] = result[core[0].start - ys.start:core[0].stop - ys.start,
                                       core[1].start - xs.start:core[1].stop - xs.start]
         out[k] = torch.lerp(mattes[k], torch.from_numpy(solved).to(mattes), weight[k])
