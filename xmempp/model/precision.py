@@ -3,10 +3,11 @@
 `auto` keeps the measured defaults: fp32 on the CPU and on MPS, fp16 autocast on CUDA (as the
 reference XMem's `torch.cuda.amp.autocast`; on an H200 with the golden clips fp16 agrees with fp32 on
 every decisive pixel, max |dp| 0.009, bf16 autocast only on 99.4 % of them). `bf16` on the CPU runs the
-three network parts (key encoder with its projection, value encoder, decoder) on bf16 activations
-through oneDNN's bf16 kernels (`FusedConv2d` with bf16 packed weights); what leaves the network (keys,
-shrinkage, selection, values, hidden state, logits) is fp32, and so is the memory read (similarity,
-top-k, softmax, readout aggregation) and the soft aggregation of objects. It is refused on CPUs without
+value encoder and the decoder on bf16 activations through oneDNN's bf16 kernels (`FusedConv2d` with bf16
+packed weights); what decides the memory read stays fp32: the key encoder with its projection (the
+keys), the memory read itself (similarity, top-k, softmax, readout aggregation) and the decoder's fusion
+of the readout with the key features; so do the hidden state's update, the soft aggregation of objects
+and everything that leaves the network (see `XMemNetwork.set_precision`). It is refused on CPUs without
 native bf16 (AVX512-BF16 or AMX), where oneDNN emulates it and is slower than fp32.
 """
 from __future__ import annotations
