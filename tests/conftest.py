@@ -60,3 +60,31 @@ def golden_checkpoint_path(stand_in_state, tmp_path_factory):
     path = tmp_path_factory.mktemp("golden-weights") / "XMem-standin.pth"
     torch.save(stand_in_state, path)
     return path
+
+
+@pytest.fixture
+def private_qt_settings(tmp_path_factory):
+    """Recent workspaces and other Qt settings go to a temporary folder, not the user's (GUI test modules
+    use it for every test: `pytestmark = pytest.mark.usefixtures("private_qt_settings")`)."""
+    from PyQt5.QtCore import QSettings
+
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path_factory.mktemp("qt_settings")))
+    QSettings.setDefaultFormat(QSettings.IniFormat)
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """Qt message boxes record (kind, text) instead of blocking, and answer Ok."""
+    from PyQt5.QtWidgets import QMessageBox
+
+    shown: list[tuple[str, str]] = []
+
+    def record(kind):
+        def show(parent, title, text, *args, **kwargs):
+            shown.append((kind, text))
+            return QMessageBox.Ok
+        return show
+
+    for kind in ("critical", "warning", "information"):
+        monkeypatch.setattr(QMessageBox, kind, record(kind))
+    return shown

@@ -17,6 +17,7 @@ from xmempp.io.workspace import create_workspace
 H, W, N = 72, 96, 6
 
 
+
 def synthetic_frame(i: int, height: int = H, width: int = W) -> np.ndarray:
     """A textured background with a red disc moving right."""
     rng = np.random.default_rng(i)

@@ -83,13 +83,7 @@ def wait_idle(qtbot, window, timeout: int = 120_000) -> None:
     qtbot.waitUntil(lambda: window.job is None, timeout=timeout)
 
 
-@pytest.fixture(autouse=True)
-def private_qt_settings(tmp_path_factory):
-    """Recent workspaces and other Qt settings go to a temporary folder, not the user's."""
-    from PyQt5.QtCore import QSettings
-
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path_factory.mktemp("qt_settings")))
-    QSettings.setDefaultFormat(QSettings.IniFormat)
+pytestmark = pytest.mark.usefixtures("private_qt_settings")
 
 
 @pytest.fixture

@@ -18,36 +18,17 @@ import pytest  # noqa: E402
 pytest.importorskip("PyQt5")
 pytest.importorskip("pytestqt")
 
-from PyQt5.QtCore import QSettings, Qt  # noqa: E402
-from PyQt5.QtWidgets import QApplication, QInputDialog, QMessageBox, QWidget  # noqa: E402
+from PyQt5.QtCore import Qt  # noqa: E402
+from PyQt5.QtWidgets import QApplication, QInputDialog, QWidget  # noqa: E402
 
 from guihelpers import H, N, W, at, disc_mask, drag, make_workspace, open_window, write_frames  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("private_qt_settings")
 from xmempp.errors import OutputError, Remedy, RemedyKind, WeightsError  # noqa: E402
 from xmempp.io.masks import read_mask  # noqa: E402
 from xmempp.io.workspace import Workspace  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def private_qt_settings(tmp_path_factory):
-    """Recent workspaces go to a temporary folder, not the user's settings."""
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path_factory.mktemp("qt_settings")))
-    QSettings.setDefaultFormat(QSettings.IniFormat)
-
-
-@pytest.fixture
-def captured(monkeypatch):
-    """Message boxes record (kind, text) instead of blocking."""
-    shown: list[tuple[str, str]] = []
-
-    def record(kind):
-        def show(parent, title, text, *args, **kwargs):
-            shown.append((kind, text))
-            return QMessageBox.Ok
-        return show
-
-    for kind in ("critical", "warning", "information"):
-        monkeypatch.setattr(QMessageBox, kind, record(kind))
-    return shown
 
 
 def wait_idle(qtbot, window, timeout: int = 60_000) -> None:

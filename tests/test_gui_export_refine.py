@@ -16,28 +16,15 @@ pytest.importorskip("PyQt5")
 pytest.importorskip("pytestqt")
 
 from PIL import Image  # noqa: E402
-from PyQt5.QtWidgets import QMessageBox  # noqa: E402
 
 from xmempp.inference.jobs import ShotJob, run_job  # noqa: E402
 from xmempp.refine import RefineSettings, refine_frame  # noqa: E402
 
 from guihelpers import N, disc_mask, make_workspace, open_window  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def private_qt_settings(tmp_path_factory):
-    """Recent workspaces and other Qt settings go to a temporary folder, not the user's."""
-    from PyQt5.QtCore import QSettings
-
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path_factory.mktemp("qt_settings")))
-    QSettings.setDefaultFormat(QSettings.IniFormat)
+pytestmark = pytest.mark.usefixtures("private_qt_settings")
 
 
-@pytest.fixture
-def warnings(monkeypatch):
-    shown: list[str] = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append(text))
-    return shown
 
 
 def _export(qtbot, window, out, mode: str, propagate: bool = True) -> None:
@@ -63,7 +50,7 @@ def _mattes(out) -> np.ndarray:
     return np.stack([np.asarray(Image.open(out / "alpha" / "7" / f"plate_{i:04d}.png")) for i in range(N)])
 
 
-def test_refine_controls_follow_soft_outputs_and_are_remembered(qtbot, tmp_path, warnings):
+def test_refine_controls_follow_soft_outputs_and_are_remembered(qtbot, tmp_path, captured):
     from xmempp.gui.export_dialog import ExportDialog
     from xmempp.gui.refine_controls import NO_SOFT_OUTPUT
 
@@ -111,16 +98,16 @@ def test_refine_controls_follow_soft_outputs_and_are_remembered(qtbot, tmp_path,
     third.start()
     text = third.status.text()
     assert "Detail (eps)" in text and "--refine" not in text, text
-    assert not warnings
+    assert not captured
     window.close()
 
 
 def test_export_refined_mattes_equal_refine_frame_on_the_same_probabilities(qtbot, tmp_path, checkpoint_path,
-                                                                           warnings):
+                                                                           captured):
     window = open_window(qtbot, make_workspace(tmp_path), checkpoint_path)
     _export(qtbot, window, tmp_path / "off", "off")
     _export(qtbot, window, tmp_path / "guided", "guided")
-    assert not warnings
+    assert not captured
     off, guided = _mattes(tmp_path / "off"), _mattes(tmp_path / "guided")
 
     # the same probabilities, propagated as the export does, refined by the core
@@ -142,13 +129,13 @@ def test_export_refined_mattes_equal_refine_frame_on_the_same_probabilities(qtbo
     window.close()
 
 
-def test_refined_saved_masks_at_the_source_size_change_only_the_edges(qtbot, tmp_path, warnings):
+def test_refined_saved_masks_at_the_source_size_change_only_the_edges(qtbot, tmp_path, captured):
     window = open_window(qtbot, make_workspace(tmp_path, size=36))  # imported at half the source size
     results = {}
     for mode in ("off", "guided"):
         _export(qtbot, window, tmp_path / mode, mode, propagate=False)
         results[mode] = _mattes(tmp_path / mode).astype(np.int64)
-    assert not warnings
+    assert not captured
     changed = np.abs(results["guided"] - results["off"]) > 65535 // 100
     assert changed.any()
     # only along the disc's outline (the upscaled mask's soft edge), nowhere inside or outside it

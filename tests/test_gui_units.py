@@ -30,29 +30,9 @@ from xmempp.io.workspace import create_workspace  # noqa: E402
 
 from guihelpers import H, N, W, at, disc_mask, drag, make_workspace, open_window, synthetic_frame  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def private_qt_settings(tmp_path_factory):
-    """Recent workspaces and other Qt settings go to a temporary folder, not the user's."""
-    from PyQt5.QtCore import QSettings
-
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path_factory.mktemp("qt_settings")))
-    QSettings.setDefaultFormat(QSettings.IniFormat)
+pytestmark = pytest.mark.usefixtures("private_qt_settings")
 
 
-@pytest.fixture
-def captured(monkeypatch):
-    shown: list[tuple[str, str]] = []
-
-    def record(kind, answer=QMessageBox.Ok):
-        def show(parent, title, text, *args, **kwargs):
-            shown.append((kind, text))
-            return answer
-        return show
-
-    for kind in ("critical", "warning", "information"):
-        monkeypatch.setattr(QMessageBox, kind, record(kind))
-    return shown
 
 
 # ------------------------------------------------------------------------------------------ pure parts
