@@ -14,6 +14,7 @@ from PyQt5.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialo
 
 from xmempp.errors import XMemppError
 from xmempp.io.writers import WriterOptions
+from xmempp.refine.foreground import pymatting_available
 
 from .job_runner import JobRunner, JobState
 from .project import Project
@@ -64,6 +65,7 @@ class ExportDialog(QDialog):
         self.alpha_bits.addItem("16-bit", 16)
         self.exr = QCheckBox("EXR layers", self)
         self.cryptomatte = QCheckBox("Cryptomatte", self)
+        self.foreground = QCheckBox("Foreground colour", self)
         self.binary = QCheckBox("Binary masks", self)
         self.overlay = QCheckBox("Overlay images", self)
         self.video = QCheckBox("Overlay video", self)
@@ -71,6 +73,9 @@ class ExportDialog(QDialog):
                 (self.alpha, "alpha/<id>/<frame>.png", "One soft matte per object"),
                 (self.exr, "layers/matte.<n>.exr", "One EXR per frame, a channel <object name>.A per object"),
                 (self.cryptomatte, "cryptomatte/cryptomatte.<n>.exr", "The objects as a Cryptomatte layer, by name"),
+                (self.foreground, "foreground/<id>/<frame>.png, rgba/<id>/<frame>.exr",
+                 "Each object's colour without the old background's fringe, and a premultiplied RGBA EXR that "
+                 "composites over a new background (with its soft matte)"),
                 (self.binary, "binary/<id>/<frame>.png", "One 0 / 255 mask per object"),
                 (self.overlay, "overlay/<frame>.jpg", "Each frame with the masks blended in"),
                 (self.video, "overlay.mp4", "The overlay images as a video"))
@@ -84,6 +89,10 @@ class ExportDialog(QDialog):
         grid.addWidget(self.alpha_bits, 1, 2)
         self.alpha_bits.setEnabled(False)
         self.alpha.toggled.connect(self.alpha_bits.setEnabled)
+        self.foreground.toggled.connect(lambda on: on and self.alpha.setChecked(True))  # colour needs its matte
+        if not pymatting_available():
+            self.foreground.setEnabled(False)
+            self.foreground.setToolTip("Needs pymatting: pip install 'xmempp[matting]'")
         self.refine = RefineControls(self)
         for soft in (self.alpha, self.exr, self.cryptomatte):
             soft.toggled.connect(self._soft_outputs_changed)
@@ -147,7 +156,7 @@ class ExportDialog(QDialog):
     # ------------------------------------------------------------------ remembered choices
     def _boxes(self) -> dict[str, QCheckBox]:
         return {"masks": self.masks, "alpha": self.alpha, "exr": self.exr, "cryptomatte": self.cryptomatte,
-                "binary": self.binary,
+                "foreground": self.foreground, "binary": self.binary,
                 "overlay": self.overlay, "video": self.video, "overwrite": self.overwrite, "upscale": self.upscale}
 
     def choices(self) -> dict:
@@ -191,7 +200,8 @@ class ExportDialog(QDialog):
         options = WriterOptions(
             masks=self.masks.isChecked(), alpha=self.alpha.isChecked(), alpha_bits=int(self.alpha_bits.currentData()),
             binary=self.binary.isChecked(), overlay=self.overlay.isChecked(), exr_layers=self.exr.isChecked(),
-            cryptomatte=self.cryptomatte.isChecked(), object_names=self._object_names(),
+            cryptomatte=self.cryptomatte.isChecked(), foreground=self.foreground.isChecked(),
+            object_names=self._object_names(),
             preview=(out / "overlay.mp4") if self.video.isChecked() else None,
             overlay_opacity=float(self.project.settings.opacity))
         return ExportRequest(out, options, source="propagate" if self.from_propagation.isChecked() else "saved",

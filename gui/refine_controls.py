@@ -7,7 +7,6 @@ checked on load (a bad or unknown value takes the core's default).
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 from typing import Any, Mapping, Optional
 
@@ -18,6 +17,7 @@ from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, 
 
 from xmempp.errors import ConfigError, Remedy, RemedyKind
 from xmempp.refine import REFINE_MODES, RefineSettings
+from xmempp.refine.foreground import pymatting_available
 
 __all__ = ["MODE_TEXTS", "NO_SOFT_OUTPUT", "RefineControls"]
 
@@ -59,7 +59,7 @@ class RefineControls(QGroupBox):
             self.mode.addItem(MODE_TEXTS[mode], mode)
         self.mode.setCurrentIndex(self.mode.findData(defaults.mode))
         self.mode.setToolTip(_MODE_TIP)
-        if importlib.util.find_spec("pymatting") is None:
+        if not pymatting_available():
             item = self.mode.model().item(self.mode.findData("matting"))
             item.setEnabled(False)
             item.setToolTip("needs pymatting: pip install 'xmempp[matting]'")

@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 
 import cv2  # noqa: E402
@@ -144,4 +145,45 @@ def test_refined_saved_masks_at_the_source_size_change_only_the_edges(qtbot, tmp
         square = np.ones((7, 7), np.uint8)
         edge = cv2.dilate(disc, square) > cv2.erode(disc, square)
         assert not (changed[i] & ~edge).any(), i
+    window.close()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pymatting") is None, reason="foreground colour needs pymatting")
+def test_export_foreground_colour_writes_colour_and_rgba_beside_the_mattes(qtbot, tmp_path, checkpoint_path, captured):
+    from xmempp.gui.export_dialog import ExportDialog
+    from xmempp.io.soft_mattes import read_soft_matte
+
+    oiio = pytest.importorskip("OpenImageIO")
+
+    window = open_window(qtbot, make_workspace(tmp_path), checkpoint_path)
+    dialog = ExportDialog(window.project, window)
+    out = tmp_path / "out"
+    dialog.folder.setText(str(out))
+    dialog.from_propagation.setChecked(True)
+    assert not dialog.alpha.isChecked()
+    dialog.foreground.setChecked(True)
+    assert dialog.alpha.isChecked() and dialog.request().options.foreground  # the colour comes with its matte
+    dialog.alpha_bits.setCurrentIndex(dialog.alpha_bits.findData(16))
+    dialog.refine.mode.setCurrentIndex(dialog.refine.mode.findData("guided"))
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.worker is None, timeout=120_000)
+    assert dialog.result_frames == N, dialog.status.text()
+    assert not captured
+    hard_pixels = 0
+    for i in range(N):
+        stem = f"plate_{i:04d}"
+        alpha = read_soft_matte(out / "alpha" / "7" / f"{stem}.png")
+        colour = cv2.cvtColor(cv2.imread(str(out / "foreground" / "7" / f"{stem}.png"), cv2.IMREAD_UNCHANGED),
+                              cv2.COLOR_BGR2RGB)
+        exr = oiio.ImageInput.open(str(out / "rgba" / "7" / f"{stem}.exr"))
+        names, rgba = tuple(exr.spec().channelnames), exr.read_image("float")
+        exr.close()
+        assert colour.dtype == np.uint16 and colour.shape == (*alpha.shape, 3) and names == ("R", "G", "B", "A")
+        np.testing.assert_allclose(rgba[..., 3], alpha, atol=1e-3)
+        frame = np.asarray(window.project.workspace[i]).astype(np.int64) * 257
+        hard = (alpha <= 5e-4) | (alpha >= 1 - 5e-4)
+        assert not np.any(colour.astype(np.int64) != frame, axis=-1)[hard].any(), i  # the frame where not soft
+        hard_pixels += int(hard.sum())
+    assert hard_pixels  # (the random-weights network is unsure over most frames; the keyframe is hard)
+    assert ExportDialog(window.project, window).foreground.isChecked()  # remembered
     window.close()

@@ -35,9 +35,14 @@ def _missing() -> ConfigError:
                                      note="or install it: pip install 'xmempp[matting]'"))
 
 
+def pymatting_available() -> bool:
+    """Whether pymatting (the `matting` extra: foreground colour, the `matting` refiner) is installed."""
+    return importlib.util.find_spec("pymatting") is not None
+
+
 def check_foreground_available() -> None:
     """Raise `ConfigError` (with a remedy) now, before a run starts, when pymatting is not installed."""
-    if importlib.util.find_spec("pymatting") is None:
+    if not pymatting_available():
         raise _missing()
 
 
