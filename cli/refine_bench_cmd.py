@@ -13,14 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from xmempp.evaluation.benchmark import run_benchmark
-from xmempp.evaluation.coarse import DisplacementField, network_matte
-from xmempp.evaluation.composites import SCENE_KINDS, load_backgrounds, make_scene
-from xmempp.evaluation.refine_bench import RATIO_METRICS, TARGETS, scaled, score_scenes, time_refine, worst
+from xmempp.evaluation.composites import SCENE_KINDS, load_backgrounds
+from xmempp.evaluation.refine_bench import (RATIO_METRICS, SCENE_SETS, TARGETS, scaled, scene_and_coarse, score_scenes,
+                                            time_refine, worst)
 from xmempp.inference.config import InferenceConfig
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.refine import RefineSettings
 
-from .engine_options import DeviceOption, load_network
+from .engine_options import DeviceOption, ThreadsOption, load_network, set_threads
 from .progress import frame_progress
 from .refine_options import BandOption, DetailOption, FeatherOption, TemporalOption
 
@@ -43,9 +43,13 @@ def refine_bench_command(
     width: Annotated[int, typer.Option("--width", min=64, help="Plate width of the scored scenes.")] = 2048,
     frames: Annotated[int, typer.Option("--count", min=2,
                                         help="Number of frames per scene (dtSSD needs two).")] = 3,
-    backgrounds: Annotated[Optional[Path], typer.Option(
-        "--backgrounds", help="Folder of real frames to crop backgrounds from (even seeds); default: procedural.")]
+    backgrounds: Annotated[Optional[list[Path]], typer.Option(
+        "--backgrounds", help="Folder of real frames to crop backgrounds from; repeat for more. With N folders seed "
+                              "s uses folder s mod (N+1), procedural when that is N. Default: procedural.")]
     = None,
+    scene_set: Annotated[str, typer.Option(
+        "--scene-set", help=f"Scene generator: {', '.join(SCENE_SETS)} (tuning: the scenes the defaults were "
+                            "chosen on; heldout: a second generator, for validation).")] = "tuning",
     matting: Annotated[bool, typer.Option(
         "--score-matting/--no-score-matting", help="Also score the (slow) matting refiner.")] = False,
     band: BandOption = None,
@@ -55,38 +59,42 @@ def refine_bench_command(
     timing: Annotated[bool, typer.Option(
         "--timing/--no-timing", help="Time the refiner at 2K and 4K and the network's own frame.")] = True,
     device: DeviceOption = "cpu",
+    threads: ThreadsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Score the refiners against today's bilinear matte on generated composites (worst scene per kind) and
     time them per 2K and 4K frame."""
     console = Console(stderr=True)
+    set_threads(threads)
+    if scene_set not in SCENE_SETS:
+        raise typer.BadParameter(f"unknown scene set {scene_set!r}; use {', '.join(SCENE_SETS)}",
+                                 param_hint="--scene-set")
     chosen = [k.strip() for k in kinds.split(",") if k.strip()]
     bad = [k for k in chosen if k not in SCENE_KINDS]
     if bad:
         raise typer.BadParameter(f"unknown scene kind {bad[0]!r}; use {', '.join(SCENE_KINDS)}", param_hint="--kinds")
     guided = RefineSettings(mode="guided", band=band, feather=feather, eps=detail, temporal=temporal)
     refiners = {"guided": guided} | ({"matting": guided.with_mode("matting")} if matting else {})
-    bgs = load_backgrounds(backgrounds) if backgrounds is not None else []
+    bgs = [load_backgrounds(folder) for folder in backgrounds or ()]
     with frame_progress(console, quiet=as_json, transient=True) as progress:
         task = progress.add_task("scenes", total=len(chosen) * seeds)
         scores = score_scenes(chosen, range(seeds), height, width, frames, refiners, bgs,
-                              on_scene=lambda: progress.advance(task))
+                              on_scene=lambda: progress.advance(task), scene_set=scene_set)
     timings: dict[str, float] = {}
     if timing:
-        scene = make_scene("hair", 1080, 2048, 1, seed=0, backgrounds=bgs)[0]
-        coarse = network_matte(scene.alpha, 480, DisplacementField(0))
+        (scene,), (coarse,) = scene_and_coarse("tuning", "hair", 0, 1080, 2048, 1, bgs)
         plate = np.clip(np.rint(scene.plate * 255), 0, 255).astype(np.uint8)
         dev = None if device in ("auto", "cpu") else device
         timings["2K"] = time_refine(guided, plate, coarse, device=dev)
         timings["4K"] = time_refine(guided, *scaled(plate, coarse, 2160), device=dev)
         timings["network"] = _network_seconds(device, console, 912)
     if as_json:
-        typer.echo(json.dumps({"scores": [asdict(s) for s in scores], "timings_s": timings,
+        typer.echo(json.dumps({"scene_set": scene_set, "scores": [asdict(s) for s in scores], "timings_s": timings,
                                "threads": torch.get_num_threads()}, indent=2))
         return
     out = Console(width=max(Console().width, 150))
     for name in refiners:
-        table = Table(title=f"{name}: error / bilinear, worst of {seeds} scenes (mean), {width}x{height}")
+        table = Table(title=f"{name}: error / bilinear, worst of {seeds} {scene_set} scenes (mean), {width}x{height}")
         for column in ("scene", *RATIO_METRICS, "foreground gain"):
             table.add_column(column, justify="right")
         for kind in chosen:

@@ -115,6 +115,7 @@ MEANINGS: dict[str, tuple[str, str | None, str]] = {
     "--kinds": ("text", "scene kinds", "refine-bench: scene kinds"),
     "--height": ("int", "height", "plate height of generated scenes"),
     "--backgrounds": ("path", "backgrounds", "folder of real frames for backgrounds"),
+    "--scene-set": ("text", "scene generator", "refine-bench: which generator of composites"),
     "--timing": ("flag", "time", "time the refiner"),
     "--max-frame-pixels": ("int", None, "service: largest frame accepted"),
     "--max-polls-per-client": ("int", None, "service: concurrent long polls per client"),

@@ -1,5 +1,6 @@
 """The refine stage: guided filter, band, renormalisation, settings, and its gain over bilinear on
-generated composites (thresholds from issue 27, judged on the worst of the seeds)."""
+generated composites (thresholds from issue 27, judged on every scene), on the scenes the defaults were
+tuned on and on the held-out generator's."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,10 +8,10 @@ import pytest
 import torch
 
 from xmempp.errors import ConfigError, InputError
-from xmempp.evaluation.coarse import DisplacementField, network_matte
+from xmempp.evaluation.coarse import network_matte
 from xmempp.evaluation.composites import make_scene
 from xmempp.evaluation.matting import edge_region
-from xmempp.evaluation.refine_bench import score_scene
+from xmempp.evaluation.refine_bench import TARGETS, scene_and_coarse, score_scene
 from xmempp.refine import RefineSettings, Refiner, refine_frame, renormalise
 from xmempp.refine.band import edge_band
 from xmempp.refine.guided import box_mean, fit_coefficients, upsample_crop
@@ -18,19 +19,23 @@ from xmempp.refine.guided import box_mean, fit_coefficients, upsample_crop
 GUIDED = {"guided": RefineSettings(mode="guided")}
 
 
-def _scene_scores(kind: str, seeds, height: int, width: int, frames: int = 2):
+def _scene_scores(kind: str, seeds, height: int, width: int, frames: int = 2, scene_set: str = "tuning"):
     scores = []
     for seed in seeds:
-        scene = make_scene(kind, height, width, frames, seed=seed)
-        field = DisplacementField(seed)
-        coarse = [network_matte(c.alpha, 480, field, i) for i, c in enumerate(scene)]
+        scene, coarse = scene_and_coarse(scene_set, kind, seed, height, width, frames)
         scores += score_scene(scene, coarse, GUIDED, kind, seed, band=max(2, height // 100))
     return scores
 
 
+def _meets_targets(score) -> None:
+    for (kind, metric), limit in TARGETS.items():
+        if kind == score.kind:
+            assert score.ratios[metric] <= limit, (metric, score)
+
+
 def test_box_mean_matches_brute_force_at_borders_for_pooling_and_running_sums():
     x = torch.rand(1, 2, 17, 23, dtype=torch.float64)
-    for r in (2, 7):  # 2: pooling, 7: running sums
+    for r in (2, 11):  # 2: shifted sums, 11: running sums
         got = box_mean(x, r)
         for y, xx in ((0, 0), (8, 11), (16, 22), (3, 20)):
             want = x[0, :, max(0, y - r):y + r + 1, max(0, xx - r):xx + r + 1].mean(dim=(-2, -1))
@@ -118,21 +123,29 @@ def test_plate_and_mattes_of_different_sizes_are_refused():
         refine_frame(np.zeros((8, 8, 3), np.uint8), np.zeros((2, 9, 8), np.float32), RefineSettings(mode="guided"))
 
 
-def test_guided_beats_bilinear_on_generated_hair_fabric_and_motion_blur():
-    hair = _scene_scores("hair", (0, 2), 540, 960)
-    for s in hair:
-        assert s.ratios["sad"] <= 0.5 and s.ratios["grad"] <= 0.2, s
-        assert s.ratios["mse"] <= 0.25 and s.ratios["dtssd"] <= 0.5, s
+def test_guided_meets_the_targets_on_generated_hair_fabric_and_motion_blur():
+    for s in _scene_scores("hair", (0, 2, 3), 540, 960):
+        _meets_targets(s)
         assert s.foreground_ratio >= 2, s
-    for s in _scene_scores("fabric", (0,), 540, 960):
-        assert s.ratios["sad"] <= 0.75, s
-    for s in _scene_scores("motion", (0,), 540, 960):
-        assert s.ratios["sad"] <= 1.05, s
+    for kind in ("fabric", "motion"):
+        for s in _scene_scores(kind, (0, 1), 540, 960):
+            _meets_targets(s)
 
 
 def test_guided_still_beats_bilinear_where_hair_and_head_share_the_background_colour():
     (s,) = _scene_scores("hair", (1,), 540, 960)  # seed 1: green hair and head over green texture
-    assert s.ratios["sad"] <= 0.7 and s.ratios["mse"] <= 0.45 and s.foreground_ratio >= 1.4, s
+    assert s.ratios["sad"] <= 0.5 and s.ratios["mse"] <= 0.45 and s.foreground_ratio >= 1.4, s
+
+
+def test_held_out_scenes_meet_the_targets_where_there_is_contrast_and_are_never_worse_than_bilinear():
+    # another generator (Bezier strand clumps, a scarf with tassels and a lace or twill weave, sub-frame
+    # motion blur); seeds cycle dark on light, light on dark and low contrast (the background's own hue)
+    for kind in ("hair", "fabric", "motion"):
+        for s in _scene_scores(kind, (0, 1, 2), 540, 960, scene_set="heldout"):
+            if (s.seed + ("hair", "fabric", "motion").index(kind)) % 3 == 2:  # low contrast
+                assert s.ratios["sad"] <= 1.05, s
+            else:
+                _meets_targets(s)
 
 
 def test_matting_refiner_keeps_the_guided_matte_where_a_tile_has_no_definite_background():
@@ -153,9 +166,9 @@ def test_matting_refiner_keeps_the_guided_matte_where_a_tile_has_no_definite_bac
 
 
 @pytest.mark.slow
-def test_guided_meets_the_issue_targets_at_2k_on_the_worst_of_several_scenes():
-    for kind, limits in (("hair", {"sad": 0.5, "grad": 0.2, "mse": 0.25, "dtssd": 0.5}), ("fabric", {"sad": 0.75}),
-                         ("motion", {"sad": 1.05})):
+def test_guided_meets_the_issue_targets_at_2k_on_every_scene():
+    for kind in ("hair", "fabric", "motion"):
         for s in _scene_scores(kind, (0, 1, 2), 1080, 2048, frames=3):
-            for metric, limit in limits.items():
-                assert s.ratios[metric] <= limit, s
+            _meets_targets(s)
+            if kind == "hair":
+                assert s.foreground_ratio >= 2, s

@@ -19,18 +19,33 @@ import torch
 
 from xmempp.evaluation.coarse import DisplacementField, network_matte
 from xmempp.evaluation.composites import Composite, make_scene
+from xmempp.evaluation.heldout import make_heldout_scene
 from xmempp.evaluation.matting import dtssd, edge_region, gradient_error, mse, sad
 from xmempp.refine.foreground import estimate_foreground
 from xmempp.refine.refiner import Refiner, plate_tensor
 from xmempp.refine.settings import RefineSettings
 
-__all__ = ["SceneScore", "RATIO_METRICS", "TARGETS", "score_scene", "score_scenes", "time_refine", "worst",
+__all__ = ["SceneScore", "SceneSet", "SCENE_SETS", "RATIO_METRICS", "TARGETS", "scene_and_coarse", "score_scene", "score_scenes", "time_refine", "worst",
            "composite_rmse", "scaled"]
 
 RATIO_METRICS = ("sad", "mse", "grad", "dtssd")
 #: The issue's targets: (kind, metric) -> highest ratio to bilinear allowed, judged on the worst scene.
 TARGETS = {("hair", "sad"): 0.5, ("hair", "grad"): 0.2, ("hair", "mse"): 0.25, ("hair", "dtssd"): 0.5,
            ("fabric", "sad"): 0.75, ("motion", "sad"): 1.05}
+
+
+@dataclass(frozen=True)
+class SceneSet:
+    """A generator of scenes and the range of the coarse matte's errors on them (drawn per seed)."""
+
+    make: Callable[..., list[Composite]]
+    amplitude: tuple[float, float]  # boundary displacement of the coarse matte, decoder pixels
+    blur: tuple[float, float]  # the decoder's blur sigma, decoder pixels
+
+
+#: `tuning`: the scenes the defaults are chosen on; `heldout`: another generator, for validation only.
+SCENE_SETS = {"tuning": SceneSet(make_scene, (1.0, 1.0), (0.6, 0.6)),
+              "heldout": SceneSet(make_heldout_scene, (0.6, 1.5), (0.4, 1.0))}
 
 
 @dataclass
@@ -96,10 +111,29 @@ def score_scene(scene: Sequence[Composite], coarse: Sequence[np.ndarray], refine
     return out
 
 
+def scene_and_coarse(scene_set: str, kind: str, seed: int, height: int, width: int, frames: int,
+                     backgrounds: Sequence[Sequence[np.ndarray]] = (), processing: int = 480,
+                     ) -> tuple[list[Composite], list[np.ndarray]]:
+    """One generated scene and its network-like coarse mattes.
+
+    Seed `s` takes its backgrounds from `backgrounds[s % (n + 1)]` (n folders' frames), procedural when
+    that index is n (with one folder: even seeds real, odd seeds procedural).
+    """
+    spec = SCENE_SETS[scene_set]
+    pick = seed % (len(backgrounds) + 1)
+    scene = spec.make(kind, height, width, frames, seed, backgrounds[pick] if pick < len(backgrounds) else ())
+    rng = np.random.default_rng([seed, 4242])
+    field_ = DisplacementField(seed, float(rng.uniform(*spec.amplitude)))
+    blur = float(rng.uniform(*spec.blur))
+    coarse = [network_matte(c.alpha, min(processing, height), field_, i, blur) for i, c in enumerate(scene)]
+    return scene, coarse
+
+
 def score_scenes(kinds: Sequence[str], seeds: Sequence[int], height: int, width: int, frames: int,
-                 refiners: dict[str, RefineSettings], backgrounds: Sequence[np.ndarray] = (), processing: int = 480,
-                 on_scene: Optional[Callable[[], None]] = None) -> list[SceneScore]:
-    """Generate and score every (kind, seed) scene; odd seeds use procedural backgrounds.
+                 refiners: dict[str, RefineSettings], backgrounds: Sequence[Sequence[np.ndarray]] = (),
+                 processing: int = 480, on_scene: Optional[Callable[[], None]] = None,
+                 scene_set: str = "tuning") -> list[SceneScore]:
+    """Generate and score every (kind, seed) scene of `scene_set` (backgrounds as `scene_and_coarse`).
 
     Returns:
         The scores, refiner by refiner within each scene.
@@ -107,9 +141,7 @@ def score_scenes(kinds: Sequence[str], seeds: Sequence[int], height: int, width:
     scores: list[SceneScore] = []
     for kind in kinds:
         for seed in seeds:
-            scene = make_scene(kind, height, width, frames, seed, backgrounds if seed % 2 == 0 else ())
-            field_ = DisplacementField(seed)
-            coarse = [network_matte(c.alpha, min(processing, height), field_, i) for i, c in enumerate(scene)]
+            scene, coarse = scene_and_coarse(scene_set, kind, seed, height, width, frames, backgrounds, processing)
             scores += score_scene(scene, coarse, refiners, kind, seed, band=max(2, height // 100))
             if on_scene is not None:
                 on_scene()

@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from xmempp.refine.guided import box_mean, upsample_crop
+from xmempp.refine.guided import block_max, box_mean, upsample_crop
 
 __all__ = ["Band", "edge_band"]
 
@@ -69,11 +69,7 @@ def edge_band(coarse: torch.Tensor, band: float, feather: float, step: int, low:
     """
     h, w = coarse.shape[-2:]
     c = coarse.unsqueeze(1)
-    if step > 1:
-        top = F.max_pool2d(c, step, stride=step, ceil_mode=True)
-        bottom = -F.max_pool2d(-c, step, stride=step, ceil_mode=True)
-    else:
-        top = bottom = c
+    top, bottom = block_max(c, step), block_max(c, step, lowest=True)
     unsure = ((top > low) & (bottom < high)).to(coarse.dtype)
     reach = int(math.ceil(band / step))
     grid = _dilate(unsure, reach)

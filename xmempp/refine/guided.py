@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["GuidedCoefficients", "box_mean", "fit_coefficients", "apply_coefficients"]
+__all__ = ["GuidedCoefficients", "box_mean", "block_mean", "block_max", "fit_coefficients", "apply_coefficients",
+           "upsample_crop"]
 
 
 @dataclass
@@ -31,8 +32,17 @@ class GuidedCoefficients:
         return GuidedCoefficients(torch.lerp(self.a, previous.a, keep), torch.lerp(self.b, previous.b, keep))
 
 
-#: Above this radius box filters use running sums (constant cost per pixel) instead of pooling.
-_POOL_MAX_RADIUS = 4
+#: Above this radius box filters use running sums (constant cost per pixel) instead of shifted sums.
+_SHIFT_MAX_RADIUS = 8
+
+
+def _window_count(n: int, radius: int, dim: int, like: torch.Tensor) -> torch.Tensor:
+    """Pixels inside the image of each 1-D window of `radius` along `dim` (shaped to broadcast)."""
+    idx = torch.arange(n, device=like.device)
+    count = (torch.clamp(idx + radius + 1, max=n) - torch.clamp(idx - radius, min=0)).to(like.dtype)
+    shape = [1] * like.dim()
+    shape[dim] = n
+    return count.view(shape)
 
 
 def _running_mean(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
@@ -41,10 +51,18 @@ def _running_mean(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
     c = F.pad(torch.cumsum(x, dim=dim).movedim(dim, -1), (1, 0)).movedim(-1, dim)
     hi = torch.clamp(torch.arange(n, device=x.device) + radius + 1, max=n)
     lo = torch.clamp(torch.arange(n, device=x.device) - radius, min=0)
-    count = (hi - lo).to(x.dtype)
-    shape = [1] * x.dim()
-    shape[dim] = n
-    return (c.index_select(dim, hi) - c.index_select(dim, lo)) / count.view(shape)
+    return (c.index_select(dim, hi) - c.index_select(dim, lo)) / _window_count(n, radius, dim, x)
+
+
+def _shifted_mean(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
+    """1-D border-normalised window mean along `dim` (the last or second last) as a sum of shifted views."""
+    n = x.shape[dim]
+    pad = [radius, radius] if dim in (-1, x.dim() - 1) else [0, 0, radius, radius]
+    padded = F.pad(x, pad)
+    acc = padded.narrow(dim, 0, n).clone()
+    for k in range(1, 2 * radius + 1):
+        acc += padded.narrow(dim, k, n)
+    return acc.div_(_window_count(n, radius, dim, x))
 
 
 def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -58,9 +76,68 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     """
     if radius <= 0:
         return x
-    if radius <= _POOL_MAX_RADIUS:
-        return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
-    return _running_mean(_running_mean(x, radius, -1), radius, -2)
+    mean = _shifted_mean if radius <= _SHIFT_MAX_RADIUS else _running_mean
+    return mean(mean(x, radius, -1), radius, -2)
+
+
+def _block_reduce(x: torch.Tensor, factor: int, op: str) -> torch.Tensor:
+    """Sum, max or min over factor x factor blocks of the last two dims (partial blocks at the far edges),
+    by adding strided views: much faster on CPU than pooling kernels for small blocks."""
+    *lead, h, w = x.shape
+    h0, w0 = h // factor * factor, w // factor * factor
+
+    def fold(acc: torch.Tensor, part: torch.Tensor) -> None:
+        if op == "sum":
+            acc.add_(part)
+        elif op == "max":
+            torch.maximum(acc, part, out=acc)
+        else:
+            torch.minimum(acc, part, out=acc)
+
+    def whole(part: torch.Tensor, dim: int) -> torch.Tensor:
+        if op == "sum":
+            return part.sum(dim, keepdim=True)
+        return part.amax(dim, keepdim=True) if op == "max" else part.amin(dim, keepdim=True)
+
+    parts = []
+    if h0:
+        rows = x[..., :h0, :].reshape(*lead, h // factor, factor, w)
+        acc = rows[..., 0, :].clone()
+        for k in range(1, factor):
+            fold(acc, rows[..., k, :])
+        parts.append(acc)
+    if h > h0:
+        parts.append(whole(x[..., h0:, :], -2))
+    acc = torch.cat(parts, -2) if len(parts) > 1 else parts[0]
+    cols = []
+    if w0:
+        out = acc[..., 0:w0:factor].clone()
+        for k in range(1, factor):
+            fold(out, acc[..., k:w0:factor])
+        cols.append(out)
+    if w > w0:
+        cols.append(whole(acc[..., w0:], -1))
+    return torch.cat(cols, -1) if len(cols) > 1 else cols[0]
+
+
+def block_mean(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Area average over factor x factor blocks of the last two dims; the blocks at the bottom and right
+    edges average the pixels they hold (as `avg_pool2d(ceil_mode=True)`)."""
+    if factor <= 1:
+        return x
+    h, w = x.shape[-2:]
+    out = _block_reduce(x, factor, "sum")
+    hh, ww = out.shape[-2:]
+    rows = torch.full((hh, 1), float(factor), dtype=x.dtype, device=x.device)
+    cols = torch.full((1, ww), float(factor), dtype=x.dtype, device=x.device)
+    rows[-1] = h - (hh - 1) * factor
+    cols[0, -1] = w - (ww - 1) * factor
+    return out.div_(rows * cols)
+
+
+def block_max(x: torch.Tensor, factor: int, lowest: bool = False) -> torch.Tensor:
+    """Maximum (or with `lowest` the minimum) over factor x factor blocks of the last two dims."""
+    return x if factor <= 1 else _block_reduce(x, factor, "min" if lowest else "max")
 
 
 def fit_coefficients(guide: torch.Tensor, target: torch.Tensor, radius: int, eps: float) -> GuidedCoefficients:

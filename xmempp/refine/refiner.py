@@ -11,11 +11,12 @@ from typing import Optional, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from xmempp.errors import InputError
 from xmempp.refine.band import edge_band
-from xmempp.refine.guided import GuidedCoefficients, apply_coefficients, fit_coefficients
+from xmempp.refine.colour import (FOREGROUND_CELLS, ColourCoefficients, apply_colour_model, colour_step, context,
+                                  fit_colour_model, snap_tails)
+from xmempp.refine.guided import GuidedCoefficients, apply_coefficients, block_mean, fit_coefficients
 from xmempp.refine.settings import REFERENCE_HEIGHT, RefineSettings, ResolvedSettings
 
 __all__ = ["Refiner", "refine_frame", "plate_tensor", "renormalise"]
@@ -42,7 +43,9 @@ def plate_tensor(plate: Array, device: Optional[torch.device] = None) -> torch.T
         raise InputError(f"a plate must be HxWx3 RGB, got shape {arr.shape}")
     scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(arr.dtype, 1.0)
     t = torch.from_numpy(np.ascontiguousarray(arr[:, :, :3])).to(device=device or "cpu")
-    return t.permute(2, 0, 1).float().div_(scale)
+    out = torch.empty((3, *t.shape[:2]), dtype=torch.float32, device=t.device)
+    out.copy_(t.permute(2, 0, 1))  # planar: every later per-channel operation reads contiguous memory
+    return out.div_(scale)
 
 
 def renormalise(objects: torch.Tensor) -> torch.Tensor:
@@ -69,10 +72,12 @@ class Refiner:
         self.settings = settings
         self.device = torch.device(device) if device is not None else None
         self._previous: Optional[GuidedCoefficients] = None
+        self._colour: Optional[ColourCoefficients] = None
 
     def reset(self) -> None:
         """Forget the previous frames (a cut, or a new shot)."""
         self._previous = None
+        self._colour = None
 
     def refine_objects(self, plate: torch.Tensor, objects: torch.Tensor) -> torch.Tensor:
         """Refine KxHxW object mattes against a 3xHxW plate (both float, same device).
@@ -85,15 +90,31 @@ class Refiner:
         if not self.settings.enabled or objects.shape[0] == 0:
             return objects
         rs = self.settings.resolve(plate.shape[-2])
-        h = plate.shape[-2]
+        h, w = plate.shape[-2:]
         factor = max(1, int(round(h / rs.fit_height)))
         band = edge_band(objects, rs.band, rs.feather, max(1, factor // 4), rs.low, rs.high, rs.adaptive)
         coeffs = self._fit(plate, objects, factor, rs)
         if band.box is None:
+            self._colour = None
             return renormalise(objects.clone())
         y0, y1, x0, x1 = band.box
         weight = band.weight()
-        refined = apply_coefficients(coeffs, plate, factor, band.box).clamp_(0, 1)
+        guided = apply_coefficients(coeffs, plate, factor, band.box).clamp_(0, 1)
+        # the colour model sees the guided matte with context around the band, on a lattice of whole cells
+        step = colour_step(h)
+        cell = step * FOREGROUND_CELLS
+        margin = context(step)
+        ey0, ex0 = max(0, y0 - margin) // cell * cell, max(0, x0 - margin) // cell * cell
+        ey1, ex1 = min(h, y1 + margin), min(w, x1 + margin)
+        region = plate[:, ey0:ey1, ex0:ex1]
+        alpha0 = objects[:, ey0:ey1, ex0:ex1].clone()
+        inner = (y0 - ey0, y1 - ey0, x0 - ex0, x1 - ex0)
+        alpha0[:, inner[0]:inner[1], inner[2]:inner[3]] = torch.lerp(objects[:, y0:y1, x0:x1], guided, weight)
+        colour = fit_colour_model(region, alpha0, step, (ey0 // step, ex0 // step))
+        if rs.temporal > 0 and self._colour is not None:
+            colour = colour.blend(self._colour, rs.temporal)
+        self._colour = colour if rs.temporal > 0 else None
+        refined = snap_tails(apply_colour_model(colour, region, alpha0, inner))
         out = objects.clone()
         out[:, y0:y1, x0:x1] = torch.lerp(objects[:, y0:y1, x0:x1], refined, weight)
         if rs.mode == "matting":
@@ -105,10 +126,9 @@ class Refiner:
 
     def _fit(self, plate: torch.Tensor, objects: torch.Tensor, factor: int, rs: ResolvedSettings) -> GuidedCoefficients:
         """Coefficients fitted on the plate and mattes area-averaged over `factor` x `factor` blocks."""
-        stack = torch.cat([plate, objects]).unsqueeze(0)
-        small = F.avg_pool2d(stack, factor, stride=factor, ceil_mode=True)[0] if factor > 1 else stack[0]
+        guide, target = block_mean(plate, factor), block_mean(objects, factor)
         radius = max(1, int(round(rs.radius / factor)))
-        coeffs = fit_coefficients(small[:3], small[3:], radius, rs.eps)
+        coeffs = fit_coefficients(guide, target, radius, rs.eps)
         prev = self._previous
         if rs.temporal > 0 and prev is not None and prev.a.shape == coeffs.a.shape:
             coeffs = coeffs.blend(prev, rs.temporal)

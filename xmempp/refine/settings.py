@@ -61,7 +61,7 @@ class RefineSettings:
     mode: str = "off"
     band: Optional[float] = None
     feather: Optional[float] = None
-    eps: float = 3e-6
+    eps: float = 1e-5
     radius: float = 0.06
     fit_height: int = 40
     temporal: float = 0.0
@@ -80,7 +80,7 @@ class RefineSettings:
                                   remedy=Remedy(RemedyKind.SET, f"refine_{name}"))
         if not 0 < self.eps <= 1:
             raise ConfigError(f"refine detail (eps) must be in (0, 1], not {self.eps}",
-                              remedy=Remedy(RemedyKind.SET, "refine_detail", value=3e-6))
+                              remedy=Remedy(RemedyKind.SET, "refine_detail", value=1e-5))
         if not 0 < self.radius <= 0.5:
             raise ConfigError(f"refine radius must be a share of the plate height in (0, 0.5], not {self.radius}",
                               remedy=Remedy(RemedyKind.SET, "refine_radius", value=0.06))
