@@ -31,9 +31,9 @@ oiio = pytest.importorskip("OpenImageIO")
 pytest.importorskip("pymatting")
 
 #: Flags of the refined runs, and the same settings as shot-list columns.
-REFINE_FLAGS = ["--refine", "guided", "--refine-band", "3", "--refine-detail", "1e-5", "--refine-temporal", "0.5",
+REFINE_FLAGS = ["--refine", "guided", "--refine-band", "3", "--refine-detail", "2e-5", "--refine-temporal", "0.5",
                 "--foreground", "--alpha-bits", "16"]
-REFINE_COLUMNS = {"refine": "guided", "refine_band": "3", "refine_detail": "1e-5", "refine_temporal": "0.5",
+REFINE_COLUMNS = {"refine": "guided", "refine_band": "3", "refine_detail": "2e-5", "refine_temporal": "0.5",
                   "foreground": "true", "alpha_bits": "16"}
 FRAMES = 4
 
@@ -177,13 +177,13 @@ def test_openjd_command_lines_carry_the_refine_settings_and_foreground(clip, tmp
     first, second = (step["script"]["actions"]["onRun"]["args"] for step in job_template(shots, "x")["steps"])
     pairs = {first[i]: first[i + 1] for i in range(len(first) - 1)}
     assert (pairs["--refine"], pairs["--refine-band"], pairs["--refine-feather"]) == ("guided", "3.0", "2.0")
-    assert float(pairs["--refine-detail"]) == 1e-5 and float(pairs["--refine-temporal"]) == 0.5
+    assert float(pairs["--refine-detail"]) == 2e-5 and float(pairs["--refine-temporal"]) == 0.5
     assert {"--foreground", "--straight", "--alpha"} <= set(first)
     assert not {"--refine", "--foreground", "--straight", "--refine-band"} & set(second)
     params = _parse_process(first)                                      # the lines parse as `xmempp process`
     assert (params["refine"], params["refine_band"], params["refine_feather"], params["refine_detail"],
             params["refine_temporal"], params["foreground"], params["premultiplied"]) == \
-        ("guided", 3.0, 2.0, 1e-5, 0.5, True, False)
+        ("guided", 3.0, 2.0, 2e-5, 0.5, True, False)
     params = _parse_process(second)
     assert (params["refine"], params["refine_band"], params["foreground"], params["premultiplied"]) == \
         ("off", None, False, True)

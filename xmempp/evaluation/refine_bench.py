@@ -25,7 +25,8 @@ from xmempp.refine.foreground import estimate_foreground
 from xmempp.refine.refiner import Refiner, plate_tensor
 from xmempp.refine.settings import RefineSettings
 
-__all__ = ["SceneScore", "SceneSet", "SCENE_SETS", "RATIO_METRICS", "TARGETS", "scene_and_coarse", "score_scene", "score_scenes", "time_refine", "worst",
+__all__ = ["SceneScore", "SceneSet", "SCENE_SETS", "RATIO_METRICS", "TARGETS", "scene_and_coarse", "score_scene",
+           "score_scenes", "time_refine", "worst",
            "composite_rmse", "scaled"]
 
 RATIO_METRICS = ("sad", "mse", "grad", "dtssd")
