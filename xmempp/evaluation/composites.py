@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
 
 from xmempp.errors import InputError
 
-__all__ = ["SCENE_KINDS", "Composite", "make_scene", "load_backgrounds"]
+__all__ = ["SCENE_KINDS", "Composite", "make_scene", "load_backgrounds", "composite_sequence"]
 
 SCENE_KINDS = ("hair", "fabric", "motion")
 _SS = 4  # supersampling of the drawn foreground
@@ -251,13 +251,30 @@ def make_scene(kind: str, height: int, width: int, frames: int = 1, seed: int = 
     big_bg = _background(rng, height + 2 * pad, width + 2 * pad, list(backgrounds))
     sigma = rng.uniform(0.004, 0.015) if grain is None else grain
     drift = rng.uniform(-1, 1, 2) * pad / max(frames, 1)
+    return composite_sequence(scene.frame, big_bg, pad, drift, sigma, rng, frames, locked_off)
+
+
+def composite_sequence(draw: Callable[[float], tuple[np.ndarray, np.ndarray]], big_bg: np.ndarray, pad: int,
+                       drift: np.ndarray, sigma: float, rng: np.random.Generator, frames: int,
+                       locked_off: bool) -> list[Composite]:
+    """Composite a drawn foreground over a drifting background crop, with grain, frame by frame.
+
+    Arguments:
+        draw: time -> (alpha HxW, straight colour HxWx3) of the foreground.
+        big_bg: the background, `pad` pixels larger than the plate on every side.
+        pad: that margin; drift: background shift per frame (x, y); sigma: grain standard deviation.
+        rng: the scene's generator (the grain); frames: sequence length; locked_off: no motion at all.
+    Returns:
+        `frames` composites.
+    """
+    height, width = big_bg.shape[0] - 2 * pad, big_bg.shape[1] - 2 * pad
     out = []
     for i in range(frames):
         t = 0.0 if locked_off else float(i)
         dx, dy = (0.0, 0.0) if locked_off else (drift * i)
         m = np.array([[1, 0, -(pad + dx)], [0, 1, -(pad + dy)]], np.float32)
         bg = cv2.warpAffine(big_bg, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        alpha, fg = scene.frame(t)
+        alpha, fg = draw(t)
         plate = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
         plate = plate + rng.normal(0, sigma, plate.shape).astype(np.float32)
         out.append(Composite(np.clip(plate, 0, 1).astype(np.float32), alpha, fg, bg))

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from xmempp.errors import InputError
-from xmempp.evaluation.composites import SCENE_KINDS, Composite
+from xmempp.evaluation.composites import SCENE_KINDS, Composite, composite_sequence
 
 __all__ = ["make_heldout_scene"]
 
@@ -313,14 +313,4 @@ def make_heldout_scene(kind: str, height: int, width: int, frames: int = 1, seed
     drawing = _Drawing(kind, rng, height, width, colour)
     sigma = rng.uniform(0.002, 0.02) if grain is None else grain
     drift = rng.uniform(-1, 1, 2) * pad / max(frames, 1)
-    out = []
-    for i in range(frames):
-        t = 0.0 if locked_off else float(i)
-        dx, dy = (0.0, 0.0) if locked_off else (drift * i)
-        m = np.array([[1, 0, -(pad + dx)], [0, 1, -(pad + dy)]], np.float32)
-        bg = cv2.warpAffine(big_bg, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        alpha, fg = drawing.frame(t)
-        plate = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
-        plate = plate + rng.normal(0, sigma, plate.shape).astype(np.float32)
-        out.append(Composite(np.clip(plate, 0, 1).astype(np.float32), alpha, fg, bg))
-    return out
+    return composite_sequence(drawing.frame, big_bg, pad, drift, sigma, rng, frames, locked_off)
