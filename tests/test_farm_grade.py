@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -90,13 +91,17 @@ def test_second_run_into_a_busy_folder_is_refused_and_the_first_is_correct(check
     out = tmp_path / "out"
     first = subprocess.Popen([*COMMAND, *process_args(folder, out, checkpoint_path)], stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: (out / "masks").is_dir() and any((out / "masks").iterdir()), first)
-    for extra in ((), ("--overwrite",)):
-        second = subprocess.run([*COMMAND, *process_args(folder, out, checkpoint_path, *extra)], capture_output=True,
-                                text=True, timeout=300)
-        assert second.returncode == ExitCode.LOCKED, second.stderr
-        line = " ".join(second.stderr.split())
-        assert f"in use by another xmempp run: pid {first.pid} on host {socket.gethostname()}" in line, line
-        assert "--force-unlock" in line
+    os.kill(first.pid, signal.SIGSTOP)  # paused mid-run, so it cannot finish before the second run starts
+    try:
+        for extra in ((), ("--overwrite",)):
+            second = subprocess.run([*COMMAND, *process_args(folder, out, checkpoint_path, *extra)],
+                                    capture_output=True, text=True, timeout=300)
+            assert second.returncode == ExitCode.LOCKED, second.stderr
+            line = " ".join(second.stderr.split())
+            assert f"in use by another xmempp run: pid {first.pid} on host {socket.gethostname()}" in line, line
+            assert "--force-unlock" in line
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     _, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr
     assert result_files(out) == result_files(reference)
