@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from xmempp.errors import ConfigError
+from xmempp.refine.pymatting_loader import load_pymatting
 
 __all__ = ["estimate_foreground", "rgba", "SOFT"]
 
@@ -22,14 +22,6 @@ __all__ = ["estimate_foreground", "rgba", "SOFT"]
 SOFT = 1e-3
 #: Context around the soft pixels' box, in pixels.
 MARGIN = 16
-
-
-def _pymatting():
-    try:
-        import pymatting  # noqa: PLC0415 - optional dependency (matting extra)
-    except ImportError as exc:
-        raise ConfigError("foreground colour needs pymatting: pip install 'xmempp[matting]'") from exc
-    return pymatting
 
 
 def estimate_foreground(plate: torch.Tensor, alpha: torch.Tensor, band: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -51,7 +43,8 @@ def estimate_foreground(plate: torch.Tensor, alpha: torch.Tensor, band: Optional
     ys, xs = slice(max(0, y0 - MARGIN), min(h, y1 + MARGIN + 1)), slice(max(0, x0 - MARGIN), min(w, x1 + MARGIN + 1))
     image = plate[:, ys, xs].permute(1, 2, 0).double().cpu().numpy()
     matte = alpha[ys, xs].double().cpu().numpy()
-    fg = _pymatting().estimate_foreground_ml(np.ascontiguousarray(image), np.ascontiguousarray(matte))
+    pymatting = load_pymatting("foreground colour")
+    fg = pymatting.estimate_foreground_ml(np.ascontiguousarray(image), np.ascontiguousarray(matte))
     out = plate.clone()
     crop = torch.from_numpy(np.ascontiguousarray(fg)).to(plate).permute(2, 0, 1).clamp_(0, 1)
     out[:, ys, xs] = torch.lerp(plate[:, ys, xs], crop, weight[ys, xs].unsqueeze(0))
