@@ -12,8 +12,9 @@ holds on scenes drawn another way (never tune on it). Same kinds, different draw
 
 Seeds cycle through dark foregrounds on light backgrounds, light on dark, and low contrast (the
 background's hue, a little darker or lighter). Backgrounds are crops of the given frames, defocused or
-with fine texture, their brightness set by that contrast; or procedural (stripes, a gradient and small blobs). The foreground is drawn on a
-supersampled 8-bit canvas (4x, 3x above 1300 lines) and area-averaged.
+with fine texture, their brightness set by that contrast; or procedural (stripes, a gradient and small
+blobs). The foreground is drawn on a supersampled 8-bit canvas (4x, 3x above 1300 lines) and
+area-averaged.
 """
 from __future__ import annotations
 
@@ -53,12 +54,12 @@ def _background(rng: np.random.Generator, h: int, w: int, frames: Sequence[np.nd
         zoom = max(h / sh, w / sw) * rng.uniform(1.05, 2.0)
         big = cv2.resize(src, (int(np.ceil(sw * zoom)), int(np.ceil(sh * zoom))), interpolation=cv2.INTER_LINEAR)
         y0, x0 = int(rng.integers(0, big.shape[0] - h + 1)), int(rng.integers(0, big.shape[1] - w + 1))
-        base = np.ascontiguousarray(big[y0:y0 + h, x0:x0 + w])
+        base: np.ndarray = np.ascontiguousarray(big[y0:y0 + h, x0:x0 + w])
         if rng.random() < 0.5:
             base = cv2.GaussianBlur(base, (0, 0), rng.uniform(0.5, 3.0) * h / 1080)
         else:
-            fine = rng.normal(0, 1, (h // 2 + 1, w // 2 + 1)).astype(np.float32)
-            fine = cv2.resize(fine, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+            grain = rng.normal(0, 1, (h // 2 + 1, w // 2 + 1)).astype(np.float32)
+            fine = cv2.resize(grain, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
             base = base + fine * rng.uniform(0.02, 0.08)
     else:
         yy, xx = np.mgrid[:h, :w].astype(np.float32)
@@ -91,10 +92,11 @@ class _Drawing:
 
     # -- hair
     def _setup_hair(self) -> None:
-        rng, h, w, s = self.rng, self.h, self.w, self.scale
+        rng, h, w = self.rng, self.h, self.w
         self.head = np.array([w * rng.uniform(0.3, 0.7), h * rng.uniform(0.5, 0.75)])
         self.radii = np.array([h * rng.uniform(0.12, 0.2), h * rng.uniform(0.15, 0.25)])
-        self.strands = []  # (control points relative to the head centre, widths, opacities, shade)
+        # (control points relative to the head centre, width, taper, root and tip opacity, shade)
+        self.strands: list[tuple[np.ndarray, float, float, tuple[float, float], float]] = []
         for _ in range(int(rng.integers(25, 70))):
             angle = rng.uniform(-np.pi, 0)
             normal = np.array([np.cos(angle), np.sin(angle)])
@@ -106,7 +108,8 @@ class _Drawing:
                 d = normal + rng.normal(0, 0.12, 2)
                 bend = np.array([np.sign(np.cos(angle)) * 0.4, droop]) + rng.normal(0, 0.15, 2)
                 ln = length * rng.uniform(0.8, 1.2)
-                pts = np.stack([root, root + d * ln / 3, root + (d + bend) * ln * 0.6, root + (d + 2 * bend) * ln * 0.8])
+                pts = np.stack([root, root + d * ln / 3, root + (d + bend) * ln * 0.6,
+                                root + (d + 2 * bend) * ln * 0.8])
                 self._add_strand(pts, rng.uniform(0.25, 1.5))
         for _ in range(int(rng.integers(5, 25))):  # flyaways: long, thin, far from the head
             a = rng.uniform(-np.pi, 0)
@@ -154,7 +157,8 @@ class _Drawing:
         self.tilt = rng.uniform(-0.5, 0.5)
         self.middle = h * rng.uniform(0.4, 0.6)
         self.half = h * rng.uniform(0.12, 0.22)
-        self.waves = rng.uniform(0.5, 3, 4) / w * 2 * np.pi, rng.uniform(0, 2 * np.pi, 4), rng.uniform(0.01, 0.04, 4) * h
+        self.waves = (rng.uniform(0.5, 3, 4) / w * 2 * np.pi, rng.uniform(0, 2 * np.pi, 4),
+                      rng.uniform(0.01, 0.04, 4) * h)
         self.weave = ("solid", "twill", "lace")[int(rng.integers(3))]
         self.sheer = rng.uniform(0.25, 0.7)
         self.period = rng.uniform(4, 12) * s
@@ -222,7 +226,8 @@ class _Drawing:
     def _setup_motion(self) -> None:
         rng, h, w = self.rng, self.h, self.w
         u = np.linspace(0, 2 * np.pi, 96, endpoint=False)
-        radius = 1 + sum(rng.uniform(0, 0.2) * np.cos(k * u + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 5))
+        terms = [rng.uniform(0, 0.2) * np.cos(k * u + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 5)]
+        radius = 1 + (terms[0] + terms[1] + terms[2])
         size = h * rng.uniform(0.12, 0.25)
         self.outline = np.stack([np.cos(u), np.sin(u)], 1) * radius[:, None] * size
         self.hole = size * rng.uniform(0.15, 0.35) if rng.random() < 0.5 else 0.0
