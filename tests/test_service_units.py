@@ -93,7 +93,7 @@ def test_track_matte_fields_are_the_core_refine_settings():
     with pytest.raises(ConfigError) as raised:
         RefineSettings(eps=2.0)
     text = service_message(raised.value)
-    assert text.endswith('set "refine_detail": 3e-06 in the request'), text
+    assert text.endswith('set "refine_detail": 1e-05 in the request'), text
 
 
 def test_media_paths_stay_inside_the_roots(tmp_path):
