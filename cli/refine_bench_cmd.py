@@ -82,6 +82,7 @@ def refine_bench_command(
                               on_scene=lambda: progress.advance(task), scene_set=scene_set)
     timings: dict[str, float] = {}
     if timing:
+        set_threads(threads)  # again: importing pymatting (numba) for the foreground scores resets torch's count
         (scene,), (coarse,) = scene_and_coarse("tuning", "hair", 0, 1080, 2048, 1, bgs)
         plate = np.clip(np.rint(scene.plate * 255), 0, 255).astype(np.uint8)
         dev = None if device in ("auto", "cpu") else device

@@ -14,7 +14,7 @@ from PyQt5.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialo
 
 from xmempp.errors import XMemppError
 from xmempp.io.writers import WriterOptions
-from xmempp.refine.foreground import pymatting_available
+from xmempp.refine.pymatting_loader import pymatting_available
 
 from .job_runner import JobRunner, JobState
 from .project import Project

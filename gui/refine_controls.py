@@ -17,7 +17,7 @@ from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, 
 
 from xmempp.errors import ConfigError, Remedy, RemedyKind
 from xmempp.refine import REFINE_MODES, RefineSettings
-from xmempp.refine.foreground import pymatting_available
+from xmempp.refine.pymatting_loader import pymatting_available
 
 __all__ = ["MODE_TEXTS", "NO_SOFT_OUTPUT", "RefineControls"]
 

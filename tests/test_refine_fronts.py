@@ -228,3 +228,14 @@ def test_a_resume_with_other_refine_or_foreground_settings_names_the_change(clip
     assert refined.startswith("output option refine") and "guided" in refined
     changed = fingerprint_changes(base, fingerprint(RefineSettings(), True))
     assert changed == ["output option foreground (False -> True)"]
+
+
+def test_matting_refiner_without_pymatting_is_refused_before_anything_runs(clip, tmp_path, monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pymatting" else
+                        find_spec(name, *a))
+    result = invoke("process", "-v", clip / "frames", "-m", clip / "masks", "-o", tmp_path / "out", "--model",
+                    tmp_path / "no-such-weights.pth", "--refine", "matting")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "the matting refiner needs pymatting" in text and "--refine guided" in text, text
+    assert not (tmp_path / "out").exists()

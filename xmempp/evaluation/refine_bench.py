@@ -1,7 +1,9 @@
 """Benchmark of matte refinement on generated composites: error ratios against bilinear, and speed.
 
-Each scene (kind x seed) is a short generated sequence (`composites.make_scene`) with the network-like
-coarse matte (`coarse.network_matte`). Every refiner is scored by its error divided by the coarse
+Each scene (kind x seed) is a short generated sequence from a scene set (`SCENE_SETS`: `tuning`, the
+generator the defaults are chosen on, `composites.make_scene`; `heldout`, a second one for validation,
+`heldout.make_heldout_scene`) with the network-like coarse matte (`coarse.network_matte`, its boundary
+error and blur drawn per seed from the set's ranges). Every refiner is scored by its error divided by the coarse
 (bilinear) matte's on the same scene: SAD over the frame, MSE in the ground truth's edge band,
 gradient error, dtSSD, and for the decontaminated foreground the colour RMSE of a composite over a new
 background (in the edge band), against compositing the plate with the coarse matte. Defaults are judged
@@ -26,8 +28,7 @@ from xmempp.refine.refiner import Refiner, plate_tensor
 from xmempp.refine.settings import RefineSettings
 
 __all__ = ["SceneScore", "SceneSet", "SCENE_SETS", "RATIO_METRICS", "TARGETS", "scene_and_coarse", "score_scene",
-           "score_scenes", "time_refine", "worst",
-           "composite_rmse", "scaled"]
+           "score_scenes", "time_refine", "worst", "composite_rmse", "scaled"]
 
 RATIO_METRICS = ("sad", "mse", "grad", "dtssd")
 #: The issue's targets: (kind, metric) -> highest ratio to bilinear allowed, judged on the worst scene.

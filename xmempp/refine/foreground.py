@@ -9,49 +9,27 @@ composites it cut the composite error over a new background more than blur fusio
 """
 from __future__ import annotations
 
-import importlib.util
-import threading
 from typing import Optional
 
 import numpy as np
 import torch
 
-from xmempp.errors import ConfigError, Remedy, RemedyKind
+from xmempp.errors import Remedy, RemedyKind
+from xmempp.refine.pymatting_loader import PYMATTING_LOCK, load_pymatting, missing_pymatting, pymatting_available
 
-__all__ = ["estimate_foreground", "rgba", "check_foreground_available", "SOFT", "PYMATTING_LOCK"]
+__all__ = ["estimate_foreground", "rgba", "check_foreground_available", "SOFT"]
 
 #: Alpha strictly between SOFT and 1 - SOFT counts as a soft pixel.
 SOFT = 1e-3
 #: Context around the soft pixels' box, in pixels.
 MARGIN = 16
-#: Held around every pymatting call: its numba kernels run in parallel themselves, and with numba's
-#: workqueue threading layer two threads entering them at once (the result writer's threads) abort.
-PYMATTING_LOCK = threading.Lock()
-
-
-def _missing() -> ConfigError:
-    return ConfigError("foreground colour needs pymatting, which is not installed",
-                       remedy=Remedy(RemedyKind.DISABLE, "foreground",
-                                     note="or install it: pip install 'xmempp[matting]'"))
-
-
-def pymatting_available() -> bool:
-    """Whether pymatting (the `matting` extra: foreground colour, the `matting` refiner) is installed."""
-    return importlib.util.find_spec("pymatting") is not None
+_PURPOSE, _REMEDY = "foreground colour", Remedy(RemedyKind.DISABLE, "foreground")
 
 
 def check_foreground_available() -> None:
     """Raise `ConfigError` (with a remedy) now, before a run starts, when pymatting is not installed."""
     if not pymatting_available():
-        raise _missing()
-
-
-def _pymatting():
-    try:
-        import pymatting  # noqa: PLC0415 - optional dependency (matting extra)
-    except ImportError as exc:
-        raise _missing() from exc
-    return pymatting
+        raise missing_pymatting(_PURPOSE, _REMEDY)
 
 
 def estimate_foreground(plate: torch.Tensor, alpha: torch.Tensor, band: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -73,9 +51,9 @@ def estimate_foreground(plate: torch.Tensor, alpha: torch.Tensor, band: Optional
     ys, xs = slice(max(0, y0 - MARGIN), min(h, y1 + MARGIN + 1)), slice(max(0, x0 - MARGIN), min(w, x1 + MARGIN + 1))
     image = plate[:, ys, xs].permute(1, 2, 0).double().cpu().numpy()
     matte = alpha[ys, xs].double().cpu().numpy()
-    pm = _pymatting()
+    pymatting = load_pymatting(_PURPOSE, _REMEDY)
     with PYMATTING_LOCK:
-        fg = pm.estimate_foreground_ml(np.ascontiguousarray(image), np.ascontiguousarray(matte))
+        fg = pymatting.estimate_foreground_ml(np.ascontiguousarray(image), np.ascontiguousarray(matte))
     out = plate.clone()
     crop = torch.from_numpy(np.ascontiguousarray(fg)).to(plate).permute(2, 0, 1).clamp_(0, 1)
     out[:, ys, xs] = torch.lerp(plate[:, ys, xs], crop, weight[ys, xs].unsqueeze(0))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from xmempp.errors import ConfigError
-from xmempp.refine.foreground import PYMATTING_LOCK
+from xmempp.refine.pymatting_loader import PYMATTING_LOCK, load_pymatting
+from xmempp.refine.settings import MATTING_PURPOSE, MATTING_REMEDY
 
 __all__ = ["solve_band", "TILE", "DEFINITE"]
 
@@ -20,14 +20,6 @@ __all__ = ["solve_band", "TILE", "DEFINITE"]
 TILE, MARGIN = 192, 32
 #: Values at or beyond which the guided matte counts as definite (and its share of a tile it needs).
 DEFINITE, MIN_SHARE = 0.02, 0.02
-
-
-def _pymatting():
-    try:
-        import pymatting  # noqa: PLC0415 - optional dependency (matting extra)
-    except ImportError as exc:
-        raise ConfigError("the matting refiner needs pymatting: pip install 'xmempp[matting]'") from exc
-    return pymatting
 
 
 def _tiles(n: int, tile: int) -> list[int]:
@@ -45,7 +37,7 @@ def solve_band(plate: torch.Tensor, mattes: torch.Tensor, weight: torch.Tensor, 
     Returns:
         KxHxW mattes (a new tensor).
     """
-    pm = _pymatting()
+    pm = load_pymatting(MATTING_PURPOSE, MATTING_REMEDY)
     h, w = plate.shape[-2:]
     scale = max(scale, 0.25)
     tile, margin = max(32, int(TILE * scale)), max(8, int(MARGIN * scale))

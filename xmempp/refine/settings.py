@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from xmempp.errors import ConfigError, Remedy, RemedyKind
+from xmempp.refine.pymatting_loader import missing_pymatting, pymatting_available
 
 __all__ = ["REFINE_MODES", "RefineSettings", "ResolvedSettings", "REFERENCE_HEIGHT"]
 
@@ -18,6 +19,8 @@ __all__ = ["REFINE_MODES", "RefineSettings", "ResolvedSettings", "REFERENCE_HEIG
 REFINE_MODES = ("off", "guided", "matting")
 #: Plate height at which the pixel defaults are stated (2K).
 REFERENCE_HEIGHT = 1080
+#: What the `matting` mode says, and offers instead, when pymatting is not installed.
+MATTING_PURPOSE, MATTING_REMEDY = "the matting refiner", Remedy(RemedyKind.SET, "refine", value="guided")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class RefineSettings:
         if self.mode not in REFINE_MODES:
             raise ConfigError(f"refine mode must be one of {', '.join(REFINE_MODES)}, not {self.mode!r}",
                               remedy=Remedy(RemedyKind.SET, "refine", choices=REFINE_MODES))
+        if self.mode == "matting" and not pymatting_available():
+            raise missing_pymatting(MATTING_PURPOSE, MATTING_REMEDY)
         for name in ("band", "feather"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 4096:
