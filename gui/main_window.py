@@ -643,6 +643,7 @@ class MainWindow(QMainWindow):
             return
         dialog = ExportDialog(self.project, self, on_weights_error=self.show_weights_error, runner=self.jobs.runner)
         dialog.exec_()
+        self.canvas.refresh()  # the A/B view follows the refine settings the dialog remembered
 
     def new_workspace(self) -> None:
         """File > New: a workspace from frames, a frame pattern or a video, opened in place of this one."""

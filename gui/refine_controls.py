@@ -127,7 +127,8 @@ class RefineControls(QGroupBox):
         try:
             detail = float(self.detail.text().strip())
         except ValueError:
-            raise ConfigError(f"refine detail must be a number such as 3e-6, not {self.detail.text()!r}",
+            raise ConfigError(f"refine detail must be a number such as {RefineSettings().eps:g}, not "
+                              f"{self.detail.text()!r}",
                               remedy=Remedy(RemedyKind.SET, "refine_detail", value=RefineSettings().eps)) from None
         return RefineSettings(mode=str(self.mode.currentData()), band=self._pixels(self.band),
                               feather=self._pixels(self.feather), eps=detail, temporal=self.temporal.value())

@@ -1,11 +1,19 @@
 """The refined matte for the canvas's A/B view: the core's refine stage (`xmempp.refine.refine_frame`,
-guided filter) run on the shown frame's plate and mask, cached per frame, mask version and object.
-Without the refine stage the view modes stay and the raw / refined control says why it is off."""
+guided filter) run on the shown frame's plate and mask, cached per frame, mask version, object and
+settings.
+
+The workspace keeps hard masks, so each object's mask is first given the soft edge a network matte has:
+taken to the decoder's resolution (a quarter of the processing size, area-averaged and thresholded) and
+upsampled bilinearly, which is what the refine stage works on in a run. The view uses the
+band, feather and detail last chosen in the export dialog (remembered in the workspace), so it shows what
+the export writes; a value the core refuses takes its default. Without the refine stage the view modes
+stay and the raw / refined control says why it is off."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Optional
+from typing import Any, Mapping, Optional
 
+import cv2
 import numpy as np
 
 from .project import Project
@@ -21,13 +29,51 @@ VIEW_MODE = "guided"
 
 
 def _refine_function():
-    """`probs -> refined probs` for one frame with the view's settings, or None without the refine stage."""
+    """`(plate, ids, objects, processing size, export choices) -> refined (1+K)xHxW probabilities` for one
+    frame, or None without the refine stage."""
     try:
+        from xmempp.errors import ConfigError
         from xmempp.refine import RefineSettings, refine_frame  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
-    settings = RefineSettings(mode=VIEW_MODE)
-    return lambda plate, probs: refine_frame(plate, probs, settings)
+
+    def accepted(name: str, value: Any) -> bool:
+        try:
+            RefineSettings(mode=VIEW_MODE, **{name: value})
+        except (ConfigError, TypeError, ValueError):
+            return False
+        return True
+
+    def view_settings(choices: Mapping[str, Any]) -> "RefineSettings":
+        detail = choices.get("refine_detail")
+        try:
+            eps = float(detail) if isinstance(detail, (str, int, float)) and not isinstance(detail, bool) else None
+        except ValueError:
+            eps = None
+        wanted = {"band": choices.get("refine_band"), "feather": choices.get("refine_feather"), "eps": eps}
+        return RefineSettings(mode=VIEW_MODE, **{k: v for k, v in wanted.items() if v is not None and accepted(k, v)})
+
+    def refine(plate: np.ndarray, ids: np.ndarray, objects: int, processing: int, choices: Mapping[str, Any]):
+        soft = [_decoder_matte(ids == k, processing) for k in range(1, objects + 1)]
+        objects_sum = np.sum(soft, axis=0) if soft else np.zeros(ids.shape, np.float32)
+        scale = np.maximum(objects_sum, 1.0)
+        probs = np.stack([1 - np.minimum(objects_sum, 1.0), *(m / scale for m in soft)]).astype(np.float32)
+        return refine_frame(plate, probs, view_settings(choices))
+
+    return refine
+
+
+def _decoder_matte(mask: np.ndarray, processing: int) -> np.ndarray:
+    """HxW float32: `mask` at the decoder's resolution (a quarter of the processing size), bilinear back up."""
+    h, w = mask.shape
+    scale = processing / min(h, w) / 4
+    qh, qw = max(2, round(h * scale)), max(2, round(w * scale))
+    quarter = cv2.resize(mask.astype(np.float32), (qw, qh), interpolation=cv2.INTER_AREA) > 0.5
+    return cv2.resize(quarter.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _settings_key(choices: Mapping[str, Any]) -> tuple:
+    return tuple(repr(choices.get(name)) for name in ("refine_band", "refine_feather", "refine_detail"))
 
 
 class RefinedMattes:
@@ -36,7 +82,7 @@ class RefinedMattes:
     def __init__(self, project: Project) -> None:
         self.project = project
         self._refine = _refine_function()
-        self._cache: "OrderedDict[tuple[int, int, int], np.ndarray]" = OrderedDict()
+        self._cache: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
 
     @property
     def available(self) -> bool:
@@ -52,14 +98,15 @@ class RefinedMattes:
         """HxW float32 refined matte of `object_id` on `frame` (None without the refine stage)."""
         if self._refine is None:
             return None
-        key = (frame, self.project.version(frame), object_id)
+        choices = self.project.settings.export
+        size = self.project.settings.config.size
+        key = (frame, self.project.version(frame), object_id, size, _settings_key(choices))
         cached = self._cache.get(key)
         if cached is not None and cached.shape == ids.shape:
             self._cache.move_to_end(key)
             return cached
-        k = self.project.num_objects
-        probs = (ids[None] == np.arange(k + 1, dtype=np.uint8)[:, None, None]).astype(np.float32)
-        refined = np.asarray(self._refine(image, probs), dtype=np.float32)
+        processing = size if size > 0 else min(ids.shape)
+        refined = np.asarray(self._refine(image, ids, self.project.num_objects, processing, choices), dtype=np.float32)
         matte = refined[object_id]
         self._cache[key] = matte
         while len(self._cache) > _CACHE:

@@ -92,7 +92,18 @@ def main() -> int:
         window.canvas.pan_by(window.canvas.width() / 2 - spot.x(), window.canvas.height() / 2 - spot.y())
     window.set_overlay_mode("checker")
     save(window, "gui_matte.png")
-    if window.refined.available:
+    if window.refined.available:  # the split runs down the frame's middle: centre on an object it crosses
+        mask = project.mask(args.frame)
+        column = mask[:, mask.shape[1] // 2]
+        crossing = sorted((k for k in range(1, project.num_objects + 1) if (column == k).any()),
+                          key=lambda k: -int((column == k).sum()))
+        if crossing:
+            from PyQt5.QtCore import QPointF
+
+            window.select_object(crossing[0])
+            rows = np.nonzero(column == crossing[0])[0]
+            spot = window.canvas.transform().map(QPointF(mask.shape[1] / 2, float(rows.mean())))
+            window.canvas.pan_by(window.canvas.width() / 2 - spot.x(), window.canvas.height() / 2 - spot.y())
         window.set_overlay_mode("alpha")
         window.set_compare("split")
         save(window, "gui_refined.png")

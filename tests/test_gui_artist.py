@@ -538,3 +538,20 @@ def test_refined_matte_comes_from_the_refine_stage(qtbot, tmp_path):
     assert matte.shape == (H, W) and 0.0 <= matte.min() and matte.max() <= 1.0 and matte[36, 30] > 0.5
     assert window.canvas.grab_rgb()[36, W - 40].max() > 0 or matte[36, W - 40] == 0
     window.close()
+
+
+def test_refined_view_follows_the_export_dialogs_refine_settings(qtbot, tmp_path):
+    pytest.importorskip("xmempp.refine")
+    window = open_window(qtbot, make_workspace(tmp_path))
+    project = window.project
+    image, ids = project.image(0), project.mask(0)
+    default = window.refined.matte(0, image, ids, 1)
+    soft = (default > 0.01) & (default < 0.99)
+    assert soft.any(), "the hard mask is refined as the network's soft matte, not left hard"
+    assert 0.0 <= default.min() and default.max() <= 1.0 and (default[ids == 1] > 0.5).mean() > 0.9
+    project.settings.export = {**project.settings.export, "refine_detail": "0.5"}
+    coarse_detail = window.refined.matte(0, image, ids, 1)
+    assert not np.array_equal(coarse_detail, default), "the export dialog's detail reaches the view"
+    project.settings.export = {**project.settings.export, "refine_detail": "not a number"}
+    assert np.array_equal(window.refined.matte(0, image, ids, 1), default), "a refused value takes the default"
+    window.close()

@@ -23,6 +23,11 @@ __all__ = ["Refiner", "refine_frame", "plate_tensor", "renormalise"]
 
 Array = Union[np.ndarray, torch.Tensor]
 
+#: Fewest fit-grid cells an object must span across its narrower side; a smaller object is fitted on a
+#: finer grid of its own (a 15 px prop on a 426-line plate would be one cell of the 40-line grid, and
+#: the filter would erase it).
+MIN_OBJECT_CELLS = 8
+
 
 def plate_tensor(plate: Array, device: Optional[torch.device] = None) -> torch.Tensor:
     """A plate as a 3xHxW float32 tensor in 0..1.
@@ -100,6 +105,9 @@ class Refiner:
         y0, y1, x0, x1 = band.box
         weight = band.weight()
         guided = apply_coefficients(coeffs, plate, factor, band.box).clamp_(0, 1)
+        for k, small in enumerate(object_factors(objects, factor, rs.radius / factor)):
+            if small < factor:
+                self._refit_small(plate, objects[k], small, rs.radius * small / factor, rs.eps, band.box, guided[k])
         # the colour model sees the guided matte with context around the band, on a lattice of whole cells
         step = colour_step(h)
         cell = step * FOREGROUND_CELLS
@@ -123,6 +131,28 @@ class Refiner:
             out[:, y0:y1, x0:x1] = solve_band(plate[:, y0:y1, x0:x1], out[:, y0:y1, x0:x1], weight,
                                                  h / REFERENCE_HEIGHT)
         return renormalise(out.clamp_(0, 1))
+
+    @staticmethod
+    def _refit_small(plate: torch.Tensor, matte: torch.Tensor, factor: int, radius: float, eps: float,
+                     box: tuple[int, int, int, int], out: torch.Tensor) -> None:
+        """Refit one small object's guided filter on a grid `factor` pixels fine, around the object only, and
+        write it into `out` (its guided matte inside the band `box`)."""
+        y0, y1, x0, x1 = box
+        rows, cols = torch.nonzero((matte > 0).any(dim=1)), torch.nonzero((matte > 0).any(dim=0))
+        margin = int(radius) + 2 * factor
+        h, w = matte.shape
+        # the object's box with the filter's context, on the fine grid's lattice, inside the band box's reach
+        cy0 = max(0, int(rows.min()) - margin) // factor * factor
+        cx0 = max(0, int(cols.min()) - margin) // factor * factor
+        cy1, cx1 = min(h, int(rows.max()) + 1 + margin), min(w, int(cols.max()) + 1 + margin)
+        crop = plate[:, cy0:cy1, cx0:cx1]
+        coeffs = fit_coefficients(block_mean(crop, factor), block_mean(matte[None, cy0:cy1, cx0:cx1], factor),
+                                  max(1, int(round(radius / factor))), eps)
+        iy0, iy1, ix0, ix1 = max(y0, cy0), min(y1, cy1), max(x0, cx0), min(x1, cx1)
+        if iy0 >= iy1 or ix0 >= ix1:
+            return
+        fine = apply_coefficients(coeffs, crop, factor, (iy0 - cy0, iy1 - cy0, ix0 - cx0, ix1 - cx0))
+        out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = fine[0].clamp_(0, 1)
 
     def _fit(self, plate: torch.Tensor, objects: torch.Tensor, factor: int, rs: ResolvedSettings) -> GuidedCoefficients:
         """Coefficients fitted on the plate and mattes area-averaged over `factor` x `factor` blocks."""
@@ -154,6 +184,23 @@ class Refiner:
         objects = self.refine_objects(plate_tensor(plate, device), t[1:].to(device=device, dtype=torch.float32))
         out = torch.cat([(1 - objects.sum(dim=0, keepdim=True)).clamp_(0, 1), objects])
         return out.to(t.device) if isinstance(probs, torch.Tensor) else out.cpu().numpy()
+
+
+def object_factors(objects: torch.Tensor, factor: int, radius_cells: float) -> list[int]:
+    """The fit grid's pixels per cell for each of K objects: `factor`, or finer for an object whose narrower
+    side (where its matte is above 0.5) spans fewer than `MIN_OBJECT_CELLS` cells of it (or that the
+    filter's window of `radius_cells` would swallow)."""
+    factors = []
+    for matte in objects:
+        core = matte > 0.5
+        rows, cols = torch.nonzero(core.any(dim=1)), torch.nonzero(core.any(dim=0))
+        if rows.numel() == 0:
+            factors.append(factor)
+            continue
+        extent = min(int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1)
+        cells = max(MIN_OBJECT_CELLS, 2 * radius_cells)
+        factors.append(max(1, min(factor, int(extent / cells))))
+    return factors
 
 
 def refine_frame(plate: Array, probs: Array, settings: RefineSettings) -> Array:
