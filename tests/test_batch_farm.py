@@ -108,12 +108,22 @@ def test_sigterm_to_a_local_batch_leaves_no_process_and_shots_resume_identically
             "--checkpoint-every", "1", "--report", str(tmp_path / "report.json")]
     batch = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
-    while not all(len(list((tmp_path / "out" / n / "masks").glob("*.png"))) >= 3 if (tmp_path / "out" / n / "masks")
-                  .is_dir() else False for n in ("sh010", "sh020")):
-        assert batch.poll() is None and time.monotonic() < deadline, batch.communicate()
-        time.sleep(0.05)
-    workers = _children(batch.pid)
-    assert workers, "the batch runs worker processes"
+    paused: dict[str, int] = {}  # shot -> its worker's pid (from the shot's lock), paused mid-shot
+    try:
+        while len(paused) < 2:
+            assert batch.poll() is None and time.monotonic() < deadline, batch.communicate()
+            for name in set(("sh010", "sh020")) - set(paused):
+                out, lock = tmp_path / "out" / name, tmp_path / "out" / name / ".xmempp" / "lock.json"
+                if out.is_dir() and len(list((out / "masks").glob("*.png"))) >= 3 and lock.exists():
+                    pid = json.loads(lock.read_text())["pid"]
+                    os.kill(pid, signal.SIGSTOP)  # so this shot cannot finish before the other one has started
+                    paused[name] = pid
+            time.sleep(0.02)
+        workers = _children(batch.pid)
+        assert workers, "the batch runs worker processes"
+    finally:
+        for pid in paused.values():
+            os.kill(pid, signal.SIGCONT)
     batch.send_signal(signal.SIGTERM)
     _, stderr = batch.communicate(timeout=300)
     assert batch.returncode == 143, stderr
