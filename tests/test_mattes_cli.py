@@ -137,3 +137,50 @@ def test_process_writes_a_soft_keyframe_as_the_artists_matte(tmp_path, checkpoin
     np.testing.assert_array_equal(cv2.imread(str(refined / "alpha" / oid / "f_000.png"), cv2.IMREAD_UNCHANGED), artist)
     plain = cv2.imread(str(out / "alpha" / oid / "f_002.png"), cv2.IMREAD_UNCHANGED)
     assert not np.array_equal(plain, cv2.imread(str(refined / "alpha" / oid / "f_002.png"), cv2.IMREAD_UNCHANGED))
+
+
+def test_foreground_of_a_linear_plate_is_in_its_own_scene_linear_space(shot, tmp_path):
+    """On an EXR plate the RGBA EXR keeps the plate's linear values (highlights above 1 too), named in its
+    header; the PNG is their display conversion. On a PNG plate the colour stays as displayed."""
+    oiio = pytest.importorskip("OpenImageIO")
+    from platehelpers import srgb_to_linear, write_exr
+
+    plate = tmp_path / "linear"
+    plate.mkdir()
+    for i in range(3):
+        rgb8 = cv2.imread(str(shot / f"plate/sh_{1001 + i}.png"))[..., ::-1]
+        linear = srgb_to_linear(rgb8) * 4.0  # a bright plate: much of it above 1
+        write_exr(plate / f"sh.{1001 + i}.exr", linear, dtype=np.float32)
+    mattes = tmp_path / "mattes"
+    mattes.mkdir()
+    for i in range(3):
+        (mattes / f"sh.{1001 + i}.png").write_bytes((shot / f"alpha/1/sh_{1001 + i}.png").read_bytes())
+    out = tmp_path / "out"
+    result = invoke("refine", "-v", plate, "-m", mattes, "-o", out, "--foreground", "--straight", "-q")
+    assert result.exit_code == 0, result.output
+    from xmempp.io.colour import load_config
+
+    def named_space(image) -> str:  # OpenImageIO may give the space's interop id: resolve it in the config
+        return load_config().getColorSpace(image.spec().get_string_attribute("oiio:ColorSpace")).getName()
+
+    image = oiio.ImageBuf(str(out / "rgba" / "1" / "sh.1002.exr"))
+    assert named_space(image) == "Linear Rec.709 (sRGB)"
+    rgba = image.get_pixels(oiio.FLOAT)
+    source = oiio.ImageBuf(str(plate / "sh.1002.exr")).get_pixels(oiio.FLOAT)
+    solid = rgba[..., 3] >= 1.0
+    assert solid.sum() > 100 and source[solid].max() > 1.5, "the test needs opaque pixels brighter than 1"
+    np.testing.assert_allclose(rgba[..., :3][solid], source[solid], rtol=2e-3, atol=1e-3)  # half float
+    shown = cv2.imread(str(out / "foreground" / "1" / "sh.1002.png"), cv2.IMREAD_UNCHANGED)[..., ::-1] / 65535.0
+    v = np.clip(source[solid], 0, 1)
+    expected = np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
+    np.testing.assert_allclose(shown[solid], expected, atol=2e-3)
+
+    display = tmp_path / "display"
+    assert invoke("refine", "-v", shot / "plate", "-m", shot / "alpha" / "1", "-o", display, "--foreground",
+                  "--straight", "-q").exit_code == 0
+    image = oiio.ImageBuf(str(display / "rgba" / "1" / "sh_1002.exr"))
+    assert named_space(image) == "sRGB Encoded Rec.709 (sRGB)"
+    rgba = image.get_pixels(oiio.FLOAT)
+    frame = cv2.imread(str(shot / "plate/sh_1002.png"))[..., ::-1] / 255.0
+    solid = rgba[..., 3] >= 1.0
+    np.testing.assert_allclose(rgba[..., :3][solid], frame[solid], atol=2e-3)

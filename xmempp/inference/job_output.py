@@ -18,7 +18,7 @@ from xmempp.inference.refine_stage import RefineStage
 from xmempp.inference.shot_job import FrameResult, JobOutputs
 from xmempp.io.atomic import remove_leftovers
 from xmempp.io.lock import folder_lock, others_running
-from xmempp.io.frames import Frames
+from xmempp.io.frames import Frames, scene_linear_reader
 from xmempp.io.sequences import frame_info
 from xmempp.io.sinks import Sink
 from xmempp.io.writers import ResultWriter, check_output_dir
@@ -66,12 +66,15 @@ def submit_result(writer: ResultWriter, outputs: JobOutputs, result: FrameResult
     """Queue one result for writing: resized to `outputs.size` if set, through the refine `stage` if any,
     named and numbered like its frame."""
     probs, image = result.probs, result.image
-    if outputs.size is not None and tuple(probs.shape[1:]) != tuple(outputs.size):
+    size = tuple(probs.shape[1:])
+    if outputs.size is not None and size != tuple(outputs.size):
         probs, image = _resize(probs, image, outputs.size)
+        size = tuple(outputs.size)
     if stage is not None:
         probs = stage(result.index, image, probs)
     info = frame_info(frames, result.index) if frames is not None else None
-    writer.submit(stems[result.index], image, probs, info)
+    writer.submit(stems[result.index], image, probs, info, linear=scene_linear_reader(frames, result.index, size))
+
 
 
 def write_results(results: Iterable[FrameResult], outputs: Optional[JobOutputs], objects: ObjectOrder,

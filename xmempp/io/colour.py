@@ -180,6 +180,15 @@ class ColourConverter:
         ocio = _ocio()
         self._cpu.apply(ocio.PackedImageDesc(rgb, rgb.shape[1], rgb.shape[0], 3))
 
+    def to_display_float(self, rgb: np.ndarray) -> np.ndarray:
+        """Float RGB in the source colour space -> HxWx3 float32 display RGB in 0..1, unquantised (the
+        conversion `to_display` makes, for colour written at more than 8 bits)."""
+        data = np.array(rgb, dtype=np.float32, order="C")
+        if not self.identity:
+            self._apply(data)
+        np.nan_to_num(data, copy=False, nan=0.0)
+        return np.clip(data, 0.0, 1.0, out=data)
+
     def to_display(self, rgb: np.ndarray) -> np.ndarray:
         """Convert RGB in the source colour space to uint8 display RGB (clipped to 0..1, rounded).
 

@@ -24,7 +24,10 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
+import dataclasses
+from dataclasses import dataclass
 from typing import (
+    Callable,
     Generator,
     Any,
     Iterable,
@@ -35,6 +38,7 @@ from typing import (
     runtime_checkable,
 )
 
+import cv2
 import numpy as np
 
 from xmempp.errors import InputError, Remedy, RemedyKind
@@ -45,7 +49,7 @@ from xmempp.types import PathLike
 #: File suffixes read as frames in a frame folder.
 from xmempp.io.images import IMAGE_EXTENSIONS, decode_image_file, is_hidden, natural_key, open_image
 
-__all__ = ["Frames", "FrameSource", "FolderFrames", "prefetch"]
+__all__ = ["Frames", "FrameSource", "FolderFrames", "SceneLinearFrame", "scene_linear_reader", "prefetch"]
 
 
 @runtime_checkable
@@ -60,6 +64,21 @@ class Frames(Protocol):
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class SceneLinearFrame:
+    """A frame in its own scene-linear colour space.
+
+    Attributes:
+        pixels: HxWx3 float32, unclipped.
+        space: the colour space's name (as the OCIO config calls it).
+        to_display: the frame source's display conversion of such pixels (float32 in 0..1).
+    """
+
+    pixels: np.ndarray
+    space: str
+    to_display: Callable[[np.ndarray], np.ndarray]
 
 
 class FrameSource(Sequence, ABC):
@@ -114,6 +133,11 @@ class FrameSource(Sequence, ABC):
     @abstractmethod
     def _read(self, index: int) -> np.ndarray:
         """Decode frame `index` (already range-checked)."""
+
+    def scene_linear(self, index: int) -> Optional[SceneLinearFrame]:
+        """Frame `index` as scene-linear pixels for colour that is composited (the foreground's RGBA EXR),
+        or None for display-referred frames (their colour stays as displayed). Linear plates override it."""
+        return None
 
     def index_of(self, stem: str) -> int:
         """Frame index of a stem.
@@ -218,6 +242,26 @@ class FolderFrames(FrameSource):
 
 
 _END = object()
+
+
+def scene_linear_reader(frames: Any, index: int,
+                        size: tuple[int, ...]) -> Optional[Callable[[], Optional[SceneLinearFrame]]]:
+    """Reads frame `index`'s scene-linear pixels at (height, width) `size` when the frames are a linear
+    plate (`FrameSource.scene_linear`), for the foreground's RGBA EXR; None otherwise."""
+    read = getattr(frames, "scene_linear", None)
+    if read is None:
+        return None
+
+    def reader() -> Optional[SceneLinearFrame]:
+        frame = read(index)
+        if frame is None or tuple(frame.pixels.shape[:2]) == size:
+            return frame
+        h, w = size
+        pixels = cv2.resize(frame.pixels, (w, h), interpolation=cv2.INTER_AREA if h < frame.pixels.shape[0]
+                            else cv2.INTER_LINEAR)
+        return dataclasses.replace(frame, pixels=np.ascontiguousarray(pixels, dtype=np.float32))
+
+    return reader
 
 
 def prefetch(iterable: Iterable[Any], depth: int = 4) -> Generator[Any, None, None]:

@@ -7,7 +7,7 @@ extra); PNG and TIFF use OpenCV. Files are written atomically.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -80,7 +80,8 @@ def write_image_spec(path: Path, spec: object, pixels: np.ndarray, fsync: bool =
 def write_exr_channels(path: Path, planes: Sequence[np.ndarray], names: Sequence[str],
                        data_window: Optional[tuple[int, int, int, int]] = None,
                        display_window: Optional[tuple[int, int, int, int]] = None,
-                       compression: Optional[str] = None, fsync: bool = True) -> None:
+                       compression: Optional[str] = None, fsync: bool = True,
+                       attributes: Optional[Mapping[str, str]] = None) -> None:
     """Write HxW float planes as one half-float EXR with named channels.
 
     Arguments:
@@ -90,6 +91,7 @@ def write_exr_channels(path: Path, planes: Sequence[np.ndarray], names: Sequence
         data_window, display_window: (x, y, width, height); default: the planes' own extent.
         compression: an `EXR_COMPRESSIONS` name (default zip).
         fsync: flush to disk before renaming into place.
+        attributes: string header attributes (e.g. `oiio:ColorSpace`).
     Returns:
         None. Raises `OutputError` when it cannot be written.
     """
@@ -106,6 +108,8 @@ def write_exr_channels(path: Path, planes: Sequence[np.ndarray], names: Sequence
     else:
         spec.full_x, spec.full_y, spec.full_width, spec.full_height = spec.x, spec.y, w, h
     spec.attribute("compression", compression or "zip")
+    for name, value in (attributes or {}).items():
+        spec.attribute(name, value)
     write_image_spec(path, spec, pixels, fsync)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from xmempp.errors import InputError, Remedy, RemedyKind
 from xmempp.io.colour import ColourConverter, ColourOptions, converter_for
-from xmempp.io.frames import FrameSource
+from xmempp.io.frames import FrameSource, SceneLinearFrame
 from xmempp.io.sequences import FrameInfo, FrameSequence, find_sequence
 from xmempp.types import PathLike
 
@@ -201,6 +201,7 @@ class PlateFrames(FrameSource):
         self.layer = layer
         suffix = self.files[0].suffix.lower()
         kind = "log" if suffix in _LOG else "linear" if suffix in _LINEAR else "display"
+        self.kind = kind
         self.converter: ColourConverter = converter_for(kind, colour)
         self._dtype = self._read_type()
 
@@ -237,6 +238,15 @@ class PlateFrames(FrameSource):
             raise InputError(f"frame {self.files[index]} changed size while reading; do not replace frames during "
                              f"a run")
         return self.converter.to_display(data)
+
+    def scene_linear(self, index: int) -> Optional[SceneLinearFrame]:
+        """Frame `index` of a linear plate (EXR, HDR): its own pixels, float32 and unclipped, in its own colour
+        space; None for log and display-referred plates."""
+        if self.kind != "linear":
+            return None
+        data = read_image_channels(self.files[index], self.channels, "float")
+        return SceneLinearFrame(np.ascontiguousarray(data, dtype=np.float32), self.converter.source,
+                                self.converter.to_display_float)
 
 
 def open_plates(path: PathLike, frames: Optional[tuple[int, int]] = None, colour: ColourOptions = ColourOptions(),

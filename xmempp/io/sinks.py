@@ -19,12 +19,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Protocol, Sequence
+from typing import Callable, Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
 from xmempp.errors import OutputError
 from xmempp.io.atomic import atomic_write_bytes, encode_jpeg, encode_png
+from xmempp.io.frames import SceneLinearFrame
 from xmempp.io.manifest import Manifest
 from xmempp.io.mattes import write_exr_channels, write_matte
 from xmempp.io.pixels import overlay_image
@@ -32,8 +33,11 @@ from xmempp.io.sequences import FrameInfo
 
 __all__ = [
     "FrameOutput", "OutputTarget", "Sink", "IndexMaskSink", "AlphaMatteSink", "LayeredExrSink", "BinaryMatteSink",
-    "OverlaySink", "MATTE_SUFFIXES",
+    "OverlaySink", "MATTE_SUFFIXES", "SceneLinearReader",
 ]
+
+#: Reads a frame's scene-linear pixels (None: the frame is display-referred).
+SceneLinearReader = Callable[[], Optional[SceneLinearFrame]]
 
 #: File suffix of a soft matte per matte format.
 MATTE_SUFFIXES = {"png": ".png", "tiff": ".tif", "exr": ".exr"}
@@ -52,6 +56,8 @@ class FrameOutput:
         object_ids: original id of each object channel.
         info: the frame's number and plate windows, or None.
         overlay: the overlay image, set by `OverlaySink` for the preview video.
+        linear: reads the frame's scene-linear pixels for the foreground's RGBA EXR (None, or a reader that
+            gives None: display-referred, the colour of `frame_rgb`).
     """
 
     stem: str
@@ -62,6 +68,7 @@ class FrameOutput:
     object_ids: Sequence[int]
     info: Optional[FrameInfo] = None
     overlay: Optional[np.ndarray] = None
+    linear: Optional[SceneLinearReader] = None
 
     @property
     def windows(self) -> tuple[Optional[tuple[int, int, int, int]], Optional[tuple[int, int, int, int]]]:

@@ -46,6 +46,7 @@ from xmempp.io.sinks import (
     FrameOutput,
     IndexMaskSink,
     LayeredExrSink,
+    SceneLinearReader,
     OutputTarget,
     OverlaySink,
     Sink,
@@ -229,7 +230,8 @@ class ResultWriter(FinishOnExit):
         self._thread.start()
 
     # ------------------------------------------------------------------ producer side
-    def submit(self, stem: str, frame_rgb: Optional[np.ndarray], probs: Any, info: Optional[FrameInfo] = None) -> None:
+    def submit(self, stem: str, frame_rgb: Optional[np.ndarray], probs: Any, info: Optional[FrameInfo] = None,
+               linear: Optional[SceneLinearReader] = None) -> None:
         """Queue one frame's results (blocks while the queue is full).
 
         Arguments:
@@ -239,6 +241,8 @@ class ResultWriter(FinishOnExit):
                 None otherwise).
             probs: (1+K)xHxW float probabilities at source resolution (numpy array or torch tensor),
                 background first, objects in `object_ids` order.
+            linear: reads the frame's scene-linear pixels at the probabilities' size, for the foreground's
+                RGBA EXR (default: none, the colour of `frame_rgb`).
         Returns:
             None. Raises the first writing error (an `OutputError`) if one happened.
         """
@@ -257,7 +261,7 @@ class ResultWriter(FinishOnExit):
                 raise InputError(f"frame {stem} is {frame_rgb.shape[:2]} but probs are {probs.shape[1:]}")
         else:
             frame_rgb = None
-        self._put((str(stem), frame_rgb, probs, info))
+        self._put((str(stem), frame_rgb, probs, info, linear if self.options.foreground else None))
 
     def submit_written(self, stem: str, frame_rgb: np.ndarray) -> None:
         """Queue a frame whose files an earlier (interrupted) run wrote: only its overlay goes to the
@@ -273,7 +277,7 @@ class ResultWriter(FinishOnExit):
             return
         if not self.options.masks:
             raise OutputError("resuming a preview video needs the index PNGs (masks) of the frames already done")
-        self._put((str(stem), frame_rgb, None, None))
+        self._put((str(stem), frame_rgb, None, None, None))
 
     def flush(self) -> None:
         """Wait until every frame submitted so far has all its files on disk (the writer stays open).
@@ -345,7 +349,7 @@ class ResultWriter(FinishOnExit):
         self.written += 1
 
     def _write_frame(self, stem: str, frame_rgb: Optional[np.ndarray], probs: Optional[np.ndarray],
-                     info: Optional[FrameInfo]) -> Optional[np.ndarray]:
+                     info: Optional[FrameInfo], linear: Optional[SceneLinearReader]) -> Optional[np.ndarray]:
         if self._abort.is_set():
             return None
         if probs is None:
@@ -353,7 +357,8 @@ class ResultWriter(FinishOnExit):
             return overlay_image(frame_rgb, self._read_ids(stem), self.palette, self.options.overlay_opacity)
         try:
             winner = argmax_channels(probs)
-            frame = FrameOutput(stem, frame_rgb, probs, winner, self._objects.to_ids(winner), self.object_ids, info)
+            frame = FrameOutput(stem, frame_rgb, probs, winner, self._objects.to_ids(winner), self.object_ids, info,
+                                linear=linear)
             for sink in self.sinks:
                 if self._abort.is_set():
                     return None

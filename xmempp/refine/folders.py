@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from xmempp.errors import InputError, Remedy, RemedyKind
+from xmempp.io.frames import scene_linear_reader
 from xmempp.io.sources import open_frames
 from xmempp.io.soft_mattes import find_matte_folders, read_soft_matte
 from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir
@@ -94,7 +95,7 @@ def refine_folders(plate: Path, matte_dir: Path, out: Path, settings: RefineSett
                 probs = _frame_probs(mattes, stem, rgb.shape[:2])
                 refined = np.asarray(refiner(rgb, probs))
                 info = frames.info(index) if hasattr(frames, "info") else None
-                writer.submit(stem, rgb, refined, info)
+                writer.submit(stem, rgb, refined, info, linear=scene_linear_reader(frames, index, rgb.shape[:2]))
                 if progress is not None:
                     progress(done + 1, len(wanted))
         return RefineReport(len(wanted), len(names) - len(wanted), ids, time.perf_counter() - start)

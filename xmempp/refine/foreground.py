@@ -36,7 +36,7 @@ def estimate_foreground(plate: torch.Tensor, alpha: torch.Tensor, band: Optional
     """Estimate the un-premultiplied foreground colour of one object.
 
     Arguments:
-        plate: 3xHxW plate (0..1).
+        plate: 3xHxW plate (0..1 as displayed, or scene-linear and unclipped).
         alpha: HxW matte of the object (0..1).
         band: HxW weight where the estimate replaces the plate's colour (default: the soft pixels).
     Returns:
@@ -55,7 +55,8 @@ def estimate_foreground(plate: torch.Tensor, alpha: torch.Tensor, band: Optional
     with PYMATTING_LOCK:
         fg = pymatting.estimate_foreground_ml(np.ascontiguousarray(image), np.ascontiguousarray(matte))
     out = plate.clone()
-    crop = torch.from_numpy(np.ascontiguousarray(fg)).to(plate).permute(2, 0, 1).clamp_(0, 1)
+    # within the plate's own range: 0..1 for a display frame, up to its highlights for a linear plate
+    crop = torch.from_numpy(np.ascontiguousarray(fg)).to(plate).permute(2, 0, 1).clamp_(0, max(1.0, float(plate.max())))
     out[:, ys, xs] = torch.lerp(plate[:, ys, xs], crop, weight[ys, xs].unsqueeze(0))
     return out
 
