@@ -18,14 +18,14 @@ by index within `len` and never rely on iteration stopping at an IndexError.
 """
 from __future__ import annotations
 
+import dataclasses
 import queue
 import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from pathlib import Path
-import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import (
     Callable,
     Generator,
