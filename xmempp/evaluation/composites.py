@@ -18,7 +18,7 @@ import numpy as np
 
 from xmempp.errors import InputError
 
-__all__ = ["SCENE_KINDS", "Composite", "make_scene", "load_backgrounds", "composite_sequence"]
+__all__ = ["SCENE_KINDS", "Composite", "make_scene", "load_backgrounds", "composite_sequence", "check_scene_request"]
 
 SCENE_KINDS = ("hair", "fabric", "motion")
 _SS = 4  # supersampling of the drawn foreground
@@ -224,6 +224,14 @@ class _Scene:
         return cv2.filter2D(x, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
 
 
+def check_scene_request(kind: str, height: int, width: int, frames: int) -> None:
+    """Raise `InputError` unless `kind` is a scene kind and the size is at least 16x16 pixels and one frame."""
+    if kind not in SCENE_KINDS:
+        raise InputError(f"scene kind must be one of {', '.join(SCENE_KINDS)}, not {kind!r}")
+    if height < 16 or width < 16 or frames < 1:
+        raise InputError(f"a scene needs at least 16x16 pixels and one frame, not {width}x{height}x{frames}")
+
+
 def make_scene(kind: str, height: int, width: int, frames: int = 1, seed: int = 0,
                backgrounds: Sequence[np.ndarray] = (), grain: Optional[float] = None,
                locked_off: bool = False) -> list[Composite]:
@@ -241,10 +249,7 @@ def make_scene(kind: str, height: int, width: int, frames: int = 1, seed: int = 
     Returns:
         `frames` composites.
     """
-    if kind not in SCENE_KINDS:
-        raise InputError(f"scene kind must be one of {', '.join(SCENE_KINDS)}, not {kind!r}")
-    if height < 16 or width < 16 or frames < 1:
-        raise InputError(f"a scene needs at least 16x16 pixels and one frame, not {width}x{height}x{frames}")
+    check_scene_request(kind, height, width, frames)
     rng = np.random.default_rng(seed)
     scene = _Scene(kind, rng, height, width)
     pad = max(2, height // 40)

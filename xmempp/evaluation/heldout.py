@@ -22,8 +22,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from xmempp.errors import InputError
-from xmempp.evaluation.composites import SCENE_KINDS, Composite, composite_sequence
+from xmempp.evaluation.composites import SCENE_KINDS, Composite, check_scene_request, composite_sequence
 
 __all__ = ["make_heldout_scene"]
 
@@ -290,10 +289,7 @@ def make_heldout_scene(kind: str, height: int, width: int, frames: int = 1, seed
     Returns:
         `frames` composites.
     """
-    if kind not in SCENE_KINDS:
-        raise InputError(f"scene kind must be one of {', '.join(SCENE_KINDS)}, not {kind!r}")
-    if height < 16 or width < 16 or frames < 1:
-        raise InputError(f"a scene needs at least 16x16 pixels and one frame, not {width}x{height}x{frames}")
+    check_scene_request(kind, height, width, frames)
     rng = np.random.default_rng([seed, 27, SCENE_KINDS.index(kind)])
     contrast = ("dark on light", "light on dark", "low contrast")[(seed + SCENE_KINDS.index(kind)) % 3]
     pad = max(2, height // 30)
