@@ -76,7 +76,6 @@ def submit_result(writer: ResultWriter, outputs: JobOutputs, result: FrameResult
     writer.submit(stems[result.index], image, probs, info, linear=scene_linear_reader(frames, result.index, size))
 
 
-
 def write_results(results: Iterable[FrameResult], outputs: Optional[JobOutputs], objects: ObjectOrder,
                   stems: Sequence[str], *, fps: Optional[float] = None, total: Optional[int] = None,
                   progress: Optional[ProgressCallback] = None, on_result: Optional[ResultCallback] = None,

@@ -55,14 +55,17 @@ class ForegroundSink:
                               f"{frame.probs.shape[1:]}")
         plate = (torch.from_numpy(linear.pixels).permute(2, 0, 1).contiguous() if linear is not None
                  else plate_tensor(frame.frame_rgb))
+        space = linear.space if linear is not None else DISPLAY_SPACE
         for k, oid in enumerate(frame.object_ids, start=1):
             if target.aborted.is_set():
                 return
             alpha = np.ascontiguousarray(frame.probs[k], dtype=np.float32)
             colour = estimate_foreground(plate, torch.from_numpy(alpha)).permute(1, 2, 0).numpy()
-            shown = linear.to_display(colour) if linear is not None else np.clip(colour, 0, 1)
-            self._write_object(target, oid, frame, colour if linear is not None else shown, shown, alpha,
-                               linear.space if linear is not None else DISPLAY_SPACE)
+            if linear is None:  # displayed colour: the EXR holds what the PNG shows
+                colour = shown = np.clip(colour, 0, 1)
+            else:
+                shown = linear.to_display(colour)
+            self._write_object(target, oid, frame, colour, shown, alpha, space)
 
     def _write_object(self, target: OutputTarget, oid: int, frame: FrameOutput, colour: np.ndarray,
                       shown: np.ndarray, alpha: np.ndarray, space: str) -> None:

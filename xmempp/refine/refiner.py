@@ -137,17 +137,17 @@ class Refiner:
                      box: tuple[int, int, int, int], out: torch.Tensor) -> None:
         """Refit one small object's guided filter on a grid `factor` pixels fine, around the object only, and
         write it into `out` (its guided matte inside the band `box`)."""
+        extent = _extent(matte > 0)
+        if extent is None:
+            return
         y0, y1, x0, x1 = box
-        rows, cols = torch.nonzero((matte > 0).any(dim=1)), torch.nonzero((matte > 0).any(dim=0))
         margin = int(radius) + 2 * factor
         h, w = matte.shape
         # the object's box with the filter's context, on the fine grid's lattice, inside the band box's reach
-        cy0 = max(0, int(rows.min()) - margin) // factor * factor
-        cx0 = max(0, int(cols.min()) - margin) // factor * factor
-        cy1, cx1 = min(h, int(rows.max()) + 1 + margin), min(w, int(cols.max()) + 1 + margin)
+        cy0, cx0 = max(0, extent[0] - margin) // factor * factor, max(0, extent[2] - margin) // factor * factor
+        cy1, cx1 = min(h, extent[1] + margin), min(w, extent[3] + margin)
         crop = plate[:, cy0:cy1, cx0:cx1]
-        coeffs = fit_coefficients(block_mean(crop, factor), block_mean(matte[None, cy0:cy1, cx0:cx1], factor),
-                                  max(1, int(round(radius / factor))), eps)
+        coeffs = _fit_grid(crop, matte[None, cy0:cy1, cx0:cx1], factor, radius, eps)
         iy0, iy1, ix0, ix1 = max(y0, cy0), min(y1, cy1), max(x0, cx0), min(x1, cx1)
         if iy0 >= iy1 or ix0 >= ix1:
             return
@@ -156,9 +156,7 @@ class Refiner:
 
     def _fit(self, plate: torch.Tensor, objects: torch.Tensor, factor: int, rs: ResolvedSettings) -> GuidedCoefficients:
         """Coefficients fitted on the plate and mattes area-averaged over `factor` x `factor` blocks."""
-        guide, target = block_mean(plate, factor), block_mean(objects, factor)
-        radius = max(1, int(round(rs.radius / factor)))
-        coeffs = fit_coefficients(guide, target, radius, rs.eps)
+        coeffs = _fit_grid(plate, objects, factor, rs.radius, rs.eps)
         prev = self._previous
         if rs.temporal > 0 and prev is not None and prev.a.shape == coeffs.a.shape:
             coeffs = coeffs.blend(prev, rs.temporal)
@@ -192,15 +190,30 @@ def object_factors(objects: torch.Tensor, factor: int, radius_cells: float) -> l
     filter's window of `radius_cells` would swallow)."""
     factors = []
     for matte in objects:
-        core = matte > 0.5
-        rows, cols = torch.nonzero(core.any(dim=1)), torch.nonzero(core.any(dim=0))
-        if rows.numel() == 0:
+        extent = _extent(matte > 0.5)
+        if extent is None:
             factors.append(factor)
             continue
-        extent = min(int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1)
+        narrower = min(extent[1] - extent[0], extent[3] - extent[2])
         cells = max(MIN_OBJECT_CELLS, 2 * radius_cells)
-        factors.append(max(1, min(factor, int(extent / cells))))
+        factors.append(max(1, min(factor, int(narrower / cells))))
     return factors
+
+
+def _extent(mask: torch.Tensor) -> Optional[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) of the pixels set in an HxW `mask` (ends exclusive), None when none is."""
+    rows, cols = torch.nonzero(mask.any(dim=1)), torch.nonzero(mask.any(dim=0))
+    if rows.numel() == 0:
+        return None
+    return int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+
+
+def _fit_grid(plate: torch.Tensor, mattes: torch.Tensor, factor: int, radius: float,
+              eps: float) -> GuidedCoefficients:
+    """Guided filter coefficients fitted on the plate and mattes area-averaged over `factor` x `factor`
+    blocks, with a window of `radius` plate pixels (at least one cell)."""
+    return fit_coefficients(block_mean(plate, factor), block_mean(mattes, factor),
+                            max(1, int(round(radius / factor))), eps)
 
 
 def refine_frame(plate: Array, probs: Array, settings: RefineSettings) -> Array:
