@@ -67,6 +67,13 @@ def main() -> int:
         _shrink(args.out / name)
         print(args.out / name)
 
+    def centre_on(x: float, y: float) -> None:
+        """Pan the canvas so the frame point (x, y) is in the middle of the view."""
+        from PyQt5.QtCore import QPointF
+
+        spot = window.canvas.transform().map(QPointF(x, y))
+        window.canvas.pan_by(window.canvas.width() / 2 - spot.x(), window.canvas.height() / 2 - spot.y())
+
     window.goto(args.frame)
     if project.num_objects < 2:
         second = project.add_object()
@@ -85,11 +92,8 @@ def main() -> int:
     window.select_object(2)
     ys, xs = np.nonzero(project.mask(args.frame) == 2)
     if len(xs):  # zoom in on the object, as an artist checks an edge
-        from PyQt5.QtCore import QPointF
-
         window.canvas.set_zoom(ZOOM)
-        spot = window.canvas.transform().map(QPointF(float(xs.mean()), float(ys.mean())))
-        window.canvas.pan_by(window.canvas.width() / 2 - spot.x(), window.canvas.height() / 2 - spot.y())
+        centre_on(float(xs.mean()), float(ys.mean()))
     window.set_overlay_mode("checker")
     save(window, "gui_matte.png")
     if window.refined.available:  # the split runs down the frame's middle: centre on an object it crosses
@@ -98,12 +102,8 @@ def main() -> int:
         crossing = sorted((k for k in range(1, project.num_objects + 1) if (column == k).any()),
                           key=lambda k: -int((column == k).sum()))
         if crossing:
-            from PyQt5.QtCore import QPointF
-
             window.select_object(crossing[0])
-            rows = np.nonzero(column == crossing[0])[0]
-            spot = window.canvas.transform().map(QPointF(mask.shape[1] / 2, float(rows.mean())))
-            window.canvas.pan_by(window.canvas.width() / 2 - spot.x(), window.canvas.height() / 2 - spot.y())
+            centre_on(mask.shape[1] / 2, float(np.nonzero(column == crossing[0])[0].mean()))
         window.set_overlay_mode("alpha")
         window.set_compare("split")
         save(window, "gui_refined.png")
