@@ -49,7 +49,8 @@ from xmempp.types import PathLike
 #: File suffixes read as frames in a frame folder.
 from xmempp.io.images import IMAGE_EXTENSIONS, decode_image_file, is_hidden, natural_key, open_image
 
-__all__ = ["Frames", "FrameSource", "FolderFrames", "SceneLinearFrame", "scene_linear_reader", "prefetch"]
+__all__ = ["Frames", "FrameSource", "FolderFrames", "SceneLinearFrame", "SceneLinearReader", "scene_linear_reader",
+           "prefetch"]
 
 
 @runtime_checkable
@@ -79,6 +80,10 @@ class SceneLinearFrame:
     pixels: np.ndarray
     space: str
     to_display: Callable[[np.ndarray], np.ndarray]
+
+
+#: Reads a frame's scene-linear pixels (None: the frame is display-referred).
+SceneLinearReader = Callable[[], Optional[SceneLinearFrame]]
 
 
 class FrameSource(Sequence, ABC):
@@ -244,8 +249,7 @@ class FolderFrames(FrameSource):
 _END = object()
 
 
-def scene_linear_reader(frames: Any, index: int,
-                        size: tuple[int, ...]) -> Optional[Callable[[], Optional[SceneLinearFrame]]]:
+def scene_linear_reader(frames: Any, index: int, size: tuple[int, ...]) -> Optional[SceneLinearReader]:
     """Reads frame `index`'s scene-linear pixels at (height, width) `size` when the frames are a linear
     plate (`FrameSource.scene_linear`), for the foreground's RGBA EXR; None otherwise."""
     read = getattr(frames, "scene_linear", None)

@@ -19,13 +19,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Protocol, Sequence
+from typing import Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
 from xmempp.errors import OutputError
 from xmempp.io.atomic import atomic_write_bytes, encode_jpeg, encode_png
-from xmempp.io.frames import SceneLinearFrame
+from xmempp.io.frames import SceneLinearReader
 from xmempp.io.manifest import Manifest
 from xmempp.io.mattes import write_exr_channels, write_matte
 from xmempp.io.pixels import overlay_image
@@ -33,11 +33,8 @@ from xmempp.io.sequences import FrameInfo
 
 __all__ = [
     "FrameOutput", "OutputTarget", "Sink", "IndexMaskSink", "AlphaMatteSink", "LayeredExrSink", "BinaryMatteSink",
-    "OverlaySink", "MATTE_SUFFIXES", "SceneLinearReader",
+    "OverlaySink", "MATTE_SUFFIXES",
 ]
-
-#: Reads a frame's scene-linear pixels (None: the frame is display-referred).
-SceneLinearReader = Callable[[], Optional[SceneLinearFrame]]
 
 #: File suffix of a soft matte per matte format.
 MATTE_SUFFIXES = {"png": ".png", "tiff": ".tif", "exr": ".exr"}

@@ -34,6 +34,7 @@ from xmempp.errors import (
 from xmempp.inference.objects import ObjectOrder
 from xmempp.io.cryptomatte import LOSSLESS_EXR, CryptomatteSink
 from xmempp.io.foreground_files import ForegroundSink
+from xmempp.io.frames import SceneLinearReader
 from xmempp.io.masks import davis_palette
 from xmempp.io.mattes import check_compression
 from xmempp.io.output_folder import RESULT_DIRS, check_output_dir
@@ -46,7 +47,6 @@ from xmempp.io.sinks import (
     FrameOutput,
     IndexMaskSink,
     LayeredExrSink,
-    SceneLinearReader,
     OutputTarget,
     OverlaySink,
     Sink,
