@@ -7,11 +7,16 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from xmempp.errors import ConfigError
 from xmempp.model.fused import (FusedConv2d, _one_output_same_size, conv_act, fold_batchnorms, fuse_convolutions,
-                                packed_weight_bytes, split_input_channels)
+                                onednn_bf16_available, packed_weight_bytes, split_input_channels)
 from xmempp.model.loading import load_model
 from xmempp.model.modules import add_per_object
 from xmempp.model.network import XMemNetwork
+
+#: oneDNN's bf16 convolutions need AVX512 BW/VL/DQ or AVX-NE-CONVERT (an AVX2-only EPYC has neither).
+NEEDS_ONEDNN_BF16 = pytest.mark.skipif(not onednn_bf16_available(),
+                                       reason="this CPU has no oneDNN bf16 convolutions (AVX2 only)")
 
 
 def _random_state() -> dict:
@@ -262,7 +267,7 @@ def test_the_private_cpu_feature_probes_exist():
 
 
 @pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, pytest.param(torch.bfloat16, marks=NEEDS_ONEDNN_BF16)])
 @pytest.mark.parametrize("add, reuse_add, relu", [(False, False, True), (True, False, False), (True, True, True)])
 @torch.inference_mode()
 def test_fused_convolutions_compute_what_the_plain_ones_do_in_their_dtype(dtype, add, reuse_add, relu):
@@ -282,3 +287,12 @@ def test_fused_convolutions_compute_what_the_plain_ones_do_in_their_dtype(dtype,
 def test_a_fused_convolution_needs_a_compute_dtype_onednn_runs():
     with pytest.raises(ValueError, match="computes in"):
         FusedConv2d(4, 4, 3, compute_dtype=torch.float16)
+
+
+def test_bf16_convolutions_are_refused_with_a_remedy_where_onednn_cannot_run_them(monkeypatch):
+    """An AVX2-only CPU (oneDNN's bf16 reorder needs AVX512 BW/VL/DQ): a clear error naming fp32, not
+    oneDNN's RuntimeError at the first frame."""
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    with pytest.raises(ConfigError, match="AVX512") as refused:
+        FusedConv2d(4, 4, 3, compute_dtype=torch.bfloat16)
+    assert refused.value.remedy.describe() == "set precision to fp32"

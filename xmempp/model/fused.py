@@ -23,12 +23,23 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.utils.flop_counter import conv_flop_count, register_flop_formula
 
+from xmempp.errors import ConfigError, Remedy, RemedyKind
+
 _POINTWISE = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
 _REORDER = getattr(torch.ops.mkldnn, "_reorder_convolution_weight", None) if _POINTWISE is not None else None
 _POINTWISE_INTO = getattr(torch.ops.mkldnn, "_convolution_pointwise_", None) if _POINTWISE is not None else None
 
 #: Dtypes the fused oneDNN path runs in.
 COMPUTE_DTYPES = (torch.float32, torch.bfloat16)
+
+
+def onednn_bf16_available() -> bool:
+    """Whether oneDNN runs bf16 convolutions on this CPU: it needs AVX512 BW/VL/DQ or AVX-NE-CONVERT and
+    refuses elsewhere (an AVX2-only CPU), whatever `ONEDNN_MAX_CPU_ISA` allows."""
+    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return _POINTWISE is not None and probe is not None and bool(probe())
+
+
 #: Input shapes whose packed weight a convolution keeps (a shot has one or two; older ones are dropped).
 _SHAPES_KEPT = 4
 
@@ -82,6 +93,9 @@ class FusedConv2d(nn.Conv2d):
         super().__init__(*args, **kwargs)
         if compute_dtype not in COMPUTE_DTYPES:
             raise ValueError(f"FusedConv2d computes in {COMPUTE_DTYPES}, not {compute_dtype}")
+        if compute_dtype == torch.bfloat16 and not onednn_bf16_available():
+            raise ConfigError("bf16 convolutions need a CPU with AVX512 (BW, VL, DQ) or AVX-NE-CONVERT; oneDNN "
+                              "refuses them on this one", remedy=Remedy(RemedyKind.SET, "precision", "fp32"))
         if self.padding_mode != "zeros" or isinstance(self.padding, str):
             raise ValueError("FusedConv2d needs numeric zero padding")
         self.compute_dtype = compute_dtype
