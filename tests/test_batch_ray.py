@@ -14,8 +14,6 @@ from batchhelpers import read_masks, write_csv, write_shot
 from xmempp.batch import LocalBackend, RayBackend, plan_slots, read_shot_list, run_batch
 from xmempp.inference.checkpoint import CheckpointPolicy
 
-ray = pytest.importorskip("ray")
-
 pytestmark = pytest.mark.slow
 
 #: The killed shot's worker dies once this many frames are written.
@@ -24,6 +22,7 @@ KILL_AT = 10
 
 @pytest.fixture(scope="module")
 def local_ray():
+    ray = pytest.importorskip("ray")  # here, not at collection: Ray takes a while to import
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield
     ray.shutdown()

@@ -26,9 +26,11 @@ from xmempp.io.manifest import written_by_xmempp
 from xmempp.io.soft_mattes import read_soft_matte
 from xmempp.io.writers import WriterOptions
 from xmempp.refine import RefineSettings
+from xmempp.refine.pymatting_loader import pymatting_available
 
 oiio = pytest.importorskip("OpenImageIO")
-pytest.importorskip("pymatting")
+if not pymatting_available():  # checked without importing it: pymatting and numba take seconds to import
+    pytest.skip("pymatting is not installed: pip install 'xmempp[matting]'", allow_module_level=True)
 
 #: Flags of the refined runs, and the same settings as shot-list columns.
 REFINE_FLAGS = ["--refine", "guided", "--refine-band", "3", "--refine-detail", "2e-5", "--refine-temporal", "0.5",
