@@ -19,6 +19,7 @@ from .batch_cmd import batch_command
 from .bench_cmd import bench_command
 from .candidates_cmd import candidates_command
 from .demo_cmd import demo_command
+from .deprecated import rewrite_args
 from .errors import print_error, reports_errors
 from .exit_codes import ExitCode, exit_code_for
 from .eval_cmd import eval_command
@@ -79,7 +80,11 @@ class OneLineErrors(TyperGroup):
 
     def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
              complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
-        """Run the application; usage errors become one line on stderr and exit status 2."""
+        """Run the application; usage errors become one line on stderr and exit status 2.
+
+        Old spellings of renamed options (`cli.deprecated`) are replaced, with a notice, before click parses.
+        """
+        args = rewrite_args(self, sys.argv[1:] if args is None else args)
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except UsageError as exc:

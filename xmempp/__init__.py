@@ -1,7 +1,12 @@
 """xmempp: XMem video object segmentation with XMem++ permanent memory, for rotoscoping."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib.metadata
+
+try:  # pyproject.toml's version is the one place it is written
+    __version__ = importlib.metadata.version("xmempp")
+except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 from xmempp.inference.config import InferenceConfig
 from xmempp.errors import (ConfigError, InputError, MemoryStateError, OutputError, ResourceError, WeightsError,
