@@ -1,0 +1,298 @@
+"""Review a mask sequence frame by frame: which frames and objects look wrong, and why.
+
+`Reviewer` takes the frames in order (each with its index mask, and the network's soft
+probabilities when xmempp made the masks). For each object on each frame it measures (see
+`xmempp.review.signals`) the disagreement with the previous frame's mask carried along the optical
+flow: what went missing, what appeared, the largest piece of either, parts away from the object, new
+holes, the centroid's jump, and the centroid's jumps summed over the last `reach` frames (a slow
+drift); whether the mask sits where another object was expected (a swap); how far its colours moved
+from the object's trusted appearance (keyframes, else its first frames); and where given, the
+network's own uncertainty along the outline. Each measurement is divided by its threshold; the
+largest ratio decides: at 1 or above the object is flagged, and score = 1 - ratio / 2 (clipped to
+0..1; 0.5 at the threshold). Once an object is flagged, the next `carry` frames are compared with its
+last trusted mask carried forward, so a failure that lasts a few frames stays flagged.
+
+A failure has a start and an end: the shot is reviewed forwards as frames arrive and backwards
+in `finish` (over the frames kept at the working size, compressed: tens of kilobytes a frame), and
+a frame is flagged where both directions flag it, so a correct frame that follows a failure (or an
+undetected slow drift) is not blamed for the jump back. `review_sequence` runs it over whole
+sequences.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional
+
+import cv2
+import numpy as np
+
+from xmempp.errors import InputError
+from xmempp.review.appearance import Appearance
+from xmempp.review.motion import MotionEstimator, working_size
+from xmempp.review.signals import compare_masks
+from xmempp.review.verdict import ObjectReview, Thresholds, judge
+
+__all__ = ["ReviewSettings", "FrameReview", "Reviewer", "review_sequence"]
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """How the review looks.
+
+    Attributes:
+        short_side: the shorter side (pixels) frames and masks are reviewed at.
+        reach: frames back the drift check compares with.
+        carry: frames a flagged object's last trusted mask is carried forward at most.
+        thresholds: the level of each measurement at which an object is flagged.
+    """
+
+    short_side: int = 360
+    reach: int = 6
+    carry: int = 3
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    def __post_init__(self) -> None:
+        if self.short_side < 32:
+            raise InputError(f"review short side {self.short_side} is too small; use 32 pixels or more")
+        if self.reach < 2 or self.carry < 1:
+            raise InputError("review reach must be at least 2 frames and carry at least 1")
+
+
+@dataclass
+class FrameReview:
+    """The review of one frame: its name, index, and each object's verdict (by object id)."""
+
+    index: int
+    name: str
+    objects: dict[int, ObjectReview]
+    keyframe: bool = False
+
+    @property
+    def flagged(self) -> bool:
+        """Whether any object on the frame is flagged."""
+        return any(o.flagged for o in self.objects.values())
+
+    @property
+    def score(self) -> float:
+        """The frame's score: its worst object's (1.0 for a frame without objects)."""
+        return min((o.score for o in self.objects.values()), default=1.0)
+
+
+@dataclass
+class _Track:
+    """What one pass keeps of one object between frames."""
+
+    trusted: np.ndarray  # float32 mask at the working size, carried to the latest frame
+    carried: int = 0  # frames the trusted mask has been carried without being confirmed
+    offsets: deque = field(default_factory=deque)  # the last frames' centroid offsets from the motion
+
+
+def _resize_ids(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if ids.shape == size:
+        return ids
+    return cv2.resize(ids, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def _uncertainty(probs: np.ndarray, mask: np.ndarray) -> Optional[float]:
+    """Mean uncertainty (1 - |2p - 1|) of an object's probability in a band around its outline."""
+    kernel = np.ones((5, 5), np.uint8)
+    solid = mask.astype(np.uint8)
+    band = cv2.dilate(solid, kernel).astype(bool) & ~cv2.erode(solid, kernel).astype(bool)
+    if not band.any():
+        return None
+    p = probs[band]
+    return float(np.mean(1.0 - np.abs(2.0 * p - 1.0)))
+
+
+@dataclass
+class _Frame:
+    """One frame as the passes see it, at the working size (kept compressed between the passes)."""
+
+    index: int
+    name: str
+    small: bytes  # PNG of the RGB frame
+    labels: bytes  # PNG of the index mask
+    trusted: Optional[np.ndarray]  # the keyframe's ids, or None
+    uncertainty: dict[int, float]
+
+    def pixels(self) -> tuple[np.ndarray, np.ndarray]:
+        small = cv2.imdecode(np.frombuffer(self.small, np.uint8), cv2.IMREAD_COLOR)
+        labels = cv2.imdecode(np.frombuffer(self.labels, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert small is not None and labels is not None  # encoded by `Reviewer.add`
+        return small, labels
+
+
+class _Pass:
+    """One pass over the frames in one direction: each frame compared with the motion from the one before."""
+
+    def __init__(self, settings: ReviewSettings) -> None:
+        self.settings = settings
+        self._motion = MotionEstimator()
+        self._tracks: dict[int, _Track] = {}
+        self._appearance = Appearance()
+        self._previous_grey: Optional[np.ndarray] = None
+
+    def step(self, frame: _Frame, small: np.ndarray, labels: np.ndarray) -> dict[int, ObjectReview]:
+        """The verdicts on one frame (every object on it, expected on it, or on its keyframe)."""
+        grey = self._motion.grey(small)
+        present = {int(i) for i in np.unique(labels) if i} | set(self._tracks)
+        if frame.trusted is not None:
+            present |= {int(i) for i in np.unique(frame.trusted) if i}
+        masks = {o: labels == o for o in present}
+        previous, self._previous_grey = self._previous_grey, grey
+        if previous is None or frame.trusted is not None:
+            return self._start(small, masks, frame.trusted)
+        motion = self._motion.motion(grey, previous)
+        for kept in self._tracks.values():  # every trusted mask (confirmed or carried) follows the flow
+            kept.trusted = motion.warp(kept.trusted)
+        expected = {o: (t.trusted > 0.5) for o, t in self._tracks.items()}
+        verdicts: dict[int, ObjectReview] = {}
+        for o in sorted(present):
+            track = self._tracks.get(o)
+            others = {j: e for j, e in expected.items() if j != o}
+            signals = compare_masks(masks[o], expected.get(o, np.zeros(labels.shape, bool)), motion.reliable, labels,
+                                    o, others)
+            if track is not None and len(track.offsets) >= self.settings.reach - 1:
+                recent = list(track.offsets)[-(self.settings.reach - 1):] + [signals.offset]
+                signals.drift = float(np.hypot(*np.sum(recent, axis=0)))
+            signals.appearance, looks = self._appearance.distance(o, small, masks[o])
+            if signals.looks_like is None and looks is not None:
+                signals.looks_like = looks
+            signals.uncertainty = frame.uncertainty.get(o)
+            verdicts[o] = judge(signals, self.settings.thresholds, motion.magnitude)
+            self._update(o, masks[o], verdicts[o].flagged, small, signals.offset)
+        return verdicts
+
+    def _start(self, small: np.ndarray, masks: dict[int, np.ndarray],
+               trusted_ids: Optional[np.ndarray]) -> dict[int, ObjectReview]:
+        """A first frame or a keyframe: the masks (the keyframe's where given) become the trusted ones."""
+        verdicts: dict[int, ObjectReview] = {}
+        for o, mask in masks.items():
+            truth = (trusted_ids == o) if trusted_ids is not None else mask
+            self._tracks[o] = _Track(truth.astype(np.float32))
+            if truth.any():
+                self._appearance.learn(o, small, truth, trusted=trusted_ids is not None)
+            verdicts[o] = ObjectReview.first(mask, truth, known=trusted_ids is not None)
+        return verdicts
+
+    def _update(self, object_id: int, mask: np.ndarray, flagged: bool, small: np.ndarray,
+                offset: tuple[float, float]) -> None:
+        track = self._tracks.setdefault(object_id, _Track(np.zeros(mask.shape, np.float32)))
+        if flagged and track.carried < self.settings.carry:
+            track.carried += 1
+            track.offsets.clear()
+            return
+        track.trusted = mask.astype(np.float32)
+        track.carried = 0
+        track.offsets.append(offset)
+        while len(track.offsets) > self.settings.reach:
+            track.offsets.popleft()
+        if not flagged:
+            self._appearance.learn(object_id, small, mask, trusted=False)
+
+
+def _merge(forward: ObjectReview, backward: Optional[ObjectReview]) -> ObjectReview:
+    """A frame's verdict from both passes: flagged only where both flag it (a failure has a start and an end;
+    a disagreement that only one direction sees is the other frames' fault), scored by the milder."""
+    if backward is None:
+        return forward
+    if forward.flagged and backward.flagged:
+        worse = forward if forward.score <= backward.score else backward
+        return ObjectReview(score=max(forward.score, backward.score), flagged=True, reasons=worse.reasons,
+                            present=forward.present, signals=worse.signals)
+    mild = forward if forward.score >= backward.score else backward
+    return ObjectReview(score=max(0.5, min(forward.score, backward.score)) if not mild.flagged else mild.score,
+                        flagged=False, reasons=[], present=forward.present or backward.present, signals=mild.signals)
+
+
+class Reviewer:
+    """Review of one shot, fed frame by frame (see the module docstring).
+
+    The forward pass runs as frames arrive; `finish` runs the backward pass over the frames kept at
+    the working size (compressed, a few tens of kilobytes a frame) and merges the two.
+
+    Arguments:
+        settings: `ReviewSettings`.
+        keyframes: frame index -> HxW index mask the artist drew (trusted, and the appearance
+            reference); masks on these frames that differ from them are flagged.
+    """
+
+    def __init__(self, settings: Optional[ReviewSettings] = None,
+                 keyframes: Optional[Mapping[int, np.ndarray]] = None) -> None:
+        self.settings = settings or ReviewSettings()
+        self._keyframes = dict(keyframes or {})
+        self._forward = _Pass(self.settings)
+        self._kept: list[_Frame] = []
+        self._verdicts: list[dict[int, ObjectReview]] = []
+        self._size: Optional[tuple[int, int]] = None
+
+    def add(self, index: int, name: str, rgb: np.ndarray, ids: np.ndarray,
+            probs: Optional[Mapping[int, np.ndarray]] = None) -> None:
+        """Review the next frame (forward pass).
+
+        Arguments:
+            index: the frame's index in the shot (increasing from one call to the next).
+            name: the frame's name as its mask file is named.
+            rgb: HxWx3 uint8 RGB frame (any size; the mask's aspect).
+            ids: HxW uint8 index mask (0 = background).
+            probs: object id -> HxW float probability (the network's, any size), or None.
+        """
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or ids.ndim != 2:
+            raise InputError(f"frame {name}: the review needs an HxWx3 frame and an HxW mask, got {rgb.shape} and "
+                             f"{ids.shape}")
+        size = working_size(ids.shape[0], ids.shape[1], self.settings.short_side)
+        if self._size is not None and size != self._size:
+            raise InputError(f"frame {name} is {ids.shape[1]}x{ids.shape[0]}, unlike the frames before it; every "
+                             f"frame of a shot must have one size")
+        self._size = size
+        small = cv2.resize(np.ascontiguousarray(rgb), (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        labels = _resize_ids(np.ascontiguousarray(ids, dtype=np.uint8), size)
+        keyframe = self._keyframes.get(index)
+        uncertainty: dict[int, float] = {}
+        for o, p in (probs or {}).items():
+            scaled = cv2.resize(np.asarray(p, np.float32), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+            value = _uncertainty(scaled, labels == o)
+            if value is not None:
+                uncertainty[int(o)] = value
+        frame = _Frame(index, name, cv2.imencode(".png", small)[1].tobytes(), cv2.imencode(".png", labels)[1].tobytes(),
+                       _resize_ids(keyframe, size) if keyframe is not None else None, uncertainty)
+        self._kept.append(frame)
+        self._verdicts.append(self._forward.step(frame, small, labels))
+
+    def finish(self) -> list[FrameReview]:
+        """Run the backward pass and return one `FrameReview` per frame, in order."""
+        backward = _Pass(self.settings)
+        later: list[dict[int, ObjectReview]] = [{} for _ in self._kept]
+        for position in reversed(range(len(self._kept))):
+            frame = self._kept[position]
+            small, labels = frame.pixels()
+            later[position] = backward.step(frame, small, labels)
+        reviews = []
+        for position, frame in enumerate(self._kept):
+            last = position == len(self._kept) - 1 and frame.trusted is None
+            objects = {o: _merge(v, None if last else later[position].get(o))
+                       for o, v in sorted(self._verdicts[position].items())}
+            reviews.append(FrameReview(frame.index, frame.name, {o: v for o, v in objects.items() if v.present},
+                                       frame.trusted is not None))
+        return reviews
+
+
+def review_sequence(frames: Iterable[np.ndarray], masks: Iterable[np.ndarray], names: Optional[Iterable[str]] = None,
+                    *, keyframes: Optional[Mapping[int, np.ndarray]] = None,
+                    settings: Optional[ReviewSettings] = None) -> list[FrameReview]:
+    """Review whole sequences: `frames` (HxWx3 uint8 RGB) with their index `masks` (HxW uint8), in order.
+
+    Arguments:
+        frames, masks: one of each per frame, in frame order.
+        names: each frame's name (default: its index).
+        keyframes: frame index -> the artist's index mask (trusted).
+        settings: `ReviewSettings`.
+    Returns:
+        One `FrameReview` per frame.
+    """
+    reviewer = Reviewer(settings, keyframes)
+    name_list = list(names) if names is not None else None
+    for index, (rgb, ids) in enumerate(zip(frames, masks)):
+        reviewer.add(index, name_list[index] if name_list is not None else str(index), rgb, ids)
+    return reviewer.finish()

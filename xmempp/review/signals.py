@@ -1,0 +1,153 @@
+"""What one object's mask on one frame is compared with, and the raw measurements that come out.
+
+Every measurement is a share of the object's size (its area in the expected or the given mask,
+whichever is larger), so that thresholds hold for small and large objects alike. Disagreements are
+counted only on reliable pixels (see `xmempp.review.motion`), beyond a tolerance of about 2 % of
+the object's size around the expected outline (flow and outlines are never exact), and not where
+another tracked object explains them (it now covers the pixels and was expected there: an occlusion).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+__all__ = ["ObjectSignals", "compare_masks", "fill_holes"]
+
+#: Smallest object area (pixels at the working size) a share is taken of.
+MIN_AREA = 64
+
+
+@dataclass
+class ObjectSignals:
+    """Raw measurements for one object on one frame (shares of the object's area unless said).
+
+    Attributes:
+        area: the mask's area in pixels at the working size.
+        expected_area: the area the motion predicts (the trusted previous mask carried along the flow).
+        missing: expected pixels the mask lacks.
+        extra: mask pixels nothing expected.
+        largest: the largest connected disagreement.
+        detached: mask parts away from everything expected (a spurious patch, a leak far out).
+        holes: holes in the mask where the object was expected.
+        drift: the mask's centroid offsets from the motion, summed over the last frames (a slow slide that
+            no single frame shows), as a share of the size.
+        changed: missing and extra together.
+        shift: distance between the mask's centroid and the expected one, as a share of the size (both
+            taken where no other object is or is expected, so an occlusion does not move them).
+        offset: the same as a vector (x, y), which the reviewer sums over frames for the drift.
+        contact: share of the object's expected outline region that another object covers or is expected
+            on (an occlusion in progress: the geometry of the visible part is then least certain).
+        looks_like: another object whose expected place the mask covers, or None.
+        appearance: colour distance to the object's trusted appearance (0 same .. 1 unrelated), or None.
+        uncertainty: the network's soft-probability uncertainty in the object's band (0..1), or None.
+    """
+
+    area: float
+    expected_area: float
+    missing: float = 0.0
+    extra: float = 0.0
+    largest: float = 0.0
+    detached: float = 0.0
+    holes: float = 0.0
+    drift: float = 0.0
+    changed: float = 0.0
+    shift: float = 0.0
+    offset: tuple[float, float] = (0.0, 0.0)
+    contact: float = 0.0
+    looks_like: int | None = None
+    appearance: float | None = None
+    uncertainty: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _disk(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """`mask` (HxW bool) with every region of background it encloses filled."""
+    padded = np.pad(mask, 1).astype(np.uint8)
+    flood = padded.copy()
+    cv2.floodFill(flood, None, (0, 0), 2)
+    return (flood != 2)[1:-1, 1:-1]
+
+
+def _off_border(mask: np.ndarray) -> np.ndarray:
+    """`mask` without its connected parts that touch the picture's edge (an object entering or leaving view)."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return mask
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return mask & ~np.isin(labels, edge[edge > 0])
+
+
+def _largest(mask: np.ndarray) -> int:
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return int(stats[1:, cv2.CC_STAT_AREA].max()) if count > 1 else 0
+
+
+def _centroid(mask: np.ndarray) -> tuple[float, float] | None:
+    ys, xs = np.nonzero(mask)
+    return (float(xs.mean()), float(ys.mean())) if len(xs) else None
+
+
+def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, ids: np.ndarray, object_id: int,
+                  others_expected: dict[int, np.ndarray]) -> ObjectSignals:
+    """Compare one object's mask with where the motion says it should be.
+
+    Arguments:
+        mask: HxW bool, the object's pixels on this frame.
+        expected: HxW bool, the trusted previous mask carried to this frame along the flow.
+        reliable: HxW bool, pixels whose flow is trusted.
+        ids: HxW uint8, every object's id on this frame (0 = background).
+        object_id: the object compared.
+        others_expected: every other object's expected mask (HxW bool) on this frame.
+    Returns:
+        The `ObjectSignals` (drift, appearance and uncertainty left unset).
+    """
+    area, expected_area = float(mask.sum()), float(expected.sum())
+    size_area = max(area, expected_area, MIN_AREA)
+    size = math.sqrt(size_area)
+    signals = ObjectSignals(area=area, expected_area=expected_area)
+    tolerance = max(1, round(0.02 * size))
+    covered_by_other = np.zeros_like(mask)
+    left_by_other = np.zeros_like(mask)
+    others_now = (ids != object_id) & (ids != 0)
+    for other, other_expected in others_expected.items():
+        covered_by_other |= (ids == other)  # lost to another object: an occlusion, or that object's own error
+        left_by_other |= other_expected & (ids != other)
+    near_expected = cv2.dilate(expected.astype(np.uint8), _disk(max(2, round(0.08 * size)))).astype(bool)
+    if expected_area >= MIN_AREA:
+        signals.contact = float((near_expected & (others_now | left_by_other)).sum()) / float(near_expected.sum())
+    missing = _off_border(expected & ~mask & reliable & ~covered_by_other)
+    extra = _off_border(mask & ~expected & reliable & ~left_by_other)
+    kernel = _disk(tolerance)
+    missing_core = cv2.morphologyEx(missing.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+    extra_core = cv2.morphologyEx(extra.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+    signals.missing = float(missing_core.sum()) / size_area
+    signals.extra = float(extra_core.sum()) / size_area
+    signals.largest = _largest(missing_core | extra_core) / size_area
+    holes = fill_holes(mask) & ~mask & expected & reliable & ~covered_by_other
+    holes = cv2.morphologyEx(holes.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)).astype(bool)
+    signals.holes = float(holes.sum()) / size_area
+    near = cv2.dilate(expected.astype(np.uint8), _disk(max(2, round(0.1 * size)))).astype(bool)
+    near_others = cv2.dilate((others_now | left_by_other).astype(np.uint8), _disk(max(2, round(0.1 * size))))
+    away = _off_border(mask & ~near & reliable & ~near_others.astype(bool))
+    away = cv2.morphologyEx(away.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)).astype(bool)
+    signals.detached = float(away.sum()) / size_area
+    signals.changed = signals.missing + signals.extra
+    visible = ~(covered_by_other | left_by_other | (ids != object_id) & (ids != 0))
+    centre, centre_expected = _centroid(mask & visible), _centroid(expected & visible)
+    if centre is not None and centre_expected is not None:
+        signals.offset = ((centre[0] - centre_expected[0]) / size, (centre[1] - centre_expected[1]) / size)
+        signals.shift = math.hypot(*signals.offset)
+    if area > 0:
+        for other, other_expected in others_expected.items():
+            if float((mask & other_expected).sum()) > 0.5 * area and (mask & expected).sum() < 0.5 * area:
+                signals.looks_like = other
+                break
+    return signals
+

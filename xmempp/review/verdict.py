@@ -1,0 +1,129 @@
+"""From raw measurements to a verdict a person can read: a score, a flag and short reasons."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from xmempp.review.signals import MIN_AREA, ObjectSignals
+
+__all__ = ["Thresholds", "ObjectReview", "judge"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The level of each measurement (see `ObjectSignals`) at which an object is flagged."""
+
+    missing: float = 0.15
+    extra: float = 0.15
+    largest: float = 0.10
+    detached: float = 0.02
+    holes: float = 0.02
+    changed: float = 0.22
+    drift: float = 0.12
+    shift: float = 0.10
+    appearance: float = 0.60
+    uncertainty: float = 0.45
+
+
+@dataclass
+class ObjectReview:
+    """One object's verdict on one frame.
+
+    Attributes:
+        score: 0 (surely wrong) .. 1 (nothing found); 0.5 is the flagging line.
+        flagged: whether the object should be looked at on this frame.
+        reasons: short readable reasons, worst first.
+        present: whether the object is on the frame or expected there.
+        signals: the raw measurements (shares of the object's size), for reports and tuning.
+    """
+
+    score: float
+    flagged: bool
+    reasons: list[str] = field(default_factory=list)
+    present: bool = True
+    signals: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def first(cls, mask: np.ndarray, truth: np.ndarray, known: bool) -> "ObjectReview":
+        """The verdict on a first frame (nothing to compare with) or a keyframe (`known`: fine unless the mask
+        differs from the artist's)."""
+        present = bool(mask.any() or truth.any())
+        if not known:
+            return cls(score=1.0, flagged=False, present=present)
+        differ = float((mask ^ truth).sum()) / max(float(truth.sum()), float(mask.sum()), MIN_AREA)
+        if differ > 0.01:
+            return cls(score=0.0, flagged=True, reasons=[f"differs from the keyframe ({differ:.0%} of the object)"],
+                       present=present)
+        return cls(score=1.0, flagged=False, present=present)
+
+
+def _relaxed(thresholds: Thresholds, factor: float) -> Thresholds:
+    """The geometric thresholds scaled by `factor` (colour and network evidence unchanged)."""
+    return replace(thresholds, **{name: getattr(thresholds, name) * factor for name in
+                                  ("missing", "extra", "changed", "largest", "detached", "holes", "drift", "shift")})
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.0f} %"
+
+
+def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -> ObjectReview:
+    """The verdict for one object on one frame.
+
+    Arguments:
+        signals: the frame's measurements for the object.
+        thresholds: `Thresholds`.
+        motion: the picture's median motion in pixels (reported, not judged).
+    Returns:
+        An `ObjectReview`.
+    """
+    present = signals.area > 0 or signals.expected_area > 0
+    if signals.contact > 0.05:  # another object covers or leaves part of it: its visible outline moves, and
+        # what shows of it (where it is, which parts are apart) says little
+        thresholds = replace(_relaxed(thresholds, 1.0 + min(2.0, signals.contact / 0.1)), shift=np.inf,
+                             detached=np.inf, drift=np.inf)
+    found: list[tuple[float, str]] = []
+    if signals.area == 0 and signals.expected_area >= MIN_AREA and signals.missing >= thresholds.missing:
+        found.append((signals.missing / thresholds.missing + 1, "object missing where the motion puts it"))
+    elif signals.looks_like is not None:
+        found.append((3.0, f"looks like object {signals.looks_like}"))
+    else:
+        change = signals.area / signals.expected_area - 1 if signals.expected_area >= MIN_AREA else 0.0
+        if signals.missing >= thresholds.missing:
+            found.append((signals.missing / thresholds.missing,
+                          f"area {change * 100:+.0f} % without motion to explain it" if change < -0.05
+                          else f"part missing ({_percent(signals.missing)} of the object)"))
+        if signals.extra >= thresholds.extra:
+            found.append((signals.extra / thresholds.extra,
+                          f"area {change * 100:+.0f} % without motion to explain it" if change > 0.05
+                          else f"extra region ({_percent(signals.extra)} of the object)"))
+        if signals.changed >= thresholds.changed and not found:
+            found.append((signals.changed / thresholds.changed,
+                          f"{_percent(signals.changed)} of the object changed against the motion"))
+        if signals.largest >= thresholds.largest and not found:
+            found.append((signals.largest / thresholds.largest,
+                          f"a piece of {_percent(signals.largest)} of the object changed against the motion"))
+        if signals.shift >= thresholds.shift:
+            found.append((signals.shift / thresholds.shift,
+                          f"shifted {_percent(signals.shift)} of its size from where the motion puts it"))
+        if signals.detached >= thresholds.detached:
+            found.append((signals.detached / thresholds.detached,
+                          f"a patch away from the object ({_percent(signals.detached)} of its area)"))
+        if signals.holes >= thresholds.holes:
+            found.append((signals.holes / thresholds.holes, f"holes inside ({_percent(signals.holes)} of its area)"))
+        if signals.drift >= thresholds.drift:
+            found.append((signals.drift / thresholds.drift,
+                          f"sliding off the object ({_percent(signals.drift)} of its size over the last frames)"))
+    if signals.appearance is not None and signals.appearance >= thresholds.appearance:
+        found.append((signals.appearance / thresholds.appearance, "colours unlike the object's keyframes"))
+    if signals.uncertainty is not None and signals.uncertainty >= thresholds.uncertainty:
+        found.append((signals.uncertainty / thresholds.uncertainty, "the network is unsure along the outline"))
+    worst = max((ratio for ratio, _ in found), default=0.0)
+    measured = {k: round(float(v), 4) for k, v in asdict(signals).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("notes",)}
+    measured["motion"] = round(motion, 2)
+    found.sort(key=lambda item: -item[0])
+    reasons = list(dict.fromkeys(text for _, text in found))
+    return ObjectReview(score=round(float(np.clip(1.0 - worst / 2.0, 0.0, 1.0)), 3), flagged=worst >= 1.0,
+                        reasons=reasons, present=present, signals=measured)
