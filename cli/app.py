@@ -26,6 +26,7 @@ from .eval_cmd import eval_command
 from .gui_cmd import gui_command
 from .import_cmd import import_command
 from .process_cmd import process_command
+from .qc_cmd import qc_command
 from .refine_bench_cmd import refine_bench_command
 from .refine_cmd import refine_command
 from .serve_cmd import serve_command
@@ -37,6 +38,7 @@ _COMMANDS: dict[str, Callable[..., None]] = {
     "refine": refine_command,
     "batch": batch_command,
     "candidates": candidates_command,
+    "qc": qc_command,
     "import": import_command,
     "gui": gui_command,
     "eval": eval_command,
