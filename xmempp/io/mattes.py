@@ -60,9 +60,12 @@ def write_image_spec(path: Path, spec: object, pixels: np.ndarray, fsync: bool =
         pixels: HxWxC array matching `spec`.
         fsync: flush the file before renaming it into place.
     Returns:
-        None. Raises `OutputError` when OpenImageIO cannot write it.
+        None. Raises `OutputError` when OpenImageIO cannot write it. The file carries no time of writing
+        (OpenImageIO stamps `DateTime` unless it is set; empty leaves it out), so the same pixels and
+        attributes give the same bytes, as a resumed run's files must.
     """
     oiio = _oiio()
+    spec.attribute("DateTime", "")  # type: ignore[attr-defined]
 
     def write(tmp: Path) -> None:
         out = oiio.ImageOutput.create(str(tmp))

@@ -1,0 +1,39 @@
+"""Defects found on the farm (issue 36): each test failed before its fix."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from xmempp.io.sequences import FrameInfo
+from xmempp.io.writers import ResultWriter, WriterOptions
+
+oiio = pytest.importorskip("OpenImageIO")
+
+
+def _write_every_exr(out, frame, probs):
+    options = WriterOptions(masks=False, alpha=True, matte_format="exr", exr_layers=True, cryptomatte=True,
+                            foreground=True, fsync=False, workers=1)
+    with ResultWriter(out, None, [1, 2], options) as writer:
+        writer.submit("plate.1001", frame, probs, FrameInfo(1001, 4))
+    return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*.exr"))}
+
+
+def test_exr_outputs_are_byte_identical_when_written_again_later(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    probs = np.zeros((3, 12, 16), np.float32)
+    probs[1, :, :8], probs[2, :, 8:] = 0.9, 0.6
+    probs[0] = 1 - probs[1] - probs[2]
+    first = _write_every_exr(tmp_path / "a", frame, probs)
+    time.sleep(1.1)                                           # OpenImageIO's DateTime has one-second steps
+    second = _write_every_exr(tmp_path / "b", frame, probs)
+    assert {str(p.parts[0]) for p in first} == {"alpha", "layers", "cryptomatte", "rgba"}
+    assert first.keys() == second.keys()
+    for name, data in first.items():
+        assert data == second[name], f"{name} differs by bytes"
+        inp = oiio.ImageInput.open(str(tmp_path / "a" / name))
+        attribs = {a.name for a in inp.spec().extra_attribs}
+        inp.close()
+        assert "DateTime" not in attribs
