@@ -38,11 +38,57 @@ class Motion:
     map_y: np.ndarray
     reliable: np.ndarray
     magnitude: float
+    now: np.ndarray  # this frame, grey, lightly blurred (float32)
+    before: np.ndarray  # the previous frame, the same way
+
+    def follow(self, plane: np.ndarray) -> np.ndarray:
+        """An object's mask of the previous frame (HxW float32) carried to this frame: along the flow, or
+        shifted as a whole where its own pixels match much better that way (dense flow smooths the
+        background's motion into a small object that moves otherwise: a subject the camera pans with)."""
+        warped = self.warp(plane)
+        mask = plane > 0.5
+        landed = warped > 0.5
+        if int(mask.sum()) < 32 or not landed.any():
+            return warped
+        carried = cv2.remap(self.before, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        flow_error = float(np.mean((self.now[landed] - carried[landed]) ** 2))
+        if flow_error < 64.0:  # within 8 grey levels: the flow follows the object
+            return warped
+        shift = _best_shift(self.before, self.now, mask, search=max(8.0, 2.0 * self.magnitude))
+        if shift is None or shift[2] > 0.5 * flow_error:
+            return warped
+        matrix = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
+        return cv2.warpAffine(plane, matrix, (plane.shape[1], plane.shape[0]), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
     def warp(self, plane: np.ndarray) -> np.ndarray:
         """`plane` (HxW float32, of the previous frame) carried to the current frame."""
         return cv2.remap(plane, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                          borderValue=0.0)
+
+
+def _best_shift(before: np.ndarray, now: np.ndarray, mask: np.ndarray, search: float
+                ) -> tuple[float, float, float] | None:
+    """(dx, dy, mean squared error) of the translation that best moves `before`'s pixels under `mask` onto
+    `now`, searched within `search` pixels (masked template matching, on a copy at most 96 pixels wide)."""
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    scale = min(1.0, 96.0 / max(y1 - y0, x1 - x0))
+    radius = int(search)
+    h, w = now.shape
+    sy0, sy1, sx0, sx1 = max(0, y0 - radius), min(h, y1 + radius), max(0, x0 - radius), min(w, x1 + radius)
+    template, weights = before[y0:y1, x0:x1], mask[y0:y1, x0:x1].astype(np.float32)
+    region = now[sy0:sy1, sx0:sx1]
+    if scale < 1.0:
+        size = lambda a: (max(1, round(a.shape[1] * scale)), max(1, round(a.shape[0] * scale)))  # noqa: E731
+        template, weights = cv2.resize(template, size(template)), cv2.resize(weights, size(weights))
+        region = cv2.resize(region, size(region))
+    if region.shape[0] < template.shape[0] or region.shape[1] < template.shape[1] or weights.sum() < 8:
+        return None
+    scores = cv2.matchTemplate(region, template, cv2.TM_SQDIFF, mask=weights)
+    _, _, (mx, my), _ = cv2.minMaxLoc(scores)
+    error = float(scores[my, mx]) / float(weights.sum())
+    return (sx0 + mx / scale - x0, sy0 + my / scale - y0, error)
 
 
 class MotionEstimator:
@@ -77,4 +123,4 @@ class MotionEstimator:
         carried = cv2.remap(smooth_before, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         reliable = inside & (np.abs(carried - smooth_now) <= self._residual)
         magnitude = float(np.median(np.hypot(flow[..., 0], flow[..., 1])))
-        return Motion(map_x, map_y, reliable, magnitude)
+        return Motion(map_x, map_y, reliable, magnitude, smooth_now, smooth_before)

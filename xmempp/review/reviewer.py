@@ -145,7 +145,7 @@ class _Pass:
             return self._start(small, masks, frame.trusted)
         motion = self._motion.motion(grey, previous)
         for kept in self._tracks.values():  # every trusted mask (confirmed or carried) follows the flow
-            kept.trusted = motion.warp(kept.trusted)
+            kept.trusted = motion.follow(kept.trusted)
         expected = {o: (t.trusted > 0.5) for o, t in self._tracks.items()}
         verdicts: dict[int, ObjectReview] = {}
         for o in sorted(present):
