@@ -25,6 +25,7 @@ from .exit_codes import ExitCode, exit_code_for
 from .eval_cmd import eval_command
 from .gui_cmd import gui_command
 from .import_cmd import import_command
+from .logs import command_line_log
 from .process_cmd import process_command
 from .qc_cmd import qc_command
 from .refine_bench_cmd import refine_bench_command
@@ -86,7 +87,12 @@ class OneLineErrors(TyperGroup):
 
         Old spellings of renamed options (`cli.deprecated`) are replaced, with a notice, before click parses.
         """
-        args = rewrite_args(self, sys.argv[1:] if args is None else args)
+        args = list(sys.argv[1:] if args is None else args)
+        with command_line_log(args):  # `--log-format json`: usage errors and notices are JSON lines too
+            return self._main(rewrite_args(self, args), prog_name, complete_var, standalone_mode, **extra)
+
+    def _main(self, args: list[str], prog_name: Optional[str], complete_var: Optional[str], standalone_mode: bool,
+              **extra: Any) -> Any:
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except UsageError as exc:
@@ -145,7 +151,8 @@ def main() -> None:
     reaches the user as one red line (the traceback only with XMEMPP_DEBUG=1).
     """
     try:
-        app()
+        with command_line_log(sys.argv[1:]):
+            app()
     except Exception as exc:  # noqa: BLE001 - the last guard between a bug and a traceback on the user's screen
         if os.environ.get("XMEMPP_DEBUG"):
             raise

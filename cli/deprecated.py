@@ -12,6 +12,8 @@ from typing import Any, Callable, Sequence
 
 import typer
 
+from .logs import active_log
+
 __all__ = ["OLD_OPTIONS", "REMOVED_IN", "rewrite_args"]
 
 #: The release in which the aliases go (a major release: removals are listed under "Removed" then).
@@ -35,7 +37,11 @@ OLD_OPTIONS: dict[str, dict[str, str]] = {
 
 
 def _warn(message: str) -> None:
-    typer.echo(message, err=True)
+    log = active_log()
+    if log is not None and log.json:  # `--log-format json`: a warning record
+        log.warning(message.removeprefix("warning: "))
+    else:
+        typer.echo(message, err=True)
 
 
 def _values_taken(command: Any, token: str) -> int:

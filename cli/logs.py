@@ -16,7 +16,7 @@ import sys
 import time
 import warnings
 from enum import Enum
-from typing import Annotated, Any, Callable, Iterator, Optional
+from typing import Annotated, Any, Callable, Iterator, Optional, Sequence
 
 import typer
 from rich.console import Console
@@ -28,7 +28,7 @@ from xmempp.errors import XMemppWarning
 from .progress import frame_progress
 from .remedies import cli_message
 
-__all__ = ["LogFormat", "LogFormatOption", "RunLog", "active_log"]
+__all__ = ["LogFormat", "LogFormatOption", "RunLog", "active_log", "requested_format", "command_line_log"]
 
 
 class LogFormat(str, Enum):
@@ -178,3 +178,42 @@ class RunLog:
                 yield self
         finally:
             _active.remove(self)
+
+
+def requested_format(args: Sequence[str]) -> LogFormat:
+    """The `--log-format` a command line asks for, read before click parses it (the last one counts, as in
+    click; none, or one after `--`: text), so that errors in the options themselves are worded in it.
+
+    Arguments:
+        args: the command line after the program name.
+    Returns:
+        The format.
+    """
+    found = LogFormat.text
+    args = list(args)
+    for i, token in enumerate(args):
+        if token == "--":
+            break
+        name, eq, value = token.partition("=")
+        if name != "--log-format":
+            continue
+        value = value if eq else (args[i + 1] if i + 1 < len(args) else "")
+        found = LogFormat.json if value == LogFormat.json.value else LogFormat.text
+    return found
+
+
+@contextlib.contextmanager
+def command_line_log(args: Sequence[str]) -> Iterator[Optional[RunLog]]:
+    """Make a JSON log active for a whole command line that asks for `--log-format json`, so usage errors,
+    option and setting errors and notices before the command's own log starts are JSON lines too.
+
+    Arguments:
+        args: the command line after the program name.
+    Returns:
+        A context manager giving the log (None for text: errors are printed as text lines).
+    """
+    if requested_format(args) is not LogFormat.json:
+        yield None
+        return
+    with RunLog(LogFormat.json).activate() as log:
+        yield log

@@ -37,3 +37,38 @@ def test_exr_outputs_are_byte_identical_when_written_again_later(tmp_path):
         attribs = {a.name for a in inp.spec().extra_attribs}
         inp.close()
         assert "DateTime" not in attribs
+
+
+@pytest.mark.parametrize("spelling", [["--log-format", "json"], ["--log-format=json"]])
+def test_log_format_json_words_option_and_setting_errors_as_json_lines(tmp_path, spelling):
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from xmempp.cli.app import create_app
+
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "frames" / "00000.png")
+    mask = np.zeros((16, 16), np.uint8)
+    mask[4:8, 4:8] = 1
+    Image.fromarray(mask).save(tmp_path / "masks" / "00000.png")
+    (tmp_path / "latin1.json").write_bytes(b'{"size": 480, "note": "caf\xe9"}')
+    process = ["process", "-v", str(tmp_path / "frames"), "-m", str(tmp_path / "masks"), "-o", str(tmp_path / "out")]
+    cases = [["--size", "999999"], ["--mode", "foo"], ["--threads", "-3"], ["--checkpoint-every", "bogus"],
+             ["--config", str(tmp_path / "latin1.json")]]
+    for case in cases:
+        result = CliRunner().invoke(create_app(), [*process, *case, *spelling])
+        assert result.exit_code != 0, case
+        lines = result.stderr.strip().splitlines()
+        assert lines, case
+        for line in lines:
+            record = json.loads(line)                          # every line a JSON object, no plain `error:` line
+            assert record["event"] in ("error", "warning"), (case, line)
+        assert [json.loads(line)["event"] for line in lines].count("error") == 1, (case, lines)
+    # an old spelling's deprecation notice is a JSON warning too
+    result = CliRunner().invoke(create_app(), ["batch", "--devices", "cpu", str(tmp_path / "missing.csv"), *spelling])
+    assert result.exit_code != 0
+    events = [json.loads(line)["event"] for line in result.stderr.strip().splitlines()]
+    assert events == ["warning", "error"]
