@@ -72,3 +72,37 @@ def test_log_format_json_words_option_and_setting_errors_as_json_lines(tmp_path,
     assert result.exit_code != 0
     events = [json.loads(line)["event"] for line in result.stderr.strip().splitlines()]
     assert events == ["warning", "error"]
+
+
+def test_candidates_takes_a_frame_range_of_a_video_as_process_does(tmp_path, checkpoint_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from iohelpers import colour_frame, write_palette_png, write_video
+    from xmempp.cli.app import create_app
+    from xmempp.io.masks import davis_palette
+
+    clip = write_video(tmp_path / "clip.mp4", [colour_frame(i) for i in range(16)])
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    mask = np.zeros((48, 64), np.uint8)
+    mask[10:30, 20:40] = 1
+    write_palette_png(masks / "000004.png", mask, davis_palette())
+    common = ["-v", str(clip), "-m", str(masks), "--model", str(checkpoint_path), "--size", "-1", "--device", "cpu",
+              "-q", "--frames", "4-11"]
+    result = CliRunner().invoke(create_app(), ["candidates", *common, "-k", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["references"] == [{"frame": 4, "name": "000004", "index": 0}]
+    assert len(data["candidates"]) == 3
+    assert all(5 <= c["frame"] <= 11 and c["name"] == f"{c['frame']:06d}" for c in data["candidates"])
+    # process takes the same range of the same video
+    result = CliRunner().invoke(create_app(), ["process", *common, "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.stem for p in (tmp_path / "out" / "masks").glob("*.png")) == [f"{n:06d}" for n in range(4, 12)]
+    # a range the video lacks is refused by both in one line, naming what it has
+    for command in ("candidates", "process"):
+        args = [command, *common[:-1], "10-20", *(["-o", str(tmp_path / "out2")] if command == "process" else [])]
+        result = CliRunner().invoke(create_app(), args)
+        assert result.exit_code != 0 and "has no frame(s) 16, 17, 18, 19, 20" in result.stderr, result.stderr

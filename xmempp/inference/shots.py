@@ -16,7 +16,7 @@ from xmempp.io.lock import check_unlocked
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import JobOutputs, ShotJob
 from xmempp.io.colour import ColourOptions
-from xmempp.io.frames import FrameSource
+from xmempp.io.frames import FrameSource, range_indices
 from xmempp.io.sources import open_frames
 from xmempp.io.masks import LabeledMask, object_names, output_palette, read_mask_folder
 from xmempp.io.sequences import parse_frame_range
@@ -68,16 +68,7 @@ class PlateOptions:
         (None, None) without a range. Raises `InputError` naming frames of the range that `source` lacks."""
         if self.frames is None:
             return None, None
-        first, last = parse_frame_range(self.frames)
-        numbers = list(source.frame_numbers or range(len(source)))
-        have = set(numbers)
-        missing = [n for n in range(first, last + 1) if n not in have]
-        if missing:
-            shown = ", ".join(map(str, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            raise InputError(f"{source.path} has no frame(s) {shown} of the range {first}-{last} (it has "
-                             f"{numbers[0]}-{numbers[-1]})", remedy=Remedy(RemedyKind.SET, "frames",
-                                                                           note=f"within {numbers[0]}-{numbers[-1]}"))
-        return numbers.index(first), last - first + 1
+        return range_indices(source, *parse_frame_range(self.frames))
 
     def read_masks(self, masks: Path, frames: FrameSource,
                    notices: Optional[list[str]] = None) -> dict[int, LabeledMask]:

@@ -49,8 +49,8 @@ from xmempp.types import PathLike
 #: File suffixes read as frames in a frame folder.
 from xmempp.io.images import IMAGE_EXTENSIONS, decode_image_file, is_hidden, natural_key, open_image
 
-__all__ = ["Frames", "FrameSource", "FolderFrames", "SceneLinearFrame", "SceneLinearReader", "scene_linear_reader",
-           "prefetch"]
+__all__ = ["Frames", "FrameSource", "FolderFrames", "FrameRange", "SceneLinearFrame", "SceneLinearReader",
+           "range_indices", "scene_linear_reader", "prefetch"]
 
 
 @runtime_checkable
@@ -167,6 +167,59 @@ class FrameSource(Sequence, ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, {len(self)} frames)"
+
+
+def range_indices(source: FrameSource, first: int, last: int) -> tuple[int, int]:
+    """Where the frames numbered `first`..`last` lie in `source` (a plate's numbers, a video's numbers from
+    its start frame, else 0-based indices).
+
+    Arguments:
+        source: the whole sequence or video.
+        first, last: the range's first and last frame numbers (inclusive).
+    Returns:
+        (start index, count). Raises `InputError` naming frames of the range that `source` lacks.
+    """
+    numbers = list(source.frame_numbers or range(len(source)))
+    have = set(numbers)
+    missing = [n for n in range(first, last + 1) if n not in have]
+    if missing:
+        shown = ", ".join(map(str, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise InputError(f"{source.path} has no frame(s) {shown} of the range {first}-{last} (it has "
+                         f"{numbers[0]}-{numbers[-1]})", remedy=Remedy(RemedyKind.SET, "frames",
+                                                                       note=f"within {numbers[0]}-{numbers[-1]}"))
+    return numbers.index(first), last - first + 1
+
+
+class FrameRange(FrameSource):
+    """Frames `start`..`start + count - 1` of another source, keeping their names and numbers (a video's
+    `--frames` range; closing it closes the source).
+
+    Arguments:
+        source: the whole sequence or video.
+        start, count: the range as indices of `source` (see `range_indices`).
+    """
+
+    def __init__(self, source: FrameSource, start: int, count: int) -> None:
+        self.source, self.start = source, start
+        self.path = source.path
+        self.is_video = source.is_video
+        self.fps = source.fps
+        self.names = list(source.names[start:start + count])
+        numbers = source.frame_numbers or range(len(source))
+        self.frame_numbers = list(numbers[start:start + count])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.source.size
+
+    def _read(self, index: int) -> np.ndarray:
+        return self.source[self.start + index]
+
+    def scene_linear(self, index: int) -> Optional[SceneLinearFrame]:
+        return self.source.scene_linear(self.start + index)
+
+    def close(self) -> None:
+        self.source.close()
 
 
 class FolderFrames(FrameSource):

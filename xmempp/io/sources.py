@@ -16,7 +16,7 @@ from xmempp.types import PathLike
 #: File suffixes read as frames in a frame folder.
 from xmempp.io import plates
 from xmempp.io.colour import ColourOptions
-from xmempp.io.frames import FolderFrames, FrameSource
+from xmempp.io.frames import FolderFrames, FrameRange, FrameSource, range_indices
 from xmempp.io.images import IMAGE_EXTENSIONS, is_hidden
 from xmempp.io.video_frames import VideoFrames
 
@@ -30,12 +30,12 @@ def open_frames(path: PathLike, *, frames: Optional[tuple[int, int]] = None, col
     Arguments:
         path: a folder of images (JPEG, PNG 8/16-bit, TIFF, ...), a folder holding one EXR/DPX
             sequence, a pattern (`plate.%04d.exr`, `plate.####.exr`, `plate.@@@@.exr`), or a video.
-        frames: (first, last) frame numbers to keep (sequences only).
+        frames: (first, last) frame numbers to keep (a video's: numbered from `start_frame`, else from 0).
         colour: `xmempp.io.colour.ColourOptions` for plates (sequences only).
         layer: EXR layer or part to read.
         start_frame: number of a video's first frame.
     Returns:
-        A `FolderFrames`, `PlateFrames` (see `xmempp.io.plates`) or `VideoFrames`. Raises
+        A `FolderFrames`, `PlateFrames` (see `xmempp.io.plates`), `VideoFrames` or a `FrameRange` of one. Raises
         `InputError` when the path is missing, empty, a single image, or not readable.
     """
     p = Path(path)
@@ -57,7 +57,14 @@ def open_frames(path: PathLike, *, frames: Optional[tuple[int, int]] = None, col
     if p.suffix.lower() in IMAGE_EXTENSIONS | plates.PLATE_EXTENSIONS:
         raise InputError(f"{p} is a single image; give the folder that holds all the frames of the shot, or a "
                          f"pattern such as {p.parent / 'plate.%04d.exr'}")
-    if sequence_options:
-        raise InputError(f"{p} is a video: frame ranges, colour spaces and layers apply to image sequences",
+    if colour is not None or layer is not None:
+        raise InputError(f"{p} is a video: colour spaces and layers apply to image sequences",
                          remedy=Remedy(RemedyKind.SET, "start_frame", note="(to number a video's frames)"))
-    return VideoFrames(p, start_frame)
+    video = VideoFrames(p, start_frame)
+    if frames is None:
+        return video
+    try:  # a range of a video's frame numbers (from `start_frame`, else 0-based), as `process --frames` takes it
+        return FrameRange(video, *range_indices(video, *frames))
+    except InputError:
+        video.close()
+        raise
