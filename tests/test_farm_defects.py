@@ -106,3 +106,43 @@ def test_candidates_takes_a_frame_range_of_a_video_as_process_does(tmp_path, che
         args = [command, *common[:-1], "10-20", *(["-o", str(tmp_path / "out2")] if command == "process" else [])]
         result = CliRunner().invoke(create_app(), args)
         assert result.exit_code != 0 and "has no frame(s) 16, 17, 18, 19, 20" in result.stderr, result.stderr
+
+
+def test_truncated_or_damaged_mp4_is_named_in_words_without_ffmpeg_error_numbers(tmp_path, checkpoint_path):
+    import random
+
+    from typer.testing import CliRunner
+
+    from iohelpers import colour_frame, write_video
+    from test_frames import _encode
+    from xmempp.cli.app import create_app
+    from xmempp.errors import InputError
+    from xmempp.io.sources import open_frames
+
+    whole = write_video(tmp_path / "whole.mp4", [colour_frame(i) for i in range(30)]).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole[: len(whole) // 2])                 # the index (moov) at the end is gone
+    with pytest.raises(InputError) as info:
+        open_frames(cut)
+    message = str(info.value)
+    assert "cut.mp4" in message and "damaged or truncated" in message and "invalid data" in message, message
+    assert "Errno" not in message and "1094995529" not in message and "\n" not in message
+    (tmp_path / "masks").mkdir()
+    result = CliRunner().invoke(create_app(), ["process", "-v", str(cut), "-m", str(tmp_path / "masks"), "-o",
+                                               str(tmp_path / "out"), "--model", str(checkpoint_path)])
+    assert result.exit_code != 0
+    assert len(result.stderr.strip().splitlines()) == 1 and "Errno" not in result.stderr, result.stderr
+    # damaged data inside the stream: the frame where decoding stopped, in words
+    _encode(tmp_path / "v.mp4", [40 * i for i in range(40)])
+    data = bytearray((tmp_path / "v.mp4").read_bytes())
+    start, end = data.find(b"mdat") + 200, data.find(b"moov") - 50
+    rng = random.Random(0)
+    for _ in range(20):
+        data[rng.randrange(start, end)] ^= 0xFF
+    (tmp_path / "bad.mp4").write_bytes(bytes(data))
+    with pytest.raises(InputError) as info:
+        frames = open_frames(tmp_path / "bad.mp4")
+        for i in range(len(frames)):
+            frames[i]
+    message = str(info.value)
+    assert "is damaged or truncated (invalid data at frame" in message and "Errno" not in message, message

@@ -5,7 +5,7 @@ from types import ModuleType
 
 from xmempp.errors import XMemppError
 
-__all__ = ["require_av"]
+__all__ = ["require_av", "av_reason"]
 
 
 def require_av(purpose: str, error: type[XMemppError]) -> ModuleType:
@@ -22,3 +22,22 @@ def require_av(purpose: str, error: type[XMemppError]) -> ModuleType:
     except ImportError as exc:  # pragma: no cover - av is a declared dependency of the cli extra
         raise error(f"{purpose} needs PyAV (the `av` package); install it with the cli extra") from exc
     return av
+
+
+def av_reason(exc: BaseException) -> str:
+    """What a PyAV/FFmpeg error says, in words: no raw `[Errno 1094995529]` (AVERROR_INVALIDDATA), no
+    FFmpeg function name or repeated file name.
+
+    Arguments:
+        exc: an `av.error.FFmpegError` (or any exception).
+    Returns:
+        A short phrase such as "invalid data" or "unexpected end of file".
+    """
+    import av  # noqa: PLC0415 - optional dependency, present when PyAV raised `exc`
+
+    if isinstance(exc, av.error.InvalidDataError):
+        return "invalid data"
+    if isinstance(exc, av.error.EOFError):
+        return "unexpected end of file"
+    text = getattr(exc, "strerror", None) or str(exc)
+    return " ".join(str(text).split()).rstrip(".").lower() or type(exc).__name__

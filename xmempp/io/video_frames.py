@@ -14,7 +14,7 @@ from typing import (
 import numpy as np
 
 from xmempp.errors import InputError, XMemppWarning, Remedy, RemedyKind
-from xmempp.io.pyav import require_av
+from xmempp.io.pyav import av_reason, require_av
 from xmempp.types import PathLike
 
 
@@ -69,7 +69,8 @@ class VideoFrames(FrameSource):
             rate = stream.average_rate or stream.guessed_rate
             self.fps = float(rate) if rate else None
         except av.error.FFmpegError as exc:
-            raise InputError(f"cannot read video {self.path}: {exc}; the file may be corrupt") from exc
+            raise InputError(f"video {self.path} is damaged or truncated ({av_reason(exc)} while counting its "
+                             f"frames); re-transfer or re-encode it") from exc
         finally:
             container.close()
         if count <= 0 or self._width <= 0 or self._height <= 0:
@@ -90,8 +91,11 @@ class VideoFrames(FrameSource):
         av = require_av("reading video files", InputError)
         try:
             container = av.open(str(self.path), mode="r")
-        except (av.error.FFmpegError, OSError) as exc:
-            raise InputError(f"cannot open video {self.path}: {exc}; is it a video file?") from exc
+        except av.error.FFmpegError as exc:
+            raise InputError(f"cannot open video {self.path}: it is damaged or truncated, or not a video file "
+                             f"({av_reason(exc)} in its container); re-transfer or re-encode it") from exc
+        except OSError as exc:
+            raise InputError(f"cannot open video {self.path}: {exc.strerror or exc}") from exc
         if not container.streams.video:
             container.close()
             raise InputError(f"{self.path} has no video stream")
@@ -137,8 +141,8 @@ class VideoFrames(FrameSource):
                 yield index, frame
                 index += 1
         except av.error.FFmpegError as exc:
-            raise InputError(f"cannot decode frame {index} of video {self.path}: {exc}; the file is corrupt "
-                             f"or truncated") from exc
+            raise InputError(f"video {self.path} is damaged or truncated ({av_reason(exc)} at frame {index}); "
+                             f"re-transfer or re-encode it") from exc
 
     def _to_array(self, frame) -> np.ndarray:
         rgb = frame.to_ndarray(format="rgb24")
