@@ -53,7 +53,8 @@ def _print_matting(result: MattingResult, as_json: bool) -> None:
 
 def eval_command(
     pred_dir: Annotated[Path, typer.Argument(help="Predicted masks (or an xmempp output folder with masks/).")],
-    gt_dir: Annotated[Path, typer.Argument(help="Ground-truth masks, named like the predictions.")],
+    gt_dir: Annotated[Path, typer.Argument(
+        help="Ground-truth masks, named like the predictions (or an xmempp output folder with masks/).")],
     masks: Annotated[Optional[Path], typer.Option(
         "--masks", "-m", help="The annotation masks the shot was processed with: their frames are not scored.")] = None,
     annotated: Annotated[Optional[str], typer.Option(

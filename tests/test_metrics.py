@@ -122,6 +122,29 @@ def test_output_folder_with_masks_subfolder_is_accepted(tmp_path):
     assert evaluate_folders(tmp_path / "out", gt, include_ends=True).JF == 1.0
 
 
+def test_output_folder_is_accepted_as_ground_truth_too(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from xmempp.cli.app import create_app
+
+    for name, right in (("reference", 20), ("candidate", 16)):   # two xmempp output folders of one shot
+        (tmp_path / name / "masks").mkdir(parents=True)
+        (tmp_path / name / "alpha" / "1").mkdir(parents=True)
+        for index in range(4):
+            ids = square_mask(20, 30, {1: (5, 5, 15, right)})
+            write_palette_png(tmp_path / name / "masks" / f"{index:06d}.png", ids, davis_palette())
+            write_palette_png(tmp_path / name / "alpha" / "1" / f"{index:06d}.png", ids * 255, davis_palette())
+    result = evaluate_folders(tmp_path / "candidate", tmp_path / "reference")
+    assert result.stems == ["000001", "000002"]
+    assert result.J == pytest.approx(11 / 15)                 # columns 5..15 of 5..20
+    cli = CliRunner().invoke(create_app(), ["eval", str(tmp_path / "candidate"), str(tmp_path / "reference"),
+                                            "--json"])
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.stdout)["J"] == pytest.approx(11 / 15)
+
+
 def test_video_outputs_pair_with_ground_truth_by_frame_number(tmp_path):
     gt, pred = tmp_path / "gt", tmp_path / "pred"
     gt.mkdir(), pred.mkdir()

@@ -322,19 +322,27 @@ def _by_frame_number_if_needed(pred_files: dict[str, Path], gt_files: dict[str, 
             if mask_frame_index(stem) is not None and mask_frame_index(stem) in by_number}
 
 
+def _masks_of(folder: Path) -> Path:
+    """`folder/masks` when `folder` is an xmempp output folder (a `masks/` and no mask images of its own)."""
+    if (folder / "masks").is_dir() and not any(
+            p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir() if p.is_file()):
+        return folder / "masks"
+    return folder
+
+
 def evaluate_folders(pred_dir: PathLike, gt_dir: PathLike, bound_th: float = BOUND_TH, *,
                      annotated: Iterable[str] = (), include_ends: bool = False) -> EvalResult:
     """Evaluate a folder of predicted masks against a folder of ground-truth masks (DAVIS protocol).
 
     Masks pair by file stem; when no stem matches at all, they pair by the stems' trailing frame
     numbers (a video's `000012.png` with `frame_000012.png`). Every scored ground-truth mask needs
-    a prediction (predictions without ground truth are ignored). `pred_dir` may also be an xmempp
+    a prediction (predictions without ground truth are ignored). Either folder may also be an xmempp
     output folder (its `masks/` is used). Masks are read like annotations (palette, grayscale or
     flat RGB PNGs).
 
     Arguments:
-        pred_dir: folder of predicted index masks.
-        gt_dir: folder of ground-truth index masks.
+        pred_dir: folder of predicted index masks, or an xmempp output folder.
+        gt_dir: folder of ground-truth index masks, or an xmempp output folder.
         bound_th: boundary tolerance (see `boundary_f_measure`).
         annotated: annotated frames, not scored (see `excluded_frames`).
         include_ends: score the first and last ground-truth frames too.
@@ -342,10 +350,7 @@ def evaluate_folders(pred_dir: PathLike, gt_dir: PathLike, bound_th: float = BOU
         An `EvalResult`. Raises `InputError` for missing/empty folders, missing predictions,
         unreadable masks, size mismatches, or when every ground-truth frame is excluded.
     """
-    pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
-    if (pred_dir / "masks").is_dir() and not any(
-            p.suffix.lower() in IMAGE_EXTENSIONS for p in pred_dir.iterdir() if p.is_file()):
-        pred_dir = pred_dir / "masks"
+    pred_dir, gt_dir = _masks_of(Path(pred_dir)), _masks_of(Path(gt_dir))
     gt_files = _mask_files(gt_dir, "ground-truth")
     if not gt_files:
         raise InputError(f"ground-truth folder {gt_dir} holds no masks")
