@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from xmempp.errors import ConfigError
+from xmempp.errors import ConfigError, InputError, XMemppError
 from xmempp.io.atomic import atomic_write_text
 from xmempp.io.writers import WriterOptions
 from xmempp.refine.settings import RefineSettings
@@ -106,6 +106,26 @@ def _step_name(shot: ShotSpec, taken: set[str]) -> str:
     return name
 
 
+def _step(shot: ShotSpec, taken: set[str], model: Optional[Path], chunk_size: Optional[int],
+          checkpoint_every: Optional[str]) -> dict[str, Any]:
+    """The template step of one shot (its frames are read for chunks)."""
+    config = json.dumps(dataclasses.asdict(shot.config), sort_keys=True)
+    embedded = [{"name": "Config", "type": "TEXT", "filename": "config.json", "data": config}]
+    step: dict[str, Any] = {}
+    frames = None
+    if chunk_size is not None:
+        if shot.writer.preview:
+            raise ConfigError("it writes a preview video, which covers a whole shot; it cannot be split into chunks "
+                              "(set no preview for it, or no chunk size)")
+        step["parameterSpace"] = {"taskParameterDefinitions": [
+            {"name": "Frames", "type": "STRING", "range": _chunks(shot, chunk_size)}]}
+        frames = "{{Task.Param.Frames}}"
+    args = process_args(shot, model, checkpoint_every, frames, "{{Task.File.Config}}")
+    step["script"] = {"embeddedFiles": embedded,
+                      "actions": {"onRun": {"command": "{{Param.%s}}" % COMMAND_PARAMETER, "args": args}}}
+    return {"name": _step_name(shot, taken), **step}
+
+
 def job_template(shots: Sequence[ShotSpec], name: str, model: Optional[Path] = None,
                  chunk_size: Optional[int] = None, checkpoint_every: Optional[str] = None) -> dict[str, Any]:
     """The job template of a batch.
@@ -118,25 +138,23 @@ def job_template(shots: Sequence[ShotSpec], name: str, model: Optional[Path] = N
         checkpoint_every: `--checkpoint-every` of every task.
     Returns:
         The template as JSON-ready data. Raises `ConfigError` for a chunked shot that writes a preview
-        video (a preview belongs to a whole shot), and `InputError` for unreadable frames.
+        video (a preview belongs to a whole shot), and `InputError` for unreadable frames; each names
+        the shot's row, and every broken row is named in one error.
     """
     steps, taken = [], set()
+    problems: list[tuple[str, XMemppError]] = []
     for shot in shots:
-        config = json.dumps(dataclasses.asdict(shot.config), sort_keys=True)
-        embedded = [{"name": "Config", "type": "TEXT", "filename": "config.json", "data": config}]
-        step: dict[str, Any] = {"name": _step_name(shot, taken)}
-        frames = None
-        if chunk_size is not None:
-            if shot.writer.preview:
-                raise ConfigError(f"shot {shot.name!r} writes a preview video, which covers a whole shot; it cannot "
-                                  f"be split into chunks (set no preview for it, or no chunk size)")
-            step["parameterSpace"] = {"taskParameterDefinitions": [
-                {"name": "Frames", "type": "STRING", "range": _chunks(shot, chunk_size)}]}
-            frames = "{{Task.Param.Frames}}"
-        args = process_args(shot, model, checkpoint_every, frames, "{{Task.File.Config}}")
-        step["script"] = {"embeddedFiles": embedded,
-                          "actions": {"onRun": {"command": "{{Param.%s}}" % COMMAND_PARAMETER, "args": args}}}
-        steps.append(step)
+        try:
+            steps.append(_step(shot, taken, model, chunk_size, checkpoint_every))
+        except XMemppError as exc:  # every broken row, each named by its line, in one error
+            where = f"{shot.where} (shot {shot.name!r})" if shot.where else f"shot {shot.name!r}"
+            problems.append((where, exc))
+    if len(problems) == 1:
+        where, exc = problems[0]
+        raise type(exc)(f"{where}: {exc.message}", remedies=exc.remedies)
+    if problems:
+        raise InputError(f"{len(problems)} shots cannot be written as tasks: "
+                         + "; ".join(f"{where}: {exc}" for where, exc in problems))
     return {
         "specificationVersion": "jobtemplate-2023-09",
         "name": name[:128] or "xmempp batch",

@@ -69,8 +69,10 @@ class BatchReport:
         return sum(r.status == status for r in self.results)
 
     def to_json(self) -> dict[str, Any]:
-        """The report as JSON-ready data (per shot status, frames, seconds, FPS, error)."""
-        frames = sum(r.frames for r in self.results if r.status == "done")
+        """The report as JSON-ready data (per shot status, frames, seconds, FPS, error). The summary's frames
+        are those this run wrote: of finished shots and of stopped or failed ones up to where they ended
+        (skipped shots were written by an earlier run)."""
+        frames = sum(r.frames for r in self.results if r.status != "skipped")
         return {
             "backend": self.backend,
             "seconds": round(self.seconds, 3),

@@ -21,7 +21,7 @@ import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from xmempp.errors import ConfigError, InputError
 from xmempp.inference.config import InferenceConfig
@@ -164,7 +164,9 @@ def parse_shots(rows: Sequence[tuple[str, Mapping[str, Any]]], base: Path, defau
             shots.append(_parse_row(where, row, base, defaults))
         except (InputError, ConfigError) as exc:
             problems.append(f"{label}: {exc}")
-    problems += _repeats(shots, "name", lambda s: s.name) + _repeats(shots, "output", lambda s: str(s.output))
+    # names and output folders of every row, valid or not: a repeat is reported with the other problems
+    problems += (_repeats(rows, "name", lambda row: _text(row.get("name")))
+                 + _repeats(rows, "output", lambda row: _output_of(row, base)))
     if problems:
         raise InputError("bad shot list: " + "; ".join(problems))
     return shots
@@ -273,12 +275,30 @@ def _path(value: Any, base: Path) -> Path:
     return (path if path.is_absolute() else base / path).resolve()
 
 
-def _repeats(shots: Sequence[ShotSpec], what: str, key) -> list[str]:
-    seen: dict[str, ShotSpec] = {}
+def _text(value: Any) -> Optional[str]:
+    """A cell as stripped text, or None when empty."""
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+def _output_of(row: Mapping[str, Any], base: Path) -> Optional[str]:
+    """A row's output folder as an absolute path, or None when it has none (reported by its own check)."""
+    try:
+        return str(_path(row["output"], base)) if "output" in row else None
+    except InputError:
+        return None
+
+
+def _repeats(rows: Sequence[tuple[str, Mapping[str, Any]]], what: str,
+             key: Callable[[Mapping[str, Any]], Optional[str]]) -> list[str]:
+    seen: dict[str, int] = {}
     problems = []
-    for shot in shots:
-        first = seen.setdefault(key(shot), shot)
-        if first is not shot:
-            problems.append(f"{shot.where}: {what} {key(shot)!r} is already used by {first.where}; "
-                            f"every shot needs its own {what}")
+    for index, (where, row) in enumerate(rows):
+        value = key(row)
+        if value is None:
+            continue
+        first = seen.setdefault(value, index)
+        if first != index:
+            problems.append(f"{where}: {what} {value!r} is already used by {rows[first][0]}; every shot needs its "
+                            f"own {what}")
     return problems

@@ -187,6 +187,65 @@ def test_cli_bad_shot_list_is_one_red_line(tmp_path):
     assert "shots.csv line 2 (shot 'a'): mode must be one of" in " ".join(result.output.split())
 
 
+def test_repeated_output_is_reported_with_the_other_problems_in_one_pass(tmp_path):
+    path = write_csv(tmp_path / "shots.csv", [
+        {"name": "a", "plate": "p", "masks": "m", "output": "o1", "size": "huge"},   # broken, and owns o1
+        {"name": "b", "plate": "p", "masks": "m", "output": "o1"},                   # valid, but o1 again
+        {"name": "a", "plate": "p", "masks": "m", "output": "o3", "mode": "sam"},    # broken, and a repeated name
+    ])
+    with pytest.raises(InputError) as info:
+        read_shot_list(path)
+    message = str(info.value)
+    for expected in ("line 2 (shot 'a'): size must be a whole number", "line 4 (shot 'a'): mode must be one of",
+                     f"line 3: output '{(tmp_path / 'o1').resolve()}' is already used by shots.csv line 2",
+                     "line 4: name 'a' is already used by shots.csv line 2"):
+        assert expected in message, message
+
+
+def test_openjd_template_names_every_broken_row(tmp_path):
+    plate, masks = write_shot(tmp_path / "sh010", frames=3)
+    path = write_csv(tmp_path / "shots.csv", [
+        {"name": "sh010", "plate": plate, "masks": masks, "output": "out/sh010"},
+        {"name": "sh020", "plate": tmp_path / "missing", "masks": masks, "output": "out/sh020"},
+        {"name": "sh030", "plate": plate, "masks": masks, "output": "out/sh030", "frames": "1001-1009"},
+    ])
+    template = tmp_path / "job.json"
+    result = CliRunner().invoke(create_app(), ["batch", str(path), "--openjd", str(template), "--chunk-size", "2"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert "shots.csv line 3 (shot 'sh020'): video or frame folder not found" in lines[0], lines
+    assert "shots.csv line 4 (shot 'sh030')" in lines[0] and "1004" in lines[0], lines
+    assert not template.exists()
+    # one broken row keeps its own advice in command-line words
+    path = write_csv(tmp_path / "one.csv", [
+        {"name": "sh030", "plate": plate, "masks": masks, "output": "out/sh030", "frames": "1001-1009"}])
+    result = CliRunner().invoke(create_app(), ["batch", str(path), "--openjd", str(template), "--chunk-size", "2"])
+    assert result.exit_code == 2
+    assert "one.csv line 2 (shot 'sh030'):" in result.stderr and "--frames within 1001-1003" in result.stderr
+
+
+def test_stopped_shot_counts_the_frames_it_wrote_in_the_summary(tmp_path, checkpoint_path):
+    import threading
+
+    plate, masks = write_shot(tmp_path / "sh010", frames=80, seed=3)
+    shots = read_shot_list(write_csv(tmp_path / "shots.csv", [
+        {"name": "sh010", "plate": plate, "masks": masks, "output": "out/sh010", "size": -1}]))
+    stop = threading.Event()
+
+    def on_event(event) -> None:
+        if event.state == "running" and event.frames >= 5:
+            stop.set()
+
+    report = run_batch(shots, checkpoint_path, LocalBackend(plan_slots("cpu", 1, 1)), on_event, stop=stop)
+    (result,) = report.results
+    written = len(list((tmp_path / "out" / "sh010" / "masks").glob("*.png")))
+    assert result.status == "stopped" and 5 <= result.frames < 80
+    assert written == result.frames
+    summary = report.to_json()["summary"]
+    assert summary["stopped"] == 1 and summary["frames"] == written
+
+
 @pytest.mark.slow
 def test_killed_local_worker_fails_its_shot_alone_and_a_rerun_resumes_it(tmp_path, checkpoint_path):
     rows = []
