@@ -34,6 +34,11 @@ from .settings import ServiceSettings
 MAX_POLL_RESULTS = 500
 #: Longest wait of one stream line before it checks again (seconds).
 STREAM_WAIT_S = 15.0
+#: Longest a poll or stream of a stopping server waits for its cancelled run to stop before it ends (seconds).
+STOP_SETTLE_S = 1.0
+#: What the last line of a poll or stream of a stopping server says.
+STOPPING_DETAIL = ("the server is stopping: its track runs are cancelled and its sessions removed (sessions are not "
+                   "kept across restarts); open the session again when the server is back")
 
 _ERROR_WORDS = {400: "Bad input", 401: "Missing or wrong bearer token", 403: "Path outside the media roots",
                 404: "Unknown session, run, reference or result", 409: "Not possible in the session's state",
@@ -70,6 +75,15 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
     engine = engine or Engine.load(settings.model, settings.device)
     store = SessionStore(settings, engine)
     polls = PollSlots(settings.max_polls_per_client)
+    stopping = asyncio.Event()
+
+    def begin_stop() -> None:
+        """The first step of a clean stop (`server.ServiceServer` calls it on SIGTERM/SIGINT once it stopped
+        accepting, before it waits for open requests): cancel every run, and end open polls and streams with a
+        last line saying that the server stops. New requests get 503."""
+        if not stopping.is_set():
+            stopping.set()
+            store.cancel_runs()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -77,6 +91,7 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
         try:
             yield
         finally:
+            begin_stop()  # already done when served by ServiceServer
             reaper.cancel()
             await run_in_threadpool(store.shutdown)
             if owns_engine:
@@ -88,6 +103,7 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
                               "and suggestions of frames to annotate next. Every error is JSON "
                               '`{"detail": "..."}`.')
     app.state.store, app.state.engine, app.state.polls = store, engine, polls
+    app.state.stopping, app.state.begin_stop = stopping, begin_stop
     _install_limits_and_errors(app, settings)
 
     public = APIRouter(prefix="/v1")
@@ -198,15 +214,21 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
         run = store.track(session, rid)
         if wait > 0:
             with polls.slot(_client(request)):
-                await _unless_disconnected(request, run.wait_async(after, wait))
+                await _unless_disconnected(request, run.wait_async(after, wait), stopping)
+        if stopping.is_set():
+            await _settle(run)
         state = run.describe()
         results = run.results_after(after, limit)
         items = await run_in_threadpool(_results, run, results)
-        return TrackPoll(**state, results=items, next=results[-1][0] if results else after)
+        poll = TrackPoll(**state, results=items, next=results[-1][0] if results else after)
+        if stopping.is_set():
+            return JSONResponse({**poll.model_dump(mode="json"), "event": "stopping", "detail": STOPPING_DETAIL})
+        return poll
 
     @api.get("/sessions/{sid}/tracks/{rid}/stream", summary="A track run's results as NDJSON, as they are made",
              description="One JSON object per line: a result `{\"seq\", \"frame\", \"mask\"}` each, then a last "
-                         "line with the run's final state. Counts as one of the client's polls.",
+                         "line with the run's final state (with `\"event\": \"stopping\"` and a `\"detail\"` when "
+                         "the server stops). Counts as one of the client's polls.",
              response_class=NDJSONResponse,
              responses={200: {"content": {"application/x-ndjson": {"schema": {"oneOf": [
                  {"$ref": "#/components/schemas/TrackResult"}, {"$ref": "#/components/schemas/TrackState"}]}}},
@@ -219,9 +241,12 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
         polls.check(client)
 
         async def lines() -> AsyncIterator[bytes]:
-            seen = after
+            seen, settled = after, False
             with polls.slot(client):
                 while True:
+                    if stopping.is_set() and not settled:
+                        await _settle(run)
+                        settled = True
                     final = run.final
                     batch = run.results_after(seen, MAX_POLL_RESULTS)
                     if batch:
@@ -231,10 +256,14 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
                         seen = batch[-1][0]
                         session.touch()
                         continue
+                    if stopping.is_set():
+                        last = {**run.describe(), "event": "stopping", "detail": STOPPING_DETAIL}
+                        yield (json.dumps(last) + "\n").encode()
+                        return
                     if final:
                         yield (json.dumps(run.describe()) + "\n").encode()
                         return
-                    if await _unless_disconnected(request, run.wait_async(seen, STREAM_WAIT_S)):
+                    if await _unless_disconnected(request, run.wait_async(seen, STREAM_WAIT_S), stopping):
                         return
 
         return NDJSONResponse(lines())
@@ -319,20 +348,34 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def _unless_disconnected(request: Request, waiting: Awaitable[None]) -> bool:
-    """Await `waiting`, or stop early when the client disconnects; True when it disconnected."""
+async def _unless_disconnected(request: Request, waiting: Awaitable[None],
+                               stopping: Optional[asyncio.Event] = None) -> bool:
+    """Await `waiting`, or stop early when the client disconnects or `stopping` is set; True when it
+    disconnected."""
 
     async def disconnected() -> None:
         while (await request.receive())["type"] != "http.disconnect":
             pass
 
-    wait_task, gone_task = asyncio.ensure_future(waiting), asyncio.ensure_future(disconnected())
+    tasks = [asyncio.ensure_future(waiting), asyncio.ensure_future(disconnected())]
+    if stopping is not None:
+        tasks.append(asyncio.ensure_future(stopping.wait()))
+    gone_task = tasks[1]
     try:
-        await asyncio.wait({wait_task, gone_task}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (wait_task, gone_task):
+        for task in tasks:
             task.cancel()
     return gone_task.done() and not gone_task.cancelled()
+
+
+async def _settle(run) -> None:
+    """Give a run of a stopping server (cancelled: it stops before its next frame) a moment to become final,
+    so a poll's or stream's last line shows where it stopped."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STOP_SETTLE_S
+    while not run.final and loop.time() < deadline:
+        await run.wait_async(run.done, deadline - loop.time())
 
 
 def _token_check(token: Optional[str]):
@@ -364,6 +407,10 @@ def _install_limits_and_errors(app: FastAPI, settings: ServiceSettings) -> None:
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
+        if app.state.stopping.is_set() and request.url.path != "/v1/health":
+            return JSONResponse({"detail": "the server is stopping; sessions are not kept across restarts, open "
+                                           "the session again when the server is back"}, status_code=503,
+                                headers={"Retry-After": "5"})
         if request.method in ("POST", "PUT", "PATCH"):
             length = request.headers.get("content-length")
             if length is None and request.headers.get("transfer-encoding"):

@@ -1,6 +1,8 @@
 """Run the service with uvicorn."""
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Optional
 
 import uvicorn
@@ -13,6 +15,23 @@ from .settings import ServiceSettings
 GRACEFUL_SHUTDOWN_S = 5
 
 
+class ServiceServer(uvicorn.Server):
+    """uvicorn's server, with the service's work stopped first on SIGTERM/SIGINT.
+
+    It stops accepting, then calls the app's `begin_stop` (runs cancelled, open polls and streams ended with
+    a last line saying the server stops) before uvicorn waits for open requests (which are finishing now, well
+    within the grace period) and runs the app's shutdown.
+    """
+
+    async def shutdown(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+        for server in getattr(self, "servers", []):
+            server.close()
+        begin_stop = getattr(getattr(self.config.app, "state", None), "begin_stop", None)
+        if begin_stop is not None:
+            begin_stop()
+        await super().shutdown(sockets)
+
+
 def serve(settings: ServiceSettings, engine: Optional[Engine] = None, log_level: str = "info") -> None:
     """Serve the API on `settings.host`:`settings.port` until interrupted.
 
@@ -22,7 +41,14 @@ def serve(settings: ServiceSettings, engine: Optional[Engine] = None, log_level:
         log_level: uvicorn's log level.
     """
     app = create_app(settings, engine)
-    # On SIGTERM/SIGINT uvicorn stops accepting, gives open requests (long polls, streams) a few seconds,
-    # then runs the app's shutdown, which waits for the sessions' files to be removed.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
-                limit_concurrency=256, timeout_keep_alive=30, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    # On SIGTERM/SIGINT the server stops accepting, cancels the runs and ends open long polls and streams with
+    # a last line saying so, gives open requests a few seconds, then runs the app's shutdown, which waits for
+    # the sessions' files to be removed.
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
+                            limit_concurrency=256, timeout_keep_alive=30,
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    server = ServiceServer(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        sys.exit(1)  # as uvicorn.run: it could not start (e.g. the port is taken)

@@ -335,6 +335,14 @@ class SessionStore:
                 pass
         return stale
 
+    def cancel_runs(self) -> int:
+        """Ask every queued or running track run to stop before its next frame (the first step of a stopping
+        server); returns how many were asked."""
+        runs = [run for session in self.all() for run in session.runs() if not run.final]
+        for run in runs:
+            run.cancel.set()
+        return len(runs)
+
     def shutdown(self, wait_s: float = SHUTDOWN_WAIT_S) -> None:
         """Close every session and wait for the removals (runs are cancelled first, so each stops before its
         next frame); then remove what is left of the sessions' files, and the state folder itself when the

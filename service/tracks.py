@@ -107,15 +107,22 @@ class TrackRun:
     async def wait_async(self, after: int, timeout: float) -> None:
         """Like `wait`, without holding a thread: the worker thread wakes the waiting event loop."""
         loop, event = asyncio.get_running_loop(), asyncio.Event()
-        waiter = (loop, event)
+        waiter, deadline = (loop, event), loop.time() + timeout
         with self._changed:
-            if len(self._frames) > after or self.final:
-                return
             self._waiters.add(waiter)
         try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
+            while True:  # every change wakes the waiters: wait again until one is above `after`
+                with self._changed:
+                    if len(self._frames) > after or self.final:
+                        return
+                    event.clear()
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return
+                try:
+                    await asyncio.wait_for(event.wait(), remaining)
+                except asyncio.TimeoutError:
+                    return
         finally:
             with self._changed:
                 self._waiters.discard(waiter)

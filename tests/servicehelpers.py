@@ -64,9 +64,12 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(app, port: int) -> Iterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1:`port` in a thread; yields the base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                            timeout_graceful_shutdown=5))
+    """Serve `app` with uvicorn (the service's `ServiceServer`, as `xmempp serve` does) on 127.0.0.1:`port` in a
+    thread; yields the base URL."""
+    from xmempp.service.server import ServiceServer
+
+    server = ServiceServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                          timeout_graceful_shutdown=5))
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
