@@ -23,7 +23,7 @@ from xmempp.io.masks import read_mask
 from .engine import Engine
 from .errors import LimitExceeded, NotFound, Unauthorized, service_message, status_for
 from .polls import PollSlots
-from .rle import decode_rle, encode_rle
+from .rle import check_rle_body_length, encode_rle, parse_rle_json
 from .schemas import (BINARY, Candidates, CandidatesRequest, ErrorBody, Health, Info, Reference, ReferenceList,
                       ReferenceSet, RLEMask, Session, SessionCreate, TrackPoll, TrackRequest, TrackResult, TrackState,
                       UploadState)
@@ -172,10 +172,13 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
     async def put_reference(sid: str, frame: int, request: Request, response: Response) -> ReferenceSet:
         session = store.get(sid)
         session.check_frame(frame)
-        session.ready_frames()
+        frames = session.ready_frames()
+        content_type = request.headers.get("content-type", "")
+        length = request.headers.get("content-length", "")
+        if _is_json(content_type) and length.isdigit():  # refused before the body is read
+            check_rle_body_length(int(length), frames.size)
         data = await request.body()
-        ids = await run_in_threadpool(_decode_reference, session, frame, data,
-                                      request.headers.get("content-type", ""))
+        ids = await run_in_threadpool(_decode_reference, session, frame, data, content_type)
         replaced = await asyncio.wrap_future(store.set_reference(session, frame, ids))
         response.status_code = 200 if replaced else 201
         return ReferenceSet(frame=frame, replaced=replaced, objects=sorted(int(v) for v in set(ids.ravel()) - {0}),
@@ -322,15 +325,13 @@ def _decode_reference(session: ShotSession, frame: int, data: bytes, content_typ
     """Object ids from a reference body: a PNG file or run-length encoded JSON (sizes checked first)."""
     if not data:
         raise InputError("the request has no body; send an index PNG or RLE JSON mask")
-    if content_type.split(";")[0].strip() == "application/json":
-        try:
-            encoded = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"malformed JSON: {exc}") from None
-        if not isinstance(encoded, dict):
-            raise InputError('the JSON body must be an object {"size": [H, W], "values": [...], "counts": [...]}')
-        return decode_rle(encoded, expected_size=session.ready_frames().size)
+    if _is_json(content_type):
+        return parse_rle_json(data, session.ready_frames().size)
     return session.decode_png_reference(frame, data)
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() == "application/json"
 
 
 def _results(run, numbered: list[tuple[int, int]]) -> list[TrackResult]:

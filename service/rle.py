@@ -6,6 +6,7 @@ mask's pixels in row-major order are `n0` pixels of object id `v0`, then `n1` of
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping, Optional
 
 import numpy as np
@@ -14,6 +15,10 @@ from xmempp.errors import InputError
 
 #: Largest mask an RLE body may declare (height x width), whatever the session: 16384 x 16384.
 MAX_RLE_PIXELS = 1 << 28
+#: Bytes an RLE JSON body may take per pixel of its mask, and on top: a run per pixel written out with an id
+#: (up to 3 digits), a count and their separators, pretty-printed, fits with room to spare.
+RLE_BODY_BYTES_PER_PIXEL = 32
+RLE_BODY_SLACK_BYTES = 64 << 10
 
 
 def encode_rle(ids: np.ndarray) -> dict[str, list[int]]:
@@ -32,6 +37,45 @@ def encode_rle(ids: np.ndarray) -> dict[str, list[int]]:
     counts = np.diff(np.r_[starts, flat.size])
     return {"size": [int(ids.shape[0]), int(ids.shape[1])], "values": flat[starts].astype(int).tolist(),
             "counts": counts.astype(int).tolist()}
+
+
+def check_rle_body_length(length: int, expected_size: tuple[int, int]) -> None:
+    """Refuse an RLE JSON body of `length` bytes that is longer than any valid mask of `expected_size` (height,
+    width) needs (`InputError`); the service checks the declared Content-Length before reading the body."""
+    height, width = expected_size
+    most = RLE_BODY_SLACK_BYTES + RLE_BODY_BYTES_PER_PIXEL * int(height) * int(width)
+    if length > most:
+        raise InputError(f"the RLE body is {length} bytes, more than any mask of a {width}x{height} frame needs "
+                         f"(at most {most}); send the runs of one mask of the frame's size")
+
+
+def parse_rle_json(data: bytes, expected_size: tuple[int, int]) -> np.ndarray:
+    """Decode an RLE mask sent as JSON bytes for a frame of `expected_size`, bounding the work first.
+
+    A body longer than any valid mask of that size could need, or with more runs than the mask has pixels
+    (counted by its commas: two per run), is refused before it is parsed, so a large body costs a length
+    check and a byte scan, not a parse into millions of Python objects.
+
+    Arguments:
+        data: the request body (UTF-8 JSON `{"size": [H, W], "values": [...], "counts": [...]}`).
+        expected_size: (height, width) of the session's frames.
+    Returns:
+        HxW uint8 index mask. Raises `InputError` saying what is wrong.
+    """
+    height, width = expected_size
+    pixels = int(height) * int(width)
+    check_rle_body_length(len(data), expected_size)
+    commas = data.count(b",")
+    if commas > 2 * pixels + 16:
+        raise InputError(f"the RLE body holds about {commas // 2} runs, more than the {pixels} pixels of a "
+                         f"{width}x{height} frame; send the runs of one mask of the frame's size")
+    try:
+        encoded = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"malformed JSON: {exc}") from None
+    if not isinstance(encoded, dict):
+        raise InputError('the JSON body must be an object {"size": [H, W], "values": [...], "counts": [...]}')
+    return decode_rle(encoded, expected_size=(height, width))
 
 
 def decode_rle(encoded: Mapping[str, Any], expected_size: Optional[tuple[int, int]] = None,

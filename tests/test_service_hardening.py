@@ -282,3 +282,53 @@ def test_png_reference_of_another_size_refused_from_its_header(client):
                        headers={"Content-Type": "image/png"})
     assert reply.status_code == 400 and "10x10" in reply.json()["detail"]
     client.delete(f"/v1/sessions/{sid}")
+
+
+def test_a_60_mb_rle_body_is_refused_at_once_while_health_stays_fast(media, engine, tmp_path):
+    """Issue 36: a 57 MB RLE body (10 million runs, under the 64 MB body limit) was parsed whole before it was
+    refused: 400 after 3.3 s, /v1/health blocked 2.7 s, +470 MB RSS. Its length and runs are now bounded by
+    the frame's pixels before anything is parsed."""
+    settings = ServiceSettings(port=free_port(), token=TOKEN, media_roots=[media[0]], state_dir=tmp_path / "state")
+    runs = 10_000_000
+    body = ('{"size": [64, 112], "values": [' + ", ".join(["1"] * runs) + '], "counts": ['
+            + ", ".join(["1"] * runs) + "]}").encode()
+    assert 57 << 20 < len(body) < settings.max_body_bytes
+    with running_server(create_app(settings, engine), settings.port) as url, \
+            httpx.Client(base_url=url, headers=AUTH, timeout=60) as client:
+        sid = open_session(client, video="shot")
+        latencies: list[float] = []
+        done = threading.Event()
+
+        def health() -> None:
+            with httpx.Client(base_url=url, timeout=30) as probe:
+                while not done.is_set():
+                    started = time.monotonic()
+                    assert probe.get("/v1/health").status_code == 200
+                    latencies.append(time.monotonic() - started)
+                    time.sleep(0.01)
+
+        prober = threading.Thread(target=health)
+        prober.start()
+        time.sleep(0.2)
+        try:
+            started = time.monotonic()
+            reply, growth = peak_rss_during(lambda: client.put(f"/v1/sessions/{sid}/references/0", content=body,
+                                                               headers={"Content-Type": "application/json"}))
+            took = time.monotonic() - started
+            time.sleep(0.2)
+        finally:
+            done.set()
+            prober.join()
+        print(f"60 MB RLE body answered {reply.status_code} in {took * 1000:.0f} ms; health at most "
+              f"{max(latencies) * 1000:.0f} ms over {len(latencies)} probes; RSS +{growth / 2**20:.0f} MiB")
+        assert took < 0.5, f"refused after {took:.2f} s"
+        assert max(latencies) < 0.1, f"health took up to {max(latencies) * 1000:.0f} ms ({len(latencies)} probes)"
+        assert growth < 200 << 20, f"RSS grew by {growth / 2**20:.0f} MiB"
+        assert reply.status_code == 400 and "more than any mask of a 112x64 frame needs" in reply.json()["detail"], \
+            reply.text
+        # a body within the bounds but with more runs than pixels is refused before it is parsed, too
+        few = b'{"size": [64, 112], "values": [' + b",".join([b"1"] * 8000) + b'], "counts": [' + \
+            b",".join([b"1"] * 8000) + b"]}"
+        reply = client.put(f"/v1/sessions/{sid}/references/0", content=few,
+                           headers={"Content-Type": "application/json"})
+        assert reply.status_code == 400 and "8000 runs, more than the 7168 pixels" in reply.json()["detail"], reply.text
