@@ -24,7 +24,7 @@ from .engine import Engine
 from .errors import LimitExceeded, NotFound, Unauthorized, service_message, status_for
 from .polls import PollSlots
 from .rle import check_rle_body_length, encode_rle, parse_rle_json
-from .schemas import (BINARY, Candidates, CandidatesRequest, ErrorBody, Health, Info, Reference, ReferenceList,
+from .schemas import (BINARY, Candidates, CandidatesRequest, ErrorBody, Health, Info, Limits, Reference, ReferenceList,
                       ReferenceSet, RLEMask, Session, SessionCreate, TrackPoll, TrackRequest, TrackResult, TrackState,
                       UploadState)
 from .sessions import SessionStore, ShotSession
@@ -122,10 +122,10 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
                     dims={"key": dims.key_dim, "value": dims.value_dim, "hidden": dims.hidden_dim},
                     memory={**engine.memory(), "session_memory_bytes": store.memory_bytes()},
                     sessions=len(store), queued_tasks=engine.pending, polls=polls.total,
-                    limits={"max_body_bytes": settings.max_body_bytes, "max_frames": settings.max_frames,
-                            "max_frame_pixels": settings.max_frame_pixels, "max_sessions": settings.max_sessions,
-                            "max_polls_per_client": settings.max_polls_per_client,
-                            "session_ttl_s": settings.session_ttl_s})
+                    limits=Limits(max_body_bytes=settings.max_body_bytes, max_frames=settings.max_frames,
+                                  max_frame_pixels=settings.max_frame_pixels, max_sessions=settings.max_sessions,
+                                  max_polls_per_client=settings.max_polls_per_client,
+                                  session_ttl_s=settings.session_ttl_s))
 
     @api.post("/sessions", status_code=201, summary="Open a session on a shot",
               responses=_errors(400, 403, 409, 411, 413, 422, 429))

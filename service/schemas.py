@@ -168,6 +168,17 @@ class Candidates(BaseModel):
     reason: Optional[str] = Field(..., description="why fewer than k frames were suggested")
 
 
+class Limits(BaseModel):
+    """This server's limits (see `xmempp serve --help`)."""
+
+    max_body_bytes: int = Field(..., description="largest request body (413 above)")
+    max_frames: int = Field(..., description="most frames a session may have")
+    max_frame_pixels: int = Field(..., description="largest uploaded frame, width x height")
+    max_sessions: int = Field(..., description="most sessions open at once")
+    max_polls_per_client: int = Field(..., description="long polls and streams one client address may hold open")
+    session_ttl_s: float = Field(..., description="idle seconds before a session is closed")
+
+
 class Info(BaseModel):
     version: str
     model: str
@@ -177,7 +188,7 @@ class Info(BaseModel):
     sessions: int
     queued_tasks: int
     polls: int = Field(..., description="long polls and streams open now")
-    limits: dict[str, float]
+    limits: Limits
 
 
 BINARY = {"schema": {"type": "string", "format": "binary"}}

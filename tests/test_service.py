@@ -79,6 +79,10 @@ def test_health_info_and_docs(server, client):
     assert info["device"] == "cpu" and info["model"].endswith("XMem-random.pth")
     assert info["memory"]["peak_rss_bytes"] > 0 and info["memory"]["rss_bytes"] > 0
     assert info["limits"]["max_sessions"] == 6
+    # integer limits are JSON integers (issue 36: `"max_sessions": 6.0`); the idle time is a number of seconds
+    assert {name: type(value) for name, value in info["limits"].items()} == {
+        "max_body_bytes": int, "max_frames": int, "max_frame_pixels": int, "max_sessions": int,
+        "max_polls_per_client": int, "session_ttl_s": float}, info["limits"]
     assert httpx.get(f"{url}/docs").status_code == 200
     paths = httpx.get(f"{url}/openapi.json").json()["paths"]
     assert "/v1/sessions/{sid}/tracks/{rid}" in paths and "/v1/sessions/{sid}/candidates" in paths
