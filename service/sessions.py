@@ -5,6 +5,7 @@ worker; this module only keeps state and checks requests.
 """
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import io
@@ -48,6 +49,29 @@ TRACK_DIRECTIONS = ("forward", "backward")
 UPLOAD_FORMATS = {"PNG": ".png", "JPEG": ".jpg"}
 #: Seconds a stopping server waits for the sessions' queued work before removing their files anyway.
 SHUTDOWN_WAIT_S = 30.0
+#: Closed and expired session ids remembered, to say so in a 404 (the oldest are forgotten first).
+GONE_IDS_KEPT = 10_000
+#: Hex digits of a session id's opening time (milliseconds since 1970) at its start.
+_ID_TIME_DIGITS = 11
+
+
+def new_session_id(now: Optional[float] = None) -> str:
+    """A session id: the opening time (milliseconds since 1970, 11 hex digits), so a later server can tell that an
+    id it does not know was opened before it started, then 12 characters of URL-safe random text."""
+    millis = int((time.time() if now is None else now) * 1000)
+    return f"{millis:0{_ID_TIME_DIGITS}x}{secrets.token_urlsafe(9)}"
+
+
+def session_id_time(sid: str) -> Optional[float]:
+    """When the session `sid` was opened (seconds since 1970), or None for an id not made by `new_session_id`."""
+    head = sid[:_ID_TIME_DIGITS]
+    if len(sid) != _ID_TIME_DIGITS + 12 or any(c not in "0123456789abcdef" for c in head):
+        return None
+    return int(head, 16) / 1000
+
+
+def _utc(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def image_header(data: bytes, what: str) -> tuple[str, int, int]:
@@ -68,7 +92,7 @@ class ShotSession:
     """One shot open in the service.
 
     Attributes:
-        id: session id (URL-safe random text).
+        id: session id: its opening time (milliseconds since 1970, 11 hex digits) and URL-safe random text.
         folder: its state folder (uploaded frames, references, track results).
         config, mode: inference settings and memory mechanism.
         source: the server-side path of the shot, or None for uploaded frames.
@@ -228,6 +252,8 @@ class SessionStore:
         self.swept = _sweep(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._sessions: dict[str, ShotSession] = {}
+        self._gone: collections.OrderedDict[str, tuple[str, float]] = collections.OrderedDict()  # id -> how, when
+        self.started_at = time.time()
         self._lock = threading.Lock()
         self._removals: list[concurrent.futures.Future] = []
 
@@ -270,7 +296,7 @@ class SessionStore:
                 if len(self._sessions) >= self.settings.max_sessions:
                     raise LimitExceeded(f"{len(self._sessions)} sessions are open, the most this server allows; "
                                         "close one (DELETE /v1/sessions/ID) or wait for idle ones to expire")
-                sid = secrets.token_urlsafe(9)
+                sid = new_session_id()
                 folder = self.root / sid
                 for sub in ("frames", "references", "tracks"):
                     (folder / sub).mkdir(parents=True)
@@ -293,17 +319,41 @@ class SessionStore:
         with self._lock:
             session = self._sessions.get(sid)
         if session is None:
-            raise NotFound(f"no session {sid!r}; it was closed, expired after "
-                           f"{self.settings.session_ttl_s:g} s idle, or never existed")
+            raise NotFound(self._unknown(sid))
         session.touch()
         return session
 
-    def close(self, sid: str) -> concurrent.futures.Future:
+    def _unknown(self, sid: str) -> str:
+        """Why there is no session `sid`: closed or expired (and when), opened before this server started, or
+        never opened here."""
+        again = "create it again (POST /v1/sessions)"
+        with self._lock:
+            gone = self._gone.get(sid)
+        if gone is not None:
+            how, when = gone
+            if how == "expired":
+                return (f"session {sid!r} expired at {_utc(when)} after {self.settings.session_ttl_s:g} s without a "
+                        f"request, and its files were removed; {again}")
+            return f"session {sid!r} was closed at {_utc(when)} (DELETE), and its files were removed; {again}"
+        restarted = (f"the server restarted at {_utc(self.started_at)}; sessions are not kept across restarts, "
+                     f"{again}")
+        opened = session_id_time(sid)
+        if opened is not None and opened < self.started_at:
+            return f"session {sid!r} was opened at {_utc(opened)}, before {restarted}"
+        if opened is None:
+            return (f"no session {sid!r}: this server never opened it (its ids come from POST /v1/sessions); if a "
+                    f"server before this one did, {restarted}")
+        return f"no session {sid!r}: this server (started at {_utc(self.started_at)}) never opened it"
+
+    def close(self, sid: str, how: str = "closed") -> concurrent.futures.Future:
         """Cancel the session's runs, forget it and remove its files (once its queued work is over);
-        returns the removal's future."""
+        returns the removal's future. `how` ("closed" or "expired") is what a later 404 for its id says."""
         session = self.get(sid)
         with self._lock:
             self._sessions.pop(sid, None)
+            self._gone[sid] = (how, time.time())
+            while len(self._gone) > GONE_IDS_KEPT:
+                self._gone.popitem(last=False)
         for run in session.runs():
             run.cancel.set()
         try:
@@ -330,7 +380,7 @@ class SessionStore:
                      if not s.busy and now - s.last_used > self.settings.session_ttl_s]
         for sid in stale:
             try:
-                self.close(sid)
+                self.close(sid, "expired")
             except NotFound:
                 pass
         return stale

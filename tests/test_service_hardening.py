@@ -332,3 +332,38 @@ def test_a_60_mb_rle_body_is_refused_at_once_while_health_stays_fast(media, engi
         reply = client.put(f"/v1/sessions/{sid}/references/0", content=few,
                            headers={"Content-Type": "application/json"})
         assert reply.status_code == 400 and "8000 runs, more than the 7168 pixels" in reply.json()["detail"], reply.text
+
+
+def test_an_unknown_session_says_whether_it_expired_was_closed_or_the_server_restarted(media, engine, tmp_path):
+    """Issue 36: a 404 after a restart did not say that the server had restarted. A session id holds its opening
+    time, so a server tells an id opened before it started; closed and expired ids are remembered."""
+    state = tmp_path / "state"
+
+    def settings() -> ServiceSettings:
+        return ServiceSettings(port=free_port(), token=TOKEN, media_roots=[media[0]], state_dir=state, session_ttl_s=1)
+
+    first = settings()
+    with running_server(create_app(first, engine), first.port) as url, \
+            httpx.Client(base_url=url, headers=AUTH, timeout=60) as client:
+        before = open_session(client, video="shot")
+    second = settings()
+    with running_server(create_app(second, engine), second.port) as url, \
+            httpx.Client(base_url=url, headers=AUTH, timeout=60) as client:
+        reply = client.get(f"/v1/sessions/{before}")
+        detail = reply.json()["detail"]
+        assert reply.status_code == 404 and "before the server restarted at 20" in detail, reply.text
+        assert "sessions are not kept across restarts, create it again" in detail, detail
+        closed = open_session(client, video="shot")
+        assert client.delete(f"/v1/sessions/{closed}").status_code == 204
+        reply = client.get(f"/v1/sessions/{closed}/references")
+        assert reply.status_code == 404 and "was closed at 20" in reply.json()["detail"], reply.text
+        idle = open_session(client, video="shot")
+        deadline = time.monotonic() + 20
+        while any(s["id"] == idle for s in client.get("/v1/sessions").json()):  # listing does not touch it
+            assert time.monotonic() < deadline, "the idle session did not expire"
+            time.sleep(0.2)
+        reply = client.post(f"/v1/sessions/{idle}/tracks", json={"start": 0})
+        assert reply.status_code == 404 and "expired at 20" in reply.json()["detail"], reply.text
+        assert "after 1 s without a request" in reply.json()["detail"]
+        reply = client.get("/v1/sessions/made-up-id")
+        assert reply.status_code == 404 and "this server never opened it" in reply.json()["detail"], reply.text
