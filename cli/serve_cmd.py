@@ -59,6 +59,9 @@ def serve_command(
                                max_polls_per_client=max_polls, session_ttl_s=session_ttl)
     console = Console(stderr=True)
     network = load_network(model, device, console, precision=precision)
-    console.print(f"serving on http://{host}:{port} (docs at /docs); state in {settings.state_dir}"
-                  + ("" if token else "; no token: anyone who can reach this address may use it"))
-    serve(settings, Engine(network, str(model or "official XMem.pth")))
+
+    def announce() -> None:  # once it listens: a server that refuses to start never says it serves
+        console.print(f"serving on http://{host}:{port} (docs at /docs); state in {settings.state_dir}"
+                      + ("" if token else "; no token: anyone who can reach this address may use it"))
+
+    serve(settings, Engine(network, str(model or "official XMem.pth")), announce=announce)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Optional
+from typing import Callable, Optional
 
 import uvicorn
 
@@ -21,7 +21,20 @@ class ServiceServer(uvicorn.Server):
     It stops accepting, then calls the app's `begin_stop` (runs cancelled, open polls and streams ended with
     a last line saying the server stops) before uvicorn waits for open requests (which are finishing now, well
     within the grace period) and runs the app's shutdown.
+
+    Arguments:
+        config: uvicorn's settings.
+        announce: called once the server listens (not when it could not start).
     """
+
+    def __init__(self, config: uvicorn.Config, announce: Optional[Callable[[], None]] = None) -> None:
+        super().__init__(config)
+        self.announce = announce
+
+    async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+        await super().startup(sockets)
+        if self.started and self.announce is not None:
+            self.announce()
 
     async def shutdown(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
         for server in getattr(self, "servers", []):
@@ -32,13 +45,16 @@ class ServiceServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(settings: ServiceSettings, engine: Optional[Engine] = None, log_level: str = "info") -> None:
+def serve(settings: ServiceSettings, engine: Optional[Engine] = None, log_level: str = "info",
+          announce: Optional[Callable[[], None]] = None) -> None:
     """Serve the API on `settings.host`:`settings.port` until interrupted.
 
     Arguments:
         settings: the service settings.
         engine: a loaded engine (default: load the weights the settings name).
         log_level: uvicorn's log level.
+        announce: called once the server listens: after the state folder is locked for this server and the
+            port is bound, so a server that refuses to start (`ConfigError`, exit 1) never announces itself.
     """
     app = create_app(settings, engine)
     # On SIGTERM/SIGINT the server stops accepting, cancels the runs and ends open long polls and streams with
@@ -47,7 +63,7 @@ def serve(settings: ServiceSettings, engine: Optional[Engine] = None, log_level:
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
                             limit_concurrency=256, timeout_keep_alive=30,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
-    server = ServiceServer(config)
+    server = ServiceServer(config, announce)
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
     if not server.started:
