@@ -30,7 +30,7 @@ import numpy as np
 from xmempp.errors import InputError
 from xmempp.review.appearance import Appearance
 from xmempp.review.motion import MotionEstimator, working_size
-from xmempp.review.signals import compare_masks
+from xmempp.review.signals import centroid_distance, compare_masks
 from xmempp.review.verdict import ObjectReview, Thresholds, judge
 
 __all__ = ["ReviewSettings", "FrameReview", "Reviewer", "review_sequence"]
@@ -48,7 +48,7 @@ class ReviewSettings:
     """
 
     short_side: int = 360
-    reach: int = 6
+    reach: int = 8
     carry: int = 3
     thresholds: Thresholds = field(default_factory=Thresholds)
 
@@ -85,7 +85,7 @@ class _Track:
 
     trusted: np.ndarray  # float32 mask at the working size, carried to the latest frame
     carried: int = 0  # frames the trusted mask has been carried without being confirmed
-    offsets: deque = field(default_factory=deque)  # the last frames' centroid offsets from the motion
+    history: deque = field(default_factory=deque)  # [age, mask] of the last unflagged frames, carried to the latest
 
 
 def _resize_ids(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -146,6 +146,7 @@ class _Pass:
         motion = self._motion.motion(grey, previous)
         for kept in self._tracks.values():  # every trusted mask (confirmed or carried) follows the flow
             kept.trusted = motion.follow(kept.trusted)
+            kept.history = deque([age + 1, motion.follow(h)] for age, h in kept.history if age < self.settings.reach)
         expected = {o: (t.trusted > 0.5) for o, t in self._tracks.items()}
         verdicts: dict[int, ObjectReview] = {}
         for o in sorted(present):
@@ -153,15 +154,14 @@ class _Pass:
             others = {j: e for j, e in expected.items() if j != o}
             signals = compare_masks(masks[o], expected.get(o, np.zeros(labels.shape, bool)), motion.reliable, labels,
                                     o, others)
-            if track is not None and len(track.offsets) >= self.settings.reach - 1:
-                recent = list(track.offsets)[-(self.settings.reach - 1):] + [signals.offset]
-                signals.drift = float(np.hypot(*np.sum(recent, axis=0)))
+            if track is not None and len(track.history) >= self.settings.reach // 2:
+                signals.drift = centroid_distance(masks[o], track.history[0][1] > 0.5, labels, o)
             signals.appearance, looks = self._appearance.distance(o, small, masks[o])
             if signals.looks_like is None and looks is not None:
                 signals.looks_like = looks
             signals.uncertainty = frame.uncertainty.get(o)
             verdicts[o] = judge(signals, self.settings.thresholds, motion.magnitude)
-            self._update(o, masks[o], verdicts[o].flagged, small, signals.offset)
+            self._update(o, masks[o], verdicts[o].flagged, small)
         return verdicts
 
     def _start(self, small: np.ndarray, masks: dict[int, np.ndarray],
@@ -176,19 +176,15 @@ class _Pass:
             verdicts[o] = ObjectReview.first(mask, truth, known=trusted_ids is not None)
         return verdicts
 
-    def _update(self, object_id: int, mask: np.ndarray, flagged: bool, small: np.ndarray,
-                offset: tuple[float, float]) -> None:
+    def _update(self, object_id: int, mask: np.ndarray, flagged: bool, small: np.ndarray) -> None:
         track = self._tracks.setdefault(object_id, _Track(np.zeros(mask.shape, np.float32)))
         if flagged and track.carried < self.settings.carry:
             track.carried += 1
-            track.offsets.clear()
             return
         track.trusted = mask.astype(np.float32)
         track.carried = 0
-        track.offsets.append(offset)
-        while len(track.offsets) > self.settings.reach:
-            track.offsets.popleft()
         if not flagged:
+            track.history.append([0, track.trusted])
             self._appearance.learn(object_id, small, mask, trusted=False)
 
 

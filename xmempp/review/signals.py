@@ -32,14 +32,14 @@ class ObjectSignals:
         largest: the largest connected disagreement.
         detached: mask parts away from everything expected (a spurious patch, a leak far out).
         holes: holes in the mask where the object was expected.
-        drift: the mask's centroid offsets from the motion, summed over the last frames (a slow slide that
-            no single frame shows), as a share of the size.
+        drift: how far the mask's centroid is from that of a mask of several frames back carried along the
+            motion since (a slow slide that no single frame shows), as a share of the size.
         changed: missing and extra together.
         shift: distance between the mask's centroid and the expected one, as a share of the size (both
             taken where no other object is or is expected, so an occlusion does not move them).
-        offset: the same as a vector (x, y), which the reviewer sums over frames for the drift.
         contact: share of the object's expected outline region that another object covers or is expected
             on (an occlusion in progress: the geometry of the visible part is then least certain).
+        at_edge: the mask or the expected one touches the picture's edge (clipped by it: its centroid moves).
         looks_like: another object whose expected place the mask covers, or None.
         appearance: colour distance to the object's trusted appearance (0 same .. 1 unrelated), or None.
         uncertainty: the network's soft-probability uncertainty in the object's band (0..1), or None.
@@ -55,8 +55,8 @@ class ObjectSignals:
     drift: float = 0.0
     changed: float = 0.0
     shift: float = 0.0
-    offset: tuple[float, float] = (0.0, 0.0)
     contact: float = 0.0
+    at_edge: bool = False
     looks_like: int | None = None
     appearance: float | None = None
     uncertainty: float | None = None
@@ -82,6 +82,10 @@ def _off_border(mask: np.ndarray) -> np.ndarray:
         return mask
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     return mask & ~np.isin(labels, edge[edge > 0])
+
+
+def _touches_edge(mask: np.ndarray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
 def _largest(mask: np.ndarray) -> int:
@@ -139,11 +143,11 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
     away = cv2.morphologyEx(away.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)).astype(bool)
     signals.detached = float(away.sum()) / size_area
     signals.changed = signals.missing + signals.extra
+    signals.at_edge = bool(_touches_edge(mask) or _touches_edge(expected))
     visible = ~(covered_by_other | left_by_other | (ids != object_id) & (ids != 0))
     centre, centre_expected = _centroid(mask & visible), _centroid(expected & visible)
     if centre is not None and centre_expected is not None:
-        signals.offset = ((centre[0] - centre_expected[0]) / size, (centre[1] - centre_expected[1]) / size)
-        signals.shift = math.hypot(*signals.offset)
+        signals.shift = math.hypot(centre[0] - centre_expected[0], centre[1] - centre_expected[1]) / size
     if area > 0:
         for other, other_expected in others_expected.items():
             if float((mask & other_expected).sum()) > 0.5 * area and (mask & expected).sum() < 0.5 * area:
@@ -151,3 +155,14 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
                 break
     return signals
 
+
+
+def centroid_distance(mask: np.ndarray, reference: np.ndarray, ids: np.ndarray, object_id: int) -> float:
+    """How far `mask`'s centroid is from `reference`'s (HxW bool), as a share of the object's size, both
+    taken where no other object is (0 when either is empty)."""
+    visible = (ids == object_id) | (ids == 0)
+    centre, centre_reference = _centroid(mask & visible), _centroid(reference & visible)
+    if centre is None or centre_reference is None:
+        return 0.0
+    size = math.sqrt(max(float(mask.sum()), float(reference.sum()), MIN_AREA))
+    return math.hypot(centre[0] - centre_reference[0], centre[1] - centre_reference[1]) / size

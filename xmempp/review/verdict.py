@@ -18,9 +18,9 @@ class Thresholds:
     extra: float = 0.15
     largest: float = 0.10
     detached: float = 0.02
-    holes: float = 0.02
+    holes: float = 0.012
     changed: float = 0.22
-    drift: float = 0.12
+    drift: float = 0.2
     shift: float = 0.10
     appearance: float = 0.60
     uncertainty: float = 0.45
@@ -79,10 +79,12 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
         An `ObjectReview`.
     """
     present = signals.area > 0 or signals.expected_area > 0
-    if signals.contact > 0.05:  # another object covers or leaves part of it: its visible outline moves, and
+    if signals.contact > 0.15:  # another object covers or leaves part of it: its visible outline moves, and
         # what shows of it (where it is, which parts are apart) says little
-        thresholds = replace(_relaxed(thresholds, 1.0 + min(2.0, signals.contact / 0.1)), shift=np.inf,
+        thresholds = replace(_relaxed(thresholds, 1.0 + min(1.0, signals.contact / 0.3)), shift=np.inf,
                              detached=np.inf, drift=np.inf)
+    if signals.at_edge:  # the picture's edge clips it: where its visible part is centred says little
+        thresholds = replace(thresholds, shift=np.inf, drift=np.inf)
     found: list[tuple[float, str]] = []
     if signals.area == 0 and signals.expected_area >= MIN_AREA and signals.missing >= thresholds.missing:
         found.append((signals.missing / thresholds.missing + 1, "object missing where the motion puts it"))
