@@ -67,6 +67,11 @@ class Motion:
                          borderValue=0.0)
 
 
+def _scaled(image: np.ndarray, scale: float) -> np.ndarray:
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.float32)
+
+
 def _best_shift(before: np.ndarray, now: np.ndarray, mask: np.ndarray, search: float
                 ) -> tuple[float, float, float] | None:
     """(dx, dy, mean squared error) of the translation that best moves `before`'s pixels under `mask` onto
@@ -80,9 +85,7 @@ def _best_shift(before: np.ndarray, now: np.ndarray, mask: np.ndarray, search: f
     template, weights = before[y0:y1, x0:x1], mask[y0:y1, x0:x1].astype(np.float32)
     region = now[sy0:sy1, sx0:sx1]
     if scale < 1.0:
-        size = lambda a: (max(1, round(a.shape[1] * scale)), max(1, round(a.shape[0] * scale)))  # noqa: E731
-        template, weights = cv2.resize(template, size(template)), cv2.resize(weights, size(weights))
-        region = cv2.resize(region, size(region))
+        template, weights, region = (_scaled(a, scale) for a in (template, weights, region))
     if region.shape[0] < template.shape[0] or region.shape[1] < template.shape[1] or weights.sum() < 8:
         return None
     scores = cv2.matchTemplate(region, template, cv2.TM_SQDIFF, mask=weights)
