@@ -1,6 +1,7 @@
 """`xmempp serve`: XMem++ as an HTTP tracking service for annotation tools."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -58,10 +59,12 @@ def serve_command(
                                max_frame_pixels=max_frame_pixels, max_sessions=max_sessions,
                                max_polls_per_client=max_polls, session_ttl_s=session_ttl)
     console = Console(stderr=True)
+    loading = time.perf_counter()
     network = load_network(model, device, console, precision=precision)
+    load_seconds = time.perf_counter() - loading
 
     def announce() -> None:  # once it listens: a server that refuses to start never says it serves
         console.print(f"serving on http://{host}:{port} (docs at /docs); state in {settings.state_dir}"
                       + ("" if token else "; no token: anyone who can reach this address may use it"))
 
-    serve(settings, Engine(network, str(model or "official XMem.pth")), announce=announce)
+    serve(settings, Engine(network, str(model or "official XMem.pth"), load_seconds=load_seconds), announce=announce)

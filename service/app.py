@@ -13,8 +13,9 @@ from typing import Any, AsyncIterator, Awaitable, Optional
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.routing import Match
 
 from xmempp import __version__
 from xmempp.errors import InputError, XMemppError
@@ -22,6 +23,7 @@ from xmempp.io.masks import read_mask
 
 from .engine import Engine
 from .errors import LimitExceeded, NotFound, Unauthorized, service_message, status_for
+from .metrics import UNMATCHED, CountRequests, ServiceMetrics
 from .polls import PollSlots
 from .rle import check_rle_body_length, encode_rle, parse_rle_json
 from .schemas import (BINARY, Candidates, CandidatesRequest, ErrorBody, Health, Info, Limits, Reference, ReferenceList,
@@ -75,6 +77,8 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
     engine = engine or Engine.load(settings.model, settings.device)
     store = SessionStore(settings, engine)
     polls = PollSlots(settings.max_polls_per_client)
+    metrics = ServiceMetrics(lambda: len(store), lambda: engine.pending, lambda: polls.total, engine.load_seconds)
+    store.on_frame = metrics.frame_done
     stopping = asyncio.Event()
 
     def begin_stop() -> None:
@@ -104,7 +108,9 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
                               '`{"detail": "..."}`.')
     app.state.store, app.state.engine, app.state.polls = store, engine, polls
     app.state.stopping, app.state.begin_stop = stopping, begin_stop
+    app.state.metrics = metrics
     _install_limits_and_errors(app, settings)
+    app.add_middleware(CountRequests, metrics=metrics, route_of=lambda scope: _route_of(app, scope))
 
     public = APIRouter(prefix="/v1")
     api = APIRouter(prefix="/v1", dependencies=[Depends(_token_check(settings.token))],
@@ -302,6 +308,19 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
         session = store.get(sid)
         return Candidates(**await asyncio.wrap_future(store.candidates(session, body.k, body.alpha)))
 
+    @app.get("/metrics", summary="Prometheus metrics (text format)", response_class=PlainTextResponse,
+             description="Requests by route, method and status code (`xmempp_http_requests_total`), sessions open, "
+                         "model tasks queued or running, polls open, frames tracked and a histogram of their "
+                         "worker time (`xmempp_frame_seconds`), the model's load time. Needs the token when the "
+                         "server has one (Prometheus: `authorization: {credentials: TOKEN}`).",
+             dependencies=[Depends(_token_check(settings.token))],
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                              "description": "The Prometheus text exposition format"},
+                        **_errors(401, json_route=False)})
+    def prometheus_metrics() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
     app.include_router(public)
     app.include_router(api)
     _describe_stream_lines(app)
@@ -338,6 +357,15 @@ def _results(run, numbered: list[tuple[int, int]]) -> list[TrackResult]:
     """The masks of (sequence number, frame) pairs of a run, read from disk and run-length encoded."""
     return [TrackResult(seq=seq, frame=frame, mask=RLEMask(**encode_rle(read_mask(run.mask_path(frame)).ids)))
             for seq, frame in numbered]
+
+
+def _route_of(app: FastAPI, scope: dict) -> str:
+    """The route template a request matched (`/v1/sessions/{sid}`), also for one answered before routing (a
+    refused body); `metrics.UNMATCHED` for none."""
+    route = scope.get("route")
+    if route is None:
+        route = next((r for r in app.router.routes if r.matches(scope)[0] is Match.FULL), None)
+    return str(getattr(route, "path", UNMATCHED)) if route is not None else UNMATCHED
 
 
 def _model_name(source: str) -> str:

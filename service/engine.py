@@ -51,11 +51,14 @@ class Engine:
         source: where the weights came from (shown by /v1/info).
         chunk_frames: steps a long task runs per turn when other lanes wait.
         chunk_seconds: a turn also ends after this long (at least one step is made).
+        load_seconds: how long loading the network took, when known (shown by /metrics).
     """
 
-    def __init__(self, model: XMemNetwork, source: str = "", chunk_frames: int = 8, chunk_seconds: float = 0.5) -> None:
+    def __init__(self, model: XMemNetwork, source: str = "", chunk_frames: int = 8, chunk_seconds: float = 0.5,
+                 load_seconds: Optional[float] = None) -> None:
         self.model = model
         self.source = source
+        self.load_seconds = load_seconds
         self.chunk_frames, self.chunk_seconds = max(1, chunk_frames), chunk_seconds
         self._cond = threading.Condition()
         self._lanes: dict[Hashable, deque[_Task]] = {}
@@ -67,8 +70,10 @@ class Engine:
     @classmethod
     def load(cls, model: Optional[Path] = None, device: str = "auto") -> "Engine":
         """Resolve the weights as the CLI does (official XMem.pth when `model` is None) and load them."""
+        started = time.perf_counter()
         path = resolve_weights(model)
-        return cls(load_model(path, device=device), str(path))
+        network = load_model(path, device=device)
+        return cls(network, str(path), load_seconds=time.perf_counter() - started)
 
     @property
     def device(self) -> torch.device:

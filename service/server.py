@@ -5,6 +5,7 @@ import contextlib
 import sys
 from typing import Callable, Optional
 
+import prometheus_client  # noqa: F401 - /metrics needs it: a missing `service` extra is named before loading
 import uvicorn
 
 from .app import create_app

@@ -15,7 +15,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import numpy as np
 import torch
@@ -256,6 +256,8 @@ class SessionStore:
         self.started_at = time.time()
         self._lock = threading.Lock()
         self._removals: list[concurrent.futures.Future] = []
+        #: Called on the worker with the seconds each tracked frame took, once its results are on disk.
+        self.on_frame: Optional[Callable[[float], None]] = None
 
     # ------------------------------------------------------------------ lifecycle
     def __len__(self) -> int:
@@ -499,6 +501,7 @@ class SessionStore:
         stages: list[RefineStage] = []
 
         def step() -> bool:
+            started = time.perf_counter()
             try:
                 if not results:
                     if run.cancel.is_set():
@@ -521,6 +524,8 @@ class SessionStore:
                 self._write_result(session, run, result, stages[0] if stages else None)
                 session.latest[result.index] = run.id
                 run.publish(result.index)
+                if self.on_frame is not None:
+                    self.on_frame(time.perf_counter() - started)
                 return False
             except XMemppError as exc:
                 run.finish("failed", service_message(exc, self.settings.media_roots, self.state_dir))
