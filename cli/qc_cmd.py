@@ -12,16 +12,12 @@ from rich.table import Table
 
 from xmempp.errors import InputError, OutputError, Remedy, RemedyKind
 from xmempp.io.images import IMAGE_EXTENSIONS
-from xmempp.review import Reviewer
-from xmempp.review.report import flagged_spans, write_qc_html, write_qc_json
+from xmempp.review.report import flagged_spans
+from xmempp.review.shot import QC_FILES, review_shot
 
 from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskChannelOption,
                             MaskThresholdOption, PlateOptions, StartFrameOption, ViewOption)
 from .progress import frame_progress
-
-#: Files `xmempp qc` writes into its output folder.
-QC_FILES = ("qc.json", "qc.html")
-
 
 def reviewed_masks_folder(path: Path) -> Path:
     """The folder of masks to review: `path` itself, or the masks of an xmempp output folder (`masks/`, else
@@ -80,32 +76,22 @@ def qc_command(
     try:
         read = plates.read_masks(source, frames)
         keys = {i: m.ids for i, m in plates.read_masks(keyframes, frames).items()} if keyframes is not None else {}
-        order = sorted(read)
-        names = {i: read[i].path.stem if read[i].path is not None and read[i].path.is_file() else frames.names[i]
-                 for i in order}
-        reviewer = Reviewer(keyframes={i: k for i, k in keys.items() if i in read})
         with frame_progress(console, quiet, transient=True) as bar:
-            task = bar.add_task("reviewing", total=len(order))
-            for i in order:
-                reviewer.add(i, names[i], frames[i], read[i].ids)
-                bar.advance(task)
-            bar.update(task, description="reviewing backwards")
-            reviews = reviewer.finish()
-        out.mkdir(parents=True, exist_ok=True)
-        data = write_qc_json(out / "qc.json", reviews, source={"video": str(video), "masks": str(source),
-                                                              "keyframes": str(keyframes) if keyframes else None})
-        positions = {position: order[position] for position in range(len(order))}
-        write_qc_html(out / "qc.html", reviews, video.name,
-                      lambda position: (frames[positions[position]], read[positions[position]].ids))
+            task = bar.add_task("reviewing", total=len(read))
+            reviews, data = review_shot(frames, read, out, keyframes=keys, title=video.name,
+                                        source={"video": str(video), "masks": str(source),
+                                                "keyframes": str(keyframes) if keyframes else None},
+                                        progress=lambda done, total: bar.update(task, completed=done))
     finally:
         frames.close()
     if as_json:
         typer.echo(json.dumps(data["summary"], indent=2))
         return
-    _print_spans(reviews, out)
+    print_spans(reviews, out)
 
 
-def _print_spans(reviews: list, out: Path) -> None:
+def print_spans(reviews: list, out: Path) -> None:
+    """The review's summary line and its flagged spans, worst first, on stdout."""
     spans = flagged_spans(reviews)
     console = Console(highlight=False, soft_wrap=True)
     flagged = sum(r.flagged for r in reviews)

@@ -69,7 +69,7 @@ class Motion:
 
 def _scaled(image: np.ndarray, scale: float) -> np.ndarray:
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.float32)
+    return np.asarray(cv2.resize(image, size), np.float32)
 
 
 def _best_shift(before: np.ndarray, now: np.ndarray, mask: np.ndarray, search: float

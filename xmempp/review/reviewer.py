@@ -132,6 +132,7 @@ class _Pass:
         self._tracks: dict[int, _Track] = {}
         self._appearance = Appearance()
         self._previous_grey: Optional[np.ndarray] = None
+        self._previous_index: Optional[int] = None
 
     def step(self, frame: _Frame, small: np.ndarray, labels: np.ndarray) -> dict[int, ObjectReview]:
         """The verdicts on one frame (every object on it, expected on it, or on its keyframe)."""
@@ -141,7 +142,9 @@ class _Pass:
             present |= {int(i) for i in np.unique(frame.trusted) if i}
         masks = {o: labels == o for o in present}
         previous, self._previous_grey = self._previous_grey, grey
-        if previous is None or frame.trusted is not None:
+        adjacent = self._previous_index is not None and abs(frame.index - self._previous_index) == 1
+        self._previous_index = frame.index
+        if previous is None or not adjacent or frame.trusted is not None:  # a gap in the masks starts afresh
             return self._start(small, masks, frame.trusted)
         motion = self._motion.motion(grey, previous)
         for kept in self._tracks.values():  # every trusted mask (confirmed or carried) follows the flow
@@ -168,6 +171,7 @@ class _Pass:
                trusted_ids: Optional[np.ndarray]) -> dict[int, ObjectReview]:
         """A first frame or a keyframe: the masks (the keyframe's where given) become the trusted ones."""
         verdicts: dict[int, ObjectReview] = {}
+        self._tracks.clear()
         for o, mask in masks.items():
             truth = (trusted_ids == o) if trusted_ids is not None else mask
             self._tracks[o] = _Track(truth.astype(np.float32))
@@ -191,8 +195,10 @@ class _Pass:
 def _merge(forward: ObjectReview, backward: Optional[ObjectReview]) -> ObjectReview:
     """A frame's verdict from both passes: flagged only where both flag it (a failure has a start and an end;
     a disagreement that only one direction sees is the other frames' fault), scored by the milder."""
-    if backward is None:
+    if backward is None or not backward.judged:
         return forward
+    if not forward.judged:
+        return backward
     if forward.flagged and backward.flagged:
         worse = forward if forward.score <= backward.score else backward
         return ObjectReview(score=max(forward.score, backward.score), flagged=True, reasons=worse.reasons,
@@ -266,8 +272,7 @@ class Reviewer:
             later[position] = backward.step(frame, small, labels)
         reviews = []
         for position, frame in enumerate(self._kept):
-            last = position == len(self._kept) - 1 and frame.trusted is None
-            objects = {o: _merge(v, None if last else later[position].get(o))
+            objects = {o: _merge(v, later[position].get(o))
                        for o, v in sorted(self._verdicts[position].items())}
             reviews.append(FrameReview(frame.index, frame.name, {o: v for o, v in objects.items() if v.present},
                                        frame.trusted is not None))

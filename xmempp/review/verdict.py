@@ -36,6 +36,7 @@ class ObjectReview:
         reasons: short readable reasons, worst first.
         present: whether the object is on the frame or expected there.
         signals: the raw measurements (shares of the object's size), for reports and tuning.
+        judged: False where nothing could be compared (the first frame of a run of masks).
     """
 
     score: float
@@ -43,6 +44,7 @@ class ObjectReview:
     reasons: list[str] = field(default_factory=list)
     present: bool = True
     signals: dict[str, float] = field(default_factory=dict)
+    judged: bool = True
 
     @classmethod
     def first(cls, mask: np.ndarray, truth: np.ndarray, known: bool) -> "ObjectReview":
@@ -50,7 +52,7 @@ class ObjectReview:
         differs from the artist's)."""
         present = bool(mask.any() or truth.any())
         if not known:
-            return cls(score=1.0, flagged=False, present=present)
+            return cls(score=1.0, flagged=False, present=present, judged=False)
         differ = float((mask ^ truth).sum()) / max(float(truth.sum()), float(mask.sum()), MIN_AREA)
         if differ > 0.01:
             return cls(score=0.0, flagged=True, reasons=[f"differs from the keyframe ({differ:.0%} of the object)"],
