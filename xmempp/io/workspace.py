@@ -3,6 +3,7 @@
     ROOT/NAME/images/<stem>.jpg|png   the frames (optionally resized: shorter side = size)
     ROOT/NAME/masks/<stem>.png        DAVIS-palette index PNGs, objects numbered 1..K
     ROOT/NAME/info.json               {"references": [...], "num_objects": K, ...}
+    ROOT/NAME/review.json             xmempp's review states of the masks (optional; `xmempp.io.review_state`)
 
 XMem++ reads `references` (annotated frame indices) and `num_objects` from info.json and lists
 `images/` in sorted order; xmempp adds the frame order, the original object ids and colours, and
@@ -33,6 +34,7 @@ from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, default_dir_mode
 from xmempp.io.frames import FrameSource, prefetch
 from xmempp.io.images import decode_image_file
 from xmempp.io.masks import LabeledMask, davis_palette, read_mask
+from xmempp.io.review_state import REVIEW_FILE, ReviewStates
 from xmempp.io.workspace_info import WORKSPACE_VERSION, WorkspaceInfo
 from xmempp.types import PathLike
 
@@ -343,6 +345,23 @@ class Workspace(FrameSource):
     def save_info(self) -> None:
         """Write info.json atomically (keeps fields this version does not know)."""
         self.info.write(self.path / "info.json")
+
+    @property
+    def review_path(self) -> Path:
+        """review.json: the masks' review states (fresh, stale, flagged, approved)."""
+        return self.path / REVIEW_FILE
+
+    def read_review_states(self) -> ReviewStates:
+        """The masks' review states (none for a workspace without review.json, e.g. an older one).
+
+        Returns:
+            A `ReviewStates` for this workspace's frames. Raises `InputError` for an unreadable review.json.
+        """
+        return ReviewStates.read(self.review_path, self.names)
+
+    def save_review_states(self, states: ReviewStates) -> None:
+        """Write review.json atomically (`OutputError` when it cannot be written)."""
+        states.write(self.review_path, self.names)
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.path)!r}, {len(self)} frames, {self.num_objects} objects)"
