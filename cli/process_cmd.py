@@ -17,6 +17,7 @@ import typer
 from rich.markup import escape
 
 from xmempp import InferenceConfig
+from xmempp.review.shot import review_results
 from xmempp.errors import ConfigError
 from xmempp.inference.checkpoint import CheckpointPolicy, checkpoint_path
 from xmempp.inference.jobs import run_job
@@ -68,6 +69,7 @@ class ProcessRun:
         force: run even when the memory estimate exceeds what the machine has (with a warning).
         force_unlock: take over the output folder's lock from another run.
         refine: refinement of the mattes against the plate (`xmempp.refine`; off by default).
+        qc: review the results when the run completes (OUT/qc.json, OUT/qc.html).
     """
 
     video: Path
@@ -89,6 +91,7 @@ class ProcessRun:
     resume: bool = False
     force: bool = False
     force_unlock: bool = False
+    qc: bool = False
 
 
 def parse_checkpoint_every(text: str) -> CheckpointPolicy:
@@ -189,6 +192,9 @@ def process_command(
     refine_temporal: TemporalOption = 0.0,
     foreground: ForegroundOption = False,
     premultiplied: PremultipliedOption = True,
+    qc: Annotated[bool, typer.Option(
+        "--qc", help="Review the results when the run completes: OUT/qc.json (a score, a flag and reasons per "
+                     "frame and object) and the OUT/qc.html contact sheet; see `xmempp qc`.")] = False,
 ) -> None:
     """Propagate the masks in MASKS through every frame of VIDEO and write the results to OUT."""
     if alpha_bits not in (8, 16):
@@ -207,7 +213,7 @@ def process_command(
         cuda_graphs=cuda_graphs,
         plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold, mask_channel),
         checkpoint=parse_checkpoint_every(checkpoint_every), resume=resume, force=force, force_unlock=force_unlock,
-        refine=refine_settings(refine, refine_band, refine_feather, refine_detail, refine_temporal),
+        refine=refine_settings(refine, refine_band, refine_feather, refine_detail, refine_temporal), qc=qc,
     )
     run_process(run, RunLog(log_format, quiet))
 
@@ -265,3 +271,17 @@ def _run_process(run: ProcessRun, log: RunLog) -> None:
                 f"({report.fps:.2f} FPS), peak memory {peak}; results in {escape(str(run.out))}",
                 frames=report.frames, resumed_from=report.resumed_from, seconds=round(report.seconds, 3),
                 fps=round(report.fps, 3), peak_memory=peak, out=run.out)
+    if run.qc and report.completed:
+        _review(run, log, total)
+
+
+def _review(run: ProcessRun, log: RunLog, total: int) -> None:
+    """`--qc`: review the masks just written, with the roto as keyframes."""
+    started = time.time()
+    with log.progress("reviewing", total) as progress:
+        _, data = review_results(run.video, run.masks, run.out, run.plates, progress=progress)
+    summary = data["summary"]
+    log.summary(f"review: {summary['flagged_frames']} of {summary['frames']} frames flagged in "
+                f"{len(summary['spans'])} spans ({time.time() - started:.1f} s); {escape(str(run.out / 'qc.html'))}",
+                flagged_frames=summary["flagged_frames"], frames=summary["frames"], spans=len(summary["spans"]),
+                qc=run.out / "qc.json")

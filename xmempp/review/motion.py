@@ -52,10 +52,10 @@ class Motion:
             return warped
         carried = cv2.remap(self.before, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         flow_error = float(np.mean((self.now[landed] - carried[landed]) ** 2))
-        if flow_error < 64.0:  # within 8 grey levels: the flow follows the object
+        if flow_error < 64.0 and self.magnitude < 8.0:  # slow, within 8 grey levels: the flow follows the object
             return warped
         shift = _best_shift(self.before, self.now, mask, search=max(8.0, 2.0 * self.magnitude))
-        if shift is None or shift[2] > 0.5 * flow_error:
+        if shift is None or shift[2] > 0.7 * flow_error:
             return warped
         matrix = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
         return cv2.warpAffine(plane, matrix, (plane.shape[1], plane.shape[0]), flags=cv2.INTER_LINEAR,

@@ -133,6 +133,7 @@ class _Pass:
         self._appearance = Appearance()
         self._previous_grey: Optional[np.ndarray] = None
         self._previous_index: Optional[int] = None
+        self._previous_labels: Optional[np.ndarray] = None
 
     def step(self, frame: _Frame, small: np.ndarray, labels: np.ndarray) -> dict[int, ObjectReview]:
         """The verdicts on one frame (every object on it, expected on it, or on its keyframe)."""
@@ -142,6 +143,7 @@ class _Pass:
             present |= {int(i) for i in np.unique(frame.trusted) if i}
         masks = {o: labels == o for o in present}
         previous, self._previous_grey = self._previous_grey, grey
+        previous_labels, self._previous_labels = self._previous_labels, labels
         adjacent = self._previous_index is not None and abs(frame.index - self._previous_index) == 1
         self._previous_index = frame.index
         if previous is None or not adjacent or frame.trusted is not None:  # a gap in the masks starts afresh
@@ -151,12 +153,16 @@ class _Pass:
             kept.trusted = motion.follow(kept.trusted)
             kept.history = deque([age + 1, motion.follow(h)] for age, h in kept.history if age < self.settings.reach)
         expected = {o: (t.trusted > 0.5) for o, t in self._tracks.items()}
+        assert previous_labels is not None  # set with the previous grey
+        carried_labels = cv2.remap(previous_labels, motion.map_x, motion.map_y, cv2.INTER_NEAREST)
         verdicts: dict[int, ObjectReview] = {}
         for o in sorted(present):
             track = self._tracks.get(o)
             others = {j: e for j, e in expected.items() if j != o}
+            uncovered = ((previous_labels != 0) & (previous_labels != o)) | (
+                (carried_labels != 0) & (carried_labels != o))
             signals = compare_masks(masks[o], expected.get(o, np.zeros(labels.shape, bool)), motion.reliable, labels,
-                                    o, others)
+                                    o, others, uncovered)
             if track is not None and len(track.history) >= self.settings.reach // 2:
                 signals.drift = centroid_distance(masks[o], track.history[0][1] > 0.5, labels, o)
             signals.appearance, looks = self._appearance.distance(o, small, masks[o])

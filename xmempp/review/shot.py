@@ -6,12 +6,13 @@ from typing import Callable, Mapping, Optional
 
 import numpy as np
 
+from xmempp.inference.shots import PlateOptions
 from xmempp.io.frames import FrameSource
 from xmempp.io.mask_labels import LabeledMask
 from xmempp.review.report import write_qc_html, write_qc_json
 from xmempp.review.reviewer import FrameReview, Reviewer, ReviewSettings
 
-__all__ = ["QC_FILES", "review_shot"]
+__all__ = ["QC_FILES", "review_shot", "review_results"]
 
 #: The files a shot's review writes into its output folder.
 QC_FILES = ("qc.json", "qc.html")
@@ -49,3 +50,28 @@ def review_shot(frames: FrameSource, masks: Mapping[int, LabeledMask], out: Path
     write_qc_html(out / QC_FILES[1], reviews, title,
                   lambda position: (frames[order[position]], masks[order[position]].ids))
     return reviews, data
+
+
+def review_results(video: Path, roto: Path, out: Path, plates: Optional[PlateOptions] = None, *,
+                   progress: Optional[Callable[[int, int], None]] = None) -> tuple[list[FrameReview], dict]:
+    """Review what `xmempp process` wrote into `out` (its masks/) against the frames, the roto as keyframes,
+    and write OUT/qc.json and OUT/qc.html.
+
+    Arguments:
+        video: the shot's frames (as given to the run).
+        roto: the artist's keyframes (the run's masks folder).
+        out: the run's output folder.
+        plates: the run's frame range, colour and roto options.
+        progress: called with (frames done, frames in all).
+    Returns:
+        (the frames' reviews, the qc.json content).
+    """
+    plates = plates or PlateOptions()
+    frames = plates.open_frames(video)
+    try:
+        results = plates.read_masks(out / "masks", frames)
+        keyframes = {i: m.ids for i, m in plates.read_masks(roto, frames).items()}
+        return review_shot(frames, results, out, keyframes=keyframes, title=Path(video).name, progress=progress,
+                           source={"video": str(video), "masks": str(out / "masks"), "keyframes": str(roto)})
+    finally:
+        frames.close()

@@ -99,7 +99,7 @@ def _centroid(mask: np.ndarray) -> tuple[float, float] | None:
 
 
 def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, ids: np.ndarray, object_id: int,
-                  others_expected: dict[int, np.ndarray]) -> ObjectSignals:
+                  others_expected: dict[int, np.ndarray], uncovered: np.ndarray | None = None) -> ObjectSignals:
     """Compare one object's mask with where the motion says it should be.
 
     Arguments:
@@ -109,6 +109,8 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
         ids: HxW uint8, every object's id on this frame (0 = background).
         object_id: the object compared.
         others_expected: every other object's expected mask (HxW bool) on this frame.
+        uncovered: HxW bool, pixels another object covered on the previous frame (where they were, or
+            along the flow): the object may show there now (it comes out from behind).
     Returns:
         The `ObjectSignals` (drift, appearance and uncertainty left unset).
     """
@@ -123,6 +125,8 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
     for other, other_expected in others_expected.items():
         covered_by_other |= (ids == other)  # lost to another object: an occlusion, or that object's own error
         left_by_other |= other_expected & (ids != other)
+    if uncovered is not None:
+        left_by_other |= uncovered & ~others_now
     near_expected = cv2.dilate(expected.astype(np.uint8), _disk(max(2, round(0.08 * size)))).astype(bool)
     if expected_area >= MIN_AREA:
         signals.contact = float((near_expected & (others_now | left_by_other)).sum()) / float(near_expected.sum())

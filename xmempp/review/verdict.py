@@ -20,7 +20,7 @@ class Thresholds:
     detached: float = 0.02
     holes: float = 0.012
     changed: float = 0.22
-    drift: float = 0.2
+    drift: float = 0.25
     shift: float = 0.10
     appearance: float = 0.60
     uncertainty: float = 0.45

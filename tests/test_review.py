@@ -1,0 +1,143 @@
+"""The review (`xmempp.review`): each signal on a failure of its own kind, the combination over whole
+sequences with every kind injected (the frames that are right, an occlusion and fast camera moves
+included), the reports, `xmempp qc` and `xmempp process --qc`."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cli.app import app
+from xmempp.evaluation.review_cases import FAILURE_KINDS, ReviewScore, inject_failures, make_scene, score_review
+from xmempp.review import ReviewSettings, review_sequence
+from xmempp.review.report import flagged_spans, review_to_dict
+
+runner = CliRunner()
+
+#: What the reasons of a flagged frame say for each failure kind (one of the words).
+REASON_WORDS = {
+    "drop": ("missing",), "cut": ("missing", "area", "changed"), "shift": ("shifted", "area", "changed", "missing"),
+    "swap": ("looks like",), "leak": ("extra", "area", "patch", "changed"), "holes": ("holes",),
+    "drift": ("sliding", "shifted"), "spurious": ("patch", "extra"),
+}
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    """Three shots: one object, two crossing objects, three objects; fast camera bursts in each."""
+    return [make_scene(seed, objects=objects, frames=32) for seed, objects in ((10, 1), (11, 2), (12, 3))]
+
+
+def _flags(reviews):
+    return [r.flagged for r in reviews]
+
+
+def test_correct_masks_are_not_flagged_through_occlusions_and_fast_camera_moves(scenes):
+    for scene in scenes:
+        reviews = review_sequence(scene.frames, scene.masks, keyframes={0: scene.masks[0]})
+        assert sum(_flags(reviews)) <= 2, [(r.name, r.objects) for r in reviews if r.flagged]
+
+
+@pytest.mark.parametrize("kind", FAILURE_KINDS)
+def test_each_failure_kind_is_flagged_with_a_reason_that_names_it(scenes, kind):
+    score, reasons = ReviewScore(), []
+    for number, scene in enumerate(scenes):
+        injected = inject_failures(scene.masks, seed=20 + number, kinds=[kind])
+        reviews = review_sequence(scene.frames, injected.masks, keyframes={0: scene.masks[0]})
+        score.add(score_review(_flags(reviews), injected.failures))
+        reasons += [reason for t in injected.failures for o in injected.failures[t]
+                    if o in reviews[t].objects for reason in reviews[t].objects[o].reasons]
+    assert score.failed.get(kind, 0) > 0, "the injector made no failure of this kind"
+    assert score.found[kind] / score.failed[kind] >= 0.5, (score.found, score.failed)
+    assert any(word in reason for reason in reasons for word in REASON_WORDS[kind]), reasons
+    assert score.false_positive_rate <= 0.1
+
+
+def test_every_kind_together_most_failures_flagged_few_right_frames(scenes):
+    total = ReviewScore()
+    for number, scene in enumerate(scenes):
+        injected = inject_failures(scene.masks, seed=40 + number)
+        reviews = review_sequence(scene.frames, injected.masks, keyframes={0: scene.masks[0]})
+        total.add(score_review(_flags(reviews), injected.failures))
+    assert total.recall >= 0.75, (total.found, total.failed)
+    assert total.false_positive_rate <= 0.08, total.false_flags
+
+
+def test_a_swap_says_which_object_the_mask_looks_like():
+    scene = make_scene(3, objects=2, frames=20, fast_camera=False)
+    masks = [m.copy() for m in scene.masks]
+    for t in (9, 10):
+        masks[t][scene.masks[t] == 1], masks[t][scene.masks[t] == 2] = 2, 1
+    reviews = review_sequence(scene.frames, masks, keyframes={0: scene.masks[0]})
+    assert reviews[9].flagged and reviews[10].flagged
+    said = " ".join(reviews[9].objects[1].reasons + reviews[9].objects[2].reasons)
+    assert "looks like object" in said
+
+
+def test_spans_group_consecutive_flagged_frames_worst_first():
+    scene = make_scene(5, objects=1, frames=24, fast_camera=False)
+    masks = [m.copy() for m in scene.masks]
+    for t in (5, 6, 7):
+        masks[t][:] = 0  # dropped for three frames
+    masks[15] = np.roll(masks[15], 12, axis=1)  # one shifted frame
+    reviews = review_sequence(scene.frames, masks, [f"f{t:03d}" for t in range(24)], keyframes={0: scene.masks[0]})
+    spans = flagged_spans(reviews)
+    assert [(s.first, s.last) for s in spans][:2] == [("f005", "f007"), ("f015", "f015")]
+    data = review_to_dict(reviews)
+    assert data["frames"][5]["objects"]["1"]["flagged"] and data["summary"]["flagged_frames"] == 4
+    assert 0.0 <= data["frames"][3]["objects"]["1"]["score"] <= 1.0
+
+
+def test_settings_refuse_nonsense():
+    with pytest.raises(ValueError, match="short side"):
+        ReviewSettings(short_side=4)
+
+
+def _write_shot(folder, scene, masks):
+    (folder / "frames").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    (folder / "roto").mkdir()
+    for t, (frame, mask) in enumerate(zip(scene.frames, masks)):
+        Image.fromarray(frame).save(folder / "frames" / f"sh010.{1001 + t}.png")
+        Image.fromarray(mask).save(folder / "masks" / f"sh010.{1001 + t}.png")
+    Image.fromarray(scene.masks[0]).save(folder / "roto" / "sh010.1001.png")
+
+
+def test_qc_command_writes_qc_json_and_html_and_prints_the_spans(tmp_path):
+    scene = make_scene(7, objects=2, frames=16, fast_camera=False)
+    masks = [m.copy() for m in scene.masks]
+    masks[8][masks[8] == 2] = 0  # object 2 dropped on frame 1009
+    _write_shot(tmp_path, scene, masks)
+    out = tmp_path / "qc"
+    args = ["qc", "-v", tmp_path / "frames", "-m", tmp_path / "masks", "-o", out, "--keyframes", tmp_path / "roto"]
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert "sh010.1009" in result.output
+    data = json.loads((out / "qc.json").read_text())
+    by_name = {f["frame"]: f for f in data["frames"]}
+    assert by_name["sh010.1009"]["objects"]["2"]["flagged"]
+    assert by_name["sh010.1009"]["objects"]["2"]["reasons"]
+    assert not by_name["sh010.1003"]["objects"]["1"]["flagged"]
+    assert by_name["sh010.1001"]["keyframe"]
+    page = (out / "qc.html").read_text()
+    assert "<svg" in page and "sh010.1009" in page and "data:image/jpeg;base64," in page
+    again = runner.invoke(app, [str(a) for a in args])
+    assert again.exit_code != 0 and "overwrite" in again.output
+    missing = runner.invoke(app, ["qc", "-v", str(tmp_path / "frames"), "-m", str(tmp_path / "nope"), "-o", str(out),
+                                  "--overwrite"])
+    assert missing.exit_code != 0 and "not found" in missing.output
+
+
+def test_process_qc_reviews_the_run_it_made(tmp_path, checkpoint_path):
+    scene = make_scene(8, objects=1, frames=6, size=(96, 128), fast_camera=False)
+    _write_shot(tmp_path, scene, scene.masks)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["process", "-v", str(tmp_path / "frames"), "-m", str(tmp_path / "roto"), "-o",
+                                 str(out), "--model", str(checkpoint_path), "--qc", "--quiet"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "qc.json").read_text())
+    assert [f["frame"] for f in data["frames"]] == [f"sh010.{1001 + t}" for t in range(6)]
+    assert data["frames"][0]["keyframe"] and (out / "qc.html").is_file()
