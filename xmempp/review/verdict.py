@@ -18,7 +18,7 @@ class Thresholds:
     extra: float = 0.15
     largest: float = 0.10
     detached: float = 0.02
-    holes: float = 0.012
+    holes: float = 0.006
     changed: float = 0.22
     drift: float = 0.25
     shift: float = 0.10
