@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from xmempp.evaluation.benchmark import flatness_summary, run_benchmark
+from xmempp.evaluation.benchmark import flatness_summary, review_ms_per_frame, run_benchmark
 from xmempp.io.sources import open_frames
 from xmempp.io.masks import read_mask_folder
 from xmempp.io.synthetic import MovingDiscs
@@ -65,6 +65,9 @@ def bench_command(
     peak_between: Annotated[bool, typer.Option(
         "--peak-between/--no-peak-between", help="Also run the peak convolution between frames (untimed), to compare "
                                                  "the frames with its rate over the same period.")] = True,
+    review: Annotated[bool, typer.Option(
+        "--review/--no-review", help="Also time the review of the same frames (`xmempp qc`), per frame and as a "
+                                     "share of the network's frame time.")] = True,
 ) -> None:
     """Measure propagation speed (FPS, ms per stage) and peak memory on this machine."""
     console = Console(stderr=True)
@@ -94,6 +97,9 @@ def bench_command(
                                on_frame=lambda: progress.advance(task), sample_every=timeline,
                                count_flops=count_flops, compile=compile_model, cuda_graphs=cuda_graphs,
                                peak_repeats=peak_runs, peak_between=peak_between)
+    if review:
+        masks_for_review = [discs.mask(i) for i in range(total)] if clip is None else [reference] * total
+        result.review_ms = review_ms_per_frame([source[i] for i in range(total)], masks_for_review)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
@@ -119,6 +125,9 @@ def bench_command(
         Console().print(f"whole frame at {result.fraction_of_peak['frame']:.2f} of that peak on average, "
                         f"{result.best_frame_fraction:.2f} for the fastest frame{beside} (FLOPs: convolutions and "
                         "matrix products, counted by torch.utils.flop_counter)")
+    if result.review_ms is not None:
+        Console().print(f"review: {result.review_ms:.1f} ms a frame (both passes), "
+                        f"{result.review_ms / result.ms_per_frame:.3f} of the network's frame time")
     if timeline:
         Console().print(flatness_summary(result, config))
 

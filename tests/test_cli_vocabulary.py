@@ -55,6 +55,7 @@ MEANINGS: dict[str, tuple[str, str | None, str]] = {
     "--start-frame": ("int", "first frame", "number of a video's first frame"),
     "--mask-threshold": ("float", None, "soft roto threshold"),
     "--mask-channel": ("text", "channel", "EXR channel of the roto"),
+    "--review": ("flag", "review", "also time the review"),
     "--qc": ("flag", "review", "review the results (qc.json, qc.html)"),
     "--keyframes": ("path", "keyframe", "the artist's keyframe masks (trusted)"),
     "--resume": ("flag", "checkpoint", "continue from a checkpoint"),

@@ -42,7 +42,8 @@ class BenchResult:
     `peak_between_gflops` is the peak convolution's rate over its runs between frames (their
     FLOPs over their time), `fraction_of_peak_between` the frames' rate (FLOPs over time) over it
     (None without FLOPs or between-frame runs). `peak_range` is the lowest and highest peak
-    measured in the run.
+    measured in the run. `review_ms` is what the review (`xmempp.review`) of a frame costs, both passes
+    (None when not measured).
     """
 
     hardware: str
@@ -68,6 +69,7 @@ class BenchResult:
     best_frame_fraction: Optional[float] = None
     peak_between_gflops: Optional[float] = None
     fraction_of_peak_between: Optional[float] = None
+    review_ms: Optional[float] = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -272,3 +274,17 @@ def flatness_summary(result: BenchResult, config: InferenceConfig) -> str:
     return (f"long-term cap ({cap} elements) reached by frame {first['frame']}: RSS {first['rss_mib']:.0f} MiB "
             f"then at most {peak:.0f} MiB ({100 * (peak / first['rss_mib'] - 1):+.1f} %); frame time "
             f"{early:.1f} ms in the first half after the cap, {late:.1f} ms in the second half")
+
+
+def review_ms_per_frame(frames: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> float:
+    """Milliseconds the review (`xmempp.review`, both passes) spends per frame of `frames` with its index mask."""
+    from xmempp.review import Reviewer
+
+    if not frames:
+        raise InputError("need at least one frame to time the review")
+    reviewer = Reviewer()
+    started = time.perf_counter()
+    for index, (frame, ids) in enumerate(zip(frames, masks)):
+        reviewer.add(index, str(index), frame, ids)
+    reviewer.finish()
+    return 1000 * (time.perf_counter() - started) / len(frames)
