@@ -81,6 +81,7 @@ class BatchDefaults:
         precision: the network's number format, one of `PRECISIONS` (checked against the worker's device
             when the shot runs).
         refine: refinement of the mattes against the plate (off by default).
+        qc: review the results when the shot completes (qc.json, qc.html in its output folder).
     """
 
     config: InferenceConfig = field(default_factory=InferenceConfig)
@@ -91,6 +92,7 @@ class BatchDefaults:
     plates: PlateOptions = field(default_factory=PlateOptions)
     force_unlock: bool = False
     refine: RefineSettings = field(default_factory=RefineSettings)
+    qc: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class ShotSpec:
         plate: folder of frames or a video file.
         masks: annotation folder.
         output: results folder (unique in the batch).
-        config, mode, writer, overwrite, precision, plates, force_unlock, refine: as in `BatchDefaults`.
+        config, mode, writer, overwrite, precision, plates, force_unlock, refine, qc: as in `BatchDefaults`.
         where: where the shot was defined, for messages (e.g. "shots.csv line 3").
     """
 
@@ -119,6 +121,7 @@ class ShotSpec:
     plates: PlateOptions = field(default_factory=PlateOptions)
     force_unlock: bool = False
     refine: RefineSettings = field(default_factory=RefineSettings)
+    qc: bool = False
 
 
 def read_shot_list(path: str | Path, defaults: Optional[BatchDefaults] = None) -> list[ShotSpec]:
@@ -201,7 +204,7 @@ def _json_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDefaults) -> ShotSpec:
     known = (set(REQUIRED) | set(_CONFIG_TYPES) | set(WRITER_SETTINGS) | set(PLATE_SETTINGS) | set(REFINE_SETTINGS)
-             | {"mode", "overwrite", "precision"})
+             | {"mode", "overwrite", "precision", "qc"})
     unknown = sorted(set(row) - known)
     if unknown:
         raise InputError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -230,9 +233,10 @@ def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDe
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     overwrite = _convert("overwrite", row["overwrite"], bool, base) if "overwrite" in row else defaults.overwrite
+    qc = _convert("qc", row["qc"], bool, base) if "qc" in row else defaults.qc
     return ShotSpec(str(row["name"]).strip(), _path(row["plate"], base), _path(row["masks"], base),
                     _path(row["output"], base), config, mode, writer, overwrite, where, precision, plates,
-                    defaults.force_unlock, refine)
+                    defaults.force_unlock, refine, qc)
 
 
 def _convert(key: str, value: Any, kind: Any, base: Path) -> Any:

@@ -25,6 +25,7 @@ from xmempp.inference.checkpoint import (CheckpointPolicy, checkpoint_path, fing
                                          load_checkpoint)
 from xmempp.inference.guards import written_range
 from xmempp.inference.jobs import ShotJob, run_job
+from xmempp.review.shot import review_results
 from xmempp.inference.shots import open_shot_job
 from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork
@@ -166,6 +167,11 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink,
         status, why = ("stopped", "stopped with a checkpoint; rerun the batch to resume it") if stop is not None \
             and stop.is_set() else ("failed", "stopped before the last frame")
         return ShotResult(shot.name, status, report.frames, report.seconds, why, report.resumed_from)
+    if shot.qc:
+        try:
+            review_results(shot.plate, shot.masks, shot.output, shot.plates)
+        except XMemppError as exc:
+            return ShotResult(shot.name, "failed", report.frames, report.seconds, f"review: {exc}", report.resumed_from)
     write_marker(shot.output, "done", task.fingerprint, frames=report.resumed_from + report.frames,
                  seconds=round(report.seconds, 3))
     return ShotResult(shot.name, "done", report.frames, report.seconds, resumed_from=report.resumed_from)

@@ -109,6 +109,9 @@ def batch_command(
     refine_temporal: TemporalOption = 0.0,
     foreground: ForegroundOption = False,
     premultiplied: PremultipliedOption = True,
+    qc: Annotated[bool, typer.Option(
+        "--qc", help="Review each shot's results when it completes (OUT/qc.json and OUT/qc.html, as `process "
+                     "--qc`); a shot list's `qc` column overrides it.")] = False,
 ) -> None:
     """Run every shot of SHOTS; finished shots are skipped, interrupted ones resume.
 
@@ -128,7 +131,7 @@ def batch_command(
                              overwrite, precision.value,
                              PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
                              force_unlock,
-                             refine_settings(refine, refine_band, refine_feather, refine_detail, refine_temporal)))
+                             refine_settings(refine, refine_band, refine_feather, refine_detail, refine_temporal), qc))
 
 
 def _batch(shots: Path, workers: Optional[int], devices: Optional[str], ray: Optional[str], cpus_per_shot: int,

@@ -305,3 +305,22 @@ def test_cli_local_options_are_refused_with_ray(tmp_path):
     result = CliRunner().invoke(create_app(), ["batch", str(path), "--ray", "auto", "--workers", "2"])
     assert result.exit_code == 2
     assert "--workers and --device are for local runs" in " ".join(result.output.split())
+
+
+def test_a_qc_column_reviews_that_shot_when_it_completes(tmp_path, checkpoint_path):
+    plate, masks = write_shot(tmp_path / "sh010", frames=6)
+    plate2, masks2 = write_shot(tmp_path / "sh020", frames=6, seed=1)
+    shot_list = write_csv(tmp_path / "shots.csv", [
+        {"name": "sh010", "plate": plate, "masks": masks, "output": tmp_path / "out" / "sh010", "qc": "yes"},
+        {"name": "sh020", "plate": plate2, "masks": masks2, "output": tmp_path / "out" / "sh020"}])
+    assert [s.qc for s in read_shot_list(shot_list)] == [True, False]
+    result = CliRunner().invoke(create_app(), ["batch", str(shot_list), "--model", str(checkpoint_path), "--workers",
+                                               "1", "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "out" / "sh010" / "qc.json").read_text())
+    assert len(data["frames"]) == 6 and data["frames"][0]["keyframe"]
+    assert (tmp_path / "out" / "sh010" / "qc.html").is_file()
+    assert not (tmp_path / "out" / "sh020" / "qc.json").exists()
+    with pytest.raises(InputError, match="qc must be true or false"):
+        read_shot_list(write_csv(tmp_path / "bad.csv", [{"name": "a", "plate": plate, "masks": masks,
+                                                          "output": tmp_path / "o", "qc": "maybe"}]))
