@@ -20,6 +20,7 @@ from .job_runner import JobRunner, JobState
 from .project import Project
 from .refine_controls import RefineControls
 from .remedies import CONTROLS, gui_message
+from .review_panel import confirm_stale_export
 from .workers import ExportRequest, ExportWorker
 
 __all__ = ["ExportDialog"]
@@ -226,6 +227,10 @@ class ExportDialog(QDialog):
         o = request.options
         if not (o.masks or o.alpha or o.exr_layers or o.cryptomatte or o.binary or o.overlay or o.preview):
             self.status.setText("Choose at least one kind of output.")
+            return
+        if request.source == "saved" and not confirm_stale_export(self, self.project):
+            self.status.setText("Not exported: some masks are stale (propagate again, or take the masks from "
+                                "“A new propagation”).")
             return
         p = self.project
         references = {f: p.mask(f).copy() for f in p.references}

@@ -31,11 +31,13 @@ class JobState(str, Enum):
     propagating = "propagating"
     suggesting = "suggesting"
     exporting = "exporting"
+    reviewing = "reviewing"  # the review's own runner (`review_jobs.ReviewController`), beside the window's
 
     @property
     def job(self) -> Optional[str]:
-        """"propagation", "suggestion", "export", or None when idle."""
-        return {"propagating": "propagation", "suggesting": "suggestion", "exporting": "export"}.get(self.value)
+        """"propagation", "suggestion", "export", "review", or None when idle."""
+        return {"propagating": "propagation", "suggesting": "suggestion", "exporting": "export",
+                "reviewing": "review"}.get(self.value)
 
 
 class Stopped(Exception):

@@ -25,6 +25,7 @@ from .matte_view import COMPARE_LABELS, COMPARE_MODES, MATTE_MODES, VIEW_LABELS,
 from .project import Project
 from .refined import RefinedMattes
 from .remedies import gui_message
+from .review_ui import ReviewUi
 from .segment_backends import SegmentBackend, available_backends
 from .space_key import SpaceKeyFilter
 from .shortcuts import create_actions
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
         self.actions = create_actions(self, action_handlers(self))
         self.ui: WindowWidgets = build_widgets(self)
         self.jobs = JobController(project, self)
+        self.review_ui = ReviewUi(self)  # review strip, Review tab, the review after each propagation
         self._connect()
         self._restore()
         self.space_key = SpaceKeyFilter(self)
@@ -199,13 +201,16 @@ class MainWindow(QMainWindow):
         self.goto(index)
 
     def _frame_info_changed(self) -> None:
-        index = self.current
-        self.canvas.badge = "REFERENCE" if self.project.is_reference(index) else ""
-        if index in self.project.settings.suggestions:
-            rank = self.project.settings.suggestions.index(index) + 1
-            self.canvas.badge = (self.canvas.badge + "  ·  " if self.canvas.badge else "") + f"SUGGESTED #{rank}"
+        self.canvas.badge = self.frame_badge(self.current)
         self.canvas.update()
         self._update_areas()
+
+    def frame_badge(self, index: int) -> str:
+        """The canvas badge of frame `index`: reference, suggestion rank, review state (stale, flagged, approved)."""
+        badges = ["REFERENCE"] if self.project.is_reference(index) else []
+        if index in self.project.settings.suggestions:
+            badges.append(f"SUGGESTED #{self.project.settings.suggestions.index(index) + 1}")
+        return "  ·  ".join([*badges, self.review_ui.badge(index)] if self.review_ui.badge(index) else badges)
 
     def _update_areas(self) -> None:
         mask = self.canvas.work_mask
@@ -726,6 +731,7 @@ class MainWindow(QMainWindow):
         if self.jobs.runner.busy:
             self.jobs.stop()
             self.wait_for_job(60000)
+        self.review_ui.shutdown()
         self.project.save_settings()
         QApplication.instance().removeEventFilter(self.space_key)
         if self in _WINDOWS:

@@ -25,6 +25,7 @@ from xmempp.io.workspace import Workspace
 
 from .engine import Engine
 from .object_styles import ObjectStyles
+from .review_tracker import ReviewTracker
 from .settings import GuiSettings
 from .undo import MaskPatchCommand, PropagationCommand, ReferenceCommand
 
@@ -80,6 +81,7 @@ class Project(QObject):
         self.unsaved: set[str] = set()  # files whose last write failed (frame names, "info.json")
         self.problem.connect(self._remember_problem)
         self._has_mask = self._scan_masks()
+        self.review = ReviewTracker(self)  # fresh / stale / flagged / approved per frame (review.json)
         n = len(workspace)
         self.settings.current_frame = min(self.settings.current_frame, n - 1)
         self.settings.current_object = min(self.settings.current_object, self.num_objects)
@@ -228,6 +230,7 @@ class Project(QObject):
         if edited and index not in self.references and index not in self.settings.edited:
             self.settings.edited = sorted({*self.settings.edited, index})
             self.save_settings()
+        self.review.mask_edited(index, self.is_reference(index))
         self.maskChanged.emit(index)
         return ok
 
@@ -243,6 +246,7 @@ class Project(QObject):
         if index in self.settings.edited:
             self.settings.edited = [f for f in self.settings.edited if f != index]
             self.save_settings()
+        self.review.mask_edited(index, self.is_reference(index))
         self.maskChanged.emit(index)
 
     def _frozen_zeros(self) -> np.ndarray:
@@ -255,16 +259,18 @@ class Project(QObject):
         self._masks.pop(index, None)
         self._bump(index)
         self._has_mask.add(index)
+        self.review.frame_propagated(index)
         self.maskChanged.emit(index)
 
     def finish_propagation(self, changes: dict[int, tuple[Optional[bytes], bytes]], text: str) -> None:
         """Record a finished (or stopped) propagation as one undo step; overwritten frames are no longer 'edited'."""
+        records = self.review.finish_propagation(changes)
         if not changes:
             return
         if any(f in changes for f in self.settings.edited):
             self.settings.edited = [f for f in self.settings.edited if f not in changes]
             self.save_settings()
-        self.undo_stack.push(PropagationCommand(self, changes, text))
+        self.undo_stack.push(PropagationCommand(self, changes, text, records))
 
     def restore_mask_bytes(self, index: int, data: Optional[bytes]) -> None:
         """Put back a mask file's exact bytes (None: no mask), for undoing a propagation."""
@@ -323,6 +329,7 @@ class Project(QObject):
 
     def mark_reference(self, index: int, on: bool) -> None:
         """Mark or unmark frame `index` as a reference and save info.json (no undo record)."""
+        self.review.references_changed(index, on)  # saved first: a crash in between leaves frames stale, never fresh
         try:
             if on:
                 if not self.has_mask(index):

@@ -54,7 +54,7 @@ class Shortcut:
         return self.label or " / ".join(self.keys)
 
 
-GROUPS = ("Frames", "Annotate", "Propagate", "View", "Project", "Mouse")
+GROUPS = ("Frames", "Annotate", "Propagate", "Review", "View", "Project", "Mouse")
 
 SHORTCUTS: tuple[Shortcut, ...] = (
     # Frames
@@ -113,6 +113,15 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("propagate_full", ("Ctrl+F",), "Propagate whole shot",
              "Propagate from the first reference to both ends of the shot", "Propagate"),
     Shortcut("suggest", ("Ctrl+G",), "Suggest frames", "Suggest the frames to annotate next", "Propagate"),
+    # Review
+    Shortcut("next_flagged", ("Ctrl+Right",), "Next flagged frame", "Jump to the next frame the review flagged",
+             "Review"),
+    Shortcut("prev_flagged", ("Ctrl+Left",), "Previous flagged frame",
+             "Jump to the previous frame the review flagged", "Review"),
+    Shortcut("approve_frame", ("Shift+A",), "Approve frame", "Approve this frame's mask (again takes it back); "
+             "an edit of the frame or a change of the references clears it", "Review"),
+    Shortcut("review_masks", ("Ctrl+R",), "Review masks", "Review every frame's mask against the frames (it runs "
+             "by itself after each propagation)", "Review"),
     # View
     Shortcut("cycle_overlay", ("O",), "Cycle view mode", "Colour blend → fade background → object only → "
              "outline only → alpha → matte over black → matte over checkerboard", "View"),

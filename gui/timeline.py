@@ -286,6 +286,15 @@ class Timeline(QWidget):
             self._extra.addWidget(button)
             self._extra_buttons.append((button, action not in icon_only))
 
+    def add_strip(self, strip: QWidget) -> None:
+        """Put a strip under the track, with the track's margins (so frame x lines up): the review strip."""
+        row = QHBoxLayout()
+        row.setContentsMargins(4, 0, 4, 2)
+        row.addWidget(strip)
+        outer = self.layout()
+        assert isinstance(outer, QVBoxLayout)
+        outer.insertLayout(1, row)
+
     @property
     def compact(self) -> bool:
         """The propagation buttons show icons only (the window is narrow)."""

@@ -6,7 +6,7 @@ the project's low-level methods, which write atomically, so undoing is saved lik
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import numpy as np
 from PyQt5.QtWidgets import QUndoCommand
@@ -100,24 +100,35 @@ class ReferenceCommand(QUndoCommand):
 class PropagationCommand(QUndoCommand):
     """The masks one propagation wrote; undo puts back what was there before (or nothing)."""
 
-    def __init__(self, project: "Project", changes: Mapping[int, tuple[Optional[bytes], bytes]], text: str) -> None:
+    def __init__(self, project: "Project", changes: Mapping[int, tuple[Optional[bytes], bytes]], text: str,
+                 records: Optional[tuple[Mapping[int, Any], Mapping[int, Any]]] = None) -> None:
         """Arguments:
             project: the project.
             changes: frame -> (previous PNG bytes or None when there was no mask, new PNG bytes).
             text: undo text ("Propagate forward").
+            records: the review states of the frames before and after (`ReviewTracker.finish_propagation`).
         """
         super().__init__(text)
         self.project = project
         self.changes = dict(changes)
+        self.records = records
         self._applied = True
 
     def redo(self) -> None:
         if self._applied:
             self._applied = False
             return
+        if self.records is not None:  # the states as they are now (a review may have run since) come back on undo
+            self.records = (self.project.review.records(self.records[0]), self.records[1])
         for frame, (_old, new) in sorted(self.changes.items()):
             self.project.restore_mask_bytes(frame, new)
+        if self.records is not None:
+            self.project.review.restore(self.records[1])
 
     def undo(self) -> None:
+        if self.records is not None:  # keeps the review's verdicts on these masks for redo
+            self.records = (self.records[0], self.project.review.records(self.records[1]))
         for frame, (old, _new) in sorted(self.changes.items()):
             self.project.restore_mask_bytes(frame, old)
+        if self.records is not None:
+            self.project.review.restore(self.records[0])
