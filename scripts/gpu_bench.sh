@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU speed figures for README's Speed section: `xmempp bench --random-weights` at 480p and 1080p, one and
+# GPU speed figures for docs/benchmarks.md (GPU): `xmempp bench --random-weights` at 480p and 1080p, one and
 # five objects, fp32 and autocast (--precision auto: fp16); eager, --cuda-graphs and --compile; plus the GPU checks (tests/test_gpu.py).
 # Usage, from the repository root, with xmempp installed and a CUDA PyTorch: scripts/gpu_bench.sh OUT_DIR
 # Each result is one JSON line (label + `xmempp bench --json`) appended to OUT_DIR/bench.jsonl, most wanted

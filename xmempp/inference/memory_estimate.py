@@ -6,7 +6,8 @@ runtime): the networks' activations at the processing size, the memory stores at
 similarity matrix (query positions x memory elements, the usual culprit at native 4K), the
 full-resolution probabilities and frames queued for the writers, and on the CPU the copies of the
 convolution weights in oneDNN's layout (one per input shape: `xmempp.model.fused.FusedConv2d`).
-The coefficients were calibrated by measuring peak RSS on the CPU (see README, "Farm-safe runs").
+The coefficients were calibrated by measuring peak RSS on the CPU (see docs/benchmarks.md, "Memory guard
+calibration").
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from xmempp.model.network import XMemNetwork
 
 __all__ = ["MemoryEstimate", "estimate_job_memory", "available_memory", "check_job_memory"]
 
-# Calibrated on the CPU (bytes per unit, see README "Farm-safe runs"). The activation figures come from
+# Calibrated on the CPU (bytes per unit, see docs/benchmarks.md). The activation figures come from
 # peak RSS over 3 native-size frames of 1280x720 with 1, 2 and 4 objects (508, 847, 1607 MB: about 366 MB
 # per extra object) and of 854x480 with one object (147 MB); the estimate is 1.07-1.6x those.
 _ACTIVATION_PER_PIXEL = 60          # key encoder + decoder, per processing pixel

@@ -2,7 +2,7 @@
 
 A mask becomes a `LabeledMask`: an HxW uint8 array of object ids (0 = background), the palette to
 restore on output, and for soft roto each object's coverage (the artist's edge, kept for the
-outputs at keyframes). Accepted forms (see README "Masks"):
+outputs at keyframes). Accepted forms (see docs/plates.md, "Roto: every accepted form"):
 
 * palette ("P") PNG: the pixel indices are the ids, the file's palette is kept;
 * grayscale ("L", 16-bit, 1-bit) PNG or TIFF: the values are the ids (16-bit files holding 8-bit
