@@ -19,6 +19,8 @@ __all__ = ["ReviewPanel", "confirm_stale_export"]
 
 #: Reasons listed per span.
 _REASONS = 3
+#: Spans listed (the worst; each has a thumbnail, made on the UI thread).
+_SPANS = 40
 
 
 class ReviewPanel(QWidget):
@@ -57,7 +59,7 @@ class ReviewPanel(QWidget):
         self.list.setIconSize(QSize(thumbnails.width // 2, thumbnails.height // 2))
         self.list.setWordWrap(True)
         self.list.setSpacing(2)
-        self.list.itemClicked.connect(lambda item: self.jumpRequested.emit(int(item.data(Qt.UserRole))))
+        self.list.itemClicked.connect(self._clicked)
         buttons = QHBoxLayout()
         buttons.addWidget(self.review_button, 1)
         buttons.addWidget(self.approve_button, 1)
@@ -75,7 +77,7 @@ class ReviewPanel(QWidget):
         labels = self.project.labels
         spans = tracker.spans()
         self.list.clear()
-        for span in spans:
+        for span in spans[:_SPANS]:
             frames = span.first if span.length == 1 else f"{span.first} – {span.last}"
             names = ", ".join(self.project.object_name(o) for o in span.objects)
             lines = [f"{frames}  ·  {span.length} frame{'s' if span.length != 1 else ''}",
@@ -86,6 +88,11 @@ class ReviewPanel(QWidget):
             item.setToolTip(f"Click to go to {labels[span.worst_position]}, the worst frame of this span\n"
                             + "\n".join(span.reasons))
             self.list.addItem(item)
+        if len(spans) > _SPANS:
+            more = QListWidgetItem(f"… {len(spans) - _SPANS} milder spans ({shortcut('next_flagged').key_label} "
+                                   f"steps through every flagged frame)")
+            more.setFlags(Qt.NoItemFlags)
+            self.list.addItem(more)
         states = tracker.states_of()
         flagged = sum(1 for s in states if s is FrameState.flagged)
         stale = sum(1 for s in states if s is FrameState.stale)
@@ -106,6 +113,11 @@ class ReviewPanel(QWidget):
         if approved:
             parts.append(f"{approved} approved.")
         self.summary.setText(" ".join(parts))
+
+    def _clicked(self, item: QListWidgetItem) -> None:
+        frame = item.data(Qt.UserRole)
+        if frame is not None:
+            self.jumpRequested.emit(int(frame))
 
     def set_running(self, total: int) -> None:
         """A review of `total` frames started."""

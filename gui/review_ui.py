@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ReviewUi"]
 
+#: The strip and the tab are redrawn at most this often while frames change (ms).
+_REDRAW_MS = 150
 #: The canvas badge of the states worth a badge.
 _BADGES = {FrameState.stale: "STALE", FrameState.flagged: "FLAGGED", FrameState.approved: "APPROVED"}
 
@@ -37,11 +39,15 @@ class ReviewUi(QObject):
         self.strip.setToolTip("Review: green good .. red flagged; grey stale; white mark approved")
         window.timeline.add_strip(self.strip)
         self.panel = ReviewPanel(project, window.thumbnails, window)
-        window.ui.tabs.addTab(self.panel, "Review")
+        tabs = window.ui.tabs
+        tabs.addTab(self.panel, "Review")
+        tabs.setStyleSheet("QTabBar::tab { padding-left: 8px; padding-right: 8px; }")  # four tabs in the dock
         self._timer = QTimer(self)  # many changes in a row (a propagation) redraw once
         self._timer.setSingleShot(True)
-        self._timer.setInterval(50)
+        self._timer.setInterval(_REDRAW_MS)
         self._timer.timeout.connect(self.refresh)
+        self._panel_stale = False  # the Review tab is rebuilt when shown (30 ms at 2000 frames)
+        window.ui.tabs.currentChanged.connect(lambda _i: self._panel_stale and self._refresh_panel())
         for signal in (self.tracker.changed, project.maskChanged, project.referencesChanged, project.objectsChanged):
             signal.connect(self.schedule)
         self.strip.frameRequested.connect(window.goto)
@@ -63,9 +69,16 @@ class ReviewUi(QObject):
         """Redraw the strip, the panel and the frame's badge now."""
         self._timer.stop()
         self.strip.refresh()
-        self.panel.refresh()
+        if self.window.ui.tabs.currentWidget() is self.panel:
+            self._refresh_panel()
+        else:
+            self._panel_stale = True
         self.window.canvas.badge = self.window.frame_badge(self.window.current)
         self.window.canvas.update()
+
+    def _refresh_panel(self) -> None:
+        self._panel_stale = False
+        self.panel.refresh()
 
     def badge(self, frame: int) -> str:
         """The canvas badge of `frame`'s state ("STALE", "FLAGGED", "APPROVED"), or ""."""
