@@ -15,6 +15,7 @@ from xmempp.review import FrameReview, Reviewer
 
 from .job_runner import JobRunner, JobState, Worker
 from .project import Project
+from .shortcuts import shortcut
 
 __all__ = ["ReviewWorker", "ReviewController"]
 
@@ -125,7 +126,7 @@ class ReviewController(QObject):
         stored = self.project.review.apply_reviews(reviews, versions)
         flagged = len(self.project.review.flagged_frames())
         self.message.emit(f"Review of {what} finished: {flagged} flagged frame{'s' if flagged != 1 else ''}"
-                          + (" (Ctrl+Right jumps to the next)" if flagged else ""), 8000)
+                          + (f" ({shortcut('next_flagged').key_label} jumps to the next)" if flagged else ""), 8000)
         self.finished.emit(stored)
 
     def _state_changed(self, state: str) -> None:

@@ -116,6 +116,10 @@ class ReviewUi(QObject):
 
     def review_all(self) -> None:
         """Review every frame's mask now (in the background)."""
+        if self.window.jobs.propagating:
+            self.window.statusBar().showMessage("the review runs by itself when the propagation has finished",
+                                                MESSAGE_MS)
+            return
         self.window.ui.tabs.setCurrentWidget(self.panel)
         self.controller.review_all()
 
