@@ -40,26 +40,35 @@ class Motion:
     magnitude: float
     now: np.ndarray  # this frame, grey, lightly blurred (float32)
     before: np.ndarray  # the previous frame, the same way
+    residual: float  # the grey-level difference a reliable pixel stays within
 
-    def follow(self, plane: np.ndarray) -> np.ndarray:
+    def follow(self, plane: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """An object's mask of the previous frame (HxW float32) carried to this frame: along the flow, or
         shifted as a whole where its own pixels match much better that way (dense flow smooths the
-        background's motion into a small object that moves otherwise: a subject the camera pans with)."""
+        background's motion into a small object that moves otherwise: a subject the camera pans with).
+
+        Returns:
+            (the carried mask, the pixels that the shift makes reliable (HxW bool), or None where the flow
+            carried it).
+        """
         warped = self.warp(plane)
         mask = plane > 0.5
         landed = warped > 0.5
         if int(mask.sum()) < 32 or not landed.any():
-            return warped
+            return warped, None
         carried = cv2.remap(self.before, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         flow_error = float(np.mean((self.now[landed] - carried[landed]) ** 2))
         if flow_error < 64.0 and self.magnitude < 8.0:  # slow, within 8 grey levels: the flow follows the object
-            return warped
+            return warped, None
         shift = _best_shift(self.before, self.now, mask, search=max(8.0, 2.0 * self.magnitude))
         if shift is None or shift[2] > 0.7 * flow_error:
-            return warped
+            return warped, None
         matrix = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
-        return cv2.warpAffine(plane, matrix, (plane.shape[1], plane.shape[0]), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        size = (plane.shape[1], plane.shape[0])
+        moved = cv2.warpAffine(plane, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=0.0)
+        shifted = cv2.warpAffine(self.before, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return moved, np.abs(shifted - self.now) <= self.residual
 
     def warp(self, plane: np.ndarray) -> np.ndarray:
         """`plane` (HxW float32, of the previous frame) carried to the current frame."""
@@ -126,4 +135,4 @@ class MotionEstimator:
         carried = cv2.remap(smooth_before, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         reliable = inside & (np.abs(carried - smooth_now) <= self._residual)
         magnitude = float(np.median(np.hypot(flow[..., 0], flow[..., 1])))
-        return Motion(map_x, map_y, reliable, magnitude, smooth_now, smooth_before)
+        return Motion(map_x, map_y, reliable, magnitude, smooth_now, smooth_before, self._residual)

@@ -149,9 +149,12 @@ class _Pass:
         if previous is None or not adjacent or frame.trusted is not None:  # a gap in the masks starts afresh
             return self._start(small, masks, frame.trusted)
         motion = self._motion.motion(grey, previous)
-        for kept in self._tracks.values():  # every trusted mask (confirmed or carried) follows the flow
-            kept.trusted = motion.follow(kept.trusted)
-            kept.history = deque([age + 1, motion.follow(h)] for age, h in kept.history if age < self.settings.reach)
+        reliable: dict[int, np.ndarray] = {}
+        for o, kept in self._tracks.items():  # every trusted mask (confirmed or carried) follows the object
+            kept.trusted, own = motion.follow(kept.trusted)
+            reliable[o] = motion.reliable if own is None else motion.reliable | own
+            kept.history = deque([age + 1, motion.follow(h)[0]] for age, h in kept.history
+                                 if age < self.settings.reach)
         expected = {o: (t.trusted > 0.5) for o, t in self._tracks.items()}
         assert previous_labels is not None  # set with the previous grey
         carried_labels = cv2.remap(previous_labels, motion.map_x, motion.map_y, cv2.INTER_NEAREST)
@@ -161,8 +164,9 @@ class _Pass:
             others = {j: e for j, e in expected.items() if j != o}
             uncovered = ((previous_labels != 0) & (previous_labels != o)) | (
                 (carried_labels != 0) & (carried_labels != o))
-            signals = compare_masks(masks[o], expected.get(o, np.zeros(labels.shape, bool)), motion.reliable, labels,
-                                    o, others, uncovered)
+            signals = compare_masks(masks[o], expected.get(o, np.zeros(labels.shape, bool)),
+                                    reliable.get(o, motion.reliable), labels,
+                                    o, others, uncovered, motion.magnitude)
             if track is not None and len(track.history) >= self.settings.reach // 2:
                 signals.drift = centroid_distance(masks[o], track.history[0][1] > 0.5, labels, o)
             signals.appearance, looks = self._appearance.distance(o, small, masks[o])

@@ -75,13 +75,11 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return (flood != 2)[1:-1, 1:-1]
 
 
-def _off_border(mask: np.ndarray) -> np.ndarray:
-    """`mask` without its connected parts that touch the picture's edge (an object entering or leaving view)."""
-    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    if count <= 1:
-        return mask
-    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    return mask & ~np.isin(labels, edge[edge > 0])
+def _off_border(mask: np.ndarray, band: int) -> np.ndarray:
+    """`mask` without the pixels within `band` of the picture's edge (where an object enters or leaves view)."""
+    inner = mask.copy()
+    inner[:band], inner[-band:], inner[:, :band], inner[:, -band:] = False, False, False, False
+    return inner
 
 
 def _touches_edge(mask: np.ndarray) -> bool:
@@ -99,7 +97,8 @@ def _centroid(mask: np.ndarray) -> tuple[float, float] | None:
 
 
 def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, ids: np.ndarray, object_id: int,
-                  others_expected: dict[int, np.ndarray], uncovered: np.ndarray | None = None) -> ObjectSignals:
+                  others_expected: dict[int, np.ndarray], uncovered: np.ndarray | None = None,
+                  motion: float = 0.0) -> ObjectSignals:
     """Compare one object's mask with where the motion says it should be.
 
     Arguments:
@@ -111,6 +110,8 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
         others_expected: every other object's expected mask (HxW bool) on this frame.
         uncovered: HxW bool, pixels another object covered on the previous frame (where they were, or
             along the flow): the object may show there now (it comes out from behind).
+        motion: the picture's median motion in pixels (the band along the edge where objects may enter or
+            leave view is at least twice it).
     Returns:
         The `ObjectSignals` (drift, appearance and uncertainty left unset).
     """
@@ -130,8 +131,9 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
     near_expected = cv2.dilate(expected.astype(np.uint8), _disk(max(2, round(0.08 * size)))).astype(bool)
     if expected_area >= MIN_AREA:
         signals.contact = float((near_expected & (others_now | left_by_other)).sum()) / float(near_expected.sum())
-    missing = _off_border(expected & ~mask & reliable & ~covered_by_other)
-    extra = _off_border(mask & ~expected & reliable & ~left_by_other)
+    band = int(min(max(8, 0.05 * min(mask.shape), 1.5 * motion), 0.12 * min(mask.shape)))
+    missing = _off_border(expected & ~mask & reliable & ~covered_by_other, band)
+    extra = _off_border(mask & ~expected & reliable & ~left_by_other, band)
     kernel = _disk(tolerance)
     missing_core = cv2.morphologyEx(missing.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
     extra_core = cv2.morphologyEx(extra.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
@@ -143,7 +145,7 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
     signals.holes = float(holes.sum()) / size_area
     near = cv2.dilate(expected.astype(np.uint8), _disk(max(2, round(0.1 * size)))).astype(bool)
     near_others = cv2.dilate((others_now | left_by_other).astype(np.uint8), _disk(max(2, round(0.1 * size))))
-    away = _off_border(mask & ~near & reliable & ~near_others.astype(bool))
+    away = _off_border(mask & ~near & reliable & ~near_others.astype(bool), band)
     away = cv2.morphologyEx(away.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)).astype(bool)
     signals.detached = float(away.sum()) / size_area
     signals.changed = signals.missing + signals.extra
