@@ -30,6 +30,7 @@ from xmempp.io.writers import WriterOptions
 from xmempp.model.precision import Precision
 from xmempp.model.weights import resolve_weights
 from xmempp.refine import RefineSettings
+from xmempp.review.report import write_qc_index
 
 from .engine_options import (ConfigOption, ForceUnlockOption, Mode, ModelOption, ModeOption, PrecisionOption,
                              QuietOption, SizeOption, build_config)
@@ -180,6 +181,10 @@ def _batch(shots: Path, workers: Optional[int], devices: Optional[str], ray: Opt
     if report_path is not None:
         write_report(report_path, report)
     print_summary(log, board, report, report_path)
+    if any(shot.qc for shot in shot_list):
+        page = (report_path or shots).with_suffix(".qc.html")
+        reviewed = write_qc_index(page, [(shot.name, shot.output) for shot in shot_list], shots.name)
+        log.summary(f"review of {reviewed} shot(s): {escape(str(page))}", qc=page, reviewed=reviewed)
     for result in report.failed:
         print_error(f"{result.shot}: {result.error}")
     if stop.signal is not None:

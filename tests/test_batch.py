@@ -321,6 +321,8 @@ def test_a_qc_column_reviews_that_shot_when_it_completes(tmp_path, checkpoint_pa
     assert len(data["frames"]) == 6 and data["frames"][0]["keyframe"]
     assert (tmp_path / "out" / "sh010" / "qc.html").is_file()
     assert not (tmp_path / "out" / "sh020" / "qc.json").exists()
+    page = (tmp_path / "shots.qc.html").read_text()  # one page over the batch
+    assert 'href="out/sh010/qc.html"' in page and "not reviewed" in page and "<svg" in page
     with pytest.raises(InputError, match="qc must be true or false"):
         read_shot_list(write_csv(tmp_path / "bad.csv", [{"name": "a", "plate": plate, "masks": masks,
                                                           "output": tmp_path / "o", "qc": "maybe"}]))

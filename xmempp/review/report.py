@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -23,7 +24,7 @@ import numpy as np
 from xmempp.io.atomic import atomic_write_bytes
 from xmempp.review.reviewer import FrameReview
 
-__all__ = ["Span", "flagged_spans", "review_to_dict", "write_qc_json", "write_qc_html"]
+__all__ = ["Span", "flagged_spans", "review_to_dict", "write_qc_json", "write_qc_html", "write_qc_index"]
 
 #: The qc.json layout's version.
 QC_VERSION = 1
@@ -100,16 +101,16 @@ def write_qc_json(path: Path, frames: Sequence[FrameReview], *, source: Optional
     return data
 
 
-def _strip_svg(frames: Sequence[FrameReview]) -> str:
-    """The score strip: one bar per frame, coloured by score (green good .. red flagged)."""
+def _strip_svg(frames: Sequence[tuple[str, float, bool, bool]]) -> str:
+    """The score strip: one bar per frame (name, score, flagged, keyframe), coloured by score (green good ..
+    red flagged), keyframes ticked in blue."""
     width = max(1, len(frames))
     bars = []
-    for x, frame in enumerate(frames):
-        s = frame.score
-        colour = "#d62728" if frame.flagged else f"hsl({int(120 * s)},70%,{45 + int(10 * (1 - s))}%)"
-        title = html.escape(f"{frame.name}: {s:.2f}" + (" (keyframe)" if frame.keyframe else ""))
+    for x, (name, s, flagged, keyframe) in enumerate(frames):
+        colour = "#d62728" if flagged else f"hsl({int(120 * s)},70%,{45 + int(10 * (1 - s))}%)"
+        title = html.escape(f"{name}: {s:.2f}" + (" (keyframe)" if keyframe else ""))
         bars.append(f'<rect x="{x}" y="0" width="1" height="20" fill="{colour}"><title>{title}</title></rect>')
-        if frame.keyframe:
+        if keyframe:
             bars.append(f'<rect x="{x}" y="20" width="1" height="4" fill="#1f77b4"/>')
     return (f'<svg viewBox="0 0 {width} 24" preserveAspectRatio="none" width="100%" height="48">'
             + "".join(bars) + "</svg>")
@@ -168,7 +169,7 @@ td,th{{border:1px solid #555;padding:2px 6px;text-align:left}} ul{{margin:.3em 0
 <h1>QC: {html.escape(title)}</h1>
 <p>{len(frames)} frames, {flagged} flagged in {len(spans)} spans. Strip: one bar per frame, green good, red
 flagged; blue ticks mark keyframes.</p>
-{_strip_svg(frames)}
+{_strip_svg([(f.name, f.score, f.flagged, f.keyframe) for f in frames])}
 <h2>Flagged spans, worst first</h2>
 {''.join(cards) or '<p>No frame flagged.</p>'}
 <h2>Every span</h2>
@@ -177,3 +178,46 @@ flagged; blue ticks mark keyframes.</p>
 </body></html>
 """
     atomic_write_bytes(path, page.encode())
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;background:#1e1e1e;color:#ddd}
+table{border-collapse:collapse;width:100%} td,th{border:1px solid #555;padding:2px 6px;text-align:left}
+a{color:#8cf} td.strip{width:40%}"""
+
+
+def write_qc_index(path: Path, shots: Sequence[tuple[str, Path]], title: str) -> int:
+    """Write one page over many shots' reviews (a batch): per shot its score strip, flagged frames, worst span
+    and a link to its own qc.html; shots without a qc.json are listed as not reviewed.
+
+    Arguments:
+        path: the .html file (written atomically).
+        shots: (name, output folder holding qc.json / qc.html) per shot.
+        title: the page's title (the shot list).
+    Returns:
+        The number of shots with a review.
+    """
+    rows, reviewed = [], 0
+    for name, folder in shots:
+        qc = Path(folder) / "qc.json"
+        if not qc.is_file():
+            rows.append(f"<tr><td>{html.escape(name)}</td><td colspan=4>not reviewed</td></tr>")
+            continue
+        reviewed += 1
+        data = json.loads(qc.read_text())
+        summary = data["summary"]
+        strip = _strip_svg([(f["frame"], f["score"], any(o["flagged"] for o in f["objects"].values()),
+                             f.get("keyframe", False)) for f in data["frames"]])
+        worst = summary["spans"][0] if summary["spans"] else None
+        said = (f"{html.escape(worst['first'])}-{html.escape(worst['last'])}: "
+                f"{html.escape('; '.join(worst['reasons'][:2]))}") if worst else ""
+        link = os.path.relpath(Path(folder) / "qc.html", path.parent)
+        rows.append(f'<tr><td><a href="{html.escape(link)}">{html.escape(name)}</a></td>'
+                    f"<td>{summary['flagged_frames']} of {summary['frames']}</td><td>{len(summary['spans'])}</td>"
+                    f'<td class="strip">{strip}</td><td>{said}</td></tr>')
+    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>QC: {html.escape(title)}</title>'
+            f"<style>{_STYLE}</style></head><body><h1>QC: {html.escape(title)}</h1>"
+            f"<p>{reviewed} of {len(shots)} shots reviewed. Strips: green good, red flagged, blue ticks keyframes."
+            "</p><table><tr><th>shot</th><th>flagged frames</th><th>spans</th><th>score strip</th>"
+            f"<th>worst span</th></tr>{''.join(rows)}</table></body></html>\n")
+    atomic_write_bytes(path, page.encode())
+    return reviewed
