@@ -176,7 +176,8 @@ def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], ref
                        config=None, progress: PipelineProgress | None = None, *,
                        min_mask_presence_percent: float = 0.25, epsilon: float = 0.5, mode: str = "xmempp",
                        features: CandidateFeatures | None = None,
-                       device: str | torch.device | None = None) -> CandidateResult:
+                       device: str | torch.device | None = None,
+                       priority: Sequence[float] | None = None) -> CandidateResult:
     """Suggest frames to annotate next, with the details as a `CandidateResult`.
 
     Arguments:
@@ -200,6 +201,8 @@ def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], ref
         mode: propagation mode ("xmempp" or "xmem") when no masks are given.
         features: precomputed key features (skips the key-encoder pass).
         device: where the pair comparisons run (default: the model's device).
+        priority: per frame, how much to prefer it among diverse frames (0..1, e.g. 1 - the review's
+            score; see `select_candidates`).
     Returns:
         A `CandidateResult` (`chosen` in pick order; `reason` when fewer than k; `target`
         says whether the targets were soft or binary).
@@ -247,7 +250,8 @@ def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], ref
     result = select_candidates(features.keys, features.shrinkages, features.selections, weights, k,
                                previously_chosen=sorted(int(f) for f in references), alpha=alpha,
                                min_mask_presence_percent=min_mask_presence_percent, epsilon=epsilon,
-                               presence_percent=presence, device=device, progress=selection_progress)
+                               presence_percent=presence, device=device, progress=selection_progress,
+                               priority=priority)
     return dataclasses.replace(result, target=kinds.name)
 
 

@@ -391,7 +391,8 @@ def select_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayL
                       min_mask_presence_percent: float = 0.25, epsilon: float = 0.5, *,
                       presence_percent: ArrayLike | None = None, device: str | torch.device | None = None,
                       max_chunk_bytes: int = DEFAULT_CHUNK_BYTES, max_cache_bytes: int = DEFAULT_CACHE_BYTES,
-                      progress: ProgressCallback | None = None) -> CandidateResult:
+                      progress: ProgressCallback | None = None,
+                      priority: ArrayLike | Sequence[float] | None = None) -> CandidateResult:
     """Pick up to `k` frames to annotate next, with the reasons if fewer qualify.
 
     Arguments:
@@ -417,6 +418,9 @@ def select_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayL
             the device between rounds when they fit in this many bytes, and
             recomputed each round otherwise.
         progress: called as progress(done, k) after each pick.
+        priority: optional (T,) values in [0, 1], e.g. 1 - the review's score (`xmempp.review`): a
+            frame's dissimilarity is weighed by 1 + priority, so among diverse frames the ones the
+            review flagged come first. Without it the selection is XMem++'s, unchanged.
     Returns:
         A `CandidateResult`; `reason` says why fewer than `k` frames were chosen.
     """
@@ -434,6 +438,12 @@ def select_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayL
         presence = _as_tensor(presence_percent, "presence_percent").to(torch.float32).reshape(-1).cpu()
         if presence.numel() != frames:
             raise InputError(f"presence_percent has {presence.numel()} values but there are {frames} frames")
+    boost = None
+    if priority is not None:
+        values = priority if isinstance(priority, (torch.Tensor, np.ndarray)) else np.asarray(priority, np.float32)
+        boost = 1.0 + _as_tensor(values, "priority").to(torch.float32).reshape(-1).cpu().clamp(0.0, 1.0)
+        if boost.numel() != frames:
+            raise InputError(f"priority has {boost.numel()} values but there are {frames} frames")
     too_small = (presence < min_mask_presence_percent).tolist()
     invalid = tuple(i for i in range(frames) if too_small[i] and i not in chosen_before)
     blocked = set(invalid) | set(chosen_before)
@@ -491,7 +501,7 @@ def select_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayL
     for round_index in range(k):
         if not remaining:
             break
-        frame, score = _pick(running, remaining, chosen_all, features)
+        frame, score = _pick(running if boost is None else running * boost, remaining, chosen_all, features, boost)
         picked.append(frame)
         picked_scores.append(score)
         chosen_all.append(frame)
@@ -524,8 +534,8 @@ def _pair_score_exact(features: _Features, chosen: int, frame: int) -> float:
 
 
 def _pick(running: torch.Tensor, remaining: list[int], chosen_all: list[int],
-          features: _Features) -> tuple[int, float]:
-    """The remaining frame with the largest running minimum; near-ties re-scored exactly."""
+          features: _Features, boost: torch.Tensor | None = None) -> tuple[int, float]:
+    """The remaining frame with the largest running minimum (weighed by `boost`); near-ties re-scored exactly."""
     values = running[torch.as_tensor(remaining, dtype=torch.long)]
     best = float(values.max())
     if best <= 0.0:  # every remaining frame duplicates a chosen one: the reference takes the first index
@@ -539,6 +549,7 @@ def _pick(running: torch.Tensor, remaining: list[int], chosen_all: list[int],
     winner, winner_score = contenders[0], -math.inf
     for frame in contenders:  # ascending, so exact ties keep the lowest index
         score = min(_pair_score_exact(features, c, frame) for c in chosen_all)
+        score = score * float(boost[frame]) if boost is not None else score
         if score > winner_score:
             winner, winner_score = frame, score
     return winner, winner_score

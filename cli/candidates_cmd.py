@@ -37,6 +37,19 @@ def _predicted_targets(path: Path, frames: FrameSource, plates: PlateOptions):
     return {index: mask.ids for index, mask in plates.read_masks(folder, frames).items()}
 
 
+def review_priority(qc: Path, names: list[str]) -> list[float]:
+    """Per frame, 1 - its score in a review's qc.json (frames matched by name; 0 for frames it did not review)."""
+    try:
+        data = json.loads(qc.read_text())
+        scores = {str(f["frame"]): float(f["score"]) for f in data["frames"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"cannot read the review {qc}: {exc}; give the qc.json that `xmempp qc` wrote") from None
+    if not set(scores) & set(names):
+        raise InputError(f"the review {qc} names none of the frames (it has {next(iter(scores), 'none')}, the frames "
+                         f"are {names[0]} ...); give the review of this shot")
+    return [1.0 - scores.get(name, 1.0) for name in names]
+
+
 def _frame_number(frames: FrameSource, index: int) -> int:
     """The number users know a frame by: the plate's or video's frame number, else its name's trailing number."""
     if frames.frame_numbers is not None:
@@ -60,6 +73,9 @@ def candidates_command(
                             "PNG 8/16-bit, TIFF, EXR, as XMem++ uses), OUT/layers (layered EXRs) or OUT/masks "
                             "(index masks: binary targets); without it the annotations are propagated first.")
     ] = None,
+    qc: Annotated[Optional[Path], typer.Option(
+        "--from-review", help="A review (qc.json of `xmempp qc` or `process --qc`): among diverse frames, prefer the "
+                     "ones it flagged (each frame weighed by 1 + (1 - its score)).")] = None,
     min_mask_percent: Annotated[float, typer.Option(
         "--min-mask-percent", min=0.0, max=100.0,
         help="Never suggest frames where the target covers less than this percentage of the frame.")] = 0.25,
@@ -98,11 +114,12 @@ def candidates_command(
         predicted_masks = None
         if predicted is not None:
             predicted_masks = _predicted_targets(predicted, frames, plates)
+        priority = review_priority(qc, names) if qc is not None else None
         network = load_network(model, device, console)
         with frame_progress(console, quiet, transient=True) as bar:
             result = suggest_candidates(network, frames, references, k, alpha=balance, predicted_masks=predicted_masks,
                                         config=config, progress=stage_callback(bar, _STAGES), mode=mode.value,
-                                        min_mask_presence_percent=min_mask_percent)
+                                        min_mask_presence_percent=min_mask_percent, priority=priority)
         numbers = [_frame_number(frames, i) for i in range(len(frames))]
     finally:
         frames.close()

@@ -541,3 +541,25 @@ def test_predicted_targets_read_every_matte_process_writes(tmp_path, clip, optio
             assert np.abs(targets[i] - wanted[i]).max() <= tolerance + 1e-6
     finally:
         frames.close()
+
+
+def test_a_review_priority_prefers_flagged_frames_among_diverse_ones():
+    """Without a priority the selection is XMem++'s; weighing a frame by 1 + (1 - its review score) brings a
+    flagged frame forward when it is nearly as diverse as the best, never a duplicate of a chosen frame."""
+    keys, shrinkages, selections, masks = _random_inputs(21)
+    plain = select_candidates(keys, shrinkages, selections, masks, 4, min_mask_presence_percent=0.0)
+    assert list(plain.chosen) == list(select_candidates(keys, shrinkages, selections, masks, 4,
+                                                        min_mask_presence_percent=0.0, priority=[0.0] * 14).chosen)
+    runner_up = plain.chosen[1]
+    priority = [0.0] * 14
+    priority[runner_up] = 1.0  # the review flagged it badly (score 0)
+    flagged = select_candidates(keys, shrinkages, selections, masks, 4, min_mask_presence_percent=0.0,
+                                priority=priority)
+    assert flagged.chosen[0] == runner_up
+    priority = [0.0] * 14
+    priority[3] = 1.0  # frame 3 duplicates frame 2: still never before frames that differ
+    twins = select_candidates(keys, shrinkages, selections, masks, 3, previously_chosen=(2,),
+                              min_mask_presence_percent=0.0, priority=priority)
+    assert 3 not in twins.chosen
+    with pytest.raises(InputError, match="priority has 3 values"):
+        select_candidates(keys, shrinkages, selections, masks, 2, priority=[0.0, 0.0, 0.0])

@@ -56,6 +56,7 @@ MEANINGS: dict[str, tuple[str, str | None, str]] = {
     "--mask-threshold": ("float", None, "soft roto threshold"),
     "--mask-channel": ("text", "channel", "EXR channel of the roto"),
     "--review": ("flag", "review", "also time the review"),
+    "--from-review": ("path", "review", "a review's qc.json to prefer its flagged frames"),
     "--qc": ("flag", "review", "review the results (qc.json, qc.html)"),
     "--keyframes": ("path", "keyframe", "the artist's keyframe masks (trusted)"),
     "--resume": ("flag", "checkpoint", "continue from a checkpoint"),

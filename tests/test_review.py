@@ -147,3 +147,27 @@ def test_process_qc_reviews_the_run_it_made(tmp_path, checkpoint_path):
     data = json.loads((out / "qc.json").read_text())
     assert [f["frame"] for f in data["frames"]] == [f"sh010.{1001 + t}" for t in range(6)]
     assert data["frames"][0]["keyframe"] and (out / "qc.html").is_file()
+
+
+def test_candidates_take_a_review_to_prefer_its_flagged_frames(tmp_path, checkpoint_path):
+    scene = make_scene(9, objects=1, frames=8, size=(96, 128), fast_camera=False)
+    _write_shot(tmp_path, scene, scene.masks)
+    args = ["candidates", "-v", str(tmp_path / "frames"), "-m", str(tmp_path / "roto"), "--model",
+            str(checkpoint_path), "-k", "1", "--min-mask-percent", "0", "--json", "--quiet"]
+    plain = runner.invoke(app, args)
+    assert plain.exit_code == 0, plain.output
+    first = json.loads(plain.stdout)["candidates"][0]["index"]
+    flagged = 1 if first != 1 else 2  # a frame the plain selection does not pick first, flagged badly
+    review = {"frames": [{"frame": f"sh010.{1001 + t}", "score": 0.0 if t == flagged else 1.0, "objects": {}}
+                         for t in range(8)]}
+    qc = tmp_path / "qc.json"
+    qc.write_text(json.dumps(review))
+    result = runner.invoke(app, [*args, "--from-review", str(qc)])
+    assert result.exit_code == 0, result.output
+    picked = json.loads(result.stdout)["candidates"][0]["index"]
+    assert picked in (first, flagged)
+    dissimilarities = {c["index"]: c["dissimilarity"] for c in json.loads(result.stdout)["candidates"]}
+    assert dissimilarities[picked] > 0
+    qc.write_text(json.dumps({"frames": [{"frame": "other.0001", "score": 0.5}]}))
+    wrong = runner.invoke(app, [*args, "--from-review", str(qc)])
+    assert wrong.exit_code != 0 and "names none of the frames" in wrong.output
