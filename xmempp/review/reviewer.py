@@ -14,9 +14,9 @@ last trusted mask carried forward, so a failure that lasts a few frames stays fl
 
 A failure has a start and an end: the shot is reviewed forwards as frames arrive and backwards
 in `finish` (over the frames kept at the working size, compressed: tens of kilobytes a frame), and
-a frame is flagged where both directions flag it, so a correct frame that follows a failure (or an
-undetected slow drift) is not blamed for the jump back. `review_sequence` runs it over whole
-sequences.
+a frame is flagged where one direction flags it and the other comes close (score 0.6 or less), so
+a correct frame that follows a failure (or an undetected slow drift) is not blamed for the jump
+back. `review_sequence` runs it over whole sequences.
 """
 from __future__ import annotations
 
@@ -202,14 +202,19 @@ class _Pass:
             self._appearance.learn(object_id, small, mask, trusted=False)
 
 
+#: A pass's score at or below which it backs the other pass's flag (0.8 of the flagging ratio).
+AGREE = 0.6
+
+
 def _merge(forward: ObjectReview, backward: Optional[ObjectReview]) -> ObjectReview:
-    """A frame's verdict from both passes: flagged only where both flag it (a failure has a start and an end;
-    a disagreement that only one direction sees is the other frames' fault), scored by the milder."""
+    """A frame's verdict from both passes: flagged where one pass flags it and the other comes close (a failure
+    has a start and an end; a disagreement that only one direction sees is the other frames' fault: the jump
+    back after a failure), scored by the milder."""
     if backward is None or not backward.judged:
         return forward
     if not forward.judged:
         return backward
-    if forward.flagged and backward.flagged:
+    if (forward.flagged and backward.score <= AGREE) or (backward.flagged and forward.score <= AGREE):
         worse = forward if forward.score <= backward.score else backward
         return ObjectReview(score=max(forward.score, backward.score), flagged=True, reasons=worse.reasons,
                             present=forward.present, signals=worse.signals)

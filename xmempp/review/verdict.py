@@ -123,7 +123,12 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
         found.append((signals.appearance / thresholds.appearance, "colours unlike the object's keyframes"))
     if signals.uncertainty is not None and signals.uncertainty >= thresholds.uncertainty:
         found.append((signals.uncertainty / thresholds.uncertainty, "the network is unsure along the outline"))
-    worst = max((ratio for ratio, _ in found), default=0.0)
+    ratios = [getattr(signals, name) / getattr(thresholds, name)
+              for name in ("missing", "extra", "changed", "largest", "shift", "detached", "holes", "drift")]
+    ratios += [value / limit for value, limit in ((signals.appearance, thresholds.appearance),
+                                                  (signals.uncertainty, thresholds.uncertainty)) if value is not None]
+    below = min(0.999, max(ratios, default=0.0))  # how close the object came to the line without crossing it
+    worst = max((ratio for ratio, _ in found), default=below)
     measured = {k: round(float(v), 4) for k, v in asdict(signals).items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("notes",)}
     measured["motion"] = round(motion, 2)
