@@ -56,10 +56,9 @@ def qc_command(
 ) -> None:
     """Review masks against their frames: which frames and objects look wrong, and why.
 
-    Each frame's masks are compared with the previous frame's carried along the optical flow
-    (missing or extra parts, patches, holes, jumps, slow drift, swapped objects) and with each
-    object's colours on the keyframes. Writes OUT/qc.json (a score 0..1, a flag and reasons per
-    frame and object) and OUT/qc.html (a contact sheet), and prints the flagged spans, worst first.
+    Compares each frame's masks with the motion from the previous frame and the keyframes' colours.
+
+    Writes OUT/qc.json (a score, a flag and reasons per frame and object) and OUT/qc.html (a contact sheet).
 
     Example: xmempp qc -v plates/shot_a -m out/shot_a -o qc/shot_a --keyframes roto/shot_a
     """
