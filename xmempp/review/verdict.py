@@ -85,6 +85,8 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
         # what shows of it (where it is, which parts are apart) says little
         thresholds = replace(_relaxed(thresholds, 1.0 + min(1.0, signals.contact / 0.3)), shift=np.inf,
                              detached=np.inf, drift=np.inf)
+    if signals.contact > 0.05:  # touching another object: where its visible part is centred says little
+        thresholds = replace(thresholds, shift=np.inf, drift=np.inf)
     if signals.at_edge:  # the picture's edge clips it: where its visible part is centred says little
         thresholds = replace(thresholds, shift=np.inf, drift=np.inf)
     found: list[tuple[float, str]] = []
