@@ -85,6 +85,7 @@ class _Track:
 
     trusted: np.ndarray  # float32 mask at the working size, carried to the latest frame
     carried: int = 0  # frames the trusted mask has been carried without being confirmed
+    full_area: float = 0.0  # the largest area of the last unflagged frames (slowly forgotten)
     history: deque = field(default_factory=deque)  # [age, mask] of the last unflagged frames, carried to the latest
 
 
@@ -166,7 +167,8 @@ class _Pass:
                 (carried_labels != 0) & (carried_labels != o))
             signals = compare_masks(masks[o], expected.get(o, np.zeros(labels.shape, bool)),
                                     reliable.get(o, motion.reliable), labels,
-                                    o, others, uncovered, motion.magnitude)
+                                    o, others, uncovered, motion.magnitude,
+                                    track.full_area if track is not None else 0.0)
             if track is not None and len(track.history) >= self.settings.reach // 2:
                 signals.drift = centroid_distance(masks[o], track.history[0][1] > 0.5, labels, o)
             signals.appearance, looks = self._appearance.distance(o, small, masks[o])
@@ -199,6 +201,7 @@ class _Pass:
         track.carried = 0
         if not flagged:
             track.history.append([0, track.trusted])
+            track.full_area = max(0.9 * track.full_area, float(mask.sum()))
             self._appearance.learn(object_id, small, mask, trusted=False)
 
 

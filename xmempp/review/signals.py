@@ -98,7 +98,7 @@ def _centroid(mask: np.ndarray) -> tuple[float, float] | None:
 
 def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, ids: np.ndarray, object_id: int,
                   others_expected: dict[int, np.ndarray], uncovered: np.ndarray | None = None,
-                  motion: float = 0.0) -> ObjectSignals:
+                  motion: float = 0.0, full_area: float = 0.0) -> ObjectSignals:
     """Compare one object's mask with where the motion says it should be.
 
     Arguments:
@@ -112,11 +112,13 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
             along the flow): the object may show there now (it comes out from behind).
         motion: the picture's median motion in pixels (the band along the edge where objects may enter or
             leave view is at least twice it).
+        full_area: the object's area when last seen whole (recent largest): shares are taken of at least
+            half of it, so a nearly hidden object's few visible pixels do not make large shares.
     Returns:
         The `ObjectSignals` (drift, appearance and uncertainty left unset).
     """
     area, expected_area = float(mask.sum()), float(expected.sum())
-    size_area = max(area, expected_area, MIN_AREA)
+    size_area = max(area, expected_area, 0.5 * full_area, MIN_AREA)
     size = math.sqrt(size_area)
     signals = ObjectSignals(area=area, expected_area=expected_area)
     tolerance = max(1, round(0.02 * size))
