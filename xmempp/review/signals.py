@@ -113,12 +113,12 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
         motion: the picture's median motion in pixels (the band along the edge where objects may enter or
             leave view is at least twice it).
         full_area: the object's area when last seen whole (recent largest): shares are taken of at least
-            half of it, so a nearly hidden object's few visible pixels do not make large shares.
+            a third of it, so a nearly hidden object's few visible pixels do not make large shares.
     Returns:
         The `ObjectSignals` (drift, appearance and uncertainty left unset).
     """
     area, expected_area = float(mask.sum()), float(expected.sum())
-    size_area = max(area, expected_area, 0.5 * full_area, MIN_AREA)
+    size_area = max(area, expected_area, 0.35 * full_area, MIN_AREA)
     size = math.sqrt(size_area)
     signals = ObjectSignals(area=area, expected_area=expected_area)
     tolerance = max(1, round(0.02 * size))
