@@ -40,6 +40,7 @@ class Motion:
     magnitude: float
     now: np.ndarray  # this frame, grey, lightly blurred (float32)
     before: np.ndarray  # the previous frame, the same way
+    carried: np.ndarray  # `before` carried to this frame along the flow
     residual: float  # the grey-level difference a reliable pixel stays within
 
     def follow(self, plane: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -56,8 +57,7 @@ class Motion:
         landed = warped > 0.5
         if int(mask.sum()) < 32 or not landed.any():
             return warped, None
-        carried = cv2.remap(self.before, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        flow_error = float(np.mean((self.now[landed] - carried[landed]) ** 2))
+        flow_error = float(np.mean((self.now[landed] - self.carried[landed]) ** 2))
         if flow_error < 64.0 and self.magnitude < 8.0:  # slow, within 8 grey levels: the flow follows the object
             return warped, None
         shift = _best_shift(self.before, self.now, mask, search=max(8.0, 2.0 * self.magnitude))
@@ -135,4 +135,4 @@ class MotionEstimator:
         carried = cv2.remap(smooth_before, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         reliable = inside & (np.abs(carried - smooth_now) <= self._residual)
         magnitude = float(np.median(np.hypot(flow[..., 0], flow[..., 1])))
-        return Motion(map_x, map_y, reliable, magnitude, smooth_now, smooth_before, self._residual)
+        return Motion(map_x, map_y, reliable, magnitude, smooth_now, smooth_before, carried, self._residual)
