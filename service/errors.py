@@ -46,8 +46,13 @@ class Unauthorized(XMemppError):
     """Missing or wrong bearer token."""
 
 
+class Forbidden(XMemppError):
+    """The request's token is not allowed to do this (e.g. a token whose `max_sessions` is 0): a retry cannot help."""
+
+
 _STATUS: tuple[tuple[type, int], ...] = (
     (Unauthorized, 401),
+    (Forbidden, 403),
     (PathRefused, 403),
     (NotFound, 404),
     (TooLarge, 413),
