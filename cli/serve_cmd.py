@@ -46,7 +46,7 @@ def serve_command(
     Example: xmempp serve --media-root /mnt/plates --token "$(openssl rand -hex 16)"
     """
     try:
-        from xmempp.service.engine import Engine
+        from xmempp.service.scheduler import Scheduler
         from xmempp.service.server import serve
         from xmempp.service.settings import ServiceSettings
     except ImportError as exc:
@@ -67,4 +67,4 @@ def serve_command(
         console.print(f"serving on http://{host}:{port} (docs at /docs); state in {settings.state_dir}"
                       + ("" if token else "; no token: anyone who can reach this address may use it"))
 
-    serve(settings, Engine(network, str(model or "official XMem.pth"), load_seconds=load_seconds), announce=announce)
+    serve(settings, Scheduler(network, str(model or "official XMem.pth"), load_seconds=load_seconds), announce=announce)

@@ -21,7 +21,7 @@ from xmempp import __version__
 from xmempp.errors import InputError, XMemppError
 from xmempp.io.masks import read_mask
 
-from .engine import Engine
+from .scheduler import Scheduler
 from .errors import LimitExceeded, NotFound, Unauthorized, service_message, status_for
 from .metrics import UNMATCHED, CountRequests, ServiceMetrics
 from .polls import PollSlots
@@ -64,7 +64,7 @@ class PNGResponse(FileResponse):
     media_type = "image/png"
 
 
-def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> FastAPI:
+def create_app(settings: ServiceSettings, engine: Optional[Scheduler] = None) -> FastAPI:
     """Build the service.
 
     Arguments:
@@ -74,7 +74,7 @@ def create_app(settings: ServiceSettings, engine: Optional[Engine] = None) -> Fa
         The FastAPI application (serve it with uvicorn).
     """
     owns_engine = engine is None
-    engine = engine or Engine.load(settings.model, settings.device)
+    engine = engine or Scheduler.load(settings.model, settings.device)
     store = SessionStore(settings, engine)
     polls = PollSlots(settings.max_polls_per_client)
     metrics = ServiceMetrics(lambda: len(store), lambda: engine.pending, lambda: polls.total, engine.load_seconds)

@@ -25,7 +25,7 @@ from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import FrameResult, ShotJob, iter_job
 from xmempp.io.writers import probs_to_ids
 
-from .engine import Engine
+from .scheduler import Scheduler
 
 #: Frames one tracked shape may be followed through.
 MAX_TRACK_FRAMES = 50_000
@@ -85,7 +85,7 @@ class XMemppTrackingFunction:
 
     spec = cvataa.TrackingFunctionSpec(supported_shape_types=["mask", "polygon"])
 
-    def __init__(self, engine: Engine, config: Optional[InferenceConfig] = None) -> None:
+    def __init__(self, engine: Scheduler, config: Optional[InferenceConfig] = None) -> None:
         self.engine = engine
         self.config = config or InferenceConfig()
 
@@ -168,5 +168,5 @@ def create(model: Optional[str] = None, device: str = "auto", size: int = 480) -
     Returns:
         A tracking function.
     """
-    engine = Engine.load(Path(model) if model else None, device)
+    engine = Scheduler.load(Path(model) if model else None, device)
     return XMemppTrackingFunction(engine, InferenceConfig(size=size))

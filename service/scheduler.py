@@ -39,12 +39,12 @@ class _Task:
     queued_at: float = field(default_factory=time.monotonic)
 
 
-class EngineClosed(RuntimeError):
-    """The engine was closed; it accepts no new tasks."""
+class SchedulerClosed(RuntimeError):
+    """The scheduler was closed; it accepts no new tasks."""
 
 
-class Engine:
-    """A loaded network with a fair single-thread work queue.
+class Scheduler:
+    """A loaded network with a fair single-thread work queue: it schedules every model call of the service.
 
     Arguments:
         model: the network.
@@ -64,11 +64,11 @@ class Engine:
         self._lanes: dict[Hashable, deque[_Task]] = {}
         self._order: deque[Hashable] = deque()  # lanes with work, in round-robin order
         self._closed = False
-        self._thread = threading.Thread(target=self._work, name="xmempp-engine", daemon=True)
+        self._thread = threading.Thread(target=self._work, name="xmempp-scheduler", daemon=True)
         self._thread.start()
 
     @classmethod
-    def load(cls, model: Optional[Path] = None, device: str = "auto") -> "Engine":
+    def load(cls, model: Optional[Path] = None, device: str = "auto") -> "Scheduler":
         """Resolve the weights as the CLI does (official XMem.pth when `model` is None) and load them."""
         started = time.perf_counter()
         path = resolve_weights(model)
@@ -113,7 +113,7 @@ class Engine:
     def _enqueue(self, task: _Task, lane: Hashable) -> concurrent.futures.Future:
         with self._cond:
             if self._closed:
-                raise EngineClosed("the model worker is shutting down")
+                raise SchedulerClosed("the model worker is shutting down")
             queue = self._lanes.setdefault(lane, deque())
             queue.append(task)
             if len(queue) == 1:

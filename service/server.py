@@ -9,7 +9,7 @@ import prometheus_client  # noqa: F401 - /metrics needs it: a missing `service` 
 import uvicorn
 
 from .app import create_app
-from .engine import Engine
+from .scheduler import Scheduler
 from .settings import ServiceSettings
 
 #: Seconds open requests get to finish when the server is stopped.
@@ -46,7 +46,7 @@ class ServiceServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(settings: ServiceSettings, engine: Optional[Engine] = None, log_level: str = "info",
+def serve(settings: ServiceSettings, engine: Optional[Scheduler] = None, log_level: str = "info",
           announce: Optional[Callable[[], None]] = None) -> None:
     """Serve the API on `settings.host`:`settings.port` until interrupted.
 

@@ -1,6 +1,6 @@
 """Sessions: one shot each, with its settings, references, track runs and results on disk.
 
-Every model call (reference encoding, tracks, candidates) goes to the shared `Engine`'s single
+Every model call (reference encoding, tracks, candidates) goes to the shared `Scheduler`'s single
 worker; this module only keeps state and checks requests.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ from xmempp.io.mattes import write_matte
 from xmempp.io.writers import probs_to_ids
 from xmempp.refine import RefineSettings
 
-from .engine import Engine, EngineClosed
+from .scheduler import Scheduler, SchedulerClosed
 from .errors import LimitExceeded, NotFound, NotReady, TooLarge, scrub_paths, service_message
 from .media import ConfinedFrames, resolve_media, shown_path
 from .settings import ServiceSettings
@@ -244,7 +244,7 @@ class SessionStore:
         engine: the shared network and work queue.
     """
 
-    def __init__(self, settings: ServiceSettings, engine: Engine) -> None:
+    def __init__(self, settings: ServiceSettings, engine: Scheduler) -> None:
         self.settings, self.engine = settings, engine
         self.state_dir = Path(settings.state_dir)  # type: ignore[arg-type]
         self._lock_file = _lock_state_dir(self.state_dir)
@@ -360,7 +360,7 @@ class SessionStore:
             run.cancel.set()
         try:
             removal = self.engine.submit(lambda: self._remove(session), lane=session.id)
-        except EngineClosed:
+        except SchedulerClosed:
             removal = concurrent.futures.Future()
             self._remove(session)
             removal.set_result(None)

@@ -28,10 +28,10 @@ from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import ShotJob, run_job
 from xmempp.io.writers import probs_to_ids
 
-from .engine import Engine
+from .scheduler import Scheduler
 
 
-def track_masks(engine: Engine, frames: Sequence[np.ndarray], input_mask: np.ndarray,
+def track_masks(engine: Scheduler, frames: Sequence[np.ndarray], input_mask: np.ndarray,
                 config: Optional[InferenceConfig] = None, mode: str = "xmempp") -> list[np.ndarray]:
     """Propagate the first frame's multilabel mask through `frames`.
 
@@ -74,7 +74,7 @@ class XMemppMaskTracker:
 
     config: InferenceConfig = InferenceConfig()
     weights: Optional[Path] = None
-    engine: Optional[Engine] = None
+    engine: Optional[Scheduler] = None
 
     def load_on_device(self, model_dir: Optional[str] = None, device: str = "cpu") -> None:
         """Load the network on `device` (Supervisely's `BaseTracking.__init__` calls it with "cuda" and, on a
@@ -92,7 +92,7 @@ class XMemppMaskTracker:
             raise RuntimeError("device 'mps' asked for, but this host has no MPS device")
         candidate = Path(model_dir) / "XMem.pth" if model_dir else None
         weights = self.weights or (candidate if candidate is not None and candidate.is_file() else None)
-        self.engine = Engine.load(weights, device)
+        self.engine = Scheduler.load(weights, device)
 
     def predict(self, frames: list[np.ndarray], input_mask: np.ndarray) -> list[np.ndarray]:
         """One multilabel mask per frame, tracking the objects of `input_mask` (the first frame's mask)."""

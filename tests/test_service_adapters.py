@@ -13,7 +13,7 @@ from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import ShotJob, run_job
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.io.writers import probs_to_ids
-from xmempp.service.engine import Engine
+from xmempp.service.scheduler import Scheduler
 from xmempp.service.supervisely import XMemppMaskTracker, track_masks
 
 CONFIG = InferenceConfig(size=-1, mem_every=2)
@@ -45,7 +45,7 @@ def cvat():
 
 @pytest.fixture(scope="module")
 def engine(model):
-    engine = Engine(model, "stand-in")
+    engine = Scheduler(model, "stand-in")
     yield engine
     engine.close()
 

@@ -19,7 +19,7 @@ from xmempp.inference.jobs import ShotJob, run_job
 from xmempp.io.sources import open_frames
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.io.writers import probs_to_ids
-from xmempp.service import Engine, ServiceSettings, create_app
+from xmempp.service import Scheduler, ServiceSettings, create_app
 from xmempp.service.rle import encode_rle
 
 TOKEN = "hardening-token"
@@ -29,7 +29,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def engine(model):
-    engine = Engine(model, "XMem-standin.pth")
+    engine = Scheduler(model, "XMem-standin.pth")
     yield engine
     engine.close()
 

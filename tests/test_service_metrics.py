@@ -9,7 +9,7 @@ import pytest
 
 from servicehelpers import free_port, running_server, write_clip
 from xmempp.io.synthetic import MovingDiscs
-from xmempp.service import Engine, ServiceSettings, create_app
+from xmempp.service import Scheduler, ServiceSettings, create_app
 from xmempp.service.rle import encode_rle
 
 parser = pytest.importorskip("prometheus_client.parser")
@@ -34,7 +34,7 @@ def requests(samples, route: str, method: str, code: int) -> float:
 def test_metrics_count_a_scripted_session(checkpoint_path, tmp_path):
     root = tmp_path / "media"
     write_clip(root / "shot", 6)
-    engine = Engine.load(checkpoint_path, "cpu")
+    engine = Scheduler.load(checkpoint_path, "cpu")
     settings = ServiceSettings(port=free_port(), token=TOKEN, media_roots=[root], state_dir=tmp_path / "state")
     try:
         with running_server(create_app(settings, engine), settings.port) as url, \

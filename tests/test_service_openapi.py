@@ -11,7 +11,7 @@ import pytest
 
 from servicehelpers import free_port, png_bytes, png_bytes_rgb, running_server, write_clip
 from xmempp.io.synthetic import MovingDiscs
-from xmempp.service import Engine, ServiceSettings, create_app
+from xmempp.service import Scheduler, ServiceSettings, create_app
 from xmempp.service.rle import decode_rle, encode_rle
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -32,7 +32,7 @@ def live(model, tmp_path_factory):
     write_clip(root / "shot", 4)
     settings = ServiceSettings(port=free_port(), token=TOKEN, media_roots=[root], max_frames=50,
                                state_dir=tmp_path_factory.mktemp("state"))
-    engine = Engine(model, "XMem-standin.pth")
+    engine = Scheduler(model, "XMem-standin.pth")
     with running_server(create_app(settings, engine), settings.port) as url:
         yield url, schemathesis.openapi.from_url(f"{url}/openapi.json")
     engine.close()

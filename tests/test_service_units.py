@@ -14,7 +14,7 @@ import pytest
 
 from servicehelpers import free_port, write_clip
 from xmempp.errors import ConfigError, InputError
-from xmempp.service.engine import Engine
+from xmempp.service.scheduler import Scheduler
 from xmempp.service.errors import LimitExceeded, NotFound, NotReady, TooLarge, status_for
 from xmempp.service.media import PathRefused, resolve_media
 from xmempp.service.rle import decode_rle, encode_rle
@@ -151,8 +151,8 @@ def test_track_run_results_after_and_wait(tmp_path):
     assert run.describe()["status"] == "done" and run.describe()["done"] == 3
 
 
-def test_engine_runs_one_task_at_a_time(model):
-    engine = Engine(model)
+def test_scheduler_runs_one_task_at_a_time(model):
+    engine = Scheduler(model)
     running, most = [0], [0]
     lock = threading.Lock()
 
@@ -172,10 +172,10 @@ def test_engine_runs_one_task_at_a_time(model):
     engine.close()
 
 
-def test_engine_is_fair_between_lanes(model):
+def test_scheduler_is_fair_between_lanes(model):
     """An interactive task of lane B runs after at most one step of lane A's long task; two long tasks
     alternate in chunks; a lane's own tasks keep their order."""
-    engine = Engine(model, chunk_frames=3, chunk_seconds=10.0)
+    engine = Scheduler(model, chunk_frames=3, chunk_seconds=10.0)
     log: list[str] = []
     gate = threading.Event()
 
@@ -208,7 +208,7 @@ def test_engine_is_fair_between_lanes(model):
 
 
 def test_idle_sessions_expire_and_their_files_go(model, tmp_path):
-    engine = Engine(model)
+    engine = Scheduler(model)
     store = SessionStore(ServiceSettings(state_dir=tmp_path, session_ttl_s=0.05), engine)
     session = store.create(None, 2, {}, "xmempp")
     assert session.folder.is_dir() and len(store) == 1
@@ -223,7 +223,7 @@ def test_idle_sessions_expire_and_their_files_go(model, tmp_path):
 def test_uploads_must_share_one_size(model, tmp_path):
     from servicehelpers import png_bytes_rgb
 
-    engine = Engine(model)
+    engine = Scheduler(model)
     store = SessionStore(ServiceSettings(state_dir=tmp_path, max_frames=3), engine)
     with pytest.raises(TooLarge, match="at most 3"):
         store.create(None, 4, {}, "xmempp")
@@ -281,7 +281,7 @@ def test_serve_command_reports_bad_settings_in_one_line(tmp_path):
 
 
 def test_shutdown_closes_every_session(model, tmp_path):
-    engine = Engine(model)
+    engine = Scheduler(model)
     store = SessionStore(ServiceSettings(state_dir=tmp_path), engine)
     folders = [store.create(None, 1, {}, "xmempp").folder for _ in range(2)]
     store.shutdown()
