@@ -186,8 +186,9 @@ class JobController(QObject):
         worker.finished.connect(lambda outcome, p=plan: self._propagation_finished(outcome, p))
         self.following, self._last_follow, self._last_propagated = True, 0.0, None
         self.runningSpan.emit(plan.span)
-        self._start(JobState.propagating, worker, JobProgress(plan.text, PROPAGATION_PHASES, plan.total),
-                    "Propagation")
+        free = sum(f in refs for frames in plan.passes for f in frames)  # references are handed back as they are
+        self._start(JobState.propagating, worker, JobProgress(plan.text, PROPAGATION_PHASES, plan.total,
+                                                              free_steps=free), "Propagation")
         return True
 
     def _confirm_overwrite(self, frames: list[int]) -> bool:
@@ -223,7 +224,7 @@ class JobController(QObject):
         self.project.finish_propagation(outcome.changes, f"{plan.text} · {len(outcome.changes)} frames")
         self.runningSpan.emit(None)
         progress = self.job_progress
-        summary = progress.summary(f"{outcome.frames} frames") if progress is not None else f"{outcome.frames} frames"
+        summary = progress.summary() if progress is not None else f"{outcome.frames} frames"
         if outcome.completed:
             self.message.emit(f"{plan.text} finished: {summary}; {len(outcome.changes)} masks saved", FINISHED_MS)
         elif outcome.frames:
@@ -238,6 +239,8 @@ class JobController(QObject):
         if not (self.propagating and isinstance(worker, PropagationWorker)):
             self.pausedChanged.emit(False)
             return False
+        if self.job_progress is not None:
+            (self.job_progress.pause if not worker.paused else self.job_progress.resume)()
         if worker.paused:
             worker.resume()
             self.statusChanged.emit("propagating…")

@@ -3,6 +3,11 @@
 A propagation is one phase; "Suggest frames" is four (loading the model, encoding frames,
 propagating the references, choosing frames), each weighted by what a frame of it costs, so the
 overall bar moves steadily instead of restarting at every phase.
+
+Figures (frames/s, time left, the finished "N frames in m:ss") count the job's own work only: the
+clock starts at the first frame reported (so loading the model is not counted), stands still while
+the job is paused, and steps that cost nothing (a propagation's reference frames, handed back as
+they are) are not counted as frames.
 """
 from __future__ import annotations
 
@@ -54,17 +59,25 @@ class JobProgress:
     """Follows one job through its phases."""
 
     def __init__(self, title: str, phases: Sequence[Phase], frames: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, free_steps: int = 0) -> None:
         """Arguments:
             title: the job's name ("Suggest frames").
             phases: its phases in order.
             frames: the shot's frame count (the expected size of frame phases).
             clock: seconds (tests pass a fake one).
+            free_steps: frame steps that cost nothing (a propagation's reference frames): not counted.
         """
         self.title = title
         self.phases = tuple(phases)
         self.clock = clock
+        self.free_steps = max(0, int(free_steps))
         self.started = clock()
+        self._paused_total = 0.0
+        self._paused_at: Optional[float] = None
+        self._work_started: Optional[float] = None  # active time of the first frame reported
+        self._work_fraction = 0.0                   # overall fraction at that moment
+        self._work_frames = 0                       # frame steps reported by then (not timed)
+        self._phase_base = 0                        # steps of the current phase done before its rate's clock
         self._totals = {p.key: (frames if p.frames else _UNKNOWN_STEPS) for p in self.phases}
         # each phase's share of the bar is fixed up front (a phase's own size may only be known later)
         self._shares = {p.key: p.weight * max(1, frames) for p in self.phases}
@@ -78,11 +91,11 @@ class JobProgress:
         index = next((i for i, p in enumerate(self.phases) if p.key == key), None)
         if index is None:
             return
-        now = self.clock()
+        now = self._active()
         if index != self.current:  # the new phase began when the one before last reported
             for earlier in self.phases[:index]:
                 self._done[earlier.key] = self._totals[earlier.key]
-            self.current, self._phase_started = index, self._last_report
+            self.current, self._phase_started, self._phase_base = index, self._last_report, 0
         self._last_report = now
         if total > 0:
             self._totals[key] = total
@@ -90,6 +103,30 @@ class JobProgress:
         self._done[key] = max(0, min(done, self._totals[key]))
         if self.phases[index].frames:
             self.frames += max(0, self._done[key] - before)
+            if self._work_started is None and self.frames:
+                self._work_started, self._work_fraction, self._work_frames = now, self.fraction, self.frames
+                self._phase_started, self._phase_base = now, self._done[key]
+
+    def pause(self) -> None:
+        """The job is paused: its clock stands still until `resume`."""
+        if self._paused_at is None:
+            self._paused_at = self.clock()
+
+    def resume(self) -> None:
+        """The job runs again after a `pause`."""
+        if self._paused_at is not None:
+            self._paused_total += self.clock() - self._paused_at
+            self._paused_at = None
+
+    @property
+    def paused(self) -> bool:
+        """True between `pause` and `resume`."""
+        return self._paused_at is not None
+
+    def _active(self) -> float:
+        """The clock less the time spent paused."""
+        now = self._paused_at if self._paused_at is not None else self.clock()
+        return now - self._paused_total
 
     @property
     def phase(self) -> Phase:
@@ -107,25 +144,33 @@ class JobProgress:
 
     @property
     def elapsed(self) -> float:
-        """Seconds since the job started."""
-        return self.clock() - self.started
+        """Seconds the job has worked: since its first frame was reported, pauses left out (0 before it)."""
+        if self._work_started is None:
+            return 0.0
+        return max(0.0, self._active() - self._work_started)
+
+    @property
+    def computed(self) -> int:
+        """Frames the job worked on (frame steps less the free ones)."""
+        return max(0, self.frames - self.free_steps)
 
     @property
     def rate(self) -> Optional[float]:
-        """Steps per second of the current phase, once it has run a moment."""
-        seconds = self.clock() - self._phase_started
-        done = self._done[self.phase.key]
+        """Steps per second of the current phase, once it has run a moment (pauses left out)."""
+        seconds = self._active() - self._phase_started
+        done = self._done[self.phase.key] - self._phase_base
         if seconds < _RATE_AFTER or done <= 0:
             return None
         return done / seconds
 
     @property
     def remaining(self) -> Optional[float]:
-        """Estimated seconds left (from the overall fraction and the time so far), or None early on."""
-        fraction = self.fraction
-        if fraction <= 0 or self.elapsed < _RATE_AFTER:
+        """Estimated seconds left (from the fraction done since the first frame and the time it took), or None
+        early on."""
+        done = self.fraction - self._work_fraction
+        if done <= 0 or self.elapsed < _RATE_AFTER:
             return None
-        return self.elapsed * (1.0 - fraction) / fraction
+        return self.elapsed * (1.0 - self.fraction) / done
 
     def text(self) -> str:
         """One line: "Suggest frames · 2/4 encoding frames 21/87 · 4.1 frames/s · 0:21 left"."""
@@ -142,8 +187,10 @@ class JobProgress:
             parts.append(f"{format_duration(remaining)} left")
         return " · ".join(parts)
 
-    def summary(self, what: str) -> str:
-        """The finished message: "<what> in 1:02 (1.4 frames/s)"."""
+    def summary(self, what: Optional[str] = None) -> str:
+        """The finished message: "<what> in 1:02 (1.4 frames/s)" (`what` defaults to "<computed> frames")."""
         elapsed = self.elapsed
-        rate = f" ({self.frames / elapsed:.1f} frames/s)" if self.frames and elapsed > 0 else ""
-        return f"{what} in {format_duration(elapsed)}{rate}"
+        frames = self.computed
+        timed = max(0, self.frames - max(self.free_steps, self._work_frames))  # frames worked on after the clock began
+        rate = f" ({timed / elapsed:.1f} frames/s)" if timed and elapsed > 0 else ""
+        return f"{what if what is not None else f'{frames} frames'} in {format_duration(elapsed)}{rate}"
