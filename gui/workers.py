@@ -292,7 +292,7 @@ class SuggestWorker(Worker):
         def selecting(stage: str, done: int, total: int) -> None:
             self._report("selection", done if stage == "selection" else 0, total if stage == "selection" else 0)
 
-        return suggest_candidates(model, frames, masks, self.k, alpha=self.alpha, predicted_masks=predicted,
+        return suggest_candidates(model, frames, masks, k=self.k, alpha=self.alpha, predicted_masks=predicted,
                                   config=self.config, progress=selecting,
                                   min_mask_presence_percent=self.min_mask_percent, mode=self.mode, features=features)
 

@@ -596,7 +596,7 @@ class SessionStore:
             if all(i in session.latest or i in references for i in range(len(frames))):
                 predicted = {i: read_mask(self.latest_mask_path(session, i)).ids
                              for i in range(len(frames)) if i not in references}
-            result = suggest_candidates(self.engine.model, frames, references, k, alpha=alpha,
+            result = suggest_candidates(self.engine.model, frames, references, k=k, alpha=alpha,
                                         predicted_masks=predicted, config=session.config, mode=session.mode)
             return {"candidates": [{"rank": rank, "frame": int(index), "dissimilarity": float(score)}
                                    for rank, (index, score) in enumerate(zip(result.chosen, result.dissimilarities),
