@@ -8,6 +8,7 @@ try:  # pyproject.toml's version is the one place it is written
 except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
+from xmempp.annotation import AnnotationSession
 from xmempp.inference.config import InferenceConfig
 from xmempp.errors import (ConfigError, InputError, MemoryStateError, OutputError, ResourceError, WeightsError,
                            XMemppError)
@@ -18,6 +19,6 @@ from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork
 
 __all__ = [
-    "__version__", "InferenceConfig", "InferenceSession", "MemoryStats", "XMemNetwork", "load_model", "propagate",
+    "__version__", "AnnotationSession", "InferenceConfig", "InferenceSession", "MemoryStats", "XMemNetwork", "load_model", "propagate",
     "XMemppError", "ConfigError", "InputError", "MemoryStateError", "OutputError", "ResourceError", "WeightsError",
 ]
