@@ -117,6 +117,11 @@ class ColorTable:
         """The id of one registered colour."""
         return self._ids[int(code)]
 
+    def items(self) -> list[tuple[int, int]]:
+        """(packed colour, id) of every registered colour, by id: adding the colours one at a time in this order
+        to a new table gives the same ids (how a saved table is restored)."""
+        return sorted(self._ids.items(), key=lambda item: item[1])
+
     def palette(self) -> np.ndarray:
         """(256, 3) uint8 palette: DAVIS colours, overridden by every registered colour at its id."""
         palette = _DAVIS.copy()
