@@ -2,18 +2,18 @@
 recolour, hide and lock the selected object (buttons, or the right-click menu)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from PyQt5.QtCore import QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QColor, QIcon, QPainter, QPixmap
-from PyQt5.QtWidgets import (QColorDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem, QMenu,
-                             QPushButton, QToolButton, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (QColorDialog, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                             QListWidgetItem, QMenu, QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from xmempp.errors import InputError
 
 from .project import Project
 
-__all__ = ["ObjectsPanel", "swatch"]
+__all__ = ["ObjectsPanel", "RenameDialog", "swatch"]
 
 _LIST_MAX_HEIGHT = 170
 
@@ -29,6 +29,45 @@ def swatch(colour: QColor, size: int = 14) -> QIcon:
     painter.drawRoundedRect(1, 1, size - 2, size - 2, 3, 3)
     painter.end()
     return QIcon(pixmap)
+
+
+class RenameDialog(QDialog):
+    """Asks for an object's name; a refused name keeps the dialog open with the typed text and the reason
+    shown under it."""
+
+    def __init__(self, name: str, apply: Callable[[str], Optional[str]], parent: Optional[QWidget] = None) -> None:
+        """Arguments:
+            name: the current name (pre-filled).
+            apply: renames; returns None when done, else why the name was refused.
+        """
+        super().__init__(parent)
+        self.setWindowTitle("Rename object")
+        self._apply = apply
+        self.edit = QLineEdit(name, self)
+        self.edit.selectAll()
+        self.error = QLabel(self)
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #ff8a80")
+        self.error.hide()
+        self.edit.textEdited.connect(lambda _text: self.error.hide())
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Name (used in exports):", self))
+        layout.addWidget(self.edit)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+
+    def accept(self) -> None:
+        """OK: rename, or stay open with the reason when the name is refused."""
+        problem = self._apply(self.edit.text())
+        if problem is not None:
+            self.error.setText(problem)
+            self.error.show()
+            self.edit.setFocus()
+            return
+        super().accept()
 
 
 class ObjectsPanel(QWidget):
@@ -154,15 +193,23 @@ class ObjectsPanel(QWidget):
             return False
         return True
 
+    def rename_dialog(self, object_id: int) -> RenameDialog:
+        """The dialog that renames `object_id` (a refused name keeps it open, the reason shown inline)."""
+
+        def apply(name: str) -> Optional[str]:
+            try:
+                self.project.rename_object(object_id, name)
+            except InputError as exc:
+                return str(exc)
+            return None
+
+        return RenameDialog(self.project.object_name(object_id), apply, self)
+
     def ask_rename(self) -> None:
         """Ask for the selected object's new name."""
         current = self.current
-        if not current:
-            return
-        name, ok = QInputDialog.getText(self, "Rename object", "Name (used in exports):",
-                                        text=self.project.object_name(current))
-        if ok:
-            self.rename(current, name)
+        if current:
+            self.rename_dialog(current).exec_()
 
     def ask_colour(self) -> None:
         """Pick the selected object's display colour."""
