@@ -1,18 +1,18 @@
 """`xmempp serve`: XMem++ as an HTTP tracking service for annotation tools."""
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from xmempp.errors import ConfigError
-
 from xmempp.model.precision import Precision
 
 from .engine_options import PrecisionOption, load_network
+from .logs import LogFormat, RunLog
 
 
 def serve_command(
@@ -22,6 +22,13 @@ def serve_command(
     token: Annotated[Optional[str], typer.Option("--token", envvar="XMEMPP_TOKEN",
                                                  help="Bearer token every request must carry "
                                                       "(or XMEMPP_TOKEN).")] = None,
+    token_file: Annotated[Optional[Path], typer.Option(
+        "--token-file", envvar="XMEMPP_TOKEN_FILE",
+        help="TOML or JSON file of named tokens, each with optional max_sessions and max_tracks (or "
+             "XMEMPP_TOKEN_FILE); with --token too, that token is named 'default'.")] = None,
+    protect_docs: Annotated[bool, typer.Option(
+        "--protect-docs", help="/docs, /redoc and /openapi.json need a token too (Bearer, or HTTP Basic with the "
+                               "token as password for browsers).")] = False,
     media_root: Annotated[Optional[list[Path]], typer.Option(
         "--media-root", help="Folder whose videos and frame folders sessions may open (repeatable); "
                              "without one, clients upload frames.")] = None,
@@ -40,6 +47,10 @@ def serve_command(
                                            help="Long polls and streams one client address may hold open.")] = 16,
     session_ttl: Annotated[float, typer.Option("--session-ttl", min=1.0,
                                                help="Seconds after which an idle session is closed.")] = 3600.0,
+    log_format: Annotated[LogFormat, typer.Option(
+        "--log-format", help="stderr as text (uvicorn's lines; access lines on stdout) or json (one object per line "
+                             "on stderr: server messages and an access line per request with its token's name).")]
+    = LogFormat.text,
 ) -> None:
     """Serve XMem++ tracking over HTTP (API under /v1, docs at /docs).
 
@@ -53,18 +64,29 @@ def serve_command(
         raise ConfigError(f"the tracking service needs its extra packages ({exc.name} is missing); "
                           "install them with: pip install 'xmempp[service]'") from None
 
-    settings = ServiceSettings(host=host, port=port, token=token, media_roots=list(media_root or []),
+    settings = ServiceSettings(host=host, port=port, token=token, token_file=token_file, protect_docs=protect_docs,
+                               media_roots=list(media_root or []),
                                state_dir=state_dir, model=model, device=device,
                                max_body_bytes=int(max_body_mb * (1 << 20)), max_frames=max_frames,
                                max_frame_pixels=max_frame_pixels, max_sessions=max_sessions,
                                max_polls_per_client=max_polls, session_ttl_s=session_ttl)
-    console = Console(stderr=True)
+    log = RunLog(log_format)  # JSON: no bar or note for people on the stream (a weights download)
     loading = time.perf_counter()
-    network = load_network(model, device, console, precision=precision)
+    network = load_network(model, device, log.console, precision=precision)
     load_seconds = time.perf_counter() - loading
+    names = settings.tokens.names
 
     def announce() -> None:  # once it listens: a server that refuses to start never says it serves
-        console.print(f"serving on http://{host}:{port} (docs at /docs); state in {settings.state_dir}"
-                      + ("" if token else "; no token: anyone who can reach this address may use it"))
+        message = (f"serving on http://{host}:{port} (docs at /docs{', behind the token' if protect_docs else ''}); "
+                   f"state in {settings.state_dir}"
+                   + (f"; tokens: {', '.join(names)}" if names else
+                      "; no token: anyone who can reach this address may use it"))
+        if log.json:  # uvicorn's logging is set up by now: the line goes out as its JSON lines do
+            logging.getLogger("xmempp.service").info(message, extra={
+                "event": "serving", "url": f"http://{host}:{port}", "state_dir": str(settings.state_dir),
+                "tokens": names, "load_seconds": round(load_seconds, 3)})
+        else:
+            log.console.print(message)
 
-    serve(settings, Scheduler(network, str(model or "official XMem.pth"), load_seconds=load_seconds), announce=announce)
+    serve(settings, Scheduler(network, str(model or "official XMem.pth"), load_seconds=load_seconds), announce=announce,
+          log_format=log_format.value)

@@ -13,7 +13,8 @@ from typing import Any, AsyncIterator, Awaitable, Optional
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import Match
 
@@ -22,8 +23,11 @@ from xmempp.errors import InputError, XMemppError
 from xmempp.io.masks import read_mask
 
 from .scheduler import Scheduler
+from .access import Access, request_token
+from .auth import TokenBook
+from .auth_limits import TokenUsage
 from .errors import LimitExceeded, NotFound, Unauthorized, service_message, status_for
-from .metrics import UNMATCHED, CountRequests, ServiceMetrics
+from .metrics import UNMATCHED, ServiceMetrics
 from .polls import PollSlots
 from .rle import check_rle_body_length, encode_rle, parse_rle_json
 from .schemas import (BINARY, Candidates, CandidatesRequest, ErrorBody, Health, Info, Limits, Reference, ReferenceList,
@@ -38,14 +42,21 @@ MAX_POLL_RESULTS = 500
 STREAM_WAIT_S = 15.0
 #: Longest a poll or stream of a stopping server waits for its cancelled run to stop before it ends (seconds).
 STOP_SETTLE_S = 1.0
-#: What the last line of a poll or stream of a stopping server says.
-STOPPING_DETAIL = ("the server is stopping: its track runs are cancelled and its sessions removed (sessions are not "
-                   "kept across restarts); open the session again when the server is back")
+#: Paths of the API's documents (behind the token with `protect_docs`).
+DOCS_PATHS = frozenset({"/docs", "/redoc", "/openapi.json"})
+#: The JSON schema of a /v1/ready answer.
+READY_SCHEMA = {"type": "object", "required": ["status"],
+                "properties": {"status": {"type": "string", "enum": ["ready", "starting", "stopping"]}}}
+#: How often a stream tells a queued run's place in the queue (seconds).
+QUEUED_WAIT_S = 2.0
 
-_ERROR_WORDS = {400: "Bad input", 401: "Missing or wrong bearer token", 403: "Path outside the media roots",
+_ERROR_WORDS = {400: "Bad input", 401: "Missing or wrong bearer token",
+                403: "Path outside the media roots, or not allowed for the token",
                 404: "Unknown session, run, reference or result", 409: "Not possible in the session's state",
                 411: "Body without Content-Length", 413: "Body, frame or shot larger than this server accepts",
-                422: "Bad setting or field", 429: "Too many sessions or polls now; retry after Retry-After seconds"}
+                422: "Bad setting or field",
+                429: "Too many sessions, polls or track runs now (the server's or the token's limits); retry after "
+                     "Retry-After seconds"}
 
 
 def _errors(*codes: int, json_route: bool = True) -> dict[int | str, dict[str, Any]]:
@@ -77,9 +88,11 @@ def create_app(settings: ServiceSettings, engine: Optional[Scheduler] = None) ->
     engine = engine or Scheduler.load(settings.model, settings.device)
     store = SessionStore(settings, engine)
     polls = PollSlots(settings.max_polls_per_client)
-    metrics = ServiceMetrics(lambda: len(store), lambda: engine.pending, lambda: polls.total, engine.load_seconds)
+    usage = TokenUsage(lambda: [s.id for s in store.all()])
+    metrics = ServiceMetrics(lambda: len(store), lambda: engine.pending, lambda: polls.total, engine.load_seconds,
+                             settings.tokens.names, usage.sessions, usage.tracks)
     store.on_frame = metrics.frame_done
-    stopping = asyncio.Event()
+    stopping, started = asyncio.Event(), asyncio.Event()
 
     def begin_stop() -> None:
         """The first step of a clean stop (`server.ServiceServer` calls it on SIGTERM/SIGINT once it stopped
@@ -91,7 +104,9 @@ def create_app(settings: ServiceSettings, engine: Optional[Scheduler] = None) ->
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        store.log_startup()
         reaper = asyncio.create_task(_expire_idle_sessions(store, settings.session_ttl_s))
+        started.set()
         try:
             yield
         finally:
@@ -101,25 +116,41 @@ def create_app(settings: ServiceSettings, engine: Optional[Scheduler] = None) ->
             if owns_engine:
                 await run_in_threadpool(engine.close)
 
+    open_docs = not settings.protect_docs  # else served below, behind the token
     app = FastAPI(title="xmempp tracking service", version=__version__, lifespan=lifespan,
+                  docs_url="/docs" if open_docs else None, redoc_url="/redoc" if open_docs else None,
+                  openapi_url="/openapi.json" if open_docs else None,
                   description="XMem++ mask tracking for annotation tools: sessions on a shot, reference masks "
                               "kept in permanent memory, forward/backward track runs with results per frame, "
                               "and suggestions of frames to annotate next. Every error is JSON "
                               '`{"detail": "..."}`.')
     app.state.store, app.state.engine, app.state.polls = store, engine, polls
     app.state.stopping, app.state.begin_stop = stopping, begin_stop
-    app.state.metrics = metrics
+    app.state.metrics, app.state.usage = metrics, usage
     _install_limits_and_errors(app, settings)
-    app.add_middleware(CountRequests, metrics=metrics, route_of=lambda scope: _route_of(app, scope))
+    app.add_middleware(Access, tokens=settings.tokens, metrics=metrics, route_of=lambda scope: _route_of(app, scope),
+                       basic_paths=frozenset() if open_docs else DOCS_PATHS)
+    token_check = _token_check(settings.tokens)
 
     public = APIRouter(prefix="/v1")
-    api = APIRouter(prefix="/v1", dependencies=[Depends(_token_check(settings.token))],
-                    responses=_errors(401))
+    api = APIRouter(prefix="/v1", dependencies=[Depends(token_check)], responses=_errors(401))
     session_errors = _errors(404, 422)
 
-    @public.get("/health", summary="Liveness check (no token needed)")
+    @public.get("/health", summary="Liveness check (no token needed): the process answers")
     async def health() -> Health:
         return Health(status="ok")
+
+    @public.get("/ready", summary="Readiness check (no token needed): the model is loaded and sessions are accepted",
+                description='200 `{"status": "ready"}` once the server has started (the network is loaded before '
+                            'it listens); 503 `{"status": "starting"}` or `{"status": "stopping"}` otherwise. A load '
+                            "balancer sends new clients only to ready servers; liveness is /v1/health.",
+                responses={200: {"description": "Ready", "content": {"application/json": {"schema": READY_SCHEMA}}},
+                           503: {"description": "Starting or stopping",
+                                 "content": {"application/json": {"schema": READY_SCHEMA}}}})
+    async def ready() -> JSONResponse:
+        state = "stopping" if stopping.is_set() else "ready" if started.is_set() else "starting"
+        return JSONResponse({"status": state}, status_code=200 if state == "ready" else 503,
+                            headers=None if state == "ready" else {"Retry-After": "5"})
 
     @api.get("/info", summary="Model, device, memory in use, sessions and limits")
     async def info() -> Info:
@@ -135,8 +166,10 @@ def create_app(settings: ServiceSettings, engine: Optional[Scheduler] = None) ->
 
     @api.post("/sessions", status_code=201, summary="Open a session on a shot",
               responses=_errors(400, 403, 409, 411, 413, 422, 429))
-    def create_session(body: SessionCreate) -> Session:
-        return Session(**store.create(body.video, body.frames, body.config, body.mode).describe())
+    def create_session(body: SessionCreate, request: Request) -> Session:
+        opened = usage.open_session(request_token(request.scope),
+                                    lambda: store.create(body.video, body.frames, body.config, body.mode))
+        return Session(**opened.describe())
 
     @api.get("/sessions", summary="Open sessions")
     def list_sessions() -> list[Session]:
@@ -205,10 +238,11 @@ def create_app(settings: ServiceSettings, engine: Optional[Scheduler] = None) ->
         return Response(status_code=204)
 
     @api.post("/sessions/{sid}/tracks", status_code=202, summary="Start a track run",
-              responses=_errors(400, 404, 409, 411, 413, 422))
-    def start_track(sid: str, body: TrackRequest) -> TrackState:
-        run = store.start_track(store.get(sid), body.direction, body.start, body.count, body.mattes,
-                                body.refine_settings())
+              responses=_errors(400, 403, 404, 409, 411, 413, 422, 429))
+    def start_track(sid: str, body: TrackRequest, request: Request) -> TrackState:
+        session = store.get(sid)
+        run = usage.start_track(request_token(request.scope), lambda: store.start_track(
+            session, body.direction, body.start, body.count, body.mattes, body.refine_settings()))
         return TrackState(**run.describe())
 
     @api.get("/sessions/{sid}/tracks/{rid}", summary="A track run's progress and its results after number N",
@@ -231,13 +265,16 @@ def create_app(settings: ServiceSettings, engine: Optional[Scheduler] = None) ->
         items = await run_in_threadpool(_results, run, results)
         poll = TrackPoll(**state, results=items, next=results[-1][0] if results else after)
         if stopping.is_set():
-            return JSONResponse({**poll.model_dump(mode="json"), "event": "stopping", "detail": STOPPING_DETAIL})
+            return JSONResponse({**poll.model_dump(mode="json"), "event": "stopping",
+                                 "detail": store.stopping_detail()})
         return poll
 
     @api.get("/sessions/{sid}/tracks/{rid}/stream", summary="A track run's results as NDJSON, as they are made",
              description="One JSON object per line: a result `{\"seq\", \"frame\", \"mask\"}` each, then a last "
                          "line with the run's final state (with `\"event\": \"stopping\"` and a `\"detail\"` when "
-                         "the server stops). Counts as one of the client's polls.",
+                         "the server stops). While the run is queued, a line with its state and "
+                         "`\"event\": \"queued\"` every 2 s tells its `queue_position` and `estimated_start_s`. "
+                         "Counts as one of the client's polls.",
              response_class=NDJSONResponse,
              responses={200: {"content": {"application/x-ndjson": {"schema": {"oneOf": [
                  {"$ref": "#/components/schemas/TrackResult"}, {"$ref": "#/components/schemas/TrackState"}]}}},
@@ -266,13 +303,17 @@ def create_app(settings: ServiceSettings, engine: Optional[Scheduler] = None) ->
                         session.touch()
                         continue
                     if stopping.is_set():
-                        last = {**run.describe(), "event": "stopping", "detail": STOPPING_DETAIL}
+                        last = {**run.describe(), "event": "stopping", "detail": store.stopping_detail()}
                         yield (json.dumps(last) + "\n").encode()
                         return
                     if final:
                         yield (json.dumps(run.describe()) + "\n").encode()
                         return
-                    if await _unless_disconnected(request, run.wait_async(seen, STREAM_WAIT_S), stopping):
+                    waiting = run.waiting_line()  # while queued: its place in the queue, every QUEUED_WAIT_S
+                    if waiting is not None:
+                        yield (json.dumps(waiting) + "\n").encode()
+                    wait_s = QUEUED_WAIT_S if waiting is not None else STREAM_WAIT_S
+                    if await _unless_disconnected(request, run.wait_async(seen, wait_s), stopping):
                         return
 
         return NDJSONResponse(lines())
@@ -313,7 +354,7 @@ def create_app(settings: ServiceSettings, engine: Optional[Scheduler] = None) ->
                          "model tasks queued or running, polls open, frames tracked and a histogram of their "
                          "worker time (`xmempp_frame_seconds`), the model's load time. Needs the token when the "
                          "server has one (Prometheus: `authorization: {credentials: TOKEN}`).",
-             dependencies=[Depends(_token_check(settings.token))],
+             dependencies=[Depends(token_check)],
              responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                               "description": "The Prometheus text exposition format"},
                         **_errors(401, json_route=False)})
@@ -323,6 +364,8 @@ def create_app(settings: ServiceSettings, engine: Optional[Scheduler] = None) ->
 
     app.include_router(public)
     app.include_router(api)
+    if not open_docs:
+        _protected_docs(app)
     _describe_stream_lines(app)
     return app
 
@@ -407,21 +450,45 @@ async def _settle(run) -> None:
         await run.wait_async(run.done, deadline - loop.time())
 
 
-def _token_check(token: Optional[str]):
-    """A dependency that requires `Authorization: Bearer <token>` when a token is set (declared in OpenAPI
-    as the bearer security scheme)."""
-    import secrets
+def _token_check(tokens: TokenBook):
+    """A dependency that requires `Authorization: Bearer <token>` with one of the server's tokens, when it has
+    any (declared in OpenAPI as the bearer security scheme). The token was found once, by `access.Access`."""
+    bearer = HTTPBearer(auto_error=False, description="One of the server's tokens (`--token` / XMEMPP_TOKEN, or a "
+                                                      "named token of `--token-file`)")
 
-    bearer = HTTPBearer(auto_error=False, description="The server's token (`--token` / XMEMPP_TOKEN)")
-
-    def check(credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
-        if token is None:
-            return
-        given = credentials.credentials.strip() if credentials is not None else ""
-        if not secrets.compare_digest(given.encode(), token.encode()):
+    def check(request: Request, _: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
+        if tokens and request_token(request.scope) is None:
             raise Unauthorized("missing or wrong bearer token (send Authorization: Bearer <token>)")
 
     return check
+
+
+def _protected_docs(app: FastAPI) -> None:
+    """/openapi.json, /docs and /redoc behind the token (`protect_docs`): a Bearer token, or HTTP Basic with the
+    token as password, which a browser asks for (the docs page then fetches /openapi.json with it)."""
+
+    def check(request: Request) -> None:
+        if request_token(request.scope) is None:
+            raise DocsUnauthorized("the docs need a token (send Authorization: Bearer <token>; a browser asks for it "
+                                   "as the password)")
+
+    guard = [Depends(check)]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=guard)
+    def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=guard)
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI")
+
+    @app.get("/redoc", include_in_schema=False, dependencies=guard)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
+
+
+class DocsUnauthorized(Unauthorized):
+    """No valid token for the protected docs (its 401 asks a browser for HTTP Basic credentials)."""
 
 
 async def _expire_idle_sessions(store: SessionStore, ttl: float) -> None:
@@ -436,9 +503,8 @@ def _install_limits_and_errors(app: FastAPI, settings: ServiceSettings) -> None:
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
-        if app.state.stopping.is_set() and request.url.path != "/v1/health":
-            return JSONResponse({"detail": "the server is stopping; sessions are not kept across restarts, open "
-                                           "the session again when the server is back"}, status_code=503,
+        if app.state.stopping.is_set() and request.url.path not in ("/v1/health", "/v1/ready"):
+            return JSONResponse({"detail": app.state.store.stopping_detail()}, status_code=503,
                                 headers={"Retry-After": "5"})
         if request.method in ("POST", "PUT", "PATCH"):
             length = request.headers.get("content-length")
@@ -458,7 +524,8 @@ def _install_limits_and_errors(app: FastAPI, settings: ServiceSettings) -> None:
         status = status_for(exc)
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, LimitExceeded) else {}
         if status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
+            headers["WWW-Authenticate"] = ('Basic realm="xmempp docs"' if isinstance(exc, DocsUnauthorized)
+                                           else "Bearer")
         return JSONResponse({"detail": service_message(exc, roots, state_dir)}, status_code=status,
                             headers=headers or None)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from typing import Callable, Optional
 
@@ -10,6 +11,7 @@ import uvicorn
 
 from .app import create_app
 from .scheduler import Scheduler
+from .server_logs import log_config
 from .settings import ServiceSettings
 
 #: Seconds open requests get to finish when the server is stopped.
@@ -47,7 +49,7 @@ class ServiceServer(uvicorn.Server):
 
 
 def serve(settings: ServiceSettings, engine: Optional[Scheduler] = None, log_level: str = "info",
-          announce: Optional[Callable[[], None]] = None) -> None:
+          announce: Optional[Callable[[], None]] = None, log_format: str = "text") -> None:
     """Serve the API on `settings.host`:`settings.port` until interrupted.
 
     Arguments:
@@ -56,15 +58,19 @@ def serve(settings: ServiceSettings, engine: Optional[Scheduler] = None, log_lev
         log_level: uvicorn's log level.
         announce: called once the server listens: after the state folder is locked for this server and the
             port is bound, so a server that refuses to start (`ConfigError`, exit 1) never announces itself.
+        log_format: "text" (uvicorn's lines, an access line per request on stdout) or "json" (every line on stderr
+            a JSON object: `server_logs`).
     """
     app = create_app(settings, engine)
     # On SIGTERM/SIGINT the server stops accepting, cancels the runs and ends open long polls and streams with
     # a last line saying so, gives open requests a few seconds, then runs the app's shutdown, which waits for
     # the sessions' files to be removed.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
+                            log_config=log_config(log_format, log_level), access_log=False,
                             limit_concurrency=256, timeout_keep_alive=30,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     server = ServiceServer(config, announce)
+    logging.captureWarnings(log_format == "json")  # a warning is a JSON line too, not plain text on the stream
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
     if not server.started:

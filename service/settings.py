@@ -1,4 +1,4 @@
-"""What an `xmempp serve` instance is allowed to do: address, token, media roots and limits."""
+"""What an `xmempp serve` instance is allowed to do: address, tokens, media roots and limits."""
 from __future__ import annotations
 
 import tempfile
@@ -8,6 +8,8 @@ from typing import Optional
 
 from xmempp.errors import ConfigError
 
+from .auth import TokenBook, token_book
+
 
 @dataclass
 class ServiceSettings:
@@ -15,7 +17,10 @@ class ServiceSettings:
 
     Attributes:
         host, port: where to listen (localhost unless told otherwise).
-        token: bearer token every /v1 request except /v1/health must carry, or None for none.
+        token: bearer token every /v1 request except /v1/health must carry, or None for none (with a token
+            file too, it is one more token, named "default").
+        token_file: a file of named tokens with their limits (`service.auth`), or None.
+        protect_docs: /docs and /openapi.json need a token too (Bearer, or HTTP Basic with the token as password).
         media_roots: folders whose videos and frame folders sessions may open.
         state_dir: where session frames, references and results are kept (default: a new temp folder).
         model: checkpoint path, or None for the official XMem.pth (downloaded on first use).
@@ -27,11 +32,14 @@ class ServiceSettings:
         max_polls_per_client: long polls and streams one client address may hold open at once.
         session_ttl_s: a session nobody used for this long is closed and its files removed.
         owns_state_dir: True when `state_dir` was made for this server (it is removed when the server stops).
+        tokens: the tokens accepted (`token` and those of `token_file`; empty: no authentication).
     """
 
     host: str = "127.0.0.1"
     port: int = 8000
     token: Optional[str] = None
+    token_file: Optional[Path] = None
+    protect_docs: bool = False
     media_roots: list[Path] = field(default_factory=list)
     state_dir: Optional[Path] = None
     model: Optional[Path] = None
@@ -43,6 +51,7 @@ class ServiceSettings:
     max_polls_per_client: int = 16
     session_ttl_s: float = 3600.0
     owns_state_dir: bool = field(default=False, init=False)
+    tokens: TokenBook = field(default_factory=TokenBook, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_frames", "max_frame_pixels", "max_sessions", "max_polls_per_client"):
@@ -50,8 +59,10 @@ class ServiceSettings:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.session_ttl_s <= 0:
             raise ConfigError(f"session_ttl_s must be positive, got {self.session_ttl_s}")
-        if self.token is not None and not self.token.strip():
-            raise ConfigError("the token must not be empty")
+        self.tokens = token_book(self.token, self.token_file)
+        if self.protect_docs and not self.tokens:
+            raise ConfigError("protect_docs needs a token (--token or --token-file): without one, nothing protects "
+                              "the docs")
         roots = []
         for root in self.media_roots:
             real = Path(root).expanduser().resolve()

@@ -71,8 +71,9 @@ def test_the_document_declares_what_the_server_does(live):
     assert list(stream["200"]["content"]) == ["application/x-ndjson"]
     assert list(stream["404"]["content"]) == ["application/json"]
     assert list(paths["/v1/sessions/{sid}/masks/{frame}"]["get"]["responses"]["200"]["content"]) == ["image/png"]
-    assert "security" not in paths["/v1/health"]["get"]
-    assert all("security" in op for path, item in paths.items() if path != "/v1/health" for op in item.values())
+    assert "security" not in paths["/v1/health"]["get"] and "security" not in paths["/v1/ready"]["get"]
+    assert all("security" in op for path, item in paths.items() if path not in ("/v1/health", "/v1/ready")
+               for op in item.values())
 
 
 def test_documented_flow_through_the_generated_client(live):
