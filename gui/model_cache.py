@@ -1,27 +1,27 @@
-"""The GUI's handle on the engine: lazy model loading and one InferenceSession kept in sync.
+"""The GUI's model cache: the network loaded lazily, soft targets and candidate features kept for reuse.
 
 No Qt here. The model is loaded on first use (the first propagation or suggestion), in the worker
 thread that needs it; a missing or unreadable weights file raises `WeightsError` with a message that
 names the path and `xmempp weights download`, and annotation goes on without it.
 
-References are re-encoded into the session only when they changed: the project gives every
-reference mask a version number, and `session_for` hands them to the core's `ReferenceSync`, which
-adds, replaces or removes exactly the references whose version differs from what the session holds.
+The network's memory of the shot belongs to the project's `AnnotationSession` (`session.memory`: only
+references whose version changed are encoded again); `session_for` asks it with the loaded model.
 """
 from __future__ import annotations
 
-import dataclasses
 import threading
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
 import numpy as np
 
+from xmempp.annotation import AnnotationSession
+from xmempp.errors import MemoryStateError, WeightsError
 from xmempp.inference.config import InferenceConfig
-from xmempp.errors import WeightsError
+from xmempp.inference.session import InferenceSession
 from xmempp.model.weights import DEFAULT_WEIGHTS, weights_path
 
-__all__ = ["Engine", "weights_message"]
+__all__ = ["ModelCache", "weights_message"]
 
 
 def weights_message(path: Path, reason: str) -> str:
@@ -40,15 +40,15 @@ def weights_message(path: Path, reason: str) -> str:
             f"Annotation keeps working without weights, and everything you paint is saved.")
 
 
-class Engine:
-    """Owns the network and the inference session of one GUI window.
+class ModelCache:
+    """The network of one GUI window, loaded on first use, and what is kept to reuse its work.
 
     Attributes:
         model_path: an explicit checkpoint (--model), or None for the default weights file.
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
         precision: "auto", "fp32", "bf16" or "fp16" (as `load_model`; checked when the network loads).
         model: the loaded network, or None until first needed.
-        session: the current `InferenceSession`, or None.
+        annotation: the `AnnotationSession` whose references the network's memory holds (set by the project).
         force_memory: run jobs the memory guard would refuse (it then only warns), as `--force`.
     """
 
@@ -57,9 +57,7 @@ class Engine:
         self.device = device
         self.precision = precision
         self.model = None
-        self.session = None
-        self._session_key: Optional[tuple] = None
-        self._sync = None  # the core's ReferenceSync of the current config and mode
+        self.annotation: Optional[AnnotationSession] = None
         self._features = None
         self._features_key: Optional[tuple] = None
         self._soft: dict[int, tuple[bytes, bytes]] = {}
@@ -130,36 +128,37 @@ class Engine:
         return gui_message(warning) if warning is not None else None
 
     # ------------------------------------------------------------------ session
+    def _session(self) -> AnnotationSession:
+        if self.annotation is None:
+            raise MemoryStateError("the model cache has no annotation session; open a project first")
+        return self.annotation
+
+    @property
+    def session(self) -> Optional[InferenceSession]:
+        """The network's memory of the shot (`InferenceSession`), or None until a job needed it."""
+        return self.annotation.current_memory if self.annotation is not None else None
+
     def invalidate(self) -> None:
-        """Forget the session (settings changed); it is rebuilt, references re-encoded, when next needed."""
-        with self.lock:
-            self.session = None
-            self._session_key = None
-            self._sync = None
+        """Forget the network's memory (settings changed); it is rebuilt, references re-encoded, when next needed."""
+        if self.annotation is not None:
+            self.annotation.drop_memory()
 
     def session_for(self, config: InferenceConfig, mode: str, references: Mapping[int, tuple[int, np.ndarray]],
-                    image: Callable[[int], np.ndarray]):
-        """The session for `config`, holding exactly `references` (worker thread), kept by the core's
-        `ReferenceSync` (only changed references are encoded again; results never depend on edit history).
+                    image: Callable[[int], np.ndarray]) -> InferenceSession:
+        """The network's memory for `config` holding exactly `references` (worker thread): the annotation
+        session's `memory` (only changed references are encoded again; results never depend on edit history).
 
         Arguments:
             config: inference settings; a different config builds a fresh session.
             mode: "xmempp" or "xmem".
-            references: frame index -> (mask version, HxW uint8 ids); empty masks are skipped.
+            references: frame index -> (mask version, HxW uint8 ids) (`reference_snapshot`); empty masks skipped.
             image: frame index -> HxWx3 uint8 RGB image (read only for references to encode).
         Returns:
             An `InferenceSession` whose references match `references`.
         """
-        from xmempp.inference.reference_sync import ReferenceSync
-
         model = self.ensure_model()
         with self.lock:
-            key = (dataclasses.astuple(config), mode)
-            if self._sync is None or self._session_key != key:
-                self._sync = ReferenceSync(model, dataclasses.replace(config), mode)
-                self._session_key = key
-            self.session = self._sync.sync(references, image)
-            return self.session
+            return self._session().memory(model, config, mode, references=references, image=image)
 
     def memory_stats(self):
         """The session's `MemoryStats`, or None without a session."""
@@ -169,8 +168,8 @@ class Engine:
     def clear_memory(self) -> None:
         """Drop temporary and long-term memory (references stay)."""
         with self.lock:
-            if self.session is not None:
-                self.session.clear_memory()
+            if self.annotation is not None:
+                self.annotation.clear_memory()
 
     # ------------------------------------------------------------------ soft targets
     def record_soft_target(self, frame: int, saved: bytes, probs: np.ndarray) -> None:

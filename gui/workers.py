@@ -31,7 +31,7 @@ from xmempp.io.workspace import Workspace
 from xmempp.io.writers import WriterOptions, probs_to_ids
 from xmempp.refine import RefineSettings
 
-from .engine import Engine
+from .model_cache import ModelCache
 from .job_runner import Worker
 
 __all__ = ["PropagationPlan", "plan_propagation", "PropagationOutcome", "PropagationWorker", "SuggestWorker",
@@ -44,7 +44,7 @@ class SavedMasks(Mapping):
     saved gives that propagation's soft target (HxW float, as XMem++ feeds its selector), any other
     frame its HxW ids (a binary target)."""
 
-    def __init__(self, workspace: Workspace, frames: Iterable[int], engine: Optional[Engine] = None) -> None:
+    def __init__(self, workspace: Workspace, frames: Iterable[int], engine: Optional[ModelCache] = None) -> None:
         self.workspace = workspace
         self.engine = engine
         self._frames = frozenset(int(f) for f in frames)
@@ -152,7 +152,7 @@ class PropagationWorker(Worker):
     frameDone = pyqtSignal(int)
     memoryStats = pyqtSignal(object)
 
-    def __init__(self, engine: Engine, workspace: Workspace, direction: str, start: int, limit: Optional[int],
+    def __init__(self, engine: ModelCache, workspace: Workspace, direction: str, start: int, limit: Optional[int],
                  references: dict[int, tuple[int, np.ndarray]], config: InferenceConfig, mode: str,
                  palette: np.ndarray) -> None:
         super().__init__()
@@ -251,7 +251,7 @@ class SuggestWorker(Worker):
     stageProgress = pyqtSignal(str, int, int)
     memoryStats = pyqtSignal(object)
 
-    def __init__(self, engine: Engine, workspace: Workspace, references: dict[int, tuple[int, np.ndarray]], k: int,
+    def __init__(self, engine: ModelCache, workspace: Workspace, references: dict[int, tuple[int, np.ndarray]], k: int,
                  alpha: float, min_mask_percent: float, config: InferenceConfig, mode: str,
                  predicted: Optional[Mapping[int, np.ndarray]] = None) -> None:
         """Arguments:
@@ -351,7 +351,7 @@ class ExportWorker(Worker):
     `finished` carries the number of frames written, or None after a stop or error.
     """
 
-    def __init__(self, request: ExportRequest, engine: Engine, workspace: Workspace, object_ids: list[int],
+    def __init__(self, request: ExportRequest, engine: ModelCache, workspace: Workspace, object_ids: list[int],
                  palette: np.ndarray, references: dict[int, np.ndarray], config: InferenceConfig, mode: str) -> None:
         super().__init__()
         self.request = request

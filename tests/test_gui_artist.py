@@ -107,7 +107,7 @@ def test_enter_saves_number_fields_and_shift_enter_erases(qtbot, tmp_path, captu
 @pytest.mark.parametrize("damage", ["python object", "truncated"])
 def test_corrupt_weights_say_what_is_wrong_without_torch_advice(qtbot, tmp_path, checkpoint_path, captured,
                                                                 damage):
-    from xmempp.gui.engine import Engine
+    from xmempp.gui.model_cache import ModelCache
 
     broken = tmp_path / "XMem.pth"
     if damage == "python object":
@@ -116,7 +116,7 @@ def test_corrupt_weights_say_what_is_wrong_without_torch_advice(qtbot, tmp_path,
         data = checkpoint_path.read_bytes()
         broken.write_bytes(data[: len(data) // 2])
     with pytest.raises(WeightsError) as error:
-        Engine(broken, "cpu").ensure_model()
+        ModelCache(broken, "cpu").ensure_model()
     for text in (str(error.value),):
         assert str(broken) in text and "xmempp weights download" in text
         assert "weights_only" not in text and "Unpickling" not in text and "arbitrary code" not in text

@@ -8,7 +8,7 @@ from PIL import Image
 
 pytest.importorskip("PyQt5")
 
-from xmempp.gui.engine import Engine  # noqa: E402
+from xmempp.gui.model_cache import ModelCache  # noqa: E402
 from xmempp.gui.workers import SavedMasks  # noqa: E402
 from xmempp.io.atomic import atomic_write_bytes, encode_png  # noqa: E402
 from xmempp.io.frames import FolderFrames  # noqa: E402
@@ -23,7 +23,7 @@ def test_saved_masks_give_soft_targets_until_repainted(tmp_path):
     mask = np.zeros((16, 24), np.uint8)
     mask[4:10, 5:15] = 7
     workspace = Workspace.open(create_workspace(tmp_path / "ws", "shot", FolderFrames(src), {0: mask}))
-    engine = Engine()
+    engine = ModelCache()
     probs = np.zeros((2, 16, 24), np.float32)
     probs[1, 4:10, 5:15] = 0.8
     probs[1, 0, 0] = 0.3

@@ -526,9 +526,9 @@ class AnnotationSession:
             return {f: self.mask(f) for f in self._references}
 
     def reference_snapshot(self) -> dict[int, tuple[int, np.ndarray]]:
-        """Frame -> (version, read-only mask) of every reference: a consistent copy for a worker thread."""
+        """Frame -> (version, mask copy) of every reference: a consistent copy for a worker thread."""
         with self._lock:
-            return {f: (self.version(f), self.mask(f)) for f in self._references}
+            return {f: (self.version(f), self.mask(f).copy()) for f in self._references}
 
     def object_order(self) -> list[int]:
         """The object ids in the order the network holds them: first appearance in the references (frames
@@ -553,7 +553,7 @@ class AnnotationSession:
             raise InputError(f"a session holds at most {MAX_OBJECTS} objects; reuse or clear one")
         new = (max(ids) + 1) if ids and max(ids) < MAX_OBJECTS else next(i for i in range(1, 256) if i not in ids)
         originals = {o.original_id for o in self.objects}
-        original = new if new not in originals else next(i for i in range(1, 256) if i not in originals)
+        original = next(i for i in range(1, 256) if i not in originals)  # the first id the source masks left free
         self.objects.put(ShotObject(new, original_id=original))
         if name:
             self.objects.update(new, name=name)
