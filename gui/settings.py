@@ -15,8 +15,10 @@ from xmempp.errors import ConfigError
 
 from .matte_view import COMPARE_MODES, VIEW_MODES
 
-__all__ = ["TOOLS", "GuiSettings"]
+__all__ = ["TOOLS", "SIDE_TABS", "GuiSettings"]
 
+#: The side panel's tabs, in order.
+SIDE_TABS = ("References", "Candidates", "Memory", "Review")
 #: Tool names, in toolbar order.
 TOOLS = ("brush", "eraser", "polygon", "lasso", "segment")
 
@@ -60,6 +62,7 @@ class GuiSettings:
         compare: how the refined matte is compared with the raw one ("raw", "refined", "split").
         export: the export dialog's last choices (its own keys).
         force_memory: run jobs the memory guard would refuse (it only warns then).
+        side_tab: the side panel's tab on show ("References", "Candidates", "Memory", "Review").
     """
 
     config: InferenceConfig = field(default_factory=InferenceConfig)
@@ -85,6 +88,7 @@ class GuiSettings:
     compare: str = "raw"
     export: dict[str, Any] = field(default_factory=dict)
     force_memory: bool = False
+    side_tab: str = "References"
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -118,6 +122,7 @@ class GuiSettings:
             "onion_skin": lambda v: isinstance(v, bool),
             "force_memory": lambda v: isinstance(v, bool),
             "compare": lambda v: v in COMPARE_MODES,
+            "side_tab": lambda v: v in SIDE_TABS,
         }
         for name, ok in checks.items():
             value = data.get(name)

@@ -6,7 +6,7 @@ It also keeps Enter for text and number fields: there Enter saves the value (k, 
 instead of triggering the window's "finish shape" shortcut."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Callable, Protocol
 
 from PyQt5.QtCore import QEvent, QObject, Qt
 from PyQt5.QtGui import QKeySequence
@@ -14,21 +14,30 @@ from PyQt5.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit, QWidget
 
 from .shortcuts import shortcut
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
-
-__all__ = ["SpaceKeyFilter"]
+__all__ = ["SpaceKeyFilter", "PanCanvas"]
 
 _SPACE_KEY = QKeySequence(shortcut("toggle_pause").keys[0])[0]
 _ENTER_KEYS = (Qt.Key_Return, Qt.Key_Enter)
 
 
+class PanCanvas(Protocol):
+    """The canvas's Space-held pan: `space_up` returns True when the press was used to pan."""
+
+    def space_down(self) -> None: ...
+    def space_up(self) -> bool: ...
+
+
 class SpaceKeyFilter(QObject):
     """Install on the application with `installEventFilter`; remove it when the window closes."""
 
-    def __init__(self, window: "MainWindow") -> None:
+    def __init__(self, window: QWidget, canvas: PanCanvas, toggle_pause: Callable[[], None]) -> None:
+        """Arguments:
+            window: the window whose widgets the key works in.
+            canvas: pans while Space is held.
+            toggle_pause: a tap of Space (pause / resume a propagation, or play / stop).
+        """
         super().__init__(window)
-        self.window = window
+        self.window, self.canvas, self.toggle_pause = window, canvas, toggle_pause
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         kind = event.type()
@@ -41,9 +50,9 @@ class SpaceKeyFilter(QObject):
             if self._typing():
                 return False
             if kind == QEvent.KeyPress:
-                self.window.canvas.space_down()
-            elif not self.window.canvas.space_up():
-                self.window.toggle_pause()
+                self.canvas.space_down()
+            elif not self.canvas.space_up():
+                self.toggle_pause()
             return True
         return False
 

@@ -1,18 +1,18 @@
-"""The main window's actions, bars and dock: what each shortcut does, tools, options and
-propagation buttons, menus, status bar, the side panels.
+"""The main window's bars and dock: tools, options and propagation buttons, menus, status bar, the side panels.
 
 `build_widgets` builds them on the window and returns them as one typed `WindowWidgets` object;
-the window keeps it as `window.ui` and wires the signals.
+the window keeps it as `window.ui`, and the controllers connect the widgets of their concern. The window is
+its parent; `BarsParts` is what building needs of it besides.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Mapping, Protocol, Sequence
 
 from PyQt5.QtCore import QSize, Qt
-from PyQt5.QtWidgets import (QAction, QActionGroup, QComboBox, QDockWidget, QFrame, QLabel, QMenu, QProgressBar,
-                             QScrollArea, QSizePolicy, QSlider, QSpinBox, QStatusBar, QTabWidget, QToolBar,
-                             QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (QAction, QActionGroup, QComboBox, QDockWidget, QFrame, QLabel, QMainWindow, QMenu,
+                             QProgressBar, QScrollArea, QSizePolicy, QSlider, QSpinBox, QStatusBar, QTabWidget,
+                             QToolBar, QVBoxLayout, QWidget)
 
 from .candidates_panel import CandidatesPanel
 from .elided_label import ElidedLabel
@@ -20,14 +20,15 @@ from .icons import icon
 from .matte_view import COMPARE_LABELS, COMPARE_MODES, VIEW_LABELS, VIEW_MODES
 from .memory_panel import MemoryPanel
 from .objects import ObjectsPanel
+from .project import Project
 from .references_panel import ReferencesPanel
+from .segment_backends import SegmentBackend
 from .settings import TOOLS
 from .shortcuts import shortcut
+from .thumbnails import ThumbnailCache
+from .timeline import Timeline
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
-
-__all__ = ["WindowWidgets", "action_handlers", "build_widgets", "SEGMENT_MODES", "BRUSH_RANGE", "BRUSH_STEP"]
+__all__ = ["BarsParts", "WindowWidgets", "build_widgets", "SEGMENT_MODES", "BRUSH_RANGE", "BRUSH_STEP"]
 
 _TOOL_ICONS = {"brush": "brush", "eraser": "eraser", "polygon": "polygon", "lasso": "lasso", "segment": "segment"}
 _TOOL_TEXT = {"brush": "Brush", "eraser": "Eraser", "polygon": "Polygon", "lasso": "Lasso", "segment": "Segment"}
@@ -38,8 +39,6 @@ BRUSH_RANGE = (1, 500)
 _BRUSH_SLIDER_MAX = 150
 #: Factor of one `[` / `]` step.
 BRUSH_STEP = 1.25
-#: Zoom factor of one zoom-in / zoom-out step.
-ZOOM_STEP = 1.25
 #: Overlay opacity slider range in percent.
 _OPACITY_RANGE = (5, 95)
 _TOOL_ICON_SIZE = QSize(22, 22)
@@ -50,6 +49,17 @@ _JOB_MIN_WIDTH, _MODEL_MIN_WIDTH = 120, 120
 _JOB_MAX_WIDTH = 420
 #: Width of the right dock: at least, and when the window opens.
 DOCK_MIN_WIDTH, DOCK_WIDTH = 300, 360
+
+
+class BarsParts(Protocol):
+    """What building the bars needs besides the window they go on: its actions and parts."""
+
+    actions: Mapping[str, QAction]
+    backends: Sequence[SegmentBackend]
+    timeline: Timeline
+    project: Project
+    thumbnails: ThumbnailCache
+
 
 
 @dataclass
@@ -85,77 +95,18 @@ class WindowWidgets:
     dock: QDockWidget
 
 
-def action_handlers(window: "MainWindow") -> dict[str, Callable]:
-    """What each named action (`shortcuts.SHORTCUTS`) does on the window."""
-    return {
-        "prev_frame": lambda: window.goto(window.current - 1),
-        "next_frame": lambda: window.goto(window.current + 1),
-        "back_10": lambda: window.goto(window.current - 10),
-        "forward_10": lambda: window.goto(window.current + 10),
-        "first_frame": lambda: window.goto(0),
-        "last_frame": lambda: window.goto(len(window.project) - 1),
-        "prev_reference": lambda: window.jump_in(window.project.references, -1),
-        "next_reference": lambda: window.jump_in(window.project.references, +1),
-        "next_suggestion": lambda: window.jump_suggestion(+1),
-        "prev_suggestion": lambda: window.jump_suggestion(-1),
-        "goto_frame": window.ask_frame,
-        "toggle_pause": window.toggle_pause,
-        "tool_brush": lambda on: on and window.set_tool("brush"),
-        "tool_eraser": lambda on: on and window.set_tool("eraser"),
-        "tool_polygon": lambda on: on and window.set_tool("polygon"),
-        "tool_lasso": lambda on: on and window.set_tool("lasso"),
-        "tool_segment": lambda on: on and window.set_tool("segment"),
-        "brush_smaller": lambda: window.set_brush_size(max(1, int(round(window.canvas.brush_size / BRUSH_STEP)))),
-        "brush_larger": lambda: window.set_brush_size(max(window.canvas.brush_size + 1,
-                                                         int(round(window.canvas.brush_size * BRUSH_STEP)))),
-        "select_object": window.select_object,
-        "undo": window.undo,
-        "redo": window.redo,
-        "history": window.show_history,
-        "clear_object": window.clear_object,
-        "accept": window.accept_shape,
-        "accept_erase": lambda: window.accept_shape(erase=True),
-        "remove_point": lambda: window.canvas.tool.remove_point(),
-        "cancel": window.cancel,
-        "save_reference": window.save_reference,
-        "delete_reference": window.delete_reference,
-        "propagate_forward": lambda: window.propagate("forward"),
-        "propagate_backward": lambda: window.propagate("backward"),
-        "propagate_full": lambda: window.propagate("full"),
-        "suggest": window.suggest,
-        "next_flagged": lambda: window.review_ui.jump_flagged(+1),
-        "prev_flagged": lambda: window.review_ui.jump_flagged(-1),
-        "approve_frame": lambda: window.review_ui.approve_current(),
-        "review_masks": lambda: window.review_ui.review_all(),
-        "cycle_overlay": window.cycle_overlay,
-        "cycle_compare": window.cycle_compare,
-        "toggle_onion": lambda on: window.set_onion_skin(on),
-        "toggle_mask": lambda on: window.set_mask_visible(on),
-        "zoom_fit": window.canvas.fit,
-        "zoom_actual": lambda: window.canvas.set_zoom(1.0),
-        "zoom_in": lambda: window.canvas.zoom_by(ZOOM_STEP),
-        "zoom_out": lambda: window.canvas.zoom_by(1 / ZOOM_STEP),
-        "help": window.show_help,
-        "new_workspace": window.new_workspace,
-        "open_workspace": window.open_workspace,
-        "save": window.save_all,
-        "export": window.export,
-        "quit": window.close,
-    }
-
-
-def build_widgets(window: "MainWindow") -> WindowWidgets:
+def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     """Build the tools and options bars, the propagation buttons, the menus, the status bar and the dock."""
-    tool_group = _tools_bar(window)
+    tool_group = _tools_bar(window, parts)
     bar = QToolBar("Options", window)
     bar.setObjectName("optionsBar")
     bar.setMovable(False)
     bar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
     window.addToolBar(Qt.TopToolBarArea, bar)
     for name in ("undo", "redo"):
-        window.actions[name].setIcon(icon(name))
-        bar.addAction(window.actions[name])
-        bar.widgetForAction(window.actions[name]).setToolButtonStyle(Qt.ToolButtonIconOnly)
+        parts.actions[name].setIcon(icon(name))
+        bar.addAction(parts.actions[name])
+        bar.widgetForAction(parts.actions[name]).setToolButtonStyle(Qt.ToolButtonIconOnly)
     bar.addSeparator()
     bar.addWidget(QLabel(" Size ", window))
     size_slider = QSlider(Qt.Horizontal, window)
@@ -166,19 +117,15 @@ def build_widgets(window: "MainWindow") -> WindowWidgets:
     size_box.setRange(*BRUSH_RANGE)
     size_box.setSuffix(" px")
     size_box.setToolTip(size_slider.toolTip())
-    size_slider.valueChanged.connect(window.set_brush_size)
-    size_box.valueChanged.connect(window.set_brush_size)
     bar.addWidget(size_slider)
     bar.addWidget(size_box)
     backend_box = QComboBox(window)
-    for backend in window.backends:
+    for backend in parts.backends:
         backend_box.addItem(backend.name)
     backend_box.setToolTip("Click-to-segment method (Segment Anything when installed with a checkpoint)")
-    backend_box.currentIndexChanged.connect(window.set_segment_backend)
     segment_mode_box = QComboBox(window)
     segment_mode_box.setToolTip("Box: drag a box around the object. Strokes: left = object, right = "
                                 "background. Clicks: left = object, right = background.")
-    segment_mode_box.currentIndexChanged.connect(lambda _i: window.set_segment_mode(segment_mode_box.currentData()))
     backend_action = bar.addWidget(backend_box)
     segment_mode_action = bar.addWidget(segment_mode_box)
     bar.addSeparator()
@@ -188,43 +135,40 @@ def build_widgets(window: "MainWindow") -> WindowWidgets:
     view_box.setToolTip(f"How the mask is drawn: colour blend, fade background, object only, outline only; matte "
                         f"views: alpha, matte over black, over a checkerboard ({shortcut('cycle_overlay').key_label} "
                         f"cycles)")
-    view_box.currentIndexChanged.connect(lambda i: window.set_overlay_mode(view_box.itemData(i)))
     opacity_slider = QSlider(Qt.Horizontal, window)
     opacity_slider.setRange(*_OPACITY_RANGE)
     opacity_slider.setFixedWidth(_OPACITY_WIDTH)
     opacity_slider.setToolTip("Overlay opacity")
-    opacity_slider.valueChanged.connect(lambda v: window.set_opacity(v / 100.0))
     compare_box = QComboBox(window)
     for mode in COMPARE_MODES:
         compare_box.addItem(COMPARE_LABELS[mode], mode)
     compare_box.setToolTip(f"Matte views: the raw matte, the refined one, or both split ("
                            f"{shortcut('cycle_compare').key_label})")
-    compare_box.currentIndexChanged.connect(lambda i: window.set_compare(compare_box.itemData(i)))
     bar.addWidget(view_box)
     bar.addWidget(opacity_slider)
     compare_action = bar.addWidget(compare_box)
-    window.actions["toggle_mask"].setIconText("Mask")
-    bar.addAction(window.actions["toggle_mask"])
-    window.actions["toggle_onion"].setIconText("Onion")
-    bar.addAction(window.actions["toggle_onion"])
+    parts.actions["toggle_mask"].setIconText("Mask")
+    bar.addAction(parts.actions["toggle_mask"])
+    parts.actions["toggle_onion"].setIconText("Onion")
+    bar.addAction(parts.actions["toggle_onion"])
     spacer = QWidget(window)
     spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
     bar.addWidget(spacer)
     for name, glyph, text in (("save_reference", "reference", "Reference"), ("suggest", "suggest", "Suggest"),
                               ("export", "export", "Export")):
-        window.actions[name].setIcon(icon(glyph))
-        window.actions[name].setIconText(text)
-        bar.addAction(window.actions[name])
-    pause_action, stop_action = _propagation_buttons(window)
-    recent_menu = _menus(window, pause_action, stop_action)
-    status = _status_bar(window)
-    side = _side_dock(window)
+        parts.actions[name].setIcon(icon(glyph))
+        parts.actions[name].setIconText(text)
+        bar.addAction(parts.actions[name])
+    pause_action, stop_action = _propagation_buttons(window, parts)
+    recent_menu = _menus(window, parts, pause_action, stop_action)
+    status = _status_bar(window, parts)
+    side = _side_dock(window, parts)
     return WindowWidgets(tool_group, bar, size_slider, size_box, backend_box, segment_mode_box, backend_action,
                          segment_mode_action, view_box, opacity_slider, compare_box, compare_action, pause_action,
                          stop_action, recent_menu, *status, *side)
 
 
-def _tools_bar(window: "MainWindow") -> QActionGroup:
+def _tools_bar(window: QMainWindow, parts: BarsParts) -> QActionGroup:
     tools = QToolBar("Tools", window)
     tools.setObjectName("toolsBar")
     tools.setMovable(False)
@@ -234,7 +178,7 @@ def _tools_bar(window: "MainWindow") -> QActionGroup:
     group = QActionGroup(window)
     group.setExclusive(True)
     for name in TOOLS:
-        action = window.actions[f"tool_{name}"]
+        action = parts.actions[f"tool_{name}"]
         action.setIcon(icon(_TOOL_ICONS[name]))
         action.setIconText(_TOOL_TEXT[name])
         group.addAction(action)
@@ -242,27 +186,25 @@ def _tools_bar(window: "MainWindow") -> QActionGroup:
     return group
 
 
-def _propagation_buttons(window: "MainWindow") -> tuple[QAction, QAction]:
+def _propagation_buttons(window: QMainWindow, parts: BarsParts) -> tuple[QAction, QAction]:
     for name, glyph, text in (("propagate_backward", "backward", "Backward"),
                               ("propagate_forward", "forward", "Forward"),
                               ("propagate_full", "full", "Whole shot")):
-        action = window.actions[name]
+        action = parts.actions[name]
         action.setIcon(icon(glyph))
         action.setIconText(text)
     pause_action = QAction(icon("pause"), "Pause", window)
     pause_action.setCheckable(True)
     pause_action.setToolTip("Pause / resume the propagation (Space)")
-    pause_action.triggered.connect(lambda _c: window.toggle_pause())
     stop_action = QAction(icon("stop"), "Stop", window)
     stop_action.setToolTip("Stop the running job (Esc); finished frames are kept")
-    stop_action.triggered.connect(window.stop_job)
-    window.timeline.add_actions([window.actions["propagate_backward"], window.actions["propagate_forward"],
-                                 window.actions["propagate_full"], None, pause_action, stop_action],
+    parts.timeline.add_actions([parts.actions["propagate_backward"], parts.actions["propagate_forward"],
+                                 parts.actions["propagate_full"], None, pause_action, stop_action],
                                 icon_only=(pause_action, stop_action))
     return pause_action, stop_action
 
 
-def _menus(window: "MainWindow", pause_action: QAction, stop_action: QAction) -> QMenu:
+def _menus(window: QMainWindow, parts: BarsParts, pause_action: QAction, stop_action: QAction) -> QMenu:
     """The menu bar: every action, grouped. Returns the File > Open Recent menu (filled by the window)."""
     menus = {
         "&File": ["new_workspace", "open_workspace", "recent", None, "save", "export", None, "quit"],
@@ -288,11 +230,12 @@ def _menus(window: "MainWindow", pause_action: QAction, stop_action: QAction) ->
             elif name == "recent":
                 menu.addMenu(recent)
             else:
-                menu.addAction(extra.get(name) or window.actions[name])
+                menu.addAction(extra.get(name) or parts.actions[name])
     return recent
 
 
-def _status_bar(window: "MainWindow") -> tuple[ElidedLabel, QProgressBar, QLabel, QLabel, ElidedLabel, QLabel]:
+def _status_bar(window: QMainWindow, parts: BarsParts) -> tuple[ElidedLabel, QProgressBar, QLabel, QLabel,
+                                                                ElidedLabel, QLabel]:
     """The status bar: job, progress, cursor, zoom, model and saved state. The progress bar is as tall as
     a label and keeps its place while hidden, so starting a job does not change the bar's height."""
     status: QStatusBar = window.statusBar()
@@ -312,7 +255,7 @@ def _status_bar(window: "MainWindow") -> tuple[ElidedLabel, QProgressBar, QLabel
     model_label = ElidedLabel(_MODEL_MIN_WIDTH, window)
     model_label.setMaximumWidth(2 * _PROGRESS_WIDTH)
     saved_label = QLabel("✓ saved", window)
-    saved_label.setToolTip(f"Every edit is written to {window.project.workspace.path} as you work")
+    saved_label.setToolTip(f"Every edit is written to {parts.project.workspace.path} as you work")
     for widget in (job_label, progress, cursor_label, zoom_label, model_label, saved_label):
         status.addPermanentWidget(widget)
     return job_label, progress, cursor_label, zoom_label, model_label, saved_label
@@ -328,13 +271,13 @@ def _scrolling(page: QWidget) -> QScrollArea:
     return area
 
 
-def _side_dock(window: "MainWindow") -> tuple[ObjectsPanel, ReferencesPanel, CandidatesPanel, MemoryPanel,
-                                               QTabWidget, QDockWidget]:
+def _side_dock(window: QMainWindow, parts: BarsParts) -> tuple[ObjectsPanel, ReferencesPanel, CandidatesPanel,
+                                                               MemoryPanel, QTabWidget, QDockWidget]:
     """The right dock: objects above the References / Candidates / Memory tabs."""
-    objects = ObjectsPanel(window.project, window)
-    references_panel = ReferencesPanel(window.project, window.thumbnails, window)
-    candidates_panel = CandidatesPanel(window.project, window.thumbnails, window)
-    memory_panel = MemoryPanel(window.project, window)
+    objects = ObjectsPanel(parts.project, window)
+    references_panel = ReferencesPanel(parts.project, parts.thumbnails, window)
+    candidates_panel = CandidatesPanel(parts.project, parts.thumbnails, window)
+    memory_panel = MemoryPanel(parts.project, window)
     tabs = QTabWidget(window)
     tabs.addTab(references_panel, "References")
     tabs.addTab(candidates_panel, "Candidates")

@@ -1,0 +1,109 @@
+"""The File and Help menus: new / open / recent workspaces (opened in a new window that replaces this one),
+save, export, the shortcut list."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional, Protocol
+
+from PyQt5.QtWidgets import QFileDialog, QMainWindow, QMenu
+
+from xmempp.errors import XMemppError
+
+from .export_dialog import ExportDialog
+from .file_actions import NewWorkspaceDialog, RecentWorkspaces
+from .help_dialog import HelpDialog
+from .job_controller import JobController
+from .project import Project
+from .remedies import gui_message
+from .status_line import Messages
+
+__all__ = ["FileController"]
+
+
+class _Canvas(Protocol):
+    def refresh(self) -> None: ...
+
+
+class FileController:
+    """File menu actions for one window on one project."""
+
+    def __init__(self, project: Project, jobs: JobController, recent: RecentWorkspaces, recent_menu: QMenu,
+                 messages: Messages, problem: Callable[[str], None], canvas: _Canvas, window: QMainWindow,
+                 open_window: Callable[[Project], QMainWindow], weights_error: Callable[[str], None]) -> None:
+        """Arguments:
+            project, jobs: the window's project and jobs.
+            recent, recent_menu: the recent workspaces and File > Open Recent.
+            messages, problem: where passing messages and problems go.
+            canvas: redrawn after the export dialog (its refine settings drive the refined view).
+            window: the window the dialogs belong to and that a newly opened workspace replaces.
+            open_window: a new window on a project.
+            weights_error: shows the clear message about unusable weights.
+        """
+        self.project, self.jobs, self.recent, self.recent_menu = project, jobs, recent, recent_menu
+        self.messages, self.problem, self.canvas, self.window = messages, problem, canvas, window
+        self.open_window, self.weights_error = open_window, weights_error
+        recent.add(project.workspace.path)
+        self.fill_recent()
+
+    def show_help(self) -> None:
+        """The keyboard shortcut list."""
+        HelpDialog(self.window).exec_()
+
+    def export(self) -> None:
+        """The export dialog."""
+        if self.jobs.busy_message(" before exporting"):
+            return
+        ExportDialog(self.project, self.window, on_weights_error=self.weights_error, runner=self.jobs.runner).exec_()
+        self.canvas.refresh()  # the A/B view follows the refine settings the dialog remembered
+
+    def new_workspace(self) -> None:
+        """File > New: a workspace from frames, a frame pattern or a video, opened in place of this one."""
+        if self.jobs.busy_message(" before opening another workspace"):
+            return
+        dialog = NewWorkspaceDialog(self.project.workspace.path.parent, self.window)
+        if dialog.exec_() and dialog.path is not None:
+            self.open_path(dialog.path)
+
+    def open_workspace(self) -> None:
+        """File > Open workspace: choose a workspace folder."""
+        if self.jobs.busy_message(" before opening another workspace"):
+            return
+        folder = QFileDialog.getExistingDirectory(self.window, "Open workspace",
+                                                  str(self.project.workspace.path.parent))
+        if folder:
+            self.open_path(Path(folder))
+
+    def open_path(self, path: Path) -> Optional[QMainWindow]:
+        """Open workspace `path` in a new window with the same weights and device, and close this one.
+
+        Returns:
+            The new window, or None when `path` cannot be opened (the reason is shown).
+        """
+        engine = self.project.engine
+        try:
+            project = Project.open(path, engine.model_path, engine.device)
+        except XMemppError as exc:
+            self.problem(f"cannot open {path}: {gui_message(exc)}")
+            return None
+        project.cleanup_temp_files()
+        window = self.open_window(project)
+        window.resize(self.window.size())
+        window.show()
+        self.window.close()
+        return window
+
+    def fill_recent(self) -> None:
+        """File > Open Recent: the other recent workspaces."""
+        menu = self.recent_menu
+        menu.clear()
+        here = self.project.workspace.path.resolve()
+        paths = [p for p in self.recent.paths() if p.resolve() != here]
+        for path in paths:
+            menu.addAction(f"{path.name}  —  {path.parent}", lambda p=path: self.open_path(p))
+        if not paths:
+            menu.addAction("(no other workspace yet)").setEnabled(False)
+
+    def save_all(self) -> None:
+        """Write the view settings now (everything else is already saved)."""
+        if self.project.save_settings():
+            self.messages.show(f"everything is saved in {self.project.workspace.path}", 4000)

@@ -1,0 +1,65 @@
+"""The canvas and the saved settings follow the `ViewState`: each change of the view is pushed to them here,
+and nowhere else."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Protocol
+
+from .view_state import ViewState
+
+__all__ = ["ViewCanvas", "SettingsSink", "bind_canvas", "bind_settings"]
+
+
+class ViewCanvas(Protocol):
+    """What the view needs of the canvas."""
+
+    brush_size: int
+    segment_mode: str
+    object_id: int
+
+    def show_frame(self, index: int) -> None: ...
+    def set_tool(self, name: str) -> None: ...
+    def set_overlay(self, mode: Optional[str] = None, opacity: Optional[float] = None,
+                    visible: Optional[bool] = None) -> None: ...
+    def set_onion_skin(self, on: bool) -> None: ...
+    def set_compare(self, compare: str) -> None: ...
+    def refresh(self) -> None: ...
+    def update(self) -> None: ...
+
+
+class SettingsSink(Protocol):
+    """Where view values are kept between sessions (the project's `update_view`)."""
+
+    def update_view(self, **changes: Any) -> None: ...
+
+
+def bind_canvas(view: ViewState, canvas: ViewCanvas) -> None:
+    """Draw what `view` says on `canvas`, now and after each change."""
+
+    def follow(changes: Mapping[str, Any]) -> None:
+        if "tool" in changes:
+            canvas.set_tool(view.tool)
+        if "segment_mode" in changes:
+            canvas.segment_mode = view.segment_mode
+        if "brush_size" in changes:
+            canvas.brush_size = view.brush_size
+            canvas.update()
+        overlay = {"overlay_mode": "mode", "opacity": "opacity", "show_mask": "visible"}
+        if overlay.keys() & changes.keys():
+            canvas.set_overlay(**{arg: changes[name] for name, arg in overlay.items() if name in changes})
+        if "compare" in changes:
+            canvas.set_compare(view.compare)
+        if "onion_skin" in changes:
+            canvas.set_onion_skin(view.onion_skin)
+        if "object_id" in changes:
+            canvas.object_id = view.object_id
+            canvas.refresh()
+        if "frame" in changes and view.frame >= 0:
+            canvas.show_frame(view.frame)
+
+    follow(view.values())
+    view.subscribe(follow)
+
+
+def bind_settings(view: ViewState, sink: SettingsSink) -> None:
+    """Keep `view`'s values in the workspace settings (saved shortly after they settle)."""
+    view.subscribe(lambda changes: sink.update_view(**view.saved(changes)) if view.saved(changes) else None)

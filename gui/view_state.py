@@ -1,0 +1,80 @@
+"""What the artist sees, as one plain model: the frame on screen, the object and tool, how masks are drawn.
+
+`ViewState` holds no Qt and draws nothing. Controllers change it with `update`; the canvas, the window's
+widgets and the saved settings follow it through `subscribe` (see `view_binding`), so the same value is
+never copied by hand between them. `SAVED_AS` names the `GuiSettings` field each value is kept in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Mapping
+
+__all__ = ["ViewState", "SAVED_AS"]
+
+#: ViewState field -> the `GuiSettings` field that keeps it in the workspace.
+SAVED_AS = {"frame": "current_frame", "object_id": "current_object", "tool": "tool", "brush_size": "brush_size",
+            "segment_mode": "segment_mode", "overlay_mode": "overlay_mode", "opacity": "opacity",
+            "show_mask": "show_mask", "onion_skin": "onion_skin", "compare": "compare", "tab": "side_tab"}
+
+Listener = Callable[[Mapping[str, Any]], None]
+
+
+@dataclass
+class ViewState:
+    """The view of one window.
+
+    Attributes:
+        frame: the frame on screen (-1 before the first is shown).
+        object_id: the object the tools paint (1..K).
+        tool, brush_size, segment_mode: the annotation tool.
+        overlay_mode, opacity, show_mask: how masks are drawn (`matte_view.VIEW_MODES`).
+        onion_skin: outline the neighbouring frames' masks.
+        compare: raw, refined or split matte in the matte views.
+        tab: the side panel's tab on show ("References", "Candidates", "Memory", "Review").
+    """
+
+    frame: int = -1
+    object_id: int = 1
+    tool: str = "brush"
+    brush_size: int = 12
+    segment_mode: str = "box"
+    overlay_mode: str = "blend"
+    opacity: float = 0.5
+    show_mask: bool = True
+    onion_skin: bool = False
+    compare: str = "raw"
+    tab: str = "References"
+    _listeners: list[Listener] = field(default_factory=list, repr=False, compare=False)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "ViewState":
+        """The view a workspace's `GuiSettings` saved (the frame stays -1: the window shows the saved one)."""
+        return cls(**{name: getattr(settings, saved) for name, saved in SAVED_AS.items()
+                      if name != "frame" and hasattr(settings, saved)})
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener(changes)` after each `update` that changed something, in subscription order."""
+        self._listeners.append(listener)
+
+    def update(self, **changes: Any) -> dict[str, Any]:
+        """Set the given values; listeners hear of those that changed. Returns the changed ones."""
+        known = {f.name for f in fields(self) if not f.name.startswith("_")}
+        unknown = set(changes) - known
+        if unknown:
+            raise AttributeError(f"ViewState has no {', '.join(sorted(unknown))}")
+        changed = {name: value for name, value in changes.items() if getattr(self, name) != value}
+        for name, value in changed.items():
+            setattr(self, name, value)
+        if changed:
+            for listener in list(self._listeners):
+                listener(changed)
+        return changed
+
+    def values(self) -> dict[str, Any]:
+        """Every value, by field name (what a listener needs to catch up)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+
+    def saved(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """`changes` under their `GuiSettings` names (the ones the workspace keeps)."""
+        return {SAVED_AS[name]: value for name, value in changes.items() if name in SAVED_AS and
+                (name != "frame" or value >= 0)}
