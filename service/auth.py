@@ -166,7 +166,12 @@ def read_token_file(path: Path) -> list[TokenSpec]:
         raise ConfigError(f"the token file {path} has unknown key {unknown[0]!r}; only 'tokens' is read")
     if not data["tokens"]:
         raise ConfigError(f"the token file {path} has no token under 'tokens'")
-    return [_spec(path, name, entry) for name, entry in data["tokens"].items()]
+    specs = [_spec(path, name, entry) for name, entry in data["tokens"].items()]
+    try:
+        TokenBook(specs)  # a secret given twice
+    except ConfigError as exc:
+        raise ConfigError(f"the token file {path}: {exc.message}") from None
+    return specs
 
 
 def _parse(path: Path, text: str) -> Any:
