@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 import logging
 import warnings
 
 import numpy as np
 import torch
 
+from xmempp.deprecation import legacy_positionals
 from xmempp.errors import InputError
+from xmempp.inference.config import InferenceConfig
+from xmempp.inference.plan import Mode
 
 from .selector import CandidateResult, FewerCandidatesWarning, select_candidates, summarise_masks
 
@@ -156,9 +159,8 @@ def _predicted_soft_masks(predicted: Mapping[int, np.ndarray], references: Mappi
             yield index, torch.from_numpy(mask > 0)
 
 
-def _propagated_soft_masks(model, frames, references, config, mode: str,
+def _propagated_soft_masks(model, frames, references, config, mode: Mode | str,
                            collector: _FeatureCollector | None) -> Iterator[tuple[int, torch.Tensor]]:
-    from xmempp.inference.config import InferenceConfig
     from xmempp.inference.jobs import ShotJob, iter_job
 
     listener = collector.add if collector is not None else None
@@ -171,14 +173,16 @@ def _propagated_soft_masks(model, frames, references, config, mode: str,
             yield index, probs[1:].amax(dim=0).float().clamp_(0.0, 1.0)
 
 
+@legacy_positionals("k", "alpha", "predicted_masks", "config", "progress", since="0.3.0")
 def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
-                       k: int, alpha: float = 0.5, predicted_masks: Mapping[int, np.ndarray] | None = None,
-                       config=None, progress: PipelineProgress | None = None, *,
-                       min_mask_presence_percent: float = 0.25, epsilon: float = 0.5, mode: str = "xmempp",
+                       *, k: int, alpha: float = 0.5, predicted_masks: Mapping[int, np.ndarray] | None = None,
+                       config: InferenceConfig | None = None, progress: PipelineProgress | None = None,
+                       min_mask_presence_percent: float = 0.25, epsilon: float = 0.5, mode: Mode | str = Mode.XMEMPP,
                        features: CandidateFeatures | None = None,
                        device: str | torch.device | None = None,
                        priority: Sequence[float] | None = None) -> CandidateResult:
-    """Suggest frames to annotate next, with the details as a `CandidateResult`.
+    """Suggest frames to annotate next, with the details as a `CandidateResult`: the candidate selector's one
+    entry point from a model, frames and references (options keyword-only).
 
     Arguments:
         model: a loaded XMem network.
@@ -247,7 +251,7 @@ def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], ref
     def selection_progress(done: int, wanted: int) -> None:
         _report(progress, "selection", done, wanted)
 
-    result = select_candidates(features.keys, features.shrinkages, features.selections, weights, k,
+    result = select_candidates(features.keys, features.shrinkages, features.selections, weights, k=k,
                                previously_chosen=sorted(int(f) for f in references), alpha=alpha,
                                min_mask_presence_percent=min_mask_presence_percent, epsilon=epsilon,
                                presence_percent=presence, device=device, progress=selection_progress,
@@ -257,16 +261,17 @@ def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], ref
 
 def suggest_frames(model: torch.nn.Module, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
                    k: int, alpha: float = 0.5, predicted_masks: Mapping[int, np.ndarray] | None = None,
-                   config=None, progress: PipelineProgress | None = None, **options) -> list[int]:
-    """Indices of up to `k` frames to annotate next.
+                   config: InferenceConfig | None = None, progress: PipelineProgress | None = None,
+                   **options: Any) -> list[int]:
+    """Deprecated since 0.3.0: use `suggest_candidates(...).chosen` (the result also says why fewer were chosen).
 
-    Arguments are those of `suggest_candidates` (options: min_mask_presence_percent,
-    epsilon, mode, features, device).
-    Returns:
-        Frame indices in pick order; fewer than `k` (with a `FewerCandidatesWarning`)
-        when not enough frames show the target.
+    Indices of up to `k` frames to annotate next; fewer than `k` (with a `FewerCandidatesWarning`) when not
+    enough frames show the target.
     """
-    result = suggest_candidates(model, frames, references, k, alpha, predicted_masks, config, progress, **options)
+    warnings.warn("suggest_frames() is deprecated since 0.3.0; use suggest_candidates(model, frames, references, "
+                  "k=...).chosen", DeprecationWarning, stacklevel=2)
+    result = suggest_candidates(model, frames, references, k=k, alpha=alpha, predicted_masks=predicted_masks,
+                                config=config, progress=progress, **options)
     if result.reason is not None:
         logger.warning(result.reason)
         warnings.warn(result.reason, FewerCandidatesWarning, stacklevel=2)

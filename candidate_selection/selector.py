@@ -44,6 +44,7 @@ from typing import Callable, Iterable, Sequence, Union
 import numpy as np
 import torch
 
+from xmempp.deprecation import legacy_positionals
 from xmempp.errors import ConfigError, InputError
 from xmempp.memory.similarity import anisotropic_similarity
 
@@ -386,9 +387,10 @@ def _normalise_chosen(previously_chosen: Iterable[int], frames: int) -> tuple[in
 # --------------------------------------------------------------------- selection
 
 
-def select_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayLike, masks: MaskInput, k: int,
+@legacy_positionals("k", "previously_chosen", "alpha", "min_mask_presence_percent", "epsilon", since="0.3.0")
+def select_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayLike, masks: MaskInput, *, k: int,
                       previously_chosen: Iterable[int] = (0,), alpha: float = 0.5,
-                      min_mask_presence_percent: float = 0.25, epsilon: float = 0.5, *,
+                      min_mask_presence_percent: float = 0.25, epsilon: float = 0.5,
                       presence_percent: ArrayLike | None = None, device: str | torch.device | None = None,
                       max_chunk_bytes: int = DEFAULT_CHUNK_BYTES, max_cache_bytes: int = DEFAULT_CACHE_BYTES,
                       progress: ProgressCallback | None = None,
@@ -581,8 +583,9 @@ def select_next_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: A
         frames qualify, fewer are returned and a `FewerCandidatesWarning` is
         issued; `select_candidates` gives the reason as data.
     """
-    result = select_candidates(keys, shrinkages, selections, masks, k, previously_chosen, alpha,
-                               min_mask_presence_percent, epsilon, device=device, progress=progress)
+    result = select_candidates(keys, shrinkages, selections, masks, k=k, previously_chosen=previously_chosen,
+                               alpha=alpha, min_mask_presence_percent=min_mask_presence_percent, epsilon=epsilon,
+                               device=device, progress=progress)
     if result.reason is not None:
         logger.warning(result.reason)
         warnings.warn(result.reason, FewerCandidatesWarning, stacklevel=2)

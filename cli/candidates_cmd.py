@@ -117,7 +117,7 @@ def candidates_command(
         priority = review_priority(qc, names) if qc is not None else None
         network = load_network(model, device, console)
         with frame_progress(console, quiet, transient=True) as bar:
-            result = suggest_candidates(network, frames, references, k, alpha=balance, predicted_masks=predicted_masks,
+            result = suggest_candidates(network, frames, references, k=k, alpha=balance, predicted_masks=predicted_masks,
                                         config=config, progress=stage_callback(bar, _STAGES), mode=mode.value,
                                         min_mask_presence_percent=min_mask_percent, priority=priority)
         numbers = [_frame_number(frames, i) for i in range(len(frames))]

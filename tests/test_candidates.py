@@ -59,11 +59,23 @@ def test_golden_chair_float16_keys_same_answer():
 def test_golden_chair_small_chunks_same_answer(cache):
     arrays, params = _golden()
     result = select_candidates(arrays["keys"], arrays["shrinkages"], arrays["selections"], arrays["masks"],
-                               params["k"], params["previously_chosen"], params["alpha"],
-                               params["min_mask_presence_percent"], params["epsilon"], max_chunk_bytes=20 << 20,
-                               max_cache_bytes=cache)
+                               k=params["k"], previously_chosen=params["previously_chosen"], alpha=params["alpha"],
+                               min_mask_presence_percent=params["min_mask_presence_percent"],
+                               epsilon=params["epsilon"], max_chunk_bytes=20 << 20, max_cache_bytes=cache)
     assert list(result.chosen) == params["chosen"]
     assert result.complete and result.reason is None
+
+
+def test_options_by_position_still_work_with_a_deprecation_warning():
+    arrays, params = _golden()
+    with pytest.warns(DeprecationWarning, match=r"k, previously_chosen, alpha.*by keyword"):
+        result = select_candidates(arrays["keys"], arrays["shrinkages"], arrays["selections"], arrays["masks"],
+                                   params["k"], params["previously_chosen"], params["alpha"])
+    assert list(result.chosen) == list(select_candidates(
+        arrays["keys"], arrays["shrinkages"], arrays["selections"], arrays["masks"], k=params["k"],
+        previously_chosen=params["previously_chosen"], alpha=params["alpha"]).chosen)
+    with pytest.raises(TypeError, match="both by position and by keyword"):
+        select_candidates(arrays["keys"], arrays["shrinkages"], arrays["selections"], arrays["masks"], 2, k=2)
     # frames whose mask is empty are reported as invalid and never chosen
     empty = [i for i in range(len(arrays["masks"])) if arrays["masks"][i].max() <= params["epsilon"]]
     assert empty and set(empty) <= set(result.invalid)
@@ -166,7 +178,7 @@ def test_matches_brute_force_reference(seed, alpha):
 def test_scores_are_the_mean_cycle_dissimilarity():
     keys, shrinkages, selections, masks = _random_inputs(21)
     expected, expected_scores = brute_force_select(keys, shrinkages, selections, masks, 4, with_scores=True)
-    result = select_candidates(keys, shrinkages, selections, masks, 4)
+    result = select_candidates(keys, shrinkages, selections, masks, k=4)
     assert list(result.chosen) == expected
     np.testing.assert_allclose(result.dissimilarities, expected_scores, rtol=1e-5)
 
@@ -210,7 +222,7 @@ def test_invalid_frames_are_never_returned():
     masks[4] = 0   # ... but its mask is empty
     masks[6, 0] = 0
     masks[6, 0, 0, 0] = 1.0  # 1 of 16 pixels = 6.25 %: invalid at a 10 % minimum
-    result = select_candidates(keys, shrinkages, selections, masks, 3, min_mask_presence_percent=10.0)
+    result = select_candidates(keys, shrinkages, selections, masks, k=3, min_mask_presence_percent=10.0)
     assert 4 not in result.chosen and 6 not in result.chosen
     assert result.invalid == (4, 6)
     # the same frame is chosen first once its mask is valid
@@ -227,7 +239,7 @@ def test_presence_is_a_percentage_not_a_fraction():
     masks[1] = mask
     masks[2, 0] = 0
     masks[2, 0].flat[:8] = 1.0  # 0.2 %
-    result = select_candidates(keys, shrinkages, selections, masks, 2, min_mask_presence_percent=0.25)
+    result = select_candidates(keys, shrinkages, selections, masks, k=2, min_mask_presence_percent=0.25)
     assert result.invalid == (2,) and result.chosen == (1,)
 
 
@@ -237,7 +249,7 @@ def test_k_larger_than_valid_frames_returns_fewer_with_warning():
     with pytest.warns(FewerCandidatesWarning, match="only 4 of the 10 requested"):
         chosen = select_next_candidates(keys, shrinkages, selections, masks, 10)
     assert sorted(chosen) == [1, 3, 4, 5]
-    result = select_candidates(keys, shrinkages, selections, masks, 10)
+    result = select_candidates(keys, shrinkages, selections, masks, k=10)
     assert isinstance(result, CandidateResult)
     assert not result.complete and result.reason and result.chosen == tuple(chosen)
     assert result.eligible_count == 4 and result.invalid == (2,)
@@ -252,7 +264,7 @@ def test_previously_chosen_are_never_returned():
         chosen = select_next_candidates(keys, shrinkages, selections, masks, 9, previously_chosen=previous)
     assert sorted(chosen) == [1, 2, 4, 5, 6, 8]
     assert len(set(chosen)) == len(chosen)
-    result = select_candidates(keys, shrinkages, selections, masks, 2, previously_chosen=previous)
+    result = select_candidates(keys, shrinkages, selections, masks, k=2, previously_chosen=previous)
     assert result.previously_chosen == (3, 7, 0) and result.invalid == ()
 
 
@@ -267,7 +279,7 @@ def test_all_remaining_duplicates_of_chosen_tie_at_zero_lowest_index_first():
     keys, shrinkages, selections, masks = _distinct_inputs(frames=5, seed=4)
     for twin in (0, 1):  # frames 0 and 1 repeat the annotated frame 3
         keys[twin], shrinkages[twin], selections[twin] = keys[3], shrinkages[3], selections[3]
-    result = select_candidates(keys, shrinkages, selections, masks, 3, previously_chosen=(3,))
+    result = select_candidates(keys, shrinkages, selections, masks, k=3, previously_chosen=(3,))
     expected = brute_force_select(keys, shrinkages, selections, masks, 3, previously_chosen=(3,))
     # the reference's third round: every score is 0, the first index (frame 0) wins
     assert list(result.chosen) == expected and sorted(expected[:2]) == [2, 4] and expected[2] == 0
@@ -320,7 +332,10 @@ def test_suggest_frames_with_predicted_masks_matches_selector(model, clip):
     predicted = {i: clip.mask(i) for i in range(len(clip))}
     predicted[6] = np.zeros_like(predicted[6])  # the target left the frame: never suggested
     references = {0: clip.mask(0)}
-    got = suggest_frames(model, clip, references, 3, predicted_masks=predicted, config=config)
+    with pytest.warns(DeprecationWarning, match="suggest_candidates"):
+        got = suggest_frames(model, clip, references, 3, predicted_masks=predicted, config=config)
+    assert got == list(suggest_candidates(model, clip, references, k=3, predicted_masks=predicted,
+                                          config=config).chosen)
 
     session = InferenceSession(model, config)
     feats = [session.encode_key(clip[i]) for i in range(len(clip))]
@@ -334,17 +349,17 @@ def test_suggest_candidates_after_propagation(model, clip):
     from xmempp import InferenceConfig
 
     stages = set()
-    result = suggest_candidates(model, clip, {0: clip.mask(0), 5: clip.mask(5)}, 2,
+    result = suggest_candidates(model, clip, {0: clip.mask(0), 5: clip.mask(5)}, k=2,
                                 config=InferenceConfig(size=-1), progress=lambda s, d, t: stages.add(s))
     assert len(result.chosen) == 2 and not {0, 5} & set(result.chosen)
     assert result.previously_chosen == (0, 5)
     assert stages == {"features", "masks", "selection"}
 
 
-def test_suggest_frames_missing_predicted_mask_is_an_input_error(model, clip):
+def test_suggest_candidates_missing_predicted_mask_is_an_input_error(model, clip):
     predicted = {i: clip.mask(i) for i in range(len(clip)) if i != 4}
     with pytest.raises(InputError, match="no predicted mask"):
-        suggest_frames(model, clip, {0: clip.mask(0)}, 2, predicted_masks=predicted)
+        suggest_candidates(model, clip, {0: clip.mask(0)}, k=2, predicted_masks=predicted)
 
 
 # --------------------------------------------------------------------- CLI
@@ -455,7 +470,7 @@ def test_soft_predicted_targets_are_used_as_given(model, clip):
     soft = {i: (clip.mask(i) > 0) * rng.uniform(0.3, 1.0, clip.mask(i).shape).astype(np.float32)
             for i in range(len(clip))}
     references = {0: clip.mask(0)}
-    result = suggest_candidates(model, clip, references, 3, predicted_masks=soft, config=config)
+    result = suggest_candidates(model, clip, references, k=3, predicted_masks=soft, config=config)
     session = InferenceSession(model, config)
     feats = [session.encode_key(clip[i]) for i in range(len(clip))]
     keys, shrinkages, selections = (torch.cat([f[n] for f in feats]) for n in range(3))
@@ -463,10 +478,10 @@ def test_soft_predicted_targets_are_used_as_given(model, clip):
     assert list(result.chosen) == select_next_candidates(keys, shrinkages, selections, masks.astype(np.float32), 3,
                                                          previously_chosen=[0])
     assert result.target == "soft"
-    binary = suggest_candidates(model, clip, references, 3, predicted_masks={i: clip.mask(i) for i in range(10)},
+    binary = suggest_candidates(model, clip, references, k=3, predicted_masks={i: clip.mask(i) for i in range(10)},
                                 config=config)
     assert binary.target == "binary"
-    mixed = suggest_candidates(model, clip, references, 3, config=config,
+    mixed = suggest_candidates(model, clip, references, k=3, config=config,
                                predicted_masks={**soft, 3: clip.mask(3)})
     assert mixed.target == "mixed"
 
@@ -547,19 +562,19 @@ def test_a_review_priority_prefers_flagged_frames_among_diverse_ones():
     """Without a priority the selection is XMem++'s; weighing a frame by 1 + (1 - its review score) brings a
     flagged frame forward when it is nearly as diverse as the best, never a duplicate of a chosen frame."""
     keys, shrinkages, selections, masks = _random_inputs(21)
-    plain = select_candidates(keys, shrinkages, selections, masks, 4, min_mask_presence_percent=0.0)
-    assert list(plain.chosen) == list(select_candidates(keys, shrinkages, selections, masks, 4,
+    plain = select_candidates(keys, shrinkages, selections, masks, k=4, min_mask_presence_percent=0.0)
+    assert list(plain.chosen) == list(select_candidates(keys, shrinkages, selections, masks, k=4,
                                                         min_mask_presence_percent=0.0, priority=[0.0] * 14).chosen)
     runner_up = plain.chosen[1]
     priority = [0.0] * 14
     priority[runner_up] = 1.0  # the review flagged it badly (score 0)
-    flagged = select_candidates(keys, shrinkages, selections, masks, 4, min_mask_presence_percent=0.0,
+    flagged = select_candidates(keys, shrinkages, selections, masks, k=4, min_mask_presence_percent=0.0,
                                 priority=priority)
     assert flagged.chosen[0] == runner_up
     priority = [0.0] * 14
     priority[3] = 1.0  # frame 3 duplicates frame 2: still never before frames that differ
-    twins = select_candidates(keys, shrinkages, selections, masks, 3, previously_chosen=(2,),
+    twins = select_candidates(keys, shrinkages, selections, masks, k=3, previously_chosen=(2,),
                               min_mask_presence_percent=0.0, priority=priority)
     assert 3 not in twins.chosen
     with pytest.raises(InputError, match="priority has 3 values"):
-        select_candidates(keys, shrinkages, selections, masks, 2, priority=[0.0, 0.0, 0.0])
+        select_candidates(keys, shrinkages, selections, masks, k=2, priority=[0.0, 0.0, 0.0])

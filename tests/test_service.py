@@ -238,7 +238,7 @@ def test_candidates_match_the_selector(media, client, model):
     client.put(f"/v1/sessions/{sid}/references/0", json=encode_rle(clip.mask(0)))
     reply = client.post(f"/v1/sessions/{sid}/candidates", json={"k": 3, "alpha": 0.5})
     assert reply.status_code == 200, reply.text
-    want = suggest_candidates(model, open_frames(root / "shot"), {0: clip.mask(0)}, 3, alpha=0.5,
+    want = suggest_candidates(model, open_frames(root / "shot"), {0: clip.mask(0)}, k=3, alpha=0.5,
                               config=InferenceConfig(**CONFIG))
     assert [c["frame"] for c in reply.json()["candidates"]] == list(want.chosen)
     assert reply.json()["references"] == [0] and 0 not in [c["frame"] for c in reply.json()["candidates"]]

@@ -194,7 +194,7 @@ def _run(model: XMemNetwork, run: JobRun, progress: Optional[ProgressCallback], 
 
 def propagate(model: XMemNetwork, frames: Frames, references: Mapping[int, np.ndarray],
               config: InferenceConfig | None = None,
-              mode: str = "xmempp") -> Iterator[tuple[int, torch.Tensor | np.ndarray]]:
+              mode: Mode | str = Mode.XMEMPP) -> Iterator[tuple[int, torch.Tensor | np.ndarray]]:
     """Propagate reference masks through every frame, yielding results as they are ready.
 
     Arguments:

@@ -8,6 +8,7 @@ import numpy as np
 
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.objects import ObjectOrder
+from xmempp.inference.plan import Mode
 from xmempp.inference.session import InferenceSession
 from xmempp.model.network import XMemNetwork
 
@@ -23,7 +24,7 @@ class ReferenceSync:
     appearance moved), the session is rebuilt from scratch, so results never depend on edit history.
     """
 
-    def __init__(self, model: XMemNetwork, config: InferenceConfig, mode: str) -> None:
+    def __init__(self, model: XMemNetwork, config: InferenceConfig, mode: Mode | str) -> None:
         """Arguments: model: the network; config, mode: the session's settings."""
         self.model = model
         self.config = config

@@ -39,7 +39,7 @@ class InferenceSession:
     and long-term memory and the hidden state.
     """
 
-    def __init__(self, model: XMemNetwork, config: InferenceConfig | None = None, mode: str = "xmempp",
+    def __init__(self, model: XMemNetwork, config: InferenceConfig | None = None, mode: Mode | str = Mode.XMEMPP,
                  timer: StageTimer | None = None) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")

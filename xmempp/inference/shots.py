@@ -15,6 +15,7 @@ from xmempp.inference.guards import written_range
 from xmempp.io.lock import check_unlocked
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import JobOutputs, ShotJob
+from xmempp.inference.plan import Mode
 from xmempp.io.colour import ColourOptions
 from xmempp.io.frames import FrameSource, range_indices
 from xmempp.io.sources import open_frames
@@ -97,7 +98,8 @@ def check_plate_options(plates: PlateOptions) -> None:
         raise ConfigError(f"mask_threshold must be between 0 and 1, not {plates.mask_threshold}")
 
 
-def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: InferenceConfig, mode: str = "xmempp",
+def open_shot_job(plate: PathLike, masks: PathLike, out: PathLike, config: InferenceConfig,
+                  mode: Mode | str = Mode.XMEMPP,
                   options: WriterOptions | None = None, overwrite: bool = False,
                   plates: Optional[PlateOptions] = None, resume: bool = False,
                   notices: Optional[list[str]] = None, refine: Optional[RefineSettings] = None,
