@@ -14,7 +14,7 @@ overwritten.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -24,9 +24,11 @@ from PyQt5.QtCore import pyqtSignal
 
 from xmempp.errors import InputError
 from xmempp.inference.config import InferenceConfig
-from xmempp.inference.jobs import FrameResult, JobOutputs, ShotJob, plan_frames, run_job, write_results
+from xmempp.inference.jobs import (FrameResult, JobOutputs, ShotJob, iter_job, plan_frames, prepare_job, run_job,
+                                   write_results)
 from xmempp.inference.objects import ObjectOrder
 from xmempp.io.atomic import atomic_write_bytes, encode_png
+from xmempp.io.roto_shapes import Shape, keyframe_mattes
 from xmempp.io.workspace import Workspace
 from xmempp.io.writers import WriterOptions, probs_to_ids
 from xmempp.refine import RefineSettings
@@ -335,6 +337,10 @@ class ExportRequest:
         overwrite: replace earlier results in `out_dir`.
         refine: refinement of the results against the frames they are written with (the refine stage of
             `xmempp process`; off by default).
+        frames: (first, last) frame written, both included, or None for every frame.
+        objects: workspace ids (1..K) of the objects written, or None for all (a propagation still tracks all).
+        keyframes: reference frame -> its spline shapes (`xmempp.io.roto_shapes`, workspace ids): their soft
+            mattes are written as those keyframes' outputs.
     """
 
     out_dir: Path
@@ -343,6 +349,9 @@ class ExportRequest:
     upscale: bool = False
     overwrite: bool = False
     refine: RefineSettings = field(default_factory=RefineSettings)
+    frames: Optional[tuple[int, int]] = None
+    objects: Optional[tuple[int, ...]] = None
+    keyframes: Mapping[int, Sequence[Shape]] = field(default_factory=dict)
 
 
 class ExportWorker(Worker):
@@ -367,37 +376,60 @@ class ExportWorker(Worker):
         r = self.request
         info = self.workspace.info
         size = info.source_size if r.upscale else None
-        outputs = JobOutputs(r.out_dir, r.options, self.palette, r.overwrite, size=size, refine=r.refine)
+        first, last = r.frames if r.frames is not None else (0, len(self.workspace) - 1)
+        count = last - first + 1
+        chosen = list(r.objects) if r.objects is not None else list(range(1, len(self.objects) + 1))
+        written = ObjectOrder(tuple(self.objects.ids[k - 1] for k in chosen))
+        out_size = size or self.workspace.size
+        mattes = {f: {self.objects.ids[k - 1]: m for k, m in keyframe_mattes(shapes, out_size,
+                                                                               out_size[0] / self.workspace.size[0]
+                                                                               ).items() if k in chosen}
+                  for f, shapes in r.keyframes.items() if first <= f <= last and shapes}
+        outputs = JobOutputs(r.out_dir, r.options, self.palette, r.overwrite, size=size, refine=r.refine,
+                             keyframe_mattes=mattes)
         stems = info.source_names or self.workspace.names
         if r.source == "propagate":
             # workspace ids 1..K become the original ids, so the job's objects are what the files need
             refs = {f: self.objects.to_ids(m) for f, m in self.references.items() if m.any()}
             if not refs:
                 raise InputError("there are no references to propagate: save at least one reference first")
-            job = ShotJob(self.workspace, refs, self.config, self.mode, names=stems, outputs=outputs)
-            warning = self.engine.guard_memory(job)
+            run = prepare_job(ShotJob(self.workspace, refs, self.config, self.mode, names=stems, start=first,
+                                      count=count))
+            warning = self.engine.guard_memory(run.job)
             if warning:
                 self.status.emit(warning)
-            report = run_job(self.engine.ensure_model(), job, progress=self.progress.emit, cancel=self.cancel,
-                             force_memory=self.engine.force_memory)
-            done, completed = report.frames, report.completed
-        else:
-            done = write_results(self._saved_results(), outputs, self.objects, stems, fps=self.workspace.fps,
+            model = self.engine.ensure_model()
+            results = _only(iter_job(model, run, cancel=self.cancel), run.objects, written)
+            done = write_results(results, outputs, written, stems, fps=self.workspace.fps, total=count,
                                  progress=self.progress.emit, cancel=self.cancel)
-            completed = done == len(self.workspace)
+        else:
+            done = write_results(self._saved_results(first, last, chosen), outputs, written, stems,
+                                 fps=self.workspace.fps, total=count, progress=self.progress.emit, cancel=self.cancel)
         self.check_stop()
-        return done if completed else None
+        return done if done == count else None
 
-    def _saved_results(self) -> Iterator[FrameResult]:
-        """Every frame's saved mask as one-hot probabilities (channel k = workspace id k), with its frame where
-        overlays or the refine stage need it."""
+    def _saved_results(self, first: int, last: int, chosen: list[int]) -> Iterator[FrameResult]:
+        """The saved masks of frames first..last as one-hot probabilities (channel i = workspace id chosen[i - 1],
+        other objects as background), with the frame where overlays or the refine stage need it."""
         options = self.request.options
         needs_frame = options.overlay or options.preview is not None or self.request.refine.enabled
-        k = len(self.objects)
-        for index in range(len(self.workspace)):
+        channels = np.array([0, *chosen], np.uint8)[:, None, None]
+        for index in range(first, last + 1):
             image = self.workspace[index] if needs_frame else None
             ids = self.workspace.mask(index)
             if ids is None:
                 ids = np.zeros(image.shape[:2] if image is not None else self.workspace.size, np.uint8)
-            probs = (ids[None] == np.arange(k + 1, dtype=np.uint8)[:, None, None]).astype(np.float32)
+            probs = (ids[None] == channels).astype(np.float32)
+            probs[0] = 1.0 - probs[1:].sum(0)
             yield FrameResult(index, image, probs)
+
+
+def _only(results: Iterable[FrameResult], objects: ObjectOrder, kept: ObjectOrder) -> Iterator[FrameResult]:
+    """Results with the channels of the `kept` objects only (the others' share counts as background)."""
+    if kept.ids == objects.ids:
+        yield from results
+        return
+    index = [1 + objects.ids.index(oid) for oid in kept.ids]
+    for result in results:
+        probs = np.asarray(result.probs)[index]
+        yield FrameResult(result.index, result.image, np.concatenate([1.0 - probs.sum(0, keepdims=True), probs]))
