@@ -17,6 +17,7 @@ from PyQt5.QtWidgets import QSizePolicy, QWidget
 from .matte_view import MATTE_MODES, ONION_NEXT, ONION_PREVIOUS, onion_edges, render_view
 from .project import Project
 from .segment_backends import SegmentBackend
+from .spline_tool import ShapeStore, SplineTool
 from .tools import Tool, make_tools
 
 __all__ = ["Canvas"]
@@ -79,7 +80,8 @@ class Canvas(QWidget):
         self._space_used = False
         self._buffer = np.zeros((*project.size, 3), np.uint8)
         self._qimage = self._wrap(self._buffer)
-        self.tools = make_tools(self)
+        self.shape_store = ShapeStore(project.workspace.path, len(project))  # the spline tool's shapes
+        self.tools = {**make_tools(self), SplineTool.name: SplineTool(self)}
         self.tool: Tool = self.tools["brush"]
         self.setCursor(self.tool.cursor)
 
@@ -152,7 +154,7 @@ class Canvas(QWidget):
         self.update()
 
     def set_tool(self, name: str) -> None:
-        """Activate tool `name` ("brush", "eraser", "polygon", "lasso", "segment")."""
+        """Activate tool `name` ("brush", "eraser", "polygon", "lasso", "segment", "spline")."""
         self.tool.reset()
         self.tool = self.tools[name]
         self.setCursor(self.tool.cursor)

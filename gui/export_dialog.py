@@ -1,18 +1,26 @@
 """The export dialog: index masks, soft mattes (8/16-bit), binary masks per object, overlay images and
 an overlay video, written by the same writers as `xmempp process` (`xmempp.io.writers.ResultWriter`),
-the soft ones refined against the frames when asked (`RefineControls`: the core's refine stage).
-Its choices are remembered per workspace (the GUI settings' "export" entry)."""
+the soft ones refined against the frames when asked (`RefineControls`: the core's refine stage), for a
+range of frames and a choice of objects. The labels show the file names and EXR channels really written
+(from the frames' names and the objects' names as the object list shows them); a reference frame drawn
+with the spline tool writes its shapes' soft matte. Its choices are remembered per workspace (the GUI
+settings' "export" entry).
+
+It fits a 1280x720 screen: the options scroll in two columns above a fixed strip of progress, status and
+buttons, so the buttons never move while options open, close or an export runs."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
-from PyQt5.QtCore import Qt
-from PyQt5.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-                             QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
-                             QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget)
+from PyQt5.QtCore import Qt, QUrl
+from PyQt5.QtGui import QDesktopServices
+from PyQt5.QtWidgets import (QAbstractItemView, QApplication, QButtonGroup, QCheckBox, QComboBox, QDialog,
+                             QDialogButtonBox, QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
+                             QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QPushButton,
+                             QRadioButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
-from xmempp.errors import XMemppError
+from xmempp.errors import InputError, XMemppError
 from xmempp.io.writers import WriterOptions
 from xmempp.refine.pymatting_loader import pymatting_available
 
@@ -21,9 +29,13 @@ from .project import Project
 from .refine_controls import RefineControls
 from .remedies import CONTROLS, gui_message
 from .review_panel import confirm_stale_export
+from .spline_tool import ShapeStore
 from .workers import ExportRequest, ExportWorker
 
-__all__ = ["ExportDialog"]
+__all__ = ["ExportDialog", "MAX_SIZE"]
+
+#: The dialog's largest size: it fits a 1280x720 screen with its title bar and a panel.
+MAX_SIZE = (1000, 640)
 
 
 class ExportDialog(QDialog):
@@ -42,11 +54,12 @@ class ExportDialog(QDialog):
         self.project = project
         self.on_weights_error = on_weights_error
         self.setWindowTitle("Export")
-        self.setMinimumWidth(640)
         self.runner = runner if runner is not None else JobRunner(self)
         self.result_frames: Optional[int] = None
+        self.opener: Callable[[QUrl], bool] = QDesktopServices.openUrl  # shows a folder (tests record it)
 
         ws = project.workspace
+        self.stems = list(ws.info.source_names or ws.names)
         default = ws.path / "export"
         self.folder = QLineEdit(str(default), self)
         browse = QPushButton("Browse…", self)
@@ -70,23 +83,24 @@ class ExportDialog(QDialog):
         self.binary = QCheckBox("Binary masks", self)
         self.overlay = QCheckBox("Overlay images", self)
         self.video = QCheckBox("Overlay video", self)
-        rows = ((self.masks, "masks/<frame>.png", "Index PNGs with the original object ids and colours"),
-                (self.alpha, "alpha/<id>/<frame>.png", "One soft matte per object"),
-                (self.exr, "layers/matte.<n>.exr", "One EXR per frame, a channel <object name>.A per object"),
-                (self.cryptomatte, "cryptomatte/cryptomatte.<n>.exr", "The objects as a Cryptomatte layer, by name"),
-                (self.foreground, "foreground/<id>/<frame>.png, rgba/<id>/<frame>.exr",
-                 "Each object's colour without the old background's fringe, and a premultiplied RGBA EXR that "
-                 "composites over a new background (with its soft matte)"),
-                (self.binary, "binary/<id>/<frame>.png", "One 0 / 255 mask per object"),
-                (self.overlay, "overlay/<frame>.jpg", "Each frame with the masks blended in"),
-                (self.video, "overlay.mp4", "The overlay images as a video"))
-        for row, (box, hint, tip) in enumerate(rows):
-            label = QLabel(hint, self)
+        rows = ((self.masks, "Index PNGs with the original object ids and colours"),
+                (self.alpha, "One soft matte per object"),
+                (self.exr, "One EXR per frame, a channel <object name>.A per object"),
+                (self.cryptomatte, "The objects as a Cryptomatte layer, by name"),
+                (self.foreground, "Each object's colour without the old background's fringe, and a premultiplied "
+                 "RGBA EXR that composites over a new background (with its soft matte)"),
+                (self.binary, "One 0 / 255 mask per object"),
+                (self.overlay, "Each frame with the masks blended in"),
+                (self.video, "The overlay images as a video"))
+        self.hints: dict[QCheckBox, QLabel] = {}
+        for row, (box, tip) in enumerate(rows):
+            label = QLabel(self)
             label.setObjectName("hint")
+            label.setTextInteractionFlags(Qt.TextSelectableByMouse)
             box.setToolTip(tip)
-            label.setToolTip(tip)
             grid.addWidget(box, row, 0)
             grid.addWidget(label, row, 1)
+            self.hints[box] = label
         grid.addWidget(self.alpha_bits, 1, 2)
         self.alpha_bits.setEnabled(False)
         self.alpha.toggled.connect(self.alpha_bits.setEnabled)
@@ -98,6 +112,43 @@ class ExportDialog(QDialog):
         for soft in (self.alpha, self.exr, self.cryptomatte):
             soft.toggled.connect(self._soft_outputs_changed)
         self._soft_outputs_changed()
+
+        frames_box = QGroupBox("Frames", self)
+        frames = QGridLayout(frames_box)
+        self.all_frames = QRadioButton(f"All {len(project)} frames", self)
+        self.frame_range = QRadioButton("From", self)
+        self.first_frame, self.last_frame = QSpinBox(self), QSpinBox(self)
+        for box, value in ((self.first_frame, 1), (self.last_frame, len(project))):
+            box.setRange(1, len(project))
+            box.setValue(value)
+            box.setToolTip("Frame number, 1 to the shot's length (the timeline's numbering)")
+            box.valueChanged.connect(self._range_changed)
+        self.all_frames.setChecked(True)
+        range_group = QButtonGroup(self)
+        range_group.addButton(self.all_frames)
+        range_group.addButton(self.frame_range)
+        self.frame_range.toggled.connect(self._range_changed)
+        self.range_names = QLabel(self)
+        self.range_names.setObjectName("hint")
+        frames.addWidget(self.all_frames, 0, 0, 1, 4)
+        frames.addWidget(self.frame_range, 1, 0)
+        frames.addWidget(self.first_frame, 1, 1)
+        frames.addWidget(QLabel("to", self), 1, 2)
+        frames.addWidget(self.last_frame, 1, 3)
+        frames.addWidget(self.range_names, 2, 0, 1, 4)
+
+        objects_box = QGroupBox("Objects", self)
+        objects = QVBoxLayout(objects_box)
+        self.objects = QListWidget(self)
+        self.objects.setSelectionMode(QAbstractItemView.NoSelection)
+        for k, oid in enumerate(project.object_ids, start=1):
+            item = QListWidgetItem(f"{project.object_name(k)}  (id {oid})", self.objects)
+            item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsUserCheckable)
+            item.setCheckState(Qt.Checked)
+            item.setData(Qt.UserRole, k)
+        self.objects.setMaximumHeight(min(110, 8 + 22 * max(1, self.objects.count())))
+        self.objects.itemChanged.connect(lambda _item: self._update_hints())
+        objects.addWidget(self.objects)
 
         source_box = QGroupBox("Masks from", self)
         source = QVBoxLayout(source_box)
@@ -124,31 +175,111 @@ class ExportDialog(QDialog):
             self.upscale.setVisible(False)
         self.overwrite = QCheckBox(CONTROLS["overwrite"][0], self)
         self.overwrite.setToolTip("Replace results xmempp wrote earlier in that folder")
+        self.open_folder = QCheckBox("Open the folder when done", self)
         options.addRow(self.upscale)
         options.addRow(self.overwrite)
+        options.addRow(self.open_folder)
+
+        # the options scroll in two columns; progress, status and buttons below them never move
+        content = QWidget(self)
+        columns = QHBoxLayout(content)
+        left, right = QVBoxLayout(), QVBoxLayout()
+        left.addWidget(QLabel("Output folder", self))
+        left.addLayout(folder_row)
+        left.addWidget(what)
+        left.addWidget(frames_box)
+        left.addWidget(objects_box)
+        left.addStretch(1)
+        right.addWidget(self.refine)
+        right.addWidget(source_box)
+        right.addLayout(options)
+        right.addStretch(1)
+        columns.addLayout(left, 3)
+        columns.addLayout(right, 2)
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.NoFrame)
+        self.scroll.setWidget(content)
 
         self.progress = QProgressBar(self)
+        policy = self.progress.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # appearing, it takes space already kept for it
+        self.progress.setSizePolicy(policy)
         self.progress.setVisible(False)
         self.status = QLabel(self)
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
+        self.status.setFixedHeight(2 * self.status.fontMetrics().lineSpacing() + 4)
         self.buttons = QDialogButtonBox(QDialogButtonBox.Cancel, self)
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.AcceptRole)
         self.export_button.setObjectName("primaryButton")
+        self.open_button = self.buttons.addButton("Open folder", QDialogButtonBox.ActionRole)
+        self.open_button.setEnabled(False)
+        self.open_button.setToolTip("Show the exported files")
+        self.open_button.clicked.connect(self.show_folder)
         self.buttons.accepted.connect(self.start)
         self.buttons.rejected.connect(self._cancel)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Output folder", self))
-        layout.addLayout(folder_row)
-        layout.addWidget(what)
-        layout.addWidget(self.refine)
-        layout.addWidget(source_box)
-        layout.addLayout(options)
+        layout.addWidget(self.scroll, 1)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
         self._load_choices()
+        self._range_changed()
+        self._fit_screen(content)
+
+    def _fit_screen(self, content: QWidget) -> None:
+        """Take the options' size, at most `MAX_SIZE` and the screen's (the options scroll beyond it)."""
+        width, height = MAX_SIZE
+        screen = (self.parentWidget().screen() if self.parentWidget() is not None else None) or \
+            QApplication.primaryScreen()
+        if screen is not None:
+            available = screen.availableGeometry()
+            width, height = min(width, available.width() - 40), min(height, available.height() - 40)
+        hint = content.sizeHint()
+        fixed = self.progress.sizeHint().height() + self.status.height() + self.buttons.sizeHint().height() + 60
+        self.resize(min(width, hint.width() + 40), min(height, hint.height() + fixed))
+
+    def _range_changed(self, *_args) -> None:
+        on = self.frame_range.isChecked()
+        self.first_frame.setEnabled(on)
+        self.last_frame.setEnabled(on)
+        first, last = self.frames()
+        self.range_names.setText(f"{last - first + 1} frames: {self.stems[first]} … {self.stems[last]}")
+        self._update_hints()
+
+    def frames(self) -> tuple[int, int]:
+        """(first, last) frame index written, both included."""
+        if not self.frame_range.isChecked():
+            return 0, len(self.stems) - 1
+        a, b = self.first_frame.value() - 1, self.last_frame.value() - 1
+        return min(a, b), max(a, b)
+
+    def chosen_objects(self) -> list[int]:
+        """Workspace ids (1..K) of the ticked objects."""
+        return [self.objects.item(i).data(Qt.UserRole) for i in range(self.objects.count())
+                if self.objects.item(i).checkState() == Qt.Checked]
+
+    def _update_hints(self) -> None:
+        """The names of the files and channels the export writes, from the first frame and the chosen objects."""
+        stem = self.stems[self.frames()[0]]
+        chosen = self.chosen_objects()
+        ids = [str(self.project.object_ids[k - 1]) for k in chosen]
+        folder = ids[0] if len(ids) == 1 else "{" + ",".join(ids) + "}" if ids else "<id>"
+        names = self._object_names()
+        channels = ", ".join(f"{names[int(i)]}.A" for i in ids) or "none"
+        hints = {self.masks: f"masks/{stem}.png …", self.alpha: f"alpha/{folder}/{stem}.png …",
+                 self.exr: f"layers/{stem}.exr … (channels {channels})",
+                 self.cryptomatte: f"cryptomatte/{stem}.exr …",
+                 self.foreground: f"foreground/{folder}/{stem}.png …, rgba/{folder}/{stem}.exr …",
+                 self.binary: f"binary/{folder}/{stem}.png …", self.overlay: f"overlay/{stem}.jpg …",
+                 self.video: "overlay.mp4"}
+        for box, text in hints.items():
+            label = self.hints[box]
+            label.setText(text)
+            label.setToolTip(f"{box.toolTip()}\nWrites {text}")
 
     def _soft_outputs_changed(self) -> None:
         """The refine controls are on while a soft output (mattes, EXR layers, Cryptomatte) is ticked."""
@@ -163,6 +294,7 @@ class ExportDialog(QDialog):
     def choices(self) -> dict:
         """The dialog's choices as saved in the workspace."""
         data = {name: box.isChecked() for name, box in self._boxes().items()}
+        data.update(open_folder=self.open_folder.isChecked())
         data.update(folder=self.folder.text(), alpha_bits=int(self.alpha_bits.currentData()),
                     source="propagate" if self.from_propagation.isChecked() else "saved")
         data.update(self.refine.choices())
@@ -179,6 +311,7 @@ class ExportDialog(QDialog):
         if index >= 0:
             self.alpha_bits.setCurrentIndex(index)
         (self.from_propagation if saved.get("source") == "propagate" else self.from_saved).setChecked(True)
+        self.open_folder.setChecked(saved.get("open_folder") is True)
         self.refine.load(saved)
 
     def _save_choices(self) -> None:
@@ -205,14 +338,24 @@ class ExportDialog(QDialog):
             object_names=self._object_names(),
             preview=(out / "overlay.mp4") if self.video.isChecked() else None,
             overlay_opacity=float(self.project.settings.opacity))
+        chosen = self.chosen_objects()
+        if not chosen:
+            raise InputError("no object is ticked under Objects: tick at least one to export")
+        p = self.project
+        references = set(p.references)
+        store = ShapeStore(p.workspace.path, len(p))
+        keyframes = {f: store.shapes(f) for f in store.frames if f in references}
         return ExportRequest(out, options, source="propagate" if self.from_propagation.isChecked() else "saved",
                              upscale=self.upscale.isEnabled() and self.upscale.isChecked(),
-                             overwrite=self.overwrite.isChecked(), refine=self.refine.settings())
+                             overwrite=self.overwrite.isChecked(), refine=self.refine.settings(),
+                             frames=self.frames() if self.frame_range.isChecked() else None,
+                             objects=tuple(chosen) if len(chosen) < self.objects.count() else None,
+                             keyframes=keyframes)
 
     def _object_names(self) -> dict[int, str]:
-        """Original object id -> the artist's name, for the EXR layers and Cryptomatte (unnamed ones left out)."""
-        names = self.project.workspace.info.object_names or []
-        return {oid: name for oid, name in zip(self.project.object_ids, names) if name}
+        """Original object id -> the name the object list shows (the artist's, else "object <id>"), for the EXR
+        channels and Cryptomatte: what the dialog shows is what is written."""
+        return {oid: self.project.object_name(k) for k, oid in enumerate(self.project.object_ids, start=1)}
 
     def start(self) -> None:
         """Start writing (the dialog stays open with a progress bar)."""
@@ -240,9 +383,11 @@ class ExportDialog(QDialog):
         worker.failed.connect(self._failed)
         worker.finished.connect(self._finished)
         self.progress.setVisible(True)
-        self.progress.setRange(0, len(p))
+        first, last = request.frames or (0, len(p) - 1)
+        self.progress.setRange(0, last - first + 1)
         self.progress.setValue(0)
         self.export_button.setEnabled(False)
+        self.open_button.setEnabled(False)
         self.status.setText(f"Writing to {request.out_dir} …")
         self.runner.start(JobState.exporting, worker)
 
@@ -264,6 +409,17 @@ class ExportDialog(QDialog):
             self.status.setText(f"Wrote {written} frames to {self.request().out_dir}.")
             self.progress.setValue(self.progress.maximum())
             self.buttons.button(QDialogButtonBox.Cancel).setText("Close")
+            self.open_button.setEnabled(True)
+            if self.open_folder.isChecked():
+                self.show_folder()
+
+    def show_folder(self) -> bool:
+        """Open the output folder in the desktop's file browser. Returns False when it could not be opened."""
+        folder = Path(self.folder.text()).expanduser()
+        if not folder.is_dir():
+            self.status.setText(f"{folder} does not exist (yet).")
+            return False
+        return bool(self.opener(QUrl.fromLocalFile(str(folder))))
 
     def _cancel(self) -> None:
         if self.runner.busy:

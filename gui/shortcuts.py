@@ -84,6 +84,9 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("tool_segment", ("S",), "Click to segment",
              "Click-to-segment: drag a box, or draw strokes (left = object, right = background); "
              "with Segment Anything also clicks", "Annotate", checkable=True),
+    Shortcut("tool_spline", ("V",), "Spline", "Spline (Bezier) tool: click points, drag for tangents, click the "
+             "first point or Enter closes; drag a point or handle to edit, Ctrl+drag a point out / in for its "
+             "outer / inner feather, right-click removes a point", "Annotate", checkable=True),
     Shortcut("brush_smaller", ("[",), "Smaller brush", "Make the brush / eraser smaller", "Annotate"),
     Shortcut("brush_larger", ("]",), "Larger brush", "Make the brush / eraser larger", "Annotate"),
     Shortcut("select_object", tuple(str(i) for i in range(1, 10)), "Select object",

@@ -422,7 +422,7 @@ def test_objects_rename_recolour_hide_lock_and_names_in_exports(qtbot, tmp_path,
     qtbot.waitUntil(lambda: dialog.result_frames == N, timeout=20_000)
     exr = sorted((tmp_path / "out" / "layers").glob("*.exr"))[0]
     spec = oiio.ImageInput.open(str(exr)).spec()
-    assert list(spec.channelnames) == ["hero cap.A", "obj1.A"]  # the added object took the free original id 1
+    assert list(spec.channelnames) == ["hero cap.A", "object 1.A"]  # the added object: its shown name, original id 1
     crypto = sorted((tmp_path / "out" / "cryptomatte").glob("*.exr"))
     assert len(crypto) == N and b"hero cap" in crypto[0].read_bytes()  # the manifest names the object
     reopened.close()

@@ -1,0 +1,108 @@
+"""The spline tool (issue 33): Bezier points placed by click, tangents by drag, per-point feather, edits
+afterwards; shapes kept per keyframe in shapes.json, reopened as shapes, rasterised to the keyframe's mask
+and exported as the keyframe's soft matte after a propagation from it."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PyQt5")
+
+from PIL import Image  # noqa: E402
+from PyQt5.QtCore import Qt  # noqa: E402
+
+from guihelpers import N, at, drag, make_workspace, open_window  # noqa: E402
+from xmempp.io.roto_shapes import SHAPES_FILE, keyframe_ids, keyframe_mattes, read_shapes  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("private_qt_settings")
+
+KEY = 3                         # the spline keyframe
+CX, CY, R = 42.0, 36.0, 14.0    # the disc of frame 3 around pixel (42, 36) (guihelpers.synthetic_frame)
+C = 0.5                         # `at(x, y)` is the centre of pixel (x, y): image point (x + 0.5, y + 0.5)
+
+
+def click(qtbot, canvas, x: float, y: float, modifiers=Qt.NoModifier, button=Qt.LeftButton) -> None:
+    qtbot.mouseClick(canvas, button, modifiers, at(canvas, x, y))
+
+
+def draw_disc_shape(qtbot, canvas) -> None:
+    """Four points around the disc, each dragged out into a tangent, closed on the first point."""
+    k = 0.5523 * R
+    for (x, y), (tx, ty) in (((CX, CY - R), (k, 0)), ((CX + R, CY), (0, k)), ((CX, CY + R), (-k, 0)),
+                             ((CX - R, CY), (0, -k))):
+        drag(qtbot, canvas, [(x, y), (x + tx / 2, y + ty / 2), (x + tx, y + ty)])
+    click(qtbot, canvas, CX, CY - R)
+
+
+def test_spline_keyframe_round_trips_and_propagates_from_its_soft_matte(qtbot, tmp_path, checkpoint_path):
+    window = open_window(qtbot, make_workspace(tmp_path), checkpoint_path)
+    canvas, project = window.canvas, window.project
+    window.goto(KEY)
+    window.set_tool("spline")
+    assert canvas.tool.name == "spline"
+    draw_disc_shape(qtbot, canvas)
+    path = project.workspace.path / SHAPES_FILE
+    shapes = read_shapes(path)[KEY]
+    assert len(shapes) == 1 and len(shapes[0].points) == 4 and shapes[0].object_id == canvas.object_id
+    first = shapes[0].points[0]
+    assert abs(first.out_x - 0.5523 * R) < 0.5 and abs(first.in_x + 0.5523 * R) < 0.5   # dragged tangents
+    mask = project.mask(KEY)
+    yy, xx = np.mgrid[:mask.shape[0], :mask.shape[1]]
+    disc = np.hypot(xx - CX, yy - CY) <= R
+    assert np.mean((mask > 0) != disc) < 0.01                        # the closed shape fills the disc
+
+    # edit afterwards: Ctrl+drag the right point outwards sets its outer feather; drag the bottom point down
+    drag(qtbot, canvas, [(CX + R, CY), (CX + R + 3, CY), (CX + R + 6, CY)], modifiers=Qt.ControlModifier)
+    drag(qtbot, canvas, [(CX, CY + R), (CX, CY + R + 2), (CX, CY + R + 4)])
+    shapes = read_shapes(path)[KEY]
+    right, bottom = shapes[0].points[1], shapes[0].points[2]
+    assert 5 < right.outer < 7 and right.inner == 0
+    assert abs(bottom.y - (CY + R + 4 + C)) < 0.2
+    canvas.tool.selected = (0, 0)
+    canvas.tool.set_feather(1.5, 4.0)                                # the feather boxes' setter
+    shapes = read_shapes(path)[KEY]
+    assert (shapes[0].points[0].inner, shapes[0].points[0].outer) == (1.5, 4.0)
+    expected = keyframe_ids(keyframe_mattes(shapes, mask.shape), np.zeros_like(mask))
+    assert np.array_equal(project.mask(KEY), expected * canvas.object_id)
+    window.save_reference()
+    assert KEY in project.references
+    window.close()
+
+    # reopened: the keyframe is still shapes, editable as shapes
+    again = open_window(qtbot, project.workspace.path, checkpoint_path)
+    again.goto(KEY)
+    again.set_tool("spline")
+    assert again.canvas.shape_store.shapes(KEY) == shapes
+    drag(qtbot, again.canvas, [(CX - R, CY), (CX - R - 1, CY), (CX - R - 2, CY)])
+    moved = read_shapes(path)[KEY]
+    assert abs(moved[0].points[3].x - (CX - R - 2 + C)) < 0.2 and moved[0].points[1] == shapes[0].points[1]
+    again.save_reference()
+    shapes = moved
+
+    # propagate from the keyframe, export soft mattes: the keyframe's output is its shapes' soft matte
+    again.goto(KEY)
+    assert again.propagate("forward")
+    qtbot.waitUntil(lambda: again.job is None, timeout=120_000)
+    assert all(again.project.has_mask(f) for f in range(KEY + 1, N))
+    from xmempp.gui.export_dialog import ExportDialog
+
+    dialog = ExportDialog(again.project, again)
+    out = tmp_path / "out"
+    dialog.folder.setText(str(out))
+    dialog.alpha.setChecked(True)
+    dialog.alpha_bits.setCurrentIndex(dialog.alpha_bits.findData(16))
+    dialog.from_propagation.setChecked(True)
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.worker is None, timeout=120_000)
+    assert dialog.result_frames == N, dialog.status.text()
+    matte = keyframe_mattes(shapes, mask.shape)[1]
+    written = np.asarray(Image.open(out / "alpha" / "7" / f"plate_{KEY:04d}.png")).astype(np.float64) / 65535
+    assert np.abs(written - matte).max() <= 1 / 65535 + 1e-9           # the artist's soft edge, as drawn
+    soft = (written > 0.01) & (written < 0.99)
+    assert soft.sum() > 40                                              # feathered, not a hard edge
+    nxt = np.asarray(Image.open(out / "alpha" / "7" / f"plate_{KEY + 1:04d}.png"))
+    assert nxt.any()                                                    # propagated from it
+    assert json.loads(path.read_text())["frames"][str(KEY)]
+    again.close()
