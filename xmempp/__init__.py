@@ -8,12 +8,7 @@ enums every front end uses, the Qt-free model of an interactive shot
 """
 from __future__ import annotations
 
-import importlib.metadata
-
-try:  # pyproject.toml's version is the one place it is written
-    __version__ = importlib.metadata.version("xmempp")
-except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
+from xmempp.version import __version__
 
 from xmempp.annotation import AnnotationSession
 from xmempp.inference.config import InferenceConfig

@@ -248,7 +248,7 @@ def _unreachable(url: str, reason: object, dest: Path) -> WeightsError:
 
 
 def _open(url: str, offset: int, timeout: float):
-    from xmempp import __version__
+    from xmempp.version import __version__
 
     request = urllib.request.Request(url, headers={"User-Agent": f"xmempp/{__version__}"})
     if offset:
