@@ -24,7 +24,7 @@ references (through `xmempp.inference.reference_sync.ReferenceSync`); no front e
 from __future__ import annotations
 
 from .events import SessionEvents
-from .history import History, MaskPatch, PropagationStep, ReferenceChange, Step, StepGroup, changed_rect
+from .history import EditTarget, History, MaskPatch, PropagationStep, ReferenceChange, Step, StepGroup, changed_rect
 from .memory import SessionMemory
 from .objects import MAX_NAME_LENGTH, MAX_OBJECTS, ObjectTable, ShotObject
 from .session import AnnotationSession, MaskOrigin
@@ -33,5 +33,5 @@ from .store import MemoryStore, SessionStore, WorkspaceStore
 __all__ = [
     "AnnotationSession", "MaskOrigin", "SessionEvents", "SessionMemory", "ShotObject", "ObjectTable",
     "MAX_OBJECTS", "MAX_NAME_LENGTH", "SessionStore", "MemoryStore", "WorkspaceStore",
-    "History", "Step", "MaskPatch", "ReferenceChange", "PropagationStep", "StepGroup", "changed_rect",
+    "History", "EditTarget", "Step", "MaskPatch", "ReferenceChange", "PropagationStep", "StepGroup", "changed_rect",
 ]

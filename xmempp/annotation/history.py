@@ -9,17 +9,14 @@ any other edit. A front end with an undo stack of its own (the GUI's `QUndoStack
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Mapping, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
 from xmempp.io.review_state import FrameRecord
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .session import AnnotationSession
-
-__all__ = ["Step", "MaskPatch", "ReferenceChange", "PropagationStep", "StepGroup", "History", "changed_rect",
-           "UNDO_LIMIT"]
+__all__ = ["EditTarget", "Step", "MaskPatch", "ReferenceChange", "PropagationStep", "StepGroup", "History",
+           "changed_rect", "UNDO_LIMIT"]
 
 #: Steps kept by default (the oldest are dropped first).
 UNDO_LIMIT = 100
@@ -35,6 +32,24 @@ def changed_rect(before: np.ndarray, after: np.ndarray) -> Optional[tuple[int, i
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
+class EditTarget(Protocol):
+    """What steps act through: the low-level methods of an `AnnotationSession` (they save, record nothing)."""
+
+    def mask(self, frame: int) -> np.ndarray: ...
+
+    def write_mask(self, frame: int, ids: np.ndarray, edited: bool = True) -> bool: ...
+
+    def delete_mask(self, frame: int) -> None: ...
+
+    def mark_reference(self, frame: int, on: bool) -> None: ...
+
+    def restore_mask_bytes(self, frame: int, data: Optional[bytes]) -> None: ...
+
+    def review_records(self, frames: Iterable[int]) -> dict[int, FrameRecord]: ...
+
+    def restore_review(self, records: Mapping[int, FrameRecord]) -> None: ...
+
+
 class Step(ABC):
     """One undoable edit, already applied when it is recorded.
 
@@ -47,11 +62,11 @@ class Step(ABC):
     frame: Optional[int] = None
 
     @abstractmethod
-    def undo(self, session: "AnnotationSession") -> None:
+    def undo(self, session: EditTarget) -> None:
         """Take the edit back (saved)."""
 
     @abstractmethod
-    def redo(self, session: "AnnotationSession") -> None:
+    def redo(self, session: EditTarget) -> None:
         """Apply the edit again (saved)."""
 
 
@@ -78,7 +93,7 @@ class MaskPatch(Step):
         """True when nothing changed."""
         return self.before.size == 0
 
-    def _apply(self, session: "AnnotationSession", patch: np.ndarray, undoing: bool) -> None:
+    def _apply(self, session: EditTarget, patch: np.ndarray, undoing: bool) -> None:
         frame = self.frame
         assert frame is not None
         x0, y0, x1, y1 = self.rect
@@ -89,10 +104,10 @@ class MaskPatch(Step):
         else:
             session.write_mask(frame, mask)
 
-    def undo(self, session: "AnnotationSession") -> None:
+    def undo(self, session: EditTarget) -> None:
         self._apply(session, self.before, undoing=True)
 
-    def redo(self, session: "AnnotationSession") -> None:
+    def redo(self, session: EditTarget) -> None:
         self._apply(session, self.after, undoing=False)
 
 
@@ -102,10 +117,10 @@ class ReferenceChange(Step):
     def __init__(self, frame: int, add: bool, text: str) -> None:
         self.frame, self.add, self.text = frame, add, text
 
-    def undo(self, session: "AnnotationSession") -> None:
+    def undo(self, session: EditTarget) -> None:
         session.mark_reference(self.frame, not self.add)  # type: ignore[arg-type]
 
-    def redo(self, session: "AnnotationSession") -> None:
+    def redo(self, session: EditTarget) -> None:
         session.mark_reference(self.frame, self.add)  # type: ignore[arg-type]
 
 
@@ -124,14 +139,14 @@ class PropagationStep(Step):
         self.frame = min(self.changes) if self.changes else None
         self.records = (dict(records[0]), dict(records[1]))
 
-    def undo(self, session: "AnnotationSession") -> None:
+    def undo(self, session: EditTarget) -> None:
         # the verdicts a review gave these masks since come back on redo
         self.records = (self.records[0], session.review_records(self.records[1]))
         for frame, (old, _new) in sorted(self.changes.items()):
             session.restore_mask_bytes(frame, old)
         session.restore_review(self.records[0])
 
-    def redo(self, session: "AnnotationSession") -> None:
+    def redo(self, session: EditTarget) -> None:
         self.records = (session.review_records(self.records[0]), self.records[1])
         for frame, (_old, new) in sorted(self.changes.items()):
             session.restore_mask_bytes(frame, new)
@@ -145,11 +160,11 @@ class StepGroup(Step):
         self.steps, self.text = list(steps), text
         self.frame = next((s.frame for s in self.steps if s.frame is not None), None)
 
-    def undo(self, session: "AnnotationSession") -> None:
+    def undo(self, session: EditTarget) -> None:
         for step in reversed(self.steps):
             step.undo(session)
 
-    def redo(self, session: "AnnotationSession") -> None:
+    def redo(self, session: EditTarget) -> None:
         for step in self.steps:
             step.redo(session)
 
