@@ -223,3 +223,15 @@ def test_the_networks_memory_does_not_depend_on_the_order_of_edits(model, clip):
         assert torch.equal(x, y)
     edited.drop_memory()
     assert edited.current_memory is None and edited.memory(model, config, "xmempp") is not a
+
+
+def test_the_guis_model_cache_keeps_its_old_name_with_a_notice():
+    import importlib
+
+    from xmempp.gui.model_cache import ModelCache
+
+    engine = importlib.import_module("xmempp.gui.engine")
+    with pytest.warns(DeprecationWarning, match=r"xmempp\.gui\.engine\.Engine is deprecated, use .*ModelCache"):
+        assert engine.Engine is ModelCache
+    with pytest.raises(AttributeError):
+        engine.Nothing  # noqa: B018
