@@ -96,6 +96,7 @@ class ExportDialog(QDialog):
         for row, (box, tip) in enumerate(rows):
             label = QLabel(self)
             label.setObjectName("hint")
+            label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextSelectableByMouse)
             box.setToolTip(tip)
             grid.addWidget(box, row, 0)
@@ -152,8 +153,8 @@ class ExportDialog(QDialog):
 
         source_box = QGroupBox("Masks from", self)
         source = QVBoxLayout(source_box)
-        self.from_saved = QRadioButton("The masks in the workspace, as shown (hard edges)", self)
-        self.from_propagation = QRadioButton("A new propagation from the references (soft edges)", self)
+        self.from_saved = QRadioButton("The workspace's masks, as shown (hard edges)", self)
+        self.from_propagation = QRadioButton("A new propagation (soft edges)", self)
         self.from_propagation.setToolTip("Propagates the references again with the current settings to get soft "
                                          "mattes; needs the XMem weights")
         self.from_saved.setChecked(True)
@@ -168,7 +169,8 @@ class ExportDialog(QDialog):
         src = ws.info.source_size
         h, w = project.size
         if src is not None and src != (h, w):
-            self.upscale.setText(f"Write at the source size {src[1]}x{src[0]} (workspace is {w}x{h})")
+            self.upscale.setText(f"Write at the source size {src[1]}x{src[0]}")
+            self.upscale.setToolTip(f"The workspace holds the frames at {w}x{h}")
             self.upscale.setChecked(True)
         else:
             self.upscale.setEnabled(False)
@@ -228,10 +230,21 @@ class ExportDialog(QDialog):
         layout.addWidget(self.buttons)
         self._load_choices()
         self._range_changed()
-        self._fit_screen(content)
+        self._fitted = False
+        self._fit_screen()
 
-    def _fit_screen(self, content: QWidget) -> None:
-        """Take the options' size, at most `MAX_SIZE` and the screen's (the options scroll beyond it)."""
+    def showEvent(self, event) -> None:
+        if not self._fitted:  # styled and laid out now: the options' real size is known
+            self._fitted = True
+            self._fit_screen()
+        super().showEvent(event)
+
+    def _fit_screen(self) -> None:
+        """`MAX_SIZE` wide and as high as the options, at most `MAX_SIZE` and the screen's (the options scroll
+        beyond it)."""
+        content = self.scroll.widget()
+        self.ensurePolished()
+        content.ensurePolished()
         width, height = MAX_SIZE
         screen = (self.parentWidget().screen() if self.parentWidget() is not None else None) or \
             QApplication.primaryScreen()
@@ -240,7 +253,7 @@ class ExportDialog(QDialog):
             width, height = min(width, available.width() - 40), min(height, available.height() - 40)
         hint = content.sizeHint()
         fixed = self.progress.sizeHint().height() + self.status.height() + self.buttons.sizeHint().height() + 60
-        self.resize(min(width, hint.width() + 40), min(height, hint.height() + fixed))
+        self.resize(width, min(height, hint.height() + fixed))  # the full width: options that open need it
 
     def _range_changed(self, *_args) -> None:
         on = self.frame_range.isChecked()

@@ -15,6 +15,15 @@ pytestmark = pytest.mark.usefixtures("private_qt_settings")
 SCREEN_W, SCREEN_H, DIALOG_MAX_H = 1280, 720, 680
 
 
+@pytest.fixture(autouse=True)
+def laptop_screen(monkeypatch):
+    """The screen the dialogs size themselves for: 1280x720 (offscreen Qt's own is 800x600)."""
+    from PyQt5.QtCore import QRect
+    from PyQt5.QtGui import QScreen
+
+    monkeypatch.setattr(QScreen, "availableGeometry", lambda self: QRect(0, 0, 1280, 720))
+
+
 def fits(dialog, buttons) -> None:
     """The dialog fits the laptop screen and its buttons lie inside it, whole."""
     dialog.show()
@@ -32,7 +41,6 @@ def test_shortcut_list_fits_in_two_columns(qtbot):
 
     dialog = HelpDialog()
     qtbot.addWidget(dialog)
-    dialog.resize(1180, 660)                     # what it asks for on a 1280x720 screen
     fits(dialog, dialog.findChild(QDialogButtonBox))
     qtbot.waitExposed(dialog)
     from PyQt5.QtGui import QTextDocument
