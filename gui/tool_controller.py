@@ -38,6 +38,8 @@ class ToolController:
         self.view, self.canvas, self.backends, self.ui, self.actions = view, canvas, backends, ui, actions
         self.messages = messages
         canvas.segment_backend = backends[0] if backends else None
+        if "tool_spline" in actions:  # one tool checked at a time, the spline tool too
+            ui.tool_group.addAction(actions["tool_spline"])
         self.fill_segment_modes()
         ui.size_slider.valueChanged.connect(self.set_brush_size)
         ui.size_box.valueChanged.connect(self.set_brush_size)
