@@ -106,3 +106,24 @@ def test_spline_keyframe_round_trips_and_propagates_from_its_soft_matte(qtbot, t
     assert nxt.any()                                                    # propagated from it
     assert json.loads(path.read_text())["frames"][str(KEY)]
     again.close()
+
+
+def test_v_picks_the_spline_tool_and_enter_closes_the_shape(qtbot, tmp_path):
+    window = open_window(qtbot, make_workspace(tmp_path))
+    window.actions["tool_spline"].trigger()                         # V
+    canvas = window.canvas
+    assert canvas.tool.name == "spline" and window.actions["tool_spline"].isChecked()
+    assert not window.actions["tool_brush"].isChecked()              # one tool checked at a time
+    for x, y in ((20, 20), (40, 20), (40, 40), (20, 40)):
+        click(qtbot, canvas, x, y)
+    assert canvas.tool.pending
+    window.actions["remove_point"].trigger()                        # Backspace: the last point goes
+    assert len(canvas.tool.drawing) == 3
+    window.actions["accept"].trigger()                              # Enter closes
+    assert not canvas.tool.pending
+    mask = window.project.mask(window.current)
+    assert mask[25, 32] == canvas.object_id and mask[35, 25] == 0   # the triangle (20,20)-(40,20)-(40,40)
+    click(qtbot, canvas, 40, 20, button=Qt.RightButton)             # right-click a point of a 3-point shape
+    assert window.project.workspace.path.joinpath(SHAPES_FILE).exists() is False
+    assert window.project.mask(window.current)[25, 32] == 0          # the shape went, and its fill
+    window.close()
