@@ -27,6 +27,7 @@ from xmempp.io.writers import probs_to_ids
 from xmempp.model.cuda_graphs import use_cuda_graphs
 from xmempp.model.loading import compile_network
 from xmempp.model.network import XMemNetwork
+from xmempp.model.winograd import direct_convolutions, timing_table
 from xmempp.resources import peak_rss_bytes
 from xmempp.timing import StageTimer
 
@@ -35,10 +36,14 @@ from xmempp.timing import StageTimer
 class BenchResult:
     """What one benchmark run measured (times in milliseconds per frame, amortised).
 
-    `precision` is the number format the network ran in; the peak convolution runs in it too.
+    `precision` is the number format the network ran in; the peak convolution runs in it too, always as a
+    direct convolution. `conv` is the network's convolution algorithm (`xmempp.model.winograd`) and
+    `conv_choices` what `auto` measured and chose per convolution shape in this process.
     `gflop_per_frame`, `gflops` and `fraction_of_peak` are per stage, plus "frame" for
     the whole frame, against the best peak of the run; they are empty when FLOPs were not
-    counted. `best_frame_fraction` is the fastest single counted frame's rate over that peak.
+    counted. FLOPs are those of direct convolutions (and matrix products) whatever the algorithm, so
+    `gflops` is an effective rate and a stage run by Winograd may exceed the peak (a fraction above 1).
+    `best_frame_fraction` is the fastest single counted frame's rate over that peak.
     `peak_between_gflops` is the peak convolution's rate over its runs between frames (their
     FLOPs over their time), `fraction_of_peak_between` the frames' rate (FLOPs over time) over it
     (None without FLOPs or between-frame runs). `peak_range` is the lowest and highest peak
@@ -49,6 +54,7 @@ class BenchResult:
     hardware: str
     device: str
     precision: str
+    conv: str
     frame_size: tuple[int, int]
     processing_size: int
     objects: int
@@ -70,6 +76,7 @@ class BenchResult:
     peak_between_gflops: Optional[float] = None
     fraction_of_peak_between: Optional[float] = None
     review_ms: Optional[float] = None
+    conv_choices: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -101,9 +108,19 @@ def current_rss_bytes() -> int:
 def _propagate(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
                warmup: int, count_flops: bool, on_frame: Callable[[], None] | None,
                sample_every: int, between: Callable[[], None] | None = None) -> _Pass:
-    """One pass over `frames`: timed, or (count_flops) counting FLOPs per stage and per frame.
+    """One pass over `frames`: timed, or (count_flops) counting FLOPs per stage and per frame, every
+    convolution run as a direct one (so its FLOPs are the direct convolution's, whatever the algorithm).
 
     `between` runs, untimed, before the first counted frame and after every counted one."""
+    if count_flops:
+        with direct_convolutions():
+            return _one_pass(model, frames, reference, config, warmup, True, on_frame, sample_every, between)
+    return _one_pass(model, frames, reference, config, warmup, False, on_frame, sample_every, between)
+
+
+def _one_pass(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
+              warmup: int, count_flops: bool, on_frame: Callable[[], None] | None,
+              sample_every: int, between: Callable[[], None] | None) -> _Pass:
     device = next(model.parameters()).device
     timer = StageTimer(device, count_flops=count_flops)
     session = InferenceSession(model, config, timer=timer)
@@ -229,6 +246,7 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
     cpu = processor(device)
     channels, height, width = PEAK_CONV
     result = BenchResult(hardware=cpu.describe(), device=str(device), precision=model.precision.value,
+                         conv=model.conv_algorithm.value, conv_choices=_conv_choices(),
                          frame_size=tuple(frames[0].shape[:2]),
                          processing_size=config.size, objects=timed.objects, frames=counted,
                          fps=counted / timed.seconds, ms_per_frame=1000 * timed.seconds / counted, stages=stages,
@@ -241,6 +259,14 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
     if counting is not None:
         _add_rates(result, counting, timed, peak)
     return result
+
+
+def _conv_choices() -> list[dict]:
+    """What `auto` measured per convolution shape so far: milliseconds per path (direct, F2, F4) and the choice."""
+    names = {0: "direct", 2: "F(2x2,3x3)", 4: "F(4x4,3x3)"}
+    return [{"in": key[0], "out": key[1], "batch": key[2], "height": key[3], "width": key[4], "threads": key[5],
+             "ms": {names[path]: 1000 * seconds for path, seconds in timing.seconds.items()},
+             "chosen": names[timing.chosen]} for key, timing in timing_table().items()]
 
 
 def _add_rates(result: BenchResult, counting: _Pass, timed: _Pass, peak: float) -> None:

@@ -10,6 +10,7 @@ import torch
 
 from xmempp.model.fused import FusedConv2d, conv_act
 from xmempp.model.precision import Precision, activation_dtype, autocast_for
+from xmempp.model.winograd import ConvAlgorithm
 
 #: Vector / matrix extensions worth naming, as /proc/cpuinfo spells them (x86 "flags", Arm "Features").
 _EXTENSIONS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
@@ -70,7 +71,8 @@ class PeakConvolution:
 
     On the CPU it runs as the network's convolutions do (`conv_act` on a `FusedConv2d`: channels-last,
     oneDNN with the weight in its own layout, fp32 or bf16 activations and weights, batch 1 as a frame);
-    on a GPU a batch of 8 under the precision's autocast, so the kernel can fill the device.
+    on a GPU a batch of 8 under the precision's autocast, so the kernel can fill the device. Always the direct
+    convolution (never Winograd, `xmempp.model.winograd`): the peak that effective rates are compared with.
     """
 
     def __init__(self, device: torch.device, precision: Precision = Precision.fp32) -> None:
@@ -81,6 +83,7 @@ class PeakConvolution:
         dtype = activation_dtype(precision, device)
         self.conv = FusedConv2d(channels, channels, 3, padding=1, compute_dtype=dtype).to(  # type: ignore[call-overload]
             device, memory_format=torch.channels_last).eval()  # torch stubs lack Module.to(memory_format=)
+        self.conv.algorithm = ConvAlgorithm.direct
         self.x = torch.randn(batch, channels, height, width, device=device).to(dtype).contiguous(
             memory_format=torch.channels_last)
 

@@ -24,6 +24,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.utils.flop_counter import conv_flop_count, register_flop_formula
 
 from xmempp.errors import ConfigError, Remedy, RemedyKind
+from xmempp.model.winograd import ConvAlgorithm, choose_tile, winograd_conv
 
 _POINTWISE = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
 _REORDER = getattr(torch.ops.mkldnn, "_reorder_convolution_weight", None) if _POINTWISE is not None else None
@@ -86,7 +87,11 @@ class FusedConv2d(nn.Conv2d):
         oneDNN weight per input shape (the layout oneDNN picks depends on it: without the shape a 1x1
         convolution to 1024 channels runs 4x slower than with plain weights; the last `_SHAPES_KEPT`
         shapes are kept, each as large as the weight), the weight cast to another dtype (autocast,
-        the one-output path), and the split by input channels (`split_input_channels`).
+        the one-output path), the split by input channels (`split_input_channels`) and Winograd's
+        transformed filters (`xmempp.model.winograd`).
+        algorithm: how it runs on the CPU in fp32 where it is a 3x3 stride-1 convolution: direct (oneDNN, the
+            default), winograd or auto (see `xmempp.model.winograd`; set for a network by
+            `set_conv_algorithm`).
     """
 
     def __init__(self, *args: Any, compute_dtype: torch.dtype = torch.float32, **kwargs: Any) -> None:
@@ -99,6 +104,7 @@ class FusedConv2d(nn.Conv2d):
         if self.padding_mode != "zeros" or isinstance(self.padding, str):
             raise ValueError("FusedConv2d needs numeric zero padding")
         self.compute_dtype = compute_dtype
+        self.algorithm = ConvAlgorithm.direct
         self._by_shape: dict[tuple[int, ...], torch.Tensor] = {}
         self._by_shape_source: tuple | None = None
         self._derived: dict[str, tuple[tuple, Any]] = {}
@@ -110,6 +116,8 @@ class FusedConv2d(nn.Conv2d):
                     conv.groups, bias=conv.bias is not None, padding_mode=conv.padding_mode, device="meta",
                     compute_dtype=compute_dtype)
         fused.weight, fused.bias = conv.weight, conv.bias
+        if isinstance(conv, FusedConv2d):
+            fused.algorithm = conv.algorithm
         return fused.train(conv.training)
 
     def onednn_weight(self, x: torch.Tensor) -> torch.Tensor:
@@ -142,6 +150,10 @@ class FusedConv2d(nn.Conv2d):
             cached = (key, make())
             self._derived[name] = cached
         return cached[1]
+
+    def forget(self, name: str) -> None:
+        """Drop what `derived` keeps under `name` (if anything)."""
+        self._derived.pop(name, None)
 
     def cast_weights(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Weight and bias in `dtype`, cast once and kept (see `derived`)."""
@@ -197,6 +209,8 @@ def split_input_channels(conv: nn.Conv2d, at: int) -> tuple[nn.Conv2d, nn.Conv2d
                 part.weight.copy_(weight)
                 if bias is not None:
                     part.bias.copy_(bias)
+            if isinstance(conv, FusedConv2d):
+                part.algorithm = conv.algorithm
             parts.append(part.to(memory_format=torch.channels_last).eval().requires_grad_(False))
         return parts[0], parts[1]
 
@@ -255,13 +269,13 @@ def conv_act(conv: nn.Conv2d, x: torch.Tensor, bn: nn.Module | None = None, add:
     if (bn is None or isinstance(bn, nn.Identity)) and _onednn(conv, x):
         x = x.contiguous(memory_format=torch.channels_last)
         if not _one_output_same_size(conv):
-            args = (*_weights(conv, x), conv.padding, conv.stride, conv.dilation, conv.groups)
-            if add is None:
-                return _POINTWISE(x, *args, "relu" if relu else "none", [], None)
-            add = add.to(x.dtype).contiguous(memory_format=torch.channels_last)
-            if reuse_add and _POINTWISE_INTO is not None and not _shares_memory(add, x):
-                return _POINTWISE_INTO.binary(add, x, *args, "add", 1.0, "relu" if relu else None, [], None)
-            return _POINTWISE.binary(x, add, *args, "add", None, "relu" if relu else None, [], None)
+            tile = 0
+            if isinstance(conv, FusedConv2d) and conv.algorithm is not ConvAlgorithm.direct \
+                    and x.dtype == torch.float32:
+                tile = choose_tile(conv, x, lambda: _direct(conv, x))
+            if tile:
+                return winograd_conv(conv, x, tile, None if add is None else add.to(x.dtype), relu, reuse_add)
+            return _direct(conv, x, add, relu, reuse_add)
         out = _one_output_conv(conv, x)
     else:
         cast = _cast_weights(conv, x)
@@ -270,6 +284,18 @@ def conv_act(conv: nn.Conv2d, x: torch.Tensor, bn: nn.Module | None = None, add:
     if add is not None:
         out = out + add
     return F.relu(out) if relu else out
+
+
+def _direct(conv: nn.Conv2d, x: torch.Tensor, add: torch.Tensor | None = None, relu: bool = False,
+            reuse_add: bool = False) -> torch.Tensor:
+    """`conv_act`'s one oneDNN call on channels-last `x` (see there)."""
+    args = (*_weights(conv, x), conv.padding, conv.stride, conv.dilation, conv.groups)
+    if add is None:
+        return _POINTWISE(x, *args, "relu" if relu else "none", [], None)
+    add = add.to(x.dtype).contiguous(memory_format=torch.channels_last)
+    if reuse_add and _POINTWISE_INTO is not None and not _shares_memory(add, x):
+        return _POINTWISE_INTO.binary(add, x, *args, "add", 1.0, "relu" if relu else None, [], None)
+    return _POINTWISE.binary(x, add, *args, "add", None, "relu" if relu else None, [], None)
 
 
 def _cast_weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None] | None:

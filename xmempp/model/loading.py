@@ -12,6 +12,7 @@ from xmempp.errors import WeightsError, Remedy, RemedyKind
 from xmempp.model.fused import fold_batchnorms
 from xmempp.model.network import NetworkDims, XMemNetwork
 from xmempp.model.precision import Precision, activation_dtype, resolve_precision
+from xmempp.model.winograd import ConvAlgorithm, resolve_conv_algorithm
 from xmempp.resources import reuse_freed_memory
 
 _VALUE_CONV = "value_encoder.conv1.weight"
@@ -57,7 +58,7 @@ def _pad_value_conv(state: dict[str, torch.Tensor]) -> None:
 
 
 def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | torch.device = "auto",
-               precision: str | Precision = "auto") -> XMemNetwork:
+               precision: str | Precision = "auto", conv: str | ConvAlgorithm = "auto") -> XMemNetwork:
     """Load XMem weights strictly and return the network in eval mode.
 
     Arguments:
@@ -65,6 +66,8 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
         device: "auto" (cuda, then mps, then cpu), or an explicit torch device string.
         precision: "auto", "fp32", "bf16" or "fp16" (see `xmempp.model.precision`; `ConfigError` where
             the device cannot run it).
+        conv: how the 3x3 stride-1 convolutions run on the CPU in fp32: "auto" (the fastest measured per
+            shape), "direct" (oneDNN) or "winograd" (see `xmempp.model.winograd`; `ConfigError` for another name).
     Returns:
         The XMemNetwork on `device`, in eval mode, dims inferred from the weights, its `precision`
         resolved, its batch norms folded into the convolutions and every convolution a `FusedConv2d`
@@ -75,6 +78,7 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
     """
     target = resolve_device(device)
     chosen = resolve_precision(precision, target)
+    algorithm = resolve_conv_algorithm(conv)
     state = dict(source) if isinstance(source, Mapping) else dict(_read_checkpoint(Path(source)))
     _pad_value_conv(state)
     network = XMemNetwork(infer_dims(state))
@@ -93,6 +97,7 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
     # Channels-last convolutions are markedly faster on CPU (oneDNN) and on tensor-core GPUs.
     network = network.to(target, memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stubs lack memory_format
     network.set_precision(chosen, activation_dtype(chosen, target))
+    network.set_conv_algorithm(algorithm)
     if target.type == "cpu":
         reuse_freed_memory()
     if target.type == "cuda":

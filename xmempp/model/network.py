@@ -16,6 +16,7 @@ from xmempp.model.fused import FusedConv2d, conv_act, fuse_convolutions
 from xmempp.model.modules import (FeatureFusionBlock, HiddenReinforcer, HiddenUpdater, UpsampleBlock, pool_quarter,
                                   repeat_per_object)
 from xmempp.model.precision import Precision
+from xmempp.model.winograd import ConvAlgorithm, set_conv_algorithm
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,7 @@ class XMemNetwork(nn.Module):
         self.dims = dims
         self.precision = Precision.fp32
         self.activation_dtype = torch.float32
+        self.conv_algorithm = ConvAlgorithm.direct
         self.key_encoder = KeyEncoder()
         self.value_encoder = ValueEncoder(dims.value_dim, dims.hidden_dim)
         self.key_proj = KeyProjection(1024, dims.key_dim)
@@ -214,6 +216,12 @@ class XMemNetwork(nn.Module):
             if self.decoder.hidden_update is not None:
                 updater = self.decoder.hidden_update
                 updater.g16_conv = FusedConv2d.from_conv(updater.g16_conv, torch.float32)
+
+    def set_conv_algorithm(self, algorithm: str | ConvAlgorithm) -> None:
+        """Run the 3x3 stride-1 convolutions on the CPU (fp32) by `algorithm`: direct (oneDNN), winograd
+        (F(4x4,3x3)) or auto (the fastest measured per shape; see `xmempp.model.winograd`). Call it after
+        `set_precision`, which swaps the convolutions."""
+        self.conv_algorithm = set_conv_algorithm(self, algorithm)
 
     def encode_key(self, image: torch.Tensor) -> KeyFeatures:
         """Encode normalised frames (B, 3, H, W) into key features (see KeyFeatures); the key encoder runs in
