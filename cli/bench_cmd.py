@@ -15,8 +15,9 @@ from xmempp.io.sources import open_frames
 from xmempp.io.masks import read_mask_folder
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.model.precision import Precision
+from xmempp.model.winograd import ConvAlgorithm
 
-from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, ModelOption,
+from .engine_options import (CompileOption, ConfigOption, ConvOption, CudaGraphsOption, DeviceOption, ModelOption,
                              PrecisionOption, SizeOption, ThreadsOption, build_config, load_network, set_threads)
 from .progress import frame_progress
 
@@ -49,6 +50,7 @@ def bench_command(
         "--random-weights", help="Skip the weights: time a randomly initialised network (speed only).")] = False,
     threads: ThreadsOption = None,
     precision: PrecisionOption = Precision.auto,
+    conv: ConvOption = ConvAlgorithm.auto,
     config_file: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     compile_model: CompileOption = False,
@@ -90,7 +92,8 @@ def bench_command(
             reference = _boxes_mask(*source.size, objects)
         total = min(total, len(source))
     # compiled inside run_benchmark, after the (eager) FLOP count
-    network = load_network(model, device, console, random_weights=random_weights, precision=precision)
+    network = load_network(model, device, console, random_weights=random_weights, precision=precision,
+                           conv=conv)
     with frame_progress(console, quiet=as_json, transient=True) as progress:
         task = progress.add_task("benchmarking", total=total * (2 if count_flops else 1))
         result = run_benchmark(network, _Prefix(source, total), reference, config, warmup,
@@ -103,10 +106,11 @@ def bench_command(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
-    table = Table(title=f"xmempp bench: {result.hardware}, {result.device} in {result.precision}, "
+    table = Table(title=f"xmempp bench: {result.hardware}, {result.device} in {result.precision} "
+                        f"(convolutions: {result.conv}), "
                         f"{result.frame_size[1]}x"
                         f"{result.frame_size[0]} at size {result.processing_size}, {result.objects} object(s)")
-    for column in ("stage", "ms / frame", "GFLOP / frame", "GFLOP/s", "of peak"):
+    for column in ("stage", "ms / frame", "GFLOP / frame", "effective GFLOP/s", "of direct peak"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for name in _STAGES:
         if name in result.stages:
@@ -123,8 +127,9 @@ def bench_command(
             f"; {result.fraction_of_peak_between:.2f} of the peak convolution's rate between frames "
             f"({result.peak_between_gflops:.0f} GFLOP/s, its FLOPs over its time, as for the frames)")
         Console().print(f"whole frame at {result.fraction_of_peak['frame']:.2f} of that peak on average, "
-                        f"{result.best_frame_fraction:.2f} for the fastest frame{beside} (FLOPs: convolutions and "
-                        "matrix products, counted by torch.utils.flop_counter)")
+                        f"{result.best_frame_fraction:.2f} for the fastest frame{beside} (FLOPs: convolutions "
+                        "as direct convolutions, Winograd's fewer multiplications not counted, and matrix products, counted by "
+                        "torch.utils.flop_counter)")
     if result.review_ms is not None:
         Console().print(f"review: {result.review_ms:.1f} ms a frame (both passes), "
                         f"{result.review_ms / result.ms_per_frame:.3f} of the network's frame time")

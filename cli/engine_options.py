@@ -1,7 +1,8 @@
 """The one path from command-line options to a network and its settings.
 
 Every command that runs the network (`process`, `demo`, `candidates`, `bench`) declares its weights,
-device, precision, threads and inference options with the `Annotated` aliases below and turns them into a network with
+device, precision, convolution algorithm, threads and inference options with the `Annotated` aliases below
+and turns them into a network with
 `load_network` and into an `InferenceConfig` with `build_config`, so they share flags, help texts,
 the weights download bar and the config-file handling.
 """
@@ -20,6 +21,7 @@ from xmempp.model.cuda_graphs import use_cuda_graphs
 from xmempp.model.loading import compile_network
 from xmempp.model.precision import Precision
 from xmempp.model.weights import resolve_weights
+from xmempp.model.winograd import ConvAlgorithm
 
 from .progress import download_progress
 
@@ -45,6 +47,9 @@ ForceUnlockOption = Annotated[bool, typer.Option(
 PrecisionOption = Annotated[Precision, typer.Option(
     "--precision", help="Number format of the network: auto (fp32 on CPU, fp16 on CUDA), fp32, bf16 (CUDA, or CPUs "
                         "with AVX512-BF16 / AMX: memory read stays fp32) or fp16 (CUDA only).")]
+ConvOption = Annotated[ConvAlgorithm, typer.Option(
+    "--conv", help="How the 3x3 convolutions run on the CPU in fp32: auto (the fastest of direct and Winograd, "
+                   "measured per shape on the first frame), direct (oneDNN) or winograd (F(4x4,3x3)).")]
 ThreadsOption = Annotated[Optional[int], typer.Option(
     "--threads", min=1, help="CPU threads for torch (default: torch's own choice). CPU results depend on it: "
                              "a checkpoint resumes only with the same count.")]
@@ -73,7 +78,7 @@ def build_config(config_file: Optional[Path], size: Optional[int] = None, mem_ev
 
 def load_network(model: Optional[Path], device: str, console: Console, compile: bool = False,
                  random_weights: bool = False, cuda_graphs: bool = False,
-                 precision: Precision = Precision.auto) -> XMemNetwork:
+                 precision: Precision = Precision.auto, conv: ConvAlgorithm = ConvAlgorithm.auto) -> XMemNetwork:
     """Resolve the weights (downloading the official ones on first use, with a progress bar) and load the network.
 
     Arguments:
@@ -84,15 +89,16 @@ def load_network(model: Optional[Path], device: str, console: Console, compile: 
         random_weights: skip the weights and use a randomly initialised network (speed checks only).
         cuda_graphs: on CUDA, replay the per-frame calls as CUDA graphs (`use_cuda_graphs`).
         precision: the network's number format (`ConfigError` where the device cannot run it).
+        conv: how its 3x3 stride-1 convolutions run on the CPU (`xmempp.model.winograd`).
     Returns:
         The network in eval mode on the chosen device.
     """
     if random_weights:
-        network = load_model(XMemNetwork().state_dict(), device=device, precision=precision)
+        network = load_model(XMemNetwork().state_dict(), device=device, precision=precision, conv=conv)
     else:
         with download_progress(console) as progress:
             path = resolve_weights(model, progress=progress)
-        network = load_model(path, device=device, precision=precision)
+        network = load_model(path, device=device, precision=precision, conv=conv)
     if compile:
         network = compile_network(network)
     return use_cuda_graphs(network) if cuda_graphs else network

@@ -29,11 +29,12 @@ from xmempp.io.mattes import EXR_COMPRESSIONS, TIFF_COMPRESSIONS
 from xmempp.io.manifest import remove_stale
 from xmempp.io.writers import WriterOptions
 from xmempp.model.precision import Precision
+from xmempp.model.winograd import ConvAlgorithm
 from xmempp.resources import peak_memory_text
 
-from .engine_options import (CompileOption, ConfigOption, CudaGraphsOption, DeviceOption, ForceUnlockOption, Mode,
-                             ModelOption, ModeOption, PrecisionOption, QuietOption, SizeOption, ThreadsOption,
-                             build_config, load_network, set_threads)
+from .engine_options import (CompileOption, ConfigOption, ConvOption, CudaGraphsOption, DeviceOption,
+                             ForceUnlockOption, Mode, ModelOption, ModeOption, PrecisionOption, QuietOption, SizeOption,
+                             ThreadsOption, build_config, load_network, set_threads)
 from .errors import print_error, user_errors
 from .logs import LogFormat, LogFormatOption, RunLog
 from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskChannelOption,
@@ -60,6 +61,7 @@ class ProcessRun:
         options: which results to write.
         model, device: checkpoint (None = official XMem.pth) and device name.
         precision: the network's number format ("auto", "fp32", "bf16", "fp16").
+        conv: how the 3x3 convolutions run on the CPU ("auto", "direct", "winograd").
         threads: torch's CPU threads (None: torch's default).
         overwrite: allow replacing results xmempp wrote earlier.
         compile: wrap the network in `torch.compile`.
@@ -81,6 +83,7 @@ class ProcessRun:
     model: Optional[Path] = None
     device: str = "auto"
     precision: Precision = Precision.auto
+    conv: ConvAlgorithm = ConvAlgorithm.auto
     threads: Optional[int] = None
     overwrite: bool = False
     compile: bool = False
@@ -134,6 +137,7 @@ def process_command(
     mode: ModeOption = Mode.XMEMPP,
     device: DeviceOption = "auto",
     precision: PrecisionOption = Precision.auto,
+    conv: ConvOption = ConvAlgorithm.auto,
     threads: ThreadsOption = None,
     alpha: Annotated[bool, typer.Option("--alpha", help="Write soft mattes alpha/<id>/<stem>.<ext>.")] = False,
     alpha_bits: Annotated[int, typer.Option("--alpha-bits", help="Bits per PNG/TIFF matte pixel: 8 or 16.")] = 8,
@@ -208,7 +212,8 @@ def process_command(
         video, masks, out,
         config=build_config(config_file, size, mem_every, top_k),
         mode=mode.value,
-        options=options, model=model, device=device, precision=precision, threads=threads, overwrite=overwrite,
+        options=options, model=model, device=device, precision=precision, conv=conv, threads=threads,
+        overwrite=overwrite,
         compile=compile_model,
         cuda_graphs=cuda_graphs,
         plates=PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold, mask_channel),
@@ -243,7 +248,7 @@ def _run_process(run: ProcessRun, log: RunLog) -> None:
     try:
         set_threads(run.threads)
         network = load_network(run.model, run.device, log.console, run.compile, cuda_graphs=run.cuda_graphs,
-                               precision=run.precision)
+                               precision=run.precision, conv=run.conv)
         log.start(f"propagating {total} frames of {run.video} into {run.out}", video=run.video, masks=run.masks,
                   out=run.out, frames=total, chunk=run.plates.frames)
         chunk = written_range(job)
