@@ -191,18 +191,17 @@ class Results(ReviewRules):
         (the GUI's worker writes the files). Its review state becomes fresh; `finish_propagation` ends the run.
         """
         frame = self.check_frame(frame)
+        mask = None if ids is None else self._checked_ids(frame, ids)
         with self._lock:
-            if ids is None:
+            if mask is None:
                 self._masks.pop(frame, None)
             else:
-                mask = self._checked_ids(frame, ids)
                 mask.flags.writeable = False
                 self._cache(frame, mask)
             self._bump(frame)
-        if ids is not None:
-            name = self.names[frame]
-            self._save(name, lambda: self.store.save_mask(frame, self._masks[frame]),
-                       f"could not save the mask of {name}")
+        if mask is not None:
+            name, saved = self.names[frame], mask
+            self._save(name, lambda: self.store.save_mask(frame, saved), f"could not save the mask of {name}")
         self._masked.add(frame)
         if frame not in self._propagation_before:
             self._propagation_before[frame] = self.review.record(frame)
