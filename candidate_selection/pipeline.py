@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, cast
 import logging
 import warnings
 
@@ -22,6 +22,7 @@ from xmempp.deprecation import legacy_positionals
 from xmempp.errors import InputError
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.plan import Mode
+from xmempp.model.network import XMemNetwork
 
 from .selector import CandidateResult, FewerCandidatesWarning, select_candidates, summarise_masks
 
@@ -85,7 +86,10 @@ class _FeatureCollector:
     @property
     def key_size(self) -> tuple[int, int]:
         """(h, w) of the key grid (known once a frame was added)."""
-        return tuple(self.tensors[0].shape[-2:])  # type: ignore[index,return-value]
+        if self.tensors is None:
+            raise InputError("the key grid is known once a frame's features were added")
+        height, width = self.tensors[0].shape[-2:]
+        return int(height), int(width)
 
     def result(self) -> CandidateFeatures:
         """The features of every frame (all must have been added)."""
@@ -94,7 +98,7 @@ class _FeatureCollector:
         return CandidateFeatures(*self.tensors)
 
 
-def extract_candidate_features(model: torch.nn.Module, frames: Sequence[np.ndarray], config=None, *,
+def extract_candidate_features(model: XMemNetwork, frames: Sequence[np.ndarray], config=None, *,
                                dtype: torch.dtype | None = None,
                                progress: PipelineProgress | None = None) -> CandidateFeatures:
     """Run the key encoder over every frame.
@@ -166,7 +170,7 @@ def _propagated_soft_masks(model, frames, references, config, mode: Mode | str,
     listener = collector.add if collector is not None else None
     job = ShotJob(frames, references, config or InferenceConfig(), mode)
     for result in iter_job(model, job, on_key_features=listener):
-        index, probs = result.index, result.probs
+        index, probs = result.index, torch.as_tensor(result.probs)
         if probs.shape[0] < 2:
             yield index, torch.zeros(probs.shape[1:], dtype=torch.float32)
         else:
@@ -174,7 +178,7 @@ def _propagated_soft_masks(model, frames, references, config, mode: Mode | str,
 
 
 @legacy_positionals("k", "alpha", "predicted_masks", "config", "progress", since="0.3.0")
-def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
+def suggest_candidates(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
                        *, k: int, alpha: float = 0.5, predicted_masks: Mapping[int, np.ndarray] | None = None,
                        config: InferenceConfig | None = None, progress: PipelineProgress | None = None,
                        min_mask_presence_percent: float = 0.25, epsilon: float = 0.5, mode: Mode | str = Mode.XMEMPP,
@@ -230,9 +234,11 @@ def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], ref
         collector = _FeatureCollector(total, None, progress) if features is None else None
         soft_masks = _propagated_soft_masks(model, frames, references, config, mode, collector)
     presence = torch.empty(total, dtype=torch.float32)
-    weights = None
+    weights: torch.Tensor | None = None
+    grid: CandidateFeatures | _FeatureCollector = features if features is not None else cast(_FeatureCollector,
+                                                                                               collector)
     for seen, (index, soft) in enumerate(soft_masks, start=1):
-        key_hw = features.key_size if features is not None else collector.key_size
+        key_hw = grid.key_size
         if weights is None:
             weights = torch.empty((total, 1, *key_hw), dtype=torch.float32)
         frame_presence, frame_weight = summarise_masks([soft], key_hw, epsilon)
@@ -241,6 +247,9 @@ def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], ref
         _report(progress, "masks", seen, total)
     if collector is not None:
         features = collector.result()
+    features = cast(CandidateFeatures, features)
+    if weights is None:
+        raise InputError("the shot has no frames")
     if features.keys.shape[0] != total:
         raise InputError(f"features cover {features.keys.shape[0]} frames but the shot has {total}")
 
@@ -259,7 +268,7 @@ def suggest_candidates(model: torch.nn.Module, frames: Sequence[np.ndarray], ref
     return dataclasses.replace(result, target=kinds.name)
 
 
-def suggest_frames(model: torch.nn.Module, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
+def suggest_frames(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
                    k: int, alpha: float = 0.5, predicted_masks: Mapping[int, np.ndarray] | None = None,
                    config: InferenceConfig | None = None, progress: PipelineProgress | None = None,
                    **options: Any) -> list[int]:
