@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -108,6 +109,8 @@ class LocalBackend:
             None. A crashed worker fails its own shot only.
         """
         stop = stop or threading.Event()
+        if _QUIET_TRACKER not in sys.warnoptions:  # passed as -W to the resource tracker started below
+            sys.warnoptions.append(_QUIET_TRACKER)
         context = multiprocessing.get_context("spawn")
         events = context.Queue()
         free: queue.Queue[int] = queue.Queue()
@@ -190,6 +193,11 @@ def _drain(events: Any, on_event: EventSink, timeout: float = 0.0) -> None:
         except queue.Empty:
             return
 
+
+#: Warning filter for multiprocessing's resource tracker: when the batch is killed (SIGKILL) the tracker unlinks
+#: the queues' semaphores as it should, but its "leaked semaphore objects" warning would be a plain line in a
+#: `--log-format json` log.
+_QUIET_TRACKER = "ignore:resource_tracker:UserWarning:multiprocessing.resource_tracker"
 
 _events: Any = None
 #: Set in a worker process by SIGTERM/SIGINT or by the watchdog: the running shot checkpoints and stops.
