@@ -4,11 +4,13 @@ Requests from any number of clients become tasks on one worker, so two propagati
 the device at once and memory stays that of a single propagation. The worker is fair between
 sessions: each session (a *lane*) keeps its own tasks in order; interactive tasks (a reference edit,
 an adapter's step) run before the next frame of any other lane's track, and long tasks (tracks,
-stepped frame by frame) take turns round-robin, a chunk of frames each.
+stepped frame by frame) take turns round-robin, a chunk of frames each. It times the steps, so it can tell
+a queued task where it stands and when it should start (`place`).
 """
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import os
 import threading
 import time
@@ -30,13 +32,32 @@ T = TypeVar("T")
 Step = Callable[[], bool]
 
 
+#: Step durations kept for the estimates (the most recent ones).
+STEP_TIMES_KEPT = 64
+
+
 @dataclass
 class _Task:
     run: Callable[[], object]
     future: concurrent.futures.Future
     interactive: bool
     stepped: bool
+    steps_left: Optional[Callable[[], int]] = None
     queued_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a queued task stands.
+
+    Attributes:
+        position: 1 + the tasks that get the worker before this one starts (the one running now included).
+        estimated_start_s: seconds until it starts, from the step times measured recently (round-robin turns
+            simulated), or None before the worker timed any step.
+    """
+
+    position: int
+    estimated_start_s: Optional[float]
 
 
 class SchedulerClosed(RuntimeError):
@@ -64,6 +85,7 @@ class Scheduler:
         self._lanes: dict[Hashable, deque[_Task]] = {}
         self._order: deque[Hashable] = deque()  # lanes with work, in round-robin order
         self._closed = False
+        self._step_times: deque[float] = deque(maxlen=STEP_TIMES_KEPT)
         self._thread = threading.Thread(target=self._work, name="xmempp-scheduler", daemon=True)
         self._thread.start()
 
@@ -98,13 +120,16 @@ class Scheduler:
         """
         return self._enqueue(_Task(task, concurrent.futures.Future(), interactive, stepped=False), lane)
 
-    def submit_steps(self, step: Step, *, lane: Hashable = None) -> "concurrent.futures.Future[None]":
+    def submit_steps(self, step: Step, *, lane: Hashable = None,
+                     steps_left: Optional[Callable[[], int]] = None) -> "concurrent.futures.Future[None]":
         """Queue a long task made of steps (e.g. one frame each); its turns alternate with other lanes'.
 
         `step()` is called repeatedly on the worker until it returns True; between calls the worker
         may run other lanes' tasks. The future is done once the task is finished (or raised).
+        `steps_left()`, when given, says how many steps the task still has (for `place`'s estimates).
         """
-        return self._enqueue(_Task(step, concurrent.futures.Future(), interactive=False, stepped=True), lane)
+        return self._enqueue(_Task(step, concurrent.futures.Future(), interactive=False, stepped=True,
+                                   steps_left=steps_left), lane)
 
     def call(self, task: Callable[[], T], *, lane: Hashable = None) -> T:
         """Run `task` on the worker as an interactive task and wait for its result (its exception is re-raised)."""
@@ -120,6 +145,52 @@ class Scheduler:
                 self._order.append(lane)
             self._cond.notify_all()
         return task.future
+
+    # ------------------------------------------------------------------ queue position
+    def step_seconds(self) -> Optional[float]:
+        """Mean duration of the recent steps of long tasks (a tracked frame each), or None before any."""
+        with self._cond:
+            times = list(self._step_times)
+        return sum(times) / len(times) if times else None
+
+    def place(self, future: concurrent.futures.Future) -> Optional[QueuePlace]:
+        """Where the task of `future` stands while it waits to start, or None once it started (or is unknown).
+
+        The round-robin turns are simulated over the tasks queued now: a long task's turn is its chunk of
+        steps (at most `chunk_frames`, or what `chunk_seconds` allows at the measured step time) while other
+        lanes wait, a task of one call counts one step; a long task without `steps_left` counts one turn.
+        Interactive tasks submitted later can still go first, so the estimate is a lower bound.
+        """
+        step = self.step_seconds()
+        turn = self.chunk_frames if step is None else max(1, min(self.chunk_frames,
+                                                                 math.ceil(self.chunk_seconds / max(step, 1e-9))))
+        with self._cond:
+            if future.running() or future.done():
+                return None
+            if not any(task.future is future for lane in self._lanes.values() for task in lane):
+                return None
+            order = deque(self._order)
+            queues = {lane: deque(self._lanes[lane]) for lane in order}
+        left = {id(task): (max(1, task.steps_left()) if task.steps_left else turn) if task.stepped else 1
+                for queue in queues.values() for task in queue}
+        steps, ahead, served = 0, 0, set()
+        while order:
+            lane = order[0]
+            task = queues[lane][0]
+            if task.future is future:
+                return QueuePlace(ahead + 1, steps * step if step is not None else None)
+            if id(task) not in served:
+                served.add(id(task))
+                ahead += 1
+            made = min(left[id(task)], turn) if task.stepped and len(order) > 1 else left[id(task)]
+            steps += made
+            left[id(task)] -= made
+            order.popleft()
+            if left[id(task)] <= 0:
+                queues[lane].popleft()
+            if queues[lane]:
+                order.append(lane)
+        return None
 
     # ------------------------------------------------------------------ worker
     def _next_lane(self) -> Hashable:
@@ -168,7 +239,11 @@ class Scheduler:
                     return True
                 started, steps = time.monotonic(), 0
                 while True:
-                    if task.run():
+                    began = time.perf_counter()
+                    finished = task.run()
+                    with self._cond:
+                        self._step_times.append(time.perf_counter() - began)
+                    if finished:
                         task.future.set_result(None)
                         return True
                     steps += 1

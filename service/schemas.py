@@ -100,6 +100,12 @@ class TrackState(MatteFields):
     done: int = Field(..., description="frames finished so far")
     total: int = Field(..., description="frames the run steps through")
     error: Optional[str]
+    queue_position: Optional[int] = Field(
+        None, description="while the run is queued: 1 + the model tasks (other sessions' track turns, reference "
+                          "edits, candidate requests) that get the worker before its first frame; null once it runs")
+    estimated_start_s: Optional[float] = Field(
+        None, description="while the run is queued: seconds until its first frame, from the frame times measured "
+                          "recently on this server (null before it timed one, and once the run started)")
 
 
 class TrackResult(BaseModel):
@@ -131,6 +137,8 @@ class Session(BaseModel):
     config: dict[str, Any]
     references: list[int]
     tracks: list[TrackState]
+    restored: Optional[str] = Field(None, description="when a restarted server reloaded the session from its state "
+                                                      "folder (UTC); its track results from before are not kept")
 
 
 class UploadState(BaseModel):

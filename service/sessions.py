@@ -1,7 +1,8 @@
 """Sessions: one shot each, with its settings, references, track runs and results on disk.
 
 Every model call (reference encoding, tracks, candidates) goes to the shared `Scheduler`'s single
-worker; this module only keeps state and checks requests.
+worker; this module only keeps state and checks requests. Sessions are saved in the state folder as
+they change (`saved_sessions`) and a server started on a folder it was given reloads them.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import collections
 import concurrent.futures
 import dataclasses
 import io
+import logging
 import os
 import secrets
 import shutil
@@ -40,6 +42,7 @@ from xmempp.refine import RefineSettings
 from .scheduler import Scheduler, SchedulerClosed
 from .errors import LimitExceeded, NotFound, NotReady, TooLarge, scrub_paths, service_message
 from .media import ConfinedFrames, resolve_media, shown_path
+from .saved_sessions import SavedSession, load_gone, restore_files, save_gone, utc
 from .settings import ServiceSettings
 from .tracks import TrackRun
 
@@ -68,10 +71,6 @@ def session_id_time(sid: str) -> Optional[float]:
     if len(sid) != _ID_TIME_DIGITS + 12 or any(c not in "0123456789abcdef" for c in head):
         return None
     return int(head, 16) / 1000
-
-
-def _utc(when: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def image_header(data: bytes, what: str) -> tuple[str, int, int]:
@@ -115,6 +114,40 @@ class ShotSession:
         self._upload_size: Optional[tuple[int, int]] = None
         self.last_used = time.monotonic()
         self.lock = threading.Lock()
+        #: When a restarted server reloaded the session from the state folder (None: opened by this server).
+        self.restored_at: Optional[float] = None
+        #: Runs of the session before that restart (their results are not kept).
+        self.old_runs: set[str] = set()
+
+    # ------------------------------------------------------------------ saved form
+    def saved(self) -> SavedSession:
+        """The session's saved form (`session.json`)."""
+        return SavedSession(self.id, self.mode, self.config, self.expected, self.source, self.palette,
+                            self.colours.items())
+
+    def save(self) -> None:
+        """Write the session's settings to its folder (atomically), so that a restarted server reloads it."""
+        self.saved().save(self.folder)
+
+    @classmethod
+    def restore(cls, folder: Path, roots: list[Path]) -> "ShotSession":
+        """The session saved in `folder`, its frames reopened and its references read; raises `ValueError` or
+        an `XMemppError` saying why it cannot be restored."""
+        saved = SavedSession.load(folder)
+        if saved.id != folder.name:
+            raise ValueError(f"its session file names another session, {saved.id!r}")
+        if saved.mode not in MODES:
+            raise ValueError(f"its mode {saved.mode!r} is unknown")
+        files = restore_files(folder, saved, roots)
+        session = cls(saved.id, folder, saved.config, saved.mode, saved.frames, files.frames, saved.source)
+        session.shown_source = shown_path(saved.source, roots) if saved.source is not None else None
+        session.palette = saved.palette
+        for code, _ in saved.colours:
+            session.colours.add([code])
+        session.uploaded, session._upload_size = files.uploaded, files.upload_size
+        session.references = files.references
+        session.old_runs, session.restored_at = set(files.old_runs), time.time()
+        return session
 
     # ------------------------------------------------------------------ state
     def touch(self) -> None:
@@ -147,7 +180,13 @@ class ShotSession:
                 "ready": self.frames is not None, "source": self.shown_source,
                 "height": size[0] if size else None, "width": size[1] if size else None,
                 "mode": self.mode, "config": dataclasses.asdict(self.config), "references": sorted(self.references),
-                "tracks": [run.describe() for run in self.runs()]}
+                "tracks": [run.describe() for run in self.runs()],
+                "restored": utc(self.restored_at) if self.restored_at is not None else None}
+
+    def release(self) -> None:
+        """Close the shot's frames (the last step of a stopping server or a closed session)."""
+        if self.frames is not None:
+            self.frames.close()
 
     def runs(self) -> list[TrackRun]:
         """The session's track runs, oldest first."""
@@ -215,12 +254,15 @@ class ShotSession:
                              "mask must match its frame")
         staging = self.folder / "references" / f".{frame:06d}.upload.png"
         atomic_write_bytes(staging, data, fsync=False)
+        colours = len(self.colours)
         try:
             mask = read_mask(staging, self.colours, expected_size=self.size)
         finally:
             staging.unlink(missing_ok=True)
-        if mask.palette is not None and self.palette is None:
-            self.palette = mask.palette
+        if (mask.palette is not None and self.palette is None) or len(self.colours) != colours:
+            if self.palette is None:
+                self.palette = mask.palette
+            self.save()
         return mask.ids
 
     def reference_path(self, frame: int) -> Path:
@@ -235,9 +277,11 @@ class ShotSession:
 class SessionStore:
     """All open sessions, their limits, and the operations the HTTP layer calls.
 
-    The state folder belongs to one server at a time (a lock file): whatever a previous server left
-    in it (after a crash or SIGKILL) is removed when the store opens, and `shutdown` removes the
-    sessions' files again.
+    The state folder belongs to one server at a time (a lock file). A server given a state folder keeps its
+    sessions there (settings, uploaded frames, references; written atomically as they change): a later
+    server on that folder reloads them, whether the previous one stopped cleanly or was killed. Their track
+    results are not kept (`ShotSession.old_runs`). A server without one works in a temporary folder that
+    `shutdown` removes with its sessions.
 
     Arguments:
         settings: limits, media roots and the state folder.
@@ -249,17 +293,61 @@ class SessionStore:
         self.state_dir = Path(settings.state_dir)  # type: ignore[arg-type]
         self._lock_file = _lock_state_dir(self.state_dir)
         self.root = self.state_dir / "sessions"
-        self.swept = _sweep(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._sessions: dict[str, ShotSession] = {}
-        self._gone: collections.OrderedDict[str, tuple[str, float]] = collections.OrderedDict()  # id -> how, when
         self.started_at = time.time()
+        self._sessions: dict[str, ShotSession] = {}
+        #: Closed and expired ids (id -> how, when), saved in the state folder for a later server's 404s.
+        self._gone: collections.OrderedDict[str, tuple[str, float]] = collections.OrderedDict(
+            load_gone(self.state_dir))
+        self._gone_saving = threading.Lock()
+        #: Sessions in the state folder this server could not reload (id -> why); their files stay.
+        self.unrestorable: dict[str, str] = {}
+        self.swept = self._restore()
         self._lock = threading.Lock()
         self._removals: list[concurrent.futures.Future] = []
         #: Called on the worker with the seconds each tracked frame took, once its results are on disk.
         self.on_frame: Optional[Callable[[float], None]] = None
 
     # ------------------------------------------------------------------ lifecycle
+    def _restore(self) -> int:
+        """Reload the sessions saved in the state folder; remove what cannot ever be one (a folder without a
+        readable session file: a server killed while opening it, or another version's); returns how many
+        entries were removed."""
+        swept = 0
+        for entry in sorted(self.root.iterdir()):
+            if not entry.is_dir() or entry.is_symlink():
+                entry.unlink(missing_ok=True)
+                swept += 1
+                continue
+            try:
+                session = ShotSession.restore(entry, self.settings.media_roots)
+            except (ValueError, OSError, XMemppError) as exc:
+                if not (entry / "session.json").is_file():
+                    shutil.rmtree(entry, ignore_errors=True)
+                    swept += 1
+                    continue
+                reason = (service_message(exc, self.settings.media_roots, self.state_dir)
+                          if isinstance(exc, XMemppError) else str(exc))
+                self.unrestorable[entry.name] = reason
+                continue
+            self._sessions[session.id] = session
+        return swept
+
+    def startup_note(self) -> str:
+        """One line on what this server keeps: its state folder, and the sessions it reloaded from it."""
+        if self.settings.owns_state_dir:
+            return (f"state in {self.state_dir} (a temporary folder: sessions end when the server stops; give "
+                    "--state-dir to keep them across restarts)")
+        note = f"state in {self.state_dir} (sessions are kept across restarts): {len(self._sessions)} reloaded"
+        if self.unrestorable:
+            note += (f", {len(self.unrestorable)} could not be: "
+                     + "; ".join(f"{sid}: {why}" for sid, why in sorted(self.unrestorable.items())))
+        return note
+
+    def log_startup(self) -> None:
+        """Log `startup_note` (on the service's logger)."""
+        logging.getLogger("xmempp.service").info(self.startup_note())
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._sessions)
@@ -304,6 +392,7 @@ class SessionStore:
                     (folder / sub).mkdir(parents=True)
                 session = ShotSession(sid, folder, settings, mode, count, opened, source)
                 session.shown_source = shown_path(source, roots) if source is not None else None
+                session.save()
                 self._sessions[sid] = session
         except BaseException:
             if opened is not None:
@@ -334,18 +423,24 @@ class SessionStore:
         if gone is not None:
             how, when = gone
             if how == "expired":
-                return (f"session {sid!r} expired at {_utc(when)} after {self.settings.session_ttl_s:g} s without a "
+                return (f"session {sid!r} expired at {utc(when)} after {self.settings.session_ttl_s:g} s without a "
                         f"request, and its files were removed; {again}")
-            return f"session {sid!r} was closed at {_utc(when)} (DELETE), and its files were removed; {again}"
-        restarted = (f"the server restarted at {_utc(self.started_at)}; sessions are not kept across restarts, "
-                     f"{again}")
+            return f"session {sid!r} was closed at {utc(when)} (DELETE), and its files were removed; {again}"
+        why = self.unrestorable.get(sid)
+        if why is not None:
+            return (f"session {sid!r} is in the state folder but the server that restarted at "
+                    f"{utc(self.started_at)} could not reload it: {why}; its files stay there for a server that can, "
+                    f"or {again}")
+        restarted = (f"the server restarted at {utc(self.started_at)} and its state folder does not hold it (it was "
+                     "opened on a server with another state folder, or a temporary one, which sessions do not "
+                     f"outlive); {again}")
         opened = session_id_time(sid)
         if opened is not None and opened < self.started_at:
-            return f"session {sid!r} was opened at {_utc(opened)}, before {restarted}"
+            return f"session {sid!r} was opened at {utc(opened)}, before {restarted}"
         if opened is None:
             return (f"no session {sid!r}: this server never opened it (its ids come from POST /v1/sessions); if a "
                     f"server before this one did, {restarted}")
-        return f"no session {sid!r}: this server (started at {_utc(self.started_at)}) never opened it"
+        return f"no session {sid!r}: this server (started at {utc(self.started_at)}) never opened it"
 
     def close(self, sid: str, how: str = "closed") -> concurrent.futures.Future:
         """Cancel the session's runs, forget it and remove its files (once its queued work is over);
@@ -356,22 +451,30 @@ class SessionStore:
             self._gone[sid] = (how, time.time())
             while len(self._gone) > GONE_IDS_KEPT:
                 self._gone.popitem(last=False)
+        if not self.settings.owns_state_dir:
+            with self._gone_saving:
+                with self._lock:
+                    gone = dict(self._gone)
+                save_gone(self.state_dir, gone)
         for run in session.runs():
             run.cancel.set()
-        try:
-            removal = self.engine.submit(lambda: self._remove(session), lane=session.id)
-        except SchedulerClosed:
-            removal = concurrent.futures.Future()
-            self._remove(session)
-            removal.set_result(None)
+        removal = self._submit_or_run(lambda: self._remove(session), session)
         with self._lock:
             self._removals = [f for f in self._removals if not f.done()] + [removal]
         return removal
 
+    def _submit_or_run(self, task: Callable[[], object], session: ShotSession) -> concurrent.futures.Future:
+        """Run `task` after the session's queued work (on the worker), or at once when the worker has stopped."""
+        try:
+            return self.engine.submit(task, lane=session.id)
+        except SchedulerClosed:
+            done: concurrent.futures.Future = concurrent.futures.Future()
+            done.set_result(task())
+            return done
+
     @staticmethod
     def _remove(session: ShotSession) -> None:
-        if session.frames is not None:
-            session.frames.close()
+        session.release()
         shutil.rmtree(session.folder, ignore_errors=True)
 
     def expire_idle(self) -> list[str]:
@@ -396,23 +499,37 @@ class SessionStore:
         return len(runs)
 
     def shutdown(self, wait_s: float = SHUTDOWN_WAIT_S) -> None:
-        """Close every session and wait for the removals (runs are cancelled first, so each stops before its
-        next frame); then remove what is left of the sessions' files, and the state folder itself when the
-        server made it. Sessions do not outlive the server process."""
-        for session in self.all():
-            try:
-                self.close(session.id)
-            except NotFound:
-                pass
+        """Stop: runs are cancelled (each stops before its next frame) and the sessions' queued work (reference
+        edits already accepted) is waited for. In a state folder the server was given, the sessions stay there
+        for the next server; a temporary state folder is removed with every session in it. Closed and expired
+        sessions' removals are waited for either way."""
+        self.cancel_runs()
+        if self.settings.owns_state_dir:
+            for session in self.all():
+                try:
+                    self.close(session.id)
+                except NotFound:
+                    pass
+        else:
+            releases = [self._submit_or_run(session.release, session) for session in self.all()]
+            with self._lock:
+                self._removals += releases
         with self._lock:
             removals = list(self._removals)
         concurrent.futures.wait(removals, timeout=wait_s)
-        shutil.rmtree(self.root, ignore_errors=True)
         if self.settings.owns_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
         else:
             (self.state_dir / _LOCK_NAME).unlink(missing_ok=True)
         self._lock_file.close()
+
+    def stopping_detail(self) -> str:
+        """What the last line of a poll or stream of a stopping server says."""
+        if self.settings.owns_state_dir:
+            return ("the server is stopping: its track runs are cancelled and its sessions removed (its state folder "
+                    "is temporary); open the session again when the server is back")
+        return ("the server is stopping: its track runs are cancelled; its sessions and their references are kept "
+                "and are back when it restarts (start the track again then)")
 
     def memory_bytes(self) -> int:
         """Device bytes held by the sessions' memories (permanent references mostly)."""
@@ -433,13 +550,12 @@ class SessionStore:
                              "does; a session's references need at least one object")
 
         def apply() -> bool:
-            if session.inference is None:
-                session.inference = InferenceSession(self.engine.model, session.config, session.mode)
+            memory = self._memory(session)
             replaced = frame in session.references
             if replaced:
-                session.inference.replace_reference(frame, frames[frame], ids)
+                memory.replace_reference(frame, frames[frame], ids)
             else:
-                session.inference.add_reference(frame, frames[frame], ids)
+                memory.add_reference(frame, frames[frame], ids)
             session.references[frame] = ids
             self._keep_object_order(session)
             atomic_write_image(session.reference_path(frame), ids, session.output_palette(), fsync=False)
@@ -451,13 +567,20 @@ class SessionStore:
         """Rebuild the session's memory from its references when edits left objects it no longer has
         (or another order than a fresh session would have), so runs match a job opened from scratch."""
         wanted = list(ObjectOrder.from_masks(session.references).ids)
-        if session.inference is None or session.inference.object_ids == wanted:
-            return
-        frames = session.ready_frames()
-        rebuilt = InferenceSession(self.engine.model, session.config, session.mode)
-        for index in sorted(session.references):
-            rebuilt.add_reference(index, frames[index], session.references[index])
-        session.inference = rebuilt
+        if session.inference is not None and session.inference.object_ids != wanted:
+            session.inference = None
+            self._memory(session)
+
+    def _memory(self, session: ShotSession) -> InferenceSession:
+        """The session's memory, holding its references; one is built from them (ascending frames, as a job
+        opens one) when the session has none yet: a new session, or one a restarted server reloaded."""
+        if session.inference is None:
+            frames = session.ready_frames()
+            memory = InferenceSession(self.engine.model, session.config, session.mode)
+            for index in sorted(session.references):
+                memory.add_reference(index, frames[index], session.references[index])
+            session.inference = memory
+        return session.inference
 
     def delete_reference(self, session: ShotSession, frame: int) -> concurrent.futures.Future:
         """Remove the reference of `frame` and its permanent-memory elements (on the worker)."""
@@ -465,7 +588,7 @@ class SessionStore:
             raise NotFound(f"frame {frame} of session {session.id} has no reference")
 
         def apply() -> None:
-            session.inference.remove_reference(frame)  # type: ignore[union-attr]
+            self._memory(session).remove_reference(frame)
             session.references.pop(frame, None)
             self._keep_object_order(session)
             session.reference_path(frame).unlink(missing_ok=True)
@@ -492,7 +615,9 @@ class SessionStore:
         run = TrackRun(rid, direction, start, count, plan.total, session.folder / "tracks" / rid, mattes, refine)
         run.folder.mkdir(parents=True)
         session.tracks[rid] = run
-        self.engine.submit_steps(self._track_steps(session, run), lane=session.id)
+        queued = self.engine.submit_steps(self._track_steps(session, run), lane=session.id,
+                                          steps_left=lambda: run.total - run.done + 1)
+        run.place = lambda: self.engine.place(queued)
         return run
 
     def _track_steps(self, session: ShotSession, run: TrackRun):
@@ -514,7 +639,7 @@ class SessionStore:
                     run.objects = tuple(prepared.objects.ids)
                     if run.refine.enabled:
                         stages.append(RefineStage(run.refine, run.objects))
-                    results.append(iter_job(self.engine.model, prepared, session=session.inference,
+                    results.append(iter_job(self.engine.model, prepared, session=self._memory(session),
                                             cancel=run.cancel, prefetch_depth=0))
                     return False
                 result = next(results[0], None)
@@ -553,6 +678,10 @@ class SessionStore:
     def track(self, session: ShotSession, rid: str) -> TrackRun:
         """The run `rid` of `session`; raises `NotFound`."""
         run = session.tracks.get(rid)
+        if run is None and rid in session.old_runs:
+            raise NotFound(f"track {rid!r} of session {session.id} ran before the server restarted at "
+                           f"{utc(session.restored_at or self.started_at)}; track results are not kept across "
+                           f"restarts: start a track again (POST /v1/sessions/{session.id}/tracks)")
         if run is None:
             raise NotFound(f"session {session.id} has no track {rid!r}")
         return run
@@ -562,7 +691,9 @@ class SessionStore:
         session.check_frame(frame)
         rid = session.latest.get(frame)
         if rid is None:
-            raise NotFound(f"frame {frame} of session {session.id} has no result yet; track through it first")
+            before = (f" (results from before the server restarted at {utc(session.restored_at)} are not kept)"
+                      if session.restored_at is not None else "")
+            raise NotFound(f"frame {frame} of session {session.id} has no result yet{before}; track through it first")
         return session.tracks[rid].mask_path(frame)
 
     def matte_path(self, session: ShotSession, run: TrackRun, frame: int, object_id: int) -> Path:
@@ -622,16 +753,3 @@ def _lock_state_dir(state_dir: Path):
         raise ConfigError(f"another xmempp server uses the state folder {state_dir}; give each server its "
                           "own") from None
     return handle
-
-
-def _sweep(root: Path) -> int:
-    """Remove sessions a previous server left behind (it was killed before it could); returns how many."""
-    if not root.is_dir():
-        return 0
-    leftovers = list(root.iterdir())
-    for entry in leftovers:
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-    return len(leftovers)

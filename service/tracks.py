@@ -11,9 +11,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from xmempp.refine import RefineSettings
+
+from .scheduler import QueuePlace
 
 #: Track states; the last three are final.
 STATES = ("queued", "running", "done", "cancelled", "failed")
@@ -32,6 +34,7 @@ class TrackRun:
         mattes: the run also keeps each object's soft matte, `mattes/<object id>/<frame>.png`.
         refine: refinement of the mattes against the frames (mode off: the network's own).
         objects: the original object id of each probability channel, once the run has started.
+        place: where the run stands in the scheduler's queue while it waits (set when it is queued).
     """
 
     id: str
@@ -50,6 +53,7 @@ class TrackRun:
     _frames: list[int] = field(default_factory=list)
     _changed: threading.Condition = field(default_factory=threading.Condition)
     _waiters: set = field(default_factory=set)  # (event loop, asyncio.Event) of async waiters
+    place: Optional[Callable[[], Optional[QueuePlace]]] = None
 
     def mask_path(self, frame: int) -> Path:
         """Where the mask of `frame` is (or will be) stored."""
@@ -136,11 +140,20 @@ class TrackRun:
             except RuntimeError:  # that loop is closed: its waiter is gone
                 pass
 
-    def describe(self) -> dict:
-        """The run's state as JSON-ready values."""
+    def describe(self) -> dict[str, Any]:
+        """The run's state as JSON-ready values; while it is queued, with its place in the queue."""
         r = self.refine
+        place = self.place() if self.place is not None and self.status == "queued" else None
+        estimate = place.estimated_start_s if place is not None else None
         with self._changed:
             return {"id": self.id, "status": self.status, "direction": self.direction, "start": self.start,
                     "count": self.count, "done": len(self._frames), "total": self.total, "error": self.error,
                     "mattes": self.mattes, "refine": r.mode, "refine_band": r.band, "refine_feather": r.feather,
-                    "refine_detail": r.eps, "refine_temporal": r.temporal}
+                    "refine_detail": r.eps, "refine_temporal": r.temporal,
+                    "queue_position": place.position if place is not None else None,
+                    "estimated_start_s": round(estimate, 2) if estimate is not None else None}
+
+    def waiting_line(self) -> Optional[dict[str, Any]]:
+        """While the run is queued, its state with `"event": "queued"` (a stream's waiting line), else None."""
+        state = self.describe()
+        return {**state, "event": "queued"} if state["status"] == "queued" else None
