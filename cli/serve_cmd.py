@@ -10,8 +10,9 @@ import typer
 
 from xmempp.errors import ConfigError
 from xmempp.model.precision import Precision
+from xmempp.model.winograd import ConvAlgorithm
 
-from .engine_options import PrecisionOption, load_network
+from .engine_options import ConvOption, PrecisionOption, load_network
 from .logs import LogFormat, RunLog
 
 
@@ -33,11 +34,13 @@ def serve_command(
         "--media-root", help="Folder whose videos and frame folders sessions may open (repeatable); "
                              "without one, clients upload frames.")] = None,
     state_dir: Annotated[Optional[Path], typer.Option(
-        "--state-dir", help="Where session frames, references and results are kept (default: a temp folder).")] = None,
+        "--state-dir", help="Where sessions (frames, references, results) are kept; a server started on it again "
+                            "reloads its sessions (default: a temp folder, removed at stop).")] = None,
     model: Annotated[Optional[Path], typer.Option(
         "--model", help="XMem checkpoint; default: the official XMem.pth (downloaded on first use).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     precision: PrecisionOption = Precision.auto,
+    conv: ConvOption = ConvAlgorithm.auto,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", min=0.01, help="Largest request body in MiB.")] = 64.0,
     max_frames: Annotated[int, typer.Option("--max-frames", min=1, help="Most frames per session.")] = 10_000,
     max_frame_pixels: Annotated[int, typer.Option("--max-frame-pixels", min=1,
@@ -72,7 +75,7 @@ def serve_command(
                                max_polls_per_client=max_polls, session_ttl_s=session_ttl)
     log = RunLog(log_format)  # JSON: no bar or note for people on the stream (a weights download)
     loading = time.perf_counter()
-    network = load_network(model, device, log.console, precision=precision)
+    network = load_network(model, device, log.console, precision=precision, conv=conv)
     load_seconds = time.perf_counter() - loading
     names = settings.tokens.names
 
