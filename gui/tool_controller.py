@@ -7,6 +7,7 @@ from typing import Any, Mapping, Optional, Protocol, Sequence
 from PyQt5.QtWidgets import QAction
 
 from .segment_backends import SegmentBackend
+from .spline_tool import FeatherControls
 from .status_line import Messages
 from .view_state import ViewState
 from .window_bars import BRUSH_RANGE, BRUSH_STEP, SEGMENT_MODES, WindowWidgets
@@ -25,6 +26,7 @@ class ToolCanvas(Protocol):
     """What the tools need of the canvas: the tool in use and the click-to-segment method."""
 
     segment_backend: Optional[SegmentBackend]
+    tools: Mapping[str, Any]
 
     @property
     def tool(self) -> _Shape: ...
@@ -40,6 +42,10 @@ class ToolController:
         canvas.segment_backend = backends[0] if backends else None
         if "tool_spline" in actions:  # one tool checked at a time, the spline tool too
             ui.tool_group.addAction(actions["tool_spline"])
+        spline = canvas.tools.get("spline")  # its feather boxes, beside the other tools' options, while in use
+        bar_actions = ui.options_bar.actions()
+        after = bar_actions[bar_actions.index(ui.segment_mode_action) + 1]
+        self.feather_action = ui.options_bar.insertWidget(after, FeatherControls(spline)) if spline else None
         self.fill_segment_modes()
         ui.size_slider.valueChanged.connect(self.set_brush_size)
         ui.size_box.valueChanged.connect(self.set_brush_size)
@@ -55,6 +61,8 @@ class ToolController:
             self.actions[f"tool_{name}"].setChecked(True)
             self.ui.backend_action.setVisible(name == "segment")
             self.ui.segment_mode_action.setVisible(name == "segment")
+            if self.feather_action is not None:
+                self.feather_action.setVisible(name == "spline")
             if name == "segment" and self.canvas.segment_backend is not None:
                 self.messages.show(f"{self.canvas.segment_backend.name}: {self.ui.segment_mode_box.toolTip()}", 6000)
         if "brush_size" in changes:
