@@ -21,19 +21,20 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Iterable, Optional, Protocol, Sequence
+from typing import Callable, Iterable, Optional, Protocol, Sequence
 
 import numpy as np
 from PyQt5.QtCore import QLineF, QPointF, QRectF, Qt
 from PyQt5.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygonF, QTransform
+from PyQt5.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QWidget
 
 from xmempp.errors import XMemppError
-from xmempp.io.roto_shapes import (SHAPES_FILE, Shape, ShapePoint, keyframe_ids, keyframe_mattes, read_shapes,
-                                   sample_shape, write_shapes)
+from xmempp.io.roto_shapes import (MAX_FEATHER, SHAPES_FILE, Shape, ShapePoint, keyframe_ids, keyframe_mattes,
+                                   read_shapes, sample_shape, write_shapes)
 
 from .tools import Tool, ToolHost
 
-__all__ = ["ShapeStore", "SplineHost", "SplineTool"]
+__all__ = ["ShapeStore", "SplineHost", "SplineTool", "FeatherControls"]
 
 #: How close (screen pixels) a click must be to a point or handle to take it.
 _HIT = 8.0
@@ -135,6 +136,15 @@ class SplineTool(Tool):
         self._frame = -1
         self._drag: Optional[_Drag] = None
         self._moved = False
+        #: Told (inner, outer) when the feather shown should change (a point selected, a feather dragged).
+        self.on_feather: Optional[Callable[[float, float], None]] = None
+
+    def _show_feather(self) -> None:
+        if self.selected is not None:
+            q = self.shapes[self.selected[0]].points[self.selected[1]]
+            self.feather = (q.inner, q.outer)
+        if self.on_feather is not None:
+            self.on_feather(*self.feather)
 
     # ------------------------------------------------------------------ state
     @property
@@ -231,6 +241,7 @@ class SplineTool(Tool):
             return
         kind, s, i = hit
         self.selected = (s, i)
+        self._show_feather()
         if kind == "anchor" and modifiers & Qt.ControlModifier:
             kind = "feather"
         self._drag = _Drag(kind, s, i, p)
@@ -276,7 +287,7 @@ class SplineTool(Tool):
             else:
                 self._replace(drag.shape, drag.point, inner=-along)
             q = self.shapes[drag.shape].points[drag.point]
-            self.feather = (q.inner, q.outer)
+            self._show_feather()
             self.host.notify(f"feather: inner {q.inner:.1f} px, outer {q.outer:.1f} px")
         self.host.update()
 
@@ -455,3 +466,38 @@ def shape_frames(store: ShapeStore, references: Iterable[int]) -> list[int]:
     """The reference frames that have shapes (their soft mattes are the keyframes' outputs)."""
     keys = set(store.frames)
     return sorted(f for f in references if f in keys)
+
+
+class FeatherControls(QWidget):
+    """The spline tool's feather boxes for the options bar: the selected point's inner and outer feather (and
+    that of the points placed next); they follow the point selected or dragged."""
+
+    def __init__(self, tool: SplineTool, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.tool = tool
+        self.inner, self.outer = QDoubleSpinBox(self), QDoubleSpinBox(self)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.addWidget(QLabel("Feather", self))
+        for prefix, box, tip in (("in ", self.inner, "Falloff inside the curve at the selected point"),
+                                 ("out ", self.outer, "Falloff outside the curve at the selected point")):
+            box.setPrefix(prefix)
+            box.setRange(0.0, MAX_FEATHER)
+            box.setDecimals(1)
+            box.setSingleStep(0.5)
+            box.setKeyboardTracking(False)  # typed values apply on Enter, not at each digit
+            box.setToolTip(f"{tip} (pixels; Ctrl+drag a point sets it too)")
+            box.valueChanged.connect(self._changed)
+            layout.addWidget(box)
+        tool.on_feather = self.show_feather
+        self.show_feather(*tool.feather)
+
+    def show_feather(self, inner: float, outer: float) -> None:
+        """Show a feather without applying it."""
+        for box, value in ((self.inner, inner), (self.outer, outer)):
+            box.blockSignals(True)
+            box.setValue(value)
+            box.blockSignals(False)
+
+    def _changed(self, _value: float) -> None:
+        self.tool.set_feather(self.inner.value(), self.outer.value())

@@ -127,3 +127,28 @@ def test_v_picks_the_spline_tool_and_enter_closes_the_shape(qtbot, tmp_path):
     assert window.project.workspace.path.joinpath(SHAPES_FILE).exists() is False
     assert window.project.mask(window.current)[25, 32] == 0          # the shape went, and its fill
     window.close()
+
+
+def test_feather_boxes_follow_the_selected_point_and_set_it(qtbot, tmp_path):
+    from xmempp.gui.spline_tool import FeatherControls
+
+    window = open_window(qtbot, make_workspace(tmp_path))
+    controls = window.findChild(FeatherControls)
+    assert controls is not None and not controls.isVisible()          # only with the spline tool
+    window.set_tool("spline")
+    qtbot.waitUntil(controls.isVisible, timeout=2000)
+    canvas = window.canvas
+    for x, y in ((20, 20), (50, 20), (50, 50), (20, 50)):
+        click(qtbot, canvas, x, y)
+    window.actions["accept"].trigger()
+    # outwards along the corner's normal (the diagonal): outer feather 3 * sqrt(2)
+    drag(qtbot, canvas, [(50, 20), (52, 18), (53, 17)], modifiers=Qt.ControlModifier)
+    assert 3.7 < controls.outer.value() < 4.7 and controls.inner.value() == 0
+    controls.inner.setValue(2.0)                                       # typed into the box: the point takes it
+    point = read_shapes(window.project.workspace.path / SHAPES_FILE)[window.current][0].points[1]
+    assert point.inner == 2.0 and 3.7 < point.outer < 4.7
+    click(qtbot, canvas, 20, 20)                                       # another point: its own feather shown
+    assert controls.inner.value() == 0 and controls.outer.value() == 0
+    window.set_tool("brush")
+    qtbot.waitUntil(lambda: not controls.isVisible(), timeout=2000)
+    window.close()
