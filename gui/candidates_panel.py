@@ -1,18 +1,20 @@
-"""The Candidates tab: k, alpha and minimum-mask-size controls, "Suggest frames" with a progress bar,
-and the suggestions as thumbnails (click to jump)."""
+"""The Candidates tab: k, alpha and minimum-mask-size controls side by side, "Suggest frames" with a progress bar,
+and the suggestions as a grid of small thumbnails (click to jump)."""
 from __future__ import annotations
 
 from typing import Optional
 
-from PyQt5.QtCore import pyqtSignal
-from PyQt5.QtWidgets import (QDoubleSpinBox, QFormLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout,
+from PyQt5.QtCore import QSize, pyqtSignal
+from PyQt5.QtWidgets import (QDoubleSpinBox, QGridLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout,
                              QWidget)
 
 from .project import Project
 from .thumbnails import ThumbnailCache, ThumbnailList
 
-__all__ = ["CandidatesPanel"]
+__all__ = ["CandidatesPanel", "SUGGESTION_ICON", "SUGGESTION_CELL"]
 
+#: Size of a suggestion's thumbnail and of its cell with the label (three to a row in the side dock).
+SUGGESTION_ICON, SUGGESTION_CELL = (90, 58), (104, 104)
 
 
 class CandidatesPanel(QWidget):
@@ -53,11 +55,17 @@ class CandidatesPanel(QWidget):
         for box in (self.k, self.alpha, self.min_mask):
             box.setKeyboardTracking(False)
             box.valueChanged.connect(self._save)
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
-        form.addRow("Frames to suggest (k)", self.k)
-        form.addRow("Mask weight (alpha)", self.alpha)
-        form.addRow("Min. mask size", self.min_mask)
+        controls = QGridLayout()  # three fields side by side: the suggestions keep the height
+        controls.setHorizontalSpacing(6)
+        controls.setVerticalSpacing(2)
+        for column, (text, box) in enumerate((("Frames (k)", self.k), ("Mask weight", self.alpha),
+                                              ("Min. mask", self.min_mask))):
+            label = QLabel(text, self)
+            label.setToolTip(box.toolTip())
+            label.setBuddy(box)
+            controls.addWidget(label, 0, column)
+            controls.addWidget(box, 1, column)
+            controls.setColumnStretch(column, 1)
         self.button = QPushButton("Suggest frames", self)
         self.button.setObjectName("primaryButton")
         self.button.setToolTip("Find the frames whose annotation would help the propagation most (Ctrl+G)")
@@ -69,10 +77,12 @@ class CandidatesPanel(QWidget):
         self.note.setObjectName("hint")
         self.note.setWordWrap(True)
         self.list = ThumbnailList(thumbnails, self)
+        self.list.setIconSize(QSize(*SUGGESTION_ICON))  # three to a row in the dock: k=5 fits at 1280x720
+        self.list.setGridSize(QSize(*SUGGESTION_CELL))
         self.list.frameClicked.connect(self.jumpRequested)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
-        layout.addLayout(form)
+        layout.addLayout(controls)
         layout.addWidget(self.button)
         layout.addWidget(self.progress)
         layout.addWidget(self.note)

@@ -1,11 +1,12 @@
 """The File and Help menus: new / open / recent workspaces (opened in a new window that replaces this one),
-save, export, the shortcut list."""
+save, export, load weights, the shortcut list."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable, Optional, Protocol
 
-from PyQt5.QtWidgets import QFileDialog, QMainWindow, QMenu
+from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import QApplication, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox
 
 from xmempp.errors import XMemppError
 
@@ -16,6 +17,7 @@ from .job_controller import JobController
 from .project import Project
 from .remedies import gui_message
 from .status_line import Messages
+from .weights_loader import load_weights
 
 __all__ = ["FileController"]
 
@@ -29,7 +31,8 @@ class FileController:
 
     def __init__(self, project: Project, jobs: JobController, recent: RecentWorkspaces, recent_menu: QMenu,
                  messages: Messages, problem: Callable[[str], None], canvas: _Canvas, window: QMainWindow,
-                 open_window: Callable[[Project], QMainWindow], weights_error: Callable[[str], None]) -> None:
+                 open_window: Callable[[Project], QMainWindow], weights_error: Callable[[str], None],
+                 model_label: QLabel) -> None:
         """Arguments:
             project, jobs: the window's project and jobs.
             recent, recent_menu: the recent workspaces and File > Open Recent.
@@ -38,10 +41,11 @@ class FileController:
             window: the window the dialogs belong to and that a newly opened workspace replaces.
             open_window: a new window on a project.
             weights_error: shows the clear message about unusable weights.
+            model_label: the status bar's model line (File > Load weights updates it).
         """
         self.project, self.jobs, self.recent, self.recent_menu = project, jobs, recent, recent_menu
         self.messages, self.problem, self.canvas, self.window = messages, problem, canvas, window
-        self.open_window, self.weights_error = open_window, weights_error
+        self.open_window, self.weights_error, self.model_label = open_window, weights_error, model_label
         recent.add(project.workspace.path)
         self.fill_recent()
 
@@ -91,6 +95,31 @@ class FileController:
         window.show()
         self.window.close()
         return window
+
+    def load_weights(self, path: Optional[Path] = None) -> bool:
+        """File > Load weights: check and load an XMem checkpoint as `--model` does (asks for the file when `path`
+        is None). Returns True when the network now uses it; a refused file changes nothing and says why."""
+        if self.jobs.busy_message(" before loading other weights"):
+            return False
+        engine = self.project.engine
+        if path is None:
+            chosen, _filter = QFileDialog.getOpenFileName(self.window, "Load XMem weights",
+                                                          str(engine.weights_file.parent),
+                                                          "Checkpoints (*.pth *.pt);;All files (*)")
+            if not chosen:
+                return False
+            path = Path(chosen)
+        QApplication.setOverrideCursor(Qt.WaitCursor)
+        try:
+            load_weights(engine, path)
+        except XMemppError as exc:
+            QMessageBox.critical(self.window, "Weights not loaded", f"{path} cannot be used:\n\n{gui_message(exc)}")
+            return False
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.model_label.setText(engine.status)
+        self.messages.show(f"weights {path.name} loaded: the next propagation uses them", 6000)
+        return True
 
     def fill_recent(self) -> None:
         """File > Open Recent: the other recent workspaces."""

@@ -3,15 +3,29 @@
 one runs."""
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional, Protocol
+from typing import Any, Callable, Mapping, Optional, Protocol
 
+import numpy as np
 from PyQt5.QtWidgets import QAbstractSpinBox, QAction, QApplication, QMessageBox, QWidget
 
 from .job_controller import JobController
 from .job_runner import JobState
 from .window_bars import WindowWidgets
 
-__all__ = ["JobPresenter", "EditableCanvas", "Playback"]
+__all__ = ["JobPresenter", "EditableCanvas", "Playback", "Keyframes"]
+
+
+class Keyframes(Protocol):
+    """What starting a propagation reads of the project: its references, masks and model status."""
+
+    @property
+    def engine(self) -> Any: ...  # its `status` line
+    @property
+    def labels(self) -> list[str]: ...
+    @property
+    def references(self) -> list[int]: ...
+    def is_reference(self, index: int) -> bool: ...
+    def mask(self, index: int) -> np.ndarray: ...
 
 
 class EditableCanvas(Protocol):
@@ -32,13 +46,14 @@ class Playback(Protocol):
 class JobPresenter:
     """Starts jobs for the window and keeps its widgets in step with them."""
 
-    def __init__(self, jobs: JobController, ui: WindowWidgets, actions: Mapping[str, QAction], canvas: EditableCanvas,
-                 playback: Playback, model_status: Callable[[], str], accept_shape: Callable[[], None],
-                 dialog_parent: QWidget) -> None:
-        """`model_status` is the engine's status line (shown after a weights problem); `accept_shape` finishes a
-        shape being drawn before a propagation reads the frame."""
-        self.jobs, self.ui, self.actions, self.canvas, self.playback = jobs, ui, actions, canvas, playback
-        self.model_status, self.accept_shape, self.dialog_parent = model_status, accept_shape, dialog_parent
+    def __init__(self, jobs: JobController, shot: Keyframes, ui: WindowWidgets, actions: Mapping[str, QAction],
+                 canvas: EditableCanvas, playback: Playback, accept_shape: Callable[[], None],
+                 save_reference: Callable[[], bool], dialog_parent: QWidget) -> None:
+        """`accept_shape` finishes a shape being drawn before a propagation reads the frame; `save_reference` saves
+        the frame on screen as a reference (F on a painted frame offers it)."""
+        self.jobs, self.shot, self.ui, self.actions = jobs, shot, ui, actions
+        self.canvas, self.playback = canvas, playback
+        self.accept_shape, self.save_reference, self.dialog_parent = accept_shape, save_reference, dialog_parent
         #: Called with `propagating` whenever what may act changes (undo, references...).
         self.lock_listeners: list[Callable[[bool], None]] = []
         jobs.busyChanged.connect(self._busy_changed)
@@ -57,20 +72,26 @@ class JobPresenter:
         ui.memory_panel.clearRequested.connect(jobs.clear_memory)
         ui.pause_action.triggered.connect(lambda _checked: self.toggle_pause())
         ui.stop_action.triggered.connect(self.stop)
-        ui.model_label.setText(model_status())
+        ui.model_label.setText(self.model_status())
+
+    def model_status(self) -> str:
+        """The model cache's status line."""
+        return str(self.shot.engine.status)
 
     def update_enabled(self) -> None:
         """Enable what the running job (if any) allows."""
         ui = self.ui
         running, propagating = self.jobs.runner.busy, self.jobs.propagating
-        for name in ("save_reference", "delete_reference", "clear_object"):
+        for name in ("save_reference", "delete_reference", "clear_object", "approve_frame", "review_masks"):
             self.actions[name].setEnabled(not propagating)
         for name in ("propagate_forward", "propagate_backward", "propagate_full", "suggest", "export",
                      "new_workspace", "open_workspace"):
             self.actions[name].setEnabled(not running)
         ui.recent_menu.setEnabled(not running)
+        ui.load_weights_action.setEnabled(not running)
         ui.pause_action.setEnabled(propagating)
         ui.stop_action.setEnabled(running)
+        ui.candidates_panel.button.setEnabled(not running or self.jobs.state is JobState.suggesting)  # Stop
         ui.references_panel.save_button.setEnabled(not propagating)
         ui.memory_panel.settings_box.setEnabled(not propagating)
         ui.memory_panel.clear_button.setEnabled(not running)
@@ -117,7 +138,25 @@ class JobPresenter:
         self.commit_typed_value()
         if not self.jobs.runner.busy:
             self.accept_shape()
+            if self._painted_without_reference(start) and not self._save_first(start):
+                return False
         return self.jobs.propagate(direction, start, limit)
+
+    def _painted_without_reference(self, frame: int) -> bool:
+        shot = self.shot
+        return (not shot.is_reference(frame) and bool(shot.mask(frame).any())
+                and not any(shot.mask(f).any() for f in shot.references))
+
+    def _save_first(self, frame: int) -> bool:
+        """F on a painted frame before any reference: offer to save it as one and go on."""
+        box = QMessageBox(QMessageBox.Question, "No reference yet",
+                          f"{self.shot.labels[frame]} is painted but is not a reference yet, and a propagation starts "
+                          f"from references.\n\nSave it as a reference and propagate?", parent=self.dialog_parent)
+        save = box.addButton("Save as reference and propagate", QMessageBox.AcceptRole)
+        box.addButton(QMessageBox.Cancel)
+        box.setDefaultButton(save)
+        box.exec_()
+        return box.clickedButton() is save and self.save_reference()
 
     def suggest(self) -> bool:
         """Run the candidate selector in a worker thread. Returns True when it started."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from PyQt5 import sip
-from PyQt5.QtCore import QTimer
+from PyQt5.QtCore import QEvent, QTimer
 from PyQt5.QtWidgets import QApplication, QDialog, QMainWindow, QVBoxLayout, QWidget
 
 from .canvas import Canvas
@@ -68,7 +68,9 @@ class MainWindow(QMainWindow):
         self.backends: list[SegmentBackend] = available_backends()
         self.refined = RefinedMattes(project)
         self.canvas = Canvas(project, self)
-        self.canvas.refiner = self.refined.matte if self.refined.available else None
+        if self.refined.available:  # the matte the view shows: the object's, or all visible ones' (combined)
+            self.canvas.refiner = lambda f, image, ids, obj: self.refined.view_matte(f, image, ids, obj,
+                                                                                     self.view.overlay_mode)
         self.timeline = Timeline(project.labels, project.workspace.fps, self)
         central = QWidget(self)
         column = QVBoxLayout(central)
@@ -99,10 +101,10 @@ class MainWindow(QMainWindow):
         self.objects = ObjectController(view, p, canvas, ui.objects, status, status.problem, self.tools.reset_shape)
         self.edits = EditController(view, p, self.jobs, actions, status, self.tools.reset_shape, self)
         self.refs = ReferenceController(view, p, self.jobs, ui.references_panel, status, self.tools.accept_shape)
-        self.job_view = JobPresenter(self.jobs, ui, actions, canvas, self.timeline, lambda: p.engine.status,
-                                     self.tools.accept_shape, self)
+        self.job_view = JobPresenter(self.jobs, p, ui, actions, canvas, self.timeline, self.tools.accept_shape,
+                                     self.refs.save, self)
         self.files = FileController(p, self.jobs, recent, ui.recent_menu, status, status.problem, canvas, self,
-                                    self._new_window, self.job_view.show_weights_error)
+                                    self._new_window, self.job_view.show_weights_error, ui.model_label)
         self.review_ui = ReviewUi(p, self.thumbnails, self.timeline, ui.tabs, self.jobs, self.nav, status, self)
         bind_settings(view, p)
         self.space_key = SpaceKeyFilter(self, canvas, self.job_view.toggle_pause)
@@ -125,6 +127,7 @@ class MainWindow(QMainWindow):
         self.canvas.message.connect(lambda text: status.show(text, 5000))
         ui.references_panel.jumpRequested.connect(nav.goto)
         ui.candidates_panel.jumpRequested.connect(nav.goto)
+        ui.load_weights_action.triggered.connect(lambda _checked=False: self.files.load_weights())
         jobs.message.connect(status.show)
         jobs.showFrame.connect(nav.show_frame)
         jobs.runningSpan.connect(self.timeline.set_running)
@@ -137,6 +140,10 @@ class MainWindow(QMainWindow):
         self.timeline.set_suggestions(p.settings.suggestions)
         self.timeline.set_masked(p.masked_frames)
         self.nav.show_frame(p.settings.current_frame)
+        tabs = self.ui.tabs  # the side tab where the artist left it
+        names = [tabs.tabText(i) for i in range(tabs.count())]
+        tabs.setCurrentIndex(names.index(self.view.tab) if self.view.tab in names else 0)
+        tabs.currentChanged.connect(lambda i: self.view.update(tab=tabs.tabText(i)))
         self.job_view.update_enabled()
         self.edits.update_texts()
         self.status.show("B paints, R saves a reference, F propagates; F1 lists every shortcut", _HINT_MS)
@@ -283,6 +290,12 @@ class MainWindow(QMainWindow):
         self.edits.update_texts()
 
     # ------------------------------------------------------------------ layout and closing
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.StatusTip:  # a hovered menu item's help goes through the message bar too
+            self.statusBar().showMessage(event.tip())
+            return True
+        return super().event(event)
+
     def _fit_options_bar(self) -> None:
         fit_options_bar(self.ui.options_bar, self.width())
 

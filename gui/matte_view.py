@@ -5,10 +5,12 @@ View modes:
     "blend", "fade", "popup": the overlays (`overlay.OVERLAY_MODES`);
     "outline": the plate with only the objects' outlines;
     "alpha": the current object's matte in grey (white = object), as a compositor's alpha channel;
+    "combined": every visible object's matte together in grey (the shot's combined alpha);
     "black": the plate multiplied by the matte, over black;
     "checker": the plate multiplied by the matte, over a checkerboard (holes and fringes show).
 
-The matte is the current object's mask (hard edges), or a refined soft matte when one is given;
+The matte is the current object's mask (hard edges; every visible object's in the combined view), or a refined
+soft matte when one is given;
 `COMPARE_MODES` say whether the raw, the refined or a split (raw left, refined right) is shown.
 Onion skin: outlines of the previous and next frames' masks drawn over any mode.
 """
@@ -20,13 +22,15 @@ import numpy as np
 
 from .overlay import OVERLAY_LABELS, OVERLAY_MODES, clip_rect, composite_into, object_outline
 
-__all__ = ["MATTE_MODES", "VIEW_MODES", "VIEW_LABELS", "COMPARE_MODES", "COMPARE_LABELS", "ONION_PREVIOUS",
-           "ONION_NEXT", "checkerboard", "render_view", "onion_edges"]
+__all__ = ["COMBINED_MODE", "MATTE_MODES", "VIEW_MODES", "VIEW_LABELS", "COMPARE_MODES", "COMPARE_LABELS",
+           "ONION_PREVIOUS", "ONION_NEXT", "checkerboard", "render_view", "onion_edges"]
 
-MATTE_MODES = ("outline", "alpha", "black", "checker")
+#: The combined-alpha view: every visible object's matte at once.
+COMBINED_MODE = "combined"
+MATTE_MODES = ("outline", "alpha", COMBINED_MODE, "black", "checker")
 VIEW_MODES = OVERLAY_MODES + MATTE_MODES
-VIEW_LABELS = {**OVERLAY_LABELS, "outline": "Outline only", "alpha": "Alpha", "black": "Over black",
-               "checker": "Over checker"}
+VIEW_LABELS = {**OVERLAY_LABELS, "outline": "Outline only", "alpha": "Alpha", COMBINED_MODE: "Alpha, all objects",
+               "black": "Over black", "checker": "Over checker"}
 COMPARE_MODES = ("raw", "refined", "split")
 COMPARE_LABELS = {"raw": "Raw", "refined": "Refined", "split": "Raw | refined"}
 
@@ -65,8 +69,9 @@ def render_view(out: np.ndarray, frame: np.ndarray, ids: Optional[np.ndarray], m
         ids: HxW uint8 object ids to show (hidden objects already 0), or None (the plate as it is).
         mode: one of `VIEW_MODES`.
         rect: (x0, y0, x1, y1) region, exclusive ends; None for the whole image.
-        object_id: the object whose matte the matte modes show.
-        soft: HxW float32 matte in [0, 1] of `object_id` to show instead of its hard mask (refined), or None.
+        object_id: the object whose matte the matte modes show (the combined view shows every object in `ids`).
+        soft: HxW float32 matte in [0, 1] to show instead of the hard mask (refined: `object_id`'s, or every
+            visible object's in the combined view), or None.
         opacity, palette: as in `overlay.composite_into`.
         onion: (HxW bool outline, RGB colour) pairs drawn on top.
     Returns:
@@ -86,9 +91,11 @@ def render_view(out: np.ndarray, frame: np.ndarray, ids: Optional[np.ndarray], m
         src = frame[y0:y1, x0:x1].astype(np.float32)
         if soft is not None:
             matte = np.clip(soft[y0:y1, x0:x1], 0.0, 1.0).astype(np.float32)
+        elif mode == COMBINED_MODE:
+            matte = (ids[y0:y1, x0:x1] > 0).astype(np.float32)
         else:
             matte = (ids[y0:y1, x0:x1] == object_id).astype(np.float32)
-        if mode == "alpha":
+        if mode in ("alpha", COMBINED_MODE):
             result = np.repeat(matte[..., None] * 255.0, 3, axis=2)
         elif mode == "black":
             result = src * matte[..., None]

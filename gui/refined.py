@@ -1,6 +1,7 @@
 """The refined matte for the canvas's A/B view: the core's refine stage (`xmempp.refine.refine_frame`,
-guided filter) run on the shown frame's plate and mask, cached per frame, mask version, object and
-settings.
+guided filter) run on the shown frame's plate and mask, cached per frame, mask version, settings and hidden
+objects. A hidden object is left out, as the raw view leaves it out, so a raw | refined split shows the same
+objects on both halves; the combined view shows every visible object's matte together.
 
 The workspace keeps hard masks, so each object's mask is first given the soft edge a network matte has:
 taken to the decoder's resolution (a quarter of the processing size, area-averaged and thresholded) and
@@ -16,11 +17,12 @@ from typing import Any, Mapping, Optional
 import cv2
 import numpy as np
 
+from .matte_view import COMBINED_MODE
 from .project import Project
 
 __all__ = ["RefinedMattes"]
 
-#: Refined mattes kept (frame, mask version, object).
+#: Refined frames kept (frame, mask version, settings, hidden objects).
 _CACHE = 8
 
 
@@ -94,21 +96,38 @@ class RefinedMattes:
         """Why there is no refined matte ("" when there is)."""
         return "" if self.available else "this xmempp has no refine stage (xmempp.refine)"
 
-    def matte(self, frame: int, image: np.ndarray, ids: np.ndarray, object_id: int) -> Optional[np.ndarray]:
-        """HxW float32 refined matte of `object_id` on `frame` (None without the refine stage)."""
+    def probabilities(self, frame: int, image: np.ndarray, ids: np.ndarray) -> Optional[np.ndarray]:
+        """(1+K)xHxW float32 refined probabilities of `frame`'s visible objects (a hidden object is left out, as the
+        raw view leaves it out), or None without the refine stage."""
         if self._refine is None:
             return None
+        styles = self.project.styles
         choices = self.project.settings.export
         size = self.project.settings.config.size
-        key = (frame, self.project.version(frame), object_id, size, _settings_key(choices))
+        key = (frame, self.project.version(frame), size, _settings_key(choices), tuple(styles.hidden_ids))
         cached = self._cache.get(key)
-        if cached is not None and cached.shape == ids.shape:
+        if cached is not None and cached.shape[1:] == ids.shape:
             self._cache.move_to_end(key)
             return cached
         processing = size if size > 0 else min(ids.shape)
-        refined = np.asarray(self._refine(image, ids, self.project.num_objects, processing, choices), dtype=np.float32)
-        matte = refined[object_id]
-        self._cache[key] = matte
+        refined = np.asarray(self._refine(image, styles.visible_ids(ids), self.project.num_objects, processing,
+                                          choices), dtype=np.float32)
+        self._cache[key] = refined
         while len(self._cache) > _CACHE:
             self._cache.popitem(last=False)
-        return matte
+        return refined
+
+    def matte(self, frame: int, image: np.ndarray, ids: np.ndarray, object_id: int) -> Optional[np.ndarray]:
+        """HxW float32 refined matte of `object_id` on `frame` (zero when it is hidden; None without the refine
+        stage)."""
+        refined = self.probabilities(frame, image, ids)
+        return None if refined is None else refined[object_id]
+
+    def view_matte(self, frame: int, image: np.ndarray, ids: np.ndarray, object_id: int,
+                   mode: str) -> Optional[np.ndarray]:
+        """The refined matte a matte view shows: `object_id`'s, or in the combined view (`COMBINED_MODE`) every
+        visible object's together (None without the refine stage)."""
+        if mode != COMBINED_MODE:
+            return self.matte(frame, image, ids, object_id)
+        refined = self.probabilities(frame, image, ids)
+        return None if refined is None else np.clip(refined[1:].sum(axis=0), 0.0, 1.0).astype(np.float32)

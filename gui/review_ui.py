@@ -100,6 +100,8 @@ class ReviewUi(QObject):
     def _jobs_busy(self, busy: bool) -> None:
         if busy and self.jobs.propagating:  # its masks are about to change: review them afterwards
             self.controller.stop()
+        for button in (self.panel.review_button, self.panel.approve_button):  # they wait for the propagation
+            button.setEnabled(not (busy and self.jobs.propagating))
 
     # ------------------------------------------------------------------ actions
     def approve_current(self) -> None:

@@ -30,8 +30,8 @@ class _Located(Protocol):
 class SavedState(Protocol):
     """What the saved marker and the cursor line read of the project."""
 
-    unsaved: set[str]
-
+    @property
+    def unsaved(self) -> set[str]: ...
     @property
     def workspace(self) -> _Located: ...
     def object_name(self, object_id: int) -> str: ...

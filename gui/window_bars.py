@@ -11,7 +11,7 @@ from typing import Mapping, Protocol, Sequence
 
 from PyQt5.QtCore import QSize, Qt
 from PyQt5.QtWidgets import (QAction, QActionGroup, QComboBox, QDockWidget, QFrame, QLabel, QMainWindow, QMenu,
-                             QProgressBar, QScrollArea, QSizePolicy, QSlider, QSpinBox, QStatusBar, QTabWidget,
+                             QProgressBar, QScrollArea, QSizePolicy, QSlider, QSpinBox, QTabWidget,
                              QToolBar, QVBoxLayout, QWidget)
 
 from .candidates_panel import CandidatesPanel
@@ -19,6 +19,7 @@ from .elided_label import ElidedLabel
 from .icons import icon
 from .matte_view import COMPARE_LABELS, COMPARE_MODES, VIEW_LABELS, VIEW_MODES
 from .memory_panel import MemoryPanel
+from .message_bar import MessageBar
 from .objects import ObjectsPanel
 from .project import Project
 from .references_panel import ReferencesPanel
@@ -43,8 +44,8 @@ BRUSH_STEP = 1.25
 _OPACITY_RANGE = (5, 95)
 _TOOL_ICON_SIZE = QSize(22, 22)
 _SLIDER_WIDTH, _OPACITY_WIDTH, _PROGRESS_WIDTH, _CURSOR_WIDTH = 110, 80, 160, 130
-#: Least width of the job line and of the model line on the status bar (they elide beyond).
-_JOB_MIN_WIDTH, _MODEL_MIN_WIDTH = 120, 120
+#: Least width of the status bar's job, model, cursor and zoom fields (they elide beyond; the message comes first).
+_JOB_MIN_WIDTH, _MODEL_MIN_WIDTH, _CURSOR_MIN_WIDTH, _ZOOM_MIN_WIDTH = 120, 60, 40, 40
 #: Most width of the job line (the left of the bar keeps room for messages).
 _JOB_MAX_WIDTH = 420
 #: Width of the right dock: at least, and when the window opens.
@@ -80,11 +81,12 @@ class WindowWidgets:
     compare_action: QAction
     pause_action: QAction
     stop_action: QAction
+    load_weights_action: QAction
     recent_menu: QMenu
     job_label: ElidedLabel
     progress: QProgressBar
-    cursor_label: QLabel
-    zoom_label: QLabel
+    cursor_label: ElidedLabel
+    zoom_label: ElidedLabel
     model_label: ElidedLabel
     saved_label: QLabel
     objects: ObjectsPanel
@@ -133,8 +135,8 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     for mode in VIEW_MODES:
         view_box.addItem(VIEW_LABELS[mode], mode)
     view_box.setToolTip(f"How the mask is drawn: colour blend, fade background, object only, outline only; matte "
-                        f"views: alpha, matte over black, over a checkerboard ({shortcut('cycle_overlay').key_label} "
-                        f"cycles)")
+                        f"views: alpha, all objects' alpha, matte over black, over a checkerboard "
+                        f"({shortcut('cycle_overlay').key_label} cycles)")
     opacity_slider = QSlider(Qt.Horizontal, window)
     opacity_slider.setRange(*_OPACITY_RANGE)
     opacity_slider.setFixedWidth(_OPACITY_WIDTH)
@@ -160,12 +162,16 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
         parts.actions[name].setIconText(text)
         bar.addAction(parts.actions[name])
     pause_action, stop_action = _propagation_buttons(window, parts)
-    recent_menu = _menus(window, parts, pause_action, stop_action)
+    load_weights_action = QAction("Load &weights…", window)
+    load_weights_action.setToolTip("Use another XMem checkpoint (checked as --model is)")
+    load_weights_action.setStatusTip("Use another XMem checkpoint for propagation and suggestions")
+    recent_menu = _menus(window, parts, {"pause": pause_action, "stop": stop_action,
+                                         "load_weights": load_weights_action})
     status = _status_bar(window, parts)
     side = _side_dock(window, parts)
     return WindowWidgets(tool_group, bar, size_slider, size_box, backend_box, segment_mode_box, backend_action,
                          segment_mode_action, view_box, opacity_slider, compare_box, compare_action, pause_action,
-                         stop_action, recent_menu, *status, *side)
+                         stop_action, load_weights_action, recent_menu, *status, *side)
 
 
 def _tools_bar(window: QMainWindow, parts: BarsParts) -> QActionGroup:
@@ -204,10 +210,11 @@ def _propagation_buttons(window: QMainWindow, parts: BarsParts) -> tuple[QAction
     return pause_action, stop_action
 
 
-def _menus(window: QMainWindow, parts: BarsParts, pause_action: QAction, stop_action: QAction) -> QMenu:
+def _menus(window: QMainWindow, parts: BarsParts, extra: Mapping[str, QAction]) -> QMenu:
     """The menu bar: every action, grouped. Returns the File > Open Recent menu (filled by the window)."""
     menus = {
-        "&File": ["new_workspace", "open_workspace", "recent", None, "save", "export", None, "quit"],
+        "&File": ["new_workspace", "open_workspace", "recent", None, "save", "export", None, "load_weights", None,
+                  "quit"],
         "&Edit": ["undo", "redo", "history", None, "save_reference", "delete_reference", "clear_object", None,
                   "tool_brush", "tool_eraser", "tool_polygon", "tool_lasso", "tool_segment", None,
                   "brush_smaller", "brush_larger"],
@@ -220,7 +227,6 @@ def _menus(window: QMainWindow, parts: BarsParts, pause_action: QAction, stop_ac
                   "zoom_in", "zoom_out"],
         "&Help": ["help"],
     }
-    extra = {"pause": pause_action, "stop": stop_action}
     recent = QMenu("Open &Recent", window)
     for title, names in menus.items():
         menu = window.menuBar().addMenu(title)
@@ -234,13 +240,14 @@ def _menus(window: QMainWindow, parts: BarsParts, pause_action: QAction, stop_ac
     return recent
 
 
-def _status_bar(window: QMainWindow, parts: BarsParts) -> tuple[ElidedLabel, QProgressBar, QLabel, QLabel,
-                                                                ElidedLabel, QLabel]:
-    """The status bar: job, progress, cursor, zoom, model and saved state. The progress bar is as tall as
-    a label and keeps its place while hidden, so starting a job does not change the bar's height."""
-    status: QStatusBar = window.statusBar()
-    job_label = ElidedLabel(_JOB_MIN_WIDTH, window)
-    job_label.setMaximumWidth(_JOB_MAX_WIDTH)
+def _status_bar(window: QMainWindow, parts: BarsParts) -> tuple[ElidedLabel, QProgressBar, ElidedLabel,
+                                                                ElidedLabel, ElidedLabel, QLabel]:
+    """The status bar (`MessageBar`: the message first): job, progress, cursor, zoom, model and saved state. The
+    progress bar is as tall as a label and keeps its place while hidden, so starting a job does not change the
+    bar's height."""
+    status = MessageBar(window)
+    window.setStatusBar(status)
+    job_label = status.add_label(_JOB_MIN_WIDTH, _JOB_MAX_WIDTH, priority=True)
     progress = QProgressBar(window)
     progress.setFixedWidth(_PROGRESS_WIDTH)
     progress.setFixedHeight(job_label.sizeHint().height())
@@ -249,15 +256,13 @@ def _status_bar(window: QMainWindow, parts: BarsParts) -> tuple[ElidedLabel, QPr
     policy.setRetainSizeWhenHidden(True)
     progress.setSizePolicy(policy)
     progress.setVisible(False)
-    cursor_label = QLabel(window)
-    cursor_label.setMinimumWidth(_CURSOR_WIDTH)
-    zoom_label = QLabel(window)
-    model_label = ElidedLabel(_MODEL_MIN_WIDTH, window)
-    model_label.setMaximumWidth(2 * _PROGRESS_WIDTH)
+    status.add_field(progress)
+    cursor_label = status.add_label(_CURSOR_MIN_WIDTH, _CURSOR_WIDTH)
+    zoom_label = status.add_label(_ZOOM_MIN_WIDTH)
+    model_label = status.add_label(_MODEL_MIN_WIDTH, 2 * _PROGRESS_WIDTH)
     saved_label = QLabel("✓ saved", window)
     saved_label.setToolTip(f"Every edit is written to {parts.project.workspace.path} as you work")
-    for widget in (job_label, progress, cursor_label, zoom_label, model_label, saved_label):
-        status.addPermanentWidget(widget)
+    status.add_field(saved_label)
     return job_label, progress, cursor_label, zoom_label, model_label, saved_label
 
 

@@ -4,29 +4,42 @@ from __future__ import annotations
 
 from typing import Optional
 
-from PyQt5.QtCore import QRect, Qt
+from PyQt5.QtCore import QMargins, QRect, Qt
 from PyQt5.QtWidgets import QApplication, QDockWidget, QMainWindow, QToolBar
 
-__all__ = ["WINDOW_SIZE", "fit_to_screen", "fit_options_bar", "size_dock"]
+__all__ = ["WINDOW_SIZE", "FRAME_ALLOWANCE", "fit_to_screen", "fit_options_bar", "size_dock"]
 
 #: Size of a new window.
 WINDOW_SIZE = (1560, 940)
+#: Room a window manager's frame (title bar, borders) takes around a window not shown yet, when it cannot be
+#: measured: the window is made that much smaller than the screen's free area, so its status bar stays on screen.
+FRAME_ALLOWANCE = QMargins(8, 40, 8, 8)
 
 
-def fit_to_screen(window: QMainWindow, available: Optional[QRect] = None) -> None:
-    """Open `window` at `WINDOW_SIZE`, or at the screen's free area when that is smaller (a 1280x720 laptop).
+def fit_to_screen(window: QMainWindow, available: Optional[QRect] = None, frame: Optional[QMargins] = None) -> None:
+    """Open `window` at `WINDOW_SIZE`, or, on a smaller screen (a 1280x720 laptop), as large as the screen's free
+    area holds with the window manager's frame around it, centred there.
 
     Arguments:
         window: the main window.
         available: the screen's free area (default: the primary screen's).
+        frame: the frame's width on each side (default: measured on a shown window, else `FRAME_ALLOWANCE`).
     """
-    width, height = WINDOW_SIZE
     if available is None:
         screen = QApplication.primaryScreen()
-        available = screen.availableGeometry() if screen is not None else None
-    if available is not None:
-        width, height = min(width, available.width()), min(height, available.height())
+        if screen is None:
+            window.resize(*WINDOW_SIZE)
+            return
+        available = screen.availableGeometry()
+    if frame is None:
+        outer, inner = window.frameGeometry(), window.geometry()
+        measured = QMargins(inner.left() - outer.left(), inner.top() - outer.top(), outer.right() - inner.right(),
+                            outer.bottom() - inner.bottom())
+        frame = measured if window.isVisible() and not measured.isNull() else FRAME_ALLOWANCE
+    room = available.marginsRemoved(frame)
+    width, height = min(WINDOW_SIZE[0], room.width()), min(WINDOW_SIZE[1], room.height())
     window.resize(width, height)
+    window.move(available.left() + (room.width() - width) // 2, available.top() + (room.height() - height) // 2)
 
 
 def fit_options_bar(bar: QToolBar, width: int) -> None:
