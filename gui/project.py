@@ -83,7 +83,7 @@ class Project(QObject):
         self.problems: list[str] = list(self.session.problems)  # reported before a window listened
         self._unsaved_settings = False
         self.problem.connect(self._remember_problem)
-        self.review = ReviewTracker(self)  # fresh / stale / flagged / approved per frame (review.json)
+        self.review = ReviewTracker(self.session, self.labels, self)  # fresh / stale / flagged / approved per frame
         events = self.session.events
         events.mask_changed.connect(self._mask_changed)
         events.references_changed.connect(self._references_changed)
@@ -147,7 +147,7 @@ class Project(QObject):
         self.objectsChanged.emit()
 
     def _step_recorded(self, step: Step) -> None:
-        self.undo_stack.push(SessionCommand(self, step))
+        self.undo_stack.push(SessionCommand(self.session, step, self.goto_frame))
 
     @property
     def unsaved(self) -> set[str]:

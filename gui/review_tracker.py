@@ -3,16 +3,14 @@ approved per frame; the session applies their rules to every edit, reference cha
 saves review.json), its change announced with a Qt signal, and the queries the strip and the panel draw."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 from PyQt5.QtCore import QObject, pyqtSignal
 
+from xmempp.annotation import AnnotationSession
 from xmempp.io.review_state import FrameCheck, FrameState, ReviewStates
 from xmempp.review import FrameReview, ObjectReview
 from xmempp.review.report import Span, flagged_spans
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .project import Project
 
 __all__ = ["ReviewTracker"]
 
@@ -29,27 +27,26 @@ class ReviewTracker(QObject):
     changed = pyqtSignal()
     propagated = pyqtSignal(object)
 
-    def __init__(self, project: "Project") -> None:
-        super().__init__(project)
-        self.project = project
-        project.session.events.review_changed.connect(self._changed)
+    def __init__(self, session: AnnotationSession, labels: Sequence[str], parent: Optional[QObject] = None) -> None:
+        """Arguments: session: the project's session; labels: the frame names shown; parent: the owner."""
+        super().__init__(parent)
+        self.session = session
+        self.labels = labels
+        session.events.review_changed.connect(self._changed)
 
     @property
     def states(self) -> ReviewStates:
         """The session's review states."""
-        return self.project.session.review
+        return self.session.review
 
     # ------------------------------------------------------------------ queries
     def state(self, frame: int) -> FrameState:
         """The state of `frame` now."""
-        p = self.project
-        return self.states.state(frame, reference=p.is_reference(frame), has_mask=p.has_mask(frame))
+        return self.session.state(frame)
 
     def states_of(self) -> list[FrameState]:
         """Every frame's state, in frame order."""
-        p = self.project
-        references, masked = set(p.references), p.masked_frames
-        return [self.states.state(f, reference=f in references, has_mask=f in masked) for f in range(len(p))]
+        return self.session.states()
 
     def frames_in(self, state: FrameState) -> list[int]:
         """The frames in `state`, ascending."""
@@ -65,7 +62,7 @@ class ReviewTracker(QObject):
 
     def spans(self) -> list[Span]:
         """Runs of consecutive flagged frames, worst first (`Span.start` / `worst_position` are frame indices)."""
-        labels = self.project.labels
+        labels = self.labels
         frames: list[FrameReview] = []
         for f, state in enumerate(self.states_of()):
             check = self.states.check(f) if state is FrameState.flagged else None
@@ -77,7 +74,7 @@ class ReviewTracker(QObject):
     # ------------------------------------------------------------------ the artist and the review
     def approve(self, frame: int, on: bool = True) -> bool:
         """Approve `frame` (or take it back). Returns whether anything changed."""
-        return self.project.session.approve(frame, on)
+        return self.session.approve(frame, on)
 
     def apply_reviews(self, reviews: Sequence[FrameReview], versions: Mapping[int, int]) -> int:
         """Store the review's verdicts on the frames that did not change while it ran.
@@ -88,15 +85,15 @@ class ReviewTracker(QObject):
         Returns:
             The number of frames whose verdict was stored.
         """
-        p = self.project
+        s = self.session
         checks = {r.index: FrameCheck.from_review(r) for r in reviews
-                  if not p.is_reference(r.index) and versions.get(r.index) == p.version(r.index)}
-        p.session.store_checks(checks)
+                  if not s.is_reference(r.index) and versions.get(r.index) == s.version(r.index)}
+        s.store_checks(checks)
         return len(checks)
 
     def save(self) -> bool:
         """Write review.json now. Returns False (and reports a problem) when it cannot be written."""
-        return self.project.session.save_review()
+        return self.session.save_review()
 
     def _changed(self) -> None:
         self.changed.emit()

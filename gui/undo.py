@@ -7,14 +7,11 @@ change as it makes it.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Callable
 
 from PyQt5.QtWidgets import QUndoCommand
 
-from xmempp.annotation import PropagationStep, Step
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .project import Project
+from xmempp.annotation import AnnotationSession, PropagationStep, Step
 
 __all__ = ["SessionCommand"]
 
@@ -22,23 +19,26 @@ __all__ = ["SessionCommand"]
 class SessionCommand(QUndoCommand):
     """One recorded step of the project's session, already applied when it is pushed."""
 
-    def __init__(self, project: "Project", step: Step) -> None:
+    def __init__(self, session: AnnotationSession, step: Step, show_frame: Callable[[int], None]) -> None:
+        """Arguments: session: the project's session; step: the step it recorded; show_frame: asks the window to
+        show a frame (the one an undo or redo changes)."""
         super().__init__(step.text)
-        self.project = project
+        self.session = session
         self.step = step
+        self.show_frame = show_frame
         self._applied = True  # pushing calls redo(): the step is already done
 
     def _show_frame(self) -> None:
         if self.step.frame is not None and not isinstance(self.step, PropagationStep):
-            self.project.goto_frame(self.step.frame)
+            self.show_frame(self.step.frame)
 
     def redo(self) -> None:
         if self._applied:
             self._applied = False
             return
         self._show_frame()
-        self.project.session.redo()
+        self.session.redo()
 
     def undo(self) -> None:
         self._show_frame()
-        self.project.session.undo()
+        self.session.undo()
