@@ -5,11 +5,21 @@ Paths in the shot list, the weights and the output folders must be on storage ev
 under the same path, and xmempp must be installed on every node. A user error (bad plate, bad
 masks) is a failed result, never retried; only system failures (a dead worker process or node)
 are retried, up to `max_retries` times.
+
+A task reports "running" as soon as it starts (before its network loads), and the driver reports a
+"retry" when a shot starts again on another worker (Ray lost the first); the report counts each shot's
+retries. On a cluster with GPUs, a task asks for a whole GPU, or for half of one when the batch's memory
+estimate says that two shots fit on a GPU of the cluster (`resources.gpu_request`; the GPU's memory is read
+by a short task on one GPU, unless `gpu_memory` gives it).
 """
 from __future__ import annotations
 
+import collections
+import dataclasses
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -18,9 +28,10 @@ from typing import Any, Callable, Optional, Sequence
 
 from xmempp.errors import ConfigError, InputError
 
+from .resources import gpu_request
 from .worker import EventSink, ShotEvent, ShotResult, ShotTask, describe_failure, run_shot, set_threads
 
-__all__ = ["RayBackend"]
+__all__ = ["RayBackend", "RetryWatch"]
 
 
 @dataclass
@@ -33,15 +44,18 @@ class RayBackend:
             initialised in this process.
         cpus_per_shot: CPUs each task reserves (its torch threads).
         max_retries: times a task is rerun after its worker or node is lost.
+        gpu_memory: bytes of memory of the cluster's GPUs (None: read from one GPU when the cluster has any).
     """
 
     address: str = "auto"
     cpus_per_shot: int = 1
     max_retries: int = 3
+    gpu_memory: Optional[int] = None
 
     def describe(self) -> str:
         """Where the shots run, for the report."""
-        return f"ray: cluster {self.address}, {self.cpus_per_shot} CPU(s) per shot"
+        return (f"ray: cluster {self.address}, {self.cpus_per_shot} CPU(s) per shot, a GPU or half of one per shot "
+                "where the cluster has GPUs")
 
     def run(self, tasks: Sequence[ShotTask], weights: Path, on_event: EventSink,
             on_result: Callable[[ShotResult], None], stop: Optional[threading.Event] = None) -> None:
@@ -74,34 +88,79 @@ class RayBackend:
                     if handler is not None:
                         signal.signal(signum, handler)
         try:
-            gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
+            has_gpus = ray.cluster_resources().get("GPU", 0) > 0
+            gpu_memory = (self.gpu_memory or _probe_gpu_memory(ray)) if has_gpus else None
             events = Queue(actor_options={"num_cpus": 0})
             flag = ray.remote(_StopFlag).options(num_cpus=0).remote()
             signalled = False
-            remote = ray.remote(_ray_shot).options(num_cpus=self.cpus_per_shot, num_gpus=gpus,
-                                                   max_retries=self.max_retries, retry_exceptions=False)
+            remote = ray.remote(_ray_shot).options(num_cpus=self.cpus_per_shot, max_retries=self.max_retries,
+                                                   retry_exceptions=False)
+            watch = RetryWatch(on_event)
             names = {}
             for task in tasks:
-                names[remote.remote(task, str(weights), events, flag)] = task.shot.name
+                needs = task.needs.gpu_memory if task.needs is not None else None
+                gpus = gpu_request(needs, gpu_memory) if has_gpus else 0
+                names[remote.options(num_gpus=gpus).remote(task, str(weights), events, flag)] = task.shot.name
             pending = list(names)
             while pending:
                 if stop.is_set() and not signalled:
                     signalled = True
                     flag.set.remote()
                 ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.2)
-                _drain(events, on_event)
+                _drain(events, watch)
                 for ref in ready:
                     try:
                         result = ray.get(ref)
                     except ray.exceptions.RayError as exc:
                         result = ShotResult(names[ref], "failed", error=describe_failure(exc))
-                    on_result(result)
-            _drain(events, on_event)
+                    _drain(events, watch)  # the shot's last events (a retry's start) before its result
+                    on_result(dataclasses.replace(result, retries=watch.retries[result.shot]))
+            _drain(events, watch)
             ray.kill(events.actor)
             ray.kill(flag)
         finally:
             if started_here:
                 ray.shutdown()
+
+
+class RetryWatch:
+    """Passes a Ray batch's events on, with a "retry" event before the first one of a shot's new worker: a shot
+    that starts again on another worker was retried by Ray (its first worker or node was lost).
+
+    Arguments:
+        on_event: receives the events.
+    """
+
+    def __init__(self, on_event: EventSink) -> None:
+        self.on_event = on_event
+        self.workers: dict[str, tuple[str, int]] = {}
+        self.retries: collections.Counter[str] = collections.Counter()
+
+    def __call__(self, event: ShotEvent) -> None:
+        if event.state == "running" and event.pid:
+            worker = (event.host, event.pid)
+            known = self.workers.setdefault(event.shot, worker)
+            if known != worker:
+                self.workers[event.shot] = worker
+                self.retries[event.shot] += 1
+                self.on_event(ShotEvent(event.shot, "retry", event.frames, event.total, event.pid, event.host,
+                                        attempt=self.retries[event.shot] + 1))
+        self.on_event(event)
+
+
+def _probe_gpu_memory(ray: Any) -> Optional[int]:
+    """Bytes of memory of a GPU of the cluster, read by a short task on one (None when it cannot be read)."""
+    try:
+        return int(ray.get(ray.remote(_gpu_memory).options(num_gpus=1, num_cpus=0).remote(), timeout=300))
+    except Exception:  # noqa: BLE001 - unknown memory: every shot takes a whole GPU
+        return None
+
+
+def _gpu_memory() -> int:
+    """A Ray task: the memory of the GPU Ray gave it."""
+    import torch
+
+    return int(torch.cuda.get_device_properties(0).total_memory) if torch.cuda.is_available() else 0
 
 
 def _import_ray() -> Any:
@@ -161,6 +220,8 @@ def _ray_shot(task: ShotTask, weights: str, events: Any, flag: Any) -> ShotResul
             events.put_nowait(event)
         except ray.exceptions.RayError:
             pass  # the display is gone (driver stopped); the shot's results are what matters
+
+    emit(ShotEvent(task.shot.name, "running", 0, 0, os.getpid(), socket.gethostname()))  # started: before loading
 
     stop = threading.Event()
     threading.Thread(target=_poll_flag, args=(flag, stop), name="xmempp-stop-flag", daemon=True).start()

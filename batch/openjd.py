@@ -6,7 +6,12 @@ frames (`--frames FIRST-LAST`: every keyframe of the shot is in permanent memory
 written, so the tasks of a shot run on any hosts at once). Each task runs the `xmempp process`
 command line a farm would run by hand: the shot's settings as flags (its inference settings in an
 embedded JSON file given to `--config`), `--resume` so a retried task continues from its checkpoint,
-and `--log-format json` for the farm's log. The template is written as JSON, which is YAML too.
+and `--log-format json` for the farm's log, and `--device` when the batch names one. The template is written
+as JSON, which is YAML too.
+
+With the network at hand (its widths and weights' size), each step also carries `hostRequirements` from the
+shot's memory estimate (`resources.shot_needs`): the CPUs a task uses, its RAM, and on a CUDA device one GPU
+with the GPU memory it needs, so the scheduler places it only on hosts that hold it.
 """
 from __future__ import annotations
 
@@ -17,13 +22,16 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from xmempp.errors import ConfigError, InputError, XMemppError
+from xmempp.inference.shots import open_shot_job
 from xmempp.io.atomic import atomic_write_text
 from xmempp.io.writers import WriterOptions
+from xmempp.model.network import XMemNetwork
 from xmempp.refine.settings import RefineSettings
 
+from .resources import ShotNeeds, is_gpu_device, mib, shot_needs
 from .shotlist import REFINE_SETTINGS, ShotSpec
 
-__all__ = ["job_template", "write_template", "process_args"]
+__all__ = ["job_template", "write_template", "process_args", "host_requirements"]
 
 #: The job parameter naming the xmempp executable on the worker hosts.
 COMMAND_PARAMETER = "Xmempp"
@@ -36,7 +44,7 @@ def _flag(name: str) -> str:
 
 
 def process_args(shot: ShotSpec, model: Optional[Path] = None, checkpoint_every: Optional[str] = None,
-                 frames: Optional[str] = None, config_file: str = "") -> list[str]:
+                 frames: Optional[str] = None, config_file: str = "", device: Optional[str] = None) -> list[str]:
     """The arguments of `xmempp process` that run `shot` with every one of its settings.
 
     Arguments:
@@ -45,6 +53,7 @@ def process_args(shot: ShotSpec, model: Optional[Path] = None, checkpoint_every:
         checkpoint_every: `--checkpoint-every` value, or None for the default.
         frames: the frame range of this task (default: the shot's own range, if any).
         config_file: path (or template reference) of a JSON file with the shot's inference settings.
+        device: `--device` of the task (None: the host's default, auto).
     Returns:
         The argument list, beginning with "process".
     """
@@ -80,6 +89,8 @@ def process_args(shot: ShotSpec, model: Optional[Path] = None, checkpoint_every:
         args.append("--force-unlock")
     if checkpoint_every is not None:
         args += ["--checkpoint-every", checkpoint_every]
+    if device is not None:
+        args += ["--device", device]
     return args + ["--resume", "--log-format", "json"]
 
 
@@ -106,9 +117,31 @@ def _step_name(shot: ShotSpec, taken: set[str]) -> str:
     return name
 
 
+def host_requirements(needs: ShotNeeds, device: Optional[str], cpus: int = 1) -> dict[str, Any]:
+    """An OpenJD step's `hostRequirements` for a shot: `cpus` vCPUs, its RAM, and on a CUDA `device` one GPU with
+    its GPU memory (memory amounts in MiB, as OpenJD counts them)."""
+    amounts: list[dict[str, Any]] = [{"name": "amount.worker.vcpu", "min": cpus},
+                                     {"name": "amount.worker.memory", "min": mib(needs.ram(device))}]
+    if is_gpu_device(device):
+        amounts += [{"name": "amount.worker.gpu", "min": 1},
+                    {"name": "amount.worker.gpu.memory", "min": mib(needs.gpu_memory)}]
+    return {"amounts": amounts}
+
+
+def _needs(shot: ShotSpec, network: XMemNetwork) -> ShotNeeds:
+    """A shot's memory needs (its frames and masks are read; its output folder is not touched)."""
+    job = open_shot_job(shot.plate, shot.masks, shot.output, shot.config, shot.mode, shot.writer, overwrite=True,
+                        plates=shot.plates, resume=True, refine=shot.refine)
+    try:
+        return shot_needs(network, job)
+    finally:
+        job.frames.close()
+
+
 def _step(shot: ShotSpec, taken: set[str], model: Optional[Path], chunk_size: Optional[int],
-          checkpoint_every: Optional[str]) -> dict[str, Any]:
-    """The template step of one shot (its frames are read for chunks)."""
+          checkpoint_every: Optional[str], device: Optional[str] = None, network: Optional[XMemNetwork] = None,
+          cpus: int = 1) -> dict[str, Any]:
+    """The template step of one shot (its frames are read for chunks and for its host requirements)."""
     config = json.dumps(dataclasses.asdict(shot.config), sort_keys=True)
     embedded = [{"name": "Config", "type": "TEXT", "filename": "config.json", "data": config}]
     step: dict[str, Any] = {}
@@ -120,14 +153,18 @@ def _step(shot: ShotSpec, taken: set[str], model: Optional[Path], chunk_size: Op
         step["parameterSpace"] = {"taskParameterDefinitions": [
             {"name": "Frames", "type": "STRING", "range": _chunks(shot, chunk_size)}]}
         frames = "{{Task.Param.Frames}}"
-    args = process_args(shot, model, checkpoint_every, frames, "{{Task.File.Config}}")
+    args = process_args(shot, model, checkpoint_every, frames, "{{Task.File.Config}}", device)
     step["script"] = {"embeddedFiles": embedded,
                       "actions": {"onRun": {"command": "{{Param.%s}}" % COMMAND_PARAMETER, "args": args}}}
+    if network is not None:
+        step["hostRequirements"] = host_requirements(_needs(shot, network), device, cpus)
     return {"name": _step_name(shot, taken), **step}
 
 
 def job_template(shots: Sequence[ShotSpec], name: str, model: Optional[Path] = None,
-                 chunk_size: Optional[int] = None, checkpoint_every: Optional[str] = None) -> dict[str, Any]:
+                 chunk_size: Optional[int] = None, checkpoint_every: Optional[str] = None,
+                 device: Optional[str] = None, network: Optional[XMemNetwork] = None, cpus: int = 1
+                 ) -> dict[str, Any]:
     """The job template of a batch.
 
     Arguments:
@@ -136,6 +173,10 @@ def job_template(shots: Sequence[ShotSpec], name: str, model: Optional[Path] = N
         model: the weights file on the hosts (None: their default).
         chunk_size: frames per task, or None for one task per shot.
         checkpoint_every: `--checkpoint-every` of every task.
+        device: `--device` of every task ("cpu", "cuda", "cuda:N"; None: the host's default).
+        network: the network (on the CPU) whose widths and weights size the steps' `hostRequirements`; None: no
+            host requirements.
+        cpus: vCPUs each task asks for.
     Returns:
         The template as JSON-ready data. Raises `ConfigError` for a chunked shot that writes a preview
         video (a preview belongs to a whole shot), and `InputError` for unreadable frames; each names
@@ -145,7 +186,7 @@ def job_template(shots: Sequence[ShotSpec], name: str, model: Optional[Path] = N
     problems: list[tuple[str, XMemppError]] = []
     for shot in shots:
         try:
-            steps.append(_step(shot, taken, model, chunk_size, checkpoint_every))
+            steps.append(_step(shot, taken, model, chunk_size, checkpoint_every, device, network, cpus))
         except XMemppError as exc:  # every broken row, each named by its line, in one error
             where = f"{shot.where} (shot {shot.name!r})" if shot.where else f"shot {shot.name!r}"
             problems.append((where, exc))
@@ -165,16 +206,18 @@ def job_template(shots: Sequence[ShotSpec], name: str, model: Optional[Path] = N
 
 
 def write_template(path: Path, shots: Sequence[ShotSpec], shot_list: Path, model: Optional[Path] = None,
-                   chunk_size: Optional[int] = None, checkpoint_every: Optional[str] = None) -> None:
+                   chunk_size: Optional[int] = None, checkpoint_every: Optional[str] = None,
+                   device: Optional[str] = None, network: Optional[XMemNetwork] = None, cpus: int = 1) -> None:
     """Write the job template of a batch to `path` (atomically).
 
     Arguments:
         path: the template file (.yaml or .json; the content is JSON, valid as both).
         shots: the shots.
         shot_list: the shot list file (names the job).
-        model, chunk_size, checkpoint_every: as for `job_template`.
+        model, chunk_size, checkpoint_every, device, network, cpus: as for `job_template`.
     Returns:
         None. Raises `OutputError` when the file cannot be written.
     """
-    template = job_template(shots, f"xmempp {Path(shot_list).stem}", model, chunk_size, checkpoint_every)
+    template = job_template(shots, f"xmempp {Path(shot_list).stem}", model, chunk_size, checkpoint_every, device,
+                            network, cpus)
     atomic_write_text(Path(path), json.dumps(template, indent=2) + "\n")

@@ -15,6 +15,7 @@ from xmempp.errors import XMemppError
 from xmempp.inference.memory_estimate import check_job_memory
 from xmempp.model.loading import load_model
 
+from .resources import ShotNeeds, shot_needs
 from .worker import ShotResult, ShotTask, open_shot
 
 __all__ = ["ShotCheck", "preflight", "refused_results"]
@@ -22,11 +23,12 @@ __all__ = ["ShotCheck", "preflight", "refused_results"]
 
 @dataclass(frozen=True)
 class ShotCheck:
-    """What the check found for one shot: its frames to step, or why it is refused."""
+    """What the check found for one shot: its frames to step and memory needs, or why it is refused."""
 
     shot: str
     frames: int = 0
     error: str = ""
+    needs: Optional[ShotNeeds] = None
 
     @property
     def ok(self) -> bool:
@@ -35,7 +37,7 @@ class ShotCheck:
 
 
 def preflight(tasks: Sequence[ShotTask], weights: Path, model: Optional[object] = None) -> list[ShotCheck]:
-    """Open every shot (frame headers, masks, output folder, lock) and check its memory estimate.
+    """Open every shot (frame headers, masks, output folder, lock), check its memory estimate and note its needs.
 
     Arguments:
         tasks: the shots about to run.
@@ -53,7 +55,7 @@ def preflight(tasks: Sequence[ShotTask], weights: Path, model: Optional[object] 
             job = open_shot(shot)
             try:
                 check_job_memory(model, job)
-                checks.append(ShotCheck(shot.name, job.plan().total))
+                checks.append(ShotCheck(shot.name, job.plan().total, needs=shot_needs(model, job)))
             finally:
                 job.frames.close()
         except XMemppError as exc:

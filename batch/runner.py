@@ -5,6 +5,7 @@ both run each shot with `run_shot` and report the same events and results.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -80,7 +81,7 @@ class BatchReport:
                         "failed": self.count("failed"), "stopped": self.count("stopped"), "frames": frames,
                         "fps": round(frames / self.seconds, 3) if self.seconds > 0 else 0.0},
             "shots": [{"name": r.shot, "status": r.status, "frames": r.frames, "seconds": round(r.seconds, 3),
-                       "fps": round(r.fps, 3), "resumed_from": r.resumed_from, "error": r.error,
+                       "fps": round(r.fps, 3), "resumed_from": r.resumed_from, "retries": r.retries, "error": r.error,
                        "output": str(self.outputs[r.shot])}
                       for r in self.results],
         }
@@ -119,13 +120,13 @@ def run_batch(shots: Sequence[ShotSpec], weights: Path, backend: Backend, on_eve
         weights: the checkpoint file.
         backend: `LocalBackend` or `RayBackend`.
         on_event: receives every shot's events ("queued", "skipped", "running" with frames,
-            "done", "failed").
+            "done", "failed"; "retry" when Ray runs a shot again after losing its worker).
         checkpoint: when running shots save checkpoints; an interrupted shot (Ctrl-C, a killed
             worker, a lost Ray node) resumes from its last one.
         stop: set it (e.g. on SIGTERM) to stop: running shots checkpoint and end "stopped", queued
             shots are reported "stopped" without starting.
         check: refuse shots before any worker starts when their inputs, output folder or memory
-            estimate fail (`xmempp.batch.preflight`).
+            estimate fail (`xmempp.batch.preflight`); the estimate also sizes Ray's GPU requests.
     Returns:
         A `BatchReport` with one result per shot in shot-list order.
     """
@@ -145,9 +146,11 @@ def run_batch(shots: Sequence[ShotSpec], weights: Path, backend: Backend, on_eve
         emit(ShotEvent(result.shot, result.status, result.frames))
 
     if check and tasks:
-        for result in refused_results(preflight(tasks, weights)):
+        checks = preflight(tasks, weights)
+        for result in refused_results(checks):
             finished(result)
-        tasks = [t for t in tasks if t.shot.name not in results]
+        needs = {c.shot: c.needs for c in checks}
+        tasks = [dataclasses.replace(t, needs=needs[t.shot.name]) for t in tasks if t.shot.name not in results]
     if tasks and not (stop is not None and stop.is_set()):
         backend.run(tasks, weights, emit, finished, stop)
     for task in tasks:

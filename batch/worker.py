@@ -31,6 +31,7 @@ from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork
 
 from .marker import clear_marker, read_marker, write_marker
+from .resources import ShotNeeds
 from .shotlist import ShotSpec
 
 __all__ = ["ShotTask", "ShotEvent", "ShotResult", "EventSink", "open_shot", "run_shot", "set_threads",
@@ -48,11 +49,13 @@ class ShotTask:
         shot: the shot.
         fingerprint: `shot_fingerprint`, carried by its markers.
         checkpoint: when the run saves its checkpoint (resumed from by the next run or a retry).
+        needs: its memory needs (`resources.shot_needs`), once the batch's check estimated them.
     """
 
     shot: ShotSpec
     fingerprint: str
     checkpoint: CheckpointPolicy = field(default_factory=CheckpointPolicy)
+    needs: Optional[ShotNeeds] = None
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,12 @@ class ShotEvent:
 
     Attributes:
         shot: the shot's name.
-        state: "queued", "running", "skipped", "done", "stopped" or "failed".
+        state: "queued", "running", "skipped", "done", "stopped", "failed", or "retry" (Ray lost the worker that
+            ran the shot and runs it again on the worker `pid`, `host`, from its last checkpoint).
         frames: frames written so far (by this run).
         total: frames this run steps (0 until known).
         pid, host: the worker process running it (0 and "" before it starts).
+        attempt: which run of the shot this is, for a "retry" (2 for the first retry; 0 otherwise).
     """
 
     shot: str
@@ -73,6 +78,7 @@ class ShotEvent:
     total: int = 0
     pid: int = 0
     host: str = ""
+    attempt: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ class ShotResult:
         seconds: time of the propagation.
         error: why it failed ("" otherwise).
         resumed_from: frames an interrupted earlier run had done (this run started after them).
+        retries: times Ray ran the shot again after losing its worker.
     """
 
     shot: str
@@ -95,6 +102,7 @@ class ShotResult:
     seconds: float = 0.0
     error: str = ""
     resumed_from: int = 0
+    retries: int = 0
 
     @property
     def fps(self) -> float:

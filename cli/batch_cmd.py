@@ -24,6 +24,7 @@ from xmempp.batch import (DEFAULT_CHECKPOINTS, BatchDefaults, BatchReport, Local
                           plan_batch, plan_slots, read_shot_list, run_batch, write_report)
 from xmempp.batch.openjd import write_template
 from xmempp.batch.preflight import preflight
+from xmempp.batch.resources import estimate_network
 from xmempp.inference.shots import PlateOptions
 from xmempp.interrupts import stop_on_signals
 from xmempp.io.writers import WriterOptions
@@ -59,11 +60,13 @@ def batch_command(
                                 "cores).")] = None,
     device: Annotated[Optional[list[str]], typer.Option(
         "--device", help="Device of the local workers, repeatable: --device cuda:0 --device cuda:1, or cpu "
-                         "(default: every GPU, else cpu).")] = None,
+                         "(default: every GPU, else cpu); with --openjd, the device of every task (cuda: the "
+                         "template asks for a GPU with the memory a shot needs).")] = None,
     ray: Annotated[Optional[str], typer.Option(
         "--ray", help="Run the shots as tasks on a Ray cluster: auto (this machine's cluster) or its address.")] = None,
     cpus_per_shot: Annotated[int, typer.Option(
-        "--cpus-per-shot", help="CPUs each Ray task reserves (its torch threads).")] = 1,
+        "--cpus-per-shot", help="CPUs each Ray task reserves (its torch threads), and each --openjd task asks "
+                                "for.")] = 1,
     report_path: Annotated[Optional[Path], typer.Option("--report", help="Write the report to this JSON file.")] = None,
     checkpoint_every: Annotated[str, typer.Option(
         "--checkpoint-every", help="A shot's checkpoints (an interrupted shot resumes from its last one): after N "
@@ -143,8 +146,12 @@ def _batch(shots: Path, workers: Optional[int], devices: Optional[str], ray: Opt
     checkpoint = parse_checkpoint_every(checkpoint_every)
     shot_list = read_shot_list(shots, defaults)
     if openjd is not None:
+        if devices is not None and "," in devices:
+            raise typer.BadParameter("an --openjd template takes one --device (each task runs on one host's "
+                                     "device)", param_hint="--device")
         write_template(openjd, shot_list, shots, model=model.resolve() if model else None, chunk_size=chunk_size,
-                       checkpoint_every=checkpoint_every)
+                       checkpoint_every=checkpoint_every, device=devices, network=estimate_network(model),
+                       cpus=cpus_per_shot)
         log.summary(f"wrote an Open Job Description template for {len(shot_list)} shot(s) to {escape(str(openjd))}",
                     template=openjd, shots=len(shot_list))
         return
@@ -170,6 +177,15 @@ def _batch(shots: Path, workers: Optional[int], devices: Optional[str], ray: Opt
         else contextlib.nullcontext()
     with stop_on_signals(stop_event) as stop, live:
         def update(event: ShotEvent) -> None:
+            if event.state == "retry":  # Ray lost the shot's worker and runs it again: said once, not a table state
+                where = f"{event.host}:{event.pid}"
+                if log.json:
+                    log.emit("shot", shot=event.shot, state="retry", attempt=event.attempt, worker=where)
+                else:
+                    console.print(f"[bold yellow]retry:[/bold yellow] {escape(event.shot)}: Ray lost its worker and "
+                                  f"runs it again (attempt {event.attempt}) on {escape(where)}, from its last "
+                                  "checkpoint")
+                return
             board.update(event)
             if isinstance(live, Live):
                 live.update(board.render())

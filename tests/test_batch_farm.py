@@ -169,6 +169,9 @@ def test_openjd_template_is_checked_and_runs_one_task_per_chunk(tmp_path, checkp
     args = step["script"]["actions"]["onRun"]["args"]
     assert args[:2] == ["process", "-v"] and "--resume" in args and "{{Task.Param.Frames}}" in args
     assert args[args.index("--model") + 1] == str(checkpoint_path)
+    amounts = {a["name"]: a["min"] for a in step["hostRequirements"]["amounts"]}
+    assert amounts["amount.worker.vcpu"] == 1 and amounts["amount.worker.memory"] > 512  # MiB, from the estimate
+    assert "amount.worker.gpu" not in amounts and "--device" not in args  # no device named: the host's own
     check = subprocess.run([*_openjd(), "check", str(template)], capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
     xmempp = shutil.which("xmempp", path=str(Path(sys.executable).parent)) or shutil.which("xmempp")
@@ -192,3 +195,31 @@ def test_openjd_template_without_chunks_has_one_task_per_shot(tmp_path):
     assert args[args.index("--frames") + 1] == "1002-1003" and args[args.index("--jpeg-quality") + 1] == "70"
     assert "--overlay" in args and args[args.index("--config") + 1] == "{{Task.File.Config}}"
     assert os.path.basename(step["script"]["embeddedFiles"][0]["filename"]) == "config.json"
+
+
+def test_openjd_template_for_a_gpu_asks_for_one_with_the_memory_a_shot_needs(tmp_path, checkpoint_path):
+    """Issue 36: host requirements from the batch's device and memory estimate, the device passed to each task;
+    a larger shot asks for more memory."""
+    rows = []
+    for name, frames, objects in (("small", 3, 1), ("large", 12, 2)):
+        plate, masks = write_shot(tmp_path / name, frames=frames, seed=1, objects=objects)
+        rows.append({"name": name, "plate": plate, "masks": masks, "output": f"out/{name}", "size": -1})
+    shot_list = write_csv(tmp_path / "shots.csv", rows)
+    template = tmp_path / "job.yaml"
+    result = CliRunner().invoke(create_app(), ["batch", str(shot_list), "--openjd", str(template), "--device", "cuda",
+                                               "--cpus-per-shot", "4", "--model", str(checkpoint_path)])
+    assert result.exit_code == 0, result.output
+    steps = {step["name"]: step for step in json.loads(template.read_text())["steps"]}
+    amounts = {name: {a["name"]: a["min"] for a in step["hostRequirements"]["amounts"]}
+               for name, step in steps.items()}
+    for name, step in steps.items():
+        args = step["script"]["actions"]["onRun"]["args"]
+        assert args[args.index("--device") + 1] == "cuda", args
+        assert amounts[name]["amount.worker.gpu"] == 1 and amounts[name]["amount.worker.vcpu"] == 4
+        assert amounts[name]["amount.worker.gpu.memory"] > 1024  # the CUDA runtime's allowance and more
+    assert amounts["large"]["amount.worker.gpu.memory"] > amounts["small"]["amount.worker.gpu.memory"]
+    check = subprocess.run([*_openjd(), "check", str(template)], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    two = CliRunner().invoke(create_app(), ["batch", str(shot_list), "--openjd", str(template), "--device", "cuda:0",
+                                            "--device", "cuda:1"])
+    assert two.exit_code == 2 and "takes one --device" in two.output

@@ -58,6 +58,15 @@ def test_ray_batch_survives_a_killed_worker(local_ray, tmp_path, checkpoint_path
     after = [e for e in seen[seen.index(next(e for e in seen if e.pid == killed[0] and e.frames >= KILL_AT)) + 1:]
              if e.shot == "sh020" and e.state == "running"]
     assert after and all(e.pid != killed[0] for e in after), "a new worker finished the killed shot"
+    # issue 36: each task says "running" as it starts, and the driver reports Ray's retry of the lost worker
+    for name in ("sh010", "sh020", "sh020_again"):
+        states = [e.state for e in seen if e.shot == name]
+        assert states[0] == "queued" and states[1] == "running" and states[-1] == "done", (name, states)
+    retry, = [e for e in seen if e.state == "retry"]
+    assert retry.shot == "sh020" and retry.attempt == 2 and retry.pid not in (0, killed[0])
+    assert seen.index(retry) < seen.index(after[0])
+    assert status["sh020"].retries == 1 and status["sh010"].retries == status["sh020_again"].retries == 0
+    assert {s["name"]: s["retries"] for s in report.to_json()["shots"]}["sh020"] == 1
     # the kill lands a few frames after the progress event that asked for it, so only bound it by the shot
     assert 0 < status["sh020"].resumed_from < 24, "the retry resumed from a checkpoint, not from the start"
     assert status["sh020"].resumed_from + status["sh020"].frames == 24
