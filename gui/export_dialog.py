@@ -357,6 +357,9 @@ class ExportDialog(QDialog):
         p = self.project
         references = set(p.references)
         store = ShapeStore(p.workspace.path, len(p))
+        if store.problem is not None:  # its keyframes would silently lose their soft edges
+            raise InputError(f"{store.problem}; the spline keyframes' soft mattes cannot be written until it is "
+                             f"fixed")
         keyframes = {f: store.shapes(f) for f in store.frames if f in references}
         return ExportRequest(out, options, source="propagate" if self.from_propagation.isChecked() else "saved",
                              upscale=self.upscale.isEnabled() and self.upscale.isChecked(),
@@ -419,7 +422,7 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(True)
         self.result_frames = written
         if written is not None:
-            self.status.setText(f"Wrote {written} frames to {self.request().out_dir}.")
+            self.status.setText(f"Wrote {written} frames to {Path(self.folder.text()).expanduser()}.")
             self.progress.setValue(self.progress.maximum())
             self.buttons.button(QDialogButtonBox.Cancel).setText("Close")
             self.open_button.setEnabled(True)

@@ -134,3 +134,17 @@ def test_frame_range_objects_and_open_folder(qtbot, tmp_path):
     dialog.start()
     assert dialog.worker is None and "tick at least one" in dialog.status.text()
     window.close()
+
+
+def test_a_broken_shapes_file_stops_the_export_with_the_reason(qtbot, tmp_path):
+    from xmempp.gui.export_dialog import ExportDialog
+    from xmempp.io.roto_shapes import SHAPES_FILE
+
+    window = open_window(qtbot, make_workspace(tmp_path))
+    (window.project.workspace.path / SHAPES_FILE).write_text("{")
+    dialog = ExportDialog(window.project, window)
+    dialog.folder.setText(str(tmp_path / "out"))
+    dialog.start()
+    assert dialog.worker is None and "shapes.json" in dialog.status.text()
+    assert not (tmp_path / "out").exists()
+    window.close()

@@ -152,3 +152,19 @@ def test_feather_boxes_follow_the_selected_point_and_set_it(qtbot, tmp_path):
     window.set_tool("brush")
     qtbot.waitUntil(lambda: not controls.isVisible(), timeout=2000)
     window.close()
+
+
+def test_a_broken_shapes_file_is_never_overwritten(qtbot, tmp_path):
+    path = make_workspace(tmp_path)
+    (path / SHAPES_FILE).write_text("{")
+    window = open_window(qtbot, path)
+    notes = []
+    window.canvas.message.connect(notes.append)
+    window.set_tool("spline")
+    for x, y in ((60, 10), (90, 10), (90, 30)):
+        click(qtbot, window.canvas, x, y)
+    window.actions["accept"].trigger()
+    assert (path / SHAPES_FILE).read_text() == "{"                    # the artist's file as it was
+    assert any("shapes.json" in n and "not saved" in n for n in notes), notes
+    assert window.project.mask(window.current)[15, 80] == 0            # nothing drawn from an unsaved shape
+    window.close()
