@@ -155,6 +155,24 @@ def test_review_state_rules(clip):
     assert session2.state(1) is FrameState.fresh and np.array_equal(session2.mask(1), clip.mask(1))
 
 
+def test_an_in_memory_session_keeps_its_references_as_pngs_in_a_folder(tmp_path, clip):
+    from xmempp.io.masks import davis_palette, read_mask
+
+    palette = davis_palette()
+    palette[2] = (1, 2, 3)
+    session = AnnotationSession.in_memory(clip, folder=tmp_path / "references", palette=palette)
+    session.set_reference(4, clip.mask(4))
+    saved = read_mask(tmp_path / "references" / "000004.png")
+    assert np.array_equal(saved.ids, clip.mask(4)) and tuple(saved.palette[2]) == (1, 2, 3)
+    session.set_reference(4, clip.mask(6))  # replaced: the file follows
+    assert np.array_equal(read_mask(tmp_path / "references" / "000004.png").ids, clip.mask(6))
+    session.edit_mask(2, clip.mask(2), "Brush")  # not a reference: no file
+    session.delete_reference(4)
+    assert sorted(p.name for p in (tmp_path / "references").iterdir()) == []
+    session.undo()
+    assert [p.name for p in (tmp_path / "references").iterdir()] == ["000004.png"]
+
+
 def _workspace(tmp_path, clip):
     src = tmp_path / "src"
     for i in range(len(clip)):
