@@ -45,6 +45,8 @@ SHAPES_VERSION = 1
 _SPACING = 0.5
 #: Samples either side of the nearest outline pixel's sample searched for the exact nearest point.
 _SEARCH = 5
+#: Pixels this close to the outline get the exact nearest point of the curve (farther: the nearest sample's).
+_EXACT_WITHIN = 3.0
 #: Feather of one point, pixels (larger is surely a typo).
 MAX_FEATHER = 1000.0
 _SHIFT = 8  # sub-pixel bits of cv2.fillPoly
@@ -179,26 +181,43 @@ def _feather_band(result: np.ndarray, inside: np.ndarray, owner: np.ndarray, xy:
     nearest = owner[zy, zx][labels[ys, xs] - 1]
     n = len(xy)
     p = np.stack([xs + 0.5, ys + 0.5], axis=1)
-    best = np.full(len(ys), np.inf)
-    best_k = np.zeros(len(ys), np.int64)
-    best_t = np.zeros(len(ys))
+    # beyond a few pixels the nearest sample is as good as the nearest point (an error of spacing^2 / distance);
+    # near the curve, where the edge and its side matter most, the exact nearest point
+    near = dist[ys, xs] <= _EXACT_WITHIN
+    close, far = np.nonzero(near)[0], np.nonzero(~near)[0]
+    best = np.zeros(len(ys))
+    best_k, best_t = nearest.copy(), np.zeros(len(ys))
+    pf, near_f = p[far], nearest[far]
+    best_f, k_f = np.full(len(far), np.inf), near_f.copy()
+    for offset in range(-_SEARCH, _SEARCH + 1):
+        k = (near_f + offset) % n
+        d = np.hypot(*(pf - xy[k]).T)
+        better = d < best_f
+        best_f, k_f = np.where(better, d, best_f), np.where(better, k, k_f)
+    best[far], best_k[far] = best_f, k_f
+    pc, near_c = p[close], nearest[close]
+    best_c = np.full(len(close), np.inf)
+    k_c, t_c = np.zeros(len(close), np.int64), np.zeros(len(close))
     for offset in range(-_SEARCH, _SEARCH):
-        k = (nearest + offset) % n
+        k = (near_c + offset) % n
         a, ab = xy[k], xy[(k + 1) % n] - xy[k]
-        t = np.clip(((p - a) * ab).sum(1) / np.maximum((ab ** 2).sum(1), 1e-12), 0.0, 1.0)
-        d = np.hypot(*(p - a - t[:, None] * ab).T)
-        better = d < best
-        best, best_k, best_t = np.where(better, d, best), np.where(better, k, best_k), np.where(better, t, best_t)
+        t = np.clip(((pc - a) * ab).sum(1) / np.maximum((ab ** 2).sum(1), 1e-12), 0.0, 1.0)
+        d = np.hypot(*(pc - a - t[:, None] * ab).T)
+        better = d < best_c
+        best_c, k_c, t_c = np.where(better, d, best_c), np.where(better, k, k_c), np.where(better, t, t_c)
+    best[close], best_k[close], best_t[close] = best_c, k_c, t_c
     k1 = (best_k + 1) % n
     feather_in = inner[best_k] * (1 - best_t) + inner[k1] * best_t
     feather_out = outer[best_k] * (1 - best_t) + outer[k1] * best_t
     # inside or not near the curve: the side of the nearest segment, or at a sample (a corner) of both segments
     # meeting there (their normals' sum, the pseudo-normal); the filled polygon further away
     area = 0.5 * float(np.sum(xy[:, 0] * np.roll(xy[:, 1], -1) - np.roll(xy[:, 0], -1) * xy[:, 1]))
-    side = _side(xy, best_k, p)
-    side = np.where(best_t <= 0, side + _side(xy, (best_k - 1) % n, p), side)
-    side = np.where(best_t >= 1, side + _side(xy, k1, p), side)
-    is_in = np.where(best < 1.5, side * area > 0, inside[ys, xs] > 0)
+    side = _side(xy, k_c, pc)
+    side = np.where(t_c <= 0, side + _side(xy, (k_c - 1) % n, pc), side)
+    side = np.where(t_c >= 1, side + _side(xy, (k_c + 1) % n, pc), side)
+    is_in = inside[ys, xs] > 0
+    by_side = best_c < 1.5
+    is_in[close[by_side]] = (side * area > 0)[by_side]
     signed = np.where(is_in, best, -best)
     lo, hi = -feather_out, feather_in
     narrow = hi - lo < 1.0  # at least one pixel of falloff: anti-aliasing
