@@ -236,6 +236,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ the model's news, shown
     def _view_changed(self, changes: Mapping[str, Any]) -> None:
+        if "tool" in changes:  # a tool's options show in the options bar
+            self._fit_options_bar()
         if "frame" in changes:
             self.timeline.set_current(self.view.frame)
             self.ui.references_panel.select_frame(self.view.frame)
@@ -297,7 +299,7 @@ class MainWindow(QMainWindow):
         return super().event(event)
 
     def _fit_options_bar(self) -> None:
-        fit_options_bar(self.ui.options_bar, self.width())
+        fit_options_bar(self.ui.options_bar, self.width(), self.ui.droppable)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)

@@ -95,6 +95,9 @@ class WindowWidgets:
     memory_panel: MemoryPanel
     tabs: QTabWidget
     dock: QDockWidget
+    #: Options-bar controls a narrow window drops, in order, to keep Export in reach (each has another way in or
+    #: matters less: the size box stays, opacity only acts on the colour blend).
+    droppable: tuple[QAction, ...] = ()
 
 
 def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
@@ -110,7 +113,7 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
         bar.addAction(parts.actions[name])
         bar.widgetForAction(parts.actions[name]).setToolButtonStyle(Qt.ToolButtonIconOnly)
     bar.addSeparator()
-    bar.addWidget(QLabel(" Size ", window))
+    size_label_action = bar.addWidget(QLabel(" Size ", window))
     size_slider = QSlider(Qt.Horizontal, window)
     size_slider.setRange(BRUSH_RANGE[0], _BRUSH_SLIDER_MAX)
     size_slider.setFixedWidth(_SLIDER_WIDTH)
@@ -119,7 +122,7 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     size_box.setRange(*BRUSH_RANGE)
     size_box.setSuffix(" px")
     size_box.setToolTip(size_slider.toolTip())
-    bar.addWidget(size_slider)
+    size_slider_action = bar.addWidget(size_slider)
     bar.addWidget(size_box)
     backend_box = QComboBox(window)
     for backend in parts.backends:
@@ -147,7 +150,7 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     compare_box.setToolTip(f"Matte views: the raw matte, the refined one, or both split ("
                            f"{shortcut('cycle_compare').key_label})")
     bar.addWidget(view_box)
-    bar.addWidget(opacity_slider)
+    opacity_action = bar.addWidget(opacity_slider)
     compare_action = bar.addWidget(compare_box)
     parts.actions["toggle_mask"].setIconText("Mask")
     bar.addAction(parts.actions["toggle_mask"])
@@ -171,7 +174,8 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     side = _side_dock(window, parts)
     return WindowWidgets(tool_group, bar, size_slider, size_box, backend_box, segment_mode_box, backend_action,
                          segment_mode_action, view_box, opacity_slider, compare_box, compare_action, pause_action,
-                         stop_action, load_weights_action, recent_menu, *status, *side)
+                         stop_action, load_weights_action, recent_menu, *status, *side,
+                         droppable=(size_slider_action, size_label_action, opacity_action))
 
 
 def _tools_bar(window: QMainWindow, parts: BarsParts) -> QActionGroup:

@@ -1,11 +1,11 @@
-"""The main window's size and layout rules: open within the screen, keep Export in reach on a narrow window,
-give the side dock its width on first show."""
+"""The main window's size and layout rules: open within the screen, keep Export in reach on a narrow window
+(whatever the tool and the view add to the options bar), give the side dock its width on first show."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 from PyQt5.QtCore import QMargins, QRect, Qt
-from PyQt5.QtWidgets import QApplication, QDockWidget, QMainWindow, QToolBar
+from PyQt5.QtWidgets import QAction, QApplication, QDockWidget, QMainWindow, QToolBar
 
 __all__ = ["WINDOW_SIZE", "FRAME_ALLOWANCE", "fit_to_screen", "fit_options_bar", "size_dock"]
 
@@ -42,12 +42,19 @@ def fit_to_screen(window: QMainWindow, available: Optional[QRect] = None, frame:
     window.move(available.left() + (room.width() - width) // 2, available.top() + (room.height() - height) // 2)
 
 
-def fit_options_bar(bar: QToolBar, width: int) -> None:
-    """On a window `width` wide the options bar shows icons only when its text does not fit (tooltips name them),
-    so Export stays in reach."""
+def fit_options_bar(bar: QToolBar, width: int, droppable: Sequence[QAction] = ()) -> None:
+    """Keep the whole options bar, Export at its end, within a window `width` wide: icons only when the text does
+    not fit (tooltips name them), then without the `droppable` controls, in order, until it fits."""
+    for action in droppable:
+        action.setVisible(True)
     bar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-    if bar.sizeHint().width() > width:
-        bar.setToolButtonStyle(Qt.ToolButtonIconOnly)
+    if bar.sizeHint().width() <= width:
+        return
+    bar.setToolButtonStyle(Qt.ToolButtonIconOnly)
+    for action in droppable:
+        if bar.sizeHint().width() <= width:
+            return
+        action.setVisible(False)
 
 
 def size_dock(window: QMainWindow, dock: QDockWidget, width: int) -> None:

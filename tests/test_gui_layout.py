@@ -73,6 +73,28 @@ def test_main_window_opens_within_a_laptop_screen_with_every_bar_visible(qtbot, 
     window.close()
 
 
+@pytest.mark.parametrize("width", [1366, 1280, 1024])
+def test_export_stays_in_reach_whatever_the_tool_and_view(qtbot, tmp_path, width):
+    from xmempp.gui.settings import TOOLS
+
+    window = open_window(qtbot, make_workspace(tmp_path), size=(width, 700))
+    bar = window.ui.options_bar
+    views = ("blend", "alpha") if width > 1024 else ("blend",)  # a matte view adds the raw / refined box
+    tools = [t for t in TOOLS if f"tool_{t}" in window.actions] if width > 1024 else ["brush", "segment"]
+    for tool in tools:
+        for view in views:
+            window.set_tool(tool)
+            window.set_overlay_mode(view)
+            QApplication.processEvents()
+            export = bar.widgetForAction(window.actions["export"])
+            assert export is not None and export.isVisible() and bar.rect().contains(export.geometry()), (tool, view)
+    window.set_tool("brush")
+    window.set_overlay_mode("blend")
+    QApplication.processEvents()
+    assert window.ui.size_box.isVisible() and (width < 1366 or all(a.isVisible() for a in window.ui.droppable))
+    window.close()
+
+
 def test_status_message_comes_before_the_cursor_zoom_and_model_fields(qtbot, tmp_path):
     window = open_window(qtbot, make_workspace(tmp_path), size=(1280, 720))
     bar = window.statusBar()
