@@ -41,8 +41,8 @@ ForegroundOption = Annotated[bool, typer.Option(
     "--foreground", help="Also write each object's decontaminated foreground colour foreground/<id>/<stem>.png "
                          "(16-bit, un-premultiplied) and rgba/<id>/<stem>.exr (half float; on an EXR plate in "
                          "the plate's own linear colour space) from the plate and the output matte; the soft "
-                         "mattes alpha/<id>/ are written with it (process, batch: implies --alpha). Needs "
-                         "pymatting.")]
+                         "mattes alpha/<id>/ are written with it (process, batch: implies --alpha). Blur "
+                         "fusion on the matte's soft pixels, in torch.")]
 PremultipliedOption = Annotated[bool, typer.Option(
     "--premultiplied/--straight", help="Colour of the RGBA EXR premultiplied by alpha, or straight.")]
 

@@ -124,20 +124,14 @@ def test_process_foreground_writes_colour_and_rgba_from_the_written_matte(clip, 
     assert refused.exit_code != 0 and "rgba/9/theirs.exr" in refused.output, refused.output
 
 
-def test_foreground_without_pymatting_is_refused_before_anything_runs(clip, tmp_path, monkeypatch):
+def test_foreground_without_pymatting_runs_on_blur_fusion(clip, tmp_path, monkeypatch, checkpoint_path):
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pymatting" else
                         find_spec(name, *a))
-    result = invoke("process", "-v", clip / "frames", "-m", clip / "masks", "-o", tmp_path / "out", "--model",
-                    tmp_path / "no-such-weights.pth", "--foreground")
-    text = " ".join(result.output.split())
-    assert result.exit_code == 2 and "needs pymatting" in text and "run without --foreground" in text, text
-    assert not (tmp_path / "out").exists()
-    shots = write_csv(tmp_path / "shots.csv", [{"name": "a", "plate": clip / "frames", "masks": clip / "masks",
-                                                "output": "o", "foreground": "yes"}])
-    result = invoke("batch", shots, "--model", tmp_path / "no-such-weights.pth")
-    assert result.exit_code == 2 and "shots.csv line 2 (shot 'a'): foreground colour needs pymatting" in \
-        " ".join(result.output.split())
+    out = tmp_path / "out"
+    _process(clip, out, checkpoint_path, "--foreground", "--refine", "guided")
+    assert len(list((out / "foreground").rglob("*.png"))) == FRAMES
+    assert len(list((out / "rgba").rglob("*.exr"))) == FRAMES
 
 
 def test_batch_rows_with_refine_columns_write_what_process_writes(clip, tmp_path, checkpoint_path, one_thread):

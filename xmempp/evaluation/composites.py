@@ -18,9 +18,13 @@ import numpy as np
 
 from xmempp.errors import InputError
 
-__all__ = ["SCENE_KINDS", "Composite", "make_scene", "load_backgrounds", "composite_sequence", "check_scene_request"]
+__all__ = ["SCENE_KINDS", "BUSY_PATTERNS", "Composite", "make_scene", "make_busy_scene", "busy_background",
+           "load_backgrounds", "composite_sequence", "check_scene_request"]
 
 SCENE_KINDS = ("hair", "fabric", "motion")
+#: Structured backgrounds of `make_busy_scene`: pale or dark posts, foliage, text, stripes (each in the
+#: foreground's own tones as well as contrasting ones).
+BUSY_PATTERNS = ("posts", "foliage", "text", "stripes")
 _SS = 4  # supersampling of the drawn foreground
 
 
@@ -235,7 +239,7 @@ def check_scene_request(kind: str, height: int, width: int, frames: int) -> None
 def make_scene(kind: str, height: int, width: int, frames: int = 1, seed: int = 0,
                backgrounds: Sequence[np.ndarray] = (), grain: Optional[float] = None,
                locked_off: bool = False) -> list[Composite]:
-    """Generate a moving composite sequence with exact alpha.
+    """Generate a moving composite sequence with exact alpha (the `tuning` scenes).
 
     Arguments:
         kind: one of `SCENE_KINDS`.
@@ -261,14 +265,15 @@ def make_scene(kind: str, height: int, width: int, frames: int = 1, seed: int = 
 
 def composite_sequence(draw: Callable[[float], tuple[np.ndarray, np.ndarray]], big_bg: np.ndarray, pad: int,
                        drift: np.ndarray, sigma: float, rng: np.random.Generator, frames: int,
-                       locked_off: bool) -> list[Composite]:
+                       locked_off: bool, still_background: bool = False) -> list[Composite]:
     """Composite a drawn foreground over a drifting background crop, with grain, frame by frame.
 
     Arguments:
         draw: time -> (alpha HxW, straight colour HxWx3) of the foreground.
         big_bg: the background, `pad` pixels larger than the plate on every side.
         pad: that margin; drift: background shift per frame (x, y); sigma: grain standard deviation.
-        rng: the scene's generator (the grain); frames: sequence length; locked_off: no motion at all.
+        rng: the scene's generator (the grain); frames: sequence length; locked_off: no motion at all;
+        still_background: the background stays put while the foreground moves (a locked-off camera).
     Returns:
         `frames` composites.
     """
@@ -276,7 +281,7 @@ def composite_sequence(draw: Callable[[float], tuple[np.ndarray, np.ndarray]], b
     out = []
     for i in range(frames):
         t = 0.0 if locked_off else float(i)
-        dx, dy = (0.0, 0.0) if locked_off else (drift * i)
+        dx, dy = (0.0, 0.0) if locked_off or still_background else (drift * i)
         m = np.array([[1, 0, -(pad + dx)], [0, 1, -(pad + dy)]], np.float32)
         bg = cv2.warpAffine(big_bg, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         alpha, fg = draw(t)
@@ -284,3 +289,104 @@ def composite_sequence(draw: Callable[[float], tuple[np.ndarray, np.ndarray]], b
         plate = plate + rng.normal(0, sigma, plate.shape).astype(np.float32)
         out.append(Composite(np.clip(plate, 0, 1).astype(np.float32), alpha, fg, bg))
     return out
+
+
+def _tones(rng: np.random.Generator, tone: np.ndarray, n: int) -> list[np.ndarray]:
+    """`n` colours: the foreground's own `tone` a little darker or lighter, and contrasting ones."""
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.5:
+            out.append(np.clip(tone * rng.uniform(0.7, 1.3) + rng.normal(0, 0.04, 3), 0, 1))
+        else:
+            out.append(rng.uniform(0, 1, 3))
+    return [c.astype(np.float32) for c in out]
+
+
+def busy_background(rng: np.random.Generator, h: int, w: int, pattern: str, tone: np.ndarray) -> np.ndarray:
+    """A structured background (`BUSY_PATTERNS`) in the foreground's `tone` and contrasting colours.
+
+    Arguments:
+        rng: its random generator.
+        h, w: its size.
+        pattern: `posts` (pale or dark vertical bars and a rail, soft-edged), `foliage` (many small leaves),
+            `text` (lines of letters at several sizes), `stripes` (fine stripes at an angle).
+        tone: the foreground's mean colour (RGB 0..1).
+    Returns:
+        HxWx3 float32 in 0..1.
+    """
+    if pattern not in BUSY_PATTERNS:
+        raise InputError(f"busy pattern must be one of {', '.join(BUSY_PATTERNS)}, not {pattern!r}")
+    c0, c1, c2 = _tones(rng, tone, 3)
+    base = _texture(rng, h, w, c0, 0.5)
+    s = h / 1080
+    if pattern == "posts":
+        for _ in range(int(rng.integers(2, 6))):
+            x, half = int(rng.integers(0, w)), max(1, int(rng.uniform(10, 60) * s))
+            colour = np.float32(rng.choice([0.85, 0.1])) * np.ones(3, np.float32) + rng.normal(0, 0.05, 3)
+            cv2.rectangle(base, (x - half, 0), (x + half, h), tuple(float(v) for v in np.clip(colour, 0, 1)), -1)
+        y, half = int(rng.integers(0, h)), max(1, int(rng.uniform(5, 25) * s))
+        cv2.rectangle(base, (0, y - half), (w, y + half), tuple(float(v) for v in c1), -1)
+        base = cv2.GaussianBlur(base, (0, 0), max(0.5, 1.5 * s))
+    elif pattern == "foliage":
+        for _ in range(int(rng.integers(400, 1200) * max(w * h / (1920 * 1080), 0.05))):
+            colour = (c1 if rng.random() < 0.5 else c2) * rng.uniform(0.6, 1.3)
+            centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            axes = (max(1, int(rng.uniform(6, 40) * s)), max(1, int(rng.uniform(2, 12) * s)))
+            cv2.ellipse(base, centre, axes, float(rng.uniform(0, 180)), 0, 360,
+                        tuple(float(v) for v in np.clip(colour, 0, 1)), -1, cv2.LINE_AA)
+    elif pattern == "text":
+        letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+        y = 0
+        while y < h:
+            scale = rng.uniform(0.6, 3.0) * s
+            y += int(30 * scale) + 2
+            text = "".join(rng.choice(list(letters), int(rng.integers(10, 60))))
+            colour = c1 if rng.random() < 0.5 else c2
+            ink = np.zeros((h, w), np.uint8)  # putText draws on 8-bit images only
+            cv2.putText(ink, text, (int(rng.integers(-200, 50)), y), cv2.FONT_HERSHEY_SIMPLEX, scale, 255,
+                        max(1, int(round(2 * scale))), cv2.LINE_AA)
+            cover = ink[..., None].astype(np.float32) / 255
+            base = base * (1 - cover) + colour * cover
+    else:
+        yy, xx = np.mgrid[:h, :w].astype(np.float32)
+        period, angle = rng.uniform(6, 40) * max(s, 0.25), rng.uniform(0, np.pi)
+        wave = np.sin(2 * np.pi * (xx * np.cos(angle) + yy * np.sin(angle)) / period)
+        stripes = np.clip(wave * rng.uniform(1, 4), -1, 1) * 0.5 + 0.5
+        base = base + (c1 - c0) * stripes[..., None]
+    return np.clip(base, 0, 1).astype(np.float32)
+
+
+def make_busy_scene(kind: str, height: int, width: int, frames: int = 1, seed: int = 0,
+                    backgrounds: Sequence[np.ndarray] = (), grain: Optional[float] = None) -> list[Composite]:
+    """A scene of `kind` over a busy, structured background (the `busy` scenes).
+
+    The foreground is drawn as `make_scene` draws it; the background is a `busy_background` pattern in the
+    foreground's own tones (seed `s` takes pattern `s mod 4`), blended with a crop of a given frame when
+    there are any. Odd seeds pan the background by 1-4 % of the plate height a frame (a moving camera:
+    structure sweeps behind the foreground); even seeds keep it still while the foreground moves.
+
+    Arguments:
+        kind: one of `SCENE_KINDS`.
+        height, width: plate size.
+        frames: sequence length.
+        seed: everything random follows from it.
+        backgrounds: real frames (RGB float 0..1) blended under the pattern; empty: the pattern alone.
+        grain: sensor grain standard deviation (default: random 0.004..0.015 from the seed).
+    Returns:
+        `frames` composites.
+    """
+    check_scene_request(kind, height, width, frames)
+    rng = np.random.default_rng([seed, 7103])
+    scene = _Scene(kind, rng, height, width)
+    moving = seed % 2 == 1
+    speed = rng.uniform(0.01, 0.04) * height if moving else 0.0
+    pad = max(2, height // 40, int(np.ceil(speed * max(frames - 1, 1))) + 2)
+    tone = scene.colour.reshape(-1, 3).mean(0)
+    big_bg = busy_background(rng, height + 2 * pad, width + 2 * pad, BUSY_PATTERNS[seed % len(BUSY_PATTERNS)], tone)
+    if backgrounds:
+        real = _background(rng, height + 2 * pad, width + 2 * pad, list(backgrounds))
+        big_bg = np.clip(0.6 * big_bg + 0.4 * real, 0, 1).astype(np.float32)
+    sigma = rng.uniform(0.004, 0.015) if grain is None else grain
+    angle = rng.uniform(0, 2 * np.pi)
+    drift = np.array([np.cos(angle), np.sin(angle)]) * speed if moving else np.zeros(2)
+    return composite_sequence(scene.frame, big_bg, pad, drift, sigma, rng, frames, False, still_background=not moving)

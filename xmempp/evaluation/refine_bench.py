@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from xmempp.evaluation.coarse import DisplacementField, network_matte
-from xmempp.evaluation.composites import Composite, make_scene
+from xmempp.evaluation.composites import Composite, make_busy_scene, make_scene
 from xmempp.evaluation.heldout import make_heldout_scene
 from xmempp.evaluation.matting import dtssd, edge_region, gradient_error, mse, sad
 from xmempp.refine.foreground import estimate_foreground
@@ -45,8 +45,11 @@ class SceneSet:
     blur: tuple[float, float]  # the decoder's blur sigma, decoder pixels
 
 
-#: `tuning`: the scenes the defaults are chosen on; `heldout`: another generator, for validation only.
+#: `tuning`: the scenes the defaults are chosen on; `busy`: the same foregrounds over structured backgrounds
+#: (posts, foliage, text, stripes in the foreground's tones; moving and still), also tuned on; `heldout`:
+#: another generator, for validation only.
 SCENE_SETS = {"tuning": SceneSet(make_scene, (1.0, 1.0), (0.6, 0.6)),
+              "busy": SceneSet(make_busy_scene, (0.6, 1.5), (0.4, 1.0)),
               "heldout": SceneSet(make_heldout_scene, (0.6, 1.5), (0.4, 1.0))}
 
 

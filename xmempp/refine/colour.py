@@ -19,6 +19,7 @@ foreground at all) the result fades back to `alpha0`. All of it is smooth, so it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -38,6 +39,11 @@ PRIOR = 0.01
 CLEAN, BACKGROUND_SUPPORT, FOREGROUND_SUPPORT = 0.15, 0.3, 0.005
 #: Values within SNAP of 0 or 1 are taken to 0 or 1 (ramping back to the value at 2 SNAP): the noise floor.
 SNAP = 0.06
+#: Busy background: the background's texture moves alpha by about `<dB, F - B> / |F - B|^2`; its variance
+#: `v` is measured on the clean background (coarse matte below CLEAN) around each pixel, and the model is
+#: trusted by `BUSY / (BUSY + v)`: where the background's structure is as strong as the strands' contrast,
+#: the result falls back to the coarse matte. NOISE_CELLS: radius (foreground cells) the variance is pooled over.
+BUSY, NOISE_CELLS = 0.1, 3
 
 
 def colour_step(height: int) -> int:
@@ -59,6 +65,7 @@ class ColourCoefficients:
     fields: torch.Tensor
     step: int
     origin: tuple[int, int] = (0, 0)
+    trust: Optional[torch.Tensor] = None  # Kx1xhxw: 1 where the background is quiet, towards 0 where busy
 
     def blend(self, previous: "ColourCoefficients", keep: float) -> "ColourCoefficients":
         """Exponential average with the previous frame's coefficients where the two grids overlap (`keep` =
@@ -71,14 +78,43 @@ class ColourCoefficients:
         y0, y1 = max(oy, py), min(oy + h, py + ph)
         x0, x1 = max(ox, px), min(ox + w, px + pw)
         out = self.fields.clone()
+        trust = None if self.trust is None else self.trust.clone()
         if y0 < y1 and x0 < x1:
             mine = out[..., y0 - oy:y1 - oy, x0 - ox:x1 - ox]
             mine.lerp_(previous.fields[..., y0 - py:y1 - py, x0 - px:x1 - px], keep)
-        return ColourCoefficients(out, self.step, self.origin)
+            if trust is not None and previous.trust is not None:
+                trust[..., y0 - oy:y1 - oy, x0 - ox:x1 - ox].lerp_(
+                    previous.trust[..., y0 - py:y1 - py, x0 - px:x1 - px], keep)
+        return ColourCoefficients(out, self.step, self.origin, trust)
+
+
+_PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+
+
+def _background_noise(i: torch.Tensor, coarse: torch.Tensor, step: int, d: torch.Tensor,
+                      q: torch.Tensor) -> torch.Tensor:
+    """Variance of the alpha that the clean background's own texture would make, `d^T S d / q^2`, with `S`
+    the colour covariance of the clean background (coarse matte below CLEAN) within the background window,
+    pooled over the clean pixels within NOISE_CELLS foreground cells; Kx1xhxw on the background grid."""
+    wc = (1 - coarse.unsqueeze(1) / CLEAN).clamp_(min=0)
+    iw = i * wc
+    prods = torch.cat([iw[:, a:a + 1] * i[:, b:b + 1] for a, b in _PAIRS], 1)
+    near = box_mean(torch.cat([block_mean(wc, step), block_mean(iw, step), block_mean(prods, step)], 1),
+                    BACKGROUND_RADIUS)
+    norm = near[:, :1].clamp(min=1e-6)
+    mean = near[:, 1:4] / norm
+    cov = near[:, 4:10] / norm - torch.cat([mean[:, a:a + 1] * mean[:, b:b + 1] for a, b in _PAIRS], 1)
+    pooled = box_mean(block_mean(torch.cat([near[:, :1], cov * near[:, :1]], 1), FOREGROUND_CELLS), NOISE_CELLS)
+    h, w = d.shape[-2:]
+    pooled = upsample_crop(pooled, FOREGROUND_CELLS, (0, h, 0, w))
+    s = pooled[:, 1:] / pooled[:, :1].clamp(min=1e-6)
+    v = (d[:, 0] * d[:, 0] * s[:, 0] + d[:, 1] * d[:, 1] * s[:, 3] + d[:, 2] * d[:, 2] * s[:, 5]
+         + 2 * (d[:, 0] * d[:, 1] * s[:, 1] + d[:, 0] * d[:, 2] * s[:, 2] + d[:, 1] * d[:, 2] * s[:, 4]))
+    return (v.unsqueeze(1) / (q * q).clamp(min=1e-8)).clamp_(min=0)
 
 
 def fit_colour_model(plate: torch.Tensor, alpha0: torch.Tensor, step: int,
-                     origin: tuple[int, int] = (0, 0)) -> ColourCoefficients:
+                     origin: tuple[int, int] = (0, 0), coarse: Optional[torch.Tensor] = None) -> ColourCoefficients:
     """Fit the local colour model around a guided matte.
 
     Arguments:
@@ -86,6 +122,8 @@ def fit_colour_model(plate: torch.Tensor, alpha0: torch.Tensor, step: int,
         alpha0: KxHxW guided mattes (0..1) on the same region.
         step: plate pixels per cell of the background grid (`colour_step`).
         origin: the region's first cell in cells of the whole plate (for temporal blending).
+        coarse: KxHxW coarse mattes on the region: where the clean background around them is busy, the
+            coefficients' `trust` falls (None: trusted everywhere).
     Returns:
         The coefficients on that grid (cell i covers plate pixels [i*step, (i+1)*step)).
     """
@@ -108,12 +146,13 @@ def fit_colour_model(plate: torch.Tensor, alpha0: torch.Tensor, step: int,
     d = fore - back
     q = (d * d).sum(dim=1, keepdim=True)
     gain = support / (q + PRIOR)
+    trust = None if coarse is None else BUSY / (BUSY + _background_noise(i, coarse, step, d, q))
     return ColourCoefficients(torch.cat([d * gain, -(d * back).sum(dim=1, keepdim=True) * gain, 1 - q * gain], 1),
-                              step, origin)
+                              step, origin, trust)
 
 
 def apply_colour_model(coeffs: ColourCoefficients, plate: torch.Tensor, alpha0: torch.Tensor,
-                       box: tuple[int, int, int, int]) -> torch.Tensor:
+                       box: tuple[int, int, int, int], fallback: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Evaluate the colour model inside `box` (plate pixels of the fitted region): KxHbxWb, clamped to 0..1.
 
     Arguments:
@@ -121,12 +160,17 @@ def apply_colour_model(coeffs: ColourCoefficients, plate: torch.Tensor, alpha0: 
         plate: 3xHxW plate of the fitted region.
         alpha0: KxHxW guided mattes of the fitted region.
         box: (y0, y1, x0, x1) inside that region.
+        fallback: Kx(y1-y0)x(x1-x0) mattes the result fades to where the background is busy (the coarse
+            ones); None: no fade.
     """
     y0, y1, x0, x1 = box
     f = upsample_crop(coeffs.fields, coeffs.step, box)
     crop = plate[:, y0:y1, x0:x1]
     out = torch.addcmul(f[:, 3], f[:, 4], alpha0[:, y0:y1, x0:x1])
-    return out.addcmul_(f[:, 0], crop[0]).addcmul_(f[:, 1], crop[1]).addcmul_(f[:, 2], crop[2]).clamp_(0, 1)
+    out = out.addcmul_(f[:, 0], crop[0]).addcmul_(f[:, 1], crop[1]).addcmul_(f[:, 2], crop[2]).clamp_(0, 1)
+    if fallback is not None and coeffs.trust is not None:
+        out = torch.lerp(fallback, out, upsample_crop(coeffs.trust, coeffs.step, box)[:, 0].clamp_(0, 1))
+    return out
 
 
 def snap_tails(alpha: torch.Tensor, snap: float = SNAP) -> torch.Tensor:

@@ -118,11 +118,11 @@ class Refiner:
         alpha0 = objects[:, ey0:ey1, ex0:ex1].clone()
         inner = (y0 - ey0, y1 - ey0, x0 - ex0, x1 - ex0)
         alpha0[:, inner[0]:inner[1], inner[2]:inner[3]] = torch.lerp(objects[:, y0:y1, x0:x1], guided, weight)
-        colour = fit_colour_model(region, alpha0, step, (ey0 // step, ex0 // step))
+        colour = fit_colour_model(region, alpha0, step, (ey0 // step, ex0 // step), objects[:, ey0:ey1, ex0:ex1])
         if rs.temporal > 0 and self._colour is not None:
             colour = colour.blend(self._colour, rs.temporal)
         self._colour = colour if rs.temporal > 0 else None
-        refined = snap_tails(apply_colour_model(colour, region, alpha0, inner))
+        refined = snap_tails(apply_colour_model(colour, region, alpha0, inner, objects[:, y0:y1, x0:x1]))
         out = objects.clone()
         out[:, y0:y1, x0:x1] = torch.lerp(objects[:, y0:y1, x0:x1], refined, weight)
         if rs.mode == "matting":
