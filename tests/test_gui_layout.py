@@ -295,3 +295,21 @@ def test_view_state_tells_its_listeners_what_changed():
     assert view.saved(heard[0]) == {"brush_size": 12, "current_frame": 4}
     with pytest.raises(AttributeError, match="zoom"):
         view.update(zoom=2.0)
+
+
+def test_the_view_state_is_what_canvas_widgets_and_saved_settings_show(qtbot, tmp_path):
+    window = open_window(qtbot, make_workspace(tmp_path))
+    view, canvas, ui, settings = window.view, window.canvas, window.ui, window.project.settings
+    view.update(overlay_mode="checker", onion_skin=True, brush_size=40, compare="split", frame=3, tool="eraser")
+    assert (canvas.overlay_mode, canvas.onion_skin, canvas.brush_size, canvas.compare) == ("checker", True, 40, "split")
+    assert canvas.frame_index == 3 and window.timeline.track.current == 3 and canvas.tool is canvas.tools["eraser"]
+    assert ui.view_box.currentData() == "checker" and ui.compare_box.currentData() == "split"
+    assert ui.size_box.value() == 40 and window.actions["toggle_onion"].isChecked()
+    assert window.actions["tool_eraser"].isChecked()
+    assert (settings.overlay_mode, settings.onion_skin, settings.brush_size, settings.current_frame) == \
+        ("checker", True, 40, 3)
+    ui.view_box.setCurrentIndex(ui.view_box.findData("blend"))  # a widget changes the view, and the rest follow
+    ui.size_box.setValue(25)
+    assert (view.overlay_mode, canvas.overlay_mode, settings.overlay_mode) == ("blend", "blend", "blend")
+    assert (view.brush_size, canvas.brush_size, ui.size_slider.value()) == (25, 25, 25)
+    window.close()
