@@ -51,3 +51,27 @@ def test_no_figures_before_the_first_frame():
     now[0] += 30.0                                      # the model loads
     assert progress.elapsed == 0.0 and progress.remaining is None and progress.rate is None
     assert progress.text() == "Propagate forward · propagating 0/10"
+
+
+def test_a_paused_propagation_reports_its_own_time_and_frames(qtbot, tmp_path, checkpoint_path):
+    import time
+
+    from guihelpers import N, make_workspace, open_window
+
+    window = open_window(qtbot, make_workspace(tmp_path), checkpoint_path)
+    jobs = window.jobs
+    messages = []
+    jobs.message.connect(lambda text, *_: messages.append(text))
+    window.goto(0)
+    started = time.monotonic()
+    assert window.propagate("forward")
+    assert jobs.toggle_pause()                                   # paused at once, for 3 s
+    qtbot.wait(3000)
+    assert jobs.toggle_pause()
+    qtbot.waitUntil(lambda: window.job is None, timeout=120_000)
+    wall = time.monotonic() - started
+    finished = next(m for m in messages if "finished" in m)
+    assert f"{N - 1} frames in " in finished                      # the reference frame is not counted
+    minutes, seconds = finished.split(" frames in ")[1].split(" ")[0].split(":")
+    assert int(minutes) * 60 + int(seconds) <= wall - 2.5, (finished, wall)   # the pause is not counted
+    window.close()
