@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 from xmempp.errors import XMemppError
 from xmempp.inference.memory_estimate import check_job_memory
 from xmempp.model.loading import load_model
+from xmempp.model.network import XMemNetwork
 
 from .resources import ShotNeeds, shot_needs
 from .worker import ShotResult, ShotTask, open_shot
@@ -36,7 +37,7 @@ class ShotCheck:
         return not self.error
 
 
-def preflight(tasks: Sequence[ShotTask], weights: Path, model: Optional[object] = None) -> list[ShotCheck]:
+def preflight(tasks: Sequence[ShotTask], weights: Path, model: Optional[XMemNetwork] = None) -> list[ShotCheck]:
     """Open every shot (frame headers, masks, output folder, lock), check its memory estimate and note its needs.
 
     Arguments:
@@ -46,16 +47,17 @@ def preflight(tasks: Sequence[ShotTask], weights: Path, model: Optional[object] 
     Returns:
         One `ShotCheck` per task, in order; a refusal's `error` starts with the shot's row.
     """
-    if tasks and model is None:
-        model = load_model(Path(weights), device="cpu")  # a bad checkpoint fails the batch, not a shot
+    if not tasks:
+        return []
+    network = model if model is not None else load_model(Path(weights), device="cpu")  # a bad one fails the batch
     checks = []
     for task in tasks:
         shot = task.shot
         try:
             job = open_shot(shot)
             try:
-                check_job_memory(model, job)
-                checks.append(ShotCheck(shot.name, job.plan().total, needs=shot_needs(model, job)))
+                check_job_memory(network, job)
+                checks.append(ShotCheck(shot.name, job.plan().total, needs=shot_needs(network, job)))
             finally:
                 job.frames.close()
         except XMemppError as exc:

@@ -7,7 +7,7 @@ with the token's name and how long it took (a stream: until its last line).
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Mapping, Optional
 
 from .auth import ANONYMOUS, UNAUTHENTICATED, TokenBook, TokenSpec
 from .metrics import ServiceMetrics
@@ -19,7 +19,7 @@ __all__ = ["Access", "request_token", "TOKEN_SCOPE_KEY"]
 TOKEN_SCOPE_KEY = "xmempp.token"
 
 
-def request_token(scope: dict) -> Optional[TokenSpec]:
+def request_token(scope: Mapping[str, Any]) -> Optional[TokenSpec]:
     """The valid token a request carried (found by `Access`), or None."""
     return scope.get(TOKEN_SCOPE_KEY)
 

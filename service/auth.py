@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import secrets
@@ -83,7 +84,7 @@ class TokenBook:
                 raise ConfigError(f"tokens {seen[spec.token]!r} and {spec.name!r} have the same secret; give each "
                                   "client its own token")
             seen[spec.token] = spec.name
-        self._secrets = [(spec, spec.token.encode()) for spec in self.tokens]
+        self._digests = [(spec, _digest(spec.token)) for spec in self.tokens]
 
     def __bool__(self) -> bool:
         return bool(self.tokens)
@@ -96,13 +97,14 @@ class TokenBook:
     def match(self, given: str) -> Optional[TokenSpec]:
         """The token whose secret is `given`, or None.
 
-        Every secret is compared in constant time, and all of them are compared whatever matches, so the
-        answer's timing tells nothing about which token (or how much of one) was right.
+        The SHA-256 digests of `given` and of every secret are compared in constant time (digests: equal lengths
+        whatever the secrets' lengths), all of them whatever matches, so the answer's timing tells nothing about
+        which token, or how much of one, was right.
         """
-        given_bytes = given.encode()
+        given_digest = _digest(given)
         found = None
-        for spec, secret in self._secrets:
-            if secrets.compare_digest(given_bytes, secret):
+        for spec, digest in self._digests:
+            if secrets.compare_digest(given_digest, digest):
                 found = spec
         return found
 
@@ -120,6 +122,10 @@ class TokenBook:
                 return None
             return self.match(decoded.partition(":")[2])
         return None
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
 
 def token_book(token: Optional[str] = None, token_file: Optional[Path] = None) -> TokenBook:

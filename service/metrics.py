@@ -7,6 +7,7 @@ so the CVAT and Supervisely adapters (which share the package) do not need it.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Optional, Sequence
 
 #: Upper bounds (seconds) of the frame-time histogram's buckets.
@@ -50,8 +51,8 @@ class ServiceMetrics:
         token_tracks_gauge = Gauge("xmempp_token_tracks_active", "Track runs queued or running now, by the token "
                                    "that started them", ["token"], registry=registry)
         for name in tokens:
-            token_sessions_gauge.labels(name).set_function(lambda name=name: token_sessions(name))
-            token_tracks_gauge.labels(name).set_function(lambda name=name: token_tracks(name))
+            token_sessions_gauge.labels(name).set_function(functools.partial(token_sessions, name))
+            token_tracks_gauge.labels(name).set_function(functools.partial(token_tracks, name))
         if load_seconds is not None:
             Gauge("xmempp_model_load_seconds", "Seconds the network took to load",
                   registry=registry).set(load_seconds)

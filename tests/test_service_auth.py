@@ -151,6 +151,7 @@ def test_a_token_at_its_session_limit_gets_429_and_a_token_without_sessions_403(
         httpx.delete(f"{server}/v1/sessions/{other.json()['id']}", headers=ARTIST)
         refused = httpx.post(f"{server}/v1/sessions", json={"video": "shot"}, headers=PROMETHEUS)
         assert refused.status_code == 403 and "may not open sessions" in refused.json()["detail"]
+        assert httpx.post(f"{server}/v1/sessions", json={"video": "shot"}).status_code == 401
         samples = scrape(server)
         assert samples[("xmempp_token_sessions_open", (("token", "artist"),))] == 1
         assert samples[("xmempp_token_requests_total", (("code", "429"), ("token", "artist")))] == 1
