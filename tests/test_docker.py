@@ -148,6 +148,19 @@ def stages(dockerfile) -> dict[str, Stage]:
     return {stage.name.lower(): stage for stage in dockerfile[1] if stage.name}
 
 
+def _context_sources(stage: Stage) -> list[str]:
+    """What a stage's RUN steps copy out of the mounted build context (`--mount=type=bind,target=/tmp/context`
+    then `cp -r SOURCES... /tmp/xmempp/`)."""
+    sources: list[str] = []
+    for instruction in stage.all("RUN"):
+        if "--mount=type=bind,target=/tmp/context" not in instruction.args:
+            continue
+        match = re.search(r"cp -r (.+?) /tmp/xmempp/", instruction.args)
+        assert match, f"line {instruction.line}: the mounted context is not copied with cp -r ... /tmp/xmempp/"
+        sources += match.group(1).split()
+    return sources
+
+
 # ----------------------------------------------------------------------------------- tests
 
 def test_parser_on_a_small_example():
@@ -183,34 +196,27 @@ def test_entrypoints(stages):
 def test_every_copy_source_exists_in_the_build_context(dockerfile):
     patterns = _dockerignore_patterns()
     copies = [i for stage in dockerfile[1] for i in stage.instructions if i.keyword in ("COPY", "ADD")]
-    assert copies, "the image must copy the package sources"
-    for instruction in copies:
-        flags, words = instruction.flags_and_words()
-        if "from" in flags:
-            continue  # copies from another stage or image
-        sources = words[:-1]
-        assert sources, f"line {instruction.line}: {instruction.keyword} without a source"
-        for source in sources:
-            assert not source.startswith(("http://", "https://")), f"line {instruction.line}: remote ADD"
-            assert ".." not in Path(source).parts, f"line {instruction.line}: {source} leaves the build context"
-            matches = list(ROOT.glob(source)) if any(c in source for c in "*?[") else [ROOT / source]
-            assert matches and all(m.exists() for m in matches), \
-                f"line {instruction.line}: COPY source {source!r} does not exist in {ROOT}"
-            assert not _ignored(source.strip("/"), patterns), \
-                f"line {instruction.line}: COPY source {source!r} is excluded by .dockerignore"
+    sources = [(i.line, source) for i in copies if "from" not in i.flags_and_words()[0]
+               for source in i.flags_and_words()[1][:-1]]
+    sources += [(0, source) for stage in dockerfile[1] for source in _context_sources(stage)]
+    assert sources, "the image must install the package sources"
+    for line, source in sources:
+        assert not source.startswith(("http://", "https://")), f"line {line}: remote ADD"
+        assert ".." not in Path(source).parts, f"line {line}: {source} leaves the build context"
+        matches = list(ROOT.glob(source)) if any(c in source for c in "*?[") else [ROOT / source]
+        assert matches and all(m.exists() for m in matches), \
+            f"line {line}: source {source!r} does not exist in {ROOT}"
+        assert not _ignored(source.strip("/"), patterns), \
+            f"line {line}: source {source!r} is excluded by .dockerignore"
 
 
 def test_every_package_folder_is_copied(stages):
-    """`pip install .` in the image needs every folder pyproject maps into the xmempp package."""
+    """`pip install` of the mounted sources needs every folder pyproject maps into the xmempp package."""
     import tomllib
 
     folders = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values())
-    copied = set()
-    for instruction in stages["inference"].all("COPY"):
-        flags, words = instruction.flags_and_words()
-        if "from" not in flags:
-            copied.update(source.strip("/") for source in words[:-1])
-    assert folders <= copied, f"the inference image does not copy {sorted(folders - copied)}"
+    copied = {source.strip("/") for source in _context_sources(stages["inference"])}
+    assert folders <= copied, f"the inference image does not install {sorted(folders - copied)}"
 
 
 def test_no_weights_are_copied(dockerfile):
@@ -238,8 +244,23 @@ def test_runs_as_a_non_root_user(stages):
     for name in ("inference", "gui"):
         users = stages[name].all("USER")
         assert users and users[-1].args not in ("root", "0"), f"{name} must end as a non-root user"
-    assert any("pip install" in i.args and ".[gui]" in i.args for i in stages["gui"].all("RUN"))
-    assert any("pip install" in i.args and ".[cli]" in i.args for i in stages["inference"].all("RUN"))
+    assert any("pip install" in i.args and "[gui]" in i.args for i in stages["gui"].all("RUN"))
+    assert any("pip install" in i.args and "[cli," in i.args for i in stages["inference"].all("RUN"))
+
+
+def test_images_hold_no_sources_build_files_or_caches(stages):
+    """The build context is mounted, not copied: the sources are copied out of it, installed and removed in one
+    step, so no sources, build files or pip cache stay in the images; apt's lists and .deb files go too."""
+    for name in ("inference", "gui"):
+        assert not [i for i in stages[name].all("COPY") + stages[name].all("ADD")
+                    if "from" not in i.flags_and_words()[0]], f"{name} copies files from the build context"
+    installs = [i.args for i in stages["inference"].all("RUN") if "/tmp/context" in i.args]
+    assert len(installs) == 1 and "rm -rf /tmp/xmempp" in installs[0] and "pip install" in installs[0]
+    env = " ".join(i.args for i in stages["inference"].all("ENV"))
+    assert "PIP_NO_CACHE_DIR=1" in env
+    assert any('"xmempp[gui]"' in i.args for i in stages["gui"].all("RUN") if "pip install" in i.args)
+    apt = [i.args for i in stages["gui"].all("RUN") if "apt-get install" in i.args]
+    assert apt and all("rm -rf /var/lib/apt/lists" in args and "apt-get clean" in args for args in apt)
 
 
 def test_gui_installs_qt_x11_libraries(stages):
@@ -348,11 +369,26 @@ def test_gui_script_mounts_like_the_inference_script(tmp_path, fake_docker):
 
 
 def test_inference_image_can_serve(stages):
-    """`xmempp serve` runs in the inference image: service sources copied, its extra installed, port exposed."""
+    """`xmempp serve` runs in the inference image: service sources and extra installed, port exposed."""
     inference = stages["inference"]
-    copied = [i.flags_and_words()[1][:-1] for i in inference.all("COPY")]
-    assert any("service" in sources for sources in copied), "the service package must be copied"
-    assert any("pip install" in i.args and ".[service]" in i.args for i in inference.all("RUN"))
+    assert "service" in _context_sources(inference), "the service package must be installed"
+    assert any("pip install" in i.args and ",service]" in i.args for i in inference.all("RUN"))
     exposed = " ".join(i.args for i in inference.all("EXPOSE")).split()
     assert "8000" in exposed or "8000/tcp" in exposed
     assert inference.all("ENTRYPOINT")[-1].flags_and_words()[1] == ["xmempp"], "`docker run IMAGE serve ...` works"
+
+
+def test_ci_images_script_parses_and_explains_itself():
+    """docker/ci_images.sh (the CI step that builds and runs both images) is valid bash and lints clean."""
+    script = ROOT / "docker" / "ci_images.sh"
+    text = script.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    if shutil.which("shellcheck"):
+        result = subprocess.run(["shellcheck", "-x", str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout
+    result = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True, timeout=10)
+    assert result.returncode == 0 and result.stdout.startswith("usage: docker/ci_images.sh")
+    result = subprocess.run(["bash", str(script), "--bogus"], capture_output=True, text=True, timeout=10)
+    assert result.returncode == 2
+    assert "docker/ci_images.sh" in (ROOT / ".ci" / "run").read_text(), "CI runs the image check"
