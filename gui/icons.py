@@ -41,6 +41,15 @@ def _draw(name: str, p: QPainter) -> None:
         p.setBrush(_FG)
         for q in poly:
             p.drawEllipse(q, 1.5, 1.5)
+    elif name == "spline":  # a Bezier curve, its end points and one tangent handle
+        path = QPainterPath(QPointF(4, 18))
+        path.cubicTo(QPointF(6, 6), QPointF(14, 20), QPointF(20, 7))
+        p.drawPath(path)
+        p.drawLine(QPointF(20, 7), QPointF(15, 3))
+        p.setBrush(_FG)
+        for q in (QPointF(4, 18), QPointF(20, 7)):
+            p.drawRect(QRectF(q.x() - 1.5, q.y() - 1.5, 3, 3))
+        p.drawEllipse(QPointF(15, 3), 1.5, 1.5)
     elif name == "lasso":
         path = QPainterPath(QPointF(8, 19))
         path.cubicTo(QPointF(0, 12), QPointF(6, 3), QPointF(13, 4))
@@ -135,7 +144,7 @@ def _draw(name: str, p: QPainter) -> None:
 
 @lru_cache(maxsize=None)
 def icon(name: str) -> QIcon:
-    """The icon `name` ("brush", "eraser", "polygon", "lasso", "segment", "forward", "backward", "full",
+    """The icon `name` ("brush", "eraser", "polygon", "lasso", "spline", "segment", "forward", "backward", "full",
     "pause", "stop", "reference", "suggest", "undo", "redo", "export", "fit")."""
     result = QIcon()
     for scale in (1, 2):
