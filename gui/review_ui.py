@@ -55,6 +55,7 @@ class ReviewUi(QObject):
         self.panel = ReviewPanel(project, thumbnails, parent)
         frames.badges.append(self.badge)
         tabs.addTab(self.panel, "Review")
+        tabs.setTabToolTip(tabs.indexOf(self.panel), "Review")
         tabs.setStyleSheet("QTabBar::tab { padding-left: 8px; padding-right: 8px; }")  # four tabs in the dock
         self._timer = QTimer(self)  # many changes in a row (a propagation) redraw once
         self._timer.setSingleShot(True)

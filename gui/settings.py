@@ -20,7 +20,7 @@ __all__ = ["TOOLS", "SIDE_TABS", "GuiSettings"]
 #: The side panel's tabs, in order.
 SIDE_TABS = ("References", "Candidates", "Memory", "Review")
 #: Tool names, in toolbar order.
-TOOLS = ("brush", "eraser", "polygon", "lasso", "segment")
+TOOLS = ("brush", "eraser", "polygon", "lasso", "spline", "segment")
 
 
 def _config_dict(config: InferenceConfig) -> dict[str, Any]:

@@ -90,6 +90,6 @@ def action_handlers(t: ActionTargets) -> dict[str, Callable]:
         "export": lambda: t.files.export(),
         "quit": lambda: t.close(),
     }
-    for name in (*TOOLS, "spline"):  # the spline tool: V (its toolbar button needs window_bars' icon entry)
+    for name in TOOLS:
         handlers[f"tool_{name}"] = _tool(t, name)
     return handlers

@@ -31,8 +31,10 @@ from .timeline import Timeline
 
 __all__ = ["BarsParts", "WindowWidgets", "build_widgets", "SEGMENT_MODES", "BRUSH_RANGE", "BRUSH_STEP"]
 
-_TOOL_ICONS = {"brush": "brush", "eraser": "eraser", "polygon": "polygon", "lasso": "lasso", "segment": "segment"}
-_TOOL_TEXT = {"brush": "Brush", "eraser": "Eraser", "polygon": "Polygon", "lasso": "Lasso", "segment": "Segment"}
+_TOOL_ICONS = {"brush": "brush", "eraser": "eraser", "polygon": "polygon", "lasso": "lasso", "spline": "spline",
+               "segment": "segment"}
+_TOOL_TEXT = {"brush": "Brush", "eraser": "Eraser", "polygon": "Polygon", "lasso": "Lasso", "spline": "Spline",
+              "segment": "Segment"}
 SEGMENT_MODES = {"box": "Box", "strokes": "Strokes", "points": "Clicks"}
 
 #: Brush diameter limits in image pixels (the spin box reaches further than the slider).
@@ -45,7 +47,7 @@ _OPACITY_RANGE = (5, 95)
 _TOOL_ICON_SIZE = QSize(22, 22)
 _SLIDER_WIDTH, _OPACITY_WIDTH, _PROGRESS_WIDTH, _CURSOR_WIDTH = 110, 80, 160, 130
 #: Least width of the status bar's job, model, cursor and zoom fields (they elide beyond; the message comes first).
-_JOB_MIN_WIDTH, _MODEL_MIN_WIDTH, _CURSOR_MIN_WIDTH, _ZOOM_MIN_WIDTH = 120, 60, 40, 40
+_JOB_MIN_WIDTH, _MODEL_MIN_WIDTH, _CURSOR_MIN_WIDTH = 120, 60, 40
 #: Most width of the job line (the left of the bar keeps room for messages).
 _JOB_MAX_WIDTH = 420
 #: Width of the right dock: at least, and when the window opens.
@@ -220,7 +222,7 @@ def _menus(window: QMainWindow, parts: BarsParts, extra: Mapping[str, QAction]) 
         "&File": ["new_workspace", "open_workspace", "recent", None, "save", "export", None, "load_weights", None,
                   "quit"],
         "&Edit": ["undo", "redo", "history", None, "save_reference", "delete_reference", "clear_object", None,
-                  "tool_brush", "tool_eraser", "tool_polygon", "tool_lasso", "tool_segment", None,
+                  *(f"tool_{name}" for name in TOOLS), None,
                   "brush_smaller", "brush_larger"],
         "&Frame": ["goto_frame", None, "prev_frame", "next_frame", "back_10", "forward_10", "first_frame",
                    "last_frame", None, "prev_reference", "next_reference", "prev_suggestion", "next_suggestion"],
@@ -262,7 +264,7 @@ def _status_bar(window: QMainWindow, parts: BarsParts) -> tuple[ElidedLabel, QPr
     progress.setVisible(False)
     status.add_field(progress)
     cursor_label = status.add_label(_CURSOR_MIN_WIDTH, _CURSOR_WIDTH)
-    zoom_label = status.add_label(_ZOOM_MIN_WIDTH)
+    zoom_label = status.add_label(job_label.fontMetrics().horizontalAdvance("1600 %") + 8)  # never elided
     model_label = status.add_label(_MODEL_MIN_WIDTH, 2 * _PROGRESS_WIDTH)
     saved_label = QLabel("✓ saved", window)
     saved_label.setToolTip(f"Every edit is written to {parts.project.workspace.path} as you work")
@@ -288,9 +290,13 @@ def _side_dock(window: QMainWindow, parts: BarsParts) -> tuple[ObjectsPanel, Ref
     candidates_panel = CandidatesPanel(parts.project, parts.thumbnails, window)
     memory_panel = MemoryPanel(parts.project, window)
     tabs = QTabWidget(window)
+    tabs.setUsesScrollButtons(False)  # every tab stays in sight in a narrow dock: their names elide instead
+    tabs.setElideMode(Qt.ElideRight)
     tabs.addTab(references_panel, "References")
     tabs.addTab(candidates_panel, "Candidates")
     tabs.addTab(_scrolling(memory_panel), "Memory")
+    for index in range(tabs.count()):  # the whole name, should the dock elide it
+        tabs.setTabToolTip(index, tabs.tabText(index))
     side = QWidget(window)
     side_layout = QVBoxLayout(side)
     side_layout.setContentsMargins(0, 0, 0, 0)

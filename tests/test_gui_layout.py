@@ -16,7 +16,7 @@ pytest.importorskip("PyQt5")
 pytest.importorskip("pytestqt")
 
 from PyQt5.QtCore import QMargins, QPoint, QRect, Qt  # noqa: E402
-from PyQt5.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget  # noqa: E402
+from PyQt5.QtWidgets import QApplication, QFileDialog, QMessageBox, QToolBar, QWidget  # noqa: E402
 
 from guihelpers import H, N, W, disc_mask, drag, make_workspace, open_window  # noqa: E402
 
@@ -92,6 +92,25 @@ def test_export_stays_in_reach_whatever_the_tool_and_view(qtbot, tmp_path, width
     window.set_overlay_mode("blend")
     QApplication.processEvents()
     assert window.ui.size_box.isVisible() and (width < 1366 or all(a.isVisible() for a in window.ui.droppable))
+    window.close()
+
+
+@pytest.mark.parametrize("screen", SCREENS, ids=["1280x720", "1366x768"])
+def test_every_tool_and_side_tab_is_in_sight(qtbot, tmp_path, screen):
+    from xmempp.gui.settings import TOOLS
+
+    window = open_window(qtbot, make_workspace(tmp_path), size=screen)
+    QApplication.processEvents()
+    tools_bar = window.findChild(QToolBar, "toolsBar")
+    for name in TOOLS:  # the spline tool too
+        button = tools_bar.widgetForAction(window.actions[f"tool_{name}"])
+        assert button is not None and _inside(window, button), name
+    tabs = window.ui.tabs
+    bar = tabs.tabBar()
+    for index in range(tabs.count()):
+        assert bar.rect().contains(bar.tabRect(index)) and _inside(window, bar), tabs.tabText(index)
+    assert all(tabs.tabToolTip(i) == tabs.tabText(i) for i in range(tabs.count())), "an elided name has its tooltip"
+    assert window.ui.zoom_label.text() and not window.ui.zoom_label.elided
     window.close()
 
 
