@@ -128,8 +128,8 @@ def bench_command(
             f"({result.peak_between_gflops:.0f} GFLOP/s, its FLOPs over its time, as for the frames)")
         Console().print(f"whole frame at {result.fraction_of_peak['frame']:.2f} of that peak on average, "
                         f"{result.best_frame_fraction:.2f} for the fastest frame{beside} (FLOPs: convolutions "
-                        "as direct convolutions, Winograd's fewer multiplications not counted, and matrix products, counted by "
-                        "torch.utils.flop_counter)")
+                        "as direct convolutions, Winograd's fewer multiplications not counted, and matrix "
+                        "products, counted by torch.utils.flop_counter)")
     if result.review_ms is not None:
         Console().print(f"review: {result.review_ms:.1f} ms a frame (both passes), "
                         f"{result.review_ms / result.ms_per_frame:.3f} of the network's frame time")

@@ -23,6 +23,7 @@ shared by convolutions of the same shape) and keeps the fastest of what it measu
 from __future__ import annotations
 
 import contextlib
+import functools
 import contextvars
 import threading
 import time
@@ -302,9 +303,13 @@ def measure(conv: "FusedConv2d", x: torch.Tensor, direct: Callable[[], torch.Ten
             clock: Callable[[], float] = time.perf_counter) -> Timing:
     """Time the direct path and every tile size of `TILES` on `x` (interleaved, `_ROUNDS` runs each after a
     warm-up run) and return their best times with the fastest chosen."""
-    paths: dict[int, Callable[[], torch.Tensor]] = {0: direct}
+    def direct_only() -> torch.Tensor:
+        with direct_convolutions():  # never measures again from inside
+            return direct()
+
+    paths: dict[int, Callable[[], torch.Tensor]] = {0: direct_only}
     for m in TILES:
-        paths[m] = lambda m=m: winograd_conv(conv, x, m)
+        paths[m] = functools.partial(winograd_conv, conv, x, m)
     best = {path: float("inf") for path in paths}
     for run in paths.values():  # warm-up: filter transforms, oneDNN's packed weight
         run()
