@@ -56,10 +56,6 @@ class StatusLine:
         """A passing message."""
         self.bar.showMessage(text, ms)
 
-    def current(self) -> str:
-        """The message on show ("" when none)."""
-        return self.bar.currentMessage()
-
     def mark_saved(self) -> None:
         """Show whether every edit reached the disk."""
         label = self.saved_label

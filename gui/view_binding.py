@@ -62,4 +62,10 @@ def bind_canvas(view: ViewState, canvas: ViewCanvas) -> None:
 
 def bind_settings(view: ViewState, sink: SettingsSink) -> None:
     """Keep `view`'s values in the workspace settings (saved shortly after they settle)."""
-    view.subscribe(lambda changes: sink.update_view(**view.saved(changes)) if view.saved(changes) else None)
+
+    def keep(changes: Mapping[str, Any]) -> None:
+        saved = view.saved(changes)
+        if saved:
+            sink.update_view(**saved)
+
+    view.subscribe(keep)
