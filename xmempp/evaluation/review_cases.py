@@ -1,7 +1,9 @@
 """Mask sequences with known failures, to measure the review: a scene generator and a failure injector.
 
 `make_scene` renders a textured background under a moving camera (with bursts of fast motion) and
-textured objects on their own paths, one passing in front of another, with the exact index masks.
+textured objects on their own paths, one passing in front of another, with the exact index masks
+(with `hard=True`: motion blur, an untracked bar in front, an object leaving the picture, an object
+sliding behind another until nearly hidden).
 `inject_failures` corrupts chosen frames of correct masks the ways propagation fails (an object
 dropped, a part cut away, a shift by an eighth of its size, two objects swapped, a leak into the
 background, small holes, a slow drift, a spurious patch elsewhere) and says which frames and objects
@@ -60,7 +62,7 @@ def _shape(rng: np.random.Generator, radius: int) -> np.ndarray:
 
 
 def make_scene(seed: int, *, frames: int = 40, size: tuple[int, int] = (240, 360), objects: int = 2,
-               fast_camera: bool = True) -> Scene:
+               fast_camera: bool = True, hard: bool = False) -> Scene:
     """A synthetic shot with exact masks.
 
     Arguments:
@@ -69,6 +71,9 @@ def make_scene(seed: int, *, frames: int = 40, size: tuple[int, int] = (240, 360
         size: (height, width).
         objects: number of objects (1..4); with two or more, the first passes in front of the second.
         fast_camera: add bursts of fast camera motion (up to about a tenth of the width a frame).
+        hard: the harder cases as well (see `_HardScene`): motion blur along the camera's fast moves, an
+            untracked bar passing in front of everything, the first object leaving the picture, and with
+            three objects the third sliding behind the second until nearly hidden.
     Returns:
         A `Scene`.
     """
@@ -97,6 +102,7 @@ def make_scene(seed: int, *, frames: int = 40, size: tuple[int, int] = (240, 360
         target = bodies[1][3]
         begin = target + np.array([-width * 0.35, 0])
         bodies[0] = (r0, s0, tex0, begin, (target - begin) * 2 / frames, spin0)
+    extras = _HardScene.make(rng, height, width, frames, bodies) if hard else None
     scene = Scene([], [])
     for t in range(frames):
         cx, cy = cameras[t]
@@ -114,10 +120,58 @@ def make_scene(seed: int, *, frames: int = 40, size: tuple[int, int] = (240, 360
             layer = cv2.warpAffine(tex, warp, (width, height), borderMode=cv2.BORDER_WRAP)
             frame[blob > 0] = layer[blob > 0]
             ids[blob > 0] = k + 1
+        if extras is not None:
+            frame = extras.render(t, frame, ids, cameras[t] - cameras[t - 1] if t else np.zeros(2))
         noisy = frame.astype(np.float32) + rng.normal(0, 3, frame.shape)
         scene.frames.append(np.clip(noisy, 0, 255).astype(np.uint8))
         scene.masks.append(ids)
     return scene
+
+
+@dataclass
+class _HardScene:
+    """What `make_scene(hard=True)` adds to a shot: an untracked bar in front, motion blur, paths out of view."""
+
+    bar: np.ndarray  # the bar's texture (H x bar width x 3)
+    bar_start: float  # its left edge on the first frame (pixels)
+    bar_speed: float  # pixels a frame
+
+    @classmethod
+    def make(cls, rng: np.random.Generator, height: int, width: int, frames: int, bodies: list) -> "_HardScene":
+        """Choose the extras and change `bodies` in place: the first object leaves the picture (crossing in
+        front of the second on its way when there is one), the third (of three or more) slides behind the second
+        until nearly hidden and comes out again."""
+        radius, shape, tex, start, velocity, spin = bodies[0]
+        if len(bodies) == 1:
+            velocity = np.array([rng.choice([-1.0, 1.0]) * width * 1.4 / frames, rng.normal(0, 1.0)])
+        bodies[0] = (radius, shape, tex, start, velocity * (1.6 if len(bodies) > 1 else 1.0), spin)
+        if len(bodies) >= 3:
+            radius, shape, tex, _, _, spin = bodies[2]
+            target = bodies[1][3] + bodies[1][4] * frames * 0.6  # where the second object is at 60 % of the shot
+            begin = target + np.array([width * rng.choice([-0.3, 0.3]), height * rng.uniform(-0.15, 0.15)])
+            bodies[2] = (radius, shape, tex, begin, (target - begin) / (frames * 0.6), spin)
+        bar_width = int(width * rng.uniform(0.06, 0.12))
+        speed = float(rng.choice([-1.0, 1.0]) * width * rng.uniform(1.2, 1.8) / frames)
+        start = -bar_width - width * 0.1 if speed > 0 else width * 1.1
+        return cls(_texture(rng, height, bar_width, 6), start, speed)
+
+    def render(self, t: int, frame: np.ndarray, ids: np.ndarray, camera_step: np.ndarray) -> np.ndarray:
+        """Frame `t` with the bar in front (its pixels taken from `ids`: it is not tracked) and blurred along
+        the camera's motion where that is fast."""
+        x0 = int(round(self.bar_start + self.bar_speed * t))
+        left, right = max(0, x0), min(frame.shape[1], x0 + self.bar.shape[1])
+        if right > left:
+            frame[:, left:right] = self.bar[:, left - x0:right - x0]
+            ids[:, left:right] = 0
+        length = float(np.hypot(*camera_step))
+        if length < 4.0:
+            return frame
+        size = int(min(31, length)) | 1
+        kernel = np.zeros((size, size), np.float32)
+        direction = camera_step / length
+        for step in np.linspace(-(size // 2), size // 2, 2 * size):
+            kernel[int(round(size // 2 + step * direction[1])), int(round(size // 2 + step * direction[0]))] = 1.0
+        return cv2.filter2D(frame, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
 
 
 @dataclass
