@@ -54,4 +54,5 @@ def refine_command(
                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
     skipped = f", {report.skipped} frames without a matte skipped" if report.skipped else ""
     console.print(f"[green]done[/green]: {report.frames} frames, objects {', '.join(map(str, report.objects))}, "
-                  f"{report.seconds / max(report.frames, 1):.3f} s a frame{skipped}; results in {out}")
+                  f"{report.seconds / max(report.frames, 1):.3f} s a frame ({report.fps:.2f} frames per second, "
+                  f"decoding, refining and writing overlapped){skipped}; results in {out}")

@@ -40,10 +40,12 @@ CLEAN, BACKGROUND_SUPPORT, FOREGROUND_SUPPORT = 0.15, 0.3, 0.005
 #: Values within SNAP of 0 or 1 are taken to 0 or 1 (ramping back to the value at 2 SNAP): the noise floor.
 SNAP = 0.06
 #: Busy background: the background's texture moves alpha by about `<dB, F - B> / |F - B|^2`; its variance
-#: `v` is measured on the clean background (coarse matte below CLEAN) around each pixel, and the model is
+#: `v` is measured on the clean background (coarse matte below NOISE_CLEAN) around each pixel, and the model is
 #: trusted by `BUSY / (BUSY + v)`: where the background's structure is as strong as the strands' contrast,
 #: the result falls back to the coarse matte. NOISE_CELLS: radius (foreground cells) the variance is pooled over.
 BUSY, NOISE_CELLS = 0.1, 3
+#: The coarse matte below which a pixel counts as clean background for that variance.
+NOISE_CLEAN = 0.05
 
 
 def colour_step(height: int) -> int:
@@ -94,9 +96,9 @@ _PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 def _background_noise(i: torch.Tensor, coarse: torch.Tensor, step: int, d: torch.Tensor,
                       q: torch.Tensor) -> torch.Tensor:
     """Variance of the alpha that the clean background's own texture would make, `d^T S d / q^2`, with `S`
-    the colour covariance of the clean background (coarse matte below CLEAN) within the background window,
+    the colour covariance of the clean background (coarse matte below NOISE_CLEAN) within the background window,
     pooled over the clean pixels within NOISE_CELLS foreground cells; Kx1xhxw on the background grid."""
-    wc = (1 - coarse.unsqueeze(1) / CLEAN).clamp_(min=0)
+    wc = (1 - coarse.unsqueeze(1) / NOISE_CLEAN).clamp_(min=0)
     iw = i * wc
     prods = torch.cat([iw[:, a:a + 1] * i[:, b:b + 1] for a, b in _PAIRS], 1)
     near = box_mean(torch.cat([block_mean(wc, step), block_mean(iw, step), block_mean(prods, step)], 1),
