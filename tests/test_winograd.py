@@ -156,6 +156,7 @@ def test_auto_never_picks_a_path_that_measured_slower(monkeypatch):
     assert timing.seconds[timing.chosen] == min(timing.seconds.values())
 
 
+@pytest.mark.slow  # measures every shape of a propagation
 def test_auto_table_holds_only_fastest_choices_after_propagation(golden_model, monkeypatch):
     monkeypatch.setattr(winograd, "_TABLE", {})
     clip = load_npz("video_caps")
@@ -215,6 +216,7 @@ def test_golden_network_parts_with_winograd_forced(stand_in_state):
         assert _close(hidden, io["seg_hidden"]) and _close(probs, io["seg_prob"])
 
 
+@pytest.mark.slow  # three golden clips propagated with Winograd everywhere: minutes on a busy machine
 @pytest.mark.parametrize("name,mode", [("video_caps", "xmempp"), ("video_caps", "xmem"),
                                        ("video_caps_evict", "xmempp")])
 def test_golden_clips_with_winograd_forced(stand_in_state, name, mode):
