@@ -218,7 +218,7 @@ class MemoryManager:
         proto_key = cand_key[:, :, indices]
         similarity = anisotropic_similarity(cand_key, cand_shrinkage, proto_key, cand_selection[:, :, indices])
         proto_values: list[torch.Tensor | None] = []
-        proto_shrinkage = None
+        proto_shrinkage: torch.Tensor | None = None
         for group_index, values in enumerate(store.values):
             in_group = values.shape[-1] - keep_newest
             valid = indices >= (n_candidates - in_group)
@@ -232,6 +232,9 @@ class MemoryManager:
         keep = torch.ones(store.size, dtype=torch.bool, device=store.key.device)
         keep[:n_candidates] = False
         store.keep(keep)
+        if proto_shrinkage is None:
+            raise MemoryStateError("no long-term prototypes for the first object group: temporary memory holds no "
+                                   "values for it")
         self.long_term.add(proto_key, proto_shrinkage, None, proto_values, frame=-1)
 
     # ----------------------------------------------------------------- control
@@ -342,7 +345,8 @@ class _ReadLayout:
     def build(cls, stores: list[KeyValueStore], num_groups: int, version: int) -> "_ReadLayout":
         key = torch.cat([s.key for s in stores], -1).float()
         shrinkage = torch.cat([s.shrinkage for s in stores], -1).float()
-        total, groups = key.shape[-1], []
+        total = key.shape[-1]
+        groups: list[tuple[torch.Tensor | None, torch.Tensor | None]] = []
         for group in range(num_groups):
             spans, values, end = [], [], 0
             for store in stores:

@@ -10,6 +10,8 @@ write copies only the new elements instead of concatenating the whole store.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from xmempp.errors import MemoryStateError
@@ -90,6 +92,10 @@ class KeyValueStore:
 
     def __init__(self, count_usage: bool) -> None:
         self.count_usage = count_usage
+        self._empty()
+
+    def _empty(self) -> None:
+        """No elements (the buffers are made by the first `add`)."""
         self._key: GrowingBuffer | None = None
         self._shrinkage: GrowingBuffer | None = None
         self._selection: GrowingBuffer | None = None
@@ -141,7 +147,7 @@ class KeyValueStore:
         return self._values[group].length if group < len(self._values) else 0
 
     def add(self, key: torch.Tensor, shrinkage: torch.Tensor, selection: torch.Tensor | None,
-            group_values: list[torch.Tensor | None], frame: int) -> None:
+            group_values: Sequence[torch.Tensor | None], frame: int) -> None:
         """Append elements; `group_values[g]` is (Kg, Cv, n) or None when group g has no values for them."""
         n = key.shape[-1]
         self._key = _append(self._key, key)
@@ -162,7 +168,7 @@ class KeyValueStore:
                 self._values.append(GrowingBuffer(values))
 
     def replace_frame(self, key: torch.Tensor, shrinkage: torch.Tensor,
-                      group_values: list[torch.Tensor | None], frame: int) -> None:
+                      group_values: Sequence[torch.Tensor | None], frame: int) -> None:
         """Overwrite the elements of `frame` in place (same count and groups as when it was added)."""
         columns = torch.nonzero(self.frames == frame).flatten()
         if columns.numel() != key.shape[-1]:
@@ -193,7 +199,8 @@ class KeyValueStore:
         for buffer in (self._key, self._shrinkage, self._selection, self._use_count, self._life_count):
             if buffer is not None:
                 buffer.keep(mask)
-        self._frames.keep(mask.cpu())
+        if self._frames is not None:
+            self._frames.keep(mask.cpu())
         for buffer in self._values:
             buffer.keep(mask[n - buffer.length:])
         if self.size == 0:
@@ -225,7 +232,7 @@ class KeyValueStore:
 
     def clear(self) -> None:
         """Forget everything."""
-        self.__init__(self.count_usage)
+        self._empty()
 
     # ------------------------------------------------------------ checkpoints
     _BUFFERS = ("_key", "_shrinkage", "_selection", "_frames", "_use_count", "_life_count")
