@@ -93,14 +93,15 @@ class RayBackend:
             events = Queue(actor_options={"num_cpus": 0})
             flag = ray.remote(_StopFlag).options(num_cpus=0).remote()
             signalled = False
-            remote = ray.remote(_ray_shot).options(num_cpus=self.cpus_per_shot, max_retries=self.max_retries,
-                                                   retry_exceptions=False)
+            remote = ray.remote(_ray_shot)
             watch = RetryWatch(on_event)
             names = {}
             for task in tasks:
                 needs = task.needs.gpu_memory if task.needs is not None else None
                 gpus = gpu_request(needs, gpu_memory) if has_gpus else 0
-                names[remote.options(num_gpus=gpus).remote(task, str(weights), events, flag)] = task.shot.name
+                options = remote.options(num_cpus=self.cpus_per_shot, num_gpus=gpus, max_retries=self.max_retries,
+                                         retry_exceptions=False)
+                names[options.remote(task, str(weights), events, flag)] = task.shot.name
             pending = list(names)
             while pending:
                 if stop.is_set() and not signalled:
