@@ -71,7 +71,7 @@ def _draw(name: str, p: QPainter) -> None:
         p.setPen(Qt.NoPen)
         _triangle(p, 4, flip=True)
         _triangle(p, 12, flip=True)
-    elif name == "full":
+    elif name == "shot":
         p.setBrush(_FG)
         p.setPen(Qt.NoPen)
         _triangle(p, 2, flip=True)
@@ -144,7 +144,7 @@ def _draw(name: str, p: QPainter) -> None:
 
 @lru_cache(maxsize=None)
 def icon(name: str) -> QIcon:
-    """The icon `name` ("brush", "eraser", "polygon", "lasso", "spline", "segment", "forward", "backward", "full",
+    """The icon `name` ("brush", "eraser", "polygon", "lasso", "spline", "segment", "forward", "backward", "shot",
     "pause", "stop", "reference", "suggest", "undo", "redo", "export", "fit")."""
     result = QIcon()
     for scale in (1, 2):

@@ -8,12 +8,13 @@ itself (it only parents its question dialogs on the window).
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Optional, Union
 
 from PyQt5.QtCore import QObject, pyqtSignal
 from PyQt5.QtWidgets import QMessageBox, QWidget
 
 from xmempp.errors import WeightsError
+from xmempp.inference.plan import Direction
 
 from .job_progress import PROPAGATION_PHASES, SUGGESTION_PHASES, JobProgress
 from .job_runner import JobRunner, JobState, Worker
@@ -162,8 +163,8 @@ class JobController(QObject):
         return refs if self.weights_ready() else []
 
     # ------------------------------------------------------------------ propagation
-    def propagate(self, direction: str, start: int, limit: Optional[int] = None) -> bool:
-        """Start a propagation ("forward", "backward", "full") from frame `start`. Returns True when it started."""
+    def propagate(self, direction: Union[Direction, str], start: int, limit: Optional[int] = None) -> bool:
+        """Start a propagation (a `Direction`) from frame `start`. Returns True when it started."""
         refs = self._references_to_run("Paint the object on a frame and save it as a reference (R) before "
                                        "propagating.")
         if not refs:

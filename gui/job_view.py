@@ -3,10 +3,12 @@
 one runs."""
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional, Protocol
+from typing import Any, Callable, Mapping, Optional, Protocol, Union
 
 import numpy as np
 from PyQt5.QtWidgets import QAbstractSpinBox, QAction, QApplication, QMessageBox, QWidget
+
+from xmempp.inference.plan import Direction
 
 from .job_controller import JobController
 from .job_runner import JobState
@@ -84,7 +86,7 @@ class JobPresenter:
         running, propagating = self.jobs.runner.busy, self.jobs.propagating
         for name in ("save_reference", "delete_reference", "clear_object", "approve_frame", "review_masks"):
             self.actions[name].setEnabled(not propagating)
-        for name in ("propagate_forward", "propagate_backward", "propagate_full", "suggest", "export",
+        for name in ("propagate_forward", "propagate_backward", "propagate_shot", "suggest", "export",
                      "new_workspace", "open_workspace"):
             self.actions[name].setEnabled(not running)
         ui.recent_menu.setEnabled(not running)
@@ -133,8 +135,8 @@ class JobPresenter:
         if isinstance(focus, QAbstractSpinBox):
             focus.interpretText()
 
-    def propagate(self, direction: str, start: int, limit: Optional[int] = None) -> bool:
-        """Start a propagation ("forward", "backward", "full"; at most `limit` frames per pass). True if started."""
+    def propagate(self, direction: Union[Direction, str], start: int, limit: Optional[int] = None) -> bool:
+        """Start a propagation (a `Direction`; at most `limit` frames per pass). True if started."""
         self.commit_typed_value()
         if not self.jobs.runner.busy:
             self.accept_shape()

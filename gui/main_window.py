@@ -7,11 +7,13 @@ references, jobs, files, review), given only what it needs; the actions call the
 (`window_actions`)."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 from PyQt5 import sip
 from PyQt5.QtCore import QEvent, QTimer
 from PyQt5.QtWidgets import QApplication, QDialog, QMainWindow, QVBoxLayout, QWidget
+
+from xmempp.inference.plan import Direction
 
 from .canvas import Canvas
 from .edit_controller import EditController
@@ -191,8 +193,8 @@ class MainWindow(QMainWindow):
         """Save the current frame as a reference."""
         self.refs.save()
 
-    def propagate(self, direction: str, limit: Optional[int] = None) -> bool:
-        """Start a propagation ("forward", "backward", "full"; at most `limit` frames per pass). True if started."""
+    def propagate(self, direction: Union[Direction, str], limit: Optional[int] = None) -> bool:
+        """Start a propagation (a `Direction`; at most `limit` frames per pass). True if started."""
         return self.job_view.propagate(direction, self.current, limit)
 
     def suggest(self) -> bool:

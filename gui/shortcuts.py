@@ -113,7 +113,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
              "Propagate"),
     Shortcut("propagate_backward", ("Shift+F",), "Propagate backward", "Propagate from this frame to the first one",
              "Propagate"),
-    Shortcut("propagate_full", ("Ctrl+F",), "Propagate whole shot",
+    Shortcut("propagate_shot", ("Ctrl+F",), "Propagate whole shot",
              "Propagate from the first reference to both ends of the shot", "Propagate"),
     Shortcut("suggest", ("Ctrl+G",), "Suggest frames", "Suggest the frames to annotate next", "Propagate"),
     # Review

@@ -2,7 +2,9 @@
 concern. The handlers hold no state and reach nothing but the controllers."""
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Union
+
+from xmempp.inference.plan import Direction
 
 from .edit_controller import EditController
 from .file_controller import FileController
@@ -31,7 +33,7 @@ class ActionTargets(Protocol):
     files: FileController
     review_ui: ReviewUi
 
-    def propagate(self, direction: str) -> bool: ...
+    def propagate(self, direction: Union[Direction, str]) -> bool: ...
     def close(self) -> bool: ...
 
 
@@ -67,9 +69,9 @@ def action_handlers(t: ActionTargets) -> dict[str, Callable]:
         "cancel": lambda: t.job_view.cancel(t.tools.cancel_shape),
         "save_reference": lambda: t.refs.save(),
         "delete_reference": lambda: t.refs.delete(),
-        "propagate_forward": lambda: t.propagate("forward"),
-        "propagate_backward": lambda: t.propagate("backward"),
-        "propagate_full": lambda: t.propagate("full"),
+        "propagate_forward": lambda: t.propagate(Direction.FORWARD),
+        "propagate_backward": lambda: t.propagate(Direction.BACKWARD),
+        "propagate_shot": lambda: t.propagate(Direction.SHOT),
         "suggest": lambda: t.job_view.suggest(),
         "next_flagged": lambda: t.review_ui.jump_flagged(+1),
         "prev_flagged": lambda: t.review_ui.jump_flagged(-1),

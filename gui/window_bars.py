@@ -201,7 +201,7 @@ def _tools_bar(window: QMainWindow, parts: BarsParts) -> QActionGroup:
 def _propagation_buttons(window: QMainWindow, parts: BarsParts) -> tuple[QAction, QAction]:
     for name, glyph, text in (("propagate_backward", "backward", "Backward"),
                               ("propagate_forward", "forward", "Forward"),
-                              ("propagate_full", "full", "Whole shot")):
+                              ("propagate_shot", "shot", "Whole shot")):
         action = parts.actions[name]
         action.setIcon(icon(glyph))
         action.setIconText(text)
@@ -211,7 +211,7 @@ def _propagation_buttons(window: QMainWindow, parts: BarsParts) -> tuple[QAction
     stop_action = QAction(icon("stop"), "Stop", window)
     stop_action.setToolTip("Stop the running job (Esc); finished frames are kept")
     parts.timeline.add_actions([parts.actions["propagate_backward"], parts.actions["propagate_forward"],
-                                 parts.actions["propagate_full"], None, pause_action, stop_action],
+                                 parts.actions["propagate_shot"], None, pause_action, stop_action],
                                 icon_only=(pause_action, stop_action))
     return pause_action, stop_action
 
@@ -226,7 +226,7 @@ def _menus(window: QMainWindow, parts: BarsParts, extra: Mapping[str, QAction]) 
                   "brush_smaller", "brush_larger"],
         "&Frame": ["goto_frame", None, "prev_frame", "next_frame", "back_10", "forward_10", "first_frame",
                    "last_frame", None, "prev_reference", "next_reference", "prev_suggestion", "next_suggestion"],
-        "&Propagate": ["propagate_forward", "propagate_backward", "propagate_full", None, "pause", "stop", None,
+        "&Propagate": ["propagate_forward", "propagate_backward", "propagate_shot", None, "pause", "stop", None,
                        "suggest"],
         "&Review": ["review_masks", None, "prev_flagged", "next_flagged", "approve_frame"],
         "&View": ["cycle_overlay", "cycle_compare", "toggle_onion", "toggle_mask", None, "zoom_fit", "zoom_actual",

@@ -5,11 +5,12 @@ with a direction, a start and a frame count, `run_job` with the worker's cancel 
 `on_result` callback that saves each mask at once (and holds the job while it is paused). A
 stopped propagation keeps every mask it finished, and all of them can be undone as one step.
 
-Propagation directions: "forward" (current frame to the last), "backward" (current frame to the
-first) and "full" (the job API's "both": first reference to the last frame, then back to the
-first frame). Each pass starts with empty working memory; references sit in permanent memory. At
-a reference frame the session returns the stored reference, and reference masks are never
-overwritten.
+Propagation directions are the core's `Direction`, the words of every front end: FORWARD (current
+frame to the last), BACKWARD (current frame to the first), SHOT (the whole shot: the job API's "both"
+from the first reference, to the last frame, then back to the first) and BOTH (forward, then backward,
+from the current frame). "full", the GUI's old word, is read as SHOT. Each pass starts with empty
+working memory; references sit in permanent memory. At a reference frame the session returns the stored
+reference, and reference masks are never overwritten.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 from PyQt5.QtCore import pyqtSignal
@@ -27,6 +28,7 @@ from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import (FrameResult, JobOutputs, ShotJob, iter_job, plan_frames, prepare_job, run_job,
                                    write_results)
 from xmempp.inference.objects import ObjectOrder
+from xmempp.inference.plan import Direction
 from xmempp.io.atomic import atomic_write_bytes, encode_png
 from xmempp.io.roto_shapes import Shape, keyframe_mattes
 from xmempp.io.workspace import Workspace
@@ -102,30 +104,50 @@ class PropagationPlan:
         return (min(frames), max(frames)) if frames else (0, 0)
 
 
-def plan_propagation(direction: str, current: int, count: int, references: list[int],
+def propagation_direction(direction: Union[Direction, str]) -> Direction:
+    """`direction` as a `Direction`; the old GUI word "full" is read as `Direction.SHOT`.
+
+    Raises `InputError` for any other word.
+    """
+    if direction == "full":
+        return Direction.SHOT
+    try:
+        return Direction(direction)
+    except ValueError:
+        words = ", ".join(d.value for d in Direction)
+        raise InputError(f"unknown propagation direction {direction!r} (use one of: {words})") from None
+
+
+def plan_propagation(direction: Union[Direction, str], current: int, count: int, references: list[int],
                      limit: Optional[int] = None) -> PropagationPlan:
-    """Which frames a propagation visits (the job API's `plan_frames`, in the GUI's words).
+    """Which frames a propagation visits (the job API's `plan_frames`, for the GUI's starts).
 
     Arguments:
-        direction: "forward", "backward" or "full".
-        current: the current frame (start of forward / backward).
+        direction: a `Direction` (or its value).
+        current: the current frame (start of forward / backward / both).
         count: number of frames.
-        references: reference frames, ascending (full starts at the first one).
+        references: reference frames, ascending (the whole shot starts at the first one).
         limit: step at most this many frames per pass (None: to the end).
     Returns:
         A `PropagationPlan`.
     """
+    direction = propagation_direction(direction)
     job_direction, start = _job_direction(direction, current, references)
     plan = plan_frames(count, references, job_direction, start, None if limit is None else max(1, limit))
-    return PropagationPlan([list(p) for p in plan.passes],
-                           f"Propagate {'whole shot' if direction == 'full' else direction}")
+    return PropagationPlan([list(p) for p in plan.passes], f"Propagate {_TEXT[direction]}")
 
 
-def _job_direction(direction: str, current: int, references: list[int]) -> tuple[str, int]:
-    """The job API's direction and start frame for a GUI direction."""
-    if direction == "full":
-        return "both", references[0] if references else current
-    return direction, current
+#: What the history and the progress say for each direction.
+_TEXT = {Direction.FORWARD: "forward", Direction.BACKWARD: "backward", Direction.SHOT: "whole shot",
+         Direction.BOTH: "both ways"}
+
+
+def _job_direction(direction: Direction, current: int, references: list[int]) -> tuple[str, int]:
+    """The job API's direction and start frame for a propagation started at `current`: the whole shot runs
+    both ways from the first reference (every frame is reached and each pass starts at a reference)."""
+    if direction is Direction.SHOT:
+        return Direction.BOTH.value, references[0] if references else current
+    return direction.value, current
 
 
 @dataclass
@@ -154,7 +176,8 @@ class PropagationWorker(Worker):
     frameDone = pyqtSignal(int)
     memoryStats = pyqtSignal(object)
 
-    def __init__(self, engine: ModelCache, workspace: Workspace, direction: str, start: int, limit: Optional[int],
+    def __init__(self, engine: ModelCache, workspace: Workspace, direction: Union[Direction, str], start: int,
+                 limit: Optional[int],
                  references: dict[int, tuple[int, np.ndarray]], config: InferenceConfig, mode: str,
                  palette: np.ndarray) -> None:
         super().__init__()
@@ -162,7 +185,7 @@ class PropagationWorker(Worker):
         self.workspace = workspace
         self.references = references
         usable = {f: mask for f, (_version, mask) in references.items() if mask.any()}
-        job_direction, job_start = _job_direction(direction, start, sorted(usable))
+        job_direction, job_start = _job_direction(propagation_direction(direction), start, sorted(usable))
         self.job = ShotJob(workspace, usable, config, mode, direction=job_direction, start=job_start,
                            count=None if limit is None else max(1, limit))
         self.palette = palette

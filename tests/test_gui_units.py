@@ -70,14 +70,33 @@ def test_settings_survive_bad_values():
 
 
 def test_plan_propagation():
+    from xmempp import Direction
     from xmempp.gui.workers import plan_propagation
 
     assert plan_propagation("forward", 3, 6, [0]).passes == [[3, 4, 5]]
     assert plan_propagation("backward", 3, 6, [0]).passes == [[3, 2, 1, 0]]
-    full = plan_propagation("full", 4, 6, [2, 5])
+    full = plan_propagation(Direction.SHOT, 4, 6, [2, 5])
     assert full.passes == [[2, 3, 4, 5], [2, 1, 0]] and full.total == 7 and full.span == (0, 5)
     assert plan_propagation("forward", 5, 6, [5]).passes == []
     assert plan_propagation("forward", 0, 6, [0], limit=2).passes == [[0, 1]]
+
+
+def test_gui_propagation_uses_the_core_direction_words():
+    """The GUI's directions are `xmempp.Direction` (the CLI's and docs' words); the old "full" reads as shot."""
+    from xmempp import Direction
+    from xmempp.errors import InputError
+    from xmempp.gui.shortcuts import SHORTCUTS
+    from xmempp.gui.workers import plan_propagation, propagation_direction
+
+    assert propagation_direction("full") is Direction.SHOT and propagation_direction("shot") is Direction.SHOT
+    assert plan_propagation("full", 4, 6, [2, 5]).passes == plan_propagation(Direction.SHOT, 4, 6, [2, 5]).passes
+    assert plan_propagation(Direction.SHOT, 4, 6, [2, 5]).text == "Propagate whole shot"
+    assert plan_propagation(Direction.BOTH, 3, 6, [0]).passes == [[3, 4, 5], [3, 2, 1, 0]]
+    with pytest.raises(InputError, match="shot, forward, backward, both"):
+        propagation_direction("sideways")
+    names = {s.action for s in SHORTCUTS}
+    assert {f"propagate_{d.value}" for d in (Direction.FORWARD, Direction.BACKWARD, Direction.SHOT)} <= names
+    assert not any("full" in name for name in names)
 
 
 def test_grabcut_box_and_strokes():
