@@ -39,8 +39,8 @@ def application():
 
     app = QApplication.instance()
     if app is None:
-        QApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
-        QApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
+        QApplication.setAttribute(Qt.ApplicationAttribute.AA_EnableHighDpiScaling, True)
+        QApplication.setAttribute(Qt.ApplicationAttribute.AA_UseHighDpiPixmaps, True)
         app = QApplication(sys.argv[:1])
         app.setApplicationName("xmempp")
         app.setOrganizationName("xmempp")

@@ -53,9 +53,9 @@ class Canvas(QWidget):
         super().__init__(parent)
         self.project = project
         self.setMouseTracking(True)
-        self.setFocusPolicy(Qt.StrongFocus)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.setAttribute(Qt.WA_OpaquePaintEvent)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.frame_index = -1
         self.image = np.zeros((*project.size, 3), np.uint8)
         self.work_mask = np.zeros(project.size, np.uint8)
@@ -287,7 +287,7 @@ class Canvas(QWidget):
         """Space pressed: a left drag now pans."""
         self._space_held = True
         self._space_used = False
-        self.setCursor(Qt.OpenHandCursor)
+        self.setCursor(Qt.CursorShape.OpenHandCursor)
 
     def space_up(self) -> bool:
         """Space released. Returns True when it was used to pan (so it was not a tap)."""
@@ -321,13 +321,15 @@ class Canvas(QWidget):
 
     def mousePressEvent(self, event) -> None:
         pos = self._event_pos(event)
-        if event.button() == Qt.MiddleButton or (event.button() == Qt.LeftButton and self._space_held):
+        button = event.button()
+        if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space_held):
+
             self._pan_from = pos
             self._space_used = self._space_used or self._space_held
-            self.setCursor(Qt.ClosedHandCursor)
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
             return
         p = self.to_image(pos)
-        if event.button() == Qt.LeftButton and event.modifiers() & Qt.AltModifier:
+        if event.button() == Qt.MouseButton.LeftButton and event.modifiers() & Qt.KeyboardModifier.AltModifier:
             picked = self._id_at(p)
             if picked:
                 self.objectPicked.emit(picked)
@@ -335,7 +337,7 @@ class Canvas(QWidget):
         if not self.editable:
             self.message.emit("editing is paused while the propagation writes masks (Esc stops it)")
             return
-        if self.project.styles.is_locked(self.object_id) and event.button() == Qt.LeftButton \
+        if self.project.styles.is_locked(self.object_id) and event.button() == Qt.MouseButton.LeftButton \
                 and self.tool.name != "eraser":
             self.message.emit(f"{self.project.object_name(self.object_id)} is locked: unlock it in the object "
                               f"list to paint it")
@@ -357,9 +359,9 @@ class Canvas(QWidget):
             self.tool.hover_pos = p
 
     def mouseReleaseEvent(self, event) -> None:
-        if self._pan_from is not None and (event.button() in (Qt.MiddleButton, Qt.LeftButton)):
+        if self._pan_from is not None and (event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton)):
             self._pan_from = None
-            self.setCursor(Qt.OpenHandCursor if self._space_held else self.tool.cursor)
+            self.setCursor(Qt.CursorShape.OpenHandCursor if self._space_held else self.tool.cursor)
             return
         if self.editable:
             self.tool.release(self.to_image(self._event_pos(event)), event.button(), int(event.modifiers()))
@@ -401,7 +403,7 @@ class Canvas(QWidget):
         painter.drawImage(target, self._qimage, QRectF(0, 0, w, h))
         if self.compare == "split" and self._refined() is not None:
             x = to_widget.map(QPointF(w // 2, 0)).x()
-            painter.setPen(QPen(_SPLIT_LINE, 1, Qt.DashLine))
+            painter.setPen(QPen(_SPLIT_LINE, 1, Qt.PenStyle.DashLine))
             painter.drawLine(QPointF(x, target.top()), QPointF(x, target.bottom()))
         painter.setRenderHint(QPainter.Antialiasing, True)
         if self.editable or self.tool.pending:
@@ -429,5 +431,5 @@ class Canvas(QWidget):
             path.addRoundedRect(rect, 4, 4)
             painter.fillPath(path, colour)
             painter.setPen(QPen(QColor(20, 20, 20)))
-            painter.drawText(rect, Qt.AlignCenter, text)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
             x += width + 8

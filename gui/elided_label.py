@@ -38,6 +38,6 @@ class ElidedLabel(QLabel):
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         rect = self.contentsRect()
-        painter.drawText(rect, Qt.AlignLeft | Qt.AlignVCenter,
-                         self.fontMetrics().elidedText(self.text(), Qt.ElideRight, rect.width()))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width()))
         painter.end()

@@ -97,7 +97,7 @@ class ExportDialog(QDialog):
             label = QLabel(self)
             label.setObjectName("hint")
             label.setWordWrap(True)
-            label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             box.setToolTip(tip)
             grid.addWidget(box, row, 0)
             grid.addWidget(label, row, 1)
@@ -144,9 +144,9 @@ class ExportDialog(QDialog):
         self.objects.setSelectionMode(QAbstractItemView.NoSelection)
         for k, oid in enumerate(project.object_ids, start=1):
             item = QListWidgetItem(f"{project.object_name(k)}  (id {oid})", self.objects)
-            item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsUserCheckable)
-            item.setCheckState(Qt.Checked)
-            item.setData(Qt.UserRole, k)
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            item.setData(Qt.ItemDataRole.UserRole, k)
         self.objects.setMaximumHeight(min(110, 8 + 22 * max(1, self.objects.count())))
         self.objects.itemChanged.connect(lambda _item: self._update_hints())
         objects.addWidget(self.objects)
@@ -272,8 +272,8 @@ class ExportDialog(QDialog):
 
     def chosen_objects(self) -> list[int]:
         """Workspace ids (1..K) of the ticked objects."""
-        return [self.objects.item(i).data(Qt.UserRole) for i in range(self.objects.count())
-                if self.objects.item(i).checkState() == Qt.Checked]
+        return [self.objects.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.objects.count())
+                if self.objects.item(i).checkState() == Qt.CheckState.Checked]
 
     def _update_hints(self) -> None:
         """The names of the files and channels the export writes, from the first frame and the chosen objects."""
@@ -455,7 +455,7 @@ class ExportDialog(QDialog):
         super().closeEvent(event)
 
     def keyPressEvent(self, event) -> None:
-        if event.key() == Qt.Key_Escape and self.runner.busy:
+        if event.key() == Qt.Key.Key_Escape and self.runner.busy:
             self._cancel()
             return
         super().keyPressEvent(event)

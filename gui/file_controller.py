@@ -109,7 +109,7 @@ class FileController:
             if not chosen:
                 return False
             path = Path(chosen)
-        QApplication.setOverrideCursor(Qt.WaitCursor)
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             load_weights(engine, path)
         except XMemppError as exc:

@@ -12,7 +12,7 @@ _FG = QColor(222, 225, 230)
 
 
 def _pen(width: float = 1.8, colour: QColor = _FG) -> QPen:
-    return QPen(colour, width, Qt.SolidLine, Qt.RoundCap, Qt.RoundJoin)
+    return QPen(colour, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
 
 
 def _triangle(p: QPainter, x: float, flip: bool = False) -> None:
@@ -23,7 +23,7 @@ def _triangle(p: QPainter, x: float, flip: bool = False) -> None:
 
 def _draw(name: str, p: QPainter) -> None:
     p.setPen(_pen())
-    p.setBrush(Qt.NoBrush)
+    p.setBrush(Qt.BrushStyle.NoBrush)
     if name == "brush":
         p.setBrush(QColor(222, 225, 230, 60))
         p.drawEllipse(QPointF(12, 12), 7, 7)
@@ -63,28 +63,28 @@ def _draw(name: str, p: QPainter) -> None:
             p.drawLine(a, b)
     elif name == "forward":
         p.setBrush(_FG)
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         _triangle(p, 4)
         _triangle(p, 12)
     elif name == "backward":
         p.setBrush(_FG)
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         _triangle(p, 4, flip=True)
         _triangle(p, 12, flip=True)
     elif name == "shot":
         p.setBrush(_FG)
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         _triangle(p, 2, flip=True)
         _triangle(p, 14)
         p.drawRect(QRectF(11, 6, 2, 12))
     elif name == "pause":
         p.setBrush(_FG)
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         p.drawRect(QRectF(6, 5, 4, 14))
         p.drawRect(QRectF(14, 5, 4, 14))
     elif name == "stop":
         p.setBrush(QColor(240, 110, 100))
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         p.drawRoundedRect(QRectF(6, 6, 12, 12), 2, 2)
     elif name == "reference":
         path = QPainterPath(QPointF(7, 4))
@@ -98,7 +98,7 @@ def _draw(name: str, p: QPainter) -> None:
         p.drawPath(path)
     elif name == "suggest":
         p.setBrush(QColor(80, 200, 220))
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         for x, y, r in ((7, 15, 3), (13, 8, 3.5), (18, 16, 2.5)):
             p.drawEllipse(QPointF(x, y), r, r)
     elif name == "undo" or name == "redo":
@@ -121,7 +121,7 @@ def _draw(name: str, p: QPainter) -> None:
             p.translate(24, 0)
             p.scale(-1, 1)
         p.setBrush(_FG)
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         p.drawRect(QRectF(5, 6, 2.2, 12))
         _triangle(p, 8, flip=True)
     elif name in ("prev", "next"):
@@ -129,12 +129,12 @@ def _draw(name: str, p: QPainter) -> None:
             p.translate(24, 0)
             p.scale(-1, 1)
         p.setBrush(_FG)
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         p.drawRect(QRectF(15, 6, 2.2, 12))
         _triangle(p, 6)
     elif name == "play":
         p.setBrush(_FG)
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         p.drawPolygon(QPolygonF([QPointF(7, 5), QPointF(7, 19), QPointF(19, 12)]))
     elif name == "fit":
         for a, b, c in (((4, 9), (4, 4), (9, 4)), ((15, 4), (20, 4), (20, 9)), ((20, 15), (20, 20), (15, 20)),
@@ -149,7 +149,7 @@ def icon(name: str) -> QIcon:
     result = QIcon()
     for scale in (1, 2):
         pixmap = QPixmap(24 * scale, 24 * scale)
-        pixmap.fill(Qt.transparent)
+        pixmap.fill(Qt.GlobalColor.transparent)
         painter = QPainter(pixmap)
         painter.setRenderHint(QPainter.Antialiasing)
         painter.scale(scale, scale)

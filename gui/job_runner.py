@@ -140,7 +140,9 @@ class JobRunner(QObject):
         thread = QThread(self)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
-        worker.finished.connect(thread.quit, Qt.DirectConnection)  # thread-safe; the UI thread may be waiting
+        # thread-safe; the UI thread may be waiting
+        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+
         worker.finished.connect(self._finished)
         thread.finished.connect(thread.deleteLater)
         self.thread = thread

@@ -295,7 +295,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ layout and closing
     def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.StatusTip:  # a hovered menu item's help goes through the message bar too
+        if event.type() == QEvent.Type.StatusTip:  # a hovered menu item's help goes through the message bar too
             self.statusBar().showMessage(event.tip())
             return True
         return super().event(event)

@@ -70,7 +70,7 @@ class MemoryPanel(QWidget):
         self.project = project
         stats_box = QGroupBox("Memory in use", self)
         stats = QFormLayout(stats_box)
-        stats.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        stats.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.temporary = QLabel("—")
         self.temporary_bar = QProgressBar()
         self.long_term = QLabel("—")
@@ -96,7 +96,7 @@ class MemoryPanel(QWidget):
         settings_box = QGroupBox("Settings", self)
         self.settings_box = settings_box
         form = QFormLayout(settings_box)
-        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.mode = QComboBox(self)
         self.mode.addItem("XMem++", "xmempp")
         self.mode.addItem("XMem (original)", "xmem")
@@ -184,7 +184,7 @@ class MemoryPanel(QWidget):
                   f"hidden state {human_bytes(s.get('hidden_bytes', 0))}")
         allocated = _cuda_allocated(self.project)
         self.device.setText(device + (f"  (GPU total {allocated})" if allocated else ""))
-        self.device.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)
+        self.device.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 
 
 def _cuda_allocated(project: Project) -> str:

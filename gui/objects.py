@@ -21,7 +21,7 @@ _LIST_MAX_HEIGHT = 170
 def swatch(colour: QColor, size: int = 14) -> QIcon:
     """A rounded colour square icon."""
     pixmap = QPixmap(size, size)
-    pixmap.fill(Qt.transparent)
+    pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.Antialiasing)
     painter.setPen(QColor(0, 0, 0, 180))
@@ -91,7 +91,7 @@ class ObjectsPanel(QWidget):
         self.list.setUniformItemSizes(True)
         self.list.currentRowChanged.connect(self._row_changed)
         self.list.itemDoubleClicked.connect(lambda _item: self.ask_rename())
-        self.list.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._context_menu)
         self.buttons: dict[str, QToolButton] = {}
         row = QHBoxLayout()
@@ -137,7 +137,7 @@ class ObjectsPanel(QWidget):
             item = QListWidgetItem(self._label(object_id))
             r, g, b = self.project.object_colour(object_id)
             item.setIcon(swatch(QColor(r, g, b)))
-            item.setData(Qt.UserRole, object_id)
+            item.setData(Qt.ItemDataRole.UserRole, object_id)
             self.list.addItem(item)
         self.list.blockSignals(False)
         rows = max(2, self.list.count())
@@ -163,7 +163,7 @@ class ObjectsPanel(QWidget):
     def current(self) -> int:
         """The selected object id (0 when none)."""
         item = self.list.currentItem()
-        return int(item.data(Qt.UserRole)) if item is not None else 0
+        return int(item.data(Qt.ItemDataRole.UserRole)) if item is not None else 0
 
     def set_current(self, object_id: int) -> None:
         """Select `object_id` without emitting `objectSelected`."""
@@ -233,7 +233,7 @@ class ObjectsPanel(QWidget):
         if item is None:
             return
         self.list.setCurrentItem(item)
-        object_id = int(item.data(Qt.UserRole))
+        object_id = int(item.data(Qt.ItemDataRole.UserRole))
         styles = self.project.styles
         menu = QMenu(self)
         menu.addAction("Rename…", self.ask_rename)
@@ -250,7 +250,7 @@ class ObjectsPanel(QWidget):
         self._areas = areas
         for row in range(self.list.count()):
             item = self.list.item(row)
-            item.setText(self._label(int(item.data(Qt.UserRole))))
+            item.setText(self._label(int(item.data(Qt.ItemDataRole.UserRole))))
 
     def _row_changed(self, row: int) -> None:
         if row >= 0:

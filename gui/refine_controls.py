@@ -66,15 +66,15 @@ class RefineControls(QGroupBox):
         self.advanced = QToolButton(self)
         self.advanced.setText("Advanced")
         self.advanced.setCheckable(True)
-        self.advanced.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        self.advanced.setArrowType(Qt.RightArrow)
+        self.advanced.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced.setArrowType(Qt.ArrowType.RightArrow)
         self.band = _pixels_box(self, "Default (16 at 2K)", "How far the refined edge may reach beyond the "
                                 "network's uncertain zone; the default scales with the frame height")
         self.feather = _pixels_box(self, "Default (0: a hard clamp)", "Width of the fade into the network's "
                                    "matte beyond the band")
         self.detail = QLineEdit(f"{defaults.eps:g}", self)
         validator = QDoubleValidator(0.0, 1.0, 12, self.detail)
-        validator.setNotation(QDoubleValidator.ScientificNotation)
+        validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
         self.detail.setValidator(validator)
         self.detail.setToolTip("The guided filter's eps: smaller keeps finer strands (and more noise), larger "
                                "stays closer to the network's matte")
@@ -108,7 +108,7 @@ class RefineControls(QGroupBox):
 
     def _show_details(self, shown: bool) -> None:
         self.details.setVisible(shown)
-        self.advanced.setArrowType(Qt.DownArrow if shown else Qt.RightArrow)
+        self.advanced.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     def set_soft_outputs(self, ticked: bool) -> None:
         """Turn the controls on when a soft output is ticked, else off with the reason shown."""

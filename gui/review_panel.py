@@ -84,14 +84,14 @@ class ReviewPanel(QWidget):
                      f"worst {span.worst} (score {span.score:.2f})" + (f"  ·  {names}" if names else "")]
             lines += [f"• {reason}" for reason in span.reasons[:_REASONS]]
             item = QListWidgetItem(self.thumbnails.icon(span.worst_position), "\n".join(lines))
-            item.setData(Qt.UserRole, span.worst_position)
+            item.setData(Qt.ItemDataRole.UserRole, span.worst_position)
             item.setToolTip(f"Click to go to {labels[span.worst_position]}, the worst frame of this span\n"
                             + "\n".join(span.reasons))
             self.list.addItem(item)
         if len(spans) > _SPANS:
             more = QListWidgetItem(f"… {len(spans) - _SPANS} milder spans ({shortcut('next_flagged').key_label} "
                                    f"steps through every flagged frame)")
-            more.setFlags(Qt.NoItemFlags)
+            more.setFlags(Qt.ItemFlag.NoItemFlags)
             self.list.addItem(more)
         states = tracker.states_of()
         flagged = sum(1 for s in states if s is FrameState.flagged)
@@ -115,7 +115,7 @@ class ReviewPanel(QWidget):
         self.summary.setText(" ".join(parts))
 
     def _clicked(self, item: QListWidgetItem) -> None:
-        frame = item.data(Qt.UserRole)
+        frame = item.data(Qt.ItemDataRole.UserRole)
         if frame is not None:
             self.jumpRequested.emit(int(frame))
 

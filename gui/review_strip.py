@@ -54,7 +54,7 @@ class ReviewStrip(QWidget):
         self.colours: list[Optional[QColor]] = []
         self.setFixedHeight(9)
         self.setMouseTracking(True)
-        self.setCursor(Qt.PointingHandCursor)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.refresh()
 
     def sizeHint(self) -> QSize:
@@ -106,13 +106,13 @@ class ReviewStrip(QWidget):
         painter.end()
 
     def mousePressEvent(self, event) -> None:
-        if event.button() == Qt.LeftButton:
+        if event.button() == Qt.MouseButton.LeftButton:
             self.frameRequested.emit(self.frame_at(event.pos().x()))
 
     def mouseMoveEvent(self, event) -> None:
         frame = self.frame_at(event.pos().x())
         self.setToolTip(self.describe(frame))
-        if event.buttons() & Qt.LeftButton:
+        if event.buttons() & Qt.MouseButton.LeftButton:
             self.frameRequested.emit(frame)
 
     def describe(self, frame: int) -> str:

@@ -17,7 +17,7 @@ from .shortcuts import shortcut
 __all__ = ["SpaceKeyFilter", "PanCanvas"]
 
 _SPACE_KEY = QKeySequence(shortcut("toggle_pause").keys[0])[0]
-_ENTER_KEYS = (Qt.Key_Return, Qt.Key_Enter)
+_ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
 
 
 class PanCanvas(Protocol):
@@ -41,15 +41,15 @@ class SpaceKeyFilter(QObject):
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         kind = event.type()
-        if kind == QEvent.ShortcutOverride and event.key() in _ENTER_KEYS and self._typing():
+        if kind == QEvent.Type.ShortcutOverride and event.key() in _ENTER_KEYS and self._typing():
             event.accept()  # the field gets the key press (editingFinished saves the value)
             return False
-        if kind in (QEvent.KeyPress, QEvent.KeyRelease) and event.key() == _SPACE_KEY:
+        if kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and event.key() == _SPACE_KEY:
             if event.isAutoRepeat() or not self._owns(obj):
                 return event.isAutoRepeat() and self._owns(obj) and not self._typing()
             if self._typing():
                 return False
-            if kind == QEvent.KeyPress:
+            if kind == QEvent.Type.KeyPress:
                 self.canvas.space_down()
             elif not self.canvas.space_up():
                 self.toggle_pause()

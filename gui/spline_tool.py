@@ -221,11 +221,11 @@ class SplineTool(Tool):
     def press(self, p: QPointF, button: int, modifiers: int) -> None:
         self._sync()
         self._moved = False
-        if button == Qt.RightButton:
+        if button == Qt.MouseButton.RightButton:
             if not self.drawing:
                 self._remove_at(p)
             return
-        if button != Qt.LeftButton:
+        if button != Qt.MouseButton.LeftButton:
             return
         if self.drawing:
             first = self.drawing[0]
@@ -242,7 +242,7 @@ class SplineTool(Tool):
         kind, s, i = hit
         self.selected = (s, i)
         self._show_feather()
-        if kind == "anchor" and modifiers & Qt.ControlModifier:
+        if kind == "anchor" and modifiers & Qt.KeyboardModifier.ControlModifier:
             kind = "feather"
         self._drag = _Drag(kind, s, i, p)
         self.host.update()
@@ -256,7 +256,7 @@ class SplineTool(Tool):
     def move(self, p: QPointF, buttons: int, modifiers: int) -> None:
         super().move(p, buttons, modifiers)
         drag = self._drag
-        if drag is None or not buttons & Qt.LeftButton:
+        if drag is None or not buttons & Qt.MouseButton.LeftButton:
             self.host.update()
             return
         if QLineF(drag.start, p).length() * self.host.zoom < 2 and not self._moved:
@@ -273,7 +273,8 @@ class SplineTool(Tool):
             dx, dy = p.x() - q.x, p.y() - q.y
             other = "out" if drag.kind == "in" else "in"
             changes = {f"{drag.kind}_x": dx, f"{drag.kind}_y": dy}
-            if not modifiers & Qt.AltModifier:  # the opposite handle keeps its length, turns with this one
+            # the opposite handle keeps its length, turns with this one
+            if not modifiers & Qt.KeyboardModifier.AltModifier:
                 ox, oy = getattr(q, f"{other}_x"), getattr(q, f"{other}_y")
                 length, pulled = math.hypot(ox, oy), math.hypot(dx, dy) or 1.0
                 changes.update({f"{other}_x": -dx / pulled * length, f"{other}_y": -dy / pulled * length})
@@ -293,7 +294,7 @@ class SplineTool(Tool):
 
     def release(self, p: QPointF, button: int, modifiers: int) -> None:
         drag, self._drag = self._drag, None
-        if drag is None or button != Qt.LeftButton:
+        if drag is None or button != Qt.MouseButton.LeftButton:
             return
         if drag.shape >= 0 and self._moved:
             self._commit({"anchor": "Move spline point", "feather": "Spline feather"}.get(drag.kind,
@@ -301,7 +302,7 @@ class SplineTool(Tool):
         self.host.update()
 
     def double_click(self, p: QPointF, button: int, modifiers: int) -> None:
-        if button == Qt.LeftButton and len(self.drawing) >= 3:
+        if button == Qt.MouseButton.LeftButton and len(self.drawing) >= 3:
             self._close()
 
     # ------------------------------------------------------------------ keys
@@ -389,11 +390,13 @@ class SplineTool(Tool):
             mine = shape.object_id == current
             if mine:
                 self._paint_feather(painter, to_widget, shape, colour)
-            painter.setBrush(Qt.NoBrush)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.setPen(QPen(QColor(0, 0, 0, 170), 3))
             path = _path(shape.points, to_widget, closed=True)
             painter.drawPath(path)
-            painter.setPen(QPen(colour.lighter(150), 1.5 if mine else 1.0, Qt.SolidLine if mine else Qt.DashLine))
+            style = Qt.PenStyle.SolidLine if mine else Qt.PenStyle.DashLine
+            painter.setPen(QPen(colour.lighter(150), 1.5 if mine else 1.0, style))
+
             painter.drawPath(path)
             if mine:
                 for i, q in enumerate(shape.points):
@@ -403,7 +406,7 @@ class SplineTool(Tool):
             points = list(self.drawing)
             if self.hover_pos is not None and self._drag is None:
                 points.append(ShapePoint(self.hover_pos.x(), self.hover_pos.y()))
-            painter.setBrush(Qt.NoBrush)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.setPen(QPen(QColor(0, 0, 0, 170), 3))
             path = _path(points, to_widget, closed=False)
             painter.drawPath(path)
@@ -440,9 +443,9 @@ class SplineTool(Tool):
         area = float(np.sum(xy[:, 0] * np.roll(xy[:, 1], -1) - np.roll(xy[:, 0], -1) * xy[:, 1]))
         if area < 0:
             normal = -normal
-        pen = QPen(colour.lighter(130), 1, Qt.DashLine)
+        pen = QPen(colour.lighter(130), 1, Qt.PenStyle.DashLine)
         painter.setPen(pen)
-        painter.setBrush(Qt.NoBrush)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
         for offset in (outer, -inner):
             if offset.any():
                 edge = xy + normal * offset[:, None]

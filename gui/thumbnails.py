@@ -83,7 +83,7 @@ class ThumbnailList(QListWidget):
     @staticmethod
     def frame_of(item: QListWidgetItem) -> int:
         """The frame a thumbnail shows."""
-        return int(item.data(Qt.UserRole))
+        return int(item.data(Qt.ItemDataRole.UserRole))
 
     def set_frames(self, frames: list[tuple[int, str, str]], with_mask: bool = True) -> None:
         """Show these frames, each as (frame, label, tooltip), keeping the selected one selected."""
@@ -91,9 +91,9 @@ class ThumbnailList(QListWidget):
         self.clear()
         for frame, label, tip in frames:
             item = QListWidgetItem(self.thumbnails.icon(frame, with_mask=with_mask), label)
-            item.setData(Qt.UserRole, frame)
+            item.setData(Qt.ItemDataRole.UserRole, frame)
             item.setToolTip(tip)
-            item.setTextAlignment(Qt.AlignHCenter)
+            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
             self.addItem(item)
             if frame == selected:
                 item.setSelected(True)

@@ -52,7 +52,7 @@ class TimelineTrack(QWidget):
         self.names: list[str] = []
         self.setMinimumHeight(46)
         self.setMouseTracking(True)
-        self.setCursor(Qt.PointingHandCursor)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
 
     def sizeHint(self) -> QSize:
         return QSize(600, 46)
@@ -67,7 +67,7 @@ class TimelineTrack(QWidget):
         return int(min(self.count - 1, max(0, (x - left) * self.count / width)))
 
     def mousePressEvent(self, event) -> None:
-        if event.button() == Qt.LeftButton:
+        if event.button() == Qt.MouseButton.LeftButton:
             self.frameRequested.emit(self.frame_at(event.pos().x()))
 
     def mouseMoveEvent(self, event) -> None:
@@ -79,7 +79,7 @@ class TimelineTrack(QWidget):
         if frame in self.suggestions:
             tags.append(f"suggestion #{self.suggestions.index(frame) + 1}")
         self.setToolTip(f"{name} (frame {frame + 1})" + (f" — {', '.join(tags)}" if tags else ""))
-        if event.buttons() & Qt.LeftButton:
+        if event.buttons() & Qt.MouseButton.LeftButton:
             self.frameRequested.emit(frame)
 
     def paintEvent(self, event) -> None:
@@ -110,7 +110,7 @@ class TimelineTrack(QWidget):
             painter.drawEllipse(QPointF(x, track.top() - 4.5), 3.5, 3.5)
         for frame in self.references:
             x = self._x(frame)
-            painter.setPen(Qt.NoPen)
+            painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(REFERENCE_COLOUR)
             painter.drawRect(QRectF(x - 1.5, track.top() - 2, 3, track.height() + 4))
             tri = QPolygonF([QPointF(x - 5, track.bottom() + 9), QPointF(x + 5, track.bottom() + 9),
@@ -135,7 +135,8 @@ class TimelineTrack(QWidget):
         y = track.bottom() + 11
         for number in range(step, self.count + 1, step):
             x = self._x(number - 1)
-            painter.drawText(QRectF(x - 30, y, 60, 14), Qt.AlignHCenter | Qt.AlignTop, str(number))
+            align = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+            painter.drawText(QRectF(x - 30, y, 60, 14), align, str(number))
 
 
 def _runs(frames: list[int]) -> Iterable[tuple[int, int]]:
@@ -161,9 +162,9 @@ class FrameCounter(QLabel):
     def __init__(self, count: int, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setObjectName("frameCounter")
-        self.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
-        self.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.count = count
         self.name = ""
         self.index = 0
@@ -192,7 +193,7 @@ class FrameCounter(QLabel):
         bold = self.font()
         bold.setBold(True)
         room = max(0, self.width() - self._number_width - _COUNTER_GAP - 8)
-        name = QFontMetrics(bold).elidedText(self.name, Qt.ElideMiddle, room)
+        name = QFontMetrics(bold).elidedText(self.name, Qt.TextElideMode.ElideMiddle, room)
         digits = len(str(self.count))
         self.setText(f"<b>{escape(name)}</b>&nbsp;&nbsp;<span style='color:{_NUMBER_COLOUR}'>"
                      f"{self.index + 1:>{digits}} / {self.count}</span>")
@@ -280,7 +281,8 @@ class Timeline(QWidget):
             button.setDefaultAction(action)
             button.setAutoRaise(True)
             button.setIconSize(QSize(16, 16))
-            button.setToolButtonStyle(Qt.ToolButtonIconOnly if action in icon_only else Qt.ToolButtonTextBesideIcon)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly if action in icon_only
+                                      else Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
             if action not in icon_only:  # the layout may squeeze it to its icon; `resizeEvent` then drops the text
                 button.setMinimumWidth(button.iconSize().width() + _ICON_PADDING)
             self._extra.addWidget(button)
@@ -313,7 +315,9 @@ class Timeline(QWidget):
             self._compact = compact
             for button, has_text in self._extra_buttons:
                 if has_text:
-                    button.setToolButtonStyle(Qt.ToolButtonIconOnly if compact else Qt.ToolButtonTextBesideIcon)
+                    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly if compact
+                                              else Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+
         super().resizeEvent(event)
 
     def _button(self, icon, tip: str) -> QToolButton:

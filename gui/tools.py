@@ -60,7 +60,7 @@ class Tool:
     name = ""
     label = ""
     uses_brush = False
-    cursor = Qt.CrossCursor
+    cursor = Qt.CursorShape.CrossCursor
 
     def __init__(self, host: ToolHost) -> None:
         self.host = host
@@ -110,7 +110,7 @@ class BrushTool(Tool):
     name = "brush"
     label = "Brush"
     uses_brush = True
-    cursor = Qt.BlankCursor
+    cursor = Qt.CursorShape.BlankCursor
     erase = False
 
     def __init__(self, host: ToolHost) -> None:
@@ -123,9 +123,9 @@ class BrushTool(Tool):
         return self._last is not None
 
     def press(self, p: QPointF, button: int, modifiers: int) -> None:
-        if button not in (Qt.LeftButton, Qt.RightButton):
+        if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             return
-        self._value = 0 if (self.erase or button == Qt.RightButton) else self.host.object_id
+        self._value = 0 if (self.erase or button == Qt.MouseButton.RightButton) else self.host.object_id
         self._last = p
         self._dab(p, p)
 
@@ -172,7 +172,7 @@ class BrushTool(Tool):
         centre = to_widget.map(self.hover_pos)
         radius = max(1.0, self.host.brush_size * self.host.zoom / 2.0)
         colour = QColor(255, 255, 255) if not self.erase else QColor(255, 120, 120)
-        painter.setBrush(Qt.NoBrush)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.setPen(QPen(QColor(0, 0, 0, 160), 3))
         painter.drawEllipse(centre, radius, radius)
         painter.setPen(QPen(colour, 1))
@@ -209,10 +209,10 @@ class _FillTool(Tool):
         fill = QColor(colour)
         fill.setAlpha(70)
         painter.setPen(QPen(QColor(0, 0, 0, 170), 3))
-        painter.setBrush(Qt.NoBrush)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPolyline(poly)
         painter.setPen(QPen(colour.lighter(150), 1.5))
-        painter.setBrush(QBrush(fill) if closed or len(points) > 2 else Qt.NoBrush)
+        painter.setBrush(QBrush(fill) if closed or len(points) > 2 else Qt.BrushStyle.NoBrush)
         if len(points) > 2:
             painter.drawPolygon(poly)
         else:
@@ -234,19 +234,19 @@ class PolygonTool(_FillTool):
         return bool(self.points)
 
     def press(self, p: QPointF, button: int, modifiers: int) -> None:
-        if button != Qt.LeftButton:
+        if button != Qt.MouseButton.LeftButton:
             return
         if len(self.points) >= 3:
             first = self.points[0]
             if QLineF(first, p).length() * self.host.zoom <= 8:
-                self._close(bool(modifiers & Qt.ShiftModifier))
+                self._close(bool(modifiers & Qt.KeyboardModifier.ShiftModifier))
                 return
         self.points.append(p)
         self.host.update()
 
     def double_click(self, p: QPointF, button: int, modifiers: int) -> None:
-        if button == Qt.LeftButton and len(self.points) >= 3:
-            self._close(bool(modifiers & Qt.ShiftModifier))
+        if button == Qt.MouseButton.LeftButton and len(self.points) >= 3:
+            self._close(bool(modifiers & Qt.KeyboardModifier.ShiftModifier))
 
     def accept(self, erase: bool = False) -> bool:
         if len(self.points) < 3:
@@ -300,8 +300,8 @@ class LassoTool(_FillTool):
         return bool(self.points)
 
     def press(self, p: QPointF, button: int, modifiers: int) -> None:
-        if button in (Qt.LeftButton, Qt.RightButton):
-            self._erase = button == Qt.RightButton or bool(modifiers & Qt.ShiftModifier)
+        if button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            self._erase = button == Qt.MouseButton.RightButton or bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
             self.points = [p]
 
     def move(self, p: QPointF, buttons: int, modifiers: int) -> None:
@@ -315,7 +315,7 @@ class LassoTool(_FillTool):
         if not self.points:
             return
         points, self.points = self.points + [p], []
-        erase = self._erase or bool(modifiers & Qt.ShiftModifier)
+        erase = self._erase or bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
         if not self._fill(points, erase):
             self.host.update()
 
@@ -362,10 +362,10 @@ class SegmentTool(Tool):
             self._strokes = []
 
     def press(self, p: QPointF, button: int, modifiers: int) -> None:
-        if button not in (Qt.LeftButton, Qt.RightButton) or self.host.segment_backend is None:
+        if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton) or self.host.segment_backend is None:
             return
         mode = self.host.segment_mode
-        if mode == "box" and button != Qt.LeftButton:
+        if mode == "box" and button != Qt.MouseButton.LeftButton:
             return
         self._drag_start = p
         self._drag_button = button
@@ -384,7 +384,7 @@ class SegmentTool(Tool):
         start, self._drag_start = self._drag_start, None
         points, self._current = self._current + [p], []
         mode = self.host.segment_mode
-        positive = button == Qt.LeftButton
+        positive = button == Qt.MouseButton.LeftButton
         dragged = QLineF(start, p).length() * self.host.zoom >= 4
         self._begin()
         h, w = self.host.work_mask.shape
@@ -416,7 +416,7 @@ class SegmentTool(Tool):
             return
         from PyQt5.QtWidgets import QApplication
 
-        QApplication.setOverrideCursor(Qt.WaitCursor)
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             found = backend.segment(np.asarray(self.host.image), self._prompt)
         except Exception as exc:  # noqa: BLE001 - a backend failure must not lose the session
@@ -478,18 +478,20 @@ class SegmentTool(Tool):
             box = (min(a.x(), b.x()), min(a.y(), b.y()), max(a.x(), b.x()), max(a.y(), b.y()))
         if box is not None:
             rect = QRectF(to_widget.map(QPointF(box[0], box[1])), to_widget.map(QPointF(box[2], box[3])))
-            painter.setBrush(Qt.NoBrush)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.setPen(QPen(QColor(0, 0, 0, 170), 3))
             painter.drawRect(rect)
-            pen = QPen(QColor(255, 220, 80), 1.5, Qt.DashLine)
+            pen = QPen(QColor(255, 220, 80), 1.5, Qt.PenStyle.DashLine)
             painter.setPen(pen)
             painter.drawRect(rect)
         strokes = list(self._strokes)
         if self._drag_start is not None and self.host.segment_mode != "box" and len(self._current) > 1:
-            strokes.append((self._current, self._drag_button == Qt.LeftButton))
+            strokes.append((self._current, self._drag_button == Qt.MouseButton.LeftButton))
         width = max(2.0, min(25, self.host.brush_size // 2) * self.host.zoom)
         for points, positive in strokes:
-            pen = QPen(green if positive else red, width, Qt.SolidLine, Qt.RoundCap, Qt.RoundJoin)
+            pen = QPen(green if positive else red, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
+                       Qt.PenJoinStyle.RoundJoin)
+
             colour = pen.color()
             colour.setAlpha(170)
             pen.setColor(colour)

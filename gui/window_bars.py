@@ -108,15 +108,15 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     bar = QToolBar("Options", window)
     bar.setObjectName("optionsBar")
     bar.setMovable(False)
-    bar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-    window.addToolBar(Qt.TopToolBarArea, bar)
+    bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
     for name in ("undo", "redo"):
         parts.actions[name].setIcon(icon(name))
         bar.addAction(parts.actions[name])
-        bar.widgetForAction(parts.actions[name]).setToolButtonStyle(Qt.ToolButtonIconOnly)
+        bar.widgetForAction(parts.actions[name]).setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
     bar.addSeparator()
     size_label_action = bar.addWidget(QLabel(" Size ", window))
-    size_slider = QSlider(Qt.Horizontal, window)
+    size_slider = QSlider(Qt.Orientation.Horizontal, window)
     size_slider.setRange(BRUSH_RANGE[0], _BRUSH_SLIDER_MAX)
     size_slider.setFixedWidth(_SLIDER_WIDTH)
     size_slider.setToolTip("Brush / eraser size in image pixels ([ and ])")
@@ -142,7 +142,7 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     view_box.setToolTip(f"How the mask is drawn: colour blend, fade background, object only, outline only; matte "
                         f"views: alpha, all objects' alpha, matte over black, over a checkerboard "
                         f"({shortcut('cycle_overlay').key_label} cycles)")
-    opacity_slider = QSlider(Qt.Horizontal, window)
+    opacity_slider = QSlider(Qt.Orientation.Horizontal, window)
     opacity_slider.setRange(*_OPACITY_RANGE)
     opacity_slider.setFixedWidth(_OPACITY_WIDTH)
     opacity_slider.setToolTip("Overlay opacity")
@@ -184,9 +184,9 @@ def _tools_bar(window: QMainWindow, parts: BarsParts) -> QActionGroup:
     tools = QToolBar("Tools", window)
     tools.setObjectName("toolsBar")
     tools.setMovable(False)
-    tools.setToolButtonStyle(Qt.ToolButtonTextUnderIcon)
+    tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
     tools.setIconSize(_TOOL_ICON_SIZE)
-    window.addToolBar(Qt.LeftToolBarArea, tools)
+    window.addToolBar(Qt.ToolBarArea.LeftToolBarArea, tools)
     group = QActionGroup(window)
     group.setExclusive(True)
     for name in TOOLS:
@@ -278,7 +278,7 @@ def _scrolling(page: QWidget) -> QScrollArea:
     area.setWidget(page)
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     return area
 
 
@@ -291,7 +291,7 @@ def _side_dock(window: QMainWindow, parts: BarsParts) -> tuple[ObjectsPanel, Ref
     memory_panel = MemoryPanel(parts.project, window)
     tabs = QTabWidget(window)
     tabs.setUsesScrollButtons(False)  # every tab stays in sight in a narrow dock: their names elide instead
-    tabs.setElideMode(Qt.ElideRight)
+    tabs.setElideMode(Qt.TextElideMode.ElideRight)
     tabs.addTab(references_panel, "References")
     tabs.addTab(candidates_panel, "Candidates")
     tabs.addTab(_scrolling(memory_panel), "Memory")
@@ -308,5 +308,5 @@ def _side_dock(window: QMainWindow, parts: BarsParts) -> tuple[ObjectsPanel, Ref
     dock.setWidget(side)
     dock.setTitleBarWidget(QWidget(dock))
     dock.setMinimumWidth(DOCK_MIN_WIDTH)
-    window.addDockWidget(Qt.RightDockWidgetArea, dock)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
     return objects, references_panel, candidates_panel, memory_panel, tabs, dock

@@ -47,10 +47,10 @@ def fit_options_bar(bar: QToolBar, width: int, droppable: Sequence[QAction] = ()
     not fit (tooltips name them), then without the `droppable` controls, in order, until it fits."""
     for action in droppable:
         action.setVisible(True)
-    bar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+    bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
     if bar.sizeHint().width() <= width:
         return
-    bar.setToolButtonStyle(Qt.ToolButtonIconOnly)
+    bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
     for action in droppable:
         if bar.sizeHint().width() <= width:
             return
@@ -61,4 +61,4 @@ def size_dock(window: QMainWindow, dock: QDockWidget, width: int) -> None:
     """Give the side dock its opening width (once, when the window is first shown)."""
     if not dock.property("xmempp_sized"):
         dock.setProperty("xmempp_sized", True)
-        window.resizeDocks([dock], [width], Qt.Horizontal)
+        window.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
