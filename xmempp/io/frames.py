@@ -50,7 +50,7 @@ from xmempp.types import PathLike
 from xmempp.io.images import IMAGE_EXTENSIONS, decode_image_file, is_hidden, natural_key, open_image
 
 __all__ = ["Frames", "FrameSource", "FolderFrames", "FrameRange", "SceneLinearFrame", "SceneLinearReader",
-           "range_indices", "scene_linear_reader", "prefetch"]
+           "range_indices", "scene_linear_reader", "prefetch", "close_frames"]
 
 
 @runtime_checkable
@@ -300,6 +300,14 @@ class FolderFrames(FrameSource):
 
 
 _END = object()
+
+
+def close_frames(frames: Frames) -> None:
+    """Release what a frame source holds open (a video's decoder, a prefetch thread); sources without a
+    `close` (a list of arrays) hold nothing."""
+    close = getattr(frames, "close", None)
+    if close is not None:
+        close()
 
 
 def scene_linear_reader(frames: Any, index: int, size: tuple[int, ...]) -> Optional[SceneLinearReader]:
