@@ -26,6 +26,7 @@ from xmempp.inference.shots import open_shot_job
 from xmempp.refine import RefineSettings
 from xmempp.interrupts import stop_on_signals
 from xmempp.io.mattes import EXR_COMPRESSIONS, TIFF_COMPRESSIONS
+from xmempp.io.frames import close_frames
 from xmempp.io.manifest import remove_stale
 from xmempp.io.writers import WriterOptions
 from xmempp.model.precision import Precision
@@ -258,7 +259,7 @@ def _run_process(run: ProcessRun, log: RunLog) -> None:
                              resume=run.resume, force_memory=run.force,
                              on_checkpoint=lambda done, all_frames: log.checkpoint(done, all_frames, saved_in))
     finally:
-        job.frames.close()
+        close_frames(job.frames)
     done = report.resumed_from + report.frames
     if stop.signal is not None and not report.completed:
         print_error(f"stopped by {stop.name} after {done} of {total} frames; files written are "
