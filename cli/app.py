@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, Sequence
 
 import typer
 from typer.core import TyperGroup
@@ -69,8 +69,11 @@ def _root(version: Annotated[Optional[bool], typer.Option(
 
 
 #: Click's exception classes, reached through typer's public names (typer vendors click in newer releases).
-UsageError = typer.BadParameter.__mro__[1]
-ClickException = UsageError.__mro__[1]
+if TYPE_CHECKING:
+    from typer._click.exceptions import ClickException, UsageError
+else:
+    UsageError = typer.BadParameter.__mro__[1]
+    ClickException = UsageError.__mro__[1]
 Abort = typer.Abort
 
 
@@ -82,14 +85,16 @@ class OneLineErrors(TyperGroup):
     """
 
     def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
-             complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
+             complete_var: Optional[str] = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:
         """Run the application; usage errors become one line on stderr and exit status 2.
 
         Old spellings of renamed options (`cli.deprecated`) are replaced, with a notice, before click parses.
         """
         args = list(sys.argv[1:] if args is None else args)
         with command_line_log(args):  # `--log-format json`: usage errors and notices are JSON lines too
-            return self._main(rewrite_args(self, args), prog_name, complete_var, standalone_mode, **extra)
+            return self._main(rewrite_args(self, args), prog_name, complete_var, standalone_mode,
+                              windows_expand_args=windows_expand_args, **extra)
 
     def _main(self, args: list[str], prog_name: Optional[str], complete_var: Optional[str], standalone_mode: bool,
               **extra: Any) -> Any:
