@@ -6,7 +6,7 @@ from typing import Callable, Iterator, Optional
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, ProgressColumn, Task,
+from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID,
                            TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
 from rich.text import Text
 
@@ -43,7 +43,7 @@ def stage_callback(progress: Progress, labels: dict[str, str]) -> Callable[[str,
     Returns:
         The callback.
     """
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(stage: str, done: int, total: int) -> None:
         if stage not in tasks:
@@ -67,7 +67,7 @@ def download_progress(console: Console, label: str = "downloading weights"
     """
     progress = Progress(TextColumn(f"[bold]{escape(label)}"), BarColumn(), DownloadColumn(),
                         TransferSpeedColumn(), TimeRemainingColumn(), console=console)
-    task: list[int] = []
+    task: list[TaskID] = []
 
     def update(done: int, total: Optional[int]) -> None:
         if not task:
