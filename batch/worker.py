@@ -27,6 +27,7 @@ from xmempp.inference.guards import written_range
 from xmempp.inference.jobs import ShotJob, run_job
 from xmempp.review.shot import review_results
 from xmempp.inference.shots import open_shot_job
+from xmempp.io.frames import close_frames
 from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork
 
@@ -168,7 +169,7 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink,
 
             report = run_job(network, job, progress=progress, checkpoint=task.checkpoint, resume=resume, cancel=stop)
         finally:
-            job.frames.close()
+            close_frames(job.frames)
     except XMemppError as exc:
         return ShotResult(shot.name, "failed", error=str(exc))
     if not report.completed:
