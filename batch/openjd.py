@@ -24,6 +24,7 @@ from typing import Any, Optional, Sequence
 from xmempp.errors import ConfigError, InputError, XMemppError
 from xmempp.inference.shots import open_shot_job
 from xmempp.io.atomic import atomic_write_text
+from xmempp.io.frames import close_frames
 from xmempp.io.writers import WriterOptions
 from xmempp.model.network import XMemNetwork
 from xmempp.refine.settings import RefineSettings
@@ -135,7 +136,7 @@ def _needs(shot: ShotSpec, network: XMemNetwork) -> ShotNeeds:
     try:
         return shot_needs(network, job)
     finally:
-        job.frames.close()
+        close_frames(job.frames)
 
 
 def _step(shot: ShotSpec, taken: set[str], model: Optional[Path], chunk_size: Optional[int],
