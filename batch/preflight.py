@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 
 from xmempp.errors import XMemppError
 from xmempp.inference.memory_estimate import check_job_memory
+from xmempp.io.frames import close_frames
 from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork
 
@@ -59,7 +60,7 @@ def preflight(tasks: Sequence[ShotTask], weights: Path, model: Optional[XMemNetw
                 check_job_memory(network, job)
                 checks.append(ShotCheck(shot.name, job.plan().total, needs=shot_needs(network, job)))
             finally:
-                job.frames.close()
+                close_frames(job.frames)
         except XMemppError as exc:
             checks.append(ShotCheck(shot.name, error=f"{shot.where}: {exc}" if shot.where else str(exc)))
     return checks
