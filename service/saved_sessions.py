@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from xmempp.errors import XMemppError
+from xmempp.errors import InputError, XMemppError
 from xmempp.inference.config import InferenceConfig
 from xmempp.io.atomic import TEMP_PREFIX, atomic_write_text, remove_leftovers
 from xmempp.io.frames import FrameSource
@@ -73,16 +73,16 @@ class SavedSession:
 
     @classmethod
     def load(cls, folder: Path) -> "SavedSession":
-        """Read `folder/session.json`; raises `ValueError` saying what is wrong with it."""
+        """Read `folder/session.json`; raises `InputError` (a `ValueError`) saying what is wrong with it."""
         path = folder / SESSION_FILE
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ValueError(f"it has no {SESSION_FILE}") from None
+            raise InputError(f"it has no {SESSION_FILE}") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"its {SESSION_FILE} cannot be read ({type(exc).__name__})") from None
+            raise InputError(f"its {SESSION_FILE} cannot be read ({type(exc).__name__})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION:
-            raise ValueError(f"its {SESSION_FILE} is not a version {VERSION} session file")
+            raise InputError(f"its {SESSION_FILE} is not a version {VERSION} session file")
         try:
             palette = data["palette"]
             return cls(id=str(data["id"]), mode=str(data["mode"]),
@@ -91,7 +91,7 @@ class SavedSession:
                        palette=np.asarray(palette, dtype=np.uint8).reshape(256, 3) if palette is not None else None,
                        colours=[(int(code), int(oid)) for code, oid in data["colours"]])
         except (KeyError, TypeError, ValueError, XMemppError) as exc:
-            raise ValueError(f"its {SESSION_FILE} has a missing or bad field ({exc})") from None
+            raise InputError(f"its {SESSION_FILE} has a missing or bad field ({exc})") from None
 
 
 @dataclass
@@ -131,18 +131,18 @@ def restore_files(folder: Path, saved: SavedSession, roots: Sequence[Path]) -> R
         opened = ConfinedFrames(open_frames(resolve_media(str(saved.source), roots)), roots)
         if len(opened) != saved.frames:
             opened.close()
-            raise ValueError(f"its shot now has {len(opened)} frames, it had {saved.frames}")
+            raise InputError(f"its shot now has {len(opened)} frames, it had {saved.frames}")
         size = tuple(opened.size)  # type: ignore[assignment]
     else:
         for path in sorted((folder / "frames").iterdir()):
             if path.suffix in FRAME_SUFFIXES and path.stem.isdigit() and not path.name.startswith("."):
                 index = int(path.stem)
                 if not 0 <= index < saved.frames:
-                    raise ValueError(f"it holds frame {index} of a shot of {saved.frames}")
+                    raise InputError(f"it holds frame {index} of a shot of {saved.frames}")
                 with Image.open(path) as image:  # the header only: uploads were checked when they came
                     width, height = image.size
                 if size not in (None, (height, width)):
-                    raise ValueError(f"its uploaded frames have two sizes, {size} and {(height, width)}")
+                    raise InputError(f"its uploaded frames have two sizes, {size} and {(height, width)}")
                 uploaded.add(index)
                 size = (height, width)
         if len(uploaded) == saved.frames:
@@ -168,7 +168,7 @@ def _read_references(folder: Path, frames: int, size: Optional[tuple[int, int]])
         index = int(path.stem)
         ids = read_mask(path).ids
         if not 0 <= index < frames or size is None or ids.shape != size:
-            raise ValueError(f"its reference {path.name} does not fit the shot")
+            raise InputError(f"its reference {path.name} does not fit the shot")
         references[index] = np.ascontiguousarray(ids, dtype=np.uint8)
     return references
 

@@ -1,7 +1,9 @@
 """Sessions: one shot each, with its settings, references, track runs and results on disk.
 
 Every model call (reference encoding, tracks, candidates) goes to the shared `Scheduler`'s single
-worker; this module only keeps state and checks requests. Sessions are saved in the state folder as
+worker; this module only keeps state and checks requests. Each session wraps the core's session model
+(`xmempp.annotation.AnnotationSession`) for its references, objects and the network's memory of them: the
+service queues edits, it does not implement them. Sessions are saved in the state folder as
 they change (`saved_sessions`) and a server started on a folder it was given reloads them.
 """
 from __future__ import annotations
@@ -23,10 +25,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from xmempp.annotation import AnnotationSession, MemoryStore
 from xmempp.errors import ConfigError, InputError, Remedy, RemedyKind, XMemppError
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import FrameResult, ShotJob, iter_job, plan_frames
-from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.refine_stage import RefineStage
 from xmempp.inference.session import MODES, InferenceSession
 from xmempp.inference.shot_job import prepare_job
@@ -96,6 +98,8 @@ class ShotSession:
         config, mode: inference settings and memory mechanism.
         source: the server-side path of the shot, or None for uploaded frames.
         expected: number of frames (uploaded sessions fill them in one by one).
+        annotation: the session model holding the references, objects and the network's memory of them,
+            once the frames are all there (its reference masks are kept in `references/` as index PNGs).
     """
 
     def __init__(self, sid: str, folder: Path, config: InferenceConfig, mode: str, expected: int,
@@ -104,10 +108,11 @@ class ShotSession:
         self.expected, self.source = expected, source
         self.shown_source: Optional[str] = None  # the source as the client may see it
         self.frames = frames
-        self.references: dict[int, np.ndarray] = {}
         self.palette: Optional[np.ndarray] = None
         self.colours = ColorTable()
-        self.inference: Optional[InferenceSession] = None
+        self.annotation: Optional[AnnotationSession] = None
+        if frames is not None:
+            self._open_annotation()
         self.tracks: dict[str, TrackRun] = {}
         self.latest: dict[int, str] = {}  # frame -> id of the run that last wrote it
         self.uploaded: set[int] = set()
@@ -131,23 +136,47 @@ class ShotSession:
 
     @classmethod
     def restore(cls, folder: Path, roots: list[Path]) -> "ShotSession":
-        """The session saved in `folder`, its frames reopened and its references read; raises `ValueError` or
-        an `XMemppError` saying why it cannot be restored."""
+        """The session saved in `folder`, its frames reopened and its references read; raises an `XMemppError`
+        (`InputError`, `PathRefused`, ...) or `OSError` saying why it cannot be restored."""
         saved = SavedSession.load(folder)
         if saved.id != folder.name:
-            raise ValueError(f"its session file names another session, {saved.id!r}")
+            raise InputError(f"its session file names another session, {saved.id!r}")
         if saved.mode not in MODES:
-            raise ValueError(f"its mode {saved.mode!r} is unknown")
+            raise InputError(f"its mode {saved.mode!r} is unknown")
         files = restore_files(folder, saved, roots)
         session = cls(saved.id, folder, saved.config, saved.mode, saved.frames, files.frames, saved.source)
         session.shown_source = shown_path(saved.source, roots) if saved.source is not None else None
-        session.palette = saved.palette
+        session._set_palette(saved.palette)
         for code, _ in saved.colours:
             session.colours.add([code])
         session.uploaded, session._upload_size = files.uploaded, files.upload_size
-        session.references = files.references
+        if files.references and session.annotation is None:
+            raise InputError("it holds references but not all of its frames")
+        for frame in sorted(files.references, key=lambda f: (not files.references[f].any(), f)):  # empty ones last
+            session.annotation.set_reference(frame, files.references[frame])  # type: ignore[union-attr]
         session.old_runs, session.restored_at = set(files.old_runs), time.time()
         return session
+
+    def _open_annotation(self) -> None:
+        """Open the session model once the frames are there: objects follow the references, whose masks are
+        kept as index PNGs in `references/` (in the references' palette once one came with a PNG)."""
+        self.annotation = AnnotationSession.in_memory(self.frames, folder=self.folder / "references",  # type: ignore[arg-type]
+                                                      palette=self.palette, undo_limit=1)
+
+    def _set_palette(self, palette: Optional[np.ndarray]) -> None:
+        self.palette = palette
+        if self.annotation is not None and isinstance(self.annotation.store, MemoryStore):
+            self.annotation.store.palette = palette
+
+    @property
+    def references(self) -> dict[int, np.ndarray]:
+        """Frame -> read-only mask of every reference (none before the frames are all there)."""
+        return self.annotation.reference_masks() if self.annotation is not None else {}
+
+    def ready_annotation(self) -> AnnotationSession:
+        """The session model; raises `NotReady` while uploads are missing."""
+        self.ready_frames()
+        return self.annotation  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ state
     def touch(self) -> None:
@@ -237,6 +266,7 @@ class ShotSession:
                 self.uploaded.add(index)
                 if len(self.uploaded) == self.expected and self.frames is None:
                     self.frames = open_frames(self.folder / "frames")
+                    self._open_annotation()
         finally:
             staging.unlink(missing_ok=True)
 
@@ -261,13 +291,9 @@ class ShotSession:
             staging.unlink(missing_ok=True)
         if (mask.palette is not None and self.palette is None) or len(self.colours) != colours:
             if self.palette is None:
-                self.palette = mask.palette
+                self._set_palette(mask.palette)
             self.save()
         return mask.ids
-
-    def reference_path(self, frame: int) -> Path:
-        """Where the reference of `frame` is kept on disk (an index PNG)."""
-        return self.folder / "references" / f"{frame:06d}.png"
 
     def output_palette(self) -> np.ndarray:
         """Palette of result PNGs: the references' own, else the DAVIS palette."""
@@ -533,67 +559,41 @@ class SessionStore:
 
     def memory_bytes(self) -> int:
         """Device bytes held by the sessions' memories (permanent references mostly)."""
-        return sum(s.inference.memory_stats().device_bytes for s in self.all() if s.inference is not None)
+        held = [s.annotation.current_memory for s in self.all() if s.annotation is not None]
+        return sum(memory.memory_stats().device_bytes for memory in held if memory is not None)
 
     # ------------------------------------------------------------------ references
     def set_reference(self, session: ShotSession, frame: int, ids: np.ndarray) -> concurrent.futures.Future:
-        """Add or replace the reference of `frame` (in permanent memory); the future's result is True when
-        it replaced one. The encoding runs on the worker as an interactive task of the session."""
-        session.check_frame(frame)
-        frames = session.ready_frames()
-        ids = np.ascontiguousarray(ids, dtype=np.uint8)
-        if ids.shape != tuple(frames.size):
-            raise InputError(f"the mask for frame {frame} is {ids.shape[1]}x{ids.shape[0]}, the frames are "
-                             f"{frames.size[1]}x{frames.size[0]}; a mask must match its frame")
-        if not ids.any() and not any(m.any() for f, m in session.references.items() if f != frame):
-            raise InputError(f"the mask for frame {frame} marks no object (every pixel is 0) and no other reference "
-                             "does; a session's references need at least one object")
+        """Queue `AnnotationSession.set_reference` (add or replace the reference of `frame`; the model checks
+        it) and the network's memory of the references (`AnnotationSession.memory`) as an interactive task of
+        the session on the worker; the future's result is True when it replaced one."""
+        annotation = session.ready_annotation()
 
         def apply() -> bool:
-            memory = self._memory(session)
-            replaced = frame in session.references
-            if replaced:
-                memory.replace_reference(frame, frames[frame], ids)
-            else:
-                memory.add_reference(frame, frames[frame], ids)
-            session.references[frame] = ids
-            self._keep_object_order(session)
-            atomic_write_image(session.reference_path(frame), ids, session.output_palette(), fsync=False)
+            replaced = annotation.set_reference(frame, ids)
+            self._memory(session)
             return replaced
 
         return self.engine.submit(apply, lane=session.id)
 
-    def _keep_object_order(self, session: ShotSession) -> None:
-        """Rebuild the session's memory from its references when edits left objects it no longer has
-        (or another order than a fresh session would have), so runs match a job opened from scratch."""
-        wanted = list(ObjectOrder.from_masks(session.references).ids)
-        if session.inference is not None and session.inference.object_ids != wanted:
-            session.inference = None
-            self._memory(session)
-
-    def _memory(self, session: ShotSession) -> InferenceSession:
-        """The session's memory, holding its references; one is built from them (ascending frames, as a job
-        opens one) when the session has none yet: a new session, or one a restarted server reloaded."""
-        if session.inference is None:
-            frames = session.ready_frames()
-            memory = InferenceSession(self.engine.model, session.config, session.mode)
-            for index in sorted(session.references):
-                memory.add_reference(index, frames[index], session.references[index])
-            session.inference = memory
-        return session.inference
-
     def delete_reference(self, session: ShotSession, frame: int) -> concurrent.futures.Future:
-        """Remove the reference of `frame` and its permanent-memory elements (on the worker)."""
-        if frame not in session.references:
+        """Queue `AnnotationSession.delete_reference` and the memory's update on the worker."""
+        annotation = session.ready_annotation()
+        if not annotation.is_reference(frame):
             raise NotFound(f"frame {frame} of session {session.id} has no reference")
 
         def apply() -> None:
-            self._memory(session).remove_reference(frame)
-            session.references.pop(frame, None)
-            self._keep_object_order(session)
-            session.reference_path(frame).unlink(missing_ok=True)
+            annotation.delete_reference(frame)
+            self._memory(session)
 
         return self.engine.submit(apply, lane=session.id)
+
+    def _memory(self, session: ShotSession,
+                snapshot: Optional[Mapping[int, tuple[int, np.ndarray]]] = None) -> InferenceSession:
+        """The network's memory of the session's references (of `snapshot`, a `reference_snapshot()`, when
+        given), kept by the session model: only changed references are encoded again. On the worker only."""
+        return session.ready_annotation().memory(self.engine.model, session.config, session.mode,
+                                                 references=snapshot)
 
     # ------------------------------------------------------------------ tracks
     def start_track(self, session: ShotSession, direction: str, start: int, count: Optional[int],
@@ -608,9 +608,10 @@ class SessionStore:
             raise ConfigError(f"refine {refine.mode!r} acts on the soft mattes, which this run would not keep",
                               remedy=Remedy(RemedyKind.ENABLE, "mattes"))
         frames = session.ready_frames()
-        if not any(mask.any() for mask in session.references.values()):
+        held = sorted(f for f, mask in session.references.items() if mask.any())  # as the memory holds them
+        if not held:
             raise NotReady(f"session {session.id} has no reference mask with an object; add one before tracking")
-        plan = plan_frames(len(frames), sorted(session.references), direction, start, count)
+        plan = plan_frames(len(frames), held, direction, start, count)
         rid = secrets.token_urlsafe(6)
         run = TrackRun(rid, direction, start, count, plan.total, session.folder / "tracks" / rid, mattes, refine)
         run.folder.mkdir(parents=True)
@@ -633,13 +634,17 @@ class SessionStore:
                         run.finish("cancelled")
                         return True
                     run.set_running()
-                    job = ShotJob(session.ready_frames(), dict(session.references), session.config, session.mode,
-                                  direction=run.direction, start=run.start, count=run.count)
+                    # the memory skips references without an object (`ReferenceSync`), so the job does too
+                    snapshot = {f: held for f, held in session.ready_annotation().reference_snapshot().items()
+                                if held[1].any()}
+                    job = ShotJob(session.ready_frames(), {f: mask for f, (_, mask) in snapshot.items()},
+                                  session.config, session.mode, direction=run.direction, start=run.start,
+                                  count=run.count)
                     prepared = prepare_job(job)
                     run.objects = tuple(prepared.objects.ids)
                     if run.refine.enabled:
                         stages.append(RefineStage(run.refine, run.objects))
-                    results.append(iter_job(self.engine.model, prepared, session=self._memory(session),
+                    results.append(iter_job(self.engine.model, prepared, session=self._memory(session, snapshot),
                                             cancel=run.cancel, prefetch_depth=0))
                     return False
                 result = next(results[0], None)
@@ -722,7 +727,7 @@ class SessionStore:
         covered = all(i in session.latest or i in session.references for i in range(len(frames)))
 
         def run() -> dict[str, Any]:
-            references = dict(session.references)
+            references = {f: mask.copy() for f, mask in session.references.items()}
             predicted = None
             if all(i in session.latest or i in references for i in range(len(frames))):
                 predicted = {i: read_mask(self.latest_mask_path(session, i)).ids

@@ -336,23 +336,24 @@ def test_a_60_mb_rle_body_is_refused_at_once_while_health_stays_fast(media, engi
 
 def test_an_unknown_session_says_whether_it_expired_was_closed_or_the_server_restarted(media, engine, tmp_path):
     """Issue 36: a 404 after a restart did not say that the server had restarted. A session id holds its opening
-    time, so a server tells an id opened before it started; closed and expired ids are remembered."""
-    state = tmp_path / "state"
+    time, so a server tells an id opened before it started that its state folder does not hold; closed and
+    expired ids are remembered (in the state folder, so also by the next server on it)."""
 
-    def settings() -> ServiceSettings:
-        return ServiceSettings(port=free_port(), token=TOKEN, media_roots=[media[0]], state_dir=state, session_ttl_s=1)
+    def settings(state: str) -> ServiceSettings:
+        return ServiceSettings(port=free_port(), token=TOKEN, media_roots=[media[0]], state_dir=tmp_path / state,
+                               session_ttl_s=1)
 
-    first = settings()
+    first = settings("state")
     with running_server(create_app(first, engine), first.port) as url, \
             httpx.Client(base_url=url, headers=AUTH, timeout=60) as client:
         before = open_session(client, video="shot")
-    second = settings()
+    second = settings("another-state")
     with running_server(create_app(second, engine), second.port) as url, \
             httpx.Client(base_url=url, headers=AUTH, timeout=60) as client:
         reply = client.get(f"/v1/sessions/{before}")
         detail = reply.json()["detail"]
         assert reply.status_code == 404 and "before the server restarted at 20" in detail, reply.text
-        assert "sessions are not kept across restarts, create it again" in detail, detail
+        assert "its state folder does not hold it" in detail and "create it again" in detail, detail
         closed = open_session(client, video="shot")
         assert client.delete(f"/v1/sessions/{closed}").status_code == 204
         reply = client.get(f"/v1/sessions/{closed}/references")
@@ -367,3 +368,8 @@ def test_an_unknown_session_says_whether_it_expired_was_closed_or_the_server_res
         assert "after 1 s without a request" in reply.json()["detail"]
         reply = client.get("/v1/sessions/made-up-id")
         assert reply.status_code == 404 and "this server never opened it" in reply.json()["detail"], reply.text
+    third = settings("another-state")
+    with running_server(create_app(third, engine), third.port) as url, \
+            httpx.Client(base_url=url, headers=AUTH, timeout=60) as client:
+        assert "was closed at 20" in client.get(f"/v1/sessions/{closed}").json()["detail"]
+        assert "expired at 20" in client.get(f"/v1/sessions/{idle}").json()["detail"]

@@ -1,5 +1,5 @@
-"""`xmempp serve` as a process: a clean stop (SIGTERM) leaves no session file, with or without a state
-folder of its own, and a restart sweeps what a killed server (SIGKILL) left behind."""
+"""`xmempp serve` as a process: a clean stop (SIGTERM) keeps the sessions of a given state folder and removes
+a temporary one, and a restart reloads the sessions a killed server (SIGKILL) left behind."""
 from __future__ import annotations
 
 import os
@@ -68,22 +68,25 @@ def files_under(folder: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_clean_stop_leaves_no_session_file_and_restart_sweeps_a_killed_one(checkpoint_path, tmp_path):
+def test_a_killed_servers_sessions_are_reloaded_and_a_clean_stop_keeps_them(checkpoint_path, tmp_path):
     media, state = tmp_path / "media", tmp_path / "state"
     write_clip(media / "shot", 2)
-    # killed: the files stay, and the next server on that folder sweeps them at start
+    # killed: the files stay, and the next server on that folder reloads the session from them
     server, url = start_server(checkpoint_path, media, state)
     try:
-        busy_session(url)
+        sid, _ = busy_session(url)
     finally:
         server.send_signal(signal.SIGKILL)
         server.communicate(timeout=30)
     assert len(files_under(state / "sessions")) >= 150
     server, url = start_server(checkpoint_path, media, state)
     try:
-        assert files_under(state / "sessions") == []
-        sid, rid = busy_session(url)
-        assert (state / "sessions" / sid / "frames" / "000000.jpg").is_file()
+        reloaded = httpx.get(f"{url}/v1/sessions/{sid}", headers=AUTH).json()
+        assert reloaded["references"] == [0, 149] and reloaded["uploaded"] == 150 and reloaded["tracks"] == []
+        assert not any(p.suffix == ".png" for p in (state / "sessions" / sid / "tracks").rglob("*"))
+        closed, _ = busy_session(url)
+        assert httpx.delete(f"{url}/v1/sessions/{closed}", headers=AUTH).status_code == 204
+        rid = httpx.post(f"{url}/v1/sessions/{sid}/tracks", json={"start": 0}, headers=AUTH).json()["id"]
         # a long poll is open while the server is asked to stop
         poll = subprocess.Popen([sys.executable, "-c", "import httpx; "
                                  f"httpx.get('{url}/v1/sessions/{sid}/tracks/{rid}', "
@@ -98,7 +101,8 @@ def test_clean_stop_leaves_no_session_file_and_restart_sweeps_a_killed_one(check
     poll.wait(timeout=60)
     assert server.returncode in (0, -signal.SIGTERM), output  # uvicorn ends by re-raising the signal
     assert "Application shutdown complete" in output, output
-    assert files_under(state) == [], files_under(state)
+    assert (state / "sessions" / sid / "session.json").is_file() and not (state / "sessions" / closed).exists()
+    assert not (state / ".xmempp-serve.lock").exists()
 
 
 def test_clean_stop_removes_its_own_temp_state_folder(checkpoint_path, tmp_path):
@@ -186,5 +190,6 @@ def test_sigterm_ends_open_streams_and_polls_with_a_stopping_line_and_a_clean_lo
     last = json.loads(lines[-1])  # a cut stream's last line is not JSON
     assert last["event"] == "stopping" and "stopping" in last["detail"], last
     assert last["status"] == "cancelled" and 0 < last["done"] < 300, last
-    assert all(json.loads(line)["seq"] == n for n, line in enumerate(lines[:-1], start=1))
+    results = [json.loads(line) for line in lines[:-1] if json.loads(line).get("event") != "queued"]
+    assert all(result["seq"] == n for n, result in enumerate(results, start=1))
     assert polled and polled[0]["event"] == "stopping" and polled[0]["status"] == "cancelled", polled

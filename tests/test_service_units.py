@@ -280,10 +280,17 @@ def test_serve_command_reports_bad_settings_in_one_line(tmp_path):
     assert "is not a folder" in result.stderr
 
 
-def test_shutdown_closes_every_session(model, tmp_path):
+def test_shutdown_keeps_sessions_in_a_given_state_folder_and_removes_a_temporary_one(model, tmp_path):
     engine = Scheduler(model)
     store = SessionStore(ServiceSettings(state_dir=tmp_path), engine)
-    folders = [store.create(None, 1, {}, "xmempp").folder for _ in range(2)]
+    kept = [store.create(None, 1, {}, "xmempp").folder for _ in range(2)]
+    closed = store.create(None, 1, {}, "xmempp")
+    store.close(closed.id)
+    store.shutdown()
+    assert all((folder / "session.json").is_file() for folder in kept) and not closed.folder.exists()
+    temporary = ServiceSettings()
+    store = SessionStore(temporary, engine)
+    folder = store.create(None, 1, {}, "xmempp").folder
     store.shutdown()
     engine.close()
-    assert len(store) == 0 and not any(folder.exists() for folder in folders)
+    assert len(store) == 0 and not folder.exists() and not temporary.state_dir.exists()

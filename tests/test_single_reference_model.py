@@ -68,10 +68,7 @@ def test_the_scan_leaves_the_session_api_alone(snippet):
     assert reference_edits(snippet) == []
 
 
-@pytest.mark.parametrize("folder", [
-    "gui", "batch", "cli",
-    pytest.param("service", marks=pytest.mark.xfail(strict=False, reason="until the service adopts AnnotationSession")),
-])
+@pytest.mark.parametrize("folder", ["gui", "service", "batch", "cli"])
 def test_front_ends_edit_references_only_through_the_session_model(folder):
     edits = front_end_edits(folder)
     assert edits == [], ("reference edits outside the session model (use AnnotationSession.set_reference / "
