@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.utils.flop_counter import conv_flop_count, register_flop_formula
 
-from xmempp.errors import ConfigError, Remedy, RemedyKind
+from xmempp.errors import ConfigError, InputError, Remedy, RemedyKind
 from xmempp.model.winograd import ConvAlgorithm, choose_tile, winograd_conv
 
 _POINTWISE = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
@@ -59,7 +59,7 @@ def fold_batchnorms(module: nn.Module) -> int:
         The number of batch norms folded.
     """
     if module.training:
-        raise ValueError("fold_batchnorms needs a network in eval mode")
+        raise InputError("fold_batchnorms needs a network in eval mode (call .eval() on it first)")
     folded = 0
     for parent in list(module.modules()):
         children = dict(parent.named_children())
@@ -97,12 +97,13 @@ class FusedConv2d(nn.Conv2d):
     def __init__(self, *args: Any, compute_dtype: torch.dtype = torch.float32, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if compute_dtype not in COMPUTE_DTYPES:
-            raise ValueError(f"FusedConv2d computes in {COMPUTE_DTYPES}, not {compute_dtype}")
+            raise ConfigError(f"FusedConv2d computes in {COMPUTE_DTYPES}, not {compute_dtype}",
+                              remedy=Remedy(RemedyKind.SET, "precision", choices=("fp32", "bf16")))
         if compute_dtype == torch.bfloat16 and not onednn_bf16_available():
             raise ConfigError("bf16 convolutions need a CPU with AVX512 (BW, VL, DQ) or AVX-NE-CONVERT; oneDNN "
                               "refuses them on this one", remedy=Remedy(RemedyKind.SET, "precision", "fp32"))
         if self.padding_mode != "zeros" or isinstance(self.padding, str):
-            raise ValueError("FusedConv2d needs numeric zero padding")
+            raise ConfigError("FusedConv2d needs numeric zero padding")
         self.compute_dtype = compute_dtype
         self.algorithm = ConvAlgorithm.direct
         self._by_shape: dict[tuple[int, ...], torch.Tensor] = {}
