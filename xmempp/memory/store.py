@@ -172,7 +172,8 @@ class KeyValueStore:
         """Overwrite the elements of `frame` in place (same count and groups as when it was added)."""
         columns = torch.nonzero(self.frames == frame).flatten()
         if columns.numel() != key.shape[-1]:
-            raise ValueError(f"frame {frame} holds {columns.numel()} elements, not {key.shape[-1]}")
+            raise MemoryStateError(f"frame {frame} holds {columns.numel()} elements in memory, not {key.shape[-1]}: "
+                                   "a replaced frame keeps its size and objects")
         columns = columns.to(key.device)
         self.key[..., columns] = key
         self.shrinkage[..., columns] = shrinkage
