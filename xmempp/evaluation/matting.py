@@ -14,6 +14,8 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from xmempp.errors import InputError, Remedy, RemedyKind
+
 __all__ = ["sad", "mse", "gradient_error", "connectivity_error", "dtssd", "edge_region"]
 
 
@@ -92,7 +94,8 @@ def dtssd(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], region: Option
     """Temporal coherence error: per frame pair, sqrt(mean(((a_t - a_t-1) - (g_t - g_t-1))^2)) x 100,
     averaged over the pairs (0 for fewer than two frames)."""
     if len(preds) != len(gts):
-        raise ValueError(f"{len(preds)} predictions for {len(gts)} ground-truth frames")
+        raise InputError(f"{len(preds)} predictions for {len(gts)} ground-truth frames",
+                         remedy=Remedy(RemedyKind.FIX_INPUT, note="(one prediction per ground-truth frame)"))
     if len(preds) < 2:
         return 0.0
     values = []
