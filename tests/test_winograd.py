@@ -50,6 +50,9 @@ def test_winograd_matches_fp64_with_residual_relu_and_batches(m, n, c, k, h, w):
             assert _relative(out, F.relu(ref + add.double())) < _TOLERANCE[m]
             if not reuse:
                 assert torch.equal(given, add)  # the residual is not written unless given up
+                kept = out
+            else:
+                assert torch.equal(out, kept)  # the same bits whether the residual is written into or not
 
 
 def test_input_is_never_modified_and_nchw_input_is_read():

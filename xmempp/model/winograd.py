@@ -9,8 +9,8 @@ Per convolution:
 - the input tiles are gathered from the channels-last input (a^2 strided copies of whole channel rows,
   the zero padding left in place), transformed by one small matrix product (B^T (x) B^T on the a^2 tile
   points), multiplied by U as a^2 batched matrix products (`torch.bmm`, the bulk of the work), and
-  transformed back by one more product (A^T (x) A^T); the bias, residual sum and ReLU are added on the way
-  into the channels-last output;
+  transformed back by one more product (A^T (x) A^T); the bias is added at the one transform point that
+  reaches every output pixel, the residual sum and ReLU on the way into the channels-last output;
 - the tiles run in row blocks of a few MB, so a block's transforms stay in the caches and every buffer
   stays under the allocator's 32 MiB mapping threshold (see `reuse_freed_memory`).
 
@@ -215,15 +215,13 @@ def winograd_conv(conv: "FusedConv2d", x: torch.Tensor, m: int, add: torch.Tenso
                 (a, a, count, cols, c), (pitch[1], pitch[2], m * pitch[1], m * pitch[2], 1)))
             torch.mm(p.bk, gathered.view(a2, -1), out=transformed.view(a2, -1))
             torch.bmm(transformed, p.u, out=products)
-            if p.bias is not None and into_add:
+            if p.bias is not None:  # the same sums whether the residual is written into or not (equal bits)
                 products[_BIAS_POINT * a + _BIAS_POINT].add_(p.bias)
             torch.mm(p.ak, products.view(a2, -1), out=outputs.view(m * m, -1))
             result = outputs.permute(2, 0, 3, 1, 4)  # (count, m, cols, m, k)
             target = tiles_out[image, top:top + count]
             if into_add:
                 target.add_(result)
-            elif p.bias is not None:
-                torch.add(result, p.bias, out=target)
             else:
                 target.copy_(result)
     if not exact:
