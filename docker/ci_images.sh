@@ -157,15 +157,20 @@ fi
 fetch_wheels "$py_tag" "$glibc" "${root}[cli,vfx,service,gui]" "setuptools>=77" wheel
 
 declare -A build_seconds size
+# The gui target's `FROM inference` takes the inference image just built (a named build context), so the
+# inference stage is not built twice.
+from_inference=()
 for target in inference gui; do
     step "build target $target (buildah bud, chroot isolation, vfs)"
     t0=$SECONDS
     bh bud --isolation chroot --layers=false -v "$wheels:/wheels:ro" --build-arg WHEELS=/wheels \
-        --build-arg BASE_IMAGE="$base" -f docker/Dockerfile --target "$target" -t "localhost/xmempp:$target" . \
+        --build-arg BASE_IMAGE="$base" "${from_inference[@]}" \
+        -f docker/Dockerfile --target "$target" -t "localhost/xmempp:$target" . \
         >"$work/build-$target.log" 2>&1 \
         || { tail -30 "$work/build-$target.log" >&2; fail "building the $target image failed (log above)"; }
     build_seconds[$target]=$((SECONDS - t0))
     size[$target]=$(bh images --format '{{.Size}}' "localhost/xmempp:$target")
+    from_inference=(--build-context inference=container-image://localhost/xmempp:inference)
 done
 
 # ------------------------------------------------------------------------------------------ runs
@@ -175,7 +180,7 @@ run_in() {  # run_in CONTAINER COMMAND...: run in the container as its image's u
     bh run --isolation chroot -v "$work/ci:/ci" -v "$root/tests:/tests:ro" "$1" -- "${@:2}"
 }
 
-step "inference image: test weights, a 12-frame clip, xmempp process"
+step "inference image: test weights, an 8-frame clip, xmempp process"
 t0=$SECONDS
 inference=$(bh from --quiet localhost/xmempp:inference)
 containers+=("$inference")
@@ -185,11 +190,12 @@ run_in "$inference" python -c 'import sys; sys.path.insert(0, "/tests"); import 
 from random_weights import random_state_dict
 torch.save(random_state_dict(seed=4), "/ci/weights.pth")' || fail "making the test weights in the inference image"
 run_in "$inference" python -c 'from pathlib import Path; from xmempp.cli.demo_cmd import make_demo_clip
-make_demo_clip(Path("/ci/clip"), 12)' || fail "making the clip in the inference image"
+make_demo_clip(Path("/ci/clip"), 8)' || fail "making the clip in the inference image"
+# processed at 240 lines (the masks come out at the clip's 480): the check is that it runs, not how fast
 run_in "$inference" xmempp process -v /ci/clip/frames -m /ci/clip/masks -o /ci/out --model /ci/weights.pth \
-    --device cpu --alpha || fail "xmempp process in the inference image"
+    --device cpu --size 240 --alpha || fail "xmempp process in the inference image"
 frames=$(find "$work/ci/out/masks" -name '*.png' | wc -l)
-[[ $frames -eq 12 ]] || fail "xmempp process in the inference image wrote $frames masks, not 12"
+[[ $frames -eq 8 ]] || fail "xmempp process in the inference image wrote $frames masks, not 8"
 
 step "inference image: xmempp serve and its health probe"
 port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
