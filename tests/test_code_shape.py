@@ -98,3 +98,42 @@ def test_core_errors_name_no_cli_flag_or_command():
                 offenders.append(f"{path.relative_to(ROOT)}:{line}: {text!r}")
     assert not offenders, ("core errors must carry a Remedy for each front end to word, not CLI flags, commands "
                            "or server paths:\n" + "\n".join(offenders))
+
+
+#: Folders on a public path: the core and every front end (the installed xmempp.* packages).
+PUBLIC_FOLDERS = ("xmempp", "candidate_selection", "cli", "gui", "service", "batch")
+#: Bare builtin errors kept on purpose, (file, exception) -> why.
+KEPT_BUILTIN_ERRORS = {
+    # Supervisely's BaseTracking.__init__ catches RuntimeError from load_on_device and retries on the CPU.
+    ("service/supervisely.py", "RuntimeError"): "Supervisely's protocol: RuntimeError means retry on the CPU",
+}
+
+
+def _bare_builtin_raises(path: Path) -> list[tuple[int, str]]:
+    """`raise ValueError(...)` / `raise RuntimeError(...)` (or the bare class) in a module, with their line."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if isinstance(exc, ast.Name) and exc.id in ("ValueError", "RuntimeError"):
+                found.append((node.lineno, exc.id))
+    return found
+
+
+def test_no_bare_builtin_errors_on_public_paths():
+    offenders = []
+    for folder in PUBLIC_FOLDERS:
+        for path in (ROOT / folder).rglob("*.py"):
+            rel = path.relative_to(ROOT).as_posix()
+            offenders += [f"{rel}:{line}: raise {name}" for line, name in _bare_builtin_raises(path)
+                          if (rel, name) not in KEPT_BUILTIN_ERRORS]
+    assert not offenders, ("raise the project's errors (xmempp/errors.py: InputError, ConfigError, MemoryStateError, "
+                           "... with a Remedy where the user can act) instead of bare builtins:\n"
+                           + "\n".join(offenders))
+
+
+def test_bare_builtin_error_scan_finds_a_bare_raise(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f(x):\n    if x:\n        raise ValueError('bad')\n    raise RuntimeError\n",
+                      encoding="utf-8")
+    assert sorted(_bare_builtin_raises(module)) == [(3, "ValueError"), (4, "RuntimeError")]
