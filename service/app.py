@@ -13,9 +13,7 @@ from typing import Any, AsyncIterator, Awaitable, Optional
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Match
 
 from xmempp import __version__
@@ -24,9 +22,9 @@ from xmempp.io.masks import read_mask
 
 from .scheduler import Scheduler
 from .access import Access, request_token
-from .auth import TokenBook
+from .auth_routes import BASIC_CHALLENGE, DocsUnauthorized, protected_docs, token_check_dependency
 from .auth_limits import TokenUsage
-from .errors import LimitExceeded, NotFound, Unauthorized, service_message, status_for
+from .errors import LimitExceeded, NotFound, service_message, status_for
 from .metrics import UNMATCHED, ServiceMetrics
 from .polls import PollSlots
 from .rle import check_rle_body_length, encode_rle, parse_rle_json
@@ -130,7 +128,7 @@ def create_app(settings: ServiceSettings, engine: Optional[Scheduler] = None) ->
     _install_limits_and_errors(app, settings)
     app.add_middleware(Access, tokens=settings.tokens, metrics=metrics, route_of=lambda scope: _route_of(app, scope),
                        basic_paths=frozenset() if open_docs else DOCS_PATHS)
-    token_check = _token_check(settings.tokens)
+    token_check = token_check_dependency(settings.tokens)
 
     public = APIRouter(prefix="/v1")
     api = APIRouter(prefix="/v1", dependencies=[Depends(token_check)], responses=_errors(401))
@@ -365,7 +363,7 @@ def create_app(settings: ServiceSettings, engine: Optional[Scheduler] = None) ->
     app.include_router(public)
     app.include_router(api)
     if not open_docs:
-        _protected_docs(app)
+        protected_docs(app)
     _describe_stream_lines(app)
     return app
 
@@ -450,47 +448,6 @@ async def _settle(run) -> None:
         await run.wait_async(run.done, deadline - loop.time())
 
 
-def _token_check(tokens: TokenBook):
-    """A dependency that requires `Authorization: Bearer <token>` with one of the server's tokens, when it has
-    any (declared in OpenAPI as the bearer security scheme). The token was found once, by `access.Access`."""
-    bearer = HTTPBearer(auto_error=False, description="One of the server's tokens (`--token` / XMEMPP_TOKEN, or a "
-                                                      "named token of `--token-file`)")
-
-    def check(request: Request, _: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
-        if tokens and request_token(request.scope) is None:
-            raise Unauthorized("missing or wrong bearer token (send Authorization: Bearer <token>)")
-
-    return check
-
-
-def _protected_docs(app: FastAPI) -> None:
-    """/openapi.json, /docs and /redoc behind the token (`protect_docs`): a Bearer token, or HTTP Basic with the
-    token as password, which a browser asks for (the docs page then fetches /openapi.json with it)."""
-
-    def check(request: Request) -> None:
-        if request_token(request.scope) is None:
-            raise DocsUnauthorized("the docs need a token (send Authorization: Bearer <token>; a browser asks for it "
-                                   "as the password)")
-
-    guard = [Depends(check)]
-
-    @app.get("/openapi.json", include_in_schema=False, dependencies=guard)
-    def openapi_document() -> JSONResponse:
-        return JSONResponse(app.openapi())
-
-    @app.get("/docs", include_in_schema=False, dependencies=guard)
-    def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI")
-
-    @app.get("/redoc", include_in_schema=False, dependencies=guard)
-    def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
-
-
-class DocsUnauthorized(Unauthorized):
-    """No valid token for the protected docs (its 401 asks a browser for HTTP Basic credentials)."""
-
-
 async def _expire_idle_sessions(store: SessionStore, ttl: float) -> None:
     while True:
         await asyncio.sleep(min(30.0, max(0.5, ttl / 4)))
@@ -524,8 +481,7 @@ def _install_limits_and_errors(app: FastAPI, settings: ServiceSettings) -> None:
         status = status_for(exc)
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, LimitExceeded) else {}
         if status == 401:
-            headers["WWW-Authenticate"] = ('Basic realm="xmempp docs"' if isinstance(exc, DocsUnauthorized)
-                                           else "Bearer")
+            headers["WWW-Authenticate"] = BASIC_CHALLENGE if isinstance(exc, DocsUnauthorized) else "Bearer"
         return JSONResponse({"detail": service_message(exc, roots, state_dir)}, status_code=status,
                             headers=headers or None)
 
