@@ -7,12 +7,14 @@ frames.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 from PyQt5.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen, QTransform
 from PyQt5.QtWidgets import QSizePolicy, QWidget
+
+from xmempp.annotation import Step
 
 from .matte_view import MATTE_MODES, ONION_NEXT, ONION_PREVIOUS, onion_edges, render_view
 from .project import Project
@@ -136,6 +138,7 @@ class Canvas(QWidget):
         mask = self.project.mask(self.frame_index)
         if self.tool.pending and self.editable:
             return  # mid-stroke; the commit brings the two back in line
+        self.tool.saved_changed()
         if not np.array_equal(mask, self.work_mask):
             self.work_mask = mask.copy()
             self._render(None)
@@ -216,11 +219,11 @@ class Canvas(QWidget):
         self._render(rect)
         self.update()
 
-    def commit(self, text: str) -> bool:
-        """Hand the working mask to the project as one undo step (saved at once)."""
+    def commit(self, text: str, also: Sequence[Step] = ()) -> bool:
+        """Hand the working mask to the project as one undo step (saved at once), with the steps `also`."""
         if self.frame_index < 0:
             return False
-        changed = self.project.edit_mask(self.frame_index, self.work_mask, text)
+        changed = self.project.edit_mask(self.frame_index, self.work_mask, text, also)
         self.update()
         return changed
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
@@ -224,17 +224,18 @@ class Project(QObject):
         """Put back a mask file's exact bytes (None: no mask), for undoing a propagation."""
         self.session.restore_mask_bytes(index, data)
 
-    def edit_mask(self, index: int, ids: np.ndarray, text: str) -> bool:
+    def edit_mask(self, index: int, ids: np.ndarray, text: str, also: Sequence[Step] = ()) -> bool:
         """Apply a user edit as one undo step and save it (locked objects keep their pixels).
 
         Arguments:
             index: frame index.
             ids: the complete new HxW mask.
             text: undo text, e.g. "Brush stroke".
+            also: steps already applied with it (the frame's spline shapes), undone and redone with the mask.
         Returns:
             False when nothing changed.
         """
-        return self.session.edit_mask(index, ids, f"{text} · {self.labels[index]}")
+        return self.session.edit_mask(index, ids, f"{text} · {self.labels[index]}", also=also)
 
     def clear_object(self, index: int, object_id: int) -> bool:
         """Remove one object from a frame (undoable)."""

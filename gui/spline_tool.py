@@ -28,13 +28,14 @@ from PyQt5.QtCore import QLineF, QPointF, QRectF, Qt
 from PyQt5.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygonF, QTransform
 from PyQt5.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QWidget
 
+from xmempp.annotation import EditTarget, Step
 from xmempp.errors import XMemppError
 from xmempp.io.roto_shapes import (MAX_FEATHER, SHAPES_FILE, Shape, ShapePoint, keyframe_ids, keyframe_mattes,
                                    read_shapes, sample_shape, write_shapes)
 
 from .tools import Tool, ToolHost
 
-__all__ = ["ShapeStore", "SplineHost", "SplineTool", "FeatherControls"]
+__all__ = ["ShapeStore", "ShapeChange", "SplineHost", "SplineTool", "FeatherControls"]
 
 #: How close (screen pixels) a click must be to a point or handle to take it.
 _HIT = 8.0
@@ -50,6 +51,8 @@ class ShapeStore:
     def __init__(self, workspace_path: Path, num_frames: int) -> None:
         self.path = Path(workspace_path) / SHAPES_FILE
         self.problem: Optional[str] = None
+        #: Counts the changes (a tool showing shapes reloads them when it moved: an undo changed them).
+        self.version = 0
         self._frames: dict[int, list[Shape]] = {}
         try:
             self._frames = read_shapes(self.path, num_frames=num_frames)
@@ -77,6 +80,7 @@ class ShapeStore:
             frames.pop(frame, None)
         write_shapes(self.path, frames)
         self._frames = frames
+        self.version += 1
 
     def keyframe_mattes(self, frames: Iterable[int], size: tuple[int, int], scale: float = 1.0,
                         object_ids: Optional[Sequence[int]] = None) -> dict[int, dict[int, np.ndarray]]:
@@ -101,6 +105,23 @@ class ShapeStore:
                 mattes = {int(object_ids[k - 1]): m for k, m in mattes.items() if 1 <= k <= len(object_ids)}
             result[frame] = mattes
         return result
+
+
+class ShapeChange(Step):
+    """A change of one frame's shapes, undone and redone with the mask it drew (`Results.edit_mask`'s `also`)."""
+
+    def __init__(self, store: ShapeStore, frame: int, before: Sequence[Shape], after: Sequence[Shape],
+                 text: str) -> None:
+        self.store, self.frame, self.text = store, frame, text
+        self.before, self.after = list(before), list(after)
+
+    def undo(self, session: EditTarget) -> None:
+        assert self.frame is not None
+        self.store.set_shapes(self.frame, self.before)
+
+    def redo(self, session: EditTarget) -> None:
+        assert self.frame is not None
+        self.store.set_shapes(self.frame, self.after)
 
 
 class SplineHost(ToolHost, Protocol):
@@ -134,6 +155,7 @@ class SplineTool(Tool):
         self.selected: Optional[tuple[int, int]] = None  # (shape index, point index)
         self.feather = (0.0, 0.0)  # (inner, outer) of the points placed next
         self._frame = -1
+        self._version = -1  # the store's version the shapes were loaded at
         self._drag: Optional[_Drag] = None
         self._moved = False
         #: Told (inner, outer) when the feather shown should change (a point selected, a feather dragged).
@@ -152,16 +174,24 @@ class SplineTool(Tool):
         return bool(self.drawing) or self._drag is not None
 
     def _sync(self) -> None:
-        """Load the shown frame's shapes when the frame changed."""
-        if self._frame != self.host.frame_index:
-            self._frame = self.host.frame_index
-            self.shapes = self.host.shape_store.shapes(self._frame)
-            self.selected = None
+        """Load the shown frame's shapes when the frame changed, or the saved shapes did (an undo)."""
+        store = self.host.shape_store
+        if self._frame != self.host.frame_index or self._version != store.version:
+            if self._frame != self.host.frame_index or self._drag is not None:
+                self.selected, self._drag = None, None
+            self._frame, self._version = self.host.frame_index, store.version
+            self.shapes = store.shapes(self._frame)
+            if self.selected is not None and (self.selected[0] >= len(self.shapes) or
+                                              self.selected[1] >= len(self.shapes[self.selected[0]].points)):
+                self.selected = None
 
     def reset(self) -> None:
         self.cancel()
         self._frame = -1
         self.selected = None
+
+    def saved_changed(self) -> None:
+        self._sync()
 
     def set_feather(self, inner: float, outer: float) -> None:
         """Feather (pixels) of the selected point, saved at once, and of the points placed next."""
@@ -363,8 +393,10 @@ class SplineTool(Tool):
     def _commit(self, text: str) -> None:
         """Save the frame's shapes and rasterise the current object's into the frame's mask (one undo step)."""
         frame = self.host.frame_index
+        store = self.host.shape_store
+        before = store.shapes(frame)
         try:
-            self.host.shape_store.set_shapes(frame, self.shapes)
+            store.set_shapes(frame, self.shapes)
         except XMemppError as exc:
             self.host.notify(str(exc))
             self._frame = -1  # back to what is saved
@@ -377,8 +409,10 @@ class SplineTool(Tool):
         base = np.where(mask == oid, 0, mask).astype(np.uint8)
         mattes = keyframe_mattes(mine, mask.shape)
         mask[...] = keyframe_ids(mattes, base)
+        self._version = store.version
         self.host.mask_touched(None)
-        self.host.commit(text)
+        change = [] if before == self.shapes else [ShapeChange(store, frame, before, self.shapes, text)]
+        self.host.commit(text, change)
         self.host.update()
 
     # ------------------------------------------------------------------ drawing

@@ -7,12 +7,14 @@ Tools draw their previews (brush outline, polygon so far, box, strokes) in `pain
 """
 from __future__ import annotations
 
-from typing import Optional, Protocol
+from typing import Optional, Protocol, Sequence
 
 import cv2
 import numpy as np
 from PyQt5.QtCore import QLineF, QPointF, QRectF, Qt
 from PyQt5.QtGui import QBrush, QColor, QPainter, QPen, QPolygonF, QTransform
+
+from xmempp.annotation import Step
 
 from .segment_backends import SCRIBBLE_BG, SCRIBBLE_FG, Prompt, SegmentBackend
 
@@ -35,7 +37,7 @@ class ToolHost(Protocol):
     segment_mode: str
 
     def mask_touched(self, rect: Optional[tuple[int, int, int, int]] = None) -> None: ...
-    def commit(self, text: str) -> bool: ...
+    def commit(self, text: str, also: Sequence[Step] = ()) -> bool: ...
     def revert(self) -> None: ...
     def notify(self, text: str) -> None: ...
     def object_qcolor(self, object_id: Optional[int] = None) -> QColor: ...
@@ -99,6 +101,9 @@ class Tool:
     def reset(self) -> None:
         """The frame, object or tool changed: forget unfinished state."""
         self.cancel()
+
+    def saved_changed(self) -> None:
+        """The frame's saved state changed under the tool (an undo or redo): show it (most tools show none)."""
 
     def paint(self, painter: QPainter, to_widget: QTransform) -> None:
         """Draw the preview (widget coordinates; `to_widget` maps image points)."""

@@ -168,3 +168,31 @@ def test_a_broken_shapes_file_is_never_overwritten(qtbot, tmp_path):
     assert any("shapes.json" in n and "not saved" in n for n in notes), notes
     assert window.project.mask(window.current)[15, 80] == 0            # nothing drawn from an unsaved shape
     window.close()
+
+
+def test_undo_and_redo_restore_the_outline_with_the_mask(qtbot, tmp_path):
+    window = open_window(qtbot, make_workspace(tmp_path))
+    window.set_tool("spline")
+    canvas, path = window.canvas, window.project.workspace.path / SHAPES_FILE
+    original = window.project.mask(window.current).copy()
+    for x, y in ((20, 20), (50, 20), (50, 50), (20, 50)):
+        click(qtbot, canvas, x, y)
+    window.actions["accept"].trigger()                                # the shape closed: one step
+    drag(qtbot, canvas, [(50, 50), (55, 55), (60, 60)])               # a point moved: another step
+    moved = read_shapes(path)[window.current][0].points[2]
+    assert (moved.x, moved.y) == pytest.approx((60 + C, 60 + C), abs=0.2)
+    assert window.project.mask(window.current)[57, 57]
+    window.actions["undo"].trigger()                                  # the point is back, in the file and the tool
+    point = read_shapes(path)[window.current][0].points[2]
+    assert (point.x, point.y) == pytest.approx((50 + C, 50 + C), abs=0.2)
+    shown = canvas.tool.shapes[0].points[2]
+    assert (shown.x, shown.y) == pytest.approx((50 + C, 50 + C), abs=0.2)
+    assert window.project.mask(window.current)[57, 57] == 0
+    window.actions["undo"].trigger()                                  # the shape goes with its fill
+    assert not path.exists() or window.current not in read_shapes(path)
+    assert canvas.tool.shapes == [] and np.array_equal(window.project.mask(window.current), original)
+    window.actions["redo"].trigger()
+    window.actions["redo"].trigger()
+    assert read_shapes(path)[window.current][0].points[2].x == pytest.approx(60 + C, abs=0.2)
+    assert window.project.mask(window.current)[57, 57] == canvas.object_id
+    window.close()

@@ -3,7 +3,7 @@ propagation results and their undo (a part of `AnnotationSession`)."""
 from __future__ import annotations
 
 from enum import Enum
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -11,7 +11,7 @@ import numpy as np
 from xmempp.errors import InputError, XMemppError
 from xmempp.io.review_state import FrameRecord
 
-from .history import MaskPatch, PropagationStep
+from .history import MaskPatch, PropagationStep, Step, StepGroup
 from .review import ReviewRules
 
 __all__ = ["Results", "MaskOrigin", "PropagationRecords"]
@@ -158,13 +158,15 @@ class Results(ReviewRules):
         self._review_edited(frame, frame in self._references)
         self.events.mask_changed.emit(frame)
 
-    def edit_mask(self, frame: int, ids: np.ndarray, text: str = "Edit") -> bool:
+    def edit_mask(self, frame: int, ids: np.ndarray, text: str = "Edit", *, also: Sequence[Step] = ()) -> bool:
         """Apply an artist's edit as one undo step and save it; pixels of locked objects are kept.
 
         Arguments:
             frame: frame index.
             ids: the complete new HxW mask.
             text: undo text, e.g. "Brush stroke · 0012".
+            also: steps the caller already applied with this edit (e.g. the frame's spline shapes), undone and
+                redone with the mask as one step.
         Returns:
             False when nothing changed. Raises `InputError` for a bad frame or mask.
         """
@@ -172,11 +174,13 @@ class Results(ReviewRules):
         after = self._checked_ids(frame, ids)
         before = self.mask(frame)
         self.objects.protect(before, after)
-        step = MaskPatch(frame, before, after, text, self.has_mask(frame))
-        if step.empty:
+        patch = MaskPatch(frame, before, after, text, self.has_mask(frame))
+        steps: list[Step] = ([] if patch.empty else [patch]) + list(also)
+        if not steps:
             return False
-        self.write_mask(frame, after)
-        self.record(step)
+        if not patch.empty:
+            self.write_mask(frame, after)
+        self.record(steps[0] if len(steps) == 1 else StepGroup(steps, text))
         return True
 
     def clear_object(self, frame: int, object_id: int, text: Optional[str] = None) -> bool:
