@@ -3,8 +3,9 @@ background's fringe.
 
 The default estimate is blur fusion (Forte & Pitie, "Approximate Fast Foreground Colour Estimation",
 ICIP 2021), in torch so it runs on any device: the foreground and background colours are alpha-weighted
-local means, first over a wide window then, from those, over a narrow one, and each pixel's foreground is
-corrected by its own compositing residual, `F = F_blur + alpha (I - alpha F_blur - (1 - alpha) B_blur)`.
+local means, first over a wide window (weights alpha^4 and (1 - alpha)^4) then, from those, over a narrow
+one, and each pixel's foreground is corrected by its own compositing residual,
+`F = F_blur + alpha (I - alpha F_blur - (1 - alpha) B_blur)`.
 It is computed only on the box around the matte's soft pixels (plus the wide window's reach), the wide
 means on a grid 4 px coarse at 2K; elsewhere the foreground is the plate itself (where alpha is 1 the
 plate is the foreground; where it is 0 the colour does not matter). `method="ml"` keeps pymatting's
@@ -31,6 +32,10 @@ FOREGROUND_METHODS = ("blur", "ml")
 #: Blur fusion's window radii at 2K (the paper's 90 px and 6 px box kernels), scaled with the plate height,
 #: and the grid (plate pixels per cell at 2K) the wide means are taken on.
 WIDE_RADIUS, NARROW_RADIUS, WIDE_STEP = 45, 3, 4
+#: The wide pass weighs the plate by alpha^4 for the foreground and (1 - alpha)^4 for the background (the
+#: paper: alpha and 1 - alpha), so the nearly pure pixels set both colours: inside a sheer panel the plain
+#: weights take the mixture for either (held-out fabric: worst gain 1.08x -> 1.21x).
+WIDE_POWER = 4
 #: Context around the soft pixels' box for the ml method, in pixels.
 MARGIN = 16
 _PURPOSE, _REMEDY = "foreground colour", Remedy(RemedyKind.DISABLE, "foreground")
@@ -56,20 +61,21 @@ def _soft_box(weight: torch.Tensor, margin: int) -> Optional[tuple[int, int, int
 
 
 def _fuse(image: torch.Tensor, fore: torch.Tensor, back: torch.Tensor, alpha: torch.Tensor, radius: int,
-          step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One blur-fusion pass: alpha-weighted means of `fore` and `back` over windows of `radius` plate pixels
-    (taken on a grid `step` pixels coarse), and the foreground corrected by the compositing residual."""
+          step: int, power: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """One blur-fusion pass: means of `fore` weighted by `alpha^power` and of `back` by `(1 - alpha)^power`
+    over windows of `radius` plate pixels (taken on a grid `step` pixels coarse), and the foreground
+    corrected by the compositing residual."""
     a = alpha.unsqueeze(0)
-    stack = torch.cat([fore * a, back * (1 - a), a]).unsqueeze(0)
+    wf, wb = a.pow(power), (1 - a).pow(power)
+    stack = torch.cat([fore * wf, back * wb, wf, wb]).unsqueeze(0)
     h, w = alpha.shape
     if step > 1:
         means = box_mean(block_mean(stack, step), max(1, round(radius / step)))
         means = upsample_crop(means, step, (0, h, 0, w))[0]
     else:
         means = box_mean(stack, radius)[0]
-    cover = means[6:7]
-    f_blur = means[0:3] / (cover + 1e-5)
-    b_blur = means[3:6] / (1 - cover + 1e-5)
+    f_blur = means[0:3] / (means[6:7] + 1e-5)
+    b_blur = means[3:6] / (means[7:8] + 1e-5)
     residual = image - a * f_blur - (1 - a) * b_blur
     return f_blur.addcmul_(a, residual), b_blur
 
@@ -87,7 +93,7 @@ def _blur_fusion(plate: torch.Tensor, alpha: torch.Tensor, weight: torch.Tensor)
     # noise the run that made it carried
     image, matte = plate[:, y0:y1, x0:x1], alpha[y0:y1, x0:x1].clamp(0, 1).mul(65535).round_().div_(65535)
     top = max(1.0, float(image.max()))  # a linear plate keeps its highlights
-    fore, back = _fuse(image, image, image, matte, wide, max(1, round(WIDE_STEP * scale)))
+    fore, back = _fuse(image, image, image, matte, wide, max(1, round(WIDE_STEP * scale)), WIDE_POWER)
     fore, _ = _fuse(image, fore.clamp_(0, top), back, matte, narrow, 1)
     out[:, y0:y1, x0:x1] = torch.lerp(image, fore.clamp_(0, top), weight[y0:y1, x0:x1].unsqueeze(0))
     return out
