@@ -65,7 +65,7 @@ class MainWindow(QMainWindow):
         self.interactive = interactive
         self.setWindowTitle(f"xmempp — {project.workspace.path.name}")
         fit_to_screen(self)
-        self.view = ViewState.from_settings(project.settings)
+        self.view = ViewState.from_settings(project.settings, project.size)
         self.thumbnails = ThumbnailCache(project)
         self.backends: list[SegmentBackend] = available_backends()
         self.refined = RefinedMattes(project)

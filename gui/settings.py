@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from xmempp.inference.config import InferenceConfig
 from xmempp.errors import ConfigError
@@ -49,7 +49,8 @@ class GuiSettings:
         config: inference settings (memory sizes, processing size).
         mode: propagation mode, "xmempp" or "xmem".
         overlay_mode, opacity, show_mask: how masks are drawn.
-        tool, brush_size, segment_mode: annotation tool state.
+        tool, brush_size, segment_mode: annotation tool state (brush_size None: never chosen, the frame size's
+            default, `view_state.default_brush_size`).
         current_frame, current_object: where the user was.
         k, alpha, min_mask_percent: candidate-selection controls.
         suggestions: the last suggested frames, in pick order.
@@ -71,7 +72,7 @@ class GuiSettings:
     opacity: float = 0.5
     show_mask: bool = True
     tool: str = "brush"
-    brush_size: int = 12
+    brush_size: Optional[int] = None
     segment_mode: str = "box"
     current_frame: int = 0
     current_object: int = 1

@@ -332,3 +332,23 @@ def test_the_view_state_is_what_canvas_widgets_and_saved_settings_show(qtbot, tm
     assert (view.overlay_mode, canvas.overlay_mode, settings.overlay_mode) == ("blend", "blend", "blend")
     assert (view.brush_size, canvas.brush_size, ui.size_slider.value()) == (25, 25, 25)
     window.close()
+
+
+def test_the_default_brush_is_a_share_of_the_frame_until_the_artist_sizes_it(qtbot, tmp_path):
+    from xmempp.gui.project import Project
+    from xmempp.gui.view_state import default_brush_size
+
+    assert (default_brush_size(240, 426), default_brush_size(480, 854), default_brush_size(1080, 1920)) == (7, 14, 32)
+    assert default_brush_size(60, 80) == 4                            # never a dot
+    path = make_workspace(tmp_path, height=400, width=600)
+    window = open_window(qtbot, path)
+    assert window.view.brush_size == window.canvas.brush_size == window.ui.size_box.value() == 12  # 3 % of 400
+    window.actions["brush_larger"].trigger()                          # `]`: chosen, so kept in the workspace
+    chosen = window.view.brush_size
+    assert chosen == 15 and window.project.settings.brush_size == chosen
+    window.close()
+    assert Project.open(path, None, "cpu").settings.brush_size == chosen
+    fresh = make_workspace(tmp_path, name="small", height=100, width=200)
+    window = open_window(qtbot, fresh)
+    assert window.view.brush_size == 4 and window.project.settings.brush_size is None
+    window.close()
