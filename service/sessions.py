@@ -362,9 +362,9 @@ class SessionStore:
     def startup_note(self) -> str:
         """One line on what this server keeps: its state folder, and the sessions it reloaded from it."""
         if self.settings.owns_state_dir:
-            return (f"state in {self.state_dir} (a temporary folder: sessions end when the server stops; give "
-                    "--state-dir to keep them across restarts)")
-        note = f"state in {self.state_dir} (sessions are kept across restarts): {len(self._sessions)} reloaded"
+            return (f"sessions end when the server stops: {self.state_dir} is a temporary folder (give --state-dir "
+                    "to keep them across restarts)")
+        note = f"sessions are kept across restarts in {self.state_dir}: {len(self._sessions)} reloaded"
         if self.unrestorable:
             note += (f", {len(self.unrestorable)} could not be: "
                      + "; ".join(f"{sid}: {why}" for sid, why in sorted(self.unrestorable.items())))

@@ -137,6 +137,7 @@ def test_sessions_and_references_survive_sigterm_and_a_new_track_gives_the_same_
     finally:
         output = stop(server)
     assert server.returncode in (0, -signal.SIGTERM), output
+    assert f"sessions are kept across restarts in {state}: 2 reloaded" in " ".join(output.split()), output
 
 
 @pytest.fixture
