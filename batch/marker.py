@@ -101,7 +101,7 @@ def _stat(path: Path) -> Any:
 def _files(path: Path, content: bool) -> Any:
     if not path.is_dir():
         return _stat(path)
-    entries = []
+    entries: list[list[str | int]] = []
     for child in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
         if content:
             entries.append([child.name, hashlib.sha256(child.read_bytes()).hexdigest()])
