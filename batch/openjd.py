@@ -183,7 +183,8 @@ def job_template(shots: Sequence[ShotSpec], name: str, model: Optional[Path] = N
         video (a preview belongs to a whole shot), and `InputError` for unreadable frames; each names
         the shot's row, and every broken row is named in one error.
     """
-    steps, taken = [], set()
+    steps: list[dict[str, Any]] = []
+    taken: set[str] = set()
     problems: list[tuple[str, XMemppError]] = []
     for shot in shots:
         try:
@@ -192,8 +193,8 @@ def job_template(shots: Sequence[ShotSpec], name: str, model: Optional[Path] = N
             where = f"{shot.where} (shot {shot.name!r})" if shot.where else f"shot {shot.name!r}"
             problems.append((where, exc))
     if len(problems) == 1:
-        where, exc = problems[0]
-        raise type(exc)(f"{where}: {exc.message}", remedies=exc.remedies)
+        where, error = problems[0]
+        raise type(error)(f"{where}: {error.message}", remedies=error.remedies)
     if problems:
         raise InputError(f"{len(problems)} shots cannot be written as tasks: "
                          + "; ".join(f"{where}: {exc}" for where, exc in problems))
