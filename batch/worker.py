@@ -189,6 +189,8 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink,
 def _resumable(network: XMemNetwork, job: ShotJob) -> bool:
     """Whether the job's output folder holds no checkpoint or one this very job can resume from
     (one from other inputs, settings, weights or device is replaced by a fresh run)."""
+    if job.outputs is None:  # nothing written, so no checkpoint either
+        return True
     saved = load_checkpoint(checkpoint_path(job.outputs.folder, written_range(job)))
     return saved is None or not fingerprint_changes(saved.fingerprint, job_fingerprint(network, job))
 
