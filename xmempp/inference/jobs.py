@@ -62,7 +62,7 @@ class JobReport:
 
 def iter_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, session: Optional[InferenceSession] = None,
              cancel: Optional[threading.Event] = None, on_key_features: Optional[KeyListener] = None,
-             prefetch_depth: int = 4, start_at: int = 0) -> Iterator[FrameResult]:
+             prefetch_depth: int = 4, start_at: int = 0) -> Generator[FrameResult, None, None]:
     """Step the engine through the job's frames and yield each result as it is ready.
 
     Arguments:
