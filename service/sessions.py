@@ -19,7 +19,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Callable, Generator, Mapping, Optional
 
 import numpy as np
 import torch
@@ -623,7 +623,7 @@ class SessionStore:
 
     def _track_steps(self, session: ShotSession, run: TrackRun):
         """The run as a stepped task: the first step opens the job, each later one makes one frame."""
-        results: list[Iterator[FrameResult]] = []
+        results: list[Generator[FrameResult, None, None]] = []
         stages: list[RefineStage] = []
 
         def step() -> bool:
