@@ -18,6 +18,7 @@ from typing import Iterator, Optional
 import cvat_sdk.auto_annotation as cvataa
 import numpy as np
 import PIL.Image
+import torch
 from cvat_sdk.masks import decode_mask, encode_mask
 
 from xmempp.errors import InputError, XMemppError
@@ -119,7 +120,8 @@ class XMemppTrackingFunction:
             result = self.engine.call(lambda: next(state.results))
         except XMemppError as exc:
             raise _forwarded(exc) from exc
-        found = probs_to_ids(result.probs.numpy(), (1,)) == 1
+        probs = result.probs.numpy() if isinstance(result.probs, torch.Tensor) else result.probs
+        found = probs_to_ids(probs, (1,)) == 1
         if not found.any():
             return None
         return mask_to_shape(found, state.shape_type)
