@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import sys
 from typing import Callable, Optional
 
@@ -34,12 +35,12 @@ class ServiceServer(uvicorn.Server):
         super().__init__(config)
         self.announce = announce
 
-    async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+    async def startup(self, sockets: Optional[list[socket.socket]] = None) -> None:
         await super().startup(sockets)
         if self.started and self.announce is not None:
             self.announce()
 
-    async def shutdown(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+    async def shutdown(self, sockets: Optional[list[socket.socket]] = None) -> None:
         for server in getattr(self, "servers", []):
             server.close()
         begin_stop = getattr(getattr(self.config.app, "state", None), "begin_stop", None)
