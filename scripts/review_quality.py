@@ -36,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="34-39", help="FIRST-LAST scene seeds")
     parser.add_argument("--injections", type=int, default=2, help="injection seeds per shot")
+    parser.add_argument("--first-injection", type=int, default=100, help="the first injection seed")
     parser.add_argument("--chair", action="store_true", help="add the chair clip of ../shared/data")
     parser.add_argument("--hard", action="store_true", help="the harder scenes (make_scene(hard=True))")
     parser.add_argument("--clean", action="store_true", help="also review each shot without failures")
@@ -50,7 +51,7 @@ def main() -> None:
             print(f"{name} clean: right frames flagged {100 * sum(flags) / max(1, len(flags)):.1f} % "
                   f"(frames {[t + 1 for t, f in enumerate(flags) if f]})", flush=True)
         for injection in range(args.injections):
-            injected = inject_failures(masks, seed=100 + injection)
+            injected = inject_failures(masks, seed=args.first_injection + injection)
             reviews = review_sequence(frames, injected.masks, keyframes={0: masks[0]})
             score = score_review([r.flagged for r in reviews], injected.failures)
             total.add(score)

@@ -43,37 +43,82 @@ class Motion:
     carried: np.ndarray  # `before` carried to this frame along the flow
     residual: float  # the grey-level difference a reliable pixel stays within
 
-    def follow(self, plane: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """An object's mask of the previous frame (HxW float32) carried to this frame: along the flow, or
-        shifted as a whole where its own pixels match much better that way (dense flow smooths the
-        background's motion into a small object that moves otherwise: a subject the camera pans with).
+    def follow(self, plane: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """An object's mask of the previous frame (HxW float32) carried to this frame as a whole: by the
+        similarity transform that the flow inside it fits (dense flow smears the background's motion into the
+        object's outline, and the object's into the background around it), or by its own best shift where its
+        pixels match much better that way (dense flow smooths the background's motion into a small object that
+        moves otherwise: a subject the camera pans with); along the dense flow where neither fits.
 
         Returns:
-            (the carried mask, the pixels that the shift makes reliable (HxW bool), or None where the flow
-            carried it).
+            (the carried mask, the pixels that the object's own motion makes reliable (HxW bool) or None, the
+            2x3 transform used or None where the dense flow carried it: `carry` moves other masks the same way).
         """
         warped = self.warp(plane)
         mask = plane > 0.5
         landed = warped > 0.5
         if int(mask.sum()) < 32 or not landed.any():
-            return warped, None
-        flow_error = float(np.mean((self.now[landed] - self.carried[landed]) ** 2))
-        if flow_error < 64.0 and self.magnitude < 8.0:  # slow, within 8 grey levels: the flow follows the object
-            return warped, None
-        shift = _best_shift(self.before, self.now, mask, search=max(8.0, 2.0 * self.magnitude))
-        if shift is None or shift[2] > 0.7 * flow_error:
-            return warped, None
-        matrix = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
+            return warped, None, None
+        best, best_error = None, float(np.mean((self.now[landed] - self.carried[landed]) ** 2))
+        fitted = self._fit(mask)
+        if fitted is not None:  # taken unless it explains the object's pixels far worse (it deforms)
+            fitted_error = self._error(fitted, plane)
+            if fitted_error <= 2.0 * best_error + 32.0:
+                best, best_error = fitted, fitted_error
+        if best_error >= 64.0 or self.magnitude >= 8.0:  # the flow may have lost the object: try its own shift
+            shift = _best_shift(self.before, self.now, mask, search=max(8.0, 2.0 * self.magnitude))
+            if shift is not None and shift[2] <= 0.7 * best_error:
+                best = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
+        if best is None:
+            return warped, None, None
         size = (plane.shape[1], plane.shape[0])
-        moved = cv2.warpAffine(plane, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                               borderValue=0.0)
-        shifted = cv2.warpAffine(self.before, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return moved, np.abs(shifted - self.now) <= self.residual
+        moved_before = cv2.warpAffine(self.before, best, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return self.carry(plane, best), np.abs(moved_before - self.now) <= self.residual, best
+
+    def carry(self, plane: np.ndarray, transform: np.ndarray | None) -> np.ndarray:
+        """`plane` (HxW float32, of the previous frame) carried by `transform` (2x3, from `follow`), or along
+        the dense flow where it is None."""
+        if transform is None:
+            return self.warp(plane)
+        return cv2.warpAffine(plane, transform, (plane.shape[1], plane.shape[0]), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+    def _fit(self, mask: np.ndarray) -> np.ndarray | None:
+        """The similarity transform (2x3, previous -> current) that the flow of the pixels landing well inside
+        `mask` fits (RANSAC), or None where too few pixels land there or too few of them agree."""
+        size = float(np.sqrt(mask.sum()))
+        inner = cv2.erode(mask.astype(np.uint8), _disk(max(1, round(0.1 * size))))
+        ys, xs = np.nonzero(cv2.remap(inner, self.map_x, self.map_y, cv2.INTER_NEAREST))
+        if len(xs) < 24:
+            return None
+        step = max(1, len(xs) // 400)
+        ys, xs = ys[::step], xs[::step]
+        source = np.stack([self.map_x[ys, xs], self.map_y[ys, xs]], 1).astype(np.float32)
+        target = np.stack([xs, ys], 1).astype(np.float32)
+        transform, inliers = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC,
+                                                         ransacReprojThreshold=1.0)
+        if transform is None or inliers is None or float(inliers.mean()) < 0.5:
+            return None
+        return transform.astype(np.float32)
+
+    def _error(self, transform: np.ndarray, plane: np.ndarray) -> float:
+        """Mean squared grey difference, over the carried mask, between this frame and the previous one moved
+        by `transform`."""
+        size = (plane.shape[1], plane.shape[0])
+        landed = self.carry(plane, transform) > 0.5
+        if not landed.any():
+            return float("inf")
+        moved = cv2.warpAffine(self.before, transform, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return float(np.mean((self.now[landed] - moved[landed]) ** 2))
 
     def warp(self, plane: np.ndarray) -> np.ndarray:
         """`plane` (HxW float32, of the previous frame) carried to the current frame."""
         return cv2.remap(plane, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                          borderValue=0.0)
+
+
+def _disk(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def _scaled(image: np.ndarray, scale: float) -> np.ndarray:

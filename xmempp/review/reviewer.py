@@ -30,7 +30,7 @@ import numpy as np
 from xmempp.errors import InputError
 from xmempp.review.appearance import Appearance
 from xmempp.review.motion import MotionEstimator, working_size
-from xmempp.review.signals import centroid_distance, compare_masks
+from xmempp.review.signals import MIN_AREA, centroid_distance, compare_masks
 from xmempp.review.verdict import ObjectReview, Thresholds, judge
 
 __all__ = ["ReviewSettings", "FrameReview", "Reviewer", "review_sequence"]
@@ -151,10 +151,17 @@ class _Pass:
             return self._start(small, masks, frame.trusted)
         motion = self._motion.motion(grey, previous)
         reliable: dict[int, np.ndarray] = {}
+        shows: dict[int, np.ndarray] = {}
+        lost: set[int] = set()
         for o, kept in self._tracks.items():  # every trusted mask (confirmed or carried) follows the object
-            kept.trusted, own = motion.follow(kept.trusted)
+            along_flow = motion.reliable & (motion.warp(kept.trusted) > 0.5)  # the object's content came here
+            had = float((kept.trusted > 0.5).sum())
+            kept.trusted, own, transform = motion.follow(kept.trusted)
             reliable[o] = motion.reliable if own is None else motion.reliable | own
-            kept.history = deque([age + 1, motion.follow(h)[0]] for age, h in kept.history
+            shows[o] = along_flow if own is None else along_flow | own
+            if had >= MIN_AREA and float((kept.trusted > 0.5).sum()) < MIN_AREA and (masks[o]).sum() >= MIN_AREA:
+                lost.add(o)  # the motion lost it (it was there and is still there): nothing to compare its shape with
+            kept.history = deque([age + 1, motion.carry(h, transform)] for age, h in kept.history
                                  if age < self.settings.reach)
         expected = {o: (t.trusted > 0.5) for o, t in self._tracks.items()}
         assert previous_labels is not None  # set with the previous grey
@@ -168,7 +175,8 @@ class _Pass:
             signals = compare_masks(masks[o], expected.get(o, np.zeros(labels.shape, bool)),
                                     reliable.get(o, motion.reliable), labels,
                                     o, others, uncovered, motion.magnitude,
-                                    track.full_area if track is not None else 0.0)
+                                    track.full_area if track is not None else 0.0, shows.get(o))
+            signals.lost = o in lost
             if track is not None and len(track.history) >= self.settings.reach // 2:
                 signals.drift = centroid_distance(masks[o], track.history[0][1] > 0.5, labels, o)
             signals.appearance, looks = self._appearance.distance(o, small, masks[o])

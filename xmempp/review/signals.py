@@ -40,6 +40,8 @@ class ObjectSignals:
         contact: share of the object's expected outline region that another object covers or is expected
             on (an occlusion in progress: the geometry of the visible part is then least certain).
         at_edge: the mask or the expected one touches the picture's edge (clipped by it: its centroid moves).
+        lost: the motion lost the object (it showed on the previous frame and shows now, but its carried mask
+            landed nowhere): its shape has nothing to be compared with.
         looks_like: another object whose expected place the mask covers, or None.
         appearance: colour distance to the object's trusted appearance (0 same .. 1 unrelated), or None.
         uncertainty: the network's soft-probability uncertainty in the object's band (0..1), or None.
@@ -57,6 +59,7 @@ class ObjectSignals:
     shift: float = 0.0
     contact: float = 0.0
     at_edge: bool = False
+    lost: bool = False
     looks_like: int | None = None
     appearance: float | None = None
     uncertainty: float | None = None
@@ -98,7 +101,7 @@ def _centroid(mask: np.ndarray) -> tuple[float, float] | None:
 
 def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, ids: np.ndarray, object_id: int,
                   others_expected: dict[int, np.ndarray], uncovered: np.ndarray | None = None,
-                  motion: float = 0.0, full_area: float = 0.0) -> ObjectSignals:
+                  motion: float = 0.0, full_area: float = 0.0, shows: np.ndarray | None = None) -> ObjectSignals:
     """Compare one object's mask with where the motion says it should be.
 
     Arguments:
@@ -114,6 +117,9 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
             leave view is at least twice it).
         full_area: the object's area when last seen whole (recent largest): shares are taken of at least
             a third of it, so a nearly hidden object's few visible pixels do not make large shares.
+        shows: HxW bool, pixels where the object's own content is seen on this frame (the dense flow brought
+            it there, or the object's own motion reproduces it); an expected pixel it lacks elsewhere is hidden
+            by something untracked moving in front, not missing (default: `reliable`).
     Returns:
         The `ObjectSignals` (drift, appearance and uncertainty left unset).
     """
@@ -134,7 +140,8 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
     if expected_area >= MIN_AREA:
         signals.contact = float((near_expected & (others_now | left_by_other)).sum()) / float(near_expected.sum())
     band = int(min(max(8, 0.05 * min(mask.shape), 1.5 * motion), 0.12 * min(mask.shape)))
-    missing = _off_border(expected & ~mask & reliable & ~covered_by_other, band)
+    shows = reliable if shows is None else shows
+    missing = _off_border(expected & ~mask & shows & ~covered_by_other, band)
     extra = _off_border(mask & ~expected & reliable & ~left_by_other, band)
     kernel = _disk(tolerance)
     missing_core = cv2.morphologyEx(missing.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
@@ -142,7 +149,7 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
     signals.missing = float(missing_core.sum()) / size_area
     signals.extra = float(extra_core.sum()) / size_area
     signals.largest = _largest(missing_core | extra_core) / size_area
-    holes = fill_holes(mask) & ~mask & expected & reliable & ~covered_by_other
+    holes = fill_holes(mask) & ~mask & expected & shows & ~covered_by_other
     holes = cv2.morphologyEx(holes.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)).astype(bool)
     signals.holes = float(holes.sum()) / size_area
     near = cv2.dilate(expected.astype(np.uint8), _disk(max(2, round(0.1 * size)))).astype(bool)

@@ -89,6 +89,9 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
         thresholds = replace(thresholds, shift=np.inf, drift=np.inf)
     if signals.at_edge:  # the picture's edge clips it: where its visible part is centred says little
         thresholds = replace(thresholds, shift=np.inf, drift=np.inf)
+    if signals.lost:  # nothing to compare its shape with: only its colours and the network's evidence count
+        thresholds = replace(thresholds, **{name: np.inf for name in ("missing", "extra", "changed", "largest",
+                                                                      "detached", "holes", "drift", "shift")})
     found: list[tuple[float, str]] = []
     if signals.area == 0 and signals.expected_area >= MIN_AREA and signals.missing >= thresholds.missing:
         found.append((signals.missing / thresholds.missing + 1, "object missing where the motion puts it"))
