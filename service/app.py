@@ -247,10 +247,10 @@ def create_app(settings: ServiceSettings, engine: Optional[Scheduler] = None) ->
              description="Results are numbered from 1 in the order they were made; pass the last number you "
                          "have as `after` to get only newer ones. `wait` (seconds) holds the request until "
                          "there is something new (one client may hold a limited number of such polls).",
-             responses=_errors(404, 422, 429))
+             response_model=TrackPoll, responses=_errors(404, 422, 429))
     async def poll_track(sid: str, rid: str, request: Request, after: int = Query(0, ge=0),
                          limit: int = Query(100, ge=1, le=MAX_POLL_RESULTS),
-                         wait: float = Query(0.0, ge=0.0, le=30.0)) -> TrackPoll:
+                         wait: float = Query(0.0, ge=0.0, le=30.0)) -> TrackPoll | JSONResponse:
         session = store.get(sid)
         run = store.track(session, rid)
         if wait > 0:
@@ -427,7 +427,7 @@ async def _unless_disconnected(request: Request, waiting: Awaitable[None],
         while (await request.receive())["type"] != "http.disconnect":
             pass
 
-    tasks = [asyncio.ensure_future(waiting), asyncio.ensure_future(disconnected())]
+    tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(waiting), asyncio.ensure_future(disconnected())]
     if stopping is not None:
         tasks.append(asyncio.ensure_future(stopping.wait()))
     gone_task = tasks[1]
