@@ -1,7 +1,7 @@
 """The request and response bodies of the HTTP API, as pydantic models (they make `/openapi.json`)."""
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,6 +10,8 @@ from xmempp.refine import RefineSettings
 RunStatus = Literal["queued", "running", "done", "cancelled", "failed"]
 #: The core's refine defaults (`xmempp.refine.RefineSettings`).
 _REFINE = RefineSettings()
+#: The refine modes (`xmempp.refine.REFINE_MODES`); the core's `RefineSettings.mode` is one of them, typed str.
+RefineMode = Literal["off", "guided", "matting"]
 
 
 class SessionCreate(BaseModel):
@@ -31,8 +33,9 @@ class MatteFields(BaseModel):
 
     mattes: bool = Field(False, description="Also keep each object's soft matte per frame, a 16-bit grayscale "
                                             "PNG: GET /v1/sessions/{sid}/tracks/{rid}/mattes/{frame}/{object_id}.")
-    refine: Literal["off", "guided", "matting"] = Field(
-        _REFINE.mode, description='Refine the soft mattes against the frame: "off", "guided" (fast guided filter) or '
+    refine: RefineMode = Field(
+        cast(RefineMode, _REFINE.mode),
+        description='Refine the soft mattes against the frame: "off", "guided" (fast guided filter) or '
                                   '"matting" (adds a trimap solver on the edge band; slow). Needs "mattes": true; the '
                                   "masks are then the refined mattes' argmax, as in xmempp process.")
     refine_band: Optional[float] = Field(
