@@ -22,6 +22,15 @@ def _load(state: dict):
     return load_model(state, device="cpu")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_conv_timings(tmp_path_factory):
+    """`--conv auto`'s recorded choices go to a session folder, not the user's cache (subprocesses the tests
+    start inherit it: the same choices in every process, as on one machine)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XMEMPP_CONV_TIMINGS", str(tmp_path_factory.mktemp("conv_timings") / "conv_timings.json"))
+        yield
+
+
 @pytest.fixture(scope="session")
 def state():
     """The tests' own weights: an official-layout state dict with seeded random values (no ../shared needed)."""

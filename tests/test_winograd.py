@@ -2,7 +2,10 @@
 and the golden fixtures with Winograd forced everywhere it applies."""
 from __future__ import annotations
 
+import functools
 import itertools
+import json
+import logging
 
 import numpy as np
 import pytest
@@ -15,7 +18,7 @@ from xmempp.errors import ConfigError
 from xmempp.model import fused
 from xmempp.model.fused import FusedConv2d, conv_act
 from xmempp.model.network import KeyFeatures
-from xmempp.model import winograd
+from xmempp.model import conv_timings, winograd
 from xmempp.model.winograd import (ConvAlgorithm, Timing, applies, choose_tile, direct_convolutions, measure,
                                    resolve_conv_algorithm, winograd_conv)
 
@@ -123,19 +126,35 @@ def test_every_layer_agrees_with_the_direct_path(stand_in_state, weights, monkey
                 assert _relative(winograd_conv(conv, x, m), ref) < _TOLERANCE[m], (name, m)
 
 
-def test_auto_keeps_the_fastest_it_measured(monkeypatch):
-    conv = _conv(8, 8)
-    conv.algorithm = ConvAlgorithm.auto
-    x = torch.randn(1, 8, 16, 16).contiguous(memory_format=torch.channels_last)
-    # a clock that makes F(2x2) take 1 s, F(4x4) 2 s and the direct path 3 s per run
-    order = iter(itertools.cycle([0, 3, 0, 1, 0, 2]))
+def _clock(direct: float, f2: float, f4: float):
+    """A clock by which each timed run of the direct path, F(2x2) and F(4x4) takes the given seconds."""
+    order = iter(itertools.cycle([0, direct, 0, f2, 0, f4]))
     ticks = [0.0]
 
     def clock():
         ticks[0] += next(order)
         return ticks[0]
+    return clock
 
+
+@pytest.fixture
+def timings_file(tmp_path, monkeypatch):
+    """An empty file of recorded choices and an empty in-process table."""
+    path = tmp_path / "cache" / "conv_timings.json"
+    monkeypatch.setenv(conv_timings.TIMINGS_ENV, str(path))
     monkeypatch.setattr(winograd, "_TABLE", {})
+    return path
+
+
+def _auto_conv(c: int = 8) -> tuple[FusedConv2d, torch.Tensor]:
+    conv = _conv(c, c)
+    conv.algorithm = ConvAlgorithm.auto
+    return conv, torch.randn(1, c, 16, 16).contiguous(memory_format=torch.channels_last)
+
+
+def test_auto_keeps_the_fastest_it_measured(timings_file):
+    conv, x = _auto_conv()
+    clock = _clock(3, 1, 2)  # F(2x2) fastest
     with torch.inference_mode():
         direct = lambda: conv_act(conv, x)  # noqa: E731
         assert choose_tile(conv, x, direct, clock=clock) == 2
@@ -148,9 +167,74 @@ def test_auto_keeps_the_fastest_it_measured(monkeypatch):
             assert choose_tile(conv, x, direct) == 0
 
 
-def test_auto_never_picks_a_path_that_measured_slower(monkeypatch):
-    """Real timings on a whole network: every choice in the table is the fastest of what was measured for it."""
+def test_a_second_process_reuses_the_recorded_choice(timings_file, monkeypatch):
+    conv, x = _auto_conv()
+    with torch.inference_mode():
+        assert choose_tile(conv, x, lambda: conv_act(conv, x), clock=_clock(3, 2, 1)) == 4
+    recorded = json.loads(timings_file.read_text())["timings"]
+    (key, entry), = recorded.items()
+    assert entry["chosen"] == 4 and f"{torch.get_num_threads()} threads; 8x8x1x16x16" in key
+    assert torch.__version__ in key and torch.backends.cpu.get_cpu_capability() in key
+    monkeypatch.setattr(winograd, "_TABLE", {})  # a new process: nothing measured in it yet
+    fresh, _ = _auto_conv()
+    with torch.inference_mode():
+        assert choose_tile(fresh, x, lambda: pytest.fail("measured again"), clock=_clock(1, 2, 3)) == 4
+    assert next(iter(winograd.timing_table().values())).chosen == 4
+    # without the variable the file lives in XMEMPP_HOME; deleting it measures again
+    monkeypatch.delenv(conv_timings.TIMINGS_ENV)
+    monkeypatch.setenv("XMEMPP_HOME", str(timings_file.parent))
+    assert conv_timings.timings_path() == timings_file
+    timings_file.unlink()
     monkeypatch.setattr(winograd, "_TABLE", {})
+    with torch.inference_mode():
+        assert choose_tile(fresh, x, lambda: conv_act(fresh, x), clock=_clock(1, 2, 3)) == 0
+    assert list(json.loads(timings_file.read_text())["timings"].values())[0]["chosen"] == 0
+
+
+def test_a_choice_recorded_meanwhile_by_another_process_is_adopted(timings_file, monkeypatch):
+    conv, x = _auto_conv()
+    real_measure = winograd.measure
+
+    def measure_while_another_records(conv, x, direct, clock):
+        ours = real_measure(conv, x, direct, clock)
+        key = conv_timings.machine_key((8, 8, 1, 16, 16), torch.get_num_threads())
+        theirs = Timing({0: 1.0, 2: 2.0, 4: 3.0}, 0)
+        assert conv_timings.record_choice(key, theirs, (0, 2, 4)) == theirs  # the other process writes first
+        return ours
+
+    monkeypatch.setattr(winograd, "measure", measure_while_another_records)
+    with torch.inference_mode():
+        assert choose_tile(conv, x, lambda: conv_act(conv, x), clock=_clock(3, 1, 2)) == 0  # theirs, not F(2x2)
+    assert [e["chosen"] for e in json.loads(timings_file.read_text())["timings"].values()] == [0]
+    assert next(iter(winograd.timing_table().values())).chosen == 0
+
+
+def test_an_unwritable_folder_keeps_choices_per_process_with_one_warning(tmp_path, monkeypatch, caplog):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv(conv_timings.TIMINGS_ENV, str(blocker / "conv_timings.json"))
+    monkeypatch.setattr(winograd, "_TABLE", {})
+    with caplog.at_level(logging.WARNING, logger=conv_timings.__name__), torch.inference_mode():
+        for c in (8, 6):
+            conv, x = _auto_conv(c)
+            assert choose_tile(conv, x, functools.partial(conv_act, conv, x), clock=_clock(3, 1, 2)) == 2
+            assert choose_tile(conv, x, lambda: pytest.fail("measured again")) == 2
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "cannot record" in warnings[0].getMessage()
+    assert len(winograd.timing_table()) == 2
+
+
+def test_a_corrupt_file_is_ignored_and_rewritten(timings_file):
+    timings_file.parent.mkdir(parents=True)
+    timings_file.write_text("{not json")
+    conv, x = _auto_conv()
+    with torch.inference_mode():
+        assert choose_tile(conv, x, lambda: conv_act(conv, x), clock=_clock(3, 1, 2)) == 2
+    assert [e["chosen"] for e in json.loads(timings_file.read_text())["timings"].values()] == [2]
+
+
+def test_auto_never_picks_a_path_that_measured_slower():
+    """Real timings: the choice is the fastest of what was measured."""
     conv = _conv(64, 64)
     x = torch.randn(1, 64, 24, 40).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
@@ -160,8 +244,7 @@ def test_auto_never_picks_a_path_that_measured_slower(monkeypatch):
 
 
 @pytest.mark.slow  # measures every shape of a propagation
-def test_auto_table_holds_only_fastest_choices_after_propagation(golden_model, monkeypatch):
-    monkeypatch.setattr(winograd, "_TABLE", {})
+def test_auto_table_holds_only_fastest_choices_after_propagation(golden_model, timings_file):
     clip = load_npz("video_caps")
     frames = list(clip["frames"][:3])
     references = {0: clip["masks"][0]}

@@ -24,7 +24,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.utils.flop_counter import conv_flop_count, register_flop_formula
 
 from xmempp.errors import ConfigError, InputError, Remedy, RemedyKind
-from xmempp.model.winograd import ConvAlgorithm, choose_tile, winograd_conv
+from xmempp.model.winograd import ConvAlgorithm, choose_tile, resolve_conv_algorithm, winograd_conv
 
 _POINTWISE = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
 _REORDER = getattr(torch.ops.mkldnn, "_reorder_convolution_weight", None) if _POINTWISE is not None else None
@@ -182,6 +182,19 @@ def fuse_convolutions(module: nn.Module, compute_dtype: torch.dtype = torch.floa
                 setattr(parent, name, FusedConv2d.from_conv(child, compute_dtype))
                 swapped += 1
     return swapped
+
+
+def set_conv_algorithm(module: nn.Module, algorithm: str | ConvAlgorithm) -> ConvAlgorithm:
+    """Give every `FusedConv2d` of `module` the convolution algorithm `algorithm` (in place).
+
+    Returns:
+        The algorithm as a `ConvAlgorithm` (`ConfigError` for an unknown name).
+    """
+    chosen = resolve_conv_algorithm(algorithm)
+    for conv in module.modules():
+        if isinstance(conv, FusedConv2d):
+            conv.algorithm = chosen
+    return chosen
 
 
 def packed_weight_bytes(module: nn.Module) -> int:

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from xmempp.model.backbone import BasicBlock, Bottleneck, make_stage
-from xmempp.model.fused import FusedConv2d, conv_act, fuse_convolutions
+from xmempp.model.fused import FusedConv2d, conv_act, fuse_convolutions, set_conv_algorithm
 from xmempp.model.modules import (FeatureFusionBlock, HiddenReinforcer, HiddenUpdater, UpsampleBlock, pool_quarter,
                                   repeat_per_object)
 from xmempp.model.precision import Precision
-from xmempp.model.winograd import ConvAlgorithm, set_conv_algorithm
+from xmempp.model.winograd import ConvAlgorithm
 
 
 @dataclass(frozen=True)

@@ -14,33 +14,35 @@ Per convolution:
 - the tiles run in row blocks of a few MB, so a block's transforms stay in the caches and every buffer
   stays under the allocator's 32 MiB mapping threshold (see `reuse_freed_memory`).
 
-Which path a convolution takes is its `FusedConv2d.algorithm`: `direct` (oneDNN), `winograd` (F(4x4,3x3)
-wherever it applies) or `auto`, which times the direct path, F(2x2,3x3) and F(4x4,3x3) on the first input of
-each shape (per input and output channels, batch, height, width and thread count; a process-wide table
-shared by convolutions of the same shape) and keeps the fastest of what it measured (`timing_table`).
-`direct_convolutions()` forces the direct path (the benchmark's FLOP count and the peak convolution).
+Which path a convolution takes is its `algorithm` (`FusedConv2d`'s): `direct` (oneDNN), `winograd`
+(F(4x4,3x3) wherever it applies) or `auto`, which takes the fastest of the direct path, F(2x2,3x3) and
+F(4x4,3x3) per input shape (input and output channels, batch, height, width and thread count), chosen once
+per machine: a shape this process has not seen is looked up in the file of recorded choices
+(`xmempp.model.conv_timings`: ``conv_timings.json`` in ``$XMEMPP_HOME`` or the user cache, keyed by the CPU,
+torch version, thread count and shape), and only a shape recorded nowhere is measured (`measure`) and its
+choice recorded, or another process's choice recorded meanwhile adopted. So every process on a machine makes
+the same choices and gives the same bytes (a resumed run, a retried worker, a restarted server); deleting the
+file measures again. `timing_table` is what this process uses. `direct_convolutions()` forces the direct path
+(the benchmark's FLOP count and the peak convolution).
 """
 from __future__ import annotations
 
 import contextlib
-import functools
 import contextvars
+import functools
 import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import torch
-from torch import nn
 
 from xmempp.errors import ConfigError, Remedy, RemedyKind
+from xmempp.model.conv_timings import Timing, machine_key, read_choice, record_choice
 
-if TYPE_CHECKING:
-    from xmempp.model.fused import FusedConv2d
-
-__all__ = ["ConvAlgorithm", "CONV_ALGORITHMS", "resolve_conv_algorithm", "set_conv_algorithm", "applies",
-           "winograd_conv", "choose_tile", "timing_table", "Timing", "direct_convolutions", "TILES"]
+__all__ = ["ConvAlgorithm", "CONV_ALGORITHMS", "resolve_conv_algorithm", "applies", "ConvForm", "WinogradConv",
+           "winograd_conv", "choose_tile", "measure", "timing_table", "Timing", "direct_convolutions", "TILES"]
 
 
 class ConvAlgorithm(str, Enum):
@@ -76,19 +78,41 @@ def resolve_conv_algorithm(algorithm: str | ConvAlgorithm) -> ConvAlgorithm:
                           remedy=Remedy(RemedyKind.SET, "conv", choices=CONV_ALGORITHMS)) from None
 
 
-def set_conv_algorithm(module: nn.Module, algorithm: str | ConvAlgorithm) -> ConvAlgorithm:
-    """Give every `FusedConv2d` of `module` the convolution algorithm `algorithm` (in place).
+class ConvForm(Protocol):
+    """The form of a 2-d convolution (an `nn.Conv2d` has it)."""
 
-    Returns:
-        The algorithm as a `ConvAlgorithm`.
-    """
-    from xmempp.model.fused import FusedConv2d
+    @property
+    def kernel_size(self) -> tuple[int, ...]: ...
+    @property
+    def stride(self) -> tuple[int, ...]: ...
+    @property
+    def padding(self) -> str | tuple[int, ...]: ...
+    @property
+    def dilation(self) -> tuple[int, ...]: ...
+    @property
+    def groups(self) -> int: ...
+    @property
+    def in_channels(self) -> int: ...
+    @property
+    def out_channels(self) -> int: ...
 
-    chosen = resolve_conv_algorithm(algorithm)
-    for conv in module.modules():
-        if isinstance(conv, FusedConv2d):
-            conv.algorithm = chosen
-    return chosen
+
+class WinogradConv(ConvForm, Protocol):
+    """What Winograd needs of a convolution (`xmempp.model.fused.FusedConv2d` has it): its parameters, its
+    algorithm, and a place to keep copies derived from its weight (`derived`, `forget`)."""
+
+    @property
+    def weight(self) -> torch.Tensor: ...
+    @property
+    def bias(self) -> torch.Tensor | None: ...
+    @property
+    def algorithm(self) -> ConvAlgorithm: ...
+
+    def derived(self, name: str, variant: Any, make: Callable[[], Any]) -> Any:
+        """What `make()` derives from the weight, kept under `name` (made again when the weight changes)."""
+
+    def forget(self, name: str) -> None:
+        """Drop what `derived` keeps under `name`."""
 
 
 @contextlib.contextmanager
@@ -101,7 +125,7 @@ def direct_convolutions() -> Iterator[None]:
         _FORCE_DIRECT.reset(token)
 
 
-def applies(conv: nn.Conv2d) -> bool:
+def applies(conv: ConvForm) -> bool:
     """Whether `conv` has the form Winograd computes here: 3x3, stride 1, padding 1, no dilation or groups,
     more than one output channel (one-output convolutions take `conv_act`'s own path)."""
     return conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1) \
@@ -156,7 +180,7 @@ class _Prepared:
     bias: torch.Tensor | None
 
 
-def _prepare(conv: "FusedConv2d", m: int) -> _Prepared:
+def _prepare(conv: WinogradConv, m: int) -> _Prepared:
     """`conv`'s filter transformed for F(m x m, 3x3) (in float64, stored float32), made once per weight."""
     def make() -> _Prepared:
         t = _TRANSFORMS[m]
@@ -168,7 +192,7 @@ def _prepare(conv: "FusedConv2d", m: int) -> _Prepared:
     return conv.derived(f"winograd{m}", None, make)
 
 
-def winograd_conv(conv: "FusedConv2d", x: torch.Tensor, m: int, add: torch.Tensor | None = None,
+def winograd_conv(conv: WinogradConv, x: torch.Tensor, m: int, add: torch.Tensor | None = None,
                   relu: bool = False, reuse_add: bool = False) -> torch.Tensor:
     """relu?(conv(x) + add) by F(m x m, 3x3) (see the module docstring).
 
@@ -250,15 +274,6 @@ def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
-@dataclass(frozen=True)
-class Timing:
-    """What `auto` measured for one input shape: seconds per path (0 = direct, else the tile size m; the
-    best of its timed runs) and the path it chose, the fastest of them."""
-
-    seconds: dict[int, float]
-    chosen: int
-
-
 _TABLE: dict[tuple, Timing] = {}
 _TABLE_LOCK = threading.Lock()
 
@@ -267,37 +282,41 @@ _ROUNDS = 2
 
 
 def timing_table() -> dict[tuple, Timing]:
-    """A copy of what `auto` measured so far in this process, keyed by (C, K, N, H, W, threads)."""
+    """A copy of what `auto` uses so far in this process (measured here or recorded by an earlier process),
+    keyed by (C, K, N, H, W, threads)."""
     with _TABLE_LOCK:
         return dict(_TABLE)
 
 
-def choose_tile(conv: "FusedConv2d", x: torch.Tensor, direct: Callable[[], torch.Tensor],
+def choose_tile(conv: WinogradConv, x: torch.Tensor, direct: Callable[[], torch.Tensor],
                 clock: Callable[[], float] = time.perf_counter) -> int:
     """The path `conv` takes for input `x`: 0 (direct) or a tile size m (see `ConvAlgorithm`).
 
-    `auto` measures a shape not in the table yet: `direct()` and `winograd_conv` with every tile size in
-    `TILES`, `_ROUNDS` interleaved runs each (without residual or ReLU, which both paths add alike), and
-    records the fastest (the best run of each path counts).
+    `auto` takes a shape's choice from this process's table, else from the machine's file of recorded choices
+    (`xmempp.model.conv_timings`); a shape recorded nowhere is measured (`measure`, outside any lock) and its
+    choice recorded, or, where another process recorded one meanwhile, that one adopted.
     """
-    from xmempp.model.fused import FusedConv2d
-
-    if _FORCE_DIRECT.get() or not isinstance(conv, FusedConv2d) or conv.algorithm is ConvAlgorithm.direct \
-            or not applies(conv):
+    if _FORCE_DIRECT.get() or conv.algorithm is ConvAlgorithm.direct or not applies(conv):
         return 0
     if conv.algorithm is ConvAlgorithm.winograd:
         return _FORCED_TILE
-    key = (conv.in_channels, conv.out_channels, *x.shape[:1], *x.shape[2:], torch.get_num_threads())
+    shape = (conv.in_channels, conv.out_channels, *x.shape[:1], *x.shape[2:])
+    threads = torch.get_num_threads()
+    key = (*shape, threads)
     timing = _TABLE.get(key)
     if timing is None:
-        timing = measure(conv, x, direct, clock)
+        paths = (0, *TILES)
+        recorded_key = machine_key(shape, threads)
+        timing = read_choice(recorded_key, paths)
+        if timing is None:
+            timing = record_choice(recorded_key, measure(conv, x, direct, clock), paths)
         with _TABLE_LOCK:
-            _TABLE[key] = timing
+            timing = _TABLE.setdefault(key, timing)
     _release_unused(conv, timing.chosen)
     return timing.chosen
 
 
-def measure(conv: "FusedConv2d", x: torch.Tensor, direct: Callable[[], torch.Tensor],
+def measure(conv: WinogradConv, x: torch.Tensor, direct: Callable[[], torch.Tensor],
             clock: Callable[[], float] = time.perf_counter) -> Timing:
     """Time the direct path and every tile size of `TILES` on `x` (interleaved, `_ROUNDS` runs each after a
     warm-up run) and return their best times with the fastest chosen."""
@@ -320,7 +339,7 @@ def measure(conv: "FusedConv2d", x: torch.Tensor, direct: Callable[[], torch.Ten
     return Timing(best, chosen)
 
 
-def _release_unused(conv: "FusedConv2d", chosen: int) -> None:
+def _release_unused(conv: WinogradConv, chosen: int) -> None:
     """Drop the transformed filters `auto` made for its measurement that `conv` does not use (each is up
     to 4x the weight's size), keeping those of tile sizes chosen for any of its shapes."""
     used = conv.derived("winograd_used", None, set)
