@@ -49,7 +49,8 @@ PrecisionOption = Annotated[Precision, typer.Option(
                         "with AVX512-BF16 / AMX: memory read stays fp32) or fp16 (CUDA only).")]
 ConvOption = Annotated[ConvAlgorithm, typer.Option(
     "--conv", help="How the 3x3 convolutions run on the CPU in fp32: auto (the fastest of direct and Winograd, "
-                   "measured per shape on the first frame), direct (oneDNN) or winograd (F(4x4,3x3)).")]
+                   "measured once per machine and shape, recorded in conv_timings.json in the user cache), direct "
+                   "(oneDNN) or winograd (F(4x4,3x3)).")]
 ThreadsOption = Annotated[Optional[int], typer.Option(
     "--threads", min=1, help="CPU threads for torch (default: torch's own choice). CPU results depend on it: "
                              "a checkpoint resumes only with the same count.")]
