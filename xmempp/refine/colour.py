@@ -98,10 +98,13 @@ def _background_noise(i: torch.Tensor, coarse: torch.Tensor, step: int, d: torch
     """Variance of the alpha that the clean background's own texture would make, `d^T S d / q^2`, with `S`
     the colour covariance of the clean background (coarse matte below NOISE_CLEAN) within the background window,
     pooled over the clean pixels within NOISE_CELLS foreground cells; Kx1xhxw on the background grid."""
+    # statistics pooled over tens of pixels: every other pixel of each cell samples them well enough (4x less work)
+    sub = 2 if step % 2 == 0 else 1
+    i, coarse, cell = i[..., ::sub, ::sub], coarse[..., ::sub, ::sub], step // sub
     wc = (1 - coarse.unsqueeze(1) / NOISE_CLEAN).clamp_(min=0)
     iw = i * wc
     prods = torch.cat([iw[:, a:a + 1] * i[:, b:b + 1] for a, b in _PAIRS], 1)
-    near = box_mean(torch.cat([block_mean(wc, step), block_mean(iw, step), block_mean(prods, step)], 1),
+    near = box_mean(torch.cat([block_mean(wc, cell), block_mean(iw, cell), block_mean(prods, cell)], 1),
                     BACKGROUND_RADIUS)
     norm = near[:, :1].clamp(min=1e-6)
     mean = near[:, 1:4] / norm
