@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, Sequence
 
 import numpy as np
 import typer
@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from xmempp.evaluation.benchmark import flatness_summary, review_ms_per_frame, run_benchmark
+from xmempp.io.frames import FrameRange
 from xmempp.io.sources import open_frames
 from xmempp.io.masks import read_mask_folder
 from xmempp.io.synthetic import MovingDiscs
@@ -76,27 +77,29 @@ def bench_command(
     set_threads(threads)
     config = build_config(config_file, size=size)
     total = frames + warmup + 1
+    source: Sequence[np.ndarray]
     if clip is None:
         height = config.size if config.size > 0 else 480
         discs = MovingDiscs(total, height, width or int(round(height * 16 / 9)), objects=objects)
         # made before timing: drawing the discs is no part of the engine (the "decode" stage then reads memory)
         source, reference = [discs[i] for i in range(total)], discs.mask(0)
     else:
-        source = open_frames(clip)
+        clip_frames = open_frames(clip)
         if masks is not None:
-            found = read_mask_folder(masks, source.names, source.size, by_index=source.is_video)
+            found = read_mask_folder(masks, clip_frames.names, clip_frames.size, by_index=clip_frames.is_video)
             if 0 not in found:
                 raise typer.BadParameter("the mask folder has no mask for the first frame", param_hint="--masks")
             reference = found[0].ids
         else:
-            reference = _boxes_mask(*source.size, objects)
-        total = min(total, len(source))
+            reference = _boxes_mask(*clip_frames.size, objects)
+        total = min(total, len(clip_frames))
+        source = FrameRange(clip_frames, 0, total)
     # compiled inside run_benchmark, after the (eager) FLOP count
     network = load_network(model, device, console, random_weights=random_weights, precision=precision,
                            conv=conv)
     with frame_progress(console, quiet=as_json, transient=True) as progress:
         task = progress.add_task("benchmarking", total=total * (2 if count_flops else 1))
-        result = run_benchmark(network, _Prefix(source, total), reference, config, warmup,
+        result = run_benchmark(network, source, reference, config, warmup,
                                on_frame=lambda: progress.advance(task), sample_every=timeline,
                                count_flops=count_flops, compile=compile_model, cuda_graphs=cuda_graphs,
                                peak_repeats=peak_runs, peak_between=peak_between)
@@ -143,18 +146,3 @@ def _rate_cells(result, name: str) -> tuple[str, str, str]:
         return "", "", ""
     return (f"{result.gflop_per_frame[name]:.1f}", f"{result.gflops[name]:.0f}",
             f"{result.fraction_of_peak[name]:.2f}")
-
-
-class _Prefix:
-    """The first `length` frames of a sequence."""
-
-    def __init__(self, frames, length: int) -> None:
-        self.frames, self.length = frames, length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        if not 0 <= index < self.length:
-            raise IndexError(index)
-        return self.frames[index]
