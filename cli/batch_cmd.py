@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Group
+from rich.console import Group, JustifyMethod
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
@@ -297,8 +297,9 @@ class ShotBoard:
     def render(self) -> Group:
         """The table (unfinished shots only when there are many) and the counts."""
         table = Table(box=None, header_style="bold", pad_edge=False)
-        for column, justify in (("shot", "left"), ("state", "left"), ("frames", "right"), ("fps", "right"),
-                                ("eta", "right"), ("worker", "left")):
+        columns: tuple[tuple[str, JustifyMethod], ...] = (("shot", "left"), ("state", "left"), ("frames", "right"),
+                                                          ("fps", "right"), ("eta", "right"), ("worker", "left"))
+        for column, justify in columns:
             table.add_column(column, justify=justify)
         rows = list(self.rows.items())
         if len(rows) > TABLE_ROWS:
@@ -318,8 +319,9 @@ def print_summary(log: RunLog, board: ShotBoard, report: BatchReport, report_pat
         return
     console = log.console
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column, justify in (("shot", "left"), ("status", "left"), ("frames", "right"), ("seconds", "right"),
-                            ("fps", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("shot", "left"), ("status", "left"), ("frames", "right"),
+                                                      ("seconds", "right"), ("fps", "right"))
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for result in report.results:
         table.add_row(escape(result.shot), Text(result.status, style=_STYLES[result.status]), str(result.frames),
