@@ -45,12 +45,12 @@ def import_command(
 
     Example: xmempp import --name shot_a -v plates/shot_a -m roto/shot_a --size 480
     """
-    if (images is None) == (video is None):
+    source = video if video is not None else images
+    if source is None or video is not None and images is not None:
         raise InputError("give exactly one of --video (a video file, a folder or a pattern of frames) or --images")
     check_workspace_target(into, name)
     if images is not None and images.exists() and not images.is_dir():
         raise InputError(f"--images expects a folder of frames but {images} is a file; use --video for videos")
-    source = video if video is not None else images
     plates = PlateOptions(frame_range, colorspace, display, view, layer, start_frame, mask_threshold, mask_channel)
     frames = plates.open_frames(source)
     try:
