@@ -3,6 +3,7 @@
 Every shot runs through the core's job API; finished shots are marked in their output folders so a
 rerun skips them. Ray is optional (`pip install 'xmempp[ray]'`) and imported only for `RayBackend`.
 """
+
 from __future__ import annotations
 
 from .cluster import RayBackend
@@ -12,6 +13,18 @@ from .shotlist import BatchDefaults, ShotSpec, read_shot_list
 from .worker import ShotEvent, ShotResult
 
 __all__ = [
-    "BatchDefaults", "ShotSpec", "read_shot_list", "LocalBackend", "WorkerSlot", "plan_slots", "RayBackend",
-    "BatchReport", "DEFAULT_CHECKPOINTS", "plan_batch", "run_batch", "write_report", "ShotEvent", "ShotResult",
+    "DEFAULT_CHECKPOINTS",
+    "BatchDefaults",
+    "BatchReport",
+    "LocalBackend",
+    "RayBackend",
+    "ShotEvent",
+    "ShotResult",
+    "ShotSpec",
+    "WorkerSlot",
+    "plan_batch",
+    "plan_slots",
+    "read_shot_list",
+    "run_batch",
+    "write_report",
 ]

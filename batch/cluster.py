@@ -12,9 +12,11 @@ retries. On a cluster with GPUs, a task asks for a whole GPU, or for half of one
 estimate says that two shots fit on a GPU of the cluster (`resources.gpu_request`; the GPU's memory is read
 by a short task on one GPU, unless `gpu_memory` gives it).
 """
+
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import logging
 import os
@@ -22,9 +24,10 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from xmempp.errors import ConfigError, InputError
 
@@ -50,15 +53,23 @@ class RayBackend:
     address: str = "auto"
     cpus_per_shot: int = 1
     max_retries: int = 3
-    gpu_memory: Optional[int] = None
+    gpu_memory: int | None = None
 
     def describe(self) -> str:
         """Where the shots run, for the report."""
-        return (f"ray: cluster {self.address}, {self.cpus_per_shot} CPU(s) per shot, a GPU or half of one per shot "
-                "where the cluster has GPUs")
+        return (
+            f"ray: cluster {self.address}, {self.cpus_per_shot} CPU(s) per shot, a GPU or half of one per shot "
+            "where the cluster has GPUs"
+        )
 
-    def run(self, tasks: Sequence[ShotTask], weights: Path, on_event: EventSink,
-            on_result: Callable[[ShotResult], None], stop: Optional[threading.Event] = None) -> None:
+    def run(
+        self,
+        tasks: Sequence[ShotTask],
+        weights: Path,
+        on_event: EventSink,
+        on_result: Callable[[ShotResult], None],
+        stop: threading.Event | None = None,
+    ) -> None:
         """Submit every task to the cluster and wait for them; events and results arrive here.
 
         Arguments:
@@ -81,8 +92,10 @@ class RayBackend:
             try:
                 ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
-                raise InputError(f"cannot connect to a Ray cluster at {self.address!r}: {' '.join(str(exc).split())}; "
-                                 f"start one with `ray start --head` or give its address with --ray") from None
+                raise InputError(
+                    f"cannot connect to a Ray cluster at {self.address!r}: {' '.join(str(exc).split())}; "
+                    f"start one with `ray start --head` or give its address with --ray"
+                ) from None
             finally:
                 for signum, handler in handlers.items():  # the batch's own stop handling, not Ray's exit
                     if handler is not None:
@@ -99,8 +112,9 @@ class RayBackend:
             for task in tasks:
                 needs = task.needs.gpu_memory if task.needs is not None else None
                 gpus = gpu_request(needs, gpu_memory) if has_gpus else 0
-                options = remote.options(num_cpus=self.cpus_per_shot, num_gpus=gpus, max_retries=self.max_retries,
-                                         retry_exceptions=False)
+                options = remote.options(
+                    num_cpus=self.cpus_per_shot, num_gpus=gpus, max_retries=self.max_retries, retry_exceptions=False
+                )
                 names[options.remote(task, str(weights), events, flag)] = task.shot.name
             pending = list(names)
             while pending:
@@ -144,16 +158,25 @@ class RetryWatch:
             if known != worker:
                 self.workers[event.shot] = worker
                 self.retries[event.shot] += 1
-                self.on_event(ShotEvent(event.shot, "retry", event.frames, event.total, event.pid, event.host,
-                                        attempt=self.retries[event.shot] + 1))
+                self.on_event(
+                    ShotEvent(
+                        event.shot,
+                        "retry",
+                        event.frames,
+                        event.total,
+                        event.pid,
+                        event.host,
+                        attempt=self.retries[event.shot] + 1,
+                    )
+                )
         self.on_event(event)
 
 
-def _probe_gpu_memory(ray: Any) -> Optional[int]:
+def _probe_gpu_memory(ray: Any) -> int | None:
     """Bytes of memory of a GPU of the cluster, read by a short task on one (None when it cannot be read)."""
     try:
         return int(ray.get(ray.remote(_gpu_memory).options(num_gpus=1, num_cpus=0).remote(), timeout=300))
-    except Exception:  # noqa: BLE001 - unknown memory: every shot takes a whole GPU
+    except Exception:
         return None
 
 
@@ -204,7 +227,7 @@ def _poll_flag(flag: Any, stop: threading.Event) -> None:
                 stop.set()
         except ray.exceptions.RayError:
             stop.set()  # the driver and its flag are gone: checkpoint and end the shot
-        except Exception:  # noqa: BLE001 - a slow answer: ask again
+        except Exception:
             pass
         time.sleep(0.5)
 
@@ -217,10 +240,9 @@ def _ray_shot(task: ShotTask, weights: str, events: Any, flag: Any) -> ShotResul
     set_threads(int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
 
     def emit(event: ShotEvent) -> None:
-        try:
+        # the display may be gone (driver stopped); the shot's results are what matters
+        with contextlib.suppress(ray.exceptions.RayError):
             events.put_nowait(event)
-        except ray.exceptions.RayError:
-            pass  # the display is gone (driver stopped); the shot's results are what matters
 
     emit(ShotEvent(task.shot.name, "running", 0, 0, os.getpid(), socket.gethostname()))  # started: before loading
 

@@ -11,6 +11,7 @@ do not start. A worker also handles SIGTERM/SIGINT sent to it directly (Ctrl-C r
 process group), a second one stops it at once, and a watchdog thread stops it the same way when its
 parent process is gone (the batch was killed), so no worker outlives its batch.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,11 +22,12 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import torch
 
@@ -35,7 +37,7 @@ from xmempp.model.device import resolve_device
 
 from .worker import EventSink, ShotEvent, ShotResult, ShotTask, describe_failure, run_shot, set_threads
 
-__all__ = ["WorkerSlot", "LocalBackend", "plan_slots"]
+__all__ = ["LocalBackend", "WorkerSlot", "plan_slots"]
 
 #: Torch threads per CPU worker that the default worker count aims at.
 THREADS_PER_CPU_WORKER = 4
@@ -49,8 +51,7 @@ class WorkerSlot:
     threads: int
 
 
-def plan_slots(devices: Optional[str], workers: Optional[int], shots: int, cores: Optional[int] = None
-               ) -> list[WorkerSlot]:
+def plan_slots(devices: str | None, workers: int | None, shots: int, cores: int | None = None) -> list[WorkerSlot]:
     """Decide the local workers of a batch.
 
     Arguments:
@@ -92,11 +93,18 @@ class LocalBackend:
     def describe(self) -> str:
         """Where the shots run, for the report."""
         devices = sorted({slot.device for slot in self.slots})
-        return (f"local: {len(self.slots)} worker(s) on {', '.join(devices)}, "
-                f"{self.slots[0].threads} torch thread(s) each")
+        return (
+            f"local: {len(self.slots)} worker(s) on {', '.join(devices)}, {self.slots[0].threads} torch thread(s) each"
+        )
 
-    def run(self, tasks: Sequence[ShotTask], weights: Path, on_event: EventSink,
-            on_result: Callable[[ShotResult], None], stop: Optional[threading.Event] = None) -> None:
+    def run(
+        self,
+        tasks: Sequence[ShotTask],
+        weights: Path,
+        on_event: EventSink,
+        on_result: Callable[[ShotResult], None],
+        stop: threading.Event | None = None,
+    ) -> None:
         """Run every task; events and results are delivered on the calling thread.
 
         Arguments:
@@ -122,8 +130,9 @@ class LocalBackend:
         def pool_of(index: int) -> ProcessPoolExecutor:
             with lock:
                 if index not in pools:
-                    pools[index] = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker,
-                                                       initargs=(self.slots[index].threads, events))
+                    pools[index] = ProcessPoolExecutor(
+                        1, mp_context=context, initializer=_init_worker, initargs=(self.slots[index].threads, events)
+                    )
                 return pools[index]
 
         def run_one(task: ShotTask) -> ShotResult:
@@ -137,8 +146,12 @@ class LocalBackend:
                 except BrokenProcessPool:
                     with lock:
                         pools.pop(index).shutdown(wait=False)
-                    return ShotResult(task.shot.name, "failed", error="the worker process died (crashed or was "
-                                      "killed) while running this shot; rerun the batch to resume it")
+                    return ShotResult(
+                        task.shot.name,
+                        "failed",
+                        error="the worker process died (crashed or was "
+                        "killed) while running this shot; rerun the batch to resume it",
+                    )
                 except Exception as exc:  # a bug or a device failure in this shot: record it, keep going
                     return ShotResult(task.shot.name, "failed", error=describe_failure(exc))
             finally:

@@ -6,6 +6,7 @@ settings, weights). A rerun of the batch skips a shot whose done marker matches 
 inputs or settings changed since; a started marker that matches says the results in the folder are
 from an interrupted run of the same shot, which its next run may replace.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,14 +15,14 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from xmempp.inference.checkpoint import CHECKPOINT_DIR
 from xmempp.io.atomic import atomic_write_text
 
 from .shotlist import ShotSpec
 
-__all__ = ["MARKER_DIR", "marker_path", "shot_fingerprint", "read_marker", "write_marker", "clear_marker"]
+__all__ = ["MARKER_DIR", "clear_marker", "marker_path", "read_marker", "shot_fingerprint", "write_marker"]
 
 #: Hidden folder of bookkeeping inside a shot's output folder (the job's checkpoint lives there too).
 MARKER_DIR = CHECKPOINT_DIR
@@ -43,8 +44,11 @@ def shot_fingerprint(shot: ShotSpec, weights: Path) -> str:
     Returns:
         A hex digest. Missing files count as missing, so the shot's own run reports them.
     """
-    writer = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(shot.writer).items()
-              if k not in ("workers", "queue_size", "fsync", "preview_fps")}
+    writer = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in dataclasses.asdict(shot.writer).items()
+        if k not in ("workers", "queue_size", "fsync", "preview_fps")
+    }
     identity = {
         "plate": _files(shot.plate, content=False),
         "masks": _files(shot.masks, content=True),
@@ -60,7 +64,7 @@ def shot_fingerprint(shot: ShotSpec, weights: Path) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def read_marker(output: Path, kind: str = "done") -> Optional[dict[str, Any]]:
+def read_marker(output: Path, kind: str = "done") -> dict[str, Any] | None:
     """An output folder's "started" or "done" marker, or None when absent or unreadable."""
     try:
         data = json.loads(marker_path(output, kind).read_text(encoding="utf-8"))
@@ -80,8 +84,13 @@ def write_marker(output: Path, kind: str, fingerprint: str, **details: Any) -> N
     Returns:
         None.
     """
-    record = {"fingerprint": fingerprint, **details, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "host": os.uname().nodename, "pid": os.getpid()}
+    record = {
+        "fingerprint": fingerprint,
+        **details,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": os.uname().nodename,
+        "pid": os.getpid(),
+    }
     atomic_write_text(marker_path(output, kind), json.dumps(record, indent=2) + "\n")
 
 

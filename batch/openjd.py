@@ -13,16 +13,18 @@ With the network at hand (its widths and weights' size), each step also carries 
 shot's memory estimate (`resources.shot_needs`): the CPUs a task uses, its RAM, and on a CUDA device one GPU
 with the GPU memory it needs, so the scheduler places it only on hosts that hold it.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from xmempp.errors import ConfigError, InputError, XMemppError
-from xmempp.inference.shots import open_shot_job
+from xmempp.inference.shot_folders import open_shot_job
 from xmempp.io.atomic import atomic_write_text
 from xmempp.io.frames import close_frames
 from xmempp.io.writers import WriterOptions
@@ -32,7 +34,7 @@ from xmempp.refine.settings import RefineSettings
 from .resources import ShotNeeds, is_gpu_device, mib, shot_needs
 from .shotlist import REFINE_SETTINGS, ShotSpec
 
-__all__ = ["job_template", "write_template", "process_args", "host_requirements"]
+__all__ = ["host_requirements", "job_template", "process_args", "write_template"]
 
 #: The job parameter naming the xmempp executable on the worker hosts.
 COMMAND_PARAMETER = "Xmempp"
@@ -44,8 +46,14 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def process_args(shot: ShotSpec, model: Optional[Path] = None, checkpoint_every: Optional[str] = None,
-                 frames: Optional[str] = None, config_file: str = "", device: Optional[str] = None) -> list[str]:
+def process_args(
+    shot: ShotSpec,
+    model: Path | None = None,
+    checkpoint_every: str | None = None,
+    frames: str | None = None,
+    config_file: str = "",
+    device: str | None = None,
+) -> list[str]:
     """The arguments of `xmempp process` that run `shot` with every one of its settings.
 
     Arguments:
@@ -103,7 +111,7 @@ def _chunks(shot: ShotSpec, chunk_size: int) -> list[str]:
         numbers = list(source.frame_numbers or range(len(source)))
     finally:
         source.close()
-    numbers = numbers[start or 0:(start or 0) + count] if count else numbers
+    numbers = numbers[start or 0 : (start or 0) + count] if count else numbers
     starts = range(0, len(numbers), chunk_size)
     return [f"{numbers[i]}-{numbers[min(i + chunk_size, len(numbers)) - 1]}" for i in starts]
 
@@ -118,30 +126,51 @@ def _step_name(shot: ShotSpec, taken: set[str]) -> str:
     return name
 
 
-def host_requirements(needs: ShotNeeds, device: Optional[str], cpus: int = 1) -> dict[str, Any]:
+def host_requirements(needs: ShotNeeds, device: str | None, cpus: int = 1) -> dict[str, Any]:
     """An OpenJD step's `hostRequirements` for a shot: `cpus` vCPUs, its RAM, and on a CUDA `device` one GPU with
     its GPU memory (memory amounts in MiB, as OpenJD counts them)."""
-    amounts: list[dict[str, Any]] = [{"name": "amount.worker.vcpu", "min": cpus},
-                                     {"name": "amount.worker.memory", "min": mib(needs.ram(device))}]
+    amounts: list[dict[str, Any]] = [
+        {"name": "amount.worker.vcpu", "min": cpus},
+        {"name": "amount.worker.memory", "min": mib(needs.ram(device))},
+    ]
     if is_gpu_device(device):
-        amounts += [{"name": "amount.worker.gpu", "min": 1},
-                    {"name": "amount.worker.gpu.memory", "min": mib(needs.gpu_memory)}]
+        amounts += [
+            {"name": "amount.worker.gpu", "min": 1},
+            {"name": "amount.worker.gpu.memory", "min": mib(needs.gpu_memory)},
+        ]
     return {"amounts": amounts}
 
 
 def _needs(shot: ShotSpec, network: XMemNetwork) -> ShotNeeds:
     """A shot's memory needs (its frames and masks are read; its output folder is not touched)."""
-    job = open_shot_job(shot.plate, shot.masks, shot.output, shot.config, shot.mode, shot.writer, overwrite=True,
-                        plates=shot.plates, resume=True, refine=shot.refine)
+    job = open_shot_job(
+        shot.plate,
+        shot.masks,
+        shot.output,
+        shot.config,
+        shot.mode,
+        shot.writer,
+        overwrite=True,
+        plates=shot.plates,
+        resume=True,
+        refine=shot.refine,
+    )
     try:
         return shot_needs(network, job)
     finally:
         close_frames(job.frames)
 
 
-def _step(shot: ShotSpec, taken: set[str], model: Optional[Path], chunk_size: Optional[int],
-          checkpoint_every: Optional[str], device: Optional[str] = None, network: Optional[XMemNetwork] = None,
-          cpus: int = 1) -> dict[str, Any]:
+def _step(
+    shot: ShotSpec,
+    taken: set[str],
+    model: Path | None,
+    chunk_size: int | None,
+    checkpoint_every: str | None,
+    device: str | None = None,
+    network: XMemNetwork | None = None,
+    cpus: int = 1,
+) -> dict[str, Any]:
     """The template step of one shot (its frames are read for chunks and for its host requirements)."""
     config = json.dumps(dataclasses.asdict(shot.config), sort_keys=True)
     embedded = [{"name": "Config", "type": "TEXT", "filename": "config.json", "data": config}]
@@ -149,23 +178,34 @@ def _step(shot: ShotSpec, taken: set[str], model: Optional[Path], chunk_size: Op
     frames = None
     if chunk_size is not None:
         if shot.writer.preview:
-            raise ConfigError("it writes a preview video, which covers a whole shot; it cannot be split into chunks "
-                              "(set no preview for it, or no chunk size)")
-        step["parameterSpace"] = {"taskParameterDefinitions": [
-            {"name": "Frames", "type": "STRING", "range": _chunks(shot, chunk_size)}]}
+            raise ConfigError(
+                "it writes a preview video, which covers a whole shot; it cannot be split into chunks "
+                "(set no preview for it, or no chunk size)"
+            )
+        step["parameterSpace"] = {
+            "taskParameterDefinitions": [{"name": "Frames", "type": "STRING", "range": _chunks(shot, chunk_size)}]
+        }
         frames = "{{Task.Param.Frames}}"
     args = process_args(shot, model, checkpoint_every, frames, "{{Task.File.Config}}", device)
-    step["script"] = {"embeddedFiles": embedded,
-                      "actions": {"onRun": {"command": "{{Param.%s}}" % COMMAND_PARAMETER, "args": args}}}
+    step["script"] = {
+        "embeddedFiles": embedded,
+        "actions": {"onRun": {"command": f"{{{{Param.{COMMAND_PARAMETER}}}}}", "args": args}},
+    }
     if network is not None:
         step["hostRequirements"] = host_requirements(_needs(shot, network), device, cpus)
     return {"name": _step_name(shot, taken), **step}
 
 
-def job_template(shots: Sequence[ShotSpec], name: str, model: Optional[Path] = None,
-                 chunk_size: Optional[int] = None, checkpoint_every: Optional[str] = None,
-                 device: Optional[str] = None, network: Optional[XMemNetwork] = None, cpus: int = 1
-                 ) -> dict[str, Any]:
+def job_template(
+    shots: Sequence[ShotSpec],
+    name: str,
+    model: Path | None = None,
+    chunk_size: int | None = None,
+    checkpoint_every: str | None = None,
+    device: str | None = None,
+    network: XMemNetwork | None = None,
+    cpus: int = 1,
+) -> dict[str, Any]:
     """The job template of a batch.
 
     Arguments:
@@ -196,20 +236,36 @@ def job_template(shots: Sequence[ShotSpec], name: str, model: Optional[Path] = N
         where, error = problems[0]
         raise type(error)(f"{where}: {error.message}", remedies=error.remedies)
     if problems:
-        raise InputError(f"{len(problems)} shots cannot be written as tasks: "
-                         + "; ".join(f"{where}: {exc}" for where, exc in problems))
+        raise InputError(
+            f"{len(problems)} shots cannot be written as tasks: "
+            + "; ".join(f"{where}: {exc}" for where, exc in problems)
+        )
     return {
         "specificationVersion": "jobtemplate-2023-09",
         "name": name[:128] or "xmempp batch",
-        "parameterDefinitions": [{"name": COMMAND_PARAMETER, "type": "STRING", "default": "xmempp",
-                                  "description": "The xmempp executable on the worker hosts."}],
+        "parameterDefinitions": [
+            {
+                "name": COMMAND_PARAMETER,
+                "type": "STRING",
+                "default": "xmempp",
+                "description": "The xmempp executable on the worker hosts.",
+            }
+        ],
         "steps": steps,
     }
 
 
-def write_template(path: Path, shots: Sequence[ShotSpec], shot_list: Path, model: Optional[Path] = None,
-                   chunk_size: Optional[int] = None, checkpoint_every: Optional[str] = None,
-                   device: Optional[str] = None, network: Optional[XMemNetwork] = None, cpus: int = 1) -> None:
+def write_template(
+    path: Path,
+    shots: Sequence[ShotSpec],
+    shot_list: Path,
+    model: Path | None = None,
+    chunk_size: int | None = None,
+    checkpoint_every: str | None = None,
+    device: str | None = None,
+    network: XMemNetwork | None = None,
+    cpus: int = 1,
+) -> None:
     """Write the job template of a batch to `path` (atomically).
 
     Arguments:
@@ -220,6 +276,7 @@ def write_template(path: Path, shots: Sequence[ShotSpec], shot_list: Path, model
     Returns:
         None. Raises `OutputError` when the file cannot be written.
     """
-    template = job_template(shots, f"xmempp {Path(shot_list).stem}", model, chunk_size, checkpoint_every, device,
-                            network, cpus)
+    template = job_template(
+        shots, f"xmempp {Path(shot_list).stem}", model, chunk_size, checkpoint_every, device, network, cpus
+    )
     atomic_write_text(Path(path), json.dumps(template, indent=2) + "\n")

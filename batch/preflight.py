@@ -5,11 +5,12 @@ A shot that fails here is reported as failed with its row (e.g. "shots.csv line 
 reaches a worker; the others run. On a Ray cluster the estimate uses this machine's memory; each
 task checks again on its node before its first frame (`run_job`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 from xmempp.errors import XMemppError
 from xmempp.inference.memory_estimate import check_job_memory
@@ -30,7 +31,7 @@ class ShotCheck:
     shot: str
     frames: int = 0
     error: str = ""
-    needs: Optional[ShotNeeds] = None
+    needs: ShotNeeds | None = None
 
     @property
     def ok(self) -> bool:
@@ -38,7 +39,7 @@ class ShotCheck:
         return not self.error
 
 
-def preflight(tasks: Sequence[ShotTask], weights: Path, model: Optional[XMemNetwork] = None) -> list[ShotCheck]:
+def preflight(tasks: Sequence[ShotTask], weights: Path, model: XMemNetwork | None = None) -> list[ShotCheck]:
     """Open every shot (frame headers, masks, output folder, lock), check its memory estimate and note its needs.
 
     Arguments:

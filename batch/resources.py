@@ -6,19 +6,19 @@ also holds the Python process with torch (`PROCESS_BYTES`, about 250 MB measured
 doubled for the allocator's slack), the network's weights, and on a GPU the CUDA runtime (`CUDA_RUNTIME_BYTES`,
 an allowance for the context and the cuDNN/cuBLAS workspaces, not measured here).
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
+from xmempp.inference.job_spec import ShotJob
 from xmempp.inference.memory_estimate import estimate_job_memory
-from xmempp.inference.shot_job import ShotJob
 from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork
 
-__all__ = ["ShotNeeds", "shot_needs", "shots_per_gpu", "gpu_request", "is_gpu_device", "estimate_network", "MIB"]
+__all__ = ["MIB", "ShotNeeds", "estimate_network", "gpu_request", "is_gpu_device", "shot_needs", "shots_per_gpu"]
 
 MIB = 1 << 20
 #: The worker process itself: Python, torch and xmempp imported (250 MB measured on the CPU), with slack.
@@ -47,7 +47,7 @@ class ShotNeeds:
     gpu_ram: int
     gpu_memory: int
 
-    def ram(self, device: Optional[str]) -> int:
+    def ram(self, device: str | None) -> int:
         """RAM on `device` ("cpu", "cuda", "cuda:N"; None or "auto": the CPU's, the larger, as the host may have no
         GPU)."""
         if is_gpu_device(device):
@@ -55,7 +55,7 @@ class ShotNeeds:
         return self.cpu_ram
 
 
-def is_gpu_device(device: Optional[str]) -> bool:
+def is_gpu_device(device: str | None) -> bool:
     """Whether a `--device` value asks for a CUDA GPU."""
     return bool(device) and str(device).split(":")[0] == "cuda"
 
@@ -72,11 +72,14 @@ def shot_needs(network: XMemNetwork, job: ShotJob) -> ShotNeeds:
     estimate = estimate_job_memory(network, job)
     weights = sum(p.numel() * p.element_size() for p in network.parameters())
     on_gpu = sum(size for part, size in estimate.parts.items() if part in GPU_PARTS)
-    host_on_gpu_run = sum(size for part, size in estimate.parts.items() if part not in GPU_PARTS
-                          and part != "packed weights")  # oneDNN's weight copies exist on the CPU only
-    return ShotNeeds(cpu_ram=PROCESS_BYTES + weights + estimate.total,
-                     gpu_ram=PROCESS_BYTES + weights + host_on_gpu_run,  # weights are read on the CPU first
-                     gpu_memory=CUDA_RUNTIME_BYTES + weights + on_gpu)
+    host_on_gpu_run = sum(
+        size for part, size in estimate.parts.items() if part not in GPU_PARTS and part != "packed weights"
+    )  # oneDNN's weight copies exist on the CPU only
+    return ShotNeeds(
+        cpu_ram=PROCESS_BYTES + weights + estimate.total,
+        gpu_ram=PROCESS_BYTES + weights + host_on_gpu_run,  # weights are read on the CPU first
+        gpu_memory=CUDA_RUNTIME_BYTES + weights + on_gpu,
+    )
 
 
 def shots_per_gpu(gpu_memory: int, gpu_total: int, limit: int = MAX_SHOTS_PER_GPU) -> int:
@@ -87,7 +90,7 @@ def shots_per_gpu(gpu_memory: int, gpu_total: int, limit: int = MAX_SHOTS_PER_GP
     return max(1, min(limit, int(GPU_USABLE * gpu_total // gpu_memory)))
 
 
-def gpu_request(gpu_memory: Optional[int], gpu_total: Optional[int], limit: int = MAX_SHOTS_PER_GPU) -> float:
+def gpu_request(gpu_memory: int | None, gpu_total: int | None, limit: int = MAX_SHOTS_PER_GPU) -> float:
     """A Ray task's `num_gpus` for a shot: 1/n where n shots fit on one GPU (`shots_per_gpu`), or 1 when the
     shot's need or the GPU's memory is unknown."""
     if gpu_memory is None or gpu_total is None:
@@ -100,7 +103,7 @@ def mib(size: int) -> int:
     return math.ceil(size / MIB)
 
 
-def estimate_network(model: Optional[Path]) -> XMemNetwork:
+def estimate_network(model: Path | None) -> XMemNetwork:
     """The network whose widths and weights size a batch's needs: the checkpoint `model` when this machine has
     it, else the official XMem's architecture (a farm's weights path may exist on its hosts only)."""
     if model is not None and Path(model).is_file():

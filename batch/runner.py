@@ -3,15 +3,17 @@
 The backend is `LocalBackend` (worker processes on this machine) or `RayBackend` (a Ray cluster);
 both run each shot with `run_shot` and report the same events and results.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol, Sequence
+from typing import Any, Protocol
 
 from xmempp.inference.checkpoint import CheckpointPolicy
 from xmempp.io.atomic import atomic_write_text
@@ -21,7 +23,7 @@ from .preflight import preflight, refused_results
 from .shotlist import ShotSpec
 from .worker import EventSink, ShotEvent, ShotResult, ShotTask
 
-__all__ = ["Backend", "BatchReport", "DEFAULT_CHECKPOINTS", "plan_batch", "run_batch", "write_report"]
+__all__ = ["DEFAULT_CHECKPOINTS", "Backend", "BatchReport", "plan_batch", "run_batch", "write_report"]
 
 #: Checkpoints of batch shots: once a minute, so a lost worker costs at most a minute of its shot.
 DEFAULT_CHECKPOINTS = CheckpointPolicy(every_writes=None, every_seconds=60.0)
@@ -33,8 +35,14 @@ class Backend(Protocol):
     def describe(self) -> str:
         """One line about where the shots run."""
 
-    def run(self, tasks: Sequence[ShotTask], weights: Path, on_event: EventSink,
-            on_result: Callable[[ShotResult], None], stop: Optional[threading.Event] = None) -> None:
+    def run(
+        self,
+        tasks: Sequence[ShotTask],
+        weights: Path,
+        on_event: EventSink,
+        on_result: Callable[[ShotResult], None],
+        stop: threading.Event | None = None,
+    ) -> None:
         """Run every task, delivering events and results on the calling thread; when `stop` is set,
         running shots stop after their current frame with a checkpoint and queued ones do not start."""
 
@@ -77,18 +85,35 @@ class BatchReport:
         return {
             "backend": self.backend,
             "seconds": round(self.seconds, 3),
-            "summary": {"shots": len(self.results), "done": self.count("done"), "skipped": self.count("skipped"),
-                        "failed": self.count("failed"), "stopped": self.count("stopped"), "frames": frames,
-                        "fps": round(frames / self.seconds, 3) if self.seconds > 0 else 0.0},
-            "shots": [{"name": r.shot, "status": r.status, "frames": r.frames, "seconds": round(r.seconds, 3),
-                       "fps": round(r.fps, 3), "resumed_from": r.resumed_from, "retries": r.retries, "error": r.error,
-                       "output": str(self.outputs[r.shot])}
-                      for r in self.results],
+            "summary": {
+                "shots": len(self.results),
+                "done": self.count("done"),
+                "skipped": self.count("skipped"),
+                "failed": self.count("failed"),
+                "stopped": self.count("stopped"),
+                "frames": frames,
+                "fps": round(frames / self.seconds, 3) if self.seconds > 0 else 0.0,
+            },
+            "shots": [
+                {
+                    "name": r.shot,
+                    "status": r.status,
+                    "frames": r.frames,
+                    "seconds": round(r.seconds, 3),
+                    "fps": round(r.fps, 3),
+                    "resumed_from": r.resumed_from,
+                    "retries": r.retries,
+                    "error": r.error,
+                    "output": str(self.outputs[r.shot]),
+                }
+                for r in self.results
+            ],
         }
 
 
-def plan_batch(shots: Sequence[ShotSpec], weights: Path, checkpoint: CheckpointPolicy = DEFAULT_CHECKPOINTS
-               ) -> tuple[list[ShotTask], list[ShotResult]]:
+def plan_batch(
+    shots: Sequence[ShotSpec], weights: Path, checkpoint: CheckpointPolicy = DEFAULT_CHECKPOINTS
+) -> tuple[list[ShotTask], list[ShotResult]]:
     """Split shots into those to run and those an earlier run already finished.
 
     Arguments:
@@ -110,9 +135,15 @@ def plan_batch(shots: Sequence[ShotSpec], weights: Path, checkpoint: CheckpointP
     return tasks, skipped
 
 
-def run_batch(shots: Sequence[ShotSpec], weights: Path, backend: Backend, on_event: Optional[EventSink] = None,
-              checkpoint: CheckpointPolicy = DEFAULT_CHECKPOINTS, stop: Optional[threading.Event] = None,
-              check: bool = True) -> BatchReport:
+def run_batch(
+    shots: Sequence[ShotSpec],
+    weights: Path,
+    backend: Backend,
+    on_event: EventSink | None = None,
+    checkpoint: CheckpointPolicy = DEFAULT_CHECKPOINTS,
+    stop: threading.Event | None = None,
+    check: bool = True,
+) -> BatchReport:
     """Run a batch: finished shots are skipped, the others run on `backend`; one failure stops nothing.
 
     Arguments:
@@ -156,8 +187,12 @@ def run_batch(shots: Sequence[ShotSpec], weights: Path, backend: Backend, on_eve
     for task in tasks:
         if task.shot.name not in results:
             finished(ShotResult(task.shot.name, "stopped", error="not started: the batch was stopped"))
-    return BatchReport([results[s.name] for s in shots], {s.name: s.output for s in shots},
-                       time.perf_counter() - started, backend.describe())
+    return BatchReport(
+        [results[s.name] for s in shots],
+        {s.name: s.output for s in shots},
+        time.perf_counter() - started,
+        backend.describe(),
+    )
 
 
 def write_report(path: Path, report: BatchReport) -> None:

@@ -13,38 +13,57 @@ temporal), the plate options (`frames`, `colorspace`, `display`, `view`, `layer`
 file has these as columns (an empty cell keeps the default); a JSON file holds a list of objects with
 these keys. Relative paths are relative to the shot list's folder.
 """
+
 from __future__ import annotations
 
 import csv
 import dataclasses
 import json
 import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+from typing import Any
 
 from xmempp.errors import ConfigError, InputError
 from xmempp.inference.config import InferenceConfig
-from xmempp.inference.shots import PlateOptions, check_plate_options
+from xmempp.inference.shot_folders import PlateOptions, check_plate_options
 from xmempp.io.writers import WriterOptions
 from xmempp.model.precision import PRECISIONS
 from xmempp.refine.settings import RefineSettings
 
-__all__ = ["ShotSpec", "BatchDefaults", "REQUIRED", "MODES", "WRITER_SETTINGS", "PLATE_SETTINGS", "REFINE_SETTINGS",
-           "read_shot_list", "parse_shots"]
+__all__ = [
+    "MODES",
+    "PLATE_SETTINGS",
+    "REFINE_SETTINGS",
+    "REQUIRED",
+    "WRITER_SETTINGS",
+    "BatchDefaults",
+    "ShotSpec",
+    "parse_shots",
+    "read_shot_list",
+]
 
 #: Columns / keys every shot must have.
 REQUIRED = ("name", "plate", "masks", "output")
 #: Memory mechanisms a shot may ask for.
 MODES = ("xmempp", "xmem")
 #: Writer options a shot may set (every `WriterOptions` field but the writer's own machinery).
-WRITER_SETTINGS = tuple(f.name for f in dataclasses.fields(WriterOptions)
-                        if f.name not in ("masks", "workers", "queue_size", "fsync", "preview_fps", "layers_name"))
+WRITER_SETTINGS = tuple(
+    f.name
+    for f in dataclasses.fields(WriterOptions)
+    if f.name not in ("masks", "workers", "queue_size", "fsync", "preview_fps", "layers_name")
+)
 #: How a shot's frames and masks are read (every `PlateOptions` field).
 PLATE_SETTINGS = tuple(f.name for f in dataclasses.fields(PlateOptions))
 #: The refine settings a shot may set: column (the `xmempp process` option's name) -> `RefineSettings` field.
-REFINE_SETTINGS = {"refine": "mode", "refine_band": "band", "refine_feather": "feather", "refine_detail": "eps",
-                   "refine_temporal": "temporal"}
+REFINE_SETTINGS = {
+    "refine": "mode",
+    "refine_band": "band",
+    "refine_feather": "feather",
+    "refine_detail": "eps",
+    "refine_temporal": "temporal",
+}
 
 
 def _kinds(cls: type, names: Sequence[str]) -> dict[str, Any]:
@@ -124,7 +143,7 @@ class ShotSpec:
     qc: bool = False
 
 
-def read_shot_list(path: str | Path, defaults: Optional[BatchDefaults] = None) -> list[ShotSpec]:
+def read_shot_list(path: str | Path, defaults: BatchDefaults | None = None) -> list[ShotSpec]:
     """Read and check a CSV or JSON shot list.
 
     Arguments:
@@ -168,8 +187,9 @@ def parse_shots(rows: Sequence[tuple[str, Mapping[str, Any]]], base: Path, defau
         except (InputError, ConfigError) as exc:
             problems.append(f"{label}: {exc}")
     # names and output folders of every row, valid or not: a repeat is reported with the other problems
-    problems += (_repeats(rows, "name", lambda row: _text(row.get("name")))
-                 + _repeats(rows, "output", lambda row: _output_of(row, base)))
+    problems += _repeats(rows, "name", lambda row: _text(row.get("name"))) + _repeats(
+        rows, "output", lambda row: _output_of(row, base)
+    )
     if problems:
         raise InputError("bad shot list: " + "; ".join(problems))
     return shots
@@ -203,8 +223,14 @@ def _json_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDefaults) -> ShotSpec:
-    known = (set(REQUIRED) | set(_CONFIG_TYPES) | set(WRITER_SETTINGS) | set(PLATE_SETTINGS) | set(REFINE_SETTINGS)
-             | {"mode", "overwrite", "precision", "qc"})
+    known = (
+        set(REQUIRED)
+        | set(_CONFIG_TYPES)
+        | set(WRITER_SETTINGS)
+        | set(PLATE_SETTINGS)
+        | set(REFINE_SETTINGS)
+        | {"mode", "overwrite", "precision", "qc"}
+    )
     unknown = sorted(set(row) - known)
     if unknown:
         raise InputError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -220,11 +246,15 @@ def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDe
         writer = dataclasses.replace(defaults.writer, **writer_changes)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    plates = dataclasses.replace(defaults.plates, **{k: _convert(k, row[k], _PLATE_TYPES[k], base)
-                                                      for k in PLATE_SETTINGS if k in row})
+    plates = dataclasses.replace(
+        defaults.plates, **{k: _convert(k, row[k], _PLATE_TYPES[k], base) for k in PLATE_SETTINGS if k in row}
+    )
     check_plate_options(plates)
-    refine_changes = {field: _convert(column, row[column], _REFINE_TYPES[field], base)
-                      for column, field in REFINE_SETTINGS.items() if column in row}
+    refine_changes = {
+        field: _convert(column, row[column], _REFINE_TYPES[field], base)
+        for column, field in REFINE_SETTINGS.items()
+        if column in row
+    }
     refine = dataclasses.replace(defaults.refine, **refine_changes) if refine_changes else defaults.refine
     mode = str(row.get("mode", defaults.mode))
     if mode not in MODES:
@@ -234,9 +264,22 @@ def _parse_row(where: str, row: Mapping[str, Any], base: Path, defaults: BatchDe
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     overwrite = _convert("overwrite", row["overwrite"], bool, base) if "overwrite" in row else defaults.overwrite
     qc = _convert("qc", row["qc"], bool, base) if "qc" in row else defaults.qc
-    return ShotSpec(str(row["name"]).strip(), _path(row["plate"], base), _path(row["masks"], base),
-                    _path(row["output"], base), config, mode, writer, overwrite, where, precision, plates,
-                    defaults.force_unlock, refine, qc)
+    return ShotSpec(
+        str(row["name"]).strip(),
+        _path(row["plate"], base),
+        _path(row["masks"], base),
+        _path(row["output"], base),
+        config,
+        mode,
+        writer,
+        overwrite,
+        where,
+        precision,
+        plates,
+        defaults.force_unlock,
+        refine,
+        qc,
+    )
 
 
 def _convert(key: str, value: Any, kind: Any, base: Path) -> Any:
@@ -279,13 +322,13 @@ def _path(value: Any, base: Path) -> Path:
     return (path if path.is_absolute() else base / path).resolve()
 
 
-def _text(value: Any) -> Optional[str]:
+def _text(value: Any) -> str | None:
     """A cell as stripped text, or None when empty."""
     text = "" if value is None else str(value).strip()
     return text or None
 
 
-def _output_of(row: Mapping[str, Any], base: Path) -> Optional[str]:
+def _output_of(row: Mapping[str, Any], base: Path) -> str | None:
     """A row's output folder as an absolute path, or None when it has none (reported by its own check)."""
     try:
         return str(_path(row["output"], base)) if "output" in row else None
@@ -293,8 +336,9 @@ def _output_of(row: Mapping[str, Any], base: Path) -> Optional[str]:
         return None
 
 
-def _repeats(rows: Sequence[tuple[str, Mapping[str, Any]]], what: str,
-             key: Callable[[Mapping[str, Any]], Optional[str]]) -> list[str]:
+def _repeats(
+    rows: Sequence[tuple[str, Mapping[str, Any]]], what: str, key: Callable[[Mapping[str, Any]], str | None]
+) -> list[str]:
     seen: dict[str, int] = {}
     problems = []
     for index, (where, row) in enumerate(rows):
@@ -303,6 +347,7 @@ def _repeats(rows: Sequence[tuple[str, Mapping[str, Any]]], what: str,
             continue
         first = seen.setdefault(value, index)
         if first != index:
-            problems.append(f"{where}: {what} {value!r} is already used by {rows[first][0]}; every shot needs its "
-                            f"own {what}")
+            problems.append(
+                f"{where}: {what} {value!r} is already used by {rows[first][0]}; every shot needs its own {what}"
+            )
     return problems

@@ -8,35 +8,49 @@ replaced; anybody else's need the shot's `overwrite`. A user error (bad plate, b
 folder taken) becomes a failed `ShotResult`; anything else propagates to the runner, which records
 it against this shot only.
 """
+
 from __future__ import annotations
 
 import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 import torch
 
 from xmempp.errors import XMemppError
-from xmempp.inference.checkpoint import (CheckpointPolicy, checkpoint_path, fingerprint_changes, job_fingerprint,
-                                         load_checkpoint)
+from xmempp.inference.checkpoint import (
+    CheckpointPolicy,
+    checkpoint_path,
+    fingerprint_changes,
+    job_fingerprint,
+    load_checkpoint,
+)
 from xmempp.inference.guards import written_range
 from xmempp.inference.jobs import ShotJob, run_job
-from xmempp.review.shot import review_results
-from xmempp.inference.shots import open_shot_job
+from xmempp.inference.shot_folders import open_shot_job
 from xmempp.io.frames import close_frames
 from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork
+from xmempp.review.shot import review_results
 
 from .marker import clear_marker, read_marker, write_marker
 from .resources import ShotNeeds
 from .shotlist import ShotSpec
 
-__all__ = ["ShotTask", "ShotEvent", "ShotResult", "EventSink", "open_shot", "run_shot", "set_threads",
-           "describe_failure"]
+__all__ = [
+    "EventSink",
+    "ShotEvent",
+    "ShotResult",
+    "ShotTask",
+    "describe_failure",
+    "open_shot",
+    "run_shot",
+    "set_threads",
+]
 
 #: Seconds between two progress events of a shot (the last frame is always reported).
 PROGRESS_INTERVAL = 0.2
@@ -56,7 +70,7 @@ class ShotTask:
     shot: ShotSpec
     fingerprint: str
     checkpoint: CheckpointPolicy = field(default_factory=CheckpointPolicy)
-    needs: Optional[ShotNeeds] = None
+    needs: ShotNeeds | None = None
 
 
 @dataclass(frozen=True)
@@ -131,12 +145,23 @@ def open_shot(shot: ShotSpec) -> ShotJob:
         The `ShotJob`; close its frames when done. Raises the `XMemppError` of a bad input or output.
     """
     ours = read_marker(shot.output, "started") is not None or read_marker(shot.output, "done") is not None
-    return open_shot_job(shot.plate, shot.masks, shot.output, shot.config, shot.mode, shot.writer,
-                         shot.overwrite or ours, shot.plates, refine=shot.refine, force_unlock=shot.force_unlock)
+    return open_shot_job(
+        shot.plate,
+        shot.masks,
+        shot.output,
+        shot.config,
+        shot.mode,
+        shot.writer,
+        shot.overwrite or ours,
+        shot.plates,
+        refine=shot.refine,
+        force_unlock=shot.force_unlock,
+    )
 
 
-def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink,
-             stop: Optional[threading.Event] = None) -> ShotResult:
+def run_shot(
+    task: ShotTask, weights: Path, device: str, emit: EventSink, stop: threading.Event | None = None
+) -> ShotResult:
     """Run one shot to its last frame and mark it done.
 
     Arguments:
@@ -173,16 +198,24 @@ def run_shot(task: ShotTask, weights: Path, device: str, emit: EventSink,
     except XMemppError as exc:
         return ShotResult(shot.name, "failed", error=str(exc))
     if not report.completed:
-        status, why = ("stopped", "stopped with a checkpoint; rerun the batch to resume it") if stop is not None \
-            and stop.is_set() else ("failed", "stopped before the last frame")
+        status, why = (
+            ("stopped", "stopped with a checkpoint; rerun the batch to resume it")
+            if stop is not None and stop.is_set()
+            else ("failed", "stopped before the last frame")
+        )
         return ShotResult(shot.name, status, report.frames, report.seconds, why, report.resumed_from)
     if shot.qc:
         try:
             review_results(shot.plate, shot.masks, shot.output, shot.plates)
         except XMemppError as exc:
             return ShotResult(shot.name, "failed", report.frames, report.seconds, f"review: {exc}", report.resumed_from)
-    write_marker(shot.output, "done", task.fingerprint, frames=report.resumed_from + report.frames,
-                 seconds=round(report.seconds, 3))
+    write_marker(
+        shot.output,
+        "done",
+        task.fingerprint,
+        frames=report.resumed_from + report.frames,
+        seconds=round(report.seconds, 3),
+    )
     return ShotResult(shot.name, "done", report.frames, report.seconds, resumed_from=report.resumed_from)
 
 
@@ -208,4 +241,3 @@ def describe_failure(exc: BaseException) -> str:
     """One line about an exception that ended a shot outside the user-error tree."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-

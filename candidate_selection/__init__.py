@@ -3,6 +3,7 @@
 `select_next_candidates` works on key-encoder features and soft masks you already
 have; `suggest_frames` runs the whole thing from a model, frames and reference masks.
 """
+
 from __future__ import annotations
 
 from .pipeline import CandidateFeatures, extract_candidate_features, suggest_candidates, suggest_frames
@@ -16,14 +17,14 @@ from .selector import (
 )
 
 __all__ = [
-    "select_next_candidates",
-    "select_candidates",
-    "suggest_frames",
-    "suggest_candidates",
-    "extract_candidate_features",
     "CandidateFeatures",
     "CandidateResult",
     "FewerCandidatesWarning",
+    "extract_candidate_features",
     "mask_presence_percent",
+    "select_candidates",
+    "select_next_candidates",
+    "suggest_candidates",
+    "suggest_frames",
     "summarise_masks",
 ]

@@ -7,13 +7,15 @@ comes from the given predicted masks or from a propagation of the references.
 Mask coverage is counted at the masks' own resolution and each mask is shrunk
 to key resolution right away; then `select_candidates` picks the frames.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence, cast
 import logging
 import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -98,9 +100,14 @@ class _FeatureCollector:
         return CandidateFeatures(*self.tensors)
 
 
-def extract_candidate_features(model: XMemNetwork, frames: Sequence[np.ndarray], config=None, *,
-                               dtype: torch.dtype | None = None,
-                               progress: PipelineProgress | None = None) -> CandidateFeatures:
+def extract_candidate_features(
+    model: XMemNetwork,
+    frames: Sequence[np.ndarray],
+    config=None,
+    *,
+    dtype: torch.dtype | None = None,
+    progress: PipelineProgress | None = None,
+) -> CandidateFeatures:
     """Run the key encoder over every frame.
 
     Arguments:
@@ -130,8 +137,10 @@ def _check_predicted(predicted: Mapping[int, np.ndarray], references: Mapping[in
     missing = [i for i in range(total) if i not in predicted and i not in references]
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
-        raise InputError(f"no predicted mask for {len(missing)} frame(s) ({shown}); give a mask for every "
-                         "frame, or leave the predicted masks out to run a propagation first")
+        raise InputError(
+            f"no predicted mask for {len(missing)} frame(s) ({shown}); give a mask for every "
+            "frame, or leave the predicted masks out to run a propagation first"
+        )
 
 
 class _TargetKinds:
@@ -142,19 +151,21 @@ class _TargetKinds:
 
     @property
     def name(self) -> str:
-        """"soft", "binary" or "mixed"."""
+        """ "soft", "binary" or "mixed"."""
         if self.binary == 0:
             return "soft"
         return "binary" if self.soft == 0 else "mixed"
 
 
-def _predicted_soft_masks(predicted: Mapping[int, np.ndarray], references: Mapping[int, np.ndarray],
-                          total: int, kinds: _TargetKinds) -> Iterator[tuple[int, torch.Tensor]]:
+def _predicted_soft_masks(
+    predicted: Mapping[int, np.ndarray], references: Mapping[int, np.ndarray], total: int, kinds: _TargetKinds
+) -> Iterator[tuple[int, torch.Tensor]]:
     for index in range(total):
         mask = np.asarray(references[index] if index in references else predicted[index])
         if mask.ndim != 2:
-            raise InputError(f"predicted mask of frame {index} must be HxW object ids or a soft target, "
-                             f"got shape {mask.shape}")
+            raise InputError(
+                f"predicted mask of frame {index} must be HxW object ids or a soft target, got shape {mask.shape}"
+            )
         if np.issubdtype(mask.dtype, np.floating):
             kinds.soft += index not in references
             yield index, torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32)).clamp_(0.0, 1.0)
@@ -163,8 +174,9 @@ def _predicted_soft_masks(predicted: Mapping[int, np.ndarray], references: Mappi
             yield index, torch.from_numpy(mask > 0)
 
 
-def _propagated_soft_masks(model, frames, references, config, mode: Mode | str,
-                           collector: _FeatureCollector | None) -> Iterator[tuple[int, torch.Tensor]]:
+def _propagated_soft_masks(
+    model, frames, references, config, mode: Mode | str, collector: _FeatureCollector | None
+) -> Iterator[tuple[int, torch.Tensor]]:
     from xmempp.inference.jobs import ShotJob, iter_job
 
     listener = collector.add if collector is not None else None
@@ -178,13 +190,23 @@ def _propagated_soft_masks(model, frames, references, config, mode: Mode | str,
 
 
 @legacy_positionals("k", "alpha", "predicted_masks", "config", "progress", since="0.3.0")
-def suggest_candidates(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
-                       *, k: int, alpha: float = 0.5, predicted_masks: Mapping[int, np.ndarray] | None = None,
-                       config: InferenceConfig | None = None, progress: PipelineProgress | None = None,
-                       min_mask_presence_percent: float = 0.25, epsilon: float = 0.5, mode: Mode | str = Mode.XMEMPP,
-                       features: CandidateFeatures | None = None,
-                       device: str | torch.device | None = None,
-                       priority: Sequence[float] | None = None) -> CandidateResult:
+def suggest_candidates(
+    model: XMemNetwork,
+    frames: Sequence[np.ndarray],
+    references: Mapping[int, np.ndarray],
+    *,
+    k: int,
+    alpha: float = 0.5,
+    predicted_masks: Mapping[int, np.ndarray] | None = None,
+    config: InferenceConfig | None = None,
+    progress: PipelineProgress | None = None,
+    min_mask_presence_percent: float = 0.25,
+    epsilon: float = 0.5,
+    mode: Mode | str = Mode.XMEMPP,
+    features: CandidateFeatures | None = None,
+    device: str | torch.device | None = None,
+    priority: Sequence[float] | None = None,
+) -> CandidateResult:
     """Suggest frames to annotate next, with the details as a `CandidateResult`: the candidate selector's one
     entry point from a model, frames and references (options keyword-only).
 
@@ -235,8 +257,9 @@ def suggest_candidates(model: XMemNetwork, frames: Sequence[np.ndarray], referen
         soft_masks = _propagated_soft_masks(model, frames, references, config, mode, collector)
     presence = torch.empty(total, dtype=torch.float32)
     weights: torch.Tensor | None = None
-    grid: CandidateFeatures | _FeatureCollector = features if features is not None else cast(_FeatureCollector,
-                                                                                               collector)
+    grid: CandidateFeatures | _FeatureCollector = (
+        features if features is not None else cast(_FeatureCollector, collector)
+    )
     for seen, (index, soft) in enumerate(soft_masks, start=1):
         key_hw = grid.key_size
         if weights is None:
@@ -260,27 +283,56 @@ def suggest_candidates(model: XMemNetwork, frames: Sequence[np.ndarray], referen
     def selection_progress(done: int, wanted: int) -> None:
         _report(progress, "selection", done, wanted)
 
-    result = select_candidates(features.keys, features.shrinkages, features.selections, weights, k=k,
-                               previously_chosen=sorted(int(f) for f in references), alpha=alpha,
-                               min_mask_presence_percent=min_mask_presence_percent, epsilon=epsilon,
-                               presence_percent=presence, device=device, progress=selection_progress,
-                               priority=priority)
+    result = select_candidates(
+        features.keys,
+        features.shrinkages,
+        features.selections,
+        weights,
+        k=k,
+        previously_chosen=sorted(int(f) for f in references),
+        alpha=alpha,
+        min_mask_presence_percent=min_mask_presence_percent,
+        epsilon=epsilon,
+        presence_percent=presence,
+        device=device,
+        progress=selection_progress,
+        priority=priority,
+    )
     return dataclasses.replace(result, target=kinds.name)
 
 
-def suggest_frames(model: XMemNetwork, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray],
-                   k: int, alpha: float = 0.5, predicted_masks: Mapping[int, np.ndarray] | None = None,
-                   config: InferenceConfig | None = None, progress: PipelineProgress | None = None,
-                   **options: Any) -> list[int]:
+def suggest_frames(
+    model: XMemNetwork,
+    frames: Sequence[np.ndarray],
+    references: Mapping[int, np.ndarray],
+    k: int,
+    alpha: float = 0.5,
+    predicted_masks: Mapping[int, np.ndarray] | None = None,
+    config: InferenceConfig | None = None,
+    progress: PipelineProgress | None = None,
+    **options: Any,
+) -> list[int]:
     """Deprecated since 0.3.0: use `suggest_candidates(...).chosen` (the result also says why fewer were chosen).
 
     Indices of up to `k` frames to annotate next; fewer than `k` (with a `FewerCandidatesWarning`) when not
     enough frames show the target.
     """
-    warnings.warn("suggest_frames() is deprecated since 0.3.0; use suggest_candidates(model, frames, references, "
-                  "k=...).chosen", DeprecationWarning, stacklevel=2)
-    result = suggest_candidates(model, frames, references, k=k, alpha=alpha, predicted_masks=predicted_masks,
-                                config=config, progress=progress, **options)
+    warnings.warn(
+        "suggest_frames() is deprecated since 0.3.0; use suggest_candidates(model, frames, references, k=...).chosen",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    result = suggest_candidates(
+        model,
+        frames,
+        references,
+        k=k,
+        alpha=alpha,
+        predicted_masks=predicted_masks,
+        config=config,
+        progress=progress,
+        **options,
+    )
     if result.reason is not None:
         logger.warning(result.reason)
         warnings.warn(result.reason, FewerCandidatesWarning, stacklevel=2)

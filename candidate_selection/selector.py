@@ -31,6 +31,7 @@ near-ties are decided as the reference decides them. Unlike the reference it nev
 that is already chosen or invalid: when fewer than ``k`` frames qualify it
 returns fewer and says so.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,8 @@ import logging
 import math
 import numbers
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence, Union
 
 import numpy as np
 import torch
@@ -51,16 +52,16 @@ from xmempp.memory.similarity import anisotropic_similarity
 __all__ = [
     "CandidateResult",
     "FewerCandidatesWarning",
+    "mask_presence_percent",
     "select_candidates",
     "select_next_candidates",
     "summarise_masks",
-    "mask_presence_percent",
 ]
 
 logger = logging.getLogger(__name__)
 
-ArrayLike = Union[torch.Tensor, np.ndarray]
-MaskInput = Union[ArrayLike, Sequence[ArrayLike]]
+ArrayLike = torch.Tensor | np.ndarray
+MaskInput = ArrayLike | Sequence[ArrayLike]
 ProgressCallback = Callable[[int, int], None]
 
 #: Work memory one batched chunk of pair computations may use on the device.
@@ -149,8 +150,10 @@ def _check_range(mask: torch.Tensor, what: str) -> None:
     if not (math.isfinite(low) and math.isfinite(high)):
         raise InputError(f"{what} holds NaN or infinite values")
     if low < -_MASK_RANGE_SLACK or high > 1 + _MASK_RANGE_SLACK:
-        raise InputError(f"{what} must be a soft mask with values in [0, 1], found [{low:g}, {high:g}]; "
-                         "for an index mask pass (mask > 0)")
+        raise InputError(
+            f"{what} must be a soft mask with values in [0, 1], found [{low:g}, {high:g}]; "
+            "for an index mask pass (mask > 0)"
+        )
 
 
 def _presence(binary_counts: torch.Tensor, pixels: int) -> torch.Tensor:
@@ -184,8 +187,9 @@ def _resize_nearest(merged: torch.Tensor, key_hw: tuple[int, int]) -> torch.Tens
     return weights
 
 
-def summarise_masks(masks: MaskInput, key_hw: tuple[int, int], epsilon: float = 0.5,
-                    num_frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def summarise_masks(
+    masks: MaskInput, key_hw: tuple[int, int], epsilon: float = 0.5, num_frames: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-frame mask presence and key-resolution weights.
 
     Arguments:
@@ -225,8 +229,7 @@ def summarise_masks(masks: MaskInput, key_hw: tuple[int, int], epsilon: float = 
         if tensor.ndim == 2:
             tensor = tensor.unsqueeze(0)
         if tensor.ndim != 3:
-            raise InputError(f"the mask of frame {index} must be (H, W) or (K, H, W), "
-                             f"got shape {tuple(tensor.shape)}")
+            raise InputError(f"the mask of frame {index} must be (H, W) or (K, H, W), got shape {tuple(tensor.shape)}")
         _check_range(tensor, f"the mask of frame {index}")
         merged = tensor.amax(dim=0, keepdim=True)
         presence[index] = _presence((merged > epsilon).sum(), merged.numel())
@@ -241,15 +244,24 @@ def summarise_masks(masks: MaskInput, key_hw: tuple[int, int], epsilon: float = 
 class _Features:
     """Mask-weighted keys, shrinkage and selection, fetched in chunks on a device."""
 
-    def __init__(self, keys: torch.Tensor, shrinkages: torch.Tensor, selections: torch.Tensor,
-                 weights: torch.Tensor, alpha: float, dtype: torch.dtype, device: torch.device) -> None:
+    def __init__(
+        self,
+        keys: torch.Tensor,
+        shrinkages: torch.Tensor,
+        selections: torch.Tensor,
+        weights: torch.Tensor,
+        alpha: float,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
         self.keys, self.shrinkages, self.selections, self.weights = keys, shrinkages, selections, weights
         self.alpha, self.dtype, self.device = alpha, dtype, device
         self.channels = keys.shape[1]
         self.pixels = keys.shape[2] * keys.shape[3]
 
-    def get(self, frames: Sequence[int], device: torch.device | None = None
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def get(
+        self, frames: Sequence[int], device: torch.device | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, C, N) weighted keys, (B, 1, N) shrinkage, (B, C, N) selection."""
         device = self.device if device is None else device
         index = torch.as_tensor(list(frames), dtype=torch.long)
@@ -261,15 +273,17 @@ class _Features:
         shrinkage = self.shrinkages.index_select(0, key_index).to(device=device, dtype=self.dtype)
         selection = self.selections.index_select(0, key_index).to(device=device, dtype=self.dtype)
         batch = len(frames)
-        return (weighted.reshape(batch, self.channels, self.pixels),
-                shrinkage.reshape(batch, 1, self.pixels),
-                selection.reshape(batch, self.channels, self.pixels))
+        return (
+            weighted.reshape(batch, self.channels, self.pixels),
+            shrinkage.reshape(batch, 1, self.pixels),
+            selection.reshape(batch, self.channels, self.pixels),
+        )
 
     def fingerprints(self, frames: Sequence[int], chunk: int) -> dict[int, bytes]:
         """Digest of each frame's weighted key, shrinkage and selection (equal digests: identical frames)."""
         result: dict[int, bytes] = {}
         for start in range(0, len(frames), chunk):
-            batch = list(frames[start:start + chunk])
+            batch = list(frames[start : start + chunk])
             parts = [(t + 0.0).cpu().numpy() for t in self.get(batch)]  # + 0.0 turns -0.0 into 0.0
             for row, frame in enumerate(batch):
                 digest = hashlib.blake2b(digest_size=16)
@@ -339,8 +353,9 @@ def _check_features(keys: torch.Tensor, shrinkages: torch.Tensor, selections: to
     if frames == 0 or channels == 0 or height == 0 or width == 0:
         raise InputError(f"keys must not be empty, got shape {tuple(keys.shape)}")
     if tuple(shrinkages.shape) != (frames, 1, height, width):
-        raise InputError(f"shrinkages must be {(frames, 1, height, width)} to match the keys, "
-                         f"got {tuple(shrinkages.shape)}")
+        raise InputError(
+            f"shrinkages must be {(frames, 1, height, width)} to match the keys, got {tuple(shrinkages.shape)}"
+        )
     if tuple(selections.shape) != tuple(keys.shape):
         raise InputError(f"selections must be {tuple(keys.shape)} to match the keys, got {tuple(selections.shape)}")
     for name, tensor in (("keys", keys), ("shrinkages", shrinkages), ("selections", selections)):
@@ -358,11 +373,13 @@ def _check_parameters(k: int, alpha: float, min_mask_presence_percent: float, ep
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         raise ConfigError(f"k (number of frames to suggest) must be a non-negative integer, got {k!r}")
     if not _is_real(alpha) or not 0.0 <= alpha <= 1.0:
-        raise ConfigError(f"alpha must be between 0 and 1 (0 ignores the masks, 1 compares only masked "
-                          f"regions), got {alpha!r}")
+        raise ConfigError(
+            f"alpha must be between 0 and 1 (0 ignores the masks, 1 compares only masked regions), got {alpha!r}"
+        )
     if not _is_real(min_mask_presence_percent) or not 0.0 <= min_mask_presence_percent <= 100.0:
-        raise ConfigError(f"min_mask_presence_percent is a percentage between 0 and 100, "
-                          f"got {min_mask_presence_percent!r}")
+        raise ConfigError(
+            f"min_mask_presence_percent is a percentage between 0 and 100, got {min_mask_presence_percent!r}"
+        )
     if not _is_real(epsilon) or not math.isfinite(epsilon):
         raise ConfigError(f"epsilon (foreground threshold of the soft masks) must be a number, got {epsilon!r}")
 
@@ -374,13 +391,16 @@ def _normalise_chosen(previously_chosen: Iterable[int], frames: int) -> tuple[in
             raise InputError(f"previously chosen frames must be integer indices, got {value!r}")
         index = int(value)
         if not 0 <= index < frames:
-            raise InputError(f"previously chosen frame {index} is out of range: the video has {frames} frames "
-                             f"(0..{frames - 1})")
+            raise InputError(
+                f"previously chosen frame {index} is out of range: the video has {frames} frames (0..{frames - 1})"
+            )
         if index not in result:
             result.append(index)
     if not result:
-        raise ConfigError("previously_chosen must name at least one frame (the frames already annotated); "
-                          "dissimilarity is measured against them")
+        raise ConfigError(
+            "previously_chosen must name at least one frame (the frames already annotated); "
+            "dissimilarity is measured against them"
+        )
     return tuple(result)
 
 
@@ -388,13 +408,24 @@ def _normalise_chosen(previously_chosen: Iterable[int], frames: int) -> tuple[in
 
 
 @legacy_positionals("k", "previously_chosen", "alpha", "min_mask_presence_percent", "epsilon", since="0.3.0")
-def select_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayLike, masks: MaskInput, *, k: int,
-                      previously_chosen: Iterable[int] = (0,), alpha: float = 0.5,
-                      min_mask_presence_percent: float = 0.25, epsilon: float = 0.5,
-                      presence_percent: ArrayLike | None = None, device: str | torch.device | None = None,
-                      max_chunk_bytes: int = DEFAULT_CHUNK_BYTES, max_cache_bytes: int = DEFAULT_CACHE_BYTES,
-                      progress: ProgressCallback | None = None,
-                      priority: ArrayLike | Sequence[float] | None = None) -> CandidateResult:
+def select_candidates(
+    keys: ArrayLike,
+    shrinkages: ArrayLike,
+    selections: ArrayLike,
+    masks: MaskInput,
+    *,
+    k: int,
+    previously_chosen: Iterable[int] = (0,),
+    alpha: float = 0.5,
+    min_mask_presence_percent: float = 0.25,
+    epsilon: float = 0.5,
+    presence_percent: ArrayLike | None = None,
+    device: str | torch.device | None = None,
+    max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    max_cache_bytes: int = DEFAULT_CACHE_BYTES,
+    progress: ProgressCallback | None = None,
+    priority: ArrayLike | Sequence[float] | None = None,
+) -> CandidateResult:
     """Pick up to `k` frames to annotate next, with the reasons if fewer qualify.
 
     Arguments:
@@ -459,12 +490,13 @@ def select_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayL
     running = torch.full((frames,), math.inf, dtype=torch.float32)
     eligible = list(remaining)
     fingerprints = features.fingerprints(list(chosen_before) + eligible, chunk) if k > 0 else {}
-    operand_bytes = len(eligible) * 2 * (2 * features.channels + 1) * features.pixels * (
-        torch.finfo(compute_dtype).bits // 8)
+    operand_bytes = (
+        len(eligible) * 2 * (2 * features.channels + 1) * features.pixels * (torch.finfo(compute_dtype).bits // 8)
+    )
     cached: tuple[torch.Tensor, torch.Tensor] | None = None
     if k > 0 and eligible and operand_bytes <= max_cache_bytes:
         with torch.no_grad():
-            parts = [features.operands(eligible[i:i + chunk]) for i in range(0, len(eligible), chunk)]
+            parts = [features.operands(eligible[i : i + chunk]) for i in range(0, len(eligible), chunk)]
         cached = (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
         del parts
 
@@ -472,11 +504,11 @@ def select_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayL
         """(frames, X, Y) per chunk of the frames still in the running."""
         if cached is not None:  # fixed order; frames chosen meanwhile are scored too and ignored
             for start in range(0, len(eligible), chunk):
-                batch = eligible[start:start + chunk]
-                yield batch, cached[0][start:start + chunk], cached[1][start:start + chunk]
+                batch = eligible[start : start + chunk]
+                yield batch, cached[0][start : start + chunk], cached[1][start : start + chunk]
         else:
             for start in range(0, len(remaining), chunk):
-                batch = remaining[start:start + chunk]
+                batch = remaining[start : start + chunk]
                 yield (batch, *features.operands(batch))
 
     def absorb(new_chosen: int) -> None:
@@ -515,12 +547,20 @@ def select_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayL
 
     reason = None
     if len(picked) < k:
-        reason = (f"only {len(picked)} of the {k} requested frames qualify: {frames} frames, "
-                  f"{len(chosen_before)} already chosen, {len(invalid)} with a mask covering less than "
-                  f"{min_mask_presence_percent:g}% of the frame (threshold {epsilon:g})")
-    return CandidateResult(chosen=tuple(picked), requested=k, dissimilarities=tuple(picked_scores),
-                           previously_chosen=chosen_before, invalid=invalid,
-                           presence_percent=tuple(float(p) for p in presence.tolist()), reason=reason)
+        reason = (
+            f"only {len(picked)} of the {k} requested frames qualify: {frames} frames, "
+            f"{len(chosen_before)} already chosen, {len(invalid)} with a mask covering less than "
+            f"{min_mask_presence_percent:g}% of the frame (threshold {epsilon:g})"
+        )
+    return CandidateResult(
+        chosen=tuple(picked),
+        requested=k,
+        dissimilarities=tuple(picked_scores),
+        previously_chosen=chosen_before,
+        invalid=invalid,
+        presence_percent=tuple(float(p) for p in presence.tolist()),
+        reason=reason,
+    )
 
 
 def _pair_score_exact(features: _Features, chosen: int, frame: int) -> float:
@@ -535,8 +575,13 @@ def _pair_score_exact(features: _Features, chosen: int, frame: int) -> float:
         return float(torch.relu(difference).sum() / difference.numel())
 
 
-def _pick(running: torch.Tensor, remaining: list[int], chosen_all: list[int],
-          features: _Features, boost: torch.Tensor | None = None) -> tuple[int, float]:
+def _pick(
+    running: torch.Tensor,
+    remaining: list[int],
+    chosen_all: list[int],
+    features: _Features,
+    boost: torch.Tensor | None = None,
+) -> tuple[int, float]:
     """The remaining frame with the largest running minimum (weighed by `boost`); near-ties re-scored exactly."""
     values = running[torch.as_tensor(remaining, dtype=torch.long)]
     best = float(values.max())
@@ -557,11 +602,20 @@ def _pick(running: torch.Tensor, remaining: list[int], chosen_all: list[int],
     return winner, winner_score
 
 
-def select_next_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: ArrayLike, masks: MaskInput,
-                           k: int, previously_chosen: Iterable[int] = (0,), alpha: float = 0.5,
-                           min_mask_presence_percent: float = 0.25, epsilon: float = 0.5, *,
-                           device: str | torch.device | None = None,
-                           progress: ProgressCallback | None = None) -> list[int]:
+def select_next_candidates(
+    keys: ArrayLike,
+    shrinkages: ArrayLike,
+    selections: ArrayLike,
+    masks: MaskInput,
+    k: int,
+    previously_chosen: Iterable[int] = (0,),
+    alpha: float = 0.5,
+    min_mask_presence_percent: float = 0.25,
+    epsilon: float = 0.5,
+    *,
+    device: str | torch.device | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[int]:
     """Indices of up to `k` frames to annotate next (XMem++'s selector).
 
     Arguments:
@@ -583,9 +637,19 @@ def select_next_candidates(keys: ArrayLike, shrinkages: ArrayLike, selections: A
         frames qualify, fewer are returned and a `FewerCandidatesWarning` is
         issued; `select_candidates` gives the reason as data.
     """
-    result = select_candidates(keys, shrinkages, selections, masks, k=k, previously_chosen=previously_chosen,
-                               alpha=alpha, min_mask_presence_percent=min_mask_presence_percent, epsilon=epsilon,
-                               device=device, progress=progress)
+    result = select_candidates(
+        keys,
+        shrinkages,
+        selections,
+        masks,
+        k=k,
+        previously_chosen=previously_chosen,
+        alpha=alpha,
+        min_mask_presence_percent=min_mask_presence_percent,
+        epsilon=epsilon,
+        device=device,
+        progress=progress,
+    )
     if result.reason is not None:
         logger.warning(result.reason)
         warnings.warn(result.reason, FewerCandidatesWarning, stacklevel=2)

@@ -4,11 +4,12 @@ Every matte output is read: `OUT/alpha/<id>/<stem>.png|.tif|.exr` (8/16-bit PNG 
 EXR) and `OUT/layers/<name>.<n>.exr` (one channel `<object>.A` per object). A frame's target is the
 largest of its objects' mattes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -26,8 +27,11 @@ def _object_folders(folder: Path) -> list[Path]:
 
 
 def _mattes(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _MATTE_SUFFIXES
-            and not p.name.startswith(".")]
+    return [
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in _MATTE_SUFFIXES and not p.name.startswith(".")
+    ]
 
 
 def is_alpha_folder(folder: Path) -> bool:
@@ -89,7 +93,6 @@ class AlphaTargets(_FileTargets):
         return target
 
 
-
 class LayerTargets(_FileTargets):
     """frame index -> HxW float32 soft target from layered EXRs (max over their `.A` channels).
 
@@ -101,12 +104,16 @@ class LayerTargets(_FileTargets):
         size: (height, width) every layer must have.
     """
 
-    def __init__(self, folder: Path, numbers: Optional[Sequence[int]], names: Sequence[str],
-                 size: tuple[int, int]) -> None:
+    def __init__(
+        self, folder: Path, numbers: Sequence[int] | None, names: Sequence[str], size: tuple[int, int]
+    ) -> None:
         self.folder = Path(folder)
         self.size = (int(size[0]), int(size[1]))
-        by_number = {mask_frame_index(p.stem): p for p in self.folder.iterdir()
-                     if p.is_file() and p.suffix.lower() in EXR_SUFFIXES}
+        by_number = {
+            mask_frame_index(p.stem): p
+            for p in self.folder.iterdir()
+            if p.is_file() and p.suffix.lower() in EXR_SUFFIXES
+        }
         keys = list(numbers) if numbers is not None else [mask_frame_index(n) for n in names]
         self._files = {index: by_number[key] for index, key in enumerate(keys) if key is not None and key in by_number}
         if not self._files:
@@ -121,4 +128,3 @@ class LayerTargets(_FileTargets):
         for channel in channels:
             np.maximum(target, _check(path, read_matte(path, channel, on_display=False), self.size), out=target)
         return target
-

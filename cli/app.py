@@ -4,11 +4,13 @@ Command modules define plain functions (typed with `Annotated` options) and neve
 module; `create_app` registers each of them, wrapped in `reports_errors` so an `XMemppError`
 becomes one red line and a non-zero exit. A new command is one import and one line in `_COMMANDS`.
 """
+
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -21,8 +23,8 @@ from .candidates_cmd import candidates_command
 from .demo_cmd import demo_command
 from .deprecated import rewrite_args
 from .errors import print_error, reports_errors
-from .exit_codes import ExitCode, exit_code_for
 from .eval_cmd import eval_command
+from .exit_codes import ExitCode, exit_code_for
 from .gui_cmd import gui_command
 from .import_cmd import import_command
 from .logs import command_line_log
@@ -63,8 +65,12 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _root(version: Annotated[Optional[bool], typer.Option(
-        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = None) -> None:
+def _root(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
     """xmempp: propagate keyframe masks through a shot and suggest frames to annotate."""
 
 
@@ -84,20 +90,33 @@ class OneLineErrors(TyperGroup):
     and a non-zero exit for every error, so they are worded here like every other error.
     """
 
-    def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
-             complete_var: Optional[str] = None, standalone_mode: bool = True, windows_expand_args: bool = True,
-             **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         """Run the application; usage errors become one line on stderr and exit status 2.
 
         Old spellings of renamed options (`cli.deprecated`) are replaced, with a notice, before click parses.
         """
         args = list(sys.argv[1:] if args is None else args)
         with command_line_log(args):  # `--log-format json`: usage errors and notices are JSON lines too
-            return self._main(rewrite_args(self, args), prog_name, complete_var, standalone_mode,
-                              windows_expand_args=windows_expand_args, **extra)
+            return self._main(
+                rewrite_args(self, args),
+                prog_name,
+                complete_var,
+                standalone_mode,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
 
-    def _main(self, args: list[str], prog_name: Optional[str], complete_var: Optional[str], standalone_mode: bool,
-              **extra: Any) -> Any:
+    def _main(
+        self, args: list[str], prog_name: str | None, complete_var: str | None, standalone_mode: bool, **extra: Any
+    ) -> Any:
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except UsageError as exc:
@@ -138,8 +157,9 @@ def create_app() -> typer.Typer:
     app.callback()(_root)
     for name, func in _COMMANDS.items():
         app.command(name)(reports_errors(func))
-    weights = typer.Typer(help="Download, locate and verify the XMem weights (official v1.0 release files).",
-                          no_args_is_help=True)
+    weights = typer.Typer(
+        help="Download, locate and verify the XMem weights (official v1.0 release files).", no_args_is_help=True
+    )
     for name, func in _WEIGHTS_COMMANDS.items():
         weights.command(name)(reports_errors(func))
     app.add_typer(weights, name="weights")
@@ -158,16 +178,20 @@ def main() -> None:
     try:
         with command_line_log(sys.argv[1:]):
             app()
-    except Exception as exc:  # noqa: BLE001 - the last guard between a bug and a traceback on the user's screen
+    except Exception as exc:
         if os.environ.get("XMEMPP_DEBUG"):
             raise
         code = exit_code_for(exc)
         if code is ExitCode.OUTPUT:  # an OSError from the storage (disk full, read-only, I/O error)
-            print_error(f"cannot write the results: {exc}; free disk space or fix the storage, then run the same "
-                        f"command with --resume")
+            print_error(
+                f"cannot write the results: {exc}; free disk space or fix the storage, then run the same "
+                f"command with --resume"
+            )
         else:
-            print_error(f"unexpected {type(exc).__name__}: {exc} (this is a bug in xmempp; please report it, "
-                        "XMEMPP_DEBUG=1 shows the traceback)")
+            print_error(
+                f"unexpected {type(exc).__name__}: {exc} (this is a bug in xmempp; please report it, "
+                "XMEMPP_DEBUG=1 shows the traceback)"
+            )
         sys.exit(code)
 
 

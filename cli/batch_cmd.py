@@ -4,6 +4,7 @@ The shot list is read and checked first; then the shots run (`xmempp.batch`) whi
 shows each one's state, frames, FPS and ETA; at the end a summary is printed, the JSON report is
 written (`--report`), and the exit status is 6 when any shot failed (see `cli/exit_codes.py`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Group, JustifyMethod
@@ -20,12 +21,23 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from xmempp.batch import (DEFAULT_CHECKPOINTS, BatchDefaults, BatchReport, LocalBackend, RayBackend, ShotEvent,
-                          plan_batch, plan_slots, read_shot_list, run_batch, write_report)
+from xmempp.batch import (
+    DEFAULT_CHECKPOINTS,
+    BatchDefaults,
+    BatchReport,
+    LocalBackend,
+    RayBackend,
+    ShotEvent,
+    plan_batch,
+    plan_slots,
+    read_shot_list,
+    run_batch,
+    write_report,
+)
 from xmempp.batch.openjd import write_template
 from xmempp.batch.preflight import preflight
 from xmempp.batch.resources import estimate_network
-from xmempp.inference.shots import PlateOptions
+from xmempp.inference.shot_folders import PlateOptions
 from xmempp.interrupts import stop_on_signals
 from xmempp.io.writers import WriterOptions
 from xmempp.model.precision import Precision
@@ -33,45 +45,96 @@ from xmempp.model.weights import resolve_weights
 from xmempp.refine import RefineSettings
 from xmempp.review.report import write_qc_index
 
-from .engine_options import (ConfigOption, ForceUnlockOption, Mode, ModelOption, ModeOption, PrecisionOption,
-                             QuietOption, SizeOption, build_config)
+from .engine_options import (
+    ConfigOption,
+    ForceUnlockOption,
+    Mode,
+    ModelOption,
+    ModeOption,
+    PrecisionOption,
+    QuietOption,
+    SizeOption,
+    build_config,
+)
 from .errors import print_error, user_errors
 from .exit_codes import ExitCode
 from .logs import LogFormat, LogFormatOption, RunLog
-from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskThresholdOption,
-                            StartFrameOption, ViewOption)
+from .plate_options import (
+    ColorspaceOption,
+    DisplayOption,
+    FramesOption,
+    LayerOption,
+    MaskThresholdOption,
+    StartFrameOption,
+    ViewOption,
+)
 from .process_cmd import MatteFormat, parse_checkpoint_every
 from .progress import download_progress
-from .refine_options import (BandOption, DetailOption, FeatherOption, ForegroundOption, PremultipliedOption,
-                             RefineMode, RefineOption, TemporalOption, refine_settings)
+from .refine_options import (
+    BandOption,
+    DetailOption,
+    FeatherOption,
+    ForegroundOption,
+    PremultipliedOption,
+    RefineMode,
+    RefineOption,
+    TemporalOption,
+    refine_settings,
+)
 
 #: Shots listed one per row in the live table; longer batches show only the unfinished ones.
 TABLE_ROWS = 30
 
-_STYLES = {"queued": "dim", "running": "cyan", "skipped": "blue", "done": "green", "stopped": "yellow",
-           "failed": "red"}
+_STYLES = {"queued": "dim", "running": "cyan", "skipped": "blue", "done": "green", "stopped": "yellow", "failed": "red"}
 
 
 def batch_command(
-    shots: Annotated[Path, typer.Argument(help="Shot list: CSV or JSON with name, plate, masks, output and optional "
-                                               "per-shot settings.", show_default=False)],
-    workers: Annotated[Optional[int], typer.Option(
-        "--workers", "-w", help="Shots run at once on this machine (default: one per GPU; on the CPU one per 4 "
-                                "cores).")] = None,
-    device: Annotated[Optional[list[str]], typer.Option(
-        "--device", help="Device of the local workers, repeatable: --device cuda:0 --device cuda:1, or cpu "
-                         "(default: every GPU, else cpu); with --openjd, the device of every task (cuda: the "
-                         "template asks for a GPU with the memory a shot needs).")] = None,
-    ray: Annotated[Optional[str], typer.Option(
-        "--ray", help="Run the shots as tasks on a Ray cluster: auto (this machine's cluster) or its address.")] = None,
-    cpus_per_shot: Annotated[int, typer.Option(
-        "--cpus-per-shot", help="CPUs each Ray task reserves (its torch threads), and each --openjd task asks "
-                                "for.")] = 1,
-    report_path: Annotated[Optional[Path], typer.Option("--report", help="Write the report to this JSON file.")] = None,
-    checkpoint_every: Annotated[str, typer.Option(
-        "--checkpoint-every", help="A shot's checkpoints (an interrupted shot resumes from its last one): after N "
-                                   "memory writes (e.g. 1), every N seconds (30s) or minutes (5m), or off (only "
-                                   "when stopped).")] = f"{DEFAULT_CHECKPOINTS.every_seconds:g}s",
+    shots: Annotated[
+        Path,
+        typer.Argument(
+            help="Shot list: CSV or JSON with name, plate, masks, output and optional per-shot settings.",
+            show_default=False,
+        ),
+    ],
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-w",
+            help="Shots run at once on this machine (default: one per GPU; on the CPU one per 4 cores).",
+        ),
+    ] = None,
+    device: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--device",
+            help="Device of the local workers, repeatable: --device cuda:0 --device cuda:1, or cpu "
+            "(default: every GPU, else cpu); with --openjd, the device of every task (cuda: the "
+            "template asks for a GPU with the memory a shot needs).",
+        ),
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray", help="Run the shots as tasks on a Ray cluster: auto (this machine's cluster) or its address."
+        ),
+    ] = None,
+    cpus_per_shot: Annotated[
+        int,
+        typer.Option(
+            "--cpus-per-shot", help="CPUs each Ray task reserves (its torch threads), and each --openjd task asks for."
+        ),
+    ] = 1,
+    report_path: Annotated[Path | None, typer.Option("--report", help="Write the report to this JSON file.")] = None,
+    checkpoint_every: Annotated[
+        str,
+        typer.Option(
+            "--checkpoint-every",
+            help="A shot's checkpoints (an interrupted shot resumes from its last one): after N "
+            "memory writes (e.g. 1), every N seconds (30s) or minutes (5m), or off (only "
+            "when stopped).",
+        ),
+    ] = f"{DEFAULT_CHECKPOINTS.every_seconds:g}s",
     model: ModelOption = None,
     config_file: ConfigOption = None,
     size: SizeOption = None,
@@ -79,11 +142,14 @@ def batch_command(
     alpha: Annotated[bool, typer.Option("--alpha", help="Write soft mattes (shots may set alpha).")] = False,
     binary: Annotated[bool, typer.Option("--binary", help="Write 0/255 mattes (shots may set binary).")] = False,
     overlay: Annotated[bool, typer.Option("--overlay", help="Write preview JPEGs (shots may set overlay).")] = False,
-    matte_format: Annotated[MatteFormat, typer.Option(
-        "--matte-format", help="Soft matte files: png, tiff or exr; implies --alpha (shots may set matte_format).")
+    matte_format: Annotated[
+        MatteFormat,
+        typer.Option(
+            "--matte-format", help="Soft matte files: png, tiff or exr; implies --alpha (shots may set matte_format)."
+        ),
     ] = MatteFormat.png,
     exr_layers: Annotated[bool, typer.Option("--exr-layers", help="Write layers/matte.<frame>.exr.")] = False,
-    compression: Annotated[Optional[str], typer.Option("--compression", help="EXR or TIFF compression.")] = None,
+    compression: Annotated[str | None, typer.Option("--compression", help="EXR or TIFF compression.")] = None,
     frames: FramesOption = None,
     colorspace: ColorspaceOption = None,
     display: DisplayOption = None,
@@ -91,17 +157,30 @@ def batch_command(
     layer: LayerOption = None,
     start_frame: StartFrameOption = None,
     mask_threshold: MaskThresholdOption = 0.5,
-    overwrite: Annotated[bool, typer.Option(
-        "--overwrite", help="Replace results that are not from an earlier run of this batch.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace results that are not from an earlier run of this batch.")
+    ] = False,
     force_unlock: ForceUnlockOption = False,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Check every shot (inputs, output folder, memory estimate) and show what would run; "
-                          "run nothing.")] = False,
-    openjd: Annotated[Optional[Path], typer.Option(
-        "--openjd", help="Write an Open Job Description template (one task per shot, or per chunk with "
-                         "--chunk-size) to this file instead of running.")] = None,
-    chunk_size: Annotated[Optional[int], typer.Option(
-        "--chunk-size", min=1, help="With --openjd: frames per task (chunks use every keyframe of their shot).")
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check every shot (inputs, output folder, memory estimate) and show what would run; run nothing.",
+        ),
+    ] = False,
+    openjd: Annotated[
+        Path | None,
+        typer.Option(
+            "--openjd",
+            help="Write an Open Job Description template (one task per shot, or per chunk with "
+            "--chunk-size) to this file instead of running.",
+        ),
+    ] = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-size", min=1, help="With --openjd: frames per task (chunks use every keyframe of their shot)."
+        ),
     ] = None,
     quiet: QuietOption = False,
     log_format: LogFormatOption = LogFormat.text,
@@ -113,9 +192,14 @@ def batch_command(
     refine_temporal: TemporalOption = 0.0,
     foreground: ForegroundOption = False,
     premultiplied: PremultipliedOption = True,
-    qc: Annotated[bool, typer.Option(
-        "--qc", help="Review each shot's results when it completes (OUT/qc.json and OUT/qc.html, as `process "
-                     "--qc`); a shot list's `qc` column overrides it.")] = False,
+    qc: Annotated[
+        bool,
+        typer.Option(
+            "--qc",
+            help="Review each shot's results when it completes (OUT/qc.json and OUT/qc.html, as `process "
+            "--qc`); a shot list's `qc` column overrides it.",
+        ),
+    ] = False,
 ) -> None:
     """Run every shot of SHOTS; finished shots are skipped, interrupted ones resume.
 
@@ -125,42 +209,91 @@ def batch_command(
     devices = ",".join(device) if device else None
     log = RunLog(log_format, quiet)
     with log.activate(), user_errors():
-        _batch(shots, workers, devices, ray, cpus_per_shot, report_path, checkpoint_every,
-               model, dry_run, openjd, chunk_size, log,
-               BatchDefaults(build_config(config_file, size), mode.value,
-                             WriterOptions(alpha=alpha or matte_format != MatteFormat.png or foreground, binary=binary,
-                                           overlay=overlay, matte_format=matte_format.value, exr_layers=exr_layers,
-                                           compression=compression, foreground=foreground,
-                                           premultiplied=premultiplied),
-                             overwrite, precision.value,
-                             PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
-                             force_unlock,
-                             refine_settings(refine, refine_band, refine_feather, refine_detail, refine_temporal), qc))
+        _batch(
+            shots,
+            workers,
+            devices,
+            ray,
+            cpus_per_shot,
+            report_path,
+            checkpoint_every,
+            model,
+            dry_run,
+            openjd,
+            chunk_size,
+            log,
+            BatchDefaults(
+                build_config(config_file, size),
+                mode.value,
+                WriterOptions(
+                    alpha=alpha or matte_format != MatteFormat.png or foreground,
+                    binary=binary,
+                    overlay=overlay,
+                    matte_format=matte_format.value,
+                    exr_layers=exr_layers,
+                    compression=compression,
+                    foreground=foreground,
+                    premultiplied=premultiplied,
+                ),
+                overwrite,
+                precision.value,
+                PlateOptions(frames, colorspace, display, view, layer, start_frame, mask_threshold),
+                force_unlock,
+                refine_settings(refine, refine_band, refine_feather, refine_detail, refine_temporal),
+                qc,
+            ),
+        )
 
 
-def _batch(shots: Path, workers: Optional[int], devices: Optional[str], ray: Optional[str], cpus_per_shot: int,
-           report_path: Optional[Path], checkpoint_every: str, model: Optional[Path], dry_run: bool,
-           openjd: Optional[Path], chunk_size: Optional[int], log: RunLog, defaults: BatchDefaults) -> None:
+def _batch(
+    shots: Path,
+    workers: int | None,
+    devices: str | None,
+    ray: str | None,
+    cpus_per_shot: int,
+    report_path: Path | None,
+    checkpoint_every: str,
+    model: Path | None,
+    dry_run: bool,
+    openjd: Path | None,
+    chunk_size: int | None,
+    log: RunLog,
+    defaults: BatchDefaults,
+) -> None:
     """`xmempp batch` once its options are parsed."""
     console = log.console
     checkpoint = parse_checkpoint_every(checkpoint_every)
     shot_list = read_shot_list(shots, defaults)
     if openjd is not None:
         if devices is not None and "," in devices:
-            raise typer.BadParameter("an --openjd template takes one --device (each task runs on one host's "
-                                     "device)", param_hint="--device")
-        write_template(openjd, shot_list, shots, model=model.resolve() if model else None, chunk_size=chunk_size,
-                       checkpoint_every=checkpoint_every, device=devices, network=estimate_network(model),
-                       cpus=cpus_per_shot)
-        log.summary(f"wrote an Open Job Description template for {len(shot_list)} shot(s) to {escape(str(openjd))}",
-                    template=openjd, shots=len(shot_list))
+            raise typer.BadParameter(
+                "an --openjd template takes one --device (each task runs on one host's device)", param_hint="--device"
+            )
+        write_template(
+            openjd,
+            shot_list,
+            shots,
+            model=model.resolve() if model else None,
+            chunk_size=chunk_size,
+            checkpoint_every=checkpoint_every,
+            device=devices,
+            network=estimate_network(model),
+            cpus=cpus_per_shot,
+        )
+        log.summary(
+            f"wrote an Open Job Description template for {len(shot_list)} shot(s) to {escape(str(openjd))}",
+            template=openjd,
+            shots=len(shot_list),
+        )
         return
     if chunk_size is not None:
         raise typer.BadParameter("--chunk-size splits the tasks of an --openjd template", param_hint="--chunk-size")
     if ray is not None:
         if workers is not None or devices is not None:
-            raise typer.BadParameter("--workers and --device are for local runs; on Ray, the cluster places "
-                                     "the shots (see --cpus-per-shot)", param_hint="--ray")
+            raise typer.BadParameter(
+                "--workers and --device are for local runs; on Ray, the cluster places the shots (see --cpus-per-shot)",
+                param_hint="--ray",
+            )
         backend = RayBackend(ray, cpus_per_shot=cpus_per_shot)
     else:
         backend = LocalBackend(plan_slots(devices, workers, len(shot_list)))
@@ -170,28 +303,40 @@ def _batch(shots: Path, workers: Optional[int], devices: Optional[str], ray: Opt
         dry_run_report(log, shot_list, weights)
         return
     board = ShotBoard([shot.name for shot in shot_list])
-    log.start(f"{len(shot_list)} shot(s) from {shots}; {backend.describe()}", shots=len(shot_list),
-              backend=backend.describe())
+    log.start(
+        f"{len(shot_list)} shot(s) from {shots}; {backend.describe()}", shots=len(shot_list), backend=backend.describe()
+    )
     stop_event = threading.Event()
-    live = Live(board.render(), console=console, refresh_per_second=4, transient=True) if not log.json \
+    live = (
+        Live(board.render(), console=console, refresh_per_second=4, transient=True)
+        if not log.json
         else contextlib.nullcontext()
+    )
     with stop_on_signals(stop_event) as stop, live:
+
         def update(event: ShotEvent) -> None:
             if event.state == "retry":  # Ray lost the shot's worker and runs it again: said once, not a table state
                 where = f"{event.host}:{event.pid}"
                 if log.json:
                     log.emit("shot", shot=event.shot, state="retry", attempt=event.attempt, worker=where)
                 else:
-                    console.print(f"[bold yellow]retry:[/bold yellow] {escape(event.shot)}: Ray lost its worker and "
-                                  f"runs it again (attempt {event.attempt}) on {escape(where)}, from its last "
-                                  "checkpoint")
+                    console.print(
+                        f"[bold yellow]retry:[/bold yellow] {escape(event.shot)}: Ray lost its worker and "
+                        f"runs it again (attempt {event.attempt}) on {escape(where)}, from its last "
+                        "checkpoint"
+                    )
                 return
             board.update(event)
             if isinstance(live, Live):
                 live.update(board.render())
             elif event.state != "running" or board.due(event.shot, log.interval):
-                log.emit("shot" if event.state != "running" else "progress", shot=event.shot, state=event.state,
-                         done=event.frames, total=event.total or board.rows[event.shot].total)
+                log.emit(
+                    "shot" if event.state != "running" else "progress",
+                    shot=event.shot,
+                    state=event.state,
+                    done=event.frames,
+                    total=event.total or board.rows[event.shot].total,
+                )
 
         report = run_batch(shot_list, weights, backend, update, checkpoint, stop=stop_event)
     if report_path is not None:
@@ -204,8 +349,10 @@ def _batch(shots: Path, workers: Optional[int], devices: Optional[str], ray: Opt
     for result in report.failed:
         print_error(f"{result.shot}: {result.error}")
     if stop.signal is not None:
-        print_error(f"stopped by {stop.name}: {len(report.stopped)} shot(s) stopped with a checkpoint or not started; "
-                    f"run the same command again to resume them")
+        print_error(
+            f"stopped by {stop.name}: {len(report.stopped)} shot(s) stopped with a checkpoint or not started; "
+            f"run the same command again to resume them"
+        )
         raise typer.Exit(stop.exit_code)
     if report.failed:
         raise typer.Exit(ExitCode.SHOTS_FAILED)
@@ -244,9 +391,9 @@ class ShotRow:
     frames: int = 0
     total: int = 0
     worker: str = ""
-    started: Optional[float] = None
+    started: float | None = None
     first_frames: int = 0
-    rate: Optional[float] = None
+    rate: float | None = None
 
     def update(self, event: ShotEvent, now: float) -> None:
         """Take in an event. FPS counts from the first frame a worker reports, so that neither the
@@ -290,15 +437,21 @@ class ShotBoard:
         return True
 
     def counts(self) -> str:
-        """"3 done, 1 running, ..." over every shot."""
+        """ "3 done, 1 running, ..." over every shot."""
         states = [row.state for row in self.rows.values()]
         return ", ".join(f"{states.count(s)} {s}" for s in _STYLES if states.count(s))
 
     def render(self) -> Group:
         """The table (unfinished shots only when there are many) and the counts."""
         table = Table(box=None, header_style="bold", pad_edge=False)
-        columns: tuple[tuple[str, JustifyMethod], ...] = (("shot", "left"), ("state", "left"), ("frames", "right"),
-                                                          ("fps", "right"), ("eta", "right"), ("worker", "left"))
+        columns: tuple[tuple[str, JustifyMethod], ...] = (
+            ("shot", "left"),
+            ("state", "left"),
+            ("frames", "right"),
+            ("fps", "right"),
+            ("eta", "right"),
+            ("worker", "left"),
+        )
         for column, justify in columns:
             table.add_column(column, justify=justify)
         rows = list(self.rows.items())
@@ -307,30 +460,43 @@ class ShotBoard:
         for name, row in rows:
             frames = f"{row.frames}/{row.total}" if row.total else (str(row.frames) if row.frames else "")
             fps = f"{row.rate:.2f}" if row.rate and row.state in ("running", "done") else ""
-            table.add_row(escape(name), Text(row.state, style=_STYLES[row.state]), frames, fps, row.eta(),
-                          escape(row.worker))
+            table.add_row(
+                escape(name), Text(row.state, style=_STYLES[row.state]), frames, fps, row.eta(), escape(row.worker)
+            )
         return Group(table, Text(self.counts(), style="bold"))
 
 
-def print_summary(log: RunLog, board: ShotBoard, report: BatchReport, report_path: Optional[Path]) -> None:
+def print_summary(log: RunLog, board: ShotBoard, report: BatchReport, report_path: Path | None) -> None:
     """Print every shot's status, frames, seconds and FPS, then the totals (json: one summary record)."""
     if log.json:
         log.emit("summary", **report.to_json(), report=report_path)
         return
     console = log.console
     table = Table(box=None, header_style="bold", pad_edge=False)
-    columns: tuple[tuple[str, JustifyMethod], ...] = (("shot", "left"), ("status", "left"), ("frames", "right"),
-                                                      ("seconds", "right"), ("fps", "right"))
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("shot", "left"),
+        ("status", "left"),
+        ("frames", "right"),
+        ("seconds", "right"),
+        ("fps", "right"),
+    )
     for column, justify in columns:
         table.add_column(column, justify=justify)
     for result in report.results:
-        table.add_row(escape(result.shot), Text(result.status, style=_STYLES[result.status]), str(result.frames),
-                      f"{result.seconds:.1f}", f"{result.fps:.2f}")
+        table.add_row(
+            escape(result.shot),
+            Text(result.status, style=_STYLES[result.status]),
+            str(result.frames),
+            f"{result.seconds:.1f}",
+            f"{result.fps:.2f}",
+        )
     console.print(table)
     summary = report.to_json()["summary"]
     where = f"; report in {escape(str(report_path))}" if report_path else ""
-    console.print(f"[bold]{board.counts()}[/bold]: {summary['frames']} frames in {report.seconds:.1f} s "
-                  f"({summary['fps']:.2f} FPS overall){where}")
+    console.print(
+        f"[bold]{board.counts()}[/bold]: {summary['frames']} frames in {report.seconds:.1f} s "
+        f"({summary['fps']:.2f} FPS overall){where}"
+    )
 
 
 def _duration(seconds: float) -> str:

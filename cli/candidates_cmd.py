@@ -1,9 +1,10 @@
 """`xmempp candidates`: which frames to annotate next (XMem++'s candidate selector)."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,10 +14,28 @@ from xmempp.errors import InputError
 from xmempp.io.frames import FrameSource
 from xmempp.io.masks import mask_frame_index
 
-from .plate_options import (ColorspaceOption, DisplayOption, FramesOption, LayerOption, MaskChannelOption,
-                            MaskThresholdOption, PlateOptions, StartFrameOption, ViewOption)
-from .engine_options import (ConfigOption, DeviceOption, Mode, ModelOption, ModeOption, QuietOption, SizeOption,
-                             build_config, load_network)
+from .engine_options import (
+    ConfigOption,
+    DeviceOption,
+    Mode,
+    ModelOption,
+    ModeOption,
+    QuietOption,
+    SizeOption,
+    build_config,
+    load_network,
+)
+from .plate_options import (
+    ColorspaceOption,
+    DisplayOption,
+    FramesOption,
+    LayerOption,
+    MaskChannelOption,
+    MaskThresholdOption,
+    PlateOptions,
+    StartFrameOption,
+    ViewOption,
+)
 from .progress import frame_progress, stage_callback
 
 _STAGES = {"features": "encoding frames", "masks": "reading masks", "selection": "choosing frames"}
@@ -45,8 +64,10 @@ def review_priority(qc: Path, names: list[str]) -> list[float]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"cannot read the review {qc}: {exc}; give the qc.json that `xmempp qc` wrote") from None
     if not set(scores) & set(names):
-        raise InputError(f"the review {qc} names none of the frames (it has {next(iter(scores), 'none')}, the frames "
-                         f"are {names[0]} ...); give the review of this shot")
+        raise InputError(
+            f"the review {qc} names none of the frames (it has {next(iter(scores), 'none')}, the frames "
+            f"are {names[0]} ...); give the review of this shot"
+        )
     return [1.0 - scores.get(name, 1.0) for name in names]
 
 
@@ -60,25 +81,51 @@ def _frame_number(frames: FrameSource, index: int) -> int:
 
 def candidates_command(
     video: Annotated[Path, typer.Option("--video", "-v", help="Video file or folder of frames.")],
-    masks: Annotated[Path, typer.Option(
-        "--masks", "-m", help="Folder of the annotated masks (named after their frames; for a video, by frame "
-                              "number). These frames count as chosen and are never suggested.")],
+    masks: Annotated[
+        Path,
+        typer.Option(
+            "--masks",
+            "-m",
+            help="Folder of the annotated masks (named after their frames; for a video, by frame "
+            "number). These frames count as chosen and are never suggested.",
+        ),
+    ],
     k: Annotated[int, typer.Option("-k", "--count", min=1, help="Number of frames to suggest.")] = 5,
-    balance: Annotated[float, typer.Option(
-        "--balance", min=0.0, max=1.0,
-        help="Weight of the target mask when comparing frames: 0 ignores the masks, 1 compares only the "
-             "target.")] = 0.5,
-    predicted: Annotated[Optional[Path], typer.Option(
-        "--predicted", help="Results of an earlier `xmempp process` for every frame: OUT, OUT/alpha (soft mattes: "
-                            "PNG 8/16-bit, TIFF, EXR, as XMem++ uses), OUT/layers (layered EXRs) or OUT/masks "
-                            "(index masks: binary targets); without it the annotations are propagated first.")
+    balance: Annotated[
+        float,
+        typer.Option(
+            "--balance",
+            min=0.0,
+            max=1.0,
+            help="Weight of the target mask when comparing frames: 0 ignores the masks, 1 compares only the target.",
+        ),
+    ] = 0.5,
+    predicted: Annotated[
+        Path | None,
+        typer.Option(
+            "--predicted",
+            help="Results of an earlier `xmempp process` for every frame: OUT, OUT/alpha (soft mattes: "
+            "PNG 8/16-bit, TIFF, EXR, as XMem++ uses), OUT/layers (layered EXRs) or OUT/masks "
+            "(index masks: binary targets); without it the annotations are propagated first.",
+        ),
     ] = None,
-    qc: Annotated[Optional[Path], typer.Option(
-        "--from-review", help="A review (qc.json of `xmempp qc` or `process --qc`): among diverse frames, prefer the "
-                     "ones it flagged (each frame weighed by 1 + (1 - its score)).")] = None,
-    min_mask_percent: Annotated[float, typer.Option(
-        "--min-mask-percent", min=0.0, max=100.0,
-        help="Never suggest frames where the target covers less than this percentage of the frame.")] = 0.25,
+    qc: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-review",
+            help="A review (qc.json of `xmempp qc` or `process --qc`): among diverse frames, prefer the "
+            "ones it flagged (each frame weighed by 1 + (1 - its score)).",
+        ),
+    ] = None,
+    min_mask_percent: Annotated[
+        float,
+        typer.Option(
+            "--min-mask-percent",
+            min=0.0,
+            max=100.0,
+            help="Never suggest frames where the target covers less than this percentage of the frame.",
+        ),
+    ] = 0.25,
     model: ModelOption = None,
     config_file: ConfigOption = None,
     size: SizeOption = None,
@@ -117,25 +164,44 @@ def candidates_command(
         priority = review_priority(qc, names) if qc is not None else None
         network = load_network(model, device, console)
         with frame_progress(console, quiet, transient=True) as bar:
-            result = suggest_candidates(network, frames, references, k=k, alpha=balance, predicted_masks=predicted_masks,
-                                        config=config, progress=stage_callback(bar, _STAGES), mode=mode.value,
-                                        min_mask_presence_percent=min_mask_percent, priority=priority)
+            result = suggest_candidates(
+                network,
+                frames,
+                references,
+                k=k,
+                alpha=balance,
+                predicted_masks=predicted_masks,
+                config=config,
+                progress=stage_callback(bar, _STAGES),
+                mode=mode.value,
+                min_mask_presence_percent=min_mask_percent,
+                priority=priority,
+            )
         numbers = [_frame_number(frames, i) for i in range(len(frames))]
     finally:
         frames.close()
 
-    chosen = [{"rank": rank, "frame": numbers[index], "name": names[index], "index": index, "dissimilarity": score}
-              for rank, (index, score) in enumerate(zip(result.chosen, result.dissimilarities), start=1)]
+    chosen = [
+        {"rank": rank, "frame": numbers[index], "name": names[index], "index": index, "dissimilarity": score}
+        for rank, (index, score) in enumerate(zip(result.chosen, result.dissimilarities), start=1)
+    ]
     if as_json:
-        typer.echo(json.dumps({
-            "video": str(video),
-            "references": [{"frame": numbers[i], "name": names[i], "index": i} for i in result.previously_chosen],
-            "requested": result.requested,
-            "candidates": chosen,
-            "invalid": [{"frame": numbers[i], "name": names[i], "index": i} for i in result.invalid],
-            "reason": result.reason,
-            "target": result.target,
-        }, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "video": str(video),
+                    "references": [
+                        {"frame": numbers[i], "name": names[i], "index": i} for i in result.previously_chosen
+                    ],
+                    "requested": result.requested,
+                    "candidates": chosen,
+                    "invalid": [{"frame": numbers[i], "name": names[i], "index": i} for i in result.invalid],
+                    "reason": result.reason,
+                    "target": result.target,
+                },
+                indent=2,
+            )
+        )
         return
     out = Console(highlight=False, soft_wrap=True, markup=False)
     if chosen:
@@ -147,12 +213,16 @@ def candidates_command(
         out.print("No frame to suggest.")
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if result.target != "soft":
-        err.print(f"[yellow]note:[/yellow] {result.target} targets: only index masks were given for "
-                  f"{'some' if result.target == 'mixed' else 'the'} frames, so the selector compared binary "
-                  "masks; pass OUT/alpha of `xmempp process --alpha` (or leave --predicted out) for soft "
-                  "probabilities, as XMem++ uses")
+        err.print(
+            f"[yellow]note:[/yellow] {result.target} targets: only index masks were given for "
+            f"{'some' if result.target == 'mixed' else 'the'} frames, so the selector compared binary "
+            "masks; pass OUT/alpha of `xmempp process --alpha` (or leave --predicted out) for soft "
+            "probabilities, as XMem++ uses"
+        )
     if result.reason is not None:
         err.print(f"[yellow]note:[/yellow] {escape(result.reason)}")
     elif result.invalid and not quiet:
-        err.print(f"[dim]skipped {len(result.invalid)} frame(s) where the target covers less than "
-                  f"{min_mask_percent:g}% of the frame[/dim]")
+        err.print(
+            f"[dim]skipped {len(result.invalid)} frame(s) where the target covers less than "
+            f"{min_mask_percent:g}% of the frame[/dim]"
+        )

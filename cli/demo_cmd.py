@@ -1,4 +1,5 @@
 """`xmempp demo`: a self-contained first run on a small generated clip."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,9 @@ def make_demo_clip(folder: Path, frames: int) -> tuple[Path, Path]:
 
 
 def demo_command(
-    out: Annotated[Path, typer.Option(
-        "--out", "-o", help="Folder for the demo clip and results.")] = Path("xmempp-demo"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo clip and results.")] = Path(
+        "xmempp-demo"
+    ),
     frames: Annotated[int, typer.Option("--count", min=1, help="Number of frames of the generated clip.")] = 24,
     model: ModelOption = None,
     device: DeviceOption = "auto",
@@ -44,7 +46,16 @@ def demo_command(
     config = build_config(config_file)
     frame_dir, mask_dir = make_demo_clip(out / "clip", frames)
     console.print(f"demo clip: {frame_dir} ({frames} frames), annotation: {mask_dir}")
-    run = ProcessRun(frame_dir, mask_dir, out / "result", config, mode.value, WriterOptions(alpha=True, overlay=True),
-                     model=model, device=device, overwrite=True)
+    run = ProcessRun(
+        frame_dir,
+        mask_dir,
+        out / "result",
+        config,
+        mode.value,
+        WriterOptions(alpha=True, overlay=True),
+        model=model,
+        device=device,
+        overwrite=True,
+    )
     run_process(run, RunLog())
     console.print(f"open {out / 'result' / 'overlay'} to see the propagated masks")

@@ -6,9 +6,11 @@ before click parses it, so `--help`, shell completion and the vocabulary test se
 `--old VALUE` and `--old=VALUE` are mapped, and a token that is the value of another option is left alone.
 A new spelling of two words (`--precision fp32`) is what an old flag meant.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import typer
 
@@ -21,18 +23,22 @@ REMOVED_IN = "1.0"
 
 #: command path -> {old spelling: new spelling}, with the commit that renamed each (see CHANGELOG.md).
 OLD_OPTIONS: dict[str, dict[str, str]] = {
-    "batch": {"--devices": "--device"},                                     # 8b08e59
-    "bench": {"--frames": "--count",                                        # 8b08e59
-              "--autocast": "--precision auto",                             # 0b5e9c0
-              "--no-autocast": "--precision fp32"},                         # 0b5e9c0
-    "candidates": {"--k": "--count", "--alpha": "--balance"},               # 8b08e59
-    "demo": {"--frames": "--count"},                                        # 8b08e59
-    "gui": {"--root": "--into"},                                            # 8b08e59
-    "import": {"--workspace": "--into"},                                    # 8b08e59
-    "refine": {"--mattes": "--masks"},                                      # 2831453
-    "refine-bench": {"--frames": "--count",                                 # 2831453
-                     "--matting": "--score-matting",
-                     "--no-matting": "--no-score-matting"},
+    "batch": {"--devices": "--device"},  # 8b08e59
+    "bench": {
+        "--frames": "--count",  # 8b08e59
+        "--autocast": "--precision auto",  # 0b5e9c0
+        "--no-autocast": "--precision fp32",
+    },  # 0b5e9c0
+    "candidates": {"--k": "--count", "--alpha": "--balance"},  # 8b08e59
+    "demo": {"--frames": "--count"},  # 8b08e59
+    "gui": {"--root": "--into"},  # 8b08e59
+    "import": {"--workspace": "--into"},  # 8b08e59
+    "refine": {"--mattes": "--masks"},  # 2831453
+    "refine-bench": {
+        "--frames": "--count",  # 2831453
+        "--matting": "--score-matting",
+        "--no-matting": "--no-score-matting",
+    },
 }
 
 
@@ -89,7 +95,7 @@ def rewrite_args(group: Any, args: Sequence[str], warn: Callable[[str], None] = 
         token = args[i]
         i += 1
         if token == "--":
-            out.extend(args[i - 1:])
+            out.extend(args[i - 1 :])
             break
         name, eq, value = token.partition("=") if token.startswith("--") else (token, "", "")
         new = aliases.get(name, "").split()
@@ -109,6 +115,6 @@ def rewrite_args(group: Any, args: Sequence[str], warn: Callable[[str], None] = 
             if eq:
                 continue
         skip = _values_taken(command, token)
-        out.extend(args[i:i + skip])
+        out.extend(args[i : i + skip])
         i += skip
     return out

@@ -6,10 +6,11 @@ and turns them into a network with
 `load_network` and into an `InferenceConfig` with `build_config`, so they share flags, help texts,
 the weights download bar and the config-file handling.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import torch
 import typer
@@ -25,45 +26,78 @@ from xmempp.model.winograd import ConvAlgorithm
 
 from .progress import download_progress
 
-
-ModelOption = Annotated[Optional[Path], typer.Option(
-    "--model", help="XMem checkpoint; default: the official XMem.pth (`xmempp weights path`, downloaded on "
-                    "first use).")]
+ModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        help="XMem checkpoint; default: the official XMem.pth (`xmempp weights path`, downloaded on first use).",
+    ),
+]
 DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="JSON file of InferenceConfig fields.")]
-SizeOption = Annotated[Optional[int], typer.Option(
-    "--size", help="Processing size: shorter side in pixels; -1 keeps the source resolution (default 480).")]
-ModeOption = Annotated[Mode, typer.Option(
-    "--mode", help="xmempp: every annotation in permanent memory; xmem: the original mechanism.")]
-CompileOption = Annotated[bool, typer.Option(
-    "--compile", help="torch.compile the network (slow start; for long shots on GPU).")]
-CudaGraphsOption = Annotated[bool, typer.Option(
-    "--cuda-graphs/--no-cuda-graphs", help="On CUDA, replay each frame's network calls as CUDA graphs (no "
-                                           "per-kernel launch cost: the 480p network 1.5x faster on an H200); "
-                                           "ignored on other devices.")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="JSON file of InferenceConfig fields.")]
+SizeOption = Annotated[
+    int | None,
+    typer.Option(
+        "--size", help="Processing size: shorter side in pixels; -1 keeps the source resolution (default 480)."
+    ),
+]
+ModeOption = Annotated[
+    Mode, typer.Option("--mode", help="xmempp: every annotation in permanent memory; xmem: the original mechanism.")
+]
+CompileOption = Annotated[
+    bool, typer.Option("--compile", help="torch.compile the network (slow start; for long shots on GPU).")
+]
+CudaGraphsOption = Annotated[
+    bool,
+    typer.Option(
+        "--cuda-graphs/--no-cuda-graphs",
+        help="On CUDA, replay each frame's network calls as CUDA graphs (no "
+        "per-kernel launch cost: the 480p network 1.5x faster on an H200); "
+        "ignored on other devices.",
+    ),
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
-ForceUnlockOption = Annotated[bool, typer.Option(
-    "--force-unlock", help="Take over the output folder's lock from another run (one on a lost host).")]
-PrecisionOption = Annotated[Precision, typer.Option(
-    "--precision", help="Number format of the network: auto (fp32 on CPU, fp16 on CUDA), fp32, bf16 (CUDA, or CPUs "
-                        "with AVX512-BF16 / AMX: memory read stays fp32) or fp16 (CUDA only).")]
-ConvOption = Annotated[ConvAlgorithm, typer.Option(
-    "--conv", help="How the 3x3 convolutions run on the CPU in fp32: auto (the fastest of direct and Winograd, "
-                   "measured once per machine and shape, recorded in conv_timings.json in the user cache), direct "
-                   "(oneDNN) or winograd (F(4x4,3x3)).")]
-ThreadsOption = Annotated[Optional[int], typer.Option(
-    "--threads", min=1, help="CPU threads for torch (default: torch's own choice). CPU results depend on it: "
-                             "a checkpoint resumes only with the same count.")]
+ForceUnlockOption = Annotated[
+    bool,
+    typer.Option("--force-unlock", help="Take over the output folder's lock from another run (one on a lost host)."),
+]
+PrecisionOption = Annotated[
+    Precision,
+    typer.Option(
+        "--precision",
+        help="Number format of the network: auto (fp32 on CPU, fp16 on CUDA), fp32, bf16 (CUDA, or CPUs "
+        "with AVX512-BF16 / AMX: memory read stays fp32) or fp16 (CUDA only).",
+    ),
+]
+ConvOption = Annotated[
+    ConvAlgorithm,
+    typer.Option(
+        "--conv",
+        help="How the 3x3 convolutions run on the CPU in fp32: auto (the fastest of direct and Winograd, "
+        "measured once per machine and shape, recorded in conv_timings.json in the user cache), direct "
+        "(oneDNN) or winograd (F(4x4,3x3)).",
+    ),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        help="CPU threads for torch (default: torch's own choice). CPU results depend on it: "
+        "a checkpoint resumes only with the same count.",
+    ),
+]
 
 
-def set_threads(threads: Optional[int]) -> None:
+def set_threads(threads: int | None) -> None:
     """Give torch `threads` intra-op CPU threads (None keeps torch's default)."""
     if threads:
         torch.set_num_threads(threads)
 
 
-def build_config(config_file: Optional[Path], size: Optional[int] = None, mem_every: Optional[int] = None,
-                 top_k: Optional[int] = None) -> InferenceConfig:
+def build_config(
+    config_file: Path | None, size: int | None = None, mem_every: int | None = None, top_k: int | None = None
+) -> InferenceConfig:
     """InferenceConfig from an optional JSON file, then the command-line overrides.
 
     Arguments:
@@ -77,9 +111,16 @@ def build_config(config_file: Optional[Path], size: Optional[int] = None, mem_ev
     return config.replace(**overrides) if overrides else config
 
 
-def load_network(model: Optional[Path], device: str, console: Console, compile: bool = False,
-                 random_weights: bool = False, cuda_graphs: bool = False,
-                 precision: Precision = Precision.auto, conv: ConvAlgorithm = ConvAlgorithm.auto) -> XMemNetwork:
+def load_network(
+    model: Path | None,
+    device: str,
+    console: Console,
+    compile: bool = False,
+    random_weights: bool = False,
+    cuda_graphs: bool = False,
+    precision: Precision = Precision.auto,
+    conv: ConvAlgorithm = ConvAlgorithm.auto,
+) -> XMemNetwork:
     """Resolve the weights (downloading the official ones on first use, with a progress bar) and load the network.
 
     Arguments:

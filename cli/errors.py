@@ -6,12 +6,14 @@ around a block elsewhere::
     with user_errors():
         ...
 """
+
 from __future__ import annotations
 
 import functools
 import signal
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
 import torch
 import typer
@@ -23,7 +25,7 @@ from xmempp.cli.logs import active_log
 from xmempp.cli.remedies import cli_message
 from xmempp.errors import XMemppError
 
-__all__ = ["print_error", "user_errors", "reports_errors"]
+__all__ = ["print_error", "reports_errors", "user_errors"]
 
 F = TypeVar("F", bound=Callable)
 
@@ -59,8 +61,10 @@ def user_errors() -> Iterator[None]:
         print_error(cli_message(exc))
         raise typer.Exit(exit_code_for(exc)) from None
     except (MemoryError, torch.OutOfMemoryError) as exc:
-        print_error(f"out of memory: {' '.join(str(exc).split()) or type(exc).__name__}; lower --size or run on a "
-                    f"machine with more memory")
+        print_error(
+            f"out of memory: {' '.join(str(exc).split()) or type(exc).__name__}; lower --size or run on a "
+            f"machine with more memory"
+        )
         raise typer.Exit(ExitCode.OUT_OF_MEMORY) from None
     except KeyboardInterrupt as exc:
         print_error("interrupted; files already written are complete, nothing half-written was left")

@@ -1,14 +1,14 @@
 """`xmempp eval`: DAVIS-style J, F and J&F of predicted masks against ground truth."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-
 
 from xmempp.errors import InputError
 from xmempp.evaluation.matting_folders import MATTING_METRICS, MattingResult, evaluate_matte_folders
@@ -16,8 +16,7 @@ from xmempp.evaluation.metrics import evaluate_folders
 from xmempp.io.images import is_hidden
 
 
-
-def annotated_names(masks: Optional[Path], annotated: Optional[str]) -> list[str]:
+def annotated_names(masks: Path | None, annotated: str | None) -> list[str]:
     """Names of the annotated frames: the file stems in `masks` and the comma-separated `annotated`.
 
     Arguments:
@@ -29,8 +28,9 @@ def annotated_names(masks: Optional[Path], annotated: Optional[str]) -> list[str
     names = [n.strip() for n in (annotated or "").split(",") if n.strip()]
     if masks is not None:
         if not masks.is_dir():
-            raise InputError(f"annotation folder not found: {masks}; give the folder of masks the shot was "
-                             f"processed with (-m)")
+            raise InputError(
+                f"annotation folder not found: {masks}; give the folder of masks the shot was processed with (-m)"
+            )
         names += [p.stem for p in sorted(masks.iterdir()) if p.is_file() and not is_hidden(p)]
     return names
 
@@ -53,23 +53,44 @@ def _print_matting(result: MattingResult, as_json: bool) -> None:
 
 def eval_command(
     pred_dir: Annotated[Path, typer.Argument(help="Predicted masks (or an xmempp output folder with masks/).")],
-    gt_dir: Annotated[Path, typer.Argument(
-        help="Ground-truth masks, named like the predictions (or an xmempp output folder with masks/).")],
-    masks: Annotated[Optional[Path], typer.Option(
-        "--masks", "-m", help="The annotation masks the shot was processed with: their frames are not scored.")] = None,
-    annotated: Annotated[Optional[str], typer.Option(
-        "--annotated", help="Annotated frames not to score, by name or number: '0,30' or 'shot_a_1001'.")] = None,
-    include_annotated: Annotated[bool, typer.Option(
-        "--include-annotated", help="Score the annotated frames too (DAVIS does not).")] = False,
-    include_ends: Annotated[bool, typer.Option(
-        "--include-ends", help="Score the first and last ground-truth frames too (DAVIS does not).")] = False,
+    gt_dir: Annotated[
+        Path,
+        typer.Argument(help="Ground-truth masks, named like the predictions (or an xmempp output folder with masks/)."),
+    ],
+    masks: Annotated[
+        Path | None,
+        typer.Option(
+            "--masks", "-m", help="The annotation masks the shot was processed with: their frames are not scored."
+        ),
+    ] = None,
+    annotated: Annotated[
+        str | None,
+        typer.Option("--annotated", help="Annotated frames not to score, by name or number: '0,30' or 'shot_a_1001'."),
+    ] = None,
+    include_annotated: Annotated[
+        bool, typer.Option("--include-annotated", help="Score the annotated frames too (DAVIS does not).")
+    ] = False,
+    include_ends: Annotated[
+        bool, typer.Option("--include-ends", help="Score the first and last ground-truth frames too (DAVIS does not).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
-    matting: Annotated[bool, typer.Option(
-        "--matting", help="Score soft mattes against ground-truth alpha instead (folders of mattes, or one "
-                          "sub-folder per object id): SAD, MSE, gradient and connectivity errors, dtSSD.")] = False,
-    band: Annotated[int, typer.Option(
-        "--band", min=0, help="With --matting: pixels the ground truth's edge band is dilated by (MSE, gradient, "
-                              "connectivity are scored in it).")] = 8,
+    matting: Annotated[
+        bool,
+        typer.Option(
+            "--matting",
+            help="Score soft mattes against ground-truth alpha instead (folders of mattes, or one "
+            "sub-folder per object id): SAD, MSE, gradient and connectivity errors, dtSSD.",
+        ),
+    ] = False,
+    band: Annotated[
+        int,
+        typer.Option(
+            "--band",
+            min=0,
+            help="With --matting: pixels the ground truth's edge band is dilated by (MSE, gradient, "
+            "connectivity are scored in it).",
+        ),
+    ] = 8,
 ) -> None:
     """Score predicted masks against ground truth: J (region IoU), F (boundary) and J&F per object.
 
@@ -107,5 +128,8 @@ def eval_command(
         listed = ", ".join(f"{stem} ({why})" for stem, why in result.excluded.items())
         console.print(f"not scored (DAVIS protocol): {listed}", highlight=False)
     if result.extra_ids:
-        console.print(f"ignored ids found only in predictions: {', '.join(map(str, result.extra_ids))}",
-                      style="yellow", highlight=False)
+        console.print(
+            f"ignored ids found only in predictions: {', '.join(map(str, result.extra_ids))}",
+            style="yellow",
+            highlight=False,
+        )

@@ -11,13 +11,21 @@
 | 6 | batch: some shots failed (the others are done) | rerun the batch: finished shots are skipped |
 | 130 / 143 | interrupted by SIGINT / SIGTERM (a checkpoint was saved) | yes: `--resume` continues |
 """
+
 from __future__ import annotations
 
 import errno
 from enum import IntEnum
 
-from xmempp.errors import (ConfigError, InputError, MemoryStateError, OutputError, ResourceError, WeightsError,
-                           XMemppError)
+from xmempp.errors import (
+    ConfigError,
+    InputError,
+    MemoryStateError,
+    OutputError,
+    ResourceError,
+    WeightsError,
+    XMemppError,
+)
 from xmempp.io.lock import LockedError
 
 __all__ = ["ExitCode", "exit_code_for"]
@@ -63,6 +71,6 @@ def exit_code_for(exc: BaseException) -> ExitCode:
 def _out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, MemoryError):
         return True
-    import torch  # noqa: PLC0415 - only for the exception type; torch is loaded by then anyway
+    import torch
 
     return isinstance(exc, torch.OutOfMemoryError)

@@ -6,6 +6,7 @@ per line: `start`, `progress` (bounded rate, and always the last frame), `checkp
 `error` and `summary`, each with `event` and `time` (UTC, ISO 8601). Nothing is wrapped at the
 terminal's width. The rate is `XMEMPP_LOG_INTERVAL` seconds (default: 2 for JSON, 10 for text lines).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,8 +16,9 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
-from typing import Annotated, Any, Callable, Iterator, Optional, Sequence
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,7 +30,7 @@ from xmempp.errors import XMemppWarning
 from .progress import frame_progress
 from .remedies import cli_message
 
-__all__ = ["LogFormat", "LogFormatOption", "RunLog", "active_log", "requested_format", "command_line_log"]
+__all__ = ["LogFormat", "LogFormatOption", "RunLog", "active_log", "command_line_log", "requested_format"]
 
 
 class LogFormat(str, Enum):
@@ -38,14 +40,19 @@ class LogFormat(str, Enum):
     json = "json"
 
 
-LogFormatOption = Annotated[LogFormat, typer.Option(
-    "--log-format", help="stderr as text (a progress bar on a terminal, plain lines otherwise) or json (one object "
-                         "per line: start, progress, checkpoint, warning, error, summary).")]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        help="stderr as text (a progress bar on a terminal, plain lines otherwise) or json (one object "
+        "per line: start, progress, checkpoint, warning, error, summary).",
+    ),
+]
 
-_active: list["RunLog"] = []
+_active: list[RunLog] = []
 
 
-def active_log() -> Optional["RunLog"]:
+def active_log() -> RunLog | None:
     """The log of the command running now, if it set one up (`RunLog.activate`)."""
     return _active[-1] if _active else None
 
@@ -85,8 +92,11 @@ class RunLog:
         if not self.json:
             return
         now = datetime.datetime.now(datetime.timezone.utc)
-        record = {"event": event, "time": now.isoformat(timespec="milliseconds"),
-                  **{k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in fields.items()}}
+        record = {
+            "event": event,
+            "time": now.isoformat(timespec="milliseconds"),
+            **{k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in fields.items()},
+        }
         self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()
 
@@ -108,7 +118,8 @@ class RunLog:
             self.emit("warning", message=message)
         else:
             Console(file=self.stream, soft_wrap=True, highlight=False).print(
-                f"[bold yellow]warning:[/bold yellow] {escape(message)}")
+                f"[bold yellow]warning:[/bold yellow] {escape(message)}"
+            )
 
     def error(self, message: str, **fields: Any) -> None:
         """An error line (json: an `error` record; text is printed by `cli.errors.print_error`)."""
@@ -149,8 +160,14 @@ class RunLog:
             fps = (done - first[0]) / elapsed if elapsed > 0 and done > first[0] else 0.0
             eta = (all_frames - done) / fps if fps > 0 else None
             if self.json:
-                self.emit("progress", label=label, done=done, total=all_frames, fps=round(fps, 3),
-                          eta_seconds=None if eta is None else round(eta, 1))
+                self.emit(
+                    "progress",
+                    label=label,
+                    done=done,
+                    total=all_frames,
+                    fps=round(fps, 3),
+                    eta_seconds=None if eta is None else round(eta, 1),
+                )
             elif not self.quiet:
                 left = f", ETA {int(eta) // 60}:{int(eta) % 60:02d}" if eta is not None else ""
                 self.stream.write(f"{label}: {done}/{all_frames} frames ({fps:.2f} fps{left})\n")
@@ -159,7 +176,7 @@ class RunLog:
         yield update
 
     @contextlib.contextmanager
-    def activate(self) -> Iterator["RunLog"]:
+    def activate(self) -> Iterator[RunLog]:
         """Make this the active log (errors and `XMemppWarning`s of the run go to it)."""
         _active.append(self)
 
@@ -203,7 +220,7 @@ def requested_format(args: Sequence[str]) -> LogFormat:
 
 
 @contextlib.contextmanager
-def command_line_log(args: Sequence[str]) -> Iterator[Optional[RunLog]]:
+def command_line_log(args: Sequence[str]) -> Iterator[RunLog | None]:
     """Make a JSON log active for a whole command line that asks for `--log-format json`, so usage errors,
     option and setting errors and notices before the command's own log starts are JSON lines too.
 

@@ -1,13 +1,25 @@
 """Rich progress bars for frames (with FPS) and downloads (bytes, speed)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID,
-                           TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.text import Text
 
 
@@ -29,9 +41,18 @@ def frame_progress(console: Console, quiet: bool, transient: bool = False) -> Pr
     Returns:
         A rich `Progress` (use it as a context manager).
     """
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), FpsColumn(),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                    disable=quiet, transient=transient)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        FpsColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+        transient=transient,
+    )
 
 
 def stage_callback(progress: Progress, labels: dict[str, str]) -> Callable[[str, int, int], None]:
@@ -54,8 +75,9 @@ def stage_callback(progress: Progress, labels: dict[str, str]) -> Callable[[str,
 
 
 @contextmanager
-def download_progress(console: Console, label: str = "downloading weights"
-                      ) -> Iterator[Callable[[int, Optional[int]], None]]:
+def download_progress(
+    console: Console, label: str = "downloading weights"
+) -> Iterator[Callable[[int, int | None], None]]:
     """A callback `(done_bytes, total_bytes)` drawing a download bar; the bar appears on the first call,
     so a download that fails to connect prints no bar.
 
@@ -65,11 +87,17 @@ def download_progress(console: Console, label: str = "downloading weights"
     Returns:
         A context manager yielding the callback.
     """
-    progress = Progress(TextColumn(f"[bold]{escape(label)}"), BarColumn(), DownloadColumn(),
-                        TransferSpeedColumn(), TimeRemainingColumn(), console=console)
+    progress = Progress(
+        TextColumn(f"[bold]{escape(label)}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
     task: list[TaskID] = []
 
-    def update(done: int, total: Optional[int]) -> None:
+    def update(done: int, total: int | None) -> None:
         if not task:
             progress.start()
             task.append(progress.add_task("download", total=total))

@@ -1,10 +1,11 @@
 """`xmempp refine-bench`: matte refiners against bilinear on generated composites, and their speed."""
+
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -14,8 +15,17 @@ from rich.table import Table
 
 from xmempp.evaluation.benchmark import run_benchmark
 from xmempp.evaluation.composites import SCENE_KINDS, load_backgrounds
-from xmempp.evaluation.refine_bench import (RATIO_METRICS, SCENE_SETS, TARGETS, scaled, scene_and_coarse, score_scenes,
-                                            time_foreground, time_refine, worst)
+from xmempp.evaluation.refine_bench import (
+    RATIO_METRICS,
+    SCENE_SETS,
+    TARGETS,
+    scaled,
+    scene_and_coarse,
+    score_scenes,
+    time_foreground,
+    time_refine,
+    worst,
+)
 from xmempp.inference.config import InferenceConfig
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.refine import Refiner, RefineSettings
@@ -30,35 +40,54 @@ def _network_seconds(device: str, console: Console, width: int) -> float:
     network = load_network(None, device, console, random_weights=True)
     discs = MovingDiscs(6, 480, width, objects=1)
     frames = [discs[i] for i in range(6)]
-    result = run_benchmark(network, frames, discs.mask(0), InferenceConfig(size=480), warmup=2, count_flops=False,
-                           peak_repeats=1, peak_between=False)
+    result = run_benchmark(
+        network,
+        frames,
+        discs.mask(0),
+        InferenceConfig(size=480),
+        warmup=2,
+        count_flops=False,
+        peak_repeats=1,
+        peak_between=False,
+    )
     return result.ms_per_frame / 1000.0
 
 
 def refine_bench_command(
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Scenes per kind (seeds 0..N-1).")] = 4,
-    kinds: Annotated[str, typer.Option("--kinds", help=f"Comma-separated scene kinds ({', '.join(SCENE_KINDS)}).")]
-    = ",".join(SCENE_KINDS),
+    kinds: Annotated[
+        str, typer.Option("--kinds", help=f"Comma-separated scene kinds ({', '.join(SCENE_KINDS)}).")
+    ] = ",".join(SCENE_KINDS),
     height: Annotated[int, typer.Option("--height", min=64, help="Plate height of the scored scenes.")] = 1080,
     width: Annotated[int, typer.Option("--width", min=64, help="Plate width of the scored scenes.")] = 2048,
-    frames: Annotated[int, typer.Option("--count", min=2,
-                                        help="Number of frames per scene (dtSSD needs two).")] = 3,
-    backgrounds: Annotated[Optional[list[Path]], typer.Option(
-        "--backgrounds", help="Folder of real frames to crop backgrounds from; repeat for more. With N folders seed "
-                              "s uses folder s mod (N+1), procedural when that is N. Default: procedural.")]
-    = None,
-    scene_set: Annotated[str, typer.Option(
-        "--scene-set", help=f"Scene generator: {', '.join(SCENE_SETS)} (tuning: the scenes the defaults were "
-                            "chosen on; busy: the same over posts, foliage, text, stripes; heldout: a second "
-                            "generator, for validation).")] = "tuning",
-    matting: Annotated[bool, typer.Option(
-        "--score-matting/--no-score-matting", help="Also score the (slow) matting refiner.")] = False,
+    frames: Annotated[int, typer.Option("--count", min=2, help="Number of frames per scene (dtSSD needs two).")] = 3,
+    backgrounds: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--backgrounds",
+            help="Folder of real frames to crop backgrounds from; repeat for more. With N folders seed "
+            "s uses folder s mod (N+1), procedural when that is N. Default: procedural.",
+        ),
+    ] = None,
+    scene_set: Annotated[
+        str,
+        typer.Option(
+            "--scene-set",
+            help=f"Scene generator: {', '.join(SCENE_SETS)} (tuning: the scenes the defaults were "
+            "chosen on; busy: the same over posts, foliage, text, stripes; heldout: a second "
+            "generator, for validation).",
+        ),
+    ] = "tuning",
+    matting: Annotated[
+        bool, typer.Option("--score-matting/--no-score-matting", help="Also score the (slow) matting refiner.")
+    ] = False,
     band: BandOption = None,
     feather: FeatherOption = None,
     detail: DetailOption = RefineSettings().eps,
     temporal: TemporalOption = 0.0,
-    timing: Annotated[bool, typer.Option(
-        "--timing/--no-timing", help="Time the refiner at 2K and 4K and the network's own frame.")] = True,
+    timing: Annotated[
+        bool, typer.Option("--timing/--no-timing", help="Time the refiner at 2K and 4K and the network's own frame.")
+    ] = True,
     device: DeviceOption = "cpu",
     threads: ThreadsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
@@ -68,8 +97,9 @@ def refine_bench_command(
     console = Console(stderr=True)
     set_threads(threads)
     if scene_set not in SCENE_SETS:
-        raise typer.BadParameter(f"unknown scene set {scene_set!r}; use {', '.join(SCENE_SETS)}",
-                                 param_hint="--scene-set")
+        raise typer.BadParameter(
+            f"unknown scene set {scene_set!r}; use {', '.join(SCENE_SETS)}", param_hint="--scene-set"
+        )
     chosen = [k.strip() for k in kinds.split(",") if k.strip()]
     bad = [k for k in chosen if k not in SCENE_KINDS]
     if bad:
@@ -79,8 +109,17 @@ def refine_bench_command(
     bgs = [load_backgrounds(folder) for folder in backgrounds or ()]
     with frame_progress(console, quiet=as_json, transient=True) as progress:
         task = progress.add_task("scenes", total=len(chosen) * seeds)
-        scores = score_scenes(chosen, range(seeds), height, width, frames, refiners, bgs,
-                              on_scene=lambda: progress.advance(task), scene_set=scene_set)
+        scores = score_scenes(
+            chosen,
+            range(seeds),
+            height,
+            width,
+            frames,
+            refiners,
+            bgs,
+            on_scene=lambda: progress.advance(task),
+            scene_set=scene_set,
+        )
     timings: dict[str, float] = {}
     if timing:
         set_threads(threads)  # again: importing pymatting (numba) resets torch's count
@@ -93,8 +132,17 @@ def refine_bench_command(
         refined = np.asarray(Refiner(guided)(plate, np.stack([1 - coarse, coarse])))[1]
         timings["foreground 2K"] = time_foreground(plate, refined, device=dev)
     if as_json:
-        typer.echo(json.dumps({"scene_set": scene_set, "scores": [asdict(s) for s in scores], "timings_s": timings,
-                               "threads": torch.get_num_threads()}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "scene_set": scene_set,
+                    "scores": [asdict(s) for s in scores],
+                    "timings_s": timings,
+                    "threads": torch.get_num_threads(),
+                },
+                indent=2,
+            )
+        )
         return
     out = Console(width=max(Console().width, 150))
     for name in refiners:
@@ -116,8 +164,10 @@ def refine_bench_command(
         out.print(table)
     if timings:
         net = timings["network"]
-        out.print(f"guided refine, one object, {torch.get_num_threads()} threads: 2K {timings['2K']:.3f} s/frame "
-                  f"({timings['2K'] / net:.2f} of the network's frame), 4K {timings['4K']:.3f} s/frame "
-                  f"({timings['4K'] / net:.2f}); network at size 480: {net:.3f} s/frame")
+        out.print(
+            f"guided refine, one object, {torch.get_num_threads()} threads: 2K {timings['2K']:.3f} s/frame "
+            f"({timings['2K'] / net:.2f} of the network's frame), 4K {timings['4K']:.3f} s/frame "
+            f"({timings['4K'] / net:.2f}); network at size 480: {net:.3f} s/frame"
+        )
         fg = timings["foreground 2K"]
         out.print(f"foreground colour (blur fusion), 2K: {fg:.3f} s/frame ({fg / net:.2f} of the network's frame)")

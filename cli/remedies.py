@@ -1,4 +1,5 @@
 """Word a core error's structured `Remedy` as command-line advice (flags, commands)."""
+
 from __future__ import annotations
 
 from xmempp.errors import Remedy, RemedyKind, XMemppError

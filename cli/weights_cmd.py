@@ -1,10 +1,11 @@
 """`xmempp weights download | path | verify`: fetch, locate and check the XMem checkpoints."""
+
 from __future__ import annotations
 
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -26,11 +27,13 @@ NameOption = Annotated[WeightsName, typer.Option("--name", "-n", help="Name of t
 
 def download_cmd(
     name: NameOption = WeightsName.xmem,
-    dest_dir: Annotated[Optional[Path], typer.Option(
-        "--dir", "-d", file_okay=False,
-        help="Folder to download into (default: `xmempp weights path`'s folder).")] = None,
-    url: Annotated[Optional[str], typer.Option(
-        "--url", help="Download from this mirror URL instead of GitHub.")] = None,
+    dest_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", "-d", file_okay=False, help="Folder to download into (default: `xmempp weights path`'s folder)."
+        ),
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Download from this mirror URL instead of GitHub.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Download again even if the file is already there.")] = False,
 ) -> None:
     """Download an XMem checkpoint (resumable), check it and record its SHA-256."""
@@ -52,8 +55,9 @@ def path_cmd(name: NameOption = WeightsName.xmem) -> None:
         print(f"(not there yet: run `xmempp weights download --name {name.value}`)", file=sys.stderr)
 
 
-def verify_cmd(path: Annotated[Optional[Path], typer.Argument(
-        help="Weights file (default: `xmempp weights path`).")] = None) -> None:
+def verify_cmd(
+    path: Annotated[Path | None, typer.Argument(help="Weights file (default: `xmempp weights path`).")] = None,
+) -> None:
     """Check a weights file: SHA-256 against the one recorded at download, and the XMem structure."""
     target = path if path is not None else W.weights_path()
     recorded = W.recorded_sha256(target) if target.is_file() else None

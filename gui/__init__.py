@@ -9,6 +9,7 @@ workspace first). Programmatic use::
 The GUI holds no model code: it drives `xmempp.InferenceSession`, the candidate selector and the
 result writers. Importing this package does not import Qt; its modules do.
 """
+
 from __future__ import annotations
 
 __all__ = ["run_gui", "shortcut_markdown"]

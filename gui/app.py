@@ -1,14 +1,14 @@
 """QApplication bootstrap: open a workspace in the main window, or render it to a screenshot and exit."""
+
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 from xmempp.errors import InputError, OutputError
 
-__all__ = ["run_gui", "ensure_display", "application"]
+__all__ = ["application", "ensure_display", "run_gui"]
 
 SCREENSHOT_SIZE = (1600, 960)
 
@@ -26,8 +26,10 @@ def ensure_display(screenshot: bool) -> None:
     if screenshot:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         return
-    raise InputError("no display found ($DISPLAY is not set): run the GUI on a desktop, through X forwarding "
-                     "(ssh -X) or VNC, or use --screenshot PATH to render the window to a file")
+    raise InputError(
+        "no display found ($DISPLAY is not set): run the GUI on a desktop, through X forwarding "
+        "(ssh -X) or VNC, or use --screenshot PATH to render the window to a file"
+    )
 
 
 def application():
@@ -50,8 +52,14 @@ def application():
     return app
 
 
-def run_gui(workspace: os.PathLike | str, model: Optional[os.PathLike | str] = None, device: str = "auto",
-            size: Optional[int] = None, screenshot: Optional[os.PathLike | str] = None, precision: str = "auto") -> int:
+def run_gui(
+    workspace: os.PathLike | str,
+    model: os.PathLike | str | None = None,
+    device: str = "auto",
+    size: int | None = None,
+    screenshot: os.PathLike | str | None = None,
+    precision: str = "auto",
+) -> int:
     """Open `workspace` in the main window and run until it is closed.
 
     Arguments:

@@ -1,17 +1,24 @@
 """The Candidates tab: k, alpha and minimum-mask-size controls side by side, "Suggest frames" with a progress bar,
 and the suggestions as a grid of small thumbnails (click to jump)."""
+
 from __future__ import annotations
 
-from typing import Optional
-
 from PyQt5.QtCore import QSize, pyqtSignal
-from PyQt5.QtWidgets import (QDoubleSpinBox, QGridLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout,
-                             QWidget)
+from PyQt5.QtWidgets import (
+    QDoubleSpinBox,
+    QGridLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .project import Project
 from .thumbnails import ThumbnailCache, ThumbnailList
 
-__all__ = ["CandidatesPanel", "SUGGESTION_ICON", "SUGGESTION_CELL"]
+__all__ = ["SUGGESTION_CELL", "SUGGESTION_ICON", "CandidatesPanel"]
 
 #: Size of a suggestion's thumbnail and of its cell with the label (three to a row in the side dock).
 SUGGESTION_ICON, SUGGESTION_CELL = (90, 58), (104, 104)
@@ -30,7 +37,7 @@ class CandidatesPanel(QWidget):
     cancelRequested = pyqtSignal()
     jumpRequested = pyqtSignal(int)
 
-    def __init__(self, project: Project, thumbnails: ThumbnailCache, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, project: Project, thumbnails: ThumbnailCache, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.project = project
         s = project.settings
@@ -43,8 +50,9 @@ class CandidatesPanel(QWidget):
         self.alpha.setSingleStep(0.05)
         self.alpha.setDecimals(2)
         self.alpha.setValue(s.alpha)
-        self.alpha.setToolTip("Weight of the target mask when comparing frames: 0 ignores the masks, "
-                              "1 compares only the target")
+        self.alpha.setToolTip(
+            "Weight of the target mask when comparing frames: 0 ignores the masks, 1 compares only the target"
+        )
         self.min_mask = QDoubleSpinBox(self)
         self.min_mask.setRange(0.0, 100.0)
         self.min_mask.setSingleStep(0.05)
@@ -58,8 +66,9 @@ class CandidatesPanel(QWidget):
         controls = QGridLayout()  # three fields side by side: the suggestions keep the height
         controls.setHorizontalSpacing(6)
         controls.setVerticalSpacing(2)
-        for column, (text, box) in enumerate((("Frames (k)", self.k), ("Mask weight", self.alpha),
-                                              ("Min. mask", self.min_mask))):
+        for column, (text, box) in enumerate(
+            (("Frames (k)", self.k), ("Mask weight", self.alpha), ("Min. mask", self.min_mask))
+        ):
             label = QLabel(text, self)
             label.setToolTip(box.toolTip())
             label.setBuddy(box)
@@ -91,8 +100,11 @@ class CandidatesPanel(QWidget):
         self.refresh()
 
     def _save(self) -> None:
-        self.project.update_settings(k=int(self.k.value()), alpha=round(float(self.alpha.value()), 4),
-                                     min_mask_percent=round(float(self.min_mask.value()), 4))
+        self.project.update_settings(
+            k=int(self.k.value()),
+            alpha=round(float(self.alpha.value()), 4),
+            min_mask_percent=round(float(self.min_mask.value()), 4),
+        )
 
     def _clicked(self) -> None:
         if self._running:
@@ -127,9 +139,18 @@ class CandidatesPanel(QWidget):
     def refresh(self) -> None:
         """Show the project's suggestions as thumbnails."""
         labels = self.project.labels
-        self.list.set_frames([(frame, f"#{rank}  {labels[frame]}",
-                               f"Suggestion {rank}: {labels[frame]} (frame {frame + 1}) — click to jump")
-                              for rank, frame in enumerate(self.project.settings.suggestions, start=1)])
+        self.list.set_frames(
+            [
+                (
+                    frame,
+                    f"#{rank}  {labels[frame]}",
+                    f"Suggestion {rank}: {labels[frame]} (frame {frame + 1}) — click to jump",
+                )
+                for rank, frame in enumerate(self.project.settings.suggestions, start=1)
+            ]
+        )
         if not self.project.settings.suggestions and not self.note.text():
-            self.note.setText("Suggestions use the references and, when every frame has a mask, the propagated "
-                              "masks; otherwise the references are propagated first.")
+            self.note.setText(
+                "Suggestions use the references and, when every frame has a mask, the propagated "
+                "masks; otherwise the references are propagated first."
+            )

@@ -5,9 +5,10 @@ is handed to the project (`Project.edit_mask`), which records the undo step and 
 Only the part of the overlay a stroke touched is re-rendered, so painting stays smooth on large
 frames.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PyQt5.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
@@ -51,7 +52,7 @@ class Canvas(QWidget):
     objectPicked = pyqtSignal(int)
     message = pyqtSignal(str)
 
-    def __init__(self, project: Project, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, project: Project, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.project = project
         self.setMouseTracking(True)
@@ -63,7 +64,7 @@ class Canvas(QWidget):
         self.work_mask = np.zeros(project.size, np.uint8)
         self.object_id = 1
         self.brush_size = 12
-        self.segment_backend: Optional[SegmentBackend] = None
+        self.segment_backend: SegmentBackend | None = None
         self.segment_mode = "box"
         self.overlay_mode = "blend"
         self.opacity = 0.5
@@ -72,12 +73,12 @@ class Canvas(QWidget):
         self.badge = ""
         self.onion_skin = False
         self.compare = "raw"
-        self.refiner: Optional[Refiner] = None
+        self.refiner: Refiner | None = None
         self._onion: list[tuple[np.ndarray, tuple[int, int, int]]] = []
         self._zoom = 1.0
         self._offset = QPointF(0, 0)
         self._fit = True
-        self._pan_from: Optional[QPointF] = None
+        self._pan_from: QPointF | None = None
         self._space_held = False
         self._space_used = False
         self._buffer = np.zeros((*project.size, 3), np.uint8)
@@ -144,8 +145,7 @@ class Canvas(QWidget):
             self._render(None)
             self.update()
 
-    def set_overlay(self, mode: Optional[str] = None, opacity: Optional[float] = None,
-                    visible: Optional[bool] = None) -> None:
+    def set_overlay(self, mode: str | None = None, opacity: float | None = None, visible: bool | None = None) -> None:
         """Change how the mask is drawn."""
         if mode is not None:
             self.overlay_mode = mode
@@ -175,24 +175,30 @@ class Canvas(QWidget):
         h, w = buffer.shape[:2]
         return QImage(buffer.data, w, h, 3 * w, QImage.Format_RGB888)
 
-    def _render(self, rect: Optional[tuple[int, int, int, int]]) -> None:
+    def _render(self, rect: tuple[int, int, int, int] | None) -> None:
         ids = self.project.styles.visible_ids(self.work_mask) if self.show_mask else None
         h, w = self.image.shape[:2]
         x0, y0, x1, y1 = (0, 0, w, h) if rect is None else rect
         soft = self._refined() if ids is not None else None
-        options = dict(object_id=self.object_id, opacity=self.opacity, palette=self.project.display_palette,
-                       onion=self._onion)
+        options = dict(
+            object_id=self.object_id, opacity=self.opacity, palette=self.project.display_palette, onion=self._onion
+        )
         if soft is not None and self.compare == "split":
             middle = w // 2
-            render_view(self._buffer, self.image, ids, self.overlay_mode, rect=(x0, y0, min(x1, middle), y1),
-                        **options)
-            render_view(self._buffer, self.image, ids, self.overlay_mode, rect=(max(x0, middle), y0, x1, y1),
-                        soft=soft, **options)
+            render_view(self._buffer, self.image, ids, self.overlay_mode, rect=(x0, y0, min(x1, middle), y1), **options)
+            render_view(
+                self._buffer,
+                self.image,
+                ids,
+                self.overlay_mode,
+                rect=(max(x0, middle), y0, x1, y1),
+                soft=soft,
+                **options,
+            )
         else:
-            render_view(self._buffer, self.image, ids, self.overlay_mode, rect=(x0, y0, x1, y1), soft=soft,
-                        **options)
+            render_view(self._buffer, self.image, ids, self.overlay_mode, rect=(x0, y0, x1, y1), soft=soft, **options)
 
-    def _refined(self) -> Optional[np.ndarray]:
+    def _refined(self) -> np.ndarray | None:
         """The current object's refined matte when a matte view compares it, else None."""
         if self.refiner is None or self.compare == "raw" or self.overlay_mode not in MATTE_MODES[1:]:
             return None
@@ -208,12 +214,13 @@ class Canvas(QWidget):
         """Screen pixels per image pixel."""
         return self._zoom
 
-    def mask_touched(self, rect: Optional[tuple[int, int, int, int]] = None) -> None:
+    def mask_touched(self, rect: tuple[int, int, int, int] | None = None) -> None:
         """A tool changed the working mask inside `rect` (None: anywhere); locked objects are put back."""
         if self.project.settings.locked and self.frame_index >= 0:
             h, w = self.work_mask.shape
-            x0, y0, x1, y1 = (0, 0, w, h) if rect is None else (max(0, rect[0]), max(0, rect[1]),
-                                                                 min(w, rect[2]), min(h, rect[3]))
+            x0, y0, x1, y1 = (
+                (0, 0, w, h) if rect is None else (max(0, rect[0]), max(0, rect[1]), min(w, rect[2]), min(h, rect[3]))
+            )
             before = self.project.mask(self.frame_index)[y0:y1, x0:x1]
             self.project.styles.protect(before, self.work_mask[y0:y1, x0:x1])
         self._render(rect)
@@ -237,7 +244,7 @@ class Canvas(QWidget):
         """Show a short note in the status bar."""
         self.message.emit(text)
 
-    def object_qcolor(self, object_id: Optional[int] = None) -> QColor:
+    def object_qcolor(self, object_id: int | None = None) -> QColor:
         """Display colour of an object (the current one by default)."""
         r, g, b = self.project.object_colour(object_id or self.object_id)
         return QColor(r, g, b)
@@ -263,7 +270,7 @@ class Canvas(QWidget):
         self.zoomChanged.emit(self._zoom)
         self.update()
 
-    def set_zoom(self, zoom: float, anchor: Optional[QPointF] = None) -> None:
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
         """Zoom to `zoom`, keeping the image point under `anchor` (widget point) in place."""
         zoom = float(min(_MAX_ZOOM, max(_MIN_ZOOM, zoom)))
         if anchor is None:
@@ -275,7 +282,7 @@ class Canvas(QWidget):
         self.zoomChanged.emit(self._zoom)
         self.update()
 
-    def zoom_by(self, factor: float, anchor: Optional[QPointF] = None) -> None:
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
         """Multiply the zoom by `factor`."""
         self.set_zoom(self._zoom * factor, anchor)
 
@@ -316,7 +323,7 @@ class Canvas(QWidget):
     def wheelEvent(self, event) -> None:
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.zoom_by(1.15 ** steps, QPointF(event.pos()))
+            self.zoom_by(1.15**steps, QPointF(event.pos()))
         event.accept()
 
     def _event_pos(self, event) -> QPointF:
@@ -326,7 +333,6 @@ class Canvas(QWidget):
         pos = self._event_pos(event)
         button = event.button()
         if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space_held):
-
             self._pan_from = pos
             self._space_used = self._space_used or self._space_held
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
@@ -340,10 +346,14 @@ class Canvas(QWidget):
         if not self.editable:
             self.message.emit("editing is paused while the propagation writes masks (Esc stops it)")
             return
-        if self.project.styles.is_locked(self.object_id) and event.button() == Qt.MouseButton.LeftButton \
-                and self.tool.name != "eraser":
-            self.message.emit(f"{self.project.object_name(self.object_id)} is locked: unlock it in the object "
-                              f"list to paint it")
+        if (
+            self.project.styles.is_locked(self.object_id)
+            and event.button() == Qt.MouseButton.LeftButton
+            and self.tool.name != "eraser"
+        ):
+            self.message.emit(
+                f"{self.project.object_name(self.object_id)} is locked: unlock it in the object list to paint it"
+            )
             return
         self.tool.press(p, event.button(), int(event.modifiers()))
 

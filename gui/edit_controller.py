@@ -1,8 +1,10 @@
 """Edits: undo, redo, the History window, clearing an object from the frame. Undo is paused while a propagation
 writes masks."""
+
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional, Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from PyQt5.QtWidgets import QAction, QDialog, QUndoStack, QUndoView, QVBoxLayout, QWidget
 
@@ -31,11 +33,19 @@ class Locked(Protocol):
 class EditController:
     """Undo, redo and history on the project's undo stack; Edit > Undo / Redo name the edit they act on."""
 
-    def __init__(self, view: ViewState, project: Editable, jobs: Locked, actions: Mapping[str, QAction],
-                 messages: Messages, reset_shape: Callable[[], None], dialog_parent: QWidget) -> None:
+    def __init__(
+        self,
+        view: ViewState,
+        project: Editable,
+        jobs: Locked,
+        actions: Mapping[str, QAction],
+        messages: Messages,
+        reset_shape: Callable[[], None],
+        dialog_parent: QWidget,
+    ) -> None:
         self.view, self.project, self.jobs, self.actions = view, project, jobs, actions
         self.messages, self.reset_shape, self.dialog_parent = messages, reset_shape, dialog_parent
-        self.history: Optional[QDialog] = None
+        self.history: QDialog | None = None
 
     def undo(self) -> None:
         """Undo the last edit."""

@@ -1,8 +1,7 @@
 """A one-line label that never asks for more room than its minimum and elides what does not fit
 (the status bar's job and model lines: a long line must not widen the window)."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 from PyQt5.QtCore import QSize, Qt
 from PyQt5.QtGui import QPainter
@@ -14,12 +13,12 @@ __all__ = ["ElidedLabel"]
 class ElidedLabel(QLabel):
     """Plain text, elided at the right when the label is narrower than it; the tooltip shows it whole."""
 
-    def __init__(self, minimum_width: int, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, minimum_width: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumWidth(minimum_width)
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
 
-    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+    def setText(self, text: str) -> None:
         super().setText(text)
         self.setToolTip(text)
 
@@ -38,6 +37,9 @@ class ElidedLabel(QLabel):
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         rect = self.contentsRect()
-        painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width()))
+        painter.drawText(
+            rect,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width()),
+        )
         painter.end()

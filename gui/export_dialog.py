@@ -8,17 +8,42 @@ settings' "export" entry).
 
 It fits a 1280x720 screen: the options scroll in two columns above a fixed strip of progress, status and
 buttons, so the buttons never move while options open, close or an export runs."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from PyQt5.QtCore import Qt, QUrl
 from PyQt5.QtGui import QDesktopServices
-from PyQt5.QtWidgets import (QAbstractItemView, QApplication, QButtonGroup, QCheckBox, QComboBox, QDialog,
-                             QDialogButtonBox, QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
-                             QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QPushButton,
-                             QRadioButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from xmempp.errors import InputError, XMemppError
 from xmempp.io.writers import WriterOptions
@@ -32,7 +57,7 @@ from .review_panel import confirm_stale_export
 from .spline_tool import ShapeStore
 from .workers import ExportRequest, ExportWorker
 
-__all__ = ["ExportDialog", "MAX_SIZE"]
+__all__ = ["MAX_SIZE", "ExportDialog"]
 
 #: The dialog's largest size: it fits a 1280x720 screen with its title bar and a panel.
 MAX_SIZE = (1000, 640)
@@ -41,21 +66,22 @@ MAX_SIZE = (1000, 640)
 class ExportDialog(QDialog):
     """Choose what to write and where; runs the export in a worker thread with a progress bar."""
 
-    def __init__(self, project: Project, parent: Optional[QWidget] = None,
-                 on_weights_error=None, runner: Optional[JobRunner] = None) -> None:
+    def __init__(
+        self, project: Project, parent: QWidget | None = None, on_weights_error=None, runner: JobRunner | None = None
+    ) -> None:
         """Arguments:
-            project: the opened workspace.
-            parent: parent widget.
-            on_weights_error: shows a weights error (default: a warning box).
-            runner: the window's job runner, so the window shows the export as its state (default: the
-                dialog's own).
+        project: the opened workspace.
+        parent: parent widget.
+        on_weights_error: shows a weights error (default: a warning box).
+        runner: the window's job runner, so the window shows the export as its state (default: the
+            dialog's own).
         """
         super().__init__(parent)
         self.project = project
         self.on_weights_error = on_weights_error
         self.setWindowTitle("Export")
         self.runner = runner if runner is not None else JobRunner(self)
-        self.result_frames: Optional[int] = None
+        self.result_frames: int | None = None
         self.opener: Callable[[QUrl], bool] = QDesktopServices.openUrl  # shows a folder (tests record it)
 
         ws = project.workspace
@@ -83,15 +109,20 @@ class ExportDialog(QDialog):
         self.binary = QCheckBox("Binary masks", self)
         self.overlay = QCheckBox("Overlay images", self)
         self.video = QCheckBox("Overlay video", self)
-        rows = ((self.masks, "Index PNGs with the original object ids and colours"),
-                (self.alpha, "One soft matte per object"),
-                (self.exr, "One EXR per frame, a channel <object name>.A per object"),
-                (self.cryptomatte, "The objects as a Cryptomatte layer, by name"),
-                (self.foreground, "Each object's colour without the old background's fringe, and a premultiplied "
-                 "RGBA EXR that composites over a new background (with its soft matte)"),
-                (self.binary, "One 0 / 255 mask per object"),
-                (self.overlay, "Each frame with the masks blended in"),
-                (self.video, "The overlay images as a video"))
+        rows = (
+            (self.masks, "Index PNGs with the original object ids and colours"),
+            (self.alpha, "One soft matte per object"),
+            (self.exr, "One EXR per frame, a channel <object name>.A per object"),
+            (self.cryptomatte, "The objects as a Cryptomatte layer, by name"),
+            (
+                self.foreground,
+                "Each object's colour without the old background's fringe, and a premultiplied "
+                "RGBA EXR that composites over a new background (with its soft matte)",
+            ),
+            (self.binary, "One 0 / 255 mask per object"),
+            (self.overlay, "Each frame with the masks blended in"),
+            (self.video, "The overlay images as a video"),
+        )
         self.hints: dict[QCheckBox, QLabel] = {}
         for row, (box, tip) in enumerate(rows):
             label = QLabel(self)
@@ -155,8 +186,9 @@ class ExportDialog(QDialog):
         source = QVBoxLayout(source_box)
         self.from_saved = QRadioButton("The workspace's masks, as shown (hard edges)", self)
         self.from_propagation = QRadioButton("A new propagation (soft edges)", self)
-        self.from_propagation.setToolTip("Propagates the references again with the current settings to get soft "
-                                         "mattes; needs the XMem weights")
+        self.from_propagation.setToolTip(
+            "Propagates the references again with the current settings to get soft mattes; needs the XMem weights"
+        )
         self.from_saved.setChecked(True)
         group = QButtonGroup(self)
         group.addButton(self.from_saved)
@@ -246,8 +278,9 @@ class ExportDialog(QDialog):
         self.ensurePolished()
         content.ensurePolished()
         width, height = MAX_SIZE
-        screen = (self.parentWidget().screen() if self.parentWidget() is not None else None) or \
-            QApplication.primaryScreen()
+        screen = (
+            self.parentWidget().screen() if self.parentWidget() is not None else None
+        ) or QApplication.primaryScreen()
         if screen is not None:
             available = screen.availableGeometry()
             width, height = min(width, available.width() - 40), min(height, available.height() - 40)
@@ -272,8 +305,11 @@ class ExportDialog(QDialog):
 
     def chosen_objects(self) -> list[int]:
         """Workspace ids (1..K) of the ticked objects."""
-        return [self.objects.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.objects.count())
-                if self.objects.item(i).checkState() == Qt.CheckState.Checked]
+        return [
+            self.objects.item(i).data(Qt.ItemDataRole.UserRole)
+            for i in range(self.objects.count())
+            if self.objects.item(i).checkState() == Qt.CheckState.Checked
+        ]
 
     def _update_hints(self) -> None:
         """The names of the files and channels the export writes, from the first frame and the chosen objects."""
@@ -283,12 +319,16 @@ class ExportDialog(QDialog):
         folder = ids[0] if len(ids) == 1 else "{" + ",".join(ids) + "}" if ids else "<id>"
         names = self._object_names()
         channels = ", ".join(f"{names[int(i)]}.A" for i in ids) or "none"
-        hints = {self.masks: f"masks/{stem}.png …", self.alpha: f"alpha/{folder}/{stem}.png …",
-                 self.exr: f"layers/{stem}.exr … (channels {channels})",
-                 self.cryptomatte: f"cryptomatte/{stem}.exr …",
-                 self.foreground: f"foreground/{folder}/{stem}.png …, rgba/{folder}/{stem}.exr …",
-                 self.binary: f"binary/{folder}/{stem}.png …", self.overlay: f"overlay/{stem}.jpg …",
-                 self.video: "overlay.mp4"}
+        hints = {
+            self.masks: f"masks/{stem}.png …",
+            self.alpha: f"alpha/{folder}/{stem}.png …",
+            self.exr: f"layers/{stem}.exr … (channels {channels})",
+            self.cryptomatte: f"cryptomatte/{stem}.exr …",
+            self.foreground: f"foreground/{folder}/{stem}.png …, rgba/{folder}/{stem}.exr …",
+            self.binary: f"binary/{folder}/{stem}.png …",
+            self.overlay: f"overlay/{stem}.jpg …",
+            self.video: "overlay.mp4",
+        }
         for box, text in hints.items():
             label = self.hints[box]
             label.setText(text)
@@ -300,16 +340,28 @@ class ExportDialog(QDialog):
 
     # ------------------------------------------------------------------ remembered choices
     def _boxes(self) -> dict[str, QCheckBox]:
-        return {"masks": self.masks, "alpha": self.alpha, "exr": self.exr, "cryptomatte": self.cryptomatte,
-                "foreground": self.foreground, "binary": self.binary,
-                "overlay": self.overlay, "video": self.video, "overwrite": self.overwrite, "upscale": self.upscale}
+        return {
+            "masks": self.masks,
+            "alpha": self.alpha,
+            "exr": self.exr,
+            "cryptomatte": self.cryptomatte,
+            "foreground": self.foreground,
+            "binary": self.binary,
+            "overlay": self.overlay,
+            "video": self.video,
+            "overwrite": self.overwrite,
+            "upscale": self.upscale,
+        }
 
     def choices(self) -> dict:
         """The dialog's choices as saved in the workspace."""
         data = {name: box.isChecked() for name, box in self._boxes().items()}
         data.update(open_folder=self.open_folder.isChecked())
-        data.update(folder=self.folder.text(), alpha_bits=int(self.alpha_bits.currentData()),
-                    source="propagate" if self.from_propagation.isChecked() else "saved")
+        data.update(
+            folder=self.folder.text(),
+            alpha_bits=int(self.alpha_bits.currentData()),
+            source="propagate" if self.from_propagation.isChecked() else "saved",
+        )
         data.update(self.refine.choices())
         return data
 
@@ -337,7 +389,7 @@ class ExportDialog(QDialog):
             self.folder.setText(folder)
 
     @property
-    def worker(self) -> Optional[ExportWorker]:
+    def worker(self) -> ExportWorker | None:
         """The running export, or None."""
         return self.runner.worker  # type: ignore[return-value]
 
@@ -345,12 +397,18 @@ class ExportDialog(QDialog):
         """The export the dialog describes (`XMemppError` for impossible options)."""
         out = Path(self.folder.text()).expanduser()
         options = WriterOptions(
-            masks=self.masks.isChecked(), alpha=self.alpha.isChecked(), alpha_bits=int(self.alpha_bits.currentData()),
-            binary=self.binary.isChecked(), overlay=self.overlay.isChecked(), exr_layers=self.exr.isChecked(),
-            cryptomatte=self.cryptomatte.isChecked(), foreground=self.foreground.isChecked(),
+            masks=self.masks.isChecked(),
+            alpha=self.alpha.isChecked(),
+            alpha_bits=int(self.alpha_bits.currentData()),
+            binary=self.binary.isChecked(),
+            overlay=self.overlay.isChecked(),
+            exr_layers=self.exr.isChecked(),
+            cryptomatte=self.cryptomatte.isChecked(),
+            foreground=self.foreground.isChecked(),
             object_names=self._object_names(),
             preview=(out / "overlay.mp4") if self.video.isChecked() else None,
-            overlay_opacity=float(self.project.settings.opacity))
+            overlay_opacity=float(self.project.settings.opacity),
+        )
         chosen = self.chosen_objects()
         if not chosen:
             raise InputError("no object is ticked under Objects: tick at least one to export")
@@ -358,15 +416,19 @@ class ExportDialog(QDialog):
         references = set(p.references)
         store = ShapeStore(p.workspace.path, len(p))
         if store.problem is not None:  # its keyframes would silently lose their soft edges
-            raise InputError(f"{store.problem}; the spline keyframes' soft mattes cannot be written until it is "
-                             f"fixed")
+            raise InputError(f"{store.problem}; the spline keyframes' soft mattes cannot be written until it is fixed")
         keyframes = {f: store.shapes(f) for f in store.frames if f in references}
-        return ExportRequest(out, options, source="propagate" if self.from_propagation.isChecked() else "saved",
-                             upscale=self.upscale.isEnabled() and self.upscale.isChecked(),
-                             overwrite=self.overwrite.isChecked(), refine=self.refine.settings(),
-                             frames=self.frames() if self.frame_range.isChecked() else None,
-                             objects=tuple(chosen) if len(chosen) < self.objects.count() else None,
-                             keyframes=keyframes)
+        return ExportRequest(
+            out,
+            options,
+            source="propagate" if self.from_propagation.isChecked() else "saved",
+            upscale=self.upscale.isEnabled() and self.upscale.isChecked(),
+            overwrite=self.overwrite.isChecked(),
+            refine=self.refine.settings(),
+            frames=self.frames() if self.frame_range.isChecked() else None,
+            objects=tuple(chosen) if len(chosen) < self.objects.count() else None,
+            keyframes=keyframes,
+        )
 
     def _object_names(self) -> dict[int, str]:
         """Original object id -> the name the object list shows (the artist's, else "object <id>"), for the EXR
@@ -388,13 +450,15 @@ class ExportDialog(QDialog):
             self.status.setText("Choose at least one kind of output.")
             return
         if request.source == "saved" and not confirm_stale_export(self, self.project):
-            self.status.setText("Not exported: some masks are stale (propagate again, or take the masks from "
-                                "“A new propagation”).")
+            self.status.setText(
+                "Not exported: some masks are stale (propagate again, or take the masks from “A new propagation”)."
+            )
             return
         p = self.project
         references = {f: p.mask(f).copy() for f in p.references}
-        worker = ExportWorker(request, p.engine, p.workspace, p.object_ids, p.output_palette(), references,
-                              p.config, p.settings.mode)
+        worker = ExportWorker(
+            request, p.engine, p.workspace, p.object_ids, p.output_palette(), references, p.config, p.settings.mode
+        )
         worker.progress.connect(self._progress)
         worker.failed.connect(self._failed)
         worker.finished.connect(self._finished)

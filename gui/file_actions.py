@@ -1,13 +1,26 @@
 """The File and Frame menus' dialogs: New workspace (from frames, a frame pattern or a video), the list
 of recent workspaces, and Go to frame."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 from PyQt5.QtCore import QSettings
-from PyQt5.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-                             QInputDialog, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from xmempp.errors import XMemppError
 from xmempp.io.workspace import DEFAULT_PROCESSING_SIZE
@@ -15,7 +28,7 @@ from xmempp.io.workspace import DEFAULT_PROCESSING_SIZE
 from .launch import default_name, workspace_from_source
 from .remedies import gui_message
 
-__all__ = ["RecentWorkspaces", "NewWorkspaceDialog", "parse_frame", "ask_frame", "MAX_RECENT"]
+__all__ = ["MAX_RECENT", "NewWorkspaceDialog", "RecentWorkspaces", "ask_frame", "parse_frame"]
 
 #: Workspaces listed under File > Open Recent.
 MAX_RECENT = 10
@@ -26,7 +39,7 @@ _VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
 class RecentWorkspaces:
     """The recently opened workspaces, newest first, kept in the user's Qt settings."""
 
-    def __init__(self, settings: Optional[QSettings] = None) -> None:
+    def __init__(self, settings: QSettings | None = None) -> None:
         self.settings = settings if settings is not None else QSettings("xmempp", "xmempp")
 
     def paths(self) -> list[Path]:
@@ -46,10 +59,10 @@ class NewWorkspaceDialog(QDialog):
     """Make a workspace from a folder of frames, a frame pattern (`plate.####.exr`) or a video file, with
     the code of `xmempp import`; `path` is the new (or reopened) workspace after `exec_()` accepts."""
 
-    def __init__(self, root: Path, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, root: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("New workspace")
-        self.path: Optional[Path] = None
+        self.path: Path | None = None
         self.source = QLineEdit(self)
         self.source.setPlaceholderText("a frame folder, a pattern such as /plates/shot.####.exr, or a video file")
         self.source.textChanged.connect(self._source_changed)
@@ -116,16 +129,20 @@ class NewWorkspaceDialog(QDialog):
         masks = self.masks.text().strip()
         size = None if self.keep_size.isChecked() or self.size.value() == 0 else int(self.size.value())
         try:
-            self.path, _created = workspace_from_source(Path(text).expanduser(), Path(self.root.text()).expanduser(),
-                                                        self.name.text().strip() or None,
-                                                        Path(masks).expanduser() if masks else None, size)
+            self.path, _created = workspace_from_source(
+                Path(text).expanduser(),
+                Path(self.root.text()).expanduser(),
+                self.name.text().strip() or None,
+                Path(masks).expanduser() if masks else None,
+                size,
+            )
         except XMemppError as exc:
             self.error.setText(gui_message(exc))
             return
         self.accept()
 
 
-def parse_frame(text: str, labels: list[str]) -> Optional[int]:
+def parse_frame(text: str, labels: list[str]) -> int | None:
     """The frame index for what the user typed: a frame number 1..N, or a frame name.
 
     Returns:
@@ -140,8 +157,9 @@ def parse_frame(text: str, labels: list[str]) -> Optional[int]:
     return None
 
 
-def ask_frame(parent: QWidget, labels: list[str], current: int) -> Optional[int]:
+def ask_frame(parent: QWidget, labels: list[str], current: int) -> int | None:
     """Frame > Go to frame: ask for a number or a name. Returns the index, or None (cancelled / unknown)."""
-    text, ok = QInputDialog.getText(parent, "Go to frame", f"Frame number (1-{len(labels)}) or name:",
-                                    QLineEdit.Normal, str(current + 1))
+    text, ok = QInputDialog.getText(
+        parent, "Go to frame", f"Frame number (1-{len(labels)}) or name:", QLineEdit.Normal, str(current + 1)
+    )
     return parse_frame(text, labels) if ok else None

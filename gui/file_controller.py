@@ -1,9 +1,11 @@
 """The File and Help menus: new / open / recent workspaces (opened in a new window that replaces this one),
 save, export, load weights, the shortcut list."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional, Protocol
+from typing import Protocol
 
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QApplication, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox
@@ -29,19 +31,29 @@ class _Canvas(Protocol):
 class FileController:
     """File menu actions for one window on one project."""
 
-    def __init__(self, project: Project, jobs: JobController, recent: RecentWorkspaces, recent_menu: QMenu,
-                 messages: Messages, problem: Callable[[str], None], canvas: _Canvas, window: QMainWindow,
-                 open_window: Callable[[Project], QMainWindow], weights_error: Callable[[str], None],
-                 model_label: QLabel) -> None:
+    def __init__(
+        self,
+        project: Project,
+        jobs: JobController,
+        recent: RecentWorkspaces,
+        recent_menu: QMenu,
+        messages: Messages,
+        problem: Callable[[str], None],
+        canvas: _Canvas,
+        window: QMainWindow,
+        open_window: Callable[[Project], QMainWindow],
+        weights_error: Callable[[str], None],
+        model_label: QLabel,
+    ) -> None:
         """Arguments:
-            project, jobs: the window's project and jobs.
-            recent, recent_menu: the recent workspaces and File > Open Recent.
-            messages, problem: where passing messages and problems go.
-            canvas: redrawn after the export dialog (its refine settings drive the refined view).
-            window: the window the dialogs belong to and that a newly opened workspace replaces.
-            open_window: a new window on a project.
-            weights_error: shows the clear message about unusable weights.
-            model_label: the status bar's model line (File > Load weights updates it).
+        project, jobs: the window's project and jobs.
+        recent, recent_menu: the recent workspaces and File > Open Recent.
+        messages, problem: where passing messages and problems go.
+        canvas: redrawn after the export dialog (its refine settings drive the refined view).
+        window: the window the dialogs belong to and that a newly opened workspace replaces.
+        open_window: a new window on a project.
+        weights_error: shows the clear message about unusable weights.
+        model_label: the status bar's model line (File > Load weights updates it).
         """
         self.project, self.jobs, self.recent, self.recent_menu = project, jobs, recent, recent_menu
         self.messages, self.problem, self.canvas, self.window = messages, problem, canvas, window
@@ -72,12 +84,13 @@ class FileController:
         """File > Open workspace: choose a workspace folder."""
         if self.jobs.busy_message(" before opening another workspace"):
             return
-        folder = QFileDialog.getExistingDirectory(self.window, "Open workspace",
-                                                  str(self.project.workspace.path.parent))
+        folder = QFileDialog.getExistingDirectory(
+            self.window, "Open workspace", str(self.project.workspace.path.parent)
+        )
         if folder:
             self.open_path(Path(folder))
 
-    def open_path(self, path: Path) -> Optional[QMainWindow]:
+    def open_path(self, path: Path) -> QMainWindow | None:
         """Open workspace `path` in a new window with the same weights and device, and close this one.
 
         Returns:
@@ -96,16 +109,19 @@ class FileController:
         self.window.close()
         return window
 
-    def load_weights(self, path: Optional[Path] = None) -> bool:
+    def load_weights(self, path: Path | None = None) -> bool:
         """File > Load weights: check and load an XMem checkpoint as `--model` does (asks for the file when `path`
         is None). Returns True when the network now uses it; a refused file changes nothing and says why."""
         if self.jobs.busy_message(" before loading other weights"):
             return False
         engine = self.project.engine
         if path is None:
-            chosen, _filter = QFileDialog.getOpenFileName(self.window, "Load XMem weights",
-                                                          str(engine.weights_file.parent),
-                                                          "Checkpoints (*.pth *.pt);;All files (*)")
+            chosen, _filter = QFileDialog.getOpenFileName(
+                self.window,
+                "Load XMem weights",
+                str(engine.weights_file.parent),
+                "Checkpoints (*.pth *.pt);;All files (*)",
+            )
             if not chosen:
                 return False
             path = Path(chosen)

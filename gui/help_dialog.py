@@ -1,9 +1,9 @@
 """The keyboard shortcut list, rendered from the same table that creates the actions, in two columns so that
 it fits a 1280x720 laptop screen (it scrolls where a screen is smaller still)."""
+
 from __future__ import annotations
 
 from html import escape
-from typing import Optional
 
 from PyQt5.QtWidgets import QApplication, QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
@@ -22,10 +22,13 @@ def _group_html(rows: list[tuple[str, str, str]]) -> str:
     for row_group, keys, text in rows:
         if row_group != group:
             group = row_group
-            parts.append(f"<tr><td colspan='2' style='padding-top:8px'><b style='color:#8ab4f8'>{escape(group)}"
-                         f"</b></td></tr>")
-        chips = " ".join(f"<code style='background:#3a3e45;color:#ffffff'>&nbsp;{escape(k.strip())}&nbsp;</code>"
-                         for k in keys.split(" / "))
+            parts.append(
+                f"<tr><td colspan='2' style='padding-top:8px'><b style='color:#8ab4f8'>{escape(group)}</b></td></tr>"
+            )
+        chips = " ".join(
+            f"<code style='background:#3a3e45;color:#ffffff'>&nbsp;{escape(k.strip())}&nbsp;</code>"
+            for k in keys.split(" / ")
+        )
         parts.append(f"<tr><td width='32%' valign='top'>{chips}</td><td valign='top'>{escape(text)}</td></tr>")
     parts.append("</table>")
     return "".join(parts)
@@ -41,15 +44,17 @@ def _columns(rows: list[tuple[str, str, str]]) -> tuple[list, list]:
 def shortcut_html() -> str:
     """The shortcut table as HTML, grouped, in two columns, for the help dialog."""
     left, right = _columns(shortcut_rows())
-    return (f"<table width='100%' cellspacing='0' cellpadding='0'><tr><td width='50%' valign='top' "
-            f"style='padding-right:14px'>{_group_html(left)}</td><td width='50%' valign='top'>"
-            f"{_group_html(right)}</td></tr></table>")
+    return (
+        f"<table width='100%' cellspacing='0' cellpadding='0'><tr><td width='50%' valign='top' "
+        f"style='padding-right:14px'>{_group_html(left)}</td><td width='50%' valign='top'>"
+        f"{_group_html(right)}</td></tr></table>"
+    )
 
 
 class HelpDialog(QDialog):
     """Lists every shortcut and mouse gesture, grouped."""
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
         width, height = MAX_SIZE

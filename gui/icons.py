@@ -1,7 +1,8 @@
 """Small vector icons drawn with QPainter (no icon files, no theme needed; crisp at any scale)."""
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from PyQt5.QtCore import QPointF, QRectF, Qt
 from PyQt5.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
@@ -16,8 +17,11 @@ def _pen(width: float = 1.8, colour: QColor = _FG) -> QPen:
 
 
 def _triangle(p: QPainter, x: float, flip: bool = False) -> None:
-    pts = [QPointF(x, 5), QPointF(x, 19), QPointF(x + 8, 12)] if not flip else \
-        [QPointF(x + 8, 5), QPointF(x + 8, 19), QPointF(x, 12)]
+    pts = (
+        [QPointF(x, 5), QPointF(x, 19), QPointF(x + 8, 12)]
+        if not flip
+        else [QPointF(x + 8, 5), QPointF(x + 8, 19), QPointF(x, 12)]
+    )
     p.drawPolygon(QPolygonF(pts))
 
 
@@ -58,8 +62,12 @@ def _draw(name: str, p: QPainter) -> None:
         p.drawPath(path)
     elif name == "segment":
         p.drawLine(QPointF(5, 19), QPointF(14, 10))
-        for a, b in ((QPointF(17, 3), QPointF(17, 7)), (QPointF(15, 5), QPointF(19, 5)),
-                     (QPointF(20, 10), QPointF(20, 13)), (QPointF(11, 4), QPointF(11, 6))):
+        for a, b in (
+            (QPointF(17, 3), QPointF(17, 7)),
+            (QPointF(15, 5), QPointF(19, 5)),
+            (QPointF(20, 10), QPointF(20, 13)),
+            (QPointF(11, 4), QPointF(11, 6)),
+        ):
             p.drawLine(a, b)
     elif name == "forward":
         p.setBrush(_FG)
@@ -137,12 +145,16 @@ def _draw(name: str, p: QPainter) -> None:
         p.setPen(Qt.PenStyle.NoPen)
         p.drawPolygon(QPolygonF([QPointF(7, 5), QPointF(7, 19), QPointF(19, 12)]))
     elif name == "fit":
-        for a, b, c in (((4, 9), (4, 4), (9, 4)), ((15, 4), (20, 4), (20, 9)), ((20, 15), (20, 20), (15, 20)),
-                        ((9, 20), (4, 20), (4, 15))):
+        for a, b, c in (
+            ((4, 9), (4, 4), (9, 4)),
+            ((15, 4), (20, 4), (20, 9)),
+            ((20, 15), (20, 20), (15, 20)),
+            ((9, 20), (4, 20), (4, 15)),
+        ):
             p.drawPolyline(QPolygonF([QPointF(*a), QPointF(*b), QPointF(*c)]))
 
 
-@lru_cache(maxsize=None)
+@cache
 def icon(name: str) -> QIcon:
     """The icon `name` ("brush", "eraser", "polygon", "lasso", "spline", "segment", "forward", "backward", "shot",
     "pause", "stop", "reference", "suggest", "undo", "redo", "export", "fit")."""

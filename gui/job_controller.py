@@ -5,10 +5,10 @@ exporting), builds the workers from the project, tracks their phases (`JobProgre
 what happens through signals that the window connects to its widgets; it never touches a widget
 itself (it only parents its question dialogs on the window).
 """
+
 from __future__ import annotations
 
 import time
-from typing import Optional, Union
 
 from PyQt5.QtCore import QObject, pyqtSignal
 from PyQt5.QtWidgets import QMessageBox, QWidget
@@ -19,8 +19,7 @@ from xmempp.inference.plan import Direction
 from .job_progress import PROPAGATION_PHASES, SUGGESTION_PHASES, JobProgress
 from .job_runner import JobRunner, JobState, Worker
 from .project import Project
-from .workers import PropagationOutcome, PropagationPlan, PropagationWorker, SavedMasks, SuggestWorker, \
-    plan_propagation
+from .workers import PropagationOutcome, PropagationPlan, PropagationWorker, SavedMasks, SuggestWorker, plan_propagation
 
 __all__ = ["JobController"]
 
@@ -74,9 +73,9 @@ class JobController(QObject):
         self.runner.stateChanged.connect(self._state_changed)
         self.following = True
         self._last_follow = 0.0
-        self._last_propagated: Optional[int] = None
+        self._last_propagated: int | None = None
         self.last_suggestion_result = None
-        self.job_progress: Optional[JobProgress] = None
+        self.job_progress: JobProgress | None = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -106,8 +105,9 @@ class JobController(QObject):
         self.busyChanged.emit(busy)
 
     def _start(self, state: JobState, worker: Worker, progress: JobProgress, what: str) -> None:
-        worker.progress.connect(lambda done, total: self._stage(progress.phases[0].key if len(progress.phases) == 1
-                                                                else None, done, total))
+        worker.progress.connect(
+            lambda done, total: self._stage(progress.phases[0].key if len(progress.phases) == 1 else None, done, total)
+        )
         worker.status.connect(self._status)
         worker.failed.connect(lambda message, weights: self._failed(what, message, weights))
         self.job_progress = progress
@@ -120,7 +120,7 @@ class JobController(QObject):
         engine = self.project.engine
         return engine.status if engine.model is not None else f"model: loading {engine.weights_file.name}…"
 
-    def _stage(self, stage: Optional[str], done: int, total: int) -> None:
+    def _stage(self, stage: str | None, done: int, total: int) -> None:
         progress = self.job_progress
         if progress is None or stage is None:
             return
@@ -163,10 +163,9 @@ class JobController(QObject):
         return refs if self.weights_ready() else []
 
     # ------------------------------------------------------------------ propagation
-    def propagate(self, direction: Union[Direction, str], start: int, limit: Optional[int] = None) -> bool:
+    def propagate(self, direction: Direction | str, start: int, limit: int | None = None) -> bool:
         """Start a propagation (a `Direction`) from frame `start`. Returns True when it started."""
-        refs = self._references_to_run("Paint the object on a frame and save it as a reference (R) before "
-                                       "propagating.")
+        refs = self._references_to_run("Paint the object on a frame and save it as a reference (R) before propagating.")
         if not refs:
             return False
         project = self.project
@@ -175,29 +174,46 @@ class JobController(QObject):
             self.message.emit("nothing to propagate from here", MESSAGE_MS)
             return False
         touched = {f for frames in plan.passes for f in frames}
-        edited = sorted(f for f in project.settings.edited if f in touched and not project.is_reference(f)
-                        and project.mask(f).any())
+        edited = sorted(
+            f for f in project.settings.edited if f in touched and not project.is_reference(f) and project.mask(f).any()
+        )
         if edited and not self._confirm_overwrite(edited):
             return False
-        worker = PropagationWorker(project.engine, project.workspace, direction, start, limit,
-                                   project.reference_snapshot(), project.config, project.settings.mode,
-                                   project.palette)
+        worker = PropagationWorker(
+            project.engine,
+            project.workspace,
+            direction,
+            start,
+            limit,
+            project.reference_snapshot(),
+            project.config,
+            project.settings.mode,
+            project.palette,
+        )
         worker.frameDone.connect(self._propagated_frame)
         worker.memoryStats.connect(self.memoryStats)
         worker.finished.connect(lambda outcome, p=plan: self._propagation_finished(outcome, p))
         self.following, self._last_follow, self._last_propagated = True, 0.0, None
         self.runningSpan.emit(plan.span)
         free = sum(f in refs for frames in plan.passes for f in frames)  # references are handed back as they are
-        self._start(JobState.propagating, worker, JobProgress(plan.text, PROPAGATION_PHASES, plan.total,
-                                                              free_steps=free), "Propagation")
+        self._start(
+            JobState.propagating,
+            worker,
+            JobProgress(plan.text, PROPAGATION_PHASES, plan.total, free_steps=free),
+            "Propagation",
+        )
         return True
 
     def _confirm_overwrite(self, frames: list[int]) -> bool:
         project = self.project
         names = ", ".join(project.labels[f] for f in frames[:6]) + (" …" if len(frames) > 6 else "")
-        box = QMessageBox(QMessageBox.Question, "Edited frames",
-                          f"You edited {len(frames)} frame(s) that are not references ({names}). The propagation "
-                          f"would replace their masks.\n\nSave them as references first?", parent=self.dialog_parent)
+        box = QMessageBox(
+            QMessageBox.Question,
+            "Edited frames",
+            f"You edited {len(frames)} frame(s) that are not references ({names}). The propagation "
+            f"would replace their masks.\n\nSave them as references first?",
+            parent=self.dialog_parent,
+        )
         save = box.addButton("Save as references", QMessageBox.AcceptRole)
         box.addButton("Replace them", QMessageBox.DestructiveRole)
         cancel = box.addButton(QMessageBox.Cancel)
@@ -229,8 +245,9 @@ class JobController(QObject):
         if outcome.completed:
             self.message.emit(f"{plan.text} finished: {summary}; {len(outcome.changes)} masks saved", FINISHED_MS)
         elif outcome.frames:
-            self.message.emit(f"{plan.text} stopped after {summary}; their masks are saved (Ctrl+Z undoes them)",
-                              FINISHED_MS)
+            self.message.emit(
+                f"{plan.text} stopped after {summary}; their masks are saved (Ctrl+Z undoes them)", FINISHED_MS
+            )
         self.memoryStats.emit(self.project.engine.memory_stats())
         self.propagationFinished.emit()
 
@@ -277,8 +294,17 @@ class JobController(QObject):
         masked = project.masked_frames
         # with a mask on every frame the selector uses them; otherwise it propagates the references first
         predicted = SavedMasks(project.workspace, masked, project.engine) if len(masked) == len(project) else None
-        worker = SuggestWorker(project.engine, project.workspace, references, s.k, s.alpha, s.min_mask_percent,
-                               project.config, s.mode, predicted)
+        worker = SuggestWorker(
+            project.engine,
+            project.workspace,
+            references,
+            s.k,
+            s.alpha,
+            s.min_mask_percent,
+            project.config,
+            s.mode,
+            predicted,
+        )
         phases = tuple(p for p in SUGGESTION_PHASES if predicted is None or p.key != "propagation")
         progress = JobProgress("Suggest frames", phases, len(project))
         worker.stageProgress.connect(self._suggestion_stage)
@@ -307,5 +333,6 @@ class JobController(QObject):
         frames = f"{len(self.project)} frames"
         summary = progress.summary(frames) if progress is not None else frames
         self.suggestionFinished.emit(result, note)
-        self.message.emit(f"Suggest frames finished: {len(result.chosen)} frame(s) from {summary}; N jumps to them",
-                          FINISHED_MS)
+        self.message.emit(
+            f"Suggest frames finished: {len(result.chosen)} frame(s) from {summary}; N jumps to them", FINISHED_MS
+        )

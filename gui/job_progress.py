@@ -9,13 +9,14 @@ clock starts at the first frame reported (so loading the model is not counted), 
 the job is paused, and steps that cost nothing (a propagation's reference frames, handed back as
 they are) are not counted as frames.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
 
-__all__ = ["Phase", "JobProgress", "PROPAGATION_PHASES", "SUGGESTION_PHASES", "format_duration"]
+__all__ = ["PROPAGATION_PHASES", "SUGGESTION_PHASES", "JobProgress", "Phase", "format_duration"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,12 @@ class Phase:
 
 PROPAGATION_PHASES = (Phase("propagation", "propagating", 1.0),)
 #: Weights from the relative cost per frame on the CPU: a propagation step is a few key-encoder passes.
-SUGGESTION_PHASES = (Phase("model", "loading the model", 0.0, frames=False),
-                     Phase("features", "encoding frames", 1.0),
-                     Phase("propagation", "propagating the references", 3.0),
-                     Phase("selection", "choosing frames", 0.5, frames=False))
+SUGGESTION_PHASES = (
+    Phase("model", "loading the model", 0.0, frames=False),
+    Phase("features", "encoding frames", 1.0),
+    Phase("propagation", "propagating the references", 3.0),
+    Phase("selection", "choosing frames", 0.5, frames=False),
+)
 #: A phase whose size is unknown yet counts as this many steps.
 _UNKNOWN_STEPS = 1
 #: Frames per second and time left are shown once a phase has run this long (seconds).
@@ -48,7 +51,7 @@ _RATE_AFTER = 0.5
 
 
 def format_duration(seconds: float) -> str:
-    """"0:07", "12:30", "1:02:03"."""
+    """ "0:07", "12:30", "1:02:03"."""
     seconds = max(0, int(round(seconds)))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -58,14 +61,20 @@ def format_duration(seconds: float) -> str:
 class JobProgress:
     """Follows one job through its phases."""
 
-    def __init__(self, title: str, phases: Sequence[Phase], frames: int,
-                 clock: Callable[[], float] = time.monotonic, free_steps: int = 0) -> None:
+    def __init__(
+        self,
+        title: str,
+        phases: Sequence[Phase],
+        frames: int,
+        clock: Callable[[], float] = time.monotonic,
+        free_steps: int = 0,
+    ) -> None:
         """Arguments:
-            title: the job's name ("Suggest frames").
-            phases: its phases in order.
-            frames: the shot's frame count (the expected size of frame phases).
-            clock: seconds (tests pass a fake one).
-            free_steps: frame steps that cost nothing (a propagation's reference frames): not counted.
+        title: the job's name ("Suggest frames").
+        phases: its phases in order.
+        frames: the shot's frame count (the expected size of frame phases).
+        clock: seconds (tests pass a fake one).
+        free_steps: frame steps that cost nothing (a propagation's reference frames): not counted.
         """
         self.title = title
         self.phases = tuple(phases)
@@ -73,11 +82,11 @@ class JobProgress:
         self.free_steps = max(0, int(free_steps))
         self.started = clock()
         self._paused_total = 0.0
-        self._paused_at: Optional[float] = None
-        self._work_started: Optional[float] = None  # active time of the first frame reported
-        self._work_fraction = 0.0                   # overall fraction at that moment
-        self._work_frames = 0                       # frame steps reported by then (not timed)
-        self._phase_base = 0                        # steps of the current phase done before its rate's clock
+        self._paused_at: float | None = None
+        self._work_started: float | None = None  # active time of the first frame reported
+        self._work_fraction = 0.0  # overall fraction at that moment
+        self._work_frames = 0  # frame steps reported by then (not timed)
+        self._phase_base = 0  # steps of the current phase done before its rate's clock
         self._totals = {p.key: (frames if p.frames else _UNKNOWN_STEPS) for p in self.phases}
         # each phase's share of the bar is fixed up front (a phase's own size may only be known later)
         self._shares = {p.key: p.weight * max(1, frames) for p in self.phases}
@@ -155,7 +164,7 @@ class JobProgress:
         return max(0, self.frames - self.free_steps)
 
     @property
-    def rate(self) -> Optional[float]:
+    def rate(self) -> float | None:
         """Steps per second of the current phase, once it has run a moment (pauses left out)."""
         seconds = self._active() - self._phase_started
         done = self._done[self.phase.key] - self._phase_base
@@ -164,7 +173,7 @@ class JobProgress:
         return done / seconds
 
     @property
-    def remaining(self) -> Optional[float]:
+    def remaining(self) -> float | None:
         """Estimated seconds left (from the fraction done since the first frame and the time it took), or None
         early on."""
         done = self.fraction - self._work_fraction
@@ -187,7 +196,7 @@ class JobProgress:
             parts.append(f"{format_duration(remaining)} left")
         return " · ".join(parts)
 
-    def summary(self, what: Optional[str] = None) -> str:
+    def summary(self, what: str | None = None) -> str:
         """The finished message: "<what> in 1:02 (1.4 frames/s)" (`what` defaults to "<computed> frames")."""
         elapsed = self.elapsed
         frames = self.computed

@@ -5,13 +5,14 @@ QThread owned by a `JobRunner`. The runner is in one of four states - idle, prop
 suggesting, exporting - and says so through `stateChanged`; the main window and the export dialog
 each hold one and never track jobs themselves.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import traceback
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 from PyQt5.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
 
@@ -19,7 +20,7 @@ from xmempp.errors import WeightsError, XMemppError
 
 from .remedies import gui_message
 
-__all__ = ["JobState", "Worker", "JobRunner", "Stopped"]
+__all__ = ["JobRunner", "JobState", "Stopped", "Worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +35,14 @@ class JobState(str, Enum):
     reviewing = "reviewing"  # the review's own runner (`review_jobs.ReviewController`), beside the window's
 
     @property
-    def job(self) -> Optional[str]:
-        """"propagation", "suggestion", "export", "review", or None when idle."""
-        return {"propagating": "propagation", "suggesting": "suggestion", "exporting": "export",
-                "reviewing": "review"}.get(self.value)
+    def job(self) -> str | None:
+        """ "propagation", "suggestion", "export", "review", or None when idle."""
+        return {
+            "propagating": "propagation",
+            "suggesting": "suggestion",
+            "exporting": "export",
+            "reviewing": "review",
+        }.get(self.value)
 
 
 class Stopped(Exception):
@@ -88,7 +93,7 @@ class Worker(QObject):
             result = self.work()
         except Stopped:
             result = self.stopped_result()
-        except BaseException as exc:  # noqa: BLE001 - reported to the UI thread
+        except BaseException as exc:
             self.failed.emit(*describe_error(exc))
             result = self.stopped_result()
         finally:
@@ -117,8 +122,8 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject) -> None:
         super().__init__(parent)
         self.state = JobState.idle
-        self.worker: Optional[Worker] = None
-        self.thread: Optional[QThread] = None
+        self.worker: Worker | None = None
+        self.thread: QThread | None = None
 
     @property
     def busy(self) -> bool:

@@ -1,9 +1,11 @@
 """The window's side of the background jobs: start them from the actions, show what `JobController` says
 (progress bar, job line, model line, the Candidates tab) and enable only the controls that can act while
 one runs."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional, Protocol, Union
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import numpy as np
 from PyQt5.QtWidgets import QAbstractSpinBox, QAction, QApplication, QMessageBox, QWidget
@@ -14,7 +16,7 @@ from .job_controller import JobController
 from .job_runner import JobState
 from .window_bars import WindowWidgets
 
-__all__ = ["JobPresenter", "EditableCanvas", "Playback", "Keyframes"]
+__all__ = ["EditableCanvas", "JobPresenter", "Keyframes", "Playback"]
 
 
 class Keyframes(Protocol):
@@ -48,9 +50,18 @@ class Playback(Protocol):
 class JobPresenter:
     """Starts jobs for the window and keeps its widgets in step with them."""
 
-    def __init__(self, jobs: JobController, shot: Keyframes, ui: WindowWidgets, actions: Mapping[str, QAction],
-                 canvas: EditableCanvas, playback: Playback, accept_shape: Callable[[], None],
-                 save_reference: Callable[[], bool], dialog_parent: QWidget) -> None:
+    def __init__(
+        self,
+        jobs: JobController,
+        shot: Keyframes,
+        ui: WindowWidgets,
+        actions: Mapping[str, QAction],
+        canvas: EditableCanvas,
+        playback: Playback,
+        accept_shape: Callable[[], None],
+        save_reference: Callable[[], bool],
+        dialog_parent: QWidget,
+    ) -> None:
         """`accept_shape` finishes a shape being drawn before a propagation reads the frame; `save_reference` saves
         the frame on screen as a reference (F on a painted frame offers it)."""
         self.jobs, self.shot, self.ui, self.actions = jobs, shot, ui, actions
@@ -86,8 +97,15 @@ class JobPresenter:
         running, propagating = self.jobs.runner.busy, self.jobs.propagating
         for name in ("save_reference", "delete_reference", "clear_object", "approve_frame", "review_masks"):
             self.actions[name].setEnabled(not propagating)
-        for name in ("propagate_forward", "propagate_backward", "propagate_shot", "suggest", "export",
-                     "new_workspace", "open_workspace"):
+        for name in (
+            "propagate_forward",
+            "propagate_backward",
+            "propagate_shot",
+            "suggest",
+            "export",
+            "new_workspace",
+            "open_workspace",
+        ):
             self.actions[name].setEnabled(not running)
         ui.recent_menu.setEnabled(not running)
         ui.load_weights_action.setEnabled(not running)
@@ -135,7 +153,7 @@ class JobPresenter:
         if isinstance(focus, QAbstractSpinBox):
             focus.interpretText()
 
-    def propagate(self, direction: Union[Direction, str], start: int, limit: Optional[int] = None) -> bool:
+    def propagate(self, direction: Direction | str, start: int, limit: int | None = None) -> bool:
         """Start a propagation (a `Direction`; at most `limit` frames per pass). True if started."""
         self.commit_typed_value()
         if not self.jobs.runner.busy:
@@ -146,14 +164,21 @@ class JobPresenter:
 
     def _painted_without_reference(self, frame: int) -> bool:
         shot = self.shot
-        return (not shot.is_reference(frame) and bool(shot.mask(frame).any())
-                and not any(shot.mask(f).any() for f in shot.references))
+        return (
+            not shot.is_reference(frame)
+            and bool(shot.mask(frame).any())
+            and not any(shot.mask(f).any() for f in shot.references)
+        )
 
     def _save_first(self, frame: int) -> bool:
         """F on a painted frame before any reference: offer to save it as one and go on."""
-        box = QMessageBox(QMessageBox.Question, "No reference yet",
-                          f"{self.shot.labels[frame]} is painted but is not a reference yet, and a propagation starts "
-                          f"from references.\n\nSave it as a reference and propagate?", parent=self.dialog_parent)
+        box = QMessageBox(
+            QMessageBox.Question,
+            "No reference yet",
+            f"{self.shot.labels[frame]} is painted but is not a reference yet, and a propagation starts "
+            f"from references.\n\nSave it as a reference and propagate?",
+            parent=self.dialog_parent,
+        )
         save = box.addButton("Save as reference and propagate", QMessageBox.AcceptRole)
         box.addButton(QMessageBox.Cancel)
         box.setDefaultButton(save)

@@ -1,14 +1,15 @@
 """Find or create the workspace the GUI opens (no Qt): `--video` / `--images` go through
 `xmempp.io.workspace.create_workspace`, the code path of `xmempp import`."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from xmempp.errors import InputError, OutputError
 from xmempp.io.workspace_info import WorkspaceInfo
 
-__all__ = ["workspace_from_source", "default_name"]
+__all__ = ["default_name", "workspace_from_source"]
 
 
 def default_name(source: Path) -> str:
@@ -33,9 +34,14 @@ def _made_from(path: Path, source: Path) -> bool:
     return info.source == str(source.resolve())
 
 
-def workspace_from_source(source: Path, root: Path = Path("workspace"), name: Optional[str] = None,
-                          masks: Optional[Path] = None, size: Optional[int] = None,
-                          progress: Optional[Callable[[int, int], None]] = None) -> tuple[Path, bool]:
+def workspace_from_source(
+    source: Path,
+    root: Path = Path("workspace"),
+    name: str | None = None,
+    masks: Path | None = None,
+    size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Path, bool]:
     """The workspace for a video file or frame folder, created on first use.
 
     Arguments:
@@ -49,11 +55,10 @@ def workspace_from_source(source: Path, root: Path = Path("workspace"), name: Op
         (workspace path, created). An existing workspace made from the same source is reopened
         (nothing is overwritten); one made from something else raises `OutputError`.
     """
-    from xmempp.io.sources import open_frames
     from xmempp.io.masks import read_mask_folder
-    from xmempp.io.workspace import create_workspace
-
     from xmempp.io.sequences import is_pattern
+    from xmempp.io.sources import open_frames
+    from xmempp.io.workspace import create_workspace
 
     source = Path(source).expanduser()
     if not source.exists() and not is_pattern(source):
@@ -63,15 +68,16 @@ def workspace_from_source(source: Path, root: Path = Path("workspace"), name: Op
     if dest.is_dir() and any(dest.iterdir()):
         if _made_from(dest, source):
             return dest, False
-        raise OutputError(f"workspace {dest} already exists and was not made from {source}; open it with "
-                          f"--workspace {dest}, or choose another --name")
+        raise OutputError(
+            f"workspace {dest} already exists and was not made from {source}; open it with "
+            f"--workspace {dest}, or choose another --name"
+        )
     frames = open_frames(source)
     try:
         mask_set = None
         if masks is not None:
             mask_set = read_mask_folder(masks, frames.names, frames.size, by_index=frames.is_video)
-        path = create_workspace(root, name, frames, mask_set, size if size and size > 0 else None,
-                                progress=progress)
+        path = create_workspace(root, name, frames, mask_set, size if size and size > 0 else None, progress=progress)
     finally:
         frames.close()
     return path, True

@@ -5,9 +5,11 @@ It only wires: the view state (`view_state.ViewState`, what is on screen) is fol
 widgets and the saved settings; each concern has its controller (navigation, tools, views, objects, edits,
 references, jobs, files, review), given only what it needs; the actions call the controllers
 (`window_actions`)."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Union
+from collections.abc import Mapping
+from typing import Any
 
 from PyQt5 import sip
 from PyQt5.QtCore import QEvent, QTimer
@@ -41,24 +43,29 @@ from .window_actions import action_handlers
 from .window_bars import DOCK_WIDTH, WindowWidgets, build_widgets
 from .window_geometry import WINDOW_SIZE, fit_options_bar, fit_to_screen, size_dock
 
-__all__ = ["MainWindow", "WINDOW_SIZE"]
+__all__ = ["WINDOW_SIZE", "MainWindow"]
 
 #: How long the first hint stays on the status bar (ms).
 _HINT_MS = 15000
 #: Open windows (a window opened from File > New / Open has no parent holding it).
-_WINDOWS: list["MainWindow"] = []
+_WINDOWS: list[MainWindow] = []
 
 
 class MainWindow(QMainWindow):
     """The xmempp annotation window for one project."""
 
-    def __init__(self, project: Project, parent: Optional[QWidget] = None, interactive: bool = True,
-                 recent: Optional[RecentWorkspaces] = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        parent: QWidget | None = None,
+        interactive: bool = True,
+        recent: RecentWorkspaces | None = None,
+    ) -> None:
         """Arguments:
-            project: the opened workspace.
-            parent: parent widget.
-            interactive: show message boxes for problems (False for --screenshot: status bar only).
-            recent: the recent-workspaces list (default: the user's Qt settings).
+        project: the opened workspace.
+        parent: parent widget.
+        interactive: show message boxes for problems (False for --screenshot: status bar only).
+        recent: the recent-workspaces list (default: the user's Qt settings).
         """
         super().__init__(parent)
         self.project = project
@@ -71,8 +78,9 @@ class MainWindow(QMainWindow):
         self.refined = RefinedMattes(project)
         self.canvas = Canvas(project, self)
         if self.refined.available:  # the matte the view shows: the object's, or all visible ones' (combined)
-            self.canvas.refiner = lambda f, image, ids, obj: self.refined.view_matte(f, image, ids, obj,
-                                                                                     self.view.overlay_mode)
+            self.canvas.refiner = lambda f, image, ids, obj: self.refined.view_matte(
+                f, image, ids, obj, self.view.overlay_mode
+            )
         self.timeline = Timeline(project.labels, project.workspace.fps, self)
         central = QWidget(self)
         column = QVBoxLayout(central)
@@ -94,8 +102,9 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ construction
     def _build_controllers(self, recent: RecentWorkspaces) -> None:
         p, ui, view, canvas, actions = self.project, self.ui, self.view, self.canvas, self.actions
-        self.status = status = StatusLine(self.statusBar(), ui.saved_label, ui.cursor_label, ui.zoom_label, p,
-                                          self if self.interactive else None)
+        self.status = status = StatusLine(
+            self.statusBar(), ui.saved_label, ui.cursor_label, ui.zoom_label, p, self if self.interactive else None
+        )
         bind_canvas(view, canvas)
         self.nav = Navigation(view, p, self.jobs, canvas, status, self)
         self.tools = ToolController(view, canvas, self.backends, ui, actions, status)
@@ -103,10 +112,22 @@ class MainWindow(QMainWindow):
         self.objects = ObjectController(view, p, canvas, ui.objects, status, status.problem, self.tools.reset_shape)
         self.edits = EditController(view, p, self.jobs, actions, status, self.tools.reset_shape, self)
         self.refs = ReferenceController(view, p, self.jobs, ui.references_panel, status, self.tools.accept_shape)
-        self.job_view = JobPresenter(self.jobs, p, ui, actions, canvas, self.timeline, self.tools.accept_shape,
-                                     self.refs.save, self)
-        self.files = FileController(p, self.jobs, recent, ui.recent_menu, status, status.problem, canvas, self,
-                                    self._new_window, self.job_view.show_weights_error, ui.model_label)
+        self.job_view = JobPresenter(
+            self.jobs, p, ui, actions, canvas, self.timeline, self.tools.accept_shape, self.refs.save, self
+        )
+        self.files = FileController(
+            p,
+            self.jobs,
+            recent,
+            ui.recent_menu,
+            status,
+            status.problem,
+            canvas,
+            self,
+            self._new_window,
+            self.job_view.show_weights_error,
+            ui.model_label,
+        )
         self.review_ui = ReviewUi(p, self.thumbnails, self.timeline, ui.tabs, self.jobs, self.nav, status, self)
         bind_settings(view, p)
         self.space_key = SpaceKeyFilter(self, canvas, self.job_view.toggle_pause)
@@ -152,7 +173,7 @@ class MainWindow(QMainWindow):
         if p.problems:
             QTimer.singleShot(0, lambda: self.status.problem(p.problems[-1]))
 
-    def _new_window(self, project: Project) -> "MainWindow":
+    def _new_window(self, project: Project) -> MainWindow:
         return MainWindow(project, interactive=self.interactive, recent=self.files.recent)
 
     # ------------------------------------------------------------------ the window's verbs (scripts and tests)
@@ -193,7 +214,7 @@ class MainWindow(QMainWindow):
         """Save the current frame as a reference."""
         self.refs.save()
 
-    def propagate(self, direction: Union[Direction, str], limit: Optional[int] = None) -> bool:
+    def propagate(self, direction: Direction | str, limit: int | None = None) -> bool:
         """Start a propagation (a `Direction`; at most `limit` frames per pass). True if started."""
         return self.job_view.propagate(direction, self.current, limit)
 
@@ -213,12 +234,12 @@ class MainWindow(QMainWindow):
         """Block until the running job's thread ends (tests, closing)."""
         self.job_view.wait(timeout_ms)
 
-    def open_path(self, path) -> Optional[QMainWindow]:
+    def open_path(self, path) -> QMainWindow | None:
         """Open workspace `path` in a new window and close this one (None when it cannot be opened)."""
         return self.files.open_path(path)
 
     @property
-    def job(self) -> Optional[str]:
+    def job(self) -> str | None:
         """The running job ("propagation", "suggestion"), or None."""
         return self.jobs.state.job
 
@@ -233,7 +254,7 @@ class MainWindow(QMainWindow):
         return self.jobs.last_suggestion_result
 
     @property
-    def _history(self) -> Optional[QDialog]:
+    def _history(self) -> QDialog | None:
         return self.edits.history
 
     # ------------------------------------------------------------------ the model's news, shown
@@ -303,15 +324,15 @@ class MainWindow(QMainWindow):
     def _fit_options_bar(self) -> None:
         fit_options_bar(self.ui.options_bar, self.width(), self.ui.droppable)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit_options_bar()
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         size_dock(self, self.ui.dock, DOCK_WIDTH)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event) -> None:
         if self.jobs.runner.busy:
             self.jobs.stop()
             self.wait_for_job(60000)

@@ -14,23 +14,41 @@ soft matte when one is given;
 `COMPARE_MODES` say whether the raw, the refined or a split (raw left, refined right) is shown.
 Onion skin: outlines of the previous and next frames' masks drawn over any mode.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from .overlay import OVERLAY_LABELS, OVERLAY_MODES, clip_rect, composite_into, object_outline
 
-__all__ = ["COMBINED_MODE", "MATTE_MODES", "VIEW_MODES", "VIEW_LABELS", "COMPARE_MODES", "COMPARE_LABELS",
-           "ONION_PREVIOUS", "ONION_NEXT", "checkerboard", "render_view", "onion_edges"]
+__all__ = [
+    "COMBINED_MODE",
+    "COMPARE_LABELS",
+    "COMPARE_MODES",
+    "MATTE_MODES",
+    "ONION_NEXT",
+    "ONION_PREVIOUS",
+    "VIEW_LABELS",
+    "VIEW_MODES",
+    "checkerboard",
+    "onion_edges",
+    "render_view",
+]
 
 #: The combined-alpha view: every visible object's matte at once.
 COMBINED_MODE = "combined"
 MATTE_MODES = ("outline", "alpha", COMBINED_MODE, "black", "checker")
 VIEW_MODES = OVERLAY_MODES + MATTE_MODES
-VIEW_LABELS = {**OVERLAY_LABELS, "outline": "Outline only", "alpha": "Alpha", COMBINED_MODE: "Alpha, all objects",
-               "black": "Over black", "checker": "Over checker"}
+VIEW_LABELS = {
+    **OVERLAY_LABELS,
+    "outline": "Outline only",
+    "alpha": "Alpha",
+    COMBINED_MODE: "Alpha, all objects",
+    "black": "Over black",
+    "checker": "Over checker",
+}
 COMPARE_MODES = ("raw", "refined", "split")
 COMPARE_LABELS = {"raw": "Raw", "refined": "Refined", "split": "Raw | refined"}
 
@@ -50,17 +68,26 @@ def checkerboard(height: int, width: int, square: int = CHECKER_SQUARE) -> np.nd
     return np.repeat(board[..., None], 3, axis=2)
 
 
-def onion_edges(ids: Optional[np.ndarray]) -> Optional[np.ndarray]:
+def onion_edges(ids: np.ndarray | None) -> np.ndarray | None:
     """The outline (bool HxW) of every object in a neighbouring frame's mask, or None without a mask."""
     if ids is None or not ids.any():
         return None
     return object_outline(ids)
 
 
-def render_view(out: np.ndarray, frame: np.ndarray, ids: Optional[np.ndarray], mode: str, *,
-                rect: Optional[tuple[int, int, int, int]] = None, object_id: int = 1,
-                soft: Optional[np.ndarray] = None, opacity: float = 0.5, palette: Optional[np.ndarray] = None,
-                onion: Sequence[tuple[np.ndarray, tuple[int, int, int]]] = ()) -> None:
+def render_view(
+    out: np.ndarray,
+    frame: np.ndarray,
+    ids: np.ndarray | None,
+    mode: str,
+    *,
+    rect: tuple[int, int, int, int] | None = None,
+    object_id: int = 1,
+    soft: np.ndarray | None = None,
+    opacity: float = 0.5,
+    palette: np.ndarray | None = None,
+    onion: Sequence[tuple[np.ndarray, tuple[int, int, int]]] = (),
+) -> None:
     """Render one view mode of a region into `out` in place.
 
     Arguments:
@@ -83,8 +110,7 @@ def render_view(out: np.ndarray, frame: np.ndarray, ids: Optional[np.ndarray], m
         return
     x0, y0, x1, y1 = region
     if mode in OVERLAY_MODES or ids is None:
-        composite_into(out, frame, ids, (x0, y0, x1, y1), mode if mode in OVERLAY_MODES else "blend", opacity,
-                       palette)
+        composite_into(out, frame, ids, (x0, y0, x1, y1), mode if mode in OVERLAY_MODES else "blend", opacity, palette)
     elif mode == "outline":
         composite_into(out, frame, ids, (x0, y0, x1, y1), "blend", 0.0, palette)
     else:

@@ -1,13 +1,23 @@
 """The Memory tab: how full temporary, long-term and permanent memory are, device memory, and the
 memory settings (mem_every, working-memory frames, long-term cap, prototypes, ...)."""
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
 
 from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QProgressBar, QPushButton,
-                             QSpinBox, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from xmempp.errors import ConfigError
 
@@ -31,14 +41,22 @@ def human_bytes(n: int) -> str:
 _INT_FIELDS = (
     ("size", "Processing size", -1, 8192, "Shorter side frames are resized to before the network (-1: native)"),
     ("mem_every", "Memory every", 1, 1000, "Write a frame to working memory every N frames (mem_every)"),
-    ("max_mid_term_frames", "Working frames, max", 2, 1000,
-     "When working memory holds this many frames, the oldest move to long-term memory"),
-    ("min_mid_term_frames", "Working frames, min", 1, 999,
-     "Frames that stay in working memory after consolidation"),
-    ("max_long_term_elements", "Long-term cap", 2, 1_000_000,
-     "Most elements long-term memory keeps, in key positions (least used ones are dropped)"),
-    ("num_prototypes", "Prototypes", 1, 10_000,
-     "Elements each consolidation turns the oldest working memory into"),
+    (
+        "max_mid_term_frames",
+        "Working frames, max",
+        2,
+        1000,
+        "When working memory holds this many frames, the oldest move to long-term memory",
+    ),
+    ("min_mid_term_frames", "Working frames, min", 1, 999, "Frames that stay in working memory after consolidation"),
+    (
+        "max_long_term_elements",
+        "Long-term cap",
+        2,
+        1_000_000,
+        "Most elements long-term memory keeps, in key positions (least used ones are dropped)",
+    ),
+    ("num_prototypes", "Prototypes", 1, 10_000, "Elements each consolidation turns the oldest working memory into"),
     ("top_k", "Top-k", 1, 1000, "Memory elements each query pixel reads from"),
 )
 
@@ -65,7 +83,7 @@ class MemoryPanel(QWidget):
 
     clearRequested = pyqtSignal()
 
-    def __init__(self, project: Project, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, project: Project, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.project = project
         stats_box = QGroupBox("Memory in use", self)
@@ -100,8 +118,10 @@ class MemoryPanel(QWidget):
         self.mode = QComboBox(self)
         self.mode.addItem("XMem++", "xmempp")
         self.mode.addItem("XMem (original)", "xmem")
-        self.mode.setToolTip("XMem++: every reference stays in permanent memory. XMem: the original mechanism "
-                             "(only the first reference is permanent)")
+        self.mode.setToolTip(
+            "XMem++: every reference stays in permanent memory. XMem: the original mechanism "
+            "(only the first reference is permanent)"
+        )
         self.mode.setCurrentIndex(0 if project.settings.mode == "xmempp" else 1)
         self.mode.currentIndexChanged.connect(lambda _i: project.update_settings(mode=self.mode.currentData()))
         form.addRow("Mode", self.mode)
@@ -121,8 +141,10 @@ class MemoryPanel(QWidget):
         self.long_term_enabled.toggled.connect(lambda on: self._changed("enable_long_term", bool(on)))
         form.addRow(self.long_term_enabled)
         self.force_memory = QCheckBox(CONTROLS["force"][0], self)
-        self.force_memory.setToolTip("Jobs the machine may not hold are refused before their first frame (as "
-                                     "`xmempp process` does); tick to run them anyway, with a warning")
+        self.force_memory.setToolTip(
+            "Jobs the machine may not hold are refused before their first frame (as "
+            "`xmempp process` does); tick to run them anyway, with a warning"
+        )
         self.force_memory.setChecked(project.settings.force_memory)
         self.force_memory.toggled.connect(lambda on: project.update_settings(force_memory=bool(on)))
         form.addRow(self.force_memory)
@@ -169,19 +191,28 @@ class MemoryPanel(QWidget):
             self.long_term_bar.setValue(0)
             return
         s = dataclasses.asdict(stats) if dataclasses.is_dataclass(stats) else dict(stats)
-        self.temporary.setText(f"{s['temporary_frames']} frames · {s['temporary_elements']:,} elements"
-                               f" ({s.get('temporary_capacity', 0):,} allocated)")
+        self.temporary.setText(
+            f"{s['temporary_frames']} frames · {s['temporary_elements']:,} elements"
+            f" ({s.get('temporary_capacity', 0):,} allocated)"
+        )
         self.temporary_bar.setRange(0, config.max_mid_term_frames)
         self.temporary_bar.setValue(min(config.max_mid_term_frames, s["temporary_frames"]))
-        self.long_term.setText(f"{s['long_term_elements']:,} / {config.max_long_term_elements:,} elements"
-                               if config.enable_long_term else "off")
+        self.long_term.setText(
+            f"{s['long_term_elements']:,} / {config.max_long_term_elements:,} elements"
+            if config.enable_long_term
+            else "off"
+        )
         self.long_term_bar.setRange(0, config.max_long_term_elements)
         self.long_term_bar.setValue(min(config.max_long_term_elements, s["long_term_elements"]))
-        self.permanent.setText(f"{s['permanent_frames']} frames · {s['permanent_elements']:,} elements"
-                               f" ({s.get('permanent_capacity', 0):,} allocated)")
-        device = (f"{human_bytes(s['device_bytes'])} allocated: stores {human_bytes(s.get('store_bytes', 0))} "
-                  f"(spare room included), read cache {human_bytes(s.get('layout_bytes', 0))}, "
-                  f"hidden state {human_bytes(s.get('hidden_bytes', 0))}")
+        self.permanent.setText(
+            f"{s['permanent_frames']} frames · {s['permanent_elements']:,} elements"
+            f" ({s.get('permanent_capacity', 0):,} allocated)"
+        )
+        device = (
+            f"{human_bytes(s['device_bytes'])} allocated: stores {human_bytes(s.get('store_bytes', 0))} "
+            f"(spare room included), read cache {human_bytes(s.get('layout_bytes', 0))}, "
+            f"hidden state {human_bytes(s.get('hidden_bytes', 0))}"
+        )
         allocated = _cuda_allocated(self.project)
         self.device.setText(device + (f"  (GPU total {allocated})" if allocated else ""))
         self.device.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
@@ -198,5 +229,5 @@ def _cuda_allocated(project: Project) -> str:
         import torch
 
         return human_bytes(int(torch.cuda.memory_allocated(device)))
-    except Exception:  # noqa: BLE001 - statistics only
+    except Exception:
         return ""

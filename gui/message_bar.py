@@ -5,16 +5,17 @@ as "loading the model…" was cut. Here the message and the job line are priorit
 model fields yield their room to them first, down to their least width, and what still does not fit is elided
 with the whole text in the tooltip. The fields yield through their maximum width, which never keeps the window
 from shrinking."""
+
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QStatusBar, QWidget
 
 from .elided_label import ElidedLabel
 
-__all__ = ["MessageBar", "StatusField", "MESSAGE_MIN_WIDTH"]
+__all__ = ["MESSAGE_MIN_WIDTH", "MessageBar", "StatusField"]
 
 #: Least width of the message.
 MESSAGE_MIN_WIDTH = 80
@@ -27,14 +28,19 @@ _TEXT_PAD = 8
 class StatusField(ElidedLabel):
     """An elided label of the status bar that tells the bar when its text changes."""
 
-    def __init__(self, minimum_width: int, parent: Optional[QWidget] = None,
-                 changed: Optional[Callable[[], None]] = None, cap: int = 100000) -> None:
+    def __init__(
+        self,
+        minimum_width: int,
+        parent: QWidget | None = None,
+        changed: Callable[[], None] | None = None,
+        cap: int = 100000,
+    ) -> None:
         """`changed` is called after each new text; `cap` is the most width the field asks for."""
         super().__init__(minimum_width, parent)
         self._changed = changed
         self.cap = cap
 
-    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+    def setText(self, text: str) -> None:
         super().setText(text)
         if self._changed is not None:
             self._changed()
@@ -47,7 +53,7 @@ class StatusField(ElidedLabel):
 class MessageBar(QStatusBar):
     """A status bar whose message (`message`) and priority fields get room before the yielding fields."""
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._priority: list[StatusField] = []
         self._yielding: list[StatusField] = []
@@ -75,7 +81,7 @@ class MessageBar(QStatusBar):
         self._fixed.append(widget)
         self.addPermanentWidget(widget)
 
-    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 - Qt's name
+    def showMessage(self, text: str, timeout: int = 0) -> None:
         """Show `text` for `timeout` ms (0: until the next message)."""
         self.message.setText(text)
         if timeout > 0:
@@ -84,11 +90,11 @@ class MessageBar(QStatusBar):
             self._timer.stop()
         self.messageChanged.emit(text)
 
-    def currentMessage(self) -> str:  # noqa: N802 - Qt's name
+    def currentMessage(self) -> str:
         """The message on show ("" when none)."""
         return self.message.text()
 
-    def clearMessage(self) -> None:  # noqa: N802 - Qt's name
+    def clearMessage(self) -> None:
         """Remove the message."""
         self._timer.stop()
         self.message.setText("")
@@ -107,6 +113,6 @@ class MessageBar(QStatusBar):
             label.setMaximumWidth(label.minimumWidth() + extra)
             spare -= extra
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self.fit()

@@ -7,11 +7,12 @@ names the path and `xmempp weights download`, and annotation goes on without it.
 The network's memory of the shot belongs to the project's `AnnotationSession` (`session.memory`: only
 references whose version changed are encoded again); `session_for` asks it with the loaded model.
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping, Optional
 
 import numpy as np
 
@@ -33,11 +34,13 @@ def weights_message(path: Path, reason: str) -> str:
     Returns:
         A message naming the path and how to get the weights.
     """
-    return (f"Propagation and frame suggestions need the XMem weights, but {reason}.\n\n"
-            f"Weights file: {path}\n\n"
-            f"Download the official weights with:\n    xmempp weights download\n"
-            f"or start the GUI with --model PATH to use another checkpoint.\n\n"
-            f"Annotation keeps working without weights, and everything you paint is saved.")
+    return (
+        f"Propagation and frame suggestions need the XMem weights, but {reason}.\n\n"
+        f"Weights file: {path}\n\n"
+        f"Download the official weights with:\n    xmempp weights download\n"
+        f"or start the GUI with --model PATH to use another checkpoint.\n\n"
+        f"Annotation keeps working without weights, and everything you paint is saved."
+    )
 
 
 class ModelCache:
@@ -52,14 +55,14 @@ class ModelCache:
         force_memory: run jobs the memory guard would refuse (it then only warns), as `--force`.
     """
 
-    def __init__(self, model_path: Optional[Path] = None, device: str = "auto", precision: str = "auto") -> None:
+    def __init__(self, model_path: Path | None = None, device: str = "auto", precision: str = "auto") -> None:
         self.model_path = Path(model_path).expanduser() if model_path is not None else None
         self.device = device
         self.precision = precision
         self.model = None
-        self.annotation: Optional[AnnotationSession] = None
+        self.annotation: AnnotationSession | None = None
         self._features = None
-        self._features_key: Optional[tuple] = None
+        self._features_key: tuple | None = None
         self._soft: dict[int, tuple[bytes, bytes]] = {}
         self.force_memory = False
         self.lock = threading.RLock()
@@ -112,7 +115,7 @@ class ModelCache:
         device = next(self.model.parameters()).device
         return f"model: {self.weights_file.name} on {device}"
 
-    def guard_memory(self, job) -> Optional[str]:
+    def guard_memory(self, job) -> str | None:
         """The memory guard of `xmempp process`: refuse a job the machine cannot hold, before its first frame.
 
         Arguments:
@@ -134,7 +137,7 @@ class ModelCache:
         return self.annotation
 
     @property
-    def session(self) -> Optional[InferenceSession]:
+    def session(self) -> InferenceSession | None:
         """The network's memory of the shot (`InferenceSession`), or None until a job needed it."""
         return self.annotation.current_memory if self.annotation is not None else None
 
@@ -143,8 +146,13 @@ class ModelCache:
         if self.annotation is not None:
             self.annotation.drop_memory()
 
-    def session_for(self, config: InferenceConfig, mode: str, references: Mapping[int, tuple[int, np.ndarray]],
-                    image: Callable[[int], np.ndarray]) -> InferenceSession:
+    def session_for(
+        self,
+        config: InferenceConfig,
+        mode: str,
+        references: Mapping[int, tuple[int, np.ndarray]],
+        image: Callable[[int], np.ndarray],
+    ) -> InferenceSession:
         """The network's memory for `config` holding exactly `references` (worker thread): the annotation
         session's `memory` (only changed references are encoded again; results never depend on edit history).
 
@@ -187,7 +195,7 @@ class ModelCache:
         with self.lock:
             self._soft[frame] = (saved, encode_png(matte))
 
-    def soft_target(self, frame: int, saved: bytes) -> Optional[np.ndarray]:
+    def soft_target(self, frame: int, saved: bytes) -> np.ndarray | None:
         """The soft target recorded with the mask `saved`, or None (none recorded, or repainted since).
 
         Returns:

@@ -1,8 +1,10 @@
 """Moving through the shot: the frame on screen, steps and jumps (references, suggestions, flagged frames), Go to
 frame, and the canvas badge that says what the frame is."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from PyQt5.QtWidgets import QWidget
 
@@ -10,7 +12,7 @@ from .file_actions import ask_frame
 from .status_line import Messages
 from .view_state import ViewState
 
-__all__ = ["Navigation", "Shot", "Following", "BadgeCanvas", "MESSAGE_MS"]
+__all__ = ["MESSAGE_MS", "BadgeCanvas", "Following", "Navigation", "Shot"]
 
 #: How long navigation messages stay (ms).
 MESSAGE_MS = 4000
@@ -49,8 +51,15 @@ class BadgeCanvas(Protocol):
 class Navigation:
     """Frames: `view.frame` is the one on screen; `goto` is the user's move, `show_frame` a followed job's."""
 
-    def __init__(self, view: ViewState, shot: Shot, jobs: Following, canvas: BadgeCanvas, messages: Messages,
-                 dialog_parent: QWidget) -> None:
+    def __init__(
+        self,
+        view: ViewState,
+        shot: Shot,
+        jobs: Following,
+        canvas: BadgeCanvas,
+        messages: Messages,
+        dialog_parent: QWidget,
+    ) -> None:
         self.view, self.shot, self.jobs, self.canvas, self.messages = view, shot, jobs, canvas, messages
         self.dialog_parent = dialog_parent
         #: More badge words per frame (the review's state); each returns "" for none.
@@ -109,7 +118,7 @@ class Navigation:
             return
         self.jump_in(self.shot.settings.suggestions, step, "suggested frames")
 
-    def badge(self, index: Optional[int] = None) -> str:
+    def badge(self, index: int | None = None) -> str:
         """The canvas badge of frame `index` (default: the current one): reference, suggestion rank, review state."""
         index = self.current if index is None else index
         words = ["REFERENCE"] if self.shot.is_reference(index) else []

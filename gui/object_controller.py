@@ -1,7 +1,9 @@
 """The objects: which one the tools paint, adding one, and the share of the frame each covers."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -11,7 +13,7 @@ from .objects import ObjectsPanel
 from .status_line import Messages
 from .view_state import ViewState
 
-__all__ = ["ObjectController", "ObjectList", "MaskCanvas"]
+__all__ = ["MaskCanvas", "ObjectController", "ObjectList"]
 
 
 class ObjectList(Protocol):
@@ -33,8 +35,16 @@ class MaskCanvas(Protocol):
 class ObjectController:
     """`view.object_id` is the object the tools paint; the object list follows it."""
 
-    def __init__(self, view: ViewState, project: ObjectList, canvas: MaskCanvas, panel: ObjectsPanel,
-                 messages: Messages, problem: Callable[[str], None], reset_shape: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        view: ViewState,
+        project: ObjectList,
+        canvas: MaskCanvas,
+        panel: ObjectsPanel,
+        messages: Messages,
+        problem: Callable[[str], None],
+        reset_shape: Callable[[], None],
+    ) -> None:
         """`problem` reports a refused edit; `reset_shape` drops a shape half drawn for another object."""
         self.view, self.project, self.canvas, self.panel = view, project, canvas, panel
         self.messages, self.problem, self.reset_shape = messages, problem, reset_shape

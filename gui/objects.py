@@ -1,13 +1,27 @@
 """The object list: a colour swatch per object, keys 1-9 select, the list reaches any number; rename,
 recolour, hide and lock the selected object (buttons, or the right-click menu)."""
+
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from PyQt5.QtCore import QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QColor, QIcon, QPainter, QPixmap
-from PyQt5.QtWidgets import (QColorDialog, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                             QListWidgetItem, QMenu, QPushButton, QToolButton, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QColorDialog,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from xmempp.errors import InputError
 
@@ -35,10 +49,10 @@ class RenameDialog(QDialog):
     """Asks for an object's name; a refused name keeps the dialog open with the typed text and the reason
     shown under it."""
 
-    def __init__(self, name: str, apply: Callable[[str], Optional[str]], parent: Optional[QWidget] = None) -> None:
+    def __init__(self, name: str, apply: Callable[[str], str | None], parent: QWidget | None = None) -> None:
         """Arguments:
-            name: the current name (pre-filled).
-            apply: renames; returns None when done, else why the name was refused.
+        name: the current name (pre-filled).
+        apply: renames; returns None when done, else why the name was refused.
         """
         super().__init__(parent)
         self.setWindowTitle("Rename object")
@@ -83,7 +97,7 @@ class ObjectsPanel(QWidget):
     addRequested = pyqtSignal()
     problem = pyqtSignal(str)
 
-    def __init__(self, project: Project, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, project: Project, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.project = project
         self.list = QListWidget(self)
@@ -96,10 +110,12 @@ class ObjectsPanel(QWidget):
         self.buttons: dict[str, QToolButton] = {}
         row = QHBoxLayout()
         row.setSpacing(2)
-        for key, text, tip in (("rename", "Rename", "Rename the selected object (double-click)"),
-                               ("colour", "Colour", "Show the selected object in another colour"),
-                               ("hide", "Hide", "Hide the selected object on the canvas"),
-                               ("lock", "Lock", "Lock the selected object: edits leave its pixels alone")):
+        for key, text, tip in (
+            ("rename", "Rename", "Rename the selected object (double-click)"),
+            ("colour", "Colour", "Show the selected object in another colour"),
+            ("hide", "Hide", "Hide the selected object on the canvas"),
+            ("lock", "Lock", "Lock the selected object: edits leave its pixels alone"),
+        ):
             button = QToolButton(self)
             button.setText(text)
             button.setToolTip(tip)
@@ -141,8 +157,9 @@ class ObjectsPanel(QWidget):
             self.list.addItem(item)
         self.list.blockSignals(False)
         rows = max(2, self.list.count())
-        self.list.setFixedHeight(min(_LIST_MAX_HEIGHT, rows * self.list.sizeHintForRow(0)
-                                     + 2 * self.list.frameWidth() + 6))
+        self.list.setFixedHeight(
+            min(_LIST_MAX_HEIGHT, rows * self.list.sizeHintForRow(0) + 2 * self.list.frameWidth() + 6)
+        )
         self.set_current(current or 1)
 
     def _label(self, object_id: int) -> str:
@@ -151,8 +168,11 @@ class ObjectsPanel(QWidget):
         area = self._areas.get(object_id)
         share = f"   {area:.1f} %" if area else ""
         styles = self.project.styles
-        marks = "".join(mark for on, mark in ((styles.is_hidden(object_id), "  · hidden"),
-                                              (styles.is_locked(object_id), "  · locked")) if on)
+        marks = "".join(
+            mark
+            for on, mark in ((styles.is_hidden(object_id), "  · hidden"), (styles.is_locked(object_id), "  · locked"))
+            if on
+        )
         name = self.project.object_name(object_id)
         name = name[:1].upper() + name[1:]
         if original != object_id and name.lower() == f"object {original}":
@@ -175,8 +195,10 @@ class ObjectsPanel(QWidget):
 
     def _sync_buttons(self) -> None:
         current = self.current
-        for key, on in (("hide", self.project.styles.is_hidden(current)),
-                        ("lock", self.project.styles.is_locked(current))):
+        for key, on in (
+            ("hide", self.project.styles.is_hidden(current)),
+            ("lock", self.project.styles.is_locked(current)),
+        ):
             button = self.buttons[key]
             button.blockSignals(True)
             button.setChecked(bool(current) and on)
@@ -196,7 +218,7 @@ class ObjectsPanel(QWidget):
     def rename_dialog(self, object_id: int) -> RenameDialog:
         """The dialog that renames `object_id` (a refused name keeps it open, the reason shown inline)."""
 
-        def apply(name: str) -> Optional[str]:
+        def apply(name: str) -> str | None:
             try:
                 self.project.rename_object(object_id, name)
             except InputError as exc:
@@ -239,10 +261,14 @@ class ObjectsPanel(QWidget):
         menu.addAction("Rename…", self.ask_rename)
         menu.addAction("Colour…", self.ask_colour)
         menu.addAction("Default colour", lambda: self.project.recolour_object(object_id, None))
-        menu.addAction("Show" if styles.is_hidden(object_id) else "Hide",
-                       lambda: self.project.set_object_hidden(object_id, not styles.is_hidden(object_id)))
-        menu.addAction("Unlock" if styles.is_locked(object_id) else "Lock",
-                       lambda: self.project.set_object_locked(object_id, not styles.is_locked(object_id)))
+        menu.addAction(
+            "Show" if styles.is_hidden(object_id) else "Hide",
+            lambda: self.project.set_object_hidden(object_id, not styles.is_hidden(object_id)),
+        )
+        menu.addAction(
+            "Unlock" if styles.is_locked(object_id) else "Lock",
+            lambda: self.project.set_object_locked(object_id, not styles.is_locked(object_id)),
+        )
         menu.exec_(self.list.viewport().mapToGlobal(pos))
 
     def set_areas(self, areas: dict[int, float]) -> None:

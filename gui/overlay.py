@@ -5,16 +5,15 @@ Modes:
     "fade":  the frame dimmed and desaturated outside the objects, objects untouched, outlined;
     "popup": the objects in their own colours on a flat grey background (checks the matte edge).
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import cv2
 import numpy as np
 
 from xmempp.io.masks import davis_palette
 
-__all__ = ["OVERLAY_MODES", "OVERLAY_LABELS", "composite", "composite_into", "object_outline"]
+__all__ = ["OVERLAY_LABELS", "OVERLAY_MODES", "composite", "composite_into", "object_outline"]
 
 OVERLAY_MODES = ("blend", "fade", "popup")
 OVERLAY_LABELS = {"blend": "Colour blend", "fade": "Fade background", "popup": "Object only"}
@@ -32,8 +31,14 @@ def object_outline(ids: np.ndarray) -> np.ndarray:
     return (grown != shrunk) & (ids > 0)
 
 
-def composite(frame: np.ndarray, ids: Optional[np.ndarray], mode: str = "blend", opacity: float = 0.5,
-              palette: Optional[np.ndarray] = None, outline: bool = True) -> np.ndarray:
+def composite(
+    frame: np.ndarray,
+    ids: np.ndarray | None,
+    mode: str = "blend",
+    opacity: float = 0.5,
+    palette: np.ndarray | None = None,
+    outline: bool = True,
+) -> np.ndarray:
     """Render `ids` over `frame`.
 
     Arguments:
@@ -51,7 +56,7 @@ def composite(frame: np.ndarray, ids: Optional[np.ndarray], mode: str = "blend",
     return out
 
 
-def clip_rect(rect: Optional[tuple[int, int, int, int]], shape: tuple[int, ...]) -> Optional[tuple[int, int, int, int]]:
+def clip_rect(rect: tuple[int, int, int, int] | None, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
     """`rect` (x0, y0, x1, y1; exclusive ends; None = the whole image) clipped to an image of `shape` (h, w),
     or None when nothing of it is inside."""
     h, w = shape[:2]
@@ -60,9 +65,16 @@ def clip_rect(rect: Optional[tuple[int, int, int, int]], shape: tuple[int, ...])
     return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
 
 
-def composite_into(out: np.ndarray, frame: np.ndarray, ids: Optional[np.ndarray],
-                   rect: Optional[tuple[int, int, int, int]] = None, mode: str = "blend", opacity: float = 0.5,
-                   palette: Optional[np.ndarray] = None, outline: bool = True) -> None:
+def composite_into(
+    out: np.ndarray,
+    frame: np.ndarray,
+    ids: np.ndarray | None,
+    rect: tuple[int, int, int, int] | None = None,
+    mode: str = "blend",
+    opacity: float = 0.5,
+    palette: np.ndarray | None = None,
+    outline: bool = True,
+) -> None:
     """Render a region of the overlay into `out` in place (the canvas redraws only what a stroke touched).
 
     Arguments:
@@ -84,8 +96,8 @@ def composite_into(out: np.ndarray, frame: np.ndarray, ids: Optional[np.ndarray]
     # one pixel more on each side so outlines at the region's border are right
     px0, py0, px1, py1 = max(0, x0 - 1), max(0, y0 - 1), min(w, x1 + 1), min(h, y1 + 1)
     region_ids = ids[py0:py1, px0:px1]
-    edge = object_outline(region_ids)[y0 - py0:y1 - py0, x0 - px0:x1 - px0] if outline else None
-    region_ids = region_ids[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+    edge = object_outline(region_ids)[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0] if outline else None
+    region_ids = region_ids[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
     pal = _PALETTE if palette is None else palette
     fg = region_ids > 0
     colours = pal[region_ids]

@@ -7,11 +7,12 @@ mirrors its undo steps on a `QUndoStack` (the Edit menu and the History view), a
 settings; view state that changes constantly (current frame, view settings) is written shortly after it
 settles and when the window closes.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
@@ -29,7 +30,7 @@ from .review_tracker import ReviewTracker
 from .settings import GuiSettings
 from .undo import SessionCommand
 
-__all__ = ["Project", "MAX_OBJECTS"]
+__all__ = ["MAX_OBJECTS", "Project"]
 
 #: Undo steps kept (the session's history and the Qt undo stack mirror each other).
 UNDO_LIMIT = 100
@@ -65,8 +66,7 @@ class Project(QObject):
     problem = pyqtSignal(str)
     saved = pyqtSignal(str)
 
-    def __init__(self, workspace: Workspace, engine: Optional[ModelCache] = None,
-                 parent: Optional[QObject] = None) -> None:
+    def __init__(self, workspace: Workspace, engine: ModelCache | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.workspace = workspace
         self.session = AnnotationSession.from_workspace(workspace, undo_limit=UNDO_LIMIT)
@@ -79,7 +79,7 @@ class Project(QObject):
         self.model_cache.force_memory = self.settings.force_memory
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(UNDO_LIMIT)
-        self._labels: Optional[list[str]] = None
+        self._labels: list[str] | None = None
         self.problems: list[str] = list(self.session.problems)  # reported before a window listened
         self._unsaved_settings = False
         self.problem.connect(self._remember_problem)
@@ -101,8 +101,14 @@ class Project(QObject):
         self._view_timer.timeout.connect(self.save_settings)
 
     @classmethod
-    def open(cls, path: os.PathLike | str, model_path: Optional[Path] = None, device: str = "auto",
-             parent: Optional[QObject] = None, precision: str = "auto") -> "Project":
+    def open(
+        cls,
+        path: os.PathLike | str,
+        model_path: Path | None = None,
+        device: str = "auto",
+        parent: QObject | None = None,
+        precision: str = "auto",
+    ) -> Project:
         """Open a workspace folder for editing.
 
         Arguments:
@@ -214,13 +220,13 @@ class Project(QObject):
         """A mask the propagation worker has saved: the session reads it when needed; its state is fresh."""
         self.session.propagated(index)
 
-    def finish_propagation(self, changes: dict[int, tuple[Optional[bytes], bytes]], text: str) -> None:
+    def finish_propagation(self, changes: dict[int, tuple[bytes | None, bytes]], text: str) -> None:
         """Record a finished (or stopped) propagation as one undo step; overwritten frames are no longer 'edited'."""
         self.session.finish_propagation(changes, text)
         if changes:
             self.review.propagated.emit(dict(changes))
 
-    def restore_mask_bytes(self, index: int, data: Optional[bytes]) -> None:
+    def restore_mask_bytes(self, index: int, data: bytes | None) -> None:
         """Put back a mask file's exact bytes (None: no mask), for undoing a propagation."""
         self.session.restore_mask_bytes(index, data)
 
@@ -313,7 +319,7 @@ class Project(QObject):
         """Name an object (saved in info.json, used by exports). Raises `InputError` for a bad name."""
         self.session.update_object(object_id, name=name)
 
-    def recolour_object(self, object_id: int, rgb: Optional[tuple[int, int, int]]) -> None:
+    def recolour_object(self, object_id: int, rgb: tuple[int, int, int] | None) -> None:
         """Show an object in another colour (None: its default one); saved with the workspace."""
         self.session.update_object(object_id, colour=rgb)
 

@@ -1,8 +1,10 @@
 """References: save the frame on screen as one, delete one (the References tab asks first). Both wait for a
 running propagation to finish."""
+
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from xmempp.errors import InputError
 
@@ -33,8 +35,15 @@ class _Jobs(Protocol):
 class ReferenceController:
     """Reference edits of the current frame, from the Edit menu, the keys and the References tab."""
 
-    def __init__(self, view: ViewState, project: ReferenceEdits, jobs: _Jobs, panel: ReferencesPanel,
-                 messages: Messages, accept_shape: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        view: ViewState,
+        project: ReferenceEdits,
+        jobs: _Jobs,
+        panel: ReferencesPanel,
+        messages: Messages,
+        accept_shape: Callable[[], None],
+    ) -> None:
         """`accept_shape` finishes a shape being drawn (it is part of the reference)."""
         self.view, self.project, self.jobs, self.panel = view, project, jobs, panel
         self.messages, self.accept_shape = messages, accept_shape

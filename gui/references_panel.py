@@ -1,8 +1,7 @@
 """The References tab: a thumbnail per reference (permanent memory), jump on click, delete with
 confirmation, and "Save / update reference" for the current frame."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 from PyQt5.QtCore import pyqtSignal
 from PyQt5.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QVBoxLayout, QWidget
@@ -26,7 +25,7 @@ class ReferencesPanel(QWidget):
     saveRequested = pyqtSignal()
     deleteRequested = pyqtSignal(int)
 
-    def __init__(self, project: Project, thumbnails: ThumbnailCache, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, project: Project, thumbnails: ThumbnailCache, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.project = project
         self.list = ThumbnailList(thumbnails, self)
@@ -74,7 +73,7 @@ class ReferencesPanel(QWidget):
         self._selection_changed()
 
     @property
-    def selected(self) -> Optional[int]:
+    def selected(self) -> int | None:
         """The selected reference frame, or None."""
         return self.list.selected
 
@@ -90,10 +89,13 @@ class ReferencesPanel(QWidget):
         """Ask before deleting the reference of `frame`; emits `deleteRequested` on yes."""
         name = self.project.labels[frame]
         answer = QMessageBox.question(
-            self, "Delete reference",
+            self,
+            "Delete reference",
             f"Stop using {name} as a reference?\n\nIts mask stays in the workspace; the next propagation no "
             f"longer keeps it in permanent memory. You can undo this (Ctrl+Z).",
-            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+            QMessageBox.Yes | QMessageBox.No,
+            QMessageBox.No,
+        )
         if answer == QMessageBox.Yes:
             self.deleteRequested.emit(frame)
             return True

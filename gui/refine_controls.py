@@ -5,15 +5,26 @@ The refine stage acts on soft outputs (soft mattes, EXR layers, Cryptomatte cove
 the controls are off and say why. Their values are remembered with the dialog's other choices, each
 checked on load (a bad or unknown value takes the core's default).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QDoubleValidator
-from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QLineEdit, QToolButton,
-                             QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from xmempp.errors import ConfigError, Remedy, RemedyKind
 from xmempp.refine import REFINE_MODES, RefineSettings
@@ -50,7 +61,7 @@ def _is_number(value: Any) -> bool:
 class RefineControls(QGroupBox):
     """Mode box, an "Advanced" toggle and the settings under it; `settings()` is what the export uses."""
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Refine soft mattes", parent)
         defaults = RefineSettings()
         self.active = True
@@ -68,23 +79,32 @@ class RefineControls(QGroupBox):
         self.advanced.setCheckable(True)
         self.advanced.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.advanced.setArrowType(Qt.ArrowType.RightArrow)
-        self.band = _pixels_box(self, "Default (16 at 2K)", "How far the refined edge may reach beyond the "
-                                "network's uncertain zone; the default scales with the frame height")
-        self.feather = _pixels_box(self, "Default (0: a hard clamp)", "Width of the fade into the network's "
-                                   "matte beyond the band")
+        self.band = _pixels_box(
+            self,
+            "Default (16 at 2K)",
+            "How far the refined edge may reach beyond the "
+            "network's uncertain zone; the default scales with the frame height",
+        )
+        self.feather = _pixels_box(
+            self, "Default (0: a hard clamp)", "Width of the fade into the network's matte beyond the band"
+        )
         self.detail = QLineEdit(f"{defaults.eps:g}", self)
         validator = QDoubleValidator(0.0, 1.0, 12, self.detail)
         validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
         self.detail.setValidator(validator)
-        self.detail.setToolTip("The guided filter's eps: smaller keeps finer strands (and more noise), larger "
-                               "stays closer to the network's matte")
+        self.detail.setToolTip(
+            "The guided filter's eps: smaller keeps finer strands (and more noise), larger "
+            "stays closer to the network's matte"
+        )
         self.temporal = QDoubleSpinBox(self)
         self.temporal.setRange(0.0, 0.95)
         self.temporal.setSingleStep(0.05)
         self.temporal.setSpecialValueText("Off")
         self.temporal.setValue(defaults.temporal)
-        self.temporal.setToolTip("Average the filter over frames with this weight of the past (0.5-0.8 calms "
-                                 "grain flicker on locked-off shots)")
+        self.temporal.setToolTip(
+            "Average the filter over frames with this weight of the past (0.5-0.8 calms "
+            "grain flicker on locked-off shots)"
+        )
         self.details = QWidget(self)
         form = QFormLayout(self.details)
         form.setContentsMargins(0, 0, 0, 0)
@@ -127,21 +147,32 @@ class RefineControls(QGroupBox):
         try:
             detail = float(self.detail.text().strip())
         except ValueError:
-            raise ConfigError(f"refine detail must be a number such as {RefineSettings().eps:g}, not "
-                              f"{self.detail.text()!r}",
-                              remedy=Remedy(RemedyKind.SET, "refine_detail", value=RefineSettings().eps)) from None
-        return RefineSettings(mode=str(self.mode.currentData()), band=self._pixels(self.band),
-                              feather=self._pixels(self.feather), eps=detail, temporal=self.temporal.value())
+            raise ConfigError(
+                f"refine detail must be a number such as {RefineSettings().eps:g}, not {self.detail.text()!r}",
+                remedy=Remedy(RemedyKind.SET, "refine_detail", value=RefineSettings().eps),
+            ) from None
+        return RefineSettings(
+            mode=str(self.mode.currentData()),
+            band=self._pixels(self.band),
+            feather=self._pixels(self.feather),
+            eps=detail,
+            temporal=self.temporal.value(),
+        )
 
     @staticmethod
-    def _pixels(box: QDoubleSpinBox) -> Optional[float]:
+    def _pixels(box: QDoubleSpinBox) -> float | None:
         return None if box.value() < 0 else box.value()
 
     def choices(self) -> dict[str, Any]:
         """The controls' values as saved with the export dialog's choices."""
-        return {"refine": str(self.mode.currentData()), "refine_band": self._pixels(self.band),
-                "refine_feather": self._pixels(self.feather), "refine_detail": self.detail.text().strip(),
-                "refine_temporal": self.temporal.value(), "refine_advanced": self.advanced.isChecked()}
+        return {
+            "refine": str(self.mode.currentData()),
+            "refine_band": self._pixels(self.band),
+            "refine_feather": self._pixels(self.feather),
+            "refine_detail": self.detail.text().strip(),
+            "refine_temporal": self.temporal.value(),
+            "refine_advanced": self.advanced.isChecked(),
+        }
 
     def load(self, saved: Mapping[str, Any]) -> None:
         """Restore saved choices; a value the core would refuse keeps the control's default."""

@@ -9,10 +9,12 @@ upsampled bilinearly, which is what the refine stage works on in a run. The view
 band, feather and detail last chosen in the export dialog (remembered in the workspace), so it shows what
 the export writes; a value the core refuses takes its default. Without the refine stage the view modes
 stay and the raw / refined control says why it is off."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import cv2
 import numpy as np
@@ -46,7 +48,7 @@ def _refine_function():
             return False
         return True
 
-    def view_settings(choices: Mapping[str, Any]) -> "RefineSettings":
+    def view_settings(choices: Mapping[str, Any]) -> RefineSettings:
         detail = choices.get("refine_detail")
         try:
             eps = float(detail) if isinstance(detail, (str, int, float)) and not isinstance(detail, bool) else None
@@ -84,7 +86,7 @@ class RefinedMattes:
     def __init__(self, project: Project) -> None:
         self.project = project
         self._refine = _refine_function()
-        self._cache: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
     @property
     def available(self) -> bool:
@@ -96,7 +98,7 @@ class RefinedMattes:
         """Why there is no refined matte ("" when there is)."""
         return "" if self.available else "this xmempp has no refine stage (xmempp.refine)"
 
-    def probabilities(self, frame: int, image: np.ndarray, ids: np.ndarray) -> Optional[np.ndarray]:
+    def probabilities(self, frame: int, image: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
         """(1+K)xHxW float32 refined probabilities of `frame`'s visible objects (a hidden object is left out, as the
         raw view leaves it out), or None without the refine stage."""
         if self._refine is None:
@@ -110,21 +112,24 @@ class RefinedMattes:
             self._cache.move_to_end(key)
             return cached
         processing = size if size > 0 else min(ids.shape)
-        refined = np.asarray(self._refine(image, styles.visible_ids(ids), self.project.num_objects, processing,
-                                          choices), dtype=np.float32)
+        refined = np.asarray(
+            self._refine(image, styles.visible_ids(ids), self.project.num_objects, processing, choices),
+            dtype=np.float32,
+        )
         self._cache[key] = refined
         while len(self._cache) > _CACHE:
             self._cache.popitem(last=False)
         return refined
 
-    def matte(self, frame: int, image: np.ndarray, ids: np.ndarray, object_id: int) -> Optional[np.ndarray]:
+    def matte(self, frame: int, image: np.ndarray, ids: np.ndarray, object_id: int) -> np.ndarray | None:
         """HxW float32 refined matte of `object_id` on `frame` (zero when it is hidden; None without the refine
         stage)."""
         refined = self.probabilities(frame, image, ids)
         return None if refined is None else refined[object_id]
 
-    def view_matte(self, frame: int, image: np.ndarray, ids: np.ndarray, object_id: int,
-                   mode: str) -> Optional[np.ndarray]:
+    def view_matte(
+        self, frame: int, image: np.ndarray, ids: np.ndarray, object_id: int, mode: str
+    ) -> np.ndarray | None:
         """The refined matte a matte view shows: `object_id`'s, or in the combined view (`COMBINED_MODE`) every
         visible object's together (None without the refine stage)."""
         if mode != COMBINED_MODE:

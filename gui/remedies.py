@@ -3,11 +3,12 @@
 The core names settings (`overwrite`, `size`, ...); here each becomes the GUI control that changes it,
 in the words the window and the export dialog show ("tick “Overwrite existing results”").
 """
+
 from __future__ import annotations
 
 from xmempp.errors import Remedy, RemedyKind, XMemppError
 
-__all__ = ["CONTROLS", "gui_remedy", "gui_message"]
+__all__ = ["CONTROLS", "gui_message", "gui_remedy"]
 
 #: Setting name -> (the control, where it is). Control texts are those of the widgets.
 CONTROLS: dict[str, tuple[str, str]] = {

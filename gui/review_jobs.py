@@ -2,9 +2,10 @@
 their frames (`xmempp.review.Reviewer`, the references as keyframes) in a worker thread of the review's own
 `JobRunner`, so that editing, suggesting and exporting go on meanwhile; a new propagation stops it. Each
 frame's verdict is stored in the project's review states unless the frame changed while it ran."""
+
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -17,7 +18,7 @@ from .job_runner import JobRunner, JobState, Worker
 from .project import Project
 from .shortcuts import shortcut
 
-__all__ = ["ReviewWorker", "ReviewController"]
+__all__ = ["ReviewController", "ReviewWorker"]
 
 
 class ReviewWorker(Worker):
@@ -32,7 +33,7 @@ class ReviewWorker(Worker):
         self.frames = sorted(set(frames))
         self.references = set(references)
 
-    def _mask(self, frame: int, shape: tuple[int, ...]) -> Optional[np.ndarray]:
+    def _mask(self, frame: int, shape: tuple[int, ...]) -> np.ndarray | None:
         ids = self.workspace.mask(frame)
         if ids is not None and ids.shape != shape[:2]:
             ids = cv2.resize(ids, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
@@ -41,8 +42,7 @@ class ReviewWorker(Worker):
     def work(self) -> list[FrameReview]:
         workspace = self.workspace
         shape = workspace.size
-        keyframes = {f: m for f in self.frames if f in self.references
-                     and (m := self._mask(f, shape)) is not None}
+        keyframes = {f: m for f in self.frames if f in self.references and (m := self._mask(f, shape)) is not None}
         reviewer = Reviewer(keyframes=keyframes)
         total = len(self.frames)
         for done, frame in enumerate(self.frames, start=1):
@@ -71,12 +71,12 @@ class ReviewController(QObject):
     finished = pyqtSignal(int)
     message = pyqtSignal(str, int)
 
-    def __init__(self, project: Project, parent: Optional[QObject] = None) -> None:
+    def __init__(self, project: Project, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.project = project
         self.runner = JobRunner(self)
         self.runner.stateChanged.connect(self._state_changed)
-        self._pending: Optional[tuple[list[int], str]] = None
+        self._pending: tuple[list[int], str] | None = None
         project.review.propagated.connect(self._propagated)
 
     @property
@@ -119,14 +119,17 @@ class ReviewController(QObject):
         self.started.emit(len(frames))
         return True
 
-    def _finished(self, reviews: Optional[list[FrameReview]], versions: dict[int, int], what: str) -> None:
+    def _finished(self, reviews: list[FrameReview] | None, versions: dict[int, int], what: str) -> None:
         if reviews is None:
             self.finished.emit(-1)
             return
         stored = self.project.review.apply_reviews(reviews, versions)
         flagged = len(self.project.review.flagged_frames())
-        self.message.emit(f"Review of {what} finished: {flagged} flagged frame{'s' if flagged != 1 else ''}"
-                          + (f" ({shortcut('next_flagged').key_label} jumps to the next)" if flagged else ""), 8000)
+        self.message.emit(
+            f"Review of {what} finished: {flagged} flagged frame{'s' if flagged != 1 else ''}"
+            + (f" ({shortcut('next_flagged').key_label} jumps to the next)" if flagged else ""),
+            8000,
+        )
         self.finished.emit(stored)
 
     def _state_changed(self, state: str) -> None:

@@ -1,13 +1,22 @@
 """The Review tab: the review's flagged spans, worst first, with their reasons (click one to go to its worst
 frame); how many frames are stale or approved; "Review masks" and "Approve frame". Also the question the
 export asks before it writes stale masks."""
+
 from __future__ import annotations
 
-from typing import Optional
-
 from PyQt5.QtCore import QSize, Qt, pyqtSignal
-from PyQt5.QtWidgets import (QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QMessageBox,
-                             QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from xmempp.io.review_state import FrameState
 
@@ -36,18 +45,21 @@ class ReviewPanel(QWidget):
     reviewRequested = pyqtSignal()
     approveRequested = pyqtSignal()
 
-    def __init__(self, project: Project, thumbnails: ThumbnailCache, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, project: Project, thumbnails: ThumbnailCache, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.project = project
         self.thumbnails = thumbnails
         self.review_button = QPushButton("Review masks", self)
-        self.review_button.setToolTip(f"Review every frame's mask against the frames "
-                                      f"({shortcut('review_masks').key_label}); it runs by itself after each "
-                                      f"propagation")
+        self.review_button.setToolTip(
+            f"Review every frame's mask against the frames "
+            f"({shortcut('review_masks').key_label}); it runs by itself after each "
+            f"propagation"
+        )
         self.review_button.clicked.connect(self.reviewRequested)
         self.approve_button = QPushButton("Approve frame", self)
-        self.approve_button.setToolTip(f"The current frame's mask is good ({shortcut('approve_frame').key_label}; "
-                                       f"again takes it back)")
+        self.approve_button.setToolTip(
+            f"The current frame's mask is good ({shortcut('approve_frame').key_label}; again takes it back)"
+        )
         self.approve_button.clicked.connect(self.approveRequested)
         self.summary = QLabel(self)
         self.summary.setObjectName("hint")
@@ -78,19 +90,25 @@ class ReviewPanel(QWidget):
         spans = tracker.spans()
         self.list.clear()
         for span in spans[:_SPANS]:
-            frames = span.first if span.length == 1 else f"{span.first} – {span.last}"
+            frames = span.first if span.length == 1 else f"{span.first} – {span.last}"  # noqa: RUF001 (an en dash between frame numbers)
             names = ", ".join(self.project.object_name(o) for o in span.objects)
-            lines = [f"{frames}  ·  {span.length} frame{'s' if span.length != 1 else ''}",
-                     f"worst {span.worst} (score {span.score:.2f})" + (f"  ·  {names}" if names else "")]
+            lines = [
+                f"{frames}  ·  {span.length} frame{'s' if span.length != 1 else ''}",
+                f"worst {span.worst} (score {span.score:.2f})" + (f"  ·  {names}" if names else ""),
+            ]
             lines += [f"• {reason}" for reason in span.reasons[:_REASONS]]
             item = QListWidgetItem(self.thumbnails.icon(span.worst_position), "\n".join(lines))
             item.setData(Qt.ItemDataRole.UserRole, span.worst_position)
-            item.setToolTip(f"Click to go to {labels[span.worst_position]}, the worst frame of this span\n"
-                            + "\n".join(span.reasons))
+            item.setToolTip(
+                f"Click to go to {labels[span.worst_position]}, the worst frame of this span\n"
+                + "\n".join(span.reasons)
+            )
             self.list.addItem(item)
         if len(spans) > _SPANS:
-            more = QListWidgetItem(f"… {len(spans) - _SPANS} milder spans ({shortcut('next_flagged').key_label} "
-                                   f"steps through every flagged frame)")
+            more = QListWidgetItem(
+                f"… {len(spans) - _SPANS} milder spans ({shortcut('next_flagged').key_label} "
+                f"steps through every flagged frame)"
+            )
             more.setFlags(Qt.ItemFlag.NoItemFlags)
             self.list.addItem(more)
         states = tracker.states_of()
@@ -100,16 +118,20 @@ class ReviewPanel(QWidget):
         reviewed = sum(1 for f in range(len(states)) if tracker.states.check(f) is not None)
         parts = []
         if spans:
-            parts.append(f"{flagged} flagged frame{'s' if flagged != 1 else ''} in {len(spans)} "
-                         f"span{'s' if len(spans) != 1 else ''}, worst first "
-                         f"({shortcut('next_flagged').key_label} jumps to the next).")
+            parts.append(
+                f"{flagged} flagged frame{'s' if flagged != 1 else ''} in {len(spans)} "
+                f"span{'s' if len(spans) != 1 else ''}, worst first "
+                f"({shortcut('next_flagged').key_label} jumps to the next)."
+            )
         elif reviewed:
             parts.append(f"Nothing flagged in {reviewed} reviewed frame{'s' if reviewed != 1 else ''}.")
         else:
             parts.append("Not reviewed yet: the review runs after each propagation.")
         if stale:
-            parts.append(f"{stale} stale frame{'s' if stale != 1 else ''} (propagated before the references "
-                         f"changed; grey on the timeline): propagate again.")
+            parts.append(
+                f"{stale} stale frame{'s' if stale != 1 else ''} (propagated before the references "
+                f"changed; grey on the timeline): propagate again."
+            )
         if approved:
             parts.append(f"{approved} approved.")
         self.summary.setText(" ".join(parts))
@@ -144,10 +166,14 @@ def confirm_stale_export(parent: QWidget, project: Project) -> bool:
         return True
     labels = project.labels
     names = ", ".join(labels[f] for f in stale[:6]) + (" …" if len(stale) > 6 else "")
-    box = QMessageBox(QMessageBox.Warning, "Stale masks",
-                      f"{len(stale)} frame{'s were' if len(stale) != 1 else ' was'} propagated before the "
-                      f"references last changed ({names}); their masks may not match the references.\n\n"
-                      f"Propagate again first, or export them as they are?", parent=parent)
+    box = QMessageBox(
+        QMessageBox.Warning,
+        "Stale masks",
+        f"{len(stale)} frame{'s were' if len(stale) != 1 else ' was'} propagated before the "
+        f"references last changed ({names}); their masks may not match the references.\n\n"
+        f"Propagate again first, or export them as they are?",
+        parent=parent,
+    )
     go = box.addButton("Export anyway", QMessageBox.AcceptRole)
     cancel = box.addButton(QMessageBox.Cancel)
     box.setDefaultButton(cancel)

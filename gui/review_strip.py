@@ -1,9 +1,8 @@
 """The review strip under the timeline's track: each frame's state as a colour (a heat strip of the review's
 score, green good .. red flagged; stale frames grey; approved frames green with a white mark on top;
 references amber), with the state and the reasons in its tooltip. It shares the track's frame geometry."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 from PyQt5.QtCore import QRectF, QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QColor, QPainter
@@ -14,7 +13,7 @@ from xmempp.io.review_state import FrameState
 from .review_tracker import ReviewTracker
 from .timeline import REFERENCE_COLOUR
 
-__all__ = ["ReviewStrip", "STATE_COLOURS", "heat_colour"]
+__all__ = ["STATE_COLOURS", "ReviewStrip", "heat_colour"]
 
 #: Colours of the states that do not show the score.
 STATE_COLOURS = {
@@ -26,9 +25,14 @@ STATE_COLOURS = {
 #: A fresh frame the review has not scored yet.
 _UNSCORED = QColor(62, 104, 82)
 _APPROVED_MARK = QColor(245, 245, 245)
-_STATE_WORDS = {FrameState.none: "", FrameState.reference: "reference", FrameState.fresh: "fresh",
-                FrameState.stale: "stale: propagated before the references changed",
-                FrameState.flagged: "flagged by the review", FrameState.approved: "approved"}
+_STATE_WORDS = {
+    FrameState.none: "",
+    FrameState.reference: "reference",
+    FrameState.fresh: "fresh",
+    FrameState.stale: "stale: propagated before the references changed",
+    FrameState.flagged: "flagged by the review",
+    FrameState.approved: "approved",
+}
 
 
 def heat_colour(score: float) -> QColor:
@@ -45,13 +49,13 @@ class ReviewStrip(QWidget):
 
     frameRequested = pyqtSignal(int)
 
-    def __init__(self, tracker: ReviewTracker, labels: list[str], parent: Optional[QWidget] = None) -> None:
+    def __init__(self, tracker: ReviewTracker, labels: list[str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tracker = tracker
         self.labels = labels
         self.count = len(labels)
         self.states: list[FrameState] = []
-        self.colours: list[Optional[QColor]] = []
+        self.colours: list[QColor | None] = []
         self.setFixedHeight(9)
         self.setMouseTracking(True)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -66,7 +70,7 @@ class ReviewStrip(QWidget):
         self.colours = [self._colour(f, s) for f, s in enumerate(self.states)]
         self.update()
 
-    def _colour(self, frame: int, state: FrameState) -> Optional[QColor]:
+    def _colour(self, frame: int, state: FrameState) -> QColor | None:
         if state in STATE_COLOURS:
             return STATE_COLOURS[state]
         check = self.tracker.states.check(frame)
@@ -74,7 +78,7 @@ class ReviewStrip(QWidget):
             return heat_colour(check.score)
         return _UNSCORED if state is FrameState.fresh else None
 
-    def colour_name(self, frame: int) -> Optional[str]:
+    def colour_name(self, frame: int) -> str | None:
         """The colour frame `frame` is drawn in ("#rrggbb"), or None (not drawn)."""
         colour = self.colours[frame] if 0 <= frame < len(self.colours) else None
         return colour.name() if colour is not None else None

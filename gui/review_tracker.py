@@ -1,9 +1,10 @@
 """The project's review states as the GUI shows them: the session's `ReviewStates` (fresh, stale, flagged,
 approved per frame; the session applies their rules to every edit, reference change and propagation and
 saves review.json), its change announced with a Qt signal, and the queries the strip and the panel draw."""
+
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 from PyQt5.QtCore import QObject, pyqtSignal
 
@@ -27,7 +28,7 @@ class ReviewTracker(QObject):
     changed = pyqtSignal()
     propagated = pyqtSignal(object)
 
-    def __init__(self, session: AnnotationSession, labels: Sequence[str], parent: Optional[QObject] = None) -> None:
+    def __init__(self, session: AnnotationSession, labels: Sequence[str], parent: QObject | None = None) -> None:
         """Arguments: session: the project's session; labels: the frame names shown; parent: the owner."""
         super().__init__(parent)
         self.session = session
@@ -66,8 +67,11 @@ class ReviewTracker(QObject):
         frames: list[FrameReview] = []
         for f, state in enumerate(self.states_of()):
             check = self.states.check(f) if state is FrameState.flagged else None
-            objects = {o: ObjectReview(v.score, v.flagged, list(v.reasons)) for o, v in check.objects.items()} \
-                if check is not None else {}
+            objects = (
+                {o: ObjectReview(v.score, v.flagged, list(v.reasons)) for o, v in check.objects.items()}
+                if check is not None
+                else {}
+            )
             frames.append(FrameReview(f, labels[f], objects))
         return flagged_spans(frames)
 
@@ -86,8 +90,11 @@ class ReviewTracker(QObject):
             The number of frames whose verdict was stored.
         """
         s = self.session
-        checks = {r.index: FrameCheck.from_review(r) for r in reviews
-                  if not s.is_reference(r.index) and versions.get(r.index) == s.version(r.index)}
+        checks = {
+            r.index: FrameCheck.from_review(r)
+            for r in reviews
+            if not s.is_reference(r.index) and versions.get(r.index) == s.version(r.index)
+        }
         s.store_checks(checks)
         return len(checks)
 

@@ -1,9 +1,11 @@
 """The review's part of the main window: the strip under the timeline, the Review tab, the review run in the
 background after each propagation, approving the current frame and jumping between flagged frames. The
 window creates one `ReviewUi` and its actions call it; this module holds the wiring."""
+
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from PyQt5.QtCore import QObject, QTimer
 from PyQt5.QtWidgets import QTabWidget, QWidget
@@ -20,7 +22,7 @@ from .status_line import Messages
 from .thumbnails import ThumbnailCache
 from .timeline import Timeline
 
-__all__ = ["ReviewUi", "ReviewFrames"]
+__all__ = ["ReviewFrames", "ReviewUi"]
 
 #: The strip and the tab are redrawn at most this often while frames change (ms).
 _REDRAW_MS = 150
@@ -43,8 +45,17 @@ class ReviewFrames(Protocol):
 class ReviewUi(QObject):
     """Builds the review's widgets (a strip on the timeline, a tab) and keeps them current."""
 
-    def __init__(self, project: Project, thumbnails: ThumbnailCache, timeline: Timeline, tabs: QTabWidget,
-                 jobs: JobController, frames: ReviewFrames, messages: Messages, parent: QWidget) -> None:
+    def __init__(
+        self,
+        project: Project,
+        thumbnails: ThumbnailCache,
+        timeline: Timeline,
+        tabs: QTabWidget,
+        jobs: JobController,
+        frames: ReviewFrames,
+        messages: Messages,
+        parent: QWidget,
+    ) -> None:
         super().__init__(parent)
         self.project, self.tabs, self.jobs, self.frames, self.messages = project, tabs, jobs, frames, messages
         self.tracker = project.review
@@ -121,8 +132,9 @@ class ReviewUi(QObject):
         self.tracker.approve(frame, on)
         key = shortcut("approve_frame").key_label
         label = project.labels[frame]
-        messages.show(f"approved {label} ({key} again takes it back)" if on else f"{label} is no longer approved",
-                        MESSAGE_MS)
+        messages.show(
+            f"approved {label} ({key} again takes it back)" if on else f"{label} is no longer approved", MESSAGE_MS
+        )
 
     def jump_flagged(self, step: int) -> None:
         """Go to the next (+1) or previous (-1) flagged frame in time order, wrapping around."""

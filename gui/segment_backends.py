@@ -9,6 +9,7 @@
 
 A backend takes a `Prompt` at image resolution and returns a bool mask of the object.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -17,15 +18,22 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import cv2
 import numpy as np
 
 from xmempp.errors import WeightsError
 
-__all__ = ["Prompt", "SegmentBackend", "GrabCutBackend", "SamBackend", "available_backends", "find_sam_checkpoint",
-           "SCRIBBLE_FG", "SCRIBBLE_BG"]
+__all__ = [
+    "SCRIBBLE_BG",
+    "SCRIBBLE_FG",
+    "GrabCutBackend",
+    "Prompt",
+    "SamBackend",
+    "SegmentBackend",
+    "available_backends",
+    "find_sam_checkpoint",
+]
 
 #: Values of `Prompt.scribble`.
 SCRIBBLE_FG = 1
@@ -44,8 +52,8 @@ class Prompt:
         frame: frame index (lets a backend reuse per-image work such as SAM's embedding).
     """
 
-    box: Optional[tuple[int, int, int, int]] = None
-    scribble: Optional[np.ndarray] = None
+    box: tuple[int, int, int, int] | None = None
+    scribble: np.ndarray | None = None
     points: list[tuple[float, float, bool]] = field(default_factory=list)
     frame: int = -1
 
@@ -89,8 +97,8 @@ class GrabCutBackend(SegmentBackend):
 
     def __init__(self, iterations: int = 5, max_pixels: int = 400_000) -> None:
         """Arguments:
-            iterations: GrabCut iterations.
-            max_pixels: larger regions are processed at a reduced scale (speed).
+        iterations: GrabCut iterations.
+        max_pixels: larger regions are processed at a reduced scale (speed).
         """
         self.iterations = iterations
         self.max_pixels = max_pixels
@@ -110,7 +118,7 @@ class GrabCutBackend(SegmentBackend):
         if prompt.box is not None:
             bx0, by0, bx1, by1 = _clip_box(prompt.box, w, h)
             gc[:] = cv2.GC_BGD
-            gc[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = cv2.GC_PR_FGD
+            gc[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0] = cv2.GC_PR_FGD
         if prompt.scribble is not None:
             s = prompt.scribble[y0:y1, x0:x1]
             if prompt.box is None:
@@ -164,7 +172,7 @@ def _clip_box(box: tuple[int, int, int, int], w: int, h: int) -> tuple[int, int,
     return max(0, x0), max(0, y0), min(w, max(x1, x0 + 1)), min(h, max(y1, y0 + 1))
 
 
-def _region(prompt: Prompt, h: int, w: int) -> Optional[tuple[int, int, int, int]]:
+def _region(prompt: Prompt, h: int, w: int) -> tuple[int, int, int, int] | None:
     """The part of the image GrabCut works on: the prompt's extent with a margin of context."""
     xs: list[int] = []
     ys: list[int] = []
@@ -198,7 +206,7 @@ def _region(prompt: Prompt, h: int, w: int) -> Optional[tuple[int, int, int, int
 _SAM_TYPES = ("vit_h", "vit_l", "vit_b")
 
 
-def find_sam_checkpoint() -> Optional[Path]:
+def find_sam_checkpoint() -> Path | None:
     """A SAM checkpoint: `$XMEMPP_SAM_CHECKPOINT`, else `sam_vit_*.pth` in the xmempp weights folder."""
     explicit = os.environ.get("XMEMPP_SAM_CHECKPOINT")
     if explicit:
@@ -209,7 +217,7 @@ def find_sam_checkpoint() -> Optional[Path]:
 
         folder = weights_dir()
         found = sorted(folder.glob("sam_vit_*.pth")) if folder.is_dir() else []
-    except Exception:  # noqa: BLE001 - a broken environment only means no SAM
+    except Exception:
         return None
     for kind in _SAM_TYPES:  # largest model first
         for path in found:
@@ -231,11 +239,11 @@ class SamBackend(SegmentBackend):
     name = "Segment Anything"
     modes = ("points", "box", "strokes")
 
-    def __init__(self, checkpoint: Optional[Path] = None, device: Optional[str] = None) -> None:
+    def __init__(self, checkpoint: Path | None = None, device: str | None = None) -> None:
         self.checkpoint = checkpoint or find_sam_checkpoint()
         self.device = device
         self._predictor = None
-        self._frame: Optional[int] = None
+        self._frame: int | None = None
 
     @classmethod
     def available(cls) -> bool:
@@ -272,8 +280,9 @@ class SamBackend(SegmentBackend):
         box = np.array(_clip_box(prompt.box, w, h), np.float32) if prompt.box is not None else None
         if coords is None and box is None:
             return np.zeros((h, w), bool)
-        masks, _scores, _logits = predictor.predict(point_coords=coords, point_labels=labels, box=box,
-                                                    multimask_output=False)
+        masks, _scores, _logits = predictor.predict(
+            point_coords=coords, point_labels=labels, box=box, multimask_output=False
+        )
         return np.asarray(masks[0], dtype=bool)
 
 

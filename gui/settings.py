@@ -4,18 +4,20 @@ Inference settings are stored under "config" with the `InferenceConfig` field na
 invalid values are dropped on load (with the default used instead) rather than refusing to open
 the workspace.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
-from xmempp.inference.config import InferenceConfig
 from xmempp.errors import ConfigError
+from xmempp.inference.config import InferenceConfig
 
 from .matte_view import COMPARE_MODES, VIEW_MODES
 
-__all__ = ["TOOLS", "SIDE_TABS", "GuiSettings"]
+__all__ = ["SIDE_TABS", "TOOLS", "GuiSettings"]
 
 #: The side panel's tabs, in order.
 SIDE_TABS = ("References", "Candidates", "Memory", "Review")
@@ -72,7 +74,7 @@ class GuiSettings:
     opacity: float = 0.5
     show_mask: bool = True
     tool: str = "brush"
-    brush_size: Optional[int] = None
+    brush_size: int | None = None
     segment_mode: str = "box"
     current_frame: int = 0
     current_object: int = 1
@@ -98,7 +100,7 @@ class GuiSettings:
         return data
 
     @classmethod
-    def from_json(cls, data: Any) -> "GuiSettings":
+    def from_json(cls, data: Any) -> GuiSettings:
         """Settings from info.json's "xmempp_gui" value; bad or missing entries take their defaults."""
         settings = cls()
         if not isinstance(data, Mapping):
@@ -137,9 +139,14 @@ class GuiSettings:
         settings.locked = _int_list(data.get("locked"))
         colours = data.get("object_colours")
         if isinstance(colours, Mapping):
-            settings.object_colours = {str(k): [int(c) for c in v] for k, v in colours.items()
-                                       if str(k).isdigit() and isinstance(v, list) and len(v) == 3
-                                       and all(_is_int(c) and 0 <= c <= 255 for c in v)}
+            settings.object_colours = {
+                str(k): [int(c) for c in v]
+                for k, v in colours.items()
+                if str(k).isdigit()
+                and isinstance(v, list)
+                and len(v) == 3
+                and all(_is_int(c) and 0 <= c <= 255 for c in v)
+            }
         export = data.get("export")
         if isinstance(export, Mapping):
             settings.export = dict(export)

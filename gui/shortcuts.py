@@ -11,15 +11,17 @@ Kinds:
               (Space: tap = pause/play, hold + drag = pan).
     "mouse":  a mouse gesture handled by the canvas; listed for help only.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from PyQt5.QtWidgets import QAction, QWidget
 
-__all__ = ["Shortcut", "SHORTCUTS", "GROUPS", "shortcut", "shortcut_rows", "shortcut_markdown", "create_actions"]
+__all__ = ["GROUPS", "SHORTCUTS", "Shortcut", "create_actions", "shortcut", "shortcut_markdown", "shortcut_rows"]
 
 
 @dataclass(frozen=True)
@@ -66,72 +68,195 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("last_frame", ("End",), "Last frame", "Go to the last frame", "Frames"),
     Shortcut("prev_reference", ("PgUp",), "Previous reference", "Jump to the previous reference frame", "Frames"),
     Shortcut("next_reference", ("PgDown",), "Next reference", "Jump to the next reference frame", "Frames"),
-    Shortcut("next_suggestion", ("N",), "Next suggested frame", "Jump to the next suggested frame in time order",
-             "Frames"),
-    Shortcut("prev_suggestion", ("Shift+N",), "Previous suggested frame",
-             "Jump to the previous suggested frame in time order", "Frames"),
+    Shortcut(
+        "next_suggestion", ("N",), "Next suggested frame", "Jump to the next suggested frame in time order", "Frames"
+    ),
+    Shortcut(
+        "prev_suggestion",
+        ("Shift+N",),
+        "Previous suggested frame",
+        "Jump to the previous suggested frame in time order",
+        "Frames",
+    ),
     Shortcut("goto_frame", ("Ctrl+J",), "Go to frame…", "Go to frame N (number or frame name)", "Frames"),
-    Shortcut("toggle_pause", ("Space",), "Pause / play",
-             "Tap: pause or resume a running propagation; otherwise play or stop playback", "Frames", kind="key"),
+    Shortcut(
+        "toggle_pause",
+        ("Space",),
+        "Pause / play",
+        "Tap: pause or resume a running propagation; otherwise play or stop playback",
+        "Frames",
+        kind="key",
+    ),
     # Annotate
-    Shortcut("tool_brush", ("B",), "Brush", "Brush tool: paint the current object (right button erases)",
-             "Annotate", checkable=True),
+    Shortcut(
+        "tool_brush",
+        ("B",),
+        "Brush",
+        "Brush tool: paint the current object (right button erases)",
+        "Annotate",
+        checkable=True,
+    ),
     Shortcut("tool_eraser", ("E",), "Eraser", "Eraser tool: paint background", "Annotate", checkable=True),
-    Shortcut("tool_polygon", ("P",), "Polygon", "Polygon fill: click corners, Enter or double-click fills "
-             "(Shift: erase the area)", "Annotate", checkable=True),
-    Shortcut("tool_lasso", ("L",), "Lasso", "Lasso fill: drag an outline, release fills (Shift: erase the area)",
-             "Annotate", checkable=True),
-    Shortcut("tool_segment", ("S",), "Click to segment",
-             "Click-to-segment: drag a box, or draw strokes (left = object, right = background); "
-             "with Segment Anything also clicks", "Annotate", checkable=True),
-    Shortcut("tool_spline", ("V",), "Spline", "Spline (Bezier) tool: click points, drag for tangents, click the "
-             "first point or Enter closes; drag a point or handle to edit, Ctrl+drag a point out / in for its "
-             "outer / inner feather, right-click removes a point", "Annotate", checkable=True),
+    Shortcut(
+        "tool_polygon",
+        ("P",),
+        "Polygon",
+        "Polygon fill: click corners, Enter or double-click fills (Shift: erase the area)",
+        "Annotate",
+        checkable=True,
+    ),
+    Shortcut(
+        "tool_lasso",
+        ("L",),
+        "Lasso",
+        "Lasso fill: drag an outline, release fills (Shift: erase the area)",
+        "Annotate",
+        checkable=True,
+    ),
+    Shortcut(
+        "tool_segment",
+        ("S",),
+        "Click to segment",
+        "Click-to-segment: drag a box, or draw strokes (left = object, right = background); "
+        "with Segment Anything also clicks",
+        "Annotate",
+        checkable=True,
+    ),
+    Shortcut(
+        "tool_spline",
+        ("V",),
+        "Spline",
+        "Spline (Bezier) tool: click points, drag for tangents, click the "
+        "first point or Enter closes; drag a point or handle to edit, Ctrl+drag a point out / in for its "
+        "outer / inner feather, right-click removes a point",
+        "Annotate",
+        checkable=True,
+    ),
     Shortcut("brush_smaller", ("[",), "Smaller brush", "Make the brush / eraser smaller", "Annotate"),
     Shortcut("brush_larger", ("]",), "Larger brush", "Make the brush / eraser larger", "Annotate"),
-    Shortcut("select_object", tuple(str(i) for i in range(1, 10)), "Select object",
-             "Select object 1-9 (the object list reaches more)", "Annotate", indexed=True, label="1 … 9"),
+    Shortcut(
+        "select_object",
+        tuple(str(i) for i in range(1, 10)),
+        "Select object",
+        "Select object 1-9 (the object list reaches more)",
+        "Annotate",
+        indexed=True,
+        label="1 … 9",
+    ),
     Shortcut("undo", ("Ctrl+Z",), "Undo", "Undo the last edit (strokes, fills, references, propagation)", "Annotate"),
     Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "Redo the edit undone last", "Annotate"),
     Shortcut("history", ("Ctrl+Shift+H",), "History…", "List every edit; click one to go back to it", "Annotate"),
-    Shortcut("clear_object", ("Delete",), "Clear object on frame", "Remove the current object from this frame",
-             "Annotate"),
-    Shortcut("accept", ("Return", "Enter"), "Finish shape", "Close the polygon / keep the segmentation",
-             "Annotate", label="Enter"),
-    Shortcut("accept_erase", ("Shift+Return", "Shift+Enter"), "Finish shape as erase",
-             "Close the polygon as an erase (fills with background)", "Annotate", label="Shift+Enter"),
-    Shortcut("remove_point", ("Backspace",), "Remove last point", "Remove the last polygon corner or "
-             "segmentation click", "Annotate"),
-    Shortcut("cancel", ("Esc",), "Cancel / stop", "Cancel the shape being drawn; otherwise stop the running "
-             "job", "Annotate"),
-    Shortcut("save_reference", ("R",), "Save / update reference",
-             "Save this frame's mask as a reference (permanent memory)", "Annotate"),
-    Shortcut("delete_reference", ("Ctrl+Delete",), "Delete reference",
-             "Stop using this frame as a reference (asks first; the mask stays)", "Annotate"),
+    Shortcut(
+        "clear_object", ("Delete",), "Clear object on frame", "Remove the current object from this frame", "Annotate"
+    ),
+    Shortcut(
+        "accept",
+        ("Return", "Enter"),
+        "Finish shape",
+        "Close the polygon / keep the segmentation",
+        "Annotate",
+        label="Enter",
+    ),
+    Shortcut(
+        "accept_erase",
+        ("Shift+Return", "Shift+Enter"),
+        "Finish shape as erase",
+        "Close the polygon as an erase (fills with background)",
+        "Annotate",
+        label="Shift+Enter",
+    ),
+    Shortcut(
+        "remove_point",
+        ("Backspace",),
+        "Remove last point",
+        "Remove the last polygon corner or segmentation click",
+        "Annotate",
+    ),
+    Shortcut(
+        "cancel", ("Esc",), "Cancel / stop", "Cancel the shape being drawn; otherwise stop the running job", "Annotate"
+    ),
+    Shortcut(
+        "save_reference",
+        ("R",),
+        "Save / update reference",
+        "Save this frame's mask as a reference (permanent memory)",
+        "Annotate",
+    ),
+    Shortcut(
+        "delete_reference",
+        ("Ctrl+Delete",),
+        "Delete reference",
+        "Stop using this frame as a reference (asks first; the mask stays)",
+        "Annotate",
+    ),
     # Propagate
-    Shortcut("propagate_forward", ("F",), "Propagate forward", "Propagate from this frame to the last one",
-             "Propagate"),
-    Shortcut("propagate_backward", ("Shift+F",), "Propagate backward", "Propagate from this frame to the first one",
-             "Propagate"),
-    Shortcut("propagate_shot", ("Ctrl+F",), "Propagate whole shot",
-             "Propagate from the first reference to both ends of the shot", "Propagate"),
+    Shortcut(
+        "propagate_forward", ("F",), "Propagate forward", "Propagate from this frame to the last one", "Propagate"
+    ),
+    Shortcut(
+        "propagate_backward",
+        ("Shift+F",),
+        "Propagate backward",
+        "Propagate from this frame to the first one",
+        "Propagate",
+    ),
+    Shortcut(
+        "propagate_shot",
+        ("Ctrl+F",),
+        "Propagate whole shot",
+        "Propagate from the first reference to both ends of the shot",
+        "Propagate",
+    ),
     Shortcut("suggest", ("Ctrl+G",), "Suggest frames", "Suggest the frames to annotate next", "Propagate"),
     # Review
-    Shortcut("next_flagged", ("Ctrl+Right",), "Next flagged frame", "Jump to the next frame the review flagged",
-             "Review"),
-    Shortcut("prev_flagged", ("Ctrl+Left",), "Previous flagged frame",
-             "Jump to the previous frame the review flagged", "Review"),
-    Shortcut("approve_frame", ("Shift+A",), "Approve frame", "Approve this frame's mask (again takes it back); "
-             "an edit of the frame or a change of the references clears it", "Review"),
-    Shortcut("review_masks", ("Ctrl+R",), "Review masks", "Review every frame's mask against the frames (it runs "
-             "by itself after each propagation)", "Review"),
+    Shortcut(
+        "next_flagged", ("Ctrl+Right",), "Next flagged frame", "Jump to the next frame the review flagged", "Review"
+    ),
+    Shortcut(
+        "prev_flagged",
+        ("Ctrl+Left",),
+        "Previous flagged frame",
+        "Jump to the previous frame the review flagged",
+        "Review",
+    ),
+    Shortcut(
+        "approve_frame",
+        ("Shift+A",),
+        "Approve frame",
+        "Approve this frame's mask (again takes it back); an edit of the frame or a change of the references clears it",
+        "Review",
+    ),
+    Shortcut(
+        "review_masks",
+        ("Ctrl+R",),
+        "Review masks",
+        "Review every frame's mask against the frames (it runs by itself after each propagation)",
+        "Review",
+    ),
     # View
-    Shortcut("cycle_overlay", ("O",), "Cycle view mode", "Colour blend → fade background → object only → "
-             "outline only → alpha → matte over black → matte over checkerboard", "View"),
-    Shortcut("cycle_compare", ("A",), "Raw / refined matte", "Matte views: raw → refined → split (A/B of the "
-             "refine stage)", "View"),
-    Shortcut("toggle_onion", ("Shift+O",), "Onion skin", "Outline the previous (orange) and next (blue) "
-             "frames' masks", "View", checkable=True),
+    Shortcut(
+        "cycle_overlay",
+        ("O",),
+        "Cycle view mode",
+        "Colour blend → fade background → object only → "
+        "outline only → alpha → matte over black → matte over checkerboard",
+        "View",
+    ),
+    Shortcut(
+        "cycle_compare",
+        ("A",),
+        "Raw / refined matte",
+        "Matte views: raw → refined → split (A/B of the refine stage)",
+        "View",
+    ),
+    Shortcut(
+        "toggle_onion",
+        ("Shift+O",),
+        "Onion skin",
+        "Outline the previous (orange) and next (blue) frames' masks",
+        "View",
+        checkable=True,
+    ),
     Shortcut("toggle_mask", ("H",), "Show / hide mask", "Show or hide the mask overlay", "View", checkable=True),
     Shortcut("zoom_fit", ("Ctrl+0",), "Fit to window", "Fit the frame to the window", "View"),
     Shortcut("zoom_actual", ("Ctrl+1",), "Actual size", "Show the frame at 100 %", "View"),
@@ -139,22 +264,37 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("zoom_out", ("Ctrl+-",), "Zoom out", "Zoom out", "View"),
     Shortcut("help", ("F1", "?"), "Keyboard shortcuts", "Show this list", "View"),
     # Project
-    Shortcut("new_workspace", ("Ctrl+N",), "New…", "New workspace from frames, a frame pattern or a video",
-             "Project"),
+    Shortcut("new_workspace", ("Ctrl+N",), "New…", "New workspace from frames, a frame pattern or a video", "Project"),
     Shortcut("open_workspace", ("Ctrl+O",), "Open workspace…", "Open another workspace", "Project"),
-    Shortcut("save", ("Ctrl+S",), "Save", "Everything is saved as you work; this writes the view settings too",
-             "Project"),
-    Shortcut("export", ("Ctrl+E",), "Export…", "Export index masks, mattes, binary masks or an overlay video",
-             "Project"),
+    Shortcut(
+        "save", ("Ctrl+S",), "Save", "Everything is saved as you work; this writes the view settings too", "Project"
+    ),
+    Shortcut(
+        "export", ("Ctrl+E",), "Export…", "Export index masks, mattes, binary masks or an overlay video", "Project"
+    ),
     Shortcut("quit", ("Ctrl+Q",), "Quit", "Close the window (work is already saved)", "Project"),
     # Mouse
     Shortcut("mouse_zoom", (), "Zoom", "Zoom around the pointer", "Mouse", kind="mouse", label="Wheel"),
     Shortcut("mouse_pan", (), "Pan", "Pan the view", "Mouse", kind="mouse", label="Middle drag / Space + drag"),
     Shortcut("mouse_paint", (), "Paint", "Paint with the current tool", "Mouse", kind="mouse", label="Left drag"),
-    Shortcut("mouse_erase", (), "Erase", "Brush: erase; click-to-segment: background strokes or clicks", "Mouse",
-             kind="mouse", label="Right drag"),
-    Shortcut("mouse_pick", (), "Pick object", "Select the object under the pointer", "Mouse", kind="mouse",
-             label="Alt + click"),
+    Shortcut(
+        "mouse_erase",
+        (),
+        "Erase",
+        "Brush: erase; click-to-segment: background strokes or clicks",
+        "Mouse",
+        kind="mouse",
+        label="Right drag",
+    ),
+    Shortcut(
+        "mouse_pick",
+        (),
+        "Pick object",
+        "Select the object under the pointer",
+        "Mouse",
+        kind="mouse",
+        label="Alt + click",
+    ),
 )
 
 
@@ -189,7 +329,7 @@ def shortcut_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def create_actions(parent: "QWidget", handlers: Mapping[str, Callable]) -> dict[str, "QAction"]:
+def create_actions(parent: QWidget, handlers: Mapping[str, Callable]) -> dict[str, QAction]:
     """Create the window's QActions from the table.
 
     Arguments:

@@ -4,9 +4,11 @@ widget of the window has the focus, except while typing in a text or number fiel
 
 It also keeps Enter for text and number fields: there Enter saves the value (k, processing size)
 instead of triggering the window's "finish shape" shortcut."""
+
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from PyQt5.QtCore import QEvent, QObject, Qt
 from PyQt5.QtGui import QKeySequence
@@ -14,7 +16,7 @@ from PyQt5.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit, QWidget
 
 from .shortcuts import shortcut
 
-__all__ = ["SpaceKeyFilter", "PanCanvas"]
+__all__ = ["PanCanvas", "SpaceKeyFilter"]
 
 _SPACE_KEY = QKeySequence(shortcut("toggle_pause").keys[0])[0]
 _ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
@@ -32,9 +34,9 @@ class SpaceKeyFilter(QObject):
 
     def __init__(self, window: QWidget, canvas: PanCanvas, toggle_pause: Callable[[], None]) -> None:
         """Arguments:
-            window: the window whose widgets the key works in.
-            canvas: pans while Space is held.
-            toggle_pause: a tap of Space (pause / resume a propagation, or play / stop).
+        window: the window whose widgets the key works in.
+        canvas: pans while Space is held.
+        toggle_pause: a tap of Space (pause / resume a propagation, or play / stop).
         """
         super().__init__(window)
         self.window, self.canvas, self.toggle_pause = window, canvas, toggle_pause

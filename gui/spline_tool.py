@@ -16,12 +16,15 @@ object's shapes on that frame into the frame's mask (a pixel at least half cover
 object's other pixels on that frame are replaced) as one undo step; exports write the soft matte of
 a reference frame's shapes as that keyframe's output (`ShapeStore.keyframe_mattes`).
 """
+
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 from PyQt5.QtCore import QLineF, QPointF, QRectF, Qt
@@ -30,12 +33,21 @@ from PyQt5.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QWidget
 
 from xmempp.annotation import EditTarget, Step
 from xmempp.errors import XMemppError
-from xmempp.io.roto_shapes import (MAX_FEATHER, SHAPES_FILE, Shape, ShapePoint, keyframe_ids, keyframe_mattes,
-                                   read_shapes, sample_shape, write_shapes)
+from xmempp.io.roto_shapes import (
+    MAX_FEATHER,
+    SHAPES_FILE,
+    Shape,
+    ShapePoint,
+    keyframe_ids,
+    keyframe_mattes,
+    read_shapes,
+    sample_shape,
+    write_shapes,
+)
 
 from .tools import Tool, ToolHost
 
-__all__ = ["ShapeStore", "ShapeChange", "SplineHost", "SplineTool", "FeatherControls"]
+__all__ = ["FeatherControls", "ShapeChange", "ShapeStore", "SplineHost", "SplineTool"]
 
 #: How close (screen pixels) a click must be to a point or handle to take it.
 _HIT = 8.0
@@ -50,7 +62,7 @@ class ShapeStore:
 
     def __init__(self, workspace_path: Path, num_frames: int) -> None:
         self.path = Path(workspace_path) / SHAPES_FILE
-        self.problem: Optional[str] = None
+        self.problem: str | None = None
         #: Counts the changes (a tool showing shapes reloads them when it moved: an undo changed them).
         self.version = 0
         self._frames: dict[int, list[Shape]] = {}
@@ -82,8 +94,9 @@ class ShapeStore:
         self._frames = frames
         self.version += 1
 
-    def keyframe_mattes(self, frames: Iterable[int], size: tuple[int, int], scale: float = 1.0,
-                        object_ids: Optional[Sequence[int]] = None) -> dict[int, dict[int, np.ndarray]]:
+    def keyframe_mattes(
+        self, frames: Iterable[int], size: tuple[int, int], scale: float = 1.0, object_ids: Sequence[int] | None = None
+    ) -> dict[int, dict[int, np.ndarray]]:
         """The soft mattes of the shapes on `frames` (the reference frames), for a job's `keyframe_mattes`.
 
         Arguments:
@@ -110,8 +123,9 @@ class ShapeStore:
 class ShapeChange(Step):
     """A change of one frame's shapes, undone and redone with the mask it drew (`Results.edit_mask`'s `also`)."""
 
-    def __init__(self, store: ShapeStore, frame: int, before: Sequence[Shape], after: Sequence[Shape],
-                 text: str) -> None:
+    def __init__(
+        self, store: ShapeStore, frame: int, before: Sequence[Shape], after: Sequence[Shape], text: str
+    ) -> None:
         self.store, self.frame, self.text = store, frame, text
         self.before, self.after = list(before), list(after)
 
@@ -152,14 +166,14 @@ class SplineTool(Tool):
         self.host: SplineHost = host
         self.drawing: list[ShapePoint] = []
         self.shapes: list[Shape] = []
-        self.selected: Optional[tuple[int, int]] = None  # (shape index, point index)
+        self.selected: tuple[int, int] | None = None  # (shape index, point index)
         self.feather = (0.0, 0.0)  # (inner, outer) of the points placed next
         self._frame = -1
         self._version = -1  # the store's version the shapes were loaded at
-        self._drag: Optional[_Drag] = None
+        self._drag: _Drag | None = None
         self._moved = False
         #: Told (inner, outer) when the feather shown should change (a point selected, a feather dragged).
-        self.on_feather: Optional[Callable[[float, float], None]] = None
+        self.on_feather: Callable[[float, float], None] | None = None
 
     def _show_feather(self) -> None:
         if self.selected is not None:
@@ -181,8 +195,9 @@ class SplineTool(Tool):
                 self.selected, self._drag = None, None
             self._frame, self._version = self.host.frame_index, store.version
             self.shapes = store.shapes(self._frame)
-            if self.selected is not None and (self.selected[0] >= len(self.shapes) or
-                                              self.selected[1] >= len(self.shapes[self.selected[0]].points)):
+            if self.selected is not None and (
+                self.selected[0] >= len(self.shapes) or self.selected[1] >= len(self.shapes[self.selected[0]].points)
+            ):
                 self.selected = None
 
     def reset(self) -> None:
@@ -211,7 +226,7 @@ class SplineTool(Tool):
         """Indices of the current object's shapes."""
         return [s for s, shape in enumerate(self.shapes) if shape.object_id == self.host.object_id]
 
-    def _hit(self, p: QPointF) -> Optional[tuple[str, int, int]]:
+    def _hit(self, p: QPointF) -> tuple[str, int, int] | None:
         """The handle or point under `p`: ("in" | "out" | "anchor", shape, point), handles of the selected
         point first."""
         reach = self._reach()
@@ -221,7 +236,7 @@ class SplineTool(Tool):
             for kind, (dx, dy) in (("out", (q.out_x, q.out_y)), ("in", (q.in_x, q.in_y))):
                 if (dx or dy) and math.hypot(p.x() - q.x - dx, p.y() - q.y - dy) <= reach:
                     return kind, s, i
-        best: Optional[tuple[str, int, int]] = None
+        best: tuple[str, int, int] | None = None
         nearest = reach
         for s in self._editable():
             for i, q in enumerate(self.shapes[s].points):
@@ -327,8 +342,7 @@ class SplineTool(Tool):
         if drag is None or button != Qt.MouseButton.LeftButton:
             return
         if drag.shape >= 0 and self._moved:
-            self._commit({"anchor": "Move spline point", "feather": "Spline feather"}.get(drag.kind,
-                                                                                         "Bend spline"))
+            self._commit({"anchor": "Move spline point", "feather": "Spline feather"}.get(drag.kind, "Bend spline"))
         self.host.update()
 
     def double_click(self, p: QPointF, button: int, modifiers: int) -> None:
@@ -383,7 +397,7 @@ class SplineTool(Tool):
     def _remove_point(self, s: int, i: int) -> bool:
         shape = self.shapes[s]
         if len(shape.points) > 3:
-            self.shapes[s] = Shape(shape.object_id, shape.points[:i] + shape.points[i + 1:])
+            self.shapes[s] = Shape(shape.object_id, shape.points[:i] + shape.points[i + 1 :])
         else:
             del self.shapes[s]
         self.selected = None
@@ -449,8 +463,9 @@ class SplineTool(Tool):
             for i, q in enumerate(self.drawing):
                 self._paint_point(painter, to_widget, q, colour, i == len(self.drawing) - 1)
 
-    def _paint_point(self, painter: QPainter, to_widget: QTransform, q: ShapePoint, colour: QColor,
-                     selected: bool) -> None:
+    def _paint_point(
+        self, painter: QPainter, to_widget: QTransform, q: ShapePoint, colour: QColor, selected: bool
+    ) -> None:
         centre = to_widget.map(QPointF(q.x, q.y))
         if selected:
             painter.setPen(QPen(QColor(230, 230, 230), 1))
@@ -492,10 +507,13 @@ def _path(points: Sequence[ShapePoint], to_widget: QTransform, closed: bool) -> 
     if not points:
         return path
     path.moveTo(to_widget.map(QPointF(points[0].x, points[0].y)))
-    pairs = list(zip(points, points[1:])) + ([(points[-1], points[0])] if closed and len(points) > 2 else [])
+    pairs = list(itertools.pairwise(points)) + ([(points[-1], points[0])] if closed and len(points) > 2 else [])
     for a, b in pairs:
-        path.cubicTo(to_widget.map(QPointF(a.x + a.out_x, a.y + a.out_y)),
-                     to_widget.map(QPointF(b.x + b.in_x, b.y + b.in_y)), to_widget.map(QPointF(b.x, b.y)))
+        path.cubicTo(
+            to_widget.map(QPointF(a.x + a.out_x, a.y + a.out_y)),
+            to_widget.map(QPointF(b.x + b.in_x, b.y + b.in_y)),
+            to_widget.map(QPointF(b.x, b.y)),
+        )
     return path
 
 
@@ -509,15 +527,17 @@ class FeatherControls(QWidget):
     """The spline tool's feather boxes for the options bar: the selected point's inner and outer feather (and
     that of the points placed next); they follow the point selected or dragged."""
 
-    def __init__(self, tool: SplineTool, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, tool: SplineTool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tool = tool
         self.inner, self.outer = QDoubleSpinBox(self), QDoubleSpinBox(self)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         layout.addWidget(QLabel("Feather", self))
-        for prefix, box, tip in (("in ", self.inner, "Falloff inside the curve at the selected point"),
-                                 ("out ", self.outer, "Falloff outside the curve at the selected point")):
+        for prefix, box, tip in (
+            ("in ", self.inner, "Falloff inside the curve at the selected point"),
+            ("out ", self.outer, "Falloff outside the curve at the selected point"),
+        ):
             box.setPrefix(prefix)
             box.setRange(0.0, MAX_FEATHER)
             box.setDecimals(1)

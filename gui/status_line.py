@@ -1,14 +1,15 @@
 """The status bar's words: passing messages, problems (with a dialog at most every few seconds), the saved
 state, the cursor position and the zoom."""
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import Protocol
 
 from PyQt5.QtWidgets import QLabel, QMessageBox, QStatusBar, QWidget
 
-__all__ = ["Messages", "SavedState", "StatusLine", "PROBLEM_MS"]
+__all__ = ["PROBLEM_MS", "Messages", "SavedState", "StatusLine"]
 
 #: How long problem messages stay on the status bar (ms).
 PROBLEM_MS = 10000
@@ -40,12 +41,19 @@ class SavedState(Protocol):
 class StatusLine:
     """Writes the window's status bar and its saved / cursor / zoom fields."""
 
-    def __init__(self, bar: QStatusBar, saved_label: QLabel, cursor_label: QLabel, zoom_label: QLabel,
-                 project: SavedState, dialog_parent: Optional[QWidget]) -> None:
+    def __init__(
+        self,
+        bar: QStatusBar,
+        saved_label: QLabel,
+        cursor_label: QLabel,
+        zoom_label: QLabel,
+        project: SavedState,
+        dialog_parent: QWidget | None,
+    ) -> None:
         """Arguments:
-            bar, saved_label, cursor_label, zoom_label: the status bar and its fields.
-            project: the saved state's source.
-            dialog_parent: parent of problem dialogs (None: no dialogs, the status bar only).
+        bar, saved_label, cursor_label, zoom_label: the status bar and its fields.
+        project: the saved state's source.
+        dialog_parent: parent of problem dialogs (None: no dialogs, the status bar only).
         """
         self.bar, self.saved_label, self.cursor_label, self.zoom_label = bar, saved_label, cursor_label, zoom_label
         self.project = project
@@ -63,9 +71,13 @@ class StatusLine:
         if unsaved:
             label.setText("⚠ not saved")
             label.setStyleSheet("color: #ff7b72;")
-            label.setToolTip("The last write failed for: " + ", ".join(unsaved[:10]) +
-                             (" …" if len(unsaved) > 10 else "") + ". They are kept in memory; the next "
-                             "edit of each writes it again.")
+            label.setToolTip(
+                "The last write failed for: "
+                + ", ".join(unsaved[:10])
+                + (" …" if len(unsaved) > 10 else "")
+                + ". They are kept in memory; the next "
+                "edit of each writes it again."
+            )
         else:
             label.setText("✓ saved")
             label.setStyleSheet("")
@@ -80,7 +92,7 @@ class StatusLine:
             self._last_problem = (message, time.monotonic())
             QMessageBox.warning(self.dialog_parent, "xmempp", message)
 
-    def cursor(self, info: Optional[tuple[int, int, int]]) -> None:
+    def cursor(self, info: tuple[int, int, int] | None) -> None:
         """The image position under the mouse and the object there (None: the mouse left the image)."""
         if info is None:
             self.cursor_label.setText("")

@@ -1,10 +1,11 @@
 """A dark Fusion theme, as compositing and roto tools use (colours read true against dark grey)."""
+
 from __future__ import annotations
 
 from PyQt5.QtGui import QColor, QPalette
 from PyQt5.QtWidgets import QApplication, QStyleFactory
 
-__all__ = ["apply_theme", "ACCENT"]
+__all__ = ["ACCENT", "apply_theme"]
 
 ACCENT = "#3d8ee6"
 
@@ -70,10 +71,18 @@ def apply_theme(app: QApplication) -> None:
     app.setStyle(QStyleFactory.create("Fusion"))
     palette = QPalette()
     colours = {
-        QPalette.Window: "#26282c", QPalette.WindowText: "#dfe1e5", QPalette.Base: "#1f2124",
-        QPalette.AlternateBase: "#24272b", QPalette.ToolTipBase: "#33363c", QPalette.ToolTipText: "#e8eaed",
-        QPalette.Text: "#e8eaed", QPalette.Button: "#33363c", QPalette.ButtonText: "#e8eaed",
-        QPalette.BrightText: "#ff5555", QPalette.Highlight: "#24518a", QPalette.HighlightedText: "#ffffff",
+        QPalette.Window: "#26282c",
+        QPalette.WindowText: "#dfe1e5",
+        QPalette.Base: "#1f2124",
+        QPalette.AlternateBase: "#24272b",
+        QPalette.ToolTipBase: "#33363c",
+        QPalette.ToolTipText: "#e8eaed",
+        QPalette.Text: "#e8eaed",
+        QPalette.Button: "#33363c",
+        QPalette.ButtonText: "#e8eaed",
+        QPalette.BrightText: "#ff5555",
+        QPalette.Highlight: "#24518a",
+        QPalette.HighlightedText: "#ffffff",
         QPalette.Link: ACCENT,
     }
     for role, colour in colours.items():

@@ -1,5 +1,6 @@
 """Small frame + mask previews (cached by mask version) and the thumbnail list that the References and
 Candidates tabs both show."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -24,7 +25,7 @@ class ThumbnailCache:
         self.width = width
         self.height = height
         self.capacity = capacity
-        self._cache: "OrderedDict[tuple[int, int, bool], QPixmap]" = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int, bool], QPixmap] = OrderedDict()
 
     def pixmap(self, index: int, with_mask: bool = True) -> QPixmap:
         """Thumbnail of frame `index` (with its mask blended in when `with_mask`)."""

@@ -4,10 +4,11 @@ and a counter that shows the source frame name.
 On a narrow window the propagation buttons drop their text (icons with tooltips) before the counter
 is squeezed, and a frame name too long for the room left is elided in the middle; the frame number
 is always shown whole."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
-from typing import Iterable, Optional
 
 from PyQt5.QtCore import QPointF, QRectF, QSize, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QColor, QFontMetrics, QPainter, QPainterPath, QPen, QPolygonF
@@ -15,7 +16,7 @@ from PyQt5.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBox
 
 from .icons import icon
 
-__all__ = ["TimelineTrack", "Timeline", "REFERENCE_COLOUR", "SUGGESTION_COLOUR"]
+__all__ = ["REFERENCE_COLOUR", "SUGGESTION_COLOUR", "Timeline", "TimelineTrack"]
 
 REFERENCE_COLOUR = QColor(236, 170, 45)
 SUGGESTION_COLOUR = QColor(80, 200, 220)
@@ -41,14 +42,14 @@ class TimelineTrack(QWidget):
 
     frameRequested = pyqtSignal(int)
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.count = 1
         self.current = 0
         self.references: list[int] = []
         self.suggestions: list[int] = []
         self.masked: set[int] = set()
-        self.running: Optional[tuple[int, int]] = None
+        self.running: tuple[int, int] | None = None
         self.names: list[str] = []
         self.setMinimumHeight(46)
         self.setMouseTracking(True)
@@ -96,13 +97,16 @@ class TimelineTrack(QWidget):
             painter.save()
             painter.setClipPath(path)
             for start, end in _runs(sorted(self.masked)):
-                painter.fillRect(QRectF(track.left() + start * unit, track.top(), (end - start + 1) * unit,
-                                        track.height()), _MASKED_COLOUR)
+                painter.fillRect(
+                    QRectF(track.left() + start * unit, track.top(), (end - start + 1) * unit, track.height()),
+                    _MASKED_COLOUR,
+                )
             painter.restore()
         if self.running is not None:
             a, b = sorted(self.running)
-            painter.fillRect(QRectF(track.left() + a * unit, track.bottom() + 2, (b - a + 1) * unit, 2),
-                             QColor(90, 160, 250))
+            painter.fillRect(
+                QRectF(track.left() + a * unit, track.bottom() + 2, (b - a + 1) * unit, 2), QColor(90, 160, 250)
+            )
         for frame in self.suggestions:
             x = self._x(frame)
             painter.setPen(QPen(QColor(10, 10, 10), 1))
@@ -113,8 +117,9 @@ class TimelineTrack(QWidget):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(REFERENCE_COLOUR)
             painter.drawRect(QRectF(x - 1.5, track.top() - 2, 3, track.height() + 4))
-            tri = QPolygonF([QPointF(x - 5, track.bottom() + 9), QPointF(x + 5, track.bottom() + 9),
-                             QPointF(x, track.bottom() + 3)])
+            tri = QPolygonF(
+                [QPointF(x - 5, track.bottom() + 9), QPointF(x + 5, track.bottom() + 9), QPointF(x, track.bottom() + 3)]
+            )
             painter.drawPolygon(tri)
         x = self._x(self.current)
         painter.setPen(QPen(QColor(0, 0, 0, 160), 4))
@@ -126,8 +131,9 @@ class TimelineTrack(QWidget):
     def _paint_ticks(self, painter: QPainter, track: QRectF) -> None:
         """Frame numbers (1-based, as the counter) under the track at a readable spacing."""
         unit = track.width() / max(1, self.count)
-        step = next((s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000)
-                     if s * unit >= 64), 20000)
+        step = next(
+            (s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000) if s * unit >= 64), 20000
+        )
         font = painter.font()
         font.setPointSizeF(max(6.5, font.pointSizeF() * 0.78))
         painter.setFont(font)
@@ -159,7 +165,7 @@ def _text_width(button: QToolButton) -> int:
 class FrameCounter(QLabel):
     """The current frame's name and number ("plate.1001   1 / 87"); a long name is elided in the middle."""
 
-    def __init__(self, count: int, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, count: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("frameCounter")
         self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
@@ -195,8 +201,10 @@ class FrameCounter(QLabel):
         room = max(0, self.width() - self._number_width - _COUNTER_GAP - 8)
         name = QFontMetrics(bold).elidedText(self.name, Qt.TextElideMode.ElideMiddle, room)
         digits = len(str(self.count))
-        self.setText(f"<b>{escape(name)}</b>&nbsp;&nbsp;<span style='color:{_NUMBER_COLOUR}'>"
-                     f"{self.index + 1:>{digits}} / {self.count}</span>")
+        self.setText(
+            f"<b>{escape(name)}</b>&nbsp;&nbsp;<span style='color:{_NUMBER_COLOUR}'>"
+            f"{self.index + 1:>{digits}} / {self.count}</span>"
+        )
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -218,7 +226,7 @@ class Timeline(QWidget):
 
     frameRequested = pyqtSignal(int)
 
-    def __init__(self, names: list[str], fps: Optional[float] = None, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, names: list[str], fps: float | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.names = list(names)
         self.track = TimelineTrack(self)
@@ -234,8 +242,9 @@ class Timeline(QWidget):
         self.counter = FrameCounter(len(self.names), self)
         self.first_button.clicked.connect(lambda: self.frameRequested.emit(0))
         self.prev_button.clicked.connect(lambda: self.frameRequested.emit(max(0, self.track.current - 1)))
-        self.next_button.clicked.connect(lambda: self.frameRequested.emit(min(len(self.names) - 1,
-                                                                               self.track.current + 1)))
+        self.next_button.clicked.connect(
+            lambda: self.frameRequested.emit(min(len(self.names) - 1, self.track.current + 1))
+        )
         self.last_button.clicked.connect(lambda: self.frameRequested.emit(len(self.names) - 1))
         self.play_button.toggled.connect(self._toggled)
         self._timer = QTimer(self)
@@ -281,8 +290,11 @@ class Timeline(QWidget):
             button.setDefaultAction(action)
             button.setAutoRaise(True)
             button.setIconSize(QSize(16, 16))
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly if action in icon_only
-                                      else Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            button.setToolButtonStyle(
+                Qt.ToolButtonStyle.ToolButtonIconOnly
+                if action in icon_only
+                else Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+            )
             if action not in icon_only:  # the layout may squeeze it to its icon; `resizeEvent` then drops the text
                 button.setMinimumWidth(button.iconSize().width() + _ICON_PADDING)
             self._extra.addWidget(button)
@@ -305,8 +317,10 @@ class Timeline(QWidget):
     def _full_width(self) -> int:
         """Width the control row needs with the buttons' text and the whole frame name."""
         extras = sum(_text_width(b) if has_text else b.sizeHint().width() for b, has_text in self._extra_buttons)
-        transport = sum(b.sizeHint().width() for b in (self.first_button, self.prev_button, self.play_button,
-                                                       self.next_button, self.last_button))
+        transport = sum(
+            b.sizeHint().width()
+            for b in (self.first_button, self.prev_button, self.play_button, self.next_button, self.last_button)
+        )
         return transport + extras + self.counter.full_width() + _ROW_SPACING
 
     def resizeEvent(self, event) -> None:
@@ -315,8 +329,11 @@ class Timeline(QWidget):
             self._compact = compact
             for button, has_text in self._extra_buttons:
                 if has_text:
-                    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly if compact
-                                              else Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+                    button.setToolButtonStyle(
+                        Qt.ToolButtonStyle.ToolButtonIconOnly
+                        if compact
+                        else Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+                    )
 
         super().resizeEvent(event)
 
@@ -357,7 +374,7 @@ class Timeline(QWidget):
             self.track.masked.add(frame)
             self.track.update()
 
-    def set_running(self, span: Optional[tuple[int, int]]) -> None:
+    def set_running(self, span: tuple[int, int] | None) -> None:
         """Show the span a running job covers (None: no job)."""
         self.track.running = span
         self.track.update()

@@ -1,8 +1,10 @@
 """The annotation tools: which one paints, the brush size, click-to-segment's method and mode, and the shape
 being drawn (finish, cancel, remove its last point)."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from PyQt5.QtWidgets import QAction
 
@@ -12,7 +14,7 @@ from .status_line import Messages
 from .view_state import ViewState
 from .window_bars import BRUSH_RANGE, BRUSH_STEP, SEGMENT_MODES, WindowWidgets
 
-__all__ = ["ToolController", "ToolCanvas"]
+__all__ = ["ToolCanvas", "ToolController"]
 
 
 class _Shape(Protocol):
@@ -25,7 +27,7 @@ class _Shape(Protocol):
 class ToolCanvas(Protocol):
     """What the tools need of the canvas: the tool in use and the click-to-segment method."""
 
-    segment_backend: Optional[SegmentBackend]
+    segment_backend: SegmentBackend | None
     tools: Mapping[str, Any]
 
     @property
@@ -35,8 +37,15 @@ class ToolCanvas(Protocol):
 class ToolController:
     """Tool choices go to the `ViewState`; the toolbar's controls follow it."""
 
-    def __init__(self, view: ViewState, canvas: ToolCanvas, backends: Sequence[SegmentBackend], ui: WindowWidgets,
-                 actions: Mapping[str, QAction], messages: Messages) -> None:
+    def __init__(
+        self,
+        view: ViewState,
+        canvas: ToolCanvas,
+        backends: Sequence[SegmentBackend],
+        ui: WindowWidgets,
+        actions: Mapping[str, QAction],
+        messages: Messages,
+    ) -> None:
         self.view, self.canvas, self.backends, self.ui, self.actions = view, canvas, backends, ui, actions
         self.messages = messages
         canvas.segment_backend = backends[0] if backends else None
@@ -51,7 +60,8 @@ class ToolController:
         ui.size_box.valueChanged.connect(self.set_brush_size)
         ui.backend_box.currentIndexChanged.connect(self.set_segment_backend)
         ui.segment_mode_box.currentIndexChanged.connect(
-            lambda _i: self.set_segment_mode(ui.segment_mode_box.currentData()))
+            lambda _i: self.set_segment_mode(ui.segment_mode_box.currentData())
+        )
         view.subscribe(self._follow)
         self._follow(view.values())
 
@@ -86,8 +96,9 @@ class ToolController:
     def brush_step(self, larger: bool) -> None:
         """`[` / `]`: a step smaller or larger."""
         size = self.view.brush_size
-        self.set_brush_size(max(size + 1, int(round(size * BRUSH_STEP))) if larger
-                            else max(1, int(round(size / BRUSH_STEP))))
+        self.set_brush_size(
+            max(size + 1, int(round(size * BRUSH_STEP))) if larger else max(1, int(round(size / BRUSH_STEP)))
+        )
 
     def set_segment_backend(self, index: int) -> None:
         """Use click-to-segment backend `index` of `backends`."""
@@ -96,7 +107,7 @@ class ToolController:
             self.canvas.segment_backend = self.backends[index]
             self.fill_segment_modes()
 
-    def set_segment_mode(self, mode: Optional[str]) -> None:
+    def set_segment_mode(self, mode: str | None) -> None:
         """Box, strokes or clicks for click-to-segment."""
         if mode:
             self.canvas.tool.reset()
@@ -109,7 +120,7 @@ class ToolController:
         current = self.view.segment_mode
         box.blockSignals(True)
         box.clear()
-        for mode in (backend.modes if backend is not None else ()):
+        for mode in backend.modes if backend is not None else ():
             box.addItem(SEGMENT_MODES[mode], mode)
         box.setCurrentIndex(max(0, box.findData(current)))
         box.blockSignals(False)

@@ -5,9 +5,11 @@ host's working copy of the mask, and calls `host.commit(text)` when one edit is 
 of a stroke, a closed polygon, a segmentation): that makes one undo step and saves the mask.
 Tools draw their previews (brush outline, polygon so far, box, strokes) in `paint`.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -18,7 +20,7 @@ from xmempp.annotation import Step
 
 from .segment_backends import SCRIBBLE_BG, SCRIBBLE_FG, Prompt, SegmentBackend
 
-__all__ = ["ToolHost", "Tool", "BrushTool", "EraserTool", "PolygonTool", "LassoTool", "SegmentTool", "make_tools"]
+__all__ = ["BrushTool", "EraserTool", "LassoTool", "PolygonTool", "SegmentTool", "Tool", "ToolHost", "make_tools"]
 
 _SHIFT = 4  # sub-pixel bits for OpenCV drawing
 _ONE = 1 << _SHIFT
@@ -33,14 +35,14 @@ class ToolHost(Protocol):
     object_id: int
     brush_size: int
     zoom: float
-    segment_backend: Optional[SegmentBackend]
+    segment_backend: SegmentBackend | None
     segment_mode: str
 
-    def mask_touched(self, rect: Optional[tuple[int, int, int, int]] = None) -> None: ...
+    def mask_touched(self, rect: tuple[int, int, int, int] | None = None) -> None: ...
     def commit(self, text: str, also: Sequence[Step] = ()) -> bool: ...
     def revert(self) -> None: ...
     def notify(self, text: str) -> None: ...
-    def object_qcolor(self, object_id: Optional[int] = None) -> QColor: ...
+    def object_qcolor(self, object_id: int | None = None) -> QColor: ...
     def update(self) -> None: ...
 
 
@@ -52,8 +54,12 @@ def _fixed(p: QPointF) -> tuple[int, int]:
 def _bounds(points: list[QPointF], pad: float, w: int, h: int) -> tuple[int, int, int, int]:
     xs = [p.x() for p in points]
     ys = [p.y() for p in points]
-    return (max(0, int(min(xs) - pad) - 1), max(0, int(min(ys) - pad) - 1),
-            min(w, int(max(xs) + pad) + 2), min(h, int(max(ys) + pad) + 2))
+    return (
+        max(0, int(min(xs) - pad) - 1),
+        max(0, int(min(ys) - pad) - 1),
+        min(w, int(max(xs) + pad) + 2),
+        min(h, int(max(ys) + pad) + 2),
+    )
 
 
 class Tool:
@@ -66,7 +72,7 @@ class Tool:
 
     def __init__(self, host: ToolHost) -> None:
         self.host = host
-        self.hover_pos: Optional[QPointF] = None
+        self.hover_pos: QPointF | None = None
 
     @property
     def pending(self) -> bool:
@@ -120,7 +126,7 @@ class BrushTool(Tool):
 
     def __init__(self, host: ToolHost) -> None:
         super().__init__(host)
-        self._last: Optional[QPointF] = None
+        self._last: QPointF | None = None
         self._value = 0
 
     @property
@@ -349,10 +355,10 @@ class SegmentTool(Tool):
 
     def __init__(self, host: ToolHost) -> None:
         super().__init__(host)
-        self._base: Optional[np.ndarray] = None   # the mask before this segmentation began
+        self._base: np.ndarray | None = None  # the mask before this segmentation began
         self._prompt = Prompt()
         self._strokes: list[tuple[list[QPointF], bool]] = []
-        self._drag_start: Optional[QPointF] = None
+        self._drag_start: QPointF | None = None
         self._drag_button = 0
         self._current: list[QPointF] = []
 
@@ -378,9 +384,10 @@ class SegmentTool(Tool):
 
     def move(self, p: QPointF, buttons: int, modifiers: int) -> None:
         super().move(p, buttons, modifiers)
-        if self._drag_start is not None:
-            if not self._current or QLineF(self._current[-1], p).length() * self.host.zoom >= 2:
-                self._current.append(p)
+        if self._drag_start is not None and (
+            not self._current or QLineF(self._current[-1], p).length() * self.host.zoom >= 2
+        ):
+            self._current.append(p)
         self.host.update()
 
     def release(self, p: QPointF, button: int, modifiers: int) -> None:
@@ -397,8 +404,12 @@ class SegmentTool(Tool):
             if not dragged:
                 self.host.update()
                 return
-            self._prompt.box = (int(min(start.x(), p.x())), int(min(start.y(), p.y())),
-                                int(max(start.x(), p.x())) + 1, int(max(start.y(), p.y())) + 1)
+            self._prompt.box = (
+                int(min(start.x(), p.x())),
+                int(min(start.y(), p.y())),
+                int(max(start.x(), p.x())) + 1,
+                int(max(start.y(), p.y())) + 1,
+            )
         elif mode == "points" and not dragged:
             self._prompt.points.append((p.x(), p.y(), positive))
         else:
@@ -424,7 +435,7 @@ class SegmentTool(Tool):
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             found = backend.segment(np.asarray(self.host.image), self._prompt)
-        except Exception as exc:  # noqa: BLE001 - a backend failure must not lose the session
+        except Exception as exc:
             self.host.notify(f"{backend.name} failed: {exc}")
             return
         finally:
@@ -494,8 +505,13 @@ class SegmentTool(Tool):
             strokes.append((self._current, self._drag_button == Qt.MouseButton.LeftButton))
         width = max(2.0, min(25, self.host.brush_size // 2) * self.host.zoom)
         for points, positive in strokes:
-            pen = QPen(green if positive else red, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
-                       Qt.PenJoinStyle.RoundJoin)
+            pen = QPen(
+                green if positive else red,
+                width,
+                Qt.PenStyle.SolidLine,
+                Qt.PenCapStyle.RoundCap,
+                Qt.PenJoinStyle.RoundJoin,
+            )
 
             colour = pen.color()
             colour.setAlpha(170)

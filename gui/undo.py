@@ -5,9 +5,10 @@ their undo logic; the project pushes one `SessionCommand` per recorded step on i
 Edit menu, the shortcuts and the History view undo and redo through the session, which saves every
 change as it makes it.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from PyQt5.QtWidgets import QUndoCommand
 

@@ -1,12 +1,14 @@
 """The canvas and the saved settings follow the `ViewState`: each change of the view is pushed to them here,
 and nowhere else."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from .view_state import ViewState
 
-__all__ = ["ViewCanvas", "SettingsSink", "bind_canvas", "bind_settings"]
+__all__ = ["SettingsSink", "ViewCanvas", "bind_canvas", "bind_settings"]
 
 
 class ViewCanvas(Protocol):
@@ -18,8 +20,9 @@ class ViewCanvas(Protocol):
 
     def show_frame(self, index: int) -> None: ...
     def set_tool(self, name: str) -> None: ...
-    def set_overlay(self, mode: Optional[str] = None, opacity: Optional[float] = None,
-                    visible: Optional[bool] = None) -> None: ...
+    def set_overlay(
+        self, mode: str | None = None, opacity: float | None = None, visible: bool | None = None
+    ) -> None: ...
     def set_onion_skin(self, on: bool) -> None: ...
     def set_compare(self, compare: str) -> None: ...
     def refresh(self) -> None: ...

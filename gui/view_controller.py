@@ -1,8 +1,10 @@
 """How the frame is drawn: the overlay or matte view, opacity, mask on / off, onion skin, the raw / refined
 comparison, and the zoom."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from PyQt5.QtCore import QPointF
 from PyQt5.QtWidgets import QAction
@@ -12,7 +14,7 @@ from .status_line import Messages
 from .view_state import ViewState
 from .window_bars import WindowWidgets
 
-__all__ = ["ViewController", "ZoomCanvas", "Refinement", "ZOOM_STEP"]
+__all__ = ["ZOOM_STEP", "Refinement", "ViewController", "ZoomCanvas"]
 
 #: Zoom factor of one zoom-in / zoom-out step.
 ZOOM_STEP = 1.25
@@ -22,8 +24,8 @@ class ZoomCanvas(Protocol):
     """The canvas's zoom."""
 
     def fit(self) -> None: ...
-    def set_zoom(self, zoom: float, anchor: Optional[QPointF] = None) -> None: ...
-    def zoom_by(self, factor: float, anchor: Optional[QPointF] = None) -> None: ...
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None: ...
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None: ...
 
 
 class Refinement(Protocol):
@@ -38,8 +40,16 @@ class Refinement(Protocol):
 class ViewController:
     """View choices go to the `ViewState`; the options bar and the View menu follow it."""
 
-    def __init__(self, view: ViewState, canvas: ZoomCanvas, refined: Refinement, ui: WindowWidgets,
-                 actions: Mapping[str, QAction], messages: Messages, layout_changed: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        view: ViewState,
+        canvas: ZoomCanvas,
+        refined: Refinement,
+        ui: WindowWidgets,
+        actions: Mapping[str, QAction],
+        messages: Messages,
+        layout_changed: Callable[[], None],
+    ) -> None:
         """`layout_changed` is called when a control of the options bar shows or hides."""
         self.view, self.canvas, self.refined, self.ui, self.actions = view, canvas, refined, ui, actions
         self.messages, self.layout_changed = messages, layout_changed
@@ -117,4 +127,4 @@ class ViewController:
 
     def zoom_step(self, steps: int) -> None:
         """Zoom in (`steps` > 0) or out by `ZOOM_STEP` per step."""
-        self.canvas.zoom_by(ZOOM_STEP ** steps)
+        self.canvas.zoom_by(ZOOM_STEP**steps)

@@ -4,12 +4,14 @@
 widgets and the saved settings follow it through `subscribe` (see `view_binding`), so the same value is
 never copied by hand between them. `SAVED_AS` names the `GuiSettings` field each value is kept in.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
-__all__ = ["ViewState", "SAVED_AS", "default_brush_size", "BRUSH_SHARE"]
+__all__ = ["BRUSH_SHARE", "SAVED_AS", "ViewState", "default_brush_size"]
 
 #: The default brush diameter as a share of the frame's shorter side. On the annotated frames of the two real
 #: clips (caps 853x480, chair 480x720; 68 object masks), the thickest part of an object (its largest inscribed
@@ -19,9 +21,19 @@ __all__ = ["ViewState", "SAVED_AS", "default_brush_size", "BRUSH_SHARE"]
 BRUSH_SHARE = 0.03
 
 #: ViewState field -> the `GuiSettings` field that keeps it in the workspace.
-SAVED_AS = {"frame": "current_frame", "object_id": "current_object", "tool": "tool", "brush_size": "brush_size",
-            "segment_mode": "segment_mode", "overlay_mode": "overlay_mode", "opacity": "opacity",
-            "show_mask": "show_mask", "onion_skin": "onion_skin", "compare": "compare", "tab": "side_tab"}
+SAVED_AS = {
+    "frame": "current_frame",
+    "object_id": "current_object",
+    "tool": "tool",
+    "brush_size": "brush_size",
+    "segment_mode": "segment_mode",
+    "overlay_mode": "overlay_mode",
+    "opacity": "opacity",
+    "show_mask": "show_mask",
+    "onion_skin": "onion_skin",
+    "compare": "compare",
+    "tab": "side_tab",
+}
 
 Listener = Callable[[Mapping[str, Any]], None]
 
@@ -54,13 +66,16 @@ class ViewState:
     _listeners: list[Listener] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
-    def from_settings(cls, settings: Any, frame_size: Optional[tuple[int, int]] = None) -> "ViewState":
+    def from_settings(cls, settings: Any, frame_size: tuple[int, int] | None = None) -> ViewState:
         """The view a workspace's `GuiSettings` saved (the frame stays -1: the window shows the saved one).
 
         A brush size never chosen (None) is `default_brush_size(*frame_size)` (12 without a frame size).
         """
-        values = {name: getattr(settings, saved) for name, saved in SAVED_AS.items()
-                  if name != "frame" and getattr(settings, saved, None) is not None}
+        values = {
+            name: getattr(settings, saved)
+            for name, saved in SAVED_AS.items()
+            if name != "frame" and getattr(settings, saved, None) is not None
+        }
         if "brush_size" not in values and frame_size is not None:
             values["brush_size"] = default_brush_size(*frame_size)
         return cls(**values)
@@ -89,8 +104,11 @@ class ViewState:
 
     def saved(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """`changes` under their `GuiSettings` names (the ones the workspace keeps)."""
-        return {SAVED_AS[name]: value for name, value in changes.items() if name in SAVED_AS and
-                (name != "frame" or value >= 0)}
+        return {
+            SAVED_AS[name]: value
+            for name, value in changes.items()
+            if name in SAVED_AS and (name != "frame" or value >= 0)
+        }
 
 
 def default_brush_size(height: int, width: int) -> int:

@@ -5,11 +5,12 @@ The file goes through the core loader exactly as `--model PATH` does on the comm
 `weights_only`, an XMem state dict of consistent shapes, the precision the device runs), so a bad checkpoint
 is refused with the same `WeightsError` and nothing changes. A good one replaces the network; the network's
 memory and the candidate features computed by the old one are dropped (rebuilt when next needed)."""
+
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 from xmempp.model.loading import load_model
 from xmempp.model.weights import resolve_weights
@@ -20,7 +21,7 @@ __all__ = ["WeightsHolder", "load_weights"]
 class WeightsHolder(Protocol):
     """The GUI's model cache, as far as changing its network goes."""
 
-    model_path: Optional[Path]
+    model_path: Path | None
     model: Any
     device: str
     precision: str

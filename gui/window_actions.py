@@ -1,8 +1,10 @@
 """What each named action of the shortcut table (`shortcuts.SHORTCUTS`) does: a call on the controller of its
 concern. The handlers hold no state and reach nothing but the controllers."""
+
 from __future__ import annotations
 
-from typing import Callable, Protocol, Union
+from collections.abc import Callable
+from typing import Protocol
 
 from xmempp.inference.plan import Direction
 
@@ -33,7 +35,7 @@ class ActionTargets(Protocol):
     files: FileController
     review_ui: ReviewUi
 
-    def propagate(self, direction: Union[Direction, str]) -> bool: ...
+    def propagate(self, direction: Direction | str) -> bool: ...
     def close(self) -> bool: ...
 
 

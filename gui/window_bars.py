@@ -4,15 +4,33 @@
 the window keeps it as `window.ui`, and the controllers connect the widgets of their concern. The window is
 its parent; `BarsParts` is what building needs of it besides.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence
+from typing import Protocol
 
 from PyQt5.QtCore import QSize, Qt
-from PyQt5.QtWidgets import (QAction, QActionGroup, QComboBox, QDockWidget, QFrame, QLabel, QMainWindow, QMenu,
-                             QProgressBar, QScrollArea, QSizePolicy, QSlider, QSpinBox, QTabWidget,
-                             QToolBar, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QAction,
+    QActionGroup,
+    QComboBox,
+    QDockWidget,
+    QFrame,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QScrollArea,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .candidates_panel import CandidatesPanel
 from .elided_label import ElidedLabel
@@ -29,12 +47,24 @@ from .shortcuts import shortcut
 from .thumbnails import ThumbnailCache
 from .timeline import Timeline
 
-__all__ = ["BarsParts", "WindowWidgets", "build_widgets", "SEGMENT_MODES", "BRUSH_RANGE", "BRUSH_STEP"]
+__all__ = ["BRUSH_RANGE", "BRUSH_STEP", "SEGMENT_MODES", "BarsParts", "WindowWidgets", "build_widgets"]
 
-_TOOL_ICONS = {"brush": "brush", "eraser": "eraser", "polygon": "polygon", "lasso": "lasso", "spline": "spline",
-               "segment": "segment"}
-_TOOL_TEXT = {"brush": "Brush", "eraser": "Eraser", "polygon": "Polygon", "lasso": "Lasso", "spline": "Spline",
-              "segment": "Segment"}
+_TOOL_ICONS = {
+    "brush": "brush",
+    "eraser": "eraser",
+    "polygon": "polygon",
+    "lasso": "lasso",
+    "spline": "spline",
+    "segment": "segment",
+}
+_TOOL_TEXT = {
+    "brush": "Brush",
+    "eraser": "Eraser",
+    "polygon": "Polygon",
+    "lasso": "Lasso",
+    "spline": "Spline",
+    "segment": "Segment",
+}
 SEGMENT_MODES = {"box": "Box", "strokes": "Strokes", "points": "Clicks"}
 
 #: Brush diameter limits in image pixels (the spin box reaches further than the slider).
@@ -62,7 +92,6 @@ class BarsParts(Protocol):
     timeline: Timeline
     project: Project
     thumbnails: ThumbnailCache
-
 
 
 @dataclass
@@ -131,17 +160,21 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
         backend_box.addItem(backend.name)
     backend_box.setToolTip("Click-to-segment method (Segment Anything when installed with a checkpoint)")
     segment_mode_box = QComboBox(window)
-    segment_mode_box.setToolTip("Box: drag a box around the object. Strokes: left = object, right = "
-                                "background. Clicks: left = object, right = background.")
+    segment_mode_box.setToolTip(
+        "Box: drag a box around the object. Strokes: left = object, right = "
+        "background. Clicks: left = object, right = background."
+    )
     backend_action = bar.addWidget(backend_box)
     segment_mode_action = bar.addWidget(segment_mode_box)
     bar.addSeparator()
     view_box = QComboBox(window)
     for mode in VIEW_MODES:
         view_box.addItem(VIEW_LABELS[mode], mode)
-    view_box.setToolTip(f"How the mask is drawn: colour blend, fade background, object only, outline only; matte "
-                        f"views: alpha, all objects' alpha, matte over black, over a checkerboard "
-                        f"({shortcut('cycle_overlay').key_label} cycles)")
+    view_box.setToolTip(
+        f"How the mask is drawn: colour blend, fade background, object only, outline only; matte "
+        f"views: alpha, all objects' alpha, matte over black, over a checkerboard "
+        f"({shortcut('cycle_overlay').key_label} cycles)"
+    )
     opacity_slider = QSlider(Qt.Orientation.Horizontal, window)
     opacity_slider.setRange(*_OPACITY_RANGE)
     opacity_slider.setFixedWidth(_OPACITY_WIDTH)
@@ -149,8 +182,9 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     compare_box = QComboBox(window)
     for mode in COMPARE_MODES:
         compare_box.addItem(COMPARE_LABELS[mode], mode)
-    compare_box.setToolTip(f"Matte views: the raw matte, the refined one, or both split ("
-                           f"{shortcut('cycle_compare').key_label})")
+    compare_box.setToolTip(
+        f"Matte views: the raw matte, the refined one, or both split ({shortcut('cycle_compare').key_label})"
+    )
     bar.addWidget(view_box)
     opacity_action = bar.addWidget(opacity_slider)
     compare_action = bar.addWidget(compare_box)
@@ -161,8 +195,11 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     spacer = QWidget(window)
     spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
     bar.addWidget(spacer)
-    for name, glyph, text in (("save_reference", "reference", "Reference"), ("suggest", "suggest", "Suggest"),
-                              ("export", "export", "Export")):
+    for name, glyph, text in (
+        ("save_reference", "reference", "Reference"),
+        ("suggest", "suggest", "Suggest"),
+        ("export", "export", "Export"),
+    ):
         parts.actions[name].setIcon(icon(glyph))
         parts.actions[name].setIconText(text)
         bar.addAction(parts.actions[name])
@@ -170,14 +207,32 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     load_weights_action = QAction("Load &weights…", window)
     load_weights_action.setToolTip("Use another XMem checkpoint (checked as --model is)")
     load_weights_action.setStatusTip("Use another XMem checkpoint for propagation and suggestions")
-    recent_menu = _menus(window, parts, {"pause": pause_action, "stop": stop_action,
-                                         "load_weights": load_weights_action})
+    recent_menu = _menus(
+        window, parts, {"pause": pause_action, "stop": stop_action, "load_weights": load_weights_action}
+    )
     status = _status_bar(window, parts)
     side = _side_dock(window, parts)
-    return WindowWidgets(tool_group, bar, size_slider, size_box, backend_box, segment_mode_box, backend_action,
-                         segment_mode_action, view_box, opacity_slider, compare_box, compare_action, pause_action,
-                         stop_action, load_weights_action, recent_menu, *status, *side,
-                         droppable=(size_slider_action, size_label_action, opacity_action))
+    return WindowWidgets(
+        tool_group,
+        bar,
+        size_slider,
+        size_box,
+        backend_box,
+        segment_mode_box,
+        backend_action,
+        segment_mode_action,
+        view_box,
+        opacity_slider,
+        compare_box,
+        compare_action,
+        pause_action,
+        stop_action,
+        load_weights_action,
+        recent_menu,
+        *status,
+        *side,
+        droppable=(size_slider_action, size_label_action, opacity_action),
+    )
 
 
 def _tools_bar(window: QMainWindow, parts: BarsParts) -> QActionGroup:
@@ -199,9 +254,11 @@ def _tools_bar(window: QMainWindow, parts: BarsParts) -> QActionGroup:
 
 
 def _propagation_buttons(window: QMainWindow, parts: BarsParts) -> tuple[QAction, QAction]:
-    for name, glyph, text in (("propagate_backward", "backward", "Backward"),
-                              ("propagate_forward", "forward", "Forward"),
-                              ("propagate_shot", "shot", "Whole shot")):
+    for name, glyph, text in (
+        ("propagate_backward", "backward", "Backward"),
+        ("propagate_forward", "forward", "Forward"),
+        ("propagate_shot", "shot", "Whole shot"),
+    ):
         action = parts.actions[name]
         action.setIcon(icon(glyph))
         action.setIconText(text)
@@ -210,27 +267,86 @@ def _propagation_buttons(window: QMainWindow, parts: BarsParts) -> tuple[QAction
     pause_action.setToolTip("Pause / resume the propagation (Space)")
     stop_action = QAction(icon("stop"), "Stop", window)
     stop_action.setToolTip("Stop the running job (Esc); finished frames are kept")
-    parts.timeline.add_actions([parts.actions["propagate_backward"], parts.actions["propagate_forward"],
-                                 parts.actions["propagate_shot"], None, pause_action, stop_action],
-                                icon_only=(pause_action, stop_action))
+    parts.timeline.add_actions(
+        [
+            parts.actions["propagate_backward"],
+            parts.actions["propagate_forward"],
+            parts.actions["propagate_shot"],
+            None,
+            pause_action,
+            stop_action,
+        ],
+        icon_only=(pause_action, stop_action),
+    )
     return pause_action, stop_action
 
 
 def _menus(window: QMainWindow, parts: BarsParts, extra: Mapping[str, QAction]) -> QMenu:
     """The menu bar: every action, grouped. Returns the File > Open Recent menu (filled by the window)."""
     menus = {
-        "&File": ["new_workspace", "open_workspace", "recent", None, "save", "export", None, "load_weights", None,
-                  "quit"],
-        "&Edit": ["undo", "redo", "history", None, "save_reference", "delete_reference", "clear_object", None,
-                  *(f"tool_{name}" for name in TOOLS), None,
-                  "brush_smaller", "brush_larger"],
-        "&Frame": ["goto_frame", None, "prev_frame", "next_frame", "back_10", "forward_10", "first_frame",
-                   "last_frame", None, "prev_reference", "next_reference", "prev_suggestion", "next_suggestion"],
-        "&Propagate": ["propagate_forward", "propagate_backward", "propagate_shot", None, "pause", "stop", None,
-                       "suggest"],
+        "&File": [
+            "new_workspace",
+            "open_workspace",
+            "recent",
+            None,
+            "save",
+            "export",
+            None,
+            "load_weights",
+            None,
+            "quit",
+        ],
+        "&Edit": [
+            "undo",
+            "redo",
+            "history",
+            None,
+            "save_reference",
+            "delete_reference",
+            "clear_object",
+            None,
+            *(f"tool_{name}" for name in TOOLS),
+            None,
+            "brush_smaller",
+            "brush_larger",
+        ],
+        "&Frame": [
+            "goto_frame",
+            None,
+            "prev_frame",
+            "next_frame",
+            "back_10",
+            "forward_10",
+            "first_frame",
+            "last_frame",
+            None,
+            "prev_reference",
+            "next_reference",
+            "prev_suggestion",
+            "next_suggestion",
+        ],
+        "&Propagate": [
+            "propagate_forward",
+            "propagate_backward",
+            "propagate_shot",
+            None,
+            "pause",
+            "stop",
+            None,
+            "suggest",
+        ],
         "&Review": ["review_masks", None, "prev_flagged", "next_flagged", "approve_frame"],
-        "&View": ["cycle_overlay", "cycle_compare", "toggle_onion", "toggle_mask", None, "zoom_fit", "zoom_actual",
-                  "zoom_in", "zoom_out"],
+        "&View": [
+            "cycle_overlay",
+            "cycle_compare",
+            "toggle_onion",
+            "toggle_mask",
+            None,
+            "zoom_fit",
+            "zoom_actual",
+            "zoom_in",
+            "zoom_out",
+        ],
         "&Help": ["help"],
     }
     recent = QMenu("Open &Recent", window)
@@ -246,8 +362,9 @@ def _menus(window: QMainWindow, parts: BarsParts, extra: Mapping[str, QAction]) 
     return recent
 
 
-def _status_bar(window: QMainWindow, parts: BarsParts) -> tuple[ElidedLabel, QProgressBar, ElidedLabel,
-                                                                ElidedLabel, ElidedLabel, QLabel]:
+def _status_bar(
+    window: QMainWindow, parts: BarsParts
+) -> tuple[ElidedLabel, QProgressBar, ElidedLabel, ElidedLabel, ElidedLabel, QLabel]:
     """The status bar (`MessageBar`: the message first): job, progress, cursor, zoom, model and saved state. The
     progress bar is as tall as a label and keeps its place while hidden, so starting a job does not change the
     bar's height."""
@@ -282,8 +399,9 @@ def _scrolling(page: QWidget) -> QScrollArea:
     return area
 
 
-def _side_dock(window: QMainWindow, parts: BarsParts) -> tuple[ObjectsPanel, ReferencesPanel, CandidatesPanel,
-                                                               MemoryPanel, QTabWidget, QDockWidget]:
+def _side_dock(
+    window: QMainWindow, parts: BarsParts
+) -> tuple[ObjectsPanel, ReferencesPanel, CandidatesPanel, MemoryPanel, QTabWidget, QDockWidget]:
     """The right dock: objects above the References / Candidates / Memory tabs."""
     objects = ObjectsPanel(parts.project, window)
     references_panel = ReferencesPanel(parts.project, parts.thumbnails, window)

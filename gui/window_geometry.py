@@ -1,13 +1,14 @@
 """The main window's size and layout rules: open within the screen, keep Export in reach on a narrow window
 (whatever the tool and the view add to the options bar), give the side dock its width on first show."""
+
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from PyQt5.QtCore import QMargins, QRect, Qt
 from PyQt5.QtWidgets import QAction, QApplication, QDockWidget, QMainWindow, QToolBar
 
-__all__ = ["WINDOW_SIZE", "FRAME_ALLOWANCE", "fit_to_screen", "fit_options_bar", "size_dock"]
+__all__ = ["FRAME_ALLOWANCE", "WINDOW_SIZE", "fit_options_bar", "fit_to_screen", "size_dock"]
 
 #: Size of a new window.
 WINDOW_SIZE = (1560, 940)
@@ -16,7 +17,7 @@ WINDOW_SIZE = (1560, 940)
 FRAME_ALLOWANCE = QMargins(8, 40, 8, 8)
 
 
-def fit_to_screen(window: QMainWindow, available: Optional[QRect] = None, frame: Optional[QMargins] = None) -> None:
+def fit_to_screen(window: QMainWindow, available: QRect | None = None, frame: QMargins | None = None) -> None:
     """Open `window` at `WINDOW_SIZE`, or, on a smaller screen (a 1280x720 laptop), as large as the screen's free
     area holds with the window manager's frame around it, centred there.
 
@@ -33,8 +34,12 @@ def fit_to_screen(window: QMainWindow, available: Optional[QRect] = None, frame:
         available = screen.availableGeometry()
     if frame is None:
         outer, inner = window.frameGeometry(), window.geometry()
-        measured = QMargins(inner.left() - outer.left(), inner.top() - outer.top(), outer.right() - inner.right(),
-                            outer.bottom() - inner.bottom())
+        measured = QMargins(
+            inner.left() - outer.left(),
+            inner.top() - outer.top(),
+            outer.right() - inner.right(),
+            outer.bottom() - inner.bottom(),
+        )
         frame = measured if window.isVisible() and not measured.isNull() else FRAME_ALLOWANCE
     room = available.marginsRemoved(frame)
     width, height = min(WINDOW_SIZE[0], room.width()), min(WINDOW_SIZE[1], room.height())

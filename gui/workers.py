@@ -12,21 +12,29 @@ from the current frame). "full", the GUI's old word, is read as SHOT. Each pass 
 working memory; references sit in permanent memory. At a reference frame the session returns the stored
 reference, and reference masks are never overwritten.
 """
+
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
 
 import numpy as np
 from PyQt5.QtCore import pyqtSignal
 
 from xmempp.errors import InputError
 from xmempp.inference.config import InferenceConfig
-from xmempp.inference.jobs import (FrameResult, JobOutputs, ShotJob, iter_job, plan_frames, prepare_job, run_job,
-                                   write_results)
+from xmempp.inference.jobs import (
+    FrameResult,
+    JobOutputs,
+    ShotJob,
+    iter_job,
+    plan_frames,
+    prepare_job,
+    run_job,
+    write_results,
+)
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.plan import Direction
 from xmempp.io.atomic import atomic_write_bytes, encode_png
@@ -35,11 +43,19 @@ from xmempp.io.workspace import Workspace
 from xmempp.io.writers import WriterOptions, probs_to_ids
 from xmempp.refine import RefineSettings
 
-from .model_cache import ModelCache
 from .job_runner import Worker
+from .model_cache import ModelCache
 
-__all__ = ["PropagationPlan", "plan_propagation", "PropagationOutcome", "PropagationWorker", "SuggestWorker",
-           "ExportRequest", "ExportWorker", "SavedMasks"]
+__all__ = [
+    "ExportRequest",
+    "ExportWorker",
+    "PropagationOutcome",
+    "PropagationPlan",
+    "PropagationWorker",
+    "SavedMasks",
+    "SuggestWorker",
+    "plan_propagation",
+]
 
 
 class SavedMasks(Mapping):
@@ -48,7 +64,7 @@ class SavedMasks(Mapping):
     saved gives that propagation's soft target (HxW float, as XMem++ feeds its selector), any other
     frame its HxW ids (a binary target)."""
 
-    def __init__(self, workspace: Workspace, frames: Iterable[int], engine: Optional[ModelCache] = None) -> None:
+    def __init__(self, workspace: Workspace, frames: Iterable[int], engine: ModelCache | None = None) -> None:
         self.workspace = workspace
         self.engine = engine
         self._frames = frozenset(int(f) for f in frames)
@@ -80,6 +96,7 @@ class SavedMasks(Mapping):
 
 # ---------------------------------------------------------------------------------------- propagation
 
+
 @dataclass
 class PropagationPlan:
     """The frames one propagation steps through.
@@ -104,7 +121,7 @@ class PropagationPlan:
         return (min(frames), max(frames)) if frames else (0, 0)
 
 
-def propagation_direction(direction: Union[Direction, str]) -> Direction:
+def propagation_direction(direction: Direction | str) -> Direction:
     """`direction` as a `Direction`; the old GUI word "full" is read as `Direction.SHOT`.
 
     Raises `InputError` for any other word.
@@ -118,8 +135,9 @@ def propagation_direction(direction: Union[Direction, str]) -> Direction:
         raise InputError(f"unknown propagation direction {direction!r} (use one of: {words})") from None
 
 
-def plan_propagation(direction: Union[Direction, str], current: int, count: int, references: list[int],
-                     limit: Optional[int] = None) -> PropagationPlan:
+def plan_propagation(
+    direction: Direction | str, current: int, count: int, references: list[int], limit: int | None = None
+) -> PropagationPlan:
     """Which frames a propagation visits (the job API's `plan_frames`, for the GUI's starts).
 
     Arguments:
@@ -138,8 +156,12 @@ def plan_propagation(direction: Union[Direction, str], current: int, count: int,
 
 
 #: What the history and the progress say for each direction.
-_TEXT = {Direction.FORWARD: "forward", Direction.BACKWARD: "backward", Direction.SHOT: "whole shot",
-         Direction.BOTH: "both ways"}
+_TEXT = {
+    Direction.FORWARD: "forward",
+    Direction.BACKWARD: "backward",
+    Direction.SHOT: "whole shot",
+    Direction.BOTH: "both ways",
+}
 
 
 def _job_direction(direction: Direction, current: int, references: list[int]) -> tuple[str, int]:
@@ -160,7 +182,7 @@ class PropagationOutcome:
         frames: frames stepped.
     """
 
-    changes: dict[int, tuple[Optional[bytes], bytes]] = field(default_factory=dict)
+    changes: dict[int, tuple[bytes | None, bytes]] = field(default_factory=dict)
     completed: bool = False
     frames: int = 0
 
@@ -176,18 +198,33 @@ class PropagationWorker(Worker):
     frameDone = pyqtSignal(int)
     memoryStats = pyqtSignal(object)
 
-    def __init__(self, engine: ModelCache, workspace: Workspace, direction: Union[Direction, str], start: int,
-                 limit: Optional[int],
-                 references: dict[int, tuple[int, np.ndarray]], config: InferenceConfig, mode: str,
-                 palette: np.ndarray) -> None:
+    def __init__(
+        self,
+        engine: ModelCache,
+        workspace: Workspace,
+        direction: Direction | str,
+        start: int,
+        limit: int | None,
+        references: dict[int, tuple[int, np.ndarray]],
+        config: InferenceConfig,
+        mode: str,
+        palette: np.ndarray,
+    ) -> None:
         super().__init__()
         self.engine = engine
         self.workspace = workspace
         self.references = references
         usable = {f: mask for f, (_version, mask) in references.items() if mask.any()}
         job_direction, job_start = _job_direction(propagation_direction(direction), start, sorted(usable))
-        self.job = ShotJob(workspace, usable, config, mode, direction=job_direction, start=job_start,
-                           count=None if limit is None else max(1, limit))
+        self.job = ShotJob(
+            workspace,
+            usable,
+            config,
+            mode,
+            direction=job_direction,
+            start=job_start,
+            count=None if limit is None else max(1, limit),
+        )
         self.palette = palette
         self.outcome = PropagationOutcome()
         self._paused = threading.Event()
@@ -220,8 +257,15 @@ class PropagationWorker(Worker):
         warning = self.engine.guard_memory(self.job)  # loads the model; refuses what the machine cannot hold
         session = self.engine.session_for(self.job.config, self.job.mode, self.references, self.workspace.image)
         self.status.emit(f"propagating… ({warning})" if warning else "propagating…")
-        report = run_job(self.engine.ensure_model(), self.job, session=session, cancel=self.cancel,
-                         on_result=self._on_result, progress=self._progress, force_memory=self.engine.force_memory)
+        report = run_job(
+            self.engine.ensure_model(),
+            self.job,
+            session=session,
+            cancel=self.cancel,
+            on_result=self._on_result,
+            progress=self._progress,
+            force_memory=self.engine.force_memory,
+        )
         self.outcome.completed = report.completed and not self.cancel.is_set()
         return self.outcome
 
@@ -244,7 +288,7 @@ class PropagationWorker(Worker):
         ids = probs_to_ids(np.asarray(probs), list(self.job.objects.ids))
         path = self.workspace.mask_path(index)
         changes = self.outcome.changes
-        old: Optional[bytes] = None
+        old: bytes | None = None
         if index in changes:
             old = changes[index][0]
         elif path.exists():
@@ -261,6 +305,7 @@ class PropagationWorker(Worker):
 
 # ---------------------------------------------------------------------------------------- suggestions
 
+
 class SuggestWorker(Worker):
     """Runs the candidate selector on the workspace.
 
@@ -276,12 +321,21 @@ class SuggestWorker(Worker):
     stageProgress = pyqtSignal(str, int, int)
     memoryStats = pyqtSignal(object)
 
-    def __init__(self, engine: ModelCache, workspace: Workspace, references: dict[int, tuple[int, np.ndarray]], k: int,
-                 alpha: float, min_mask_percent: float, config: InferenceConfig, mode: str,
-                 predicted: Optional[Mapping[int, np.ndarray]] = None) -> None:
+    def __init__(
+        self,
+        engine: ModelCache,
+        workspace: Workspace,
+        references: dict[int, tuple[int, np.ndarray]],
+        k: int,
+        alpha: float,
+        min_mask_percent: float,
+        config: InferenceConfig,
+        mode: str,
+        predicted: Mapping[int, np.ndarray] | None = None,
+    ) -> None:
         """Arguments:
-            references: frame -> (mask version, HxW ids) of the non-empty references (`reference_snapshot`).
-            predicted: a mask per frame to select with (`SavedMasks`), or None to propagate first.
+        references: frame -> (mask version, HxW ids) of the non-empty references (`reference_snapshot`).
+        predicted: a mask per frame to select with (`SavedMasks`), or None to propagate first.
         """
         super().__init__()
         self.engine = engine
@@ -317,9 +371,19 @@ class SuggestWorker(Worker):
         def selecting(stage: str, done: int, total: int) -> None:
             self._report("selection", done if stage == "selection" else 0, total if stage == "selection" else 0)
 
-        return suggest_candidates(model, frames, masks, k=self.k, alpha=self.alpha, predicted_masks=predicted,
-                                  config=self.config, progress=selecting,
-                                  min_mask_presence_percent=self.min_mask_percent, mode=self.mode, features=features)
+        return suggest_candidates(
+            model,
+            frames,
+            masks,
+            k=self.k,
+            alpha=self.alpha,
+            predicted_masks=predicted,
+            config=self.config,
+            progress=selecting,
+            min_mask_presence_percent=self.min_mask_percent,
+            mode=self.mode,
+            features=features,
+        )
 
     def _propagate(self, model) -> dict[int, np.ndarray]:
         """Soft targets (max over objects, float16) of every frame from a propagation of the references."""
@@ -347,6 +411,7 @@ class SuggestWorker(Worker):
 
 # ---------------------------------------------------------------------------------------- export
 
+
 @dataclass
 class ExportRequest:
     """What the export dialog asked for.
@@ -372,8 +437,8 @@ class ExportRequest:
     upscale: bool = False
     overwrite: bool = False
     refine: RefineSettings = field(default_factory=RefineSettings)
-    frames: Optional[tuple[int, int]] = None
-    objects: Optional[tuple[int, ...]] = None
+    frames: tuple[int, int] | None = None
+    objects: tuple[int, ...] | None = None
     keyframes: Mapping[int, Sequence[Shape]] = field(default_factory=dict)
 
 
@@ -383,8 +448,17 @@ class ExportWorker(Worker):
     `finished` carries the number of frames written, or None after a stop or error.
     """
 
-    def __init__(self, request: ExportRequest, engine: ModelCache, workspace: Workspace, object_ids: list[int],
-                 palette: np.ndarray, references: dict[int, np.ndarray], config: InferenceConfig, mode: str) -> None:
+    def __init__(
+        self,
+        request: ExportRequest,
+        engine: ModelCache,
+        workspace: Workspace,
+        object_ids: list[int],
+        palette: np.ndarray,
+        references: dict[int, np.ndarray],
+        config: InferenceConfig,
+        mode: str,
+    ) -> None:
         super().__init__()
         self.request = request
         self.engine = engine
@@ -395,7 +469,7 @@ class ExportWorker(Worker):
         self.config = config
         self.mode = mode
 
-    def work(self) -> Optional[int]:
+    def work(self) -> int | None:
         r = self.request
         info = self.workspace.info
         size = info.source_size if r.upscale else None
@@ -404,30 +478,53 @@ class ExportWorker(Worker):
         chosen = list(r.objects) if r.objects is not None else list(range(1, len(self.objects) + 1))
         written = ObjectOrder(tuple(self.objects.ids[k - 1] for k in chosen))
         out_size = size or self.workspace.size
-        mattes = {f: {self.objects.ids[k - 1]: m for k, m in keyframe_mattes(shapes, out_size,
-                                                                               out_size[0] / self.workspace.size[0]
-                                                                               ).items() if k in chosen}
-                  for f, shapes in r.keyframes.items() if first <= f <= last and shapes}
-        outputs = JobOutputs(r.out_dir, r.options, self.palette, r.overwrite, size=size, refine=r.refine,
-                             keyframe_mattes=mattes)
+        mattes = {
+            f: {
+                self.objects.ids[k - 1]: m
+                for k, m in keyframe_mattes(shapes, out_size, out_size[0] / self.workspace.size[0]).items()
+                if k in chosen
+            }
+            for f, shapes in r.keyframes.items()
+            if first <= f <= last and shapes
+        }
+        outputs = JobOutputs(
+            r.out_dir, r.options, self.palette, r.overwrite, size=size, refine=r.refine, keyframe_mattes=mattes
+        )
         stems = info.source_names or self.workspace.names
         if r.source == "propagate":
             # workspace ids 1..K become the original ids, so the job's objects are what the files need
             refs = {f: self.objects.to_ids(m) for f, m in self.references.items() if m.any()}
             if not refs:
                 raise InputError("there are no references to propagate: save at least one reference first")
-            run = prepare_job(ShotJob(self.workspace, refs, self.config, self.mode, names=stems, start=first,
-                                      count=count))
+            run = prepare_job(
+                ShotJob(self.workspace, refs, self.config, self.mode, names=stems, start=first, count=count)
+            )
             warning = self.engine.guard_memory(run.job)
             if warning:
                 self.status.emit(warning)
             model = self.engine.ensure_model()
             results = _only(iter_job(model, run, cancel=self.cancel), run.objects, written)
-            done = write_results(results, outputs, written, stems, fps=self.workspace.fps, total=count,
-                                 progress=self.progress.emit, cancel=self.cancel)
+            done = write_results(
+                results,
+                outputs,
+                written,
+                stems,
+                fps=self.workspace.fps,
+                total=count,
+                progress=self.progress.emit,
+                cancel=self.cancel,
+            )
         else:
-            done = write_results(self._saved_results(first, last, chosen), outputs, written, stems,
-                                 fps=self.workspace.fps, total=count, progress=self.progress.emit, cancel=self.cancel)
+            done = write_results(
+                self._saved_results(first, last, chosen),
+                outputs,
+                written,
+                stems,
+                fps=self.workspace.fps,
+                total=count,
+                progress=self.progress.emit,
+                cancel=self.cancel,
+            )
         self.check_stop()
         return done if done == count else None
 

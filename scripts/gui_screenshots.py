@@ -6,6 +6,7 @@ Writes OUT_DIR/gui.png (the window at 1280x720), gui_matte.png (the matte over a
 gui_refined.png (raw | refined split, when the refine stage is installed) and gui_objects.png (the
 object list). The workspace is changed as an artist would: a second object is added and named.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -99,8 +100,10 @@ def main() -> int:
     if window.refined.available:  # the split runs down the frame's middle: centre on an object it crosses
         mask = project.mask(args.frame)
         column = mask[:, mask.shape[1] // 2]
-        crossing = sorted((k for k in range(1, project.num_objects + 1) if (column == k).any()),
-                          key=lambda k: -int((column == k).sum()))
+        crossing = sorted(
+            (k for k in range(1, project.num_objects + 1) if (column == k).any()),
+            key=lambda k: -int((column == k).sum()),
+        )
         if crossing:
             window.select_object(crossing[0])
             centre_on(mask.shape[1] / 2, float(np.nonzero(column == crossing[0])[0].mean()))

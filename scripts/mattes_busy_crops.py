@@ -6,6 +6,7 @@ refine stage's defaults now, and the exact alpha. Run from the repository root:
 
     python scripts/mattes_busy_crops.py [--out docs/mattes_busy.png] [--seed 0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,7 @@ import numpy as np
 
 from xmempp.evaluation.coarse import DisplacementField, network_matte
 from xmempp.evaluation.composites import make_busy_scene
-from xmempp.refine import RefineSettings, Refiner
-from xmempp.refine import colour
+from xmempp.refine import Refiner, RefineSettings, colour
 
 
 def _refine(plate: np.ndarray, coarse: np.ndarray, trusted: bool) -> np.ndarray:
@@ -52,8 +52,13 @@ def main() -> None:
     def grey(a: np.ndarray) -> np.ndarray:
         return np.repeat(np.rint(np.clip(a[crop], 0, 1) * 255).astype(np.uint8)[..., None], 3, 2)
 
-    panels = [np.rint(frame.plate[crop][..., ::-1] * 255).astype(np.uint8), grey(coarse), grey(before),
-              grey(after), grey(frame.alpha)]
+    panels = [
+        np.rint(frame.plate[crop][..., ::-1] * 255).astype(np.uint8),
+        grey(coarse),
+        grey(before),
+        grey(after),
+        grey(frame.alpha),
+    ]
     gap = np.full((260, 6, 3), 255, np.uint8)
     row = np.concatenate([p for panel in panels for p in (panel, gap)][:-1], 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ Prints one JSON line: frames, decisive pixels, agreement (all decisive pixels po
 agreement, max |dp|, and both runs' seconds. A pixel is decisive where fp32's top two probabilities are
 >= 0.01 apart (the golden fixtures' rule).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,8 @@ import numpy as np
 import torch
 
 from xmempp import InferenceConfig, load_model, propagate
-from xmempp.io.sources import open_frames
 from xmempp.io.masks import read_mask_folder
+from xmempp.io.sources import open_frames
 
 
 def run(model, frames, references, config) -> tuple[list[np.ndarray], float]:
@@ -37,8 +38,11 @@ def main() -> None:
     parser.add_argument("--precision", default="bf16")
     parser.add_argument("--size", type=int, default=480)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--first-mask-only", action="store_true",
-                        help="Use only the first annotated frame's mask (clips annotated on every frame).")
+    parser.add_argument(
+        "--first-mask-only",
+        action="store_true",
+        help="Use only the first annotated frame's mask (clips annotated on every frame).",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -61,11 +65,24 @@ def main() -> None:
         if same.size:
             worst = min(worst, float(same.mean()))
         max_dp = max(max_dp, float(np.abs(a - b).max()))
-    print(json.dumps({"clip": str(args.video), "precision": args.precision, "size": args.size, "frames": len(base),
-                      "references": sorted(references),
-                      "threads": torch.get_num_threads(), "decisive_pixels": decisive_total,
-                      "agreement": agree / max(decisive_total, 1), "worst_frame_agreement": worst, "max_dp": max_dp,
-                      "fp32_seconds": round(base_s, 1), f"{args.precision}_seconds": round(other_s, 1)}))
+    print(
+        json.dumps(
+            {
+                "clip": str(args.video),
+                "precision": args.precision,
+                "size": args.size,
+                "frames": len(base),
+                "references": sorted(references),
+                "threads": torch.get_num_threads(),
+                "decisive_pixels": decisive_total,
+                "agreement": agree / max(decisive_total, 1),
+                "worst_frame_agreement": worst,
+                "max_dp": max_dp,
+                "fp32_seconds": round(base_s, 1),
+                f"{args.precision}_seconds": round(other_s, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

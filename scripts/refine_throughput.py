@@ -6,6 +6,7 @@ and prints both rates and their ratio. Run from the repository root:
 
     python scripts/refine_throughput.py [--frames 8] [--threads 2] [--height 1080 --width 2048]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ import torch
 
 from xmempp.evaluation.coarse import DisplacementField, network_matte
 from xmempp.evaluation.composites import make_scene
-from xmempp.refine import RefineSettings, Refiner
+from xmempp.refine import Refiner, RefineSettings
 from xmempp.refine.folders import refine_folders
 
 
@@ -53,8 +54,10 @@ def main() -> None:
             refiner(plate, np.stack([1 - matte, matte]))
         stage = args.frames / (time.perf_counter() - start)
         report = refine_folders(root / "plate", root / "alpha", root / "out", settings)
-    print(f"{args.width}x{args.height}, {args.frames} frames, {args.threads} threads: stage alone {stage:.2f} fps, "
-          f"xmempp refine end to end {report.fps:.2f} fps ({report.fps / stage:.2f} of the stage's rate)")
+    print(
+        f"{args.width}x{args.height}, {args.frames} frames, {args.threads} threads: stage alone {stage:.2f} fps, "
+        f"xmempp refine end to end {report.fps:.2f} fps ({report.fps / stage:.2f} of the stage's rate)"
+    )
 
 
 if __name__ == "__main__":

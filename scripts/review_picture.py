@@ -3,6 +3,7 @@ clip of ../shared/data with failures injected by `xmempp.evaluation.review_cases
 
     python scripts/review_picture.py [--out docs/review.png]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,9 @@ def main() -> None:
         x0, x1 = i * width // len(reviews), (i + 1) * width // len(reviews)
         hue = 0 if review.flagged else int(60 * review.score)  # OpenCV hue: 0 red .. 60 green
         colour = cv2.cvtColor(np.uint8([[[hue, 200, 220]]]), cv2.COLOR_HSV2RGB)[0, 0]
-        strip[4:26, x0:x1 - 1] = colour
+        strip[4:26, x0 : x1 - 1] = colour
         if i in injected.failures:
-            strip[29:34, x0:x1 - 1] = (230, 230, 230)  # where failures were injected
+            strip[29:34, x0 : x1 - 1] = (230, 230, 230)  # where failures were injected
     tiles = []
     for span in flagged_spans(reviews)[:4]:
         position = span.worst_position
@@ -45,10 +46,19 @@ def main() -> None:
         cv2.drawContours(image, contours, -1, (255, 40, 40), 2)
         card = np.full((210, 240, 3), 30, np.uint8)
         card[:160] = image
-        cv2.putText(card, f"frame {span.worst} ({span.length})", (4, 178), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                    (255, 255, 255), 1, cv2.LINE_AA)
-        cv2.putText(card, span.reasons[0][:38], (4, 198), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 200, 120), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            card,
+            f"frame {span.worst} ({span.length})",
+            (4, 178),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
+        cv2.putText(
+            card, span.reasons[0][:38], (4, 198), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 200, 120), 1, cv2.LINE_AA
+        )
         tiles.append(card)
     row = np.concatenate(tiles + [np.full((210, width - 240 * len(tiles), 3), 30, np.uint8)], axis=1)
     Image.fromarray(np.concatenate([strip, row], axis=0)).save(args.out)

@@ -9,6 +9,7 @@ picture and one sliding behind another); `--chair` adds the chair clip of ../sha
 Each shot gets every failure kind once per injection seed (100, 101, ...); frame 0 is the keyframe.
 Prints one line per shot, then the totals (docs/review.md quotes them).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,21 +49,31 @@ def main() -> None:
             flags = [r.flagged for r in review_sequence(frames, masks, keyframes={0: masks[0]})][1:]
             clean_flags, clean_frames = clean_flags + sum(flags), clean_frames + len(flags)
             clean_worst = max(clean_worst, sum(flags) / max(1, len(flags)))
-            print(f"{name} clean: right frames flagged {100 * sum(flags) / max(1, len(flags)):.1f} % "
-                  f"(frames {[t + 1 for t, f in enumerate(flags) if f]})", flush=True)
+            print(
+                f"{name} clean: right frames flagged {100 * sum(flags) / max(1, len(flags)):.1f} % "
+                f"(frames {[t + 1 for t, f in enumerate(flags) if f]})",
+                flush=True,
+            )
         for injection in range(args.injections):
             injected = inject_failures(masks, seed=args.first_injection + injection)
             reviews = review_sequence(frames, injected.masks, keyframes={0: masks[0]})
             score = score_review([r.flagged for r in reviews], injected.failures)
             total.add(score)
             worst = max(worst, score.false_positive_rate)
-            print(f"{name} injection {injection}: recall {score.recall:.2f}, right frames flagged "
-                  f"{100 * score.false_positive_rate:.1f} %", flush=True)
-    print(f"recall {total.recall:.3f}; right frames flagged {100 * total.false_positive_rate:.1f} % "
-          f"(worst shot {100 * worst:.1f} %)")
+            print(
+                f"{name} injection {injection}: recall {score.recall:.2f}, right frames flagged "
+                f"{100 * score.false_positive_rate:.1f} %",
+                flush=True,
+            )
+    print(
+        f"recall {total.recall:.3f}; right frames flagged {100 * total.false_positive_rate:.1f} % "
+        f"(worst shot {100 * worst:.1f} %)"
+    )
     if args.clean:
-        print(f"clean shots: right frames flagged {100 * clean_flags / max(1, clean_frames):.1f} % "
-              f"(worst shot {100 * clean_worst:.1f} %)")
+        print(
+            f"clean shots: right frames flagged {100 * clean_flags / max(1, clean_frames):.1f} % "
+            f"(worst shot {100 * clean_worst:.1f} %)"
+        )
     print("per kind: " + ", ".join(f"{k} {total.found.get(k, 0)}/{n}" for k, n in sorted(total.failed.items())))
 
 

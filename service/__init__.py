@@ -3,6 +3,7 @@
 The service is a front end: it runs every shot through the core's job API, on one network shared by
 a single work queue (`Scheduler`).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +12,7 @@ from .app import create_app
 from .scheduler import Scheduler
 from .settings import ServiceSettings
 
-__all__ = ["create_app", "Scheduler", "ServiceSettings"]
+__all__ = ["Scheduler", "ServiceSettings", "create_app"]
 
 
 def __getattr__(name: str) -> Any:

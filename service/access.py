@@ -4,22 +4,24 @@ It finds the token a request carries (kept in the scope for the routes' checks a
 token is compared once), and once the request is answered it counts it in the metrics and writes its access line
 with the token's name and how long it took (a stream: until its last line).
 """
+
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable, Mapping, Optional
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from .auth import ANONYMOUS, UNAUTHENTICATED, TokenBook, TokenSpec
 from .metrics import ServiceMetrics
 from .server_logs import log_request
 
-__all__ = ["Access", "request_token", "TOKEN_SCOPE_KEY"]
+__all__ = ["TOKEN_SCOPE_KEY", "Access", "request_token"]
 
 #: Where the request's token (a `TokenSpec`, or None) is kept in the ASGI scope.
 TOKEN_SCOPE_KEY = "xmempp.token"
 
 
-def request_token(scope: Mapping[str, Any]) -> Optional[TokenSpec]:
+def request_token(scope: Mapping[str, Any]) -> TokenSpec | None:
     """The valid token a request carried (found by `Access`), or None."""
     return scope.get(TOKEN_SCOPE_KEY)
 
@@ -35,12 +37,18 @@ class Access:
         basic_paths: paths where HTTP Basic (the token as password) is accepted too (the docs, for browsers).
     """
 
-    def __init__(self, app: Any, tokens: TokenBook, metrics: ServiceMetrics, route_of: Callable[[dict], str],
-                 basic_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        app: Any,
+        tokens: TokenBook,
+        metrics: ServiceMetrics,
+        route_of: Callable[[dict], str],
+        basic_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app, self.tokens, self.metrics, self.route_of = app, tokens, metrics, route_of
         self.basic_paths = basic_paths
 
-    def identify(self, scope: dict) -> tuple[Optional[TokenSpec], str]:
+    def identify(self, scope: dict) -> tuple[TokenSpec | None, str]:
         """The request's valid token (or None) and the name its logs and metrics use."""
         if not self.tokens:
             return None, ANONYMOUS
@@ -48,8 +56,9 @@ class Access:
         spec = self.tokens.identify(header.decode("latin-1"), basic=scope.get("path") in self.basic_paths)
         return spec, spec.name if spec is not None else UNAUTHENTICATED
 
-    async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]],
-                       send: Callable[[dict], Awaitable[None]]) -> None:
+    async def __call__(
+        self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]
+    ) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -68,5 +77,11 @@ class Access:
         finally:
             self.metrics.request_done(self.route_of(scope), scope["method"], status[0], name)
             client = scope.get("client")
-            log_request(scope["method"], scope.get("path", ""), status[0], time.perf_counter() - began, name,
-                        f"{client[0]}:{client[1]}" if client else None)
+            log_request(
+                scope["method"],
+                scope.get("path", ""),
+                status[0],
+                time.perf_counter() - began,
+                name,
+                f"{client[0]}:{client[1]}" if client else None,
+            )

@@ -18,6 +18,7 @@ The token file is TOML (`.toml`) or JSON (any other suffix)::
     token = "9a7d...42"
     max_sessions = 0      # may read /metrics and sessions, may open none
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,13 +27,14 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 from xmempp.errors import ConfigError
 
-__all__ = ["TokenSpec", "TokenBook", "read_token_file", "DEFAULT_NAME", "ANONYMOUS", "UNAUTHENTICATED"]
+__all__ = ["ANONYMOUS", "DEFAULT_NAME", "UNAUTHENTICATED", "TokenBook", "TokenSpec", "read_token_file"]
 
 #: The name of the `--token` token.
 DEFAULT_NAME = "default"
@@ -58,8 +60,8 @@ class TokenSpec:
 
     name: str
     token: str
-    max_sessions: Optional[int] = None
-    max_tracks: Optional[int] = None
+    max_sessions: int | None = None
+    max_tracks: int | None = None
 
     def __repr__(self) -> str:  # never the secret, e.g. in a traceback
         return f"TokenSpec(name={self.name!r}, max_sessions={self.max_sessions}, max_tracks={self.max_tracks})"
@@ -81,8 +83,10 @@ class TokenBook:
         seen: dict[str, str] = {}
         for spec in self.tokens:
             if spec.token in seen:
-                raise ConfigError(f"tokens {seen[spec.token]!r} and {spec.name!r} have the same secret; give each "
-                                  "client its own token")
+                raise ConfigError(
+                    f"tokens {seen[spec.token]!r} and {spec.name!r} have the same secret; give each "
+                    "client its own token"
+                )
             seen[spec.token] = spec.name
         self._digests = [(spec, _digest(spec.token)) for spec in self.tokens]
 
@@ -94,7 +98,7 @@ class TokenBook:
         """The token names, in file order."""
         return [t.name for t in self.tokens]
 
-    def match(self, given: str) -> Optional[TokenSpec]:
+    def match(self, given: str) -> TokenSpec | None:
         """The token whose secret is `given`, or None.
 
         The SHA-256 digests of `given` and of every secret are compared in constant time (digests: equal lengths
@@ -108,7 +112,7 @@ class TokenBook:
                 found = spec
         return found
 
-    def identify(self, authorization: str, basic: bool = False) -> Optional[TokenSpec]:
+    def identify(self, authorization: str, basic: bool = False) -> TokenSpec | None:
         """The token an `Authorization` header carries (`Bearer <token>`; with `basic`, also HTTP Basic with the
         token as the password, which browsers prompt for), or None for none or a wrong one."""
         scheme, _, value = authorization.strip().partition(" ")
@@ -128,7 +132,7 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
 
-def token_book(token: Optional[str] = None, token_file: Optional[Path] = None) -> TokenBook:
+def token_book(token: str | None = None, token_file: Path | None = None) -> TokenBook:
     """The tokens of a server: those of `token_file`, and `token` (from `--token`) named `default`.
 
     Returns:
@@ -142,8 +146,10 @@ def token_book(token: Optional[str] = None, token_file: Optional[Path] = None) -
         if not token.strip():
             raise ConfigError("the token must not be empty")
         if any(s.name == DEFAULT_NAME for s in specs):
-            raise ConfigError(f"the token file {token_file} names a token {DEFAULT_NAME!r}, the name of --token "
-                              "(XMEMPP_TOKEN); rename it in the file or leave --token out")
+            raise ConfigError(
+                f"the token file {token_file} names a token {DEFAULT_NAME!r}, the name of --token "
+                "(XMEMPP_TOKEN); rename it in the file or leave --token out"
+            )
         specs.append(TokenSpec(DEFAULT_NAME, token))
     return TokenBook(specs)
 
@@ -161,12 +167,14 @@ def read_token_file(path: Path) -> list[TokenSpec]:
     except OSError as exc:
         raise ConfigError(f"cannot read the token file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
         raise ConfigError(f"the token file {path} is not UTF-8 text (line {line})") from None
     data = _parse(path, text)
     if not isinstance(data, dict) or not isinstance(data.get("tokens"), dict):
-        raise ConfigError(f"the token file {path} has no 'tokens' table; write [tokens.NAME] tables with token = "
-                          '"..." (TOML) or {"tokens": {"NAME": {"token": "..."}}} (JSON)')
+        raise ConfigError(
+            f"the token file {path} has no 'tokens' table; write [tokens.NAME] tables with token = "
+            '"..." (TOML) or {"tokens": {"NAME": {"token": "..."}}} (JSON)'
+        )
     unknown = sorted(set(data) - {"tokens"})
     if unknown:
         raise ConfigError(f"the token file {path} has unknown key {unknown[0]!r}; only 'tokens' is read")
@@ -185,8 +193,10 @@ def _parse(path: Path, text: str) -> Any:
         try:
             import tomllib
         except ImportError:  # Python 3.10
-            raise ConfigError(f"reading the TOML token file {path} needs Python 3.11 or later; write it as JSON "
-                              "(a .json file) instead") from None
+            raise ConfigError(
+                f"reading the TOML token file {path} needs Python 3.11 or later; write it as JSON "
+                "(a .json file) instead"
+            ) from None
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -194,35 +204,44 @@ def _parse(path: Path, text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"the token file {path} is not valid JSON: {exc.msg} (line {exc.lineno}, column "
-                          f"{exc.colno}); name it .toml for TOML") from None
+        raise ConfigError(
+            f"the token file {path} is not valid JSON: {exc.msg} (line {exc.lineno}, column "
+            f"{exc.colno}); name it .toml for TOML"
+        ) from None
 
 
 def _spec(path: Path, name: Any, entry: Any) -> TokenSpec:
     """One token of the file, checked; errors name its key (`tokens.NAME.field`)."""
     key = f"tokens.{name}"
     if not _NAME.match(str(name)):
-        raise ConfigError(f"the token file {path}: {key}: a token name is 1 to 64 letters, digits, '_', '.' or "
-                          "'-', beginning with a letter or digit (it appears in logs and metrics)")
+        raise ConfigError(
+            f"the token file {path}: {key}: a token name is 1 to 64 letters, digits, '_', '.' or "
+            "'-', beginning with a letter or digit (it appears in logs and metrics)"
+        )
     fields: Mapping[str, Any] = {"token": entry} if isinstance(entry, str) else entry
     if not isinstance(fields, Mapping):
-        raise ConfigError(f"the token file {path}: {key} must be the token (a string) or a table with 'token' and "
-                          "limits")
+        raise ConfigError(
+            f"the token file {path}: {key} must be the token (a string) or a table with 'token' and limits"
+        )
     unknown = sorted(set(fields) - {"token", *_LIMITS})
     if unknown:
-        raise ConfigError(f"the token file {path}: {key}.{unknown[0]} is not a token setting; use token, "
-                          + ", ".join(_LIMITS))
+        raise ConfigError(
+            f"the token file {path}: {key}.{unknown[0]} is not a token setting; use token, " + ", ".join(_LIMITS)
+        )
     token = fields.get("token")
     if not isinstance(token, str) or not token.strip():
         raise ConfigError(f"the token file {path}: {key}.token must be a non-empty string")
     if token != token.strip() or any(c.isspace() or not c.isprintable() for c in token):
-        raise ConfigError(f"the token file {path}: {key}.token has white space or control characters; a bearer "
-                          "token is one word (e.g. from `openssl rand -hex 16`)")
-    limits: dict[str, Optional[int]] = {}
+        raise ConfigError(
+            f"the token file {path}: {key}.token has white space or control characters; a bearer "
+            "token is one word (e.g. from `openssl rand -hex 16`)"
+        )
+    limits: dict[str, int | None] = {}
     for field in _LIMITS:
         value = fields.get(field)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ConfigError(f"the token file {path}: {key}.{field} must be a whole number of at least 0, got "
-                              f"{value!r}")
+            raise ConfigError(
+                f"the token file {path}: {key}.{field} must be a whole number of at least 0, got {value!r}"
+            )
         limits[field] = value
     return TokenSpec(str(name), token, **limits)

@@ -3,11 +3,13 @@
 The ledger remembers which token opened each session and started each run; a session counts while the server
 still has it (closed and expired ones drop out), a run while it is not final.
 """
+
 from __future__ import annotations
 
 import collections
 import threading
-from typing import Any, Callable, Iterable, Optional, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from .auth import TokenSpec
 from .errors import Forbidden, LimitExceeded
@@ -58,7 +60,7 @@ class TokenUsage:
             runs[:] = [run for run in runs if not run.final]
             return len(runs)
 
-    def open_session(self, spec: Optional[TokenSpec], create: Callable[[], T]) -> T:
+    def open_session(self, spec: TokenSpec | None, create: Callable[[], T]) -> T:
         """`create()` a session for the token `spec` (None: a server without tokens) within its session limit.
 
         Returns:
@@ -75,14 +77,16 @@ class TokenUsage:
         with self._lock(spec.name):
             used = self.sessions(spec.name)
             if used >= spec.max_sessions:
-                raise LimitExceeded(f"token {spec.name!r} has {used} sessions open, its most (max_sessions "
-                                    f"{spec.max_sessions}); close one (DELETE /v1/sessions/{{id}}) or retry later",
-                                    retry_after_s=SESSION_RETRY_S)
+                raise LimitExceeded(
+                    f"token {spec.name!r} has {used} sessions open, its most (max_sessions "
+                    f"{spec.max_sessions}); close one (DELETE /v1/sessions/{{id}}) or retry later",
+                    retry_after_s=SESSION_RETRY_S,
+                )
             session = create()
             self._note_session(spec.name, session)
             return session
 
-    def start_track(self, spec: Optional[TokenSpec], start: Callable[[], T]) -> T:
+    def start_track(self, spec: TokenSpec | None, start: Callable[[], T]) -> T:
         """`start()` a track run for the token `spec` within its limit on runs queued or running.
 
         Returns:
@@ -97,9 +101,11 @@ class TokenUsage:
             if spec.max_tracks is not None:
                 used = self.tracks(spec.name)
                 if used >= spec.max_tracks:
-                    raise LimitExceeded(f"token {spec.name!r} has {used} track runs queued or running, its most "
-                                        f"(max_tracks {spec.max_tracks}); wait for one to end or cancel one",
-                                        retry_after_s=TRACK_RETRY_S)
+                    raise LimitExceeded(
+                        f"token {spec.name!r} has {used} track runs queued or running, its most "
+                        f"(max_tracks {spec.max_tracks}); wait for one to end or cancel one",
+                        retry_after_s=TRACK_RETRY_S,
+                    )
             run = start()
             with self._guard:
                 self._runs[spec.name].append(run)

@@ -1,8 +1,9 @@
 """The token checks of the service's routes: the bearer dependency of /v1 and /metrics, and the API's documents
 behind the tokens (`protect_docs`). Each request's token was found once, by `access.Access`."""
+
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -13,7 +14,7 @@ from .access import request_token
 from .auth import TokenBook
 from .errors import Unauthorized
 
-__all__ = ["token_check_dependency", "protected_docs", "DocsUnauthorized", "BASIC_CHALLENGE"]
+__all__ = ["BASIC_CHALLENGE", "DocsUnauthorized", "protected_docs", "token_check_dependency"]
 
 #: The 401 challenge of the protected docs: a browser asks for a user name and password (the token).
 BASIC_CHALLENGE = 'Basic realm="xmempp docs"'
@@ -22,10 +23,12 @@ BASIC_CHALLENGE = 'Basic realm="xmempp docs"'
 def token_check_dependency(tokens: TokenBook) -> Callable[..., None]:
     """A dependency that requires `Authorization: Bearer <token>` with one of the server's tokens, when it has
     any (declared in OpenAPI as the bearer security scheme). The token was found once, by `access.Access`."""
-    bearer = HTTPBearer(auto_error=False, description="One of the server's tokens (`--token` / XMEMPP_TOKEN, or a "
-                                                      "named token of `--token-file`)")
+    bearer = HTTPBearer(
+        auto_error=False,
+        description="One of the server's tokens (`--token` / XMEMPP_TOKEN, or a named token of `--token-file`)",
+    )
 
-    def check(request: Request, _: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
+    def check(request: Request, _: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if tokens and request_token(request.scope) is None:
             raise Unauthorized("missing or wrong bearer token (send Authorization: Bearer <token>)")
 
@@ -38,8 +41,9 @@ def protected_docs(app: FastAPI) -> None:
 
     def check(request: Request) -> None:
         if request_token(request.scope) is None:
-            raise DocsUnauthorized("the docs need a token (send Authorization: Bearer <token>; a browser asks for it "
-                                   "as the password)")
+            raise DocsUnauthorized(
+                "the docs need a token (send Authorization: Bearer <token>; a browser asks for it as the password)"
+            )
 
     guard = [Depends(check)]
 

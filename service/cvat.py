@@ -9,11 +9,12 @@ steps run through the job API on the shared engine. Use it with the CVAT CLI age
 
 (`-p device=str:cuda` picks the device, `-p size=int:480` the processing size.)
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
 
 import cvat_sdk.auto_annotation as cvataa
 import numpy as np
@@ -86,7 +87,7 @@ class XMemppTrackingFunction:
 
     spec = cvataa.TrackingFunctionSpec(supported_shape_types=["mask", "polygon"])
 
-    def __init__(self, engine: Scheduler, config: Optional[InferenceConfig] = None) -> None:
+    def __init__(self, engine: Scheduler, config: InferenceConfig | None = None) -> None:
         self.engine = engine
         self.config = config or InferenceConfig()
 
@@ -94,8 +95,9 @@ class XMemppTrackingFunction:
         """The image as HxWx3 uint8 RGB."""
         return np.array(image.convert("RGB"))
 
-    def init_tracking_state(self, context: cvataa.TrackingFunctionShapeContext, pp_image: np.ndarray,
-                            shape: cvataa.TrackableShape) -> TrackingState:
+    def init_tracking_state(
+        self, context: cvataa.TrackingFunctionShapeContext, pp_image: np.ndarray, shape: cvataa.TrackableShape
+    ) -> TrackingState:
         """Put the shape's mask into a new memory and step its frame."""
         try:
             height, width = pp_image.shape[:2]
@@ -112,8 +114,9 @@ class XMemppTrackingFunction:
             raise _forwarded(exc) from exc
         return TrackingState(frames, results, shape.type)
 
-    def track(self, context: cvataa.TrackingFunctionShapeContext, pp_image: np.ndarray,
-              state: TrackingState) -> Optional[cvataa.TrackableShape]:
+    def track(
+        self, context: cvataa.TrackingFunctionShapeContext, pp_image: np.ndarray, state: TrackingState
+    ) -> cvataa.TrackableShape | None:
         """The shape on the next image, or None where the object is not found."""
         try:
             state.frames.push(pp_image)
@@ -160,7 +163,7 @@ def mask_to_shape(mask: np.ndarray, shape_type: str) -> cvataa.TrackableShape:
     return cvataa.TrackableShape(type="mask", points=encode_mask(mask))
 
 
-def create(model: Optional[str] = None, device: str = "auto", size: int = 480) -> XMemppTrackingFunction:
+def create(model: str | None = None, device: str = "auto", size: int = 480) -> XMemppTrackingFunction:
     """The function object the CVAT CLI builds (`-p model=str:PATH -p device=str:cuda -p size=int:480`).
 
     Arguments:

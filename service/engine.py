@@ -1,5 +1,6 @@
 """Deprecated module: the service's scheduler is `xmempp.service.scheduler.Scheduler` (it was called `Engine`
 here until 0.2.0; the old names keep working with a `DeprecationWarning` and go in 1.0)."""
+
 from __future__ import annotations
 
 import warnings
@@ -17,8 +18,11 @@ def deprecated_name(module: str, name: str) -> Any:
     if name not in RENAMED:
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
     new = RENAMED[name].__name__
-    warnings.warn(f"{module}.{name} is deprecated, use xmempp.service.scheduler.{new} (it will be removed in 1.0)",
-                  DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"{module}.{name} is deprecated, use xmempp.service.scheduler.{new} (it will be removed in 1.0)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
     return RENAMED[name]
 
 

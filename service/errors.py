@@ -3,16 +3,26 @@
 A detail names request fields (never a command-line flag) and no server path: paths inside the media
 roots are shown relative to their root, files in the state folder by their name in the session.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
-from xmempp.errors import (ConfigError, InputError, MemoryStateError, OutputError, Remedy, RemedyKind, ResourceError,
-                           WeightsError, XMemppError)
+from xmempp.errors import (
+    ConfigError,
+    InputError,
+    MemoryStateError,
+    OutputError,
+    Remedy,
+    RemedyKind,
+    ResourceError,
+    WeightsError,
+    XMemppError,
+)
 from xmempp.inference.config import InferenceConfig
 
 from .media import PathRefused
@@ -101,7 +111,7 @@ def service_remedy(remedy: Remedy) -> str:
     return remedy.describe()
 
 
-def service_message(exc: XMemppError, roots: Sequence[Path] = (), state_dir: Optional[Path] = None) -> str:
+def service_message(exc: XMemppError, roots: Sequence[Path] = (), state_dir: Path | None = None) -> str:
     """The error's detail for a client: its message and remedies in request terms, without server paths."""
     message = exc.message or str(exc)
     if exc.remedies:
@@ -109,7 +119,7 @@ def service_message(exc: XMemppError, roots: Sequence[Path] = (), state_dir: Opt
     return scrub_paths(message, roots, state_dir)
 
 
-def scrub_paths(text: str, roots: Sequence[Path] = (), state_dir: Optional[Path] = None) -> str:
+def scrub_paths(text: str, roots: Sequence[Path] = (), state_dir: Path | None = None) -> str:
     """`text` with server paths removed: media-root paths made relative, state-folder paths shortened to
     the file's place in its session, any other absolute path cut to its last part."""
     if state_dir is not None:

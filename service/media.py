@@ -3,10 +3,11 @@
 The check is made on every file a session reads, not only on the path a client named: a folder
 inside a root may hold frame files that are symbolic links to elsewhere, and those are refused too.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -38,8 +39,10 @@ def resolve_media(path: str, roots: Sequence[Path]) -> Path:
         `InputError` for one that does not exist.
     """
     if not roots:
-        raise PathRefused("this server has no media roots, so it opens no server-side shots; "
-                          'open the session with "frames": N and upload the frames instead')
+        raise PathRefused(
+            "this server has no media roots, so it opens no server-side shots; "
+            'open the session with "frames": N and upload the frames instead'
+        )
     if "\x00" in path:
         raise PathRefused("the path contains a NUL character")
     given = Path(path).expanduser()
@@ -76,7 +79,7 @@ class ConfinedFrames(FrameSource):
         self.inner, self.roots = inner, list(roots)
         self.path, self.names, self.is_video = inner.path, inner.names, inner.is_video
         self.fps, self.frame_numbers = inner.fps, inner.frame_numbers
-        self.files: Optional[list[Path]] = getattr(inner, "files", None)
+        self.files: list[Path] | None = getattr(inner, "files", None)
         for index in range(len(self.files or ())):
             self._check(index)
 
@@ -85,8 +88,10 @@ class ConfinedFrames(FrameSource):
             return
         path = self.files[index]
         if not inside(path, self.roots):
-            raise PathRefused(f"frame file {path.name} of {shown_path(self.inner.path, self.roots)} is a link to "
-                              "a file outside the media roots this server may read")
+            raise PathRefused(
+                f"frame file {path.name} of {shown_path(self.inner.path, self.roots)} is a link to "
+                "a file outside the media roots this server may read"
+            )
 
     @property
     def size(self) -> tuple[int, int]:

@@ -5,10 +5,11 @@ model's load time, and per token its open sessions and its track runs queued or 
 prometheus-client is part of the `service` extra. It is imported when an app is made, not with `xmempp.service`,
 so the CVAT and Supervisely adapters (which share the package) do not need it.
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 #: Upper bounds (seconds) of the frame-time histogram's buckets.
 FRAME_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -28,34 +29,60 @@ class ServiceMetrics:
             running, read at each scrape.
     """
 
-    def __init__(self, sessions: Callable[[], int], queued: Callable[[], int], polls: Callable[[], int],
-                 load_seconds: Optional[float] = None, tokens: Sequence[str] = (),
-                 token_sessions: Callable[[str], int] = lambda _: 0,
-                 token_tracks: Callable[[str], int] = lambda _: 0) -> None:
+    def __init__(
+        self,
+        sessions: Callable[[], int],
+        queued: Callable[[], int],
+        polls: Callable[[], int],
+        load_seconds: float | None = None,
+        tokens: Sequence[str] = (),
+        token_sessions: Callable[[str], int] = lambda _: 0,
+        token_tracks: Callable[[str], int] = lambda _: 0,
+    ) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = registry = CollectorRegistry()
-        self.requests = Counter("xmempp_http_requests", "HTTP requests answered, by route, method and status code",
-                                ["route", "method", "code"], registry=registry)
+        self.requests = Counter(
+            "xmempp_http_requests",
+            "HTTP requests answered, by route, method and status code",
+            ["route", "method", "code"],
+            registry=registry,
+        )
         Gauge("xmempp_sessions_open", "Sessions open now", registry=registry).set_function(sessions)
         Gauge("xmempp_queue_length", "Model tasks queued or running now", registry=registry).set_function(queued)
         Gauge("xmempp_polls_open", "Long polls and streams open now", registry=registry).set_function(polls)
         self.frames = Counter("xmempp_frames_tracked", "Frames tracked by the runs (a result each)", registry=registry)
-        self.frame_seconds = Histogram("xmempp_frame_seconds", "Worker time of each tracked frame (network, refine, "
-                                       "writing its files)", buckets=FRAME_SECONDS_BUCKETS, registry=registry)
-        self.token_requests = Counter("xmempp_token_requests", "HTTP requests answered, by the name of the token they "
-                                      "carried (none: no valid token; anonymous: a server without tokens) and "
-                                      "status code", ["token", "code"], registry=registry)
-        token_sessions_gauge = Gauge("xmempp_token_sessions_open", "Sessions open now, by the token that opened them",
-                                     ["token"], registry=registry)
-        token_tracks_gauge = Gauge("xmempp_token_tracks_active", "Track runs queued or running now, by the token "
-                                   "that started them", ["token"], registry=registry)
+        self.frame_seconds = Histogram(
+            "xmempp_frame_seconds",
+            "Worker time of each tracked frame (network, refine, writing its files)",
+            buckets=FRAME_SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self.token_requests = Counter(
+            "xmempp_token_requests",
+            "HTTP requests answered, by the name of the token they "
+            "carried (none: no valid token; anonymous: a server without tokens) and "
+            "status code",
+            ["token", "code"],
+            registry=registry,
+        )
+        token_sessions_gauge = Gauge(
+            "xmempp_token_sessions_open",
+            "Sessions open now, by the token that opened them",
+            ["token"],
+            registry=registry,
+        )
+        token_tracks_gauge = Gauge(
+            "xmempp_token_tracks_active",
+            "Track runs queued or running now, by the token that started them",
+            ["token"],
+            registry=registry,
+        )
         for name in tokens:
             token_sessions_gauge.labels(name).set_function(functools.partial(token_sessions, name))
             token_tracks_gauge.labels(name).set_function(functools.partial(token_tracks, name))
         if load_seconds is not None:
-            Gauge("xmempp_model_load_seconds", "Seconds the network took to load",
-                  registry=registry).set(load_seconds)
+            Gauge("xmempp_model_load_seconds", "Seconds the network took to load", registry=registry).set(load_seconds)
 
     def frame_done(self, seconds: float) -> None:
         """Count one tracked frame that took `seconds` (called on the worker thread)."""

@@ -1,10 +1,11 @@
 """Per-client limits on long polls and streams (they wait on the event loop, but each holds a socket)."""
+
 from __future__ import annotations
 
 import contextlib
 import threading
 from collections import Counter
-from typing import Iterator
+from collections.abc import Iterator
 
 from .errors import LimitExceeded
 
@@ -34,8 +35,11 @@ class PollSlots:
 
     def _check(self, client: str) -> None:
         if self._open[client] >= self.per_client:
-            raise LimitExceeded(f"this client already holds {self._open[client]} long polls or streams, the most "
-                                "this server allows at once; wait for one to end", retry_after_s=1)
+            raise LimitExceeded(
+                f"this client already holds {self._open[client]} long polls or streams, the most "
+                "this server allows at once; wait for one to end",
+                retry_after_s=1,
+            )
 
     @contextlib.contextmanager
     def slot(self, client: str) -> Iterator[None]:

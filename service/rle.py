@@ -4,10 +4,12 @@ An encoded mask is ``{"size": [H, W], "values": [v0, v1, ...], "counts": [n0, n1
 mask's pixels in row-major order are `n0` pixels of object id `v0`, then `n1` of `v1`, and so on
 (0 = background). Any numpy user decodes it with ``np.repeat(values, counts).reshape(H, W)``.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +37,11 @@ def encode_rle(ids: np.ndarray) -> dict[str, list[int]]:
         return {"size": list(ids.shape), "values": [], "counts": []}
     starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]])
     counts = np.diff(np.r_[starts, flat.size])
-    return {"size": [int(ids.shape[0]), int(ids.shape[1])], "values": flat[starts].astype(int).tolist(),
-            "counts": counts.astype(int).tolist()}
+    return {
+        "size": [int(ids.shape[0]), int(ids.shape[1])],
+        "values": flat[starts].astype(int).tolist(),
+        "counts": counts.astype(int).tolist(),
+    }
 
 
 def check_rle_body_length(length: int, expected_size: tuple[int, int]) -> None:
@@ -45,8 +50,10 @@ def check_rle_body_length(length: int, expected_size: tuple[int, int]) -> None:
     height, width = expected_size
     most = RLE_BODY_SLACK_BYTES + RLE_BODY_BYTES_PER_PIXEL * int(height) * int(width)
     if length > most:
-        raise InputError(f"the RLE body is {length} bytes, more than any mask of a {width}x{height} frame needs "
-                         f"(at most {most}); send the runs of one mask of the frame's size")
+        raise InputError(
+            f"the RLE body is {length} bytes, more than any mask of a {width}x{height} frame needs "
+            f"(at most {most}); send the runs of one mask of the frame's size"
+        )
 
 
 def parse_rle_json(data: bytes, expected_size: tuple[int, int]) -> np.ndarray:
@@ -67,8 +74,10 @@ def parse_rle_json(data: bytes, expected_size: tuple[int, int]) -> np.ndarray:
     check_rle_body_length(len(data), expected_size)
     commas = data.count(b",")
     if commas > 2 * pixels + 16:
-        raise InputError(f"the RLE body holds about {commas // 2} runs, more than the {pixels} pixels of a "
-                         f"{width}x{height} frame; send the runs of one mask of the frame's size")
+        raise InputError(
+            f"the RLE body holds about {commas // 2} runs, more than the {pixels} pixels of a "
+            f"{width}x{height} frame; send the runs of one mask of the frame's size"
+        )
     try:
         encoded = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -78,8 +87,9 @@ def parse_rle_json(data: bytes, expected_size: tuple[int, int]) -> np.ndarray:
     return decode_rle(encoded, expected_size=(height, width))
 
 
-def decode_rle(encoded: Mapping[str, Any], expected_size: Optional[tuple[int, int]] = None,
-               max_pixels: int = MAX_RLE_PIXELS) -> np.ndarray:
+def decode_rle(
+    encoded: Mapping[str, Any], expected_size: tuple[int, int] | None = None, max_pixels: int = MAX_RLE_PIXELS
+) -> np.ndarray:
     """Decode a mask made by `encode_rle` (or any client following the same form).
 
     Every declared size is checked before any pixel is allocated: the mask's size against
@@ -99,11 +109,14 @@ def decode_rle(encoded: Mapping[str, Any], expected_size: Optional[tuple[int, in
     if height < 1 or width < 1:
         raise InputError(f"RLE mask size must be positive, got {height}x{width}")
     if height * width > max_pixels:
-        raise InputError(f"the RLE mask declares {width}x{height} pixels, more than the {max_pixels} this server "
-                         "accepts")
+        raise InputError(
+            f"the RLE mask declares {width}x{height} pixels, more than the {max_pixels} this server accepts"
+        )
     if expected_size is not None and (height, width) != tuple(expected_size):
-        raise InputError(f"the mask is {width}x{height}, the frames are {expected_size[1]}x{expected_size[0]}; a mask "
-                         "must match its frame")
+        raise InputError(
+            f"the mask is {width}x{height}, the frames are {expected_size[1]}x{expected_size[0]}; a mask "
+            "must match its frame"
+        )
     if not isinstance(values, list) or not isinstance(counts, list):
         raise InputError('RLE "values" and "counts" must be lists of integers')
     if len(values) != len(counts):
@@ -119,8 +132,7 @@ def decode_rle(encoded: Mapping[str, Any], expected_size: Optional[tuple[int, in
     if counts and min(counts) < 0:
         raise InputError("RLE counts must not be negative")
     if sum(counts) != height * width:
-        raise InputError(f"RLE counts add up to {sum(counts)} pixels, but a {width}x{height} mask has "
-                         f"{height * width}")
+        raise InputError(f"RLE counts add up to {sum(counts)} pixels, but a {width}x{height} mask has {height * width}")
     return np.repeat(np.asarray(values, dtype=np.uint8), np.asarray(counts, dtype=np.int64)).reshape(height, width)
 
 

@@ -6,15 +6,16 @@ atomically as they change, so a server killed at any moment leaves a folder the 
 results are not kept across a restart: a restored session lists the runs it had as gone, and a new track
 gives the same masks (the references and settings are the same).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -55,24 +56,33 @@ class SavedSession:
     mode: str
     config: InferenceConfig
     frames: int
-    source: Optional[Path] = None
-    palette: Optional[np.ndarray] = None
+    source: Path | None = None
+    palette: np.ndarray | None = None
     colours: list[tuple[int, int]] = field(default_factory=list)
 
     def to_json(self) -> str:
         """The JSON text of `session.json`."""
-        return json.dumps({"format": FORMAT, "version": VERSION, "id": self.id, "mode": self.mode,
-                           "config": dataclasses.asdict(self.config), "frames": self.frames,
-                           "source": str(self.source) if self.source is not None else None,
-                           "palette": self.palette.tolist() if self.palette is not None else None,
-                           "colours": [list(pair) for pair in self.colours]}, indent=1)
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "id": self.id,
+                "mode": self.mode,
+                "config": dataclasses.asdict(self.config),
+                "frames": self.frames,
+                "source": str(self.source) if self.source is not None else None,
+                "palette": self.palette.tolist() if self.palette is not None else None,
+                "colours": [list(pair) for pair in self.colours],
+            },
+            indent=1,
+        )
 
     def save(self, folder: Path) -> None:
         """Write `folder/session.json` atomically."""
         atomic_write_text(folder / SESSION_FILE, self.to_json(), fsync=False)
 
     @classmethod
-    def load(cls, folder: Path) -> "SavedSession":
+    def load(cls, folder: Path) -> SavedSession:
         """Read `folder/session.json`; raises `InputError` (a `ValueError`) saying what is wrong with it."""
         path = folder / SESSION_FILE
         try:
@@ -85,11 +95,15 @@ class SavedSession:
             raise InputError(f"its {SESSION_FILE} is not a version {VERSION} session file")
         try:
             palette = data["palette"]
-            return cls(id=str(data["id"]), mode=str(data["mode"]),
-                       config=InferenceConfig.from_mapping(data["config"]), frames=int(data["frames"]),
-                       source=Path(data["source"]) if data["source"] is not None else None,
-                       palette=np.asarray(palette, dtype=np.uint8).reshape(256, 3) if palette is not None else None,
-                       colours=[(int(code), int(oid)) for code, oid in data["colours"]])
+            return cls(
+                id=str(data["id"]),
+                mode=str(data["mode"]),
+                config=InferenceConfig.from_mapping(data["config"]),
+                frames=int(data["frames"]),
+                source=Path(data["source"]) if data["source"] is not None else None,
+                palette=np.asarray(palette, dtype=np.uint8).reshape(256, 3) if palette is not None else None,
+                colours=[(int(code), int(oid)) for code, oid in data["colours"]],
+            )
         except (KeyError, TypeError, ValueError, XMemppError) as exc:
             raise InputError(f"its {SESSION_FILE} has a missing or bad field ({exc})") from None
 
@@ -105,9 +119,9 @@ class RestoredFiles:
         old_runs: ids of the track runs whose results were removed (they ran before the restart).
     """
 
-    frames: Optional[FrameSource]
+    frames: FrameSource | None
     uploaded: set[int]
-    upload_size: Optional[tuple[int, int]]
+    upload_size: tuple[int, int] | None
     references: dict[int, np.ndarray]
     old_runs: list[str]
 
@@ -124,9 +138,9 @@ def restore_files(folder: Path, saved: SavedSession, roots: Sequence[Path]) -> R
         restored; nothing is removed then.
     """
     remove_leftovers(folder)
-    opened: Optional[FrameSource] = None
+    opened: FrameSource | None = None
     uploaded: set[int] = set()
-    size: Optional[tuple[int, int]] = None
+    size: tuple[int, int] | None = None
     if saved.source is not None:
         opened = ConfinedFrames(open_frames(resolve_media(str(saved.source), roots)), roots)
         if len(opened) != saved.frames:
@@ -160,7 +174,7 @@ def restore_files(folder: Path, saved: SavedSession, roots: Sequence[Path]) -> R
     return RestoredFiles(opened, uploaded, size, references, old_runs)
 
 
-def _read_references(folder: Path, frames: int, size: Optional[tuple[int, int]]) -> dict[int, np.ndarray]:
+def _read_references(folder: Path, frames: int, size: tuple[int, int] | None) -> dict[int, np.ndarray]:
     references: dict[int, np.ndarray] = {}
     for path in sorted(folder.iterdir()):
         if path.name.startswith((".", TEMP_PREFIX)) or path.suffix != ".png" or not path.stem.isdigit():

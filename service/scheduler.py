@@ -7,6 +7,7 @@ an adapter's step) run before the next frame of any other lane's track, and long
 stepped frame by frame) take turns round-robin, a chunk of frames each. It times the steps, so it can tell
 a queued task where it stands and when it should start (`place`).
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -15,9 +16,10 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Hashable, Optional, TypeVar
+from typing import TypeVar
 
 import torch
 
@@ -42,7 +44,7 @@ class _Task:
     future: concurrent.futures.Future
     interactive: bool
     stepped: bool
-    steps_left: Optional[Callable[[], int]] = None
+    steps_left: Callable[[], int] | None = None
     queued_at: float = field(default_factory=time.monotonic)
 
 
@@ -57,7 +59,7 @@ class QueuePlace:
     """
 
     position: int
-    estimated_start_s: Optional[float]
+    estimated_start_s: float | None
 
 
 class SchedulerClosed(RuntimeError):
@@ -75,8 +77,14 @@ class Scheduler:
         load_seconds: how long loading the network took, when known (shown by /metrics).
     """
 
-    def __init__(self, model: XMemNetwork, source: str = "", chunk_frames: int = 8, chunk_seconds: float = 0.5,
-                 load_seconds: Optional[float] = None) -> None:
+    def __init__(
+        self,
+        model: XMemNetwork,
+        source: str = "",
+        chunk_frames: int = 8,
+        chunk_seconds: float = 0.5,
+        load_seconds: float | None = None,
+    ) -> None:
         self.model = model
         self.source = source
         self.load_seconds = load_seconds
@@ -90,7 +98,7 @@ class Scheduler:
         self._thread.start()
 
     @classmethod
-    def load(cls, model: Optional[Path] = None, device: str = "auto") -> "Scheduler":
+    def load(cls, model: Path | None = None, device: str = "auto") -> Scheduler:
         """Resolve the weights as the CLI does (official XMem.pth when `model` is None) and load them."""
         started = time.perf_counter()
         path = resolve_weights(model)
@@ -109,8 +117,9 @@ class Scheduler:
             return sum(not task.future.done() for lane in self._lanes.values() for task in lane)
 
     # ------------------------------------------------------------------ submitting
-    def submit(self, task: Callable[[], T], *, lane: Hashable = None,
-               interactive: bool = True) -> "concurrent.futures.Future[T]":
+    def submit(
+        self, task: Callable[[], T], *, lane: Hashable = None, interactive: bool = True
+    ) -> concurrent.futures.Future[T]:
         """Queue `task` (a function of no arguments that may use the network); returns its future.
 
         Arguments:
@@ -120,16 +129,18 @@ class Scheduler:
         """
         return self._enqueue(_Task(task, concurrent.futures.Future(), interactive, stepped=False), lane)
 
-    def submit_steps(self, step: Step, *, lane: Hashable = None,
-                     steps_left: Optional[Callable[[], int]] = None) -> "concurrent.futures.Future[None]":
+    def submit_steps(
+        self, step: Step, *, lane: Hashable = None, steps_left: Callable[[], int] | None = None
+    ) -> concurrent.futures.Future[None]:
         """Queue a long task made of steps (e.g. one frame each); its turns alternate with other lanes'.
 
         `step()` is called repeatedly on the worker until it returns True; between calls the worker
         may run other lanes' tasks. The future is done once the task is finished (or raised).
         `steps_left()`, when given, says how many steps the task still has (for `place`'s estimates).
         """
-        return self._enqueue(_Task(step, concurrent.futures.Future(), interactive=False, stepped=True,
-                                   steps_left=steps_left), lane)
+        return self._enqueue(
+            _Task(step, concurrent.futures.Future(), interactive=False, stepped=True, steps_left=steps_left), lane
+        )
 
     def call(self, task: Callable[[], T], *, lane: Hashable = None) -> T:
         """Run `task` on the worker as an interactive task and wait for its result (its exception is re-raised)."""
@@ -147,13 +158,13 @@ class Scheduler:
         return task.future
 
     # ------------------------------------------------------------------ queue position
-    def step_seconds(self) -> Optional[float]:
+    def step_seconds(self) -> float | None:
         """Mean duration of the recent steps of long tasks (a tracked frame each), or None before any."""
         with self._cond:
             times = list(self._step_times)
         return sum(times) / len(times) if times else None
 
-    def place(self, future: concurrent.futures.Future) -> Optional[QueuePlace]:
+    def place(self, future: concurrent.futures.Future) -> QueuePlace | None:
         """Where the task of `future` stands while it waits to start, or None once it started (or is unknown).
 
         The round-robin turns are simulated over the tasks queued now: a long task's turn is its chunk of
@@ -162,8 +173,11 @@ class Scheduler:
         Interactive tasks submitted later can still go first, so the estimate is a lower bound.
         """
         step = self.step_seconds()
-        turn = self.chunk_frames if step is None else max(1, min(self.chunk_frames,
-                                                                 math.ceil(self.chunk_seconds / max(step, 1e-9))))
+        turn = (
+            self.chunk_frames
+            if step is None
+            else max(1, min(self.chunk_frames, math.ceil(self.chunk_seconds / max(step, 1e-9))))
+        )
         with self._cond:
             if future.running() or future.done():
                 return None
@@ -171,8 +185,11 @@ class Scheduler:
                 return None
             order = deque(self._order)
             queues = {lane: deque(self._lanes[lane]) for lane in order}
-        left = {id(task): (max(1, task.steps_left()) if task.steps_left else turn) if task.stepped else 1
-                for queue in queues.values() for task in queue}
+        left = {
+            id(task): (max(1, task.steps_left()) if task.steps_left else turn) if task.stepped else 1
+            for queue in queues.values()
+            for task in queue
+        }
         steps, ahead, served = 0, 0, set()
         while order:
             lane = order[0]
@@ -196,8 +213,9 @@ class Scheduler:
     def _next_lane(self) -> Hashable:
         """The lane to serve next (called with the lock held): the oldest interactive head first,
         else the next lane in round-robin order."""
-        interactive = [(self._lanes[k][0].queued_at, i) for i, k in enumerate(self._order)
-                       if self._lanes[k][0].interactive]
+        interactive = [
+            (self._lanes[k][0].queued_at, i) for i, k in enumerate(self._order) if self._lanes[k][0].interactive
+        ]
         if interactive:
             return self._order[min(interactive)[1]]
         return self._order[0]
@@ -248,10 +266,11 @@ class Scheduler:
                         return True
                     steps += 1
                     others, urgent = self._others_waiting(lane)
-                    if urgent or (others and (steps >= self.chunk_frames
-                                              or time.monotonic() - started >= self.chunk_seconds)):
+                    if urgent or (
+                        others and (steps >= self.chunk_frames or time.monotonic() - started >= self.chunk_seconds)
+                    ):
                         return False
-        except BaseException as exc:  # noqa: BLE001 - the task's caller gets it through the future
+        except BaseException as exc:
             task.future.set_exception(exc)
             return True
 
@@ -278,7 +297,7 @@ class Scheduler:
             self._thread.join()
 
 
-def _current_rss_bytes() -> Optional[int]:
+def _current_rss_bytes() -> int | None:
     """Resident set size now (Linux: /proc/self/statm), or None where it cannot be read."""
     try:
         pages = int(Path("/proc/self/statm").read_text().split()[1])

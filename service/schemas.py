@@ -1,7 +1,8 @@
 """The request and response bodies of the HTTP API, as pydantic models (they make `/openapi.json`)."""
+
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, cast
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,12 +19,16 @@ class SessionCreate(BaseModel):
     """A new session: a server-side shot (`video`) or a number of frames to upload (`frames`)."""
 
     model_config = ConfigDict(extra="forbid")
-    video: Optional[str] = Field(None, description="Video file or frame folder inside a media root "
-                                                   "(relative paths are taken relative to the roots).")
-    frames: Optional[int] = Field(None, ge=1, description="How many frames will be uploaded with "
-                                                          "PUT /v1/sessions/{sid}/frames/{index}.")
-    config: dict[str, Any] = Field(default_factory=dict, description="InferenceConfig fields, e.g. "
-                                                                     '{"size": 480, "mem_every": 5}.')
+    video: str | None = Field(
+        None,
+        description="Video file or frame folder inside a media root (relative paths are taken relative to the roots).",
+    )
+    frames: int | None = Field(
+        None, ge=1, description="How many frames will be uploaded with PUT /v1/sessions/{sid}/frames/{index}."
+    )
+    config: dict[str, Any] = Field(
+        default_factory=dict, description='InferenceConfig fields, e.g. {"size": 480, "mem_every": 5}.'
+    )
     mode: Literal["xmempp", "xmem"] = "xmempp"
 
 
@@ -31,30 +36,53 @@ class MatteFields(BaseModel):
     """A run's soft mattes, and their refinement against the full-resolution frame (the refine stage of
     `xmempp process --refine`, `xmempp.refine.RefineSettings`, with its defaults)."""
 
-    mattes: bool = Field(False, description="Also keep each object's soft matte per frame, a 16-bit grayscale "
-                                            "PNG: GET /v1/sessions/{sid}/tracks/{rid}/mattes/{frame}/{object_id}.")
+    mattes: bool = Field(
+        False,
+        description="Also keep each object's soft matte per frame, a 16-bit grayscale "
+        "PNG: GET /v1/sessions/{sid}/tracks/{rid}/mattes/{frame}/{object_id}.",
+    )
     refine: RefineMode = Field(
         cast(RefineMode, _REFINE.mode),
         description='Refine the soft mattes against the frame: "off", "guided" (fast guided filter) or '
-                                  '"matting" (adds a trimap solver on the edge band; slow). Needs "mattes": true; the '
-                                  "masks are then the refined mattes' argmax, as in xmempp process.")
-    refine_band: Optional[float] = Field(
-        _REFINE.band, ge=0, le=4096, description="How far (frame pixels) the refined edge may reach beyond the "
-                                                 "network's uncertain zone; null: 16 at 2K, scaled with the frame "
-                                                 "height (only where the matte is soft over a wide area).")
-    refine_feather: Optional[float] = Field(
-        _REFINE.feather, ge=0, le=4096, description="Width (frame pixels) of the fade into the network's matte "
-                                                    "beyond the band; null: 0 (a hard clamp).")
-    refine_detail: float = Field(_REFINE.eps, gt=0, le=1, description="The guided filter's eps: smaller keeps finer "
-                                                                      "strands (and more noise).")
-    refine_temporal: float = Field(_REFINE.temporal, ge=0, lt=1, description="Weight of the past frames in an average "
-                                                                             "of the filter (0 = off; 0.5-0.8 calms "
-                                                                             "grain flicker on locked-off shots).")
+        '"matting" (adds a trimap solver on the edge band; slow). Needs "mattes": true; the '
+        "masks are then the refined mattes' argmax, as in xmempp process.",
+    )
+    refine_band: float | None = Field(
+        _REFINE.band,
+        ge=0,
+        le=4096,
+        description="How far (frame pixels) the refined edge may reach beyond the "
+        "network's uncertain zone; null: 16 at 2K, scaled with the frame "
+        "height (only where the matte is soft over a wide area).",
+    )
+    refine_feather: float | None = Field(
+        _REFINE.feather,
+        ge=0,
+        le=4096,
+        description="Width (frame pixels) of the fade into the network's matte "
+        "beyond the band; null: 0 (a hard clamp).",
+    )
+    refine_detail: float = Field(
+        _REFINE.eps, gt=0, le=1, description="The guided filter's eps: smaller keeps finer strands (and more noise)."
+    )
+    refine_temporal: float = Field(
+        _REFINE.temporal,
+        ge=0,
+        lt=1,
+        description="Weight of the past frames in an average "
+        "of the filter (0 = off; 0.5-0.8 calms "
+        "grain flicker on locked-off shots).",
+    )
 
     def refine_settings(self) -> RefineSettings:
         """The core's `RefineSettings` of these fields."""
-        return RefineSettings(mode=self.refine, band=self.refine_band, feather=self.refine_feather,
-                              eps=self.refine_detail, temporal=self.refine_temporal)
+        return RefineSettings(
+            mode=self.refine,
+            band=self.refine_band,
+            feather=self.refine_feather,
+            eps=self.refine_detail,
+            temporal=self.refine_temporal,
+        )
 
 
 class TrackRequest(MatteFields):
@@ -63,7 +91,7 @@ class TrackRequest(MatteFields):
     model_config = ConfigDict(extra="forbid")
     start: int = Field(..., ge=0)
     direction: Literal["forward", "backward"] = "forward"
-    count: Optional[int] = Field(None, ge=1)
+    count: int | None = Field(None, ge=1)
 
 
 class CandidatesRequest(BaseModel):
@@ -99,16 +127,20 @@ class TrackState(MatteFields):
     status: RunStatus
     direction: Literal["forward", "backward"]
     start: int
-    count: Optional[int]
+    count: int | None
     done: int = Field(..., description="frames finished so far")
     total: int = Field(..., description="frames the run steps through")
-    error: Optional[str]
-    queue_position: Optional[int] = Field(
-        None, description="while the run is queued: 1 + the model tasks (other sessions' track turns, reference "
-                          "edits, candidate requests) that get the worker before its first frame; null once it runs")
-    estimated_start_s: Optional[float] = Field(
-        None, description="while the run is queued: seconds until its first frame, from the frame times measured "
-                          "recently on this server (null before it timed one, and once the run started)")
+    error: str | None
+    queue_position: int | None = Field(
+        None,
+        description="while the run is queued: 1 + the model tasks (other sessions' track turns, reference "
+        "edits, candidate requests) that get the worker before its first frame; null once it runs",
+    )
+    estimated_start_s: float | None = Field(
+        None,
+        description="while the run is queued: seconds until its first frame, from the frame times measured "
+        "recently on this server (null before it timed one, and once the run started)",
+    )
 
 
 class TrackResult(BaseModel):
@@ -131,17 +163,20 @@ class Session(BaseModel):
 
     id: str
     frames: int
-    uploaded: Optional[int] = Field(..., description="frames uploaded so far (null for a server-side shot)")
+    uploaded: int | None = Field(..., description="frames uploaded so far (null for a server-side shot)")
     ready: bool = Field(..., description="every frame is there (uploads complete)")
-    source: Optional[str] = Field(..., description="the shot's path inside its media root, null for uploads")
-    height: Optional[int]
-    width: Optional[int]
+    source: str | None = Field(..., description="the shot's path inside its media root, null for uploads")
+    height: int | None
+    width: int | None
     mode: Literal["xmempp", "xmem"]
     config: dict[str, Any]
     references: list[int]
     tracks: list[TrackState]
-    restored: Optional[str] = Field(None, description="when a restarted server reloaded the session from its state "
-                                                      "folder (UTC); its track results from before are not kept")
+    restored: str | None = Field(
+        None,
+        description="when a restarted server reloaded the session from its state "
+        "folder (UTC); its track results from before are not kept",
+    )
 
 
 class UploadState(BaseModel):
@@ -176,7 +211,7 @@ class Candidates(BaseModel):
     candidates: list[Candidate]
     references: list[int]
     invalid: list[int]
-    reason: Optional[str] = Field(..., description="why fewer than k frames were suggested")
+    reason: str | None = Field(..., description="why fewer than k frames were suggested")
 
 
 class Limits(BaseModel):

@@ -1,11 +1,12 @@
 """Run the service with uvicorn."""
+
 from __future__ import annotations
 
 import contextlib
 import logging
 import socket
 import sys
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import prometheus_client  # noqa: F401 - /metrics needs it: a missing `service` extra is named before loading
 import uvicorn
@@ -31,16 +32,16 @@ class ServiceServer(uvicorn.Server):
         announce: called once the server listens (not when it could not start).
     """
 
-    def __init__(self, config: uvicorn.Config, announce: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self, config: uvicorn.Config, announce: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self.announce = announce
 
-    async def startup(self, sockets: Optional[list[socket.socket]] = None) -> None:
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started and self.announce is not None:
             self.announce()
 
-    async def shutdown(self, sockets: Optional[list[socket.socket]] = None) -> None:
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in getattr(self, "servers", []):
             server.close()
         begin_stop = getattr(getattr(self.config.app, "state", None), "begin_stop", None)
@@ -49,8 +50,13 @@ class ServiceServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(settings: ServiceSettings, engine: Optional[Scheduler] = None, log_level: str = "info",
-          announce: Optional[Callable[[], None]] = None, log_format: str = "text") -> None:
+def serve(
+    settings: ServiceSettings,
+    engine: Scheduler | None = None,
+    log_level: str = "info",
+    announce: Callable[[], None] | None = None,
+    log_format: str = "text",
+) -> None:
     """Serve the API on `settings.host`:`settings.port` until interrupted.
 
     Arguments:
@@ -66,10 +72,17 @@ def serve(settings: ServiceSettings, engine: Optional[Scheduler] = None, log_lev
     # On SIGTERM/SIGINT the server stops accepting, cancels the runs and ends open long polls and streams with
     # a last line saying so, gives open requests a few seconds, then runs the app's shutdown, which waits for
     # the sessions' files to be removed.
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
-                            log_config=log_config(log_format, log_level), access_log=False,
-                            limit_concurrency=256, timeout_keep_alive=30,
-                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        log_config=log_config(log_format, log_level),
+        access_log=False,
+        limit_concurrency=256,
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
     server = ServiceServer(config, announce)
     logging.captureWarnings(log_format == "json")  # a warning is a JSON line too, not plain text on the stream
     with contextlib.suppress(KeyboardInterrupt):

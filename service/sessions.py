@@ -6,10 +6,12 @@ worker; this module only keeps state and checks requests. Each session wraps the
 service queues edits, it does not implement them. Sessions are saved in the state folder as
 they change (`saved_sessions`) and a server started on a folder it was given reloads them.
 """
+
 from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import io
 import logging
@@ -18,8 +20,9 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Generator, Mapping, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,23 +31,23 @@ from PIL import Image
 from xmempp.annotation import AnnotationSession, MemoryStore
 from xmempp.errors import ConfigError, InputError, Remedy, RemedyKind, XMemppError
 from xmempp.inference.config import InferenceConfig
+from xmempp.inference.job_spec import prepare_job
 from xmempp.inference.jobs import FrameResult, ShotJob, iter_job, plan_frames
 from xmempp.inference.refine_stage import RefineStage
 from xmempp.inference.session import MODES, InferenceSession
-from xmempp.inference.shot_job import prepare_job
 from xmempp.io.atomic import atomic_write_bytes, atomic_write_image
 from xmempp.io.frames import FrameSource
 from xmempp.io.images import decode_image_file
-from xmempp.io.sources import open_frames
 from xmempp.io.masks import ColorTable, davis_palette, read_mask
-from xmempp.io.mattes import write_matte
+from xmempp.io.matte_files import write_matte
+from xmempp.io.sources import open_frames
 from xmempp.io.writers import probs_to_ids
 from xmempp.refine import RefineSettings
 
-from .scheduler import Scheduler, SchedulerClosed
 from .errors import LimitExceeded, NotFound, NotReady, TooLarge, scrub_paths, service_message
 from .media import ConfinedFrames, resolve_media, shown_path
 from .saved_sessions import SavedSession, load_gone, restore_files, save_gone, utc
+from .scheduler import Scheduler, SchedulerClosed
 from .settings import ServiceSettings
 from .tracks import TrackRun
 
@@ -60,14 +63,14 @@ GONE_IDS_KEPT = 10_000
 _ID_TIME_DIGITS = 11
 
 
-def new_session_id(now: Optional[float] = None) -> str:
+def new_session_id(now: float | None = None) -> str:
     """A session id: the opening time (milliseconds since 1970, 11 hex digits), so a later server can tell that an
     id it does not know was opened before it started, then 12 characters of URL-safe random text."""
     millis = int((time.time() if now is None else now) * 1000)
     return f"{millis:0{_ID_TIME_DIGITS}x}{secrets.token_urlsafe(9)}"
 
 
-def session_id_time(sid: str) -> Optional[float]:
+def session_id_time(sid: str) -> float | None:
     """When the session `sid` was opened (seconds since 1970), or None for an id not made by `new_session_id`."""
     head = sid[:_ID_TIME_DIGITS]
     if len(sid) != _ID_TIME_DIGITS + 12 or any(c not in "0123456789abcdef" for c in head):
@@ -82,11 +85,13 @@ def image_header(data: bytes, what: str) -> tuple[str, int, int]:
             return str(image.format), int(image.size[0]), int(image.size[1])
     except Image.DecompressionBombError as exc:
         limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
-        raise TooLarge(f"the {what} declares more than {limit} pixels, larger than any image this server "
-                       "reads") from exc
-    except Exception as exc:  # noqa: BLE001 - any header Pillow cannot parse is a bad body
-        raise InputError(f"the {what} is not an image Pillow can read ({type(exc).__name__}); send a PNG or JPEG "
-                         "file") from None
+        raise TooLarge(
+            f"the {what} declares more than {limit} pixels, larger than any image this server reads"
+        ) from exc
+    except Exception as exc:
+        raise InputError(
+            f"the {what} is not an image Pillow can read ({type(exc).__name__}); send a PNG or JPEG file"
+        ) from None
 
 
 class ShotSession:
@@ -102,40 +107,49 @@ class ShotSession:
             once the frames are all there (its reference masks are kept in `references/` as index PNGs).
     """
 
-    def __init__(self, sid: str, folder: Path, config: InferenceConfig, mode: str, expected: int,
-                 frames: Optional[FrameSource] = None, source: Optional[Path] = None) -> None:
+    def __init__(
+        self,
+        sid: str,
+        folder: Path,
+        config: InferenceConfig,
+        mode: str,
+        expected: int,
+        frames: FrameSource | None = None,
+        source: Path | None = None,
+    ) -> None:
         self.id, self.folder, self.config, self.mode = sid, folder, config, mode
         self.expected, self.source = expected, source
-        self.shown_source: Optional[str] = None  # the source as the client may see it
+        self.shown_source: str | None = None  # the source as the client may see it
         self.frames = frames
-        self.palette: Optional[np.ndarray] = None
+        self.palette: np.ndarray | None = None
         self.colours = ColorTable()
-        self.annotation: Optional[AnnotationSession] = None
+        self.annotation: AnnotationSession | None = None
         if frames is not None:
             self._open_annotation()
         self.tracks: dict[str, TrackRun] = {}
         self.latest: dict[int, str] = {}  # frame -> id of the run that last wrote it
         self.uploaded: set[int] = set()
-        self._upload_size: Optional[tuple[int, int]] = None
+        self._upload_size: tuple[int, int] | None = None
         self.last_used = time.monotonic()
         self.lock = threading.Lock()
         #: When a restarted server reloaded the session from the state folder (None: opened by this server).
-        self.restored_at: Optional[float] = None
+        self.restored_at: float | None = None
         #: Runs of the session before that restart (their results are not kept).
         self.old_runs: set[str] = set()
 
     # ------------------------------------------------------------------ saved form
     def saved(self) -> SavedSession:
         """The session's saved form (`session.json`)."""
-        return SavedSession(self.id, self.mode, self.config, self.expected, self.source, self.palette,
-                            self.colours.items())
+        return SavedSession(
+            self.id, self.mode, self.config, self.expected, self.source, self.palette, self.colours.items()
+        )
 
     def save(self) -> None:
         """Write the session's settings to its folder (atomically), so that a restarted server reloads it."""
         self.saved().save(self.folder)
 
     @classmethod
-    def restore(cls, folder: Path, roots: list[Path]) -> "ShotSession":
+    def restore(cls, folder: Path, roots: list[Path]) -> ShotSession:
         """The session saved in `folder`, its frames reopened and its references read; raises an `XMemppError`
         (`InputError`, `PathRefused`, ...) or `OSError` saying why it cannot be restored."""
         saved = SavedSession.load(folder)
@@ -160,10 +174,14 @@ class ShotSession:
     def _open_annotation(self) -> None:
         """Open the session model once the frames are there: objects follow the references, whose masks are
         kept as index PNGs in `references/` (in the references' palette once one came with a PNG)."""
-        self.annotation = AnnotationSession.in_memory(self.frames, folder=self.folder / "references",  # type: ignore[arg-type]
-                                                      palette=self.palette, undo_limit=1)
+        self.annotation = AnnotationSession.in_memory(
+            self.frames,  # type: ignore[arg-type]
+            folder=self.folder / "references",
+            palette=self.palette,
+            undo_limit=1,
+        )
 
-    def _set_palette(self, palette: Optional[np.ndarray]) -> None:
+    def _set_palette(self, palette: np.ndarray | None) -> None:
         self.palette = palette
         if self.annotation is not None and isinstance(self.annotation.store, MemoryStore):
             self.annotation.store.palette = palette
@@ -189,7 +207,7 @@ class ShotSession:
         return any(not run.final for run in self.runs())
 
     @property
-    def size(self) -> Optional[tuple[int, int]]:
+    def size(self) -> tuple[int, int] | None:
         """(height, width) of the frames, once known."""
         if self.frames is not None:
             return tuple(self.frames.size)  # type: ignore[return-value]
@@ -205,12 +223,20 @@ class ShotSession:
     def describe(self) -> dict[str, Any]:
         """The session as JSON-ready values."""
         size = self.size
-        return {"id": self.id, "frames": self.expected, "uploaded": len(self.uploaded) if self.source is None else None,
-                "ready": self.frames is not None, "source": self.shown_source,
-                "height": size[0] if size else None, "width": size[1] if size else None,
-                "mode": self.mode, "config": dataclasses.asdict(self.config), "references": sorted(self.references),
-                "tracks": [run.describe() for run in self.runs()],
-                "restored": utc(self.restored_at) if self.restored_at is not None else None}
+        return {
+            "id": self.id,
+            "frames": self.expected,
+            "uploaded": len(self.uploaded) if self.source is None else None,
+            "ready": self.frames is not None,
+            "source": self.shown_source,
+            "height": size[0] if size else None,
+            "width": size[1] if size else None,
+            "mode": self.mode,
+            "config": dataclasses.asdict(self.config),
+            "references": sorted(self.references),
+            "tracks": [run.describe() for run in self.runs()],
+            "restored": utc(self.restored_at) if self.restored_at is not None else None,
+        }
 
     def release(self) -> None:
         """Close the shot's frames (the last step of a stopping server or a closed session)."""
@@ -233,8 +259,10 @@ class ShotSession:
         if self.source is not None:
             raise NotReady(f"session {self.id} reads its frames from the media roots; it takes no uploads")
         if self.frames is not None:
-            raise NotReady(f"all {self.expected} frames of session {self.id} are uploaded; they cannot change "
-                           "(open a new session for other frames)")
+            raise NotReady(
+                f"all {self.expected} frames of session {self.id} are uploaded; they cannot change "
+                "(open a new session for other frames)"
+            )
         self.check_frame(index)
         if not data:
             raise InputError("the request has no body; send the frame as a PNG or JPEG file")
@@ -242,13 +270,16 @@ class ShotSession:
         if kind not in UPLOAD_FORMATS:
             raise InputError(f"frame {index} is a {kind} image; send PNG or JPEG frames")
         if width * height > max_pixels:
-            raise TooLarge(f"frame {index} is {width}x{height}, more than the {max_pixels} pixels a frame may have on "
-                           "this server")
+            raise TooLarge(
+                f"frame {index} is {width}x{height}, more than the {max_pixels} pixels a frame may have on this server"
+            )
         with self.lock:
             size = self._upload_size
         if size is not None and (height, width) != size:
-            raise InputError(f"frame {index} is {width}x{height}, the session's frames are {size[1]}x{size[0]}; all "
-                             "frames of a shot must have one size")
+            raise InputError(
+                f"frame {index} is {width}x{height}, the session's frames are {size[1]}x{size[0]}; all "
+                "frames of a shot must have one size"
+            )
         suffix = UPLOAD_FORMATS[kind]
         staging = self.folder / "frames" / f".{index:06d}.upload{suffix}"
         atomic_write_bytes(staging, data, fsync=False)
@@ -256,9 +287,11 @@ class ShotSession:
             decode_image_file(staging, f"frame {index}")  # the reader the session will use: it must decode
             with self.lock:
                 if self._upload_size not in (None, (height, width)):
-                    raise InputError(f"frame {index} is {width}x{height}, another frame uploaded meanwhile is "
-                                     f"{self._upload_size[1]}x{self._upload_size[0]}; all frames of a shot must have "
-                                     "one size")
+                    raise InputError(
+                        f"frame {index} is {width}x{height}, another frame uploaded meanwhile is "
+                        f"{self._upload_size[1]}x{self._upload_size[0]}; all frames of a shot must have "
+                        "one size"
+                    )
                 for other in UPLOAD_FORMATS.values():
                     (self.folder / "frames" / f"{index:06d}{other}").unlink(missing_ok=True)
                 os.replace(staging, self.folder / "frames" / f"{index:06d}{suffix}")
@@ -277,11 +310,15 @@ class ShotSession:
         kind, width, height = image_header(data, f"mask of frame {frame}")
         size = self.ready_frames().size
         if kind != "PNG":
-            raise InputError(f"the mask of frame {frame} is a {kind} image; send an index PNG (lossy formats "
-                             "change object ids) or RLE JSON")
+            raise InputError(
+                f"the mask of frame {frame} is a {kind} image; send an index PNG (lossy formats "
+                "change object ids) or RLE JSON"
+            )
         if (height, width) != tuple(size):
-            raise InputError(f"the mask for frame {frame} is {width}x{height}, the frames are {size[1]}x{size[0]}; a "
-                             "mask must match its frame")
+            raise InputError(
+                f"the mask for frame {frame} is {width}x{height}, the frames are {size[1]}x{size[0]}; a "
+                "mask must match its frame"
+            )
         staging = self.folder / "references" / f".{frame:06d}.upload.png"
         atomic_write_bytes(staging, data, fsync=False)
         colours = len(self.colours)
@@ -323,8 +360,7 @@ class SessionStore:
         self.started_at = time.time()
         self._sessions: dict[str, ShotSession] = {}
         #: Closed and expired ids (id -> how, when), saved in the state folder for a later server's 404s.
-        self._gone: collections.OrderedDict[str, tuple[str, float]] = collections.OrderedDict(
-            load_gone(self.state_dir))
+        self._gone: collections.OrderedDict[str, tuple[str, float]] = collections.OrderedDict(load_gone(self.state_dir))
         self._gone_saving = threading.Lock()
         #: Sessions in the state folder this server could not reload (id -> why); their files stay.
         self.unrestorable: dict[str, str] = {}
@@ -332,7 +368,7 @@ class SessionStore:
         self._lock = threading.Lock()
         self._removals: list[concurrent.futures.Future] = []
         #: Called on the worker with the seconds each tracked frame took, once its results are on disk.
-        self.on_frame: Optional[Callable[[float], None]] = None
+        self.on_frame: Callable[[float], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def _restore(self) -> int:
@@ -352,8 +388,11 @@ class SessionStore:
                     shutil.rmtree(entry, ignore_errors=True)
                     swept += 1
                     continue
-                reason = (service_message(exc, self.settings.media_roots, self.state_dir)
-                          if isinstance(exc, XMemppError) else str(exc))
+                reason = (
+                    service_message(exc, self.settings.media_roots, self.state_dir)
+                    if isinstance(exc, XMemppError)
+                    else str(exc)
+                )
                 self.unrestorable[entry.name] = reason
                 continue
             self._sessions[session.id] = session
@@ -362,12 +401,15 @@ class SessionStore:
     def startup_note(self) -> str:
         """One line on what this server keeps: its state folder, and the sessions it reloaded from it."""
         if self.settings.owns_state_dir:
-            return (f"sessions end when the server stops: {self.state_dir} is a temporary folder (give --state-dir "
-                    "to keep them across restarts)")
+            return (
+                f"sessions end when the server stops: {self.state_dir} is a temporary folder (give --state-dir "
+                "to keep them across restarts)"
+            )
         note = f"sessions are kept across restarts in {self.state_dir}: {len(self._sessions)} reloaded"
         if self.unrestorable:
-            note += (f", {len(self.unrestorable)} could not be: "
-                     + "; ".join(f"{sid}: {why}" for sid, why in sorted(self.unrestorable.items())))
+            note += f", {len(self.unrestorable)} could not be: " + "; ".join(
+                f"{sid}: {why}" for sid, why in sorted(self.unrestorable.items())
+            )
         return note
 
     def log_startup(self) -> None:
@@ -378,26 +420,27 @@ class SessionStore:
         with self._lock:
             return len(self._sessions)
 
-    def create(self, video: Optional[str], frames: Optional[int], config: Mapping[str, Any],
-               mode: str) -> ShotSession:
+    def create(self, video: str | None, frames: int | None, config: Mapping[str, Any], mode: str) -> ShotSession:
         """Open a session on a server-side shot (`video`) or for `frames` uploaded frames.
 
         Returns:
             The new session. Raises `LimitExceeded`, `TooLarge`, `PathRefused`, `ConfigError` or `InputError`.
         """
         if (video is None) == (frames is None):
-            raise InputError('give either "video" (a path inside a media root) or "frames" (how many frames '
-                             "you will upload)")
+            raise InputError(
+                'give either "video" (a path inside a media root) or "frames" (how many frames you will upload)'
+            )
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         settings = InferenceConfig.from_mapping(dict(config))
         self.expire_idle()
         if frames is not None and frames > self.settings.max_frames:
-            raise TooLarge(f"{frames} frames asked for; this server takes at most {self.settings.max_frames} per "
-                           "session")
+            raise TooLarge(
+                f"{frames} frames asked for; this server takes at most {self.settings.max_frames} per session"
+            )
         roots = self.settings.media_roots
         source = resolve_media(video, roots) if video is not None else None
-        opened: Optional[FrameSource] = None
+        opened: FrameSource | None = None
         try:
             if source is not None:
                 opened = open_frames(source)
@@ -406,12 +449,15 @@ class SessionStore:
             if count < 1:
                 raise InputError(f"a session needs at least one frame, got {count}")
             if count > self.settings.max_frames:
-                raise TooLarge(f"the shot has {count} frames; this server takes at most {self.settings.max_frames} "
-                               "per session")
+                raise TooLarge(
+                    f"the shot has {count} frames; this server takes at most {self.settings.max_frames} per session"
+                )
             with self._lock:
                 if len(self._sessions) >= self.settings.max_sessions:
-                    raise LimitExceeded(f"{len(self._sessions)} sessions are open, the most this server allows; "
-                                        "close one (DELETE /v1/sessions/ID) or wait for idle ones to expire")
+                    raise LimitExceeded(
+                        f"{len(self._sessions)} sessions are open, the most this server allows; "
+                        "close one (DELETE /v1/sessions/ID) or wait for idle ones to expire"
+                    )
                 sid = new_session_id()
                 folder = self.root / sid
                 for sub in ("frames", "references", "tracks"):
@@ -449,23 +495,31 @@ class SessionStore:
         if gone is not None:
             how, when = gone
             if how == "expired":
-                return (f"session {sid!r} expired at {utc(when)} after {self.settings.session_ttl_s:g} s without a "
-                        f"request, and its files were removed; {again}")
+                return (
+                    f"session {sid!r} expired at {utc(when)} after {self.settings.session_ttl_s:g} s without a "
+                    f"request, and its files were removed; {again}"
+                )
             return f"session {sid!r} was closed at {utc(when)} (DELETE), and its files were removed; {again}"
         why = self.unrestorable.get(sid)
         if why is not None:
-            return (f"session {sid!r} is in the state folder but the server that restarted at "
-                    f"{utc(self.started_at)} could not reload it: {why}; its files stay there for a server that can, "
-                    f"or {again}")
-        restarted = (f"the server restarted at {utc(self.started_at)} and its state folder does not hold it (it was "
-                     "opened on a server with another state folder, or a temporary one, which sessions do not "
-                     f"outlive); {again}")
+            return (
+                f"session {sid!r} is in the state folder but the server that restarted at "
+                f"{utc(self.started_at)} could not reload it: {why}; its files stay there for a server that can, "
+                f"or {again}"
+            )
+        restarted = (
+            f"the server restarted at {utc(self.started_at)} and its state folder does not hold it (it was "
+            "opened on a server with another state folder, or a temporary one, which sessions do not "
+            f"outlive); {again}"
+        )
         opened = session_id_time(sid)
         if opened is not None and opened < self.started_at:
             return f"session {sid!r} was opened at {utc(opened)}, before {restarted}"
         if opened is None:
-            return (f"no session {sid!r}: this server never opened it (its ids come from POST /v1/sessions); if a "
-                    f"server before this one did, {restarted}")
+            return (
+                f"no session {sid!r}: this server never opened it (its ids come from POST /v1/sessions); if a "
+                f"server before this one did, {restarted}"
+            )
         return f"no session {sid!r}: this server (started at {utc(self.started_at)}) never opened it"
 
     def close(self, sid: str, how: str = "closed") -> concurrent.futures.Future:
@@ -507,13 +561,12 @@ class SessionStore:
         """Close sessions idle for longer than the settings allow; returns their ids."""
         now = time.monotonic()
         with self._lock:
-            stale = [s.id for s in self._sessions.values()
-                     if not s.busy and now - s.last_used > self.settings.session_ttl_s]
+            stale = [
+                s.id for s in self._sessions.values() if not s.busy and now - s.last_used > self.settings.session_ttl_s
+            ]
         for sid in stale:
-            try:
+            with contextlib.suppress(NotFound):
                 self.close(sid, "expired")
-            except NotFound:
-                pass
         return stale
 
     def cancel_runs(self) -> int:
@@ -532,10 +585,8 @@ class SessionStore:
         self.cancel_runs()
         if self.settings.owns_state_dir:
             for session in self.all():
-                try:
+                with contextlib.suppress(NotFound):
                     self.close(session.id)
-                except NotFound:
-                    pass
         else:
             releases = [self._submit_or_run(session.release, session) for session in self.all()]
             with self._lock:
@@ -552,10 +603,14 @@ class SessionStore:
     def stopping_detail(self) -> str:
         """What the last line of a poll or stream of a stopping server says."""
         if self.settings.owns_state_dir:
-            return ("the server is stopping: its track runs are cancelled and its sessions removed (its state folder "
-                    "is temporary); open the session again when the server is back")
-        return ("the server is stopping: its track runs are cancelled; its sessions and their references are kept "
-                "and are back when it restarts (start the track again then)")
+            return (
+                "the server is stopping: its track runs are cancelled and its sessions removed (its state folder "
+                "is temporary); open the session again when the server is back"
+            )
+        return (
+            "the server is stopping: its track runs are cancelled; its sessions and their references are kept "
+            "and are back when it restarts (start the track again then)"
+        )
 
     def memory_bytes(self) -> int:
         """Device bytes held by the sessions' memories (permanent references mostly)."""
@@ -588,16 +643,23 @@ class SessionStore:
 
         return self.engine.submit(apply, lane=session.id)
 
-    def _memory(self, session: ShotSession,
-                snapshot: Optional[Mapping[int, tuple[int, np.ndarray]]] = None) -> InferenceSession:
+    def _memory(
+        self, session: ShotSession, snapshot: Mapping[int, tuple[int, np.ndarray]] | None = None
+    ) -> InferenceSession:
         """The network's memory of the session's references (of `snapshot`, a `reference_snapshot()`, when
         given), kept by the session model: only changed references are encoded again. On the worker only."""
-        return session.ready_annotation().memory(self.engine.model, session.config, session.mode,
-                                                 references=snapshot)
+        return session.ready_annotation().memory(self.engine.model, session.config, session.mode, references=snapshot)
 
     # ------------------------------------------------------------------ tracks
-    def start_track(self, session: ShotSession, direction: str, start: int, count: Optional[int],
-                    mattes: bool = False, refine: Optional[RefineSettings] = None) -> TrackRun:
+    def start_track(
+        self,
+        session: ShotSession,
+        direction: str,
+        start: int,
+        count: int | None,
+        mattes: bool = False,
+        refine: RefineSettings | None = None,
+    ) -> TrackRun:
         """Queue a track run from `start`, `count` frames (default: to the shot's end) in `direction`,
         keeping each object's soft matte when `mattes` is set, refined against the frames by `refine`.
         It runs frame by frame, taking turns with other sessions' runs."""
@@ -605,8 +667,10 @@ class SessionStore:
             raise InputError(f"unknown direction {direction!r}; use one of {', '.join(TRACK_DIRECTIONS)}")
         refine = refine or RefineSettings()
         if refine.enabled and not mattes:
-            raise ConfigError(f"refine {refine.mode!r} acts on the soft mattes, which this run would not keep",
-                              remedy=Remedy(RemedyKind.ENABLE, "mattes"))
+            raise ConfigError(
+                f"refine {refine.mode!r} acts on the soft mattes, which this run would not keep",
+                remedy=Remedy(RemedyKind.ENABLE, "mattes"),
+            )
         frames = session.ready_frames()
         held = sorted(f for f, mask in session.references.items() if mask.any())  # as the memory holds them
         if not held:
@@ -616,8 +680,9 @@ class SessionStore:
         run = TrackRun(rid, direction, start, count, plan.total, session.folder / "tracks" / rid, mattes, refine)
         run.folder.mkdir(parents=True)
         session.tracks[rid] = run
-        queued = self.engine.submit_steps(self._track_steps(session, run), lane=session.id,
-                                          steps_left=lambda: run.total - run.done + 1)
+        queued = self.engine.submit_steps(
+            self._track_steps(session, run), lane=session.id, steps_left=lambda: run.total - run.done + 1
+        )
         run.place = lambda: self.engine.place(queued)
         return run
 
@@ -635,17 +700,31 @@ class SessionStore:
                         return True
                     run.set_running()
                     # the memory skips references without an object (`ReferenceSync`), so the job does too
-                    snapshot = {f: held for f, held in session.ready_annotation().reference_snapshot().items()
-                                if held[1].any()}
-                    job = ShotJob(session.ready_frames(), {f: mask for f, (_, mask) in snapshot.items()},
-                                  session.config, session.mode, direction=run.direction, start=run.start,
-                                  count=run.count)
+                    snapshot = {
+                        f: held for f, held in session.ready_annotation().reference_snapshot().items() if held[1].any()
+                    }
+                    job = ShotJob(
+                        session.ready_frames(),
+                        {f: mask for f, (_, mask) in snapshot.items()},
+                        session.config,
+                        session.mode,
+                        direction=run.direction,
+                        start=run.start,
+                        count=run.count,
+                    )
                     prepared = prepare_job(job)
                     run.objects = tuple(prepared.objects.ids)
                     if run.refine.enabled:
                         stages.append(RefineStage(run.refine, run.objects))
-                    results.append(iter_job(self.engine.model, prepared, session=self._memory(session, snapshot),
-                                            cancel=run.cancel, prefetch_depth=0))
+                    results.append(
+                        iter_job(
+                            self.engine.model,
+                            prepared,
+                            session=self._memory(session, snapshot),
+                            cancel=run.cancel,
+                            prefetch_depth=0,
+                        )
+                    )
                     return False
                 result = next(results[0], None)
                 if result is None:
@@ -659,9 +738,13 @@ class SessionStore:
                 return False
             except XMemppError as exc:
                 run.finish("failed", service_message(exc, self.settings.media_roots, self.state_dir))
-            except Exception as exc:  # noqa: BLE001 - reported to the client, the worker goes on
-                run.finish("failed", scrub_paths(f"internal error: {type(exc).__name__}: {exc}",
-                                                 self.settings.media_roots, self.state_dir))
+            except Exception as exc:
+                run.finish(
+                    "failed",
+                    scrub_paths(
+                        f"internal error: {type(exc).__name__}: {exc}", self.settings.media_roots, self.state_dir
+                    ),
+                )
             if results:
                 results[0].close()
             return True
@@ -669,7 +752,7 @@ class SessionStore:
         return step
 
     @staticmethod
-    def _write_result(session: ShotSession, run: TrackRun, result: FrameResult, stage: Optional[RefineStage]) -> None:
+    def _write_result(session: ShotSession, run: TrackRun, result: FrameResult, stage: RefineStage | None) -> None:
         """A frame's mask, and with `run.mattes` its objects' soft mattes (refined by `stage` if any: the masks
         are then the refined mattes' argmax, as in `xmempp process`)."""
         probs = stage(result.index, result.image, result.probs) if stage is not None else result.probs
@@ -684,9 +767,11 @@ class SessionStore:
         """The run `rid` of `session`; raises `NotFound`."""
         run = session.tracks.get(rid)
         if run is None and rid in session.old_runs:
-            raise NotFound(f"track {rid!r} of session {session.id} ran before the server restarted at "
-                           f"{utc(session.restored_at or self.started_at)}; track results are not kept across "
-                           f"restarts: start a track again (POST /v1/sessions/{session.id}/tracks)")
+            raise NotFound(
+                f"track {rid!r} of session {session.id} ran before the server restarted at "
+                f"{utc(session.restored_at or self.started_at)}; track results are not kept across "
+                f"restarts: start a track again (POST /v1/sessions/{session.id}/tracks)"
+            )
         if run is None:
             raise NotFound(f"session {session.id} has no track {rid!r}")
         return run
@@ -696,8 +781,11 @@ class SessionStore:
         session.check_frame(frame)
         rid = session.latest.get(frame)
         if rid is None:
-            before = (f" (results from before the server restarted at {utc(session.restored_at)} are not kept)"
-                      if session.restored_at is not None else "")
+            before = (
+                f" (results from before the server restarted at {utc(session.restored_at)} are not kept)"
+                if session.restored_at is not None
+                else ""
+            )
             raise NotFound(f"frame {frame} of session {session.id} has no result yet{before}; track through it first")
         return session.tracks[rid].mask_path(frame)
 
@@ -730,15 +818,30 @@ class SessionStore:
             references = {f: mask.copy() for f, mask in session.references.items()}
             predicted = None
             if all(i in session.latest or i in references for i in range(len(frames))):
-                predicted = {i: read_mask(self.latest_mask_path(session, i)).ids
-                             for i in range(len(frames)) if i not in references}
-            result = suggest_candidates(self.engine.model, frames, references, k=k, alpha=alpha,
-                                        predicted_masks=predicted, config=session.config, mode=session.mode)
-            return {"candidates": [{"rank": rank, "frame": int(index), "dissimilarity": float(score)}
-                                   for rank, (index, score) in enumerate(zip(result.chosen, result.dissimilarities),
-                                                                         start=1)],
-                    "references": sorted(references), "invalid": [int(i) for i in result.invalid],
-                    "reason": result.reason}
+                predicted = {
+                    i: read_mask(self.latest_mask_path(session, i)).ids
+                    for i in range(len(frames))
+                    if i not in references
+                }
+            result = suggest_candidates(
+                self.engine.model,
+                frames,
+                references,
+                k=k,
+                alpha=alpha,
+                predicted_masks=predicted,
+                config=session.config,
+                mode=session.mode,
+            )
+            return {
+                "candidates": [
+                    {"rank": rank, "frame": int(index), "dissimilarity": float(score)}
+                    for rank, (index, score) in enumerate(zip(result.chosen, result.dissimilarities), start=1)
+                ],
+                "references": sorted(references),
+                "invalid": [int(i) for i in result.invalid],
+                "reason": result.reason,
+            }
 
         return self.engine.submit(run, lane=session.id, interactive=covered)
 
@@ -755,6 +858,7 @@ def _lock_state_dir(state_dir: Path):
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise ConfigError(f"another xmempp server uses the state folder {state_dir}; give each server its "
-                          "own") from None
+        raise ConfigError(
+            f"another xmempp server uses the state folder {state_dir}; give each server its own"
+        ) from None
     return handle

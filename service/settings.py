@@ -1,10 +1,10 @@
 """What an `xmempp serve` instance is allowed to do: address, tokens, media roots and limits."""
+
 from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from xmempp.errors import ConfigError
 
@@ -37,12 +37,12 @@ class ServiceSettings:
 
     host: str = "127.0.0.1"
     port: int = 8000
-    token: Optional[str] = None
-    token_file: Optional[Path] = None
+    token: str | None = None
+    token_file: Path | None = None
     protect_docs: bool = False
     media_roots: list[Path] = field(default_factory=list)
-    state_dir: Optional[Path] = None
-    model: Optional[Path] = None
+    state_dir: Path | None = None
+    model: Path | None = None
     device: str = "auto"
     max_body_bytes: int = 64 << 20
     max_frames: int = 10_000
@@ -61,8 +61,9 @@ class ServiceSettings:
             raise ConfigError(f"session_ttl_s must be positive, got {self.session_ttl_s}")
         self.tokens = token_book(self.token, self.token_file)
         if self.protect_docs and not self.tokens:
-            raise ConfigError("protect_docs needs a token (--token or --token-file): without one, nothing protects "
-                              "the docs")
+            raise ConfigError(
+                "protect_docs needs a token (--token or --token-file): without one, nothing protects the docs"
+            )
         roots = []
         for root in self.media_roots:
             real = Path(root).expanduser().resolve()

@@ -16,10 +16,11 @@ of `xmempp serve`, so a Supervisely app is::
 
 Without Supervisely, `track_masks` is the same computation as a plain function.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -31,8 +32,13 @@ from xmempp.io.writers import probs_to_ids
 from .scheduler import Scheduler
 
 
-def track_masks(engine: Scheduler, frames: Sequence[np.ndarray], input_mask: np.ndarray,
-                config: Optional[InferenceConfig] = None, mode: str = "xmempp") -> list[np.ndarray]:
+def track_masks(
+    engine: Scheduler,
+    frames: Sequence[np.ndarray],
+    input_mask: np.ndarray,
+    config: InferenceConfig | None = None,
+    mode: str = "xmempp",
+) -> list[np.ndarray]:
     """Propagate the first frame's multilabel mask through `frames`.
 
     Arguments:
@@ -73,10 +79,10 @@ class XMemppMaskTracker:
     """
 
     config: InferenceConfig = InferenceConfig()
-    weights: Optional[Path] = None
-    engine: Optional[Scheduler] = None
+    weights: Path | None = None
+    engine: Scheduler | None = None
 
-    def load_on_device(self, model_dir: Optional[str] = None, device: str = "cpu") -> None:
+    def load_on_device(self, model_dir: str | None = None, device: str = "cpu") -> None:
         """Load the network on `device` (Supervisely's `BaseTracking.__init__` calls it with "cuda" and, on a
         `RuntimeError`, again with "cpu").
 

@@ -4,14 +4,17 @@ Results are index-mask PNGs in the run's folder (under the service's state dir),
 16-bit soft mattes beside them when the run keeps mattes, so a client that dropped can fetch them again;
 memory holds only the list of finished frames.
 """
+
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from xmempp.refine import RefineSettings
 
@@ -40,20 +43,20 @@ class TrackRun:
     id: str
     direction: str
     start: int
-    count: Optional[int]
+    count: int | None
     total: int
     folder: Path
     mattes: bool = False
     refine: RefineSettings = field(default_factory=RefineSettings)
     objects: tuple[int, ...] = ()
     status: str = "queued"
-    error: Optional[str] = None
+    error: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     created: float = field(default_factory=time.time)
     _frames: list[int] = field(default_factory=list)
     _changed: threading.Condition = field(default_factory=threading.Condition)
     _waiters: set = field(default_factory=set)  # (event loop, asyncio.Event) of async waiters
-    place: Optional[Callable[[], Optional[QueuePlace]]] = None
+    place: Callable[[], QueuePlace | None] | None = None
 
     def mask_path(self, frame: int) -> Path:
         """Where the mask of `frame` is (or will be) stored."""
@@ -91,7 +94,7 @@ class TrackRun:
             self._frames.append(frame)
             self._notify()
 
-    def finish(self, status: str, error: Optional[str] = None) -> None:
+    def finish(self, status: str, error: str | None = None) -> None:
         """Mark the run final ("done", "cancelled" or "failed")."""
         with self._changed:
             self.status, self.error = status, error
@@ -100,7 +103,7 @@ class TrackRun:
     def results_after(self, after: int, limit: int) -> list[tuple[int, int]]:
         """(sequence number, frame) of up to `limit` results numbered above `after` (numbers start at 1)."""
         with self._changed:
-            chosen = self._frames[max(0, after): max(0, after) + limit]
+            chosen = self._frames[max(0, after) : max(0, after) + limit]
         return [(after + 1 + i, frame) for i, frame in enumerate(chosen)]
 
     def wait(self, after: int, timeout: float) -> None:
@@ -135,10 +138,8 @@ class TrackRun:
         """Wake every waiter (called with `_changed` held, from any thread)."""
         self._changed.notify_all()
         for loop, event in self._waiters:
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: its waiter is gone
                 loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # that loop is closed: its waiter is gone
-                pass
 
     def describe(self) -> dict[str, Any]:
         """The run's state as JSON-ready values; while it is queued, with its place in the queue."""
@@ -146,14 +147,26 @@ class TrackRun:
         place = self.place() if self.place is not None and self.status == "queued" else None
         estimate = place.estimated_start_s if place is not None else None
         with self._changed:
-            return {"id": self.id, "status": self.status, "direction": self.direction, "start": self.start,
-                    "count": self.count, "done": len(self._frames), "total": self.total, "error": self.error,
-                    "mattes": self.mattes, "refine": r.mode, "refine_band": r.band, "refine_feather": r.feather,
-                    "refine_detail": r.eps, "refine_temporal": r.temporal,
-                    "queue_position": place.position if place is not None else None,
-                    "estimated_start_s": round(estimate, 2) if estimate is not None else None}
+            return {
+                "id": self.id,
+                "status": self.status,
+                "direction": self.direction,
+                "start": self.start,
+                "count": self.count,
+                "done": len(self._frames),
+                "total": self.total,
+                "error": self.error,
+                "mattes": self.mattes,
+                "refine": r.mode,
+                "refine_band": r.band,
+                "refine_feather": r.feather,
+                "refine_detail": r.eps,
+                "refine_temporal": r.temporal,
+                "queue_position": place.position if place is not None else None,
+                "estimated_start_s": round(estimate, 2) if estimate is not None else None,
+            }
 
-    def waiting_line(self) -> Optional[dict[str, Any]]:
+    def waiting_line(self) -> dict[str, Any] | None:
         """While the run is queued, its state with `"event": "queued"` (a stream's waiting line), else None."""
         state = self.describe()
         return {**state, "event": "queued"} if state["status"] == "queued" else None

@@ -1,9 +1,10 @@
 """Helpers for the batch tests: small generated shots on disk and shot lists naming them."""
+
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from PIL import Image

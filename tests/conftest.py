@@ -1,6 +1,7 @@
 """Shared fixtures: the tests' own seeded random weights (every test but the equivalence tests), the
 shared stand-in weights (equivalence tests against the reference's outputs), loaded models and saved
 checkpoint files of both."""
+
 from __future__ import annotations
 
 import pytest
@@ -92,6 +93,7 @@ def captured(monkeypatch):
         def show(parent, title, text, *args, **kwargs):
             shown.append((kind, text))
             return QMessageBox.Ok
+
         return show
 
     for kind in ("critical", "warning", "information"):

@@ -12,6 +12,7 @@ description, with other algorithms than xmempp uses, so that the two can check e
   r = ceil(0.008 * image diagonal) (here with an exact distance transform instead of a dilation);
   precision and recall give F; no boundary on either side gives 1, on one side only 0.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,10 +1,11 @@
 """Access to the shared golden fixtures (../shared/golden), skipping where absent."""
+
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +31,13 @@ def require(path: Path) -> Path:
     return path
 
 
-@lru_cache(maxsize=None)
+@cache
 def manifest() -> dict:
     """The official checkpoint's key -> shape manifest."""
     return json.loads(require(GOLDEN / "xmem_state_dict.json").read_text())
 
 
-@lru_cache(maxsize=None)
+@cache
 def golden_json() -> dict:
     """Configs and expected answers of the golden fixtures."""
     return json.loads(require(GOLDEN / "golden.json").read_text())

@@ -1,9 +1,9 @@
 """Helpers of the GUI tests: small synthetic workspaces (a red disc moving right), opening a window,
 mouse drags in image coordinates."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 from PIL import Image
@@ -17,14 +17,13 @@ from xmempp.io.workspace import create_workspace
 H, W, N = 72, 96, 6
 
 
-
 def synthetic_frame(i: int, height: int = H, width: int = W) -> np.ndarray:
     """A textured background with a red disc moving right."""
     rng = np.random.default_rng(i)
     frame = np.full((height, width, 3), 90, np.uint8)
     frame += rng.integers(0, 25, (height, width, 3), dtype=np.uint8)
     yy, xx = np.mgrid[:height, :width]
-    disc = (yy - height // 2) ** 2 + (xx - (30 + 4 * i)) ** 2 <= 14 ** 2
+    disc = (yy - height // 2) ** 2 + (xx - (30 + 4 * i)) ** 2 <= 14**2
     frame[disc] = (220, 40, 40)
     return frame
 
@@ -32,7 +31,7 @@ def synthetic_frame(i: int, height: int = H, width: int = W) -> np.ndarray:
 def disc_mask(i: int, value: int = 7, height: int = H, width: int = W) -> np.ndarray:
     """The disc of frame `i` as an index mask with id `value`."""
     yy, xx = np.mgrid[:height, :width]
-    return np.where((yy - height // 2) ** 2 + (xx - (30 + 4 * i)) ** 2 <= 14 ** 2, value, 0).astype(np.uint8)
+    return np.where((yy - height // 2) ** 2 + (xx - (30 + 4 * i)) ** 2 <= 14**2, value, 0).astype(np.uint8)
 
 
 def write_frames(folder: Path, count: int = N, stem: str = "plate_", height: int = H, width: int = W) -> Path:
@@ -43,8 +42,16 @@ def write_frames(folder: Path, count: int = N, stem: str = "plate_", height: int
     return folder
 
 
-def make_workspace(tmp_path: Path, name: str = "shot", size: Optional[int] = None, count: int = N,
-                   stem: str = "plate_", height: int = H, width: int = W, masks=None) -> Path:
+def make_workspace(
+    tmp_path: Path,
+    name: str = "shot",
+    size: int | None = None,
+    count: int = N,
+    stem: str = "plate_",
+    height: int = H,
+    width: int = W,
+    masks=None,
+) -> Path:
     """A workspace of synthetic frames with the frame-0 disc as reference, made by `create_workspace`."""
     src = write_frames(tmp_path / f"src_{name}", count, stem, height, width)
     masks = {0: disc_mask(0, height=height, width=width)} if masks is None else masks
@@ -75,6 +82,7 @@ def drag(qtbot, canvas, points, button=Qt.LeftButton, modifiers=Qt.NoModifier) -
     """Drag through image points with a mouse button held."""
     qtbot.mousePress(canvas, button, modifiers, at(canvas, *points[0]))
     for x, y in points[1:]:
-        QApplication.sendEvent(canvas, QMouseEvent(QEvent.MouseMove, QPointF(at(canvas, x, y)), Qt.NoButton, button,
-                                                   modifiers))
+        QApplication.sendEvent(
+            canvas, QMouseEvent(QEvent.MouseMove, QPointF(at(canvas, x, y)), Qt.NoButton, button, modifiers)
+        )
     qtbot.mouseRelease(canvas, button, modifiers, at(canvas, *points[-1]))

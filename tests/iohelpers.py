@@ -1,8 +1,9 @@
 """Helpers for the I/O tests: the example clips in ../shared/data, and small media files made on the fly."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pytest
@@ -29,8 +30,7 @@ def colour_frame(index: int, height: int = 48, width: int = 64) -> np.ndarray:
     return frame
 
 
-def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 25, codec: str = "libx264",
-                gop: int = 8) -> Path:
+def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 25, codec: str = "libx264", gop: int = 8) -> Path:
     """Encode RGB frames into a video file with PyAV."""
     av = pytest.importorskip("av")
     h, w = frames[0].shape[:2]

@@ -1,8 +1,8 @@
 """Helpers for the plate tests: EXR (OpenEXR), DPX and 16-bit images (OpenImageIO / OpenCV) made on the fly."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pytest
@@ -17,8 +17,14 @@ def srgb_to_linear(rgb8: np.ndarray) -> np.ndarray:
     return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
-def write_exr(path: Path, rgb: np.ndarray, dtype=np.float16, alpha: Optional[np.ndarray] = None,
-              origin: tuple[int, int] = (0, 0), display: Optional[tuple[int, int]] = None) -> Path:
+def write_exr(
+    path: Path,
+    rgb: np.ndarray,
+    dtype=np.float16,
+    alpha: np.ndarray | None = None,
+    origin: tuple[int, int] = (0, 0),
+    display: tuple[int, int] | None = None,
+) -> Path:
     """A single-part scanline EXR with R, G, B (and A); `origin` moves the data window, `display` sets the
     display window size (default: the data window)."""
     h, w = rgb.shape[:2]
@@ -27,9 +33,12 @@ def write_exr(path: Path, rgb: np.ndarray, dtype=np.float16, alpha: Optional[np.
         channels["A"] = np.ascontiguousarray(alpha, dtype=dtype)
     x, y = origin
     dw, dh = display or (x + w, y + h)
-    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage,
-              "dataWindow": (np.array([x, y], np.int32), np.array([x + w - 1, y + h - 1], np.int32)),
-              "displayWindow": (np.array([0, 0], np.int32), np.array([dw - 1, dh - 1], np.int32))}
+    header = {
+        "compression": OpenEXR.ZIP_COMPRESSION,
+        "type": OpenEXR.scanlineimage,
+        "dataWindow": (np.array([x, y], np.int32), np.array([x + w - 1, y + h - 1], np.int32)),
+        "displayWindow": (np.array([0, 0], np.int32), np.array([dw - 1, dh - 1], np.int32)),
+    }
     OpenEXR.File(header, channels).write(str(path))
     return path
 
@@ -38,14 +47,16 @@ def write_multipart_exr(path: Path, rgb: np.ndarray) -> Path:
     """Two parts: `depth` (Z only) first, then `beauty` (R, G, B half)."""
     h, w = rgb.shape[:2]
     depth = OpenEXR.Part({"compression": OpenEXR.ZIP_COMPRESSION}, {"Z": np.full((h, w), 5.0, np.float32)}, "depth")
-    beauty = OpenEXR.Part({"compression": OpenEXR.ZIP_COMPRESSION},
-                          {c: np.ascontiguousarray(rgb[..., i], dtype=np.float16) for i, c in enumerate("RGB")},
-                          "beauty")
+    beauty = OpenEXR.Part(
+        {"compression": OpenEXR.ZIP_COMPRESSION},
+        {c: np.ascontiguousarray(rgb[..., i], dtype=np.float16) for i, c in enumerate("RGB")},
+        "beauty",
+    )
     OpenEXR.File([depth, beauty]).write(str(path))
     return path
 
 
-def write_oiio(path: Path, pixels: np.ndarray, fmt: str, bits: Optional[int] = None) -> Path:
+def write_oiio(path: Path, pixels: np.ndarray, fmt: str, bits: int | None = None) -> Path:
     """Write an image with OpenImageIO (DPX, TIFF, ...); `bits` sets oiio:BitsPerSample (10 for DPX)."""
     h, w = pixels.shape[:2]
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]

@@ -6,6 +6,7 @@ stand-in weights. Each tensor is drawn from a generator seeded by a digest of it
 so values do not depend on module creation order; convolution weights are scaled by their fan-in
 so activations stay in range through the ResNet stages.
 """
+
 from __future__ import annotations
 
 import hashlib

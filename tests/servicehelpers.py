@@ -1,12 +1,13 @@
 """Helpers for the tracking-service tests: a small clip on disk and a real uvicorn server in a thread."""
+
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import numpy as np
@@ -68,8 +69,9 @@ def running_server(app, port: int) -> Iterator[str]:
     thread; yields the base URL."""
     from xmempp.service.server import ServiceServer
 
-    server = ServiceServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                          timeout_graceful_shutdown=5))
+    server = ServiceServer(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5)
+    )
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -84,8 +86,9 @@ def running_server(app, port: int) -> Iterator[str]:
         thread.join(timeout=30)
 
 
-def collect_track(client: httpx.Client, sid: str, rid: str,
-                  timeout: float = 120.0) -> tuple[dict, dict[int, np.ndarray]]:
+def collect_track(
+    client: httpx.Client, sid: str, rid: str, timeout: float = 120.0
+) -> tuple[dict, dict[int, np.ndarray]]:
     """Poll a track run with `after=N` until it is final; returns (final state, {frame: ids})."""
     from xmempp.service.rle import decode_rle
 
@@ -114,8 +117,12 @@ def png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def peak_rss_during(action) -> tuple[object, int]:

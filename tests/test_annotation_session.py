@@ -1,6 +1,7 @@
 """The core model of an interactive shot (`xmempp.annotation.AnnotationSession`): references and their
 validation, events, undo and redo, the review-state rules, its saved form (a workspace) and the network's
 memory it keeps in line with the references, whatever the order of edits."""
+
 from __future__ import annotations
 
 import json
@@ -199,10 +200,16 @@ def test_saved_to_and_reopened_from_a_workspace(tmp_path, clip):
     assert again.references == [0, 3] and again.masked_frames == {0, 3, 5, 6} and again.edited_frames == [6]
     for f in (0, 3, 5, 6):
         assert np.array_equal(again.mask(f), session.mask(f))
-    assert [(o.id, o.name, o.colour, o.hidden, o.locked) for o in again.objects] == \
-        [(1, "hero cap", None, True, False), (2, "", (10, 20, 30), False, True)]
-    assert [again.state(f) for f in (0, 3, 5, 6)] == \
-        [FrameState.reference, FrameState.reference, FrameState.approved, FrameState.none]
+    assert [(o.id, o.name, o.colour, o.hidden, o.locked) for o in again.objects] == [
+        (1, "hero cap", None, True, False),
+        (2, "", (10, 20, 30), False, True),
+    ]
+    assert [again.state(f) for f in (0, 3, 5, 6)] == [
+        FrameState.reference,
+        FrameState.reference,
+        FrameState.approved,
+        FrameState.none,
+    ]
     info = json.loads((path / "info.json").read_text())
     assert info["references"] == [0, 3] and info["num_objects"] == 2  # what XMem++ reads
 
@@ -235,8 +242,12 @@ def test_the_networks_memory_does_not_depend_on_the_order_of_edits(model, clip):
     fresh = InferenceSession(model, config, "xmempp")  # what a job opened from scratch holds
     for f in (3, 5):
         fresh.add_reference(f, clip[f], in_order.mask(f).copy())
-    assert a.object_ids == in_order.memory(model, config, "xmempp").object_ids == fresh.object_ids == \
-        in_order.object_order()
+    assert (
+        a.object_ids
+        == in_order.memory(model, config, "xmempp").object_ids
+        == fresh.object_ids
+        == in_order.object_order()
+    )
     for x, y in zip(_run(a, clip, frames), _run(fresh, clip, frames)):
         assert torch.equal(x, y)
     edited.drop_memory()

@@ -1,4 +1,5 @@
 """Batch runs on this machine: shot lists, worker planning, completion markers, and a real batch."""
+
 from __future__ import annotations
 
 import json
@@ -16,16 +17,29 @@ from xmempp.cli.app import create_app
 from xmempp.errors import ConfigError, InputError
 from xmempp.inference.checkpoint import CheckpointPolicy
 from xmempp.inference.jobs import run_job
-from xmempp.inference.shots import open_shot_job
+from xmempp.inference.shot_folders import open_shot_job
 from xmempp.io.writers import WriterOptions
 
 
 def test_csv_shot_list_with_per_shot_settings(tmp_path):
-    path = write_csv(tmp_path / "shots.csv", [
-        {"name": "sh010", "plate": "plates/sh010", "masks": "roto/sh010", "output": "out/sh010", "size": "240",
-         "mode": "xmem", "alpha": "yes", "alpha_bits": "16", "enable_long_term": "false", "precision": "BF16"},
-        {"name": "sh020", "plate": "/abs/sh020.mov", "masks": "roto/sh020", "output": "out/sh020"},
-    ])
+    path = write_csv(
+        tmp_path / "shots.csv",
+        [
+            {
+                "name": "sh010",
+                "plate": "plates/sh010",
+                "masks": "roto/sh010",
+                "output": "out/sh010",
+                "size": "240",
+                "mode": "xmem",
+                "alpha": "yes",
+                "alpha_bits": "16",
+                "enable_long_term": "false",
+                "precision": "BF16",
+            },
+            {"name": "sh020", "plate": "/abs/sh020.mov", "masks": "roto/sh020", "output": "out/sh020"},
+        ],
+    )
     defaults = BatchDefaults(writer=WriterOptions(overlay=True), overwrite=True, precision="fp32")
     first, second = read_shot_list(path, defaults)
     assert first.plate == (tmp_path / "plates/sh010").resolve() and first.output == (tmp_path / "out/sh010").resolve()
@@ -40,28 +54,39 @@ def test_csv_shot_list_with_per_shot_settings(tmp_path):
 
 def test_json_shot_list_takes_native_values(tmp_path):
     path = tmp_path / "shots.json"
-    path.write_text(json.dumps([{"name": "a", "plate": "p", "masks": "m", "output": "o", "top_k": 20,
-                                 "binary": True, "preview": "a.mp4"}]))
+    path.write_text(
+        json.dumps(
+            [{"name": "a", "plate": "p", "masks": "m", "output": "o", "top_k": 20, "binary": True, "preview": "a.mp4"}]
+        )
+    )
     (shot,) = read_shot_list(path)
     assert (shot.config.top_k, shot.writer.binary, shot.writer.preview) == (20, True, (tmp_path / "a.mp4").resolve())
 
 
 def test_shot_list_errors_name_every_bad_row(tmp_path):
-    path = write_csv(tmp_path / "shots.csv", [
-        {"name": "ok", "plate": "p", "masks": "m", "output": "o1"},
-        {"name": "big", "plate": "p", "masks": "m", "output": "o2", "size": "huge"},
-        {"name": "ok", "plate": "p", "masks": "m", "output": "o3"},
-        {"name": "same_out", "plate": "p", "masks": "m", "output": "o1"},
-        {"name": "nomask", "plate": "p", "masks": "", "output": "o5"},
-        {"name": "oddmode", "plate": "p", "masks": "m", "output": "o6", "mode": "sam"},
-        {"name": "badk", "plate": "p", "masks": "m", "output": "o7", "top_k": "0"},
-    ])
+    path = write_csv(
+        tmp_path / "shots.csv",
+        [
+            {"name": "ok", "plate": "p", "masks": "m", "output": "o1"},
+            {"name": "big", "plate": "p", "masks": "m", "output": "o2", "size": "huge"},
+            {"name": "ok", "plate": "p", "masks": "m", "output": "o3"},
+            {"name": "same_out", "plate": "p", "masks": "m", "output": "o1"},
+            {"name": "nomask", "plate": "p", "masks": "", "output": "o5"},
+            {"name": "oddmode", "plate": "p", "masks": "m", "output": "o6", "mode": "sam"},
+            {"name": "badk", "plate": "p", "masks": "m", "output": "o7", "top_k": "0"},
+        ],
+    )
     with pytest.raises(InputError) as info:
         read_shot_list(path)
     message = str(info.value)
-    for expected in ("line 3 (shot 'big'): size must be a whole number", "line 4: name 'ok' is already used by "
-                     "shots.csv line 2", "line 5: output", "line 6 (shot 'nomask'): missing masks",
-                     "line 7 (shot 'oddmode'): mode must be one of xmempp, xmem", "line 8 (shot 'badk'): top_k"):
+    for expected in (
+        "line 3 (shot 'big'): size must be a whole number",
+        "line 4: name 'ok' is already used by shots.csv line 2",
+        "line 5: output",
+        "line 6 (shot 'nomask'): missing masks",
+        "line 7 (shot 'oddmode'): mode must be one of xmempp, xmem",
+        "line 8 (shot 'badk'): top_k",
+    ):
         assert expected in message, message
 
 
@@ -125,6 +150,7 @@ def small_batch(tmp_path_factory):
     plate, masks = write_shot(root / "sh040", frames=4, seed=9)
     mask = next(masks.iterdir())
     from PIL import Image
+
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(mask)
     rows.insert(1, {"name": "sh040", "plate": plate, "masks": masks, "output": "out/sh040", "size": -1})
     return root, write_csv(root / "shots.csv", rows)
@@ -133,7 +159,7 @@ def small_batch(tmp_path_factory):
 @pytest.fixture(scope="module")
 def first_run(small_batch, checkpoint_path):
     """The small batch run once with 2 local workers: (shots, report, events)."""
-    root, shot_list = small_batch
+    _root, shot_list = small_batch
     shots = read_shot_list(shot_list)
     events = []
     report = run_batch(shots, checkpoint_path, LocalBackend(plan_slots("cpu", 2, len(shots))), events.append)
@@ -166,16 +192,36 @@ def test_cli_rerun_skips_finished_shots(small_batch, first_run, checkpoint_path,
     root, shot_list = small_batch
     stamp = marker_path(root / "out" / "sh020").stat().st_mtime_ns
     report_path = tmp_path / "report.json"
-    result = CliRunner().invoke(create_app(), ["batch", str(shot_list), "--model", str(checkpoint_path), "--workers",
-                                               "2", "--device", "cpu", "--report", str(report_path)])
+    result = CliRunner().invoke(
+        create_app(),
+        [
+            "batch",
+            str(shot_list),
+            "--model",
+            str(checkpoint_path),
+            "--workers",
+            "2",
+            "--device",
+            "cpu",
+            "--report",
+            str(report_path),
+        ],
+    )
     assert result.exit_code == 6, result.output
     assert "Traceback" not in result.output
     assert "sh040:" in " ".join(result.output.split()) and "resolution" in result.output
     assert marker_path(root / "out" / "sh020").stat().st_mtime_ns == stamp
     report = json.loads(report_path.read_text())
     assert [s["status"] for s in report["shots"]] == ["skipped", "failed", "skipped", "skipped"]
-    assert report["summary"] == {"shots": 4, "done": 0, "skipped": 3, "failed": 1, "stopped": 0, "frames": 0,
-                                 "fps": 0.0}
+    assert report["summary"] == {
+        "shots": 4,
+        "done": 0,
+        "skipped": 3,
+        "failed": 1,
+        "stopped": 0,
+        "frames": 0,
+        "fps": 0.0,
+    }
     assert report["shots"][0]["frames"] == 10 and report["shots"][0]["output"] == str(root / "out" / "sh010")
 
 
@@ -188,27 +234,36 @@ def test_cli_bad_shot_list_is_one_red_line(tmp_path):
 
 
 def test_repeated_output_is_reported_with_the_other_problems_in_one_pass(tmp_path):
-    path = write_csv(tmp_path / "shots.csv", [
-        {"name": "a", "plate": "p", "masks": "m", "output": "o1", "size": "huge"},   # broken, and owns o1
-        {"name": "b", "plate": "p", "masks": "m", "output": "o1"},                   # valid, but o1 again
-        {"name": "a", "plate": "p", "masks": "m", "output": "o3", "mode": "sam"},    # broken, and a repeated name
-    ])
+    path = write_csv(
+        tmp_path / "shots.csv",
+        [
+            {"name": "a", "plate": "p", "masks": "m", "output": "o1", "size": "huge"},  # broken, and owns o1
+            {"name": "b", "plate": "p", "masks": "m", "output": "o1"},  # valid, but o1 again
+            {"name": "a", "plate": "p", "masks": "m", "output": "o3", "mode": "sam"},  # broken, and a repeated name
+        ],
+    )
     with pytest.raises(InputError) as info:
         read_shot_list(path)
     message = str(info.value)
-    for expected in ("line 2 (shot 'a'): size must be a whole number", "line 4 (shot 'a'): mode must be one of",
-                     f"line 3: output '{(tmp_path / 'o1').resolve()}' is already used by shots.csv line 2",
-                     "line 4: name 'a' is already used by shots.csv line 2"):
+    for expected in (
+        "line 2 (shot 'a'): size must be a whole number",
+        "line 4 (shot 'a'): mode must be one of",
+        f"line 3: output '{(tmp_path / 'o1').resolve()}' is already used by shots.csv line 2",
+        "line 4: name 'a' is already used by shots.csv line 2",
+    ):
         assert expected in message, message
 
 
 def test_openjd_template_names_every_broken_row(tmp_path):
     plate, masks = write_shot(tmp_path / "sh010", frames=3)
-    path = write_csv(tmp_path / "shots.csv", [
-        {"name": "sh010", "plate": plate, "masks": masks, "output": "out/sh010"},
-        {"name": "sh020", "plate": tmp_path / "missing", "masks": masks, "output": "out/sh020"},
-        {"name": "sh030", "plate": plate, "masks": masks, "output": "out/sh030", "frames": "1001-1009"},
-    ])
+    path = write_csv(
+        tmp_path / "shots.csv",
+        [
+            {"name": "sh010", "plate": plate, "masks": masks, "output": "out/sh010"},
+            {"name": "sh020", "plate": tmp_path / "missing", "masks": masks, "output": "out/sh020"},
+            {"name": "sh030", "plate": plate, "masks": masks, "output": "out/sh030", "frames": "1001-1009"},
+        ],
+    )
     template = tmp_path / "job.json"
     result = CliRunner().invoke(create_app(), ["batch", str(path), "--openjd", str(template), "--chunk-size", "2"])
     assert result.exit_code == 2
@@ -218,8 +273,10 @@ def test_openjd_template_names_every_broken_row(tmp_path):
     assert "shots.csv line 4 (shot 'sh030')" in lines[0] and "1004" in lines[0], lines
     assert not template.exists()
     # one broken row keeps its own advice in command-line words
-    path = write_csv(tmp_path / "one.csv", [
-        {"name": "sh030", "plate": plate, "masks": masks, "output": "out/sh030", "frames": "1001-1009"}])
+    path = write_csv(
+        tmp_path / "one.csv",
+        [{"name": "sh030", "plate": plate, "masks": masks, "output": "out/sh030", "frames": "1001-1009"}],
+    )
     result = CliRunner().invoke(create_app(), ["batch", str(path), "--openjd", str(template), "--chunk-size", "2"])
     assert result.exit_code == 2
     assert "one.csv line 2 (shot 'sh030'):" in result.stderr and "--frames within 1001-1003" in result.stderr
@@ -229,8 +286,12 @@ def test_stopped_shot_counts_the_frames_it_wrote_in_the_summary(tmp_path, checkp
     import threading
 
     plate, masks = write_shot(tmp_path / "sh010", frames=80, seed=3)
-    shots = read_shot_list(write_csv(tmp_path / "shots.csv", [
-        {"name": "sh010", "plate": plate, "masks": masks, "output": "out/sh010", "size": -1}]))
+    shots = read_shot_list(
+        write_csv(
+            tmp_path / "shots.csv",
+            [{"name": "sh010", "plate": plate, "masks": masks, "output": "out/sh010", "size": -1}],
+        )
+    )
     stop = threading.Event()
 
     def on_event(event) -> None:
@@ -253,8 +314,7 @@ def test_killed_local_worker_fails_its_shot_alone_and_a_rerun_resumes_it(tmp_pat
     rows.append({"name": "sh010", "plate": plate, "masks": masks, "output": "out/sh010", "size": -1})
     plate, masks = write_shot(tmp_path / "sh020", frames=20, seed=2, objects=2)
     for name in ("sh020", "sh020_again"):  # the same shot twice: killed once, and uninterrupted
-        rows.append({"name": name, "plate": plate, "masks": masks, "output": f"out/{name}", "size": -1,
-                     "mem_every": 3})
+        rows.append({"name": name, "plate": plate, "masks": masks, "output": f"out/{name}", "size": -1, "mem_every": 3})
     shots = read_shot_list(write_csv(tmp_path / "shots.csv", rows))
     killed: list[int] = []
 
@@ -287,13 +347,13 @@ def test_live_table_rows_follow_events_and_restart_the_clock_on_a_retry():
     from xmempp.cli.batch_cmd import ShotRow
 
     row = ShotRow()
-    row.update(ShotEvent("a", "running", 0, 100, 11, "n1"), now=5.0)       # network loading
+    row.update(ShotEvent("a", "running", 0, 100, 11, "n1"), now=5.0)  # network loading
     row.update(ShotEvent("a", "running", 1, 100, 11, "n1"), now=10.0)
     row.update(ShotEvent("a", "running", 21, 100, 11, "n1"), now=20.0)
     assert (row.frames, row.rate, row.eta()) == (21, 2.0, "0:00:40")
-    row.update(ShotEvent("a", "running", 0, 80, 12, "n2"), now=30.0)      # retried on another worker
+    row.update(ShotEvent("a", "running", 0, 80, 12, "n2"), now=30.0)  # retried on another worker
     assert (row.worker, row.rate, row.total) == ("n2:12", None, 80)
-    row.update(ShotEvent("a", "running", 40, 80, 12, "n2"), now=40.0)     # resumed from a checkpoint
+    row.update(ShotEvent("a", "running", 40, 80, 12, "n2"), now=40.0)  # resumed from a checkpoint
     row.update(ShotEvent("a", "running", 60, 80, 12, "n2"), now=45.0)
     assert row.rate == 4.0
     row.update(ShotEvent("a", "done", 80), now=50.0)
@@ -310,12 +370,18 @@ def test_cli_local_options_are_refused_with_ray(tmp_path):
 def test_a_qc_column_reviews_that_shot_when_it_completes(tmp_path, checkpoint_path):
     plate, masks = write_shot(tmp_path / "sh010", frames=6)
     plate2, masks2 = write_shot(tmp_path / "sh020", frames=6, seed=1)
-    shot_list = write_csv(tmp_path / "shots.csv", [
-        {"name": "sh010", "plate": plate, "masks": masks, "output": tmp_path / "out" / "sh010", "qc": "yes"},
-        {"name": "sh020", "plate": plate2, "masks": masks2, "output": tmp_path / "out" / "sh020"}])
+    shot_list = write_csv(
+        tmp_path / "shots.csv",
+        [
+            {"name": "sh010", "plate": plate, "masks": masks, "output": tmp_path / "out" / "sh010", "qc": "yes"},
+            {"name": "sh020", "plate": plate2, "masks": masks2, "output": tmp_path / "out" / "sh020"},
+        ],
+    )
     assert [s.qc for s in read_shot_list(shot_list)] == [True, False]
-    result = CliRunner().invoke(create_app(), ["batch", str(shot_list), "--model", str(checkpoint_path), "--workers",
-                                               "1", "--device", "cpu", "--quiet"])
+    result = CliRunner().invoke(
+        create_app(),
+        ["batch", str(shot_list), "--model", str(checkpoint_path), "--workers", "1", "--device", "cpu", "--quiet"],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "out" / "sh010" / "qc.json").read_text())
     assert len(data["frames"]) == 6 and data["frames"][0]["keyframe"]
@@ -324,5 +390,9 @@ def test_a_qc_column_reviews_that_shot_when_it_completes(tmp_path, checkpoint_pa
     page = (tmp_path / "shots.qc.html").read_text()  # one page over the batch
     assert 'href="out/sh010/qc.html"' in page and "not reviewed" in page and "<svg" in page
     with pytest.raises(InputError, match="qc must be true or false"):
-        read_shot_list(write_csv(tmp_path / "bad.csv", [{"name": "a", "plate": plate, "masks": masks,
-                                                          "output": tmp_path / "o", "qc": "maybe"}]))
+        read_shot_list(
+            write_csv(
+                tmp_path / "bad.csv",
+                [{"name": "a", "plate": plate, "masks": masks, "output": tmp_path / "o", "qc": "maybe"}],
+            )
+        )

@@ -1,5 +1,6 @@
 """Farm-grade batches: rows checked before any worker starts (memory, settings), SIGTERM with no
 orphans and identical resumes, dry runs, and Open Job Description templates run by openjd-cli."""
+
 from __future__ import annotations
 
 import json
@@ -53,22 +54,39 @@ def test_row_over_the_memory_budget_is_refused_before_a_worker_starts(tmp_path, 
 
 def test_rows_take_plate_and_matte_settings_and_report_every_bad_row(tmp_path):
     plate, masks = write_shot(tmp_path / "sh010", frames=4)
-    good = {"name": "a", "plate": plate, "masks": masks, "output": "out/a", "frames": "1002-1003",
-            "matte_format": "exr", "compression": "piz", "mask_threshold": "0.3", "layer": "beauty",
-            "colorspace": "ACEScg", "exr_layers": "true", "jpeg_quality": "80"}
-    shot, = read_shot_list(write_csv(tmp_path / "good.csv", [good]))
+    good = {
+        "name": "a",
+        "plate": plate,
+        "masks": masks,
+        "output": "out/a",
+        "frames": "1002-1003",
+        "matte_format": "exr",
+        "compression": "piz",
+        "mask_threshold": "0.3",
+        "layer": "beauty",
+        "colorspace": "ACEScg",
+        "exr_layers": "true",
+        "jpeg_quality": "80",
+    }
+    (shot,) = read_shot_list(write_csv(tmp_path / "good.csv", [good]))
     assert (shot.plates.frames, shot.plates.mask_threshold, shot.plates.layer) == ("1002-1003", 0.3, "beauty")
     assert (shot.writer.matte_format, shot.writer.alpha, shot.writer.compression) == ("exr", True, "piz")
     assert shot.writer.exr_layers and shot.writer.jpeg_quality == 80
-    bad = [dict(good, name="b", output="out/b", jpeg_quality="500"),
-           dict(good, name="c", output="out/c", frames="1003-1001"),
-           dict(good, name="d", output="out/d", mask_threshold="2"),
-           dict(good, name="e", output="out/e", matte_format="gif")]
+    bad = [
+        dict(good, name="b", output="out/b", jpeg_quality="500"),
+        dict(good, name="c", output="out/c", frames="1003-1001"),
+        dict(good, name="d", output="out/d", mask_threshold="2"),
+        dict(good, name="e", output="out/e", matte_format="gif"),
+    ]
     with pytest.raises(InputError) as info:
         read_shot_list(write_csv(tmp_path / "bad.csv", [good, *bad]))
     message = str(info.value)
-    for line, word in ((3, "jpeg_quality must be between 1 and 100"), (4, "ends before it starts"),
-                       (5, "mask_threshold must be between 0 and 1"), (6, "matte format must be one of")):
+    for line, word in (
+        (3, "jpeg_quality must be between 1 and 100"),
+        (4, "ends before it starts"),
+        (5, "mask_threshold must be between 0 and 1"),
+        (6, "matte format must be one of"),
+    ):
         assert f"bad.csv line {line}" in message and word in message, (line, message)
 
 
@@ -78,12 +96,15 @@ def test_dry_run_names_what_would_run_and_runs_nothing(tmp_path, checkpoint_path
         plate, masks = write_shot(tmp_path / name, frames=3, seed=1)
         rows.append({"name": name, "plate": plate, "masks": masks, "output": f"out/{name}", "size": size})
     path = write_csv(tmp_path / "shots.csv", rows)
-    result = CliRunner().invoke(create_app(), ["batch", str(path), "--model", str(checkpoint_path), "--dry-run",
-                                               "--log-format", "json"])
+    result = CliRunner().invoke(
+        create_app(), ["batch", str(path), "--model", str(checkpoint_path), "--dry-run", "--log-format", "json"]
+    )
     assert result.exit_code == ExitCode.BAD_INPUT, result.output
     summary = json.loads(result.stderr.strip().splitlines()[-1])
-    assert [(s["shot"], s["action"], s["frames"]) for s in summary["shots"]] == [("sh010", "run", 3),
-                                                                                 ("sh020", "refuse", 0)]
+    assert [(s["shot"], s["action"], s["frames"]) for s in summary["shots"]] == [
+        ("sh010", "run", 3),
+        ("sh020", "refuse", 0),
+    ]
     assert "shots.csv line 3" in summary["shots"][1]["why"]
     assert not (tmp_path / "out").exists()
 
@@ -97,15 +118,27 @@ def test_sigterm_to_a_local_batch_leaves_no_process_and_shots_resume_identically
     rows = []
     for index, name in enumerate(("sh010", "sh020")):
         plate, masks = write_shot(tmp_path / name, frames=24, seed=index, objects=2)
-        rows.append({"name": name, "plate": plate, "masks": masks, "output": f"out/{name}", "size": -1,
-                     "mem_every": 3})
+        rows.append({"name": name, "plate": plate, "masks": masks, "output": f"out/{name}", "size": -1, "mem_every": 3})
     shot_list = write_csv(tmp_path / "shots.csv", rows)
     reference = run_batch(read_shot_list(shot_list), checkpoint_path, LocalBackend(plan_slots("cpu", 2, 2)))
     assert [r.status for r in reference.results] == ["done", "done"]
     shutil.move(tmp_path / "out", tmp_path / "reference")
 
-    args = [*COMMAND, "batch", str(shot_list), "--model", str(checkpoint_path), "--workers", "2", "--device", "cpu",
-            "--checkpoint-every", "1", "--report", str(tmp_path / "report.json")]
+    args = [
+        *COMMAND,
+        "batch",
+        str(shot_list),
+        "--model",
+        str(checkpoint_path),
+        "--workers",
+        "2",
+        "--device",
+        "cpu",
+        "--checkpoint-every",
+        "1",
+        "--report",
+        str(tmp_path / "report.json"),
+    ]
     batch = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     paused: dict[str, int] = {}  # shot -> its worker's pid (from the shot's lock), paused mid-shot
@@ -128,7 +161,7 @@ def test_sigterm_to_a_local_batch_leaves_no_process_and_shots_resume_identically
     _, stderr = batch.communicate(timeout=300)
     assert batch.returncode == 143, stderr
     assert "stopped by SIGTERM" in " ".join(stderr.split())
-    gone, alive = psutil.wait_procs(workers, timeout=30)
+    _gone, alive = psutil.wait_procs(workers, timeout=30)
     assert not alive, f"workers left behind: {alive}"
     report = json.loads((tmp_path / "report.json").read_text())
     assert [s["status"] for s in report["shots"]] == ["stopped", "stopped"]
@@ -160,11 +193,24 @@ def test_openjd_template_is_checked_and_runs_one_task_per_chunk(tmp_path, checkp
     rows = [{"name": "sh010", "plate": plate, "masks": masks, "output": "out/sh010", "size": -1, "alpha": "true"}]
     shot_list = write_csv(tmp_path / "shots.csv", rows)
     template = tmp_path / "job.yaml"
-    result = CliRunner().invoke(create_app(), ["batch", str(shot_list), "--openjd", str(template), "--chunk-size", "4",
-                                               "--model", str(checkpoint_path), "--checkpoint-every", "off"])
+    result = CliRunner().invoke(
+        create_app(),
+        [
+            "batch",
+            str(shot_list),
+            "--openjd",
+            str(template),
+            "--chunk-size",
+            "4",
+            "--model",
+            str(checkpoint_path),
+            "--checkpoint-every",
+            "off",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(template.read_text())
-    step, = data["steps"]
+    (step,) = data["steps"]
     assert step["parameterSpace"]["taskParameterDefinitions"][0]["range"] == ["1001-1004", "1005-1006"]
     args = step["script"]["actions"]["onRun"]["args"]
     assert args[:2] == ["process", "-v"] and "--resume" in args and "{{Task.Param.Frames}}" in args
@@ -176,8 +222,12 @@ def test_openjd_template_is_checked_and_runs_one_task_per_chunk(tmp_path, checkp
     assert check.returncode == 0, check.stdout + check.stderr
     xmempp = shutil.which("xmempp", path=str(Path(sys.executable).parent)) or shutil.which("xmempp")
     assert xmempp, "the xmempp console script is installed"
-    run = subprocess.run([*_openjd(), "run", str(template), "--step", "sh010", "-p", f"Xmempp={xmempp}"],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [*_openjd(), "run", str(template), "--step", "sh010", "-p", f"Xmempp={xmempp}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     written = read_masks(tmp_path / "out" / "sh010")
     assert sorted(written) == [f"sh010_{1001 + i}.png" for i in range(6)]
@@ -186,10 +236,24 @@ def test_openjd_template_is_checked_and_runs_one_task_per_chunk(tmp_path, checkp
 
 def test_openjd_template_without_chunks_has_one_task_per_shot(tmp_path):
     plate, masks = write_shot(tmp_path / "sh010", frames=3)
-    shots = read_shot_list(write_csv(tmp_path / "shots.csv", [
-        {"name": "sh010", "plate": plate, "masks": masks, "output": "out/a", "jpeg_quality": 70, "overlay": "yes",
-         "frames": "1002-1003"}]), BatchDefaults())
-    step, = job_template(shots, "x")["steps"]
+    shots = read_shot_list(
+        write_csv(
+            tmp_path / "shots.csv",
+            [
+                {
+                    "name": "sh010",
+                    "plate": plate,
+                    "masks": masks,
+                    "output": "out/a",
+                    "jpeg_quality": 70,
+                    "overlay": "yes",
+                    "frames": "1002-1003",
+                }
+            ],
+        ),
+        BatchDefaults(),
+    )
+    (step,) = job_template(shots, "x")["steps"]
     args = step["script"]["actions"]["onRun"]["args"]
     assert "parameterSpace" not in step
     assert args[args.index("--frames") + 1] == "1002-1003" and args[args.index("--jpeg-quality") + 1] == "70"
@@ -206,12 +270,24 @@ def test_openjd_template_for_a_gpu_asks_for_one_with_the_memory_a_shot_needs(tmp
         rows.append({"name": name, "plate": plate, "masks": masks, "output": f"out/{name}", "size": -1})
     shot_list = write_csv(tmp_path / "shots.csv", rows)
     template = tmp_path / "job.yaml"
-    result = CliRunner().invoke(create_app(), ["batch", str(shot_list), "--openjd", str(template), "--device", "cuda",
-                                               "--cpus-per-shot", "4", "--model", str(checkpoint_path)])
+    result = CliRunner().invoke(
+        create_app(),
+        [
+            "batch",
+            str(shot_list),
+            "--openjd",
+            str(template),
+            "--device",
+            "cuda",
+            "--cpus-per-shot",
+            "4",
+            "--model",
+            str(checkpoint_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     steps = {step["name"]: step for step in json.loads(template.read_text())["steps"]}
-    amounts = {name: {a["name"]: a["min"] for a in step["hostRequirements"]["amounts"]}
-               for name, step in steps.items()}
+    amounts = {name: {a["name"]: a["min"] for a in step["hostRequirements"]["amounts"]} for name, step in steps.items()}
     for name, step in steps.items():
         args = step["script"]["actions"]["onRun"]["args"]
         assert args[args.index("--device") + 1] == "cuda", args
@@ -220,6 +296,7 @@ def test_openjd_template_for_a_gpu_asks_for_one_with_the_memory_a_shot_needs(tmp
     assert amounts["large"]["amount.worker.gpu.memory"] > amounts["small"]["amount.worker.gpu.memory"]
     check = subprocess.run([*_openjd(), "check", str(template)], capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
-    two = CliRunner().invoke(create_app(), ["batch", str(shot_list), "--openjd", str(template), "--device", "cuda:0",
-                                            "--device", "cuda:1"])
+    two = CliRunner().invoke(
+        create_app(), ["batch", str(shot_list), "--openjd", str(template), "--device", "cuda:0", "--device", "cuda:1"]
+    )
     assert two.exit_code == 2 and "takes one --device" in two.output

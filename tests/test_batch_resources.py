@@ -1,6 +1,7 @@
 """What a shot asks of a farm host (issue 36), without a GPU: RAM and GPU memory from the memory estimate, the
 shots one GPU holds (a Ray task's fractional num_gpus), OpenJD host requirements, and the retry events of a Ray
 batch computed from its workers' events."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,22 +14,32 @@ from xmempp.batch import BatchDefaults, read_shot_list
 from xmempp.batch.cluster import RetryWatch
 from xmempp.batch.openjd import host_requirements
 from xmempp.batch.preflight import preflight
-from xmempp.batch.resources import (CUDA_RUNTIME_BYTES, MIB, PROCESS_BYTES, ShotNeeds, gpu_request, shot_needs,
-                                    shots_per_gpu)
+from xmempp.batch.resources import (
+    CUDA_RUNTIME_BYTES,
+    MIB,
+    PROCESS_BYTES,
+    ShotNeeds,
+    gpu_request,
+    shot_needs,
+    shots_per_gpu,
+)
 from xmempp.batch.runner import BatchReport
 from xmempp.batch.worker import ShotEvent, ShotResult, ShotTask, open_shot
 
 GIB = 1 << 30
 
 
-@pytest.mark.parametrize("need_gib, gpu_gib, shots, num_gpus", [
-    (3, 16, 2, 0.5),     # two shots fit: half a GPU each
-    (7.2, 16, 2, 0.5),   # 2 x 7.2 = 14.4 = 90 % of 16: still two
-    (7.3, 16, 1, 1.0),   # just over: a whole GPU
-    (12, 16, 1, 1.0),
-    (40, 16, 1, 1.0),    # larger than the GPU: a whole one (its own memory check refuses it there)
-    (1, 80, 2, 0.5),     # many would fit, but two share a GPU at most
-])
+@pytest.mark.parametrize(
+    "need_gib, gpu_gib, shots, num_gpus",
+    [
+        (3, 16, 2, 0.5),  # two shots fit: half a GPU each
+        (7.2, 16, 2, 0.5),  # 2 x 7.2 = 14.4 = 90 % of 16: still two
+        (7.3, 16, 1, 1.0),  # just over: a whole GPU
+        (12, 16, 1, 1.0),
+        (40, 16, 1, 1.0),  # larger than the GPU: a whole one (its own memory check refuses it there)
+        (1, 80, 2, 0.5),  # many would fit, but two share a GPU at most
+    ],
+)
 def test_a_task_asks_for_half_a_gpu_when_two_shots_fit_on_one(need_gib, gpu_gib, shots, num_gpus):
     assert shots_per_gpu(int(need_gib * GIB), gpu_gib * GIB) == shots
     assert gpu_request(int(need_gib * GIB), gpu_gib * GIB) == num_gpus
@@ -72,25 +83,37 @@ def test_host_requirements_ask_for_a_gpu_only_on_a_cuda_device():
     assert on_cpu == [{"name": "amount.worker.vcpu", "min": 2}, {"name": "amount.worker.memory", "min": 3 * 1024 + 1}]
     assert host_requirements(needs, None)["amounts"][1]["min"] == 3 * 1024 + 1
     on_gpu = {a["name"]: a["min"] for a in host_requirements(needs, "cuda:0")["amounts"]}
-    assert on_gpu == {"amount.worker.vcpu": 1, "amount.worker.memory": GIB // MIB, "amount.worker.gpu": 1,
-                      "amount.worker.gpu.memory": 5 * 1024}
+    assert on_gpu == {
+        "amount.worker.vcpu": 1,
+        "amount.worker.memory": GIB // MIB,
+        "amount.worker.gpu": 1,
+        "amount.worker.gpu.memory": 5 * 1024,
+    }
 
 
 def test_a_shot_starting_on_a_second_worker_is_reported_as_a_retry():
     events: list[ShotEvent] = []
     watch = RetryWatch(events.append)
-    for event in [ShotEvent("a", "running", 0, 0, 11, "node1"), ShotEvent("b", "running", 0, 0, 12, "node1"),
-                  ShotEvent("a", "running", 5, 20, 11, "node1"),
-                  ShotEvent("a", "running", 0, 0, 13, "node2"),  # a's worker was lost; Ray started it again
-                  ShotEvent("a", "running", 20, 20, 13, "node2"), ShotEvent("b", "done", 9),
-                  ShotEvent("a", "running", 0, 0, 14, "node2")]:  # and once more
+    for event in [
+        ShotEvent("a", "running", 0, 0, 11, "node1"),
+        ShotEvent("b", "running", 0, 0, 12, "node1"),
+        ShotEvent("a", "running", 5, 20, 11, "node1"),
+        ShotEvent("a", "running", 0, 0, 13, "node2"),  # a's worker was lost; Ray started it again
+        ShotEvent("a", "running", 20, 20, 13, "node2"),
+        ShotEvent("b", "done", 9),
+        ShotEvent("a", "running", 0, 0, 14, "node2"),
+    ]:  # and once more
         watch(event)
     retries = [e for e in events if e.state == "retry"]
     assert [(e.shot, e.pid, e.host, e.attempt) for e in retries] == [("a", 13, "node2", 2), ("a", 14, "node2", 3)]
     assert events.index(retries[0]) == 3  # before the new worker's first event
     assert len(events) == 9 and watch.retries == {"a": 2}
-    report = BatchReport([dataclasses.replace(ShotResult("a", "done", 20), retries=watch.retries["a"]),
-                          ShotResult("b", "done", 9)], {"a": Path("out/a"), "b": Path("out/b")}, 1.0, "ray")
+    report = BatchReport(
+        [dataclasses.replace(ShotResult("a", "done", 20), retries=watch.retries["a"]), ShotResult("b", "done", 9)],
+        {"a": Path("out/a"), "b": Path("out/b")},
+        1.0,
+        "ray",
+    )
     assert [shot["retries"] for shot in report.to_json()["shots"]] == [2, 0]
 
 
@@ -108,8 +131,12 @@ class RetryingBackend:
         watch = RetryWatch(on_event)
         for task in tasks:
             name = task.shot.name
-            for frames, total, pid, host in ((0, 0, 101, "node1"), (1, 3, 101, "node1"), (0, 0, 202, "node2"),
-                                             (3, 3, 202, "node2")):
+            for frames, total, pid, host in (
+                (0, 0, 101, "node1"),
+                (1, 3, 101, "node1"),
+                (0, 0, 202, "node2"),
+                (3, 3, 202, "node2"),
+            ):
                 watch(ShotEvent(name, "running", frames, total, pid, host))
             on_result(ShotResult(name, "done", 3, 1.0, retries=watch.retries[name]))
 
@@ -124,16 +151,29 @@ def test_the_batch_log_and_report_name_a_ray_retry(tmp_path, checkpoint_path, mo
 
     monkeypatch.setattr("xmempp.cli.batch_cmd.RayBackend", RetryingBackend)
     plate, masks = write_shot(tmp_path / "sh010", frames=3)
-    shot_list = write_csv(tmp_path / "shots.csv", [{"name": "sh010", "plate": plate, "masks": masks,
-                                                     "output": "out/sh010"}])
+    shot_list = write_csv(
+        tmp_path / "shots.csv", [{"name": "sh010", "plate": plate, "masks": masks, "output": "out/sh010"}]
+    )
     report = tmp_path / "report.json"
-    result = CliRunner().invoke(create_app(), ["batch", str(shot_list), "--ray", "auto", "--model",
-                                               str(checkpoint_path), "--report", str(report), "--log-format",
-                                               log_format])
+    result = CliRunner().invoke(
+        create_app(),
+        [
+            "batch",
+            str(shot_list),
+            "--ray",
+            "auto",
+            "--model",
+            str(checkpoint_path),
+            "--report",
+            str(report),
+            "--log-format",
+            log_format,
+        ],
+    )
     assert result.exit_code == 0, result.output
     if log_format == "json":
         lines = [json.loads(line) for line in result.output.splitlines()]
-        retry, = [line for line in lines if line.get("state") == "retry"]
+        (retry,) = [line for line in lines if line.get("state") == "retry"]
         assert retry["event"] == "shot" and retry["shot"] == "sh010" and retry["attempt"] == 2
         assert retry["worker"] == "node2:202"
         assert any(line.get("state") == "running" for line in lines)  # the start is logged too

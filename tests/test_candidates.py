@@ -1,4 +1,5 @@
 """Annotation-candidate selection: golden equivalence, published semantics, edge cases, pipeline."""
+
 from __future__ import annotations
 
 import math
@@ -36,9 +37,17 @@ def _golden():
 
 def _golden_call(arrays, params, keys=None, **extra):
     return select_next_candidates(
-        arrays["keys"] if keys is None else keys, arrays["shrinkages"], arrays["selections"], arrays["masks"],
-        params["k"], previously_chosen=params["previously_chosen"], alpha=params["alpha"],
-        min_mask_presence_percent=params["min_mask_presence_percent"], epsilon=params["epsilon"], **extra)
+        arrays["keys"] if keys is None else keys,
+        arrays["shrinkages"],
+        arrays["selections"],
+        arrays["masks"],
+        params["k"],
+        previously_chosen=params["previously_chosen"],
+        alpha=params["alpha"],
+        min_mask_presence_percent=params["min_mask_presence_percent"],
+        epsilon=params["epsilon"],
+        **extra,
+    )
 
 
 # ------------------------------------------------------------------ golden
@@ -58,10 +67,19 @@ def test_golden_chair_float16_keys_same_answer():
 @pytest.mark.parametrize("cache", [0, 1 << 30], ids=["recompute", "cached"])
 def test_golden_chair_small_chunks_same_answer(cache):
     arrays, params = _golden()
-    result = select_candidates(arrays["keys"], arrays["shrinkages"], arrays["selections"], arrays["masks"],
-                               k=params["k"], previously_chosen=params["previously_chosen"], alpha=params["alpha"],
-                               min_mask_presence_percent=params["min_mask_presence_percent"],
-                               epsilon=params["epsilon"], max_chunk_bytes=20 << 20, max_cache_bytes=cache)
+    result = select_candidates(
+        arrays["keys"],
+        arrays["shrinkages"],
+        arrays["selections"],
+        arrays["masks"],
+        k=params["k"],
+        previously_chosen=params["previously_chosen"],
+        alpha=params["alpha"],
+        min_mask_presence_percent=params["min_mask_presence_percent"],
+        epsilon=params["epsilon"],
+        max_chunk_bytes=20 << 20,
+        max_cache_bytes=cache,
+    )
     assert list(result.chosen) == params["chosen"]
     assert result.complete and result.reason is None
 
@@ -69,11 +87,26 @@ def test_golden_chair_small_chunks_same_answer(cache):
 def test_options_by_position_still_work_with_a_deprecation_warning():
     arrays, params = _golden()
     with pytest.warns(DeprecationWarning, match=r"k, previously_chosen, alpha.*by keyword"):
-        result = select_candidates(arrays["keys"], arrays["shrinkages"], arrays["selections"], arrays["masks"],
-                                   params["k"], params["previously_chosen"], params["alpha"])
-    assert list(result.chosen) == list(select_candidates(
-        arrays["keys"], arrays["shrinkages"], arrays["selections"], arrays["masks"], k=params["k"],
-        previously_chosen=params["previously_chosen"], alpha=params["alpha"]).chosen)
+        result = select_candidates(
+            arrays["keys"],
+            arrays["shrinkages"],
+            arrays["selections"],
+            arrays["masks"],
+            params["k"],
+            params["previously_chosen"],
+            params["alpha"],
+        )
+    assert list(result.chosen) == list(
+        select_candidates(
+            arrays["keys"],
+            arrays["shrinkages"],
+            arrays["selections"],
+            arrays["masks"],
+            k=params["k"],
+            previously_chosen=params["previously_chosen"],
+            alpha=params["alpha"],
+        ).chosen
+    )
     with pytest.raises(TypeError, match="both by position and by keyword"):
         select_candidates(arrays["keys"], arrays["shrinkages"], arrays["selections"], arrays["masks"], 2, k=2)
     # frames whose mask is empty are reported as invalid and never chosen
@@ -96,12 +129,22 @@ def _similarity(mem_key, mem_shrink, query_key, query_select):
     """S(mem -> query)[i, j] = -sum_c sel_q[c, j] (k_m[c, i] - k_q[c, j])^2 * s_m[i] / sqrt(C), float64."""
     channels = mem_key.shape[0]
     diff = mem_key[:, :, None] - query_key[:, None, :]
-    distance = (query_select[:, None, :] * diff ** 2).sum(0)
+    distance = (query_select[:, None, :] * diff**2).sum(0)
     return -distance * mem_shrink[0][:, None] / math.sqrt(channels)
 
 
-def brute_force_select(keys, shrinkages, selections, masks, k, previously_chosen=(0,), alpha=0.5,
-                       min_mask_presence_percent=0.25, epsilon=0.5, with_scores=False):
+def brute_force_select(
+    keys,
+    shrinkages,
+    selections,
+    masks,
+    k,
+    previously_chosen=(0,),
+    alpha=0.5,
+    min_mask_presence_percent=0.25,
+    epsilon=0.5,
+    with_scores=False,
+):
     """The published selector, all pairs every round, written from its description.
 
     Frames with too little mask are invalid (dissimilarity 0) unless already chosen;
@@ -118,8 +161,9 @@ def brute_force_select(keys, shrinkages, selections, masks, k, previously_chosen
         masks = masks[:, None]
     T, C, h, w = keys.shape
     merged = masks.max(axis=1)
-    valid = [(merged[i] > epsilon).mean() * 100 >= min_mask_presence_percent or i in previously_chosen
-             for i in range(T)]
+    valid = [
+        (merged[i] > epsilon).mean() * 100 >= min_mask_presence_percent or i in previously_chosen for i in range(T)
+    ]
     weights = _nearest(merged, h, w)
     flat = [(keys[i] * (1 - alpha + alpha * weights[i])).reshape(C, -1) for i in range(T)]
     shr = [shrinkages[i].reshape(1, -1) for i in range(T)]
@@ -219,7 +263,7 @@ def _distinct_inputs(frames=8, h=4, w=4, channels=4, seed=0):
 def test_invalid_frames_are_never_returned():
     keys, shrinkages, selections, masks = _distinct_inputs()
     keys[4] *= 25  # by far the most different frame ...
-    masks[4] = 0   # ... but its mask is empty
+    masks[4] = 0  # ... but its mask is empty
     masks[6, 0] = 0
     masks[6, 0, 0, 0] = 1.0  # 1 of 16 pixels = 6.25 %: invalid at a 10 % minimum
     result = select_candidates(keys, shrinkages, selections, masks, k=3, min_mask_presence_percent=10.0)
@@ -257,8 +301,8 @@ def test_k_larger_than_valid_frames_returns_fewer_with_warning():
 
 def test_previously_chosen_are_never_returned():
     keys, shrinkages, selections, masks = _distinct_inputs(frames=9)
-    keys[3] *= 30   # most different, but already annotated
-    masks[7] = 0    # an already-chosen frame may have an empty mask: it still counts as chosen
+    keys[3] *= 30  # most different, but already annotated
+    masks[7] = 0  # an already-chosen frame may have an empty mask: it still counts as chosen
     previous = [3, 7, 0, 3]
     with pytest.warns(FewerCandidatesWarning):
         chosen = select_next_candidates(keys, shrinkages, selections, masks, 9, previously_chosen=previous)
@@ -290,23 +334,27 @@ def test_k_zero_and_progress():
     keys, shrinkages, selections, masks = _distinct_inputs(frames=5)
     assert select_next_candidates(keys, shrinkages, selections, masks, 0) == []
     calls = []
-    select_next_candidates(keys, shrinkages, selections, masks, 2,
-                           progress=lambda done, total: calls.append((done, total)))
+    select_next_candidates(
+        keys, shrinkages, selections, masks, 2, progress=lambda done, total: calls.append((done, total))
+    )
     assert calls == [(1, 2), (2, 2)]
 
 
-@pytest.mark.parametrize("change, error", [
-    (dict(alpha=1.5), ConfigError),
-    (dict(k=-1), ConfigError),
-    (dict(min_mask_presence_percent=-1), ConfigError),
-    (dict(previously_chosen=()), ConfigError),
-    (dict(previously_chosen=(8,)), InputError),
-    (dict(shrinkages=np.ones((5, 1, 3, 4), np.float32)), InputError),
-    (dict(selections=np.ones((5, 3, 4, 4), np.float32)), InputError),
-    (dict(masks=np.ones((4, 1, 4, 4), np.float32)), InputError),
-    (dict(masks=np.full((5, 1, 4, 4), 255, np.uint8)), InputError),
-    (dict(keys=np.full((5, 4, 4, 4), np.nan, np.float32)), InputError),
-])
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        (dict(alpha=1.5), ConfigError),
+        (dict(k=-1), ConfigError),
+        (dict(min_mask_presence_percent=-1), ConfigError),
+        (dict(previously_chosen=()), ConfigError),
+        (dict(previously_chosen=(8,)), InputError),
+        (dict(shrinkages=np.ones((5, 1, 3, 4), np.float32)), InputError),
+        (dict(selections=np.ones((5, 3, 4, 4), np.float32)), InputError),
+        (dict(masks=np.ones((4, 1, 4, 4), np.float32)), InputError),
+        (dict(masks=np.full((5, 1, 4, 4), 255, np.uint8)), InputError),
+        (dict(keys=np.full((5, 4, 4, 4), np.nan, np.float32)), InputError),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(change, error):
     keys, shrinkages, selections, masks = _distinct_inputs(frames=5)
     args = dict(keys=keys, shrinkages=shrinkages, selections=selections, masks=masks, k=2)
@@ -334,8 +382,9 @@ def test_suggest_frames_with_predicted_masks_matches_selector(model, clip):
     references = {0: clip.mask(0)}
     with pytest.warns(DeprecationWarning, match="suggest_candidates"):
         got = suggest_frames(model, clip, references, 3, predicted_masks=predicted, config=config)
-    assert got == list(suggest_candidates(model, clip, references, k=3, predicted_masks=predicted,
-                                          config=config).chosen)
+    assert got == list(
+        suggest_candidates(model, clip, references, k=3, predicted_masks=predicted, config=config).chosen
+    )
 
     session = InferenceSession(model, config)
     feats = [session.encode_key(clip[i]) for i in range(len(clip))]
@@ -349,8 +398,14 @@ def test_suggest_candidates_after_propagation(model, clip):
     from xmempp import InferenceConfig
 
     stages = set()
-    result = suggest_candidates(model, clip, {0: clip.mask(0), 5: clip.mask(5)}, k=2,
-                                config=InferenceConfig(size=-1), progress=lambda s, d, t: stages.add(s))
+    result = suggest_candidates(
+        model,
+        clip,
+        {0: clip.mask(0), 5: clip.mask(5)},
+        k=2,
+        config=InferenceConfig(size=-1),
+        progress=lambda s, d, t: stages.add(s),
+    )
     assert len(result.chosen) == 2 and not {0, 5} & set(result.chosen)
     assert result.previously_chosen == (0, 5)
     assert stages == {"features", "masks", "selection"}
@@ -390,8 +445,23 @@ def test_cli_candidates_on_real_clip_with_predicted_masks(checkpoint_path, tmp_p
     refs = tmp_path / "refs"
     refs.mkdir()
     shutil.copy(chair / "Annotations" / "frame_000000.png", refs)
-    common = ["-v", str(chair / "JPEGImages"), "-m", str(refs), "-k", "3", "--predicted", str(chair / "Annotations"),
-              "--model", str(checkpoint_path), "--size", "96", "--device", "cpu", "-q"]
+    common = [
+        "-v",
+        str(chair / "JPEGImages"),
+        "-m",
+        str(refs),
+        "-k",
+        "3",
+        "--predicted",
+        str(chair / "Annotations"),
+        "--model",
+        str(checkpoint_path),
+        "--size",
+        "96",
+        "--device",
+        "cpu",
+        "-q",
+    ]
     result = _run_cli(*common, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -399,7 +469,7 @@ def test_cli_candidates_on_real_clip_with_predicted_masks(checkpoint_path, tmp_p
     assert len(picked) == 3 and 0 not in picked
     assert [c["name"] for c in data["candidates"]] == [f"frame_{i:06d}" for i in picked]
     assert data["references"] == [{"frame": 0, "name": "frame_000000", "index": 0}]
-    assert [c["frame"] for c in data["candidates"]] == picked   # frame_<n>.jpg: the frame number is n
+    assert [c["frame"] for c in data["candidates"]] == picked  # frame_<n>.jpg: the frame number is n
     # frames where the chair is absent from the ground truth are never suggested
     empty = {i for i in range(60) if _empty_mask(chair / "Annotations" / f"frame_{i:06d}.png")}
     assert not empty & set(picked) and empty <= {item["index"] for item in data["invalid"]}
@@ -426,8 +496,21 @@ def test_cli_candidates_propagates_when_no_predictions(golden_checkpoint_path, t
         shutil.copy(chair / "JPEGImages" / f"frame_{i:06d}.jpg", frames)
     shutil.copy(chair / "Annotations" / "frame_000000.png", refs)
     shutil.copy(chair / "Annotations" / "frame_000005.png", refs)
-    result = _run_cli("-v", str(frames), "-m", str(refs), "-k", "20", "--model", str(checkpoint_path),
-                      "--size", "96", "--device", "cpu", "-q")
+    result = _run_cli(
+        "-v",
+        str(frames),
+        "-m",
+        str(refs),
+        "-k",
+        "20",
+        "--model",
+        str(checkpoint_path),
+        "--size",
+        "96",
+        "--device",
+        "cpu",
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     listed = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
     # "  1. frame_000003  frame 3": rank, frame name (source stem), index
@@ -439,8 +522,17 @@ def test_cli_candidates_propagates_when_no_predictions(golden_checkpoint_path, t
 
 def test_cli_candidates_reports_bad_input_in_one_line(checkpoint_path, tmp_path):
     chair = _chair()
-    result = _run_cli("-v", str(chair / "JPEGImages"), "-m", str(tmp_path / "missing"),
-                      "--model", str(checkpoint_path), "--device", "cpu", "-q")
+    result = _run_cli(
+        "-v",
+        str(chair / "JPEGImages"),
+        "-m",
+        str(tmp_path / "missing"),
+        "--model",
+        str(checkpoint_path),
+        "--device",
+        "cpu",
+        "-q",
+    )
     assert result.exit_code == 2
     assert "mask folder not found" in result.stderr and "Traceback" not in result.output
 
@@ -467,22 +559,24 @@ def test_soft_predicted_targets_are_used_as_given(model, clip):
 
     config = InferenceConfig(size=-1)
     rng = np.random.default_rng(0)
-    soft = {i: (clip.mask(i) > 0) * rng.uniform(0.3, 1.0, clip.mask(i).shape).astype(np.float32)
-            for i in range(len(clip))}
+    soft = {
+        i: (clip.mask(i) > 0) * rng.uniform(0.3, 1.0, clip.mask(i).shape).astype(np.float32) for i in range(len(clip))
+    }
     references = {0: clip.mask(0)}
     result = suggest_candidates(model, clip, references, k=3, predicted_masks=soft, config=config)
     session = InferenceSession(model, config)
     feats = [session.encode_key(clip[i]) for i in range(len(clip))]
     keys, shrinkages, selections = (torch.cat([f[n] for f in feats]) for n in range(3))
     masks = np.stack([((clip.mask(0) > 0) if i == 0 else soft[i])[None] for i in range(len(clip))])
-    assert list(result.chosen) == select_next_candidates(keys, shrinkages, selections, masks.astype(np.float32), 3,
-                                                         previously_chosen=[0])
+    assert list(result.chosen) == select_next_candidates(
+        keys, shrinkages, selections, masks.astype(np.float32), 3, previously_chosen=[0]
+    )
     assert result.target == "soft"
-    binary = suggest_candidates(model, clip, references, k=3, predicted_masks={i: clip.mask(i) for i in range(10)},
-                                config=config)
+    binary = suggest_candidates(
+        model, clip, references, k=3, predicted_masks={i: clip.mask(i) for i in range(10)}, config=config
+    )
     assert binary.target == "binary"
-    mixed = suggest_candidates(model, clip, references, k=3, config=config,
-                               predicted_masks={**soft, 3: clip.mask(3)})
+    mixed = suggest_candidates(model, clip, references, k=3, config=config, predicted_masks={**soft, 3: clip.mask(3)})
     assert mixed.target == "mixed"
 
 
@@ -510,8 +604,21 @@ def test_cli_candidates_reads_alpha_mattes_as_soft_targets(checkpoint_path, tmp_
     _write_alpha_run(tmp_path, clip, soft)
     targets = AlphaTargets(tmp_path / "out" / "alpha", [f"f_{i:03d}" for i in range(len(clip))], (48, 80))
     assert len(targets) == len(clip) and np.abs(targets[4] - soft[4]).max() <= 1 / 65535
-    common = ["-v", str(tmp_path / "frames"), "-m", str(tmp_path / "refs"), "-k", "3",
-              "--model", str(checkpoint_path), "--size", "-1", "--device", "cpu", "-q"]
+    common = [
+        "-v",
+        str(tmp_path / "frames"),
+        "-m",
+        str(tmp_path / "refs"),
+        "-k",
+        "3",
+        "--model",
+        str(checkpoint_path),
+        "--size",
+        "-1",
+        "--device",
+        "cpu",
+        "-q",
+    ]
     for given, target in (("out", "soft"), ("out/alpha", "soft"), ("out/masks", "binary")):
         result = _run_cli(*common, "--predicted", str(tmp_path / given), "--json")
         assert result.exit_code == 0, result.output
@@ -520,20 +627,26 @@ def test_cli_candidates_reads_alpha_mattes_as_soft_targets(checkpoint_path, tmp_
     assert "binary targets" in " ".join(result.stderr.split())
 
 
-@pytest.mark.parametrize("options, folder, tolerance", [
-    (dict(alpha=True), "alpha", 1 / 255), (dict(alpha=True, alpha_bits=16), "alpha", 1 / 65535),
-    (dict(alpha=True, matte_format="tiff", alpha_bits=16), "alpha", 1 / 65535),
-    (dict(alpha=True, matte_format="exr"), "alpha", 1e-3), (dict(exr_layers=True), "layers", 1e-3),
-    (dict(exr_layers=True, matte_format="tiff", alpha_bits=16, alpha=True), ".", 1 / 65535),
-], ids=["png8", "png16", "tiff16", "exr", "exr-layers", "out-folder"])
+@pytest.mark.parametrize(
+    "options, folder, tolerance",
+    [
+        (dict(alpha=True), "alpha", 1 / 255),
+        (dict(alpha=True, alpha_bits=16), "alpha", 1 / 65535),
+        (dict(alpha=True, matte_format="tiff", alpha_bits=16), "alpha", 1 / 65535),
+        (dict(alpha=True, matte_format="exr"), "alpha", 1e-3),
+        (dict(exr_layers=True), "layers", 1e-3),
+        (dict(exr_layers=True, matte_format="tiff", alpha_bits=16, alpha=True), ".", 1 / 65535),
+    ],
+    ids=["png8", "png16", "tiff16", "exr", "exr-layers", "out-folder"],
+)
 def test_predicted_targets_read_every_matte_process_writes(tmp_path, clip, options, folder, tolerance):
     """`candidates --predicted` reads back what `process` wrote: PNG 8/16, TIFF, EXR, layered EXRs."""
     from PIL import Image
 
     from xmempp.cli.candidates_cmd import _predicted_targets
-    from xmempp.inference.shots import PlateOptions
-    from xmempp.io.sources import open_frames
+    from xmempp.inference.shot_folders import PlateOptions
     from xmempp.io.sequences import FrameInfo
+    from xmempp.io.sources import open_frames
     from xmempp.io.writers import ResultWriter, WriterOptions
 
     (tmp_path / "frames").mkdir()
@@ -563,18 +676,30 @@ def test_a_review_priority_prefers_flagged_frames_among_diverse_ones():
     flagged frame forward when it is nearly as diverse as the best, never a duplicate of a chosen frame."""
     keys, shrinkages, selections, masks = _random_inputs(21)
     plain = select_candidates(keys, shrinkages, selections, masks, k=4, min_mask_presence_percent=0.0)
-    assert list(plain.chosen) == list(select_candidates(keys, shrinkages, selections, masks, k=4,
-                                                        min_mask_presence_percent=0.0, priority=[0.0] * 14).chosen)
+    assert list(plain.chosen) == list(
+        select_candidates(
+            keys, shrinkages, selections, masks, k=4, min_mask_presence_percent=0.0, priority=[0.0] * 14
+        ).chosen
+    )
     runner_up = plain.chosen[1]
     priority = [0.0] * 14
     priority[runner_up] = 1.0  # the review flagged it badly (score 0)
-    flagged = select_candidates(keys, shrinkages, selections, masks, k=4, min_mask_presence_percent=0.0,
-                                priority=priority)
+    flagged = select_candidates(
+        keys, shrinkages, selections, masks, k=4, min_mask_presence_percent=0.0, priority=priority
+    )
     assert flagged.chosen[0] == runner_up
     priority = [0.0] * 14
     priority[3] = 1.0  # frame 3 duplicates frame 2: still never before frames that differ
-    twins = select_candidates(keys, shrinkages, selections, masks, k=3, previously_chosen=(2,),
-                              min_mask_presence_percent=0.0, priority=priority)
+    twins = select_candidates(
+        keys,
+        shrinkages,
+        selections,
+        masks,
+        k=3,
+        previously_chosen=(2,),
+        min_mask_presence_percent=0.0,
+        priority=priority,
+    )
     assert 3 not in twins.chosen
     with pytest.raises(InputError, match="priority has 3 values"):
         select_candidates(keys, shrinkages, selections, masks, k=2, priority=[0.0, 0.0, 0.0])

@@ -1,5 +1,6 @@
 """Checkpoints and resume in-process: state round trips bit-exactly, a cancelled job resumes to the
 same files as an uninterrupted one, and a changed input is refused by name."""
+
 from __future__ import annotations
 
 import threading
@@ -10,16 +11,22 @@ import torch
 
 from xmempp import InferenceConfig, InferenceSession, load_model
 from xmempp.errors import ConfigError, InputError
-from xmempp.inference.checkpoint import (CheckpointPolicy, checkpoint_path, fingerprint_changes, job_fingerprint,
-                                         load_checkpoint)
+from xmempp.inference.checkpoint import (
+    CheckpointPolicy,
+    checkpoint_path,
+    fingerprint_changes,
+    job_fingerprint,
+    load_checkpoint,
+)
 from xmempp.inference.jobs import JobOutputs, ShotJob, open_session, run_job
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.io.writers import WriterOptions
 from xmempp.model.precision import native_cpu_bf16
 
 #: Small memory limits so that a short clip goes through consolidation and long-term eviction.
-SMALL_MEMORY = InferenceConfig(mem_every=2, max_mid_term_frames=3, min_mid_term_frames=1, num_prototypes=8,
-                               max_long_term_elements=40, size=-1)
+SMALL_MEMORY = InferenceConfig(
+    mem_every=2, max_mid_term_frames=3, min_mid_term_frames=1, num_prototypes=8, max_long_term_elements=40, size=-1
+)
 
 
 LENGTH = 14
@@ -33,8 +40,11 @@ def make_job(out: Path, frames=None, references=None, overwrite=False, **options
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and ".xmempp" not in p.parts}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".xmempp" not in p.parts
+    }
 
 
 def assert_states_equal(a, b, where="state"):
@@ -127,8 +137,13 @@ def test_resume_refused_when_a_reference_changed(model, tmp_path):
     out = tmp_path / "out"
     frames = MovingDiscs(LENGTH, 64, 112, objects=2, seed=3)
     cancel = threading.Event()
-    run_job(model, make_job(out, frames), cancel=cancel, on_result=lambda r: cancel.set() if r.index == 3 else None,
-            checkpoint=CheckpointPolicy())
+    run_job(
+        model,
+        make_job(out, frames),
+        cancel=cancel,
+        on_result=lambda r: cancel.set() if r.index == 3 else None,
+        checkpoint=CheckpointPolicy(),
+    )
     edited = frames.mask(9).copy()
     edited[:4, :4] = 1
     with pytest.raises(InputError, match=r"reference mask of frame 00009 \(edited\)"):
@@ -145,8 +160,13 @@ def test_resume_refused_with_another_thread_count_or_precision(model, state, tmp
     frames = MovingDiscs(LENGTH, 64, 112, objects=2, seed=3)
     threads = torch.get_num_threads()
     cancel = threading.Event()
-    run_job(model, make_job(out, frames), cancel=cancel, on_result=lambda r: cancel.set() if r.index == 3 else None,
-            checkpoint=CheckpointPolicy())
+    run_job(
+        model,
+        make_job(out, frames),
+        cancel=cancel,
+        on_result=lambda r: cancel.set() if r.index == 3 else None,
+        checkpoint=CheckpointPolicy(),
+    )
     other = 1 if threads > 1 else 2
     torch.set_num_threads(other)
     try:
@@ -167,8 +187,9 @@ def test_fingerprint_names_each_part(model, tmp_path):
     base = job_fingerprint(model, job)
     assert fingerprint_changes(base, job_fingerprint(model, job)) == []
     other = make_job(tmp_path, MovingDiscs(6, 64, 112, seed=5), {0: frames.mask(0)})
-    assert fingerprint_changes(base, job_fingerprint(model, other)) == ["the frames (the video file, or the frames' "
-                                                                        "content)"]
+    assert fingerprint_changes(base, job_fingerprint(model, other)) == [
+        "the frames (the video file, or the frames' content)"
+    ]
     xmem = make_job(tmp_path, frames, {0: frames.mask(0)})
     xmem.mode = "xmem"
     assert fingerprint_changes(base, job_fingerprint(model, xmem)) == ["mode ('xmempp' -> 'xmem')"]
@@ -207,8 +228,13 @@ def test_video_job_resumes_to_identical_files(model, tmp_path):
     assert run_job(model, video_job(reference)).completed
     out = tmp_path / "out"
     cancel = threading.Event()
-    run_job(model, video_job(out), cancel=cancel, on_result=lambda r: cancel.set() if r.index == 5 else None,
-            checkpoint=CheckpointPolicy())
+    run_job(
+        model,
+        video_job(out),
+        cancel=cancel,
+        on_result=lambda r: cancel.set() if r.index == 5 else None,
+        checkpoint=CheckpointPolicy(),
+    )
     assert load_checkpoint(checkpoint_path(out)).done == 6
     resumed = run_job(model, video_job(out), resume=True)
     assert resumed.completed and resumed.resumed_from == 6

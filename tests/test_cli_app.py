@@ -1,4 +1,5 @@
 """The command line's structure: every command registered in one place, help shows flags without a type."""
+
 from __future__ import annotations
 
 import re
@@ -8,8 +9,18 @@ from typer.testing import CliRunner
 
 from xmempp.cli.app import create_app
 
-COMMANDS = ["process", "candidates", "import", "gui", "eval", "bench", "demo", "weights download",
-            "weights path", "weights verify"]
+COMMANDS = [
+    "process",
+    "candidates",
+    "import",
+    "gui",
+    "eval",
+    "bench",
+    "demo",
+    "weights download",
+    "weights path",
+    "weights verify",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,4 +1,5 @@
 """`xmempp bench` prints real measurements; `xmempp demo` runs end to end; `--version`."""
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,28 @@ def test_version():
 
 
 def test_bench_reports_stages_and_memory():
-    result = runner.invoke(app, ["bench", "--random-weights", "--size", "64", "--count", "3", "--warmup", "1",
-                                 "--objects", "2", "--device", "cpu", "--json", "--peak-runs", "1"])
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "--random-weights",
+            "--size",
+            "64",
+            "--count",
+            "3",
+            "--warmup",
+            "1",
+            "--objects",
+            "2",
+            "--device",
+            "cpu",
+            "--json",
+            "--peak-runs",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout[result.stdout.index("{"):])
+    report = json.loads(result.stdout[result.stdout.index("{") :])
     assert report["frames"] == 3 and report["objects"] == 2 and report["frame_size"] == [64, 114]
     assert report["fps"] > 0 and report["peak_rss_gib"] > 0
     for stage in ("decode", "key_encoder", "memory_read", "decoder", "write"):
@@ -38,20 +57,36 @@ def test_bench_reports_stages_and_memory():
     assert abs(flops["frame"] - sum(v for k, v in flops.items() if k != "frame")) < 1e-6
     for stage in ("key_encoder", "decoder", "frame"):
         assert report["fraction_of_peak"][stage] == report["gflops"][stage] / report["peak_gflops"]
-    assert 0 < report["best_frame_fraction"]
+    assert report["best_frame_fraction"] > 0
     # the peak also measured between frames: the frames' rate against its rate over those runs
     low, high = report["peak_range"]
     assert 0 < low <= report["peak_between_gflops"] <= high == report["peak_gflops"]
     assert report["fraction_of_peak_between"] == pytest.approx(
-        report["fraction_of_peak"]["frame"] * high / report["peak_between_gflops"])
+        report["fraction_of_peak"]["frame"] * high / report["peak_between_gflops"]
+    )
 
 
 def test_bench_flops_scale_with_objects_and_size():
     def flops(*args):
-        result = runner.invoke(app, ["bench", "--random-weights", "--count", "2", "--warmup", "0", "--device",
-                                     "cpu", "--json", "--peak-runs", "1", *args])
+        result = runner.invoke(
+            app,
+            [
+                "bench",
+                "--random-weights",
+                "--count",
+                "2",
+                "--warmup",
+                "0",
+                "--device",
+                "cpu",
+                "--json",
+                "--peak-runs",
+                "1",
+                *args,
+            ],
+        )
         assert result.exit_code == 0, result.output
-        return json.loads(result.stdout[result.stdout.index("{"):])["gflop_per_frame"]
+        return json.loads(result.stdout[result.stdout.index("{") :])["gflop_per_frame"]
 
     small, wide, two = flops("--size", "32"), flops("--size", "64"), flops("--size", "32", "--objects", "2")
     # the key encoder runs once per frame: 4x the pixels, ~4x the FLOPs; objects do not change it
@@ -61,17 +96,35 @@ def test_bench_flops_scale_with_objects_and_size():
 
 
 def test_bench_no_flops_skips_the_count():
-    result = runner.invoke(app, ["bench", "--random-weights", "--size", "32", "--count", "2", "--warmup", "0",
-                                 "--device", "cpu", "--json", "--no-flops", "--peak-runs", "1"])
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "--random-weights",
+            "--size",
+            "32",
+            "--count",
+            "2",
+            "--warmup",
+            "0",
+            "--device",
+            "cpu",
+            "--json",
+            "--no-flops",
+            "--peak-runs",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout[result.stdout.index("{"):])
+    report = json.loads(result.stdout[result.stdout.index("{") :])
     assert report["gflop_per_frame"] == {} and report["best_frame_fraction"] is None and report["peak_gflops"] > 0
     assert report["fraction_of_peak_between"] is None
 
 
 def test_demo_processes_a_generated_clip(tmp_path, checkpoint_path):
-    result = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo"), "--count", "3", "--model",
-                                 str(checkpoint_path), "--device", "cpu"])
+    result = runner.invoke(
+        app, ["demo", "-o", str(tmp_path / "demo"), "--count", "3", "--model", str(checkpoint_path), "--device", "cpu"]
+    )
     assert result.exit_code == 0, result.output
     masks = sorted((tmp_path / "demo" / "result" / "masks").iterdir())
     assert [p.name for p in masks] == ["demo_1001.png", "demo_1002.png", "demo_1003.png"]

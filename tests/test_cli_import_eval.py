@@ -1,4 +1,5 @@
 """`xmempp import` and `xmempp eval` through typer's runner: results, and one red line per bad input."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,22 @@ def small_shot(tmp_path, n=4):
 
 def test_import_images_with_masks(runner, tmp_path):
     frames, masks = small_shot(tmp_path)
-    result = runner.invoke(app, ["import", "--name", "shot_a", "--images", str(frames), "--masks", str(masks),
-                                 "--into", str(tmp_path / "ws"), "--size", "24"])
+    result = runner.invoke(
+        app,
+        [
+            "import",
+            "--name",
+            "shot_a",
+            "--images",
+            str(frames),
+            "--masks",
+            str(masks),
+            "--into",
+            str(tmp_path / "ws"),
+            "--size",
+            "24",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Created workspace" in result.stdout and "1 object, references at frames 1002" in result.stdout
     info = json.loads((tmp_path / "ws" / "shot_a" / "info.json").read_text())
@@ -66,25 +81,40 @@ def test_import_video_with_masks_by_frame_number(runner, tmp_path):
     masks = tmp_path / "masks"
     masks.mkdir()
     write_palette_png(masks / "frame_000007.png", square_mask(48, 64, {1: (0, 0, 9, 9)}), davis_palette())
-    result = runner.invoke(app, ["import", "--name", "clip", "--video", str(video), "--masks", str(masks),
-                                 "--into", str(tmp_path / "ws")])
+    result = runner.invoke(
+        app, ["import", "--name", "clip", "--video", str(video), "--masks", str(masks), "--into", str(tmp_path / "ws")]
+    )
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / "ws" / "clip" / "info.json").read_text())
     assert info["references"] == [7] and len(info["frames"]) == 10
 
 
 def test_import_real_chair_video_with_dense_masks(runner, tmp_path):
-    result = runner.invoke(app, ["import", "--name", "chair", "--video", str(shared_data("chair", "chair.mp4")),
-                                 "--masks", str(shared_data("chair", "Annotations")), "--size", "120",
-                                 "--into", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "import",
+            "--name",
+            "chair",
+            "--video",
+            str(shared_data("chair", "chair.mp4")),
+            "--masks",
+            str(shared_data("chair", "Annotations")),
+            "--size",
+            "120",
+            "--into",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / "chair" / "info.json").read_text())
     assert info["references"] == list(range(60)) and info["size"] == [120, 180]
 
 
 def test_import_missing_video(runner, tmp_path):
-    result = runner.invoke(app, ["import", "--name", "x", "--video", str(tmp_path / "missing.mp4"),
-                                 "--into", str(tmp_path / "ws")])
+    result = runner.invoke(
+        app, ["import", "--name", "x", "--video", str(tmp_path / "missing.mp4"), "--into", str(tmp_path / "ws")]
+    )
     assert_one_line_error(result, "video or frame folder not found", "missing.mp4")
     assert not (tmp_path / "ws").exists()
 
@@ -113,7 +143,7 @@ def test_import_bad_masks(runner, tmp_path, case):
         (masks / "shot_a_1002.png").unlink()
         expected = ["is empty", str(masks)]
     elif case == "no_frame":
-        (masks / "shot_a_1002.png").rename(masks / "shot_b_2002.png")   # no stem matches: paired by number
+        (masks / "shot_a_1002.png").rename(masks / "shot_b_2002.png")  # no stem matches: paired by number
         expected = ["no roto file is for a frame in 1001..1004", "shot_b_2002.png is for frame 2002"]
     elif case == "not_image":
         (masks / "readme.txt").write_text("notes")
@@ -126,11 +156,12 @@ def test_import_bad_masks(runner, tmp_path, case):
         cv2.circle(ids, (32, 24), 15, 255, -1)
         rgb = np.dstack([ids, ids, ids // 3])
         edge = (cv2.dilate(ids, np.ones((3, 3), np.uint8)) > 0) & (ids == 0)
-        rgb[edge] = (20, 240, 200)   # soft edge colours that are no blend of the object and black
+        rgb[edge] = (20, 240, 200)  # soft edge colours that are no blend of the object and black
         Image.fromarray(rgb).save(masks / "shot_a_1002.png")
         expected = ["shot_a_1002.png", "ambiguous"]
-    result = runner.invoke(app, ["import", "--name", "x", "--images", str(frames), "--masks", str(masks),
-                                 "--into", str(tmp_path / "ws")])
+    result = runner.invoke(
+        app, ["import", "--name", "x", "--images", str(frames), "--masks", str(masks), "--into", str(tmp_path / "ws")]
+    )
     assert_one_line_error(result, *expected)
     assert not (tmp_path / "ws" / "x").exists()
 
@@ -180,11 +211,15 @@ def test_eval_errors_are_one_line(runner, tmp_path):
     pred.mkdir()
     write_palette_png(gt / "f_1.png", square_mask(10, 10, {1: (0, 0, 5, 5)}), davis_palette())
     assert_one_line_error(runner.invoke(app, ["eval", str(pred), str(gt), "--include-ends"]), "no prediction", "f_1")
-    assert_one_line_error(runner.invoke(app, ["eval", str(pred), str(gt)]), "no ground-truth frame left",
-                          "--include-ends")
+    assert_one_line_error(
+        runner.invoke(app, ["eval", str(pred), str(gt)]), "no ground-truth frame left", "--include-ends"
+    )
     assert_one_line_error(runner.invoke(app, ["eval", str(tmp_path / "nope"), str(gt)]), "not found", "nope")
-    assert_one_line_error(runner.invoke(app, ["eval", str(pred), str(gt), "-m", str(tmp_path / "roto")]),
-                          "annotation folder not found", "roto")
+    assert_one_line_error(
+        runner.invoke(app, ["eval", str(pred), str(gt), "-m", str(tmp_path / "roto")]),
+        "annotation folder not found",
+        "roto",
+    )
 
 
 def test_eval_excludes_annotated_frames_unless_asked(runner, tmp_path):
@@ -224,9 +259,8 @@ def test_error_helper_prints_one_escaped_line_and_handles_ctrl_c(capsys):
     from xmempp.cli.exit_codes import ExitCode
     from xmempp.errors import OutputError
 
-    with pytest.raises(typer.Exit) as info:
-        with user_errors():
-            raise OutputError("cannot write [red]/tmp/x[/red]:\nno space")
+    with pytest.raises(typer.Exit) as info, user_errors():
+        raise OutputError("cannot write [red]/tmp/x[/red]:\nno space")
     assert info.value.exit_code == ExitCode.OUTPUT
     err = capsys.readouterr().err
     assert err == "error: cannot write [red]/tmp/x[/red]: no space\n"

@@ -1,4 +1,5 @@
 """`xmempp process` end to end: golden agreement, VFX naming, and every bad-input case."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,11 +7,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from cli.app import app
 from golden import load_npz
 from iohelpers import write_palette_png
 from xmempp.io.manifest import MANIFEST_NAME
 from xmempp.io.masks import davis_palette
-from cli.app import app
 
 runner = CliRunner()
 
@@ -44,9 +45,28 @@ def caps_clip(tmp_path_factory):
 def test_process_matches_golden_with_vfx_names(caps_clip, golden_checkpoint_path, tmp_path):
     clip, stems, frames_dir, masks_dir, ids_map = caps_clip
     out = tmp_path / "out"
-    result = invoke("-v", frames_dir, "-m", masks_dir, "-o", out, "--model", golden_checkpoint_path, "--size", -1,
-                    "--mem-every", 3, "--alpha", "--alpha-bits", 16, "--binary", "--overlay", "--quiet",
-                    "--config", write_config(tmp_path))
+    result = invoke(
+        "-v",
+        frames_dir,
+        "-m",
+        masks_dir,
+        "-o",
+        out,
+        "--model",
+        golden_checkpoint_path,
+        "--size",
+        -1,
+        "--mem-every",
+        3,
+        "--alpha",
+        "--alpha-bits",
+        16,
+        "--binary",
+        "--overlay",
+        "--quiet",
+        "--config",
+        write_config(tmp_path),
+    )
     assert result.exit_code == 0, result.output
     expected = clip["probs_xmempp"].astype(np.float32)
     decisive_agree, decisive_total = 0, 0
@@ -69,8 +89,9 @@ def test_process_matches_golden_with_vfx_names(caps_clip, golden_checkpoint_path
 
 
 def write_config(tmp_path):
-    from golden import golden_json
     import json
+
+    from golden import golden_json
 
     path = tmp_path / "config.json"
     path.write_text(json.dumps(golden_json()["video_caps"]["config"]))
@@ -98,8 +119,11 @@ def fails_with(result, *words):
 
 def test_missing_video_path(small_clip, tmp_path, checkpoint_path):
     _, masks_dir, _ = small_clip
-    fails_with(invoke("-v", tmp_path / "nope.mp4", "-m", masks_dir, "-o", tmp_path / "o", "--model", checkpoint_path),
-               "not found", "nope.mp4")
+    fails_with(
+        invoke("-v", tmp_path / "nope.mp4", "-m", masks_dir, "-o", tmp_path / "o", "--model", checkpoint_path),
+        "not found",
+        "nope.mp4",
+    )
 
 
 def test_corrupt_frame(small_clip, tmp_path, checkpoint_path):
@@ -107,23 +131,28 @@ def test_corrupt_frame(small_clip, tmp_path, checkpoint_path):
     path = frames_dir / f"{stems[2]}.png"
     path.write_bytes(path.read_bytes()[:200])
     out = tmp_path / "o"
-    fails_with(invoke("-v", frames_dir, "-m", masks_dir, "-o", out, "--model", checkpoint_path, "--size", -1, "-q"),
-               stems[2])
+    fails_with(
+        invoke("-v", frames_dir, "-m", masks_dir, "-o", out, "--model", checkpoint_path, "--size", -1, "-q"), stems[2]
+    )
     assert_only_complete_files(out)
 
 
 def test_mask_size_differs_from_frame(small_clip, tmp_path, checkpoint_path):
     frames_dir, masks_dir, stems = small_clip
     write_palette_png(masks_dir / f"{stems[0]}.png", np.zeros((10, 10), np.uint8), davis_palette())
-    fails_with(invoke("-v", frames_dir, "-m", masks_dir, "-o", tmp_path / "o", "--model", checkpoint_path),
-               stems[0], "size")
+    fails_with(
+        invoke("-v", frames_dir, "-m", masks_dir, "-o", tmp_path / "o", "--model", checkpoint_path), stems[0], "size"
+    )
 
 
 def test_mask_matching_no_frame(small_clip, tmp_path, checkpoint_path):
     frames_dir, masks_dir, _ = small_clip
     write_palette_png(masks_dir / "roto_b_0999.png", np.zeros((64, 112), np.uint8), davis_palette())
-    fails_with(invoke("-v", frames_dir, "-m", masks_dir, "-o", tmp_path / "o", "--model", checkpoint_path),
-               "roto_b_0999", "matches no frame")   # named like no frame: an error (roto for frame 999 of
+    fails_with(
+        invoke("-v", frames_dir, "-m", masks_dir, "-o", tmp_path / "o", "--model", checkpoint_path),
+        "roto_b_0999",
+        "matches no frame",
+    )  # named like no frame: an error (roto for frame 999 of
     # this shot, shot_b_0999.png, is not used, with a note: tests/test_cli_roto.py)
 
 
@@ -137,8 +166,11 @@ def test_empty_mask_folder(small_clip, tmp_path, checkpoint_path):
 def test_non_image_in_mask_folder(small_clip, tmp_path, checkpoint_path):
     frames_dir, masks_dir, _ = small_clip
     (masks_dir / "notes.txt").write_text("keyframes by Ana")
-    fails_with(invoke("-v", frames_dir, "-m", masks_dir, "-o", tmp_path / "o", "--model", checkpoint_path),
-               "notes.txt", "not an image")
+    fails_with(
+        invoke("-v", frames_dir, "-m", masks_dir, "-o", tmp_path / "o", "--model", checkpoint_path),
+        "notes.txt",
+        "not an image",
+    )
 
 
 def test_existing_results_are_refused_unless_overwrite(small_clip, tmp_path, checkpoint_path):
@@ -167,8 +199,9 @@ def test_ctrl_c_leaves_only_complete_files(small_clip, tmp_path, checkpoint_path
 
     monkeypatch.setattr(inference.InferenceSession, "step", interrupted)
     out = tmp_path / "o"
-    result = invoke("-v", frames_dir, "-m", masks_dir, "-o", out, "--model", checkpoint_path, "--size", -1, "-q",
-                    "--alpha")
+    result = invoke(
+        "-v", frames_dir, "-m", masks_dir, "-o", out, "--model", checkpoint_path, "--size", -1, "-q", "--alpha"
+    )
     fails_with(result, "interrupted")
     assert result.exit_code == 130
     assert_only_complete_files(out)

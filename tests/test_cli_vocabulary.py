@@ -6,6 +6,7 @@ range, a path, a choice), when its help text does not say the declared meaning, 
 stands for different long names in two commands. A batch shot list's columns are `xmempp process`'s
 options under the same names (`refine_band` is `--refine-band`). Usage errors are one red line.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -138,7 +139,7 @@ def _kind(param) -> str:
     name = getattr(param.type, "name", "")
     if name in ("path", "directory", "file"):
         return "path"
-    if name.startswith("int"):          # "integer", "int", "integer range" (click versions differ)
+    if name.startswith("int"):  # "integer", "int", "integer range" (click versions differ)
         return "int"
     if name.startswith("float"):
         return "float"
@@ -202,15 +203,29 @@ def test_shot_list_columns_are_process_options_of_the_same_name():
     columns = set(WRITER_SETTINGS) | set(PLATE_SETTINGS) | set(REFINE_SETTINGS) | {"mode", "precision", "overwrite"}
     missing = sorted(c for c in columns - config - set(COLUMNS_ELSEWHERE) if f"--{c.replace('_', '-')}" not in process)
     assert not missing, f"shot-list columns with no `process` option of that name: {missing}"
-    assert {"refine", "refine_band", "refine_feather", "refine_detail", "refine_temporal", "foreground",
-            "premultiplied"} <= columns
+    assert {
+        "refine",
+        "refine_band",
+        "refine_feather",
+        "refine_detail",
+        "refine_temporal",
+        "foreground",
+        "premultiplied",
+    } <= columns
     assert process["--foreground"] == process["--premultiplied"] == "flag"
 
 
 def test_the_walk_sees_every_command():
     commands = {command for command, *_ in _options()}
-    assert {"xmempp process", "xmempp candidates", "xmempp bench", "xmempp import", "xmempp gui",
-            "xmempp batch", "xmempp weights download"} <= commands
+    assert {
+        "xmempp process",
+        "xmempp candidates",
+        "xmempp bench",
+        "xmempp import",
+        "xmempp gui",
+        "xmempp batch",
+        "xmempp weights download",
+    } <= commands
 
 
 def test_a_name_used_twice_with_two_meanings_is_caught(monkeypatch):
@@ -226,8 +241,12 @@ def test_a_name_used_twice_with_two_meanings_is_caught(monkeypatch):
 
 def test_usage_errors_are_one_red_line():
     runner = CliRunner()
-    for args in (["process", "-v", "x"], ["process", "--bogus"], ["candidates", "-v", "a", "-m", "b", "-k", "0"],
-                 ["no-such-command"]):
+    for args in (
+        ["process", "-v", "x"],
+        ["process", "--bogus"],
+        ["candidates", "-v", "a", "-m", "b", "-k", "0"],
+        ["no-such-command"],
+    ):
         result = runner.invoke(app, args)
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.output

@@ -1,4 +1,5 @@
 """The code's shape, checked: no import cycle in the core, small core modules, no CLI wording in core errors."""
+
 from __future__ import annotations
 
 import ast
@@ -7,8 +8,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "xmempp"
-#: No core module grows past this many lines: split it by job instead.
-MAX_CORE_LINES = 450
+#: No core module grows past this many lines: split it by job instead. (Counted on `ruff format`ted code,
+#: which gives a long call one line per argument: 450 before the formatter, about 5 % more after it.)
+MAX_CORE_LINES = 475
 
 
 def _module_name(path: Path) -> str:
@@ -42,8 +44,11 @@ def _core_graph() -> dict[str, set[str]]:
     modules = {_module_name(p): p for p in CORE.rglob("*.py")}
     graph = {}
     for name, path in modules.items():
-        graph[name] = {m for m in _imports(path, name) if m in modules and m != name
-                       and not (path.name == "__init__.py" and m.startswith(name + "."))}
+        graph[name] = {
+            m
+            for m in _imports(path, name)
+            if m in modules and m != name and not (path.name == "__init__.py" and m.startswith(name + "."))
+        }
     return graph
 
 
@@ -57,7 +62,7 @@ def test_core_import_graph_has_no_cycle():
         stack.append(node)
         for dep in sorted(graph.get(node, ())):
             if state.get(dep) == 1:
-                cycle = stack[stack.index(dep):] + [dep]
+                cycle = stack[stack.index(dep) :] + [dep]
                 raise AssertionError("import cycle in the core: " + " -> ".join(cycle))
             if dep not in state:
                 visit(dep)
@@ -70,8 +75,11 @@ def test_core_import_graph_has_no_cycle():
 
 
 def test_core_modules_are_small():
-    big = {str(p.relative_to(ROOT)): n for p in CORE.rglob("*.py")
-           if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_CORE_LINES}
+    big = {
+        str(p.relative_to(ROOT)): n
+        for p in CORE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_CORE_LINES
+    }
     assert not big, f"core modules over {MAX_CORE_LINES} lines (split them by job): {big}"
 
 
@@ -94,10 +102,12 @@ def test_core_errors_name_no_cli_flag_or_command():
     offenders = []
     for path in CORE.rglob("*.py"):
         for line, text in _error_messages(path):
-            if _FLAG.search(text) or "xmempp " in text and "`" in text or "/v1/" in text:
+            if _FLAG.search(text) or ("xmempp " in text and "`" in text) or "/v1/" in text:
                 offenders.append(f"{path.relative_to(ROOT)}:{line}: {text!r}")
-    assert not offenders, ("core errors must carry a Remedy for each front end to word, not CLI flags, commands "
-                           "or server paths:\n" + "\n".join(offenders))
+    assert not offenders, (
+        "core errors must carry a Remedy for each front end to word, not CLI flags, commands "
+        "or server paths:\n" + "\n".join(offenders)
+    )
 
 
 #: Folders on a public path: the core and every front end (the installed xmempp.* packages).
@@ -125,15 +135,20 @@ def test_no_bare_builtin_errors_on_public_paths():
     for folder in PUBLIC_FOLDERS:
         for path in (ROOT / folder).rglob("*.py"):
             rel = path.relative_to(ROOT).as_posix()
-            offenders += [f"{rel}:{line}: raise {name}" for line, name in _bare_builtin_raises(path)
-                          if (rel, name) not in KEPT_BUILTIN_ERRORS]
-    assert not offenders, ("raise the project's errors (xmempp/errors.py: InputError, ConfigError, MemoryStateError, "
-                           "... with a Remedy where the user can act) instead of bare builtins:\n"
-                           + "\n".join(offenders))
+            offenders += [
+                f"{rel}:{line}: raise {name}"
+                for line, name in _bare_builtin_raises(path)
+                if (rel, name) not in KEPT_BUILTIN_ERRORS
+            ]
+    assert not offenders, (
+        "raise the project's errors (xmempp/errors.py: InputError, ConfigError, MemoryStateError, "
+        "... with a Remedy where the user can act) instead of bare builtins:\n" + "\n".join(offenders)
+    )
 
 
 def test_bare_builtin_error_scan_finds_a_bare_raise(tmp_path):
     module = tmp_path / "m.py"
-    module.write_text("def f(x):\n    if x:\n        raise ValueError('bad')\n    raise RuntimeError\n",
-                      encoding="utf-8")
+    module.write_text(
+        "def f(x):\n    if x:\n        raise ValueError('bad')\n    raise RuntimeError\n", encoding="utf-8"
+    )
     assert sorted(_bare_builtin_raises(module)) == [(3, "ValueError"), (4, "RuntimeError")]

@@ -1,4 +1,5 @@
 """Core contracts: XMemppError on public paths, the typed workspace schema, the workspace as a frame source."""
+
 from __future__ import annotations
 
 import json
@@ -11,16 +12,21 @@ from iohelpers import colour_frame
 from xmempp.errors import ConfigError, InputError, MemoryStateError, OutputError, XMemppError
 from xmempp.inference.jobs import ShotJob, plan_frames
 from xmempp.io.atomic import atomic_open, encode_image, encode_jpeg, encode_png
-from xmempp.io.frames import FrameSource, Frames
+from xmempp.io.frames import Frames, FrameSource
 from xmempp.io.workspace import Workspace
 from xmempp.io.workspace_info import WorkspaceInfo
 from xmempp.io.writers import ResultWriter, WriterOptions
 from xmempp.memory.store import KeyValueStore
 
 
-@pytest.mark.parametrize("options, error", [
-    (dict(alpha_bits=12), ConfigError), (dict(overlay_opacity=2.0), ConfigError), (dict(queue_size=0), ConfigError),
-])
+@pytest.mark.parametrize(
+    "options, error",
+    [
+        (dict(alpha_bits=12), ConfigError),
+        (dict(overlay_opacity=2.0), ConfigError),
+        (dict(queue_size=0), ConfigError),
+    ],
+)
 def test_writer_options_raise_config_error(options, error):
     with pytest.raises(error):
         WriterOptions(**options)
@@ -46,9 +52,8 @@ def test_encoders_raise_xmempp_errors(tmp_path):
         encode_image(".bmp", np.zeros((4, 4), np.uint8))
     with pytest.raises(OutputError, match="PNG"):
         encode_image(".jpg", np.zeros((4, 4), np.uint8), palette=np.zeros((256, 3), np.uint8))
-    with pytest.raises(ConfigError):
-        with atomic_open(tmp_path / "x", mode="a"):
-            pass
+    with pytest.raises(ConfigError), atomic_open(tmp_path / "x", mode="a"):
+        pass
 
 
 def test_store_without_usage_raises_memory_state_error():
@@ -66,10 +71,19 @@ def test_every_error_class_is_an_xmempp_error():
 
 # ----------------------------------------------------------------------------------- workspace schema
 
+
 def test_workspace_info_round_trip_keeps_unknown_fields(tmp_path):
-    data = {"references": [4, 1, 4], "num_objects": 2, "frames": ["a", "b"], "source_size": [40, 60],
-            "object_ids": [9, 5], "fps": 25, "xmempp_gui": {"k": 3}, "xmempp_workspace_version": 1,
-            "from_a_later_version": {"x": 1}}
+    data = {
+        "references": [4, 1, 4],
+        "num_objects": 2,
+        "frames": ["a", "b"],
+        "source_size": [40, 60],
+        "object_ids": [9, 5],
+        "fps": 25,
+        "xmempp_gui": {"k": 3},
+        "xmempp_workspace_version": 1,
+        "from_a_later_version": {"x": 1},
+    }
     info = WorkspaceInfo.from_dict(data)
     assert info.references == [1, 4] and info.num_objects == 2 and info.source_size == (40, 60)
     assert info.fps == 25.0 and info.gui_settings == {"k": 3} and info.version == 1
@@ -81,8 +95,16 @@ def test_workspace_info_round_trip_keeps_unknown_fields(tmp_path):
 
 
 def test_workspace_info_treats_wrong_types_as_absent():
-    info = WorkspaceInfo.from_dict({"references": "nope", "num_objects": 0, "size": [1], "source_names": [1, 2],
-                                    "object_colors": [[1, 2]], "fps": "fast"})
+    info = WorkspaceInfo.from_dict(
+        {
+            "references": "nope",
+            "num_objects": 0,
+            "size": [1],
+            "source_names": [1, 2],
+            "object_colors": [[1, 2]],
+            "fps": "fast",
+        }
+    )
     assert info.references == [] and info.num_objects == 1 and info.size is None
     assert info.source_names is None and info.object_colors is None and info.fps is None
 
@@ -94,6 +116,7 @@ def test_broken_info_json_is_an_input_error(tmp_path):
 
 
 # ----------------------------------------------------------------------------------- workspace as frame source
+
 
 def test_workspace_is_a_frame_source_in_its_info_order(tmp_path):
     ws_dir = tmp_path / "ws"

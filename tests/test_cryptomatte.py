@@ -1,4 +1,5 @@
 """Cryptomatte output read back by an independent decoder (`cryptomatte-api`, import name cryptomatte_api)."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,13 @@ import numpy as np
 import pytest
 
 from platehelpers import OpenEXR
-from xmempp.io.cryptomatte import (cryptomatte_channels, cryptomatte_metadata, murmurhash3_32, object_id_float,
-                                   write_cryptomatte)
+from xmempp.io.cryptomatte import (
+    cryptomatte_channels,
+    cryptomatte_metadata,
+    murmurhash3_32,
+    object_id_float,
+    write_cryptomatte,
+)
 from xmempp.io.sequences import FrameInfo
 from xmempp.io.writers import ResultWriter, WriterOptions
 
@@ -34,9 +40,9 @@ def coverages(h=24, w=36):
     cov = np.zeros((3, h, w), np.float32)
     cov[0, :, :12] = 1.0
     cov[1, :, 12:24] = 0.6
-    cov[2, :, 12:24] = 0.3                       # two objects share these pixels; background 0.1
+    cov[2, :, 12:24] = 0.3  # two objects share these pixels; background 0.1
     cov[2, :, 24:] = np.linspace(0.0, 1.0, w - 24)[None]
-    cov[0, 5, 30] = 0.25                         # three objects in one pixel
+    cov[0, 5, 30] = 0.25  # three objects in one pixel
     return cov
 
 
@@ -63,13 +69,21 @@ def test_round_trip_through_cryptomatte_api(tmp_path):
 def test_ranks_are_sorted_by_coverage_and_empty_ranks_are_zero():
     cov = coverages()
     planes, channel_names = cryptomatte_channels(cov, ["a", "b", "c"])
-    assert channel_names[:8] == ["CryptoObject00.R", "CryptoObject00.G", "CryptoObject00.B", "CryptoObject00.A",
-                                 "CryptoObject01.R", "CryptoObject01.G", "CryptoObject01.B", "CryptoObject01.A"]
-    assert len(planes) == 12                                   # 6 ranks at least, as renderers write
+    assert channel_names[:8] == [
+        "CryptoObject00.R",
+        "CryptoObject00.G",
+        "CryptoObject00.B",
+        "CryptoObject00.A",
+        "CryptoObject01.R",
+        "CryptoObject01.G",
+        "CryptoObject01.B",
+        "CryptoObject01.A",
+    ]
+    assert len(planes) == 12  # 6 ranks at least, as renderers write
     coverage = np.stack(planes[1::2])
-    assert (np.diff(coverage, axis=0) <= 0).all()             # highest coverage first
+    assert (np.diff(coverage, axis=0) <= 0).all()  # highest coverage first
     ids = np.stack(planes[0::2])
-    assert ((ids == 0) == (coverage == 0)).all()              # no object: ID 0, coverage 0 (background)
+    assert ((ids == 0) == (coverage == 0)).all()  # no object: ID 0, coverage 0 (background)
     assert ids[0, 0, 15] == object_id_float("b") and coverage[1, 0, 15] == pytest.approx(0.3)
     assert cryptomatte_metadata("CryptoObject", ["a"])  # one layer's four keys
     assert len(cryptomatte_metadata("CryptoObject", ["a"])) == 4

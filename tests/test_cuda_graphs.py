@@ -2,6 +2,7 @@
 
 That replays give the eager results is checked on a GPU in test_gpu.py.
 """
+
 from __future__ import annotations
 
 import torch

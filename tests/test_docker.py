@@ -3,6 +3,7 @@
 The Dockerfile is read with a small parser of our own (line continuations, comments, exec and shell
 forms, flags such as --from= and --chown=), so this test runs anywhere the repository is checked out.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,12 @@ COMMON = ROOT / "docker" / "common.sh"  # sourced by both scripts
 
 # ----------------------------------------------------------------------------------- parser
 
+
 @dataclass
 class Instruction:
     keyword: str  # upper case
-    args: str     # the rest of the logical line, continuations joined
-    line: int     # 1-based line of the instruction's first physical line
+    args: str  # the rest of the logical line, continuations joined
+    line: int  # 1-based line of the instruction's first physical line
 
     def flags_and_words(self) -> tuple[dict[str, str], list[str]]:
         """(--flag=value map, remaining words) for exec (JSON) or shell form."""
@@ -38,10 +40,7 @@ class Instruction:
             name, _, value = flag[2:].partition("=")
             flags[name] = value
             text = text.lstrip()
-        if text.startswith("["):
-            words = json.loads(text)
-        else:
-            words = shlex.split(text)
+        words = json.loads(text) if text.startswith("[") else shlex.split(text)
         return flags, words
 
 
@@ -163,9 +162,12 @@ def _context_sources(stage: Stage) -> list[str]:
 
 # ----------------------------------------------------------------------------------- tests
 
+
 def test_parser_on_a_small_example():
-    text = ('# syntax=docker/dockerfile:1\nARG BASE=x\nFROM ${BASE} AS one\nRUN a \\\n  # note\n  && b\n'
-            'COPY --chown=1:1 a.txt b/ ./\nFROM --platform=linux/amd64 one as two\nENTRYPOINT ["p", "q"]\n')
+    text = (
+        "# syntax=docker/dockerfile:1\nARG BASE=x\nFROM ${BASE} AS one\nRUN a \\\n  # note\n  && b\n"
+        'COPY --chown=1:1 a.txt b/ ./\nFROM --platform=linux/amd64 one as two\nENTRYPOINT ["p", "q"]\n'
+    )
     global_args, stages = parse_dockerfile(text)
     assert [a.args for a in global_args] == ["BASE=x"]
     assert [(s.base, s.name) for s in stages] == [("${BASE}", "one"), ("one", "two")]
@@ -196,18 +198,20 @@ def test_entrypoints(stages):
 def test_every_copy_source_exists_in_the_build_context(dockerfile):
     patterns = _dockerignore_patterns()
     copies = [i for stage in dockerfile[1] for i in stage.instructions if i.keyword in ("COPY", "ADD")]
-    sources = [(i.line, source) for i in copies if "from" not in i.flags_and_words()[0]
-               for source in i.flags_and_words()[1][:-1]]
+    sources = [
+        (i.line, source)
+        for i in copies
+        if "from" not in i.flags_and_words()[0]
+        for source in i.flags_and_words()[1][:-1]
+    ]
     sources += [(0, source) for stage in dockerfile[1] for source in _context_sources(stage)]
     assert sources, "the image must install the package sources"
     for line, source in sources:
         assert not source.startswith(("http://", "https://")), f"line {line}: remote ADD"
         assert ".." not in Path(source).parts, f"line {line}: {source} leaves the build context"
         matches = list(ROOT.glob(source)) if any(c in source for c in "*?[") else [ROOT / source]
-        assert matches and all(m.exists() for m in matches), \
-            f"line {line}: source {source!r} does not exist in {ROOT}"
-        assert not _ignored(source.strip("/"), patterns), \
-            f"line {line}: source {source!r} is excluded by .dockerignore"
+        assert matches and all(m.exists() for m in matches), f"line {line}: source {source!r} does not exist in {ROOT}"
+        assert not _ignored(source.strip("/"), patterns), f"line {line}: source {source!r} is excluded by .dockerignore"
 
 
 def test_every_package_folder_is_copied(stages):
@@ -225,7 +229,8 @@ def test_no_weights_are_copied(dockerfile):
             _, words = instruction.flags_and_words()
             for source in words[:-1]:
                 weights = source.endswith((".pth", ".pt")) or (
-                    source.strip("/").split("/")[0] == "saves" and source != "saves/README.md")
+                    source.strip("/").split("/")[0] == "saves" and source != "saves/README.md"
+                )
                 assert not weights, f"line {instruction.line}: {source} would put weights into the image"
 
 
@@ -252,8 +257,9 @@ def test_images_hold_no_sources_build_files_or_caches(stages):
     """The build context is mounted, not copied: the sources are copied out of it, installed and removed in one
     step, so no sources, build files or pip cache stay in the images; apt's lists and .deb files go too."""
     for name in ("inference", "gui"):
-        assert not [i for i in stages[name].all("COPY") + stages[name].all("ADD")
-                    if "from" not in i.flags_and_words()[0]], f"{name} copies files from the build context"
+        assert not [
+            i for i in stages[name].all("COPY") + stages[name].all("ADD") if "from" not in i.flags_and_words()[0]
+        ], f"{name} copies files from the build context"
     installs = [i.args for i in stages["inference"].all("RUN") if "/tmp/context" in i.args]
     assert len(installs) == 1 and "rm -rf /tmp/xmempp" in installs[0] and "pip install" in installs[0]
     env = " ".join(i.args for i in stages["inference"].all("ENV"))
@@ -265,17 +271,37 @@ def test_images_hold_no_sources_build_files_or_caches(stages):
 
 def test_gui_installs_qt_x11_libraries(stages):
     apt = " ".join(i.args for i in stages["gui"].all("RUN") if "apt-get install" in i.args)
-    for package in ("libgl1", "libglib2.0-0", "libxkbcommon-x11-0", "libxcb-icccm4", "libxcb-image0",
-                    "libxcb-keysyms1", "libxcb-randr0", "libxcb-render-util0", "libxcb-xinerama0",
-                    "libxcb-xfixes0", "libxcb-shape0", "libfontconfig1", "libdbus-1-3"):
+    for package in (
+        "libgl1",
+        "libglib2.0-0",
+        "libxkbcommon-x11-0",
+        "libxcb-icccm4",
+        "libxcb-image0",
+        "libxcb-keysyms1",
+        "libxcb-randr0",
+        "libxcb-render-util0",
+        "libxcb-xinerama0",
+        "libxcb-xfixes0",
+        "libxcb-shape0",
+        "libfontconfig1",
+        "libdbus-1-3",
+    ):
         assert package in apt.split(), f"gui image lacks {package}"
 
 
 def test_dockerignore_keeps_weights_and_venv_out():
     patterns = _dockerignore_patterns()
-    for path in ("saves/XMem.pth", "saves/XMem.pth.part", "saves/XMem.pth.sha256", "elsewhere/model.pth",
-                 ".venv/bin/python", ".git/HEAD", "workspace/shot/x.png", ".pytest_cache/v",
-                 "xmempp/__pycache__/a.pyc"):
+    for path in (
+        "saves/XMem.pth",
+        "saves/XMem.pth.part",
+        "saves/XMem.pth.sha256",
+        "elsewhere/model.pth",
+        ".venv/bin/python",
+        ".git/HEAD",
+        "workspace/shot/x.png",
+        ".pytest_cache/v",
+        "xmempp/__pycache__/a.pyc",
+    ):
         assert _ignored(path, patterns), f"{path} would be sent to the Docker daemon"
     for path in ("pyproject.toml", "xmempp/weights.py", "cli/app.py", "saves/README.md"):
         assert not _ignored(path, patterns), f"{path} is needed in the build context"
@@ -300,8 +326,10 @@ def test_common_script_parses_and_only_defines_functions():
         result = subprocess.run(["shellcheck", str(COMMON)], capture_output=True, text=True)
         assert result.returncode == 0, result.stdout
     # sourcing it prints nothing, runs nothing, and leaves the positional parameters alone
-    script = ('set -euo pipefail; common=$1; set -- a b; source "$common" >&2; echo "$# $*"; '
-              'declare -F die abs_path parse_options add_mount_args add_gpu_args >/dev/null')
+    script = (
+        'set -euo pipefail; common=$1; set -- a b; source "$common" >&2; echo "$# $*"; '
+        "declare -F die abs_path parse_options add_mount_args add_gpu_args >/dev/null"
+    )
     result = subprocess.run(["bash", "-c", script, "bash", str(COMMON)], capture_output=True, text=True, timeout=10)
     assert result.returncode == 0 and result.stderr == "" and result.stdout == "2 a b\n"
 
@@ -320,13 +348,20 @@ def fake_docker(tmp_path):
     """Runs a script with a fake `docker` first on PATH; returns the arguments of its `docker run`."""
     fake = tmp_path / "bin" / "docker"
     fake.parent.mkdir()
-    fake.write_text('#!/usr/bin/env bash\nif [[ "$1" == info ]]; then echo \'{"nvidia":{}}\'; exit 0; fi\n'
-                    'printf "%s\\n" "$@" > "$DOCKER_ARGS_FILE"\n')
+    fake.write_text(
+        '#!/usr/bin/env bash\nif [[ "$1" == info ]]; then echo \'{"nvidia":{}}\'; exit 0; fi\n'
+        'printf "%s\\n" "$@" > "$DOCKER_ARGS_FILE"\n'
+    )
     fake.chmod(0o755)
 
     def run(script: Path, *args: str, **extra_env: str) -> list[str]:
-        env = {"PATH": f"{fake.parent}:/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
-               "DOCKER_ARGS_FILE": str(tmp_path / "a"), **extra_env}
+        env = {
+            "PATH": f"{fake.parent}:/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "TMPDIR": str(tmp_path),
+            "DOCKER_ARGS_FILE": str(tmp_path / "a"),
+            **extra_env,
+        }
         subprocess.run(["bash", str(script), *args], check=True, env=env, timeout=10)
         return (tmp_path / "a").read_text().splitlines()
 
@@ -341,8 +376,23 @@ def test_run_scripts_build_the_docker_command(tmp_path, fake_docker):
     """With a fake `docker` on PATH, check the mounts and arguments the script passes."""
     shot = tmp_path / "shot"
     shot.mkdir()
-    args = fake_docker(SCRIPTS[0], "-i", str(shot), "-o", str(tmp_path / "out"), "-w", str(tmp_path / "w"),
-                       "--", "process", "-v", "/input", "-m", "/input/masks", "-o", "/output")
+    args = fake_docker(
+        SCRIPTS[0],
+        "-i",
+        str(shot),
+        "-o",
+        str(tmp_path / "out"),
+        "-w",
+        str(tmp_path / "w"),
+        "--",
+        "process",
+        "-v",
+        "/input",
+        "-m",
+        "/input/masks",
+        "-o",
+        "/output",
+    )
     assert args[0] == "run" and "--rm" in args
     assert f"{shot.resolve()}:/input:ro" in args
     assert f"{(tmp_path / 'out').resolve()}:/output" in args and (tmp_path / "out").is_dir()
@@ -359,8 +409,11 @@ def test_gui_script_mounts_like_the_inference_script(tmp_path, fake_docker):
     inference = fake_docker(SCRIPTS[0], *options, "--", "weights", "check")
     gui = fake_docker(SCRIPTS[1], *options, "--", "/output/shot", DISPLAY=":99")
     x11 = {"/tmp/.X11-unix:/tmp/.X11-unix:ro"} | {m for m in _mounts(gui) if m.endswith(":/tmp/.xauth:ro")}
-    expected = [f"{shot.resolve()}:/input:ro", f"{(tmp_path / 'out').resolve()}:/output",
-                f"{(tmp_path / 'w').resolve()}:/weights"]
+    expected = [
+        f"{shot.resolve()}:/input:ro",
+        f"{(tmp_path / 'out').resolve()}:/output",
+        f"{(tmp_path / 'w').resolve()}:/weights",
+    ]
     assert [m for m in _mounts(gui) if m not in x11] == _mounts(inference) == expected
     assert gui[0] == "run" and "--rm" in gui and "DISPLAY=:99" in gui and "--network" not in gui
     assert gui[gui.index("--gpus") + 1] == inference[inference.index("--gpus") + 1] == "all"

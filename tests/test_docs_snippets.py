@@ -14,6 +14,7 @@ with the line `<!-- docs-test: skip (why) -->` right above its opening fence: it
 syntax error fails, but not run. Shell commands go in ```bash blocks, never run; every opening fence names
 its language.
 """
+
 from __future__ import annotations
 
 import re
@@ -62,8 +63,9 @@ def python_blocks(path: Path) -> list[Block]:
     text = path.read_text(encoding="utf-8")
     codes = grab_code_blocks(text, lang="python")
     opening = [(line, skip) for line, lang, skip in fences(text) if lang == "python"]
-    assert len(codes) == len(opening), \
+    assert len(codes) == len(opening), (
         f"{path.name}: mktestdocs found {len(codes)} python blocks, the fences {len(opening)}"
+    )
     return [Block(path, line, code, skip) for (line, skip), code in zip(opening, codes)]
 
 
@@ -103,10 +105,11 @@ def sandbox(tmp_path_factory, state) -> Path:
         return root
     for i in range(3):
         linear = (clip[i].astype(np.float32) / 255.0) ** 2.2
-        _write_exr(root / "sh010" / "plate" / f"sh010_plate_v001.{1001 + i}.exr",
-                   {c: linear[..., k].astype(np.float16) for k, c in enumerate("RGB")})
-    _write_exr(root / "sh010" / "roto" / "sh010_roto.1001.exr",
-               {"chair.mask": (clip.mask(0) == 2).astype(np.float32)})
+        _write_exr(
+            root / "sh010" / "plate" / f"sh010_plate_v001.{1001 + i}.exr",
+            {c: linear[..., k].astype(np.float16) for k, c in enumerate("RGB")},
+        )
+    _write_exr(root / "sh010" / "roto" / "sh010_roto.1001.exr", {"chair.mask": (clip.mask(0) == 2).astype(np.float32)})
     return root
 
 
@@ -129,8 +132,9 @@ def test_python_blocks_run(path: Path, sandbox: Path, monkeypatch) -> None:
         try:
             exec(compiled, namespace)
         except Exception as exc:
-            raise AssertionError(f"{_doc_id(path)}: the python block at line {block.line} failed: "
-                                 f"{type(exc).__name__}: {exc}") from exc
+            raise AssertionError(
+                f"{_doc_id(path)}: the python block at line {block.line} failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 @pytest.mark.parametrize("path", DOC_FILES, ids=_doc_id)
@@ -148,5 +152,6 @@ def test_skip_markers_precede_python_blocks() -> None:
             if SKIP_MARKER.match(line):
                 nxt = lines[number] if number < len(lines) else ""
                 match = FENCE.match(nxt)
-                assert match and match.group(3).strip() == "python", \
+                assert match and match.group(3).strip() == "python", (
                     f"{_doc_id(path)}:{number}: the skip marker is not right above a ```python block"
+                )

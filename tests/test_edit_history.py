@@ -1,4 +1,5 @@
 """Masks depend only on the references and the settings, never on the order of edits."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,15 @@ from xmempp.inference.jobs import ShotJob, iter_job, open_session
 from xmempp.io.synthetic import MovingDiscs
 
 # Tight memory: 6 elements per frame, consolidation every few frames and long-term eviction.
-TIGHT = InferenceConfig(size=-1, mem_every=1, max_mid_term_frames=3, min_mid_term_frames=1, num_prototypes=4,
-                        max_long_term_elements=10, top_k=8)
+TIGHT = InferenceConfig(
+    size=-1,
+    mem_every=1,
+    max_mid_term_frames=3,
+    min_mid_term_frames=1,
+    num_prototypes=4,
+    max_long_term_elements=10,
+    top_k=8,
+)
 FRAMES = 8
 
 
@@ -58,8 +66,9 @@ def check_random_edits(model, mode: str, seed: int) -> None:
             session.remove_reference(frame)
         else:  # a pass leaves working memory, hidden state and (xmem) objects met while stepping
             start = int(rng.integers(0, FRAMES))
-            for _ in iter_job(model, ShotJob(clip, dict(refs), TIGHT, mode, "forward", start, count=4),
-                              session=session):
+            for _ in iter_job(
+                model, ShotJob(clip, dict(refs), TIGHT, mode, "forward", start, count=4), session=session
+            ):
                 pass
     if not refs:
         refs[5] = random_mask(clip, 5, rng)
@@ -91,8 +100,9 @@ def test_many_random_edit_sequences_equal_a_fresh_session(model, mode, seed):
     check_random_edits(model, mode, seed)
 
 
-def caps_like(model, mode: str, frames: dict[int, list[int]],
-              config: InferenceConfig = TIGHT) -> tuple[InferenceSession, MovingDiscs]:
+def caps_like(
+    model, mode: str, frames: dict[int, list[int]], config: InferenceConfig = TIGHT
+) -> tuple[InferenceSession, MovingDiscs]:
     clip = MovingDiscs(12, 32, 48, objects=2)
     session = InferenceSession(model, config, mode)
     for frame, objects in frames.items():
@@ -112,7 +122,7 @@ def test_resaving_a_reference_unchanged_changes_nothing(model):
 
 
 def test_reference_added_before_others_is_encoded_in_frame_order(model):
-    session, clip = caps_like(model, "xmempp", {9: [1, 2], 3: [1]})
+    session, _clip = caps_like(model, "xmempp", {9: [1, 2], 3: [1]})
     fresh, _ = caps_like(model, "xmempp", {3: [1], 9: [1, 2]})
     assert session.permanent_frames == [3, 9] and session.object_ids == fresh.object_ids == [1, 2]
     assert [len(g) for g in session.memory.groups] == [1, 1]

@@ -1,4 +1,5 @@
 """Defects found on the farm (issue 36): each test failed before its fix."""
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,16 @@ oiio = pytest.importorskip("OpenImageIO")
 
 
 def _write_every_exr(out, frame, probs):
-    options = WriterOptions(masks=False, alpha=True, matte_format="exr", exr_layers=True, cryptomatte=True,
-                            foreground=True, fsync=False, workers=1)
+    options = WriterOptions(
+        masks=False,
+        alpha=True,
+        matte_format="exr",
+        exr_layers=True,
+        cryptomatte=True,
+        foreground=True,
+        fsync=False,
+        workers=1,
+    )
     with ResultWriter(out, None, [1, 2], options) as writer:
         writer.submit("plate.1001", frame, probs, FrameInfo(1001, 4))
     return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*.exr"))}
@@ -27,7 +36,7 @@ def test_exr_outputs_are_byte_identical_when_written_again_later(tmp_path):
     probs[1, :, :8], probs[2, :, 8:] = 0.9, 0.6
     probs[0] = 1 - probs[1] - probs[2]
     first = _write_every_exr(tmp_path / "a", frame, probs)
-    time.sleep(1.1)                                           # OpenImageIO's DateTime has one-second steps
+    time.sleep(1.1)  # OpenImageIO's DateTime has one-second steps
     second = _write_every_exr(tmp_path / "b", frame, probs)
     assert {str(p.parts[0]) for p in first} == {"alpha", "layers", "cryptomatte", "rgba"}
     assert first.keys() == second.keys()
@@ -56,15 +65,20 @@ def test_log_format_json_words_option_and_setting_errors_as_json_lines(tmp_path,
     Image.fromarray(mask).save(tmp_path / "masks" / "00000.png")
     (tmp_path / "latin1.json").write_bytes(b'{"size": 480, "note": "caf\xe9"}')
     process = ["process", "-v", str(tmp_path / "frames"), "-m", str(tmp_path / "masks"), "-o", str(tmp_path / "out")]
-    cases = [["--size", "999999"], ["--mode", "foo"], ["--threads", "-3"], ["--checkpoint-every", "bogus"],
-             ["--config", str(tmp_path / "latin1.json")]]
+    cases = [
+        ["--size", "999999"],
+        ["--mode", "foo"],
+        ["--threads", "-3"],
+        ["--checkpoint-every", "bogus"],
+        ["--config", str(tmp_path / "latin1.json")],
+    ]
     for case in cases:
         result = CliRunner().invoke(create_app(), [*process, *case, *spelling])
         assert result.exit_code != 0, case
         lines = result.stderr.strip().splitlines()
         assert lines, case
         for line in lines:
-            record = json.loads(line)                          # every line a JSON object, no plain `error:` line
+            record = json.loads(line)  # every line a JSON object, no plain `error:` line
             assert record["event"] in ("error", "warning"), (case, line)
         assert [json.loads(line)["event"] for line in lines].count("error") == 1, (case, lines)
     # an old spelling's deprecation notice is a JSON warning too
@@ -89,8 +103,21 @@ def test_candidates_takes_a_frame_range_of_a_video_as_process_does(tmp_path, che
     mask = np.zeros((48, 64), np.uint8)
     mask[10:30, 20:40] = 1
     write_palette_png(masks / "000004.png", mask, davis_palette())
-    common = ["-v", str(clip), "-m", str(masks), "--model", str(checkpoint_path), "--size", "-1", "--device", "cpu",
-              "-q", "--frames", "4-11"]
+    common = [
+        "-v",
+        str(clip),
+        "-m",
+        str(masks),
+        "--model",
+        str(checkpoint_path),
+        "--size",
+        "-1",
+        "--device",
+        "cpu",
+        "-q",
+        "--frames",
+        "4-11",
+    ]
     result = CliRunner().invoke(create_app(), ["candidates", *common, "-k", "3", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -121,15 +148,27 @@ def test_truncated_or_damaged_mp4_is_named_in_words_without_ffmpeg_error_numbers
 
     whole = write_video(tmp_path / "whole.mp4", [colour_frame(i) for i in range(30)]).read_bytes()
     cut = tmp_path / "cut.mp4"
-    cut.write_bytes(whole[: len(whole) // 2])                 # the index (moov) at the end is gone
+    cut.write_bytes(whole[: len(whole) // 2])  # the index (moov) at the end is gone
     with pytest.raises(InputError) as info:
         open_frames(cut)
     message = str(info.value)
     assert "cut.mp4" in message and "damaged or truncated" in message and "invalid data" in message, message
     assert "Errno" not in message and "1094995529" not in message and "\n" not in message
     (tmp_path / "masks").mkdir()
-    result = CliRunner().invoke(create_app(), ["process", "-v", str(cut), "-m", str(tmp_path / "masks"), "-o",
-                                               str(tmp_path / "out"), "--model", str(checkpoint_path)])
+    result = CliRunner().invoke(
+        create_app(),
+        [
+            "process",
+            "-v",
+            str(cut),
+            "-m",
+            str(tmp_path / "masks"),
+            "-o",
+            str(tmp_path / "out"),
+            "--model",
+            str(checkpoint_path),
+        ],
+    )
     assert result.exit_code != 0
     assert len(result.stderr.strip().splitlines()) == 1 and "Errno" not in result.stderr, result.stderr
     # damaged data inside the stream: the frame where decoding stopped, in words

@@ -1,4 +1,5 @@
 """Farm-grade runs: one run per output folder (lock), chunks of a shot, exit codes, JSON logs."""
+
 from __future__ import annotations
 
 import json
@@ -94,8 +95,12 @@ def test_second_run_into_a_busy_folder_is_refused_and_the_first_is_correct(check
     os.kill(first.pid, signal.SIGSTOP)  # paused mid-run, so it cannot finish before the second run starts
     try:
         for extra in ((), ("--overwrite",)):
-            second = subprocess.run([*COMMAND, *process_args(folder, out, checkpoint_path, *extra)],
-                                    capture_output=True, text=True, timeout=300)
+            second = subprocess.run(
+                [*COMMAND, *process_args(folder, out, checkpoint_path, *extra)],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert second.returncode == ExitCode.LOCKED, second.stderr
             line = " ".join(second.stderr.split())
             assert f"in use by another xmempp run: pid {first.pid} on host {socket.gethostname()}" in line, line
@@ -114,8 +119,14 @@ def test_two_chunks_write_every_frame_once_and_use_every_keyframe(checkpoint_pat
     whole = tmp_path / "whole"
     assert runner.invoke(app, process_args(folder, whole, checkpoint_path)).exit_code == 0
     out = tmp_path / "out"
-    chunks = [subprocess.Popen([*COMMAND, *process_args(folder, out, checkpoint_path, "--frames", frames)],
-                               stderr=subprocess.PIPE, text=True) for frames in ("1001-1006", "1007-1012")]
+    chunks = [
+        subprocess.Popen(
+            [*COMMAND, *process_args(folder, out, checkpoint_path, "--frames", frames)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for frames in ("1001-1006", "1007-1012")
+    ]
     for proc in chunks:  # both at once, into one folder
         _, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr
@@ -164,8 +175,13 @@ def test_text_progress_lines_when_stderr_is_not_a_terminal_and_no_wrapping(check
     out = tmp_path / ("a-long-folder-name-" * 5) / "out"
     args = process_args(folder, out, checkpoint_path)
     args.remove("-q")
-    done = subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "XMEMPP_LOG_INTERVAL": "0", "COLUMNS": "80"})
+    done = subprocess.run(
+        [*COMMAND, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "XMEMPP_LOG_INTERVAL": "0", "COLUMNS": "80"},
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     assert "propagating: 3/6 frames" in done.stderr and "propagating: 6/6 frames" in done.stderr
@@ -175,9 +191,8 @@ def test_text_progress_lines_when_stderr_is_not_a_terminal_and_no_wrapping(check
 def test_second_sigterm_exits_143():
     from xmempp.interrupts import StopSignal
 
-    with pytest.raises(typer.Exit) as info:
-        with user_errors():
-            raise StopSignal(15)
+    with pytest.raises(typer.Exit) as info, user_errors():
+        raise StopSignal(15)
     assert info.value.exit_code == 143
 
 
@@ -200,11 +215,21 @@ def test_disk_full_while_saving_a_checkpoint_is_an_output_error(tmp_path, monkey
 def test_resume_refusals_name_frame_files_and_options():
     from xmempp.inference.checkpoint import fingerprint_changes
 
-    saved = {"frames": {"sh010.1003.png": [10, 1], "sh010.1004.png": [10, 1]},
-             "references": {"sh010.1014": "a"}, "outputs": {"alpha": "False", "palette": "p"}}
-    current = {"frames": {"sh010.1003.png": [11, 2], "sh010.1005.png": [10, 1]},
-               "references": {"sh010.1014": "b", "sh010.1020": "c"}, "outputs": {"alpha": "True", "palette": "p"}}
+    saved = {
+        "frames": {"sh010.1003.png": [10, 1], "sh010.1004.png": [10, 1]},
+        "references": {"sh010.1014": "a"},
+        "outputs": {"alpha": "False", "palette": "p"},
+    }
+    current = {
+        "frames": {"sh010.1003.png": [11, 2], "sh010.1005.png": [10, 1]},
+        "references": {"sh010.1014": "b", "sh010.1020": "c"},
+        "outputs": {"alpha": "True", "palette": "p"},
+    }
     assert fingerprint_changes(saved, current) == [
-        "frame file sh010.1003.png (modified)", "frame file sh010.1004.png (removed)",
-        "frame file sh010.1005.png (added)", "reference mask of frame sh010.1014 (edited)",
-        "reference mask of frame sh010.1020 (added)", "output option alpha (False -> True)"]
+        "frame file sh010.1003.png (modified)",
+        "frame file sh010.1004.png (removed)",
+        "frame file sh010.1005.png (added)",
+        "reference mask of frame sh010.1014 (edited)",
+        "reference mask of frame sh010.1020 (added)",
+        "output option alpha (False -> True)",
+    ]

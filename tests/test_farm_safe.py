@@ -2,6 +2,7 @@
 same files as an uninterrupted run (also after SIGKILL at random frames, in real subprocesses),
 a changed reference refuses to resume, leftovers are cleaned, errors before the first frame leave
 no folder, and the memory guard refuses a run the machine cannot hold."""
+
 from __future__ import annotations
 
 import json
@@ -18,14 +19,20 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from cli.app import app
 from iohelpers import write_palette_png
 from xmempp.io.masks import davis_palette
 from xmempp.io.synthetic import MovingDiscs
-from cli.app import app
 
 runner = CliRunner()
-SMALL_MEMORY = {"mem_every": 2, "max_mid_term_frames": 3, "min_mid_term_frames": 1, "num_prototypes": 8,
-                "max_long_term_elements": 40, "size": -1}
+SMALL_MEMORY = {
+    "mem_every": 2,
+    "max_mid_term_frames": 3,
+    "min_mid_term_frames": 1,
+    "num_prototypes": 8,
+    "max_long_term_elements": 40,
+    "size": -1,
+}
 
 
 def make_clip(folder: Path, length: int, references=(0, 12)) -> tuple[Path, Path, list[str]]:
@@ -43,14 +50,33 @@ def make_clip(folder: Path, length: int, references=(0, 12)) -> tuple[Path, Path
 
 
 def process_args(folder: Path, out: Path, weights: Path, *extra) -> list[str]:
-    return ["process", "-v", str(folder / "frames"), "-m", str(folder / "masks"), "-o", str(out), "--model",
-            str(weights), "--config", str(folder / "config.json"), "--alpha", "--alpha-bits", "16", "--binary",
-            "-q", *map(str, extra)]
+    return [
+        "process",
+        "-v",
+        str(folder / "frames"),
+        "-m",
+        str(folder / "masks"),
+        "-o",
+        str(out),
+        "--model",
+        str(weights),
+        "--config",
+        str(folder / "config.json"),
+        "--alpha",
+        "--alpha-bits",
+        "16",
+        "--binary",
+        "-q",
+        *map(str, extra),
+    ]
 
 
 def result_files(out: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and ".xmempp" not in p.relative_to(out).parts}
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and ".xmempp" not in p.relative_to(out).parts
+    }
 
 
 def assert_same_results(out: Path, reference: Path) -> None:
@@ -81,8 +107,7 @@ def uninterrupted(clip, checkpoint_path, tmp_path_factory):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stops_cleanly_and_resume_matches(signum, clip, uninterrupted, checkpoint_path, tmp_path,
-                                                 monkeypatch):
+def test_signal_stops_cleanly_and_resume_matches(signum, clip, uninterrupted, checkpoint_path, tmp_path, monkeypatch):
     folder = clip[0].parent
     from xmempp.inference import session as inference
 
@@ -109,7 +134,7 @@ def test_signal_stops_cleanly_and_resume_matches(signum, clip, uninterrupted, ch
 
 
 def test_resume_refused_when_a_reference_mask_changed(clip, checkpoint_path, tmp_path):
-    frames_dir, masks_dir, stems = clip
+    _frames_dir, _masks_dir, stems = clip
     folder = tmp_path / "copy"
     make_clip(folder, 12, references=(0, 6))
     out = tmp_path / "out"
@@ -143,8 +168,11 @@ def test_leftovers_of_a_killed_run_are_removed(clip, checkpoint_path, tmp_path):
     (out / "masks").mkdir(parents=True)
     (out / "alpha" / "1").mkdir(parents=True)
     previews.mkdir()
-    leftovers = [out / "masks" / ".xmempp-tmp-shot_1001.png.x1.tmp", out / "alpha" / "1" / ".xmempp-tmp-a.png.y.tmp",
-                 previews / ".xmempp-tmp-preview.mp4.abc.mp4"]
+    leftovers = [
+        out / "masks" / ".xmempp-tmp-shot_1001.png.x1.tmp",
+        out / "alpha" / "1" / ".xmempp-tmp-a.png.y.tmp",
+        previews / ".xmempp-tmp-preview.mp4.abc.mp4",
+    ]
     other_job = previews / ".xmempp-tmp-other.mp4.def.mp4"  # another shot's preview being written
     for path in (*leftovers, other_job):
         path.write_bytes(b"")
@@ -185,8 +213,20 @@ def test_memory_guard_refuses_before_creating_anything(checkpoint_path, tmp_path
     write_palette_png(folder / "masks" / "f0.png", mask, davis_palette())
     monkeypatch.setattr(memory_estimate, "available_memory", lambda: 2**29)
     out = tmp_path / "out"
-    args = ["process", "-v", folder / "frames", "-m", folder / "masks", "-o", out, "--model", checkpoint_path,
-            "--size", -1, "-q"]
+    args = [
+        "process",
+        "-v",
+        folder / "frames",
+        "-m",
+        folder / "masks",
+        "-o",
+        out,
+        "--model",
+        checkpoint_path,
+        "--size",
+        -1,
+        "-q",
+    ]
     result = runner.invoke(app, list(map(str, args)))
     assert result.exit_code == 4  # out of memory
     line = " ".join(result.output.split())
@@ -199,11 +239,14 @@ def test_sigkill_at_random_frames_then_resume_matches_uninterrupted(checkpoint_p
     """Kill a real `xmempp process` (SIGKILL) at random frames several times, resume each time."""
     length = 30
     folder = tmp_path / "clip"
-    _, _, stems = make_clip(folder, length, references=(0, 12))
+    _, _, _stems = make_clip(folder, length, references=(0, 12))
     command = [sys.executable, "-m", "xmempp.cli.app"]
     reference = tmp_path / "reference"
-    subprocess.run([*command, *process_args(folder, reference, checkpoint_path, "--checkpoint-every", "off")],
-                   check=True, timeout=900)
+    subprocess.run(
+        [*command, *process_args(folder, reference, checkpoint_path, "--checkpoint-every", "off")],
+        check=True,
+        timeout=900,
+    )
     out = tmp_path / "out"
     args = [*command, *process_args(folder, out, checkpoint_path, "--checkpoint-every", "1", "--resume")]
     rng = random.Random(11)

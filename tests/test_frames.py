@@ -1,9 +1,10 @@
 """Frame sources: folders of images and streamed videos, natural order, bad frames, prefetch."""
+
 from __future__ import annotations
 
 import threading
-import warnings
 import time
+import warnings
 
 import cv2
 import numpy as np
@@ -34,7 +35,7 @@ def test_folder_formats_are_read_as_rgb8(tmp_path):
     Image.fromarray(rgb).save(tmp_path / "f_0002.jpg", quality=95)
     cv2.imwrite(str(tmp_path / "f_0003.png"), (rgb[..., ::-1].astype(np.uint16) * 257))  # 16-bit RGB PNG
     cv2.imwrite(str(tmp_path / "f_0004.tif"), rgb[..., ::-1])
-    cv2.imwrite(str(tmp_path / "f_0005.png"), rgb[..., 0].astype(np.uint16) * 257)       # 16-bit grayscale
+    cv2.imwrite(str(tmp_path / "f_0005.png"), rgb[..., 0].astype(np.uint16) * 257)  # 16-bit grayscale
     Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])).save(tmp_path / "f_0006.png")
     (tmp_path / ".DS_Store").write_bytes(b"junk")
     (tmp_path / "._f_0001.png").write_bytes(b"junk")
@@ -235,8 +236,9 @@ def test_real_clips_folder_and_video():
 
 
 def _encode(path, stamps):
-    import av
     from fractions import Fraction
+
+    import av
 
     container = av.open(str(path), "w")
     stream = container.add_stream("libx264", rate=25)

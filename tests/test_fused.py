@@ -1,4 +1,5 @@
 """Batch norms folded at load time and fused oneDNN convolutions give the unfused network's numbers."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,15 +9,24 @@ from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from xmempp.errors import ConfigError
-from xmempp.model.fused import (FusedConv2d, _one_output_same_size, conv_act, fold_batchnorms, fuse_convolutions,
-                                onednn_bf16_available, packed_weight_bytes, split_input_channels)
+from xmempp.model.fused import (
+    FusedConv2d,
+    _one_output_same_size,
+    conv_act,
+    fold_batchnorms,
+    fuse_convolutions,
+    onednn_bf16_available,
+    packed_weight_bytes,
+    split_input_channels,
+)
 from xmempp.model.loading import load_model
 from xmempp.model.modules import add_per_object
 from xmempp.model.network import XMemNetwork
 
 #: oneDNN's bf16 convolutions need AVX512 BW/VL/DQ or AVX-NE-CONVERT (an AVX2-only EPYC has neither).
-NEEDS_ONEDNN_BF16 = pytest.mark.skipif(not onednn_bf16_available(),
-                                       reason="this CPU has no oneDNN bf16 convolutions (AVX2 only)")
+NEEDS_ONEDNN_BF16 = pytest.mark.skipif(
+    not onednn_bf16_available(), reason="this CPU has no oneDNN bf16 convolutions (AVX2 only)"
+)
 
 
 def _random_state() -> dict:
@@ -65,8 +75,10 @@ def test_fused_conv_matches_separate_operations(add, relu):
     assert torch.allclose(got, expected.detach(), atol=1e-5)
 
 
-@pytest.mark.parametrize("kernel, bias, add, relu", [(3, True, False, False), (7, True, False, True),
-                                                   (1, False, True, False), (5, False, True, True)])
+@pytest.mark.parametrize(
+    "kernel, bias, add, relu",
+    [(3, True, False, False), (7, True, False, True), (1, False, True, False), (5, False, True, True)],
+)
 def test_one_output_convolution_matches_the_plain_one(kernel, bias, add, relu):
     """Convolutions to one channel (the mask prediction, the shrinkage term) take the matrix-product path."""
     torch.manual_seed(2)
@@ -216,8 +228,9 @@ def test_decoder_gives_each_object_what_it_gives_that_object_alone(update_hidden
     together = network.decoder(f.f16, f.f8, f.f4, hidden, readout, update_hidden)
     for index in range(frames * objects):
         b, one = index // objects, slice(index, index + 1)
-        alone = network.decoder(f.f16[b:b + 1], f.f8[b:b + 1], f.f4[b:b + 1], hidden[one], readout[one],
-                                update_hidden)
+        alone = network.decoder(
+            f.f16[b : b + 1], f.f8[b : b + 1], f.f4[b : b + 1], hidden[one], readout[one], update_hidden
+        )
         for got, expected in zip(together, alone):
             assert torch.allclose(got[one], expected, atol=1e-4 * expected.abs().max().item())
 

@@ -1,4 +1,5 @@
 """The network and propagation reproduce the reference XMem / XMem++ numbers (../shared/golden)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -59,8 +60,9 @@ def run_fixture(model, name: str, mode: str) -> tuple[float, float]:
     return worst_error, worst_agreement
 
 
-@pytest.mark.parametrize("name,mode", [("video_caps", "xmempp"), ("video_caps", "xmem"),
-                                       ("video_caps_evict", "xmempp")])
+@pytest.mark.parametrize(
+    "name,mode", [("video_caps", "xmempp"), ("video_caps", "xmem"), ("video_caps_evict", "xmempp")]
+)
 def test_propagation_matches_reference(golden_model, name, mode):
     error, agreement = run_fixture(golden_model, name, mode)
     assert error <= 5e-3

@@ -1,4 +1,5 @@
 """GPU checks: run only where CUDA is available (skipped on CPU-only machines)."""
+
 from __future__ import annotations
 
 import numpy as np

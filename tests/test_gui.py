@@ -1,35 +1,36 @@
 """End-to-end GUI tests (pytest-qt, offscreen) on a workspace imported from ../shared/data/caps with the
 stand-in weights: paint, undo / redo, save a reference, propagate in the worker, suggest frames,
 close and reopen; the screenshot command; annotation without weights."""
+
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import json
+import subprocess
+import sys
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 pytest.importorskip("PyQt5")
 pytest.importorskip("pytestqt")
 
-from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
-from PyQt5.QtGui import QMouseEvent  # noqa: E402
-from PyQt5.QtWidgets import QApplication, QMessageBox  # noqa: E402
+from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt
+from PyQt5.QtGui import QMouseEvent
+from PyQt5.QtWidgets import QApplication, QMessageBox
 
-from xmempp.io.frames import FolderFrames  # noqa: E402
-from xmempp.io.masks import read_mask  # noqa: E402
-from xmempp.io.workspace import create_workspace  # noqa: E402
+from xmempp.io.frames import FolderFrames
+from xmempp.io.masks import read_mask
+from xmempp.io.workspace import create_workspace
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CAPS = SHARED / "data" / "caps"
-FRAMES = 12          # a short piece of the clip keeps the network steps few (CPU, stand-in weights)
-SIZE = 120           # workspace images: shorter side 120 px
+FRAMES = 12  # a short piece of the clip keeps the network steps few (CPU, stand-in weights)
+SIZE = 120  # workspace images: shorter side 120 px
 
 
 def caps_workspace(tmp_path: Path, name: str = "caps") -> Path:
@@ -95,6 +96,7 @@ def captured(monkeypatch):
         def show(parent, title, text, *args, **kwargs):
             shown.append((kind, title, text))
             return answer
+
         return show
 
     monkeypatch.setattr(QMessageBox, "critical", record("critical"))
@@ -206,8 +208,13 @@ def test_screenshot_command_renders_a_window(tmp_path):
     shot = tmp_path / "shot.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     code = "from xmempp.cli.app import main; main()"
-    proc = subprocess.run([sys.executable, "-c", code, "gui", "--workspace", str(workspace), "--screenshot",
-                           str(shot)], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "gui", "--workspace", str(workspace), "--screenshot", str(shot)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     from PIL import Image
 
@@ -228,7 +235,7 @@ def test_missing_weights_annotation_works_propagation_explains(qtbot, tmp_path, 
     assert project.has_mask(4) and project.mask(4)[50, 50] == 1
     assert window.propagate("forward") is False
     assert window.job is None
-    (kind, _title, text), = captured
+    ((kind, _title, text),) = captured
     assert kind == "critical" and str(missing) in text and "xmempp weights download" in text
     captured.clear()
     assert window.suggest() is False
@@ -267,8 +274,9 @@ def test_shortcut_table_drives_actions_and_help(qtbot, tmp_path):
             for n, key in enumerate(row.keys, start=1):
                 assert window.actions[f"{row.action}_{n}"].shortcut() == QKeySequence(key)
         else:
-            assert [s.toString() for s in window.actions[row.action].shortcuts()] == \
-                [QKeySequence(k).toString() for k in row.keys]
+            assert [s.toString() for s in window.actions[row.action].shortcuts()] == [
+                QKeySequence(k).toString() for k in row.keys
+            ]
     dialog = HelpDialog(window)
     text = " ".join(dialog.browser.toPlainText().split())
     assert len(dialog.rows) == len(SHORTCUTS)

@@ -2,26 +2,27 @@
 size of an imported workspace, Enter in number fields, Shift+Enter erase, weights and export messages,
 job feedback, layout at 1280x720 and 1024x600, matte views, object management, the File menu,
 suggestion stepping, the undo history."""
+
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import json  # noqa: E402
-import pickle  # noqa: E402
-import shutil  # noqa: E402
+import json
+import pickle
+import shutil
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 pytest.importorskip("PyQt5")
 pytest.importorskip("pytestqt")
 
-from PyQt5.QtCore import Qt  # noqa: E402
-from PyQt5.QtWidgets import QApplication, QInputDialog, QWidget  # noqa: E402
+from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import QApplication, QInputDialog, QWidget
 
-from guihelpers import H, N, W, at, disc_mask, drag, make_workspace, open_window, write_frames  # noqa: E402
+from guihelpers import H, N, W, at, disc_mask, drag, make_workspace, open_window, write_frames
 
 pytestmark = pytest.mark.usefixtures("private_qt_settings")
 from xmempp.errors import OutputError, Remedy, RemedyKind, WeightsError  # noqa: E402
@@ -29,13 +30,12 @@ from xmempp.io.masks import read_mask  # noqa: E402
 from xmempp.io.workspace import Workspace  # noqa: E402
 
 
-
-
 def wait_idle(qtbot, window, timeout: int = 60_000) -> None:
     qtbot.waitUntil(lambda: window.job is None, timeout=timeout)
 
 
 # ------------------------------------------------------------------------------------------ defects
+
 
 def test_imported_workspace_keeps_its_processing_size(qtbot, tmp_path):
     from xmempp.gui.project import Project
@@ -105,8 +105,7 @@ def test_enter_saves_number_fields_and_shift_enter_erases(qtbot, tmp_path, captu
 
 
 @pytest.mark.parametrize("damage", ["python object", "truncated"])
-def test_corrupt_weights_say_what_is_wrong_without_torch_advice(qtbot, tmp_path, checkpoint_path, captured,
-                                                                damage):
+def test_corrupt_weights_say_what_is_wrong_without_torch_advice(qtbot, tmp_path, checkpoint_path, captured, damage):
     from xmempp.gui.model_cache import ModelCache
 
     broken = tmp_path / "XMem.pth"
@@ -132,10 +131,10 @@ def test_corrupt_weights_say_what_is_wrong_without_torch_advice(qtbot, tmp_path,
 def test_errors_are_worded_as_the_gui_controls():
     from xmempp.gui.remedies import gui_message, gui_remedy
 
-    error = OutputError("output folder /x already holds results (masks)",
-                        remedy=Remedy(RemedyKind.ENABLE, "overwrite"))
-    assert gui_message(error) == ("output folder /x already holds results (masks); tick “Overwrite existing "
-                                  "results” in the export dialog")
+    error = OutputError("output folder /x already holds results (masks)", remedy=Remedy(RemedyKind.ENABLE, "overwrite"))
+    assert gui_message(error) == (
+        "output folder /x already holds results (masks); tick “Overwrite existing results” in the export dialog"
+    )
     assert gui_remedy(Remedy(RemedyKind.SET, "size", 384)) == "set “Processing size” in the Memory tab to 384"
     assert gui_remedy(Remedy(RemedyKind.DISABLE, "enable_long_term")).startswith("untick “Use long-term memory”")
     assert "--" not in gui_message(error)
@@ -173,14 +172,19 @@ def test_export_dialog_words_its_errors_as_its_controls_and_remembers_choices(qt
 
 # ------------------------------------------------------------------------------------------ job feedback
 
+
 def test_job_progress_phases_rate_and_time_left():
     from xmempp.gui.job_progress import SUGGESTION_PHASES, JobProgress, format_duration
 
     now = [100.0]
     progress = JobProgress("Suggest frames", SUGGESTION_PHASES, 80, clock=lambda: now[0])
     seen = []
-    for stage, steps, seconds in (("model", 1, 2.0), ("features", 80, 0.05), ("propagation", 80, 0.2),
-                                  ("selection", 5, 0.1)):
+    for stage, steps, seconds in (
+        ("model", 1, 2.0),
+        ("features", 80, 0.05),
+        ("propagation", 80, 0.2),
+        ("selection", 5, 0.1),
+    ):
         for done in range(1, steps + 1):
             now[0] += seconds
             progress.update(stage, done, steps)
@@ -195,8 +199,7 @@ def test_job_progress_phases_rate_and_time_left():
     assert format_duration(3723) == "1:02:03"
 
 
-def test_suggestion_reports_phases_model_memory_and_a_finished_message(qtbot, tmp_path, checkpoint_path,
-                                                                       captured):
+def test_suggestion_reports_phases_model_memory_and_a_finished_message(qtbot, tmp_path, checkpoint_path, captured):
     window = open_window(qtbot, make_workspace(tmp_path), checkpoint_path)
     jobs = window.jobs
     lines, models, stats = [], [], []
@@ -261,9 +264,16 @@ def test_job_controller_works_through_signals_alone(qtbot, tmp_path, checkpoint_
 
 # ------------------------------------------------------------------------------------------ layout
 
+
 def test_window_laid_out_without_clipping_at_1280x720_and_1024x600(qtbot, tmp_path):
-    path = make_workspace(tmp_path, stem="shot010_comp_plate_v003.", count=4, height=270, width=480,
-                          masks={0: disc_mask(0, height=270, width=480)})
+    path = make_workspace(
+        tmp_path,
+        stem="shot010_comp_plate_v003.",
+        count=4,
+        height=270,
+        width=480,
+        masks={0: disc_mask(0, height=270, width=480)},
+    )
     window = open_window(qtbot, path, size=(1280, 720))
     QApplication.processEvents()
     assert window.width() == 1280 and window.height() == 720
@@ -271,8 +281,15 @@ def test_window_laid_out_without_clipping_at_1280x720_and_1024x600(qtbot, tmp_pa
     assert not counter.elided and counter.width() >= counter.full_width()
     assert "shot010_comp_plate_v003.0000" in counter.text()
     inside = window.rect()
-    for widget in (counter, window.canvas, window.timeline, window.ui.dock, window.ui.options_bar,
-                   window.ui.saved_label, window.ui.model_label):
+    for widget in (
+        counter,
+        window.canvas,
+        window.timeline,
+        window.ui.dock,
+        window.ui.options_bar,
+        window.ui.saved_label,
+        window.ui.model_label,
+    ):
         top_left = widget.mapTo(window, widget.rect().topLeft())
         bottom_right = widget.mapTo(window, widget.rect().bottomRight())
         assert inside.contains(top_left) and inside.contains(bottom_right), widget
@@ -290,6 +307,7 @@ def test_window_laid_out_without_clipping_at_1280x720_and_1024x600(qtbot, tmp_pa
 
 
 # ------------------------------------------------------------------------------------------ matte views
+
 
 def test_matte_view_modes_render_the_matte():
     from xmempp.gui.matte_view import CHECKER_GREYS, ONION_NEXT, render_view
@@ -357,6 +375,7 @@ def test_canvas_alpha_view_refined_split_and_onion_skin(qtbot, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ objects
+
 
 def test_objects_rename_recolour_hide_lock_and_names_in_exports(qtbot, tmp_path, captured):
     pytest.importorskip("OpenImageIO")
@@ -429,6 +448,7 @@ def test_objects_rename_recolour_hide_lock_and_names_in_exports(qtbot, tmp_path,
 
 
 # ------------------------------------------------------------------------------------------ File menu, frames
+
 
 def test_file_menu_new_open_recent_and_go_to_frame(qtbot, tmp_path, monkeypatch, captured):
     from xmempp.gui.file_actions import NewWorkspaceDialog, parse_frame
@@ -535,7 +555,7 @@ def test_refined_matte_comes_from_the_refine_stage(qtbot, tmp_path):
     assert window.refined.available and window.ui.compare_box.isEnabled()
     window.set_compare("split")
     matte = window.refined.matte(0, window.project.image(0), window.project.mask(0), 1)
-    assert matte.shape == (H, W) and 0.0 <= matte.min() and matte.max() <= 1.0 and matte[36, 30] > 0.5
+    assert matte.shape == (H, W) and matte.min() >= 0.0 and matte.max() <= 1.0 and matte[36, 30] > 0.5
     assert window.canvas.grab_rgb()[36, W - 40].max() > 0 or matte[36, W - 40] == 0
     window.close()
 
@@ -548,7 +568,7 @@ def test_refined_view_follows_the_export_dialogs_refine_settings(qtbot, tmp_path
     default = window.refined.matte(0, image, ids, 1)
     soft = (default > 0.01) & (default < 0.99)
     assert soft.any(), "the hard mask is refined as the network's soft matte, not left hard"
-    assert 0.0 <= default.min() and default.max() <= 1.0 and (default[ids == 1] > 0.5).mean() > 0.9
+    assert default.min() >= 0.0 and default.max() <= 1.0 and (default[ids == 1] > 0.5).mean() > 0.9
     project.settings.export = {**project.settings.export, "refine_detail": "0.5"}
     coarse_detail = window.refined.matte(0, image, ids, 1)
     assert not np.array_equal(coarse_detail, default), "the export dialog's detail reaches the view"

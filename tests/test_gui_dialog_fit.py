@@ -1,14 +1,15 @@
 """Dialogs fit a 1280x720 laptop screen (issue 33): every one at most 680 px high with its buttons inside;
 the shortcut list in two columns, the object rename keeping the typed name after a refused one."""
+
 from __future__ import annotations
 
 import pytest
 
 pytest.importorskip("PyQt5")
 
-from PyQt5.QtWidgets import QDialogButtonBox  # noqa: E402
+from PyQt5.QtWidgets import QDialogButtonBox
 
-from guihelpers import make_workspace  # noqa: E402
+from guihelpers import make_workspace
 
 pytestmark = pytest.mark.usefixtures("private_qt_settings")
 
@@ -54,7 +55,7 @@ def test_shortcut_list_fits_in_two_columns(qtbot):
     one_column.setTextWidth(width)
     two_columns = dialog.browser.document()
     two_columns.setTextWidth(width)
-    assert two_columns.size().height() < 0.75 * one_column.size().height()   # side by side; the rest scrolls
+    assert two_columns.size().height() < 0.75 * one_column.size().height()  # side by side; the rest scrolls
     text = " ".join(dialog.browser.toPlainText().split())
     for row in SHORTCUTS:
         assert " ".join(row.help.split()) in text
@@ -71,9 +72,9 @@ def test_rename_with_a_slash_keeps_the_dialog_and_the_typed_name(qtbot, tmp_path
     dialog.show()
     dialog.edit.setText("hair/left")
     dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok).click()
-    assert dialog.isVisible() and dialog.result() != dialog.Accepted   # still open
-    assert dialog.edit.text() == "hair/left"                           # the typed name kept
-    assert dialog.error.isVisible() and "/" in dialog.error.text()     # the reason, inline
+    assert dialog.isVisible() and dialog.result() != dialog.Accepted  # still open
+    assert dialog.edit.text() == "hair/left"  # the typed name kept
+    assert dialog.error.isVisible() and "/" in dialog.error.text()  # the reason, inline
     assert project.object_name(1) != "hair/left"
     dialog.edit.setText("hair_left")
     dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok).click()

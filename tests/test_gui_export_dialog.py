@@ -1,6 +1,7 @@
 """The export dialog at 1280x720 (issue 33): it fits with Advanced open and during an export, its buttons stay
 where they are while options change; a frame range, a choice of objects, "open the folder" when done; labels
 that show the files and EXR channels really written."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,10 +9,10 @@ import pytest
 
 pytest.importorskip("PyQt5")
 
-from PIL import Image  # noqa: E402
-from PyQt5.QtWidgets import QApplication  # noqa: E402
+from PIL import Image
+from PyQt5.QtWidgets import QApplication
 
-from guihelpers import N, disc_mask, make_workspace, open_window  # noqa: E402
+from guihelpers import N, disc_mask, make_workspace, open_window
 
 pytestmark = pytest.mark.usefixtures("private_qt_settings")
 
@@ -46,22 +47,22 @@ def test_dialog_fits_and_buttons_stay_put(qtbot, tmp_path):
     dialog.show()
     qtbot.waitExposed(dialog)
     assert dialog.height() <= DIALOG_MAX_H and dialog.width() <= SCREEN_W, dialog.size()
-    assert dialog.height() > 560                     # sized for this screen, not offscreen Qt's 800x600
+    assert dialog.height() > 560  # sized for this screen, not offscreen Qt's 800x600
     spots = button_spots(dialog)
     for box in (dialog.alpha, dialog.exr, dialog.cryptomatte, dialog.binary, dialog.overlay, dialog.video):
         box.setChecked(True)
-    dialog.refine.advanced.setChecked(True)          # Advanced open
+    dialog.refine.advanced.setChecked(True)  # Advanced open
     dialog.frame_range.setChecked(True)
     dialog.from_propagation.setChecked(True)
-    dialog.progress.setVisible(True)                 # what an export shows
+    dialog.progress.setVisible(True)  # what an export shows
     dialog.status.setText("Writing to a folder with a long name " * 4)
     QApplication.processEvents()
     assert dialog.height() <= DIALOG_MAX_H and dialog.width() <= SCREEN_W, dialog.size()
-    assert button_spots(dialog) == spots             # a click aimed at Export still lands on Export
-    assert dialog.scroll.widget().width() <= dialog.scroll.viewport().width()   # scrolls up and down only
+    assert button_spots(dialog) == spots  # a click aimed at Export still lands on Export
+    assert dialog.scroll.widget().width() <= dialog.scroll.viewport().width()  # scrolls up and down only
     for button in dialog.buttons.buttons():
         top_left = button.mapTo(dialog, button.rect().topLeft())
-        assert 0 <= top_left.y() and top_left.y() + button.height() <= dialog.height()
+        assert top_left.y() >= 0 and top_left.y() + button.height() <= dialog.height()
     window.close()
 
 
@@ -77,7 +78,7 @@ def test_labels_name_the_files_and_channels_written(qtbot, tmp_path):
     assert f"layers/{first}.exr" in hint and "object 7.A" in hint and "hair.A" in hint
     assert "matte.<n>" not in hint and "obj7" not in hint
     assert dialog.hints[dialog.alpha].text() == f"alpha/{{7,9}}/{first}.png …"
-    dialog.objects.item(1).setCheckState(0)            # untick hair
+    dialog.objects.item(1).setCheckState(0)  # untick hair
     assert dialog.hints[dialog.alpha].text() == f"alpha/7/{first}.png …"
     dialog.frame_range.setChecked(True)
     dialog.first_frame.setValue(3)
@@ -95,9 +96,9 @@ def test_labels_name_the_files_and_channels_written(qtbot, tmp_path):
     import OpenImageIO as oiio
 
     written = sorted(p.name for p in (out / "layers").iterdir())
-    assert written == [f"{name}.exr" for name in project.labels]     # the names the label showed
+    assert written == [f"{name}.exr" for name in project.labels]  # the names the label showed
     spec = oiio.ImageInput.open(str(out / "layers" / written[0])).spec()
-    assert sorted(spec.channelnames) == ["hair.A", "object 7.A"]       # the names the dialog showed
+    assert sorted(spec.channelnames) == ["hair.A", "object 7.A"]  # the names the dialog showed
     window.close()
 
 
@@ -114,7 +115,7 @@ def test_frame_range_objects_and_open_folder(qtbot, tmp_path):
     dialog.frame_range.setChecked(True)
     dialog.first_frame.setValue(2)
     dialog.last_frame.setValue(4)
-    dialog.objects.item(1).setCheckState(0)          # object 9 left out
+    dialog.objects.item(1).setCheckState(0)  # object 9 left out
     dialog.open_folder.setChecked(True)
     assert not dialog.open_button.isEnabled()
     dialog.start()
@@ -124,8 +125,8 @@ def test_frame_range_objects_and_open_folder(qtbot, tmp_path):
     assert sorted(p.stem for p in (out / "masks").iterdir()) == labels[1:4]
     assert sorted(p.name for p in (out / "alpha").iterdir()) == ["7"]
     ids = np.asarray(Image.open(out / "masks" / f"{labels[1]}.png"))
-    assert set(np.unique(ids)) <= {0, 7}                               # object 9 is background there
-    assert opened == [str(out)] and dialog.open_button.isEnabled()    # the folder shown when done
+    assert set(np.unique(ids)) <= {0, 7}  # object 9 is background there
+    assert opened == [str(out)] and dialog.open_button.isEnabled()  # the folder shown when done
     assert dialog.choices()["open_folder"] is True
     # nothing ticked under Objects: refused with the reason, nothing started
     for i in range(dialog.objects.count()):

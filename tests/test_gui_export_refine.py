@@ -1,31 +1,29 @@
 """The export dialog's refine controls: the core's refine stage on the exported soft mattes, off with a
 reason while no soft output is ticked, remembered with the dialog's choices."""
+
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import importlib.util  # noqa: E402
-import json  # noqa: E402
+import importlib.util
+import json
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import cv2
+import numpy as np
+import pytest
 
 pytest.importorskip("PyQt5")
 pytest.importorskip("pytestqt")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from xmempp.inference.jobs import ShotJob, run_job  # noqa: E402
-from xmempp.refine import RefineSettings, refine_frame  # noqa: E402
-
-from guihelpers import N, disc_mask, make_workspace, open_window  # noqa: E402
+from guihelpers import N, disc_mask, make_workspace, open_window
+from xmempp.inference.jobs import ShotJob, run_job
+from xmempp.refine import RefineSettings, refine_frame
 
 pytestmark = pytest.mark.usefixtures("private_qt_settings")
-
-
 
 
 def _export(qtbot, window, out, mode: str, propagate: bool = True) -> None:
@@ -103,8 +101,7 @@ def test_refine_controls_follow_soft_outputs_and_are_remembered(qtbot, tmp_path,
     window.close()
 
 
-def test_export_refined_mattes_equal_refine_frame_on_the_same_probabilities(qtbot, tmp_path, checkpoint_path,
-                                                                           captured):
+def test_export_refined_mattes_equal_refine_frame_on_the_same_probabilities(qtbot, tmp_path, checkpoint_path, captured):
     window = open_window(qtbot, make_workspace(tmp_path), checkpoint_path)
     _export(qtbot, window, tmp_path / "off", "off")
     _export(qtbot, window, tmp_path / "guided", "guided")
@@ -151,7 +148,7 @@ def test_refined_saved_masks_at_the_source_size_change_only_the_edges(qtbot, tmp
 @pytest.mark.skipif(importlib.util.find_spec("pymatting") is None, reason="foreground colour needs pymatting")
 def test_export_foreground_colour_writes_colour_and_rgba_beside_the_mattes(qtbot, tmp_path, checkpoint_path, captured):
     from xmempp.gui.export_dialog import ExportDialog
-    from xmempp.io.soft_mattes import read_soft_matte
+    from xmempp.io.matte_folders import read_soft_matte
 
     oiio = pytest.importorskip("OpenImageIO")
 
@@ -173,8 +170,9 @@ def test_export_foreground_colour_writes_colour_and_rgba_beside_the_mattes(qtbot
     for i in range(N):
         stem = f"plate_{i:04d}"
         alpha = read_soft_matte(out / "alpha" / "7" / f"{stem}.png")
-        colour = cv2.cvtColor(cv2.imread(str(out / "foreground" / "7" / f"{stem}.png"), cv2.IMREAD_UNCHANGED),
-                              cv2.COLOR_BGR2RGB)
+        colour = cv2.cvtColor(
+            cv2.imread(str(out / "foreground" / "7" / f"{stem}.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB
+        )
         exr = oiio.ImageInput.open(str(out / "rgba" / "7" / f"{stem}.exr"))
         names, rgba = tuple(exr.spec().channelnames), exr.read_image("float")
         exr.close()

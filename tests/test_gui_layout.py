@@ -3,22 +3,23 @@
 controls that cannot act during a propagation are off, F on a painted frame offers to save it as a reference,
 File > Load weights checks like `--model`, the combined-alpha view, the raw | refined split with hidden objects,
 the workspace reopening where the artist left, the Candidates grid; and the `ViewState` the window follows."""
+
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 pytest.importorskip("PyQt5")
 pytest.importorskip("pytestqt")
 
-from PyQt5.QtCore import QMargins, QPoint, QRect, Qt  # noqa: E402
-from PyQt5.QtWidgets import QApplication, QFileDialog, QMessageBox, QToolBar, QWidget  # noqa: E402
+from PyQt5.QtCore import QMargins, QPoint, QRect, Qt
+from PyQt5.QtWidgets import QApplication, QFileDialog, QMessageBox, QToolBar, QWidget
 
-from guihelpers import H, N, W, disc_mask, drag, make_workspace, open_window  # noqa: E402
+from guihelpers import H, N, W, disc_mask, drag, make_workspace, open_window
 
 pytestmark = pytest.mark.usefixtures("private_qt_settings")
 
@@ -29,8 +30,11 @@ FRAME = QMargins(1, 30, 1, 1)
 
 def _inside(window: QWidget, widget: QWidget) -> bool:
     rect = window.rect()
-    return (widget.isVisible() and rect.contains(widget.mapTo(window, widget.rect().topLeft()))
-            and rect.contains(widget.mapTo(window, widget.rect().bottomRight())))
+    return (
+        widget.isVisible()
+        and rect.contains(widget.mapTo(window, widget.rect().topLeft()))
+        and rect.contains(widget.mapTo(window, widget.rect().bottomRight()))
+    )
 
 
 def _two_objects() -> np.ndarray:
@@ -46,14 +50,21 @@ def wait_idle(qtbot, window) -> None:
 
 # ------------------------------------------------------------------------------------------ screen
 
+
 @pytest.mark.parametrize("screen", SCREENS, ids=["1280x720", "1366x768"])
 def test_main_window_opens_within_a_laptop_screen_with_every_bar_visible(qtbot, tmp_path, screen):
     from xmempp.gui.main_window import MainWindow
     from xmempp.gui.project import Project
     from xmempp.gui.window_geometry import fit_to_screen
 
-    path = make_workspace(tmp_path, stem="shot010_comp_plate_v003.", count=4, height=270, width=480,
-                          masks={0: disc_mask(0, height=270, width=480)})
+    path = make_workspace(
+        tmp_path,
+        stem="shot010_comp_plate_v003.",
+        count=4,
+        height=270,
+        width=480,
+        masks={0: disc_mask(0, height=270, width=480)},
+    )
     window = MainWindow(Project.open(path, None, "cpu"))
     qtbot.addWidget(window)
     available = QRect(0, 0, *screen)
@@ -65,8 +76,15 @@ def test_main_window_opens_within_a_laptop_screen_with_every_bar_visible(qtbot, 
     assert available.contains(outer), (outer, available)
     hint = window.minimumSizeHint()
     assert hint.width() <= window.width() and hint.height() <= window.height()
-    for widget in (window.statusBar(), window.ui.saved_label, window.ui.model_label, window.ui.options_bar,
-                   window.canvas, window.timeline, window.ui.dock):
+    for widget in (
+        window.statusBar(),
+        window.ui.saved_label,
+        window.ui.model_label,
+        window.ui.options_bar,
+        window.canvas,
+        window.timeline,
+        window.ui.dock,
+    ):
         assert _inside(window, widget), widget
     export = window.ui.options_bar.widgetForAction(window.actions["export"])
     assert export.isVisible() and window.ui.options_bar.rect().contains(export.geometry())
@@ -156,6 +174,7 @@ def test_candidates_panel_is_a_grid_that_fits_at_1280(qtbot, tmp_path):
 
 # ------------------------------------------------------------------------------------------ jobs
 
+
 def test_controls_that_cannot_act_are_disabled_during_a_propagation(qtbot, tmp_path, checkpoint_path):
     window = open_window(qtbot, make_workspace(tmp_path), checkpoint_path)
     window.ui.memory_panel.fields["size"].setValue(64)
@@ -164,18 +183,25 @@ def test_controls_that_cannot_act_are_disabled_during_a_propagation(qtbot, tmp_p
     assert window.actions["undo"].isEnabled()
     panel, review = window.ui.candidates_panel, window.review_ui.panel
     assert window.propagate("forward") and window.job == "propagation"
-    off = {"Suggest frames button": panel.button, "Edit > Undo": window.actions["undo"],
-           "Edit > History": window.actions["history"], "Propagate > Suggest": window.actions["suggest"],
-           "Review masks": review.review_button, "Approve frame": review.approve_button,
-           "Review > Approve": window.actions["approve_frame"], "File > Load weights": window.ui.load_weights_action}
+    off = {
+        "Suggest frames button": panel.button,
+        "Edit > Undo": window.actions["undo"],
+        "Edit > History": window.actions["history"],
+        "Propagate > Suggest": window.actions["suggest"],
+        "Review masks": review.review_button,
+        "Approve frame": review.approve_button,
+        "Review > Approve": window.actions["approve_frame"],
+        "File > Load weights": window.ui.load_weights_action,
+    }
     assert not [name for name, widget in off.items() if widget.isEnabled()]
     wait_idle(qtbot, window)
     assert [name for name, widget in off.items() if not widget.isEnabled()] == []
     window.close()
 
 
-def test_f_on_a_painted_frame_offers_to_save_it_as_a_reference_and_propagate(qtbot, tmp_path, checkpoint_path,
-                                                                               monkeypatch, captured):
+def test_f_on_a_painted_frame_offers_to_save_it_as_a_reference_and_propagate(
+    qtbot, tmp_path, checkpoint_path, monkeypatch, captured
+):
     window = open_window(qtbot, make_workspace(tmp_path, masks={}), checkpoint_path)
     project = window.project
     window.ui.memory_panel.fields["size"].setValue(64)
@@ -205,8 +231,9 @@ def test_f_on_a_painted_frame_offers_to_save_it_as_a_reference_and_propagate(qtb
     window.close()
 
 
-def test_load_weights_checks_like_the_cli_and_the_next_propagation_uses_them(qtbot, tmp_path, checkpoint_path,
-                                                                             monkeypatch, captured):
+def test_load_weights_checks_like_the_cli_and_the_next_propagation_uses_them(
+    qtbot, tmp_path, checkpoint_path, monkeypatch, captured
+):
     from xmempp.errors import WeightsError
     from xmempp.model.loading import load_model
     from xmempp.model.weights import resolve_weights
@@ -235,6 +262,7 @@ def test_load_weights_checks_like_the_cli_and_the_next_propagation_uses_them(qtb
 
 
 # ------------------------------------------------------------------------------------------ matte views
+
 
 def test_combined_alpha_view_shows_every_visible_object(qtbot, tmp_path):
     from xmempp.gui.matte_view import COMBINED_MODE, MATTE_MODES, VIEW_LABELS, render_view
@@ -280,6 +308,7 @@ def test_raw_refined_split_honours_hide(qtbot, tmp_path):
 
 # ------------------------------------------------------------------------------------------ reopening
 
+
 def test_workspace_reopens_on_the_tab_and_frame_where_the_artist_left(qtbot, tmp_path):
     path = make_workspace(tmp_path)
     window = open_window(qtbot, path)
@@ -298,6 +327,7 @@ def test_workspace_reopens_on_the_tab_and_frame_where_the_artist_left(qtbot, tmp
 
 
 # ------------------------------------------------------------------------------------------ the view model
+
 
 def test_view_state_tells_its_listeners_what_changed():
     from xmempp.gui.settings import GuiSettings
@@ -325,8 +355,12 @@ def test_the_view_state_is_what_canvas_widgets_and_saved_settings_show(qtbot, tm
     assert ui.view_box.currentData() == "checker" and ui.compare_box.currentData() == "split"
     assert ui.size_box.value() == 40 and window.actions["toggle_onion"].isChecked()
     assert window.actions["tool_eraser"].isChecked()
-    assert (settings.overlay_mode, settings.onion_skin, settings.brush_size, settings.current_frame) == \
-        ("checker", True, 40, 3)
+    assert (settings.overlay_mode, settings.onion_skin, settings.brush_size, settings.current_frame) == (
+        "checker",
+        True,
+        40,
+        3,
+    )
     ui.view_box.setCurrentIndex(ui.view_box.findData("blend"))  # a widget changes the view, and the rest follow
     ui.size_box.setValue(25)
     assert (view.overlay_mode, canvas.overlay_mode, settings.overlay_mode) == ("blend", "blend", "blend")
@@ -339,11 +373,11 @@ def test_the_default_brush_is_a_share_of_the_frame_until_the_artist_sizes_it(qtb
     from xmempp.gui.view_state import default_brush_size
 
     assert (default_brush_size(240, 426), default_brush_size(480, 854), default_brush_size(1080, 1920)) == (7, 14, 32)
-    assert default_brush_size(60, 80) == 4                            # never a dot
+    assert default_brush_size(60, 80) == 4  # never a dot
     path = make_workspace(tmp_path, height=400, width=600)
     window = open_window(qtbot, path)
     assert window.view.brush_size == window.canvas.brush_size == window.ui.size_box.value() == 12  # 3 % of 400
-    window.actions["brush_larger"].trigger()                          # `]`: chosen, so kept in the workspace
+    window.actions["brush_larger"].trigger()  # `]`: chosen, so kept in the workspace
     chosen = window.view.brush_size
     assert chosen == 15 and window.project.settings.brush_size == chosen
     window.close()

@@ -2,30 +2,36 @@
 stale after a reference edit -> fresh after a new propagation (a stopped one leaves the rest stale), undo,
 approval and what clears it, the review after each propagation, a blanked mask flagged in the Review panel and
 on the strip, the states kept over closing and reopening, and the export's question before stale masks."""
+
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import json  # noqa: E402
+import json
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 pytest.importorskip("PyQt5")
 pytest.importorskip("pytestqt")
 
-from PyQt5.QtCore import Qt  # noqa: E402
-from PyQt5.QtWidgets import QMessageBox  # noqa: E402
+from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import QMessageBox
 
-from guihelpers import N, disc_mask, drag, make_workspace, open_window  # noqa: E402
-from xmempp.io.review_state import FrameState  # noqa: E402
+from guihelpers import N, disc_mask, drag, make_workspace, open_window
+from xmempp.io.review_state import FrameState
 
 pytestmark = pytest.mark.usefixtures("private_qt_settings")
 
-FRESH, STALE, FLAGGED, APPROVED, REFERENCE = (FrameState.fresh, FrameState.stale, FrameState.flagged,
-                                              FrameState.approved, FrameState.reference)
+FRESH, STALE, FLAGGED, APPROVED, REFERENCE = (
+    FrameState.fresh,
+    FrameState.stale,
+    FrameState.flagged,
+    FrameState.approved,
+    FrameState.reference,
+)
 
 
 def wait_done(qtbot, window, timeout: int = 60_000) -> None:
@@ -139,8 +145,9 @@ def test_fresh_stale_fresh_approval_undo_and_reopen(qtbot, tmp_path, checkpoint_
     again.close()
 
 
-def test_a_blanked_mask_is_flagged_in_the_panel_and_on_the_strip(qtbot, tmp_path, checkpoint_path, captured,
-                                                                 monkeypatch):
+def test_a_blanked_mask_is_flagged_in_the_panel_and_on_the_strip(
+    qtbot, tmp_path, checkpoint_path, captured, monkeypatch
+):
     monkeypatch.setattr(QMessageBox, "exec_", replace_edited_frames)
     window = open_window(qtbot, make_workspace(tmp_path), checkpoint_path)
     project, canvas, panel = window.project, window.canvas, window.review_ui.panel
@@ -211,6 +218,7 @@ def test_export_asks_before_writing_stale_masks(qtbot, tmp_path, monkeypatch, ca
             asked.append(box.text())
             next(b for b in box.buttons() if b.text().replace("&", "") == label).click()
             return 0
+
         return click
 
     out = tmp_path / "out"

@@ -1,6 +1,7 @@
 """The shape of the code around the GUI: the main window only wires (a line budget), no module of the project is
 part of an import cycle (imports parsed from the source, TYPE_CHECKING and function-level ones included), and the
 action handlers reach only controllers."""
+
 from __future__ import annotations
 
 import ast
@@ -8,8 +9,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Source folder -> the package it is installed as (pyproject's package-dir).
-PACKAGES = {"xmempp": "xmempp", "gui": "xmempp.gui", "cli": "xmempp.cli", "service": "xmempp.service",
-            "batch": "xmempp.batch", "candidate_selection": "xmempp.candidate_selection"}
+PACKAGES = {
+    "xmempp": "xmempp",
+    "gui": "xmempp.gui",
+    "cli": "xmempp.cli",
+    "service": "xmempp.service",
+    "batch": "xmempp.batch",
+    "candidate_selection": "xmempp.candidate_selection",
+}
 #: The main window wires controllers; past this it is doing their work again.
 MAX_MAIN_WINDOW_LINES = 400
 
@@ -46,9 +53,14 @@ def _imports(path: Path, name: str) -> set[str]:
 def import_graph() -> dict[str, set[str]]:
     """Module -> the project's modules it imports (a package's own submodules, which it re-exports, left out)."""
     modules = _modules()
-    return {name: {m for m in _imports(path, name) if m in modules and m != name
-                   and not (path.name == "__init__.py" and m.startswith(name + "."))}
-            for name, path in modules.items()}
+    return {
+        name: {
+            m
+            for m in _imports(path, name)
+            if m in modules and m != name and not (path.name == "__init__.py" and m.startswith(name + "."))
+        }
+        for name, path in modules.items()
+    }
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -91,25 +103,32 @@ def test_find_cycles_sees_a_cycle_through_type_checking_imports(tmp_path):
     assert find_cycles(graph) == [["a", "b", "c"]]
     assert find_cycles({"a": {"b"}, "b": set()}) == []
     path = tmp_path / "probe.py"
-    path.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .main_window import MainWindow\n",
-                    encoding="utf-8")
+    path.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .main_window import MainWindow\n",
+        encoding="utf-8",
+    )
     assert "xmempp.gui.main_window" in _imports(path, "xmempp.gui.probe")
 
 
 def test_no_import_cycle_in_the_project():
     cycles = find_cycles(import_graph())
     assert not cycles, "import cycles (give the lower module a Protocol of what it needs instead): " + "; ".join(
-        " <-> ".join(group) for group in cycles)
+        " <-> ".join(group) for group in cycles
+    )
 
 
 def test_main_window_only_wires():
     lines = len((ROOT / "gui" / "main_window.py").read_text(encoding="utf-8").splitlines())
-    assert lines <= MAX_MAIN_WINDOW_LINES, (f"gui/main_window.py has {lines} lines (at most "
-                                            f"{MAX_MAIN_WINDOW_LINES}): move the work to a controller")
+    assert lines <= MAX_MAIN_WINDOW_LINES, (
+        f"gui/main_window.py has {lines} lines (at most {MAX_MAIN_WINDOW_LINES}): move the work to a controller"
+    )
 
 
 def test_action_handlers_reach_only_controllers():
     source = (ROOT / "gui" / "window_actions.py").read_text(encoding="utf-8")
-    reached = {node.attr for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Attribute)
-               and isinstance(node.value, ast.Name) and node.value.id == "t"}
+    reached = {
+        node.attr
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "t"
+    }
     assert reached and not reached & {"canvas", "project", "ui", "timeline", "jobs"}, reached

@@ -1,5 +1,6 @@
 """The GUI feeds the candidate selector its own propagation's soft probabilities, binary masks only
 where a frame was repainted since."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,11 +9,11 @@ from PIL import Image
 
 pytest.importorskip("PyQt5")
 
-from xmempp.gui.model_cache import ModelCache  # noqa: E402
-from xmempp.gui.workers import SavedMasks  # noqa: E402
-from xmempp.io.atomic import atomic_write_bytes, encode_png  # noqa: E402
-from xmempp.io.frames import FolderFrames  # noqa: E402
-from xmempp.io.workspace import Workspace, create_workspace  # noqa: E402
+from xmempp.gui.model_cache import ModelCache
+from xmempp.gui.workers import SavedMasks
+from xmempp.io.atomic import atomic_write_bytes, encode_png
+from xmempp.io.frames import FolderFrames
+from xmempp.io.workspace import Workspace, create_workspace
 
 
 def test_saved_masks_give_soft_targets_until_repainted(tmp_path):

@@ -1,41 +1,40 @@
 """GUI parts on small synthetic workspaces (no ../shared needed except where the model is used):
 overlay modes, tools, click-to-segment backends, undo, references, export, settings, launching."""
+
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import importlib.machinery  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import types  # noqa: E402
-from pathlib import Path  # noqa: E402
+import importlib.machinery
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 pytest.importorskip("PyQt5")
 pytest.importorskip("pytestqt")
 
-from PIL import Image  # noqa: E402
-from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
-from PyQt5.QtGui import QKeyEvent  # noqa: E402
-from PyQt5.QtWidgets import QApplication, QMessageBox  # noqa: E402
+from PIL import Image
+from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt
+from PyQt5.QtGui import QKeyEvent
+from PyQt5.QtWidgets import QApplication, QMessageBox
 
-from xmempp.io.frames import FolderFrames  # noqa: E402
-from xmempp.io.masks import davis_palette, read_mask  # noqa: E402
-from xmempp.io.workspace import create_workspace  # noqa: E402
-
-from guihelpers import H, N, W, at, disc_mask, drag, make_workspace, open_window, synthetic_frame  # noqa: E402
+from guihelpers import H, N, W, at, disc_mask, drag, make_workspace, open_window, synthetic_frame
+from xmempp.io.frames import FolderFrames
+from xmempp.io.masks import davis_palette, read_mask
+from xmempp.io.workspace import create_workspace
 
 pytestmark = pytest.mark.usefixtures("private_qt_settings")
 
 
-
-
 # ------------------------------------------------------------------------------------------ pure parts
+
 
 def test_overlay_modes():
     from xmempp.gui.overlay import composite, object_outline
@@ -59,9 +58,17 @@ def test_overlay_modes():
 def test_settings_survive_bad_values():
     from xmempp.gui.settings import GuiSettings
 
-    s = GuiSettings.from_json({"config": {"mem_every": 3, "top_k": -4, "size": 240, "bogus": 1},
-                               "k": True, "alpha": 2.0, "overlay_mode": "popup", "suggestions": [3, "x", 1],
-                               "edited": [5, 5, -1], "brush_size": 20})
+    s = GuiSettings.from_json(
+        {
+            "config": {"mem_every": 3, "top_k": -4, "size": 240, "bogus": 1},
+            "k": True,
+            "alpha": 2.0,
+            "overlay_mode": "popup",
+            "suggestions": [3, "x", 1],
+            "edited": [5, 5, -1],
+            "brush_size": 20,
+        }
+    )
     assert s.config.mem_every == 3 and s.config.size == 240 and s.config.top_k == 30
     assert s.k == 5 and s.alpha == 0.5 and s.overlay_mode == "popup" and s.brush_size == 20
     assert s.suggestions == [3, 1] and s.edited == [5]
@@ -184,6 +191,7 @@ def test_launch_reuses_its_own_workspace(tmp_path):
 
 # ------------------------------------------------------------------------------------------ the window
 
+
 def test_polygon_lasso_eraser_objects_and_undo(qtbot, tmp_path):
     window = open_window(qtbot, make_workspace(tmp_path))
     project, canvas = window.project, window.canvas
@@ -225,8 +233,9 @@ def test_polygon_lasso_eraser_objects_and_undo(qtbot, tmp_path):
 
     # every step undoes, in order, and is saved
     texts = [project.undo_stack.text(i) for i in range(project.undo_stack.count())]
-    assert texts == [f"{t} · plate_0002" for t in ("Polygon fill", "Lasso fill", "Lasso erase", "Eraser stroke",
-                                                    "Clear object 7")]
+    assert texts == [
+        f"{t} · plate_0002" for t in ("Polygon fill", "Lasso fill", "Lasso erase", "Eraser stroke", "Clear object 7")
+    ]
     for _ in texts:
         window.actions["undo"].trigger()
     assert not project.has_mask(2) and not project.workspace.mask_path(2).exists()
@@ -322,8 +331,7 @@ def test_export_saved_masks_with_original_ids(qtbot, tmp_path, captured):
     window.close()
 
 
-def test_edited_frames_and_space_pause_and_undo_propagation(qtbot, tmp_path, checkpoint_path, monkeypatch,
-                                                            captured):
+def test_edited_frames_and_space_pause_and_undo_propagation(qtbot, tmp_path, checkpoint_path, monkeypatch, captured):
     window = open_window(qtbot, make_workspace(tmp_path), checkpoint_path)
     project, canvas = window.project, window.canvas
     window.ui.memory_panel.fields["size"].setValue(64)
@@ -374,12 +382,24 @@ def test_gui_command_creates_workspace_from_images(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     code = "from xmempp.cli.app import main; main()"
     shot = tmp_path / "shot.png"
-    proc = subprocess.run([sys.executable, "-c", code, "gui", "--images", str(src), "--screenshot", str(shot)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "gui", "--images", str(src), "--screenshot", str(shot)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "workspace" / "plates" / "info.json").exists() and shot.exists()
-    proc = subprocess.run([sys.executable, "-c", code, "gui", "--images", str(src), "--workspace", "x"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "gui", "--images", str(src), "--workspace", "x"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "exactly one of" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -415,15 +435,23 @@ def test_zoom_pan_and_timeline(qtbot, tmp_path):
     zoom = canvas.zoom
     centre = QPointF(canvas.width() // 2, canvas.height() // 2)
     image_point = canvas.to_image(centre)
-    wheel = QWheelEvent(centre, canvas.mapToGlobal(centre.toPoint()), QPoint(0, 0), QPoint(0, 240), Qt.NoButton,
-                        Qt.NoModifier, Qt.NoScrollPhase, False)
+    wheel = QWheelEvent(
+        centre,
+        canvas.mapToGlobal(centre.toPoint()),
+        QPoint(0, 0),
+        QPoint(0, 240),
+        Qt.NoButton,
+        Qt.NoModifier,
+        Qt.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(canvas, wheel)
     assert canvas.zoom > zoom * 1.2
     after = canvas.to_image(centre)
     assert abs(after.x() - image_point.x()) < 1e-6 and abs(after.y() - image_point.y()) < 1e-6  # zooms at the pointer
     offset = QPointF(canvas._offset)
     drag(qtbot, canvas, [(10, 10), (20, 25)], button=Qt.MiddleButton)
-    assert canvas._offset != offset and not window.project.has_mask(0) or window.project.mask(0)[10, 10] == 0
+    assert (canvas._offset != offset and not window.project.has_mask(0)) or window.project.mask(0)[10, 10] == 0
     window.actions["zoom_fit"].trigger()
     assert abs(canvas.zoom - zoom) < 1e-6
     qtbot.mouseClick(track, Qt.LeftButton, pos=QPoint(int(track._x(4)), track.height() // 2))
@@ -455,7 +483,6 @@ def test_closing_during_propagation_keeps_finished_frames(qtbot, tmp_path, check
 
 def test_gui_workspace_from_a_video(tmp_path):
     from iohelpers import write_video
-
     from xmempp.gui.launch import workspace_from_source
 
     video = write_video(tmp_path / "clip.mp4", [synthetic_frame(i) for i in range(4)])
@@ -471,8 +498,9 @@ def test_docs_list_the_current_shortcuts():
     doc = Path(__file__).resolve().parents[1] / "docs" / "gui.md"
     if not doc.exists():
         pytest.skip("docs/gui.md is absent")
-    assert shortcut_markdown() in doc.read_text(encoding="utf-8"), \
+    assert shortcut_markdown() in doc.read_text(encoding="utf-8"), (
         "docs/gui.md is out of date: paste the output of xmempp.gui.shortcut_markdown() into it"
+    )
 
 
 def test_a_failed_save_is_reported_and_the_edit_kept(qtbot, tmp_path, captured, monkeypatch):

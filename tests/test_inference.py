@@ -1,13 +1,14 @@
 """Session behaviour, resizing and errors of the inference API."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from xmempp.io.synthetic import MovingDiscs
 from xmempp import ConfigError, InferenceConfig, InferenceSession, InputError, MemoryStateError, propagate
 from xmempp.inference.preprocess import Geometry
+from xmempp.io.synthetic import MovingDiscs
 
 
 def test_geometry_resizes_shorter_side_and_pads_to_16():
@@ -59,9 +60,15 @@ def test_errors_are_specific(model):
         session.step(1, clip[1])
 
 
-@pytest.mark.parametrize("values,match", [({"mem_every": 0}, "mem_every"), ({"size": 8}, "size"),
-                                          ({"min_mid_term_frames": 12}, "min_mid_term_frames"),
-                                          ({"top_kk": 3}, "unknown config")])
+@pytest.mark.parametrize(
+    "values,match",
+    [
+        ({"mem_every": 0}, "mem_every"),
+        ({"size": 8}, "size"),
+        ({"min_mid_term_frames": 12}, "min_mid_term_frames"),
+        ({"top_kk": 3}, "unknown config"),
+    ],
+)
 def test_config_validation(values, match):
     with pytest.raises(ConfigError, match=match):
         InferenceConfig.from_mapping(values)

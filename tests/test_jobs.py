@@ -1,4 +1,5 @@
 """The job API: frame plans, cancellation, result callbacks, passes in every direction, lazy sources."""
+
 from __future__ import annotations
 
 import threading
@@ -18,6 +19,7 @@ CONFIG = InferenceConfig(size=-1)
 
 
 # ----------------------------------------------------------------------------------- plans (no network)
+
 
 def test_plan_shot_is_every_frame_once():
     assert plan_frames(5, [2]).passes == ((0, 1, 2, 3, 4),)
@@ -54,6 +56,7 @@ def test_plan_rejects_bad_arguments():
 
 
 # ----------------------------------------------------------------------------------- running jobs
+
 
 class EndlessIndexing:
     """A lazy source whose __getitem__ never raises IndexError (it wraps around), with a length."""
@@ -125,8 +128,9 @@ def test_backward_pass_equals_forward_pass_on_the_reversed_clip(model):
         def __getitem__(self, index: int) -> np.ndarray:
             return clip[len(clip) - 1 - index]
 
-    backward = {r.index: r.probs for r in iter_job(model, ShotJob(clip, {4: clip.mask(4)}, CONFIG,
-                                                                   direction="backward"))}
+    backward = {
+        r.index: r.probs for r in iter_job(model, ShotJob(clip, {4: clip.mask(4)}, CONFIG, direction="backward"))
+    }
     forward = dict(propagate(model, Reversed(), {0: clip.mask(4)}, CONFIG))
     for index in range(5):
         torch.testing.assert_close(backward[index], forward[4 - index])

@@ -1,4 +1,5 @@
 """A 1,500-frame propagation at 64x112 keeps memory bounded once the long-term cap is reached."""
+
 from __future__ import annotations
 
 import os
@@ -6,8 +7,8 @@ import os
 import psutil
 import pytest
 
-from xmempp.io.synthetic import MovingDiscs
 from xmempp import InferenceConfig, InferenceSession
+from xmempp.io.synthetic import MovingDiscs
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
 """Annotation masks: exact palette / grayscale / RGB reading, pairing with frames, bad masks."""
+
 from __future__ import annotations
 
 import cv2
@@ -10,7 +11,13 @@ from iohelpers import shared_data, square_mask, write_palette_png
 from xmempp.errors import InputError
 from xmempp.inference.objects import ObjectOrder
 from xmempp.io.masks import (
-    MAX_OBJECTS, ColorTable, LabeledMask, davis_palette, mask_frame_index, output_palette, read_mask,
+    MAX_OBJECTS,
+    ColorTable,
+    LabeledMask,
+    davis_palette,
+    mask_frame_index,
+    output_palette,
+    read_mask,
     read_mask_folder,
 )
 
@@ -20,8 +27,17 @@ NAMES = [f"shot_a_{n}" for n in range(1001, 1011)]
 def test_davis_palette_formula():
     pal = davis_palette()
     assert pal.shape == (256, 3) and pal.dtype == np.uint8
-    assert pal[:9].tolist() == [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128], [128, 0, 128],
-                                [0, 128, 128], [128, 128, 128], [64, 0, 0]]
+    assert pal[:9].tolist() == [
+        [0, 0, 0],
+        [128, 0, 0],
+        [0, 128, 0],
+        [128, 128, 0],
+        [0, 0, 128],
+        [128, 0, 128],
+        [0, 128, 128],
+        [128, 128, 128],
+        [64, 0, 0],
+    ]
     assert pal[255].tolist() == [224, 224, 192]
     assert len({tuple(c) for c in pal}) == 256
 
@@ -59,10 +75,10 @@ def test_grayscale_values_are_ids(tmp_path):
 def test_rgb_colours_map_exactly(tmp_path):
     pal = davis_palette()
     rgb = np.zeros((20, 30, 3), np.uint8)
-    rgb[0:4, 10:14] = (255, 255, 255)   # not a DAVIS colour, first in row-major order
-    rgb[5:9, 0:4] = pal[2]              # DAVIS index 2
-    rgb[10:14, 0:4] = (1, 2, 3)         # another custom colour
-    rgb[15:19, 0:4] = pal[5]            # DAVIS index 5
+    rgb[0:4, 10:14] = (255, 255, 255)  # not a DAVIS colour, first in row-major order
+    rgb[5:9, 0:4] = pal[2]  # DAVIS index 2
+    rgb[10:14, 0:4] = (1, 2, 3)  # another custom colour
+    rgb[15:19, 0:4] = pal[5]  # DAVIS index 5
     Image.fromarray(rgb).save(tmp_path / "rgb.png")
     mask = read_mask(tmp_path / "rgb.png")
     assert mask.ids[0, 10] == 6 and mask.ids[5, 0] == 2 and mask.ids[10, 0] == 7 and mask.ids[15, 0] == 5
@@ -74,8 +90,8 @@ def test_rgb_colours_map_exactly(tmp_path):
 
 def test_rgba_transparent_pixels_are_background(tmp_path):
     rgba = np.zeros((10, 10, 4), np.uint8)
-    rgba[..., :3] = (200, 10, 10)          # colour everywhere...
-    rgba[2:5, 2:5] = (128, 0, 0, 255)       # ...but only this square is opaque
+    rgba[..., :3] = (200, 10, 10)  # colour everywhere...
+    rgba[2:5, 2:5] = (128, 0, 0, 255)  # ...but only this square is opaque
     Image.fromarray(rgba).save(tmp_path / "a.png")
     mask = read_mask(tmp_path / "a.png")
     assert mask.object_ids == [1] and int(mask.ids.sum()) == 9
@@ -99,7 +115,7 @@ def test_edge_noise_that_is_no_blend_is_refused(tmp_path):
     cv2.circle(ids, (32, 32), 20, 255, -1)
     rgb = np.dstack([ids, ids, np.zeros_like(ids)])
     edge = (cv2.dilate(ids, np.ones((3, 3), np.uint8)) > 0) & (ids == 0)
-    rgb[edge] = (10, 200, 250)   # a colour between the object and black that is no mix of them
+    rgb[edge] = (10, 200, 250)  # a colour between the object and black that is no mix of them
     rgb[edge & (np.arange(64)[None, :] % 2 == 0)] = (250, 3, 90)
     Image.fromarray(rgb).save(tmp_path / "noisy.png")
     with pytest.raises(InputError, match=r"noisy\.png is ambiguous.*flat colour per object"):
@@ -148,9 +164,9 @@ def test_non_image_in_mask_folder_is_named(tmp_path):
 
 
 def test_corrupt_png_in_mask_folder_is_named(tmp_path):
-    path = write_palette_png(tmp_path / "shot_a_1001.png", np.random.default_rng(0).integers(0, 3, (50, 50),
-                                                                                               dtype=np.uint8),
-                             davis_palette())
+    path = write_palette_png(
+        tmp_path / "shot_a_1001.png", np.random.default_rng(0).integers(0, 3, (50, 50), dtype=np.uint8), davis_palette()
+    )
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(InputError, match=r"shot_a_1001\.png"):
         read_mask_folder(tmp_path, NAMES)
@@ -179,14 +195,14 @@ def test_video_masks_pair_by_trailing_number(tmp_path):
 
 def test_rgb_masks_of_a_folder_share_one_numbering(tmp_path):
     a = np.zeros((10, 10, 3), np.uint8)
-    a[0:3, 0:3] = (255, 255, 0)       # custom colour only
+    a[0:3, 0:3] = (255, 255, 0)  # custom colour only
     b = np.zeros((10, 10, 3), np.uint8)
-    b[0:3, 0:3] = (128, 0, 0)         # DAVIS 1
+    b[0:3, 0:3] = (128, 0, 0)  # DAVIS 1
     b[5:8, 5:8] = (255, 255, 0)
     Image.fromarray(a).save(tmp_path / "shot_a_1001.png")
     Image.fromarray(b).save(tmp_path / "shot_a_1002.png")
     masks = read_mask_folder(tmp_path, NAMES)
-    assert masks[0].ids[0, 0] == masks[1].ids[5, 5] == 2   # yellow is 2 in both frames
+    assert masks[0].ids[0, 0] == masks[1].ids[5, 5] == 2  # yellow is 2 in both frames
     assert masks[1].ids[0, 0] == 1
     np.testing.assert_array_equal(masks[0].palette, masks[1].palette)
 

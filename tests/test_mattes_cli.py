@@ -1,5 +1,6 @@
 """Mattes end to end: matting metrics by hand, `xmempp refine` round trip, `eval --matting`, soft
 keyframes kept by `process`, foreground files."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from cli.app import app
 from xmempp.evaluation.coarse import DisplacementField, network_matte
 from xmempp.evaluation.composites import make_scene
 from xmempp.evaluation.matting import connectivity_error, dtssd, gradient_error, mse, sad
-from xmempp.io.soft_mattes import read_soft_matte
+from xmempp.io.matte_folders import read_soft_matte
 
 runner = CliRunner()
 
@@ -68,8 +69,9 @@ def shot(tmp_path):
         cv2.imwrite(str(tmp_path / f"alpha/1/sh_{1001 + i}.png"), np.rint(p * 65535).astype(np.uint16))
         cv2.imwrite(str(tmp_path / f"alpha/2/sh_{1001 + i}.png"), np.rint(np.roll(p, 40, 1) * 255).astype(np.uint8))
         cv2.imwrite(str(tmp_path / f"gt/1/sh_{1001 + i}.png"), np.rint(c.alpha * 65535).astype(np.uint16))
-        cv2.imwrite(str(tmp_path / f"gt/2/sh_{1001 + i}.png"), np.rint(np.roll(c.alpha, 40, 1) * 65535)
-                    .astype(np.uint16))
+        cv2.imwrite(
+            str(tmp_path / f"gt/2/sh_{1001 + i}.png"), np.rint(np.roll(c.alpha, 40, 1) * 65535).astype(np.uint16)
+        )
     return tmp_path
 
 
@@ -99,8 +101,9 @@ def test_refine_round_trip_keeps_names_objects_and_16_bits(shot):
 def test_refine_writes_exr_and_reads_one_object_folders(shot):
     pytest.importorskip("OpenImageIO")
     out = shot / "out_exr"
-    result = invoke("refine", "-v", shot / "plate", "-m", shot / "alpha" / "1", "-o", out, "--matte-format", "exr",
-                    "-q")
+    result = invoke(
+        "refine", "-v", shot / "plate", "-m", shot / "alpha" / "1", "-o", out, "--matte-format", "exr", "-q"
+    )
     assert result.exit_code == 0, result.output
     m = read_soft_matte(out / "alpha" / "1" / "sh_1003.exr")
     assert m.shape == (108, 192) and 0 < m.mean() < 1
@@ -122,8 +125,23 @@ def test_process_writes_a_soft_keyframe_as_the_artists_matte(tmp_path, checkpoin
     artist = np.rint(seq[0].alpha * 65535).astype(np.uint16)
     cv2.imwrite(str(tmp_path / "masks/f_000.png"), artist)
     out = tmp_path / "out"
-    result = invoke("process", "-v", tmp_path / "frames", "-m", tmp_path / "masks", "-o", out, "--model",
-                    checkpoint_path, "--alpha", "--alpha-bits", "16", "--size", 64, "-q")
+    result = invoke(
+        "process",
+        "-v",
+        tmp_path / "frames",
+        "-m",
+        tmp_path / "masks",
+        "-o",
+        out,
+        "--model",
+        checkpoint_path,
+        "--alpha",
+        "--alpha-bits",
+        "16",
+        "--size",
+        64,
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     (folder,) = (out / "alpha").iterdir()  # a one-object matte's id is its full value (255)
     oid = folder.name
@@ -131,8 +149,25 @@ def test_process_writes_a_soft_keyframe_as_the_artists_matte(tmp_path, checkpoin
     np.testing.assert_array_equal(written, artist)
     assert len(np.unique(written)) > 100
     refined = tmp_path / "out_refined"
-    result = invoke("process", "-v", tmp_path / "frames", "-m", tmp_path / "masks", "-o", refined, "--model",
-                    checkpoint_path, "--alpha", "--alpha-bits", "16", "--size", 64, "--refine", "guided", "-q")
+    result = invoke(
+        "process",
+        "-v",
+        tmp_path / "frames",
+        "-m",
+        tmp_path / "masks",
+        "-o",
+        refined,
+        "--model",
+        checkpoint_path,
+        "--alpha",
+        "--alpha-bits",
+        "16",
+        "--size",
+        64,
+        "--refine",
+        "guided",
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(cv2.imread(str(refined / "alpha" / oid / "f_000.png"), cv2.IMREAD_UNCHANGED), artist)
     plain = cv2.imread(str(out / "alpha" / oid / "f_002.png"), cv2.IMREAD_UNCHANGED)
@@ -176,8 +211,21 @@ def test_foreground_of_a_linear_plate_is_in_its_own_scene_linear_space(shot, tmp
     np.testing.assert_allclose(shown[solid], expected, atol=2e-3)
 
     display = tmp_path / "display"
-    assert invoke("refine", "-v", shot / "plate", "-m", shot / "alpha" / "1", "-o", display, "--foreground",
-                  "--straight", "-q").exit_code == 0
+    assert (
+        invoke(
+            "refine",
+            "-v",
+            shot / "plate",
+            "-m",
+            shot / "alpha" / "1",
+            "-o",
+            display,
+            "--foreground",
+            "--straight",
+            "-q",
+        ).exit_code
+        == 0
+    )
     image = oiio.ImageBuf(str(display / "rgba" / "1" / "sh_1002.exr"))
     assert named_space(image) == "sRGB Encoded Rec.709 (sRGB)"
     rgba = image.get_pixels(oiio.FLOAT)

@@ -1,14 +1,15 @@
 """Memory stores and the five reference faults that xmempp fixes."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
 from golden import load_npz
-from xmempp.io.synthetic import MovingDiscs
 from xmempp import InferenceConfig, InferenceSession, propagate
-from xmempp.memory.store import KeyValueStore
+from xmempp.io.synthetic import MovingDiscs
 from xmempp.memory.similarity import TopKAffinity
+from xmempp.memory.store import KeyValueStore
 
 
 def store_with_two_groups() -> KeyValueStore:
@@ -65,8 +66,7 @@ def test_small_frames_with_memory_below_top_k(model):
 
 def test_long_term_memory_disabled(model):
     clip = MovingDiscs(30, 64, 112)
-    config = InferenceConfig(size=-1, mem_every=2, enable_long_term=False, max_mid_term_frames=3,
-                             min_mid_term_frames=1)
+    config = InferenceConfig(size=-1, mem_every=2, enable_long_term=False, max_mid_term_frames=3, min_mid_term_frames=1)
     session = InferenceSession(model, config)
     session.add_reference(0, clip[0], clip.mask(0))
     for index in range(len(clip)):
@@ -80,8 +80,9 @@ def test_eviction_with_an_object_that_appears_later(golden_model):
     """xmem mode: object 2 joins at frame 8 and long-term memory must evict with two groups."""
     clip = MovingDiscs(60, 64, 112, objects=2)
     first = np.where(clip.mask(0) == 2, 0, clip.mask(0)).astype(np.uint8)
-    config = InferenceConfig(size=-1, mem_every=1, max_mid_term_frames=3, min_mid_term_frames=1,
-                             num_prototypes=8, max_long_term_elements=20)
+    config = InferenceConfig(
+        size=-1, mem_every=1, max_mid_term_frames=3, min_mid_term_frames=1, num_prototypes=8, max_long_term_elements=20
+    )
     session = InferenceSession(golden_model, config, mode="xmem")
     session.add_reference(0, clip[0], first)
     session.add_reference(8, clip[8], clip.mask(8))
@@ -94,8 +95,9 @@ def test_eviction_with_an_object_that_appears_later(golden_model):
 
 def caps_session(model, references: list[int]) -> tuple[InferenceSession, dict]:
     clip = load_npz("video_caps")
-    config = InferenceConfig(size=-1, mem_every=3, max_mid_term_frames=5, min_mid_term_frames=2,
-                             num_prototypes=8, max_long_term_elements=40)
+    config = InferenceConfig(
+        size=-1, mem_every=3, max_mid_term_frames=5, min_mid_term_frames=2, num_prototypes=8, max_long_term_elements=40
+    )
     session = InferenceSession(model, config)
     for i, frame in enumerate(clip["annotated"]):
         if int(frame) in references:
@@ -114,7 +116,7 @@ def test_remove_reference_touches_only_that_frame(model):
     fresh, _ = caps_session(model, [0, 33])
     assert edited.references == [0, 33]
     hw = before.shape[-1] // 3
-    assert torch.equal(edited.memory.permanent.key, torch.cat([before[..., :hw], before[..., 2 * hw:]], -1))
+    assert torch.equal(edited.memory.permanent.key, torch.cat([before[..., :hw], before[..., 2 * hw :]], -1))
     for ours, theirs in zip(run(edited, clip, range(1, 6)), run(fresh, clip, range(1, 6))):
         assert torch.allclose(ours, theirs, atol=1e-6)
 

@@ -1,5 +1,6 @@
 """Memory guard: the estimate grows with what drives memory, refuses what does not fit, and (slow)
 stays near the peak RSS measured in a real run."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import pytest
 import torch
 
 from xmempp import InferenceConfig
-from xmempp.errors import ResourceError
 from xmempp.cli.remedies import cli_message
+from xmempp.errors import ResourceError
 from xmempp.inference import memory_estimate
 from xmempp.inference.jobs import ShotJob
 from xmempp.inference.memory_estimate import available_memory, check_job_memory, estimate_job_memory
@@ -49,7 +50,7 @@ def test_refused_with_a_size_that_fits_or_warned_with_force(model, monkeypatch):
 
 
 def test_available_memory_is_positive():
-    assert 0 < available_memory()
+    assert available_memory() > 0
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
 """DAVIS J / F / J&F."""
+
 from __future__ import annotations
 
 import math
@@ -10,10 +11,16 @@ import pytest
 from davis_oracle import oracle_boundary, oracle_jf, oracle_sequence, perturbed_prediction
 from iohelpers import shared_data, square_mask, write_palette_png
 from xmempp.errors import InputError
-from xmempp.io.masks import davis_palette, read_mask
 from xmempp.evaluation.metrics import (
-    boundary_f_measure, boundary_map, disk, evaluate_folders, evaluate_masks, excluded_frames, region_similarity,
+    boundary_f_measure,
+    boundary_map,
+    disk,
+    evaluate_folders,
+    evaluate_masks,
+    excluded_frames,
+    region_similarity,
 )
+from xmempp.io.masks import davis_palette, read_mask
 
 
 def test_boundary_map_of_a_square():
@@ -35,8 +42,8 @@ def test_disk_shape():
 
 
 def test_region_similarity():
-    a = square_mask(10, 10, {1: (0, 0, 4, 5)})   # 20 px
-    b = square_mask(10, 10, {1: (0, 0, 2, 5)})   # 10 px inside a
+    a = square_mask(10, 10, {1: (0, 0, 4, 5)})  # 20 px
+    b = square_mask(10, 10, {1: (0, 0, 2, 5)})  # 10 px inside a
     assert region_similarity(a, b) == pytest.approx(0.5)
     assert region_similarity(np.zeros((4, 4)), np.zeros((4, 4))) == 1.0
     assert region_similarity(a, np.zeros_like(a)) == 0.0
@@ -57,15 +64,17 @@ def test_boundary_f_measure_tolerance():
 
 
 def test_evaluate_masks_per_object_and_absent_objects():
-    gt = {"a": square_mask(20, 20, {1: (0, 0, 10, 10)}),
-          "b": square_mask(20, 20, {1: (0, 0, 10, 10), 2: (12, 12, 18, 18)})}
+    gt = {
+        "a": square_mask(20, 20, {1: (0, 0, 10, 10)}),
+        "b": square_mask(20, 20, {1: (0, 0, 10, 10), 2: (12, 12, 18, 18)}),
+    }
     pred = {"a": gt["a"].copy(), "b": square_mask(20, 20, {1: (0, 0, 10, 10), 9: (12, 12, 18, 18)})}
     result = evaluate_masks(pred, gt, include_ends=True)
     scores = {o.object_id: o for o in result.objects}
     assert scores[1].J == 1.0 and scores[1].F == 1.0
     # object 2: absent from both masks of frame a (J = F = 1), missed on frame b (0)
-    assert scores[2].J == pytest.approx(0.5) and scores[2].F == pytest.approx(0.5)
-    assert result.J == pytest.approx(0.75) and result.JF == pytest.approx((result.J + result.F) / 2)
+    assert pytest.approx(0.5) == scores[2].J and pytest.approx(0.5) == scores[2].F
+    assert pytest.approx(0.75) == result.J and pytest.approx((result.J + result.F) / 2) == result.JF
     assert result.extra_ids == [9] and result.frames == 2
     assert result.to_dict()["J&F"] == result.JF
 
@@ -129,7 +138,7 @@ def test_output_folder_is_accepted_as_ground_truth_too(tmp_path):
 
     from xmempp.cli.app import create_app
 
-    for name, right in (("reference", 20), ("candidate", 16)):   # two xmempp output folders of one shot
+    for name, right in (("reference", 20), ("candidate", 16)):  # two xmempp output folders of one shot
         (tmp_path / name / "masks").mkdir(parents=True)
         (tmp_path / name / "alpha" / "1").mkdir(parents=True)
         for index in range(4):
@@ -138,9 +147,8 @@ def test_output_folder_is_accepted_as_ground_truth_too(tmp_path):
             write_palette_png(tmp_path / name / "alpha" / "1" / f"{index:06d}.png", ids * 255, davis_palette())
     result = evaluate_folders(tmp_path / "candidate", tmp_path / "reference")
     assert result.stems == ["000001", "000002"]
-    assert result.J == pytest.approx(11 / 15)                 # columns 5..15 of 5..20
-    cli = CliRunner().invoke(create_app(), ["eval", str(tmp_path / "candidate"), str(tmp_path / "reference"),
-                                            "--json"])
+    assert pytest.approx(11 / 15) == result.J  # columns 5..15 of 5..20
+    cli = CliRunner().invoke(create_app(), ["eval", str(tmp_path / "candidate"), str(tmp_path / "reference"), "--json"])
     assert cli.exit_code == 0, cli.output
     assert json.loads(cli.stdout)["J"] == pytest.approx(11 / 15)
 
@@ -164,9 +172,11 @@ def test_excluded_frames_follow_the_davis_protocol():
     assert excluded_frames(stems, include_ends=True) == {}
     # an annotated name matches its stem, else every stem ending in its number; unknown names are ignored
     assert excluded_frames(stems, ["shot_2", "10", "frame_000007", "nope", "99"], include_ends=True) == {
-        "other_7": "annotated", "shot_2": "annotated", "shot_10": "annotated"}
-    assert excluded_frames(stems, ["shot_30", "1"]) == {
-        "other_7": "first", "shot_1": "annotated", "shot_30": "last"}
+        "other_7": "annotated",
+        "shot_2": "annotated",
+        "shot_10": "annotated",
+    }
+    assert excluded_frames(stems, ["shot_30", "1"]) == {"other_7": "first", "shot_1": "annotated", "shot_30": "last"}
     assert excluded_frames(["only"]) == {"only": "first"}
 
 
@@ -184,7 +194,7 @@ def test_annotated_frames_are_not_scored_and_need_no_prediction(tmp_path):
     assert result.stems == ["f_1", "f_3", "f_4"]
     assert result.excluded == {"f_0": "first", "f_2": "annotated", "f_5": "last"}
     scores = {o.object_id: o for o in result.objects}
-    assert scores[1].J == pytest.approx(2 / 3) and scores[1].F == pytest.approx(2 / 3)
+    assert pytest.approx(2 / 3) == scores[1].J and pytest.approx(2 / 3) == scores[1].F
     assert scores[2].J == 1.0 and scores[2].F == 1.0
     with pytest.raises(InputError, match="no prediction for ground-truth frame f_2"):
         evaluate_folders(pred, gt)
@@ -225,14 +235,17 @@ def test_multi_object_sequence_matches_the_independent_oracle(tmp_path):
         if index == 0:
             ids[:4, :4], ids[-4:, -4:], ids[:4, -4:] = 1, 2, 3  # every object on the first frame, as DAVIS needs
         write_palette_png(gt / f"{index:05d}.png", ids, davis_palette())
-        write_palette_png(pred / f"{index:05d}.png", perturbed_prediction(ids, index) if index % 3 else
-                          random_blobs(rng, 64, 96, 3), davis_palette())
+        write_palette_png(
+            pred / f"{index:05d}.png",
+            perturbed_prediction(ids, index) if index % 3 else random_blobs(rng, 64, 96, 3),
+            davis_palette(),
+        )
     expected = oracle_sequence(pred, gt)
     result = evaluate_folders(pred, gt)
     assert result.frames == 10 and sorted(expected) == [o.object_id for o in result.objects]
     for obj in result.objects:
-        assert obj.J == pytest.approx(expected[obj.object_id][0], abs=1e-9)
-        assert obj.F == pytest.approx(expected[obj.object_id][1], abs=1e-9)
+        assert pytest.approx(expected[obj.object_id][0], abs=1e-9) == obj.J
+        assert pytest.approx(expected[obj.object_id][1], abs=1e-9) == obj.F
 
 
 def test_chair_with_a_perturbed_prediction_matches_the_davis_2017_protocol(tmp_path):

@@ -1,4 +1,5 @@
 """load_model: strict loading, dims from the weights, 4-channel padding, clear errors."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,9 +1,11 @@
 """pyproject.toml installs every package of the source tree (a non-editable install, as the Docker images and
 `lint-imports` use, would silently leave a forgotten one out)."""
+
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

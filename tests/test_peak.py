@@ -1,4 +1,5 @@
 """The machine's own limit: processor description from /proc/cpuinfo text, and the peak convolution."""
+
 from __future__ import annotations
 
 import torch

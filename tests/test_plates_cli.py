@@ -1,5 +1,6 @@
 """`xmempp process` on production plates end to end: EXR (half/float, RGBA, data windows, multi-part), DPX,
 16-bit PNG; linear EXR of the chair clip = its sRGB JPEGs; EXR mattes read back with OpenEXR; bad plates."""
+
 from __future__ import annotations
 
 import cv2
@@ -8,9 +9,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from cli.app import app
 from iohelpers import shared_data
 from platehelpers import OpenEXR, cineon_codes, srgb_to_linear, write_exr, write_multipart_exr, write_oiio
-from cli.app import app
 
 runner = CliRunner()
 H, W = 64, 96
@@ -32,7 +33,7 @@ def chair(tmp_path_factory):
         Image.fromarray(rgb).save(root / "srgb" / f"chair.{n}.png")
     ids = cv2.resize(mask, (W, H), interpolation=cv2.INTER_NEAREST)
     (root / "roto").mkdir()
-    Image.fromarray(ids * 255).save(root / "roto" / "sh010_roto_v002.1001.png")   # named after the roto layer
+    Image.fromarray(ids * 255).save(root / "roto" / "sh010_roto_v002.1001.png")  # named after the roto layer
     return root, frames
 
 
@@ -62,18 +63,27 @@ def agreement(a: dict, b: dict) -> float:
     return float(np.mean([np.mean(x == y) for x, y in zip(a.values(), b.values())]))
 
 
-def test_linear_exr_of_the_chair_gives_the_srgb_masks_and_numbered_exr_mattes(chair, reference, checkpoint_path,
-                                                                               tmp_path):
+def test_linear_exr_of_the_chair_gives_the_srgb_masks_and_numbered_exr_mattes(
+    chair, reference, checkpoint_path, tmp_path
+):
     root, frames = chair
     plates = tmp_path / "plates"
     plates.mkdir()
     for n, rgb in zip(NUMBERS, frames):
         write_exr(plates / f"sh010_plate_v001.{n}.exr", srgb_to_linear(rgb))
-    out = process(plates / "sh010_plate_v001.####.exr", root / "roto", tmp_path / "out", checkpoint_path,
-                  "--matte-format", "exr", "--exr-layers", "--overlay")
+    out = process(
+        plates / "sh010_plate_v001.####.exr",
+        root / "roto",
+        tmp_path / "out",
+        checkpoint_path,
+        "--matte-format",
+        "exr",
+        "--exr-layers",
+        "--overlay",
+    )
     ours = masks_of(out)
     assert list(ours) == [f"sh010_plate_v001.{n}" for n in NUMBERS]
-    assert agreement(ours, reference) >= 0.999      # the EXR decodes to the JPEGs' pixels (8-bit quantisation)
+    assert agreement(ours, reference) >= 0.999  # the EXR decodes to the JPEGs' pixels (8-bit quantisation)
     for n in NUMBERS:
         layered = OpenEXR.File(str(out / "layers" / f"matte.{n}.exr"), separate_channels=True)
         assert list(layered.channels()) == ["obj255.A"]
@@ -81,13 +91,12 @@ def test_linear_exr_of_the_chair_gives_the_srgb_masks_and_numbered_exr_mattes(ch
         np.testing.assert_array_equal(single.channels()["A"].pixels, layered.channels()["obj255.A"].pixels)
     overlay = np.array(Image.open(out / "overlay" / "sh010_plate_v001.1002.jpg"))
     background = ours["sh010_plate_v001.1002"] == 0
-    assert np.abs(overlay[background].astype(int) - frames[1][background]).mean() < 4   # previews use the sRGB pixels
+    assert np.abs(overlay[background].astype(int) - frames[1][background]).mean() < 4  # previews use the sRGB pixels
 
 
 def _rgba_window(folder, frames):
-    for n, rgb in zip(NUMBERS, frames):   # data window inside a larger display window (overscan crop)
-        write_exr(folder / f"p.{n}.exr", srgb_to_linear(rgb), alpha=np.ones((H, W)), origin=(16, 8),
-                  display=(128, 96))
+    for n, rgb in zip(NUMBERS, frames):  # data window inside a larger display window (overscan crop)
+        write_exr(folder / f"p.{n}.exr", srgb_to_linear(rgb), alpha=np.ones((H, W)), origin=(16, 8), display=(128, 96))
     return folder / "p.%04d.exr", ()
 
 
@@ -116,18 +125,25 @@ def _png16(folder, frames):
     return folder / "p.%04d.png", ()
 
 
-@pytest.mark.parametrize("make", [
-    _rgba_window, _dpx,                                     # the readers of the others have fast unit tests
-    pytest.param(_float, marks=pytest.mark.slow), pytest.param(_multipart, marks=pytest.mark.slow),
-    pytest.param(_png16, marks=pytest.mark.slow),
-], ids=["half-rgba-window", "dpx10-cineon", "float", "multipart-layer", "png16"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        _rgba_window,
+        _dpx,  # the readers of the others have fast unit tests
+        pytest.param(_float, marks=pytest.mark.slow),
+        pytest.param(_multipart, marks=pytest.mark.slow),
+        pytest.param(_png16, marks=pytest.mark.slow),
+    ],
+    ids=["half-rgba-window", "dpx10-cineon", "float", "multipart-layer", "png16"],
+)
 def test_plate_formats_end_to_end(chair, reference, checkpoint_path, tmp_path, make):
     root, frames = chair
     (tmp_path / "plates").mkdir()
     plates, extra = make(tmp_path / "plates", frames)
-    out = process(plates, root / "roto", tmp_path / "out", checkpoint_path, "--exr-layers", "--compression", "dwaa",
-                  *extra)
-    assert agreement(masks_of(out), reference) >= 0.995   # DPX: 10-bit log codes, within 8-bit quantisation
+    out = process(
+        plates, root / "roto", tmp_path / "out", checkpoint_path, "--exr-layers", "--compression", "dwaa", *extra
+    )
+    assert agreement(masks_of(out), reference) >= 0.995  # DPX: 10-bit log codes, within 8-bit quantisation
     header = OpenEXR.File(str(out / "layers" / "matte.1004.exr"), header_only=True).header()
     assert header["compression"] == OpenEXR.DWAA_COMPRESSION
     if make is _rgba_window:
@@ -160,13 +176,16 @@ def _bad_plates(tmp_path, frames, case):
     return pattern, extra
 
 
-@pytest.mark.parametrize("case, words", [
-    ("no-colour", ["p.1001.exr has no colour channels", "channels: Z"]),
-    ("gap", ["gap", "1003 missing", "--frames"]),
-    ("sizes", ["p.1003.exr is 96x56", "same size"]),
-    ("no-match", ["q.####.exr", "matches no files"]),
-    ("colourspace", ["unknown colour space 'Arri LogC9'", "--colorspace"]),
-])
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("no-colour", ["p.1001.exr has no colour channels", "channels: Z"]),
+        ("gap", ["gap", "1003 missing", "--frames"]),
+        ("sizes", ["p.1003.exr is 96x56", "same size"]),
+        ("no-match", ["q.####.exr", "matches no files"]),
+        ("colourspace", ["unknown colour space 'Arri LogC9'", "--colorspace"]),
+    ],
+)
 def test_bad_plates_fail_with_one_line_and_write_nothing(chair, checkpoint_path, tmp_path, case, words):
     root, frames = chair
     pattern, extra = _bad_plates(tmp_path, frames, case)

@@ -1,4 +1,5 @@
 """Plates and colour, without the network: patterns, EXR/DPX/16-bit readers, OCIO, roto pairing, EXR mattes."""
+
 from __future__ import annotations
 
 import cv2
@@ -7,14 +8,14 @@ import pytest
 from PIL import Image
 
 from platehelpers import OpenEXR, cineon_codes, srgb_to_linear, write_exr, write_multipart_exr, write_oiio
+from xmempp.cli.remedies import cli_message
 from xmempp.errors import ConfigError, InputError, OutputError
 from xmempp.io import colour
 from xmempp.io.colour import ColourOptions, converter_for
-from xmempp.io.sources import open_frames
 from xmempp.io.manifest import MANIFEST_NAME
 from xmempp.io.masks import read_mask_folder
 from xmempp.io.sequences import FrameInfo, find_sequence, parse_frame_range
-from xmempp.cli.remedies import cli_message
+from xmempp.io.sources import open_frames
 from xmempp.io.writers import ResultWriter, WriterOptions
 
 H, W = 24, 32
@@ -33,7 +34,7 @@ def touch(folder, *names):
 def test_patterns_find_the_sequence(tmp_path, token):
     touch(tmp_path, *(f"plate.{n}.exr" for n in range(1001, 1006)), "plate.999.exr", "other.1001.exr")
     seq = find_sequence(tmp_path / f"plate.{token}.exr")
-    assert seq.numbers == (1001, 1002, 1003, 1004, 1005) and seq.padding == 4   # 999 has 3 digits: not in it
+    assert seq.numbers == (1001, 1002, 1003, 1004, 1005) and seq.padding == 4  # 999 has 3 digits: not in it
     assert seq.pattern.endswith("plate.%04d.exr") and seq.name_of(1001, head="matte.") == "matte.1001.exr"
     assert find_sequence(tmp_path / f"plate.{token}.exr", parse_frame_range("1002-1003")).numbers == (1002, 1003)
 
@@ -90,7 +91,7 @@ def test_dpx_cineon_and_16_bit_sequences(tmp_path):
         write_oiio(tmp_path / f"t16.{n:04d}.tif", IMAGE.astype(np.uint16) * 257, "uint16")
     dpx = open_frames(tmp_path / "scan.%04d.dpx")
     assert dpx.converter.source == colour.CINEON
-    assert np.abs(dpx[0].astype(int) - IMAGE).max() <= 1   # 10-bit log codes: within 8-bit quantisation
+    assert np.abs(dpx[0].astype(int) - IMAGE).max() <= 1  # 10-bit log codes: within 8-bit quantisation
     for pattern in ("p16.####.png", "t16.####.tif"):
         np.testing.assert_array_equal(open_frames(tmp_path / pattern)[1], IMAGE)
 
@@ -114,11 +115,11 @@ def test_folder_of_exr_is_a_sequence_and_bad_folders_are_named(tmp_path):
 
 
 def test_colour_spaces_views_and_ocio_env(tmp_path, monkeypatch):
-    write_exr(tmp_path / "plate.1001.exr", srgb_to_linear(IMAGE) * 4.0)   # over-exposed by two stops
+    write_exr(tmp_path / "plate.1001.exr", srgb_to_linear(IMAGE) * 4.0)  # over-exposed by two stops
     plain = open_frames(tmp_path / "plate.####.exr")[0]
-    assert plain.max() == 255 and (plain == 255).mean() > 0.3               # clipped, not tone-mapped
+    assert plain.max() == 255 and (plain == 255).mean() > 0.3  # clipped, not tone-mapped
     aces = open_frames(tmp_path / "plate.####.exr", colour=ColourOptions(view="ACES 2.0 - SDR 100 nits (Rec.709)"))
-    assert (aces[0] == 255).mean() < (plain == 255).mean()                   # the view rolls highlights off
+    assert (aces[0] == 255).mean() < (plain == 255).mean()  # the view rolls highlights off
     as_acescg = open_frames(tmp_path / "plate.####.exr", colour=ColourOptions("ACEScg"))[0]
     assert not np.array_equal(as_acescg, plain)
     with pytest.raises(ConfigError, match="unknown colour space 'Linear P3'.*Linear P3-D65") as unknown:
@@ -126,7 +127,7 @@ def test_colour_spaces_views_and_ocio_env(tmp_path, monkeypatch):
     assert unknown.value.remedy.setting == "colorspace"
     with pytest.raises(ConfigError, match="unknown view 'Filmic'"):
         converter_for("linear", ColourOptions(view="Filmic"))
-    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")     # $OCIO wins: its scene_linear role is ACEScg
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")  # $OCIO wins: its scene_linear role is ACEScg
     assert converter_for("linear").source == "ACEScg"
     monkeypatch.setenv("OCIO", str(tmp_path / "missing.ocio"))
     with pytest.raises(ConfigError, match=r"cannot load the OCIO config .*missing\.ocio"):
@@ -161,7 +162,7 @@ def test_roto_pairs_with_plates_by_frame_number(tmp_path):
     with pytest.raises(InputError, match="two masks for frame sh010_plate_v001.1007"):
         read_mask_folder(tmp_path, names, (8, 8), frame_numbers=range(1001, 1011))
     (tmp_path / "roto.1007.png").unlink()
-    Image.fromarray(ids).save(tmp_path / "sh010_plate_v001.1005.png")   # one stem matches: pairing is by stem
+    Image.fromarray(ids).save(tmp_path / "sh010_plate_v001.1005.png")  # one stem matches: pairing is by stem
     with pytest.raises(InputError, match=r"sh010_roto_v002\.1003\.png matches no frame"):
         read_mask_folder(tmp_path, names, (8, 8), frame_numbers=range(1001, 1011))
 

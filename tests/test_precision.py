@@ -2,8 +2,8 @@
 
 The bf16 agreement checks run where the CPU has native bf16 (AVX512-BF16 or AMX) and are skipped elsewhere.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 import pytest
@@ -33,9 +33,14 @@ def test_auto_keeps_todays_formats_and_explicit_ones_pass_where_supported(monkey
     assert resolve_precision("fp32", CUDA) is Precision.fp32
 
 
-@pytest.mark.parametrize("name, device, words", [("fp16", CPU, "fp16 is not supported on cpu"),
-                                                 ("bf16", MPS, "bf16 is not supported on mps"),
-                                                 ("bf16", CPU, "native bf16")])
+@pytest.mark.parametrize(
+    "name, device, words",
+    [
+        ("fp16", CPU, "fp16 is not supported on cpu"),
+        ("bf16", MPS, "bf16 is not supported on mps"),
+        ("bf16", CPU, "native bf16"),
+    ],
+)
 def test_formats_a_device_cannot_run_natively_are_refused_with_fp32_as_the_remedy(monkeypatch, name, device, words):
     monkeypatch.setattr(precision_module, "native_cpu_bf16", lambda: False)
     with pytest.raises(ConfigError, match=words) as caught:
@@ -100,8 +105,9 @@ def test_bf16_networks_run_their_convolutions_in_bf16_and_return_fp32(bf16_model
 
 
 @needs_bf16
-@pytest.mark.parametrize("name,mode", [("video_caps", "xmempp"), ("video_caps", "xmem"),
-                                       ("video_caps_evict", "xmempp")])
+@pytest.mark.parametrize(
+    "name,mode", [("video_caps", "xmempp"), ("video_caps", "xmem"), ("video_caps_evict", "xmempp")]
+)
 def test_bf16_agrees_with_fp32_on_the_golden_clips(golden_model, bf16_model, name, mode):
     """The agreement bar: argmax on >= 99.9 % of the pixels where fp32 is decisive, and probabilities close."""
     reference = load_npz(name)[f"probs_{mode}"].astype(np.float32)

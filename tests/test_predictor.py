@@ -1,5 +1,6 @@
 """The front door of the Python API: `xmempp.Predictor` gives what the lower-level calls give, with one
 documented result type, and every name the docs use is importable from `xmempp`."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -66,6 +67,16 @@ def test_load_refuses_a_missing_file_with_the_weights_error(tmp_path):
 def test_everything_in_all_is_importable_from_the_package():
     for name in xmempp.__all__:
         assert getattr(xmempp, name) is not None, name
-    for name in ("Predictor", "Propagated", "Mode", "Direction", "open_frames", "read_mask_folder", "ShotJob",
-                 "JobOutputs", "run_job", "WriterOptions"):
+    for name in (
+        "Predictor",
+        "Propagated",
+        "Mode",
+        "Direction",
+        "open_frames",
+        "read_mask_folder",
+        "ShotJob",
+        "JobOutputs",
+        "run_job",
+        "WriterOptions",
+    ):
         assert name in xmempp.__all__

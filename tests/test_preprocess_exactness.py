@@ -1,4 +1,5 @@
 """Frames larger than the processing size are resized as the reference XMem++ does (no antialiasing)."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,9 @@ def reference_tensor(image: np.ndarray, size: int) -> torch.Tensor:
     return F.interpolate(x, size=out_size, mode="bilinear", align_corners=False)
 
 
-@pytest.mark.parametrize("shape,size", [((135, 240), 96), ((240, 135), 96), ((1080 // 5, 1920 // 5), 100),
-                                         ((97, 97), 64)])
+@pytest.mark.parametrize(
+    "shape,size", [((135, 240), 96), ((240, 135), 96), ((1080 // 5, 1920 // 5), 100), ((97, 97), 64)]
+)
 def test_downscale_equals_reference_pipeline(shape, size):
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
@@ -52,8 +54,10 @@ def test_antialias_is_an_option_that_departs_from_the_reference():
     assert not torch.allclose(smooth, reference_tensor(image, 96), atol=1e-3)
     native = Geometry.for_frame(96, 171, 96)  # not downscaled: antialias changes nothing
     small = image[:96, :171].copy()
-    assert torch.equal(image_to_tensor(small, native, torch.device("cpu"), antialias=True),
-                       image_to_tensor(small, native, torch.device("cpu")))
+    assert torch.equal(
+        image_to_tensor(small, native, torch.device("cpu"), antialias=True),
+        image_to_tensor(small, native, torch.device("cpu")),
+    )
     assert InferenceConfig().antialias is False
     with pytest.raises(ConfigError, match="antialias"):
         InferenceConfig(antialias="yes")
@@ -71,8 +75,9 @@ def upscaled_caps(factor: int = 2):
 def agreement_with_golden(expected: np.ndarray, ours: torch.Tensor, source: tuple[int, int]) -> tuple[float, float]:
     """(max |dp|, decisive argmax agreement) against the golden probabilities brought to the source
     resolution as the reference does (bilinear, align_corners=False)."""
-    ref = F.interpolate(torch.from_numpy(expected).unsqueeze(0), size=source, mode="bilinear",
-                        align_corners=False)[0].numpy()
+    ref = F.interpolate(torch.from_numpy(expected).unsqueeze(0), size=source, mode="bilinear", align_corners=False)[
+        0
+    ].numpy()
     top2 = np.sort(ref, axis=0)[-2:]
     decisive = (top2[1] - top2[0]) >= 0.01
     error = float(np.abs(ours.numpy() - ref).max())
@@ -110,9 +115,30 @@ def test_process_on_downscaled_plate_matches_golden(golden_model, golden_checkpo
     config = tmp_path / "config.json"
     config.write_text(json.dumps(golden_json()["video_caps"]["config"]))
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["process", "-v", str(tmp_path / "frames"), "-m", str(tmp_path / "masks"),
-                                      "-o", str(out), "--model", str(golden_checkpoint_path), "--config", str(config),
-                                      "--size", "96", "--mode", mode, "--alpha", "--alpha-bits", "16", "--quiet"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "process",
+            "-v",
+            str(tmp_path / "frames"),
+            "-m",
+            str(tmp_path / "masks"),
+            "-o",
+            str(out),
+            "--model",
+            str(golden_checkpoint_path),
+            "--config",
+            str(config),
+            "--size",
+            "96",
+            "--mode",
+            mode,
+            "--alpha",
+            "--alpha-bits",
+            "16",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     expected = clip[f"probs_{mode}"].astype(np.float32)
     for t in range(len(frames)):

@@ -1,4 +1,5 @@
 """ReferenceSync: a live session edited reference by reference gives what a fresh job gives."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """The refine stage: guided filter, band, renormalisation, settings, and its gain over bilinear on
 generated composites (thresholds from issue 27, judged on every scene), on the scenes the defaults were
 tuned on and on the held-out generator's."""
+
 from __future__ import annotations
 
 import cv2
@@ -13,7 +14,7 @@ from xmempp.evaluation.coarse import network_matte
 from xmempp.evaluation.composites import make_scene
 from xmempp.evaluation.matting import edge_region
 from xmempp.evaluation.refine_bench import TARGETS, scene_and_coarse, score_scene
-from xmempp.refine import RefineSettings, Refiner, refine_frame, renormalise
+from xmempp.refine import Refiner, RefineSettings, refine_frame, renormalise
 from xmempp.refine.band import edge_band
 from xmempp.refine.guided import box_mean, fit_coefficients, upsample_crop
 
@@ -39,7 +40,7 @@ def test_box_mean_matches_brute_force_at_borders_for_pooling_and_running_sums():
     for r in (2, 11):  # 2: shifted sums, 11: running sums
         got = box_mean(x, r)
         for y, xx in ((0, 0), (8, 11), (16, 22), (3, 20)):
-            want = x[0, :, max(0, y - r):y + r + 1, max(0, xx - r):xx + r + 1].mean(dim=(-2, -1))
+            want = x[0, :, max(0, y - r) : y + r + 1, max(0, xx - r) : xx + r + 1].mean(dim=(-2, -1))
             assert torch.allclose(got[0, :, y, xx], want)
 
 
@@ -107,8 +108,18 @@ def test_temporal_smoothing_averages_coefficients_between_frames():
     assert np.abs(b[1] - b[0]).mean() < np.abs(a[1] - a[0]).mean()
 
 
-@pytest.mark.parametrize("kwargs", [dict(mode="fast"), dict(eps=0), dict(band=-1), dict(temporal=1.0),
-                                    dict(radius=0.9), dict(low=0.9, high=0.1), dict(fit_height=2)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(mode="fast"),
+        dict(eps=0),
+        dict(band=-1),
+        dict(temporal=1.0),
+        dict(radius=0.9),
+        dict(low=0.9, high=0.1),
+        dict(fit_height=2),
+    ],
+)
 def test_settings_refuse_bad_values(kwargs):
     with pytest.raises(ConfigError):
         RefineSettings(**kwargs)
@@ -132,7 +143,7 @@ def _small_object_plate(h: int, w: int, size: int, seed: int) -> tuple[np.ndarra
     cy, cx = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w
     y0, x0 = max(0, int(cy - 5 * size)), max(0, int(cx - 5 * size))  # everything drawn lies in this box
     y1, x1 = min(h, int(cy + 5 * size)), min(w, int(cx + 5 * size))
-    yy, xx = np.mgrid[y0 * 4:y1 * 4, x0 * 4:x1 * 4] / 4.0
+    yy, xx = np.mgrid[y0 * 4 : y1 * 4, x0 * 4 : x1 * 4] / 4.0
     inside = ((yy - cy) / (size * 0.6)) ** 2 + ((xx - cx) / (size * 0.45)) ** 2 <= 1
     spots = np.zeros_like(inside)
     for angle in rng.uniform(0, 2 * np.pi, 3):
@@ -157,16 +168,20 @@ def _confident_decoder_matte(alpha: np.ndarray, processing: int) -> np.ndarray:
     return cv2.resize((quarter > 0.5).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-@pytest.mark.parametrize("h,w,size,processing", [(426, 240, 16, 240), (240, 426, 12, 240), (1080, 1920, 40, 480),
-                                                 (1080, 1920, 90, 480)])
+@pytest.mark.parametrize(
+    "h,w,size,processing", [(426, 240, 16, 240), (240, 426, 12, 240), (1080, 1920, 40, 480), (1080, 1920, 90, 480)]
+)
 def test_small_objects_are_refined_not_erased(h, w, size, processing):
     for seed in range(3):
         plate, alpha = _small_object_plate(h, w, size, seed)
         coarse = _confident_decoder_matte(alpha, processing)
         refined = np.asarray(refine_frame(plate, np.stack([1 - coarse, coarse]), RefineSettings(mode="guided")))[1]
         inside = alpha > 0.99  # never less opaque than the network's matte, and closer to the truth
-        assert refined[inside].mean() >= coarse[inside].mean() - 0.01, (seed, refined[inside].mean(),
-                                                                        coarse[inside].mean())
+        assert refined[inside].mean() >= coarse[inside].mean() - 0.01, (
+            seed,
+            refined[inside].mean(),
+            coarse[inside].mean(),
+        )
         assert np.abs(refined - alpha).sum() < np.abs(coarse - alpha).sum(), seed
 
 

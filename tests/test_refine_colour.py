@@ -1,4 +1,5 @@
 """The refine stage's local colour model, its block reductions, and the held-out scene generator."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -72,7 +73,7 @@ def test_heldout_scenes_have_exact_alpha_and_follow_their_seed(kind):
     c = make_heldout_scene(kind, 90, 160, 2, seed=4)
     for frame in a:
         assert frame.plate.shape == (90, 160, 3) and frame.alpha.shape == (90, 160)
-        assert 0 <= frame.alpha.min() and frame.alpha.max() <= 1 and ((frame.alpha > 0) & (frame.alpha < 1)).any()
+        assert frame.alpha.min() >= 0 and frame.alpha.max() <= 1 and ((frame.alpha > 0) & (frame.alpha < 1)).any()
         composite = frame.alpha[..., None] * frame.foreground + (1 - frame.alpha[..., None]) * frame.background
         assert np.abs(np.clip(composite, 0, 1) - frame.plate).mean() < 0.03  # the plate is that composite + grain
     np.testing.assert_array_equal(a[1].plate, b[1].plate)

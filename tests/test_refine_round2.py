@@ -1,6 +1,7 @@
 """Mattes round 2: busy structured backgrounds in the generator, the colour model's trust where the
 background is busy, blur-fusion foreground colour, `refine` reading ahead, and index masks from the
 refined mattes."""
+
 from __future__ import annotations
 
 import cv2
@@ -13,8 +14,8 @@ from xmempp.cli.app import app
 from xmempp.errors import ConfigError, InputError
 from xmempp.evaluation.coarse import DisplacementField, network_matte
 from xmempp.evaluation.composites import BUSY_PATTERNS, busy_background, make_busy_scene, make_scene
-from xmempp.io.soft_mattes import read_soft_matte
-from xmempp.refine import RefineSettings, Refiner, estimate_foreground
+from xmempp.io.matte_folders import read_soft_matte
+from xmempp.refine import Refiner, RefineSettings, estimate_foreground
 from xmempp.refine.colour import fit_colour_model
 from xmempp.refine.folders import refine_folders
 
@@ -42,8 +43,8 @@ def _strands(back: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
     h, w = back.shape[-2:]
     xx = torch.arange(w).expand(h, w)
     alpha = torch.zeros(h, w)
-    alpha[:, w // 2:w // 2 + 24] = ((xx[:, w // 2:w // 2 + 24] % 4) == 0).float() * 0.8
-    alpha[:, w // 2 + 24:] = 1.0
+    alpha[:, w // 2 : w // 2 + 24] = ((xx[:, w // 2 : w // 2 + 24] % 4) == 0).float() * 0.8
+    alpha[:, w // 2 + 24 :] = 1.0
     fore = torch.tensor([0.9, 0.8, 0.3]).view(3, 1, 1)
     plate = alpha * fore + (1 - alpha) * back
     coarse = torch.nn.functional.avg_pool2d(alpha[None, None], 15, 1, 7, count_include_pad=False)[0, 0]
@@ -54,21 +55,23 @@ def test_colour_model_trusts_a_quiet_background_and_not_one_striped_along_the_st
     h, w = 96, 128
     quiet = torch.full((3, h, w), 0.2) + 0.01 * torch.randn(3, h, w, generator=torch.Generator().manual_seed(0))
     yy = torch.arange(h).view(h, 1).expand(h, w)
-    stripes = torch.stack([0.2 + 0.6 * (yy % 6 < 3).float(), 0.2 + 0.5 * (yy % 6 < 3).float(),
-                           torch.full((h, w), 0.2)])  # pale stripes in the strands' own direction of colour
+    stripes = torch.stack(
+        [0.2 + 0.6 * (yy % 6 < 3).float(), 0.2 + 0.5 * (yy % 6 < 3).float(), torch.full((h, w), 0.2)]
+    )  # pale stripes in the strands' own direction of colour
     trusts = []
     for back in (quiet, stripes):
         plate, _, coarse = _strands(back)
         model = fit_colour_model(plate, coarse[None], 2, coarse=coarse[None])
         assert model.trust is not None
-        trusts.append(float(model.trust[0, 0, :, w // 4:w // 4 + 12].mean()))  # on the strands (grid of 2 px)
+        trusts.append(float(model.trust[0, 0, :, w // 4 : w // 4 + 12].mean()))  # on the strands (grid of 2 px)
     assert trusts[0] > 0.9 and trusts[1] < 0.3, trusts
 
 
 def test_blur_fusion_foreground_recovers_the_strand_colour_and_keeps_hard_pixels():
     h, w = 96, 128
-    back = torch.stack([0.2 + 0.2 * torch.sin(torch.arange(w) / 5.0).expand(h, w), torch.full((h, w), 0.3),
-                        torch.full((h, w), 0.6)])
+    back = torch.stack(
+        [0.2 + 0.2 * torch.sin(torch.arange(w) / 5.0).expand(h, w), torch.full((h, w), 0.3), torch.full((h, w), 0.6)]
+    )
     plate, alpha, _ = _strands(back)
     fg = estimate_foreground(plate, alpha)
     soft = (alpha > 0.1) & (alpha < 0.99)
@@ -115,10 +118,32 @@ def test_refined_runs_write_index_masks_that_are_the_argmax_of_the_refined_matte
     masks = {}
     for name, flags in (("plain", []), ("refined", ["--refine", "guided"])):
         out = tmp_path / name
-        result = CliRunner().invoke(app, [str(a) for a in ("process", "-v", tmp_path / "frames", "-m",
-                                                              tmp_path / "masks", "-o", out, "--model",
-                                                              checkpoint_path, "--size", 48, "--threads", 1,
-                                                              "--alpha", "--alpha-bits", 16, "-q", *flags)])
+        result = CliRunner().invoke(
+            app,
+            [
+                str(a)
+                for a in (
+                    "process",
+                    "-v",
+                    tmp_path / "frames",
+                    "-m",
+                    tmp_path / "masks",
+                    "-o",
+                    out,
+                    "--model",
+                    checkpoint_path,
+                    "--size",
+                    48,
+                    "--threads",
+                    1,
+                    "--alpha",
+                    "--alpha-bits",
+                    16,
+                    "-q",
+                    *flags,
+                )
+            ],
+        )
         assert result.exit_code == 0, result.output
         masks[name] = [cv2.imread(str(out / f"masks/f_{i:03d}.png"), cv2.IMREAD_UNCHANGED) for i in range(3)]
         if name == "refined":
@@ -127,5 +152,6 @@ def test_refined_runs_write_index_masks_that_are_the_argmax_of_the_refined_matte
                 ids = (alpha > 1 - alpha).astype(np.uint8)  # argmax of background (1 - alpha) and the object
                 ties = np.abs(alpha - 0.5) < 2 / 65535
                 assert np.array_equal(masks[name][i][~ties], ids[~ties]), f"frame {i}"
-    assert any(not np.array_equal(a, b) for a, b in zip(masks["plain"][1:], masks["refined"][1:])), \
+    assert any(not np.array_equal(a, b) for a, b in zip(masks["plain"][1:], masks["refined"][1:])), (
         "the refined mattes changed no index mask: the test checks nothing"
+    )

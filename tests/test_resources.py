@@ -1,4 +1,5 @@
 """This process's memory: freed memory kept for reuse (no page faults for a frame's large tensors), its own peak."""
+
 from __future__ import annotations
 
 import platform
@@ -25,8 +26,9 @@ print(faults() - before)
 
 
 def _faults(mmap_threshold: int) -> int:
-    done = subprocess.run([sys.executable, "-c", _FAULTS, str(mmap_threshold)], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _FAULTS, str(mmap_threshold)], capture_output=True, text=True, check=True
+    )
     return int(done.stdout.split()[-1])
 
 
@@ -42,7 +44,10 @@ def test_freed_large_blocks_are_reused_instead_of_faulted_in_again():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM is Linux's")
 def test_a_started_process_reports_its_own_peak_not_its_parents():
     held = np.ones(2 << 30, np.uint8)  # this process now peaks above 2 GiB; the child (torch imported) ~0.35 GiB
-    done = subprocess.run([sys.executable, "-c",
-                           "from xmempp.resources import peak_rss_bytes; print(peak_rss_bytes())"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "from xmempp.resources import peak_rss_bytes; print(peak_rss_bytes())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert int(done.stdout) < held.nbytes // 2  # ru_maxrss would report at least the parent's peak here

@@ -1,6 +1,7 @@
 """The review (`xmempp.review`): each signal on a failure of its own kind, the combination over whole
 sequences with every kind injected (the frames that are right, an occlusion and fast camera moves
 included), the reports, `xmempp qc` and `xmempp process --qc`."""
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,14 @@ runner = CliRunner()
 
 #: What the reasons of a flagged frame say for each failure kind (one of the words).
 REASON_WORDS = {
-    "drop": ("missing",), "cut": ("missing", "area", "changed"), "shift": ("shifted", "area", "changed", "missing"),
-    "swap": ("looks like",), "leak": ("extra", "area", "patch", "changed"), "holes": ("holes",),
-    "drift": ("sliding", "shifted"), "spurious": ("patch", "extra"),
+    "drop": ("missing",),
+    "cut": ("missing", "area", "changed"),
+    "shift": ("shifted", "area", "changed", "missing"),
+    "swap": ("looks like",),
+    "leak": ("extra", "area", "patch", "changed"),
+    "holes": ("holes",),
+    "drift": ("sliding", "shifted"),
+    "spurious": ("patch", "extra"),
 }
 
 
@@ -51,8 +57,12 @@ def test_correct_masks_are_rarely_flagged_through_occlusions_and_fast_camera_mov
 
 #: Slow drift is found on fewer than half of its frames since the masks are carried by the object's own motion
 #: (14 of 31 here, 25 of 60 on held-out shots): a known gap (docs/review.md), kept visible until it is closed.
-_KINDS = [pytest.param(kind, marks=pytest.mark.xfail(strict=True, reason="slow drift: under half its frames found"))
-          if kind == "drift" else kind for kind in FAILURE_KINDS]
+_KINDS = [
+    pytest.param(kind, marks=pytest.mark.xfail(strict=True, reason="slow drift: under half its frames found"))
+    if kind == "drift"
+    else kind
+    for kind in FAILURE_KINDS
+]
 
 
 @pytest.mark.parametrize("kind", _KINDS)
@@ -62,8 +72,13 @@ def test_each_failure_kind_is_flagged_with_a_reason_that_names_it(scenes, kind):
         injected = inject_failures(scene.masks, seed=20 + number, kinds=[kind])
         reviews = review_sequence(scene.frames, injected.masks, keyframes={0: scene.masks[0]})
         score.add(score_review(_flags(reviews), injected.failures))
-        reasons += [reason for t in injected.failures for o in injected.failures[t]
-                    if o in reviews[t].objects for reason in reviews[t].objects[o].reasons]
+        reasons += [
+            reason
+            for t in injected.failures
+            for o in injected.failures[t]
+            if o in reviews[t].objects
+            for reason in reviews[t].objects[o].reasons
+        ]
     assert score.failed.get(kind, 0) > 0, "the injector made no failure of this kind"
     assert score.found[kind] / score.failed[kind] >= 0.5, (score.found, score.failed)
     assert any(word in reason for reason in reasons for word in REASON_WORDS[kind]), reasons
@@ -116,11 +131,11 @@ def test_a_small_object_moving_across_a_panning_background_is_carried_by_its_own
     cv2.circle(disk, (30, 30), 24, 1, -1)
 
     def frame(t: int) -> tuple[np.ndarray, np.ndarray]:
-        image = background[20:260, 20 + 3 * t:380 + 3 * t].copy()  # the camera pans 3 pixels a frame
+        image = background[20:260, 20 + 3 * t : 380 + 3 * t].copy()  # the camera pans 3 pixels a frame
         mask = np.zeros(image.shape, np.float32)
         x = 100 + 7 * t  # the object moves 7 pixels a frame the other way round in the picture
-        image[90:150, x:x + 60][disk > 0] = texture[disk > 0]
-        mask[90:150, x:x + 60] = disk
+        image[90:150, x : x + 60][disk > 0] = texture[disk > 0]
+        mask[90:150, x : x + 60] = disk
         return image, mask
 
     (before, mask_before), (now, mask_now) = frame(2), frame(3)
@@ -167,8 +182,9 @@ def test_qc_command_writes_qc_json_and_html_and_prints_the_spans(tmp_path):
     assert "<svg" in page and "sh010.1009" in page and "data:image/jpeg;base64," in page
     again = runner.invoke(app, [str(a) for a in args])
     assert again.exit_code != 0 and "overwrite" in again.output
-    missing = runner.invoke(app, ["qc", "-v", str(tmp_path / "frames"), "-m", str(tmp_path / "nope"), "-o", str(out),
-                                  "--overwrite"])
+    missing = runner.invoke(
+        app, ["qc", "-v", str(tmp_path / "frames"), "-m", str(tmp_path / "nope"), "-o", str(out), "--overwrite"]
+    )
     assert missing.exit_code != 0 and "not found" in missing.output
 
 
@@ -176,8 +192,22 @@ def test_process_qc_reviews_the_run_it_made(tmp_path, checkpoint_path):
     scene = make_scene(8, objects=1, frames=6, size=(96, 128), fast_camera=False)
     _write_shot(tmp_path, scene, scene.masks)
     out = tmp_path / "out"
-    result = runner.invoke(app, ["process", "-v", str(tmp_path / "frames"), "-m", str(tmp_path / "roto"), "-o",
-                                 str(out), "--model", str(checkpoint_path), "--qc", "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "process",
+            "-v",
+            str(tmp_path / "frames"),
+            "-m",
+            str(tmp_path / "roto"),
+            "-o",
+            str(out),
+            "--model",
+            str(checkpoint_path),
+            "--qc",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads((out / "qc.json").read_text())
     assert [f["frame"] for f in data["frames"]] == [f"sh010.{1001 + t}" for t in range(6)]
@@ -187,14 +217,30 @@ def test_process_qc_reviews_the_run_it_made(tmp_path, checkpoint_path):
 def test_candidates_take_a_review_to_prefer_its_flagged_frames(tmp_path, checkpoint_path):
     scene = make_scene(9, objects=1, frames=8, size=(96, 128), fast_camera=False)
     _write_shot(tmp_path, scene, scene.masks)
-    args = ["candidates", "-v", str(tmp_path / "frames"), "-m", str(tmp_path / "roto"), "--model",
-            str(checkpoint_path), "-k", "1", "--min-mask-percent", "0", "--json", "--quiet"]
+    args = [
+        "candidates",
+        "-v",
+        str(tmp_path / "frames"),
+        "-m",
+        str(tmp_path / "roto"),
+        "--model",
+        str(checkpoint_path),
+        "-k",
+        "1",
+        "--min-mask-percent",
+        "0",
+        "--json",
+        "--quiet",
+    ]
     plain = runner.invoke(app, args)
     assert plain.exit_code == 0, plain.output
     first = json.loads(plain.stdout)["candidates"][0]["index"]
     flagged = 1 if first != 1 else 2  # a frame the plain selection does not pick first, flagged badly
-    review = {"frames": [{"frame": f"sh010.{1001 + t}", "score": 0.0 if t == flagged else 1.0, "objects": {}}
-                         for t in range(8)]}
+    review = {
+        "frames": [
+            {"frame": f"sh010.{1001 + t}", "score": 0.0 if t == flagged else 1.0, "objects": {}} for t in range(8)
+        ]
+    }
     qc = tmp_path / "qc.json"
     qc.write_text(json.dumps(review))
     result = runner.invoke(app, [*args, "--from-review", str(qc)])

@@ -3,6 +3,7 @@
 Masks from the service must equal `xmempp process` / `run_job` on the same inputs; bad requests get a
 4xx with a clear message and the server keeps serving.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from servicehelpers import (collect_track, free_port, png_bytes, png_bytes_rgb, running_server, write_clip,
-                            write_masks)
+from servicehelpers import collect_track, free_port, png_bytes, png_bytes_rgb, running_server, write_clip, write_masks
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import ShotJob, run_job
-from xmempp.io.sources import open_frames
 from xmempp.io.masks import read_mask
+from xmempp.io.sources import open_frames
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.io.writers import probs_to_ids
 from xmempp.service import ServiceSettings, create_app
@@ -44,9 +44,17 @@ def media(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(media, checkpoint_path, tmp_path_factory):
     root = media[0]
-    settings = ServiceSettings(port=free_port(), token=TOKEN, media_roots=[root], model=checkpoint_path,
-                               device="cpu", state_dir=tmp_path_factory.mktemp("state"),
-                               max_body_bytes=1 << 20, max_sessions=6, session_ttl_s=600)
+    settings = ServiceSettings(
+        port=free_port(),
+        token=TOKEN,
+        media_roots=[root],
+        model=checkpoint_path,
+        device="cpu",
+        state_dir=tmp_path_factory.mktemp("state"),
+        max_body_bytes=1 << 20,
+        max_sessions=6,
+        session_ttl_s=600,
+    )
     app = create_app(settings)
     with running_server(app, settings.port) as url:
         yield url, app
@@ -81,8 +89,13 @@ def test_health_info_and_docs(server, client):
     assert info["limits"]["max_sessions"] == 6
     # integer limits are JSON integers (issue 36: `"max_sessions": 6.0`); the idle time is a number of seconds
     assert {name: type(value) for name, value in info["limits"].items()} == {
-        "max_body_bytes": int, "max_frames": int, "max_frame_pixels": int, "max_sessions": int,
-        "max_polls_per_client": int, "session_ttl_s": float}, info["limits"]
+        "max_body_bytes": int,
+        "max_frames": int,
+        "max_frame_pixels": int,
+        "max_sessions": int,
+        "max_polls_per_client": int,
+        "session_ttl_s": float,
+    }, info["limits"]
     assert httpx.get(f"{url}/docs").status_code == 200
     paths = httpx.get(f"{url}/openapi.json").json()["paths"]
     assert "/v1/sessions/{sid}/tracks/{rid}" in paths and "/v1/sessions/{sid}/candidates" in paths
@@ -93,13 +106,32 @@ def test_forward_track_equals_xmempp_process(media, client, checkpoint_path, tmp
     from cli.app import app as cli_app
 
     masks = write_masks(tmp_path / "masks", clip, [0])
-    result = CliRunner().invoke(cli_app, ["process", "-v", str(root / "shot"), "-m", str(masks), "-o",
-                                          str(tmp_path / "out"), "--model", str(checkpoint_path), "--device", "cpu",
-                                          "--size", "-1", "--mem-every", "3", "-q"])
+    result = CliRunner().invoke(
+        cli_app,
+        [
+            "process",
+            "-v",
+            str(root / "shot"),
+            "-m",
+            str(masks),
+            "-o",
+            str(tmp_path / "out"),
+            "--model",
+            str(checkpoint_path),
+            "--device",
+            "cpu",
+            "--size",
+            "-1",
+            "--mem-every",
+            "3",
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     sid = open_session(client, video="shot")
-    reply = client.put(f"/v1/sessions/{sid}/references/0", content=png_bytes(clip.mask(0)),
-                       headers={"Content-Type": "image/png"})
+    reply = client.put(
+        f"/v1/sessions/{sid}/references/0", content=png_bytes(clip.mask(0)), headers={"Content-Type": "image/png"}
+    )
     assert reply.status_code == 201 and reply.json()["objects"] == [1, 2]
     track = client.post(f"/v1/sessions/{sid}/tracks", json={"start": 0, "direction": "forward"})
     assert track.status_code == 202
@@ -239,8 +271,9 @@ def test_candidates_match_the_selector(media, client, model):
     client.put(f"/v1/sessions/{sid}/references/0", json=encode_rle(clip.mask(0)))
     reply = client.post(f"/v1/sessions/{sid}/candidates", json={"k": 3, "alpha": 0.5})
     assert reply.status_code == 200, reply.text
-    want = suggest_candidates(model, open_frames(root / "shot"), {0: clip.mask(0)}, k=3, alpha=0.5,
-                              config=InferenceConfig(**CONFIG))
+    want = suggest_candidates(
+        model, open_frames(root / "shot"), {0: clip.mask(0)}, k=3, alpha=0.5, config=InferenceConfig(**CONFIG)
+    )
     assert [c["frame"] for c in reply.json()["candidates"]] == list(want.chosen)
     assert reply.json()["references"] == [0] and 0 not in [c["frame"] for c in reply.json()["candidates"]]
     client.delete(f"/v1/sessions/{sid}")
@@ -285,13 +318,16 @@ def test_four_clients_at_once(media, server, model):
                     reply = c.put(f"/v1/sessions/{sid}/frames/{index}", content=png_bytes_rgb(frames[index]))
                     assert reply.status_code == 200, reply.text
                 assert reply.json()["ready"]
-                c.put(f"/v1/sessions/{sid}/references/0", content=png_bytes(clip.mask(0)),
-                      headers={"Content-Type": "image/png"})
+                c.put(
+                    f"/v1/sessions/{sid}/references/0",
+                    content=png_bytes(clip.mask(0)),
+                    headers={"Content-Type": "image/png"},
+                )
                 rid = c.post(f"/v1/sessions/{sid}/tracks", json={"start": 0}).json()["id"]
                 state, got = collect_track(c, sid, rid)
                 c.delete(f"/v1/sessions/{sid}")
                 outcomes[number] = (state, got)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             outcomes[number] = exc
 
     threads = [threading.Thread(target=one_client, args=(n,)) for n in range(4)]
@@ -312,7 +348,7 @@ def test_four_clients_at_once(media, server, model):
 
 
 def test_bad_requests_get_clear_4xx(media, server, client):
-    root, clip, outside = media
+    _root, clip, outside = media
     url = server[0]
     sid = open_session(client, video="shot")
 
@@ -320,10 +356,20 @@ def test_bad_requests_get_clear_4xx(media, server, client):
         assert reply.status_code == status, (reply.status_code, reply.text)
         assert words in reply.json()["detail"], reply.json()
 
-    check(client.put(f"/v1/sessions/{sid}/references/0", json=encode_rle(np.zeros((10, 10), np.uint8))),
-          400, "must match its frame")
-    check(client.put(f"/v1/sessions/{sid}/references/0", content=png_bytes(np.zeros((10, 10), np.uint8)),
-                     headers={"Content-Type": "image/png"}), 400, "10x10")
+    check(
+        client.put(f"/v1/sessions/{sid}/references/0", json=encode_rle(np.zeros((10, 10), np.uint8))),
+        400,
+        "must match its frame",
+    )
+    check(
+        client.put(
+            f"/v1/sessions/{sid}/references/0",
+            content=png_bytes(np.zeros((10, 10), np.uint8)),
+            headers={"Content-Type": "image/png"},
+        ),
+        400,
+        "10x10",
+    )
     check(client.put(f"/v1/sessions/{sid}/references/99", json=encode_rle(clip.mask(0))), 400, "outside the shot")
     check(client.get("/v1/sessions/nope"), 404, "no session 'nope'")
     check(client.post("/v1/sessions/nope/tracks", json={"start": 0}), 404, "no session")
@@ -332,11 +378,16 @@ def test_bad_requests_get_clear_4xx(media, server, client):
     check(client.post("/v1/sessions", json={"video": "escape"}), 403, "outside the media roots")
     check(client.post("/v1/sessions", json={"video": "missing"}), 400, "does not exist")
     check(client.put(f"/v1/sessions/{sid}/frames/0", content=b"x" * (2 << 20)), 413, "exceeds")
-    check(client.post("/v1/sessions", content=b'{"video": "shot",', headers={"Content-Type": "application/json"}),
-          400, "malformed JSON")
-    check(client.put(f"/v1/sessions/{sid}/references/0", content=b"{nope",
-                     headers={"Content-Type": "application/json"}),
-          400, "malformed JSON")
+    check(
+        client.post("/v1/sessions", content=b'{"video": "shot",', headers={"Content-Type": "application/json"}),
+        400,
+        "malformed JSON",
+    )
+    check(
+        client.put(f"/v1/sessions/{sid}/references/0", content=b"{nope", headers={"Content-Type": "application/json"}),
+        400,
+        "malformed JSON",
+    )
     check(client.post("/v1/sessions", json={"video": "shot", "config": {"top_k": 0}}), 422, "top_k")
     check(client.post("/v1/sessions", json={"video": "shot", "bogus": 1}), 422, "bogus")
     check(client.post(f"/v1/sessions/{sid}/tracks", json={"start": 0}), 409, "no reference")

@@ -1,5 +1,6 @@
 """The annotation-tool adapters: the CVAT tracking function through cvat-sdk's own types, and the
 Supervisely-compatible `predict`; both must give what `run_job` gives on the same inputs."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -39,8 +40,14 @@ def cvat():
         def original_shape_type(self) -> str:
             return self._type
 
-    return SimpleNamespace(aa=cvataa, decode_mask=decode_mask, encode_mask=encode_mask,
-                           TrackingFunction=XMemppTrackingFunction, create=create, ShapeContext=ShapeContext)
+    return SimpleNamespace(
+        aa=cvataa,
+        decode_mask=decode_mask,
+        encode_mask=encode_mask,
+        TrackingFunction=XMemppTrackingFunction,
+        create=create,
+        ShapeContext=ShapeContext,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +91,17 @@ def test_cvat_two_shapes_tracked_independently(cvat, engine, clip):
     function = cvat.TrackingFunction(engine, CONFIG)
     context = cvat.ShapeContext("mask")
     frames = [function.preprocess_image(context, PIL.Image.fromarray(clip[i])) for i in range(3)]
-    states = [function.init_tracking_state(context, frames[0], cvat.aa.TrackableShape(
-        type="mask", points=cvat.encode_mask(clip.mask(0) == k))) for k in (1, 2)]
-    separate = [function.init_tracking_state(context, frames[0], cvat.aa.TrackableShape(
-        type="mask", points=cvat.encode_mask(clip.mask(0) == 1)))]
+    states = [
+        function.init_tracking_state(
+            context, frames[0], cvat.aa.TrackableShape(type="mask", points=cvat.encode_mask(clip.mask(0) == k))
+        )
+        for k in (1, 2)
+    ]
+    separate = [
+        function.init_tracking_state(
+            context, frames[0], cvat.aa.TrackableShape(type="mask", points=cvat.encode_mask(clip.mask(0) == 1))
+        )
+    ]
     for index in (1, 2):
         first, _ = (function.track(context, frames[index], s) for s in states)
         alone = function.track(context, frames[index], separate[0])
@@ -98,18 +112,33 @@ def test_cvat_polygon_in_polygon_out(cvat, engine, clip):
     function = cvat.TrackingFunction(engine, CONFIG)
     context = cvat.ShapeContext("polygon")
     ys, xs = np.nonzero(clip.mask(0) == 1)
-    polygon = [float(xs.min()), float(ys.min()), float(xs.max()), float(ys.min()), float(xs.max()), float(ys.max()),
-               float(xs.min()), float(ys.max())]
-    state = function.init_tracking_state(context, np.asarray(clip[0]), cvat.aa.TrackableShape(type="polygon",
-                                                                                              points=polygon))
+    polygon = [
+        float(xs.min()),
+        float(ys.min()),
+        float(xs.max()),
+        float(ys.min()),
+        float(xs.max()),
+        float(ys.max()),
+        float(xs.min()),
+        float(ys.max()),
+    ]
+    state = function.init_tracking_state(
+        context, np.asarray(clip[0]), cvat.aa.TrackableShape(type="polygon", points=polygon)
+    )
     result = function.track(context, np.asarray(clip[1]), state)
     assert result is not None and result.type == "polygon" and len(result.points) >= 6
     with pytest.raises(InputError, match="covers no pixel"):
-        function.init_tracking_state(context, np.asarray(clip[0]), cvat.aa.TrackableShape(
-            type="mask", points=cvat.encode_mask(np.zeros((clip.height, clip.width), dtype=bool))))
+        function.init_tracking_state(
+            context,
+            np.asarray(clip[0]),
+            cvat.aa.TrackableShape(
+                type="mask", points=cvat.encode_mask(np.zeros((clip.height, clip.width), dtype=bool))
+            ),
+        )
     with pytest.raises(InputError, match="cannot be tracked"):
-        function.init_tracking_state(context, np.asarray(clip[0]), cvat.aa.TrackableShape(
-            type="rectangle", points=[1, 1, 5, 5]))
+        function.init_tracking_state(
+            context, np.asarray(clip[0]), cvat.aa.TrackableShape(type="rectangle", points=[1, 1, 5, 5])
+        )
 
 
 def test_cvat_create_loads_the_checkpoint(cvat, checkpoint_path):

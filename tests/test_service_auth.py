@@ -1,5 +1,6 @@
 """Named tokens (issue 36): the token file and its errors, per-token limits on sessions and track runs (429/403
 JSON), token names in the metrics, the docs behind the token, and the readiness check; on a real uvicorn server."""
+
 from __future__ import annotations
 
 import base64
@@ -41,31 +42,43 @@ def test_a_toml_and_a_json_token_file_give_the_same_tokens(tmp_path):
     toml = tmp_path / "tokens.toml"
     toml.write_text(TOKEN_FILE)
     as_json = tmp_path / "tokens.json"
-    as_json.write_text(json.dumps({"tokens": {"farm": "farm-secret-0123",
-                                              "artist": {"token": "artist-secret-4567", "max_sessions": 1,
-                                                         "max_tracks": 1},
-                                              "prometheus": {"token": "prom-secret-89ab", "max_sessions": 0,
-                                                             "max_tracks": 0}}}))
-    expected = [TokenSpec("farm", "farm-secret-0123"), TokenSpec("artist", "artist-secret-4567", 1, 1),
-                TokenSpec("prometheus", "prom-secret-89ab", 0, 0)]
+    as_json.write_text(
+        json.dumps(
+            {
+                "tokens": {
+                    "farm": "farm-secret-0123",
+                    "artist": {"token": "artist-secret-4567", "max_sessions": 1, "max_tracks": 1},
+                    "prometheus": {"token": "prom-secret-89ab", "max_sessions": 0, "max_tracks": 0},
+                }
+            }
+        )
+    )
+    expected = [
+        TokenSpec("farm", "farm-secret-0123"),
+        TokenSpec("artist", "artist-secret-4567", 1, 1),
+        TokenSpec("prometheus", "prom-secret-89ab", 0, 0),
+    ]
     assert read_token_file(toml) == expected
     assert read_token_file(as_json) == expected
     assert "secret" not in repr(expected[1])  # a traceback or log never shows a secret
 
 
-@pytest.mark.parametrize("name, text, words", [
-    ("bad.toml", '[tokens]\nfarm = "x"\nartist = \n', "line 3"),
-    ("bad.json", '{"tokens": {\n "farm": "x",\n}}', "line 3"),
-    ("t.toml", '[tokens.artist]\ntoken = "s3cret"\nmax_sessions = -1\n', "tokens.artist.max_sessions"),
-    ("t.toml", '[tokens.artist]\ntoken = "s3cret"\nmax_tracks = "2"\n', "tokens.artist.max_tracks"),
-    ("t.toml", '[tokens.artist]\ntoken = "s3cret"\nmax_session = 2\n', "tokens.artist.max_session is not"),
-    ("t.toml", '[tokens.artist]\nmax_sessions = 2\n', "tokens.artist.token must be"),
-    ("t.toml", '[tokens]\n"a b" = "s3cret"\n', "tokens.a b: a token name"),
-    ("t.toml", '[tokens]\nartist = "two words"\n', "tokens.artist.token has white space"),
-    ("t.toml", '[tokens]\na = "same"\nb = "same"\n', "tokens 'a' and 'b' have the same secret"),
-    ("t.toml", '[token]\na = "x"\n', "no 'tokens' table"),
-    ("t.toml", '[tokens]\n', "no token under 'tokens'"),
-])
+@pytest.mark.parametrize(
+    "name, text, words",
+    [
+        ("bad.toml", '[tokens]\nfarm = "x"\nartist = \n', "line 3"),
+        ("bad.json", '{"tokens": {\n "farm": "x",\n}}', "line 3"),
+        ("t.toml", '[tokens.artist]\ntoken = "s3cret"\nmax_sessions = -1\n', "tokens.artist.max_sessions"),
+        ("t.toml", '[tokens.artist]\ntoken = "s3cret"\nmax_tracks = "2"\n', "tokens.artist.max_tracks"),
+        ("t.toml", '[tokens.artist]\ntoken = "s3cret"\nmax_session = 2\n', "tokens.artist.max_session is not"),
+        ("t.toml", "[tokens.artist]\nmax_sessions = 2\n", "tokens.artist.token must be"),
+        ("t.toml", '[tokens]\n"a b" = "s3cret"\n', "tokens.a b: a token name"),
+        ("t.toml", '[tokens]\nartist = "two words"\n', "tokens.artist.token has white space"),
+        ("t.toml", '[tokens]\na = "same"\nb = "same"\n', "tokens 'a' and 'b' have the same secret"),
+        ("t.toml", '[token]\na = "x"\n', "no 'tokens' table"),
+        ("t.toml", "[tokens]\n", "no token under 'tokens'"),
+    ],
+)
 def test_token_file_errors_name_the_line_or_the_key(tmp_path, name, text, words):
     path = tmp_path / name
     path.write_text(text)
@@ -109,8 +122,14 @@ def server(checkpoint_path, tmp_path_factory):
     tokens = root / "tokens.toml"
     tokens.write_text(TOKEN_FILE)
     engine = Scheduler.load(checkpoint_path, "cpu")
-    settings = ServiceSettings(port=free_port(), token="single", token_file=tokens, protect_docs=True,
-                               media_roots=[root / "media"], state_dir=root / "state")
+    settings = ServiceSettings(
+        port=free_port(),
+        token="single",
+        token_file=tokens,
+        protect_docs=True,
+        media_roots=[root / "media"],
+        state_dir=root / "state",
+    )
     try:
         with running_server(create_app(settings, engine), settings.port) as url:
             yield url
@@ -121,8 +140,11 @@ def server(checkpoint_path, tmp_path_factory):
 def scrape(url: str) -> dict:
     reply = httpx.get(f"{url}/metrics", headers=PROMETHEUS)
     assert reply.status_code == 200, reply.text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in parser.text_string_to_metric_families(reply.text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in parser.text_string_to_metric_families(reply.text)
+        for s in family.samples
+    }
 
 
 def test_every_token_of_the_file_and_the_single_one_is_accepted_and_no_other(server):
@@ -145,8 +167,9 @@ def test_a_token_at_its_session_limit_gets_429_and_a_token_without_sessions_403(
         assert second.status_code == 429 and int(second.headers["retry-after"]) > 0
         assert "token 'artist' has 1 sessions open" in second.json()["detail"]
         assert "max_sessions 1" in second.json()["detail"]
-        other = httpx.post(f"{server}/v1/sessions", json={"video": "shot"},
-                           headers={"Authorization": "Bearer farm-secret-0123"})
+        other = httpx.post(
+            f"{server}/v1/sessions", json={"video": "shot"}, headers={"Authorization": "Bearer farm-secret-0123"}
+        )
         assert other.status_code == 201  # another token's limit is its own
         httpx.delete(f"{server}/v1/sessions/{other.json()['id']}", headers=ARTIST)
         refused = httpx.post(f"{server}/v1/sessions", json={"video": "shot"}, headers=PROMETHEUS)
@@ -171,7 +194,8 @@ def test_a_token_at_its_track_limit_gets_429_until_its_run_ends(server):
             mask = encode_rle(MovingDiscs(FRAMES, objects=2).mask(0))
             assert client.put(f"/v1/sessions/{sid}/references/0", json=mask).status_code == 201
             rid = client.post(f"/v1/sessions/{sid}/tracks", json={"start": 0}).json()["id"]
-            busy = client.post(f"/v1/sessions/{sid}/tracks", json={"start": 0})  # 12 frames take far longer than a request
+            # 12 frames take far longer than a request
+            busy = client.post(f"/v1/sessions/{sid}/tracks", json={"start": 0})
             assert busy.status_code == 429, busy.text
             assert "1 track runs queued or running" in busy.json()["detail"] and busy.headers["retry-after"]
             assert "max_tracks 1" in busy.json()["detail"]

@@ -1,5 +1,6 @@
 """The service under abuse, against a real uvicorn: media roots closed file by file, sizes checked before
 any allocation, long polls that hold no thread, a fair model queue, and error details in API terms."""
+
 from __future__ import annotations
 
 import io
@@ -12,8 +13,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from servicehelpers import (collect_track, free_port, peak_rss_during, png_bytes, png_header_only, running_server,
-                            write_clip)
+from servicehelpers import (
+    collect_track,
+    free_port,
+    peak_rss_during,
+    png_bytes,
+    png_header_only,
+    running_server,
+    write_clip,
+)
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.jobs import ShotJob, run_job
 from xmempp.io.sources import open_frames
@@ -56,9 +64,17 @@ def media(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(media, engine, tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
-    settings = ServiceSettings(port=free_port(), token=TOKEN, media_roots=[media[0]], state_dir=state,
-                               max_body_bytes=4 << 20, max_frames=300, max_frame_pixels=1000 * 1000,
-                               max_polls_per_client=60, session_ttl_s=600)
+    settings = ServiceSettings(
+        port=free_port(),
+        token=TOKEN,
+        media_roots=[media[0]],
+        state_dir=state,
+        max_body_bytes=4 << 20,
+        max_frames=300,
+        max_frame_pixels=1000 * 1000,
+        max_polls_per_client=60,
+        session_ttl_s=600,
+    )
     app = create_app(settings, engine)
     with running_server(app, settings.port) as url:
         yield url, app, settings
@@ -107,8 +123,9 @@ def test_tiny_rle_declaring_a_huge_mask_is_refused_before_any_allocation(server,
     reply = client.put(url, content=small, headers={"Content-Type": "application/json"})
     assert reply.status_code == 400 and "must match its frame" in reply.json()["detail"], reply.text
     # a PNG whose header declares 20000x20000: refused from its header
-    reply, growth = peak_rss_during(lambda: client.put(url, content=png_header_only(20000, 20000),
-                                                       headers={"Content-Type": "image/png"}))
+    reply, growth = peak_rss_during(
+        lambda: client.put(url, content=png_header_only(20000, 20000), headers={"Content-Type": "image/png"})
+    )
     assert reply.status_code == 413 and "pixels" in reply.json()["detail"], reply.text
     assert growth < 20 << 20, f"RSS grew by {growth / 2**20:.0f} MiB around a header-only PNG"
     for counts, words in (([6000, 1168.5], "integers only"), ([6000, "1168"], "integers only")):
@@ -122,8 +139,9 @@ def test_tiny_rle_declaring_a_huge_mask_is_refused_before_any_allocation(server,
 
 def test_uploads_capped_by_header_and_kept_in_their_encoding(media, server, client, model, tmp_path):
     sid = open_session(client, frames=3)
-    reply, growth = peak_rss_during(lambda: client.put(f"/v1/sessions/{sid}/frames/0",
-                                                       content=png_header_only(8000, 8000)))
+    reply, growth = peak_rss_during(
+        lambda: client.put(f"/v1/sessions/{sid}/frames/0", content=png_header_only(8000, 8000))
+    )
     assert reply.status_code == 413 and "8000x8000" in reply.json()["detail"], reply.text
     assert growth < 20 << 20, f"RSS grew by {growth / 2**20:.0f} MiB around a header-only 8000x8000 PNG"
     clip = MovingDiscs(3, objects=2, seed=2)
@@ -225,8 +243,9 @@ def test_a_disconnecting_client_frees_its_poll(server, client):
 
 
 def test_per_client_poll_limit(media, engine, tmp_path):
-    settings = ServiceSettings(port=free_port(), token=TOKEN, media_roots=[media[0]], state_dir=tmp_path / "state",
-                               max_polls_per_client=2)
+    settings = ServiceSettings(
+        port=free_port(), token=TOKEN, media_roots=[media[0]], state_dir=tmp_path / "state", max_polls_per_client=2
+    )
     app = create_app(settings, engine)
     with running_server(app, settings.port) as url, httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
         sid = open_session(client, video="shot")
@@ -235,8 +254,10 @@ def test_per_client_poll_limit(media, engine, tmp_path):
         engine.submit(lambda: release.wait(60), lane=sid)
         rid = client.post(f"/v1/sessions/{sid}/tracks", json={"start": 0}).json()["id"]
         poll = f"/v1/sessions/{sid}/tracks/{rid}"
-        threads = [threading.Thread(target=lambda: httpx.get(url + poll, params={"wait": 20}, headers=AUTH, timeout=30))
-                   for _ in range(2)]
+        threads = [
+            threading.Thread(target=lambda: httpx.get(url + poll, params={"wait": 20}, headers=AUTH, timeout=30))
+            for _ in range(2)
+        ]
         try:
             for thread in threads:
                 thread.start()
@@ -278,8 +299,11 @@ def test_reference_edit_of_b_answered_while_a_tracks(server, client):
 
 def test_png_reference_of_another_size_refused_from_its_header(client):
     sid = open_session(client, video="shot")
-    reply = client.put(f"/v1/sessions/{sid}/references/0", content=png_bytes(np.ones((10, 10), np.uint8)),
-                       headers={"Content-Type": "image/png"})
+    reply = client.put(
+        f"/v1/sessions/{sid}/references/0",
+        content=png_bytes(np.ones((10, 10), np.uint8)),
+        headers={"Content-Type": "image/png"},
+    )
     assert reply.status_code == 400 and "10x10" in reply.json()["detail"]
     client.delete(f"/v1/sessions/{sid}")
 
@@ -290,11 +314,14 @@ def test_a_60_mb_rle_body_is_refused_at_once_while_health_stays_fast(media, engi
     the frame's pixels before anything is parsed."""
     settings = ServiceSettings(port=free_port(), token=TOKEN, media_roots=[media[0]], state_dir=tmp_path / "state")
     runs = 10_000_000
-    body = ('{"size": [64, 112], "values": [' + ", ".join(["1"] * runs) + '], "counts": ['
-            + ", ".join(["1"] * runs) + "]}").encode()
+    body = (
+        '{"size": [64, 112], "values": [' + ", ".join(["1"] * runs) + '], "counts": [' + ", ".join(["1"] * runs) + "]}"
+    ).encode()
     assert 57 << 20 < len(body) < settings.max_body_bytes
-    with running_server(create_app(settings, engine), settings.port) as url, \
-            httpx.Client(base_url=url, headers=AUTH, timeout=60) as client:
+    with (
+        running_server(create_app(settings, engine), settings.port) as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=60) as client,
+    ):
         sid = open_session(client, video="shot")
         latencies: list[float] = []
         done = threading.Event()
@@ -312,25 +339,37 @@ def test_a_60_mb_rle_body_is_refused_at_once_while_health_stays_fast(media, engi
         time.sleep(0.2)
         try:
             started = time.monotonic()
-            reply, growth = peak_rss_during(lambda: client.put(f"/v1/sessions/{sid}/references/0", content=body,
-                                                               headers={"Content-Type": "application/json"}))
+            reply, growth = peak_rss_during(
+                lambda: client.put(
+                    f"/v1/sessions/{sid}/references/0", content=body, headers={"Content-Type": "application/json"}
+                )
+            )
             took = time.monotonic() - started
             time.sleep(0.2)
         finally:
             done.set()
             prober.join()
-        print(f"60 MB RLE body answered {reply.status_code} in {took * 1000:.0f} ms; health at most "
-              f"{max(latencies) * 1000:.0f} ms over {len(latencies)} probes; RSS +{growth / 2**20:.0f} MiB")
+        print(
+            f"60 MB RLE body answered {reply.status_code} in {took * 1000:.0f} ms; health at most "
+            f"{max(latencies) * 1000:.0f} ms over {len(latencies)} probes; RSS +{growth / 2**20:.0f} MiB"
+        )
         assert took < 0.5, f"refused after {took:.2f} s"
         assert max(latencies) < 0.1, f"health took up to {max(latencies) * 1000:.0f} ms ({len(latencies)} probes)"
         assert growth < 200 << 20, f"RSS grew by {growth / 2**20:.0f} MiB"
-        assert reply.status_code == 400 and "more than any mask of a 112x64 frame needs" in reply.json()["detail"], \
+        assert reply.status_code == 400 and "more than any mask of a 112x64 frame needs" in reply.json()["detail"], (
             reply.text
+        )
         # a body within the bounds but with more runs than pixels is refused before it is parsed, too
-        few = b'{"size": [64, 112], "values": [' + b",".join([b"1"] * 8000) + b'], "counts": [' + \
-            b",".join([b"1"] * 8000) + b"]}"
-        reply = client.put(f"/v1/sessions/{sid}/references/0", content=few,
-                           headers={"Content-Type": "application/json"})
+        few = (
+            b'{"size": [64, 112], "values": ['
+            + b",".join([b"1"] * 8000)
+            + b'], "counts": ['
+            + b",".join([b"1"] * 8000)
+            + b"]}"
+        )
+        reply = client.put(
+            f"/v1/sessions/{sid}/references/0", content=few, headers={"Content-Type": "application/json"}
+        )
         assert reply.status_code == 400 and "8000 runs, more than the 7168 pixels" in reply.json()["detail"], reply.text
 
 
@@ -340,16 +379,21 @@ def test_an_unknown_session_says_whether_it_expired_was_closed_or_the_server_res
     expired ids are remembered (in the state folder, so also by the next server on it)."""
 
     def settings(state: str) -> ServiceSettings:
-        return ServiceSettings(port=free_port(), token=TOKEN, media_roots=[media[0]], state_dir=tmp_path / state,
-                               session_ttl_s=1)
+        return ServiceSettings(
+            port=free_port(), token=TOKEN, media_roots=[media[0]], state_dir=tmp_path / state, session_ttl_s=1
+        )
 
     first = settings("state")
-    with running_server(create_app(first, engine), first.port) as url, \
-            httpx.Client(base_url=url, headers=AUTH, timeout=60) as client:
+    with (
+        running_server(create_app(first, engine), first.port) as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=60) as client,
+    ):
         before = open_session(client, video="shot")
     second = settings("another-state")
-    with running_server(create_app(second, engine), second.port) as url, \
-            httpx.Client(base_url=url, headers=AUTH, timeout=60) as client:
+    with (
+        running_server(create_app(second, engine), second.port) as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=60) as client,
+    ):
         reply = client.get(f"/v1/sessions/{before}")
         detail = reply.json()["detail"]
         assert reply.status_code == 404 and "before the server restarted at 20" in detail, reply.text
@@ -369,7 +413,9 @@ def test_an_unknown_session_says_whether_it_expired_was_closed_or_the_server_res
         reply = client.get("/v1/sessions/made-up-id")
         assert reply.status_code == 404 and "this server never opened it" in reply.json()["detail"], reply.text
     third = settings("another-state")
-    with running_server(create_app(third, engine), third.port) as url, \
-            httpx.Client(base_url=url, headers=AUTH, timeout=60) as client:
+    with (
+        running_server(create_app(third, engine), third.port) as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=60) as client,
+    ):
         assert "was closed at 20" in client.get(f"/v1/sessions/{closed}").json()["detail"]
         assert "expired at 20" in client.get(f"/v1/sessions/{idle}").json()["detail"]

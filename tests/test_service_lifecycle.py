@@ -1,5 +1,6 @@
 """`xmempp serve` as a process: a clean stop (SIGTERM) keeps the sessions of a given state folder and removes
 a temporary one, and a restart reloads the sessions a killed server (SIGKILL) left behind."""
+
 from __future__ import annotations
 
 import os
@@ -9,7 +10,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import httpx
 import pytest
@@ -21,14 +21,33 @@ from xmempp.service.rle import encode_rle
 AUTH = {"Authorization": "Bearer tok"}
 
 
-def start_server(checkpoint: Path, media: Path, state: Optional[Path]) -> tuple[subprocess.Popen, str]:
+def start_server(checkpoint: Path, media: Path, state: Path | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    command = [sys.executable, "-c", "from xmempp.cli.app import main; main()", "serve", "--port", str(port),
-               "--model", str(checkpoint), "--device", "cpu", "--token", "tok", "--media-root", str(media)]
+    command = [
+        sys.executable,
+        "-c",
+        "from xmempp.cli.app import main; main()",
+        "serve",
+        "--port",
+        str(port),
+        "--model",
+        str(checkpoint),
+        "--device",
+        "cpu",
+        "--token",
+        "tok",
+        "--media-root",
+        str(media),
+    ]
     if state is not None:
         command += ["--state-dir", str(state)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "NO_COLOR": "1", "COLUMNS": "400"})
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "400"},
+    )
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
     while True:
         assert process.poll() is None, process.stdout.read()
@@ -54,8 +73,9 @@ def busy_session(url: str, frames: int = 150) -> tuple[str, str]:
             buffer = io.BytesIO()
             Image.fromarray(clip[index]).save(buffer, format="JPEG")
             assert client.put(f"/v1/sessions/{sid}/frames/{index}", content=buffer.getvalue()).status_code == 200
-        reply = client.put(f"/v1/sessions/{sid}/references/0", content=png_bytes(clip.mask(0)),
-                           headers={"Content-Type": "image/png"})
+        reply = client.put(
+            f"/v1/sessions/{sid}/references/0", content=png_bytes(clip.mask(0)), headers={"Content-Type": "image/png"}
+        )
         assert reply.status_code == 201, reply.text
         client.put(f"/v1/sessions/{sid}/references/{frames - 1}", json=encode_rle(clip.mask(frames - 1)))
         rid = client.post(f"/v1/sessions/{sid}/tracks", json={"start": 0}).json()["id"]
@@ -88,9 +108,15 @@ def test_a_killed_servers_sessions_are_reloaded_and_a_clean_stop_keeps_them(chec
         assert httpx.delete(f"{url}/v1/sessions/{closed}", headers=AUTH).status_code == 204
         rid = httpx.post(f"{url}/v1/sessions/{sid}/tracks", json={"start": 0}, headers=AUTH).json()["id"]
         # a long poll is open while the server is asked to stop
-        poll = subprocess.Popen([sys.executable, "-c", "import httpx; "
-                                 f"httpx.get('{url}/v1/sessions/{sid}/tracks/{rid}', "
-                                 f"params={{'wait': 30, 'after': 1000000}}, headers={AUTH!r}, timeout=60)"])
+        poll = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import httpx; "
+                f"httpx.get('{url}/v1/sessions/{sid}/tracks/{rid}', "
+                f"params={{'wait': 30, 'after': 1000000}}, headers={AUTH!r}, timeout=60)",
+            ]
+        )
         deadline = time.monotonic() + 30
         while httpx.get(f"{url}/v1/info", headers=AUTH).json()["polls"] < 1 and poll.poll() is None:
             assert time.monotonic() < deadline, "the long poll did not open"
@@ -124,9 +150,25 @@ def test_two_servers_cannot_share_a_state_folder(checkpoint_path, tmp_path):
     write_clip(media / "shot", 2)
     server, _ = start_server(checkpoint_path, media, state)
     try:
-        other = subprocess.run([sys.executable, "-c", "from xmempp.cli.app import main; main()", "serve", "--port",
-                                str(free_port()), "--model", str(checkpoint_path), "--device", "cpu",
-                                "--state-dir", str(state)], capture_output=True, text=True, timeout=120)
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from xmempp.cli.app import main; main()",
+                "serve",
+                "--port",
+                str(free_port()),
+                "--model",
+                str(checkpoint_path),
+                "--device",
+                "cpu",
+                "--state-dir",
+                str(state),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert other.returncode != 0 and "another xmempp server uses the state folder" in other.stderr, other.stderr
         # issue 36: it printed "serving on http://..." before it refused
         assert "serving on" not in other.stdout + other.stderr, other.stderr
@@ -157,15 +199,22 @@ def test_sigterm_ends_open_streams_and_polls_with_a_stopping_line_and_a_clean_lo
 
         def stream() -> None:
             try:
-                with httpx.stream("GET", f"{url}/v1/sessions/{sid}/tracks/{rid}/stream", headers=AUTH,
-                                  timeout=60) as reply:
+                with httpx.stream(
+                    "GET", f"{url}/v1/sessions/{sid}/tracks/{rid}/stream", headers=AUTH, timeout=60
+                ) as reply:
                     lines.extend(reply.iter_lines())
             except httpx.HTTPError as exc:  # e.g. an incomplete chunked read: the stream was cut
                 lines.append(f"cut: {type(exc).__name__}: {exc}")
 
         def poll() -> None:
-            polled.append(httpx.get(f"{url}/v1/sessions/{sid}/tracks/{rid}", headers=AUTH, timeout=60,
-                                    params={"after": 1_000_000, "wait": 30}).json())
+            polled.append(
+                httpx.get(
+                    f"{url}/v1/sessions/{sid}/tracks/{rid}",
+                    headers=AUTH,
+                    timeout=60,
+                    params={"after": 1_000_000, "wait": 30},
+                ).json()
+            )
 
         readers = [threading.Thread(target=stream), threading.Thread(target=poll)]
         for reader in readers:

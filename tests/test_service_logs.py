@@ -1,6 +1,7 @@
 """`xmempp serve --log-format json` (issue 36): every line the server writes is a JSON object (server messages,
 one access line per request with its token's name and time, warnings), through a clean stop by SIGTERM; text
 logs keep uvicorn's lines with the token's name on each access line."""
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,30 @@ def start_server(checkpoint: Path, tmp_path: Path, *extra: str) -> tuple[subproc
     write_clip(tmp_path / "media" / "shot", 3)
     (tmp_path / "tokens.toml").write_text(TOKEN_FILE)
     port = free_port()
-    command = [sys.executable, "-c", "from xmempp.cli.app import main; main()", "serve", "--port", str(port),
-               "--model", str(checkpoint), "--device", "cpu", "--token-file", str(tmp_path / "tokens.toml"),
-               "--media-root", str(tmp_path / "media"), *extra]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "NO_COLOR": "1", "COLUMNS": "80", "PYTHONWARNINGS": "default"})
+    command = [
+        sys.executable,
+        "-c",
+        "from xmempp.cli.app import main; main()",
+        "serve",
+        "--port",
+        str(port),
+        "--model",
+        str(checkpoint),
+        "--device",
+        "cpu",
+        "--token-file",
+        str(tmp_path / "tokens.toml"),
+        "--media-root",
+        str(tmp_path / "media"),
+        *extra,
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "80", "PYTHONWARNINGS": "default"},
+    )
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
     while True:
         assert process.poll() is None, process.communicate()
@@ -48,8 +68,14 @@ def requests(url: str) -> None:
     assert httpx.get(f"{url}/v1/sessions/unknown", headers=artist).status_code == 404
     assert httpx.post(f"{url}/v1/sessions", json={"video": "shot"}, headers=artist).status_code == 201
     assert httpx.post(f"{url}/v1/sessions", json={"video": "shot"}, headers=artist).status_code == 429
-    assert httpx.post(f"{url}/v1/sessions", content=b"{not json", headers={
-        "Authorization": "Bearer farm-secret-0123", "Content-Type": "application/json"}).status_code == 400
+    assert (
+        httpx.post(
+            f"{url}/v1/sessions",
+            content=b"{not json",
+            headers={"Authorization": "Bearer farm-secret-0123", "Content-Type": "application/json"},
+        ).status_code
+        == 400
+    )
 
 
 def stop(process: subprocess.Popen) -> tuple[str, str]:
@@ -72,9 +98,14 @@ def test_json_logs_are_json_lines_only_from_start_to_sigterm(checkpoint_path, tm
     assert len(serving) == 1 and serving[0]["tokens"] == ["farm", "artist"] and serving[0]["url"] == url
     access = [line for line in lines if line["event"] == "request"]
     seen = [(line["method"], line["path"], line["status"], line["token"]) for line in access]
-    for expected in [("GET", "/v1/info", 200, "artist"), ("GET", "/v1/info", 401, "none"),
-                     ("GET", "/v1/sessions/unknown", 404, "artist"), ("POST", "/v1/sessions", 201, "artist"),
-                     ("POST", "/v1/sessions", 429, "artist"), ("POST", "/v1/sessions", 400, "farm")]:
+    for expected in [
+        ("GET", "/v1/info", 200, "artist"),
+        ("GET", "/v1/info", 401, "none"),
+        ("GET", "/v1/sessions/unknown", 404, "artist"),
+        ("POST", "/v1/sessions", 201, "artist"),
+        ("POST", "/v1/sessions", 429, "artist"),
+        ("POST", "/v1/sessions", 400, "farm"),
+    ]:
         assert expected in seen, (expected, seen)
     assert all(isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0 for line in access)
     assert all(line["client"].startswith("127.0.0.1:") for line in access)
@@ -90,8 +121,9 @@ def test_text_logs_keep_uvicorns_lines_with_the_token_on_access_lines(checkpoint
     finally:
         out, err = stop(process)
     access = out.splitlines()
-    assert any(line.startswith("INFO:") and '"GET /v1/info" 200' in line and line.endswith("token=artist")
-               for line in access), access
+    assert any(
+        line.startswith("INFO:") and '"GET /v1/info" 200' in line and line.endswith("token=artist") for line in access
+    ), access
     assert any('"POST /v1/sessions" 429' in line and "token=artist" in line for line in access), access
     assert any('"GET /v1/info" 401' in line and line.endswith("token=none") for line in access), access
     assert "serving on http://" in err and "tokens: farm, artist" in err

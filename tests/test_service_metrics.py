@@ -1,5 +1,6 @@
 """`GET /metrics` (issue 36): Prometheus text format, parsed with prometheus_client's parser, with the counts of
 a scripted session on a real uvicorn server."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,11 @@ def scrape(client: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]]
     """Every sample of /metrics as {(name, sorted labels): value}."""
     reply = client.get("/metrics")
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/plain"), reply.text
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in parser.text_string_to_metric_families(reply.text) for sample in family.samples}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in parser.text_string_to_metric_families(reply.text)
+        for sample in family.samples
+    }
 
 
 def requests(samples, route: str, method: str, code: int) -> float:
@@ -37,8 +41,10 @@ def test_metrics_count_a_scripted_session(checkpoint_path, tmp_path):
     engine = Scheduler.load(checkpoint_path, "cpu")
     settings = ServiceSettings(port=free_port(), token=TOKEN, media_roots=[root], state_dir=tmp_path / "state")
     try:
-        with running_server(create_app(settings, engine), settings.port) as url, \
-                httpx.Client(base_url=url, headers=AUTH, timeout=60) as client:
+        with (
+            running_server(create_app(settings, engine), settings.port) as url,
+            httpx.Client(base_url=url, headers=AUTH, timeout=60) as client,
+        ):
             assert httpx.get(f"{url}/metrics").status_code == 401  # the token, as /v1
             before = scrape(client)
             assert before[("xmempp_sessions_open", ())] == 0 and before[("xmempp_frames_tracked_total", ())] == 0

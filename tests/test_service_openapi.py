@@ -1,6 +1,7 @@
 """`/openapi.json` matches the server: a client built from the live document (schemathesis) runs the
 documented flow, and every answer, errors included, is checked against the declared status codes,
 content types, headers and schemas."""
+
 from __future__ import annotations
 
 import json
@@ -17,21 +18,31 @@ from xmempp.service.rle import decode_rle, encode_rle
 schemathesis = pytest.importorskip("schemathesis")
 jsonschema = pytest.importorskip("jsonschema")
 from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,  # noqa: E402
-                                               response_schema_conformance, status_code_conformance)
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 TOKEN = "openapi-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
 def live(model, tmp_path_factory):
     root = tmp_path_factory.mktemp("media")
     write_clip(root / "shot", 4)
-    settings = ServiceSettings(port=free_port(), token=TOKEN, media_roots=[root], max_frames=50,
-                               state_dir=tmp_path_factory.mktemp("state"))
+    settings = ServiceSettings(
+        port=free_port(), token=TOKEN, media_roots=[root], max_frames=50, state_dir=tmp_path_factory.mktemp("state")
+    )
     engine = Scheduler(model, "XMem-standin.pth")
     with running_server(create_app(settings, engine), settings.port) as url:
         yield url, schemathesis.openapi.from_url(f"{url}/openapi.json")
@@ -55,9 +66,11 @@ class Client:
 def test_the_document_declares_what_the_server_does(live):
     document = httpx.get(f"{live[0]}/openapi.json").json()
     paths, components = document["paths"], document["components"]
-    assert components["securitySchemes"]["HTTPBearer"] == {"type": "http", "scheme": "bearer",
-                                                           "description": components["securitySchemes"]
-                                                           ["HTTPBearer"]["description"]}
+    assert components["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": components["securitySchemes"]["HTTPBearer"]["description"],
+    }
     assert components["schemas"]["ErrorBody"]["properties"]["detail"]["type"] == "string"
     assert "HTTPValidationError" not in components["schemas"]
     frames = paths["/v1/sessions/{sid}/frames/{index}"]["put"]
@@ -72,8 +85,12 @@ def test_the_document_declares_what_the_server_does(live):
     assert list(stream["404"]["content"]) == ["application/json"]
     assert list(paths["/v1/sessions/{sid}/masks/{frame}"]["get"]["responses"]["200"]["content"]) == ["image/png"]
     assert "security" not in paths["/v1/health"]["get"] and "security" not in paths["/v1/ready"]["get"]
-    assert all("security" in op for path, item in paths.items() if path not in ("/v1/health", "/v1/ready")
-               for op in item.values())
+    assert all(
+        "security" in op
+        for path, item in paths.items()
+        if path not in ("/v1/health", "/v1/ready")
+        for op in item.values()
+    )
 
 
 def test_documented_flow_through_the_generated_client(live):
@@ -85,32 +102,66 @@ def test_documented_flow_through_the_generated_client(live):
     call("GET", "/v1/info", 401, auth=False)
     sid = call("POST", "/v1/sessions", 201, body={"frames": 4, "config": {"size": -1}}).json()["id"]
     for index in range(4):
-        call("PUT", "/v1/sessions/{sid}/frames/{index}", 200, path_parameters={"sid": sid, "index": index},
-             body=png_bytes_rgb(clip[index]), media_type="image/png")
+        call(
+            "PUT",
+            "/v1/sessions/{sid}/frames/{index}",
+            200,
+            path_parameters={"sid": sid, "index": index},
+            body=png_bytes_rgb(clip[index]),
+            media_type="image/png",
+        )
     assert call("GET", "/v1/sessions/{sid}", 200, path_parameters={"sid": sid}).json()["ready"]
     ref = {"sid": sid, "frame": 0}
     call("POST", "/v1/sessions/{sid}/tracks", 409, path_parameters={"sid": sid}, body={"start": 0})
-    call("PUT", "/v1/sessions/{sid}/references/{frame}", 201, path_parameters=ref, body=encode_rle(clip.mask(0)),
-         media_type="application/json")
-    call("PUT", "/v1/sessions/{sid}/references/{frame}", 200, path_parameters=ref, body=png_bytes(clip.mask(0)),
-         media_type="image/png")
-    call("PUT", "/v1/sessions/{sid}/references/{frame}", 400, path_parameters=ref,
-         body={"size": [4, 112], "values": [0], "counts": [448]}, media_type="application/json")
+    call(
+        "PUT",
+        "/v1/sessions/{sid}/references/{frame}",
+        201,
+        path_parameters=ref,
+        body=encode_rle(clip.mask(0)),
+        media_type="application/json",
+    )
+    call(
+        "PUT",
+        "/v1/sessions/{sid}/references/{frame}",
+        200,
+        path_parameters=ref,
+        body=png_bytes(clip.mask(0)),
+        media_type="image/png",
+    )
+    call(
+        "PUT",
+        "/v1/sessions/{sid}/references/{frame}",
+        400,
+        path_parameters=ref,
+        body={"size": [4, 112], "values": [0], "counts": [448]},
+        media_type="application/json",
+    )
     assert call("GET", "/v1/sessions/{sid}/references", 200, path_parameters={"sid": sid}).json() == {"references": [0]}
     got = call("GET", "/v1/sessions/{sid}/references/{frame}", 200, path_parameters=ref).json()
     np.testing.assert_array_equal(decode_rle(got["mask"]), clip.mask(0))
-    run = call("POST", "/v1/sessions/{sid}/tracks", 202, path_parameters={"sid": sid},
-               body={"start": 0, "direction": "forward"}).json()
+    run = call(
+        "POST",
+        "/v1/sessions/{sid}/tracks",
+        202,
+        path_parameters={"sid": sid},
+        body={"start": 0, "direction": "forward"},
+    ).json()
     track = {"sid": sid, "rid": run["id"]}
     state = {"status": "queued"}
     while state["status"] in ("queued", "running"):
-        state = call("GET", "/v1/sessions/{sid}/tracks/{rid}", 200, path_parameters=track,
-                     query={"after": 0, "wait": 5}).json()
+        state = call(
+            "GET", "/v1/sessions/{sid}/tracks/{rid}", 200, path_parameters=track, query={"after": 0, "wait": 5}
+        ).json()
     assert state["status"] == "done" and len(state["results"]) == 4
     streamed = call("GET", "/v1/sessions/{sid}/tracks/{rid}/stream", 200, path_parameters=track)
     document = httpx.get(f"{url}/openapi.json").json()
-    line_schema = {**document["paths"]["/v1/sessions/{sid}/tracks/{rid}/stream"]["get"]["responses"]["200"]
-                   ["content"]["application/x-ndjson"]["schema"], "components": document["components"]}
+    line_schema = {
+        **document["paths"]["/v1/sessions/{sid}/tracks/{rid}/stream"]["get"]["responses"]["200"]["content"][
+            "application/x-ndjson"
+        ]["schema"],
+        "components": document["components"],
+    }
     lines = [json.loads(line) for line in streamed.text.splitlines()]
     for line in lines:
         jsonschema.validate(line, line_schema)
@@ -120,12 +171,22 @@ def test_documented_flow_through_the_generated_client(live):
     matte = {"sid": sid, "rid": run["id"], "frame": 2, "object_id": 1}
     call("GET", "/v1/sessions/{sid}/tracks/{rid}/mattes/{frame}/{object_id}", 404, path_parameters=matte)
     call("POST", "/v1/sessions/{sid}/tracks", 422, path_parameters={"sid": sid}, body={"start": 0, "refine": "guided"})
-    refined = call("POST", "/v1/sessions/{sid}/tracks", 202, path_parameters={"sid": sid},
-                   body={"start": 0, "count": 3, "mattes": True, "refine": "guided", "refine_band": 4}).json()
+    refined = call(
+        "POST",
+        "/v1/sessions/{sid}/tracks",
+        202,
+        path_parameters={"sid": sid},
+        body={"start": 0, "count": 3, "mattes": True, "refine": "guided", "refine_band": 4},
+    ).json()
     assert refined["mattes"] and refined["refine"] == "guided" and refined["refine_band"] == 4
     matte["rid"] = refined["id"]
-    while call("GET", "/v1/sessions/{sid}/tracks/{rid}", 200, path_parameters={"sid": sid, "rid": refined["id"]},
-               query={"after": 0, "wait": 5}).json()["status"] in ("queued", "running"):
+    while call(
+        "GET",
+        "/v1/sessions/{sid}/tracks/{rid}",
+        200,
+        path_parameters={"sid": sid, "rid": refined["id"]},
+        query={"after": 0, "wait": 5},
+    ).json()["status"] in ("queued", "running"):
         pass
     png = call("GET", "/v1/sessions/{sid}/tracks/{rid}/mattes/{frame}/{object_id}", 200, path_parameters=matte)
     assert png.content.startswith(b"\x89PNG")

@@ -1,5 +1,6 @@
 """The service's scheduler (`xmempp.service.scheduler.Scheduler`): its old name `Engine` still works, with a
 deprecation notice."""
+
 from __future__ import annotations
 
 import importlib

@@ -4,6 +4,7 @@ A server given a state folder keeps its sessions there (settings, uploaded frame
 started later on that folder reloads them, after a clean stop or a kill. Track results are not kept: a new
 track gives the same masks. A queued run tells its place and an estimated start in polls and streams.
 """
+
 from __future__ import annotations
 
 import io
@@ -15,7 +16,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Optional
 
 import httpx
 import numpy as np
@@ -35,20 +35,40 @@ CONFIG = {"size": -1, "mem_every": 3}
 FRAMES = 12
 
 
-def start_serve(checkpoint: Path, media: Path, state: Optional[Path]) -> tuple[subprocess.Popen, str]:
+def start_serve(checkpoint: Path, media: Path, state: Path | None) -> tuple[subprocess.Popen, str]:
     """`xmempp serve --conv direct` in a subprocess on a free port; returns it and its URL once /v1/health answers.
 
     `--conv auto` picks direct or Winograd convolutions by timing them in each process, so two processes can
     give masks a few pixels apart (measured: 2 of 3 runs of one 12-frame track); a fixed choice gives the same
     masks in every process, which is what a restart must show."""
     port = free_port()
-    command = [sys.executable, "-c", "from xmempp.cli.app import main; main()", "serve", "--port", str(port),
-               "--model", str(checkpoint), "--device", "cpu", "--conv", "direct", "--token", TOKEN,
-               "--media-root", str(media)]
+    command = [
+        sys.executable,
+        "-c",
+        "from xmempp.cli.app import main; main()",
+        "serve",
+        "--port",
+        str(port),
+        "--model",
+        str(checkpoint),
+        "--device",
+        "cpu",
+        "--conv",
+        "direct",
+        "--token",
+        TOKEN,
+        "--media-root",
+        str(media),
+    ]
     if state is not None:
         command += ["--state-dir", str(state)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "NO_COLOR": "1", "COLUMNS": "400"})
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "400"},
+    )
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
     while True:
         assert process.poll() is None, process.stdout.read()
@@ -92,10 +112,20 @@ def test_sessions_and_references_survive_sigterm_and_a_new_track_gives_the_same_
             uploaded = client.post("/v1/sessions", json={"frames": FRAMES, "config": CONFIG}).json()["id"]
             for index in range(FRAMES):
                 assert client.put(f"/v1/sessions/{uploaded}/frames/{index}", content=jpeg(clip[index])).is_success
-            assert client.put(f"/v1/sessions/{uploaded}/references/0", content=png_bytes(clip.mask(0)),
-                              headers={"Content-Type": "image/png"}).status_code == 201
-            assert client.put(f"/v1/sessions/{uploaded}/references/{FRAMES - 1}",
-                              json=encode_rle(clip.mask(FRAMES - 1))).status_code == 201
+            assert (
+                client.put(
+                    f"/v1/sessions/{uploaded}/references/0",
+                    content=png_bytes(clip.mask(0)),
+                    headers={"Content-Type": "image/png"},
+                ).status_code
+                == 201
+            )
+            assert (
+                client.put(
+                    f"/v1/sessions/{uploaded}/references/{FRAMES - 1}", json=encode_rle(clip.mask(FRAMES - 1))
+                ).status_code
+                == 201
+            )
             # a session on a shot under the media root, its reference replaced once
             shot = client.post("/v1/sessions", json={"video": "shot", "config": CONFIG, "mode": "xmem"}).json()["id"]
             assert client.put(f"/v1/sessions/{shot}/references/5", json=encode_rle(clip.mask(4))).status_code == 201
@@ -121,8 +151,11 @@ def test_sessions_and_references_survive_sigterm_and_a_new_track_gives_the_same_
             assert listed[shot]["mode"] == "xmem" and listed[shot]["source"] == "shot"
             assert listed[shot]["config"]["mem_every"] == 3 and listed[shot]["tracks"] == []
             assert listed[shot]["restored"].startswith("20")
-            for sid, frame, mask in ((uploaded, 0, clip.mask(0)), (uploaded, FRAMES - 1, clip.mask(FRAMES - 1)),
-                                     (shot, 5, clip.mask(5))):
+            for sid, frame, mask in (
+                (uploaded, 0, clip.mask(0)),
+                (uploaded, FRAMES - 1, clip.mask(FRAMES - 1)),
+                (shot, 5, clip.mask(5)),
+            ):
                 got = decode_rle(client.get(f"/v1/sessions/{sid}/references/{frame}").json()["mask"])
                 np.testing.assert_array_equal(got, mask)
             # results are not kept: the old run and masks say why, and a new track gives the same files
@@ -248,8 +281,9 @@ def test_queued_runs_tell_their_place_and_estimated_start(model, tmp_path):
                 assert pb["estimated_start_s"] == pytest.approx(5 * step, abs=0.01)
 
                 def stream() -> None:
-                    with httpx.stream("GET", f"{url}/v1/sessions/{b}/tracks/{rb['id']}/stream", headers=AUTH,
-                                      timeout=60) as reply:
+                    with httpx.stream(
+                        "GET", f"{url}/v1/sessions/{b}/tracks/{rb['id']}/stream", headers=AUTH, timeout=60
+                    ) as reply:
                         lines.extend(json.loads(line) for line in reply.iter_lines())
 
                 reader = threading.Thread(target=stream)

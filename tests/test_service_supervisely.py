@@ -2,13 +2,17 @@
 `MaskTracking` (its `BaseTracking.__init__` calls `load_on_device(model_dir, "cuda")` and falls back to
 "cpu" on `RuntimeError`), `model_dir=None`, and `predict` with one and with many frames, also through the
 SDK's own `_inference` with Bitmap geometries."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-sly = pytest.importorskip("supervisely", reason="the Supervisely SDK is not installed: pip install "
-                                                "'xmempp[supervisely]' in a separate environment (.ci/run does)")
+sly = pytest.importorskip(
+    "supervisely",
+    reason="the Supervisely SDK is not installed: pip install "
+    "'xmempp[supervisely]' in a separate environment (.ci/run does)",
+)
 from supervisely.geometry.bitmap import Bitmap  # noqa: E402
 from supervisely.nn.inference import MaskTracking  # noqa: E402
 

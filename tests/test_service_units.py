@@ -1,5 +1,6 @@
 """Units of the tracking service: RLE masks, media-root checks, settings, track runs, the work queue,
 idle-session expiry, and the `xmempp serve` command in a subprocess."""
+
 from __future__ import annotations
 
 import os
@@ -14,10 +15,10 @@ import pytest
 
 from servicehelpers import free_port, write_clip
 from xmempp.errors import ConfigError, InputError
-from xmempp.service.scheduler import Scheduler
 from xmempp.service.errors import LimitExceeded, NotFound, NotReady, TooLarge, status_for
 from xmempp.service.media import PathRefused, resolve_media
 from xmempp.service.rle import decode_rle, encode_rle
+from xmempp.service.scheduler import Scheduler
 from xmempp.service.sessions import SessionStore
 from xmempp.service.settings import ServiceSettings
 from xmempp.service.tracks import TrackRun
@@ -33,21 +34,24 @@ def test_rle_round_trip_and_numpy_decoding():
     np.testing.assert_array_equal(decode_rle(encode_rle(np.zeros((3, 4), np.uint8))), np.zeros((3, 4)))
 
 
-@pytest.mark.parametrize("bad, words", [
-    ({"size": [2, 2], "values": [0], "counts": [3]}, "add up to 3"),
-    ({"size": [2, 2], "values": [0, 1], "counts": [4]}, "equal length"),
-    ({"size": [2, 2], "values": [300], "counts": [4]}, "0..255"),
-    ({"size": [2, 2], "values": [0, 1], "counts": [-1, 5]}, "negative"),
-    ({"size": [0, 2], "values": [], "counts": []}, "positive"),
-    ({"values": [0], "counts": [4]}, '"size"'),
-    ({"size": "big", "values": [0], "counts": [4]}, '"size"'),
-    ({"size": [2, 2], "values": [0], "counts": [4.5]}, "integers only"),
-    ({"size": [2, 2], "values": [0], "counts": [4.0]}, "integers only"),
-    ({"size": [2, 2], "values": [True], "counts": [4]}, "integers only"),
-    ({"size": [2.0, 2], "values": [0], "counts": [4]}, '"size"'),
-    ({"size": [20000, 20000], "values": [0], "counts": [400_000_000]}, "more than"),
-    ({"size": [2, 2], "values": [0] * 5, "counts": [1] * 5}, "runs"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({"size": [2, 2], "values": [0], "counts": [3]}, "add up to 3"),
+        ({"size": [2, 2], "values": [0, 1], "counts": [4]}, "equal length"),
+        ({"size": [2, 2], "values": [300], "counts": [4]}, "0..255"),
+        ({"size": [2, 2], "values": [0, 1], "counts": [-1, 5]}, "negative"),
+        ({"size": [0, 2], "values": [], "counts": []}, "positive"),
+        ({"values": [0], "counts": [4]}, '"size"'),
+        ({"size": "big", "values": [0], "counts": [4]}, '"size"'),
+        ({"size": [2, 2], "values": [0], "counts": [4.5]}, "integers only"),
+        ({"size": [2, 2], "values": [0], "counts": [4.0]}, "integers only"),
+        ({"size": [2, 2], "values": [True], "counts": [4]}, "integers only"),
+        ({"size": [2.0, 2], "values": [0], "counts": [4]}, '"size"'),
+        ({"size": [20000, 20000], "values": [0], "counts": [400_000_000]}, "more than"),
+        ({"size": [2, 2], "values": [0] * 5, "counts": [1] * 5}, "runs"),
+    ],
+)
 def test_rle_errors_say_what_is_wrong(bad, words):
     with pytest.raises(InputError, match=words):
         decode_rle(bad)
@@ -63,8 +67,10 @@ def test_error_details_in_request_terms_without_server_paths(tmp_path):
     from xmempp.service.errors import service_message
 
     root, state = tmp_path / "media", tmp_path / "state"
-    exc = ConfigError(f"cannot read frame {root}/shot/0001.png or {state}/sessions/abc_D-1/frames/000001.png",
-                      remedy=Remedy(RemedyKind.SET, "size", 480))
+    exc = ConfigError(
+        f"cannot read frame {root}/shot/0001.png or {state}/sessions/abc_D-1/frames/000001.png",
+        remedy=Remedy(RemedyKind.SET, "size", 480),
+    )
     text = service_message(exc, [root], state)
     assert str(tmp_path) not in text and "--" not in text, text
     assert "shot/0001.png" in text and "frames/000001.png" in text and '"config": {"size": 480}' in text, text
@@ -84,8 +90,9 @@ def test_track_matte_fields_are_the_core_refine_settings():
 
     assert get_args(TrackRequest.model_fields["refine"].annotation) == REFINE_MODES
     assert TrackRequest(start=0).refine_settings() == RefineSettings()  # the core's defaults
-    body = TrackRequest(start=0, mattes=True, refine="matting", refine_band=8, refine_feather=2, refine_detail=1e-4,
-                        refine_temporal=0.5)
+    body = TrackRequest(
+        start=0, mattes=True, refine="matting", refine_band=8, refine_feather=2, refine_detail=1e-4, refine_temporal=0.5
+    )
     assert body.refine_settings() == RefineSettings(mode="matting", band=8, feather=2, eps=1e-4, temporal=0.5)
     with pytest.raises(ValidationError, match="refine_feather"):
         TrackRequest(start=0, refine_feather=5000)
@@ -244,11 +251,27 @@ def test_serve_command_in_a_subprocess(checkpoint_path, tmp_path):
     """`xmempp serve` starts, answers /v1/health without and /v1/info only with the token, and stops."""
     write_clip(tmp_path / "media" / "shot", 2)
     port = free_port()
-    command = [sys.executable, "-c", "from xmempp.cli.app import main; main()", "serve", "--port", str(port),
-               "--model", str(checkpoint_path), "--device", "cpu", "--token", "tok",
-               "--media-root", str(tmp_path / "media"), "--state-dir", str(tmp_path / "state")]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env={**os.environ, "NO_COLOR": "1"})
+    command = [
+        sys.executable,
+        "-c",
+        "from xmempp.cli.app import main; main()",
+        "serve",
+        "--port",
+        str(port),
+        "--model",
+        str(checkpoint_path),
+        "--device",
+        "cpu",
+        "--token",
+        "tok",
+        "--media-root",
+        str(tmp_path / "media"),
+        "--state-dir",
+        str(tmp_path / "state"),
+    ]
+    server = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "NO_COLOR": "1"}
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -263,8 +286,9 @@ def test_serve_command_in_a_subprocess(checkpoint_path, tmp_path):
         assert httpx.get(f"http://127.0.0.1:{port}/v1/info").status_code == 401
         info = httpx.get(f"http://127.0.0.1:{port}/v1/info", headers={"Authorization": "Bearer tok"}).json()
         assert info["device"] == "cpu"
-        created = httpx.post(f"http://127.0.0.1:{port}/v1/sessions", json={"video": "shot"},
-                             headers={"Authorization": "Bearer tok"})
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/v1/sessions", json={"video": "shot"}, headers={"Authorization": "Bearer tok"}
+        )
         assert created.status_code == 201 and created.json()["frames"] == 2
     finally:
         server.terminate()
@@ -273,9 +297,21 @@ def test_serve_command_in_a_subprocess(checkpoint_path, tmp_path):
 
 
 def test_serve_command_reports_bad_settings_in_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-c", "from xmempp.cli.app import main; main()", "serve",
-                             "--media-root", str(tmp_path / "missing"), "--model", str(tmp_path / "x.pth")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from xmempp.cli.app import main; main()",
+            "serve",
+            "--media-root",
+            str(tmp_path / "missing"),
+            "--model",
+            str(tmp_path / "x.pth"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is not a folder" in result.stderr
 

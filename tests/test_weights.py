@@ -3,6 +3,7 @@
 A tiny HTTP server in a thread serves a fake XMem state dict and supports Range requests; the
 official URLs are monkeypatched to point at it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,11 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from xmempp.model import weights as W
 from xmempp.errors import WeightsError
-
+from xmempp.model import weights as W
 
 # ----------------------------------------------------------------------------------- fixtures
+
 
 def _state_bytes(state: object) -> bytes:
     buffer = io.BytesIO()
@@ -42,12 +43,12 @@ def fake_xmem_state(seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_FileServer"
+    server: _FileServer
 
     def log_message(self, *args: object) -> None:  # keep pytest output clean
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         srv = self.server
         srv.requests.append({"path": self.path, "range": self.headers.get("Range")})
         if self.path.startswith("/redirect/"):
@@ -79,7 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.end_headers()
         if srv.cut_after is not None:  # announce the full length, send less, hang up
-            self.wfile.write(body[:srv.cut_after])
+            self.wfile.write(body[: srv.cut_after])
             self.wfile.flush()
             self.close_connection = True
             return
@@ -139,6 +140,7 @@ def _closed_port_url() -> str:
 
 # ----------------------------------------------------------------------------------- locations
 
+
 def test_xmempp_home_overrides_everything(tmp_path, monkeypatch):
     monkeypatch.setenv("XMEMPP_HOME", str(tmp_path / "w"))
     assert W.weights_dir() == (tmp_path / "w").absolute()
@@ -188,6 +190,7 @@ def test_weights_name_must_be_plain(bad):
 
 
 # ----------------------------------------------------------------------------------- download
+
 
 def test_full_download_records_sha(home, official):
     seen: list[tuple[int, int | None]] = []
@@ -293,8 +296,13 @@ def test_mirror_url(home, server):
 
 
 def test_not_an_xmem_file_is_rejected_and_deleted(home, official):
-    official.payload = _state_bytes({"encoder.conv.weight": torch.zeros(2), "key_encoder.conv1.weight": torch.zeros(2),
-                                     "head.fc.bias": torch.zeros(1)})
+    official.payload = _state_bytes(
+        {
+            "encoder.conv.weight": torch.zeros(2),
+            "key_encoder.conv1.weight": torch.zeros(2),
+            "head.fc.bias": torch.zeros(1),
+        }
+    )
     with pytest.raises(WeightsError) as info:
         W.download_weights()
     message = str(info.value)
@@ -332,6 +340,7 @@ def test_http_error_message_names_destination(home, official, monkeypatch):
 
 # ----------------------------------------------------------------------------------- verification
 
+
 def test_verify_and_tamper_detection(home, official):
     path = W.download_weights()
     assert W.verify_weights(path) == hashlib.sha256(official.payload).hexdigest()
@@ -368,6 +377,7 @@ def test_check_xmem_state_dict_cases():
 
 # ----------------------------------------------------------------------------------- resolve
 
+
 def test_resolve_weights(home, official, tmp_path):
     with pytest.raises(WeightsError, match="weights file not found"):
         W.resolve_weights(tmp_path / "nope.pth")
@@ -383,6 +393,7 @@ def test_resolve_weights(home, official, tmp_path):
 
 
 # ----------------------------------------------------------------------------------- CLI
+
 
 @pytest.fixture
 def cli():

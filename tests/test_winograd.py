@@ -1,5 +1,6 @@
 """Winograd convolutions (xmempp.model.winograd): agreement with the direct path per layer, the `auto` choice,
 and the golden fixtures with Winograd forced everywhere it applies."""
+
 from __future__ import annotations
 
 import functools
@@ -15,12 +16,19 @@ import torch.nn.functional as F
 from golden import golden_json, load_npz
 from xmempp import InferenceConfig, load_model, propagate
 from xmempp.errors import ConfigError
-from xmempp.model import fused
+from xmempp.model import conv_timings, fused, winograd
 from xmempp.model.fused import FusedConv2d, conv_act
 from xmempp.model.network import KeyFeatures
-from xmempp.model import conv_timings, winograd
-from xmempp.model.winograd import (ConvAlgorithm, Timing, applies, choose_tile, direct_convolutions, measure,
-                                   resolve_conv_algorithm, winograd_conv)
+from xmempp.model.winograd import (
+    ConvAlgorithm,
+    Timing,
+    applies,
+    choose_tile,
+    direct_convolutions,
+    measure,
+    resolve_conv_algorithm,
+    winograd_conv,
+)
 
 #: Largest difference from the fp64 convolution, relative to its largest value, per tile size (measured: stand-in
 #: weights F(2x2) <= 2e-7 and F(4x4) <= 4e-6; trained-like BN-folded weights alike; oneDNN's direct path 2e-6).
@@ -29,8 +37,7 @@ _TOLERANCE = {2: 2e-6, 4: 3e-5}
 
 def _conv(c: int, k: int, bias: bool = True, seed: int = 0) -> FusedConv2d:
     torch.manual_seed(seed)
-    return FusedConv2d(c, k, 3, padding=1, bias=bias).eval().requires_grad_(False).to(
-        memory_format=torch.channels_last)
+    return FusedConv2d(c, k, 3, padding=1, bias=bias).eval().requires_grad_(False).to(memory_format=torch.channels_last)
 
 
 def _relative(ours: torch.Tensor, ref: torch.Tensor) -> float:
@@ -118,8 +125,9 @@ def test_every_layer_agrees_with_the_direct_path(stand_in_state, weights, monkey
     assert len(layers) >= 20  # key encoder's bottleneck 3x3s and the decoder's convolutions
     with torch.inference_mode():
         for name, (conv, x) in layers.items():
-            ref = F.conv2d(x.double(), conv.weight.double(), conv.bias.double() if conv.bias is not None else None,
-                           padding=1)
+            ref = F.conv2d(
+                x.double(), conv.weight.double(), conv.bias.double() if conv.bias is not None else None, padding=1
+            )
             direct = conv_act(conv, x)
             assert _relative(direct, ref) < 2e-5, name
             for m in winograd.TILES:
@@ -134,6 +142,7 @@ def _clock(direct: float, f2: float, f4: float):
     def clock():
         ticks[0] += next(order)
         return ticks[0]
+
     return clock
 
 
@@ -172,7 +181,7 @@ def test_a_second_process_reuses_the_recorded_choice(timings_file, monkeypatch):
     with torch.inference_mode():
         assert choose_tile(conv, x, lambda: conv_act(conv, x), clock=_clock(3, 2, 1)) == 4
     recorded = json.loads(timings_file.read_text())["timings"]
-    (key, entry), = recorded.items()
+    ((key, entry),) = recorded.items()
     assert entry["chosen"] == 4 and f"{torch.get_num_threads()} threads; 8x8x1x16x16" in key
     assert torch.__version__ in key and torch.backends.cpu.get_cpu_capability() in key
     monkeypatch.setattr(winograd, "_TABLE", {})  # a new process: nothing measured in it yet
@@ -188,7 +197,7 @@ def test_a_second_process_reuses_the_recorded_choice(timings_file, monkeypatch):
     monkeypatch.setattr(winograd, "_TABLE", {})
     with torch.inference_mode():
         assert choose_tile(fresh, x, lambda: conv_act(fresh, x), clock=_clock(1, 2, 3)) == 0
-    assert list(json.loads(timings_file.read_text())["timings"].values())[0]["chosen"] == 0
+    assert next(iter(json.loads(timings_file.read_text())["timings"].values()))["chosen"] == 0
 
 
 def test_a_choice_recorded_meanwhile_by_another_process_is_adopted(timings_file, monkeypatch):
@@ -298,13 +307,14 @@ def test_golden_network_parts_with_winograd_forced(stand_in_state):
         value, hidden = network.encode_value(t["frames"], t["f16"], t["hidden"], t["mask"], deep_update=True)
         assert _close(value, io["value"]) and _close(hidden, io["value_hidden"])
         skip = KeyFeatures(None, None, None, t["f16"], t["f8"], t["f4"])
-        hidden, logits, probs = network.segment(skip, t["readout"], t["hidden"])
+        hidden, _logits, probs = network.segment(skip, t["readout"], t["hidden"])
         assert _close(hidden, io["seg_hidden"]) and _close(probs, io["seg_prob"])
 
 
 @pytest.mark.slow  # three golden clips propagated with Winograd everywhere: minutes on a busy machine
-@pytest.mark.parametrize("name,mode", [("video_caps", "xmempp"), ("video_caps", "xmem"),
-                                       ("video_caps_evict", "xmempp")])
+@pytest.mark.parametrize(
+    "name,mode", [("video_caps", "xmempp"), ("video_caps", "xmem"), ("video_caps_evict", "xmempp")]
+)
 def test_golden_clips_with_winograd_forced(stand_in_state, name, mode):
     network = load_model(stand_in_state, device="cpu", conv="winograd")
     clip = load_npz(name)

@@ -1,4 +1,5 @@
 """GUI workspaces in the XMem++ layout: creation, renumbering, resizing, reopening."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,10 @@ import pytest
 from PIL import Image
 
 from iohelpers import colour_frame, shared_data, square_mask, write_palette_png, write_video
-from xmempp.io.atomic import TEMP_PREFIX
 from xmempp.errors import InputError, OutputError
-from xmempp.io.sources import open_frames
+from xmempp.io.atomic import TEMP_PREFIX
 from xmempp.io.masks import LabeledMask, davis_palette, read_mask, read_mask_folder
+from xmempp.io.sources import open_frames
 from xmempp.io.workspace import Workspace, create_workspace, workspace_size
 
 

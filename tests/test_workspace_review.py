@@ -1,5 +1,6 @@
 """Review states of a workspace's masks (`xmempp.io.review_state`): fresh -> stale -> fresh, approval and
 what clears it, the review's verdicts, and review.json (atomic, lenient, absent in older workspaces)."""
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,19 @@ from xmempp.io.review_state import REVIEW_FILE, FrameCheck, FrameRecord, FrameSt
 from xmempp.io.sources import open_frames
 from xmempp.io.workspace import Workspace, create_workspace
 
-FRESH, STALE, FLAGGED, APPROVED, NONE = (FrameState.fresh, FrameState.stale, FrameState.flagged,
-                                         FrameState.approved, FrameState.none)
+FRESH, STALE, FLAGGED, APPROVED, NONE = (
+    FrameState.fresh,
+    FrameState.stale,
+    FrameState.flagged,
+    FrameState.approved,
+    FrameState.none,
+)
 
 
 def bad(score: float = 0.1) -> FrameCheck:
-    return FrameCheck({1: ObjectCheck(score, True, ["object missing where the motion puts it"]),
-                       2: ObjectCheck(0.9, False)})
+    return FrameCheck(
+        {1: ObjectCheck(score, True, ["object missing where the motion puts it"]), 2: ObjectCheck(0.9, False)}
+    )
 
 
 def test_fresh_stale_and_fresh_again():
@@ -84,8 +91,9 @@ def test_approval_and_what_clears_it():
 def test_check_from_a_review_and_its_score():
     from xmempp.review import FrameReview, ObjectReview
 
-    review = FrameReview(3, "f3", {1: ObjectReview(0.2, True, ["part missing (30 % of the object)"]),
-                                   4: ObjectReview(0.8, False)})
+    review = FrameReview(
+        3, "f3", {1: ObjectReview(0.2, True, ["part missing (30 % of the object)"]), 4: ObjectReview(0.8, False)}
+    )
     check = FrameCheck.from_review(review)
     assert check.flagged and check.score == pytest.approx(0.2) and check.objects[1].reasons == review.objects[1].reasons
     assert FrameCheck().score == 1.0 and not FrameCheck().flagged
@@ -119,7 +127,10 @@ def test_saved_beside_info_json_by_frame_name_and_read_back(tmp_path):
     assert data["version"] == 1 and data["generation"] == 1
     assert data["frames"]["plate_0001"] == {"propagated": 1}
     assert data["frames"]["plate_0002"]["objects"]["1"] == {
-        "score": 0.1235, "flagged": True, "reasons": ["object missing where the motion puts it"]}
+        "score": 0.1235,
+        "flagged": True,
+        "reasons": ["object missing where the motion puts it"],
+    }
     assert "approved" not in data["frames"]["plate_0004"]  # cleared by the reference change
     assert not list(path.glob(".*"))  # written atomically: no temporary file left
     info = json.loads((path / "info.json").read_text())
@@ -134,12 +145,22 @@ def test_saved_beside_info_json_by_frame_name_and_read_back(tmp_path):
 def test_reading_is_lenient_and_a_broken_file_says_so(tmp_path):
     path = frames(tmp_path)
     ws = Workspace.open(path)
-    ws.review_path.write_text(json.dumps({
-        "version": 7, "generation": 2, "future_field": [1, 2],
-        "frames": {"plate_0001": {"propagated": 2, "approved": "yes", "objects": {"1": {"score": "x"}}},
-                   "plate_0002": {"propagated": 9},  # past the generation: ignored
-                   "plate_0003": {"propagated": 1, "objects": {"1": {"score": 0.3, "flagged": True}, "a": {}}},
-                   "not_a_frame": {"propagated": 1}, "plate_0004": "?"}}))
+    ws.review_path.write_text(
+        json.dumps(
+            {
+                "version": 7,
+                "generation": 2,
+                "future_field": [1, 2],
+                "frames": {
+                    "plate_0001": {"propagated": 2, "approved": "yes", "objects": {"1": {"score": "x"}}},
+                    "plate_0002": {"propagated": 9},  # past the generation: ignored
+                    "plate_0003": {"propagated": 1, "objects": {"1": {"score": 0.3, "flagged": True}, "a": {}}},
+                    "not_a_frame": {"propagated": 1},
+                    "plate_0004": "?",
+                },
+            }
+        )
+    )
     states = ws.read_review_states()
     assert states.generation == 2
     assert states.state(1) is FRESH and not states.is_approved(1) and states.check(1) == FrameCheck()

@@ -1,4 +1,5 @@
 """Atomic writes, the result writer's files, the preview video, and output-folder safety."""
+
 from __future__ import annotations
 
 import os
@@ -9,10 +10,10 @@ import torch
 from PIL import Image
 
 from iohelpers import colour_frame
-from xmempp.io.atomic import TEMP_PREFIX, atomic_open, atomic_write_bytes, atomic_write_image
 from xmempp.errors import OutputError
-from xmempp.io.sources import open_frames
+from xmempp.io.atomic import TEMP_PREFIX, atomic_open, atomic_write_bytes, atomic_write_image
 from xmempp.io.masks import davis_palette, read_mask
+from xmempp.io.sources import open_frames
 from xmempp.io.writers import ResultWriter, WriterOptions, check_output_dir, overlay_image, probs_to_ids
 
 H, W = 24, 32
@@ -27,7 +28,7 @@ def make_probs(t: int) -> np.ndarray:
     probs = np.zeros((3, H, W), np.float32)
     probs[0] = 0.6
     probs[1, :, : W // 2] = 0.7 + 0.01 * t
-    probs[2, H // 2:, W // 2:] = 0.9
+    probs[2, H // 2 :, W // 2 :] = 0.9
     probs[1, 0, 0] = 0.25
     probs /= probs.sum(0, keepdims=True)
     return probs
@@ -44,10 +45,9 @@ def test_atomic_write_replaces_whole_file(tmp_path):
 def test_failed_atomic_write_leaves_old_file_and_no_temp(tmp_path):
     target = tmp_path / "a.png"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError):
-        with atomic_open(target) as f:
-            f.write(b"half of the new con")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_open(target) as f:
+        f.write(b"half of the new con")
+        raise RuntimeError("interrupted")
     assert target.read_bytes() == b"old"
     assert leftovers(tmp_path) == []
 
@@ -74,8 +74,9 @@ def test_result_writer_writes_every_output(tmp_path):
     pal = davis_palette()
     pal[3] = (1, 2, 3)
     pal[7] = (250, 20, 200)
-    opts = WriterOptions(alpha=True, alpha_bits=16, binary=True, overlay=True, preview=tmp_path / "out" / "p.mp4",
-                         preview_fps=12)
+    opts = WriterOptions(
+        alpha=True, alpha_bits=16, binary=True, overlay=True, preview=tmp_path / "out" / "p.mp4", preview_fps=12
+    )
     out = tmp_path / "out"
     with ResultWriter(out, pal, [3, 7], opts) as writer:
         for t, stem in enumerate(["shot_a_1001", "shot_a_1002", "shot_a_1003"]):
@@ -97,8 +98,11 @@ def test_result_writer_writes_every_output(tmp_path):
         binary = np.array(image)
     assert set(np.unique(binary)) <= {0, 255}
     np.testing.assert_array_equal(binary == 255, probs_to_ids(make_probs(1), [3, 7]) == 3)
-    assert sorted(p.name for p in (out / "overlay").iterdir()) == ["shot_a_1001.jpg", "shot_a_1002.jpg",
-                                                                    "shot_a_1003.jpg"]
+    assert sorted(p.name for p in (out / "overlay").iterdir()) == [
+        "shot_a_1001.jpg",
+        "shot_a_1002.jpg",
+        "shot_a_1003.jpg",
+    ]
     video = open_frames(out / "p.mp4")
     assert len(video) == 3 and video.size == (H, W)
     assert leftovers(tmp_path) == []
@@ -127,12 +131,15 @@ def test_writer_error_is_reraised_by_close(tmp_path):
 
 
 def test_leaving_with_an_exception_stops_and_leaves_only_complete_files(tmp_path):
-    with pytest.raises(KeyboardInterrupt):
-        with ResultWriter(tmp_path, davis_palette(), [1, 2],
-                          WriterOptions(alpha=True, preview=tmp_path / "p.mp4")) as writer:
-            for t in range(20):
-                writer.submit(f"f{t:03d}", colour_frame(t, H, W), make_probs(t))
-            raise KeyboardInterrupt
+    with (
+        pytest.raises(KeyboardInterrupt),
+        ResultWriter(
+            tmp_path, davis_palette(), [1, 2], WriterOptions(alpha=True, preview=tmp_path / "p.mp4")
+        ) as writer,
+    ):
+        for t in range(20):
+            writer.submit(f"f{t:03d}", colour_frame(t, H, W), make_probs(t))
+        raise KeyboardInterrupt
     assert leftovers(tmp_path) == []
     assert not (tmp_path / "p.mp4").exists()
     for path in (tmp_path / "masks").glob("*.png"):
@@ -193,7 +200,7 @@ def test_overwrite_replaces_only_files_xmempp_wrote(tmp_path):
     with pytest.raises(OutputError, match=r"did not write \(masks/roto_v002\.png\)"):
         check_output_dir(out, overwrite=True)
     with pytest.raises(OutputError, match=r"roto_v002\.png exists and was not written by xmempp"):
-        with ResultWriter(out, davis_palette(), [1]) as writer:   # the writer refuses too
+        with ResultWriter(out, davis_palette(), [1]) as writer:  # the writer refuses too
             writer.submit("roto_v002", None, make_probs(0)[:2])
     assert (out / "masks" / "roto_v002.png").read_bytes() == b"the user's roto"
 

@@ -6,11 +6,11 @@ front end: the CLI words it as a flag, the GUI as a control, the service as a re
 never names a CLI flag or a server path in a message; `str(error)` gives the message with the remedy in
 neutral words, for Python callers.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Optional
 
 
 class RemedyKind(str, Enum):
@@ -34,7 +34,7 @@ class Remedy:
     """
 
     kind: RemedyKind
-    setting: Optional[str] = None
+    setting: str | None = None
     value: object = None
     choices: tuple[object, ...] = ()
     note: str = ""  # extra neutral advice ("or delete that folder first")
@@ -72,13 +72,13 @@ class XMemppError(Exception):
         remedy: optional structured way out, worded by each front end.
     """
 
-    def __init__(self, message: str = "", *, remedy: Optional[Remedy] = None, remedies: tuple[Remedy, ...] = ()):
+    def __init__(self, message: str = "", *, remedy: Remedy | None = None, remedies: tuple[Remedy, ...] = ()):
         super().__init__(message)
         self.message = message
         self.remedies: tuple[Remedy, ...] = ((remedy,) if remedy is not None else ()) + tuple(remedies)
 
     @property
-    def remedy(self) -> Optional[Remedy]:
+    def remedy(self) -> Remedy | None:
         """The first remedy, if any."""
         return self.remedies[0] if self.remedies else None
 
@@ -115,7 +115,6 @@ class ResourceError(XMemppError):
     """The machine lacks the memory (or other resources) a run needs."""
 
 
-
 class XMemppWarning(UserWarning):
     """Something the operator should know; the run goes on (a variable frame rate, a forced memory estimate).
 
@@ -123,6 +122,6 @@ class XMemppWarning(UserWarning):
     `error` is the `XMemppError` it stands for, if any (its remedies worded by the front end).
     """
 
-    def __init__(self, message: str, error: Optional[XMemppError] = None) -> None:
+    def __init__(self, message: str, error: XMemppError | None = None) -> None:
         super().__init__(message)
         self.error = error

@@ -5,13 +5,14 @@ before each frame: the current frame is finished, the writers are flushed and a 
 A second signal raises `StopSignal` (a `KeyboardInterrupt` carrying the signal) at once (files already
 written stay complete), so the process still exits with 128 + that signal (143 for SIGTERM).
 """
+
 from __future__ import annotations
 
 import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Optional
 
 __all__ = ["StopRequest", "StopSignal", "stop_on_signals"]
 
@@ -28,7 +29,7 @@ class StopSignal(KeyboardInterrupt):
 class StopRequest:
     """Which signal asked the run to stop (None while none came)."""
 
-    signal: Optional[int] = None
+    signal: int | None = None
 
     @property
     def name(self) -> str:
@@ -42,8 +43,9 @@ class StopRequest:
 
 
 @contextlib.contextmanager
-def stop_on_signals(cancel: threading.Event,
-                    signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[StopRequest]:
+def stop_on_signals(
+    cancel: threading.Event, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+) -> Iterator[StopRequest]:
     """Turn the first of `signals` into `cancel.set()`, and a second one into `StopSignal`.
 
     Arguments:

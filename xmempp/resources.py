@@ -1,4 +1,5 @@
 """This process's memory: peak RSS on the CPU, allocator peak on a GPU, and how freed memory is kept."""
+
 from __future__ import annotations
 
 import ctypes

@@ -1,10 +1,11 @@
 """Per-stage measurement of inference for `xmempp bench`: wall-clock time, or counted FLOPs."""
+
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode

@@ -1,4 +1,5 @@
 """Small type aliases shared across the core."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The installed version (pyproject.toml's is the one place it is written)."""
+
 from __future__ import annotations
 
 import importlib.metadata

@@ -21,6 +21,7 @@ reference PNGs optionally kept in a folder: `AnnotationSession.in_memory(frames,
 references (through `xmempp.inference.reference_sync.ReferenceSync`); no front end calls
 `InferenceSession.add_reference` / `replace_reference` / `remove_reference` itself.
 """
+
 from __future__ import annotations
 
 from .events import SessionEvents
@@ -31,7 +32,23 @@ from .session import AnnotationSession, MaskOrigin
 from .store import MemoryStore, SessionStore, WorkspaceStore
 
 __all__ = [
-    "AnnotationSession", "MaskOrigin", "SessionEvents", "SessionMemory", "ShotObject", "ObjectTable",
-    "MAX_OBJECTS", "MAX_NAME_LENGTH", "SessionStore", "MemoryStore", "WorkspaceStore",
-    "History", "EditTarget", "Step", "MaskPatch", "ReferenceChange", "PropagationStep", "StepGroup", "changed_rect",
+    "MAX_NAME_LENGTH",
+    "MAX_OBJECTS",
+    "AnnotationSession",
+    "EditTarget",
+    "History",
+    "MaskOrigin",
+    "MaskPatch",
+    "MemoryStore",
+    "ObjectTable",
+    "PropagationStep",
+    "ReferenceChange",
+    "SessionEvents",
+    "SessionMemory",
+    "SessionStore",
+    "ShotObject",
+    "Step",
+    "StepGroup",
+    "WorkspaceStore",
+    "changed_rect",
 ]

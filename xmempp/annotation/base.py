@@ -1,9 +1,10 @@
 """The frames, saving and undo every part of an `AnnotationSession` shares (the session's base class)."""
+
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class SessionBase:
     _masks: OrderedDict[int, np.ndarray]
     _images: OrderedDict[int, np.ndarray]
     _versions: dict[int, int]
-    _size: Optional[tuple[int, int]]
+    _size: tuple[int, int] | None
     _propagation_before: dict[int, FrameRecord]
 
     # ------------------------------------------------------------------ frames
@@ -87,13 +88,19 @@ class SessionBase:
         h, w = self.size
         if array.ndim != 2 or array.shape != (h, w):
             shape = "x".join(map(str, array.shape[::-1])) if array.ndim == 2 else f"an array of shape {array.shape}"
-            raise InputError(f"the {what} for frame {frame} is {shape}, the frames are {w}x{h}; a mask must match "
-                             f"its frame (HxW object ids)")
-        if array.dtype != np.uint8:
-            if array.size and (not np.issubdtype(array.dtype, np.integer) or array.min() < 0
-                               or array.max() > MAX_OBJECTS):
-                raise InputError(f"the {what} for frame {frame} holds values outside 0..{MAX_OBJECTS}; a mask holds "
-                                 f"object ids (0 = background) as uint8")
+            raise InputError(
+                f"the {what} for frame {frame} is {shape}, the frames are {w}x{h}; a mask must match "
+                f"its frame (HxW object ids)"
+            )
+        if (
+            array.dtype != np.uint8
+            and array.size
+            and (not np.issubdtype(array.dtype, np.integer) or array.min() < 0 or array.max() > MAX_OBJECTS)
+        ):
+            raise InputError(
+                f"the {what} for frame {frame} holds values outside 0..{MAX_OBJECTS}; a mask holds "
+                f"object ids (0 = background) as uint8"
+            )
         return np.array(array, dtype=np.uint8, copy=True)
 
     def _save(self, key: str, write: Callable[[], None], failure: str) -> bool:

@@ -1,5 +1,6 @@
 """The events an `AnnotationSession` emits (psygnal signals, as napari's evented models use): front ends
 connect to them (the GUI relays them to Qt signals; the service needs none)."""
+
 from __future__ import annotations
 
 from psygnal import Signal, SignalGroup

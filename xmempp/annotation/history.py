@@ -6,23 +6,34 @@ frames. Steps act through the session's low-level methods, which save at once, s
 any other edit. A front end with an undo stack of its own (the GUI's `QUndoStack`) mirrors the steps
 (`SessionEvents.step_recorded`) and calls `AnnotationSession.undo` / `redo` from it.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Iterable, Mapping, Optional, Protocol, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from xmempp.io.review_state import FrameRecord
 
-__all__ = ["EditTarget", "Step", "MaskPatch", "ReferenceChange", "PropagationStep", "StepGroup", "History",
-           "changed_rect", "UNDO_LIMIT"]
+__all__ = [
+    "UNDO_LIMIT",
+    "EditTarget",
+    "History",
+    "MaskPatch",
+    "PropagationStep",
+    "ReferenceChange",
+    "Step",
+    "StepGroup",
+    "changed_rect",
+]
 
 #: Steps kept by default (the oldest are dropped first).
 UNDO_LIMIT = 100
 
 
-def changed_rect(before: np.ndarray, after: np.ndarray) -> Optional[tuple[int, int, int, int]]:
+def changed_rect(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int] | None:
     """Bounding box (x0, y0, x1, y1), exclusive ends, of the pixels that differ; None if none do."""
     diff = before != after
     rows = np.flatnonzero(diff.any(axis=1))
@@ -43,7 +54,7 @@ class EditTarget(Protocol):
 
     def mark_reference(self, frame: int, on: bool) -> None: ...
 
-    def restore_mask_bytes(self, frame: int, data: Optional[bytes]) -> None: ...
+    def restore_mask_bytes(self, frame: int, data: bytes | None) -> None: ...
 
     def review_records(self, frames: Iterable[int]) -> dict[int, FrameRecord]: ...
 
@@ -59,7 +70,7 @@ class Step(ABC):
     """
 
     text: str = ""
-    frame: Optional[int] = None
+    frame: int | None = None
 
     @abstractmethod
     def undo(self, session: EditTarget) -> None:
@@ -128,12 +139,16 @@ class PropagationStep(Step):
     """The masks one propagation wrote; undo puts back what was there before (or nothing), and the review
     states of those frames with them."""
 
-    def __init__(self, changes: Mapping[int, tuple[Optional[bytes], bytes]], text: str,
-                 records: tuple[Mapping[int, FrameRecord], Mapping[int, FrameRecord]]) -> None:
+    def __init__(
+        self,
+        changes: Mapping[int, tuple[bytes | None, bytes]],
+        text: str,
+        records: tuple[Mapping[int, FrameRecord], Mapping[int, FrameRecord]],
+    ) -> None:
         """Arguments:
-            changes: frame -> (previous saved bytes or None when there was no mask, new saved bytes).
-            text: undo text ("Propagate forward · 12 frames").
-            records: the review records of the frames before and after the propagation.
+        changes: frame -> (previous saved bytes or None when there was no mask, new saved bytes).
+        text: undo text ("Propagate forward · 12 frames").
+        records: the review records of the frames before and after the propagation.
         """
         self.changes, self.text = dict(changes), text
         self.frame = min(self.changes) if self.changes else None
@@ -206,19 +221,19 @@ class History:
 
     def record(self, step: Step) -> None:
         """Add an applied step; the undone steps after `index` are dropped."""
-        del self.steps[self.index:]
+        del self.steps[self.index :]
         self.steps.append(step)
-        del self.steps[:max(0, len(self.steps) - self.limit)]
+        del self.steps[: max(0, len(self.steps) - self.limit)]
         self.index = len(self.steps)
 
-    def take_undo(self) -> Optional[Step]:
+    def take_undo(self) -> Step | None:
         """The step to undo now (moves `index` back), or None."""
         if not self.can_undo:
             return None
         self.index -= 1
         return self.steps[self.index]
 
-    def take_redo(self) -> Optional[Step]:
+    def take_redo(self) -> Step | None:
         """The step to redo now (moves `index` on), or None."""
         if not self.can_redo:
             return None

@@ -1,11 +1,12 @@
 """The network's memory of a session: one `InferenceSession` kept holding exactly the session's references,
 through the core's `ReferenceSync` (only changed references are encoded again; a rebuild when the object
 order would differ from a fresh session's), so every front end gets results independent of edit order."""
+
 from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Callable, Hashable, Mapping, Optional
+from collections.abc import Callable, Hashable, Mapping
 
 import numpy as np
 
@@ -24,19 +25,24 @@ class SessionMemory:
     """
 
     def __init__(self) -> None:
-        self._sync: Optional[ReferenceSync] = None
-        self._key: Optional[tuple] = None
+        self._sync: ReferenceSync | None = None
+        self._key: tuple | None = None
         self._lock = threading.RLock()
 
     @property
-    def session(self) -> Optional[InferenceSession]:
+    def session(self) -> InferenceSession | None:
         """The last synced `InferenceSession`, or None (none yet, or dropped)."""
         sync = self._sync
         return sync.session if sync is not None else None
 
-    def sync(self, model: XMemNetwork, config: InferenceConfig, mode: str,
-             references: Mapping[int, tuple[Hashable, np.ndarray]],
-             image: Callable[[int], np.ndarray]) -> InferenceSession:
+    def sync(
+        self,
+        model: XMemNetwork,
+        config: InferenceConfig,
+        mode: str,
+        references: Mapping[int, tuple[Hashable, np.ndarray]],
+        image: Callable[[int], np.ndarray],
+    ) -> InferenceSession:
         """The session holding exactly `references`.
 
         Arguments:

@@ -4,18 +4,26 @@ Object ids are the values in index masks (1..255; 0 is the background). A name i
 use it); the colour is a display override (mask files keep their palette); a hidden object is not drawn,
 and a locked one keeps its pixels through every edit (`ObjectTable.protect`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
 from xmempp.errors import InputError
 from xmempp.io.masks import davis_palette
 
-__all__ = ["MAX_OBJECTS", "MAX_NAME_LENGTH", "ShotObject", "ObjectTable", "check_object_id", "clean_name",
-           "objects_from_ids"]
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "MAX_OBJECTS",
+    "ObjectTable",
+    "ShotObject",
+    "check_object_id",
+    "clean_name",
+    "objects_from_ids",
+]
 
 #: Object ids are stored in 8-bit index masks.
 MAX_OBJECTS = 255
@@ -28,10 +36,15 @@ _DAVIS.flags.writeable = False
 
 def check_object_id(object_id: int) -> int:
     """`object_id` as an int; raises `InputError` unless it is 1..255."""
-    if isinstance(object_id, bool) or not isinstance(object_id, (int, np.integer)) \
-            or not 1 <= int(object_id) <= MAX_OBJECTS:
-        raise InputError(f"object id {object_id!r} is not usable: object ids are whole numbers 1..{MAX_OBJECTS} "
-                         f"(0 is the background)")
+    if (
+        isinstance(object_id, bool)
+        or not isinstance(object_id, (int, np.integer))
+        or not 1 <= int(object_id) <= MAX_OBJECTS
+    ):
+        raise InputError(
+            f"object id {object_id!r} is not usable: object ids are whole numbers 1..{MAX_OBJECTS} "
+            f"(0 is the background)"
+        )
     return int(object_id)
 
 
@@ -40,8 +53,10 @@ def clean_name(name: str) -> str:
     control characters, or one longer than `MAX_NAME_LENGTH`."""
     name = " ".join(str(name).split())
     if len(name) > MAX_NAME_LENGTH or any(c in name for c in "/\\") or not name.isprintable():
-        raise InputError(f"object names are up to {MAX_NAME_LENGTH} printable characters without / or \\; "
-                         f"choose another name than {name[:80]!r}")
+        raise InputError(
+            f"object names are up to {MAX_NAME_LENGTH} printable characters without / or \\; "
+            f"choose another name than {name[:80]!r}"
+        )
     return name
 
 
@@ -60,8 +75,8 @@ class ShotObject:
 
     id: int
     name: str = ""
-    original_id: Optional[int] = None
-    colour: Optional[tuple[int, int, int]] = None
+    original_id: int | None = None
+    colour: tuple[int, int, int] | None = None
     hidden: bool = False
     locked: bool = False
 

@@ -1,9 +1,10 @@
 """The latest mask of every frame of a session and where it came from: reads (cached), the artist's edits,
 propagation results and their undo (a part of `AnnotationSession`)."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import Enum
-from typing import Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -14,7 +15,7 @@ from xmempp.io.review_state import FrameRecord
 from .history import MaskPatch, PropagationStep, Step, StepGroup
 from .review import ReviewRules
 
-__all__ = ["Results", "MaskOrigin", "PropagationRecords"]
+__all__ = ["MaskOrigin", "PropagationRecords", "Results"]
 
 _MASK_CACHE = 48
 
@@ -85,8 +86,10 @@ class Results(ReviewRules):
         try:
             ids = self.store.load_mask(frame)
         except (InputError, OSError) as exc:
-            self.events.problem.emit(f"cannot read the mask of {self.names[frame]} ({exc}); it is shown empty and "
-                                     f"the file is left as it is until you edit this frame")
+            self.events.problem.emit(
+                f"cannot read the mask of {self.names[frame]} ({exc}); it is shown empty and "
+                f"the file is left as it is until you edit this frame"
+            )
             return np.zeros((h, w), np.uint8)
         if ids is None:
             return np.zeros((h, w), np.uint8)
@@ -110,8 +113,11 @@ class Results(ReviewRules):
             self._edited.add(frame)
         else:
             self._edited.discard(frame)
-        self._save(self.store.info_name, lambda: self.store.save_edited(sorted(self._edited)),
-                   f"could not save the edited frames to {self.store.info_name}")
+        self._save(
+            self.store.info_name,
+            lambda: self.store.save_edited(sorted(self._edited)),
+            f"could not save the edited frames to {self.store.info_name}",
+        )
 
     def write_mask(self, frame: int, ids: np.ndarray, edited: bool = True) -> bool:
         """Store and save frame `frame`'s mask (no undo step; see `edit_mask`).
@@ -183,14 +189,14 @@ class Results(ReviewRules):
         self.record(steps[0] if len(steps) == 1 else StepGroup(steps, text))
         return True
 
-    def clear_object(self, frame: int, object_id: int, text: Optional[str] = None) -> bool:
+    def clear_object(self, frame: int, object_id: int, text: str | None = None) -> bool:
         """Remove one object from a frame (undoable). Returns False when it was not there."""
         mask = self.mask(frame).copy()
         mask[mask == object_id] = 0
         return self.edit_mask(frame, mask, text or f"Clear {self.objects.name(object_id)}")
 
     # ------------------------------------------------------------------ propagation results
-    def propagated(self, frame: int, ids: Optional[np.ndarray] = None) -> None:
+    def propagated(self, frame: int, ids: np.ndarray | None = None) -> None:
         """A propagation made frame `frame`'s mask: `ids`, or (None) what it already saved in the store itself
         (the GUI's worker writes the files). Its review state becomes fresh; `finish_propagation` ends the run.
         """
@@ -212,8 +218,7 @@ class Results(ReviewRules):
         self.review.propagated(frame)
         self.events.mask_changed.emit(frame)
 
-    def finish_propagation(self, changes: Mapping[int, tuple[Optional[bytes], bytes]], text: str) \
-            -> PropagationRecords:
+    def finish_propagation(self, changes: Mapping[int, tuple[bytes | None, bytes]], text: str) -> PropagationRecords:
         """End a propagation (finished or stopped): save the review states, record one undo step for the masks
         it wrote; overwritten frames are no longer 'edited'.
 
@@ -235,11 +240,11 @@ class Results(ReviewRules):
             self.record(PropagationStep(changes, text, (before, after)))
         return before, after
 
-    def mask_bytes(self, frame: int) -> Optional[bytes]:
+    def mask_bytes(self, frame: int) -> bytes | None:
         """Frame `frame`'s saved mask as the store keeps it (a PNG), or None."""
         return self.store.mask_bytes(frame) if frame in self._masked else None
 
-    def restore_mask_bytes(self, frame: int, data: Optional[bytes]) -> None:
+    def restore_mask_bytes(self, frame: int, data: bytes | None) -> None:
         """Put back a saved mask's exact bytes (None: no mask), undoing a propagation (no undo step)."""
         with self._lock:
             self._masks.pop(frame, None)

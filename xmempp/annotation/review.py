@@ -1,8 +1,9 @@
 """The review-state rules of a session (`xmempp.io.review_state`): an edit clears a frame's verdict and
 approval, a change of the references makes every propagated frame stale, and every change is saved."""
+
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
 
 from xmempp.io.review_state import FrameCheck, FrameRecord, FrameState
 
@@ -39,7 +40,7 @@ class ReviewRules(SessionBase):
         self.events.review_changed.emit()
         return True
 
-    def store_checks(self, checks: Mapping[int, Optional[FrameCheck]]) -> None:
+    def store_checks(self, checks: Mapping[int, FrameCheck | None]) -> None:
         """Store the review's verdicts (None: forget one) and save."""
         for frame, check in checks.items():
             self.review.set_check(frame, check)
@@ -60,5 +61,6 @@ class ReviewRules(SessionBase):
 
     def save_review(self) -> bool:
         """Save the review states now. Returns False (a `problem` event) when they cannot be written."""
-        return self._save("review.json", lambda: self.store.save_review(self.review),
-                          "could not save the review states")
+        return self._save(
+            "review.json", lambda: self.store.save_review(self.review), "could not save the review states"
+        )

@@ -1,12 +1,13 @@
 """`AnnotationSession`: one interactive shot (frames, references, objects, results, review states, undo),
 with events and no Qt; the GUI adapts it to Qt signals, the service wraps one per HTTP session, and a
 workspace folder is its saved form."""
+
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Hashable, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -48,8 +49,14 @@ class AnnotationSession(Results):
         `InputError` for a shot without frames, or without objects when they do not follow the references.
     """
 
-    def __init__(self, frames: Sequence[np.ndarray], store: SessionStore, *, objects_follow_references: bool = False,
-                 undo_limit: int = UNDO_LIMIT) -> None:
+    def __init__(
+        self,
+        frames: Sequence[np.ndarray],
+        store: SessionStore,
+        *,
+        objects_follow_references: bool = False,
+        undo_limit: int = UNDO_LIMIT,
+    ) -> None:
         self.frames = frames
         self.store = store
         self.events = SessionEvents()
@@ -76,14 +83,13 @@ class AnnotationSession(Results):
         self._masks: OrderedDict[int, np.ndarray] = OrderedDict()
         self._images: OrderedDict[int, np.ndarray] = OrderedDict()
         self._versions: dict[int, int] = {}
-        self._size: Optional[tuple[int, int]] = None
+        self._size: tuple[int, int] | None = None
         self._propagation_before: dict[int, FrameRecord] = {}
         self._memory = SessionMemory()
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def from_workspace(cls, workspace: Union[Workspace, str, Path], *, undo_limit: int = UNDO_LIMIT) \
-            -> "AnnotationSession":
+    def from_workspace(cls, workspace: Workspace | str | Path, *, undo_limit: int = UNDO_LIMIT) -> AnnotationSession:
         """A session on a workspace folder (made by `xmempp import`, `create_workspace` or XMem++): edits are
         saved into it atomically as they are made, and reopening it gives the same state.
 
@@ -97,9 +103,14 @@ class AnnotationSession(Results):
         return cls(ws, WorkspaceStore(ws), undo_limit=undo_limit)
 
     @classmethod
-    def in_memory(cls, frames: Sequence[np.ndarray], objects: Optional[Iterable[Union[int, ShotObject]]] = None,
-                  folder: Optional[Path] = None, palette: Optional[np.ndarray] = None,
-                  undo_limit: int = UNDO_LIMIT) -> "AnnotationSession":
+    def in_memory(
+        cls,
+        frames: Sequence[np.ndarray],
+        objects: Iterable[int | ShotObject] | None = None,
+        folder: Path | None = None,
+        palette: np.ndarray | None = None,
+        undo_limit: int = UNDO_LIMIT,
+    ) -> AnnotationSession:
         """A session kept in memory; with `folder`, each reference mask is also saved there as an index PNG.
 
         Arguments:
@@ -111,8 +122,9 @@ class AnnotationSession(Results):
         Returns:
             The session. Raises `InputError` for bad object ids or an empty `objects`.
         """
-        table = None if objects is None else [o if isinstance(o, ShotObject) else objects_from_ids([o])[0]
-                                              for o in objects]
+        table = (
+            None if objects is None else [o if isinstance(o, ShotObject) else objects_from_ids([o])[0] for o in objects]
+        )
         store = MemoryStore(table or (), folder, palette)
         return cls(frames, store, objects_follow_references=objects is None, undo_limit=undo_limit)
 
@@ -143,16 +155,20 @@ class AnnotationSession(Results):
             self._bump(frame)
         if on and frame not in self._masked:
             name = self.names[frame]
-            if self._save(name, lambda: self.store.save_mask(frame, self.mask(frame)),
-                          f"could not save the mask of {name}"):
+            if self._save(
+                name, lambda: self.store.save_mask(frame, self.mask(frame)), f"could not save the mask of {name}"
+            ):
                 self._masked.add(frame)
-        self._save(self.store.info_name, lambda: self.store.save_references(self._references),
-                   f"could not save the references to {self.store.info_name}")
+        self._save(
+            self.store.info_name,
+            lambda: self.store.save_references(self._references),
+            f"could not save the references to {self.store.info_name}",
+        )
         if on:
             self._set_edited(frame, False)
         self.events.references_changed.emit()
 
-    def save_reference(self, frame: int, text: Optional[str] = None) -> bool:
+    def save_reference(self, frame: int, text: str | None = None) -> bool:
         """Make frame `frame`'s current mask a reference (undoable).
 
         Returns:
@@ -161,8 +177,9 @@ class AnnotationSession(Results):
         """
         frame = self.check_frame(frame)
         if not self.mask(frame).any():
-            raise InputError(f"frame {self.names[frame]} has no mask yet: paint the object, then save it as a "
-                             f"reference")
+            raise InputError(
+                f"frame {self.names[frame]} has no mask yet: paint the object, then save it as a reference"
+            )
         if frame in self._references:
             with self._lock:
                 self._bump(frame)
@@ -171,7 +188,7 @@ class AnnotationSession(Results):
         self.record(ReferenceChange(frame, True, text or f"Save reference {self.names[frame]}"))
         return True
 
-    def delete_reference(self, frame: int, text: Optional[str] = None) -> bool:
+    def delete_reference(self, frame: int, text: str | None = None) -> bool:
         """Stop using frame `frame` as a reference (undoable; its mask stays). Returns False when it was none."""
         if frame not in self._references:
             return False
@@ -179,7 +196,7 @@ class AnnotationSession(Results):
         self.record(ReferenceChange(frame, False, text or f"Delete reference {self.names[frame]}"))
         return True
 
-    def set_reference(self, frame: int, ids: np.ndarray, text: Optional[str] = None) -> bool:
+    def set_reference(self, frame: int, ids: np.ndarray, text: str | None = None) -> bool:
         """Add or replace the reference of frame `frame` with the mask `ids` (one undo step).
 
         Arguments:
@@ -195,11 +212,15 @@ class AnnotationSession(Results):
         mask = self._checked_ids(frame, ids, "reference mask")
         unknown = self.objects.unknown_ids(mask)
         if unknown and not self.objects_follow_references:
-            raise InputError(f"the reference mask for frame {frame} holds object ids {unknown} the session does not "
-                             f"have (its objects are {self.objects.ids}); add those objects first or repaint")
+            raise InputError(
+                f"the reference mask for frame {frame} holds object ids {unknown} the session does not "
+                f"have (its objects are {self.objects.ids}); add those objects first or repaint"
+            )
         if not mask.any() and not any(self.mask(f).any() for f in self._references if f != frame):
-            raise InputError(f"the mask for frame {frame} marks no object (every pixel is 0) and no other reference "
-                             "does; a session's references need at least one object")
+            raise InputError(
+                f"the mask for frame {frame} marks no object (every pixel is 0) and no other reference "
+                "does; a session's references need at least one object"
+            )
         if unknown:
             for oid in unknown:
                 self.objects.put(ShotObject(check_object_id(oid), original_id=oid))
@@ -245,8 +266,11 @@ class AnnotationSession(Results):
         return self.objects.ids
 
     def _save_objects(self) -> None:
-        self._save(self.store.info_name, lambda: self.store.save_objects(list(self.objects)),
-                   f"could not save the objects to {self.store.info_name}")
+        self._save(
+            self.store.info_name,
+            lambda: self.store.save_objects(list(self.objects)),
+            f"could not save the objects to {self.store.info_name}",
+        )
         self.events.objects_changed.emit()
 
     def add_object(self, name: str = "") -> int:
@@ -275,7 +299,7 @@ class AnnotationSession(Results):
         return True
 
     # ------------------------------------------------------------------ undo
-    def undo(self) -> Optional[Step]:
+    def undo(self) -> Step | None:
         """Take the last step back. Returns it, or None when there is nothing to undo."""
         step = self.history.take_undo()
         if step is not None:
@@ -283,7 +307,7 @@ class AnnotationSession(Results):
             self.events.history_changed.emit()
         return step
 
-    def redo(self) -> Optional[Step]:
+    def redo(self) -> Step | None:
         """Apply the last undone step again. Returns it, or None when there is nothing to redo."""
         step = self.history.take_redo()
         if step is not None:
@@ -292,9 +316,15 @@ class AnnotationSession(Results):
         return step
 
     # ------------------------------------------------------------------ the network's memory
-    def memory(self, model: XMemNetwork, config: Optional[InferenceConfig] = None, mode: str = "xmempp", *,
-               references: Optional[Mapping[int, tuple[Hashable, np.ndarray]]] = None,
-               image: Optional[Callable[[int], np.ndarray]] = None) -> InferenceSession:
+    def memory(
+        self,
+        model: XMemNetwork,
+        config: InferenceConfig | None = None,
+        mode: str = "xmempp",
+        *,
+        references: Mapping[int, tuple[Hashable, np.ndarray]] | None = None,
+        image: Callable[[int], np.ndarray] | None = None,
+    ) -> InferenceSession:
         """The `InferenceSession` holding exactly this session's references (only changed ones are encoded
         again; results do not depend on the order of edits). Call it from the thread that runs the network.
 
@@ -309,11 +339,12 @@ class AnnotationSession(Results):
             The up-to-date `InferenceSession`.
         """
         wanted = self.reference_snapshot() if references is None else references
-        return self._memory.sync(model, config or InferenceConfig(), mode, wanted,
-                                 image or (lambda f: np.asarray(self.frames[f])))
+        return self._memory.sync(
+            model, config or InferenceConfig(), mode, wanted, image or (lambda f: np.asarray(self.frames[f]))
+        )
 
     @property
-    def current_memory(self) -> Optional[InferenceSession]:
+    def current_memory(self) -> InferenceSession | None:
         """The `InferenceSession` last returned by `memory`, or None."""
         return self._memory.session
 
@@ -327,5 +358,4 @@ class AnnotationSession(Results):
 
     # ------------------------------------------------------------------ helpers
     def __repr__(self) -> str:
-        return (f"AnnotationSession({len(self)} frames, {len(self.objects)} objects, "
-                f"references {self._references})")
+        return f"AnnotationSession({len(self)} frames, {len(self.objects)} objects, references {self._references})"

@@ -5,10 +5,12 @@ A store only reads and writes; the session decides what changes and when. Every 
 (`xmempp.io.atomic`), and a store raises `XMemppError` when it cannot write (the session reports it and
 keeps the state in memory).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Protocol, Sequence
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -21,7 +23,7 @@ from xmempp.io.workspace import Workspace
 
 from .objects import ShotObject, check_object_id
 
-__all__ = ["SessionStore", "MemoryStore", "WorkspaceStore"]
+__all__ = ["MemoryStore", "SessionStore", "WorkspaceStore"]
 
 
 class SessionStore(Protocol):
@@ -38,7 +40,7 @@ class SessionStore(Protocol):
         """Frames that have a saved mask."""
         ...
 
-    def load_mask(self, frame: int) -> Optional[np.ndarray]:
+    def load_mask(self, frame: int) -> np.ndarray | None:
         """Frame `frame`'s saved mask (HxW uint8 ids), or None. Raises `InputError` / `OSError` when unreadable."""
         ...
 
@@ -50,11 +52,11 @@ class SessionStore(Protocol):
         """Remove frame `frame`'s saved mask (none is fine)."""
         ...
 
-    def mask_bytes(self, frame: int) -> Optional[bytes]:
+    def mask_bytes(self, frame: int) -> bytes | None:
         """Frame `frame`'s saved mask as stored bytes (a PNG), or None: what undo of a propagation puts back."""
         ...
 
-    def restore_mask_bytes(self, frame: int, data: Optional[bytes]) -> None:
+    def restore_mask_bytes(self, frame: int, data: bytes | None) -> None:
         """Put back bytes from `mask_bytes` (None: no mask)."""
         ...
 
@@ -110,17 +112,18 @@ class MemoryStore:
 
     info_name = "references"
 
-    def __init__(self, objects: Sequence[ShotObject] = (), folder: Optional[Path] = None,
-                 palette: Optional[np.ndarray] = None) -> None:
+    def __init__(
+        self, objects: Sequence[ShotObject] = (), folder: Path | None = None, palette: np.ndarray | None = None
+    ) -> None:
         self.folder = Path(folder) if folder is not None else None
         self.palette = palette
         self._masks: dict[int, np.ndarray] = {}
         self._references: list[int] = []
         self._objects = list(objects)
         self._edited: list[int] = []
-        self._review: Optional[ReviewStates] = None
+        self._review: ReviewStates | None = None
 
-    def reference_path(self, frame: int) -> Optional[Path]:
+    def reference_path(self, frame: int) -> Path | None:
         """Where the reference PNG of `frame` is kept, or None without a folder."""
         return self.folder / f"{frame:06d}.png" if self.folder is not None else None
 
@@ -133,7 +136,7 @@ class MemoryStore:
     def masked_frames(self) -> set[int]:
         return set(self._masks)
 
-    def load_mask(self, frame: int) -> Optional[np.ndarray]:
+    def load_mask(self, frame: int) -> np.ndarray | None:
         return self._masks.get(frame)
 
     def save_mask(self, frame: int, ids: np.ndarray) -> None:
@@ -147,11 +150,11 @@ class MemoryStore:
         if path is not None:
             path.unlink(missing_ok=True)
 
-    def mask_bytes(self, frame: int) -> Optional[bytes]:
+    def mask_bytes(self, frame: int) -> bytes | None:
         mask = self._masks.get(frame)
         return encode_png(mask) if mask is not None else None
 
-    def restore_mask_bytes(self, frame: int, data: Optional[bytes]) -> None:
+    def restore_mask_bytes(self, frame: int, data: bytes | None) -> None:
         if data is None:
             self.delete_mask(frame)
         else:
@@ -215,13 +218,16 @@ class WorkspaceStore:
 
     def masked_frames(self) -> set[int]:
         try:
-            stems = {p.stem for p in self.workspace.mask_dir.iterdir()
-                     if p.suffix.lower() == ".png" and not p.name.startswith(".")}
+            stems = {
+                p.stem
+                for p in self.workspace.mask_dir.iterdir()
+                if p.suffix.lower() == ".png" and not p.name.startswith(".")
+            }
         except OSError:
             stems = set()
         return {i for i, name in enumerate(self.workspace.names) if name in stems}
 
-    def load_mask(self, frame: int) -> Optional[np.ndarray]:
+    def load_mask(self, frame: int) -> np.ndarray | None:
         path = self.workspace.mask_path(frame)
         return read_mask(path).ids if path.exists() else None
 
@@ -235,14 +241,14 @@ class WorkspaceStore:
         except OSError as exc:
             raise OutputError(f"could not delete {path}: {exc.strerror or exc}") from exc
 
-    def mask_bytes(self, frame: int) -> Optional[bytes]:
+    def mask_bytes(self, frame: int) -> bytes | None:
         path = self.workspace.mask_path(frame)
         try:
             return path.read_bytes()
         except FileNotFoundError:
             return None
 
-    def restore_mask_bytes(self, frame: int, data: Optional[bytes]) -> None:
+    def restore_mask_bytes(self, frame: int, data: bytes | None) -> None:
         path = self.workspace.mask_path(frame)
         if data is None:
             self.delete_mask(frame)
@@ -266,8 +272,8 @@ class WorkspaceStore:
         for k, original in enumerate(ws.object_ids, start=1):
             colour = colours.get(str(k))
             rgb = tuple(int(c) for c in colour) if isinstance(colour, list) and len(colour) == 3 else None
-            objects.append(ShotObject(k, names[k - 1] if k <= len(names) else "", int(original),
-                                      rgb, k in hidden, k in locked))  # type: ignore[arg-type]
+            name = names[k - 1] if k <= len(names) else ""
+            objects.append(ShotObject(k, name, int(original), rgb, k in hidden, k in locked))  # type: ignore[arg-type]
         return objects
 
     def save_objects(self, objects: Sequence[ShotObject]) -> None:
@@ -277,15 +283,20 @@ class WorkspaceStore:
             info.object_ids = [o.original_id if o.original_id is not None else o.id for o in objects]
             if info.object_colors is not None and len(info.object_colors) < k:
                 davis = davis_palette()
-                info.object_colors = [*info.object_colors,
-                                      *([int(c) for c in davis[check_object_id(o)]] for o in info.object_ids[
-                                          len(info.object_colors):])]
+                info.object_colors = [
+                    *info.object_colors,
+                    *([int(c) for c in davis[check_object_id(o)]] for o in info.object_ids[len(info.object_colors) :]),
+                ]
         info.num_objects = max(1, k)
         names = [o.name for o in objects]
         info.object_names = names if any(names) else None
-        self._save_gui(**{COLOURS_KEY: {str(o.id): list(o.colour) for o in objects if o.colour is not None},
-                          HIDDEN_KEY: [o.id for o in objects if o.hidden],
-                          LOCKED_KEY: [o.id for o in objects if o.locked]})
+        self._save_gui(
+            **{
+                COLOURS_KEY: {str(o.id): list(o.colour) for o in objects if o.colour is not None},
+                HIDDEN_KEY: [o.id for o in objects if o.hidden],
+                LOCKED_KEY: [o.id for o in objects if o.locked],
+            }
+        )
 
     def load_edited(self) -> list[int]:
         return _ints(self._gui().get(EDITED_KEY))

@@ -7,12 +7,13 @@ each stage is reported as achieved GFLOP/s and as a fraction of that peak. On ma
 whose speed drifts (shared VMs), the frames are also compared with the peak convolution's
 average rate over the runs between them, both averaged alike (work over time).
 """
+
 from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -63,7 +64,7 @@ class BenchResult:
     ms_per_frame: float
     stages: dict[str, float] = field(default_factory=dict)
     peak_rss_gib: float = 0.0
-    peak_gpu_gib: Optional[float] = None
+    peak_gpu_gib: float | None = None
     timeline: list[dict] = field(default_factory=list)
     extensions: list[str] = field(default_factory=list)
     peak_kernel: str = ""
@@ -72,10 +73,10 @@ class BenchResult:
     gflop_per_frame: dict[str, float] = field(default_factory=dict)
     gflops: dict[str, float] = field(default_factory=dict)
     fraction_of_peak: dict[str, float] = field(default_factory=dict)
-    best_frame_fraction: Optional[float] = None
-    peak_between_gflops: Optional[float] = None
-    fraction_of_peak_between: Optional[float] = None
-    review_ms: Optional[float] = None
+    best_frame_fraction: float | None = None
+    peak_between_gflops: float | None = None
+    fraction_of_peak_between: float | None = None
+    review_ms: float | None = None
     conv_choices: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -105,9 +106,17 @@ def current_rss_bytes() -> int:
         return peak_rss_bytes()
 
 
-def _propagate(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
-               warmup: int, count_flops: bool, on_frame: Callable[[], None] | None,
-               sample_every: int, between: Callable[[], None] | None = None) -> _Pass:
+def _propagate(
+    model: XMemNetwork,
+    frames: Sequence[np.ndarray],
+    reference: np.ndarray,
+    config: InferenceConfig,
+    warmup: int,
+    count_flops: bool,
+    on_frame: Callable[[], None] | None,
+    sample_every: int,
+    between: Callable[[], None] | None = None,
+) -> _Pass:
     """One pass over `frames`: timed, or (count_flops) counting FLOPs per stage and per frame, every
     convolution run as a direct one (so its FLOPs are the direct convolution's, whatever the algorithm).
 
@@ -118,9 +127,17 @@ def _propagate(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.n
     return _one_pass(model, frames, reference, config, warmup, False, on_frame, sample_every, between)
 
 
-def _one_pass(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
-              warmup: int, count_flops: bool, on_frame: Callable[[], None] | None,
-              sample_every: int, between: Callable[[], None] | None) -> _Pass:
+def _one_pass(
+    model: XMemNetwork,
+    frames: Sequence[np.ndarray],
+    reference: np.ndarray,
+    config: InferenceConfig,
+    warmup: int,
+    count_flops: bool,
+    on_frame: Callable[[], None] | None,
+    sample_every: int,
+    between: Callable[[], None] | None,
+) -> _Pass:
     device = next(model.parameters()).device
     timer = StageTimer(device, count_flops=count_flops)
     session = InferenceSession(model, config, timer=timer)
@@ -141,9 +158,15 @@ def _one_pass(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.nd
             frame_flops.append(timer.total_flops() - flops_before)
         if sample_every and index % sample_every == 0:
             stats = session.memory_stats()
-            timeline.append({"frame": index, "ms": 1000 * (time.perf_counter() - frame_start),
-                             "rss_mib": current_rss_bytes() / 2**20, "long_term": stats.long_term_elements,
-                             "temporary": stats.temporary_elements})
+            timeline.append(
+                {
+                    "frame": index,
+                    "ms": 1000 * (time.perf_counter() - frame_start),
+                    "rss_mib": current_rss_bytes() / 2**20,
+                    "long_term": stats.long_term_elements,
+                    "temporary": stats.temporary_elements,
+                }
+            )
         if on_frame is not None:
             on_frame()
         if index == warmup:  # count from the next frame on
@@ -189,10 +212,20 @@ class _TimedDecode:
             return self.frames[index]
 
 
-def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: np.ndarray, config: InferenceConfig,
-                  warmup: int = 2, on_frame: Callable[[], None] | None = None, sample_every: int = 0,
-                  count_flops: bool = True, compile: bool = False, cuda_graphs: bool = False,
-                  peak_repeats: int = 3, peak_between: bool = True) -> BenchResult:
+def run_benchmark(
+    model: XMemNetwork,
+    frames: Sequence[np.ndarray],
+    reference: np.ndarray,
+    config: InferenceConfig,
+    warmup: int = 2,
+    on_frame: Callable[[], None] | None = None,
+    sample_every: int = 0,
+    count_flops: bool = True,
+    compile: bool = False,
+    cuda_graphs: bool = False,
+    peak_repeats: int = 3,
+    peak_between: bool = True,
+) -> BenchResult:
     """Propagate `reference` (mask of frame 0) through `frames`, timing every stage.
 
     Decoding is timed by reading each frame; writing by encoding the index PNG as
@@ -234,8 +267,17 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
         memory.resume()
 
     memory.resume()
-    timed = _propagate(model, frames, reference, config, warmup, False, on_frame, sample_every,
-                       between=between if peak_between else None)
+    timed = _propagate(
+        model,
+        frames,
+        reference,
+        config,
+        warmup,
+        False,
+        on_frame,
+        sample_every,
+        between=between if peak_between else None,
+    )
     memory.pause()
     edges.append(probe.best(peak_repeats))
     runs = edges + beside
@@ -245,17 +287,28 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
     gpu = memory.bytes / 2**30 if device.type == "cuda" else None
     cpu = processor(device)
     channels, height, width = PEAK_CONV
-    result = BenchResult(hardware=cpu.describe(), device=str(device), precision=model.precision.value,
-                         conv=model.conv_algorithm.value, conv_choices=_conv_choices(),
-                         frame_size=tuple(frames[0].shape[:2]),
-                         processing_size=config.size, objects=timed.objects, frames=counted,
-                         fps=counted / timed.seconds, ms_per_frame=1000 * timed.seconds / counted, stages=stages,
-                         peak_rss_gib=peak_rss_bytes() / 2**30, peak_gpu_gib=gpu, timeline=timed.timeline,
-                         extensions=list(cpu.extensions), peak_gflops=peak,
-                         peak_range=(min(runs), peak),
-                         peak_between_gflops=len(beside) / sum(1 / rate for rate in beside) if beside else None,
-                         peak_kernel=f"conv 3x3 {channels}->{channels} at {height}x{width}, channels-last, "
-                                     f"{model.precision.value}")
+    result = BenchResult(
+        hardware=cpu.describe(),
+        device=str(device),
+        precision=model.precision.value,
+        conv=model.conv_algorithm.value,
+        conv_choices=_conv_choices(),
+        frame_size=tuple(frames[0].shape[:2]),
+        processing_size=config.size,
+        objects=timed.objects,
+        frames=counted,
+        fps=counted / timed.seconds,
+        ms_per_frame=1000 * timed.seconds / counted,
+        stages=stages,
+        peak_rss_gib=peak_rss_bytes() / 2**30,
+        peak_gpu_gib=gpu,
+        timeline=timed.timeline,
+        extensions=list(cpu.extensions),
+        peak_gflops=peak,
+        peak_range=(min(runs), peak),
+        peak_between_gflops=len(beside) / sum(1 / rate for rate in beside) if beside else None,
+        peak_kernel=f"conv 3x3 {channels}->{channels} at {height}x{width}, channels-last, {model.precision.value}",
+    )
     if counting is not None:
         _add_rates(result, counting, timed, peak)
     return result
@@ -264,9 +317,19 @@ def run_benchmark(model: XMemNetwork, frames: Sequence[np.ndarray], reference: n
 def _conv_choices() -> list[dict]:
     """What `auto` measured per convolution shape so far: milliseconds per path (direct, F2, F4) and the choice."""
     names = {0: "direct", 2: "F(2x2,3x3)", 4: "F(4x4,3x3)"}
-    return [{"in": key[0], "out": key[1], "batch": key[2], "height": key[3], "width": key[4], "threads": key[5],
-             "ms": {names[path]: 1000 * seconds for path, seconds in timing.seconds.items()},
-             "chosen": names[timing.chosen]} for key, timing in timing_table().items()]
+    return [
+        {
+            "in": key[0],
+            "out": key[1],
+            "batch": key[2],
+            "height": key[3],
+            "width": key[4],
+            "threads": key[5],
+            "ms": {names[path]: 1000 * seconds for path, seconds in timing.seconds.items()},
+            "chosen": names[timing.chosen],
+        }
+        for key, timing in timing_table().items()
+    ]
 
 
 def _add_rates(result: BenchResult, counting: _Pass, timed: _Pass, peak: float) -> None:
@@ -297,9 +360,11 @@ def flatness_summary(result: BenchResult, config: InferenceConfig) -> str:
     half = max(1, len(after) // 2)
     early = float(np.mean([p["ms"] for p in after[:half]]))
     late = float(np.mean([p["ms"] for p in after[half:]]))
-    return (f"long-term cap ({cap} elements) reached by frame {first['frame']}: RSS {first['rss_mib']:.0f} MiB "
-            f"then at most {peak:.0f} MiB ({100 * (peak / first['rss_mib'] - 1):+.1f} %); frame time "
-            f"{early:.1f} ms in the first half after the cap, {late:.1f} ms in the second half")
+    return (
+        f"long-term cap ({cap} elements) reached by frame {first['frame']}: RSS {first['rss_mib']:.0f} MiB "
+        f"then at most {peak:.0f} MiB ({100 * (peak / first['rss_mib'] - 1):+.1f} %); frame time "
+        f"{early:.1f} ms in the first half after the cap, {late:.1f} ms in the second half"
+    )
 
 
 def review_ms_per_frame(frames: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> float:

@@ -6,6 +6,7 @@ from an exact alpha: area-downscale to the processing size, then to a quarter of
 own errors (a smooth displacement of about 1 px at that scale, so boundaries sit up to a pixel off, and
 a slight blur), then upsample bilinearly twice.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["network_matte", "DisplacementField"]
+__all__ = ["DisplacementField", "network_matte"]
 
 
 class DisplacementField:
@@ -40,8 +41,9 @@ def _bilinear(x: np.ndarray, h: int, w: int) -> np.ndarray:
     return F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
-def network_matte(alpha: np.ndarray, processing: int = 480, field: DisplacementField | None = None,
-                  frame: int = 0, blur: float = 0.6) -> np.ndarray:
+def network_matte(
+    alpha: np.ndarray, processing: int = 480, field: DisplacementField | None = None, frame: int = 0, blur: float = 0.6
+) -> np.ndarray:
     """The network-like coarse matte of an exact alpha, at the alpha's own resolution.
 
     Arguments:
@@ -57,8 +59,11 @@ def network_matte(alpha: np.ndarray, processing: int = 480, field: DisplacementF
     s = processing / min(h, w)
     ph, pw = max(4, int(round(h * s))), max(4, int(round(w * s)))
     qh, qw = max(2, ph // 4), max(2, pw // 4)
-    small = cv2.resize(cv2.resize(alpha.astype(np.float32), (pw, ph), interpolation=cv2.INTER_AREA),
-                       (qw, qh), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        cv2.resize(alpha.astype(np.float32), (pw, ph), interpolation=cv2.INTER_AREA),
+        (qw, qh),
+        interpolation=cv2.INTER_AREA,
+    )
     if field is not None:
         d = field.field(qh, qw, frame)
         yy, xx = np.mgrid[:qh, :qw].astype(np.float32)

@@ -7,19 +7,29 @@ The foreground is drawn at 4x and area-averaged, so alpha is each pixel's true c
 (with fine texture added so they stay busy at 2K and 4K), or procedural when none are given. Every
 scene is a function of its seed: strand counts, widths, colours, textures and motion all vary with it.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
 
 from xmempp.errors import InputError
 
-__all__ = ["SCENE_KINDS", "BUSY_PATTERNS", "Composite", "make_scene", "make_busy_scene", "busy_background",
-           "load_backgrounds", "composite_sequence", "check_scene_request"]
+__all__ = [
+    "BUSY_PATTERNS",
+    "SCENE_KINDS",
+    "Composite",
+    "busy_background",
+    "check_scene_request",
+    "composite_sequence",
+    "load_backgrounds",
+    "make_busy_scene",
+    "make_scene",
+]
 
 SCENE_KINDS = ("hair", "fabric", "motion")
 #: Structured backgrounds of `make_busy_scene`: pale or dark posts, foliage, text, stripes (each in the
@@ -87,7 +97,7 @@ def _background(rng: np.random.Generator, h: int, w: int, backgrounds: Sequence[
         zoom = max(h / sh, w / sw) * rng.uniform(1.0, 1.6)
         big = cv2.resize(src, (int(np.ceil(sw * zoom)), int(np.ceil(sh * zoom))), interpolation=cv2.INTER_CUBIC)
         y0, x0 = int(rng.integers(0, big.shape[0] - h + 1)), int(rng.integers(0, big.shape[1] - w + 1))
-        base = big[y0:y0 + h, x0:x0 + w]
+        base = big[y0 : y0 + h, x0 : x0 + w]
     else:
         base = _texture(rng, h, w, rng.uniform(0.2, 0.8, 3).astype(np.float32), 1.2)
         for _ in range(int(rng.integers(6, 16))):  # hard-edged shapes: busy, high-contrast structure
@@ -143,7 +153,7 @@ class _Scene:
         for angle, length, width, curl, opacity, phase in self.strands:
             steps = 24
             s = np.linspace(0, 1, steps)
-            sway = 0.15 * np.sin(0.35 * t + phase) * s ** 2
+            sway = 0.15 * np.sin(0.35 * t + phase) * s**2
             theta = angle + curl * length * s + sway
             d = np.stack([np.cos(theta), np.sin(theta)], 1) * (length * _SS / steps)
             start = c + np.array([np.cos(angle) * r * 0.8, np.sin(angle) * r]) * 0.92
@@ -154,8 +164,10 @@ class _Scene:
     # -- fabric: a wavy-edged cloth, frayed threads along its edges, a sheer panel
     def _setup_fabric(self) -> None:
         rng = self.rng
-        self.threads = [(rng.uniform(0, 1), rng.uniform(0.01, 0.08) * self.size * 3, rng.uniform(0.4, 1.5),
-                         rng.normal(0, 0.3)) for _ in range(int(rng.integers(60, 200)))]
+        self.threads = [
+            (rng.uniform(0, 1), rng.uniform(0.01, 0.08) * self.size * 3, rng.uniform(0.4, 1.5), rng.normal(0, 0.3))
+            for _ in range(int(rng.integers(60, 200)))
+        ]
         self.sheer = rng.uniform(0.3, 0.6)
         self.weave = rng.uniform(3, 8) * max(self.h / 1080, 0.35)
 
@@ -236,9 +248,16 @@ def check_scene_request(kind: str, height: int, width: int, frames: int) -> None
         raise InputError(f"a scene needs at least 16x16 pixels and one frame, not {width}x{height}x{frames}")
 
 
-def make_scene(kind: str, height: int, width: int, frames: int = 1, seed: int = 0,
-               backgrounds: Sequence[np.ndarray] = (), grain: Optional[float] = None,
-               locked_off: bool = False) -> list[Composite]:
+def make_scene(
+    kind: str,
+    height: int,
+    width: int,
+    frames: int = 1,
+    seed: int = 0,
+    backgrounds: Sequence[np.ndarray] = (),
+    grain: float | None = None,
+    locked_off: bool = False,
+) -> list[Composite]:
     """Generate a moving composite sequence with exact alpha (the `tuning` scenes).
 
     Arguments:
@@ -263,9 +282,17 @@ def make_scene(kind: str, height: int, width: int, frames: int = 1, seed: int = 
     return composite_sequence(scene.frame, big_bg, pad, drift, sigma, rng, frames, locked_off)
 
 
-def composite_sequence(draw: Callable[[float], tuple[np.ndarray, np.ndarray]], big_bg: np.ndarray, pad: int,
-                       drift: np.ndarray, sigma: float, rng: np.random.Generator, frames: int,
-                       locked_off: bool, still_background: bool = False) -> list[Composite]:
+def composite_sequence(
+    draw: Callable[[float], tuple[np.ndarray, np.ndarray]],
+    big_bg: np.ndarray,
+    pad: int,
+    drift: np.ndarray,
+    sigma: float,
+    rng: np.random.Generator,
+    frames: int,
+    locked_off: bool,
+    still_background: bool = False,
+) -> list[Composite]:
     """Composite a drawn foreground over a drifting background crop, with grain, frame by frame.
 
     Arguments:
@@ -332,8 +359,17 @@ def busy_background(rng: np.random.Generator, h: int, w: int, pattern: str, tone
             colour = (c1 if rng.random() < 0.5 else c2) * rng.uniform(0.6, 1.3)
             centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
             axes = (max(1, int(rng.uniform(6, 40) * s)), max(1, int(rng.uniform(2, 12) * s)))
-            cv2.ellipse(base, centre, axes, float(rng.uniform(0, 180)), 0, 360,
-                        tuple(float(v) for v in np.clip(colour, 0, 1)), -1, cv2.LINE_AA)
+            cv2.ellipse(
+                base,
+                centre,
+                axes,
+                float(rng.uniform(0, 180)),
+                0,
+                360,
+                tuple(float(v) for v in np.clip(colour, 0, 1)),
+                -1,
+                cv2.LINE_AA,
+            )
     elif pattern == "text":
         letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
         y = 0
@@ -343,8 +379,16 @@ def busy_background(rng: np.random.Generator, h: int, w: int, pattern: str, tone
             text = "".join(rng.choice(list(letters), int(rng.integers(10, 60))))
             colour = c1 if rng.random() < 0.5 else c2
             ink = np.zeros((h, w), np.uint8)  # putText draws on 8-bit images only
-            cv2.putText(ink, text, (int(rng.integers(-200, 50)), y), cv2.FONT_HERSHEY_SIMPLEX, scale, 255,
-                        max(1, int(round(2 * scale))), cv2.LINE_AA)
+            cv2.putText(
+                ink,
+                text,
+                (int(rng.integers(-200, 50)), y),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                scale,
+                255,
+                max(1, int(round(2 * scale))),
+                cv2.LINE_AA,
+            )
             cover = ink[..., None].astype(np.float32) / 255
             base = base * (1 - cover) + colour * cover
     else:
@@ -356,8 +400,15 @@ def busy_background(rng: np.random.Generator, h: int, w: int, pattern: str, tone
     return np.clip(base, 0, 1).astype(np.float32)
 
 
-def make_busy_scene(kind: str, height: int, width: int, frames: int = 1, seed: int = 0,
-                    backgrounds: Sequence[np.ndarray] = (), grain: Optional[float] = None) -> list[Composite]:
+def make_busy_scene(
+    kind: str,
+    height: int,
+    width: int,
+    frames: int = 1,
+    seed: int = 0,
+    backgrounds: Sequence[np.ndarray] = (),
+    grain: float | None = None,
+) -> list[Composite]:
     """A scene of `kind` over a busy, structured background (the `busy` scenes).
 
     The foreground is drawn as `make_scene` draws it; the background is a `busy_background` pattern in the

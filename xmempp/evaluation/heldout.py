@@ -15,9 +15,10 @@ background's hue, a little darker or lighter). Backgrounds are crops of the give
 with fine texture, their brightness set by that contrast; or procedural (stripes, a gradient and small
 blobs). The foreground is drawn on a supersampled 8-bit canvas (4x, 3x above 1300 lines) and area-averaged.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -39,7 +40,7 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.nd
 def _bezier(p: np.ndarray, n: int) -> np.ndarray:
     """n points along the cubic Bezier curve with control points p (4x2)."""
     s = np.linspace(0, 1, n)[:, None]
-    return ((1 - s) ** 3) * p[0] + 3 * ((1 - s) ** 2) * s * p[1] + 3 * (1 - s) * s ** 2 * p[2] + s ** 3 * p[3]
+    return ((1 - s) ** 3) * p[0] + 3 * ((1 - s) ** 2) * s * p[1] + 3 * (1 - s) * s**2 * p[2] + s**3 * p[3]
 
 
 def _background(rng: np.random.Generator, h: int, w: int, frames: Sequence[np.ndarray], luma: float) -> np.ndarray:
@@ -52,7 +53,7 @@ def _background(rng: np.random.Generator, h: int, w: int, frames: Sequence[np.nd
         zoom = max(h / sh, w / sw) * rng.uniform(1.05, 2.0)
         big = cv2.resize(src, (int(np.ceil(sw * zoom)), int(np.ceil(sh * zoom))), interpolation=cv2.INTER_LINEAR)
         y0, x0 = int(rng.integers(0, big.shape[0] - h + 1)), int(rng.integers(0, big.shape[1] - w + 1))
-        base: np.ndarray = np.ascontiguousarray(big[y0:y0 + h, x0:x0 + w])
+        base: np.ndarray = np.ascontiguousarray(big[y0 : y0 + h, x0 : x0 + w])
         if rng.random() < 0.5:
             base = cv2.GaussianBlur(base, (0, 0), rng.uniform(0.5, 3.0) * h / 1080)
         else:
@@ -105,8 +106,9 @@ class _Drawing:
                 d = normal + rng.normal(0, 0.12, 2)
                 bend = np.array([np.sign(np.cos(angle)) * 0.4, droop]) + rng.normal(0, 0.15, 2)
                 ln = length * rng.uniform(0.8, 1.2)
-                pts = np.stack([root, root + d * ln / 3, root + (d + bend) * ln * 0.6,
-                                root + (d + 2 * bend) * ln * 0.8])
+                pts = np.stack(
+                    [root, root + d * ln / 3, root + (d + bend) * ln * 0.6, root + (d + 2 * bend) * ln * 0.8]
+                )
                 self._add_strand(pts, rng.uniform(0.25, 1.5))
         for _ in range(int(rng.integers(5, 25))):  # flyaways: long, thin, far from the head
             a = rng.uniform(-np.pi, 0)
@@ -114,8 +116,14 @@ class _Drawing:
             direction = np.array([np.cos(a), np.sin(a)]) + rng.normal(0, 0.4, 2)
             ln = self.radii[1] * rng.uniform(1.2, 2.5)
             mids = rng.normal(0, 0.25, (2, 2)) * ln
-            pts = np.stack([root, root + direction * ln / 3 + mids[0], root + direction * ln * 2 / 3 + mids[1],
-                            root + direction * ln])
+            pts = np.stack(
+                [
+                    root,
+                    root + direction * ln / 3 + mids[0],
+                    root + direction * ln * 2 / 3 + mids[1],
+                    root + direction * ln,
+                ]
+            )
             self._add_strand(pts, rng.uniform(0.2, 0.6))
         self.wind = rng.uniform(-1, 1, 2) * self.radii[1] * 0.02
         self.velocity = rng.uniform(-1, 1, 2) * h * 0.003
@@ -124,7 +132,7 @@ class _Drawing:
         rng = self.rng
         taper = rng.uniform(0.3, 0.9)
         fade = (rng.uniform(0.85, 1.0), rng.uniform(0.2, 0.8))
-        self.strands.append((pts, width * self.scale ** 0.5, taper, fade, rng.uniform(0.6, 1.4)))
+        self.strands.append((pts, width * self.scale**0.5, taper, fade, rng.uniform(0.6, 1.4)))
 
     def _draw_hair(self, t: float, alpha: np.ndarray, shade: np.ndarray) -> None:
         ss = self.ss
@@ -143,7 +151,7 @@ class _Drawing:
                 value = int(round(255 * (op0 + (op1 - op0) * u)))
                 segments.append((value, thick, tuple(curve[i]), tuple(curve[i + 1]), int(round(100 * tone))))
         for value, thick, a, b, tone in sorted(segments, key=lambda seg: seg[0]):  # where strands cross, the
-            cv2.line(alpha, a, b, value, thick, cv2.LINE_8)                       # more opaque one wins
+            cv2.line(alpha, a, b, value, thick, cv2.LINE_8)  # more opaque one wins
             cv2.line(shade, a, b, tone, thick, cv2.LINE_8)
         cv2.ellipse(alpha, (int(c[0]), int(c[1])), (int(axes[0]), int(axes[1])), 0, 0, 360, 255, -1, cv2.LINE_AA)
         cv2.ellipse(shade, (int(c[0]), int(c[1])), (int(axes[0]), int(axes[1])), 0, 0, 360, 100, -1, cv2.LINE_8)
@@ -154,15 +162,22 @@ class _Drawing:
         self.tilt = rng.uniform(-0.5, 0.5)
         self.middle = h * rng.uniform(0.4, 0.6)
         self.half = h * rng.uniform(0.12, 0.22)
-        self.waves = (rng.uniform(0.5, 3, 4) / w * 2 * np.pi, rng.uniform(0, 2 * np.pi, 4),
-                      rng.uniform(0.01, 0.04, 4) * h)
+        self.waves = (
+            rng.uniform(0.5, 3, 4) / w * 2 * np.pi,
+            rng.uniform(0, 2 * np.pi, 4),
+            rng.uniform(0.01, 0.04, 4) * h,
+        )
         self.weave = ("solid", "twill", "lace")[int(rng.integers(3))]
         self.sheer = rng.uniform(0.25, 0.7)
         self.period = rng.uniform(4, 12) * s
-        self.tassels = [(x, rng.uniform(20, 90) * s, rng.uniform(0.5, 2.0) * s, rng.normal(0, 0.3))
-                        for x in np.arange(rng.uniform(0, 10 * s), w, rng.uniform(6, 18) * s) + rng.normal(0, 2 * s)]
-        self.fibres = [(rng.uniform(0, w), rng.uniform(3, 18) * s, rng.uniform(0.3, 0.9) * s ** 0.5,
-                        rng.uniform(-1.2, 1.2)) for _ in range(int(rng.integers(80, 300) * max(s, 0.5)))]
+        self.tassels = [
+            (x, rng.uniform(20, 90) * s, rng.uniform(0.5, 2.0) * s, rng.normal(0, 0.3))
+            for x in np.arange(rng.uniform(0, 10 * s), w, rng.uniform(6, 18) * s) + rng.normal(0, 2 * s)
+        ]
+        self.fibres = [
+            (rng.uniform(0, w), rng.uniform(3, 18) * s, rng.uniform(0.3, 0.9) * s**0.5, rng.uniform(-1.2, 1.2))
+            for _ in range(int(rng.integers(80, 300) * max(s, 0.5)))
+        ]
         self.velocity = rng.uniform(-1, 1, 2) * h * 0.004
 
     def _edges(self, x: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -198,8 +213,17 @@ class _Drawing:
             _, b = self._edges(np.array([xt]), t)
             swing = np.sin(0.5 * t + x) * 0.1
             p0 = np.array([xt, b[0] - 1])
-            pts = np.stack([p0, p0 + [0, length / 3], p0 + [(bend + swing) * length / 2, 2 * length / 3],
-                            p0 + [(bend + swing) * length, length]]) * ss
+            pts = (
+                np.stack(
+                    [
+                        p0,
+                        p0 + [0, length / 3],
+                        p0 + [(bend + swing) * length / 2, 2 * length / 3],
+                        p0 + [(bend + swing) * length, length],
+                    ]
+                )
+                * ss
+            )
             self._polyline(alpha, shade, pts, width, 0.95, 0.8)
         for x, length, width, angle in self.fibres:
             xt = x + self.velocity[0] * t
@@ -209,8 +233,9 @@ class _Drawing:
             pts = np.stack([p0, p0 + d / 3, p0 + d * 2 / 3 + [d[1] * 0.1, 0], p0 + d]) * ss
             self._polyline(alpha, shade, pts, width, 0.9, 0.4)
 
-    def _polyline(self, alpha: np.ndarray, shade: np.ndarray, pts: np.ndarray, width: float, op0: float,
-                  op1: float) -> None:
+    def _polyline(
+        self, alpha: np.ndarray, shade: np.ndarray, pts: np.ndarray, width: float, op0: float, op1: float
+    ) -> None:
         n = max(4, int(np.linalg.norm(pts[3] - pts[0]) / (4 * self.ss)) + 2)
         curve = np.round(_bezier(pts, n)).astype(int)
         thick = max(1, int(round(width * self.ss)))
@@ -273,9 +298,16 @@ class _Drawing:
         return np.clip(cover, 0, 1).astype(np.float32), np.clip(fg, 0, 1).astype(np.float32)
 
 
-def make_heldout_scene(kind: str, height: int, width: int, frames: int = 1, seed: int = 0,
-                       backgrounds: Sequence[np.ndarray] = (), grain: Optional[float] = None,
-                       locked_off: bool = False) -> list[Composite]:
+def make_heldout_scene(
+    kind: str,
+    height: int,
+    width: int,
+    frames: int = 1,
+    seed: int = 0,
+    backgrounds: Sequence[np.ndarray] = (),
+    grain: float | None = None,
+    locked_off: bool = False,
+) -> list[Composite]:
     """Generate a held-out composite sequence with exact alpha (the arguments of `composites.make_scene`).
 
     Arguments:

@@ -6,30 +6,31 @@ Alpha is 0..1 float. `sad` is the sum of absolute differences / 1000, `mse` the 
 `dtssd` the temporal coherence error of Erofeev et al. (2015) x 100 as in the video matting
 benchmarks. A `region` mask restricts a metric (Composition-1k scores its trimap's unknown region).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
 from xmempp.errors import InputError, Remedy, RemedyKind
 
-__all__ = ["sad", "mse", "gradient_error", "connectivity_error", "dtssd", "edge_region"]
+__all__ = ["connectivity_error", "dtssd", "edge_region", "gradient_error", "mse", "sad"]
 
 
-def _region(shape: tuple[int, ...], region: Optional[np.ndarray]) -> np.ndarray:
+def _region(shape: tuple[int, ...], region: np.ndarray | None) -> np.ndarray:
     return np.ones(shape, bool) if region is None else np.asarray(region, bool)
 
 
-def sad(pred: np.ndarray, gt: np.ndarray, region: Optional[np.ndarray] = None) -> float:
+def sad(pred: np.ndarray, gt: np.ndarray, region: np.ndarray | None = None) -> float:
     """Sum of absolute differences over `region` (default: the whole frame), / 1000."""
     m = _region(gt.shape, region)
     return float(np.abs(pred.astype(np.float64) - gt)[m].sum() / 1000.0)
 
 
-def mse(pred: np.ndarray, gt: np.ndarray, region: Optional[np.ndarray] = None) -> float:
+def mse(pred: np.ndarray, gt: np.ndarray, region: np.ndarray | None = None) -> float:
     """Mean squared error over `region` (default: the whole frame); 0 for an empty region."""
     m = _region(gt.shape, region)
     if not m.any():
@@ -45,9 +46,9 @@ def _gauss_gradient(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.nda
     x, y = np.meshgrid(u, u)  # x along columns, y along rows
 
     def gauss(v: np.ndarray) -> np.ndarray:
-        return np.exp(-(v ** 2) / (2 * sigma ** 2)) / (sigma * math.sqrt(2 * math.pi))
+        return np.exp(-(v**2) / (2 * sigma**2)) / (sigma * math.sqrt(2 * math.pi))
 
-    hx = gauss(y) * (-x * gauss(x) / sigma ** 2)  # gauss(row) * dgauss(column), as the MATLAB code
+    hx = gauss(y) * (-x * gauss(x) / sigma**2)  # gauss(row) * dgauss(column), as the MATLAB code
     hx /= math.sqrt((hx * hx).sum())
     hy = hx.T
     img = image.astype(np.float64)
@@ -56,7 +57,7 @@ def _gauss_gradient(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.nda
     return gx, gy
 
 
-def gradient_error(pred: np.ndarray, gt: np.ndarray, region: Optional[np.ndarray] = None, sigma: float = 1.4) -> float:
+def gradient_error(pred: np.ndarray, gt: np.ndarray, region: np.ndarray | None = None, sigma: float = 1.4) -> float:
     """Squared difference of gradient magnitudes (Gaussian derivatives, `sigma`) over `region`, / 1000."""
     px, py = _gauss_gradient(pred, sigma)
     tx, ty = _gauss_gradient(gt, sigma)
@@ -64,8 +65,7 @@ def gradient_error(pred: np.ndarray, gt: np.ndarray, region: Optional[np.ndarray
     return float(err[_region(gt.shape, region)].sum() / 1000.0)
 
 
-def connectivity_error(pred: np.ndarray, gt: np.ndarray, region: Optional[np.ndarray] = None,
-                       step: float = 0.1) -> float:
+def connectivity_error(pred: np.ndarray, gt: np.ndarray, region: np.ndarray | None = None, step: float = 0.1) -> float:
     """Composition-1k connectivity error over `region`, / 1000.
 
     For each threshold, the largest 4-connected component where both mattes reach it is the source;
@@ -90,12 +90,14 @@ def connectivity_error(pred: np.ndarray, gt: np.ndarray, region: Optional[np.nda
     return float(np.abs(pphi - tphi)[_region(gt.shape, region)].sum() / 1000.0)
 
 
-def dtssd(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], region: Optional[np.ndarray] = None) -> float:
+def dtssd(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], region: np.ndarray | None = None) -> float:
     """Temporal coherence error: per frame pair, sqrt(mean(((a_t - a_t-1) - (g_t - g_t-1))^2)) x 100,
     averaged over the pairs (0 for fewer than two frames)."""
     if len(preds) != len(gts):
-        raise InputError(f"{len(preds)} predictions for {len(gts)} ground-truth frames",
-                         remedy=Remedy(RemedyKind.FIX_INPUT, note="(one prediction per ground-truth frame)"))
+        raise InputError(
+            f"{len(preds)} predictions for {len(gts)} ground-truth frames",
+            remedy=Remedy(RemedyKind.FIX_INPUT, note="(one prediction per ground-truth frame)"),
+        )
     if len(preds) < 2:
         return 0.0
     values = []

@@ -1,24 +1,24 @@
 """Matting scores of soft-matte folders against ground-truth alpha folders (see `xmempp.evaluation.matting`).
 
-Both folders use the soft-matte layouts of `xmempp.io.soft_mattes` (one object's mattes, or one
+Both folders use the soft-matte layouts of `xmempp.io.matte_folders` (one object's mattes, or one
 sub-folder per object id); an xmempp output folder is read through its `alpha/`. Mattes pair by object
 id and frame stem; every ground-truth frame needs a prediction. MSE, gradient and connectivity errors
 are scored in the ground truth's edge band (its 0 < alpha < 1 pixels dilated by `band` pixels), SAD
 over the whole frame; dtSSD over consecutive ground-truth frames.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
 from xmempp.errors import InputError, Remedy, RemedyKind
 from xmempp.evaluation.matting import connectivity_error, dtssd, edge_region, gradient_error, mse, sad
-from xmempp.io.soft_mattes import find_matte_folders, read_soft_matte
+from xmempp.io.matte_folders import find_matte_folders, read_soft_matte
 
-__all__ = ["MattingScore", "MattingResult", "evaluate_matte_folders", "MATTING_METRICS"]
+__all__ = ["MATTING_METRICS", "MattingResult", "MattingScore", "evaluate_matte_folders"]
 
 MATTING_METRICS = ("sad", "mse", "grad", "conn", "dtssd")
 
@@ -56,8 +56,9 @@ def _layout(folder: Path) -> dict[int, dict[str, Path]]:
     return find_matte_folders(alpha if alpha.is_dir() else folder)
 
 
-def evaluate_matte_folders(pred_dir: Union[str, Path], gt_dir: Union[str, Path], band: int = 8,
-                           connectivity: bool = True) -> MattingResult:
+def evaluate_matte_folders(
+    pred_dir: str | Path, gt_dir: str | Path, band: int = 8, connectivity: bool = True
+) -> MattingResult:
     """Score predicted soft mattes against ground-truth alpha.
 
     Arguments:
@@ -77,21 +78,33 @@ def evaluate_matte_folders(pred_dir: Union[str, Path], gt_dir: Union[str, Path],
             raise InputError(f"no predicted mattes for object {oid} in {pred_dir}")
         missing = [s for s in frames if s not in pred[oid]]
         if missing:
-            raise InputError(f"object {oid} has no prediction for {len(missing)} ground-truth frame(s) "
-                             f"(first: {missing[0]}) in {pred_dir}", remedy=Remedy(RemedyKind.FIX_INPUT))
+            raise InputError(
+                f"object {oid} has no prediction for {len(missing)} ground-truth frame(s) "
+                f"(first: {missing[0]}) in {pred_dir}",
+                remedy=Remedy(RemedyKind.FIX_INPUT),
+            )
         preds, gts, rows = [], [], []
         for stem, path in frames.items():
             g = read_soft_matte(path)
             p = read_soft_matte(pred[oid][stem])
             if p.shape != g.shape:
-                raise InputError(f"matte {pred[oid][stem]} is {p.shape[1]}x{p.shape[0]} but its ground truth is "
-                                 f"{g.shape[1]}x{g.shape[0]}")
+                raise InputError(
+                    f"matte {pred[oid][stem]} is {p.shape[1]}x{p.shape[0]} but its ground truth is "
+                    f"{g.shape[1]}x{g.shape[0]}"
+                )
             region = edge_region(g, band)
-            rows.append((sad(p, g), mse(p, g, region), gradient_error(p, g, region),
-                         connectivity_error(p, g, region) if connectivity else 0.0))
+            rows.append(
+                (
+                    sad(p, g),
+                    mse(p, g, region),
+                    gradient_error(p, g, region),
+                    connectivity_error(p, g, region) if connectivity else 0.0,
+                )
+            )
             preds.append(p)
             gts.append(g)
         m = np.mean(rows, axis=0)
-        scores.append(MattingScore(oid, len(rows), float(m[0]), float(m[1]), float(m[2]), float(m[3]),
-                                   dtssd(preds, gts)))
+        scores.append(
+            MattingScore(oid, len(rows), float(m[0]), float(m[1]), float(m[2]), float(m[3]), dtssd(preds, gts))
+        )
     return MattingResult(scores)

@@ -16,12 +16,13 @@ objects are every id found in any ground-truth mask, scored frames or not (an ob
 both masks of a frame scores J = F = 1 there), so an object seen only on an annotated frame still
 counts, as in DAVIS.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -32,8 +33,16 @@ from xmempp.io.masks import ColorTable, mask_frame_index, present_ids, read_mask
 from xmempp.types import PathLike
 
 __all__ = [
-    "BOUND_TH", "boundary_map", "disk", "region_similarity", "boundary_f_measure", "ObjectScore", "EvalResult",
-    "excluded_frames", "evaluate_masks", "evaluate_folders",
+    "BOUND_TH",
+    "EvalResult",
+    "ObjectScore",
+    "boundary_f_measure",
+    "boundary_map",
+    "disk",
+    "evaluate_folders",
+    "evaluate_masks",
+    "excluded_frames",
+    "region_similarity",
 ]
 
 #: DAVIS boundary tolerance, as a fraction of the image diagonal.
@@ -75,7 +84,7 @@ def disk(radius: int) -> np.ndarray:
         (2r+1)x(2r+1) uint8 array of 0/1.
     """
     r = int(radius)
-    y, x = np.mgrid[-r: r + 1, -r: r + 1]
+    y, x = np.mgrid[-r : r + 1, -r : r + 1]
     return ((x * x + y * y) <= r * r).astype(np.uint8)
 
 
@@ -179,8 +188,7 @@ class EvalResult:
             "J": self.J,
             "F": self.F,
             "J&F": self.JF,
-            "objects": [{"id": o.object_id, "J": o.J, "F": o.F, "J&F": o.JF, "frames": o.frames}
-                        for o in self.objects],
+            "objects": [{"id": o.object_id, "J": o.J, "F": o.F, "J&F": o.JF, "frames": o.frames} for o in self.objects],
             "extra_ids": list(self.extra_ids),
             "excluded": dict(self.excluded),
         }
@@ -197,8 +205,9 @@ def _frame_scores(pred: np.ndarray, gt: np.ndarray, bound_th: float) -> dict[int
     return scores
 
 
-def _summarise(frames: list[tuple[str, dict[int, tuple[float, float]]]], object_ids: Sequence[int],
-               excluded: dict[str, str]) -> EvalResult:
+def _summarise(
+    frames: list[tuple[str, dict[int, tuple[float, float]]]], object_ids: Sequence[int], excluded: dict[str, str]
+) -> EvalResult:
     """Average per-frame scores of `object_ids`: an object absent from both masks of a frame scores J = F = 1."""
     n = len(frames)
     all_ids = set().union(*(set(sc) for _, sc in frames))
@@ -214,12 +223,14 @@ def _summarise(frames: list[tuple[str, dict[int, tuple[float, float]]]], object_
         j_mean = float(np.mean([min((v[0] for v in sc.values()), default=1.0) for _, sc in frames]))
         f_mean = float(np.mean([min((v[1] for v in sc.values()), default=1.0) for _, sc in frames]))
     stems = [s for s, _ in frames]
-    return EvalResult(objects, j_mean, f_mean, (j_mean + f_mean) / 2.0, n, stems,
-                      sorted(all_ids - set(object_ids)), excluded)
+    return EvalResult(
+        objects, j_mean, f_mean, (j_mean + f_mean) / 2.0, n, stems, sorted(all_ids - set(object_ids)), excluded
+    )
 
 
-def excluded_frames(gt_stems: Iterable[str], annotated: Iterable[str] = (), include_ends: bool = False
-                    ) -> dict[str, str]:
+def excluded_frames(
+    gt_stems: Iterable[str], annotated: Iterable[str] = (), include_ends: bool = False
+) -> dict[str, str]:
     """Ground-truth frames the DAVIS protocol does not score, and why.
 
     Arguments:
@@ -261,15 +272,22 @@ def _scored(gt_stems: Iterable[str], annotated: Iterable[str], include_ends: boo
     scored = [s for s in ordered if s not in excluded]
     if not scored:
         listed = ", ".join(f"{s} ({why})" for s, why in excluded.items())
-        raise InputError(f"no ground-truth frame left to score: the DAVIS protocol excludes {listed}; add ground "
-                         f"truth for other frames",
-                         remedies=(Remedy(RemedyKind.ENABLE, "include_ends"),
-                                   Remedy(RemedyKind.ENABLE, "include_annotated")))
+        raise InputError(
+            f"no ground-truth frame left to score: the DAVIS protocol excludes {listed}; add ground "
+            f"truth for other frames",
+            remedies=(Remedy(RemedyKind.ENABLE, "include_ends"), Remedy(RemedyKind.ENABLE, "include_annotated")),
+        )
     return scored, excluded
 
 
-def evaluate_masks(pred: Mapping[str, np.ndarray], gt: Mapping[str, np.ndarray], bound_th: float = BOUND_TH,
-                   *, annotated: Iterable[str] = (), include_ends: bool = False) -> EvalResult:
+def evaluate_masks(
+    pred: Mapping[str, np.ndarray],
+    gt: Mapping[str, np.ndarray],
+    bound_th: float = BOUND_TH,
+    *,
+    annotated: Iterable[str] = (),
+    include_ends: bool = False,
+) -> EvalResult:
     """Evaluate predicted id masks against ground-truth id masks, paired by key (DAVIS protocol).
 
     Arguments:
@@ -289,8 +307,10 @@ def evaluate_masks(pred: Mapping[str, np.ndarray], gt: Mapping[str, np.ndarray],
             raise InputError(f"no prediction for ground-truth frame {stem}")
         p, g = np.asarray(pred[stem]), np.asarray(gt[stem])
         if p.shape != g.shape:
-            raise InputError(f"prediction {stem} is {p.shape[1]}x{p.shape[0]} but its ground truth is "
-                             f"{g.shape[1]}x{g.shape[0]}; evaluate at the ground truth's resolution")
+            raise InputError(
+                f"prediction {stem} is {p.shape[1]}x{p.shape[0]} but its ground truth is "
+                f"{g.shape[1]}x{g.shape[0]}; evaluate at the ground truth's resolution"
+            )
         frames.append((stem, _frame_scores(p, g, bound_th)))
     object_ids = sorted(set().union(*(present_ids(g) for g in gt.values())))
     return _summarise(frames, object_ids, excluded)
@@ -318,20 +338,30 @@ def _by_frame_number_if_needed(pred_files: dict[str, Path], gt_files: dict[str, 
     if set(pred_files) & set(gt_files):
         return pred_files
     by_number = {mask_frame_index(stem): path for stem, path in pred_files.items()}
-    return {stem: by_number[mask_frame_index(stem)] for stem in gt_files
-            if mask_frame_index(stem) is not None and mask_frame_index(stem) in by_number}
+    return {
+        stem: by_number[mask_frame_index(stem)]
+        for stem in gt_files
+        if mask_frame_index(stem) is not None and mask_frame_index(stem) in by_number
+    }
 
 
 def _masks_of(folder: Path) -> Path:
     """`folder/masks` when `folder` is an xmempp output folder (a `masks/` and no mask images of its own)."""
     if (folder / "masks").is_dir() and not any(
-            p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir() if p.is_file()):
+        p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir() if p.is_file()
+    ):
         return folder / "masks"
     return folder
 
 
-def evaluate_folders(pred_dir: PathLike, gt_dir: PathLike, bound_th: float = BOUND_TH, *,
-                     annotated: Iterable[str] = (), include_ends: bool = False) -> EvalResult:
+def evaluate_folders(
+    pred_dir: PathLike,
+    gt_dir: PathLike,
+    bound_th: float = BOUND_TH,
+    *,
+    annotated: Iterable[str] = (),
+    include_ends: bool = False,
+) -> EvalResult:
     """Evaluate a folder of predicted masks against a folder of ground-truth masks (DAVIS protocol).
 
     Masks pair by file stem; when no stem matches at all, they pair by the stems' trailing frame
@@ -359,8 +389,10 @@ def evaluate_folders(pred_dir: PathLike, gt_dir: PathLike, bound_th: float = BOU
     missing = [s for s in scored if s not in pred_files]
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise InputError(f"no prediction for ground-truth frame {missing[0]}{more} in {pred_dir}; predictions "
-                         f"must be named like the ground-truth masks ({gt_files[missing[0]].name})")
+        raise InputError(
+            f"no prediction for ground-truth frame {missing[0]}{more} in {pred_dir}; predictions "
+            f"must be named like the ground-truth masks ({gt_files[missing[0]].name})"
+        )
     gt_table, pred_table = ColorTable(), ColorTable()
     object_ids: set[int] = set()
     frames = []
@@ -371,8 +403,10 @@ def evaluate_folders(pred_dir: PathLike, gt_dir: PathLike, bound_th: float = BOU
             continue  # an excluded frame without prediction
         p = read_mask(pred_files[stem], color_table=pred_table)
         if p.size != g.size:
-            raise InputError(f"prediction {pred_files[stem]} is {p.size[1]}x{p.size[0]} but ground truth "
-                             f"{gt_files[stem]} is {g.size[1]}x{g.size[0]}; they must have the same resolution")
+            raise InputError(
+                f"prediction {pred_files[stem]} is {p.size[1]}x{p.size[0]} but ground truth "
+                f"{gt_files[stem]} is {g.size[1]}x{g.size[0]}; they must have the same resolution"
+            )
         if stem not in excluded:
             frames.append((stem, _frame_scores(p.ids, g.ids, bound_th)))
     return _summarise(frames, sorted(object_ids), excluded)

@@ -1,4 +1,5 @@
 """The machine's own limit: what processor this is, and the rate one large convolution reaches on it."""
+
 from __future__ import annotations
 
 import platform
@@ -13,8 +14,23 @@ from xmempp.model.precision import Precision, activation_dtype, autocast_for
 from xmempp.model.winograd import ConvAlgorithm
 
 #: Vector / matrix extensions worth naming, as /proc/cpuinfo spells them (x86 "flags", Arm "Features").
-_EXTENSIONS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
-               "amx_int8", "asimd", "asimdhp", "sve", "sve2", "bf16", "i8mm")
+_EXTENSIONS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "asimd",
+    "asimdhp",
+    "sve",
+    "sve2",
+    "bf16",
+    "i8mm",
+)
 
 #: The reference kernel: a 3x3 256->256 convolution at 120x216 (the decoder's largest, at 480p).
 PEAK_CONV = (256, 120, 216)
@@ -48,8 +64,7 @@ def processor(device: torch.device) -> Processor:
     """Describe the processor behind `device`: the GPU's name, or the CPU's model and extensions."""
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        return Processor(props.name, (f"compute capability {props.major}.{props.minor}",),
-                         props.multi_processor_count)
+        return Processor(props.name, (f"compute capability {props.major}.{props.minor}",), props.multi_processor_count)
     name, text = platform.processor() or platform.machine(), ""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
@@ -81,11 +96,19 @@ class PeakConvolution:
         batch = 8 if device.type == "cuda" else 1
         self.flops = 2 * batch * channels * channels * 9 * height * width
         dtype = activation_dtype(precision, device)
-        self.conv = FusedConv2d(channels, channels, 3, padding=1, compute_dtype=dtype).to(  # type: ignore[call-overload]
-            device, memory_format=torch.channels_last).eval()  # torch stubs lack Module.to(memory_format=)
+        self.conv = (
+            FusedConv2d(channels, channels, 3, padding=1, compute_dtype=dtype)
+            .to(  # type: ignore[call-overload]
+                device, memory_format=torch.channels_last
+            )
+            .eval()
+        )  # torch stubs lack Module.to(memory_format=)
         self.conv.algorithm = ConvAlgorithm.direct
-        self.x = torch.randn(batch, channels, height, width, device=device).to(dtype).contiguous(
-            memory_format=torch.channels_last)
+        self.x = (
+            torch.randn(batch, channels, height, width, device=device)
+            .to(dtype)
+            .contiguous(memory_format=torch.channels_last)
+        )
 
     @torch.inference_mode()
     def gflops(self) -> float:

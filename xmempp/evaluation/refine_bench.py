@@ -9,11 +9,12 @@ gradient error, dtSSD, and for the decontaminated foreground the colour RMSE of 
 background (in the edge band), against compositing the plate with the coarse matte. Defaults are judged
 by the worst scene, not the mean.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -27,13 +28,32 @@ from xmempp.refine.foreground import estimate_foreground
 from xmempp.refine.refiner import Refiner, plate_tensor
 from xmempp.refine.settings import RefineSettings
 
-__all__ = ["SceneScore", "SceneSet", "SCENE_SETS", "RATIO_METRICS", "TARGETS", "scene_and_coarse", "score_scene",
-           "score_scenes", "time_refine", "time_foreground", "worst", "composite_rmse", "scaled"]
+__all__ = [
+    "RATIO_METRICS",
+    "SCENE_SETS",
+    "TARGETS",
+    "SceneScore",
+    "SceneSet",
+    "composite_rmse",
+    "scaled",
+    "scene_and_coarse",
+    "score_scene",
+    "score_scenes",
+    "time_foreground",
+    "time_refine",
+    "worst",
+]
 
 RATIO_METRICS = ("sad", "mse", "grad", "dtssd")
 #: The targets (issue 32): (kind, metric) -> highest ratio to bilinear allowed, judged on the worst scene.
-TARGETS = {("hair", "sad"): 0.5, ("hair", "grad"): 0.25, ("hair", "mse"): 0.35, ("hair", "dtssd"): 0.5,
-           ("fabric", "sad"): 0.6, ("motion", "sad"): 0.9}
+TARGETS = {
+    ("hair", "sad"): 0.5,
+    ("hair", "grad"): 0.25,
+    ("hair", "mse"): 0.35,
+    ("hair", "dtssd"): 0.5,
+    ("fabric", "sad"): 0.6,
+    ("motion", "sad"): 0.9,
+}
 
 
 @dataclass(frozen=True)
@@ -48,9 +68,11 @@ class SceneSet:
 #: `tuning`: the scenes the defaults are chosen on; `busy`: the same foregrounds over structured backgrounds
 #: (posts, foliage, text, stripes in the foreground's tones; moving and still), also tuned on; `heldout`:
 #: another generator, for validation only.
-SCENE_SETS = {"tuning": SceneSet(make_scene, (1.0, 1.0), (0.6, 0.6)),
-              "busy": SceneSet(make_busy_scene, (0.6, 1.5), (0.4, 1.0)),
-              "heldout": SceneSet(make_heldout_scene, (0.6, 1.5), (0.4, 1.0))}
+SCENE_SETS = {
+    "tuning": SceneSet(make_scene, (1.0, 1.0), (0.6, 0.6)),
+    "busy": SceneSet(make_busy_scene, (0.6, 1.5), (0.4, 1.0)),
+    "heldout": SceneSet(make_heldout_scene, (0.6, 1.5), (0.4, 1.0)),
+}
 
 
 @dataclass
@@ -61,11 +83,12 @@ class SceneScore:
     seed: int
     refiner: str
     ratios: dict[str, float] = field(default_factory=dict)
-    foreground_ratio: Optional[float] = None  # coarse-matte composite RMSE / decontaminated composite RMSE
+    foreground_ratio: float | None = None  # coarse-matte composite RMSE / decontaminated composite RMSE
 
 
-def composite_rmse(alpha: np.ndarray, colour: np.ndarray, truth: Composite, background: np.ndarray,
-                   region: np.ndarray) -> float:
+def composite_rmse(
+    alpha: np.ndarray, colour: np.ndarray, truth: Composite, background: np.ndarray, region: np.ndarray
+) -> float:
     """RMSE, in `region`, of `alpha * colour + (1 - alpha) * background` against the true composite."""
     a, g = alpha[..., None], truth.alpha[..., None]
     ours = a * colour + (1 - a) * background
@@ -73,8 +96,15 @@ def composite_rmse(alpha: np.ndarray, colour: np.ndarray, truth: Composite, back
     return float(np.sqrt(((ours - true) ** 2)[region].mean()))
 
 
-def score_scene(scene: Sequence[Composite], coarse: Sequence[np.ndarray], refiners: dict[str, RefineSettings],
-                kind: str, seed: int, band: int, foreground: bool = True) -> list[SceneScore]:
+def score_scene(
+    scene: Sequence[Composite],
+    coarse: Sequence[np.ndarray],
+    refiners: dict[str, RefineSettings],
+    kind: str,
+    seed: int,
+    band: int,
+    foreground: bool = True,
+) -> list[SceneScore]:
     """Score every refiner on one generated sequence.
 
     Arguments:
@@ -89,9 +119,11 @@ def score_scene(scene: Sequence[Composite], coarse: Sequence[np.ndarray], refine
     """
     gts = [c.alpha for c in scene]
     regions = [edge_region(g, band) for g in gts]
-    base = {"sad": [sad(c, g) for c, g in zip(coarse, gts)],
-            "mse": [mse(c, g, r) for c, g, r in zip(coarse, gts, regions)],
-            "grad": [gradient_error(c, g) for c, g in zip(coarse, gts)]}
+    base = {
+        "sad": [sad(c, g) for c, g in zip(coarse, gts)],
+        "mse": [mse(c, g, r) for c, g, r in zip(coarse, gts, regions)],
+        "grad": [gradient_error(c, g) for c, g in zip(coarse, gts)],
+    }
     base_dt = dtssd(coarse, gts)
     rng = np.random.default_rng(seed + 991)
     new_bg = np.broadcast_to(rng.uniform(0, 1, 3).astype(np.float32), scene[0].plate.shape)
@@ -99,12 +131,12 @@ def score_scene(scene: Sequence[Composite], coarse: Sequence[np.ndarray], refine
     for name, settings in refiners.items():
         refiner = Refiner(settings)
         refined = [np.asarray(refiner(c.plate, np.stack([1 - p, p])))[1] for c, p in zip(scene, coarse)]
-        ratios = {"sad": np.mean([sad(o, g) for o, g in zip(refined, gts)]) / max(np.mean(base["sad"]), 1e-12),
-                  "mse": np.mean([mse(o, g, r) for o, g, r in zip(refined, gts, regions)])
-                  / max(np.mean(base["mse"]), 1e-12),
-                  "grad": np.mean([gradient_error(o, g) for o, g in zip(refined, gts)])
-                  / max(np.mean(base["grad"]), 1e-12),
-                  "dtssd": dtssd(refined, gts) / max(base_dt, 1e-12) if len(scene) > 1 else float("nan")}
+        ratios = {
+            "sad": np.mean([sad(o, g) for o, g in zip(refined, gts)]) / max(np.mean(base["sad"]), 1e-12),
+            "mse": np.mean([mse(o, g, r) for o, g, r in zip(refined, gts, regions)]) / max(np.mean(base["mse"]), 1e-12),
+            "grad": np.mean([gradient_error(o, g) for o, g in zip(refined, gts)]) / max(np.mean(base["grad"]), 1e-12),
+            "dtssd": dtssd(refined, gts) / max(base_dt, 1e-12) if len(scene) > 1 else float("nan"),
+        }
         score = SceneScore(kind, seed, name, {k: float(v) for k, v in ratios.items()})
         if foreground:
             alpha = torch.from_numpy(refined[0])
@@ -116,9 +148,16 @@ def score_scene(scene: Sequence[Composite], coarse: Sequence[np.ndarray], refine
     return out
 
 
-def scene_and_coarse(scene_set: str, kind: str, seed: int, height: int, width: int, frames: int,
-                     backgrounds: Sequence[Sequence[np.ndarray]] = (), processing: int = 480,
-                     ) -> tuple[list[Composite], list[np.ndarray]]:
+def scene_and_coarse(
+    scene_set: str,
+    kind: str,
+    seed: int,
+    height: int,
+    width: int,
+    frames: int,
+    backgrounds: Sequence[Sequence[np.ndarray]] = (),
+    processing: int = 480,
+) -> tuple[list[Composite], list[np.ndarray]]:
     """One generated scene and its network-like coarse mattes.
 
     Seed `s` takes its backgrounds from `backgrounds[s % (n + 1)]` (n folders' frames), procedural when
@@ -134,10 +173,18 @@ def scene_and_coarse(scene_set: str, kind: str, seed: int, height: int, width: i
     return scene, coarse
 
 
-def score_scenes(kinds: Sequence[str], seeds: Sequence[int], height: int, width: int, frames: int,
-                 refiners: dict[str, RefineSettings], backgrounds: Sequence[Sequence[np.ndarray]] = (),
-                 processing: int = 480, on_scene: Optional[Callable[[], None]] = None,
-                 scene_set: str = "tuning") -> list[SceneScore]:
+def score_scenes(
+    kinds: Sequence[str],
+    seeds: Sequence[int],
+    height: int,
+    width: int,
+    frames: int,
+    refiners: dict[str, RefineSettings],
+    backgrounds: Sequence[Sequence[np.ndarray]] = (),
+    processing: int = 480,
+    on_scene: Callable[[], None] | None = None,
+    scene_set: str = "tuning",
+) -> list[SceneScore]:
     """Generate and score every (kind, seed) scene of `scene_set` (backgrounds as `scene_and_coarse`).
 
     Returns:
@@ -161,8 +208,9 @@ def worst(scores: Sequence[SceneScore], refiner: str, kind: str, metric: str) ->
     return max(s.ratios[metric] for s in rows)
 
 
-def time_refine(settings: RefineSettings, plate: np.ndarray, coarse: np.ndarray, repeats: int = 5,
-                device: Optional[str] = None) -> float:
+def time_refine(
+    settings: RefineSettings, plate: np.ndarray, coarse: np.ndarray, repeats: int = 5, device: str | None = None
+) -> float:
     """Median seconds to refine one frame (one object) of `plate` from `coarse`, after a warm-up.
 
     Arguments:
@@ -187,7 +235,7 @@ def time_refine(settings: RefineSettings, plate: np.ndarray, coarse: np.ndarray,
     return float(np.median(times))
 
 
-def time_foreground(plate: np.ndarray, alpha: np.ndarray, repeats: int = 3, device: Optional[str] = None) -> float:
+def time_foreground(plate: np.ndarray, alpha: np.ndarray, repeats: int = 3, device: str | None = None) -> float:
     """Median seconds of the default foreground estimate of one frame (one object), after a warm-up.
 
     Arguments:
@@ -218,5 +266,7 @@ def time_foreground(plate: np.ndarray, alpha: np.ndarray, repeats: int = 3, devi
 def scaled(plate: np.ndarray, coarse: np.ndarray, height: int) -> tuple[np.ndarray, np.ndarray]:
     """A plate and coarse matte resized to `height` lines (for timing at 4K from a 2K scene)."""
     w = int(round(plate.shape[1] * height / plate.shape[0]))
-    return (cv2.resize(plate, (w, height), interpolation=cv2.INTER_LINEAR),
-            cv2.resize(coarse, (w, height), interpolation=cv2.INTER_LINEAR))
+    return (
+        cv2.resize(plate, (w, height), interpolation=cv2.INTER_LINEAR),
+        cv2.resize(coarse, (w, height), interpolation=cv2.INTER_LINEAR),
+    )

@@ -10,16 +10,17 @@ background, small holes, a slow drift, a spurious patch elsewhere) and says whic
 it changed. `score_review` counts what a review flagged against that: recall per kind and the
 share of correct frames flagged.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import cv2
 import numpy as np
 
-__all__ = ["FAILURE_KINDS", "Scene", "Injected", "make_scene", "inject_failures", "score_review", "ReviewScore"]
+__all__ = ["FAILURE_KINDS", "Injected", "ReviewScore", "Scene", "inject_failures", "make_scene", "score_review"]
 
 #: The failure kinds `inject_failures` makes.
 FAILURE_KINDS = ("drop", "cut", "shift", "swap", "leak", "holes", "drift", "spurious")
@@ -49,8 +50,13 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
         if rng.random() < 0.5:
             cv2.rectangle(image, (x, y), (x + int(rng.integers(10, 90)), y + int(rng.integers(10, 90))), colour, -1)
         else:
-            cv2.line(image, (x, y), (x + int(rng.integers(-120, 120)), y + int(rng.integers(-120, 120))), colour,
-                     int(rng.integers(2, 9)))
+            cv2.line(
+                image,
+                (x, y),
+                (x + int(rng.integers(-120, 120)), y + int(rng.integers(-120, 120))),
+                colour,
+                int(rng.integers(2, 9)),
+            )
     return image
 
 
@@ -61,8 +67,15 @@ def _shape(rng: np.random.Generator, radius: int) -> np.ndarray:
     return np.stack([radii * np.cos(angles), radii * np.sin(angles)], 1)
 
 
-def make_scene(seed: int, *, frames: int = 40, size: tuple[int, int] = (240, 360), objects: int = 2,
-               fast_camera: bool = True, hard: bool = False) -> Scene:
+def make_scene(
+    seed: int,
+    *,
+    frames: int = 40,
+    size: tuple[int, int] = (240, 360),
+    objects: int = 2,
+    fast_camera: bool = True,
+    hard: bool = False,
+) -> Scene:
     """A synthetic shot with exact masks.
 
     Arguments:
@@ -95,8 +108,16 @@ def make_scene(seed: int, *, frames: int = 40, size: tuple[int, int] = (240, 360
         radius = int(min(height, width) * rng.uniform(0.12, 0.2))
         start = np.array([rng.uniform(0.25, 0.75) * width, rng.uniform(0.3, 0.7) * height])
         velocity = rng.normal(0, 2.0, 2)
-        bodies.append((radius, _shape(rng, radius), _texture(rng, 2 * radius + 2, 2 * radius + 2, 8), start, velocity,
-                       rng.uniform(-0.03, 0.03)))
+        bodies.append(
+            (
+                radius,
+                _shape(rng, radius),
+                _texture(rng, 2 * radius + 2, 2 * radius + 2, 8),
+                start,
+                velocity,
+                rng.uniform(-0.03, 0.03),
+            )
+        )
     if objects >= 2:  # the first object crosses the second over the shot
         r0, s0, tex0, _, _, spin0 = bodies[0]
         target = bodies[1][3]
@@ -106,7 +127,9 @@ def make_scene(seed: int, *, frames: int = 40, size: tuple[int, int] = (240, 360
     scene = Scene([], [])
     for t in range(frames):
         cx, cy = cameras[t]
-        frame = background[int(margin + cy):int(margin + cy) + height, int(margin + cx):int(margin + cx) + width].copy()
+        frame = background[
+            int(margin + cy) : int(margin + cy) + height, int(margin + cx) : int(margin + cx) + width
+        ].copy()
         ids = np.zeros((height, width), np.uint8)
         for k in reversed(range(objects)):  # the first object is drawn last: in front
             radius, shape, tex, start, velocity, spin = bodies[k]
@@ -137,7 +160,7 @@ class _HardScene:
     bar_speed: float  # pixels a frame
 
     @classmethod
-    def make(cls, rng: np.random.Generator, height: int, width: int, frames: int, bodies: list) -> "_HardScene":
+    def make(cls, rng: np.random.Generator, height: int, width: int, frames: int, bodies: list) -> _HardScene:
         """Choose the extras and change `bodies` in place: the first object leaves the picture (crossing in
         front of the second on its way when there is one), the third (of three or more) slides behind the second
         until nearly hidden and comes out again."""
@@ -161,7 +184,7 @@ class _HardScene:
         x0 = int(round(self.bar_start + self.bar_speed * t))
         left, right = max(0, x0), min(frame.shape[1], x0 + self.bar.shape[1])
         if right > left:
-            frame[:, left:right] = self.bar[:, left - x0:right - x0]
+            frame[:, left:right] = self.bar[:, left - x0 : right - x0]
             ids[:, left:right] = 0
         length = float(np.hypot(*camera_step))
         if length < 4.0:
@@ -209,8 +232,9 @@ def _blob_near(rng: np.random.Generator, mask: np.ndarray, area: float, touching
     return blob.astype(bool)
 
 
-def _corrupt(rng: np.random.Generator, kind: str, ids: np.ndarray, obj: int, other: int, step: int,
-             params: dict) -> np.ndarray:
+def _corrupt(
+    rng: np.random.Generator, kind: str, ids: np.ndarray, obj: int, other: int, step: int, params: dict
+) -> np.ndarray:
     mask = ids == obj
     out = ids.copy()
     size = _size(mask)
@@ -249,8 +273,9 @@ def _corrupt(rng: np.random.Generator, kind: str, ids: np.ndarray, obj: int, oth
     return out
 
 
-def inject_failures(masks: Sequence[np.ndarray], seed: int, *, kinds: Sequence[str] = FAILURE_KINDS,
-                    protected: Sequence[int] = (0,)) -> Injected:
+def inject_failures(
+    masks: Sequence[np.ndarray], seed: int, *, kinds: Sequence[str] = FAILURE_KINDS, protected: Sequence[int] = (0,)
+) -> Injected:
     """Corrupt spans of `masks` with each failure kind once (kinds that need two objects are skipped
     on one-object shots).
 
@@ -282,9 +307,15 @@ def inject_failures(masks: Sequence[np.ndarray], seed: int, *, kinds: Sequence[s
             continue
         obj = int(rng.choice(ids_present))
         other = int(rng.choice([i for i in ids_present if i != obj])) if len(ids_present) > 1 else 0
-        params = {"angle": float(rng.uniform(0, 2 * np.pi)), "share": float(
-            {"cut": rng.uniform(0.25, 0.45), "shift": 0.125, "leak": 0.2, "spurious": rng.uniform(0.03, 0.06)}.get(
-                kind, 0.0)), "count": int(rng.integers(2, 5))}
+        params = {
+            "angle": float(rng.uniform(0, 2 * np.pi)),
+            "share": float(
+                {"cut": rng.uniform(0.25, 0.45), "shift": 0.125, "leak": 0.2, "spurious": rng.uniform(0.03, 0.06)}.get(
+                    kind, 0.0
+                )
+            ),
+            "count": int(rng.integers(2, 5)),
+        }
         for step, t in enumerate(span):
             if not (out[t] == obj).any():
                 continue
@@ -307,7 +338,7 @@ class ReviewScore:
     false_flags: int = 0
     correct: int = 0
 
-    def add(self, other: "ReviewScore") -> None:
+    def add(self, other: ReviewScore) -> None:
         """Add another sequence's counts."""
         for kind, count in other.failed.items():
             self.failed[kind] = self.failed.get(kind, 0) + count
@@ -326,8 +357,9 @@ class ReviewScore:
         return self.false_flags / max(1, self.correct)
 
 
-def score_review(flagged: Sequence[bool], failures: dict[int, dict[int, str]], skip: Sequence[int] = (0,)
-                 ) -> ReviewScore:
+def score_review(
+    flagged: Sequence[bool], failures: dict[int, dict[int, str]], skip: Sequence[int] = (0,)
+) -> ReviewScore:
     """Count a review's frame flags against the injected failures (frames in `skip` are not counted)."""
     score = ReviewScore()
     for t, is_flagged in enumerate(flagged):

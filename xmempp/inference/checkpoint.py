@@ -7,6 +7,7 @@ It lives in `<output folder>/.xmempp/checkpoint.pt`, one file replaced atomicall
 (`torch.save` to a temporary file, fsync, rename). When the job ends the state is dropped and only
 the fingerprint and a "completed" flag stay, so resuming a finished run does nothing.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,18 +18,18 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 import torch
 
+from xmempp.errors import ConfigError, OutputError, Remedy, RemedyKind
+from xmempp.inference.job_spec import JobRun, ShotJob, prepare_job
+from xmempp.inference.plan import Direction, Mode
+from xmempp.io.atomic import atomic_open
 from xmempp.io.frame_capabilities import files_of, video_path_of
 from xmempp.io.frames import Frames
-from xmempp.errors import ConfigError, OutputError, Remedy, RemedyKind
-from xmempp.inference.plan import Direction, Mode
 from xmempp.model.network import XMemNetwork
-from xmempp.inference.shot_job import JobRun, ShotJob, prepare_job
-from xmempp.io.atomic import atomic_open
 
 #: Hidden folder inside the output folder that holds the checkpoint.
 CHECKPOINT_DIR = ".xmempp"
@@ -38,8 +39,17 @@ _FORMAT = 1
 #: Resuming cannot continue from this folder: start the run again, replacing its results.
 START_AGAIN = Remedy(RemedyKind.ENABLE, "overwrite", note="(start again)")
 
-__all__ = ["CheckpointPolicy", "Checkpoint", "checkpoint_path", "job_fingerprint", "fingerprint_changes",
-           "save_checkpoint", "load_checkpoint", "CHECKPOINT_DIR", "CHECKPOINT_FILE"]
+__all__ = [
+    "CHECKPOINT_DIR",
+    "CHECKPOINT_FILE",
+    "Checkpoint",
+    "CheckpointPolicy",
+    "checkpoint_path",
+    "fingerprint_changes",
+    "job_fingerprint",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 
 @dataclass(frozen=True)
@@ -53,8 +63,8 @@ class CheckpointPolicy:
     neither, checkpoints are saved only at the start, when cancelled and at the end.
     """
 
-    every_writes: Optional[int] = 1
-    every_seconds: Optional[float] = None
+    every_writes: int | None = 1
+    every_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.every_writes is not None and (isinstance(self.every_writes, bool) or self.every_writes < 1):
@@ -64,8 +74,9 @@ class CheckpointPolicy:
 
     def due(self, writes: int, seconds: float) -> bool:
         """Whether to save now, after `writes` memory changes and `seconds` since the last checkpoint."""
-        return ((self.every_writes is not None and writes >= self.every_writes)
-                or (self.every_seconds is not None and seconds >= self.every_seconds))
+        return (self.every_writes is not None and writes >= self.every_writes) or (
+            self.every_seconds is not None and seconds >= self.every_seconds
+        )
 
 
 @dataclass
@@ -82,10 +93,10 @@ class Checkpoint:
     fingerprint: dict[str, Any]
     done: int
     completed: bool = False
-    session: Optional[dict] = None
+    session: dict | None = None
 
 
-def checkpoint_path(folder: os.PathLike | str, frames: Optional[tuple[int, int]] = None) -> Path:
+def checkpoint_path(folder: os.PathLike | str, frames: tuple[int, int] | None = None) -> Path:
     """Where the checkpoint of the job writing to output folder `folder` lives (a chunk writing the
     frames (first, last) keeps its own, `checkpoint.<first>-<last>.pt`)."""
     if frames is None:
@@ -110,12 +121,13 @@ def save_checkpoint(path: os.PathLike | str, checkpoint: Checkpoint) -> int:
             size = f.tell()
     except RuntimeError as exc:  # torch.save reports a failed write (no space left, I/O error) as RuntimeError
         detail = " ".join(str(exc).split())[:200]
-        raise OutputError(f"cannot write the checkpoint {path} ({detail}); the disk is probably full: free space "
-                          f"and resume the run") from exc
+        raise OutputError(
+            f"cannot write the checkpoint {path} ({detail}); the disk is probably full: free space and resume the run"
+        ) from exc
     return size
 
 
-def load_checkpoint(path: os.PathLike | str) -> Optional[Checkpoint]:
+def load_checkpoint(path: os.PathLike | str) -> Checkpoint | None:
     """Read a checkpoint written by `save_checkpoint`.
 
     Arguments:
@@ -129,7 +141,7 @@ def load_checkpoint(path: os.PathLike | str) -> Optional[Checkpoint]:
         return None
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing here
+    except Exception as exc:
         raise OutputError(f"checkpoint {path} is unreadable ({exc})", remedy=START_AGAIN) from exc
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise OutputError(f"checkpoint {path} was written by another xmempp version", remedy=START_AGAIN)
@@ -173,7 +185,7 @@ def _stat(path: Path) -> tuple[int, int]:
 
 
 #: Each loaded network's weights digest, computed once (kept only as long as the network lives).
-_WEIGHT_DIGESTS: "weakref.WeakKeyDictionary[XMemNetwork, str]" = weakref.WeakKeyDictionary()
+_WEIGHT_DIGESTS: weakref.WeakKeyDictionary[XMemNetwork, str] = weakref.WeakKeyDictionary()
 
 
 def weights_digest(model: XMemNetwork) -> str:
@@ -187,7 +199,7 @@ def weights_digest(model: XMemNetwork) -> str:
     return digest
 
 
-def job_fingerprint(model: XMemNetwork, job: Union[ShotJob, JobRun]) -> dict[str, Any]:
+def job_fingerprint(model: XMemNetwork, job: ShotJob | JobRun) -> dict[str, Any]:
     """Everything a job's results depend on, by part, so that a change can be named.
 
     Arguments:
@@ -210,9 +222,12 @@ def job_fingerprint(model: XMemNetwork, job: Union[ShotJob, JobRun]) -> dict[str
         for name in ("workers", "queue_size", "fsync", "preview_fps"):
             options.pop(name)
         options["preview"] = None if options["preview"] is None else str(options["preview"])
-        writer = {**{k: repr(v) for k, v in sorted(options.items())}, "refine": repr(outputs.refine),
-                  "palette": _digest(None if outputs.palette is None else np.asarray(outputs.palette)),
-                  "file names": _digest(list(run.stems))}
+        writer = {
+            **{k: repr(v) for k, v in sorted(options.items())},
+            "refine": repr(outputs.refine),
+            "palette": _digest(None if outputs.palette is None else np.asarray(outputs.palette)),
+            "file names": _digest(list(run.stems)),
+        }
     return {
         "frames": _frames_fingerprint(job.frames),
         "references": {str(run.stems[f]): _digest(np.asarray(m)) for f, m in sorted(job.references.items())},
@@ -244,23 +259,36 @@ def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[
         if old == new:
             continue
         if part == "references" and isinstance(old, dict):
-            changes += [f"reference mask of frame {f} ({_what(old, new, f, 'edited')})"
-                        for f in sorted(set(old) | set(new), key=str) if old.get(f) != new.get(f)]
+            changes += [
+                f"reference mask of frame {f} ({_what(old, new, f, 'edited')})"
+                for f in sorted(set(old) | set(new), key=str)
+                if old.get(f) != new.get(f)
+            ]
         elif part == "settings" and isinstance(old, dict):
-            changes += [f"setting {name} ({old.get(name)!r} -> {new.get(name)!r})"
-                        for name in new if old.get(name) != new.get(name)]
+            changes += [
+                f"setting {name} ({old.get(name)!r} -> {new.get(name)!r})"
+                for name in new
+                if old.get(name) != new.get(name)
+            ]
         elif part in ("mode", "device", "precision", "threads", "frame plan"):
             changes.append(f"{part} ({old!r} -> {new!r})")
         elif part == "frames" and isinstance(old, dict) and isinstance(new, dict):
-            named = [f"frame file {f} ({_what(old, new, f, 'modified')})" for f in sorted(set(old) | set(new))
-                     if old.get(f) != new.get(f)]
+            named = [
+                f"frame file {f} ({_what(old, new, f, 'modified')})"
+                for f in sorted(set(old) | set(new))
+                if old.get(f) != new.get(f)
+            ]
             changes += named[:5] + ([f"and {len(named) - 5} more frame files"] if len(named) > 5 else [])
         elif part == "frames":
             changes.append("the frames (the video file, or the frames' content)")
         elif part == "outputs" and isinstance(old, dict) and isinstance(new, dict):
-            changes += [f"output option {name} ({old.get(name)} -> {new.get(name)})" if name not in
-                        ("palette", "file names") else f"the output {name}"
-                        for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)]
+            changes += [
+                f"output option {name} ({old.get(name)} -> {new.get(name)})"
+                if name not in ("palette", "file names")
+                else f"the output {name}"
+                for name in sorted(set(old) | set(new))
+                if old.get(name) != new.get(name)
+            ]
         else:
             changes.append(f"the {part}")
     return changes
@@ -285,7 +313,7 @@ class Checkpointer:
         self.saves = 0
         self.seconds = 0.0
         self.last_bytes = 0
-        self._version: Optional[int] = None
+        self._version: int | None = None
         self._writes = 0
         self._last = time.monotonic()
 
@@ -299,7 +327,7 @@ class Checkpointer:
         """Whether the policy asks for a checkpoint now."""
         return self.policy.due(self._writes, time.monotonic() - self._last)
 
-    def save(self, done: int, session_state: Optional[dict], completed: bool = False) -> None:
+    def save(self, done: int, session_state: dict | None, completed: bool = False) -> None:
         """Write the checkpoint for `done` frames (the caller has flushed the writers first)."""
         started = time.perf_counter()
         self.last_bytes = save_checkpoint(self.path, Checkpoint(self.fingerprint, done, completed, session_state))

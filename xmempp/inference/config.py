@@ -1,11 +1,13 @@
 """Inference settings with the XMem++ names and defaults."""
+
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from xmempp.errors import ConfigError
 
@@ -45,8 +47,14 @@ class InferenceConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first setting that is out of range."""
-        positive = ("mem_every", "top_k", "max_mid_term_frames", "min_mid_term_frames", "num_prototypes",
-                    "max_long_term_elements")
+        positive = (
+            "mem_every",
+            "top_k",
+            "max_mid_term_frames",
+            "min_mid_term_frames",
+            "num_prototypes",
+            "max_long_term_elements",
+        )
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -54,22 +62,35 @@ class InferenceConfig:
         for name in ("enable_long_term", "enable_long_term_count_usage", "antialias"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if (not isinstance(self.deep_update_every, int) or isinstance(self.deep_update_every, bool)
-                or self.deep_update_every == 0 or self.deep_update_every < -1):
-            raise ConfigError(f"deep_update_every must be -1 (with every memory write) or a positive integer, "
-                              f"got {self.deep_update_every!r}")
-        if (not isinstance(self.size, int) or isinstance(self.size, bool)
-                or (self.size != -1 and not 16 <= self.size <= MAX_SIZE)):
+        if (
+            not isinstance(self.deep_update_every, int)
+            or isinstance(self.deep_update_every, bool)
+            or self.deep_update_every == 0
+            or self.deep_update_every < -1
+        ):
+            raise ConfigError(
+                f"deep_update_every must be -1 (with every memory write) or a positive integer, "
+                f"got {self.deep_update_every!r}"
+            )
+        if (
+            not isinstance(self.size, int)
+            or isinstance(self.size, bool)
+            or (self.size != -1 and not 16 <= self.size <= MAX_SIZE)
+        ):
             raise ConfigError(f"size must be -1 (native resolution) or 16..{MAX_SIZE} pixels, got {self.size!r}")
         if self.min_mid_term_frames >= self.max_mid_term_frames:
-            raise ConfigError(f"min_mid_term_frames ({self.min_mid_term_frames}) must be smaller than "
-                              f"max_mid_term_frames ({self.max_mid_term_frames})")
+            raise ConfigError(
+                f"min_mid_term_frames ({self.min_mid_term_frames}) must be smaller than "
+                f"max_mid_term_frames ({self.max_mid_term_frames})"
+            )
         if self.enable_long_term and self.max_long_term_elements <= self.num_prototypes:
-            raise ConfigError(f"max_long_term_elements ({self.max_long_term_elements}) must exceed "
-                              f"num_prototypes ({self.num_prototypes})")
+            raise ConfigError(
+                f"max_long_term_elements ({self.max_long_term_elements}) must exceed "
+                f"num_prototypes ({self.num_prototypes})"
+            )
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "InferenceConfig":
+    def from_mapping(cls, values: Mapping[str, Any]) -> InferenceConfig:
         """Build a config from a mapping, rejecting unknown keys by name.
 
         Keys the network derives from its weights (key_dim, value_dim,
@@ -83,7 +104,7 @@ class InferenceConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "InferenceConfig":
+    def from_json(cls, path: str | Path) -> InferenceConfig:
         """Read a JSON object of config fields from `path`."""
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -101,6 +122,6 @@ class InferenceConfig:
             raise ConfigError(f"config file {path} must hold a JSON object of settings")
         return cls.from_mapping(data)
 
-    def replace(self, **changes: Any) -> "InferenceConfig":
+    def replace(self, **changes: Any) -> InferenceConfig:
         """Return a validated copy with some fields changed."""
         return dataclasses.replace(self, **changes)

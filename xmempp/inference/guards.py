@@ -4,11 +4,12 @@ that no other run writes the same frames into its output folder (`xmempp.io.lock
 A job that steps a frame range of its shot (`direction="shot"` with `start`/`count`: a chunk) holds
 the lock of those frames only, so chunks of one shot can run into one folder at once.
 """
+
 from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 from xmempp.errors import XMemppWarning
 from xmempp.inference.memory_estimate import check_job_memory
@@ -16,10 +17,10 @@ from xmempp.inference.plan import Direction
 from xmempp.io.frame_capabilities import frame_numbers_of
 from xmempp.io.lock import FolderLock, take_lock
 
-__all__ = ["written_range", "guard_job"]
+__all__ = ["guard_job", "written_range"]
 
 
-def written_range(job) -> Optional[tuple[int, int]]:
+def written_range(job) -> tuple[int, int] | None:
     """The frame numbers (first, last) a chunk job writes, or None for a whole shot (or a non-shot plan).
 
     Arguments:
@@ -37,7 +38,7 @@ def written_range(job) -> Optional[tuple[int, int]]:
 
 
 @contextlib.contextmanager
-def guard_job(model, job, force_memory: bool = False) -> Iterator[Optional[FolderLock]]:
+def guard_job(model, job, force_memory: bool = False) -> Iterator[FolderLock | None]:
     """Refuse a job the machine cannot hold, then hold its output folder's lock while it runs.
 
     Arguments:

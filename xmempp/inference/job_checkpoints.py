@@ -1,15 +1,22 @@
 """The checkpoint life cycle of a run: restore, save at the start, when due and when stopped, and
 the small "completed" record at the end (see `xmempp.inference.checkpoint` for the file)."""
+
 from __future__ import annotations
 
-from typing import Optional
-
 from xmempp.errors import ConfigError, InputError, OutputError
+from xmempp.inference.checkpoint import (
+    START_AGAIN,
+    Checkpoint,
+    Checkpointer,
+    CheckpointPolicy,
+    checkpoint_path,
+    fingerprint_changes,
+    job_fingerprint,
+    load_checkpoint,
+)
 from xmempp.inference.guards import written_range
-from xmempp.inference.checkpoint import (START_AGAIN, Checkpoint, Checkpointer, CheckpointPolicy, checkpoint_path,
-                                         fingerprint_changes, job_fingerprint, load_checkpoint)
+from xmempp.inference.job_spec import JobRun, open_session
 from xmempp.inference.session import InferenceSession
-from xmempp.inference.shot_job import JobRun, open_session
 from xmempp.io.writers import ResultWriter
 from xmempp.model.network import XMemNetwork
 
@@ -19,14 +26,15 @@ __all__ = ["RunCheckpoints"]
 class RunCheckpoints:
     """Checkpoints of one run of a job (see `run_job`'s `checkpoint` and `resume`)."""
 
-    def __init__(self, checkpointer: Checkpointer, restored: Optional[Checkpoint]) -> None:
+    def __init__(self, checkpointer: Checkpointer, restored: Checkpoint | None) -> None:
         """Arguments: checkpointer: saves this run's checkpoints; restored: the checkpoint resumed from."""
         self.checkpointer = checkpointer
         self.restored = restored
 
     @classmethod
-    def open(cls, model: XMemNetwork, run: JobRun, policy: Optional[CheckpointPolicy],
-             resume: bool) -> Optional["RunCheckpoints"]:
+    def open(
+        cls, model: XMemNetwork, run: JobRun, policy: CheckpointPolicy | None, resume: bool
+    ) -> RunCheckpoints | None:
         """The checkpoints of a run, or None without checkpoints.
 
         Arguments:
@@ -52,9 +60,11 @@ class RunCheckpoints:
             if changes and job.outputs.overwrite:
                 return cls(checkpointer, None)  # start again
             if changes:
-                raise InputError(f"cannot resume the run in {job.outputs.folder}: since its checkpoint was saved, "
-                                 f"{'; '.join(changes)} changed; resume with the same inputs and settings",
-                                 remedy=START_AGAIN)
+                raise InputError(
+                    f"cannot resume the run in {job.outputs.folder}: since its checkpoint was saved, "
+                    f"{'; '.join(changes)} changed; resume with the same inputs and settings",
+                    remedy=START_AGAIN,
+                )
             if not restored.completed and restored.session is None:
                 raise OutputError(f"checkpoint {path} holds no state", remedy=START_AGAIN)
         return cls(checkpointer, restored)
@@ -69,7 +79,7 @@ class RunCheckpoints:
         """Frames of the plan done before this run."""
         return 0 if self.restored is None else self.restored.done
 
-    def session(self, model: XMemNetwork, run: JobRun, given: Optional[InferenceSession]) -> InferenceSession:
+    def session(self, model: XMemNetwork, run: JobRun, given: InferenceSession | None) -> InferenceSession:
         """The session to step: `given` or a new one, holding the restored state when resuming."""
         job = run.job
         if given is None:
@@ -84,13 +94,13 @@ class RunCheckpoints:
             self.checkpointer.save(0, session.state_dict())
         self.checkpointer.observe(session.memory.version)
 
-    def after_frame(self, writer: Optional[ResultWriter], session: InferenceSession, done: int, total: int) -> None:
+    def after_frame(self, writer: ResultWriter | None, session: InferenceSession, done: int, total: int) -> None:
         """Save when the policy says so (never after the last frame: the run is about to finish)."""
         self.checkpointer.observe(session.memory.version)
         if self.checkpointer.due() and done < total:
             self.save(writer, session, done)
 
-    def save(self, writer: Optional[ResultWriter], session: InferenceSession, done: int) -> None:
+    def save(self, writer: ResultWriter | None, session: InferenceSession, done: int) -> None:
         """Flush the writer (so the checkpoint never counts a file not yet on disk), then save."""
         if writer is not None:
             writer.flush()

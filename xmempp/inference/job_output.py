@@ -1,36 +1,38 @@
 """Writing a job's frame results: the output folder checked once, results resized and numbered
 like their frames, and queued on the threaded `ResultWriter`."""
+
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import cv2
 import numpy as np
 import torch
 
+from xmempp.inference.job_spec import FrameResult, JobOutputs
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.plan import ProgressCallback
 from xmempp.inference.refine_stage import RefineStage
-from xmempp.inference.shot_job import FrameResult, JobOutputs
 from xmempp.io.atomic import remove_leftovers
-from xmempp.io.lock import folder_lock, others_running
 from xmempp.io.frames import Frames, scene_linear_reader
+from xmempp.io.lock import folder_lock, others_running
 from xmempp.io.sequences import frame_info
 from xmempp.io.sinks import Sink
 from xmempp.io.writers import ResultWriter, check_output_dir
 
-__all__ = ["open_writer", "submit_result", "write_results", "ResultCallback", "refine_stage_for"]
+__all__ = ["ResultCallback", "open_writer", "refine_stage_for", "submit_result", "write_results"]
 
 #: Called with each frame's result.
 ResultCallback = Callable[[FrameResult], None]
 
 
-def open_writer(out: JobOutputs, objects: ObjectOrder, fps: Optional[float], resuming: bool = False,
-                extra_sinks: Sequence[Sink] = ()) -> ResultWriter:
+def open_writer(
+    out: JobOutputs, objects: ObjectOrder, fps: float | None, resuming: bool = False, extra_sinks: Sequence[Sink] = ()
+) -> ResultWriter:
     """Check the output folder (a resumed run may replace its own results), clear a killed run's
     leftovers, and start the writer.
 
@@ -53,7 +55,7 @@ def open_writer(out: JobOutputs, objects: ObjectOrder, fps: Optional[float], res
     return ResultWriter(out.folder, out.palette, list(objects.ids), options, extra_sinks)
 
 
-def refine_stage_for(outputs: Optional[JobOutputs], objects: ObjectOrder) -> Optional[RefineStage]:
+def refine_stage_for(outputs: JobOutputs | None, objects: ObjectOrder) -> RefineStage | None:
     """The job's refine stage (refinement, soft keyframes), or None when it would change nothing."""
     if outputs is None:
         return None
@@ -61,8 +63,14 @@ def refine_stage_for(outputs: Optional[JobOutputs], objects: ObjectOrder) -> Opt
     return stage if stage.active else None
 
 
-def submit_result(writer: ResultWriter, outputs: JobOutputs, result: FrameResult, stems: Sequence[str],
-                  frames: Optional[Frames], stage: Optional[RefineStage] = None) -> None:
+def submit_result(
+    writer: ResultWriter,
+    outputs: JobOutputs,
+    result: FrameResult,
+    stems: Sequence[str],
+    frames: Frames | None,
+    stage: RefineStage | None = None,
+) -> None:
     """Queue one result for writing: resized to `outputs.size` if set, through the refine `stage` if any,
     named and numbered like its frame."""
     probs, image = result.probs, result.image
@@ -76,10 +84,19 @@ def submit_result(writer: ResultWriter, outputs: JobOutputs, result: FrameResult
     writer.submit(stems[result.index], image, probs, info, linear=scene_linear_reader(frames, result.index, size))
 
 
-def write_results(results: Iterable[FrameResult], outputs: Optional[JobOutputs], objects: ObjectOrder,
-                  stems: Sequence[str], *, fps: Optional[float] = None, total: Optional[int] = None,
-                  progress: Optional[ProgressCallback] = None, on_result: Optional[ResultCallback] = None,
-                  cancel: Optional[threading.Event] = None, frames: Optional[Frames] = None) -> int:
+def write_results(
+    results: Iterable[FrameResult],
+    outputs: JobOutputs | None,
+    objects: ObjectOrder,
+    stems: Sequence[str],
+    *,
+    fps: float | None = None,
+    total: int | None = None,
+    progress: ProgressCallback | None = None,
+    on_result: ResultCallback | None = None,
+    cancel: threading.Event | None = None,
+    frames: Frames | None = None,
+) -> int:
     """Write a stream of frame results that a front end already holds (the GUI exporting saved masks).
 
     Arguments:
@@ -119,20 +136,22 @@ def _write_all(results, outputs, objects, stems, fps, total, progress, on_result
     return done
 
 
-def _until_cancelled(results: Iterable[FrameResult], cancel: Optional[threading.Event]) -> Iterator[FrameResult]:
+def _until_cancelled(results: Iterable[FrameResult], cancel: threading.Event | None) -> Iterator[FrameResult]:
     for result in results:
         if cancel is not None and cancel.is_set():
             return
         yield result
 
 
-def _resize(probs: torch.Tensor | np.ndarray, image: Optional[np.ndarray],
-            size: tuple[int, int]) -> tuple[np.ndarray, Optional[np.ndarray]]:
+def _resize(
+    probs: torch.Tensor | np.ndarray, image: np.ndarray | None, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Probabilities (bilinear, per channel) and the frame resized to (height, width) `size`."""
     h, w = size
     probs = probs.numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
-    big = np.stack([cv2.resize(np.ascontiguousarray(c, dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-                    for c in probs])
+    big = np.stack(
+        [cv2.resize(np.ascontiguousarray(c, dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR) for c in probs]
+    )
     if image is not None:
         image = cv2.resize(np.ascontiguousarray(image), (w, h), interpolation=cv2.INTER_LINEAR)
     return big, image

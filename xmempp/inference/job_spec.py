@@ -1,25 +1,26 @@
 """What a job is (`ShotJob`, `JobOutputs`) and the same job prepared once for a run (`JobRun`)."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
-from xmempp.io.frame_capabilities import names_of
 from xmempp.errors import ConfigError, InputError
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.plan import Direction, FramePlan, Mode, plan_frames
 from xmempp.inference.session import InferenceSession
+from xmempp.io.frame_capabilities import names_of
 from xmempp.io.frames import Frames
 from xmempp.io.writers import WriterOptions
 from xmempp.model.network import XMemNetwork
 from xmempp.refine.settings import RefineSettings
 
-__all__ = ["JobOutputs", "ShotJob", "JobRun", "FrameResult", "prepare_job", "open_session", "check_usage_counting"]
+__all__ = ["FrameResult", "JobOutputs", "JobRun", "ShotJob", "check_usage_counting", "open_session", "prepare_job"]
 
 
 @dataclass
@@ -42,9 +43,9 @@ class JobOutputs:
 
     folder: Path
     options: WriterOptions = field(default_factory=WriterOptions)
-    palette: Optional[np.ndarray] = None
+    palette: np.ndarray | None = None
     overwrite: bool = False
-    size: Optional[tuple[int, int]] = None
+    size: tuple[int, int] | None = None
     inputs: tuple[Path, ...] = ()
     force_unlock: bool = False
     refine: RefineSettings = field(default_factory=RefineSettings)
@@ -69,12 +70,12 @@ class ShotJob:
     frames: Frames
     references: Mapping[int, np.ndarray]
     config: InferenceConfig = field(default_factory=InferenceConfig)
-    mode: Union[str, Mode] = Mode.XMEMPP
-    direction: Union[str, Direction] = Direction.SHOT
-    start: Optional[int] = None
-    count: Optional[int] = None
-    names: Optional[Sequence[str]] = None
-    outputs: Optional[JobOutputs] = None
+    mode: str | Mode = Mode.XMEMPP
+    direction: str | Direction = Direction.SHOT
+    start: int | None = None
+    count: int | None = None
+    names: Sequence[str] | None = None
+    outputs: JobOutputs | None = None
 
     @property
     def objects(self) -> ObjectOrder:
@@ -112,7 +113,7 @@ class JobRun:
         return self.plan.total
 
 
-def prepare_job(job: Union[ShotJob, JobRun]) -> JobRun:
+def prepare_job(job: ShotJob | JobRun) -> JobRun:
     """Check a job once and compute what a run needs (a `JobRun` is returned as it is).
 
     Arguments:
@@ -141,7 +142,7 @@ def prepare_job(job: Union[ShotJob, JobRun]) -> JobRun:
     return JobRun(job, job.plan(), objects, job.stems())
 
 
-def open_session(model: XMemNetwork, job: Union[ShotJob, JobRun]) -> InferenceSession:
+def open_session(model: XMemNetwork, job: ShotJob | JobRun) -> InferenceSession:
     """A session with the job's references added in ascending frame order (the canonical state)."""
     run = prepare_job(job)
     session = InferenceSession(model, run.job.config, run.job.mode)
@@ -171,7 +172,8 @@ def check_usage_counting(config: InferenceConfig, frames: int) -> None:
             f"enable_long_term_count_usage is false, but on {frames} frames long-term memory can reach "
             f"max_long_term_elements ({config.max_long_term_elements}) and must then evict its least used "
             "elements, which needs usage counts: set enable_long_term_count_usage to true (or raise "
-            "max_long_term_elements)")
+            "max_long_term_elements)"
+        )
 
 
 @dataclass
@@ -186,5 +188,5 @@ class FrameResult:
     """
 
     index: int
-    image: Optional[np.ndarray]
+    image: np.ndarray | None
     probs: torch.Tensor | np.ndarray

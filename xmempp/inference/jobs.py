@@ -7,35 +7,58 @@ reads; `iter_job` steps the engine through it and yields each frame's result; `r
 (`xmempp.inference.job_checkpoints`). The CLI, the GUI, the tracking service and batch runs all
 call these; none owns a propagation loop or sets up writers itself.
 """
+
 from __future__ import annotations
 
 import contextlib
 import threading
 import time
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generator, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
-from xmempp.io.frame_capabilities import fps_of
 from xmempp.inference.checkpoint import Checkpointer, CheckpointPolicy
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.guards import guard_job, written_range
 from xmempp.inference.job_checkpoints import RunCheckpoints
 from xmempp.inference.job_output import ResultCallback, open_writer, refine_stage_for, submit_result, write_results
+from xmempp.inference.job_spec import (
+    FrameResult,
+    JobOutputs,
+    JobRun,
+    ShotJob,
+    check_usage_counting,
+    open_session,
+    prepare_job,
+)
 from xmempp.inference.objects import ObjectOrder
 from xmempp.inference.plan import DIRECTIONS, Direction, FramePlan, Mode, ProgressCallback, plan_frames
 from xmempp.inference.session import InferenceSession, KeyListener
-from xmempp.inference.shot_job import (FrameResult, JobOutputs, JobRun, ShotJob, check_usage_counting, open_session,
-                                       prepare_job)
+from xmempp.io.frame_capabilities import fps_of
 from xmempp.io.frames import Frames, prefetch
 from xmempp.model.network import XMemNetwork
 
 __all__ = [
-    "ShotJob", "JobOutputs", "JobRun", "FrameResult", "JobReport", "FramePlan", "Direction", "Mode", "DIRECTIONS",
-    "ProgressCallback", "prepare_job", "plan_frames", "open_session", "iter_job", "run_job", "write_results",
-    "propagate", "check_usage_counting",
+    "DIRECTIONS",
+    "Direction",
+    "FramePlan",
+    "FrameResult",
+    "JobOutputs",
+    "JobReport",
+    "JobRun",
+    "Mode",
+    "ProgressCallback",
+    "ShotJob",
+    "check_usage_counting",
+    "iter_job",
+    "open_session",
+    "plan_frames",
+    "prepare_job",
+    "propagate",
+    "run_job",
+    "write_results",
 ]
 
 
@@ -52,7 +75,7 @@ class JobReport:
     completed: bool
     objects: ObjectOrder
     resumed_from: int = 0
-    checkpoints: Optional[Checkpointer] = None
+    checkpoints: Checkpointer | None = None
 
     @property
     def fps(self) -> float:
@@ -60,9 +83,16 @@ class JobReport:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def iter_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, session: Optional[InferenceSession] = None,
-             cancel: Optional[threading.Event] = None, on_key_features: Optional[KeyListener] = None,
-             prefetch_depth: int = 4, start_at: int = 0) -> Generator[FrameResult, None, None]:
+def iter_job(
+    model: XMemNetwork,
+    job: ShotJob | JobRun,
+    *,
+    session: InferenceSession | None = None,
+    cancel: threading.Event | None = None,
+    on_key_features: KeyListener | None = None,
+    prefetch_depth: int = 4,
+    start_at: int = 0,
+) -> Generator[FrameResult, None, None]:
     """Step the engine through the job's frames and yield each result as it is ready.
 
     Arguments:
@@ -90,8 +120,9 @@ def iter_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, session: Option
         if skip == 0:
             session.clear_memory()
         reads = (run.job.frames[i] for i in frames[skip:])
-        images: Generator[np.ndarray, None, None] = (prefetch(reads, depth=prefetch_depth) if prefetch_depth > 0
-                                                     else reads)
+        images: Generator[np.ndarray, None, None] = (
+            prefetch(reads, depth=prefetch_depth) if prefetch_depth > 0 else reads
+        )
         try:
             for position, (index, image) in enumerate(zip(frames[skip:], images), start=skip):
                 if cancel is not None and cancel.is_set():
@@ -102,11 +133,20 @@ def iter_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, session: Option
             images.close()
 
 
-def run_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, progress: Optional[ProgressCallback] = None,
-            on_result: Optional[ResultCallback] = None, cancel: Optional[threading.Event] = None,
-            session: Optional[InferenceSession] = None, on_key_features: Optional[KeyListener] = None,
-            checkpoint: Optional[CheckpointPolicy] = None, resume: bool = False, force_memory: bool = False,
-            on_checkpoint: Optional[ProgressCallback] = None) -> JobReport:
+def run_job(
+    model: XMemNetwork,
+    job: ShotJob | JobRun,
+    *,
+    progress: ProgressCallback | None = None,
+    on_result: ResultCallback | None = None,
+    cancel: threading.Event | None = None,
+    session: InferenceSession | None = None,
+    on_key_features: KeyListener | None = None,
+    checkpoint: CheckpointPolicy | None = None,
+    resume: bool = False,
+    force_memory: bool = False,
+    on_checkpoint: ProgressCallback | None = None,
+) -> JobReport:
     """Run a job to the end (or until `cancel` is set), writing its outputs.
 
     Before the first frame the job's memory estimate is checked (`ResourceError` when the machine
@@ -136,14 +176,23 @@ def run_job(model: XMemNetwork, job: Union[ShotJob, JobRun], *, progress: Option
     """
     run = prepare_job(job)
     with guard_job(model, run.job, force_memory):
-        return _run(model, run, progress, on_result, cancel, session, on_key_features, checkpoint, resume,
-                    on_checkpoint)
+        return _run(
+            model, run, progress, on_result, cancel, session, on_key_features, checkpoint, resume, on_checkpoint
+        )
 
 
-def _run(model: XMemNetwork, run: JobRun, progress: Optional[ProgressCallback], on_result: Optional[ResultCallback],
-         cancel: Optional[threading.Event], session: Optional[InferenceSession],
-         on_key_features: Optional[KeyListener], checkpoint: Optional[CheckpointPolicy], resume: bool,
-         on_checkpoint: Optional[ProgressCallback]) -> JobReport:
+def _run(
+    model: XMemNetwork,
+    run: JobRun,
+    progress: ProgressCallback | None,
+    on_result: ResultCallback | None,
+    cancel: threading.Event | None,
+    session: InferenceSession | None,
+    on_key_features: KeyListener | None,
+    checkpoint: CheckpointPolicy | None,
+    resume: bool,
+    on_checkpoint: ProgressCallback | None,
+) -> JobReport:
     """`run_job` once the job holds its output folder."""
     total = run.total
     checkpoints = RunCheckpoints.open(model, run, checkpoint, resume)
@@ -168,8 +217,9 @@ def _run(model: XMemNetwork, run: JobRun, progress: Optional[ProgressCallback], 
                     writer.submit_written(run.stems[index], run.job.frames[index])
         if start and progress is not None:
             progress(start, total)
-        for result in iter_job(model, run, session=session, cancel=cancel, on_key_features=on_key_features,
-                               start_at=start):
+        for result in iter_job(
+            model, run, session=session, cancel=cancel, on_key_features=on_key_features, start_at=start
+        ):
             if writer is not None and outputs is not None:
                 submit_result(writer, outputs, result, run.stems, run.job.frames, stage)
             if on_result is not None:
@@ -188,13 +238,23 @@ def _run(model: XMemNetwork, run: JobRun, progress: Optional[ProgressCallback], 
                 on_checkpoint(start + done, total)
     if checkpoints is not None and start + done == total:
         checkpoints.complete(total)
-    return JobReport(done, time.perf_counter() - started, start + done == total, run.objects, resumed_from=start,
-                     checkpoints=checkpoints.checkpointer if checkpoints is not None else None)
+    return JobReport(
+        done,
+        time.perf_counter() - started,
+        start + done == total,
+        run.objects,
+        resumed_from=start,
+        checkpoints=checkpoints.checkpointer if checkpoints is not None else None,
+    )
 
 
-def propagate(model: XMemNetwork, frames: Frames, references: Mapping[int, np.ndarray],
-              config: InferenceConfig | None = None,
-              mode: Mode | str = Mode.XMEMPP) -> Iterator[tuple[int, torch.Tensor | np.ndarray]]:
+def propagate(
+    model: XMemNetwork,
+    frames: Frames,
+    references: Mapping[int, np.ndarray],
+    config: InferenceConfig | None = None,
+    mode: Mode | str = Mode.XMEMPP,
+) -> Iterator[tuple[int, torch.Tensor | np.ndarray]]:
     """Propagate reference masks through every frame, yielding results as they are ready.
 
     Arguments:

@@ -9,35 +9,35 @@ convolution weights in oneDNN's layout (one per input shape: `xmempp.model.fused
 The coefficients were calibrated by measuring peak RSS on the CPU (see docs/benchmarks.md, "Memory guard
 calibration").
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import torch
 
+from xmempp.errors import Remedy, RemedyKind, ResourceError
+from xmempp.inference.job_spec import ShotJob
+from xmempp.inference.preprocess import Geometry
 from xmempp.io.frame_capabilities import size_of
 from xmempp.io.frames import Frames
-from xmempp.errors import Remedy, RemedyKind, ResourceError
-from xmempp.inference.preprocess import Geometry
-from xmempp.inference.shot_job import ShotJob
 from xmempp.model.fused import packed_weight_bytes
 from xmempp.model.network import XMemNetwork
 
-__all__ = ["MemoryEstimate", "estimate_job_memory", "available_memory", "check_job_memory"]
+__all__ = ["MemoryEstimate", "available_memory", "check_job_memory", "estimate_job_memory"]
 
 # Calibrated on the CPU (bytes per unit, see docs/benchmarks.md). The activation figures come from
 # peak RSS over 3 native-size frames of 1280x720 with 1, 2 and 4 objects (508, 847, 1607 MB: about 366 MB
 # per extra object) and of 854x480 with one object (147 MB); the estimate is 1.07-1.6x those.
-_ACTIVATION_PER_PIXEL = 60          # key encoder + decoder, per processing pixel
+_ACTIVATION_PER_PIXEL = 60  # key encoder + decoder, per processing pixel
 _ACTIVATION_PER_OBJECT_PIXEL = 330  # value encoder, readout and decoder, per object and processing pixel
-_SIMILARITY_COPIES = 4.2            # (query x memory) float32 matrices alive during a memory read
-_STORE_COPIES = 3                   # stores' spare capacity + the read layout's concatenated copy
-_OUTPUT_COPIES = 5                  # full-resolution (1+K) float32 probabilities in flight to the writers
-_FRAME_COPIES = 6                   # full-resolution RGB frames (prefetch, writer queue, float conversion)
+_SIMILARITY_COPIES = 4.2  # (query x memory) float32 matrices alive during a memory read
+_STORE_COPIES = 3  # stores' spare capacity + the read layout's concatenated copy
+_OUTPUT_COPIES = 5  # full-resolution (1+K) float32 probabilities in flight to the writers
+_FRAME_COPIES = 6  # full-resolution RGB frames (prefetch, writer queue, float conversion)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class MemoryEstimate:
     device: str
     device_parts: tuple[str, ...]
     available: int
-    device_available: Optional[int]
+    device_available: int | None
     processing: tuple[int, int]
     memory_elements: int
 
@@ -77,11 +77,12 @@ class MemoryEstimate:
         """Bytes needed on the accelerator (0 on the CPU)."""
         return sum(v for k, v in self.parts.items() if k in self.device_parts)
 
-    def shortfall(self) -> Optional[str]:
+    def shortfall(self) -> str | None:
         """A sentence saying what does not fit, or None when the run fits."""
         if self.device_available is not None and self.on_device > self.device_available:
-            return (f"needs about {_gib(self.on_device)} on {self.device} but {_gib(self.device_available)} "
-                    f"is free there")
+            return (
+                f"needs about {_gib(self.on_device)} on {self.device} but {_gib(self.device_available)} is free there"
+            )
         if self.host > self.available:
             return f"needs about {_gib(self.host)} more memory but {_gib(self.available)} is available"
         return None
@@ -105,8 +106,9 @@ def _memory_elements(job: ShotJob, per_frame: int) -> int:
     temporary = min(config.max_mid_term_frames, writes)
     long_term = 0
     if config.enable_long_term and writes >= config.max_mid_term_frames:
-        consolidations = 1 + (writes - config.max_mid_term_frames) // (config.max_mid_term_frames
-                                                                        - config.min_mid_term_frames)
+        consolidations = 1 + (writes - config.max_mid_term_frames) // (
+            config.max_mid_term_frames - config.min_mid_term_frames
+        )
         long_term = min(config.max_long_term_elements, consolidations * config.num_prototypes)
     return (permanent + temporary) * per_frame + long_term
 
@@ -114,7 +116,7 @@ def _memory_elements(job: ShotJob, per_frame: int) -> int:
 def available_memory() -> int:
     """Bytes of RAM this process can still use: the system's available memory, or less under a cgroup limit."""
     try:
-        import psutil  # noqa: PLC0415 - optional; /proc and sysconf below otherwise
+        import psutil
 
         available = int(psutil.virtual_memory().available)
     except ImportError:
@@ -134,10 +136,12 @@ def _meminfo_available() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def _cgroup_headroom() -> Optional[int]:
+def _cgroup_headroom() -> int | None:
     """Limit minus usage of this process's cgroup (v2, then v1), or None when unlimited or unknown."""
-    for limit_file, usage_file in (("memory.max", "memory.current"),
-                                   ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+    for limit_file, usage_file in (
+        ("memory.max", "memory.current"),
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),
+    ):
         try:
             limit = Path("/sys/fs/cgroup", limit_file).read_text().strip()
             usage = int(Path("/sys/fs/cgroup", usage_file).read_text().strip())
@@ -160,8 +164,10 @@ def estimate_job_memory(model: XMemNetwork, job: ShotJob) -> MemoryEstimate:
     """
     height, width = _frame_size(job.frames)
     geometry = Geometry.for_frame(height, width, job.config.size)
-    padded = (geometry.resized[0] + geometry.pad[2] + geometry.pad[3],
-              geometry.resized[1] + geometry.pad[0] + geometry.pad[1])
+    padded = (
+        geometry.resized[0] + geometry.pad[2] + geometry.pad[3],
+        geometry.resized[1] + geometry.pad[0] + geometry.pad[1],
+    )
     pixels = padded[0] * padded[1]
     per_frame = pixels // 256
     objects = max(1, len(job.objects))
@@ -199,7 +205,7 @@ def _frame_size(frames: Frames) -> tuple[int, int]:
     return int(first.shape[0]), int(first.shape[1])
 
 
-def check_job_memory(model: XMemNetwork, job: ShotJob, force: bool = False) -> Optional[ResourceError]:
+def check_job_memory(model: XMemNetwork, job: ShotJob, force: bool = False) -> ResourceError | None:
     """Refuse a job the machine cannot hold, before its first frame.
 
     Arguments:
@@ -216,17 +222,22 @@ def check_job_memory(model: XMemNetwork, job: ShotJob, force: bool = False) -> O
     if shortfall is None:
         return None
     h, w = estimate.processing
-    message = (f"this run {shortfall} (frames processed at {w}x{h}, {len(job.objects)} object(s), up to "
-               f"{estimate.memory_elements} memory elements: {estimate.breakdown()})")
+    message = (
+        f"this run {shortfall} (frames processed at {w}x{h}, {len(job.objects)} object(s), up to "
+        f"{estimate.memory_elements} memory elements: {estimate.breakdown()})"
+    )
     fitting = _fitting_size(model, job)
-    smaller = (Remedy(RemedyKind.SET, "size", fitting) if fitting
-               else Remedy(RemedyKind.SET, "size", note="lower (or lower the mem every setting)"))
+    smaller = (
+        Remedy(RemedyKind.SET, "size", fitting)
+        if fitting
+        else Remedy(RemedyKind.SET, "size", note="lower (or lower the mem every setting)")
+    )
     if force:
         return ResourceError(message, remedy=smaller)
     raise ResourceError(message, remedies=(smaller, Remedy(RemedyKind.ENABLE, "force", note="to run anyway")))
 
 
-def _fitting_size(model: XMemNetwork, job: ShotJob) -> Optional[int]:
+def _fitting_size(model: XMemNetwork, job: ShotJob) -> int | None:
     """The largest common processing size below the job's that fits, or None."""
     height, width = _frame_size(job.frames)
     current = min(height, width) if job.config.size == -1 else job.config.size

@@ -1,8 +1,9 @@
 """Object order: which original object id each probability channel belongs to."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -20,14 +21,14 @@ class ObjectOrder:
     ids: tuple[int, ...] = ()
 
     @classmethod
-    def from_masks(cls, masks: Mapping[int, np.ndarray]) -> "ObjectOrder":
+    def from_masks(cls, masks: Mapping[int, np.ndarray]) -> ObjectOrder:
         """The order of first appearance over `masks` ({frame index: HxW id array}), frames ascending."""
         order = cls()
         for frame in sorted(masks):
             order = order.extended(np.asarray(masks[frame]))
         return order
 
-    def extended(self, mask: np.ndarray) -> "ObjectOrder":
+    def extended(self, mask: np.ndarray) -> ObjectOrder:
         """This order followed by the ids of `mask` not yet in it, ascending."""
         present = np.flatnonzero(np.bincount(np.asarray(mask, dtype=np.uint8).ravel(), minlength=256))
         new = [int(v) for v in present if v != 0 and int(v) not in self.ids]
@@ -55,5 +56,5 @@ class ObjectOrder:
     def to_ids(self, channels: np.ndarray) -> np.ndarray:
         """Map an array of channels 0..K back to the original ids."""
         lut = np.zeros(256, dtype=np.uint8)
-        lut[1: len(self.ids) + 1] = self.ids
+        lut[1 : len(self.ids) + 1] = self.ids
         return lut[np.asarray(channels, dtype=np.uint8)]

@@ -1,13 +1,14 @@
 """Frame plans: which frames a job steps through, in which order, in how many passes."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Optional, Sequence, Union
 
 from xmempp.errors import ConfigError, InputError
 
-__all__ = ["Direction", "DIRECTIONS", "Mode", "MODES", "FramePlan", "plan_frames", "ProgressCallback"]
+__all__ = ["DIRECTIONS", "MODES", "Direction", "FramePlan", "Mode", "ProgressCallback", "plan_frames"]
 
 
 class Direction(str, Enum):
@@ -40,7 +41,7 @@ MODES = tuple(m.value for m in Mode)
 ProgressCallback = Callable[[int, int], None]
 
 
-def _direction(value: Union[str, Direction]) -> Direction:
+def _direction(value: str | Direction) -> Direction:
     try:
         return Direction(value)
     except ValueError:
@@ -67,8 +68,13 @@ class FramePlan:
         return [index for frames in self.passes for index in frames]
 
 
-def plan_frames(total: int, references: Sequence[int], direction: Union[str, Direction] = Direction.SHOT,
-                start: Optional[int] = None, count: Optional[int] = None) -> FramePlan:
+def plan_frames(
+    total: int,
+    references: Sequence[int],
+    direction: str | Direction = Direction.SHOT,
+    start: int | None = None,
+    count: int | None = None,
+) -> FramePlan:
     """Which frames a job visits, in which order.
 
     Arguments:
@@ -87,8 +93,9 @@ def plan_frames(total: int, references: Sequence[int], direction: Union[str, Dir
     if total < 1:
         raise InputError("the shot has no frames")
     if start is None:
-        start = {Direction.SHOT: 0, Direction.FORWARD: 0,
-                 Direction.BACKWARD: total - 1}.get(direction, min(references, default=0))
+        start = {Direction.SHOT: 0, Direction.FORWARD: 0, Direction.BACKWARD: total - 1}.get(
+            direction, min(references, default=0)
+        )
     if not 0 <= start < total:
         raise InputError(f"start frame {start} is outside the shot of {total} frames (0..{total - 1})")
     if count is not None and count < 1:
@@ -98,7 +105,8 @@ def plan_frames(total: int, references: Sequence[int], direction: Union[str, Dir
     backward = tuple(range(start, max(-1, start - limit), -1))
     if direction is Direction.SHOT:
         return FramePlan((forward,))
-    candidates = {Direction.FORWARD: (forward,), Direction.BACKWARD: (backward,),
-                  Direction.BOTH: (forward, backward)}[direction]
+    candidates = {Direction.FORWARD: (forward,), Direction.BACKWARD: (backward,), Direction.BOTH: (forward, backward)}[
+        direction
+    ]
     # a pass of one reference frame only would re-output the user's mask: nothing to propagate
     return FramePlan(tuple(p for p in candidates if len(p) > 1 or p[0] not in references))

@@ -8,6 +8,7 @@ for result in predictor.propagate(frames, {0: first_mask}):
     frame, object_ids, probs = result
 ```
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,12 +19,12 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from xmempp.inference.config import InferenceConfig
-from xmempp.inference.jobs import iter_job
 from xmempp.errors import ConfigError
+from xmempp.inference.config import InferenceConfig
+from xmempp.inference.job_spec import ShotJob
+from xmempp.inference.jobs import iter_job
 from xmempp.inference.plan import MODES, Direction, Mode
 from xmempp.inference.session import InferenceSession
-from xmempp.inference.shot_job import ShotJob
 from xmempp.model.device import to_host
 from xmempp.model.loading import load_model
 from xmempp.model.network import XMemNetwork
@@ -67,8 +68,9 @@ class Predictor:
     control of memory. One predictor serves any number of shots, one at a time.
     """
 
-    def __init__(self, model: XMemNetwork, *, config: InferenceConfig | None = None,
-                 mode: Mode | str = Mode.XMEMPP) -> None:
+    def __init__(
+        self, model: XMemNetwork, *, config: InferenceConfig | None = None, mode: Mode | str = Mode.XMEMPP
+    ) -> None:
         """Arguments: model: a network from `xmempp.load_model`; config: default inference settings (XMem++'s
         defaults when None); mode: default memory mechanism."""
         self.model = model
@@ -77,9 +79,15 @@ class Predictor:
         self.mode = _mode(mode)
 
     @classmethod
-    def load(cls, weights: str | PathLike | Mapping[str, torch.Tensor] | None = None, *, device: str = "auto",
-             precision: str = "auto", config: InferenceConfig | None = None,
-             mode: Mode | str = Mode.XMEMPP) -> Predictor:
+    def load(
+        cls,
+        weights: str | PathLike | Mapping[str, torch.Tensor] | None = None,
+        *,
+        device: str = "auto",
+        precision: str = "auto",
+        config: InferenceConfig | None = None,
+        mode: Mode | str = Mode.XMEMPP,
+    ) -> Predictor:
         """Load the weights and return a predictor.
 
         Arguments:
@@ -98,9 +106,17 @@ class Predictor:
             source = resolve_weights(None if weights is None else Path(weights))
         return cls(load_model(source, device=device, precision=precision), config=config, mode=mode)
 
-    def propagate(self, frames: Sequence[np.ndarray], references: Mapping[int, np.ndarray], *,
-                  direction: Direction | str = Direction.SHOT, start: int | None = None, count: int | None = None,
-                  config: InferenceConfig | None = None, mode: Mode | str | None = None) -> Iterator[Propagated]:
+    def propagate(
+        self,
+        frames: Sequence[np.ndarray],
+        references: Mapping[int, np.ndarray],
+        *,
+        direction: Direction | str = Direction.SHOT,
+        start: int | None = None,
+        count: int | None = None,
+        config: InferenceConfig | None = None,
+        mode: Mode | str | None = None,
+    ) -> Iterator[Propagated]:
         """Propagate the reference masks, yielding each frame's result as it is ready.
 
         Arguments:
@@ -112,8 +128,15 @@ class Predictor:
         Returns:
             A generator of `Propagated` (frame, object_ids, probs), in stepping order.
         """
-        job = ShotJob(frames, references, config or self.config, _mode(mode or self.mode),
-                      direction=direction, start=start, count=count)
+        job = ShotJob(
+            frames,
+            references,
+            config or self.config,
+            _mode(mode or self.mode),
+            direction=direction,
+            start=start,
+            count=count,
+        )
         object_ids: tuple[int, ...] | None = None
         for result in iter_job(self.model, job):
             if object_ids is None:

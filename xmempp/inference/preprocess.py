@@ -1,4 +1,5 @@
 """Frame and mask conversion between user arrays and network tensors."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,16 +27,13 @@ class Geometry:
     pad: tuple[int, int, int, int]
 
     @classmethod
-    def for_frame(cls, height: int, width: int, size: int) -> "Geometry":
+    def for_frame(cls, height: int, width: int, size: int) -> Geometry:
         """Geometry for a frame resized so its shorter side is `size` (-1 keeps it).
 
         The longer side is `int(size * long / short)`, as torchvision's `Resize(size)` computes it.
         """
         if size > 0 and min(height, width) != size:
-            if height < width:
-                resized = (size, int(width * size / height))
-            else:
-                resized = (int(height * size / width), size)
+            resized = (size, int(width * size / height)) if height < width else (int(height * size / width), size)
         else:
             resized = (height, width)
         pad_h = (16 - resized[0] % 16) % 16
@@ -45,7 +43,7 @@ class Geometry:
     def unpad(self, x: torch.Tensor) -> torch.Tensor:
         """Crop the padding off a (..., H, W) tensor on the padded grid."""
         left, right, top, bottom = self.pad
-        return x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]
+        return x[..., top : x.shape[-2] - bottom, left : x.shape[-1] - right]
 
     def to_source(self, probs: torch.Tensor) -> torch.Tensor:
         """Crop and bilinearly resize (C, H, W) probabilities on the padded grid to the source size."""
@@ -63,8 +61,9 @@ def check_image(image: np.ndarray) -> None:
         raise InputError(f"frames must be HxWx3 uint8 RGB arrays, got shape {shape} dtype {dtype}")
 
 
-def image_to_tensor(image: np.ndarray, geometry: Geometry, device: torch.device,
-                    antialias: bool = False) -> torch.Tensor:
+def image_to_tensor(
+    image: np.ndarray, geometry: Geometry, device: torch.device, antialias: bool = False
+) -> torch.Tensor:
     """Normalise an RGB uint8 image, resize it bilinearly and pad it, in the reference's order.
 
     As in XMem++ (torchvision 0.13 `Resize` on the normalised tensor): x/255, ImageNet
@@ -86,12 +85,13 @@ def image_to_tensor(image: np.ndarray, geometry: Geometry, device: torch.device,
     return F.pad(x, geometry.pad).contiguous(memory_format=torch.channels_last)
 
 
-def mask_to_onehot(mask: np.ndarray, object_ids: list[int], geometry: Geometry,
-                   device: torch.device) -> torch.Tensor:
+def mask_to_onehot(mask: np.ndarray, object_ids: list[int], geometry: Geometry, device: torch.device) -> torch.Tensor:
     """One float channel per object id (nearest resize, padded); returns (K, H', W')."""
     if mask.shape != geometry.source:
-        raise InputError(f"mask size {mask.shape[1]}x{mask.shape[0]} differs from its frame "
-                         f"{geometry.source[1]}x{geometry.source[0]}")
+        raise InputError(
+            f"mask size {mask.shape[1]}x{mask.shape[0]} differs from its frame "
+            f"{geometry.source[1]}x{geometry.source[0]}"
+        )
     m = torch.from_numpy(np.ascontiguousarray(mask)).to(device)
     if geometry.resized != geometry.source:
         m = F.interpolate(m[None, None].float(), size=geometry.resized, mode="nearest")[0, 0].to(m.dtype)

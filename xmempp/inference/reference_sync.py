@@ -1,8 +1,9 @@
 """Bring a live session's references in line with what a front end holds (the GUI's painted
 keyframes, the service's uploaded references), so that its results equal a job opened from scratch."""
+
 from __future__ import annotations
 
-from typing import Callable, Hashable, Mapping, Optional
+from collections.abc import Callable, Hashable, Mapping
 
 import numpy as np
 
@@ -29,11 +30,12 @@ class ReferenceSync:
         self.model = model
         self.config = config
         self.mode = mode
-        self.session: Optional[InferenceSession] = None
+        self.session: InferenceSession | None = None
         self._encoded: dict[int, Hashable] = {}
 
-    def sync(self, wanted: Mapping[int, tuple[Hashable, np.ndarray]],
-             image: Callable[[int], np.ndarray]) -> InferenceSession:
+    def sync(
+        self, wanted: Mapping[int, tuple[Hashable, np.ndarray]], image: Callable[[int], np.ndarray]
+    ) -> InferenceSession:
         """The session holding exactly `wanted` (frame -> (version, HxW uint8 ids); empty masks skipped).
 
         Arguments:

@@ -5,9 +5,10 @@ binarised); on every other frame, with refinement on, the probabilities are refi
 full-resolution frame (`xmempp.refine`). With refinement off and no soft keyframes the stage passes
 results through unchanged.
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -26,8 +27,12 @@ class RefineStage:
         keyframes: frame index -> {object id: HxW soft matte} of the soft keyframes.
     """
 
-    def __init__(self, settings: RefineSettings, object_ids: Sequence[int],
-                 keyframes: Optional[Mapping[int, Mapping[int, np.ndarray]]] = None) -> None:
+    def __init__(
+        self,
+        settings: RefineSettings,
+        object_ids: Sequence[int],
+        keyframes: Mapping[int, Mapping[int, np.ndarray]] | None = None,
+    ) -> None:
         self.settings = settings
         self.object_ids = [int(i) for i in object_ids]
         self.keyframes = dict(keyframes or {})
@@ -38,8 +43,9 @@ class RefineStage:
         """False when the stage would change nothing."""
         return self.refiner is not None or bool(self.keyframes)
 
-    def __call__(self, index: int, image: Optional[np.ndarray], probs: torch.Tensor | np.ndarray
-                 ) -> torch.Tensor | np.ndarray:
+    def __call__(
+        self, index: int, image: np.ndarray | None, probs: torch.Tensor | np.ndarray
+    ) -> torch.Tensor | np.ndarray:
         """The output probabilities of frame `index` ((1+K)xHxW, background first)."""
         soft = self.keyframes.get(index)
         if soft is not None:
@@ -49,8 +55,11 @@ class RefineStage:
         return self.refiner(image, probs)
 
     def _artist(self, soft: Mapping[int, np.ndarray], probs: torch.Tensor | np.ndarray) -> np.ndarray:
-        out = (probs.detach().cpu().float().numpy() if isinstance(probs, torch.Tensor)
-               else np.array(probs, dtype=np.float32, copy=True))
+        out = (
+            probs.detach().cpu().float().numpy()
+            if isinstance(probs, torch.Tensor)
+            else np.array(probs, dtype=np.float32, copy=True)
+        )
         for oid, matte in soft.items():
             if oid in self.object_ids and matte.shape == out.shape[1:]:
                 k = 1 + self.object_ids.index(oid)

@@ -1,20 +1,22 @@
 """Inference session: one shot's memory, stepped frame by frame, with explicit memory controls."""
+
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, ContextManager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import numpy as np
 import torch
 
-from xmempp.inference.config import InferenceConfig
-from xmempp.model.device import to_host
 from xmempp.errors import ConfigError, InputError, MemoryStateError
-from xmempp.memory.manager import MemoryManager, MemoryStats, state_to_device
-from xmempp.model.network import XMemNetwork, aggregate_objects
-from xmempp.model.precision import autocast_for
+from xmempp.inference.config import InferenceConfig
 from xmempp.inference.plan import MODES, Mode
 from xmempp.inference.preprocess import Geometry, image_to_tensor, mask_to_onehot
+from xmempp.memory.manager import MemoryManager, MemoryStats, state_to_device
+from xmempp.model.device import to_host
+from xmempp.model.network import XMemNetwork, aggregate_objects
+from xmempp.model.precision import autocast_for
 from xmempp.timing import StageTimer
 
 #: Called with (frame index, key, shrinkage, selection) each time `step` encodes a frame.
@@ -39,8 +41,13 @@ class InferenceSession:
     and long-term memory and the hidden state.
     """
 
-    def __init__(self, model: XMemNetwork, config: InferenceConfig | None = None, mode: Mode | str = Mode.XMEMPP,
-                 timer: StageTimer | None = None) -> None:
+    def __init__(
+        self,
+        model: XMemNetwork,
+        config: InferenceConfig | None = None,
+        mode: Mode | str = Mode.XMEMPP,
+        timer: StageTimer | None = None,
+    ) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         self.model = model
@@ -193,7 +200,7 @@ class InferenceSession:
         with self._stage("upsample"):
             return to_host(geometry.to_source(probs[0].float()))
 
-    def _stage(self, name: str) -> ContextManager:
+    def _stage(self, name: str) -> AbstractContextManager:
         return self.timer.stage(name) if self.timer is not None else contextlib.nullcontext()
 
     def _reference_probs(self, frame: int) -> torch.Tensor:
@@ -213,8 +220,7 @@ class InferenceSession:
         write = frame not in self._permanent and not end
         deep = self._deep_update_due(is_memory_frame=True) and not end
         with self._stage("value_encoder"):
-            value, hidden = self.model.encode_value(x, features.f16, self.memory.hidden, probs[:, 1:],
-                                                    deep_update=deep)
+            value, hidden = self.model.encode_value(x, features.f16, self.memory.hidden, probs[:, 1:], deep_update=deep)
         if write:
             self.memory.add_temporary(features.key, features.shrinkage, features.selection, value, frame)
         if not end:
@@ -237,8 +243,9 @@ class InferenceSession:
             self.memory.hidden = hidden
         if memory_frame:
             with self._stage("value_encoder"):
-                value, hidden = self.model.encode_value(x, features.f16, self.memory.hidden, probs[:, 1:],
-                                                        deep_update=deep)
+                value, hidden = self.model.encode_value(
+                    x, features.f16, self.memory.hidden, probs[:, 1:], deep_update=deep
+                )
                 self.memory.add_temporary(features.key, features.shrinkage, features.selection, value, frame)
             self._last_memory_step = self._step_index
             if deep:
@@ -272,8 +279,10 @@ class InferenceSession:
         mask = np.asarray(mask)
         geometry = self._frame_geometry(image)
         if mask.shape != geometry.source:
-            raise InputError(f"reference mask for frame {frame} has size {mask.shape[::-1]}, its frame "
-                             f"{geometry.source[::-1]}; a mask must match its frame")
+            raise InputError(
+                f"reference mask for frame {frame} has size {mask.shape[::-1]}, its frame "
+                f"{geometry.source[::-1]}; a mask must match its frame"
+            )
         self._inputs[frame] = self._to_tensor(image, geometry)
         self._masks[frame] = mask
         self._mask_objects[frame] = [int(v) for v in np.unique(mask).tolist() if v != 0]
@@ -296,7 +305,7 @@ class InferenceSession:
         with autocast_for(self.device, self.model.precision):
             features = self.model.encode_key(x)
             if in_place:
-                objects = self._object_ids[:self._known_after[frame]]
+                objects = self._object_ids[: self._known_after[frame]]
             else:
                 self._register_objects(self._mask_objects[frame], features.key)
                 objects = self.object_ids
@@ -323,9 +332,11 @@ class InferenceSession:
         if self._geometry is None:
             self._geometry = geometry
         elif geometry != self._geometry:
-            raise InputError(f"frame size {image.shape[1]}x{image.shape[0]} differs from the session's "
-                             f"{self._geometry.source[1]}x{self._geometry.source[0]}; all frames of a shot "
-                             "must have one size")
+            raise InputError(
+                f"frame size {image.shape[1]}x{image.shape[0]} differs from the session's "
+                f"{self._geometry.source[1]}x{self._geometry.source[0]}; all frames of a shot "
+                "must have one size"
+            )
         return geometry
 
     # ------------------------------------------------------------ checkpoints
@@ -343,15 +354,17 @@ class InferenceSession:
         return {
             "mode": self.mode,
             "memory": state_to_device(self.memory.state_dict(), "cpu"),
-            "masks": {int(frame): torch.from_numpy(np.ascontiguousarray(mask)).clone()
-                      for frame, mask in self._masks.items()},
+            "masks": {
+                int(frame): torch.from_numpy(np.ascontiguousarray(mask)).clone() for frame, mask in self._masks.items()
+            },
             "mask_objects": {int(frame): list(ids) for frame, ids in self._mask_objects.items()},
             "inputs": {int(frame): x.detach().cpu().clone() for frame, x in self._inputs.items()},
             "permanent": list(self._permanent),
             "known_after": {int(frame): int(n) for frame, n in self._known_after.items()},
             "object_ids": list(self._object_ids),
-            "geometry": None if geometry is None else [list(geometry.source), list(geometry.resized),
-                                                       list(geometry.pad)],
+            "geometry": None
+            if geometry is None
+            else [list(geometry.source), list(geometry.resized), list(geometry.pad)],
             "counters": [self._step_index, self._last_memory_step, self._last_deep_update_step],
         }
 
@@ -375,4 +388,3 @@ class InferenceSession:
         geometry = state["geometry"]
         self._geometry = None if geometry is None else Geometry(*(tuple(part) for part in geometry))
         self._step_index, self._last_memory_step, self._last_deep_update_step = (int(c) for c in state["counters"])
-

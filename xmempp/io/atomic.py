@@ -6,6 +6,7 @@ the destination folder, flushed and fsynced, then moved over the final name with
 failed write leaves no partial file behind. (The folder itself is not fsynced after the rename:
 that would only make the rename survive a power cut, at twice the cost per file.)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,8 +14,9 @@ import io
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Callable, Iterator, Optional
+from typing import IO
 
 import cv2
 import numpy as np
@@ -24,8 +26,18 @@ from xmempp.errors import ConfigError, InputError, OutputError
 from xmempp.types import PathLike
 
 __all__ = [
-    "atomic_write_bytes", "atomic_write_text", "atomic_open", "atomic_write_with", "encode_png", "encode_jpeg",
-    "encode_image", "atomic_write_image", "TEMP_PREFIX", "default_file_mode", "default_dir_mode", "remove_leftovers",
+    "TEMP_PREFIX",
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_image",
+    "atomic_write_text",
+    "atomic_write_with",
+    "default_dir_mode",
+    "default_file_mode",
+    "encode_image",
+    "encode_jpeg",
+    "encode_png",
+    "remove_leftovers",
 ]
 
 #: Temporary files start with this prefix (hidden on POSIX) so that folder listings skip them.
@@ -33,7 +45,7 @@ TEMP_PREFIX = ".xmempp-tmp-"
 
 
 _umask_lock = threading.Lock()
-_umask: Optional[int] = None
+_umask: int | None = None
 
 
 def _current_umask() -> int:
@@ -71,8 +83,7 @@ def default_dir_mode() -> int:
 
 def _output_error(path: Path, exc: BaseException) -> OutputError:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return OutputError(f"cannot write {path}: {reason}; check that the folder is writable and the disk "
-                       f"has free space")
+    return OutputError(f"cannot write {path}: {reason}; check that the folder is writable and the disk has free space")
 
 
 @contextlib.contextmanager
@@ -169,7 +180,7 @@ def atomic_write_text(path: PathLike, text: str, fsync: bool = True) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
 
 
-def encode_png(array: np.ndarray, palette: Optional[np.ndarray] = None, compress_level: int = 3) -> bytes:
+def encode_png(array: np.ndarray, palette: np.ndarray | None = None, compress_level: int = 3) -> bytes:
     """Encode an image array as PNG bytes without any colour conversion.
 
     Arguments:
@@ -221,8 +232,7 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     return buf.tobytes()
 
 
-def encode_image(suffix: str, array: np.ndarray, palette: Optional[np.ndarray] = None,
-                 jpeg_quality: int = 90) -> bytes:
+def encode_image(suffix: str, array: np.ndarray, palette: np.ndarray | None = None, jpeg_quality: int = 90) -> bytes:
     """Encode `array` in the format named by a file suffix (".png", ".jpg"/".jpeg").
 
     Arguments:
@@ -243,8 +253,9 @@ def encode_image(suffix: str, array: np.ndarray, palette: Optional[np.ndarray] =
     raise OutputError(f"unsupported image format {suffix!r}; use .png or .jpg")
 
 
-def atomic_write_image(path: PathLike, array: np.ndarray, palette: Optional[np.ndarray] = None,
-                       jpeg_quality: int = 90, fsync: bool = True) -> None:
+def atomic_write_image(
+    path: PathLike, array: np.ndarray, palette: np.ndarray | None = None, jpeg_quality: int = 90, fsync: bool = True
+) -> None:
     """Encode an image by its file suffix and write it atomically.
 
     Arguments:
@@ -261,7 +272,7 @@ def atomic_write_image(path: PathLike, array: np.ndarray, palette: Optional[np.n
     atomic_write_bytes(path, data, fsync=fsync)
 
 
-def remove_leftovers(folder: PathLike, recursive: bool = True, name: Optional[str] = None) -> list[Path]:
+def remove_leftovers(folder: PathLike, recursive: bool = True, name: str | None = None) -> list[Path]:
     """Delete temporary files a killed run left behind (`TEMP_PREFIX...`); nothing else is touched.
 
     Arguments:
@@ -277,7 +288,7 @@ def remove_leftovers(folder: PathLike, recursive: bool = True, name: Optional[st
     if not root.is_dir():
         return []
     removed = []
-    for path in (root.rglob(pattern) if recursive else root.glob(pattern)):
+    for path in root.rglob(pattern) if recursive else root.glob(pattern):
         if path.is_file() and not path.is_symlink():
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

@@ -13,20 +13,28 @@ The default output is the plain sRGB encoding with clipping to 0..1, no tone map
 linearised sRGB image comes back as itself. A display/view transform (e.g. display `sRGB - Display`,
 view `ACES 2.0 - SDR 100 nits (Rec.709)`) can be asked for instead.
 """
+
 from __future__ import annotations
 
 import os
 import threading
 from dataclasses import dataclass
-from typing import Optional
 
 import cv2
 import numpy as np
 
 from xmempp.errors import ConfigError, InputError, Remedy, RemedyKind
 
-__all__ = ["ColourOptions", "ColourConverter", "load_config", "converter_for", "SRGB", "LINEAR", "CINEON",
-           "BUILTIN_CONFIG"]
+__all__ = [
+    "BUILTIN_CONFIG",
+    "CINEON",
+    "LINEAR",
+    "SRGB",
+    "ColourConverter",
+    "ColourOptions",
+    "converter_for",
+    "load_config",
+]
 
 #: The built-in config used when `$OCIO` is not set.
 BUILTIN_CONFIG = "ocio://studio-config-latest"
@@ -44,7 +52,7 @@ _configs: dict[str, object] = {}
 
 def _ocio():
     try:
-        import PyOpenColorIO as ocio  # noqa: PLC0415 - optional dependency (vfx extra)
+        import PyOpenColorIO as ocio
     except ImportError as exc:
         raise InputError("colour conversion of EXR/DPX plates needs OpenColorIO: pip install 'xmempp[vfx]'") from exc
     return ocio
@@ -53,14 +61,21 @@ def _ocio():
 def _add_cineon(config, ocio) -> None:
     """Add the Kodak Cineon log curve over linear Rec.709 to a (built-in) config."""
     offset = 10.0 ** ((95.0 - 685.0) * 0.002 / 0.6)
-    to_linear = ocio.LogAffineTransform(logSideSlope=[300.0 / 1023.0] * 3, logSideOffset=[685.0 / 1023.0] * 3,
-                                        linSideSlope=[1.0 - offset] * 3, linSideOffset=[offset] * 3,
-                                        direction=ocio.TRANSFORM_DIR_INVERSE)
+    to_linear = ocio.LogAffineTransform(
+        logSideSlope=[300.0 / 1023.0] * 3,
+        logSideOffset=[685.0 / 1023.0] * 3,
+        linSideSlope=[1.0 - offset] * 3,
+        linSideOffset=[offset] * 3,
+        direction=ocio.TRANSFORM_DIR_INVERSE,
+    )
     to_linear.setBase(10.0)
     reference = config.getCanonicalName("aces_interchange") or "ACES2065-1"
     group = ocio.GroupTransform([to_linear, ocio.ColorSpaceTransform(src=LINEAR, dst=reference)])
-    space = ocio.ColorSpace(referenceSpace=ocio.REFERENCE_SPACE_SCENE, name=CINEON,
-                            description="Kodak Cineon printing density (95/685, gamma 0.6) over linear Rec.709")
+    space = ocio.ColorSpace(
+        referenceSpace=ocio.REFERENCE_SPACE_SCENE,
+        name=CINEON,
+        description="Kodak Cineon printing density (95/685, gamma 0.6) over linear Rec.709",
+    )
     space.setTransform(group, ocio.COLORSPACE_DIR_TO_REFERENCE)
     config.addColorSpace(space)
 
@@ -78,8 +93,10 @@ def load_config():
             try:
                 config = ocio.Config.CreateFromFile(source)
             except (ocio.Exception, ocio.ExceptionMissingFile) as exc:
-                raise ConfigError(f"cannot load the OCIO config {source} ($OCIO): {exc}; fix $OCIO or unset it to "
-                                  f"use the built-in ACES config") from exc
+                raise ConfigError(
+                    f"cannot load the OCIO config {source} ($OCIO): {exc}; fix $OCIO or unset it to "
+                    f"use the built-in ACES config"
+                ) from exc
             if source == BUILTIN_CONFIG:
                 _add_cineon(config, ocio)
             _configs[source] = config
@@ -96,9 +113,9 @@ class ColourOptions:
             the config's default display).
     """
 
-    colorspace: Optional[str] = None
-    display: Optional[str] = None
-    view: Optional[str] = None
+    colorspace: str | None = None
+    display: str | None = None
+    view: str | None = None
 
 
 def _find_space(config, name: str, what: str):
@@ -106,9 +123,11 @@ def _find_space(config, name: str, what: str):
     if space is None:
         names = list(config.getColorSpaceNames())
         close = [n for n in names if name.casefold() in n.casefold()][:5] or names[:8]
-        raise ConfigError(f"unknown colour space {name!r} for {what}; the OCIO config "
-                          f"({os.environ.get('OCIO') or 'built-in'}) has e.g. {', '.join(close)}",
-                          remedy=Remedy(RemedyKind.SET, "colorspace", choices=tuple(close)))
+        raise ConfigError(
+            f"unknown colour space {name!r} for {what}; the OCIO config "
+            f"({os.environ.get('OCIO') or 'built-in'}) has e.g. {', '.join(close)}",
+            remedy=Remedy(RemedyKind.SET, "colorspace", choices=tuple(close)),
+        )
     return space
 
 
@@ -143,15 +162,18 @@ class ColourConverter:
                 raise ConfigError(f"unknown display {display!r}; the OCIO config has {', '.join(config.getDisplays())}")
             view = options.view or config.getDefaultView(display)
             if view not in list(config.getViews(display)):
-                raise ConfigError(f"unknown view {view!r} for display {display!r}; it has "
-                                  f"{', '.join(config.getViews(display))}")
+                raise ConfigError(
+                    f"unknown view {view!r} for display {display!r}; it has {', '.join(config.getViews(display))}"
+                )
             transform = ocio.DisplayViewTransform(src=self.source, display=display, view=view)
             self.identity = False
         else:
             target = next((n for n in _SRGB_NAMES if config.getColorSpace(n) is not None), None)
             if target is None:
-                raise ConfigError("the OCIO config ($OCIO) has no sRGB-encoded colour space",
-                                  remedies=(Remedy(RemedyKind.SET, "display"), Remedy(RemedyKind.SET, "view")))
+                raise ConfigError(
+                    "the OCIO config ($OCIO) has no sRGB-encoded colour space",
+                    remedies=(Remedy(RemedyKind.SET, "display"), Remedy(RemedyKind.SET, "view")),
+                )
             target = config.getColorSpace(target).getName()
             self.identity = target == self.source
             transform = ocio.ColorSpaceTransform(src=self.source, dst=target)
@@ -168,8 +190,9 @@ class ColourConverter:
         if key not in self._luts:
             codes = np.arange(65536, dtype=np.uint16)
             values = codes.view(np.float16).astype(np.float32) if dtype == np.float16 else codes / np.float32(65535)
-            ramp = np.ascontiguousarray(np.repeat(np.nan_to_num(values, nan=0.0, posinf=65504.0,
-                                                                neginf=0.0)[:, None], 3, axis=1), np.float32)
+            ramp = np.ascontiguousarray(
+                np.repeat(np.nan_to_num(values, nan=0.0, posinf=65504.0, neginf=0.0)[:, None], 3, axis=1), np.float32
+            )
             self._apply(ramp[None])
             self._luts[key] = np.ascontiguousarray(_quantise(ramp).T)
             self._same_curve[key] = bool((self._luts[key] == self._luts[key][0]).all())
@@ -250,6 +273,8 @@ def converter_for(kind: str, options: ColourOptions = ColourOptions()) -> Colour
         elif config.getColorSpace(default) is not None:
             name = default
         else:
-            raise ConfigError(f"the OCIO config ($OCIO) has no {role or default!r} colour space for these plates",
-                              remedy=Remedy(RemedyKind.SET, "colorspace"))
+            raise ConfigError(
+                f"the OCIO config ($OCIO) has no {role or default!r} colour space for these plates",
+                remedy=Remedy(RemedyKind.SET, "colorspace"),
+            )
     return ColourConverter(name, config, options)

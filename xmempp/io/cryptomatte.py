@@ -10,21 +10,32 @@ background is no object: its coverage is what the ranks leave to 1. The EXR head
 (`MurmurHash3_32`), `conversion` (`uint32_to_float32`) and `manifest` (JSON: name -> 8-digit hex ID).
 Nuke's Cryptomatte node, Silhouette, Fusion and `cryptomatte-api` read these files.
 """
+
 from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
 from xmempp.errors import OutputError
-from xmempp.io.mattes import write_image_spec
+from xmempp.io.matte_files import write_image_spec
 
-__all__ = ["DEFAULT_LAYER", "LOSSLESS_EXR", "MIN_RANKS", "murmurhash3_32", "object_id_float", "default_object_name",
-           "cryptomatte_channels", "cryptomatte_metadata", "write_cryptomatte", "CryptomatteSink"]
+__all__ = [
+    "DEFAULT_LAYER",
+    "LOSSLESS_EXR",
+    "MIN_RANKS",
+    "CryptomatteSink",
+    "cryptomatte_channels",
+    "cryptomatte_metadata",
+    "default_object_name",
+    "murmurhash3_32",
+    "object_id_float",
+    "write_cryptomatte",
+]
 
 DEFAULT_LAYER = "CryptoObject"
 #: EXR compressions that keep the float IDs exact.
@@ -51,7 +62,7 @@ def murmurhash3_32(data: bytes, seed: int = 0) -> int:
         h ^= (k * c2) & mask
         h = ((h << 13) | (h >> 19)) & mask
         h = (h * 5 + 0xE6546B64) & mask
-    tail = data[blocks * 4:]
+    tail = data[blocks * 4 :]
     k = 0
     for i, byte in enumerate(tail):
         k |= byte << (8 * i)
@@ -95,12 +106,17 @@ def cryptomatte_metadata(layer: str, names: Sequence[str]) -> dict[str, str]:
     key = f"{murmurhash3_32(layer.encode('utf-8')):08x}"[:7]
     manifest = {name: f"{_id_bits(name):08x}" for name in names}
     prefix = f"cryptomatte/{key}/"
-    return {prefix + "name": layer, prefix + "hash": "MurmurHash3_32", prefix + "conversion": "uint32_to_float32",
-            prefix + "manifest": json.dumps(manifest, sort_keys=True)}
+    return {
+        prefix + "name": layer,
+        prefix + "hash": "MurmurHash3_32",
+        prefix + "conversion": "uint32_to_float32",
+        prefix + "manifest": json.dumps(manifest, sort_keys=True),
+    }
 
 
-def cryptomatte_channels(coverage: np.ndarray, names: Sequence[str], layer: str = DEFAULT_LAYER,
-                         ranks: Optional[int] = None) -> tuple[list[np.ndarray], list[str]]:
+def cryptomatte_channels(
+    coverage: np.ndarray, names: Sequence[str], layer: str = DEFAULT_LAYER, ranks: int | None = None
+) -> tuple[list[np.ndarray], list[str]]:
     """Ranked (ID, coverage) planes of the objects.
 
     Arguments:
@@ -116,7 +132,7 @@ def cryptomatte_channels(coverage: np.ndarray, names: Sequence[str], layer: str 
     ranks += ranks % 2
     ids = np.array([object_id_float(n) for n in names], dtype=np.float32)
     cov = np.asarray(coverage, dtype=np.float32)
-    order = np.argsort(-cov, axis=0, kind="stable")                    # K x H x W, highest coverage first
+    order = np.argsort(-cov, axis=0, kind="stable")  # K x H x W, highest coverage first
     ranked = np.take_along_axis(cov, order, axis=0)
     planes: list[np.ndarray] = []
     channel_names: list[str] = []
@@ -137,15 +153,21 @@ def cryptomatte_channels(coverage: np.ndarray, names: Sequence[str], layer: str 
 
 def _oiio():
     try:
-        import OpenImageIO as oiio  # noqa: PLC0415 - optional dependency (vfx extra)
+        import OpenImageIO as oiio
     except ImportError as exc:
         raise OutputError("writing Cryptomatte EXRs needs OpenImageIO: pip install 'xmempp[vfx]'") from exc
     return oiio
 
 
-def write_cryptomatte(path: Path, coverage: np.ndarray, names: Sequence[str], layer: str = DEFAULT_LAYER,
-                      windows: tuple[Optional[tuple[int, int, int, int]], Optional[tuple[int, int, int, int]]] = (
-                          None, None), compression: Optional[str] = None, fsync: bool = True) -> None:
+def write_cryptomatte(
+    path: Path,
+    coverage: np.ndarray,
+    names: Sequence[str],
+    layer: str = DEFAULT_LAYER,
+    windows: tuple[tuple[int, int, int, int] | None, tuple[int, int, int, int] | None] = (None, None),
+    compression: str | None = None,
+    fsync: bool = True,
+) -> None:
     """Write one frame's objects as a Cryptomatte EXR (float32, lossless compression).
 
     Arguments:
@@ -160,8 +182,9 @@ def write_cryptomatte(path: Path, coverage: np.ndarray, names: Sequence[str], la
         None. Raises `OutputError` when it cannot be written or the compression is lossy.
     """
     if compression is not None and compression not in LOSSLESS_EXR:
-        raise OutputError(f"Cryptomatte IDs need lossless EXR compression, not {compression!r} (use zip, zips, piz, "
-                          f"rle or none)")
+        raise OutputError(
+            f"Cryptomatte IDs need lossless EXR compression, not {compression!r} (use zip, zips, piz, rle or none)"
+        )
     oiio = _oiio()
     planes, channel_names = cryptomatte_channels(coverage, names, layer)
     h, w = planes[0].shape
@@ -195,7 +218,7 @@ class CryptomatteSink:
     names: Mapping[int, str] = field(default_factory=dict)
     layer: str = DEFAULT_LAYER
     file_name: str = "cryptomatte"
-    compression: Optional[str] = None
+    compression: str | None = None
 
     def write(self, frame, target) -> None:
         """Write the Cryptomatte EXR of `frame` (a `FrameOutput`) into `target` (an `OutputTarget`)."""
@@ -204,5 +227,6 @@ class CryptomatteSink:
         file = frame.info.numbered(self.file_name, ".exr") if frame.info is not None else f"{frame.stem}.exr"
         path = target.claim(target.folder / "cryptomatte" / file)
         names = [self.names.get(oid, default_object_name(oid)) for oid in frame.object_ids]
-        write_cryptomatte(path, np.asarray(frame.probs[1:]), names, self.layer, frame.windows, self.compression,
-                          target.fsync)
+        write_cryptomatte(
+            path, np.asarray(frame.probs[1:]), names, self.layer, frame.windows, self.compression, target.fsync
+        )

@@ -16,6 +16,7 @@ by index within `len` and never rely on iteration stopping at an IndexError.
 
 `prefetch(iterable)` reads ahead on a background thread.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,16 +24,11 @@ import queue
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import (
-    Callable,
-    Generator,
     Any,
-    Iterable,
-    Iterator,
-    Optional,
     Protocol,
     overload,
     runtime_checkable,
@@ -42,15 +38,24 @@ import cv2
 import numpy as np
 
 from xmempp.errors import InputError, Remedy, RemedyKind
-from xmempp.io.sequences import check_links, check_numbering
-from xmempp.types import PathLike
-
 
 #: File suffixes read as frames in a frame folder.
 from xmempp.io.images import IMAGE_EXTENSIONS, decode_image_file, is_hidden, natural_key, open_image
+from xmempp.io.sequences import check_links, check_numbering
+from xmempp.types import PathLike
 
-__all__ = ["Frames", "FrameSource", "FolderFrames", "FrameRange", "SceneLinearFrame", "SceneLinearReader",
-           "range_indices", "scene_linear_reader", "prefetch", "close_frames"]
+__all__ = [
+    "FolderFrames",
+    "FrameRange",
+    "FrameSource",
+    "Frames",
+    "SceneLinearFrame",
+    "SceneLinearReader",
+    "close_frames",
+    "prefetch",
+    "range_indices",
+    "scene_linear_reader",
+]
 
 
 @runtime_checkable
@@ -83,7 +88,7 @@ class SceneLinearFrame:
 
 
 #: Reads a frame's scene-linear pixels (None: the frame is display-referred).
-SceneLinearReader = Callable[[], Optional[SceneLinearFrame]]
+SceneLinearReader = Callable[[], SceneLinearFrame | None]
 
 
 class FrameSource(Sequence, ABC):
@@ -101,8 +106,8 @@ class FrameSource(Sequence, ABC):
     path: Path
     names: list[str]
     is_video: bool = False
-    fps: Optional[float] = None
-    frame_numbers: Optional[list[int]] = None
+    fps: float | None = None
+    frame_numbers: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -139,7 +144,7 @@ class FrameSource(Sequence, ABC):
     def _read(self, index: int) -> np.ndarray:
         """Decode frame `index` (already range-checked)."""
 
-    def scene_linear(self, index: int) -> Optional[SceneLinearFrame]:
+    def scene_linear(self, index: int) -> SceneLinearFrame | None:
         """Frame `index` as scene-linear pixels for colour that is composited (the foreground's RGBA EXR),
         or None for display-referred frames (their colour stays as displayed). Linear plates override it."""
         return None
@@ -159,7 +164,7 @@ class FrameSource(Sequence, ABC):
     def close(self) -> None:
         """Release open files and decoders (the source can still be read afterwards)."""
 
-    def __enter__(self) -> "FrameSource":
+    def __enter__(self) -> FrameSource:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -184,9 +189,10 @@ def range_indices(source: FrameSource, first: int, last: int) -> tuple[int, int]
     missing = [n for n in range(first, last + 1) if n not in have]
     if missing:
         shown = ", ".join(map(str, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise InputError(f"{source.path} has no frame(s) {shown} of the range {first}-{last} (it has "
-                         f"{numbers[0]}-{numbers[-1]})", remedy=Remedy(RemedyKind.SET, "frames",
-                                                                       note=f"within {numbers[0]}-{numbers[-1]}"))
+        raise InputError(
+            f"{source.path} has no frame(s) {shown} of the range {first}-{last} (it has {numbers[0]}-{numbers[-1]})",
+            remedy=Remedy(RemedyKind.SET, "frames", note=f"within {numbers[0]}-{numbers[-1]}"),
+        )
     return numbers.index(first), last - first + 1
 
 
@@ -204,9 +210,9 @@ class FrameRange(FrameSource):
         self.path = source.path
         self.is_video = source.is_video
         self.fps = source.fps
-        self.names = list(source.names[start:start + count])
+        self.names = list(source.names[start : start + count])
         numbers = source.frame_numbers or range(len(source))
-        self.frame_numbers = list(numbers[start:start + count])
+        self.frame_numbers = list(numbers[start : start + count])
 
     @property
     def size(self) -> tuple[int, int]:
@@ -215,7 +221,7 @@ class FrameRange(FrameSource):
     def _read(self, index: int) -> np.ndarray:
         return self.source[self.start + index]
 
-    def scene_linear(self, index: int) -> Optional[SceneLinearFrame]:
+    def scene_linear(self, index: int) -> SceneLinearFrame | None:
         return self.source.scene_linear(self.start + index)
 
     def close(self) -> None:
@@ -245,8 +251,10 @@ class FolderFrames(FrameSource):
             folders = sorted(p.name for p in entries if p.is_dir())
             hint = ""
             if others:
-                hint = (f" (found only {', '.join(others[:5])} files; supported frames are "
-                        f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+                hint = (
+                    f" (found only {', '.join(others[:5])} files; supported frames are "
+                    f"{', '.join(sorted(IMAGE_EXTENSIONS))})"
+                )
             elif folders:
                 hint = f" (it only has sub-folders: {', '.join(folders[:5])}; give the folder that holds the frames)"
             raise InputError(f"no frames found in {self.path}{hint}; give a folder of images or a video file")
@@ -254,8 +262,10 @@ class FolderFrames(FrameSource):
         seen: dict[str, Path] = {}
         for p in files:
             if p.stem in seen:
-                raise InputError(f"two frames share the name {p.stem!r} in {self.path}: {seen[p.stem].name} and "
-                                 f"{p.name}; keep one of them")
+                raise InputError(
+                    f"two frames share the name {p.stem!r} in {self.path}: {seen[p.stem].name} and "
+                    f"{p.name}; keep one of them"
+                )
             seen[p.stem] = p
         self.files: list[Path] = files
         self.names = [p.stem for p in files]
@@ -263,7 +273,7 @@ class FolderFrames(FrameSource):
         if all(numbers):
             check_numbering(self.path, files)  # one gap-free sequence with one file per number
             self.frame_numbers = [int(m.group(1)) for m in numbers if m]  # a numbered sequence: roto pairs by number
-        self._size: Optional[tuple[int, int]] = None
+        self._size: tuple[int, int] | None = None
         self._check_headers()
 
     def _check_headers(self) -> None:
@@ -275,9 +285,11 @@ class FolderFrames(FrameSource):
                 self._size = (h, w)
             elif (h, w) != self._size:
                 first_h, first_w = self._size
-                raise InputError(f"frame {path} is {w}x{h} but the first frame {self.files[0].name} is "
-                                 f"{first_w}x{first_h}; all frames of a shot must have the same size",
-                                 remedy=Remedy(RemedyKind.FIX_INPUT))
+                raise InputError(
+                    f"frame {path} is {w}x{h} but the first frame {self.files[0].name} is "
+                    f"{first_w}x{first_h}; all frames of a shot must have the same size",
+                    remedy=Remedy(RemedyKind.FIX_INPUT),
+                )
 
     @property
     def size(self) -> tuple[int, int]:
@@ -293,10 +305,11 @@ class FolderFrames(FrameSource):
         rgb = decode_image_file(path, "frame")
         if rgb.shape[:2] != self.size:
             h, w = self.size
-            raise InputError(f"frame {path} is {rgb.shape[1]}x{rgb.shape[0]} but the first frame "
-                             f"{self.files[0].name} is {w}x{h}; all frames of a shot must have the same size")
+            raise InputError(
+                f"frame {path} is {rgb.shape[1]}x{rgb.shape[0]} but the first frame "
+                f"{self.files[0].name} is {w}x{h}; all frames of a shot must have the same size"
+            )
         return rgb
-
 
 
 _END = object()
@@ -310,20 +323,21 @@ def close_frames(frames: Frames) -> None:
         close()
 
 
-def scene_linear_reader(frames: Any, index: int, size: tuple[int, ...]) -> Optional[SceneLinearReader]:
+def scene_linear_reader(frames: Any, index: int, size: tuple[int, ...]) -> SceneLinearReader | None:
     """Reads frame `index`'s scene-linear pixels at (height, width) `size` when the frames are a linear
     plate (`FrameSource.scene_linear`), for the foreground's RGBA EXR; None otherwise."""
     read = getattr(frames, "scene_linear", None)
     if read is None:
         return None
 
-    def reader() -> Optional[SceneLinearFrame]:
+    def reader() -> SceneLinearFrame | None:
         frame = read(index)
         if frame is None or tuple(frame.pixels.shape[:2]) == size:
             return frame
         h, w = size
-        pixels = cv2.resize(frame.pixels, (w, h), interpolation=cv2.INTER_AREA if h < frame.pixels.shape[0]
-                            else cv2.INTER_LINEAR)
+        pixels = cv2.resize(
+            frame.pixels, (w, h), interpolation=cv2.INTER_AREA if h < frame.pixels.shape[0] else cv2.INTER_LINEAR
+        )
         return dataclasses.replace(frame, pixels=np.ascontiguousarray(pixels, dtype=np.float32))
 
     return reader
@@ -341,7 +355,7 @@ def prefetch(iterable: Iterable[Any], depth: int = 4) -> Generator[Any, None, No
     Returns:
         A generator yielding the items of `iterable` in order.
     """
-    q: "queue.Queue[tuple[bool, Any]]" = queue.Queue(maxsize=max(1, int(depth)))
+    q: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=max(1, int(depth)))
     stop = threading.Event()
 
     def put(item: tuple[bool, Any]) -> bool:
@@ -359,7 +373,7 @@ def prefetch(iterable: Iterable[Any], depth: int = 4) -> Generator[Any, None, No
                 if not put((True, item)):
                     return
             put((True, _END))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        except BaseException as exc:
             put((False, exc))
 
     thread = threading.Thread(target=reader, name="xmempp-prefetch", daemon=True)

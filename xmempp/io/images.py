@@ -12,12 +12,16 @@ from PIL import Image, UnidentifiedImageError
 
 from xmempp.errors import InputError
 
-
 #: File suffixes read as frames in a frame folder.
 
 __all__ = [
-    "IMAGE_EXTENSIONS", "MAX_IMAGE_PIXELS", "DECODE_ERRORS", "natural_key", "is_hidden", "open_image",
+    "DECODE_ERRORS",
+    "IMAGE_EXTENSIONS",
+    "MAX_IMAGE_PIXELS",
     "decode_image_file",
+    "is_hidden",
+    "natural_key",
+    "open_image",
 ]
 
 
@@ -28,8 +32,17 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", 
 MAX_IMAGE_PIXELS = 2 * 89_478_485
 #: What Pillow raises on a file it cannot decode: corrupt, truncated or forged data (broken TIFF tags, for one,
 #: surface as TypeError, IndexError, KeyError, struct.error or arithmetic errors from inside Pillow).
-DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError, struct.error,
-                 ArithmeticError)
+DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    TypeError,
+    IndexError,
+    KeyError,
+    struct.error,
+    ArithmeticError,
+)
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -85,8 +98,9 @@ def open_image(path: Path, what: str = "image", decode: bool = True) -> Image.Im
     except FileNotFoundError as exc:
         raise InputError(f"{what} file not found: {path}") from exc
     except UnidentifiedImageError as exc:
-        raise InputError(f"cannot read {what} {path}: not an image or corrupt; re-export it or remove it "
-                         f"from the folder") from exc
+        raise InputError(
+            f"cannot read {what} {path}: not an image or corrupt; re-export it or remove it from the folder"
+        ) from exc
     except Image.DecompressionBombError as exc:
         raise InputError(f"cannot read {what} {path}: image is too large ({exc})") from exc
     except DECODE_ERRORS as exc:
@@ -94,8 +108,10 @@ def open_image(path: Path, what: str = "image", decode: bool = True) -> Image.Im
     try:
         width, height = image.size
         if width * height > MAX_IMAGE_PIXELS:
-            raise InputError(f"cannot read {what} {path}: image is too large ({width}x{height} pixels, more than "
-                             f"{MAX_IMAGE_PIXELS}); the file is corrupt or not a plate xmempp can process")
+            raise InputError(
+                f"cannot read {what} {path}: image is too large ({width}x{height} pixels, more than "
+                f"{MAX_IMAGE_PIXELS}); the file is corrupt or not a plate xmempp can process"
+            )
         if width <= 0 or height <= 0:
             raise InputError(f"cannot read {what} {path}: the image is empty ({width}x{height}); re-export it")
         if decode:
@@ -122,5 +138,6 @@ def decode_image_file(path: Path, what: str = "frame") -> np.ndarray:
         try:
             return _to_rgb8(image)
         except DECODE_ERRORS as exc:
-            raise InputError(f"cannot read {what} {path}: unsupported image data ({exc}); re-export it as 8 or "
-                             f"16-bit RGB") from exc
+            raise InputError(
+                f"cannot read {what} {path}: unsupported image data ({exc}); re-export it as 8 or 16-bit RGB"
+            ) from exc

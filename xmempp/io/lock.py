@@ -7,6 +7,7 @@ taken over; a live holder, an overlapping chunk, or a lock from another host (wh
 be checked from here) refuses the run at once with an `OutputError` naming the holder, unless the
 caller forces it (`force_unlock`). Chunks with disjoint frame ranges may run in one folder at once.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,14 +15,22 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
 
 from xmempp.errors import OutputError, Remedy, RemedyKind
 
-__all__ = ["LockInfo", "FolderLock", "LockedError", "check_unlocked", "others_running", "take_lock", "folder_lock",
-           "LOCK_DIR"]
+__all__ = [
+    "LOCK_DIR",
+    "FolderLock",
+    "LockInfo",
+    "LockedError",
+    "check_unlocked",
+    "folder_lock",
+    "others_running",
+    "take_lock",
+]
 
 #: Hidden folder inside the output folder holding locks (and checkpoints).
 LOCK_DIR = ".xmempp"
@@ -38,15 +47,15 @@ class LockInfo:
     host: str
     pid: int
     started: float
-    frames: Optional[tuple[int, int]] = None
+    frames: tuple[int, int] | None = None
 
     def describe(self) -> str:
-        """"pid 123 on host n1 since 2026-12-01 21:00:00 UTC (frames 1001-1010)"."""
+        """ "pid 123 on host n1 since 2026-12-01 21:00:00 UTC (frames 1001-1010)"."""
         since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
         scope = f" (frames {self.frames[0]}-{self.frames[1]})" if self.frames else ""
         return f"pid {self.pid} on host {self.host} since {since}{scope}"
 
-    def alive(self) -> Optional[bool]:
+    def alive(self) -> bool | None:
         """Whether the holder still runs: True/False on this host, None on another (unknown)."""
         if self.host != socket.gethostname():
             return None
@@ -61,15 +70,15 @@ class LockInfo:
         return True
 
 
-def _lock_name(frames: Optional[tuple[int, int]]) -> str:
+def _lock_name(frames: tuple[int, int] | None) -> str:
     return "lock.json" if frames is None else f"lock.{frames[0]}-{frames[1]}.json"
 
 
-def _overlap(a: Optional[tuple[int, int]], b: Optional[tuple[int, int]]) -> bool:
+def _overlap(a: tuple[int, int] | None, b: tuple[int, int] | None) -> bool:
     return a is None or b is None or (a[0] <= b[1] and b[0] <= a[1])
 
 
-def _read(path: Path) -> Optional[LockInfo]:
+def _read(path: Path) -> LockInfo | None:
     """The lock in `path`, None when it vanished; a lock being written (empty) counts as a live one."""
     try:
         data = json.loads(path.read_text(encoding="utf-8") or "{}")
@@ -78,12 +87,15 @@ def _read(path: Path) -> Optional[LockInfo]:
     except (OSError, ValueError):
         data = {}
     frames = data.get("frames")
-    return LockInfo(str(data.get("host", socket.gethostname())), int(data.get("pid", os.getpid())),
-                    float(data.get("started", time.time())), tuple(frames) if frames else None)
+    return LockInfo(
+        str(data.get("host", socket.gethostname())),
+        int(data.get("pid", os.getpid())),
+        float(data.get("started", time.time())),
+        tuple(frames) if frames else None,
+    )
 
 
-def _holders(folder: Path, frames: Optional[tuple[int, int]], own: Optional[Path] = None
-             ) -> list[tuple[Path, LockInfo]]:
+def _holders(folder: Path, frames: tuple[int, int] | None, own: Path | None = None) -> list[tuple[Path, LockInfo]]:
     """Locks in `folder` whose frames overlap `frames` (except `own`)."""
     found: list[tuple[Path, LockInfo]] = []
     directory = folder / LOCK_DIR
@@ -100,14 +112,14 @@ def _holders(folder: Path, frames: Optional[tuple[int, int]], own: Optional[Path
 
 def _refusal(folder: Path, info: LockInfo) -> LockedError:
     where = "another host, so xmempp cannot tell whether it still runs" if info.alive() is None else "a running process"
-    return LockedError(f"output folder {folder} is in use by another xmempp run: {info.describe()} ({where}); "
-                       f"wait for it to finish or choose another folder",
-                       remedy=Remedy(RemedyKind.ENABLE, "force_unlock",
-                                     note="if that run is gone (e.g. its host was lost)"))
+    return LockedError(
+        f"output folder {folder} is in use by another xmempp run: {info.describe()} ({where}); "
+        f"wait for it to finish or choose another folder",
+        remedy=Remedy(RemedyKind.ENABLE, "force_unlock", note="if that run is gone (e.g. its host was lost)"),
+    )
 
 
-def check_unlocked(folder: os.PathLike | str, frames: Optional[tuple[int, int]] = None,
-                   force: bool = False) -> None:
+def check_unlocked(folder: os.PathLike | str, frames: tuple[int, int] | None = None, force: bool = False) -> None:
     """Refuse early (before any file is touched) when a live run holds the folder's frames.
 
     Arguments:
@@ -127,8 +139,9 @@ def check_unlocked(folder: os.PathLike | str, frames: Optional[tuple[int, int]] 
 def others_running(folder: os.PathLike | str) -> bool:
     """Whether a run other than this process (a chunk with other frames) may be writing into `folder` now."""
     me = (socket.gethostname(), os.getpid())
-    return any((info.host, info.pid) != me and info.alive() is not False
-               for _path, info in _holders(Path(folder), None))
+    return any(
+        (info.host, info.pid) != me and info.alive() is not False for _path, info in _holders(Path(folder), None)
+    )
 
 
 class FolderLock:
@@ -142,12 +155,15 @@ class FolderLock:
         """Remove the lock file if it still holds this run."""
         current = _read(self.path)
         if current is not None and (current.host, current.pid, current.started) == (
-                self.info.host, self.info.pid, self.info.started):
+            self.info.host,
+            self.info.pid,
+            self.info.started,
+        ):
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
 
 
-def take_lock(folder: os.PathLike | str, frames: Optional[tuple[int, int]] = None, force: bool = False) -> FolderLock:
+def take_lock(folder: os.PathLike | str, frames: tuple[int, int] | None = None, force: bool = False) -> FolderLock:
     """Take the lock of `folder` (for `frames`), atomically.
 
     Arguments:
@@ -178,8 +194,15 @@ def take_lock(folder: os.PathLike | str, frames: Optional[tuple[int, int]] = Non
         except OSError as exc:
             raise OutputError(f"cannot write the lock file {path}: {exc.strerror or exc}") from exc
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"host": info.host, "pid": info.pid, "started": info.started,
-                       "frames": list(frames) if frames else None}, f)
+            json.dump(
+                {
+                    "host": info.host,
+                    "pid": info.pid,
+                    "started": info.started,
+                    "frames": list(frames) if frames else None,
+                },
+                f,
+            )
             f.flush()
             os.fsync(f.fileno())
         break
@@ -197,12 +220,12 @@ def take_lock(folder: os.PathLike | str, frames: Optional[tuple[int, int]] = Non
 
 
 @contextlib.contextmanager
-def folder_lock(folder: os.PathLike | str, frames: Optional[tuple[int, int]] = None,
-                force: bool = False) -> Iterator[FolderLock]:
+def folder_lock(
+    folder: os.PathLike | str, frames: tuple[int, int] | None = None, force: bool = False
+) -> Iterator[FolderLock]:
     """`take_lock` as a context manager that releases the lock on exit."""
     lock = take_lock(folder, frames, force)
     try:
         yield lock
     finally:
         lock.release()
-

@@ -4,6 +4,7 @@
 path is appended and flushed *before* its file is renamed into place, so even an interrupted run
 leaves every file it wrote on the list. Hidden, so folder scans and result checks skip it.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,7 @@ from xmempp.errors import OutputError
 from xmempp.io.atomic import atomic_write_bytes
 from xmempp.types import PathLike
 
-__all__ = ["MANIFEST_NAME", "Manifest", "written_by_xmempp", "remove_stale"]
+__all__ = ["MANIFEST_NAME", "Manifest", "remove_stale", "written_by_xmempp"]
 
 MANIFEST_NAME = ".xmempp-written"
 
@@ -75,8 +76,9 @@ class Manifest:
                 with open(self.folder / MANIFEST_NAME, "a", encoding="utf-8") as f:
                     f.write(key + "\n")
             except OSError as exc:
-                raise OutputError(f"cannot record written files in {self.folder / MANIFEST_NAME}: "
-                                  f"{exc.strerror or exc}") from exc
+                raise OutputError(
+                    f"cannot record written files in {self.folder / MANIFEST_NAME}: {exc.strerror or exc}"
+                ) from exc
             self._known.add(key)
 
 

@@ -1,24 +1,24 @@
 """Decoding one roto file: PNG/TIFF (Pillow), EXR (OpenImageIO, by channel), without lossy conversion.
 
 `decode_mask` turns a file into object ids or packed colours (`RawMask`), resolving soft edges
-(`xmempp.io.mask_soft`) and keeping each object's soft values. `read_matte` reads one matte as
+(`xmempp.io.soft_keyframes`) and keeping each object's soft values. `read_matte` reads one matte as
 coverage 0..1 (an object's folder of soft mattes, results read back). EXR files are placed on their
 display window (the data window inside it), so a roto file is always the size of its display window.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
 from xmempp.errors import InputError, Remedy, RemedyKind
 from xmempp.io.images import DECODE_ERRORS, open_image
 from xmempp.io.mask_palette import MAX_OBJECTS, davis_palette, pack_rgb
-from xmempp.io.mask_soft import SoftMask, resolve_soft, too_many_objects
+from xmempp.io.soft_keyframes import SoftMask, resolve_soft, too_many_objects
 
-__all__ = ["LOSSY", "EXR_SUFFIXES", "RawMask", "decode_mask", "read_matte", "exr_channels"]
+__all__ = ["EXR_SUFFIXES", "LOSSY", "RawMask", "decode_mask", "exr_channels", "read_matte"]
 
 LOSSY = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".webp"})
 EXR_SUFFIXES = frozenset({".exr", ".sxr", ".mxr"})
@@ -42,14 +42,14 @@ class RawMask:
     path: Path
     kind: str
     data: np.ndarray
-    palette: Optional[np.ndarray] = None
-    colours: Optional[np.ndarray] = None
-    soft: Optional[dict[int, np.ndarray]] = field(default=None)
+    palette: np.ndarray | None = None
+    colours: np.ndarray | None = None
+    soft: dict[int, np.ndarray] | None = field(default=None)
 
 
 def _oiio():
     try:
-        import OpenImageIO as oiio  # noqa: PLC0415 - optional dependency (vfx extra)
+        import OpenImageIO as oiio
     except ImportError as exc:
         raise InputError("reading EXR roto needs OpenImageIO: pip install 'xmempp[vfx]'") from exc
     return oiio
@@ -60,8 +60,10 @@ def exr_channels(path: Path) -> list[str]:
     oiio = _oiio()
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
-        raise InputError(f"cannot read mask {path}: {oiio.geterror() or 'not an EXR file'}",
-                         remedy=Remedy(RemedyKind.FIX_INPUT, note="by re-exporting it"))
+        raise InputError(
+            f"cannot read mask {path}: {oiio.geterror() or 'not an EXR file'}",
+            remedy=Remedy(RemedyKind.FIX_INPUT, note="by re-exporting it"),
+        )
     try:
         names: list[str] = []
         index = 0
@@ -73,22 +75,26 @@ def exr_channels(path: Path) -> list[str]:
         inp.close()
 
 
-def _pick_channel(path: Path, names: list[str], channel: Optional[str]) -> str:
+def _pick_channel(path: Path, names: list[str], channel: str | None) -> str:
     if channel is not None:
         if channel in names:
             return channel
-        raise InputError(f"mask {path} has no channel {channel!r} (channels: {', '.join(names)})",
-                         remedy=Remedy(RemedyKind.SET, "mask_channel", choices=tuple(names)))
+        raise InputError(
+            f"mask {path} has no channel {channel!r} (channels: {', '.join(names)})",
+            remedy=Remedy(RemedyKind.SET, "mask_channel", choices=tuple(names)),
+        )
     if len(names) == 1:
         return names[0]
     for wanted in _ALPHA_NAMES:
         if wanted in names:
             return wanted
-    raise InputError(f"mask {path} has several channels ({', '.join(names)}) and none is a matte (A, mask)",
-                     remedy=Remedy(RemedyKind.SET, "mask_channel", choices=tuple(names)))
+    raise InputError(
+        f"mask {path} has several channels ({', '.join(names)}) and none is a matte (A, mask)",
+        remedy=Remedy(RemedyKind.SET, "mask_channel", choices=tuple(names)),
+    )
 
 
-def _read_exr(path: Path, channel: Optional[str], on_display: bool = True) -> np.ndarray:
+def _read_exr(path: Path, channel: str | None, on_display: bool = True) -> np.ndarray:
     """One channel of an EXR as float32 on its display window (0 outside the data window), or as stored."""
     oiio = _oiio()
     names = exr_channels(path)
@@ -104,8 +110,10 @@ def _read_exr(path: Path, channel: Optional[str], on_display: bool = True) -> np
                 break
             index += 1
         if data is None:
-            raise InputError(f"cannot decode mask {path}: {inp.geterror() or 'corrupt data'}",
-                             remedy=Remedy(RemedyKind.FIX_INPUT, note="by re-exporting it"))
+            raise InputError(
+                f"cannot decode mask {path}: {inp.geterror() or 'corrupt data'}",
+                remedy=Remedy(RemedyKind.FIX_INPUT, note="by re-exporting it"),
+            )
     finally:
         inp.close()
     plane = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width)
@@ -115,11 +123,11 @@ def _read_exr(path: Path, channel: Optional[str], on_display: bool = True) -> np
     x0, y0 = spec.x - spec.full_x, spec.y - spec.full_y
     ys = slice(max(0, y0), min(full.shape[0], y0 + spec.height))
     xs = slice(max(0, x0), min(full.shape[1], x0 + spec.width))
-    full[ys, xs] = plane[ys.start - y0: ys.stop - y0, xs.start - x0: xs.stop - x0]
+    full[ys, xs] = plane[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
     return np.nan_to_num(full, nan=0.0, posinf=1.0, neginf=0.0)
 
 
-def read_matte(path: Path, channel: Optional[str] = None, on_display: bool = True) -> np.ndarray:
+def read_matte(path: Path, channel: str | None = None, on_display: bool = True) -> np.ndarray:
     """Read one soft matte as coverage 0..1.
 
     Arguments:
@@ -146,14 +154,18 @@ def read_matte(path: Path, channel: Optional[str] = None, on_display: bool = Tru
                 return np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
             return np.asarray(image.convert("RGB"), dtype=np.float32).max(axis=2) / 255.0
     except DECODE_ERRORS as exc:
-        raise InputError(f"cannot read matte {path}: unsupported image data ({exc})",
-                         remedy=Remedy(RemedyKind.FIX_INPUT, note="by re-exporting it as PNG, TIFF or EXR")) from exc
+        raise InputError(
+            f"cannot read matte {path}: unsupported image data ({exc})",
+            remedy=Remedy(RemedyKind.FIX_INPUT, note="by re-exporting it as PNG, TIFF or EXR"),
+        ) from exc
 
 
 def _refuse_lossy(path: Path) -> None:
     if path.suffix.lower() in LOSSY:
-        raise InputError(f"mask {path} is a {path.suffix} file: lossy compression changes mask colours",
-                         remedy=Remedy(RemedyKind.FIX_INPUT, note="by saving masks as PNG, TIFF or EXR"))
+        raise InputError(
+            f"mask {path} is a {path.suffix} file: lossy compression changes mask colours",
+            remedy=Remedy(RemedyKind.FIX_INPUT, note="by saving masks as PNG, TIFF or EXR"),
+        )
 
 
 def _check_count(path: Path, ids: np.ndarray, kind: str) -> None:
@@ -176,22 +188,25 @@ def _gray(path: Path, values: np.ndarray, threshold: float, matte: bool = False)
     scale = 65535.0 if sixteen else 255.0
     soft = resolve_soft(values.astype(np.uint16 if sixteen else np.uint8), scale, 1, threshold, path)
     if soft is None and sixteen and matte:
-        soft = SoftMask(values.astype(np.uint16), {int(v): (values == v).astype(np.float32)
-                                                   for v in np.unique(values) if v})
+        soft = SoftMask(
+            values.astype(np.uint16), {int(v): (values == v).astype(np.float32) for v in np.unique(values) if v}
+        )
     if soft is None:
         if sixteen:
-            raise InputError(f"mask {path} holds 16-bit values above 255 but no soft edges; object ids must be "
-                             f"0..255", remedy=Remedy(RemedyKind.FIX_INPUT,
-                                                      note="by saving it as an 8-bit grayscale or palette PNG"))
+            raise InputError(
+                f"mask {path} holds 16-bit values above 255 but no soft edges; object ids must be 0..255",
+                remedy=Remedy(RemedyKind.FIX_INPUT, note="by saving it as an 8-bit grayscale or palette PNG"),
+            )
         ids = values.astype(np.uint8)
         _check_count(path, ids, "gray levels")
         return RawMask(path, "index", ids)
     levels = sorted(soft.shares)
     ids_of = {v: int(round(v / 257.0)) if sixteen else int(v) for v in levels}
     if len(set(ids_of.values())) != len(levels) or 0 in ids_of.values():
-        raise InputError(f"mask {path} is a 16-bit matte whose object levels {levels[:6]} do not map to distinct "
-                         f"8-bit ids",
-                         remedy=Remedy(RemedyKind.FIX_INPUT, note="by using one level per object, far apart"))
+        raise InputError(
+            f"mask {path} is a 16-bit matte whose object levels {levels[:6]} do not map to distinct 8-bit ids",
+            remedy=Remedy(RemedyKind.FIX_INPUT, note="by using one level per object, far apart"),
+        )
     lut = np.zeros(int(scale) + 1, dtype=np.uint8)
     for v, i in ids_of.items():
         lut[v] = i
@@ -200,7 +215,7 @@ def _gray(path: Path, values: np.ndarray, threshold: float, matte: bool = False)
     return RawMask(path, "index", ids, soft={ids_of[v]: s for v, s in soft.shares.items()})
 
 
-def decode_mask(path: Path, threshold: float = 0.5, channel: Optional[str] = None) -> RawMask:
+def decode_mask(path: Path, threshold: float = 0.5, channel: str | None = None) -> RawMask:
     """Decode a mask file without any lossy conversion (soft masks resolved at `threshold`).
 
     Arguments:
@@ -232,15 +247,17 @@ def decode_mask(path: Path, threshold: float = 0.5, channel: Optional[str] = Non
                 return _gray(path, np.rint(values * 65535.0).astype(np.int64), threshold, matte=True)
             if mode == "LA":
                 la = np.asarray(image)
-                if len(np.unique(la[..., 0][la[..., 1] > 0])) <= 1:   # a white matte in alpha: the alpha is the matte
+                if len(np.unique(la[..., 0][la[..., 1] > 0])) <= 1:  # a white matte in alpha: the alpha is the matte
                     return _gray(path, la[..., 1], threshold)
                 return _gray(path, np.where(la[..., 1] >= threshold * 255.0, la[..., 0], 0), threshold)
             if mode not in ("RGB", "RGBA"):
                 image = image.convert("RGBA" if "A" in mode else "RGB")
             arr = np.asarray(image)
     except DECODE_ERRORS as exc:
-        raise InputError(f"cannot read mask {path}: unsupported image data ({exc})",
-                         remedy=Remedy(RemedyKind.FIX_INPUT, note="by re-exporting it as PNG, TIFF or EXR")) from exc
+        raise InputError(
+            f"cannot read mask {path}: unsupported image data ({exc})",
+            remedy=Remedy(RemedyKind.FIX_INPUT, note="by re-exporting it as PNG, TIFF or EXR"),
+        ) from exc
     codes = pack_rgb(arr[..., :3])
     alpha = arr[..., 3].astype(np.float32) / 255.0 if arr.shape[2] == 4 else None
     if alpha is not None:
@@ -250,8 +267,9 @@ def decode_mask(path: Path, threshold: float = 0.5, channel: Optional[str] = Non
     if soft is not None:
         codes, shares = soft.codes, soft.shares
     if alpha is not None and (alpha[codes > 0] < 1).any():
-        base = shares if shares is not None else {int(c): (codes == c).astype(np.float32)
-                                                  for c in np.unique(codes) if c}
+        base = (
+            shares if shares is not None else {int(c): (codes == c).astype(np.float32) for c in np.unique(codes) if c}
+        )
         shares = {c: s * alpha for c, s in base.items()}
     uniq, first = np.unique(codes.ravel(), return_index=True)
     colours = uniq[np.argsort(first, kind="stable")]

@@ -7,10 +7,10 @@
 
 Anything else is an error: it is roto for another shot or format.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import cv2
 import numpy as np
@@ -31,11 +31,11 @@ def _place(plane: np.ndarray, data: Window, display: Window) -> np.ndarray:
     x, y, w, h = data
     fx, fy, _fw, _fh = display
     out = np.zeros((h, w), dtype=plane.dtype)
-    ox, oy = x - fx, y - fy                       # data pixel (0, 0) in display coordinates
+    ox, oy = x - fx, y - fy  # data pixel (0, 0) in display coordinates
     rows = slice(max(0, -oy), min(h, plane.shape[0] - oy))
     cols = slice(max(0, -ox), min(w, plane.shape[1] - ox))
     if rows.start < rows.stop and cols.start < cols.stop:
-        out[rows, cols] = plane[rows.start + oy: rows.stop + oy, cols.start + ox: cols.stop + ox]
+        out[rows, cols] = plane[rows.start + oy : rows.stop + oy, cols.start + ox : cols.stop + ox]
     return out
 
 
@@ -43,16 +43,23 @@ def _same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return abs((a[1] / a[0]) / (b[1] / b[0]) - 1.0) <= _ASPECT_TOLERANCE
 
 
-def _scale(ids: np.ndarray, soft: Optional[dict[int, np.ndarray]], size: tuple[int, int],
-           threshold: float) -> tuple[np.ndarray, Optional[dict[int, np.ndarray]]]:
+def _scale(
+    ids: np.ndarray, soft: dict[int, np.ndarray] | None, size: tuple[int, int], threshold: float
+) -> tuple[np.ndarray, dict[int, np.ndarray] | None]:
     h, w = size
     shrink = h * w < ids.shape[0] * ids.shape[1]
     method = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
     objects = sorted(set(present_ids(ids)) | set(soft or ()))
     if not objects:
         return np.zeros(size, np.uint8), None
-    planes = [cv2.resize(np.ascontiguousarray(soft[i] if soft and i in soft else (ids == i), dtype=np.float32),
-                         (w, h), interpolation=method) for i in objects]
+    planes = [
+        cv2.resize(
+            np.ascontiguousarray(soft[i] if soft and i in soft else (ids == i), dtype=np.float32),
+            (w, h),
+            interpolation=method,
+        )
+        for i in objects
+    ]
     stack = np.stack(planes)
     best = stack.argmax(axis=0)
     lut = np.asarray(objects, dtype=np.uint8)
@@ -60,9 +67,14 @@ def _scale(ids: np.ndarray, soft: Optional[dict[int, np.ndarray]], size: tuple[i
     return scaled, ({i: p for i, p in zip(objects, planes)} if soft is not None else None)
 
 
-def fit_to_frame(ids: np.ndarray, soft: Optional[dict[int, np.ndarray]], size: tuple[int, int],
-                 windows: Optional[tuple[Window, Window]], threshold: float, path: Path
-                 ) -> tuple[np.ndarray, Optional[dict[int, np.ndarray]], Optional[str]]:
+def fit_to_frame(
+    ids: np.ndarray,
+    soft: dict[int, np.ndarray] | None,
+    size: tuple[int, int],
+    windows: tuple[Window, Window] | None,
+    threshold: float,
+    path: Path,
+) -> tuple[np.ndarray, dict[int, np.ndarray] | None, str | None]:
     """Bring a decoded roto onto its frame's pixels.
 
     Arguments:
@@ -98,8 +110,10 @@ def fit_to_frame(ids: np.ndarray, soft: Optional[dict[int, np.ndarray]], size: t
     return ids, soft, f"{path.name} is {have[1]}x{have[0]}: scaled to the plate's {size[1]}x{size[0]}"
 
 
-def _mismatch(path: Path, have: tuple[int, int], size: tuple[int, int], full: Optional[tuple[int, int]]) -> InputError:
+def _mismatch(path: Path, have: tuple[int, int], size: tuple[int, int], full: tuple[int, int] | None) -> InputError:
     display = f" (display window {full[1]}x{full[0]})" if full is not None else ""
-    return InputError(f"mask {path} is {have[1]}x{have[0]} but its frame is {size[1]}x{size[0]}{display}: another "
-                      f"aspect ratio, so it is not roto of this plate",
-                      remedy=Remedy(RemedyKind.FIX_INPUT, note="by exporting the roto at the plate's resolution"))
+    return InputError(
+        f"mask {path} is {have[1]}x{have[0]} but its frame is {size[1]}x{size[0]}{display}: another "
+        f"aspect ratio, so it is not roto of this plate",
+        remedy=Remedy(RemedyKind.FIX_INPUT, note="by exporting the roto at the plate's resolution"),
+    )

@@ -1,20 +1,28 @@
 """Roto as object ids: `LabeledMask`, reading one file onto its frame (see `xmempp.io.masks`)."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
 
 import numpy as np
 
 from xmempp.errors import InputError, Remedy, RemedyKind
-from xmempp.types import PathLike
 from xmempp.io.mask_files import RawMask, decode_mask
 from xmempp.io.mask_fit import Window, fit_to_frame
 from xmempp.io.mask_palette import ColorTable, present_ids
+from xmempp.types import PathLike
 
-__all__ = ["LabeledMask", "read_mask", "output_palette", "object_names", "mask_frame_index", "check_threshold",
-           "finish_mask"]
+__all__ = [
+    "LabeledMask",
+    "check_threshold",
+    "finish_mask",
+    "mask_frame_index",
+    "object_names",
+    "output_palette",
+    "read_mask",
+]
 
 
 @dataclass
@@ -32,9 +40,9 @@ class LabeledMask:
     """
 
     ids: np.ndarray
-    palette: Optional[np.ndarray] = None
-    path: Optional[Path] = None
-    soft: Optional[dict[int, np.ndarray]] = None
+    palette: np.ndarray | None = None
+    path: Path | None = None
+    soft: dict[int, np.ndarray] | None = None
     names: dict[int, str] = field(default_factory=dict)
 
     @property
@@ -57,14 +65,20 @@ class LabeledMask:
 def check_threshold(threshold: float) -> float:
     """The mask threshold as a float; `InputError` outside (0, 1]."""
     if not 0.0 < float(threshold) <= 1.0:
-        raise InputError(f"mask threshold must be in (0, 1], not {threshold}",
-                         remedy=Remedy(RemedyKind.SET, "mask_threshold", 0.5))
+        raise InputError(
+            f"mask threshold must be in (0, 1], not {threshold}", remedy=Remedy(RemedyKind.SET, "mask_threshold", 0.5)
+        )
     return float(threshold)
 
 
-def finish_mask(raw: RawMask, table: Optional[ColorTable], size: Optional[tuple[int, int]] = None,
-                windows: Optional[tuple[Window, Window]] = None, threshold: float = 0.5,
-                notices: Optional[list[str]] = None) -> LabeledMask:
+def finish_mask(
+    raw: RawMask,
+    table: ColorTable | None,
+    size: tuple[int, int] | None = None,
+    windows: tuple[Window, Window] | None = None,
+    threshold: float = 0.5,
+    notices: list[str] | None = None,
+) -> LabeledMask:
     """Turn a decoded mask into ids (RGB colours through `table`) on its frame's pixels.
 
     Arguments:
@@ -90,10 +104,15 @@ def finish_mask(raw: RawMask, table: Optional[ColorTable], size: Optional[tuple[
     return LabeledMask(ids, palette, raw.path, soft)
 
 
-def read_mask(path: PathLike, color_table: Optional[ColorTable] = None,
-              expected_size: Optional[tuple[int, int]] = None, threshold: float = 0.5,
-              channel: Optional[str] = None, windows: Optional[tuple[Window, Window]] = None,
-              notices: Optional[list[str]] = None) -> LabeledMask:
+def read_mask(
+    path: PathLike,
+    color_table: ColorTable | None = None,
+    expected_size: tuple[int, int] | None = None,
+    threshold: float = 0.5,
+    channel: str | None = None,
+    windows: tuple[Window, Window] | None = None,
+    notices: list[str] | None = None,
+) -> LabeledMask:
     """Read one annotation mask as object ids.
 
     Arguments:
@@ -118,13 +137,13 @@ def read_mask(path: PathLike, color_table: Optional[ColorTable] = None,
     return finish_mask(raw, color_table, expected_size, windows, threshold, notices)
 
 
-def mask_frame_index(stem: str) -> Optional[int]:
+def mask_frame_index(stem: str) -> int | None:
     """The trailing number of a mask stem (`12`, `0012`, `frame_000012` -> 12), or None."""
     digits = len(stem) - len(stem.rstrip("0123456789"))
     return int(stem[-digits:]) if digits else None
 
 
-def output_palette(masks: Mapping[int, LabeledMask]) -> Optional[np.ndarray]:
+def output_palette(masks: Mapping[int, LabeledMask]) -> np.ndarray | None:
     """The palette outputs should use: that of the first mask (frame order) that has one.
 
     Arguments:
@@ -144,4 +163,3 @@ def object_names(masks: Mapping[int, LabeledMask]) -> dict[int, str]:
     for mask in masks.values():
         names.update(mask.names)
     return names
-

@@ -1,14 +1,15 @@
 """Mask colours: the DAVIS palette and the exact colour -> object id numbering of RGB masks."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 import numpy as np
 
 from xmempp.errors import InputError
 
-__all__ = ["MAX_OBJECTS", "ColorTable", "davis_palette", "present_ids", "pack_rgb", "unpack_rgb"]
+__all__ = ["MAX_OBJECTS", "ColorTable", "davis_palette", "pack_rgb", "present_ids", "unpack_rgb"]
 
 #: Most distinct object ids one mask may hold; more means anti-aliased / soft edges.
 MAX_OBJECTS = 64
@@ -79,7 +80,7 @@ class ColorTable:
     def __contains__(self, code: int) -> bool:
         return code in self._ids
 
-    def add(self, codes: Iterable[int], culprit: Optional[Path] = None) -> None:
+    def add(self, codes: Iterable[int], culprit: Path | None = None) -> None:
         """Register colours (packed as 0xRRGGBB) in order of first appearance.
 
         Arguments:
@@ -102,8 +103,9 @@ class ColorTable:
             next_id = max(used) + 1
             if next_id > 255:
                 where = f" (in {culprit})" if culprit else ""
-                raise InputError(f"too many mask colours{where}: object ids ran past 255; use at most "
-                                 f"{MAX_OBJECTS} flat colours")
+                raise InputError(
+                    f"too many mask colours{where}: object ids ran past 255; use at most {MAX_OBJECTS} flat colours"
+                )
             self._ids[code] = next_id
             used.add(next_id)
 

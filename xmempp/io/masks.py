@@ -13,7 +13,7 @@ outputs at keyframes). Accepted forms (see docs/plates.md, "Roto: every accepted
   of first appearance (row-major; files in frame order). The palette restores the exact colours;
 * soft mattes (8/16-bit, float TIFF, the alpha of RGBA / gray+alpha, anti-aliased or feathered
   colours or grey levels): objects are the matte's plateaus and every edge pixel goes to the
-  objects whose edge it is (`xmempp.io.mask_soft`), binarised at `threshold`;
+  objects whose edge it is (`xmempp.io.soft_keyframes`), binarised at `threshold`;
 * EXR (one channel: the only one, A / mask, or the one asked for, e.g. `chair.mask`): a 0..1 matte
   read as a 16-bit soft matte on the file's display window;
 * one folder per object of soft mattes (`xmempp.io.mask_folders`).
@@ -21,12 +21,30 @@ outputs at keyframes). Accepted forms (see docs/plates.md, "Roto: every accepted
 Roto at the plate's display window (overscan or cropped EXR plates) or at another resolution of the
 same aspect ratio is brought onto the frame (`xmempp.io.mask_fit`).
 """
+
 from xmempp.io.mask_folders import read_mask_folder
-from xmempp.io.mask_labels import (LabeledMask, check_threshold, finish_mask, mask_frame_index, object_names,
-                                   output_palette, read_mask)
+from xmempp.io.mask_labels import (
+    LabeledMask,
+    check_threshold,
+    finish_mask,
+    mask_frame_index,
+    object_names,
+    output_palette,
+    read_mask,
+)
 from xmempp.io.mask_palette import MAX_OBJECTS, ColorTable, davis_palette, present_ids
 
 __all__ = [
-    "MAX_OBJECTS", "LabeledMask", "ColorTable", "davis_palette", "read_mask", "read_mask_folder",
-    "output_palette", "object_names", "mask_frame_index", "present_ids", "check_threshold", "finish_mask",
+    "MAX_OBJECTS",
+    "ColorTable",
+    "LabeledMask",
+    "check_threshold",
+    "davis_palette",
+    "finish_mask",
+    "mask_frame_index",
+    "object_names",
+    "output_palette",
+    "present_ids",
+    "read_mask",
+    "read_mask_folder",
 ]

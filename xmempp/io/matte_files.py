@@ -4,10 +4,11 @@ EXR mattes keep the plate's data and display windows (`PlateInfo`); EXR compress
 `EXR_COMPRESSIONS`, TIFF compression one of `TIFF_COMPRESSIONS`. EXR needs OpenImageIO (the `vfx`
 extra); PNG and TIFF use OpenCV. Files are written atomically.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -15,15 +16,21 @@ import numpy as np
 from xmempp.errors import ConfigError, OutputError, Remedy, RemedyKind
 from xmempp.io.atomic import atomic_write_bytes, atomic_write_with, encode_png
 
-__all__ = ["MATTE_FORMATS", "EXR_COMPRESSIONS", "TIFF_COMPRESSIONS", "check_compression", "write_matte",
-           "write_exr_channels"]
+__all__ = [
+    "EXR_COMPRESSIONS",
+    "MATTE_FORMATS",
+    "TIFF_COMPRESSIONS",
+    "check_compression",
+    "write_exr_channels",
+    "write_matte",
+]
 
 MATTE_FORMATS = ("png", "tiff", "exr")
 EXR_COMPRESSIONS = ("zip", "zips", "piz", "pxr24", "rle", "b44", "b44a", "dwaa", "dwab", "none")
 TIFF_COMPRESSIONS = {"lzw": 5, "zip": 8, "none": 1}
 
 
-def check_compression(fmt: str, compression: Optional[str]) -> None:
+def check_compression(fmt: str, compression: str | None) -> None:
     """Raise `ConfigError` when `compression` does not apply to matte format `fmt`.
 
     Arguments:
@@ -38,14 +45,17 @@ def check_compression(fmt: str, compression: Optional[str]) -> None:
         return
     allowed = {"exr": EXR_COMPRESSIONS, "tiff": tuple(TIFF_COMPRESSIONS), "png": ()}[fmt]
     if compression not in allowed:
-        remedy = (Remedy(RemedyKind.SET, "compression", choices=tuple(allowed)) if allowed else
-                  Remedy(RemedyKind.DISABLE, "compression", note="(PNG is always zlib-compressed)"))
+        remedy = (
+            Remedy(RemedyKind.SET, "compression", choices=tuple(allowed))
+            if allowed
+            else Remedy(RemedyKind.DISABLE, "compression", note="(PNG is always zlib-compressed)")
+        )
         raise ConfigError(f"compression {compression!r} does not apply to {fmt} mattes", remedy=remedy)
 
 
 def _oiio():
     try:
-        import OpenImageIO as oiio  # noqa: PLC0415 - optional dependency (vfx extra)
+        import OpenImageIO as oiio
     except ImportError as exc:
         raise OutputError("writing EXR mattes needs OpenImageIO: pip install 'xmempp[vfx]'") from exc
     return oiio
@@ -80,11 +90,16 @@ def write_image_spec(path: Path, spec: object, pixels: np.ndarray, fsync: bool =
     atomic_write_with(path, write, fsync=fsync)
 
 
-def write_exr_channels(path: Path, planes: Sequence[np.ndarray], names: Sequence[str],
-                       data_window: Optional[tuple[int, int, int, int]] = None,
-                       display_window: Optional[tuple[int, int, int, int]] = None,
-                       compression: Optional[str] = None, fsync: bool = True,
-                       attributes: Optional[Mapping[str, str]] = None) -> None:
+def write_exr_channels(
+    path: Path,
+    planes: Sequence[np.ndarray],
+    names: Sequence[str],
+    data_window: tuple[int, int, int, int] | None = None,
+    display_window: tuple[int, int, int, int] | None = None,
+    compression: str | None = None,
+    fsync: bool = True,
+    attributes: Mapping[str, str] | None = None,
+) -> None:
     """Write HxW float planes as one half-float EXR with named channels.
 
     Arguments:
@@ -116,9 +131,15 @@ def write_exr_channels(path: Path, planes: Sequence[np.ndarray], names: Sequence
     write_image_spec(path, spec, pixels, fsync)
 
 
-def write_matte(path: Path, matte: np.ndarray, fmt: str, bits: int = 16, compression: Optional[str] = None,
-                windows: tuple[Optional[tuple[int, int, int, int]], Optional[tuple[int, int, int, int]]] = (None, None),
-                fsync: bool = True) -> None:
+def write_matte(
+    path: Path,
+    matte: np.ndarray,
+    fmt: str,
+    bits: int = 16,
+    compression: str | None = None,
+    windows: tuple[tuple[int, int, int, int] | None, tuple[int, int, int, int] | None] = (None, None),
+    fsync: bool = True,
+) -> None:
     """Write one object's soft matte (probabilities 0..1).
 
     Arguments:
@@ -140,8 +161,7 @@ def write_matte(path: Path, matte: np.ndarray, fmt: str, bits: int = 16, compres
     if fmt == "png":
         data = encode_png(values)
     else:
-        ok, buf = cv2.imencode(".tif", values, [cv2.IMWRITE_TIFF_COMPRESSION,
-                                               TIFF_COMPRESSIONS[compression or "lzw"]])
+        ok, buf = cv2.imencode(".tif", values, [cv2.IMWRITE_TIFF_COMPRESSION, TIFF_COMPRESSIONS[compression or "lzw"]])
         if not ok:
             raise OutputError(f"cannot encode TIFF matte {path}")
         data = buf.tobytes()

@@ -5,10 +5,10 @@ sub-folder per object named by its id, as `process --alpha` writes them (`alpha/
 Files are 8- or 16-bit PNG/TIFF (gray, or the alpha of gray+alpha/RGBA; a colour image's first
 channel), float TIFF, or EXR (channel `A`, else `Y`, else the first).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
 
 import cv2
 import numpy as np
@@ -16,14 +16,14 @@ import numpy as np
 from xmempp.errors import InputError, Remedy, RemedyKind
 from xmempp.io.images import is_hidden, natural_key
 
-__all__ = ["MATTE_EXTENSIONS", "read_soft_matte", "find_matte_folders"]
+__all__ = ["MATTE_EXTENSIONS", "find_matte_folders", "read_soft_matte"]
 
 MATTE_EXTENSIONS = frozenset({".png", ".tif", ".tiff", ".exr"})
 
 
 def _read_exr(path: Path) -> np.ndarray:
     try:
-        import OpenImageIO as oiio  # noqa: PLC0415 - optional dependency (vfx extra)
+        import OpenImageIO as oiio
     except ImportError as exc:
         raise InputError(f"reading the EXR matte {path} needs OpenImageIO: pip install 'xmempp[vfx]'") from exc
     inp = oiio.ImageInput.open(str(path))
@@ -31,8 +31,10 @@ def _read_exr(path: Path) -> np.ndarray:
         raise InputError(f"cannot read matte {path}: {oiio.geterror() or 'not an EXR'}")
     try:
         names = list(inp.spec().channelnames)
-        pick = next((names.index(n) for n in ("A", "Y") if n in names),
-                    next((i for i, n in enumerate(names) if n.endswith(".A")), 0))
+        pick = next(
+            (names.index(n) for n in ("A", "Y") if n in names),
+            next((i for i, n in enumerate(names) if n.endswith(".A")), 0),
+        )
         data = inp.read_image(0, 0, pick, pick + 1, "float")
     finally:
         inp.close()
@@ -41,7 +43,7 @@ def _read_exr(path: Path) -> np.ndarray:
     return np.asarray(data, dtype=np.float32).reshape(data.shape[0], data.shape[1])
 
 
-def read_soft_matte(path: Union[str, Path]) -> np.ndarray:
+def read_soft_matte(path: str | Path) -> np.ndarray:
     """Read one soft matte as HxW float32 in 0..1.
 
     Arguments:
@@ -54,8 +56,9 @@ def read_soft_matte(path: Union[str, Path]) -> np.ndarray:
         return np.clip(_read_exr(path), 0, 1)
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if data is None:
-        raise InputError(f"cannot read matte {path}: missing, not an image or corrupt",
-                         remedy=Remedy(RemedyKind.FIX_INPUT))
+        raise InputError(
+            f"cannot read matte {path}: missing, not an image or corrupt", remedy=Remedy(RemedyKind.FIX_INPUT)
+        )
     if data.ndim == 3:
         data = data[:, :, 3] if data.shape[2] == 4 else data[:, :, 1] if data.shape[2] == 2 else data[:, :, 0]
     if data.dtype == np.uint8:
@@ -68,8 +71,10 @@ def read_soft_matte(path: Union[str, Path]) -> np.ndarray:
 
 
 def _mattes_in(folder: Path) -> dict[str, Path]:
-    files = sorted((p for p in folder.iterdir() if p.is_file() and not is_hidden(p)
-                    and p.suffix.lower() in MATTE_EXTENSIONS), key=lambda p: natural_key(p.stem))
+    files = sorted(
+        (p for p in folder.iterdir() if p.is_file() and not is_hidden(p) and p.suffix.lower() in MATTE_EXTENSIONS),
+        key=lambda p: natural_key(p.stem),
+    )
     out: dict[str, Path] = {}
     for p in files:
         if p.stem in out:
@@ -78,7 +83,7 @@ def _mattes_in(folder: Path) -> dict[str, Path]:
     return out
 
 
-def find_matte_folders(folder: Union[str, Path]) -> dict[int, dict[str, Path]]:
+def find_matte_folders(folder: str | Path) -> dict[int, dict[str, Path]]:
     """The mattes of a folder per object id.
 
     Arguments:
@@ -93,8 +98,10 @@ def find_matte_folders(folder: Union[str, Path]) -> dict[int, dict[str, Path]]:
     subs = [p for p in folder.iterdir() if p.is_dir() and not is_hidden(p)]
     direct = _mattes_in(folder)
     if subs and direct:
-        raise InputError(f"{folder} holds both mattes and sub-folders; give one object's mattes or one sub-folder "
-                         f"per object id (alpha/<id>/<stem>.png)")
+        raise InputError(
+            f"{folder} holds both mattes and sub-folders; give one object's mattes or one sub-folder "
+            f"per object id (alpha/<id>/<stem>.png)"
+        )
     if not subs:
         if not direct:
             raise InputError(f"no mattes (PNG, TIFF, EXR) in {folder}")

@@ -1,7 +1,8 @@
 """Pixel operations on probabilities: the winning object per pixel and coloured overlays."""
+
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from xmempp.inference.objects import ObjectOrder
 from xmempp.io.masks import davis_palette
 
-__all__ = ["argmax_channels", "probs_to_ids", "overlay_image"]
+__all__ = ["argmax_channels", "overlay_image", "probs_to_ids"]
 
 
 def argmax_channels(probs: np.ndarray) -> np.ndarray:
@@ -40,8 +41,9 @@ def probs_to_ids(probs: np.ndarray, object_ids: Sequence[int]) -> np.ndarray:
     return ObjectOrder(tuple(int(i) for i in object_ids)).to_ids(argmax_channels(np.asarray(probs)))
 
 
-def overlay_image(frame_rgb: np.ndarray, ids: np.ndarray, palette: Optional[np.ndarray] = None,
-                  opacity: float = 0.5) -> np.ndarray:
+def overlay_image(
+    frame_rgb: np.ndarray, ids: np.ndarray, palette: np.ndarray | None = None, opacity: float = 0.5
+) -> np.ndarray:
     """Blend object colours over a frame.
 
     Arguments:
@@ -62,5 +64,3 @@ def overlay_image(frame_rgb: np.ndarray, ids: np.ndarray, palette: Optional[np.n
     background = (ids == 0).view(np.uint8)
     cv2.copyTo(frame_rgb, background, out)
     return out
-
-

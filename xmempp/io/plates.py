@@ -10,12 +10,12 @@ processed or written.
 Frame names are the file stems (`plate.1001`) and `frame_numbers` the plate's numbers; `info(i)`
 gives the data and display windows that matte writers keep.
 """
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from xmempp.io.frames import FrameSource, SceneLinearFrame
 from xmempp.io.sequences import FrameInfo, FrameSequence, find_sequence
 from xmempp.types import PathLike
 
-__all__ = ["PlateFrames", "open_plates", "PLATE_EXTENSIONS", "read_image_channels"]
+__all__ = ["PLATE_EXTENSIONS", "PlateFrames", "open_plates", "read_image_channels"]
 
 #: Formats that need OpenImageIO (a folder holding them is read as a plate sequence).
 PLATE_EXTENSIONS = frozenset({".exr", ".sxr", ".mxr", ".dpx", ".cin", ".hdr"})
@@ -38,10 +38,11 @@ _RGB = ("R", "G", "B")
 
 def _oiio():
     try:
-        import OpenImageIO as oiio  # noqa: PLC0415 - optional dependency (vfx extra)
+        import OpenImageIO as oiio
     except ImportError as exc:
-        raise InputError("reading EXR/DPX plates and frame patterns needs OpenImageIO: "
-                         "pip install 'xmempp[vfx]'") from exc
+        raise InputError(
+            "reading EXR/DPX plates and frame patterns needs OpenImageIO: pip install 'xmempp[vfx]'"
+        ) from exc
     return oiio
 
 
@@ -88,9 +89,10 @@ def _layer_names(specs: list) -> list[str]:
     return names
 
 
-def _find_channels(specs: list, layer: Optional[str], path: Path) -> _Channels:
+def _find_channels(specs: list, layer: str | None, path: Path) -> _Channels:
     """Pick the colour channels of a frame: RGB of the first part, or of `layer`."""
-    def pick(index: int, prefix: str) -> Optional[_Channels]:
+
+    def pick(index: int, prefix: str) -> _Channels | None:
         spec = specs[index]
         names = list(spec.channelnames)
         is_float = spec.format.basetype in (_oiio().HALF, _oiio().FLOAT, _oiio().DOUBLE)
@@ -117,14 +119,19 @@ def _find_channels(specs: list, layer: Optional[str], path: Path) -> _Channels:
             found = pick(index, layer + ".")
             if found:
                 return found
-        raise InputError(f"{path} has no colour channels in layer {layer!r} (layers: {', '.join(layers) or 'none'})",
-                         remedy=Remedy(RemedyKind.SET, "layer", choices=tuple(layers)))
+        raise InputError(
+            f"{path} has no colour channels in layer {layer!r} (layers: {', '.join(layers) or 'none'})",
+            remedy=Remedy(RemedyKind.SET, "layer", choices=tuple(layers)),
+        )
     found = pick(0, "")
     if found:
         return found
     channels = ", ".join(specs[0].channelnames)
-    remedy = (Remedy(RemedyKind.SET, "layer", choices=tuple(layers)) if layers
-              else Remedy(RemedyKind.FIX_INPUT, note="(re-render it with R, G, B channels)"))
+    remedy = (
+        Remedy(RemedyKind.SET, "layer", choices=tuple(layers))
+        if layers
+        else Remedy(RemedyKind.FIX_INPUT, note="(re-render it with R, G, B channels)")
+    )
     raise InputError(f"{path} has no colour channels (R, G, B) in its first part (channels: {channels})", remedy=remedy)
 
 
@@ -153,15 +160,16 @@ def read_image_channels(path: Path, channels: _Channels, dtype: str) -> np.ndarr
     if picked == [0, 1, 2] and data.shape[2] == 3:
         return np.ascontiguousarray(data)
     if len(picked) == 1:
-        return np.repeat(data[:, :, picked[0]:picked[0] + 1], 3, axis=2)
+        return np.repeat(data[:, :, picked[0] : picked[0] + 1], 3, axis=2)
     return np.ascontiguousarray(data[:, :, picked])
 
 
 class PlateFrames(FrameSource):
     """A numbered image sequence decoded with OpenImageIO and converted to display sRGB."""
 
-    def __init__(self, sequence: FrameSequence, colour: ColourOptions = ColourOptions(),
-                 layer: Optional[str] = None) -> None:
+    def __init__(
+        self, sequence: FrameSequence, colour: ColourOptions = ColourOptions(), layer: str | None = None
+    ) -> None:
         """Read every header, choose channels and colour conversion.
 
         Arguments:
@@ -178,7 +186,7 @@ class PlateFrames(FrameSource):
         self.names = [p.stem for p in self.files]
         self.frame_numbers = list(sequence.numbers)
         self._windows: list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]] = []
-        channels: Optional[_Channels] = None
+        channels: _Channels | None = None
         for path in self.files:
             inp = _open_input(path)
             try:
@@ -193,8 +201,10 @@ class PlateFrames(FrameSource):
                 channels = chosen
             elif self._windows[0][0][2:] != data[2:]:
                 w, h = self._windows[0][0][2:]
-                raise InputError(f"frame {path} is {data[2]}x{data[3]} but the first frame {self.files[0].name} is "
-                                 f"{w}x{h}; all frames of a shot must have the same size")
+                raise InputError(
+                    f"frame {path} is {data[2]}x{data[3]} but the first frame {self.files[0].name} is "
+                    f"{w}x{h}; all frames of a shot must have the same size"
+                )
             self._windows.append((data, full))
         assert channels is not None
         self.channels = channels
@@ -235,22 +245,28 @@ class PlateFrames(FrameSource):
     def _read(self, index: int) -> np.ndarray:
         data = read_image_channels(self.files[index], self.channels, self._dtype)
         if data.shape[:2] != self.size:
-            raise InputError(f"frame {self.files[index]} changed size while reading; do not replace frames during "
-                             f"a run")
+            raise InputError(
+                f"frame {self.files[index]} changed size while reading; do not replace frames during a run"
+            )
         return self.converter.to_display(data)
 
-    def scene_linear(self, index: int) -> Optional[SceneLinearFrame]:
+    def scene_linear(self, index: int) -> SceneLinearFrame | None:
         """Frame `index` of a linear plate (EXR, HDR): its own pixels, float32 and unclipped, in its own colour
         space; None for log and display-referred plates."""
         if self.kind != "linear":
             return None
         data = read_image_channels(self.files[index], self.channels, "float")
-        return SceneLinearFrame(np.ascontiguousarray(data, dtype=np.float32), self.converter.source,
-                                self.converter.to_display_float)
+        return SceneLinearFrame(
+            np.ascontiguousarray(data, dtype=np.float32), self.converter.source, self.converter.to_display_float
+        )
 
 
-def open_plates(path: PathLike, frames: Optional[tuple[int, int]] = None, colour: ColourOptions = ColourOptions(),
-                layer: Optional[str] = None) -> PlateFrames:
+def open_plates(
+    path: PathLike,
+    frames: tuple[int, int] | None = None,
+    colour: ColourOptions = ColourOptions(),
+    layer: str | None = None,
+) -> PlateFrames:
     """Open a frame pattern or a folder holding one numbered sequence as plates.
 
     Arguments:
@@ -265,8 +281,9 @@ def open_plates(path: PathLike, frames: Optional[tuple[int, int]] = None, colour
     sequence = find_sequence(path, frames, SEQUENCE_EXTENSIONS)
     suffix = sequence.files[0].suffix.lower()
     if suffix not in SEQUENCE_EXTENSIONS:
-        raise InputError(f"{sequence.pattern}: {suffix} files are not frames; give a sequence of EXR, DPX, TIFF, PNG "
-                         f"or JPEG images")
+        raise InputError(
+            f"{sequence.pattern}: {suffix} files are not frames; give a sequence of EXR, DPX, TIFF, PNG or JPEG images"
+        )
     oiio = _oiio()
     if not oiio.get_int_attribute("threads"):
         oiio.attribute("threads", os.cpu_count() or 1)

@@ -1,11 +1,12 @@
 """Preview videos: RGB frames encoded to H.264 (PyAV), written atomically."""
+
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import cv2
 import numpy as np
@@ -60,20 +61,21 @@ class PreviewVideoWriter(FinishOnExit):
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else 24.0
         self.crf = int(crf)
-        self._container: Optional[Any] = None  # av.container.OutputContainer once started
-        self._stream: Optional[Any] = None  # its video stream
-        self._tmp: Optional[Path] = None
-        self._size: Optional[tuple[int, int]] = None
+        self._container: Any | None = None  # av.container.OutputContainer once started
+        self._stream: Any | None = None  # its video stream
+        self._tmp: Path | None = None
+        self._size: tuple[int, int] | None = None
         self.frames = 0
 
     def _start(self, height: int, width: int) -> None:
         av = require_av("writing a preview video", OutputError)
-        from fractions import Fraction  # noqa: PLC0415
+        from fractions import Fraction
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=TEMP_PREFIX + self.path.name + ".",
-                                       suffix=self.path.suffix or ".mp4")
+            fd, tmp = tempfile.mkstemp(
+                dir=self.path.parent, prefix=TEMP_PREFIX + self.path.name + ".", suffix=self.path.suffix or ".mp4"
+            )
             os.close(fd)
         except OSError as exc:
             raise OutputError(f"cannot write preview video {self.path}: {exc.strerror or exc}") from exc
@@ -143,6 +145,3 @@ class PreviewVideoWriter(FinishOnExit):
             with contextlib.suppress(OSError):
                 self._tmp.unlink()
             self._tmp = None
-
-
-

@@ -1,11 +1,12 @@
 """PyAV, imported only where a video is read or written (it is an optional dependency)."""
+
 from __future__ import annotations
 
 from types import ModuleType
 
 from xmempp.errors import XMemppError
 
-__all__ = ["require_av", "av_reason"]
+__all__ = ["av_reason", "require_av"]
 
 
 def require_av(purpose: str, error: type[XMemppError]) -> ModuleType:
@@ -18,7 +19,7 @@ def require_av(purpose: str, error: type[XMemppError]) -> ModuleType:
         The imported module.
     """
     try:
-        import av  # noqa: PLC0415 - optional dependency
+        import av
     except ImportError as exc:  # pragma: no cover - av is a declared dependency of the cli extra
         raise error(f"{purpose} needs PyAV (the `av` package); install it with the cli extra") from exc
     return av
@@ -33,7 +34,7 @@ def av_reason(exc: BaseException) -> str:
     Returns:
         A short phrase such as "invalid data" or "unexpected end of file".
     """
-    import av  # noqa: PLC0415 - optional dependency, present when PyAV raised `exc`
+    import av
 
     if isinstance(exc, av.error.InvalidDataError):
         return "invalid data"

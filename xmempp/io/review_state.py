@@ -24,19 +24,28 @@ stays small and readable by XMem++ and a workspace without the file (older ones)
 Reading is lenient: unknown keys and frames are skipped, a value of the wrong type counts as absent, and a
 newer version's file is read for the fields this version knows.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, TypeGuard
+from typing import Any, TypeGuard
 
 from xmempp.errors import InputError
 from xmempp.io.atomic import atomic_write_text
 
-__all__ = ["REVIEW_FILE", "REVIEW_STATE_VERSION", "FrameState", "ObjectCheck", "FrameCheck", "FrameRecord",
-           "ReviewStates"]
+__all__ = [
+    "REVIEW_FILE",
+    "REVIEW_STATE_VERSION",
+    "FrameCheck",
+    "FrameRecord",
+    "FrameState",
+    "ObjectCheck",
+    "ReviewStates",
+]
 
 #: File name of the saved states in a workspace folder.
 REVIEW_FILE = "review.json"
@@ -81,19 +90,23 @@ class FrameCheck:
         return min((o.score for o in self.objects.values()), default=1.0)
 
     @classmethod
-    def from_review(cls, review: Any) -> "FrameCheck":
+    def from_review(cls, review: Any) -> FrameCheck:
         """From a `xmempp.review.FrameReview` (anything with `objects`: id -> score, flagged, reasons)."""
-        return cls({int(o): ObjectCheck(float(v.score), bool(v.flagged), [str(r) for r in v.reasons])
-                    for o, v in review.objects.items()})
+        return cls(
+            {
+                int(o): ObjectCheck(float(v.score), bool(v.flagged), [str(r) for r in v.reasons])
+                for o, v in review.objects.items()
+            }
+        )
 
 
 @dataclass(frozen=True)
 class FrameRecord:
     """Everything the states hold for one frame (undo puts it back)."""
 
-    propagated: Optional[int] = None
+    propagated: int | None = None
     approved: bool = False
-    check: Optional[FrameCheck] = None
+    check: FrameCheck | None = None
 
 
 class ReviewStates:
@@ -144,11 +157,11 @@ class ReviewStates:
         """The artist approved `frame`."""
         return frame in self._approved
 
-    def check(self, frame: int) -> Optional[FrameCheck]:
+    def check(self, frame: int) -> FrameCheck | None:
         """The review's verdict on `frame`, or None when it has none (not reviewed since its last change)."""
         return self._checks.get(frame)
 
-    def propagated_at(self, frame: int) -> Optional[int]:
+    def propagated_at(self, frame: int) -> int | None:
         """The generation a propagation last wrote `frame` in, or None."""
         return self._propagated.get(frame)
 
@@ -206,7 +219,7 @@ class ReviewStates:
             self._approved.discard(frame)
         return True
 
-    def set_check(self, frame: int, check: Optional[FrameCheck]) -> None:
+    def set_check(self, frame: int, check: FrameCheck | None) -> None:
         """Store the review's verdict on `frame` (None: forget it)."""
         if check is None:
             self._checks.pop(frame, None)
@@ -239,20 +252,22 @@ class ReviewStates:
                 entry["approved"] = True
             check = self._checks.get(frame)
             if check is not None:
-                entry["objects"] = {str(o): {"score": round(v.score, 4), "flagged": v.flagged, "reasons": v.reasons}
-                                    for o, v in sorted(check.objects.items())}
+                entry["objects"] = {
+                    str(o): {"score": round(v.score, 4), "flagged": v.flagged, "reasons": v.reasons}
+                    for o, v in sorted(check.objects.items())
+                }
             frames[names[frame]] = entry
         return {"version": REVIEW_STATE_VERSION, "generation": self.generation, "frames": frames}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], names: Sequence[str]) -> "ReviewStates":
+    def from_dict(cls, data: Mapping[str, Any], names: Sequence[str]) -> ReviewStates:
         """Parse review.json's object leniently (see the module docstring)."""
         states = cls(len(names))
         generation = data.get("generation")
         states.generation = generation if _is_int(generation) else 0
         frames = data.get("frames")
         index = {name: i for i, name in enumerate(names)}
-        for name, entry in (frames.items() if isinstance(frames, dict) else ()):
+        for name, entry in frames.items() if isinstance(frames, dict) else ():
             frame = index.get(name)
             if frame is None or not isinstance(entry, dict):
                 continue
@@ -267,7 +282,7 @@ class ReviewStates:
         return states
 
     @classmethod
-    def read(cls, path: Path, names: Sequence[str]) -> "ReviewStates":
+    def read(cls, path: Path, names: Sequence[str]) -> ReviewStates:
         """Read review.json (an absent file gives no states).
 
         Arguments:
@@ -295,7 +310,7 @@ def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _check(value: Any) -> Optional[FrameCheck]:
+def _check(value: Any) -> FrameCheck | None:
     if not isinstance(value, dict):
         return None
     objects: dict[int, ObjectCheck] = {}

@@ -19,13 +19,15 @@ object id (1..K). The shapes are the artist's soft keyframe: `keyframe_mattes` g
 matte (the soft keyframe output of a job, `JobOutputs.keyframe_mattes`) and `keyframe_ids` the index
 mask the network is given.
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import cv2
 import numpy as np
@@ -33,9 +35,21 @@ import numpy as np
 from xmempp.errors import InputError
 from xmempp.io.atomic import atomic_write_text
 
-__all__ = ["SHAPES_FILE", "SHAPES_FORMAT", "SHAPES_VERSION", "ShapePoint", "Shape", "sample_shape",
-           "rasterise_shape", "keyframe_mattes", "keyframe_ids", "shapes_to_json", "shapes_from_json",
-           "read_shapes", "write_shapes"]
+__all__ = [
+    "SHAPES_FILE",
+    "SHAPES_FORMAT",
+    "SHAPES_VERSION",
+    "Shape",
+    "ShapePoint",
+    "keyframe_ids",
+    "keyframe_mattes",
+    "rasterise_shape",
+    "read_shapes",
+    "sample_shape",
+    "shapes_from_json",
+    "shapes_to_json",
+    "write_shapes",
+]
 
 SHAPES_FILE = "shapes.json"
 SHAPES_FORMAT = "xmempp-shapes"
@@ -75,8 +89,13 @@ class ShapePoint:
 
     def to_json(self) -> dict[str, Any]:
         """The point as a JSON object."""
-        return {"x": self.x, "y": self.y, "in": [self.in_x, self.in_y], "out": [self.out_x, self.out_y],
-                "feather": [self.inner, self.outer]}
+        return {
+            "x": self.x,
+            "y": self.y,
+            "in": [self.in_x, self.in_y],
+            "out": [self.out_x, self.out_y],
+            "feather": [self.inner, self.outer],
+        }
 
 
 @dataclass(frozen=True)
@@ -96,8 +115,9 @@ class Shape:
         return {"object": self.object_id, "points": [p.to_json() for p in self.points]}
 
 
-def sample_shape(shape: Shape, scale: float = 1.0, spacing: float = _SPACING
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sample_shape(
+    shape: Shape, scale: float = 1.0, spacing: float = _SPACING
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points along a shape's closed outline with the feather there.
 
     Arguments:
@@ -127,11 +147,11 @@ def sample_shape(shape: Shape, scale: float = 1.0, spacing: float = _SPACING
     return np.concatenate(xy), np.concatenate(inner), np.concatenate(outer)
 
 
-def _bezier(c: np.ndarray, steps: int, t: Optional[np.ndarray] = None) -> np.ndarray:
+def _bezier(c: np.ndarray, steps: int, t: np.ndarray | None = None) -> np.ndarray:
     """Points of the cubic Bezier with control points c (4x2) at parameters t (default: steps + 1 even ones)."""
     t = (np.linspace(0.0, 1.0, steps + 1) if t is None else t)[:, None]
     u = 1.0 - t
-    return u ** 3 * c[0] + 3 * u * u * t * c[1] + 3 * u * t * t * c[2] + t ** 3 * c[3]
+    return u**3 * c[0] + 3 * u * u * t * c[1] + 3 * u * t * t * c[2] + t**3 * c[3]
 
 
 def rasterise_shape(shape: Shape, size: tuple[int, int], scale: float = 1.0) -> np.ndarray:
@@ -170,8 +190,15 @@ def rasterise_shape(shape: Shape, size: tuple[int, int], scale: float = 1.0) -> 
     return matte
 
 
-def _feather_band(result: np.ndarray, inside: np.ndarray, owner: np.ndarray, xy: np.ndarray, inner: np.ndarray,
-                  outer: np.ndarray, band: float) -> None:
+def _feather_band(
+    result: np.ndarray,
+    inside: np.ndarray,
+    owner: np.ndarray,
+    xy: np.ndarray,
+    inner: np.ndarray,
+    outer: np.ndarray,
+    band: float,
+) -> None:
     """Write the falloff of the pixels within `band` of the outline into `result` (the crop's inside mask)."""
     outline = owner >= 0
     source = np.where(outline, 0, 1).astype(np.uint8)
@@ -201,7 +228,7 @@ def _feather_band(result: np.ndarray, inside: np.ndarray, owner: np.ndarray, xy:
     for offset in range(-_SEARCH, _SEARCH):
         k = (near_c + offset) % n
         a, ab = xy[k], xy[(k + 1) % n] - xy[k]
-        t = np.clip(((pc - a) * ab).sum(1) / np.maximum((ab ** 2).sum(1), 1e-12), 0.0, 1.0)
+        t = np.clip(((pc - a) * ab).sum(1) / np.maximum((ab**2).sum(1), 1e-12), 0.0, 1.0)
         d = np.hypot(*(pc - a - t[:, None] * ab).T)
         better = d < best_c
         best_c, k_c, t_c = np.where(better, d, best_c), np.where(better, k, k_c), np.where(better, t, t_c)
@@ -272,10 +299,14 @@ def keyframe_ids(mattes: Mapping[int, np.ndarray], base: np.ndarray) -> np.ndarr
 
 # ---------------------------------------------------------------------------------------- file
 
+
 def shapes_to_json(frames: Mapping[int, Sequence[Shape]]) -> dict[str, Any]:
     """Keyframe shapes as the JSON document of `shapes.json` (frames without shapes left out)."""
-    return {"format": SHAPES_FORMAT, "version": SHAPES_VERSION,
-            "frames": {str(f): [s.to_json() for s in frames[f]] for f in sorted(frames) if frames[f]}}
+    return {
+        "format": SHAPES_FORMAT,
+        "version": SHAPES_VERSION,
+        "frames": {str(f): [s.to_json() for s in frames[f]] for f in sorted(frames) if frames[f]},
+    }
 
 
 def _number(value: Any, what: str, where: str) -> float:
@@ -300,14 +331,17 @@ def _point(data: Any, where: str) -> ShapePoint:
     out_x, out_y = _pair(data.get("out", [0, 0]), "out", where)
     inner, outer = _pair(data.get("feather", [0, 0]), "feather", where)
     if not (0 <= inner <= MAX_FEATHER and 0 <= outer <= MAX_FEATHER):
-        raise InputError(f"{where}: feather [inner, outer] must be between 0 and {MAX_FEATHER:g} pixels, "
-                         f"not {[inner, outer]}")
-    return ShapePoint(_number(data["x"], "x", where), _number(data["y"], "y", where), in_x, in_y, out_x, out_y,
-                      inner, outer)
+        raise InputError(
+            f"{where}: feather [inner, outer] must be between 0 and {MAX_FEATHER:g} pixels, not {[inner, outer]}"
+        )
+    return ShapePoint(
+        _number(data["x"], "x", where), _number(data["y"], "y", where), in_x, in_y, out_x, out_y, inner, outer
+    )
 
 
-def shapes_from_json(data: Any, num_objects: Optional[int] = None, num_frames: Optional[int] = None,
-                     source: str = SHAPES_FILE) -> dict[int, list[Shape]]:
+def shapes_from_json(
+    data: Any, num_objects: int | None = None, num_frames: int | None = None, source: str = SHAPES_FILE
+) -> dict[int, list[Shape]]:
     """Keyframe shapes from the JSON document of `shapes.json`, checked.
 
     Arguments:
@@ -319,14 +353,13 @@ def shapes_from_json(data: Any, num_objects: Optional[int] = None, num_frames: O
         Frame index -> its shapes. Raises `InputError` saying what is wrong and where.
     """
     if not isinstance(data, dict) or data.get("format") != SHAPES_FORMAT:
-        raise InputError(f"{source} is not an xmempp shapes file (its \"format\" must be \"{SHAPES_FORMAT}\")")
+        raise InputError(f'{source} is not an xmempp shapes file (its "format" must be "{SHAPES_FORMAT}")')
     version = data.get("version")
     if version != SHAPES_VERSION:
-        raise InputError(f"{source} has version {version!r}; this xmempp reads version {SHAPES_VERSION}: "
-                         f"update xmempp")
+        raise InputError(f"{source} has version {version!r}; this xmempp reads version {SHAPES_VERSION}: update xmempp")
     frames = data.get("frames")
     if not isinstance(frames, dict):
-        raise InputError(f"{source}: \"frames\" must map frame numbers to lists of shapes")
+        raise InputError(f'{source}: "frames" must map frame numbers to lists of shapes')
     result: dict[int, list[Shape]] = {}
     for key, shapes in frames.items():
         if not str(key).isdigit():
@@ -339,10 +372,14 @@ def shapes_from_json(data: Any, num_objects: Optional[int] = None, num_frames: O
         for n, shape in enumerate(shapes, start=1):
             where = f"{source}, frame {frame}, shape {n}"
             if not isinstance(shape, dict) or not isinstance(shape.get("points"), list):
-                raise InputError(f"{where}: a shape is an object with \"object\" and \"points\"")
+                raise InputError(f'{where}: a shape is an object with "object" and "points"')
             oid = shape.get("object")
-            if isinstance(oid, bool) or not isinstance(oid, int) or oid < 1 or \
-                    (num_objects is not None and oid > num_objects):
+            if (
+                isinstance(oid, bool)
+                or not isinstance(oid, int)
+                or oid < 1
+                or (num_objects is not None and oid > num_objects)
+            ):
                 limit = f"1..{num_objects}" if num_objects is not None else "1 or more"
                 raise InputError(f"{where}: object must be a workspace object id ({limit}), not {oid!r}")
             points = tuple(_point(p, f"{where}, point {i}") for i, p in enumerate(shape["points"], start=1))
@@ -352,8 +389,9 @@ def shapes_from_json(data: Any, num_objects: Optional[int] = None, num_frames: O
     return result
 
 
-def read_shapes(path: Union[str, Path], num_objects: Optional[int] = None,
-                num_frames: Optional[int] = None) -> dict[int, list[Shape]]:
+def read_shapes(
+    path: str | Path, num_objects: int | None = None, num_frames: int | None = None
+) -> dict[int, list[Shape]]:
     """Read a `shapes.json` (no file: no shapes).
 
     Arguments:
@@ -376,7 +414,7 @@ def read_shapes(path: Union[str, Path], num_objects: Optional[int] = None,
     return shapes_from_json(data, num_objects, num_frames, str(path))
 
 
-def write_shapes(path: Union[str, Path], frames: Mapping[int, Sequence[Shape]]) -> None:
+def write_shapes(path: str | Path, frames: Mapping[int, Sequence[Shape]]) -> None:
     """Write keyframe shapes to `path` atomically (no shapes left: the file is removed)."""
     path = Path(path)
     if not any(frames.values()):

@@ -10,21 +10,32 @@ A sequence is a set of files `<head><number><tail>` in one folder, e.g. `plate.1
 Numbers must run without gaps (a missing frame is an error naming it, never skipped); two sequences
 in one folder are an error naming both patterns; `frames` (e.g. "1001-1100") picks a range.
 """
+
 from __future__ import annotations
 
 import errno
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
-from xmempp.io.frame_capabilities import frame_numbers_of
 from xmempp.errors import InputError, Remedy, RemedyKind
+from xmempp.io.frame_capabilities import frame_numbers_of
 from xmempp.types import PathLike
 
-__all__ = ["FrameInfo", "frame_info", "FrameSequence", "is_pattern", "parse_frame_range", "find_sequence",
-           "scan_sequences", "check_links", "check_numbering"]
+__all__ = [
+    "FrameInfo",
+    "FrameSequence",
+    "check_links",
+    "check_numbering",
+    "find_sequence",
+    "frame_info",
+    "is_pattern",
+    "parse_frame_range",
+    "scan_sequences",
+]
 
 _PRINTF = re.compile(r"%(0?)(\d*)d")
 _HASHES = re.compile(r"#+|@+")
@@ -44,8 +55,8 @@ class FrameInfo:
 
     number: int
     padding: int = 0
-    data_window: Optional[tuple[int, int, int, int]] = None
-    display_window: Optional[tuple[int, int, int, int]] = None
+    data_window: tuple[int, int, int, int] | None = None
+    display_window: tuple[int, int, int, int] | None = None
 
     def numbered(self, name: str, suffix: str) -> str:
         """`name` + the padded frame number + `suffix`, e.g. `matte.1001.exr`."""
@@ -53,7 +64,7 @@ class FrameInfo:
         return f"{name}.{digits}{suffix}"
 
 
-def frame_info(frames: Any, index: int) -> Optional[FrameInfo]:
+def frame_info(frames: Any, index: int) -> FrameInfo | None:
     """The `FrameInfo` of frame `index` of a frame source, or None when its frames have no numbers.
 
     Arguments:
@@ -104,7 +115,7 @@ class FrameSequence:
         token = f"%0{self.padding}d" if self.padding > 1 else "%d"
         return str(self.folder / f"{self.head}{token}{self.tail}")
 
-    def name_of(self, number: int, head: Optional[str] = None, tail: Optional[str] = None) -> str:
+    def name_of(self, number: int, head: str | None = None, tail: str | None = None) -> str:
         """The file name of frame `number` with this sequence's padding (optionally another head/tail)."""
         digits = f"{number:0{self.padding}d}" if self.padding > 1 else str(number)
         return f"{self.head if head is None else head}{digits}{self.tail if tail is None else tail}"
@@ -137,7 +148,7 @@ def _pattern_regex(name: str) -> tuple[re.Pattern, str, str, int]:
         m = _HASHES.search(name)
         assert m is not None
         padding = len(m.group(0)) if len(m.group(0)) > 1 else 0
-    head, tail = name[: m.start()], name[m.end():]
+    head, tail = name[: m.start()], name[m.end() :]
     if is_pattern(head) or is_pattern(tail):
         raise InputError(f"pattern {name!r} has more than one frame-number token; use one, e.g. plate.%04d.exr")
     digits = rf"(\d{{{padding},}})" if padding else r"(\d+)"
@@ -174,8 +185,9 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(parts)
 
 
-def _build(folder: Path, head: str, tail: str, padding: int, found: dict[int, str],
-           frames: Optional[tuple[int, int]], label: str) -> FrameSequence:
+def _build(
+    folder: Path, head: str, tail: str, padding: int, found: dict[int, str], frames: tuple[int, int] | None, label: str
+) -> FrameSequence:
     """Check the numbers of a sequence (range, gaps) and return it."""
     if not found:
         raise InputError(f"{label} matches no files; check the name and the number of digits")
@@ -184,25 +196,31 @@ def _build(folder: Path, head: str, tail: str, padding: int, found: dict[int, st
         available = f"{min(found)}-{max(found)}"
         found = {n: f for n, f in found.items() if first <= n <= last}
         if not found:
-            raise InputError(f"{label} has no frames in {first}-{last} (it has {available})",
-                             remedy=Remedy(RemedyKind.SET, "frames", available))
+            raise InputError(
+                f"{label} has no frames in {first}-{last} (it has {available})",
+                remedy=Remedy(RemedyKind.SET, "frames", available),
+            )
         missing = [n for n in range(first, last + 1) if n not in found]
         if missing:
-            raise InputError(f"{label} lacks frames {_ranges(missing)} of the requested {first}-{last} (it has "
-                             f"{available}); render the missing frames",
-                             remedy=Remedy(RemedyKind.SET, "frames", note="(a narrower range)"))
+            raise InputError(
+                f"{label} lacks frames {_ranges(missing)} of the requested {first}-{last} (it has "
+                f"{available}); render the missing frames",
+                remedy=Remedy(RemedyKind.SET, "frames", note="(a narrower range)"),
+            )
     else:
         lo, hi = min(found), max(found)
         missing = [n for n in range(lo, hi + 1) if n not in found]
         if missing:
-            raise InputError(f"{label} has a gap: frame(s) {_ranges(missing)} missing between {lo} and {hi}; "
-                             f"render the missing frames",
-                             remedy=Remedy(RemedyKind.SET, "frames", note="(a gap-free part)"))
+            raise InputError(
+                f"{label} has a gap: frame(s) {_ranges(missing)} missing between {lo} and {hi}; "
+                f"render the missing frames",
+                remedy=Remedy(RemedyKind.SET, "frames", note="(a gap-free part)"),
+            )
     numbers = tuple(sorted(found))
     return FrameSequence(folder, head, tail, padding, numbers, tuple(folder / found[n] for n in numbers))
 
 
-def _from_pattern(pattern: Path, frames: Optional[tuple[int, int]]) -> FrameSequence:
+def _from_pattern(pattern: Path, frames: tuple[int, int] | None) -> FrameSequence:
     folder = pattern.parent if str(pattern.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"folder of the pattern {pattern} not found: {folder}")
@@ -215,7 +233,7 @@ def _from_pattern(pattern: Path, frames: Optional[tuple[int, int]]) -> FrameSequ
     return _build(folder, head, tail, padding, found, frames, f"pattern {pattern}")
 
 
-def scan_sequences(folder: PathLike, extensions: Optional[frozenset[str]] = None) -> list[FrameSequence]:
+def scan_sequences(folder: PathLike, extensions: frozenset[str] | None = None) -> list[FrameSequence]:
     """Group the numbered files of a folder into sequences (no gap check).
 
     Arguments:
@@ -240,13 +258,17 @@ def scan_sequences(folder: PathLike, extensions: Optional[frozenset[str]] = None
         widths = {len(found[n]) - len(head) - len(tail) for n in found}
         padding = min(widths) if len(widths) == 1 or any(found[n][len(head)] == "0" for n in found) else 0
         numbers = tuple(sorted(found))
-        sequences.append(FrameSequence(folder, head, tail, padding if padding > 1 else 0, numbers,
-                                       tuple(folder / found[n] for n in numbers)))
+        sequences.append(
+            FrameSequence(
+                folder, head, tail, padding if padding > 1 else 0, numbers, tuple(folder / found[n] for n in numbers)
+            )
+        )
     return sorted(sequences, key=lambda s: -len(s.numbers))
 
 
-def find_sequence(path: PathLike, frames: Optional[tuple[int, int]] = None,
-                  extensions: Optional[frozenset[str]] = None) -> FrameSequence:
+def find_sequence(
+    path: PathLike, frames: tuple[int, int] | None = None, extensions: frozenset[str] | None = None
+) -> FrameSequence:
     """The sequence named by a pattern, or the one sequence in a folder.
 
     Arguments:
@@ -262,12 +284,16 @@ def find_sequence(path: PathLike, frames: Optional[tuple[int, int]] = None,
         return _from_pattern(path, frames)
     sequences = scan_sequences(path, extensions)
     if not sequences:
-        raise InputError(f"no numbered frames found in {path}; name frames like plate.1001.exr or give a pattern "
-                         f"such as {path / 'plate.%04d.exr'}")
+        raise InputError(
+            f"no numbered frames found in {path}; name frames like plate.1001.exr or give a pattern "
+            f"such as {path / 'plate.%04d.exr'}"
+        )
     if len(sequences) > 1:
         names = ", ".join(s.pattern for s in sequences[:4])
-        raise InputError(f"{path} holds {len(sequences)} different sequences ({names}); give the one you want as a "
-                         f"pattern, e.g. -v {sequences[0].pattern}")
+        raise InputError(
+            f"{path} holds {len(sequences)} different sequences ({names}); give the one you want as a "
+            f"pattern, e.g. -v {sequences[0].pattern}"
+        )
     seq = sequences[0]
     found = dict(zip(seq.numbers, (f.name for f in seq.files)))
     return _build(path, seq.head, seq.tail, seq.padding, found, frames, f"sequence {seq.pattern}")
@@ -289,8 +315,9 @@ def check_links(paths: Iterable[Path]) -> None:
         except OSError as exc:
             target = os.readlink(path)
             why = "a link loop" if exc.errno == errno.ELOOP else f"a broken link to {target}"
-            raise InputError(f"frame {path} is {why}; the frame is missing", remedy=Remedy(RemedyKind.FIX_INPUT)
-                             ) from None
+            raise InputError(
+                f"frame {path} is {why}; the frame is missing", remedy=Remedy(RemedyKind.FIX_INPUT)
+            ) from None
 
 
 def check_numbering(folder: Path, files: Sequence[Path]) -> None:
@@ -309,15 +336,23 @@ def check_numbering(folder: Path, files: Sequence[Path]) -> None:
         assert m is not None
         found = groups.setdefault(m.group(1), {})
         if int(m.group(2)) in found:
-            raise InputError(f"two files for frame {int(m.group(2))} in {folder}: {found[int(m.group(2))].name} and "
-                             f"{path.name}; keep one", remedy=Remedy(RemedyKind.FIX_INPUT))
+            raise InputError(
+                f"two files for frame {int(m.group(2))} in {folder}: {found[int(m.group(2))].name} and "
+                f"{path.name}; keep one",
+                remedy=Remedy(RemedyKind.FIX_INPUT),
+            )
         found[int(m.group(2))] = path
     if len(groups) > 1:
-        listed = ", ".join(f"{head}#### ({len(found)} frames, {min(found)}-{max(found)})"
-                           for head, found in sorted(groups.items(), key=lambda g: -len(g[1]))[:4])
-        raise InputError(f"frame folder {folder} holds {len(groups)} sequences: {listed}; put each shot in its own "
-                         f"folder, or give one sequence as a pattern", remedy=Remedy(RemedyKind.FIX_INPUT))
-    (head, found), = groups.items()
+        listed = ", ".join(
+            f"{head}#### ({len(found)} frames, {min(found)}-{max(found)})"
+            for head, found in sorted(groups.items(), key=lambda g: -len(g[1]))[:4]
+        )
+        raise InputError(
+            f"frame folder {folder} holds {len(groups)} sequences: {listed}; put each shot in its own "
+            f"folder, or give one sequence as a pattern",
+            remedy=Remedy(RemedyKind.FIX_INPUT),
+        )
+    ((head, found),) = groups.items()
     lo, hi = min(found), max(found)
     missing = [n for n in range(lo, hi + 1) if n not in found]
     if missing:
@@ -326,6 +361,8 @@ def check_numbering(folder: Path, files: Sequence[Path]) -> None:
         padded = digits if sample.stem[len(head)] == "0" or len({len(p.stem) for p in found.values()}) == 1 else 0
         names = ", ".join(f"{head}{n:0{padded}d}{sample.suffix}" for n in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise InputError(f"frame folder {folder} has a gap: frame(s) {_ranges(missing)} ({names}{more}) missing "
-                         f"between {lo} and {hi}; render the missing frames, or process a gap-free part",
-                         remedy=Remedy(RemedyKind.SET, "frames", note="to a gap-free range"))
+        raise InputError(
+            f"frame folder {folder} has a gap: frame(s) {_ranges(missing)} ({names}{more}) missing "
+            f"between {lo} and {hi}; render the missing frames, or process a gap-free part",
+            remedy=Remedy(RemedyKind.SET, "frames", note="to a gap-free range"),
+        )

@@ -14,12 +14,14 @@ windows) and an `OutputTarget` (the folder, atomic writes recorded in the manife
 Elsewhere: `CryptomatteSink` (xmempp.io.cryptomatte), `ForegroundSink` (xmempp.io.foreground_files:
 `foreground/<id>/<stem>.png` and `rgba/<id>/<stem>.exr`).
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -27,13 +29,20 @@ from xmempp.errors import OutputError
 from xmempp.io.atomic import atomic_write_bytes, encode_jpeg, encode_png
 from xmempp.io.frames import SceneLinearReader
 from xmempp.io.manifest import Manifest
-from xmempp.io.mattes import write_exr_channels, write_matte
+from xmempp.io.matte_files import write_exr_channels, write_matte
 from xmempp.io.pixels import overlay_image
 from xmempp.io.sequences import FrameInfo
 
 __all__ = [
-    "FrameOutput", "OutputTarget", "Sink", "IndexMaskSink", "AlphaMatteSink", "LayeredExrSink", "BinaryMatteSink",
-    "OverlaySink", "MATTE_SUFFIXES",
+    "MATTE_SUFFIXES",
+    "AlphaMatteSink",
+    "BinaryMatteSink",
+    "FrameOutput",
+    "IndexMaskSink",
+    "LayeredExrSink",
+    "OutputTarget",
+    "OverlaySink",
+    "Sink",
 ]
 
 #: File suffix of a soft matte per matte format.
@@ -58,17 +67,17 @@ class FrameOutput:
     """
 
     stem: str
-    frame_rgb: Optional[np.ndarray]
+    frame_rgb: np.ndarray | None
     probs: np.ndarray
     winner: np.ndarray
     ids: np.ndarray
     object_ids: Sequence[int]
-    info: Optional[FrameInfo] = None
-    overlay: Optional[np.ndarray] = None
-    linear: Optional[SceneLinearReader] = None
+    info: FrameInfo | None = None
+    overlay: np.ndarray | None = None
+    linear: SceneLinearReader | None = None
 
     @property
-    def windows(self) -> tuple[Optional[tuple[int, int, int, int]], Optional[tuple[int, int, int, int]]]:
+    def windows(self) -> tuple[tuple[int, int, int, int] | None, tuple[int, int, int, int] | None]:
         """(data window, display window) of the plate, (None, None) when unknown."""
         return (self.info.data_window, self.info.display_window) if self.info is not None else (None, None)
 
@@ -86,8 +95,10 @@ class OutputTarget:
     def claim(self, path: Path) -> Path:
         """Record `path` as xmempp's before writing it; refuse to replace a file xmempp did not write."""
         if path.exists() and not self.manifest.owns(path):
-            raise OutputError(f"{path} exists and was not written by xmempp; it is left untouched: move it away or "
-                              f"choose another output folder")
+            raise OutputError(
+                f"{path} exists and was not written by xmempp; it is left untouched: move it away or "
+                f"choose another output folder"
+            )
         self.manifest.add(path)
         return path
 
@@ -107,7 +118,7 @@ class Sink(Protocol):
 class IndexMaskSink:
     """`masks/<stem>.png`: the original object id per pixel, with the input's palette."""
 
-    palette: Optional[np.ndarray]
+    palette: np.ndarray | None
 
     def write(self, frame: FrameOutput, target: OutputTarget) -> None:
         target.write(target.folder / "masks" / f"{frame.stem}.png", encode_png(frame.ids, palette=self.palette))
@@ -119,7 +130,7 @@ class AlphaMatteSink:
 
     matte_format: str = "png"
     bits: int = 8
-    compression: Optional[str] = None
+    compression: str | None = None
 
     def write(self, frame: FrameOutput, target: OutputTarget) -> None:
         suffix = MATTE_SUFFIXES[self.matte_format]
@@ -127,8 +138,9 @@ class AlphaMatteSink:
             if target.aborted.is_set():
                 return
             path = target.claim(target.folder / "alpha" / str(oid) / f"{frame.stem}{suffix}")
-            write_matte(path, frame.probs[k], self.matte_format, self.bits, self.compression, frame.windows,
-                        target.fsync)
+            write_matte(
+                path, frame.probs[k], self.matte_format, self.bits, self.compression, frame.windows, target.fsync
+            )
 
 
 @dataclass
@@ -136,16 +148,22 @@ class LayeredExrSink:
     """`layers/<name>.<n>.exr`: one EXR per frame with a channel `<object name>.A` (default `obj<id>.A`) per object."""
 
     name: str = "matte"
-    compression: Optional[str] = None
+    compression: str | None = None
     names: Mapping[int, str] = field(default_factory=dict)
 
     def write(self, frame: FrameOutput, target: OutputTarget) -> None:
         file = frame.info.numbered(self.name, ".exr") if frame.info is not None else f"{frame.stem}.exr"
         path = target.claim(target.folder / "layers" / file)
         data, display = frame.windows
-        write_exr_channels(path, [frame.probs[k] for k in range(1, len(frame.object_ids) + 1)],
-                           [f"{self.names.get(oid, f'obj{oid}')}.A" for oid in frame.object_ids], data, display,
-                           self.compression, target.fsync)
+        write_exr_channels(
+            path,
+            [frame.probs[k] for k in range(1, len(frame.object_ids) + 1)],
+            [f"{self.names.get(oid, f'obj{oid}')}.A" for oid in frame.object_ids],
+            data,
+            display,
+            self.compression,
+            target.fsync,
+        )
 
 
 class BinaryMatteSink:
@@ -164,7 +182,7 @@ class OverlaySink:
     """The frame blended with the object colours: kept on the frame for the preview video, and written
     as `overlay/<stem>.jpg` when `write_files` is set."""
 
-    palette: Optional[np.ndarray]
+    palette: np.ndarray | None
     opacity: float = 0.5
     jpeg_quality: int = 90
     write_files: bool = True

@@ -21,11 +21,11 @@ an object of its own.
 
 The shares are kept as each object's soft matte (the artist's edge, used for the keyframe outputs).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import cv2
 import numpy as np
@@ -69,7 +69,8 @@ def too_many_objects(path: Path, count: int, kind: str) -> InputError:
     return InputError(
         f"mask {path} has {count} distinct {kind}, more than the {MAX_OBJECTS} objects a mask may hold: it looks "
         f"anti-aliased or noisy in a way that is no blend of flat object values (resampled with a sharpening "
-        f"filter, dithered, or JPEG); re-export it with one flat colour or value per object")
+        f"filter, dithered, or JPEG); re-export it with one flat colour or value per object"
+    )
 
 
 def _neighbourhood(codes: np.ndarray, packed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,10 +119,10 @@ def _neighbour_flatness(colours: np.ndarray, flat: np.ndarray) -> np.ndarray:
     best = np.zeros(len(colours))
     pts, counts = colours[idx], flat[idx]
     for start in range(0, len(idx), 512):
-        block = pts[start:start + 512]
+        block = pts[start : start + 512]
         near = np.abs(block[:, None, :] - pts[None, :, :]).max(axis=2) <= _PEAK_SPAN
         near[np.arange(len(block)), np.arange(start, start + len(block))] = False
-        best[idx[start:start + 512]] = np.where(near, counts[None, :], 0).max(axis=1, initial=0)
+        best[idx[start : start + 512]] = np.where(near, counts[None, :], 0).max(axis=1, initial=0)
     return best
 
 
@@ -136,7 +137,7 @@ def _blend(colours: np.ndarray, flats: np.ndarray) -> tuple[np.ndarray, np.ndarr
         flat (index) with the largest share in it, and that share.
     """
     n, k = len(colours), len(flats)
-    mixes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []    # (distance, object, share) per blend
+    mixes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (distance, object, share) per blend
     zero = np.zeros(colours.shape[1])
     for i in range(k):
         dist, t = _segment(colours, zero, flats[i])
@@ -162,8 +163,8 @@ def _segment(colours: np.ndarray, p: np.ndarray, q: np.ndarray) -> tuple[np.ndar
 
 def _triangle(colours: np.ndarray, p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distance of each colour from the triangle black-p-q, and its 2 x N mix of p and q."""
-    basis = np.stack([p, q], axis=1)                                  # C x 2
-    mix, *_ = np.linalg.lstsq(basis, colours.T, rcond=None)          # 2 x N
+    basis = np.stack([p, q], axis=1)  # C x 2
+    mix, *_ = np.linalg.lstsq(basis, colours.T, rcond=None)  # 2 x N
     ok = (mix >= -1e-6).all(axis=0) & (mix.sum(axis=0) <= 1 + 1e-6)
     return np.where(ok, np.abs(basis @ mix - colours.T).max(axis=0), np.inf), np.clip(mix, 0.0, 1.0)
 
@@ -173,24 +174,28 @@ def _describe(colours: np.ndarray, indices, scale: float) -> str:
     return ", ".join(str(v[0]) if len(v) == 1 else str(v) for v in values)
 
 
-def _plateaus(colours: np.ndarray, flat: np.ndarray, thin: np.ndarray, black: Optional[int]) -> list[int]:
+def _plateaus(colours: np.ndarray, flat: np.ndarray, thin: np.ndarray, black: int | None) -> list[int]:
     """Indices of the object values (see the module notes)."""
     rival = _neighbour_flatness(colours, flat)
-    candidate = (flat >= _MIN_FLAT)
+    candidate = flat >= _MIN_FLAT
     if black is not None:
         candidate[black] = False
     peaks = [int(i) for i in np.flatnonzero(candidate & (flat >= _PEAK_RATIO * rival))]
     flats = list(peaks)
     norms = np.abs(colours).sum(axis=1)
-    for i in np.argsort(-norms, kind="stable"):     # flat colours that are no blend: objects too
-        if flat[i] and i != black and i not in flats:
-            if not flats or _blend(colours[i:i + 1], colours[flats])[0][0] > _BLEND_TOLERANCE:
-                flats.append(int(i))
-    flats += [int(i) for i in np.flatnonzero((flat == 0) & thin) if i != black]   # thin objects
+    for i in np.argsort(-norms, kind="stable"):  # flat colours that are no blend: objects too
+        if (
+            flat[i]
+            and i != black
+            and i not in flats
+            and (not flats or _blend(colours[i : i + 1], colours[flats])[0][0] > _BLEND_TOLERANCE)
+        ):
+            flats.append(int(i))
+    flats += [int(i) for i in np.flatnonzero((flat == 0) & thin) if i != black]  # thin objects
     return flats
 
 
-def resolve_soft(codes: np.ndarray, scale: float, channels: int, threshold: float, path: Path) -> Optional[SoftMask]:
+def resolve_soft(codes: np.ndarray, scale: float, channels: int, threshold: float, path: Path) -> SoftMask | None:
     """Resolve a soft mask into objects: every pixel takes an object's value (0 = background).
 
     Arguments:
@@ -203,7 +208,7 @@ def resolve_soft(codes: np.ndarray, scale: float, channels: int, threshold: floa
         A `SoftMask`, or None when the mask has no edge shades (it is read exactly instead).
         Raises `InputError` for an ambiguous mask.
     """
-    if channels == 1:                                   # 8/16-bit values: a histogram, not a sort
+    if channels == 1:  # 8/16-bit values: a histogram, not a sort
         present = np.bincount(codes.ravel(), minlength=1) > 0
         uniq = np.flatnonzero(present).astype(codes.dtype)
         lut = np.cumsum(present) - 1
@@ -231,16 +236,20 @@ def resolve_soft(codes: np.ndarray, scale: float, channels: int, threshold: floa
     if len(flats) > MAX_OBJECTS:
         raise too_many_objects(path, len(flats), "colours" if channels == 3 else "gray levels")
     if not flats:
-        raise InputError(f"mask {path} has only soft edges and no solid object value; export a matte whose objects "
-                         f"are solid inside (value 1.0 / full colour)")
+        raise InputError(
+            f"mask {path} has only soft edges and no solid object value; export a matte whose objects "
+            f"are solid inside (value 1.0 / full colour)"
+        )
     dist, _obj, _share = _blend(colours, colours[flats])
     unexplained = np.flatnonzero(shades & (dist > _BLEND_TOLERANCE))
     if len(unexplained):
         i = unexplained[np.argmax(counts[unexplained])]
-        raise InputError(f"mask {path} is ambiguous: its edge value {_describe(colours, [i], scale)} "
-                         f"({int(counts[i])} pixels) is neither an object value ({_describe(colours, flats, scale)}) "
-                         f"nor a blend of them; export one flat colour per object (soft edges are fine) or one "
-                         f"matte per object")
+        raise InputError(
+            f"mask {path} is ambiguous: its edge value {_describe(colours, [i], scale)} "
+            f"({int(counts[i])} pixels) is neither an object value ({_describe(colours, flats, scale)}) "
+            f"nor a blend of them; export one flat colour per object (soft edges are fine) or one "
+            f"matte per object"
+        )
     return _assign(codes, uniq, colours, flats, is_flat, flat, threshold, scale, path)
 
 
@@ -280,23 +289,34 @@ def _refuse_bands(slots: np.ndarray, plateaus: np.ndarray, scale: float, path: P
             for r in range(q + 1, k):
                 if p in (q, r) or not (slots == q).any() or not (slots == r).any():
                     continue
-                err, t = _segment(plateaus[p:p + 1], plateaus[q], plateaus[r])
+                err, t = _segment(plateaus[p : p + 1], plateaus[q], plateaus[r])
                 if err[0] > _BLEND_TOLERANCE or not 0.0 < t[0] < 1.0:
                     continue
                 touching = (distance(q)[core] <= reach) & (distance(r)[core] <= reach)
                 if touching.mean() >= _BAND_SHARE:
                     seen = _describe(plateaus, range(1, k), scale)
-                    raise InputError(f"mask {path} is ambiguous: the value {_describe(plateaus, [p], scale)} is a thin "
-                                     f"band between {_describe(plateaus, [q], scale)} and "
-                                     f"{_describe(plateaus, [r], scale)}, a thin object or a step of a soft edge "
-                                     f"(object values seen: {seen}); export one matte per object, or soft edges "
-                                     f"without flat steps")
+                    raise InputError(
+                        f"mask {path} is ambiguous: the value {_describe(plateaus, [p], scale)} is a thin "
+                        f"band between {_describe(plateaus, [q], scale)} and "
+                        f"{_describe(plateaus, [r], scale)}, a thin object or a step of a soft edge "
+                        f"(object values seen: {seen}); export one matte per object, or soft edges "
+                        f"without flat steps"
+                    )
 
 
-def _assign(codes: np.ndarray, uniq: np.ndarray, colours: np.ndarray, flats: list[int], is_flat: np.ndarray,
-            flat_counts: np.ndarray, threshold: float, scale: float, path: Path) -> SoftMask:
+def _assign(
+    codes: np.ndarray,
+    uniq: np.ndarray,
+    colours: np.ndarray,
+    flats: list[int],
+    is_flat: np.ndarray,
+    flat_counts: np.ndarray,
+    threshold: float,
+    scale: float,
+    path: Path,
+) -> SoftMask:
     """Give every pixel that is no plateau to the closest pair of plateaus whose blend it is."""
-    plateau_codes = [0] + [int(uniq[i]) for i in flats]                 # slot 0: background
+    plateau_codes = [0] + [int(uniq[i]) for i in flats]  # slot 0: background
     plateau_colours = np.concatenate([np.zeros((1, colours.shape[1])), colours[flats]])
     slots = np.full(codes.shape, -1, dtype=np.int64)
     for slot, code in enumerate(plateau_codes):
@@ -324,13 +344,15 @@ def _assign(codes: np.ndarray, uniq: np.ndarray, colours: np.ndarray, flats: lis
         hard[ty, tx] = np.asarray(plateau_codes, dtype=codes.dtype)[winner]
         for slot, code in enumerate(plateau_codes):
             if slot:
-                shares[code][ty, tx] = np.where(first == slot, share_first, 0) + np.where(second == slot,
-                                                                                           share_second, 0)
+                shares[code][ty, tx] = np.where(first == slot, share_first, 0) + np.where(
+                    second == slot, share_second, 0
+                )
     return SoftMask(hard, {c: s for c, s in shares.items() if s.any()})
 
 
-def _closest_blends(values: np.ndarray, plateaus: np.ndarray, dist: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _closest_blends(
+    values: np.ndarray, plateaus: np.ndarray, dist: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per pixel: the two plateaus (slots) whose blend gives its value, nearest pair first, and their shares.
 
     Arguments:
@@ -362,7 +384,7 @@ def _closest_blends(values: np.ndarray, plateaus: np.ndarray, dist: np.ndarray
             mixes = [(err, 1.0 - t, t, pair_rank)]
             if values.shape[1] > 1 and i > 0:
                 err3, mix = _triangle(values[idx], plateaus[i], plateaus[j])
-                mixes.append((err3, mix[0], mix[1], pair_rank + 0.5))    # prefer a two-way blend
+                mixes.append((err3, mix[0], mix[1], pair_rank + 0.5))  # prefer a two-way blend
             for err, a, b, r in mixes:
                 better = (err <= _BLEND_TOLERANCE) & (r < rank[idx])
                 sel = idx[better]

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import (
-    Optional,
-)
-
 
 from xmempp.errors import InputError, Remedy, RemedyKind
-from xmempp.io.sequences import is_pattern
-from xmempp.types import PathLike
-
 
 #: File suffixes read as frames in a frame folder.
 from xmempp.io import plates
 from xmempp.io.colour import ColourOptions
 from xmempp.io.frames import FolderFrames, FrameRange, FrameSource, range_indices
 from xmempp.io.images import IMAGE_EXTENSIONS, is_hidden
+from xmempp.io.sequences import is_pattern
 from xmempp.io.video_frames import VideoFrames
+from xmempp.types import PathLike
 
 __all__ = ["open_frames"]
 
 
-def open_frames(path: PathLike, *, frames: Optional[tuple[int, int]] = None, colour: Optional[ColourOptions] = None,
-                layer: Optional[str] = None, start_frame: Optional[int] = None) -> FrameSource:
+def open_frames(
+    path: PathLike,
+    *,
+    frames: tuple[int, int] | None = None,
+    colour: ColourOptions | None = None,
+    layer: str | None = None,
+    start_frame: int | None = None,
+) -> FrameSource:
     """Open a folder of frames, a frame pattern or a video file as a lazily decoded `FrameSource`.
 
     Arguments:
@@ -55,11 +56,15 @@ def open_frames(path: PathLike, *, frames: Optional[tuple[int, int]] = None, col
             return plates.open_plates(p, frames, colour or plates.ColourOptions(), layer)
         return FolderFrames(p)
     if p.suffix.lower() in IMAGE_EXTENSIONS | plates.PLATE_EXTENSIONS:
-        raise InputError(f"{p} is a single image; give the folder that holds all the frames of the shot, or a "
-                         f"pattern such as {p.parent / 'plate.%04d.exr'}")
+        raise InputError(
+            f"{p} is a single image; give the folder that holds all the frames of the shot, or a "
+            f"pattern such as {p.parent / 'plate.%04d.exr'}"
+        )
     if colour is not None or layer is not None:
-        raise InputError(f"{p} is a video: colour spaces and layers apply to image sequences",
-                         remedy=Remedy(RemedyKind.SET, "start_frame", note="(to number a video's frames)"))
+        raise InputError(
+            f"{p} is a video: colour spaces and layers apply to image sequences",
+            remedy=Remedy(RemedyKind.SET, "start_frame", note="(to number a video's frames)"),
+        )
     video = VideoFrames(p, start_frame)
     if frames is None:
         return video

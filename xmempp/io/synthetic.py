@@ -1,4 +1,5 @@
 """Synthetic clips generated on the fly (never held in memory as a whole), for benchmarks, demos and tests."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -20,16 +21,18 @@ class MovingDiscs(Sequence):
 
     def _centres(self, index: int) -> list[tuple[float, float]]:
         t = index / 25.0
-        return [(self.height / 2 + self.height / 4 * np.sin(t + k), self.width / 2 + self.width / 4 * np.cos(t + 2 * k))
-                for k in range(self.objects)]
+        return [
+            (self.height / 2 + self.height / 4 * np.sin(t + k), self.width / 2 + self.width / 4 * np.cos(t + 2 * k))
+            for k in range(self.objects)
+        ]
 
     def mask(self, index: int) -> np.ndarray:
         """Index mask of frame `index`: object k+1 is the k-th disc (later discs on top)."""
-        yy, xx = np.mgrid[:self.height, :self.width]
+        yy, xx = np.mgrid[: self.height, : self.width]
         mask = np.zeros((self.height, self.width), dtype=np.uint8)
         radius = min(self.height, self.width) / 6
         for k, (cy, cx) in enumerate(self._centres(index)):
-            mask[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2] = k + 1
+            mask[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = k + 1
         return mask
 
     def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]  # no slices: frames by index

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import (
     Any,
-    Iterator,
-    Optional,
 )
 
 import numpy as np
 
-from xmempp.errors import InputError, XMemppWarning, Remedy, RemedyKind
-from xmempp.io.pyav import av_reason, require_av
-from xmempp.types import PathLike
-
+from xmempp.errors import InputError, Remedy, RemedyKind, XMemppWarning
 
 #: File suffixes read as frames in a frame folder.
 from xmempp.io.frames import FrameSource
+from xmempp.io.pyav import av_reason, require_av
+from xmempp.types import PathLike
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoFrames"]
 
@@ -40,7 +38,7 @@ class VideoFrames(FrameSource):
 
     is_video = True
 
-    def __init__(self, path: PathLike, start_frame: Optional[int] = None) -> None:
+    def __init__(self, path: PathLike, start_frame: int | None = None) -> None:
         """Open `path` and count its frames.
 
         Arguments:
@@ -69,8 +67,10 @@ class VideoFrames(FrameSource):
             rate = stream.average_rate or stream.guessed_rate
             self.fps = float(rate) if rate else None
         except av.error.FFmpegError as exc:
-            raise InputError(f"video {self.path} is damaged or truncated ({av_reason(exc)} while counting its "
-                             f"frames); re-transfer or re-encode it") from exc
+            raise InputError(
+                f"video {self.path} is damaged or truncated ({av_reason(exc)} while counting its "
+                f"frames); re-transfer or re-encode it"
+            ) from exc
         finally:
             container.close()
         if count <= 0 or self._width <= 0 or self._height <= 0:
@@ -81,19 +81,21 @@ class VideoFrames(FrameSource):
         self.names = [f"{n:0{width}d}" for n in self.frame_numbers]
         self._lock = threading.Lock()
         self._container: Any = None  # the open PyAV container (untyped library), None until first read
-        self._decoder: Optional[Iterator] = None
-        self._pending = None                  # a frame decoded by a seek check, not yet consumed
-        self._next = 0                        # index of the frame the decoder yields next
+        self._decoder: Iterator | None = None
+        self._pending = None  # a frame decoded by a seek check, not yet consumed
+        self._next = 0  # index of the frame the decoder yields next
         self._keyframes: dict[int, int] = {}  # frame index -> pts of key frames seen so far
-        self._last: Optional[tuple[int, np.ndarray]] = None
+        self._last: tuple[int, np.ndarray] | None = None
 
     def _open(self):
         av = require_av("reading video files", InputError)
         try:
             container = av.open(str(self.path), mode="r")
         except av.error.FFmpegError as exc:
-            raise InputError(f"cannot open video {self.path}: it is damaged or truncated, or not a video file "
-                             f"({av_reason(exc)} in its container); re-transfer or re-encode it") from exc
+            raise InputError(
+                f"cannot open video {self.path}: it is damaged or truncated, or not a video file "
+                f"({av_reason(exc)} in its container); re-transfer or re-encode it"
+            ) from exc
         except OSError as exc:
             raise InputError(f"cannot open video {self.path}: {exc.strerror or exc}") from exc
         if not container.streams.video:
@@ -115,15 +117,22 @@ class VideoFrames(FrameSource):
                 if packet.pts is not None:
                     stamps.append(int(packet.pts))
         if corrupt:
-            raise InputError(f"video {self.path} has {corrupt} corrupt packet(s); the file is damaged, re-encode or "
-                             f"re-transfer it", remedy=Remedy(RemedyKind.FIX_INPUT))
+            raise InputError(
+                f"video {self.path} has {corrupt} corrupt packet(s); the file is damaged, re-encode or re-transfer it",
+                remedy=Remedy(RemedyKind.FIX_INPUT),
+            )
         steps = np.diff(np.unique(stamps)) if len(stamps) > 2 else np.array([])
         if steps.size and steps.max() > 1.5 * steps.min():
-            warnings.warn(XMemppWarning(
-                f"video {self.path} has a variable frame rate (frame durations from {steps.min() * stream.time_base}"
-                f" to {steps.max() * stream.time_base} s): frames are processed in decoding order, one per decoded "
-                f"frame, and a preview video is written at the average rate; convert it to a constant rate (or an "
-                f"image sequence) to keep timings"), stacklevel=2)
+            warnings.warn(
+                XMemppWarning(
+                    f"video {self.path} has a variable frame rate (frame durations from "
+                    f"{steps.min() * stream.time_base}"
+                    f" to {steps.max() * stream.time_base} s): frames are processed in decoding order, one per decoded "
+                    f"frame, and a preview video is written at the average rate; convert it to a constant rate (or an "
+                    f"image sequence) to keep timings"
+                ),
+                stacklevel=2,
+            )
         return count
 
     @property
@@ -141,19 +150,25 @@ class VideoFrames(FrameSource):
                 yield index, frame
                 index += 1
         except av.error.FFmpegError as exc:
-            raise InputError(f"video {self.path} is damaged or truncated ({av_reason(exc)} at frame {index}); "
-                             f"re-transfer or re-encode it") from exc
+            raise InputError(
+                f"video {self.path} is damaged or truncated ({av_reason(exc)} at frame {index}); "
+                f"re-transfer or re-encode it"
+            ) from exc
 
     def _to_array(self, frame) -> np.ndarray:
         rgb = frame.to_ndarray(format="rgb24")
         if rgb.shape[:2] != self.size:
-            raise InputError(f"video {self.path} changes resolution mid-stream ({rgb.shape[1]}x{rgb.shape[0]} "
-                             f"instead of {self._width}x{self._height}); re-encode it")
+            raise InputError(
+                f"video {self.path} changes resolution mid-stream ({rgb.shape[1]}x{rgb.shape[0]} "
+                f"instead of {self._width}x{self._height}); re-encode it"
+            )
         return rgb
 
     def _short(self, got: int) -> InputError:
-        return InputError(f"video {self.path} ended after {got} frames but its header says {len(self)}; "
-                          f"the file is truncated or corrupt")
+        return InputError(
+            f"video {self.path} ended after {got} frames but its header says {len(self)}; "
+            f"the file is truncated or corrupt"
+        )
 
     def _restart(self, index: int) -> None:
         """Position the decoder so that it yields frame `index` or an earlier one next.
@@ -175,7 +190,7 @@ class VideoFrames(FrameSource):
                 if frame.pts == self._keyframes[k]:
                     self._decoder, self._next, self._pending = decoder, k, frame
                     return
-            except Exception:  # noqa: BLE001 - any seek trouble falls back to a restart from 0
+            except Exception:
                 pass
         if self._container is not None:
             self._container.close()
@@ -186,9 +201,11 @@ class VideoFrames(FrameSource):
         with self._lock:
             if self._last is not None and self._last[0] == index:
                 return self._last[1].copy()
-            if self._decoder is None or index < self._next:
-                self._restart(index)
-            elif index - self._next > 64 and any(self._next < k <= index for k in self._keyframes):
+            if (
+                self._decoder is None
+                or index < self._next
+                or (index - self._next > 64 and any(self._next < k <= index for k in self._keyframes))
+            ):
                 self._restart(index)
             while True:
                 if self._pending is not None:

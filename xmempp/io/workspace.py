@@ -15,22 +15,24 @@ original stems are kept in `source_names`).
 `create_workspace` builds the folder under a hidden temporary name and renames it into place, so
 an interrupted import leaves no half-made workspace.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any
 
 import cv2
 import numpy as np
 
-from xmempp.io.frame_capabilities import files_of
 from xmempp.errors import InputError, OutputError, Remedy, RemedyKind
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.objects import ObjectOrder
 from xmempp.io.atomic import TEMP_PREFIX, atomic_write_image, default_dir_mode
+from xmempp.io.frame_capabilities import files_of
 from xmempp.io.frames import FrameSource, prefetch
 from xmempp.io.images import decode_image_file
 from xmempp.io.masks import LabeledMask, davis_palette, read_mask
@@ -38,8 +40,14 @@ from xmempp.io.review_state import REVIEW_FILE, ReviewStates
 from xmempp.io.workspace_info import WORKSPACE_VERSION, WorkspaceInfo
 from xmempp.types import PathLike
 
-__all__ = ["WORKSPACE_VERSION", "Workspace", "WorkspaceInfo", "create_workspace", "check_workspace_target",
-           "workspace_size"]
+__all__ = [
+    "WORKSPACE_VERSION",
+    "Workspace",
+    "WorkspaceInfo",
+    "check_workspace_target",
+    "create_workspace",
+    "workspace_size",
+]
 
 _JPEG = frozenset({".jpg", ".jpeg"})
 
@@ -47,7 +55,7 @@ _JPEG = frozenset({".jpg", ".jpeg"})
 DEFAULT_PROCESSING_SIZE = InferenceConfig().size
 
 
-def workspace_size(height: int, width: int, size: Optional[int]) -> tuple[int, int]:
+def workspace_size(height: int, width: int, size: int | None) -> tuple[int, int]:
     """Size of workspace images: shorter side scaled to `size`, as XMem++ computes it.
 
     Arguments:
@@ -83,15 +91,23 @@ def check_workspace_target(root: PathLike, name: str) -> Path:
     _check_name(name)
     dest = Path(root) / name
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise OutputError(f"workspace {dest} already exists",
-                          remedy=Remedy(RemedyKind.SET, "name", note="(another one, or delete that folder first)"))
+        raise OutputError(
+            f"workspace {dest} already exists",
+            remedy=Remedy(RemedyKind.SET, "name", note="(another one, or delete that folder first)"),
+        )
     return dest
 
 
-def create_workspace(root: PathLike, name: str, frames: FrameSource,
-                     masks: Optional[Mapping[int, Union[LabeledMask, np.ndarray]]] = None,
-                     size: Optional[int] = None, *, image_format: Optional[str] = None,
-                     progress: Optional[Callable[[int, int], None]] = None) -> Path:
+def create_workspace(
+    root: PathLike,
+    name: str,
+    frames: FrameSource,
+    masks: Mapping[int, LabeledMask | np.ndarray] | None = None,
+    size: int | None = None,
+    *,
+    image_format: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Create a GUI workspace `root/name` from frames and optional annotation masks.
 
     Arguments:
@@ -144,17 +160,27 @@ def create_workspace(root: PathLike, name: str, frames: FrameSource,
             ids = _ids(mask)
             if ids.shape != (src_h, src_w):
                 culprit = mask.path if isinstance(mask, LabeledMask) and mask.path else f"for frame {index}"
-                raise InputError(f"mask {culprit} is {ids.shape[1]}x{ids.shape[0]} but the frames are "
-                                 f"{src_w}x{src_h}; masks must have the resolution of their frames")
+                raise InputError(
+                    f"mask {culprit} is {ids.shape[1]}x{ids.shape[0]} but the frames are "
+                    f"{src_w}x{src_h}; masks must have the resolution of their frames"
+                )
             small = objects.to_channels(ids)
             if small.shape != (out_h, out_w):
                 small = cv2.resize(small, (out_w, out_h), interpolation=cv2.INTER_NEAREST)
             atomic_write_image(tmp / "masks" / f"{names[index]}.png", small, palette=palette, fsync=False)
         WorkspaceInfo(
-            references=sorted(masks), num_objects=max(1, len(objects)), frames=names, source_names=source_names,
-            object_ids=list(objects.ids), object_colors=_object_colors(masks, objects),
-            source=str(Path(frames.path).resolve()), source_size=(src_h, src_w), size=(out_h, out_w),
-            processing_size=min(out_h, out_w) if size else None, image_extension=ext, fps=frames.fps,
+            references=sorted(masks),
+            num_objects=max(1, len(objects)),
+            frames=names,
+            source_names=source_names,
+            object_ids=list(objects.ids),
+            object_colors=_object_colors(masks, objects),
+            source=str(Path(frames.path).resolve()),
+            source_size=(src_h, src_w),
+            size=(out_h, out_w),
+            processing_size=min(out_h, out_w) if size else None,
+            image_extension=ext,
+            fps=frames.fps,
             version=WORKSPACE_VERSION,
         ).write(tmp / "info.json")
         for folder in (tmp, tmp / "images", tmp / "masks"):
@@ -170,7 +196,7 @@ def create_workspace(root: PathLike, name: str, frames: FrameSource,
     return dest
 
 
-def _image_extension(frames: FrameSource, image_format: Optional[str]) -> str:
+def _image_extension(frames: FrameSource, image_format: str | None) -> str:
     if image_format is not None:
         fmt = image_format.lower().lstrip(".")
         if fmt not in ("jpg", "jpeg", "png"):
@@ -184,11 +210,11 @@ def _image_extension(frames: FrameSource, image_format: Optional[str]) -> str:
     return ".png"
 
 
-def _ids(mask: Union[LabeledMask, np.ndarray]) -> np.ndarray:
+def _ids(mask: LabeledMask | np.ndarray) -> np.ndarray:
     return mask.ids if isinstance(mask, LabeledMask) else np.asarray(mask, dtype=np.uint8)
 
 
-def _object_colors(masks: Mapping[int, Any], objects: ObjectOrder) -> Optional[list[list[int]]]:
+def _object_colors(masks: Mapping[int, Any], objects: ObjectOrder) -> list[list[int]] | None:
     """Original colour of each object (from the first mask with a palette), or None."""
     for index in sorted(masks):
         mask = masks[index]
@@ -214,7 +240,7 @@ class Workspace(FrameSource):
         self.info = info
 
     @classmethod
-    def open(cls, path: PathLike) -> "Workspace":
+    def open(cls, path: PathLike) -> Workspace:
         """Open a workspace folder.
 
         Arguments:
@@ -227,11 +253,11 @@ class Workspace(FrameSource):
             raise InputError(f"workspace not found: {path}")
         image_dir = path / "images"
         if not image_dir.is_dir():
-            raise InputError(f"{path} is not a workspace: it has no images/ folder",
-                             remedy=Remedy(RemedyKind.CREATE_WORKSPACE))
+            raise InputError(
+                f"{path} is not a workspace: it has no images/ folder", remedy=Remedy(RemedyKind.CREATE_WORKSPACE)
+            )
         info = WorkspaceInfo.read(path / "info.json")
-        files = {p.stem: p for p in image_dir.iterdir()
-                 if p.is_file() and not p.name.startswith(".")}
+        files = {p.stem: p for p in image_dir.iterdir() if p.is_file() and not p.name.startswith(".")}
         if not files:
             raise InputError(f"workspace {path} has no images in {image_dir}")
         names = info.frames
@@ -270,7 +296,7 @@ class Workspace(FrameSource):
         return list(range(1, self.num_objects + 1))
 
     @property
-    def fps(self) -> Optional[float]:  # type: ignore[override]
+    def fps(self) -> float | None:  # type: ignore[override]
         """Frame rate of the video the frames came from, or None."""
         return self.info.fps
 
@@ -294,8 +320,7 @@ class Workspace(FrameSource):
     def object_names(self) -> list[str]:
         """The name of each object 1..K: the artist's name, else "object <original id>"."""
         names = self.info.object_names or []
-        return [names[k] if k < len(names) and names[k] else f"object {oid}"
-                for k, oid in enumerate(self.object_ids)]
+        return [names[k] if k < len(names) and names[k] else f"object {oid}" for k, oid in enumerate(self.object_ids)]
 
     def image_path(self, index: int) -> Path:
         """Path of frame `index`'s image."""
@@ -312,7 +337,7 @@ class Workspace(FrameSource):
     def _read(self, index: int) -> np.ndarray:
         return decode_image_file(self.image_path(index), "workspace image")
 
-    def mask(self, index: int) -> Optional[np.ndarray]:
+    def mask(self, index: int) -> np.ndarray | None:
         """Frame `index`'s mask as HxW uint8 ids 1..K, or None if it has none."""
         path = self.mask_path(index)
         if not path.exists():

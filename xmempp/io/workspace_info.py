@@ -5,13 +5,14 @@ came from, the original object ids and colours, and the GUI's settings. Reading 
 field of the wrong type counts as absent, so an XMem++ workspace or a hand-edited file opens);
 fields this version does not know are kept and written back unchanged.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, TypeGuard
+from typing import Any, TypeGuard
 
 from xmempp.errors import InputError
 from xmempp.io.atomic import atomic_write_text
@@ -50,23 +51,23 @@ class WorkspaceInfo:
 
     references: list[int] = field(default_factory=list)
     num_objects: int = 1
-    frames: Optional[list[str]] = None
-    source_names: Optional[list[str]] = None
-    object_ids: Optional[list[int]] = None
-    object_colors: Optional[list[list[int]]] = None
-    object_names: Optional[list[str]] = None
-    source: Optional[str] = None
-    source_size: Optional[tuple[int, int]] = None
-    size: Optional[tuple[int, int]] = None
-    processing_size: Optional[int] = None
-    image_extension: Optional[str] = None
-    fps: Optional[float] = None
-    version: Optional[int] = None
-    gui_settings: Optional[dict] = None
+    frames: list[str] | None = None
+    source_names: list[str] | None = None
+    object_ids: list[int] | None = None
+    object_colors: list[list[int]] | None = None
+    object_names: list[str] | None = None
+    source: str | None = None
+    source_size: tuple[int, int] | None = None
+    size: tuple[int, int] | None = None
+    processing_size: int | None = None
+    image_extension: str | None = None
+    fps: float | None = None
+    version: int | None = None
+    gui_settings: dict | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "WorkspaceInfo":
+    def from_dict(cls, data: dict[str, Any]) -> WorkspaceInfo:
         """Parse a decoded info.json; a field of the wrong type is treated as absent.
 
         Arguments:
@@ -97,7 +98,7 @@ class WorkspaceInfo:
         )
 
     @classmethod
-    def read(cls, path: Path) -> "WorkspaceInfo":
+    def read(cls, path: Path) -> WorkspaceInfo:
         """Read info.json (an absent file gives the defaults).
 
         Arguments:
@@ -136,25 +137,25 @@ class WorkspaceInfo:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=4) + "\n")
 
 
-def _is_int(value: Any, low: int = 0, high: int = 2 ** 31 - 1) -> TypeGuard[int]:
+def _is_int(value: Any, low: int = 0, high: int = 2**31 - 1) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _str_list(value: Any) -> Optional[list[str]]:
+def _str_list(value: Any) -> list[str] | None:
     return list(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
 
 
-def _int_list(value: Any, low: int = 0, high: int = 2 ** 31 - 1) -> bool:
+def _int_list(value: Any, low: int = 0, high: int = 2**31 - 1) -> bool:
     return isinstance(value, list) and all(_is_int(v, low, high) for v in value)
 
 
-def _pair(value: Any) -> Optional[tuple[int, int]]:
+def _pair(value: Any) -> tuple[int, int] | None:
     if isinstance(value, list) and len(value) == 2 and all(_is_int(v, 1) for v in value):
         return int(value[0]), int(value[1])
     return None
 
 
-def _colours(value: Any) -> Optional[list[list[int]]]:
+def _colours(value: Any) -> list[list[int]] | None:
     if isinstance(value, list) and all(isinstance(c, list) and len(c) == 3 and _int_list(c, 0, 255) for c in value):
         return [[int(x) for x in c] for c in value]
     return None

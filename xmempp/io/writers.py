@@ -8,6 +8,7 @@ recorded in the folder's manifest (`xmempp.io.manifest`): overwriting replaces o
 Folder policy is in `xmempp.io.output_folder`, pixel operations in `xmempp.io.pixels`, the preview
 encoder in `xmempp.io.preview_video`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,10 +16,11 @@ import os
 import queue
 import threading
 from collections import deque
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -36,7 +38,7 @@ from xmempp.io.cryptomatte import LOSSLESS_EXR, CryptomatteSink
 from xmempp.io.foreground_files import ForegroundSink
 from xmempp.io.frames import SceneLinearReader
 from xmempp.io.masks import davis_palette
-from xmempp.io.mattes import check_compression
+from xmempp.io.matte_files import check_compression
 from xmempp.io.output_folder import RESULT_DIRS, check_output_dir
 from xmempp.io.pixels import argmax_channels, overlay_image, probs_to_ids
 from xmempp.io.preview_video import FinishOnExit, PreviewVideoWriter
@@ -55,8 +57,14 @@ from xmempp.refine.foreground import check_foreground_available
 from xmempp.types import PathLike
 
 __all__ = [
-    "RESULT_DIRS", "WriterOptions", "ResultWriter", "PreviewVideoWriter", "check_output_dir", "overlay_image",
-    "probs_to_ids", "sinks_for",
+    "RESULT_DIRS",
+    "PreviewVideoWriter",
+    "ResultWriter",
+    "WriterOptions",
+    "check_output_dir",
+    "overlay_image",
+    "probs_to_ids",
+    "sinks_for",
 ]
 
 
@@ -95,7 +103,7 @@ class WriterOptions:
     alpha_bits: int = 8
     binary: bool = False
     overlay: bool = False
-    preview: Optional[PathLike] = None
+    preview: PathLike | None = None
     preview_fps: float = 24.0
     overlay_opacity: float = 0.5
     jpeg_quality: int = 90
@@ -104,7 +112,7 @@ class WriterOptions:
     fsync: bool = True
     matte_format: str = "png"
     exr_layers: bool = False
-    compression: Optional[str] = None
+    compression: str | None = None
     layers_name: str = "matte"
     cryptomatte: bool = False
     object_names: Mapping[int, str] = field(default_factory=dict)
@@ -112,8 +120,9 @@ class WriterOptions:
     premultiplied: bool = True
 
     def __post_init__(self) -> None:
-        check_compression("exr" if self.exr_layers and self.matte_format == "png" else self.matte_format,
-                          self.compression)
+        check_compression(
+            "exr" if self.exr_layers and self.matte_format == "png" else self.matte_format, self.compression
+        )
         if self.alpha_bits not in (8, 16):
             raise ConfigError(f"alpha_bits must be 8 or 16, not {self.alpha_bits}")
         if not 1 <= self.jpeg_quality <= 100:
@@ -126,8 +135,7 @@ class WriterOptions:
             check_foreground_available()
 
 
-
-def sinks_for(options: WriterOptions, palette: Optional[np.ndarray], needs_overlay: bool) -> list[Sink]:
+def sinks_for(options: WriterOptions, palette: np.ndarray | None, needs_overlay: bool) -> list[Sink]:
     """The sinks that write what `options` asks for, in the order files are written.
 
     Arguments:
@@ -151,8 +159,9 @@ def sinks_for(options: WriterOptions, palette: Optional[np.ndarray], needs_overl
         lossless = options.compression if options.compression in LOSSLESS_EXR else None
         sinks.append(CryptomatteSink(options.object_names, compression=lossless))
     if options.foreground:
-        sinks.append(ForegroundSink(options.premultiplied, options.compression if options.matte_format != "tiff"
-                                    else None))
+        sinks.append(
+            ForegroundSink(options.premultiplied, options.compression if options.matte_format != "tiff" else None)
+        )
     if needs_overlay:
         sinks.append(OverlaySink(palette, options.overlay_opacity, options.jpeg_quality, options.overlay))
     return sinks
@@ -182,8 +191,14 @@ class ResultWriter(FinishOnExit):
     complete, nothing half-written remains.
     """
 
-    def __init__(self, out_dir: PathLike, palette: Optional[np.ndarray], object_ids: Sequence[int],
-                 options: Optional[WriterOptions] = None, extra_sinks: Sequence[Sink] = ()) -> None:
+    def __init__(
+        self,
+        out_dir: PathLike,
+        palette: np.ndarray | None,
+        object_ids: Sequence[int],
+        options: WriterOptions | None = None,
+        extra_sinks: Sequence[Sink] = (),
+    ) -> None:
         """Start the writer threads.
 
         Arguments:
@@ -221,8 +236,8 @@ class ResultWriter(FinishOnExit):
         workers = opts.workers or max(2, min(8, (os.cpu_count() or 2) // 2))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xmempp-writer")
         self._max_inflight = workers + 1  # frames being encoded; with the queue this bounds memory
-        self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=opts.queue_size)
-        self._error: Optional[BaseException] = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=opts.queue_size)
+        self._error: BaseException | None = None
         self._abort = self._target.aborted
         self._closed = False
         self.written = 0
@@ -230,8 +245,14 @@ class ResultWriter(FinishOnExit):
         self._thread.start()
 
     # ------------------------------------------------------------------ producer side
-    def submit(self, stem: str, frame_rgb: Optional[np.ndarray], probs: Any, info: Optional[FrameInfo] = None,
-               linear: Optional[SceneLinearReader] = None) -> None:
+    def submit(
+        self,
+        stem: str,
+        frame_rgb: np.ndarray | None,
+        probs: Any,
+        info: FrameInfo | None = None,
+        linear: SceneLinearReader | None = None,
+    ) -> None:
         """Queue one frame's results (blocks while the queue is full).
 
         Arguments:
@@ -323,7 +344,7 @@ class ResultWriter(FinishOnExit):
                     self._finish(inflight.popleft())
             while inflight and not self._abort.is_set():
                 self._finish(inflight.popleft())
-        except BaseException as exc:  # noqa: BLE001 - handed to the producer
+        except BaseException as exc:
             if isinstance(exc, XMemppError):
                 self._error = exc
             else:
@@ -348,8 +369,14 @@ class ResultWriter(FinishOnExit):
             self._preview.write(overlay)
         self.written += 1
 
-    def _write_frame(self, stem: str, frame_rgb: Optional[np.ndarray], probs: Optional[np.ndarray],
-                     info: Optional[FrameInfo], linear: Optional[SceneLinearReader]) -> Optional[np.ndarray]:
+    def _write_frame(
+        self,
+        stem: str,
+        frame_rgb: np.ndarray | None,
+        probs: np.ndarray | None,
+        info: FrameInfo | None,
+        linear: SceneLinearReader | None,
+    ) -> np.ndarray | None:
         if self._abort.is_set():
             return None
         if probs is None:
@@ -357,8 +384,9 @@ class ResultWriter(FinishOnExit):
             return overlay_image(frame_rgb, self._read_ids(stem), self.palette, self.options.overlay_opacity)
         try:
             winner = argmax_channels(probs)
-            frame = FrameOutput(stem, frame_rgb, probs, winner, self._objects.to_ids(winner), self.object_ids, info,
-                                linear=linear)
+            frame = FrameOutput(
+                stem, frame_rgb, probs, winner, self._objects.to_ids(winner), self.object_ids, info, linear=linear
+            )
             for sink in self.sinks:
                 if self._abort.is_set():
                     return None
@@ -375,8 +403,10 @@ class ResultWriter(FinishOnExit):
             with Image.open(path) as image:
                 return np.asarray(image, dtype=np.uint8)
         except OSError as exc:
-            raise OutputError(f"cannot read {path} to resume the preview video: {exc}",
-                              remedy=Remedy(RemedyKind.ENABLE, "overwrite", note="(start again)")) from exc
+            raise OutputError(
+                f"cannot read {path} to resume the preview video: {exc}",
+                remedy=Remedy(RemedyKind.ENABLE, "overwrite", note="(start again)"),
+            ) from exc
 
     # ------------------------------------------------------------------ shutdown
     def close(self) -> None:
@@ -419,4 +449,3 @@ class ResultWriter(FinishOnExit):
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._preview is not None:
             self._preview.abort()
-

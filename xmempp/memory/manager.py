@@ -7,17 +7,17 @@ evicted, never usage-counted. Temporary memory is consolidated into long-term
 prototypes when it holds `max_mid_term_frames` frames; long-term memory evicts
 its least used elements (LFU) to stay under `max_long_term_elements`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
-from xmempp.inference.config import InferenceConfig
 from xmempp.errors import ConfigError, MemoryStateError
-from xmempp.memory.store import KeyValueStore
+from xmempp.inference.config import InferenceConfig
 from xmempp.memory.similarity import TopKAffinity, anisotropic_similarity, query_major_similarity
+from xmempp.memory.store import KeyValueStore
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,9 @@ class MemoryManager:
             return
         self.groups.append(list(range(known, count)))
         if self.hidden_dim > 0:
-            zeros = torch.zeros(1, count - known, self.hidden_dim, *like.shape[-2:], device=like.device,
-                                dtype=like.dtype)
+            zeros = torch.zeros(
+                1, count - known, self.hidden_dim, *like.shape[-2:], device=like.device, dtype=like.dtype
+            )
             self.hidden = zeros if self.hidden is None else torch.cat([self.hidden, zeros], dim=1)
 
     def truncate_objects(self, count: int) -> None:
@@ -92,7 +93,7 @@ class MemoryManager:
 
     def split_groups(self, values: torch.Tensor) -> list[torch.Tensor]:
         """Split per-object values (K, Cv, n) into per-group tensors."""
-        return [values[group[0]:group[-1] + 1] for group in self.groups]
+        return [values[group[0] : group[-1] + 1] for group in self.groups]
 
     # ----------------------------------------------------------------- reading
     def _stores(self) -> list[KeyValueStore]:
@@ -111,8 +112,9 @@ class MemoryManager:
         """
         h, w = query_key.shape[-2:]
         layout = self._read_layout()
-        similarity = query_major_similarity(layout.key, layout.shrinkage, query_key.flatten(2).float(),
-                                            query_selection.flatten(2).float())
+        similarity = query_major_similarity(
+            layout.key, layout.shrinkage, query_key.flatten(2).float(), query_selection.flatten(2).float()
+        )
         readouts = []
         for group_index, group in enumerate(self.groups):
             columns, values = layout.groups[group_index]
@@ -127,7 +129,7 @@ class MemoryManager:
         readout = torch.cat(readouts, 0)
         return readout.view(1, readout.shape[0], readout.shape[1], h, w)
 
-    def _read_layout(self) -> "_ReadLayout":
+    def _read_layout(self) -> _ReadLayout:
         """Concatenated keys and per-group values of all stores, rebuilt only after memory changed."""
         if self._layout is None or self._layout.version != self._version:
             stores = self._stores()
@@ -149,17 +151,29 @@ class MemoryManager:
         """Split group 0's usage among the stores; only temporary and long-term count."""
         start = 0
         for store in stores:
-            part = usage[start:start + store.size]
+            part = usage[start : start + store.size]
             start += store.size
             if store is not self.permanent:
                 store.update_usage(part)
 
     # ----------------------------------------------------------------- writing
-    def _write(self, store: KeyValueStore, key: torch.Tensor, shrinkage: torch.Tensor,
-               selection: torch.Tensor | None, values: torch.Tensor, frame: int) -> None:
+    def _write(
+        self,
+        store: KeyValueStore,
+        key: torch.Tensor,
+        shrinkage: torch.Tensor,
+        selection: torch.Tensor | None,
+        values: torch.Tensor,
+        frame: int,
+    ) -> None:
         self.elements_per_frame = key.shape[-2] * key.shape[-1]
-        store.add(key.flatten(2), shrinkage.flatten(2), None if selection is None else selection.flatten(2),
-                  self.split_groups(values[0].flatten(2)), frame)
+        store.add(
+            key.flatten(2),
+            shrinkage.flatten(2),
+            None if selection is None else selection.flatten(2),
+            self.split_groups(values[0].flatten(2)),
+            frame,
+        )
 
     def add_permanent(self, key: torch.Tensor, shrinkage: torch.Tensor, values: torch.Tensor, frame: int) -> None:
         """Store a reference frame (values (1, K, Cv, h, w)) in permanent memory."""
@@ -171,8 +185,7 @@ class MemoryManager:
         self._changed()
         return self.permanent.remove_frame(frame)
 
-    def replace_permanent(self, key: torch.Tensor, shrinkage: torch.Tensor, values: torch.Tensor,
-                          frame: int) -> None:
+    def replace_permanent(self, key: torch.Tensor, shrinkage: torch.Tensor, values: torch.Tensor, frame: int) -> None:
         """Overwrite one reference frame's permanent elements in place (values (1, K, Cv, h, w))."""
         self._changed()
         groups = [v if v.shape[0] else None for v in self.split_groups(values[0].flatten(2))]
@@ -183,12 +196,12 @@ class MemoryManager:
         self._changed()
         return self.temporary.remove_frame(frame)
 
-    def add_temporary(self, key: torch.Tensor, shrinkage: torch.Tensor, selection: torch.Tensor,
-                      values: torch.Tensor, frame: int) -> None:
+    def add_temporary(
+        self, key: torch.Tensor, shrinkage: torch.Tensor, selection: torch.Tensor, values: torch.Tensor, frame: int
+    ) -> None:
         """Write a memory frame to temporary memory, consolidating into long-term memory when full."""
         self._changed()
-        self._write(self.temporary, key, shrinkage, selection if self.config.enable_long_term else None, values,
-                    frame)
+        self._write(self.temporary, key, shrinkage, selection if self.config.enable_long_term else None, values, frame)
         if not self.config.enable_long_term:
             return
         if self.temporary.size >= self.config.max_mid_term_frames * self.elements_per_frame:
@@ -198,7 +211,8 @@ class MemoryManager:
                     raise ConfigError(
                         f"long-term memory is full ({self.long_term.size} elements) but "
                         "enable_long_term_count_usage is false: eviction keeps the most used elements and "
-                        "needs usage counts; set it to true or raise max_long_term_elements")
+                        "needs usage counts; set it to true or raise max_long_term_elements"
+                    )
                 self.long_term.evict_least_used(limit)
             self._consolidate()
 
@@ -233,8 +247,9 @@ class MemoryManager:
         keep[:n_candidates] = False
         store.keep(keep)
         if proto_shrinkage is None:
-            raise MemoryStateError("no long-term prototypes for the first object group: temporary memory holds no "
-                                   "values for it")
+            raise MemoryStateError(
+                "no long-term prototypes for the first object group: temporary memory holds no values for it"
+            )
         self.long_term.add(proto_key, proto_shrinkage, None, proto_values, frame=-1)
 
     # ----------------------------------------------------------------- control
@@ -339,10 +354,10 @@ class _ReadLayout:
     stores: list[KeyValueStore]
     key: torch.Tensor
     shrinkage: torch.Tensor
-    groups: list[tuple[Optional[torch.Tensor], Optional[torch.Tensor]]]
+    groups: list[tuple[torch.Tensor | None, torch.Tensor | None]]
 
     @classmethod
-    def build(cls, stores: list[KeyValueStore], num_groups: int, version: int) -> "_ReadLayout":
+    def build(cls, stores: list[KeyValueStore], num_groups: int, version: int) -> _ReadLayout:
         key = torch.cat([s.key for s in stores], -1).float()
         shrinkage = torch.cat([s.shrinkage for s in stores], -1).float()
         total = key.shape[-1]

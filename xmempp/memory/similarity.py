@@ -1,4 +1,5 @@
 """The anisotropic L2 similarity and top-k softmax used to read memory."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,12 @@ from dataclasses import dataclass
 import torch
 
 
-def anisotropic_similarity(mem_key: torch.Tensor, mem_shrinkage: torch.Tensor | None,
-                           query_key: torch.Tensor, query_selection: torch.Tensor | None) -> torch.Tensor:
+def anisotropic_similarity(
+    mem_key: torch.Tensor,
+    mem_shrinkage: torch.Tensor | None,
+    query_key: torch.Tensor,
+    query_selection: torch.Tensor | None,
+) -> torch.Tensor:
     """Negative weighted squared distance between memory and query keys.
 
     Arguments:
@@ -36,8 +41,9 @@ def anisotropic_similarity(mem_key: torch.Tensor, mem_shrinkage: torch.Tensor | 
     return similarity / math.sqrt(channels)
 
 
-def query_major_similarity(mem_key: torch.Tensor, mem_shrinkage: torch.Tensor, query_key: torch.Tensor,
-                           query_selection: torch.Tensor) -> torch.Tensor:
+def query_major_similarity(
+    mem_key: torch.Tensor, mem_shrinkage: torch.Tensor, query_key: torch.Tensor, query_selection: torch.Tensor
+) -> torch.Tensor:
     """`anisotropic_similarity` laid out query-major: (M, N) for one frame, rows contiguous for top-k.
 
     The whole expression, (2ab - a^2 - b^2) * shrinkage / sqrt(C) summed over channels with the
@@ -67,7 +73,7 @@ class TopKAffinity:
     size: int
 
     @classmethod
-    def from_similarity(cls, similarity: torch.Tensor, top_k: int) -> "TopKAffinity":
+    def from_similarity(cls, similarity: torch.Tensor, top_k: int) -> TopKAffinity:
         """Top-k softmax over the memory axis of a query-major (M, N) similarity (no max subtraction, as XMem)."""
         k = min(top_k, similarity.shape[1])
         values, indices = torch.topk(similarity, k=k, dim=1)
@@ -88,8 +94,9 @@ class TopKAffinity:
             rows = torch.arange(0, queries * k + 1, k, device=self.indices.device)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-                sparse = torch.sparse_csr_tensor(rows, self.indices.flatten(), self.weights.flatten(),
-                                                 size=(queries, size), check_invariants=False)
+                sparse = torch.sparse_csr_tensor(
+                    rows, self.indices.flatten(), self.weights.flatten(), size=(queries, size), check_invariants=False
+                )
             out = (sparse @ flat.t()).t()
         else:
             dense = torch.zeros(queries, size, device=flat.device, dtype=flat.dtype)

@@ -8,6 +8,7 @@ the published XMem code, which the numbers depend on).
 Every tensor grows into preallocated capacity (`GrowingBuffer`), so a memory
 write copies only the new elements instead of concatenating the whole store.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,12 +24,12 @@ class GrowingBuffer:
     def __init__(self, first: torch.Tensor) -> None:
         self.length = first.shape[-1]
         self._buffer = first.new_empty(*first.shape[:-1], max(2 * self.length, 16))
-        self._buffer[..., :self.length] = first
+        self._buffer[..., : self.length] = first
 
     @property
     def data(self) -> torch.Tensor:
         """The filled part, a view of the buffer."""
-        return self._buffer[..., :self.length]
+        return self._buffer[..., : self.length]
 
     @property
     def capacity(self) -> int:
@@ -45,16 +46,16 @@ class GrowingBuffer:
         end = self.length + x.shape[-1]
         if end > self._buffer.shape[-1]:
             grown = self._buffer.new_empty(*self._buffer.shape[:-1], max(2 * end, 16))
-            grown[..., :self.length] = self.data
+            grown[..., : self.length] = self.data
             self._buffer = grown
-        self._buffer[..., self.length:end] = x
+        self._buffer[..., self.length : end] = x
         self.length = end
 
     def keep(self, mask: torch.Tensor) -> None:
         """Keep the elements where `mask` (length,) is True, in order, compacting in place."""
         kept = self.data[..., mask]
         self.length = kept.shape[-1]
-        self._buffer[..., :self.length] = kept
+        self._buffer[..., : self.length] = kept
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
@@ -62,13 +63,13 @@ class GrowingBuffer:
         return {"data": self.data.clone(), "capacity": self._buffer.shape[-1]}
 
     @classmethod
-    def from_state(cls, state: dict) -> "GrowingBuffer":
+    def from_state(cls, state: dict) -> GrowingBuffer:
         """A buffer equal to the one `state_dict` came from, capacity (and so strides) included."""
         data = state["data"]
         buffer = cls.__new__(cls)
         buffer.length = data.shape[-1]
         buffer._buffer = data.new_empty(*data.shape[:-1], int(state["capacity"]))
-        buffer._buffer[..., :buffer.length] = data
+        buffer._buffer[..., : buffer.length] = data
         return buffer
 
 
@@ -138,16 +139,29 @@ class KeyValueStore:
     @property
     def nbytes(self) -> int:
         """Bytes allocated for keys, shrinkage, selection, values, usage and frame numbers, spare room included."""
-        buffers = (self._key, self._shrinkage, self._selection, self._frames, self._use_count, self._life_count,
-                   *self._values)
+        buffers = (
+            self._key,
+            self._shrinkage,
+            self._selection,
+            self._frames,
+            self._use_count,
+            self._life_count,
+            *self._values,
+        )
         return sum(buffer.nbytes for buffer in buffers if buffer is not None)
 
     def group_size(self, group: int) -> int:
         """Number of elements that carry values of `group` (the newest ones)."""
         return self._values[group].length if group < len(self._values) else 0
 
-    def add(self, key: torch.Tensor, shrinkage: torch.Tensor, selection: torch.Tensor | None,
-            group_values: Sequence[torch.Tensor | None], frame: int) -> None:
+    def add(
+        self,
+        key: torch.Tensor,
+        shrinkage: torch.Tensor,
+        selection: torch.Tensor | None,
+        group_values: Sequence[torch.Tensor | None],
+        frame: int,
+    ) -> None:
         """Append elements; `group_values[g]` is (Kg, Cv, n) or None when group g has no values for them."""
         n = key.shape[-1]
         self._key = _append(self._key, key)
@@ -167,13 +181,16 @@ class KeyValueStore:
             else:
                 self._values.append(GrowingBuffer(values))
 
-    def replace_frame(self, key: torch.Tensor, shrinkage: torch.Tensor,
-                      group_values: Sequence[torch.Tensor | None], frame: int) -> None:
+    def replace_frame(
+        self, key: torch.Tensor, shrinkage: torch.Tensor, group_values: Sequence[torch.Tensor | None], frame: int
+    ) -> None:
         """Overwrite the elements of `frame` in place (same count and groups as when it was added)."""
         columns = torch.nonzero(self.frames == frame).flatten()
         if columns.numel() != key.shape[-1]:
-            raise MemoryStateError(f"frame {frame} holds {columns.numel()} elements in memory, not {key.shape[-1]}: "
-                                   "a replaced frame keeps its size and objects")
+            raise MemoryStateError(
+                f"frame {frame} holds {columns.numel()} elements in memory, not {key.shape[-1]}: "
+                "a replaced frame keeps its size and objects"
+            )
         columns = columns.to(key.device)
         self.key[..., columns] = key
         self.shrinkage[..., columns] = shrinkage
@@ -203,7 +220,7 @@ class KeyValueStore:
         if self._frames is not None:
             self._frames.keep(mask.cpu())
         for buffer in self._values:
-            buffer.keep(mask[n - buffer.length:])
+            buffer.keep(mask[n - buffer.length :])
         if self.size == 0:
             self.clear()
 
@@ -245,8 +262,9 @@ class KeyValueStore:
             A dict of tensors and plain values for `torch.save`; `load_state_dict` restores the store
             exactly, buffer capacities included.
         """
-        state = {name: None if getattr(self, name) is None else getattr(self, name).state_dict()
-                 for name in self._BUFFERS}
+        state = {
+            name: None if getattr(self, name) is None else getattr(self, name).state_dict() for name in self._BUFFERS
+        }
         state["values"] = [buffer.state_dict() for buffer in self._values]
         state["count_usage"] = self.count_usage
         return state

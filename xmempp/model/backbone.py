@@ -3,6 +3,7 @@
 Parameter names follow torchvision's ResNet so that official XMem checkpoints load
 unchanged; no torchvision import is needed.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,14 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor, owns_input: bool = False) -> torch.Tensor:
         """owns_input: nothing else uses `x` afterwards, so the result may overwrite it."""
         out = conv_act(self.conv1, x, self.bn1, relu=True)
-        return conv_act(self.conv2, out, self.bn2, add=_shortcut(self.downsample, x), relu=True,
-                        reuse_add=owns_input or self.downsample is not None)
+        return conv_act(
+            self.conv2,
+            out,
+            self.bn2,
+            add=_shortcut(self.downsample, x),
+            relu=True,
+            reuse_add=owns_input or self.downsample is not None,
+        )
 
 
 class Bottleneck(nn.Module):
@@ -57,8 +64,14 @@ class Bottleneck(nn.Module):
         """owns_input: nothing else uses `x` afterwards, so the result may overwrite it."""
         out = conv_act(self.conv1, x, self.bn1, relu=True)
         out = conv_act(self.conv2, out, self.bn2, relu=True)
-        return conv_act(self.conv3, out, self.bn3, add=_shortcut(self.downsample, x), relu=True,
-                        reuse_add=owns_input or self.downsample is not None)
+        return conv_act(
+            self.conv3,
+            out,
+            self.bn3,
+            add=_shortcut(self.downsample, x),
+            relu=True,
+            reuse_add=owns_input or self.downsample is not None,
+        )
 
 
 def _shortcut(downsample: nn.Sequential | None, x: torch.Tensor) -> torch.Tensor:
@@ -77,8 +90,9 @@ class ResidualStage(nn.Sequential):
         return x
 
 
-def make_stage(block: type[BasicBlock] | type[Bottleneck], in_ch: int, planes: int, blocks: int,
-               stride: int) -> ResidualStage:
+def make_stage(
+    block: type[BasicBlock] | type[Bottleneck], in_ch: int, planes: int, blocks: int, stride: int
+) -> ResidualStage:
     """A ResNet stage of `blocks` blocks; the first one may downsample."""
     layers = [block(in_ch, planes, stride)]
     layers += [block(planes * block.expansion, planes) for _ in range(blocks - 1)]

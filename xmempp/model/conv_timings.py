@@ -10,6 +10,7 @@ other adopts its choice (the file is read again under an exclusive lock on a sid
 replaced atomically). Deleting the file measures again; an unreadable one is ignored and rewritten; where the
 folder cannot be written, choices stay per process (one warning is logged).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,7 +27,7 @@ import torch
 
 from xmempp.model.weights import _user_cache
 
-__all__ = ["Timing", "TIMINGS_ENV", "timings_path", "machine_key", "read_choice", "record_choice"]
+__all__ = ["TIMINGS_ENV", "Timing", "machine_key", "read_choice", "record_choice", "timings_path"]
 
 #: Environment variable naming the file explicitly (else ``$XMEMPP_HOME`` or the user cache holds it).
 TIMINGS_ENV = "XMEMPP_CONV_TIMINGS"
@@ -76,8 +77,11 @@ def machine_key(shape: tuple[int, ...], threads: int) -> str:
 
 
 def _parse(entry: object) -> Timing | None:
-    if not isinstance(entry, dict) or not isinstance(entry.get("seconds"), dict) \
-            or not isinstance(entry.get("chosen"), int):
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("seconds"), dict)
+        or not isinstance(entry.get("chosen"), int)
+    ):
         return None
     try:
         seconds = {int(path): float(value) for path, value in entry["seconds"].items()}
@@ -100,8 +104,13 @@ def _read(path: Path) -> dict[str, Timing]:
 
 def _write(path: Path, entries: dict[str, Timing]) -> None:
     """Replace the file atomically (a temporary file in its folder, then `os.replace`)."""
-    data = {"format": _FORMAT, "timings": {key: {"seconds": {str(p): s for p, s in t.seconds.items()},
-                                                 "chosen": t.chosen} for key, t in sorted(entries.items())}}
+    data = {
+        "format": _FORMAT,
+        "timings": {
+            key: {"seconds": {str(p): s for p, s in t.seconds.items()}, "chosen": t.chosen}
+            for key, t in sorted(entries.items())
+        },
+    }
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
@@ -139,7 +148,12 @@ def record_choice(key: str, timing: Timing, allowed: tuple[int, ...]) -> Timing:
     except OSError as error:
         if path not in _warned:
             _warned.add(path)
-            _log.warning("cannot record --conv auto's choices in %s (%s): each process measures its own, so "
-                         "separate runs may differ by a few pixels; set %s to a writable file, or choose the "
-                         "direct or winograd convolution algorithm", path, error, TIMINGS_ENV)
+            _log.warning(
+                "cannot record --conv auto's choices in %s (%s): each process measures its own, so "
+                "separate runs may differ by a few pixels; set %s to a writable file, or choose the "
+                "direct or winograd convolution algorithm",
+                path,
+                error,
+                TIMINGS_ENV,
+            )
     return timing

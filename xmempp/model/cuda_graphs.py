@@ -8,11 +8,13 @@ graph's own input tensors and the outputs are cloned out at once, so nothing a c
 keeps is ever overwritten by a later replay. The graphs share one memory pool. Memory
 reads (whose size grows with the memory) stay eager.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -59,8 +61,12 @@ class GraphedCall:
         device = tensors[0].device
         if device.type != "cuda":
             return self.function(*args, **kwargs)
-        key = (repr(skeleton), tuple((t.shape, t.dtype, t.stride()) for t in tensors),
-               torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"))
+        key = (
+            repr(skeleton),
+            tuple((t.shape, t.dtype, t.stride()) for t in tensors),
+            torch.is_autocast_enabled("cuda"),
+            torch.get_autocast_dtype("cuda"),
+        )
         with self.lock:
             entry = self.graphs.get(key) or self._capture(key, skeleton, tensors)
             graph, inputs, out_skeleton, outputs = entry
@@ -72,8 +78,12 @@ class GraphedCall:
     def _run(self, skeleton: Any, tensors: list[torch.Tensor]) -> Any:
         args, kwargs = _unflatten(skeleton, tensors)
         # the autocast cache would keep weight casts made during capture past its end: off here
-        with torch.autocast("cuda", dtype=torch.get_autocast_dtype("cuda"),
-                            enabled=torch.is_autocast_enabled("cuda"), cache_enabled=False):
+        with torch.autocast(
+            "cuda",
+            dtype=torch.get_autocast_dtype("cuda"),
+            enabled=torch.is_autocast_enabled("cuda"),
+            cache_enabled=False,
+        ):
             return self.function(*args, **dict(kwargs))
 
     def _capture(self, key: tuple, skeleton: Any, tensors: list[torch.Tensor]) -> tuple:

@@ -1,4 +1,5 @@
 """Device selection and host transfers (never assumes CUDA); the number formats are in `precision`."""
+
 from __future__ import annotations
 
 import torch

@@ -13,9 +13,11 @@ sends small batch-1 frames to its slow non-oneDNN fallback); elsewhere, where gr
 and inside `torch.compile` (which does its own fusion), it runs the same arithmetic as separate
 operations. `tests/test_fused.py` pins the schemas of the private oneDNN operators used here.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -97,11 +99,16 @@ class FusedConv2d(nn.Conv2d):
     def __init__(self, *args: Any, compute_dtype: torch.dtype = torch.float32, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if compute_dtype not in COMPUTE_DTYPES:
-            raise ConfigError(f"FusedConv2d computes in {COMPUTE_DTYPES}, not {compute_dtype}",
-                              remedy=Remedy(RemedyKind.SET, "precision", choices=("fp32", "bf16")))
+            raise ConfigError(
+                f"FusedConv2d computes in {COMPUTE_DTYPES}, not {compute_dtype}",
+                remedy=Remedy(RemedyKind.SET, "precision", choices=("fp32", "bf16")),
+            )
         if compute_dtype == torch.bfloat16 and not onednn_bf16_available():
-            raise ConfigError("bf16 convolutions need a CPU with AVX512 (BW, VL, DQ) or AVX-NE-CONVERT; oneDNN "
-                              "refuses them on this one", remedy=Remedy(RemedyKind.SET, "precision", "fp32"))
+            raise ConfigError(
+                "bf16 convolutions need a CPU with AVX512 (BW, VL, DQ) or AVX-NE-CONVERT; oneDNN "
+                "refuses them on this one",
+                remedy=Remedy(RemedyKind.SET, "precision", "fp32"),
+            )
         if self.padding_mode != "zeros" or isinstance(self.padding, str):
             raise ConfigError("FusedConv2d needs numeric zero padding")
         self.compute_dtype = compute_dtype
@@ -111,11 +118,21 @@ class FusedConv2d(nn.Conv2d):
         self._derived: dict[str, tuple[tuple, Any]] = {}
 
     @classmethod
-    def from_conv(cls, conv: nn.Conv2d, compute_dtype: torch.dtype = torch.float32) -> "FusedConv2d":
+    def from_conv(cls, conv: nn.Conv2d, compute_dtype: torch.dtype = torch.float32) -> FusedConv2d:
         """A `FusedConv2d` sharing `conv`'s parameters (not copied), in its training mode."""
-        fused = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-                    conv.groups, bias=conv.bias is not None, padding_mode=conv.padding_mode, device="meta",
-                    compute_dtype=compute_dtype)
+        fused = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+            bias=conv.bias is not None,
+            padding_mode=conv.padding_mode,
+            device="meta",
+            compute_dtype=compute_dtype,
+        )
         fused.weight, fused.bias = conv.weight, conv.bias
         if isinstance(conv, FusedConv2d):
             fused.algorithm = conv.algorithm
@@ -130,9 +147,15 @@ class FusedConv2d(nn.Conv2d):
         weight = self._by_shape.get(shape)
         if weight is None:
             if len(self._by_shape) >= _SHAPES_KEPT:  # the oldest goes (list(): safe beside inserting threads)
-                self._by_shape.pop(list(self._by_shape)[0], None)
-            weight = _REORDER(self.weight.detach().to(self.compute_dtype), list(self.padding), list(self.stride),
-                              list(self.dilation), self.groups, list(shape))
+                self._by_shape.pop(next(iter(self._by_shape)), None)
+            weight = _REORDER(
+                self.weight.detach().to(self.compute_dtype),
+                list(self.padding),
+                list(self.stride),
+                list(self.dilation),
+                self.groups,
+                list(shape),
+            )
             self._by_shape[shape] = weight
         return weight
 
@@ -158,8 +181,11 @@ class FusedConv2d(nn.Conv2d):
 
     def cast_weights(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Weight and bias in `dtype`, cast once and kept (see `derived`)."""
-        return self.derived("cast", dtype, lambda: (
-            self.weight.detach().to(dtype), None if self.bias is None else self.bias.detach().to(dtype)))
+        return self.derived(
+            "cast",
+            dtype,
+            lambda: (self.weight.detach().to(dtype), None if self.bias is None else self.bias.detach().to(dtype)),
+        )
 
     def packed_bytes(self) -> int:
         """Bytes one input shape's oneDNN copy of the weight takes."""
@@ -201,8 +227,11 @@ def packed_weight_bytes(module: nn.Module) -> int:
     """Bytes one input shape's oneDNN copies of `module`'s CPU convolution weights take (0 without any)."""
     if _REORDER is None:
         return 0
-    return sum(conv.packed_bytes() for conv in module.modules()
-               if isinstance(conv, FusedConv2d) and conv.weight.device.type == "cpu")
+    return sum(
+        conv.packed_bytes()
+        for conv in module.modules()
+        if isinstance(conv, FusedConv2d) and conv.weight.device.type == "cpu"
+    )
 
 
 def split_input_channels(conv: nn.Conv2d, at: int) -> tuple[nn.Conv2d, nn.Conv2d]:
@@ -216,9 +245,19 @@ def split_input_channels(conv: nn.Conv2d, at: int) -> tuple[nn.Conv2d, nn.Conv2d
     def make() -> tuple[nn.Conv2d, nn.Conv2d]:
         parts = []
         for weight, bias in ((conv.weight[:, :at], conv.bias), (conv.weight[:, at:], None)):
-            part = FusedConv2d(weight.shape[1], conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                               conv.dilation, conv.groups, bias=bias is not None, device=weight.device,
-                               dtype=weight.dtype, compute_dtype=compute_dtype)
+            part = FusedConv2d(
+                weight.shape[1],
+                conv.out_channels,
+                conv.kernel_size,
+                conv.stride,
+                conv.padding,
+                conv.dilation,
+                conv.groups,
+                bias=bias is not None,
+                device=weight.device,
+                dtype=weight.dtype,
+                compute_dtype=compute_dtype,
+            )
             with torch.no_grad():
                 part.weight.copy_(weight)
                 if bias is not None:
@@ -241,8 +280,14 @@ def _onednn(conv: nn.Conv2d, x: torch.Tensor) -> bool:
     """Whether `x` takes the fused oneDNN path: on the CPU, in the convolution's compute dtype (a plain
     `nn.Conv2d`: its weight's), without gradients and outside torch.compile."""
     dtype = conv.compute_dtype if isinstance(conv, FusedConv2d) else conv.weight.dtype
-    return _POINTWISE is not None and x.device.type == "cpu" and x.dtype == dtype and dtype in COMPUTE_DTYPES \
-        and not torch.is_grad_enabled() and not torch.compiler.is_compiling()
+    return (
+        _POINTWISE is not None
+        and x.device.type == "cpu"
+        and x.dtype == dtype
+        and dtype in COMPUTE_DTYPES
+        and not torch.is_grad_enabled()
+        and not torch.compiler.is_compiling()
+    )
 
 
 def _weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -253,6 +298,7 @@ def _weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 if _POINTWISE is not None:
+
     @register_flop_formula([_POINTWISE, _POINTWISE_INTO])
     def _pointwise_flop(x_shape, *args, out_shape=None, **kwargs) -> int:
         """FLOPs of a fused oneDNN convolution (its post-ops, like other element-wise work, are not counted).
@@ -264,8 +310,14 @@ if _POINTWISE is not None:
         return conv_flop_count(x_shape, weight_shape, out_shape, transposed=False)
 
 
-def conv_act(conv: nn.Conv2d, x: torch.Tensor, bn: nn.Module | None = None, add: torch.Tensor | None = None,
-             relu: bool = False, reuse_add: bool = False) -> torch.Tensor:
+def conv_act(
+    conv: nn.Conv2d,
+    x: torch.Tensor,
+    bn: nn.Module | None = None,
+    add: torch.Tensor | None = None,
+    relu: bool = False,
+    reuse_add: bool = False,
+) -> torch.Tensor:
     """relu?(bn(conv(x)) + add): one fused oneDNN call on CPU once `bn` is folded (an Identity).
 
     Arguments:
@@ -284,8 +336,11 @@ def conv_act(conv: nn.Conv2d, x: torch.Tensor, bn: nn.Module | None = None, add:
         x = x.contiguous(memory_format=torch.channels_last)
         if not _one_output_same_size(conv):
             tile = 0
-            if isinstance(conv, FusedConv2d) and conv.algorithm is not ConvAlgorithm.direct \
-                    and x.dtype == torch.float32:
+            if (
+                isinstance(conv, FusedConv2d)
+                and conv.algorithm is not ConvAlgorithm.direct
+                and x.dtype == torch.float32
+            ):
                 tile = choose_tile(conv, x, lambda: _direct(conv, x))
             if tile:
                 return winograd_conv(conv, x, tile, None if add is None else add.to(x.dtype), relu, reuse_add)
@@ -300,8 +355,9 @@ def conv_act(conv: nn.Conv2d, x: torch.Tensor, bn: nn.Module | None = None, add:
     return F.relu(out) if relu else out
 
 
-def _direct(conv: nn.Conv2d, x: torch.Tensor, add: torch.Tensor | None = None, relu: bool = False,
-            reuse_add: bool = False) -> torch.Tensor:
+def _direct(
+    conv: nn.Conv2d, x: torch.Tensor, add: torch.Tensor | None = None, relu: bool = False, reuse_add: bool = False
+) -> torch.Tensor:
     """`conv_act`'s one oneDNN call on channels-last `x` (see there)."""
     args = (*_weights(conv, x), conv.padding, conv.stride, conv.dilation, conv.groups)
     if add is None:
@@ -332,8 +388,16 @@ def _one_output_same_size(conv: nn.Conv2d) -> bool:
     """A convolution to one channel, stride 1, padded to keep the size (an odd kernel), from more input
     channels than kernel taps (below that the shifted sums of `_one_output_conv` cost more than they save)."""
     kh, kw = conv.kernel_size
-    return conv.out_channels == 1 and conv.groups == 1 and conv.stride == (1, 1) and conv.dilation == (1, 1) \
-        and kh % 2 == 1 and kw % 2 == 1 and conv.padding == (kh // 2, kw // 2) and conv.in_channels > kh * kw
+    return (
+        conv.out_channels == 1
+        and conv.groups == 1
+        and conv.stride == (1, 1)
+        and conv.dilation == (1, 1)
+        and kh % 2 == 1
+        and kw % 2 == 1
+        and conv.padding == (kh // 2, kw // 2)
+        and conv.in_channels > kh * kw
+    )
 
 
 def _one_output_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -348,11 +412,13 @@ def _one_output_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     weight = conv.weight if x.dtype == conv.weight.dtype else conv.cast_weights(x.dtype)[0]
     taps = weight[0].permute(1, 2, 0).reshape(kh * kw, channels)  # (tap, channel)
     per_pixel = torch.mm(x.permute(0, 2, 3, 1).reshape(-1, channels), taps.t())  # a view of channels-last x
-    padded = F.pad(per_pixel.view(n, height, width, kh * kw).permute(0, 3, 1, 2),
-                   (kw // 2, kw // 2, kh // 2, kh // 2))
-    out = x.new_zeros(n, height, width, dtype=torch.float32) if conv.bias is None else \
-        conv.bias.float().expand(n, height, width).clone()
+    padded = F.pad(per_pixel.view(n, height, width, kh * kw).permute(0, 3, 1, 2), (kw // 2, kw // 2, kh // 2, kh // 2))
+    out = (
+        x.new_zeros(n, height, width, dtype=torch.float32)
+        if conv.bias is None
+        else conv.bias.float().expand(n, height, width).clone()
+    )
     for dy in range(kh):
         for dx in range(kw):
-            out += padded[:, dy * kw + dx, dy:dy + height, dx:dx + width]
+            out += padded[:, dy * kw + dx, dy : dy + height, dx : dx + width]
     return out.to(x.dtype).unsqueeze(1)

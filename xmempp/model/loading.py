@@ -1,14 +1,15 @@
 """Build an XMemNetwork from an official-format checkpoint or state dict."""
+
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 
+from xmempp.errors import Remedy, RemedyKind, WeightsError
 from xmempp.model.device import resolve_device
-from xmempp.errors import WeightsError, Remedy, RemedyKind
 from xmempp.model.fused import fold_batchnorms
 from xmempp.model.network import NetworkDims, XMemNetwork
 from xmempp.model.precision import Precision, activation_dtype, resolve_precision
@@ -36,12 +37,16 @@ def _read_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # torch's text advises weights_only=False (running the file's code): not ours
-        raise WeightsError(f"cannot read weights file {path}: it is damaged, or it is not a checkpoint of plain "
-                           f"tensors (other Python objects are never loaded, for safety)",
-                           remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model")) from None
+        raise WeightsError(
+            f"cannot read weights file {path}: it is damaged, or it is not a checkpoint of plain "
+            f"tensors (other Python objects are never loaded, for safety)",
+            remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model"),
+        ) from None
     except Exception as exc:  # torch raises many types for a bad file
-        raise WeightsError(f"cannot read weights file {path}: it is damaged or incomplete ({type(exc).__name__})",
-                           remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model")) from None
+        raise WeightsError(
+            f"cannot read weights file {path}: it is damaged or incomplete ({type(exc).__name__})",
+            remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model"),
+        ) from None
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -57,8 +62,12 @@ def _pad_value_conv(state: dict[str, torch.Tensor]) -> None:
         state[_VALUE_CONV] = torch.cat([weight, pad], dim=1)
 
 
-def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | torch.device = "auto",
-               precision: str | Precision = "auto", conv: str | ConvAlgorithm = "auto") -> XMemNetwork:
+def load_model(
+    source: str | Path | Mapping[str, torch.Tensor],
+    device: str | torch.device = "auto",
+    precision: str | Precision = "auto",
+    conv: str | ConvAlgorithm = "auto",
+) -> XMemNetwork:
     """Load XMem weights strictly and return the network in eval mode.
 
     Arguments:
@@ -86,12 +95,16 @@ def load_model(source: str | Path | Mapping[str, torch.Tensor], device: str | to
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise WeightsError("not an XMem checkpoint: " + "; ".join(
-            part for part in (_describe("missing", missing), _describe("unexpected", unexpected)) if part))
+        raise WeightsError(
+            "not an XMem checkpoint: "
+            + "; ".join(part for part in (_describe("missing", missing), _describe("unexpected", unexpected)) if part)
+        )
     wrong = [k for k in expected if tuple(expected[k].shape) != tuple(state[k].shape)]
     if wrong:
-        raise WeightsError("XMem checkpoint has tensors of the wrong shape: " + ", ".join(
-            f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})" for k in wrong[:5]))
+        raise WeightsError(
+            "XMem checkpoint has tensors of the wrong shape: "
+            + ", ".join(f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})" for k in wrong[:5])
+        )
     network.load_state_dict(state, strict=True)
     fold_batchnorms(network.eval())
     # Channels-last convolutions are markedly faster on CPU (oneDNN) and on tensor-core GPUs.

@@ -4,6 +4,7 @@ Per-object ("group") features are kept as 4-D (B*K, C, H, W) tensors, objects of
 one frame next to each other, so every convolution sees one contiguous batch and
 channels-last layout survives from layer to layer (no 5-D reshapes in the hot path).
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,8 +21,9 @@ def repeat_per_object(x: torch.Tensor, objects: int) -> torch.Tensor:
     strided copy, which every convolution then copied back)."""
     if objects == 1:
         return x
-    out = torch.empty((x.shape[0] * objects, *x.shape[1:]), dtype=x.dtype, device=x.device,
-                      memory_format=torch.channels_last)
+    out = torch.empty(
+        (x.shape[0] * objects, *x.shape[1:]), dtype=x.dtype, device=x.device, memory_format=torch.channels_last
+    )
     out.unflatten(0, (x.shape[0], objects)).copy_(x.unsqueeze(1))
     return out
 
@@ -58,8 +60,12 @@ class GroupResBlock(nn.Module):
     def forward(self, g: torch.Tensor, owns_input: bool = False) -> torch.Tensor:
         """owns_input: nothing else uses `g` afterwards, so the result may overwrite it."""
         shortcut = g if self.downsample is None else conv_act(self.downsample, g)
-        return conv_act(self.conv2, conv_act(self.conv1, F.relu(g), relu=True), add=shortcut,
-                        reuse_add=owns_input or self.downsample is not None)
+        return conv_act(
+            self.conv2,
+            conv_act(self.conv1, F.relu(g), relu=True),
+            add=shortcut,
+            reuse_add=owns_input or self.downsample is not None,
+        )
 
 
 class ChannelGate(nn.Module):
@@ -67,8 +73,12 @@ class ChannelGate(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(channels, channels // reduction), nn.ReLU(),
-                                 nn.Linear(channels // reduction, channels))
+        self.mlp = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(channels, channels // reduction),
+            nn.ReLU(),
+            nn.Linear(channels // reduction, channels),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = self.mlp[1]
@@ -127,10 +137,7 @@ class FeatureFusionBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         objects = g.shape[0] // x.shape[0]
-        if objects == 1:
-            g = self.block1(torch.cat([x, g], dim=1))
-        else:
-            g = self._block1_shared(x, g, objects)
+        g = self.block1(torch.cat([x, g], dim=1)) if objects == 1 else self._block1_shared(x, g, objects)
         return self.block2(self.attention(g), owns_input=True)
 
     def _block1_shared(self, x: torch.Tensor, g: torch.Tensor, objects: int) -> torch.Tensor:
@@ -140,13 +147,12 @@ class FeatureFusionBlock(nn.Module):
 
         def split_conv(conv: nn.Conv2d, x_in: torch.Tensor, g_in: torch.Tensor, relu: bool = False) -> torch.Tensor:
             if torch.compiler.is_compiling():  # a form torch.compile traces (it makes its own kernels)
-                shared = F.conv2d(x_in, conv.weight[:, :self.x_ch], conv.bias, padding=conv.padding)
-                out = F.conv2d(g_in, conv.weight[:, self.x_ch:], None, padding=conv.padding)
+                shared = F.conv2d(x_in, conv.weight[:, : self.x_ch], conv.bias, padding=conv.padding)
+                out = F.conv2d(g_in, conv.weight[:, self.x_ch :], None, padding=conv.padding)
                 out = add_per_object(out, shared)
                 return F.relu(out) if relu else out
             on_x, on_g = split_input_channels(conv, self.x_ch)
-            return conv_act(on_g, g_in, add=repeat_per_object(conv_act(on_x, x_in), objects), relu=relu,
-                            reuse_add=True)
+            return conv_act(on_g, g_in, add=repeat_per_object(conv_act(on_x, x_in), objects), relu=relu, reuse_add=True)
 
         out = split_conv(block.conv1, F.relu(x), F.relu(g), relu=True)
         return conv_act(block.conv2, out, add=split_conv(block.downsample, x, g), reuse_add=True)
@@ -158,8 +164,8 @@ def gated_hidden_update(values: torch.Tensor, hidden: torch.Tensor) -> torch.Ten
     dim = hidden.shape[1]
     values = values.to(hidden.dtype)
     forget = torch.sigmoid(values[:, :dim])
-    update = torch.sigmoid(values[:, dim:2 * dim])
-    candidate = torch.tanh(values[:, 2 * dim:])
+    update = torch.sigmoid(values[:, dim : 2 * dim])
+    candidate = torch.tanh(values[:, 2 * dim :])
     return forget * hidden * (1 - update) + update * candidate
 
 
@@ -208,8 +214,9 @@ class UpsampleBlock(nn.Module):
     def forward(self, skip: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """skip (B, C, 2h, 2w) per frame, g (B*K, C', h, w) per object."""
         if g.shape[0] == skip.shape[0]:
-            return self.out_conv(conv_act(self.skip_conv, skip, add=resize(g, 2.0, "bilinear"), reuse_add=True),
-                                 owns_input=True)
+            return self.out_conv(
+                conv_act(self.skip_conv, skip, add=resize(g, 2.0, "bilinear"), reuse_add=True), owns_input=True
+            )
         return self.with_projected_skip(conv_act(self.skip_conv, skip), g)
 
     def with_projected_skip(self, projected: torch.Tensor, g: torch.Tensor) -> torch.Tensor:

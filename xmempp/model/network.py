@@ -3,6 +3,7 @@
 `XMemNetwork.state_dict()` has exactly the keys and shapes of an official XMem
 checkpoint, so `XMem.pth` and `XMem-s012.pth` load strictly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,8 +14,14 @@ from torch import nn
 
 from xmempp.model.backbone import BasicBlock, Bottleneck, make_stage
 from xmempp.model.fused import FusedConv2d, conv_act, fuse_convolutions, set_conv_algorithm
-from xmempp.model.modules import (FeatureFusionBlock, HiddenReinforcer, HiddenUpdater, UpsampleBlock, pool_quarter,
-                                  repeat_per_object)
+from xmempp.model.modules import (
+    FeatureFusionBlock,
+    HiddenReinforcer,
+    HiddenUpdater,
+    UpsampleBlock,
+    pool_quarter,
+    repeat_per_object,
+)
 from xmempp.model.precision import Precision
 from xmempp.model.winograd import ConvAlgorithm
 
@@ -91,13 +98,21 @@ class ValueEncoder(nn.Module):
         self.fuser = FeatureFusionBlock(1024, 256, value_dim, value_dim)
         self.hidden_reinforce = HiddenReinforcer(value_dim, hidden_dim) if hidden_dim > 0 else None
 
-    def forward(self, image: torch.Tensor, f16: torch.Tensor, hidden: torch.Tensor | None, masks: torch.Tensor,
-                deep_update: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self,
+        image: torch.Tensor,
+        f16: torch.Tensor,
+        hidden: torch.Tensor | None,
+        masks: torch.Tensor,
+        deep_update: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """image (B, 3, H, W), f16 (B, 1024, h, w), hidden and result (B*K, C, h, w), masks (B, K, H, W)."""
         objects = masks.shape[1]
         others = masks.sum(dim=1, keepdim=True) - masks if objects > 1 else torch.zeros_like(masks)
-        g = torch.cat([repeat_per_object(image, objects), masks.flatten(0, 1).unsqueeze(1),
-                       others.flatten(0, 1).unsqueeze(1)], dim=1)
+        g = torch.cat(
+            [repeat_per_object(image, objects), masks.flatten(0, 1).unsqueeze(1), others.flatten(0, 1).unsqueeze(1)],
+            dim=1,
+        )
         g = self.maxpool(conv_act(self.conv1, g, self.bn1, relu=True))
         g = self.fuser(f16, self.layer3(self.layer2(self.layer1(g))))
         if deep_update and self.hidden_reinforce is not None and hidden is not None:
@@ -118,8 +133,15 @@ class Decoder(nn.Module):
         #: dtype the fusion of readout and key features (and so g16) runs in; None: its inputs' dtype
         self.fuser_dtype: torch.dtype | None = None
 
-    def forward(self, f16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor, hidden: torch.Tensor | None,
-                readout: torch.Tensor, update_hidden: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def forward(
+        self,
+        f16: torch.Tensor,
+        f8: torch.Tensor,
+        f4: torch.Tensor,
+        hidden: torch.Tensor | None,
+        readout: torch.Tensor,
+        update_hidden: bool,
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Per-frame features (B, C, H, W); readout, hidden and results per object (B*K, C, H, W)."""
         if self.fuser_dtype is not None:
             f16, readout = f16.to(self.fuser_dtype), readout.to(self.fuser_dtype)
@@ -138,8 +160,9 @@ class Decoder(nn.Module):
             hidden = self.hidden_update(g16, g8, pooled, hidden)
         return hidden, F.interpolate(logits.float(), scale_factor=4, mode="bilinear", align_corners=False)
 
-    def _quarter_per_object(self, f4: torch.Tensor, g8: torch.Tensor, objects: int,
-                            pool: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _quarter_per_object(
+        self, f4: torch.Tensor, g8: torch.Tensor, objects: int, pool: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The 1/4-scale part (the largest tensors) one object at a time, on the CPU: an object's tensors
         (27 MB each at 480p) are then reused from the heap frame after frame, where several objects'
         together get fresh pages every frame (see `reuse_freed_memory`; five objects at 480p: about 203,000
@@ -148,7 +171,7 @@ class Decoder(nn.Module):
         logits, pooled = [], []
         for index in range(g8.shape[0]):
             frame = index // objects
-            g4 = self.up_8_4.with_projected_skip(projected[frame:frame + 1], g8[index:index + 1])
+            g4 = self.up_8_4.with_projected_skip(projected[frame : frame + 1], g8[index : index + 1])
             one_logits, one_pooled = self._predict(g4, pool)
             logits.append(one_logits)
             pooled.append(one_pooled)
@@ -230,8 +253,14 @@ class XMemNetwork(nn.Module):
         key, shrinkage, selection = self.key_proj(f16)
         return KeyFeatures(key, shrinkage, selection, self._in(f16), self._in(f8), self._in(f4))
 
-    def encode_value(self, image: torch.Tensor, f16: torch.Tensor, hidden: torch.Tensor | None,
-                     masks: torch.Tensor, deep_update: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def encode_value(
+        self,
+        image: torch.Tensor,
+        f16: torch.Tensor,
+        hidden: torch.Tensor | None,
+        masks: torch.Tensor,
+        deep_update: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Encode object masks (B, K, H, W) into values (B, K, Cv, h, w), optionally updating the hidden state.
 
         `hidden` and the returned hidden state are (B, K, Ch, h, w) (or None without a hidden state).
@@ -240,8 +269,9 @@ class XMemNetwork(nn.Module):
         value, hidden = self.value_encoder(self._in(image), self._in(f16), _flat(hidden), self._in(masks), deep_update)
         return _grouped(self._out(value), batch, objects), _grouped(self._out(hidden), batch, objects)
 
-    def segment(self, features: KeyFeatures, readout: torch.Tensor, hidden: torch.Tensor | None,
-                update_hidden: bool = True) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    def segment(
+        self, features: KeyFeatures, readout: torch.Tensor, hidden: torch.Tensor | None, update_hidden: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """Decode a memory readout (B, K, Cv, h, w) with the hidden state (B, K, Ch, h, w).
 
         Returns:
@@ -249,8 +279,9 @@ class XMemNetwork(nn.Module):
         """
         batch, objects = readout.shape[:2]
         readout = self._in(readout.flatten(0, 1)).contiguous(memory_format=torch.channels_last)
-        hidden, logits = self.decoder(self._in(features.f16), self._in(features.f8), self._in(features.f4),
-                                      _flat(hidden), readout, update_hidden)
+        hidden, logits = self.decoder(
+            self._in(features.f16), self._in(features.f8), self._in(features.f4), _flat(hidden), readout, update_hidden
+        )
         logits = logits.view(batch, objects, *logits.shape[-2:])
         agg_logits, probs = aggregate_objects(torch.sigmoid(logits), dim=1)
         return _grouped(self._out(hidden), batch, objects), agg_logits, probs

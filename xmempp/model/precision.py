@@ -10,17 +10,18 @@ of the readout with the key features; so do the hidden state's update, the soft 
 and everything that leaves the network (see `XMemNetwork.set_precision`). It is refused on CPUs without
 native bf16 (AVX512-BF16 or AMX), where oneDNN emulates it and is slower than fp32.
 """
+
 from __future__ import annotations
 
 import contextlib
+from contextlib import AbstractContextManager
 from enum import Enum
-from typing import ContextManager
 
 import torch
 
 from xmempp.errors import ConfigError, Remedy, RemedyKind
 
-__all__ = ["Precision", "PRECISIONS", "resolve_precision", "native_cpu_bf16", "activation_dtype", "autocast_for"]
+__all__ = ["PRECISIONS", "Precision", "activation_dtype", "autocast_for", "native_cpu_bf16", "resolve_precision"]
 
 
 class Precision(str, Enum):
@@ -57,8 +58,9 @@ def resolve_precision(precision: str | Precision, device: torch.device) -> Preci
     try:
         chosen = Precision(precision.strip().lower() if isinstance(precision, str) else precision)
     except ValueError:
-        raise ConfigError(f"unknown precision {precision!r}",
-                          remedy=Remedy(RemedyKind.SET, "precision", choices=PRECISIONS)) from None
+        raise ConfigError(
+            f"unknown precision {precision!r}", remedy=Remedy(RemedyKind.SET, "precision", choices=PRECISIONS)
+        ) from None
     fp32 = Remedy(RemedyKind.SET, "precision", "fp32")
     if chosen is Precision.auto:
         return Precision.fp16 if device.type == "cuda" else Precision.fp32
@@ -66,8 +68,10 @@ def resolve_precision(precision: str | Precision, device: torch.device) -> Preci
         return chosen
     if device.type == "cpu" and chosen is Precision.bf16:
         if not native_cpu_bf16():
-            raise ConfigError("bf16 needs a CPU with native bf16 (AVX512-BF16 or AMX); this one would emulate it, "
-                              "slower than fp32", remedy=fp32)
+            raise ConfigError(
+                "bf16 needs a CPU with native bf16 (AVX512-BF16 or AMX); this one would emulate it, slower than fp32",
+                remedy=fp32,
+            )
         return chosen
     raise ConfigError(f"{chosen.value} is not supported on {device.type}", remedy=fp32)
 
@@ -78,7 +82,7 @@ def activation_dtype(precision: Precision, device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cpu" and precision is Precision.bf16 else torch.float32
 
 
-def autocast_for(device: torch.device, precision: Precision) -> ContextManager:
+def autocast_for(device: torch.device, precision: Precision) -> AbstractContextManager:
     """The autocast context of a network in `precision` on `device`: CUDA fp16 / bf16 only (CPU bf16 casts
     explicitly, see `activation_dtype`); otherwise none."""
     if device.type != "cuda" or precision not in _DTYPES:

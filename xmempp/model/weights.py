@@ -12,6 +12,7 @@ Downloads stream to ``<file>.part`` and resume with an HTTP Range request, are c
 is recorded in ``<file>.sha256`` so later loads can tell when the file changed. Progress is reported
 through a plain callback so this module needs neither rich nor Qt.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,16 +22,26 @@ import re
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
-from xmempp.errors import WeightsError, Remedy, RemedyKind
+from xmempp.errors import Remedy, RemedyKind, WeightsError
 
 __all__ = [
-    "WEIGHT_URLS", "DEFAULT_WEIGHTS", "XMEM_KEY_GROUPS", "ProgressCallback", "weights_dir", "weights_path",
-    "download_weights", "check_xmem_state_dict", "verify_weights", "resolve_weights", "sha256_file",
-    "recorded_sha256", "check_recorded_sha256",
+    "DEFAULT_WEIGHTS",
+    "WEIGHT_URLS",
+    "XMEM_KEY_GROUPS",
+    "ProgressCallback",
+    "check_recorded_sha256",
+    "check_xmem_state_dict",
+    "download_weights",
+    "recorded_sha256",
+    "resolve_weights",
+    "sha256_file",
+    "verify_weights",
+    "weights_dir",
+    "weights_path",
 ]
 
 #: Official release files, by file name.
@@ -44,7 +55,7 @@ DEFAULT_WEIGHTS = "XMem.pth"
 XMEM_KEY_GROUPS: tuple[str, ...] = ("key_encoder.", "value_encoder.", "key_proj.", "decoder.")
 
 #: ``progress(bytes_done, bytes_total_or_None)``; called as the download advances.
-ProgressCallback = Callable[[int, Optional[int]], None]
+ProgressCallback = Callable[[int, int | None], None]
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 30.0
@@ -53,6 +64,7 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
 # --------------------------------------------------------------------------------------------- where
+
 
 def _is_checkout(folder: Path) -> bool:
     """True when `folder` is an xmempp source checkout (saves/README.md next to our pyproject.toml)."""
@@ -111,6 +123,7 @@ def _sha_record(path: Path) -> Path:
 
 # --------------------------------------------------------------------------------------------- checks
 
+
 def sha256_file(path: str | Path) -> str:
     """SHA-256 of a file as lowercase hex, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -131,8 +144,10 @@ def recorded_sha256(path: str | Path) -> str | None:
         raise WeightsError(f"cannot read checksum record {record}: {exc}") from None
     match = re.match(r"^([0-9a-fA-F]{64})\b", text)
     if match is None:
-        raise WeightsError(f"checksum record {record} is malformed",
-                           remedy=Remedy(RemedyKind.VERIFY_WEIGHTS, note="(after deleting the record)"))
+        raise WeightsError(
+            f"checksum record {record} is malformed",
+            remedy=Remedy(RemedyKind.VERIFY_WEIGHTS, note="(after deleting the record)"),
+        )
     return match.group(1).lower()
 
 
@@ -159,7 +174,8 @@ def check_recorded_sha256(path: str | Path) -> str | None:
     if actual != expected:
         raise WeightsError(
             f"{path}: file changed since download (SHA-256 {actual[:12]}..., recorded {expected[:12]}...)",
-            remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, note="(after deleting the file)"))
+            remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, note="(after deleting the file)"),
+        )
     return actual
 
 
@@ -215,8 +231,10 @@ def _load_and_check(path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types (UnpicklingError, RuntimeError, EOFError...) for a bad file
         # not torch's own text: it advises weights_only=False, which would run code from the file
-        raise WeightsError(f"{path} is not a readable PyTorch checkpoint of plain tensors: it is damaged, or holds "
-                           f"other Python objects, which are never loaded ({type(exc).__name__})") from None
+        raise WeightsError(
+            f"{path} is not a readable PyTorch checkpoint of plain tensors: it is damaged, or holds "
+            f"other Python objects, which are never loaded ({type(exc).__name__})"
+        ) from None
     check_xmem_state_dict(state, source=str(path))
 
 
@@ -240,11 +258,13 @@ def verify_weights(path: str | Path) -> str:
 
 # --------------------------------------------------------------------------------------------- download
 
+
 def _unreachable(url: str, reason: object, dest: Path) -> WeightsError:
     text = str(getattr(reason, "reason", reason) or type(reason).__name__).replace("\n", " ")
     return WeightsError(
         f"could not reach {url} ({text}); download it by hand and put it at {dest} "
-        f"(or set XMEMPP_HOME, or pass the file's path explicitly)")
+        f"(or set XMEMPP_HOME, or pass the file's path explicitly)"
+    )
 
 
 def _open(url: str, offset: int, timeout: float):
@@ -253,13 +273,15 @@ def _open(url: str, offset: int, timeout: float):
     request = urllib.request.Request(url, headers={"User-Agent": f"xmempp/{__version__}"})
     if offset:
         request.add_header("Range", f"bytes={offset}-")
-    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - https/http URLs only
+    return urllib.request.urlopen(request, timeout=timeout)
 
 
 def _interrupted(url: str, done: int, reason: object, dest: Path) -> WeightsError:
     text = str(reason).replace("\n", " ") or type(reason).__name__
-    return WeightsError(f"download of {url} was interrupted after {done} bytes ({text}); run "
-                        f"`xmempp weights download` again to resume, or put the file at {dest} by hand")
+    return WeightsError(
+        f"download of {url} was interrupted after {done} bytes ({text}); run "
+        f"`xmempp weights download` again to resume, or put the file at {dest} by hand"
+    )
 
 
 def _connect(url: str, part: Path, dest: Path, offset: int, timeout: float):
@@ -280,7 +302,8 @@ def _connect(url: str, part: Path, dest: Path, offset: int, timeout: float):
     except urllib.error.HTTPError as exc:
         raise WeightsError(
             f"could not download {url} (HTTP {exc.code} {exc.reason}); download it by hand and put it at {dest} "
-            f"(or set XMEMPP_HOME, or pass the file's path explicitly)") from None
+            f"(or set XMEMPP_HOME, or pass the file's path explicitly)"
+        ) from None
     except (*_NETWORK_ERRORS, OSError) as exc:
         raise _unreachable(url, exc, dest) from None
 
@@ -299,8 +322,10 @@ def _stream(url: str, part: Path, dest: Path, progress: ProgressCallback | None,
         if offset and status == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", "") or "")
             if match is None or int(match.group(1)) != offset:
-                raise WeightsError(f"{url}: the server answered the resume request with a bad Content-Range",
-                                   remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, note=f"(after deleting {part})"))
+                raise WeightsError(
+                    f"{url}: the server answered the resume request with a bad Content-Range",
+                    remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, note=f"(after deleting {part})"),
+                )
             total = int(match.group(3)) if match.group(3) != "*" else None
             mode = "ab"
         else:
@@ -312,7 +337,7 @@ def _stream(url: str, part: Path, dest: Path, progress: ProgressCallback | None,
         if progress:
             progress(done, total)
         try:
-            handle = open(part, mode)
+            handle = open(part, mode)  # noqa: SIM115 (closed by the `with` below, after the error check)
         except OSError as exc:
             raise WeightsError(f"cannot write {part}: {exc.strerror or exc}") from None
         with handle:
@@ -339,9 +364,15 @@ def _stream(url: str, part: Path, dest: Path, progress: ProgressCallback | None,
         raise _interrupted(url, done, f"expected {total} bytes", dest)
 
 
-def download_weights(name: str = DEFAULT_WEIGHTS, dest_dir: str | Path | None = None,
-                     progress: ProgressCallback | None = None, *, url: str | None = None,
-                     force: bool = False, timeout: float = _TIMEOUT_S) -> Path:
+def download_weights(
+    name: str = DEFAULT_WEIGHTS,
+    dest_dir: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    url: str | None = None,
+    force: bool = False,
+    timeout: float = _TIMEOUT_S,
+) -> Path:
     """Download an official XMem checkpoint, resumably, and record its SHA-256.
 
     Arguments:
@@ -369,8 +400,9 @@ def download_weights(name: str = DEFAULT_WEIGHTS, dest_dir: str | Path | None = 
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise WeightsError(f"cannot create weights folder {folder}: {exc.strerror or exc}; "
-                           "set XMEMPP_HOME to a writable folder") from None
+        raise WeightsError(
+            f"cannot create weights folder {folder}: {exc.strerror or exc}; set XMEMPP_HOME to a writable folder"
+        ) from None
     part = folder / (name + ".part")
     _stream(url, part, dest, progress, timeout)
     try:
@@ -386,8 +418,13 @@ def download_weights(name: str = DEFAULT_WEIGHTS, dest_dir: str | Path | None = 
 
 # --------------------------------------------------------------------------------------------- resolve
 
-def resolve_weights(explicit: str | Path | None = None, name: str = DEFAULT_WEIGHTS, download: bool = True,
-                    progress: ProgressCallback | None = None) -> Path:
+
+def resolve_weights(
+    explicit: str | Path | None = None,
+    name: str = DEFAULT_WEIGHTS,
+    download: bool = True,
+    progress: ProgressCallback | None = None,
+) -> Path:
     """The weights file a command should load.
 
     Arguments:
@@ -411,8 +448,10 @@ def resolve_weights(explicit: str | Path | None = None, name: str = DEFAULT_WEIG
             if not download:
                 url = WEIGHT_URLS.get(name)
                 where = f"download it from {url} and put it at {path}" if url else f"put it at {path}"
-                raise WeightsError(f"no weights at {path}",
-                                   remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model", name, note=f"(or {where})"))
+                raise WeightsError(
+                    f"no weights at {path}",
+                    remedy=Remedy(RemedyKind.DOWNLOAD_WEIGHTS, "model", name, note=f"(or {where})"),
+                )
             path = download_weights(name, path.parent, progress)
     check_recorded_sha256(path)
     return path

@@ -25,6 +25,7 @@ the same choices and gives the same bytes (a resumed run, a retried worker, a re
 file measures again. `timing_table` is what this process uses. `direct_convolutions()` forces the direct path
 (the benchmark's FLOP count and the peak convolution).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,17 +33,31 @@ import contextvars
 import functools
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 import torch
 
 from xmempp.errors import ConfigError, Remedy, RemedyKind
 from xmempp.model.conv_timings import Timing, machine_key, read_choice, record_choice
 
-__all__ = ["ConvAlgorithm", "CONV_ALGORITHMS", "resolve_conv_algorithm", "applies", "ConvForm", "WinogradConv",
-           "winograd_conv", "choose_tile", "measure", "timing_table", "Timing", "direct_convolutions", "TILES"]
+__all__ = [
+    "CONV_ALGORITHMS",
+    "TILES",
+    "ConvAlgorithm",
+    "ConvForm",
+    "Timing",
+    "WinogradConv",
+    "applies",
+    "choose_tile",
+    "direct_convolutions",
+    "measure",
+    "resolve_conv_algorithm",
+    "timing_table",
+    "winograd_conv",
+]
 
 
 class ConvAlgorithm(str, Enum):
@@ -74,8 +89,10 @@ def resolve_conv_algorithm(algorithm: str | ConvAlgorithm) -> ConvAlgorithm:
     try:
         return ConvAlgorithm(algorithm.strip().lower() if isinstance(algorithm, str) else algorithm)
     except ValueError:
-        raise ConfigError(f"unknown convolution algorithm {algorithm!r}",
-                          remedy=Remedy(RemedyKind.SET, "conv", choices=CONV_ALGORITHMS)) from None
+        raise ConfigError(
+            f"unknown convolution algorithm {algorithm!r}",
+            remedy=Remedy(RemedyKind.SET, "conv", choices=CONV_ALGORITHMS),
+        ) from None
 
 
 class ConvForm(Protocol):
@@ -128,8 +145,14 @@ def direct_convolutions() -> Iterator[None]:
 def applies(conv: ConvForm) -> bool:
     """Whether `conv` has the form Winograd computes here: 3x3, stride 1, padding 1, no dilation or groups,
     more than one output channel (one-output convolutions take `conv_act`'s own path)."""
-    return conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1) \
-        and conv.dilation == (1, 1) and conv.groups == 1 and conv.out_channels > 1
+    return (
+        conv.kernel_size == (3, 3)
+        and conv.stride == (1, 1)
+        and conv.padding == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.out_channels > 1
+    )
 
 
 @dataclass(frozen=True)
@@ -148,16 +171,39 @@ class _Transform:
 
 def _transforms() -> dict[int, _Transform]:
     f64 = torch.float64
-    f2 = _Transform(2, torch.tensor([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=f64),
-                    torch.tensor([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], dtype=f64),
-                    torch.tensor([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=f64))
+    f2 = _Transform(
+        2,
+        torch.tensor([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=f64),
+        torch.tensor([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=f64),
+        torch.tensor([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=f64),
+    )
     # Lavin & Gray's points 0, +-1, +-2, infinity
-    f4 = _Transform(4, torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-                                     [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=f64),
-                    torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-                                  [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=f64),
-                    torch.tensor([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
-                                  [0, 1, -1, 8, -8, 1]], dtype=f64))
+    f4 = _Transform(
+        4,
+        torch.tensor(
+            [
+                [4, 0, -5, 0, 1, 0],
+                [0, -4, -4, 1, 1, 0],
+                [0, 4, -4, -1, 1, 0],
+                [0, -2, -1, 2, 1, 0],
+                [0, 2, -1, -2, 1, 0],
+                [0, 4, 0, -5, 0, 1],
+            ],
+            dtype=f64,
+        ),
+        torch.tensor(
+            [
+                [1 / 4, 0, 0],
+                [-1 / 6, -1 / 6, -1 / 6],
+                [-1 / 6, 1 / 6, -1 / 6],
+                [1 / 24, 1 / 12, 1 / 6],
+                [1 / 24, -1 / 12, 1 / 6],
+                [0, 0, 1],
+            ],
+            dtype=f64,
+        ),
+        torch.tensor([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=f64),
+    )
     return {2: f2, 4: f4}
 
 
@@ -182,18 +228,31 @@ class _Prepared:
 
 def _prepare(conv: WinogradConv, m: int) -> _Prepared:
     """`conv`'s filter transformed for F(m x m, 3x3) (in float64, stored float32), made once per weight."""
+
     def make() -> _Prepared:
         t = _TRANSFORMS[m]
         weight = conv.weight.detach().double()
         u = torch.einsum("xi,kcij,yj->xykc", t.g, weight, t.g).reshape(t.a * t.a, weight.shape[0], weight.shape[1])
         bias = None if conv.bias is None else conv.bias.detach().float()
-        return _Prepared(m, u.transpose(1, 2).float().contiguous(), torch.kron(t.bt, t.bt).float(),
-                         torch.kron(t.at, t.at).float(), bias)
+        return _Prepared(
+            m,
+            u.transpose(1, 2).float().contiguous(),
+            torch.kron(t.bt, t.bt).float(),
+            torch.kron(t.at, t.at).float(),
+            bias,
+        )
+
     return conv.derived(f"winograd{m}", None, make)
 
 
-def winograd_conv(conv: WinogradConv, x: torch.Tensor, m: int, add: torch.Tensor | None = None,
-                  relu: bool = False, reuse_add: bool = False) -> torch.Tensor:
+def winograd_conv(
+    conv: WinogradConv,
+    x: torch.Tensor,
+    m: int,
+    add: torch.Tensor | None = None,
+    relu: bool = False,
+    reuse_add: bool = False,
+) -> torch.Tensor:
     """relu?(conv(x) + add) by F(m x m, 3x3) (see the module docstring).
 
     Arguments:
@@ -231,19 +290,26 @@ def winograd_conv(conv: WinogradConv, x: torch.Tensor, m: int, add: torch.Tensor
             count = min(block, rows - top)
             if count not in buffers:
                 tiles = count * cols
-                buffers[count] = (x.new_empty(a, a, count, cols, c), x.new_empty(a2, tiles, c),
-                                  x.new_empty(a2, tiles, k), x.new_empty(m, m, count, cols, k))
+                buffers[count] = (
+                    x.new_empty(a, a, count, cols, c),
+                    x.new_empty(a2, tiles, c),
+                    x.new_empty(a2, tiles, k),
+                    x.new_empty(m, m, count, cols, k),
+                )
             gathered, transformed, products, outputs = buffers[count]
             # tile (s, t)'s point (i, j) is padded pixel (m s + i, m t + j)
-            gathered.copy_(padded[image, m * top:].as_strided(
-                (a, a, count, cols, c), (pitch[1], pitch[2], m * pitch[1], m * pitch[2], 1)))
+            gathered.copy_(
+                padded[image, m * top :].as_strided(
+                    (a, a, count, cols, c), (pitch[1], pitch[2], m * pitch[1], m * pitch[2], 1)
+                )
+            )
             torch.mm(p.bk, gathered.view(a2, -1), out=transformed.view(a2, -1))
             torch.bmm(transformed, p.u, out=products)
             if p.bias is not None:  # the same sums whether the residual is written into or not (equal bits)
                 products[_BIAS_POINT * a + _BIAS_POINT].add_(p.bias)
             torch.mm(p.ak, products.view(a2, -1), out=outputs.view(m * m, -1))
             result = outputs.permute(2, 0, 3, 1, 4)  # (count, m, cols, m, k)
-            target = tiles_out[image, top:top + count]
+            target = tiles_out[image, top : top + count]
             if into_add:
                 target.add_(result)
             else:
@@ -263,10 +329,10 @@ def _padded(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     n, c, h, w = x.shape
     out = x.new_empty(n, height, width, c)
     out[:, 0].zero_()
-    out[:, h + 1:].zero_()
-    out[:, 1:h + 1, 0].zero_()
-    out[:, 1:h + 1, w + 1:].zero_()
-    out[:, 1:h + 1, 1:w + 1].copy_(x.permute(0, 2, 3, 1))
+    out[:, h + 1 :].zero_()
+    out[:, 1 : h + 1, 0].zero_()
+    out[:, 1 : h + 1, w + 1 :].zero_()
+    out[:, 1 : h + 1, 1 : w + 1].copy_(x.permute(0, 2, 3, 1))
     return out
 
 
@@ -288,8 +354,12 @@ def timing_table() -> dict[tuple, Timing]:
         return dict(_TABLE)
 
 
-def choose_tile(conv: WinogradConv, x: torch.Tensor, direct: Callable[[], torch.Tensor],
-                clock: Callable[[], float] = time.perf_counter) -> int:
+def choose_tile(
+    conv: WinogradConv,
+    x: torch.Tensor,
+    direct: Callable[[], torch.Tensor],
+    clock: Callable[[], float] = time.perf_counter,
+) -> int:
     """The path `conv` takes for input `x`: 0 (direct) or a tile size m (see `ConvAlgorithm`).
 
     `auto` takes a shape's choice from this process's table, else from the machine's file of recorded choices
@@ -316,10 +386,15 @@ def choose_tile(conv: WinogradConv, x: torch.Tensor, direct: Callable[[], torch.
     return timing.chosen
 
 
-def measure(conv: WinogradConv, x: torch.Tensor, direct: Callable[[], torch.Tensor],
-            clock: Callable[[], float] = time.perf_counter) -> Timing:
+def measure(
+    conv: WinogradConv,
+    x: torch.Tensor,
+    direct: Callable[[], torch.Tensor],
+    clock: Callable[[], float] = time.perf_counter,
+) -> Timing:
     """Time the direct path and every tile size of `TILES` on `x` (interleaved, `_ROUNDS` runs each after a
     warm-up run) and return their best times with the fastest chosen."""
+
     def direct_only() -> torch.Tensor:
         with direct_convolutions():  # never measures again from inside
             return direct()

@@ -8,11 +8,20 @@ Public API (used by every front end that writes mattes):
 * `Refiner(settings)` - the same for the frames of a shot in order (temporal smoothing);
 * `estimate_foreground(plate, alpha, band)` - decontaminated foreground colour; `rgba` packs it.
 """
+
 from __future__ import annotations
 
 from xmempp.refine.foreground import estimate_foreground, rgba
 from xmempp.refine.refiner import Refiner, plate_tensor, refine_frame, renormalise
 from xmempp.refine.settings import REFINE_MODES, RefineSettings
 
-__all__ = ["REFINE_MODES", "RefineSettings", "Refiner", "refine_frame", "renormalise", "plate_tensor",
-           "estimate_foreground", "rgba"]
+__all__ = [
+    "REFINE_MODES",
+    "RefineSettings",
+    "Refiner",
+    "estimate_foreground",
+    "plate_tensor",
+    "refine_frame",
+    "renormalise",
+    "rgba",
+]

@@ -5,11 +5,11 @@ A pixel is uncertain where the coarse matte is between `low` and `high`; the ban
 coarse (it is a smooth weight, not an edge), so its cost does not grow with the band's width, and it
 is upsampled only inside the box that holds it.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ class Band:
 
     grid: torch.Tensor  # Kx1xhxw weights 0..1
     step: int
-    box: Optional[tuple[int, int, int, int]]  # (y0, y1, x0, x1) in plate pixels; None: empty band
+    box: tuple[int, int, int, int] | None  # (y0, y1, x0, x1) in plate pixels; None: empty band
 
     def weight(self) -> torch.Tensor:
         """Kx(y1-y0)x(x1-x0) plate-resolution weights inside `box` (call only when `box` is set)."""
@@ -47,8 +47,15 @@ def _dilate(x: torch.Tensor, radius: int) -> torch.Tensor:
 SOFT_SHARE, SOFT_RAMP = 0.55, 0.3
 
 
-def edge_band(coarse: torch.Tensor, band: float, feather: float, step: int, low: float = 0.05,
-              high: float = 0.95, adaptive: bool = True) -> Band:
+def edge_band(
+    coarse: torch.Tensor,
+    band: float,
+    feather: float,
+    step: int,
+    low: float = 0.05,
+    high: float = 0.95,
+    adaptive: bool = True,
+) -> Band:
     """Weight of the refined matte: 1 on the uncertain zone and within `band` pixels of it, 0 beyond the
     feather.
 

@@ -16,16 +16,16 @@ foreground at all) the result fades back to `alpha0`. All of it is smooth, so it
 `step` plate pixels coarse and reduced to three fields that are applied at full resolution:
 `alpha = w * alpha0 + g . I + c`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
 from xmempp.refine.guided import block_mean, box_mean, upsample_crop
 
-__all__ = ["ColourCoefficients", "fit_colour_model", "apply_colour_model", "snap_tails", "colour_step", "context"]
+__all__ = ["ColourCoefficients", "apply_colour_model", "colour_step", "context", "fit_colour_model", "snap_tails"]
 
 #: Plate pixels per cell of the background grid at 2K, and the foreground grid's cells per background cell.
 STEP_2K, FOREGROUND_CELLS = 2, 4
@@ -67,9 +67,9 @@ class ColourCoefficients:
     fields: torch.Tensor
     step: int
     origin: tuple[int, int] = (0, 0)
-    trust: Optional[torch.Tensor] = None  # Kx1xhxw: 1 where the background is quiet, towards 0 where busy
+    trust: torch.Tensor | None = None  # Kx1xhxw: 1 where the background is quiet, towards 0 where busy
 
-    def blend(self, previous: "ColourCoefficients", keep: float) -> "ColourCoefficients":
+    def blend(self, previous: ColourCoefficients, keep: float) -> ColourCoefficients:
         """Exponential average with the previous frame's coefficients where the two grids overlap (`keep` =
         weight of the past); elsewhere these coefficients as they are."""
         if previous.step != self.step or previous.fields.shape[:2] != self.fields.shape[:2]:
@@ -82,19 +82,21 @@ class ColourCoefficients:
         out = self.fields.clone()
         trust = None if self.trust is None else self.trust.clone()
         if y0 < y1 and x0 < x1:
-            mine = out[..., y0 - oy:y1 - oy, x0 - ox:x1 - ox]
-            mine.lerp_(previous.fields[..., y0 - py:y1 - py, x0 - px:x1 - px], keep)
+            mine = out[..., y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+            mine.lerp_(previous.fields[..., y0 - py : y1 - py, x0 - px : x1 - px], keep)
             if trust is not None and previous.trust is not None:
-                trust[..., y0 - oy:y1 - oy, x0 - ox:x1 - ox].lerp_(
-                    previous.trust[..., y0 - py:y1 - py, x0 - px:x1 - px], keep)
+                trust[..., y0 - oy : y1 - oy, x0 - ox : x1 - ox].lerp_(
+                    previous.trust[..., y0 - py : y1 - py, x0 - px : x1 - px], keep
+                )
         return ColourCoefficients(out, self.step, self.origin, trust)
 
 
 _PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 
 
-def _background_noise(i: torch.Tensor, coarse: torch.Tensor, step: int, d: torch.Tensor,
-                      q: torch.Tensor) -> torch.Tensor:
+def _background_noise(
+    i: torch.Tensor, coarse: torch.Tensor, step: int, d: torch.Tensor, q: torch.Tensor
+) -> torch.Tensor:
     """Variance of the alpha that the clean background's own texture would make, `d^T S d / q^2`, with `S`
     the colour covariance of the clean background (coarse matte below NOISE_CLEAN) within the background window,
     pooled over the clean pixels within NOISE_CELLS foreground cells; Kx1xhxw on the background grid."""
@@ -103,23 +105,33 @@ def _background_noise(i: torch.Tensor, coarse: torch.Tensor, step: int, d: torch
     i, coarse, cell = i[..., ::sub, ::sub], coarse[..., ::sub, ::sub], step // sub
     wc = (1 - coarse.unsqueeze(1) / NOISE_CLEAN).clamp_(min=0)
     iw = i * wc
-    prods = torch.cat([iw[:, a:a + 1] * i[:, b:b + 1] for a, b in _PAIRS], 1)
-    near = box_mean(torch.cat([block_mean(wc, cell), block_mean(iw, cell), block_mean(prods, cell)], 1),
-                    BACKGROUND_RADIUS)
+    prods = torch.cat([iw[:, a : a + 1] * i[:, b : b + 1] for a, b in _PAIRS], 1)
+    near = box_mean(
+        torch.cat([block_mean(wc, cell), block_mean(iw, cell), block_mean(prods, cell)], 1), BACKGROUND_RADIUS
+    )
     norm = near[:, :1].clamp(min=1e-6)
     mean = near[:, 1:4] / norm
-    cov = near[:, 4:10] / norm - torch.cat([mean[:, a:a + 1] * mean[:, b:b + 1] for a, b in _PAIRS], 1)
+    cov = near[:, 4:10] / norm - torch.cat([mean[:, a : a + 1] * mean[:, b : b + 1] for a, b in _PAIRS], 1)
     pooled = box_mean(block_mean(torch.cat([near[:, :1], cov * near[:, :1]], 1), FOREGROUND_CELLS), NOISE_CELLS)
     h, w = d.shape[-2:]
     pooled = upsample_crop(pooled, FOREGROUND_CELLS, (0, h, 0, w))
     s = pooled[:, 1:] / pooled[:, :1].clamp(min=1e-6)
-    v = (d[:, 0] * d[:, 0] * s[:, 0] + d[:, 1] * d[:, 1] * s[:, 3] + d[:, 2] * d[:, 2] * s[:, 5]
-         + 2 * (d[:, 0] * d[:, 1] * s[:, 1] + d[:, 0] * d[:, 2] * s[:, 2] + d[:, 1] * d[:, 2] * s[:, 4]))
+    v = (
+        d[:, 0] * d[:, 0] * s[:, 0]
+        + d[:, 1] * d[:, 1] * s[:, 3]
+        + d[:, 2] * d[:, 2] * s[:, 5]
+        + 2 * (d[:, 0] * d[:, 1] * s[:, 1] + d[:, 0] * d[:, 2] * s[:, 2] + d[:, 1] * d[:, 2] * s[:, 4])
+    )
     return (v.unsqueeze(1) / (q * q).clamp(min=1e-8)).clamp_(min=0)
 
 
-def fit_colour_model(plate: torch.Tensor, alpha0: torch.Tensor, step: int,
-                     origin: tuple[int, int] = (0, 0), coarse: Optional[torch.Tensor] = None) -> ColourCoefficients:
+def fit_colour_model(
+    plate: torch.Tensor,
+    alpha0: torch.Tensor,
+    step: int,
+    origin: tuple[int, int] = (0, 0),
+    coarse: torch.Tensor | None = None,
+) -> ColourCoefficients:
     """Fit the local colour model around a guided matte.
 
     Arguments:
@@ -136,8 +148,9 @@ def fit_colour_model(plate: torch.Tensor, alpha0: torch.Tensor, step: int,
     i = plate.unsqueeze(0)  # 1x3xHxW
     wb = (1 - a).square_().square_()
     clean = (1 - a / CLEAN).clamp_(min=0)
-    near = box_mean(torch.cat([block_mean(i * wb, step), block_mean(wb, step), block_mean(clean, step)], 1),
-                    BACKGROUND_RADIUS)
+    near = box_mean(
+        torch.cat([block_mean(i * wb, step), block_mean(wb, step), block_mean(clean, step)], 1), BACKGROUND_RADIUS
+    )
     back = near[:, :3] / near[:, 3:4].clamp(min=1e-6)
     support_b = (near[:, 4:5] / BACKGROUND_SUPPORT).clamp_(max=1)
     cells = torch.cat([block_mean(i * a, step), block_mean(a * (1 - a), step), block_mean(a * a, step)], 1)
@@ -152,12 +165,18 @@ def fit_colour_model(plate: torch.Tensor, alpha0: torch.Tensor, step: int,
     q = (d * d).sum(dim=1, keepdim=True)
     gain = support / (q + PRIOR)
     trust = None if coarse is None else BUSY / (BUSY + _background_noise(i, coarse, step, d, q))
-    return ColourCoefficients(torch.cat([d * gain, -(d * back).sum(dim=1, keepdim=True) * gain, 1 - q * gain], 1),
-                              step, origin, trust)
+    return ColourCoefficients(
+        torch.cat([d * gain, -(d * back).sum(dim=1, keepdim=True) * gain, 1 - q * gain], 1), step, origin, trust
+    )
 
 
-def apply_colour_model(coeffs: ColourCoefficients, plate: torch.Tensor, alpha0: torch.Tensor,
-                       box: tuple[int, int, int, int], fallback: Optional[torch.Tensor] = None) -> torch.Tensor:
+def apply_colour_model(
+    coeffs: ColourCoefficients,
+    plate: torch.Tensor,
+    alpha0: torch.Tensor,
+    box: tuple[int, int, int, int],
+    fallback: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Evaluate the colour model inside `box` (plate pixels of the fitted region): KxHbxWb, clamped to 0..1.
 
     Arguments:

@@ -12,9 +12,8 @@ plate is the foreground; where it is 0 the colour does not matter). `method="ml"
 multi-level estimator (Germer et al., ICPR 2020; the `matting` extra), about 30x slower and, on
 generated composites, no better once the matte's own error dominates.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import numpy as np
 import torch
@@ -23,7 +22,7 @@ from xmempp.errors import ConfigError, Remedy, RemedyKind
 from xmempp.refine.guided import block_mean, box_mean, upsample_crop
 from xmempp.refine.pymatting_loader import PYMATTING_LOCK, load_pymatting, missing_pymatting, pymatting_available
 
-__all__ = ["estimate_foreground", "rgba", "check_foreground_available", "SOFT", "FOREGROUND_METHODS"]
+__all__ = ["FOREGROUND_METHODS", "SOFT", "check_foreground_available", "estimate_foreground", "rgba"]
 
 #: Alpha strictly between SOFT and 1 - SOFT counts as a soft pixel.
 SOFT = 1e-3
@@ -50,18 +49,29 @@ def check_foreground_available(method: str = "blur") -> None:
         raise missing_pymatting(_PURPOSE, _REMEDY)
 
 
-def _soft_box(weight: torch.Tensor, margin: int) -> Optional[tuple[int, int, int, int]]:
+def _soft_box(weight: torch.Tensor, margin: int) -> tuple[int, int, int, int] | None:
     """(y0, y1, x0, x1) around the pixels where `weight` > 0, widened by `margin`; None when there are none."""
     rows, cols = torch.nonzero(weight.amax(dim=1) > 0), torch.nonzero(weight.amax(dim=0) > 0)
     if rows.numel() == 0:
         return None
     h, w = weight.shape
-    return (max(0, int(rows.min()) - margin), min(h, int(rows.max()) + margin + 1),
-            max(0, int(cols.min()) - margin), min(w, int(cols.max()) + margin + 1))
+    return (
+        max(0, int(rows.min()) - margin),
+        min(h, int(rows.max()) + margin + 1),
+        max(0, int(cols.min()) - margin),
+        min(w, int(cols.max()) + margin + 1),
+    )
 
 
-def _fuse(image: torch.Tensor, fore: torch.Tensor, back: torch.Tensor, alpha: torch.Tensor, radius: int,
-          step: int, power: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def _fuse(
+    image: torch.Tensor,
+    fore: torch.Tensor,
+    back: torch.Tensor,
+    alpha: torch.Tensor,
+    radius: int,
+    step: int,
+    power: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One blur-fusion pass: means of `fore` weighted by `alpha^power` and of `back` by `(1 - alpha)^power`
     over windows of `radius` plate pixels (taken on a grid `step` pixels coarse), and the foreground
     corrected by the compositing residual."""
@@ -117,8 +127,9 @@ def _multi_level(plate: torch.Tensor, alpha: torch.Tensor, weight: torch.Tensor)
     return out
 
 
-def estimate_foreground(plate: torch.Tensor, alpha: torch.Tensor, band: Optional[torch.Tensor] = None,
-                        method: str = "blur") -> torch.Tensor:
+def estimate_foreground(
+    plate: torch.Tensor, alpha: torch.Tensor, band: torch.Tensor | None = None, method: str = "blur"
+) -> torch.Tensor:
     """Estimate the un-premultiplied foreground colour of one object.
 
     Arguments:

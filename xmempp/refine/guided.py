@@ -6,6 +6,7 @@ pixels it covers, as the coarse matte's own pixels are), smoothed with a box fil
 and applied to the full-resolution plate. Box filters are `avg_pool2d` with border-normalised counts, so
 the filter runs on any torch device.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,8 +14,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["GuidedCoefficients", "box_mean", "block_mean", "block_max", "fit_coefficients", "apply_coefficients",
-           "upsample_crop"]
+__all__ = [
+    "GuidedCoefficients",
+    "apply_coefficients",
+    "block_max",
+    "block_mean",
+    "box_mean",
+    "fit_coefficients",
+    "upsample_crop",
+]
 
 
 @dataclass
@@ -27,7 +35,7 @@ class GuidedCoefficients:
     a: torch.Tensor
     b: torch.Tensor
 
-    def blend(self, previous: "GuidedCoefficients", keep: float) -> "GuidedCoefficients":
+    def blend(self, previous: GuidedCoefficients, keep: float) -> GuidedCoefficients:
         """Exponential average with the previous frame's coefficients (`keep` = weight of the past)."""
         return GuidedCoefficients(torch.lerp(self.a, previous.a, keep), torch.lerp(self.b, previous.b, keep))
 
@@ -157,7 +165,7 @@ def fit_coefficients(guide: torch.Tensor, target: torch.Tensor, radius: int, eps
     mean_p = box_mean(p, radius)
     cov_ip = box_mean(i * p, radius) - mean_i * mean_p  # Kx3xhxw
     pairs = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
-    prods = torch.cat([i[:, a_:a_ + 1] * i[:, b_:b_ + 1] for a_, b_ in pairs], dim=1)
+    prods = torch.cat([i[:, a_ : a_ + 1] * i[:, b_ : b_ + 1] for a_, b_ in pairs], dim=1)
     var = box_mean(prods, radius)[0] - torch.stack([mean_i[0, a_] * mean_i[0, b_] for a_, b_ in pairs])
     rr, rg, rb, gg, gb, bb = (var[j] for j in range(6))
     rr, gg, bb = rr + eps, gg + eps, bb + eps
@@ -191,11 +199,12 @@ def upsample_crop(grid: torch.Tensor, factor: int, box: tuple[int, int, int, int
     part = grid[..., cy0:cy1, cx0:cx1]
     if factor > 1:
         part = F.interpolate(part, scale_factor=factor, mode="bilinear", align_corners=False)
-    return part[..., y0 - cy0 * factor:y1 - cy0 * factor, x0 - cx0 * factor:x1 - cx0 * factor]
+    return part[..., y0 - cy0 * factor : y1 - cy0 * factor, x0 - cx0 * factor : x1 - cx0 * factor]
 
 
-def apply_coefficients(coeffs: GuidedCoefficients, plate: torch.Tensor, factor: int,
-                       box: tuple[int, int, int, int]) -> torch.Tensor:
+def apply_coefficients(
+    coeffs: GuidedCoefficients, plate: torch.Tensor, factor: int, box: tuple[int, int, int, int]
+) -> torch.Tensor:
     """Upsample the coefficients bilinearly to the plate and evaluate `a . I + b` inside `box`.
 
     Arguments:

@@ -6,6 +6,7 @@ foreground and definite background; a tile that lacks either (a sheer panel, a s
 sky) keeps the guided matte, because the solver collapses to 0 or 1 there. Tiles are solved with a
 margin of context and only their centre is kept.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from xmempp.refine.pymatting_loader import PYMATTING_LOCK, load_pymatting
 from xmempp.refine.settings import MATTING_PURPOSE, MATTING_REMEDY
 
-__all__ = ["solve_band", "TILE", "DEFINITE"]
+__all__ = ["DEFINITE", "TILE", "solve_band"]
 
 #: Tile size and context margin at 2K (scaled with the plate height).
 TILE, MARGIN = 192, 32
@@ -62,7 +63,9 @@ def solve_band(plate: torch.Tensor, mattes: torch.Tensor, weight: torch.Tensor, 
                     continue  # no definite foreground or background to propagate from: keep the guided matte
                 with PYMATTING_LOCK:
                     result = pm.estimate_alpha_cf(image[ys, xs], tri)
-                solved[core] = result[core[0].start - ys.start:core[0].stop - ys.start,
-                                      core[1].start - xs.start:core[1].stop - xs.start]
+                solved[core] = result[
+                    core[0].start - ys.start : core[0].stop - ys.start,
+                    core[1].start - xs.start : core[1].stop - xs.start,
+                ]
         out[k] = torch.lerp(mattes[k], torch.from_numpy(solved).to(mattes), weight[k])
     return out

@@ -7,17 +7,17 @@ refine at 2 threads took up to 1 s a frame after one foreground estimate (0.05-0
 the process burnt several times the CPU time. That runtime's threads are made to sleep when idle
 (`OMP_WAIT_POLICY=PASSIVE`, read when it starts, after torch's) unless the environment sets a policy.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import os
 import threading
 from types import ModuleType
-from typing import Optional
 
 from xmempp.errors import ConfigError, Remedy
 
-__all__ = ["load_pymatting", "missing_pymatting", "pymatting_available", "PYMATTING_LOCK"]
+__all__ = ["PYMATTING_LOCK", "load_pymatting", "missing_pymatting", "pymatting_available"]
 
 #: Held around every pymatting call: its numba kernels run in parallel themselves, and with numba's
 #: workqueue threading layer two threads entering them at once (the result writer's threads) abort.
@@ -29,17 +29,18 @@ def pymatting_available() -> bool:
     return importlib.util.find_spec("pymatting") is not None
 
 
-def missing_pymatting(purpose: str, remedy: Optional[Remedy] = None) -> ConfigError:
+def missing_pymatting(purpose: str, remedy: Remedy | None = None) -> ConfigError:
     """The error for `purpose` (say "foreground colour") when pymatting is not installed."""
-    return ConfigError(f"{purpose} needs pymatting, which is not installed: pip install 'xmempp[matting]'",
-                       remedy=remedy)
+    return ConfigError(
+        f"{purpose} needs pymatting, which is not installed: pip install 'xmempp[matting]'", remedy=remedy
+    )
 
 
-def load_pymatting(purpose: str, remedy: Optional[Remedy] = None) -> ModuleType:
+def load_pymatting(purpose: str, remedy: Remedy | None = None) -> ModuleType:
     """Import pymatting, or raise `missing_pymatting(purpose, remedy)`."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
-        import pymatting  # noqa: PLC0415 - optional dependency (matting extra)
+        import pymatting
     except ImportError as exc:
         raise missing_pymatting(purpose, remedy) from exc
     return pymatting

@@ -5,23 +5,29 @@
 background first, and return the same layout with the objects renormalised so they never sum above 1
 and the background the rest.
 """
-from __future__ import annotations
 
-from typing import Optional, Union
+from __future__ import annotations
 
 import numpy as np
 import torch
 
 from xmempp.errors import InputError
 from xmempp.refine.band import edge_band
-from xmempp.refine.colour import (FOREGROUND_CELLS, ColourCoefficients, apply_colour_model, colour_step, context,
-                                  fit_colour_model, snap_tails)
+from xmempp.refine.colour import (
+    FOREGROUND_CELLS,
+    ColourCoefficients,
+    apply_colour_model,
+    colour_step,
+    context,
+    fit_colour_model,
+    snap_tails,
+)
 from xmempp.refine.guided import GuidedCoefficients, apply_coefficients, block_mean, fit_coefficients
 from xmempp.refine.settings import REFERENCE_HEIGHT, RefineSettings, ResolvedSettings
 
-__all__ = ["Refiner", "refine_frame", "plate_tensor", "renormalise"]
+__all__ = ["Refiner", "plate_tensor", "refine_frame", "renormalise"]
 
-Array = Union[np.ndarray, torch.Tensor]
+Array = np.ndarray | torch.Tensor
 
 #: Fewest fit-grid cells an object must span across its narrower side; a smaller object is fitted on a
 #: finer grid of its own (a 15 px prop on a 426-line plate would be one cell of the 40-line grid, and
@@ -29,7 +35,7 @@ Array = Union[np.ndarray, torch.Tensor]
 MIN_OBJECT_CELLS = 8
 
 
-def plate_tensor(plate: Array, device: Optional[torch.device] = None) -> torch.Tensor:
+def plate_tensor(plate: Array, device: torch.device | None = None) -> torch.Tensor:
     """A plate as a 3xHxW float32 tensor in 0..1.
 
     Arguments:
@@ -73,11 +79,11 @@ class Refiner:
         device: torch device to compute on (default: the probabilities' own, CPU for arrays).
     """
 
-    def __init__(self, settings: RefineSettings, device: Optional[Union[str, torch.device]] = None) -> None:
+    def __init__(self, settings: RefineSettings, device: str | torch.device | None = None) -> None:
         self.settings = settings
         self.device = torch.device(device) if device is not None else None
-        self._previous: Optional[GuidedCoefficients] = None
-        self._colour: Optional[ColourCoefficients] = None
+        self._previous: GuidedCoefficients | None = None
+        self._colour: ColourCoefficients | None = None
 
     def reset(self) -> None:
         """Forget the previous frames (a cut, or a new shot)."""
@@ -117,7 +123,7 @@ class Refiner:
         region = plate[:, ey0:ey1, ex0:ex1]
         alpha0 = objects[:, ey0:ey1, ex0:ex1].clone()
         inner = (y0 - ey0, y1 - ey0, x0 - ex0, x1 - ex0)
-        alpha0[:, inner[0]:inner[1], inner[2]:inner[3]] = torch.lerp(objects[:, y0:y1, x0:x1], guided, weight)
+        alpha0[:, inner[0] : inner[1], inner[2] : inner[3]] = torch.lerp(objects[:, y0:y1, x0:x1], guided, weight)
         colour = fit_colour_model(region, alpha0, step, (ey0 // step, ex0 // step), objects[:, ey0:ey1, ex0:ex1])
         if rs.temporal > 0 and self._colour is not None:
             colour = colour.blend(self._colour, rs.temporal)
@@ -126,15 +132,23 @@ class Refiner:
         out = objects.clone()
         out[:, y0:y1, x0:x1] = torch.lerp(objects[:, y0:y1, x0:x1], refined, weight)
         if rs.mode == "matting":
-            from xmempp.refine.matting import solve_band  # noqa: PLC0415 - pymatting only when asked for
+            from xmempp.refine.matting import solve_band
 
-            out[:, y0:y1, x0:x1] = solve_band(plate[:, y0:y1, x0:x1], out[:, y0:y1, x0:x1], weight,
-                                                 h / REFERENCE_HEIGHT)
+            out[:, y0:y1, x0:x1] = solve_band(
+                plate[:, y0:y1, x0:x1], out[:, y0:y1, x0:x1], weight, h / REFERENCE_HEIGHT
+            )
         return renormalise(out.clamp_(0, 1))
 
     @staticmethod
-    def _refit_small(plate: torch.Tensor, matte: torch.Tensor, factor: int, radius: float, eps: float,
-                     box: tuple[int, int, int, int], out: torch.Tensor) -> None:
+    def _refit_small(
+        plate: torch.Tensor,
+        matte: torch.Tensor,
+        factor: int,
+        radius: float,
+        eps: float,
+        box: tuple[int, int, int, int],
+        out: torch.Tensor,
+    ) -> None:
         """Refit one small object's guided filter on a grid `factor` pixels fine, around the object only, and
         write it into `out` (its guided matte inside the band `box`)."""
         extent = _extent(matte > 0)
@@ -152,7 +166,7 @@ class Refiner:
         if iy0 >= iy1 or ix0 >= ix1:
             return
         fine = apply_coefficients(coeffs, crop, factor, (iy0 - cy0, iy1 - cy0, ix0 - cx0, ix1 - cx0))
-        out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = fine[0].clamp_(0, 1)
+        out[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = fine[0].clamp_(0, 1)
 
     def _fit(self, plate: torch.Tensor, objects: torch.Tensor, factor: int, rs: ResolvedSettings) -> GuidedCoefficients:
         """Coefficients fitted on the plate and mattes area-averaged over `factor` x `factor` blocks."""
@@ -200,7 +214,7 @@ def object_factors(objects: torch.Tensor, factor: int, radius_cells: float) -> l
     return factors
 
 
-def _extent(mask: torch.Tensor) -> Optional[tuple[int, int, int, int]]:
+def _extent(mask: torch.Tensor) -> tuple[int, int, int, int] | None:
     """(y0, y1, x0, x1) of the pixels set in an HxW `mask` (ends exclusive), None when none is."""
     rows, cols = torch.nonzero(mask.any(dim=1)), torch.nonzero(mask.any(dim=0))
     if rows.numel() == 0:
@@ -208,12 +222,12 @@ def _extent(mask: torch.Tensor) -> Optional[tuple[int, int, int, int]]:
     return int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
 
 
-def _fit_grid(plate: torch.Tensor, mattes: torch.Tensor, factor: int, radius: float,
-              eps: float) -> GuidedCoefficients:
+def _fit_grid(plate: torch.Tensor, mattes: torch.Tensor, factor: int, radius: float, eps: float) -> GuidedCoefficients:
     """Guided filter coefficients fitted on the plate and mattes area-averaged over `factor` x `factor`
     blocks, with a window of `radius` plate pixels (at least one cell)."""
-    return fit_coefficients(block_mean(plate, factor), block_mean(mattes, factor),
-                            max(1, int(round(radius / factor))), eps)
+    return fit_coefficients(
+        block_mean(plate, factor), block_mean(mattes, factor), max(1, int(round(radius / factor))), eps
+    )
 
 
 def refine_frame(plate: Array, probs: Array, settings: RefineSettings) -> Array:

@@ -5,15 +5,15 @@ at 2K (1080 lines): band 16 px, feather 0 (a hard clamp). The guided filter's ra
 plate height and its coefficients are fitted on the plate shrunk to `fit_height` lines (27x at 2K).
 The defaults were chosen by the worst of many generated scenes (`xmempp refine-bench`), not the mean.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional
 
 from xmempp.errors import ConfigError, Remedy, RemedyKind
 from xmempp.refine.pymatting_loader import missing_pymatting, pymatting_available
 
-__all__ = ["REFINE_MODES", "RefineSettings", "ResolvedSettings", "REFERENCE_HEIGHT"]
+__all__ = ["REFERENCE_HEIGHT", "REFINE_MODES", "RefineSettings", "ResolvedSettings"]
 
 #: `off` keeps the upsampled network matte; `guided` the fast guided filter; `matting` adds a trimap solver.
 REFINE_MODES = ("off", "guided", "matting")
@@ -62,8 +62,8 @@ class RefineSettings:
     """
 
     mode: str = "off"
-    band: Optional[float] = None
-    feather: Optional[float] = None
+    band: float | None = None
+    feather: float | None = None
     eps: float = 1e-5
     radius: float = 0.06
     fit_height: int = 40
@@ -74,27 +74,39 @@ class RefineSettings:
 
     def __post_init__(self) -> None:
         if self.mode not in REFINE_MODES:
-            raise ConfigError(f"refine mode must be one of {', '.join(REFINE_MODES)}, not {self.mode!r}",
-                              remedy=Remedy(RemedyKind.SET, "refine", choices=REFINE_MODES))
+            raise ConfigError(
+                f"refine mode must be one of {', '.join(REFINE_MODES)}, not {self.mode!r}",
+                remedy=Remedy(RemedyKind.SET, "refine", choices=REFINE_MODES),
+            )
         if self.mode == "matting" and not pymatting_available():
             raise missing_pymatting(MATTING_PURPOSE, MATTING_REMEDY)
         for name in ("band", "feather"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 4096:
-                raise ConfigError(f"refine {name} must be 0..4096 plate pixels, not {value}",
-                                  remedy=Remedy(RemedyKind.SET, f"refine_{name}"))
+                raise ConfigError(
+                    f"refine {name} must be 0..4096 plate pixels, not {value}",
+                    remedy=Remedy(RemedyKind.SET, f"refine_{name}"),
+                )
         if not 0 < self.eps <= 1:
-            raise ConfigError(f"refine detail (eps) must be in (0, 1], not {self.eps}",
-                              remedy=Remedy(RemedyKind.SET, "refine_detail", value=1e-5))
+            raise ConfigError(
+                f"refine detail (eps) must be in (0, 1], not {self.eps}",
+                remedy=Remedy(RemedyKind.SET, "refine_detail", value=1e-5),
+            )
         if not 0 < self.radius <= 0.5:
-            raise ConfigError(f"refine radius must be a share of the plate height in (0, 0.5], not {self.radius}",
-                              remedy=Remedy(RemedyKind.SET, "refine_radius", value=0.06))
+            raise ConfigError(
+                f"refine radius must be a share of the plate height in (0, 0.5], not {self.radius}",
+                remedy=Remedy(RemedyKind.SET, "refine_radius", value=0.06),
+            )
         if not 8 <= self.fit_height <= 4096:
-            raise ConfigError(f"refine fit height must be 8..4096 lines, not {self.fit_height}",
-                              remedy=Remedy(RemedyKind.SET, "refine_fit_height", value=40))
+            raise ConfigError(
+                f"refine fit height must be 8..4096 lines, not {self.fit_height}",
+                remedy=Remedy(RemedyKind.SET, "refine_fit_height", value=40),
+            )
         if not 0 <= self.temporal < 1:
-            raise ConfigError(f"refine temporal smoothing must be in [0, 1), not {self.temporal}",
-                              remedy=Remedy(RemedyKind.SET, "refine_temporal", value=0.0))
+            raise ConfigError(
+                f"refine temporal smoothing must be in [0, 1), not {self.temporal}",
+                remedy=Remedy(RemedyKind.SET, "refine_temporal", value=0.0),
+            )
         if not 0 <= self.low < self.high <= 1:
             raise ConfigError(f"refine uncertain range needs 0 <= low < high <= 1, not {self.low}..{self.high}")
 
@@ -103,7 +115,7 @@ class RefineSettings:
         """True unless the mode is `off`."""
         return self.mode != "off"
 
-    def with_mode(self, mode: str) -> "RefineSettings":
+    def with_mode(self, mode: str) -> RefineSettings:
         """These settings with another mode."""
         return replace(self, mode=mode)
 
@@ -118,6 +130,15 @@ class RefineSettings:
         scale = height / REFERENCE_HEIGHT
         band = 16.0 * scale if self.band is None else float(self.band)
         feather = 0.0 if self.feather is None else float(self.feather)
-        return ResolvedSettings(self.mode, band, feather, self.eps, self.radius * height,
-                                min(self.fit_height, height), self.temporal, self.low, self.high,
-                                self.adaptive)
+        return ResolvedSettings(
+            self.mode,
+            band,
+            feather,
+            self.eps,
+            self.radius * height,
+            min(self.fit_height, height),
+            self.temporal,
+            self.low,
+            self.high,
+            self.adaptive,
+        )

@@ -5,9 +5,8 @@ keyframes (trusted) or, without keyframes, from its first frames. The distance o
 to it is the Hellinger distance (0 same colours .. 1 none shared). A mask that is much closer to
 another object's appearance than to its own "looks like" that object.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import cv2
 import numpy as np
@@ -20,7 +19,7 @@ MIN_PIXELS = 64
 FIRST_FRAMES = 3
 
 
-def _histogram(small: np.ndarray, mask: np.ndarray) -> Optional[np.ndarray]:
+def _histogram(small: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     if int(mask.sum()) < MIN_PIXELS:
         return None
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
@@ -52,7 +51,7 @@ class Appearance:
             self._trusted.add(object_id)
         self._references.setdefault(object_id, []).append(hist)
 
-    def distance(self, object_id: int, small: np.ndarray, mask: np.ndarray) -> tuple[Optional[float], Optional[int]]:
+    def distance(self, object_id: int, small: np.ndarray, mask: np.ndarray) -> tuple[float | None, int | None]:
         """(distance of the mask's colours to the object's appearance or None, another object it looks like
         or None)."""
         own = self._references.get(object_id)

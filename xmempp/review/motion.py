@@ -7,6 +7,7 @@ trusted (it leaves the picture, or the previous frame carried along the flow doe
 current one: an occlusion, a disocclusion, motion blur, a flow failure) is marked unreliable; the
 review never blames a mask for a disagreement there.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -80,8 +81,14 @@ class Motion:
         the dense flow where it is None."""
         if transform is None:
             return self.warp(plane)
-        return cv2.warpAffine(plane, transform, (plane.shape[1], plane.shape[0]), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        return cv2.warpAffine(
+            plane,
+            transform,
+            (plane.shape[1], plane.shape[0]),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0.0,
+        )
 
     def _fit(self, mask: np.ndarray) -> np.ndarray | None:
         """The similarity transform (2x3, previous -> current) that the flow of the pixels landing well inside
@@ -95,8 +102,7 @@ class Motion:
         ys, xs = ys[::step], xs[::step]
         source = np.stack([self.map_x[ys, xs], self.map_y[ys, xs]], 1).astype(np.float32)
         target = np.stack([xs, ys], 1).astype(np.float32)
-        transform, inliers = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC,
-                                                         ransacReprojThreshold=1.0)
+        transform, inliers = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC, ransacReprojThreshold=1.0)
         if transform is None or inliers is None or float(inliers.mean()) < 0.5:
             return None
         return transform.astype(np.float32)
@@ -113,8 +119,9 @@ class Motion:
 
     def warp(self, plane: np.ndarray) -> np.ndarray:
         """`plane` (HxW float32, of the previous frame) carried to the current frame."""
-        return cv2.remap(plane, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=0.0)
+        return cv2.remap(
+            plane, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0
+        )
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -126,8 +133,9 @@ def _scaled(image: np.ndarray, scale: float) -> np.ndarray:
     return np.asarray(cv2.resize(image, size), np.float32)
 
 
-def _best_shift(before: np.ndarray, now: np.ndarray, mask: np.ndarray, search: float
-                ) -> tuple[float, float, float] | None:
+def _best_shift(
+    before: np.ndarray, now: np.ndarray, mask: np.ndarray, search: float
+) -> tuple[float, float, float] | None:
     """(dx, dy, mean squared error) of the translation that best moves `before`'s pixels under `mask` onto
     `now`, searched within `search` pixels (masked template matching, on a copy at most 96 pixels wide)."""
     ys, xs = np.nonzero(mask)

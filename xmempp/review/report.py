@@ -8,15 +8,16 @@
 A span is a run of consecutive flagged frames: its first and last frame, its length, its worst
 frame and score, the objects flagged in it and their reasons.
 """
+
 from __future__ import annotations
 
 import base64
 import html
 import json
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -24,7 +25,7 @@ import numpy as np
 from xmempp.io.atomic import atomic_write_bytes
 from xmempp.review.reviewer import FrameReview
 
-__all__ = ["Span", "flagged_spans", "review_to_dict", "write_qc_json", "write_qc_html", "write_qc_index"]
+__all__ = ["Span", "flagged_spans", "review_to_dict", "write_qc_html", "write_qc_index", "write_qc_json"]
 
 #: The qc.json layout's version.
 QC_VERSION = 1
@@ -46,14 +47,21 @@ class Span:
 
     def to_dict(self) -> dict:
         """The span as qc.json writes it."""
-        return {"first": self.first, "last": self.last, "frames": self.length, "worst": self.worst,
-                "score": self.score, "objects": self.objects, "reasons": self.reasons}
+        return {
+            "first": self.first,
+            "last": self.last,
+            "frames": self.length,
+            "worst": self.worst,
+            "score": self.score,
+            "objects": self.objects,
+            "reasons": self.reasons,
+        }
 
 
 def flagged_spans(frames: Sequence[FrameReview]) -> list[Span]:
     """Runs of consecutive flagged frames, worst (lowest score) first."""
     spans: list[Span] = []
-    current: Optional[Span] = None
+    current: Span | None = None
     for position, frame in enumerate(frames):
         if not frame.flagged:
             current = None
@@ -74,27 +82,46 @@ def flagged_spans(frames: Sequence[FrameReview]) -> list[Span]:
     return sorted(spans, key=lambda s: (s.score, -s.length))
 
 
-def review_to_dict(frames: Sequence[FrameReview], *, source: Optional[dict] = None) -> dict:
+def review_to_dict(frames: Sequence[FrameReview], *, source: dict | None = None) -> dict:
     """The whole review as qc.json holds it (`source`: what was reviewed, for the reader)."""
     ids = sorted({o for f in frames for o in f.objects})
     per_object = []
     for o in ids:
         scores = [f.objects[o].score for f in frames if o in f.objects]
-        per_object.append({"id": o, "frames": len(scores), "flagged": sum(
-            1 for f in frames if o in f.objects and f.objects[o].flagged), "min_score": min(scores)})
+        per_object.append(
+            {
+                "id": o,
+                "frames": len(scores),
+                "flagged": sum(1 for f in frames if o in f.objects and f.objects[o].flagged),
+                "min_score": min(scores),
+            }
+        )
     spans = flagged_spans(frames)
     return {
         "version": QC_VERSION,
         "source": source or {},
-        "frames": [{"frame": f.name, "index": f.index, "keyframe": f.keyframe, "score": f.score, "objects": {
-            str(o): {"score": v.score, "flagged": v.flagged, "reasons": v.reasons} for o, v in f.objects.items()}}
-            for f in frames],
-        "summary": {"frames": len(frames), "flagged_frames": sum(f.flagged for f in frames),
-                    "objects": per_object, "spans": [s.to_dict() for s in spans]},
+        "frames": [
+            {
+                "frame": f.name,
+                "index": f.index,
+                "keyframe": f.keyframe,
+                "score": f.score,
+                "objects": {
+                    str(o): {"score": v.score, "flagged": v.flagged, "reasons": v.reasons} for o, v in f.objects.items()
+                },
+            }
+            for f in frames
+        ],
+        "summary": {
+            "frames": len(frames),
+            "flagged_frames": sum(f.flagged for f in frames),
+            "objects": per_object,
+            "spans": [s.to_dict() for s in spans],
+        },
     }
 
 
-def write_qc_json(path: Path, frames: Sequence[FrameReview], *, source: Optional[dict] = None) -> dict:
+def write_qc_json(path: Path, frames: Sequence[FrameReview], *, source: dict | None = None) -> dict:
     """Write qc.json atomically; returns what was written."""
     data = review_to_dict(frames, source=source)
     atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
@@ -112,8 +139,9 @@ def _strip_svg(frames: Sequence[tuple[str, float, bool, bool]]) -> str:
         bars.append(f'<rect x="{x}" y="0" width="1" height="20" fill="{colour}"><title>{title}</title></rect>')
         if keyframe:
             bars.append(f'<rect x="{x}" y="20" width="1" height="4" fill="#1f77b4"/>')
-    return (f'<svg viewBox="0 0 {width} 24" preserveAspectRatio="none" width="100%" height="48">'
-            + "".join(bars) + "</svg>")
+    return (
+        f'<svg viewBox="0 0 {width} 24" preserveAspectRatio="none" width="100%" height="48">' + "".join(bars) + "</svg>"
+    )
 
 
 def _thumbnail(rgb: np.ndarray, ids: np.ndarray, objects: Sequence[int], width: int = 320) -> str:
@@ -131,8 +159,14 @@ def _thumbnail(rgb: np.ndarray, ids: np.ndarray, objects: Sequence[int], width: 
     return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode() if ok else ""
 
 
-def write_qc_html(path: Path, frames: Sequence[FrameReview], title: str,
-                  load: Callable[[int], tuple[np.ndarray, np.ndarray]], *, max_thumbnails: int = 24) -> None:
+def write_qc_html(
+    path: Path,
+    frames: Sequence[FrameReview],
+    title: str,
+    load: Callable[[int], tuple[np.ndarray, np.ndarray]],
+    *,
+    max_thumbnails: int = 24,
+) -> None:
     """Write the self-contained contact sheet (score strip, worst frame of each flagged span with its
     masks outlined and reasons, a table of every span) atomically.
 
@@ -147,16 +181,20 @@ def write_qc_html(path: Path, frames: Sequence[FrameReview], title: str,
     cards = []
     for span in spans[:max_thumbnails]:
         rgb, ids = load(span.worst_position)
-        what = f"{span.first}" if span.length == 1 else f"{span.first} – {span.last} ({span.length} frames)"
+        what = f"{span.first}" if span.length == 1 else f"{span.first} – {span.last} ({span.length} frames)"  # noqa: RUF001 (an en dash between frame numbers)
         reasons = "".join(f"<li>{html.escape(r)}</li>" for r in span.reasons)
-        cards.append(f'<figure><img src="{_thumbnail(rgb, ids, span.objects)}" alt="{html.escape(span.worst)}">'
-                     f'<figcaption><b>{html.escape(what)}</b><br>worst {html.escape(span.worst)}, score '
-                     f'{span.score:.2f}, objects {", ".join(map(str, span.objects))}<ul>{reasons}</ul>'
-                     f'</figcaption></figure>')
+        cards.append(
+            f'<figure><img src="{_thumbnail(rgb, ids, span.objects)}" alt="{html.escape(span.worst)}">'
+            f"<figcaption><b>{html.escape(what)}</b><br>worst {html.escape(span.worst)}, score "
+            f"{span.score:.2f}, objects {', '.join(map(str, span.objects))}<ul>{reasons}</ul>"
+            f"</figcaption></figure>"
+        )
     rows = "".join(
         f"<tr><td>{html.escape(s.first)}</td><td>{html.escape(s.last)}</td><td>{s.length}</td>"
         f"<td>{html.escape(s.worst)}</td><td>{s.score:.2f}</td><td>{', '.join(map(str, s.objects))}</td>"
-        f"<td>{html.escape('; '.join(s.reasons))}</td></tr>" for s in spans)
+        f"<td>{html.escape('; '.join(s.reasons))}</td></tr>"
+        for s in spans
+    )
     flagged = sum(f.flagged for f in frames)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>QC: {html.escape(title)}</title>
@@ -171,7 +209,7 @@ td,th{{border:1px solid #555;padding:2px 6px;text-align:left}} ul{{margin:.3em 0
 flagged; blue ticks mark keyframes.</p>
 {_strip_svg([(f.name, f.score, f.flagged, f.keyframe) for f in frames])}
 <h2>Flagged spans, worst first</h2>
-{''.join(cards) or '<p>No frame flagged.</p>'}
+{"".join(cards) or "<p>No frame flagged.</p>"}
 <h2>Every span</h2>
 <table><tr><th>first</th><th>last</th><th>frames</th><th>worst</th><th>score</th><th>objects</th><th>reasons</th></tr>
 {rows}</table>
@@ -205,19 +243,33 @@ def write_qc_index(path: Path, shots: Sequence[tuple[str, Path]], title: str) ->
         reviewed += 1
         data = json.loads(qc.read_text())
         summary = data["summary"]
-        strip = _strip_svg([(f["frame"], f["score"], any(o["flagged"] for o in f["objects"].values()),
-                             f.get("keyframe", False)) for f in data["frames"]])
+        strip = _strip_svg(
+            [
+                (f["frame"], f["score"], any(o["flagged"] for o in f["objects"].values()), f.get("keyframe", False))
+                for f in data["frames"]
+            ]
+        )
         worst = summary["spans"][0] if summary["spans"] else None
-        said = (f"{html.escape(worst['first'])}-{html.escape(worst['last'])}: "
-                f"{html.escape('; '.join(worst['reasons'][:2]))}") if worst else ""
+        said = (
+            (
+                f"{html.escape(worst['first'])}-{html.escape(worst['last'])}: "
+                f"{html.escape('; '.join(worst['reasons'][:2]))}"
+            )
+            if worst
+            else ""
+        )
         link = os.path.relpath(Path(folder) / "qc.html", path.parent)
-        rows.append(f'<tr><td><a href="{html.escape(link)}">{html.escape(name)}</a></td>'
-                    f"<td>{summary['flagged_frames']} of {summary['frames']}</td><td>{len(summary['spans'])}</td>"
-                    f'<td class="strip">{strip}</td><td>{said}</td></tr>')
-    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>QC: {html.escape(title)}</title>'
-            f"<style>{_STYLE}</style></head><body><h1>QC: {html.escape(title)}</h1>"
-            f"<p>{reviewed} of {len(shots)} shots reviewed. Strips: green good, red flagged, blue ticks keyframes."
-            "</p><table><tr><th>shot</th><th>flagged frames</th><th>spans</th><th>score strip</th>"
-            f"<th>worst span</th></tr>{''.join(rows)}</table></body></html>\n")
+        rows.append(
+            f'<tr><td><a href="{html.escape(link)}">{html.escape(name)}</a></td>'
+            f"<td>{summary['flagged_frames']} of {summary['frames']}</td><td>{len(summary['spans'])}</td>"
+            f'<td class="strip">{strip}</td><td>{said}</td></tr>'
+        )
+    page = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>QC: {html.escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body><h1>QC: {html.escape(title)}</h1>"
+        f"<p>{reviewed} of {len(shots)} shots reviewed. Strips: green good, red flagged, blue ticks keyframes."
+        "</p><table><tr><th>shot</th><th>flagged frames</th><th>spans</th><th>score strip</th>"
+        f"<th>worst span</th></tr>{''.join(rows)}</table></body></html>\n"
+    )
     atomic_write_bytes(path, page.encode())
     return reviewed

@@ -18,11 +18,12 @@ a frame is flagged where one direction flags it and the other comes close (score
 a correct frame that follows a failure (or an undetected slow drift) is not blamed for the jump
 back. `review_sequence` runs it over whole sequences.
 """
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional
 
 import cv2
 import numpy as np
@@ -33,7 +34,7 @@ from xmempp.review.motion import MotionEstimator, working_size
 from xmempp.review.signals import MIN_AREA, centroid_distance, compare_masks
 from xmempp.review.verdict import ObjectReview, Thresholds, judge
 
-__all__ = ["ReviewSettings", "FrameReview", "Reviewer", "review_sequence"]
+__all__ = ["FrameReview", "ReviewSettings", "Reviewer", "review_sequence"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def _resize_ids(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(ids, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
 
 
-def _uncertainty(probs: np.ndarray, mask: np.ndarray) -> Optional[float]:
+def _uncertainty(probs: np.ndarray, mask: np.ndarray) -> float | None:
     """Mean uncertainty (1 - |2p - 1|) of an object's probability in a band around its outline."""
     kernel = np.ones((5, 5), np.uint8)
     solid = mask.astype(np.uint8)
@@ -114,7 +115,7 @@ class _Frame:
     name: str
     small: bytes  # PNG of the RGB frame
     labels: bytes  # PNG of the index mask
-    trusted: Optional[np.ndarray]  # the keyframe's ids, or None
+    trusted: np.ndarray | None  # the keyframe's ids, or None
     uncertainty: dict[int, float]
 
     def pixels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -132,9 +133,9 @@ class _Pass:
         self._motion = MotionEstimator()
         self._tracks: dict[int, _Track] = {}
         self._appearance = Appearance()
-        self._previous_grey: Optional[np.ndarray] = None
-        self._previous_index: Optional[int] = None
-        self._previous_labels: Optional[np.ndarray] = None
+        self._previous_grey: np.ndarray | None = None
+        self._previous_index: int | None = None
+        self._previous_labels: np.ndarray | None = None
 
     def step(self, frame: _Frame, small: np.ndarray, labels: np.ndarray) -> dict[int, ObjectReview]:
         """The verdicts on one frame (every object on it, expected on it, or on its keyframe)."""
@@ -161,8 +162,9 @@ class _Pass:
             shows[o] = along_flow if own is None else along_flow | own
             if had >= MIN_AREA and float((kept.trusted > 0.5).sum()) < MIN_AREA and (masks[o]).sum() >= MIN_AREA:
                 lost.add(o)  # the motion lost it (it was there and is still there): nothing to compare its shape with
-            kept.history = deque([age + 1, motion.carry(h, transform)] for age, h in kept.history
-                                 if age < self.settings.reach)
+            kept.history = deque(
+                [age + 1, motion.carry(h, transform)] for age, h in kept.history if age < self.settings.reach
+            )
         expected = {o: (t.trusted > 0.5) for o, t in self._tracks.items()}
         assert previous_labels is not None  # set with the previous grey
         carried_labels = cv2.remap(previous_labels, motion.map_x, motion.map_y, cv2.INTER_NEAREST)
@@ -171,11 +173,20 @@ class _Pass:
             track = self._tracks.get(o)
             others = {j: e for j, e in expected.items() if j != o}
             uncovered = ((previous_labels != 0) & (previous_labels != o)) | (
-                (carried_labels != 0) & (carried_labels != o))
-            signals = compare_masks(masks[o], expected.get(o, np.zeros(labels.shape, bool)),
-                                    reliable.get(o, motion.reliable), labels,
-                                    o, others, uncovered, motion.magnitude,
-                                    track.full_area if track is not None else 0.0, shows.get(o))
+                (carried_labels != 0) & (carried_labels != o)
+            )
+            signals = compare_masks(
+                masks[o],
+                expected.get(o, np.zeros(labels.shape, bool)),
+                reliable.get(o, motion.reliable),
+                labels,
+                o,
+                others,
+                uncovered,
+                motion.magnitude,
+                track.full_area if track is not None else 0.0,
+                shows.get(o),
+            )
             signals.lost = o in lost
             if track is not None and len(track.history) >= self.settings.reach // 2:
                 signals.drift = centroid_distance(masks[o], track.history[0][1] > 0.5, labels, o)
@@ -187,8 +198,9 @@ class _Pass:
             self._update(o, masks[o], verdicts[o].flagged, small)
         return verdicts
 
-    def _start(self, small: np.ndarray, masks: dict[int, np.ndarray],
-               trusted_ids: Optional[np.ndarray]) -> dict[int, ObjectReview]:
+    def _start(
+        self, small: np.ndarray, masks: dict[int, np.ndarray], trusted_ids: np.ndarray | None
+    ) -> dict[int, ObjectReview]:
         """A first frame or a keyframe: the masks (the keyframe's where given) become the trusted ones."""
         verdicts: dict[int, ObjectReview] = {}
         self._tracks.clear()
@@ -217,7 +229,7 @@ class _Pass:
 AGREE = 0.6
 
 
-def _merge(forward: ObjectReview, backward: Optional[ObjectReview]) -> ObjectReview:
+def _merge(forward: ObjectReview, backward: ObjectReview | None) -> ObjectReview:
     """A frame's verdict from both passes: flagged where one pass flags it and the other comes close (a failure
     has a start and an end; a disagreement that only one direction sees is the other frames' fault: the jump
     back after a failure), scored by the milder."""
@@ -227,11 +239,21 @@ def _merge(forward: ObjectReview, backward: Optional[ObjectReview]) -> ObjectRev
         return backward
     if (forward.flagged and backward.score <= AGREE) or (backward.flagged and forward.score <= AGREE):
         worse = forward if forward.score <= backward.score else backward
-        return ObjectReview(score=max(forward.score, backward.score), flagged=True, reasons=worse.reasons,
-                            present=forward.present, signals=worse.signals)
+        return ObjectReview(
+            score=max(forward.score, backward.score),
+            flagged=True,
+            reasons=worse.reasons,
+            present=forward.present,
+            signals=worse.signals,
+        )
     mild = forward if forward.score >= backward.score else backward
-    return ObjectReview(score=max(0.5, min(forward.score, backward.score)) if not mild.flagged else mild.score,
-                        flagged=False, reasons=[], present=forward.present or backward.present, signals=mild.signals)
+    return ObjectReview(
+        score=max(0.5, min(forward.score, backward.score)) if not mild.flagged else mild.score,
+        flagged=False,
+        reasons=[],
+        present=forward.present or backward.present,
+        signals=mild.signals,
+    )
 
 
 class Reviewer:
@@ -246,17 +268,19 @@ class Reviewer:
             reference); masks on these frames that differ from them are flagged.
     """
 
-    def __init__(self, settings: Optional[ReviewSettings] = None,
-                 keyframes: Optional[Mapping[int, np.ndarray]] = None) -> None:
+    def __init__(
+        self, settings: ReviewSettings | None = None, keyframes: Mapping[int, np.ndarray] | None = None
+    ) -> None:
         self.settings = settings or ReviewSettings()
         self._keyframes = dict(keyframes or {})
         self._forward = _Pass(self.settings)
         self._kept: list[_Frame] = []
         self._verdicts: list[dict[int, ObjectReview]] = []
-        self._size: Optional[tuple[int, int]] = None
+        self._size: tuple[int, int] | None = None
 
-    def add(self, index: int, name: str, rgb: np.ndarray, ids: np.ndarray,
-            probs: Optional[Mapping[int, np.ndarray]] = None) -> None:
+    def add(
+        self, index: int, name: str, rgb: np.ndarray, ids: np.ndarray, probs: Mapping[int, np.ndarray] | None = None
+    ) -> None:
         """Review the next frame (forward pass).
 
         Arguments:
@@ -267,12 +291,15 @@ class Reviewer:
             probs: object id -> HxW float probability (the network's, any size), or None.
         """
         if rgb.ndim != 3 or rgb.shape[2] != 3 or ids.ndim != 2:
-            raise InputError(f"frame {name}: the review needs an HxWx3 frame and an HxW mask, got {rgb.shape} and "
-                             f"{ids.shape}")
+            raise InputError(
+                f"frame {name}: the review needs an HxWx3 frame and an HxW mask, got {rgb.shape} and {ids.shape}"
+            )
         size = working_size(ids.shape[0], ids.shape[1], self.settings.short_side)
         if self._size is not None and size != self._size:
-            raise InputError(f"frame {name} is {ids.shape[1]}x{ids.shape[0]}, unlike the frames before it; every "
-                             f"frame of a shot must have one size")
+            raise InputError(
+                f"frame {name} is {ids.shape[1]}x{ids.shape[0]}, unlike the frames before it; every "
+                f"frame of a shot must have one size"
+            )
         self._size = size
         small = cv2.resize(np.ascontiguousarray(rgb), (size[1], size[0]), interpolation=cv2.INTER_AREA)
         labels = _resize_ids(np.ascontiguousarray(ids, dtype=np.uint8), size)
@@ -283,8 +310,14 @@ class Reviewer:
             value = _uncertainty(scaled, labels == o)
             if value is not None:
                 uncertainty[int(o)] = value
-        frame = _Frame(index, name, cv2.imencode(".png", small)[1].tobytes(), cv2.imencode(".png", labels)[1].tobytes(),
-                       _resize_ids(keyframe, size) if keyframe is not None else None, uncertainty)
+        frame = _Frame(
+            index,
+            name,
+            cv2.imencode(".png", small)[1].tobytes(),
+            cv2.imencode(".png", labels)[1].tobytes(),
+            _resize_ids(keyframe, size) if keyframe is not None else None,
+            uncertainty,
+        )
         self._kept.append(frame)
         self._verdicts.append(self._forward.step(frame, small, labels))
 
@@ -298,16 +331,23 @@ class Reviewer:
             later[position] = backward.step(frame, small, labels)
         reviews = []
         for position, frame in enumerate(self._kept):
-            objects = {o: _merge(v, later[position].get(o))
-                       for o, v in sorted(self._verdicts[position].items())}
-            reviews.append(FrameReview(frame.index, frame.name, {o: v for o, v in objects.items() if v.present},
-                                       frame.trusted is not None))
+            objects = {o: _merge(v, later[position].get(o)) for o, v in sorted(self._verdicts[position].items())}
+            reviews.append(
+                FrameReview(
+                    frame.index, frame.name, {o: v for o, v in objects.items() if v.present}, frame.trusted is not None
+                )
+            )
         return reviews
 
 
-def review_sequence(frames: Iterable[np.ndarray], masks: Iterable[np.ndarray], names: Optional[Iterable[str]] = None,
-                    *, keyframes: Optional[Mapping[int, np.ndarray]] = None,
-                    settings: Optional[ReviewSettings] = None) -> list[FrameReview]:
+def review_sequence(
+    frames: Iterable[np.ndarray],
+    masks: Iterable[np.ndarray],
+    names: Iterable[str] | None = None,
+    *,
+    keyframes: Mapping[int, np.ndarray] | None = None,
+    settings: ReviewSettings | None = None,
+) -> list[FrameReview]:
     """Review whole sequences: `frames` (HxWx3 uint8 RGB) with their index `masks` (HxW uint8), in order.
 
     Arguments:

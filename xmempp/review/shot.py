@@ -1,27 +1,35 @@
 """Review a whole shot from its frames and mask files and write `qc.json` and `qc.html` (the front ends' one way)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping, Optional
 
 import numpy as np
 
-from xmempp.inference.shots import PlateOptions
+from xmempp.inference.shot_folders import PlateOptions
 from xmempp.io.frames import FrameSource
 from xmempp.io.mask_labels import LabeledMask
 from xmempp.review.report import write_qc_html, write_qc_json
 from xmempp.review.reviewer import FrameReview, Reviewer, ReviewSettings
 
-__all__ = ["QC_FILES", "review_shot", "review_results"]
+__all__ = ["QC_FILES", "review_results", "review_shot"]
 
 #: The files a shot's review writes into its output folder.
 QC_FILES = ("qc.json", "qc.html")
 
 
-def review_shot(frames: FrameSource, masks: Mapping[int, LabeledMask], out: Path, *,
-                keyframes: Optional[Mapping[int, np.ndarray]] = None, title: str = "",
-                source: Optional[dict] = None, settings: Optional[ReviewSettings] = None,
-                progress: Optional[Callable[[int, int], None]] = None) -> tuple[list[FrameReview], dict]:
+def review_shot(
+    frames: FrameSource,
+    masks: Mapping[int, LabeledMask],
+    out: Path,
+    *,
+    keyframes: Mapping[int, np.ndarray] | None = None,
+    title: str = "",
+    source: dict | None = None,
+    settings: ReviewSettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[FrameReview], dict]:
     """Review every frame that has a mask and write OUT/qc.json and OUT/qc.html (atomically).
 
     Arguments:
@@ -47,13 +55,20 @@ def review_shot(frames: FrameSource, masks: Mapping[int, LabeledMask], out: Path
     reviews = reviewer.finish()
     out.mkdir(parents=True, exist_ok=True)
     data = write_qc_json(out / QC_FILES[0], reviews, source=source)
-    write_qc_html(out / QC_FILES[1], reviews, title,
-                  lambda position: (frames[order[position]], masks[order[position]].ids))
+    write_qc_html(
+        out / QC_FILES[1], reviews, title, lambda position: (frames[order[position]], masks[order[position]].ids)
+    )
     return reviews, data
 
 
-def review_results(video: Path, roto: Path, out: Path, plates: Optional[PlateOptions] = None, *,
-                   progress: Optional[Callable[[int, int], None]] = None) -> tuple[list[FrameReview], dict]:
+def review_results(
+    video: Path,
+    roto: Path,
+    out: Path,
+    plates: PlateOptions | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[FrameReview], dict]:
     """Review what `xmempp process` wrote into `out` (its masks/) against the frames, the roto as keyframes,
     and write OUT/qc.json and OUT/qc.html.
 
@@ -71,7 +86,14 @@ def review_results(video: Path, roto: Path, out: Path, plates: Optional[PlateOpt
     try:
         results = plates.read_masks(out / "masks", frames)
         keyframes = {i: m.ids for i, m in plates.read_masks(roto, frames).items()}
-        return review_shot(frames, results, out, keyframes=keyframes, title=Path(video).name, progress=progress,
-                           source={"video": str(video), "masks": str(out / "masks"), "keyframes": str(roto)})
+        return review_shot(
+            frames,
+            results,
+            out,
+            keyframes=keyframes,
+            title=Path(video).name,
+            progress=progress,
+            source={"video": str(video), "masks": str(out / "masks"), "keyframes": str(roto)},
+        )
     finally:
         frames.close()

@@ -6,6 +6,7 @@ counted only on reliable pixels (see `xmempp.review.motion`), beyond a tolerance
 the object's size around the expected outline (flow and outlines are never exact), and not where
 another tracked object explains them (it now covers the pixels and was expected there: an occlusion).
 """
+
 from __future__ import annotations
 
 import math
@@ -99,9 +100,18 @@ def _centroid(mask: np.ndarray) -> tuple[float, float] | None:
     return (float(xs.mean()), float(ys.mean())) if len(xs) else None
 
 
-def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, ids: np.ndarray, object_id: int,
-                  others_expected: dict[int, np.ndarray], uncovered: np.ndarray | None = None,
-                  motion: float = 0.0, full_area: float = 0.0, shows: np.ndarray | None = None) -> ObjectSignals:
+def compare_masks(
+    mask: np.ndarray,
+    expected: np.ndarray,
+    reliable: np.ndarray,
+    ids: np.ndarray,
+    object_id: int,
+    others_expected: dict[int, np.ndarray],
+    uncovered: np.ndarray | None = None,
+    motion: float = 0.0,
+    full_area: float = 0.0,
+    shows: np.ndarray | None = None,
+) -> ObjectSignals:
     """Compare one object's mask with where the motion says it should be.
 
     Arguments:
@@ -132,7 +142,7 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
     left_by_other = np.zeros_like(mask)
     others_now = (ids != object_id) & (ids != 0)
     for other, other_expected in others_expected.items():
-        covered_by_other |= (ids == other)  # lost to another object: an occlusion, or that object's own error
+        covered_by_other |= ids == other  # lost to another object: an occlusion, or that object's own error
         left_by_other |= other_expected & (ids != other)
     if uncovered is not None:
         left_by_other |= uncovered & ~others_now
@@ -169,7 +179,6 @@ def compare_masks(mask: np.ndarray, expected: np.ndarray, reliable: np.ndarray, 
                 signals.looks_like = other
                 break
     return signals
-
 
 
 def centroid_distance(mask: np.ndarray, reference: np.ndarray, ids: np.ndarray, object_id: int) -> float:

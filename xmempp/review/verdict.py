@@ -1,4 +1,5 @@
 """From raw measurements to a verdict a person can read: a score, a flag and short reasons."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
@@ -7,7 +8,7 @@ import numpy as np
 
 from xmempp.review.signals import MIN_AREA, ObjectSignals
 
-__all__ = ["Thresholds", "ObjectReview", "judge"]
+__all__ = ["ObjectReview", "Thresholds", "judge"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class ObjectReview:
     judged: bool = True
 
     @classmethod
-    def first(cls, mask: np.ndarray, truth: np.ndarray, known: bool) -> "ObjectReview":
+    def first(cls, mask: np.ndarray, truth: np.ndarray, known: bool) -> ObjectReview:
         """The verdict on a first frame (nothing to compare with) or a keyframe (`known`: fine unless the mask
         differs from the artist's)."""
         present = bool(mask.any() or truth.any())
@@ -55,15 +56,24 @@ class ObjectReview:
             return cls(score=1.0, flagged=False, present=present, judged=False)
         differ = float((mask ^ truth).sum()) / max(float(truth.sum()), float(mask.sum()), MIN_AREA)
         if differ > 0.01:
-            return cls(score=0.0, flagged=True, reasons=[f"differs from the keyframe ({differ:.0%} of the object)"],
-                       present=present)
+            return cls(
+                score=0.0,
+                flagged=True,
+                reasons=[f"differs from the keyframe ({differ:.0%} of the object)"],
+                present=present,
+            )
         return cls(score=1.0, flagged=False, present=present)
 
 
 def _relaxed(thresholds: Thresholds, factor: float) -> Thresholds:
     """The geometric thresholds scaled by `factor` (colour and network evidence unchanged)."""
-    return replace(thresholds, **{name: getattr(thresholds, name) * factor for name in
-                                  ("missing", "extra", "changed", "largest", "detached", "holes", "drift", "shift")})
+    return replace(
+        thresholds,
+        **{
+            name: getattr(thresholds, name) * factor
+            for name in ("missing", "extra", "changed", "largest", "detached", "holes", "drift", "shift")
+        },
+    )
 
 
 def _percent(value: float) -> str:
@@ -83,15 +93,21 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
     present = signals.area > 0 or signals.expected_area > 0
     if signals.contact > 0.15:  # another object covers or leaves part of it: its visible outline moves, and
         # what shows of it (where it is, which parts are apart) says little
-        thresholds = replace(_relaxed(thresholds, 1.0 + min(1.0, signals.contact / 0.3)), shift=np.inf,
-                             detached=np.inf, drift=np.inf)
+        thresholds = replace(
+            _relaxed(thresholds, 1.0 + min(1.0, signals.contact / 0.3)), shift=np.inf, detached=np.inf, drift=np.inf
+        )
     if signals.contact > 0.05:  # touching another object: where its visible part is centred says little
         thresholds = replace(thresholds, shift=np.inf, drift=np.inf)
     if signals.at_edge:  # the picture's edge clips it: where its visible part is centred says little
         thresholds = replace(thresholds, shift=np.inf, drift=np.inf)
     if signals.lost:  # nothing to compare its shape with: only its colours and the network's evidence count
-        thresholds = replace(thresholds, **{name: np.inf for name in ("missing", "extra", "changed", "largest",
-                                                                      "detached", "holes", "drift", "shift")})
+        thresholds = replace(
+            thresholds,
+            **{
+                name: np.inf
+                for name in ("missing", "extra", "changed", "largest", "detached", "holes", "drift", "shift")
+            },
+        )
     found: list[tuple[float, str]] = []
     if signals.area == 0 and signals.expected_area >= MIN_AREA and signals.missing >= thresholds.missing:
         found.append((signals.missing / thresholds.missing + 1, "object missing where the motion puts it"))
@@ -100,44 +116,87 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
     else:
         change = signals.area / signals.expected_area - 1 if signals.expected_area >= MIN_AREA else 0.0
         if signals.missing >= thresholds.missing:
-            found.append((signals.missing / thresholds.missing,
-                          f"area {change * 100:+.0f} % without motion to explain it" if change < -0.05
-                          else f"part missing ({_percent(signals.missing)} of the object)"))
+            found.append(
+                (
+                    signals.missing / thresholds.missing,
+                    f"area {change * 100:+.0f} % without motion to explain it"
+                    if change < -0.05
+                    else f"part missing ({_percent(signals.missing)} of the object)",
+                )
+            )
         if signals.extra >= thresholds.extra:
-            found.append((signals.extra / thresholds.extra,
-                          f"area {change * 100:+.0f} % without motion to explain it" if change > 0.05
-                          else f"extra region ({_percent(signals.extra)} of the object)"))
+            found.append(
+                (
+                    signals.extra / thresholds.extra,
+                    f"area {change * 100:+.0f} % without motion to explain it"
+                    if change > 0.05
+                    else f"extra region ({_percent(signals.extra)} of the object)",
+                )
+            )
         if signals.changed >= thresholds.changed and not found:
-            found.append((signals.changed / thresholds.changed,
-                          f"{_percent(signals.changed)} of the object changed against the motion"))
+            found.append(
+                (
+                    signals.changed / thresholds.changed,
+                    f"{_percent(signals.changed)} of the object changed against the motion",
+                )
+            )
         if signals.largest >= thresholds.largest and not found:
-            found.append((signals.largest / thresholds.largest,
-                          f"a piece of {_percent(signals.largest)} of the object changed against the motion"))
+            found.append(
+                (
+                    signals.largest / thresholds.largest,
+                    f"a piece of {_percent(signals.largest)} of the object changed against the motion",
+                )
+            )
         if signals.shift >= thresholds.shift:
-            found.append((signals.shift / thresholds.shift,
-                          f"shifted {_percent(signals.shift)} of its size from where the motion puts it"))
+            found.append(
+                (
+                    signals.shift / thresholds.shift,
+                    f"shifted {_percent(signals.shift)} of its size from where the motion puts it",
+                )
+            )
         if signals.detached >= thresholds.detached:
-            found.append((signals.detached / thresholds.detached,
-                          f"a patch away from the object ({_percent(signals.detached)} of its area)"))
+            found.append(
+                (
+                    signals.detached / thresholds.detached,
+                    f"a patch away from the object ({_percent(signals.detached)} of its area)",
+                )
+            )
         if signals.holes >= thresholds.holes:
             found.append((signals.holes / thresholds.holes, f"holes inside ({_percent(signals.holes)} of its area)"))
         if signals.drift >= thresholds.drift:
-            found.append((signals.drift / thresholds.drift,
-                          f"sliding off the object ({_percent(signals.drift)} of its size over the last frames)"))
+            found.append(
+                (
+                    signals.drift / thresholds.drift,
+                    f"sliding off the object ({_percent(signals.drift)} of its size over the last frames)",
+                )
+            )
     if signals.appearance is not None and signals.appearance >= thresholds.appearance:
         found.append((signals.appearance / thresholds.appearance, "colours unlike the object's keyframes"))
     if signals.uncertainty is not None and signals.uncertainty >= thresholds.uncertainty:
         found.append((signals.uncertainty / thresholds.uncertainty, "the network is unsure along the outline"))
-    ratios = [getattr(signals, name) / getattr(thresholds, name)
-              for name in ("missing", "extra", "changed", "largest", "shift", "detached", "holes", "drift")]
-    ratios += [value / limit for value, limit in ((signals.appearance, thresholds.appearance),
-                                                  (signals.uncertainty, thresholds.uncertainty)) if value is not None]
+    ratios = [
+        getattr(signals, name) / getattr(thresholds, name)
+        for name in ("missing", "extra", "changed", "largest", "shift", "detached", "holes", "drift")
+    ]
+    ratios += [
+        value / limit
+        for value, limit in ((signals.appearance, thresholds.appearance), (signals.uncertainty, thresholds.uncertainty))
+        if value is not None
+    ]
     below = min(0.999, max(ratios, default=0.0))  # how close the object came to the line without crossing it
     worst = max((ratio for ratio, _ in found), default=below)
-    measured = {k: round(float(v), 4) for k, v in asdict(signals).items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("notes",)}
+    measured = {
+        k: round(float(v), 4)
+        for k, v in asdict(signals).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("notes",)
+    }
     measured["motion"] = round(motion, 2)
     found.sort(key=lambda item: -item[0])
     reasons = list(dict.fromkeys(text for _, text in found))
-    return ObjectReview(score=round(float(np.clip(1.0 - worst / 2.0, 0.0, 1.0)), 3), flagged=worst >= 1.0,
-                        reasons=reasons, present=present, signals=measured)
+    return ObjectReview(
+        score=round(float(np.clip(1.0 - worst / 2.0, 0.0, 1.0)), 3),
+        flagged=worst >= 1.0,
+        reasons=reasons,
+        present=present,
+        signals=measured,
+    )
