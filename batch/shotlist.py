@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,7 +74,8 @@ def _kinds(cls: type, names: Sequence[str]) -> dict[str, Any]:
     for name in names:
         hint = hints[name]
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        hint = args[0] if len(args) == 1 and typing.get_origin(hint) is typing.Union else hint
+        optional = typing.get_origin(hint) in (typing.Union, types.UnionType)  # Optional[X] or X | None
+        hint = args[0] if len(args) == 1 and optional else hint
         kinds[name] = hint if hint in (bool, int, float, str) else Path
     return kinds
 
