@@ -14,6 +14,7 @@ import resource
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from xmempp.model.network import XMemNetwork
 from xmempp.model.winograd import direct_convolutions, timing_table
 from xmempp.resources import peak_rss_bytes
 from xmempp.timing import StageTimer
+from xmempp.version import __version__
 
 
 @dataclass
@@ -49,7 +51,8 @@ class BenchResult:
     FLOPs over their time), `fraction_of_peak_between` the frames' rate (FLOPs over time) over it
     (None without FLOPs or between-frame runs). `peak_range` is the lowest and highest peak
     measured in the run. `review_ms` is what the review (`xmempp.review`) of a frame costs, both passes
-    (None when not measured).
+    (None when not measured). `threads` is the CPU threads PyTorch used, `date` when the run ended (UTC, ISO
+    8601), `xmempp_version` and `torch_version` what ran: the provenance of a result kept as a file.
     """
 
     hardware: str
@@ -78,6 +81,10 @@ class BenchResult:
     fraction_of_peak_between: float | None = None
     review_ms: float | None = None
     conv_choices: list[dict] = field(default_factory=list)
+    threads: int = 0
+    date: str = ""
+    xmempp_version: str = ""
+    torch_version: str = ""
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -308,6 +315,10 @@ def run_benchmark(
         peak_range=(min(runs), peak),
         peak_between_gflops=len(beside) / sum(1 / rate for rate in beside) if beside else None,
         peak_kernel=f"conv 3x3 {channels}->{channels} at {height}x{width}, channels-last, {model.precision.value}",
+        threads=torch.get_num_threads(),
+        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        xmempp_version=__version__,
+        torch_version=torch.__version__,
     )
     if counting is not None:
         _add_rates(result, counting, timed, peak)
