@@ -20,6 +20,7 @@ from xmempp.annotation import Step
 from .matte_view import MATTE_MODES, ONION_NEXT, ONION_PREVIOUS, onion_edges, render_view
 from .project import Project
 from .segment_backends import SegmentBackend
+from .soft_paint_store import SoftPaintStore
 from .spline_tool import ShapeStore, SplineTool
 from .tools import Tool, make_tools
 
@@ -64,6 +65,7 @@ class Canvas(QWidget):
         self.work_mask = np.zeros(project.size, np.uint8)
         self.object_id = 1
         self.brush_size = 12
+        self.brush_softness = 0.0  # 0 hard .. 1: the share of the brush's radius that falls off
         self.segment_backend: SegmentBackend | None = None
         self.segment_mode = "box"
         self.overlay_mode = "blend"
@@ -84,6 +86,7 @@ class Canvas(QWidget):
         self._buffer = np.zeros((*project.size, 3), np.uint8)
         self._qimage = self._wrap(self._buffer)
         self.shape_store = ShapeStore(project.workspace.path, len(project))  # the spline tool's shapes
+        self.soft_store = SoftPaintStore(project.workspace.path, project.size)  # the soft brush's layers
         self.tools = {**make_tools(self), SplineTool.name: SplineTool(self)}
         self.tool: Tool = self.tools["brush"]
         self.setCursor(self.tool.cursor)
@@ -213,6 +216,11 @@ class Canvas(QWidget):
     def zoom(self) -> float:
         """Screen pixels per image pixel."""
         return self._zoom
+
+    @property
+    def locked_objects(self) -> list[int]:
+        """Ids of the locked objects (strokes leave their pixels and soft edges alone)."""
+        return list(self.project.styles.locked_ids)
 
     def mask_touched(self, rect: tuple[int, int, int, int] | None = None) -> None:
         """A tool changed the working mask inside `rect` (None: anywhere); locked objects are put back."""

@@ -54,6 +54,7 @@ from .project import Project
 from .refine_controls import RefineControls
 from .remedies import CONTROLS, gui_message
 from .review_panel import confirm_stale_export
+from .soft_paint_store import SoftPaintStore, soft_keyframes
 from .spline_tool import ShapeStore
 from .workers import ExportRequest, ExportWorker
 
@@ -418,6 +419,7 @@ class ExportDialog(QDialog):
         if store.problem is not None:  # its keyframes would silently lose their soft edges
             raise InputError(f"{store.problem}; the spline keyframes' soft mattes cannot be written until it is fixed")
         keyframes = {f: store.shapes(f) for f in store.frames if f in references}
+        soft = soft_keyframes(SoftPaintStore(p.workspace.path, p.size), sorted(references), p.mask, store.shapes)
         return ExportRequest(
             out,
             options,
@@ -428,6 +430,7 @@ class ExportDialog(QDialog):
             frames=self.frames() if self.frame_range.isChecked() else None,
             objects=tuple(chosen) if len(chosen) < self.objects.count() else None,
             keyframes=keyframes,
+            soft_keyframes=soft,
         )
 
     def _object_names(self) -> dict[int, str]:

@@ -53,6 +53,7 @@ class GuiSettings:
         overlay_mode, opacity, show_mask: how masks are drawn.
         tool, brush_size, segment_mode: annotation tool state (brush_size None: never chosen, the frame size's
             default, `view_state.default_brush_size`).
+        brush_softness: 0 (hard) .. 1: the share of the brush's radius that falls off to its rim.
         current_frame, current_object: where the user was.
         k, alpha, min_mask_percent: candidate-selection controls.
         suggestions: the last suggested frames, in pick order.
@@ -75,6 +76,7 @@ class GuiSettings:
     show_mask: bool = True
     tool: str = "brush"
     brush_size: int | None = None
+    brush_softness: float = 0.0
     segment_mode: str = "box"
     current_frame: int = 0
     current_object: int = 1
@@ -115,6 +117,7 @@ class GuiSettings:
             "show_mask": lambda v: isinstance(v, bool),
             "tool": lambda v: v in TOOLS,
             "brush_size": lambda v: _is_int(v) and 1 <= v <= 500,
+            "brush_softness": lambda v: _is_number(v) and 0.0 <= v <= 1.0,
             "segment_mode": lambda v: v in ("box", "strokes", "points"),
             "current_frame": lambda v: _is_int(v) and v >= 0,
             "current_object": lambda v: _is_int(v) and 1 <= v <= 255,

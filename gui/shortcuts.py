@@ -135,6 +135,22 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("brush_smaller", ("[",), "Smaller brush", "Make the brush / eraser smaller", "Annotate"),
     Shortcut("brush_larger", ("]",), "Larger brush", "Make the brush / eraser larger", "Annotate"),
     Shortcut(
+        "brush_softer",
+        ("Shift+[", "{", "Shift+{"),
+        "Softer brush",
+        "Soften the brush / eraser edge by a quarter of its radius (its soft edge is the keyframe's soft matte)",
+        "Annotate",
+        label="Shift+[",
+    ),
+    Shortcut(
+        "brush_harder",
+        ("Shift+]", "}", "Shift+}"),
+        "Harder brush",
+        "Harden the brush / eraser edge",
+        "Annotate",
+        label="Shift+]",
+    ),
+    Shortcut(
         "select_object",
         tuple(str(i) for i in range(1, 10)),
         "Select object",

@@ -44,7 +44,9 @@ from xmempp.io.roto_shapes import (
     sample_shape,
     write_shapes,
 )
+from xmempp.io.soft_paint import effective_mattes, quantise
 
+from .soft_paint_store import SoftPaintChange, SoftPaintStore
 from .tools import Tool, ToolHost
 
 __all__ = ["FeatherControls", "ShapeChange", "ShapeStore", "SplineHost", "SplineTool"]
@@ -139,9 +141,10 @@ class ShapeChange(Step):
 
 
 class SplineHost(ToolHost, Protocol):
-    """What the spline tool needs besides a `ToolHost`: the workspace's shapes."""
+    """What the spline tool needs besides a `ToolHost`: the workspace's shapes and soft brush layers."""
 
     shape_store: ShapeStore
+    soft_store: SoftPaintStore
 
 
 @dataclasses.dataclass
@@ -425,9 +428,28 @@ class SplineTool(Tool):
         mask[...] = keyframe_ids(mattes, base)
         self._version = store.version
         self.host.mask_touched(None)
-        change = [] if before == self.shapes else [ShapeChange(store, frame, before, self.shapes, text)]
-        self.host.commit(text, change)
+        change: list[Step] = [] if before == self.shapes else [ShapeChange(store, frame, before, self.shapes, text)]
+        self.host.commit(text, change + self._soft_change(frame, mattes.get(oid), text))
         self.host.update()
+
+    def _soft_change(self, frame: int, matte: np.ndarray | None, text: str) -> list[Step]:
+        """On a frame painted with a soft brush, the object's soft matte becomes its shapes' (the shapes replace
+        the object there, as in the mask). Returns the layer's undo step (none: no layer, or not saved)."""
+        soft = self.host.soft_store
+        if not soft.has(frame):
+            return []
+        oid = self.host.object_id
+        try:
+            before = soft.layer(frame)
+            after = effective_mattes(before, self.host.work_mask)
+            after.pop(oid, None)
+            if matte is not None:
+                after[oid] = quantise(matte)
+            soft.set_layer(frame, after)
+        except XMemppError as exc:
+            self.host.notify(f"{exc}; the shape's soft edge is not kept in the frame's soft paint")
+            return []
+        return [SoftPaintChange(soft, frame, before, after, text)]
 
     # ------------------------------------------------------------------ drawing
     def paint(self, painter: QPainter, to_widget: QTransform) -> None:

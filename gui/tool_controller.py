@@ -12,9 +12,14 @@ from .segment_backends import SegmentBackend
 from .spline_tool import FeatherControls
 from .status_line import Messages
 from .view_state import ViewState
-from .window_bars import BRUSH_RANGE, BRUSH_STEP, SEGMENT_MODES, WindowWidgets
+from .window_bars import BRUSH_RANGE, BRUSH_STEP, SEGMENT_MODES, SOFTNESS_STEP, WindowWidgets
 
-__all__ = ["ToolCanvas", "ToolController"]
+__all__ = ["ToolCanvas", "ToolController", "brush_text"]
+
+
+def brush_text(size: int, softness: float) -> str:
+    """The brush as the status bar says it: "brush 24 px, hard" / "brush 24 px, 50 % soft"."""
+    return f"brush {size} px, " + (f"{round(softness * 100)} % soft" if softness > 0 else "hard")
 
 
 class _Shape(Protocol):
@@ -58,6 +63,7 @@ class ToolController:
         self.fill_segment_modes()
         ui.size_slider.valueChanged.connect(self.set_brush_size)
         ui.size_box.valueChanged.connect(self.set_brush_size)
+        ui.softness_box.valueChanged.connect(lambda percent: self.set_brush_softness(percent / 100.0))
         ui.backend_box.currentIndexChanged.connect(self.set_segment_backend)
         ui.segment_mode_box.currentIndexChanged.connect(
             lambda _i: self.set_segment_mode(ui.segment_mode_box.currentData())
@@ -80,6 +86,11 @@ class ToolController:
                 widget.blockSignals(True)
                 widget.setValue(changes["brush_size"])
                 widget.blockSignals(False)
+        if "brush_softness" in changes:
+            box = self.ui.softness_box
+            box.blockSignals(True)
+            box.setValue(int(round(changes["brush_softness"] * 100)))
+            box.blockSignals(False)
         if "segment_mode" in changes:
             box = self.ui.segment_mode_box
             if box.findData(changes["segment_mode"]) >= 0 and box.currentData() != changes["segment_mode"]:
@@ -94,11 +105,22 @@ class ToolController:
         self.view.update(brush_size=max(BRUSH_RANGE[0], min(BRUSH_RANGE[1], int(size))))
 
     def brush_step(self, larger: bool) -> None:
-        """`[` / `]`: a step smaller or larger."""
+        """`[` / `]`: a step smaller or larger, said in the status bar."""
         size = self.view.brush_size
         self.set_brush_size(
             max(size + 1, int(round(size * BRUSH_STEP))) if larger else max(1, int(round(size / BRUSH_STEP)))
         )
+        self.messages.show(brush_text(self.view.brush_size, self.view.brush_softness), 2500)
+
+    def set_brush_softness(self, softness: float) -> None:
+        """Brush / eraser softness, 0 (hard) .. 1 (falls off over the whole radius)."""
+        self.view.update(brush_softness=round(max(0.0, min(1.0, float(softness))), 2))
+
+    def softness_step(self, softer: bool) -> None:
+        """Shift+`[` / Shift+`]`: a `SOFTNESS_STEP` softer or harder, said in the status bar."""
+        step = SOFTNESS_STEP if softer else -SOFTNESS_STEP
+        self.set_brush_softness(self.view.brush_softness + step)
+        self.messages.show(brush_text(self.view.brush_size, self.view.brush_softness), 2500)
 
     def set_segment_backend(self, index: int) -> None:
         """Use click-to-segment backend `index` of `backends`."""

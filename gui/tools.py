@@ -19,6 +19,7 @@ from PyQt5.QtGui import QBrush, QColor, QPainter, QPen, QPolygonF, QTransform
 from xmempp.annotation import Step
 
 from .segment_backends import SCRIBBLE_BG, SCRIBBLE_FG, Prompt, SegmentBackend
+from .soft_brush import SoftStroke, start_soft_stroke
 
 __all__ = ["BrushTool", "EraserTool", "LassoTool", "PolygonTool", "SegmentTool", "Tool", "ToolHost", "make_tools"]
 
@@ -34,6 +35,7 @@ class ToolHost(Protocol):
     frame_index: int
     object_id: int
     brush_size: int
+    brush_softness: float
     zoom: float
     segment_backend: SegmentBackend | None
     segment_mode: str
@@ -116,7 +118,13 @@ class Tool:
 
 
 class BrushTool(Tool):
-    """Paints the current object with a round brush; the right button erases."""
+    """Paints the current object with a round brush; the right button erases.
+
+    With `host.brush_softness` above 0 the brush falls off from its hard core to its rim: the stroke is
+    painted into the frame's soft layer (`xmempp.io.soft_paint`, kept by `host.soft_store`) and the mask
+    takes the pixels the layer gives the object. On a frame that has a soft layer a hard stroke updates the
+    layer too (its pixels become hard); elsewhere the hard brush draws the mask alone.
+    """
 
     name = "brush"
     label = "Brush"
@@ -128,6 +136,7 @@ class BrushTool(Tool):
         super().__init__(host)
         self._last: QPointF | None = None
         self._value = 0
+        self._soft: SoftStroke | None = None
 
     @property
     def pending(self) -> bool:
@@ -137,6 +146,7 @@ class BrushTool(Tool):
         if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             return
         self._value = 0 if (self.erase or button == Qt.MouseButton.RightButton) else self.host.object_id
+        self._soft = start_soft_stroke(self.host, self._value)
         self._last = p
         self._dab(p, p)
 
@@ -152,12 +162,16 @@ class BrushTool(Tool):
         if self._last is None:
             return
         self._last = None
-        self.host.commit("Eraser stroke" if self._value == 0 else "Brush stroke")
+        text = "Eraser stroke" if self._value == 0 else "Brush stroke"
+        soft, self._soft = self._soft, None
+        also = [] if soft is None else soft.finish(text)
+        self.host.commit(text, also)
 
     def cancel(self) -> bool:
         if self._last is None:
             return False
         self._last = None
+        self._soft = None
         self.host.revert()
         return True
 
@@ -165,16 +179,15 @@ class BrushTool(Tool):
         mask = self.host.work_mask
         size = max(1, int(self.host.brush_size))
         radius = size / 2.0
-        pa, pb = _fixed(a), _fixed(b)
-        r = max(0, int(round((radius - 0.5) * _ONE)))
-        if size <= 1:
-            cv2.line(mask, pa, pb, self._value, 1, cv2.LINE_8, _SHIFT)
-        else:
-            cv2.circle(mask, pb, r, self._value, -1, cv2.LINE_8, _SHIFT)
-            if pa != pb:
-                cv2.circle(mask, pa, r, self._value, -1, cv2.LINE_8, _SHIFT)
-                cv2.line(mask, pa, pb, self._value, size, cv2.LINE_8, _SHIFT)
         h, w = mask.shape
+        soft = self._soft
+        if soft is not None and soft.softness > 0:
+            rect = soft.dab((a.x(), a.y()), (b.x(), b.y()), size, mask)
+            self.host.mask_touched(rect)
+            return
+        _draw_dab(mask, a, b, size, self._value)
+        if soft is not None:  # a hard stroke on a frame with a soft layer: its pixels become hard there too
+            soft.hard_dab(lambda target: _draw_dab(target, a, b, size, 1), _bounds([a, b], radius + 1, w, h))
         self.host.mask_touched(_bounds([a, b], radius + 1, w, h))
 
     def paint(self, painter: QPainter, to_widget: QTransform) -> None:
@@ -188,6 +201,26 @@ class BrushTool(Tool):
         painter.drawEllipse(centre, radius, radius)
         painter.setPen(QPen(colour, 1))
         painter.drawEllipse(centre, radius, radius)
+        softness = float(self.host.brush_softness)
+        if softness > 0:  # the hard core, where the falloff to the rim begins
+            core = radius * (1.0 - softness)
+            if core >= 1.0:
+                painter.setPen(QPen(colour, 1, Qt.PenStyle.DashLine))
+                painter.drawEllipse(centre, core, core)
+
+
+def _draw_dab(target: np.ndarray, a: QPointF, b: QPointF, size: int, value: int) -> None:
+    """The hard brush's segment a-b (round ends) drawn into `target` with `value`."""
+    radius = size / 2.0
+    pa, pb = _fixed(a), _fixed(b)
+    r = max(0, int(round((radius - 0.5) * _ONE)))
+    if size <= 1:
+        cv2.line(target, pa, pb, value, 1, cv2.LINE_8, _SHIFT)
+    else:
+        cv2.circle(target, pb, r, value, -1, cv2.LINE_8, _SHIFT)
+        if pa != pb:
+            cv2.circle(target, pa, r, value, -1, cv2.LINE_8, _SHIFT)
+            cv2.line(target, pa, pb, value, size, cv2.LINE_8, _SHIFT)
 
 
 class EraserTool(BrushTool):

@@ -15,6 +15,7 @@ class ViewCanvas(Protocol):
     """What the view needs of the canvas."""
 
     brush_size: int
+    brush_softness: float
     segment_mode: str
     object_id: int
 
@@ -43,8 +44,9 @@ def bind_canvas(view: ViewState, canvas: ViewCanvas) -> None:
             canvas.set_tool(view.tool)
         if "segment_mode" in changes:
             canvas.segment_mode = view.segment_mode
-        if "brush_size" in changes:
+        if "brush_size" in changes or "brush_softness" in changes:
             canvas.brush_size = view.brush_size
+            canvas.brush_softness = view.brush_softness
             canvas.update()
         overlay = {"overlay_mode": "mode", "opacity": "opacity", "show_mask": "visible"}
         if overlay.keys() & changes.keys():

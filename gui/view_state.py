@@ -26,6 +26,7 @@ SAVED_AS = {
     "object_id": "current_object",
     "tool": "tool",
     "brush_size": "brush_size",
+    "brush_softness": "brush_softness",
     "segment_mode": "segment_mode",
     "overlay_mode": "overlay_mode",
     "opacity": "opacity",
@@ -46,6 +47,7 @@ class ViewState:
         frame: the frame on screen (-1 before the first is shown).
         object_id: the object the tools paint (1..K).
         tool, brush_size, segment_mode: the annotation tool.
+        brush_softness: 0 (hard) .. 1: the share of the brush's radius that falls off to its rim.
         overlay_mode, opacity, show_mask: how masks are drawn (`matte_view.VIEW_MODES`).
         onion_skin: outline the neighbouring frames' masks.
         compare: raw, refined or split matte in the matte views.
@@ -56,6 +58,7 @@ class ViewState:
     object_id: int = 1
     tool: str = "brush"
     brush_size: int = 12
+    brush_softness: float = 0.0
     segment_mode: str = "box"
     overlay_mode: str = "blend"
     opacity: float = 0.5

@@ -60,6 +60,8 @@ def action_handlers(t: ActionTargets) -> dict[str, Callable]:
         "toggle_pause": lambda: t.job_view.toggle_pause(),
         "brush_smaller": lambda: t.tools.brush_step(larger=False),
         "brush_larger": lambda: t.tools.brush_step(larger=True),
+        "brush_softer": lambda: t.tools.softness_step(softer=True),
+        "brush_harder": lambda: t.tools.softness_step(softer=False),
         "select_object": lambda n: t.objects.select(n),
         "undo": lambda: t.edits.undo(),
         "redo": lambda: t.edits.redo(),

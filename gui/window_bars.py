@@ -47,7 +47,15 @@ from .shortcuts import shortcut
 from .thumbnails import ThumbnailCache
 from .timeline import Timeline
 
-__all__ = ["BRUSH_RANGE", "BRUSH_STEP", "SEGMENT_MODES", "BarsParts", "WindowWidgets", "build_widgets"]
+__all__ = [
+    "BRUSH_RANGE",
+    "BRUSH_STEP",
+    "SEGMENT_MODES",
+    "SOFTNESS_STEP",
+    "BarsParts",
+    "WindowWidgets",
+    "build_widgets",
+]
 
 _TOOL_ICONS = {
     "brush": "brush",
@@ -72,6 +80,8 @@ BRUSH_RANGE = (1, 500)
 _BRUSH_SLIDER_MAX = 150
 #: Factor of one `[` / `]` step.
 BRUSH_STEP = 1.25
+#: One Shift+`[` / Shift+`]` step of the brush's softness (0..1), as Photoshop's hardness steps.
+SOFTNESS_STEP = 0.25
 #: Overlay opacity slider range in percent.
 _OPACITY_RANGE = (5, 95)
 _TOOL_ICON_SIZE = QSize(22, 22)
@@ -102,6 +112,7 @@ class WindowWidgets:
     options_bar: QToolBar
     size_slider: QSlider
     size_box: QSpinBox
+    softness_box: QSpinBox
     backend_box: QComboBox
     segment_mode_box: QComboBox
     backend_action: QAction
@@ -155,6 +166,16 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     size_box.setToolTip(size_slider.toolTip())
     size_slider_action = bar.addWidget(size_slider)
     bar.addWidget(size_box)
+    softness_box = QSpinBox(window)
+    softness_box.setRange(0, 100)
+    softness_box.setSingleStep(int(SOFTNESS_STEP * 100))
+    softness_box.setPrefix("Soft ")
+    softness_box.setSuffix(" %")
+    softness_box.setToolTip(
+        "Brush / eraser softness: the share of the radius that falls off to the rim (Shift+[ and Shift+]); "
+        "a soft edge is kept as the keyframe's soft matte"
+    )
+    bar.addWidget(softness_box)
     backend_box = QComboBox(window)
     for backend in parts.backends:
         backend_box.addItem(backend.name)
@@ -217,6 +238,7 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
         bar,
         size_slider,
         size_box,
+        softness_box,
         backend_box,
         segment_mode_box,
         backend_action,
@@ -309,6 +331,8 @@ def _menus(window: QMainWindow, parts: BarsParts, extra: Mapping[str, QAction]) 
             None,
             "brush_smaller",
             "brush_larger",
+            "brush_softer",
+            "brush_harder",
         ],
         "&Frame": [
             "goto_frame",

@@ -45,6 +45,7 @@ from xmempp.refine import RefineSettings
 
 from .job_runner import Worker
 from .model_cache import ModelCache
+from .soft_paint_store import resized
 
 __all__ = [
     "ExportRequest",
@@ -429,6 +430,9 @@ class ExportRequest:
         objects: workspace ids (1..K) of the objects written, or None for all (a propagation still tracks all).
         keyframes: reference frame -> its spline shapes (`xmempp.io.roto_shapes`, workspace ids): their soft
             mattes are written as those keyframes' outputs.
+        soft_keyframes: reference frame -> {workspace id: HxW matte at the workspace size}: the soft layers of
+            frames painted with a soft brush (`xmempp.io.soft_paint`, spline mattes included), written as those
+            keyframes' outputs instead of their shapes'.
     """
 
     out_dir: Path
@@ -440,6 +444,7 @@ class ExportRequest:
     frames: tuple[int, int] | None = None
     objects: tuple[int, ...] | None = None
     keyframes: Mapping[int, Sequence[Shape]] = field(default_factory=dict)
+    soft_keyframes: Mapping[int, Mapping[int, np.ndarray]] = field(default_factory=dict)
 
 
 class ExportWorker(Worker):
@@ -487,6 +492,9 @@ class ExportWorker(Worker):
             for f, shapes in r.keyframes.items()
             if first <= f <= last and shapes
         }
+        for f, layer in r.soft_keyframes.items():
+            if first <= f <= last:
+                mattes[f] = {self.objects.ids[k - 1]: m for k, m in resized(layer, out_size).items() if k in chosen}
         outputs = JobOutputs(
             r.out_dir, r.options, self.palette, r.overwrite, size=size, refine=r.refine, keyframe_mattes=mattes
         )
