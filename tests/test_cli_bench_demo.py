@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -64,6 +65,9 @@ def test_bench_reports_stages_and_memory():
     assert report["fraction_of_peak_between"] == pytest.approx(
         report["fraction_of_peak"]["frame"] * high / report["peak_between_gflops"]
     )
+    # its provenance, for a result kept as a file (docs/benchmarks/)
+    assert report["threads"] == torch.get_num_threads() and report["xmempp_version"] == __version__
+    assert report["torch_version"] == torch.__version__ and report["date"].endswith("+00:00")
 
 
 def test_bench_flops_scale_with_objects_and_size():
