@@ -15,6 +15,12 @@ wins. Where the model has no support (no clean background nearby, as inside a sh
 foreground at all) the result fades back to `alpha0`. All of it is smooth, so it is computed on a grid
 `step` plate pixels coarse and reduced to three fields that are applied at full resolution:
 `alpha = w * alpha0 + g . I + c`.
+
+Given the coarse matte, the model also gets a `trust` (the result fades to the coarse matte as it falls):
+low where the clean background's texture, projected on `F - B`, rivals the strands' contrast (measured
+near the pixel, or over the whole region where no clean background is near, as inside a sheer panel),
+and low where the model itself is wrong on the pixels whose answer is known (0 on the clean background,
+1 inside the object), which also catches the guided matte's own leaks.
 """
 
 from __future__ import annotations
@@ -46,6 +52,14 @@ SNAP = 0.06
 BUSY, NOISE_CELLS = 0.1, 3
 #: The coarse matte below which a pixel counts as clean background for that variance.
 NOISE_CLEAN = 0.05
+#: Weight (a share of clean pixels in the pooling window) of the whole region's clean-background variance
+#: against the local one: where the window holds less clean background than this, the region's stands in.
+NOISE_PRIOR = 0.05
+#: Sharpness of the trust's fall with that variance: `1 / (1 + (v / BUSY)^TRUST_POWER)`.
+TRUST_POWER = 1.0
+#: The model's mean squared error `e` on pixels whose alpha is known (`_known_error`) at which its trust halves,
+#: and the sharpness of that fall: the trust is also divided by `1 + (e / KNOWN_ERROR)^KNOWN_POWER`.
+KNOWN_ERROR, KNOWN_POWER = 0.02, 2.0
 
 
 def colour_step(height: int) -> int:
@@ -112,10 +126,15 @@ def _background_noise(
     norm = near[:, :1].clamp(min=1e-6)
     mean = near[:, 1:4] / norm
     cov = near[:, 4:10] / norm - torch.cat([mean[:, a : a + 1] * mean[:, b : b + 1] for a, b in _PAIRS], 1)
-    pooled = box_mean(block_mean(torch.cat([near[:, :1], cov * near[:, :1]], 1), FOREGROUND_CELLS), NOISE_CELLS)
+    weighted = torch.cat([near[:, :1], cov * near[:, :1]], 1)
+    pooled = box_mean(block_mean(weighted, FOREGROUND_CELLS), NOISE_CELLS)
+    # where little clean background is near (inside a sheer panel, a wide blur), the region's own statistics
+    # stand in: an unmeasured background is not a quiet one
+    region = weighted.mean(dim=(-2, -1), keepdim=True)
+    region = region[:, 1:] / region[:, :1].clamp(min=1e-6)
     h, w = d.shape[-2:]
     pooled = upsample_crop(pooled, FOREGROUND_CELLS, (0, h, 0, w))
-    s = pooled[:, 1:] / pooled[:, :1].clamp(min=1e-6)
+    s = (pooled[:, 1:] + NOISE_PRIOR * region) / (pooled[:, :1] + NOISE_PRIOR)
     v = (
         d[:, 0] * d[:, 0] * s[:, 0]
         + d[:, 1] * d[:, 1] * s[:, 3]
@@ -164,10 +183,33 @@ def fit_colour_model(
     d = fore - back
     q = (d * d).sum(dim=1, keepdim=True)
     gain = support / (q + PRIOR)
-    trust = None if coarse is None else BUSY / (BUSY + _background_noise(i, coarse, step, d, q))
-    return ColourCoefficients(
-        torch.cat([d * gain, -(d * back).sum(dim=1, keepdim=True) * gain, 1 - q * gain], 1), step, origin, trust
-    )
+    fields = torch.cat([d * gain, -(d * back).sum(dim=1, keepdim=True) * gain, 1 - q * gain], 1)
+    trust = None
+    if coarse is not None:
+        trust = 1 / (1 + (_background_noise(i, coarse, step, d, q) / BUSY).pow_(TRUST_POWER))
+        trust = trust / (1 + (_known_error(fields, i, a, coarse, step) / KNOWN_ERROR).pow_(KNOWN_POWER))
+    return ColourCoefficients(fields, step, origin, trust)
+
+
+def _known_error(
+    fields: torch.Tensor, i: torch.Tensor, a: torch.Tensor, coarse: torch.Tensor, step: int
+) -> torch.Tensor:
+    """The model's own squared error where the answer is known: its alpha on the clean background (coarse
+    matte below NOISE_CLEAN: should be 0) and inside the object (above 1 - NOISE_CLEAN: should be 1), sampled
+    at one pixel a cell and pooled like the background's variance (the region's mean where little is known
+    nearby); Kx1xhxw on the grid. It catches what the variance cannot: the guided matte's own leaks."""
+    h, w = fields.shape[-2:]
+    i_s, a_s = i[..., ::step, ::step][..., :h, :w], a[..., ::step, ::step][..., :h, :w]
+    c_s = coarse.unsqueeze(1)[..., ::step, ::step][..., :h, :w]
+    pred = torch.addcmul(fields[:, 3:4], fields[:, 4:5], a_s)
+    pred = snap_tails((pred + (fields[:, :3] * i_s).sum(dim=1, keepdim=True)).clamp_(0, 1))
+    zero = (1 - c_s / NOISE_CLEAN).clamp_(min=0)
+    one = (1 - (1 - c_s) / NOISE_CLEAN).clamp_(min=0)
+    both = torch.cat([zero + one, zero * pred * pred + one * (1 - pred).square()], 1)
+    pooled = box_mean(block_mean(both, FOREGROUND_CELLS), NOISE_CELLS)
+    region = both.mean(dim=(-2, -1), keepdim=True)
+    pooled = upsample_crop(pooled, FOREGROUND_CELLS, (0, h, 0, w))
+    return (pooled[:, 1:] + NOISE_PRIOR * region[:, 1:] / region[:, :1].clamp(min=1e-6)) / (pooled[:, :1] + NOISE_PRIOR)
 
 
 def apply_colour_model(
