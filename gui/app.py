@@ -46,7 +46,7 @@ def application():
         app = QApplication(sys.argv[:1])
         app.setApplicationName("xmempp")
         app.setOrganizationName("xmempp")
-    if not app.property("xmempp_themed"):
+    if not app.property("xmempp_themed") and isinstance(app, QApplication):
         apply_theme(app)
         app.setProperty("xmempp_themed", True)
     return app
@@ -89,7 +89,7 @@ def run_gui(
         return int(app.exec_())
 
     target = Path(screenshot).expanduser()
-    result = {"code": 1}
+    result: dict[str, int | str] = {"code": 1}
 
     def shoot() -> None:
         app.processEvents()
@@ -104,12 +104,12 @@ def run_gui(
             else:
                 result["code"] = 0
         window.close()
-        app.exit(result["code"])
+        app.exit(int(result["code"]))
 
     window.resize(*SCREENSHOT_SIZE)
     window.show()
     QTimer.singleShot(400, shoot)
     app.exec_()
     if "error" in result:
-        raise OutputError(result["error"])
-    return result["code"]
+        raise OutputError(str(result["error"]))
+    return int(result["code"])

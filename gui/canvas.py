@@ -34,8 +34,8 @@ _FIT_MARGIN = 16
 _SMOOTH_BELOW = 2.0
 _SPLIT_LINE = QColor(255, 255, 255, 200)
 
-#: (frame index, HxWx3 plate, HxW ids, object id) -> HxW float32 refined matte of that object.
-Refiner = Callable[[int, np.ndarray, np.ndarray, int], np.ndarray]
+#: (frame index, HxWx3 plate, HxW ids, object id) -> HxW float32 refined matte of that object (None: none).
+Refiner = Callable[[int, np.ndarray, np.ndarray, int], np.ndarray | None]
 
 
 class Canvas(QWidget):
@@ -176,30 +176,35 @@ class Canvas(QWidget):
     @staticmethod
     def _wrap(buffer: np.ndarray) -> QImage:
         h, w = buffer.shape[:2]
-        return QImage(buffer.data, w, h, 3 * w, QImage.Format_RGB888)
+        # a view of `buffer` (PyQt5 takes any buffer; its stubs know bytes and voidptr only)
+        return QImage(buffer.data, w, h, 3 * w, QImage.Format_RGB888)  # type: ignore[call-overload]
 
     def _render(self, rect: tuple[int, int, int, int] | None) -> None:
         ids = self.project.styles.visible_ids(self.work_mask) if self.show_mask else None
         h, w = self.image.shape[:2]
         x0, y0, x1, y1 = (0, 0, w, h) if rect is None else rect
         soft = self._refined() if ids is not None else None
-        options = dict(
-            object_id=self.object_id, opacity=self.opacity, palette=self.project.display_palette, onion=self._onion
-        )
-        if soft is not None and self.compare == "split":
-            middle = w // 2
-            render_view(self._buffer, self.image, ids, self.overlay_mode, rect=(x0, y0, min(x1, middle), y1), **options)
+
+        def draw(region: tuple[int, int, int, int], matte: np.ndarray | None) -> None:
             render_view(
                 self._buffer,
                 self.image,
                 ids,
                 self.overlay_mode,
-                rect=(max(x0, middle), y0, x1, y1),
-                soft=soft,
-                **options,
+                rect=region,
+                soft=matte,
+                object_id=self.object_id,
+                opacity=self.opacity,
+                palette=self.project.display_palette,
+                onion=self._onion,
             )
+
+        if soft is not None and self.compare == "split":
+            middle = w // 2
+            draw((x0, y0, min(x1, middle), y1), None)
+            draw((max(x0, middle), y0, x1, y1), soft)
         else:
-            render_view(self._buffer, self.image, ids, self.overlay_mode, rect=(x0, y0, x1, y1), soft=soft, **options)
+            draw((x0, y0, x1, y1), soft)
 
     def _refined(self) -> np.ndarray | None:
         """The current object's refined matte when a matte view compares it, else None."""

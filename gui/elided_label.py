@@ -18,7 +18,7 @@ class ElidedLabel(QLabel):
         self.setMinimumWidth(minimum_width)
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
 
-    def setText(self, text: str) -> None:
+    def setText(self, text: str | None) -> None:
         super().setText(text)
         self.setToolTip(text)
 

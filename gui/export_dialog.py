@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PyQt5.QtCore import Qt, QUrl
 from PyQt5.QtGui import QDesktopServices
@@ -137,7 +138,7 @@ class ExportDialog(QDialog):
         grid.addWidget(self.alpha_bits, 1, 2)
         self.alpha_bits.setEnabled(False)
         self.alpha.toggled.connect(self.alpha_bits.setEnabled)
-        self.foreground.toggled.connect(lambda on: on and self.alpha.setChecked(True))  # colour needs its matte
+        self.foreground.toggled.connect(self._foreground_toggled)
         if not pymatting_available():
             self.foreground.setEnabled(False)
             self.foreground.setToolTip("Needs pymatting: pip install 'xmempp[matting]'")
@@ -176,7 +177,7 @@ class ExportDialog(QDialog):
         self.objects.setSelectionMode(QAbstractItemView.NoSelection)
         for k, oid in enumerate(project.object_ids, start=1):
             item = QListWidgetItem(f"{project.object_name(k)}  (id {oid})", self.objects)
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setFlags(Qt.ItemFlags(Qt.ItemFlag.ItemIsEnabled) | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked)
             item.setData(Qt.ItemDataRole.UserRole, k)
         self.objects.setMaximumHeight(min(110, 8 + 22 * max(1, self.objects.count())))
@@ -231,10 +232,10 @@ class ExportDialog(QDialog):
         right.addStretch(1)
         columns.addLayout(left, 3)
         columns.addLayout(right, 2)
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.NoFrame)
-        self.scroll.setWidget(content)
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.NoFrame)
+        self.scroll_area.setWidget(content)
 
         self.progress = QProgressBar(self)
         policy = self.progress.sizePolicy()
@@ -247,17 +248,22 @@ class ExportDialog(QDialog):
         self.status.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
         self.status.setFixedHeight(2 * self.status.fontMetrics().lineSpacing() + 4)
         self.buttons = QDialogButtonBox(QDialogButtonBox.Cancel, self)
-        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.AcceptRole)
+        cancel = self.buttons.button(QDialogButtonBox.Cancel)
+        assert cancel is not None  # the box was made with it
+        self.cancel_button = cancel
+        self.export_button = QPushButton("Export", self)
+        self.buttons.addButton(self.export_button, QDialogButtonBox.AcceptRole)
         self.export_button.setObjectName("primaryButton")
-        self.open_button = self.buttons.addButton("Open folder", QDialogButtonBox.ActionRole)
+        self.open_button = QPushButton("Open folder", self)
+        self.buttons.addButton(self.open_button, QDialogButtonBox.ActionRole)
         self.open_button.setEnabled(False)
         self.open_button.setToolTip("Show the exported files")
-        self.open_button.clicked.connect(self.show_folder)
+        self.open_button.clicked.connect(self._open_clicked)
         self.buttons.accepted.connect(self.start)
         self.buttons.rejected.connect(self._cancel)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
@@ -275,13 +281,13 @@ class ExportDialog(QDialog):
     def _fit_screen(self) -> None:
         """`MAX_SIZE` wide and as high as the options, at most `MAX_SIZE` and the screen's (the options scroll
         beyond it)."""
-        content = self.scroll.widget()
+        content = self.scroll_area.widget()
+        assert content is not None  # set when the dialog is built
         self.ensurePolished()
         content.ensurePolished()
         width, height = MAX_SIZE
-        screen = (
-            self.parentWidget().screen() if self.parentWidget() is not None else None
-        ) or QApplication.primaryScreen()
+        parent = self.parentWidget()
+        screen = (parent.screen() if parent is not None else None) or QApplication.primaryScreen()
         if screen is not None:
             available = screen.availableGeometry()
             width, height = min(width, available.width() - 40), min(height, available.height() - 40)
@@ -306,10 +312,11 @@ class ExportDialog(QDialog):
 
     def chosen_objects(self) -> list[int]:
         """Workspace ids (1..K) of the ticked objects."""
+        items = [self.objects.item(i) for i in range(self.objects.count())]
         return [
-            self.objects.item(i).data(Qt.ItemDataRole.UserRole)
-            for i in range(self.objects.count())
-            if self.objects.item(i).checkState() == Qt.CheckState.Checked
+            item.data(Qt.ItemDataRole.UserRole)
+            for item in items
+            if item is not None and item.checkState() == Qt.CheckState.Checked
         ]
 
     def _update_hints(self) -> None:
@@ -356,7 +363,7 @@ class ExportDialog(QDialog):
 
     def choices(self) -> dict:
         """The dialog's choices as saved in the workspace."""
-        data = {name: box.isChecked() for name, box in self._boxes().items()}
+        data: dict[str, Any] = {name: box.isChecked() for name, box in self._boxes().items()}
         data.update(open_folder=self.open_folder.isChecked())
         data.update(
             folder=self.folder.text(),
@@ -491,10 +498,17 @@ class ExportDialog(QDialog):
         if written is not None:
             self.status.setText(f"Wrote {written} frames to {Path(self.folder.text()).expanduser()}.")
             self.progress.setValue(self.progress.maximum())
-            self.buttons.button(QDialogButtonBox.Cancel).setText("Close")
+            self.cancel_button.setText("Close")
             self.open_button.setEnabled(True)
             if self.open_folder.isChecked():
                 self.show_folder()
+
+    def _open_clicked(self, _checked: bool = False) -> None:
+        self.show_folder()
+
+    def _foreground_toggled(self, on: bool) -> None:
+        if on:  # the colour needs its matte
+            self.alpha.setChecked(True)
 
     def show_folder(self) -> bool:
         """Open the output folder in the desktop's file browser. Returns False when it could not be opened."""

@@ -78,28 +78,28 @@ class NewWorkspaceDialog(QDialog):
         self.masks.setPlaceholderText("optional: a folder of masks to import as references")
         self.name = QLineEdit(self)
         self.root = QLineEdit(str(root), self)
-        self.size = QSpinBox(self)
-        self.size.setRange(0, 16384)
-        self.size.setSpecialValueText("full size")
-        self.size.setValue(DEFAULT_PROCESSING_SIZE)
-        self.size.setSuffix(" px")
-        self.size.setToolTip("Shorter side of the workspace frames; also the processing size")
-        self.size.setKeyboardTracking(False)
+        self.size_box = QSpinBox(self)
+        self.size_box.setRange(0, 16384)
+        self.size_box.setSpecialValueText("full size")
+        self.size_box.setValue(DEFAULT_PROCESSING_SIZE)
+        self.size_box.setSuffix(" px")
+        self.size_box.setToolTip("Shorter side of the workspace frames; also the processing size")
+        self.size_box.setKeyboardTracking(False)
         self.keep_size = QCheckBox("Keep the frames at full size", self)
-        self.keep_size.toggled.connect(lambda on: self.size.setEnabled(not on))
+        self.keep_size.toggled.connect(lambda on: self.size_box.setEnabled(not on))
         form = QFormLayout()
         form.addRow("Frames", source_row)
         form.addRow("Masks", self.masks)
         form.addRow("Name", self.name)
         form.addRow("Folder", self.root)
-        form.addRow("Size", self.size)
+        form.addRow("Size", self.size_box)
         form.addRow(self.keep_size)
         self.error = QLabel(self)
         self.error.setObjectName("error")
         self.error.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.Cancel, self)
         self.create_button = buttons.addButton("Create", QDialogButtonBox.AcceptRole)
-        buttons.accepted.connect(self.create)
+        buttons.accepted.connect(self.create_workspace)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -120,14 +120,14 @@ class NewWorkspaceDialog(QDialog):
         if path:
             self.source.setText(path)
 
-    def create(self) -> None:
+    def create_workspace(self) -> None:
         """Create (or reopen) the workspace; errors are shown in the dialog, which then stays open."""
         text = self.source.text().strip()
         if not text:
             self.error.setText("Choose a folder of frames, a frame pattern or a video file.")
             return
         masks = self.masks.text().strip()
-        size = None if self.keep_size.isChecked() or self.size.value() == 0 else int(self.size.value())
+        size = None if self.keep_size.isChecked() or self.size_box.value() == 0 else int(self.size_box.value())
         try:
             self.path, _created = workspace_from_source(
                 Path(text).expanduser(),

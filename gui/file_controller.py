@@ -146,7 +146,9 @@ class FileController:
         for path in paths:
             menu.addAction(f"{path.name}  —  {path.parent}", lambda p=path: self.open_path(p))
         if not paths:
-            menu.addAction("(no other workspace yet)").setEnabled(False)
+            placeholder = menu.addAction("(no other workspace yet)")
+            if placeholder is not None:
+                placeholder.setEnabled(False)
 
     def save_all(self) -> None:
         """Write the view settings now (everything else is already saved)."""

@@ -145,13 +145,13 @@ def _draw(name: str, p: QPainter) -> None:
         p.setPen(Qt.PenStyle.NoPen)
         p.drawPolygon(QPolygonF([QPointF(7, 5), QPointF(7, 19), QPointF(19, 12)]))
     elif name == "fit":
-        for a, b, c in (
+        for corner in (
             ((4, 9), (4, 4), (9, 4)),
             ((15, 4), (20, 4), (20, 9)),
             ((20, 15), (20, 20), (15, 20)),
             ((9, 20), (4, 20), (4, 15)),
         ):
-            p.drawPolyline(QPolygonF([QPointF(*a), QPointF(*b), QPointF(*c)]))
+            p.drawPolyline(QPolygonF([QPointF(x, y) for x, y in corner]))
 
 
 @cache

@@ -123,7 +123,7 @@ class JobRunner(QObject):
         super().__init__(parent)
         self.state = JobState.idle
         self.worker: Worker | None = None
-        self.thread: QThread | None = None
+        self.job_thread: QThread | None = None  # not `thread`: that is QObject.thread()
 
     @property
     def busy(self) -> bool:
@@ -146,11 +146,11 @@ class JobRunner(QObject):
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
         # thread-safe; the UI thread may be waiting
-        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # type: ignore[call-arg]
 
         worker.finished.connect(self._finished)
         thread.finished.connect(thread.deleteLater)
-        self.thread = thread
+        self.job_thread = thread
         self.stateChanged.emit(state.value)
         thread.start()
         return True
@@ -162,9 +162,9 @@ class JobRunner(QObject):
 
     def wait(self, timeout_ms: int = 120000) -> None:
         """Block until the running job's thread ends (tests, closing)."""
-        if self.thread is not None:
-            self.thread.wait(timeout_ms)
+        if self.job_thread is not None:
+            self.job_thread.wait(timeout_ms)
 
     def _finished(self, _result: object) -> None:
-        self.state, self.worker, self.thread = JobState.idle, None, None
+        self.state, self.worker, self.job_thread = JobState.idle, None, None
         self.stateChanged.emit(JobState.idle.value)

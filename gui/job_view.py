@@ -79,8 +79,12 @@ class JobPresenter:
         jobs.suggestionStarted.connect(self._suggestion_started)
         jobs.suggestionFinished.connect(self._suggestion_finished)
         jobs.weightsError.connect(self.show_weights_error)
-        jobs.failed.connect(lambda title, message: QMessageBox.warning(dialog_parent, title, message))
-        ui.candidates_panel.suggestRequested.connect(self.suggest)
+
+        def warn(title: str, message: str) -> None:
+            QMessageBox.warning(dialog_parent, title, message)
+
+        jobs.failed.connect(warn)
+        ui.candidates_panel.suggestRequested.connect(self._suggest_requested)
         ui.candidates_panel.cancelRequested.connect(self.stop)
         ui.memory_panel.clearRequested.connect(jobs.clear_memory)
         ui.pause_action.triggered.connect(lambda _checked: self.toggle_pause())
@@ -184,6 +188,9 @@ class JobPresenter:
         box.setDefaultButton(save)
         box.exec_()
         return box.clickedButton() is save and self.save_reference()
+
+    def _suggest_requested(self) -> None:
+        self.suggest()
 
     def suggest(self) -> bool:
         """Run the candidate selector in a worker thread. Returns True when it started."""

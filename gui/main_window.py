@@ -13,7 +13,8 @@ from typing import Any
 
 from PyQt5 import sip
 from PyQt5.QtCore import QEvent, QTimer
-from PyQt5.QtWidgets import QApplication, QDialog, QMainWindow, QVBoxLayout, QWidget
+from PyQt5.QtGui import QStatusTipEvent
+from PyQt5.QtWidgets import QApplication, QDialog, QMainWindow, QStatusBar, QVBoxLayout, QWidget
 
 from xmempp.inference.plan import Direction
 
@@ -49,6 +50,13 @@ __all__ = ["WINDOW_SIZE", "MainWindow"]
 _HINT_MS = 15000
 #: Open windows (a window opened from File > New / Open has no parent holding it).
 _WINDOWS: list[MainWindow] = []
+
+
+def _application() -> QApplication:
+    """The running QApplication (a window exists only inside one)."""
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    return app
 
 
 class MainWindow(QMainWindow):
@@ -90,20 +98,21 @@ class MainWindow(QMainWindow):
         column.addWidget(self.timeline)
         self.setCentralWidget(central)
 
-        self.actions = create_actions(self, action_handlers(self))
+        #: Action id -> QAction (`shortcuts.SHORTCUTS`); not `actions`, which is QWidget.actions().
+        self.action_map = create_actions(self, action_handlers(self))
         self.ui: WindowWidgets = build_widgets(self, self)
         self.jobs = JobController(project, self)
         self._build_controllers(recent if recent is not None else RecentWorkspaces())
         self._connect()
         self._restore()
-        QApplication.instance().installEventFilter(self.space_key)
+        _application().installEventFilter(self.space_key)
         _WINDOWS.append(self)
 
     # ------------------------------------------------------------------ construction
     def _build_controllers(self, recent: RecentWorkspaces) -> None:
-        p, ui, view, canvas, actions = self.project, self.ui, self.view, self.canvas, self.actions
+        p, ui, view, canvas, actions = self.project, self.ui, self.view, self.canvas, self.action_map
         self.status = status = StatusLine(
-            self.statusBar(), ui.saved_label, ui.cursor_label, ui.zoom_label, p, self if self.interactive else None
+            self._status_bar(), ui.saved_label, ui.cursor_label, ui.zoom_label, p, self if self.interactive else None
         )
         bind_canvas(view, canvas)
         self.nav = Navigation(view, p, self.jobs, canvas, status, self)
@@ -150,12 +159,15 @@ class MainWindow(QMainWindow):
         self.canvas.message.connect(lambda text: status.show(text, 5000))
         ui.references_panel.jumpRequested.connect(nav.goto)
         ui.candidates_panel.jumpRequested.connect(nav.goto)
-        ui.load_weights_action.triggered.connect(lambda _checked=False: self.files.load_weights())
+        ui.load_weights_action.triggered.connect(self._load_weights)
         jobs.message.connect(status.show)
         jobs.showFrame.connect(nav.show_frame)
         jobs.runningSpan.connect(self.timeline.set_running)
         self.job_view.lock_listeners.append(self.edits.set_enabled)
         self.view.subscribe(self._view_changed)
+
+    def _load_weights(self, _checked: bool = False) -> None:
+        self.files.load_weights()
 
     def _restore(self) -> None:
         p = self.project
@@ -166,7 +178,11 @@ class MainWindow(QMainWindow):
         tabs = self.ui.tabs  # the side tab where the artist left it
         names = [tabs.tabText(i) for i in range(tabs.count())]
         tabs.setCurrentIndex(names.index(self.view.tab) if self.view.tab in names else 0)
-        tabs.currentChanged.connect(lambda i: self.view.update(tab=tabs.tabText(i)))
+
+        def keep_tab(i: int) -> None:
+            self.view.update(tab=tabs.tabText(i))
+
+        tabs.currentChanged.connect(keep_tab)
         self.job_view.update_enabled()
         self.edits.update_texts()
         self.status.show("B paints, R saves a reference, F propagates; F1 lists every shortcut", _HINT_MS)
@@ -315,11 +331,16 @@ class MainWindow(QMainWindow):
         self.edits.update_texts()
 
     # ------------------------------------------------------------------ layout and closing
-    def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.StatusTip:  # a hovered menu item's help goes through the message bar too
-            self.statusBar().showMessage(event.tip())
+    def event(self, event: QEvent | None) -> bool:
+        if isinstance(event, QStatusTipEvent):  # a hovered menu item's help goes through the message bar too
+            self._status_bar().showMessage(event.tip())
             return True
         return super().event(event)
+
+    def _status_bar(self) -> QStatusBar:
+        bar = self.statusBar()  # QMainWindow makes one when asked
+        assert bar is not None
+        return bar
 
     def _fit_options_bar(self) -> None:
         fit_options_bar(self.ui.options_bar, self.width(), self.ui.droppable)
@@ -338,7 +359,7 @@ class MainWindow(QMainWindow):
             self.wait_for_job(60000)
         self.review_ui.shutdown()
         self.project.save_settings()
-        QApplication.instance().removeEventFilter(self.space_key)
+        _application().removeEventFilter(self.space_key)
         if self in _WINDOWS:
             _WINDOWS.remove(self)
         super().closeEvent(event)

@@ -130,6 +130,6 @@ def render_view(
             result = src * matte[..., None] + board * (1.0 - matte[..., None])
         out[y0:y1, x0:x1] = np.clip(result + 0.5, 0, 255).astype(np.uint8)
     for edges, colour in onion:
-        region = edges[y0:y1, x0:x1]
-        if region.any():
-            out[y0:y1, x0:x1][region] = colour
+        outline = edges[y0:y1, x0:x1]
+        if outline.any():
+            out[y0:y1, x0:x1][outline] = colour

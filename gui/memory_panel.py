@@ -95,8 +95,8 @@ class MemoryPanel(QWidget):
         self.long_term_bar = QProgressBar()
         self.permanent = QLabel("—")
         self.device = QLabel("—")
-        for label in (self.temporary, self.long_term, self.permanent, self.device):
-            label.setWordWrap(True)
+        for field in (self.temporary, self.long_term, self.permanent, self.device):
+            field.setWordWrap(True)
         for bar in (self.temporary_bar, self.long_term_bar):
             bar.setMaximumHeight(6)
             bar.setTextVisible(False)
@@ -184,13 +184,17 @@ class MemoryPanel(QWidget):
         """Show `MemoryStats` (None: no session yet)."""
         config = self.project.config
         if stats is None:
-            for label in (self.temporary, self.long_term, self.permanent):
-                label.setText("— (after the first propagation)")
+            for field in (self.temporary, self.long_term, self.permanent):
+                field.setText("— (after the first propagation)")
             self.device.setText("—")
             self.temporary_bar.setValue(0)
             self.long_term_bar.setValue(0)
             return
-        s = dataclasses.asdict(stats) if dataclasses.is_dataclass(stats) else dict(stats)
+        s = (
+            dataclasses.asdict(stats)
+            if dataclasses.is_dataclass(stats) and not isinstance(stats, type)
+            else dict(stats)
+        )
         self.temporary.setText(
             f"{s['temporary_frames']} frames · {s['temporary_elements']:,} elements"
             f" ({s.get('temporary_capacity', 0):,} allocated)"
@@ -215,7 +219,7 @@ class MemoryPanel(QWidget):
         )
         allocated = _cuda_allocated(self.project)
         self.device.setText(device + (f"  (GPU total {allocated})" if allocated else ""))
-        self.device.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.device.setAlignment(Qt.Alignment(Qt.AlignmentFlag.AlignLeft) | Qt.AlignmentFlag.AlignVCenter)
 
 
 def _cuda_allocated(project: Project) -> str:

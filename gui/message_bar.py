@@ -40,7 +40,7 @@ class StatusField(ElidedLabel):
         self._changed = changed
         self.cap = cap
 
-    def setText(self, text: str) -> None:
+    def setText(self, text: str | None) -> None:
         super().setText(text)
         if self._changed is not None:
             self._changed()
@@ -81,7 +81,7 @@ class MessageBar(QStatusBar):
         self._fixed.append(widget)
         self.addPermanentWidget(widget)
 
-    def showMessage(self, text: str, timeout: int = 0) -> None:
+    def showMessage(self, text: str | None, timeout: int = 0) -> None:
         """Show `text` for `timeout` ms (0: until the next message)."""
         self.message.setText(text)
         if timeout > 0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from xmempp.errors import MemoryStateError, WeightsError
 from xmempp.inference.config import InferenceConfig
 from xmempp.inference.session import InferenceSession
 from xmempp.model.weights import DEFAULT_WEIGHTS, weights_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from xmempp.model.network import XMemNetwork
 
 __all__ = ["ModelCache", "weights_message"]
 
@@ -59,7 +63,7 @@ class ModelCache:
         self.model_path = Path(model_path).expanduser() if model_path is not None else None
         self.device = device
         self.precision = precision
-        self.model = None
+        self.model: XMemNetwork | None = None
         self.annotation: AnnotationSession | None = None
         self._features = None
         self._features_key: tuple | None = None
@@ -208,7 +212,7 @@ class ModelCache:
         if entry is None or entry[0] != saved:
             return None
         matte = cv2.imdecode(np.frombuffer(entry[1], np.uint8), cv2.IMREAD_UNCHANGED)
-        return matte.astype(np.float32) / 65535
+        return None if matte is None else matte.astype(np.float32) / 65535
 
     # ------------------------------------------------------------------ candidate features
     def cached_features(self, key: tuple):

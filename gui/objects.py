@@ -269,14 +269,17 @@ class ObjectsPanel(QWidget):
             "Unlock" if styles.is_locked(object_id) else "Lock",
             lambda: self.project.set_object_locked(object_id, not styles.is_locked(object_id)),
         )
-        menu.exec_(self.list.viewport().mapToGlobal(pos))
+        viewport = self.list.viewport()
+        assert viewport is not None
+        menu.exec_(viewport.mapToGlobal(pos))
 
     def set_areas(self, areas: dict[int, float]) -> None:
         """Show each object's share of the current frame in percent."""
         self._areas = areas
         for row in range(self.list.count()):
             item = self.list.item(row)
-            item.setText(self._label(int(item.data(Qt.ItemDataRole.UserRole))))
+            if item is not None:
+                item.setText(self._label(int(item.data(Qt.ItemDataRole.UserRole))))
 
     def _row_changed(self, row: int) -> None:
         if row >= 0:

@@ -98,7 +98,7 @@ class Project(QObject):
         self._view_timer = QTimer(self)
         self._view_timer.setSingleShot(True)
         self._view_timer.setInterval(600)
-        self._view_timer.timeout.connect(self.save_settings)
+        self._view_timer.timeout.connect(self._save_view)
 
     @classmethod
     def open(
@@ -394,6 +394,10 @@ class Project(QObject):
         self.settings.suggestions = [int(f) for f in frames]
         self.save_settings()
         self.suggestionsChanged.emit()
+
+    def _save_view(self) -> None:
+        """The view settled: keep it (a failure is reported by `save_settings`)."""
+        self.save_settings()
 
     def save_settings(self) -> bool:
         """Write the settings to info.json now. Returns False (and emits `problem`) on failure."""

@@ -47,8 +47,11 @@ class ReferenceController:
         """`accept_shape` finishes a shape being drawn (it is part of the reference)."""
         self.view, self.project, self.jobs, self.panel = view, project, jobs, panel
         self.messages, self.accept_shape = messages, accept_shape
-        panel.saveRequested.connect(self.save)
+        panel.saveRequested.connect(self._save_requested)
         panel.deleteRequested.connect(self.delete_confirmed)
+
+    def _save_requested(self) -> None:
+        self.save()
 
     def save(self) -> bool:
         """Save the current frame as a reference. Returns True when it is one."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from PyQt5.QtCore import Qt
-from PyQt5.QtGui import QDoubleValidator
+from PyQt5.QtGui import QDoubleValidator, QStandardItem, QStandardItemModel
 from PyQt5.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -54,7 +54,7 @@ def _pixels_box(parent: QWidget, default_text: str, tip: str) -> QDoubleSpinBox:
     return box
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -71,7 +71,7 @@ class RefineControls(QGroupBox):
         self.mode.setCurrentIndex(self.mode.findData(defaults.mode))
         self.mode.setToolTip(_MODE_TIP)
         if not pymatting_available():
-            item = self.mode.model().item(self.mode.findData("matting"))
+            item = self._mode_item(self.mode.findData("matting"))
             item.setEnabled(False)
             item.setToolTip("needs pymatting: pip install 'xmempp[matting]'")
         self.advanced = QToolButton(self)
@@ -174,10 +174,18 @@ class RefineControls(QGroupBox):
             "refine_advanced": self.advanced.isChecked(),
         }
 
+    def _mode_item(self, row: int) -> QStandardItem:
+        """The mode box's item `row` (a combo box's own model is a QStandardItemModel)."""
+        model = self.mode.model()
+        assert isinstance(model, QStandardItemModel)
+        item = model.item(row)
+        assert item is not None
+        return item
+
     def load(self, saved: Mapping[str, Any]) -> None:
         """Restore saved choices; a value the core would refuse keeps the control's default."""
         mode = self.mode.findData(saved.get("refine"))
-        if mode >= 0 and self.mode.model().item(mode).isEnabled():
+        if mode >= 0 and self._mode_item(mode).isEnabled():
             self.mode.setCurrentIndex(mode)
         for name, box in (("refine_band", self.band), ("refine_feather", self.feather)):
             value = saved.get(name)

@@ -54,7 +54,11 @@ def _refine_function():
             eps = float(detail) if isinstance(detail, (str, int, float)) and not isinstance(detail, bool) else None
         except ValueError:
             eps = None
-        wanted = {"band": choices.get("refine_band"), "feather": choices.get("refine_feather"), "eps": eps}
+        wanted: dict[str, Any] = {
+            "band": choices.get("refine_band"),
+            "feather": choices.get("refine_feather"),
+            "eps": eps,
+        }
         return RefineSettings(mode=VIEW_MODE, **{k: v for k, v in wanted.items() if v is not None and accepted(k, v)})
 
     def refine(plate: np.ndarray, ids: np.ndarray, objects: int, processing: int, choices: Mapping[str, Any]):

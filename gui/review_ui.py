@@ -73,7 +73,7 @@ class ReviewUi(QObject):
         self._timer.setInterval(_REDRAW_MS)
         self._timer.timeout.connect(self.refresh)
         self._panel_stale = False  # the Review tab is rebuilt when shown (30 ms at 2000 frames)
-        tabs.currentChanged.connect(lambda _i: self._panel_stale and self._refresh_panel())
+        tabs.currentChanged.connect(self._tab_changed)
         for signal in (self.tracker.changed, project.maskChanged, project.referencesChanged, project.objectsChanged):
             signal.connect(self.schedule)
         self.strip.frameRequested.connect(frames.goto)
@@ -100,6 +100,10 @@ class ReviewUi(QObject):
         else:
             self._panel_stale = True
         self.frames.refresh_badge()
+
+    def _tab_changed(self, _index: int) -> None:
+        if self._panel_stale:
+            self._refresh_panel()
 
     def _refresh_panel(self) -> None:
         self._panel_stale = False

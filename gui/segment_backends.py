@@ -157,12 +157,12 @@ class GrabCutBackend(SegmentBackend):
         bgd = np.zeros((1, 65), np.float64)
         fgd = np.zeros((1, 65), np.float64)
         try:
-            cv2.grabCut(bgr, gc, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
+            cv2.grabCut(bgr, gc, (0, 0, 0, 0), bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)  # rect unused
         except cv2.error:
             return np.isin(gc, (cv2.GC_FGD, cv2.GC_PR_FGD))  # degenerate colour model: keep the prompt
         fg = np.isin(gc, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
-        fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-        return fg > 0
+        opened = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        return np.asarray(opened) > 0
 
 
 def _clip_box(box: tuple[int, int, int, int], w: int, h: int) -> tuple[int, int, int, int]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from PyQt5.QtCore import QEvent, QObject, Qt
-from PyQt5.QtGui import QKeySequence
+from PyQt5.QtGui import QKeyEvent, QKeySequence
 from PyQt5.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit, QWidget
 
 from .shortcuts import shortcut
@@ -41,7 +41,9 @@ class SpaceKeyFilter(QObject):
         super().__init__(window)
         self.window, self.canvas, self.toggle_pause = window, canvas, toggle_pause
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+    def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:
+        if not isinstance(event, QKeyEvent):  # shortcut overrides, presses and releases are key events
+            return False
         kind = event.type()
         if kind == QEvent.Type.ShortcutOverride and event.key() in _ENTER_KEYS and self._typing():
             event.accept()  # the field gets the key press (editingFinished saves the value)
@@ -58,7 +60,7 @@ class SpaceKeyFilter(QObject):
             return True
         return False
 
-    def _owns(self, obj: QObject) -> bool:
+    def _owns(self, obj: QObject | None) -> bool:
         if QApplication.activeModalWidget() is not None:
             return False
         return isinstance(obj, QWidget) and obj.window() is self.window

@@ -44,7 +44,8 @@ class ThumbnailCache:
             mask = self.project.styles.visible_ids(mask)
             small = composite(small, mask, "blend", 0.55, self.project.display_palette, outline=True)
         small = np.ascontiguousarray(small)
-        qimage = QImage(small.data, tw, th, 3 * tw, QImage.Format_RGB888).copy()
+        # PyQt5 takes any buffer; its stubs know bytes and voidptr only
+        qimage = QImage(small.data, tw, th, 3 * tw, QImage.Format_RGB888).copy()  # type: ignore[call-overload]
         pixmap = QPixmap.fromImage(qimage)
         self._cache[key] = pixmap
         while len(self._cache) > self.capacity:

@@ -19,9 +19,19 @@ from PyQt5.QtGui import QBrush, QColor, QPainter, QPen, QPolygonF, QTransform
 from xmempp.annotation import Step
 
 from .segment_backends import SCRIBBLE_BG, SCRIBBLE_FG, Prompt, SegmentBackend
-from .soft_brush import SoftStroke, start_soft_stroke
+from .soft_brush import SoftBrushHost, SoftStroke, start_soft_stroke
 
-__all__ = ["BrushTool", "EraserTool", "LassoTool", "PolygonTool", "SegmentTool", "Tool", "ToolHost", "make_tools"]
+__all__ = [
+    "BrushHost",
+    "BrushTool",
+    "EraserTool",
+    "LassoTool",
+    "PolygonTool",
+    "SegmentTool",
+    "Tool",
+    "ToolHost",
+    "make_tools",
+]
 
 _SHIFT = 4  # sub-pixel bits for OpenCV drawing
 _ONE = 1 << _SHIFT
@@ -117,6 +127,10 @@ class Tool:
         """Draw the preview (widget coordinates; `to_widget` maps image points)."""
 
 
+class BrushHost(ToolHost, SoftBrushHost, Protocol):
+    """What the brush needs besides a `ToolHost`: the frame's soft layer and shapes (`soft_brush`)."""
+
+
 class BrushTool(Tool):
     """Paints the current object with a round brush; the right button erases.
 
@@ -132,8 +146,9 @@ class BrushTool(Tool):
     cursor = Qt.CursorShape.BlankCursor
     erase = False
 
-    def __init__(self, host: ToolHost) -> None:
+    def __init__(self, host: BrushHost) -> None:
         super().__init__(host)
+        self.host: BrushHost = host
         self._last: QPointF | None = None
         self._value = 0
         self._soft: SoftStroke | None = None
@@ -183,7 +198,8 @@ class BrushTool(Tool):
         soft = self._soft
         if soft is not None and soft.softness > 0:
             rect = soft.dab((a.x(), a.y()), (b.x(), b.y()), size, mask)
-            self.host.mask_touched(rect)
+            if rect is not None:  # None: the dab lies outside the frame
+                self.host.mask_touched(rect)
             return
         _draw_dab(mask, a, b, size, self._value)
         if soft is not None:  # a hard stroke on a frame with a soft layer: its pixels become hard there too
@@ -521,7 +537,7 @@ class SegmentTool(Tool):
 
     def paint(self, painter: QPainter, to_widget: QTransform) -> None:
         green, red = QColor(80, 230, 120), QColor(255, 90, 90)
-        box = self._prompt.box
+        box: tuple[float, float, float, float] | None = self._prompt.box
         if self._drag_start is not None and self.host.segment_mode == "box" and self.hover_pos is not None:
             a, b = self._drag_start, self.hover_pos
             box = (min(a.x(), b.x()), min(a.y(), b.y()), max(a.x(), b.x()), max(a.y(), b.y()))
@@ -557,6 +573,6 @@ class SegmentTool(Tool):
             painter.drawEllipse(to_widget.map(QPointF(x, y)), 5, 5)
 
 
-def make_tools(host: ToolHost) -> dict[str, Tool]:
+def make_tools(host: BrushHost) -> dict[str, Tool]:
     """One instance of every tool, by name (toolbar order)."""
     return {cls.name: cls(host) for cls in (BrushTool, EraserTool, PolygonTool, LassoTool, SegmentTool)}

@@ -28,6 +28,7 @@ from PyQt5.QtWidgets import (
     QSpinBox,
     QTabWidget,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -97,7 +98,7 @@ DOCK_MIN_WIDTH, DOCK_WIDTH = 300, 360
 class BarsParts(Protocol):
     """What building the bars needs besides the window they go on: its actions and parts."""
 
-    actions: Mapping[str, QAction]
+    action_map: Mapping[str, QAction]
     backends: Sequence[SegmentBackend]
     timeline: Timeline
     project: Project
@@ -151,11 +152,13 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
     window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
     for name in ("undo", "redo"):
-        parts.actions[name].setIcon(icon(name))
-        bar.addAction(parts.actions[name])
-        bar.widgetForAction(parts.actions[name]).setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        parts.action_map[name].setIcon(icon(name))
+        bar.addAction(parts.action_map[name])
+        button = bar.widgetForAction(parts.action_map[name])
+        if isinstance(button, QToolButton):
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
     bar.addSeparator()
-    size_label_action = bar.addWidget(QLabel(" Size ", window))
+    size_label_action = _add_widget(bar, QLabel(" Size ", window))
     size_slider = QSlider(Qt.Orientation.Horizontal, window)
     size_slider.setRange(BRUSH_RANGE[0], _BRUSH_SLIDER_MAX)
     size_slider.setFixedWidth(_SLIDER_WIDTH)
@@ -164,7 +167,7 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     size_box.setRange(*BRUSH_RANGE)
     size_box.setSuffix(" px")
     size_box.setToolTip(size_slider.toolTip())
-    size_slider_action = bar.addWidget(size_slider)
+    size_slider_action = _add_widget(bar, size_slider)
     bar.addWidget(size_box)
     softness_box = QSpinBox(window)
     softness_box.setRange(0, 100)
@@ -185,8 +188,8 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
         "Box: drag a box around the object. Strokes: left = object, right = "
         "background. Clicks: left = object, right = background."
     )
-    backend_action = bar.addWidget(backend_box)
-    segment_mode_action = bar.addWidget(segment_mode_box)
+    backend_action = _add_widget(bar, backend_box)
+    segment_mode_action = _add_widget(bar, segment_mode_box)
     bar.addSeparator()
     view_box = QComboBox(window)
     for mode in VIEW_MODES:
@@ -207,12 +210,12 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
         f"Matte views: the raw matte, the refined one, or both split ({shortcut('cycle_compare').key_label})"
     )
     bar.addWidget(view_box)
-    opacity_action = bar.addWidget(opacity_slider)
-    compare_action = bar.addWidget(compare_box)
-    parts.actions["toggle_mask"].setIconText("Mask")
-    bar.addAction(parts.actions["toggle_mask"])
-    parts.actions["toggle_onion"].setIconText("Onion")
-    bar.addAction(parts.actions["toggle_onion"])
+    opacity_action = _add_widget(bar, opacity_slider)
+    compare_action = _add_widget(bar, compare_box)
+    parts.action_map["toggle_mask"].setIconText("Mask")
+    bar.addAction(parts.action_map["toggle_mask"])
+    parts.action_map["toggle_onion"].setIconText("Onion")
+    bar.addAction(parts.action_map["toggle_onion"])
     spacer = QWidget(window)
     spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
     bar.addWidget(spacer)
@@ -221,9 +224,9 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
         ("suggest", "suggest", "Suggest"),
         ("export", "export", "Export"),
     ):
-        parts.actions[name].setIcon(icon(glyph))
-        parts.actions[name].setIconText(text)
-        bar.addAction(parts.actions[name])
+        parts.action_map[name].setIcon(icon(glyph))
+        parts.action_map[name].setIconText(text)
+        bar.addAction(parts.action_map[name])
     pause_action, stop_action = _propagation_buttons(window, parts)
     load_weights_action = QAction("Load &weights…", window)
     load_weights_action.setToolTip("Use another XMem checkpoint (checked as --model is)")
@@ -257,6 +260,13 @@ def build_widgets(window: QMainWindow, parts: BarsParts) -> WindowWidgets:
     )
 
 
+def _add_widget(bar: QToolBar, widget: QWidget) -> QAction:
+    """Put `widget` on `bar`; returns the action that shows or hides it there."""
+    action = bar.addWidget(widget)
+    assert action is not None  # Qt returns None only for a null widget
+    return action
+
+
 def _tools_bar(window: QMainWindow, parts: BarsParts) -> QActionGroup:
     tools = QToolBar("Tools", window)
     tools.setObjectName("toolsBar")
@@ -267,7 +277,7 @@ def _tools_bar(window: QMainWindow, parts: BarsParts) -> QActionGroup:
     group = QActionGroup(window)
     group.setExclusive(True)
     for name in TOOLS:
-        action = parts.actions[f"tool_{name}"]
+        action = parts.action_map[f"tool_{name}"]
         action.setIcon(icon(_TOOL_ICONS[name]))
         action.setIconText(_TOOL_TEXT[name])
         group.addAction(action)
@@ -281,7 +291,7 @@ def _propagation_buttons(window: QMainWindow, parts: BarsParts) -> tuple[QAction
         ("propagate_forward", "forward", "Forward"),
         ("propagate_shot", "shot", "Whole shot"),
     ):
-        action = parts.actions[name]
+        action = parts.action_map[name]
         action.setIcon(icon(glyph))
         action.setIconText(text)
     pause_action = QAction(icon("pause"), "Pause", window)
@@ -291,9 +301,9 @@ def _propagation_buttons(window: QMainWindow, parts: BarsParts) -> tuple[QAction
     stop_action.setToolTip("Stop the running job (Esc); finished frames are kept")
     parts.timeline.add_actions(
         [
-            parts.actions["propagate_backward"],
-            parts.actions["propagate_forward"],
-            parts.actions["propagate_shot"],
+            parts.action_map["propagate_backward"],
+            parts.action_map["propagate_forward"],
+            parts.action_map["propagate_shot"],
             None,
             pause_action,
             stop_action,
@@ -305,7 +315,7 @@ def _propagation_buttons(window: QMainWindow, parts: BarsParts) -> tuple[QAction
 
 def _menus(window: QMainWindow, parts: BarsParts, extra: Mapping[str, QAction]) -> QMenu:
     """The menu bar: every action, grouped. Returns the File > Open Recent menu (filled by the window)."""
-    menus = {
+    menus: dict[str, list[str | None]] = {
         "&File": [
             "new_workspace",
             "open_workspace",
@@ -374,15 +384,18 @@ def _menus(window: QMainWindow, parts: BarsParts, extra: Mapping[str, QAction]) 
         "&Help": ["help"],
     }
     recent = QMenu("Open &Recent", window)
+    menu_bar = window.menuBar()
+    assert menu_bar is not None  # QMainWindow makes one when asked
     for title, names in menus.items():
-        menu = window.menuBar().addMenu(title)
+        menu = menu_bar.addMenu(title)
+        assert menu is not None
         for name in names:
             if name is None:
                 menu.addSeparator()
             elif name == "recent":
                 menu.addMenu(recent)
             else:
-                menu.addAction(extra.get(name) or parts.actions[name])
+                menu.addAction(extra.get(name) or parts.action_map[name])
     return recent
 
 

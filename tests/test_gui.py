@@ -131,9 +131,9 @@ def test_annotate_propagate_suggest_and_reopen(qtbot, tmp_path, checkpoint_path,
     assert painted[50, 80] == 1 and painted[5, 5] == 0 and (painted == 1).sum() > 100
 
     # undo removes the mask it created, redo brings it back (both saved)
-    window.actions["undo"].trigger()
+    window.action_map["undo"].trigger()
     assert not mask_file.exists() and not canvas.work_mask.any()
-    window.actions["redo"].trigger()
+    window.action_map["redo"].trigger()
     assert mask_file.exists() and np.array_equal(read_mask(mask_file).ids, painted)
 
     # keyboard: R saves the frame as a reference
@@ -272,9 +272,9 @@ def test_shortcut_table_drives_actions_and_help(qtbot, tmp_path):
             continue
         if row.indexed:
             for n, key in enumerate(row.keys, start=1):
-                assert window.actions[f"{row.action}_{n}"].shortcut() == QKeySequence(key)
+                assert window.action_map[f"{row.action}_{n}"].shortcut() == QKeySequence(key)
         else:
-            assert [s.toString() for s in window.actions[row.action].shortcuts()] == [
+            assert [s.toString() for s in window.action_map[row.action].shortcuts()] == [
                 QKeySequence(k).toString() for k in row.keys
             ]
     dialog = HelpDialog(window)

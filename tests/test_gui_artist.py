@@ -92,7 +92,7 @@ def test_enter_saves_number_fields_and_shift_enter_erases(qtbot, tmp_path, captu
     k.setFocus()
     k.lineEdit().selectAll()
     qtbot.keyClicks(k, "4")
-    window.actions["suggest"].trigger()
+    window.action_map["suggest"].trigger()
     assert project.settings.k == 4
 
     # Shift+Enter closes the polygon as an erase: the disc pixels inside become background
@@ -293,14 +293,14 @@ def test_window_laid_out_without_clipping_at_1280x720_and_1024x600(qtbot, tmp_pa
         top_left = widget.mapTo(window, widget.rect().topLeft())
         bottom_right = widget.mapTo(window, widget.rect().bottomRight())
         assert inside.contains(top_left) and inside.contains(bottom_right), widget
-    export = window.ui.options_bar.widgetForAction(window.actions["export"])
+    export = window.ui.options_bar.widgetForAction(window.action_map["export"])
     assert export.isVisible() and window.ui.options_bar.rect().contains(export.geometry())
 
     window.resize(1024, 600)
     QApplication.processEvents()
     assert window.minimumSizeHint().width() <= 1024 and window.minimumSizeHint().height() <= 600
     assert window.width() == 1024 and window.height() == 600
-    export = window.ui.options_bar.widgetForAction(window.actions["export"])
+    export = window.ui.options_bar.widgetForAction(window.action_map["export"])
     assert export.isVisible() and window.ui.options_bar.rect().contains(export.geometry())
     assert window.timeline.compact and "4 / 4" not in counter.text() and "1 / 4" in counter.text()
     window.close()
@@ -461,8 +461,8 @@ def test_file_menu_new_open_recent_and_go_to_frame(qtbot, tmp_path, monkeypatch,
     dialog = NewWorkspaceDialog(tmp_path / "workspace", window)
     dialog.source.setText(str(frames / "plate.####.png"))
     assert dialog.name.placeholderText() == "plate"
-    dialog.size.setValue(48)
-    dialog.create()
+    dialog.size_box.setValue(48)
+    dialog.create_workspace()
     assert dialog.result() and dialog.path == tmp_path / "workspace" / "plate"
     second = window.open_path(dialog.path)
     qtbot.addWidget(second)
@@ -472,7 +472,7 @@ def test_file_menu_new_open_recent_and_go_to_frame(qtbot, tmp_path, monkeypatch,
     # a source that does not exist: the dialog says so and stays open
     bad = NewWorkspaceDialog(tmp_path / "workspace", second)
     bad.source.setText(str(tmp_path / "nothing"))
-    bad.create()
+    bad.create_workspace()
     assert not bad.result() and "does not exist" in bad.error.text()
 
     # Open Recent lists the first workspace; choosing it opens it
@@ -487,7 +487,7 @@ def test_file_menu_new_open_recent_and_go_to_frame(qtbot, tmp_path, monkeypatch,
     assert parse_frame("9", ["a"]) is None and parse_frame("x", ["a"]) is None
     third = open_window(qtbot, first)
     monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: ("plate_0004", True))
-    third.actions["goto_frame"].trigger()
+    third.action_map["goto_frame"].trigger()
     assert third.current == 4
     third.close()
 
@@ -505,12 +505,12 @@ def test_n_steps_through_suggestions_in_time_order_and_history_names_edits(qtbot
     window.set_tool("brush")
     drag(qtbot, canvas, [(10, 10), (20, 10)])
     qtbot.keyClick(canvas, Qt.Key_R)
-    window.actions["history"].trigger()
+    window.action_map["history"].trigger()
     view = window._history.findChild(__import__("PyQt5.QtWidgets", fromlist=["QUndoView"]).QUndoView)
     model = view.model()
     rows = [model.index(i, 0).data() for i in range(model.rowCount())]
     assert rows == ["Opened workspace", "Brush stroke · plate_0004", "Save reference plate_0004"]
-    assert window.actions["undo"].text() == "Undo Save reference plate_0004"
+    assert window.action_map["undo"].text() == "Undo Save reference plate_0004"
     view.setCurrentIndex(model.index(0, 0))  # clicking the first row goes back to the opened state
     assert project.undo_stack.index() == 0 and not project.has_mask(4) and project.references == [0]
     window.close()
@@ -543,7 +543,7 @@ def test_export_stays_in_reach_in_matte_views_at_1280(qtbot, tmp_path):
     for mode in ("blend", "checker", "alpha", "outline"):
         window.set_overlay_mode(mode)
         QApplication.processEvents()
-        export = bar.widgetForAction(window.actions["export"])
+        export = bar.widgetForAction(window.action_map["export"])
         assert export.isVisible() and bar.rect().contains(export.geometry()), mode
     window.close()
 

@@ -59,7 +59,7 @@ def test_dialog_fits_and_buttons_stay_put(qtbot, tmp_path):
     QApplication.processEvents()
     assert dialog.height() <= DIALOG_MAX_H and dialog.width() <= SCREEN_W, dialog.size()
     assert button_spots(dialog) == spots  # a click aimed at Export still lands on Export
-    assert dialog.scroll.widget().width() <= dialog.scroll.viewport().width()  # scrolls up and down only
+    assert dialog.scroll_area.widget().width() <= dialog.scroll_area.viewport().width()  # scrolls up and down only
     for button in dialog.buttons.buttons():
         top_left = button.mapTo(dialog, button.rect().topLeft())
         assert top_left.y() >= 0 and top_left.y() + button.height() <= dialog.height()

@@ -86,7 +86,7 @@ def test_main_window_opens_within_a_laptop_screen_with_every_bar_visible(qtbot, 
         window.ui.dock,
     ):
         assert _inside(window, widget), widget
-    export = window.ui.options_bar.widgetForAction(window.actions["export"])
+    export = window.ui.options_bar.widgetForAction(window.action_map["export"])
     assert export.isVisible() and window.ui.options_bar.rect().contains(export.geometry())
     window.close()
 
@@ -98,13 +98,13 @@ def test_export_stays_in_reach_whatever_the_tool_and_view(qtbot, tmp_path, width
     window = open_window(qtbot, make_workspace(tmp_path), size=(width, 700))
     bar = window.ui.options_bar
     views = ("blend", "alpha") if width > 1024 else ("blend",)  # a matte view adds the raw / refined box
-    tools = [t for t in TOOLS if f"tool_{t}" in window.actions] if width > 1024 else ["brush", "segment"]
+    tools = [t for t in TOOLS if f"tool_{t}" in window.action_map] if width > 1024 else ["brush", "segment"]
     for tool in tools:
         for view in views:
             window.set_tool(tool)
             window.set_overlay_mode(view)
             QApplication.processEvents()
-            export = bar.widgetForAction(window.actions["export"])
+            export = bar.widgetForAction(window.action_map["export"])
             assert export is not None and export.isVisible() and bar.rect().contains(export.geometry()), (tool, view)
     window.set_tool("brush")
     window.set_overlay_mode("blend")
@@ -121,7 +121,7 @@ def test_every_tool_and_side_tab_is_in_sight(qtbot, tmp_path, screen):
     QApplication.processEvents()
     tools_bar = window.findChild(QToolBar, "toolsBar")
     for name in TOOLS:  # the spline tool too
-        button = tools_bar.widgetForAction(window.actions[f"tool_{name}"])
+        button = tools_bar.widgetForAction(window.action_map[f"tool_{name}"])
         assert button is not None and _inside(window, button), name
     tabs = window.ui.tabs
     bar = tabs.tabBar()
@@ -180,17 +180,17 @@ def test_controls_that_cannot_act_are_disabled_during_a_propagation(qtbot, tmp_p
     window.ui.memory_panel.fields["size"].setValue(64)
     window.set_brush_size(5)
     drag(qtbot, window.canvas, [(80, 10), (85, 12)])
-    assert window.actions["undo"].isEnabled()
+    assert window.action_map["undo"].isEnabled()
     panel, review = window.ui.candidates_panel, window.review_ui.panel
     assert window.propagate("forward") and window.job == "propagation"
     off = {
         "Suggest frames button": panel.button,
-        "Edit > Undo": window.actions["undo"],
-        "Edit > History": window.actions["history"],
-        "Propagate > Suggest": window.actions["suggest"],
+        "Edit > Undo": window.action_map["undo"],
+        "Edit > History": window.action_map["history"],
+        "Propagate > Suggest": window.action_map["suggest"],
         "Review masks": review.review_button,
         "Approve frame": review.approve_button,
-        "Review > Approve": window.actions["approve_frame"],
+        "Review > Approve": window.action_map["approve_frame"],
         "File > Load weights": window.ui.load_weights_action,
     }
     assert not [name for name, widget in off.items() if widget.isEnabled()]
@@ -353,8 +353,8 @@ def test_the_view_state_is_what_canvas_widgets_and_saved_settings_show(qtbot, tm
     assert (canvas.overlay_mode, canvas.onion_skin, canvas.brush_size, canvas.compare) == ("checker", True, 40, "split")
     assert canvas.frame_index == 3 and window.timeline.track.current == 3 and canvas.tool is canvas.tools["eraser"]
     assert ui.view_box.currentData() == "checker" and ui.compare_box.currentData() == "split"
-    assert ui.size_box.value() == 40 and window.actions["toggle_onion"].isChecked()
-    assert window.actions["tool_eraser"].isChecked()
+    assert ui.size_box.value() == 40 and window.action_map["toggle_onion"].isChecked()
+    assert window.action_map["tool_eraser"].isChecked()
     assert (settings.overlay_mode, settings.onion_skin, settings.brush_size, settings.current_frame) == (
         "checker",
         True,
@@ -377,7 +377,7 @@ def test_the_default_brush_is_a_share_of_the_frame_until_the_artist_sizes_it(qtb
     path = make_workspace(tmp_path, height=400, width=600)
     window = open_window(qtbot, path)
     assert window.view.brush_size == window.canvas.brush_size == window.ui.size_box.value() == 12  # 3 % of 400
-    window.actions["brush_larger"].trigger()  # `]`: chosen, so kept in the workspace
+    window.action_map["brush_larger"].trigger()  # `]`: chosen, so kept in the workspace
     chosen = window.view.brush_size
     assert chosen == 15 and window.project.settings.brush_size == chosen
     window.close()

@@ -79,7 +79,7 @@ def test_fresh_stale_fresh_approval_undo_and_reopen(qtbot, tmp_path, checkpoint_
     assert tracker.state(2) is APPROVED and strip_colour(window, 2) is APPROVED
     qtbot.keyClick(canvas, Qt.Key_A, Qt.ShiftModifier)
     assert tracker.state(2) is not APPROVED
-    window.actions["approve_frame"].trigger()
+    window.action_map["approve_frame"].trigger()
     assert tracker.state(2) is APPROVED
     # an edit of the frame clears its approval (and the review's verdict on the old mask)
     window.set_tool("brush")
@@ -89,7 +89,7 @@ def test_fresh_stale_fresh_approval_undo_and_reopen(qtbot, tmp_path, checkpoint_
 
     # an edit of the reference (it replaces the reference) makes every propagated frame stale and clears approvals
     window.goto(4)
-    window.actions["approve_frame"].trigger()
+    window.action_map["approve_frame"].trigger()
     assert tracker.state(4) is APPROVED
     window.goto(0)
     drag(qtbot, canvas, [(5, 5), (9, 8)])
@@ -122,16 +122,16 @@ def test_fresh_stale_fresh_approval_undo_and_reopen(qtbot, tmp_path, checkpoint_
     assert tracker.stale_frames() == []
 
     # undo of the propagation brings the stale states back with the masks; redo makes them fresh again
-    window.actions["undo"].trigger()
+    window.action_map["undo"].trigger()
     window.review_ui.refresh()
     assert [s for f, s in enumerate(states(window)) if f not in (0, 3)] == [STALE] * (N - 2)
-    window.actions["redo"].trigger()
+    window.action_map["redo"].trigger()
     assert tracker.stale_frames() == []
     wait_done(qtbot, window)
 
     # closing and reopening keeps every state, the review's verdicts and the approvals
     window.goto(5)
-    window.actions["approve_frame"].trigger()
+    window.action_map["approve_frame"].trigger()
     before = states(window)
     checks = {f: tracker.states.check(f) for f in range(N)}
     assert all(checks[f] is not None for f in range(N) if f not in (0, 3))  # redo kept the review's verdicts
@@ -181,13 +181,13 @@ def test_a_blanked_mask_is_flagged_in_the_panel_and_on_the_strip(
 
     # approving it takes it off the panel; painting the object back and reviewing again clears the flag
     window.goto(3)
-    window.actions["approve_frame"].trigger()
+    window.action_map["approve_frame"].trigger()
     window.review_ui.refresh()
     assert review.state(3) is APPROVED and not any(s.start <= 3 < s.start + s.length for s in review.spans())
     assert len(review.spans()) == panel.list.count()
     project.edit_mask(3, disc_mask(3, 1), "Paint back")
     assert review.state(3) is FRESH  # the edit cleared the approval and the verdict
-    window.actions["review_masks"].trigger()
+    window.action_map["review_masks"].trigger()
     wait_done(qtbot, window)
     assert review.state(3) is not FLAGGED
     window.close()

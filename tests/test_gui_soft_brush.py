@@ -35,10 +35,10 @@ def test_brackets_and_shift_brackets_set_size_and_softness(qtbot, tmp_path):
     qtbot.keyClick(canvas, Qt.Key_BraceLeft, Qt.ShiftModifier)  # Shift+[ on a US keyboard
     assert view.brush_softness == 0.25 and canvas.brush_softness == 0.25 and ui.softness_box.value() == 25
     assert "brush 20 px, 25 % soft" in window.statusBar().currentMessage()
-    window.actions["brush_softer"].trigger()
-    window.actions["brush_softer"].trigger()
-    window.actions["brush_softer"].trigger()
-    window.actions["brush_softer"].trigger()
+    window.action_map["brush_softer"].trigger()
+    window.action_map["brush_softer"].trigger()
+    window.action_map["brush_softer"].trigger()
+    window.action_map["brush_softer"].trigger()
     assert view.brush_softness == 1.0  # at most fully soft
     qtbot.keyClick(canvas, Qt.Key_BraceRight, Qt.ShiftModifier)  # Shift+]
     assert view.brush_softness == 0.75
@@ -82,12 +82,12 @@ def test_a_soft_stroke_keeps_its_edge_and_undo_restores_it(qtbot, tmp_path):
     after = layer_of(window, KEY)[canvas.object_id]
     assert 0 < matte[12, 87] < 0.5 and mask[12, 87] == 0 and after[12, 87] == 0 and after[12, 75] == 1.0
 
-    window.actions["undo"].trigger()  # the fringe is back
+    window.action_map["undo"].trigger()  # the fringe is back
     assert np.array_equal(layer_of(window, KEY)[canvas.object_id], matte)
-    window.actions["undo"].trigger()  # the soft stroke goes with its layer
+    window.action_map["undo"].trigger()  # the soft stroke goes with its layer
     assert np.array_equal(project.mask(KEY), original)
     assert not layer_path(project.workspace.path, KEY).exists()
-    window.actions["redo"].trigger()
+    window.action_map["redo"].trigger()
     assert np.array_equal(layer_of(window, KEY)[canvas.object_id], matte)
     assert np.array_equal(project.mask(KEY) == canvas.object_id, matte >= 0.5)
     window.close()
@@ -146,3 +146,61 @@ def test_a_soft_keyframe_propagates_from_its_mask_and_exports_its_soft_matte(qtb
     nxt = np.asarray(Image.open(out / "alpha" / str(oid) / f"plate_{KEY + 1:04d}.png"))
     assert nxt.any()  # propagated from it
     window.close()
+
+
+def test_a_spline_on_a_soft_frame_sets_its_objects_matte_to_the_shapes(qtbot, tmp_path):
+    from xmempp.io.roto_shapes import keyframe_mattes, read_shapes
+    from xmempp.io.soft_paint import quantise
+
+    window = open_window(qtbot, make_workspace(tmp_path))
+    canvas, project = window.canvas, window.project
+    window.tools.set_brush_size(10)
+    window.tools.set_brush_softness(0.5)
+    drag(qtbot, canvas, [(80, 60), (85, 60)])  # a soft stroke: the frame has a soft layer
+    stroke = layer_of(window, window.current)[1]
+    window.set_tool("spline")
+    for x, y in ((60, 10), (90, 10), (90, 30), (60, 30)):
+        drag(qtbot, canvas, [(x, y)])
+    window.action_map["accept"].trigger()
+    canvas.tool.selected = (0, 1)
+    canvas.tool.set_feather(0.0, 3.0)
+    shapes = read_shapes(project.workspace.path / "shapes.json")[window.current]
+    layer = layer_of(window, window.current)
+    assert np.array_equal(layer[1], quantise(keyframe_mattes(shapes, project.size)[1]))  # the shapes' soft edge
+    assert stroke[60, 82] > 0 and layer[1][60, 82] == 0  # the object's pixels are its shapes', as in the mask
+    assert np.array_equal(project.mask(window.current) == 1, layer[1] >= 0.5)
+    window.action_map["undo"].trigger()  # the feather goes from the layer too
+    assert layer_of(window, window.current)[1][10:31, 92].max() < layer[1][10:31, 92].max()
+    window.close()
+
+
+def test_a_damaged_layer_is_named_painted_hard_over_and_never_dropped_by_an_export(qtbot, tmp_path):
+    from xmempp.gui.export_dialog import ExportDialog
+
+    path = make_workspace(tmp_path)
+    damaged = layer_path(path, 0)
+    damaged.parent.mkdir()
+    damaged.write_bytes(b"not a zip")
+    window = open_window(qtbot, path)
+    notes: list[str] = []
+    window.canvas.message.connect(notes.append)
+    window.tools.set_brush_softness(0.5)
+    window.tools.set_brush_size(6)
+    drag(qtbot, window.canvas, [(80, 60), (85, 60)])
+    assert any("000000.npz" in n and "painting hard" in n for n in notes), notes
+    assert window.project.mask(0)[60, 82] == 1 and damaged.read_bytes() == b"not a zip"  # painted, file kept
+    dialog = ExportDialog(window.project, window)
+    dialog.folder.setText(str(tmp_path / "out"))
+    dialog.start()
+    assert "000000.npz" in dialog.status.text() and dialog.worker is None
+    window.close()
+
+
+def test_soft_mattes_are_resized_for_an_export_at_the_source_size():
+    from xmempp.gui.soft_paint_store import resized
+
+    matte = np.zeros((4, 6), np.float32)
+    matte[:, 3:] = 1.0
+    big = resized({1: matte}, (8, 12))[1]
+    assert big.shape == (8, 12) and big[:, :5].max() == 0 and big[:, 7:].min() == 1 and 0 < big[0, 6] < 1
+    assert resized({1: matte}, (4, 6))[1] is matte

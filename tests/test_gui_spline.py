@@ -115,16 +115,16 @@ def test_spline_keyframe_round_trips_and_propagates_from_its_soft_matte(qtbot, t
 
 def test_v_picks_the_spline_tool_and_enter_closes_the_shape(qtbot, tmp_path):
     window = open_window(qtbot, make_workspace(tmp_path))
-    window.actions["tool_spline"].trigger()  # V
+    window.action_map["tool_spline"].trigger()  # V
     canvas = window.canvas
-    assert canvas.tool.name == "spline" and window.actions["tool_spline"].isChecked()
-    assert not window.actions["tool_brush"].isChecked()  # one tool checked at a time
+    assert canvas.tool.name == "spline" and window.action_map["tool_spline"].isChecked()
+    assert not window.action_map["tool_brush"].isChecked()  # one tool checked at a time
     for x, y in ((20, 20), (40, 20), (40, 40), (20, 40)):
         click(qtbot, canvas, x, y)
     assert canvas.tool.pending
-    window.actions["remove_point"].trigger()  # Backspace: the last point goes
+    window.action_map["remove_point"].trigger()  # Backspace: the last point goes
     assert len(canvas.tool.drawing) == 3
-    window.actions["accept"].trigger()  # Enter closes
+    window.action_map["accept"].trigger()  # Enter closes
     assert not canvas.tool.pending
     mask = window.project.mask(window.current)
     assert mask[25, 32] == canvas.object_id and mask[35, 25] == 0  # the triangle (20,20)-(40,20)-(40,40)
@@ -145,7 +145,7 @@ def test_feather_boxes_follow_the_selected_point_and_set_it(qtbot, tmp_path):
     canvas = window.canvas
     for x, y in ((20, 20), (50, 20), (50, 50), (20, 50)):
         click(qtbot, canvas, x, y)
-    window.actions["accept"].trigger()
+    window.action_map["accept"].trigger()
     # outwards along the corner's normal (the diagonal): outer feather 3 * sqrt(2)
     drag(qtbot, canvas, [(50, 20), (52, 18), (53, 17)], modifiers=Qt.ControlModifier)
     assert 3.7 < controls.outer.value() < 4.7 and controls.inner.value() == 0
@@ -168,7 +168,7 @@ def test_a_broken_shapes_file_is_never_overwritten(qtbot, tmp_path):
     window.set_tool("spline")
     for x, y in ((60, 10), (90, 10), (90, 30)):
         click(qtbot, window.canvas, x, y)
-    window.actions["accept"].trigger()
+    window.action_map["accept"].trigger()
     assert (path / SHAPES_FILE).read_text() == "{"  # the artist's file as it was
     assert any("shapes.json" in n and "not saved" in n for n in notes), notes
     assert window.project.mask(window.current)[15, 80] == 0  # nothing drawn from an unsaved shape
@@ -182,22 +182,22 @@ def test_undo_and_redo_restore_the_outline_with_the_mask(qtbot, tmp_path):
     original = window.project.mask(window.current).copy()
     for x, y in ((20, 20), (50, 20), (50, 50), (20, 50)):
         click(qtbot, canvas, x, y)
-    window.actions["accept"].trigger()  # the shape closed: one step
+    window.action_map["accept"].trigger()  # the shape closed: one step
     drag(qtbot, canvas, [(50, 50), (55, 55), (60, 60)])  # a point moved: another step
     moved = read_shapes(path)[window.current][0].points[2]
     assert (moved.x, moved.y) == pytest.approx((60 + C, 60 + C), abs=0.2)
     assert window.project.mask(window.current)[57, 57]
-    window.actions["undo"].trigger()  # the point is back, in the file and the tool
+    window.action_map["undo"].trigger()  # the point is back, in the file and the tool
     point = read_shapes(path)[window.current][0].points[2]
     assert (point.x, point.y) == pytest.approx((50 + C, 50 + C), abs=0.2)
     shown = canvas.tool.shapes[0].points[2]
     assert (shown.x, shown.y) == pytest.approx((50 + C, 50 + C), abs=0.2)
     assert window.project.mask(window.current)[57, 57] == 0
-    window.actions["undo"].trigger()  # the shape goes with its fill
+    window.action_map["undo"].trigger()  # the shape goes with its fill
     assert not path.exists() or window.current not in read_shapes(path)
     assert canvas.tool.shapes == [] and np.array_equal(window.project.mask(window.current), original)
-    window.actions["redo"].trigger()
-    window.actions["redo"].trigger()
+    window.action_map["redo"].trigger()
+    window.action_map["redo"].trigger()
     assert read_shapes(path)[window.current][0].points[2].x == pytest.approx(60 + C, abs=0.2)
     assert window.project.mask(window.current)[57, 57] == canvas.object_id
     window.close()

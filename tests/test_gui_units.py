@@ -237,10 +237,10 @@ def test_polygon_lasso_eraser_objects_and_undo(qtbot, tmp_path):
         f"{t} · plate_0002" for t in ("Polygon fill", "Lasso fill", "Lasso erase", "Eraser stroke", "Clear object 7")
     ]
     for _ in texts:
-        window.actions["undo"].trigger()
+        window.action_map["undo"].trigger()
     assert not project.has_mask(2) and not project.workspace.mask_path(2).exists()
     for _ in texts:
-        window.actions["redo"].trigger()
+        window.action_map["redo"].trigger()
     on_disk = read_mask(project.workspace.mask_path(2)).ids
     assert np.array_equal(on_disk, project.mask(2)) and on_disk[52, 75] == 0 and not (on_disk == 1).any()
     assert json.loads((project.workspace.path / "info.json").read_text())["num_objects"] == 2
@@ -281,18 +281,18 @@ def test_references_delete_with_confirmation(qtbot, tmp_path, monkeypatch):
 
     monkeypatch.setattr(QMessageBox, "question", question)
     window.goto(0)
-    window.actions["delete_reference"].trigger()
+    window.action_map["delete_reference"].trigger()
     assert project.references == [0] and asked
     window.ui.references_panel.list.item(0).setSelected(True)
     window.ui.references_panel.delete_button.click()
     assert project.references == [] and len(asked) == 2
     assert json.loads((project.workspace.path / "info.json").read_text())["references"] == []
     assert project.has_mask(0)  # the mask stays
-    window.actions["undo"].trigger()
+    window.action_map["undo"].trigger()
     assert project.references == [0] and window.ui.references_panel.list.count() == 1
     # an empty frame cannot become a reference
     window.goto(4)
-    window.actions["save_reference"].trigger()
+    window.action_map["save_reference"].trigger()
     assert project.references == [0]
     window.close()
 
@@ -366,10 +366,10 @@ def test_edited_frames_and_space_pause_and_undo_propagation(qtbot, tmp_path, che
     assert canvas._offset != offset and not window.timeline.playing
     assert np.array_equal(project.mask(3), written[3])
     # one undo puts back what was there before the propagation
-    window.actions["undo"].trigger()
+    window.action_map["undo"].trigger()
     assert not project.has_mask(1) and not project.has_mask(5)
     assert project.has_mask(3) and project.has_mask(0)
-    window.actions["redo"].trigger()
+    window.action_map["redo"].trigger()
     assert np.array_equal(project.mask(5), written[5])
     window.close()
 
@@ -452,7 +452,7 @@ def test_zoom_pan_and_timeline(qtbot, tmp_path):
     offset = QPointF(canvas._offset)
     drag(qtbot, canvas, [(10, 10), (20, 25)], button=Qt.MiddleButton)
     assert (canvas._offset != offset and not window.project.has_mask(0)) or window.project.mask(0)[10, 10] == 0
-    window.actions["zoom_fit"].trigger()
+    window.action_map["zoom_fit"].trigger()
     assert abs(canvas.zoom - zoom) < 1e-6
     qtbot.mouseClick(track, Qt.LeftButton, pos=QPoint(int(track._x(4)), track.height() // 2))
     assert window.current == 4 and "6" in window.timeline.counter.text()
@@ -474,7 +474,7 @@ def test_closing_during_propagation_keeps_finished_frames(qtbot, tmp_path, check
     assert window.propagate("forward")
     qtbot.waitUntil(lambda: window.project.has_mask(1), timeout=60_000)
     window.close()
-    assert window.job is None and window.jobs.runner.thread is None
+    assert window.job is None and window.jobs.runner.job_thread is None
     project = window.project
     done = [i for i in range(1, N) if project.workspace.mask_path(i).exists()]
     assert done and all(read_mask(project.workspace.mask_path(i)).ids.shape == (H, W) for i in done)
