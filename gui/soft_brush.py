@@ -61,6 +61,7 @@ class SoftStroke:
         h, w = store.size
         self.coverage = np.zeros((h, w), np.float32)
         self._rect: Rect | None = None
+        self._scratch: np.ndarray | None = None  # where a hard segment is drawn before it joins the coverage
 
     def _grow(self, rect: Rect) -> None:
         r = self._rect
@@ -86,9 +87,12 @@ class SoftStroke:
     def hard_dab(self, draw: Callable[[np.ndarray], None], rect: Rect) -> None:
         """A hard segment drawn by `draw(target)` (value 1): full coverage where it drew."""
         x0, y0, x1, y1 = rect
-        scratch = np.zeros(self.coverage.shape, np.uint8)
-        draw(scratch)
-        np.maximum(self.coverage[y0:y1, x0:x1], scratch[y0:y1, x0:x1], out=self.coverage[y0:y1, x0:x1])
+        if self._scratch is None:
+            self._scratch = np.zeros(self.coverage.shape, np.uint8)
+        draw(self._scratch)
+        part = self._scratch[y0:y1, x0:x1]
+        np.maximum(self.coverage[y0:y1, x0:x1], part, out=self.coverage[y0:y1, x0:x1])
+        part[...] = 0  # the segment lies inside `rect`: the scratch is clear again
         self._grow(rect)
 
     def finish(self, text: str) -> list[Step]:
