@@ -16,8 +16,10 @@ from PyQt5.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen, QTr
 from PyQt5.QtWidgets import QSizePolicy, QWidget
 
 from xmempp.annotation import Step
+from xmempp.errors import XMemppError
+from xmempp.io.soft_paint import effective_mattes
 
-from .matte_view import MATTE_MODES, ONION_NEXT, ONION_PREVIOUS, onion_edges, render_view
+from .matte_view import COMBINED_MODE, MATTE_MODES, ONION_NEXT, ONION_PREVIOUS, onion_edges, render_view
 from .project import Project
 from .segment_backends import SegmentBackend
 from .soft_paint_store import SoftPaintStore
@@ -87,6 +89,8 @@ class Canvas(QWidget):
         self._qimage = self._wrap(self._buffer)
         self.shape_store = ShapeStore(project.workspace.path, len(project))  # the spline tool's shapes
         self.soft_store = SoftPaintStore(project.workspace.path, project.size)  # the soft brush's layers
+        self._painted_view = np.zeros(project.size, np.float32)  # the soft layer as a matte view shows it
+        self._soft_seen = (-1, -1)  # (frame, soft layers' version) last drawn
         self.tools = {**make_tools(self), SplineTool.name: SplineTool(self)}
         self.tool: Tool = self.tools["brush"]
         self.setCursor(self.tool.cursor)
@@ -143,7 +147,8 @@ class Canvas(QWidget):
         if self.tool.pending and self.editable:
             return  # mid-stroke; the commit brings the two back in line
         self.tool.saved_changed()
-        if not np.array_equal(mask, self.work_mask):
+        soft_changed = self._soft_seen != (self.frame_index, self.soft_store.version)  # a stroke, an undo
+        if soft_changed or not np.array_equal(mask, self.work_mask):
             self.work_mask = mask.copy()
             self._render(None)
             self.update()
@@ -184,6 +189,7 @@ class Canvas(QWidget):
         h, w = self.image.shape[:2]
         x0, y0, x1, y1 = (0, 0, w, h) if rect is None else rect
         soft = self._refined() if ids is not None else None
+        painted = self._painted((x0, y0, x1, y1)) if ids is not None else None
 
         def draw(region: tuple[int, int, int, int], matte: np.ndarray | None) -> None:
             render_view(
@@ -201,10 +207,35 @@ class Canvas(QWidget):
 
         if soft is not None and self.compare == "split":
             middle = w // 2
-            draw((x0, y0, min(x1, middle), y1), None)
+            draw((x0, y0, min(x1, middle), y1), painted)
             draw((max(x0, middle), y0, x1, y1), soft)
         else:
-            draw((x0, y0, x1, y1), soft)
+            draw((x0, y0, x1, y1), soft if soft is not None else painted)
+        self._soft_seen = (self.frame_index, self.soft_store.version)
+
+    def _painted(self, rect: tuple[int, int, int, int]) -> np.ndarray | None:
+        """In a matte view of a frame painted with a soft brush: the soft layer's matte of the object shown (all
+        visible objects' in the combined view), in line with the mask being painted; else None."""
+        if self.overlay_mode not in MATTE_MODES[1:] or not self.soft_store.has(self.frame_index):
+            return None
+        try:
+            layer = self.soft_store.view(self.frame_index)
+        except XMemppError:
+            return None  # the brush says why when it is used
+        x0, y0, x1, y1 = rect
+        merged = effective_mattes({oid: m[y0:y1, x0:x1] for oid, m in layer.items()}, self.work_mask[y0:y1, x0:x1])
+        styles = self.project.styles
+        shown = (
+            [o for o in merged if not styles.is_hidden(o)] if self.overlay_mode == COMBINED_MODE else [self.object_id]
+        )
+        if self._painted_view.shape != self.work_mask.shape:
+            self._painted_view = np.zeros(self.work_mask.shape, np.float32)
+        part = self._painted_view[y0:y1, x0:x1]
+        part[...] = 0.0
+        for oid in shown:
+            if oid in merged:
+                np.maximum(part, merged[oid], out=part)
+        return self._painted_view
 
     def _refined(self) -> np.ndarray | None:
         """The current object's refined matte when a matte view compares it, else None."""

@@ -329,6 +329,7 @@ class MainWindow(QMainWindow):
             return  # the window or the project is being torn down
         self.job_view.update_enabled()
         self.edits.update_texts()
+        self.canvas.reload_mask()  # a step may change only a soft layer, which the matte views show
 
     # ------------------------------------------------------------------ layout and closing
     def event(self, event: QEvent | None) -> bool:

@@ -44,11 +44,15 @@ class SoftPaintStore:
 
     def layer(self, frame: int) -> Layer:
         """The soft layer of `frame` (copies; empty when it has none). Raises `InputError` for a damaged file."""
+        return {oid: m.copy() for oid, m in self.view(frame).items()}
+
+    def view(self, frame: int) -> Mapping[int, np.ndarray]:
+        """The soft layer of `frame` as kept (not copied: read only). Raises `InputError` for a damaged file."""
         if frame not in self._frames:
             return {}
         if frame not in self._cache:
             self._cache[frame] = read_layer(layer_path(self.path, frame), self.size)
-        return {oid: m.copy() for oid, m in self._cache[frame].items()}
+        return self._cache[frame]
 
     def set_layer(self, frame: int, layer: Mapping[int, np.ndarray]) -> None:
         """Replace the layer of `frame` and write its file (atomically; an empty layer removes it).

@@ -204,3 +204,25 @@ def test_soft_mattes_are_resized_for_an_export_at_the_source_size():
     big = resized({1: matte}, (8, 12))[1]
     assert big.shape == (8, 12) and big[:, :5].max() == 0 and big[:, 7:].min() == 1 and 0 < big[0, 6] < 1
     assert resized({1: matte}, (4, 6))[1] is matte
+
+
+def test_the_matte_views_show_the_soft_layer(qtbot, tmp_path):
+    window = open_window(qtbot, make_workspace(tmp_path))
+    canvas = window.canvas
+    window.tools.set_brush_size(12)
+    window.tools.set_brush_softness(0.75)
+    window.views.set_overlay_mode("alpha")
+    assert canvas.overlay_mode == "alpha"
+    drag(qtbot, canvas, [(80, 60), (86, 60)])
+    matte = layer_of(window, window.current)[1]
+    shown = canvas.grab_rgb()[..., 0].astype(np.float64) / 255
+    assert np.abs(shown - matte).max() <= 0.5 / 255 + 1e-6  # the soft edge, not the hard mask
+    assert ((shown > 0) & (shown < 1)).sum() > 30
+    window.action_map["undo"].trigger()
+    shown = canvas.grab_rgb()[..., 0]
+    assert np.array_equal(shown > 0, window.project.mask(window.current) == 1) and set(np.unique(shown)) <= {0, 255}
+    window.view.update(overlay_mode="combined")
+    window.action_map["redo"].trigger()
+    shown = canvas.grab_rgb()[..., 0].astype(np.float64) / 255
+    assert np.abs(shown - matte).max() <= 0.5 / 255 + 1e-6
+    window.close()
