@@ -1,8 +1,8 @@
 """The crops of docs/mattes_busy.png: hair over a busy background (a pale post and a rail behind it).
 
 Panels, left to right: the plate, the network-like coarse matte upsampled bilinearly (`process --alpha`),
-`--refine guided` as it was before the busy-background trust (the colour model trusted everywhere), the
-refine stage's defaults now, and the exact alpha. Run from the repository root:
+`--refine guided` as it was in round 1 (the colour model trusted everywhere), the refine stage's defaults
+now, and the exact alpha. Run from the repository root:
 
     python scripts/mattes_busy_crops.py [--out docs/mattes_busy.png] [--seed 0]
 """
@@ -21,13 +21,14 @@ from xmempp.refine import Refiner, RefineSettings, colour
 
 
 def _refine(plate: np.ndarray, coarse: np.ndarray, trusted: bool) -> np.ndarray:
-    """The refined matte, with the busy-background trust on or (as before it) off."""
-    keep = colour.BUSY
-    colour.BUSY = keep if trusted else 1e30
+    """The refined matte, with the colour model's trust on or (as in round 1) off: trusted everywhere."""
+    keep = colour.BUSY, colour.KNOWN_ERROR
+    if not trusted:
+        colour.BUSY, colour.KNOWN_ERROR = 1e30, 1e30
     try:
         return np.asarray(Refiner(RefineSettings(mode="guided"))(plate, np.stack([1 - coarse, coarse])))[1]
     finally:
-        colour.BUSY = keep
+        colour.BUSY, colour.KNOWN_ERROR = keep
 
 
 def main() -> None:

@@ -48,3 +48,22 @@ def test_trust_falls_inside_a_sheer_panel_over_a_busy_background_with_no_clean_p
         assert model.trust is not None
         trusts.append(float(model.trust[0, 0, :, 80:].mean()))  # the panel beyond the clean pixels' reach
     assert trusts[0] > 0.8 and trusts[1] < 0.3, trusts
+
+
+def test_the_guided_matte_is_trusted_over_a_quiet_background_and_not_over_stripes_beside_the_edge():
+    h, w = 96, 160
+    noise = 0.01 * torch.randn(3, h, w, generator=torch.Generator().manual_seed(2))
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    band = (((xx + 2 * yy) % 6) < 3).float()
+    fore = torch.tensor([0.8, 0.3, 0.3]).view(3, 1, 1)
+    alpha = (xx >= 96).float()
+    coarse = torch.nn.functional.avg_pool2d(alpha[None, None], 21, 1, 10, count_include_pad=False)[0, 0]
+    trusts = []
+    for back in (torch.full((3, h, w), 0.25) + noise, torch.stack([0.8 * band, 0.3 + 0.5 * band, 0.3 + 0.4 * band])):
+        plate = alpha * fore + (1 - alpha) * back
+        # the guided matte as a wide window's linear fit leaves it: the background's stripes carved in over 40 px
+        guided = (coarse + 0.5 * (plate[1] - plate[1].mean()) * (xx >= 56)).clamp(0, 1)
+        model = fit_colour_model(plate, guided[None], 2, coarse=coarse[None])
+        assert model.trust is not None and model.trust.shape[1] == 2
+        trusts.append(float(model.trust[0, 1, :, 38:48].mean()))  # the guided matte's, at the edge (grid of 2 px)
+    assert trusts[0] > 0.7 and trusts[1] < 0.3, trusts

@@ -48,18 +48,21 @@ SNAP = 0.06
 #: Busy background: the background's texture moves alpha by about `<dB, F - B> / |F - B|^2`; its variance
 #: `v` is measured on the clean background (coarse matte below NOISE_CLEAN) around each pixel, and the model is
 #: trusted by `BUSY / (BUSY + v)`: where the background's structure is as strong as the strands' contrast,
-#: the result falls back to the coarse matte. NOISE_CELLS: radius (foreground cells) the variance is pooled over.
+#: the result falls back (to the guided matte, see GUIDED_ERROR, or the coarse one). NOISE_CELLS: radius
+#: (foreground cells) the variance is pooled over.
 BUSY, NOISE_CELLS = 0.1, 3
 #: The coarse matte below which a pixel counts as clean background for that variance.
 NOISE_CLEAN = 0.05
 #: Weight (a share of clean pixels in the pooling window) of the whole region's clean-background variance
 #: against the local one: where the window holds less clean background than this, the region's stands in.
 NOISE_PRIOR = 0.05
-#: Sharpness of the trust's fall with that variance: `1 / (1 + (v / BUSY)^TRUST_POWER)`.
-TRUST_POWER = 1.0
 #: The model's mean squared error `e` on pixels whose alpha is known (`_known_error`) at which its trust halves,
 #: and the sharpness of that fall: the trust is also divided by `1 + (e / KNOWN_ERROR)^KNOWN_POWER`.
 KNOWN_ERROR, KNOWN_POWER = 0.02, 2.0
+#: The same for the guided matte (`alpha0`), stricter: where the colour model is not trusted the result falls
+#: back to the guided matte as far as it is trusted (its own known error and the background's variance), and
+#: the rest of the way to the coarse matte.
+GUIDED_ERROR = 0.005
 
 
 def colour_step(height: int) -> int:
@@ -81,7 +84,9 @@ class ColourCoefficients:
     fields: torch.Tensor
     step: int
     origin: tuple[int, int] = (0, 0)
-    trust: torch.Tensor | None = None  # Kx1xhxw: 1 where the background is quiet, towards 0 where busy
+    #: Kx2xhxw: the colour model's and the guided matte's trust, 1 where the background is quiet and the model
+    #: right where the answer is known, towards 0 where busy or wrong
+    trust: torch.Tensor | None = None
 
     def blend(self, previous: ColourCoefficients, keep: float) -> ColourCoefficients:
         """Exponential average with the previous frame's coefficients where the two grids overlap (`keep` =
@@ -186,26 +191,29 @@ def fit_colour_model(
     fields = torch.cat([d * gain, -(d * back).sum(dim=1, keepdim=True) * gain, 1 - q * gain], 1)
     trust = None
     if coarse is not None:
-        trust = 1 / (1 + (_background_noise(i, coarse, step, d, q) / BUSY).pow_(TRUST_POWER))
-        trust = trust / (1 + (_known_error(fields, i, a, coarse, step) / KNOWN_ERROR).pow_(KNOWN_POWER))
+        trust = BUSY / (BUSY + _background_noise(i, coarse, step, d, q))
+        h, w = fields.shape[-2:]
+        i_s, a_s = i[..., ::step, ::step][..., :h, :w], a[..., ::step, ::step][..., :h, :w]
+        c_s = coarse.unsqueeze(1)[..., ::step, ::step][..., :h, :w]
+        pred = torch.addcmul(fields[:, 3:4], fields[:, 4:5], a_s).add_((fields[:, :3] * i_s).sum(dim=1, keepdim=True))
+        errors = _known_error(torch.cat([pred.clamp_(0, 1), a_s.clamp(0, 1)], 1), c_s)
+        known = 1 / (1 + (errors / KNOWN_ERROR).pow_(KNOWN_POWER))
+        guided = trust / (1 + (errors[:, 1:] / GUIDED_ERROR).pow_(KNOWN_POWER))
+        trust = torch.cat([trust * known[:, :1], guided], 1)
     return ColourCoefficients(fields, step, origin, trust)
 
 
-def _known_error(
-    fields: torch.Tensor, i: torch.Tensor, a: torch.Tensor, coarse: torch.Tensor, step: int
-) -> torch.Tensor:
-    """The model's own squared error where the answer is known: its alpha on the clean background (coarse
-    matte below NOISE_CLEAN: should be 0) and inside the object (above 1 - NOISE_CLEAN: should be 1), sampled
-    at one pixel a cell and pooled like the background's variance (the region's mean where little is known
-    nearby); Kx1xhxw on the grid. It catches what the variance cannot: the guided matte's own leaks."""
-    h, w = fields.shape[-2:]
-    i_s, a_s = i[..., ::step, ::step][..., :h, :w], a[..., ::step, ::step][..., :h, :w]
-    c_s = coarse.unsqueeze(1)[..., ::step, ::step][..., :h, :w]
-    pred = torch.addcmul(fields[:, 3:4], fields[:, 4:5], a_s)
-    pred = snap_tails((pred + (fields[:, :3] * i_s).sum(dim=1, keepdim=True)).clamp_(0, 1))
-    zero = (1 - c_s / NOISE_CLEAN).clamp_(min=0)
-    one = (1 - (1 - c_s) / NOISE_CLEAN).clamp_(min=0)
-    both = torch.cat([zero + one, zero * pred * pred + one * (1 - pred).square()], 1)
+def _known_error(mattes: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of Kxmxhxw `mattes` (sampled at one pixel a cell) where the answer is known: on the
+    clean background (the Kx1xhxw coarse matte below NOISE_CLEAN: should be 0) and inside the object (above
+    1 - NOISE_CLEAN: should be 1), after the noise floor's snap, pooled like the background's variance (the
+    region's mean where little is known nearby); Kxmxhxw. It catches what the variance cannot: the guided
+    matte's own leaks."""
+    h, w = mattes.shape[-2:]
+    m = snap_tails(mattes)
+    zero = (1 - coarse / NOISE_CLEAN).clamp_(min=0)
+    one = (1 - (1 - coarse) / NOISE_CLEAN).clamp_(min=0)
+    both = torch.cat([zero + one, zero * m * m + one * (1 - m).square()], 1)
     pooled = box_mean(block_mean(both, FOREGROUND_CELLS), NOISE_CELLS)
     region = both.mean(dim=(-2, -1), keepdim=True)
     pooled = upsample_crop(pooled, FOREGROUND_CELLS, (0, h, 0, w))
@@ -226,8 +234,9 @@ def apply_colour_model(
         plate: 3xHxW plate of the fitted region.
         alpha0: KxHxW guided mattes of the fitted region.
         box: (y0, y1, x0, x1) inside that region.
-        fallback: Kx(y1-y0)x(x1-x0) mattes the result fades to where the background is busy (the coarse
-            ones); None: no fade.
+        fallback: Kx(y1-y0)x(x1-x0) mattes (the coarse ones): where the colour model is not trusted the
+            result fades to the guided matte as far as that is trusted, and the rest of the way to these;
+            None: no fade.
     """
     y0, y1, x0, x1 = box
     f = upsample_crop(coeffs.fields, coeffs.step, box)
@@ -235,7 +244,9 @@ def apply_colour_model(
     out = torch.addcmul(f[:, 3], f[:, 4], alpha0[:, y0:y1, x0:x1])
     out = out.addcmul_(f[:, 0], crop[0]).addcmul_(f[:, 1], crop[1]).addcmul_(f[:, 2], crop[2]).clamp_(0, 1)
     if fallback is not None and coeffs.trust is not None:
-        out = torch.lerp(fallback, out, upsample_crop(coeffs.trust, coeffs.step, box)[:, 0].clamp_(0, 1))
+        trust = upsample_crop(coeffs.trust, coeffs.step, box).clamp_(0, 1)
+        fallback = torch.lerp(fallback, alpha0[:, y0:y1, x0:x1], trust[:, 1])
+        out = torch.lerp(fallback, out, trust[:, 0])
     return out
 
 
