@@ -63,6 +63,8 @@ KNOWN_ERROR, KNOWN_POWER = 0.02, 2.0
 #: back to the guided matte as far as it is trusted (its own known error and the background's variance), and
 #: the rest of the way to the coarse matte.
 GUIDED_ERROR = 0.005
+#: Share of the noise floor's snap kept where neither the colour model nor the guided matte is trusted.
+SNAP_UNTRUSTED = 0.5
 
 
 def colour_step(height: int) -> int:
@@ -226,6 +228,7 @@ def apply_colour_model(
     alpha0: torch.Tensor,
     box: tuple[int, int, int, int],
     fallback: torch.Tensor | None = None,
+    snap: float = 0.0,
 ) -> torch.Tensor:
     """Evaluate the colour model inside `box` (plate pixels of the fitted region): KxHbxWb, clamped to 0..1.
 
@@ -237,6 +240,8 @@ def apply_colour_model(
         fallback: Kx(y1-y0)x(x1-x0) mattes (the coarse ones): where the colour model is not trusted the
             result fades to the guided matte as far as that is trusted, and the rest of the way to these;
             None: no fade.
+        snap: the noise floor (`snap_tails`); with a fallback it scales with the larger of the two trusts,
+            down to SNAP_UNTRUSTED of it where neither the model nor the guided matte is trusted.
     """
     y0, y1, x0, x1 = box
     f = upsample_crop(coeffs.fields, coeffs.step, box)
@@ -246,13 +251,14 @@ def apply_colour_model(
     if fallback is not None and coeffs.trust is not None:
         trust = upsample_crop(coeffs.trust, coeffs.step, box).clamp_(0, 1)
         fallback = torch.lerp(fallback, alpha0[:, y0:y1, x0:x1], trust[:, 1])
-        out = torch.lerp(fallback, out, trust[:, 0])
-    return out
+        return snap_tails(torch.lerp(fallback, out, trust[:, 0]), snap * trust.amax(dim=1).clamp(min=SNAP_UNTRUSTED))
+    return snap_tails(out, snap)
 
 
-def snap_tails(alpha: torch.Tensor, snap: float = SNAP) -> torch.Tensor:
-    """Take values within `snap` (< 0.25) of 0 or 1 to 0 or 1, ramping back to the identity at 2 `snap`."""
-    if snap <= 0:
+def snap_tails(alpha: torch.Tensor, snap: float | torch.Tensor = SNAP) -> torch.Tensor:
+    """Take values within `snap` (< 0.25; a number or a tensor like `alpha`) of 0 or 1 to 0 or 1, ramping back
+    to the identity at 2 `snap`."""
+    if not isinstance(snap, torch.Tensor) and snap <= 0:
         return alpha
     low = ((alpha - snap) * 2).clamp_(min=0)
     high = 1 - ((1 - alpha - snap) * 2).clamp_(min=0)

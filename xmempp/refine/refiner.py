@@ -15,12 +15,12 @@ from xmempp.errors import InputError
 from xmempp.refine.band import edge_band
 from xmempp.refine.colour import (
     FOREGROUND_CELLS,
+    SNAP,
     ColourCoefficients,
     apply_colour_model,
     colour_step,
     context,
     fit_colour_model,
-    snap_tails,
 )
 from xmempp.refine.guided import GuidedCoefficients, apply_coefficients, block_mean, fit_coefficients
 from xmempp.refine.settings import REFERENCE_HEIGHT, RefineSettings, ResolvedSettings
@@ -128,7 +128,7 @@ class Refiner:
         if rs.temporal > 0 and self._colour is not None:
             colour = colour.blend(self._colour, rs.temporal)
         self._colour = colour if rs.temporal > 0 else None
-        refined = snap_tails(apply_colour_model(colour, region, alpha0, inner, objects[:, y0:y1, x0:x1]))
+        refined = apply_colour_model(colour, region, alpha0, inner, objects[:, y0:y1, x0:x1], SNAP)
         out = objects.clone()
         out[:, y0:y1, x0:x1] = torch.lerp(objects[:, y0:y1, x0:x1], refined, weight)
         if rs.mode == "matting":
