@@ -16,7 +16,8 @@ foreground at all) the result fades back to `alpha0`. All of it is smooth, so it
 `step` plate pixels coarse and reduced to three fields that are applied at full resolution:
 `alpha = w * alpha0 + g . I + c`.
 
-Given the coarse matte, the model also gets a `trust` (the result fades to the coarse matte as it falls):
+Given the coarse matte, the model also gets a `trust` (as it falls, the result fades to the guided matte
+as far as that is trusted, and the rest of the way to the coarse matte):
 low where the clean background's texture, projected on `F - B`, rivals the strands' contrast (measured
 near the pixel, or over the whole region where no clean background is near, as inside a sheer panel),
 and low where the model itself is wrong on the pixels whose answer is known (0 on the clean background,
