@@ -252,3 +252,67 @@ def test_candidates_take_a_review_to_prefer_its_flagged_frames(tmp_path, checkpo
     qc.write_text(json.dumps({"frames": [{"frame": "other.0001", "score": 0.5}]}))
     wrong = runner.invoke(app, [*args, "--from-review", str(qc)])
     assert wrong.exit_code != 0 and "names none of the frames" in wrong.output
+
+
+def _textured(rng: np.random.Generator, height: int, width: int, scale: float) -> np.ndarray:
+    noise = rng.random((max(2, int(height / scale)), max(2, int(width / scale)), 3)).astype(np.float32)
+    smooth = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.clip(rng.random(3) * 150 + 50 + (smooth - 0.5) * 140, 0, 255).astype(np.uint8)
+
+
+def _occluded_shot(frames: int = 24) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """An object drifting right while an untracked bar sweeps left across it: the right masks are the object
+    minus the bar (nothing marks the bar)."""
+    rng = np.random.default_rng(8)
+    background, texture, bar = _textured(rng, 200, 320, 30), _textured(rng, 80, 80, 6), _textured(rng, 200, 30, 5)
+    disk = np.zeros((80, 80), np.uint8)
+    cv2.circle(disk, (40, 40), 36, 1, -1)
+    images, masks = [], []
+    for t in range(frames):
+        image, ids = background.copy(), np.zeros((200, 320), np.uint8)
+        x = 90 + 2 * t
+        image[60:140, x : x + 80][disk > 0] = texture[disk > 0]
+        ids[60:140, x : x + 80][disk > 0] = 1
+        left = 260 - 9 * t
+        image[:, max(0, left) : max(0, left + 30)] = bar[:, max(0, -left) : 30]
+        ids[:, max(0, left) : max(0, left + 30)] = 0
+        images.append(image)
+        masks.append(ids)
+    return images, masks
+
+
+@pytest.mark.xfail(strict=True, reason="an untracked occluder over more than a quarter of an object: a known gap")
+def test_an_untracked_occluder_sweeping_across_an_object_is_not_blamed_on_its_mask():
+    """The part behind the bar is expected back (not missing), and what shows of the object is where it was:
+    no frame is flagged (today the three frames where the bar covers the object's middle are; docs/review.md)."""
+    images, masks = _occluded_shot()
+    reviews = review_sequence(images, masks, keyframes={0: masks[0]})
+    assert not [r.index for r in reviews if r.flagged]
+
+
+def test_a_cut_after_an_untracked_occluder_has_passed_is_still_flagged():
+    """The parts that were hidden are expected back: a mask that keeps a hole there is flagged."""
+    images, masks = _occluded_shot()
+    broken = [m.copy() for m in masks]
+    for t in (20, 21, 22):  # the bar has passed: a cut where it was
+        broken[t][:, 150:190] = 0
+    reviews = review_sequence(images, broken, keyframes={0: masks[0]})
+    assert all(reviews[t].flagged for t in (20, 21, 22)), [r.index for r in reviews if r.flagged]
+
+
+def test_an_object_leaving_the_picture_is_not_missing():
+    rng = np.random.default_rng(9)
+    background, texture = _textured(rng, 160, 240, 25), _textured(rng, 60, 60, 6)
+    disk = np.zeros((60, 60), np.uint8)
+    cv2.circle(disk, (30, 30), 27, 1, -1)
+    images, masks = [], []
+    for t in range(20):
+        image, ids = background.copy(), np.zeros((160, 240), np.uint8)
+        x = 120 + 11 * t  # out of view from frame 11 on
+        visible = max(0, min(60, 240 - x))
+        image[50:110, x : x + visible][disk[:, :visible] > 0] = texture[:, :visible][disk[:, :visible] > 0]
+        ids[50:110, x : x + visible][disk[:, :visible] > 0] = 1
+        images.append(image)
+        masks.append(ids)
+    reviews = review_sequence(images, masks, keyframes={0: masks[0]})
+    assert not [r.index for r in reviews if r.flagged]

@@ -44,37 +44,60 @@ class Motion:
     carried: np.ndarray  # `before` carried to this frame along the flow
     residual: float  # the grey-level difference a reliable pixel stays within
 
-    def follow(self, plane: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def follow(
+        self, plane: np.ndarray, prior: tuple[float, float] | None = None, seen: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """An object's mask of the previous frame (HxW float32) carried to this frame as a whole: by the
         similarity transform that the flow inside it fits (dense flow smears the background's motion into the
         object's outline, and the object's into the background around it), or by its own best shift where its
         pixels match much better that way (dense flow smooths the background's motion into a small object that
         moves otherwise: a subject the camera pans with); along the dense flow where neither fits.
 
+        A carry must keep the object's size: a fitted transform that scales it by more than a fifth, or a dense
+        warp that loses or gains more than a fifth of its pixels away from the picture's edge (the flow of a
+        blurred, fast frame scatters) on a frame that moves fast, is no motion of the object, and its own best
+        shift is taken instead.
+        `prior` is the object's own last shift (dx, dy) in pixels: objects move smoothly where the camera
+        jerks, so it is a candidate too, taken where it explains the object's pixels better. `seen` (HxW
+        float32) is the part of `plane` that was visible: the motion is measured on it alone (the flow over a
+        hidden part is the occluder's), and `plane` carried as a whole.
+
         Returns:
             (the carried mask, the pixels that the object's own motion makes reliable (HxW bool) or None, the
             2x3 transform used or None where the dense flow carried it: `carry` moves other masks the same way).
         """
         warped = self.warp(plane)
+        whole = plane
+        plane = plane if seen is None else seen
         mask = plane > 0.5
-        landed = warped > 0.5
+        landed = self.warp(plane) > 0.5
         if int(mask.sum()) < 32 or not landed.any():
             return warped, None, None
-        best, best_error = None, float(np.mean((self.now[landed] - self.carried[landed]) ** 2))
+        best, best_error = None, _trimmed_mean((self.now[landed] - self.carried[landed]) ** 2)
+        scattered = (  # a fast frame whose flow lost or spread the object (slow ones may be occlusions)
+            self.magnitude >= 8.0 and not _touches_edge(mask | landed) and not 0.8 <= landed.sum() / mask.sum() <= 1.25
+        )
+        if scattered:
+            best_error = float("inf")
         fitted = self._fit(mask)
-        if fitted is not None:  # taken unless it explains the object's pixels far worse (it deforms)
-            fitted_error = self._error(fitted, plane)
+        if fitted is not None and 0.8 <= float(np.sqrt(abs(np.linalg.det(fitted[:, :2])))) <= 1.25:
+            fitted_error = self._error(fitted, plane)  # taken unless it explains the object far worse (it deforms)
             if fitted_error <= 2.0 * best_error + 32.0:
                 best, best_error = fitted, fitted_error
+        if prior is not None:
+            steady = np.array([[1, 0, prior[0]], [0, 1, prior[1]]], np.float32)
+            steady_error = self._error(steady, plane)
+            if steady_error <= 0.9 * best_error:
+                best, best_error = steady, steady_error
         if best_error >= 64.0 or self.magnitude >= 8.0:  # the flow may have lost the object: try its own shift
             shift = _best_shift(self.before, self.now, mask, search=max(8.0, 2.0 * self.magnitude))
-            if shift is not None and shift[2] <= 0.7 * best_error:
+            if shift is not None and (shift[2] <= 0.7 * best_error or (best is None and scattered)):
                 best = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
         if best is None:
             return warped, None, None
         size = (plane.shape[1], plane.shape[0])
         moved_before = cv2.warpAffine(self.before, best, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return self.carry(plane, best), np.abs(moved_before - self.now) <= self.residual, best
+        return self.carry(whole, best), np.abs(moved_before - self.now) <= self.residual, best
 
     def carry(self, plane: np.ndarray, transform: np.ndarray | None) -> np.ndarray:
         """`plane` (HxW float32, of the previous frame) carried by `transform` (2x3, from `follow`), or along
@@ -109,13 +132,13 @@ class Motion:
 
     def _error(self, transform: np.ndarray, plane: np.ndarray) -> float:
         """Mean squared grey difference, over the carried mask, between this frame and the previous one moved
-        by `transform`."""
+        by `transform` (of the best three quarters of its pixels: something may cover the rest)."""
         size = (plane.shape[1], plane.shape[0])
         landed = self.carry(plane, transform) > 0.5
         if not landed.any():
             return float("inf")
         moved = cv2.warpAffine(self.before, transform, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return float(np.mean((self.now[landed] - moved[landed]) ** 2))
+        return _trimmed_mean((self.now[landed] - moved[landed]) ** 2)
 
     def warp(self, plane: np.ndarray) -> np.ndarray:
         """`plane` (HxW float32, of the previous frame) carried to the current frame."""
@@ -126,6 +149,17 @@ class Motion:
 
 def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def _trimmed_mean(squared: np.ndarray) -> float:
+    """The mean of the lowest three quarters of `squared` (1-D): an occluder over part of an object does not
+    make the object's true motion look wrong."""
+    keep = max(1, int(0.75 * squared.size))
+    return float(np.mean(np.partition(squared, keep - 1)[:keep]))
+
+
+def _touches_edge(mask: np.ndarray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
 def _scaled(image: np.ndarray, scale: float) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 from xmempp.errors import InputError
 from xmempp.review.appearance import Appearance
 from xmempp.review.motion import MotionEstimator, working_size
-from xmempp.review.signals import MIN_AREA, centroid_distance, compare_masks
+from xmempp.review.signals import MIN_AREA, centroid_distance, compare_masks, hidden_part
 from xmempp.review.verdict import ObjectReview, Thresholds, judge
 
 __all__ = ["FrameReview", "ReviewSettings", "Reviewer", "review_sequence"]
@@ -85,15 +85,49 @@ class _Track:
     """What one pass keeps of one object between frames."""
 
     trusted: np.ndarray  # float32 mask at the working size, carried to the latest frame
+    seen: np.ndarray | None = None  # the part of `trusted` that was visible (not hidden), carried the same way
     carried: int = 0  # frames the trusted mask has been carried without being confirmed
     full_area: float = 0.0  # the largest area of the last unflagged frames (slowly forgotten)
     history: deque = field(default_factory=deque)  # [age, mask] of the last unflagged frames, carried to the latest
+    centre: tuple[float, float] | None = None  # the mask's centroid on the last frame, where it was not flagged
+    velocity: tuple[float, float] | None = None  # the centroid's shift between the last two unflagged frames
+    # (hidden parts included)
 
 
 def _resize_ids(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if ids.shape == size:
         return ids
     return cv2.resize(ids, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def _centre(mask: np.ndarray) -> tuple[float, float] | None:
+    ys, xs = np.nonzero(mask)
+    return (float(xs.mean()), float(ys.mean())) if len(xs) else None
+
+
+def _solid(hidden: np.ndarray | None) -> np.ndarray | None:
+    """The pieces of `hidden` (HxW bool, see `hidden_part`) thick enough to be a covered part of the object,
+    not a sliver along its outline where the flow is uncertain; None where there are none."""
+    if hidden is None or not hidden.any():
+        return None
+    radius = max(2, round(0.04 * np.sqrt(float(hidden.sum()) + 1.0)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    solid = cv2.morphologyEx(hidden.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+    return solid if solid.any() else None
+
+
+def _displaced(mask: np.ndarray, trusted: np.ndarray) -> bool:
+    """Whether `mask` is `trusted` slid a little: the same shape (their overlap once their centroids are put
+    together is 85 % or more of their union), less than half its size away from where it should be."""
+    centre, reference = _centre(mask), _centre(trusted)
+    if centre is None or reference is None:
+        return False
+    if np.hypot(centre[0] - reference[0], centre[1] - reference[1]) >= 0.5 * np.sqrt(float(trusted.sum())):
+        return False  # far off: the motion lost the object rather than the mask sliding off it
+    shift = np.array([[1, 0, reference[0] - centre[0]], [0, 1, reference[1] - centre[1]]], np.float32)
+    moved = cv2.warpAffine(mask.astype(np.uint8), shift, (mask.shape[1], mask.shape[0]), flags=cv2.INTER_NEAREST) > 0
+    union = float((moved | trusted).sum())
+    return union > 0 and float((moved & trusted).sum()) >= 0.85 * union
 
 
 def _uncertainty(probs: np.ndarray, mask: np.ndarray) -> float | None:
@@ -155,9 +189,11 @@ class _Pass:
         shows: dict[int, np.ndarray] = {}
         lost: set[int] = set()
         for o, kept in self._tracks.items():  # every trusted mask (confirmed or carried) follows the object
-            along_flow = motion.reliable & (motion.warp(kept.trusted) > 0.5)  # the object's content came here
+            seen = kept.trusted if kept.seen is None else kept.seen
+            along_flow = motion.reliable & (motion.warp(seen) > 0.5)  # the object's visible content came here
             had = float((kept.trusted > 0.5).sum())
-            kept.trusted, own, transform = motion.follow(kept.trusted)
+            kept.trusted, own, transform = motion.follow(kept.trusted, kept.velocity, kept.seen)
+            kept.seen = None if kept.seen is None else motion.carry(kept.seen, transform)
             reliable[o] = motion.reliable if own is None else motion.reliable | own
             shows[o] = along_flow if own is None else along_flow | own
             if had >= MIN_AREA and float((kept.trusted > 0.5).sum()) < MIN_AREA and (masks[o]).sum() >= MIN_AREA:
@@ -188,14 +224,17 @@ class _Pass:
                 shows.get(o),
             )
             signals.lost = o in lost
+            hidden = (
+                hidden_part(masks[o], expected[o], shows.get(o, motion.reliable), labels) if o in expected else None
+            )
             if track is not None and len(track.history) >= self.settings.reach // 2:
-                signals.drift = centroid_distance(masks[o], track.history[0][1] > 0.5, labels, o)
+                signals.drift = centroid_distance(masks[o], track.history[0][1] > 0.5, labels, o, hidden)
             signals.appearance, looks = self._appearance.distance(o, small, masks[o])
             if signals.looks_like is None and looks is not None:
                 signals.looks_like = looks
             signals.uncertainty = frame.uncertainty.get(o)
             verdicts[o] = judge(signals, self.settings.thresholds, motion.magnitude)
-            self._update(o, masks[o], verdicts[o].flagged, small)
+            self._update(o, masks[o], verdicts[o].flagged, small, _solid(hidden) if not lost else None)
         return verdicts
 
     def _start(
@@ -212,16 +251,30 @@ class _Pass:
             verdicts[o] = ObjectReview.first(mask, truth, known=trusted_ids is not None)
         return verdicts
 
-    def _update(self, object_id: int, mask: np.ndarray, flagged: bool, small: np.ndarray) -> None:
+    def _update(
+        self, object_id: int, mask: np.ndarray, flagged: bool, small: np.ndarray, hidden: np.ndarray | None = None
+    ) -> None:
+        """Keep what the next frame is compared with: the mask where it is not flagged (with the parts of the
+        object hidden behind something untracked, `hidden`, so they are expected back), else the trusted mask
+        carried on for a few frames."""
         track = self._tracks.setdefault(object_id, _Track(np.zeros(mask.shape, np.float32)))
-        if flagged and track.carried < self.settings.carry:
+        whole = mask | hidden if hidden is not None and not flagged else mask
+        centre = _centre(whole) if not flagged else None
+        if track.centre is not None and centre is not None:
+            track.velocity = (centre[0] - track.centre[0], centre[1] - track.centre[1])
+        else:
+            track.velocity = None
+        track.centre = centre
+        limit = 2 * self.settings.reach if flagged and _displaced(mask, track.trusted > 0.5) else self.settings.carry
+        if flagged and track.carried < limit:  # a displaced copy of the object (a slide) is carried for longer
             track.carried += 1
             return
-        track.trusted = mask.astype(np.float32)
+        track.trusted = whole.astype(np.float32)
+        track.seen = mask.astype(np.float32) if hidden is not None and not flagged else None
         track.carried = 0
         if not flagged:
             track.history.append([0, track.trusted])
-            track.full_area = max(0.9 * track.full_area, float(mask.sum()))
+            track.full_area = max(0.9 * track.full_area, float(track.trusted.sum()))
             self._appearance.learn(object_id, small, mask, trusted=False)
 
 
@@ -254,6 +307,23 @@ def _merge(forward: ObjectReview, backward: ObjectReview | None) -> ObjectReview
         present=forward.present or backward.present,
         signals=mild.signals,
     )
+
+
+def _settle_unseen_by_backward(
+    merged: dict[int, ObjectReview],
+    backward: dict[int, ObjectReview],
+    merged_before: dict[int, ObjectReview],
+    backward_before: dict[int, ObjectReview],
+) -> None:
+    """A frame the backward pass could not judge (the shot's last, or the last before a gap) has only the forward
+    pass's word; where the backward pass found the frame before it consistent with it and that frame is fine, a
+    forward flag on it is the forward pass still comparing with an old mask: lifted (in place)."""
+    for o, verdict in merged.items():
+        own, before, before_merged = backward.get(o), backward_before.get(o), merged_before.get(o)
+        if not verdict.flagged or (own is not None and own.judged) or before is None or before_merged is None:
+            continue
+        if before.judged and not before.flagged and before.score > AGREE and not before_merged.flagged:
+            merged[o] = ObjectReview(score=0.5, flagged=False, present=verdict.present, signals=verdict.signals)
 
 
 class Reviewer:
@@ -329,9 +399,16 @@ class Reviewer:
             frame = self._kept[position]
             small, labels = frame.pixels()
             later[position] = backward.step(frame, small, labels)
+        merged = [
+            {o: _merge(v, later[position].get(o)) for o, v in sorted(self._verdicts[position].items())}
+            for position in range(len(self._kept))
+        ]
+        for position in range(1, len(self._kept)):
+            if self._kept[position].index == self._kept[position - 1].index + 1:
+                _settle_unseen_by_backward(merged[position], later[position], merged[position - 1], later[position - 1])
         reviews = []
         for position, frame in enumerate(self._kept):
-            objects = {o: _merge(v, later[position].get(o)) for o, v in sorted(self._verdicts[position].items())}
+            objects = merged[position]
             reviews.append(
                 FrameReview(
                     frame.index, frame.name, {o: v for o, v in objects.items() if v.present}, frame.trusted is not None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-__all__ = ["ObjectSignals", "compare_masks", "fill_holes"]
+__all__ = ["ObjectSignals", "centroid_distance", "compare_masks", "fill_holes", "hidden_part"]
 
 #: Smallest object area (pixels at the working size) a share is taken of.
 MIN_AREA = 64
@@ -41,6 +41,7 @@ class ObjectSignals:
         contact: share of the object's expected outline region that another object covers or is expected
             on (an occlusion in progress: the geometry of the visible part is then least certain).
         at_edge: the mask or the expected one touches the picture's edge (clipped by it: its centroid moves).
+        full_area: the object's area in pixels when last seen whole (see `compare_masks`).
         lost: the motion lost the object (it showed on the previous frame and shows now, but its carried mask
             landed nowhere): its shape has nothing to be compared with.
         looks_like: another object whose expected place the mask covers, or None.
@@ -60,6 +61,7 @@ class ObjectSignals:
     shift: float = 0.0
     contact: float = 0.0
     at_edge: bool = False
+    full_area: float = 0.0
     lost: bool = False
     looks_like: int | None = None
     appearance: float | None = None
@@ -136,7 +138,7 @@ def compare_masks(
     area, expected_area = float(mask.sum()), float(expected.sum())
     size_area = max(area, expected_area, 0.35 * full_area, MIN_AREA)
     size = math.sqrt(size_area)
-    signals = ObjectSignals(area=area, expected_area=expected_area)
+    signals = ObjectSignals(area=area, expected_area=expected_area, full_area=full_area)
     tolerance = max(1, round(0.02 * size))
     covered_by_other = np.zeros_like(mask)
     left_by_other = np.zeros_like(mask)
@@ -169,7 +171,9 @@ def compare_masks(
     signals.detached = float(away.sum()) / size_area
     signals.changed = signals.missing + signals.extra
     signals.at_edge = bool(_touches_edge(mask) or _touches_edge(expected))
-    visible = ~(covered_by_other | left_by_other | (ids != object_id) & (ids != 0))
+    visible = ~(
+        covered_by_other | left_by_other | (ids != object_id) & (ids != 0) | hidden_part(mask, expected, shows, ids)
+    )
     centre, centre_expected = _centroid(mask & visible), _centroid(expected & visible)
     if centre is not None and centre_expected is not None:
         signals.shift = math.hypot(centre[0] - centre_expected[0], centre[1] - centre_expected[1]) / size
@@ -181,10 +185,21 @@ def compare_masks(
     return signals
 
 
-def centroid_distance(mask: np.ndarray, reference: np.ndarray, ids: np.ndarray, object_id: int) -> float:
+def hidden_part(mask: np.ndarray, expected: np.ndarray, shows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Expected pixels (HxW bool) that no object's mask has and where the object's content is not seen:
+    something untracked covers them (or the motion there is unknown). Centroids are taken without them, so an
+    untracked occluder does not move them."""
+    return expected & ~mask & ~shows & (ids == 0)
+
+
+def centroid_distance(
+    mask: np.ndarray, reference: np.ndarray, ids: np.ndarray, object_id: int, hidden: np.ndarray | None = None
+) -> float:
     """How far `mask`'s centroid is from `reference`'s (HxW bool), as a share of the object's size, both
-    taken where no other object is (0 when either is empty)."""
+    taken where no other object is and outside `hidden` (see `hidden_part`; 0 when either is empty)."""
     visible = (ids == object_id) | (ids == 0)
+    if hidden is not None:
+        visible &= ~hidden
     centre, centre_reference = _centroid(mask & visible), _centroid(reference & visible)
     if centre is None or centre_reference is None:
         return 0.0

@@ -21,7 +21,7 @@ class Thresholds:
     detached: float = 0.02
     holes: float = 0.006
     changed: float = 0.22
-    drift: float = 0.25
+    drift: float = 0.20
     shift: float = 0.10
     appearance: float = 0.60
     uncertainty: float = 0.45
@@ -109,6 +109,9 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
             },
         )
     found: list[tuple[float, str]] = []
+    leaving = signals.at_edge and signals.expected_area < 0.5 * signals.full_area  # mostly out of view already
+    if signals.area == 0 and leaving:  # it left the picture
+        thresholds = replace(thresholds, missing=np.inf, changed=np.inf, largest=np.inf)
     if signals.area == 0 and signals.expected_area >= MIN_AREA and signals.missing >= thresholds.missing:
         found.append((signals.missing / thresholds.missing + 1, "object missing where the motion puts it"))
     elif signals.looks_like is not None:
