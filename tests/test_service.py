@@ -214,7 +214,10 @@ def test_refined_mattes_equal_refine_frame_on_the_unrefined_ones(media, client):
         want = np.asarray(refine_frame(frames[index], probs, settings))
         # the same up to the 16-bit mattes the refinement was given here
         np.testing.assert_allclose(guided[index], want[1:], atol=1e-3, err_msg=str(index))
-        assert np.mean(guided_masks[index] == probs_to_ids(want, (1, 2))) > 0.999, index
+        # and the masks their argmax, wherever the top two mattes are not tied within that tolerance
+        top = np.sort(want, axis=0)
+        decided = top[-1] - top[-2] > 2e-3
+        assert np.mean((guided_masks[index] == probs_to_ids(want, (1, 2)))[decided]) > 0.999, index
         changed = max(changed, float(np.abs(guided[index] - off[index]).max()))
     assert changed > 0.05  # refining changed the mattes by far more than the tolerance
     frames.close()
