@@ -367,6 +367,7 @@ def test_cli_local_options_are_refused_with_ray(tmp_path):
     assert "--workers and --device are for local runs" in " ".join(result.output.split())
 
 
+@pytest.mark.slow
 def test_a_qc_column_reviews_that_shot_when_it_completes(tmp_path, checkpoint_path):
     plate, masks = write_shot(tmp_path / "sh010", frames=6)
     plate2, masks2 = write_shot(tmp_path / "sh020", frames=6, seed=1)

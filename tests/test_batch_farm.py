@@ -188,6 +188,7 @@ def _openjd() -> list[str]:
     return [exe]
 
 
+@pytest.mark.slow
 def test_openjd_template_is_checked_and_runs_one_task_per_chunk(tmp_path, checkpoint_path):
     plate, masks = write_shot(tmp_path / "sh010", frames=6, seed=3)
     rows = [{"name": "sh010", "plate": plate, "masks": masks, "output": "out/sh010", "size": -1, "alpha": "true"}]

@@ -70,6 +70,7 @@ def test_bench_reports_stages_and_memory():
     assert report["torch_version"] == torch.__version__ and report["date"].endswith("+00:00")
 
 
+@pytest.mark.slow
 def test_bench_flops_scale_with_objects_and_size():
     def flops(*args):
         result = runner.invoke(
@@ -125,6 +126,7 @@ def test_bench_no_flops_skips_the_count():
     assert report["fraction_of_peak_between"] is None
 
 
+@pytest.mark.slow
 def test_demo_processes_a_generated_clip(tmp_path, checkpoint_path):
     result = runner.invoke(
         app, ["demo", "-o", str(tmp_path / "demo"), "--count", "3", "--model", str(checkpoint_path), "--device", "cpu"]

@@ -84,6 +84,7 @@ def _wait_for(predicate, proc, seconds=120.0) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_second_run_into_a_busy_folder_is_refused_and_the_first_is_correct(checkpoint_path, tmp_path):
     folder = tmp_path / "clip"
     make_clip(folder, 24, references=(0, 12))
@@ -113,6 +114,7 @@ def test_second_run_into_a_busy_folder_is_refused_and_the_first_is_correct(check
     assert not (out / ".xmempp" / "lock.json").exists()
 
 
+@pytest.mark.slow
 def test_two_chunks_write_every_frame_once_and_use_every_keyframe(checkpoint_path, tmp_path):
     folder = tmp_path / "clip"
     _, _, stems = make_clip(folder, 12, references=(0,))  # the second chunk has no keyframe of its own
@@ -149,6 +151,7 @@ def test_chunk_outside_the_shot_names_the_frames(checkpoint_path, tmp_path):
     assert "no frame(s) 1007, 1008, 1009 of the range 1004-1009 (it has 1001-1006)" in " ".join(result.output.split())
 
 
+@pytest.mark.slow
 def test_json_log_lines_on_stderr(checkpoint_path, tmp_path):
     folder = tmp_path / "clip"
     make_clip(folder, 6, references=(0,))

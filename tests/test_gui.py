@@ -106,6 +106,7 @@ def captured(monkeypatch):
     return shown
 
 
+@pytest.mark.slow
 def test_annotate_propagate_suggest_and_reopen(qtbot, tmp_path, checkpoint_path, captured):
     workspace = caps_workspace(tmp_path)
     window = open_window(qtbot, workspace, checkpoint_path)

@@ -194,6 +194,7 @@ def test_foreground_without_pymatting_runs_on_blur_fusion(clip, tmp_path, monkey
     assert len(list((out / "rgba").rglob("*.exr"))) == FRAMES
 
 
+@pytest.mark.slow
 def test_batch_rows_with_refine_columns_write_what_process_writes(clip, tmp_path, checkpoint_path, one_thread):
     direct = tmp_path / "direct"
     _process(clip, direct, checkpoint_path, *REFINE_FLAGS)

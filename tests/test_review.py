@@ -43,6 +43,7 @@ def _flags(reviews):
     return [r.flagged for r in reviews]
 
 
+@pytest.mark.slow
 def test_correct_masks_are_rarely_flagged_through_occlusions_and_fast_camera_moves():
     """Six shots of 1-3 objects crossing one another under bursts of fast camera motion: at most 5 % of
     the frames flagged in all (measured: 8 of 186, 7 of them in the three-object shot)."""
@@ -67,6 +68,7 @@ _KINDS = [
 
 
 @pytest.mark.parametrize("kind", _KINDS)
+@pytest.mark.slow
 def test_each_failure_kind_is_flagged_with_a_reason_that_names_it(scenes, kind):
     score, reasons = ReviewScore(), []
     for number, scene in enumerate(scenes):
@@ -86,6 +88,7 @@ def test_each_failure_kind_is_flagged_with_a_reason_that_names_it(scenes, kind):
     assert score.false_positive_rate <= 0.1
 
 
+@pytest.mark.slow
 def test_every_kind_together_most_failures_flagged_few_right_frames(scenes):
     total = ReviewScore()
     for number, scene in enumerate(scenes):
@@ -189,6 +192,7 @@ def test_qc_command_writes_qc_json_and_html_and_prints_the_spans(tmp_path):
     assert missing.exit_code != 0 and "not found" in missing.output
 
 
+@pytest.mark.slow
 def test_process_qc_reviews_the_run_it_made(tmp_path, checkpoint_path):
     scene = make_scene(8, objects=1, frames=6, size=(96, 128), fast_camera=False)
     _write_shot(tmp_path, scene, scene.masks)
@@ -215,6 +219,7 @@ def test_process_qc_reviews_the_run_it_made(tmp_path, checkpoint_path):
     assert data["frames"][0]["keyframe"] and (out / "qc.html").is_file()
 
 
+@pytest.mark.slow
 def test_candidates_take_a_review_to_prefer_its_flagged_frames(tmp_path, checkpoint_path):
     scene = make_scene(9, objects=1, frames=8, size=(96, 128), fast_camera=False)
     _write_shot(tmp_path, scene, scene.masks)

@@ -131,6 +131,7 @@ def test_a_killed_servers_sessions_are_reloaded_and_a_clean_stop_keeps_them(chec
     assert not (state / ".xmempp-serve.lock").exists()
 
 
+@pytest.mark.slow
 def test_clean_stop_removes_its_own_temp_state_folder(checkpoint_path, tmp_path):
     media = tmp_path / "media"
     write_clip(media / "shot", 2)
@@ -145,6 +146,7 @@ def test_clean_stop_removes_its_own_temp_state_folder(checkpoint_path, tmp_path)
     assert not Path(match.group(1)).exists(), f"{match.group(1)} left behind: {files_under(Path(match.group(1)))}"
 
 
+@pytest.mark.slow
 def test_two_servers_cannot_share_a_state_folder(checkpoint_path, tmp_path):
     media, state = tmp_path / "media", tmp_path / "state"
     write_clip(media / "shot", 2)
