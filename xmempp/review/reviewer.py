@@ -32,7 +32,7 @@ from xmempp.errors import InputError
 from xmempp.review.appearance import Appearance
 from xmempp.review.motion import MotionEstimator, working_size
 from xmempp.review.signals import MIN_AREA, centroid_distance, compare_masks, hidden_part
-from xmempp.review.verdict import ObjectReview, Thresholds, judge
+from xmempp.review.verdict import ObjectReview, Thresholds, judge, relaxed
 
 __all__ = ["FrameReview", "ReviewSettings", "Reviewer", "review_sequence"]
 
@@ -165,6 +165,7 @@ class _Pass:
     def __init__(self, settings: ReviewSettings) -> None:
         self.settings = settings
         self._motion = MotionEstimator()
+        self._sharpness: deque[float] = deque(maxlen=12)  # the last frames' sharpness (see `_blur`)
         self._tracks: dict[int, _Track] = {}
         self._appearance = Appearance()
         self._previous_grey: np.ndarray | None = None
@@ -174,6 +175,7 @@ class _Pass:
     def step(self, frame: _Frame, small: np.ndarray, labels: np.ndarray) -> dict[int, ObjectReview]:
         """The verdicts on one frame (every object on it, expected on it, or on its keyframe)."""
         grey = self._motion.grey(small)
+        thresholds = relaxed(self.settings.thresholds, self._blur(grey))
         present = {int(i) for i in np.unique(labels) if i} | set(self._tracks)
         if frame.trusted is not None:
             present |= {int(i) for i in np.unique(frame.trusted) if i}
@@ -233,9 +235,19 @@ class _Pass:
             if signals.looks_like is None and looks is not None:
                 signals.looks_like = looks
             signals.uncertainty = frame.uncertainty.get(o)
-            verdicts[o] = judge(signals, self.settings.thresholds, motion.magnitude)
+            verdicts[o] = judge(signals, thresholds, motion.magnitude)
             self._update(o, masks[o], verdicts[o].flagged, small, _solid(hidden) if not lost else None)
         return verdicts
+
+    def _blur(self, grey: np.ndarray) -> float:
+        """How much less sharp this frame is than the shot's recent sharp frames (1 = as sharp; at most 3): the
+        geometric thresholds are relaxed by it where it reaches 1.5, since motion blur smears both the flow and
+        what an outline can be compared with."""
+        sharpness = float(cv2.Laplacian(grey, cv2.CV_32F).var())
+        recent = float(np.percentile(self._sharpness, 75)) if self._sharpness else sharpness
+        self._sharpness.append(sharpness)
+        drop = recent / max(sharpness, 1e-6)
+        return float(min(3.0, drop)) if drop >= 1.5 else 1.0
 
     def _start(
         self, small: np.ndarray, masks: dict[int, np.ndarray], trusted_ids: np.ndarray | None

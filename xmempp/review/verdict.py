@@ -8,7 +8,7 @@ import numpy as np
 
 from xmempp.review.signals import MIN_AREA, ObjectSignals
 
-__all__ = ["ObjectReview", "Thresholds", "judge"]
+__all__ = ["ObjectReview", "Thresholds", "judge", "relaxed"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class ObjectReview:
         return cls(score=1.0, flagged=False, present=present)
 
 
-def _relaxed(thresholds: Thresholds, factor: float) -> Thresholds:
+def relaxed(thresholds: Thresholds, factor: float) -> Thresholds:
     """The geometric thresholds scaled by `factor` (colour and network evidence unchanged)."""
     return replace(
         thresholds,
@@ -94,7 +94,7 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
     if signals.contact > 0.15:  # another object covers or leaves part of it: its visible outline moves, and
         # what shows of it (where it is, which parts are apart) says little
         thresholds = replace(
-            _relaxed(thresholds, 1.0 + min(1.0, signals.contact / 0.3)), shift=np.inf, detached=np.inf, drift=np.inf
+            relaxed(thresholds, 1.0 + min(1.0, signals.contact / 0.3)), shift=np.inf, detached=np.inf, drift=np.inf
         )
     if signals.contact > 0.05:  # touching another object: where its visible part is centred says little
         thresholds = replace(thresholds, shift=np.inf, drift=np.inf)
