@@ -27,6 +27,7 @@ import numpy as np
 
 from xmempp.errors import InputError, OutputError
 from xmempp.io.atomic import atomic_write_bytes
+from xmempp.io.roto_shapes import keyframe_ids
 
 __all__ = [
     "SOFT_PAINT_DIR",
@@ -160,15 +161,7 @@ def ids_from_mattes(layer: Mapping[int, np.ndarray], shape: tuple[int, int]) -> 
     Returns:
         HxW uint8 ids (0 = background).
     """
-    ids = np.zeros(shape, np.uint8)
-    if not layer:
-        return ids
-    order = sorted(layer)
-    stack = np.stack([layer[o] for o in order])
-    top = stack.argmax(0)
-    covered = stack.max(0) >= 0.5
-    ids[covered] = np.asarray(order, np.uint8)[top[covered]]
-    return ids
+    return keyframe_ids(layer, np.zeros(shape, np.uint8))
 
 
 # ---------------------------------------------------------------------------------------- files
