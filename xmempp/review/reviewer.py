@@ -9,8 +9,10 @@ drift); whether the mask sits where another object was expected (a swap); how fa
 from the object's trusted appearance (keyframes, else its first frames); and where given, the
 network's own uncertainty along the outline. Each measurement is divided by its threshold; the
 largest ratio decides: at 1 or above the object is flagged, and score = 1 - ratio / 2 (clipped to
-0..1; 0.5 at the threshold). Once an object is flagged, the next `carry` frames are compared with its
-last trusted mask carried forward, so a failure that lasts a few frames stays flagged.
+0..1; 0.5 at the threshold; the geometric thresholds are relaxed on blurred frames). Once an object is
+flagged, the next `carry` frames are compared with its last trusted mask carried forward (twice `reach`
+frames where the mask is that mask slid a little: a drift), so a failure that lasts a few frames stays
+flagged. Parts of an object hidden behind something untracked stay in its trusted mask, expected back.
 
 A failure has a start and an end: the shot is reviewed forwards as frames arrive and backwards
 in `finish` (over the frames kept at the working size, compressed: tens of kilobytes a frame), and
