@@ -42,8 +42,12 @@ def test_refused_with_a_size_that_fits_or_warned_with_force(model, monkeypatch):
     uhd = job(2160, 3840)
     with pytest.raises(ResourceError, match=r"3840x2160") as refused:
         check_job_memory(model, uhd)
-    assert [(r.setting, r.value) for r in refused.value.remedies] == [("size", 1080), ("force", None)]
-    assert "--size 1080" in cli_message(refused.value) and "--force" in cli_message(refused.value)
+    smaller, force = refused.value.remedies
+    assert (smaller.setting, force.setting, force.value) == ("size", "force", None)
+    offered = smaller.value
+    fits = {s: estimate_job_memory(model, job(2160, 3840, size=s)).shortfall() is None for s in (1440, 1080, 720)}
+    assert fits[offered] and not any(fits[s] for s in fits if s > offered)  # the largest size that fits
+    assert f"--size {offered}" in cli_message(refused.value) and "--force" in cli_message(refused.value)
     warning = check_job_memory(model, uhd, force=True)
     assert warning is not None and "3.0 GiB is available" in str(warning) and warning.remedy.setting == "size"
     assert check_job_memory(model, job(480, 854, size=480)) is None

@@ -26,6 +26,7 @@ from xmempp.io.frame_capabilities import size_of
 from xmempp.io.frames import Frames
 from xmempp.model.fused import packed_weight_bytes
 from xmempp.model.network import XMemNetwork
+from xmempp.model.winograd import ConvAlgorithm
 
 __all__ = ["MemoryEstimate", "available_memory", "check_job_memory", "estimate_job_memory"]
 
@@ -38,6 +39,11 @@ _SIMILARITY_COPIES = 4.2  # (query x memory) float32 matrices alive during a mem
 _STORE_COPIES = 3  # stores' spare capacity + the read layout's concatenated copy
 _OUTPUT_COPIES = 5  # full-resolution (1+K) float32 probabilities in flight to the writers
 _FRAME_COPIES = 6  # full-resolution RGB frames (prefetch, writer queue, float conversion)
+# Winograd's transformed tiles and products (`--conv winograd`, or `auto`, which may pick them), per object and
+# processing pixel: peak RSS over 3 native 1280x720 frames with 2 objects was 1.23 GB direct, 2.30 GB winograd and
+# 2.60-2.70 GB auto with its first-use timing runs, Intel Xeon 2.8 GHz. The figure sits between the two ends, so the
+# estimate stays within 2x of the peak whether auto's recorded choices are all direct or all Winograd.
+_WINOGRAD_PER_OBJECT_PIXEL = 500
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,8 @@ def estimate_job_memory(model: XMemNetwork, job: ShotJob) -> MemoryEstimate:
     packed = packed_weight_bytes(model)
     if packed:  # the per-frame convolutions meet one input shape, the per-object ones a second with objects
         parts["packed weights"] = (2 if objects > 1 else 1) * packed
+        if getattr(model, "conv_algorithm", ConvAlgorithm.direct) != ConvAlgorithm.direct:
+            parts["winograd tiles"] = int(_WINOGRAD_PER_OBJECT_PIXEL * pixels * objects)
     return MemoryEstimate(
         parts=parts,
         device=str(device),
