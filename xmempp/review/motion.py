@@ -45,7 +45,11 @@ class Motion:
     residual: float  # the grey-level difference a reliable pixel stays within
 
     def follow(
-        self, plane: np.ndarray, prior: tuple[float, float] | None = None, seen: np.ndarray | None = None
+        self,
+        plane: np.ndarray,
+        prior: tuple[float, float] | None = None,
+        seen: np.ndarray | None = None,
+        blur: float = 1.0,
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """An object's mask of the previous frame (HxW float32) carried to this frame as a whole: by the
         similarity transform that the flow inside it fits (dense flow smears the background's motion into the
@@ -60,7 +64,10 @@ class Motion:
         `prior` is the object's own last shift (dx, dy) in pixels: objects move smoothly where the camera
         jerks, so it is a candidate too, taken where it explains the object's pixels better. `seen` (HxW
         float32) is the part of `plane` that was visible: the motion is measured on it alone (the flow over a
-        hidden part is the occluder's), and `plane` carried as a whole.
+        hidden part is the occluder's), and `plane` carried as a whole. `blur` (1 = as sharp as the shot's recent
+        frames, see the reviewer) weakens the pixels' evidence: on a frame blurred 1.5x or more the dense flow of
+        a fast frame is no carry, and the steady shift is taken unless another carry explains the object's pixels
+        much better.
 
         Returns:
             (the carried mask, the pixels that the object's own motion makes reliable (HxW bool) or None, the
@@ -77,7 +84,7 @@ class Motion:
         scattered = (  # a fast frame whose flow lost or spread the object (slow ones may be occlusions)
             self.magnitude >= 8.0 and not _touches_edge(mask | landed) and not 0.8 <= landed.sum() / mask.sum() <= 1.25
         )
-        if scattered:
+        if scattered or (blur >= 1.5 and self.magnitude >= 8.0):  # a blurred fast frame's dense flow is no carry
             best_error = float("inf")
         fitted = self._fit(mask)
         if fitted is not None and 0.8 <= float(np.sqrt(abs(np.linalg.det(fitted[:, :2])))) <= 1.25:
@@ -87,17 +94,47 @@ class Motion:
         if prior is not None:
             steady = np.array([[1, 0, prior[0]], [0, 1, prior[1]]], np.float32)
             steady_error = self._error(steady, plane)
-            if steady_error <= 0.9 * best_error:
+            if steady_error <= (0.9 if blur < 1.5 else 1.5) * best_error:
                 best, best_error = steady, steady_error
-        if best_error >= 64.0 or self.magnitude >= 8.0:  # the flow may have lost the object: try its own shift
+        if best_error >= 24.0 or self.magnitude >= 8.0:  # the flow may have lost the object: try its own shift
             shift = _best_shift(self.before, self.now, mask, search=max(8.0, 2.0 * self.magnitude))
             if shift is not None and (shift[2] <= 0.7 * best_error or (best is None and scattered)):
                 best = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
         if best is None:
             return warped, None, None
-        size = (plane.shape[1], plane.shape[0])
-        moved_before = cv2.warpAffine(self.before, best, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return self.carry(whole, best), np.abs(moved_before - self.now) <= self.residual, best
+        return self.carry(whole, best), np.abs(self.moved(best) - self.now) <= self.residual, best
+
+    def moved(self, transform: np.ndarray | None) -> np.ndarray:
+        """The previous frame (as `before`) moved by `transform` (2x3, from `follow`), or along the dense flow
+        where it is None."""
+        if transform is None:
+            return self.carried
+        size = (self.before.shape[1], self.before.shape[0])
+        return cv2.warpAffine(self.before, transform, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def same_texture(self, transform: np.ndarray | None, where: np.ndarray) -> np.ndarray:
+        """HxW bool: pixels of `where` (HxW bool) where the previous frame moved by `transform` (from `follow`;
+        along the dense flow where None) shows the same texture as this frame: the two 7x7 neighbourhoods
+        correlate, or both are flat and of about the same grey. Stricter than `reliable`, which a different
+        texture of about the same grey passes (an occluder that moves otherwise: the object's content is not
+        seen there)."""
+        same = np.zeros(where.shape, bool)
+        ys, xs = np.nonzero(where)
+        if not len(xs):
+            return same
+        pad = 4  # the window's half and one
+        y0, y1 = max(0, int(ys.min()) - pad), min(where.shape[0], int(ys.max()) + pad + 1)
+        x0, x1 = max(0, int(xs.min()) - pad), min(where.shape[1], int(xs.max()) + pad + 1)
+        moved, now = self.moved(transform)[y0:y1, x0:x1], self.now[y0:y1, x0:x1]
+        window = (7, 7)
+        mean_a, mean_b = cv2.blur(moved, window), cv2.blur(now, window)
+        var_a = np.maximum(cv2.blur(moved * moved, window) - mean_a * mean_a, 0.0)
+        var_b = np.maximum(cv2.blur(now * now, window) - mean_b * mean_b, 0.0)
+        covariance = cv2.blur(moved * now, window) - mean_a * mean_b
+        correlated = covariance >= 0.5 * np.sqrt(var_a * var_b) + 1.0
+        flat = (var_a < _FLAT_VARIANCE) & (var_b < _FLAT_VARIANCE) & (np.abs(mean_a - mean_b) <= 0.5 * self.residual)
+        same[y0:y1, x0:x1] = (correlated | flat) & where[y0:y1, x0:x1]
+        return same
 
     def carry(self, plane: np.ndarray, transform: np.ndarray | None) -> np.ndarray:
         """`plane` (HxW float32, of the previous frame) carried by `transform` (2x3, from `follow`), or along
@@ -132,12 +169,11 @@ class Motion:
 
     def _error(self, transform: np.ndarray, plane: np.ndarray) -> float:
         """Mean squared grey difference, over the carried mask, between this frame and the previous one moved
-        by `transform` (of the best three quarters of its pixels: something may cover the rest)."""
-        size = (plane.shape[1], plane.shape[0])
+        by `transform` (of the better half of its pixels: something may cover the rest)."""
         landed = self.carry(plane, transform) > 0.5
         if not landed.any():
             return float("inf")
-        moved = cv2.warpAffine(self.before, transform, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        moved = self.moved(transform)
         return _trimmed_mean((self.now[landed] - moved[landed]) ** 2)
 
     def warp(self, plane: np.ndarray) -> np.ndarray:
@@ -147,14 +183,18 @@ class Motion:
         )
 
 
+#: Grey-level variance (after the light blur) below which a 7x7 neighbourhood counts as flat.
+_FLAT_VARIANCE = 16.0
+
+
 def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def _trimmed_mean(squared: np.ndarray) -> float:
-    """The mean of the lowest three quarters of `squared` (1-D): an occluder over part of an object does not
-    make the object's true motion look wrong."""
-    keep = max(1, int(0.75 * squared.size))
+    """The mean of the lower half of `squared` (1-D): an occluder over part of an object (a bar sweeping across
+    it covers new parts of it on every frame) does not make the object's true motion look wrong."""
+    keep = max(1, int(0.5 * squared.size))
     return float(np.mean(np.partition(squared, keep - 1)[:keep]))
 
 

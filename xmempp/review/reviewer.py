@@ -177,7 +177,8 @@ class _Pass:
     def step(self, frame: _Frame, small: np.ndarray, labels: np.ndarray) -> dict[int, ObjectReview]:
         """The verdicts on one frame (every object on it, expected on it, or on its keyframe)."""
         grey = self._motion.grey(small)
-        thresholds = relaxed(self.settings.thresholds, self._blur(grey))
+        blur = self._blur(grey)
+        thresholds = relaxed(self.settings.thresholds, blur)
         present = {int(i) for i in np.unique(labels) if i} | set(self._tracks)
         if frame.trusted is not None:
             present |= {int(i) for i in np.unique(frame.trusted) if i}
@@ -194,16 +195,22 @@ class _Pass:
         lost: set[int] = set()
         for o, kept in self._tracks.items():  # every trusted mask (confirmed or carried) follows the object
             seen = kept.trusted if kept.seen is None else kept.seen
-            along_flow = motion.reliable & (motion.warp(seen) > 0.5)  # the object's visible content came here
+            # the object's visible content came here along the flow, its texture unchanged
+            along_flow = motion.same_texture(None, motion.reliable & (motion.warp(seen) > 0.5))
             had = float((kept.trusted > 0.5).sum())
-            kept.trusted, own, transform = motion.follow(kept.trusted, kept.velocity, kept.seen)
+            kept.trusted, own, transform = motion.follow(kept.trusted, kept.velocity, kept.seen, blur)
             kept.seen = None if kept.seen is None else motion.carry(kept.seen, transform)
             reliable[o] = motion.reliable if own is None else motion.reliable | own
-            shows[o] = along_flow if own is None else along_flow | own
+            if own is not None:  # or its own motion carried its visible content here, its texture unchanged
+                own_content = motion.same_texture(transform, own & (motion.carry(seen, transform) > 0.5))
+                along_flow = along_flow | own_content
+            shows[o] = along_flow
             if had >= MIN_AREA and float((kept.trusted > 0.5).sum()) < MIN_AREA and (masks[o]).sum() >= MIN_AREA:
                 lost.add(o)  # the motion lost it (it was there and is still there): nothing to compare its shape with
-            kept.history = deque(
-                [age + 1, motion.carry(h, transform)] for age, h in kept.history if age < self.settings.reach
+            kept.history = deque(  # a blurred frame's carry is rough: slow drift is measured from after it
+                [age + 1, motion.carry(h, transform)]
+                for age, h in kept.history
+                if age < self.settings.reach and blur < 1.5
             )
         expected = {o: (t.trusted > 0.5) for o, t in self._tracks.items()}
         assert previous_labels is not None  # set with the previous grey
@@ -233,12 +240,15 @@ class _Pass:
             )
             if track is not None and len(track.history) >= self.settings.reach // 2:
                 signals.drift = centroid_distance(masks[o], track.history[0][1] > 0.5, labels, o, hidden)
-            signals.appearance, looks = self._appearance.distance(o, small, masks[o])
-            if signals.looks_like is None and looks is not None:
-                signals.looks_like = looks
+            if signals.area >= 0.35 * signals.full_area:  # a small part in view shows a subset of its colours
+                signals.appearance, looks = self._appearance.distance(o, small, masks[o])
+                if signals.looks_like is None and looks is not None:
+                    signals.looks_like = looks
             signals.uncertainty = frame.uncertainty.get(o)
             verdicts[o] = judge(signals, thresholds, motion.magnitude)
-            self._update(o, masks[o], verdicts[o].flagged, small, _solid(hidden) if not lost else None)
+            # leaving the picture: what is gone of it is out of view, not hidden, and not expected back
+            gone = signals.at_edge and signals.area < 0.5 * signals.full_area
+            self._update(o, masks[o], verdicts[o].flagged, small, _solid(hidden) if not (lost or gone) else None)
         return verdicts
 
     def _blur(self, grey: np.ndarray) -> float:
@@ -276,6 +286,9 @@ class _Pass:
         centre = _centre(whole) if not flagged else None
         if track.centre is not None and centre is not None:
             track.velocity = (centre[0] - track.centre[0], centre[1] - track.centre[1])
+        elif centre is None and track.centre is not None and track.velocity is not None:  # flagged: it is taken to
+            # go on as it moved (objects move smoothly), its centre predicted
+            centre = (track.centre[0] + track.velocity[0], track.centre[1] + track.velocity[1])
         else:
             track.velocity = None
         track.centre = centre

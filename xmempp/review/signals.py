@@ -81,11 +81,21 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return (flood != 2)[1:-1, 1:-1]
 
 
-def _off_border(mask: np.ndarray, band: int) -> np.ndarray:
-    """`mask` without the pixels within `band` of the picture's edge (where an object enters or leaves view)."""
+def _off_border(mask: np.ndarray, band: int, keep: np.ndarray | None = None) -> np.ndarray:
+    """`mask` without the pixels within `band` of the picture's edge (where an object enters or leaves view),
+    except those of `keep` (HxW bool)."""
     inner = mask.copy()
-    inner[:band], inner[-band:], inner[:, :band], inner[:, -band:] = False, False, False, False
-    return inner
+    if band > 0:
+        inner[:band], inner[-band:], inner[:, :band], inner[:, -band:] = False, False, False, False
+    return inner if keep is None else inner | (mask & keep)
+
+
+def _inside_pieces(mask: np.ndarray) -> np.ndarray:
+    """The pieces of `mask` (HxW bool) that do not reach the picture's edge: no object entering view makes
+    them, wherever they are."""
+    _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return mask & ~np.isin(labels, edge)
 
 
 def _touches_edge(mask: np.ndarray) -> bool:
@@ -153,7 +163,10 @@ def compare_masks(
         signals.contact = float((near_expected & (others_now | left_by_other)).sum()) / float(near_expected.sum())
     band = int(min(max(8, 0.05 * min(mask.shape), 1.5 * motion), 0.12 * min(mask.shape)))
     shows = reliable if shows is None else shows
-    missing = _off_border(expected & ~mask & shows & ~covered_by_other, band)
+    # an empty mask where the object is expected mostly in view is judged on the whole expected object (the band
+    # is for objects entering or leaving view)
+    whole = area == 0 and expected_area >= 0.5 * full_area
+    missing = _off_border(expected & ~mask & shows & ~covered_by_other, 0 if whole else band)
     extra = _off_border(mask & ~expected & reliable & ~left_by_other, band)
     kernel = _disk(tolerance)
     missing_core = cv2.morphologyEx(missing.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
@@ -166,7 +179,7 @@ def compare_masks(
     signals.holes = float(holes.sum()) / size_area
     near = cv2.dilate(expected.astype(np.uint8), _disk(max(2, round(0.1 * size)))).astype(bool)
     near_others = cv2.dilate((others_now | left_by_other).astype(np.uint8), _disk(max(2, round(0.1 * size))))
-    away = _off_border(mask & ~near & reliable & ~near_others.astype(bool), band)
+    away = _off_border(mask & ~near & reliable & ~near_others.astype(bool), band, keep=_inside_pieces(mask))
     away = cv2.morphologyEx(away.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)).astype(bool)
     signals.detached = float(away.sum()) / size_area
     signals.changed = signals.missing + signals.extra
