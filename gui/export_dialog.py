@@ -48,7 +48,6 @@ from PyQt5.QtWidgets import (
 
 from xmempp.errors import InputError, XMemppError
 from xmempp.io.writers import WriterOptions
-from xmempp.refine.pymatting_loader import pymatting_available
 
 from .job_runner import JobRunner, JobState
 from .project import Project
@@ -139,9 +138,6 @@ class ExportDialog(QDialog):
         self.alpha_bits.setEnabled(False)
         self.alpha.toggled.connect(self.alpha_bits.setEnabled)
         self.foreground.toggled.connect(self._foreground_toggled)
-        if not pymatting_available():
-            self.foreground.setEnabled(False)
-            self.foreground.setToolTip("Needs pymatting: pip install 'xmempp[matting]'")
         self.refine = RefineControls(self)
         for soft in (self.alpha, self.exr, self.cryptomatte):
             soft.toggled.connect(self._soft_outputs_changed)

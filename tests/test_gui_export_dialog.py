@@ -149,3 +149,22 @@ def test_a_broken_shapes_file_stops_the_export_with_the_reason(qtbot, tmp_path):
     assert dialog.worker is None and "shapes.json" in dialog.status.text()
     assert not (tmp_path / "out").exists()
     window.close()
+
+
+def test_foreground_colour_is_offered_without_pymatting(qtbot, tmp_path, monkeypatch):
+    """The export's foreground is blur-fusion, which needs no pymatting: the box is offered either way (only the
+    refine stage's matting mode needs pymatting and says so)."""
+    import importlib.util
+
+    from xmempp.gui.export_dialog import ExportDialog
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pymatting" else find_spec(name, *a)
+    )
+    window = open_window(qtbot, two_object_workspace(tmp_path), size=(1280, 680))
+    dialog = ExportDialog(window.project, window)
+    qtbot.addWidget(dialog)
+    assert dialog.foreground.isEnabled()
+    matting = dialog.refine.mode.model().item(dialog.refine.mode.findData("matting"))
+    assert not matting.isEnabled() and "pymatting" in matting.toolTip()
