@@ -33,7 +33,7 @@ import numpy as np
 from xmempp.errors import InputError
 from xmempp.review.appearance import Appearance
 from xmempp.review.motion import MotionEstimator, working_size
-from xmempp.review.signals import MIN_AREA, centroid_distance, compare_masks, hidden_part
+from xmempp.review.signals import MIN_AREA, centroid_distance, compare_masks, edge_strength, edge_support, hidden_part
 from xmempp.review.verdict import ObjectReview, Thresholds, judge, relaxed
 
 __all__ = ["FrameReview", "ReviewSettings", "Reviewer", "review_sequence"]
@@ -190,6 +190,7 @@ class _Pass:
         if previous is None or not adjacent or frame.trusted is not None:  # a gap in the masks starts afresh
             return self._start(small, masks, frame.trusted)
         motion = self._motion.motion(grey, previous)
+        strength = edge_strength(grey)
         reliable: dict[int, np.ndarray] = {}
         shows: dict[int, np.ndarray] = {}
         lost: set[int] = set()
@@ -235,6 +236,9 @@ class _Pass:
                 shows.get(o),
             )
             signals.lost = o in lost
+            if o in expected:
+                tolerance = max(2, round(0.02 * np.sqrt(max(signals.area, signals.expected_area))))
+                signals.edge_support = edge_support(strength, masks[o], expected[o], tolerance)
             hidden = (
                 hidden_part(masks[o], expected[o], shows.get(o, motion.reliable), labels) if o in expected else None
             )

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-__all__ = ["ObjectSignals", "centroid_distance", "compare_masks", "fill_holes", "hidden_part"]
+__all__ = [
+    "ObjectSignals",
+    "centroid_distance",
+    "compare_masks",
+    "edge_strength",
+    "edge_support",
+    "fill_holes",
+    "hidden_part",
+]
 
 #: Smallest object area (pixels at the working size) a share is taken of.
 MIN_AREA = 64
@@ -44,6 +52,8 @@ class ObjectSignals:
         full_area: the object's area in pixels when last seen whole (see `compare_masks`).
         lost: the motion lost the object (it showed on the previous frame and shows now, but its carried mask
             landed nowhere): its shape has nothing to be compared with.
+        edge_support: how much stronger the image's edges are along the outline the mask gained than along
+            the outline it gave up (see `edge_support`), or None where it did not move enough to tell.
         looks_like: another object whose expected place the mask covers, or None.
         appearance: colour distance to the object's trusted appearance (0 same .. 1 unrelated), or None.
         uncertainty: the network's soft-probability uncertainty in the object's band (0..1), or None.
@@ -63,6 +73,7 @@ class ObjectSignals:
     at_edge: bool = False
     full_area: float = 0.0
     lost: bool = False
+    edge_support: float | None = None
     looks_like: int | None = None
     appearance: float | None = None
     uncertainty: float | None = None
@@ -218,3 +229,29 @@ def centroid_distance(
         return 0.0
     size = math.sqrt(max(float(mask.sum()), float(reference.sum()), MIN_AREA))
     return math.hypot(centre[0] - centre_reference[0], centre[1] - centre_reference[1]) / size
+
+
+def edge_strength(grey: np.ndarray) -> np.ndarray:
+    """HxW float32: the image's gradient magnitude (Sobel, after a light blur) of `grey` (HxW uint8)."""
+    smooth = cv2.GaussianBlur(grey.astype(np.float32), (3, 3), 0)
+    return cv2.magnitude(cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    mask = mask.astype(np.uint8)
+    return (mask - cv2.erode(mask, np.ones((3, 3), np.uint8))) > 0
+
+
+def edge_support(strength: np.ndarray, mask: np.ndarray, expected: np.ndarray, tolerance: int) -> float | None:
+    """The mean edge strength (`edge_strength`) along the outline `mask` gained (its outline farther than
+    `tolerance` pixels from `expected`'s) over that along the outline it gave up (the other way round): well
+    above 1 where the new outline follows the image's edges and the abandoned one lies where there are none (an
+    object turning in depth, a right mask the motion did not foresee); None where either has fewer than 12
+    pixels."""
+    gained, given_up = _outline(mask), _outline(expected)
+    near = _disk(max(1, tolerance))
+    gained_only = gained & ~cv2.dilate(given_up.astype(np.uint8), near).astype(bool)
+    given_up_only = given_up & ~cv2.dilate(gained.astype(np.uint8), near).astype(bool)
+    if gained_only.sum() < 12 or given_up_only.sum() < 12:
+        return None
+    return float(strength[gained_only].mean()) / max(float(strength[given_up_only].mean()), 1.0)

@@ -65,15 +65,17 @@ class ObjectReview:
         return cls(score=1.0, flagged=False, present=present)
 
 
+#: The measurements of an object's shape and place (the others are its colours and the network's evidence).
+_GEOMETRIC = ("missing", "extra", "changed", "largest", "detached", "holes", "drift", "shift")
+
+#: The `ObjectSignals.edge_support` from which a changed outline counts as the image's own: the outline the mask
+#: gained follows edges this many times stronger than the one it gave up.
+EDGE_SUPPORT = 3.0
+
+
 def relaxed(thresholds: Thresholds, factor: float) -> Thresholds:
     """The geometric thresholds scaled by `factor` (colour and network evidence unchanged)."""
-    return replace(
-        thresholds,
-        **{
-            name: getattr(thresholds, name) * factor
-            for name in ("missing", "extra", "changed", "largest", "detached", "holes", "drift", "shift")
-        },
-    )
+    return replace(thresholds, **{name: getattr(thresholds, name) * factor for name in _GEOMETRIC})
 
 
 def _percent(value: float) -> str:
@@ -100,14 +102,10 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
         thresholds = replace(thresholds, shift=np.inf, drift=np.inf)
     if signals.at_edge:  # the picture's edge clips it: where its visible part is centred says little
         thresholds = replace(thresholds, shift=np.inf, drift=np.inf)
-    if signals.lost:  # nothing to compare its shape with: only its colours and the network's evidence count
-        thresholds = replace(
-            thresholds,
-            **{
-                name: np.inf
-                for name in ("missing", "extra", "changed", "largest", "detached", "holes", "drift", "shift")
-            },
-        )
+    supported = signals.edge_support is not None and signals.edge_support >= EDGE_SUPPORT
+    if signals.lost or supported:  # nothing to compare its shape with, or the image's edges back its new outline
+        # (an object turning in depth): only its colours and the network's evidence count
+        thresholds = replace(thresholds, **{name: np.inf for name in _GEOMETRIC})
     found: list[tuple[float, str]] = []
     leaving = signals.at_edge and signals.expected_area < 0.5 * signals.full_area  # mostly out of view already
     if signals.area == 0 and leaving:  # it left the picture
