@@ -192,7 +192,7 @@ def estimate_job_memory(model: XMemNetwork, job: ShotJob) -> MemoryEstimate:
     packed = packed_weight_bytes(model)
     if packed:  # the per-frame convolutions meet one input shape, the per-object ones a second with objects
         parts["packed weights"] = (2 if objects > 1 else 1) * packed
-        if getattr(model, "conv_algorithm", ConvAlgorithm.direct) != ConvAlgorithm.direct:
+        if model.conv_algorithm != ConvAlgorithm.direct:
             parts["winograd tiles"] = int(_WINOGRAD_PER_OBJECT_PIXEL * pixels * objects)
     return MemoryEstimate(
         parts=parts,

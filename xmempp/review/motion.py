@@ -15,7 +15,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Motion", "MotionEstimator", "working_size"]
+__all__ = ["BLURRED", "Motion", "MotionEstimator", "working_size"]
+
+#: The sharpness drop (the shot's recent sharp frames over this one) from which a frame counts as blurred.
+BLURRED = 1.5
 
 
 def working_size(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -84,7 +87,7 @@ class Motion:
         scattered = (  # a fast frame whose flow lost or spread the object (slow ones may be occlusions)
             self.magnitude >= 8.0 and not _touches_edge(mask | landed) and not 0.8 <= landed.sum() / mask.sum() <= 1.25
         )
-        if scattered or (blur >= 1.5 and self.magnitude >= 8.0):  # a blurred fast frame's dense flow is no carry
+        if scattered or (blur >= BLURRED and self.magnitude >= 8.0):  # a blurred fast frame's dense flow is no carry
             best_error = float("inf")
         fitted = self._fit(mask)
         if fitted is not None and 0.8 <= float(np.sqrt(abs(np.linalg.det(fitted[:, :2])))) <= 1.25:
@@ -94,7 +97,7 @@ class Motion:
         if prior is not None:
             steady = np.array([[1, 0, prior[0]], [0, 1, prior[1]]], np.float32)
             steady_error = self._error(steady, plane)
-            if steady_error <= (0.9 if blur < 1.5 else 1.5) * best_error:
+            if steady_error <= (0.9 if blur < BLURRED else 1.5) * best_error:
                 best, best_error = steady, steady_error
         if best_error >= 24.0 or self.magnitude >= 8.0:  # the flow may have lost the object: try its own shift
             shift = _best_shift(self.before, self.now, mask, search=max(8.0, 2.0 * self.magnitude))

@@ -32,7 +32,7 @@ import numpy as np
 
 from xmempp.errors import InputError
 from xmempp.review.appearance import Appearance
-from xmempp.review.motion import MotionEstimator, working_size
+from xmempp.review.motion import BLURRED, MotionEstimator, working_size
 from xmempp.review.signals import MIN_AREA, centroid_distance, compare_masks, edge_strength, edge_support, hidden_part
 from xmempp.review.verdict import ObjectReview, Thresholds, judge, relaxed
 
@@ -203,7 +203,8 @@ class _Pass:
             kept.seen = None if kept.seen is None else motion.carry(kept.seen, transform)
             reliable[o] = motion.reliable if own is None else motion.reliable | own
             if own is not None:  # or its own motion carried its visible content here, its texture unchanged
-                own_content = motion.same_texture(transform, own & (motion.carry(seen, transform) > 0.5))
+                carried_seen = kept.trusted if kept.seen is None else kept.seen  # `seen`, carried above
+                own_content = motion.same_texture(transform, own & (carried_seen > 0.5))
                 along_flow = along_flow | own_content
             shows[o] = along_flow
             if had >= MIN_AREA and float((kept.trusted > 0.5).sum()) < MIN_AREA and (masks[o]).sum() >= MIN_AREA:
@@ -211,7 +212,7 @@ class _Pass:
             kept.history = deque(  # a blurred frame's carry is rough: slow drift is measured from after it
                 [age + 1, motion.carry(h, transform)]
                 for age, h in kept.history
-                if age < self.settings.reach and blur < 1.5
+                if age < self.settings.reach and blur < BLURRED
             )
         expected = {o: (t.trusted > 0.5) for o, t in self._tracks.items()}
         assert previous_labels is not None  # set with the previous grey
@@ -263,7 +264,7 @@ class _Pass:
         recent = float(np.percentile(self._sharpness, 75)) if self._sharpness else sharpness
         self._sharpness.append(sharpness)
         drop = recent / max(sharpness, 1e-6)
-        return float(min(3.0, drop)) if drop >= 1.5 else 1.0
+        return float(min(3.0, drop)) if drop >= BLURRED else 1.0
 
     def _start(
         self, small: np.ndarray, masks: dict[int, np.ndarray], trusted_ids: np.ndarray | None

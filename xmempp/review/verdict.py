@@ -175,10 +175,7 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
         found.append((signals.appearance / thresholds.appearance, "colours unlike the object's keyframes"))
     if signals.uncertainty is not None and signals.uncertainty >= thresholds.uncertainty:
         found.append((signals.uncertainty / thresholds.uncertainty, "the network is unsure along the outline"))
-    ratios = [
-        getattr(signals, name) / getattr(thresholds, name)
-        for name in ("missing", "extra", "changed", "largest", "shift", "detached", "holes", "drift")
-    ]
+    ratios = [getattr(signals, name) / getattr(thresholds, name) for name in _GEOMETRIC]
     ratios += [
         value / limit
         for value, limit in ((signals.appearance, thresholds.appearance), (signals.uncertainty, thresholds.uncertainty))
