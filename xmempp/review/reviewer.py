@@ -32,8 +32,18 @@ import numpy as np
 
 from xmempp.errors import InputError
 from xmempp.review.appearance import Appearance
+from xmempp.review.merge import merge, settle_unseen_by_backward
 from xmempp.review.motion import BLURRED, MotionEstimator, working_size
-from xmempp.review.signals import MIN_AREA, centroid_distance, compare_masks, edge_strength, edge_support, hidden_part
+from xmempp.review.signals import (
+    MIN_AREA,
+    MOSTLY_HIDDEN,
+    centroid_distance,
+    compare_masks,
+    edge_offset,
+    edge_strength,
+    edge_support,
+    hidden_part,
+)
 from xmempp.review.verdict import ObjectReview, Thresholds, judge, relaxed
 
 __all__ = ["FrameReview", "ReviewSettings", "Reviewer", "review_sequence"]
@@ -161,15 +171,20 @@ class _Frame:
         return small, labels
 
 
+#: How much stronger the edges along a mask's outline shifted onto them must be than along the outline as it is
+#: for the outline to count as off the image's edges (see `edge_offset`).
+EDGE_OFFSET_GAIN = 1.3
+
+
 class _Pass:
     """One pass over the frames in one direction: each frame compared with the motion from the one before."""
 
-    def __init__(self, settings: ReviewSettings) -> None:
+    def __init__(self, settings: ReviewSettings, appearance: Appearance | None = None) -> None:
         self.settings = settings
         self._motion = MotionEstimator()
         self._sharpness: deque[float] = deque(maxlen=12)  # the last frames' sharpness (see `_blur`)
         self._tracks: dict[int, _Track] = {}
-        self._appearance = Appearance()
+        self.appearance = appearance or Appearance()  # the objects' trusted colours (shared by the passes)
         self._previous_grey: np.ndarray | None = None
         self._previous_index: int | None = None
         self._previous_labels: np.ndarray | None = None
@@ -198,7 +213,6 @@ class _Pass:
             seen = kept.trusted if kept.seen is None else kept.seen
             # the object's visible content came here along the flow, its texture unchanged
             along_flow = motion.same_texture(None, motion.reliable & (motion.warp(seen) > 0.5))
-            had = float((kept.trusted > 0.5).sum())
             kept.trusted, own, transform = motion.follow(kept.trusted, kept.velocity, kept.seen, blur)
             kept.seen = None if kept.seen is None else motion.carry(kept.seen, transform)
             reliable[o] = motion.reliable if own is None else motion.reliable | own
@@ -207,8 +221,9 @@ class _Pass:
                 own_content = motion.same_texture(transform, own & (carried_seen > 0.5))
                 along_flow = along_flow | own_content
             shows[o] = along_flow
-            if had >= MIN_AREA and float((kept.trusted > 0.5).sum()) < MIN_AREA and (masks[o]).sum() >= MIN_AREA:
-                lost.add(o)  # the motion lost it (it was there and is still there): nothing to compare its shape with
+            if float((kept.trusted > 0.5).sum()) < MIN_AREA and (masks[o]).sum() >= MIN_AREA:
+                lost.add(o)  # the motion lost it, or it comes out from behind something that hid it whole: nothing
+                # to compare its shape with
             kept.history = deque(  # a blurred frame's carry is rough: slow drift is measured from after it
                 [age + 1, motion.carry(h, transform)]
                 for age, h in kept.history
@@ -240,13 +255,18 @@ class _Pass:
             if o in expected:
                 tolerance = max(2, round(0.02 * np.sqrt(max(signals.area, signals.expected_area))))
                 signals.edge_support = edge_support(strength, masks[o], expected[o], tolerance)
+            size = np.sqrt(max(signals.area, signals.expected_area, MIN_AREA))
+            off = edge_offset(strength, masks[o], (labels != o) & (labels != 0), int(min(12, max(3, 0.15 * size))))
+            if off is not None and off[1] >= EDGE_OFFSET_GAIN:
+                signals.edge_offset = off[0] / size
             hidden = (
                 hidden_part(masks[o], expected[o], shows.get(o, motion.reliable), labels) if o in expected else None
             )
             if track is not None and len(track.history) >= self.settings.reach // 2:
                 signals.drift = centroid_distance(masks[o], track.history[0][1] > 0.5, labels, o, hidden)
-            if signals.area >= 0.35 * signals.full_area:  # a small part in view shows a subset of its colours
-                signals.appearance, looks = self._appearance.distance(o, small, masks[o])
+            if signals.area >= MOSTLY_HIDDEN * signals.full_area and blur < BLURRED:  # a small part in view shows a
+                # subset of its colours, and motion blur mixes them with the background's
+                signals.appearance, looks = self.appearance.distance(o, small, masks[o])
                 if signals.looks_like is None and looks is not None:
                     signals.looks_like = looks
             signals.uncertainty = frame.uncertainty.get(o)
@@ -276,7 +296,7 @@ class _Pass:
             truth = (trusted_ids == o) if trusted_ids is not None else mask
             self._tracks[o] = _Track(truth.astype(np.float32))
             if truth.any():
-                self._appearance.learn(o, small, truth, trusted=trusted_ids is not None)
+                self.appearance.learn(o, small, truth, trusted=trusted_ids is not None)
             verdicts[o] = ObjectReview.first(mask, truth, known=trusted_ids is not None)
         return verdicts
 
@@ -306,56 +326,8 @@ class _Pass:
         track.carried = 0
         if not flagged:
             track.history.append([0, track.trusted])
-            track.full_area = max(0.9 * track.full_area, float(track.trusted.sum()))
-            self._appearance.learn(object_id, small, mask, trusted=False)
-
-
-#: A pass's score at or below which it backs the other pass's flag (0.8 of the flagging ratio).
-AGREE = 0.6
-
-
-def _merge(forward: ObjectReview, backward: ObjectReview | None) -> ObjectReview:
-    """A frame's verdict from both passes: flagged where one pass flags it and the other comes close (a failure
-    has a start and an end; a disagreement that only one direction sees is the other frames' fault: the jump
-    back after a failure), scored by the milder."""
-    if backward is None or not backward.judged:
-        return forward
-    if not forward.judged:
-        return backward
-    if (forward.flagged and backward.score <= AGREE) or (backward.flagged and forward.score <= AGREE):
-        worse = forward if forward.score <= backward.score else backward
-        return ObjectReview(
-            score=max(forward.score, backward.score),
-            flagged=True,
-            reasons=worse.reasons,
-            present=forward.present,
-            signals=worse.signals,
-        )
-    mild = forward if forward.score >= backward.score else backward
-    return ObjectReview(
-        score=max(0.5, min(forward.score, backward.score)) if not mild.flagged else mild.score,
-        flagged=False,
-        reasons=[],
-        present=forward.present or backward.present,
-        signals=mild.signals,
-    )
-
-
-def _settle_unseen_by_backward(
-    merged: dict[int, ObjectReview],
-    backward: dict[int, ObjectReview],
-    merged_before: dict[int, ObjectReview],
-    backward_before: dict[int, ObjectReview],
-) -> None:
-    """A frame the backward pass could not judge (the shot's last, or the last before a gap) has only the forward
-    pass's word; where the backward pass found the frame before it consistent with it and that frame is fine, a
-    forward flag on it is the forward pass still comparing with an old mask: lifted (in place)."""
-    for o, verdict in merged.items():
-        own, before, before_merged = backward.get(o), backward_before.get(o), merged_before.get(o)
-        if not verdict.flagged or (own is not None and own.judged) or before is None or before_merged is None:
-            continue
-        if before.judged and not before.flagged and before.score > AGREE and not before_merged.flagged:
-            merged[o] = ObjectReview(score=0.5, flagged=False, present=verdict.present, signals=verdict.signals)
+            track.full_area = max(0.97 * track.full_area, float(track.trusted.sum()))
+            self.appearance.learn(object_id, small, mask, trusted=False)
 
 
 class Reviewer:
@@ -425,19 +397,19 @@ class Reviewer:
 
     def finish(self) -> list[FrameReview]:
         """Run the backward pass and return one `FrameReview` per frame, in order."""
-        backward = _Pass(self.settings)
+        backward = _Pass(self.settings, self._forward.appearance)  # colours from the keyframes or first frames
         later: list[dict[int, ObjectReview]] = [{} for _ in self._kept]
         for position in reversed(range(len(self._kept))):
             frame = self._kept[position]
             small, labels = frame.pixels()
             later[position] = backward.step(frame, small, labels)
         merged = [
-            {o: _merge(v, later[position].get(o)) for o, v in sorted(self._verdicts[position].items())}
+            {o: merge(v, later[position].get(o)) for o, v in sorted(self._verdicts[position].items())}
             for position in range(len(self._kept))
         ]
         for position in range(1, len(self._kept)):
             if self._kept[position].index == self._kept[position - 1].index + 1:
-                _settle_unseen_by_backward(merged[position], later[position], merged[position - 1], later[position - 1])
+                settle_unseen_by_backward(merged[position], later[position], merged[position - 1], later[position - 1])
         reviews = []
         for position, frame in enumerate(self._kept):
             objects = merged[position]

@@ -16,9 +16,12 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "MIN_AREA",
+    "MOSTLY_HIDDEN",
     "ObjectSignals",
     "centroid_distance",
     "compare_masks",
+    "edge_offset",
     "edge_strength",
     "edge_support",
     "fill_holes",
@@ -27,6 +30,10 @@ __all__ = [
 
 #: Smallest object area (pixels at the working size) a share is taken of.
 MIN_AREA = 64
+
+#: The share of its full area below which an object counts as mostly hidden (or mostly out of view): what shows
+#: of it says little about where it is, what it looks like or whose place it takes.
+MOSTLY_HIDDEN = 0.35
 
 
 @dataclass
@@ -50,8 +57,10 @@ class ObjectSignals:
             on (an occlusion in progress: the geometry of the visible part is then least certain).
         at_edge: the mask or the expected one touches the picture's edge (clipped by it: its centroid moves).
         full_area: the object's area in pixels when last seen whole (see `compare_masks`).
-        lost: the motion lost the object (it showed on the previous frame and shows now, but its carried mask
-            landed nowhere): its shape has nothing to be compared with.
+        lost: the object shows now but nothing of it is expected (the motion lost its carried mask, or it comes
+            out from behind something that hid it whole): its shape has nothing to be compared with.
+        edge_offset: how far the mask's outline sits off the image's edges (see `edge_offset`), as a share of its
+            size; 0 where it sits on them or no shift puts it on clearly stronger ones.
         edge_support: how much stronger the image's edges are along the outline the mask gained than along
             the outline it gave up (see `edge_support`), or None where it did not move enough to tell.
         looks_like: another object whose expected place the mask covers, or None.
@@ -73,6 +82,7 @@ class ObjectSignals:
     at_edge: bool = False
     full_area: float = 0.0
     lost: bool = False
+    edge_offset: float = 0.0
     edge_support: float | None = None
     looks_like: int | None = None
     appearance: float | None = None
@@ -201,7 +211,8 @@ def compare_masks(
     centre, centre_expected = _centroid(mask & visible), _centroid(expected & visible)
     if centre is not None and centre_expected is not None:
         signals.shift = math.hypot(centre[0] - centre_expected[0], centre[1] - centre_expected[1]) / size
-    if area > 0:
+    if area > 0 and area >= MOSTLY_HIDDEN * full_area and expected_area >= MIN_AREA:  # a sliver beside what hides
+        # it lies in that one's place, and an object coming out from behind it, where that one was
         for other, other_expected in others_expected.items():
             if float((mask & other_expected).sum()) > 0.5 * area and (mask & expected).sum() < 0.5 * area:
                 signals.looks_like = other
@@ -255,3 +266,25 @@ def edge_support(strength: np.ndarray, mask: np.ndarray, expected: np.ndarray, t
     if gained_only.sum() < 12 or given_up_only.sum() < 12:
         return None
     return float(strength[gained_only].mean()) / max(float(strength[given_up_only].mean()), 1.0)
+
+
+def edge_offset(strength: np.ndarray, mask: np.ndarray, others: np.ndarray, reach: int) -> tuple[float, float] | None:
+    """How far `mask`'s outline (HxW bool) sits off the image's edges (`edge_strength`): the shift (dx, dy),
+    within `reach` pixels, that puts the outline on the strongest edges, as (its length in pixels, the mean edge
+    strength along the outline so shifted over that along the outline as it is). A mask that slid off its object
+    has its outline beside the object's edges (length > 0, gain well above 1); a right one sits on them. The
+    outline along the picture's edge and along `others` (HxW bool, the other objects' pixels, whose edges belong
+    to them) is left out. None where fewer than 24 outline pixels are left."""
+    outline = _outline(mask)
+    outline[:2], outline[-2:], outline[:, :2], outline[:, -2:] = False, False, False, False
+    outline &= ~cv2.dilate(others.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    ys, xs = np.nonzero(outline)
+    if len(xs) < 24:
+        return None
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    padded = cv2.copyMakeBorder(strength, reach, reach, reach, reach, cv2.BORDER_REPLICATE)
+    region = padded[y0 : y1 + 2 * reach, x0 : x1 + 2 * reach]
+    sums = cv2.matchTemplate(region, outline[y0:y1, x0:x1].astype(np.float32), cv2.TM_CCORR)
+    _, best, _, (bx, by) = cv2.minMaxLoc(sums)
+    here = float(sums[reach, reach])
+    return float(np.hypot(bx - reach, by - reach)), float(best) / max(here, float(len(xs)))

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from xmempp.review.signals import MIN_AREA, ObjectSignals
+from xmempp.review.signals import MIN_AREA, MOSTLY_HIDDEN, ObjectSignals
 
 __all__ = ["ObjectReview", "Thresholds", "judge", "relaxed"]
 
@@ -23,6 +23,7 @@ class Thresholds:
     changed: float = 0.22
     drift: float = 0.20
     shift: float = 0.10
+    edge_offset: float = 0.08
     appearance: float = 0.60
     uncertainty: float = 0.45
 
@@ -98,10 +99,14 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
         thresholds = replace(
             relaxed(thresholds, 1.0 + min(1.0, signals.contact / 0.3)), shift=np.inf, detached=np.inf, drift=np.inf
         )
-    if signals.contact > 0.05:  # touching another object: where its visible part is centred says little
-        thresholds = replace(thresholds, shift=np.inf, drift=np.inf)
+    if signals.contact > 0.05:  # touching another object: where its visible part is centred, and whose edges its
+        # outline follows, say little
+        thresholds = replace(thresholds, shift=np.inf, drift=np.inf, edge_offset=np.inf)
     if signals.at_edge:  # the picture's edge clips it: where its visible part is centred says little
         thresholds = replace(thresholds, shift=np.inf, drift=np.inf)
+    if signals.area < MOSTLY_HIDDEN * signals.full_area:  # a sliver of it shows: the outline of what hides it
+        # shapes the sliver, and the sliver's centre moves with that outline, not with the object
+        thresholds = replace(thresholds, shift=np.inf, drift=np.inf, edge_offset=np.inf)
     supported = signals.edge_support is not None and signals.edge_support >= EDGE_SUPPORT
     if signals.lost or supported:  # nothing to compare its shape with, or the image's edges back its new outline
         # (an object turning in depth): only its colours and the network's evidence count
@@ -155,6 +160,13 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
                     f"shifted {_percent(signals.shift)} of its size from where the motion puts it",
                 )
             )
+        if signals.edge_offset >= thresholds.edge_offset:
+            found.append(
+                (
+                    signals.edge_offset / thresholds.edge_offset,
+                    f"boundary off image edges ({_percent(signals.edge_offset)} of its size beside them)",
+                )
+            )
         if signals.detached >= thresholds.detached:
             found.append(
                 (
@@ -175,7 +187,7 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
         found.append((signals.appearance / thresholds.appearance, "colours unlike the object's keyframes"))
     if signals.uncertainty is not None and signals.uncertainty >= thresholds.uncertainty:
         found.append((signals.uncertainty / thresholds.uncertainty, "the network is unsure along the outline"))
-    ratios = [getattr(signals, name) / getattr(thresholds, name) for name in _GEOMETRIC]
+    ratios = [getattr(signals, name) / getattr(thresholds, name) for name in (*_GEOMETRIC, "edge_offset")]
     ratios += [
         value / limit
         for value, limit in ((signals.appearance, thresholds.appearance), (signals.uncertainty, thresholds.uncertainty))
