@@ -122,12 +122,12 @@ class Motion:
         texture of about the same grey passes (an occluder that moves otherwise: the object's content is not
         seen there)."""
         same = np.zeros(where.shape, bool)
-        ys, xs = np.nonzero(where)
-        if not len(xs):
+        left, top, width, height = cv2.boundingRect(where.astype(np.uint8))
+        if not width:
             return same
         pad = 4  # the window's half and one
-        y0, y1 = max(0, int(ys.min()) - pad), min(where.shape[0], int(ys.max()) + pad + 1)
-        x0, x1 = max(0, int(xs.min()) - pad), min(where.shape[1], int(xs.max()) + pad + 1)
+        y0, y1 = max(0, top - pad), min(where.shape[0], top + height + pad)
+        x0, x1 = max(0, left - pad), min(where.shape[1], left + width + pad)
         moved, now = self.moved(transform)[y0:y1, x0:x1], self.now[y0:y1, x0:x1]
         window = (7, 7)
         mean_a, mean_b = cv2.blur(moved, window), cv2.blur(now, window)

@@ -37,6 +37,7 @@ from xmempp.review.motion import BLURRED, MotionEstimator, working_size
 from xmempp.review.signals import (
     MIN_AREA,
     MOSTLY_HIDDEN,
+    centroid,
     centroid_distance,
     compare_masks,
     edge_offset,
@@ -112,9 +113,9 @@ def _resize_ids(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(ids, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
 
 
-def _centre(mask: np.ndarray) -> tuple[float, float] | None:
-    ys, xs = np.nonzero(mask)
-    return (float(xs.mean()), float(ys.mean())) if len(xs) else None
+def _ids(labels: np.ndarray) -> set[int]:
+    """The object ids (not 0) on an HxW uint8 index mask."""
+    return {int(i) for i in np.flatnonzero(np.bincount(labels.ravel(), minlength=1)) if i}
 
 
 def _solid(hidden: np.ndarray | None) -> np.ndarray | None:
@@ -131,7 +132,7 @@ def _solid(hidden: np.ndarray | None) -> np.ndarray | None:
 def _displaced(mask: np.ndarray, trusted: np.ndarray) -> bool:
     """Whether `mask` is `trusted` slid a little: the same shape (their overlap once their centroids are put
     together is 85 % or more of their union), less than half its size away from where it should be."""
-    centre, reference = _centre(mask), _centre(trusted)
+    centre, reference = centroid(mask), centroid(trusted)
     if centre is None or reference is None:
         return False
     if np.hypot(centre[0] - reference[0], centre[1] - reference[1]) >= 0.5 * np.sqrt(float(trusted.sum())):
@@ -194,9 +195,9 @@ class _Pass:
         grey = self._motion.grey(small)
         blur = self._blur(grey)
         thresholds = relaxed(self.settings.thresholds, blur)
-        present = {int(i) for i in np.unique(labels) if i} | set(self._tracks)
+        present = _ids(labels) | set(self._tracks)
         if frame.trusted is not None:
-            present |= {int(i) for i in np.unique(frame.trusted) if i}
+            present |= _ids(frame.trusted)
         masks = {o: labels == o for o in present}
         previous, self._previous_grey = self._previous_grey, grey
         previous_labels, self._previous_labels = self._previous_labels, labels
@@ -308,7 +309,7 @@ class _Pass:
         carried on for a few frames."""
         track = self._tracks.setdefault(object_id, _Track(np.zeros(mask.shape, np.float32)))
         whole = mask | hidden if hidden is not None and not flagged else mask
-        centre = _centre(whole) if not flagged else None
+        centre = centroid(whole) if not flagged else None
         if track.centre is not None and centre is not None:
             track.velocity = (centre[0] - track.centre[0], centre[1] - track.centre[1])
         elif centre is None and track.centre is not None and track.velocity is not None:  # flagged: it is taken to

@@ -19,6 +19,7 @@ __all__ = [
     "MIN_AREA",
     "MOSTLY_HIDDEN",
     "ObjectSignals",
+    "centroid",
     "centroid_distance",
     "compare_masks",
     "edge_offset",
@@ -114,9 +115,12 @@ def _off_border(mask: np.ndarray, band: int, keep: np.ndarray | None = None) -> 
 def _inside_pieces(mask: np.ndarray) -> np.ndarray:
     """The pieces of `mask` (HxW bool) that do not reach the picture's edge: no object entering view makes
     them, wherever they are."""
-    _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    return mask & ~np.isin(labels, edge)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    height, width = mask.shape
+    x, y, w, h = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    inside = (x > 0) & (y > 0) & (x + w < width) & (y + h < height)
+    inside[0] = False  # the background
+    return inside[labels]
 
 
 def _touches_edge(mask: np.ndarray) -> bool:
@@ -128,9 +132,12 @@ def _largest(mask: np.ndarray) -> int:
     return int(stats[1:, cv2.CC_STAT_AREA].max()) if count > 1 else 0
 
 
-def _centroid(mask: np.ndarray) -> tuple[float, float] | None:
-    ys, xs = np.nonzero(mask)
-    return (float(xs.mean()), float(ys.mean())) if len(xs) else None
+def centroid(mask: np.ndarray) -> tuple[float, float] | None:
+    """(x, y) of `mask`'s (HxW bool) pixels' mean, or None where it is empty."""
+    moments = cv2.moments(mask.astype(np.uint8), binaryImage=True)
+    if moments["m00"] == 0:
+        return None
+    return moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
 
 
 def compare_masks(
@@ -208,7 +215,7 @@ def compare_masks(
     visible = ~(
         covered_by_other | left_by_other | (ids != object_id) & (ids != 0) | hidden_part(mask, expected, shows, ids)
     )
-    centre, centre_expected = _centroid(mask & visible), _centroid(expected & visible)
+    centre, centre_expected = centroid(mask & visible), centroid(expected & visible)
     if centre is not None and centre_expected is not None:
         signals.shift = math.hypot(centre[0] - centre_expected[0], centre[1] - centre_expected[1]) / size
     if area > 0 and area >= MOSTLY_HIDDEN * full_area and expected_area >= MIN_AREA:  # a sliver beside what hides
@@ -235,7 +242,7 @@ def centroid_distance(
     visible = (ids == object_id) | (ids == 0)
     if hidden is not None:
         visible &= ~hidden
-    centre, centre_reference = _centroid(mask & visible), _centroid(reference & visible)
+    centre, centre_reference = centroid(mask & visible), centroid(reference & visible)
     if centre is None or centre_reference is None:
         return 0.0
     size = math.sqrt(max(float(mask.sum()), float(reference.sum()), MIN_AREA))
@@ -278,13 +285,14 @@ def edge_offset(strength: np.ndarray, mask: np.ndarray, others: np.ndarray, reac
     outline = _outline(mask)
     outline[:2], outline[-2:], outline[:, :2], outline[:, -2:] = False, False, False, False
     outline &= ~cv2.dilate(others.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    ys, xs = np.nonzero(outline)
-    if len(xs) < 24:
+    count = int(np.count_nonzero(outline))
+    if count < 24:
         return None
-    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    x0, y0, w, h = cv2.boundingRect(outline.astype(np.uint8))
+    y1, x1 = y0 + h, x0 + w
     padded = cv2.copyMakeBorder(strength, reach, reach, reach, reach, cv2.BORDER_REPLICATE)
     region = padded[y0 : y1 + 2 * reach, x0 : x1 + 2 * reach]
     sums = cv2.matchTemplate(region, outline[y0:y1, x0:x1].astype(np.float32), cv2.TM_CCORR)
     _, best, _, (bx, by) = cv2.minMaxLoc(sums)
     here = float(sums[reach, reach])
-    return float(np.hypot(bx - reach, by - reach)), float(best) / max(here, float(len(xs)))
+    return float(np.hypot(bx - reach, by - reach)), float(best) / max(here, float(count))
