@@ -5,9 +5,10 @@ probabilities when xmempp made the masks). For each object on each frame it meas
 `xmempp.review.signals`) the disagreement with the previous frame's mask carried along the optical
 flow: what went missing, what appeared, the largest piece of either, parts away from the object, new
 holes, the centroid's jump, and the centroid's jumps summed over the last `reach` frames (a slow
-drift); whether the mask sits where another object was expected (a swap); how far its colours moved
-from the object's trusted appearance (keyframes, else its first frames); and where given, the
-network's own uncertainty along the outline. Each measurement is divided by its threshold; the
+drift); how far its outline sits off the image's edges (a mask slid off its object, seen without the
+flow); whether the mask sits where another object was expected (a swap); how far its colours moved
+from the object's trusted appearance (keyframes, else its first frames; both passes use the same); and
+where given, the network's own uncertainty along the outline. Each measurement is divided by its threshold; the
 largest ratio decides: at 1 or above the object is flagged, and score = 1 - ratio / 2 (clipped to
 0..1; 0.5 at the threshold; the geometric thresholds are relaxed on blurred frames). Once an object is
 flagged, the next `carry` frames are compared with its last trusted mask carried forward (twice `reach`
@@ -16,7 +17,7 @@ flagged. Parts of an object hidden behind something untracked stay in its truste
 
 A failure has a start and an end: the shot is reviewed forwards as frames arrive and backwards
 in `finish` (over the frames kept at the working size, compressed: tens of kilobytes a frame), and
-a frame is flagged where one direction flags it and the other comes close (score 0.6 or less), so
+a frame is flagged where one direction flags it and the other comes close (`xmempp.review.merge`), so
 a correct frame that follows a failure (or an undetected slow drift) is not blamed for the jump
 back. `review_sequence` runs it over whole sequences.
 """
