@@ -176,6 +176,25 @@ def test_auto_keeps_the_fastest_it_measured(timings_file):
             assert choose_tile(conv, x, direct) == 0
 
 
+def test_auto_measures_until_the_quickest_runs_repeat(timings_file):
+    """A busy machine: F(4x4)'s first runs wait for descheduled threads (5 s, 3 s), its later ones take 0.5 s; the
+    direct path takes 1 s every time. Two rounds would choose the direct path; `auto` runs on until each path's two
+    quickest runs agree, and keeps F(4x4)."""
+    durations = iter([1, 9, 5, 1, 9, 3] + [1, 9, 0.5] * 6)  # per round: direct, F(2x2), F(4x4)
+    state = {"now": 0.0, "calls": 0}
+
+    def clock():  # called at the start and at the end of each timed run
+        state["calls"] += 1
+        if state["calls"] % 2 == 0:
+            state["now"] += next(durations)
+        return state["now"]
+
+    conv, x = _auto_conv()
+    with torch.inference_mode():
+        timing = measure(conv, x, lambda: conv_act(conv, x), clock)
+    assert timing.chosen == 4 and timing.seconds == {0: 1, 2: 9, 4: 0.5}
+
+
 def test_a_second_process_reuses_the_recorded_choice(timings_file, monkeypatch):
     conv, x = _auto_conv()
     with torch.inference_mode():

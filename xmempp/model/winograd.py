@@ -343,8 +343,13 @@ def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
 _TABLE: dict[tuple, Timing] = {}
 _TABLE_LOCK = threading.Lock()
 
-#: Timed runs per path when `auto` measures a shape (interleaved: direct, F2, F4, direct, ...).
+#: Timed runs per path when `auto` measures a shape (interleaved: direct, F2, F4, direct, ...): at least `_ROUNDS`,
+#: then more, up to `_MAX_ROUNDS`, until each path's two quickest runs agree within `_STEADY`: on a busy machine a
+#: run waits for descheduled threads, and only a repeated quick run shows the path's own time (the choice is
+#: recorded for the machine, so a choice made on one noisy run would stay).
 _ROUNDS = 2
+_MAX_ROUNDS = 8
+_STEADY = 1.15
 
 
 def timing_table() -> dict[tuple, Timing]:
@@ -392,8 +397,9 @@ def measure(
     direct: Callable[[], torch.Tensor],
     clock: Callable[[], float] = time.perf_counter,
 ) -> Timing:
-    """Time the direct path and every tile size of `TILES` on `x` (interleaved, `_ROUNDS` runs each after a
-    warm-up run) and return their best times with the fastest chosen."""
+    """Time the direct path and every tile size of `TILES` on `x` (interleaved, after a warm-up run; `_ROUNDS` to
+    `_MAX_ROUNDS` runs each, until every path's two quickest agree) and return their best times with the fastest
+    chosen."""
 
     def direct_only() -> torch.Tensor:
         with direct_convolutions():  # never measures again from inside
@@ -402,16 +408,25 @@ def measure(
     paths: dict[int, Callable[[], torch.Tensor]] = {0: direct_only}
     for m in TILES:
         paths[m] = functools.partial(winograd_conv, conv, x, m)
-    best = {path: float("inf") for path in paths}
+    runs: dict[int, list[float]] = {path: [] for path in paths}
     for run in paths.values():  # warm-up: filter transforms, oneDNN's packed weight
         run()
-    for _ in range(_ROUNDS):
+    for rounds in range(1, _MAX_ROUNDS + 1):
         for path, run in paths.items():
             start = clock()
             run()
-            best[path] = min(best[path], clock() - start)
+            runs[path].append(clock() - start)
+        if rounds >= _ROUNDS and all(_steady(times) for times in runs.values()):
+            break
+    best = {path: min(times) for path, times in runs.items()}
     chosen = min(best, key=lambda path: best[path])
     return Timing(best, chosen)
+
+
+def _steady(times: list[float]) -> bool:
+    """Whether the two quickest of `times` agree within `_STEADY`."""
+    first, second = sorted(times)[:2]
+    return second <= _STEADY * first
 
 
 def _release_unused(conv: WinogradConv, chosen: int) -> None:
