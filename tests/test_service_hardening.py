@@ -362,11 +362,11 @@ def test_a_60_mb_rle_body_is_refused_at_once_while_health_stays_fast(media, engi
         )
         assert took < 0.5, f"refused after {took:.2f} s at best ({times})"
         # the probe, the client's 57 MB upload and the server share one process here (the GIL) on a shared CPU: a
-        # single probe may wait on the upload, so the bar is on nine probes in ten, and a block (the defect held
-        # health 2.7 s) shows in the slowest
+        # single probe may wait on the upload (542 ms once in a fresh-clone CI run), so the bar is on nine probes in
+        # ten, and a block (the defect held health 2.7 s) shows in the slowest
         ordered = sorted(latencies)
         assert ordered[int(0.9 * (len(ordered) - 1))] < 0.1, f"health latencies (s): {ordered}"
-        assert ordered[-1] < 0.3, f"health took up to {ordered[-1] * 1000:.0f} ms ({len(latencies)} probes)"
+        assert ordered[-1] < 1.0, f"health took up to {ordered[-1] * 1000:.0f} ms ({len(latencies)} probes)"
         assert growth < 200 << 20, f"RSS grew by {growth / 2**20:.0f} MiB"
         assert reply.status_code == 400 and "more than any mask of a 112x64 frame needs" in reply.json()["detail"], (
             reply.text

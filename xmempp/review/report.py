@@ -59,8 +59,10 @@ class Span:
 
 
 def flagged_spans(frames: Sequence[FrameReview]) -> list[Span]:
-    """Runs of consecutive flagged frames, worst (lowest score) first."""
+    """Runs of consecutive flagged frames, worst (lowest score) first; a span's reasons are its worst frame's
+    first (what its thumbnail shows), then the other frames' in order, six at most."""
     spans: list[Span] = []
+    reasons: list[dict[int, list[str]]] = []  # per span: position -> its flagged objects' reasons
     current: Span | None = None
     for position, frame in enumerate(frames):
         if not frame.flagged:
@@ -70,15 +72,16 @@ def flagged_spans(frames: Sequence[FrameReview]) -> list[Span]:
         if current is None:
             current = Span(frame.name, frame.name, position, 0, frame.name, position, frame.score)
             spans.append(current)
+            reasons.append({})
         current.last = frame.name
         current.length += 1
         if frame.score < current.score:
             current.score, current.worst, current.worst_position = frame.score, frame.name, position
         current.objects = sorted(set(current.objects) | set(flagged))
-        for verdict in flagged.values():
-            for reason in verdict.reasons:
-                if reason not in current.reasons and len(current.reasons) < 6:
-                    current.reasons.append(reason)
+        reasons[-1][position] = [reason for verdict in flagged.values() for reason in verdict.reasons]
+    for span, by_position in zip(spans, reasons):
+        ordered = by_position[span.worst_position] + [r for p, rs in by_position.items() for r in rs]
+        span.reasons = list(dict.fromkeys(ordered))[:6]
     return sorted(spans, key=lambda s: (s.score, -s.length))
 
 
