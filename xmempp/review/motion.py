@@ -10,12 +10,14 @@ review never blames a mask for a disagreement there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-__all__ = ["BLURRED", "Motion", "MotionEstimator", "working_size"]
+from xmempp.review.signals import Window, disk, touches_edge
+
+__all__ = ["BLURRED", "Motion", "MotionEstimator", "warp_affine", "working_size"]
 
 #: The sharpness drop (the shot's recent sharp frames over this one) from which a frame counts as blurred.
 BLURRED = 1.5
@@ -46,6 +48,7 @@ class Motion:
     before: np.ndarray  # the previous frame, the same way
     carried: np.ndarray  # `before` carried to this frame along the flow
     residual: float  # the grey-level difference a reliable pixel stays within
+    _moved: dict[bytes, np.ndarray] = field(default_factory=dict, repr=False)  # `moved` by transform
 
     def follow(
         self,
@@ -80,12 +83,12 @@ class Motion:
         whole = plane
         plane = plane if seen is None else seen
         mask = plane > 0.5
-        landed = self.warp(plane) > 0.5
+        landed = (warped if seen is None else self.warp(plane)) > 0.5
         if int(mask.sum()) < 32 or not landed.any():
             return warped, None, None
         best, best_error = None, _trimmed_mean((self.now[landed] - self.carried[landed]) ** 2)
         scattered = (  # a fast frame whose flow lost or spread the object (slow ones may be occlusions)
-            self.magnitude >= 8.0 and not _touches_edge(mask | landed) and not 0.8 <= landed.sum() / mask.sum() <= 1.25
+            self.magnitude >= 8.0 and not touches_edge(mask | landed) and not 0.8 <= landed.sum() / mask.sum() <= 1.25
         )
         if scattered or (blur >= BLURRED and self.magnitude >= 8.0):  # a blurred fast frame's dense flow is no carry
             best_error = float("inf")
@@ -112,8 +115,13 @@ class Motion:
         where it is None."""
         if transform is None:
             return self.carried
-        size = (self.before.shape[1], self.before.shape[0])
-        return cv2.warpAffine(self.before, transform, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        key = np.asarray(transform, np.float32).tobytes()
+        if key not in self._moved:  # each object's candidate carries are tried, then the chosen one used again
+            size = (self.before.shape[1], self.before.shape[0])
+            self._moved[key] = cv2.warpAffine(
+                self.before, transform, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
+        return self._moved[key]
 
     def same_texture(self, transform: np.ndarray | None, where: np.ndarray) -> np.ndarray:
         """HxW bool: pixels of `where` (HxW bool) where the previous frame moved by `transform` (from `follow`;
@@ -142,22 +150,16 @@ class Motion:
     def carry(self, plane: np.ndarray, transform: np.ndarray | None) -> np.ndarray:
         """`plane` (HxW float32, of the previous frame) carried by `transform` (2x3, from `follow`), or along
         the dense flow where it is None."""
-        if transform is None:
-            return self.warp(plane)
-        return cv2.warpAffine(
-            plane,
-            transform,
-            (plane.shape[1], plane.shape[0]),
-            flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=0.0,
-        )
+        return self.warp(plane) if transform is None else warp_affine(plane, transform)
 
     def _fit(self, mask: np.ndarray) -> np.ndarray | None:
         """The similarity transform (2x3, previous -> current) that the flow of the pixels landing well inside
         `mask` fits (RANSAC), or None where too few pixels land there or too few of them agree."""
         size = float(np.sqrt(mask.sum()))
-        inner = cv2.erode(mask.astype(np.uint8), _disk(max(1, round(0.1 * size))))
+        radius = max(1, round(0.1 * size))
+        window = Window.around(mask, radius + 1)
+        inner = np.zeros(mask.shape, np.uint8)
+        window(inner)[:] = cv2.erode(window(mask).astype(np.uint8), disk(radius))
         ys, xs = np.nonzero(cv2.remap(inner, self.map_x, self.map_y, cv2.INTER_NEAREST))
         if len(xs) < 24:
             return None
@@ -173,11 +175,22 @@ class Motion:
     def _error(self, transform: np.ndarray, plane: np.ndarray) -> float:
         """Mean squared grey difference, over the carried mask, between this frame and the previous one moved
         by `transform` (of the better half of its pixels: something may cover the rest)."""
-        landed = self.carry(plane, transform) > 0.5
+        x, y, w, h = cv2.boundingRect((plane > 0).astype(np.uint8))
+        corners = np.array([[x - 1, y - 1], [x + w + 1, y - 1], [x - 1, y + h + 1], [x + w + 1, y + h + 1]], np.float32)
+        landing = corners @ transform[:, :2].T + transform[:, 2]
+        (x0, y0), (x1, y1) = np.floor(landing.min(0)) - 2, np.ceil(landing.max(0)) + 2
+        height, width = plane.shape
+        x0, y0, x1, y1 = int(max(0, x0)), int(max(0, y0)), int(min(width, x1)), int(min(height, y1))
+        if w == 0 or x1 <= x0 or y1 <= y0:
+            return float("inf")
+        shifted = transform.astype(np.float32).copy()  # the same carry, worked out for that window alone
+        shifted[:, 2] -= (x0, y0)
+        size = (x1 - x0, y1 - y0)
+        landed = cv2.warpAffine(plane, shifted, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT) > 0.5
         if not landed.any():
             return float("inf")
-        moved = self.moved(transform)
-        return _trimmed_mean((self.now[landed] - moved[landed]) ** 2)
+        moved = cv2.warpAffine(self.before, shifted, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return _trimmed_mean((self.now[y0:y1, x0:x1][landed] - moved[landed]) ** 2)
 
     def warp(self, plane: np.ndarray) -> np.ndarray:
         """`plane` (HxW float32, of the previous frame) carried to the current frame."""
@@ -190,8 +203,16 @@ class Motion:
 _FLAT_VARIANCE = 16.0
 
 
-def _disk(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+def warp_affine(plane: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """`plane` (HxW float32) moved by `transform` (2x3, to the same size), zero where it leaves nothing."""
+    return cv2.warpAffine(
+        plane,
+        np.asarray(transform, np.float32),
+        (plane.shape[1], plane.shape[0]),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
+    )
 
 
 def _trimmed_mean(squared: np.ndarray) -> float:
@@ -201,8 +222,9 @@ def _trimmed_mean(squared: np.ndarray) -> float:
     return float(np.mean(np.partition(squared, keep - 1)[:keep]))
 
 
-def _touches_edge(mask: np.ndarray) -> bool:
-    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+def _smooth(grey: np.ndarray) -> np.ndarray:
+    """A grey frame lightly blurred (float32): what the flow's carry is checked on."""
+    return cv2.GaussianBlur(grey, (5, 5), 0).astype(np.float32)
 
 
 def _scaled(image: np.ndarray, scale: float) -> np.ndarray:
@@ -245,6 +267,7 @@ class MotionEstimator:
         self._dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         self._residual = residual
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # the last frame's grey and its smoothed copy
 
     def grey(self, rgb: np.ndarray) -> np.ndarray:
         """The frame (HxWx3 uint8 RGB) as the grey image the flow is computed on."""
@@ -260,9 +283,11 @@ class MotionEstimator:
         map_x = self._grid[0] + flow[..., 0]
         map_y = self._grid[1] + flow[..., 1]
         inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
-        smooth_now = cv2.GaussianBlur(grey, (5, 5), 0).astype(np.float32)
-        smooth_before = cv2.GaussianBlur(previous, (5, 5), 0).astype(np.float32)
+        smooth_now = _smooth(grey)
+        smooth_before = self._last[1] if self._last is not None and self._last[0] is previous else _smooth(previous)
+        self._last = (grey, smooth_now)  # the next frame's `previous`
         carried = cv2.remap(smooth_before, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         reliable = inside & (np.abs(carried - smooth_now) <= self._residual)
-        magnitude = float(np.median(np.hypot(flow[..., 0], flow[..., 1])))
+        every_other = flow[::2, ::2]  # the median of a quarter of the pixels, as good and four times quicker
+        magnitude = float(np.median(np.hypot(every_other[..., 0], every_other[..., 1])))
         return Motion(map_x, map_y, reliable, magnitude, smooth_now, smooth_before, carried, self._residual)

@@ -16,7 +16,7 @@ frames where the mask is that mask slid a little: a drift), so a failure that la
 flagged. Parts of an object hidden behind something untracked stay in its trusted mask, expected back.
 
 A failure has a start and an end: the shot is reviewed forwards as frames arrive and backwards
-in `finish` (over the frames kept at the working size, compressed: tens of kilobytes a frame), and
+in `finish` (over the frames kept at the working size in a temporary file, `xmempp.review.store`), and
 a frame is flagged where one direction flags it and the other comes close (`xmempp.review.merge`), so
 a correct frame that follows a failure (or an undetected slow drift) is not blamed for the jump
 back. `review_sequence` runs it over whole sequences.
@@ -34,18 +34,20 @@ import numpy as np
 from xmempp.errors import InputError
 from xmempp.review.appearance import Appearance
 from xmempp.review.merge import merge, settle_unseen_by_backward
-from xmempp.review.motion import BLURRED, MotionEstimator, working_size
+from xmempp.review.motion import BLURRED, Motion, MotionEstimator, warp_affine, working_size
 from xmempp.review.signals import (
     MIN_AREA,
     MOSTLY_HIDDEN,
     centroid,
     centroid_distance,
     compare_masks,
+    disk,
     edge_offset,
     edge_strength,
     edge_support,
     hidden_part,
 )
+from xmempp.review.store import FrameStore
 from xmempp.review.verdict import ObjectReview, Thresholds, judge, relaxed
 
 __all__ = ["FrameReview", "ReviewSettings", "Reviewer", "review_sequence"]
@@ -95,6 +97,29 @@ class FrameReview:
 
 
 @dataclass
+class _Past:
+    """An unflagged mask of an earlier frame, carried to the latest frame lazily: the similarity carries since
+    it are composed and applied once, where it is read (the drift check reads only the oldest)."""
+
+    age: int  # frames since
+    mask: np.ndarray  # float32, carried as far as `pending` says
+    pending: np.ndarray | None = None  # 3x3: the carries not applied yet
+
+    def carried(self, motion: Motion, transform: np.ndarray | None) -> _Past:
+        """This mask carried one frame on by `motion` (`transform` from `Motion.follow`, None: the dense flow)."""
+        if transform is None:
+            return _Past(self.age + 1, motion.carry(self.read(), None))
+        step = np.vstack([transform, np.array([0.0, 0.0, 1.0], np.float32)])
+        return _Past(self.age + 1, self.mask, step if self.pending is None else step @ self.pending)
+
+    def read(self) -> np.ndarray:
+        """The mask carried to the latest frame."""
+        if self.pending is not None:
+            self.mask, self.pending = warp_affine(self.mask, self.pending[:2]), None
+        return self.mask
+
+
+@dataclass
 class _Track:
     """What one pass keeps of one object between frames."""
 
@@ -102,7 +127,7 @@ class _Track:
     seen: np.ndarray | None = None  # the part of `trusted` that was visible (not hidden), carried the same way
     carried: int = 0  # frames the trusted mask has been carried without being confirmed
     full_area: float = 0.0  # the largest area of the last unflagged frames (slowly forgotten)
-    history: deque = field(default_factory=deque)  # [age, mask] of the last unflagged frames, carried to the latest
+    history: deque[_Past] = field(default_factory=deque)  # the last unflagged frames' masks, carried to the latest
     centre: tuple[float, float] | None = None  # the mask's centroid on the last frame, where it was not flagged
     velocity: tuple[float, float] | None = None  # the centroid's shift between the last two unflagged frames
     # (hidden parts included)
@@ -125,8 +150,7 @@ def _solid(hidden: np.ndarray | None) -> np.ndarray | None:
     if hidden is None or not hidden.any():
         return None
     radius = max(2, round(0.04 * np.sqrt(float(hidden.sum()) + 1.0)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    solid = cv2.morphologyEx(hidden.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+    solid = cv2.morphologyEx(hidden.astype(np.uint8), cv2.MORPH_OPEN, disk(radius)).astype(bool)
     return solid if solid.any() else None
 
 
@@ -157,20 +181,12 @@ def _uncertainty(probs: np.ndarray, mask: np.ndarray) -> float | None:
 
 @dataclass
 class _Frame:
-    """One frame as the passes see it, at the working size (kept compressed between the passes)."""
+    """What the passes know of one frame besides its pixels (kept in the `FrameStore` between the passes)."""
 
     index: int
     name: str
-    small: bytes  # PNG of the RGB frame
-    labels: bytes  # PNG of the index mask
     trusted: np.ndarray | None  # the keyframe's ids, or None
     uncertainty: dict[int, float]
-
-    def pixels(self) -> tuple[np.ndarray, np.ndarray]:
-        small = cv2.imdecode(np.frombuffer(self.small, np.uint8), cv2.IMREAD_COLOR)
-        labels = cv2.imdecode(np.frombuffer(self.labels, np.uint8), cv2.IMREAD_UNCHANGED)
-        assert small is not None and labels is not None  # encoded by `Reviewer.add`
-        return small, labels
 
 
 #: How much stronger the edges along a mask's outline shifted onto them must be than along the outline as it is
@@ -227,9 +243,9 @@ class _Pass:
                 lost.add(o)  # the motion lost it, or it comes out from behind something that hid it whole: nothing
                 # to compare its shape with
             kept.history = deque(  # a blurred frame's carry is rough: slow drift is measured from after it
-                [age + 1, motion.carry(h, transform)]
-                for age, h in kept.history
-                if age < self.settings.reach and blur < BLURRED
+                past.carried(motion, transform)
+                for past in kept.history
+                if past.age < self.settings.reach and blur < BLURRED
             )
         expected = {o: (t.trusted > 0.5) for o, t in self._tracks.items()}
         assert previous_labels is not None  # set with the previous grey
@@ -265,7 +281,7 @@ class _Pass:
                 hidden_part(masks[o], expected[o], shows.get(o, motion.reliable), labels) if o in expected else None
             )
             if track is not None and len(track.history) >= self.settings.reach // 2:
-                signals.drift = centroid_distance(masks[o], track.history[0][1] > 0.5, labels, o, hidden)
+                signals.drift = centroid_distance(masks[o], track.history[0].read() > 0.5, labels, o, hidden)
             if signals.area >= MOSTLY_HIDDEN * signals.full_area and blur < BLURRED:  # a small part in view shows a
                 # subset of its colours, and motion blur mixes them with the background's
                 signals.appearance, looks = self.appearance.distance(o, small, masks[o])
@@ -327,7 +343,7 @@ class _Pass:
         track.seen = mask.astype(np.float32) if hidden is not None and not flagged else None
         track.carried = 0
         if not flagged:
-            track.history.append([0, track.trusted])
+            track.history.append(_Past(0, track.trusted))
             track.full_area = max(0.97 * track.full_area, float(track.trusted.sum()))
             self.appearance.learn(object_id, small, mask, trusted=False)
 
@@ -336,7 +352,7 @@ class Reviewer:
     """Review of one shot, fed frame by frame (see the module docstring).
 
     The forward pass runs as frames arrive; `finish` runs the backward pass over the frames kept at
-    the working size (compressed, a few tens of kilobytes a frame) and merges the two.
+    the working size (in a temporary file, about 0.9 MB a frame, removed by `finish`) and merges the two.
 
     Arguments:
         settings: `ReviewSettings`.
@@ -351,6 +367,7 @@ class Reviewer:
         self._keyframes = dict(keyframes or {})
         self._forward = _Pass(self.settings)
         self._kept: list[_Frame] = []
+        self._store = FrameStore()
         self._verdicts: list[dict[int, ObjectReview]] = []
         self._size: tuple[int, int] | None = None
 
@@ -386,14 +403,8 @@ class Reviewer:
             value = _uncertainty(scaled, labels == o)
             if value is not None:
                 uncertainty[int(o)] = value
-        frame = _Frame(
-            index,
-            name,
-            cv2.imencode(".png", small)[1].tobytes(),
-            cv2.imencode(".png", labels)[1].tobytes(),
-            _resize_ids(keyframe, size) if keyframe is not None else None,
-            uncertainty,
-        )
+        frame = _Frame(index, name, _resize_ids(keyframe, size) if keyframe is not None else None, uncertainty)
+        self._store.append(small, labels)
         self._kept.append(frame)
         self._verdicts.append(self._forward.step(frame, small, labels))
 
@@ -401,10 +412,12 @@ class Reviewer:
         """Run the backward pass and return one `FrameReview` per frame, in order."""
         backward = _Pass(self.settings, self._forward.appearance)  # colours from the keyframes or first frames
         later: list[dict[int, ObjectReview]] = [{} for _ in self._kept]
-        for position in reversed(range(len(self._kept))):
-            frame = self._kept[position]
-            small, labels = frame.pixels()
-            later[position] = backward.step(frame, small, labels)
+        try:
+            for position in reversed(range(len(self._kept))):
+                small, labels = self._store.read(position)
+                later[position] = backward.step(self._kept[position], small, labels)
+        finally:
+            self._store.close()
         merged = [
             {o: merge(v, later[position].get(o)) for o, v in sorted(self._verdicts[position].items())}
             for position in range(len(self._kept))

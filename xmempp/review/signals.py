@@ -19,14 +19,17 @@ __all__ = [
     "MIN_AREA",
     "MOSTLY_HIDDEN",
     "ObjectSignals",
+    "Window",
     "centroid",
     "centroid_distance",
     "compare_masks",
+    "disk",
     "edge_offset",
     "edge_strength",
     "edge_support",
     "fill_holes",
     "hidden_part",
+    "touches_edge",
 ]
 
 #: Smallest object area (pixels at the working size) a share is taken of.
@@ -91,7 +94,8 @@ class ObjectSignals:
     notes: list[str] = field(default_factory=list)
 
 
-def _disk(radius: int) -> np.ndarray:
+def disk(radius: int) -> np.ndarray:
+    """A filled disk of `radius` pixels, the structuring element every morphology of the review uses."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
@@ -103,27 +107,70 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return (flood != 2)[1:-1, 1:-1]
 
 
-def _off_border(mask: np.ndarray, band: int, keep: np.ndarray | None = None) -> np.ndarray:
-    """`mask` without the pixels within `band` of the picture's edge (where an object enters or leaves view),
-    except those of `keep` (HxW bool)."""
-    inner = mask.copy()
-    if band > 0:
-        inner[:band], inner[-band:], inner[:, :band], inner[:, -band:] = False, False, False, False
-    return inner if keep is None else inner | (mask & keep)
+@dataclass(frozen=True)
+class Window:
+    """The part of the picture (rows y0:y1, columns x0:x1 of an HxW picture) that an object's measurement is
+    worked out in: what it looks at lies well inside, so the results are those of the whole picture at a
+    fraction of the cost."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    height: int
+    width: int
+
+    @classmethod
+    def around(cls, region: np.ndarray, margin: int) -> Window:
+        """The bounding box of `region` (HxW bool, not empty) grown by `margin` pixels, clipped to the picture."""
+        x, y, w, h = cv2.boundingRect(region.astype(np.uint8))
+        height, width = region.shape
+        return cls(
+            max(0, y - margin),
+            min(height, y + h + margin),
+            max(0, x - margin),
+            min(width, x + w + margin),
+            height,
+            width,
+        )
+
+    def __call__(self, plane: np.ndarray) -> np.ndarray:
+        """`plane`'s (HxW) part in the window."""
+        return plane[self.y0 : self.y1, self.x0 : self.x1]
+
+    def off_border(self, mask: np.ndarray, band: int, keep: np.ndarray | None = None) -> np.ndarray:
+        """`mask` (the window's) without the pixels within `band` of the picture's edge (where an object enters
+        or leaves view), except those of `keep`."""
+        inner = mask.copy()
+        top, bottom = max(0, band - self.y0), max(0, band - (self.height - self.y1))
+        left, right = max(0, band - self.x0), max(0, band - (self.width - self.x1))
+        inner[:top], inner[inner.shape[0] - bottom :] = False, False
+        inner[:, :left], inner[:, inner.shape[1] - right :] = False, False
+        return inner if keep is None else inner | (mask & keep)
+
+    def inside_pieces(self, mask: np.ndarray) -> np.ndarray:
+        """The pieces of `mask` (the window's) that do not reach the picture's edge: no object entering view
+        makes them, wherever they are."""
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        x = stats[:, cv2.CC_STAT_LEFT] + self.x0
+        y = stats[:, cv2.CC_STAT_TOP] + self.y0
+        w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+        inside = (x > 0) & (y > 0) & (x + w < self.width) & (y + h < self.height)
+        inside[0] = False  # the background
+        return inside[labels]
+
+    def touches_edge(self, mask: np.ndarray) -> bool:
+        """Whether `mask` (the window's) has a pixel on the picture's edge."""
+        return bool(
+            (self.y0 == 0 and mask[0].any())
+            or (self.y1 == self.height and mask[-1].any())
+            or (self.x0 == 0 and mask[:, 0].any())
+            or (self.x1 == self.width and mask[:, -1].any())
+        )
 
 
-def _inside_pieces(mask: np.ndarray) -> np.ndarray:
-    """The pieces of `mask` (HxW bool) that do not reach the picture's edge: no object entering view makes
-    them, wherever they are."""
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    height, width = mask.shape
-    x, y, w, h = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
-    inside = (x > 0) & (y > 0) & (x + w < width) & (y + h < height)
-    inside[0] = False  # the background
-    return inside[labels]
-
-
-def _touches_edge(mask: np.ndarray) -> bool:
+def touches_edge(mask: np.ndarray) -> bool:
+    """Whether `mask` (HxW bool) has a pixel on the picture's edge."""
     return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
@@ -177,51 +224,56 @@ def compare_masks(
     size_area = max(area, expected_area, 0.35 * full_area, MIN_AREA)
     size = math.sqrt(size_area)
     signals = ObjectSignals(area=area, expected_area=expected_area, full_area=full_area)
+    if area == 0 and expected_area == 0:
+        return signals
     tolerance = max(1, round(0.02 * size))
+    reach = max(2, round(0.1 * size))  # the widest neighbourhood looked at around the object
+    window = Window.around(mask | expected, reach + tolerance + 2)
+    mask, expected, reliable, ids = window(mask), window(expected), window(reliable), window(ids)
+    shows = reliable if shows is None else window(shows)
     covered_by_other = np.zeros_like(mask)
     left_by_other = np.zeros_like(mask)
     others_now = (ids != object_id) & (ids != 0)
     for other, other_expected in others_expected.items():
         covered_by_other |= ids == other  # lost to another object: an occlusion, or that object's own error
-        left_by_other |= other_expected & (ids != other)
+        left_by_other |= window(other_expected) & (ids != other)
     if uncovered is not None:
-        left_by_other |= uncovered & ~others_now
-    near_expected = cv2.dilate(expected.astype(np.uint8), _disk(max(2, round(0.08 * size)))).astype(bool)
+        left_by_other |= window(uncovered) & ~others_now
+    near_expected = cv2.dilate(expected.astype(np.uint8), disk(max(2, round(0.08 * size)))).astype(bool)
     if expected_area >= MIN_AREA:
         signals.contact = float((near_expected & (others_now | left_by_other)).sum()) / float(near_expected.sum())
-    band = int(min(max(8, 0.05 * min(mask.shape), 1.5 * motion), 0.12 * min(mask.shape)))
-    shows = reliable if shows is None else shows
+    band = int(
+        min(max(8, 0.05 * min(window.height, window.width), 1.5 * motion), 0.12 * min(window.height, window.width))
+    )
     # an empty mask where the object is expected mostly in view is judged on the whole expected object (the band
     # is for objects entering or leaving view)
     whole = area == 0 and expected_area >= 0.5 * full_area
-    missing = _off_border(expected & ~mask & shows & ~covered_by_other, 0 if whole else band)
-    extra = _off_border(mask & ~expected & reliable & ~left_by_other, band)
-    kernel = _disk(tolerance)
+    missing = window.off_border(expected & ~mask & shows & ~covered_by_other, 0 if whole else band)
+    extra = window.off_border(mask & ~expected & reliable & ~left_by_other, band)
+    kernel = disk(tolerance)
     missing_core = cv2.morphologyEx(missing.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
     extra_core = cv2.morphologyEx(extra.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
     signals.missing = float(missing_core.sum()) / size_area
     signals.extra = float(extra_core.sum()) / size_area
     signals.largest = _largest(missing_core | extra_core) / size_area
     holes = fill_holes(mask) & ~mask & expected & shows & ~covered_by_other
-    holes = cv2.morphologyEx(holes.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)).astype(bool)
+    holes = cv2.morphologyEx(holes.astype(np.uint8), cv2.MORPH_OPEN, disk(1)).astype(bool)
     signals.holes = float(holes.sum()) / size_area
-    near = cv2.dilate(expected.astype(np.uint8), _disk(max(2, round(0.1 * size)))).astype(bool)
-    near_others = cv2.dilate((others_now | left_by_other).astype(np.uint8), _disk(max(2, round(0.1 * size))))
-    away = _off_border(mask & ~near & reliable & ~near_others.astype(bool), band, keep=_inside_pieces(mask))
-    away = cv2.morphologyEx(away.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)).astype(bool)
+    near = cv2.dilate(expected.astype(np.uint8), disk(reach)).astype(bool)
+    near_others = cv2.dilate((others_now | left_by_other).astype(np.uint8), disk(reach))
+    away = window.off_border(mask & ~near & reliable & ~near_others.astype(bool), band, keep=window.inside_pieces(mask))
+    away = cv2.morphologyEx(away.astype(np.uint8), cv2.MORPH_OPEN, disk(1)).astype(bool)
     signals.detached = float(away.sum()) / size_area
     signals.changed = signals.missing + signals.extra
-    signals.at_edge = bool(_touches_edge(mask) or _touches_edge(expected))
-    visible = ~(
-        covered_by_other | left_by_other | (ids != object_id) & (ids != 0) | hidden_part(mask, expected, shows, ids)
-    )
+    signals.at_edge = window.touches_edge(mask) or window.touches_edge(expected)
+    visible = ~(covered_by_other | left_by_other | others_now | hidden_part(mask, expected, shows, ids))
     centre, centre_expected = centroid(mask & visible), centroid(expected & visible)
     if centre is not None and centre_expected is not None:
         signals.shift = math.hypot(centre[0] - centre_expected[0], centre[1] - centre_expected[1]) / size
     if area > 0 and area >= MOSTLY_HIDDEN * full_area and expected_area >= MIN_AREA:  # a sliver beside what hides
         # it lies in that one's place, and an object coming out from behind it, where that one was
         for other, other_expected in others_expected.items():
-            if float((mask & other_expected).sum()) > 0.5 * area and (mask & expected).sum() < 0.5 * area:
+            if float((mask & window(other_expected)).sum()) > 0.5 * area and (mask & expected).sum() < 0.5 * area:
                 signals.looks_like = other
                 break
     return signals
@@ -267,7 +319,7 @@ def edge_support(strength: np.ndarray, mask: np.ndarray, expected: np.ndarray, t
     object turning in depth, a right mask the motion did not foresee); None where either has fewer than 12
     pixels."""
     gained, given_up = _outline(mask), _outline(expected)
-    near = _disk(max(1, tolerance))
+    near = disk(max(1, tolerance))
     gained_only = gained & ~cv2.dilate(given_up.astype(np.uint8), near).astype(bool)
     given_up_only = given_up & ~cv2.dilate(gained.astype(np.uint8), near).astype(bool)
     if gained_only.sum() < 12 or given_up_only.sum() < 12:
