@@ -18,7 +18,8 @@ from xmempp.evaluation.review_cases import FAILURE_KINDS, ReviewScore, inject_fa
 from xmempp.review import ReviewSettings, review_sequence
 from xmempp.review.motion import MotionEstimator
 from xmempp.review.report import flagged_spans, review_to_dict
-from xmempp.review.signals import edge_offset, edge_strength, edge_support
+from xmempp.review.signals import Window, edge_offset, edge_strength, edge_support
+from xmempp.review.store import FrameStore
 from xmempp.review.verdict import EDGE_SUPPORT
 
 runner = CliRunner()
@@ -366,3 +367,44 @@ def test_a_real_object_turning_in_depth_is_not_blamed():
     reviews = review_sequence(frames, masks, keyframes={0: masks[0]})
     flagged = [r.index for r in reviews if r.flagged]
     assert len(flagged) <= 0.05 * (len(reviews) - 1), flagged
+
+
+def test_a_window_answers_as_the_whole_picture_does():
+    """Measurements worked out in a window around an object see the picture's edges where the picture has them:
+    the band along the edge, pieces reaching the edge and touching it come out as computed on the whole picture."""
+    rng = np.random.default_rng(8)
+    for _ in range(60):
+        mask = np.zeros((90, 140), np.uint8)
+        for _ in range(3):
+            centre = (int(rng.integers(-10, 150)), int(rng.integers(-10, 100)))
+            cv2.ellipse(mask, centre, (int(rng.integers(3, 30)), int(rng.integers(3, 30))), 0, 0, 360, 1, -1)
+        mask = mask > 0
+        if not mask.any():
+            continue
+        band = int(rng.integers(0, 15))
+        window = Window.around(mask, int(rng.integers(1, 12)))
+        rows, columns = np.indices(mask.shape)  # the whole picture's answers, worked out directly
+        far = (rows >= band) & (rows < mask.shape[0] - band) & (columns >= band) & (columns < mask.shape[1] - band)
+        whole = mask & far
+        count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+        reaching = {i for i in range(1, count) if (labels == i)[[0, -1]].any() or (labels == i)[:, [0, -1]].any()}
+        inside = np.isin(labels, [i for i in range(1, count) if i not in reaching])
+        assert np.array_equal(window.off_border(window(mask), band), window(whole))
+        assert np.array_equal(window.inside_pieces(window(mask)), window(inside))
+        assert window.touches_edge(window(mask)) == bool(reaching)
+
+
+def test_the_frames_kept_for_the_backward_pass_come_back_as_they_went_in():
+    rng = np.random.default_rng(3)
+    store = FrameStore()
+    kept = [
+        (rng.integers(0, 256, (36, 64, 3), dtype=np.uint8), rng.integers(0, 4, (36, 64), dtype=np.uint8))
+        for _ in range(5)
+    ]
+    for rgb, labels in kept:
+        store.append(rgb, labels)
+    assert len(store) == 5
+    for position in (4, 0, 2):
+        rgb, labels = store.read(position)
+        assert np.array_equal(rgb, kept[position][0]) and np.array_equal(labels, kept[position][1])
+    store.close()

@@ -291,9 +291,14 @@ def centroid_distance(
 ) -> float:
     """How far `mask`'s centroid is from `reference`'s (HxW bool), as a share of the object's size, both
     taken where no other object is and outside `hidden` (see `hidden_part`; 0 when either is empty)."""
+    both = mask | reference
+    if not both.any():
+        return 0.0
+    window = Window.around(both, 1)
+    mask, reference, ids = window(mask), window(reference), window(ids)
     visible = (ids == object_id) | (ids == 0)
     if hidden is not None:
-        visible &= ~hidden
+        visible &= ~window(hidden)
     centre, centre_reference = centroid(mask & visible), centroid(reference & visible)
     if centre is None or centre_reference is None:
         return 0.0
@@ -334,17 +339,20 @@ def edge_offset(strength: np.ndarray, mask: np.ndarray, others: np.ndarray, reac
     has its outline beside the object's edges (length > 0, gain well above 1); a right one sits on them. The
     outline along the picture's edge and along `others` (HxW bool, the other objects' pixels, whose edges belong
     to them) is left out. None where fewer than 24 outline pixels are left."""
-    outline = _outline(mask)
-    outline[:2], outline[-2:], outline[:, :2], outline[:, -2:] = False, False, False, False
-    outline &= ~cv2.dilate(others.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    if not mask.any():
+        return None
+    window = Window.around(mask, 3)
+    outline = window.off_border(_outline(window(mask)), 2)
+    outline &= ~cv2.dilate(window(others).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     count = int(np.count_nonzero(outline))
     if count < 24:
         return None
-    x0, y0, w, h = cv2.boundingRect(outline.astype(np.uint8))
-    y1, x1 = y0 + h, x0 + w
-    padded = cv2.copyMakeBorder(strength, reach, reach, reach, reach, cv2.BORDER_REPLICATE)
-    region = padded[y0 : y1 + 2 * reach, x0 : x1 + 2 * reach]
-    sums = cv2.matchTemplate(region, outline[y0:y1, x0:x1].astype(np.float32), cv2.TM_CCORR)
+    x, y, w, h = cv2.boundingRect(outline.astype(np.uint8))
+    x0, y0 = window.x0 + x, window.y0 + y  # the outline's box in the picture, then the strengths within `reach`
+    rows = np.clip(np.arange(y0 - reach, y0 + h + reach), 0, strength.shape[0] - 1)  # of it (the picture's edge
+    columns = np.clip(np.arange(x0 - reach, x0 + w + reach), 0, strength.shape[1] - 1)  # repeated beyond it)
+    region = strength[np.ix_(rows, columns)]
+    sums = cv2.matchTemplate(region, outline[y : y + h, x : x + w].astype(np.float32), cv2.TM_CCORR)
     _, best, _, (bx, by) = cv2.minMaxLoc(sums)
     here = float(sums[reach, reach])
     return float(np.hypot(bx - reach, by - reach)), float(best) / max(here, float(count))
