@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from xmempp.review.signals import Window
+
 __all__ = ["Appearance"]
 
 #: Pixels a mask needs for its colours to be compared.
@@ -22,8 +24,9 @@ FIRST_FRAMES = 3
 def _histogram(small: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     if int(mask.sum()) < MIN_PIXELS:
         return None
-    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
-    hist = cv2.calcHist([lab], [1, 2], mask.astype(np.uint8), [16, 16], [0, 256, 0, 256]).ravel()
+    window = Window.around(mask, 0)  # the colours of the mask's box alone: the same histogram, far quicker
+    lab = cv2.cvtColor(np.ascontiguousarray(window(small)), cv2.COLOR_RGB2LAB)
+    hist = cv2.calcHist([lab], [1, 2], window(mask).astype(np.uint8), [16, 16], [0, 256, 0, 256]).ravel()
     return hist / max(float(hist.sum()), 1.0)
 
 

@@ -141,7 +141,8 @@ def _resize_ids(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _ids(labels: np.ndarray) -> set[int]:
     """The object ids (not 0) on an HxW uint8 index mask."""
-    return {int(i) for i in np.flatnonzero(np.bincount(labels.ravel(), minlength=1)) if i}
+    counts = cv2.calcHist([labels], [0], None, [256], [0, 256]).ravel()  # twice as quick as numpy's bincount
+    return {int(i) for i in np.flatnonzero(counts) if i}
 
 
 def _solid(hidden: np.ndarray | None) -> np.ndarray | None:
@@ -403,7 +404,8 @@ class Reviewer:
             value = _uncertainty(scaled, labels == o)
             if value is not None:
                 uncertainty[int(o)] = value
-        frame = _Frame(index, name, _resize_ids(keyframe, size) if keyframe is not None else None, uncertainty)
+        trusted = None if keyframe is None else _resize_ids(np.ascontiguousarray(keyframe, dtype=np.uint8), size)
+        frame = _Frame(index, name, trusted, uncertainty)
         self._store.append(small, labels)
         self._kept.append(frame)
         self._verdicts.append(self._forward.step(frame, small, labels))
