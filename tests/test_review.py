@@ -408,3 +408,14 @@ def test_the_frames_kept_for_the_backward_pass_come_back_as_they_went_in():
         rgb, labels = store.read(position)
         assert np.array_equal(rgb, kept[position][0]) and np.array_equal(labels, kept[position][1])
     store.close()
+
+
+def test_the_first_sharp_frame_after_a_blurred_burst_is_not_blamed():
+    """A hard shot (motion blur along fast camera moves, an untracked bar, an object leaving the picture, one
+    sliding behind another) with right masks: the flow from the last blurred frame of a burst to the first sharp
+    one is as rough as within the burst, so an object's place there is judged as loosely (frames 18-21 of this
+    shot were flagged "shifted 13-16 %" when only the frame's own sharpness counted)."""
+    scene = make_scene(86, objects=3, hard=True)
+    reviews = review_sequence(scene.frames, scene.masks, keyframes={0: scene.masks[0]})
+    assert not [r.index for r in reviews if r.flagged and 17 <= r.index <= 21]
+    assert sum(r.flagged for r in reviews) <= 0.05 * len(reviews), [r.index for r in reviews if r.flagged]

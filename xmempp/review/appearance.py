@@ -19,6 +19,12 @@ __all__ = ["Appearance"]
 MIN_PIXELS = 64
 #: Untrusted frames an object's appearance is learnt from when it has no keyframe.
 FIRST_FRAMES = 3
+#: How many times the area its colours were learnt from an object must show, on a frame not flagged, for that
+#: frame's colours to be learnt too: an object first seen as a sliver (entering view, mostly hidden) showed few
+#: of its colours.
+GROWN = 2.0
+#: The most colour references an object keeps.
+MOST_REFERENCES = 8
 
 
 def _histogram(small: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
@@ -40,19 +46,27 @@ class Appearance:
     def __init__(self) -> None:
         self._references: dict[int, list[np.ndarray]] = {}
         self._trusted: set[int] = set()
+        self._largest: dict[int, int] = {}  # the largest area an object's references were learnt from
 
     def learn(self, object_id: int, small: np.ndarray, mask: np.ndarray, *, trusted: bool) -> None:
-        """Learn an object's colours from a frame (a keyframe when `trusted`; otherwise only while the
-        object has no keyframe and fewer than `FIRST_FRAMES` references)."""
-        if not trusted and (object_id in self._trusted or len(self._references.get(object_id, [])) >= FIRST_FRAMES):
-            return
+        """Learn an object's colours from a frame (a keyframe when `trusted`; otherwise while the object has
+        no keyframe and fewer than `FIRST_FRAMES` references, or where it shows `GROWN` times the area its
+        references were learnt from)."""
+        area, references = int(mask.sum()), self._references.get(object_id, [])
+        if not trusted:
+            first = object_id not in self._trusted and len(references) < FIRST_FRAMES
+            grown = references and area >= GROWN * self._largest.get(object_id, 0)
+            if not (first or grown) or len(references) >= MOST_REFERENCES:
+                return
         hist = _histogram(small, mask)
         if hist is None:
             return
         if trusted and object_id not in self._trusted:
             self._references[object_id] = []
+            self._largest[object_id] = 0
             self._trusted.add(object_id)
         self._references.setdefault(object_id, []).append(hist)
+        self._largest[object_id] = max(self._largest.get(object_id, 0), area)
 
     def distance(self, object_id: int, small: np.ndarray, mask: np.ndarray) -> tuple[float | None, int | None]:
         """(distance of the mask's colours to the object's appearance or None, another object it looks like

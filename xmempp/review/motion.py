@@ -70,10 +70,11 @@ class Motion:
         `prior` is the object's own last shift (dx, dy) in pixels: objects move smoothly where the camera
         jerks, so it is a candidate too, taken where it explains the object's pixels better. `seen` (HxW
         float32) is the part of `plane` that was visible: the motion is measured on it alone (the flow over a
-        hidden part is the occluder's), and `plane` carried as a whole. `blur` (1 = as sharp as the shot's recent
-        frames, see the reviewer) weakens the pixels' evidence: on a frame blurred 1.5x or more the dense flow of
-        a fast frame is no carry, and the steady shift is taken unless another carry explains the object's pixels
-        much better.
+        hidden part is the occluder's), and `plane` carried as a whole. `blur` (the blurrier of the two
+        frames'; 1 = as sharp as the shot's recent frames, see the reviewer) weakens the pixels' evidence: where
+        it is 1.5x or more the dense flow of a fast frame is no carry, nor a dense warp that changes the object's
+        size by a fifth, and the steady shift is taken unless another carry explains the object's pixels much
+        better.
 
         Returns:
             (the carried mask, the pixels that the object's own motion makes reliable (HxW bool) or None, the
@@ -87,8 +88,10 @@ class Motion:
         if int(mask.sum()) < 32 or not landed.any():
             return warped, None, None
         best, best_error = None, _trimmed_mean((self.now[landed] - self.carried[landed]) ** 2)
-        scattered = (  # a fast frame whose flow lost or spread the object (slow ones may be occlusions)
-            self.magnitude >= 8.0 and not touches_edge(mask | landed) and not 0.8 <= landed.sum() / mask.sum() <= 1.25
+        scattered = (  # a fast or blurred frame whose flow lost or spread the object (slow ones may be occlusions)
+            (self.magnitude >= 8.0 or blur >= BLURRED)
+            and not touches_edge(mask | landed)
+            and not 0.8 <= landed.sum() / mask.sum() <= 1.25
         )
         if scattered or (blur >= BLURRED and self.magnitude >= 8.0):  # a blurred fast frame's dense flow is no carry
             best_error = float("inf")

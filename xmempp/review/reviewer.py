@@ -10,10 +10,11 @@ flow); whether the mask sits where another object was expected (a swap); how far
 from the object's trusted appearance (keyframes, else its first frames; both passes use the same); and
 where given, the network's own uncertainty along the outline. Each measurement is divided by its threshold; the
 largest ratio decides: at 1 or above the object is flagged, and score = 1 - ratio / 2 (clipped to
-0..1; 0.5 at the threshold; the geometric thresholds are relaxed on blurred frames). Once an object is
-flagged, the next `carry` frames are compared with its last trusted mask carried forward (twice `reach`
-frames where the mask is that mask slid a little: a drift), so a failure that lasts a few frames stays
-flagged. Parts of an object hidden behind something untracked stay in its trusted mask, expected back.
+0..1; 0.5 at the threshold; the geometric thresholds are relaxed on blurred frames and on the frame after
+one, whose flow from the blurred frame is as rough). Once an object is flagged, the next `carry` frames
+are compared with its last trusted mask carried forward (twice `reach` frames where the mask is that mask
+slid a little: a drift), so a failure that lasts a few frames stays flagged. Parts of an object hidden
+behind something untracked stay in its trusted mask, expected back.
 
 A failure has a start and an end: the shot is reviewed forwards as frames arrive and backwards
 in `finish` (over the frames kept at the working size in a temporary file, `xmempp.review.store`), and
@@ -169,6 +170,11 @@ def _displaced(mask: np.ndarray, trusted: np.ndarray) -> bool:
     return union > 0 and float((moved & trusted).sum()) >= 0.85 * union
 
 
+def _alike_in_area(first: float, second: float) -> bool:
+    """Whether two areas differ by less than a quarter of the larger (a drift is measured only between such)."""
+    return min(first, second) >= 0.75 * max(first, second)
+
+
 def _uncertainty(probs: np.ndarray, mask: np.ndarray) -> float | None:
     """Mean uncertainty (1 - |2p - 1|) of an object's probability in a band around its outline."""
     kernel = np.ones((5, 5), np.uint8)
@@ -202,6 +208,7 @@ class _Pass:
         self.settings = settings
         self._motion = MotionEstimator()
         self._sharpness: deque[float] = deque(maxlen=12)  # the last frames' sharpness (see `_blur`)
+        self._previous_blur = 1.0
         self._tracks: dict[int, _Track] = {}
         self.appearance = appearance or Appearance()  # the objects' trusted colours (shared by the passes)
         self._previous_grey: np.ndarray | None = None
@@ -212,7 +219,9 @@ class _Pass:
         """The verdicts on one frame (every object on it, expected on it, or on its keyframe)."""
         grey = self._motion.grey(small)
         blur = self._blur(grey)
-        thresholds = relaxed(self.settings.thresholds, blur)
+        pair_blur, self._previous_blur = max(blur, self._previous_blur), blur  # the flow between a blurred frame
+        # and a sharp one is as rough as between two blurred ones
+        thresholds = relaxed(self.settings.thresholds, pair_blur)
         present = _ids(labels) | set(self._tracks)
         if frame.trusted is not None:
             present |= _ids(frame.trusted)
@@ -232,7 +241,7 @@ class _Pass:
             seen = kept.trusted if kept.seen is None else kept.seen
             # the object's visible content came here along the flow, its texture unchanged
             along_flow = motion.same_texture(None, motion.reliable & (motion.warp(seen) > 0.5))
-            kept.trusted, own, transform = motion.follow(kept.trusted, kept.velocity, kept.seen, blur)
+            kept.trusted, own, transform = motion.follow(kept.trusted, kept.velocity, kept.seen, pair_blur)
             kept.seen = None if kept.seen is None else motion.carry(kept.seen, transform)
             reliable[o] = motion.reliable if own is None else motion.reliable | own
             if own is not None:  # or its own motion carried its visible content here, its texture unchanged
@@ -282,7 +291,10 @@ class _Pass:
                 hidden_part(masks[o], expected[o], shows.get(o, motion.reliable), labels) if o in expected else None
             )
             if track is not None and len(track.history) >= self.settings.reach // 2:
-                signals.drift = centroid_distance(masks[o], track.history[0].read() > 0.5, labels, o, hidden)
+                past = track.history[0].read() > 0.5
+                if _alike_in_area(float(past.sum()), signals.area):  # a slid copy keeps its area; an object coming
+                    # out from behind something, or going behind it, moves its visible part's centre
+                    signals.drift = centroid_distance(masks[o], past, labels, o, hidden)
             if signals.area >= MOSTLY_HIDDEN * signals.full_area and blur < BLURRED:  # a small part in view shows a
                 # subset of its colours, and motion blur mixes them with the background's
                 signals.appearance, looks = self.appearance.distance(o, small, masks[o])
