@@ -16,6 +16,7 @@ from cli.app import app
 from iohelpers import shared_data
 from xmempp.evaluation.review_cases import FAILURE_KINDS, ReviewScore, inject_failures, make_scene, score_review
 from xmempp.review import ReviewSettings, review_sequence
+from xmempp.review.appearance import Appearance
 from xmempp.review.motion import MotionEstimator
 from xmempp.review.report import flagged_spans, review_to_dict
 from xmempp.review.signals import Window, edge_offset, edge_strength, edge_support
@@ -419,3 +420,21 @@ def test_the_first_sharp_frame_after_a_blurred_burst_is_not_blamed():
     reviews = review_sequence(scene.frames, scene.masks, keyframes={0: scene.masks[0]})
     assert not [r.index for r in reviews if r.flagged and 17 <= r.index <= 21]
     assert sum(r.flagged for r in reviews) <= 0.05 * len(reviews), [r.index for r in reviews if r.flagged]
+
+
+def test_an_object_first_seen_as_a_sliver_learns_its_colours_once_it_shows_more():
+    """A keyframe that shows a sliver of an object (entering view, mostly hidden) holds few of its colours: once a
+    frame shows twice that area, its colours are learnt too, so the whole object is not "unlike its keyframes"."""
+    image = np.zeros((60, 80, 3), np.uint8)
+    image[:, :40] = (220, 40, 40)  # the object's red half
+    image[:, 40:] = (40, 60, 220)  # and its blue half
+    sliver, whole = np.zeros((60, 80), bool), np.zeros((60, 80), bool)
+    sliver[10:50, 30:40] = True
+    whole[10:50, 30:70] = True
+    appearance = Appearance()
+    appearance.learn(1, image, sliver, trusted=True)
+    before, _ = appearance.distance(1, image, whole)
+    appearance.learn(1, image, whole, trusted=False)  # a frame not flagged, four times the sliver's area
+    after, _ = appearance.distance(1, image, whole)
+    assert before is not None and after is not None
+    assert before >= 0.6 and after < 0.1, (before, after)
