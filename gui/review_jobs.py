@@ -45,15 +45,18 @@ class ReviewWorker(Worker):
         keyframes = {f: m for f in self.frames if f in self.references and (m := self._mask(f, shape)) is not None}
         reviewer = Reviewer(keyframes=keyframes)
         total = len(self.frames)
-        for done, frame in enumerate(self.frames, start=1):
+        try:
+            for done, frame in enumerate(self.frames, start=1):
+                self.check_stop()
+                rgb = workspace.image(frame)
+                ids = self._mask(frame, rgb.shape)
+                if ids is not None:
+                    reviewer.add(frame, workspace.names[frame], rgb, ids)
+                self.progress.emit(done, total)
             self.check_stop()
-            rgb = workspace.image(frame)
-            ids = self._mask(frame, rgb.shape)
-            if ids is not None:
-                reviewer.add(frame, workspace.names[frame], rgb, ids)
-            self.progress.emit(done, total)
-        self.check_stop()
-        return reviewer.finish()
+            return reviewer.finish()
+        finally:
+            reviewer.close()  # a stopped review's kept frames go at once
 
 
 class ReviewController(QObject):

@@ -422,6 +422,10 @@ class Reviewer:
         self._kept.append(frame)
         self._verdicts.append(self._forward.step(frame, small, labels))
 
+    def close(self) -> None:
+        """Let go of the frames kept for the backward pass (a review given up; `finish` does it too)."""
+        self._store.close()
+
     def finish(self) -> list[FrameReview]:
         """Run the backward pass and return one `FrameReview` per frame, in order."""
         backward = _Pass(self.settings, self._forward.appearance)  # colours from the keyframes or first frames
@@ -431,7 +435,7 @@ class Reviewer:
                 small, labels = self._store.read(position)
                 later[position] = backward.step(self._kept[position], small, labels)
         finally:
-            self._store.close()
+            self.close()
         merged = [
             {o: merge(v, later[position].get(o)) for o, v in sorted(self._verdicts[position].items())}
             for position in range(len(self._kept))

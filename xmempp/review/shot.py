@@ -46,13 +46,16 @@ def review_shot(
     """
     order = sorted(masks)
     reviewer = Reviewer(settings, {i: k for i, k in (keyframes or {}).items() if i in masks})
-    for done, index in enumerate(order, start=1):
-        mask = masks[index]
-        name = mask.path.stem if mask.path is not None and mask.path.is_file() else frames.names[index]
-        reviewer.add(index, name, frames[index], mask.ids)
-        if progress is not None:
-            progress(done, len(order))
-    reviews = reviewer.finish()
+    try:
+        for done, index in enumerate(order, start=1):
+            mask = masks[index]
+            name = mask.path.stem if mask.path is not None and mask.path.is_file() else frames.names[index]
+            reviewer.add(index, name, frames[index], mask.ids)
+            if progress is not None:
+                progress(done, len(order))
+        reviews = reviewer.finish()
+    finally:
+        reviewer.close()  # an interrupted review's kept frames go at once
     out.mkdir(parents=True, exist_ok=True)
     data = write_qc_json(out / QC_FILES[0], reviews, source=source)
     write_qc_html(
