@@ -17,7 +17,7 @@ import numpy as np
 
 from xmempp.review.signals import Window, disk, touches_edge
 
-__all__ = ["BLURRED", "Motion", "MotionEstimator", "warp_affine", "working_size"]
+__all__ = ["BLURRED", "Motion", "MotionEstimator", "PastMask", "warp_affine", "working_size"]
 
 #: The sharpness drop (the shot's recent sharp frames over this one) from which a frame counts as blurred.
 BLURRED = 1.5
@@ -200,6 +200,29 @@ class Motion:
         return cv2.remap(
             plane, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0
         )
+
+
+@dataclass
+class PastMask:
+    """A mask of an earlier frame, carried to the latest frame lazily: the similarity carries since it are
+    composed and applied once, where it is read (the reviewer's drift check reads only the oldest of several)."""
+
+    age: int  # frames since
+    mask: np.ndarray  # float32, carried as far as `pending` says
+    pending: np.ndarray | None = None  # 3x3: the carries not applied yet
+
+    def carried(self, motion: Motion, transform: np.ndarray | None) -> PastMask:
+        """This mask carried one frame on by `motion` (`transform` from `Motion.follow`, None: the dense flow)."""
+        if transform is None:
+            return PastMask(self.age + 1, motion.carry(self.read(), None))
+        step = np.vstack([transform, np.array([0.0, 0.0, 1.0], np.float32)])
+        return PastMask(self.age + 1, self.mask, step if self.pending is None else step @ self.pending)
+
+    def read(self) -> np.ndarray:
+        """The mask carried to the latest frame."""
+        if self.pending is not None:
+            self.mask, self.pending = warp_affine(self.mask, self.pending[:2]), None
+        return self.mask
 
 
 #: Grey-level variance (after the light blur) below which a 7x7 neighbourhood counts as flat.

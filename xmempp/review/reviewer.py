@@ -35,7 +35,7 @@ import numpy as np
 from xmempp.errors import InputError
 from xmempp.review.appearance import Appearance
 from xmempp.review.merge import merge, settle_unseen_by_backward
-from xmempp.review.motion import BLURRED, Motion, MotionEstimator, warp_affine, working_size
+from xmempp.review.motion import BLURRED, MotionEstimator, PastMask, working_size
 from xmempp.review.signals import (
     MIN_AREA,
     MOSTLY_HIDDEN,
@@ -98,29 +98,6 @@ class FrameReview:
 
 
 @dataclass
-class _Past:
-    """An unflagged mask of an earlier frame, carried to the latest frame lazily: the similarity carries since
-    it are composed and applied once, where it is read (the drift check reads only the oldest)."""
-
-    age: int  # frames since
-    mask: np.ndarray  # float32, carried as far as `pending` says
-    pending: np.ndarray | None = None  # 3x3: the carries not applied yet
-
-    def carried(self, motion: Motion, transform: np.ndarray | None) -> _Past:
-        """This mask carried one frame on by `motion` (`transform` from `Motion.follow`, None: the dense flow)."""
-        if transform is None:
-            return _Past(self.age + 1, motion.carry(self.read(), None))
-        step = np.vstack([transform, np.array([0.0, 0.0, 1.0], np.float32)])
-        return _Past(self.age + 1, self.mask, step if self.pending is None else step @ self.pending)
-
-    def read(self) -> np.ndarray:
-        """The mask carried to the latest frame."""
-        if self.pending is not None:
-            self.mask, self.pending = warp_affine(self.mask, self.pending[:2]), None
-        return self.mask
-
-
-@dataclass
 class _Track:
     """What one pass keeps of one object between frames."""
 
@@ -128,7 +105,7 @@ class _Track:
     seen: np.ndarray | None = None  # the part of `trusted` that was visible (not hidden), carried the same way
     carried: int = 0  # frames the trusted mask has been carried without being confirmed
     full_area: float = 0.0  # the largest area of the last unflagged frames (slowly forgotten)
-    history: deque[_Past] = field(default_factory=deque)  # the last unflagged frames' masks, carried to the latest
+    history: deque[PastMask] = field(default_factory=deque)  # the last unflagged frames' masks, carried to the latest
     centre: tuple[float, float] | None = None  # the mask's centroid on the last frame, where it was not flagged
     velocity: tuple[float, float] | None = None  # the centroid's shift between the last two unflagged frames
     # (hidden parts included)
@@ -356,7 +333,7 @@ class _Pass:
         track.seen = mask.astype(np.float32) if hidden is not None and not flagged else None
         track.carried = 0
         if not flagged:
-            track.history.append(_Past(0, track.trusted))
+            track.history.append(PastMask(0, track.trusted))
             track.full_area = max(0.97 * track.full_area, float(track.trusted.sum()))
             self.appearance.learn(object_id, small, mask, trusted=False)
 
