@@ -31,17 +31,18 @@ class FrameStore:
 
     def append(self, rgb: np.ndarray, labels: np.ndarray) -> None:
         """Keep one frame (HxWx3 uint8) and its index mask (HxW uint8)."""
-        data = np.ascontiguousarray(rgb, np.uint8).tobytes() + np.ascontiguousarray(labels, np.uint8).tobytes()
+        rgb, labels = np.ascontiguousarray(rgb, np.uint8), np.ascontiguousarray(labels, np.uint8)
         self._file.seek(self._end)
-        try:
-            self._file.write(data)
+        try:  # the arrays' own buffers, written as they are (no copy into one bytes object first)
+            self._file.write(rgb.data)
+            self._file.write(labels.data)
         except OSError as error:
             raise InputError(
                 f"the review could not keep frame {len(self._entries)} in a temporary file ({error}); free space "
                 f"in the temporary folder (TMPDIR, {tempfile.gettempdir()}) or review a shorter range"
             ) from error
         self._entries.append((self._end, rgb.shape, labels.shape))
-        self._end += len(data)
+        self._end += rgb.nbytes + labels.nbytes
 
     def read(self, position: int) -> tuple[np.ndarray, np.ndarray]:
         """The frame and index mask kept at `position` (0 = the first appended)."""
