@@ -438,3 +438,45 @@ def test_an_object_first_seen_as_a_sliver_learns_its_colours_once_it_shows_more(
     after, _ = appearance.distance(1, image, whole)
     assert before is not None and after is not None
     assert before >= 0.6 and after < 0.1, (before, after)
+
+
+def test_a_small_patch_apart_counts_while_another_object_touches_but_a_large_piece_does_not():
+    """Touching another object, a small patch away from the object is still a failure (a spurious patch); a
+    large piece apart is the object's own part showing past the other one."""
+    from xmempp.review.signals import ObjectSignals
+    from xmempp.review.verdict import SMALL_PATCH, Thresholds, judge
+
+    def verdict(detached: float):
+        signals = ObjectSignals(area=1000.0, expected_area=1000.0, full_area=1000.0)
+        signals.contact, signals.detached = 0.2, detached
+        return judge(signals, Thresholds())
+
+    small = verdict(0.04)
+    assert small.flagged and "patch away" in small.reasons[0]
+    assert not verdict(SMALL_PATCH * 2).flagged
+
+
+def test_an_object_missing_on_one_pass_s_word_is_flagged_whatever_the_other_pass_says():
+    """The frames after a drop (the object shows again) flag nothing, so a drop that only one direction can see
+    (the other lost the object: it left the picture, or the drop runs to the shot's end) is still flagged; any
+    other one-pass flag needs the other pass to come close."""
+    from xmempp.review.merge import merge
+    from xmempp.review.verdict import ObjectReview
+
+    fine = ObjectReview(score=1.0, flagged=False)
+    gone = ObjectReview(score=0.0, flagged=True, reasons=["object missing where the motion puts it"], vanished=True)
+    cut = ObjectReview(score=0.0, flagged=True, reasons=["part missing (30 % of the object)"])
+    assert merge(fine, gone).flagged and merge(gone, fine).flagged
+    assert merge(gone, fine).score < 0.5 and merge(gone, fine).reasons == gone.reasons
+    assert not merge(fine, cut).flagged and not merge(cut, fine).flagged
+
+
+def test_a_dropped_object_is_flagged_on_every_frame_of_the_drop():
+    """An object dropped for three frames of a shot with fast camera moves: each of the three is flagged."""
+    scene = make_scene(13, objects=2, frames=32)
+    masks = [m.copy() for m in scene.masks]
+    for t in (27, 28, 29):
+        masks[t][masks[t] == 1] = 0
+    reviews = review_sequence(scene.frames, masks, keyframes={0: scene.masks[0]})
+    assert all(reviews[t].flagged for t in (27, 28, 29)), [r.index for r in reviews if r.flagged]
+    assert all(reviews[t].objects[1].flagged for t in (27, 28, 29))

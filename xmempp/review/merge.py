@@ -15,19 +15,24 @@ AGREE = 0.6
 def merge(forward: ObjectReview, backward: ObjectReview | None) -> ObjectReview:
     """A frame's verdict from both passes: flagged where one pass flags it and the other comes close (a failure
     has a start and an end; a disagreement that only one direction sees is the other frames' fault: the jump
-    back after a failure), scored by the milder."""
+    back after a failure), scored by the milder. An object missing where one pass's motion puts it is flagged
+    on that pass's word: the jump back after a drop (the object showing again) flags nothing, and the other pass
+    may not know the object (it left the picture that way, or is dropped up to the shot's end)."""
     if backward is None or not backward.judged:
         return forward
     if not forward.judged:
         return backward
-    if (forward.flagged and backward.score <= AGREE) or (backward.flagged and forward.score <= AGREE):
+    agreed = (forward.flagged and backward.score <= AGREE) or (backward.flagged and forward.score <= AGREE)
+    alone = next((v for v in (forward, backward) if v.flagged and v.vanished), None)
+    if agreed or alone is not None:
         worse = forward if forward.score <= backward.score else backward
         return ObjectReview(
-            score=max(forward.score, backward.score),
+            score=max(forward.score, backward.score) if agreed else worse.score,
             flagged=True,
             reasons=worse.reasons,
-            present=forward.present,
+            present=forward.present or backward.present,
             signals=worse.signals,
+            vanished=worse.vanished,
         )
     mild = forward if forward.score >= backward.score else backward
     return ObjectReview(

@@ -39,6 +39,8 @@ class ObjectReview:
         present: whether the object is on the frame or expected there.
         signals: the raw measurements (shares of the object's size), for reports and tuning.
         judged: False where nothing could be compared (the first frame of a run of masks).
+        vanished: flagged because the mask is empty where the motion puts the object (a flag that only the frame
+            without the object gets: its neighbours, where the object shows, are not flagged by it).
     """
 
     score: float
@@ -47,6 +49,7 @@ class ObjectReview:
     present: bool = True
     signals: dict[str, float] = field(default_factory=dict)
     judged: bool = True
+    vanished: bool = False
 
     @classmethod
     def first(cls, mask: np.ndarray, truth: np.ndarray, known: bool) -> ObjectReview:
@@ -73,6 +76,10 @@ _GEOMETRIC = ("missing", "extra", "changed", "largest", "detached", "holes", "dr
 #: gained follows edges this many times stronger than the one it gave up.
 EDGE_SUPPORT = 3.0
 
+#: The largest patch away from an object (a share of its area) that counts while another object covers or leaves
+#: part of it: a larger piece apart is the object's own part showing past the other one.
+SMALL_PATCH = 0.08
+
 
 def relaxed(thresholds: Thresholds, factor: float) -> Thresholds:
     """The geometric thresholds scaled by `factor` (colour and network evidence unchanged)."""
@@ -97,7 +104,10 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
     if signals.contact > 0.15:  # another object covers or leaves part of it: its visible outline moves, and
         # what shows of it (where it is, which parts are apart) says little
         thresholds = replace(
-            relaxed(thresholds, 1.0 + min(1.0, signals.contact / 0.3)), shift=np.inf, detached=np.inf, drift=np.inf
+            relaxed(thresholds, 1.0 + min(1.0, signals.contact / 0.3)),
+            shift=np.inf,
+            drift=np.inf,
+            detached=thresholds.detached if signals.detached <= SMALL_PATCH else np.inf,
         )
     if signals.contact > 0.05:  # touching another object: where its visible part is centred, and whose edges its
         # outline follows, say little
@@ -112,11 +122,13 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
         # (an object turning in depth): only its colours and the network's evidence count
         thresholds = replace(thresholds, **{name: np.inf for name in _GEOMETRIC})
     found: list[tuple[float, str]] = []
+    vanished = False
     leaving = signals.at_edge and signals.expected_area < 0.5 * signals.full_area  # mostly out of view already
     if signals.area == 0 and leaving:  # it left the picture
         thresholds = replace(thresholds, missing=np.inf, changed=np.inf, largest=np.inf)
     if signals.area == 0 and signals.expected_area >= MIN_AREA and signals.missing >= thresholds.missing:
         found.append((signals.missing / thresholds.missing + 1, "object missing where the motion puts it"))
+        vanished = True
     elif signals.looks_like is not None:
         found.append((3.0, f"looks like object {signals.looks_like}"))
     else:
@@ -209,4 +221,5 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
         reasons=reasons,
         present=present,
         signals=measured,
+        vanished=vanished and worst >= 1.0,
     )
