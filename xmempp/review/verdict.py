@@ -41,6 +41,8 @@ class ObjectReview:
         judged: False where nothing could be compared (the first frame of a run of masks).
         vanished: flagged because the mask is empty where the motion puts the object (a flag that only the frame
             without the object gets: its neighbours, where the object shows, are not flagged by it).
+        came_back: flagged in a run of frames after which the mask agreed again with the one the pass trusted
+            before the run (the run had an end as well as a start: a failure, not a lasting change).
     """
 
     score: float
@@ -50,6 +52,7 @@ class ObjectReview:
     signals: dict[str, float] = field(default_factory=dict)
     judged: bool = True
     vanished: bool = False
+    came_back: bool = False
 
     @classmethod
     def first(cls, mask: np.ndarray, truth: np.ndarray, known: bool) -> ObjectReview:
@@ -118,8 +121,9 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
         # shapes the sliver, and the sliver's centre moves with that outline, not with the object
         thresholds = replace(thresholds, shift=np.inf, drift=np.inf, edge_offset=np.inf)
     supported = signals.edge_support is not None and signals.edge_support >= EDGE_SUPPORT
-    if signals.lost or supported:  # nothing to compare its shape with, or the image's edges back its new outline
-        # (an object turning in depth): only its colours and the network's evidence count
+    nothing_expected = signals.area > 0 and signals.expected_area < MIN_AREA  # it shows again after being hidden
+    if signals.lost or supported or nothing_expected:  # nothing to compare its shape with, or the image's edges
+        # back its new outline (an object turning in depth): only its colours and the network's evidence count
         thresholds = replace(thresholds, **{name: np.inf for name in _GEOMETRIC})
     found: list[tuple[float, str]] = []
     vanished = False
