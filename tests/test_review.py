@@ -505,3 +505,29 @@ def test_a_two_frame_cut_is_marked_as_a_run_the_mask_came_back_from():
     reviews = review_sequence(scene.frames, masks, keyframes={0: scene.masks[0]})
     assert all(reviews[t].objects[1].flagged and reviews[t].objects[1].came_back for t in (12, 13))
     assert not any(v.came_back for r in reviews for v in r.objects.values() if not v.flagged)
+
+
+def test_a_patch_on_the_picture_s_edge_far_from_the_object_is_apart_but_one_beside_it_is_entering_view():
+    """A piece on the picture's edge may be the object entering view; one more than half the object's size from
+    all of it is a spurious patch."""
+    from xmempp.review.signals import compare_masks
+
+    height, width = 240, 360
+    body = np.zeros((height, width), np.uint8)
+    cv2.circle(body, (200, 120), 30, 1, -1)
+    expected = body.astype(bool)
+    reliable = np.ones((height, width), bool)
+
+    def detached(patch_centre: tuple[int, int]) -> float:
+        mask = body.copy()
+        cv2.circle(mask, patch_centre, 7, 1, -1)
+        mask = mask.astype(bool)
+        return compare_masks(mask, expected, reliable, mask.astype(np.uint8), 1, {}).detached
+
+    assert detached((0, 200)) > 0.02  # at the left edge, far from the object
+    near_edge = np.zeros((height, width), np.uint8)
+    cv2.circle(near_edge, (45, 120), 30, 1, -1)  # an object close to the left edge
+    mask = near_edge.copy()
+    cv2.rectangle(mask, (0, 110), (14, 130), 1, -1)  # a part of it coming into view beside it
+    signals = compare_masks(mask.astype(bool), near_edge.astype(bool), reliable, mask, 1, {})
+    assert signals.detached == 0.0

@@ -261,7 +261,9 @@ def compare_masks(
     signals.holes = float(holes.sum()) / size_area
     near = cv2.dilate(expected.astype(np.uint8), disk(reach)).astype(bool)
     near_others = cv2.dilate((others_now | left_by_other).astype(np.uint8), disk(reach))
-    away = window.off_border(mask & ~near & reliable & ~near_others.astype(bool), band, keep=window.inside_pieces(mask))
+    # a piece on the picture's edge may be the object entering view, unless it is far from all of the object
+    entering = window.inside_pieces(mask) | _pieces_away(mask, expected, 0.5 * size)
+    away = window.off_border(mask & ~near & reliable & ~near_others.astype(bool), band, keep=entering)
     away = cv2.morphologyEx(away.astype(np.uint8), cv2.MORPH_OPEN, disk(1)).astype(bool)
     signals.detached = float(away.sum()) / size_area
     signals.changed = signals.missing + signals.extra
@@ -277,6 +279,20 @@ def compare_masks(
                 signals.looks_like = other
                 break
     return signals
+
+
+def _pieces_away(mask: np.ndarray, expected: np.ndarray, distance: float) -> np.ndarray:
+    """The pieces of `mask` (HxW bool) farther than `distance` pixels from every `expected` pixel (none where
+    nothing is expected)."""
+    if not expected.any():
+        return np.zeros_like(mask)
+    gap = cv2.distanceTransform((~expected).astype(np.uint8), cv2.DIST_L2, 3)
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    nearest = np.full(count, np.inf, np.float32)
+    np.minimum.at(nearest, labels[mask], gap[mask])
+    far = nearest > distance
+    far[0] = False
+    return far[labels]
 
 
 def hidden_part(mask: np.ndarray, expected: np.ndarray, shows: np.ndarray, ids: np.ndarray) -> np.ndarray:
