@@ -482,31 +482,6 @@ def test_a_dropped_object_is_flagged_on_every_frame_of_the_drop():
     assert all(reviews[t].objects[1].flagged for t in (27, 28, 29))
 
 
-def test_a_flag_in_a_run_the_mask_came_back_from_needs_less_agreement():
-    """A run of flagged frames after which the mask agrees again with what the pass trusted before it has a
-    start and an end, as a failure has: the other pass need only come near the line, not close to it."""
-    from xmempp.review.merge import AGREE, AGREE_CAME_BACK, merge
-    from xmempp.review.verdict import ObjectReview
-
-    between = ObjectReview(score=(AGREE + AGREE_CAME_BACK) / 2, flagged=False)
-    flagged = ObjectReview(score=0.1, flagged=True, reasons=["part missing (30 % of the object)"])
-    ended = ObjectReview(score=0.1, flagged=True, reasons=["part missing (30 % of the object)"], came_back=True)
-    assert not merge(flagged, between).flagged and not merge(between, flagged).flagged
-    assert merge(ended, between).flagged and merge(between, ended).flagged
-    assert not merge(ended, ObjectReview(score=0.9, flagged=False)).flagged
-
-
-def test_a_two_frame_cut_is_marked_as_a_run_the_mask_came_back_from():
-    scene = make_scene(10, objects=1, frames=32)
-    masks = [m.copy() for m in scene.masks]
-    for t in (12, 13):
-        ys, xs = np.nonzero(masks[t] == 1)
-        masks[t][ys[xs > np.median(xs)], xs[xs > np.median(xs)]] = 0
-    reviews = review_sequence(scene.frames, masks, keyframes={0: scene.masks[0]})
-    assert all(reviews[t].objects[1].flagged and reviews[t].objects[1].came_back for t in (12, 13))
-    assert not any(v.came_back for r in reviews for v in r.objects.values() if not v.flagged)
-
-
 def test_a_patch_on_the_picture_s_edge_far_from_the_object_is_apart_but_one_beside_it_is_entering_view():
     """A piece on the picture's edge may be the object entering view; one more than half the object's size from
     all of it is a spurious patch."""

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 from xmempp.review.verdict import ObjectReview
 
-__all__ = ["AGREE", "AGREE_CAME_BACK", "merge", "settle_unseen_by_backward"]
+__all__ = ["AGREE", "merge", "settle_unseen_by_backward"]
 
 
 #: A pass's score at or below which it backs the other pass's flag (0.8 of the flagging ratio).
 AGREE = 0.6
-
-#: The same for a flag in a run of frames after which the mask came back to what the pass trusted before it
-#: (`ObjectReview.came_back`: a start and an end seen, as a failure has).
-AGREE_CAME_BACK = 0.75
 
 
 def merge(forward: ObjectReview, backward: ObjectReview | None) -> ObjectReview:
@@ -26,10 +22,7 @@ def merge(forward: ObjectReview, backward: ObjectReview | None) -> ObjectReview:
         return forward
     if not forward.judged:
         return backward
-    agreed = any(
-        one.flagged and other.score <= (AGREE_CAME_BACK if one.came_back else AGREE)
-        for one, other in ((forward, backward), (backward, forward))
-    )
+    agreed = (forward.flagged and backward.score <= AGREE) or (backward.flagged and forward.score <= AGREE)
     alone = next((v for v in (forward, backward) if v.flagged and v.vanished), None)
     if agreed or alone is not None:
         worse = forward if forward.score <= backward.score else backward
@@ -40,7 +33,6 @@ def merge(forward: ObjectReview, backward: ObjectReview | None) -> ObjectReview:
             present=forward.present or backward.present,
             signals=worse.signals,
             vanished=any(v.flagged and v.vanished for v in (forward, backward)),
-            came_back=any(v.flagged and v.came_back for v in (forward, backward)),
         )
     mild = forward if forward.score >= backward.score else backward
     return ObjectReview(

@@ -109,7 +109,6 @@ class _Track:
     centre: tuple[float, float] | None = None  # the mask's centroid on the last frame, where it was not flagged
     velocity: tuple[float, float] | None = None  # the centroid's shift between the last two unflagged frames
     # (hidden parts included)
-    run: list[ObjectReview] = field(default_factory=list)  # the verdicts flagged while `trusted` was carried
 
 
 def _resize_ids(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -162,18 +161,6 @@ def _uncertainty(probs: np.ndarray, mask: np.ndarray) -> float | None:
         return None
     p = probs[band]
     return float(np.mean(1.0 - np.abs(2.0 * p - 1.0)))
-
-
-def _mark_came_back(track: _Track, verdict: ObjectReview) -> None:
-    """Keep `verdict` in the track's run of flagged frames, or, where the mask agrees again with the trusted one
-    carried through that run, mark the run's verdicts `came_back`: a failure with a start and an end that this
-    pass saw both of."""
-    if verdict.flagged:
-        track.run.append(verdict)
-    elif track.carried and verdict.judged:
-        for flagged in track.run:
-            flagged.came_back = True
-        track.run.clear()
 
 
 @dataclass
@@ -292,8 +279,6 @@ class _Pass:
                     signals.looks_like = looks
             signals.uncertainty = frame.uncertainty.get(o)
             verdicts[o] = judge(signals, thresholds, motion.magnitude)
-            if track is not None:
-                _mark_came_back(track, verdicts[o])
             # leaving the picture: what is gone of it is out of view, not hidden, and not expected back
             gone = signals.at_edge and signals.area < 0.5 * signals.full_area
             self._update(o, masks[o], verdicts[o].flagged, small, _solid(hidden) if not (lost or gone) else None)
@@ -344,7 +329,6 @@ class _Pass:
         if flagged and track.carried < limit:  # a displaced copy of the object (a slide) is carried for longer
             track.carried += 1
             return
-        track.run.clear()  # a flagged mask adopted (the change lasted) or a confirmed one: no run to end
         track.trusted = whole.astype(np.float32)
         track.seen = mask.astype(np.float32) if hidden is not None and not flagged else None
         track.carried = 0

@@ -41,8 +41,6 @@ class ObjectReview:
         judged: False where nothing could be compared (the first frame of a run of masks).
         vanished: flagged because the mask is empty where the motion puts the object (a flag that only the frame
             without the object gets: its neighbours, where the object shows, are not flagged by it).
-        came_back: flagged in a run of frames after which the mask agreed again with the one the pass trusted
-            before the run (the run had an end as well as a start: a failure, not a lasting change).
     """
 
     score: float
@@ -52,7 +50,6 @@ class ObjectReview:
     signals: dict[str, float] = field(default_factory=dict)
     judged: bool = True
     vanished: bool = False
-    came_back: bool = False
 
     @classmethod
     def first(cls, mask: np.ndarray, truth: np.ndarray, known: bool) -> ObjectReview:
