@@ -261,9 +261,11 @@ def compare_masks(
     signals.holes = float(holes.sum()) / size_area
     near = cv2.dilate(expected.astype(np.uint8), disk(reach)).astype(bool)
     near_others = cv2.dilate((others_now | left_by_other).astype(np.uint8), disk(reach))
-    # a piece on the picture's edge may be the object entering view, unless it is far from all of the object
-    entering = window.inside_pieces(mask) | _pieces_away(mask, expected, 0.5 * size)
-    away = window.off_border(mask & ~near & reliable & ~near_others.astype(bool), band, keep=entering)
+    apart = mask & ~near & reliable & ~near_others.astype(bool)
+    away = window.off_border(apart, band)
+    if (away != apart).any():  # a piece on the picture's edge may be the object entering view, unless it is far
+        # from all of the object
+        away |= apart & (window.inside_pieces(mask) | _pieces_away(mask, expected, 0.5 * size))
     away = cv2.morphologyEx(away.astype(np.uint8), cv2.MORPH_OPEN, disk(1)).astype(bool)
     signals.detached = float(away.sum()) / size_area
     signals.changed = signals.missing + signals.extra
@@ -286,12 +288,11 @@ def _pieces_away(mask: np.ndarray, expected: np.ndarray, distance: float) -> np.
     nothing is expected)."""
     if not expected.any():
         return np.zeros_like(mask)
-    gap = cv2.distanceTransform((~expected).astype(np.uint8), cv2.DIST_L2, 3)
+    near = cv2.distanceTransform((~expected).astype(np.uint8), cv2.DIST_L2, 3) <= distance
     count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    nearest = np.full(count, np.inf, np.float32)
-    np.minimum.at(nearest, labels[mask], gap[mask])
-    far = nearest > distance
+    far = np.ones(count, bool)
     far[0] = False
+    far[labels[mask & near]] = False
     return far[labels]
 
 
