@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -61,6 +64,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def serve_in_subprocess(
+    *options: str, probe: str = "/v1/health", stderr_apart: bool = False, env: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`xmempp serve OPTIONS` in a subprocess on a free port (text output: stderr on stdout unless `stderr_apart`;
+    `env` added to the environment); returns it and its URL once `probe` answers 200 (within 120 s)."""
+    port = free_port()
+    command = [sys.executable, "-c", "from xmempp.cli.app import main; main()", "serve", "--port", str(port), *options]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if stderr_apart else subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "400", **(env or {})},
+    )
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+    while True:
+        assert process.poll() is None, process.communicate()
+        try:
+            if httpx.get(f"{url}{probe}", timeout=2).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "xmempp serve did not come up"
+        time.sleep(0.2)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,6 @@ a temporary one, and a restart reloads the sessions a killed server (SIGKILL) le
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from servicehelpers import free_port, png_bytes, write_clip
+from servicehelpers import free_port, png_bytes, serve_in_subprocess, write_clip
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.service.rle import encode_rle
 
@@ -22,42 +21,10 @@ AUTH = {"Authorization": "Bearer tok"}
 
 
 def start_server(checkpoint: Path, media: Path, state: Path | None) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-c",
-        "from xmempp.cli.app import main; main()",
-        "serve",
-        "--port",
-        str(port),
-        "--model",
-        str(checkpoint),
-        "--device",
-        "cpu",
-        "--token",
-        "tok",
-        "--media-root",
-        str(media),
-    ]
-    if state is not None:
-        command += ["--state-dir", str(state)]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "400"},
+    state_options = ["--state-dir", str(state)] if state is not None else []
+    return serve_in_subprocess(
+        "--model", str(checkpoint), "--device", "cpu", "--token", "tok", "--media-root", str(media), *state_options
     )
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
-    while True:
-        assert process.poll() is None, process.stdout.read()
-        try:
-            if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "xmempp serve did not come up"
-        time.sleep(0.2)
 
 
 def busy_session(url: str, frames: int = 150) -> tuple[str, str]:

@@ -5,17 +5,14 @@ logs keep uvicorn's lines with the token's name on each access line."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from servicehelpers import free_port, write_clip
+from servicehelpers import serve_in_subprocess, write_clip
 
 TOKEN_FILE = '[tokens]\nfarm = "farm-secret-0123"\n\n[tokens.artist]\ntoken = "artist-secret-4567"\nmax_sessions = 1\n'
 
@@ -23,14 +20,7 @@ TOKEN_FILE = '[tokens]\nfarm = "farm-secret-0123"\n\n[tokens.artist]\ntoken = "a
 def start_server(checkpoint: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     write_clip(tmp_path / "media" / "shot", 3)
     (tmp_path / "tokens.toml").write_text(TOKEN_FILE)
-    port = free_port()
-    command = [
-        sys.executable,
-        "-c",
-        "from xmempp.cli.app import main; main()",
-        "serve",
-        "--port",
-        str(port),
+    return serve_in_subprocess(
         "--model",
         str(checkpoint),
         "--device",
@@ -40,24 +30,10 @@ def start_server(checkpoint: Path, tmp_path: Path, *extra: str) -> tuple[subproc
         "--media-root",
         str(tmp_path / "media"),
         *extra,
-    ]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "80", "PYTHONWARNINGS": "default"},
+        probe="/v1/ready",
+        stderr_apart=True,
+        env={"COLUMNS": "80", "PYTHONWARNINGS": "default"},
     )
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
-    while True:
-        assert process.poll() is None, process.communicate()
-        try:
-            if httpx.get(f"{url}/v1/ready", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "xmempp serve did not come up"
-        time.sleep(0.2)
 
 
 def requests(url: str) -> None:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from servicehelpers import collect_track, free_port, png_bytes, running_server, write_clip
+from servicehelpers import collect_track, free_port, png_bytes, running_server, serve_in_subprocess, write_clip
 from xmempp.io.synthetic import MovingDiscs
 from xmempp.service import Scheduler, ServiceSettings, create_app
 from xmempp.service.errors import NotFound
@@ -41,14 +39,8 @@ def start_serve(checkpoint: Path, media: Path, state: Path | None) -> tuple[subp
     `--conv auto` picks direct or Winograd convolutions by timing them in each process, so two processes can
     give masks a few pixels apart (measured: 2 of 3 runs of one 12-frame track); a fixed choice gives the same
     masks in every process, which is what a restart must show."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-c",
-        "from xmempp.cli.app import main; main()",
-        "serve",
-        "--port",
-        str(port),
+    state_options = ["--state-dir", str(state)] if state is not None else []
+    return serve_in_subprocess(
         "--model",
         str(checkpoint),
         "--device",
@@ -59,26 +51,8 @@ def start_serve(checkpoint: Path, media: Path, state: Path | None) -> tuple[subp
         TOKEN,
         "--media-root",
         str(media),
-    ]
-    if state is not None:
-        command += ["--state-dir", str(state)]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "400"},
+        *state_options,
     )
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
-    while True:
-        assert process.poll() is None, process.stdout.read()
-        try:
-            if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "xmempp serve did not come up"
-        time.sleep(0.2)
 
 
 def stop(process: subprocess.Popen, how: int = signal.SIGTERM) -> str:
