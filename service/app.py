@@ -114,6 +114,7 @@ def create_app(settings: ServiceSettings, engine: Scheduler | None = None) -> Fa
     store = SessionStore(settings, engine)
     polls = PollSlots(settings.max_polls_per_client)
     usage = TokenUsage(lambda: [s.id for s in store.all()])
+    usage.adopt(store.all())  # sessions reloaded from the state folder count for their tokens again
     metrics = ServiceMetrics(
         lambda: len(store),
         lambda: engine.pending,
@@ -231,7 +232,8 @@ def create_app(settings: ServiceSettings, engine: Scheduler | None = None) -> Fa
     )
     def create_session(body: SessionCreate, request: Request) -> Session:
         opened = usage.open_session(
-            request_token(request.scope), lambda: store.create(body.video, body.frames, body.config, body.mode)
+            request_token(request.scope),
+            lambda owner: store.create(body.video, body.frames, body.config, body.mode, owner),
         )
         return Session(**opened.describe())
 

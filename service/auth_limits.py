@@ -60,15 +60,16 @@ class TokenUsage:
             runs[:] = [run for run in runs if not run.final]
             return len(runs)
 
-    def open_session(self, spec: TokenSpec | None, create: Callable[[], T]) -> T:
-        """`create()` a session for the token `spec` (None: a server without tokens) within its session limit.
+    def open_session(self, spec: TokenSpec | None, create: Callable[[str | None], T]) -> T:
+        """`create(owner)` a session for the token `spec` (None: a server without tokens; `owner` is its name)
+        within its session limit.
 
         Returns:
             What `create` returned (it must have an `id`). Raises `Forbidden` for a token that may open no session
             and `LimitExceeded` when it has its most sessions open.
         """
         if spec is None or spec.max_sessions is None:
-            session = create()
+            session = create(spec.name if spec is not None else None)
             if spec is not None:
                 self._note_session(spec.name, session)
             return session
@@ -82,7 +83,7 @@ class TokenUsage:
                     f"{spec.max_sessions}); close one (DELETE /v1/sessions/{{id}}) or retry later",
                     retry_after_s=SESSION_RETRY_S,
                 )
-            session = create()
+            session = create(spec.name)
             self._note_session(spec.name, session)
             return session
 
@@ -110,6 +111,12 @@ class TokenUsage:
             with self._guard:
                 self._runs[spec.name].append(run)
             return run
+
+    def adopt(self, sessions: Iterable[Any]) -> None:
+        """Count sessions a restarted server reloaded against the tokens that opened them (their `owner`)."""
+        for session in sessions:
+            if session.owner is not None:
+                self._note_session(session.owner, session)
 
     def _note_session(self, name: str, session: Any) -> None:
         with self._guard:

@@ -50,6 +50,8 @@ class SavedSession:
         source: the resolved server-side shot, or None for uploaded frames.
         palette: the references' palette once one came with a PNG reference, else None.
         colours: (packed 0xRRGGBB colour, object id) pairs of flat-colour RGB references, in id order.
+        owner: the name of the token that opened the session (None: a server without tokens); a restarted server
+            counts the session against that token's limits again.
     """
 
     id: str
@@ -59,6 +61,7 @@ class SavedSession:
     source: Path | None = None
     palette: np.ndarray | None = None
     colours: list[tuple[int, int]] = field(default_factory=list)
+    owner: str | None = None
 
     def to_json(self) -> str:
         """The JSON text of `session.json`."""
@@ -73,6 +76,7 @@ class SavedSession:
                 "source": str(self.source) if self.source is not None else None,
                 "palette": self.palette.tolist() if self.palette is not None else None,
                 "colours": [list(pair) for pair in self.colours],
+                "owner": self.owner,
             },
             indent=1,
         )
@@ -103,6 +107,7 @@ class SavedSession:
                 source=Path(data["source"]) if data["source"] is not None else None,
                 palette=np.asarray(palette, dtype=np.uint8).reshape(256, 3) if palette is not None else None,
                 colours=[(int(code), int(oid)) for code, oid in data["colours"]],
+                owner=str(data["owner"]) if data.get("owner") is not None else None,  # absent in older files
             )
         except (KeyError, TypeError, ValueError, XMemppError) as exc:
             raise InputError(f"its {SESSION_FILE} has a missing or bad field ({exc})") from None

@@ -136,12 +136,14 @@ class ShotSession:
         self.restored_at: float | None = None
         #: Runs of the session before that restart (their results are not kept).
         self.old_runs: set[str] = set()
+        #: The name of the token that opened it (None: a server without tokens).
+        self.owner: str | None = None
 
     # ------------------------------------------------------------------ saved form
     def saved(self) -> SavedSession:
         """The session's saved form (`session.json`)."""
         return SavedSession(
-            self.id, self.mode, self.config, self.expected, self.source, self.palette, self.colours.items()
+            self.id, self.mode, self.config, self.expected, self.source, self.palette, self.colours.items(), self.owner
         )
 
     def save(self) -> None:
@@ -169,6 +171,7 @@ class ShotSession:
         for frame in sorted(files.references, key=lambda f: (not files.references[f].any(), f)):  # empty ones last
             session.annotation.set_reference(frame, files.references[frame])  # type: ignore[union-attr]
         session.old_runs, session.restored_at = set(files.old_runs), time.time()
+        session.owner = saved.owner
         return session
 
     def _open_annotation(self) -> None:
@@ -420,8 +423,11 @@ class SessionStore:
         with self._lock:
             return len(self._sessions)
 
-    def create(self, video: str | None, frames: int | None, config: Mapping[str, Any], mode: str) -> ShotSession:
-        """Open a session on a server-side shot (`video`) or for `frames` uploaded frames.
+    def create(
+        self, video: str | None, frames: int | None, config: Mapping[str, Any], mode: str, owner: str | None = None
+    ) -> ShotSession:
+        """Open a session on a server-side shot (`video`) or for `frames` uploaded frames, for the token named
+        `owner` (kept with the session, so a restarted server counts it against that token again).
 
         Returns:
             The new session. Raises `LimitExceeded`, `TooLarge`, `PathRefused`, `ConfigError` or `InputError`.
@@ -464,6 +470,7 @@ class SessionStore:
                     (folder / sub).mkdir(parents=True)
                 session = ShotSession(sid, folder, settings, mode, count, opened, source)
                 session.shown_source = shown_path(source, roots) if source is not None else None
+                session.owner = owner
                 session.save()
                 self._sessions[sid] = session
         except BaseException:

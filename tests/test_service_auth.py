@@ -235,3 +235,36 @@ def test_docs_stay_open_without_the_flag(checkpoint_path, tmp_path):
             assert httpx.get(f"{url}/v1/info").status_code == 401
     finally:
         engine.close()
+
+
+def test_a_restarted_server_counts_the_sessions_it_reloaded_against_the_tokens_that_opened_them(
+    checkpoint_path, tmp_path
+):
+    """The token that opened a session is kept with it: after a restart on the same state folder, a token at its
+    session limit is still at it (before, reloaded sessions belonged to no token and the limit started afresh)."""
+    write_clip(tmp_path / "media" / "shot", FRAMES)
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text(TOKEN_FILE)
+    engine = Scheduler.load(checkpoint_path, "cpu")
+
+    def settings() -> ServiceSettings:
+        return ServiceSettings(
+            port=free_port(), token_file=tokens, media_roots=[tmp_path / "media"], state_dir=tmp_path / "state"
+        )
+
+    try:
+        first = settings()
+        with running_server(create_app(first, engine), first.port) as url:
+            opened = httpx.post(f"{url}/v1/sessions", json={"video": "shot"}, headers=ARTIST, timeout=60)
+            assert opened.status_code == 201, opened.text
+        second = settings()
+        with running_server(create_app(second, engine), second.port) as url:
+            listed = httpx.get(f"{url}/v1/sessions", headers=ARTIST).json()
+            assert [s["id"] for s in listed] == [opened.json()["id"]]
+            again = httpx.post(f"{url}/v1/sessions", json={"video": "shot"}, headers=ARTIST, timeout=60)
+            assert again.status_code == 429, again.text
+            assert "token 'artist' has 1 sessions open" in again.json()["detail"]
+            httpx.delete(f"{url}/v1/sessions/{opened.json()['id']}", headers=ARTIST)
+            assert httpx.post(f"{url}/v1/sessions", json={"video": "shot"}, headers=ARTIST).status_code == 201
+    finally:
+        engine.close()
