@@ -93,6 +93,17 @@ def serve_in_subprocess(
 
 
 @contextlib.contextmanager
+def serving_in_subprocess(*options: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`serve_in_subprocess(*options)` for the `with` block: the server is stopped (SIGTERM) at its end."""
+    process, url = serve_in_subprocess(*options)
+    try:
+        yield process, url
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
+
+
+@contextlib.contextmanager
 def running_server(app, port: int) -> Iterator[str]:
     """Serve `app` with uvicorn (the service's `ServiceServer`, as `xmempp serve` does) on 127.0.0.1:`port` in a
     thread; yields the base URL."""
@@ -154,12 +165,12 @@ def png_header_only(width: int, height: int) -> bytes:
     )
 
 
-def peak_rss_during(action) -> tuple[object, int]:
-    """Run `action()` while sampling this process's RSS every millisecond; returns (its result, the peak
-    growth in bytes over the RSS before)."""
+def peak_rss_during(action, pid: int | None = None) -> tuple[object, int]:
+    """Run `action()` while sampling the RSS of process `pid` (default: this one) every millisecond; returns (its
+    result, the peak growth in bytes over the RSS before)."""
     import psutil
 
-    process = psutil.Process()
+    process = psutil.Process(pid)
     before = process.memory_info().rss
     peak, done = [before], threading.Event()
 
