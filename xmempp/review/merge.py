@@ -32,7 +32,7 @@ def merge(forward: ObjectReview, backward: ObjectReview | None) -> ObjectReview:
             reasons=worse.reasons,
             present=forward.present or backward.present,
             signals=worse.signals,
-            vanished=any(v.flagged and v.vanished for v in (forward, backward)),
+            vanished=alone is not None,
         )
     mild = forward if forward.score >= backward.score else backward
     return ObjectReview(

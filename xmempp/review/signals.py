@@ -138,24 +138,30 @@ class Window:
         """`plane`'s (HxW) part in the window."""
         return plane[self.y0 : self.y1, self.x0 : self.x1]
 
-    def off_border(self, mask: np.ndarray, band: int, keep: np.ndarray | None = None) -> np.ndarray:
+    def off_border(self, mask: np.ndarray, band: int) -> np.ndarray:
         """`mask` (the window's) without the pixels within `band` of the picture's edge (where an object enters
-        or leaves view), except those of `keep`."""
+        or leaves view)."""
         inner = mask.copy()
         top, bottom = max(0, band - self.y0), max(0, band - (self.height - self.y1))
         left, right = max(0, band - self.x0), max(0, band - (self.width - self.x1))
         inner[:top], inner[inner.shape[0] - bottom :] = False, False
         inner[:, :left], inner[:, inner.shape[1] - right :] = False, False
-        return inner if keep is None else inner | (mask & keep)
+        return inner
 
-    def inside_pieces(self, mask: np.ndarray) -> np.ndarray:
+    def inside_pieces(self, mask: np.ndarray, away_from: np.ndarray | None = None, distance: float = 0.0) -> np.ndarray:
         """The pieces of `mask` (the window's) that do not reach the picture's edge: no object entering view
-        makes them, wherever they are."""
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        makes them, wherever they are; with `away_from` (the window's), also those farther than `distance` pixels
+        from every pixel of it (an object enters view beside the rest of it)."""
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
         x = stats[:, cv2.CC_STAT_LEFT] + self.x0
         y = stats[:, cv2.CC_STAT_TOP] + self.y0
         w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
         inside = (x > 0) & (y > 0) & (x + w < self.width) & (y + h < self.height)
+        if away_from is not None and away_from.any():
+            near = cv2.distanceTransform((~away_from).astype(np.uint8), cv2.DIST_L2, 3) <= distance
+            far = np.ones(count, bool)
+            far[labels[mask & near]] = False
+            inside |= far
         inside[0] = False  # the background
         return inside[labels]
 
@@ -265,7 +271,7 @@ def compare_masks(
     away = window.off_border(apart, band)
     if (away != apart).any():  # a piece on the picture's edge may be the object entering view, unless it is far
         # from all of the object
-        away |= apart & (window.inside_pieces(mask) | _pieces_away(mask, expected, 0.5 * size))
+        away |= apart & window.inside_pieces(mask, expected, 0.5 * size)
     away = cv2.morphologyEx(away.astype(np.uint8), cv2.MORPH_OPEN, disk(1)).astype(bool)
     signals.detached = float(away.sum()) / size_area
     signals.changed = signals.missing + signals.extra
@@ -281,19 +287,6 @@ def compare_masks(
                 signals.looks_like = other
                 break
     return signals
-
-
-def _pieces_away(mask: np.ndarray, expected: np.ndarray, distance: float) -> np.ndarray:
-    """The pieces of `mask` (HxW bool) farther than `distance` pixels from every `expected` pixel (none where
-    nothing is expected)."""
-    if not expected.any():
-        return np.zeros_like(mask)
-    near = cv2.distanceTransform((~expected).astype(np.uint8), cv2.DIST_L2, 3) <= distance
-    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    far = np.ones(count, bool)
-    far[0] = False
-    far[labels[mask & near]] = False
-    return far[labels]
 
 
 def hidden_part(mask: np.ndarray, expected: np.ndarray, shows: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -222,5 +222,5 @@ def judge(signals: ObjectSignals, thresholds: Thresholds, motion: float = 0.0) -
         reasons=reasons,
         present=present,
         signals=measured,
-        vanished=vanished and worst >= 1.0,
+        vanished=vanished,  # its ratio is at least 2: always flagged
     )
